@@ -1,0 +1,145 @@
+/*
+ * httpc.c — the libcurl client wrapper (see httpc.h).
+ */
+#include "httpc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+struct httpc {
+	CURL *curl;
+};
+
+struct sink {
+	char *buf;
+	size_t len;
+	size_t cap;
+	int oom;
+};
+
+int httpc_global_init(void)
+{
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+struct httpc *httpc_new(void)
+{
+	struct httpc *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->curl = curl_easy_init();
+	if (!c->curl) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void httpc_free(struct httpc *c)
+{
+	if (!c)
+		return;
+	curl_easy_cleanup(c->curl);
+	free(c);
+}
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct sink *s = userdata;
+	size_t n = size * nmemb;
+	if (s->len + n + 1 > s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 1024;
+		while (cap < s->len + n + 1)
+			cap *= 2;
+		char *nb = realloc(s->buf, cap);
+		if (!nb) {
+			s->oom = 1;
+			return 0;
+		}
+		s->buf = nb;
+		s->cap = cap;
+	}
+	memcpy(s->buf + s->len, ptr, n);
+	s->len += n;
+	s->buf[s->len] = '\0';
+	return n;
+}
+
+static struct curl_slist *build_headers(const char *bearer, int has_body)
+{
+	struct curl_slist *h = curl_slist_append(NULL, "Expect:");
+	if (h && has_body)
+		h = curl_slist_append(h, "Content-Type: application/octet-stream");
+	if (h && bearer) {
+		char line[1024];
+		snprintf(line, sizeof(line), "Authorization: Bearer %s", bearer);
+		struct curl_slist *n = curl_slist_append(h, line);
+		if (!n) {
+			curl_slist_free_all(h);
+			return NULL;
+		}
+		h = n;
+	}
+	return h;
+}
+
+int httpc_request(struct httpc *c, const char *method, const char *url,
+		  const char *bearer, const void *body, size_t body_len,
+		  long timeout_ms, struct httpc_resp *out, char *err, size_t errlen)
+{
+	struct sink s = { 0 };
+	memset(out, 0, sizeof(*out));
+	struct curl_slist *hdrs = build_headers(bearer, body != NULL);
+	if (!hdrs) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	CURL *k = c->curl;
+	curl_easy_reset(k);
+	curl_easy_setopt(k, CURLOPT_URL, url);
+	curl_easy_setopt(k, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(k, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(k, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(k, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(k, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(k, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(k, CURLOPT_WRITEDATA, &s);
+	if (strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(k, CURLOPT_NOBODY, 1L);
+	if (body) {
+		curl_easy_setopt(k, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(k, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+	}
+	CURLcode rc = curl_easy_perform(k);
+	curl_slist_free_all(hdrs);
+	if (rc != CURLE_OK || s.oom) {
+		snprintf(err, errlen, "%s %s: %s", method, url,
+			 s.oom ? "out of memory" : curl_easy_strerror(rc));
+		free(s.buf);
+		return -1;
+	}
+	curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &out->status);
+	if (!s.buf) {
+		s.buf = calloc(1, 1);
+		if (!s.buf) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	out->body = s.buf;
+	out->body_len = s.len;
+	return 0;
+}
+
+void httpc_resp_free(struct httpc_resp *r)
+{
+	if (!r)
+		return;
+	free(r->body);
+	r->body = NULL;
+	r->body_len = 0;
+}

@@ -1,0 +1,40 @@
+/*
+ * httpc.h — drorch's HTTP client wrapper over libcurl.
+ *
+ * One struct httpc holds one curl easy handle, so consecutive requests reuse a
+ * kept-alive connection.  An httpc is not thread-safe: use one per thread.
+ * Used by drctl, drorchd (talking to sites), tests and benchmarks.
+ */
+#ifndef DRORCH_HTTPC_H
+#define DRORCH_HTTPC_H
+
+#include <stddef.h>
+
+struct httpc;
+
+struct httpc_resp {
+	long status;               /* HTTP status, 0 if no response */
+	char *body;                /* NUL-terminated, owned by the resp */
+	size_t body_len;
+};
+
+/* Once per process, before threads start. 0 or -1. */
+int httpc_global_init(void);
+
+/* NULL on allocation failure. */
+struct httpc *httpc_new(void);
+void httpc_free(struct httpc *c);
+
+/*
+ * Sends one request and waits up to timeout_ms for the whole answer.
+ * bearer may be NULL (no Authorization header); body may be NULL.
+ * Returns 0 when an HTTP answer arrived (any status), -1 on a transport
+ * failure or timeout with a message in err[].  On 0 the caller frees out
+ * with httpc_resp_free().
+ */
+int httpc_request(struct httpc *c, const char *method, const char *url,
+		  const char *bearer, const void *body, size_t body_len,
+		  long timeout_ms, struct httpc_resp *out, char *err, size_t errlen);
+void httpc_resp_free(struct httpc_resp *r);
+
+#endif

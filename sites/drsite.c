@@ -1,0 +1,174 @@
+/*
+ * drsite — one region site: a key-value store with a durable WAL.
+ *
+ *   drsite --name NAME --listen HOST:PORT --data DIR [--token-file F]
+ *          [--segment-bytes N] [--checkpoint-bytes N] [--log-level L]
+ *
+ * Exit codes: 0 clean shutdown (SIGTERM/SIGINT), 1 start-up failure (data
+ * dir, port), 2 usage.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "log.h"
+#include "site.h"
+#include "wal.h"
+
+struct args {
+	const char *name;
+	const char *listen;
+	const char *datadir;
+	const char *token_file;
+	uint64_t segment_bytes;
+	uint64_t checkpoint_bytes;
+	enum log_level level;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: drsite --name NAME --listen HOST:PORT --data DIR [options]\n"
+		"  --token-file F         admin bearer token (admin API)\n"
+		"  --segment-bytes N      WAL segment size (default 67108864)\n"
+		"  --checkpoint-bytes N   checkpoint after N bytes of WAL (default 67108864)\n"
+		"  --log-level L          debug|info|warn|error (default info)\n"
+		"  --version, --help\n");
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end = NULL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || v < 4096)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_level(const char *s, enum log_level *out)
+{
+	static const char *const names[] = { "debug", "info", "warn", "error" };
+	for (int i = 0; i < 4; i++)
+		if (strcmp(s, names[i]) == 0) {
+			*out = (enum log_level)i;
+			return 0;
+		}
+	return -1;
+}
+
+/* Returns 0, or 2 after printing a usage error. */
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	static const struct option opts[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "data", required_argument, NULL, 'd' },
+		{ "token-file", required_argument, NULL, 't' },
+		{ "segment-bytes", required_argument, NULL, 's' },
+		{ "checkpoint-bytes", required_argument, NULL, 'c' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n': a->name = optarg; break;
+		case 'l': a->listen = optarg; break;
+		case 'd': a->datadir = optarg; break;
+		case 't': a->token_file = optarg; break;
+		case 's':
+			if (parse_size(optarg, &a->segment_bytes)) {
+				fprintf(stderr, "drsite: --segment-bytes: '%s' is not a size >= 4096\n", optarg);
+				return 2;
+			}
+			break;
+		case 'c':
+			if (parse_size(optarg, &a->checkpoint_bytes)) {
+				fprintf(stderr, "drsite: --checkpoint-bytes: '%s' is not a size >= 4096\n", optarg);
+				return 2;
+			}
+			break;
+		case 'L':
+			if (parse_level(optarg, &a->level)) {
+				fprintf(stderr, "drsite: --log-level: '%s' is not debug|info|warn|error\n", optarg);
+				return 2;
+			}
+			break;
+		case 'h': usage(stdout); exit(0);
+		case 'V': printf("drsite %s\n", PACKAGE_VERSION); exit(0);
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "drsite: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (!a->name || !a->listen || !a->datadir) {
+		fprintf(stderr, "drsite: --name, --listen and --data are required\n");
+		usage(stderr);
+		return 2;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = { .segment_bytes = 64u << 20, .checkpoint_bytes = 64u << 20,
+			  .level = LOG_INFO };
+	int rc = parse_args(argc, argv, &a);
+	if (rc)
+		return rc;
+	char host[256];
+	uint16_t port;
+	if (http_parse_hostport(a.listen, host, sizeof(host), &port) != 0) {
+		fprintf(stderr, "drsite: --listen: '%s' is not HOST:PORT\n", a.listen);
+		return 2;
+	}
+	log_init("drsite", a.name, a.level);
+
+	/* Signals are taken synchronously by main; every thread inherits the mask. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	char err[512];
+	struct site *site = NULL;
+	struct site_opts so = { .name = a.name, .datadir = a.datadir,
+				.segment_bytes = a.segment_bytes,
+				.checkpoint_bytes = a.checkpoint_bytes };
+	if (site_open(&site, &so, err, sizeof(err)) != 0) {
+		fprintf(stderr, "drsite: %s\n", err);
+		return 1;
+	}
+	struct http_server *srv = NULL;
+	struct http_server_opts ho = { .host = host, .port = port, .max_body = WAL_MAX_VALUE,
+				       .handler = site_http_handler, .ctx = site };
+	if (http_server_start(&srv, &ho, err, sizeof(err)) != 0) {
+		fprintf(stderr, "drsite: %s\n", err);
+		site_close(site);
+		return 1;
+	}
+	log_event(LOG_INFO, "site.listening", "{s:s, s:i, s:s}", "host", host,
+		  "port", (int)http_server_port(srv), "data", a.datadir);
+
+	int sig = 0;
+	sigwait(&sigs, &sig);
+	log_event(LOG_INFO, "site.stopping", "{s:i}", "signal", sig);
+	http_server_stop(srv);
+	site_close(site);
+	log_event(LOG_INFO, "site.stopped", NULL);
+	return 0;
+}

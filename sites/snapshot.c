@@ -1,0 +1,357 @@
+/*
+ * snapshot.c — checkpoint files.
+ *
+ * SNAPSHOT FILE FORMAT
+ *
+ * DIR/snap/NNNNNNNNNNNNNNNNNNNN.snap, named by the LSN it covers (twenty
+ * decimal digits).  All integers little-endian.
+ *
+ *   header, 40 bytes
+ *   0   8  magic "DRSNAP01"
+ *   8   8  lsn     every record <= lsn is included, none after
+ *   16  8  epoch   epoch of the record at lsn
+ *   24  8  count   number of entries
+ *   32  4  reserved, zero
+ *   36  4  crc32c of bytes [0, 36)
+ *
+ *   entry, 24 + key_len + value_len bytes, count times
+ *   0   4  crc32c of bytes [4, 24 + key_len + value_len)
+ *   4   4  key_len
+ *   8   4  value_len
+ *   12  4  reserved, zero
+ *   16  8  lsn of the record that last wrote the key
+ *   24  .. key bytes, then value bytes
+ *
+ *   trailer, 16 bytes
+ *   0   8  magic "DRSNAPND"
+ *   8   4  crc32c of every byte before the trailer
+ *   12  4  reserved, zero
+ *
+ * A snapshot is valid only if the header CRC, every entry CRC, the entry
+ * count and the trailer CRC all check out and nothing follows the trailer.
+ * It is written to a temporary name, fsync'd, renamed and the directory
+ * fsync'd, so a crash leaves either the old snapshot or the new one.
+ */
+#include "snapshot.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "log.h"
+
+#define SNAP_HDR 40u
+#define SNAP_ENTRY_HDR 24u
+#define SNAP_TRAILER 16u
+
+struct out {
+	unsigned char *data;
+	size_t len, cap;
+	uint64_t count;
+	int oom;
+};
+
+static void le32(unsigned char *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> 8 * i); }
+static void le64(unsigned char *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> 8 * i); }
+static uint32_t rd32(const unsigned char *p) { uint32_t v = 0; for (int i = 3; i >= 0; i--) v = v << 8 | p[i]; return v; }
+static uint64_t rd64(const unsigned char *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = v << 8 | p[i]; return v; }
+
+static unsigned char *out_grow(struct out *o, size_t n)
+{
+	if (o->len + n > o->cap) {
+		size_t cap = o->cap ? o->cap : 1 << 20;
+		while (cap < o->len + n)
+			cap *= 2;
+		unsigned char *d = realloc(o->data, cap);
+		if (!d) {
+			o->oom = 1;
+			return NULL;
+		}
+		o->data = d;
+		o->cap = cap;
+	}
+	unsigned char *p = o->data + o->len;
+	o->len += n;
+	return p;
+}
+
+static int add_entry(void *ctx, const char *key, uint32_t klen, const char *value,
+		     uint32_t vlen, uint64_t lsn)
+{
+	struct out *o = ctx;
+	size_t n = SNAP_ENTRY_HDR + (size_t)klen + vlen;
+	unsigned char *p = out_grow(o, n);
+	if (!p)
+		return -1;
+	le32(p + 4, klen);
+	le32(p + 8, vlen);
+	le32(p + 12, 0);
+	le64(p + 16, lsn);
+	memcpy(p + SNAP_ENTRY_HDR, key, klen);
+	if (vlen)
+		memcpy(p + SNAP_ENTRY_HDR + klen, value, vlen);
+	le32(p, crc32c(0, p + 4, n - 4));
+	o->count++;
+	return 0;
+}
+
+static int snap_dir(const char *datadir, char **out)
+{
+	if (asprintf(out, "%s/snap", datadir) < 0)
+		return -1;
+	if (mkdir(*out, 0755) != 0 && errno != EEXIST) {
+		free(*out);
+		return -1;
+	}
+	return 0;
+}
+
+static int fsync_path(const char *path, int flags)
+{
+	int fd = open(path, flags);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* Lists snapshot LSNs in dir, newest first.  Caller frees. */
+static int list_snaps(const char *dir, uint64_t **out, size_t *n)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return -1;
+	uint64_t *v = NULL;
+	size_t len = 0, cap = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (strlen(e->d_name) != 25 || strcmp(e->d_name + 20, ".snap") != 0 ||
+		    strspn(e->d_name, "0123456789") != 20)
+			continue;
+		if (len == cap) {
+			cap = cap ? cap * 2 : 8;
+			uint64_t *nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				free(v);
+				closedir(d);
+				return -1;
+			}
+			v = nv;
+		}
+		v[len++] = strtoull(e->d_name, NULL, 10);
+	}
+	closedir(d);
+	for (size_t i = 1; i < len; i++)  /* insertion sort, newest first */
+		for (size_t j = i; j > 0 && v[j] > v[j - 1]; j--) {
+			uint64_t t = v[j]; v[j] = v[j - 1]; v[j - 1] = t;
+		}
+	*out = v;
+	*n = len;
+	return 0;
+}
+
+static void remove_older(const char *dir, uint64_t keep)
+{
+	uint64_t *v = NULL;
+	size_t n = 0;
+	if (list_snaps(dir, &v, &n) != 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		char *p = NULL;
+		if (v[i] < keep && asprintf(&p, "%s/%020" PRIu64 ".snap", dir, v[i]) >= 0)
+			unlink(p);
+		free(p);
+	}
+	free(v);
+}
+
+static int write_file(const char *tmp, const char *final, const struct out *o)
+{
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	size_t off = 0;
+	while (off < o->len) {
+		ssize_t w = write(fd, o->data + off, o->len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			close(fd);
+			return -1;
+		}
+		off += (size_t)w;
+	}
+	if (fsync(fd) != 0) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return rename(tmp, final);
+}
+
+/* Serialises the map (under its read lock) into o; fills lsn/epoch. */
+static int serialise(struct kv *kv, struct out *o, struct kv_info *info, char *err, size_t errlen)
+{
+	if (!out_grow(o, SNAP_HDR)) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	int corrupt = 0;
+	if (kv_foreach(kv, add_entry, o, info, &corrupt) != 0) {
+		snprintf(err, errlen, "%s", corrupt ? "a value failed its CRC in memory"
+						    : "out of memory");
+		return -1;
+	}
+	unsigned char *h = o->data;
+	memcpy(h, "DRSNAP01", 8);
+	le64(h + 8, info->applied_lsn);
+	le64(h + 16, info->epoch);
+	le64(h + 24, o->count);
+	le32(h + 32, 0);
+	le32(h + 36, crc32c(0, h, 36));
+	uint32_t body_crc = crc32c(0, o->data, o->len);
+	unsigned char *t = out_grow(o, SNAP_TRAILER);
+	if (!t) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	memcpy(t, "DRSNAPND", 8);
+	le32(t + 8, body_crc);
+	le32(t + 12, 0);
+	return 0;
+}
+
+int snap_write(struct kv *kv, const char *datadir, uint64_t *lsn_out,
+	       char *err, size_t errlen)
+{
+	struct out o = { 0 };
+	struct kv_info info;
+	char *dir = NULL, *tmp = NULL, *final = NULL;
+	int rc = -1;
+	if (snap_dir(datadir, &dir) != 0) {
+		snprintf(err, errlen, "create %s/snap: %s", datadir, strerror(errno));
+		return -1;
+	}
+	if (serialise(kv, &o, &info, err, errlen) != 0)
+		goto out;
+	if (asprintf(&tmp, "%s/snapshot.tmp", dir) < 0 ||
+	    asprintf(&final, "%s/%020" PRIu64 ".snap", dir, info.applied_lsn) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (write_file(tmp, final, &o) != 0 || fsync_path(dir, O_RDONLY | O_DIRECTORY) != 0) {
+		snprintf(err, errlen, "write %s: %s", final, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	remove_older(dir, info.applied_lsn);
+	*lsn_out = info.applied_lsn;
+	rc = 0;
+out:
+	free(o.data);
+	free(dir);
+	free(tmp);
+	free(final);
+	return rc;
+}
+
+/* Checks header and trailer; returns the entry count or -1. */
+static int check_frame(const unsigned char *d, size_t len, uint64_t *lsn,
+		       uint64_t *epoch, uint64_t *count)
+{
+	if (len < SNAP_HDR + SNAP_TRAILER || memcmp(d, "DRSNAP01", 8) != 0 ||
+	    crc32c(0, d, 36) != rd32(d + 36))
+		return -1;
+	const unsigned char *t = d + len - SNAP_TRAILER;
+	if (memcmp(t, "DRSNAPND", 8) != 0 ||
+	    crc32c(0, d, len - SNAP_TRAILER) != rd32(t + 8))
+		return -1;
+	*lsn = rd64(d + 8);
+	*epoch = rd64(d + 16);
+	*count = rd64(d + 24);
+	return 0;
+}
+
+static int load_entries(struct kv *kv, const unsigned char *d, size_t len,
+			uint64_t count, uint64_t epoch)
+{
+	size_t off = SNAP_HDR, end = len - SNAP_TRAILER;
+	for (uint64_t i = 0; i < count; i++) {
+		if (end - off < SNAP_ENTRY_HDR)
+			return -1;
+		const unsigned char *p = d + off;
+		uint32_t klen = rd32(p + 4), vlen = rd32(p + 8);
+		size_t n = SNAP_ENTRY_HDR + (size_t)klen + vlen;
+		if (klen == 0 || klen > WAL_MAX_KEY || vlen > WAL_MAX_VALUE ||
+		    n > end - off || crc32c(0, p + 4, n - 4) != rd32(p))
+			return -1;
+		struct wal_record rec = { .lsn = rd64(p + 16), .epoch = epoch, .type = WAL_PUT,
+					  .key = (const char *)p + SNAP_ENTRY_HDR, .key_len = klen,
+					  .value = p + SNAP_ENTRY_HDR + klen, .value_len = vlen };
+		if (kv_apply(kv, &rec) != 0)
+			return -1;
+		off += n;
+	}
+	return off == end ? 0 : -1;
+}
+
+int snap_load_latest(struct kv *kv, const char *datadir, uint64_t *lsn_out,
+		     uint64_t *epoch_out, char *err, size_t errlen)
+{
+	char *dir = NULL, *path = NULL, *tmp = NULL;
+	uint64_t *v = NULL;
+	size_t n = 0;
+	unsigned char *d = NULL;
+	int rc = -1;
+	*lsn_out = *epoch_out = 0;
+	if (snap_dir(datadir, &dir) != 0 || list_snaps(dir, &v, &n) != 0) {
+		snprintf(err, errlen, "open %s/snap: %s", datadir, strerror(errno));
+		goto out;
+	}
+	if (asprintf(&tmp, "%s/snapshot.tmp", dir) >= 0)
+		unlink(tmp);  /* a checkpoint that crashed before its rename */
+	if (n == 0) {
+		rc = 0;
+		goto out;
+	}
+	if (asprintf(&path, "%s/%020" PRIu64 ".snap", dir, v[0]) < 0)
+		goto out;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat sb;
+	if (fd < 0 || fstat(fd, &sb) != 0 || !(d = malloc((size_t)sb.st_size + 1)) ||
+	    read(fd, d, (size_t)sb.st_size) != sb.st_size) {
+		snprintf(err, errlen, "read snapshot %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	close(fd);
+	uint64_t lsn, epoch, count;
+	if (check_frame(d, (size_t)sb.st_size, &lsn, &epoch, &count) != 0 || lsn != v[0] ||
+	    load_entries(kv, d, (size_t)sb.st_size, count, epoch) != 0) {
+		snprintf(err, errlen, "snapshot %s is corrupt (CRC or framing check failed); "
+			 "refusing to serve from it", path);
+		goto out;
+	}
+	kv_set_position(kv, lsn, epoch);
+	*lsn_out = lsn;
+	*epoch_out = epoch;
+	log_event(LOG_INFO, "snapshot.loaded", "{s:s, s:I, s:I}", "file", path,
+		  "lsn", (json_int_t)lsn, "keys", (json_int_t)count);
+	rc = 0;
+out:
+	free(d);
+	free(v);
+	free(dir);
+	free(path);
+	free(tmp);
+	return rc;
+}

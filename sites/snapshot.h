@@ -1,0 +1,29 @@
+/*
+ * snapshot.h — checkpoints of the key-value map.
+ *
+ * Owns the snapshot files under DIR/snap/: writing one atomically (temp file,
+ * fsync, rename, fsync of the directory), loading the newest one with every
+ * CRC checked, and removing the ones it supersedes.  A checkpoint is a
+ * snapshot followed by wal_remove_through(snapshot lsn): that bounds replay.
+ */
+#ifndef DRORCH_SNAPSHOT_H
+#define DRORCH_SNAPSHOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kv.h"
+
+/* Writes the map's state at its applied LSN; *lsn_out gets that LSN. */
+int snap_write(struct kv *kv, const char *datadir, uint64_t *lsn_out,
+	       char *err, size_t errlen);
+
+/*
+ * Loads the newest snapshot into an empty map.  0 when none exists (*lsn_out
+ * = 0) or it loaded; -1 when it is unreadable or any CRC fails: the caller
+ * must not serve (the site refuses to start, naming the file).
+ */
+int snap_load_latest(struct kv *kv, const char *datadir, uint64_t *lsn_out,
+		     uint64_t *epoch_out, char *err, size_t errlen);
+
+#endif

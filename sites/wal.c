@@ -1,0 +1,782 @@
+/*
+ * wal.c — drsite's write-ahead log.
+ *
+ * WAL FILE FORMAT
+ *
+ * DIR/wal/ holds segment files named by the LSN of their first record,
+ * twenty decimal digits: 00000000000000000001.wal.  LSNs start at 1 and
+ * increase by exactly 1 per record, across segments, with no gaps.
+ *
+ * Every segment begins with a 16-byte header, all integers little-endian:
+ *
+ *   offset size  field
+ *   0      8     magic "DRWAL001"
+ *   8      8     first_lsn (equals the number in the file name)
+ *
+ * followed by records, back to back, never spanning two segments:
+ *
+ *   offset size  field
+ *   0      4     crc32c of bytes [4, 32 + key_len + value_len)
+ *   4      4     key_len    (1 .. 1024)
+ *   8      4     value_len  (0 .. 1 MiB; 0 for a delete)
+ *   12     1     type       (1 = put, 2 = delete)
+ *   13     3     reserved, zero
+ *   16     8     lsn
+ *   24     8     epoch
+ *   32     ..    key bytes, then value bytes
+ *
+ * The CRC covers everything after itself, so a flipped bit anywhere in the
+ * header, key or value is caught.  A record is valid when it fits in the
+ * file, its lengths are within bounds, its reserved bytes are zero, its CRC
+ * matches and its LSN is the previous one plus 1.
+ *
+ * TORN TAILS.  Replay reads segments in LSN order and stops at the first
+ * invalid record: a write that a crash cut short, garbage appended, or a
+ * corrupted record.  Everything from that offset on is copied to
+ * DIR/wal/quarantine/ (with any later segments, moved whole), the segment is
+ * truncated there and fsync'd, and the event is logged with the LSN range
+ * and bytes dropped.  Nothing past the first bad record is served.  Because
+ * a record is acknowledged only after the fdatasync that covers it returns,
+ * a crash can only tear records that were never acknowledged.
+ *
+ * GROUP COMMIT.  wal_append() encodes a record into the "filling" buffer
+ * under the mutex and hands out the next LSN.  The flusher thread swaps the
+ * filling buffer for an empty one, writes it with one write(2), calls one
+ * fdatasync(2), applies each record (in LSN order) through the caller's
+ * apply function, then publishes flushed_lsn and wakes the waiters.  All
+ * writers that arrived during one fsync therefore share the next one.
+ */
+#include "wal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "log.h"
+
+#define WAL_MAGIC "DRWAL001"
+#define WAL_FILLING_LIMIT (64u * 1024u * 1024u)  /* backpressure on writers */
+
+struct buf {
+	unsigned char *data;
+	size_t len;
+	size_t cap;
+	uint64_t last_lsn;     /* LSN of the last record in data */
+};
+
+struct segment {
+	uint64_t first_lsn;
+};
+
+struct wal {
+	struct wal_opts opts;
+	char *dir;                 /* DIR/wal */
+	int fd;                    /* current segment, open for append */
+	uint64_t seg_first_lsn;    /* first LSN of the current segment */
+	uint64_t seg_size;         /* bytes in the current segment */
+
+	pthread_mutex_t mu;
+	pthread_cond_t work_cv;    /* flusher waits for records */
+	pthread_cond_t done_cv;    /* writers wait for flushed_lsn */
+	pthread_cond_t room_cv;    /* writers wait for room in filling */
+	pthread_t flusher;
+	bool stopping;
+	bool failed;
+	char fail_msg[256];
+
+	struct buf filling;
+	struct buf flushing;       /* owned by the flusher while it works */
+
+	struct segment *segs;      /* all segments on disk, oldest first */
+	size_t nsegs;
+	size_t segs_cap;
+
+	struct wal_stats st;
+};
+
+/* ---- little-endian helpers ------------------------------------------------- */
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+	uint32_t v = 0;
+	for (int i = 3; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* ---- record encoding -------------------------------------------------------- */
+
+size_t wal_record_size(uint32_t key_len, uint32_t value_len)
+{
+	return WAL_HEADER_SIZE + (size_t)key_len + value_len;
+}
+
+void wal_encode(const struct wal_record *rec, unsigned char *buf)
+{
+	put_u32(buf + 4, rec->key_len);
+	put_u32(buf + 8, rec->value_len);
+	buf[12] = rec->type;
+	buf[13] = buf[14] = buf[15] = 0;
+	put_u64(buf + 16, rec->lsn);
+	put_u64(buf + 24, rec->epoch);
+	memcpy(buf + WAL_HEADER_SIZE, rec->key, rec->key_len);
+	if (rec->value_len)
+		memcpy(buf + WAL_HEADER_SIZE + rec->key_len, rec->value, rec->value_len);
+	size_t n = wal_record_size(rec->key_len, rec->value_len);
+	put_u32(buf, crc32c(0, buf + 4, n - 4));
+}
+
+size_t wal_decode(const unsigned char *buf, size_t avail, struct wal_record *rec)
+{
+	if (avail < WAL_HEADER_SIZE)
+		return 0;
+	uint32_t klen = get_u32(buf + 4), vlen = get_u32(buf + 8);
+	uint8_t type = buf[12];
+	if (klen == 0 || klen > WAL_MAX_KEY || vlen > WAL_MAX_VALUE)
+		return 0;
+	if ((type != WAL_PUT && type != WAL_DELETE) || buf[13] || buf[14] || buf[15])
+		return 0;
+	size_t n = wal_record_size(klen, vlen);
+	if (n > avail || crc32c(0, buf + 4, n - 4) != get_u32(buf))
+		return 0;
+	rec->key_len = klen;
+	rec->value_len = vlen;
+	rec->type = type;
+	rec->lsn = get_u64(buf + 16);
+	rec->epoch = get_u64(buf + 24);
+	rec->key = (const char *)buf + WAL_HEADER_SIZE;
+	rec->value = buf + WAL_HEADER_SIZE + klen;
+	return n;
+}
+
+/* ---- files ------------------------------------------------------------------- */
+
+static char *seg_path(const struct wal *w, uint64_t first_lsn)
+{
+	char *p = NULL;
+	if (asprintf(&p, "%s/%020" PRIu64 ".wal", w->dir, first_lsn) < 0)
+		return NULL;
+	return p;
+}
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int segs_push(struct wal *w, uint64_t first_lsn)
+{
+	if (w->nsegs == w->segs_cap) {
+		size_t cap = w->segs_cap ? w->segs_cap * 2 : 16;
+		struct segment *n = realloc(w->segs, cap * sizeof(*n));
+		if (!n)
+			return -1;
+		w->segs = n;
+		w->segs_cap = cap;
+	}
+	w->segs[w->nsegs++].first_lsn = first_lsn;
+	return 0;
+}
+
+/* Creates a new, empty segment starting at first_lsn and makes it current. */
+static int seg_create(struct wal *w, uint64_t first_lsn, char *err, size_t errlen)
+{
+	char *path = seg_path(w, first_lsn);
+	if (!path) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	unsigned char hdr[WAL_SEG_HEADER_SIZE];
+	memcpy(hdr, WAL_MAGIC, 8);
+	put_u64(hdr + 8, first_lsn);
+	if (fd < 0 || write_all(fd, hdr, sizeof(hdr)) || fdatasync(fd) ||
+	    fsync_dir(w->dir) || segs_push(w, first_lsn)) {
+		snprintf(err, errlen, "create segment %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		free(path);
+		return -1;
+	}
+	free(path);
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = fd;
+	w->seg_first_lsn = first_lsn;
+	w->seg_size = WAL_SEG_HEADER_SIZE;
+	w->st.segments = w->nsegs;
+	return 0;
+}
+
+/* ---- replay -------------------------------------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Lists first-LSNs of DIR/wal/NNNN.wal, sorted.  Caller frees *out. */
+static int list_segments(const char *dir, uint64_t **out, size_t *n,
+			 char *err, size_t errlen)
+{
+	DIR *d = opendir(dir);
+	if (!d) {
+		snprintf(err, errlen, "open %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	uint64_t *v = NULL;
+	size_t len = 0, cap = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (strlen(e->d_name) != 24 || strcmp(e->d_name + 20, ".wal") != 0 ||
+		    strspn(e->d_name, "0123456789") != 20)
+			continue;
+		if (len == cap) {
+			cap = cap ? cap * 2 : 16;
+			uint64_t *nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				free(v);
+				closedir(d);
+				snprintf(err, errlen, "out of memory");
+				return -1;
+			}
+			v = nv;
+		}
+		v[len++] = strtoull(e->d_name, NULL, 10);
+	}
+	closedir(d);
+	if (len)
+		qsort(v, len, sizeof(*v), cmp_u64);
+	*out = v;
+	*n = len;
+	return 0;
+}
+
+static char *read_whole(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	struct stat sb;
+	char *buf = NULL;
+	if (fstat(fd, &sb) == 0 && (buf = malloc((size_t)sb.st_size + 1))) {
+		size_t got = 0;
+		while (got < (size_t)sb.st_size) {
+			ssize_t r = read(fd, buf + got, (size_t)sb.st_size - got);
+			if (r <= 0) {
+				if (r < 0 && errno == EINTR)
+					continue;
+				break;
+			}
+			got += (size_t)r;
+		}
+		*len = got;
+	}
+	close(fd);
+	return buf;
+}
+
+/* Moves everything from byte `from` of a segment into the quarantine. */
+static int quarantine_tail(struct wal *w, uint64_t first_lsn, const char *data,
+			   size_t from, size_t size)
+{
+	char *qdir = NULL, *qpath = NULL, *path = seg_path(w, first_lsn);
+	int rc = -1;
+	if (!path || asprintf(&qdir, "%s/quarantine", w->dir) < 0)
+		goto out;
+	if (mkdir(qdir, 0755) != 0 && errno != EEXIST)
+		goto out;
+	if (asprintf(&qpath, "%s/%020" PRIu64 ".wal.at-%zu", qdir, first_lsn, from) < 0)
+		goto out;
+	int qfd = open(qpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (qfd < 0)
+		goto out;
+	int wrc = write_all(qfd, data + from, size - from) || fsync(qfd);
+	close(qfd);
+	if (wrc || fsync_dir(qdir) || truncate(path, (off_t)from))
+		goto out;
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		goto out;
+	rc = fsync(fd);
+	close(fd);
+out:
+	free(qdir);
+	free(qpath);
+	free(path);
+	return rc;
+}
+
+static int quarantine_segment(struct wal *w, uint64_t first_lsn)
+{
+	char *from = seg_path(w, first_lsn), *to = NULL;
+	int rc = -1;
+	if (from && asprintf(&to, "%s/quarantine/%020" PRIu64 ".wal", w->dir, first_lsn) >= 0)
+		rc = rename(from, to);
+	free(from);
+	free(to);
+	return rc;
+}
+
+/*
+ * Replays one segment.  Returns the offset of the first invalid byte (== size
+ * when the whole segment is good), or (size_t)-1 on an apply/IO error.
+ */
+static size_t replay_segment(struct wal *w, uint64_t first_lsn, const char *data,
+			     size_t size, char *err, size_t errlen)
+{
+	const unsigned char *p = (const unsigned char *)data;
+	if (size < WAL_SEG_HEADER_SIZE || memcmp(p, WAL_MAGIC, 8) != 0 ||
+	    get_u64(p + 8) != first_lsn)
+		return 0;
+	size_t off = WAL_SEG_HEADER_SIZE;
+	while (off < size) {
+		struct wal_record rec;
+		size_t n = wal_decode(p + off, size - off, &rec);
+		if (n == 0 || rec.lsn != w->st.last_lsn + 1)
+			break;
+		if (rec.lsn > w->opts.replay_after_lsn &&
+		    w->opts.apply(w->opts.apply_ctx, &rec) != 0) {
+			snprintf(err, errlen, "apply lsn %" PRIu64 " failed during replay", rec.lsn);
+			return (size_t)-1;
+		}
+		w->st.last_lsn = rec.lsn;
+		w->st.last_epoch = rec.epoch;
+		off += n;
+	}
+	return off;
+}
+
+/* Drops the bad tail of segment i and every later segment; logs what went. */
+static int drop_from(struct wal *w, uint64_t *firsts, size_t i, size_t nfirsts,
+		     const char *data, size_t good, size_t size)
+{
+	log_event(LOG_WARN, "wal.truncated",
+		  "{s:I, s:I, s:I, s:I, s:I, s:s}",
+		  "segment_first_lsn", (json_int_t)firsts[i], "offset", (json_int_t)good,
+		  "dropped_bytes", (json_int_t)(size - good),
+		  "last_good_lsn", (json_int_t)w->st.last_lsn,
+		  "later_segments_quarantined", (json_int_t)(nfirsts - i - 1),
+		  "quarantine", "wal/quarantine");
+	if (good < WAL_SEG_HEADER_SIZE) {
+		/* Even the header is bad: quarantine the whole file. */
+		char *qdir = NULL;
+		if (asprintf(&qdir, "%s/quarantine", w->dir) < 0)
+			return -1;
+		int rc = (mkdir(qdir, 0755) != 0 && errno != EEXIST) ? -1 : 0;
+		free(qdir);
+		if (rc || quarantine_segment(w, firsts[i]))
+			return -1;
+	} else if (quarantine_tail(w, firsts[i], data, good, size)) {
+		return -1;
+	}
+	for (size_t j = i + 1; j < nfirsts; j++)
+		if (quarantine_segment(w, firsts[j]))
+			return -1;
+	w->st.truncated_bytes += size - good;
+	return fsync_dir(w->dir);
+}
+
+/* A segment may follow a gap only where the snapshot covers the gap. */
+static bool seg_continues(const struct wal *w, uint64_t first_lsn)
+{
+	return first_lsn == w->st.last_lsn + 1 ||
+	       (first_lsn > w->st.last_lsn && first_lsn <= w->opts.replay_after_lsn + 1);
+}
+
+static int replay_all(struct wal *w, uint64_t *firsts, size_t n, char *err, size_t errlen)
+{
+	if (n && firsts[0] > w->opts.replay_after_lsn + 1) {
+		snprintf(err, errlen, "WAL gap: snapshot ends at lsn %" PRIu64
+			 " but the oldest segment starts at lsn %" PRIu64,
+			 w->opts.replay_after_lsn, firsts[0]);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char *path = seg_path(w, firsts[i]);
+		size_t size = 0;
+		char *data = path ? read_whole(path, &size) : NULL;
+		free(path);
+		if (!data) {
+			snprintf(err, errlen, "read segment %" PRIu64 ": %s", firsts[i], strerror(errno));
+			return -1;
+		}
+		size_t good = 0;
+		if (seg_continues(w, firsts[i])) {
+			w->st.last_lsn = firsts[i] - 1;
+			good = replay_segment(w, firsts[i], data, size, err, errlen);
+		}
+		if (good == (size_t)-1) {
+			free(data);
+			return -1;
+		}
+		if (good >= WAL_SEG_HEADER_SIZE && segs_push(w, firsts[i])) {
+			free(data);
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		if (good < size) {
+			int rc = drop_from(w, firsts, i, n, data, good, size);
+			free(data);
+			if (rc) {
+				snprintf(err, errlen, "quarantine torn WAL tail: %s", strerror(errno));
+				return -1;
+			}
+			return 0;
+		}
+		free(data);
+	}
+	return 0;
+}
+
+/* Opens the newest segment for appending, or starts a new one. */
+static int open_current(struct wal *w, char *err, size_t errlen)
+{
+	if (w->st.last_lsn < w->opts.replay_after_lsn)
+		w->st.last_lsn = w->opts.replay_after_lsn;
+	if (w->nsegs == 0)
+		return seg_create(w, w->st.last_lsn + 1, err, errlen);
+	uint64_t first = w->segs[w->nsegs - 1].first_lsn;
+	char *path = seg_path(w, first);
+	int fd = path ? open(path, O_WRONLY | O_APPEND | O_CLOEXEC) : -1;
+	struct stat sb;
+	if (fd < 0 || fstat(fd, &sb) != 0) {
+		snprintf(err, errlen, "open segment %s: %s", path ? path : "?", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		free(path);
+		return -1;
+	}
+	free(path);
+	w->fd = fd;
+	w->seg_first_lsn = first;
+	w->seg_size = (uint64_t)sb.st_size;
+	w->st.segments = w->nsegs;
+	return 0;
+}
+
+/* ---- group commit ------------------------------------------------------------ */
+
+static int buf_reserve(struct buf *b, size_t more)
+{
+	if (b->len + more <= b->cap)
+		return 0;
+	size_t cap = b->cap ? b->cap : 64 * 1024;
+	while (cap < b->len + more)
+		cap *= 2;
+	unsigned char *n = realloc(b->data, cap);
+	if (!n)
+		return -1;
+	b->data = n;
+	b->cap = cap;
+	return 0;
+}
+
+static void wal_fail(struct wal *w, const char *what)
+{
+	pthread_mutex_lock(&w->mu);
+	if (!w->failed) {
+		w->failed = true;
+		snprintf(w->fail_msg, sizeof(w->fail_msg), "WAL failed: %s: %s", what, strerror(errno));
+	}
+	pthread_cond_broadcast(&w->done_cv);
+	pthread_cond_broadcast(&w->room_cv);
+	pthread_mutex_unlock(&w->mu);
+	log_event(LOG_ERROR, "wal.failed", "{s:s}", "reason", w->fail_msg);
+}
+
+/* Applies each record of a flushed batch, in order, through opts.apply. */
+static int apply_batch(struct wal *w, const struct buf *b)
+{
+	size_t off = 0;
+	while (off < b->len) {
+		struct wal_record rec;
+		size_t n = wal_decode(b->data + off, b->len - off, &rec);
+		if (n == 0 || w->opts.apply(w->opts.apply_ctx, &rec) != 0)
+			return -1;
+		off += n;
+	}
+	return 0;
+}
+
+/* Rotates to a new segment when the current one is full.  Flusher only. */
+static int maybe_rotate(struct wal *w)
+{
+	if (w->seg_size < w->opts.segment_bytes)
+		return 0;
+	char err[256];
+	pthread_mutex_lock(&w->mu);
+	uint64_t next = w->flushing.last_lsn + 1;
+	int rc = seg_create(w, next, err, sizeof(err));
+	pthread_mutex_unlock(&w->mu);
+	if (rc)
+		log_event(LOG_ERROR, "wal.rotate_failed", "{s:s}", "error", err);
+	return rc;
+}
+
+static int flush_batch(struct wal *w)
+{
+	struct buf *b = &w->flushing;
+	if (write_all(w->fd, b->data, b->len) != 0) {
+		wal_fail(w, "write");
+		return -1;
+	}
+	if (fdatasync(w->fd) != 0) {
+		wal_fail(w, "fdatasync");
+		return -1;
+	}
+	w->seg_size += b->len;
+	if (apply_batch(w, b) != 0) {
+		errno = EIO;
+		wal_fail(w, "apply");
+		return -1;
+	}
+	pthread_mutex_lock(&w->mu);
+	w->st.flushed_lsn = b->last_lsn;
+	w->st.fsyncs++;
+	w->st.bytes += b->len;
+	pthread_cond_broadcast(&w->done_cv);
+	pthread_mutex_unlock(&w->mu);
+	b->len = 0;
+	return maybe_rotate(w) == 0 ? 0 : (wal_fail(w, "rotate"), -1);
+}
+
+static void *flusher_main(void *arg)
+{
+	struct wal *w = arg;
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (w->filling.len == 0 && !w->stopping && !w->failed)
+			pthread_cond_wait(&w->work_cv, &w->mu);
+		if (w->failed || (w->filling.len == 0 && w->stopping))
+			break;
+		struct buf tmp = w->flushing;
+		w->flushing = w->filling;
+		w->filling = tmp;
+		w->filling.len = 0;
+		pthread_cond_broadcast(&w->room_cv);
+		pthread_mutex_unlock(&w->mu);
+		int rc = flush_batch(w);
+		pthread_mutex_lock(&w->mu);
+		if (rc)
+			break;
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+/* ---- public API ----------------------------------------------------------------- */
+
+static struct wal *wal_alloc(const struct wal_opts *opts)
+{
+	struct wal *w = calloc(1, sizeof(*w));
+	if (!w)
+		return NULL;
+	w->opts = *opts;
+	w->fd = -1;
+	if (asprintf(&w->dir, "%s/wal", opts->dir) < 0) {
+		free(w);
+		return NULL;
+	}
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->work_cv, NULL);
+	pthread_cond_init(&w->done_cv, NULL);
+	pthread_cond_init(&w->room_cv, NULL);
+	return w;
+}
+
+static void wal_free(struct wal *w)
+{
+	if (w->fd >= 0)
+		close(w->fd);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->work_cv);
+	pthread_cond_destroy(&w->done_cv);
+	pthread_cond_destroy(&w->room_cv);
+	free(w->filling.data);
+	free(w->flushing.data);
+	free(w->segs);
+	free(w->dir);
+	free(w);
+}
+
+int wal_open(struct wal **out, const struct wal_opts *opts, char *err, size_t errlen)
+{
+	struct wal *w = wal_alloc(opts);
+	if (!w) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	uint64_t *firsts = NULL;
+	size_t n = 0;
+	if (mkdir(w->dir, 0755) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "create %s: %s", w->dir, strerror(errno));
+		goto fail;
+	}
+	if (list_segments(w->dir, &firsts, &n, err, errlen) ||
+	    replay_all(w, firsts, n, err, errlen) ||
+	    open_current(w, err, errlen))
+		goto fail;
+	free(firsts);
+	w->st.flushed_lsn = w->st.last_lsn;
+	w->st.oldest_lsn = w->nsegs ? w->segs[0].first_lsn : w->st.last_lsn + 1;
+	if (pthread_create(&w->flusher, NULL, flusher_main, w) != 0) {
+		snprintf(err, errlen, "start WAL flusher: %s", strerror(errno));
+		wal_free(w);
+		return -1;
+	}
+	*out = w;
+	return 0;
+fail:
+	free(firsts);
+	wal_free(w);
+	return -1;
+}
+
+void wal_close(struct wal *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->stopping = true;
+	pthread_cond_broadcast(&w->work_cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->flusher, NULL);
+	wal_free(w);
+}
+
+int wal_append(struct wal *w, uint8_t type, uint64_t epoch,
+	       const char *key, uint32_t key_len,
+	       const void *value, uint32_t value_len,
+	       uint64_t *lsn_out, char *err, size_t errlen)
+{
+	if (key_len == 0 || key_len > WAL_MAX_KEY || value_len > WAL_MAX_VALUE) {
+		snprintf(err, errlen, "record out of bounds (key %u bytes, value %u bytes)",
+			 key_len, value_len);
+		return -1;
+	}
+	size_t n = wal_record_size(key_len, value_len);
+	pthread_mutex_lock(&w->mu);
+	while (!w->failed && !w->stopping && w->filling.len > 0 &&
+	       w->filling.len + n > WAL_FILLING_LIMIT)
+		pthread_cond_wait(&w->room_cv, &w->mu);
+	if (w->failed || w->stopping || buf_reserve(&w->filling, n) != 0) {
+		snprintf(err, errlen, "%s", w->failed ? w->fail_msg :
+			 w->stopping ? "WAL is closing" : "out of memory");
+		pthread_mutex_unlock(&w->mu);
+		return -1;
+	}
+	struct wal_record rec = { .lsn = w->st.last_lsn + 1, .epoch = epoch, .type = type,
+				  .key = key, .key_len = key_len,
+				  .value = value, .value_len = value_len };
+	wal_encode(&rec, w->filling.data + w->filling.len);
+	w->filling.len += n;
+	w->filling.last_lsn = rec.lsn;
+	w->st.last_lsn = rec.lsn;
+	w->st.last_epoch = epoch;
+	w->st.records++;
+	*lsn_out = rec.lsn;
+	pthread_cond_signal(&w->work_cv);
+	pthread_mutex_unlock(&w->mu);
+	return 0;
+}
+
+int wal_wait(struct wal *w, uint64_t lsn, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&w->mu);
+	while (w->st.flushed_lsn < lsn && !w->failed)
+		pthread_cond_wait(&w->done_cv, &w->mu);
+	int rc = w->st.flushed_lsn >= lsn ? 0 : -1;
+	if (rc)
+		snprintf(err, errlen, "%s", w->fail_msg);
+	pthread_mutex_unlock(&w->mu);
+	return rc;
+}
+
+int wal_remove_through(struct wal *w, uint64_t lsn, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&w->mu);
+	size_t drop = 0;
+	int rc = 0;
+	/* Segment i holds LSNs [first_i, first_{i+1}); never drop the current one. */
+	while (drop + 1 < w->nsegs && w->segs[drop + 1].first_lsn <= lsn + 1) {
+		char *path = seg_path(w, w->segs[drop].first_lsn);
+		if (!path || unlink(path) != 0) {
+			snprintf(err, errlen, "remove segment %" PRIu64 ": %s",
+				 w->segs[drop].first_lsn, strerror(errno));
+			free(path);
+			rc = -1;
+			break;
+		}
+		free(path);
+		drop++;
+	}
+	if (drop) {
+		memmove(w->segs, w->segs + drop, (w->nsegs - drop) * sizeof(*w->segs));
+		w->nsegs -= drop;
+		w->st.segments = w->nsegs;
+		w->st.oldest_lsn = w->segs[0].first_lsn;
+	}
+	pthread_mutex_unlock(&w->mu);
+	if (drop)
+		fsync_dir(w->dir);
+	return rc;
+}
+
+void wal_get_stats(struct wal *w, struct wal_stats *st)
+{
+	pthread_mutex_lock(&w->mu);
+	*st = w->st;
+	st->failed = w->failed;
+	pthread_mutex_unlock(&w->mu);
+}

@@ -1,0 +1,106 @@
+/*
+ * wal.h — drsite's write-ahead log: durable, ordered, group-committed.
+ *
+ * Owns the segment files under DIR/wal/, the record encoding, group commit
+ * (one write + one fdatasync for every record queued since the last flush),
+ * replay and torn-tail truncation at open, and removal of segments that a
+ * checkpoint has made unnecessary.  It does not own the key-value state: the
+ * caller passes an apply function that the WAL calls, in LSN order, for every
+ * record once it is durable (and for every record replayed at open).
+ *
+ * Threads: wal_append/wal_wait may be called from any number of threads; one
+ * internal flusher thread writes, syncs and applies.
+ *
+ * Errors: functions return 0 or -1 with a message in err[].  After an fsync
+ * failure the WAL is failed for good (we cannot know what reached the disk;
+ * see PostgreSQL's "fsyncgate"): every waiter and later append gets an error.
+ */
+#ifndef DRORCH_WAL_H
+#define DRORCH_WAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum wal_type { WAL_PUT = 1, WAL_DELETE = 2 };
+
+#define WAL_MAX_KEY   1024u
+#define WAL_MAX_VALUE (1024u * 1024u)
+#define WAL_HEADER_SIZE 32u
+#define WAL_SEG_HEADER_SIZE 16u
+
+struct wal_record {
+	uint64_t lsn;
+	uint64_t epoch;
+	uint8_t type;
+	const char *key;
+	uint32_t key_len;
+	const void *value;
+	uint32_t value_len;
+};
+
+/* Called in LSN order with each durable record; returns 0, or -1 to fail. */
+typedef int (*wal_apply_fn)(void *ctx, const struct wal_record *rec);
+
+struct wal_opts {
+	const char *dir;             /* the site's data dir; segments in DIR/wal */
+	uint64_t segment_bytes;      /* rotate after a segment reaches this size */
+	uint64_t replay_after_lsn;   /* records <= this are already in a snapshot */
+	wal_apply_fn apply;
+	void *apply_ctx;
+};
+
+struct wal_stats {
+	uint64_t last_lsn;           /* highest LSN handed out */
+	uint64_t flushed_lsn;        /* highest LSN durable and applied */
+	uint64_t last_epoch;         /* epoch of the last record */
+	uint64_t records;            /* records written since start */
+	uint64_t fsyncs;             /* fdatasync calls since start */
+	uint64_t bytes;              /* bytes written since start */
+	uint64_t segments;           /* segment files on disk */
+	uint64_t oldest_lsn;         /* first LSN still on disk */
+	uint64_t truncated_bytes;    /* torn/corrupt bytes dropped at open */
+	bool failed;                 /* an fsync or write failed: no more writes */
+};
+
+struct wal;
+
+/*
+ * Opens (creating if needed) DIR/wal, replays records after
+ * opts->replay_after_lsn through opts->apply, truncates a torn or corrupt
+ * tail (the dropped bytes and any later segments are moved to
+ * DIR/wal/quarantine/, never deleted) and starts the flusher.
+ */
+int wal_open(struct wal **out, const struct wal_opts *opts, char *err, size_t errlen);
+
+/* Flushes what is queued, stops the flusher, closes files, frees w. */
+void wal_close(struct wal *w);
+
+/* Queues one record stamped with epoch; *lsn_out receives its LSN. */
+int wal_append(struct wal *w, uint8_t type, uint64_t epoch,
+	       const char *key, uint32_t key_len,
+	       const void *value, uint32_t value_len,
+	       uint64_t *lsn_out, char *err, size_t errlen);
+
+/* Blocks until lsn is durable and applied. */
+int wal_wait(struct wal *w, uint64_t lsn, char *err, size_t errlen);
+
+/* Removes whole segments whose records are all <= lsn (after a checkpoint). */
+int wal_remove_through(struct wal *w, uint64_t lsn, char *err, size_t errlen);
+
+void wal_get_stats(struct wal *w, struct wal_stats *st);
+
+/* ---- encoding (exposed for tests and tools) ---- */
+
+/* Bytes a record of these lengths takes on disk. */
+size_t wal_record_size(uint32_t key_len, uint32_t value_len);
+/* Encodes rec into buf (wal_record_size bytes). */
+void wal_encode(const struct wal_record *rec, unsigned char *buf);
+/*
+ * Decodes the record at buf[0..avail).  Returns its size, 0 if the bytes are
+ * not a complete valid record (torn, garbage or bad CRC).  rec's key/value
+ * point into buf.
+ */
+size_t wal_decode(const unsigned char *buf, size_t avail, struct wal_record *rec);
+
+#endif

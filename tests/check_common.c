@@ -1,0 +1,137 @@
+/*
+ * check_common.c — crc32c, host:port parsing, and the HTTP server wrapper
+ * (a real server on a free loopback port, driven with the client wrapper).
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crc32c.h"
+#include "http.h"
+#include "httpc.h"
+#include "testhelp.h"
+
+START_TEST(test_crc32c_check_value)
+{
+	ck_assert_uint_eq(crc32c(0, "123456789", 9), 0xE3069283u);
+	ck_assert_uint_eq(crc32c(0, "", 0), 0);
+}
+END_TEST
+
+START_TEST(test_crc32c_incremental_equals_whole)
+{
+	unsigned char buf[1000];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (unsigned char)(i * 7 + 3);
+	uint32_t whole = crc32c(0, buf, sizeof(buf));
+	for (size_t cut = 0; cut <= sizeof(buf); cut += 37)
+		ck_assert_uint_eq(crc32c(crc32c(0, buf, cut), buf + cut, sizeof(buf) - cut), whole);
+}
+END_TEST
+
+START_TEST(test_crc32c_detects_single_bit_flip)
+{
+	unsigned char buf[256] = { 0 };
+	uint32_t base = crc32c(0, buf, sizeof(buf));
+	for (size_t bit = 0; bit < sizeof(buf) * 8; bit += 13) {
+		buf[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+		ck_assert_uint_ne(crc32c(0, buf, sizeof(buf)), base);
+		buf[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+	}
+}
+END_TEST
+
+START_TEST(test_parse_hostport)
+{
+	char host[64];
+	uint16_t port;
+	ck_assert_int_eq(http_parse_hostport("127.0.0.1:8080", host, sizeof(host), &port), 0);
+	ck_assert_str_eq(host, "127.0.0.1");
+	ck_assert_uint_eq(port, 8080);
+	ck_assert_int_eq(http_parse_hostport("127.0.0.1", host, sizeof(host), &port), -1);
+	ck_assert_int_eq(http_parse_hostport(":80", host, sizeof(host), &port), -1);
+	ck_assert_int_eq(http_parse_hostport("h:99999", host, sizeof(host), &port), -1);
+	ck_assert_int_eq(http_parse_hostport("h:8x", host, sizeof(host), &port), -1);
+}
+END_TEST
+
+static void echo_handler(void *ctx, const struct http_req *req, struct http_resp *resp)
+{
+	(void)ctx;
+	if (strcmp(req->path, "/json") == 0) {
+		json_t *j = http_req_json(req, resp);
+		if (j)
+			http_resp_json(resp, 200, j);
+		return;
+	}
+	http_resp_bytes(resp, 200, "application/octet-stream", req->body ? req->body : "",
+			req->body_len);
+}
+
+START_TEST(test_http_server_roundtrip_and_limits)
+{
+	struct http_server *srv = NULL;
+	char err[256];
+	struct http_server_opts o = { .host = "127.0.0.1", .port = 0, .max_body = 1000,
+				      .handler = echo_handler };
+	ck_assert_int_eq(http_server_start(&srv, &o, err, sizeof(err)), 0);
+	char url[128];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/echo", http_server_port(srv));
+	char *body = NULL;
+	ck_assert_int_eq(th_http("PUT", url, NULL, "hello", 5, &body, NULL), 200);
+	ck_assert_str_eq(body, "hello");
+	free(body);
+	char big[1001];
+	memset(big, 'x', sizeof(big));
+	ck_assert_int_eq(th_http("PUT", url, NULL, big, sizeof(big), &body, NULL), 413);
+	ck_assert_ptr_nonnull(strstr(body, "\"error\""));
+	free(body);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/json", http_server_port(srv));
+	ck_assert_int_eq(th_http("POST", url, NULL, "{\"a\":", 5, &body, NULL), 400);
+	ck_assert_ptr_nonnull(strstr(body, "line 1"));
+	free(body);
+	ck_assert_int_eq(th_http("POST", url, NULL, "[1]", 3, NULL, NULL), 400);
+	http_server_stop(srv);
+}
+END_TEST
+
+START_TEST(test_http_server_port_in_use_is_an_error)
+{
+	struct http_server *a = NULL, *b = NULL;
+	char err[256];
+	struct http_server_opts o = { .host = "127.0.0.1", .port = 0, .max_body = 10,
+				      .handler = echo_handler };
+	ck_assert_int_eq(http_server_start(&a, &o, err, sizeof(err)), 0);
+	o.port = http_server_port(a);
+	ck_assert_int_eq(http_server_start(&b, &o, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "cannot listen"));
+	http_server_stop(a);
+}
+END_TEST
+
+static Suite *common_suite(void)
+{
+	Suite *s = suite_create("common");
+	TCase *tc = tcase_create("crc32c");
+	tcase_add_test(tc, test_crc32c_check_value);
+	tcase_add_test(tc, test_crc32c_incremental_equals_whole);
+	tcase_add_test(tc, test_crc32c_detects_single_bit_flip);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("http");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_parse_hostport);
+	tcase_add_test(tc, test_http_server_roundtrip_and_limits);
+	tcase_add_test(tc, test_http_server_port_in_use_is_an_error);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	httpc_global_init();
+	SRunner *sr = srunner_create(common_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

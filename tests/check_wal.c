@@ -1,0 +1,368 @@
+/*
+ * check_wal.c — the WAL, the map and snapshots, driven as a library in a
+ * private directory: encoding, replay, torn and corrupt tails, group commit,
+ * checkpoints.
+ */
+#include <check.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kv.h"
+#include "log.h"
+#include "snapshot.h"
+#include "testhelp.h"
+#include "wal.h"
+
+static char *dir;
+
+static void setup(void)
+{
+	dir = th_mkdtemp("check_wal");
+	ck_assert_ptr_nonnull(dir);
+}
+
+static void teardown(void)
+{
+	th_rmrf(dir);
+	free(dir);
+}
+
+static int apply_kv(void *ctx, const struct wal_record *rec)
+{
+	return kv_apply(ctx, rec);
+}
+
+static struct wal *open_wal(struct kv *kv, uint64_t after, uint64_t segbytes)
+{
+	struct wal *w = NULL;
+	char err[256];
+	struct wal_opts o = { .dir = dir, .segment_bytes = segbytes, .replay_after_lsn = after,
+			      .apply = apply_kv, .apply_ctx = kv };
+	ck_assert_msg(wal_open(&w, &o, err, sizeof(err)) == 0, "wal_open: %s", err);
+	return w;
+}
+
+static uint64_t put(struct wal *w, const char *key, const char *value)
+{
+	uint64_t lsn;
+	char err[256];
+	ck_assert_int_eq(wal_append(w, WAL_PUT, 1, key, (uint32_t)strlen(key), value,
+				    (uint32_t)strlen(value), &lsn, err, sizeof(err)), 0);
+	ck_assert_int_eq(wal_wait(w, lsn, err, sizeof(err)), 0);
+	return lsn;
+}
+
+static void assert_value(struct kv *kv, const char *key, const char *want)
+{
+	char *v = NULL;
+	uint32_t len = 0;
+	uint64_t lsn;
+	enum kv_get_result r = kv_get(kv, key, (uint32_t)strlen(key), &v, &len, &lsn);
+	if (!want) {
+		ck_assert_int_eq(r, KV_NOT_FOUND);
+		return;
+	}
+	ck_assert_int_eq(r, KV_FOUND);
+	ck_assert_uint_eq(len, strlen(want));
+	ck_assert(memcmp(v, want, len) == 0);
+	free(v);
+}
+
+static char *newest_segment(void)
+{
+	char *cmd = NULL, *path = NULL;
+	ck_assert_int_ge(asprintf(&cmd, "ls %s/wal/*.wal | tail -n 1", dir), 0);
+	FILE *p = popen(cmd, "r");
+	char line[1024] = "";
+	ck_assert_ptr_nonnull(fgets(line, sizeof(line), p));
+	pclose(p);
+	free(cmd);
+	line[strcspn(line, "\n")] = '\0';
+	path = strdup(line);
+	return path;
+}
+
+START_TEST(test_wal_encode_decode_roundtrip)
+{
+	struct wal_record in = { .lsn = 42, .epoch = 7, .type = WAL_PUT, .key = "k1",
+				 .key_len = 2, .value = "value", .value_len = 5 }, out;
+	unsigned char buf[64];
+	size_t n = wal_record_size(2, 5);
+	wal_encode(&in, buf);
+	ck_assert_uint_eq(wal_decode(buf, n, &out), n);
+	ck_assert_uint_eq(out.lsn, 42);
+	ck_assert_uint_eq(out.epoch, 7);
+	ck_assert(memcmp(out.value, "value", 5) == 0);
+	ck_assert_uint_eq(wal_decode(buf, n - 1, &out), 0);  /* torn */
+	buf[n - 1] ^= 1;
+	ck_assert_uint_eq(wal_decode(buf, n, &out), 0);      /* bit flip */
+}
+END_TEST
+
+START_TEST(test_wal_replays_after_reopen)
+{
+	struct kv *kv = kv_new();
+	struct wal *w = open_wal(kv, 0, 1 << 20);
+	put(w, "a", "1");
+	put(w, "b", "2");
+	put(w, "a", "3");
+	uint64_t lsn;
+	char err[256];
+	ck_assert_int_eq(wal_append(w, WAL_DELETE, 1, "b", 1, NULL, 0, &lsn, err, sizeof(err)), 0);
+	ck_assert_int_eq(wal_wait(w, lsn, err, sizeof(err)), 0);
+	wal_close(w);
+	kv_free(kv);
+
+	kv = kv_new();
+	w = open_wal(kv, 0, 1 << 20);
+	assert_value(kv, "a", "3");
+	assert_value(kv, "b", NULL);
+	struct wal_stats st;
+	wal_get_stats(w, &st);
+	ck_assert_uint_eq(st.last_lsn, 4);
+	ck_assert_uint_eq(put(w, "c", "4"), 5);
+	wal_close(w);
+	kv_free(kv);
+}
+END_TEST
+
+START_TEST(test_wal_truncates_torn_tail)
+{
+	struct kv *kv = kv_new();
+	struct wal *w = open_wal(kv, 0, 1 << 20);
+	put(w, "a", "1");
+	put(w, "b", "2");
+	wal_close(w);
+	kv_free(kv);
+	char *seg = newest_segment();
+	struct stat sb;
+	ck_assert_int_eq(stat(seg, &sb), 0);
+	off_t good = sb.st_size;
+	int fd = open(seg, O_WRONLY | O_APPEND);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "\x13garbage-that-is-not-a-record", 29), 29);
+	close(fd);
+
+	kv = kv_new();
+	w = open_wal(kv, 0, 1 << 20);
+	assert_value(kv, "a", "1");
+	assert_value(kv, "b", "2");
+	struct wal_stats st;
+	wal_get_stats(w, &st);
+	ck_assert_uint_eq(st.truncated_bytes, 29);
+	ck_assert_int_eq(stat(seg, &sb), 0);
+	ck_assert_int_eq(sb.st_size, good);
+	ck_assert_uint_eq(put(w, "c", "3"), 3);  /* appends after the cut */
+	wal_close(w);
+	kv_free(kv);
+	free(seg);
+}
+END_TEST
+
+START_TEST(test_wal_stops_at_corrupt_record_and_quarantines_rest)
+{
+	struct kv *kv = kv_new();
+	struct wal *w = open_wal(kv, 0, 1 << 20);
+	put(w, "a", "AAAAAAAA");
+	put(w, "b", "BBBBBBBB");
+	put(w, "c", "CCCCCCCC");
+	wal_close(w);
+	kv_free(kv);
+	char *seg = newest_segment();
+	size_t len;
+	char *data = th_read_file(seg, &len);
+	char *hit = memmem(data, len, "BBBBBBBB", 8);
+	ck_assert_ptr_nonnull(hit);
+	int fd = open(seg, O_WRONLY);
+	ck_assert_int_eq(pwrite(fd, "X", 1, hit - data + 3), 1);
+	close(fd);
+	free(data);
+
+	kv = kv_new();
+	w = open_wal(kv, 0, 1 << 20);
+	assert_value(kv, "a", "AAAAAAAA");
+	assert_value(kv, "b", NULL);   /* never served corrupted */
+	assert_value(kv, "c", NULL);   /* nothing past the first bad record */
+	char *q = NULL;
+	ck_assert_int_ge(asprintf(&q, "%s/wal/quarantine", dir), 0);
+	struct stat sb;
+	ck_assert_int_eq(stat(q, &sb), 0);  /* dropped bytes kept, not destroyed */
+	free(q);
+	wal_close(w);
+	kv_free(kv);
+	free(seg);
+}
+END_TEST
+
+struct writer_arg {
+	struct wal *w;
+	int id;
+	int n;
+};
+
+static void *writer(void *p)
+{
+	struct writer_arg *a = p;
+	for (int i = 0; i < a->n; i++) {
+		char key[32];
+		snprintf(key, sizeof(key), "w%d-%d", a->id, i);
+		put(a->w, key, key);
+	}
+	return NULL;
+}
+
+START_TEST(test_wal_group_commit_shares_fsyncs)
+{
+	struct kv *kv = kv_new();
+	struct wal *w = open_wal(kv, 0, 1 << 20);
+	pthread_t t[16];
+	struct writer_arg args[16];
+	for (int i = 0; i < 16; i++) {
+		args[i] = (struct writer_arg){ w, i, 50 };
+		pthread_create(&t[i], NULL, writer, &args[i]);
+	}
+	for (int i = 0; i < 16; i++)
+		pthread_join(t[i], NULL);
+	struct wal_stats st;
+	wal_get_stats(w, &st);
+	ck_assert_uint_eq(st.records, 800);
+	ck_assert_uint_eq(st.flushed_lsn, 800);
+	ck_assert_msg(st.fsyncs < st.records, "fsyncs %" PRIu64 " records %" PRIu64,
+		      st.fsyncs, st.records);
+	wal_close(w);
+	kv_free(kv);
+}
+END_TEST
+
+START_TEST(test_wal_rotates_segments_and_replays_across_them)
+{
+	struct kv *kv = kv_new();
+	struct wal *w = open_wal(kv, 0, 4096);
+	char value[200];
+	memset(value, 'v', sizeof(value) - 1);
+	value[sizeof(value) - 1] = '\0';
+	for (int i = 0; i < 100; i++) {
+		char key[16];
+		snprintf(key, sizeof(key), "k%d", i);
+		put(w, key, value);
+	}
+	struct wal_stats st;
+	wal_get_stats(w, &st);
+	ck_assert_uint_gt(st.segments, 3);
+	wal_close(w);
+	kv_free(kv);
+	kv = kv_new();
+	w = open_wal(kv, 0, 4096);
+	struct kv_info ki;
+	kv_get_info(kv, &ki);
+	ck_assert_uint_eq(ki.keys, 100);
+	ck_assert_uint_eq(ki.applied_lsn, 100);
+	wal_close(w);
+	kv_free(kv);
+}
+END_TEST
+
+START_TEST(test_checkpoint_then_more_writes_replays_both)
+{
+	struct kv *kv = kv_new();
+	struct wal *w = open_wal(kv, 0, 4096);
+	char value[300];
+	memset(value, 's', sizeof(value) - 1);
+	value[sizeof(value) - 1] = '\0';
+	for (int i = 0; i < 60; i++) {
+		char key[16];
+		snprintf(key, sizeof(key), "k%d", i);
+		put(w, key, value);
+	}
+	uint64_t cp = 0;
+	char err[256];
+	ck_assert_int_eq(snap_write(kv, dir, &cp, err, sizeof(err)), 0);
+	ck_assert_uint_eq(cp, 60);
+	ck_assert_int_eq(wal_remove_through(w, cp, err, sizeof(err)), 0);
+	struct wal_stats st;
+	wal_get_stats(w, &st);
+	ck_assert_uint_gt(st.oldest_lsn, 1);
+	put(w, "after", "checkpoint");
+	put(w, "k0", "overwritten");
+	wal_close(w);
+	kv_free(kv);
+
+	kv = kv_new();
+	uint64_t lsn, epoch;
+	ck_assert_int_eq(snap_load_latest(kv, dir, &lsn, &epoch, err, sizeof(err)), 0);
+	ck_assert_uint_eq(lsn, 60);
+	w = open_wal(kv, lsn, 4096);
+	assert_value(kv, "after", "checkpoint");
+	assert_value(kv, "k0", "overwritten");
+	assert_value(kv, "k59", value);
+	struct kv_info ki;
+	kv_get_info(kv, &ki);
+	ck_assert_uint_eq(ki.keys, 61);
+	ck_assert_uint_eq(ki.applied_lsn, 62);
+	wal_close(w);
+	kv_free(kv);
+}
+END_TEST
+
+START_TEST(test_corrupt_snapshot_is_refused)
+{
+	struct kv *kv = kv_new();
+	struct wal *w = open_wal(kv, 0, 1 << 20);
+	put(w, "key", "PRECIOUS-VALUE");
+	uint64_t cp;
+	char err[256];
+	ck_assert_int_eq(snap_write(kv, dir, &cp, err, sizeof(err)), 0);
+	wal_close(w);
+	kv_free(kv);
+	char *path = NULL;
+	ck_assert_int_ge(asprintf(&path, "%s/snap/%020" PRIu64 ".snap", dir, cp), 0);
+	size_t len;
+	char *data = th_read_file(path, &len);
+	char *hit = memmem(data, len, "PRECIOUS", 8);
+	ck_assert_ptr_nonnull(hit);
+	int fd = open(path, O_WRONLY);
+	ck_assert_int_eq(pwrite(fd, "p", 1, hit - data), 1);
+	close(fd);
+	free(data);
+	kv = kv_new();
+	uint64_t lsn, epoch;
+	ck_assert_int_eq(snap_load_latest(kv, dir, &lsn, &epoch, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "corrupt"));
+	kv_free(kv);
+	free(path);
+}
+END_TEST
+
+static Suite *wal_suite(void)
+{
+	Suite *s = suite_create("wal");
+	TCase *tc = tcase_create("wal");
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_wal_encode_decode_roundtrip);
+	tcase_add_test(tc, test_wal_replays_after_reopen);
+	tcase_add_test(tc, test_wal_truncates_torn_tail);
+	tcase_add_test(tc, test_wal_stops_at_corrupt_record_and_quarantines_rest);
+	tcase_add_test(tc, test_wal_group_commit_shares_fsyncs);
+	tcase_add_test(tc, test_wal_rotates_segments_and_replays_across_them);
+	tcase_add_test(tc, test_checkpoint_then_more_writes_replays_both);
+	tcase_add_test(tc, test_corrupt_snapshot_is_refused);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	log_init("check_wal", NULL, LOG_ERROR);
+	SRunner *sr = srunner_create(wal_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

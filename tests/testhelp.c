@@ -1,0 +1,237 @@
+/*
+ * testhelp.c — real-process test helpers (see testhelp.h).
+ *
+ * The registry of spawned pids is per test process: Check forks each test, so
+ * each test kills only what it started.
+ */
+#include "testhelp.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "timeutil.h"
+
+#define TH_MAX_PROCS 64
+
+static pid_t th_procs[TH_MAX_PROCS];
+static int th_nprocs;
+static int th_atexit_set;
+
+int th_free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int port = -1;
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+static const char *env_or(const char *name, const char *dflt)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : dflt;
+}
+
+const char *th_bin(const char *name)
+{
+	static __thread char bufs[4][1024];
+	static __thread int slot;
+	char *b = bufs[slot++ % 4];
+	snprintf(b, 1024, "%s/%s", env_or("DRORCH_BUILDDIR", "."), name);
+	return b;
+}
+
+const char *th_src(const char *rel)
+{
+	static __thread char bufs[4][1024];
+	static __thread int slot;
+	char *b = bufs[slot++ % 4];
+	snprintf(b, 1024, "%s/%s", env_or("DRORCH_SRCDIR", "."), rel);
+	return b;
+}
+
+char *th_mkdtemp(const char *prefix)
+{
+	char *path = NULL;
+	if (asprintf(&path, "%s/%s.XXXXXX", env_or("TMPDIR", "/tmp"), prefix) < 0)
+		return NULL;
+	if (!mkdtemp(path)) {
+		free(path);
+		return NULL;
+	}
+	return path;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb; (void)flag; (void)ftw;
+	return remove(path);
+}
+
+void th_rmrf(const char *dir)
+{
+	if (dir)
+		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void th_register(pid_t pid)
+{
+	if (!th_atexit_set) {
+		atexit(th_cleanup);
+		th_atexit_set = 1;
+	}
+	if (th_nprocs < TH_MAX_PROCS)
+		th_procs[th_nprocs++] = pid;
+}
+
+static void th_forget(pid_t pid)
+{
+	for (int i = 0; i < th_nprocs; i++)
+		if (th_procs[i] == pid) {
+			th_procs[i] = th_procs[--th_nprocs];
+			return;
+		}
+}
+
+pid_t th_spawn(char *const argv[], const char *logfile)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		if (logfile) {
+			int fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND, 0644);
+			if (fd >= 0) {
+				dup2(fd, STDOUT_FILENO);
+				dup2(fd, STDERR_FILENO);
+				close(fd);
+			}
+		}
+		execv(argv[0], argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	th_register(pid);
+	return pid;
+}
+
+int th_wait_exit(pid_t pid, long timeout_ms)
+{
+	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
+	for (;;) {
+		int status;
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid || (r < 0 && errno == ECHILD)) {
+			th_forget(pid);
+			return r == pid ? status : 0;
+		}
+		if (time_mono_ms() >= deadline)
+			return -1;
+		time_sleep_ms(5);
+	}
+}
+
+int th_kill(pid_t pid, int sig, long timeout_ms)
+{
+	if (pid <= 0 || kill(pid, sig) != 0)
+		return -1;
+	if (sig != SIGKILL && sig != SIGTERM)
+		return 0;
+	return th_wait_exit(pid, timeout_ms);
+}
+
+void th_cleanup(void)
+{
+	while (th_nprocs > 0) {
+		pid_t pid = th_procs[th_nprocs - 1];
+		kill(pid, SIGKILL);
+		if (th_wait_exit(pid, 5000) < 0)
+			th_forget(pid);
+	}
+}
+
+long th_http(const char *method, const char *url, const char *bearer,
+	     const void *body, size_t len, char **body_out, size_t *len_out)
+{
+	struct httpc *c = httpc_new();
+	if (!c)
+		return 0;
+	struct httpc_resp r;
+	char err[256];
+	long status = 0;
+	if (httpc_request(c, method, url, bearer, body, len, 5000, &r, err, sizeof(err)) == 0) {
+		status = r.status;
+		if (body_out) {
+			*body_out = r.body;
+			r.body = NULL;
+		}
+		if (len_out)
+			*len_out = r.body_len;
+		httpc_resp_free(&r);
+	}
+	httpc_free(c);
+	return status;
+}
+
+bool th_wait_http(const char *url, long status, long timeout_ms)
+{
+	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
+	while (time_mono_ms() < deadline) {
+		if (th_http("GET", url, NULL, NULL, 0, NULL, NULL) == status)
+			return true;
+		time_sleep_ms(20);
+	}
+	return false;
+}
+
+char *th_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	char *buf = NULL;
+	size_t cap = 0, n = 0;
+	for (;;) {
+		if (n + 4096 + 1 > cap) {
+			cap = cap ? cap * 2 : 8192;
+			char *nb = realloc(buf, cap);
+			if (!nb) {
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = nb;
+		}
+		size_t r = fread(buf + n, 1, 4096, f);
+		n += r;
+		if (r < 4096)
+			break;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	if (len)
+		*len = n;
+	return buf;
+}

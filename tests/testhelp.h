@@ -1,0 +1,54 @@
+/*
+ * testhelp.h — helpers for end-to-end tests that run real processes.
+ *
+ * Every spawned process is registered; th_cleanup() (also run at exit and
+ * through PR_SET_PDEATHSIG if the test process dies) kills each by PID, so a
+ * failing test leaves nothing behind.  Every wait has a deadline.  Loopback
+ * only: addresses are always 127.0.0.1.
+ */
+#ifndef DRORCH_TESTHELP_H
+#define DRORCH_TESTHELP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "httpc.h"
+
+/* A TCP port on 127.0.0.1 that was free a moment ago (bound, then closed). */
+int th_free_port(void);
+
+/* Path of a built binary: $DRORCH_BUILDDIR/NAME (static buffer per call slot). */
+const char *th_bin(const char *name);
+/* Path under the source tree: $DRORCH_SRCDIR/REL. */
+const char *th_src(const char *rel);
+
+/* A fresh private directory under $TMPDIR; removed by th_rmrf. Caller frees. */
+char *th_mkdtemp(const char *prefix);
+void th_rmrf(const char *dir);
+
+/*
+ * Starts argv[0] with argv, stdout+stderr appended to logfile (or inherited if
+ * NULL).  Registered for cleanup.  Returns the pid, or -1.
+ */
+pid_t th_spawn(char *const argv[], const char *logfile);
+/* Sends sig and, for SIGKILL/SIGTERM, waits (up to timeout_ms) for the exit.
+ * Returns the wait status, or -1 if it did not exit in time. */
+int th_kill(pid_t pid, int sig, long timeout_ms);
+/* Waits for pid to exit by itself; returns the wait status or -1 on timeout. */
+int th_wait_exit(pid_t pid, long timeout_ms);
+/* Kills every registered process still running. */
+void th_cleanup(void);
+
+/* Polls GET url until it answers `status` or timeout_ms passes. true if it did. */
+bool th_wait_http(const char *url, long status, long timeout_ms);
+
+/* One request with a fresh client; returns status (0 on transport error).
+ * If body_out is given, *body_out receives a malloc'd NUL-terminated body. */
+long th_http(const char *method, const char *url, const char *bearer,
+	     const void *body, size_t len, char **body_out, size_t *len_out);
+
+/* Reads a whole file; NULL on error; *len set. Caller frees. */
+char *th_read_file(const char *path, size_t *len);
+
+#endif
