@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages drorch needs to build, test and demo.
+# One list, used by the README's quick start and by .ci/run.
+set -euo pipefail
+PACKAGES=(
+	build-essential autoconf automake pkg-config
+	libcurl4-openssl-dev libyaml-dev libsqlite3-dev check libmicrohttpd-dev libjansson-dev
+	curl ca-certificates
+)
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+	SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
