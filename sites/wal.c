@@ -61,9 +61,11 @@
 
 #include "crc32c.h"
 #include "log.h"
+#include "timeutil.h"
 
 #define WAL_MAGIC "DRWAL001"
 #define WAL_FILLING_LIMIT (64u * 1024u * 1024u)  /* backpressure on writers */
+#define WAL_TAIL_LIMIT (32u * 1024u * 1024u)     /* in-memory tail for replicas */
 
 struct buf {
 	unsigned char *data;
@@ -76,6 +78,29 @@ struct segment {
 	uint64_t first_lsn;
 };
 
+/*
+ * The tail cache: the newest records, encoded exactly as on disk, kept in
+ * memory from the moment they are appended (before their fsync), so that
+ * replicas streaming from this site are served without touching the disk and
+ * in parallel with the local fsync.  Bounded by WAL_TAIL_LIMIT: when it
+ * overflows, the older half is dropped and reads fall back to the segments.
+ */
+struct tail {
+	unsigned char *data;
+	size_t len, cap;
+	uint64_t base_lsn;         /* LSN of the record at data[0]; 0 when empty */
+	size_t *off;               /* off[i]: offset of record base_lsn + i */
+	uint64_t *at_ms;           /* at_ms[i]: when it was appended (monotonic) */
+	size_t n, ncap;
+};
+
+/* Where the last disk read ended, so sequential catch-up does not rescan. */
+struct read_hint {
+	uint64_t seg_first_lsn;
+	uint64_t next_lsn;
+	size_t offset;
+};
+
 struct wal {
 	struct wal_opts opts;
 	char *dir;                 /* DIR/wal */
@@ -85,15 +110,21 @@ struct wal {
 
 	pthread_mutex_t mu;
 	pthread_cond_t work_cv;    /* flusher waits for records */
-	pthread_cond_t done_cv;    /* writers wait for flushed_lsn */
+	pthread_cond_t done_cv;    /* flusher went idle, or the WAL failed */
+	pthread_cond_t batch_cv[2];/* writers of batch b wait on batch_cv[b & 1] */
+	uint64_t filling_seq;      /* batch number of the filling buffer */
 	pthread_cond_t room_cv;    /* writers wait for room in filling */
 	pthread_t flusher;
 	bool stopping;
 	bool failed;
+	bool flusher_busy;         /* holds a batch outside the mutex */
 	char fail_msg[256];
 
 	struct buf filling;
 	struct buf flushing;       /* owned by the flusher while it works */
+
+	struct tail tail;
+	struct read_hint hint;
 
 	struct segment *segs;      /* all segments on disk, oldest first */
 	size_t nsegs;
@@ -530,6 +561,8 @@ static void wal_fail(struct wal *w, const char *what)
 		snprintf(w->fail_msg, sizeof(w->fail_msg), "WAL failed: %s: %s", what, strerror(errno));
 	}
 	pthread_cond_broadcast(&w->done_cv);
+	pthread_cond_broadcast(&w->batch_cv[0]);
+	pthread_cond_broadcast(&w->batch_cv[1]);
 	pthread_cond_broadcast(&w->room_cv);
 	pthread_mutex_unlock(&w->mu);
 	log_event(LOG_ERROR, "wal.failed", "{s:s}", "reason", w->fail_msg);
@@ -564,7 +597,8 @@ static int maybe_rotate(struct wal *w)
 	return rc;
 }
 
-static int flush_batch(struct wal *w)
+/* Flushes the batch numbered seq: write, fdatasync, apply, wake its writers. */
+static int flush_batch(struct wal *w, uint64_t seq)
 {
 	struct buf *b = &w->flushing;
 	if (write_all(w->fd, b->data, b->len) != 0) {
@@ -585,7 +619,7 @@ static int flush_batch(struct wal *w)
 	w->st.flushed_lsn = b->last_lsn;
 	w->st.fsyncs++;
 	w->st.bytes += b->len;
-	pthread_cond_broadcast(&w->done_cv);
+	pthread_cond_broadcast(&w->batch_cv[seq & 1]);
 	pthread_mutex_unlock(&w->mu);
 	b->len = 0;
 	return maybe_rotate(w) == 0 ? 0 : (wal_fail(w, "rotate"), -1);
@@ -604,10 +638,14 @@ static void *flusher_main(void *arg)
 		w->flushing = w->filling;
 		w->filling = tmp;
 		w->filling.len = 0;
+		w->flusher_busy = true;
+		uint64_t seq = w->filling_seq++;
 		pthread_cond_broadcast(&w->room_cv);
 		pthread_mutex_unlock(&w->mu);
-		int rc = flush_batch(w);
+		int rc = flush_batch(w, seq);
 		pthread_mutex_lock(&w->mu);
+		w->flusher_busy = false;
+		pthread_cond_broadcast(&w->done_cv);
 		if (rc)
 			break;
 	}
@@ -631,6 +669,8 @@ static struct wal *wal_alloc(const struct wal_opts *opts)
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->work_cv, NULL);
 	pthread_cond_init(&w->done_cv, NULL);
+	pthread_cond_init(&w->batch_cv[0], NULL);
+	pthread_cond_init(&w->batch_cv[1], NULL);
 	pthread_cond_init(&w->room_cv, NULL);
 	return w;
 }
@@ -642,9 +682,14 @@ static void wal_free(struct wal *w)
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->work_cv);
 	pthread_cond_destroy(&w->done_cv);
+	pthread_cond_destroy(&w->batch_cv[0]);
+	pthread_cond_destroy(&w->batch_cv[1]);
 	pthread_cond_destroy(&w->room_cv);
 	free(w->filling.data);
 	free(w->flushing.data);
+	free(w->tail.data);
+	free(w->tail.off);
+	free(w->tail.at_ms);
 	free(w->segs);
 	free(w->dir);
 	free(w);
@@ -695,47 +740,141 @@ void wal_close(struct wal *w)
 	wal_free(w);
 }
 
-int wal_append(struct wal *w, uint8_t type, uint64_t epoch,
-	       const char *key, uint32_t key_len,
-	       const void *value, uint32_t value_len,
-	       uint64_t *lsn_out, char *err, size_t errlen)
+/* Drops the older half of the tail cache.  Caller holds mu. */
+static void tail_trim(struct tail *t)
+{
+	size_t keep_from = t->n / 2;
+	size_t cut = t->off[keep_from];
+	memmove(t->data, t->data + cut, t->len - cut);
+	t->len -= cut;
+	for (size_t i = keep_from; i < t->n; i++) {
+		t->off[i - keep_from] = t->off[i] - cut;
+		t->at_ms[i - keep_from] = t->at_ms[i];
+	}
+	t->n -= keep_from;
+	t->base_lsn += keep_from;
+}
+
+/* Copies an encoded record into the tail cache.  Caller holds mu. */
+static int tail_add(struct tail *t, const unsigned char *rec, size_t n, uint64_t lsn)
+{
+	if (t->len + n > WAL_TAIL_LIMIT && t->n > 1)
+		tail_trim(t);
+	if (t->n == 0) {
+		t->base_lsn = lsn;
+		t->len = 0;
+	}
+	if (t->n == t->ncap) {
+		size_t cap = t->ncap ? t->ncap * 2 : 4096;
+		size_t *off = realloc(t->off, cap * sizeof(*off));
+		if (off)
+			t->off = off;
+		uint64_t *at = off ? realloc(t->at_ms, cap * sizeof(*at)) : NULL;
+		if (!off || !at)
+			return -1;
+		t->at_ms = at;
+		t->ncap = cap;
+	}
+	if (t->len + n > t->cap) {
+		size_t cap = t->cap ? t->cap : 1 << 20;
+		while (cap < t->len + n)
+			cap *= 2;
+		unsigned char *d = realloc(t->data, cap);
+		if (!d)
+			return -1;
+		t->data = d;
+		t->cap = cap;
+	}
+	memcpy(t->data + t->len, rec, n);
+	t->off[t->n] = t->len;
+	t->at_ms[t->n] = time_mono_ms();
+	t->len += n;
+	t->n++;
+	return 0;
+}
+
+static int check_bounds(uint32_t key_len, uint32_t value_len, char *err, size_t errlen)
 {
 	if (key_len == 0 || key_len > WAL_MAX_KEY || value_len > WAL_MAX_VALUE) {
 		snprintf(err, errlen, "record out of bounds (key %u bytes, value %u bytes)",
 			 key_len, value_len);
 		return -1;
 	}
-	size_t n = wal_record_size(key_len, value_len);
-	pthread_mutex_lock(&w->mu);
+	return 0;
+}
+
+/*
+ * Queues rec (whose lsn must be last_lsn + 1) into the filling buffer and the
+ * tail cache, waiting for room first.  Caller holds mu.
+ */
+static int append_locked(struct wal *w, const struct wal_record *rec, char *err, size_t errlen)
+{
+	size_t n = wal_record_size(rec->key_len, rec->value_len);
 	while (!w->failed && !w->stopping && w->filling.len > 0 &&
 	       w->filling.len + n > WAL_FILLING_LIMIT)
 		pthread_cond_wait(&w->room_cv, &w->mu);
 	if (w->failed || w->stopping || buf_reserve(&w->filling, n) != 0) {
 		snprintf(err, errlen, "%s", w->failed ? w->fail_msg :
 			 w->stopping ? "WAL is closing" : "out of memory");
-		pthread_mutex_unlock(&w->mu);
 		return -1;
 	}
+	if (rec->lsn != w->st.last_lsn + 1) {
+		snprintf(err, errlen, "LSN %" PRIu64 " does not follow %" PRIu64,
+			 rec->lsn, w->st.last_lsn);
+		return -1;
+	}
+	unsigned char *dst = w->filling.data + w->filling.len;
+	wal_encode(rec, dst);
+	if (tail_add(&w->tail, dst, n, rec->lsn) != 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	w->filling.len += n;
+	w->filling.last_lsn = rec->lsn;
+	w->st.last_lsn = rec->lsn;
+	w->st.last_epoch = rec->epoch;
+	w->st.records++;
+	pthread_cond_signal(&w->work_cv);
+	return 0;
+}
+
+int wal_append(struct wal *w, uint8_t type, uint64_t epoch,
+	       const char *key, uint32_t key_len,
+	       const void *value, uint32_t value_len,
+	       uint64_t *lsn_out, char *err, size_t errlen)
+{
+	if (check_bounds(key_len, value_len, err, errlen) != 0)
+		return -1;
+	pthread_mutex_lock(&w->mu);
 	struct wal_record rec = { .lsn = w->st.last_lsn + 1, .epoch = epoch, .type = type,
 				  .key = key, .key_len = key_len,
 				  .value = value, .value_len = value_len };
-	wal_encode(&rec, w->filling.data + w->filling.len);
-	w->filling.len += n;
-	w->filling.last_lsn = rec.lsn;
-	w->st.last_lsn = rec.lsn;
-	w->st.last_epoch = epoch;
-	w->st.records++;
-	*lsn_out = rec.lsn;
-	pthread_cond_signal(&w->work_cv);
+	int rc = append_locked(w, &rec, err, errlen);
 	pthread_mutex_unlock(&w->mu);
-	return 0;
+	if (rc == 0)
+		*lsn_out = rec.lsn;
+	return rc;
+}
+
+int wal_append_record(struct wal *w, const struct wal_record *rec, char *err, size_t errlen)
+{
+	if (check_bounds(rec->key_len, rec->value_len, err, errlen) != 0)
+		return -1;
+	pthread_mutex_lock(&w->mu);
+	int rc = append_locked(w, rec, err, errlen);
+	pthread_mutex_unlock(&w->mu);
+	return rc;
 }
 
 int wal_wait(struct wal *w, uint64_t lsn, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&w->mu);
-	while (w->st.flushed_lsn < lsn && !w->failed)
-		pthread_cond_wait(&w->done_cv, &w->mu);
+	/* Only the writers of the batch just flushed are woken, not everyone. */
+	while (w->st.flushed_lsn < lsn && !w->failed) {
+		bool in_flushing = w->flusher_busy && lsn <= w->flushing.last_lsn;
+		uint64_t seq = in_flushing ? w->filling_seq - 1 : w->filling_seq;
+		pthread_cond_wait(&w->batch_cv[seq & 1], &w->mu);
+	}
 	int rc = w->st.flushed_lsn >= lsn ? 0 : -1;
 	if (rc)
 		snprintf(err, errlen, "%s", w->fail_msg);
@@ -779,4 +918,164 @@ void wal_get_stats(struct wal *w, struct wal_stats *st)
 	*st = w->st;
 	st->failed = w->failed;
 	pthread_mutex_unlock(&w->mu);
+}
+
+/* ---- reading the log back (replication) ----------------------------------------- */
+
+/* Copies records [from, ...] out of the tail cache.  Caller holds mu. */
+static int tail_read(const struct tail *t, uint64_t from, size_t max_bytes,
+		     unsigned char **out, size_t *len, uint64_t *last)
+{
+	size_t i = (size_t)(from - t->base_lsn), j = i + 1;
+	size_t start = t->off[i];
+	while (j < t->n && t->off[j + 1 < t->n ? j + 1 : j] - start <= max_bytes &&
+	       (j + 1 < t->n || t->len - start <= max_bytes))
+		j++;
+	size_t end = j < t->n ? t->off[j] : t->len;
+	unsigned char *buf = malloc(end - start);
+	if (!buf)
+		return -1;
+	memcpy(buf, t->data + start, end - start);
+	*out = buf;
+	*len = end - start;
+	*last = t->base_lsn + j - 1;
+	return 0;
+}
+
+/*
+ * Reads whole records from one segment file, starting the scan at (offset,
+ * lsn) and collecting records from `from` on, up to max_bytes (at least
+ * one).  Records on disk below the tail cache are all complete.
+ */
+static int disk_read(struct wal *w, uint64_t seg_first, size_t offset, uint64_t lsn,
+		     uint64_t from, size_t max_bytes, unsigned char **out, size_t *len,
+		     uint64_t *last, char *err, size_t errlen)
+{
+	char *path = seg_path(w, seg_first);
+	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	size_t chunk = max_bytes + WAL_MAX_VALUE + WAL_MAX_KEY + WAL_HEADER_SIZE;
+	unsigned char *buf = fd >= 0 ? malloc(chunk) : NULL;
+	if (!buf) {
+		snprintf(err, errlen, "read segment %s: %s", path ? path : "?", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		free(path);
+		return -1;
+	}
+	free(path);
+	size_t got = 0, pos = 0, first_off = 0;
+	ssize_t r = pread(fd, buf, chunk, (off_t)offset);
+	close(fd);
+	if (r > 0)
+		got = (size_t)r;
+	*len = 0;
+	while (pos < got) {
+		struct wal_record rec;
+		size_t n = wal_decode(buf + pos, got - pos, &rec);
+		if (n == 0 || rec.lsn != lsn)
+			break;
+		if (lsn == from)
+			first_off = pos;
+		if (lsn >= from && pos + n - first_off > max_bytes && *len > 0)
+			break;
+		if (lsn >= from) {
+			*len = pos + n - first_off;
+			*last = lsn;
+		}
+		pos += n;
+		lsn++;
+	}
+	if (*len)
+		memmove(buf, buf + first_off, *len);
+	*out = buf;
+	pthread_mutex_lock(&w->mu);
+	w->hint = (struct read_hint){ seg_first, lsn, offset + pos };
+	pthread_mutex_unlock(&w->mu);
+	return 0;
+}
+
+int wal_read(struct wal *w, uint64_t from, size_t max_bytes, unsigned char **out,
+	     size_t *len, uint64_t *last_lsn, char *err, size_t errlen)
+{
+	*out = NULL;
+	*len = 0;
+	*last_lsn = from - 1;
+	pthread_mutex_lock(&w->mu);
+	if (from > w->st.last_lsn) {
+		pthread_mutex_unlock(&w->mu);
+		return WAL_READ_OK;
+	}
+	if (w->tail.n && from >= w->tail.base_lsn) {
+		int rc = tail_read(&w->tail, from, max_bytes, out, len, last_lsn);
+		pthread_mutex_unlock(&w->mu);
+		if (rc)
+			snprintf(err, errlen, "out of memory");
+		return rc ? -1 : WAL_READ_OK;
+	}
+	if (w->nsegs == 0 || from < w->segs[0].first_lsn) {
+		pthread_mutex_unlock(&w->mu);
+		return WAL_READ_GONE;
+	}
+	size_t k = w->nsegs - 1;
+	while (k > 0 && w->segs[k].first_lsn > from)
+		k--;
+	uint64_t seg = w->segs[k].first_lsn, lsn = seg;
+	size_t offset = WAL_SEG_HEADER_SIZE;
+	if (w->hint.seg_first_lsn == seg && w->hint.next_lsn <= from && w->hint.next_lsn) {
+		lsn = w->hint.next_lsn;
+		offset = w->hint.offset;
+	}
+	pthread_mutex_unlock(&w->mu);
+	if (disk_read(w, seg, offset, lsn, from, max_bytes, out, len, last_lsn, err, errlen))
+		return -1;
+	return WAL_READ_OK;
+}
+
+void wal_lag(struct wal *w, uint64_t acked_lsn, uint64_t *records, uint64_t *bytes,
+	     uint64_t *age_ms)
+{
+	pthread_mutex_lock(&w->mu);
+	const struct tail *t = &w->tail;
+	uint64_t next = acked_lsn + 1;
+	*records = w->st.last_lsn > acked_lsn ? w->st.last_lsn - acked_lsn : 0;
+	*bytes = *age_ms = 0;
+	if (*records && t->n) {
+		size_t i = next >= t->base_lsn ? (size_t)(next - t->base_lsn) : 0;
+		*bytes = t->len - t->off[i];
+		*age_ms = time_mono_ms() - t->at_ms[i];
+		if (next < t->base_lsn)  /* older than the cache: at least this much */
+			*bytes += (t->base_lsn - next) * WAL_HEADER_SIZE;
+	}
+	pthread_mutex_unlock(&w->mu);
+}
+
+int wal_reset(struct wal *w, uint64_t lsn, uint64_t epoch, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&w->mu);
+	while ((w->filling.len || w->flusher_busy) && !w->failed)
+		pthread_cond_wait(&w->done_cv, &w->mu);
+	int rc = -1;
+	if (w->failed) {
+		snprintf(err, errlen, "%s", w->fail_msg);
+		goto out;
+	}
+	for (size_t i = 0; i < w->nsegs; i++) {
+		char *path = seg_path(w, w->segs[i].first_lsn);
+		if (path)
+			unlink(path);
+		free(path);
+	}
+	w->nsegs = 0;
+	w->tail.n = w->tail.len = 0;
+	w->tail.base_lsn = 0;
+	w->hint = (struct read_hint){ 0 };
+	if (seg_create(w, lsn + 1, err, errlen) != 0)
+		goto out;
+	w->st.last_lsn = w->st.flushed_lsn = lsn;
+	w->st.last_epoch = epoch;
+	w->st.oldest_lsn = lsn + 1;
+	rc = 0;
+out:
+	pthread_mutex_unlock(&w->mu);
+	return rc;
 }

@@ -82,6 +82,12 @@ int wal_append(struct wal *w, uint8_t type, uint64_t epoch,
 	       const void *value, uint32_t value_len,
 	       uint64_t *lsn_out, char *err, size_t errlen);
 
+/*
+ * Queues a record that already has its LSN and epoch (a replica appending
+ * what its primary shipped); rec->lsn must be the last LSN + 1.
+ */
+int wal_append_record(struct wal *w, const struct wal_record *rec, char *err, size_t errlen);
+
 /* Blocks until lsn is durable and applied. */
 int wal_wait(struct wal *w, uint64_t lsn, char *err, size_t errlen);
 
@@ -89,6 +95,29 @@ int wal_wait(struct wal *w, uint64_t lsn, char *err, size_t errlen);
 int wal_remove_through(struct wal *w, uint64_t lsn, char *err, size_t errlen);
 
 void wal_get_stats(struct wal *w, struct wal_stats *st);
+
+enum { WAL_READ_OK = 0, WAL_READ_GONE = 1 };
+/*
+ * Copies whole encoded records with LSNs from `from` on (at least one, then
+ * as many as fit in max_bytes) into *out (malloc'd; caller frees); *last_lsn
+ * is the LSN of the last one.  Records are served as soon as they are
+ * appended, before their local fsync.  Returns WAL_READ_OK (with *len 0 when
+ * there is nothing after from - 1 yet), WAL_READ_GONE when `from` was removed
+ * by a checkpoint (the reader needs a snapshot), or -1.
+ */
+int wal_read(struct wal *w, uint64_t from, size_t max_bytes, unsigned char **out,
+	     size_t *len, uint64_t *last_lsn, char *err, size_t errlen);
+
+/* How far acked_lsn is behind: records, bytes, and the age of the oldest
+ * record not yet acked (ms; 0 when caught up). */
+void wal_lag(struct wal *w, uint64_t acked_lsn, uint64_t *records, uint64_t *bytes,
+	     uint64_t *age_ms);
+
+/*
+ * Discards every segment and restarts the log after lsn (a replica that has
+ * just installed a snapshot at lsn).  Waits for the flusher to go idle.
+ */
+int wal_reset(struct wal *w, uint64_t lsn, uint64_t epoch, char *err, size_t errlen);
 
 /* ---- encoding (exposed for tests and tools) ---- */
 
