@@ -2,7 +2,8 @@
  * drsite — one region site: a key-value store with a durable WAL.
  *
  *   drsite --name NAME --listen HOST:PORT --data DIR [--token-file F]
- *          [--segment-bytes N] [--checkpoint-bytes N] [--log-level L]
+ *          [--segment-bytes N] [--checkpoint-bytes N] [--lease-ms MS]
+ *          [--sync-timeout-ms MS] [--repl-encoding binary|json] [--log-level L]
  *
  * Exit codes: 0 clean shutdown (SIGTERM/SIGINT), 1 start-up failure (data
  * dir, port), 2 usage.
@@ -17,6 +18,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "httpc.h"
 #include "log.h"
 #include "site.h"
 #include "wal.h"
@@ -28,6 +30,9 @@ struct args {
 	const char *token_file;
 	uint64_t segment_bytes;
 	uint64_t checkpoint_bytes;
+	uint64_t lease_ms;
+	uint64_t sync_timeout_ms;
+	int json_framing;
 	enum log_level level;
 };
 
@@ -35,9 +40,12 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: drsite --name NAME --listen HOST:PORT --data DIR [options]\n"
-		"  --token-file F         admin bearer token (admin API)\n"
+		"  --token-file F         bearer token for the admin API and WAL shipping\n"
 		"  --segment-bytes N      WAL segment size (default 67108864)\n"
 		"  --checkpoint-bytes N   checkpoint after N bytes of WAL (default 67108864)\n"
+		"  --lease-ms MS          a primary's write lease (default 500)\n"
+		"  --sync-timeout-ms MS   how long a sync write waits for replicas (default 2000)\n"
+		"  --repl-encoding E      binary (default) or json framing when replicating\n"
 		"  --log-level L          debug|info|warn|error (default info)\n"
 		"  --version, --help\n");
 }
@@ -48,6 +56,17 @@ static int parse_size(const char *s, uint64_t *out)
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
 	if (errno || end == s || *end || v < 4096)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_ms(const char *s, uint64_t *out)
+{
+	char *end = NULL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || v < 1 || v > 3600000)
 		return -1;
 	*out = v;
 	return 0;
@@ -75,6 +94,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "segment-bytes", required_argument, NULL, 's' },
 		{ "checkpoint-bytes", required_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, 'L' },
+		{ "lease-ms", required_argument, NULL, 'e' },
+		{ "sync-timeout-ms", required_argument, NULL, 'T' },
+		{ "repl-encoding", required_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -97,6 +119,25 @@ static int parse_args(int argc, char **argv, struct args *a)
 				fprintf(stderr, "drsite: --checkpoint-bytes: '%s' is not a size >= 4096\n", optarg);
 				return 2;
 			}
+			break;
+		case 'e':
+			if (parse_ms(optarg, &a->lease_ms)) {
+				fprintf(stderr, "drsite: --lease-ms: '%s' is not 1..3600000\n", optarg);
+				return 2;
+			}
+			break;
+		case 'T':
+			if (parse_ms(optarg, &a->sync_timeout_ms)) {
+				fprintf(stderr, "drsite: --sync-timeout-ms: '%s' is not 1..3600000\n", optarg);
+				return 2;
+			}
+			break;
+		case 'E':
+			if (strcmp(optarg, "binary") && strcmp(optarg, "json")) {
+				fprintf(stderr, "drsite: --repl-encoding: '%s' is not binary|json\n", optarg);
+				return 2;
+			}
+			a->json_framing = strcmp(optarg, "json") == 0;
 			break;
 		case 'L':
 			if (parse_level(optarg, &a->level)) {
@@ -124,7 +165,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 int main(int argc, char **argv)
 {
 	struct args a = { .segment_bytes = 64u << 20, .checkpoint_bytes = 64u << 20,
-			  .level = LOG_INFO };
+			  .lease_ms = 500, .sync_timeout_ms = 2000, .level = LOG_INFO };
 	int rc = parse_args(argc, argv, &a);
 	if (rc)
 		return rc;
@@ -135,6 +176,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_init("drsite", a.name, a.level);
+	if (httpc_global_init() != 0) {
+		fprintf(stderr, "drsite: cannot initialise libcurl\n");
+		return 1;
+	}
 
 	/* Signals are taken synchronously by main; every thread inherits the mask. */
 	sigset_t sigs;
@@ -147,8 +192,11 @@ int main(int argc, char **argv)
 	char err[512];
 	struct site *site = NULL;
 	struct site_opts so = { .name = a.name, .datadir = a.datadir,
+				.token_file = a.token_file,
 				.segment_bytes = a.segment_bytes,
-				.checkpoint_bytes = a.checkpoint_bytes };
+				.checkpoint_bytes = a.checkpoint_bytes,
+				.lease_ms = a.lease_ms, .sync_timeout_ms = a.sync_timeout_ms,
+				.json_framing = a.json_framing };
 	if (site_open(&site, &so, err, sizeof(err)) != 0) {
 		fprintf(stderr, "drsite: %s\n", err);
 		return 1;

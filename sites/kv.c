@@ -211,3 +211,20 @@ int kv_foreach(struct kv *kv, kv_visit_fn fn, void *ctx, struct kv_info *info, i
 	pthread_rwlock_unlock(&kv->lock);
 	return rc;
 }
+
+void kv_swap(struct kv *a, struct kv *b)
+{
+	pthread_rwlock_wrlock(&a->lock);
+	pthread_rwlock_wrlock(&b->lock);
+	struct kv_entry **buckets = a->buckets;
+	size_t nbuckets = a->nbuckets;
+	struct kv_info info = a->info;
+	a->buckets = b->buckets;
+	a->nbuckets = b->nbuckets;
+	a->info = b->info;
+	b->buckets = buckets;
+	b->nbuckets = nbuckets;
+	b->info = info;
+	pthread_rwlock_unlock(&b->lock);
+	pthread_rwlock_unlock(&a->lock);
+}

@@ -41,6 +41,10 @@ void kv_get_info(struct kv *kv, struct kv_info *info);
 /* Sets the applied position after a snapshot load (before any apply). */
 void kv_set_position(struct kv *kv, uint64_t applied_lsn, uint64_t epoch);
 
+/* Exchanges the contents of a and b (a replica installing a snapshot builds
+ * the new map aside, then swaps it in). */
+void kv_swap(struct kv *a, struct kv *b);
+
 /*
  * Visits every entry under the read lock, so the set visited is exactly the
  * state at info->applied_lsn.  fn returns 0 to go on, -1 to stop (the error

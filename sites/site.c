@@ -1,9 +1,10 @@
 /*
  * site.c — a drsite: data dir, WAL + map, checkpoints, HTTP API.
  *
- * Start-up order: lock DIR/LOCK; load the newest snapshot into the map;
- * open the WAL, which replays every record after the snapshot into the map
- * and truncates a torn tail; start the checkpointer.  From then on the WAL's
+ * Start-up order: lock DIR/LOCK; read the token and DIR/state.json (the
+ * role); load the newest snapshot into the map; open the WAL, which replays
+ * every record after the snapshot into the map and truncates a torn tail;
+ * start the checkpointer and the replication follower.  From then on the WAL's
  * flusher is the only writer of the map (records are applied in LSN order,
  * after their fsync), so a read never sees a write that is not durable.
  */
@@ -24,29 +25,12 @@
 
 #include "kv.h"
 #include "log.h"
+#include "site_internal.h"
 #include "snapshot.h"
 #include "timeutil.h"
 #include "wal.h"
 
 #define SITE_FCV "0.1"
-
-struct site {
-	struct site_opts opts;
-	char *name;
-	char *datadir;
-	int lock_fd;
-	struct kv *kv;
-	struct wal *wal;
-
-	pthread_t checkpointer;
-	pthread_mutex_t cp_mu;
-	pthread_cond_t cp_cv;
-	bool cp_stop;
-	uint64_t cp_lsn;           /* LSN of the newest checkpoint */
-	uint64_t cp_wal_bytes;     /* WAL bytes written when it was taken */
-	uint64_t cp_count;
-	uint64_t cp_last_ms;       /* how long the last one took */
-};
 
 /* ---- data dir ---------------------------------------------------------------- */
 
@@ -90,7 +74,8 @@ static int lock_datadir(struct site *s, char *err, size_t errlen)
 
 /* ---- checkpoints ------------------------------------------------------------- */
 
-static void checkpoint_now(struct site *s)
+/* Snapshot, then drop the WAL it covers.  Caller holds cp_run_mu. */
+static void checkpoint_locked(struct site *s)
 {
 	struct wal_stats ws;
 	wal_get_stats(s->wal, &ws);
@@ -110,6 +95,13 @@ static void checkpoint_now(struct site *s)
 	pthread_mutex_unlock(&s->cp_mu);
 	log_event(LOG_INFO, "checkpoint.done", "{s:I, s:I}", "lsn", (json_int_t)lsn,
 		  "ms", (json_int_t)s->cp_last_ms);
+}
+
+void site_checkpoint(struct site *s)
+{
+	pthread_mutex_lock(&s->cp_run_mu);
+	checkpoint_locked(s);
+	pthread_mutex_unlock(&s->cp_run_mu);
 }
 
 static bool checkpoint_due(struct site *s)
@@ -138,7 +130,7 @@ static void *checkpointer_main(void *arg)
 			break;
 		pthread_mutex_unlock(&s->cp_mu);
 		if (checkpoint_due(s))
-			checkpoint_now(s);
+			site_checkpoint(s);
 		pthread_mutex_lock(&s->cp_mu);
 	}
 	pthread_mutex_unlock(&s->cp_mu);
@@ -159,7 +151,8 @@ static int site_load(struct site *s, char *err, size_t errlen)
 		return -1;
 	s->cp_lsn = snap_lsn;
 	struct wal_opts wo = { .dir = s->datadir, .segment_bytes = s->opts.segment_bytes,
-			       .replay_after_lsn = snap_lsn, .apply = apply_to_map,
+			       .replay_after_lsn = snap_lsn, .replay_after_epoch = snap_epoch,
+			       .apply = apply_to_map,
 			       .apply_ctx = s->kv };
 	if (wal_open(&s->wal, &wo, err, errlen) != 0)
 		return -1;
@@ -174,36 +167,105 @@ static int site_load(struct site *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* Reads the bearer token: the file's first line, without trailing space. */
+static int load_token(struct site *s, char *err, size_t errlen)
+{
+	if (!s->opts.token_file)
+		return 0;
+	FILE *f = fopen(s->opts.token_file, "r");
+	char line[512] = "";
+	if (!f || !fgets(line, sizeof(line), f)) {
+		snprintf(err, errlen, "token file %s: %s", s->opts.token_file,
+			 f ? "empty" : strerror(errno));
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	fclose(f);
+	size_t n = strcspn(line, "\r\n");
+	while (n && (line[n - 1] == ' ' || line[n - 1] == '\t'))
+		n--;
+	line[n] = '\0';
+	if (n < 8) {
+		snprintf(err, errlen, "token file %s: the token must be at least 8 characters",
+			 s->opts.token_file);
+		return -1;
+	}
+	s->token = strdup(line);
+	return s->token ? 0 : -1;
+}
+
+static int load_role(struct site *s, char *err, size_t errlen)
+{
+	bool exists;
+	if (role_load(s->datadir, &s->role, &exists, err, errlen) != 0)
+		return -1;
+	s->had_role = exists;
+	s->confirmed = !exists;  /* a site that has had a role waits to be confirmed */
+	if (exists)
+		log_event(LOG_INFO, "site.role_restored", "{s:s, s:I, s:b}", "role",
+			  role_name(s->role.role), "epoch", (json_int_t)s->role.epoch,
+			  "writable", 0);
+	return 0;
+}
+
+static void site_free(struct site *s)
+{
+	wal_close(s->wal);
+	kv_free(s->kv);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
+	pthread_mutex_destroy(&s->cp_mu);
+	pthread_mutex_destroy(&s->cp_run_mu);
+	pthread_cond_destroy(&s->cp_cv);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->peers_cv);
+	pthread_cond_destroy(&s->role_cv);
+	free(s->token);
+	free(s->name);
+	free(s->datadir);
+	free(s);
+}
+
 int site_open(struct site **out, const struct site_opts *opts, char *err, size_t errlen)
 {
 	struct site *s = calloc(1, sizeof(*s));
-	if (!s || !(s->name = strdup(opts->name)) || !(s->datadir = strdup(opts->datadir)) ||
-	    !(s->kv = kv_new())) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
+	if (!s)
+		goto oom;
 	s->opts = *opts;
 	s->lock_fd = -1;
+	s->follow.state = "idle";
 	pthread_mutex_init(&s->cp_mu, NULL);
+	pthread_mutex_init(&s->cp_run_mu, NULL);
 	pthread_cond_init(&s->cp_cv, NULL);
-	if (lock_datadir(s, err, errlen) != 0 || site_load(s, err, errlen) != 0)
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->peers_cv, NULL);
+	pthread_cond_init(&s->role_cv, NULL);
+	if (!(s->name = strdup(opts->name)) || !(s->datadir = strdup(opts->datadir)) ||
+	    !(s->kv = kv_new()))
+		goto oom;
+	if (load_token(s, err, errlen) != 0 || lock_datadir(s, err, errlen) != 0 ||
+	    load_role(s, err, errlen) != 0 || site_load(s, err, errlen) != 0)
 		goto fail;
 	if (pthread_create(&s->checkpointer, NULL, checkpointer_main, s) != 0) {
 		snprintf(err, errlen, "start checkpointer: %s", strerror(errno));
 		goto fail;
 	}
+	if (repl_follower_start(s, err, errlen) != 0) {
+		pthread_mutex_lock(&s->cp_mu);
+		s->cp_stop = true;
+		pthread_cond_signal(&s->cp_cv);
+		pthread_mutex_unlock(&s->cp_mu);
+		pthread_join(s->checkpointer, NULL);
+		goto fail;
+	}
 	*out = s;
 	return 0;
+oom:
+	snprintf(err, errlen, "out of memory");
 fail:
-	if (s) {
-		wal_close(s->wal);
-		kv_free(s->kv);
-		if (s->lock_fd >= 0)
-			close(s->lock_fd);
-		free(s->name);
-		free(s->datadir);
-		free(s);
-	}
+	if (s)
+		site_free(s);
 	return -1;
 }
 
@@ -211,6 +273,7 @@ void site_close(struct site *s)
 {
 	if (!s)
 		return;
+	repl_follower_stop(s);
 	pthread_mutex_lock(&s->cp_mu);
 	s->cp_stop = true;
 	pthread_cond_signal(&s->cp_cv);
@@ -219,15 +282,8 @@ void site_close(struct site *s)
 	struct wal_stats ws;
 	wal_get_stats(s->wal, &ws);
 	if (ws.flushed_lsn > s->cp_lsn)
-		checkpoint_now(s);  /* makes the next start-up replay nothing */
-	wal_close(s->wal);
-	kv_free(s->kv);
-	pthread_mutex_destroy(&s->cp_mu);
-	pthread_cond_destroy(&s->cp_cv);
-	close(s->lock_fd);
-	free(s->name);
-	free(s->datadir);
-	free(s);
+		site_checkpoint(s);  /* makes the next start-up replay nothing */
+	site_free(s);
 }
 
 /* ---- HTTP API ----------------------------------------------------------------- */
@@ -260,13 +316,30 @@ static bool key_valid(const char *key, size_t len, struct http_resp *resp)
 	return true;
 }
 
-static void site_epoch_lsn_json(struct http_resp *resp, uint64_t lsn, uint64_t epoch)
+/* Checks that this site may take a write now; answers 503 if not. */
+static bool admit_write(struct site *s, uint64_t *epoch, bool *replicated,
+			struct http_resp *resp)
 {
-	http_resp_json(resp, 200, json_pack("{s:I, s:I}", "lsn", (json_int_t)lsn,
-					    "epoch", (json_int_t)epoch));
+	char why[300];
+	pthread_mutex_lock(&s->mu);
+	bool ok = site_writable_locked(s, time_mono_ms(), why, sizeof(why));
+	*epoch = s->role.epoch;
+	*replicated = s->role.role == ROLE_PRIMARY && s->role.mode != MODE_ASYNC;
+	const char *primary = s->role.role == ROLE_REPLICA ? s->role.primary : NULL;
+	if (!ok && primary && primary[0])
+		http_resp_header(resp, "X-Drorch-Primary", primary);
+	pthread_mutex_unlock(&s->mu);
+	if (!ok)
+		http_resp_error(resp, 503, "write refused: %s", why);
+	return ok;
 }
 
-/* Appends one record and answers once it is durable. */
+/*
+ * Appends one record and answers once it is acknowledged: durable here, and
+ * for a primary in sync or remote_apply mode, held by its quorum of
+ * replicas.  The lease is checked again before answering: a primary whose
+ * lease ran out while it waited does not acknowledge.
+ */
 static void kv_write(struct site *s, uint8_t type, const char *key, size_t klen,
 		     const char *value, size_t vlen, struct http_resp *resp)
 {
@@ -274,17 +347,28 @@ static void kv_write(struct site *s, uint8_t type, const char *key, size_t klen,
 		http_resp_error(resp, 413, "value is %zu bytes; the limit is %u", vlen, WAL_MAX_VALUE);
 		return;
 	}
-	struct kv_info ki;
-	kv_get_info(s->kv, &ki);
-	uint64_t lsn;
+	uint64_t epoch, lsn;
+	bool replicated;
+	if (!admit_write(s, &epoch, &replicated, resp))
+		return;
 	char err[300];
-	if (wal_append(s->wal, type, ki.epoch, key, (uint32_t)klen, value, (uint32_t)vlen,
+	if (wal_append(s->wal, type, epoch, key, (uint32_t)klen, value, (uint32_t)vlen,
 		       &lsn, err, sizeof(err)) != 0 ||
-	    wal_wait(s->wal, lsn, err, sizeof(err)) != 0) {
+	    wal_wait(s->wal, lsn, err, sizeof(err)) != 0 ||
+	    (replicated && repl_wait_quorum(s, lsn, epoch, err, sizeof(err)) != 0)) {
 		http_resp_error(resp, 503, "write not acknowledged: %s", err);
 		return;
 	}
-	site_epoch_lsn_json(resp, lsn, ki.epoch);
+	uint64_t epoch_now;
+	if (!admit_write(s, &epoch_now, &replicated, resp))
+		return;
+	if (epoch_now != epoch) {
+		http_resp_error(resp, 503, "write not acknowledged: epoch moved from %" PRIu64
+				" to %" PRIu64 " while it was in flight", epoch, epoch_now);
+		return;
+	}
+	http_resp_json(resp, 200, json_pack("{s:I, s:I}", "lsn", (json_int_t)lsn,
+					    "epoch", (json_int_t)epoch));
 }
 
 static void kv_read(struct site *s, const char *key, size_t klen, struct http_resp *resp)
@@ -336,30 +420,80 @@ static void route_kv(struct site *s, const struct http_req *req, struct http_res
 		http_resp_error(resp, 405, "method %s not allowed on %s", req->method, req->path);
 }
 
+static json_t *wal_json(struct site *s)
+{
+	struct wal_stats ws;
+	wal_get_stats(s->wal, &ws);
+	return json_pack("{s:I, s:I, s:f, s:I, s:I, s:I, s:I}",
+			 "writes", (json_int_t)ws.records, "fsyncs", (json_int_t)ws.fsyncs,
+			 "fsyncs_per_write", ws.records ? (double)ws.fsyncs / (double)ws.records : 0.0,
+			 "bytes", (json_int_t)ws.bytes, "segments", (json_int_t)ws.segments,
+			 "oldest_lsn", (json_int_t)ws.oldest_lsn,
+			 "truncated_bytes_at_open", (json_int_t)ws.truncated_bytes);
+}
+
+static json_t *checkpoint_json(struct site *s)
+{
+	pthread_mutex_lock(&s->cp_mu);
+	json_t *cp = json_pack("{s:I, s:I, s:I}", "lsn", (json_int_t)s->cp_lsn,
+			       "count", (json_int_t)s->cp_count,
+			       "last_ms", (json_int_t)s->cp_last_ms);
+	pthread_mutex_unlock(&s->cp_mu);
+	return cp;
+}
+
+static json_t *history_json(const struct role_state *r)
+{
+	json_t *h = json_array();
+	for (int i = 0; i < r->nhistory; i++)
+		json_array_append_new(h, json_pack("{s:I, s:I}",
+			"epoch", (json_int_t)r->history[i].epoch,
+			"first_lsn", (json_int_t)r->history[i].first_lsn));
+	return h;
+}
+
+/* The role part of /v1/status, under s->mu. */
+static json_t *role_json_locked(struct site *s, uint64_t now)
+{
+	const struct role_state *r = &s->role;
+	char why[300];
+	bool writable = site_writable_locked(s, now, why, sizeof(why));
+	json_t *j = json_pack("{s:s, s:b, s:I, s:b, s:b, s:s, s:i, s:I, s:o}",
+			      "role", r->role == ROLE_STANDALONE ? "primary" : role_name(r->role),
+			      "standalone", r->role == ROLE_STANDALONE,
+			      "epoch", (json_int_t)r->epoch, "writable", writable,
+			      "confirmed", s->confirmed, "mode", role_mode_name(r->mode),
+			      "quorum", r->quorum, "lease_ms", (json_int_t)s->opts.lease_ms,
+			      "epoch_history", history_json(r));
+	if (!writable)
+		json_object_set_new(j, "not_writable_because", json_string(why));
+	if (r->role == ROLE_REPLICA) {
+		json_object_set_new(j, "primary", json_string(r->primary));
+		json_object_set_new(j, "replication", repl_follow_json(s));
+	}
+	json_object_set_new(j, "peers", repl_peers_json(s));
+	return j;
+}
+
 static json_t *status_json(struct site *s)
 {
 	struct wal_stats ws;
 	struct kv_info ki;
 	wal_get_stats(s->wal, &ws);
 	kv_get_info(s->kv, &ki);
-	pthread_mutex_lock(&s->cp_mu);
-	json_t *cp = json_pack("{s:I, s:I, s:I}", "lsn", (json_int_t)s->cp_lsn,
-			       "count", (json_int_t)s->cp_count,
-			       "last_ms", (json_int_t)s->cp_last_ms);
-	pthread_mutex_unlock(&s->cp_mu);
-	json_t *wal = json_pack("{s:I, s:I, s:f, s:I, s:I, s:I, s:I}",
-				"writes", (json_int_t)ws.records, "fsyncs", (json_int_t)ws.fsyncs,
-				"fsyncs_per_write", ws.records ? (double)ws.fsyncs / (double)ws.records : 0.0,
-				"bytes", (json_int_t)ws.bytes, "segments", (json_int_t)ws.segments,
-				"oldest_lsn", (json_int_t)ws.oldest_lsn,
-				"truncated_bytes_at_open", (json_int_t)ws.truncated_bytes);
-	return json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:s, s:s, s:I, s:o, s:o, s:[]}",
-			 "name", s->name, "role", "primary", "standalone", 1,
-			 "epoch", (json_int_t)ki.epoch, "lsn", (json_int_t)ws.last_lsn,
-			 "flushed_lsn", (json_int_t)ws.flushed_lsn,
-			 "applied_lsn", (json_int_t)ki.applied_lsn,
-			 "version", PACKAGE_VERSION, "fcv", SITE_FCV,
-			 "keys", (json_int_t)ki.keys, "wal", wal, "checkpoint", cp, "peers");
+	pthread_mutex_lock(&s->mu);
+	json_t *j = role_json_locked(s, time_mono_ms());
+	pthread_mutex_unlock(&s->mu);
+	json_t *base = json_pack("{s:s, s:I, s:I, s:I, s:s, s:s, s:I, s:o, s:o}",
+				 "name", s->name, "lsn", (json_int_t)ws.last_lsn,
+				 "flushed_lsn", (json_int_t)ws.flushed_lsn,
+				 "applied_lsn", (json_int_t)ki.applied_lsn,
+				 "version", PACKAGE_VERSION, "fcv", SITE_FCV,
+				 "keys", (json_int_t)ki.keys, "wal", wal_json(s),
+				 "checkpoint", checkpoint_json(s));
+	json_object_update(base, j);
+	json_decref(j);
+	return base;
 }
 
 /* Healthy while the WAL can still make writes durable. */
@@ -374,19 +508,71 @@ static void health(struct site *s, struct http_resp *resp)
 		http_resp_json(resp, 200, json_pack("{s:s, s:s}", "status", "ok", "name", s->name));
 }
 
+/* Patroni's load-balancer convention: 200 only on a writable primary. */
+static void lb_primary(struct site *s, struct http_resp *resp)
+{
+	char why[300];
+	pthread_mutex_lock(&s->mu);
+	bool ok = site_writable_locked(s, time_mono_ms(), why, sizeof(why));
+	pthread_mutex_unlock(&s->mu);
+	if (ok)
+		http_resp_json(resp, 200, json_pack("{s:s, s:s}", "role", "primary", "name", s->name));
+	else
+		http_resp_error(resp, 503, "not a writable primary: %s", why);
+}
+
+/* 200 on a replica whose replay is within ?lag=MS of its primary. */
+static void lb_replica(struct site *s, const struct http_req *req, struct http_resp *resp)
+{
+	const char *q = http_req_query(req, "lag");
+	char *end = NULL;
+	unsigned long long max_lag = q ? strtoull(q, &end, 10) : ~0ull;
+	if (q && (!*q || *end)) {
+		http_resp_error(resp, 400, "lag must be a number of milliseconds");
+		return;
+	}
+	pthread_mutex_lock(&s->mu);
+	bool replica = s->role.role == ROLE_REPLICA;
+	json_t *f = replica ? repl_follow_json(s) : NULL;
+	pthread_mutex_unlock(&s->mu);
+	json_int_t lag = f ? json_integer_value(json_object_get(f, "lag_ms")) : 0;
+	if (!replica)
+		http_resp_error(resp, 503, "not a replica");
+	else if ((unsigned long long)lag > max_lag)
+		http_resp_error(resp, 503, "replica lag %lld ms exceeds %llu ms", (long long)lag, max_lag);
+	else
+		http_resp_json(resp, 200, json_pack("{s:s, s:I}", "role", "replica", "lag_ms", lag));
+	json_decref(f);
+}
+
+static bool is(const struct http_req *req, const char *method, const char *path)
+{
+	return strcmp(req->method, method) == 0 && strcmp(req->path, path) == 0;
+}
+
 void site_http_handler(void *ctx, const struct http_req *req, struct http_resp *resp)
 {
 	struct site *s = ctx;
-	bool get = strcmp(req->method, "GET") == 0;
 	if (strncmp(req->path, KV_PREFIX, strlen(KV_PREFIX)) == 0)
 		route_kv(s, req, resp);
-	else if (strcmp(req->path, "/v1/kv") == 0 || strcmp(req->path, "/v1/kv/") == 0)
+	else if (strcmp(req->path, "/v1/kv") == 0)
 		http_resp_error(resp, 400, "missing key: use /v1/kv/{key}");
-	else if (get && strcmp(req->path, "/v1/status") == 0)
+	else if (is(req, "GET", "/v1/status"))
 		http_resp_json(resp, 200, status_json(s));
-	else if (get && strcmp(req->path, "/healthz") == 0)
+	else if (is(req, "GET", "/healthz"))
 		health(s, resp);
-	else if (strcmp(req->path, "/v1/status") == 0 || strcmp(req->path, "/healthz") == 0)
+	else if (is(req, "GET", "/primary"))
+		lb_primary(s, resp);
+	else if (is(req, "GET", "/replica"))
+		lb_replica(s, req, resp);
+	else if (strncmp(req->path, "/v1/admin/", 10) == 0)
+		admin_route(s, req, resp);
+	else if (is(req, "GET", "/v1/wal"))
+		repl_route_wal(s, req, resp);
+	else if (is(req, "GET", "/v1/snapshot"))
+		repl_route_snapshot(s, req, resp);
+	else if (!strcmp(req->path, "/v1/status") || !strcmp(req->path, "/healthz") ||
+		 !strcmp(req->path, "/v1/wal") || !strcmp(req->path, "/v1/snapshot"))
 		http_resp_error(resp, 405, "method %s not allowed on %s", req->method, req->path);
 	else
 		http_resp_error(resp, 404, "no route for %s %s", req->method, req->path);

@@ -1,10 +1,12 @@
 /*
- * site.h — one drsite: the data directory, its WAL and map, checkpoints, and
- * the site's HTTP API (client KV routes, status, health).
+ * site.h — one drsite: the data directory, its WAL and map, checkpoints,
+ * its role (standalone, primary, replica, fenced) and WAL shipping, and the
+ * site's HTTP API.
  *
  * Owns the data-dir lock (DIR/LOCK, flock'd: one drsite per directory), the
- * checkpointer thread, and the mapping of HTTP requests onto WAL appends and
- * map reads.  A PUT or DELETE answers only after its record is durable.
+ * checkpointer and follower threads, and the mapping of HTTP requests onto
+ * WAL appends, map reads and role changes.  A PUT or DELETE answers only
+ * once its record is acknowledged under the replication mode in force.
  */
 #ifndef DRORCH_SITE_H
 #define DRORCH_SITE_H
@@ -17,15 +19,19 @@
 struct site_opts {
 	const char *name;
 	const char *datadir;
+	const char *token_file;      /* admin/replication bearer token, or NULL */
 	uint64_t segment_bytes;      /* WAL segment rotation size */
 	uint64_t checkpoint_bytes;   /* checkpoint after this much WAL */
+	uint64_t lease_ms;           /* write lease TTL of a primary */
+	uint64_t sync_timeout_ms;    /* how long a sync write waits for its quorum */
+	int json_framing;            /* replica asks for JSON framing, not binary */
 };
 
 struct site;
 
-/* Locks the data dir, loads snapshot + WAL, starts the checkpointer. */
+/* Locks the data dir, loads snapshot + WAL + role, starts the threads. */
 int site_open(struct site **out, const struct site_opts *opts, char *err, size_t errlen);
-/* Stops the checkpointer, checkpoints if anything changed, closes the WAL,
+/* Stops the threads, checkpoints if anything changed, closes the WAL,
  * releases the lock, frees s.  Call after the HTTP server has stopped. */
 void site_close(struct site *s);
 

@@ -355,3 +355,55 @@ out:
 	free(tmp);
 	return rc;
 }
+
+int snap_serialise(struct kv *kv, unsigned char **buf, size_t *len, uint64_t *lsn_out,
+		   char *err, size_t errlen)
+{
+	struct out o = { 0 };
+	struct kv_info info;
+	if (serialise(kv, &o, &info, err, errlen) != 0) {
+		free(o.data);
+		return -1;
+	}
+	*buf = o.data;
+	*len = o.len;
+	*lsn_out = info.applied_lsn;
+	return 0;
+}
+
+int snap_install(struct kv *kv, const char *datadir, const unsigned char *buf, size_t len,
+		 uint64_t *lsn_out, uint64_t *epoch_out, char *err, size_t errlen)
+{
+	uint64_t lsn, epoch, count;
+	struct kv *fresh = kv_new();
+	char *dir = NULL, *tmp = NULL, *final = NULL;
+	int rc = -1;
+	if (!fresh) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (check_frame(buf, len, &lsn, &epoch, &count) != 0 ||
+	    load_entries(fresh, buf, len, count, epoch) != 0) {
+		snprintf(err, errlen, "received snapshot is corrupt (CRC or framing check failed)");
+		goto out;
+	}
+	struct out o = { .data = (unsigned char *)buf, .len = len };
+	if (snap_dir(datadir, &dir) != 0 || asprintf(&tmp, "%s/snapshot.tmp", dir) < 0 ||
+	    asprintf(&final, "%s/%020" PRIu64 ".snap", dir, lsn) < 0 ||
+	    write_file(tmp, final, &o) != 0 || fsync_path(dir, O_RDONLY | O_DIRECTORY) != 0) {
+		snprintf(err, errlen, "store received snapshot: %s", strerror(errno));
+		goto out;
+	}
+	remove_older(dir, lsn);
+	kv_set_position(fresh, lsn, epoch);
+	kv_swap(kv, fresh);
+	*lsn_out = lsn;
+	*epoch_out = epoch;
+	rc = 0;
+out:
+	kv_free(fresh);
+	free(dir);
+	free(tmp);
+	free(final);
+	return rc;
+}

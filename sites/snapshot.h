@@ -26,4 +26,17 @@ int snap_write(struct kv *kv, const char *datadir, uint64_t *lsn_out,
 int snap_load_latest(struct kv *kv, const char *datadir, uint64_t *lsn_out,
 		     uint64_t *epoch_out, char *err, size_t errlen);
 
+/* Serialises the map into a malloc'd snapshot image (the file format),
+ * for shipping to a replica.  Caller frees *buf. */
+int snap_serialise(struct kv *kv, unsigned char **buf, size_t *len, uint64_t *lsn_out,
+		   char *err, size_t errlen);
+
+/*
+ * Checks a snapshot image received from a primary (every CRC), stores it
+ * atomically as this site's newest snapshot, and swaps it into kv.
+ * *lsn_out and *epoch_out describe it.  On any error kv is unchanged.
+ */
+int snap_install(struct kv *kv, const char *datadir, const unsigned char *buf, size_t len,
+		 uint64_t *lsn_out, uint64_t *epoch_out, char *err, size_t errlen);
+
 #endif

@@ -57,6 +57,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crc32c.h"
@@ -114,6 +115,7 @@ struct wal {
 	pthread_cond_t batch_cv[2];/* writers of batch b wait on batch_cv[b & 1] */
 	uint64_t filling_seq;      /* batch number of the filling buffer */
 	pthread_cond_t room_cv;    /* writers wait for room in filling */
+	pthread_cond_t append_cv;  /* readers (replicas) wait for new records */
 	pthread_t flusher;
 	bool stopping;
 	bool failed;
@@ -510,11 +512,20 @@ static int replay_all(struct wal *w, uint64_t *firsts, size_t n, char *err, size
 	return 0;
 }
 
-/* Opens the newest segment for appending, or starts a new one. */
+/*
+ * Opens the newest segment for appending, or starts a new one: also when the
+ * snapshot is ahead of every record on disk (a replica that installed a
+ * snapshot from its primary), since LSNs inside a segment never skip.
+ */
 static int open_current(struct wal *w, char *err, size_t errlen)
 {
-	if (w->st.last_lsn < w->opts.replay_after_lsn)
+	if (w->st.last_lsn <= w->opts.replay_after_lsn) {
+		w->st.last_epoch = w->opts.replay_after_epoch;
+	}
+	if (w->st.last_lsn < w->opts.replay_after_lsn) {
 		w->st.last_lsn = w->opts.replay_after_lsn;
+		return seg_create(w, w->st.last_lsn + 1, err, errlen);
+	}
 	if (w->nsegs == 0)
 		return seg_create(w, w->st.last_lsn + 1, err, errlen);
 	uint64_t first = w->segs[w->nsegs - 1].first_lsn;
@@ -672,6 +683,7 @@ static struct wal *wal_alloc(const struct wal_opts *opts)
 	pthread_cond_init(&w->batch_cv[0], NULL);
 	pthread_cond_init(&w->batch_cv[1], NULL);
 	pthread_cond_init(&w->room_cv, NULL);
+	pthread_cond_init(&w->append_cv, NULL);
 	return w;
 }
 
@@ -685,6 +697,7 @@ static void wal_free(struct wal *w)
 	pthread_cond_destroy(&w->batch_cv[0]);
 	pthread_cond_destroy(&w->batch_cv[1]);
 	pthread_cond_destroy(&w->room_cv);
+	pthread_cond_destroy(&w->append_cv);
 	free(w->filling.data);
 	free(w->flushing.data);
 	free(w->tail.data);
@@ -735,6 +748,7 @@ void wal_close(struct wal *w)
 	pthread_mutex_lock(&w->mu);
 	w->stopping = true;
 	pthread_cond_broadcast(&w->work_cv);
+	pthread_cond_broadcast(&w->append_cv);
 	pthread_mutex_unlock(&w->mu);
 	pthread_join(w->flusher, NULL);
 	wal_free(w);
@@ -835,6 +849,7 @@ static int append_locked(struct wal *w, const struct wal_record *rec, char *err,
 	w->st.last_epoch = rec->epoch;
 	w->st.records++;
 	pthread_cond_signal(&w->work_cv);
+	pthread_cond_broadcast(&w->append_cv);
 	return 0;
 }
 
@@ -1078,4 +1093,36 @@ int wal_reset(struct wal *w, uint64_t lsn, uint64_t epoch, char *err, size_t err
 out:
 	pthread_mutex_unlock(&w->mu);
 	return rc;
+}
+
+bool wal_wait_append(struct wal *w, uint64_t lsn, uint64_t timeout_ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t ns = (uint64_t)ts.tv_nsec + timeout_ms * 1000000u;
+	ts.tv_sec += (time_t)(ns / 1000000000u);
+	ts.tv_nsec = (long)(ns % 1000000000u);
+	pthread_mutex_lock(&w->mu);
+	while (w->st.last_lsn < lsn && !w->stopping && !w->failed)
+		if (pthread_cond_timedwait(&w->append_cv, &w->mu, &ts) != 0)
+			break;
+	bool ok = w->st.last_lsn >= lsn;
+	pthread_mutex_unlock(&w->mu);
+	return ok;
+}
+
+bool wal_epoch_at(struct wal *w, uint64_t lsn, uint64_t *epoch)
+{
+	bool known = false;
+	pthread_mutex_lock(&w->mu);
+	const struct tail *t = &w->tail;
+	if (t->n && lsn >= t->base_lsn && lsn < t->base_lsn + t->n) {
+		*epoch = get_u64(t->data + t->off[lsn - t->base_lsn] + 24);
+		known = true;
+	} else if (lsn == w->st.last_lsn) {
+		*epoch = w->st.last_epoch;
+		known = true;
+	}
+	pthread_mutex_unlock(&w->mu);
+	return known;
 }

@@ -46,6 +46,7 @@ struct wal_opts {
 	const char *dir;             /* the site's data dir; segments in DIR/wal */
 	uint64_t segment_bytes;      /* rotate after a segment reaches this size */
 	uint64_t replay_after_lsn;   /* records <= this are already in a snapshot */
+	uint64_t replay_after_epoch; /* the epoch of the record at replay_after_lsn */
 	wal_apply_fn apply;
 	void *apply_ctx;
 };
@@ -107,6 +108,13 @@ enum { WAL_READ_OK = 0, WAL_READ_GONE = 1 };
  */
 int wal_read(struct wal *w, uint64_t from, size_t max_bytes, unsigned char **out,
 	     size_t *len, uint64_t *last_lsn, char *err, size_t errlen);
+
+/* The epoch of the record at lsn, when it is still in memory (the tail
+ * cache, or the last record); false when unknown. */
+bool wal_epoch_at(struct wal *w, uint64_t lsn, uint64_t *epoch);
+
+/* Waits up to timeout_ms for a record with LSN >= lsn to be appended. */
+bool wal_wait_append(struct wal *w, uint64_t lsn, uint64_t timeout_ms);
 
 /* How far acked_lsn is behind: records, bytes, and the age of the oldest
  * record not yet acked (ms; 0 when caught up). */

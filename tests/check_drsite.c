@@ -19,57 +19,35 @@
 #include "testhelp.h"
 #include "timeutil.h"
 
-struct site {
-	char *dir;       /* private temp dir; data in dir/data */
-	char data[512];
-	char log[512];
-	char base[64];   /* http://127.0.0.1:PORT */
-	int port;
-	pid_t pid;
-};
-
-static struct site S;
+static char *root;
+static struct th_site S;
 
 static void setup(void)
 {
-	memset(&S, 0, sizeof(S));
-	S.dir = th_mkdtemp("check_drsite");
-	ck_assert_ptr_nonnull(S.dir);
-	snprintf(S.data, sizeof(S.data), "%s/data", S.dir);
-	snprintf(S.log, sizeof(S.log), "%s/drsite.log", S.dir);
-	S.port = th_free_port();
-	snprintf(S.base, sizeof(S.base), "http://127.0.0.1:%d", S.port);
+	root = th_mkdtemp("check_drsite");
+	ck_assert_ptr_nonnull(root);
+	th_site_init(&S, root, "test-site");
 }
 
 static void teardown(void)
 {
 	th_cleanup();
-	th_rmrf(S.dir);
-	free(S.dir);
+	th_rmrf(root);
+	free(root);
 }
 
 /* Starts drsite on S with optional extra args; waits for /healthz. */
 static void site_start(const char *extra1, const char *extra2,
 		       const char *extra3, const char *extra4)
 {
-	char listen[64];
-	snprintf(listen, sizeof(listen), "127.0.0.1:%d", S.port);
-	char *argv[] = { (char *)th_bin("drsite"), "--name", "test-site", "--listen", listen,
-			 "--data", S.data, (char *)extra1, (char *)extra2, (char *)extra3,
-			 (char *)extra4, NULL };
-	S.pid = th_spawn(argv, S.log);
-	ck_assert_int_gt(S.pid, 0);
-	char url[128];
-	snprintf(url, sizeof(url), "%s/healthz", S.base);
-	ck_assert_msg(th_wait_http(url, 200, 10000), "drsite did not come up; see %s", S.log);
+	const char *extra[] = { extra1, extra2, extra3, extra4, NULL };
+	ck_assert_msg(th_site_start(&S, extra), "drsite did not come up; see %s", S.log);
 }
 
 static long req(const char *method, const char *path, const void *body, size_t len,
 		char **out, size_t *outlen)
 {
-	char url[2048];
-	snprintf(url, sizeof(url), "%s%s", S.base, path);
-	return th_http(method, url, NULL, body, len, out, outlen);
+	return th_site_req(&S, method, path, false, body, len, out, outlen);
 }
 
 static json_t *status(void)
@@ -82,45 +60,19 @@ static json_t *status(void)
 	return j;
 }
 
-static json_int_t status_int(const char *obj, const char *field)
+static long long status_int(const char *obj, const char *field)
 {
-	json_t *j = status();
-	json_t *o = obj ? json_object_get(j, obj) : j;
-	json_int_t v = json_integer_value(json_object_get(o, field));
-	json_decref(j);
-	return v;
-}
-
-/* The value written for key index i: deterministic, variable length. */
-static size_t value_for(const char *key, char *buf, size_t cap)
-{
-	size_t n = 16 + (strlen(key) * 37) % 200;
-	if (n > cap)
-		n = cap;
-	for (size_t i = 0; i < n; i++)
-		buf[i] = key[i % strlen(key)] ^ (char)i;
-	return n;
+	return th_site_status_int(&S, obj, field);
 }
 
 static void put_checked(const char *key)
 {
-	char path[256], val[512];
-	snprintf(path, sizeof(path), "/v1/kv/%s", key);
-	size_t n = value_for(key, val, sizeof(val));
-	ck_assert_int_eq(req("PUT", path, val, n, NULL, NULL), 200);
+	ck_assert_int_eq(th_site_put(&S, key), 200);
 }
 
 static void assert_served(const char *key)
 {
-	char path[256], want[512];
-	snprintf(path, sizeof(path), "/v1/kv/%s", key);
-	size_t n = value_for(key, want, sizeof(want)), got_len = 0;
-	char *got = NULL;
-	long st = req("GET", path, NULL, 0, &got, &got_len);
-	ck_assert_msg(st == 200, "GET %s: %ld", key, st);
-	ck_assert_uint_eq(got_len, n);
-	ck_assert(memcmp(got, want, n) == 0);
-	free(got);
+	ck_assert_msg(th_site_has(&S, key), "%s not served intact", key);
 }
 
 static char *newest_segment(void)
@@ -225,7 +177,7 @@ START_TEST(test_data_dir_held_or_unusable_is_refused)
 	site_start(NULL, NULL, NULL, NULL);
 	char listen[64], log2[600];
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", th_free_port());
-	snprintf(log2, sizeof(log2), "%s/second.log", S.dir);
+	snprintf(log2, sizeof(log2), "%s/second.log", root);
 	char *argv[] = { (char *)th_bin("drsite"), "--name", "twin", "--listen", listen,
 			 "--data", S.data, NULL };
 	pid_t pid = th_spawn(argv, log2);
@@ -237,7 +189,7 @@ START_TEST(test_data_dir_held_or_unusable_is_refused)
 
 	/* A data path below a regular file cannot be created, even by root. */
 	char file[600], bad[700];
-	snprintf(file, sizeof(file), "%s/plainfile", S.dir);
+	snprintf(file, sizeof(file), "%s/plainfile", root);
 	fclose(fopen(file, "w"));
 	snprintf(bad, sizeof(bad), "%s/data", file);
 	char *argv2[] = { (char *)th_bin("drsite"), "--name", "x", "--listen", listen,
@@ -282,7 +234,7 @@ static void *writer_main(void *p)
 	while (!atomic_load(w->stop) && w->acked < MAX_PER_WRITER) {
 		snprintf(key, sizeof(key), "w%d-%d", w->id, w->acked);
 		snprintf(url, sizeof(url), "%s/v1/kv/%s", S.base, key);
-		size_t n = value_for(key, val, sizeof(val));
+		size_t n = th_value_for(key, val, sizeof(val));
 		struct httpc_resp r;
 		if (httpc_request(c, "PUT", url, NULL, val, n, 5000, &r, err, sizeof(err)) != 0)
 			break;  /* the site died under us: this write was not acknowledged */
@@ -350,7 +302,7 @@ START_TEST(test_garbage_appended_to_newest_segment_is_truncated)
 		snprintf(key, sizeof(key), "g%d", i);
 		assert_served(key);
 	}
-	ck_assert_int_eq(status_int("wal", "truncated_bytes_at_open"), (json_int_t)sizeof(junk));
+	ck_assert_int_eq(status_int("wal", "truncated_bytes_at_open"), (long long)sizeof(junk));
 	put_checked("after-truncation");
 	assert_served("after-truncation");
 }
@@ -394,7 +346,7 @@ START_TEST(test_checkpoint_then_writes_then_kill9_replays_both)
 	uint64_t deadline = time_mono_ms() + 10000;
 	while (status_int("checkpoint", "count") < 1 && time_mono_ms() < deadline)
 		time_sleep_ms(50);
-	json_int_t cp_lsn = status_int("checkpoint", "lsn");
+	long long cp_lsn = status_int("checkpoint", "lsn");
 	ck_assert_int_gt(cp_lsn, 0);
 	ck_assert_int_gt(status_int("wal", "oldest_lsn"), 1);  /* old segments removed */
 	for (int i = 600; i < 700; i++) {

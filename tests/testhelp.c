@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "timeutil.h"
 
 #define TH_MAX_PROCS 64
@@ -234,4 +236,100 @@ char *th_read_file(const char *path, size_t *len)
 	if (len)
 		*len = n;
 	return buf;
+}
+
+size_t th_value_for(const char *key, char *buf, size_t cap)
+{
+	size_t klen = strlen(key), n = 16 + (klen * 37 + (unsigned char)key[klen - 1]) % 200;
+	if (n > cap)
+		n = cap;
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (char)(key[i % klen] ^ (char)i);
+	return n;
+}
+
+/* ---- real drsite processes ------------------------------------------------- */
+
+void th_site_init(struct th_site *s, const char *root, const char *name)
+{
+	memset(s, 0, sizeof(*s));
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	snprintf(s->data, sizeof(s->data), "%s/%s", root, name);
+	snprintf(s->log, sizeof(s->log), "%s/%s.log", root, name);
+	snprintf(s->token_file, sizeof(s->token_file), "%s/token", root);
+	int port = th_free_port();
+	snprintf(s->listen, sizeof(s->listen), "127.0.0.1:%d", port);
+	snprintf(s->base, sizeof(s->base), "http://127.0.0.1:%d", port);
+	FILE *f = fopen(s->token_file, "w");
+	if (f) {
+		fprintf(f, "%s\n", TH_TOKEN);
+		fclose(f);
+	}
+}
+
+bool th_site_start(struct th_site *s, const char *const extra[])
+{
+	char *argv[32] = { (char *)th_bin("drsite"), "--name", s->name, "--listen", s->listen,
+			   "--data", s->data, "--token-file", s->token_file };
+	int n = 9;
+	for (int i = 0; extra && extra[i] && n < 31; i++)
+		argv[n++] = (char *)extra[i];
+	argv[n] = NULL;
+	s->pid = th_spawn(argv, s->log);
+	char url[128];
+	snprintf(url, sizeof(url), "%s/healthz", s->base);
+	return s->pid > 0 && th_wait_http(url, 200, 10000);
+}
+
+long th_site_req(const struct th_site *s, const char *method, const char *path, bool admin,
+		 const void *body, size_t len, char **out, size_t *outlen)
+{
+	char url[2048];
+	snprintf(url, sizeof(url), "%s%s", s->base, path);
+	return th_http(method, url, admin ? TH_TOKEN : NULL, body, len, out, outlen);
+}
+
+long th_site_role(const struct th_site *s, const char *role, int epoch,
+		  const struct th_site *primary, const char *mode, int quorum)
+{
+	char body[512];
+	snprintf(body, sizeof(body), "{\"role\":\"%s\",\"epoch\":%d,\"primary\":\"%s\","
+		 "\"mode\":\"%s\",\"quorum\":%d}", role, epoch, primary ? primary->listen : "",
+		 mode, quorum);
+	return th_site_req(s, "POST", "/v1/admin/role", true, body, strlen(body), NULL, NULL);
+}
+
+long long th_site_status_int(const struct th_site *s, const char *obj, const char *field)
+{
+	char *body = NULL;
+	if (th_site_req(s, "GET", "/v1/status", false, NULL, 0, &body, NULL) != 200) {
+		free(body);
+		return -1;
+	}
+	json_t *j = json_loads(body, 0, NULL);
+	free(body);
+	json_t *o = obj ? json_object_get(j, obj) : j;
+	long long v = json_integer_value(json_object_get(o, field));
+	json_decref(j);
+	return v;
+}
+
+long th_site_put(const struct th_site *s, const char *key)
+{
+	char path[256], val[512];
+	snprintf(path, sizeof(path), "/v1/kv/%s", key);
+	size_t n = th_value_for(key, val, sizeof(val));
+	return th_site_req(s, "PUT", path, false, val, n, NULL, NULL);
+}
+
+bool th_site_has(const struct th_site *s, const char *key)
+{
+	char path[256], want[512];
+	snprintf(path, sizeof(path), "/v1/kv/%s", key);
+	size_t n = th_value_for(key, want, sizeof(want)), got_len = 0;
+	char *got = NULL;
+	long st = th_site_req(s, "GET", path, false, NULL, 0, &got, &got_len);
+	bool ok = st == 200 && got_len == n && memcmp(got, want, n) == 0;
+	free(got);
+	return ok;
 }

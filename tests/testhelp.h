@@ -51,4 +51,39 @@ long th_http(const char *method, const char *url, const char *bearer,
 /* Reads a whole file; NULL on error; *len set. Caller frees. */
 char *th_read_file(const char *path, size_t *len);
 
+/* A deterministic, binary, variable-length (16..215 bytes) value for key. */
+size_t th_value_for(const char *key, char *buf, size_t cap);
+
+/* ---- real drsite processes ---- */
+
+#define TH_TOKEN "test-site-token-0123456789"
+
+struct th_site {
+	char name[32];
+	char data[512];       /* data dir */
+	char log[600];        /* stdout+stderr of every run, appended */
+	char listen[64];      /* 127.0.0.1:PORT */
+	char base[80];        /* http://127.0.0.1:PORT */
+	char token_file[600]; /* holds TH_TOKEN */
+	pid_t pid;
+};
+
+/* Lays out a site under root (data dir, log, token file) on a free port. */
+void th_site_init(struct th_site *s, const char *root, const char *name);
+/* Starts drsite with --token-file and extra args (NULL-terminated, may be
+ * NULL); waits up to 10 s for /healthz.  false if it did not come up. */
+bool th_site_start(struct th_site *s, const char *const extra[]);
+/* Request to the site; bearer is TH_TOKEN when admin is true. */
+long th_site_req(const struct th_site *s, const char *method, const char *path, bool admin,
+		 const void *body, size_t len, char **out, size_t *outlen);
+/* POST /v1/admin/role with {"role", "epoch", "primary"?, "mode", "quorum"}. */
+long th_site_role(const struct th_site *s, const char *role, int epoch,
+		  const struct th_site *primary, const char *mode, int quorum);
+/* A status field: top-level when obj is NULL, else inside object obj. */
+long long th_site_status_int(const struct th_site *s, const char *obj, const char *field);
+/* PUT key = th_value_for(key); returns the HTTP status. */
+long th_site_put(const struct th_site *s, const char *key);
+/* true when GET key answers 200 with th_value_for(key). */
+bool th_site_has(const struct th_site *s, const char *key);
+
 #endif

@@ -1,0 +1,345 @@
+/*
+ * admin.c — the orchestrator's levers on a site: role, fence, heartbeat,
+ * checkpoint; the bearer-token check; and the write lease.
+ *
+ * EPOCH RULES.  Every role change carries an epoch.  A command with an
+ * epoch older than the site's answers 409 and changes nothing.  The same
+ * epoch re-confirms the role (idempotent; a primary may change its mode or
+ * quorum).  A newer epoch takes effect and is written to state.json before
+ * the answer.  A site that learns of a newer epoch any other way (a
+ * heartbeat, a replica streaming at a newer epoch) fences itself: it stops
+ * taking writes until the orchestrator gives it a role at that epoch.
+ *
+ * WRITE LEASE.  A primary takes writes only while, within the last lease_ms,
+ * it has heard from the orchestrator (any admin command at its epoch) or
+ * from `quorum` replicas (at least one) streaming at its epoch.  An
+ * orchestrator outage alone therefore never stops writes, while a primary
+ * cut off from everyone stops within lease_ms, in every mode.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "site_internal.h"
+#include "timeutil.h"
+
+/* ---- authorization ----------------------------------------------------------- */
+
+static bool token_equal(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned char diff = (unsigned char)(la != lb);
+	for (size_t i = 0; i < lb; i++)
+		diff |= (unsigned char)(a[i < la ? i : 0] ^ b[i]);
+	return diff == 0;
+}
+
+bool admin_authorized(struct site *s, const struct http_req *req, struct http_resp *resp)
+{
+	if (!s->token) {
+		http_resp_error(resp, 403, "admin API disabled: start drsite with --token-file");
+		return false;
+	}
+	const char *h = http_req_header(req, "Authorization");
+	if (!h || strncmp(h, "Bearer ", 7) != 0 || !token_equal(h + 7, s->token)) {
+		http_resp_header(resp, "WWW-Authenticate", "Bearer");
+		http_resp_error(resp, 401, "missing or wrong bearer token");
+		return false;
+	}
+	return true;
+}
+
+/* ---- lease and epochs -------------------------------------------------------- */
+
+/* When the primary last heard from `quorum` replicas at its epoch. */
+static uint64_t quorum_seen_locked(const struct site *s)
+{
+	int need = s->role.quorum > 0 ? s->role.quorum : 1;
+	uint64_t seen[SITE_MAX_PEERS];
+	int n = 0;
+	for (int i = 0; i < s->npeers; i++)
+		if (s->peers[i].epoch == s->role.epoch)
+			seen[n++] = s->peers[i].last_seen_ms;
+	if (n < need)
+		return 0;
+	for (int i = 1; i < n; i++)  /* newest first */
+		for (int j = i; j > 0 && seen[j] > seen[j - 1]; j--) {
+			uint64_t t = seen[j]; seen[j] = seen[j - 1]; seen[j - 1] = t;
+		}
+	return seen[need - 1];
+}
+
+bool site_writable_locked(struct site *s, uint64_t now, char *why, size_t whylen)
+{
+	const struct role_state *r = &s->role;
+	switch (r->role) {
+	case ROLE_STANDALONE:
+		return true;
+	case ROLE_REPLICA:
+		snprintf(why, whylen, "this site is a replica of %s", r->primary);
+		return false;
+	case ROLE_FENCED:
+		snprintf(why, whylen, "this site is fenced at epoch %" PRIu64, r->epoch);
+		return false;
+	case ROLE_PRIMARY:
+		break;
+	}
+	if (!s->confirmed) {
+		snprintf(why, whylen, "restarted: role not yet confirmed by the orchestrator");
+		return false;
+	}
+	uint64_t last = s->orch_seen_ms, q = quorum_seen_locked(s);
+	if (q > last)
+		last = q;
+	if (now - last > s->opts.lease_ms) {
+		snprintf(why, whylen, "write lease expired: no contact with the orchestrator or "
+			 "%d replica(s) at epoch %" PRIu64 " for %" PRIu64 " ms",
+			 r->quorum > 0 ? r->quorum : 1, r->epoch, now - last);
+		return false;
+	}
+	return true;
+}
+
+static int persist_locked(struct site *s, char *err, size_t errlen)
+{
+	s->had_role = true;
+	return role_save(s->datadir, &s->role, err, errlen);
+}
+
+/* Wakes whoever waits on the role: sync writers and the follower. */
+static void role_changed_locked(struct site *s)
+{
+	pthread_cond_broadcast(&s->peers_cv);
+	pthread_cond_broadcast(&s->role_cv);
+}
+
+void site_learn_epoch_locked(struct site *s, uint64_t epoch, const char *from)
+{
+	if (epoch <= s->role.epoch)
+		return;
+	log_event(LOG_WARN, "site.fenced_by_newer_epoch", "{s:I, s:I, s:s, s:s}",
+		  "epoch", (json_int_t)s->role.epoch, "newer_epoch", (json_int_t)epoch,
+		  "was", role_name(s->role.role), "from", from);
+	s->role.role = ROLE_FENCED;
+	s->role.epoch = epoch;
+	char err[256];
+	if (persist_locked(s, err, sizeof(err)) != 0)
+		log_event(LOG_ERROR, "site.persist_failed", "{s:s}", "error", err);
+	role_changed_locked(s);
+}
+
+/* ---- commands ------------------------------------------------------------------ */
+
+struct role_cmd {
+	enum role_kind role;
+	uint64_t epoch;
+	const char *primary;
+	enum repl_mode mode;
+	int quorum;
+};
+
+/* Parses and checks a role command; on error fills a 400 naming the field. */
+static int parse_role_cmd(json_t *j, struct role_cmd *c, struct http_resp *resp)
+{
+	const char *role = json_string_value(json_object_get(j, "role"));
+	json_t *epoch = json_object_get(j, "epoch"), *q = json_object_get(j, "quorum");
+	json_t *mode = json_object_get(j, "mode"), *primary = json_object_get(j, "primary");
+	char host[ROLE_ADDR_MAX];
+	uint16_t port;
+	memset(c, 0, sizeof(*c));
+	c->quorum = 1;
+	if (!role || (strcmp(role, "primary") && strcmp(role, "replica")))
+		return http_resp_error(resp, 400, "role: must be \"primary\" or \"replica\""), -1;
+	c->role = strcmp(role, "primary") == 0 ? ROLE_PRIMARY : ROLE_REPLICA;
+	if (!json_is_integer(epoch) || json_integer_value(epoch) < 1)
+		return http_resp_error(resp, 400, "epoch: must be an integer >= 1"), -1;
+	c->epoch = (uint64_t)json_integer_value(epoch);
+	if (mode && role_parse_mode(json_string_value(mode), &c->mode) != 0)
+		return http_resp_error(resp, 400, "mode: must be async, sync or remote_apply"), -1;
+	if (q && (!json_is_integer(q) || json_integer_value(q) < 0 ||
+		  json_integer_value(q) > SITE_MAX_PEERS))
+		return http_resp_error(resp, 400, "quorum: must be an integer 0..%d", SITE_MAX_PEERS), -1;
+	if (q)
+		c->quorum = (int)json_integer_value(q);
+	c->primary = json_string_value(primary);
+	if (c->role == ROLE_REPLICA &&
+	    (!c->primary || http_parse_hostport(c->primary, host, sizeof(host), &port) != 0))
+		return http_resp_error(resp, 400, "primary: a replica needs \"HOST:PORT\""), -1;
+	return 0;
+}
+
+static json_t *role_reply_locked(struct site *s)
+{
+	struct wal_stats ws;
+	wal_get_stats(s->wal, &ws);
+	return json_pack("{s:s, s:I, s:s, s:i, s:I, s:I}", "role", role_name(s->role.role),
+			 "epoch", (json_int_t)s->role.epoch, "mode", role_mode_name(s->role.mode),
+			 "quorum", s->role.quorum, "lsn", (json_int_t)ws.last_lsn,
+			 "flushed_lsn", (json_int_t)ws.flushed_lsn);
+}
+
+/* Applies a checked role command under s->mu; 0 or an HTTP status. */
+static int apply_role_locked(struct site *s, const struct role_cmd *c, char *err, size_t errlen)
+{
+	struct role_state *r = &s->role;
+	if (c->epoch < r->epoch) {
+		snprintf(err, errlen, "stale epoch %" PRIu64 ": this site is at epoch %" PRIu64,
+			 c->epoch, r->epoch);
+		return 409;
+	}
+	bool same_epoch = c->epoch == r->epoch && s->had_role;
+	if (same_epoch && (r->role != c->role ||
+			   (c->role == ROLE_REPLICA && strcmp(r->primary, c->primary) != 0))) {
+		snprintf(err, errlen, "epoch %" PRIu64 " is already assigned to role %s here",
+			 c->epoch, role_name(r->role));
+		return 409;
+	}
+	struct role_state before = *r;
+	struct wal_stats ws;
+	wal_get_stats(s->wal, &ws);
+	if (c->role == ROLE_PRIMARY && !same_epoch)
+		role_history_add(r, c->epoch, ws.last_lsn + 1);
+	if (!same_epoch)
+		s->npeers = 0;  /* replicas re-register at the new epoch */
+	r->role = c->role;
+	r->epoch = c->epoch;
+	r->mode = c->mode;
+	r->quorum = c->quorum;
+	snprintf(r->primary, sizeof(r->primary), "%s", c->role == ROLE_REPLICA ? c->primary : "");
+	if (persist_locked(s, err, errlen) != 0) {
+		*r = before;
+		return 500;
+	}
+	s->confirmed = true;
+	s->orch_seen_ms = time_mono_ms();
+	role_changed_locked(s);
+	return 0;
+}
+
+static void cmd_role(struct site *s, const struct http_req *req, struct http_resp *resp)
+{
+	json_t *j = http_req_json(req, resp);
+	struct role_cmd c;
+	if (!j || parse_role_cmd(j, &c, resp) != 0) {
+		json_decref(j);
+		return;
+	}
+	char err[300];
+	pthread_mutex_lock(&s->mu);
+	int status = apply_role_locked(s, &c, err, sizeof(err));
+	json_t *reply = status ? NULL : role_reply_locked(s);
+	pthread_mutex_unlock(&s->mu);
+	if (status) {
+		http_resp_error(resp, status, "%s", err);
+	} else {
+		log_event(LOG_INFO, "site.role", "{s:s, s:I, s:s, s:s, s:i}",
+			  "role", role_name(c.role), "epoch", (json_int_t)c.epoch,
+			  "primary", c.primary ? c.primary : "", "mode", role_mode_name(c.mode),
+			  "quorum", c.quorum);
+		http_resp_json(resp, 200, reply);
+	}
+	json_decref(j);
+}
+
+/* Reads {"epoch": E >= 1}; 0 or -1 with a 400 set. */
+static int parse_epoch_body(const struct http_req *req, struct http_resp *resp, uint64_t *epoch)
+{
+	json_t *j = http_req_json(req, resp);
+	if (!j)
+		return -1;
+	json_t *e = json_object_get(j, "epoch");
+	int ok = json_is_integer(e) && json_integer_value(e) >= 1;
+	if (ok)
+		*epoch = (uint64_t)json_integer_value(e);
+	else
+		http_resp_error(resp, 400, "epoch: must be an integer >= 1");
+	json_decref(j);
+	return ok ? 0 : -1;
+}
+
+static void cmd_fence(struct site *s, const struct http_req *req, struct http_resp *resp)
+{
+	uint64_t epoch;
+	if (parse_epoch_body(req, resp, &epoch) != 0)
+		return;
+	char err[300];
+	pthread_mutex_lock(&s->mu);
+	if (epoch < s->role.epoch) {
+		uint64_t cur = s->role.epoch;
+		pthread_mutex_unlock(&s->mu);
+		http_resp_error(resp, 409, "stale epoch %" PRIu64 ": this site is at epoch %" PRIu64,
+				epoch, cur);
+		return;
+	}
+	struct role_state before = s->role;
+	s->role.role = ROLE_FENCED;
+	s->role.epoch = epoch;
+	int rc = persist_locked(s, err, sizeof(err));
+	if (rc)
+		s->role = before;
+	else
+		role_changed_locked(s);
+	json_t *reply = rc ? NULL : role_reply_locked(s);
+	pthread_mutex_unlock(&s->mu);
+	if (rc) {
+		http_resp_error(resp, 500, "%s", err);
+		return;
+	}
+	log_event(LOG_WARN, "site.fenced", "{s:I}", "epoch", (json_int_t)epoch);
+	http_resp_json(resp, 200, reply);
+}
+
+static void cmd_heartbeat(struct site *s, const struct http_req *req, struct http_resp *resp)
+{
+	uint64_t epoch;
+	if (parse_epoch_body(req, resp, &epoch) != 0)
+		return;
+	pthread_mutex_lock(&s->mu);
+	uint64_t cur = s->role.epoch;
+	if (epoch > cur)
+		site_learn_epoch_locked(s, epoch, "orchestrator heartbeat");
+	else if (epoch == cur)
+		s->orch_seen_ms = time_mono_ms();
+	json_t *reply = epoch == cur ? role_reply_locked(s) : NULL;
+	pthread_mutex_unlock(&s->mu);
+	if (epoch < cur)
+		http_resp_error(resp, 409, "stale epoch %" PRIu64 ": this site is at epoch %" PRIu64,
+				epoch, cur);
+	else if (epoch > cur)
+		http_resp_error(resp, 409, "this site was at epoch %" PRIu64 "; fenced at epoch %"
+				PRIu64 " until it is given a role", cur, epoch);
+	else
+		http_resp_json(resp, 200, reply);
+}
+
+static void cmd_checkpoint(struct site *s, struct http_resp *resp)
+{
+	site_checkpoint(s);
+	pthread_mutex_lock(&s->cp_mu);
+	uint64_t lsn = s->cp_lsn;
+	pthread_mutex_unlock(&s->cp_mu);
+	http_resp_json(resp, 200, json_pack("{s:I}", "checkpoint_lsn", (json_int_t)lsn));
+}
+
+void admin_route(struct site *s, const struct http_req *req, struct http_resp *resp)
+{
+	if (!admin_authorized(s, req, resp))
+		return;
+	const char *cmd = req->path + strlen("/v1/admin/");
+	bool post = strcmp(req->method, "POST") == 0;
+	if (post && strcmp(cmd, "role") == 0)
+		cmd_role(s, req, resp);
+	else if (post && strcmp(cmd, "fence") == 0)
+		cmd_fence(s, req, resp);
+	else if (post && strcmp(cmd, "heartbeat") == 0)
+		cmd_heartbeat(s, req, resp);
+	else if (post && strcmp(cmd, "checkpoint") == 0)
+		cmd_checkpoint(s, resp);
+	else if (!strcmp(cmd, "role") || !strcmp(cmd, "fence") || !strcmp(cmd, "heartbeat") ||
+		 !strcmp(cmd, "checkpoint"))
+		http_resp_error(resp, 405, "method %s not allowed on %s", req->method, req->path);
+	else
+		http_resp_error(resp, 404, "no admin command %s", cmd);
+}

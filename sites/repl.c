@@ -1,0 +1,688 @@
+/*
+ * repl.c — WAL shipping between sites, both ends.
+ *
+ * Replica-driven, as in PostgreSQL streaming replication and Redis PSYNC:
+ * a replica asks its primary for the records after the last one it has
+ * made durable, and that request is also its acknowledgement of everything
+ * before it.  One request is a long poll: the primary answers as soon as it
+ * has records (or after wait_ms with none).
+ *
+ *   GET /v1/wal?from=LSN&epoch=E&replica=NAME&applied=LSN&wait_ms=MS&encoding=binary|json
+ *   Authorization: Bearer <site token>
+ *
+ * SHIPPING FRAME (encoding=binary, the default), little-endian:
+ *
+ *   offset size  field
+ *   0      8     magic "DRSHIP01"
+ *   8      8     epoch of the primary
+ *   16     8     the primary's last LSN
+ *   24     8     the primary's flushed LSN
+ *   32     ..    WAL records, exactly as in the segment files (wal.c), each
+ *                with its own CRC-32C, consecutive LSNs starting at `from`
+ *
+ * encoding=json carries the same content as
+ *   {"epoch":E,"last_lsn":L,"flushed_lsn":F,"records":[{"lsn":N,"epoch":E,
+ *    "type":"put"|"delete","key":"...","value":"<base64>","crc":C}]}
+ * where crc is the record's CRC-32C as the primary encoded it; the replica
+ * re-encodes each record and checks it, so JSON framing keeps the same
+ * end-to-end integrity check.
+ *
+ * Answers: 200 with a frame (possibly holding no records); 409 when the
+ * epochs do not match (a stale replica, or a primary that has just learnt
+ * of a newer epoch and fenced itself) or this site is not a primary; 410
+ * when `from` was removed by a checkpoint: the replica then fetches
+ *   GET /v1/snapshot?epoch=E   ->  a snapshot image (snapshot.c format)
+ * installs it, and streams on from the snapshot's LSN + 1.
+ *
+ * Records are shipped as soon as the primary appends them, in parallel with
+ * its own fsync.  A replica may therefore hold records that a crashed
+ * primary never made durable (never acknowledged, either); a returning old
+ * primary must rewind such records before it follows (failback).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base64.h"
+#include "httpc.h"
+#include "log.h"
+#include "site_internal.h"
+#include "snapshot.h"
+#include "timeutil.h"
+
+#define SHIP_MAGIC "DRSHIP01"
+#define SHIP_HEADER 32u
+#define SHIP_MAX_BYTES (1u << 20)
+#define FOLLOW_WAIT_MS 100  /* idle re-poll: keeps the primary's lease fresh */
+#define FOLLOW_MAX_BACKOFF_MS 1000
+
+static void put64(unsigned char *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> 8 * i); }
+static uint64_t get64(const unsigned char *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = v << 8 | p[i]; return v; }
+
+/* ================================================================ primary side */
+
+struct fetch {
+	uint64_t from, epoch, applied, wait_ms;
+	uint64_t prev_epoch;       /* epoch of the replica's record at from - 1 */
+	bool has_prev;
+	const char *replica;
+	bool json;
+};
+
+static int parse_u64_arg(const struct http_req *req, const char *name, bool required,
+			 uint64_t dflt, uint64_t *out, struct http_resp *resp)
+{
+	const char *v = http_req_query(req, name);
+	if (!v) {
+		if (required)
+			return http_resp_error(resp, 400, "%s: required", name), -1;
+		*out = dflt;
+		return 0;
+	}
+	char *end = NULL;
+	unsigned long long n = strtoull(v, &end, 10);
+	if (!*v || *end || v[0] == '-')
+		return http_resp_error(resp, 400, "%s: must be a non-negative integer", name), -1;
+	*out = n;
+	return 0;
+}
+
+static int parse_fetch(const struct http_req *req, struct fetch *f, struct http_resp *resp)
+{
+	const char *enc = http_req_query(req, "encoding");
+	f->replica = http_req_query(req, "replica");
+	if (parse_u64_arg(req, "from", true, 0, &f->from, resp) ||
+	    parse_u64_arg(req, "epoch", true, 0, &f->epoch, resp) ||
+	    parse_u64_arg(req, "applied", false, 0, &f->applied, resp) ||
+	    parse_u64_arg(req, "wait_ms", false, 0, &f->wait_ms, resp) ||
+	    parse_u64_arg(req, "prev_epoch", false, 0, &f->prev_epoch, resp))
+		return -1;
+	f->has_prev = http_req_query(req, "prev_epoch") != NULL;
+	if (f->from < 1)
+		return http_resp_error(resp, 400, "from: must be >= 1"), -1;
+	if (f->wait_ms > 5000)
+		return http_resp_error(resp, 400, "wait_ms: at most 5000"), -1;
+	if (!f->replica || !*f->replica || strlen(f->replica) >= sizeof(((struct peer *)0)->name))
+		return http_resp_error(resp, 400, "replica: a name of 1..63 bytes is required"), -1;
+	if (enc && strcmp(enc, "binary") && strcmp(enc, "json"))
+		return http_resp_error(resp, 400, "encoding: must be binary or json"), -1;
+	f->json = enc && strcmp(enc, "json") == 0;
+	return 0;
+}
+
+/* Records the replica's acknowledgement (from - 1 is durable there). */
+static void note_peer_locked(struct site *s, const struct fetch *f)
+{
+	struct peer *p = NULL;
+	for (int i = 0; i < s->npeers && !p; i++)
+		if (strcmp(s->peers[i].name, f->replica) == 0)
+			p = &s->peers[i];
+	if (!p && s->npeers < SITE_MAX_PEERS)
+		p = &s->peers[s->npeers++];
+	if (!p) {  /* table full: replace the one heard from least recently */
+		p = &s->peers[0];
+		for (int i = 1; i < s->npeers; i++)
+			if (s->peers[i].last_seen_ms < p->last_seen_ms)
+				p = &s->peers[i];
+	}
+	snprintf(p->name, sizeof(p->name), "%s", f->replica);
+	p->epoch = f->epoch;
+	p->flushed_lsn = f->from - 1;
+	p->applied_lsn = f->applied < f->from ? f->applied : f->from - 1;
+	p->last_seen_ms = time_mono_ms();
+	pthread_cond_broadcast(&s->peers_cv);
+}
+
+/* Checks epochs and role for a fetch; 0, or an HTTP status with err[]. */
+static int admit_fetch_locked(struct site *s, const struct fetch *f, char *err, size_t errlen)
+{
+	if (f->epoch > s->role.epoch) {
+		snprintf(err, errlen, "replica %s is at epoch %" PRIu64 ", newer than %" PRIu64
+			 ": this site fences itself", f->replica, f->epoch, s->role.epoch);
+		site_learn_epoch_locked(s, f->epoch, f->replica);
+		return 409;
+	}
+	if (s->role.role != ROLE_PRIMARY) {
+		snprintf(err, errlen, "this site is not a primary (role %s)", role_name(s->role.role));
+		return 409;
+	}
+	if (f->epoch < s->role.epoch) {
+		snprintf(err, errlen, "stale epoch %" PRIu64 ": the primary is at epoch %" PRIu64,
+			 f->epoch, s->role.epoch);
+		return 409;
+	}
+	return 0;
+}
+
+static json_t *records_json(const unsigned char *buf, size_t len)
+{
+	json_t *arr = json_array();
+	size_t off = 0;
+	while (arr && off < len) {
+		struct wal_record r;
+		size_t n = wal_decode(buf + off, len - off, &r);
+		if (n == 0)
+			break;
+		char *b64 = base64_encode(r.value, r.value_len);
+		uint32_t crc = (uint32_t)buf[off] | (uint32_t)buf[off + 1] << 8 |
+			       (uint32_t)buf[off + 2] << 16 | (uint32_t)buf[off + 3] << 24;
+		json_array_append_new(arr, json_pack("{s:I, s:I, s:s, s:s%, s:s, s:I}",
+			"lsn", (json_int_t)r.lsn, "epoch", (json_int_t)r.epoch,
+			"type", r.type == WAL_PUT ? "put" : "delete", "key", r.key, (size_t)r.key_len,
+			"value", b64 ? b64 : "", "crc", (json_int_t)crc));
+		free(b64);
+		off += n;
+	}
+	return arr;
+}
+
+static void reply_frame(struct http_resp *resp, bool json, uint64_t epoch,
+			const struct wal_stats *ws, unsigned char *recs, size_t len)
+{
+	if (json) {
+		http_resp_json(resp, 200, json_pack("{s:I, s:I, s:I, s:o}", "epoch", (json_int_t)epoch,
+			"last_lsn", (json_int_t)ws->last_lsn, "flushed_lsn", (json_int_t)ws->flushed_lsn,
+			"records", records_json(recs, len)));
+		return;
+	}
+	unsigned char *frame = malloc(SHIP_HEADER + len);
+	if (!frame) {
+		http_resp_error(resp, 503, "out of memory");
+		return;
+	}
+	memcpy(frame, SHIP_MAGIC, 8);
+	put64(frame + 8, epoch);
+	put64(frame + 16, ws->last_lsn);
+	put64(frame + 24, ws->flushed_lsn);
+	if (len)
+		memcpy(frame + SHIP_HEADER, recs, len);
+	free(resp->body);
+	resp->body = (char *)frame;
+	resp->body_len = SHIP_HEADER + len;
+	resp->status = 200;
+	resp->content_type = "application/x-drorch-wal";
+}
+
+/*
+ * Timeline check, as PostgreSQL does with timeline histories: the replica's
+ * last record must have been written in the same epoch as the primary's
+ * record at that LSN, or the two logs have diverged there (a replica that
+ * took records from a primary that was then deposed).
+ */
+static bool diverged(struct site *s, const struct fetch *f, uint64_t *mine)
+{
+	if (!f->has_prev || f->from < 2)
+		return false;
+	uint64_t lsn = f->from - 1;
+	if (wal_epoch_at(s->wal, lsn, mine))
+		return *mine != f->prev_epoch;
+	pthread_mutex_lock(&s->mu);
+	bool known = role_epoch_at(&s->role, lsn, mine);
+	pthread_mutex_unlock(&s->mu);
+	return known && *mine != f->prev_epoch;
+}
+
+void repl_route_wal(struct site *s, const struct http_req *req, struct http_resp *resp)
+{
+	struct fetch f;
+	char err[300];
+	if (!admin_authorized(s, req, resp) || parse_fetch(req, &f, resp) != 0)
+		return;
+	pthread_mutex_lock(&s->mu);
+	int status = admit_fetch_locked(s, &f, err, sizeof(err));
+	if (status == 0)
+		note_peer_locked(s, &f);
+	uint64_t epoch = s->role.epoch;
+	pthread_mutex_unlock(&s->mu);
+	if (status) {
+		http_resp_error(resp, status, "%s", err);
+		return;
+	}
+	struct wal_stats ws;
+	wal_get_stats(s->wal, &ws);
+	if (f.from > ws.last_lsn + 1) {
+		http_resp_error(resp, 409, "replica %s asks for lsn %" PRIu64 " but the primary ends "
+				"at %" PRIu64 ": its log has diverged and must be rewound",
+				f.replica, f.from, ws.last_lsn);
+		return;
+	}
+	uint64_t mine;
+	if (f.from <= ws.last_lsn + 1 && diverged(s, &f, &mine)) {
+		http_resp_error(resp, 409, "replica %s diverged at lsn %" PRIu64 ": its record is of "
+				"epoch %" PRIu64 ", the primary's of epoch %" PRIu64 "; it must be rewound",
+				f.replica, f.from - 1, f.prev_epoch, mine);
+		return;
+	}
+	if (f.from > ws.last_lsn && f.wait_ms)
+		wal_wait_append(s->wal, f.from, f.wait_ms);
+	unsigned char *recs = NULL;
+	size_t len = 0;
+	uint64_t last;
+	int rc = wal_read(s->wal, f.from, SHIP_MAX_BYTES, &recs, &len, &last, err, sizeof(err));
+	wal_get_stats(s->wal, &ws);
+	if (rc == WAL_READ_GONE)
+		http_resp_json(resp, 410, json_pack("{s:s, s:I}", "error",
+			"requested records were removed by a checkpoint: fetch /v1/snapshot",
+			"oldest_lsn", (json_int_t)ws.oldest_lsn));
+	else if (rc < 0)
+		http_resp_error(resp, 500, "read WAL: %s", err);
+	else
+		reply_frame(resp, f.json, epoch, &ws, recs, len);
+	free(recs);
+}
+
+void repl_route_snapshot(struct site *s, const struct http_req *req, struct http_resp *resp)
+{
+	struct fetch f = { .from = 1, .replica = "snapshot" };
+	char err[300];
+	if (!admin_authorized(s, req, resp) ||
+	    parse_u64_arg(req, "epoch", true, 0, &f.epoch, resp) != 0)
+		return;
+	pthread_mutex_lock(&s->mu);
+	int status = admit_fetch_locked(s, &f, err, sizeof(err));
+	pthread_mutex_unlock(&s->mu);
+	if (status) {
+		http_resp_error(resp, status, "%s", err);
+		return;
+	}
+	unsigned char *img = NULL;
+	size_t len = 0;
+	uint64_t lsn;
+	if (snap_serialise(s->kv, &img, &len, &lsn, err, sizeof(err)) != 0) {
+		http_resp_error(resp, 500, "snapshot: %s", err);
+		return;
+	}
+	log_event(LOG_INFO, "repl.snapshot_sent", "{s:I, s:I}", "lsn", (json_int_t)lsn,
+		  "bytes", (json_int_t)len);
+	free(resp->body);
+	resp->body = (char *)img;
+	resp->body_len = len;
+	resp->status = 200;
+	resp->content_type = "application/x-drorch-snapshot";
+}
+
+int repl_wait_quorum(struct site *s, uint64_t lsn, uint64_t epoch, char *err, size_t errlen)
+{
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	uint64_t ns = (uint64_t)deadline.tv_nsec + s->opts.sync_timeout_ms * 1000000u;
+	deadline.tv_sec += (time_t)(ns / 1000000000u);
+	deadline.tv_nsec = (long)(ns % 1000000000u);
+	pthread_mutex_lock(&s->mu);
+	int rc = -1, have = 0;
+	for (;;) {
+		if (s->role.role != ROLE_PRIMARY || s->role.epoch != epoch) {
+			snprintf(err, errlen, "role changed while waiting for replicas (now %s at "
+				 "epoch %" PRIu64 ")", role_name(s->role.role), s->role.epoch);
+			break;
+		}
+		bool apply = s->role.mode == MODE_REMOTE_APPLY;
+		have = 0;
+		for (int i = 0; i < s->npeers; i++)
+			if (s->peers[i].epoch == epoch &&
+			    (apply ? s->peers[i].applied_lsn : s->peers[i].flushed_lsn) >= lsn)
+				have++;
+		if (have >= s->role.quorum) {
+			rc = 0;
+			break;
+		}
+		if (pthread_cond_timedwait(&s->peers_cv, &s->mu, &deadline) != 0) {
+			snprintf(err, errlen, "only %d of %d replica(s) confirmed lsn %" PRIu64
+				 " within %" PRIu64 " ms (%s)", have, s->role.quorum, lsn,
+				 s->opts.sync_timeout_ms, role_mode_name(s->role.mode));
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+json_t *repl_peers_json(struct site *s)
+{
+	json_t *arr = json_array();
+	uint64_t now = time_mono_ms();
+	for (int i = 0; i < s->npeers; i++) {
+		const struct peer *p = &s->peers[i];
+		uint64_t recs, bytes, age;
+		wal_lag(s->wal, p->flushed_lsn, &recs, &bytes, &age);
+		uint64_t ago = now - p->last_seen_ms;
+		json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
+			"name", p->name, "epoch", (json_int_t)p->epoch,
+			"flushed_lsn", (json_int_t)p->flushed_lsn, "applied_lsn", (json_int_t)p->applied_lsn,
+			"lag_records", (json_int_t)recs, "lag_bytes", (json_int_t)bytes,
+			"lag_ms", (json_int_t)age, "last_seen_ms_ago", (json_int_t)ago,
+			"state", p->epoch != s->role.epoch ? "stale_epoch" :
+				 ago > s->opts.lease_ms ? "silent" : "streaming"));
+	}
+	return arr;
+}
+
+/* ================================================================ replica side */
+
+/* Records the follower's state; under s->mu. */
+static void follow_set_locked(struct site *s, const char *state, const char *error)
+{
+	s->follow.state = state;
+	if (error)
+		snprintf(s->follow.last_error, sizeof(s->follow.last_error), "%s", error);
+}
+
+static void follow_set(struct site *s, const char *state, const char *error)
+{
+	pthread_mutex_lock(&s->mu);
+	follow_set_locked(s, state, error);
+	pthread_mutex_unlock(&s->mu);
+}
+
+json_t *repl_follow_json(struct site *s)
+{
+	struct wal_stats ws;
+	struct kv_info ki;
+	wal_get_stats(s->wal, &ws);
+	kv_get_info(s->kv, &ki);
+	const struct follow_status *f = &s->follow;
+	uint64_t now = time_mono_ms();
+	uint64_t plast = f->primary_last_lsn;
+	uint64_t since = f->caught_up_ms ? f->caught_up_ms : f->started_ms;
+	bool caught_up = ki.applied_lsn >= plast && f->last_contact_ms &&
+			 now - f->last_contact_ms <= s->opts.lease_ms;
+	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
+		"primary", s->role.primary, "state", f->state,
+		"encoding", s->opts.json_framing ? "json" : "binary",
+		"received_lsn", (json_int_t)ws.last_lsn, "applied_lsn", (json_int_t)ki.applied_lsn,
+		"primary_last_lsn", (json_int_t)plast,
+		"lag_records", (json_int_t)(plast > ki.applied_lsn ? plast - ki.applied_lsn : 0),
+		"lag_ms", (json_int_t)(caught_up ? 0 : now - since),
+		"last_contact_ms_ago", (json_int_t)(f->last_contact_ms ? now - f->last_contact_ms : 0),
+		"snapshots", (json_int_t)f->snapshots, "last_error", f->last_error);
+}
+
+/* Notes a record's epoch in the history; true if the history grew. */
+static bool note_epoch_locked(struct site *s, const struct wal_record *r)
+{
+	struct role_state *st = &s->role;
+	if (st->nhistory && st->history[st->nhistory - 1].epoch >= r->epoch)
+		return false;
+	role_history_add(st, r->epoch, r->lsn);
+	return true;
+}
+
+/*
+ * Appends shipped records (consecutive from `from`, each CRC-checked) to the
+ * local WAL and waits until they are durable.  Returns the count, or -1.
+ */
+static long apply_records(struct site *s, const unsigned char *buf, size_t len,
+			  uint64_t from, const char *primary, uint64_t epoch, char *err, size_t errlen)
+{
+	size_t off = 0;
+	uint64_t expect = from;
+	bool history_grew = false;
+	long rc = 0;
+	/* Under s->mu, so a role change cannot slip in between the check and the
+	 * append: once the orchestrator has moved this replica, nothing more from
+	 * its old primary lands. */
+	pthread_mutex_lock(&s->mu);
+	if (s->role.role != ROLE_REPLICA || s->role.epoch != epoch ||
+	    strcmp(s->role.primary, primary) != 0) {
+		snprintf(err, errlen, "role changed during the fetch; shipment discarded");
+		rc = -1;
+	}
+	while (rc == 0 && off < len) {
+		struct wal_record r;
+		size_t n = wal_decode(buf + off, len - off, &r);
+		if (n == 0 || r.lsn != expect || r.epoch > epoch) {
+			snprintf(err, errlen, "bad record in shipment at lsn %" PRIu64
+				 " (CRC, order or epoch)", expect);
+			rc = -1;
+		} else if (wal_append_record(s->wal, &r, err, errlen) != 0) {
+			rc = -1;
+		} else {
+			history_grew |= note_epoch_locked(s, &r);
+			off += n;
+			expect++;
+		}
+	}
+	if (history_grew && role_save(s->datadir, &s->role, err, errlen) != 0)
+		log_event(LOG_ERROR, "site.persist_failed", "{s:s}", "error", err);
+	pthread_mutex_unlock(&s->mu);
+	if (expect > from && wal_wait(s->wal, expect - 1, err, errlen) != 0)
+		return -1;
+	return rc ? -1 : (long)(expect - from);
+}
+
+/* Re-encodes JSON-framed records into the binary form, checking each CRC. */
+static unsigned char *json_records_to_wal(json_t *records, size_t *len, char *err, size_t errlen)
+{
+	size_t cap = 0, i;
+	json_t *e;
+	json_array_foreach(records, i, e)
+		cap += WAL_HEADER_SIZE + WAL_MAX_KEY + WAL_MAX_VALUE;
+	unsigned char *buf = malloc(cap ? cap : 1);
+	*len = 0;
+	json_array_foreach(records, i, e) {
+		const char *type = NULL, *key = NULL, *value = NULL;
+		json_int_t lsn = 0, epoch = 0, crc = 0;
+		size_t klen = 0, vlen = 0;
+		unsigned char *v = NULL;
+		if (!buf || json_unpack(e, "{s:I, s:I, s:s, s:s%, s:s, s:I}", "lsn", &lsn, "epoch",
+					&epoch, "type", &type, "key", &key, &klen, "value", &value,
+					"crc", &crc) != 0 || !(v = base64_decode(value, &vlen)) ||
+		    klen == 0 || klen > WAL_MAX_KEY || vlen > WAL_MAX_VALUE) {
+			free(v);
+			free(buf);
+			snprintf(err, errlen, "bad JSON record #%zu in shipment", i);
+			return NULL;
+		}
+		struct wal_record r = { .lsn = (uint64_t)lsn, .epoch = (uint64_t)epoch,
+			.type = strcmp(type, "put") == 0 ? WAL_PUT : WAL_DELETE,
+			.key = key, .key_len = (uint32_t)klen, .value = v, .value_len = (uint32_t)vlen };
+		unsigned char *dst = buf + *len;
+		wal_encode(&r, dst);
+		free(v);
+		uint32_t got = (uint32_t)dst[0] | (uint32_t)dst[1] << 8 | (uint32_t)dst[2] << 16 |
+			       (uint32_t)dst[3] << 24;
+		if (got != (uint32_t)crc) {
+			free(buf);
+			snprintf(err, errlen, "CRC mismatch in JSON record at lsn %lld", (long long)lsn);
+			return NULL;
+		}
+		*len += wal_record_size(r.key_len, r.value_len);
+	}
+	return buf;
+}
+
+/* Installs the primary's snapshot, then restarts the local WAL after it. */
+static int fetch_snapshot(struct site *s, struct httpc *c, const char *primary,
+			  uint64_t epoch, char *err, size_t errlen)
+{
+	char url[512];
+	snprintf(url, sizeof(url), "http://%s/v1/snapshot?epoch=%" PRIu64, primary, epoch);
+	follow_set(s, "snapshot", NULL);
+	struct httpc_resp r;
+	if (httpc_request(c, "GET", url, s->token, NULL, 0, 60000, &r, err, errlen) != 0)
+		return -1;
+	int rc = -1;
+	uint64_t lsn = 0, snap_epoch = 0;
+	if (r.status != 200) {
+		snprintf(err, errlen, "snapshot: HTTP %ld: %.200s", r.status, r.body);
+		goto out;
+	}
+	pthread_mutex_lock(&s->cp_run_mu);  /* no checkpoint while the log is replaced */
+	rc = snap_install(s->kv, s->datadir, (unsigned char *)r.body, r.body_len, &lsn,
+			  &snap_epoch, err, errlen);
+	if (rc == 0)
+		rc = wal_reset(s->wal, lsn, snap_epoch, err, errlen);
+	if (rc == 0) {
+		pthread_mutex_lock(&s->cp_mu);
+		s->cp_lsn = lsn;
+		pthread_mutex_unlock(&s->cp_mu);
+	}
+	pthread_mutex_unlock(&s->cp_run_mu);
+	if (rc == 0) {
+		pthread_mutex_lock(&s->mu);
+		s->follow.snapshots++;
+		pthread_mutex_unlock(&s->mu);
+		log_event(LOG_INFO, "repl.snapshot_installed", "{s:s, s:I, s:I}", "primary", primary,
+			  "lsn", (json_int_t)lsn, "bytes", (json_int_t)r.body_len);
+	}
+out:
+	httpc_resp_free(&r);
+	return rc;
+}
+
+/* Checks a binary frame's header; returns the records' offset or -1. */
+static long frame_open(const struct httpc_resp *r, uint64_t epoch, uint64_t *plast,
+		       char *err, size_t errlen)
+{
+	const unsigned char *b = (const unsigned char *)r->body;
+	if (r->body_len < SHIP_HEADER || memcmp(b, SHIP_MAGIC, 8) != 0) {
+		snprintf(err, errlen, "malformed shipping frame (%zu bytes)", r->body_len);
+		return -1;
+	}
+	if (get64(b + 8) != epoch) {
+		snprintf(err, errlen, "primary is at epoch %" PRIu64 ", this replica at %" PRIu64,
+			 get64(b + 8), epoch);
+		return -1;
+	}
+	*plast = get64(b + 16);
+	return SHIP_HEADER;
+}
+
+/* Applies one 200 answer, binary or JSON. */
+static int apply_answer(struct site *s, const struct httpc_resp *r, uint64_t from,
+			const char *primary, uint64_t epoch, uint64_t *plast, char *err, size_t errlen)
+{
+	if (!s->opts.json_framing) {
+		long off = frame_open(r, epoch, plast, err, errlen);
+		if (off < 0)
+			return -1;
+		return apply_records(s, (const unsigned char *)r->body + off,
+				     r->body_len - (size_t)off, from, primary, epoch, err, errlen) < 0 ? -1 : 0;
+	}
+	json_t *j = json_loadb(r->body, r->body_len, 0, NULL);
+	json_t *recs = json_object_get(j, "records");
+	json_int_t pe = json_integer_value(json_object_get(j, "epoch"));
+	*plast = (uint64_t)json_integer_value(json_object_get(j, "last_lsn"));
+	int rc = -1;
+	size_t len = 0;
+	unsigned char *buf = NULL;
+	if (!json_is_array(recs))
+		snprintf(err, errlen, "malformed JSON shipping frame");
+	else if ((uint64_t)pe != epoch)
+		snprintf(err, errlen, "primary is at epoch %lld, this replica at %" PRIu64,
+			 (long long)pe, epoch);
+	else if ((buf = json_records_to_wal(recs, &len, err, errlen)))
+		rc = apply_records(s, buf, len, from, primary, epoch, err, errlen) < 0 ? -1 : 0;
+	free(buf);
+	json_decref(j);
+	return rc;
+}
+
+/* One long-poll round with the primary: fetch (and so ack), apply, flush. */
+static int follow_once(struct site *s, struct httpc *c, const char *primary, uint64_t epoch)
+{
+	struct wal_stats ws;
+	struct kv_info ki;
+	wal_get_stats(s->wal, &ws);
+	kv_get_info(s->kv, &ki);
+	uint64_t from = ws.last_lsn + 1, plast = 0;
+	char url[768], err[300];
+	snprintf(url, sizeof(url), "http://%s/v1/wal?from=%" PRIu64 "&epoch=%" PRIu64
+		 "&replica=%s&applied=%" PRIu64 "&prev_epoch=%" PRIu64 "&wait_ms=%d&encoding=%s",
+		 primary, from, epoch, s->name, ki.applied_lsn, ws.last_epoch, FOLLOW_WAIT_MS,
+		 s->opts.json_framing ? "json" : "binary");
+	struct httpc_resp r;
+	if (httpc_request(c, "GET", url, s->token, NULL, 0, FOLLOW_WAIT_MS + 4500, &r,
+			  err, sizeof(err)) != 0) {
+		follow_set(s, "disconnected", err);
+		return -1;
+	}
+	int rc = -1;
+	if (r.status == 200)
+		rc = apply_answer(s, &r, from, primary, epoch, &plast, err, sizeof(err));
+	else if (r.status == 410)
+		rc = fetch_snapshot(s, c, primary, epoch, err, sizeof(err));
+	else
+		snprintf(err, sizeof(err), "HTTP %ld: %.200s", r.status, r.body);
+	httpc_resp_free(&r);
+	pthread_mutex_lock(&s->mu);
+	if (rc == 0 && r.status == 200) {
+		uint64_t now = time_mono_ms();
+		wal_get_stats(s->wal, &ws);
+		s->follow.primary_last_lsn = plast;
+		s->follow.last_contact_ms = now;
+		if (ws.flushed_lsn >= plast)
+			s->follow.caught_up_ms = now;
+		follow_set_locked(s, "streaming", NULL);
+	} else if (rc != 0) {
+		follow_set_locked(s, "refused", err);
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (rc != 0)
+		log_event(LOG_WARN, "repl.follow_failed", "{s:s, s:s}", "primary", primary,
+			  "error", err);
+	return rc;
+}
+
+static void timed_wait_role(struct site *s, uint64_t ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t ns = (uint64_t)ts.tv_nsec + ms * 1000000u;
+	ts.tv_sec += (time_t)(ns / 1000000000u);
+	ts.tv_nsec = (long)(ns % 1000000000u);
+	pthread_cond_timedwait(&s->role_cv, &s->mu, &ts);
+}
+
+static void *follower_main(void *arg)
+{
+	struct site *s = arg;
+	struct httpc *c = httpc_new();
+	uint64_t backoff = 0;
+	pthread_mutex_lock(&s->mu);
+	s->follow.started_ms = time_mono_ms();
+	while (!s->stopping && c) {
+		if (s->role.role != ROLE_REPLICA) {
+			follow_set_locked(s, "idle", NULL);
+			timed_wait_role(s, 1000);
+			continue;
+		}
+		char primary[ROLE_ADDR_MAX];
+		snprintf(primary, sizeof(primary), "%s", s->role.primary);
+		uint64_t epoch = s->role.epoch;
+		pthread_mutex_unlock(&s->mu);
+		int rc = follow_once(s, c, primary, epoch);
+		pthread_mutex_lock(&s->mu);
+		backoff = rc == 0 ? 0 : backoff ? backoff * 2 : 50;
+		if (backoff > FOLLOW_MAX_BACKOFF_MS)
+			backoff = FOLLOW_MAX_BACKOFF_MS;
+		if (backoff && !s->stopping)
+			timed_wait_role(s, backoff);
+	}
+	pthread_mutex_unlock(&s->mu);
+	httpc_free(c);
+	return NULL;
+}
+
+int repl_follower_start(struct site *s, char *err, size_t errlen)
+{
+	if (pthread_create(&s->follower, NULL, follower_main, s) != 0) {
+		snprintf(err, errlen, "start replication follower: failed");
+		return -1;
+	}
+	s->follower_started = true;
+	return 0;
+}
+
+void repl_follower_stop(struct site *s)
+{
+	if (!s->follower_started)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stopping = true;
+	pthread_cond_broadcast(&s->role_cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->follower, NULL);
+	s->follower_started = false;
+}

@@ -1,0 +1,171 @@
+/*
+ * role.c — persisted role state.
+ *
+ * DIR/state.json:
+ *   {"role":"replica","epoch":7,"primary":"127.0.0.1:7001","mode":"sync",
+ *    "quorum":1,"history":[{"epoch":1,"first_lsn":1},{"epoch":7,"first_lsn":4211}]}
+ */
+#include "role.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+static const char *const role_names[] = { "standalone", "primary", "replica", "fenced" };
+static const char *const mode_names[] = { "async", "sync", "remote_apply" };
+
+const char *role_name(enum role_kind r) { return role_names[r]; }
+const char *role_mode_name(enum repl_mode m) { return mode_names[m]; }
+
+int role_parse_mode(const char *s, enum repl_mode *out)
+{
+	for (int i = 0; i < 3; i++)
+		if (s && strcmp(s, mode_names[i]) == 0) {
+			*out = (enum repl_mode)i;
+			return 0;
+		}
+	return -1;
+}
+
+static int parse_role(const char *s, enum role_kind *out)
+{
+	for (int i = 0; i < 4; i++)
+		if (s && strcmp(s, role_names[i]) == 0) {
+			*out = (enum role_kind)i;
+			return 0;
+		}
+	return -1;
+}
+
+void role_history_add(struct role_state *st, uint64_t epoch, uint64_t first_lsn)
+{
+	if (st->nhistory && st->history[st->nhistory - 1].epoch >= epoch)
+		return;
+	if (st->nhistory == ROLE_MAX_HISTORY) {
+		memmove(st->history, st->history + 1, (ROLE_MAX_HISTORY - 1) * sizeof(*st->history));
+		st->nhistory--;
+	}
+	st->history[st->nhistory++] = (struct epoch_start){ epoch, first_lsn };
+}
+
+bool role_epoch_at(const struct role_state *st, uint64_t lsn, uint64_t *epoch)
+{
+	for (int i = st->nhistory - 1; i >= 0; i--)
+		if (st->history[i].first_lsn <= lsn) {
+			*epoch = st->history[i].epoch;
+			return true;
+		}
+	return false;
+}
+
+static int load_history(json_t *arr, struct role_state *st)
+{
+	size_t i;
+	json_t *e;
+	json_array_foreach(arr, i, e) {
+		json_int_t ep = json_integer_value(json_object_get(e, "epoch"));
+		json_int_t lsn = json_integer_value(json_object_get(e, "first_lsn"));
+		if (ep <= 0 || lsn <= 0)
+			return -1;
+		role_history_add(st, (uint64_t)ep, (uint64_t)lsn);
+	}
+	return 0;
+}
+
+int role_load(const char *datadir, struct role_state *st, bool *exists,
+	      char *err, size_t errlen)
+{
+	memset(st, 0, sizeof(*st));
+	st->quorum = 1;
+	*exists = false;
+	char *path = NULL;
+	if (asprintf(&path, "%s/state.json", datadir) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (access(path, F_OK) != 0) {
+		free(path);
+		return 0;
+	}
+	json_error_t jerr;
+	json_t *j = json_load_file(path, 0, &jerr);
+	const char *role = NULL, *mode = "async", *primary = "";
+	json_int_t epoch = 0, quorum = 1;
+	json_t *hist = NULL;
+	int rc = -1;
+	if (!j || json_unpack_ex(j, &jerr, 0, "{s:s, s:I, s?s, s?s, s?I, s?o}", "role", &role,
+				 "epoch", &epoch, "primary", &primary, "mode", &mode,
+				 "quorum", &quorum, "history", &hist) != 0 ||
+	    parse_role(role, &st->role) || role_parse_mode(mode, &st->mode) ||
+	    (hist && load_history(hist, st))) {
+		snprintf(err, errlen, "%s:%d:%d: bad role state: %s", path, jerr.line, jerr.column,
+			 j ? (jerr.text[0] ? jerr.text : "unknown role or mode") : jerr.text);
+		goto out;
+	}
+	st->epoch = (uint64_t)epoch;
+	st->quorum = (int)quorum;
+	snprintf(st->primary, sizeof(st->primary), "%s", primary);
+	*exists = true;
+	rc = 0;
+out:
+	json_decref(j);
+	free(path);
+	return rc;
+}
+
+static json_t *role_json(const struct role_state *st)
+{
+	json_t *hist = json_array();
+	for (int i = 0; i < st->nhistory; i++)
+		json_array_append_new(hist, json_pack("{s:I, s:I}",
+			"epoch", (json_int_t)st->history[i].epoch,
+			"first_lsn", (json_int_t)st->history[i].first_lsn));
+	return json_pack("{s:s, s:I, s:s, s:s, s:i, s:o}", "role", role_name(st->role),
+			 "epoch", (json_int_t)st->epoch, "primary", st->primary,
+			 "mode", role_mode_name(st->mode), "quorum", st->quorum, "history", hist);
+}
+
+static int write_synced(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	size_t len = strlen(text);
+	int rc = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0 ? 0 : -1;
+	close(fd);
+	return rc;
+}
+
+int role_save(const char *datadir, const struct role_state *st, char *err, size_t errlen)
+{
+	char *tmp = NULL, *path = NULL, *text = NULL;
+	int rc = -1;
+	json_t *j = role_json(st);
+	if (!j || !(text = json_dumps(j, JSON_INDENT(1) | JSON_PRESERVE_ORDER)) ||
+	    asprintf(&tmp, "%s/state.json.tmp", datadir) < 0 ||
+	    asprintf(&path, "%s/state.json", datadir) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (write_synced(tmp, text) != 0 || rename(tmp, path) != 0) {
+		snprintf(err, errlen, "write %s: %s", path, strerror(errno));
+		goto out;
+	}
+	int dfd = open(datadir, O_RDONLY | O_DIRECTORY);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	rc = 0;
+out:
+	json_decref(j);
+	free(text);
+	free(tmp);
+	free(path);
+	return rc;
+}

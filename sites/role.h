@@ -1,0 +1,56 @@
+/*
+ * role.h — a site's role, epoch and epoch history, as persisted in
+ * DIR/state.json (written atomically: temp file, fsync, rename, fsync dir).
+ *
+ * A site with no state.json was never given a role: it is a standalone
+ * primary.  Once it has one, the orchestrator is the only source of role
+ * changes, and every change carries an epoch that never goes backwards.
+ * The history maps each epoch this site has seen to the first LSN written
+ * in it (like a PostgreSQL timeline history); failback uses it to find
+ * where two sites' logs diverge.
+ */
+#ifndef DRORCH_ROLE_H
+#define DRORCH_ROLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum role_kind { ROLE_STANDALONE = 0, ROLE_PRIMARY, ROLE_REPLICA, ROLE_FENCED };
+enum repl_mode { MODE_ASYNC = 0, MODE_SYNC, MODE_REMOTE_APPLY };
+
+#define ROLE_MAX_HISTORY 128  /* oldest entries are dropped beyond this */
+#define ROLE_ADDR_MAX 256
+
+struct epoch_start {
+	uint64_t epoch;
+	uint64_t first_lsn;
+};
+
+struct role_state {
+	enum role_kind role;
+	uint64_t epoch;
+	char primary[ROLE_ADDR_MAX];   /* a replica's primary, HOST:PORT */
+	enum repl_mode mode;           /* how a primary acknowledges writes */
+	int quorum;                    /* replicas that must confirm (sync modes) */
+	struct epoch_start history[ROLE_MAX_HISTORY];
+	int nhistory;
+};
+
+/* 0 with *exists false when there is no state.json; -1 if it is unreadable. */
+int role_load(const char *datadir, struct role_state *st, bool *exists,
+	      char *err, size_t errlen);
+int role_save(const char *datadir, const struct role_state *st, char *err, size_t errlen);
+
+/* Records that `epoch` starts at first_lsn (no-op if already known). */
+void role_history_add(struct role_state *st, uint64_t epoch, uint64_t first_lsn);
+
+/* The epoch in which lsn was written, as far as the history knows: the
+ * newest entry starting at or before lsn; false if lsn precedes them all. */
+bool role_epoch_at(const struct role_state *st, uint64_t lsn, uint64_t *epoch);
+
+const char *role_name(enum role_kind r);
+const char *role_mode_name(enum repl_mode m);
+int role_parse_mode(const char *s, enum repl_mode *out);
+
+#endif

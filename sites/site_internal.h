@@ -1,0 +1,105 @@
+/*
+ * site_internal.h — the inside of a drsite, shared by the files that make
+ * it up: site.c (lifecycle, client API, status), admin.c (role, fence,
+ * heartbeat, write lease) and repl.c (WAL shipping, both ends).  Nothing
+ * outside sites/ includes this; the contract is site.h.
+ *
+ * Locking: s->mu guards the role state, the lease, the peer table and the
+ * follower's status.  It is never held across I/O (HTTP, fsync) except the
+ * small state.json write that makes a role change durable before it is
+ * acknowledged.  Lock order: s->mu, then the WAL's or the map's own locks.
+ */
+#ifndef DRORCH_SITE_INTERNAL_H
+#define DRORCH_SITE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "http.h"
+#include "kv.h"
+#include "role.h"
+#include "site.h"
+#include "wal.h"
+
+#define SITE_MAX_PEERS 16
+
+/* What a primary knows about one replica streaming from it. */
+struct peer {
+	char name[64];
+	uint64_t epoch;
+	uint64_t flushed_lsn;      /* acked: everything <= this is durable there */
+	uint64_t applied_lsn;
+	uint64_t last_seen_ms;     /* monotonic */
+};
+
+/* What a replica knows about its own streaming. */
+struct follow_status {
+	const char *state;         /* "idle", "streaming", "snapshot", "disconnected", "refused" */
+	char last_error[320];
+	uint64_t primary_last_lsn;
+	uint64_t last_contact_ms;  /* monotonic; 0 = never */
+	uint64_t caught_up_ms;     /* last time applied reached the primary's last LSN */
+	uint64_t started_ms;
+	uint64_t snapshots;        /* snapshot transfers installed */
+};
+
+struct site {
+	struct site_opts opts;
+	char *name;
+	char *datadir;
+	char *token;               /* admin + replication bearer token, or NULL */
+	int lock_fd;
+	struct kv *kv;
+	struct wal *wal;
+
+	pthread_t checkpointer;
+	pthread_mutex_t cp_run_mu; /* one checkpoint at a time */
+	pthread_mutex_t cp_mu;     /* guards the cp_ figures below */
+	pthread_cond_t cp_cv;
+	bool cp_stop;
+	uint64_t cp_lsn;
+	uint64_t cp_wal_bytes;
+	uint64_t cp_count;
+	uint64_t cp_last_ms;
+
+	pthread_mutex_t mu;
+	pthread_cond_t peers_cv;   /* sync writers wait here for replica acks */
+	pthread_cond_t role_cv;    /* the follower waits here for a role */
+	struct role_state role;
+	bool had_role;             /* state.json existed or a role was assigned */
+	bool confirmed;            /* role confirmed since start (writes allowed) */
+	uint64_t orch_seen_ms;     /* last admin contact at the current epoch */
+	struct peer peers[SITE_MAX_PEERS];
+	int npeers;
+
+	pthread_t follower;
+	bool follower_started;
+	bool stopping;
+	struct follow_status follow;
+};
+
+/* ---- admin.c ---- */
+bool admin_authorized(struct site *s, const struct http_req *req, struct http_resp *resp);
+void admin_route(struct site *s, const struct http_req *req, struct http_resp *resp);
+/* Under s->mu: may this site acknowledge a client write now?  If not, fills
+ * why[] and returns false. */
+bool site_writable_locked(struct site *s, uint64_t now_ms, char *why, size_t whylen);
+/* Under s->mu: a newer epoch was seen from a peer or the orchestrator. */
+void site_learn_epoch_locked(struct site *s, uint64_t epoch, const char *from);
+
+/* ---- site.c ---- */
+/* Takes a checkpoint now (snapshot + WAL cleanup). */
+void site_checkpoint(struct site *s);
+
+/* ---- repl.c ---- */
+void repl_route_wal(struct site *s, const struct http_req *req, struct http_resp *resp);
+void repl_route_snapshot(struct site *s, const struct http_req *req, struct http_resp *resp);
+/* Waits (up to the sync timeout) until `quorum` replicas hold lsn. */
+int repl_wait_quorum(struct site *s, uint64_t lsn, uint64_t epoch, char *err, size_t errlen);
+json_t *repl_peers_json(struct site *s);      /* under s->mu */
+json_t *repl_follow_json(struct site *s);     /* under s->mu */
+int repl_follower_start(struct site *s, char *err, size_t errlen);
+void repl_follower_stop(struct site *s);
+
+#endif

@@ -1,0 +1,422 @@
+/*
+ * check_repl.c — end-to-end WAL shipping: three real drsite processes, roles
+ * given through the admin API as the orchestrator would, primaries and
+ * replicas killed (SIGKILL) or frozen (SIGSTOP) for real.
+ */
+#include <check.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "testhelp.h"
+#include "timeutil.h"
+
+static char *root;
+static struct th_site A, B, C;   /* A starts as the primary */
+
+static void setup(void)
+{
+	root = th_mkdtemp("check_repl");
+	ck_assert_ptr_nonnull(root);
+	th_site_init(&A, root, "site-a");
+	th_site_init(&B, root, "site-b");
+	th_site_init(&C, root, "site-c");
+}
+
+static void teardown(void)
+{
+	th_cleanup();  /* also wakes any SIGSTOP'd site: SIGKILL works on stopped processes */
+	th_rmrf(root);
+	free(root);
+}
+
+static void start(struct th_site *s, const char *const extra[])
+{
+	ck_assert_msg(th_site_start(s, extra), "%s did not come up; see %s", s->name, s->log);
+}
+
+/* A primary at epoch 1 with B and C streaming from it. */
+static void cluster(const char *mode, int quorum, const char *const extra[])
+{
+	start(&A, extra);
+	start(&B, extra);
+	start(&C, extra);
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, mode, quorum), 200);
+	ck_assert_int_eq(th_site_role(&B, "replica", 1, &A, mode, quorum), 200);
+	ck_assert_int_eq(th_site_role(&C, "replica", 1, &A, mode, quorum), 200);
+}
+
+static bool wait_applied(const struct th_site *s, long long lsn, long timeout_ms)
+{
+	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
+	while (time_mono_ms() < deadline) {
+		if (th_site_status_int(s, NULL, "applied_lsn") >= lsn)
+			return true;
+		time_sleep_ms(20);
+	}
+	return false;
+}
+
+static void put_n(const struct th_site *s, const char *prefix, int from, int to)
+{
+	char key[64];
+	for (int i = from; i < to; i++) {
+		snprintf(key, sizeof(key), "%s%d", prefix, i);
+		ck_assert_int_eq(th_site_put(s, key), 200);
+	}
+}
+
+static void assert_has_n(const struct th_site *s, const char *prefix, int from, int to)
+{
+	char key[64];
+	for (int i = from; i < to; i++) {
+		snprintf(key, sizeof(key), "%s%d", prefix, i);
+		ck_assert_msg(th_site_has(s, key), "%s lacks %s", s->name, key);
+	}
+}
+
+/* ---- writers ------------------------------------------------------------------ */
+
+#define WRITERS 4
+
+struct writer {
+	const struct th_site *site;
+	int id;
+	int acked;
+	atomic_bool *stop;
+};
+
+static void *writer_main(void *p)
+{
+	struct writer *w = p;
+	char key[64];
+	while (!atomic_load(w->stop) && w->acked < 100000) {
+		snprintf(key, sizeof(key), "w%d-%d", w->id, w->acked);
+		if (th_site_put(w->site, key) != 200)
+			break;
+		w->acked++;
+	}
+	return NULL;
+}
+
+static void writers_start(struct writer *w, pthread_t *t, const struct th_site *s,
+			  atomic_bool *stop)
+{
+	for (int i = 0; i < WRITERS; i++) {
+		w[i] = (struct writer){ .site = s, .id = i, .stop = stop };
+		pthread_create(&t[i], NULL, writer_main, &w[i]);
+	}
+}
+
+static int writers_join(struct writer *w, pthread_t *t, atomic_bool *stop)
+{
+	atomic_store(stop, true);
+	int total = 0;
+	for (int i = 0; i < WRITERS; i++) {
+		pthread_join(t[i], NULL);
+		total += w[i].acked;
+	}
+	return total;
+}
+
+/* ---- tests -------------------------------------------------------------------- */
+
+START_TEST(test_sync_kill9_primary_every_acked_write_on_a_replica)
+{
+	cluster("sync", 1, NULL);
+	atomic_bool stop = false;
+	pthread_t t[WRITERS];
+	struct writer w[WRITERS];
+	writers_start(w, t, &A, &stop);
+	time_sleep_ms(1500);
+	th_kill(A.pid, SIGKILL, 5000);  /* right after a burst of acknowledged writes */
+	int total = writers_join(w, t, &stop);
+	ck_assert_int_gt(total, 50);
+	/* The replica with the highest flushed LSN holds every acknowledged write. */
+	long long lb = th_site_status_int(&B, NULL, "flushed_lsn");
+	long long lc = th_site_status_int(&C, NULL, "flushed_lsn");
+	const struct th_site *best = lb >= lc ? &B : &C;
+	ck_assert_int_ge(lb > lc ? lb : lc, total);
+	char key[64];
+	for (int i = 0; i < WRITERS; i++)
+		for (int k = 0; k < w[i].acked; k++) {
+			snprintf(key, sizeof(key), "w%d-%d", i, k);
+			ck_assert_msg(th_site_has(best, key), "acked %s lost on %s", key, best->name);
+		}
+}
+END_TEST
+
+START_TEST(test_async_lag_under_load_then_zero_when_idle)
+{
+	cluster("async", 1, NULL);
+	put_n(&A, "warm", 0, 5);
+	th_kill(C.pid, SIGSTOP, 0);  /* C falls behind while the load runs */
+	atomic_bool stop = false;
+	pthread_t t[WRITERS];
+	struct writer w[WRITERS];
+	writers_start(w, t, &A, &stop);
+	time_sleep_ms(800);
+	char *body = NULL;
+	ck_assert_int_eq(th_site_req(&A, "GET", "/v1/status", false, NULL, 0, &body, NULL), 200);
+	json_t *st = json_loads(body, 0, NULL);
+	free(body);
+	json_t *peers = json_object_get(st, "peers");
+	long long max_lag = 0;
+	for (size_t i = 0; i < json_array_size(peers); i++) {
+		long long lag = json_integer_value(json_object_get(json_array_get(peers, i), "lag_records"));
+		max_lag = lag > max_lag ? lag : max_lag;
+	}
+	json_decref(st);
+	ck_assert_msg(max_lag > 0, "no lag reported under load");
+	kill(C.pid, SIGCONT);
+	int total = writers_join(w, t, &stop);
+	ck_assert_int_gt(total, 0);  /* async: writes went on while C was frozen */
+	long long last = th_site_status_int(&A, NULL, "lsn");
+	ck_assert(wait_applied(&B, last, 5000));
+	ck_assert(wait_applied(&C, last, 5000));
+	time_sleep_ms(300);
+	ck_assert_int_eq(th_site_status_int(&B, "replication", "lag_records"), 0);
+	ck_assert_int_eq(th_site_status_int(&C, "replication", "lag_ms"), 0);
+	assert_has_n(&C, "warm", 0, 5);
+}
+END_TEST
+
+START_TEST(test_old_primary_cannot_ack_after_replicas_move_to_new_epoch)
+{
+	const char *extra[] = { "--sync-timeout-ms", "400", NULL };
+	cluster("sync", 1, extra);
+	put_n(&A, "before", 0, 10);
+	ck_assert(wait_applied(&B, 10, 5000));
+	/* Failover without A: B is promoted at epoch 2, C follows B. */
+	ck_assert_int_eq(th_site_role(&B, "primary", 2, NULL, "sync", 1), 200);
+	ck_assert_int_eq(th_site_role(&C, "replica", 2, &B, "sync", 1), 200);
+	ck_assert_int_eq(th_site_put(&A, "split-brain"), 503);  /* no replica of epoch 1 left */
+	ck_assert_int_eq(th_site_put(&B, "after"), 200);
+	ck_assert(!th_site_has(&C, "split-brain"));
+	/* Commands of the old epoch are refused; a newer one fences A at once. */
+	ck_assert_int_eq(th_site_role(&B, "replica", 1, &A, "sync", 1), 409);
+	ck_assert_int_eq(th_site_req(&A, "POST", "/v1/admin/heartbeat", true, "{\"epoch\":2}", 11,
+				     NULL, NULL), 409);
+	ck_assert_int_eq(th_site_req(&A, "GET", "/primary", false, NULL, 0, NULL, NULL), 503);
+	uint64_t t0 = time_mono_ms();
+	ck_assert_int_eq(th_site_put(&A, "fenced"), 503);
+	ck_assert_uint_lt(time_mono_ms() - t0, 300);  /* refused at once, no quorum wait */
+	ck_assert_int_eq(th_site_status_int(&B, NULL, "epoch"), 2);
+}
+END_TEST
+
+START_TEST(test_isolated_async_primary_stops_acking_within_lease)
+{
+	const char *extra[] = { "--lease-ms", "300", NULL };
+	cluster("async", 1, extra);
+	put_n(&A, "ok", 0, 5);
+	th_kill(B.pid, SIGSTOP, 0);
+	th_kill(C.pid, SIGSTOP, 0);
+	uint64_t t0 = time_mono_ms(), refused_at = 0;
+	while (time_mono_ms() - t0 < 3000) {
+		long st = th_site_put(&A, "isolated");
+		if (st == 503) {
+			refused_at = time_mono_ms();
+			break;
+		}
+		time_sleep_ms(10);
+	}
+	ck_assert_msg(refused_at, "isolated primary kept acknowledging writes");
+	ck_assert_uint_le(refused_at - t0, 300 + 400);
+	ck_assert_int_eq(th_site_req(&A, "GET", "/primary", false, NULL, 0, NULL, NULL), 503);
+	kill(B.pid, SIGCONT);
+	kill(C.pid, SIGCONT);
+	/* Contact from its replicas renews the lease: writes resume. */
+	uint64_t deadline = time_mono_ms() + 5000;
+	while (th_site_put(&A, "healed") != 200 && time_mono_ms() < deadline)
+		time_sleep_ms(20);
+	ck_assert_int_eq(th_site_put(&A, "healed"), 200);
+}
+END_TEST
+
+START_TEST(test_replica_catches_up_after_restart)
+{
+	cluster("sync", 1, NULL);
+	put_n(&A, "a", 0, 20);
+	th_kill(B.pid, SIGKILL, 5000);
+	put_n(&A, "b", 0, 200);  /* C alone makes the quorum */
+	start(&B, NULL);          /* restarts as a replica of A: state.json */
+	long long last = th_site_status_int(&A, NULL, "lsn");
+	ck_assert(wait_applied(&B, last, 10000));
+	assert_has_n(&B, "a", 0, 20);
+	assert_has_n(&B, "b", 0, 200);
+	ck_assert_int_eq(th_site_put(&B, "on-replica"), 503);  /* replicas take no writes */
+}
+END_TEST
+
+START_TEST(test_snapshot_catch_up_after_checkpoints)
+{
+	const char *extra[] = { "--segment-bytes", "8192", NULL };
+	cluster("sync", 1, extra);
+	put_n(&A, "old", 0, 30);
+	th_kill(C.pid, SIGKILL, 5000);
+	put_n(&A, "mid", 0, 300);
+	char *body = NULL;
+	ck_assert_int_eq(th_site_req(&A, "POST", "/v1/admin/checkpoint", true, "{}", 2,
+				     &body, NULL), 200);
+	free(body);
+	ck_assert_int_gt(th_site_status_int(&A, "wal", "oldest_lsn"), 31);  /* C's gap is gone */
+	/* A restarts too, so nothing of C's gap is left even in A's memory. */
+	th_kill(A.pid, SIGKILL, 5000);
+	start(&A, extra);
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "sync", 1), 200);
+	start(&C, extra);
+	long long last = th_site_status_int(&A, NULL, "lsn");
+	ck_assert(wait_applied(&C, last, 10000));
+	ck_assert_int_ge(th_site_status_int(&C, "replication", "snapshots"), 1);
+	assert_has_n(&C, "old", 0, 30);
+	assert_has_n(&C, "mid", 0, 300);
+	put_n(&A, "new", 0, 10);  /* and streams on after the snapshot */
+	ck_assert(wait_applied(&C, last + 10, 5000));
+	assert_has_n(&C, "new", 0, 10);
+	/* C restarts from its installed snapshot and WAL. */
+	th_kill(C.pid, SIGKILL, 5000);
+	start(&C, extra);
+	assert_has_n(&C, "old", 0, 30);
+	assert_has_n(&C, "new", 0, 10);
+}
+END_TEST
+
+START_TEST(test_admin_api_needs_token_and_checks_input)
+{
+	start(&A, NULL);
+	const char *role = "{\"role\":\"primary\",\"epoch\":3}";
+	char url[128];
+	snprintf(url, sizeof(url), "%s/v1/admin/role", A.base);
+	ck_assert_int_eq(th_http("POST", url, NULL, role, strlen(role), NULL, NULL), 401);
+	ck_assert_int_eq(th_http("POST", url, "wrong-token-xxxxxxxx", role, strlen(role), NULL, NULL), 401);
+	char *out = NULL;
+	ck_assert_int_eq(th_site_req(&A, "POST", "/v1/admin/role", true, "{\"role\":\"boss\",\"epoch\":1}",
+				     25, &out, NULL), 400);
+	ck_assert_ptr_nonnull(strstr(out, "role"));
+	free(out);
+	const char *no_primary = "{\"role\":\"replica\",\"epoch\":1}";
+	ck_assert_int_eq(th_site_req(&A, "POST", "/v1/admin/role", true, no_primary,
+				     strlen(no_primary), &out, NULL), 400);
+	ck_assert_ptr_nonnull(strstr(out, "primary"));
+	free(out);
+	ck_assert_int_eq(th_site_req(&A, "POST", "/v1/admin/role", true, "{bad", 4, NULL, NULL), 400);
+	ck_assert_int_eq(th_site_status_int(&A, NULL, "epoch"), 0);  /* nothing changed */
+	ck_assert_int_eq(th_site_req(&A, "POST", "/v1/admin/role", true, role, strlen(role),
+				     NULL, NULL), 200);
+	ck_assert_int_eq(th_site_role(&A, "primary", 2, NULL, "async", 1), 409);
+	ck_assert_int_eq(th_site_req(&A, "POST", "/v1/admin/fence", true, "{\"epoch\":2}", 11,
+				     NULL, NULL), 409);
+	ck_assert_int_eq(th_site_req(&A, "POST", "/v1/admin/fence", true, "{\"epoch\":4}", 11,
+				     NULL, NULL), 200);
+	ck_assert_int_eq(th_site_put(&A, "x"), 503);
+	ck_assert_int_eq(th_site_req(&A, "POST", "/v1/admin/nope", true, "{}", 2, NULL, NULL), 404);
+}
+END_TEST
+
+START_TEST(test_restarted_primary_is_read_only_until_confirmed)
+{
+	start(&A, NULL);
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "async", 0), 200);
+	ck_assert_int_eq(th_site_put(&A, "k1"), 200);
+	th_kill(A.pid, SIGKILL, 5000);
+	start(&A, NULL);
+	ck_assert(th_site_has(&A, "k1"));
+	ck_assert_int_eq(th_site_put(&A, "k2"), 503);
+	ck_assert_int_eq(th_site_req(&A, "GET", "/primary", false, NULL, 0, NULL, NULL), 503);
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "async", 0), 200);  /* confirmed */
+	ck_assert_int_eq(th_site_put(&A, "k2"), 200);
+	ck_assert_int_eq(th_site_req(&A, "GET", "/primary", false, NULL, 0, NULL, NULL), 200);
+}
+END_TEST
+
+START_TEST(test_json_framing_replicates_the_same_bytes)
+{
+	const char *json[] = { "--repl-encoding", "json", NULL };
+	start(&A, NULL);
+	start(&B, json);
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "remote_apply", 1), 200);
+	ck_assert_int_eq(th_site_role(&B, "replica", 1, &A, "remote_apply", 1), 200);
+	put_n(&A, "j", 0, 50);  /* binary values; remote_apply: on B once acked */
+	assert_has_n(&B, "j", 0, 50);
+	char *body = NULL;
+	ck_assert_int_eq(th_site_req(&B, "GET", "/v1/status", false, NULL, 0, &body, NULL), 200);
+	ck_assert_ptr_nonnull(strstr(body, "\"encoding\":\"json\""));
+	free(body);
+	ck_assert_int_eq(th_site_req(&B, "GET", "/replica?lag=1000", false, NULL, 0, NULL, NULL), 200);
+	ck_assert_int_eq(th_site_req(&A, "GET", "/replica", false, NULL, 0, NULL, NULL), 503);
+}
+END_TEST
+
+START_TEST(test_deposed_primary_with_extra_records_is_refused_as_diverged)
+{
+	const char *extra[] = { "--lease-ms", "10000", NULL };
+	cluster("async", 1, extra);
+	put_n(&A, "common", 0, 5);
+	ck_assert(wait_applied(&B, 5, 5000));
+	ck_assert(wait_applied(&C, 5, 5000));
+	/* The replicas die; A acknowledges one more write (async, within its lease)
+	 * and then freezes, so no replica ever receives that record. */
+	th_kill(B.pid, SIGKILL, 5000);
+	th_kill(C.pid, SIGKILL, 5000);
+	ck_assert_int_eq(th_site_put(&A, "only-on-a"), 200);
+	th_kill(A.pid, SIGSTOP, 0);
+	start(&B, extra);
+	start(&C, extra);
+	ck_assert_int_eq(th_site_role(&B, "primary", 2, NULL, "async", 1), 200);
+	ck_assert_int_eq(th_site_role(&C, "replica", 2, &B, "async", 1), 200);
+	put_n(&B, "new", 0, 3);
+	kill(A.pid, SIGCONT);
+	ck_assert_int_eq(th_site_role(&A, "replica", 2, &B, "async", 1), 200);
+	uint64_t deadline = time_mono_ms() + 5000;
+	char *body = NULL;
+	bool refused = false;
+	while (!refused && time_mono_ms() < deadline) {
+		free(body);
+		body = NULL;
+		th_site_req(&A, "GET", "/v1/status", false, NULL, 0, &body, NULL);
+		refused = body && strstr(body, "diverged at lsn 6");
+		time_sleep_ms(50);
+	}
+	free(body);
+	ck_assert_msg(refused, "A's divergent record was not detected");
+	ck_assert(!th_site_has(&A, "new0"));  /* nothing applied on top of the divergence */
+	ck_assert(th_site_has(&C, "new2"));
+	ck_assert(!th_site_has(&B, "only-on-a"));
+}
+END_TEST
+
+static Suite *repl_suite(void)
+{
+	Suite *s = suite_create("repl");
+	TCase *tc = tcase_create("repl");
+	tcase_set_timeout(tc, 90);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_sync_kill9_primary_every_acked_write_on_a_replica);
+	tcase_add_test(tc, test_async_lag_under_load_then_zero_when_idle);
+	tcase_add_test(tc, test_old_primary_cannot_ack_after_replicas_move_to_new_epoch);
+	tcase_add_test(tc, test_isolated_async_primary_stops_acking_within_lease);
+	tcase_add_test(tc, test_replica_catches_up_after_restart);
+	tcase_add_test(tc, test_snapshot_catch_up_after_checkpoints);
+	tcase_add_test(tc, test_admin_api_needs_token_and_checks_input);
+	tcase_add_test(tc, test_restarted_primary_is_read_only_until_confirmed);
+	tcase_add_test(tc, test_json_framing_replicates_the_same_bytes);
+	tcase_add_test(tc, test_deposed_primary_with_extra_records_is_refused_as_diverged);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	httpc_global_init();
+	SRunner *sr = srunner_create(repl_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
