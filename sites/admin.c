@@ -323,13 +323,76 @@ static void cmd_checkpoint(struct site *s, struct http_resp *resp)
 	http_resp_json(resp, 200, json_pack("{s:I}", "checkpoint_lsn", (json_int_t)lsn));
 }
 
+json_t *site_faults_json_locked(struct site *s)
+{
+	return json_pack("{s:I, s:b, s:b}", "slow_fsync_ms", (json_int_t)s->faults.slow_fsync_ms,
+			 "stall_writes", s->faults.stall_writes,
+			 "drop_replication", s->faults.drop_replication);
+}
+
+/* Validates a faults body: every field optional, nothing else allowed. */
+static int parse_faults(json_t *j, struct faults *f, struct http_resp *resp)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(j, key, v) {
+		if (strcmp(key, "slow_fsync_ms") == 0) {
+			if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+			    json_integer_value(v) > 60000)
+				return http_resp_error(resp, 400, "slow_fsync_ms: must be 0..60000"), -1;
+			f->slow_fsync_ms = (uint64_t)json_integer_value(v);
+		} else if (strcmp(key, "stall_writes") == 0 || strcmp(key, "drop_replication") == 0 ||
+			   strcmp(key, "clear") == 0) {
+			if (!json_is_boolean(v))
+				return http_resp_error(resp, 400, "%s: must be true or false", key), -1;
+			bool on = json_is_true(v);
+			if (key[0] == 's')
+				f->stall_writes = on;
+			else if (key[0] == 'd')
+				f->drop_replication = on;
+			else if (on)
+				*f = (struct faults){ 0 };
+		} else {
+			return http_resp_error(resp, 400, "%s: unknown fault (slow_fsync_ms, "
+					       "stall_writes, drop_replication, clear)", key), -1;
+		}
+	}
+	return 0;
+}
+
+/* Fault injection for drills; exists only with --enable-faults. */
+static void cmd_faults(struct site *s, const struct http_req *req, struct http_resp *resp)
+{
+	json_t *j = http_req_json(req, resp);
+	if (!j)
+		return;
+	pthread_mutex_lock(&s->mu);
+	struct faults f = s->faults;
+	int rc = parse_faults(j, &f, resp);
+	if (rc == 0) {
+		s->faults = f;
+		wal_set_fsync_delay(s->wal, f.slow_fsync_ms);
+	}
+	json_t *reply = rc == 0 ? site_faults_json_locked(s) : NULL;
+	pthread_mutex_unlock(&s->mu);
+	json_decref(j);
+	if (rc == 0) {
+		log_event(LOG_WARN, "site.faults", "{s:O}", "faults", reply);
+		http_resp_json(resp, 200, reply);
+	}
+}
+
 void admin_route(struct site *s, const struct http_req *req, struct http_resp *resp)
 {
 	if (!admin_authorized(s, req, resp))
 		return;
 	const char *cmd = req->path + strlen("/v1/admin/");
 	bool post = strcmp(req->method, "POST") == 0;
-	if (post && strcmp(cmd, "role") == 0)
+	if (strcmp(cmd, "faults") == 0 && !s->opts.enable_faults)
+		http_resp_error(resp, 404, "no admin command faults: start drsite with --enable-faults");
+	else if (strcmp(cmd, "faults") == 0 && post)
+		cmd_faults(s, req, resp);
+	else if (post && strcmp(cmd, "role") == 0)
 		cmd_role(s, req, resp);
 	else if (post && strcmp(cmd, "fence") == 0)
 		cmd_fence(s, req, resp);
@@ -338,7 +401,7 @@ void admin_route(struct site *s, const struct http_req *req, struct http_resp *r
 	else if (post && strcmp(cmd, "checkpoint") == 0)
 		cmd_checkpoint(s, resp);
 	else if (!strcmp(cmd, "role") || !strcmp(cmd, "fence") || !strcmp(cmd, "heartbeat") ||
-		 !strcmp(cmd, "checkpoint"))
+		 !strcmp(cmd, "checkpoint") || !strcmp(cmd, "faults"))
 		http_resp_error(resp, 405, "method %s not allowed on %s", req->method, req->path);
 	else
 		http_resp_error(resp, 404, "no admin command %s", cmd);

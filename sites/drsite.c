@@ -33,6 +33,7 @@ struct args {
 	uint64_t lease_ms;
 	uint64_t sync_timeout_ms;
 	int json_framing;
+	int enable_faults;
 	enum log_level level;
 };
 
@@ -46,6 +47,7 @@ static void usage(FILE *f)
 		"  --lease-ms MS          a primary's write lease (default 500)\n"
 		"  --sync-timeout-ms MS   how long a sync write waits for replicas (default 2000)\n"
 		"  --repl-encoding E      binary (default) or json framing when replicating\n"
+		"  --enable-faults        expose POST /v1/admin/faults (drills and tests only)\n"
 		"  --log-level L          debug|info|warn|error (default info)\n"
 		"  --version, --help\n");
 }
@@ -97,6 +99,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "lease-ms", required_argument, NULL, 'e' },
 		{ "sync-timeout-ms", required_argument, NULL, 'T' },
 		{ "repl-encoding", required_argument, NULL, 'E' },
+		{ "enable-faults", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -139,6 +142,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 			}
 			a->json_framing = strcmp(optarg, "json") == 0;
 			break;
+		case 'F': a->enable_faults = 1; break;
 		case 'L':
 			if (parse_level(optarg, &a->level)) {
 				fprintf(stderr, "drsite: --log-level: '%s' is not debug|info|warn|error\n", optarg);
@@ -196,7 +200,8 @@ int main(int argc, char **argv)
 				.segment_bytes = a.segment_bytes,
 				.checkpoint_bytes = a.checkpoint_bytes,
 				.lease_ms = a.lease_ms, .sync_timeout_ms = a.sync_timeout_ms,
-				.json_framing = a.json_framing };
+				.json_framing = a.json_framing,
+				.enable_faults = a.enable_faults };
 	if (site_open(&site, &so, err, sizeof(err)) != 0) {
 		fprintf(stderr, "drsite: %s\n", err);
 		return 1;

@@ -231,6 +231,10 @@ void repl_route_wal(struct site *s, const struct http_req *req, struct http_resp
 		return;
 	pthread_mutex_lock(&s->mu);
 	int status = admit_fetch_locked(s, &f, err, sizeof(err));
+	if (status == 0 && s->faults.drop_replication) {
+		snprintf(err, sizeof(err), "replication dropped (injected fault)");
+		status = 503;
+	}
 	if (status == 0)
 		note_peer_locked(s, &f);
 	uint64_t epoch = s->role.epoch;

@@ -316,6 +316,19 @@ static bool key_valid(const char *key, size_t len, struct http_resp *resp)
 	return true;
 }
 
+/* The stall_writes fault: hold the write (up to 60 s) until it is cleared. */
+static void stall_if_injected(struct site *s)
+{
+	for (int i = 0; i < 6000; i++) {
+		pthread_mutex_lock(&s->mu);
+		bool stalled = s->faults.stall_writes && !s->stopping;
+		pthread_mutex_unlock(&s->mu);
+		if (!stalled)
+			return;
+		time_sleep_ms(10);
+	}
+}
+
 /* Checks that this site may take a write now; answers 503 if not. */
 static bool admit_write(struct site *s, uint64_t *epoch, bool *replicated,
 			struct http_resp *resp)
@@ -349,6 +362,7 @@ static void kv_write(struct site *s, uint8_t type, const char *key, size_t klen,
 	}
 	uint64_t epoch, lsn;
 	bool replicated;
+	stall_if_injected(s);
 	if (!admit_write(s, &epoch, &replicated, resp))
 		return;
 	char err[300];
@@ -472,6 +486,8 @@ static json_t *role_json_locked(struct site *s, uint64_t now)
 		json_object_set_new(j, "replication", repl_follow_json(s));
 	}
 	json_object_set_new(j, "peers", repl_peers_json(s));
+	if (s->opts.enable_faults)
+		json_object_set_new(j, "faults", site_faults_json_locked(s));
 	return j;
 }
 

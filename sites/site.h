@@ -25,6 +25,7 @@ struct site_opts {
 	uint64_t lease_ms;           /* write lease TTL of a primary */
 	uint64_t sync_timeout_ms;    /* how long a sync write waits for its quorum */
 	int json_framing;            /* replica asks for JSON framing, not binary */
+	int enable_faults;           /* POST /v1/admin/faults exists (drills only) */
 };
 
 struct site;

@@ -44,6 +44,13 @@ struct follow_status {
 	uint64_t snapshots;        /* snapshot transfers installed */
 };
 
+/* Injected faults (drills), set through POST /v1/admin/faults. */
+struct faults {
+	uint64_t slow_fsync_ms;    /* every WAL fsync takes this much longer */
+	bool stall_writes;         /* client writes hang until cleared */
+	bool drop_replication;     /* the primary ships nothing (503 to replicas) */
+};
+
 struct site {
 	struct site_opts opts;
 	char *name;
@@ -73,6 +80,8 @@ struct site {
 	struct peer peers[SITE_MAX_PEERS];
 	int npeers;
 
+	struct faults faults;      /* under mu */
+
 	pthread_t follower;
 	bool follower_started;
 	bool stopping;
@@ -85,6 +94,8 @@ void admin_route(struct site *s, const struct http_req *req, struct http_resp *r
 /* Under s->mu: may this site acknowledge a client write now?  If not, fills
  * why[] and returns false. */
 bool site_writable_locked(struct site *s, uint64_t now_ms, char *why, size_t whylen);
+/* Under s->mu: the injected faults, for status. */
+json_t *site_faults_json_locked(struct site *s);
 /* Under s->mu: a newer epoch was seen from a peer or the orchestrator. */
 void site_learn_epoch_locked(struct site *s, uint64_t epoch, const char *from);
 

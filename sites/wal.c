@@ -53,6 +53,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +134,7 @@ struct wal {
 	size_t segs_cap;
 
 	struct wal_stats st;
+	_Atomic uint64_t fsync_delay_ms;  /* fault injection (drills): slow disk */
 };
 
 /* ---- little-endian helpers ------------------------------------------------- */
@@ -616,6 +618,9 @@ static int flush_batch(struct wal *w, uint64_t seq)
 		wal_fail(w, "write");
 		return -1;
 	}
+	uint64_t delay = atomic_load(&w->fsync_delay_ms);
+	if (delay)
+		time_sleep_ms(delay);
 	if (fdatasync(w->fd) != 0) {
 		wal_fail(w, "fdatasync");
 		return -1;
@@ -1125,4 +1130,9 @@ bool wal_epoch_at(struct wal *w, uint64_t lsn, uint64_t *epoch)
 	}
 	pthread_mutex_unlock(&w->mu);
 	return known;
+}
+
+void wal_set_fsync_delay(struct wal *w, uint64_t ms)
+{
+	atomic_store(&w->fsync_delay_ms, ms);
 }

@@ -127,6 +127,9 @@ void wal_lag(struct wal *w, uint64_t acked_lsn, uint64_t *records, uint64_t *byt
  */
 int wal_reset(struct wal *w, uint64_t lsn, uint64_t epoch, char *err, size_t errlen);
 
+/* Fault injection for drills: every fdatasync takes ms longer (0 = off). */
+void wal_set_fsync_delay(struct wal *w, uint64_t ms);
+
 /* ---- encoding (exposed for tests and tools) ---- */
 
 /* Bytes a record of these lengths takes on disk. */

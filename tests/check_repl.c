@@ -391,6 +391,35 @@ START_TEST(test_deposed_primary_with_extra_records_is_refused_as_diverged)
 }
 END_TEST
 
+static long faults(const struct th_site *s, const char *body)
+{
+	return th_site_req(s, "POST", "/v1/admin/faults", true, body, strlen(body), NULL, NULL);
+}
+
+START_TEST(test_fault_injection_for_drills)
+{
+	const char *extra[] = { "--enable-faults", "--sync-timeout-ms", "400", NULL };
+	start(&A, extra);
+	start(&B, extra);
+	start(&C, NULL);
+	ck_assert_int_eq(faults(&C, "{\"slow_fsync_ms\":100}"), 404);  /* not enabled */
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "sync", 1), 200);
+	ck_assert_int_eq(th_site_role(&B, "replica", 1, &A, "sync", 1), 200);
+	ck_assert_int_eq(th_site_put(&A, "fast"), 200);
+	ck_assert_int_eq(faults(&A, "{\"slow_fsync_ms\":300}"), 200);
+	uint64_t t0 = time_mono_ms();
+	ck_assert_int_eq(th_site_put(&A, "slow"), 200);
+	ck_assert_uint_ge(time_mono_ms() - t0, 300);  /* a grey failure: slow but alive */
+	ck_assert_int_eq(th_site_req(&A, "GET", "/healthz", false, NULL, 0, NULL, NULL), 200);
+	ck_assert_int_eq(faults(&A, "{\"clear\":true, \"drop_replication\":true}"), 200);
+	ck_assert_int_eq(th_site_put(&A, "unreplicated"), 503);  /* sync quorum unreachable */
+	ck_assert_int_eq(faults(&A, "{\"drop_replication\":false}"), 200);
+	ck_assert_int_eq(th_site_put(&A, "replicated"), 200);
+	ck_assert_int_eq(faults(&A, "{\"slow_fsync\":1}"), 400);
+	ck_assert_int_eq(faults(&A, "{\"stall_writes\":3}"), 400);
+}
+END_TEST
+
 static Suite *repl_suite(void)
 {
 	Suite *s = suite_create("repl");
@@ -407,6 +436,7 @@ static Suite *repl_suite(void)
 	tcase_add_test(tc, test_restarted_primary_is_read_only_until_confirmed);
 	tcase_add_test(tc, test_json_framing_replicates_the_same_bytes);
 	tcase_add_test(tc, test_deposed_primary_with_extra_records_is_refused_as_diverged);
+	tcase_add_test(tc, test_fault_injection_for_drills);
 	suite_add_tcase(s, tc);
 	return s;
 }
