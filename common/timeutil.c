@@ -35,3 +35,11 @@ void time_sleep_ms(uint64_t ms)
 	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
 		;
 }
+
+void time_deadline(struct timespec *ts, uint64_t ms_from_now)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	uint64_t ns = (uint64_t)ts->tv_nsec + (ms_from_now % 1000) * 1000000u;
+	ts->tv_sec += (time_t)(ms_from_now / 1000 + ns / 1000000000u);
+	ts->tv_nsec = (long)(ns % 1000000000u);
+}

@@ -45,6 +45,7 @@
 #include <string.h>
 
 #include "base64.h"
+#include "endian.h"
 #include "httpc.h"
 #include "log.h"
 #include "site_internal.h"
@@ -57,8 +58,6 @@
 #define FOLLOW_WAIT_MS 100  /* idle re-poll: keeps the primary's lease fresh */
 #define FOLLOW_MAX_BACKOFF_MS 1000
 
-static void put64(unsigned char *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> 8 * i); }
-static uint64_t get64(const unsigned char *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = v << 8 | p[i]; return v; }
 
 /* ================================================================ primary side */
 
@@ -165,8 +164,7 @@ static json_t *records_json(const unsigned char *buf, size_t len)
 		if (n == 0)
 			break;
 		char *b64 = base64_encode(r.value, r.value_len);
-		uint32_t crc = (uint32_t)buf[off] | (uint32_t)buf[off + 1] << 8 |
-			       (uint32_t)buf[off + 2] << 16 | (uint32_t)buf[off + 3] << 24;
+		uint32_t crc = get_le32(buf + off);
 		json_array_append_new(arr, json_pack("{s:I, s:I, s:s, s:s%, s:s, s:I}",
 			"lsn", (json_int_t)r.lsn, "epoch", (json_int_t)r.epoch,
 			"type", r.type == WAL_PUT ? "put" : "delete", "key", r.key, (size_t)r.key_len,
@@ -192,9 +190,9 @@ static void reply_frame(struct http_resp *resp, bool json, uint64_t epoch,
 		return;
 	}
 	memcpy(frame, SHIP_MAGIC, 8);
-	put64(frame + 8, epoch);
-	put64(frame + 16, ws->last_lsn);
-	put64(frame + 24, ws->flushed_lsn);
+	put_le64(frame + 8, epoch);
+	put_le64(frame + 16, ws->last_lsn);
+	put_le64(frame + 24, ws->flushed_lsn);
 	if (len)
 		memcpy(frame + SHIP_HEADER, recs, len);
 	free(resp->body);
@@ -309,10 +307,7 @@ void repl_route_snapshot(struct site *s, const struct http_req *req, struct http
 int repl_wait_quorum(struct site *s, uint64_t lsn, uint64_t epoch, char *err, size_t errlen)
 {
 	struct timespec deadline;
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	uint64_t ns = (uint64_t)deadline.tv_nsec + s->opts.sync_timeout_ms * 1000000u;
-	deadline.tv_sec += (time_t)(ns / 1000000000u);
-	deadline.tv_nsec = (long)(ns % 1000000000u);
+	time_deadline(&deadline, s->opts.sync_timeout_ms);
 	pthread_mutex_lock(&s->mu);
 	int rc = -1, have = 0;
 	for (;;) {
@@ -484,8 +479,7 @@ static unsigned char *json_records_to_wal(json_t *records, size_t *len, char *er
 		unsigned char *dst = buf + *len;
 		wal_encode(&r, dst);
 		free(v);
-		uint32_t got = (uint32_t)dst[0] | (uint32_t)dst[1] << 8 | (uint32_t)dst[2] << 16 |
-			       (uint32_t)dst[3] << 24;
+		uint32_t got = get_le32(dst);
 		if (got != (uint32_t)crc) {
 			free(buf);
 			snprintf(err, errlen, "CRC mismatch in JSON record at lsn %lld", (long long)lsn);
@@ -544,12 +538,12 @@ static long frame_open(const struct httpc_resp *r, uint64_t epoch, uint64_t *pla
 		snprintf(err, errlen, "malformed shipping frame (%zu bytes)", r->body_len);
 		return -1;
 	}
-	if (get64(b + 8) != epoch) {
+	if (get_le64(b + 8) != epoch) {
 		snprintf(err, errlen, "primary is at epoch %" PRIu64 ", this replica at %" PRIu64,
-			 get64(b + 8), epoch);
+			 get_le64(b + 8), epoch);
 		return -1;
 	}
-	*plast = get64(b + 16);
+	*plast = get_le64(b + 16);
 	return SHIP_HEADER;
 }
 
@@ -632,10 +626,7 @@ static int follow_once(struct site *s, struct httpc *c, const char *primary, uin
 static void timed_wait_role(struct site *s, uint64_t ms)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	uint64_t ns = (uint64_t)ts.tv_nsec + ms * 1000000u;
-	ts.tv_sec += (time_t)(ns / 1000000000u);
-	ts.tv_nsec = (long)(ns % 1000000000u);
+	time_deadline(&ts, ms);
 	pthread_cond_timedwait(&s->role_cv, &s->mu, &ts);
 }
 
@@ -671,8 +662,9 @@ static void *follower_main(void *arg)
 
 int repl_follower_start(struct site *s, char *err, size_t errlen)
 {
-	if (pthread_create(&s->follower, NULL, follower_main, s) != 0) {
-		snprintf(err, errlen, "start replication follower: failed");
+	int rc = pthread_create(&s->follower, NULL, follower_main, s);
+	if (rc != 0) {
+		snprintf(err, errlen, "start replication follower: %s", strerror(rc));
 		return -1;
 	}
 	s->follower_started = true;

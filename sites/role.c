@@ -16,6 +16,8 @@
 
 #include <jansson.h>
 
+#include "fileio.h"
+
 static const char *const role_names[] = { "standalone", "primary", "replica", "fenced" };
 static const char *const mode_names[] = { "async", "sync", "remote_apply" };
 
@@ -135,9 +137,10 @@ static int write_synced(const char *path, const char *text)
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -1;
-	size_t len = strlen(text);
-	int rc = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0 ? 0 : -1;
+	int rc = write_all(fd, text, strlen(text)) == 0 && fsync(fd) == 0 ? 0 : -1;
+	int saved = errno;
 	close(fd);
+	errno = saved;
 	return rc;
 }
 
@@ -156,10 +159,12 @@ int role_save(const char *datadir, const struct role_state *st, char *err, size_
 		snprintf(err, errlen, "write %s: %s", path, strerror(errno));
 		goto out;
 	}
-	int dfd = open(datadir, O_RDONLY | O_DIRECTORY);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
+	/* The rename is durable only once the directory is: until then a crash
+	 * could bring back the old role, which the command has already answered. */
+	if (fsync_dir(datadir) != 0) {
+		snprintf(err, errlen, "fsync %s (after renaming state.json): %s", datadir,
+			 strerror(errno));
+		goto out;
 	}
 	rc = 0;
 out:

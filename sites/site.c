@@ -119,12 +119,7 @@ static void *checkpointer_main(void *arg)
 	pthread_mutex_lock(&s->cp_mu);
 	while (!s->cp_stop) {
 		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		time_deadline(&ts, 100);
 		pthread_cond_timedwait(&s->cp_cv, &s->cp_mu, &ts);
 		if (s->cp_stop)
 			break;
@@ -247,8 +242,9 @@ int site_open(struct site **out, const struct site_opts *opts, char *err, size_t
 	if (load_token(s, err, errlen) != 0 || lock_datadir(s, err, errlen) != 0 ||
 	    load_role(s, err, errlen) != 0 || site_load(s, err, errlen) != 0)
 		goto fail;
-	if (pthread_create(&s->checkpointer, NULL, checkpointer_main, s) != 0) {
-		snprintf(err, errlen, "start checkpointer: %s", strerror(errno));
+	int rc = pthread_create(&s->checkpointer, NULL, checkpointer_main, s);
+	if (rc != 0) {
+		snprintf(err, errlen, "start checkpointer: %s", strerror(rc));
 		goto fail;
 	}
 	if (repl_follower_start(s, err, errlen) != 0) {

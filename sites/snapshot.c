@@ -45,6 +45,8 @@
 #include <unistd.h>
 
 #include "crc32c.h"
+#include "endian.h"
+#include "fileio.h"
 #include "log.h"
 
 #define SNAP_HDR 40u
@@ -58,10 +60,6 @@ struct out {
 	int oom;
 };
 
-static void le32(unsigned char *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> 8 * i); }
-static void le64(unsigned char *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> 8 * i); }
-static uint32_t rd32(const unsigned char *p) { uint32_t v = 0; for (int i = 3; i >= 0; i--) v = v << 8 | p[i]; return v; }
-static uint64_t rd64(const unsigned char *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = v << 8 | p[i]; return v; }
 
 static unsigned char *out_grow(struct out *o, size_t n)
 {
@@ -90,14 +88,14 @@ static int add_entry(void *ctx, const char *key, uint32_t klen, const char *valu
 	unsigned char *p = out_grow(o, n);
 	if (!p)
 		return -1;
-	le32(p + 4, klen);
-	le32(p + 8, vlen);
-	le32(p + 12, 0);
-	le64(p + 16, lsn);
+	put_le32(p + 4, klen);
+	put_le32(p + 8, vlen);
+	put_le32(p + 12, 0);
+	put_le64(p + 16, lsn);
 	memcpy(p + SNAP_ENTRY_HDR, key, klen);
 	if (vlen)
 		memcpy(p + SNAP_ENTRY_HDR + klen, value, vlen);
-	le32(p, crc32c(0, p + 4, n - 4));
+	put_le32(p, crc32c(0, p + 4, n - 4));
 	o->count++;
 	return 0;
 }
@@ -111,16 +109,6 @@ static int snap_dir(const char *datadir, char **out)
 		return -1;
 	}
 	return 0;
-}
-
-static int fsync_path(const char *path, int flags)
-{
-	int fd = open(path, flags);
-	if (fd < 0)
-		return -1;
-	int rc = fsync(fd);
-	close(fd);
-	return rc;
 }
 
 /* Lists snapshot LSNs in dir, newest first.  Caller frees. */
@@ -178,19 +166,10 @@ static int write_file(const char *tmp, const char *final, const struct out *o)
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -1;
-	size_t off = 0;
-	while (off < o->len) {
-		ssize_t w = write(fd, o->data + off, o->len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			close(fd);
-			return -1;
-		}
-		off += (size_t)w;
-	}
-	if (fsync(fd) != 0) {
+	if (write_all(fd, o->data, o->len) != 0 || fsync(fd) != 0) {
+		int saved = errno;
 		close(fd);
+		errno = saved;
 		return -1;
 	}
 	close(fd);
@@ -212,11 +191,11 @@ static int serialise(struct kv *kv, struct out *o, struct kv_info *info, char *e
 	}
 	unsigned char *h = o->data;
 	memcpy(h, "DRSNAP01", 8);
-	le64(h + 8, info->applied_lsn);
-	le64(h + 16, info->epoch);
-	le64(h + 24, o->count);
-	le32(h + 32, 0);
-	le32(h + 36, crc32c(0, h, 36));
+	put_le64(h + 8, info->applied_lsn);
+	put_le64(h + 16, info->epoch);
+	put_le64(h + 24, o->count);
+	put_le32(h + 32, 0);
+	put_le32(h + 36, crc32c(0, h, 36));
 	uint32_t body_crc = crc32c(0, o->data, o->len);
 	unsigned char *t = out_grow(o, SNAP_TRAILER);
 	if (!t) {
@@ -224,8 +203,8 @@ static int serialise(struct kv *kv, struct out *o, struct kv_info *info, char *e
 		return -1;
 	}
 	memcpy(t, "DRSNAPND", 8);
-	le32(t + 8, body_crc);
-	le32(t + 12, 0);
+	put_le32(t + 8, body_crc);
+	put_le32(t + 12, 0);
 	return 0;
 }
 
@@ -247,7 +226,7 @@ int snap_write(struct kv *kv, const char *datadir, uint64_t *lsn_out,
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	if (write_file(tmp, final, &o) != 0 || fsync_path(dir, O_RDONLY | O_DIRECTORY) != 0) {
+	if (write_file(tmp, final, &o) != 0 || fsync_dir(dir) != 0) {
 		snprintf(err, errlen, "write %s: %s", final, strerror(errno));
 		unlink(tmp);
 		goto out;
@@ -268,15 +247,15 @@ static int check_frame(const unsigned char *d, size_t len, uint64_t *lsn,
 		       uint64_t *epoch, uint64_t *count)
 {
 	if (len < SNAP_HDR + SNAP_TRAILER || memcmp(d, "DRSNAP01", 8) != 0 ||
-	    crc32c(0, d, 36) != rd32(d + 36))
+	    crc32c(0, d, 36) != get_le32(d + 36))
 		return -1;
 	const unsigned char *t = d + len - SNAP_TRAILER;
 	if (memcmp(t, "DRSNAPND", 8) != 0 ||
-	    crc32c(0, d, len - SNAP_TRAILER) != rd32(t + 8))
+	    crc32c(0, d, len - SNAP_TRAILER) != get_le32(t + 8))
 		return -1;
-	*lsn = rd64(d + 8);
-	*epoch = rd64(d + 16);
-	*count = rd64(d + 24);
+	*lsn = get_le64(d + 8);
+	*epoch = get_le64(d + 16);
+	*count = get_le64(d + 24);
 	return 0;
 }
 
@@ -288,12 +267,12 @@ static int load_entries(struct kv *kv, const unsigned char *d, size_t len,
 		if (end - off < SNAP_ENTRY_HDR)
 			return -1;
 		const unsigned char *p = d + off;
-		uint32_t klen = rd32(p + 4), vlen = rd32(p + 8);
+		uint32_t klen = get_le32(p + 4), vlen = get_le32(p + 8);
 		size_t n = SNAP_ENTRY_HDR + (size_t)klen + vlen;
 		if (klen == 0 || klen > WAL_MAX_KEY || vlen > WAL_MAX_VALUE ||
-		    n > end - off || crc32c(0, p + 4, n - 4) != rd32(p))
+		    n > end - off || crc32c(0, p + 4, n - 4) != get_le32(p))
 			return -1;
-		struct wal_record rec = { .lsn = rd64(p + 16), .epoch = epoch, .type = WAL_PUT,
+		struct wal_record rec = { .lsn = get_le64(p + 16), .epoch = epoch, .type = WAL_PUT,
 					  .key = (const char *)p + SNAP_ENTRY_HDR, .key_len = klen,
 					  .value = p + SNAP_ENTRY_HDR + klen, .value_len = vlen };
 		if (kv_apply(kv, &rec) != 0)
@@ -327,7 +306,7 @@ int snap_load_latest(struct kv *kv, const char *datadir, uint64_t *lsn_out,
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat sb;
 	if (fd < 0 || fstat(fd, &sb) != 0 || !(d = malloc((size_t)sb.st_size + 1)) ||
-	    read(fd, d, (size_t)sb.st_size) != sb.st_size) {
+	    read_all(fd, d, (size_t)sb.st_size) != sb.st_size) {
 		snprintf(err, errlen, "read snapshot %s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -390,7 +369,7 @@ int snap_install(struct kv *kv, const char *datadir, const unsigned char *buf, s
 	struct out o = { .data = (unsigned char *)buf, .len = len };
 	if (snap_dir(datadir, &dir) != 0 || asprintf(&tmp, "%s/snapshot.tmp", dir) < 0 ||
 	    asprintf(&final, "%s/%020" PRIu64 ".snap", dir, lsn) < 0 ||
-	    write_file(tmp, final, &o) != 0 || fsync_path(dir, O_RDONLY | O_DIRECTORY) != 0) {
+	    write_file(tmp, final, &o) != 0 || fsync_dir(dir) != 0) {
 		snprintf(err, errlen, "store received snapshot: %s", strerror(errno));
 		goto out;
 	}

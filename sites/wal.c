@@ -62,6 +62,8 @@
 #include <unistd.h>
 
 #include "crc32c.h"
+#include "endian.h"
+#include "fileio.h"
 #include "log.h"
 #include "timeutil.h"
 
@@ -137,36 +139,6 @@ struct wal {
 	_Atomic uint64_t fsync_delay_ms;  /* fault injection (drills): slow disk */
 };
 
-/* ---- little-endian helpers ------------------------------------------------- */
-
-static void put_u32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put_u64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 /* ---- record encoding -------------------------------------------------------- */
 
 size_t wal_record_size(uint32_t key_len, uint32_t value_len)
@@ -176,37 +148,37 @@ size_t wal_record_size(uint32_t key_len, uint32_t value_len)
 
 void wal_encode(const struct wal_record *rec, unsigned char *buf)
 {
-	put_u32(buf + 4, rec->key_len);
-	put_u32(buf + 8, rec->value_len);
+	put_le32(buf + 4, rec->key_len);
+	put_le32(buf + 8, rec->value_len);
 	buf[12] = rec->type;
 	buf[13] = buf[14] = buf[15] = 0;
-	put_u64(buf + 16, rec->lsn);
-	put_u64(buf + 24, rec->epoch);
+	put_le64(buf + 16, rec->lsn);
+	put_le64(buf + 24, rec->epoch);
 	memcpy(buf + WAL_HEADER_SIZE, rec->key, rec->key_len);
 	if (rec->value_len)
 		memcpy(buf + WAL_HEADER_SIZE + rec->key_len, rec->value, rec->value_len);
 	size_t n = wal_record_size(rec->key_len, rec->value_len);
-	put_u32(buf, crc32c(0, buf + 4, n - 4));
+	put_le32(buf, crc32c(0, buf + 4, n - 4));
 }
 
 size_t wal_decode(const unsigned char *buf, size_t avail, struct wal_record *rec)
 {
 	if (avail < WAL_HEADER_SIZE)
 		return 0;
-	uint32_t klen = get_u32(buf + 4), vlen = get_u32(buf + 8);
+	uint32_t klen = get_le32(buf + 4), vlen = get_le32(buf + 8);
 	uint8_t type = buf[12];
 	if (klen == 0 || klen > WAL_MAX_KEY || vlen > WAL_MAX_VALUE)
 		return 0;
 	if ((type != WAL_PUT && type != WAL_DELETE) || buf[13] || buf[14] || buf[15])
 		return 0;
 	size_t n = wal_record_size(klen, vlen);
-	if (n > avail || crc32c(0, buf + 4, n - 4) != get_u32(buf))
+	if (n > avail || crc32c(0, buf + 4, n - 4) != get_le32(buf))
 		return 0;
 	rec->key_len = klen;
 	rec->value_len = vlen;
 	rec->type = type;
-	rec->lsn = get_u64(buf + 16);
-	rec->epoch = get_u64(buf + 24);
+	rec->lsn = get_le64(buf + 16);
+	rec->epoch = get_le64(buf + 24);
 	rec->key = (const char *)buf + WAL_HEADER_SIZE;
 	rec->value = buf + WAL_HEADER_SIZE + klen;
 	return n;
@@ -220,32 +192,6 @@ static char *seg_path(const struct wal *w, uint64_t first_lsn)
 	if (asprintf(&p, "%s/%020" PRIu64 ".wal", w->dir, first_lsn) < 0)
 		return NULL;
 	return p;
-}
-
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY);
-	if (fd < 0)
-		return -1;
-	int rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
-static int write_all(int fd, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 static int segs_push(struct wal *w, uint64_t first_lsn)
@@ -273,7 +219,7 @@ static int seg_create(struct wal *w, uint64_t first_lsn, char *err, size_t errle
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	unsigned char hdr[WAL_SEG_HEADER_SIZE];
 	memcpy(hdr, WAL_MAGIC, 8);
-	put_u64(hdr + 8, first_lsn);
+	put_le64(hdr + 8, first_lsn);
 	if (fd < 0 || write_all(fd, hdr, sizeof(hdr)) || fdatasync(fd) ||
 	    fsync_dir(w->dir) || segs_push(w, first_lsn)) {
 		snprintf(err, errlen, "create segment %s: %s", path, strerror(errno));
@@ -345,17 +291,13 @@ static char *read_whole(const char *path, size_t *len)
 	struct stat sb;
 	char *buf = NULL;
 	if (fstat(fd, &sb) == 0 && (buf = malloc((size_t)sb.st_size + 1))) {
-		size_t got = 0;
-		while (got < (size_t)sb.st_size) {
-			ssize_t r = read(fd, buf + got, (size_t)sb.st_size - got);
-			if (r <= 0) {
-				if (r < 0 && errno == EINTR)
-					continue;
-				break;
-			}
-			got += (size_t)r;
+		ssize_t got = read_all(fd, buf, (size_t)sb.st_size);
+		if (got < 0) {  /* a read error is not an empty segment */
+			free(buf);
+			buf = NULL;
+		} else {
+			*len = (size_t)got;
 		}
-		*len = got;
 	}
 	close(fd);
 	return buf;
@@ -412,7 +354,7 @@ static size_t replay_segment(struct wal *w, uint64_t first_lsn, const char *data
 {
 	const unsigned char *p = (const unsigned char *)data;
 	if (size < WAL_SEG_HEADER_SIZE || memcmp(p, WAL_MAGIC, 8) != 0 ||
-	    get_u64(p + 8) != first_lsn)
+	    get_le64(p + 8) != first_lsn)
 		return 0;
 	size_t off = WAL_SEG_HEADER_SIZE;
 	while (off < size) {
@@ -733,8 +675,9 @@ int wal_open(struct wal **out, const struct wal_opts *opts, char *err, size_t er
 	free(firsts);
 	w->st.flushed_lsn = w->st.last_lsn;
 	w->st.oldest_lsn = w->nsegs ? w->segs[0].first_lsn : w->st.last_lsn + 1;
-	if (pthread_create(&w->flusher, NULL, flusher_main, w) != 0) {
-		snprintf(err, errlen, "start WAL flusher: %s", strerror(errno));
+	int rc = pthread_create(&w->flusher, NULL, flusher_main, w);
+	if (rc != 0) {
+		snprintf(err, errlen, "start WAL flusher: %s", strerror(rc));
 		wal_free(w);
 		return -1;
 	}
@@ -1103,10 +1046,7 @@ out:
 bool wal_wait_append(struct wal *w, uint64_t lsn, uint64_t timeout_ms)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	uint64_t ns = (uint64_t)ts.tv_nsec + timeout_ms * 1000000u;
-	ts.tv_sec += (time_t)(ns / 1000000000u);
-	ts.tv_nsec = (long)(ns % 1000000000u);
+	time_deadline(&ts, timeout_ms);
 	pthread_mutex_lock(&w->mu);
 	while (w->st.last_lsn < lsn && !w->stopping && !w->failed)
 		if (pthread_cond_timedwait(&w->append_cv, &w->mu, &ts) != 0)
@@ -1122,7 +1062,7 @@ bool wal_epoch_at(struct wal *w, uint64_t lsn, uint64_t *epoch)
 	pthread_mutex_lock(&w->mu);
 	const struct tail *t = &w->tail;
 	if (t->n && lsn >= t->base_lsn && lsn < t->base_lsn + t->n) {
-		*epoch = get_u64(t->data + t->off[lsn - t->base_lsn] + 24);
+		*epoch = get_le64(t->data + t->off[lsn - t->base_lsn] + 24);
 		known = true;
 	} else if (lsn == w->st.last_lsn) {
 		*epoch = w->st.last_epoch;
