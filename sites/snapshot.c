@@ -146,7 +146,13 @@ static int list_snaps(const char *dir, uint64_t **out, size_t *n)
 	return 0;
 }
 
-static void remove_older(const char *dir, uint64_t keep)
+/*
+ * Removes every snapshot but keep, newer ones too: the one just written or
+ * installed describes the map, and start-up loads the newest file, so a
+ * newer leftover (say, from before a replica installed its primary's older
+ * snapshot) would bring back data the site no longer has.
+ */
+static void remove_others(const char *dir, uint64_t keep)
 {
 	uint64_t *v = NULL;
 	size_t n = 0;
@@ -154,7 +160,7 @@ static void remove_older(const char *dir, uint64_t keep)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		char *p = NULL;
-		if (v[i] < keep && asprintf(&p, "%s/%020" PRIu64 ".snap", dir, v[i]) >= 0)
+		if (v[i] != keep && asprintf(&p, "%s/%020" PRIu64 ".snap", dir, v[i]) >= 0)
 			unlink(p);
 		free(p);
 	}
@@ -231,7 +237,7 @@ int snap_write(struct kv *kv, const char *datadir, uint64_t *lsn_out,
 		unlink(tmp);
 		goto out;
 	}
-	remove_older(dir, info.applied_lsn);
+	remove_others(dir, info.applied_lsn);
 	*lsn_out = info.applied_lsn;
 	rc = 0;
 out:
@@ -373,7 +379,7 @@ int snap_install(struct kv *kv, const char *datadir, const unsigned char *buf, s
 		snprintf(err, errlen, "store received snapshot: %s", strerror(errno));
 		goto out;
 	}
-	remove_older(dir, lsn);
+	remove_others(dir, lsn);
 	kv_set_position(fresh, lsn, epoch);
 	kv_swap(kv, fresh);
 	*lsn_out = lsn;

@@ -33,7 +33,8 @@ int snap_serialise(struct kv *kv, unsigned char **buf, size_t *len, uint64_t *ls
 
 /*
  * Checks a snapshot image received from a primary (every CRC), stores it
- * atomically as this site's newest snapshot, and swaps it into kv.
+ * atomically as this site's only snapshot (older and newer local ones are
+ * removed), and swaps it into kv.
  * *lsn_out and *epoch_out describe it.  On any error kv is unchanged.
  */
 int snap_install(struct kv *kv, const char *datadir, const unsigned char *buf, size_t len,

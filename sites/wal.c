@@ -45,6 +45,15 @@
  * fdatasync(2), applies each record (in LSN order) through the caller's
  * apply function, then publishes flushed_lsn and wakes the waiters.  All
  * writers that arrived during one fsync therefore share the next one.
+ *
+ * WRITE GATE.  A client record (wal_append) is taken only while the gate is
+ * open at the record's epoch; the check and the LSN hand-out happen under
+ * the same mutex.  The site closes the gate (or moves it to a new epoch) at
+ * every role change, under its role lock, so once a demotion is answered no
+ * client record of the old role can still enter the log, however long the
+ * writer took between its role check and its append.  Shipped records
+ * (wal_append_record) bypass the gate: a replica decides what it appends
+ * under its own role lock.
  */
 #include "wal.h"
 
@@ -136,6 +145,8 @@ struct wal {
 	size_t segs_cap;
 
 	struct wal_stats st;
+	bool gate_open;            /* client appends allowed ... */
+	uint64_t gate_epoch;       /* ... at this epoch only */
 	_Atomic uint64_t fsync_delay_ms;  /* fault injection (drills): slow disk */
 };
 
@@ -369,6 +380,8 @@ static size_t replay_segment(struct wal *w, uint64_t first_lsn, const char *data
 		}
 		w->st.last_lsn = rec.lsn;
 		w->st.last_epoch = rec.epoch;
+		w->st.last_crc = get_le32(p + off);
+		w->st.last_crc_known = true;
 		off += n;
 	}
 	return off;
@@ -468,6 +481,7 @@ static int open_current(struct wal *w, char *err, size_t errlen)
 	}
 	if (w->st.last_lsn < w->opts.replay_after_lsn) {
 		w->st.last_lsn = w->opts.replay_after_lsn;
+		w->st.last_crc_known = false;  /* a snapshot's LSN: no record here */
 		return seg_create(w, w->st.last_lsn + 1, err, errlen);
 	}
 	if (w->nsegs == 0)
@@ -765,11 +779,27 @@ static int check_bounds(uint32_t key_len, uint32_t value_len, char *err, size_t 
 	return 0;
 }
 
+/* Why a client append at epoch is refused, or NULL.  Caller holds mu. */
+static const char *gate_refusal(const struct wal *w, uint64_t epoch, char *buf, size_t len)
+{
+	if (!w->gate_open)
+		return "writes are closed on this site (its role changed)";
+	if (epoch != w->gate_epoch) {
+		snprintf(buf, len, "writes are open at epoch %" PRIu64 ", not %" PRIu64,
+			 w->gate_epoch, epoch);
+		return buf;
+	}
+	return NULL;
+}
+
 /*
- * Queues rec (whose lsn must be last_lsn + 1) into the filling buffer and the
- * tail cache, waiting for room first.  Caller holds mu.
+ * Queues rec into the filling buffer and the tail cache, waiting for room
+ * first.  A client record (gated) gets its LSN here, after the wait and the
+ * gate check, so two writers that both waited for room never take the same
+ * LSN; a shipped record must already be last_lsn + 1.  Caller holds mu.
  */
-static int append_locked(struct wal *w, const struct wal_record *rec, char *err, size_t errlen)
+static int append_locked(struct wal *w, struct wal_record *rec, bool gated,
+			 char *err, size_t errlen)
 {
 	size_t n = wal_record_size(rec->key_len, rec->value_len);
 	while (!w->failed && !w->stopping && w->filling.len > 0 &&
@@ -780,6 +810,14 @@ static int append_locked(struct wal *w, const struct wal_record *rec, char *err,
 			 w->stopping ? "WAL is closing" : "out of memory");
 		return -1;
 	}
+	char why[128];
+	const char *refusal = gated ? gate_refusal(w, rec->epoch, why, sizeof(why)) : NULL;
+	if (refusal) {
+		snprintf(err, errlen, "%s", refusal);
+		return -1;
+	}
+	if (gated)
+		rec->lsn = w->st.last_lsn + 1;
 	if (rec->lsn != w->st.last_lsn + 1) {
 		snprintf(err, errlen, "LSN %" PRIu64 " does not follow %" PRIu64,
 			 rec->lsn, w->st.last_lsn);
@@ -795,6 +833,8 @@ static int append_locked(struct wal *w, const struct wal_record *rec, char *err,
 	w->filling.last_lsn = rec->lsn;
 	w->st.last_lsn = rec->lsn;
 	w->st.last_epoch = rec->epoch;
+	w->st.last_crc = get_le32(dst);
+	w->st.last_crc_known = true;
 	w->st.records++;
 	pthread_cond_signal(&w->work_cv);
 	pthread_cond_broadcast(&w->append_cv);
@@ -808,11 +848,10 @@ int wal_append(struct wal *w, uint8_t type, uint64_t epoch,
 {
 	if (check_bounds(key_len, value_len, err, errlen) != 0)
 		return -1;
-	pthread_mutex_lock(&w->mu);
-	struct wal_record rec = { .lsn = w->st.last_lsn + 1, .epoch = epoch, .type = type,
-				  .key = key, .key_len = key_len,
+	struct wal_record rec = { .epoch = epoch, .type = type, .key = key, .key_len = key_len,
 				  .value = value, .value_len = value_len };
-	int rc = append_locked(w, &rec, err, errlen);
+	pthread_mutex_lock(&w->mu);
+	int rc = append_locked(w, &rec, true, err, errlen);
 	pthread_mutex_unlock(&w->mu);
 	if (rc == 0)
 		*lsn_out = rec.lsn;
@@ -823,10 +862,19 @@ int wal_append_record(struct wal *w, const struct wal_record *rec, char *err, si
 {
 	if (check_bounds(rec->key_len, rec->value_len, err, errlen) != 0)
 		return -1;
+	struct wal_record copy = *rec;
 	pthread_mutex_lock(&w->mu);
-	int rc = append_locked(w, rec, err, errlen);
+	int rc = append_locked(w, &copy, false, err, errlen);
 	pthread_mutex_unlock(&w->mu);
 	return rc;
+}
+
+void wal_set_gate(struct wal *w, bool open, uint64_t epoch)
+{
+	pthread_mutex_lock(&w->mu);
+	w->gate_open = open;
+	w->gate_epoch = epoch;
+	pthread_mutex_unlock(&w->mu);
 }
 
 int wal_wait(struct wal *w, uint64_t lsn, char *err, size_t errlen)
@@ -1036,6 +1084,7 @@ int wal_reset(struct wal *w, uint64_t lsn, uint64_t epoch, char *err, size_t err
 		goto out;
 	w->st.last_lsn = w->st.flushed_lsn = lsn;
 	w->st.last_epoch = epoch;
+	w->st.last_crc_known = false;  /* the snapshot carries no record CRC */
 	w->st.oldest_lsn = lsn + 1;
 	rc = 0;
 out:
@@ -1056,16 +1105,21 @@ bool wal_wait_append(struct wal *w, uint64_t lsn, uint64_t timeout_ms)
 	return ok;
 }
 
-bool wal_epoch_at(struct wal *w, uint64_t lsn, uint64_t *epoch)
+bool wal_record_id_at(struct wal *w, uint64_t lsn, uint64_t *epoch, uint32_t *crc,
+		      bool *crc_known)
 {
 	bool known = false;
 	pthread_mutex_lock(&w->mu);
 	const struct tail *t = &w->tail;
 	if (t->n && lsn >= t->base_lsn && lsn < t->base_lsn + t->n) {
-		*epoch = get_le64(t->data + t->off[lsn - t->base_lsn] + 24);
-		known = true;
+		const unsigned char *rec = t->data + t->off[lsn - t->base_lsn];
+		*epoch = get_le64(rec + 24);
+		*crc = get_le32(rec);
+		*crc_known = known = true;
 	} else if (lsn == w->st.last_lsn) {
 		*epoch = w->st.last_epoch;
+		*crc = w->st.last_crc;
+		*crc_known = w->st.last_crc_known;
 		known = true;
 	}
 	pthread_mutex_unlock(&w->mu);

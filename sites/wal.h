@@ -55,6 +55,8 @@ struct wal_stats {
 	uint64_t last_lsn;           /* highest LSN handed out */
 	uint64_t flushed_lsn;        /* highest LSN durable and applied */
 	uint64_t last_epoch;         /* epoch of the last record */
+	uint32_t last_crc;           /* CRC-32C of the last record (its header bytes 0..3) */
+	bool last_crc_known;         /* false when the last LSN is a snapshot's, not a record's */
 	uint64_t records;            /* records written since start */
 	uint64_t fsyncs;             /* fdatasync calls since start */
 	uint64_t bytes;              /* bytes written since start */
@@ -77,7 +79,11 @@ int wal_open(struct wal **out, const struct wal_opts *opts, char *err, size_t er
 /* Flushes what is queued, stops the flusher, closes files, frees w. */
 void wal_close(struct wal *w);
 
-/* Queues one record stamped with epoch; *lsn_out receives its LSN. */
+/*
+ * Queues one client record stamped with epoch; *lsn_out receives its LSN.
+ * Refused unless the write gate is open at exactly this epoch (see
+ * wal_set_gate), checked under the WAL's lock as the LSN is handed out.
+ */
 int wal_append(struct wal *w, uint8_t type, uint64_t epoch,
 	       const char *key, uint32_t key_len,
 	       const void *value, uint32_t value_len,
@@ -85,7 +91,8 @@ int wal_append(struct wal *w, uint8_t type, uint64_t epoch,
 
 /*
  * Queues a record that already has its LSN and epoch (a replica appending
- * what its primary shipped); rec->lsn must be the last LSN + 1.
+ * what its primary shipped); rec->lsn must be the last LSN + 1.  Not gated:
+ * the replica's own role lock decides what it appends.
  */
 int wal_append_record(struct wal *w, const struct wal_record *rec, char *err, size_t errlen);
 
@@ -109,9 +116,14 @@ enum { WAL_READ_OK = 0, WAL_READ_GONE = 1 };
 int wal_read(struct wal *w, uint64_t from, size_t max_bytes, unsigned char **out,
 	     size_t *len, uint64_t *last_lsn, char *err, size_t errlen);
 
-/* The epoch of the record at lsn, when it is still in memory (the tail
- * cache, or the last record); false when unknown. */
-bool wal_epoch_at(struct wal *w, uint64_t lsn, uint64_t *epoch);
+/*
+ * What identifies the record at lsn, when it is still in memory (the tail
+ * cache, or the last record): its epoch and, when *crc_known, its CRC-32C as
+ * stored in its header.  False when the epoch is unknown.  Right after
+ * wal_reset the last LSN is a snapshot's: its epoch is known, its CRC not.
+ */
+bool wal_record_id_at(struct wal *w, uint64_t lsn, uint64_t *epoch, uint32_t *crc,
+		      bool *crc_known);
 
 /* Waits up to timeout_ms for a record with LSN >= lsn to be appended. */
 bool wal_wait_append(struct wal *w, uint64_t lsn, uint64_t timeout_ms);
@@ -126,6 +138,14 @@ void wal_lag(struct wal *w, uint64_t acked_lsn, uint64_t *records, uint64_t *byt
  * just installed a snapshot at lsn).  Waits for the flusher to go idle.
  */
 int wal_reset(struct wal *w, uint64_t lsn, uint64_t epoch, char *err, size_t errlen);
+
+/*
+ * The write gate for client records (wal_append): open at one epoch, or
+ * closed.  The site sets it under its role lock at every role change, so a
+ * client write admitted just before a demotion cannot reach the log after
+ * it.  A WAL opens with the gate closed.
+ */
+void wal_set_gate(struct wal *w, bool open, uint64_t epoch);
 
 /* Fault injection for drills: every fdatasync takes ms longer (0 = off). */
 void wal_set_fsync_delay(struct wal *w, uint64_t ms);

@@ -45,6 +45,7 @@ static struct wal *open_wal(struct kv *kv, uint64_t after, uint64_t segbytes)
 	struct wal_opts o = { .dir = dir, .segment_bytes = segbytes, .replay_after_lsn = after,
 			      .apply = apply_kv, .apply_ctx = kv };
 	ck_assert_msg(wal_open(&w, &o, err, sizeof(err)) == 0, "wal_open: %s", err);
+	wal_set_gate(w, true, 1);  /* the tests write as a primary at epoch 1 */
 	return w;
 }
 
@@ -339,6 +340,100 @@ START_TEST(test_corrupt_snapshot_is_refused)
 }
 END_TEST
 
+START_TEST(test_write_gate_refuses_client_appends_not_shipped_ones)
+{
+	struct kv *kv = kv_new();
+	struct wal *w = open_wal(kv, 0, 1 << 20);
+	uint64_t lsn;
+	char err[256];
+	put(w, "open", "at-1");
+	wal_set_gate(w, false, 1);  /* demoted: nothing admitted before may land now */
+	ck_assert_int_eq(wal_append(w, WAL_PUT, 1, "late", 4, "x", 1, &lsn, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "closed"));
+	wal_set_gate(w, true, 2);   /* promoted again at epoch 2: epoch-1 writes stay out */
+	ck_assert_int_eq(wal_append(w, WAL_PUT, 1, "late", 4, "x", 1, &lsn, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "epoch 2"));
+	ck_assert_int_eq(wal_append(w, WAL_PUT, 2, "new", 3, "y", 1, &lsn, err, sizeof(err)), 0);
+	ck_assert_uint_eq(lsn, 2);
+	wal_set_gate(w, false, 2);  /* a replica: shipped records are not gated */
+	struct wal_record r = { .lsn = 3, .epoch = 2, .type = WAL_PUT, .key = "shipped",
+				.key_len = 7, .value = "z", .value_len = 1 };
+	ck_assert_int_eq(wal_append_record(w, &r, err, sizeof(err)), 0);
+	ck_assert_int_eq(wal_wait(w, 3, err, sizeof(err)), 0);
+	assert_value(kv, "shipped", "z");
+	assert_value(kv, "late", NULL);
+	wal_close(w);
+	kv_free(kv);
+}
+END_TEST
+
+START_TEST(test_record_id_carries_the_crc_across_reopen_not_after_reset)
+{
+	struct kv *kv = kv_new();
+	struct wal *w = open_wal(kv, 0, 1 << 20);
+	put(w, "a", "1");
+	put(w, "b", "2");
+	uint64_t epoch;
+	uint32_t crc, crc2;
+	bool known;
+	ck_assert(wal_record_id_at(w, 2, &epoch, &crc, &known));
+	ck_assert(known);
+	ck_assert_uint_eq(epoch, 1);
+	struct wal_stats st;
+	wal_get_stats(w, &st);
+	ck_assert(st.last_crc_known);
+	ck_assert_uint_eq(st.last_crc, crc);
+	wal_close(w);
+	kv_free(kv);
+	kv = kv_new();
+	w = open_wal(kv, 0, 1 << 20);  /* replay knows the last record's CRC */
+	ck_assert(wal_record_id_at(w, 2, &epoch, &crc2, &known));
+	ck_assert(known);
+	ck_assert_uint_eq(crc2, crc);
+	char err[256];
+	ck_assert_int_eq(wal_reset(w, 10, 3, err, sizeof(err)), 0);
+	ck_assert(wal_record_id_at(w, 10, &epoch, &crc2, &known));  /* a snapshot's LSN */
+	ck_assert_uint_eq(epoch, 3);
+	ck_assert(!known);
+	wal_get_stats(w, &st);
+	ck_assert(!st.last_crc_known);
+	wal_close(w);
+	kv_free(kv);
+}
+END_TEST
+
+START_TEST(test_installed_snapshot_is_the_only_one_left)
+{
+	struct kv *kv = kv_new();
+	struct wal *w = open_wal(kv, 0, 1 << 20);
+	put(w, "k", "first");
+	uint64_t low;
+	char err[256];
+	unsigned char *img = NULL;
+	size_t len;
+	ck_assert_int_eq(snap_serialise(kv, &img, &len, &low, err, sizeof(err)), 0);
+	for (int i = 0; i < 5; i++)
+		put(w, "k", "diverged-later");
+	uint64_t high;
+	ck_assert_int_eq(snap_write(kv, dir, &high, err, sizeof(err)), 0);  /* a newer local one */
+	ck_assert_uint_gt(high, low);
+	wal_close(w);
+	kv_free(kv);
+	/* A replica installs its primary's snapshot, older than its own. */
+	kv = kv_new();
+	uint64_t lsn, epoch;
+	ck_assert_int_eq(snap_install(kv, dir, img, len, &lsn, &epoch, err, sizeof(err)), 0);
+	ck_assert_uint_eq(lsn, low);
+	free(img);
+	kv_free(kv);
+	kv = kv_new();  /* and restarts: it must come back with what it installed */
+	ck_assert_int_eq(snap_load_latest(kv, dir, &lsn, &epoch, err, sizeof(err)), 0);
+	ck_assert_uint_eq(lsn, low);
+	assert_value(kv, "k", "first");
+	kv_free(kv);
+}
+END_TEST
+
 static Suite *wal_suite(void)
 {
 	Suite *s = suite_create("wal");
@@ -353,6 +448,9 @@ static Suite *wal_suite(void)
 	tcase_add_test(tc, test_wal_rotates_segments_and_replays_across_them);
 	tcase_add_test(tc, test_checkpoint_then_more_writes_replays_both);
 	tcase_add_test(tc, test_corrupt_snapshot_is_refused);
+	tcase_add_test(tc, test_write_gate_refuses_client_appends_not_shipped_ones);
+	tcase_add_test(tc, test_record_id_carries_the_crc_across_reopen_not_after_reset);
+	tcase_add_test(tc, test_installed_snapshot_is_the_only_one_left);
 	suite_add_tcase(s, tc);
 	return s;
 }
