@@ -5,16 +5,27 @@
  * EPOCH RULES.  Every role change carries an epoch.  A command with an
  * epoch older than the site's answers 409 and changes nothing.  The same
  * epoch re-confirms the role (idempotent; a primary may change its mode or
- * quorum).  A newer epoch takes effect and is written to state.json before
- * the answer.  A site that learns of a newer epoch any other way (a
- * heartbeat, a replica streaming at a newer epoch) fences itself: it stops
- * taking writes until the orchestrator gives it a role at that epoch.
+ * quorum); another role at the same epoch answers 409, except on a fenced
+ * site: fenced at E, it takes any role at E (that is how a site that learnt
+ * of epoch E is put back to work).  A fence at the same epoch is always
+ * taken: it only ever takes writes away.  A newer epoch takes effect and is
+ * written to state.json before the answer.  A site that learns of a newer
+ * epoch any other way (a heartbeat, a replica streaming at a newer epoch)
+ * fences itself: it stops taking writes until the orchestrator gives it a
+ * role at that epoch.  Every role change also moves the WAL's write gate
+ * (wal_set_gate), under s->mu, so no client write of the old role can reach
+ * the log once the change is answered.
  *
  * WRITE LEASE.  A primary takes writes only while, within the last lease_ms,
  * it has heard from the orchestrator (any admin command at its epoch) or
- * from `quorum` replicas (at least one) streaming at its epoch.  An
- * orchestrator outage alone therefore never stops writes, while a primary
- * cut off from everyone stops within lease_ms, in every mode.
+ * from `quorum` confirmed replicas (at least one) streaming at its epoch.
+ * An orchestrator outage alone therefore never stops writes, while a
+ * primary cut off from everyone stops within lease_ms, in every mode.
+ * A replica is confirmed once it has had a role command since it started
+ * (it says so in each fetch: confirmed=1).  A replica that restarted from
+ * its state.json and has not heard from the orchestrator since may follow
+ * a primary the orchestrator has already given up on: it still acks records
+ * (durability: sync writes count it), but it does not renew the lease.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -53,14 +64,14 @@ bool admin_authorized(struct site *s, const struct http_req *req, struct http_re
 
 /* ---- lease and epochs -------------------------------------------------------- */
 
-/* When the primary last heard from `quorum` replicas at its epoch. */
+/* When the primary last heard from `quorum` confirmed replicas at its epoch. */
 static uint64_t quorum_seen_locked(const struct site *s)
 {
 	int need = s->role.quorum > 0 ? s->role.quorum : 1;
 	uint64_t seen[SITE_MAX_PEERS];
 	int n = 0;
 	for (int i = 0; i < s->npeers; i++)
-		if (s->peers[i].epoch == s->role.epoch)
+		if (s->peers[i].epoch == s->role.epoch && s->peers[i].confirmed)
 			seen[n++] = s->peers[i].last_seen_ms;
 	if (n < need)
 		return 0;
@@ -108,9 +119,17 @@ static int persist_locked(struct site *s, char *err, size_t errlen)
 	return role_save(s->datadir, &s->role, err, errlen);
 }
 
-/* Wakes whoever waits on the role: sync writers and the follower. */
+void site_gate_locked(struct site *s)
+{
+	enum role_kind r = s->role.role;
+	wal_set_gate(s->wal, r == ROLE_STANDALONE || r == ROLE_PRIMARY, s->role.epoch);
+}
+
+/* Moves the write gate, wakes whoever waits on the role (sync writers and
+ * the follower). */
 static void role_changed_locked(struct site *s)
 {
+	site_gate_locked(s);
 	pthread_cond_broadcast(&s->peers_cv);
 	pthread_cond_broadcast(&s->role_cv);
 }
@@ -163,6 +182,9 @@ static int parse_role_cmd(json_t *j, struct role_cmd *c, struct http_resp *resp)
 		return http_resp_error(resp, 400, "quorum: must be an integer 0..%d", SITE_MAX_PEERS), -1;
 	if (q)
 		c->quorum = (int)json_integer_value(q);
+	if (c->quorum == 0 && c->mode != MODE_ASYNC)  /* would acknowledge on no replica */
+		return http_resp_error(resp, 400, "quorum: must be >= 1 in mode %s",
+				       role_mode_name(c->mode)), -1;
 	c->primary = json_string_value(primary);
 	if (c->role == ROLE_REPLICA &&
 	    (!c->primary || http_parse_hostport(c->primary, host, sizeof(host), &port) != 0))
@@ -189,9 +211,11 @@ static int apply_role_locked(struct site *s, const struct role_cmd *c, char *err
 			 c->epoch, r->epoch);
 		return 409;
 	}
-	bool same_epoch = c->epoch == r->epoch && s->had_role;
-	if (same_epoch && (r->role != c->role ||
-			   (c->role == ROLE_REPLICA && strcmp(r->primary, c->primary) != 0))) {
+	/* A fenced site takes a role at its own epoch as if it were new: it may
+	 * have been fenced by learning of that epoch before the command came. */
+	bool same_role = c->epoch == r->epoch && s->had_role && r->role != ROLE_FENCED;
+	if (same_role && (r->role != c->role ||
+			  (c->role == ROLE_REPLICA && strcmp(r->primary, c->primary) != 0))) {
 		snprintf(err, errlen, "epoch %" PRIu64 " is already assigned to role %s here",
 			 c->epoch, role_name(r->role));
 		return 409;
@@ -199,9 +223,9 @@ static int apply_role_locked(struct site *s, const struct role_cmd *c, char *err
 	struct role_state before = *r;
 	struct wal_stats ws;
 	wal_get_stats(s->wal, &ws);
-	if (c->role == ROLE_PRIMARY && !same_epoch)
+	if (c->role == ROLE_PRIMARY && !same_role)
 		role_history_add(r, c->epoch, ws.last_lsn + 1);
-	if (!same_epoch)
+	if (!same_role)
 		s->npeers = 0;  /* replicas re-register at the new epoch */
 	r->role = c->role;
 	r->epoch = c->epoch;

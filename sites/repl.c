@@ -7,8 +7,19 @@
  * before it.  One request is a long poll: the primary answers as soon as it
  * has records (or after wait_ms with none).
  *
- *   GET /v1/wal?from=LSN&epoch=E&replica=NAME&applied=LSN&wait_ms=MS&encoding=binary|json
+ *   GET /v1/wal?from=LSN&epoch=E&replica=NAME&applied=LSN&prev_epoch=PE
+ *       &prev_crc=CRC&confirmed=0|1&wait_ms=MS&encoding=binary|json
  *   Authorization: Bearer <site token>
+ *
+ * prev_epoch and prev_crc identify the replica's record at from - 1: its
+ * epoch and its CRC-32C as stored in the record header (bytes 0..3, the
+ * decimal value of the little-endian u32); prev_crc is left out when the
+ * replica does not know it (its last LSN is an installed snapshot's).
+ * confirmed=1 when the replica's role was confirmed by the orchestrator
+ * since it started (see WRITE LEASE in admin.c).  The fetch acknowledges
+ * from - 1 only if it is admitted: a fetch answered 409 (stale or newer
+ * epoch, beyond the primary's end, diverged), 410 or 503 acks nothing and
+ * renews no lease.
  *
  * SHIPPING FRAME (encoding=binary, the default), little-endian:
  *
@@ -29,17 +40,31 @@
  *
  * Answers: 200 with a frame (possibly holding no records); 409 when the
  * epochs do not match (a stale replica, or a primary that has just learnt
- * of a newer epoch and fenced itself) or this site is not a primary; 410
+ * of a newer epoch and fenced itself), this site is not a primary, the
+ * replica asks beyond the primary's end, or the replica's record at
+ * from - 1 is not the primary's ("diverged at lsn N"); 410
  * when `from` was removed by a checkpoint: the replica then fetches
  *   GET /v1/snapshot?epoch=E   ->  a snapshot image (snapshot.c format)
  * installs it, and streams on from the snapshot's LSN + 1.
  *
- * Records are shipped as soon as the primary appends them, in parallel with
- * its own fsync.  A replica may therefore hold records that a crashed
- * primary never made durable (never acknowledged, either); a returning old
- * primary must rewind such records before it follows (failback).
+ * SHIPPING BEFORE FSYNC.  Records are shipped as soon as the primary
+ * appends them, in parallel with its own fsync, on purpose: a sync write
+ * then costs about one fsync plus one round trip, not two fsyncs in a row.
+ * The price: a replica may hold records that a crashed primary never made
+ * durable (never acknowledged, either).  If that primary restarts without
+ * them and is re-confirmed at the same epoch, it writes other records at
+ * those LSNs, of the same epoch: the epoch cannot tell the two logs apart,
+ * the record's CRC can.  So the replica sends the CRC of its last record
+ * (prev_crc) and the primary compares it with its own record at that LSN
+ * whenever that record is in memory (the tail cache, or the last record,
+ * whose CRC replay recovers); a mismatch answers 409 "diverged at lsn N"
+ * and the replica applies nothing.  Where the primary no longer has the
+ * record in memory it falls back to the epochs.  Such a replica must be
+ * rewound before it follows (failback), as must a returning old primary.
  */
+#include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +89,9 @@
 struct fetch {
 	uint64_t from, epoch, applied, wait_ms;
 	uint64_t prev_epoch;       /* epoch of the replica's record at from - 1 */
-	bool has_prev;
+	uint64_t prev_crc;         /* its CRC-32C (record header bytes 0..3) */
+	bool has_prev, has_prev_crc;
+	bool confirmed;            /* the replica's role was confirmed since it started */
 	const char *replica;
 	bool json;
 };
@@ -80,9 +107,13 @@ static int parse_u64_arg(const struct http_req *req, const char *name, bool requ
 		return 0;
 	}
 	char *end = NULL;
+	errno = 0;
 	unsigned long long n = strtoull(v, &end, 10);
 	if (!*v || *end || v[0] == '-')
 		return http_resp_error(resp, 400, "%s: must be a non-negative integer", name), -1;
+	if (errno == ERANGE)
+		return http_resp_error(resp, 400, "%s: out of range (at most %llu)", name,
+				       ULLONG_MAX), -1;
 	*out = n;
 	return 0;
 }
@@ -90,16 +121,24 @@ static int parse_u64_arg(const struct http_req *req, const char *name, bool requ
 static int parse_fetch(const struct http_req *req, struct fetch *f, struct http_resp *resp)
 {
 	const char *enc = http_req_query(req, "encoding");
+	uint64_t confirmed;
 	f->replica = http_req_query(req, "replica");
 	if (parse_u64_arg(req, "from", true, 0, &f->from, resp) ||
 	    parse_u64_arg(req, "epoch", true, 0, &f->epoch, resp) ||
 	    parse_u64_arg(req, "applied", false, 0, &f->applied, resp) ||
 	    parse_u64_arg(req, "wait_ms", false, 0, &f->wait_ms, resp) ||
-	    parse_u64_arg(req, "prev_epoch", false, 0, &f->prev_epoch, resp))
+	    parse_u64_arg(req, "prev_epoch", false, 0, &f->prev_epoch, resp) ||
+	    parse_u64_arg(req, "prev_crc", false, 0, &f->prev_crc, resp) ||
+	    parse_u64_arg(req, "confirmed", false, 0, &confirmed, resp))
 		return -1;
 	f->has_prev = http_req_query(req, "prev_epoch") != NULL;
+	f->has_prev_crc = http_req_query(req, "prev_crc") != NULL;
+	f->confirmed = confirmed != 0;
 	if (f->from < 1)
 		return http_resp_error(resp, 400, "from: must be >= 1"), -1;
+	if (f->prev_crc > UINT32_MAX)
+		return http_resp_error(resp, 400, "prev_crc: a CRC-32C is at most %" PRIu32,
+				       UINT32_MAX), -1;
 	if (f->wait_ms > 5000)
 		return http_resp_error(resp, 400, "wait_ms: at most 5000"), -1;
 	if (!f->replica || !*f->replica || strlen(f->replica) >= sizeof(((struct peer *)0)->name))
@@ -110,27 +149,40 @@ static int parse_fetch(const struct http_req *req, struct fetch *f, struct http_
 	return 0;
 }
 
-/* Records the replica's acknowledgement (from - 1 is durable there). */
-static void note_peer_locked(struct site *s, const struct fetch *f)
+/*
+ * Records the replica's acknowledgement (from - 1 is durable there), once
+ * its fetch has passed every check: a refused fetch acks nothing and renews
+ * no lease.  The ack is capped at the primary's own last LSN.  false (and
+ * nothing recorded) when this site is no longer the primary at epoch.
+ */
+static bool note_peer(struct site *s, const struct fetch *f, uint64_t epoch, uint64_t last_lsn)
 {
+	pthread_mutex_lock(&s->mu);
+	bool still = s->role.role == ROLE_PRIMARY && s->role.epoch == epoch;
 	struct peer *p = NULL;
-	for (int i = 0; i < s->npeers && !p; i++)
+	for (int i = 0; i < s->npeers && !p && still; i++)
 		if (strcmp(s->peers[i].name, f->replica) == 0)
 			p = &s->peers[i];
-	if (!p && s->npeers < SITE_MAX_PEERS)
+	if (!p && still && s->npeers < SITE_MAX_PEERS)
 		p = &s->peers[s->npeers++];
-	if (!p) {  /* table full: replace the one heard from least recently */
+	if (!p && still) {  /* table full: replace the one heard from least recently */
 		p = &s->peers[0];
 		for (int i = 1; i < s->npeers; i++)
 			if (s->peers[i].last_seen_ms < p->last_seen_ms)
 				p = &s->peers[i];
 	}
-	snprintf(p->name, sizeof(p->name), "%s", f->replica);
-	p->epoch = f->epoch;
-	p->flushed_lsn = f->from - 1;
-	p->applied_lsn = f->applied < f->from ? f->applied : f->from - 1;
-	p->last_seen_ms = time_mono_ms();
-	pthread_cond_broadcast(&s->peers_cv);
+	if (p) {
+		uint64_t flushed = f->from - 1 < last_lsn ? f->from - 1 : last_lsn;
+		snprintf(p->name, sizeof(p->name), "%s", f->replica);
+		p->epoch = f->epoch;
+		p->flushed_lsn = flushed;
+		p->applied_lsn = f->applied < flushed ? f->applied : flushed;
+		p->confirmed = f->confirmed;
+		p->last_seen_ms = time_mono_ms();
+		pthread_cond_broadcast(&s->peers_cv);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return still;
 }
 
 /* Checks epochs and role for a fetch; 0, or an HTTP status with err[]. */
@@ -204,73 +256,106 @@ static void reply_frame(struct http_resp *resp, bool json, uint64_t epoch,
 
 /*
  * Timeline check, as PostgreSQL does with timeline histories: the replica's
- * last record must have been written in the same epoch as the primary's
- * record at that LSN, or the two logs have diverged there (a replica that
- * took records from a primary that was then deposed).
+ * last record must be the primary's record at that LSN, or the two logs
+ * have diverged there.  Where the primary still has that record in memory,
+ * the replica's CRC of it must match (the CRC covers LSN, epoch, key and
+ * value): the epoch alone cannot tell apart two records of the same epoch,
+ * which happens when a primary that crashed with records in flight (shipped
+ * before its own fsync) restarts without them, is re-confirmed at the same
+ * epoch and writes others at the same LSNs.  Otherwise the epochs must
+ * match (the record's, or the epoch history's).  On divergence fills why[].
  */
-static bool diverged(struct site *s, const struct fetch *f, uint64_t *mine)
+static bool diverged(struct site *s, const struct fetch *f, char *why, size_t whylen)
 {
 	if (!f->has_prev || f->from < 2)
 		return false;
-	uint64_t lsn = f->from - 1;
-	if (wal_epoch_at(s->wal, lsn, mine))
-		return *mine != f->prev_epoch;
+	uint64_t lsn = f->from - 1, mine;
+	uint32_t crc;
+	bool crc_known, known = wal_record_id_at(s->wal, lsn, &mine, &crc, &crc_known);
+	if (!known) {
+		pthread_mutex_lock(&s->mu);
+		known = role_epoch_at(&s->role, lsn, &mine);
+		pthread_mutex_unlock(&s->mu);
+		crc_known = false;
+	}
+	if (known && mine != f->prev_epoch) {
+		snprintf(why, whylen, "its record is of epoch %" PRIu64 ", the primary's of epoch %"
+			 PRIu64, f->prev_epoch, mine);
+		return true;
+	}
+	if (known && crc_known && f->has_prev_crc && crc != (uint32_t)f->prev_crc) {
+		snprintf(why, whylen, "its record (epoch %" PRIu64 ", crc %08" PRIx32 ") is not the "
+			 "primary's (crc %08" PRIx32 ")", f->prev_epoch, (uint32_t)f->prev_crc, crc);
+		return true;
+	}
+	return false;
+}
+
+/* Admits a fetch: role and epoch, then its position in the primary's log.
+ * 0 and *epoch, or -1 with the answer set. */
+static int check_fetch(struct site *s, const struct fetch *f, uint64_t *epoch,
+		       struct wal_stats *ws, struct http_resp *resp)
+{
+	char err[300];
 	pthread_mutex_lock(&s->mu);
-	bool known = role_epoch_at(&s->role, lsn, mine);
+	int status = admit_fetch_locked(s, f, err, sizeof(err));
+	if (status == 0 && s->faults.drop_replication) {
+		snprintf(err, sizeof(err), "replication dropped (injected fault)");
+		status = 503;
+	}
+	*epoch = s->role.epoch;
 	pthread_mutex_unlock(&s->mu);
-	return known && *mine != f->prev_epoch;
+	if (status)
+		return http_resp_error(resp, status, "%s", err), -1;
+	wal_get_stats(s->wal, ws);
+	if (f->from > ws->last_lsn + 1)
+		return http_resp_error(resp, 409, "replica %s asks for lsn %" PRIu64 " but the "
+				       "primary ends at %" PRIu64 ": its log has diverged and "
+				       "must be rewound", f->replica, f->from, ws->last_lsn), -1;
+	if (diverged(s, f, err, sizeof(err)))
+		return http_resp_error(resp, 409, "replica %s diverged at lsn %" PRIu64 ": %s; it "
+				       "must be rewound", f->replica, f->from - 1, err), -1;
+	return 0;
 }
 
 void repl_route_wal(struct site *s, const struct http_req *req, struct http_resp *resp)
 {
 	struct fetch f;
-	char err[300];
-	if (!admin_authorized(s, req, resp) || parse_fetch(req, &f, resp) != 0)
-		return;
-	pthread_mutex_lock(&s->mu);
-	int status = admit_fetch_locked(s, &f, err, sizeof(err));
-	if (status == 0 && s->faults.drop_replication) {
-		snprintf(err, sizeof(err), "replication dropped (injected fault)");
-		status = 503;
-	}
-	if (status == 0)
-		note_peer_locked(s, &f);
-	uint64_t epoch = s->role.epoch;
-	pthread_mutex_unlock(&s->mu);
-	if (status) {
-		http_resp_error(resp, status, "%s", err);
-		return;
-	}
 	struct wal_stats ws;
-	wal_get_stats(s->wal, &ws);
-	if (f.from > ws.last_lsn + 1) {
-		http_resp_error(resp, 409, "replica %s asks for lsn %" PRIu64 " but the primary ends "
-				"at %" PRIu64 ": its log has diverged and must be rewound",
-				f.replica, f.from, ws.last_lsn);
+	uint64_t epoch;
+	char err[300];
+	if (!admin_authorized(s, req, resp) || parse_fetch(req, &f, resp) != 0 ||
+	    check_fetch(s, &f, &epoch, &ws, resp) != 0)
+		return;
+	/* A replica that is caught up is acked before the long poll, so that a
+	 * sync writer waiting for that ack does not wait for the next record
+	 * too; asking for the next LSN can only be answered 200.  One that asks
+	 * for older records is acked once they are read (they may be gone). */
+	bool caught_up = f.from > ws.last_lsn;
+	if (caught_up && !note_peer(s, &f, epoch, ws.last_lsn)) {
+		http_resp_error(resp, 409, "this site stopped being the primary at epoch %"
+				PRIu64, epoch);
 		return;
 	}
-	uint64_t mine;
-	if (f.from <= ws.last_lsn + 1 && diverged(s, &f, &mine)) {
-		http_resp_error(resp, 409, "replica %s diverged at lsn %" PRIu64 ": its record is of "
-				"epoch %" PRIu64 ", the primary's of epoch %" PRIu64 "; it must be rewound",
-				f.replica, f.from - 1, f.prev_epoch, mine);
-		return;
-	}
-	if (f.from > ws.last_lsn && f.wait_ms)
+	if (caught_up && f.wait_ms)
 		wal_wait_append(s->wal, f.from, f.wait_ms);
 	unsigned char *recs = NULL;
 	size_t len = 0;
 	uint64_t last;
 	int rc = wal_read(s->wal, f.from, SHIP_MAX_BYTES, &recs, &len, &last, err, sizeof(err));
-	wal_get_stats(s->wal, &ws);
+	struct wal_stats now;
+	wal_get_stats(s->wal, &now);
 	if (rc == WAL_READ_GONE)
 		http_resp_json(resp, 410, json_pack("{s:s, s:I}", "error",
 			"requested records were removed by a checkpoint: fetch /v1/snapshot",
-			"oldest_lsn", (json_int_t)ws.oldest_lsn));
+			"oldest_lsn", (json_int_t)now.oldest_lsn));
 	else if (rc < 0)
 		http_resp_error(resp, 500, "read WAL: %s", err);
+	else if (!caught_up && !note_peer(s, &f, epoch, ws.last_lsn))
+		http_resp_error(resp, 409, "this site stopped being the primary at epoch %"
+				PRIu64, epoch);
 	else
-		reply_frame(resp, f.json, epoch, &ws, recs, len);
+		reply_frame(resp, f.json, epoch, &now, recs, len);
 	free(recs);
 }
 
@@ -450,24 +535,50 @@ static long apply_records(struct site *s, const unsigned char *buf, size_t len,
 	return rc ? -1 : (long)(expect - from);
 }
 
+/*
+ * Bytes the binary form of JSON-framed records needs, from the actual key
+ * and value lengths (a base64 text of n bytes decodes to at most n / 4 * 3).
+ * 0 if a record lacks its key or value string.
+ */
+static size_t json_records_size(json_t *records)
+{
+	size_t need = 0, i;
+	json_t *e;
+	json_array_foreach(records, i, e) {
+		json_t *k = json_object_get(e, "key"), *v = json_object_get(e, "value");
+		if (!json_is_string(k) || !json_is_string(v))
+			return 0;
+		need += WAL_HEADER_SIZE + json_string_length(k) + json_string_length(v) / 4 * 3 + 3;
+	}
+	return need;
+}
+
 /* Re-encodes JSON-framed records into the binary form, checking each CRC. */
 static unsigned char *json_records_to_wal(json_t *records, size_t *len, char *err, size_t errlen)
 {
-	size_t cap = 0, i;
+	size_t cap = json_records_size(records), i;
 	json_t *e;
-	json_array_foreach(records, i, e)
-		cap += WAL_HEADER_SIZE + WAL_MAX_KEY + WAL_MAX_VALUE;
-	unsigned char *buf = malloc(cap ? cap : 1);
 	*len = 0;
+	if (cap == 0 && json_array_size(records) > 0) {
+		snprintf(err, errlen, "bad JSON record in shipment: key and value must be strings");
+		return NULL;
+	}
+	unsigned char *buf = malloc(cap ? cap : 1);
+	if (!buf) {
+		snprintf(err, errlen, "out of memory: %zu bytes for %zu JSON records", cap,
+			 json_array_size(records));
+		return NULL;
+	}
 	json_array_foreach(records, i, e) {
 		const char *type = NULL, *key = NULL, *value = NULL;
 		json_int_t lsn = 0, epoch = 0, crc = 0;
 		size_t klen = 0, vlen = 0;
 		unsigned char *v = NULL;
-		if (!buf || json_unpack(e, "{s:I, s:I, s:s, s:s%, s:s, s:I}", "lsn", &lsn, "epoch",
-					&epoch, "type", &type, "key", &key, &klen, "value", &value,
-					"crc", &crc) != 0 || !(v = base64_decode(value, &vlen)) ||
-		    klen == 0 || klen > WAL_MAX_KEY || vlen > WAL_MAX_VALUE) {
+		if (json_unpack(e, "{s:I, s:I, s:s, s:s%, s:s, s:I}", "lsn", &lsn, "epoch",
+				&epoch, "type", &type, "key", &key, &klen, "value", &value,
+				"crc", &crc) != 0 || !(v = base64_decode(value, &vlen)) ||
+		    klen == 0 || klen > WAL_MAX_KEY || vlen > WAL_MAX_VALUE ||
+		    *len + wal_record_size((uint32_t)klen, (uint32_t)vlen) > cap) {
 			free(v);
 			free(buf);
 			snprintf(err, errlen, "bad JSON record #%zu in shipment", i);
@@ -479,8 +590,7 @@ static unsigned char *json_records_to_wal(json_t *records, size_t *len, char *er
 		unsigned char *dst = buf + *len;
 		wal_encode(&r, dst);
 		free(v);
-		uint32_t got = get_le32(dst);
-		if (got != (uint32_t)crc) {
+		if (get_le32(dst) != (uint32_t)crc) {
 			free(buf);
 			snprintf(err, errlen, "CRC mismatch in JSON record at lsn %lld", (long long)lsn);
 			return NULL;
@@ -488,6 +598,28 @@ static unsigned char *json_records_to_wal(json_t *records, size_t *len, char *er
 		*len += wal_record_size(r.key_len, r.value_len);
 	}
 	return buf;
+}
+
+/*
+ * Whether this site is still a replica of primary at epoch.  A snapshot
+ * download can take long; one from a primary this site no longer follows
+ * must not replace its data.  Checked under s->mu right before the
+ * install; a role change in the short window between this check and the
+ * install is not covered (closing it would mean holding s->mu across the
+ * snapshot's write and fsync), the next round sees it.
+ */
+static bool still_following(struct site *s, const char *primary, uint64_t epoch,
+			    char *err, size_t errlen)
+{
+	pthread_mutex_lock(&s->mu);
+	bool still = s->role.role == ROLE_REPLICA && s->role.epoch == epoch &&
+		     strcmp(s->role.primary, primary) == 0;
+	if (!still)
+		snprintf(err, errlen, "role changed during the snapshot download (now %s at "
+			 "epoch %" PRIu64 "); snapshot discarded", role_name(s->role.role),
+			 s->role.epoch);
+	pthread_mutex_unlock(&s->mu);
+	return still;
 }
 
 /* Installs the primary's snapshot, then restarts the local WAL after it. */
@@ -507,8 +639,9 @@ static int fetch_snapshot(struct site *s, struct httpc *c, const char *primary,
 		goto out;
 	}
 	pthread_mutex_lock(&s->cp_run_mu);  /* no checkpoint while the log is replaced */
-	rc = snap_install(s->kv, s->datadir, (unsigned char *)r.body, r.body_len, &lsn,
-			  &snap_epoch, err, errlen);
+	if (still_following(s, primary, epoch, err, errlen))
+		rc = snap_install(s->kv, s->datadir, (unsigned char *)r.body, r.body_len, &lsn,
+				  &snap_epoch, err, errlen);
 	if (rc == 0)
 		rc = wal_reset(s->wal, lsn, snap_epoch, err, errlen);
 	if (rc == 0) {
@@ -584,11 +717,17 @@ static int follow_once(struct site *s, struct httpc *c, const char *primary, uin
 	struct kv_info ki;
 	wal_get_stats(s->wal, &ws);
 	kv_get_info(s->kv, &ki);
+	pthread_mutex_lock(&s->mu);
+	bool confirmed = s->confirmed;
+	pthread_mutex_unlock(&s->mu);
 	uint64_t from = ws.last_lsn + 1, plast = 0;
-	char url[768], err[300];
+	char url[800], err[300], prev_crc[32] = "";
+	if (ws.last_crc_known)
+		snprintf(prev_crc, sizeof(prev_crc), "&prev_crc=%" PRIu32, ws.last_crc);
 	snprintf(url, sizeof(url), "http://%s/v1/wal?from=%" PRIu64 "&epoch=%" PRIu64
-		 "&replica=%s&applied=%" PRIu64 "&prev_epoch=%" PRIu64 "&wait_ms=%d&encoding=%s",
-		 primary, from, epoch, s->name, ki.applied_lsn, ws.last_epoch, FOLLOW_WAIT_MS,
+		 "&replica=%s&applied=%" PRIu64 "&prev_epoch=%" PRIu64 "%s&confirmed=%d"
+		 "&wait_ms=%d&encoding=%s", primary, from, epoch, s->name, ki.applied_lsn,
+		 ws.last_epoch, prev_crc, confirmed, FOLLOW_WAIT_MS,
 		 s->opts.json_framing ? "json" : "binary");
 	struct httpc_resp r;
 	if (httpc_request(c, "GET", url, s->token, NULL, 0, FOLLOW_WAIT_MS + 4500, &r,
@@ -613,6 +752,7 @@ static int follow_once(struct site *s, struct httpc *c, const char *primary, uin
 		if (ws.flushed_lsn >= plast)
 			s->follow.caught_up_ms = now;
 		follow_set_locked(s, "streaming", NULL);
+		s->follow.last_error[0] = '\0';  /* the error is over */
 	} else if (rc != 0) {
 		follow_set_locked(s, "refused", err);
 	}

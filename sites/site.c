@@ -108,7 +108,10 @@ static bool checkpoint_due(struct site *s)
 {
 	struct wal_stats ws;
 	wal_get_stats(s->wal, &ws);
-	return ws.bytes - s->cp_wal_bytes >= s->opts.checkpoint_bytes;
+	pthread_mutex_lock(&s->cp_mu);
+	uint64_t at_last = s->cp_wal_bytes;
+	pthread_mutex_unlock(&s->cp_mu);
+	return ws.bytes - at_last >= s->opts.checkpoint_bytes;
 }
 
 /* Polls the WAL volume every 100 ms; a checkpoint never blocks a writer for
@@ -242,6 +245,9 @@ int site_open(struct site **out, const struct site_opts *opts, char *err, size_t
 	if (load_token(s, err, errlen) != 0 || lock_datadir(s, err, errlen) != 0 ||
 	    load_role(s, err, errlen) != 0 || site_load(s, err, errlen) != 0)
 		goto fail;
+	pthread_mutex_lock(&s->mu);
+	site_gate_locked(s);  /* the role from state.json decides who may append */
+	pthread_mutex_unlock(&s->mu);
 	int rc = pthread_create(&s->checkpointer, NULL, checkpointer_main, s);
 	if (rc != 0) {
 		snprintf(err, errlen, "start checkpointer: %s", strerror(rc));
@@ -346,9 +352,39 @@ static bool admit_write(struct site *s, uint64_t *epoch, bool *replicated,
 /*
  * Appends one record and answers once it is acknowledged: durable here, and
  * for a primary in sync or remote_apply mode, held by its quorum of
- * replicas.  The lease is checked again before answering: a primary whose
- * lease ran out while it waited does not acknowledge.
+ * replicas.  The role is checked again before answering: a primary whose
+ * lease ran out while it waited, or whose epoch moved, does not
+ * acknowledge, and one whose mode became sync or remote_apply meanwhile
+ * waits for that quorum too.  s->mu is not held across wal_append: the
+ * WAL's write gate refuses the record if the role changed in between.
  */
+/* The second admission, after the record is durable (and replicated if
+ * that was asked); 0, or -1 with a 503 set. */
+static int recheck_write(struct site *s, uint64_t lsn, uint64_t epoch, bool replicated,
+			 struct http_resp *resp)
+{
+	char err[300];
+	for (;;) {
+		uint64_t epoch_now;
+		bool replicated_now;
+		if (!admit_write(s, &epoch_now, &replicated_now, resp))
+			return -1;
+		if (epoch_now != epoch) {
+			http_resp_error(resp, 503, "write not acknowledged: epoch moved from %"
+					PRIu64 " to %" PRIu64 " while it was in flight", epoch,
+					epoch_now);
+			return -1;
+		}
+		if (!replicated_now || replicated)
+			return 0;
+		replicated = true;  /* the mode became sync or remote_apply meanwhile */
+		if (repl_wait_quorum(s, lsn, epoch, err, sizeof(err)) != 0) {
+			http_resp_error(resp, 503, "write not acknowledged: %s", err);
+			return -1;
+		}
+	}
+}
+
 static void kv_write(struct site *s, uint8_t type, const char *key, size_t klen,
 		     const char *value, size_t vlen, struct http_resp *resp)
 {
@@ -369,14 +405,8 @@ static void kv_write(struct site *s, uint8_t type, const char *key, size_t klen,
 		http_resp_error(resp, 503, "write not acknowledged: %s", err);
 		return;
 	}
-	uint64_t epoch_now;
-	if (!admit_write(s, &epoch_now, &replicated, resp))
+	if (recheck_write(s, lsn, epoch, replicated, resp) != 0)
 		return;
-	if (epoch_now != epoch) {
-		http_resp_error(resp, 503, "write not acknowledged: epoch moved from %" PRIu64
-				" to %" PRIu64 " while it was in flight", epoch, epoch_now);
-		return;
-	}
 	http_resp_json(resp, 200, json_pack("{s:I, s:I}", "lsn", (json_int_t)lsn,
 					    "epoch", (json_int_t)epoch));
 }

@@ -31,6 +31,7 @@ struct peer {
 	uint64_t flushed_lsn;      /* acked: everything <= this is durable there */
 	uint64_t applied_lsn;
 	uint64_t last_seen_ms;     /* monotonic */
+	bool confirmed;            /* its role was confirmed since it started (lease) */
 };
 
 /* What a replica knows about its own streaming. */
@@ -98,6 +99,9 @@ bool site_writable_locked(struct site *s, uint64_t now_ms, char *why, size_t why
 json_t *site_faults_json_locked(struct site *s);
 /* Under s->mu: a newer epoch was seen from a peer or the orchestrator. */
 void site_learn_epoch_locked(struct site *s, uint64_t epoch, const char *from);
+/* Under s->mu: sets the WAL's write gate from the role (open on a
+ * standalone site or a primary, at its epoch; closed otherwise). */
+void site_gate_locked(struct site *s);
 
 /* ---- site.c ---- */
 /* Takes a checkpoint now (snapshot + WAL cleanup). */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <jansson.h>
 
@@ -414,9 +415,249 @@ START_TEST(test_fault_injection_for_drills)
 	ck_assert_int_eq(faults(&A, "{\"clear\":true, \"drop_replication\":true}"), 200);
 	ck_assert_int_eq(th_site_put(&A, "unreplicated"), 503);  /* sync quorum unreachable */
 	ck_assert_int_eq(faults(&A, "{\"drop_replication\":false}"), 200);
+	/* B retries with backoff (up to 1 s): give it time to stream again. */
+	uint64_t deadline = time_mono_ms() + 3000;
+	while (th_site_put(&A, "replicated") != 200 && time_mono_ms() < deadline)
+		time_sleep_ms(50);
 	ck_assert_int_eq(th_site_put(&A, "replicated"), 200);
 	ck_assert_int_eq(faults(&A, "{\"slow_fsync\":1}"), 400);
 	ck_assert_int_eq(faults(&A, "{\"stall_writes\":3}"), 400);
+}
+END_TEST
+
+/* GET /v1/wal as a replica named name would; returns the status. */
+static long fetch(const struct th_site *s, const char *query, char **out)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "/v1/wal?%s", query);
+	return th_site_req(s, "GET", path, true, NULL, 0, out, NULL);
+}
+
+START_TEST(test_refused_fetch_acks_nothing_and_renews_no_lease)
+{
+	const char *extra[] = { "--sync-timeout-ms", "400", NULL };
+	start(&A, extra);
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "sync", 1), 200);
+	ck_assert_int_eq(th_site_put(&A, "alone"), 503);  /* no replica: no quorum */
+	/* A ghost asks far beyond A's end: refused, and must count for nothing. */
+	ck_assert_int_eq(fetch(&A, "from=1000000&epoch=1&replica=ghost&confirmed=1", NULL), 409);
+	ck_assert_int_eq(th_site_put(&A, "after-ghost"), 503);
+	/* Numbers past 2^64 are refused, not clamped to 2^64 - 1. */
+	ck_assert_int_eq(fetch(&A, "from=18446744073709551616&epoch=1&replica=ghost", NULL), 400);
+	ck_assert_int_eq(fetch(&A, "from=2&epoch=99999999999999999999&replica=ghost", NULL), 400);
+	char *body = NULL;
+	ck_assert_int_eq(th_site_req(&A, "GET", "/v1/status", false, NULL, 0, &body, NULL), 200);
+	ck_assert_msg(strstr(body, "\"peers\":[]"), "a refused fetch left a peer: %s", body);
+	free(body);
+	/* A diverged replica is refused too and acks nothing. */
+	ck_assert_int_eq(fetch(&A, "from=2&epoch=1&replica=ghost&prev_epoch=7&confirmed=1", NULL),
+			 409);
+	ck_assert_int_eq(th_site_put(&A, "after-diverged"), 503);
+}
+END_TEST
+
+struct bg_put {
+	const struct th_site *site;
+	const char *key;
+	pthread_t t;
+};
+
+static void *bg_put_main(void *p)
+{
+	struct bg_put *b = p;
+	th_site_put(b->site, b->key);  /* the site is killed under it: any outcome */
+	return NULL;
+}
+
+static void bg_put(struct bg_put *b, const struct th_site *s, const char *key)
+{
+	*b = (struct bg_put){ .site = s, .key = key };
+	pthread_create(&b->t, NULL, bg_put_main, b);
+}
+
+static bool wait_status_has(const struct th_site *s, const char *needle, long timeout_ms)
+{
+	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
+	bool found = false;
+	while (!found && time_mono_ms() < deadline) {
+		char *body = NULL;
+		th_site_req(s, "GET", "/v1/status", false, NULL, 0, &body, NULL);
+		found = body && strstr(body, needle);
+		free(body);
+		if (!found)
+			time_sleep_ms(50);
+	}
+	return found;
+}
+
+/*
+ * Records are shipped before the primary's own fsync.  A primary killed with
+ * one in flight restarts without it, is re-confirmed at the same epoch and
+ * writes another record at that LSN: same LSN, same epoch, different
+ * record.  The replica holding the old one must be refused as diverged, not
+ * counted as an ack of the new one (which it does not have).
+ */
+START_TEST(test_same_epoch_rewrite_after_crash_is_detected_as_divergence)
+{
+	const char *faulty[] = { "--enable-faults", "--sync-timeout-ms", "500", NULL };
+	start(&A, faulty);
+	start(&C, NULL);
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "sync", 1), 200);
+	ck_assert_int_eq(th_site_role(&C, "replica", 1, &A, "sync", 1), 200);
+	ck_assert_int_eq(th_site_put(&A, "k"), 200);  /* lsn 1 */
+	ck_assert_int_eq(th_site_req(&A, "POST", "/v1/admin/faults", true,
+				     "{\"slow_fsync_ms\":5000}", 22, NULL, NULL), 200);
+	struct bg_put p1, p2;
+	bg_put(&p1, &A, "other");  /* lsn 2: written, its fsync held back */
+	time_sleep_ms(300);
+	bg_put(&p2, &A, "k2");     /* lsn 3: in memory only, shipped to C */
+	ck_assert(wait_applied(&C, 3, 5000));
+	th_kill(A.pid, SIGKILL, 5000);
+	pthread_join(p1.t, NULL);
+	pthread_join(p2.t, NULL);
+	start(&A, faulty);
+	long long last = th_site_status_int(&A, NULL, "lsn");
+	ck_assert_int_lt(last, 3);  /* lsn 3 never reached A's disk */
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "sync", 1), 200);
+	/* A writes a different record at lsn 3 (and on if lsn 2 was lost too). */
+	for (long long l = last + 1; l <= 3; l++) {
+		char key[32];
+		snprintf(key, sizeof(key), "rewrite%lld", l);
+		ck_assert_msg(th_site_put(&A, key) == 503, "A acknowledged %s at lsn %lld with C "
+			      "holding another record there", key, l);
+	}
+	char needle[64];
+	snprintf(needle, sizeof(needle), "diverged at lsn %d", 3);
+	ck_assert_msg(wait_status_has(&C, needle, 5000), "C's divergence was not detected");
+	ck_assert(!th_site_has(&C, "rewrite3"));
+}
+END_TEST
+
+START_TEST(test_fenced_site_takes_a_role_at_the_epoch_it_learnt)
+{
+	start(&A, NULL);
+	start(&B, NULL);
+	ck_assert_int_eq(th_site_role(&A, "replica", 1, &B, "async", 1), 200);
+	/* The orchestrator's heartbeat at epoch 2 arrives before the role command. */
+	ck_assert_int_eq(th_site_req(&A, "POST", "/v1/admin/heartbeat", true, "{\"epoch\":2}", 11,
+				     NULL, NULL), 409);
+	char *body = NULL;
+	ck_assert_int_eq(th_site_req(&A, "GET", "/v1/status", false, NULL, 0, &body, NULL), 200);
+	ck_assert_ptr_nonnull(strstr(body, "\"role\":\"fenced\""));
+	free(body);
+	ck_assert_int_eq(th_site_role(&A, "primary", 2, NULL, "async", 1), 200);
+	ck_assert_int_eq(th_site_put(&A, "at-2"), 200);
+	ck_assert_int_eq(th_site_role(&A, "replica", 2, &B, "async", 1), 409);  /* taken */
+	/* Fenced at its own epoch, it may again be given a role at that epoch. */
+	ck_assert_int_eq(th_site_req(&A, "POST", "/v1/admin/fence", true, "{\"epoch\":2}", 11,
+				     NULL, NULL), 200);
+	ck_assert_int_eq(th_site_put(&A, "fenced"), 503);
+	ck_assert_int_eq(th_site_role(&A, "replica", 2, &B, "async", 1), 200);
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "async", 1), 409);
+}
+END_TEST
+
+START_TEST(test_unconfirmed_replica_does_not_renew_the_lease)
+{
+	start(&A, NULL);
+	start(&C, NULL);
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "async", 1), 200);
+	ck_assert_int_eq(th_site_role(&C, "replica", 1, &A, "async", 1), 200);
+	ck_assert_int_eq(th_site_put(&A, "streamed"), 200);
+	/* C dies; the orchestrator cannot reach A and has moved on.  A is cut off. */
+	th_kill(C.pid, SIGKILL, 5000);
+	time_sleep_ms(800);
+	ck_assert_int_eq(th_site_put(&A, "cut-off"), 503);
+	/* C restarts from its state.json: it streams from A again, unconfirmed. */
+	start(&C, NULL);
+	ck_assert(wait_status_has(&C, "\"state\":\"streaming\"", 5000));
+	ck_assert_int_eq(th_site_status_int(&A, NULL, "lsn"), 1);
+	time_sleep_ms(200);
+	ck_assert_int_eq(th_site_put(&A, "renewed-by-unconfirmed"), 503);
+	ck_assert_int_eq(th_site_req(&A, "GET", "/primary", false, NULL, 0, NULL, NULL), 503);
+	/* Once the orchestrator confirms C, its fetches renew A's lease again. */
+	ck_assert_int_eq(th_site_role(&C, "replica", 1, &A, "async", 1), 200);
+	uint64_t deadline = time_mono_ms() + 3000;
+	while (th_site_put(&A, "renewed") != 200 && time_mono_ms() < deadline)
+		time_sleep_ms(50);
+	ck_assert_int_eq(th_site_put(&A, "renewed"), 200);
+}
+END_TEST
+
+START_TEST(test_sync_modes_need_a_quorum_of_at_least_one)
+{
+	start(&A, NULL);
+	char *out = NULL;
+	const char *sync0 = "{\"role\":\"primary\",\"epoch\":1,\"mode\":\"sync\",\"quorum\":0}";
+	ck_assert_int_eq(th_site_req(&A, "POST", "/v1/admin/role", true, sync0, strlen(sync0),
+				     &out, NULL), 400);
+	ck_assert_ptr_nonnull(strstr(out, "quorum"));
+	free(out);
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "remote_apply", 0), 400);
+	ck_assert_int_eq(th_site_status_int(&A, NULL, "epoch"), 0);  /* nothing changed */
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "async", 0), 200);
+}
+END_TEST
+
+struct putter {
+	const struct th_site *site;
+	int id, n, ok;
+	pthread_t t;
+};
+
+static void *putter_main(void *p)
+{
+	struct putter *w = p;
+	char key[32];
+	for (int i = 0; i < w->n; i++) {
+		snprintf(key, sizeof(key), "s%d-%d", w->id, i);
+		w->ok += th_site_put(w->site, key) == 200;
+	}
+	return NULL;
+}
+
+/* Caps a running process's address space at its current size + extra_mb. */
+static void cap_memory(pid_t pid, long extra_mb)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	unsigned long long vm_kb = 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmSize: %llu kB", &vm_kb) == 1)
+			break;
+	fclose(f);
+	ck_assert_uint_gt(vm_kb, 0);
+	rlim_t cap = (rlim_t)(vm_kb * 1024ull + (unsigned long long)extra_mb * 1024 * 1024);
+	struct rlimit rl = { .rlim_cur = cap, .rlim_max = cap };
+	ck_assert_int_eq(prlimit(pid, RLIMIT_AS, &rl, NULL), 0);
+}
+
+/* A JSON-framed batch of many small records must not be sized as if each
+ * record were the largest possible (1 MiB): 3000 records asked for 3 GB. */
+START_TEST(test_json_catch_up_of_many_small_records_fits_in_memory)
+{
+	const char *lease[] = { "--lease-ms", "60000", NULL };
+	const char *json[] = { "--repl-encoding", "json", NULL };
+	start(&A, lease);
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "async", 1), 200);
+	struct putter p[8];
+	for (int i = 0; i < 8; i++) {
+		p[i] = (struct putter){ .site = &A, .id = i, .n = 375 };
+		pthread_create(&p[i].t, NULL, putter_main, &p[i]);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(p[i].t, NULL);
+		ck_assert_int_eq(p[i].ok, p[i].n);
+	}
+	long long last = th_site_status_int(&A, NULL, "lsn");
+	ck_assert_int_eq(last, 3000);
+	start(&C, json);
+	cap_memory(C.pid, 1024);  /* plenty for 3000 small records, not for 3 GB */
+	ck_assert_int_eq(th_site_role(&C, "replica", 1, &A, "async", 1), 200);
+	ck_assert_msg(wait_applied(&C, last, 10000), "C did not catch up; see %s", C.log);
+	ck_assert(th_site_has(&C, "s7-374"));
 }
 END_TEST
 
@@ -437,6 +678,12 @@ static Suite *repl_suite(void)
 	tcase_add_test(tc, test_json_framing_replicates_the_same_bytes);
 	tcase_add_test(tc, test_deposed_primary_with_extra_records_is_refused_as_diverged);
 	tcase_add_test(tc, test_fault_injection_for_drills);
+	tcase_add_test(tc, test_refused_fetch_acks_nothing_and_renews_no_lease);
+	tcase_add_test(tc, test_same_epoch_rewrite_after_crash_is_detected_as_divergence);
+	tcase_add_test(tc, test_fenced_site_takes_a_role_at_the_epoch_it_learnt);
+	tcase_add_test(tc, test_unconfirmed_replica_does_not_renew_the_lease);
+	tcase_add_test(tc, test_sync_modes_need_a_quorum_of_at_least_one);
+	tcase_add_test(tc, test_json_catch_up_of_many_small_records_fits_in_memory);
 	suite_add_tcase(s, tc);
 	return s;
 }
