@@ -2,10 +2,16 @@
  * http.c — the HTTP server wrapper (see http.h for the contract).
  *
  * libmicrohttpd calls on_request several times per request: once when the
- * headers are in (we allocate the per-request state and may refuse an
- * oversized Content-Length at once), once per body chunk (we accumulate up to
- * max_body), and once more with no data, when we run the handler and queue its
- * response.  on_completed frees the per-request state.
+ * headers are in (we allocate the per-request state, and mark it too large
+ * when Content-Length exceeds max_body), once per body chunk (we accumulate
+ * up to max_body, then only count and discard), and once more with no data,
+ * when we run the handler (or answer 413) and queue the response.
+ * on_completed frees the per-request state.
+ *
+ * An oversized body is drained, not refused early: a reply queued from the
+ * headers callback makes libmicrohttpd close the connection with the body
+ * still unread, and the client, still sending, may then see a connection
+ * reset instead of the 413.
  */
 #include "http.h"
 
@@ -209,15 +215,21 @@ static bool content_length_exceeds(struct MHD_Connection *conn, size_t max)
 	return cl && strtoull(cl, NULL, 10) > max;
 }
 
+/* From now on the body is only discarded; the request answers 413. */
+static void mark_too_large(struct req_state *st)
+{
+	st->too_large = true;
+	free(st->body);
+	st->body = NULL;
+	st->len = st->cap = 0;
+}
+
 static void body_append(struct req_state *st, const char *data, size_t n, size_t max)
 {
 	if (st->too_large)
 		return;
 	if (st->len + n > max) {
-		st->too_large = true;
-		free(st->body);
-		st->body = NULL;
-		st->len = st->cap = 0;
+		mark_too_large(st);
 		return;
 	}
 	if (st->len + n + 1 > st->cap) {
@@ -226,10 +238,7 @@ static void body_append(struct req_state *st, const char *data, size_t n, size_t
 			cap *= 2;
 		char *nb = realloc(st->body, cap);
 		if (!nb) {
-			st->too_large = true;  /* answered as 413: we cannot hold it */
-			free(st->body);
-			st->body = NULL;
-			st->len = st->cap = 0;
+			mark_too_large(st);  /* answered as 413: we cannot hold it */
 			return;
 		}
 		st->body = nb;
@@ -255,7 +264,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 			return MHD_NO;
 		*con_cls = st;
 		if (content_length_exceeds(conn, srv->opts.max_body))
-			return reply_now(conn, 413, "request body too large");
+			mark_too_large(st);
 		return MHD_YES;
 	}
 	if (*upload_data_size) {

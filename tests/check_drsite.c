@@ -158,6 +158,27 @@ START_TEST(test_bad_input_gets_json_errors_and_changes_nothing)
 }
 END_TEST
 
+/*
+ * An oversized body is answered 413 every time, never with a reset
+ * connection: the server reads (and discards) the body before it answers,
+ * rather than answering from the headers and closing with the body unread.
+ */
+START_TEST(test_oversized_bodies_always_get_413_not_a_reset)
+{
+	site_start(NULL, NULL, NULL, NULL);
+	size_t len = 16u << 20;
+	char *big = calloc(1, len);
+	ck_assert_ptr_nonnull(big);
+	for (int i = 0; i < 20; i++) {
+		long got = req("PUT", "/v1/kv/big", big, len, NULL, NULL);
+		ck_assert_msg(got == 413, "PUT #%d of %zu bytes: %ld, want 413", i, len, got);
+	}
+	free(big);
+	ck_assert_int_eq(req("PUT", "/v1/kv/small", "v", 1, NULL, NULL), 200);
+	ck_assert_int_eq(status_int(NULL, "lsn"), 1);
+}
+END_TEST
+
 START_TEST(test_bad_command_line_exits_2)
 {
 	char *argv[] = { (char *)th_bin("drsite"), "--name", "x", NULL };
@@ -371,6 +392,7 @@ static Suite *drsite_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_put_get_delete_binary_values);
 	tcase_add_test(tc, test_bad_input_gets_json_errors_and_changes_nothing);
+	tcase_add_test(tc, test_oversized_bodies_always_get_413_not_a_reset);
 	tcase_add_test(tc, test_bad_command_line_exits_2);
 	tcase_add_test(tc, test_data_dir_held_or_unusable_is_refused);
 	tcase_add_test(tc, test_sigterm_shuts_down_cleanly_and_keeps_data);
