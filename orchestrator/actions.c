@@ -1,0 +1,390 @@
+/*
+ * actions.c — what drorchd does in each failover state.  Each action runs
+ * after its transition is committed, returns the event that ends its state,
+ * and is idempotent: after a crash it runs again with the epoch already in
+ * the cluster row (role and fence commands at an epoch a site already has
+ * are confirmations, not changes).
+ *
+ *   confirm   SUSPECT: did the primary's replicas lose it too?
+ *   fence     FENCING: new epoch to every reachable site; old lease expires
+ *   elect     ELECTING: highest flushed LSN; candidate order; other region
+ *   promote   PROMOTING: primary at the new epoch, replicas repointed,
+ *             a canary write (the first write the new primary acknowledges)
+ *   redirect  REDIRECTING: every replica streams from the new primary?
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "orch.h"
+#include "siteapi.h"
+#include "timeutil.h"
+
+#define POLL_MS 20
+
+static uint64_t window_ms(const struct orch *o)
+{
+	return o->cfg.policy.heartbeat_ms * o->cfg.policy.misses;
+}
+
+/* Deadline of the current state: entered + its timeout, less a margin. */
+static uint64_t state_deadline(struct orch *o)
+{
+	pthread_mutex_lock(&o->mu);
+	int s = fsm_state_by_name(o->cluster.state);
+	uint64_t d = o->state_entered_ms + (s >= 0 ? fsm_state_timeout_ms[s] : 0);
+	pthread_mutex_unlock(&o->mu);
+	return d > 100 ? d - 100 : d;
+}
+
+static uint64_t mono_to_wall(uint64_t mono)
+{
+	return time_wall_ms() - (time_mono_ms() - mono);
+}
+
+/* ---- confirm ----------------------------------------------------------------------- */
+
+enum verdict { V_UNSURE, V_BACK, V_LINK_ONLY, V_DOWN };
+
+/* Holistic detection (as GitHub's orchestrator): under o->mu. */
+static enum verdict judge_locked(struct orch *o, int p, uint64_t now)
+{
+	const struct site_view *pv = &o->views[p];
+	if (pv->reachable && now - pv->last_ok_ms <= window_ms(o) && pv->canary_failures < 2)
+		return V_BACK;
+	if (pv->canary_failures >= 2)
+		return V_DOWN;  /* it answers but cannot commit: a grey failure */
+	int reachable = 0, lost = 0;
+	for (int i = 0; i < o->cfg.nsites; i++) {
+		const struct site_view *r = &o->views[i];
+		if (i == p || !r->reachable || strcmp(r->role, "replica") ||
+		    r->epoch != o->cluster.epoch)
+			continue;
+		reachable++;
+		uint64_t heard = r->contact_seen_ms - (uint64_t)r->contact_ago_ms;
+		bool streaming = !strcmp(r->repl_state, "streaming");
+		if (streaming && heard > pv->last_ok_ms + o->cfg.policy.heartbeat_ms)
+			return V_LINK_ONLY;  /* it heard the primary after drorchd lost it */
+		if (!streaming || now - heard > window_ms(o))
+			lost++;
+	}
+	return reachable && lost == reachable ? V_DOWN : V_UNSURE;
+}
+
+static int act_confirm(struct orch *o)
+{
+	int p = orch_site_index(o, o->cluster.primary);
+	uint64_t deadline = state_deadline(o);
+	pthread_mutex_lock(&o->mu);
+	uint64_t last_ok = o->views[p].last_ok_ms;
+	pthread_mutex_unlock(&o->mu);
+	orch_run_mark(o, "last_good_heartbeat", mono_to_wall(last_ok));
+	while (!orch_stopping(o) && time_mono_ms() < deadline) {
+		pthread_mutex_lock(&o->mu);
+		enum verdict v = judge_locked(o, p, time_mono_ms());
+		pthread_mutex_unlock(&o->mu);
+		if (v == V_BACK)
+			return FSM_E_PRIMARY_BACK;
+		if (v == V_LINK_ONLY)
+			return FSM_E_LINK_ONLY;
+		if (v == V_DOWN) {
+			json_t *d = json_pack("{s:s, s:I}", "primary", o->cfg.sites[p].name,
+					      "last_good_heartbeat", (json_int_t)mono_to_wall(last_ok));
+			orch_detail_set(o, "detected", json_integer((json_int_t)time_wall_ms()));
+			orch_detail_set(o, "last_good_heartbeat",
+					json_integer((json_int_t)mono_to_wall(last_ok)));
+			log_event(LOG_WARN, "orch.primary_failed", "{s:O}", "detail", d);
+			json_decref(d);
+			return FSM_E_CONFIRMED_DOWN;
+		}
+		time_sleep_ms(POLL_MS);
+	}
+	return FSM_E_TIMEOUT;
+}
+
+/* ---- fence ------------------------------------------------------------------------- */
+
+static int64_t detail_i(struct orch *o, const char *key)
+{
+	json_t *v = orch_detail_get(o, key);
+	int64_t n = json_integer_value(v);
+	json_decref(v);
+	return n;
+}
+
+/* Sends fence{epoch} to every site; returns whether the old primary took it. */
+static bool fence_all(struct orch *o, struct httpc *c, int old, int64_t epoch, json_t *report)
+{
+	bool old_fenced = false;
+	json_t *body = json_pack("{s:I}", "epoch", (json_int_t)epoch);
+	for (int i = 0; i < o->cfg.nsites; i++) {
+		char err[300] = "";
+		long st = siteapi_admin(c, o->cfg.sites[i].url, o->site_token, "fence", body,
+					(long)window_ms(o), err, sizeof(err));
+		if (i == old)
+			old_fenced = st == 200;
+		json_object_set_new(report, o->cfg.sites[i].name,
+				    json_string(st == 200 ? "fenced" : err[0] ? err : "no answer"));
+	}
+	json_decref(body);
+	return old_fenced;
+}
+
+static int act_fence(struct orch *o)
+{
+	pthread_mutex_lock(&o->mu);
+	int old = orch_site_index(o, o->cluster.primary);
+	int64_t epoch = o->cluster.epoch;
+	uint64_t last_hb = o->views[old].last_hb_ok_ms;
+	int64_t lease = o->views[old].lease_ms > 0 ? o->views[old].lease_ms : 500;
+	pthread_mutex_unlock(&o->mu);
+	orch_run_mark(o, "last_good_heartbeat", (uint64_t)detail_i(o, "last_good_heartbeat"));
+	orch_run_mark(o, "detected", (uint64_t)detail_i(o, "detected"));
+	struct httpc *c = httpc_new();
+	if (!c)
+		return FSM_E_ACTION_FAILED;
+	json_t *report = json_object();
+	bool old_fenced = fence_all(o, c, old, epoch, report);
+	httpc_free(c);
+	/* Unless the old primary took the fence, wait out its lease: it may have
+	 * been renewed by our heartbeat or by replicas until they were fenced. */
+	uint64_t renewed = time_mono_ms() > last_hb ? time_mono_ms() : last_hb;
+	uint64_t until = renewed + (uint64_t)lease + 50;
+	if (!old_fenced)
+		while (time_mono_ms() < until && !orch_stopping(o))
+			time_sleep_ms(POLL_MS);
+	json_object_set_new(report, "epoch", json_integer(epoch));
+	json_object_set_new(report, "waited_lease_ms", json_integer(old_fenced ? 0 : lease));
+	orch_run_step(o, "fence", "ok", report);
+	return FSM_E_FENCED;
+}
+
+/* ---- elect ------------------------------------------------------------------------- */
+
+struct candidate {
+	int idx;
+	int64_t flushed, lsn, lag_ms;
+	int order;          /* position in policy.candidates, or nsites */
+	bool other_region;  /* not the failed primary's region */
+};
+
+/* Earlier wins: highest flushed LSN, then candidate order, then another
+ * region than the failed primary's, then name. */
+static bool better(const struct orch *o, const struct candidate *a, const struct candidate *b)
+{
+	if (a->flushed != b->flushed)
+		return a->flushed > b->flushed;
+	if (a->order != b->order)
+		return a->order < b->order;
+	if (a->other_region != b->other_region)
+		return a->other_region;
+	return strcmp(o->cfg.sites[a->idx].name, o->cfg.sites[b->idx].name) < 0;
+}
+
+static int policy_order(const struct orch *o, const char *name)
+{
+	for (int i = 0; i < o->cfg.policy.ncandidates; i++)
+		if (strcmp(o->cfg.policy.candidates[i], name) == 0)
+			return i;
+	return CONFIG_MAX_SITES;
+}
+
+/* Asks site i for its status now; fills c if it may take over at epoch. */
+static bool eligible(struct orch *o, struct httpc *h, int i, int old, int64_t epoch,
+		     struct candidate *c, json_t *report)
+{
+	char err[300];
+	json_t *st = siteapi_status(h, o->cfg.sites[i].url, (long)window_ms(o), err, sizeof(err));
+	const char *role = json_string_value(json_object_get(st, "role"));
+	const char *rs = json_string_value(json_object_get(json_object_get(st, "replication"), "state"));
+	const char *why = !st ? "unreachable" :
+			  json_integer_value(json_object_get(st, "epoch")) != epoch ? "not fenced at the new epoch" :
+			  !role || (strcmp(role, "fenced") && strcmp(role, "replica")) ? "not a replica" :
+			  rs && !strcmp(rs, "snapshot") ? "still in a snapshot transfer" : NULL;
+	if (st && !why) {
+		*c = (struct candidate){
+			.idx = i, .flushed = json_integer_value(json_object_get(st, "flushed_lsn")),
+			.lsn = json_integer_value(json_object_get(st, "lsn")),
+			.lag_ms = json_integer_value(json_object_get(json_object_get(st, "replication"), "lag_ms")),
+			.order = policy_order(o, o->cfg.sites[i].name),
+			.other_region = strcmp(o->cfg.sites[i].region, o->cfg.sites[old].region) != 0 };
+	}
+	json_object_set_new(report, o->cfg.sites[i].name, why ? json_string(why) :
+		json_pack("{s:I}", "flushed_lsn", (json_int_t)c->flushed));
+	json_decref(st);
+	return !why;
+}
+
+static int act_elect(struct orch *o)
+{
+	pthread_mutex_lock(&o->mu);
+	int old = orch_site_index(o, o->cluster.primary);
+	int64_t epoch = o->cluster.epoch, last_seen = o->views[old].lsn;
+	pthread_mutex_unlock(&o->mu);
+	json_t *target = orch_detail_get(o, "target"), *force = orch_detail_get(o, "force");
+	struct httpc *h = httpc_new();
+	json_t *report = json_object();
+	struct candidate best = { .idx = -1 }, c;
+	for (int i = 0; h && i < o->cfg.nsites; i++) {
+		if (i == old || (json_is_string(target) &&
+				 strcmp(json_string_value(target), o->cfg.sites[i].name)))
+			continue;
+		if (eligible(o, h, i, old, epoch, &c, report)) {
+			last_seen = c.lsn > last_seen ? c.lsn : last_seen;
+			if (best.idx < 0 || better(o, &c, &best))
+				best = c;
+		}
+	}
+	httpc_free(h);
+	int64_t rpo_records = best.idx < 0 ? -1 : last_seen - best.flushed;
+	int64_t rpo_ms = rpo_records > 0 ? best.lag_ms : 0;
+	const struct policy *p = &o->cfg.policy;
+	bool breaks = best.idx >= 0 && ((p->rpo_records && rpo_records > (int64_t)p->rpo_records) ||
+					rpo_ms > (int64_t)p->rpo_ms);
+	json_object_set_new(report, "rpo_records", json_integer(rpo_records));
+	json_object_set_new(report, "rpo_ms", json_integer(rpo_ms));
+	int ev = FSM_E_ELECTED;
+	if (best.idx < 0 || (breaks && !json_is_true(force))) {
+		json_object_set_new(report, "refused", json_string(best.idx < 0 ?
+			"no eligible replica" : "the best candidate would break the RPO target"));
+		ev = FSM_E_NO_CANDIDATE;
+	} else {
+		orch_detail_set(o, "candidate", json_string(o->cfg.sites[best.idx].name));
+		orch_detail_set(o, "rpo_records", json_integer(rpo_records));
+		orch_detail_set(o, "rpo_ms", json_integer(rpo_ms));
+		orch_run_mark(o, "decided", time_wall_ms());
+		json_object_set_new(report, "candidate", json_string(o->cfg.sites[best.idx].name));
+	}
+	orch_run_step(o, "elect", ev == FSM_E_ELECTED ? "ok" : "failed", report);
+	json_decref(target);
+	json_decref(force);
+	return ev;
+}
+
+/* ---- promote ----------------------------------------------------------------------- */
+
+/* Sends a role command; true on 200. */
+static bool role_cmd(struct orch *o, struct httpc *h, int i, json_t *body, json_t *report)
+{
+	char err[300] = "";
+	long st = siteapi_admin(h, o->cfg.sites[i].url, o->site_token, "role", body,
+				(long)window_ms(o), err, sizeof(err));
+	json_decref(body);
+	json_object_set_new(report, o->cfg.sites[i].name, json_string(st == 200 ? "ok" : err));
+	return st == 200;
+}
+
+/* The primary's role command: the policy's mode, or async (recorded) when
+ * the policy allows it and no replica is left to confirm writes. */
+static json_t *primary_body(struct orch *o, int cand, int64_t epoch, int replicas, json_t *report)
+{
+	json_t *body = orch_role_body(o, cand, o->cfg.sites[cand].name, epoch);
+	if (replicas == 0 && strcmp(o->cfg.policy.mode, "async") && o->cfg.policy.degrade_to_async) {
+		json_object_set_new(body, "mode", json_string("async"));
+		json_object_set_new(body, "quorum", json_integer(1));
+		json_object_set_new(report, "rpo_protection", json_string("off: no replica left"));
+	}
+	return body;
+}
+
+/* The first write the new primary acknowledges (retried until deadline). */
+static bool first_write(struct orch *o, struct httpc *h, int cand, uint64_t deadline)
+{
+	while (!orch_stopping(o) && time_mono_ms() < deadline) {
+		char err[300];
+		uint64_t ms;
+		if (siteapi_canary(h, o->cfg.sites[cand].url, 1000, &ms, err, sizeof(err)) == 200)
+			return true;
+		time_sleep_ms(POLL_MS);
+	}
+	return false;
+}
+
+static int act_promote(struct orch *o)
+{
+	json_t *cj = orch_detail_get(o, "candidate");
+	int cand = json_is_string(cj) ? orch_site_index(o, json_string_value(cj)) : -1;
+	json_decref(cj);
+	pthread_mutex_lock(&o->mu);
+	int old = orch_site_index(o, o->cluster.primary);
+	int64_t epoch = o->cluster.epoch;
+	pthread_mutex_unlock(&o->mu);
+	struct httpc *h = httpc_new();
+	json_t *report = json_object();
+	if (cand < 0 || !h) {
+		httpc_free(h);
+		orch_run_step(o, "promote", "failed", report);
+		return FSM_E_ACTION_FAILED;
+	}
+	int replicas = 0;
+	for (int i = 0; i < o->cfg.nsites; i++)
+		replicas += i != cand && i != old && o->views[i].reachable;
+	if (!role_cmd(o, h, cand, primary_body(o, cand, epoch, replicas, report), report)) {
+		httpc_free(h);
+		orch_run_step(o, "promote", "failed", report);
+		return FSM_E_ACTION_FAILED;
+	}
+	orch_run_mark(o, "promoted", time_wall_ms());
+	const char *name = o->cfg.sites[cand].name;
+	for (int i = 0; i < o->cfg.nsites; i++)
+		if (i != cand && i != old)
+			role_cmd(o, h, i, orch_role_body(o, i, name, epoch), report);
+	bool wrote = first_write(o, h, cand, state_deadline(o));
+	httpc_free(h);
+	if (wrote)
+		orch_run_mark(o, "first_write", time_wall_ms());
+	orch_run_step(o, "promote", wrote ? "ok" : "failed", report);
+	return wrote ? FSM_E_PROMOTED : FSM_E_TIMEOUT;
+}
+
+/* ---- redirect ---------------------------------------------------------------------- */
+
+/* Does every other site stream from the new primary at the epoch?  Under mu. */
+static bool all_follow_locked(struct orch *o, int primary, int64_t epoch)
+{
+	const char *name = o->cfg.sites[primary].name;
+	for (int i = 0; i < o->cfg.nsites; i++) {
+		const struct site_view *v = &o->views[i];
+		if (i != primary &&
+		    (!v->reachable || v->epoch != epoch || strcmp(v->role, "replica") ||
+		     strcmp(v->repl_state, "streaming") ||
+		     strcmp(v->repl_primary, config_peer_addr(&o->cfg, o->cfg.sites[i].name, name))))
+			return false;
+	}
+	return true;
+}
+
+static int act_redirect(struct orch *o)
+{
+	uint64_t deadline = state_deadline(o);
+	uint64_t settle = time_mono_ms() + 3000;  /* give replicas a moment to attach */
+	bool ok = false;
+	while (!orch_stopping(o) && time_mono_ms() < deadline && time_mono_ms() < settle) {
+		pthread_mutex_lock(&o->mu);
+		int p = orch_site_index(o, o->cluster.primary);
+		ok = p >= 0 && all_follow_locked(o, p, o->cluster.epoch);
+		pthread_mutex_unlock(&o->mu);
+		if (ok)
+			break;
+		time_sleep_ms(POLL_MS * 5);
+	}
+	pthread_mutex_lock(&o->mu);
+	o->all_replicas_ok = ok;
+	pthread_mutex_unlock(&o->mu);
+	orch_run_step(o, "redirect", ok ? "ok" : "skipped",
+		      json_pack("{s:b}", "all_replicas_follow", ok));
+	return FSM_E_REDIRECTED;
+}
+
+int orch_run_action(struct orch *o, enum fsm_action a)
+{
+	switch (a) {
+	case FSM_A_CONFIRM: return act_confirm(o);
+	case FSM_A_FENCE: return act_fence(o);
+	case FSM_A_ELECT: return act_elect(o);
+	case FSM_A_PROMOTE: return act_promote(o);
+	case FSM_A_REDIRECT: return act_redirect(o);
+	default: return -1;  /* record, none: the transition itself is the record */
+	}
+}

@@ -1,0 +1,180 @@
+/*
+ * api.c — drorchd's REST routes (see api.h).
+ */
+#include "api.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+
+static bool is(const struct http_req *req, const char *method, const char *path)
+{
+	return strcmp(req->method, method) == 0 && strcmp(req->path, path) == 0;
+}
+
+/* Reads a non-negative integer query argument; false (400 set) if bad. */
+static bool query_int(const struct http_req *req, const char *name, int64_t *out,
+		      struct http_resp *resp)
+{
+	const char *v = http_req_query(req, name);
+	*out = 0;
+	if (!v)
+		return true;
+	char *end = NULL;
+	long long n = strtoll(v, &end, 10);
+	if (!*v || *end || n < 0) {
+		http_resp_error(resp, 400, "%s: must be a non-negative integer", name);
+		return false;
+	}
+	*out = n;
+	return true;
+}
+
+static void get_transitions(struct api *a, const struct http_req *req, struct http_resp *resp)
+{
+	int64_t since, run;
+	if (!query_int(req, "since", &since, resp) || !query_int(req, "run", &run, resp))
+		return;
+	json_t *t = store_transitions_json(a->orch->store, since, run, 0);
+	if (!t)
+		http_resp_error(resp, 500, "store: cannot read transitions");
+	else
+		http_resp_json(resp, 200, json_pack("{s:o}", "transitions", t));
+}
+
+static void get_run(struct api *a, const char *id, struct http_resp *resp)
+{
+	char *end = NULL;
+	long long n = strtoll(id, &end, 10);
+	json_t *r = (*id && !*end && n > 0) ? store_run_json(a->orch->store, n) : NULL;
+	if (!r)
+		http_resp_error(resp, 404, "no run %s", id);
+	else
+		http_resp_json(resp, 200, r);
+}
+
+static void get_fsm(struct http_resp *resp)
+{
+	json_t *rows = json_array();
+	for (size_t i = 0; i < fsm_nrows; i++) {
+		const struct fsm_row *r = &fsm_rows[i];
+		static const char *const kinds[] = { "transition", "ignore", "reject" };
+		json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+			"id", r->id, "from", fsm_state_names[r->from], "event", fsm_event_names[r->event],
+			"kind", kinds[r->kind], "guard", fsm_guard_names[r->guard],
+			"action", fsm_action_names[r->action], "to", fsm_state_names[r->to],
+			"reason", r->reason));
+	}
+	http_resp_json(resp, 200, json_pack("{s:s, s:o}", "steady", fsm_state_names[FSM_STEADY],
+					    "rows", rows));
+}
+
+static void get_policy(struct api *a, struct http_resp *resp)
+{
+	const struct policy *p = &a->orch->cfg.policy;
+	json_t *cands = json_array();
+	for (int i = 0; i < p->ncandidates; i++)
+		json_array_append_new(cands, json_string(p->candidates[i]));
+	http_resp_json(resp, 200, json_pack(
+		"{s:s, s:{s:s, s:I, s:b}, s:{s:I, s:I}, s:I, s:{s:I, s:I, s:I}, s:{s:b, s:I, s:o}}",
+		"name", p->name,
+		"replication", "mode", p->mode, "quorum", (json_int_t)p->quorum,
+		"degrade_to_async", p->degrade_to_async,
+		"rpo", "max_ms", (json_int_t)p->rpo_ms, "max_records", (json_int_t)p->rpo_records,
+		"rto_ms", (json_int_t)p->rto_ms,
+		"detection", "heartbeat_ms", (json_int_t)p->heartbeat_ms,
+		"misses", (json_int_t)p->misses, "canary_ms", (json_int_t)p->canary_ms,
+		"failover", "automatic", p->automatic, "anti_flap_s", (json_int_t)p->anti_flap_s,
+		"candidates", cands));
+}
+
+static void get_primary(struct api *a, struct http_resp *resp)
+{
+	json_t *st = orch_status_json(a->orch);
+	const char *name = json_string_value(json_object_get(st, "primary"));
+	int i = name ? orch_site_index(a->orch, name) : -1;
+	if (i < 0) {
+		http_resp_error(resp, 503, "no primary");
+	} else {
+		http_resp_json(resp, 307, json_pack("{s:s, s:s}", "primary", name,
+						    "url", a->orch->cfg.sites[i].url));
+		http_resp_header(resp, "Location", a->orch->cfg.sites[i].url);
+	}
+	json_decref(st);
+}
+
+/* POST /v1/failover {"to": SITE, "force": bool}, /v1/pause, /v1/resume. */
+static void post_action(struct api *a, const struct http_req *req, enum fsm_event ev,
+			struct http_resp *resp)
+{
+	const char *to = NULL;
+	int force = 0;
+	json_t *j = NULL;
+	if (req->body_len) {
+		json_error_t jerr;
+		if (!(j = http_req_json(req, resp)))
+			return;
+		if (json_unpack_ex(j, &jerr, JSON_STRICT, "{s?s, s?b}", "to", &to, "force", &force)) {
+			http_resp_error(resp, 400, "body: %s (fields: to, force)", jerr.text);
+			json_decref(j);
+			return;
+		}
+		if (to && orch_site_index(a->orch, to) < 0) {
+			http_resp_error(resp, 400, "to: no site named '%s'", to);
+			json_decref(j);
+			return;
+		}
+	}
+	char why[400];
+	int rc = orch_request(a->orch, ev, "operator:api", to, force, why, sizeof(why));
+	if (rc)
+		http_resp_error(resp, rc, "%s", why);
+	else
+		http_resp_json(resp, 202, json_pack("{s:s, s:s}", "accepted", fsm_event_names[ev],
+						    "reason", why));
+	json_decref(j);
+}
+
+static void route_post(struct api *a, const struct http_req *req, struct http_resp *resp)
+{
+	if (!auth_bearer_ok(http_req_header(req, "Authorization"), a->token)) {
+		http_resp_header(resp, "WWW-Authenticate", "Bearer");
+		http_resp_error(resp, 401, "missing or wrong bearer token");
+	} else if (strcmp(req->path, "/v1/failover") == 0) {
+		post_action(a, req, FSM_E_OP_FAILOVER, resp);
+	} else if (strcmp(req->path, "/v1/pause") == 0) {
+		post_action(a, req, FSM_E_OP_PAUSE, resp);
+	} else if (strcmp(req->path, "/v1/resume") == 0) {
+		post_action(a, req, FSM_E_OP_RESUME, resp);
+	} else {
+		http_resp_error(resp, 404, "no route for POST %s", req->path);
+	}
+}
+
+void api_handler(void *ctx, const struct http_req *req, struct http_resp *resp)
+{
+	struct api *a = ctx;
+	if (is(req, "GET", "/healthz"))
+		http_resp_json(resp, 200, json_pack("{s:s}", "status", "ok"));
+	else if (is(req, "GET", "/v1/status"))
+		http_resp_json(resp, 200, orch_status_json(a->orch));
+	else if (is(req, "GET", "/v1/transitions"))
+		get_transitions(a, req, resp);
+	else if (is(req, "GET", "/v1/runs"))
+		http_resp_json(resp, 200, json_pack("{s:o}", "runs", store_runs_json(a->orch->store, 100)));
+	else if (!strcmp(req->method, "GET") && !strncmp(req->path, "/v1/runs/", 9))
+		get_run(a, req->path + 9, resp);
+	else if (is(req, "GET", "/v1/fsm"))
+		get_fsm(resp);
+	else if (is(req, "GET", "/v1/policy"))
+		get_policy(a, resp);
+	else if (is(req, "GET", "/v1/primary"))
+		get_primary(a, resp);
+	else if (!strcmp(req->method, "POST"))
+		route_post(a, req, resp);
+	else
+		http_resp_error(resp, 404, "no route for %s %s", req->method, req->path);
+}

@@ -1,0 +1,163 @@
+/*
+ * monitor.c — one thread per site polls it every heartbeat interval.
+ *
+ * Each round: the primary (as the cluster row names it) gets a heartbeat at
+ * the current epoch, which renews its write lease — but only while the
+ * cluster is in a resting state (STEADY, DEGRADED, PAUSED, HELD): once a
+ * failure is suspected drorchd stops renewing, so the lease can run out.
+ * Every site is then asked for /v1/status; the primary also takes a canary
+ * write every few rounds (grey failures: /healthz answers, writes do not).
+ * Requests time out after heartbeat x misses, so a slow WAN stretches a
+ * round instead of counting as a miss; the driver judges a site by the time
+ * since its last answer.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "orch.h"
+#include "siteapi.h"
+#include "timeutil.h"
+
+#define CANARY_EVERY 5   /* rounds between canary writes */
+
+static bool resting(const char *state)
+{
+	return !strcmp(state, "STEADY") || !strcmp(state, "DEGRADED") ||
+	       !strcmp(state, "PAUSED") || !strcmp(state, "HELD");
+}
+
+static void copy_str(char *dst, size_t len, json_t *v)
+{
+	snprintf(dst, len, "%s", json_is_string(v) ? json_string_value(v) : "");
+}
+
+/* Copies what matters of a /v1/status answer into v.  Under o->mu. */
+static void view_update_locked(struct site_view *v, json_t *st, uint64_t now)
+{
+	json_t *repl = json_object_get(st, "replication");
+	v->reachable = true;
+	v->last_ok_ms = now;
+	copy_str(v->role, sizeof(v->role), json_object_get(st, "role"));
+	if (json_is_true(json_object_get(st, "standalone")))
+		snprintf(v->role, sizeof(v->role), "standalone");
+	copy_str(v->version, sizeof(v->version), json_object_get(st, "version"));
+	v->epoch = json_integer_value(json_object_get(st, "epoch"));
+	v->lsn = json_integer_value(json_object_get(st, "lsn"));
+	v->flushed_lsn = json_integer_value(json_object_get(st, "flushed_lsn"));
+	v->applied_lsn = json_integer_value(json_object_get(st, "applied_lsn"));
+	v->confirmed = json_is_true(json_object_get(st, "confirmed"));
+	v->writable = json_is_true(json_object_get(st, "writable"));
+	v->lease_ms = json_integer_value(json_object_get(st, "lease_ms"));
+	copy_str(v->repl_state, sizeof(v->repl_state), json_object_get(repl, "state"));
+	copy_str(v->repl_primary, sizeof(v->repl_primary), json_object_get(repl, "primary"));
+	v->contact_ago_ms = json_integer_value(json_object_get(repl, "last_contact_ms_ago"));
+	v->contact_seen_ms = now;
+	v->lag_ms = json_integer_value(json_object_get(repl, "lag_ms"));
+	v->lag_records = json_integer_value(json_object_get(repl, "lag_records"));
+}
+
+/* The canary verdict: slow or failed counts, a quorum 503 does not (that
+ * is a replication problem, not a failing primary). */
+static void canary(struct orch *o, struct httpc *c, int idx, const char *url)
+{
+	char err[300] = "";
+	uint64_t ms = 0;
+	long timeout = (long)o->cfg.policy.canary_ms;
+	long st = siteapi_canary(c, url, timeout, &ms, err, sizeof(err));
+	/* A 503 is the site refusing on purpose (role, lease, quorum): not a
+	 * grey failure.  No answer, a slow answer or another error is. */
+	bool failing = st != 503 && (st != 200 || ms > o->cfg.policy.canary_ms);
+	pthread_mutex_lock(&o->mu);
+	o->views[idx].canary_failures = failing ? o->views[idx].canary_failures + 1 : 0;
+	int n = o->views[idx].canary_failures;
+	pthread_mutex_unlock(&o->mu);
+	if (failing)
+		log_event(LOG_WARN, "monitor.canary_failed", "{s:s, s:i, s:I, s:s}", "site",
+			  o->cfg.sites[idx].name, "failures", n, "ms", (json_int_t)ms, "error", err);
+}
+
+static void heartbeat(struct orch *o, struct httpc *c, int idx, const char *url, int64_t epoch,
+		      long timeout)
+{
+	char err[300];
+	json_t *body = json_pack("{s:I}", "epoch", (json_int_t)epoch);
+	long st = siteapi_admin(c, url, o->site_token, "heartbeat", body, timeout, err, sizeof(err));
+	json_decref(body);
+	if (st == 200) {
+		pthread_mutex_lock(&o->mu);
+		o->views[idx].last_hb_ok_ms = time_mono_ms();
+		pthread_mutex_unlock(&o->mu);
+	}
+}
+
+struct monitor_arg {
+	struct orch *o;
+	int idx;
+};
+
+static void poll_once(struct orch *o, struct httpc *c, int idx, unsigned round)
+{
+	const struct config_site *cs = &o->cfg.sites[idx];
+	long timeout = (long)(o->cfg.policy.heartbeat_ms * o->cfg.policy.misses);
+	pthread_mutex_lock(&o->mu);
+	bool is_primary = strcmp(o->cluster.primary, cs->name) == 0;
+	bool rest = resting(o->cluster.state);
+	int64_t epoch = o->cluster.epoch;
+	/* Only a site already primary at our epoch is heartbeated (a heartbeat
+	 * of a newer epoch would fence it) or canaried (a refusal by role or
+	 * lease is not a grey failure). */
+	const struct site_view *v = &o->views[idx];
+	bool in_role = !strcmp(v->role, "primary") && v->epoch == epoch;
+	bool canary_ok = in_role && v->writable;
+	pthread_mutex_unlock(&o->mu);
+	if (is_primary && rest && in_role)
+		heartbeat(o, c, idx, cs->url, epoch, timeout);
+	char err[300];
+	json_t *st = siteapi_status(c, cs->url, timeout, err, sizeof(err));
+	pthread_mutex_lock(&o->mu);
+	if (st)
+		view_update_locked(&o->views[idx], st, time_mono_ms());
+	else
+		o->views[idx].reachable = false;
+	pthread_cond_signal(&o->wake);
+	pthread_mutex_unlock(&o->mu);
+	json_decref(st);
+	if (st && is_primary && rest && canary_ok && round % CANARY_EVERY == 0)
+		canary(o, c, idx, cs->url);
+}
+
+static void *monitor_main(void *p)
+{
+	struct monitor_arg *a = p;
+	struct orch *o = a->o;
+	int idx = a->idx;
+	free(a);
+	struct httpc *c = httpc_new();
+	for (unsigned round = 0; c && !orch_stopping(o); round++) {
+		uint64_t t0 = time_mono_ms();
+		poll_once(o, c, idx, round);
+		uint64_t spent = time_mono_ms() - t0;
+		if (spent < o->cfg.policy.heartbeat_ms)
+			time_sleep_ms(o->cfg.policy.heartbeat_ms - spent);
+	}
+	httpc_free(c);
+	return NULL;
+}
+
+int monitor_start(struct orch *o, char *err, size_t errlen)
+{
+	for (int i = 0; i < o->cfg.nsites; i++) {
+		struct monitor_arg *a = malloc(sizeof(*a));
+		if (a)
+			*a = (struct monitor_arg){ o, i };
+		if (!a || pthread_create(&o->monitors[i], NULL, monitor_main, a) != 0) {
+			free(a);
+			snprintf(err, errlen, "start monitor for %s: failed", o->cfg.sites[i].name);
+			return -1;
+		}
+		o->nmonitors++;
+	}
+	return 0;
+}

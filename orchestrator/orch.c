@@ -1,0 +1,618 @@
+/*
+ * orch.c — drorchd's driver: health in, FSM events out, every transition
+ * committed to the store before its action runs.
+ *
+ * The driver thread wakes at least every heartbeat/2 (and whenever a monitor
+ * posts a poll), turns the views into at most one event (an operator
+ * request first, then a state timeout, then health), looks the event up in
+ * the generated table and, for a transition row: begins a run if the row
+ * starts a failover, commits the transition with a compare-and-set on the
+ * cluster row's version, and runs the row's action, which returns the next
+ * event.  After a crash, orch_start re-runs the action of the last committed
+ * transition: actions are idempotent and keyed by the epoch in the row.
+ *
+ * Test builds and drills: DRORCH_TEST_CRASH_AT=ROW_ID makes drorchd kill
+ * itself (SIGKILL) right after committing the transition of that row (by
+ * its id, or the part before '@'), before the action runs.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "log.h"
+#include "orch.h"
+#include "siteapi.h"
+#include "timeutil.h"
+
+bool orch_stopping(struct orch *o)
+{
+	pthread_mutex_lock(&o->mu);
+	bool s = o->stopping;
+	pthread_mutex_unlock(&o->mu);
+	return s;
+}
+
+int orch_site_index(const struct orch *o, const char *name)
+{
+	for (int i = 0; i < o->cfg.nsites; i++)
+		if (strcmp(o->cfg.sites[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+static enum fsm_state cur_state_locked(struct orch *o)
+{
+	int s = fsm_state_by_name(o->cluster.state);
+	return s < 0 ? FSM_STEADY : (enum fsm_state)s;
+}
+
+/* ---- the cluster row's detail JSON ----------------------------------------- */
+
+json_t *orch_detail_get(struct orch *o, const char *key)
+{
+	pthread_mutex_lock(&o->mu);
+	json_t *d = json_loads(o->cluster.detail[0] ? o->cluster.detail : "{}", 0, NULL);
+	pthread_mutex_unlock(&o->mu);
+	json_t *v = json_incref(json_object_get(d, key));
+	json_decref(d);
+	return v;
+}
+
+static int reload_cluster(struct orch *o)
+{
+	struct store_cluster c;
+	char err[300];
+	if (store_cluster_get(o->store, &c, err, sizeof(err)) != 0) {
+		log_event(LOG_ERROR, "orch.store_read_failed", "{s:s}", "error", err);
+		return -1;
+	}
+	pthread_mutex_lock(&o->mu);
+	o->cluster = c;
+	pthread_mutex_unlock(&o->mu);
+	return 0;
+}
+
+/* CAS-updates the cluster row with next; reloads on success or conflict. */
+static int cluster_cas(struct orch *o, const struct store_cluster *next)
+{
+	char err[300];
+	int rc = store_cluster_update(o->store, next->version, next, err, sizeof(err));
+	if (rc != 0)
+		log_event(LOG_ERROR, "orch.cluster_update_failed", "{s:s}", "error", err);
+	reload_cluster(o);
+	return rc;
+}
+
+int orch_detail_set(struct orch *o, const char *key, json_t *value)
+{
+	pthread_mutex_lock(&o->mu);
+	struct store_cluster next = o->cluster;
+	pthread_mutex_unlock(&o->mu);
+	json_t *d = json_loads(next.detail[0] ? next.detail : "{}", 0, NULL);
+	if (!d)
+		d = json_object();
+	json_object_set_new(d, key, value);
+	char *text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(d);
+	if (!text || strlen(text) >= sizeof(next.detail)) {
+		free(text);
+		return -1;
+	}
+	snprintf(next.detail, sizeof(next.detail), "%s", text);
+	free(text);
+	return cluster_cas(o, &next);
+}
+
+/* ---- runs -------------------------------------------------------------------- */
+
+void orch_run_step(struct orch *o, const char *name, const char *status, json_t *detail)
+{
+	char err[300], *text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+	pthread_mutex_lock(&o->mu);
+	int64_t run = o->cluster.run_id;
+	pthread_mutex_unlock(&o->mu);
+	if (run && store_run_step(o->store, run, name, status, text, err, sizeof(err)) != 0)
+		log_event(LOG_ERROR, "orch.run_step_failed", "{s:s}", "error", err);
+	log_event(strcmp(status, "ok") ? LOG_WARN : LOG_INFO, "orch.step",
+		  "{s:I, s:s, s:s, s:O?}", "run", (json_int_t)run, "step", name, "status", status,
+		  "detail", detail);
+	free(text);
+	json_decref(detail);
+}
+
+void orch_run_mark(struct orch *o, const char *name, uint64_t wall_ms)
+{
+	char err[300];
+	pthread_mutex_lock(&o->mu);
+	int64_t run = o->cluster.run_id;
+	pthread_mutex_unlock(&o->mu);
+	if (run && store_run_mark(o->store, run, name, (int64_t)wall_ms, err, sizeof(err)) != 0)
+		log_event(LOG_ERROR, "orch.run_mark_failed", "{s:s}", "error", err);
+}
+
+static int64_t detail_int(struct orch *o, const char *key, int64_t dflt)
+{
+	json_t *v = orch_detail_get(o, key);
+	int64_t n = json_is_integer(v) ? json_integer_value(v) : dflt;
+	json_decref(v);
+	return n;
+}
+
+/* Closes the failover run when the machine leaves the failover states. */
+static void finish_run(struct orch *o, const char *outcome)
+{
+	pthread_mutex_lock(&o->mu);
+	int64_t run = o->cluster.run_id;
+	struct store_cluster next = o->cluster;
+	pthread_mutex_unlock(&o->mu);
+	if (!run)
+		return;
+	json_t *r = store_run_json(o->store, run);
+	json_t *ts = json_object_get(r, "timestamps");
+	json_int_t good = json_integer_value(json_object_get(ts, "last_good_heartbeat"));
+	json_int_t first = json_integer_value(json_object_get(ts, "first_write"));
+	int64_t rto = good && first ? first - good : -1;
+	json_t *cand = orch_detail_get(o, "candidate");
+	char err[300];
+	if (store_run_end(o->store, run, outcome, json_string_value(cand),
+			  detail_int(o, "rpo_records", -1), detail_int(o, "rpo_ms", -1), rto,
+			  NULL, NULL, err, sizeof(err)) != 0)
+		log_event(LOG_ERROR, "orch.run_end_failed", "{s:s}", "error", err);
+	log_event(LOG_INFO, "orch.run_ended", "{s:I, s:s, s:I, s:I, s:I}", "run", (json_int_t)run,
+		  "outcome", outcome, "rto_ms", (json_int_t)rto,
+		  "rpo_records", (json_int_t)detail_int(o, "rpo_records", -1),
+		  "rpo_ms", (json_int_t)detail_int(o, "rpo_ms", -1));
+	json_decref(cand);
+	json_decref(r);
+	next.run_id = 0;
+	if (strcmp(outcome, "succeeded") == 0) {
+		json_t *d = json_loads(next.detail[0] ? next.detail : "{}", 0, NULL);
+		json_object_set_new(d, "last_failover_ms", json_integer((json_int_t)time_wall_ms()));
+		char *text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+		if (text && strlen(text) < sizeof(next.detail))
+			snprintf(next.detail, sizeof(next.detail), "%s", text);
+		free(text);
+		json_decref(d);
+	}
+	cluster_cas(o, &next);
+}
+
+/* ---- transitions ------------------------------------------------------------ */
+
+static bool guard_holds(void *ctx, enum fsm_guard g)
+{
+	struct orch *o = ctx;
+	switch (g) {
+	case FSM_G_NONE:
+		return true;
+	case FSM_G_ANTI_FLAP_OK: {
+		int64_t last = detail_int(o, "last_failover_ms", 0);
+		return !last || time_wall_ms() - (uint64_t)last > o->cfg.policy.anti_flap_s * 1000;
+	}
+	case FSM_G_ALL_REPLICAS_OK:
+		return o->all_replicas_ok;
+	default:
+		return false;
+	}
+}
+
+static bool ends_failover(const struct fsm_row *row)
+{
+	return row->from == FSM_S_REDIRECTING || (row->to == FSM_S_HELD && row->from != FSM_S_HELD);
+}
+
+/* The cluster row after row fires: epoch bump on fence, new primary on
+ * promotion, a run for a failover that starts. */
+/* A failover starts with a clean detail: the operator's target and force. */
+static void fresh_failover_detail(struct store_cluster *next, json_t *request)
+{
+	json_t *d = json_loads(next->detail[0] ? next->detail : "{}", 0, NULL);
+	json_t *fresh = json_object();
+	/* Kept: the anti-flapping clock, and what detection found (automatic
+	 * failovers); an operator's failover is detected when it is asked for. */
+	const char *keep[] = { "last_failover_ms", request ? NULL : "detected",
+			       request ? NULL : "last_good_heartbeat", NULL };
+	for (int i = 0; keep[i]; i++)
+		if (json_object_get(d, keep[i]))
+			json_object_set(fresh, keep[i], json_object_get(d, keep[i]));
+	if (request) {
+		json_object_set_new(fresh, "detected", json_integer((json_int_t)time_wall_ms()));
+		json_object_set_new(fresh, "last_good_heartbeat",
+				    json_integer((json_int_t)time_wall_ms()));
+	}
+	json_t *target = json_object_get(request, "target");
+	if (json_is_string(target) && json_string_length(target))
+		json_object_set(fresh, "target", target);
+	json_object_set_new(fresh, "force", json_boolean(json_is_true(json_object_get(request, "force"))));
+	char *text = json_dumps(fresh, JSON_COMPACT | JSON_SORT_KEYS);
+	if (text && strlen(text) < sizeof(next->detail))
+		snprintf(next->detail, sizeof(next->detail), "%s", text);
+	free(text);
+	json_decref(fresh);
+	json_decref(d);
+}
+
+static int next_cluster(struct orch *o, const struct fsm_row *row, const char *actor,
+			json_t *request, struct store_cluster *next)
+{
+	pthread_mutex_lock(&o->mu);
+	*next = o->cluster;
+	pthread_mutex_unlock(&o->mu);
+	snprintf(next->state, sizeof(next->state), "%s", fsm_state_names[row->to]);
+	snprintf(next->action, sizeof(next->action), "%s", fsm_action_names[row->action]);
+	if (row->action == FSM_A_FENCE) {
+		next->epoch++;
+		fresh_failover_detail(next, request);
+		char err[300];
+		if (store_run_begin(o->store, "failover", actor, next->primary, next->epoch, NULL,
+				    &next->run_id, err, sizeof(err)) != 0) {
+			log_event(LOG_ERROR, "orch.run_begin_failed", "{s:s}", "error", err);
+			return -1;
+		}
+	}
+	if (row->event == FSM_E_PROMOTED) {
+		json_t *cand = orch_detail_get(o, "candidate");
+		if (json_is_string(cand))
+			snprintf(next->primary, sizeof(next->primary), "%s", json_string_value(cand));
+		json_decref(cand);
+	}
+	return 0;
+}
+
+static void crash_point(const struct fsm_row *row)
+{
+	const char *at = getenv("DRORCH_TEST_CRASH_AT");
+	if (!at || !*at)
+		return;
+	size_t n = strcspn(row->id, "@");
+	if (strcmp(at, row->id) == 0 || (strlen(at) == n && strncmp(at, row->id, n) == 0)) {
+		log_event(LOG_WARN, "orch.test_crash", "{s:s}", "row", row->id);
+		kill(getpid(), SIGKILL);
+	}
+}
+
+/* Commits row's transition (CAS) and returns 0; -1 when it could not. */
+static int commit(struct orch *o, const struct fsm_row *row, const char *actor, json_t *detail)
+{
+	struct store_cluster next;
+	if (next_cluster(o, row, actor, detail, &next) != 0)
+		return -1;
+	char *dtext = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+	struct store_transition t = {
+		.from = fsm_state_names[row->from], .event = fsm_event_names[row->event],
+		.to = fsm_state_names[row->to], .row_id = row->id, .actor = actor,
+		.reason = row->reason, .detail_json = dtext, .epoch = next.epoch,
+		.run_id = next.run_id,
+	};
+	char err[300];
+	int64_t seq = 0;
+	pthread_mutex_lock(&o->mu);
+	int64_t expected = o->cluster.version;
+	pthread_mutex_unlock(&o->mu);
+	int rc = store_transition(o->store, expected, &next, &t, &seq, err, sizeof(err));
+	free(dtext);
+	reload_cluster(o);
+	if (rc != 0) {
+		log_event(LOG_ERROR, "orch.transition_failed", "{s:s, s:s}", "row", row->id,
+			  "error", rc == STORE_CONFLICT ? "compare-and-set lost" : err);
+		return -1;
+	}
+	pthread_mutex_lock(&o->mu);
+	o->state_entered_ms = time_mono_ms();
+	pthread_mutex_unlock(&o->mu);
+	log_event(LOG_INFO, "orch.transition", "{s:I, s:s, s:s, s:s, s:s, s:I, s:s, s:I, s:s}",
+		  "seq", (json_int_t)seq, "row", row->id, "from", t.from, "fsm_event", t.event,
+		  "to", t.to, "epoch", (json_int_t)t.epoch, "actor", actor,
+		  "run", (json_int_t)t.run_id, "reason", row->reason);
+	return 0;
+}
+
+/*
+ * Feeds ev to the machine, then every event the actions produce, until an
+ * ignore, a reject or an action with no result.  Returns the first row.
+ */
+static const struct fsm_row *feed(struct orch *o, int ev, const char *actor, json_t *detail)
+{
+	const struct fsm_row *first = NULL;
+	while (ev >= 0 && !orch_stopping(o)) {
+		pthread_mutex_lock(&o->mu);
+		enum fsm_state s = cur_state_locked(o);
+		pthread_mutex_unlock(&o->mu);
+		const struct fsm_row *row = fsm_step(s, (enum fsm_event)ev, guard_holds, o);
+		if (!first)
+			first = row;
+		if (!row || row->kind != FSM_TRANSITION || commit(o, row, actor, detail) != 0)
+			break;
+		detail = NULL;
+		crash_point(row);
+		if (ends_failover(row))
+			finish_run(o, row->to == FSM_S_HELD ? "held" : "succeeded");
+		ev = orch_run_action(o, row->action);
+	}
+	return first;
+}
+
+/* ---- health -> events ---------------------------------------------------------- */
+
+/* Monotonic time of a site's last answer (start of drorchd if never). */
+static uint64_t last_ok_locked(const struct orch *o, int i, uint64_t started)
+{
+	return o->views[i].last_ok_ms ? o->views[i].last_ok_ms : started;
+}
+
+static bool replica_degraded_locked(const struct orch *o, int i, uint64_t now, uint64_t window,
+				    uint64_t started)
+{
+	const struct site_view *v = &o->views[i];
+	return !v->reachable || now - last_ok_locked(o, i, started) > window ||
+	       strcmp(v->role, "replica") || strcmp(v->repl_state, "streaming") ||
+	       (uint64_t)v->lag_ms > o->cfg.policy.rpo_ms;
+}
+
+/* At most one event from the views, under o->mu; -1 for none. */
+static int health_event_locked(struct orch *o, uint64_t now, uint64_t started)
+{
+	enum fsm_state s = cur_state_locked(o);
+	uint32_t timeout = fsm_state_timeout_ms[s];
+	if (timeout && now - o->state_entered_ms > timeout)
+		return FSM_E_TIMEOUT;
+	int p = orch_site_index(o, o->cluster.primary);
+	uint64_t window = o->cfg.policy.heartbeat_ms * o->cfg.policy.misses;
+	if (p < 0 || now - started < window)
+		return -1;  /* a grace period at start: let sites answer and take roles */
+	bool missed = now - last_ok_locked(o, p, started) > window ||
+		      o->views[p].canary_failures >= 2;
+	if (missed)
+		return o->cfg.policy.automatic ? FSM_E_PRIMARY_MISSED : -1;
+	for (int i = 0; i < o->cfg.nsites; i++)
+		if (i != p && replica_degraded_locked(o, i, now, window, started))
+			return FSM_E_REPLICA_DEGRADED;
+	return FSM_E_HEALTHY;
+}
+
+/* An operator request, if one waits; clears it.  Under o->mu. */
+static int take_request_locked(struct orch *o, char *actor, size_t len, json_t **detail)
+{
+	if (!o->op.pending)
+		return -1;
+	o->op.pending = false;
+	snprintf(actor, len, "%s", o->op.actor);
+	*detail = json_pack("{s:s, s:b}", "target", o->op.target, "force", o->op.force);
+	return o->op.event;
+}
+
+/* ---- roles: keep every site in the role the cluster row says ------------------ */
+
+static void send_role(struct orch *o, int i, json_t *body)
+{
+	char err[300];
+	struct httpc *c = httpc_new();
+	long st = c ? siteapi_admin(c, o->cfg.sites[i].url, o->site_token, "role", body,
+				    (long)(o->cfg.policy.heartbeat_ms * o->cfg.policy.misses),
+				    err, sizeof(err)) : 0;
+	httpc_free(c);
+	if (st != 200)
+		log_event(LOG_WARN, "orch.role_failed", "{s:s, s:s}", "site", o->cfg.sites[i].name,
+			  "error", err);
+	json_decref(body);
+}
+
+json_t *orch_role_body(struct orch *o, int i, const char *primary, int64_t epoch)
+{
+	const struct policy *p = &o->cfg.policy;
+	if (strcmp(o->cfg.sites[i].name, primary) == 0)
+		return json_pack("{s:s, s:I, s:s, s:I}", "role", "primary", "epoch", (json_int_t)epoch,
+				 "mode", p->mode, "quorum", (json_int_t)p->quorum);
+	return json_pack("{s:s, s:I, s:s, s:s, s:I}", "role", "replica", "epoch", (json_int_t)epoch,
+			 "primary", config_peer_addr(&o->cfg, o->cfg.sites[i].name, primary),
+			 "mode", p->mode, "quorum", (json_int_t)p->quorum);
+}
+
+/*
+ * In STEADY and DEGRADED: a reachable site whose role, epoch or primary
+ * differs from the cluster row's (first start, a restarted primary waiting
+ * to be confirmed, a returning old primary) is told its role, at most once
+ * a second.  A site that refuses (a diverged old primary) stays refused.
+ */
+static void reconcile(struct orch *o)
+{
+	uint64_t now = time_mono_ms();
+	for (int i = 0; i < o->cfg.nsites; i++) {
+		pthread_mutex_lock(&o->mu);
+		enum fsm_state s = cur_state_locked(o);
+		struct site_view *v = &o->views[i];
+		const char *name = o->cfg.sites[i].name;
+		char primary[128];
+		snprintf(primary, sizeof(primary), "%s", o->cluster.primary);
+		int64_t epoch = o->cluster.epoch;
+		bool is_primary = strcmp(name, primary) == 0;
+		const char *addr = config_peer_addr(&o->cfg, name, primary);
+		bool ok = v->epoch == epoch &&
+			  (is_primary ? !strcmp(v->role, "primary") && v->confirmed
+				      : !strcmp(v->role, "replica") && !strcmp(v->repl_primary, addr));
+		bool due = (s == FSM_S_STEADY || s == FSM_S_DEGRADED) && v->reachable && !ok &&
+			   v->epoch <= epoch && now - v->role_sent_ms > 1000;
+		if (due)
+			v->role_sent_ms = now;
+		pthread_mutex_unlock(&o->mu);
+		if (due)
+			send_role(o, i, orch_role_body(o, i, primary, epoch));
+	}
+}
+
+/* ---- the driver ------------------------------------------------------------------ */
+
+static void wait_wake(struct orch *o, uint64_t ms)
+{
+	struct timespec ts;
+	time_deadline(&ts, ms);
+	pthread_cond_timedwait(&o->wake, &o->mu, &ts);
+}
+
+/* After a (re)start in a transient state, re-run its action. */
+static void resume(struct orch *o)
+{
+	pthread_mutex_lock(&o->mu);
+	enum fsm_state s = cur_state_locked(o);
+	char action[32];
+	snprintf(action, sizeof(action), "%s", o->cluster.action);
+	pthread_mutex_unlock(&o->mu);
+	if (!fsm_state_timeout_ms[s])
+		return;
+	for (int a = 0; fsm_action_names[a]; a++)
+		if (strcmp(fsm_action_names[a], action) == 0) {
+			log_event(LOG_WARN, "orch.resume", "{s:s, s:s}", "state", fsm_state_names[s],
+				  "action", action);
+			feed(o, orch_run_action(o, (enum fsm_action)a), "auto", NULL);
+			return;
+		}
+}
+
+static void *driver_main(void *arg)
+{
+	struct orch *o = arg;
+	uint64_t started = time_mono_ms();
+	resume(o);
+	pthread_mutex_lock(&o->mu);
+	while (!o->stopping) {
+		wait_wake(o, o->cfg.policy.heartbeat_ms / 2);
+		char actor[96] = "auto";
+		json_t *detail = NULL;
+		int ev = take_request_locked(o, actor, sizeof(actor), &detail);
+		if (ev < 0)
+			ev = health_event_locked(o, time_mono_ms(), started);
+		pthread_mutex_unlock(&o->mu);
+		if (ev >= 0)
+			feed(o, ev, actor, detail);
+		json_decref(detail);
+		reconcile(o);
+		pthread_mutex_lock(&o->mu);
+	}
+	pthread_mutex_unlock(&o->mu);
+	return NULL;
+}
+
+/* ---- lifecycle ---------------------------------------------------------------- */
+
+int orch_start(struct orch **out, const struct config *cfg, char *err, size_t errlen)
+{
+	struct orch *o = calloc(1, sizeof(*o));
+	if (!o) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	o->cfg = *cfg;
+	pthread_mutex_init(&o->mu, NULL);
+	pthread_cond_init(&o->wake, NULL);
+	if (auth_read_token(cfg->site_token_file, o->site_token, sizeof(o->site_token),
+			    err, errlen) ||
+	    store_open(&o->store, cfg->db, err, errlen) ||
+	    store_cluster_init(o->store, fsm_state_names[FSM_STEADY], 1, cfg->initial_primary,
+			       err, errlen) ||
+	    reload_cluster(o) != 0)
+		goto fail;
+	o->state_entered_ms = time_mono_ms();
+	if (monitor_start(o, err, errlen) != 0)
+		goto fail_threads;
+	int rc = pthread_create(&o->driver, NULL, driver_main, o);
+	if (rc != 0) {
+		snprintf(err, errlen, "start driver: %s", strerror(rc));
+		goto fail_threads;
+	}
+	*out = o;
+	return 0;
+fail_threads:
+	pthread_mutex_lock(&o->mu);
+	o->stopping = true;
+	pthread_mutex_unlock(&o->mu);
+	for (int i = 0; i < o->nmonitors; i++)
+		pthread_join(o->monitors[i], NULL);
+fail:
+	store_close(o->store);
+	free(o);
+	return -1;
+}
+
+void orch_stop(struct orch *o)
+{
+	if (!o)
+		return;
+	pthread_mutex_lock(&o->mu);
+	o->stopping = true;
+	pthread_cond_broadcast(&o->wake);
+	pthread_mutex_unlock(&o->mu);
+	pthread_join(o->driver, NULL);
+	for (int i = 0; i < o->nmonitors; i++)
+		pthread_join(o->monitors[i], NULL);
+	store_close(o->store);
+	pthread_mutex_destroy(&o->mu);
+	pthread_cond_destroy(&o->wake);
+	free(o);
+}
+
+int orch_request(struct orch *o, enum fsm_event ev, const char *actor, const char *target,
+		 bool force, char *why, size_t whylen)
+{
+	pthread_mutex_lock(&o->mu);
+	const struct fsm_row *row = fsm_step(cur_state_locked(o), ev, guard_holds, o);
+	int rc = 0;
+	if (!row || row->kind != FSM_TRANSITION) {
+		snprintf(why, whylen, "%s (%s in state %s, row %s)", row ? row->reason : "refused",
+			 fsm_event_names[ev], o->cluster.state, row ? row->id : "-");
+		rc = 409;
+	} else if (o->op.pending) {
+		snprintf(why, whylen, "another operator request is being processed");
+		rc = 503;
+	} else {
+		o->op = (struct op_request){ .event = ev, .force = force, .pending = true };
+		snprintf(o->op.actor, sizeof(o->op.actor), "%s", actor);
+		snprintf(o->op.target, sizeof(o->op.target), "%s", target ? target : "");
+		snprintf(why, whylen, "%s", row->reason);
+		pthread_cond_broadcast(&o->wake);
+	}
+	pthread_mutex_unlock(&o->mu);
+	return rc;
+}
+
+/* primary | replica | fenced | down, as DESIGN.md's status contract says. */
+static const char *status_role(const struct site_view *v, uint64_t now, uint64_t window)
+{
+	if (!v->reachable || now - v->last_ok_ms > window)
+		return "down";
+	if (!strcmp(v->role, "standalone"))
+		return "primary";
+	return v->role[0] ? v->role : "down";
+}
+
+json_t *orch_status_json(struct orch *o)
+{
+	uint64_t now = time_mono_ms();
+	uint64_t window = o->cfg.policy.heartbeat_ms * o->cfg.policy.misses;
+	json_t *sites = json_array();
+	pthread_mutex_lock(&o->mu);
+	for (int i = 0; i < o->cfg.nsites; i++) {
+		const struct site_view *v = &o->views[i];
+		const struct config_site *c = &o->cfg.sites[i];
+		const char *role = status_role(v, now, window);
+		json_array_append_new(sites, json_pack(
+			"{s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:s, s:I, s:s, s:I}",
+			"name", c->name, "url", c->url, "region", c->region, "role", role,
+			"healthy", strcmp(role, "down") != 0, "lsn", (json_int_t)v->lsn,
+			"flushed_lsn", (json_int_t)v->flushed_lsn, "epoch", (json_int_t)v->epoch,
+			"version", v->version, "lag_ms", (json_int_t)v->lag_ms,
+			"replication", v->repl_state,
+			"last_seen_ms_ago", (json_int_t)(v->last_ok_ms ? now - v->last_ok_ms : 0)));
+	}
+	json_t *j = json_pack("{s:s, s:I, s:s, s:I, s:s, s:o, s:s, s:I}",
+			      "state", o->cluster.state, "epoch", (json_int_t)o->cluster.epoch,
+			      "primary", o->cluster.primary, "version", (json_int_t)o->cluster.version,
+			      "action", o->cluster.action, "sites", sites,
+			      "policy", o->cfg.policy.name, "run", (json_int_t)o->cluster.run_id);
+	pthread_mutex_unlock(&o->mu);
+	return j;
+}

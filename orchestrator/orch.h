@@ -1,0 +1,105 @@
+/*
+ * orch.h — drorchd's core: the cluster as the orchestrator sees it, the FSM
+ * driver and its actions, the health monitor.
+ *
+ * Owns: the in-memory view of every site (filled by one monitor thread per
+ * site), the driver thread that turns health into FSM events, commits each
+ * transition to the store (compare-and-set) BEFORE running its action, and
+ * runs the actions (confirm, fence, elect, promote, redirect), and the queue
+ * of operator requests.  orch->mu guards views, the cached cluster row and
+ * the queue; no I/O happens under it.
+ *
+ * Files: orch.c (lifecycle, driver, transitions), actions.c (the failover
+ * actions), monitor.c (polling sites), siteapi.c (HTTP calls to sites).
+ */
+#ifndef DRORCH_ORCH_H
+#define DRORCH_ORCH_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "fsm.h"
+#include "store.h"
+
+/* What the monitor last saw of one site. */
+struct site_view {
+	bool reachable;            /* the last poll answered */
+	uint64_t last_ok_ms;       /* monotonic: last answered poll */
+	uint64_t last_hb_ok_ms;    /* monotonic: last accepted heartbeat (primary) */
+	char role[16];             /* primary | replica | fenced | standalone | "" */
+	int64_t epoch;
+	int64_t lsn, flushed_lsn, applied_lsn;
+	bool confirmed, writable;
+	int64_t lease_ms;
+	char version[16];
+	char repl_state[16];       /* replica: streaming | disconnected | ... */
+	char repl_primary[CONFIG_URL_MAX];
+	int64_t contact_ago_ms;    /* replica: ms since it last heard its primary */
+	uint64_t contact_seen_ms;  /* monotonic time that figure was read */
+	int64_t lag_ms, lag_records;
+	int canary_failures;       /* consecutive slow or failed canary writes */
+	uint64_t role_sent_ms;     /* last reconcile command sent (rate limit) */
+};
+
+/* An operator request waiting for the driver. */
+struct op_request {
+	enum fsm_event event;
+	char actor[96];
+	char target[CONFIG_NAME_MAX];  /* failover --to, or "" */
+	bool force;                    /* skip the RPO check */
+	bool pending;
+};
+
+struct orch {
+	struct config cfg;
+	struct store *store;
+	char site_token[512];
+
+	pthread_mutex_t mu;
+	pthread_cond_t wake;
+	bool stopping;
+	struct store_cluster cluster;   /* cached copy of the store's row */
+	uint64_t state_entered_ms;      /* monotonic */
+	struct site_view views[CONFIG_MAX_SITES];
+	struct op_request op;
+	bool all_replicas_ok;           /* the redirect action's finding */
+
+	pthread_t driver;
+	pthread_t monitors[CONFIG_MAX_SITES];
+	int nmonitors;
+};
+
+int orch_start(struct orch **out, const struct config *cfg, char *err, size_t errlen);
+void orch_stop(struct orch *o);
+
+/* Operator entry point: checks the FSM table now (REJECT -> 409 with the
+ * row's reason) and queues the event for the driver.  0 queued, 409
+ * rejected, 503 another request is queued. */
+int orch_request(struct orch *o, enum fsm_event ev, const char *actor, const char *target,
+		 bool force, char *why, size_t whylen);
+
+/* /v1/status body. */
+json_t *orch_status_json(struct orch *o);
+
+/* ---- internals shared by orch.c, actions.c, monitor.c ---- */
+
+/* Index of a site in cfg.sites, or -1. */
+int orch_site_index(const struct orch *o, const char *name);
+bool orch_stopping(struct orch *o);
+/* Runs one action; returns the event it produced, or -1 for none. */
+int orch_run_action(struct orch *o, enum fsm_action a);
+/* Replaces a key of the cluster row's detail JSON (CAS update). */
+int orch_detail_set(struct orch *o, const char *key, json_t *value);
+json_t *orch_detail_get(struct orch *o, const char *key);  /* new ref or NULL */
+void orch_run_step(struct orch *o, const char *name, const char *status, json_t *detail);
+void orch_run_mark(struct orch *o, const char *name, uint64_t wall_ms);
+/* The role command that puts site i in its place under `primary` at epoch. */
+json_t *orch_role_body(struct orch *o, int i, const char *primary, int64_t epoch);
+
+int monitor_start(struct orch *o, char *err, size_t errlen);
+
+#endif

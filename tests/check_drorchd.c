@@ -1,0 +1,616 @@
+/*
+ * check_drorchd.c — end-to-end: real drsite, drlink and drorchd processes on
+ * loopback.  Primaries are killed (SIGKILL), frozen, partitioned (drlink
+ * blackholes) and slowed (fault injection); drorchd itself is killed at
+ * each transition of a failover.  The audit is read back from SQLite.
+ */
+#include <check.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <jansson.h>
+
+#include "testhelp.h"
+#include "timeutil.h"
+
+#define NSITES 3
+#define OP_TOKEN "operator-token-for-tests"
+
+struct lab {
+	char *root;
+	struct th_site site[NSITES];
+	char cfg[600], db[600], optok[600], policy[600], log[600];
+	char url[80];            /* drorchd */
+	char listen[64];
+	pid_t orch;
+	char link_admin[80];     /* drlink admin base URL, when used */
+	pid_t link;
+	char orch_url[NSITES][80];    /* how drorchd reaches each site */
+	char peer_addr[NSITES][NSITES][64];  /* [from][to]: how sites reach each other */
+};
+
+static struct lab L;
+static const char *const names[NSITES] = { "us-east", "eu-west", "ap-south" };
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void setup(void)
+{
+	memset(&L, 0, sizeof(L));
+	L.root = th_mkdtemp("check_drorchd");
+	ck_assert_ptr_nonnull(L.root);
+	for (int i = 0; i < NSITES; i++)
+		th_site_init(&L.site[i], L.root, names[i]);
+	for (int i = 0; i < NSITES; i++) {
+		snprintf(L.orch_url[i], sizeof(L.orch_url[i]), "%s", L.site[i].base);
+		for (int j = 0; j < NSITES; j++)
+			snprintf(L.peer_addr[i][j], sizeof(L.peer_addr[i][j]), "%s", L.site[j].listen);
+	}
+	snprintf(L.cfg, sizeof(L.cfg), "%s/drorchd.yaml", L.root);
+	snprintf(L.db, sizeof(L.db), "%s/drorch.db", L.root);
+	snprintf(L.optok, sizeof(L.optok), "%s/operator.token", L.root);
+	snprintf(L.policy, sizeof(L.policy), "%s/policy.yaml", L.root);
+	snprintf(L.log, sizeof(L.log), "%s/drorchd.log", L.root);
+	snprintf(L.listen, sizeof(L.listen), "127.0.0.1:%d", th_free_port());
+	snprintf(L.url, sizeof(L.url), "http://%s", L.listen);
+	write_file(L.optok, OP_TOKEN "\n");
+	write_file(L.policy, "name: test\nfailover: {anti_flap_s: 0}\ndetection: {canary_ms: 500}\n");
+}
+
+static void teardown(void)
+{
+	th_cleanup();
+	th_rmrf(L.root);
+	free(L.root);
+}
+
+static void write_config(void)
+{
+	char text[8192];
+	int n = snprintf(text, sizeof(text),
+		"listen: %s\ndb: %s\ntoken_file: %s\nsite_token_file: %s\npolicy: %s\n"
+		"initial_primary: %s\nsites:\n", L.listen, L.db, L.optok, L.site[0].token_file,
+		L.policy, names[0]);
+	for (int i = 0; i < NSITES; i++) {
+		n += snprintf(text + n, sizeof(text) - (size_t)n,
+			      "  - name: %s\n    url: \"%s\"\n    region: %s-1\n    peers: {",
+			      names[i], L.orch_url[i], names[i]);
+		for (int j = 0, first = 1; j < NSITES; j++)
+			if (j != i) {
+				n += snprintf(text + n, sizeof(text) - (size_t)n, "%s%s: \"%s\"",
+					      first ? "" : ", ", names[j], L.peer_addr[i][j]);
+				first = 0;
+			}
+		n += snprintf(text + n, sizeof(text) - (size_t)n, "}\n");
+	}
+	write_file(L.cfg, text);
+}
+
+static void start_orch(const char *crash_at)
+{
+	char *argv[] = { (char *)th_bin("drorchd"), "--config", L.cfg, NULL };
+	if (crash_at)
+		setenv("DRORCH_TEST_CRASH_AT", crash_at, 1);
+	L.orch = th_spawn(argv, L.log);
+	unsetenv("DRORCH_TEST_CRASH_AT");
+	char url[128];
+	snprintf(url, sizeof(url), "%s/healthz", L.url);
+	ck_assert_msg(th_wait_http(url, 200, 10000), "drorchd did not come up; see %s", L.log);
+}
+
+static json_t *orch_get(const char *path)
+{
+	char url[256], *body = NULL;
+	snprintf(url, sizeof(url), "%s%s", L.url, path);
+	long st = th_http("GET", url, NULL, NULL, 0, &body, NULL);
+	json_t *j = st == 200 ? json_loads(body, 0, NULL) : NULL;
+	free(body);
+	return j;
+}
+
+/* Waits until drorchd reports state (NULL: any resting state) with primary
+ * (NULL: any) and every live site in its role; returns the status or NULL. */
+static json_t *wait_cluster(const char *state, const char *primary, long timeout_ms)
+{
+	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
+	while (time_mono_ms() < deadline) {
+		json_t *st = orch_get("/v1/status");
+		const char *s = json_string_value(json_object_get(st, "state"));
+		const char *p = json_string_value(json_object_get(st, "primary"));
+		bool ok = s && (state ? !strcmp(s, state) : !strcmp(s, "STEADY") || !strcmp(s, "DEGRADED")) &&
+			  p && (!primary || !strcmp(p, primary));
+		if (ok)
+			return st;
+		json_decref(st);
+		time_sleep_ms(50);
+	}
+	return NULL;
+}
+
+/* true when status shows primary in role and every other site streaming. */
+static bool all_in_role(json_t *st, const char *primary)
+{
+	json_t *sites = json_object_get(st, "sites");
+	for (size_t i = 0; i < json_array_size(sites); i++) {
+		json_t *s = json_array_get(sites, i);
+		const char *name = json_string_value(json_object_get(s, "name"));
+		const char *role = json_string_value(json_object_get(s, "role"));
+		const char *repl = json_string_value(json_object_get(s, "replication"));
+		bool ok = !strcmp(name, primary) ? !strcmp(role, "primary")
+						 : !strcmp(role, "replica") && !strcmp(repl, "streaming");
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/* Sites, drorchd, and a STEADY cluster with us-east primary and every
+ * replica streaming from it. */
+static void lab_up(const char *const site_extra[])
+{
+	write_config();
+	for (int i = 0; i < NSITES; i++)
+		ck_assert_msg(th_site_start(&L.site[i], site_extra), "%s did not start", names[i]);
+	start_orch(NULL);
+	uint64_t deadline = time_mono_ms() + 15000;
+	bool ready = false;
+	while (!ready && time_mono_ms() < deadline) {
+		json_t *st = wait_cluster("STEADY", names[0], 1000);
+		ready = st && all_in_role(st, names[0]);
+		json_decref(st);
+		if (!ready)
+			time_sleep_ms(50);
+	}
+	ck_assert_msg(ready, "cluster never reached STEADY with every role in place; see %s", L.log);
+}
+
+static const struct th_site *site_named(const char *name)
+{
+	for (int i = 0; i < NSITES; i++)
+		if (!strcmp(names[i], name))
+			return &L.site[i];
+	return NULL;
+}
+
+static long long status_epoch(void)
+{
+	json_t *st = orch_get("/v1/status");
+	long long e = json_integer_value(json_object_get(st, "epoch"));
+	json_decref(st);
+	return e;
+}
+
+/* Rows of the transitions table, in seq order, as "ROW_ID ROW_ID ...". */
+static void audit_rows(char *out, size_t len)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	out[0] = '\0';
+	ck_assert_int_eq(sqlite3_open_v2(L.db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT row_id FROM transitions ORDER BY seq", -1,
+					    &q, NULL), SQLITE_OK);
+	while (sqlite3_step(q) == SQLITE_ROW)
+		snprintf(out + strlen(out), len - strlen(out), "%s ", sqlite3_column_text(q, 0));
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+}
+
+static int count_word(const char *hay, const char *word)
+{
+	int n = 0;
+	for (const char *p = hay; (p = strstr(p, word)); p += strlen(word))
+		n++;
+	return n;
+}
+
+static int verify_audit(void)
+{
+	char *argv[] = { (char *)th_bin("drorchd"), "--config", L.cfg, "--verify-audit", NULL };
+	pid_t pid = th_spawn(argv, L.log);
+	int st = th_wait_exit(pid, 10000);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* ---- writers that follow the primary ------------------------------------------ */
+
+#define WRITERS 4
+#define MAX_KEYS 200000
+
+struct writer {
+	int id;
+	int next;                 /* next sequence number to try */
+	int nacked;
+	int *acked;               /* sequence numbers acknowledged */
+	atomic_bool *stop;
+};
+
+static const struct th_site *current_primary(void)
+{
+	json_t *st = orch_get("/v1/status");
+	const struct th_site *s = site_named(json_string_value(json_object_get(st, "primary")) ?: "");
+	json_decref(st);
+	return s;
+}
+
+static void *writer_main(void *p)
+{
+	struct writer *w = p;
+	const struct th_site *s = current_primary();
+	char key[64];
+	while (!atomic_load(w->stop) && w->nacked < MAX_KEYS) {
+		snprintf(key, sizeof(key), "w%d-%d", w->id, w->next);
+		if (s && th_site_put(s, key) == 200) {
+			w->acked[w->nacked++] = w->next;
+		} else {
+			time_sleep_ms(20);
+			s = current_primary();
+		}
+		w->next++;
+	}
+	return NULL;
+}
+
+static void writers_start(struct writer *w, pthread_t *t, atomic_bool *stop)
+{
+	for (int i = 0; i < WRITERS; i++) {
+		w[i] = (struct writer){ .id = i, .stop = stop, .acked = calloc(MAX_KEYS, sizeof(int)) };
+		pthread_create(&t[i], NULL, writer_main, &w[i]);
+	}
+}
+
+static int writers_stop(struct writer *w, pthread_t *t, atomic_bool *stop)
+{
+	atomic_store(stop, true);
+	int total = 0;
+	for (int i = 0; i < WRITERS; i++) {
+		pthread_join(t[i], NULL);
+		total += w[i].nacked;
+	}
+	return total;
+}
+
+/* Every acknowledged write is on site s; frees the writers' memory. */
+static void assert_all_acked_on(struct writer *w, const struct th_site *s)
+{
+	char key[64];
+	for (int i = 0; i < WRITERS; i++) {
+		for (int k = 0; k < w[i].nacked; k++) {
+			snprintf(key, sizeof(key), "w%d-%d", i, w[i].acked[k]);
+			ck_assert_msg(th_site_has(s, key), "acknowledged %s lost on %s", key, s->name);
+		}
+		free(w[i].acked);
+	}
+}
+
+/* ---- tests ------------------------------------------------------------------- */
+
+START_TEST(test_kill9_primary_under_load_fails_over_losing_nothing)
+{
+	lab_up(NULL);
+	atomic_bool stop = false;
+	pthread_t t[WRITERS];
+	struct writer w[WRITERS];
+	writers_start(w, t, &stop);
+	time_sleep_ms(1000);
+	th_kill(L.site[0].pid, SIGKILL, 5000);
+	json_t *st = NULL;
+	uint64_t deadline = time_mono_ms() + 15000;
+	while (!st && time_mono_ms() < deadline) {
+		st = wait_cluster(NULL, NULL, 200);
+		if (st && !strcmp(json_string_value(json_object_get(st, "primary")), names[0])) {
+			json_decref(st);
+			st = NULL;
+		}
+	}
+	ck_assert_msg(st, "no failover; see %s", L.log);
+	const struct th_site *np = site_named(json_string_value(json_object_get(st, "primary")));
+	json_decref(st);
+	time_sleep_ms(500);  /* the writers reach the new primary */
+	int total = writers_stop(w, t, &stop);
+	ck_assert_int_gt(total, 50);
+	assert_all_acked_on(w, np);
+	ck_assert_int_eq(status_epoch(), 2);
+	char rows[4096];
+	audit_rows(rows, sizeof(rows));
+	ck_assert_msg(strstr(rows, "D05 F01 F03 F06 F0"), "failover rows out of order: %s", rows);
+	ck_assert_int_eq(verify_audit(), 0);
+	json_t *runs = orch_get("/v1/runs");
+	json_t *run = json_array_get(json_object_get(runs, "runs"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(run, "outcome")), "succeeded");
+	ck_assert_int_eq(json_integer_value(json_object_get(run, "rpo_records")), 0);
+	ck_assert(json_integer_value(json_object_get(run, "rto_ms")) > 0);
+	json_decref(runs);
+}
+END_TEST
+
+/* Kill drorchd right after it commits `row`, restart it, and check the
+ * failover completes exactly once with one epoch bump. */
+static void crash_and_resume(const char *row)
+{
+	lab_up(NULL);
+	th_kill(L.orch, SIGKILL, 5000);
+	start_orch(row);
+	th_kill(L.site[0].pid, SIGKILL, 5000);
+	int st = th_wait_exit(L.orch, 15000);
+	ck_assert_msg(st >= 0 && WIFSIGNALED(st), "drorchd did not stop at %s", row);
+	start_orch(NULL);
+	json_t *s = NULL;
+	uint64_t deadline = time_mono_ms() + 15000;
+	while (!s && time_mono_ms() < deadline) {
+		s = wait_cluster(NULL, NULL, 200);
+		if (s && !strcmp(json_string_value(json_object_get(s, "primary")), names[0])) {
+			json_decref(s);
+			s = NULL;
+		}
+	}
+	ck_assert_msg(s, "failover did not complete after a crash at %s; see %s", row, L.log);
+	json_decref(s);
+	ck_assert_int_eq(status_epoch(), 2);
+	char rows[4096];
+	audit_rows(rows, sizeof(rows));
+	ck_assert_msg(count_word(rows, "D05") == 1 && count_word(rows, "F01") == 1 &&
+		      count_word(rows, "F03") == 1 && count_word(rows, "F06") == 1,
+		      "crash at %s: rows %s", row, rows);
+	json_t *runs = orch_get("/v1/runs");
+	ck_assert_int_eq(json_array_size(json_object_get(runs, "runs")), 1);
+	json_decref(runs);
+	ck_assert_int_eq(verify_audit(), 0);
+}
+
+START_TEST(test_crash_after_each_failover_transition_resumes_once)
+{
+	static const char *const rows[] = { "D05", "F01", "F03", "F06" };
+	crash_and_resume(rows[_i]);
+}
+END_TEST
+
+START_TEST(test_operator_failover_and_conflicts)
+{
+	lab_up(NULL);
+	char url[128];
+	snprintf(url, sizeof(url), "%s/v1/failover", L.url);
+	const char *body = "{\"to\":\"ap-south\"}";
+	ck_assert_int_eq(th_http("POST", url, NULL, body, strlen(body), NULL, NULL), 401);
+	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, "{\"to\":\"mars\"}", 13, NULL, NULL), 400);
+	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, "{\"to\":", 6, NULL, NULL), 400);
+	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, body, strlen(body), NULL, NULL), 202);
+	json_t *st = wait_cluster(NULL, "ap-south", 15000);
+	ck_assert_msg(st, "operator failover did not complete; see %s", L.log);
+	json_decref(st);
+	ck_assert_int_eq(th_site_put(site_named("ap-south"), "after-switch"), 200);
+	snprintf(url, sizeof(url), "%s/v1/resume", L.url);
+	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, NULL, 0, NULL, NULL), 409);
+	snprintf(url, sizeof(url), "%s/v1/pause", L.url);
+	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, NULL, 0, NULL, NULL), 202);
+	st = wait_cluster("PAUSED", NULL, 5000);
+	ck_assert_ptr_nonnull(st);
+	json_decref(st);
+	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, NULL, 0, NULL, NULL), 409);
+}
+END_TEST
+
+START_TEST(test_grey_failure_slow_fsync_fails_over)
+{
+	const char *extra[] = { "--enable-faults", NULL };
+	lab_up(extra);
+	const char *slow = "{\"slow_fsync_ms\":2000}";
+	ck_assert_int_eq(th_site_req(&L.site[0], "POST", "/v1/admin/faults", true, slow,
+				     strlen(slow), NULL, NULL), 200);
+	ck_assert_int_eq(th_site_req(&L.site[0], "GET", "/healthz", false, NULL, 0, NULL, NULL), 200);
+	json_t *st = NULL;
+	uint64_t deadline = time_mono_ms() + 20000;
+	while (!st && time_mono_ms() < deadline) {
+		st = wait_cluster(NULL, NULL, 200);
+		if (st && !strcmp(json_string_value(json_object_get(st, "primary")), names[0])) {
+			json_decref(st);
+			st = NULL;
+		}
+	}
+	ck_assert_msg(st, "grey failure not failed over; see %s", L.log);
+	json_decref(st);
+}
+END_TEST
+
+START_TEST(test_bad_config_is_refused_with_position)
+{
+	write_file(L.cfg, "listen: 127.0.0.1:1\ndb: x.db\ntoken_file: t\nsite_token_file: t\n"
+			  "initial_primary: nowhere\nsites:\n  - {name: a, url: \"http://127.0.0.1:2\", region: r}\n"
+			  "  - {name: b, url: \"ftp://x\", region: r}\n");
+	char *argv[] = { (char *)th_bin("drorchd"), "--config", L.cfg, NULL };
+	pid_t pid = th_spawn(argv, L.log);
+	int st = th_wait_exit(pid, 5000);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+	char *out = th_read_file(L.log, NULL);
+	ck_assert_msg(strstr(out, "drorchd.yaml:8:") && strstr(out, "url"), "got: %s", out);
+	free(out);
+}
+END_TEST
+
+/* ---- drlink between drorchd and the sites, and between sites ------------------ */
+
+static void link_start(void)
+{
+	char admin[64];
+	snprintf(admin, sizeof(admin), "127.0.0.1:%d", th_free_port());
+	snprintf(L.link_admin, sizeof(L.link_admin), "http://%s", admin);
+	char *argv[] = { (char *)th_bin("drlink"), "--admin", admin, NULL };
+	char log[700];
+	snprintf(log, sizeof(log), "%s/drlink.log", L.root);
+	L.link = th_spawn(argv, log);
+	char url[128];
+	snprintf(url, sizeof(url), "%s/v1/links", L.link_admin);
+	ck_assert(th_wait_http(url, 200, 10000));
+}
+
+/* A link named name to site `to`; out gets its HOST:PORT. */
+static void link_add(const char *name, int to, char *out, size_t len)
+{
+	char body[256], url[128];
+	snprintf(out, len, "127.0.0.1:%d", th_free_port());
+	snprintf(body, sizeof(body), "{\"name\":\"%s\",\"listen\":\"%s\",\"upstream\":\"%s\"}",
+		 name, out, L.site[to].listen);
+	snprintf(url, sizeof(url), "%s/v1/links", L.link_admin);
+	long st = th_http("POST", url, NULL, body, strlen(body), NULL, NULL);
+	ck_assert_msg(st == 200 || st == 201, "drlink: create %s: %ld", name, st);
+}
+
+static void link_set(const char *name, const char *conditions)
+{
+	char url[256];
+	snprintf(url, sizeof(url), "%s/v1/links/%s/conditions", L.link_admin, name);
+	ck_assert_int_eq(th_http("PUT", url, NULL, conditions, strlen(conditions), NULL, NULL), 200);
+}
+
+/* drorchd reaches every site through a link orch-SITE; replicas reach
+ * us-east through links SITE-us-east. */
+static void links_for_primary(void)
+{
+	link_start();
+	char hp[64], name[64];
+	for (int i = 0; i < NSITES; i++) {
+		snprintf(name, sizeof(name), "orch-%s", names[i]);
+		link_add(name, i, hp, sizeof(hp));
+		snprintf(L.orch_url[i], sizeof(L.orch_url[i]), "http://%s", hp);
+	}
+	for (int i = 1; i < NSITES; i++) {
+		snprintf(name, sizeof(name), "%s-us-east", names[i]);
+		link_add(name, 0, L.peer_addr[i][0], sizeof(L.peer_addr[i][0]));
+	}
+}
+
+START_TEST(test_partition_from_orchestrator_only_is_not_a_failover)
+{
+	links_for_primary();
+	lab_up(NULL);
+	link_set("orch-us-east", "{\"partition\":\"blackhole\"}");
+	time_sleep_ms(3000);
+	ck_assert_int_eq(status_epoch(), 1);
+	ck_assert_int_eq(th_site_put(&L.site[0], "still-primary"), 200);  /* clients reach it */
+	link_set("orch-us-east", "{\"partition\":\"none\"}");
+	json_t *st = wait_cluster(NULL, names[0], 5000);
+	ck_assert_ptr_nonnull(st);
+	json_decref(st);
+	char rows[4096];
+	audit_rows(rows, sizeof(rows));
+	ck_assert_msg(strstr(rows, "D04"), "the link-only event was not recorded: %s", rows);
+	ck_assert_msg(!strstr(rows, "D05"), "failed over anyway: %s", rows);
+}
+END_TEST
+
+START_TEST(test_partition_from_everyone_fails_over_and_old_primary_acks_nothing)
+{
+	links_for_primary();
+	lab_up(NULL);
+	link_set("orch-us-east", "{\"partition\":\"blackhole\"}");
+	link_set("eu-west-us-east", "{\"partition\":\"blackhole\"}");
+	link_set("ap-south-us-east", "{\"partition\":\"blackhole\"}");
+	json_t *st = NULL;
+	uint64_t deadline = time_mono_ms() + 20000;
+	while (!st && time_mono_ms() < deadline) {
+		st = wait_cluster(NULL, NULL, 200);
+		if (st && !strcmp(json_string_value(json_object_get(st, "primary")), names[0])) {
+			json_decref(st);
+			st = NULL;
+		}
+	}
+	ck_assert_msg(st, "no failover; see %s", L.log);
+	json_decref(st);
+	/* Sync mode: the isolated old primary gets no replica ack, so nothing. */
+	ck_assert_int_ne(th_site_put(&L.site[0], "split-brain"), 200);
+}
+END_TEST
+
+START_TEST(test_jitter_and_loss_to_the_sites_is_not_a_failover)
+{
+	links_for_primary();
+	lab_up(NULL);
+	char name[64];
+	for (int i = 0; i < NSITES; i++) {
+		snprintf(name, sizeof(name), "orch-%s", names[i]);
+		link_set(name, "{\"latency_ms\":25,\"jitter_ms\":50,\"loss_pct\":2}");
+	}
+	long seconds = getenv("DRORCH_JITTER_TEST_S") ? atol(getenv("DRORCH_JITTER_TEST_S")) : 60;
+	uint64_t end = time_mono_ms() + (uint64_t)seconds * 1000;
+	while (time_mono_ms() < end) {
+		ck_assert_int_eq(status_epoch(), 1);
+		time_sleep_ms(500);
+	}
+	char rows[4096];
+	audit_rows(rows, sizeof(rows));
+	ck_assert_msg(!strstr(rows, "D05"), "failed over under jitter: %s", rows);
+}
+END_TEST
+
+START_TEST(test_verify_audit_detects_an_edited_transition)
+{
+	lab_up(NULL);
+	char url[128];
+	snprintf(url, sizeof(url), "%s/v1/pause", L.url);
+	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, NULL, 0, NULL, NULL), 202);
+	json_t *st = wait_cluster("PAUSED", NULL, 5000);
+	ck_assert_ptr_nonnull(st);
+	json_decref(st);
+	th_kill(L.orch, SIGTERM, 10000);
+	ck_assert_int_eq(verify_audit(), 0);
+	sqlite3 *db = NULL;
+	ck_assert_int_eq(sqlite3_open(L.db, &db), SQLITE_OK);
+	char *err = NULL;
+	sqlite3_stmt *q = NULL;
+	sqlite3_prepare_v2(db, "SELECT name FROM sqlite_master WHERE type='trigger'", -1, &q, NULL);
+	char drops[1024] = "";
+	while (sqlite3_step(q) == SQLITE_ROW)
+		snprintf(drops + strlen(drops), sizeof(drops) - strlen(drops), "DROP TRIGGER %s;",
+			 sqlite3_column_text(q, 0));
+	sqlite3_finalize(q);
+	ck_assert_int_eq(sqlite3_exec(db, drops, NULL, NULL, &err), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "UPDATE transitions SET reason='nothing to see' WHERE seq=1",
+				      NULL, NULL, &err), SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert_int_eq(verify_audit(), 1);
+}
+END_TEST
+
+static Suite *drorchd_suite(void)
+{
+	Suite *s = suite_create("drorchd");
+	TCase *tc = tcase_create("failover");
+	tcase_set_timeout(tc, 120);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_kill9_primary_under_load_fails_over_losing_nothing);
+	tcase_add_loop_test(tc, test_crash_after_each_failover_transition_resumes_once, 0, 4);
+	tcase_add_test(tc, test_operator_failover_and_conflicts);
+	tcase_add_test(tc, test_grey_failure_slow_fsync_fails_over);
+	tcase_add_test(tc, test_bad_config_is_refused_with_position);
+	tcase_add_test(tc, test_verify_audit_detects_an_edited_transition);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("wan");
+	tcase_set_timeout(tc, 150);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_partition_from_orchestrator_only_is_not_a_failover);
+	tcase_add_test(tc, test_partition_from_everyone_fails_over_and_old_primary_acks_nothing);
+	tcase_add_test(tc, test_jitter_and_loss_to_the_sites_is_not_a_failover);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	httpc_global_init();
+	SRunner *sr = srunner_create(drorchd_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
