@@ -138,6 +138,32 @@ static void post_action(struct api *a, const struct http_req *req, enum fsm_even
 	json_decref(j);
 }
 
+/* POST /v1/runs/{id}/ack {"comment": "..."} */
+static void post_ack(struct api *a, const struct http_req *req, struct http_resp *resp)
+{
+	const char *id = req->path + strlen("/v1/runs/");
+	char *end = NULL;
+	long long run = strtoll(id, &end, 10);
+	if (!*id || run <= 0 || strcmp(end, "/ack") != 0) {
+		http_resp_error(resp, 404, "no route for POST %s", req->path);
+		return;
+	}
+	json_t *j = http_req_json(req, resp);
+	const char *comment = json_string_value(json_object_get(j, "comment"));
+	if (j && (!comment || !*comment)) {
+		http_resp_error(resp, 400, "comment: a non-empty string is required");
+	} else if (j) {
+		char why[300];
+		int rc = orch_ack_run(a->orch, run, "operator:api", comment, why, sizeof(why));
+		if (rc)
+			http_resp_error(resp, rc, "%s", why);
+		else
+			http_resp_json(resp, 200, json_pack("{s:I, s:b}", "run", (json_int_t)run,
+							    "acknowledged", 1));
+	}
+	json_decref(j);
+}
+
 static void route_post(struct api *a, const struct http_req *req, struct http_resp *resp)
 {
 	if (!auth_bearer_ok(http_req_header(req, "Authorization"), a->token)) {
@@ -149,6 +175,8 @@ static void route_post(struct api *a, const struct http_req *req, struct http_re
 		post_action(a, req, FSM_E_OP_PAUSE, resp);
 	} else if (strcmp(req->path, "/v1/resume") == 0) {
 		post_action(a, req, FSM_E_OP_RESUME, resp);
+	} else if (strncmp(req->path, "/v1/runs/", 9) == 0) {
+		post_ack(a, req, resp);
 	} else {
 		http_resp_error(resp, 404, "no route for POST %s", req->path);
 	}

@@ -46,6 +46,12 @@ static int parse_replication(struct ydoc *d, yaml_node_t *n, struct policy *p)
 		return -1;
 	if (strcmp(p->mode, "async") && strcmp(p->mode, "sync") && strcmp(p->mode, "remote_apply"))
 		return ydoc_fail(d, ydoc_get(d, n, "mode"), "mode: expected async, sync or remote_apply");
+	if (p->quorum == 0 && strcmp(p->mode, "async"))
+		return ydoc_fail(d, ydoc_get(d, n, "quorum") ? ydoc_get(d, n, "quorum") : n,
+				 "quorum: %s needs at least one replica (use mode: async instead)",
+				 p->mode);
+	if (p->quorum == 0)
+		p->quorum = 1;  /* async: the lease still wants one replica or drorchd */
 	return 0;
 }
 

@@ -579,6 +579,34 @@ int orch_request(struct orch *o, enum fsm_event ev, const char *actor, const cha
 	return rc;
 }
 
+int orch_ack_run(struct orch *o, int64_t run_id, const char *actor, const char *comment,
+		 char *why, size_t whylen)
+{
+	json_t *run = store_run_json(o->store, run_id);
+	const char *kind = json_string_value(json_object_get(run, "kind"));
+	const char *outcome = json_string_value(json_object_get(run, "outcome"));
+	json_t *note = json_pack("{s:s, s:s}", "by", actor, "comment", comment);
+	char *text = json_dumps(note, JSON_COMPACT);
+	int rc = 0;
+	char err[300] = "";
+	if (!run) {
+		snprintf(why, whylen, "no run %lld", (long long)run_id);
+		rc = 404;
+	} else if (!kind || strcmp(kind, "failover") || !outcome || !strcmp(outcome, "running")) {
+		snprintf(why, whylen, "run %lld is not a failover that ended", (long long)run_id);
+		rc = 409;
+	} else if (store_run_step(o->store, run_id, "acknowledged", "ok", text, err,
+				  sizeof(err)) != 0 ||
+		   orch_detail_set(o, "last_failover_ms", json_integer(0)) != 0) {
+		snprintf(why, whylen, "store: %s", err[0] ? err : "cannot update the cluster row");
+		rc = 500;
+	}
+	free(text);
+	json_decref(note);
+	json_decref(run);
+	return rc;
+}
+
 /* primary | replica | fenced | down, as DESIGN.md's status contract says. */
 static const char *status_role(const struct site_view *v, uint64_t now, uint64_t window)
 {

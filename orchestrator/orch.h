@@ -82,6 +82,13 @@ void orch_stop(struct orch *o);
 int orch_request(struct orch *o, enum fsm_event ev, const char *actor, const char *target,
 		 bool force, char *why, size_t whylen);
 
+/* An operator acknowledges a failover run with a comment: recorded as a
+ * step of the run, and the anti-flapping window no longer holds back the
+ * next automatic failover.  0, 404 (no such run) or 409 (not a failover
+ * that ended). */
+int orch_ack_run(struct orch *o, int64_t run_id, const char *actor, const char *comment,
+		 char *why, size_t whylen);
+
 /* /v1/status body. */
 json_t *orch_status_json(struct orch *o);
 

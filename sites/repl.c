@@ -70,7 +70,7 @@
 #include <string.h>
 
 #include "base64.h"
-#include "endian.h"
+#include "lebytes.h"
 #include "httpc.h"
 #include "log.h"
 #include "site_internal.h"

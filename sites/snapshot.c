@@ -45,7 +45,7 @@
 #include <unistd.h>
 
 #include "crc32c.h"
-#include "endian.h"
+#include "lebytes.h"
 #include "fileio.h"
 #include "log.h"
 

@@ -582,6 +582,99 @@ START_TEST(test_verify_audit_detects_an_edited_transition)
 }
 END_TEST
 
+/* Waits for a failover away from `from`; returns the new primary's name
+ * (static storage) or NULL. */
+static const char *wait_failover_from(const char *from, long timeout_ms)
+{
+	static char name[64];
+	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
+	while (time_mono_ms() < deadline) {
+		json_t *st = wait_cluster(NULL, NULL, 200);
+		const char *p = json_string_value(json_object_get(st, "primary"));
+		bool moved = p && strcmp(p, from) != 0;
+		if (moved)
+			snprintf(name, sizeof(name), "%s", p);
+		json_decref(st);
+		if (moved)
+			return name;
+	}
+	return NULL;
+}
+
+static long post(const char *path, const char *body)
+{
+	char url[256];
+	snprintf(url, sizeof(url), "%s%s", L.url, path);
+	return th_http("POST", url, OP_TOKEN, body, body ? strlen(body) : 0, NULL, NULL);
+}
+
+START_TEST(test_anti_flapping_holds_a_second_failover_until_acknowledged)
+{
+	write_file(L.policy, "name: test\nfailover: {anti_flap_s: 300}\n");
+	lab_up(NULL);
+	th_kill(L.site[0].pid, SIGKILL, 5000);
+	const char *first = wait_failover_from(names[0], 15000);
+	ck_assert_msg(first, "first failover did not happen; see %s", L.log);
+	char second_from[64];
+	snprintf(second_from, sizeof(second_from), "%s", first);
+	ck_assert(th_site_start(&L.site[0], NULL));  /* rejoins as a replica */
+	json_t *st = NULL;
+	uint64_t deadline = time_mono_ms() + 15000;
+	while (!(st && all_in_role(st, second_from)) && time_mono_ms() < deadline) {
+		json_decref(st);
+		time_sleep_ms(100);
+		st = orch_get("/v1/status");
+	}
+	ck_assert_msg(st && all_in_role(st, second_from), "us-east did not rejoin; see %s", L.log);
+	json_decref(st);
+	th_kill(site_named(second_from)->pid, SIGKILL, 5000);
+	st = wait_cluster("HELD", second_from, 10000);
+	ck_assert_msg(st, "second failure inside the window was not held; see %s", L.log);
+	json_decref(st);
+	ck_assert_int_eq(post("/v1/runs/1/ack", "{}"), 400);
+	ck_assert_int_eq(post("/v1/runs/99/ack", "{\"comment\":\"x\"}"), 404);
+	ck_assert_int_eq(post("/v1/runs/1/ack", "{\"comment\":\"root cause known: bad disk\"}"), 200);
+	ck_assert_int_eq(post("/v1/resume", NULL), 202);
+	ck_assert_msg(wait_failover_from(second_from, 15000), "no failover after ack; see %s", L.log);
+	ck_assert_int_eq(status_epoch(), 3);
+}
+END_TEST
+
+START_TEST(test_lost_replica_is_degraded_then_steady_again)
+{
+	lab_up(NULL);
+	th_kill(L.site[1].pid, SIGKILL, 5000);
+	json_t *st = wait_cluster("DEGRADED", names[0], 5000);
+	ck_assert_msg(st, "a lost replica did not make the cluster DEGRADED");
+	json_decref(st);
+	ck_assert(th_site_start(&L.site[1], NULL));
+	st = wait_cluster("STEADY", names[0], 10000);
+	ck_assert_msg(st, "the cluster did not return to STEADY");
+	json_decref(st);
+	ck_assert_int_eq(status_epoch(), 1);
+}
+END_TEST
+
+START_TEST(test_sites_keep_serving_while_drorchd_is_down)
+{
+	lab_up(NULL);
+	th_kill(L.orch, SIGKILL, 5000);
+	char key[32];
+	for (int i = 0; i < 40; i++) {  /* 2 s: four times the write lease */
+		snprintf(key, sizeof(key), "orch-down-%d", i);
+		ck_assert_int_eq(th_site_put(&L.site[0], key), 200);
+		time_sleep_ms(50);
+	}
+	ck_assert(th_site_has(&L.site[2], "orch-down-39") ||
+		  th_site_status_int(&L.site[2], NULL, "applied_lsn") > 0);
+	start_orch(NULL);
+	json_t *st = wait_cluster("STEADY", names[0], 5000);
+	ck_assert_ptr_nonnull(st);
+	json_decref(st);
+	ck_assert_int_eq(status_epoch(), 1);
+}
+END_TEST
+
 static Suite *drorchd_suite(void)
 {
 	Suite *s = suite_create("drorchd");
@@ -594,6 +687,9 @@ static Suite *drorchd_suite(void)
 	tcase_add_test(tc, test_grey_failure_slow_fsync_fails_over);
 	tcase_add_test(tc, test_bad_config_is_refused_with_position);
 	tcase_add_test(tc, test_verify_audit_detects_an_edited_transition);
+	tcase_add_test(tc, test_anti_flapping_holds_a_second_failover_until_acknowledged);
+	tcase_add_test(tc, test_lost_replica_is_degraded_then_steady_again);
+	tcase_add_test(tc, test_sites_keep_serving_while_drorchd_is_down);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("wan");
 	tcase_set_timeout(tc, 150);

@@ -1,16 +1,11 @@
 /*
- * endian.h — little-endian loads and stores for the on-disk and on-wire
+ * lebytes.h — little-endian loads and stores for the on-disk and on-wire
  * formats (WAL records, snapshots, shipping frames), which are all
- * little-endian whatever the host is.
- *
- * common/ is on the include path, so this file also answers the system's
- * own #include <endian.h> (glibc's <sys/types.h> has one): it passes that on
- * with #include_next, so nobody loses htole64() and friends.
+ * little-endian whatever the host is.  (Not named endian.h: common/ is on
+ * the include path and would shadow the system's <endian.h>.)
  */
-#include_next <endian.h>
-
-#ifndef DRORCH_ENDIAN_H
-#define DRORCH_ENDIAN_H
+#ifndef DRORCH_LEBYTES_H
+#define DRORCH_LEBYTES_H
 
 #include <stdint.h>
 
