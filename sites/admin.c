@@ -32,20 +32,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "log.h"
 #include "site_internal.h"
 #include "timeutil.h"
 
 /* ---- authorization ----------------------------------------------------------- */
-
-static bool token_equal(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	unsigned char diff = (unsigned char)(la != lb);
-	for (size_t i = 0; i < lb; i++)
-		diff |= (unsigned char)(a[i < la ? i : 0] ^ b[i]);
-	return diff == 0;
-}
 
 bool admin_authorized(struct site *s, const struct http_req *req, struct http_resp *resp)
 {
@@ -53,8 +45,7 @@ bool admin_authorized(struct site *s, const struct http_req *req, struct http_re
 		http_resp_error(resp, 403, "admin API disabled: start drsite with --token-file");
 		return false;
 	}
-	const char *h = http_req_header(req, "Authorization");
-	if (!h || strncmp(h, "Bearer ", 7) != 0 || !token_equal(h + 7, s->token)) {
+	if (!auth_bearer_ok(http_req_header(req, "Authorization"), s->token)) {
 		http_resp_header(resp, "WWW-Authenticate", "Bearer");
 		http_resp_error(resp, 401, "missing or wrong bearer token");
 		return false;

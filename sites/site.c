@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "kv.h"
 #include "log.h"
 #include "site_internal.h"
@@ -170,25 +171,9 @@ static int load_token(struct site *s, char *err, size_t errlen)
 {
 	if (!s->opts.token_file)
 		return 0;
-	FILE *f = fopen(s->opts.token_file, "r");
-	char line[512] = "";
-	if (!f || !fgets(line, sizeof(line), f)) {
-		snprintf(err, errlen, "token file %s: %s", s->opts.token_file,
-			 f ? "empty" : strerror(errno));
-		if (f)
-			fclose(f);
+	char line[512];
+	if (auth_read_token(s->opts.token_file, line, sizeof(line), err, errlen) != 0)
 		return -1;
-	}
-	fclose(f);
-	size_t n = strcspn(line, "\r\n");
-	while (n && (line[n - 1] == ' ' || line[n - 1] == '\t'))
-		n--;
-	line[n] = '\0';
-	if (n < 8) {
-		snprintf(err, errlen, "token file %s: the token must be at least 8 characters",
-			 s->opts.token_file);
-		return -1;
-	}
 	s->token = strdup(line);
 	return s->token ? 0 : -1;
 }

@@ -294,6 +294,32 @@ static void assert_all_acked_on(struct writer *w, const struct th_site *s)
 	}
 }
 
+/* Waits for a failover away from `from`; returns the new primary's name
+ * (static storage) or NULL. */
+static const char *wait_failover_from(const char *from, long timeout_ms)
+{
+	static char name[64];
+	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
+	while (time_mono_ms() < deadline) {
+		json_t *st = wait_cluster(NULL, NULL, 200);
+		const char *p = json_string_value(json_object_get(st, "primary"));
+		bool moved = p && strcmp(p, from) != 0;
+		if (moved)
+			snprintf(name, sizeof(name), "%s", p);
+		json_decref(st);
+		if (moved)
+			return name;
+	}
+	return NULL;
+}
+
+static long post(const char *path, const char *body)
+{
+	char url[256];
+	snprintf(url, sizeof(url), "%s%s", L.url, path);
+	return th_http("POST", url, OP_TOKEN, body, body ? strlen(body) : 0, NULL, NULL);
+}
+
 /* ---- tests ------------------------------------------------------------------- */
 
 START_TEST(test_kill9_primary_under_load_fails_over_losing_nothing)
@@ -305,18 +331,9 @@ START_TEST(test_kill9_primary_under_load_fails_over_losing_nothing)
 	writers_start(w, t, &stop);
 	time_sleep_ms(1000);
 	th_kill(L.site[0].pid, SIGKILL, 5000);
-	json_t *st = NULL;
-	uint64_t deadline = time_mono_ms() + 15000;
-	while (!st && time_mono_ms() < deadline) {
-		st = wait_cluster(NULL, NULL, 200);
-		if (st && !strcmp(json_string_value(json_object_get(st, "primary")), names[0])) {
-			json_decref(st);
-			st = NULL;
-		}
-	}
-	ck_assert_msg(st, "no failover; see %s", L.log);
-	const struct th_site *np = site_named(json_string_value(json_object_get(st, "primary")));
-	json_decref(st);
+	const char *moved = wait_failover_from(names[0], 15000);
+	ck_assert_msg(moved, "no failover; see %s", L.log);
+	const struct th_site *np = site_named(moved);
 	time_sleep_ms(500);  /* the writers reach the new primary */
 	int total = writers_stop(w, t, &stop);
 	ck_assert_int_gt(total, 50);
@@ -346,17 +363,8 @@ static void crash_and_resume(const char *row)
 	int st = th_wait_exit(L.orch, 15000);
 	ck_assert_msg(st >= 0 && WIFSIGNALED(st), "drorchd did not stop at %s", row);
 	start_orch(NULL);
-	json_t *s = NULL;
-	uint64_t deadline = time_mono_ms() + 15000;
-	while (!s && time_mono_ms() < deadline) {
-		s = wait_cluster(NULL, NULL, 200);
-		if (s && !strcmp(json_string_value(json_object_get(s, "primary")), names[0])) {
-			json_decref(s);
-			s = NULL;
-		}
-	}
-	ck_assert_msg(s, "failover did not complete after a crash at %s; see %s", row, L.log);
-	json_decref(s);
+	ck_assert_msg(wait_failover_from(names[0], 15000),
+		      "failover did not complete after a crash at %s; see %s", row, L.log);
 	ck_assert_int_eq(status_epoch(), 2);
 	char rows[4096];
 	audit_rows(rows, sizeof(rows));
@@ -409,17 +417,7 @@ START_TEST(test_grey_failure_slow_fsync_fails_over)
 	ck_assert_int_eq(th_site_req(&L.site[0], "POST", "/v1/admin/faults", true, slow,
 				     strlen(slow), NULL, NULL), 200);
 	ck_assert_int_eq(th_site_req(&L.site[0], "GET", "/healthz", false, NULL, 0, NULL, NULL), 200);
-	json_t *st = NULL;
-	uint64_t deadline = time_mono_ms() + 20000;
-	while (!st && time_mono_ms() < deadline) {
-		st = wait_cluster(NULL, NULL, 200);
-		if (st && !strcmp(json_string_value(json_object_get(st, "primary")), names[0])) {
-			json_decref(st);
-			st = NULL;
-		}
-	}
-	ck_assert_msg(st, "grey failure not failed over; see %s", L.log);
-	json_decref(st);
+	ck_assert_msg(wait_failover_from(names[0], 20000), "grey failure not failed over; see %s", L.log);
 }
 END_TEST
 
@@ -516,17 +514,7 @@ START_TEST(test_partition_from_everyone_fails_over_and_old_primary_acks_nothing)
 	link_set("orch-us-east", "{\"partition\":\"blackhole\"}");
 	link_set("eu-west-us-east", "{\"partition\":\"blackhole\"}");
 	link_set("ap-south-us-east", "{\"partition\":\"blackhole\"}");
-	json_t *st = NULL;
-	uint64_t deadline = time_mono_ms() + 20000;
-	while (!st && time_mono_ms() < deadline) {
-		st = wait_cluster(NULL, NULL, 200);
-		if (st && !strcmp(json_string_value(json_object_get(st, "primary")), names[0])) {
-			json_decref(st);
-			st = NULL;
-		}
-	}
-	ck_assert_msg(st, "no failover; see %s", L.log);
-	json_decref(st);
+	ck_assert_msg(wait_failover_from(names[0], 20000), "no failover; see %s", L.log);
 	/* Sync mode: the isolated old primary gets no replica ack, so nothing. */
 	ck_assert_int_ne(th_site_put(&L.site[0], "split-brain"), 200);
 }
@@ -581,32 +569,6 @@ START_TEST(test_verify_audit_detects_an_edited_transition)
 	ck_assert_int_eq(verify_audit(), 1);
 }
 END_TEST
-
-/* Waits for a failover away from `from`; returns the new primary's name
- * (static storage) or NULL. */
-static const char *wait_failover_from(const char *from, long timeout_ms)
-{
-	static char name[64];
-	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
-	while (time_mono_ms() < deadline) {
-		json_t *st = wait_cluster(NULL, NULL, 200);
-		const char *p = json_string_value(json_object_get(st, "primary"));
-		bool moved = p && strcmp(p, from) != 0;
-		if (moved)
-			snprintf(name, sizeof(name), "%s", p);
-		json_decref(st);
-		if (moved)
-			return name;
-	}
-	return NULL;
-}
-
-static long post(const char *path, const char *body)
-{
-	char url[256];
-	snprintf(url, sizeof(url), "%s%s", L.url, path);
-	return th_http("POST", url, OP_TOKEN, body, body ? strlen(body) : 0, NULL, NULL);
-}
 
 START_TEST(test_anti_flapping_holds_a_second_failover_until_acknowledged)
 {
