@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "auth.h"
+#include "metrics.h"
+#include "page.h"
 
 static bool is(const struct http_req *req, const char *method, const char *path)
 {
@@ -72,6 +74,32 @@ static void get_fsm(struct http_resp *resp)
 					    "rows", rows));
 }
 
+/* The table as Graphviz dot, built from the same rows as docs/fsm.dot. */
+static void get_fsm_dot(struct http_resp *resp)
+{
+	size_t cap = 64 * 1024, len = 0;
+	char *dot = malloc(cap);
+	if (!dot) {
+		http_resp_error(resp, 503, "out of memory");
+		return;
+	}
+	len += (size_t)snprintf(dot + len, cap - len, "digraph drorch {\n  rankdir=LR;\n");
+	for (int s = 0; s < FSM_NSTATES && len < cap; s++)
+		len += (size_t)snprintf(dot + len, cap - len, "  %s [shape=%s];\n", fsm_state_names[s],
+					fsm_state_timeout_ms[s] ? "ellipse" : "box");
+	for (size_t i = 0; i < fsm_nrows && len < cap; i++) {
+		const struct fsm_row *r = &fsm_rows[i];
+		if (r->kind == FSM_TRANSITION)
+			len += (size_t)snprintf(dot + len, cap - len, "  %s -> %s [label=\"%s %s\"];\n",
+						fsm_state_names[r->from], fsm_state_names[r->to],
+						r->id, fsm_event_names[r->event]);
+	}
+	if (len < cap)
+		len += (size_t)snprintf(dot + len, cap - len, "}\n");
+	http_resp_bytes(resp, 200, "text/vnd.graphviz", dot, len < cap ? len : cap);
+	free(dot);
+}
+
 static void get_policy(struct api *a, struct http_resp *resp)
 {
 	const struct policy *p = &a->orch->cfg.policy;
@@ -89,6 +117,13 @@ static void get_policy(struct api *a, struct http_resp *resp)
 		"misses", (json_int_t)p->misses, "canary_ms", (json_int_t)p->canary_ms,
 		"failover", "automatic", p->automatic, "anti_flap_s", (json_int_t)p->anti_flap_s,
 		"candidates", cands));
+}
+
+static void get_sites(struct api *a, struct http_resp *resp)
+{
+	json_t *st = orch_status_json(a->orch);
+	http_resp_json(resp, 200, json_pack("{s:O}", "sites", json_object_get(st, "sites")));
+	json_decref(st);
 }
 
 static void get_primary(struct api *a, struct http_resp *resp)
@@ -187,6 +222,10 @@ void api_handler(void *ctx, const struct http_req *req, struct http_resp *resp)
 	struct api *a = ctx;
 	if (is(req, "GET", "/healthz"))
 		http_resp_json(resp, 200, json_pack("{s:s}", "status", "ok"));
+	else if (is(req, "GET", "/metrics"))
+		metrics_orch(a->orch, resp);
+	else if (is(req, "GET", "/"))
+		page_status(resp);
 	else if (is(req, "GET", "/v1/status"))
 		http_resp_json(resp, 200, orch_status_json(a->orch));
 	else if (is(req, "GET", "/v1/transitions"))
@@ -196,7 +235,10 @@ void api_handler(void *ctx, const struct http_req *req, struct http_resp *resp)
 	else if (!strcmp(req->method, "GET") && !strncmp(req->path, "/v1/runs/", 9))
 		get_run(a, req->path + 9, resp);
 	else if (is(req, "GET", "/v1/fsm"))
-		get_fsm(resp);
+		http_req_query(req, "format") && !strcmp(http_req_query(req, "format"), "dot")
+			? get_fsm_dot(resp) : get_fsm(resp);
+	else if (is(req, "GET", "/v1/sites"))
+		get_sites(a, resp);
 	else if (is(req, "GET", "/v1/policy"))
 		get_policy(a, resp);
 	else if (is(req, "GET", "/v1/primary"))
