@@ -1,0 +1,327 @@
+/*
+ * check_page.c — end-to-end: drorchd's status page (GET /) in a real
+ * browser.  A 3-site lab and drorchd run on loopback; headless Chromium
+ * loads the page, lets its script poll the API for a few seconds of
+ * virtual time, and dumps the DOM, which must name the primary in
+ * #primary and the FSM state in #state.  Then the primary is killed -9 and,
+ * once drorchd has failed over, the page must name the new primary.
+ *
+ * Chromium is required: without it the test fails and says how to install
+ * it.  It runs in its own process group, under a deadline, and the whole
+ * group is killed by that group's id afterwards, so no browser process
+ * outlives a test.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "testhelp.h"
+#include "timeutil.h"
+
+#define NSITES 3
+#define OP_TOKEN "operator-token-for-page-tests"
+#define CHROMIUM_DEFAULT "/usr/bin/chromium"
+#define CHROMIUM_TIMEOUT_MS 45000
+
+struct lab {
+	char *root;
+	struct th_site site[NSITES];
+	char cfg[600], db[600], optok[600], policy[600], log[600];
+	char listen[64];
+	char url[80];
+	pid_t orch;
+};
+
+static struct lab L;
+static const char *const names[NSITES] = { "us-east", "eu-west", "ap-south" };
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void setup(void)
+{
+	memset(&L, 0, sizeof(L));
+	L.root = th_mkdtemp("check_page");
+	ck_assert_ptr_nonnull(L.root);
+	for (int i = 0; i < NSITES; i++)
+		th_site_init(&L.site[i], L.root, names[i]);
+	snprintf(L.cfg, sizeof(L.cfg), "%s/drorchd.yaml", L.root);
+	snprintf(L.db, sizeof(L.db), "%s/drorch.db", L.root);
+	snprintf(L.optok, sizeof(L.optok), "%s/operator.token", L.root);
+	snprintf(L.policy, sizeof(L.policy), "%s/policy.yaml", L.root);
+	snprintf(L.log, sizeof(L.log), "%s/drorchd.log", L.root);
+	snprintf(L.listen, sizeof(L.listen), "127.0.0.1:%d", th_free_port());
+	snprintf(L.url, sizeof(L.url), "http://%s", L.listen);
+	write_file(L.optok, OP_TOKEN "\n");
+	write_file(L.policy, "name: page-test\nfailover: {anti_flap_s: 0}\n");
+}
+
+static void teardown(void)
+{
+	th_cleanup();
+	th_rmrf(L.root);
+	free(L.root);
+}
+
+static void write_config(void)
+{
+	char text[4096];
+	int n = snprintf(text, sizeof(text),
+		"listen: %s\ndb: %s\ntoken_file: %s\nsite_token_file: %s\npolicy: %s\n"
+		"initial_primary: %s\nsites:\n", L.listen, L.db, L.optok, L.site[0].token_file,
+		L.policy, names[0]);
+	for (int i = 0; i < NSITES; i++)
+		n += snprintf(text + n, sizeof(text) - (size_t)n,
+			      "  - {name: %s, url: \"%s\", region: %s-1}\n",
+			      names[i], L.site[i].base, names[i]);
+	write_file(L.cfg, text);
+}
+
+static json_t *orch_status(void)
+{
+	char url[256], *body = NULL;
+	snprintf(url, sizeof(url), "%s/v1/status", L.url);
+	long st = th_http("GET", url, NULL, NULL, 0, &body, NULL);
+	json_t *j = st == 200 ? json_loads(body, 0, NULL) : NULL;
+	free(body);
+	return j;
+}
+
+/* Polls /v1/status until state (NULL: STEADY or DEGRADED) and primary (NULL:
+ * any but not_primary) hold; returns the status or NULL after timeout_ms. */
+static json_t *wait_cluster(const char *state, const char *primary, const char *not_primary,
+			    long timeout_ms)
+{
+	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
+	while (time_mono_ms() < deadline) {
+		json_t *st = orch_status();
+		const char *s = json_string_value(json_object_get(st, "state"));
+		const char *p = json_string_value(json_object_get(st, "primary"));
+		bool ok = s && (state ? !strcmp(s, state) : !strcmp(s, "STEADY") || !strcmp(s, "DEGRADED")) &&
+			  p && *p && (!primary || !strcmp(p, primary)) &&
+			  (!not_primary || strcmp(p, not_primary) != 0);
+		if (ok)
+			return st;
+		json_decref(st);
+		time_sleep_ms(50);
+	}
+	return NULL;
+}
+
+/* Sites and drorchd up, STEADY with us-east primary. */
+static void lab_up(void)
+{
+	write_config();
+	for (int i = 0; i < NSITES; i++)
+		ck_assert_msg(th_site_start(&L.site[i], NULL), "%s did not start; see %s", names[i],
+			      L.site[i].log);
+	char *argv[] = { (char *)th_bin("drorchd"), "--config", L.cfg, NULL };
+	L.orch = th_spawn(argv, L.log);
+	char url[128];
+	snprintf(url, sizeof(url), "%s/healthz", L.url);
+	ck_assert_msg(th_wait_http(url, 200, 10000), "drorchd did not come up; see %s", L.log);
+	json_t *st = wait_cluster("STEADY", names[0], NULL, 15000);
+	ck_assert_msg(st, "cluster never reached STEADY; see %s", L.log);
+	json_decref(st);
+}
+
+/* ---- headless Chromium -------------------------------------------------------- */
+
+static const char *chromium_path(void)
+{
+	const char *p = getenv("DRORCH_CHROMIUM");
+	return p && *p ? p : CHROMIUM_DEFAULT;
+}
+
+/* Fails the test, with how to install it, when Chromium is missing. */
+static void require_chromium(void)
+{
+	const char *p = chromium_path();
+	ck_assert_msg(access(p, X_OK) == 0,
+		      "%s: not found or not executable: the status page test needs Chromium. "
+		      "Install it (Debian: apt-get install -y chromium, as scripts/install-deps.sh "
+		      "does) or set DRORCH_CHROMIUM to its path", p);
+}
+
+/*
+ * Loads url in headless Chromium and returns the DOM it dumps (malloc'd,
+ * caller frees).  Chromium runs in a process group of its own; whether it
+ * exits, hangs past CHROMIUM_TIMEOUT_MS, or the test dies (PDEATHSIG), that
+ * group is killed by its id before we return.
+ */
+static char *chromium_dump_dom(const char *url, int run)
+{
+	char profile[700], dom[700], errlog[700];
+	snprintf(profile, sizeof(profile), "%s/chromium-profile-%d", L.root, run);
+	snprintf(dom, sizeof(dom), "%s/dom-%d.html", L.root, run);
+	snprintf(errlog, sizeof(errlog), "%s/chromium-%d.log", L.root, run);
+	char udd[800];
+	snprintf(udd, sizeof(udd), "--user-data-dir=%s", profile);
+	char *argv[] = { (char *)chromium_path(), "--headless", "--no-sandbox", "--disable-gpu",
+		"--disable-quic", "--no-first-run", "--disable-background-networking",
+		"--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+		"--enable-logging=stderr", "--log-level=0", udd, "--virtual-time-budget=3000",
+		"--dump-dom", (char *)url, NULL };
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		int out = open(dom, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int err = open(errlog, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (out < 0 || err < 0)
+			_exit(127);
+		dup2(out, STDOUT_FILENO);
+		dup2(err, STDERR_FILENO);
+		close(out);
+		close(err);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	setpgid(pid, pid);  /* also from here: no race with the kill below */
+	uint64_t started = time_mono_ms(), deadline = started + CHROMIUM_TIMEOUT_MS;
+	siginfo_t info = { 0 };
+	bool exited = false;
+	/* WNOWAIT: the leader stays a zombie, so its pid, which is the group's
+	 * id, cannot be reused before the group is killed. */
+	while (!(exited = waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+			  info.si_pid == pid) && time_mono_ms() < deadline)
+		time_sleep_ms(20);
+	kill(-pid, SIGKILL);  /* the renderer, zygote and utility processes too */
+	int status = 0;
+	waitpid(pid, &status, 0);
+	ck_assert_msg(exited, "chromium did not finish within %d ms; killed; see %s",
+		      CHROMIUM_TIMEOUT_MS, errlog);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "chromium failed (wait status %d); see %s", status, errlog);
+	fprintf(stderr, "check_page: chromium run %d took %llu ms\n", run,
+		(unsigned long long)(time_mono_ms() - started));
+	char *text = th_read_file(dom, NULL);
+	ck_assert_msg(text && *text, "chromium dumped no DOM; see %s", errlog);
+	char *errs = th_read_file(errlog, NULL);
+	ck_assert_msg(!errs || (!strstr(errs, "Uncaught") && !strstr(errs, "Content Security Policy")),
+		      "the page logged a script or CSP error; see %s", errlog);
+	free(errs);
+	return text;
+}
+
+/* The text of the element with id (no markup inside it); "" if absent. */
+static const char *dom_text(const char *dom, const char *id, char *out, size_t len)
+{
+	char needle[64];
+	snprintf(needle, sizeof(needle), "id=\"%s\"", id);
+	out[0] = '\0';
+	const char *p = strstr(dom, needle);
+	const char *start = p ? strchr(p, '>') : NULL;
+	const char *end = start ? strchr(start + 1, '<') : NULL;
+	if (end)
+		snprintf(out, len, "%.*s", (int)(end - start - 1), start + 1);
+	return out;
+}
+
+/* The page as rendered, checked against what drorchd reports now. */
+static void assert_page_shows(const char *dom, const char *primary, const char *state)
+{
+	char text[256];
+	ck_assert_msg(strcmp(dom_text(dom, "primary", text, sizeof(text)), primary) == 0,
+		      "#primary shows '%s', expected '%s'", text, primary);
+	ck_assert_msg(strcmp(dom_text(dom, "state", text, sizeof(text)), state) == 0,
+		      "#state shows '%s', expected '%s'", text, state);
+	ck_assert_msg(strncmp(dom_text(dom, "updated", text, sizeof(text)), "updated ", 8) == 0,
+		      "the page never completed a poll (#updated: '%s')", text);
+	ck_assert_msg(!strstr(dom, "display: block"), "the page shows its error banner");
+	for (int i = 0; i < NSITES; i++) {
+		char td[64];
+		snprintf(td, sizeof(td), "<td>%s</td>", names[i]);
+		ck_assert_msg(strstr(dom, td), "site %s is not in the sites table", names[i]);
+	}
+}
+
+/* ---- tests ------------------------------------------------------------------- */
+
+START_TEST(test_page_is_self_contained_html)
+{
+	lab_up();
+	char url[128], *body = NULL;
+	snprintf(url, sizeof(url), "%s/", L.url);
+	ck_assert_int_eq(th_http("GET", url, NULL, NULL, 0, &body, NULL), 200);
+	ck_assert_ptr_nonnull(strstr(body, "<!DOCTYPE html>"));
+	ck_assert_ptr_nonnull(strstr(body, "id=\"primary\""));
+	ck_assert_ptr_nonnull(strstr(body, "id=\"state\""));
+	/* No external asset: nothing loaded from elsewhere. */
+	ck_assert_ptr_null(strstr(body, "src=\"http"));
+	ck_assert_ptr_null(strstr(body, "href=\"http"));
+	ck_assert_ptr_null(strstr(body, "<script src"));
+	ck_assert_ptr_null(strstr(body, "stylesheet"));
+	free(body);
+}
+END_TEST
+
+START_TEST(test_page_follows_a_failover)
+{
+	require_chromium();
+	lab_up();
+	char url[128];
+	snprintf(url, sizeof(url), "%s/", L.url);
+
+	char *dom = chromium_dump_dom(url, 1);
+	assert_page_shows(dom, names[0], "STEADY");
+	free(dom);
+
+	th_kill(L.site[0].pid, SIGKILL, 5000);
+	json_t *st = wait_cluster(NULL, NULL, names[0], 20000);
+	ck_assert_msg(st, "no failover after kill -9 of %s; see %s", names[0], L.log);
+	char moved[64];
+	snprintf(moved, sizeof(moved), "%s", json_string_value(json_object_get(st, "primary")));
+	json_decref(st);
+	/* The old primary stays down: the cluster rests in DEGRADED. */
+	st = wait_cluster("DEGRADED", moved, NULL, 10000);
+	ck_assert_msg(st, "cluster did not settle in DEGRADED under %s; see %s", moved, L.log);
+	json_decref(st);
+
+	dom = chromium_dump_dom(url, 2);
+	assert_page_shows(dom, moved, "DEGRADED");
+	ck_assert_msg(strstr(dom, ">D05<") && strstr(dom, ">F01<"),
+		      "the failover's transitions (D05, F01) are not listed");
+	free(dom);
+}
+END_TEST
+
+static Suite *page_suite(void)
+{
+	Suite *s = suite_create("page");
+	TCase *tc = tcase_create("status page");
+	tcase_set_timeout(tc, 150);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_page_is_self_contained_html);
+	tcase_add_test(tc, test_page_follows_a_failover);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	httpc_global_init();
+	SRunner *sr = srunner_create(page_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
