@@ -26,7 +26,9 @@
 
 #include <microhttpd.h>
 
+#include "histo.h"
 #include "log.h"
+#include "timeutil.h"
 
 struct http_server {
 	struct MHD_Daemon *daemon;
@@ -278,7 +280,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	struct http_req req = { .method = method, .path = url, .body = st->body,
 				.body_len = st->len, .conn = conn };
 	struct http_resp resp = { .status = 500 };
+	uint64_t started_ns = time_mono_ns();
 	srv->opts.handler(srv->opts.ctx, &req, &resp);
+	if (srv->opts.request_seconds)
+		histo_observe_since(srv->opts.request_seconds, started_ns);
 	if (!resp.content_type && !resp.body)
 		http_resp_error(&resp, 500, "handler produced no response");
 	enum MHD_Result ret = queue_resp(conn, &resp);

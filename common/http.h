@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 struct http_server;
+struct histo;
 struct MHD_Connection;
 
 struct http_req {
@@ -59,6 +60,7 @@ struct http_server_opts {
 	size_t max_body;           /* larger bodies answer 413 before the handler */
 	http_handler_fn handler;
 	void *ctx;
+	struct histo *request_seconds;  /* optional: observes each handler call */
 };
 
 int http_server_start(struct http_server **out, const struct http_server_opts *opts,
