@@ -20,6 +20,7 @@
 #include "http.h"
 #include "httpc.h"
 #include "log.h"
+#include "metrics.h"
 #include "site.h"
 #include "wal.h"
 
@@ -208,7 +209,8 @@ int main(int argc, char **argv)
 	}
 	struct http_server *srv = NULL;
 	struct http_server_opts ho = { .host = host, .port = port, .max_body = WAL_MAX_VALUE,
-				       .handler = site_http_handler, .ctx = site };
+				       .handler = site_http_handler, .ctx = site,
+				       .request_seconds = site_metrics_http_histo(site) };
 	if (http_server_start(&srv, &ho, err, sizeof(err)) != 0) {
 		fprintf(stderr, "drsite: %s\n", err);
 		site_close(site);

@@ -26,6 +26,7 @@
 #include "auth.h"
 #include "kv.h"
 #include "log.h"
+#include "metrics.h"
 #include "site_internal.h"
 #include "snapshot.h"
 #include "timeutil.h"
@@ -196,6 +197,7 @@ static void site_free(struct site *s)
 {
 	wal_close(s->wal);
 	kv_free(s->kv);
+	site_metrics_free(s->metrics);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
 	pthread_mutex_destroy(&s->cp_mu);
@@ -225,7 +227,7 @@ int site_open(struct site **out, const struct site_opts *opts, char *err, size_t
 	pthread_cond_init(&s->peers_cv, NULL);
 	pthread_cond_init(&s->role_cv, NULL);
 	if (!(s->name = strdup(opts->name)) || !(s->datadir = strdup(opts->datadir)) ||
-	    !(s->kv = kv_new()))
+	    !(s->kv = kv_new()) || !(s->metrics = site_metrics_new()))
 		goto oom;
 	if (load_token(s, err, errlen) != 0 || lock_datadir(s, err, errlen) != 0 ||
 	    load_role(s, err, errlen) != 0 || site_load(s, err, errlen) != 0)
@@ -377,7 +379,7 @@ static void kv_write(struct site *s, uint8_t type, const char *key, size_t klen,
 		http_resp_error(resp, 413, "value is %zu bytes; the limit is %u", vlen, WAL_MAX_VALUE);
 		return;
 	}
-	uint64_t epoch, lsn;
+	uint64_t epoch, lsn, started_ns = time_mono_ns();
 	bool replicated;
 	stall_if_injected(s);
 	if (!admit_write(s, &epoch, &replicated, resp))
@@ -392,6 +394,8 @@ static void kv_write(struct site *s, uint8_t type, const char *key, size_t klen,
 	}
 	if (recheck_write(s, lsn, epoch, replicated, resp) != 0)
 		return;
+	if (type == WAL_PUT)
+		site_metrics_put_acked(s, started_ns);
 	http_resp_json(resp, 200, json_pack("{s:I, s:I}", "lsn", (json_int_t)lsn,
 					    "epoch", (json_int_t)epoch));
 }
@@ -588,6 +592,8 @@ void site_http_handler(void *ctx, const struct http_req *req, struct http_resp *
 		http_resp_json(resp, 200, status_json(s));
 	else if (is(req, "GET", "/healthz"))
 		health(s, resp);
+	else if (is(req, "GET", "/metrics"))
+		site_metrics_render(s, resp);
 	else if (is(req, "GET", "/primary"))
 		lb_primary(s, resp);
 	else if (is(req, "GET", "/replica"))

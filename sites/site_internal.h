@@ -82,6 +82,7 @@ struct site {
 	int npeers;
 
 	struct faults faults;      /* under mu */
+	struct site_metrics *metrics; /* histograms (metrics.c); lock-free */
 
 	pthread_t follower;
 	bool follower_started;

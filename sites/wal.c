@@ -73,6 +73,7 @@
 #include "crc32c.h"
 #include "lebytes.h"
 #include "fileio.h"
+#include "histo.h"
 #include "log.h"
 #include "timeutil.h"
 
@@ -148,6 +149,7 @@ struct wal {
 	bool gate_open;            /* client appends allowed ... */
 	uint64_t gate_epoch;       /* ... at this epoch only */
 	_Atomic uint64_t fsync_delay_ms;  /* fault injection (drills): slow disk */
+	struct histo fsync_seconds;       /* flush_batch's fdatasync (with any delay) */
 };
 
 /* ---- record encoding -------------------------------------------------------- */
@@ -575,12 +577,14 @@ static int flush_batch(struct wal *w, uint64_t seq)
 		return -1;
 	}
 	uint64_t delay = atomic_load(&w->fsync_delay_ms);
+	uint64_t sync_start_ns = time_mono_ns();
 	if (delay)
 		time_sleep_ms(delay);
 	if (fdatasync(w->fd) != 0) {
 		wal_fail(w, "fdatasync");
 		return -1;
 	}
+	histo_observe_since(&w->fsync_seconds, sync_start_ns);
 	w->seg_size += b->len;
 	if (apply_batch(w, b) != 0) {
 		errno = EIO;
@@ -634,6 +638,7 @@ static struct wal *wal_alloc(const struct wal_opts *opts)
 		return NULL;
 	w->opts = *opts;
 	w->fd = -1;
+	histo_init(&w->fsync_seconds);
 	if (asprintf(&w->dir, "%s/wal", opts->dir) < 0) {
 		free(w);
 		return NULL;
@@ -1124,6 +1129,11 @@ bool wal_record_id_at(struct wal *w, uint64_t lsn, uint64_t *epoch, uint32_t *cr
 	}
 	pthread_mutex_unlock(&w->mu);
 	return known;
+}
+
+void wal_fsync_histogram(struct wal *w, struct histo_snapshot *out)
+{
+	histo_snapshot(&w->fsync_seconds, out);
 }
 
 void wal_set_fsync_delay(struct wal *w, uint64_t ms)

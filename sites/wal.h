@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct histo_snapshot;
+
 enum wal_type { WAL_PUT = 1, WAL_DELETE = 2 };
 
 #define WAL_MAX_KEY   1024u
@@ -146,6 +148,9 @@ int wal_reset(struct wal *w, uint64_t lsn, uint64_t epoch, char *err, size_t err
  * it.  A WAL opens with the gate closed.
  */
 void wal_set_gate(struct wal *w, bool open, uint64_t epoch);
+
+/* The durations of the flusher's fdatasync calls (group commits) so far. */
+void wal_fsync_histogram(struct wal *w, struct histo_snapshot *out);
 
 /* Fault injection for drills: every fdatasync takes ms longer (0 = off). */
 void wal_set_fsync_delay(struct wal *w, uint64_t ms);
