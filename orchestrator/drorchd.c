@@ -21,6 +21,7 @@
 #include "http.h"
 #include "httpc.h"
 #include "log.h"
+#include "metrics.h"
 #include "orch.h"
 #include "store.h"
 
@@ -76,7 +77,8 @@ static int serve(const struct config *cfg)
 	http_parse_hostport(cfg->listen, host, sizeof(host), &port);
 	struct http_server *srv = NULL;
 	struct http_server_opts ho = { .host = host, .port = port, .max_body = 64 * 1024,
-				       .handler = api_handler, .ctx = &api };
+				       .handler = api_handler, .ctx = &api,
+				       .request_seconds = metrics_http_histo(api.orch) };
 	if (http_server_start(&srv, &ho, err, sizeof(err)) != 0) {
 		fprintf(stderr, "drorchd: %s\n", err);
 		orch_stop(api.orch);

@@ -25,9 +25,11 @@
 
 #include "auth.h"
 #include "log.h"
+#include "metrics.h"
 #include "orch.h"
 #include "siteapi.h"
 #include "timeutil.h"
+#include "webhook.h"
 
 bool orch_stopping(struct orch *o)
 {
@@ -169,6 +171,7 @@ static void finish_run(struct orch *o, const char *outcome)
 		  "rpo_ms", (json_int_t)detail_int(o, "rpo_ms", -1));
 	json_decref(cand);
 	json_decref(r);
+	metrics_failover(o->metrics, outcome);
 	next.run_id = 0;
 	if (strcmp(outcome, "succeeded") == 0) {
 		json_t *d = json_loads(next.detail[0] ? next.detail : "{}", 0, NULL);
@@ -305,6 +308,8 @@ static int commit(struct orch *o, const struct fsm_row *row, const char *actor, 
 	pthread_mutex_lock(&o->mu);
 	o->state_entered_ms = time_mono_ms();
 	pthread_mutex_unlock(&o->mu);
+	metrics_transition(o->metrics, row);
+	webhook_transition(o->webhooks, o->store, seq, next.primary);
 	log_event(LOG_INFO, "orch.transition", "{s:I, s:s, s:s, s:s, s:s, s:I, s:s, s:I, s:s}",
 		  "seq", (json_int_t)seq, "row", row->id, "from", t.from, "fsm_event", t.event,
 		  "to", t.to, "epoch", (json_int_t)t.epoch, "actor", actor,
@@ -516,6 +521,12 @@ int orch_start(struct orch **out, const struct config *cfg, char *err, size_t er
 			       err, errlen) ||
 	    reload_cluster(o) != 0)
 		goto fail;
+	if (!(o->metrics = metrics_new())) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (webhook_start(&o->webhooks, cfg, err, errlen) != 0)
+		goto fail;
 	o->state_entered_ms = time_mono_ms();
 	if (monitor_start(o, err, errlen) != 0)
 		goto fail_threads;
@@ -533,6 +544,8 @@ fail_threads:
 	for (int i = 0; i < o->nmonitors; i++)
 		pthread_join(o->monitors[i], NULL);
 fail:
+	webhook_stop(o->webhooks);
+	metrics_free(o->metrics);
 	store_close(o->store);
 	free(o);
 	return -1;
@@ -549,6 +562,8 @@ void orch_stop(struct orch *o)
 	pthread_join(o->driver, NULL);
 	for (int i = 0; i < o->nmonitors; i++)
 		pthread_join(o->monitors[i], NULL);
+	webhook_stop(o->webhooks);
+	metrics_free(o->metrics);
 	store_close(o->store);
 	pthread_mutex_destroy(&o->mu);
 	pthread_cond_destroy(&o->wake);

@@ -25,6 +25,9 @@
 #include "fsm.h"
 #include "store.h"
 
+struct orch_metrics;
+struct webhooks;
+
 /* What the monitor last saw of one site. */
 struct site_view {
 	bool reachable;            /* the last poll answered */
@@ -71,6 +74,9 @@ struct orch {
 	pthread_t driver;
 	pthread_t monitors[CONFIG_MAX_SITES];
 	int nmonitors;
+
+	struct orch_metrics *metrics;   /* counters and histograms (metrics.c) */
+	struct webhooks *webhooks;      /* transition webhooks (webhook.c) */
 };
 
 int orch_start(struct orch **out, const struct config *cfg, char *err, size_t errlen);
