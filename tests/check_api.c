@@ -1,0 +1,625 @@
+/*
+ * check_api.c — docs/openapi.yaml against a live drorchd.
+ *
+ * The spec is read with libyaml (common/ydoc.h) and every operation in it is
+ * called on a real 3-site lab: the answer's status must be documented for
+ * that operation (and be its first success status, for a valid request),
+ * its Content-Type must be one documented for that status, and a JSON body
+ * must hold the schema's required fields with the documented types, checked
+ * recursively through $ref, allOf, objects and arrays.  Each POST is also
+ * sent without its token (401), with bad JSON (400) and with a body over
+ * drorchd's 64 KiB limit (413), each of which must be documented too.
+ *
+ * How to make a valid request for an operation is in ops[] below: the spec
+ * and that table must list the same operations, so a route added to one and
+ * not the other fails here.
+ */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "testhelp.h"
+#include "timeutil.h"
+#include "ydoc.h"
+
+#define NSITES 3
+#define OP_TOKEN "operator-token-for-api-tests"
+#define MAX_BODY (64 * 1024)
+
+/* How the test calls one documented operation with a valid request.  body
+ * NULL: the spec's requestBody example.  Then, for an accepted action, what
+ * to wait for before the next call (wait_state NULL: STEADY or DEGRADED). */
+struct op_call {
+	const char *method, *path;     /* as in the spec */
+	const char *url;               /* path parameters and query filled in */
+	const char *wait_state, *wait_primary;
+};
+
+/* In the order they are called; run 1 exists when the walk starts. */
+static const struct op_call ops[] = {
+	{ "GET", "/healthz", "/healthz", NULL, NULL },
+	{ "GET", "/metrics", "/metrics", NULL, NULL },
+	{ "GET", "/", "/", NULL, NULL },
+	{ "GET", "/v1/status", "/v1/status", NULL, NULL },
+	{ "GET", "/v1/sites", "/v1/sites", NULL, NULL },
+	{ "GET", "/v1/primary", "/v1/primary", NULL, NULL },
+	{ "GET", "/v1/transitions", "/v1/transitions", NULL, NULL },
+	{ "GET", "/v1/transitions", "/v1/transitions?since=1&run=1", NULL, NULL },
+	{ "GET", "/v1/runs", "/v1/runs", NULL, NULL },
+	{ "GET", "/v1/runs/{id}", "/v1/runs/1", NULL, NULL },
+	{ "POST", "/v1/runs/{id}/ack", "/v1/runs/1/ack", NULL, NULL },
+	{ "GET", "/v1/fsm", "/v1/fsm", NULL, NULL },
+	{ "GET", "/v1/fsm", "/v1/fsm?format=dot", NULL, NULL },
+	{ "GET", "/v1/policy", "/v1/policy", NULL, NULL },
+	/* The spec's example fails over to eu-west; the lab's primary is then ap-south. */
+	{ "POST", "/v1/failover", "/v1/failover", NULL, "eu-west" },
+	{ "POST", "/v1/pause", "/v1/pause", "PAUSED", NULL },
+	{ "POST", "/v1/resume", "/v1/resume", "STEADY", NULL },
+};
+#define NOPS (sizeof(ops) / sizeof(ops[0]))
+
+/* ---- the lab ------------------------------------------------------------------ */
+
+struct lab {
+	char *root;
+	struct th_site site[NSITES];
+	char cfg[600], db[600], optok[600], policy[600], log[600];
+	char listen[64];
+	char url[80];
+};
+
+static struct lab L;
+static const char *const names[NSITES] = { "us-east", "eu-west", "ap-south" };
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void setup(void)
+{
+	memset(&L, 0, sizeof(L));
+	L.root = th_mkdtemp("check_api");
+	ck_assert_ptr_nonnull(L.root);
+	for (int i = 0; i < NSITES; i++)
+		th_site_init(&L.site[i], L.root, names[i]);
+	snprintf(L.cfg, sizeof(L.cfg), "%s/drorchd.yaml", L.root);
+	snprintf(L.db, sizeof(L.db), "%s/drorch.db", L.root);
+	snprintf(L.optok, sizeof(L.optok), "%s/operator.token", L.root);
+	snprintf(L.policy, sizeof(L.policy), "%s/policy.yaml", L.root);
+	snprintf(L.log, sizeof(L.log), "%s/drorchd.log", L.root);
+	snprintf(L.listen, sizeof(L.listen), "127.0.0.1:%d", th_free_port());
+	snprintf(L.url, sizeof(L.url), "http://%s", L.listen);
+	write_file(L.optok, OP_TOKEN "\n");
+	write_file(L.policy, "name: api-test\nfailover: {anti_flap_s: 0}\n");
+}
+
+static void teardown(void)
+{
+	th_cleanup();
+	th_rmrf(L.root);
+	free(L.root);
+}
+
+/* ---- HTTP: libcurl directly, for the Content-Type and Location headers -------- */
+
+struct reply {
+	long status;
+	char content_type[128];   /* media type only, lower case, no parameters */
+	char location[256];
+	char *body;
+	size_t len;
+};
+
+static size_t on_body(char *data, size_t size, size_t n, void *p)
+{
+	struct reply *r = p;
+	char *nb = realloc(r->body, r->len + size * n + 1);
+	if (!nb)
+		return 0;
+	memcpy(nb + r->len, data, size * n);
+	r->body = nb;
+	r->len += size * n;
+	r->body[r->len] = '\0';
+	return size * n;
+}
+
+/* Keeps the Location header as sent (CURLINFO_REDIRECT_URL normalizes it). */
+static size_t on_header(char *data, size_t size, size_t n, void *p)
+{
+	struct reply *r = p;
+	size_t len = size * n;
+	if (len > 9 && !strncasecmp(data, "Location:", 9)) {
+		const char *v = data + 9;
+		size_t vlen = len - 9;
+		while (vlen && (*v == ' ' || *v == '\t'))
+			v++, vlen--;
+		while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n'))
+			vlen--;
+		snprintf(r->location, sizeof(r->location), "%.*s", (int)vlen, v);
+	}
+	return len;
+}
+
+/* One request to drorchd; fails the test on a transport error. */
+static void request(const char *method, const char *path, const char *token, const char *body,
+		    size_t len, struct reply *r)
+{
+	memset(r, 0, sizeof(*r));
+	char url[512], auth[256];
+	snprintf(url, sizeof(url), "%s%s", L.url, path);
+	CURL *c = curl_easy_init();
+	ck_assert_ptr_nonnull(c);
+	struct curl_slist *h = curl_slist_append(NULL, "Expect:");
+	if (token) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+		h = curl_slist_append(h, auth);
+	}
+	if (body)
+		h = curl_slist_append(h, "Content-Type: application/json");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+	if (!strcmp(method, "POST")) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)(body ? len : 0));
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
+	}
+	CURLcode rc = curl_easy_perform(c);
+	ck_assert_msg(rc == CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(rc));
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	const char *ct = NULL;
+	curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+	size_t i = 0;
+	for (; ct && ct[i] && ct[i] != ';' && ct[i] != ' ' && i + 1 < sizeof(r->content_type); i++)
+		r->content_type[i] = (char)(ct[i] >= 'A' && ct[i] <= 'Z' ? ct[i] + 32 : ct[i]);
+	r->content_type[i] = '\0';
+	if (!r->body)
+		r->body = calloc(1, 1);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+}
+
+static json_t *get_status(void)
+{
+	struct reply r;
+	request("GET", "/v1/status", NULL, NULL, 0, &r);
+	json_t *j = r.status == 200 ? json_loads(r.body, 0, NULL) : NULL;
+	free(r.body);
+	return j;
+}
+
+/* Polls /v1/status until state (NULL: STEADY or DEGRADED) and primary (NULL:
+ * any) hold; false after timeout_ms. */
+static bool wait_cluster(const char *state, const char *primary, long timeout_ms)
+{
+	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
+	while (time_mono_ms() < deadline) {
+		json_t *st = get_status();
+		const char *s = json_string_value(json_object_get(st, "state"));
+		const char *p = json_string_value(json_object_get(st, "primary"));
+		bool ok = s && (state ? !strcmp(s, state) : !strcmp(s, "STEADY") || !strcmp(s, "DEGRADED")) &&
+			  p && (!primary || !strcmp(p, primary));
+		json_decref(st);
+		if (ok)
+			return true;
+		time_sleep_ms(50);
+	}
+	return false;
+}
+
+static void write_config(void)
+{
+	char text[4096];
+	int n = snprintf(text, sizeof(text),
+		"listen: %s\ndb: %s\ntoken_file: %s\nsite_token_file: %s\npolicy: %s\n"
+		"initial_primary: %s\nsites:\n", L.listen, L.db, L.optok, L.site[0].token_file,
+		L.policy, names[0]);
+	for (int i = 0; i < NSITES; i++)
+		n += snprintf(text + n, sizeof(text) - (size_t)n,
+			      "  - {name: %s, url: \"%s\", region: %s-1}\n",
+			      names[i], L.site[i].base, names[i]);
+	write_file(L.cfg, text);
+}
+
+static void lab_up(void)
+{
+	write_config();
+	for (int i = 0; i < NSITES; i++)
+		ck_assert_msg(th_site_start(&L.site[i], NULL), "%s did not start; see %s", names[i],
+			      L.site[i].log);
+	char *argv[] = { (char *)th_bin("drorchd"), "--config", L.cfg, NULL };
+	th_spawn(argv, L.log);
+	char url[128];
+	snprintf(url, sizeof(url), "%s/healthz", L.url);
+	ck_assert_msg(th_wait_http(url, 200, 10000), "drorchd did not come up; see %s", L.log);
+	ck_assert_msg(wait_cluster("STEADY", names[0], 15000), "no STEADY cluster; see %s", L.log);
+}
+
+/* ---- the spec ----------------------------------------------------------------- */
+
+static struct ydoc Y;
+
+static void load_spec(void)
+{
+	char err[600];
+	ck_assert_msg(ydoc_load(&Y, th_src("docs/openapi.yaml"), err, sizeof(err)) == 0, "%s", err);
+	ck_assert_ptr_nonnull(ydoc_root(&Y));
+}
+
+static yaml_node_t *key_node(yaml_node_pair_t *p) { return ydoc_node(&Y, p->key); }
+static yaml_node_t *value_node(yaml_node_pair_t *p) { return ydoc_node(&Y, p->value); }
+
+#define FOR_PAIRS(pair, map) \
+	for (yaml_node_pair_t *pair = (map) && (map)->type == YAML_MAPPING_NODE ? \
+		(map)->data.mapping.pairs.start : NULL; \
+	     pair && pair < (map)->data.mapping.pairs.top; pair++)
+
+/* Follows a local $ref ("#/components/schemas/Site") until a node has none. */
+static yaml_node_t *deref(yaml_node_t *n)
+{
+	for (int hops = 0; n && hops < 16; hops++) {
+		const char *ref = ydoc_scalar(ydoc_get(&Y, n, "$ref"));
+		if (!ref)
+			return n;
+		ck_assert_msg(!strncmp(ref, "#/", 2), "only local $ref are supported: %s", ref);
+		char buf[256];
+		snprintf(buf, sizeof(buf), "%s", ref + 2);
+		n = ydoc_root(&Y);
+		for (char *save = NULL, *part = strtok_r(buf, "/", &save); part && n;
+		     part = strtok_r(NULL, "/", &save))
+			n = ydoc_get(&Y, n, part);
+		ck_assert_msg(n, "unresolved $ref %s", ref);
+	}
+	return n;
+}
+
+static yaml_node_t *operation(const char *method, const char *path)
+{
+	char m[8];
+	size_t i = 0;
+	for (; method[i] && i + 1 < sizeof(m); i++)
+		m[i] = (char)(method[i] >= 'A' && method[i] <= 'Z' ? method[i] + 32 : method[i]);
+	m[i] = '\0';
+	return ydoc_get(&Y, ydoc_get(&Y, ydoc_get(&Y, ydoc_root(&Y), "paths"), path), m);
+}
+
+static bool is_method(const char *k)
+{
+	static const char *const methods[] = { "get", "put", "post", "delete", "patch", "head",
+					       "options", "trace" };
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (!strcmp(k, methods[i]))
+			return true;
+	return false;
+}
+
+/* The documented response for status, or NULL. */
+static yaml_node_t *documented(yaml_node_t *op, long status)
+{
+	char code[8];
+	snprintf(code, sizeof(code), "%ld", status);
+	return deref(ydoc_get(&Y, ydoc_get(&Y, op, "responses"), code));
+}
+
+/* The first documented 2xx or 3xx (a valid request's answer). */
+static long success_status(yaml_node_t *op)
+{
+	long best = 0;
+	FOR_PAIRS(p, ydoc_get(&Y, op, "responses")) {
+		long code = atol(ydoc_scalar(key_node(p)) ?: "0");
+		if (code >= 200 && code < 400 && (!best || code < best))
+			best = code;
+	}
+	return best;
+}
+
+/* ---- a JSON value against a schema --------------------------------------------- */
+
+static bool scalar_is(yaml_node_t *n, const char *v)
+{
+	const char *s = ydoc_scalar(n);
+	return s && !strcmp(s, v);
+}
+
+static bool type_ok(const char *type, json_t *v)
+{
+	if (!strcmp(type, "object"))
+		return json_is_object(v);
+	if (!strcmp(type, "array"))
+		return json_is_array(v);
+	if (!strcmp(type, "string"))
+		return json_is_string(v);
+	if (!strcmp(type, "integer"))
+		return json_is_integer(v);
+	if (!strcmp(type, "number"))
+		return json_is_number(v);
+	if (!strcmp(type, "boolean"))
+		return json_is_boolean(v);
+	return false;
+}
+
+/* Appends the first mismatch of v against schema to why; true if none. */
+static bool conforms(json_t *v, yaml_node_t *schema, const char *where, char *why, size_t len)
+{
+	schema = deref(schema);
+	if (!schema)
+		return true;
+	yaml_node_t *all = ydoc_get(&Y, schema, "allOf");
+	for (yaml_node_item_t *it = all && all->type == YAML_SEQUENCE_NODE ?
+		all->data.sequence.items.start : NULL; it && it < all->data.sequence.items.top; it++)
+		if (!conforms(v, ydoc_node(&Y, *it), where, why, len))
+			return false;
+	const char *type = ydoc_scalar(ydoc_get(&Y, schema, "type"));
+	if (json_is_null(v)) {
+		if (!type || scalar_is(ydoc_get(&Y, schema, "nullable"), "true"))
+			return true;
+		snprintf(why, len, "%s: null, but the schema is a non-nullable %s", where, type);
+		return false;
+	}
+	if (type && !type_ok(type, v)) {
+		snprintf(why, len, "%s: not of type %s", where, type);
+		return false;
+	}
+	yaml_node_t *en = ydoc_get(&Y, schema, "enum");
+	if (en && en->type == YAML_SEQUENCE_NODE && json_is_string(v)) {
+		bool found = false;
+		for (yaml_node_item_t *it = en->data.sequence.items.start;
+		     it < en->data.sequence.items.top; it++)
+			found = found || scalar_is(ydoc_node(&Y, *it), json_string_value(v));
+		if (!found) {
+			snprintf(why, len, "%s: '%s' is not in the documented enum", where,
+				 json_string_value(v));
+			return false;
+		}
+	}
+	char sub[512];
+	yaml_node_t *req = ydoc_get(&Y, schema, "required");
+	for (yaml_node_item_t *it = req && req->type == YAML_SEQUENCE_NODE ?
+		req->data.sequence.items.start : NULL; it && it < req->data.sequence.items.top; it++) {
+		const char *field = ydoc_scalar(ydoc_node(&Y, *it));
+		if (json_is_object(v) && !json_object_get(v, field)) {
+			snprintf(why, len, "%s: the required field '%s' is missing", where, field);
+			return false;
+		}
+	}
+	FOR_PAIRS(p, ydoc_get(&Y, schema, "properties")) {
+		const char *field = ydoc_scalar(key_node(p));
+		json_t *fv = json_is_object(v) ? json_object_get(v, field) : NULL;
+		snprintf(sub, sizeof(sub), "%s.%s", where, field);
+		if (fv && !conforms(fv, value_node(p), sub, why, len))
+			return false;
+	}
+	yaml_node_t *items = ydoc_get(&Y, schema, "items");
+	size_t i;
+	json_t *el;
+	if (items && json_is_array(v))
+		json_array_foreach(v, i, el) {
+			snprintf(sub, sizeof(sub), "%s[%zu]", where, i);
+			if (!conforms(el, items, sub, why, len))
+				return false;
+		}
+	return true;
+}
+
+/*
+ * The reply r to METHOD path, for the spec's operation op: its status is
+ * documented (and is `expect` unless 0), its media type is documented for
+ * that status, a JSON body conforms to the documented schema.
+ */
+static void assert_documented(const char *method, const char *path, yaml_node_t *op,
+			      const struct reply *r, long expect)
+{
+	const char *what = method;
+	ck_assert_msg(!expect || r->status == expect, "%s %s: answered %ld, expected %ld: %s", what,
+		      path, r->status, expect, r->body);
+	yaml_node_t *resp = documented(op, r->status);
+	ck_assert_msg(resp, "%s %s: status %ld is not documented in docs/openapi.yaml (body: %s)",
+		      what, path, r->status, r->body);
+	yaml_node_t *content = ydoc_get(&Y, resp, "content");
+	if (!content) {
+		ck_assert_msg(r->len == 0, "%s %s: %ld has a body, none documented", what, path,
+			      r->status);
+		return;
+	}
+	yaml_node_t *media = ydoc_get(&Y, content, r->content_type);
+	ck_assert_msg(media, "%s %s: %ld answered Content-Type '%s', not documented", what, path,
+		      r->status, r->content_type);
+	if (strcmp(r->content_type, "application/json") != 0)
+		return;
+	json_error_t jerr;
+	json_t *j = json_loads(r->body, JSON_DECODE_ANY, &jerr);
+	ck_assert_msg(j, "%s %s: invalid JSON: %s", what, path, jerr.text);
+	char why[700] = "";
+	bool ok = conforms(j, ydoc_get(&Y, media, "schema"), "body", why, sizeof(why));
+	json_decref(j);
+	ck_assert_msg(ok, "%s %s (%ld): %s; body: %.600s", what, path, r->status, why, r->body);
+}
+
+/* The spec's requestBody example of op as compact JSON (malloc'd), or NULL. */
+static char *example_body(yaml_node_t *op)
+{
+	yaml_node_t *media = ydoc_get(&Y, ydoc_get(&Y, deref(ydoc_get(&Y, op, "requestBody")),
+						       "content"), "application/json");
+	yaml_node_t *ex = ydoc_get(&Y, media, "example");
+	if (!ex)
+		return NULL;
+	/* Examples are flat maps of strings (or empty): enough for ours. */
+	json_t *j = json_object();
+	FOR_PAIRS(p, ex)
+		json_object_set_new(j, ydoc_scalar(key_node(p)),
+				    json_string(ydoc_scalar(value_node(p)) ?: ""));
+	char *s = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	return s;
+}
+
+/* true when op's security requirements name the bearer scheme. */
+static bool needs_bearer(yaml_node_t *op)
+{
+	yaml_node_t *sec = ydoc_get(&Y, op, "security");
+	for (yaml_node_item_t *it = sec && sec->type == YAML_SEQUENCE_NODE ?
+		sec->data.sequence.items.start : NULL; it && it < sec->data.sequence.items.top; it++)
+		if (ydoc_get(&Y, ydoc_node(&Y, *it), "bearer"))
+			return true;
+	return false;
+}
+
+/* ---- tests ------------------------------------------------------------------- */
+
+/* The spec and ops[] name the same operations; POSTs need the bearer token. */
+START_TEST(test_spec_lists_exactly_the_served_routes)
+{
+	load_spec();
+	int nspec = 0;
+	FOR_PAIRS(pp, ydoc_get(&Y, ydoc_root(&Y), "paths")) {
+		const char *path = ydoc_scalar(key_node(pp));
+		FOR_PAIRS(mp, value_node(pp)) {
+			const char *m = ydoc_scalar(key_node(mp));
+			if (!is_method(m))
+				continue;
+			nspec++;
+			bool known = false;
+			for (size_t i = 0; i < NOPS; i++)
+				known = known || (!strcasecmp(ops[i].method, m) && !strcmp(ops[i].path, path));
+			ck_assert_msg(known, "%s %s is documented but check_api.c's ops[] does not call it",
+				      m, path);
+			ck_assert_msg(success_status(value_node(mp)), "%s %s documents no 2xx/3xx", m, path);
+			if (!strcmp(m, "post"))
+				ck_assert_msg(needs_bearer(value_node(mp)), "POST %s: no bearer security",
+					      path);
+		}
+	}
+	for (size_t i = 0; i < NOPS; i++)
+		ck_assert_msg(operation(ops[i].method, ops[i].path), "%s %s is served but not documented",
+			      ops[i].method, ops[i].path);
+	ck_assert_int_ge(nspec, 15);
+	ck_assert_ptr_nonnull(deref(ydoc_get(&Y, ydoc_get(&Y, ydoc_get(&Y, ydoc_root(&Y), "components"),
+							"securitySchemes"), "bearer")));
+	ydoc_free(&Y);
+}
+END_TEST
+
+START_TEST(test_every_documented_route_answers_as_documented)
+{
+	load_spec();
+	lab_up();
+	/* Run 1: a finished operator failover, for /v1/runs/{id} and its ack. */
+	const char *first = "{\"to\":\"ap-south\"}";
+	struct reply r;
+	request("POST", "/v1/failover", OP_TOKEN, first, strlen(first), &r);
+	ck_assert_msg(r.status == 202, "seed failover: %ld %s", r.status, r.body);
+	free(r.body);
+	ck_assert_msg(wait_cluster("STEADY", "ap-south", 20000), "seed failover did not finish; see %s",
+		      L.log);
+
+	for (size_t i = 0; i < NOPS; i++) {
+		const struct op_call *c = &ops[i];
+		yaml_node_t *op = operation(c->method, c->path);
+		ck_assert_msg(op, "%s %s: not in the spec", c->method, c->path);
+		char *body = !strcmp(c->method, "POST") ? example_body(op) : NULL;
+		uint64_t t0 = time_mono_ms();
+		request(c->method, c->url, !strcmp(c->method, "POST") ? OP_TOKEN : NULL, body,
+			body ? strlen(body) : 0, &r);
+		fprintf(stderr, "check_api: %-4s %-30s %ld %-18s %4llu ms\n", c->method, c->url,
+			r.status, r.content_type, (unsigned long long)(time_mono_ms() - t0));
+		assert_documented(c->method, c->url, op, &r, success_status(op));
+		if (r.status == 307) {
+			json_t *j = json_loads(r.body, 0, NULL);
+			ck_assert_str_eq(r.location, json_string_value(json_object_get(j, "url")));
+			json_decref(j);
+		}
+		free(r.body);
+		free(body);
+		if (c->wait_state || c->wait_primary)
+			ck_assert_msg(wait_cluster(c->wait_state, c->wait_primary, 20000),
+				      "%s %s: the cluster did not reach %s/%s; see %s", c->method, c->url,
+				      c->wait_state ?: "rest", c->wait_primary ?: "any", L.log);
+	}
+	ydoc_free(&Y);
+}
+END_TEST
+
+START_TEST(test_bad_requests_answer_documented_errors)
+{
+	load_spec();
+	lab_up();
+	size_t big_len = MAX_BODY + 1;
+	char *big = malloc(big_len);
+	ck_assert_ptr_nonnull(big);
+	memset(big, ' ', big_len);
+	struct reply r;
+	for (size_t i = 0; i < NOPS; i++) {
+		const struct op_call *c = &ops[i];
+		if (strcmp(c->method, "POST") != 0)
+			continue;
+		yaml_node_t *op = operation(c->method, c->path);
+		char *body = example_body(op);
+		request("POST", c->url, NULL, body, body ? strlen(body) : 0, &r);
+		assert_documented("POST (no token)", c->url, op, &r, 401);
+		free(r.body);
+		request("POST", c->url, "not-the-token", body, body ? strlen(body) : 0, &r);
+		assert_documented("POST (wrong token)", c->url, op, &r, 401);
+		free(r.body);
+		request("POST", c->url, OP_TOKEN, "{\"to\":", 6, &r);
+		assert_documented("POST (bad JSON)", c->url, op, &r, 400);
+		free(r.body);
+		request("POST", c->url, OP_TOKEN, big, big_len, &r);
+		assert_documented("POST (65 KiB body)", c->url, op, &r, 413);
+		free(r.body);
+		free(body);
+	}
+	free(big);
+	/* A few GETs with bad input: their errors are documented too. */
+	request("GET", "/v1/transitions?since=x", NULL, NULL, 0, &r);
+	assert_documented("GET", "/v1/transitions?since=x", operation("GET", "/v1/transitions"), &r, 400);
+	free(r.body);
+	request("GET", "/v1/runs/999", NULL, NULL, 0, &r);
+	assert_documented("GET", "/v1/runs/999", operation("GET", "/v1/runs/{id}"), &r, 404);
+	free(r.body);
+	request("POST", "/v1/runs/999/ack", OP_TOKEN, "{\"comment\":\"x\"}", 15, &r);
+	assert_documented("POST", "/v1/runs/999/ack", operation("POST", "/v1/runs/{id}/ack"), &r, 404);
+	free(r.body);
+	request("POST", "/v1/failover", OP_TOKEN, "{\"to\":\"mars\"}", 13, &r);
+	assert_documented("POST", "/v1/failover", operation("POST", "/v1/failover"), &r, 400);
+	free(r.body);
+	ydoc_free(&Y);
+}
+END_TEST
+
+static Suite *api_suite(void)
+{
+	Suite *s = suite_create("api");
+	TCase *tc = tcase_create("openapi");
+	tcase_set_timeout(tc, 120);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_spec_lists_exactly_the_served_routes);
+	tcase_add_test(tc, test_every_documented_route_answers_as_documented);
+	tcase_add_test(tc, test_bad_requests_answer_documented_errors);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	httpc_global_init();
+	SRunner *sr = srunner_create(api_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
