@@ -11,6 +11,7 @@
 
 struct httpc {
 	CURL *curl;
+	bool not_delivered;        /* the last request never reached the server */
 };
 
 struct sink {
@@ -116,6 +117,7 @@ int httpc_request(struct httpc *c, const char *method, const char *url,
 	}
 	CURLcode rc = curl_easy_perform(k);
 	curl_slist_free_all(hdrs);
+	c->not_delivered = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST;
 	if (rc != CURLE_OK || s.oom) {
 		snprintf(err, errlen, "%s %s: %s", method, url,
 			 s.oom ? "out of memory" : curl_easy_strerror(rc));
@@ -142,4 +144,9 @@ void httpc_resp_free(struct httpc_resp *r)
 	free(r->body);
 	r->body = NULL;
 	r->body_len = 0;
+}
+
+bool httpc_not_delivered(const struct httpc *c)
+{
+	return c->not_delivered;
 }

@@ -8,6 +8,7 @@
 #ifndef DRORCH_HTTPC_H
 #define DRORCH_HTTPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct httpc;
@@ -36,5 +37,13 @@ int httpc_request(struct httpc *c, const char *method, const char *url,
 		  const char *bearer, const void *body, size_t body_len,
 		  long timeout_ms, struct httpc_resp *out, char *err, size_t errlen);
 void httpc_resp_free(struct httpc_resp *r);
+
+/*
+ * After a failed httpc_request: true when the request certainly never
+ * reached the server (the connection was refused or the host unknown), as
+ * opposed to a timeout or a broken connection, after which the server may
+ * have received and acted on it.
+ */
+bool httpc_not_delivered(const struct httpc *c);
 
 #endif

@@ -47,11 +47,19 @@ static uint64_t mono_to_wall(uint64_t mono)
 
 enum verdict { V_UNSURE, V_BACK, V_LINK_ONLY, V_DOWN };
 
-/* Holistic detection (as GitHub's orchestrator): under o->mu. */
+/*
+ * Holistic detection (as GitHub's orchestrator), under o->mu.  A replica's
+ * testimony counts only when drorchd read it after it lost the primary
+ * (a report from before says nothing about the failure; over a lossy link
+ * drorchd's view of a replica can itself be late), and then "lost" means the
+ * replica had not heard from the primary for the detection window at the
+ * time of its report.  Every replica drorchd can reach must have testified.
+ */
 static enum verdict judge_locked(struct orch *o, int p, uint64_t now)
 {
 	const struct site_view *pv = &o->views[p];
-	if (pv->reachable && now - pv->last_ok_ms <= window_ms(o) && pv->canary_failures < 2)
+	uint64_t window = window_ms(o);
+	if (pv->reachable && now - pv->last_ok_ms <= window && pv->canary_failures < 2)
 		return V_BACK;
 	if (pv->canary_failures >= 2)
 		return V_DOWN;  /* it answers but cannot commit: a grey failure */
@@ -62,11 +70,13 @@ static enum verdict judge_locked(struct orch *o, int p, uint64_t now)
 		    r->epoch != o->cluster.epoch)
 			continue;
 		reachable++;
+		if (r->contact_seen_ms <= pv->last_ok_ms)
+			return V_UNSURE;  /* no fresh testimony yet */
 		uint64_t heard = r->contact_seen_ms - (uint64_t)r->contact_ago_ms;
 		bool streaming = !strcmp(r->repl_state, "streaming");
 		if (streaming && heard > pv->last_ok_ms + o->cfg.policy.heartbeat_ms)
 			return V_LINK_ONLY;  /* it heard the primary after drorchd lost it */
-		if (!streaming || now - heard > window_ms(o))
+		if (!streaming || (uint64_t)r->contact_ago_ms > window)
 			lost++;
 	}
 	return reachable && lost == reachable ? V_DOWN : V_UNSURE;
@@ -113,8 +123,10 @@ static int64_t detail_i(struct orch *o, const char *key)
 	return n;
 }
 
-/* Sends fence{epoch} to every site; returns whether the old primary took it. */
-static bool fence_all(struct orch *o, struct httpc *c, int old, int64_t epoch, json_t *report)
+/* Sends fence{epoch} to every site; returns whether the old primary took it;
+ * *old_unreached tells whether the fence certainly never reached it. */
+static bool fence_all(struct orch *o, struct httpc *c, int old, int64_t epoch, json_t *report,
+		      bool *old_unreached)
 {
 	bool old_fenced = false;
 	json_t *body = json_pack("{s:I}", "epoch", (json_int_t)epoch);
@@ -122,13 +134,44 @@ static bool fence_all(struct orch *o, struct httpc *c, int old, int64_t epoch, j
 		char err[300] = "";
 		long st = siteapi_admin(c, o->cfg.sites[i].url, o->site_token, "fence", body,
 					(long)window_ms(o), err, sizeof(err));
-		if (i == old)
+		if (i == old) {
 			old_fenced = st == 200;
+			*old_unreached = st == 0 && httpc_not_delivered(c);
+		}
 		json_object_set_new(report, o->cfg.sites[i].name,
 				    json_string(st == 200 ? "fenced" : err[0] ? err : "no answer"));
 	}
 	json_decref(body);
 	return old_fenced;
+}
+
+/*
+ * The latest moment the old primary's lease can have been renewed.  In
+ * general that is now: until they were fenced, its replicas may have
+ * reached it.  But when the old primary refuses connections and every
+ * replica following it reported its fetches "unreachable" (they never
+ * reached it) since it last heard from it, the lease was last renewed at
+ * the latest of those last contacts and of drorchd's last heartbeat that
+ * may have arrived — typically when the primary died, well before now.
+ * Under o->mu.
+ */
+static uint64_t lease_renewed_locked(struct orch *o, int old, int64_t old_epoch,
+				     bool old_unreached, uint64_t now)
+{
+	if (!old_unreached)
+		return now;
+	uint64_t at = o->views[old].hb_maybe_ms;
+	const char *name = o->cfg.sites[old].name;
+	for (int i = 0; i < o->cfg.nsites; i++) {
+		const struct site_view *v = &o->views[i];
+		if (i == old || strcmp(v->repl_primary, config_peer_addr(&o->cfg, o->cfg.sites[i].name, name)))
+			continue;
+		if (!v->reachable || v->epoch != old_epoch || strcmp(v->repl_state, "unreachable"))
+			return now;
+		uint64_t heard = v->contact_seen_ms - (uint64_t)v->contact_ago_ms;
+		at = heard > at ? heard : at;
+	}
+	return at;
 }
 
 static int act_fence(struct orch *o)
@@ -145,17 +188,24 @@ static int act_fence(struct orch *o)
 	if (!c)
 		return FSM_E_ACTION_FAILED;
 	json_t *report = json_object();
-	bool old_fenced = fence_all(o, c, old, epoch, report);
+	/* The replicas' views are read before fencing changes them. */
+	pthread_mutex_lock(&o->mu);
+	uint64_t if_unreached = lease_renewed_locked(o, old, epoch - 1, true, time_mono_ms());
+	pthread_mutex_unlock(&o->mu);
+	bool old_unreached = false;
+	bool old_fenced = fence_all(o, c, old, epoch, report, &old_unreached);
 	httpc_free(c);
-	/* Unless the old primary took the fence, wait out its lease: it may have
-	 * been renewed by our heartbeat or by replicas until they were fenced. */
-	uint64_t renewed = time_mono_ms() > last_hb ? time_mono_ms() : last_hb;
+	/* Unless the old primary took the fence, wait out its lease. */
+	uint64_t now = time_mono_ms();
+	uint64_t renewed = old_unreached ? if_unreached : now;
+	renewed = renewed > last_hb ? renewed : last_hb;
 	uint64_t until = renewed + (uint64_t)lease + 50;
+	uint64_t waited = old_fenced || until <= now ? 0 : until - now;
 	if (!old_fenced)
 		while (time_mono_ms() < until && !orch_stopping(o))
 			time_sleep_ms(POLL_MS);
 	json_object_set_new(report, "epoch", json_integer(epoch));
-	json_object_set_new(report, "waited_lease_ms", json_integer(old_fenced ? 0 : lease));
+	json_object_set_new(report, "waited_lease_ms", json_integer((json_int_t)waited));
 	orch_run_step(o, "fence", "ok", report);
 	return FSM_E_FENCED;
 }
@@ -307,7 +357,6 @@ static int act_promote(struct orch *o)
 	int cand = json_is_string(cj) ? orch_site_index(o, json_string_value(cj)) : -1;
 	json_decref(cj);
 	pthread_mutex_lock(&o->mu);
-	int old = orch_site_index(o, o->cluster.primary);
 	int64_t epoch = o->cluster.epoch;
 	pthread_mutex_unlock(&o->mu);
 	struct httpc *h = httpc_new();
@@ -317,9 +366,18 @@ static int act_promote(struct orch *o)
 		orch_run_step(o, "promote", "failed", report);
 		return FSM_E_ACTION_FAILED;
 	}
+	/* Every other reachable site follows the new primary, the old primary
+	 * too when it is alive (an operator's failover): if its log diverged,
+	 * its divergence check refuses it and it applies nothing. */
 	int replicas = 0;
-	for (int i = 0; i < o->cfg.nsites; i++)
-		replicas += i != cand && i != old && o->views[i].reachable;
+	pthread_mutex_lock(&o->mu);
+	int old = orch_site_index(o, o->cluster.primary);
+	bool follows[CONFIG_MAX_SITES];
+	for (int i = 0; i < o->cfg.nsites; i++) {
+		follows[i] = i != cand && (i != old || o->views[old].reachable);
+		replicas += follows[i] && (o->views[i].reachable || !o->views[i].last_ok_ms);
+	}
+	pthread_mutex_unlock(&o->mu);
 	if (!role_cmd(o, h, cand, primary_body(o, cand, epoch, replicas, report), report)) {
 		httpc_free(h);
 		orch_run_step(o, "promote", "failed", report);
@@ -328,7 +386,7 @@ static int act_promote(struct orch *o)
 	orch_run_mark(o, "promoted", time_wall_ms());
 	const char *name = o->cfg.sites[cand].name;
 	for (int i = 0; i < o->cfg.nsites; i++)
-		if (i != cand && i != old)
+		if (follows[i])
 			role_cmd(o, h, i, orch_role_body(o, i, name, epoch), report);
 	bool wrote = first_write(o, h, cand, state_deadline(o));
 	httpc_free(h);

@@ -83,13 +83,15 @@ static void heartbeat(struct orch *o, struct httpc *c, int idx, const char *url,
 {
 	char err[300];
 	json_t *body = json_pack("{s:I}", "epoch", (json_int_t)epoch);
+	uint64_t sent = time_mono_ms();
 	long st = siteapi_admin(c, url, o->site_token, "heartbeat", body, timeout, err, sizeof(err));
 	json_decref(body);
-	if (st == 200) {
-		pthread_mutex_lock(&o->mu);
+	pthread_mutex_lock(&o->mu);
+	if (st == 200)
 		o->views[idx].last_hb_ok_ms = time_mono_ms();
-		pthread_mutex_unlock(&o->mu);
-	}
+	if (st != 0 || !httpc_not_delivered(c))
+		o->views[idx].hb_maybe_ms = sent;  /* it may have renewed the lease */
+	pthread_mutex_unlock(&o->mu);
 }
 
 struct monitor_arg {

@@ -33,6 +33,7 @@ struct site_view {
 	bool reachable;            /* the last poll answered */
 	uint64_t last_ok_ms;       /* monotonic: last answered poll */
 	uint64_t last_hb_ok_ms;    /* monotonic: last accepted heartbeat (primary) */
+	uint64_t hb_maybe_ms;      /* monotonic: last heartbeat that may have arrived */
 	char role[16];             /* primary | replica | fenced | standalone | "" */
 	int64_t epoch;
 	int64_t lsn, flushed_lsn, applied_lsn;

@@ -732,7 +732,9 @@ static int follow_once(struct site *s, struct httpc *c, const char *primary, uin
 	struct httpc_resp r;
 	if (httpc_request(c, "GET", url, s->token, NULL, 0, FOLLOW_WAIT_MS + 4500, &r,
 			  err, sizeof(err)) != 0) {
-		follow_set(s, "disconnected", err);
+		/* "unreachable": the fetch never reached the primary, so it renewed
+		 * no lease there (drorchd relies on that to shorten its wait). */
+		follow_set(s, httpc_not_delivered(c) ? "unreachable" : "disconnected", err);
 		return -1;
 	}
 	int rc = -1;
