@@ -1,0 +1,1246 @@
+/*
+ * drctl.c — the operator's command line: drorchd's REST surface (libcurl,
+ * through common/httpc), drlink's WAN conditions, and the local lab (lab.c).
+ *
+ *   drctl [--url URL --token-file F | --lab DIR] COMMAND [ARGS] [--json] [--yes]
+ *
+ * Exit status: 0 done, 1 the operation failed (drorchd refused it, a
+ * process could not be reached, a wait ran out), 2 usage or bad input
+ * (including drorchd's 400).  Messages go to stderr, results to stdout:
+ * tables for people, with --json the API's JSON (or the object the command
+ * documents in drctl(1)).  Progress lines go to stdout, or to stderr with
+ * --json so stdout stays one JSON document.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "httpc.h"
+#include "lab.h"
+#include "timeutil.h"
+
+enum { EXIT_DONE = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
+
+#define HTTP_TIMEOUT_MS 5000
+#define MAX_POS 4
+
+struct ctl {
+	const char *url;           /* drorchd base URL */
+	const char *token_file;
+	const char *lab_dir;
+	char url_buf[96];
+	char token[256];
+	bool json, yes, help;
+	struct lab *lab;
+	struct httpc *http;
+	FILE *progress;            /* stdout, or stderr with --json */
+};
+
+/* A command's options: filled by parse_args. */
+struct opt {
+	const char *name;          /* "--to" */
+	bool has_arg;
+	const char *value;
+	bool set;
+};
+
+struct args {
+	const char *pos[MAX_POS];
+	int npos;
+};
+
+static int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int fail(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("drctl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return code;
+}
+
+/* ==== help ================================================================== */
+
+struct command {
+	const char *name;
+	int (*run)(struct ctl *c, int argc, char **argv);
+	const char *usage;
+	const char *help;
+};
+
+static const char *const global_help =
+	"usage: drctl [--url URL --token-file F | --lab DIR] COMMAND [ARGS] [--json] [--yes]\n"
+	"\n"
+	"  --url URL         drorchd's base URL (or $DRCTL_URL)\n"
+	"  --token-file F    the operators' bearer token (or $DRCTL_TOKEN_FILE)\n"
+	"  --lab DIR         a lab made by 'drctl lab up': URL, token and drlink from DIR/lab.json\n"
+	"                    (or $DRCTL_LAB)\n"
+	"  --json            print JSON for scripts instead of tables\n"
+	"  --yes, -y         do not ask for confirmation\n"
+	"  --help, -h        this text; 'drctl COMMAND --help' for one command\n"
+	"\n"
+	"exit status: 0 done, 1 the operation failed, 2 usage or bad input\n"
+	"\ncommands:\n";
+
+static void print_commands(FILE *f);
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("drctl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n(drctl --help for usage)\n", stderr);
+	return EXIT_USAGE;
+}
+
+/* ==== arguments ============================================================= */
+
+/* --name VALUE or --name=VALUE; returns how many argv slots it used (0: no). */
+static int match_opt(const char *name, bool has_arg, int argc, char **argv, int i,
+		     const char **value)
+{
+	size_t n = strlen(name);
+	if (strncmp(argv[i], name, n) != 0)
+		return 0;
+	if (argv[i][n] == '\0') {
+		if (!has_arg)
+			return 1;
+		if (i + 1 >= argc)
+			return -1;
+		*value = argv[i + 1];
+		return 2;
+	}
+	if (argv[i][n] == '=' && has_arg) {
+		*value = argv[i] + n + 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* Global options, allowed before and after the command. */
+static int global_opt(struct ctl *c, int argc, char **argv, int i)
+{
+	const char *v = NULL;
+	int used;
+	if (!strcmp(argv[i], "--json"))
+		return c->json = true, 1;
+	if (!strcmp(argv[i], "--yes") || !strcmp(argv[i], "-y"))
+		return c->yes = true, 1;
+	if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+		return c->help = true, 1;
+	if ((used = match_opt("--url", true, argc, argv, i, &v)))
+		return used > 0 ? (c->url = v, used) : -1;
+	if ((used = match_opt("--token-file", true, argc, argv, i, &v)))
+		return used > 0 ? (c->token_file = v, used) : -1;
+	if ((used = match_opt("--lab", true, argc, argv, i, &v)))
+		return used > 0 ? (c->lab_dir = v, used) : -1;
+	return 0;
+}
+
+/* Parses argv[0..argc) (after the command words) into opts and positionals. */
+static int parse_args(struct ctl *c, int argc, char **argv, struct opt *opts, int maxpos,
+		      struct args *a)
+{
+	memset(a, 0, sizeof(*a));
+	for (int i = 0; i < argc;) {
+		int used = global_opt(c, argc, argv, i);
+		for (struct opt *o = opts; !used && o && o->name; o++)
+			if ((used = match_opt(o->name, o->has_arg, argc, argv, i, &o->value)) > 0)
+				o->set = true;
+		if (used < 0)
+			return usage_error("%s: needs a value", argv[i]);
+		if (used) {
+			i += used;
+			continue;
+		}
+		if (argv[i][0] == '-' && argv[i][1])
+			return usage_error("unknown option %s", argv[i]);
+		if (a->npos == maxpos || a->npos == MAX_POS)
+			return usage_error("unexpected argument '%s'", argv[i]);
+		a->pos[a->npos++] = argv[i++];
+	}
+	return 0;
+}
+
+static const char *opt_value(const struct opt *opts, const char *name)
+{
+	for (; opts->name; opts++)
+		if (!strcmp(opts->name, name))
+			return opts->set ? opts->value : NULL;
+	return NULL;
+}
+
+static bool opt_on(const struct opt *opts, const char *name)
+{
+	for (; opts->name; opts++)
+		if (!strcmp(opts->name, name))
+			return opts->set;
+	return false;
+}
+
+/* A positive number of seconds -> ms. */
+static int opt_seconds(const struct opt *opts, const char *name, long dflt_s, long *ms)
+{
+	const char *v = opt_value(opts, name);
+	char *end = NULL;
+	long s = v ? strtol(v, &end, 10) : dflt_s;
+	if (v && (!*v || *end || s <= 0 || s > 86400))
+		return usage_error("%s: expected a number of seconds, got '%s'", name, v);
+	*ms = s * 1000;
+	return 0;
+}
+
+/* ==== connecting ============================================================ */
+
+static int read_token(struct ctl *c)
+{
+	FILE *f = fopen(c->token_file, "r");
+	if (!f)
+		return fail(EXIT_USAGE, "token file %s: %s", c->token_file, strerror(errno));
+	char *ok = fgets(c->token, sizeof(c->token), f);
+	fclose(f);
+	size_t n = ok ? strlen(c->token) : 0;
+	while (n && (c->token[n - 1] == '\n' || c->token[n - 1] == '\r' || c->token[n - 1] == ' '))
+		c->token[--n] = '\0';
+	if (!n)
+		return fail(EXIT_USAGE, "token file %s: empty", c->token_file);
+	return 0;
+}
+
+static int need_lab(struct ctl *c)
+{
+	char err[512];
+	if (c->lab)
+		return 0;
+	if (!c->lab_dir)
+		return usage_error("this command needs a lab: --lab DIR (or $DRCTL_LAB)");
+	if (lab_load(c->lab_dir, &c->lab, err, sizeof(err)))
+		return fail(EXIT_USAGE, "%s", err);
+	return 0;
+}
+
+/* drorchd's URL and token, from --url/--token-file or the lab. */
+static int need_api(struct ctl *c)
+{
+	if (!c->url && c->lab_dir) {
+		int rc = need_lab(c);
+		if (rc)
+			return rc;
+		if (!c->lab->url[0])
+			return fail(EXIT_FAILED, "%s: this lab has no drorchd (state %s)", c->lab->dir,
+				    c->lab->state);
+		snprintf(c->url_buf, sizeof(c->url_buf), "%s", c->lab->url);
+		c->url = c->url_buf;
+		if (!c->token_file)
+			c->token_file = c->lab->token_file;
+	}
+	if (!c->url)
+		return usage_error("no cluster: give --url URL --token-file F, or --lab DIR");
+	if (strncmp(c->url, "http://", 7) && strncmp(c->url, "https://", 8))
+		return usage_error("--url: expected http://HOST:PORT, got '%s'", c->url);
+	return c->token_file && !c->token[0] ? read_token(c) : 0;
+}
+
+/* One request; 2xx fills *out (JSON, may be NULL).  Otherwise prints
+ * "METHOD PATH: HTTP N: error" and returns 1 (2 for a 400). */
+static int call(struct ctl *c, const char *base, const char *method, const char *path,
+		json_t *body, json_t **out)
+{
+	char url[512], err[256];
+	struct httpc_resp r;
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	if (out)
+		*out = NULL;
+	if (body && !text)
+		return fail(EXIT_FAILED, "%s %s: out of memory", method, path);
+	snprintf(url, sizeof(url), "%s%s", base, path);
+	int rc = httpc_request(c->http, method, url, c->token[0] ? c->token : NULL, text,
+			       text ? strlen(text) : 0, HTTP_TIMEOUT_MS, &r, err, sizeof(err));
+	free(text);
+	if (rc)
+		return fail(EXIT_FAILED, "%s", err);  /* names the method and URL */
+	json_t *j = json_loadb(r.body, r.body_len, JSON_DECODE_ANY, NULL);
+	if (r.status >= 200 && r.status < 300) {
+		if (out)
+			*out = j;
+		else
+			json_decref(j);
+		httpc_resp_free(&r);
+		return EXIT_DONE;
+	}
+	const char *msg = json_string_value(json_object_get(j, "error"));
+	int code = r.status == 400 ? EXIT_USAGE : EXIT_FAILED;
+	fail(code, "%s %s: HTTP %ld: %s", method, path, r.status, msg ? msg : r.body);
+	json_decref(j);
+	httpc_resp_free(&r);
+	return code;
+}
+
+static int api(struct ctl *c, const char *method, const char *path, json_t *body, json_t **out)
+{
+	return call(c, c->url, method, path, body, out);
+}
+
+static void print_json(const json_t *j)
+{
+	char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (text)
+		printf("%s\n", text);
+	free(text);
+}
+
+/* ==== small formatting helpers ============================================== */
+
+static const char *jstr(const json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+	return v ? v : "-";
+}
+
+static long long jint(const json_t *o, const char *key)
+{
+	return json_integer_value(json_object_get(o, key));
+}
+
+/* An integer field, or "-" when null or missing, into buf. */
+static const char *jnum(const json_t *o, const char *key, char *buf, size_t len)
+{
+	json_t *v = json_object_get(o, key);
+	if (!json_is_integer(v))
+		return "-";
+	snprintf(buf, len, "%lld", (long long)json_integer_value(v));
+	return buf;
+}
+
+static const char *wall(long long ms, char *buf, size_t len)
+{
+	if (ms <= 0)
+		return "-";
+	time_format_rfc3339((uint64_t)ms, buf, len);
+	return buf;
+}
+
+/* ==== status, sites ========================================================= */
+
+static void print_sites_table(const json_t *sites)
+{
+	printf("%-10s %-12s %-8s %-7s %8s %8s %5s %7s %-11s %s\n", "SITE", "REGION", "ROLE",
+	       "HEALTHY", "LSN", "FLUSHED", "EPOCH", "LAG_MS", "REPLICATION", "URL");
+	size_t i;
+	json_t *s;
+	json_array_foreach(sites, i, s)
+		printf("%-10s %-12s %-8s %-7s %8lld %8lld %5lld %7lld %-11s %s\n", jstr(s, "name"),
+		       jstr(s, "region"), jstr(s, "role"),
+		       json_is_true(json_object_get(s, "healthy")) ? "yes" : "no", jint(s, "lsn"),
+		       jint(s, "flushed_lsn"), jint(s, "epoch"), jint(s, "lag_ms"),
+		       jstr(s, "replication"), jstr(s, "url"));
+}
+
+static int cmd_status(struct ctl *c, int argc, char **argv)
+{
+	struct args a;
+	json_t *st = NULL;
+	int rc = parse_args(c, argc, argv, NULL, 0, &a);
+	if (rc || (rc = need_api(c)) || (rc = api(c, "GET", "/v1/status", NULL, &st)))
+		return rc;
+	if (c->json) {
+		print_json(st);
+	} else {
+		char run[32];
+		printf("cluster %s  epoch %lld  primary %s  policy %s  run %s\n\n", jstr(st, "state"),
+		       jint(st, "epoch"), jstr(st, "primary"), jstr(st, "policy"),
+		       jint(st, "run") > 0 ? jnum(st, "run", run, sizeof(run)) : "-");
+		print_sites_table(json_object_get(st, "sites"));
+	}
+	json_decref(st);
+	return EXIT_DONE;
+}
+
+static int cmd_sites(struct ctl *c, int argc, char **argv)
+{
+	struct args a;
+	json_t *st = NULL;
+	int rc = parse_args(c, argc, argv, NULL, 0, &a);
+	if (rc || (rc = need_api(c)) || (rc = api(c, "GET", "/v1/sites", NULL, &st)))
+		return rc;
+	if (c->json)
+		print_json(st);
+	else
+		print_sites_table(json_object_get(st, "sites"));
+	json_decref(st);
+	return EXIT_DONE;
+}
+
+/* ==== watching a failover =================================================== */
+
+struct watch {
+	char from[64];             /* primary before */
+	long long epoch;           /* epoch before */
+	json_t *final;             /* the last status seen */
+	uint64_t start_ms;
+};
+
+/* true when st shows the failover over: HELD, or a resting state with a new
+ * primary (or a new epoch, for a failover onto the same site). */
+static bool watch_done(const struct watch *w, const json_t *st)
+{
+	const char *state = jstr(st, "state"), *primary = jstr(st, "primary");
+	if (!strcmp(state, "HELD"))
+		return true;
+	bool resting = !strcmp(state, "STEADY") || !strcmp(state, "DEGRADED");
+	return resting && strcmp(primary, "-") && (strcmp(primary, w->from) || jint(st, "epoch") > w->epoch);
+}
+
+/* Polls /v1/status, printing a line per change, until watch_done or the
+ * timeout.  0 done, 1 timeout or HELD. */
+static int watch_failover(struct ctl *c, struct watch *w, long timeout_ms)
+{
+	char last[160] = "";
+	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
+	for (;;) {
+		json_t *st = NULL;
+		if (call(c, c->url, "GET", "/v1/status", NULL, &st) == EXIT_DONE && st) {
+			char line[160];
+			snprintf(line, sizeof(line), "%-12s epoch %-3lld primary %s", jstr(st, "state"),
+				 jint(st, "epoch"), jstr(st, "primary"));
+			if (strcmp(line, last)) {
+				fprintf(c->progress, "  [+%5.2fs] %s\n",
+					(double)(time_mono_ms() - w->start_ms) / 1000.0, line);
+				fflush(c->progress);
+				snprintf(last, sizeof(last), "%s", line);
+			}
+			json_decref(w->final);
+			w->final = st;
+			if (watch_done(w, st))
+				return strcmp(jstr(st, "state"), "HELD") ? EXIT_DONE : EXIT_FAILED;
+		}
+		if (time_mono_ms() >= deadline)
+			return fail(EXIT_FAILED, "no new primary after %ld s (last: %s)", timeout_ms / 1000,
+				    last[0] ? last : "no answer");
+		time_sleep_ms(50);
+	}
+}
+
+/* The id of the newest run (0: none). */
+static long long newest_run(struct ctl *c)
+{
+	json_t *runs = NULL;
+	if (api(c, "GET", "/v1/runs", NULL, &runs))
+		return -1;
+	long long id = jint(json_array_get(json_object_get(runs, "runs"), 0), "id");
+	json_decref(runs);
+	return id;
+}
+
+/* Prints the outcome of run id after a watch; fills *run_out (caller frees). */
+static void report_run(struct ctl *c, long long id, json_t **run_out)
+{
+	char path[64], n1[32], n2[32];
+	json_t *run = NULL;
+	*run_out = NULL;
+	if (id <= 0)
+		return;
+	snprintf(path, sizeof(path), "/v1/runs/%lld", id);
+	if (api(c, "GET", path, NULL, &run))
+		return;
+	*run_out = run;
+	if (c->json)
+		return;
+	printf("run %lld: %s %s, %s -> %s, RPO %s records, RTO %s ms  (drctl audit %lld)\n", id,
+	       jstr(run, "kind"), jstr(run, "outcome"), jstr(run, "from_site"), jstr(run, "target"),
+	       jnum(run, "rpo_records", n1, sizeof(n1)), jnum(run, "rto_ms", n2, sizeof(n2)), id);
+}
+
+/* Watches, then reports: the shared tail of failover and watch. */
+static int watch_and_report(struct ctl *c, struct watch *w, long long runs_before,
+			    long timeout_ms, json_t *accepted)
+{
+	int rc = watch_failover(c, w, timeout_ms);
+	long long id = newest_run(c);
+	json_t *run = NULL;
+	report_run(c, id > runs_before ? id : 0, &run);
+	if (rc == EXIT_FAILED && w->final && !strcmp(jstr(w->final, "state"), "HELD"))
+		fail(EXIT_FAILED, "failover HELD: automation refused; see drctl audit%s",
+		     run ? "" : " (no run)");
+	if (c->json) {
+		json_t *o = json_pack("{s:O?, s:O?, s:O?}", "accepted", accepted, "run", run,
+				      "status", w->final);
+		print_json(o);
+		json_decref(o);
+	} else if (rc == EXIT_DONE) {
+		printf("primary %s, epoch %lld, cluster %s\n", jstr(w->final, "primary"),
+		       jint(w->final, "epoch"), jstr(w->final, "state"));
+	}
+	json_decref(run);
+	json_decref(w->final);
+	return rc;
+}
+
+static int watch_begin(struct ctl *c, struct watch *w, long long *runs_before)
+{
+	json_t *st = NULL;
+	memset(w, 0, sizeof(*w));
+	int rc = api(c, "GET", "/v1/status", NULL, &st);
+	if (rc)
+		return rc;
+	snprintf(w->from, sizeof(w->from), "%s", jstr(st, "primary"));
+	w->epoch = jint(st, "epoch");
+	w->start_ms = time_mono_ms();
+	json_decref(st);
+	*runs_before = newest_run(c);
+	return *runs_before < 0 ? EXIT_FAILED : EXIT_DONE;
+}
+
+/* ==== failover, watch, pause, resume ======================================= */
+
+/* "proceed? [y/N]" on a terminal; refuses without one. */
+static int confirm(struct ctl *c, const char *what)
+{
+	if (c->yes)
+		return EXIT_DONE;
+	if (!isatty(STDIN_FILENO))
+		return fail(EXIT_USAGE, "%s: needs confirmation and stdin is not a terminal; "
+			    "pass --yes", what);
+	fprintf(stderr, "%s: proceed? [y/N] ", what);
+	fflush(stderr);
+	char line[16];
+	if (!fgets(line, sizeof(line), stdin) || (line[0] != 'y' && line[0] != 'Y'))
+		return fail(EXIT_FAILED, "%s: not confirmed", what);
+	return EXIT_DONE;
+}
+
+static int cmd_failover(struct ctl *c, int argc, char **argv)
+{
+	struct opt opts[] = { { "--to", true, NULL, false }, { "--force", false, NULL, false },
+			      { "--no-wait", false, NULL, false }, { "--timeout", true, NULL, false },
+			      { NULL, false, NULL, false } };
+	struct args a;
+	struct watch w;
+	long timeout_ms;
+	long long runs_before;
+	int rc = parse_args(c, argc, argv, opts, 0, &a);
+	if (rc || (rc = opt_seconds(opts, "--timeout", 60, &timeout_ms)) || (rc = need_api(c)) ||
+	    (rc = watch_begin(c, &w, &runs_before)))
+		return rc;
+	const char *to = opt_value(opts, "--to");
+	char what[200];
+	snprintf(what, sizeof(what), "fail over from %s (epoch %lld) to %s%s", w.from, w.epoch,
+		 to ? to : "the best candidate", opt_on(opts, "--force") ? ", forced past the RPO" : "");
+	if ((rc = confirm(c, what)))
+		return rc;
+	json_t *body = json_object(), *accepted = NULL;
+	if (!body || (to && json_object_set_new(body, "to", json_string(to))) ||
+	    (opt_on(opts, "--force") && json_object_set_new(body, "force", json_true()))) {
+		json_decref(body);
+		return fail(EXIT_FAILED, "failover: out of memory");
+	}
+	rc = api(c, "POST", "/v1/failover", body, &accepted);
+	json_decref(body);
+	if (rc)
+		return rc;
+	if (opt_on(opts, "--no-wait")) {
+		c->json ? print_json(accepted) : (void)printf("accepted: %s\n", jstr(accepted, "reason"));
+		json_decref(accepted);
+		return EXIT_DONE;
+	}
+	fprintf(c->progress, "%s: accepted (%s)\n", what, jstr(accepted, "reason"));
+	rc = watch_and_report(c, &w, runs_before, timeout_ms, accepted);
+	json_decref(accepted);
+	return rc;
+}
+
+static int cmd_watch(struct ctl *c, int argc, char **argv)
+{
+	struct opt opts[] = { { "--from", true, NULL, false }, { "--timeout", true, NULL, false },
+			      { NULL, false, NULL, false } };
+	struct args a;
+	struct watch w;
+	long timeout_ms;
+	long long runs_before;
+	int rc = parse_args(c, argc, argv, opts, 0, &a);
+	if (rc || (rc = opt_seconds(opts, "--timeout", 60, &timeout_ms)) || (rc = need_api(c)) ||
+	    (rc = watch_begin(c, &w, &runs_before)))
+		return rc;
+	if (opt_value(opts, "--from")) {
+		snprintf(w.from, sizeof(w.from), "%s", opt_value(opts, "--from"));
+		runs_before = 0;  /* the run may have started before we looked */
+	}
+	if (!c->json)
+		fprintf(c->progress, "watching for a failover away from %s (epoch %lld)\n", w.from, w.epoch);
+	if (opt_value(opts, "--from"))
+		w.epoch = LLONG_MAX;  /* only a new primary ends the watch */
+	return watch_and_report(c, &w, runs_before, timeout_ms, NULL);
+}
+
+static int simple_post(struct ctl *c, int argc, char **argv, const char *path)
+{
+	struct args a;
+	json_t *out = NULL;
+	int rc = parse_args(c, argc, argv, NULL, 0, &a);
+	if (rc || (rc = need_api(c)) || (rc = api(c, "POST", path, NULL, &out)))
+		return rc;
+	c->json ? print_json(out) : (void)printf("accepted: %s\n", jstr(out, "reason"));
+	json_decref(out);
+	return EXIT_DONE;
+}
+
+static int cmd_pause(struct ctl *c, int argc, char **argv)
+{
+	return simple_post(c, argc, argv, "/v1/pause");
+}
+
+static int cmd_resume(struct ctl *c, int argc, char **argv)
+{
+	return simple_post(c, argc, argv, "/v1/resume");
+}
+
+/* ==== runs, audit, ack ====================================================== */
+
+static void print_runs_table(const json_t *runs)
+{
+	char a[32], b[32], d[32], t[40];
+	printf("%4s %-10s %-10s %-10s %-10s %5s %11s %8s %8s %-24s %s\n", "RUN", "KIND", "OUTCOME",
+	       "FROM", "TARGET", "EPOCH", "RPO_RECORDS", "RPO_MS", "RTO_MS", "STARTED", "ACTOR");
+	size_t i;
+	json_t *r;
+	json_array_foreach(runs, i, r)
+		printf("%4lld %-10s %-10s %-10s %-10s %5lld %11s %8s %8s %-24s %s\n", jint(r, "id"),
+		       jstr(r, "kind"), jstr(r, "outcome"), jstr(r, "from_site"), jstr(r, "target"),
+		       jint(r, "epoch"), jnum(r, "rpo_records", a, sizeof(a)),
+		       jnum(r, "rpo_ms", b, sizeof(b)), jnum(r, "rto_ms", d, sizeof(d)),
+		       wall(jint(r, "started_ms"), t, sizeof(t)), jstr(r, "actor"));
+}
+
+static int cmd_runs(struct ctl *c, int argc, char **argv)
+{
+	struct args a;
+	json_t *runs = NULL;
+	int rc = parse_args(c, argc, argv, NULL, 0, &a);
+	if (rc || (rc = need_api(c)) || (rc = api(c, "GET", "/v1/runs", NULL, &runs)))
+		return rc;
+	c->json ? print_json(runs) : print_runs_table(json_object_get(runs, "runs"));
+	json_decref(runs);
+	return EXIT_DONE;
+}
+
+/* "met" / "MISSED" / "no target" for a measured value against a target. */
+static const char *verdict(const json_t *run, const char *key, long long target)
+{
+	json_t *v = json_object_get(run, key);
+	if (!json_is_integer(v))
+		return "not measured";
+	if (target <= 0)
+		return "no target";
+	return json_integer_value(v) <= target ? "met" : "MISSED";
+}
+
+static void print_targets(const json_t *run, const json_t *policy)
+{
+	long long rpo_ms = jint(json_object_get(policy, "rpo"), "max_ms");
+	long long rpo_rec = jint(json_object_get(policy, "rpo"), "max_records");
+	long long rto_ms = jint(policy, "rto_ms");
+	char a[32], b[32], d[32];
+	printf("  RPO  %s records, %s ms      target <= %lld ms%s%s   %s\n",
+	       jnum(run, "rpo_records", a, sizeof(a)), jnum(run, "rpo_ms", b, sizeof(b)), rpo_ms,
+	       rpo_rec > 0 ? " and records <= " : "", rpo_rec > 0 ? jnum(json_object_get(policy, "rpo"),
+	       "max_records", d, sizeof(d)) : "", verdict(run, "rpo_ms", rpo_ms));
+	printf("  RTO  %s ms                   target <= %lld ms            %s\n",
+	       jnum(run, "rto_ms", a, sizeof(a)), rto_ms, verdict(run, "rto_ms", rto_ms));
+}
+
+static void print_timestamps(const json_t *run)
+{
+	json_t *ts = json_object_get(run, "timestamps");
+	long long t0 = jint(ts, "last_good_heartbeat");
+	const char *key;
+	json_t *v;
+	if (!json_object_size(ts))
+		return;
+	printf("  timeline:");
+	json_object_foreach(ts, key, v)
+		printf(" %s +%lldms", key, t0 ? (long long)json_integer_value(v) - t0 : 0);
+	printf("\n");
+}
+
+static void print_steps(const json_t *steps)
+{
+	char t[40];
+	size_t i;
+	json_t *s;
+	printf("\nsteps:\n  %3s %-24s %-7s %-20s %s\n", "SEQ", "TIME", "STATUS", "STEP", "DETAIL");
+	json_array_foreach(steps, i, s) {
+		json_t *d = json_object_get(s, "detail");
+		char *detail = json_is_null(d) || !d ? NULL : json_dumps(d, JSON_COMPACT);
+		printf("  %3lld %-24s %-7s %-20s %s\n", jint(s, "seq"), wall(jint(s, "ts_ms"), t, sizeof(t)),
+		       jstr(s, "status"), jstr(s, "name"), detail ? detail : "");
+		free(detail);
+	}
+}
+
+static void print_transitions(const json_t *trs)
+{
+	char t[40];
+	size_t i;
+	json_t *r;
+	printf("\ntransitions:\n  %4s %-24s %-11s %-12s %-20s %-12s %5s %-14s %s\n", "SEQ", "TIME",
+	       "ROW", "FROM", "EVENT", "TO", "EPOCH", "ACTOR", "REASON");
+	json_array_foreach(trs, i, r)
+		printf("  %4lld %-24s %-11s %-12s %-20s %-12s %5lld %-14s %s\n", jint(r, "seq"),
+		       wall(jint(r, "ts_ms"), t, sizeof(t)), jstr(r, "row_id"), jstr(r, "from_state"),
+		       jstr(r, "event"), jstr(r, "to_state"), jint(r, "epoch"), jstr(r, "actor"),
+		       jstr(r, "reason"));
+}
+
+static void print_audit(const json_t *run, const json_t *policy, const json_t *trs)
+{
+	char a[40], b[40];
+	long long started = jint(run, "started_ms"), ended = jint(run, "ended_ms");
+	printf("run %lld  %s  %s  actor %s  %s -> %s  epoch %lld\n", jint(run, "id"), jstr(run, "kind"),
+	       jstr(run, "outcome"), jstr(run, "actor"), jstr(run, "from_site"), jstr(run, "target"),
+	       jint(run, "epoch"));
+	printf("  started %s  ended %s", wall(started, a, sizeof(a)), wall(ended, b, sizeof(b)));
+	if (ended > 0)
+		printf("  (%lld ms)", ended - started);
+	printf("\n");
+	print_targets(run, policy);
+	print_timestamps(run);
+	print_steps(json_object_get(run, "steps"));
+	print_transitions(json_object_get(trs, "transitions"));
+}
+
+/* The audit object of drctl(1): {run, targets, verdict, transitions}. */
+static json_t *audit_json(json_t *run, json_t *policy, json_t *trs)
+{
+	long long rpo_ms = jint(json_object_get(policy, "rpo"), "max_ms");
+	long long rto_ms = jint(policy, "rto_ms");
+	return json_pack("{s:O, s:{s:O?, s:O?, s:O?, s:s}, s:{s:s, s:s}, s:O?}", "run", run,
+			 "targets", "rpo_ms", json_object_get(json_object_get(policy, "rpo"), "max_ms"),
+			 "rpo_records", json_object_get(json_object_get(policy, "rpo"), "max_records"),
+			 "rto_ms", json_object_get(policy, "rto_ms"), "policy", jstr(policy, "name"),
+			 "verdict", "rpo", verdict(run, "rpo_ms", rpo_ms), "rto",
+			 verdict(run, "rto_ms", rto_ms), "transitions",
+			 json_object_get(trs, "transitions"));
+}
+
+static int parse_run_id(const char *text, long long *id)
+{
+	char *end = NULL;
+	*id = text ? strtoll(text, &end, 10) : 0;
+	if (text && (!*text || *end || *id <= 0))
+		return usage_error("RUN: expected a run id (a positive number), got '%s'", text);
+	return 0;
+}
+
+static int cmd_audit(struct ctl *c, int argc, char **argv)
+{
+	struct args a;
+	long long id;
+	json_t *run = NULL, *policy = NULL, *trs = NULL;
+	char path[80];
+	int rc = parse_args(c, argc, argv, NULL, 1, &a);
+	if (rc || (rc = parse_run_id(a.npos ? a.pos[0] : NULL, &id)) || (rc = need_api(c)))
+		return rc;
+	if (!id && (id = newest_run(c)) <= 0)
+		return id < 0 ? EXIT_FAILED : fail(EXIT_FAILED, "no runs yet");
+	snprintf(path, sizeof(path), "/v1/runs/%lld", id);
+	if (!(rc = api(c, "GET", path, NULL, &run)) && !(rc = api(c, "GET", "/v1/policy", NULL, &policy))) {
+		snprintf(path, sizeof(path), "/v1/transitions?run=%lld", id);
+		rc = api(c, "GET", path, NULL, &trs);
+	}
+	if (!rc && c->json) {
+		json_t *o = audit_json(run, policy, trs);
+		o ? print_json(o) : (void)(rc = fail(EXIT_FAILED, "audit: out of memory"));
+		json_decref(o);
+	} else if (!rc) {
+		print_audit(run, policy, trs);
+	}
+	json_decref(run);
+	json_decref(policy);
+	json_decref(trs);
+	return rc;
+}
+
+static int cmd_ack(struct ctl *c, int argc, char **argv)
+{
+	struct opt opts[] = { { "--comment", true, NULL, false }, { NULL, false, NULL, false } };
+	struct args a;
+	long long id;
+	char path[80];
+	json_t *out = NULL;
+	int rc = parse_args(c, argc, argv, opts, 1, &a);
+	if (rc)
+		return rc;
+	if (a.npos != 1 || !opt_value(opts, "--comment") || !*opt_value(opts, "--comment"))
+		return usage_error("usage: drctl ack RUN --comment TEXT");
+	if ((rc = parse_run_id(a.pos[0], &id)) || (rc = need_api(c)))
+		return rc;
+	json_t *body = json_pack("{s:s}", "comment", opt_value(opts, "--comment"));
+	snprintf(path, sizeof(path), "/v1/runs/%lld/ack", id);
+	rc = body ? api(c, "POST", path, body, &out) : fail(EXIT_FAILED, "ack: out of memory");
+	json_decref(body);
+	if (!rc)
+		c->json ? print_json(out) : (void)printf("run %lld acknowledged\n", id);
+	json_decref(out);
+	return rc;
+}
+
+/* ==== wan =================================================================== */
+
+static bool lab_has_end(const struct lab *l, const char *name)
+{
+	if (!strcmp(name, LAB_ORCH))
+		return true;
+	for (int i = 0; i < l->nsites; i++)
+		if (!strcmp(l->sites[i].name, name))
+			return true;
+	return false;
+}
+
+static void print_link_row(const json_t *k)
+{
+	json_t *cond = json_object_get(k, "conditions");
+	json_t *up = json_object_get(cond, "upstream"), *down = json_object_get(cond, "downstream");
+	printf("%-20s %-21s %-21s %5lld", jstr(k, "name"), jstr(k, "listen"), jstr(k, "upstream"),
+	       jint(k, "connections"));
+	const json_t *dirs[2] = { up, down };
+	for (int i = 0; i < 2; i++)
+		printf("  %s%lldms±%lld %.4g%% %lldkbit %s", i ? "| " : "", jint(dirs[i], "latency_ms"),
+		       jint(dirs[i], "jitter_ms"), json_number_value(json_object_get(dirs[i], "loss_pct")),
+		       jint(dirs[i], "bandwidth_kbps"), jstr(dirs[i], "partition"));
+	printf("\n");
+}
+
+static void print_links_header(void)
+{
+	printf("%-20s %-21s %-21s %5s  %s\n", "LINK", "LISTEN", "UPSTREAM", "CONNS",
+	       "UPSTREAM: DELAY±JITTER LOSS BW PARTITION | DOWNSTREAM (0kbit: no cap)");
+}
+
+static int wan_cond(const struct opt *opts, struct lab_cond *cond)
+{
+	const char *v;
+	memset(cond, 0, sizeof(*cond));
+	if ((v = opt_value(opts, "--delay")) && (cond->has_latency = true) && lab_parse_ms(v, &cond->latency_ms))
+		return usage_error("--delay: expected a duration such as 80ms, got '%s'", v);
+	if ((v = opt_value(opts, "--jitter")) && (cond->has_jitter = true) && lab_parse_ms(v, &cond->jitter_ms))
+		return usage_error("--jitter: expected a duration such as 10ms, got '%s'", v);
+	if ((v = opt_value(opts, "--loss")) && (cond->has_loss = true) && lab_parse_pct(v, &cond->loss_pct))
+		return usage_error("--loss: expected a percentage such as 1%%, got '%s'", v);
+	if ((v = opt_value(opts, "--bandwidth")) && (cond->has_bandwidth = true) &&
+	    lab_parse_kbps(v, &cond->bandwidth_kbps))
+		return usage_error("--bandwidth: expected a rate such as 1mbit, got '%s'", v);
+	if ((v = opt_value(opts, "--partition"))) {
+		if (strcmp(v, "none") && strcmp(v, "blackhole") && strcmp(v, "reset"))
+			return usage_error("--partition: expected blackhole, reset or none, got '%s'", v);
+		snprintf(cond->partition, sizeof(cond->partition), "%s", v);
+		cond->has_partition = true;
+	}
+	if (!cond->has_latency && !cond->has_jitter && !cond->has_loss && !cond->has_bandwidth &&
+	    !cond->has_partition)
+		return usage_error("wan set: give at least one of --delay --jitter --loss --bandwidth --partition");
+	return 0;
+}
+
+/* Sets cond on both links between A and B; prints or collects the answers. */
+static int wan_apply(struct ctl *c, const char *a, const char *b, const struct lab_cond *cond)
+{
+	const struct lab_link *links[2] = { lab_link_between(c->lab, a, b), lab_link_between(c->lab, b, a) };
+	json_t *all = json_array();
+	char err[512];
+	int rc = all ? EXIT_DONE : fail(EXIT_FAILED, "wan set: out of memory");
+	if (!c->json && !rc)
+		print_links_header();
+	for (int i = 0; i < 2 && !rc; i++) {
+		char *answer = NULL;
+		if (!links[i])
+			continue;
+		if (lab_link_set(c->lab, links[i]->name, cond, &answer, err, sizeof(err))) {
+			rc = fail(EXIT_FAILED, "%s", err);
+			break;
+		}
+		json_t *k = json_loads(answer, 0, NULL);
+		free(answer);
+		c->json ? (void)json_array_append(all, k) : print_link_row(k);
+		json_decref(k);
+	}
+	if (!rc && c->json) {
+		json_t *o = json_pack("{s:O}", "links", all);
+		print_json(o);
+		json_decref(o);
+	}
+	json_decref(all);
+	return rc;
+}
+
+static int wan_set(struct ctl *c, int argc, char **argv)
+{
+	struct opt opts[] = { { "--delay", true, NULL, false }, { "--jitter", true, NULL, false },
+			      { "--loss", true, NULL, false }, { "--bandwidth", true, NULL, false },
+			      { "--partition", true, NULL, false }, { NULL, false, NULL, false } };
+	struct args a;
+	struct lab_cond cond;
+	int rc = parse_args(c, argc, argv, opts, 2, &a);
+	if (rc || (rc = wan_cond(opts, &cond)))
+		return rc;
+	if (a.npos != 2)
+		return usage_error("usage: drctl --lab DIR wan set A B [--delay D] [--jitter D] [--loss P] "
+				   "[--bandwidth R] [--partition blackhole|reset|none]");
+	if ((rc = need_lab(c)))
+		return rc;
+	for (int i = 0; i < 2; i++)
+		if (!lab_has_end(c->lab, a.pos[i]))
+			return usage_error("wan set: '%s' is not a site of this lab (or drorchd)", a.pos[i]);
+	if (!strcmp(a.pos[0], a.pos[1]))
+		return usage_error("wan set: A and B must differ");
+	return wan_apply(c, a.pos[0], a.pos[1], &cond);
+}
+
+static int wan_show(struct ctl *c, int argc, char **argv)
+{
+	struct args a;
+	json_t *links = NULL;
+	int rc = parse_args(c, argc, argv, NULL, 0, &a);
+	if (rc || (rc = need_lab(c)) || (rc = call(c, c->lab->drlink, "GET", "/v1/links", NULL, &links)))
+		return rc;
+	if (c->json) {
+		print_json(links);
+	} else {
+		size_t i;
+		json_t *k;
+		print_links_header();
+		json_array_foreach(json_object_get(links, "links"), i, k)
+			print_link_row(k);
+	}
+	json_decref(links);
+	return EXIT_DONE;
+}
+
+static int cmd_wan(struct ctl *c, int argc, char **argv)
+{
+	if (argc >= 1 && !strcmp(argv[0], "set"))
+		return wan_set(c, argc - 1, argv + 1);
+	if (argc >= 1 && !strcmp(argv[0], "show"))
+		return wan_show(c, argc - 1, argv + 1);
+	return usage_error("usage: drctl --lab DIR wan set A B ... | wan show");
+}
+
+/* ==== lab =================================================================== */
+
+static const char *lab_dir_of(struct ctl *c, const struct opt *opts)
+{
+	const char *d = opt_value(opts, "--dir");
+	return d ? d : c->lab_dir;
+}
+
+/* A fresh DIR under $TMPDIR when none is given; static storage. */
+static const char *temp_lab_dir(void)
+{
+	static char path[LAB_PATH];
+	const char *tmp = getenv("TMPDIR");
+	snprintf(path, sizeof(path), "%s/drorch-lab.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	return mkdtemp(path);
+}
+
+static int lab_up_cmd(struct ctl *c, int argc, char **argv)
+{
+	struct opt opts[] = { { "--dir", true, NULL, false }, { "--sites", true, NULL, false },
+			      { "--timeout", true, NULL, false }, { NULL, false, NULL, false } };
+	struct args a;
+	long timeout_ms;
+	char err[1024];
+	int rc = parse_args(c, argc, argv, opts, 1, &a);
+	if (rc || (rc = opt_seconds(opts, "--timeout", 60, &timeout_ms)))
+		return rc;
+	const char *n = opt_value(opts, "--sites");
+	if (n && strcmp(n, "2") && strcmp(n, "3"))
+		return usage_error("--sites: expected 2 or 3, got '%s'", n);
+	const char *dir = lab_dir_of(c, opts);
+	if (!dir && !(dir = temp_lab_dir()))
+		return fail(EXIT_FAILED, "lab up: cannot make a directory under $TMPDIR: %s", strerror(errno));
+	struct lab_up_opts o = { .dir = dir, .spec = a.npos ? a.pos[0] : NULL, .nsites = n ? atoi(n) : 0,
+				 .timeout_ms = timeout_ms, .progress = c->progress };
+	fprintf(c->progress, "lab up in %s\n", dir);
+	if (lab_up(&o, &c->lab, err, sizeof(err))) {
+		bool bad_input = strstr(err, ".yaml:") || strstr(err, "--sites") || strstr(err, "lab is running");
+		return fail(bad_input ? EXIT_USAGE : EXIT_FAILED, "lab up: %s", err);
+	}
+	if (c->json) {
+		json_t *j = NULL;
+		char path[LAB_PATH + 16];
+		snprintf(path, sizeof(path), "%s/lab.json", c->lab->dir);
+		print_json(j = json_load_file(path, 0, NULL));
+		json_decref(j);
+	} else {
+		printf("lab up: drorchd %s is STEADY; lab.json in %s\n"
+		       "  try: drctl --lab %s status\n", c->lab->url, c->lab->dir, c->lab->dir);
+	}
+	return EXIT_DONE;
+}
+
+static int lab_down_cmd(struct ctl *c, int argc, char **argv)
+{
+	struct opt opts[] = { { "--dir", true, NULL, false }, { "--purge", false, NULL, false },
+			      { NULL, false, NULL, false } };
+	struct args a;
+	char err[512];
+	int rc = parse_args(c, argc, argv, opts, 0, &a);
+	if (rc)
+		return rc;
+	c->lab_dir = lab_dir_of(c, opts);
+	if ((rc = need_lab(c)))
+		return rc;
+	rc = lab_down(c->lab, 5000, opt_on(opts, "--purge"), err, sizeof(err));
+	char serr[512];
+	if (lab_save(c->lab, serr, sizeof(serr)))
+		fail(EXIT_FAILED, "%s", serr);
+	if (rc)
+		return fail(EXIT_FAILED, "lab down: %s", err);
+	if (c->json) {
+		json_t *o = json_pack("{s:s, s:b}", "dir", c->lab->dir, "purged", opt_on(opts, "--purge"));
+		print_json(o);
+		json_decref(o);
+	} else {
+		for (int i = c->lab->nprocs - 1; i >= 0; i--)
+			printf("stopped %-9s pid %d\n", c->lab->procs[i].name, (int)c->lab->procs[i].pid);
+		printf("lab down: %s kept%s\n", c->lab->dir,
+		       opt_on(opts, "--purge") ? " (data and store removed)" : " (logs, data, store)");
+	}
+	return EXIT_DONE;
+}
+
+static int lab_status_cmd(struct ctl *c, int argc, char **argv)
+{
+	struct opt opts[] = { { "--dir", true, NULL, false }, { NULL, false, NULL, false } };
+	struct args a;
+	int rc = parse_args(c, argc, argv, opts, 0, &a);
+	if (rc)
+		return rc;
+	c->lab_dir = lab_dir_of(c, opts);
+	if ((rc = need_lab(c)) || (rc = need_api(c)))
+		return rc;
+	json_t *procs = json_array(), *st = NULL;
+	const struct lab_proc *orch = lab_proc_named(c->lab, LAB_ORCH);
+	if (orch && lab_proc_alive(orch))
+		call(c, c->url, "GET", "/v1/status", NULL, &st);
+	if (!c->json)
+		printf("lab %s (%s)\n%-9s %-8s %8s %-5s %s\n", c->lab->dir, c->lab->state, "PROCESS", "KIND",
+		       "PID", "ALIVE", "LOG");
+	for (int i = 0; i < c->lab->nprocs; i++) {
+		const struct lab_proc *p = &c->lab->procs[i];
+		bool alive = lab_proc_alive(p);
+		if (c->json)
+			json_array_append_new(procs, json_pack("{s:s, s:s, s:i, s:b}", "name", p->name,
+							       "kind", p->kind, "pid", (int)p->pid, "alive", alive));
+		else
+			printf("%-9s %-8s %8d %-5s %s\n", p->name, p->kind, (int)p->pid, alive ? "yes" : "DEAD",
+			       p->log);
+	}
+	if (c->json) {
+		json_t *o = json_pack("{s:s, s:s, s:o, s:O?}", "dir", c->lab->dir, "state", c->lab->state,
+				      "procs", procs, "drorchd", st);
+		print_json(o);
+		json_decref(o);
+	} else {
+		json_decref(procs);
+		printf("\ndrorchd: %s", st ? "" : "not answering\n");
+		if (st)
+			printf("%s, epoch %lld, primary %s\n", jstr(st, "state"), jint(st, "epoch"),
+			       jstr(st, "primary"));
+	}
+	json_decref(st);
+	return EXIT_DONE;
+}
+
+static int lab_one(struct ctl *c, int argc, char **argv, bool start)
+{
+	struct opt opts[] = { { "--dir", true, NULL, false }, { NULL, false, NULL, false } };
+	struct args a;
+	char err[1024];
+	int rc = parse_args(c, argc, argv, opts, 1, &a);
+	if (rc)
+		return rc;
+	if (a.npos != 1)
+		return usage_error("usage: drctl --lab DIR lab %s SITE", start ? "start" : "kill");
+	c->lab_dir = lab_dir_of(c, opts);
+	if ((rc = need_lab(c)))
+		return rc;
+	if (!lab_proc_named(c->lab, a.pos[0]))
+		return usage_error("lab %s: no process '%s' in %s/lab.json", start ? "start" : "kill",
+				   a.pos[0], c->lab->dir);
+	rc = start ? lab_start(c->lab, a.pos[0], 15000, err, sizeof(err))
+		   : lab_kill(c->lab, a.pos[0], err, sizeof(err));
+	if (rc)
+		return fail(EXIT_FAILED, "lab %s: %s", start ? "start" : "kill", err);
+	if (start && lab_save(c->lab, err, sizeof(err)))
+		return fail(EXIT_FAILED, "%s", err);
+	const struct lab_proc *p = lab_proc_named(c->lab, a.pos[0]);
+	if (c->json) {
+		json_t *o = json_pack("{s:s, s:s, s:i}", "name", p->name, "action", start ? "started" : "killed",
+				      "pid", (int)p->pid);
+		print_json(o);
+		json_decref(o);
+	} else {
+		printf("%s %s (pid %d)\n", start ? "started" : "killed -9", p->name, (int)p->pid);
+	}
+	return EXIT_DONE;
+}
+
+static int cmd_lab(struct ctl *c, int argc, char **argv)
+{
+	const char *sub = argc ? argv[0] : "";
+	if (!strcmp(sub, "up"))
+		return lab_up_cmd(c, argc - 1, argv + 1);
+	if (!strcmp(sub, "down"))
+		return lab_down_cmd(c, argc - 1, argv + 1);
+	if (!strcmp(sub, "status"))
+		return lab_status_cmd(c, argc - 1, argv + 1);
+	if (!strcmp(sub, "kill") || !strcmp(sub, "start"))
+		return lab_one(c, argc - 1, argv + 1, !strcmp(sub, "start"));
+	return usage_error("usage: drctl lab up|down|status|kill|start ... (drctl lab --help)");
+}
+
+/* ==== the command table ===================================================== */
+
+static const struct command commands[] = {
+	{ "status", cmd_status, "status [--json]",
+	  "the cluster: FSM state, epoch, primary, and every site's role, health, LSN and replication" },
+	{ "sites", cmd_sites, "sites [--json]", "every site as drorchd sees it (GET /v1/sites)" },
+	{ "failover", cmd_failover, "failover [--to SITE] [--force] [--no-wait] [--timeout S] [--yes] [--json]",
+	  "fail over to SITE (default: the best candidate); --force past the RPO.  Asks\n"
+	  "      'proceed? [y/N]' on a terminal; without one, refuses unless --yes.  Then prints\n"
+	  "      each state change until a new primary is STEADY/DEGRADED, or HELD (exit 1).\n"
+	  "      --json: {\"accepted\", \"run\", \"status\"}" },
+	{ "watch", cmd_watch, "watch [--from SITE] [--timeout S] [--json]",
+	  "print each state change until the cluster has a primary other than SITE (default:\n"
+	  "      the current one), e.g. after 'lab kill'; exit 1 when HELD or out of time" },
+	{ "pause", cmd_pause, "pause [--json]", "stop automation (maintenance): the cluster goes PAUSED" },
+	{ "resume", cmd_resume, "resume [--json]", "resume automation after pause, or after HELD and ack" },
+	{ "runs", cmd_runs, "runs [--json]", "recent runs (failovers) with measured RPO and RTO" },
+	{ "audit", cmd_audit, "audit [RUN] [--json]",
+	  "one run (default: the newest): steps, measured RPO/RTO against the policy's targets,\n"
+	  "      and its transitions with the FSM row and reason of each.\n"
+	  "      --json: {\"run\", \"targets\", \"verdict\", \"transitions\"}" },
+	{ "ack", cmd_ack, "ack RUN --comment TEXT [--json]",
+	  "acknowledge a failover run (lifts anti-flapping; then 'resume' a HELD cluster)" },
+	{ "wan", cmd_wan,
+	  "wan set A B [--delay 80ms] [--jitter 10ms] [--loss 1%] [--bandwidth 1mbit]\n"
+	  "          [--partition blackhole|reset|none] | wan show   (needs --lab)",
+	  "WAN conditions on both drlink links between A and B (sites, or drorchd); --delay\n"
+	  "      is one-way, per direction; 'wan show' lists every link" },
+	{ "lab", cmd_lab,
+	  "lab up [--dir DIR] [LAB.yaml] [--sites 2|3] [--timeout S] | lab down [--dir DIR] [--purge]\n"
+	  "          | lab status [--dir DIR] | --lab DIR lab kill SITE | --lab DIR lab start SITE",
+	  "a local lab on 127.0.0.1: sites, drlink and drorchd, described by DIR/lab.json.\n"
+	  "      'kill' is kill -9; 'start' restarts with the same arguments" },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void print_commands(FILE *f)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %s\n      %s\n", commands[i].usage, commands[i].help);
+	fprintf(f, "\nnot yet (their backends are another issue): switchover, failback, upgrade, run, approve\n"
+		   "see drctl(1) for examples\n");
+}
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+/* Reads globals before the command; returns the command's index in argv. */
+static int parse_globals(struct ctl *c, int argc, char **argv, int *rc)
+{
+	int i = 1;
+	*rc = 0;
+	while (i < argc) {
+		int used = global_opt(c, argc, argv, i);
+		if (used < 0) {
+			*rc = usage_error("%s: needs a value", argv[i]);
+			return argc;
+		}
+		if (!used)
+			break;
+		i += used;
+	}
+	return i;
+}
+
+static void env_defaults(struct ctl *c)
+{
+	if (!c->url && !c->lab_dir && getenv("DRCTL_URL") && *getenv("DRCTL_URL"))
+		c->url = getenv("DRCTL_URL");
+	if (!c->token_file && getenv("DRCTL_TOKEN_FILE") && *getenv("DRCTL_TOKEN_FILE"))
+		c->token_file = getenv("DRCTL_TOKEN_FILE");
+	if (!c->url && !c->lab_dir && getenv("DRCTL_LAB") && *getenv("DRCTL_LAB"))
+		c->lab_dir = getenv("DRCTL_LAB");
+}
+
+/* --help anywhere after a command: that command's help, exit 0. */
+static bool wants_help(int argc, char **argv)
+{
+	for (int i = 0; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return true;
+	return false;
+}
+
+static int run(struct ctl *c, int argc, char **argv)
+{
+	int rc, at = parse_globals(c, argc, argv, &rc);
+	if (rc)
+		return rc;
+	if (at >= argc) {
+		fputs(global_help, c->help ? stdout : stderr);
+		print_commands(c->help ? stdout : stderr);
+		return c->help ? EXIT_DONE : EXIT_USAGE;
+	}
+	const struct command *cmd = find_command(argv[at]);
+	if (!cmd) {
+		static const char *const later[] = { "switchover", "failback", "upgrade", "run", "approve" };
+		for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++)
+			if (!strcmp(argv[at], later[i]))
+				return usage_error("'%s' is not available yet: drorchd has no backend for it", argv[at]);
+		return usage_error("unknown command '%s'", argv[at]);
+	}
+	if (c->help || wants_help(argc - at - 1, argv + at + 1)) {
+		printf("usage: drctl [--url URL --token-file F | --lab DIR] %s\n  %s\n", cmd->usage, cmd->help);
+		return EXIT_DONE;
+	}
+	env_defaults(c);
+	c->progress = c->json ? stderr : stdout;
+	return cmd->run(c, argc - at - 1, argv + at + 1);
+}
+
+int main(int argc, char **argv)
+{
+	struct ctl c = { 0 };
+	signal(SIGPIPE, SIG_IGN);
+	if (httpc_global_init() || !(c.http = httpc_new()))
+		return fail(EXIT_FAILED, "cannot initialise libcurl");
+	int rc = run(&c, argc, argv);
+	httpc_free(c.http);
+	lab_free(c.lab);
+	fflush(stdout);
+	return rc;
+}

@@ -1,0 +1,1258 @@
+/*
+ * lab.c — a local drorch lab (see lab.h).
+ *
+ * The story of `lab up`, in order: lay out DIR (tokens, data dirs), start
+ * drlink, create its links (every directed site pair, drorchd to every
+ * site; drlink picks the ports), start the sites, apply the spec's WAN
+ * profile, write drorchd's config and policy, start drorchd, and wait until
+ * it reports STEADY with every replica streaming.  lab.json is rewritten
+ * after every process start, so whatever happens a later `lab down` finds
+ * every pid; a failed start kills what it started before returning.
+ *
+ * LAB.yaml (every key optional):
+ *   sites:   [{name: us-east, region: us-east-1}, ...]     2 or 3 sites
+ *   initial_primary: us-east                               default: the first
+ *   policy:  policies/x.yaml  (relative to LAB.yaml)  or an inline mapping
+ *   wan:
+ *     default: {delay: 20ms, jitter: 2ms, loss: 0%, bandwidth: 100mbit}
+ *     links:   [{between: [us-east, ap-south], delay: 120ms, loss: 0.5%}]
+ *   A wan entry applies to both links between its two ends ("drorchd" is
+ *   an end too), each direction; delay is one-way.
+ */
+#include "lab.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "fileio.h"
+#include "httpc.h"
+#include "timeutil.h"
+#include "ydoc.h"
+
+#define LAB_HTTP_TIMEOUT_MS 3000
+
+static const char *const default_names[LAB_MAX_SITES] = { "us-east", "eu-west", "ap-south" };
+static const char *const default_regions[LAB_MAX_SITES] = { "us-east-1", "eu-west-1",
+							     "ap-south-1" };
+
+/* What LAB.yaml asks for. */
+struct lab_wan_rule {
+	char a[LAB_NAME], b[LAB_NAME];
+	struct lab_cond cond;
+};
+
+struct lab_spec {
+	int nsites;
+	struct lab_site sites[LAB_MAX_SITES];
+	char initial_primary[LAB_NAME];
+	char policy_path[LAB_PATH];
+	char *policy_text;                 /* inline policy as YAML, malloc'd */
+	bool has_default;
+	struct lab_cond wan_default;
+	int nrules;
+	struct lab_wan_rule rules[16];
+};
+
+static int seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* snprintf into a fixed field; -1 when it does not fit. */
+static int fmt_field(char *out, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fmt_field(char *out, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(out, len, fmt, ap);
+	va_end(ap);
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+void lab_free(struct lab *l)
+{
+	free(l);
+}
+
+/* ==== values: durations, percentages, bandwidths ============================ */
+
+/* A non-negative decimal number followed by *unit. */
+static int parse_number(const char *text, double *v, const char **unit)
+{
+	char *end = NULL;
+	if (!text || !*text || *text == '-' || *text == '+')
+		return -1;
+	errno = 0;
+	*v = strtod(text, &end);
+	if (errno || end == text || !isfinite(*v))
+		return -1;
+	*unit = end;
+	return 0;
+}
+
+int lab_parse_ms(const char *text, int64_t *ms)
+{
+	double v;
+	const char *u;
+	if (parse_number(text, &v, &u))
+		return -1;
+	double scale = !*u || !strcmp(u, "ms") ? 1 : !strcmp(u, "s") ? 1000 : -1;
+	if (scale < 0 || v * scale > 600000)
+		return -1;
+	*ms = (int64_t)llround(v * scale);
+	return 0;
+}
+
+int lab_parse_pct(const char *text, double *pct)
+{
+	double v;
+	const char *u;
+	if (parse_number(text, &v, &u) || (*u && strcmp(u, "%")) || v > 100)
+		return -1;
+	*pct = v;
+	return 0;
+}
+
+int lab_parse_kbps(const char *text, int64_t *kbps)
+{
+	double v;
+	const char *u;
+	if (parse_number(text, &v, &u))
+		return -1;
+	double scale = !*u || !strcasecmp(u, "kbit") ? 1 : !strcasecmp(u, "mbit") ? 1e3
+		     : !strcasecmp(u, "gbit") ? 1e6 : -1;
+	if (scale < 0 || v * scale > 100000000)
+		return -1;
+	*kbps = (int64_t)llround(v * scale);
+	return 0;
+}
+
+/* ==== LAB.yaml ============================================================== */
+
+/* One scalar field of a wan mapping, parsed with fn into the condition. */
+static int spec_cond(struct ydoc *d, yaml_node_t *map, struct lab_cond *c)
+{
+	static const char *const keys[] = { "between", "delay", "jitter", "loss", "bandwidth",
+					    "partition", NULL };
+	if (ydoc_check_keys(d, map, "wan link", keys))
+		return -1;
+	const char *s;
+	yaml_node_t *n;
+	if ((n = ydoc_get(d, map, "delay")) && (!(s = ydoc_scalar(n)) || lab_parse_ms(s, &c->latency_ms)))
+		return ydoc_fail(d, n, "delay: expected a duration such as 80ms or 1s");
+	c->has_latency |= n != NULL;
+	if ((n = ydoc_get(d, map, "jitter")) && (!(s = ydoc_scalar(n)) || lab_parse_ms(s, &c->jitter_ms)))
+		return ydoc_fail(d, n, "jitter: expected a duration such as 10ms");
+	c->has_jitter |= n != NULL;
+	if ((n = ydoc_get(d, map, "loss")) && (!(s = ydoc_scalar(n)) || lab_parse_pct(s, &c->loss_pct)))
+		return ydoc_fail(d, n, "loss: expected a percentage such as 1%%");
+	c->has_loss |= n != NULL;
+	if ((n = ydoc_get(d, map, "bandwidth")) &&
+	    (!(s = ydoc_scalar(n)) || lab_parse_kbps(s, &c->bandwidth_kbps)))
+		return ydoc_fail(d, n, "bandwidth: expected a rate such as 10mbit or 500kbit");
+	c->has_bandwidth |= n != NULL;
+	if ((n = ydoc_get(d, map, "partition"))) {
+		s = ydoc_scalar(n);
+		if (!s || (strcmp(s, "none") && strcmp(s, "blackhole") && strcmp(s, "reset")))
+			return ydoc_fail(d, n, "partition: expected none, blackhole or reset");
+		snprintf(c->partition, sizeof(c->partition), "%s", s);
+		c->has_partition = true;
+	}
+	return 0;
+}
+
+static bool spec_has_end(const struct lab_spec *s, const char *name)
+{
+	if (!strcmp(name, LAB_ORCH))
+		return true;
+	for (int i = 0; i < s->nsites; i++)
+		if (!strcmp(s->sites[i].name, name))
+			return true;
+	return false;
+}
+
+static int spec_rule(struct ydoc *d, yaml_node_t *map, struct lab_spec *s)
+{
+	if (s->nrules == (int)(sizeof(s->rules) / sizeof(s->rules[0])))
+		return ydoc_fail(d, map, "wan.links: at most 16 entries");
+	struct lab_wan_rule *r = &s->rules[s->nrules];
+	memset(r, 0, sizeof(*r));
+	yaml_node_t *between = ydoc_get(d, map, "between");
+	if (!between || between->type != YAML_SEQUENCE_NODE ||
+	    between->data.sequence.items.top - between->data.sequence.items.start != 2)
+		return ydoc_fail(d, between ? between : map, "between: expected [SITE, SITE]");
+	const char *a = ydoc_scalar(ydoc_node(d, between->data.sequence.items.start[0]));
+	const char *b = ydoc_scalar(ydoc_node(d, between->data.sequence.items.start[1]));
+	if (!a || !b || !spec_has_end(s, a) || !spec_has_end(s, b) || !strcmp(a, b))
+		return ydoc_fail(d, between, "between: expected two different site names (or drorchd)");
+	snprintf(r->a, sizeof(r->a), "%s", a);
+	snprintf(r->b, sizeof(r->b), "%s", b);
+	if (spec_cond(d, map, &r->cond))
+		return -1;
+	s->nrules++;
+	return 0;
+}
+
+static int spec_wan(struct ydoc *d, yaml_node_t *wan, struct lab_spec *s)
+{
+	static const char *const keys[] = { "default", "links", NULL };
+	if (ydoc_check_keys(d, wan, "wan", keys))
+		return -1;
+	yaml_node_t *def = ydoc_get(d, wan, "default"), *links = NULL;
+	if (def && def->type != YAML_MAPPING_NODE)
+		return ydoc_fail(d, def, "wan.default: expected a mapping");
+	if (def && spec_cond(d, def, &s->wan_default))
+		return -1;
+	s->has_default = def != NULL;
+	if (ydoc_seq(d, wan, "links", false, &links))
+		return -1;
+	for (yaml_node_item_t *it = links ? links->data.sequence.items.start : NULL;
+	     links && it < links->data.sequence.items.top; it++) {
+		yaml_node_t *n = ydoc_node(d, *it);
+		if (n->type != YAML_MAPPING_NODE)
+			return ydoc_fail(d, n, "wan.links: expected a mapping per link");
+		if (spec_rule(d, n, s))
+			return -1;
+	}
+	return 0;
+}
+
+static bool name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n >= LAB_NAME || !strcmp(s, LAB_ORCH) || !strcmp(s, "drlink"))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(s[i] == '-' || s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
+			return false;
+	return true;
+}
+
+static int spec_sites(struct ydoc *d, yaml_node_t *seq, struct lab_spec *s)
+{
+	static const char *const keys[] = { "name", "region", NULL };
+	int n = (int)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+	if (n < 2 || n > LAB_MAX_SITES)
+		return ydoc_fail(d, seq, "sites: expected 2 or 3 sites");
+	for (int i = 0; i < n; i++) {
+		yaml_node_t *m = ydoc_node(d, seq->data.sequence.items.start[i]);
+		struct lab_site *site = &s->sites[i];
+		memset(site, 0, sizeof(*site));
+		if (ydoc_check_keys(d, m, "site", keys) ||
+		    ydoc_string(d, m, "name", true, site->name, sizeof(site->name)) ||
+		    ydoc_string(d, m, "region", false, site->region, sizeof(site->region)))
+			return -1;
+		if (!name_ok(site->name))
+			return ydoc_fail(d, m, "name: 1-31 characters of [A-Za-z0-9_-], not drorchd or drlink");
+		for (int j = 0; j < i; j++)
+			if (!strcmp(s->sites[j].name, site->name))
+				return ydoc_fail(d, m, "name: '%s' appears twice", site->name);
+		if (!site->region[0])
+			memcpy(site->region, site->name, sizeof(site->region));
+	}
+	s->nsites = n;
+	return 0;
+}
+
+/* ---- an inline policy, written back as flow YAML for drorchd --------------- */
+
+static void emit_scalar(FILE *f, const yaml_node_t *n)
+{
+	const char *v = (const char *)n->data.scalar.value;
+	if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+		fputs(v, f);
+		return;
+	}
+	fputc('"', f);
+	for (; *v; v++) {
+		if (*v == '"' || *v == '\\')
+			fputc('\\', f);
+		fputc(*v, f);
+	}
+	fputc('"', f);
+}
+
+static void emit_node(FILE *f, struct ydoc *d, yaml_node_t *n)
+{
+	if (n->type == YAML_SCALAR_NODE) {
+		emit_scalar(f, n);
+	} else if (n->type == YAML_SEQUENCE_NODE) {
+		fputc('[', f);
+		for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+			fputs(it == n->data.sequence.items.start ? "" : ", ", f);
+			emit_node(f, d, ydoc_node(d, *it));
+		}
+		fputc(']', f);
+	} else if (n->type == YAML_MAPPING_NODE) {
+		fputc('{', f);
+		for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+			fputs(p == n->data.mapping.pairs.start ? "" : ", ", f);
+			emit_node(f, d, ydoc_node(d, p->key));
+			fputs(": ", f);
+			emit_node(f, d, ydoc_node(d, p->value));
+		}
+		fputc('}', f);
+	}
+}
+
+static int spec_policy(struct ydoc *d, yaml_node_t *n, const char *spec_path, struct lab_spec *s)
+{
+	if (n->type == YAML_MAPPING_NODE) {
+		size_t len = 0;
+		FILE *f = open_memstream(&s->policy_text, &len);
+		if (!f)
+			return ydoc_fail(d, n, "policy: out of memory");
+		emit_node(f, d, n);
+		fputc('\n', f);
+		return fclose(f) ? ydoc_fail(d, n, "policy: out of memory") : 0;
+	}
+	const char *p = ydoc_scalar(n);
+	if (!p || !*p)
+		return ydoc_fail(d, n, "policy: expected a file name or a mapping");
+	char base[LAB_PATH];
+	snprintf(base, sizeof(base), "%s", spec_path);
+	char *slash = strrchr(base, '/');
+	int rc = p[0] == '/' || !slash ? fmt_field(s->policy_path, sizeof(s->policy_path), "%s", p)
+		 : fmt_field(s->policy_path, sizeof(s->policy_path), "%.*s/%s",
+			     (int)(slash - base), base, p);
+	if (rc || access(s->policy_path, R_OK))
+		return ydoc_fail(d, n, "policy: cannot read %s", s->policy_path);
+	return 0;
+}
+
+static int spec_walk(struct ydoc *d, const char *path, struct lab_spec *s)
+{
+	static const char *const keys[] = { "sites", "initial_primary", "policy", "wan", NULL };
+	yaml_node_t *root = ydoc_root(d), *n;
+	if (!root)
+		return seterr(d->err, d->errlen, "%s: empty file", path);
+	if (ydoc_check_keys(d, root, "lab", keys) || ydoc_seq(d, root, "sites", false, &n))
+		return -1;
+	if (n && spec_sites(d, n, s))
+		return -1;
+	if (ydoc_string(d, root, "initial_primary", false, s->initial_primary,
+			sizeof(s->initial_primary)))
+		return -1;
+	if ((n = ydoc_get(d, root, "policy")) && spec_policy(d, n, path, s))
+		return -1;
+	if ((n = ydoc_get(d, root, "wan")) && spec_wan(d, n, s))
+		return -1;
+	return 0;
+}
+
+static void spec_defaults(struct lab_spec *s, int nsites)
+{
+	memset(s, 0, sizeof(*s));
+	s->nsites = nsites;
+	for (int i = 0; i < nsites; i++) {
+		snprintf(s->sites[i].name, sizeof(s->sites[i].name), "%s", default_names[i]);
+		snprintf(s->sites[i].region, sizeof(s->sites[i].region), "%s", default_regions[i]);
+	}
+}
+
+static int spec_load(const char *path, int nsites, struct lab_spec *s, char *err, size_t errlen)
+{
+	spec_defaults(s, nsites ? nsites : LAB_MAX_SITES);
+	if (path) {
+		struct ydoc d;
+		int rc = ydoc_load(&d, path, err, errlen);
+		if (rc == 0)
+			rc = spec_walk(&d, path, s);
+		ydoc_free(&d);
+		if (rc)
+			return -1;
+	}
+	if (nsites && nsites != s->nsites)
+		return seterr(err, errlen, "--sites %d, but %s names %d sites", nsites, path, s->nsites);
+	if (!s->initial_primary[0])
+		snprintf(s->initial_primary, sizeof(s->initial_primary), "%s", s->sites[0].name);
+	for (int i = 0; i < s->nsites; i++)
+		if (!strcmp(s->sites[i].name, s->initial_primary))
+			return 0;
+	return seterr(err, errlen, "%s: initial_primary: no site named '%s'", path ? path : "lab",
+		      s->initial_primary);
+}
+
+/* ==== lab.json ============================================================== */
+
+static json_t *proc_json(const struct lab_proc *p)
+{
+	json_t *argv = json_array();
+	for (int i = 0; argv && i < p->argc; i++)
+		if (json_array_append_new(argv, json_string(p->argv[i]))) {
+			json_decref(argv);
+			return NULL;
+		}
+	return argv ? json_pack("{s:s, s:s, s:I, s:s, s:s, s:o}", "name", p->name, "kind", p->kind,
+				"pid", (json_int_t)p->pid, "log", p->log, "health", p->health,
+				"argv", argv) : NULL;
+}
+
+static json_t *lab_json(const struct lab *l)
+{
+	json_t *sites = json_array(), *links = json_array(), *procs = json_array();
+	for (int i = 0; sites && i < l->nsites; i++) {
+		const struct lab_site *s = &l->sites[i];
+		json_array_append_new(sites, json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", s->name,
+						       "url", s->url, "region", s->region,
+						       "listen", s->listen, "data", s->data));
+	}
+	for (int i = 0; links && i < l->nlinks; i++) {
+		const struct lab_link *k = &l->links[i];
+		json_array_append_new(links, json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", k->name,
+						       "from", k->from, "to", k->to, "listen", k->listen,
+						       "upstream", k->upstream));
+	}
+	for (int i = 0; procs && i < l->nprocs; i++)
+		json_array_append_new(procs, proc_json(&l->procs[i]));
+	if (!sites || !links || !procs || json_array_size(sites) != (size_t)l->nsites ||
+	    json_array_size(links) != (size_t)l->nlinks || json_array_size(procs) != (size_t)l->nprocs) {
+		json_decref(sites);
+		json_decref(links);
+		json_decref(procs);
+		return NULL;
+	}
+	return json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}",
+			 "version", 1, "state", l->state, "dir", l->dir, "url", l->url,
+			 "token_file", l->token_file, "site_token_file", l->site_token_file,
+			 "config", l->config, "db", l->db, "policy", l->policy, "drlink", l->drlink,
+			 "sites", sites, "links", links, "procs", procs);
+}
+
+int lab_save(const struct lab *l, char *err, size_t errlen)
+{
+	char path[LAB_PATH + 16], tmp[LAB_PATH + 32];
+	snprintf(path, sizeof(path), "%s/lab.json", l->dir);
+	snprintf(tmp, sizeof(tmp), "%s/.lab.json.tmp", l->dir);
+	json_t *j = lab_json(l);
+	if (!j)
+		return seterr(err, errlen, "%s: out of memory", path);
+	int rc = json_dump_file(j, tmp, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(j);
+	if (rc || rename(tmp, path))
+		return seterr(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+	return 0;
+}
+
+/* Copies string field key of o into out; -1 when missing or too long. */
+static int get_str(json_t *o, const char *key, char *out, size_t len)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+	return v ? fmt_field(out, len, "%s", v) : -1;
+}
+
+static int load_proc(json_t *o, struct lab_proc *p)
+{
+	json_t *argv = json_object_get(o, "argv");
+	size_t n = json_array_size(argv);
+	if (get_str(o, "name", p->name, sizeof(p->name)) || get_str(o, "kind", p->kind, sizeof(p->kind)) ||
+	    get_str(o, "log", p->log, sizeof(p->log)) ||
+	    get_str(o, "health", p->health, sizeof(p->health)) ||
+	    !json_is_integer(json_object_get(o, "pid")) || n == 0 || n > LAB_MAX_ARGS)
+		return -1;
+	p->pid = (pid_t)json_integer_value(json_object_get(o, "pid"));
+	p->argc = (int)n;
+	for (size_t i = 0; i < n; i++) {
+		const char *a = json_string_value(json_array_get(argv, i));
+		if (!a || fmt_field(p->argv[i], sizeof(p->argv[i]), "%s", a))
+			return -1;
+	}
+	return 0;
+}
+
+static int load_arrays(json_t *j, struct lab *l)
+{
+	json_t *sites = json_object_get(j, "sites"), *links = json_object_get(j, "links"),
+	       *procs = json_object_get(j, "procs");
+	if (json_array_size(sites) > LAB_MAX_SITES || json_array_size(links) > LAB_MAX_LINKS ||
+	    json_array_size(procs) > LAB_MAX_PROCS)
+		return -1;
+	l->nsites = (int)json_array_size(sites);
+	l->nlinks = (int)json_array_size(links);
+	l->nprocs = (int)json_array_size(procs);
+	for (int i = 0; i < l->nsites; i++) {
+		json_t *o = json_array_get(sites, (size_t)i);
+		struct lab_site *s = &l->sites[i];
+		if (get_str(o, "name", s->name, sizeof(s->name)) || get_str(o, "url", s->url, sizeof(s->url)) ||
+		    get_str(o, "region", s->region, sizeof(s->region)) ||
+		    get_str(o, "listen", s->listen, sizeof(s->listen)) ||
+		    get_str(o, "data", s->data, sizeof(s->data)))
+			return -1;
+	}
+	for (int i = 0; i < l->nlinks; i++) {
+		json_t *o = json_array_get(links, (size_t)i);
+		struct lab_link *k = &l->links[i];
+		if (get_str(o, "name", k->name, sizeof(k->name)) || get_str(o, "from", k->from, sizeof(k->from)) ||
+		    get_str(o, "to", k->to, sizeof(k->to)) || get_str(o, "listen", k->listen, sizeof(k->listen)) ||
+		    get_str(o, "upstream", k->upstream, sizeof(k->upstream)))
+			return -1;
+	}
+	for (int i = 0; i < l->nprocs; i++)
+		if (load_proc(json_array_get(procs, (size_t)i), &l->procs[i]))
+			return -1;
+	return 0;
+}
+
+int lab_load(const char *dir, struct lab **out, char *err, size_t errlen)
+{
+	char path[LAB_PATH + 16];
+	json_error_t jerr;
+	snprintf(path, sizeof(path), "%s/lab.json", dir);
+	json_t *j = json_load_file(path, 0, &jerr);
+	if (!j)
+		return seterr(err, errlen, "%s: %s", path, jerr.text);
+	struct lab *l = calloc(1, sizeof(*l));
+	int rc = -1;
+	if (!l)
+		seterr(err, errlen, "%s: out of memory", path);
+	else if (get_str(j, "state", l->state, sizeof(l->state)) || get_str(j, "dir", l->dir, sizeof(l->dir)) ||
+		 get_str(j, "url", l->url, sizeof(l->url)) ||
+		 get_str(j, "token_file", l->token_file, sizeof(l->token_file)) ||
+		 get_str(j, "site_token_file", l->site_token_file, sizeof(l->site_token_file)) ||
+		 get_str(j, "config", l->config, sizeof(l->config)) || get_str(j, "db", l->db, sizeof(l->db)) ||
+		 get_str(j, "policy", l->policy, sizeof(l->policy)) ||
+		 get_str(j, "drlink", l->drlink, sizeof(l->drlink)) || load_arrays(j, l))
+		seterr(err, errlen, "%s: not a lab.json written by drctl lab up", path);
+	else
+		rc = 0;
+	json_decref(j);
+	if (rc)
+		free(l);
+	else
+		*out = l;
+	return rc;
+}
+
+/* ==== processes ============================================================= */
+
+struct lab_proc *lab_proc_named(struct lab *l, const char *name)
+{
+	for (int i = 0; i < l->nprocs; i++)
+		if (!strcmp(l->procs[i].name, name))
+			return &l->procs[i];
+	return NULL;
+}
+
+/* argv[0] of a running pid, from /proc; "" for a zombie or a gone pid. */
+static void proc_cmd(pid_t pid, char *out, size_t len)
+{
+	char path[64];
+	out[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read_all(fd, out, len - 1);
+	close(fd);
+	out[n > 0 ? n : 0] = '\0';
+}
+
+bool lab_proc_alive(const struct lab_proc *p)
+{
+	int status;
+	if (p->pid <= 0)
+		return false;
+	pid_t r = waitpid(p->pid, &status, WNOHANG);
+	if (r == p->pid)
+		return false;  /* our own child that exited: now reaped */
+	if (r == 0)
+		return true;   /* our own child, running (maybe not yet exec'd) */
+	if (kill(p->pid, 0) != 0 && errno != EPERM)
+		return false;
+	char cmd[LAB_PATH];
+	proc_cmd(p->pid, cmd, sizeof(cmd));
+	return strcmp(cmd, p->argv[0]) == 0;
+}
+
+/* Starts p detached (own session, stdin /dev/null, output appended to its log). */
+static int spawn_detached(struct lab_proc *p, char *err, size_t errlen)
+{
+	char *argv[LAB_MAX_ARGS + 1];
+	for (int i = 0; i < p->argc; i++)
+		argv[i] = p->argv[i];
+	argv[p->argc] = NULL;
+	int fd = open(p->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return seterr(err, errlen, "%s: log %s: %s", p->name, p->log, strerror(errno));
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		setsid();
+		int nul = open("/dev/null", O_RDONLY);
+		if (nul < 0 || dup2(nul, STDIN_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0 ||
+		    dup2(fd, STDERR_FILENO) < 0)
+			_exit(127);
+		execv(argv[0], argv);
+		dprintf(STDERR_FILENO, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	int saved = errno;
+	close(fd);
+	if (pid < 0)
+		return seterr(err, errlen, "%s: fork: %s", p->name, strerror(saved));
+	p->pid = pid;
+	return 0;
+}
+
+static bool wait_gone(const struct lab_proc *p, long timeout_ms)
+{
+	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
+	while (lab_proc_alive(p)) {
+		if (time_mono_ms() >= deadline)
+			return false;
+		time_sleep_ms(10);
+	}
+	return true;
+}
+
+/* SIGTERM, then SIGKILL after grace_ms; true when it is gone. */
+static bool stop_proc(const struct lab_proc *p, long grace_ms)
+{
+	if (!lab_proc_alive(p))
+		return true;
+	kill(p->pid, SIGTERM);
+	if (wait_gone(p, grace_ms))
+		return true;
+	kill(p->pid, SIGKILL);
+	return wait_gone(p, 3000);
+}
+
+static long http_get(struct httpc *c, const char *url, const char *bearer, json_t **out)
+{
+	struct httpc_resp r;
+	char err[256];
+	if (out)
+		*out = NULL;
+	if (httpc_request(c, "GET", url, bearer, NULL, 0, LAB_HTTP_TIMEOUT_MS, &r, err, sizeof(err)))
+		return 0;
+	long st = r.status;
+	if (out && st == 200)
+		*out = json_loadb(r.body, r.body_len, 0, NULL);
+	httpc_resp_free(&r);
+	return st;
+}
+
+/* The last line of a log file, for error messages. */
+static void log_tail(const char *path, char *out, size_t len)
+{
+	char buf[4096];
+	out[0] = '\0';
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	off_t size = lseek(fd, 0, SEEK_END);
+	off_t from = size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0;
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, from);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	const char *last = strrchr(buf, '\n');
+	last = last ? last + 1 : buf;
+	size_t k = strlen(last) < len ? strlen(last) : len - 1;
+	memcpy(out, last, k);
+	out[k] = '\0';
+}
+
+/* Waits until p's health URL answers 200; fails early when p exits. */
+static int wait_healthy(struct httpc *c, const struct lab_proc *p, long timeout_ms, char *err,
+			size_t errlen)
+{
+	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
+	for (;;) {
+		if (http_get(c, p->health, NULL, NULL) == 200)
+			return 0;
+		if (!lab_proc_alive(p) || time_mono_ms() >= deadline) {
+			char tail[512];
+			log_tail(p->log, tail, sizeof(tail));
+			return seterr(err, errlen, "%s: %s (see %s%s%s)", p->name,
+				      lab_proc_alive(p) ? "not healthy in time" : "exited at start-up",
+				      p->log, tail[0] ? ": " : "", tail);
+		}
+		time_sleep_ms(20);
+	}
+}
+
+/* Fills a new proc entry; argv is NULL-terminated. */
+static struct lab_proc *add_proc(struct lab *l, const char *name, const char *kind,
+				 const char *health, const char *const argv[])
+{
+	struct lab_proc *p = &l->procs[l->nprocs];
+	memset(p, 0, sizeof(*p));
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	snprintf(p->kind, sizeof(p->kind), "%s", kind);
+	snprintf(p->health, sizeof(p->health), "%s", health);
+	if (fmt_field(p->log, sizeof(p->log), "%s/%s.log", l->dir, name))
+		return NULL;
+	for (; argv[p->argc] && p->argc < LAB_MAX_ARGS; p->argc++)
+		if (fmt_field(p->argv[p->argc], sizeof(p->argv[0]), "%s", argv[p->argc]))
+			return NULL;
+	l->nprocs++;
+	return p;
+}
+
+/* Spawns the process just added, records it in lab.json, waits for health. */
+static int start_proc(struct lab *l, struct httpc *c, struct lab_proc *p, long timeout_ms,
+		      char *err, size_t errlen)
+{
+	if (spawn_detached(p, err, errlen) || lab_save(l, err, errlen))
+		return -1;
+	return wait_healthy(c, p, timeout_ms, err, errlen);
+}
+
+/* A loopback TCP port that was free a moment ago; drlink links use port 0
+ * instead, so only the processes' own listeners race for ports. */
+static int free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int port = -1;
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+/* ==== binaries, files ======================================================= */
+
+/* NAME next to the running drctl, else on $PATH. */
+static int find_bin(const char *name, char *out, size_t len, char *err, size_t errlen)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		char *slash = strrchr(self, '/');
+		if (slash && !fmt_field(out, len, "%.*s/%s", (int)(slash - self), self, name) &&
+		    access(out, X_OK) == 0)
+			return 0;
+	}
+	const char *path = getenv("PATH");
+	char *copy = strdup(path ? path : "/usr/local/bin:/usr/bin:/bin"), *save = NULL;
+	if (!copy)
+		return seterr(err, errlen, "%s: out of memory", name);
+	for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save))
+		if (*d == '/' && !fmt_field(out, len, "%s/%s", d, name) && access(out, X_OK) == 0) {
+			free(copy);
+			return 0;
+		}
+	free(copy);
+	return seterr(err, errlen, "%s: not found next to drctl or on PATH", name);
+}
+
+static int write_text(const char *path, const char *text, mode_t mode, char *err, size_t errlen)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return seterr(err, errlen, "%s: %s", path, strerror(errno));
+	int rc = write_all(fd, text, strlen(text));
+	int saved = errno;
+	if (close(fd) || rc)
+		return seterr(err, errlen, "%s: write: %s", path, strerror(rc ? saved : errno));
+	return 0;
+}
+
+/* A random 32-hex-digit token into path (mode 0600). */
+static int write_token(const char *path, char *err, size_t errlen)
+{
+	unsigned char raw[16];
+	char text[40];
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read_all(fd, raw, sizeof(raw)) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n != (ssize_t)sizeof(raw))
+		return seterr(err, errlen, "/dev/urandom: cannot read a token");
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(text + 2 * i, 3, "%02x", raw[i]);
+	text[32] = '\n';
+	text[33] = '\0';
+	return write_text(path, text, 0600, err, errlen);
+}
+
+/* ==== drlink links ========================================================= */
+
+static int link_create(struct lab *l, struct httpc *c, const char *from, const char *to,
+		       const char *upstream, char *err, size_t errlen)
+{
+	struct lab_link *k = &l->links[l->nlinks];
+	memset(k, 0, sizeof(*k));
+	snprintf(k->name, sizeof(k->name), "%s.%s", from, to);
+	snprintf(k->from, sizeof(k->from), "%s", from);
+	snprintf(k->to, sizeof(k->to), "%s", to);
+	snprintf(k->upstream, sizeof(k->upstream), "%s", upstream);
+	char url[160], body[300], herr[256];
+	snprintf(url, sizeof(url), "%s/v1/links", l->drlink);
+	snprintf(body, sizeof(body), "{\"name\":\"%s\",\"listen\":\"127.0.0.1:0\",\"upstream\":\"%s\"}",
+		 k->name, upstream);
+	struct httpc_resp r;
+	if (httpc_request(c, "POST", url, NULL, body, strlen(body), LAB_HTTP_TIMEOUT_MS, &r, herr,
+			  sizeof(herr)))
+		return seterr(err, errlen, "drlink: create link %s: %s", k->name, herr);
+	json_t *j = r.status == 201 ? json_loadb(r.body, r.body_len, 0, NULL) : NULL;
+	const char *listen = json_string_value(json_object_get(j, "listen"));
+	int rc = listen ? fmt_field(k->listen, sizeof(k->listen), "%s", listen) : -1;
+	if (rc)
+		seterr(err, errlen, "drlink: create link %s: HTTP %ld %s", k->name, r.status,
+		       r.body ? r.body : "");
+	json_decref(j);
+	httpc_resp_free(&r);
+	if (rc == 0)
+		l->nlinks++;
+	return rc;
+}
+
+const struct lab_link *lab_link_between(const struct lab *l, const char *from, const char *to)
+{
+	for (int i = 0; i < l->nlinks; i++)
+		if (!strcmp(l->links[i].from, from) && !strcmp(l->links[i].to, to))
+			return &l->links[i];
+	return NULL;
+}
+
+static json_t *cond_json(const struct lab_cond *c)
+{
+	json_t *j = json_object();
+	if (!j)
+		return NULL;
+	if (c->has_latency)
+		json_object_set_new(j, "latency_ms", json_integer(c->latency_ms));
+	if (c->has_jitter)
+		json_object_set_new(j, "jitter_ms", json_integer(c->jitter_ms));
+	if (c->has_loss)
+		json_object_set_new(j, "loss_pct", json_real(c->loss_pct));
+	if (c->has_bandwidth)
+		json_object_set_new(j, "bandwidth_kbps", json_integer(c->bandwidth_kbps));
+	if (c->has_partition)
+		json_object_set_new(j, "partition", json_string(c->partition));
+	return j;
+}
+
+int lab_link_set(const struct lab *l, const char *link, const struct lab_cond *c, char **answer,
+		 char *err, size_t errlen)
+{
+	char url[256], herr[256];
+	snprintf(url, sizeof(url), "%s/v1/links/%s/conditions", l->drlink, link);
+	json_t *j = cond_json(c);
+	char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	struct httpc *hc = body ? httpc_new() : NULL;
+	struct httpc_resp r;
+	int rc = -1;
+	if (!hc)
+		seterr(err, errlen, "drlink: %s: out of memory", link);
+	else if (httpc_request(hc, "PUT", url, NULL, body, strlen(body), LAB_HTTP_TIMEOUT_MS, &r, herr,
+			       sizeof(herr)))
+		seterr(err, errlen, "drlink %s: set %s: %s", l->drlink, link, herr);
+	else {
+		if (r.status != 200)
+			seterr(err, errlen, "drlink: set %s: HTTP %ld %s", link, r.status, r.body);
+		rc = r.status == 200 ? 0 : -1;
+		if (rc == 0 && answer) {
+			*answer = r.body;
+			r.body = NULL;
+		}
+		httpc_resp_free(&r);
+	}
+	httpc_free(hc);
+	free(body);
+	return rc;
+}
+
+/* Both links between a and b (either may be missing, e.g. site->drorchd). */
+static int wan_apply_pair(const struct lab *l, const char *a, const char *b,
+			  const struct lab_cond *c, char *err, size_t errlen)
+{
+	const struct lab_link *ab = lab_link_between(l, a, b), *ba = lab_link_between(l, b, a);
+	if ((ab && lab_link_set(l, ab->name, c, NULL, err, errlen)) ||
+	    (ba && lab_link_set(l, ba->name, c, NULL, err, errlen)))
+		return -1;
+	return 0;
+}
+
+static int wan_apply(const struct lab *l, const struct lab_spec *s, char *err, size_t errlen)
+{
+	for (int i = 0; s->has_default && i < l->nlinks; i++)
+		if (lab_link_set(l, l->links[i].name, &s->wan_default, NULL, err, errlen))
+			return -1;
+	for (int i = 0; i < s->nrules; i++)
+		if (wan_apply_pair(l, s->rules[i].a, s->rules[i].b, &s->rules[i].cond, err, errlen))
+			return -1;
+	return 0;
+}
+
+/* ==== drorchd's config ===================================================== */
+
+static void config_site(FILE *f, const struct lab *l, const struct lab_site *s)
+{
+	const struct lab_link *orch = lab_link_between(l, LAB_ORCH, s->name);
+	fprintf(f, "  - name: %s\n    url: \"http://%s\"\n    region: %s\n    peers: {", s->name,
+		orch->listen, s->region);
+	int first = 1;
+	for (int j = 0; j < l->nsites; j++) {
+		const struct lab_link *k = lab_link_between(l, s->name, l->sites[j].name);
+		if (k) {
+			fprintf(f, "%s%s: \"%s\"", first ? "" : ", ", l->sites[j].name, k->listen);
+			first = 0;
+		}
+	}
+	fprintf(f, "}\n");
+}
+
+static int write_config(struct lab *l, const struct lab_spec *s, const char *listen, char *err,
+			size_t errlen)
+{
+	if (s->policy_text) {
+		if (fmt_field(l->policy, sizeof(l->policy), "%s/policy.yaml", l->dir) ||
+		    write_text(l->policy, s->policy_text, 0644, err, errlen))
+			return -1;
+	} else {
+		snprintf(l->policy, sizeof(l->policy), "%s", s->policy_path);
+	}
+	FILE *f = fopen(l->config, "w");
+	if (!f)
+		return seterr(err, errlen, "%s: %s", l->config, strerror(errno));
+	fprintf(f, "# written by drctl lab up\nlisten: %s\ndb: %s\ntoken_file: %s\n"
+		"site_token_file: %s\n", listen, l->db, l->token_file, l->site_token_file);
+	if (l->policy[0])
+		fprintf(f, "policy: %s\n", l->policy);
+	fprintf(f, "initial_primary: %s\nsites:\n", s->initial_primary);
+	for (int i = 0; i < l->nsites; i++)
+		config_site(f, l, &l->sites[i]);
+	if (fclose(f))
+		return seterr(err, errlen, "%s: write: %s", l->config, strerror(errno));
+	return 0;
+}
+
+/* ==== waiting for STEADY ==================================================== */
+
+/* true when status is STEADY, with a primary and every other site streaming. */
+static bool status_ready(json_t *st)
+{
+	const char *state = json_string_value(json_object_get(st, "state"));
+	const char *primary = json_string_value(json_object_get(st, "primary"));
+	json_t *sites = json_object_get(st, "sites");
+	if (!state || strcmp(state, "STEADY") || !primary || !*primary || !json_array_size(sites))
+		return false;
+	for (size_t i = 0; i < json_array_size(sites); i++) {
+		json_t *s = json_array_get(sites, i);
+		const char *name = json_string_value(json_object_get(s, "name"));
+		const char *role = json_string_value(json_object_get(s, "role"));
+		const char *repl = json_string_value(json_object_get(s, "replication"));
+		bool ok = name && role && (!strcmp(name, primary) ? !strcmp(role, "primary")
+					   : !strcmp(role, "replica") && repl && !strcmp(repl, "streaming"));
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+static int wait_steady(struct lab *l, struct httpc *c, uint64_t deadline, char *err, size_t errlen)
+{
+	char url[160], last[64] = "no answer";
+	snprintf(url, sizeof(url), "%s/v1/status", l->url);
+	const struct lab_proc *orch = lab_proc_named(l, LAB_ORCH);
+	for (;;) {
+		json_t *st = NULL;
+		http_get(c, url, NULL, &st);
+		bool ready = status_ready(st);
+		const char *state = json_string_value(json_object_get(st, "state"));
+		if (state)
+			snprintf(last, sizeof(last), "%s", state);
+		json_decref(st);
+		if (ready)
+			return 0;
+		if (!lab_proc_alive(orch))
+			return seterr(err, errlen, "drorchd exited (see %s)", orch->log);
+		if (time_mono_ms() >= deadline)
+			return seterr(err, errlen, "drorchd: not STEADY with every replica streaming in "
+				      "time (last state %s; see %s)", last, orch->log);
+		time_sleep_ms(50);
+	}
+}
+
+/* ==== lab up ================================================================ */
+
+static long left_ms(uint64_t deadline)
+{
+	uint64_t now = time_mono_ms();
+	return now >= deadline ? 1 : (long)(deadline - now);
+}
+
+static void say(const struct lab_up_opts *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void say(const struct lab_up_opts *o, const char *fmt, ...)
+{
+	if (!o->progress)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(o->progress, fmt, ap);
+	va_end(ap);
+	fputc('\n', o->progress);
+	fflush(o->progress);
+}
+
+/* DIR, its lab.json refusal, tokens and the paths lab.json names. */
+static int layout(struct lab *l, const struct lab_up_opts *o, char *err, size_t errlen)
+{
+	if (mkdir(o->dir, 0755) && errno != EEXIST)
+		return seterr(err, errlen, "%s: %s", o->dir, strerror(errno));
+	char real[PATH_MAX];
+	if (!realpath(o->dir, real) || fmt_field(l->dir, sizeof(l->dir), "%s", real) ||
+	    strlen(real) > LAB_PATH - 64)
+		return seterr(err, errlen, "%s: cannot resolve (or path too long)", o->dir);
+	struct lab *old = NULL;
+	char ignored[256];
+	if (lab_load(l->dir, &old, ignored, sizeof(ignored)) == 0) {
+		for (int i = 0; i < old->nprocs; i++)
+			if (lab_proc_alive(&old->procs[i])) {
+				seterr(err, errlen, "%s: a lab is running here (%s, pid %d); "
+				       "drctl lab down --dir %s first", l->dir, old->procs[i].name,
+				       (int)old->procs[i].pid, l->dir);
+				lab_free(old);
+				return -1;
+			}
+		lab_free(old);
+	}
+	snprintf(l->state, sizeof(l->state), "starting");
+	if (fmt_field(l->token_file, sizeof(l->token_file), "%s/operator.token", l->dir) ||
+	    fmt_field(l->site_token_file, sizeof(l->site_token_file), "%s/site.token", l->dir) ||
+	    fmt_field(l->config, sizeof(l->config), "%s/drorchd.yaml", l->dir) ||
+	    fmt_field(l->db, sizeof(l->db), "%s/drorch.db", l->dir))
+		return seterr(err, errlen, "%s: path too long", l->dir);
+	return write_token(l->token_file, err, errlen) || write_token(l->site_token_file, err, errlen)
+	       ? -1 : 0;
+}
+
+static int start_drlink(struct lab *l, struct httpc *c, uint64_t deadline, char *err, size_t errlen)
+{
+	char bin[LAB_PATH], admin[64], health[128];
+	if (find_bin("drlink", bin, sizeof(bin), err, errlen))
+		return -1;
+	snprintf(admin, sizeof(admin), "127.0.0.1:%d", free_port());
+	snprintf(l->drlink, sizeof(l->drlink), "http://%s", admin);
+	snprintf(health, sizeof(health), "%s/healthz", l->drlink);
+	const char *argv[] = { bin, "--admin", admin, NULL };
+	struct lab_proc *p = add_proc(l, "drlink", "drlink", health, argv);
+	if (!p)
+		return seterr(err, errlen, "drlink: path too long");
+	return start_proc(l, c, p, left_ms(deadline), err, errlen);
+}
+
+static int lay_sites(struct lab *l, const struct lab_spec *s, char *err, size_t errlen)
+{
+	l->nsites = s->nsites;
+	for (int i = 0; i < s->nsites; i++) {
+		struct lab_site *site = &l->sites[i];
+		*site = s->sites[i];
+		int port = free_port();
+		snprintf(site->listen, sizeof(site->listen), "127.0.0.1:%d", port);
+		snprintf(site->url, sizeof(site->url), "http://127.0.0.1:%d", port);
+		if (port <= 0 || fmt_field(site->data, sizeof(site->data), "%s/%s", l->dir, site->name))
+			return seterr(err, errlen, "%s: no free port or path too long", site->name);
+	}
+	return 0;
+}
+
+static int create_links(struct lab *l, struct httpc *c, char *err, size_t errlen)
+{
+	for (int i = 0; i < l->nsites; i++)
+		for (int j = 0; j < l->nsites; j++)
+			if (i != j && link_create(l, c, l->sites[i].name, l->sites[j].name,
+						  l->sites[j].listen, err, errlen))
+				return -1;
+	for (int j = 0; j < l->nsites; j++)
+		if (link_create(l, c, LAB_ORCH, l->sites[j].name, l->sites[j].listen, err, errlen))
+			return -1;
+	return 0;
+}
+
+static int start_sites(struct lab *l, struct httpc *c, uint64_t deadline, char *err, size_t errlen)
+{
+	char bin[LAB_PATH], health[128];
+	if (find_bin("drsite", bin, sizeof(bin), err, errlen))
+		return -1;
+	for (int i = 0; i < l->nsites; i++) {
+		struct lab_site *s = &l->sites[i];
+		snprintf(health, sizeof(health), "%s/healthz", s->url);
+		const char *argv[] = { bin, "--name", s->name, "--listen", s->listen, "--data", s->data,
+				       "--token-file", l->site_token_file, NULL };
+		struct lab_proc *p = add_proc(l, s->name, "drsite", health, argv);
+		if (!p)
+			return seterr(err, errlen, "%s: path too long", s->name);
+		if (start_proc(l, c, p, left_ms(deadline), err, errlen))
+			return -1;
+	}
+	return 0;
+}
+
+static int start_orch(struct lab *l, const struct lab_spec *s, struct httpc *c, uint64_t deadline,
+		      char *err, size_t errlen)
+{
+	char bin[LAB_PATH], listen[64], health[128];
+	if (find_bin("drorchd", bin, sizeof(bin), err, errlen))
+		return -1;
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", free_port());
+	snprintf(l->url, sizeof(l->url), "http://%s", listen);
+	snprintf(health, sizeof(health), "%s/healthz", l->url);
+	if (write_config(l, s, listen, err, errlen))
+		return -1;
+	const char *argv[] = { bin, "--config", l->config, NULL };
+	struct lab_proc *p = add_proc(l, LAB_ORCH, "drorchd", health, argv);
+	if (!p)
+		return seterr(err, errlen, "drorchd: path too long");
+	return start_proc(l, c, p, left_ms(deadline), err, errlen);
+}
+
+static int up_steps(struct lab *l, const struct lab_up_opts *o, const struct lab_spec *s,
+		    struct httpc *c, char *err, size_t errlen)
+{
+	uint64_t deadline = time_mono_ms() + (uint64_t)(o->timeout_ms > 0 ? o->timeout_ms : 60000);
+	if (start_drlink(l, c, deadline, err, errlen))
+		return -1;
+	say(o, "drlink    %s (admin)", l->drlink);
+	if (lay_sites(l, s, err, errlen) || create_links(l, c, err, errlen) ||
+	    start_sites(l, c, deadline, err, errlen))
+		return -1;
+	for (int i = 0; i < l->nsites; i++)
+		say(o, "%-9s %s  region %s  data %s", l->sites[i].name, l->sites[i].url,
+		    l->sites[i].region, l->sites[i].data);
+	if (wan_apply(l, s, err, errlen) || start_orch(l, s, c, deadline, err, errlen))
+		return -1;
+	say(o, "drorchd   %s  (policy %s)", l->url, l->policy[0] ? l->policy : "built-in default");
+	say(o, "waiting for STEADY with every replica streaming...");
+	return wait_steady(l, c, deadline, err, errlen);
+}
+
+int lab_up(const struct lab_up_opts *o, struct lab **out, char *err, size_t errlen)
+{
+	struct lab_spec spec;
+	if (o->nsites && (o->nsites < 2 || o->nsites > LAB_MAX_SITES))
+		return seterr(err, errlen, "--sites: expected 2 or 3");
+	if (spec_load(o->spec, o->nsites, &spec, err, errlen))
+		return -1;
+	struct lab *l = calloc(1, sizeof(*l));
+	struct httpc *c = httpc_new();
+	int rc = -1;
+	if (!l || !c)
+		seterr(err, errlen, "lab up: out of memory");
+	else if (layout(l, o, err, errlen) == 0)
+		rc = up_steps(l, o, &spec, c, err, errlen);
+	if (l && l->dir[0]) {
+		char ignored[256];
+		if (rc)
+			lab_down(l, 3000, false, ignored, sizeof(ignored));
+		snprintf(l->state, sizeof(l->state), "%s", rc ? "failed" : "up");
+		if (lab_save(l, rc ? ignored : err, rc ? sizeof(ignored) : errlen) && !rc)
+			rc = -1;
+	}
+	httpc_free(c);
+	free(spec.policy_text);
+	if (rc)
+		free(l);
+	else
+		*out = l;
+	return rc;
+}
+
+/* ==== down, kill, start ==================================================== */
+
+static int purge(const struct lab *l, char *err, size_t errlen);
+
+int lab_down(struct lab *l, long grace_ms, bool purge_data, char *err, size_t errlen)
+{
+	char left[256] = "";
+	for (int i = l->nprocs - 1; i >= 0; i--)
+		if (!stop_proc(&l->procs[i], grace_ms))
+			snprintf(left + strlen(left), sizeof(left) - strlen(left), " %s(pid %d)",
+				 l->procs[i].name, (int)l->procs[i].pid);
+	if (left[0])
+		return seterr(err, errlen, "still alive after SIGKILL:%s", left);
+	snprintf(l->state, sizeof(l->state), "down");
+	return purge_data ? purge(l, err, errlen) : 0;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb; (void)flag; (void)ftw;
+	return remove(path) && errno != ENOENT ? -1 : 0;
+}
+
+/* Removes what lab up made that holds state: data dirs and the store. */
+static int purge(const struct lab *l, char *err, size_t errlen)
+{
+	static const char *const suffix[] = { "", "-wal", "-shm" };
+	for (int i = 0; i < l->nsites; i++)
+		if (nftw(l->sites[i].data, rm_entry, 16, FTW_DEPTH | FTW_PHYS) && errno != ENOENT)
+			return seterr(err, errlen, "%s: cannot remove: %s", l->sites[i].data,
+				      strerror(errno));
+	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		char path[LAB_PATH + 8];
+		snprintf(path, sizeof(path), "%s%s", l->db, suffix[i]);
+		if (remove(path) && errno != ENOENT)
+			return seterr(err, errlen, "%s: cannot remove: %s", path, strerror(errno));
+	}
+	return 0;
+}
+
+int lab_kill(struct lab *l, const char *name, char *err, size_t errlen)
+{
+	struct lab_proc *p = lab_proc_named(l, name);
+	if (!p)
+		return seterr(err, errlen, "%s: no such process in %s/lab.json", name, l->dir);
+	if (!lab_proc_alive(p))
+		return seterr(err, errlen, "%s: not running (pid %d)", name, (int)p->pid);
+	if (kill(p->pid, SIGKILL))
+		return seterr(err, errlen, "%s: kill -9 %d: %s", name, (int)p->pid, strerror(errno));
+	if (!wait_gone(p, 5000))
+		return seterr(err, errlen, "%s: pid %d still alive after SIGKILL", name, (int)p->pid);
+	return 0;
+}
+
+int lab_start(struct lab *l, const char *name, long timeout_ms, char *err, size_t errlen)
+{
+	struct lab_proc *p = lab_proc_named(l, name);
+	if (!p)
+		return seterr(err, errlen, "%s: no such process in %s/lab.json", name, l->dir);
+	if (lab_proc_alive(p))
+		return seterr(err, errlen, "%s: already running (pid %d)", name, (int)p->pid);
+	struct httpc *c = httpc_new();
+	if (!c)
+		return seterr(err, errlen, "%s: out of memory", name);
+	int rc = start_proc(l, c, p, timeout_ms, err, errlen);
+	httpc_free(c);
+	return rc;
+}

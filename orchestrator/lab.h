@@ -1,0 +1,135 @@
+/*
+ * lab.h — a local drorch lab: two or three drsite processes, one drlink
+ * between all of them, and drorchd, on 127.0.0.1 free ports, described by
+ * DIR/lab.json.
+ *
+ * lab.json (the contract of DESIGN.md, plus what lab down/kill/start need):
+ *   url              drorchd's base URL
+ *   token_file       the operators' bearer token (drorchd's token_file)
+ *   site_token_file  the sites' admin token
+ *   drlink           drlink's admin base URL
+ *   sites[]          {name, url, region, listen, data}: url is the site's own
+ *                    address (clients write there); drorchd and the other
+ *                    sites reach it through drlink links
+ *   links[]          {name, from, to, listen, upstream}: one per directed
+ *                    site->site pair ("A.B") and drorchd->site ("drorchd.S")
+ *   procs[]          {name, kind, pid, log, argv[]} in start order
+ *   state            "starting", "up", "failed", "down"
+ *   dir, config, db, policy, version
+ *
+ * Processes are started in their own session (setsid), so they outlive the
+ * drctl that started them; they are stopped by the pids in lab.json, only
+ * after checking that /proc/PID/cmdline still names the binary started.
+ *
+ * Every function returns 0 or -1 with a message in err; none exits.
+ */
+#ifndef DRORCH_LAB_H
+#define DRORCH_LAB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define LAB_MAX_SITES 3
+#define LAB_MAX_PROCS (LAB_MAX_SITES + 2)
+#define LAB_MAX_LINKS (LAB_MAX_SITES * LAB_MAX_SITES)
+#define LAB_MAX_ARGS 16
+#define LAB_PATH 512
+#define LAB_NAME 32
+#define LAB_ORCH "drorchd"      /* the "from" of drorchd's links */
+
+struct lab_proc {
+	char name[LAB_NAME];       /* site name, "drorchd" or "drlink" */
+	char kind[LAB_NAME];       /* "drsite", "drorchd", "drlink" */
+	pid_t pid;
+	char log[LAB_PATH];
+	char health[128];          /* URL answering 200 once it is up */
+	int argc;
+	char argv[LAB_MAX_ARGS][LAB_PATH];
+};
+
+struct lab_site {
+	char name[LAB_NAME];
+	char region[LAB_NAME];
+	char listen[64];           /* 127.0.0.1:PORT */
+	char url[96];              /* http://127.0.0.1:PORT */
+	char data[LAB_PATH];
+};
+
+struct lab_link {
+	char name[80];
+	char from[LAB_NAME];
+	char to[LAB_NAME];
+	char listen[64];
+	char upstream[64];
+};
+
+struct lab {
+	char dir[LAB_PATH];
+	char state[16];
+	char url[96];              /* drorchd */
+	char token_file[LAB_PATH];
+	char site_token_file[LAB_PATH];
+	char config[LAB_PATH];
+	char db[LAB_PATH];
+	char policy[LAB_PATH];     /* "" : drorchd's built-in default */
+	char drlink[96];           /* drlink admin URL */
+	int nsites;
+	struct lab_site sites[LAB_MAX_SITES];
+	int nlinks;
+	struct lab_link links[LAB_MAX_LINKS];
+	int nprocs;
+	struct lab_proc procs[LAB_MAX_PROCS];
+};
+
+/* WAN conditions of one link; a field applies only when its has_ flag is set. */
+struct lab_cond {
+	bool has_latency, has_jitter, has_loss, has_bandwidth, has_partition;
+	int64_t latency_ms, jitter_ms, bandwidth_kbps;
+	double loss_pct;
+	char partition[16];
+};
+
+struct lab_up_opts {
+	const char *dir;           /* created if missing */
+	const char *spec;          /* LAB.yaml, or NULL */
+	int nsites;                /* 2 or 3; 0: the spec's, else 3 */
+	long timeout_ms;           /* bound on the whole start-up */
+	FILE *progress;            /* one line per step, or NULL */
+};
+
+/* Starts a lab; on failure kills everything it started (lab.json then says
+ * "failed").  *out is allocated; the caller frees it with lab_free. */
+int lab_up(const struct lab_up_opts *o, struct lab **out, char *err, size_t errlen);
+/* Reads DIR/lab.json. */
+int lab_load(const char *dir, struct lab **out, char *err, size_t errlen);
+int lab_save(const struct lab *l, char *err, size_t errlen);
+void lab_free(struct lab *l);
+
+/* Stops every process (SIGTERM, SIGKILL after grace_ms); with purge, also
+ * removes the data directories and the store.  0 when none is left alive. */
+int lab_down(struct lab *l, long grace_ms, bool purge, char *err, size_t errlen);
+/* kill -9 one process by name (a site, "drorchd" or "drlink"). */
+int lab_kill(struct lab *l, const char *name, char *err, size_t errlen);
+/* Restarts one stopped process with its recorded argv; waits for health. */
+int lab_start(struct lab *l, const char *name, long timeout_ms, char *err, size_t errlen);
+
+struct lab_proc *lab_proc_named(struct lab *l, const char *name);
+/* true when pid runs and /proc/PID/cmdline still names p's binary. */
+bool lab_proc_alive(const struct lab_proc *p);
+/* The link carrying from -> to, or NULL. */
+const struct lab_link *lab_link_between(const struct lab *l, const char *from, const char *to);
+
+/* PUT conditions on one drlink link; the answer's JSON text in *answer
+ * (caller frees) when answer is not NULL. */
+int lab_link_set(const struct lab *l, const char *link, const struct lab_cond *c,
+		 char **answer, char *err, size_t errlen);
+
+/* "80ms", "1.5s", "80" (ms) -> ms; "1%" or "1" -> percent; "1mbit",
+ * "500kbit", "1gbit", "800" (kbit) -> kbit/s.  0 or -1 (bad text). */
+int lab_parse_ms(const char *text, int64_t *ms);
+int lab_parse_pct(const char *text, double *pct);
+int lab_parse_kbps(const char *text, int64_t *kbps);
+
+#endif

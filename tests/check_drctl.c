@@ -1,0 +1,439 @@
+/*
+ * check_drctl.c — end-to-end: the real drctl binary against a real lab it
+ * brings up itself (drsite x3, drlink, drorchd), on loopback.
+ *
+ * Every lab lives under one root made by main() before the tests fork, so
+ * that whatever happens to a test (a failed assertion, a Check timeout that
+ * SIGKILLs it) main() can still read each DIR/lab.json afterwards and kill
+ * every pid it names.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "testhelp.h"
+#include "timeutil.h"
+
+static char *root;             /* made by main(); every lab is under it */
+
+struct out {
+	int code;                  /* exit status; -1 killed or timed out */
+	char *stdout_text;
+	char *stderr_text;
+};
+
+static void out_free(struct out *o)
+{
+	free(o->stdout_text);
+	free(o->stderr_text);
+	memset(o, 0, sizeof(*o));
+}
+
+/* Starts drctl with argv (NULL-terminated, without argv[0]); stdin is
+ * /dev/null, stdout and stderr go to files named after tag. */
+static pid_t drctl_spawn(const char *tag, const char *const argv[])
+{
+	char *full[32] = { (char *)th_bin("drctl") };
+	int n = 1;
+	for (int i = 0; argv[i] && n < 31; i++)
+		full[n++] = (char *)argv[i];
+	full[n] = NULL;
+	char outp[600], errp[600];
+	snprintf(outp, sizeof(outp), "%s/%s.out", root, tag);
+	snprintf(errp, sizeof(errp), "%s/%s.err", root, tag);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int in = open("/dev/null", O_RDONLY);
+		int o = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int e = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (in < 0 || o < 0 || e < 0)
+			_exit(127);
+		dup2(in, 0);
+		dup2(o, 1);
+		dup2(e, 2);
+		execv(full[0], full);
+		_exit(127);
+	}
+	return pid;
+}
+
+static struct out drctl_wait(const char *tag, pid_t pid, long timeout_ms)
+{
+	struct out o = { .code = -1 };
+	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
+	int st;
+	while (waitpid(pid, &st, WNOHANG) == 0) {
+		if (time_mono_ms() >= deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			st = -1;
+			break;
+		}
+		time_sleep_ms(10);
+	}
+	if (st != -1 && WIFEXITED(st))
+		o.code = WEXITSTATUS(st);
+	char path[600];
+	snprintf(path, sizeof(path), "%s/%s.out", root, tag);
+	o.stdout_text = th_read_file(path, NULL);
+	snprintf(path, sizeof(path), "%s/%s.err", root, tag);
+	o.stderr_text = th_read_file(path, NULL);
+	return o;
+}
+
+static struct out drctl(const char *const argv[], long timeout_ms)
+{
+	return drctl_wait("drctl", drctl_spawn("drctl", argv), timeout_ms);
+}
+
+/* ---- labs and their cleanup ------------------------------------------------- */
+
+/* true when pid is gone or a zombie (exited, not yet reaped by init). */
+static bool pid_gone(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return true;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *paren = strrchr(buf, ')');
+	return !paren || paren[1] != ' ' || paren[2] == 'Z' || paren[2] == 'X';
+}
+
+/* The pids lab.json in dir names (at most max); -1 when unreadable. */
+static int lab_pids(const char *dir, pid_t *pids, int max)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/lab.json", dir);
+	json_t *j = json_load_file(path, 0, NULL);
+	if (!j)
+		return -1;
+	int n = 0;
+	size_t i;
+	json_t *p;
+	json_array_foreach(json_object_get(j, "procs"), i, p)
+		if (n < max)
+			pids[n++] = (pid_t)json_integer_value(json_object_get(p, "pid"));
+	json_decref(j);
+	return n;
+}
+
+/* SIGKILLs every live pid of every lab under root. */
+static void kill_all_labs(void)
+{
+	DIR *d = root ? opendir(root) : NULL;
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		char dir[700];
+		pid_t pids[8];
+		snprintf(dir, sizeof(dir), "%s/%s", root, e->d_name);
+		int n = e->d_name[0] == '.' ? -1 : lab_pids(dir, pids, 8);
+		for (int i = 0; i < n; i++)
+			if (pids[i] > 0 && !pid_gone(pids[i]))
+				kill(pids[i], SIGKILL);
+	}
+	if (d)
+		closedir(d);
+}
+
+static char lab_dir[600];
+
+static void setup(void)
+{
+	static int seq;
+	snprintf(lab_dir, sizeof(lab_dir), "%s/lab-%d-%d", root, (int)getpid(), seq++);
+	atexit(kill_all_labs);  /* a failed assertion exits the forked test */
+}
+
+static void teardown(void)
+{
+	kill_all_labs();
+}
+
+static json_t *lab_json(void)
+{
+	char path[700];
+	snprintf(path, sizeof(path), "%s/lab.json", lab_dir);
+	return json_load_file(path, 0, NULL);
+}
+
+static json_t *status_json(void)
+{
+	const char *argv[] = { "--lab", lab_dir, "status", "--json", NULL };
+	struct out o = drctl(argv, 10000);
+	json_t *j = o.code == 0 ? json_loads(o.stdout_text, 0, NULL) : NULL;
+	out_free(&o);
+	return j;
+}
+
+static void lab_up(void)
+{
+	const char *argv[] = { "lab", "up", "--dir", lab_dir, NULL };
+	struct out o = drctl(argv, 45000);
+	ck_assert_msg(o.code == 0, "lab up: exit %d: %s%s", o.code, o.stdout_text, o.stderr_text);
+	out_free(&o);
+}
+
+/* Waits for a resting state whose primary is not `not`; returns its name. */
+static char *wait_new_primary(const char *not, long timeout_ms)
+{
+	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
+	while (time_mono_ms() < deadline) {
+		json_t *st = status_json();
+		const char *s = json_string_value(json_object_get(st, "state"));
+		const char *p = json_string_value(json_object_get(st, "primary"));
+		char *found = s && p && strcmp(p, not) && (!strcmp(s, "STEADY") || !strcmp(s, "DEGRADED"))
+			      ? strdup(p) : NULL;
+		json_decref(st);
+		if (found)
+			return found;
+		time_sleep_ms(100);
+	}
+	return NULL;
+}
+
+static bool wait_state(const char *state, long timeout_ms)
+{
+	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
+	bool ok = false;
+	while (!ok && time_mono_ms() < deadline) {
+		json_t *st = status_json();
+		ok = !strcmp(json_string_value(json_object_get(st, "state")) ?: "", state);
+		json_decref(st);
+		if (!ok)
+			time_sleep_ms(100);
+	}
+	return ok;
+}
+
+/* ---- tests ------------------------------------------------------------------- */
+
+static void expect_usage(const char *const argv[], const char *needle)
+{
+	struct out o = drctl(argv, 10000);
+	ck_assert_msg(o.code == 2, "%s: exit %d (want 2): %s", argv[0], o.code, o.stderr_text);
+	ck_assert_msg(strstr(o.stderr_text, needle), "%s: stderr lacks '%s': %s", argv[0], needle,
+		      o.stderr_text);
+	out_free(&o);
+}
+
+START_TEST(test_usage_errors_exit_2_with_a_message)
+{
+	const char *none[] = { NULL };
+	expect_usage(none, "usage: drctl");
+	const char *bogus[] = { "bogus", NULL };
+	expect_usage(bogus, "unknown command 'bogus'");
+	const char *later[] = { "switchover", NULL };
+	expect_usage(later, "not available yet");
+	const char *nourl[] = { "status", NULL };
+	expect_usage(nourl, "--url URL --token-file F, or --lab DIR");
+	const char *badopt[] = { "--url", "http://127.0.0.1:1", "runs", "--frobnicate", NULL };
+	expect_usage(badopt, "unknown option --frobnicate");
+	const char *badrun[] = { "--url", "http://127.0.0.1:1", "audit", "seven", NULL };
+	expect_usage(badrun, "RUN: expected a run id");
+	const char *sites[] = { "lab", "up", "--sites", "5", NULL };
+	expect_usage(sites, "--sites: expected 2 or 3");
+	const char *nolab[] = { "lab", "down", "--dir", "/nonexistent/drorch", NULL };
+	expect_usage(nolab, "lab.json");
+	const char *ack[] = { "--url", "http://127.0.0.1:1", "ack", "3", NULL };
+	expect_usage(ack, "--comment TEXT");
+	const char *help[] = { "failover", "--help", NULL };
+	struct out o = drctl(help, 5000);
+	ck_assert_int_eq(o.code, 0);
+	ck_assert_ptr_nonnull(strstr(o.stdout_text, "--to SITE"));
+	out_free(&o);
+}
+END_TEST
+
+static void check_lab_json_contract(void)
+{
+	json_t *j = lab_json();
+	ck_assert_ptr_nonnull(j);
+	ck_assert(!strncmp(json_string_value(json_object_get(j, "url")) ?: "", "http://127.0.0.1:", 17));
+	ck_assert(!strncmp(json_string_value(json_object_get(j, "drlink")) ?: "", "http://127.0.0.1:", 17));
+	const char *tok = json_string_value(json_object_get(j, "token_file"));
+	ck_assert_msg(tok && access(tok, R_OK) == 0, "token_file %s", tok);
+	json_t *sites = json_object_get(j, "sites");
+	ck_assert_int_eq(json_array_size(sites), 3);
+	for (size_t i = 0; i < 3; i++) {
+		json_t *s = json_array_get(sites, i);
+		ck_assert_ptr_nonnull(json_string_value(json_object_get(s, "name")));
+		ck_assert_ptr_nonnull(json_string_value(json_object_get(s, "url")));
+	}
+	ck_assert_int_eq(json_array_size(json_object_get(j, "procs")), 5);
+	json_decref(j);
+}
+
+/* `wan set` changes the link's conditions as drlink reports them. */
+static void check_wan_set(void)
+{
+	const char *argv[] = { "--lab", lab_dir, "wan", "set", "us-east", "eu-west", "--delay", "80ms",
+			       "--jitter", "10ms", "--loss", "1%", "--bandwidth", "1mbit", NULL };
+	struct out o = drctl(argv, 10000);
+	ck_assert_msg(o.code == 0, "wan set: %d %s", o.code, o.stderr_text);
+	out_free(&o);
+	json_t *lab = lab_json();
+	char url[200], *body = NULL;
+	snprintf(url, sizeof(url), "%s/v1/links/us-east.eu-west",
+		 json_string_value(json_object_get(lab, "drlink")));
+	json_decref(lab);
+	ck_assert_int_eq(th_http("GET", url, NULL, NULL, 0, &body, NULL), 200);
+	json_t *k = json_loads(body, 0, NULL);
+	free(body);
+	json_t *up = json_object_get(json_object_get(k, "conditions"), "upstream");
+	ck_assert_int_eq(json_integer_value(json_object_get(up, "latency_ms")), 80);
+	ck_assert_int_eq(json_integer_value(json_object_get(up, "jitter_ms")), 10);
+	ck_assert_int_eq(json_integer_value(json_object_get(up, "bandwidth_kbps")), 1000);
+	ck_assert(json_number_value(json_object_get(up, "loss_pct")) == 1.0);
+	json_decref(k);
+	const char *reset[] = { "--lab", lab_dir, "wan", "set", "eu-west", "us-east", "--delay", "0",
+				"--jitter", "0", "--loss", "0", "--bandwidth", "0", NULL };
+	o = drctl(reset, 10000);
+	ck_assert_int_eq(o.code, 0);
+	out_free(&o);
+}
+
+static pid_t pid_of(const char *name)
+{
+	json_t *j = lab_json();
+	size_t i;
+	json_t *p;
+	pid_t pid = -1;
+	json_array_foreach(json_object_get(j, "procs"), i, p)
+		if (!strcmp(json_string_value(json_object_get(p, "name")), name))
+			pid = (pid_t)json_integer_value(json_object_get(p, "pid"));
+	json_decref(j);
+	return pid;
+}
+
+/* One operator failover to `to` while a second is refused with drorchd's 409. */
+static void check_operator_failover(const char *to)
+{
+	const char *first[] = { "--lab", lab_dir, "failover", "--to", to, "--yes", NULL };
+	pid_t bg = drctl_spawn("first", first);
+	uint64_t deadline = time_mono_ms() + 10000;
+	bool running = false;
+	while (!running && time_mono_ms() < deadline) {
+		json_t *st = status_json();
+		const char *s = json_string_value(json_object_get(st, "state"));
+		running = s && strcmp(s, "STEADY") && strcmp(s, "DEGRADED");
+		json_decref(st);
+	}
+	ck_assert_msg(running, "the operator failover never showed as running");
+	const char *second[] = { "--lab", lab_dir, "failover", "--yes", NULL };
+	struct out o = drctl(second, 10000);
+	ck_assert_msg(o.code == 1 && strstr(o.stderr_text, "409") &&
+		      strstr(o.stderr_text, "already running"),
+		      "second failover: exit %d: %s", o.code, o.stderr_text);
+	out_free(&o);
+	o = drctl_wait("first", bg, 30000);
+	ck_assert_msg(o.code == 0, "failover --to %s: exit %d: %s%s", to, o.code, o.stdout_text,
+		      o.stderr_text);
+	ck_assert_ptr_nonnull(strstr(o.stdout_text, "REDIRECTING"));  /* the progress lines */
+	out_free(&o);
+	json_t *st = status_json();
+	ck_assert_str_eq(json_string_value(json_object_get(st, "primary")), to);
+	json_decref(st);
+}
+
+static void check_lab_down(void)
+{
+	pid_t pids[8];
+	int n = lab_pids(lab_dir, pids, 8);
+	ck_assert_int_eq(n, 5);
+	const char *argv[] = { "lab", "down", "--dir", lab_dir, NULL };
+	struct out o = drctl(argv, 30000);
+	ck_assert_msg(o.code == 0, "lab down: %d %s", o.code, o.stderr_text);
+	out_free(&o);
+	for (int i = 0; i < n; i++)
+		ck_assert_msg(pid_gone(pids[i]), "pid %d alive after lab down", (int)pids[i]);
+}
+
+START_TEST(test_lab_kill_failover_audit_wan_and_down)
+{
+	lab_up();
+	check_lab_json_contract();
+	json_t *st = status_json();
+	ck_assert_ptr_nonnull(st);
+	ck_assert_str_eq(json_string_value(json_object_get(st, "state")), "STEADY");
+	ck_assert_str_eq(json_string_value(json_object_get(st, "primary")), "us-east");
+	json_decref(st);
+	check_wan_set();
+
+	const char *noyes[] = { "--lab", lab_dir, "failover", NULL };
+	expect_usage(noyes, "pass --yes");
+
+	pid_t old = pid_of("us-east");
+	const char *kill9[] = { "--lab", lab_dir, "lab", "kill", "us-east", NULL };
+	struct out o = drctl(kill9, 10000);
+	ck_assert_msg(o.code == 0, "lab kill: %s", o.stderr_text);
+	out_free(&o);
+	ck_assert(pid_gone(old));
+	char *moved = wait_new_primary("us-east", 20000);
+	ck_assert_msg(moved, "no automatic failover after lab kill");
+
+	const char *audit[] = { "--lab", lab_dir, "audit", "--json", NULL };
+	o = drctl(audit, 10000);
+	json_t *a = json_loads(o.stdout_text, 0, NULL);
+	ck_assert_msg(o.code == 0 && a, "audit: %d %s", o.code, o.stderr_text);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(a, "run"), "kind")), "failover");
+	ck_assert(json_array_size(json_object_get(a, "transitions")) >= 4);
+	ck_assert_ptr_nonnull(json_object_get(json_object_get(a, "targets"), "rto_ms"));
+	json_decref(a);
+	out_free(&o);
+
+	const char *start[] = { "--lab", lab_dir, "lab", "start", "us-east", NULL };
+	o = drctl(start, 20000);
+	ck_assert_msg(o.code == 0, "lab start: %s", o.stderr_text);
+	out_free(&o);
+	ck_assert_msg(wait_state("STEADY", 20000), "us-east did not rejoin: cluster not STEADY");
+
+	const char *to = strcmp(moved, "eu-west") ? "eu-west" : "ap-south";
+	free(moved);
+	check_operator_failover(to);
+	check_lab_down();
+}
+END_TEST
+
+static Suite *drctl_suite(void)
+{
+	Suite *s = suite_create("drctl");
+	TCase *tc = tcase_create("cli");
+	tcase_set_timeout(tc, 90);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_usage_errors_exit_2_with_a_message);
+	tcase_add_test(tc, test_lab_kill_failover_audit_wan_and_down);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	httpc_global_init();
+	root = th_mkdtemp("check_drctl");
+	if (!root)
+		return EXIT_FAILURE;
+	SRunner *sr = srunner_create(drctl_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	kill_all_labs();
+	if (!failed)
+		th_rmrf(root);
+	else
+		fprintf(stderr, "check_drctl: logs kept in %s\n", root);
+	free(root);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
