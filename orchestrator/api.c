@@ -12,11 +12,6 @@
 #include "metrics.h"
 #include "page.h"
 
-static bool is(const struct http_req *req, const char *method, const char *path)
-{
-	return strcmp(req->method, method) == 0 && strcmp(req->path, path) == 0;
-}
-
 /* Reads a non-negative integer query argument; false (400 set) if bad. */
 static bool query_int(const struct http_req *req, const char *name, int64_t *out,
 		      struct http_resp *resp)
@@ -152,8 +147,12 @@ static void post_action(struct api *a, const struct http_req *req, enum fsm_even
 		json_error_t jerr;
 		if (!(j = http_req_json(req, resp)))
 			return;
-		if (json_unpack_ex(j, &jerr, JSON_STRICT, "{s?s, s?b}", "to", &to, "force", &force)) {
-			http_resp_error(resp, 400, "body: %s (fields: to, force)", jerr.text);
+		int rc = ev == FSM_E_OP_FAILOVER
+			? json_unpack_ex(j, &jerr, JSON_STRICT, "{s?s, s?b}", "to", &to, "force", &force)
+			: json_unpack_ex(j, &jerr, JSON_STRICT, "{}");
+		if (rc) {
+			http_resp_error(resp, 400, "body: %s (%s)", jerr.text,
+					ev == FSM_E_OP_FAILOVER ? "fields: to, force" : "no fields");
 			json_decref(j);
 			return;
 		}
@@ -171,6 +170,18 @@ static void post_action(struct api *a, const struct http_req *req, enum fsm_even
 		http_resp_json(resp, 202, json_pack("{s:s, s:s}", "accepted", fsm_event_names[ev],
 						    "reason", why));
 	json_decref(j);
+}
+
+/* Paths that exist, for 405 against 404. */
+static bool known_path(const char *path)
+{
+	static const char *const paths[] = { "/", "/healthz", "/metrics", "/v1/status", "/v1/sites",
+		"/v1/transitions", "/v1/runs", "/v1/fsm", "/v1/policy", "/v1/primary",
+		"/v1/failover", "/v1/pause", "/v1/resume", NULL };
+	for (int i = 0; paths[i]; i++)
+		if (!strcmp(path, paths[i]))
+			return true;
+	return !strncmp(path, "/v1/runs/", 9);
 }
 
 /* POST /v1/runs/{id}/ack {"comment": "..."} */
@@ -212,39 +223,73 @@ static void route_post(struct api *a, const struct http_req *req, struct http_re
 		post_action(a, req, FSM_E_OP_RESUME, resp);
 	} else if (strncmp(req->path, "/v1/runs/", 9) == 0) {
 		post_ack(a, req, resp);
+	} else if (known_path(req->path)) {
+		http_resp_error(resp, 405, "method POST not allowed on %s", req->path);
 	} else {
 		http_resp_error(resp, 404, "no route for POST %s", req->path);
 	}
 }
 
+static void get_fsm_any(const struct http_req *req, struct http_resp *resp)
+{
+	const char *fmt = http_req_query(req, "format");
+	if (!fmt || !strcmp(fmt, "json"))
+		get_fsm(resp);
+	else if (!strcmp(fmt, "dot"))
+		get_fsm_dot(resp);
+	else
+		http_resp_error(resp, 400, "format: expected json or dot");
+}
+
+static void get_runs(struct api *a, struct http_resp *resp)
+{
+	json_t *runs = store_runs_json(a->orch->store, 100);
+	if (!runs)
+		http_resp_error(resp, 500, "store: cannot read runs");
+	else
+		http_resp_json(resp, 200, json_pack("{s:o}", "runs", runs));
+}
+
+static void route_get(struct api *a, const struct http_req *req, struct http_resp *resp)
+{
+	const char *p = req->path;
+	if (!strcmp(p, "/healthz"))
+		http_resp_json(resp, 200, json_pack("{s:s}", "status", "ok"));
+	else if (!strcmp(p, "/metrics"))
+		metrics_orch(a->orch, resp);
+	else if (!strcmp(p, "/"))
+		page_status(resp);
+	else if (!strcmp(p, "/v1/status"))
+		http_resp_json(resp, 200, orch_status_json(a->orch));
+	else if (!strcmp(p, "/v1/transitions"))
+		get_transitions(a, req, resp);
+	else if (!strcmp(p, "/v1/runs"))
+		get_runs(a, resp);
+	else if (!strncmp(p, "/v1/runs/", 9) && !strchr(p + 9, '/'))
+		get_run(a, p + 9, resp);
+	else if (!strcmp(p, "/v1/fsm"))
+		get_fsm_any(req, resp);
+	else if (!strcmp(p, "/v1/sites"))
+		get_sites(a, resp);
+	else if (!strcmp(p, "/v1/policy"))
+		get_policy(a, resp);
+	else if (!strcmp(p, "/v1/primary"))
+		get_primary(a, resp);
+	else if (known_path(p))
+		http_resp_error(resp, 405, "method GET not allowed on %s", p);
+	else
+		http_resp_error(resp, 404, "no route for GET %s", p);
+}
+
 void api_handler(void *ctx, const struct http_req *req, struct http_resp *resp)
 {
 	struct api *a = ctx;
-	if (is(req, "GET", "/healthz"))
-		http_resp_json(resp, 200, json_pack("{s:s}", "status", "ok"));
-	else if (is(req, "GET", "/metrics"))
-		metrics_orch(a->orch, resp);
-	else if (is(req, "GET", "/"))
-		page_status(resp);
-	else if (is(req, "GET", "/v1/status"))
-		http_resp_json(resp, 200, orch_status_json(a->orch));
-	else if (is(req, "GET", "/v1/transitions"))
-		get_transitions(a, req, resp);
-	else if (is(req, "GET", "/v1/runs"))
-		http_resp_json(resp, 200, json_pack("{s:o}", "runs", store_runs_json(a->orch->store, 100)));
-	else if (!strcmp(req->method, "GET") && !strncmp(req->path, "/v1/runs/", 9))
-		get_run(a, req->path + 9, resp);
-	else if (is(req, "GET", "/v1/fsm"))
-		http_req_query(req, "format") && !strcmp(http_req_query(req, "format"), "dot")
-			? get_fsm_dot(resp) : get_fsm(resp);
-	else if (is(req, "GET", "/v1/sites"))
-		get_sites(a, resp);
-	else if (is(req, "GET", "/v1/policy"))
-		get_policy(a, resp);
-	else if (is(req, "GET", "/v1/primary"))
-		get_primary(a, resp);
+	if (!strcmp(req->method, "GET") || !strcmp(req->method, "HEAD"))
+		route_get(a, req, resp);
 	else if (!strcmp(req->method, "POST"))
 		route_post(a, req, resp);
+	else if (known_path(req->path))
+		http_resp_error(resp, 405, "method %s not allowed on %s", req->method, req->path);
 	else
 		http_resp_error(resp, 404, "no route for %s %s", req->method, req->path);
 }

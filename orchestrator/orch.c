@@ -29,6 +29,8 @@
 #include "orch.h"
 #include "siteapi.h"
 #include "timeutil.h"
+
+#define START_GRACE_MS 3000
 #include "webhook.h"
 
 bool orch_stopping(struct orch *o)
@@ -376,7 +378,8 @@ static int health_event_locked(struct orch *o, uint64_t now, uint64_t started)
 		return o->cfg.policy.automatic ? FSM_E_PRIMARY_MISSED : -1;
 	for (int i = 0; i < o->cfg.nsites; i++)
 		if (i != p && replica_degraded_locked(o, i, now, window, started))
-			return FSM_E_REPLICA_DEGRADED;
+			/* At start, replicas take a moment to get their role and stream. */
+			return now - started < START_GRACE_MS ? -1 : FSM_E_REPLICA_DEGRADED;
 	return FSM_E_HEALTHY;
 }
 
