@@ -25,6 +25,7 @@
 #include <jansson.h>
 
 #include "testhelp.h"
+#include "testlab.h"
 #include "timeutil.h"
 #include "ydoc.h"
 
@@ -66,48 +67,17 @@ static const struct op_call ops[] = {
 
 /* ---- the lab ------------------------------------------------------------------ */
 
-struct lab {
-	char *root;
-	struct th_site site[NSITES];
-	char cfg[600], db[600], optok[600], policy[600], log[600];
-	char listen[64];
-	char url[80];
-};
-
-static struct lab L;
-static const char *const names[NSITES] = { "us-east", "eu-west", "ap-south" };
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(text, f);
-	fclose(f);
-}
+static struct tl_lab L;
 
 static void setup(void)
 {
-	memset(&L, 0, sizeof(L));
-	L.root = th_mkdtemp("check_api");
-	ck_assert_ptr_nonnull(L.root);
-	for (int i = 0; i < NSITES; i++)
-		th_site_init(&L.site[i], L.root, names[i]);
-	snprintf(L.cfg, sizeof(L.cfg), "%s/drorchd.yaml", L.root);
-	snprintf(L.db, sizeof(L.db), "%s/drorch.db", L.root);
-	snprintf(L.optok, sizeof(L.optok), "%s/operator.token", L.root);
-	snprintf(L.policy, sizeof(L.policy), "%s/policy.yaml", L.root);
-	snprintf(L.log, sizeof(L.log), "%s/drorchd.log", L.root);
-	snprintf(L.listen, sizeof(L.listen), "127.0.0.1:%d", th_free_port());
-	snprintf(L.url, sizeof(L.url), "http://%s", L.listen);
-	write_file(L.optok, OP_TOKEN "\n");
-	write_file(L.policy, "name: api-test\nfailover: {anti_flap_s: 0}\n");
+	tl_lab_init(&L, "check_api", NSITES, OP_TOKEN,
+		    "name: api-test\nfailover: {anti_flap_s: 0}\n");
 }
 
 static void teardown(void)
 {
-	th_cleanup();
-	th_rmrf(L.root);
-	free(L.root);
+	tl_lab_free(&L);
 }
 
 /* ---- HTTP: libcurl directly, for the Content-Type and Location headers -------- */
@@ -194,60 +164,13 @@ static void request(const char *method, const char *path, const char *token, con
 	curl_easy_cleanup(c);
 }
 
-static json_t *get_status(void)
-{
-	struct reply r;
-	request("GET", "/v1/status", NULL, NULL, 0, &r);
-	json_t *j = r.status == 200 ? json_loads(r.body, 0, NULL) : NULL;
-	free(r.body);
-	return j;
-}
-
-/* Polls /v1/status until state (NULL: STEADY or DEGRADED) and primary (NULL:
+/* Polls drorchd until state (NULL: STEADY or DEGRADED) and primary (NULL:
  * any) hold; false after timeout_ms. */
 static bool wait_cluster(const char *state, const char *primary, long timeout_ms)
 {
-	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
-	while (time_mono_ms() < deadline) {
-		json_t *st = get_status();
-		const char *s = json_string_value(json_object_get(st, "state"));
-		const char *p = json_string_value(json_object_get(st, "primary"));
-		bool ok = s && (state ? !strcmp(s, state) : !strcmp(s, "STEADY") || !strcmp(s, "DEGRADED")) &&
-			  p && (!primary || !strcmp(p, primary));
-		json_decref(st);
-		if (ok)
-			return true;
-		time_sleep_ms(50);
-	}
-	return false;
-}
-
-static void write_config(void)
-{
-	char text[4096];
-	int n = snprintf(text, sizeof(text),
-		"listen: %s\ndb: %s\ntoken_file: %s\nsite_token_file: %s\npolicy: %s\n"
-		"initial_primary: %s\nsites:\n", L.listen, L.db, L.optok, L.site[0].token_file,
-		L.policy, names[0]);
-	for (int i = 0; i < NSITES; i++)
-		n += snprintf(text + n, sizeof(text) - (size_t)n,
-			      "  - {name: %s, url: \"%s\", region: %s-1}\n",
-			      names[i], L.site[i].base, names[i]);
-	write_file(L.cfg, text);
-}
-
-static void lab_up(void)
-{
-	write_config();
-	for (int i = 0; i < NSITES; i++)
-		ck_assert_msg(th_site_start(&L.site[i], NULL), "%s did not start; see %s", names[i],
-			      L.site[i].log);
-	char *argv[] = { (char *)th_bin("drorchd"), "--config", L.cfg, NULL };
-	th_spawn(argv, L.log);
-	char url[128];
-	snprintf(url, sizeof(url), "%s/healthz", L.url);
-	ck_assert_msg(th_wait_http(url, 200, 10000), "drorchd did not come up; see %s", L.log);
-	ck_assert_msg(wait_cluster("STEADY", names[0], 15000), "no STEADY cluster; see %s", L.log);
+	json_t *st = tl_wait_cluster(&L, state, primary, NULL, timeout_ms);
+	json_decref(st);
+	return st != NULL;
 }
 
 /* ---- the spec ----------------------------------------------------------------- */
@@ -517,7 +440,7 @@ END_TEST
 START_TEST(test_every_documented_route_answers_as_documented)
 {
 	load_spec();
-	lab_up();
+	tl_lab_up(&L, NULL);
 	/* Run 1: a finished operator failover, for /v1/runs/{id} and its ack. */
 	const char *first = "{\"to\":\"ap-south\"}";
 	struct reply r;
@@ -557,7 +480,7 @@ END_TEST
 START_TEST(test_bad_requests_answer_documented_errors)
 {
 	load_spec();
-	lab_up();
+	tl_lab_up(&L, NULL);
 	size_t big_len = MAX_BODY + 1;
 	char *big = malloc(big_len);
 	ck_assert_ptr_nonnull(big);

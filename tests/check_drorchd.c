@@ -17,179 +17,25 @@
 #include <jansson.h>
 
 #include "testhelp.h"
+#include "testlab.h"
 #include "timeutil.h"
 
 #define NSITES 3
 #define OP_TOKEN "operator-token-for-tests"
 
-struct lab {
-	char *root;
-	struct th_site site[NSITES];
-	char cfg[600], db[600], optok[600], policy[600], log[600];
-	char url[80];            /* drorchd */
-	char listen[64];
-	pid_t orch;
-	char link_admin[80];     /* drlink admin base URL, when used */
-	pid_t link;
-	char orch_url[NSITES][80];    /* how drorchd reaches each site */
-	char peer_addr[NSITES][NSITES][64];  /* [from][to]: how sites reach each other */
-};
-
-static struct lab L;
-static const char *const names[NSITES] = { "us-east", "eu-west", "ap-south" };
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(text, f);
-	fclose(f);
-}
+static struct tl_lab L;
+static char link_admin[80];     /* drlink admin base URL, when used */
 
 static void setup(void)
 {
-	memset(&L, 0, sizeof(L));
-	L.root = th_mkdtemp("check_drorchd");
-	ck_assert_ptr_nonnull(L.root);
-	for (int i = 0; i < NSITES; i++)
-		th_site_init(&L.site[i], L.root, names[i]);
-	for (int i = 0; i < NSITES; i++) {
-		snprintf(L.orch_url[i], sizeof(L.orch_url[i]), "%s", L.site[i].base);
-		for (int j = 0; j < NSITES; j++)
-			snprintf(L.peer_addr[i][j], sizeof(L.peer_addr[i][j]), "%s", L.site[j].listen);
-	}
-	snprintf(L.cfg, sizeof(L.cfg), "%s/drorchd.yaml", L.root);
-	snprintf(L.db, sizeof(L.db), "%s/drorch.db", L.root);
-	snprintf(L.optok, sizeof(L.optok), "%s/operator.token", L.root);
-	snprintf(L.policy, sizeof(L.policy), "%s/policy.yaml", L.root);
-	snprintf(L.log, sizeof(L.log), "%s/drorchd.log", L.root);
-	snprintf(L.listen, sizeof(L.listen), "127.0.0.1:%d", th_free_port());
-	snprintf(L.url, sizeof(L.url), "http://%s", L.listen);
-	write_file(L.optok, OP_TOKEN "\n");
-	write_file(L.policy, "name: test\nfailover: {anti_flap_s: 0}\ndetection: {canary_ms: 500}\n");
+	tl_lab_init(&L, "check_drorchd", NSITES, OP_TOKEN,
+		    "name: test\nfailover: {anti_flap_s: 0}\ndetection: {canary_ms: 500}\n");
+	L.peers = true;
 }
 
 static void teardown(void)
 {
-	th_cleanup();
-	th_rmrf(L.root);
-	free(L.root);
-}
-
-static void write_config(void)
-{
-	char text[8192];
-	int n = snprintf(text, sizeof(text),
-		"listen: %s\ndb: %s\ntoken_file: %s\nsite_token_file: %s\npolicy: %s\n"
-		"initial_primary: %s\nsites:\n", L.listen, L.db, L.optok, L.site[0].token_file,
-		L.policy, names[0]);
-	for (int i = 0; i < NSITES; i++) {
-		n += snprintf(text + n, sizeof(text) - (size_t)n,
-			      "  - name: %s\n    url: \"%s\"\n    region: %s-1\n    peers: {",
-			      names[i], L.orch_url[i], names[i]);
-		for (int j = 0, first = 1; j < NSITES; j++)
-			if (j != i) {
-				n += snprintf(text + n, sizeof(text) - (size_t)n, "%s%s: \"%s\"",
-					      first ? "" : ", ", names[j], L.peer_addr[i][j]);
-				first = 0;
-			}
-		n += snprintf(text + n, sizeof(text) - (size_t)n, "}\n");
-	}
-	write_file(L.cfg, text);
-}
-
-static void start_orch(const char *crash_at)
-{
-	char *argv[] = { (char *)th_bin("drorchd"), "--config", L.cfg, NULL };
-	if (crash_at)
-		setenv("DRORCH_TEST_CRASH_AT", crash_at, 1);
-	L.orch = th_spawn(argv, L.log);
-	unsetenv("DRORCH_TEST_CRASH_AT");
-	char url[128];
-	snprintf(url, sizeof(url), "%s/healthz", L.url);
-	ck_assert_msg(th_wait_http(url, 200, 10000), "drorchd did not come up; see %s", L.log);
-}
-
-static json_t *orch_get(const char *path)
-{
-	char url[256], *body = NULL;
-	snprintf(url, sizeof(url), "%s%s", L.url, path);
-	long st = th_http("GET", url, NULL, NULL, 0, &body, NULL);
-	json_t *j = st == 200 ? json_loads(body, 0, NULL) : NULL;
-	free(body);
-	return j;
-}
-
-/* Waits until drorchd reports state (NULL: any resting state) with primary
- * (NULL: any) and every live site in its role; returns the status or NULL. */
-static json_t *wait_cluster(const char *state, const char *primary, long timeout_ms)
-{
-	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
-	while (time_mono_ms() < deadline) {
-		json_t *st = orch_get("/v1/status");
-		const char *s = json_string_value(json_object_get(st, "state"));
-		const char *p = json_string_value(json_object_get(st, "primary"));
-		bool ok = s && (state ? !strcmp(s, state) : !strcmp(s, "STEADY") || !strcmp(s, "DEGRADED")) &&
-			  p && (!primary || !strcmp(p, primary));
-		if (ok)
-			return st;
-		json_decref(st);
-		time_sleep_ms(50);
-	}
-	return NULL;
-}
-
-/* true when status shows primary in role and every other site streaming. */
-static bool all_in_role(json_t *st, const char *primary)
-{
-	json_t *sites = json_object_get(st, "sites");
-	for (size_t i = 0; i < json_array_size(sites); i++) {
-		json_t *s = json_array_get(sites, i);
-		const char *name = json_string_value(json_object_get(s, "name"));
-		const char *role = json_string_value(json_object_get(s, "role"));
-		const char *repl = json_string_value(json_object_get(s, "replication"));
-		bool ok = !strcmp(name, primary) ? !strcmp(role, "primary")
-						 : !strcmp(role, "replica") && !strcmp(repl, "streaming");
-		if (!ok)
-			return false;
-	}
-	return true;
-}
-
-/* Sites, drorchd, and a STEADY cluster with us-east primary and every
- * replica streaming from it. */
-static void lab_up(const char *const site_extra[])
-{
-	write_config();
-	for (int i = 0; i < NSITES; i++)
-		ck_assert_msg(th_site_start(&L.site[i], site_extra), "%s did not start", names[i]);
-	start_orch(NULL);
-	uint64_t deadline = time_mono_ms() + 15000;
-	bool ready = false;
-	while (!ready && time_mono_ms() < deadline) {
-		json_t *st = wait_cluster("STEADY", names[0], 1000);
-		ready = st && all_in_role(st, names[0]);
-		json_decref(st);
-		if (!ready)
-			time_sleep_ms(50);
-	}
-	ck_assert_msg(ready, "cluster never reached STEADY with every role in place; see %s", L.log);
-}
-
-static const struct th_site *site_named(const char *name)
-{
-	for (int i = 0; i < NSITES; i++)
-		if (!strcmp(names[i], name))
-			return &L.site[i];
-	return NULL;
-}
-
-static long long status_epoch(void)
-{
-	json_t *st = orch_get("/v1/status");
-	long long e = json_integer_value(json_object_get(st, "epoch"));
-	json_decref(st);
-	return e;
+	tl_lab_free(&L);
 }
 
 /* Rows of the transitions table, in seq order, as "ROW_ID ROW_ID ...". */
@@ -238,8 +84,8 @@ struct writer {
 
 static const struct th_site *current_primary(void)
 {
-	json_t *st = orch_get("/v1/status");
-	const struct th_site *s = site_named(json_string_value(json_object_get(st, "primary")) ?: "");
+	json_t *st = tl_orch_get(&L, "/v1/status");
+	const struct th_site *s = tl_site_named(&L, json_string_value(json_object_get(st, "primary")) ?: "");
 	json_decref(st);
 	return s;
 }
@@ -301,7 +147,7 @@ static const char *wait_failover_from(const char *from, long timeout_ms)
 	static char name[64];
 	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
 	while (time_mono_ms() < deadline) {
-		json_t *st = wait_cluster(NULL, NULL, 200);
+		json_t *st = tl_wait_cluster(&L, NULL, NULL, NULL, 200);
 		const char *p = json_string_value(json_object_get(st, "primary"));
 		bool moved = p && strcmp(p, from) != 0;
 		if (moved)
@@ -313,37 +159,30 @@ static const char *wait_failover_from(const char *from, long timeout_ms)
 	return NULL;
 }
 
-static long post(const char *path, const char *body)
-{
-	char url[256];
-	snprintf(url, sizeof(url), "%s%s", L.url, path);
-	return th_http("POST", url, OP_TOKEN, body, body ? strlen(body) : 0, NULL, NULL);
-}
-
 /* ---- tests ------------------------------------------------------------------- */
 
 START_TEST(test_kill9_primary_under_load_fails_over_losing_nothing)
 {
-	lab_up(NULL);
+	tl_lab_up(&L, NULL);
 	atomic_bool stop = false;
 	pthread_t t[WRITERS];
 	struct writer w[WRITERS];
 	writers_start(w, t, &stop);
 	time_sleep_ms(1000);
 	th_kill(L.site[0].pid, SIGKILL, 5000);
-	const char *moved = wait_failover_from(names[0], 15000);
+	const char *moved = wait_failover_from(L.names[0], 15000);
 	ck_assert_msg(moved, "no failover; see %s", L.log);
-	const struct th_site *np = site_named(moved);
+	const struct th_site *np = tl_site_named(&L, moved);
 	time_sleep_ms(500);  /* the writers reach the new primary */
 	int total = writers_stop(w, t, &stop);
 	ck_assert_int_gt(total, 50);
 	assert_all_acked_on(w, np);
-	ck_assert_int_eq(status_epoch(), 2);
+	ck_assert_int_eq(tl_status_epoch(&L), 2);
 	char rows[4096];
 	audit_rows(rows, sizeof(rows));
 	ck_assert_msg(strstr(rows, "D05 F01 F03 F06 F0"), "failover rows out of order: %s", rows);
 	ck_assert_int_eq(verify_audit(), 0);
-	json_t *runs = orch_get("/v1/runs");
+	json_t *runs = tl_orch_get(&L, "/v1/runs");
 	json_t *run = json_array_get(json_object_get(runs, "runs"), 0);
 	ck_assert_str_eq(json_string_value(json_object_get(run, "outcome")), "succeeded");
 	ck_assert_int_eq(json_integer_value(json_object_get(run, "rpo_records")), 0);
@@ -356,22 +195,22 @@ END_TEST
  * failover completes exactly once with one epoch bump. */
 static void crash_and_resume(const char *row)
 {
-	lab_up(NULL);
+	tl_lab_up(&L, NULL);
 	th_kill(L.orch, SIGKILL, 5000);
-	start_orch(row);
+	tl_start_orch(&L, row);
 	th_kill(L.site[0].pid, SIGKILL, 5000);
 	int st = th_wait_exit(L.orch, 15000);
 	ck_assert_msg(st >= 0 && WIFSIGNALED(st), "drorchd did not stop at %s", row);
-	start_orch(NULL);
-	ck_assert_msg(wait_failover_from(names[0], 15000),
+	tl_start_orch(&L, NULL);
+	ck_assert_msg(wait_failover_from(L.names[0], 15000),
 		      "failover did not complete after a crash at %s; see %s", row, L.log);
-	ck_assert_int_eq(status_epoch(), 2);
+	ck_assert_int_eq(tl_status_epoch(&L), 2);
 	char rows[4096];
 	audit_rows(rows, sizeof(rows));
 	ck_assert_msg(count_word(rows, "D05") == 1 && count_word(rows, "F01") == 1 &&
 		      count_word(rows, "F03") == 1 && count_word(rows, "F06") == 1,
 		      "crash at %s: rows %s", row, rows);
-	json_t *runs = orch_get("/v1/runs");
+	json_t *runs = tl_orch_get(&L, "/v1/runs");
 	ck_assert_int_eq(json_array_size(json_object_get(runs, "runs")), 1);
 	json_decref(runs);
 	ck_assert_int_eq(verify_audit(), 0);
@@ -386,7 +225,7 @@ END_TEST
 
 START_TEST(test_operator_failover_and_conflicts)
 {
-	lab_up(NULL);
+	tl_lab_up(&L, NULL);
 	char url[128];
 	snprintf(url, sizeof(url), "%s/v1/failover", L.url);
 	const char *body = "{\"to\":\"ap-south\"}";
@@ -394,15 +233,15 @@ START_TEST(test_operator_failover_and_conflicts)
 	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, "{\"to\":\"mars\"}", 13, NULL, NULL), 400);
 	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, "{\"to\":", 6, NULL, NULL), 400);
 	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, body, strlen(body), NULL, NULL), 202);
-	json_t *st = wait_cluster(NULL, "ap-south", 15000);
+	json_t *st = tl_wait_cluster(&L, NULL, "ap-south", NULL, 15000);
 	ck_assert_msg(st, "operator failover did not complete; see %s", L.log);
 	json_decref(st);
-	ck_assert_int_eq(th_site_put(site_named("ap-south"), "after-switch"), 200);
+	ck_assert_int_eq(th_site_put(tl_site_named(&L, "ap-south"), "after-switch"), 200);
 	snprintf(url, sizeof(url), "%s/v1/resume", L.url);
 	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, NULL, 0, NULL, NULL), 409);
 	snprintf(url, sizeof(url), "%s/v1/pause", L.url);
 	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, NULL, 0, NULL, NULL), 202);
-	st = wait_cluster("PAUSED", NULL, 5000);
+	st = tl_wait_cluster(&L, "PAUSED", NULL, NULL, 5000);
 	ck_assert_ptr_nonnull(st);
 	json_decref(st);
 	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, NULL, 0, NULL, NULL), 409);
@@ -412,18 +251,18 @@ END_TEST
 START_TEST(test_grey_failure_slow_fsync_fails_over)
 {
 	const char *extra[] = { "--enable-faults", NULL };
-	lab_up(extra);
+	tl_lab_up(&L, extra);
 	const char *slow = "{\"slow_fsync_ms\":2000}";
 	ck_assert_int_eq(th_site_req(&L.site[0], "POST", "/v1/admin/faults", true, slow,
 				     strlen(slow), NULL, NULL), 200);
 	ck_assert_int_eq(th_site_req(&L.site[0], "GET", "/healthz", false, NULL, 0, NULL, NULL), 200);
-	ck_assert_msg(wait_failover_from(names[0], 20000), "grey failure not failed over; see %s", L.log);
+	ck_assert_msg(wait_failover_from(L.names[0], 20000), "grey failure not failed over; see %s", L.log);
 }
 END_TEST
 
 START_TEST(test_bad_config_is_refused_with_position)
 {
-	write_file(L.cfg, "listen: 127.0.0.1:1\ndb: x.db\ntoken_file: t\nsite_token_file: t\n"
+	tl_write_file(L.cfg, "listen: 127.0.0.1:1\ndb: x.db\ntoken_file: t\nsite_token_file: t\n"
 			  "initial_primary: nowhere\nsites:\n  - {name: a, url: \"http://127.0.0.1:2\", region: r}\n"
 			  "  - {name: b, url: \"ftp://x\", region: r}\n");
 	char *argv[] = { (char *)th_bin("drorchd"), "--config", L.cfg, NULL };
@@ -442,13 +281,13 @@ static void link_start(void)
 {
 	char admin[64];
 	snprintf(admin, sizeof(admin), "127.0.0.1:%d", th_free_port());
-	snprintf(L.link_admin, sizeof(L.link_admin), "http://%s", admin);
+	snprintf(link_admin, sizeof(link_admin), "http://%s", admin);
 	char *argv[] = { (char *)th_bin("drlink"), "--admin", admin, NULL };
 	char log[700];
 	snprintf(log, sizeof(log), "%s/drlink.log", L.root);
-	L.link = th_spawn(argv, log);
+	th_spawn(argv, log);
 	char url[128];
-	snprintf(url, sizeof(url), "%s/v1/links", L.link_admin);
+	snprintf(url, sizeof(url), "%s/v1/links", link_admin);
 	ck_assert(th_wait_http(url, 200, 10000));
 }
 
@@ -459,7 +298,7 @@ static void link_add(const char *name, int to, char *out, size_t len)
 	snprintf(out, len, "127.0.0.1:%d", th_free_port());
 	snprintf(body, sizeof(body), "{\"name\":\"%s\",\"listen\":\"%s\",\"upstream\":\"%s\"}",
 		 name, out, L.site[to].listen);
-	snprintf(url, sizeof(url), "%s/v1/links", L.link_admin);
+	snprintf(url, sizeof(url), "%s/v1/links", link_admin);
 	long st = th_http("POST", url, NULL, body, strlen(body), NULL, NULL);
 	ck_assert_msg(st == 200 || st == 201, "drlink: create %s: %ld", name, st);
 }
@@ -467,7 +306,7 @@ static void link_add(const char *name, int to, char *out, size_t len)
 static void link_set(const char *name, const char *conditions)
 {
 	char url[256];
-	snprintf(url, sizeof(url), "%s/v1/links/%s/conditions", L.link_admin, name);
+	snprintf(url, sizeof(url), "%s/v1/links/%s/conditions", link_admin, name);
 	ck_assert_int_eq(th_http("PUT", url, NULL, conditions, strlen(conditions), NULL, NULL), 200);
 }
 
@@ -478,12 +317,12 @@ static void links_for_primary(void)
 	link_start();
 	char hp[64], name[64];
 	for (int i = 0; i < NSITES; i++) {
-		snprintf(name, sizeof(name), "orch-%s", names[i]);
+		snprintf(name, sizeof(name), "orch-%s", L.names[i]);
 		link_add(name, i, hp, sizeof(hp));
 		snprintf(L.orch_url[i], sizeof(L.orch_url[i]), "http://%s", hp);
 	}
 	for (int i = 1; i < NSITES; i++) {
-		snprintf(name, sizeof(name), "%s-us-east", names[i]);
+		snprintf(name, sizeof(name), "%s-us-east", L.names[i]);
 		link_add(name, 0, L.peer_addr[i][0], sizeof(L.peer_addr[i][0]));
 	}
 }
@@ -491,13 +330,13 @@ static void links_for_primary(void)
 START_TEST(test_partition_from_orchestrator_only_is_not_a_failover)
 {
 	links_for_primary();
-	lab_up(NULL);
+	tl_lab_up(&L, NULL);
 	link_set("orch-us-east", "{\"partition\":\"blackhole\"}");
 	time_sleep_ms(3000);
-	ck_assert_int_eq(status_epoch(), 1);
+	ck_assert_int_eq(tl_status_epoch(&L), 1);
 	ck_assert_int_eq(th_site_put(&L.site[0], "still-primary"), 200);  /* clients reach it */
 	link_set("orch-us-east", "{\"partition\":\"none\"}");
-	json_t *st = wait_cluster(NULL, names[0], 5000);
+	json_t *st = tl_wait_cluster(&L, NULL, L.names[0], NULL, 5000);
 	ck_assert_ptr_nonnull(st);
 	json_decref(st);
 	char rows[4096];
@@ -510,11 +349,11 @@ END_TEST
 START_TEST(test_partition_from_everyone_fails_over_and_old_primary_acks_nothing)
 {
 	links_for_primary();
-	lab_up(NULL);
+	tl_lab_up(&L, NULL);
 	link_set("orch-us-east", "{\"partition\":\"blackhole\"}");
 	link_set("eu-west-us-east", "{\"partition\":\"blackhole\"}");
 	link_set("ap-south-us-east", "{\"partition\":\"blackhole\"}");
-	ck_assert_msg(wait_failover_from(names[0], 20000), "no failover; see %s", L.log);
+	ck_assert_msg(wait_failover_from(L.names[0], 20000), "no failover; see %s", L.log);
 	/* Sync mode: the isolated old primary gets no replica ack, so nothing. */
 	ck_assert_int_ne(th_site_put(&L.site[0], "split-brain"), 200);
 }
@@ -523,16 +362,16 @@ END_TEST
 START_TEST(test_jitter_and_loss_to_the_sites_is_not_a_failover)
 {
 	links_for_primary();
-	lab_up(NULL);
+	tl_lab_up(&L, NULL);
 	char name[64];
 	for (int i = 0; i < NSITES; i++) {
-		snprintf(name, sizeof(name), "orch-%s", names[i]);
+		snprintf(name, sizeof(name), "orch-%s", L.names[i]);
 		link_set(name, "{\"latency_ms\":25,\"jitter_ms\":50,\"loss_pct\":2}");
 	}
 	long seconds = getenv("DRORCH_JITTER_TEST_S") ? atol(getenv("DRORCH_JITTER_TEST_S")) : 60;
 	uint64_t end = time_mono_ms() + (uint64_t)seconds * 1000;
 	while (time_mono_ms() < end) {
-		ck_assert_int_eq(status_epoch(), 1);
+		ck_assert_int_eq(tl_status_epoch(&L), 1);
 		time_sleep_ms(500);
 	}
 	char rows[4096];
@@ -543,11 +382,11 @@ END_TEST
 
 START_TEST(test_verify_audit_detects_an_edited_transition)
 {
-	lab_up(NULL);
+	tl_lab_up(&L, NULL);
 	char url[128];
 	snprintf(url, sizeof(url), "%s/v1/pause", L.url);
 	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, NULL, 0, NULL, NULL), 202);
-	json_t *st = wait_cluster("PAUSED", NULL, 5000);
+	json_t *st = tl_wait_cluster(&L, "PAUSED", NULL, NULL, 5000);
 	ck_assert_ptr_nonnull(st);
 	json_decref(st);
 	th_kill(L.orch, SIGTERM, 10000);
@@ -572,54 +411,54 @@ END_TEST
 
 START_TEST(test_anti_flapping_holds_a_second_failover_until_acknowledged)
 {
-	write_file(L.policy, "name: test\nfailover: {anti_flap_s: 300}\n");
-	lab_up(NULL);
+	tl_write_file(L.policy, "name: test\nfailover: {anti_flap_s: 300}\n");
+	tl_lab_up(&L, NULL);
 	th_kill(L.site[0].pid, SIGKILL, 5000);
-	const char *first = wait_failover_from(names[0], 15000);
+	const char *first = wait_failover_from(L.names[0], 15000);
 	ck_assert_msg(first, "first failover did not happen; see %s", L.log);
 	char second_from[64];
 	snprintf(second_from, sizeof(second_from), "%s", first);
 	ck_assert(th_site_start(&L.site[0], NULL));  /* rejoins as a replica */
 	json_t *st = NULL;
 	uint64_t deadline = time_mono_ms() + 15000;
-	while (!(st && all_in_role(st, second_from)) && time_mono_ms() < deadline) {
+	while (!(st && tl_all_in_role(st, second_from)) && time_mono_ms() < deadline) {
 		json_decref(st);
 		time_sleep_ms(100);
-		st = orch_get("/v1/status");
+		st = tl_orch_get(&L, "/v1/status");
 	}
-	ck_assert_msg(st && all_in_role(st, second_from), "us-east did not rejoin; see %s", L.log);
+	ck_assert_msg(st && tl_all_in_role(st, second_from), "us-east did not rejoin; see %s", L.log);
 	json_decref(st);
-	th_kill(site_named(second_from)->pid, SIGKILL, 5000);
-	st = wait_cluster("HELD", second_from, 10000);
+	th_kill(tl_site_named(&L, second_from)->pid, SIGKILL, 5000);
+	st = tl_wait_cluster(&L, "HELD", second_from, NULL, 10000);
 	ck_assert_msg(st, "second failure inside the window was not held; see %s", L.log);
 	json_decref(st);
-	ck_assert_int_eq(post("/v1/runs/1/ack", "{}"), 400);
-	ck_assert_int_eq(post("/v1/runs/99/ack", "{\"comment\":\"x\"}"), 404);
-	ck_assert_int_eq(post("/v1/runs/1/ack", "{\"comment\":\"root cause known: bad disk\"}"), 200);
-	ck_assert_int_eq(post("/v1/resume", NULL), 202);
+	ck_assert_int_eq(tl_orch_post(&L, "/v1/runs/1/ack", "{}"), 400);
+	ck_assert_int_eq(tl_orch_post(&L, "/v1/runs/99/ack", "{\"comment\":\"x\"}"), 404);
+	ck_assert_int_eq(tl_orch_post(&L, "/v1/runs/1/ack", "{\"comment\":\"root cause known: bad disk\"}"), 200);
+	ck_assert_int_eq(tl_orch_post(&L, "/v1/resume", NULL), 202);
 	ck_assert_msg(wait_failover_from(second_from, 15000), "no failover after ack; see %s", L.log);
-	ck_assert_int_eq(status_epoch(), 3);
+	ck_assert_int_eq(tl_status_epoch(&L), 3);
 }
 END_TEST
 
 START_TEST(test_lost_replica_is_degraded_then_steady_again)
 {
-	lab_up(NULL);
+	tl_lab_up(&L, NULL);
 	th_kill(L.site[1].pid, SIGKILL, 5000);
-	json_t *st = wait_cluster("DEGRADED", names[0], 5000);
+	json_t *st = tl_wait_cluster(&L, "DEGRADED", L.names[0], NULL, 5000);
 	ck_assert_msg(st, "a lost replica did not make the cluster DEGRADED");
 	json_decref(st);
 	ck_assert(th_site_start(&L.site[1], NULL));
-	st = wait_cluster("STEADY", names[0], 10000);
+	st = tl_wait_cluster(&L, "STEADY", L.names[0], NULL, 10000);
 	ck_assert_msg(st, "the cluster did not return to STEADY");
 	json_decref(st);
-	ck_assert_int_eq(status_epoch(), 1);
+	ck_assert_int_eq(tl_status_epoch(&L), 1);
 }
 END_TEST
 
 START_TEST(test_sites_keep_serving_while_drorchd_is_down)
 {
-	lab_up(NULL);
+	tl_lab_up(&L, NULL);
 	th_kill(L.orch, SIGKILL, 5000);
 	char key[32];
 	for (int i = 0; i < 40; i++) {  /* 2 s: four times the write lease */
@@ -629,11 +468,11 @@ START_TEST(test_sites_keep_serving_while_drorchd_is_down)
 	}
 	ck_assert(th_site_has(&L.site[2], "orch-down-39") ||
 		  th_site_status_int(&L.site[2], NULL, "applied_lsn") > 0);
-	start_orch(NULL);
-	json_t *st = wait_cluster("STEADY", names[0], 5000);
+	tl_start_orch(&L, NULL);
+	json_t *st = tl_wait_cluster(&L, "STEADY", L.names[0], NULL, 5000);
 	ck_assert_ptr_nonnull(st);
 	json_decref(st);
-	ck_assert_int_eq(status_epoch(), 1);
+	ck_assert_int_eq(tl_status_epoch(&L), 1);
 }
 END_TEST
 

@@ -16,6 +16,7 @@
 
 #include "http.h"
 #include "testhelp.h"
+#include "testlab.h"
 #include "timeutil.h"
 
 #define OP_TOKEN "operator-token-for-metrics"
@@ -469,79 +470,9 @@ static bool wait_received(struct receiver *r, const char *event, size_t n, long 
 /* ---- drorchd ------------------------------------------------------------------------ */
 
 struct lab {
-	struct th_site site[2];
-	char cfg[600], log[600], optok[600], db[600], policy[600];
-	char url[80];
-	struct receiver hook;
+	struct tl_lab tl;     /* us-east primary, eu-west replica */
+	struct receiver hook; /* drorchd's webhook target */
 };
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(text, f);
-	fclose(f);
-}
-
-static void lab_config(struct lab *L)
-{
-	snprintf(L->cfg, sizeof(L->cfg), "%s/drorchd.yaml", root);
-	snprintf(L->log, sizeof(L->log), "%s/drorchd.log", root);
-	snprintf(L->optok, sizeof(L->optok), "%s/operator.token", root);
-	snprintf(L->db, sizeof(L->db), "%s/drorch.db", root);
-	snprintf(L->policy, sizeof(L->policy), "%s/policy.yaml", root);
-	int port = th_free_port();
-	snprintf(L->url, sizeof(L->url), "http://127.0.0.1:%d", port);
-	write_file(L->optok, OP_TOKEN "\n");
-	write_file(L->policy, "name: test\nfailover: {anti_flap_s: 0}\n");
-	char text[4096];
-	snprintf(text, sizeof(text),
-		 "listen: 127.0.0.1:%d\ndb: %s\ntoken_file: %s\nsite_token_file: %s\npolicy: %s\n"
-		 "initial_primary: us-east\nsites:\n"
-		 "  - {name: us-east, url: \"%s\", region: us-east-1}\n"
-		 "  - {name: eu-west, url: \"%s\", region: eu-west-1}\n"
-		 "webhooks: [\"http://127.0.0.1:%u/hook\"]\n",
-		 port, L->db, L->optok, L->site[0].token_file, L->policy, L->site[0].base,
-		 L->site[1].base, (unsigned)L->hook.port);
-	write_file(L->cfg, text);
-}
-
-/* The cluster's state, "" if drorchd did not answer; *in_role (may be NULL)
- * tells whether us-east is primary and eu-west a streaming replica. */
-static const char *orch_state(struct lab *L, bool *in_role)
-{
-	static char state[32];
-	char url[128], *body = NULL;
-	snprintf(url, sizeof(url), "%s/v1/status", L->url);
-	state[0] = '\0';
-	if (th_http("GET", url, NULL, NULL, 0, &body, NULL) == 200) {
-		json_t *j = json_loads(body, 0, NULL);
-		json_t *sites = json_object_get(j, "sites");
-		const char *r0 = json_string_value(json_object_get(json_array_get(sites, 0), "role"));
-		const char *r1 = json_string_value(json_object_get(json_array_get(sites, 1), "role"));
-		const char *repl = json_string_value(json_object_get(json_array_get(sites, 1),
-								     "replication"));
-		if (in_role)
-			*in_role = r0 && r1 && repl && !strcmp(r0, "primary") &&
-				   !strcmp(r1, "replica") && !strcmp(repl, "streaming");
-		snprintf(state, sizeof(state), "%s", json_string_value(json_object_get(j, "state")) ?: "");
-		json_decref(j);
-	}
-	free(body);
-	return state;
-}
-
-static bool wait_state(struct lab *L, const char *state, bool in_role, long timeout_ms)
-{
-	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
-	bool roles = false;
-	while (strcmp(orch_state(L, &roles), state) != 0 || (in_role && !roles)) {
-		if (time_mono_ms() > deadline)
-			return false;
-		time_sleep_ms(50);
-	}
-	return true;
-}
 
 static void lab_up(struct lab *L)
 {
@@ -549,46 +480,38 @@ static void lab_up(struct lab *L)
 	pthread_mutex_init(&L->hook.mu, NULL);
 	L->hook.events = json_array();
 	receiver_start(&L->hook, 0);
-	th_site_init(&L->site[0], root, "us-east");
-	th_site_init(&L->site[1], root, "eu-west");
-	lab_config(L);
-	ck_assert(th_site_start(&L->site[0], NULL) && th_site_start(&L->site[1], NULL));
-	char *argv[] = { (char *)th_bin("drorchd"), "--config", L->cfg, NULL };
-	ck_assert(th_spawn(argv, L->log) > 0);
-	char url[128];
-	snprintf(url, sizeof(url), "%s/healthz", L->url);
-	ck_assert_msg(th_wait_http(url, 200, 10000), "drorchd did not come up; see %s", L->log);
-	ck_assert_msg(wait_state(L, "STEADY", true, 15000), "not STEADY; see %s", L->log);
+	tl_lab_init(&L->tl, "check_metrics_lab", 2, OP_TOKEN,
+		    "name: test\nfailover: {anti_flap_s: 0}\n");
+	snprintf(L->tl.extra_config, sizeof(L->tl.extra_config),
+		 "webhooks: [\"http://127.0.0.1:%u/hook\"]\n", (unsigned)L->hook.port);
+	tl_lab_up(&L->tl, NULL);
 }
 
 static void lab_down(struct lab *L)
 {
-	th_cleanup();
+	tl_lab_free(&L->tl);
 	http_server_stop(L->hook.srv);
 	json_decref(L->hook.events);
 	pthread_mutex_destroy(&L->hook.mu);
 }
 
-static void operator_post(struct lab *L, const char *what)
-{
-	char url[128];
-	snprintf(url, sizeof(url), "%s/v1/%s", L->url, what);
-	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, NULL, 0, NULL, NULL), 202);
-}
-
 static void pause_resume(struct lab *L)
 {
-	operator_post(L, "pause");
-	ck_assert(wait_state(L, "PAUSED", false, 5000));
-	operator_post(L, "resume");
-	ck_assert(wait_state(L, "STEADY", false, 5000));
+	ck_assert_int_eq(tl_orch_post(&L->tl, "/v1/pause", NULL), 202);
+	json_t *st = tl_wait_cluster(&L->tl, "PAUSED", NULL, NULL, 5000);
+	ck_assert(st);
+	json_decref(st);
+	ck_assert_int_eq(tl_orch_post(&L->tl, "/v1/resume", NULL), 202);
+	st = tl_wait_cluster(&L->tl, "STEADY", NULL, NULL, 5000);
+	ck_assert(st);
+	json_decref(st);
 }
 
 START_TEST(test_orch_metrics_in_a_lab)
 {
 	struct lab L;
 	lab_up(&L);
-	char *m = scrape(L.url);
+	char *m = scrape(L.tl.url);
 	ck_assert(expo_value(m, "drorch_fsm_state{state=\"STEADY\"}") == 1);
 	ck_assert(expo_value(m, "drorch_fsm_state{state=\"PAUSED\"}") == 0);
 	ck_assert(expo_sum(m, "drorch_fsm_state") == 1);
@@ -600,7 +523,7 @@ START_TEST(test_orch_metrics_in_a_lab)
 	double before = expo_sum(m, "drorch_transitions_total");
 	free(m);
 	pause_resume(&L);
-	m = scrape(L.url);
+	m = scrape(L.tl.url);
 	ck_assert(expo_sum(m, "drorch_transitions_total") >= before + 2);
 	ck_assert(expo_value(m, "drorch_epoch") >= 1);
 	ck_assert(expo_value(m, "drorch_http_request_duration_seconds_count") >= 3);
@@ -629,7 +552,7 @@ START_TEST(test_webhook_per_transition_and_retry)
 	lab_up(&L);
 	pause_resume(&L);
 	ck_assert_msg(wait_received(&L.hook, "OP_PAUSE", 1, 5000) &&
-		      wait_received(&L.hook, "OP_RESUME", 1, 5000), "no webhook; see %s", L.log);
+		      wait_received(&L.hook, "OP_RESUME", 1, 5000), "no webhook; see %s", L.tl.log);
 	json_t *p = received(&L.hook, "OP_PAUSE"), *r = received(&L.hook, "OP_RESUME");
 	check_event(json_array_get(p, 0), "STEADY", "PAUSED");
 	check_event(json_array_get(r, 0), "PAUSED", "STEADY");
@@ -644,13 +567,13 @@ START_TEST(test_webhook_per_transition_and_retry)
 	L.hook.srv = NULL;
 	pause_resume(&L);
 	time_sleep_ms(1500);
-	char *m = scrape(L.url);
+	char *m = scrape(L.tl.url);
 	ck_assert_msg(expo_sum(m, "drorch_webhook_failures_total") >= 1, "%s", m);
 	free(m);
 	receiver_start(&L.hook, port);
 	ck_assert_msg(wait_received(&L.hook, "OP_PAUSE", 2, 15000) &&
-		      wait_received(&L.hook, "OP_RESUME", 2, 15000), "not retried; see %s", L.log);
-	m = scrape(L.url);
+		      wait_received(&L.hook, "OP_RESUME", 2, 15000), "not retried; see %s", L.tl.log);
+	m = scrape(L.tl.url);
 	ck_assert(expo_sum(m, "drorch_webhook_deliveries_total") >= 4);
 	ck_assert(expo_sum(m, "drorch_webhook_dropped_total") == 0);
 	free(m);
@@ -664,7 +587,7 @@ START_TEST(test_transition_log_lines_carry_run_and_epoch)
 	struct lab L;
 	lab_up(&L);
 	pause_resume(&L);
-	char *log = th_read_file(L.log, NULL);
+	char *log = th_read_file(L.tl.log, NULL);
 	ck_assert_ptr_nonnull(log);
 	int found = 0;
 	for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n")) {

@@ -25,6 +25,7 @@
 #include <jansson.h>
 
 #include "testhelp.h"
+#include "testlab.h"
 #include "timeutil.h"
 
 #define NSITES 3
@@ -32,114 +33,18 @@
 #define CHROMIUM_DEFAULT "/usr/bin/chromium"
 #define CHROMIUM_TIMEOUT_MS 45000
 
-struct lab {
-	char *root;
-	struct th_site site[NSITES];
-	char cfg[600], db[600], optok[600], policy[600], log[600];
-	char listen[64];
-	char url[80];
-	pid_t orch;
-};
-
-static struct lab L;
-static const char *const names[NSITES] = { "us-east", "eu-west", "ap-south" };
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(text, f);
-	fclose(f);
-}
+static struct tl_lab L;
 
 static void setup(void)
 {
-	memset(&L, 0, sizeof(L));
-	L.root = th_mkdtemp("check_page");
-	ck_assert_ptr_nonnull(L.root);
-	for (int i = 0; i < NSITES; i++)
-		th_site_init(&L.site[i], L.root, names[i]);
-	snprintf(L.cfg, sizeof(L.cfg), "%s/drorchd.yaml", L.root);
-	snprintf(L.db, sizeof(L.db), "%s/drorch.db", L.root);
-	snprintf(L.optok, sizeof(L.optok), "%s/operator.token", L.root);
-	snprintf(L.policy, sizeof(L.policy), "%s/policy.yaml", L.root);
-	snprintf(L.log, sizeof(L.log), "%s/drorchd.log", L.root);
-	snprintf(L.listen, sizeof(L.listen), "127.0.0.1:%d", th_free_port());
-	snprintf(L.url, sizeof(L.url), "http://%s", L.listen);
-	write_file(L.optok, OP_TOKEN "\n");
-	write_file(L.policy, "name: page-test\nfailover: {anti_flap_s: 0}\n");
+	tl_lab_init(&L, "check_page", NSITES, OP_TOKEN,
+		    "name: page-test\nfailover: {anti_flap_s: 0}\n");
 }
 
 static void teardown(void)
 {
-	th_cleanup();
-	th_rmrf(L.root);
-	free(L.root);
+	tl_lab_free(&L);
 }
-
-static void write_config(void)
-{
-	char text[4096];
-	int n = snprintf(text, sizeof(text),
-		"listen: %s\ndb: %s\ntoken_file: %s\nsite_token_file: %s\npolicy: %s\n"
-		"initial_primary: %s\nsites:\n", L.listen, L.db, L.optok, L.site[0].token_file,
-		L.policy, names[0]);
-	for (int i = 0; i < NSITES; i++)
-		n += snprintf(text + n, sizeof(text) - (size_t)n,
-			      "  - {name: %s, url: \"%s\", region: %s-1}\n",
-			      names[i], L.site[i].base, names[i]);
-	write_file(L.cfg, text);
-}
-
-static json_t *orch_status(void)
-{
-	char url[256], *body = NULL;
-	snprintf(url, sizeof(url), "%s/v1/status", L.url);
-	long st = th_http("GET", url, NULL, NULL, 0, &body, NULL);
-	json_t *j = st == 200 ? json_loads(body, 0, NULL) : NULL;
-	free(body);
-	return j;
-}
-
-/* Polls /v1/status until state (NULL: STEADY or DEGRADED) and primary (NULL:
- * any but not_primary) hold; returns the status or NULL after timeout_ms. */
-static json_t *wait_cluster(const char *state, const char *primary, const char *not_primary,
-			    long timeout_ms)
-{
-	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
-	while (time_mono_ms() < deadline) {
-		json_t *st = orch_status();
-		const char *s = json_string_value(json_object_get(st, "state"));
-		const char *p = json_string_value(json_object_get(st, "primary"));
-		bool ok = s && (state ? !strcmp(s, state) : !strcmp(s, "STEADY") || !strcmp(s, "DEGRADED")) &&
-			  p && *p && (!primary || !strcmp(p, primary)) &&
-			  (!not_primary || strcmp(p, not_primary) != 0);
-		if (ok)
-			return st;
-		json_decref(st);
-		time_sleep_ms(50);
-	}
-	return NULL;
-}
-
-/* Sites and drorchd up, STEADY with us-east primary. */
-static void lab_up(void)
-{
-	write_config();
-	for (int i = 0; i < NSITES; i++)
-		ck_assert_msg(th_site_start(&L.site[i], NULL), "%s did not start; see %s", names[i],
-			      L.site[i].log);
-	char *argv[] = { (char *)th_bin("drorchd"), "--config", L.cfg, NULL };
-	L.orch = th_spawn(argv, L.log);
-	char url[128];
-	snprintf(url, sizeof(url), "%s/healthz", L.url);
-	ck_assert_msg(th_wait_http(url, 200, 10000), "drorchd did not come up; see %s", L.log);
-	json_t *st = wait_cluster("STEADY", names[0], NULL, 15000);
-	ck_assert_msg(st, "cluster never reached STEADY; see %s", L.log);
-	json_decref(st);
-}
-
-/* ---- headless Chromium -------------------------------------------------------- */
 
 static const char *chromium_path(void)
 {
@@ -249,8 +154,8 @@ static void assert_page_shows(const char *dom, const char *primary, const char *
 	ck_assert_msg(!strstr(dom, "display: block"), "the page shows its error banner");
 	for (int i = 0; i < NSITES; i++) {
 		char td[64];
-		snprintf(td, sizeof(td), "<td>%s</td>", names[i]);
-		ck_assert_msg(strstr(dom, td), "site %s is not in the sites table", names[i]);
+		snprintf(td, sizeof(td), "<td>%s</td>", L.names[i]);
+		ck_assert_msg(strstr(dom, td), "site %s is not in the sites table", L.names[i]);
 	}
 }
 
@@ -258,7 +163,7 @@ static void assert_page_shows(const char *dom, const char *primary, const char *
 
 START_TEST(test_page_is_self_contained_html)
 {
-	lab_up();
+	tl_lab_up(&L, NULL);
 	char url[128], *body = NULL;
 	snprintf(url, sizeof(url), "%s/", L.url);
 	ck_assert_int_eq(th_http("GET", url, NULL, NULL, 0, &body, NULL), 200);
@@ -277,22 +182,22 @@ END_TEST
 START_TEST(test_page_follows_a_failover)
 {
 	require_chromium();
-	lab_up();
+	tl_lab_up(&L, NULL);
 	char url[128];
 	snprintf(url, sizeof(url), "%s/", L.url);
 
 	char *dom = chromium_dump_dom(url, 1);
-	assert_page_shows(dom, names[0], "STEADY");
+	assert_page_shows(dom, L.names[0], "STEADY");
 	free(dom);
 
 	th_kill(L.site[0].pid, SIGKILL, 5000);
-	json_t *st = wait_cluster(NULL, NULL, names[0], 20000);
-	ck_assert_msg(st, "no failover after kill -9 of %s; see %s", names[0], L.log);
+	json_t *st = tl_wait_cluster(&L, NULL, NULL, L.names[0], 20000);
+	ck_assert_msg(st, "no failover after kill -9 of %s; see %s", L.names[0], L.log);
 	char moved[64];
 	snprintf(moved, sizeof(moved), "%s", json_string_value(json_object_get(st, "primary")));
 	json_decref(st);
 	/* The old primary stays down: the cluster rests in DEGRADED. */
-	st = wait_cluster("DEGRADED", moved, NULL, 10000);
+	st = tl_wait_cluster(&L, "DEGRADED", moved, NULL, 10000);
 	ck_assert_msg(st, "cluster did not settle in DEGRADED under %s; see %s", moved, L.log);
 	json_decref(st);
 

@@ -1,0 +1,197 @@
+/*
+ * testlab.c — the drsite + drorchd lab shared by end-to-end tests (see
+ * testlab.h).
+ */
+#include "testlab.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "timeutil.h"
+
+static const char *const tl_names[TL_MAX_SITES] = { "us-east", "eu-west", "ap-south" };
+
+void tl_write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	ck_assert_msg(f != NULL, "cannot write %s", path);
+	fputs(text, f);
+	ck_assert_msg(fclose(f) == 0, "cannot write %s", path);
+}
+
+void tl_lab_init(struct tl_lab *L, const char *prefix, int nsites, const char *op_token,
+		 const char *policy)
+{
+	ck_assert(nsites >= 1 && nsites <= TL_MAX_SITES);
+	memset(L, 0, sizeof(*L));
+	L->root = th_mkdtemp(prefix);
+	ck_assert_ptr_nonnull(L->root);
+	L->nsites = nsites;
+	for (int i = 0; i < nsites; i++) {
+		L->names[i] = tl_names[i];
+		th_site_init(&L->site[i], L->root, tl_names[i]);
+	}
+	for (int i = 0; i < nsites; i++) {
+		snprintf(L->orch_url[i], sizeof(L->orch_url[i]), "%s", L->site[i].base);
+		for (int j = 0; j < nsites; j++)
+			snprintf(L->peer_addr[i][j], sizeof(L->peer_addr[i][j]), "%s",
+				 L->site[j].listen);
+	}
+	snprintf(L->op_token, sizeof(L->op_token), "%s", op_token);
+	snprintf(L->cfg, sizeof(L->cfg), "%s/drorchd.yaml", L->root);
+	snprintf(L->db, sizeof(L->db), "%s/drorch.db", L->root);
+	snprintf(L->optok, sizeof(L->optok), "%s/operator.token", L->root);
+	snprintf(L->policy, sizeof(L->policy), "%s/policy.yaml", L->root);
+	snprintf(L->log, sizeof(L->log), "%s/drorchd.log", L->root);
+	snprintf(L->listen, sizeof(L->listen), "127.0.0.1:%d", th_free_port());
+	snprintf(L->url, sizeof(L->url), "http://%s", L->listen);
+	char tok[160];
+	snprintf(tok, sizeof(tok), "%s\n", op_token);
+	tl_write_file(L->optok, tok);
+	tl_write_file(L->policy, policy);
+}
+
+void tl_lab_free(struct tl_lab *L)
+{
+	th_cleanup();
+	if (L->root)
+		th_rmrf(L->root);
+	free(L->root);
+	L->root = NULL;
+}
+
+/* ---- drorchd ------------------------------------------------------------------ */
+
+void tl_write_config(const struct tl_lab *L)
+{
+	char text[8192];
+	int n = snprintf(text, sizeof(text),
+		"listen: %s\ndb: %s\ntoken_file: %s\nsite_token_file: %s\npolicy: %s\n"
+		"initial_primary: %s\nsites:\n", L->listen, L->db, L->optok,
+		L->site[0].token_file, L->policy, L->names[0]);
+	for (int i = 0; i < L->nsites; i++) {
+		n += snprintf(text + n, sizeof(text) - (size_t)n,
+			      "  - name: %s\n    url: \"%s\"\n    region: %s-1\n",
+			      L->names[i], L->orch_url[i], L->names[i]);
+		if (!L->peers)
+			continue;
+		n += snprintf(text + n, sizeof(text) - (size_t)n, "    peers: {");
+		for (int j = 0, first = 1; j < L->nsites; j++)
+			if (j != i) {
+				n += snprintf(text + n, sizeof(text) - (size_t)n, "%s%s: \"%s\"",
+					      first ? "" : ", ", L->names[j], L->peer_addr[i][j]);
+				first = 0;
+			}
+		n += snprintf(text + n, sizeof(text) - (size_t)n, "}\n");
+	}
+	n += snprintf(text + n, sizeof(text) - (size_t)n, "%s", L->extra_config);
+	ck_assert((size_t)n < sizeof(text));
+	tl_write_file(L->cfg, text);
+}
+
+void tl_start_orch(struct tl_lab *L, const char *crash_at)
+{
+	char *argv[] = { (char *)th_bin("drorchd"), "--config", L->cfg, NULL };
+	if (crash_at)
+		setenv("DRORCH_TEST_CRASH_AT", crash_at, 1);
+	L->orch = th_spawn(argv, L->log);
+	unsetenv("DRORCH_TEST_CRASH_AT");
+	ck_assert_msg(L->orch > 0, "drorchd did not start");
+	char url[128];
+	snprintf(url, sizeof(url), "%s/healthz", L->url);
+	ck_assert_msg(th_wait_http(url, 200, 10000), "drorchd did not come up; see %s", L->log);
+}
+
+void tl_lab_up(struct tl_lab *L, const char *const site_extra[])
+{
+	tl_write_config(L);
+	for (int i = 0; i < L->nsites; i++)
+		ck_assert_msg(th_site_start(&L->site[i], site_extra), "%s did not start; see %s",
+			      L->names[i], L->site[i].log);
+	tl_start_orch(L, NULL);
+	uint64_t deadline = time_mono_ms() + 15000;
+	bool ready = false;
+	while (!ready && time_mono_ms() < deadline) {
+		json_t *st = tl_wait_cluster(L, "STEADY", L->names[0], NULL, 1000);
+		ready = st && tl_all_in_role(st, L->names[0]);
+		json_decref(st);
+		if (!ready)
+			time_sleep_ms(50);
+	}
+	ck_assert_msg(ready, "cluster never reached STEADY with every role in place; see %s",
+		      L->log);
+}
+
+/* ---- asking drorchd ------------------------------------------------------------ */
+
+json_t *tl_orch_get(const struct tl_lab *L, const char *path)
+{
+	char url[256], *body = NULL;
+	snprintf(url, sizeof(url), "%s%s", L->url, path);
+	long st = th_http("GET", url, NULL, NULL, 0, &body, NULL);
+	json_t *j = st == 200 ? json_loads(body, 0, NULL) : NULL;
+	free(body);
+	return j;
+}
+
+long tl_orch_post(const struct tl_lab *L, const char *path, const char *body)
+{
+	char url[256];
+	snprintf(url, sizeof(url), "%s%s", L->url, path);
+	return th_http("POST", url, L->op_token, body, body ? strlen(body) : 0, NULL, NULL);
+}
+
+json_t *tl_wait_cluster(const struct tl_lab *L, const char *state, const char *primary,
+			const char *not_primary, long timeout_ms)
+{
+	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
+	while (time_mono_ms() < deadline) {
+		json_t *st = tl_orch_get(L, "/v1/status");
+		const char *s = json_string_value(json_object_get(st, "state"));
+		const char *p = json_string_value(json_object_get(st, "primary"));
+		bool ok = s && (state ? !strcmp(s, state) : !strcmp(s, "STEADY") || !strcmp(s, "DEGRADED")) &&
+			  p && *p && (!primary || !strcmp(p, primary)) &&
+			  (!not_primary || strcmp(p, not_primary) != 0);
+		if (ok)
+			return st;
+		json_decref(st);
+		time_sleep_ms(50);
+	}
+	return NULL;
+}
+
+bool tl_all_in_role(json_t *st, const char *primary)
+{
+	json_t *sites = json_object_get(st, "sites");
+	for (size_t i = 0; i < json_array_size(sites); i++) {
+		json_t *s = json_array_get(sites, i);
+		const char *name = json_string_value(json_object_get(s, "name"));
+		const char *role = json_string_value(json_object_get(s, "role"));
+		const char *repl = json_string_value(json_object_get(s, "replication"));
+		bool ok = name && role &&
+			  (!strcmp(name, primary) ? !strcmp(role, "primary")
+						  : !strcmp(role, "replica") && repl &&
+						    !strcmp(repl, "streaming"));
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+const struct th_site *tl_site_named(const struct tl_lab *L, const char *name)
+{
+	for (int i = 0; i < L->nsites; i++)
+		if (!strcmp(L->names[i], name))
+			return &L->site[i];
+	return NULL;
+}
+
+long long tl_status_epoch(const struct tl_lab *L)
+{
+	json_t *st = tl_orch_get(L, "/v1/status");
+	long long e = json_integer_value(json_object_get(st, "epoch"));
+	json_decref(st);
+	return e;
+}

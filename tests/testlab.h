@@ -1,0 +1,80 @@
+/*
+ * testlab.h — a real-process lab for end-to-end tests: two or three drsite
+ * processes and a drorchd that watches them, on loopback.
+ *
+ * Built on testhelp.h: every process is started with th_spawn, so
+ * th_cleanup() (run by tl_lab_free, at exit, and when the test process dies)
+ * kills each by PID.  Every wait has a deadline.  Helpers that can fail a
+ * test do so with a Check assertion that names the log to read.
+ */
+#ifndef DRORCH_TESTLAB_H
+#define DRORCH_TESTLAB_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "testhelp.h"
+
+#define TL_MAX_SITES 3
+
+struct tl_lab {
+	char *root;                        /* private dir; tl_lab_free removes it */
+	int nsites;
+	const char *names[TL_MAX_SITES];   /* us-east (initial primary), eu-west, ap-south */
+	struct th_site site[TL_MAX_SITES];
+	char op_token[128];                /* drorchd's operator bearer token */
+	char cfg[600], db[600], optok[600], policy[600], log[600];
+	char listen[64];                   /* drorchd: 127.0.0.1:PORT */
+	char url[80];                      /* drorchd: http://127.0.0.1:PORT */
+	pid_t orch;
+	/* How drorchd reaches each site (default: the site's own URL); tests
+	 * that put a drlink in between change these before tl_lab_up. */
+	char orch_url[TL_MAX_SITES][80];
+	/* With peers set, each site's peers: [from][to] is how `from` reaches
+	 * `to` (default: the site's own address). */
+	bool peers;
+	char peer_addr[TL_MAX_SITES][TL_MAX_SITES][64];
+	char extra_config[256];            /* appended to drorchd.yaml, e.g. webhooks */
+};
+
+/* Writes text to path; fails the test if it cannot. */
+void tl_write_file(const char *path, const char *text);
+
+/* Lays out a lab of nsites sites under a fresh directory named after prefix:
+ * the operator token file (op_token) and the policy file (policy text), a
+ * free port for drorchd.  Nothing is started. */
+void tl_lab_init(struct tl_lab *L, const char *prefix, int nsites, const char *op_token,
+		 const char *policy);
+/* Kills every process the test started and removes the lab's directory. */
+void tl_lab_free(struct tl_lab *L);
+
+/* Writes drorchd.yaml: the sites (with peers if L->peers), names[0] as the
+ * initial primary, then L->extra_config. */
+void tl_write_config(const struct tl_lab *L);
+/* Starts drorchd (DRORCH_TEST_CRASH_AT=crash_at when not NULL) and waits up
+ * to 10 s for /healthz. */
+void tl_start_orch(struct tl_lab *L, const char *crash_at);
+/* Config, sites (with extra drsite args, may be NULL), drorchd, and a STEADY
+ * cluster with names[0] primary and every replica streaming from it. */
+void tl_lab_up(struct tl_lab *L, const char *const site_extra[]);
+
+/* GET path from drorchd; the parsed JSON of a 200 answer, else NULL. */
+json_t *tl_orch_get(const struct tl_lab *L, const char *path);
+/* POST path to drorchd with the operator token; returns the HTTP status. */
+long tl_orch_post(const struct tl_lab *L, const char *path, const char *body);
+/* Polls /v1/status until the state is `state` (NULL: STEADY or DEGRADED) and
+ * a primary is named that is `primary` (NULL: any) and not `not_primary`
+ * (NULL: no such condition).  Returns that status, or NULL after timeout_ms. */
+json_t *tl_wait_cluster(const struct tl_lab *L, const char *state, const char *primary,
+			const char *not_primary, long timeout_ms);
+/* true when status st shows primary in its role and every other site a
+ * streaming replica. */
+bool tl_all_in_role(json_t *st, const char *primary);
+/* The site called name, or NULL. */
+const struct th_site *tl_site_named(const struct tl_lab *L, const char *name);
+/* The epoch drorchd reports (0 if it did not answer). */
+long long tl_status_epoch(const struct tl_lab *L);
+
+#endif
