@@ -38,7 +38,8 @@ usage: bench/api/run.sh [options]     (run from the build directory, after make)
 USAGE
 }
 
-die() { echo "run.sh: $*" >&2; exit 2; }
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/../lib.sh"
 
 parse_args() {
 	while [ $# -gt 0 ]; do
@@ -76,19 +77,6 @@ WORK=""
 PIDS=()
 WRK_PID=""
 
-stop_pid() {
-	local pid=$1
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for _ in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-		sleep 0.1
-	done
-	echo "run.sh: pid $pid ignored SIGTERM for 5 s, killing it" >&2
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
-
 lab_down() {
 	local i
 	stop_pid "$WRK_PID"
@@ -101,45 +89,7 @@ lab_down() {
 
 cleanup() {
 	lab_down
-	if [ -n "$WORK" ]; then
-		if [ "$KEEP" = 1 ]; then
-			echo "run.sh: data and logs kept in $WORK" >&2
-		else
-			rm -rf "$WORK"
-		fi
-	fi
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# Below the kernel's ephemeral range, where outgoing connections (wrk's
-# among them) take their local ports.
-TAKEN=" "
-free_port() {
-	local p lo
-	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range
-	[ "$lo" -gt 2000 ] || lo=32768
-	for _ in $(seq 200); do
-		p=$((1024 + RANDOM % (lo - 1024)))
-		if [[ $TAKEN != *" $p "* ]] && ! port_open "$p"; then
-			TAKEN="$TAKEN$p "
-			echo "$p"
-			return 0
-		fi
-	done
-	die "no free loopback port found"
-}
-
-# wait_http NAME PID URL: up to 15 s for a 200.
-wait_http() {
-	local name=$1 pid=$2 url=$3
-	for _ in $(seq 150); do
-		kill -0 "$pid" 2>/dev/null || { tail -n 20 "$WORK/$name.log" >&2; die "$name exited during start-up (log above)"; }
-		curl -fsS -m 1 -o /dev/null "$url" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	tail -n 20 "$WORK/$name.log" >&2
-	die "$name not ready at $url after 15 s"
+	remove_work
 }
 
 # lab_up REP: three sites and drorchd; returns once drorchd says STEADY.
@@ -148,7 +98,8 @@ lab_up() {
 	mkdir -p "$dir"
 	printf 'bench-api-operator-token\n' >"$dir/operator.token"
 	printf 'bench-api-site-token\n' >"$dir/site.token"
-	ORCH_PORT=$(free_port)
+	free_port
+	ORCH_PORT=$FREE_PORT
 	ORCH_URL="http://127.0.0.1:$ORCH_PORT"
 	{
 		echo "listen: 127.0.0.1:$ORCH_PORT"
@@ -159,18 +110,19 @@ lab_up() {
 		echo "sites:"
 	} >"$dir/drorchd.yaml"
 	for name in $SITES; do
-		port=$(free_port)
+		free_port
+		port=$FREE_PORT
 		mkdir -p "$dir/$name"
 		"$DRSITE" --name "$name" --listen "127.0.0.1:$port" --data "$dir/$name" \
 			--token-file "$dir/site.token" >"$WORK/$name.log" 2>&1 &
 		PIDS+=($!)
-		wait_http "$name" "$!" "http://127.0.0.1:$port/healthz"
+		wait_http "$name" "$!" "http://127.0.0.1:$port/healthz" "$WORK/$name.log"
 		echo "  - {name: $name, url: \"http://127.0.0.1:$port\", region: $name-1}" >>"$dir/drorchd.yaml"
 	done
 	"$DRORCHD" --config "$dir/drorchd.yaml" >"$WORK/drorchd.log" 2>&1 &
 	ORCH_PID=$!
 	PIDS+=("$ORCH_PID")
-	wait_http drorchd "$ORCH_PID" "$ORCH_URL/healthz"
+	wait_http drorchd "$ORCH_PID" "$ORCH_URL/healthz" "$WORK/drorchd.log"
 	for _ in $(seq 150); do
 		curl -fsS -m 1 "$ORCH_URL/v1/status" 2>/dev/null | grep -q '"state": *"STEADY"' && return 0
 		sleep 0.1
@@ -222,8 +174,7 @@ summary() {
 main() {
 	parse_args "$@"
 	check_tools
-	trap cleanup EXIT
-	trap 'exit 130' INT TERM
+	install_traps
 	WORK=$(mktemp -d "$BENCH_DIR/drorch-bench-api.XXXXXX")
 	: >"$WORK/results"
 	echo "bench/api: $REPS reps, ${DURATION}s of wrk per endpoint, $CONNECTIONS connections, $THREADS threads" >&2
@@ -242,7 +193,7 @@ main() {
 
 	echo
 	echo "drorchd REST read path: wrk, $CONNECTIONS connections, $THREADS threads, ${DURATION}s per run; median [min..max] over $REPS reps"
-	echo "$(nproc) CPUs, $(uname -sr), wrk: $("$WRK" -v 2>&1 | head -n 1 | cut -d' ' -f1-2)"
+	echo "$(machine), wrk: $("$WRK" -v 2>&1 | head -n 1 | cut -d' ' -f1-2)"
 	echo
 	printf '| %-11s | %-30s | %-30s |\n' endpoint "requests/s" "p99 latency (ms)"
 	printf '|-------------|--------------------------------|--------------------------------|\n'

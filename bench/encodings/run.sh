@@ -184,7 +184,7 @@ print_table() {
 main() {
 	parse_args "$@"
 	check_tools
-	LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+	LOAD_BEFORE=$(load_average)
 	cluster_init encodings
 	measure_micro
 	cluster_start binary binary

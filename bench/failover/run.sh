@@ -18,19 +18,13 @@ BINDIR=${BINDIR:-.}
 BENCH_DIR=${BENCH_DIR:-${TMPDIR:-/tmp}}
 FB_PID=""
 
-die() { echo "run.sh: $*" >&2; exit 2; }
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/../lib.sh"
 
 # shellcheck disable=SC2317  # called from the EXIT trap
 cleanup() {
-	if [ -n "$FB_PID" ] && kill -0 "$FB_PID" 2>/dev/null; then
-		# failbench kills its own children by PID on SIGTERM (and they die with it)
-		kill -TERM "$FB_PID" 2>/dev/null || true
-		for _ in $(seq 50); do
-			kill -0 "$FB_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$FB_PID" 2>/dev/null || true
-	fi
+	# failbench kills its own children by PID on SIGTERM (and they die with it)
+	stop_pid "$FB_PID"
 }
 
 main() {
@@ -49,18 +43,12 @@ main() {
 	for b in drsite drlink drorchd; do
 		[ -x "$BINDIR/$b" ] || die "$BINDIR/$b not found: run make first, from the build directory (or --bindir DIR)"
 	done
-	[ -d "$BENCH_DIR" ] || die "$BENCH_DIR is not a directory"
-	local fs
-	fs=$(stat -f -c %T "$BENCH_DIR")
-	case "$fs" in
-	tmpfs|ramfs) die "$BENCH_DIR is $fs, where fsync costs nothing; pass --dir on a real disk" ;;
-	esac
+	refuse_tmpfs "$BENCH_DIR"
 	local raw
 	raw=$(mktemp "$BENCH_DIR/failbench-trials.XXXXXX")
-	echo "machine: $(nproc) CPUs, $(uname -sr), labs on $fs ($BENCH_DIR), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "machine: $(machine), labs on $FS_TYPE ($BENCH_DIR), load average before: $(load_average)"
 	echo "per-trial lines: $raw"
-	trap cleanup EXIT
-	trap 'exit 130' INT TERM
+	install_traps
 	local rc=0
 	"$FAILBENCH" --bindir "$BINDIR" --dir "$BENCH_DIR" --raw "$raw" "${args[@]}" &
 	FB_PID=$!

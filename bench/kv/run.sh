@@ -39,7 +39,8 @@ usage: bench/kv/run.sh [options]     (run from the build directory, after make)
 EOF
 }
 
-die() { echo "run.sh: $*" >&2; exit 2; }
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/../lib.sh"
 
 parse_args() {
 	while [ $# -gt 0 ]; do
@@ -69,12 +70,7 @@ check_tools() {
 	command -v "$REDIS_SERVER" >/dev/null ||
 		die "redis-server not found: apt-get install redis-server (or --redis PATH)"
 	REDIS_SERVER=$(command -v "$REDIS_SERVER")
-	local fs
-	fs=$(stat -f -c %T "$BENCH_DIR")
-	case "$fs" in
-	tmpfs|ramfs) die "$BENCH_DIR is $fs, where fsync costs nothing; pass --dir on a real disk" ;;
-	esac
-	FS_TYPE=$fs
+	refuse_tmpfs "$BENCH_DIR"
 }
 
 # ---- processes -------------------------------------------------------------
@@ -84,43 +80,11 @@ DRSITE_PID=""
 REDIS_PID=""
 KVLOAD_PID=""
 
-stop_pid() {
-	local pid=$1
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for _ in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-		sleep 0.1
-	done
-	echo "run.sh: pid $pid ignored SIGTERM for 5 s, killing it" >&2
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
-
 cleanup() {
 	stop_pid "$KVLOAD_PID"
 	stop_pid "$DRSITE_PID"
 	stop_pid "$REDIS_PID"
-	if [ -n "$WORK" ]; then
-		if [ "$KEEP" = 1 ]; then
-			echo "run.sh: data and logs kept in $WORK" >&2
-		else
-			rm -rf "$WORK"
-		fi
-	fi
-}
-
-# True when something accepts connections on 127.0.0.1:$1.
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# A loopback port nothing listens on now (and not already handed out).
-free_port() {
-	local p
-	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 40000))
-		[ "$p" != "${TAKEN_PORT:-}" ] && ! port_open "$p" && { echo "$p"; return 0; }
-	done
-	die "no free loopback port found"
+	remove_work
 }
 
 # The first line a server sends back to a one-shot request, "" on failure.
@@ -154,9 +118,10 @@ wait_ready() {
 start_servers() {
 	WORK=$(mktemp -d "$BENCH_DIR/drorch-bench-kv.XXXXXX")
 	mkdir "$WORK/drsite" "$WORK/redis"
-	REDIS_PORT=$(free_port)
-	TAKEN_PORT=$REDIS_PORT
-	DRSITE_PORT=$(free_port)
+	free_port
+	REDIS_PORT=$FREE_PORT
+	free_port
+	DRSITE_PORT=$FREE_PORT
 
 	"$REDIS_SERVER" --port "$REDIS_PORT" --bind 127.0.0.1 --appendonly yes \
 		--appendfsync always --save '' --dir "$WORK/redis" --daemonize no \
@@ -197,8 +162,6 @@ run_point() {
 		"$(field "$line" ops_per_sec) ops/s p50 $(field "$line" p50_us) us p99 $(field "$line" p99_us) us" >&2
 }
 
-# field LINE NAME: the value of NAME=... in a kvload line.
-field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 
 # Reps alternate which target goes first, so drift in the machine (page
 # cache, thermal, neighbours) does not always favour the same one.
@@ -223,17 +186,6 @@ values() {
 		while read -r line; do field "$line" "$3"; done
 }
 
-# Reads numbers (or NA) on stdin; prints "median min max", or "NA NA NA".
-spread() {
-	grep -v '^NA$' | sort -g | awk '
-		{ v[NR] = $1 }
-		END {
-			if (NR == 0) { print "NA NA NA"; exit }
-			m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-			print m, v[1], v[NR]
-		}'
-}
-
 # cell C TARGET NAME FORMAT: "median [min..max]" of a field.
 cell() {
 	local m lo hi
@@ -253,7 +205,7 @@ print_table() {
 	local c t r_lo r_hi d_m x_m
 	echo
 	echo "bench/kv: durable PUT, ${VALUE_SIZE}-byte values, ${DURATION} s measured (+${WARMUP} s warm-up) x ${REPS} reps per point"
-	echo "machine: $(nproc) CPUs, $(uname -sr), data on $FS_TYPE ($WORK), $("$REDIS_SERVER" --version | cut -d' ' -f1-3), kvload --http $HTTP"
+	echo "machine: $(machine), data on $FS_TYPE ($WORK), $("$REDIS_SERVER" --version | cut -d' ' -f1-3), kvload --http $HTTP"
 	echo "cells: median [min..max] over reps; p50/p99 per-request latency in microseconds"
 	echo
 	printf '%-7s %-7s %-26s %-24s %-26s %s\n' clients target "writes/s" "p50 us" "p99 us" "fsyncs/write"
@@ -278,8 +230,7 @@ print_table() {
 main() {
 	parse_args "$@"
 	check_tools
-	trap cleanup EXIT
-	trap 'exit 130' INT TERM
+	install_traps
 	start_servers
 	echo "run.sh: drsite pid $DRSITE_PID on 127.0.0.1:$DRSITE_PORT, redis-server pid $REDIS_PID on 127.0.0.1:$REDIS_PORT, data in $WORK" >&2
 	measure_all

@@ -13,7 +13,10 @@ export LC_ALL=C
 DRLINK=${DRLINK:-./drlink}
 LINKLOAD=${LINKLOAD:-./bench/link/linkload}
 
-[ -x "$LINKLOAD" ] || { echo "run.sh: $LINKLOAD not found: run make first, from the build directory" >&2; exit 2; }
-[ -x "$DRLINK" ] || { echo "run.sh: $DRLINK not found: run make first, from the build directory" >&2; exit 2; }
-echo "machine: $(nproc) CPUs, $(uname -sr), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/../lib.sh"
+
+[ -x "$LINKLOAD" ] || die "$LINKLOAD not found: run make first, from the build directory"
+[ -x "$DRLINK" ] || die "$DRLINK not found: run make first, from the build directory"
+echo "machine: $(machine), load average $(load_average)"
 exec "$LINKLOAD" --drlink "$DRLINK" "$@"

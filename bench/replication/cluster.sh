@@ -15,34 +15,16 @@ SAMPLER_PID=""         # replstat sampling beside kvload, if running
 HB_PID=""              # the heartbeat loop, if running
 declare -A PORT        # PORT[cluster:site]
 declare -A PID         # PID[cluster:site]
-declare -A TAKEN       # ports already handed out
 
-die() { echo "run.sh: $*" >&2; exit 2; }
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 check_tools() {
 	[ -x "$KVLOAD" ] || die "$KVLOAD not found: run make first, from the build directory (or --kvload PATH)"
 	[ -x "$DRSITE" ] || die "$DRSITE not found: run make first, from the build directory (or --drsite PATH)"
 	[ -x "$REPLSTAT" ] || die "$REPLSTAT not found: run make first, from the build directory (or --replstat PATH)"
 	command -v curl >/dev/null || die "curl not found: apt-get install curl"
-	[ -d "$BENCH_DIR" ] || die "$BENCH_DIR is not a directory"
-	FS_TYPE=$(stat -f -c %T "$BENCH_DIR")
-	case "$FS_TYPE" in
-	tmpfs|ramfs) die "$BENCH_DIR is $FS_TYPE, where fsync costs nothing; pass --dir on a real disk" ;;
-	esac
-}
-
-stop_pid() {
-	local pid=$1
-	[ -n "$pid" ] || return 0
-	kill -CONT "$pid" 2>/dev/null || true   # a paused replica cannot take SIGTERM
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for _ in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-		sleep 0.1
-	done
-	echo "run.sh: pid $pid ignored SIGTERM for 5 s, killing it" >&2
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
+	refuse_tmpfs "$BENCH_DIR"
 }
 
 cleanup() {
@@ -53,42 +35,16 @@ cleanup() {
 	for pid in "${SITE_PIDS[@]}"; do
 		stop_pid "$pid"
 	done
-	if [ -n "$WORK" ]; then
-		if [ "$KEEP" = 1 ]; then
-			echo "run.sh: data and logs kept in $WORK" >&2
-		else
-			rm -rf "$WORK"
-		fi
-	fi
+	remove_work
 }
 
 cluster_init() {
-	trap cleanup EXIT
-	trap 'exit 130' INT TERM
+	install_traps
 	WORK=$(mktemp -d "$BENCH_DIR/drorch-bench-$1.XXXXXX")
 	head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/token"
 	chmod 600 "$WORK/token"
 	TOKEN=$(cat "$WORK/token")
 	: >"$WORK/results"
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# A loopback port nothing listens on now and not yet handed out, below the
-# kernel's ephemeral range so that no client connection can hold it first.
-free_port() {
-	local p lo
-	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range
-	[ "$lo" -gt 12000 ] || lo=32768
-	for _ in $(seq 100); do
-		p=$((10000 + RANDOM % (lo - 10000)))
-		if [ -z "${TAKEN[$p]:-}" ] && ! port_open "$p"; then
-			TAKEN[$p]=1
-			FREE_PORT=$p
-			return 0
-		fi
-	done
-	die "no free loopback port found"
 }
 
 # http METHOD PORT PATH [BODY]: the body on stdout; fails unless HTTP 200.
@@ -132,7 +88,8 @@ cluster_start() {
 		SITE_PIDS+=("$!")
 	done
 	for s in a b c; do
-		wait_for "$name-$s" 15 curl -sf -m 1 "http://127.0.0.1:${PORT[$name:$s]}/healthz"
+		wait_http "$name-$s" "${PID[$name:$s]}" "http://127.0.0.1:${PORT[$name:$s]}/healthz" \
+			"$WORK/$name-$s.log"
 	done
 	http POST "${PORT[$name:a]}" /v1/admin/role '{"role":"primary","epoch":1,"mode":"async","quorum":1}' >/dev/null
 	for s in b c; do
@@ -150,8 +107,6 @@ set_mode() {
 		die "cannot set $1 to $2 quorum $3"
 }
 
-# field LINE NAME: the value of NAME=... in a key=value line.
-field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 
 # run_bg LOGNAME COMMAND...: runs in the background (so a signal cleans up at
 # once) and waits; its stdout is in $WORK/LOGNAME.out.
@@ -235,17 +190,6 @@ values() {
 	awk -v k="$1" '$1 == k' "$WORK/results" | while read -r line; do field "$line" "$2"; done
 }
 
-# Numbers (or NA) on stdin -> "median min max", or "NA NA NA".
-spread() {
-	grep -v '^NA$' | grep . | sort -g | awk '
-		{ v[NR] = $1 }
-		END {
-			if (NR == 0) { print "NA NA NA"; exit }
-			m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-			print m, v[1], v[NR]
-		}'
-}
-
 # cell KEY NAME FORMAT: "median [min..max]" of a field over the reps.
 cell() {
 	local m lo hi
@@ -269,5 +213,5 @@ ratio_line() {
 }
 
 machine_line() {
-	echo "machine: $(nproc) CPUs, $(uname -sr), data on $FS_TYPE ($WORK), load average before: $LOAD_BEFORE"
+	echo "machine: $(machine), data on $FS_TYPE ($WORK), load average before: $LOAD_BEFORE"
 }

@@ -199,7 +199,7 @@ print_table() {
 main() {
 	parse_args "$@"
 	check_tools
-	LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+	LOAD_BEFORE=$(load_average)
 	cluster_init replication
 	cluster_start r binary
 	measure_modes
