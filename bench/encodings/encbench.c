@@ -31,7 +31,6 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -43,6 +42,7 @@
 #include <jansson.h>
 
 #include "base64.h"
+#include "../benchutil.h"
 #include "timeutil.h"
 #include "wal.h"
 
@@ -244,17 +244,6 @@ static void usage(FILE *to)
 		"Prints one key=value line per size and rep; see bench/encodings/README.md.\n");
 }
 
-static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (*s == '\0' || *s == '-' || *end != '\0' || errno != 0 || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -272,11 +261,11 @@ int main(int argc, char **argv)
 		switch (opt) {
 		case 'h': usage(stdout); return 0;
 		case 'v':
-			bad = nsizes == MAX_SIZES || parse_u64(optarg, 0, 1u << 20, &sizes[nsizes++]);
+			bad = nsizes == MAX_SIZES || bench_parse_u64(optarg, 0, 1u << 20, &sizes[nsizes++]);
 			break;
-		case 'b': bad = parse_u64(optarg, 1, 100000, &batch); break;
-		case 'r': bad = parse_u64(optarg, 1, 1000, &reps); break;
-		case 'm': bad = parse_u64(optarg, 1, 600000, &min_ms); break;
+		case 'b': bad = bench_parse_u64(optarg, 1, 100000, &batch); break;
+		case 'r': bad = bench_parse_u64(optarg, 1, 1000, &reps); break;
+		case 'm': bad = bench_parse_u64(optarg, 1, 600000, &min_ms); break;
 		default: bad = 1;
 		}
 		if (bad) {

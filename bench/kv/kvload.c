@@ -65,6 +65,7 @@
 
 #include <jansson.h>
 
+#include "../benchutil.h"
 #include "httpc.h"
 #include "timeutil.h"
 
@@ -555,19 +556,6 @@ struct summary {
 	uint64_t p50_ns, p99_ns, max_ns;
 };
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile of a sorted, non-empty array. */
-static uint64_t percentile(const uint64_t *sorted, size_t n, double p)
-{
-	size_t rank = (size_t)(p * (double)n + 0.999999);
-	return sorted[rank == 0 ? 0 : rank - 1];
-}
-
 /* Merges every client's latencies; 0, or -1 when out of memory. */
 static int summarize(const struct run *run, const struct client *cl, int n,
 		     struct summary *s)
@@ -591,9 +579,9 @@ static int summarize(const struct run *run, const struct client *cl, int n,
 		memcpy(all + at, cl[i].lat_ns, cl[i].nlat * sizeof(*all));
 		at += cl[i].nlat;
 	}
-	qsort(all, s->ops, sizeof(*all), cmp_u64);
-	s->p50_ns = percentile(all, s->ops, 0.50);
-	s->p99_ns = percentile(all, s->ops, 0.99);
+	qsort(all, s->ops, sizeof(*all), bench_cmp_u64);
+	s->p50_ns = bench_percentile(all, s->ops, 0.50);
+	s->p99_ns = bench_percentile(all, s->ops, 0.99);
 	s->max_ns = all[s->ops - 1];
 	free(all);
 	return 0;
@@ -651,17 +639,6 @@ static int parse_seconds(const char *s, uint64_t *ns)
 	return 0;
 }
 
-static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (*s == '\0' || *s == '-' || *end != '\0' || errno != 0 || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 /* Sets *out to 0 for first, 1 for second; -1 for anything else. */
 static int parse_choice(const char *s, const char *first, const char *second, int *out)
 {
@@ -688,14 +665,14 @@ static int parse_option(struct config *cfg, int opt, const char *arg)
 		cfg->http = choice ? HTTP_CURL : HTTP_RAW;
 		break;
 	case 'H': cfg->host = arg; break;
-	case 'p': rc = parse_u64(arg, 1, 65535, &v); cfg->port = arg; break;
-	case 'c': rc = parse_u64(arg, 1, 4096, &v); cfg->clients = (int)v; break;
+	case 'p': rc = bench_parse_u64(arg, 1, 65535, &v); cfg->port = arg; break;
+	case 'c': rc = bench_parse_u64(arg, 1, 4096, &v); cfg->clients = (int)v; break;
 	case 'd': rc = parse_seconds(arg, &cfg->duration_ns); break;
-	case 'n': rc = parse_u64(arg, 1, UINT32_MAX, &cfg->count); break;
+	case 'n': rc = bench_parse_u64(arg, 1, UINT32_MAX, &cfg->count); break;
 	case 'w': rc = parse_seconds(arg, &cfg->warmup_ns); break;
-	case 'v': rc = parse_u64(arg, 1, 64u << 20, &v); cfg->value_size = (size_t)v; break;
+	case 'v': rc = bench_parse_u64(arg, 1, 64u << 20, &v); cfg->value_size = (size_t)v; break;
 	case 'k': rc = strlen(arg) < KEY_MAX / 2 ? 0 : -1; cfg->key_prefix = arg; break;
-	case 'T': rc = parse_u64(arg, 1, 3600000, &v); cfg->timeout_ms = (long)v; break;
+	case 'T': rc = bench_parse_u64(arg, 1, 3600000, &v); cfg->timeout_ms = (long)v; break;
 	default: rc = -1;
 	}
 	return rc;

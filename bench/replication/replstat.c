@@ -47,6 +47,7 @@
 
 #include <jansson.h>
 
+#include "../benchutil.h"
 #include "httpc.h"
 #include "timeutil.h"
 
@@ -213,12 +214,6 @@ static int sample_cpu(struct sampler *sm, bool end)
 
 /* ---- statistics ------------------------------------------------------------- */
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return (x > y) - (x < y);
-}
-
 /* Prints NAME_p50, NAME_p99, NAME_max of the pool (nearest rank). */
 static void print_pool(const char *name, struct pool *p)
 {
@@ -226,11 +221,10 @@ static void print_pool(const char *name, struct pool *p)
 		printf(" %s_p50=NA %s_p99=NA %s_max=NA", name, name, name);
 		return;
 	}
-	qsort(p->v, p->n, sizeof(*p->v), cmp_u64);
-	size_t r50 = (size_t)(0.50 * (double)p->n + 0.999999);
-	size_t r99 = (size_t)(0.99 * (double)p->n + 0.999999);
+	qsort(p->v, p->n, sizeof(*p->v), bench_cmp_u64);
 	printf(" %s_p50=%" PRIu64 " %s_p99=%" PRIu64 " %s_max=%" PRIu64, name,
-	       p->v[r50 ? r50 - 1 : 0], name, p->v[r99 ? r99 - 1 : 0], name, p->v[p->n - 1]);
+	       bench_percentile(p->v, p->n, 0.50), name, bench_percentile(p->v, p->n, 0.99), name,
+	       p->v[p->n - 1]);
 }
 
 /* Slowest replica's applied-LSN and WAL-bytes rates over secs. */
@@ -382,17 +376,6 @@ static void usage(FILE *to)
 		"Prints one key=value line; see bench/replication/README.md.\n", MAX_REPLICAS);
 }
 
-static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (*s == '\0' || *s == '-' || *end != '\0' || errno != 0 || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 static int parse_ms(const char *s, uint64_t *ms)
 {
 	char *end;
@@ -408,7 +391,7 @@ static int parse_proc(const char *arg, struct config *cfg)
 	const char *eq = strchr(arg, '=');
 	uint64_t pid;
 	if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof(cfg->procs[0].name) ||
-	    cfg->nprocs == MAX_PIDS || parse_u64(eq + 1, 1, INT32_MAX, &pid) != 0)
+	    cfg->nprocs == MAX_PIDS || bench_parse_u64(eq + 1, 1, INT32_MAX, &pid) != 0)
 		return -1;
 	struct proc *p = &cfg->procs[cfg->nprocs++];
 	snprintf(p->name, sizeof(p->name), "%.*s", (int)(eq - arg), arg);
@@ -422,24 +405,24 @@ static int parse_option(struct config *cfg, int opt, const char *arg)
 	switch (opt) {
 	case 'H': cfg->host = arg; return 0;
 	case 'p':
-		if (parse_u64(arg, 1, 65535, &v) != 0)
+		if (bench_parse_u64(arg, 1, 65535, &v) != 0)
 			return -1;
 		cfg->port = (int)v;
 		return 0;
 	case 'r':
-		if (cfg->nreplicas == MAX_REPLICAS || parse_u64(arg, 1, 65535, &v) != 0)
+		if (cfg->nreplicas == MAX_REPLICAS || bench_parse_u64(arg, 1, 65535, &v) != 0)
 			return -1;
 		cfg->replica_ports[cfg->nreplicas++] = (int)v;
 		return 0;
 	case 'P': return parse_proc(arg, cfg);
 	case 'c':
-		if (cfg->ncont == MAX_PIDS || parse_u64(arg, 1, INT32_MAX, &v) != 0)
+		if (cfg->ncont == MAX_PIDS || bench_parse_u64(arg, 1, INT32_MAX, &v) != 0)
 			return -1;
 		cfg->cont[cfg->ncont++] = (pid_t)v;
 		return 0;
 	case 'D': return parse_ms(arg, &cfg->delay_ms);
 	case 'd': return parse_ms(arg, &cfg->duration_ms);
-	case 'i': return parse_u64(arg, 1, 60000, &cfg->interval_ms);
+	case 'i': return bench_parse_u64(arg, 1, 60000, &cfg->interval_ms);
 	case 'u': cfg->catch_up = true; return 0;
 	default: return -1;
 	}
