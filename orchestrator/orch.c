@@ -305,6 +305,12 @@ static int commit(struct orch *o, const struct fsm_row *row, const char *actor, 
 	if (rc != 0) {
 		log_event(LOG_ERROR, "orch.transition_failed", "{s:s, s:s}", "row", row->id,
 			  "error", rc == STORE_CONFLICT ? "compare-and-set lost" : err);
+		/* The run begun for this transition never started: close it. */
+		if (row->action == FSM_A_FENCE && next.run_id &&
+		    store_run_end(o->store, next.run_id, "failed", NULL, -1, -1, -1, NULL,
+				  "{\"reason\":\"its first transition was not committed\"}",
+				  err, sizeof(err)) != 0)
+			log_event(LOG_ERROR, "orch.run_end_failed", "{s:s}", "error", err);
 		return -1;
 	}
 	pthread_mutex_lock(&o->mu);
