@@ -26,6 +26,16 @@ static struct {
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
+int log_level_parse(const char *s, enum log_level *out)
+{
+	for (int i = 0; i < 4; i++)
+		if (s && strcmp(s, level_names[i]) == 0) {
+			*out = (enum log_level)i;
+			return 0;
+		}
+	return -1;
+}
+
 void log_init(const char *proc, const char *site, enum log_level min_level)
 {
 	snprintf(log_cfg.proc, sizeof(log_cfg.proc), "%s", proc ? proc : "drorch");

@@ -14,6 +14,9 @@
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 
+/* "debug" | "info" | "warn" | "error" -> *out; 0, or -1 for anything else. */
+int log_level_parse(const char *s, enum log_level *out);
+
 /* Called once from main before any thread starts. */
 void log_init(const char *proc, const char *site, enum log_level min_level);
 /* fmt is a json_pack() object format such as "{s:s, s:I}", or NULL. */

@@ -21,6 +21,7 @@
 #include "http.h"
 #include "httpc.h"
 #include "log.h"
+#include "sigstop.h"
 #include "metrics.h"
 #include "orch.h"
 #include "store.h"
@@ -65,11 +66,7 @@ static int serve(const struct config *cfg)
 		return 1;
 	}
 	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	sigstop_block(&sigs);
 	if (orch_start(&api.orch, cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "drorchd: %s\n", err);
 		return 1;
@@ -111,8 +108,11 @@ int main(int argc, char **argv)
 		case 'c': path = optarg; break;
 		case 'v': verify = 1; break;
 		case 'L':
-			level = !strcmp(optarg, "debug") ? LOG_DEBUG : !strcmp(optarg, "warn") ? LOG_WARN :
-				!strcmp(optarg, "error") ? LOG_ERROR : LOG_INFO;
+			if (log_level_parse(optarg, &level) != 0) {
+				fprintf(stderr, "drorchd: --log-level: '%s' is not debug|info|warn|error\n",
+					optarg);
+				return 2;
+			}
 			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;

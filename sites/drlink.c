@@ -35,6 +35,7 @@
 #include "link.h"
 #include "linkconf.h"
 #include "log.h"
+#include "sigstop.h"
 
 #define EXIT_USAGE 2
 #define ADMIN_MAX_BODY (64 * 1024)
@@ -254,17 +255,6 @@ static void usage(FILE *f)
 		   "  --seed N       fixes the jitter and loss draws, for repeatable drills\n");
 }
 
-static int parse_level(const char *s, enum log_level *out)
-{
-	static const char *const names[] = { "debug", "info", "warn", "error" };
-	for (int i = 0; i < 4; i++)
-		if (strcmp(s, names[i]) == 0) {
-			*out = (enum log_level)i;
-			return 0;
-		}
-	return -1;
-}
-
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
@@ -300,7 +290,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			}
 			break;
 		case 'l':
-			if (parse_level(optarg, &o->log_level) != 0) {
+			if (log_level_parse(optarg, &o->log_level) != 0) {
 				fprintf(stderr, "drlink: --log-level: expected debug, info, warn or error\n");
 				return -1;
 			}
@@ -401,12 +391,8 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	log_init("drlink", NULL, opts.log_level);
 	raise_nofile();
-	signal(SIGPIPE, SIG_IGN);
 	sigset_t stop;
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &stop, NULL);   /* inherited by every thread */
+	sigstop_block(&stop);
 
 	char err[256];
 	struct link_engine *eng = NULL;

@@ -20,6 +20,7 @@
 #include "http.h"
 #include "httpc.h"
 #include "log.h"
+#include "sigstop.h"
 #include "metrics.h"
 #include "site.h"
 #include "wal.h"
@@ -73,17 +74,6 @@ static int parse_ms(const char *s, uint64_t *out)
 		return -1;
 	*out = v;
 	return 0;
-}
-
-static int parse_level(const char *s, enum log_level *out)
-{
-	static const char *const names[] = { "debug", "info", "warn", "error" };
-	for (int i = 0; i < 4; i++)
-		if (strcmp(s, names[i]) == 0) {
-			*out = (enum log_level)i;
-			return 0;
-		}
-	return -1;
 }
 
 /* Returns 0, or 2 after printing a usage error. */
@@ -145,7 +135,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 			break;
 		case 'F': a->enable_faults = 1; break;
 		case 'L':
-			if (parse_level(optarg, &a->level)) {
+			if (log_level_parse(optarg, &a->level)) {
 				fprintf(stderr, "drsite: --log-level: '%s' is not debug|info|warn|error\n", optarg);
 				return 2;
 			}
@@ -186,13 +176,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	/* Signals are taken synchronously by main; every thread inherits the mask. */
 	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	sigstop_block(&sigs);
 
 	char err[512];
 	struct site *site = NULL;
