@@ -23,11 +23,6 @@
 
 #define POLL_MS 20
 
-static uint64_t window_ms(const struct orch *o)
-{
-	return o->cfg.policy.heartbeat_ms * o->cfg.policy.misses;
-}
-
 /* Deadline of the current state: entered + its timeout, less a margin. */
 static uint64_t state_deadline(struct orch *o)
 {
@@ -58,7 +53,7 @@ enum verdict { V_UNSURE, V_BACK, V_LINK_ONLY, V_DOWN };
 static enum verdict judge_locked(struct orch *o, int p, uint64_t now)
 {
 	const struct site_view *pv = &o->views[p];
-	uint64_t window = window_ms(o);
+	uint64_t window = orch_window_ms(o);
 	if (pv->reachable && now - pv->last_ok_ms <= window && pv->canary_failures < 2)
 		return V_BACK;
 	if (pv->canary_failures >= 2)
@@ -115,14 +110,6 @@ static int act_confirm(struct orch *o)
 
 /* ---- fence ------------------------------------------------------------------------- */
 
-static int64_t detail_i(struct orch *o, const char *key)
-{
-	json_t *v = orch_detail_get(o, key);
-	int64_t n = json_integer_value(v);
-	json_decref(v);
-	return n;
-}
-
 /* Sends fence{epoch} to every site; returns whether the old primary took it;
  * *old_unreached tells whether the fence certainly never reached it. */
 static bool fence_all(struct orch *o, struct httpc *c, int old, int64_t epoch, json_t *report,
@@ -133,7 +120,7 @@ static bool fence_all(struct orch *o, struct httpc *c, int old, int64_t epoch, j
 	for (int i = 0; i < o->cfg.nsites; i++) {
 		char err[300] = "";
 		long st = siteapi_admin(c, o->cfg.sites[i].url, o->site_token, "fence", body,
-					(long)window_ms(o), err, sizeof(err));
+					(long)orch_window_ms(o), err, sizeof(err));
 		if (i == old) {
 			old_fenced = st == 200;
 			*old_unreached = st == 0 && httpc_not_delivered(c);
@@ -182,8 +169,9 @@ static int act_fence(struct orch *o)
 	uint64_t last_hb = o->views[old].last_hb_ok_ms;
 	int64_t lease = o->views[old].lease_ms > 0 ? o->views[old].lease_ms : 500;
 	pthread_mutex_unlock(&o->mu);
-	orch_run_mark(o, "last_good_heartbeat", (uint64_t)detail_i(o, "last_good_heartbeat"));
-	orch_run_mark(o, "detected", (uint64_t)detail_i(o, "detected"));
+	orch_run_mark(o, "last_good_heartbeat",
+		      (uint64_t)orch_detail_int(o, "last_good_heartbeat", 0));
+	orch_run_mark(o, "detected", (uint64_t)orch_detail_int(o, "detected", 0));
 	struct httpc *c = httpc_new();
 	if (!c)
 		return FSM_E_ACTION_FAILED;
@@ -245,7 +233,7 @@ static bool eligible(struct orch *o, struct httpc *h, int i, int old, int64_t ep
 		     struct candidate *c, json_t *report)
 {
 	char err[300];
-	json_t *st = siteapi_status(h, o->cfg.sites[i].url, (long)window_ms(o), err, sizeof(err));
+	json_t *st = siteapi_status(h, o->cfg.sites[i].url, (long)orch_window_ms(o), err, sizeof(err));
 	const char *role = json_string_value(json_object_get(st, "role"));
 	const char *rs = json_string_value(json_object_get(json_object_get(st, "replication"), "state"));
 	const char *why = !st ? "unreachable" :
@@ -319,7 +307,7 @@ static bool role_cmd(struct orch *o, struct httpc *h, int i, json_t *body, json_
 {
 	char err[300] = "";
 	long st = siteapi_admin(h, o->cfg.sites[i].url, o->site_token, "role", body,
-				(long)window_ms(o), err, sizeof(err));
+				(long)orch_window_ms(o), err, sizeof(err));
 	json_decref(body);
 	json_object_set_new(report, o->cfg.sites[i].name, json_string(st == 200 ? "ok" : err));
 	return st == 200;

@@ -102,7 +102,7 @@ struct monitor_arg {
 static void poll_once(struct orch *o, struct httpc *c, int idx, unsigned round)
 {
 	const struct config_site *cs = &o->cfg.sites[idx];
-	long timeout = (long)(o->cfg.policy.heartbeat_ms * o->cfg.policy.misses);
+	long timeout = (long)orch_window_ms(o);
 	pthread_mutex_lock(&o->mu);
 	bool is_primary = strcmp(o->cluster.primary, cs->name) == 0;
 	bool rest = resting(o->cluster.state);

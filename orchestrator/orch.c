@@ -139,7 +139,12 @@ void orch_run_mark(struct orch *o, const char *name, uint64_t wall_ms)
 		log_event(LOG_ERROR, "orch.run_mark_failed", "{s:s}", "error", err);
 }
 
-static int64_t detail_int(struct orch *o, const char *key, int64_t dflt)
+uint64_t orch_window_ms(const struct orch *o)
+{
+	return o->cfg.policy.heartbeat_ms * o->cfg.policy.misses;
+}
+
+int64_t orch_detail_int(struct orch *o, const char *key, int64_t dflt)
 {
 	json_t *v = orch_detail_get(o, key);
 	int64_t n = json_is_integer(v) ? json_integer_value(v) : dflt;
@@ -162,15 +167,15 @@ static void finish_run(struct orch *o, const char *outcome)
 	json_int_t first = json_integer_value(json_object_get(ts, "first_write"));
 	int64_t rto = good && first ? first - good : -1;
 	json_t *cand = orch_detail_get(o, "candidate");
+	int64_t rpo_records = orch_detail_int(o, "rpo_records", -1);
+	int64_t rpo_ms = orch_detail_int(o, "rpo_ms", -1);
 	char err[300];
-	if (store_run_end(o->store, run, outcome, json_string_value(cand),
-			  detail_int(o, "rpo_records", -1), detail_int(o, "rpo_ms", -1), rto,
-			  NULL, NULL, err, sizeof(err)) != 0)
+	if (store_run_end(o->store, run, outcome, json_string_value(cand), rpo_records, rpo_ms,
+			  rto, NULL, NULL, err, sizeof(err)) != 0)
 		log_event(LOG_ERROR, "orch.run_end_failed", "{s:s}", "error", err);
 	log_event(LOG_INFO, "orch.run_ended", "{s:I, s:s, s:I, s:I, s:I}", "run", (json_int_t)run,
-		  "outcome", outcome, "rto_ms", (json_int_t)rto,
-		  "rpo_records", (json_int_t)detail_int(o, "rpo_records", -1),
-		  "rpo_ms", (json_int_t)detail_int(o, "rpo_ms", -1));
+		  "outcome", outcome, "rto_ms", (json_int_t)rto, "rpo_records",
+		  (json_int_t)rpo_records, "rpo_ms", (json_int_t)rpo_ms);
 	json_decref(cand);
 	json_decref(r);
 	metrics_failover(o->metrics, outcome);
@@ -196,7 +201,7 @@ static bool guard_holds(void *ctx, enum fsm_guard g)
 	case FSM_G_NONE:
 		return true;
 	case FSM_G_ANTI_FLAP_OK: {
-		int64_t last = detail_int(o, "last_failover_ms", 0);
+		int64_t last = orch_detail_int(o, "last_failover_ms", 0);
 		return !last || time_wall_ms() - (uint64_t)last > o->cfg.policy.anti_flap_s * 1000;
 	}
 	case FSM_G_ALL_REPLICAS_OK:
@@ -375,7 +380,7 @@ static int health_event_locked(struct orch *o, uint64_t now, uint64_t started)
 	if (timeout && now - o->state_entered_ms > timeout)
 		return FSM_E_TIMEOUT;
 	int p = orch_site_index(o, o->cluster.primary);
-	uint64_t window = o->cfg.policy.heartbeat_ms * o->cfg.policy.misses;
+	uint64_t window = orch_window_ms(o);
 	if (p < 0 || now - started < window)
 		return -1;  /* a grace period at start: let sites answer and take roles */
 	bool missed = now - last_ok_locked(o, p, started) > window ||
@@ -407,7 +412,7 @@ static void send_role(struct orch *o, int i, json_t *body)
 	char err[300];
 	struct httpc *c = httpc_new();
 	long st = c ? siteapi_admin(c, o->cfg.sites[i].url, o->site_token, "role", body,
-				    (long)(o->cfg.policy.heartbeat_ms * o->cfg.policy.misses),
+				    (long)orch_window_ms(o),
 				    err, sizeof(err)) : 0;
 	httpc_free(c);
 	if (st != 200)
@@ -644,7 +649,7 @@ static const char *status_role(const struct site_view *v, uint64_t now, uint64_t
 json_t *orch_status_json(struct orch *o)
 {
 	uint64_t now = time_mono_ms();
-	uint64_t window = o->cfg.policy.heartbeat_ms * o->cfg.policy.misses;
+	uint64_t window = orch_window_ms(o);
 	json_t *sites = json_array();
 	pthread_mutex_lock(&o->mu);
 	for (int i = 0; i < o->cfg.nsites; i++) {

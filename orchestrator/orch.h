@@ -109,6 +109,10 @@ int orch_run_action(struct orch *o, enum fsm_action a);
 /* Replaces a key of the cluster row's detail JSON (CAS update). */
 int orch_detail_set(struct orch *o, const char *key, json_t *value);
 json_t *orch_detail_get(struct orch *o, const char *key);  /* new ref or NULL */
+/* An integer of the detail JSON, or dflt when absent. */
+int64_t orch_detail_int(struct orch *o, const char *key, int64_t dflt);
+/* The detection window: heartbeat_ms x misses (also drorchd's request timeout). */
+uint64_t orch_window_ms(const struct orch *o);
 void orch_run_step(struct orch *o, const char *name, const char *status, json_t *detail);
 void orch_run_mark(struct orch *o, const char *name, uint64_t wall_ms);
 /* The role command that puts site i in its place under `primary` at epoch. */
