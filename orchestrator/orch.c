@@ -14,6 +14,8 @@
  * Test builds and drills: DRORCH_TEST_CRASH_AT=ROW_ID makes drorchd kill
  * itself (SIGKILL) right after committing the transition of that row (by
  * its id, or the part before '@'), before the action runs.
+ * DRORCH_TEST_STEP_MS=N makes every action of a run start N ms after its
+ * transition commits, so a test can act while a recovery is in progress.
  */
 #include <errno.h>
 #include <signal.h>
@@ -286,6 +288,18 @@ static void crash_point(const struct fsm_row *row)
 	}
 }
 
+static void step_pause(const struct fsm_row *row)
+{
+	const char *ms = getenv("DRORCH_TEST_STEP_MS");
+	bool in_run = row->action == FSM_A_FENCE || row->action == FSM_A_ELECT ||
+		      row->action == FSM_A_PROMOTE || row->action == FSM_A_REDIRECT;
+	if (!ms || !*ms || !in_run)
+		return;
+	long n = strtol(ms, NULL, 10);
+	if (n > 0 && n <= 10000)
+		time_sleep_ms((uint64_t)n);
+}
+
 /* Commits row's transition (CAS) and returns 0; -1 when it could not. */
 static int commit(struct orch *o, const struct fsm_row *row, const char *actor, json_t *detail)
 {
@@ -348,6 +362,7 @@ static const struct fsm_row *feed(struct orch *o, int ev, const char *actor, jso
 			break;
 		detail = NULL;
 		crash_point(row);
+		step_pause(row);
 		if (ends_failover(row))
 			finish_run(o, row->to == FSM_S_HELD ? "held" : "succeeded");
 		ev = orch_run_action(o, row->action);

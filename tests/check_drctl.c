@@ -180,6 +180,9 @@ static json_t *status_json(void)
 
 static void lab_up(void)
 {
+	/* drorchd inherits this: each step of a run starts 300 ms after its
+	 * transition, so the second failover surely meets the first running. */
+	setenv("DRORCH_TEST_STEP_MS", "300", 1);
 	const char *argv[] = { "lab", "up", "--dir", lab_dir, NULL };
 	struct out o = drctl(argv, 45000);
 	ck_assert_msg(o.code == 0, "lab up: exit %d: %s%s", o.code, o.stdout_text, o.stderr_text);
