@@ -1,6 +1,7 @@
 /*
  * admin.c — the orchestrator's levers on a site: role, fence, heartbeat,
- * checkpoint; the bearer-token check; and the write lease.
+ * checkpoint, paused writes (rewind is in rewind.c); the bearer-token
+ * check; and the write lease.
  *
  * EPOCH RULES.  Every role change carries an epoch.  A command with an
  * epoch older than the site's answers 409 and changes nothing.  The same
@@ -26,6 +27,19 @@
  * its state.json and has not heard from the orchestrator since may follow
  * a primary the orchestrator has already given up on: it still acks records
  * (durability: sync writes count it), but it does not renew the lease.
+ *
+ * PAUSED WRITES.  For a planned switchover the orchestrator sends the
+ * primary its own role again with "writes":"paused": the primary stops
+ * admitting client writes (503 "writes paused for a switchover"; /primary
+ * 503) and closes the WAL's write gate before answering, so no client
+ * record enters the log once the command is answered.  It still ships its
+ * WAL and takes acks: a write already in the log is acknowledged as usual
+ * once its quorum holds it, and the replicas catch up to its last LSN.  A
+ * role command with "writes":"open", or without the field, reopens; any
+ * change away from primary (fence, a newer epoch) ends the pause.  The
+ * pause is not persisted: a restarted primary is read-only until the
+ * orchestrator confirms it anyway, and that role command says whether its
+ * writes are open.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -104,6 +118,17 @@ bool site_writable_locked(struct site *s, uint64_t now, char *why, size_t whylen
 	return true;
 }
 
+bool site_admits_writes_locked(struct site *s, uint64_t now, char *why, size_t whylen)
+{
+	if (!site_writable_locked(s, now, why, whylen))
+		return false;
+	if (s->writes_paused) {
+		snprintf(why, whylen, "writes paused for a switchover");
+		return false;
+	}
+	return true;
+}
+
 static int persist_locked(struct site *s, char *err, size_t errlen)
 {
 	s->had_role = true;
@@ -113,13 +138,16 @@ static int persist_locked(struct site *s, char *err, size_t errlen)
 void site_gate_locked(struct site *s)
 {
 	enum role_kind r = s->role.role;
-	wal_set_gate(s->wal, r == ROLE_STANDALONE || r == ROLE_PRIMARY, s->role.epoch);
+	bool open = (r == ROLE_STANDALONE || r == ROLE_PRIMARY) && !s->writes_paused;
+	wal_set_gate(s->wal, open, s->role.epoch);
 }
 
 /* Moves the write gate, wakes whoever waits on the role (sync writers and
- * the follower). */
+ * the follower).  Only a primary's writes can be paused. */
 static void role_changed_locked(struct site *s)
 {
+	if (s->role.role != ROLE_PRIMARY)
+		s->writes_paused = false;
 	site_gate_locked(s);
 	pthread_cond_broadcast(&s->peers_cv);
 	pthread_cond_broadcast(&s->role_cv);
@@ -148,6 +176,7 @@ struct role_cmd {
 	const char *primary;
 	enum repl_mode mode;
 	int quorum;
+	bool writes_paused;
 };
 
 /* Parses and checks a role command; on error fills a 400 naming the field. */
@@ -156,6 +185,7 @@ static int parse_role_cmd(json_t *j, struct role_cmd *c, struct http_resp *resp)
 	const char *role = json_string_value(json_object_get(j, "role"));
 	json_t *epoch = json_object_get(j, "epoch"), *q = json_object_get(j, "quorum");
 	json_t *mode = json_object_get(j, "mode"), *primary = json_object_get(j, "primary");
+	json_t *writes = json_object_get(j, "writes");
 	char host[ROLE_ADDR_MAX];
 	uint16_t port;
 	memset(c, 0, sizeof(*c));
@@ -180,6 +210,13 @@ static int parse_role_cmd(json_t *j, struct role_cmd *c, struct http_resp *resp)
 	if (c->role == ROLE_REPLICA &&
 	    (!c->primary || http_parse_hostport(c->primary, host, sizeof(host), &port) != 0))
 		return http_resp_error(resp, 400, "primary: a replica needs \"HOST:PORT\""), -1;
+	const char *w = writes ? json_string_value(writes) : "open";
+	if (!w || (strcmp(w, "open") && strcmp(w, "paused")))
+		return http_resp_error(resp, 400, "writes: must be \"open\" or \"paused\""), -1;
+	c->writes_paused = strcmp(w, "paused") == 0;
+	if (c->writes_paused && c->role != ROLE_PRIMARY)
+		return http_resp_error(resp, 400, "writes: only a primary's writes can be "
+				       "paused"), -1;
 	return 0;
 }
 
@@ -187,10 +224,11 @@ static json_t *role_reply_locked(struct site *s)
 {
 	struct wal_stats ws;
 	wal_get_stats(s->wal, &ws);
-	return json_pack("{s:s, s:I, s:s, s:i, s:I, s:I}", "role", role_name(s->role.role),
+	return json_pack("{s:s, s:I, s:s, s:i, s:I, s:I, s:s}", "role", role_name(s->role.role),
 			 "epoch", (json_int_t)s->role.epoch, "mode", role_mode_name(s->role.mode),
 			 "quorum", s->role.quorum, "lsn", (json_int_t)ws.last_lsn,
-			 "flushed_lsn", (json_int_t)ws.flushed_lsn);
+			 "flushed_lsn", (json_int_t)ws.flushed_lsn,
+			 "writes", s->writes_paused ? "paused" : "open");
 }
 
 /* Applies a checked role command under s->mu; 0 or an HTTP status. */
@@ -229,6 +267,7 @@ static int apply_role_locked(struct site *s, const struct role_cmd *c, char *err
 	}
 	s->confirmed = true;
 	s->orch_seen_ms = time_mono_ms();
+	s->writes_paused = c->writes_paused;
 	role_changed_locked(s);
 	return 0;
 }
@@ -249,17 +288,17 @@ static void cmd_role(struct site *s, const struct http_req *req, struct http_res
 	if (status) {
 		http_resp_error(resp, status, "%s", err);
 	} else {
-		log_event(LOG_INFO, "site.role", "{s:s, s:I, s:s, s:s, s:i}",
+		log_event(LOG_INFO, "site.role", "{s:s, s:I, s:s, s:s, s:i, s:s}",
 			  "role", role_name(c.role), "epoch", (json_int_t)c.epoch,
 			  "primary", c.primary ? c.primary : "", "mode", role_mode_name(c.mode),
-			  "quorum", c.quorum);
+			  "quorum", c.quorum, "writes", c.writes_paused ? "paused" : "open");
 		http_resp_json(resp, 200, reply);
 	}
 	json_decref(j);
 }
 
 /* Reads {"epoch": E >= 1}; 0 or -1 with a 400 set. */
-static int parse_epoch_body(const struct http_req *req, struct http_resp *resp, uint64_t *epoch)
+int admin_parse_epoch(const struct http_req *req, struct http_resp *resp, uint64_t *epoch)
 {
 	json_t *j = http_req_json(req, resp);
 	if (!j)
@@ -277,7 +316,7 @@ static int parse_epoch_body(const struct http_req *req, struct http_resp *resp, 
 static void cmd_fence(struct site *s, const struct http_req *req, struct http_resp *resp)
 {
 	uint64_t epoch;
-	if (parse_epoch_body(req, resp, &epoch) != 0)
+	if (admin_parse_epoch(req, resp, &epoch) != 0)
 		return;
 	char err[300];
 	pthread_mutex_lock(&s->mu);
@@ -309,7 +348,7 @@ static void cmd_fence(struct site *s, const struct http_req *req, struct http_re
 static void cmd_heartbeat(struct site *s, const struct http_req *req, struct http_resp *resp)
 {
 	uint64_t epoch;
-	if (parse_epoch_body(req, resp, &epoch) != 0)
+	if (admin_parse_epoch(req, resp, &epoch) != 0)
 		return;
 	pthread_mutex_lock(&s->mu);
 	uint64_t cur = s->role.epoch;
@@ -415,8 +454,10 @@ void admin_route(struct site *s, const struct http_req *req, struct http_resp *r
 		cmd_heartbeat(s, req, resp);
 	else if (post && strcmp(cmd, "checkpoint") == 0)
 		cmd_checkpoint(s, resp);
+	else if (post && strcmp(cmd, "rewind") == 0)
+		rewind_cmd(s, req, resp);
 	else if (!strcmp(cmd, "role") || !strcmp(cmd, "fence") || !strcmp(cmd, "heartbeat") ||
-		 !strcmp(cmd, "checkpoint") || !strcmp(cmd, "faults"))
+		 !strcmp(cmd, "checkpoint") || !strcmp(cmd, "faults") || !strcmp(cmd, "rewind"))
 		http_resp_error(resp, 405, "method %s not allowed on %s", req->method, req->path);
 	else
 		http_resp_error(resp, 404, "no admin command %s", cmd);

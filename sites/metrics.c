@@ -116,8 +116,10 @@ static void render_role_locked(struct site *s, struct prom *p)
 		prom_value(p, "drorch_site_role", labels, s->role.role == roles[i]);
 	}
 	one(p, "drorch_site_epoch", "gauge", "The site's epoch.", (double)s->role.epoch);
-	one(p, "drorch_site_writable", "gauge", "1 while this site may acknowledge client writes.",
-	    site_writable_locked(s, time_mono_ms(), why, sizeof(why)));
+	one(p, "drorch_site_writable", "gauge", "1 while this site takes client writes.",
+	    site_admits_writes_locked(s, time_mono_ms(), why, sizeof(why)));
+	one(p, "drorch_site_writes_paused", "gauge",
+	    "1 while a primary's client writes are paused for a switchover.", s->writes_paused);
 	prom_family(p, "drorch_site_mode", "gauge",
 		    "1 for the replication mode writes are acknowledged under.");
 	for (int m = 0; m < NMODES; m++) {

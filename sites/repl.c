@@ -42,7 +42,9 @@
  * epochs do not match (a stale replica, or a primary that has just learnt
  * of a newer epoch and fenced itself), this site is not a primary, the
  * replica asks beyond the primary's end, or the replica's record at
- * from - 1 is not the primary's ("diverged at lsn N"); 410
+ * from - 1 is not the primary's ("diverged at lsn N"); the two divergence
+ * answers also carry "diverged_lsn": N (from - 1, or the primary's last
+ * LSN + 1 for a replica beyond its end), which a rewind starts from; 410
  * when `from` was removed by a checkpoint: the replica then fetches
  *   GET /v1/snapshot?epoch=E   ->  a snapshot image (snapshot.c format)
  * installs it, and streams on from the snapshot's LSN + 1.
@@ -60,7 +62,9 @@
  * whose CRC replay recovers); a mismatch answers 409 "diverged at lsn N"
  * and the replica applies nothing.  Where the primary no longer has the
  * record in memory it falls back to the epochs.  Such a replica must be
- * rewound before it follows (failback), as must a returning old primary.
+ * rewound before it follows (failback, POST /v1/admin/rewind: rewind.c),
+ * as must a returning old primary.  The follower keeps the lowest
+ * diverged_lsn its primary named; while a rewind runs it is parked.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -206,6 +210,18 @@ static int admit_fetch_locked(struct site *s, const struct fetch *f, char *err, 
 	return 0;
 }
 
+json_t *repl_record_json(const unsigned char *encoded, const struct wal_record *r)
+{
+	char *b64 = base64_encode(r->value, r->value_len);
+	json_t *j = b64 ? json_pack("{s:I, s:I, s:s, s:s%, s:s, s:I}",
+		"lsn", (json_int_t)r->lsn, "epoch", (json_int_t)r->epoch,
+		"type", r->type == WAL_PUT ? "put" : "delete", "key", r->key, (size_t)r->key_len,
+		"value", b64, "crc", (json_int_t)get_le32(encoded)) : NULL;
+	free(b64);
+	return j;
+}
+
+/* The records as a JSON array; NULL on allocation failure. */
 static json_t *records_json(const unsigned char *buf, size_t len)
 {
 	json_t *arr = json_array();
@@ -215,13 +231,10 @@ static json_t *records_json(const unsigned char *buf, size_t len)
 		size_t n = wal_decode(buf + off, len - off, &r);
 		if (n == 0)
 			break;
-		char *b64 = base64_encode(r.value, r.value_len);
-		uint32_t crc = get_le32(buf + off);
-		json_array_append_new(arr, json_pack("{s:I, s:I, s:s, s:s%, s:s, s:I}",
-			"lsn", (json_int_t)r.lsn, "epoch", (json_int_t)r.epoch,
-			"type", r.type == WAL_PUT ? "put" : "delete", "key", r.key, (size_t)r.key_len,
-			"value", b64 ? b64 : "", "crc", (json_int_t)crc));
-		free(b64);
+		if (json_array_append_new(arr, repl_record_json(buf + off, &r)) != 0) {
+			json_decref(arr);
+			return NULL;
+		}
 		off += n;
 	}
 	return arr;
@@ -231,9 +244,14 @@ static void reply_frame(struct http_resp *resp, bool json, uint64_t epoch,
 			const struct wal_stats *ws, unsigned char *recs, size_t len)
 {
 	if (json) {
-		http_resp_json(resp, 200, json_pack("{s:I, s:I, s:I, s:o}", "epoch", (json_int_t)epoch,
+		json_t *arr = records_json(recs, len);
+		json_t *j = arr ? json_pack("{s:I, s:I, s:I, s:o}", "epoch", (json_int_t)epoch,
 			"last_lsn", (json_int_t)ws->last_lsn, "flushed_lsn", (json_int_t)ws->flushed_lsn,
-			"records", records_json(recs, len)));
+			"records", arr) : NULL;
+		if (j)
+			http_resp_json(resp, 200, j);
+		else
+			http_resp_error(resp, 503, "out of memory");
 		return;
 	}
 	unsigned char *frame = malloc(SHIP_HEADER + len);
@@ -291,6 +309,13 @@ static bool diverged(struct site *s, const struct fetch *f, char *why, size_t wh
 	return false;
 }
 
+/* 409 {"error": msg, "diverged_lsn": lsn}: the replica must be rewound. */
+static void refuse_diverged(struct http_resp *resp, const char *msg, uint64_t lsn)
+{
+	http_resp_json(resp, 409, json_pack("{s:s, s:I}", "error", msg,
+					    "diverged_lsn", (json_int_t)lsn));
+}
+
 /* Admits a fetch: role and epoch, then its position in the primary's log.
  * 0 and *epoch, or -1 with the answer set. */
 static int check_fetch(struct site *s, const struct fetch *f, uint64_t *epoch,
@@ -308,13 +333,18 @@ static int check_fetch(struct site *s, const struct fetch *f, uint64_t *epoch,
 	if (status)
 		return http_resp_error(resp, status, "%s", err), -1;
 	wal_get_stats(s->wal, ws);
-	if (f->from > ws->last_lsn + 1)
-		return http_resp_error(resp, 409, "replica %s asks for lsn %" PRIu64 " but the "
-				       "primary ends at %" PRIu64 ": its log has diverged and "
-				       "must be rewound", f->replica, f->from, ws->last_lsn), -1;
-	if (diverged(s, f, err, sizeof(err)))
-		return http_resp_error(resp, 409, "replica %s diverged at lsn %" PRIu64 ": %s; it "
-				       "must be rewound", f->replica, f->from - 1, err), -1;
+	char msg[512];
+	if (f->from > ws->last_lsn + 1) {
+		snprintf(msg, sizeof(msg), "replica %s asks for lsn %" PRIu64 " but the primary "
+			 "ends at %" PRIu64 ": its log has diverged and must be rewound",
+			 f->replica, f->from, ws->last_lsn);
+		return refuse_diverged(resp, msg, ws->last_lsn + 1), -1;
+	}
+	if (diverged(s, f, err, sizeof(err))) {
+		snprintf(msg, sizeof(msg), "replica %s diverged at lsn %" PRIu64 ": %s; it must be "
+			 "rewound", f->replica, f->from - 1, err);
+		return refuse_diverged(resp, msg, f->from - 1), -1;
+	}
 	return 0;
 }
 
@@ -471,7 +501,7 @@ json_t *repl_follow_json(struct site *s)
 	uint64_t since = f->caught_up_ms ? f->caught_up_ms : f->started_ms;
 	bool caught_up = ki.applied_lsn >= plast && f->last_contact_ms &&
 			 now - f->last_contact_ms <= s->opts.lease_ms;
-	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
+	json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
 		"primary", s->role.primary, "state", f->state,
 		"encoding", s->opts.json_framing ? "json" : "binary",
 		"received_lsn", (json_int_t)ws.last_lsn, "applied_lsn", (json_int_t)ki.applied_lsn,
@@ -480,6 +510,10 @@ json_t *repl_follow_json(struct site *s)
 		"lag_ms", (json_int_t)(caught_up ? 0 : now - since),
 		"last_contact_ms_ago", (json_int_t)(f->last_contact_ms ? now - f->last_contact_ms : 0),
 		"snapshots", (json_int_t)f->snapshots, "last_error", f->last_error);
+	if (j && f->diverged_lsn && f->diverged_epoch == s->role.epoch &&
+	    strcmp(f->diverged_primary, s->role.primary) == 0)
+		json_object_set_new(j, "diverged_lsn", json_integer((json_int_t)f->diverged_lsn));
+	return j;
 }
 
 /* Notes a record's epoch in the history; true if the history grew. */
@@ -622,31 +656,37 @@ static bool still_following(struct site *s, const char *primary, uint64_t epoch,
 	return still;
 }
 
-/* Installs the primary's snapshot, then restarts the local WAL after it. */
-static int fetch_snapshot(struct site *s, struct httpc *c, const char *primary,
-			  uint64_t epoch, char *err, size_t errlen)
+int repl_snapshot_download(struct site *s, struct httpc *c, const char *primary,
+			   uint64_t epoch, struct httpc_resp *r, char *err, size_t errlen)
 {
 	char url[512];
 	snprintf(url, sizeof(url), "http://%s/v1/snapshot?epoch=%" PRIu64, primary, epoch);
-	follow_set(s, "snapshot", NULL);
-	struct httpc_resp r;
-	if (httpc_request(c, "GET", url, s->token, NULL, 0, 60000, &r, err, errlen) != 0)
+	if (httpc_request(c, "GET", url, s->token, NULL, 0, 60000, r, err, errlen) != 0)
 		return -1;
+	if (r->status == 200)
+		return 0;
+	snprintf(err, errlen, "snapshot: HTTP %ld: %.200s", r->status, r->body);
+	httpc_resp_free(r);
+	return -1;
+}
+
+int repl_snapshot_install(struct site *s, const char *primary, uint64_t epoch,
+			  const unsigned char *img, size_t len, uint64_t *lsn, bool *changed,
+			  char *err, size_t errlen)
+{
 	int rc = -1;
-	uint64_t lsn = 0, snap_epoch = 0;
-	if (r.status != 200) {
-		snprintf(err, errlen, "snapshot: HTTP %ld: %.200s", r.status, r.body);
-		goto out;
-	}
+	uint64_t snap_epoch = 0;
+	*changed = false;
 	pthread_mutex_lock(&s->cp_run_mu);  /* no checkpoint while the log is replaced */
-	if (still_following(s, primary, epoch, err, errlen))
-		rc = snap_install(s->kv, s->datadir, (unsigned char *)r.body, r.body_len, &lsn,
-				  &snap_epoch, err, errlen);
+	if (still_following(s, primary, epoch, err, errlen)) {
+		*changed = true;
+		rc = snap_install(s->kv, s->datadir, img, len, lsn, &snap_epoch, err, errlen);
+	}
 	if (rc == 0)
-		rc = wal_reset(s->wal, lsn, snap_epoch, err, errlen);
+		rc = wal_reset(s->wal, *lsn, snap_epoch, err, errlen);
 	if (rc == 0) {
 		pthread_mutex_lock(&s->cp_mu);
-		s->cp_lsn = lsn;
+		s->cp_lsn = *lsn;
 		pthread_mutex_unlock(&s->cp_mu);
 	}
 	pthread_mutex_unlock(&s->cp_run_mu);
@@ -655,9 +695,23 @@ static int fetch_snapshot(struct site *s, struct httpc *c, const char *primary,
 		s->follow.snapshots++;
 		pthread_mutex_unlock(&s->mu);
 		log_event(LOG_INFO, "repl.snapshot_installed", "{s:s, s:I, s:I}", "primary", primary,
-			  "lsn", (json_int_t)lsn, "bytes", (json_int_t)r.body_len);
+			  "lsn", (json_int_t)*lsn, "bytes", (json_int_t)len);
 	}
-out:
+	return rc;
+}
+
+/* Installs the primary's snapshot, then restarts the local WAL after it. */
+static int fetch_snapshot(struct site *s, struct httpc *c, const char *primary,
+			  uint64_t epoch, char *err, size_t errlen)
+{
+	follow_set(s, "snapshot", NULL);
+	struct httpc_resp r;
+	if (repl_snapshot_download(s, c, primary, epoch, &r, err, errlen) != 0)
+		return -1;
+	uint64_t lsn = 0;
+	bool changed;
+	int rc = repl_snapshot_install(s, primary, epoch, (const unsigned char *)r.body,
+				       r.body_len, &lsn, &changed, err, errlen);
 	httpc_resp_free(&r);
 	return rc;
 }
@@ -710,6 +764,42 @@ static int apply_answer(struct site *s, const struct httpc_resp *r, uint64_t fro
 	return rc;
 }
 
+/* The LSN a 409 answer says the logs diverged at, or 0 if it is about
+ * something else.  "diverged_lsn" is the field; older primaries only say
+ * "diverged at lsn N" in the message. */
+static uint64_t answer_diverged_lsn(const struct httpc_resp *r)
+{
+	json_t *j = json_loadb(r->body, r->body_len, 0, NULL);
+	json_t *lsn = json_object_get(j, "diverged_lsn");
+	const char *msg = json_string_value(json_object_get(j, "error"));
+	const char *at = msg ? strstr(msg, "diverged at lsn ") : NULL;
+	uint64_t n = 0;
+	if (json_is_integer(lsn) && json_integer_value(lsn) > 0)
+		n = (uint64_t)json_integer_value(lsn);
+	else if (at)
+		n = strtoull(at + strlen("diverged at lsn "), NULL, 10);
+	json_decref(j);
+	return n;
+}
+
+/* Keeps the lowest LSN the primary said this site's log diverged at, while
+ * this site still follows that primary at that epoch; under s->mu. */
+static void note_diverged_locked(struct site *s, const char *primary, uint64_t epoch,
+				 uint64_t lsn)
+{
+	struct follow_status *f = &s->follow;
+	if (s->role.role != ROLE_REPLICA || s->role.epoch != epoch ||
+	    strcmp(s->role.primary, primary) != 0)
+		return;
+	bool same = f->diverged_lsn && f->diverged_epoch == epoch &&
+		    strcmp(f->diverged_primary, primary) == 0;
+	if (same && f->diverged_lsn <= lsn)
+		return;
+	f->diverged_lsn = lsn;
+	f->diverged_epoch = epoch;
+	snprintf(f->diverged_primary, sizeof(f->diverged_primary), "%s", primary);
+}
+
 /* One long-poll round with the primary: fetch (and so ack), apply, flush. */
 static int follow_once(struct site *s, struct httpc *c, const char *primary, uint64_t epoch)
 {
@@ -738,6 +828,7 @@ static int follow_once(struct site *s, struct httpc *c, const char *primary, uin
 		return -1;
 	}
 	int rc = -1;
+	uint64_t diverged = r.status == 409 ? answer_diverged_lsn(&r) : 0;
 	if (r.status == 200)
 		rc = apply_answer(s, &r, from, primary, epoch, &plast, err, sizeof(err));
 	else if (r.status == 410)
@@ -755,8 +846,11 @@ static int follow_once(struct site *s, struct httpc *c, const char *primary, uin
 			s->follow.caught_up_ms = now;
 		follow_set_locked(s, "streaming", NULL);
 		s->follow.last_error[0] = '\0';  /* the error is over */
+		s->follow.diverged_lsn = 0;       /* admitted: the logs agree */
 	} else if (rc != 0) {
 		follow_set_locked(s, "refused", err);
+		if (diverged)
+			note_diverged_locked(s, primary, epoch, diverged);
 	}
 	pthread_mutex_unlock(&s->mu);
 	if (rc != 0)
@@ -780,17 +874,20 @@ static void *follower_main(void *arg)
 	pthread_mutex_lock(&s->mu);
 	s->follow.started_ms = time_mono_ms();
 	while (!s->stopping && c) {
-		if (s->role.role != ROLE_REPLICA) {
-			follow_set_locked(s, "idle", NULL);
+		if (s->role.role != ROLE_REPLICA || s->rewinding) {
+			follow_set_locked(s, s->rewinding ? "rewinding" : "idle", NULL);
 			timed_wait_role(s, 1000);
 			continue;
 		}
 		char primary[ROLE_ADDR_MAX];
 		snprintf(primary, sizeof(primary), "%s", s->role.primary);
 		uint64_t epoch = s->role.epoch;
+		s->follow.in_round = true;
 		pthread_mutex_unlock(&s->mu);
 		int rc = follow_once(s, c, primary, epoch);
 		pthread_mutex_lock(&s->mu);
+		s->follow.in_round = false;
+		pthread_cond_broadcast(&s->role_cv);  /* a rewind may wait for the round */
 		backoff = rc == 0 ? 0 : backoff ? backoff * 2 : 50;
 		if (backoff > FOLLOW_MAX_BACKOFF_MS)
 			backoff = FOLLOW_MAX_BACKOFF_MS;

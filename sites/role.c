@@ -3,7 +3,11 @@
  *
  * DIR/state.json:
  *   {"role":"replica","epoch":7,"primary":"127.0.0.1:7001","mode":"sync",
- *    "quorum":1,"history":[{"epoch":1,"first_lsn":1},{"epoch":7,"first_lsn":4211}]}
+ *    "quorum":1,"history":[{"epoch":1,"first_lsn":1},{"epoch":7,"first_lsn":4211}],
+ *    "last_rewind":{"epoch":7,"from_lsn":4211,"records":3,"at_ms":1718000000000,
+ *                   "quarantine":"/data/quarantine/diverged-7-4211.jsonl"}}
+ *
+ * last_rewind is there only once the site has been rewound (rewind.c).
  */
 #include "role.h"
 
@@ -65,17 +69,55 @@ bool role_epoch_at(const struct role_state *st, uint64_t lsn, uint64_t *epoch)
 	return false;
 }
 
-static int load_history(json_t *arr, struct role_state *st)
+int role_history_load(json_t *arr, struct role_state *st)
 {
+	if (!json_is_array(arr))
+		return -1;
 	size_t i;
 	json_t *e;
 	json_array_foreach(arr, i, e) {
-		json_int_t ep = json_integer_value(json_object_get(e, "epoch"));
-		json_int_t lsn = json_integer_value(json_object_get(e, "first_lsn"));
-		if (ep <= 0 || lsn <= 0)
+		json_int_t ep = -1, lsn = 0;
+		/* Epoch 0 is a standalone site's: a replica that streamed its
+		 * records before it had a role has {"epoch":0,...} first. */
+		if (json_unpack(e, "{s:I, s:I}", "epoch", &ep, "first_lsn", &lsn) != 0 ||
+		    ep < 0 || lsn <= 0)
 			return -1;
 		role_history_add(st, (uint64_t)ep, (uint64_t)lsn);
 	}
+	return 0;
+}
+
+json_t *role_history_json(const struct role_state *st)
+{
+	json_t *hist = json_array();
+	for (int i = 0; hist && i < st->nhistory; i++)
+		if (json_array_append_new(hist, json_pack("{s:I, s:I}",
+				"epoch", (json_int_t)st->history[i].epoch,
+				"first_lsn", (json_int_t)st->history[i].first_lsn)) != 0) {
+			json_decref(hist);
+			return NULL;
+		}
+	return hist;
+}
+
+json_t *role_rewind_json(const struct rewind_record *r)
+{
+	return json_pack("{s:s, s:I, s:I, s:I, s:I}", "quarantine", r->quarantine,
+			 "records", (json_int_t)r->records, "from_lsn", (json_int_t)r->from_lsn,
+			 "epoch", (json_int_t)r->epoch, "at_ms", (json_int_t)r->at_ms);
+}
+
+static int load_rewind(json_t *j, struct rewind_record *r)
+{
+	const char *q = NULL;
+	json_int_t epoch = 0, from = 0, records = 0, at = 0;
+	if (json_unpack(j, "{s:s, s:I, s:I, s:I, s:I}", "quarantine", &q, "records", &records,
+			"from_lsn", &from, "epoch", &epoch, "at_ms", &at) != 0 ||
+	    epoch <= 0 || from <= 0 || records < 0 || strlen(q) >= sizeof(r->quarantine))
+		return -1;
+	*r = (struct rewind_record){ .epoch = (uint64_t)epoch, .from_lsn = (uint64_t)from,
+				     .records = (uint64_t)records, .at_ms = (uint64_t)at };
+	snprintf(r->quarantine, sizeof(r->quarantine), "%s", q);
 	return 0;
 }
 
@@ -98,15 +140,17 @@ int role_load(const char *datadir, struct role_state *st, bool *exists,
 	json_t *j = json_load_file(path, 0, &jerr);
 	const char *role = NULL, *mode = "async", *primary = "";
 	json_int_t epoch = 0, quorum = 1;
-	json_t *hist = NULL;
+	json_t *hist = NULL, *rewind = NULL;
 	int rc = -1;
-	if (!j || json_unpack_ex(j, &jerr, 0, "{s:s, s:I, s?s, s?s, s?I, s?o}", "role", &role,
+	if (!j || json_unpack_ex(j, &jerr, 0, "{s:s, s:I, s?s, s?s, s?I, s?o, s?o}", "role", &role,
 				 "epoch", &epoch, "primary", &primary, "mode", &mode,
-				 "quorum", &quorum, "history", &hist) != 0 ||
+				 "quorum", &quorum, "history", &hist, "last_rewind", &rewind) != 0 ||
 	    parse_role(role, &st->role) || role_parse_mode(mode, &st->mode) ||
-	    (hist && load_history(hist, st))) {
+	    (hist && role_history_load(hist, st)) ||
+	    (rewind && load_rewind(rewind, &st->last_rewind))) {
 		snprintf(err, errlen, "%s:%d:%d: bad role state: %s", path, jerr.line, jerr.column,
-			 j ? (jerr.text[0] ? jerr.text : "unknown role or mode") : jerr.text);
+			 j ? (jerr.text[0] ? jerr.text : "unknown role or mode, bad history or "
+			      "last_rewind") : jerr.text);
 		goto out;
 	}
 	st->epoch = (uint64_t)epoch;
@@ -122,14 +166,16 @@ out:
 
 static json_t *role_json(const struct role_state *st)
 {
-	json_t *hist = json_array();
-	for (int i = 0; i < st->nhistory; i++)
-		json_array_append_new(hist, json_pack("{s:I, s:I}",
-			"epoch", (json_int_t)st->history[i].epoch,
-			"first_lsn", (json_int_t)st->history[i].first_lsn));
-	return json_pack("{s:s, s:I, s:s, s:s, s:i, s:o}", "role", role_name(st->role),
-			 "epoch", (json_int_t)st->epoch, "primary", st->primary,
-			 "mode", role_mode_name(st->mode), "quorum", st->quorum, "history", hist);
+	json_t *j = json_pack("{s:s, s:I, s:s, s:s, s:i, s:o}", "role", role_name(st->role),
+			      "epoch", (json_int_t)st->epoch, "primary", st->primary,
+			      "mode", role_mode_name(st->mode), "quorum", st->quorum,
+			      "history", role_history_json(st));
+	if (j && st->last_rewind.epoch &&
+	    json_object_set_new(j, "last_rewind", role_rewind_json(&st->last_rewind)) != 0) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
 }
 
 static int write_synced(const char *path, const char *text)
@@ -144,14 +190,13 @@ static int write_synced(const char *path, const char *text)
 	return rc;
 }
 
-int role_save(const char *datadir, const struct role_state *st, char *err, size_t errlen)
+int role_write_json(const char *datadir, const char *name, json_t *j, char *err, size_t errlen)
 {
 	char *tmp = NULL, *path = NULL, *text = NULL;
 	int rc = -1;
-	json_t *j = role_json(st);
 	if (!j || !(text = json_dumps(j, JSON_INDENT(1) | JSON_PRESERVE_ORDER)) ||
-	    asprintf(&tmp, "%s/state.json.tmp", datadir) < 0 ||
-	    asprintf(&path, "%s/state.json", datadir) < 0) {
+	    asprintf(&tmp, "%s/%s.tmp", datadir, name) < 0 ||
+	    asprintf(&path, "%s/%s", datadir, name) < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
@@ -160,17 +205,24 @@ int role_save(const char *datadir, const struct role_state *st, char *err, size_
 		goto out;
 	}
 	/* The rename is durable only once the directory is: until then a crash
-	 * could bring back the old role, which the command has already answered. */
+	 * could bring back the old file, whose change has already been answered. */
 	if (fsync_dir(datadir) != 0) {
-		snprintf(err, errlen, "fsync %s (after renaming state.json): %s", datadir,
+		snprintf(err, errlen, "fsync %s (after renaming %s): %s", datadir, name,
 			 strerror(errno));
 		goto out;
 	}
 	rc = 0;
 out:
-	json_decref(j);
 	free(text);
 	free(tmp);
 	free(path);
+	return rc;
+}
+
+int role_save(const char *datadir, const struct role_state *st, char *err, size_t errlen)
+{
+	json_t *j = role_json(st);
+	int rc = role_write_json(datadir, "state.json", j, err, errlen);
+	json_decref(j);
 	return rc;
 }

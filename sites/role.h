@@ -7,7 +7,9 @@
  * changes, and every change carries an epoch that never goes backwards.
  * The history maps each epoch this site has seen to the first LSN written
  * in it (like a PostgreSQL timeline history); failback uses it to find
- * where two sites' logs diverge.
+ * where two sites' logs diverge.  The last rewind (failback: what was
+ * moved to a quarantine file, see rewind.c) is kept there too, so an audit
+ * after a restart still finds it.
  */
 #ifndef DRORCH_ROLE_H
 #define DRORCH_ROLE_H
@@ -16,11 +18,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 enum role_kind { ROLE_STANDALONE = 0, ROLE_PRIMARY, ROLE_REPLICA, ROLE_FENCED };
 enum repl_mode { MODE_ASYNC = 0, MODE_SYNC, MODE_REMOTE_APPLY };
 
 #define ROLE_MAX_HISTORY 128  /* oldest entries are dropped beyond this */
 #define ROLE_ADDR_MAX 256
+#define ROLE_PATH_MAX 1024
+
+/* The last rewind of this site (rewind.c); epoch 0 = never rewound. */
+struct rewind_record {
+	uint64_t epoch;                /* the epoch it was rewound at */
+	uint64_t from_lsn;             /* D: the first LSN moved to the quarantine */
+	uint64_t records;              /* lines in the quarantine file */
+	uint64_t at_ms;                /* wall clock, ms since the Unix epoch */
+	char quarantine[ROLE_PATH_MAX];/* the quarantine file's path */
+};
 
 struct epoch_start {
 	uint64_t epoch;
@@ -35,15 +49,27 @@ struct role_state {
 	int quorum;                    /* replicas that must confirm (sync modes) */
 	struct epoch_start history[ROLE_MAX_HISTORY];
 	int nhistory;
+	struct rewind_record last_rewind;
 };
 
 /* 0 with *exists false when there is no state.json; -1 if it is unreadable. */
 int role_load(const char *datadir, struct role_state *st, bool *exists,
 	      char *err, size_t errlen);
 int role_save(const char *datadir, const struct role_state *st, char *err, size_t errlen);
+/* Writes j to DIR/name atomically (temp file, fsync, rename, fsync of the
+ * directory), as role_save does state.json.  j NULL fails (out of memory). */
+int role_write_json(const char *datadir, const char *name, json_t *j, char *err, size_t errlen);
 
 /* Records that `epoch` starts at first_lsn (no-op if already known). */
 void role_history_add(struct role_state *st, uint64_t epoch, uint64_t first_lsn);
+
+/* The history as a JSON array [{"epoch":E,"first_lsn":L}], or NULL. */
+json_t *role_history_json(const struct role_state *st);
+/* Appends the entries of such an array to st's history; -1 if malformed. */
+int role_history_load(json_t *arr, struct role_state *st);
+
+/* {"epoch","from_lsn","records","quarantine","at_ms"}, or NULL. */
+json_t *role_rewind_json(const struct rewind_record *r);
 
 /* The epoch in which lsn was written, as far as the history knows: the
  * newest entry starting at or before lsn; false if lsn precedes them all. */

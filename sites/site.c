@@ -2,7 +2,8 @@
  * site.c — a drsite: data dir, WAL + map, checkpoints, HTTP API.
  *
  * Start-up order: lock DIR/LOCK; read the token and DIR/state.json (the
- * role); load the newest snapshot into the map; open the WAL, which replays
+ * role); finish a rewind that a crash interrupted (rewind.c: DIR/rewind.json
+ * says so); load the newest snapshot into the map; open the WAL, which replays
  * every record after the snapshot into the map and truncates a torn tail;
  * start the checkpointer and the replication follower.  From then on the WAL's
  * flusher is the only writer of the map (records are applied in LSN order,
@@ -230,7 +231,8 @@ int site_open(struct site **out, const struct site_opts *opts, char *err, size_t
 	    !(s->kv = kv_new()) || !(s->metrics = site_metrics_new()))
 		goto oom;
 	if (load_token(s, err, errlen) != 0 || lock_datadir(s, err, errlen) != 0 ||
-	    load_role(s, err, errlen) != 0 || site_load(s, err, errlen) != 0)
+	    load_role(s, err, errlen) != 0 || rewind_resume(s, err, errlen) != 0 ||
+	    site_load(s, err, errlen) != 0)
 		goto fail;
 	pthread_mutex_lock(&s->mu);
 	site_gate_locked(s);  /* the role from state.json decides who may append */
@@ -318,13 +320,17 @@ static void stall_if_injected(struct site *s)
 	}
 }
 
-/* Checks that this site may take a write now; answers 503 if not. */
-static bool admit_write(struct site *s, uint64_t *epoch, bool *replicated,
+/* Checks that this site may take a new write (fresh), or acknowledge one
+ * already in its log, now; answers 503 if not.  A pause refuses new writes
+ * only: one that reached the log before it is acknowledged as usual. */
+static bool admit_write(struct site *s, bool fresh, uint64_t *epoch, bool *replicated,
 			struct http_resp *resp)
 {
 	char why[300];
 	pthread_mutex_lock(&s->mu);
-	bool ok = site_writable_locked(s, time_mono_ms(), why, sizeof(why));
+	uint64_t now = time_mono_ms();
+	bool ok = fresh ? site_admits_writes_locked(s, now, why, sizeof(why))
+			: site_writable_locked(s, now, why, sizeof(why));
 	*epoch = s->role.epoch;
 	*replicated = s->role.role == ROLE_PRIMARY && s->role.mode != MODE_ASYNC;
 	const char *primary = s->role.role == ROLE_REPLICA ? s->role.primary : NULL;
@@ -354,7 +360,7 @@ static int recheck_write(struct site *s, uint64_t lsn, uint64_t epoch, bool repl
 	for (;;) {
 		uint64_t epoch_now;
 		bool replicated_now;
-		if (!admit_write(s, &epoch_now, &replicated_now, resp))
+		if (!admit_write(s, false, &epoch_now, &replicated_now, resp))
 			return -1;
 		if (epoch_now != epoch) {
 			http_resp_error(resp, 503, "write not acknowledged: epoch moved from %"
@@ -382,7 +388,7 @@ static void kv_write(struct site *s, uint8_t type, const char *key, size_t klen,
 	uint64_t epoch, lsn, started_ns = time_mono_ns();
 	bool replicated;
 	stall_if_injected(s);
-	if (!admit_write(s, &epoch, &replicated, resp))
+	if (!admit_write(s, true, &epoch, &replicated, resp))
 		return;
 	char err[300];
 	if (wal_append(s->wal, type, epoch, key, (uint32_t)klen, value, (uint32_t)vlen,
@@ -471,31 +477,26 @@ static json_t *checkpoint_json(struct site *s)
 	return cp;
 }
 
-static json_t *history_json(const struct role_state *r)
-{
-	json_t *h = json_array();
-	for (int i = 0; i < r->nhistory; i++)
-		json_array_append_new(h, json_pack("{s:I, s:I}",
-			"epoch", (json_int_t)r->history[i].epoch,
-			"first_lsn", (json_int_t)r->history[i].first_lsn));
-	return h;
-}
-
 /* The role part of /v1/status, under s->mu. */
 static json_t *role_json_locked(struct site *s, uint64_t now)
 {
 	const struct role_state *r = &s->role;
 	char why[300];
-	bool writable = site_writable_locked(s, now, why, sizeof(why));
-	json_t *j = json_pack("{s:s, s:b, s:I, s:b, s:b, s:s, s:i, s:I, s:o}",
+	bool writable = site_admits_writes_locked(s, now, why, sizeof(why));
+	json_t *j = json_pack("{s:s, s:b, s:I, s:b, s:s, s:b, s:s, s:i, s:I, s:o}",
 			      "role", r->role == ROLE_STANDALONE ? "primary" : role_name(r->role),
 			      "standalone", r->role == ROLE_STANDALONE,
 			      "epoch", (json_int_t)r->epoch, "writable", writable,
+			      "writes", s->writes_paused ? "paused" : "open",
 			      "confirmed", s->confirmed, "mode", role_mode_name(r->mode),
 			      "quorum", r->quorum, "lease_ms", (json_int_t)s->opts.lease_ms,
-			      "epoch_history", history_json(r));
+			      "epoch_history", role_history_json(r));
+	if (!j)
+		return json_object();
 	if (!writable)
 		json_object_set_new(j, "not_writable_because", json_string(why));
+	if (r->last_rewind.epoch)
+		json_object_set_new(j, "last_rewind", role_rewind_json(&r->last_rewind));
 	if (r->role == ROLE_REPLICA) {
 		json_object_set_new(j, "primary", json_string(r->primary));
 		json_object_set_new(j, "replication", repl_follow_json(s));
@@ -539,12 +540,13 @@ static void health(struct site *s, struct http_resp *resp)
 		http_resp_json(resp, 200, json_pack("{s:s, s:s}", "status", "ok", "name", s->name));
 }
 
-/* Patroni's load-balancer convention: 200 only on a writable primary. */
+/* Patroni's load-balancer convention: 200 only on a writable primary (one
+ * whose writes are paused for a switchover is not). */
 static void lb_primary(struct site *s, struct http_resp *resp)
 {
 	char why[300];
 	pthread_mutex_lock(&s->mu);
-	bool ok = site_writable_locked(s, time_mono_ms(), why, sizeof(why));
+	bool ok = site_admits_writes_locked(s, time_mono_ms(), why, sizeof(why));
 	pthread_mutex_unlock(&s->mu);
 	if (ok)
 		http_resp_json(resp, 200, json_pack("{s:s, s:s}", "role", "primary", "name", s->name));

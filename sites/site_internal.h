@@ -1,8 +1,9 @@
 /*
  * site_internal.h — the inside of a drsite, shared by the files that make
  * it up: site.c (lifecycle, client API, status), admin.c (role, fence,
- * heartbeat, write lease) and repl.c (WAL shipping, both ends).  Nothing
- * outside sites/ includes this; the contract is site.h.
+ * heartbeat, write lease, paused writes), repl.c (WAL shipping, both ends)
+ * and rewind.c (failback of a diverged replica).  Nothing outside sites/
+ * includes this; the contract is site.h.
  *
  * Locking: s->mu guards the role state, the lease, the peer table and the
  * follower's status.  It is never held across I/O (HTTP, fsync) except the
@@ -17,6 +18,7 @@
 #include <stdint.h>
 
 #include "http.h"
+#include "httpc.h"
 #include "kv.h"
 #include "role.h"
 #include "site.h"
@@ -36,13 +38,21 @@ struct peer {
 
 /* What a replica knows about its own streaming. */
 struct follow_status {
-	const char *state;         /* "idle", "streaming", "snapshot", "disconnected", "refused" */
+	const char *state;         /* "idle", "streaming", "snapshot", "unreachable",
+				    * "disconnected", "refused", "rewinding" */
 	char last_error[320];
 	uint64_t primary_last_lsn;
 	uint64_t last_contact_ms;  /* monotonic; 0 = never */
 	uint64_t caught_up_ms;     /* last time applied reached the primary's last LSN */
 	uint64_t started_ms;
 	uint64_t snapshots;        /* snapshot transfers installed */
+	bool in_round;             /* a fetch (or snapshot install) is under way */
+	/* The primary refused this site's log as diverged: the lowest LSN its
+	 * 409 answers named (0 = no divergence known), for that primary at
+	 * that epoch.  Cleared by a fetch that is admitted, and by a rewind. */
+	uint64_t diverged_lsn;
+	uint64_t diverged_epoch;
+	char diverged_primary[ROLE_ADDR_MAX];
 };
 
 /* Injected faults (drills), set through POST /v1/admin/faults. */
@@ -77,6 +87,8 @@ struct site {
 	struct role_state role;
 	bool had_role;             /* state.json existed or a role was assigned */
 	bool confirmed;            /* role confirmed since start (writes allowed) */
+	bool writes_paused;        /* a primary's client writes paused (switchover) */
+	bool rewinding;            /* a rewind is under way: the follower is parked */
 	uint64_t orch_seen_ms;     /* last admin contact at the current epoch */
 	struct peer peers[SITE_MAX_PEERS];
 	int npeers;
@@ -93,15 +105,22 @@ struct site {
 /* ---- admin.c ---- */
 bool admin_authorized(struct site *s, const struct http_req *req, struct http_resp *resp);
 void admin_route(struct site *s, const struct http_req *req, struct http_resp *resp);
-/* Under s->mu: may this site acknowledge a client write now?  If not, fills
- * why[] and returns false. */
+/* Reads a body {"epoch": E >= 1}; 0, or -1 with a 400 set. */
+int admin_parse_epoch(const struct http_req *req, struct http_resp *resp, uint64_t *epoch);
+/* Under s->mu: may this site acknowledge a client write now (role, lease)?
+ * If not, fills why[] and returns false.  A write already in the log is
+ * acknowledged on this test alone: a pause does not stop it. */
 bool site_writable_locked(struct site *s, uint64_t now_ms, char *why, size_t whylen);
+/* Under s->mu: may this site take a new client write now?  As
+ * site_writable_locked, and its writes are not paused. */
+bool site_admits_writes_locked(struct site *s, uint64_t now_ms, char *why, size_t whylen);
 /* Under s->mu: the injected faults, for status. */
 json_t *site_faults_json_locked(struct site *s);
 /* Under s->mu: a newer epoch was seen from a peer or the orchestrator. */
 void site_learn_epoch_locked(struct site *s, uint64_t epoch, const char *from);
 /* Under s->mu: sets the WAL's write gate from the role (open on a
- * standalone site or a primary, at its epoch; closed otherwise). */
+ * standalone site or a primary whose writes are not paused, at its epoch;
+ * closed otherwise). */
 void site_gate_locked(struct site *s);
 
 /* ---- site.c ---- */
@@ -117,5 +136,27 @@ json_t *repl_peers_json(struct site *s);      /* under s->mu */
 json_t *repl_follow_json(struct site *s);     /* under s->mu */
 int repl_follower_start(struct site *s, char *err, size_t errlen);
 void repl_follower_stop(struct site *s);
+/* One record as JSON framing ships it: {"lsn","epoch","type","key",
+ * "value" (base64),"crc"}; encoded is the record as stored (its CRC is
+ * bytes 0..3).  NULL on allocation failure. */
+json_t *repl_record_json(const unsigned char *encoded, const struct wal_record *r);
+/* GET /v1/snapshot?epoch=E from primary; on 0, *r holds the image (200)
+ * and the caller frees it with httpc_resp_free. */
+int repl_snapshot_download(struct site *s, struct httpc *c, const char *primary,
+			   uint64_t epoch, struct httpc_resp *r, char *err, size_t errlen);
+/* Installs a snapshot image from primary, if this site is still its
+ * replica at epoch, and restarts the WAL after it.  *changed tells whether
+ * the local store may have been touched (false: the role had changed and
+ * nothing was done).  *lsn gets the snapshot's LSN. */
+int repl_snapshot_install(struct site *s, const char *primary, uint64_t epoch,
+			  const unsigned char *img, size_t len, uint64_t *lsn, bool *changed,
+			  char *err, size_t errlen);
+
+/* ---- rewind.c ---- */
+/* POST /v1/admin/rewind (the caller checked the token). */
+void rewind_cmd(struct site *s, const struct http_req *req, struct http_resp *resp);
+/* At start-up, before the store is loaded: finishes a rewind that a crash
+ * interrupted after its intent was recorded. */
+int rewind_resume(struct site *s, char *err, size_t errlen);
 
 #endif

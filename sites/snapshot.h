@@ -26,6 +26,10 @@ int snap_write(struct kv *kv, const char *datadir, uint64_t *lsn_out,
 int snap_load_latest(struct kv *kv, const char *datadir, uint64_t *lsn_out,
 		     uint64_t *epoch_out, char *err, size_t errlen);
 
+/* Removes every snapshot file (a rewind interrupted by a crash: the store
+ * is rebuilt from the primary).  0, or -1 naming the file. */
+int snap_remove_all(const char *datadir, char *err, size_t errlen);
+
 /* Serialises the map into a malloc'd snapshot image (the file format),
  * for shipping to a replica.  Caller frees *buf. */
 int snap_serialise(struct kv *kv, unsigned char **buf, size_t *len, uint64_t *lsn_out,

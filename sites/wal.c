@@ -49,8 +49,9 @@
  * WRITE GATE.  A client record (wal_append) is taken only while the gate is
  * open at the record's epoch; the check and the LSN hand-out happen under
  * the same mutex.  The site closes the gate (or moves it to a new epoch) at
- * every role change, under its role lock, so once a demotion is answered no
- * client record of the old role can still enter the log, however long the
+ * every role change (and when a primary's writes are paused for a
+ * switchover), under its role lock, so once a demotion or a pause is
+ * answered no client record can still enter the log, however long the
  * writer took between its role check and its append.  Shipped records
  * (wal_append_record) bypass the gate: a replica decides what it appends
  * under its own role lock.
@@ -788,7 +789,8 @@ static int check_bounds(uint32_t key_len, uint32_t value_len, char *err, size_t 
 static const char *gate_refusal(const struct wal *w, uint64_t epoch, char *buf, size_t len)
 {
 	if (!w->gate_open)
-		return "writes are closed on this site (its role changed)";
+		return "writes are closed on this site (its role changed, or its writes "
+		       "were paused)";
 	if (epoch != w->gate_epoch) {
 		snprintf(buf, len, "writes are open at epoch %" PRIu64 ", not %" PRIu64,
 			 w->gate_epoch, epoch);
@@ -925,6 +927,47 @@ int wal_remove_through(struct wal *w, uint64_t lsn, char *err, size_t errlen)
 	pthread_mutex_unlock(&w->mu);
 	if (drop)
 		fsync_dir(w->dir);
+	return rc;
+}
+
+int wal_discard_dir(const char *datadir, char *err, size_t errlen)
+{
+	char *dir = NULL, *path = NULL;
+	uint64_t *firsts = NULL;
+	size_t n = 0;
+	int rc = -1;
+	if (asprintf(&dir, "%s/wal", datadir) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (access(dir, F_OK) != 0) {  /* no WAL yet: nothing to discard */
+		free(dir);
+		return 0;
+	}
+	if (list_segments(dir, &firsts, &n, err, errlen) != 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		if (asprintf(&path, "%s/%020" PRIu64 ".wal", dir, firsts[i]) < 0) {
+			path = NULL;
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+		if (unlink(path) != 0 && errno != ENOENT) {
+			snprintf(err, errlen, "remove %s: %s", path, strerror(errno));
+			goto out;
+		}
+		free(path);
+		path = NULL;
+	}
+	if (fsync_dir(dir) != 0) {
+		snprintf(err, errlen, "fsync %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	free(path);
+	free(firsts);
+	free(dir);
 	return rc;
 }
 

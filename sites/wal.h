@@ -106,6 +106,13 @@ int wal_remove_through(struct wal *w, uint64_t lsn, char *err, size_t errlen);
 
 void wal_get_stats(struct wal *w, struct wal_stats *st);
 
+/*
+ * Removes every segment file under DIR/wal (not the torn-tail quarantine),
+ * for a WAL that is not open: a rewind interrupted by a crash discards the
+ * whole log at start-up, before wal_open.  0, or -1 naming the file.
+ */
+int wal_discard_dir(const char *datadir, char *err, size_t errlen);
+
 enum { WAL_READ_OK = 0, WAL_READ_GONE = 1 };
 /*
  * Copies whole encoded records with LSNs from `from` on (at least one, then

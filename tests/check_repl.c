@@ -1,7 +1,10 @@
 /*
  * check_repl.c — end-to-end WAL shipping: three real drsite processes, roles
  * given through the admin API as the orchestrator would, primaries and
- * replicas killed (SIGKILL) or frozen (SIGSTOP) for real.
+ * replicas killed (SIGKILL) or frozen (SIGSTOP) for real.  Also a primary's
+ * writes paused for a switchover (case "pause") and the rewind of a
+ * diverged replica (case "rewind"), including drsite killed part way
+ * through it (DRORCH_TEST_REWIND_CRASH, see sites/rewind.c).
  */
 #include <check.h>
 #include <pthread.h>
@@ -11,9 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 
 #include <jansson.h>
 
+#include "base64.h"
 #include "testhelp.h"
 #include "timeutil.h"
 
@@ -387,6 +392,7 @@ START_TEST(test_deposed_primary_with_extra_records_is_refused_as_diverged)
 	free(body);
 	ck_assert_msg(refused, "A's divergent record was not detected");
 	ck_assert(!th_site_has(&A, "new0"));  /* nothing applied on top of the divergence */
+	ck_assert(wait_applied(&C, 8, 5000));  /* C may still be flushing B's records */
 	ck_assert(th_site_has(&C, "new2"));
 	ck_assert(!th_site_has(&B, "only-on-a"));
 }
@@ -661,6 +667,342 @@ START_TEST(test_json_catch_up_of_many_small_records_fits_in_memory)
 }
 END_TEST
 
+/* A replica that streamed a standalone site's records (epoch 0) has
+ * {"epoch":0,...} first in its epoch history: it must still restart. */
+START_TEST(test_replica_of_a_former_standalone_restarts)
+{
+	start(&A, NULL);
+	start(&B, NULL);
+	ck_assert_int_eq(th_site_put(&A, "standalone"), 200);
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "async", 1), 200);
+	ck_assert_int_eq(th_site_role(&B, "replica", 1, &A, "async", 1), 200);
+	ck_assert(wait_applied(&B, 1, 5000));
+	th_kill(B.pid, SIGKILL, 5000);
+	start(&B, NULL);
+	ck_assert(th_site_has(&B, "standalone"));
+	ck_assert(wait_status_has(&B, "\"epoch_history\":[{\"epoch\":0,\"first_lsn\":1}", 1000));
+}
+END_TEST
+
+/* ---- paused writes (switchover) ------------------------------------------------------- */
+
+static long role_body(const struct th_site *s, const char *body, char **out)
+{
+	return th_site_req(s, "POST", "/v1/admin/role", true, body, strlen(body), out, NULL);
+}
+
+static bool wait_flushed(const struct th_site *s, long long lsn, long timeout_ms)
+{
+	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
+	while (time_mono_ms() < deadline) {
+		if (th_site_status_int(s, NULL, "flushed_lsn") >= lsn)
+			return true;
+		time_sleep_ms(20);
+	}
+	return false;
+}
+
+START_TEST(test_paused_primary_refuses_writes_but_ships_its_log)
+{
+	start(&A, NULL);
+	start(&B, NULL);
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "sync", 1), 200);
+	ck_assert_int_eq(th_site_role(&B, "replica", 1, &A, "sync", 1), 200);
+	put_n(&A, "before", 0, 10);
+	atomic_bool stop = false;
+	pthread_t t[WRITERS];
+	struct writer w[WRITERS];
+	writers_start(w, t, &A, &stop);
+	time_sleep_ms(300);  /* the pause lands among sync writes in flight */
+	const char *pause = "{\"role\":\"primary\",\"epoch\":1,\"mode\":\"sync\",\"quorum\":1,"
+			    "\"writes\":\"paused\"}";
+	char *out = NULL;
+	ck_assert_int_eq(role_body(&A, pause, &out), 200);
+	ck_assert_ptr_nonnull(strstr(out, "\"writes\":\"paused\""));
+	free(out);
+	long long last = th_site_status_int(&A, NULL, "lsn");
+	int total = writers_join(w, t, &stop);  /* each writer stops at its first 503 */
+	ck_assert_int_gt(total, 0);
+	out = NULL;
+	ck_assert_int_eq(th_site_req(&A, "PUT", "/v1/kv/paused", false, "x", 1, &out, NULL), 503);
+	ck_assert_msg(strstr(out, "writes paused for a switchover"), "%s", out);
+	free(out);
+	ck_assert_int_eq(th_site_req(&A, "DELETE", "/v1/kv/before0", false, NULL, 0, NULL, NULL),
+			 503);
+	ck_assert_int_eq(th_site_req(&A, "GET", "/primary", false, NULL, 0, NULL, NULL), 503);
+	ck_assert(wait_status_has(&A, "\"writes\":\"paused\"", 1000));
+	/* No client write reached the log once the pause was answered, and the
+	 * replica still gets (and acks) everything up to the primary's end. */
+	ck_assert_int_eq(th_site_status_int(&A, NULL, "lsn"), last);
+	ck_assert_msg(wait_flushed(&B, last, 5000), "B did not reach the paused primary's lsn");
+	char key[64];
+	for (int i = 0; i < WRITERS; i++)
+		for (int k = 0; k < w[i].acked; k++) {
+			snprintf(key, sizeof(key), "w%d-%d", i, k);
+			ck_assert_msg(th_site_has(&B, key), "acked %s is not on B", key);
+		}
+	ck_assert(th_site_has(&A, "before0"));  /* reads go on */
+	/* A role command without the field reopens. */
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "sync", 1), 200);
+	ck_assert_int_eq(th_site_put(&A, "reopened"), 200);
+	ck_assert_int_eq(th_site_req(&A, "GET", "/primary", false, NULL, 0, NULL, NULL), 200);
+	ck_assert(wait_status_has(&A, "\"writes\":\"open\"", 1000));
+	ck_assert(th_site_has(&B, "reopened"));
+}
+END_TEST
+
+START_TEST(test_pause_checks_its_input)
+{
+	start(&A, NULL);
+	start(&B, NULL);
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "async", 1), 200);
+	char *out = NULL;
+	ck_assert_int_eq(role_body(&A, "{\"role\":\"primary\",\"epoch\":1,\"writes\":\"closed\"}",
+				   &out), 400);
+	ck_assert_ptr_nonnull(strstr(out, "writes"));
+	free(out);
+	ck_assert_int_eq(role_body(&A, "{\"role\":\"primary\",\"epoch\":1,\"writes\":true}", NULL),
+			 400);
+	char body[256];
+	snprintf(body, sizeof(body), "{\"role\":\"replica\",\"epoch\":1,\"primary\":\"%s\","
+		 "\"writes\":\"paused\"}", A.listen);
+	ck_assert_int_eq(role_body(&B, body, NULL), 400);  /* only a primary pauses */
+	ck_assert_int_eq(th_site_put(&A, "still-open"), 200);
+	ck_assert_int_eq(role_body(&A, "{\"role\":\"primary\",\"epoch\":1,\"writes\":\"paused\"}",
+				   NULL), 200);
+	ck_assert_int_eq(th_site_put(&A, "x"), 503);
+	/* A fence ends the pause with the primary role; so does a newer epoch. */
+	ck_assert_int_eq(th_site_req(&A, "POST", "/v1/admin/fence", true, "{\"epoch\":2}", 11,
+				     NULL, NULL), 200);
+	ck_assert(wait_status_has(&A, "\"writes\":\"open\"", 1000));
+	ck_assert_int_eq(th_site_role(&A, "primary", 2, NULL, "async", 1), 200);
+	ck_assert_int_eq(th_site_put(&A, "at-2"), 200);
+}
+END_TEST
+
+/* ---- rewind (failback) ---------------------------------------------------------------- */
+
+static const char *const long_lease[] = { "--lease-ms", "10000", NULL };
+
+/*
+ * A is the primary of epoch 1, B its replica; `common` writes reach both.
+ * B dies; A acknowledges `extra` writes alone (async, within a long lease;
+ * with a_args it may checkpoint them away too) and is killed.  B returns as
+ * the primary of epoch 2 and takes `fresh` writes; A returns as B's
+ * replica at epoch 2, and B refuses its log as diverged.
+ */
+static void diverge(int common, int extra, int fresh, const char *const a_args[],
+		    bool checkpoint)
+{
+	start(&A, a_args);
+	start(&B, long_lease);
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "async", 1), 200);
+	ck_assert_int_eq(th_site_role(&B, "replica", 1, &A, "async", 1), 200);
+	put_n(&A, "common", 0, common);
+	ck_assert(wait_applied(&B, common, 5000));
+	th_kill(B.pid, SIGKILL, 5000);
+	put_n(&A, "only-a", 0, extra);
+	if (checkpoint)
+		ck_assert_int_eq(th_site_req(&A, "POST", "/v1/admin/checkpoint", true, "{}", 2,
+					     NULL, NULL), 200);
+	th_kill(A.pid, SIGKILL, 5000);
+	start(&B, long_lease);
+	ck_assert_int_eq(th_site_role(&B, "primary", 2, NULL, "async", 1), 200);
+	put_n(&B, "new", 0, fresh);
+	start(&A, a_args);
+	ck_assert_int_eq(th_site_role(&A, "replica", 2, &B, "async", 1), 200);
+	ck_assert_msg(wait_status_has(&A, "\"diverged_lsn\"", 5000), "A was not refused as "
+		      "diverged; see %s", A.log);
+}
+
+static long post_rewind(const struct th_site *s, const char *body, json_t **answer)
+{
+	char *out = NULL;
+	long st = th_site_req(s, "POST", "/v1/admin/rewind", true, body, body ? strlen(body) : 0,
+			      &out, NULL);
+	if (answer)
+		*answer = out ? json_loads(out, 0, NULL) : NULL;
+	free(out);
+	return st;
+}
+
+/* Checks that the quarantine file holds exactly `n` records, the puts of
+ * prefix0.. at LSNs from first_lsn on, of epoch 1, with their values;
+ * counts the lines from each source. */
+static void check_quarantine(const char *path, const char *prefix, int n, long long first_lsn,
+			     int *from_wal, int *from_checkpoint)
+{
+	size_t len = 0;
+	char *text = th_read_file(path, &len);
+	ck_assert_msg(text, "no quarantine file %s", path);
+	int lines = 0;
+	*from_wal = *from_checkpoint = 0;
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"), lines++) {
+		json_t *r = json_loads(line, 0, NULL);
+		ck_assert_msg(r, "bad quarantine line: %s", line);
+		char key[64], want[512];
+		snprintf(key, sizeof(key), "%s%d", prefix, lines);
+		size_t want_len = th_value_for(key, want, sizeof(want)), got_len = 0;
+		unsigned char *got = base64_decode(json_string_value(json_object_get(r, "value")),
+						   &got_len);
+		ck_assert_int_eq(json_integer_value(json_object_get(r, "lsn")), first_lsn + lines);
+		ck_assert_int_eq(json_integer_value(json_object_get(r, "epoch")), 1);
+		ck_assert_str_eq(json_string_value(json_object_get(r, "type")), "put");
+		ck_assert_str_eq(json_string_value(json_object_get(r, "key")), key);
+		ck_assert(got && got_len == want_len && memcmp(got, want, want_len) == 0);
+		ck_assert(json_is_integer(json_object_get(r, "crc")));
+		const char *src = json_string_value(json_object_get(r, "source"));
+		ck_assert(src);
+		*from_wal += strcmp(src, "wal") == 0;
+		*from_checkpoint += strcmp(src, "checkpoint") == 0;
+		free(got);
+		json_decref(r);
+	}
+	ck_assert_int_eq(lines, n);
+	free(text);
+}
+
+/* A follows B again: it has all of B's keys, and none of prefix0..n-1. */
+static void check_follows_b(int common, int fresh, int extra)
+{
+	put_n(&B, "after", 0, 5);
+	long long last = th_site_status_int(&B, NULL, "lsn");
+	ck_assert_msg(wait_applied(&A, last, 10000), "A did not catch up with B; see %s", A.log);
+	assert_has_n(&A, "common", 0, common);
+	assert_has_n(&A, "new", 0, fresh);
+	assert_has_n(&A, "after", 0, 5);
+	char path[64];
+	for (int i = 0; i < extra; i++) {
+		snprintf(path, sizeof(path), "/v1/kv/only-a%d", i);
+		ck_assert_int_eq(th_site_req(&A, "GET", path, false, NULL, 0, NULL, NULL), 404);
+	}
+	ck_assert(wait_status_has(&A, "\"state\":\"streaming\"", 5000));
+}
+
+START_TEST(test_rewind_quarantines_divergent_records_then_streams)
+{
+	diverge(10, 5, 3, long_lease, false);  /* A asks beyond B's end */
+	json_t *ans = NULL;
+	ck_assert_int_eq(post_rewind(&A, "{\"epoch\":2}", &ans), 200);
+	const char *path = json_string_value(json_object_get(ans, "quarantine"));
+	ck_assert_ptr_nonnull(path);
+	ck_assert_ptr_nonnull(strstr(path, "/quarantine/diverged-2-11.jsonl"));
+	ck_assert_int_eq(json_integer_value(json_object_get(ans, "records")), 5);
+	ck_assert_int_eq(json_integer_value(json_object_get(ans, "from_lsn")), 11);
+	ck_assert_int_eq(json_integer_value(json_object_get(ans, "epoch")), 2);
+	int wal = 0, folded = 0;
+	check_quarantine(path, "only-a", 5, 11, &wal, &folded);
+	ck_assert_int_eq(wal, 5);
+	check_follows_b(10, 3, 5);
+	char needle[1200];
+	snprintf(needle, sizeof(needle), "\"last_rewind\":{\"quarantine\":\"%s\"", path);
+	ck_assert(wait_status_has(&A, needle, 1000));
+	/* The audit still finds it after a restart. */
+	th_kill(A.pid, SIGKILL, 5000);
+	start(&A, long_lease);
+	ck_assert(wait_status_has(&A, needle, 1000));
+	ck_assert(th_site_has(&A, "after4"));
+	json_decref(ans);
+}
+END_TEST
+
+START_TEST(test_rewind_exports_records_a_checkpoint_folded)
+{
+	const char *small[] = { "--lease-ms", "10000", "--segment-bytes", "4096", NULL };
+	diverge(10, 40, 3, small, true);
+	ck_assert_int_gt(th_site_status_int(&A, "wal", "oldest_lsn"), 11);  /* folded */
+	json_t *ans = NULL;
+	ck_assert_int_eq(post_rewind(&A, "{\"epoch\":2}", &ans), 200);
+	const char *path = json_string_value(json_object_get(ans, "quarantine"));
+	ck_assert_int_eq(json_integer_value(json_object_get(ans, "records")), 40);
+	int wal = 0, folded = 0;
+	check_quarantine(path, "only-a", 40, 11, &wal, &folded);
+	ck_assert_int_gt(folded, 0);
+	check_follows_b(10, 3, 40);
+	json_decref(ans);
+}
+END_TEST
+
+static const char *const crash_points[] = { "after_quarantine", "after_intent", "after_install" };
+
+/* drsite is killed at a step of the rewind; restarted, it serves either its
+ * old state (and a new rewind writes the same quarantine file) or has
+ * finished the rewind; the quarantine file is always there. */
+START_TEST(test_rewind_killed_part_way_recovers)
+{
+	const char *point = crash_points[_i];
+	setenv("DRORCH_TEST_REWIND_CRASH", point, 1);
+	diverge(10, 2, 3, long_lease, false);  /* B refuses "diverged at lsn 12" */
+	ck_assert(wait_status_has(&A, "diverged at lsn 12", 5000));
+	ck_assert_int_eq(post_rewind(&A, "{\"epoch\":2}", NULL), 0);  /* killed: no answer */
+	int status = th_wait_exit(A.pid, 5000);
+	ck_assert_msg(status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+		      "%s: drsite was not killed at the crash point", point);
+	unsetenv("DRORCH_TEST_REWIND_CRASH");
+	char path[1100];
+	snprintf(path, sizeof(path), "%s/quarantine/diverged-2-11.jsonl", A.data);
+	size_t len = 0;
+	char *before = th_read_file(path, &len);
+	ck_assert_msg(before, "%s: quarantine file lost", point);
+	start(&A, long_lease);
+	int wal = 0, folded = 0;
+	if (_i == 0) {  /* crashed before the intent: the old state, refused again */
+		ck_assert(th_site_has(&A, "only-a1"));
+		ck_assert(wait_status_has(&A, "\"diverged_lsn\"", 5000));
+		json_t *ans = NULL;
+		ck_assert_int_eq(post_rewind(&A, "{\"epoch\":2}", &ans), 200);
+		ck_assert_int_eq(json_integer_value(json_object_get(ans, "records")), 2);
+		json_decref(ans);
+	} else {        /* committed: the restart finished it */
+		ck_assert(wait_status_has(&A, "\"last_rewind\"", 1000));
+		ck_assert_int_eq(post_rewind(&A, "{\"epoch\":2}", NULL), 409);
+	}
+	size_t len2 = 0;
+	char *after = th_read_file(path, &len2);
+	ck_assert(after && len2 == len && memcmp(before, after, len) == 0);
+	check_quarantine(path, "only-a", 2, 11, &wal, &folded);
+	check_follows_b(10, 3, 2);
+	ck_assert(wait_status_has(&A, "diverged-2-11.jsonl", 1000));
+	free(before);
+	free(after);
+}
+END_TEST
+
+START_TEST(test_rewind_checks_its_input_and_the_sites_state)
+{
+	start(&A, NULL);
+	start(&B, NULL);
+	ck_assert_int_eq(th_site_role(&A, "primary", 2, NULL, "async", 1), 200);
+	ck_assert_int_eq(th_site_role(&B, "replica", 2, &A, "async", 1), 200);
+	ck_assert_int_eq(th_site_put(&A, "k"), 200);
+	ck_assert(wait_applied(&B, 1, 5000));
+	char url[128];
+	snprintf(url, sizeof(url), "%s/v1/admin/rewind", B.base);
+	ck_assert_int_eq(th_http("POST", url, NULL, "{\"epoch\":2}", 11, NULL, NULL), 401);
+	ck_assert_int_eq(post_rewind(&B, "{bad", NULL), 400);
+	ck_assert_int_eq(post_rewind(&B, "{\"epoch\":0}", NULL), 400);
+	ck_assert_int_eq(post_rewind(&B, "{\"epoch\":\"2\"}", NULL), 400);
+	ck_assert_int_eq(post_rewind(&B, NULL, NULL), 400);
+	ck_assert_int_eq(th_site_req(&B, "GET", "/v1/admin/rewind", true, NULL, 0, NULL, NULL), 405);
+	char *out = NULL;
+	ck_assert_int_eq(th_site_req(&B, "POST", "/v1/admin/rewind", true, "{\"epoch\":2}", 11,
+				     &out, NULL), 409);  /* streaming: nothing to rewind */
+	ck_assert_msg(strstr(out, "nothing to rewind"), "%s", out);
+	free(out);
+	out = NULL;
+	ck_assert_int_eq(th_site_req(&A, "POST", "/v1/admin/rewind", true, "{\"epoch\":2}", 11,
+				     &out, NULL), 409);  /* a primary */
+	ck_assert_msg(strstr(out, "only a replica"), "%s", out);
+	free(out);
+	ck_assert_int_eq(post_rewind(&B, "{\"epoch\":1}", NULL), 409);  /* older epoch */
+	ck_assert_int_eq(th_site_status_int(&B, NULL, "lsn"), 1);  /* nothing changed */
+	ck_assert(th_site_has(&B, "k"));
+	ck_assert_int_eq(post_rewind(&B, "{\"epoch\":3}", NULL), 409);  /* newer: fences B */
+	ck_assert(wait_status_has(&B, "\"role\":\"fenced\"", 1000));
+	ck_assert(th_site_has(&B, "k"));
+}
+END_TEST
+
 static Suite *repl_suite(void)
 {
 	Suite *s = suite_create("repl");
@@ -684,7 +1026,23 @@ static Suite *repl_suite(void)
 	tcase_add_test(tc, test_unconfirmed_replica_does_not_renew_the_lease);
 	tcase_add_test(tc, test_sync_modes_need_a_quorum_of_at_least_one);
 	tcase_add_test(tc, test_json_catch_up_of_many_small_records_fits_in_memory);
+	tcase_add_test(tc, test_replica_of_a_former_standalone_restarts);
 	suite_add_tcase(s, tc);
+	TCase *pause = tcase_create("pause");
+	tcase_set_timeout(pause, 60);
+	tcase_add_checked_fixture(pause, setup, teardown);
+	tcase_add_test(pause, test_paused_primary_refuses_writes_but_ships_its_log);
+	tcase_add_test(pause, test_pause_checks_its_input);
+	suite_add_tcase(s, pause);
+	TCase *rw = tcase_create("rewind");
+	tcase_set_timeout(rw, 60);
+	tcase_add_checked_fixture(rw, setup, teardown);
+	tcase_add_test(rw, test_rewind_quarantines_divergent_records_then_streams);
+	tcase_add_test(rw, test_rewind_exports_records_a_checkpoint_folded);
+	tcase_add_loop_test(rw, test_rewind_killed_part_way_recovers, 0,
+			    (int)(sizeof(crash_points) / sizeof(crash_points[0])));
+	tcase_add_test(rw, test_rewind_checks_its_input_and_the_sites_state);
+	suite_add_tcase(s, rw);
 	return s;
 }
 
