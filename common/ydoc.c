@@ -9,12 +9,36 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ydoc_load(struct ydoc *d, const char *path, char *err, size_t errlen)
+/* Loads the document p was set up to read; name stands for it in errors. */
+static int load(struct ydoc *d, yaml_parser_t *p, const char *name, char *err, size_t errlen)
+{
+	int ok = yaml_parser_load(p, &d->doc);
+	if (!ok)
+		snprintf(err, errlen, "%s:%zu:%zu: %s%s%s", name, p->problem_mark.line + 1,
+			 p->problem_mark.column + 1, p->problem ? p->problem : "invalid YAML",
+			 p->context ? " " : "", p->context ? p->context : "");
+	yaml_parser_delete(p);
+	if (!ok)
+		return -1;
+	d->loaded = true;
+	if (!yaml_document_get_root_node(&d->doc)) {
+		snprintf(err, errlen, "%s:1:1: the document is empty", name);
+		return -1;
+	}
+	return 0;
+}
+
+static void init(struct ydoc *d, const char *name, char *err, size_t errlen)
 {
 	memset(d, 0, sizeof(*d));
-	snprintf(d->path, sizeof(d->path), "%s", path);
+	snprintf(d->path, sizeof(d->path), "%s", name);
 	d->err = err;
 	d->errlen = errlen;
+}
+
+int ydoc_load(struct ydoc *d, const char *path, char *err, size_t errlen)
+{
+	init(d, path, err, errlen);
 	FILE *f = fopen(path, "rb");
 	if (!f) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -23,21 +47,19 @@ int ydoc_load(struct ydoc *d, const char *path, char *err, size_t errlen)
 	yaml_parser_t p;
 	yaml_parser_initialize(&p);
 	yaml_parser_set_input_file(&p, f);
-	int ok = yaml_parser_load(&p, &d->doc);
-	if (!ok)
-		snprintf(err, errlen, "%s:%zu:%zu: %s%s%s", path, p.problem_mark.line + 1,
-			 p.problem_mark.column + 1, p.problem ? p.problem : "invalid YAML",
-			 p.context ? " " : "", p.context ? p.context : "");
-	yaml_parser_delete(&p);
+	int rc = load(d, &p, path, err, errlen);
 	fclose(f);
-	if (!ok)
-		return -1;
-	d->loaded = true;
-	if (!yaml_document_get_root_node(&d->doc)) {
-		snprintf(err, errlen, "%s:1:1: the file is empty", path);
-		return -1;
-	}
-	return 0;
+	return rc;
+}
+
+int ydoc_load_mem(struct ydoc *d, const char *name, const char *buf, size_t len, char *err,
+		  size_t errlen)
+{
+	init(d, name, err, errlen);
+	yaml_parser_t p;
+	yaml_parser_initialize(&p);
+	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
+	return load(d, &p, name, err, errlen);
 }
 
 void ydoc_free(struct ydoc *d)

@@ -26,6 +26,9 @@ struct ydoc {
 
 /* Loads path; on a syntax error fills err with FILE:LINE:COLUMN. 0 or -1. */
 int ydoc_load(struct ydoc *d, const char *path, char *err, size_t errlen);
+/* The same from memory (a request body); name stands for it in errors. */
+int ydoc_load_mem(struct ydoc *d, const char *name, const char *buf, size_t len, char *err,
+		  size_t errlen);
 void ydoc_free(struct ydoc *d);
 yaml_node_t *ydoc_root(struct ydoc *d);
 yaml_node_t *ydoc_node(struct ydoc *d, int index);

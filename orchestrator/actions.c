@@ -11,6 +11,8 @@
  *   promote   PROMOTING: primary at the new epoch, replicas repointed,
  *             a canary write (the first write the new primary acknowledges)
  *   redirect  REDIRECTING: every replica streams from the new primary?
+ *   drain     SWITCHOVER: primary's writes paused; target flushed its last LSN?
+ *   reopen    (aborted switchover): the primary takes writes again
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,7 +71,7 @@ static enum verdict judge_locked(struct orch *o, int p, uint64_t now)
 			return V_UNSURE;  /* no fresh testimony yet */
 		uint64_t heard = r->contact_seen_ms - (uint64_t)r->contact_ago_ms;
 		bool streaming = !strcmp(r->repl_state, "streaming");
-		if (streaming && heard > pv->last_ok_ms + o->cfg.policy.heartbeat_ms)
+		if (streaming && heard > pv->last_ok_ms + orch_policy(o)->heartbeat_ms)
 			return V_LINK_ONLY;  /* it heard the primary after drorchd lost it */
 		if (!streaming || (uint64_t)r->contact_ago_ms > window)
 			lost++;
@@ -169,9 +171,13 @@ static int act_fence(struct orch *o)
 	uint64_t last_hb = o->views[old].last_hb_ok_ms;
 	int64_t lease = o->views[old].lease_ms > 0 ? o->views[old].lease_ms : 500;
 	pthread_mutex_unlock(&o->mu);
-	orch_run_mark(o, "last_good_heartbeat",
-		      (uint64_t)orch_detail_int(o, "last_good_heartbeat", 0));
-	orch_run_mark(o, "detected", (uint64_t)orch_detail_int(o, "detected", 0));
+	/* A failover's detection timestamps (a switchover has none). */
+	int64_t good = orch_detail_int(o, "last_good_heartbeat", 0);
+	int64_t detected = orch_detail_int(o, "detected", 0);
+	if (good > 0)
+		orch_run_mark(o, "last_good_heartbeat", (uint64_t)good);
+	if (detected > 0)
+		orch_run_mark(o, "detected", (uint64_t)detected);
 	struct httpc *c = httpc_new();
 	if (!c)
 		return FSM_E_ACTION_FAILED;
@@ -222,8 +228,8 @@ static bool better(const struct orch *o, const struct candidate *a, const struct
 
 static int policy_order(const struct orch *o, const char *name)
 {
-	for (int i = 0; i < o->cfg.policy.ncandidates; i++)
-		if (strcmp(o->cfg.policy.candidates[i], name) == 0)
+	for (int i = 0; i < orch_policy(o)->ncandidates; i++)
+		if (strcmp(orch_policy(o)->candidates[i], name) == 0)
 			return i;
 	return CONFIG_MAX_SITES;
 }
@@ -277,7 +283,7 @@ static int act_elect(struct orch *o)
 	httpc_free(h);
 	int64_t rpo_records = best.idx < 0 ? -1 : last_seen - best.flushed;
 	int64_t rpo_ms = rpo_records > 0 ? best.lag_ms : 0;
-	const struct policy *p = &o->cfg.policy;
+	const struct policy *p = orch_policy(o);
 	bool breaks = best.idx >= 0 && ((p->rpo_records && rpo_records > (int64_t)p->rpo_records) ||
 					rpo_ms > (int64_t)p->rpo_ms);
 	json_object_set_new(report, "rpo_records", json_integer(rpo_records));
@@ -318,7 +324,7 @@ static bool role_cmd(struct orch *o, struct httpc *h, int i, json_t *body, json_
 static json_t *primary_body(struct orch *o, int cand, int64_t epoch, int replicas, json_t *report)
 {
 	json_t *body = orch_role_body(o, cand, o->cfg.sites[cand].name, epoch);
-	if (replicas == 0 && strcmp(o->cfg.policy.mode, "async") && o->cfg.policy.degrade_to_async) {
+	if (replicas == 0 && strcmp(orch_policy(o)->mode, "async") && orch_policy(o)->degrade_to_async) {
 		json_object_set_new(body, "mode", json_string("async"));
 		json_object_set_new(body, "quorum", json_integer(1));
 		json_object_set_new(report, "rpo_protection", json_string("off: no replica left"));
@@ -423,6 +429,105 @@ static int act_redirect(struct orch *o)
 	return FSM_E_REDIRECTED;
 }
 
+/* ---- drain and reopen (switchover) ---------------------------------------------------- */
+
+/* The primary's role command with its client writes paused or open. */
+static long primary_writes(struct orch *o, struct httpc *h, int p, int64_t epoch, bool paused,
+			   char *err, size_t errlen)
+{
+	json_t *body = orch_role_body(o, p, o->cfg.sites[p].name, epoch);
+	json_object_set_new(body, "writes", json_string(paused ? "paused" : "open"));
+	long st = siteapi_admin(h, o->cfg.sites[p].url, o->site_token, "role", body,
+				(long)orch_window_ms(o), err, errlen);
+	json_decref(body);
+	return st;
+}
+
+/* An integer field of site i's status now, or -1. */
+static int64_t status_int(struct orch *o, struct httpc *h, int i, const char *field,
+			  int64_t *epoch)
+{
+	char err[300];
+	json_t *st = siteapi_status(h, o->cfg.sites[i].url, (long)orch_window_ms(o), err, sizeof(err));
+	int64_t v = st ? json_integer_value(json_object_get(st, field)) : -1;
+	if (epoch)
+		*epoch = st ? json_integer_value(json_object_get(st, "epoch")) : -1;
+	json_decref(st);
+	return v;
+}
+
+/* Polls until the target has flushed the paused primary's last LSN. */
+static bool caught_up(struct orch *o, struct httpc *h, int p, int t, int64_t epoch,
+		      uint64_t deadline, json_t *report)
+{
+	int64_t last = -1, flushed = -1, te = -1, pe = -1;
+	while (!orch_stopping(o) && time_mono_ms() < deadline) {
+		last = status_int(o, h, p, "lsn", &pe);
+		flushed = status_int(o, h, t, "flushed_lsn", &te);
+		if (last >= 0 && pe == epoch && te == epoch && flushed >= last)
+			break;
+		time_sleep_ms(POLL_MS / 4);
+	}
+	json_object_set_new(report, "primary_lsn", json_integer(last));
+	json_object_set_new(report, "target_flushed_lsn", json_integer(flushed));
+	return last >= 0 && pe == epoch && te == epoch && flushed >= last;
+}
+
+/*
+ * SWITCHOVER: pause the primary's client writes (it still ships its WAL),
+ * wait until the target has flushed the primary's last LSN, and answer
+ * CAUGHT_UP: the fence that follows then loses nothing.  When the target
+ * cannot catch up before the state's deadline, reopen the primary's writes
+ * and answer ACTION_FAILED (the switchover aborts; nothing was lost).
+ */
+static int act_drain(struct orch *o)
+{
+	pthread_mutex_lock(&o->mu);
+	int p = orch_site_index(o, o->cluster.primary);
+	int64_t epoch = o->cluster.epoch;
+	pthread_mutex_unlock(&o->mu);
+	json_t *tj = orch_detail_get(o, "target");
+	int t = json_is_string(tj) ? orch_site_index(o, json_string_value(tj)) : -1;
+	json_decref(tj);
+	struct httpc *h = httpc_new();
+	json_t *report = json_object();
+	char err[300] = "";
+	uint64_t t0 = time_mono_ms();
+	bool paused = h && t >= 0 && p >= 0 &&
+		      primary_writes(o, h, p, epoch, true, err, sizeof(err)) == 200;
+	if (paused)
+		orch_run_mark(o, "writes_paused", time_wall_ms());
+	bool ok = paused && caught_up(o, h, p, t, epoch, state_deadline(o), report);
+	json_object_set_new(report, "waited_ms", json_integer((json_int_t)(time_mono_ms() - t0)));
+	if (!ok) {
+		json_object_set_new(report, "error", json_string(!paused ? (err[0] ? err :
+			"the primary did not pause its writes") : "the target did not catch up in time"));
+		if (h && p >= 0)
+			primary_writes(o, h, p, epoch, false, err, sizeof(err));
+	} else {
+		orch_detail_set(o, "candidate", json_string(o->cfg.sites[t].name));
+	}
+	httpc_free(h);
+	orch_run_step(o, "drain", ok ? "ok" : "failed", report);
+	return ok ? FSM_E_CAUGHT_UP : FSM_E_ACTION_FAILED;
+}
+
+/* After an aborted switchover: the primary takes client writes again. */
+static int act_reopen(struct orch *o)
+{
+	pthread_mutex_lock(&o->mu);
+	int p = orch_site_index(o, o->cluster.primary);
+	int64_t epoch = o->cluster.epoch;
+	pthread_mutex_unlock(&o->mu);
+	struct httpc *h = httpc_new();
+	char err[300] = "";
+	long st = h && p >= 0 ? primary_writes(o, h, p, epoch, false, err, sizeof(err)) : 0;
+	httpc_free(h);
+	if (st != 200)  /* reconcile keeps trying once the state rests */
+		log_event(LOG_WARN, "orch.reopen_failed", "{s:s}", "error", err);
+	return -1;
+}
+
 int orch_run_action(struct orch *o, enum fsm_action a)
 {
 	switch (a) {
@@ -431,6 +536,8 @@ int orch_run_action(struct orch *o, enum fsm_action a)
 	case FSM_A_ELECT: return act_elect(o);
 	case FSM_A_PROMOTE: return act_promote(o);
 	case FSM_A_REDIRECT: return act_redirect(o);
+	case FSM_A_DRAIN: return act_drain(o);
+	case FSM_A_REOPEN: return act_reopen(o);
 	default: return -1;  /* record, none: the transition itself is the record */
 	}
 }

@@ -95,23 +95,53 @@ static void get_fsm_dot(struct http_resp *resp)
 	free(dot);
 }
 
+static json_t *policy_answer(struct api *a)
+{
+	json_t *j = policy_json(orch_policy(a->orch));
+	json_object_set_new(j, "source", json_string(orch_policy_source(a->orch)));
+	return j;
+}
+
 static void get_policy(struct api *a, struct http_resp *resp)
 {
-	const struct policy *p = &a->orch->cfg.policy;
-	json_t *cands = json_array();
-	for (int i = 0; i < p->ncandidates; i++)
-		json_array_append_new(cands, json_string(p->candidates[i]));
-	http_resp_json(resp, 200, json_pack(
-		"{s:s, s:{s:s, s:I, s:b}, s:{s:I, s:I}, s:I, s:{s:I, s:I, s:I}, s:{s:b, s:I, s:o}}",
-		"name", p->name,
-		"replication", "mode", p->mode, "quorum", (json_int_t)p->quorum,
-		"degrade_to_async", p->degrade_to_async,
-		"rpo", "max_ms", (json_int_t)p->rpo_ms, "max_records", (json_int_t)p->rpo_records,
-		"rto_ms", (json_int_t)p->rto_ms,
-		"detection", "heartbeat_ms", (json_int_t)p->heartbeat_ms,
-		"misses", (json_int_t)p->misses, "canary_ms", (json_int_t)p->canary_ms,
-		"failover", "automatic", p->automatic, "anti_flap_s", (json_int_t)p->anti_flap_s,
-		"candidates", cands));
+	http_resp_json(resp, 200, policy_answer(a));
+}
+
+/* PUT /v1/policy: a whole policy document (YAML, or JSON as GET prints it,
+ * "source" aside); absent keys take the built-in defaults. */
+static void put_policy(struct api *a, const struct http_req *req, struct http_resp *resp)
+{
+	struct policy p;
+	char err[400];
+	json_t *st = orch_status_json(a->orch);
+	const char *state = json_string_value(json_object_get(st, "state")) ?: "";
+	bool resting = !strcmp(state, "STEADY") || !strcmp(state, "DEGRADED") ||
+		       !strcmp(state, "PAUSED") || !strcmp(state, "HELD");
+	char body[32 * 1024];
+	if (!resting) {
+		http_resp_error(resp, 409, "state %s: a recovery is running; change the policy "
+				"once it has ended", state);
+	} else if (!req->body_len) {
+		http_resp_error(resp, 400, "request body: a policy document (YAML or JSON) is required");
+	} else if (req->body_len >= sizeof(body)) {
+		http_resp_error(resp, 413, "a policy document is at most %zu bytes", sizeof(body) - 1);
+	} else {
+		/* "source" is what GET adds: a document read back can be put again. */
+		json_t *j = json_loadb(req->body, req->body_len, 0, NULL);
+		char *text = json_is_object(j) && json_object_del(j, "source") == 0
+			     ? json_dumps(j, JSON_COMPACT) : NULL;
+		const char *doc = text ? text : req->body;
+		size_t len = text ? strlen(text) : req->body_len;
+		if (policy_parse("request body", doc, len, &a->orch->cfg, &p, err, sizeof(err)) != 0)
+			http_resp_error(resp, 400, "%s", err);
+		else if (orch_set_policy(a->orch, &p, "operator:api", err, sizeof(err)) != 0)
+			http_resp_error(resp, 500, "%s", err);
+		else
+			http_resp_json(resp, 200, policy_answer(a));
+		free(text);
+		json_decref(j);
+	}
+	json_decref(st);
 }
 
 static void get_sites(struct api *a, struct http_resp *resp)
@@ -172,12 +202,41 @@ static void post_action(struct api *a, const struct http_req *req, enum fsm_even
 	json_decref(j);
 }
 
+/* POST /v1/switchover {"to": SITE}; POST /v1/failback (no fields). */
+static void post_switchover(struct api *a, const struct http_req *req, bool failback,
+			    struct http_resp *resp)
+{
+	const char *to = NULL;
+	json_t *j = NULL;
+	json_error_t jerr;
+	if (req->body_len || !failback) {
+		if (!(j = http_req_json(req, resp)))
+			return;
+		int rc = failback ? json_unpack_ex(j, &jerr, JSON_STRICT, "{}")
+				  : json_unpack_ex(j, &jerr, JSON_STRICT, "{s:s}", "to", &to);
+		if (rc) {
+			http_resp_error(resp, 400, "body: %s (%s)", jerr.text,
+					failback ? "no fields" : "fields: to (required)");
+			json_decref(j);
+			return;
+		}
+	}
+	char why[400];
+	int rc = orch_switchover(a->orch, "operator:api", to, why, sizeof(why));
+	if (rc)
+		http_resp_error(resp, rc, "%s", why);
+	else
+		http_resp_json(resp, 202, json_pack("{s:s, s:s}", "accepted", failback ? "failback" :
+						    "switchover", "reason", why));
+	json_decref(j);
+}
+
 /* Paths that exist, for 405 against 404. */
 static bool known_path(const char *path)
 {
 	static const char *const paths[] = { "/", "/healthz", "/metrics", "/v1/status", "/v1/sites",
 		"/v1/transitions", "/v1/runs", "/v1/fsm", "/v1/policy", "/v1/primary",
-		"/v1/failover", "/v1/pause", "/v1/resume", NULL };
+		"/v1/failover", "/v1/switchover", "/v1/failback", "/v1/pause", "/v1/resume", NULL };
 	for (int i = 0; paths[i]; i++)
 		if (!strcmp(path, paths[i]))
 			return true;
@@ -217,6 +276,10 @@ static void route_post(struct api *a, const struct http_req *req, struct http_re
 		http_resp_error(resp, 401, "missing or wrong bearer token");
 	} else if (strcmp(req->path, "/v1/failover") == 0) {
 		post_action(a, req, FSM_E_OP_FAILOVER, resp);
+	} else if (strcmp(req->path, "/v1/switchover") == 0) {
+		post_switchover(a, req, false, resp);
+	} else if (strcmp(req->path, "/v1/failback") == 0) {
+		post_switchover(a, req, true, resp);
 	} else if (strcmp(req->path, "/v1/pause") == 0) {
 		post_action(a, req, FSM_E_OP_PAUSE, resp);
 	} else if (strcmp(req->path, "/v1/resume") == 0) {
@@ -227,6 +290,16 @@ static void route_post(struct api *a, const struct http_req *req, struct http_re
 		http_resp_error(resp, 405, "method POST not allowed on %s", req->path);
 	} else {
 		http_resp_error(resp, 404, "no route for POST %s", req->path);
+	}
+}
+
+static void route_put_policy(struct api *a, const struct http_req *req, struct http_resp *resp)
+{
+	if (!auth_bearer_ok(http_req_header(req, "Authorization"), a->token)) {
+		http_resp_header(resp, "WWW-Authenticate", "Bearer");
+		http_resp_error(resp, 401, "missing or wrong bearer token");
+	} else {
+		put_policy(a, req, resp);
 	}
 }
 
@@ -288,6 +361,8 @@ void api_handler(void *ctx, const struct http_req *req, struct http_resp *resp)
 		route_get(a, req, resp);
 	else if (!strcmp(req->method, "POST"))
 		route_post(a, req, resp);
+	else if (!strcmp(req->method, "PUT") && !strcmp(req->path, "/v1/policy"))
+		route_put_policy(a, req, resp);
 	else if (known_path(req->path))
 		http_resp_error(resp, 405, "method %s not allowed on %s", req->method, req->path);
 	else

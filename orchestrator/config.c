@@ -101,6 +101,44 @@ static int parse_policy(struct ydoc *d, yaml_node_t *root, struct policy *p)
 	return 0;
 }
 
+int policy_parse(const char *name, const char *buf, size_t len, const struct config *cfg,
+		 struct policy *out, char *err, size_t errlen)
+{
+	struct ydoc d;
+	struct policy p;
+	policy_default(&p);
+	int rc = ydoc_load_mem(&d, name, buf, len, err, errlen);
+	if (rc == 0)
+		rc = parse_policy(&d, ydoc_root(&d), &p);
+	yaml_node_t *f = rc == 0 ? ydoc_get(&d, ydoc_root(&d), "failover") : NULL;
+	for (int i = 0; rc == 0 && i < p.ncandidates; i++)
+		if (!config_site(cfg, p.candidates[i]))
+			rc = ydoc_fail(&d, ydoc_get(&d, f, "candidates"),
+				       "candidates: '%s' is not one of the sites", p.candidates[i]);
+	ydoc_free(&d);
+	if (rc == 0)
+		*out = p;
+	return rc;
+}
+
+json_t *policy_json(const struct policy *p)
+{
+	json_t *cands = json_array();
+	for (int i = 0; i < p->ncandidates; i++)
+		json_array_append_new(cands, json_string(p->candidates[i]));
+	return json_pack(
+		"{s:s, s:{s:s, s:I, s:b}, s:{s:I, s:I}, s:I, s:{s:I, s:I, s:I}, s:{s:b, s:I, s:o}}",
+		"name", p->name,
+		"replication", "mode", p->mode, "quorum", (json_int_t)p->quorum,
+		"degrade_to_async", p->degrade_to_async,
+		"rpo", "max_ms", (json_int_t)p->rpo_ms, "max_records", (json_int_t)p->rpo_records,
+		"rto_ms", (json_int_t)p->rto_ms,
+		"detection", "heartbeat_ms", (json_int_t)p->heartbeat_ms,
+		"misses", (json_int_t)p->misses, "canary_ms", (json_int_t)p->canary_ms,
+		"failover", "automatic", p->automatic, "anti_flap_s", (json_int_t)p->anti_flap_s,
+		"candidates", cands);
+}
+
 int policy_load(const char *path, struct policy *out, char *err, size_t errlen)
 {
 	struct ydoc d;

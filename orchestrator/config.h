@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #define CONFIG_MAX_SITES 8
 #define CONFIG_MAX_WEBHOOKS 8
 #define CONFIG_NAME_MAX 64
@@ -81,6 +83,13 @@ struct config {
 /* The built-in default: sync quorum 1, heartbeat 100 ms x 3, automatic. */
 void policy_default(struct policy *p);
 int policy_load(const char *path, struct policy *out, char *err, size_t errlen);
+/* A policy document in memory (YAML, or JSON as GET /v1/policy prints it),
+ * on top of the built-in default; every candidate must be a site of cfg.
+ * Errors are "NAME:LINE:COLUMN: ...".  *out is written only on success. */
+int policy_parse(const char *name, const char *buf, size_t len, const struct config *cfg,
+		 struct policy *out, char *err, size_t errlen);
+/* The policy as JSON, in the shape of the policy file. */
+json_t *policy_json(const struct policy *p);
 int config_load(const char *path, struct config *out, char *err, size_t errlen);
 
 /* The site of that name, or NULL. */

@@ -138,8 +138,11 @@ static int global_opt(struct ctl *c, int argc, char **argv, int i)
 {
 	const char *v = NULL;
 	int used;
-	if (!strcmp(argv[i], "--json"))
-		return c->json = true, 1;
+	if (!strcmp(argv[i], "--json")) {
+		c->json = true;
+		c->progress = stderr;  /* stdout holds nothing but the JSON */
+		return 1;
+	}
 	if (!strcmp(argv[i], "--yes") || !strcmp(argv[i], "-y"))
 		return c->yes = true, 1;
 	if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
@@ -394,7 +397,22 @@ struct watch {
 	long long epoch;           /* epoch before */
 	json_t *final;             /* the last status seen */
 	uint64_t start_ms;
+	long long runs_before;     /* the newest run before the request */
+	bool until_run_ends;       /* a switchover: also done when its run ended */
 };
+
+/* Whether the first run after w->runs_before has ended; *failed if it failed. */
+static bool run_ended(struct ctl *c, const struct watch *w, bool *failed)
+{
+	json_t *runs = NULL;
+	if (call(c, c->url, "GET", "/v1/runs", NULL, &runs) != EXIT_DONE)
+		return false;
+	const json_t *r = json_array_get(json_object_get(runs, "runs"), 0);
+	bool ended = r && jint(r, "id") > w->runs_before && strcmp(jstr(r, "outcome"), "running");
+	*failed = ended && strcmp(jstr(r, "outcome"), "succeeded");
+	json_decref(runs);
+	return ended;
+}
 
 /* true when st shows the failover over: HELD, or a resting state with a new
  * primary (or a new epoch, for a failover onto the same site). */
@@ -429,6 +447,11 @@ static int watch_failover(struct ctl *c, struct watch *w, long timeout_ms)
 			w->final = st;
 			if (watch_done(w, st))
 				return strcmp(jstr(st, "state"), "HELD") ? EXIT_DONE : EXIT_FAILED;
+			bool failed = false;
+			if (w->until_run_ends && (!strcmp(jstr(st, "state"), "STEADY") ||
+						  !strcmp(jstr(st, "state"), "DEGRADED")) &&
+			    run_ended(c, w, &failed))
+				return failed ? EXIT_FAILED : EXIT_DONE;
 		}
 		if (time_mono_ms() >= deadline)
 			return fail(EXIT_FAILED, "no new primary after %ld s (last: %s)", timeout_ms / 1000,
@@ -478,6 +501,9 @@ static int watch_and_report(struct ctl *c, struct watch *w, long long runs_befor
 	if (rc == EXIT_FAILED && w->final && !strcmp(jstr(w->final, "state"), "HELD"))
 		fail(EXIT_FAILED, "failover HELD: automation refused; see drctl audit%s",
 		     run ? "" : " (no run)");
+	else if (rc == EXIT_FAILED && run && strcmp(jstr(run, "outcome"), "running"))
+		fail(EXIT_FAILED, "%s %s; see drctl audit %lld", jstr(run, "kind"),
+		     jstr(run, "outcome"), jint(run, "id"));
 	if (c->json) {
 		json_t *o = json_pack("{s:O?, s:O?, s:O?}", "accepted", accepted, "run", run,
 				      "status", w->final);
@@ -504,6 +530,7 @@ static int watch_begin(struct ctl *c, struct watch *w, long long *runs_before)
 	w->start_ms = time_mono_ms();
 	json_decref(st);
 	*runs_before = newest_run(c);
+	w->runs_before = *runs_before;
 	return *runs_before < 0 ? EXIT_FAILED : EXIT_DONE;
 }
 
@@ -563,6 +590,59 @@ static int cmd_failover(struct ctl *c, int argc, char **argv)
 	rc = watch_and_report(c, &w, runs_before, timeout_ms, accepted);
 	json_decref(accepted);
 	return rc;
+}
+
+/* switchover --to SITE and failback: planned, zero loss, or aborted. */
+static int planned(struct ctl *c, int argc, char **argv, const char *kind)
+{
+	bool failback = !strcmp(kind, "failback");
+	struct opt opts[] = { { "--no-wait", false, NULL, false }, { "--timeout", true, NULL, false },
+			      { failback ? NULL : "--to", true, NULL, false },
+			      { NULL, false, NULL, false } };
+	struct args a;
+	struct watch w;
+	long timeout_ms;
+	long long runs_before;
+	int rc = parse_args(c, argc, argv, opts, 0, &a);
+	if (rc || (rc = opt_seconds(opts, "--timeout", 60, &timeout_ms)))
+		return rc;
+	const char *to = failback ? NULL : opt_value(opts, "--to");
+	if (!failback && !to)
+		return usage_error("switchover: --to SITE is required");
+	if ((rc = need_api(c)) || (rc = watch_begin(c, &w, &runs_before)))
+		return rc;
+	w.until_run_ends = true;
+	char what[200];
+	snprintf(what, sizeof(what), "%s from %s (epoch %lld) to %s, writes paused until it has "
+		 "caught up", kind, w.from, w.epoch, to ? to : "the previous primary");
+	if ((rc = confirm(c, what)))
+		return rc;
+	json_t *body = to ? json_pack("{s:s}", "to", to) : NULL, *accepted = NULL;
+	char path[32];
+	snprintf(path, sizeof(path), "/v1/%s", kind);
+	rc = api(c, "POST", path, body, &accepted);
+	json_decref(body);
+	if (rc)
+		return rc;
+	if (opt_on(opts, "--no-wait")) {
+		c->json ? print_json(accepted) : (void)printf("accepted: %s\n", jstr(accepted, "reason"));
+		json_decref(accepted);
+		return EXIT_DONE;
+	}
+	fprintf(c->progress, "%s: accepted (%s)\n", what, jstr(accepted, "reason"));
+	rc = watch_and_report(c, &w, runs_before, timeout_ms, accepted);
+	json_decref(accepted);
+	return rc;
+}
+
+static int cmd_switchover(struct ctl *c, int argc, char **argv)
+{
+	return planned(c, argc, argv, "switchover");
+}
+
+static int cmd_failback(struct ctl *c, int argc, char **argv)
+{
+	return planned(c, argc, argv, "failback");
 }
 
 static int cmd_watch(struct ctl *c, int argc, char **argv)
@@ -664,17 +744,37 @@ static void print_targets(const json_t *run, const json_t *policy)
 	       jnum(run, "rto_ms", a, sizeof(a)), rto_ms, verdict(run, "rto_ms", rto_ms));
 }
 
+struct mark {
+	const char *name;
+	long long ms;
+};
+
+static int mark_cmp(const void *a, const void *b)
+{
+	long long x = ((const struct mark *)a)->ms, y = ((const struct mark *)b)->ms;
+	return (x > y) - (x < y);
+}
+
+/* The run's timestamps in time order, relative to when unavailability began:
+ * the last good heartbeat of a failed primary, or a switchover's pause. */
 static void print_timestamps(const json_t *run)
 {
 	json_t *ts = json_object_get(run, "timestamps");
 	long long t0 = jint(ts, "last_good_heartbeat");
+	t0 = t0 ? t0 : jint(ts, "writes_paused");
+	struct mark m[16];
+	size_t n = 0;
 	const char *key;
 	json_t *v;
-	if (!json_object_size(ts))
-		return;
-	printf("  timeline:");
 	json_object_foreach(ts, key, v)
-		printf(" %s +%lldms", key, t0 ? (long long)json_integer_value(v) - t0 : 0);
+		if (n < sizeof(m) / sizeof(m[0]))
+			m[n++] = (struct mark){ key, (long long)json_integer_value(v) };
+	if (!n)
+		return;
+	qsort(m, n, sizeof(m[0]), mark_cmp);
+	printf("  timeline:");
+	for (size_t i = 0; i < n; i++)
+		printf(" %s +%lldms", m[i].name, t0 ? m[i].ms - t0 : 0);
 	printf("\n");
 }
 
@@ -1126,6 +1226,13 @@ static const struct command commands[] = {
 	  "      'proceed? [y/N]' on a terminal; without one, refuses unless --yes.  Then prints\n"
 	  "      each state change until a new primary is STEADY/DEGRADED, or HELD (exit 1).\n"
 	  "      --json: {\"accepted\", \"run\", \"status\"}" },
+	{ "switchover", cmd_switchover, "switchover --to SITE [--no-wait] [--timeout S] [--yes] [--json]",
+	  "planned move of the primary role to the replica SITE with zero loss: the primary's\n"
+	  "      writes pause until SITE has flushed its last record, then the usual fence and\n"
+	  "      promotion; aborts (exit 1, writes reopened, nothing lost) if SITE cannot catch up" },
+	{ "failback", cmd_failback, "failback [--no-wait] [--timeout S] [--yes] [--json]",
+	  "a switchover back to the site the last successful failover took the primary role\n"
+	  "      from, once it has rejoined as a replica (rewound if its log had diverged)" },
 	{ "watch", cmd_watch, "watch [--from SITE] [--timeout S] [--json]",
 	  "print each state change until the cluster has a primary other than SITE (default:\n"
 	  "      the current one), e.g. after 'lab kill'; exit 1 when HELD or out of time" },
@@ -1156,7 +1263,7 @@ static void print_commands(FILE *f)
 {
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  %s\n      %s\n", commands[i].usage, commands[i].help);
-	fprintf(f, "\nnot yet (their backends are another issue): switchover, failback, upgrade, run, approve\n"
+	fprintf(f, "\nnot yet (their backends are another issue): upgrade, run, approve\n"
 		   "see drctl(1) for examples\n");
 }
 
@@ -1217,7 +1324,7 @@ static int run(struct ctl *c, int argc, char **argv)
 	}
 	const struct command *cmd = find_command(argv[at]);
 	if (!cmd) {
-		static const char *const later[] = { "switchover", "failback", "upgrade", "run", "approve" };
+		static const char *const later[] = { "upgrade", "run", "approve" };
 		for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++)
 			if (!strcmp(argv[at], later[i]))
 				return usage_error("'%s' is not available yet: drorchd has no backend for it", argv[at]);
@@ -1228,7 +1335,7 @@ static int run(struct ctl *c, int argc, char **argv)
 		return EXIT_DONE;
 	}
 	env_defaults(c);
-	c->progress = c->json ? stderr : stdout;
+	c->progress = c->json ? stderr : stdout;  /* --json after the command moves it too */
 	return cmd->run(c, argc - at - 1, argv + at + 1);
 }
 

@@ -3,7 +3,8 @@
  *
  * Each round: the primary (as the cluster row names it) gets a heartbeat at
  * the current epoch, which renews its write lease — but only while the
- * cluster is in a resting state (STEADY, DEGRADED, PAUSED, HELD): once a
+ * cluster is in a resting state (STEADY, DEGRADED, PAUSED, HELD, or
+ * SWITCHOVER, where the primary is alive by definition): once a
  * failure is suspected drorchd stops renewing, so the lease can run out.
  * Every site is then asked for /v1/status; the primary also takes a canary
  * write every few rounds (grey failures: /healthz answers, writes do not).
@@ -25,7 +26,7 @@
 static bool resting(const char *state)
 {
 	return !strcmp(state, "STEADY") || !strcmp(state, "DEGRADED") ||
-	       !strcmp(state, "PAUSED") || !strcmp(state, "HELD");
+	       !strcmp(state, "PAUSED") || !strcmp(state, "HELD") || !strcmp(state, "SWITCHOVER");
 }
 
 static void copy_str(char *dst, size_t len, json_t *v)
@@ -49,6 +50,7 @@ static void view_update_locked(struct site_view *v, json_t *st, uint64_t now)
 	v->applied_lsn = json_integer_value(json_object_get(st, "applied_lsn"));
 	v->confirmed = json_is_true(json_object_get(st, "confirmed"));
 	v->writable = json_is_true(json_object_get(st, "writable"));
+	v->writes_paused = !strcmp(json_string_value(json_object_get(st, "writes")) ?: "", "paused");
 	v->lease_ms = json_integer_value(json_object_get(st, "lease_ms"));
 	copy_str(v->repl_state, sizeof(v->repl_state), json_object_get(repl, "state"));
 	copy_str(v->repl_primary, sizeof(v->repl_primary), json_object_get(repl, "primary"));
@@ -56,6 +58,7 @@ static void view_update_locked(struct site_view *v, json_t *st, uint64_t now)
 	v->contact_seen_ms = now;
 	v->lag_ms = json_integer_value(json_object_get(repl, "lag_ms"));
 	v->lag_records = json_integer_value(json_object_get(repl, "lag_records"));
+	v->diverged_lsn = json_integer_value(json_object_get(repl, "diverged_lsn"));
 }
 
 /* The canary verdict: slow or failed counts, a quorum 503 does not (that
@@ -64,11 +67,11 @@ static void canary(struct orch *o, struct httpc *c, int idx, const char *url)
 {
 	char err[300] = "";
 	uint64_t ms = 0;
-	long timeout = (long)o->cfg.policy.canary_ms;
+	long timeout = (long)orch_policy(o)->canary_ms;
 	long st = siteapi_canary(c, url, timeout, &ms, err, sizeof(err));
 	/* A 503 is the site refusing on purpose (role, lease, quorum): not a
 	 * grey failure.  No answer, a slow answer or another error is. */
-	bool failing = st != 503 && (st != 200 || ms > o->cfg.policy.canary_ms);
+	bool failing = st != 503 && (st != 200 || ms > orch_policy(o)->canary_ms);
 	pthread_mutex_lock(&o->mu);
 	o->views[idx].canary_failures = failing ? o->views[idx].canary_failures + 1 : 0;
 	int n = o->views[idx].canary_failures;
@@ -141,8 +144,8 @@ static void *monitor_main(void *p)
 		uint64_t t0 = time_mono_ms();
 		poll_once(o, c, idx, round);
 		uint64_t spent = time_mono_ms() - t0;
-		if (spent < o->cfg.policy.heartbeat_ms)
-			time_sleep_ms(o->cfg.policy.heartbeat_ms - spent);
+		if (spent < orch_policy(o)->heartbeat_ms)
+			time_sleep_ms(orch_policy(o)->heartbeat_ms - spent);
 	}
 	httpc_free(c);
 	return NULL;

@@ -143,7 +143,7 @@ void orch_run_mark(struct orch *o, const char *name, uint64_t wall_ms)
 
 uint64_t orch_window_ms(const struct orch *o)
 {
-	return o->cfg.policy.heartbeat_ms * o->cfg.policy.misses;
+	return orch_policy(o)->heartbeat_ms * orch_policy(o)->misses;
 }
 
 int64_t orch_detail_int(struct orch *o, const char *key, int64_t dflt)
@@ -154,7 +154,7 @@ int64_t orch_detail_int(struct orch *o, const char *key, int64_t dflt)
 	return n;
 }
 
-/* Closes the failover run when the machine leaves the failover states. */
+/* Closes the run when the machine leaves the failover or switchover states. */
 static void finish_run(struct orch *o, const char *outcome)
 {
 	pthread_mutex_lock(&o->mu);
@@ -165,7 +165,14 @@ static void finish_run(struct orch *o, const char *outcome)
 		return;
 	json_t *r = store_run_json(o->store, run);
 	json_t *ts = json_object_get(r, "timestamps");
+	/* Unavailability begins at the last good heartbeat of a failed primary,
+	 * or when a switchover paused the primary's writes. */
 	json_int_t good = json_integer_value(json_object_get(ts, "last_good_heartbeat"));
+	if (!good)
+		good = json_integer_value(json_object_get(ts, "writes_paused"));
+	json_t *kind = orch_detail_get(o, "kind");
+	bool failover = !json_is_string(kind) || !strcmp(json_string_value(kind), "failover");
+	json_decref(kind);
 	json_int_t first = json_integer_value(json_object_get(ts, "first_write"));
 	int64_t rto = good && first ? first - good : -1;
 	json_t *cand = orch_detail_get(o, "candidate");
@@ -182,7 +189,7 @@ static void finish_run(struct orch *o, const char *outcome)
 	json_decref(r);
 	metrics_failover(o->metrics, outcome);
 	next.run_id = 0;
-	if (strcmp(outcome, "succeeded") == 0) {
+	if (failover && strcmp(outcome, "succeeded") == 0) {  /* the anti-flapping clock */
 		json_t *d = json_loads(next.detail[0] ? next.detail : "{}", 0, NULL);
 		json_object_set_new(d, "last_failover_ms", json_integer((json_int_t)time_wall_ms()));
 		char *text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
@@ -204,7 +211,7 @@ static bool guard_holds(void *ctx, enum fsm_guard g)
 		return true;
 	case FSM_G_ANTI_FLAP_OK: {
 		int64_t last = orch_detail_int(o, "last_failover_ms", 0);
-		return !last || time_wall_ms() - (uint64_t)last > o->cfg.policy.anti_flap_s * 1000;
+		return !last || time_wall_ms() - (uint64_t)last > orch_policy(o)->anti_flap_s * 1000;
 	}
 	case FSM_G_ALL_REPLICAS_OK:
 		return o->all_replicas_ok;
@@ -213,26 +220,33 @@ static bool guard_holds(void *ctx, enum fsm_guard g)
 	}
 }
 
-static bool ends_failover(const struct fsm_row *row)
+/* The outcome of the run that row ends, or NULL when it ends none. */
+static const char *run_outcome(const struct fsm_row *row)
 {
-	return row->from == FSM_S_REDIRECTING || (row->to == FSM_S_HELD && row->from != FSM_S_HELD);
+	if (row->to == FSM_S_HELD && row->from != FSM_S_HELD)
+		return "held";
+	if (row->from == FSM_S_REDIRECTING)
+		return "succeeded";
+	if (row->from == FSM_S_SWITCHOVER && row->to != FSM_S_FENCING)
+		return "failed";  /* aborted: the old primary takes writes again */
+	return NULL;
 }
 
-/* The cluster row after row fires: epoch bump on fence, new primary on
- * promotion, a run for a failover that starts. */
-/* A failover starts with a clean detail: the operator's target and force. */
-static void fresh_failover_detail(struct store_cluster *next, json_t *request)
+/* A run starts with a clean detail: its kind, the operator's target and
+ * force.  Kept: the anti-flapping clock and, for an automatic failover,
+ * what detection found; an operator's failover is detected when asked for,
+ * a switchover has no detection at all. */
+static void fresh_run_detail(struct store_cluster *next, json_t *request, const char *kind)
 {
 	json_t *d = json_loads(next->detail[0] ? next->detail : "{}", 0, NULL);
 	json_t *fresh = json_object();
-	/* Kept: the anti-flapping clock, and what detection found (automatic
-	 * failovers); an operator's failover is detected when it is asked for. */
-	const char *keep[] = { "last_failover_ms", request ? NULL : "detected",
+	bool failover = strcmp(kind, "failover") == 0;
+	const char *keep[] = { "last_failover_ms", request || !failover ? NULL : "detected",
 			       request ? NULL : "last_good_heartbeat", NULL };
 	for (int i = 0; keep[i]; i++)
 		if (json_object_get(d, keep[i]))
 			json_object_set(fresh, keep[i], json_object_get(d, keep[i]));
-	if (request) {
+	if (request && failover) {
 		json_object_set_new(fresh, "detected", json_integer((json_int_t)time_wall_ms()));
 		json_object_set_new(fresh, "last_good_heartbeat",
 				    json_integer((json_int_t)time_wall_ms()));
@@ -241,6 +255,7 @@ static void fresh_failover_detail(struct store_cluster *next, json_t *request)
 	if (json_is_string(target) && json_string_length(target))
 		json_object_set(fresh, "target", target);
 	json_object_set_new(fresh, "force", json_boolean(json_is_true(json_object_get(request, "force"))));
+	json_object_set_new(fresh, "kind", json_string(kind));
 	char *text = json_dumps(fresh, JSON_COMPACT | JSON_SORT_KEYS);
 	if (text && strlen(text) < sizeof(next->detail))
 		snprintf(next->detail, sizeof(next->detail), "%s", text);
@@ -249,6 +264,8 @@ static void fresh_failover_detail(struct store_cluster *next, json_t *request)
 	json_decref(d);
 }
 
+/* The cluster row after row fires: a run begun (a failover's fence, a
+ * switchover's drain), an epoch bump on fence, a new primary on promotion. */
 static int next_cluster(struct orch *o, const struct fsm_row *row, const char *actor,
 			json_t *request, struct store_cluster *next)
 {
@@ -257,11 +274,16 @@ static int next_cluster(struct orch *o, const struct fsm_row *row, const char *a
 	pthread_mutex_unlock(&o->mu);
 	snprintf(next->state, sizeof(next->state), "%s", fsm_state_names[row->to]);
 	snprintf(next->action, sizeof(next->action), "%s", fsm_action_names[row->action]);
-	if (row->action == FSM_A_FENCE) {
+	if (row->action == FSM_A_FENCE)
 		next->epoch++;
-		fresh_failover_detail(next, request);
+	bool begins = row->action == FSM_A_DRAIN || (row->action == FSM_A_FENCE && !next->run_id);
+	if (begins) {
+		const char *kind = row->action == FSM_A_FENCE ? "failover" :
+				   json_string_value(json_object_get(request, "kind"));
+		kind = kind ? kind : "switchover";
+		fresh_run_detail(next, request, kind);
 		char err[300];
-		if (store_run_begin(o->store, "failover", actor, next->primary, next->epoch, NULL,
+		if (store_run_begin(o->store, kind, actor, next->primary, next->epoch, NULL,
 				    &next->run_id, err, sizeof(err)) != 0) {
 			log_event(LOG_ERROR, "orch.run_begin_failed", "{s:s}", "error", err);
 			return -1;
@@ -325,7 +347,10 @@ static int commit(struct orch *o, const struct fsm_row *row, const char *actor, 
 		log_event(LOG_ERROR, "orch.transition_failed", "{s:s, s:s}", "row", row->id,
 			  "error", rc == STORE_CONFLICT ? "compare-and-set lost" : err);
 		/* The run begun for this transition never started: close it. */
-		if (row->action == FSM_A_FENCE && next.run_id &&
+		pthread_mutex_lock(&o->mu);
+		bool began = next.run_id && next.run_id != o->cluster.run_id;
+		pthread_mutex_unlock(&o->mu);
+		if (began &&
 		    store_run_end(o->store, next.run_id, "failed", NULL, -1, -1, -1, NULL,
 				  "{\"reason\":\"its first transition was not committed\"}",
 				  err, sizeof(err)) != 0)
@@ -363,8 +388,8 @@ static const struct fsm_row *feed(struct orch *o, int ev, const char *actor, jso
 		detail = NULL;
 		crash_point(row);
 		step_pause(row);
-		if (ends_failover(row))
-			finish_run(o, row->to == FSM_S_HELD ? "held" : "succeeded");
+		if (run_outcome(row))
+			finish_run(o, run_outcome(row));
 		ev = orch_run_action(o, row->action);
 	}
 	return first;
@@ -384,7 +409,7 @@ static bool replica_degraded_locked(const struct orch *o, int i, uint64_t now, u
 	const struct site_view *v = &o->views[i];
 	return !v->reachable || now - last_ok_locked(o, i, started) > window ||
 	       strcmp(v->role, "replica") || strcmp(v->repl_state, "streaming") ||
-	       (uint64_t)v->lag_ms > o->cfg.policy.rpo_ms;
+	       (uint64_t)v->lag_ms > orch_policy(o)->rpo_ms;
 }
 
 /* At most one event from the views, under o->mu; -1 for none. */
@@ -401,7 +426,7 @@ static int health_event_locked(struct orch *o, uint64_t now, uint64_t started)
 	bool missed = now - last_ok_locked(o, p, started) > window ||
 		      o->views[p].canary_failures >= 2;
 	if (missed)
-		return o->cfg.policy.automatic ? FSM_E_PRIMARY_MISSED : -1;
+		return orch_policy(o)->automatic ? FSM_E_PRIMARY_MISSED : -1;
 	for (int i = 0; i < o->cfg.nsites; i++)
 		if (i != p && replica_degraded_locked(o, i, now, window, started))
 			/* At start, replicas take a moment to get their role and stream. */
@@ -416,7 +441,8 @@ static int take_request_locked(struct orch *o, char *actor, size_t len, json_t *
 		return -1;
 	o->op.pending = false;
 	snprintf(actor, len, "%s", o->op.actor);
-	*detail = json_pack("{s:s, s:b}", "target", o->op.target, "force", o->op.force);
+	*detail = json_pack("{s:s, s:b, s:s}", "target", o->op.target, "force", o->op.force,
+			    "kind", o->op.kind[0] ? o->op.kind : "failover");
 	return o->op.event;
 }
 
@@ -438,7 +464,7 @@ static void send_role(struct orch *o, int i, json_t *body)
 
 json_t *orch_role_body(struct orch *o, int i, const char *primary, int64_t epoch)
 {
-	const struct policy *p = &o->cfg.policy;
+	const struct policy *p = orch_policy(o);
 	if (strcmp(o->cfg.sites[i].name, primary) == 0)
 		return json_pack("{s:s, s:I, s:s, s:I}", "role", "primary", "epoch", (json_int_t)epoch,
 				 "mode", p->mode, "quorum", (json_int_t)p->quorum);
@@ -467,7 +493,7 @@ static void reconcile(struct orch *o)
 		bool is_primary = strcmp(name, primary) == 0;
 		const char *addr = config_peer_addr(&o->cfg, name, primary);
 		bool ok = v->epoch == epoch &&
-			  (is_primary ? !strcmp(v->role, "primary") && v->confirmed
+			  (is_primary ? !strcmp(v->role, "primary") && v->confirmed && !v->writes_paused
 				      : !strcmp(v->role, "replica") && !strcmp(v->repl_primary, addr));
 		bool due = (s == FSM_S_STEADY || s == FSM_S_DEGRADED) && v->reachable && !ok &&
 			   v->epoch <= epoch && now - v->role_sent_ms > 1000;
@@ -476,6 +502,72 @@ static void reconcile(struct orch *o)
 		pthread_mutex_unlock(&o->mu);
 		if (due)
 			send_role(o, i, orch_role_body(o, i, primary, epoch));
+	}
+}
+
+/* The newest failover run's id (the one that left a site diverged), or 0. */
+static int64_t last_failover_run(struct orch *o)
+{
+	json_t *runs = store_runs_json(o->store, 100);
+	size_t i;
+	json_t *r;
+	int64_t id = 0;
+	json_array_foreach(runs, i, r)
+		if (!strcmp(json_string_value(json_object_get(r, "kind")) ?: "", "failover")) {
+			id = json_integer_value(json_object_get(r, "id"));
+			break;
+		}
+	json_decref(runs);
+	return id;
+}
+
+/* Tells site i to rewind (it refused its primary's log as diverged); the
+ * quarantine file it names goes into the last failover run's steps. */
+static void rewind_site(struct orch *o, int i, int64_t epoch)
+{
+	char err[300] = "", *text = NULL;
+	json_t *body = json_pack("{s:I}", "epoch", (json_int_t)epoch), *answer = NULL;
+	struct httpc *c = httpc_new();
+	long st = c ? siteapi_admin_json(c, o->cfg.sites[i].url, o->site_token, "rewind", body,
+					 10000, &answer, err, sizeof(err)) : 0;
+	httpc_free(c);
+	json_decref(body);
+	if (st != 200) {
+		log_event(LOG_WARN, "orch.rewind_failed", "{s:s, s:I, s:s}", "site",
+			  o->cfg.sites[i].name, "status", (json_int_t)st, "error", err);
+		json_decref(answer);
+		return;
+	}
+	json_object_set_new(answer, "site", json_string(o->cfg.sites[i].name));
+	log_event(LOG_WARN, "orch.rewound", "{s:O}", "rewind", answer);
+	int64_t run = last_failover_run(o);
+	if (run && (text = json_dumps(answer, JSON_COMPACT)) &&
+	    store_run_step(o->store, run, "rewind", "ok", text, err, sizeof(err)) != 0)
+		log_event(LOG_ERROR, "orch.run_step_failed", "{s:s}", "error", err);
+	free(text);
+	json_decref(answer);
+}
+
+/* In STEADY and DEGRADED: a replica of the cluster's epoch whose primary
+ * refused its log (a returning old primary holding records the new
+ * primary never had) is rewound, at most once every 2 s. */
+static void rewind_diverged(struct orch *o)
+{
+	uint64_t now = time_mono_ms();
+	for (int i = 0; i < o->cfg.nsites; i++) {
+		pthread_mutex_lock(&o->mu);
+		enum fsm_state s = cur_state_locked(o);
+		struct site_view *v = &o->views[i];
+		int64_t epoch = o->cluster.epoch;
+		bool due = (s == FSM_S_STEADY || s == FSM_S_DEGRADED) && v->reachable &&
+			   !strcmp(v->role, "replica") && v->epoch == epoch &&
+			   !strcmp(v->repl_state, "refused") && v->diverged_lsn > 0 &&
+			   now - v->rewind_sent_ms > 2000;
+		if (due)
+			v->rewind_sent_ms = now;
+		pthread_mutex_unlock(&o->mu);
+		if (due)
+			rewind_site(o, i, epoch);
 	}
 }
 
@@ -514,7 +606,7 @@ static void *driver_main(void *arg)
 	resume(o);
 	pthread_mutex_lock(&o->mu);
 	while (!o->stopping) {
-		wait_wake(o, o->cfg.policy.heartbeat_ms / 2);
+		wait_wake(o, orch_policy(o)->heartbeat_ms / 2);
 		char actor[96] = "auto";
 		json_t *detail = NULL;
 		int ev = take_request_locked(o, actor, sizeof(actor), &detail);
@@ -525,13 +617,113 @@ static void *driver_main(void *arg)
 			feed(o, ev, actor, detail);
 		json_decref(detail);
 		reconcile(o);
+		rewind_diverged(o);
 		pthread_mutex_lock(&o->mu);
 	}
 	pthread_mutex_unlock(&o->mu);
 	return NULL;
 }
 
+/* ---- the policy in force --------------------------------------------------------- */
+
+const struct policy *orch_policy(const struct orch *o)
+{
+	return __atomic_load_n(&o->policy, __ATOMIC_ACQUIRE);
+}
+
+const char *orch_policy_source(struct orch *o)
+{
+	pthread_mutex_lock(&o->mu);
+	const char *s = o->policy_source;
+	pthread_mutex_unlock(&o->mu);
+	return s;
+}
+
+/* Keeps a copy of p for the life of o and makes it the one in force. */
+static int publish_policy(struct orch *o, const struct policy *p, const char *source)
+{
+	struct policy_node *n = malloc(sizeof(*n));
+	if (!n)
+		return -1;
+	n->p = *p;
+	pthread_mutex_lock(&o->mu);
+	n->next = o->policies;
+	o->policies = n;
+	snprintf(o->policy_source, sizeof(o->policy_source), "%s", source);
+	__atomic_store_n(&o->policy, &n->p, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&o->wake);
+	pthread_mutex_unlock(&o->mu);
+	return 0;
+}
+
+/* The primary takes the policy's replication mode and quorum now. */
+static void apply_mode(struct orch *o)
+{
+	pthread_mutex_lock(&o->mu);
+	int p = orch_site_index(o, o->cluster.primary);
+	int64_t epoch = o->cluster.epoch;
+	bool resting = cur_state_locked(o) == FSM_S_STEADY || cur_state_locked(o) == FSM_S_DEGRADED;
+	pthread_mutex_unlock(&o->mu);
+	if (p >= 0 && resting)
+		send_role(o, p, orch_role_body(o, p, o->cfg.sites[p].name, epoch));
+}
+
+int orch_set_policy(struct orch *o, const struct policy *p, const char *actor, char *err,
+		    size_t errlen)
+{
+	const struct policy *was = orch_policy(o);
+	bool mode_changed = strcmp(was->mode, p->mode) || was->quorum != p->quorum;
+	json_t *j = policy_json(p);
+	char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(j);
+	int rc = text ? store_policy_add(o->store, actor, text, err, errlen) : -1;
+	if (!text)
+		snprintf(err, errlen, "out of memory");
+	if (rc == 0 && publish_policy(o, p, "api") != 0) {
+		snprintf(err, errlen, "out of memory (the policy is recorded; it applies at restart)");
+		rc = -1;
+	}
+	if (rc == 0) {
+		log_event(LOG_WARN, "orch.policy_changed", "{s:s, s:s, s:s}", "actor", actor,
+			  "name", p->name, "policy", text);
+		if (mode_changed)
+			apply_mode(o);
+	}
+	free(text);
+	return rc;
+}
+
+/* At start: the newest policy put over REST wins over the file's, as
+ * Patroni's dynamic configuration wins over its bootstrap section. */
+static int initial_policy(struct orch *o)
+{
+	struct policy p;
+	char err[400];
+	json_t *row = store_policy_latest(o->store);
+	char *text = row ? json_dumps(json_object_get(row, "policy"), JSON_COMPACT) : NULL;
+	bool stored = text && policy_parse("stored policy", text, strlen(text), &o->cfg, &p,
+					   err, sizeof(err)) == 0;
+	if (text && !stored)
+		log_event(LOG_ERROR, "orch.stored_policy_refused", "{s:s}", "error", err);
+	if (stored)
+		log_event(LOG_INFO, "orch.policy_from_store", "{s:O, s:O}", "seq",
+			  json_object_get(row, "seq"), "actor", json_object_get(row, "actor"));
+	free(text);
+	json_decref(row);
+	return publish_policy(o, stored ? &p : &o->cfg.policy, stored ? "api" :
+			      o->cfg.policy_file[0] ? "file" : "default");
+}
+
 /* ---- lifecycle ---------------------------------------------------------------- */
+
+static void free_policies(struct orch *o)
+{
+	while (o->policies) {
+		struct policy_node *n = o->policies;
+		o->policies = n->next;
+		free(n);
+	}
+}
 
 int orch_start(struct orch **out, const struct config *cfg, char *err, size_t errlen)
 {
@@ -550,6 +742,10 @@ int orch_start(struct orch **out, const struct config *cfg, char *err, size_t er
 			       err, errlen) ||
 	    reload_cluster(o) != 0)
 		goto fail;
+	if (initial_policy(o) != 0) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	if (!(o->metrics = metrics_new())) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -576,6 +772,7 @@ fail:
 	webhook_stop(o->webhooks);
 	metrics_free(o->metrics);
 	store_close(o->store);
+	free_policies(o);
 	free(o);
 	return -1;
 }
@@ -594,13 +791,14 @@ void orch_stop(struct orch *o)
 	webhook_stop(o->webhooks);
 	metrics_free(o->metrics);
 	store_close(o->store);
+	free_policies(o);
 	pthread_mutex_destroy(&o->mu);
 	pthread_cond_destroy(&o->wake);
 	free(o);
 }
 
-int orch_request(struct orch *o, enum fsm_event ev, const char *actor, const char *target,
-		 bool force, char *why, size_t whylen)
+static int queue_request(struct orch *o, enum fsm_event ev, const char *actor,
+			 const char *target, bool force, const char *kind, char *why, size_t whylen)
 {
 	pthread_mutex_lock(&o->mu);
 	const struct fsm_row *row = fsm_step(cur_state_locked(o), ev, guard_holds, o);
@@ -616,11 +814,83 @@ int orch_request(struct orch *o, enum fsm_event ev, const char *actor, const cha
 		o->op = (struct op_request){ .event = ev, .force = force, .pending = true };
 		snprintf(o->op.actor, sizeof(o->op.actor), "%s", actor);
 		snprintf(o->op.target, sizeof(o->op.target), "%s", target ? target : "");
+		snprintf(o->op.kind, sizeof(o->op.kind), "%s", kind);
 		snprintf(why, whylen, "%s", row->reason);
 		pthread_cond_broadcast(&o->wake);
 	}
 	pthread_mutex_unlock(&o->mu);
 	return rc;
+}
+
+int orch_request(struct orch *o, enum fsm_event ev, const char *actor, const char *target,
+		 bool force, char *why, size_t whylen)
+{
+	return queue_request(o, ev, actor, target, force, "failover", why, whylen);
+}
+
+/* The site the last successful failover took the primary role from. */
+static int failback_target(struct orch *o, char *name, size_t len)
+{
+	json_t *runs = store_runs_json(o->store, 100);
+	size_t i;
+	json_t *r;
+	int rc = -1;
+	json_array_foreach(runs, i, r) {
+		const char *kind = json_string_value(json_object_get(r, "kind"));
+		const char *outcome = json_string_value(json_object_get(r, "outcome"));
+		const char *from = json_string_value(json_object_get(r, "from_site"));
+		if (kind && outcome && from && *from && !strcmp(kind, "failover") &&
+		    !strcmp(outcome, "succeeded")) {
+			snprintf(name, len, "%s", from);
+			rc = 0;
+			break;
+		}
+	}
+	json_decref(runs);
+	return rc;
+}
+
+/* Why site t cannot take over from the primary now, or NULL.  Under mu. */
+static const char *not_ready_locked(struct orch *o, int t)
+{
+	const struct site_view *v = &o->views[t];
+	const char *addr = config_peer_addr(&o->cfg, o->cfg.sites[t].name, o->cluster.primary);
+	if (!strcmp(o->cfg.sites[t].name, o->cluster.primary))
+		return "it is already the primary";
+	if (!v->reachable)
+		return "it does not answer";
+	if (strcmp(v->role, "replica") || v->epoch != o->cluster.epoch)
+		return "it is not a replica at the cluster's epoch (a returning old primary must rejoin first)";
+	if (strcmp(v->repl_state, "streaming") || strcmp(v->repl_primary, addr))
+		return "it is not streaming from the primary";
+	return NULL;
+}
+
+int orch_switchover(struct orch *o, const char *actor, const char *target, char *why,
+		    size_t whylen)
+{
+	char name[CONFIG_NAME_MAX];
+	const char *kind = target ? "switchover" : "failback";
+	if (!target) {
+		if (failback_target(o, name, sizeof(name)) != 0) {
+			snprintf(why, whylen, "failback: no successful failover to fail back from");
+			return 409;
+		}
+		target = name;
+	}
+	int t = orch_site_index(o, target);
+	if (t < 0) {
+		snprintf(why, whylen, "%s: no site named '%s'", kind, target);
+		return 400;
+	}
+	pthread_mutex_lock(&o->mu);
+	const char *no = not_ready_locked(o, t);
+	if (no)
+		snprintf(why, whylen, "%s to %s refused: %s", kind, target, no);
+	pthread_mutex_unlock(&o->mu);
+	if (no)
+		return 409;
+	return queue_request(o, FSM_E_OP_SWITCHOVER, actor, target, false, kind, why, whylen);
 }
 
 int orch_ack_run(struct orch *o, int64_t run_id, const char *actor, const char *comment,
@@ -684,7 +954,7 @@ json_t *orch_status_json(struct orch *o)
 			      "state", o->cluster.state, "epoch", (json_int_t)o->cluster.epoch,
 			      "primary", o->cluster.primary, "version", (json_int_t)o->cluster.version,
 			      "action", o->cluster.action, "sites", sites,
-			      "policy", o->cfg.policy.name, "run", (json_int_t)o->cluster.run_id);
+			      "policy", orch_policy(o)->name, "run", (json_int_t)o->cluster.run_id);
 	pthread_mutex_unlock(&o->mu);
 	return j;
 }

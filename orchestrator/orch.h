@@ -5,7 +5,8 @@
  * Owns: the in-memory view of every site (filled by one monitor thread per
  * site), the driver thread that turns health into FSM events, commits each
  * transition to the store (compare-and-set) BEFORE running its action, and
- * runs the actions (confirm, fence, elect, promote, redirect), and the queue
+ * runs the actions (confirm, fence, elect, promote, redirect; drain and
+ * reopen for a switchover), and the queue
  * of operator requests.  orch->mu guards views, the cached cluster row and
  * the queue; no I/O happens under it.
  *
@@ -38,6 +39,7 @@ struct site_view {
 	int64_t epoch;
 	int64_t lsn, flushed_lsn, applied_lsn;
 	bool confirmed, writable;
+	bool writes_paused;        /* a primary told to pause writes (switchover) */
 	int64_t lease_ms;
 	char version[16];
 	char repl_state[16];       /* replica: streaming | disconnected | ... */
@@ -45,8 +47,10 @@ struct site_view {
 	int64_t contact_ago_ms;    /* replica: ms since it last heard its primary */
 	uint64_t contact_seen_ms;  /* monotonic time that figure was read */
 	int64_t lag_ms, lag_records;
+	int64_t diverged_lsn;      /* replica: where its primary refused its log, or 0 */
 	int canary_failures;       /* consecutive slow or failed canary writes */
 	uint64_t role_sent_ms;     /* last reconcile command sent (rate limit) */
+	uint64_t rewind_sent_ms;   /* last rewind command sent (rate limit) */
 };
 
 /* An operator request waiting for the driver. */
@@ -55,11 +59,22 @@ struct op_request {
 	char actor[96];
 	char target[CONFIG_NAME_MAX];  /* failover --to, or "" */
 	bool force;                    /* skip the RPO check */
+	char kind[16];                 /* OP_SWITCHOVER: switchover | failback */
 	bool pending;
+};
+
+/* A policy once in force: kept until orch_stop, so a reader's pointer
+ * stays valid however often the policy is replaced. */
+struct policy_node {
+	struct policy p;
+	struct policy_node *next;
 };
 
 struct orch {
 	struct config cfg;
+	const struct policy *policy;    /* in force; atomic (orch_policy) */
+	struct policy_node *policies;   /* every one put in force (under mu) */
+	char policy_source[8];          /* file | default | api (under mu) */
 	struct store *store;
 	char site_token[512];
 
@@ -89,12 +104,30 @@ void orch_stop(struct orch *o);
 int orch_request(struct orch *o, enum fsm_event ev, const char *actor, const char *target,
 		 bool force, char *why, size_t whylen);
 
+/* A planned switchover to `target`, or (target NULL) a failback: back to
+ * the site the last successful failover took the primary role from.  The
+ * target must be a replica streaming from the primary at the cluster's
+ * epoch.  As orch_request, plus 409 for a target that cannot take over
+ * now (with why) and for a failback with nothing to fail back to. */
+int orch_switchover(struct orch *o, const char *actor, const char *target, char *why,
+		    size_t whylen);
+
 /* An operator acknowledges a failover run with a comment: recorded as a
  * step of the run, and the anti-flapping window no longer holds back the
  * next automatic failover.  0, 404 (no such run) or 409 (not a failover
  * that ended). */
 int orch_ack_run(struct orch *o, int64_t run_id, const char *actor, const char *comment,
 		 char *why, size_t whylen);
+
+/* The policy in force (never NULL; valid until orch_stop). */
+const struct policy *orch_policy(const struct orch *o);
+/* Puts p in force: recorded in the store first (a restarted drorchd
+ * enforces it), then published; the primary gets the new mode and quorum.
+ * 0, or -1 with err (nothing changed). */
+int orch_set_policy(struct orch *o, const struct policy *p, const char *actor, char *err,
+		    size_t errlen);
+/* Where the policy in force came from: "file", "default" or "api". */
+const char *orch_policy_source(struct orch *o);
 
 /* /v1/status body. */
 json_t *orch_status_json(struct orch *o);

@@ -23,12 +23,14 @@ json_t *siteapi_status(struct httpc *c, const char *url, long timeout_ms, char *
 	return j;
 }
 
-long siteapi_admin(struct httpc *c, const char *url, const char *token, const char *path,
-		   json_t *body, long timeout_ms, char *err, size_t errlen)
+long siteapi_admin_json(struct httpc *c, const char *url, const char *token, const char *path,
+			json_t *body, long timeout_ms, json_t **answer, char *err, size_t errlen)
 {
 	char full[512];
 	snprintf(full, sizeof(full), "%s/v1/admin/%s", url, path);
 	char *text = json_dumps(body, JSON_COMPACT);
+	if (answer)
+		*answer = NULL;
 	if (!text) {
 		snprintf(err, errlen, "out of memory");
 		return 0;
@@ -40,10 +42,18 @@ long siteapi_admin(struct httpc *c, const char *url, const char *token, const ch
 		status = r.status;
 		if (status != 200)
 			snprintf(err, errlen, "POST %s: HTTP %ld: %.200s", full, status, r.body);
+		else if (answer)
+			*answer = json_loadb(r.body, r.body_len, 0, NULL);
 		httpc_resp_free(&r);
 	}
 	free(text);
 	return status;
+}
+
+long siteapi_admin(struct httpc *c, const char *url, const char *token, const char *path,
+		   json_t *body, long timeout_ms, char *err, size_t errlen)
+{
+	return siteapi_admin_json(c, url, token, path, body, timeout_ms, NULL, err, errlen);
 }
 
 long siteapi_canary(struct httpc *c, const char *url, long timeout_ms, uint64_t *ms,

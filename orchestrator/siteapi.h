@@ -1,6 +1,6 @@
 /*
  * siteapi.h — drorchd's calls to a drsite's HTTP API (status, role, fence,
- * heartbeat, canary writes), with the site token.  One call, one fresh
+ * heartbeat, rewind, canary writes), with the site token.  One call, one fresh
  * libcurl handle from the caller's struct httpc.
  */
 #ifndef DRORCH_SITEAPI_H
@@ -17,6 +17,9 @@ json_t *siteapi_status(struct httpc *c, const char *url, long timeout_ms, char *
 /* POST url/v1/admin/PATH with body; returns the HTTP status (0 = no answer). */
 long siteapi_admin(struct httpc *c, const char *url, const char *token, const char *path,
 		   json_t *body, long timeout_ms, char *err, size_t errlen);
+/* As siteapi_admin; *answer receives a 200 answer's JSON (new ref or NULL). */
+long siteapi_admin_json(struct httpc *c, const char *url, const char *token, const char *path,
+			json_t *body, long timeout_ms, json_t **answer, char *err, size_t errlen);
 /* PUT url/v1/kv/__drorch.canary; HTTP status (0 = no answer), *ms its latency. */
 long siteapi_canary(struct httpc *c, const char *url, long timeout_ms, uint64_t *ms,
 		    char *err, size_t errlen);

@@ -20,7 +20,7 @@
  * application_id, is refused ("not a drorch store") and left untouched; an
  * empty database gets the schema; a newer schema version is refused.
  *
- * SCHEMA (version 1; every table STRICT, so a column holds only its type)
+ * SCHEMA (version 2; every table STRICT, so a column holds only its type)
  *
  * cluster — exactly one row, id = 1; the FSM's current position.
  *   id            INTEGER  always 1 (CHECK)
@@ -88,6 +88,13 @@
  *   healthy       INTEGER  0 or 1
  *   lsn, flushed_lsn, epoch, last_seen_ms, updated_ms  INTEGER
  *   detail        TEXT     JSON, NULL if none
+ *
+ * policies (schema version 2; a version-1 store gains it at open) — every
+ * policy put in force over REST, newest last; drorchd enforces the newest.
+ *   seq           INTEGER PRIMARY KEY
+ *   ts_ms         INTEGER
+ *   actor         TEXT     as transitions.actor
+ *   policy        TEXT     JSON, as GET /v1/policy prints it
  *
  * HASH CHAIN
  *
@@ -194,6 +201,15 @@ static const char SCHEMA_SQL[] =
 	" lsn INTEGER, flushed_lsn INTEGER, epoch INTEGER,"
 	" last_seen_ms INTEGER, updated_ms INTEGER,"
 	" detail TEXT) STRICT;";
+
+/* Schema version 2: policies put in force over REST (PUT /v1/policy). */
+static const char POLICIES_SQL[] =
+	"CREATE TABLE IF NOT EXISTS policies ("
+	" seq INTEGER PRIMARY KEY,"
+	" ts_ms INTEGER NOT NULL,"
+	" actor TEXT NOT NULL CHECK (actor = 'auto' OR actor GLOB 'operator:?*'"
+	"  OR actor GLOB 'playbook:?*'),"
+	" policy TEXT NOT NULL CHECK (json_valid(policy))) STRICT;";
 
 /* Run at every open: a dropped trigger comes back. */
 static const char TRIGGERS_SQL[] =
@@ -459,7 +475,7 @@ static int set_pragmas(struct store *s, char *err, size_t errlen)
 static int create_schema(struct store *s, const char *ctx, char *err, size_t errlen)
 {
 	char sql[128];
-	if (exec(s, SCHEMA_SQL, ctx, err, errlen))
+	if (exec(s, SCHEMA_SQL, ctx, err, errlen) || exec(s, POLICIES_SQL, ctx, err, errlen))
 		return -1;
 	snprintf(sql, sizeof(sql), "PRAGMA application_id=%d; PRAGMA user_version=%d",
 		 STORE_APPLICATION_ID, STORE_SCHEMA_VERSION);
@@ -487,6 +503,23 @@ static int ensure_triggers(struct store *s, bool existed, const char *ctx, char 
 	return 0;
 }
 
+/* A store of schema version 1 gains the policies table. */
+static int migrate(struct store *s, const char *ctx, char *err, size_t errlen)
+{
+	int64_t version;
+	char sql[64];
+	if (pragma_int(s, "PRAGMA user_version", &version, ctx, err, errlen))
+		return -1;
+	if (version >= STORE_SCHEMA_VERSION)
+		return 0;
+	snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", STORE_SCHEMA_VERSION);
+	if (exec(s, POLICIES_SQL, ctx, err, errlen) || exec(s, sql, ctx, err, errlen))
+		return -1;
+	log_event(LOG_INFO, "store.migrated", "{s:s, s:I, s:i}", "db", s->path, "from",
+		  (json_int_t)version, "to", STORE_SCHEMA_VERSION);
+	return 0;
+}
+
 /* In one write transaction: identify again (another process may have just
  * created the schema), create it if the file is empty, restore triggers. */
 static int ensure_schema(struct store *s, char *err, size_t errlen)
@@ -499,6 +532,8 @@ static int ensure_schema(struct store *s, char *err, size_t errlen)
 	int rc = identify(s, &id, err, errlen);
 	if (rc == 0 && id == STORE_EMPTY)
 		rc = create_schema(s, ctx, err, errlen);
+	if (rc == 0 && id == STORE_OURS)
+		rc = migrate(s, ctx, err, errlen);
 	if (rc == 0)
 		rc = ensure_triggers(s, id == STORE_OURS, ctx, err, errlen);
 	return tx_end(s, rc, ctx, err, errlen);
@@ -1386,7 +1421,8 @@ int store_site_upsert(struct store *s, const struct store_site *site, char *err,
 /* Columns holding JSON text, returned parsed; "healthy" is a boolean. */
 static bool json_column(const char *name)
 {
-	return strcmp(name, "detail") == 0 || strcmp(name, "timestamps") == 0;
+	return strcmp(name, "detail") == 0 || strcmp(name, "timestamps") == 0 ||
+	       strcmp(name, "policy") == 0;
 }
 
 static json_t *column_json(sqlite3_stmt *st, int col)
@@ -1586,4 +1622,48 @@ json_t *store_sites_json(struct store *s)
 	if (!out)
 		log_read_error(err);
 	return out;
+}
+
+/* ==== policies ============================================================= */
+
+int store_policy_add(struct store *s, const char *actor, const char *policy_json, char *err,
+		     size_t errlen)
+{
+	const char *ctx = "policy add";
+	if (check_json("policy", policy_json, ctx, err, errlen))
+		return -1;
+	lock(s);
+	sqlite3_stmt *st = prep(s, "INSERT INTO policies (ts_ms, actor, policy) VALUES (?1, ?2, ?3)",
+				ctx, err, errlen);
+	int rc = -1;
+	if (st) {
+		int b = sqlite3_bind_int64(st, 1, now_ms()) | bind_text(st, 2, actor) |
+			bind_text(st, 3, policy_json);
+		if (b) {
+			sqlite3_finalize(st);
+			rc = bind_fail(b, ctx, err, errlen);
+		} else {
+			rc = step_done(s, st, ctx, err, errlen);
+		}
+	}
+	unlock(s);
+	return rc;
+}
+
+json_t *store_policy_latest(struct store *s)
+{
+	char err[256];
+	const char *ctx = "read policy";
+	json_t *rows = NULL;
+	lock(s);
+	sqlite3_stmt *st = prep(s, "SELECT seq, ts_ms, actor, policy FROM policies"
+				" ORDER BY seq DESC LIMIT 1", ctx, err, sizeof(err));
+	if (st)
+		rows = rows_json(s, st, ctx, err, sizeof(err));
+	unlock(s);
+	if (!rows)
+		log_read_error(err);
+	json_t *row = json_incref(json_array_get(rows, 0));
+	json_decref(rows);
+	return row;
 }

@@ -40,7 +40,7 @@
 #define STORE_BUSY_TIMEOUT_MS 5000
 /* PRAGMA application_id of a drorch store ("dRoR"), and its schema version. */
 #define STORE_APPLICATION_ID 0x64526f52
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 /* prev_hash of the first transition: 64 zeros. */
 #define STORE_GENESIS_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 
@@ -191,6 +191,13 @@ int store_site_upsert(struct store *s, const struct store_site *site, char *err,
  */
 json_t *store_transitions_json(struct store *s, int64_t since_seq, int64_t run_id, int limit);
 /* Runs, newest first, at most limit (<= 0: all); every column, JSON parsed. */
+/* Records a policy put in force by actor (JSON text, as GET /v1/policy
+ * prints it); the newest one is what a restarted drorchd enforces. */
+int store_policy_add(struct store *s, const char *actor, const char *policy_json, char *err,
+		     size_t errlen);
+/* The newest recorded policy {"seq","ts_ms","actor","policy"} (new ref), or
+ * NULL when none was ever put (or on a read error, logged). */
+json_t *store_policy_latest(struct store *s);
 json_t *store_runs_json(struct store *s, int limit);
 /* One run with "steps" and "transitions" arrays (one snapshot); NULL if
  * there is no such run, or on error (logged). */

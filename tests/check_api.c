@@ -60,8 +60,13 @@ static const struct op_call ops[] = {
 	{ "GET", "/v1/policy", "/v1/policy", NULL, NULL },
 	/* The spec's example fails over to eu-west; the lab's primary is then ap-south. */
 	{ "POST", "/v1/failover", "/v1/failover", NULL, "eu-west" },
+	/* Back to ap-south, which that failover moved away from; then the
+	 * spec's example switches over to us-east. */
+	{ "POST", "/v1/failback", "/v1/failback", NULL, "ap-south" },
+	{ "POST", "/v1/switchover", "/v1/switchover", NULL, "us-east" },
 	{ "POST", "/v1/pause", "/v1/pause", "PAUSED", NULL },
 	{ "POST", "/v1/resume", "/v1/resume", "STEADY", NULL },
+	{ "PUT", "/v1/policy", "/v1/policy", NULL, NULL },
 };
 #define NOPS (sizeof(ops) / sizeof(ops[0]))
 
@@ -145,7 +150,7 @@ static void request(const char *method, const char *path, const char *token, con
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-	if (!strcmp(method, "POST")) {
+	if (!strcmp(method, "POST") || !strcmp(method, "PUT")) {
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)(body ? len : 0));
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
 	}
@@ -422,9 +427,9 @@ START_TEST(test_spec_lists_exactly_the_served_routes)
 			ck_assert_msg(known, "%s %s is documented but check_api.c's ops[] does not call it",
 				      m, path);
 			ck_assert_msg(success_status(value_node(mp)), "%s %s documents no 2xx/3xx", m, path);
-			if (!strcmp(m, "post"))
-				ck_assert_msg(needs_bearer(value_node(mp)), "POST %s: no bearer security",
-					      path);
+			if (strcmp(m, "get"))
+				ck_assert_msg(needs_bearer(value_node(mp)), "%s %s: no bearer security",
+					      m, path);
 		}
 	}
 	for (size_t i = 0; i < NOPS; i++)
@@ -454,9 +459,10 @@ START_TEST(test_every_documented_route_answers_as_documented)
 		const struct op_call *c = &ops[i];
 		yaml_node_t *op = operation(c->method, c->path);
 		ck_assert_msg(op, "%s %s: not in the spec", c->method, c->path);
-		char *body = !strcmp(c->method, "POST") ? example_body(op) : NULL;
+		bool acts = strcmp(c->method, "GET") != 0;
+		char *body = acts ? example_body(op) : NULL;
 		uint64_t t0 = time_mono_ms();
-		request(c->method, c->url, !strcmp(c->method, "POST") ? OP_TOKEN : NULL, body,
+		request(c->method, c->url, acts ? OP_TOKEN : NULL, body,
 			body ? strlen(body) : 0, &r);
 		fprintf(stderr, "check_api: %-4s %-30s %ld %-18s %4llu ms\n", c->method, c->url,
 			r.status, r.content_type, (unsigned long long)(time_mono_ms() - t0));
@@ -488,21 +494,26 @@ START_TEST(test_bad_requests_answer_documented_errors)
 	struct reply r;
 	for (size_t i = 0; i < NOPS; i++) {
 		const struct op_call *c = &ops[i];
-		if (strcmp(c->method, "POST") != 0)
+		if (strcmp(c->method, "GET") == 0)
 			continue;
 		yaml_node_t *op = operation(c->method, c->path);
 		char *body = example_body(op);
-		request("POST", c->url, NULL, body, body ? strlen(body) : 0, &r);
-		assert_documented("POST (no token)", c->url, op, &r, 401);
+		char what[64];
+		snprintf(what, sizeof(what), "%s (no token)", c->method);
+		request(c->method, c->url, NULL, body, body ? strlen(body) : 0, &r);
+		assert_documented(what, c->url, op, &r, 401);
 		free(r.body);
-		request("POST", c->url, "not-the-token", body, body ? strlen(body) : 0, &r);
-		assert_documented("POST (wrong token)", c->url, op, &r, 401);
+		snprintf(what, sizeof(what), "%s (wrong token)", c->method);
+		request(c->method, c->url, "not-the-token", body, body ? strlen(body) : 0, &r);
+		assert_documented(what, c->url, op, &r, 401);
 		free(r.body);
-		request("POST", c->url, OP_TOKEN, "{\"to\":", 6, &r);
-		assert_documented("POST (bad JSON)", c->url, op, &r, 400);
+		snprintf(what, sizeof(what), "%s (bad JSON)", c->method);
+		request(c->method, c->url, OP_TOKEN, "{\"to\":", 6, &r);
+		assert_documented(what, c->url, op, &r, 400);
 		free(r.body);
-		request("POST", c->url, OP_TOKEN, big, big_len, &r);
-		assert_documented("POST (65 KiB body)", c->url, op, &r, 413);
+		snprintf(what, sizeof(what), "%s (65 KiB body)", c->method);
+		request(c->method, c->url, OP_TOKEN, big, big_len, &r);
+		assert_documented(what, c->url, op, &r, 413);
 		free(r.body);
 		free(body);
 	}
@@ -519,6 +530,28 @@ START_TEST(test_bad_requests_answer_documented_errors)
 	free(r.body);
 	request("POST", "/v1/failover", OP_TOKEN, "{\"to\":\"mars\"}", 13, &r);
 	assert_documented("POST", "/v1/failover", operation("POST", "/v1/failover"), &r, 400);
+	free(r.body);
+	request("POST", "/v1/switchover", OP_TOKEN, "{\"to\":\"mars\"}", 13, &r);
+	assert_documented("POST", "/v1/switchover", operation("POST", "/v1/switchover"), &r, 400);
+	free(r.body);
+	request("POST", "/v1/switchover", OP_TOKEN, "{}", 2, &r);  /* to is required */
+	assert_documented("POST", "/v1/switchover", operation("POST", "/v1/switchover"), &r, 400);
+	free(r.body);
+	const char *to_primary = "{\"to\":\"us-east\"}";
+	request("POST", "/v1/switchover", OP_TOKEN, to_primary, strlen(to_primary), &r);
+	assert_documented("POST", "/v1/switchover", operation("POST", "/v1/switchover"), &r, 409);
+	free(r.body);
+	/* A bad policy names line and column, and changes nothing. */
+	const char *bad = "name: x\nreplication: {mode: sink}\n";
+	request("PUT", "/v1/policy", OP_TOKEN, bad, strlen(bad), &r);
+	assert_documented("PUT", "/v1/policy", operation("PUT", "/v1/policy"), &r, 400);
+	ck_assert_msg(strstr(r.body, "request body:2:"), "no position: %s", r.body);
+	free(r.body);
+	request("GET", "/v1/policy", NULL, NULL, 0, &r);
+	ck_assert_msg(strstr(r.body, "\"name\":\"api-test\""), "policy changed: %s", r.body);
+	free(r.body);
+	request("POST", "/v1/failback", OP_TOKEN, NULL, 0, &r);  /* no failover yet */
+	assert_documented("POST", "/v1/failback", operation("POST", "/v1/failback"), &r, 409);
 	free(r.body);
 	ydoc_free(&Y);
 }

@@ -238,7 +238,7 @@ START_TEST(test_usage_errors_exit_2_with_a_message)
 	expect_usage(none, "usage: drctl");
 	const char *bogus[] = { "bogus", NULL };
 	expect_usage(bogus, "unknown command 'bogus'");
-	const char *later[] = { "switchover", NULL };
+	const char *later[] = { "upgrade", NULL };
 	expect_usage(later, "not available yet");
 	const char *nourl[] = { "status", NULL };
 	expect_usage(nourl, "--url URL --token-file F, or --lab DIR");
@@ -252,6 +252,10 @@ START_TEST(test_usage_errors_exit_2_with_a_message)
 	expect_usage(nolab, "lab.json");
 	const char *ack[] = { "--url", "http://127.0.0.1:1", "ack", "3", NULL };
 	expect_usage(ack, "--comment TEXT");
+	const char *noto[] = { "--url", "http://127.0.0.1:1", "switchover", "--yes", NULL };
+	expect_usage(noto, "--to SITE is required");
+	const char *fbto[] = { "--url", "http://127.0.0.1:1", "failback", "--to", "x", NULL };
+	expect_usage(fbto, "unknown option --to");
 	const char *help[] = { "failover", "--help", NULL };
 	struct out o = drctl(help, 5000);
 	ck_assert_int_eq(o.code, 0);
@@ -351,6 +355,22 @@ static void check_operator_failover(const char *to)
 	json_decref(st);
 }
 
+/* A planned switchover back to `to`, watched to its end. */
+static void check_switchover(const char *to)
+{
+	const char *argv[] = { "--lab", lab_dir, "switchover", "--to", to, "--yes", "--json", NULL };
+	struct out o = drctl(argv, 30000);
+	json_t *j = json_loads(o.stdout_text, 0, NULL);
+	ck_assert_msg(o.code == 0 && j, "switchover --to %s: exit %d: %s%s", to, o.code,
+		      o.stdout_text, o.stderr_text);
+	json_t *run = json_object_get(j, "run");
+	ck_assert_str_eq(json_string_value(json_object_get(run, "kind")), "switchover");
+	ck_assert_str_eq(json_string_value(json_object_get(run, "outcome")), "succeeded");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "status"), "primary")), to);
+	json_decref(j);
+	out_free(&o);
+}
+
 static void check_lab_down(void)
 {
 	pid_t pids[8];
@@ -406,6 +426,7 @@ START_TEST(test_lab_kill_failover_audit_wan_and_down)
 	const char *to = strcmp(moved, "eu-west") ? "eu-west" : "ap-south";
 	free(moved);
 	check_operator_failover(to);
+	check_switchover("us-east");
 	check_lab_down();
 }
 END_TEST

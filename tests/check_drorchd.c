@@ -476,6 +476,241 @@ START_TEST(test_sites_keep_serving_while_drorchd_is_down)
 }
 END_TEST
 
+/* ---- switchover and failback ------------------------------------------------- */
+
+/* The newest run as /v1/runs/{id} shows it (new ref), or NULL. */
+static json_t *newest_run(void)
+{
+	json_t *runs = tl_orch_get(&L, "/v1/runs");
+	long long id = json_integer_value(json_object_get(json_array_get(json_object_get(runs, "runs"), 0), "id"));
+	json_decref(runs);
+	char path[64];
+	snprintf(path, sizeof(path), "/v1/runs/%lld", id);
+	return id > 0 ? tl_orch_get(&L, path) : NULL;
+}
+
+/* Waits until every site other than primary streams from it, at epoch. */
+static bool wait_all_follow(const char *primary, long timeout_ms)
+{
+	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
+	while (time_mono_ms() < deadline) {
+		json_t *st = tl_orch_get(&L, "/v1/status");
+		bool ok = st && tl_all_in_role(st, primary);
+		json_decref(st);
+		if (ok)
+			return true;
+		time_sleep_ms(100);
+	}
+	return false;
+}
+
+START_TEST(test_switchover_under_load_loses_nothing)
+{
+	tl_lab_up(&L, NULL);
+	atomic_bool stop = false;
+	pthread_t t[WRITERS];
+	struct writer w[WRITERS];
+	writers_start(w, t, &stop);
+	time_sleep_ms(700);
+	char url[128];
+	snprintf(url, sizeof(url), "%s/v1/switchover", L.url);
+	const char *body = "{\"to\":\"eu-west\"}";
+	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, body, strlen(body), NULL, NULL), 202);
+	json_t *st = tl_wait_cluster(&L, NULL, "eu-west", NULL, 15000);
+	ck_assert_msg(st, "switchover did not complete; see %s", L.log);
+	json_decref(st);
+	time_sleep_ms(500);  /* the writers reach the new primary */
+	int total = writers_stop(w, t, &stop);
+	ck_assert_int_gt(total, 50);
+	/* The old primary follows the new one: nothing of its log diverged. */
+	ck_assert_msg(wait_all_follow("eu-west", 10000), "us-east does not follow eu-west; see %s", L.log);
+	ck_assert_int_eq(th_site_status_int(&L.site[0], "last_rewind", "records"), 0);
+	assert_all_acked_on(w, tl_site_named(&L, "eu-west"));
+	ck_assert_int_eq(tl_status_epoch(&L), 2);
+	char rows[4096];
+	audit_rows(rows, sizeof(rows));
+	ck_assert_msg(strstr(rows, "S01@STEADY S02 F01 F03 F06 F0"), "switchover rows: %s", rows);
+	json_t *run = newest_run();
+	ck_assert_str_eq(json_string_value(json_object_get(run, "kind")), "switchover");
+	ck_assert_str_eq(json_string_value(json_object_get(run, "outcome")), "succeeded");
+	ck_assert_int_eq(json_integer_value(json_object_get(run, "rpo_records")), 0);
+	ck_assert(json_integer_value(json_object_get(run, "rto_ms")) > 0);
+	json_decref(run);
+	ck_assert_int_eq(verify_audit(), 0);
+}
+END_TEST
+
+/* A target that cannot flush (its fsync takes 25 s) never catches up: the
+ * switchover aborts, the primary takes writes again, the epoch is unchanged. */
+START_TEST(test_switchover_aborts_when_the_target_cannot_catch_up)
+{
+	const char *extra[] = { "--enable-faults", NULL };
+	tl_lab_up(&L, extra);
+	const char *slow = "{\"slow_fsync_ms\":25000}";
+	ck_assert_int_eq(th_site_req(&L.site[2], "POST", "/v1/admin/faults", true, slow,
+				     strlen(slow), NULL, NULL), 200);
+	ck_assert_int_eq(th_site_put(&L.site[0], "before-switchover"), 200);
+	char url[128];
+	snprintf(url, sizeof(url), "%s/v1/switchover", L.url);
+	const char *body = "{\"to\":\"ap-south\"}";
+	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, body, strlen(body), NULL, NULL), 202);
+	json_t *st = tl_wait_cluster(&L, "SWITCHOVER", NULL, NULL, 5000);
+	ck_assert_msg(st, "no SWITCHOVER state; see %s", L.log);
+	json_decref(st);
+	ck_assert_int_eq(th_site_put(&L.site[0], "while-paused"), 503);
+	snprintf(url, sizeof(url), "%s/v1/failover", L.url);
+	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, NULL, 0, NULL, NULL), 409);
+	st = tl_wait_cluster(&L, NULL, L.names[0], NULL, 30000);
+	ck_assert_msg(st, "the switchover did not abort; see %s", L.log);
+	json_decref(st);
+	json_t *run = newest_run();
+	ck_assert_str_eq(json_string_value(json_object_get(run, "kind")), "switchover");
+	ck_assert_str_eq(json_string_value(json_object_get(run, "outcome")), "failed");
+	json_decref(run);
+	ck_assert_int_eq(tl_status_epoch(&L), 1);
+	long rc = 0;
+	for (uint64_t end = time_mono_ms() + 5000; rc != 200 && time_mono_ms() < end; time_sleep_ms(50))
+		rc = th_site_put(&L.site[0], "after-abort");
+	ck_assert_int_eq(rc, 200);
+	char rows[4096];
+	audit_rows(rows, sizeof(rows));
+	ck_assert_msg(strstr(rows, "S01@STEADY S03@SWITCHOVER"), "abort rows: %s", rows);
+}
+END_TEST
+
+/* kill -9 the primary under load, restart it: it rejoins (rewound if its log
+ * diverged, the quarantine named in the failover's audit), then a failback
+ * returns the primary role to it with every acknowledged write. */
+START_TEST(test_failback_after_kill9_returns_to_the_old_primary)
+{
+	tl_lab_up(&L, NULL);
+	atomic_bool stop = false;
+	pthread_t t[WRITERS];
+	struct writer w[WRITERS];
+	writers_start(w, t, &stop);
+	time_sleep_ms(700);
+	th_kill(L.site[0].pid, SIGKILL, 5000);
+	const char *moved = wait_failover_from(L.names[0], 15000);
+	ck_assert_msg(moved, "no failover; see %s", L.log);
+	ck_assert(th_site_start(&L.site[0], NULL));
+	ck_assert_msg(wait_all_follow(moved, 15000), "us-east did not rejoin; see %s", L.log);
+	char url[128];
+	snprintf(url, sizeof(url), "%s/v1/failback", L.url);
+	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, NULL, 0, NULL, NULL), 202);
+	json_t *st = tl_wait_cluster(&L, NULL, L.names[0], NULL, 15000);
+	ck_assert_msg(st, "failback did not complete; see %s", L.log);
+	json_decref(st);
+	time_sleep_ms(500);
+	int total = writers_stop(w, t, &stop);
+	ck_assert_int_gt(total, 50);
+	assert_all_acked_on(w, &L.site[0]);
+	json_t *run = newest_run();
+	ck_assert_str_eq(json_string_value(json_object_get(run, "kind")), "failback");
+	ck_assert_str_eq(json_string_value(json_object_get(run, "outcome")), "succeeded");
+	ck_assert_str_eq(json_string_value(json_object_get(run, "target")), L.names[0]);
+	json_decref(run);
+	/* A rewind, if one happened, is named in the failover run's steps. */
+	long long rewound = th_site_status_int(&L.site[0], "last_rewind", "records");
+	json_t *fo = tl_orch_get(&L, "/v1/runs/1");
+	char *text = json_dumps(fo, 0);
+	ck_assert_msg(rewound <= 0 || strstr(text, "quarantine"), "rewind of %lld records not in the "
+		      "audit: %s", rewound, text);
+	free(text);
+	json_decref(fo);
+	ck_assert_int_eq(verify_audit(), 0);
+}
+END_TEST
+
+/* PUT /v1/policy applies at once (the primary's mode) and survives a
+ * restart of drorchd; a bad one changes nothing. */
+START_TEST(test_policy_put_applies_and_survives_restart)
+{
+	tl_lab_up(&L, NULL);
+	char url[128];
+	snprintf(url, sizeof(url), "%s/v1/policy", L.url);
+	const char *pol = "name: tuned\nreplication: {mode: async}\nfailover: {anti_flap_s: 0}\n";
+	ck_assert_int_eq(th_http("PUT", url, NULL, pol, strlen(pol), NULL, NULL), 401);
+	ck_assert_int_eq(th_http("PUT", url, OP_TOKEN, pol, strlen(pol), NULL, NULL), 200);
+	long long mode_async = 0;
+	for (uint64_t end = time_mono_ms() + 5000; !mode_async && time_mono_ms() < end;
+	     time_sleep_ms(50)) {
+		char *body = NULL;
+		th_site_req(&L.site[0], "GET", "/v1/status", false, NULL, 0, &body, NULL);
+		mode_async = body && strstr(body, "\"mode\":\"async\"");
+		free(body);
+	}
+	ck_assert_msg(mode_async, "the primary did not take mode async; see %s", L.log);
+	const char *bad = "name: worse\ndetection: {heartbeat_ms: 1}\n";
+	ck_assert_int_eq(th_http("PUT", url, OP_TOKEN, bad, strlen(bad), NULL, NULL), 400);
+	th_kill(L.orch, SIGKILL, 5000);
+	tl_start_orch(&L, NULL);
+	json_t *p = tl_orch_get(&L, "/v1/policy");
+	ck_assert_str_eq(json_string_value(json_object_get(p, "name")), "tuned");
+	ck_assert_str_eq(json_string_value(json_object_get(p, "source")), "api");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(p, "replication"), "mode")),
+			 "async");
+	json_decref(p);
+	json_t *st = tl_wait_cluster(&L, "STEADY", L.names[0], NULL, 5000);
+	ck_assert_ptr_nonnull(st);
+	ck_assert_str_eq(json_string_value(json_object_get(st, "policy")), "tuned");
+	json_decref(st);
+}
+END_TEST
+
+/* Async: the primary acknowledges writes its replicas never get (its
+ * shipping dropped by fault injection),
+ * then dies.  The failover loses them (async, within the RPO); the old
+ * primary returns with them, is refused as diverged, and drorchd rewinds it:
+ * the records go to a quarantine file named in the failover's audit, and
+ * the site follows the new primary with the new primary's data. */
+START_TEST(test_diverged_old_primary_is_rewound_and_audited)
+{
+	tl_lab_free(&L);  /* the fixture's lab, for one with an async policy */
+	tl_lab_init(&L, "check_drorchd", NSITES, OP_TOKEN,
+		    "name: async\nreplication: {mode: async}\nrpo: {max_ms: 60000}\n"
+		    "failover: {anti_flap_s: 0}\n");
+	L.peers = true;
+	const char *extra[] = { "--enable-faults", NULL };
+	tl_lab_up(&L, extra);
+	const char *drop = "{\"drop_replication\":true}";
+	ck_assert_int_eq(th_site_req(&L.site[0], "POST", "/v1/admin/faults", true, drop,
+				     strlen(drop), NULL, NULL), 200);
+	time_sleep_ms(300);  /* fetches in flight (100 ms long polls) are over */
+	char key[32];
+	for (int i = 0; i < 5; i++) {
+		snprintf(key, sizeof(key), "lost-%d", i);
+		ck_assert_int_eq(th_site_put(&L.site[0], key), 200);
+	}
+	time_sleep_ms(300);  /* drorchd's monitor sees the primary's last LSN */
+	th_kill(L.site[0].pid, SIGKILL, 5000);
+	const char *moved = wait_failover_from(L.names[0], 20000);
+	ck_assert_msg(moved, "no failover; see %s", L.log);
+	ck_assert(th_site_start(&L.site[0], NULL));
+	ck_assert_msg(wait_all_follow(moved, 20000), "us-east was not rewound; see %s", L.log);
+	ck_assert_int_ge(th_site_status_int(&L.site[0], "last_rewind", "records"), 5);
+	ck_assert(!th_site_has(&L.site[0], "lost-0"));
+	json_t *fo = tl_orch_get(&L, "/v1/runs/1");
+	json_t *steps = json_object_get(fo, "steps");
+	const char *quarantine = NULL;
+	size_t i;
+	json_t *st;
+	json_array_foreach(steps, i, st)
+		if (!strcmp(json_string_value(json_object_get(st, "name")), "rewind"))
+			quarantine = json_string_value(json_object_get(json_object_get(st, "detail"),
+								       "quarantine"));
+	ck_assert_msg(quarantine, "no rewind step in the failover's audit");
+	FILE *f = fopen(quarantine, "r");
+	ck_assert_msg(f, "quarantine %s: cannot open", quarantine);
+	char line[4096];
+	int found = 0;
+	while (fgets(line, sizeof(line), f))
+		found += strstr(line, "\"key\":\"lost-") != NULL;
+	fclose(f);
+	ck_assert_int_eq(found, 5);
+	json_decref(fo);
+}
+END_TEST
+
 static Suite *drorchd_suite(void)
 {
 	Suite *s = suite_create("drorchd");
@@ -491,6 +726,15 @@ static Suite *drorchd_suite(void)
 	tcase_add_test(tc, test_anti_flapping_holds_a_second_failover_until_acknowledged);
 	tcase_add_test(tc, test_lost_replica_is_degraded_then_steady_again);
 	tcase_add_test(tc, test_sites_keep_serving_while_drorchd_is_down);
+	tcase_add_test(tc, test_policy_put_applies_and_survives_restart);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("switchover");
+	tcase_set_timeout(tc, 120);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_switchover_under_load_loses_nothing);
+	tcase_add_test(tc, test_switchover_aborts_when_the_target_cannot_catch_up);
+	tcase_add_test(tc, test_failback_after_kill9_returns_to_the_old_primary);
+	tcase_add_test(tc, test_diverged_old_primary_is_rewound_and_audited);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("wan");
 	tcase_set_timeout(tc, 150);
