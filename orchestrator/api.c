@@ -3,14 +3,17 @@
  */
 #include "api.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "auth.h"
 #include "metrics.h"
 #include "page.h"
+#include "pbrun.h"
 
 /* Reads a non-negative integer query argument; false (400 set) if bad. */
 static bool query_int(const struct http_req *req, const char *name, int64_t *out,
@@ -240,7 +243,123 @@ static bool known_path(const char *path)
 	for (int i = 0; paths[i]; i++)
 		if (!strcmp(path, paths[i]))
 			return true;
-	return !strncmp(path, "/v1/runs/", 9);
+	return !strncmp(path, "/v1/runs/", 9) || !strncmp(path, "/v1/playbooks/", 14);
+}
+
+/* ---- playbooks --------------------------------------------------------------------- */
+
+static bool name_ok(const char *n, size_t len)
+{
+	if (len == 0 || len >= PB_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!isalnum((unsigned char)n[i]) && n[i] != '-' && n[i] != '_')
+			return false;
+	return true;
+}
+
+/* The playbook: the body's text, else PLAYBOOKS_DIR/NAME.yaml.  0 or an
+ * HTTP status with why. */
+static int find_playbook(struct api *a, const char *name, const char *text, struct playbook *pb,
+			 char *why, size_t len)
+{
+	const struct config *c = &a->orch->cfg;
+	const char *sites[CONFIG_MAX_SITES];
+	for (int i = 0; i < c->nsites; i++)
+		sites[i] = c->sites[i].name;
+	char path[700];
+	if (text && playbook_parse(name, text, strlen(text), sites, c->nsites, pb, why, len) != 0)
+		return 400;
+	if (!text && !c->playbooks_dir[0]) {
+		snprintf(why, len, "no playbook '%s': drorchd's config names no playbooks directory; "
+			 "send the document as \"playbook\"", name);
+		return 404;
+	}
+	if (!text) {
+		snprintf(path, sizeof(path), "%s/%s.yaml", c->playbooks_dir, name);
+		if (access(path, R_OK) != 0) {
+			snprintf(why, len, "no playbook '%s' (%.400s)", name, path);
+			return 404;
+		}
+		if (playbook_load(path, sites, c->nsites, pb, why, len) != 0)
+			return 400;
+	}
+	if (strcmp(pb->name, name) != 0) {
+		snprintf(why, len, "the document is playbook '%s', the URL names '%s'", pb->name, name);
+		playbook_free(pb);
+		return 400;
+	}
+	for (int i = 0; i < pb->nsteps; i++)
+		if (pb->steps[i].state[0] && fsm_state_by_name(pb->steps[i].state) < 0) {
+			snprintf(why, len, "%s:%d: step %s: state '%s' is not a state of drorchd's "
+				 "FSM (GET /v1/fsm)", name, pb->steps[i].line, pb->steps[i].name,
+				 pb->steps[i].state);
+			playbook_free(pb);
+			return 400;
+		}
+	return 0;
+}
+
+/* POST /v1/playbooks/{name}/runs {"dry_run": bool, "playbook": "YAML"} */
+static void post_playbook_run(struct api *a, const struct http_req *req, struct http_resp *resp)
+{
+	const char *name = req->path + strlen("/v1/playbooks/");
+	const char *slash = strchr(name, '/');
+	if (!slash || strcmp(slash, "/runs") || !name_ok(name, (size_t)(slash - name))) {
+		http_resp_error(resp, 404, "no route for POST %s", req->path);
+		return;
+	}
+	char pname[PB_NAME_MAX], why[700];
+	snprintf(pname, sizeof(pname), "%.*s", (int)(slash - name), name);
+	json_t *j = req->body_len ? http_req_json(req, resp) : json_object();
+	const char *text = NULL;
+	int dry = 0;
+	json_error_t jerr;
+	if (!j)
+		return;
+	if (json_unpack_ex(j, &jerr, JSON_STRICT, "{s?b, s?s}", "dry_run", &dry, "playbook",
+			   &text) != 0) {
+		http_resp_error(resp, 400, "body: %s (fields: dry_run, playbook)", jerr.text);
+		json_decref(j);
+		return;
+	}
+	struct playbook pb;
+	int64_t run = 0;
+	json_t *plan = NULL;
+	int rc = find_playbook(a, pname, text, &pb, why, sizeof(why));
+	if (rc == 0)
+		rc = pbrun_start(a->pbrun, &pb, dry, "operator:api", &run, &plan, why, sizeof(why));
+	if (rc)
+		http_resp_error(resp, rc, "%s", why);
+	else if (plan)
+		http_resp_json(resp, 200, plan);
+	else
+		http_resp_json(resp, 202, json_pack("{s:I, s:s, s:b}", "run", (json_int_t)run,
+						    "playbook", pname, "dry_run", 0));
+	json_decref(j);
+}
+
+/* POST /v1/runs/{id}/approve {"comment": "..."} (comment optional) */
+static void post_approve(struct api *a, const struct http_req *req, long long run,
+			 struct http_resp *resp)
+{
+	json_t *j = req->body_len ? http_req_json(req, resp) : json_object();
+	const char *comment = NULL;
+	json_error_t jerr;
+	char why[300];
+	if (!j)
+		return;
+	if (json_unpack_ex(j, &jerr, JSON_STRICT, "{s?s}", "comment", &comment) != 0) {
+		http_resp_error(resp, 400, "body: %s (fields: comment)", jerr.text);
+	} else {
+		int rc = pbrun_approve(a->pbrun, run, "operator:api", comment, why, sizeof(why));
+		if (rc)
+			http_resp_error(resp, rc, "%s", why);
+		else
+			http_resp_json(resp, 200, json_pack("{s:I, s:b}", "run", (json_int_t)run,
+							    "approved", 1));
+	}
+	json_decref(j);
 }
 
 /* POST /v1/runs/{id}/ack {"comment": "..."} */
@@ -249,6 +368,10 @@ static void post_ack(struct api *a, const struct http_req *req, struct http_resp
 	const char *id = req->path + strlen("/v1/runs/");
 	char *end = NULL;
 	long long run = strtoll(id, &end, 10);
+	if (*id && run > 0 && strcmp(end, "/approve") == 0) {
+		post_approve(a, req, run, resp);
+		return;
+	}
 	if (!*id || run <= 0 || strcmp(end, "/ack") != 0) {
 		http_resp_error(resp, 404, "no route for POST %s", req->path);
 		return;
@@ -286,6 +409,8 @@ static void route_post(struct api *a, const struct http_req *req, struct http_re
 		post_action(a, req, FSM_E_OP_RESUME, resp);
 	} else if (strncmp(req->path, "/v1/runs/", 9) == 0) {
 		post_ack(a, req, resp);
+	} else if (strncmp(req->path, "/v1/playbooks/", 14) == 0) {
+		post_playbook_run(a, req, resp);
 	} else if (known_path(req->path)) {
 		http_resp_error(resp, 405, "method POST not allowed on %s", req->path);
 	} else {

@@ -248,7 +248,8 @@ static int parse_webhooks(struct ydoc *d, yaml_node_t *root, struct config *c)
 static int parse_config(struct ydoc *d, struct config *c)
 {
 	static const char *const keys[] = { "listen", "db", "token_file", "site_token_file",
-					    "policy", "sites", "initial_primary", "webhooks", NULL };
+					    "policy", "sites", "initial_primary", "webhooks",
+					    "playbooks", "drlink", NULL };
 	yaml_node_t *root = ydoc_root(d);
 	char host[CONFIG_URL_MAX];
 	uint16_t port;
@@ -261,8 +262,13 @@ static int parse_config(struct ydoc *d, struct config *c)
 	    ydoc_string(d, root, "policy", false, c->policy_file, sizeof(c->policy_file)) ||
 	    ydoc_string(d, root, "initial_primary", true, c->initial_primary,
 			sizeof(c->initial_primary)) ||
+	    ydoc_string(d, root, "playbooks", false, c->playbooks_dir, sizeof(c->playbooks_dir)) ||
+	    ydoc_string(d, root, "drlink", false, c->drlink, sizeof(c->drlink)) ||
 	    parse_sites(d, root, c) || parse_webhooks(d, root, c))
 		return -1;
+	if (c->drlink[0] && strncmp(c->drlink, "http://", 7) != 0)
+		return ydoc_fail(d, ydoc_get(d, root, "drlink"),
+				 "drlink: expected drlink's admin URL, http://HOST:PORT");
 	if (http_parse_hostport(c->listen, host, sizeof(host), &port) != 0)
 		return ydoc_fail(d, ydoc_get(d, root, "listen"), "listen: expected HOST:PORT");
 	if (!config_site(c, c->initial_primary))

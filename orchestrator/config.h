@@ -19,6 +19,8 @@
  *       region: eu-west-1
  *       peers: {us-east: "127.0.0.1:7101"}  # how eu-west reaches us-east
  *   webhooks: ["http://127.0.0.1:9000/hook"]
+ *   playbooks: /etc/drorch/playbooks        # optional: NAME.yaml files
+ *   drlink: "http://127.0.0.1:7900"         # optional: for playbooks' wan steps
  */
 #ifndef DRORCH_CONFIG_H
 #define DRORCH_CONFIG_H
@@ -77,6 +79,8 @@ struct config {
 	int nsites;
 	char webhooks[CONFIG_MAX_WEBHOOKS][CONFIG_URL_MAX];
 	int nwebhooks;
+	char playbooks_dir[512];       /* POST /v1/playbooks/NAME/runs reads NAME.yaml */
+	char drlink[CONFIG_URL_MAX];   /* drlink's admin URL (wan steps), or "" */
 	struct policy policy;
 };
 

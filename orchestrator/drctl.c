@@ -26,6 +26,7 @@
 
 #include "httpc.h"
 #include "lab.h"
+#include "playbook.h"
 #include "timeutil.h"
 
 enum { EXIT_DONE = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
@@ -900,6 +901,211 @@ static int cmd_ack(struct ctl *c, int argc, char **argv)
 	return rc;
 }
 
+/* ==== playbooks: run, approve =============================================== */
+
+#define PB_MAX_SITES_CLI 8
+
+/* Reads a file of at most max bytes into *text (NUL-terminated; caller frees). */
+static int read_small_file(const char *path, size_t max, char **text, size_t *len, char *err,
+			   size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = f ? malloc(max + 1) : NULL;
+	size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
+	bool ok = buf && !ferror(f) && n <= max;
+	if (!f)
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	else if (!ok)
+		snprintf(err, errlen, "%s: %s", path, !buf ? "out of memory" : n > max ?
+			 "larger than 64 KiB" : strerror(errno));
+	if (f)
+		fclose(f);
+	if (!ok) {
+		free(buf);
+		return -1;
+	}
+	buf[n] = '\0';
+	*text = buf;
+	*len = n;
+	return 0;
+}
+
+/* The site names drorchd serves, for checking a playbook locally. */
+static int site_names(struct ctl *c, json_t **st, const char *names[], int *n)
+{
+	int rc = api(c, "GET", "/v1/status", NULL, st);
+	size_t i;
+	json_t *s;
+	*n = 0;
+	if (rc)
+		return rc;
+	json_array_foreach(json_object_get(*st, "sites"), i, s)
+		if (*n < PB_MAX_SITES_CLI)
+			names[(*n)++] = jstr(s, "name");
+	return EXIT_DONE;
+}
+
+/* Reads and checks FILE as drorchd will (errors FILE:LINE:COLUMN, exit 2);
+ * *text receives its bytes (caller frees). */
+static int read_playbook(struct ctl *c, const char *path, struct playbook *pb, char **text)
+{
+	json_t *st = NULL;
+	const char *names[PB_MAX_SITES_CLI];
+	int n, rc;
+	char err[600];
+	size_t len = 0;
+	*text = NULL;
+	if (read_small_file(path, 64 * 1024, text, &len, err, sizeof(err)) != 0)
+		return usage_error("%s", err);
+	if ((rc = site_names(c, &st, names, &n))) {
+		free(*text);
+		*text = NULL;
+		return rc;
+	}
+	rc = playbook_parse(path, *text, len, names, n, pb, err, sizeof(err)) ? usage_error("%s", err) : 0;
+	json_decref(st);
+	if (rc) {
+		free(*text);
+		*text = NULL;
+	}
+	return rc;
+}
+
+static void print_plan(const json_t *plan)
+{
+	size_t i;
+	json_t *e;
+	printf("dry run %lld: %s\n", jint(plan, "run"), jstr(plan, "outcome"));
+	json_array_foreach(json_object_get(plan, "plan"), i, e) {
+		json_t *rest = json_deep_copy(e);
+		json_object_del(rest, "name");
+		json_object_del(rest, "kind");
+		json_object_del(rest, "line");
+		char *d = rest ? json_dumps(rest, JSON_COMPACT) : NULL;
+		printf("  %2zu %-20s %-10s %s\n", i + 1, jstr(e, "name"), jstr(e, "kind"), d ? d : "");
+		free(d);
+		json_decref(rest);
+	}
+}
+
+/* Prints the run's steps after the first `seen`; returns how many there are. */
+static size_t print_new_steps(struct ctl *c, const json_t *run, size_t seen, uint64_t t0)
+{
+	json_t *steps = json_object_get(run, "steps");
+	for (size_t i = seen; i < json_array_size(steps); i++) {
+		json_t *s = json_array_get(steps, i);
+		char *r = json_dumps(json_object_get(json_object_get(s, "detail"), "result"), JSON_COMPACT);
+		fprintf(c->progress, "  [+%6.2fs] %-20s %-7s %s\n", (double)(time_mono_ms() - t0) / 1000.0,
+			jstr(s, "name"), jstr(s, "status"), r ? r : "");
+		free(r);
+	}
+	fflush(c->progress);
+	return json_array_size(steps);
+}
+
+/* Follows run id until it ends (or timeout_ms): its steps as they are
+ * recorded, and an approval gate when it waits at one. */
+static int follow_run(struct ctl *c, long long id, long timeout_ms, json_t **final)
+{
+	char path[64];
+	uint64_t t0 = time_mono_ms(), end = t0 + (uint64_t)timeout_ms;
+	size_t seen = 0;
+	bool gate_shown = false;
+	snprintf(path, sizeof(path), "/v1/runs/%lld", id);
+	for (;;) {
+		json_t *run = NULL;
+		if (call(c, c->url, "GET", path, NULL, &run) == EXIT_DONE && run) {
+			seen = print_new_steps(c, run, seen, t0);
+			json_t *gate = json_object_get(json_object_get(run, "detail"), "waiting_for_approval");
+			if (gate && !gate_shown)
+				fprintf(c->progress, "  waiting for approval at %s: %s\n  -> drctl approve %lld\n",
+					jstr(gate, "step"), jstr(gate, "message"), id);
+			gate_shown = gate != NULL;
+			if (strcmp(jstr(run, "outcome"), "running")) {
+				*final = run;
+				return strcmp(jstr(run, "outcome"), "succeeded") ? EXIT_FAILED : EXIT_DONE;
+			}
+			json_decref(run);
+		}
+		if (time_mono_ms() >= end)
+			return fail(EXIT_FAILED, "run %lld still running after %ld s", id, timeout_ms / 1000);
+		time_sleep_ms(200);
+	}
+}
+
+static int cmd_run(struct ctl *c, int argc, char **argv)
+{
+	struct opt opts[] = { { "--dry-run", false, NULL, false }, { "--timeout", true, NULL, false },
+			      { NULL, false, NULL, false } };
+	struct args a;
+	struct playbook pb;
+	char *text = NULL, path[PB_NAME_MAX + 32], what[200];
+	long timeout_ms;
+	int rc = parse_args(c, argc, argv, opts, 1, &a);
+	if (rc || (rc = opt_seconds(opts, "--timeout", 600, &timeout_ms)))
+		return rc;
+	if (a.npos != 1)
+		return usage_error("usage: drctl run FILE [--dry-run] [--timeout S] [--yes] [--json]");
+	if ((rc = need_api(c)) || (rc = read_playbook(c, a.pos[0], &pb, &text)))
+		return rc;
+	bool dry = opt_on(opts, "--dry-run");
+	snprintf(path, sizeof(path), "/v1/playbooks/%s/runs", pb.name);
+	snprintf(what, sizeof(what), "run playbook %s (%d steps)", pb.name, pb.nsteps);
+	playbook_free(&pb);
+	if (!dry && (rc = confirm(c, what))) {
+		free(text);
+		return rc;
+	}
+	json_t *body = json_pack("{s:b, s:s}", "dry_run", dry, "playbook", text), *out = NULL, *run = NULL;
+	free(text);
+	rc = body ? api(c, "POST", path, body, &out) : fail(EXIT_FAILED, "run: out of memory");
+	json_decref(body);
+	if (!rc && dry) {
+		c->json ? print_json(out) : print_plan(out);
+		rc = strcmp(jstr(out, "outcome"), "succeeded") ? EXIT_FAILED : EXIT_DONE;
+	} else if (!rc) {
+		fprintf(c->progress, "%s: run %lld\n", what, jint(out, "run"));
+		rc = follow_run(c, jint(out, "run"), timeout_ms, &run);
+		if (run && c->json) {
+			json_t *o = json_pack("{s:I, s:O}", "run", (json_int_t)jint(run, "id"), "detail", run);
+			print_json(o);
+			json_decref(o);
+		} else if (run) {
+			printf("run %lld: playbook %s %s  (drctl audit %lld)\n", jint(run, "id"),
+			       jstr(json_object_get(run, "detail"), "playbook"), jstr(run, "outcome"),
+			       jint(run, "id"));
+		}
+	}
+	json_decref(out);
+	json_decref(run);
+	return rc;
+}
+
+static int cmd_approve(struct ctl *c, int argc, char **argv)
+{
+	struct opt opts[] = { { "--comment", true, NULL, false }, { NULL, false, NULL, false } };
+	struct args a;
+	long long id;
+	char path[80];
+	json_t *out = NULL;
+	int rc = parse_args(c, argc, argv, opts, 1, &a);
+	if (rc)
+		return rc;
+	if (a.npos != 1)
+		return usage_error("usage: drctl approve RUN [--comment TEXT]");
+	if ((rc = parse_run_id(a.pos[0], &id)) || (rc = need_api(c)))
+		return rc;
+	const char *comment = opt_value(opts, "--comment");
+	json_t *body = comment ? json_pack("{s:s}", "comment", comment) : json_object();
+	snprintf(path, sizeof(path), "/v1/runs/%lld/approve", id);
+	rc = body ? api(c, "POST", path, body, &out) : fail(EXIT_FAILED, "approve: out of memory");
+	json_decref(body);
+	if (!rc)
+		c->json ? print_json(out) : (void)printf("run %lld approved\n", id);
+	json_decref(out);
+	return rc;
+}
+
 /* ==== wan =================================================================== */
 
 static bool lab_has_end(const struct lab *l, const char *name)
@@ -1231,8 +1437,9 @@ static const struct command commands[] = {
 	  "      writes pause until SITE has flushed its last record, then the usual fence and\n"
 	  "      promotion; aborts (exit 1, writes reopened, nothing lost) if SITE cannot catch up" },
 	{ "failback", cmd_failback, "failback [--no-wait] [--timeout S] [--yes] [--json]",
-	  "a switchover back to the site the last successful failover took the primary role\n"
-	  "      from, once it has rejoined as a replica (rewound if its log had diverged)" },
+	  "a switchover back to the site the last successful failover or switchover took\n"
+	  "      the primary role from, once it has rejoined as a replica (rewound if its log\n"
+	  "      had diverged)" },
 	{ "watch", cmd_watch, "watch [--from SITE] [--timeout S] [--json]",
 	  "print each state change until the cluster has a primary other than SITE (default:\n"
 	  "      the current one), e.g. after 'lab kill'; exit 1 when HELD or out of time" },
@@ -1243,6 +1450,13 @@ static const struct command commands[] = {
 	  "one run (default: the newest): steps, measured RPO/RTO against the policy's targets,\n"
 	  "      and its transitions with the FSM row and reason of each.\n"
 	  "      --json: {\"run\", \"targets\", \"verdict\", \"transitions\"}" },
+	{ "run", cmd_run, "run FILE [--dry-run] [--timeout S] [--yes] [--json]",
+	  "run the playbook in FILE (checked here first: errors FILE:LINE:COLUMN, exit 2);\n"
+	  "      prints each step as it ends and the approval gates it waits at; exit 0 when\n"
+	  "      every step passed.  --dry-run plans without acting (checks evaluated now).\n"
+	  "      --json: {\"run\": ID, ...}" },
+	{ "approve", cmd_approve, "approve RUN [--comment TEXT] [--json]",
+	  "let a playbook run past the approval gate it waits at" },
 	{ "ack", cmd_ack, "ack RUN --comment TEXT [--json]",
 	  "acknowledge a failover run (lifts anti-flapping; then 'resume' a HELD cluster)" },
 	{ "wan", cmd_wan,
@@ -1263,7 +1477,7 @@ static void print_commands(FILE *f)
 {
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  %s\n      %s\n", commands[i].usage, commands[i].help);
-	fprintf(f, "\nnot yet (their backends are another issue): upgrade, run, approve\n"
+	fprintf(f, "\nnot yet (its backend is another issue): upgrade\n"
 		   "see drctl(1) for examples\n");
 }
 
@@ -1324,7 +1538,7 @@ static int run(struct ctl *c, int argc, char **argv)
 	}
 	const struct command *cmd = find_command(argv[at]);
 	if (!cmd) {
-		static const char *const later[] = { "upgrade", "run", "approve" };
+		static const char *const later[] = { "upgrade" };
 		for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++)
 			if (!strcmp(argv[at], later[i]))
 				return usage_error("'%s' is not available yet: drorchd has no backend for it", argv[at]);

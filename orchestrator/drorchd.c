@@ -21,9 +21,10 @@
 #include "http.h"
 #include "httpc.h"
 #include "log.h"
-#include "sigstop.h"
 #include "metrics.h"
 #include "orch.h"
+#include "pbrun.h"
+#include "sigstop.h"
 #include "store.h"
 
 static void usage(FILE *f)
@@ -71,6 +72,11 @@ static int serve(const struct config *cfg)
 		fprintf(stderr, "drorchd: %s\n", err);
 		return 1;
 	}
+	if (pbrun_new(&api.pbrun, api.orch, err, sizeof(err)) != 0) {
+		fprintf(stderr, "drorchd: %s\n", err);
+		orch_stop(api.orch);
+		return 1;
+	}
 	http_parse_hostport(cfg->listen, host, sizeof(host), &port);
 	struct http_server *srv = NULL;
 	struct http_server_opts ho = { .host = host, .port = port, .max_body = 64 * 1024,
@@ -78,6 +84,7 @@ static int serve(const struct config *cfg)
 				       .request_seconds = metrics_http_histo(api.orch) };
 	if (http_server_start(&srv, &ho, err, sizeof(err)) != 0) {
 		fprintf(stderr, "drorchd: %s\n", err);
+		pbrun_free(api.pbrun);
 		orch_stop(api.orch);
 		return 1;
 	}
@@ -87,6 +94,7 @@ static int serve(const struct config *cfg)
 	sigwait(&sigs, &sig);
 	log_event(LOG_INFO, "drorchd.stopping", "{s:i}", "signal", sig);
 	http_server_stop(srv);
+	pbrun_free(api.pbrun);
 	orch_stop(api.orch);
 	return 0;
 }

@@ -947,6 +947,7 @@ static int write_config(struct lab *l, const struct lab_spec *s, const char *lis
 		"site_token_file: %s\n", listen, l->db, l->token_file, l->site_token_file);
 	if (l->policy[0])
 		fprintf(f, "policy: %s\n", l->policy);
+	fprintf(f, "drlink: \"%s\"\n", l->drlink);  /* playbooks' wan steps */
 	fprintf(f, "initial_primary: %s\nsites:\n", s->initial_primary);
 	for (int i = 0; i < l->nsites; i++)
 		config_site(f, l, &l->sites[i]);

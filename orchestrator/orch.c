@@ -828,7 +828,8 @@ int orch_request(struct orch *o, enum fsm_event ev, const char *actor, const cha
 	return queue_request(o, ev, actor, target, force, "failover", why, whylen);
 }
 
-/* The site the last successful failover took the primary role from. */
+/* The site the last successful failover or switchover took the primary
+ * role from (a failback's own runs do not count). */
 static int failback_target(struct orch *o, char *name, size_t len)
 {
 	json_t *runs = store_runs_json(o->store, 100);
@@ -839,7 +840,8 @@ static int failback_target(struct orch *o, char *name, size_t len)
 		const char *kind = json_string_value(json_object_get(r, "kind"));
 		const char *outcome = json_string_value(json_object_get(r, "outcome"));
 		const char *from = json_string_value(json_object_get(r, "from_site"));
-		if (kind && outcome && from && *from && !strcmp(kind, "failover") &&
+		if (kind && outcome && from && *from &&
+		    (!strcmp(kind, "failover") || !strcmp(kind, "switchover")) &&
 		    !strcmp(outcome, "succeeded")) {
 			snprintf(name, len, "%s", from);
 			rc = 0;
@@ -873,7 +875,8 @@ int orch_switchover(struct orch *o, const char *actor, const char *target, char 
 	const char *kind = target ? "switchover" : "failback";
 	if (!target) {
 		if (failback_target(o, name, sizeof(name)) != 0) {
-			snprintf(why, whylen, "failback: no successful failover to fail back from");
+			snprintf(why, whylen, "failback: no successful failover or switchover to fail "
+				 "back from");
 			return 409;
 		}
 		target = name;

@@ -105,7 +105,8 @@ int orch_request(struct orch *o, enum fsm_event ev, const char *actor, const cha
 		 bool force, char *why, size_t whylen);
 
 /* A planned switchover to `target`, or (target NULL) a failback: back to
- * the site the last successful failover took the primary role from.  The
+ * the site the last successful failover or switchover took the primary
+ * role from.  The
  * target must be a replica streaming from the primary at the cluster's
  * epoch.  As orch_request, plus 409 for a target that cannot take over
  * now (with why) and for a failback with nothing to fail back to. */

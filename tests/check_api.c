@@ -40,33 +40,46 @@ struct op_call {
 	const char *method, *path;     /* as in the spec */
 	const char *url;               /* path parameters and query filled in */
 	const char *wait_state, *wait_primary;
+	const char *body;              /* NULL: the spec's example */
+	long expect;                   /* 0: the operation's lowest 2xx/3xx */
+	bool gate;                     /* then wait until this run waits at a gate */
 };
+
+/* A real playbook run that waits at an approval gate (run 6: see ops[]). */
+#define GATED_PLAYBOOK "{\"playbook\":\"name: api-check\\nsteps:\\n" \
+	"  - approve: {message: go?, timeout_s: 60}\\n  - check: {state: STEADY}\\n\"}"
 
 /* In the order they are called; run 1 exists when the walk starts. */
 static const struct op_call ops[] = {
-	{ "GET", "/healthz", "/healthz", NULL, NULL },
-	{ "GET", "/metrics", "/metrics", NULL, NULL },
-	{ "GET", "/", "/", NULL, NULL },
-	{ "GET", "/v1/status", "/v1/status", NULL, NULL },
-	{ "GET", "/v1/sites", "/v1/sites", NULL, NULL },
-	{ "GET", "/v1/primary", "/v1/primary", NULL, NULL },
-	{ "GET", "/v1/transitions", "/v1/transitions", NULL, NULL },
-	{ "GET", "/v1/transitions", "/v1/transitions?since=1&run=1", NULL, NULL },
-	{ "GET", "/v1/runs", "/v1/runs", NULL, NULL },
-	{ "GET", "/v1/runs/{id}", "/v1/runs/1", NULL, NULL },
-	{ "POST", "/v1/runs/{id}/ack", "/v1/runs/1/ack", NULL, NULL },
-	{ "GET", "/v1/fsm", "/v1/fsm", NULL, NULL },
-	{ "GET", "/v1/fsm", "/v1/fsm?format=dot", NULL, NULL },
-	{ "GET", "/v1/policy", "/v1/policy", NULL, NULL },
+	{ "GET", "/healthz", "/healthz", NULL, NULL, NULL, 0, false },
+	{ "GET", "/metrics", "/metrics", NULL, NULL, NULL, 0, false },
+	{ "GET", "/", "/", NULL, NULL, NULL, 0, false },
+	{ "GET", "/v1/status", "/v1/status", NULL, NULL, NULL, 0, false },
+	{ "GET", "/v1/sites", "/v1/sites", NULL, NULL, NULL, 0, false },
+	{ "GET", "/v1/primary", "/v1/primary", NULL, NULL, NULL, 0, false },
+	{ "GET", "/v1/transitions", "/v1/transitions", NULL, NULL, NULL, 0, false },
+	{ "GET", "/v1/transitions", "/v1/transitions?since=1&run=1", NULL, NULL, NULL, 0, false },
+	{ "GET", "/v1/runs", "/v1/runs", NULL, NULL, NULL, 0, false },
+	{ "GET", "/v1/runs/{id}", "/v1/runs/1", NULL, NULL, NULL, 0, false },
+	{ "POST", "/v1/runs/{id}/ack", "/v1/runs/1/ack", NULL, NULL, NULL, 0, false },
+	{ "GET", "/v1/fsm", "/v1/fsm", NULL, NULL, NULL, 0, false },
+	{ "GET", "/v1/fsm", "/v1/fsm?format=dot", NULL, NULL, NULL, 0, false },
+	{ "GET", "/v1/policy", "/v1/policy", NULL, NULL, NULL, 0, false },
 	/* The spec's example fails over to eu-west; the lab's primary is then ap-south. */
-	{ "POST", "/v1/failover", "/v1/failover", NULL, "eu-west" },
+	{ "POST", "/v1/failover", "/v1/failover", NULL, "eu-west", NULL, 0, false },
 	/* Back to ap-south, which that failover moved away from; then the
 	 * spec's example switches over to us-east. */
-	{ "POST", "/v1/failback", "/v1/failback", NULL, "ap-south" },
-	{ "POST", "/v1/switchover", "/v1/switchover", NULL, "us-east" },
-	{ "POST", "/v1/pause", "/v1/pause", "PAUSED", NULL },
-	{ "POST", "/v1/resume", "/v1/resume", "STEADY", NULL },
-	{ "PUT", "/v1/policy", "/v1/policy", NULL, NULL },
+	{ "POST", "/v1/failback", "/v1/failback", NULL, "ap-south", NULL, 0, false },
+	{ "POST", "/v1/switchover", "/v1/switchover", NULL, "us-east", NULL, 0, false },
+	{ "POST", "/v1/pause", "/v1/pause", "PAUSED", NULL, NULL, 0, false },
+	{ "POST", "/v1/resume", "/v1/resume", "STEADY", NULL, NULL, 0, false },
+	{ "PUT", "/v1/policy", "/v1/policy", NULL, NULL, NULL, 0, false },
+	/* Runs 5 (the example: a dry run) and 6 (waits at its gate), then run
+	 * 6 approved. */
+	{ "POST", "/v1/playbooks/{name}/runs", "/v1/playbooks/api-check/runs", NULL, NULL, NULL, 0, false },
+	{ "POST", "/v1/playbooks/{name}/runs", "/v1/playbooks/api-check/runs", NULL, NULL,
+	  GATED_PLAYBOOK, 202, true },
+	{ "POST", "/v1/runs/{id}/approve", "/v1/runs/6/approve", NULL, NULL, NULL, 0, false },
 };
 #define NOPS (sizeof(ops) / sizeof(ops[0]))
 
@@ -386,11 +399,17 @@ static char *example_body(yaml_node_t *op)
 	yaml_node_t *ex = ydoc_get(&Y, media, "example");
 	if (!ex)
 		return NULL;
-	/* Examples are flat maps of strings (or empty): enough for ours. */
+	/* Examples are flat maps of scalars (or empty): enough for ours; a
+	 * plain true or false is a boolean. */
 	json_t *j = json_object();
-	FOR_PAIRS(p, ex)
+	FOR_PAIRS(p, ex) {
+		yaml_node_t *v = value_node(p);
+		const char *t = ydoc_scalar(v) ?: "";
+		bool plain = v->type == YAML_SCALAR_NODE && v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 		json_object_set_new(j, ydoc_scalar(key_node(p)),
-				    json_string(ydoc_scalar(value_node(p)) ?: ""));
+				    plain && (!strcmp(t, "true") || !strcmp(t, "false"))
+				    ? json_boolean(!strcmp(t, "true")) : json_string(t));
+	}
 	char *s = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	return s;
@@ -404,6 +423,23 @@ static bool needs_bearer(yaml_node_t *op)
 		sec->data.sequence.items.start : NULL; it && it < sec->data.sequence.items.top; it++)
 		if (ydoc_get(&Y, ydoc_node(&Y, *it), "bearer"))
 			return true;
+	return false;
+}
+
+/* Polls GET /v1/runs/{id} until its detail shows an approval gate. */
+static bool wait_gate(int id, long timeout_ms)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/v1/runs/%d", id);
+	uint64_t end = time_mono_ms() + (uint64_t)timeout_ms;
+	while (time_mono_ms() < end) {
+		json_t *r = tl_orch_get(&L, path);
+		bool gate = json_object_get(json_object_get(r, "detail"), "waiting_for_approval");
+		json_decref(r);
+		if (gate)
+			return true;
+		time_sleep_ms(50);
+	}
 	return false;
 }
 
@@ -460,13 +496,13 @@ START_TEST(test_every_documented_route_answers_as_documented)
 		yaml_node_t *op = operation(c->method, c->path);
 		ck_assert_msg(op, "%s %s: not in the spec", c->method, c->path);
 		bool acts = strcmp(c->method, "GET") != 0;
-		char *body = acts ? example_body(op) : NULL;
+		char *body = c->body ? strdup(c->body) : acts ? example_body(op) : NULL;
 		uint64_t t0 = time_mono_ms();
 		request(c->method, c->url, acts ? OP_TOKEN : NULL, body,
 			body ? strlen(body) : 0, &r);
 		fprintf(stderr, "check_api: %-4s %-30s %ld %-18s %4llu ms\n", c->method, c->url,
 			r.status, r.content_type, (unsigned long long)(time_mono_ms() - t0));
-		assert_documented(c->method, c->url, op, &r, success_status(op));
+		assert_documented(c->method, c->url, op, &r, c->expect ? c->expect : success_status(op));
 		if (r.status == 307) {
 			json_t *j = json_loads(r.body, 0, NULL);
 			ck_assert_str_eq(r.location, json_string_value(json_object_get(j, "url")));
@@ -474,6 +510,8 @@ START_TEST(test_every_documented_route_answers_as_documented)
 		}
 		free(r.body);
 		free(body);
+		if (c->gate)
+			ck_assert_msg(wait_gate(6, 10000), "run 6 never waited at its gate; see %s", L.log);
 		if (c->wait_state || c->wait_primary)
 			ck_assert_msg(wait_cluster(c->wait_state, c->wait_primary, 20000),
 				      "%s %s: the cluster did not reach %s/%s; see %s", c->method, c->url,

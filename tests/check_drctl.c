@@ -312,6 +312,31 @@ static void check_wan_set(void)
 	out_free(&o);
 }
 
+/* `run`: a bad playbook file is refused with FILE:LINE:COLUMN and exit 2;
+ * the example drill's dry run plans it (exit 0, {"run": ID, ...}). */
+static void check_run_dry(void)
+{
+	char bad[700];
+	snprintf(bad, sizeof(bad), "%s/bad-playbook.yaml", root);
+	FILE *f = fopen(bad, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("name: bad\nsteps:\n  - switchover: {to: mars}\n", f);
+	fclose(f);
+	const char *argv[] = { "--lab", lab_dir, "run", bad, "--yes", NULL };
+	struct out o = drctl(argv, 10000);
+	ck_assert_msg(o.code == 2 && strstr(o.stderr_text, "bad-playbook.yaml:3:"),
+		      "bad playbook: exit %d: %s", o.code, o.stderr_text);
+	out_free(&o);
+	const char *dry[] = { "--lab", lab_dir, "run", th_src("playbooks/examples/switchover-drill.yaml"),
+			      "--dry-run", "--json", NULL };
+	o = drctl(dry, 10000);
+	json_t *j = json_loads(o.stdout_text, 0, NULL);
+	ck_assert_msg(o.code == 0 && j && json_integer_value(json_object_get(j, "run")) > 0,
+		      "dry run: exit %d: %s%s", o.code, o.stdout_text, o.stderr_text);
+	json_decref(j);
+	out_free(&o);
+}
+
 static pid_t pid_of(const char *name)
 {
 	json_t *j = lab_json();
@@ -394,6 +419,7 @@ START_TEST(test_lab_kill_failover_audit_wan_and_down)
 	ck_assert_str_eq(json_string_value(json_object_get(st, "primary")), "us-east");
 	json_decref(st);
 	check_wan_set();
+	check_run_dry();
 
 	const char *noyes[] = { "--lab", lab_dir, "failover", NULL };
 	expect_usage(noyes, "pass --yes");

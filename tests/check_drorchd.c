@@ -711,6 +711,114 @@ START_TEST(test_diverged_old_primary_is_rewound_and_audited)
 }
 END_TEST
 
+/* ---- playbooks --------------------------------------------------------------- */
+
+static long post_playbook(const char *name, const char *doc, bool dry, char **out)
+{
+	char url[160];
+	snprintf(url, sizeof(url), "%s/v1/playbooks/%s/runs", L.url, name);
+	json_t *b = json_pack("{s:b, s:s}", "dry_run", dry, "playbook", doc);
+	char *body = json_dumps(b, JSON_COMPACT);
+	json_decref(b);
+	long st = th_http("POST", url, OP_TOKEN, body, strlen(body), out, NULL);
+	free(body);
+	return st;
+}
+
+static long approve(long long run, const char *comment)
+{
+	char url[160], body[200];
+	snprintf(url, sizeof(url), "%s/v1/runs/%lld/approve", L.url, run);
+	snprintf(body, sizeof(body), "{\"comment\":\"%s\"}", comment);
+	return th_http("POST", url, OP_TOKEN, body, strlen(body), NULL, NULL);
+}
+
+/* Polls run id until its detail shows an approval gate, or it ended. */
+static json_t *wait_run(long long id, bool gate, long timeout_ms)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/v1/runs/%lld", id);
+	uint64_t end = time_mono_ms() + (uint64_t)timeout_ms;
+	while (time_mono_ms() < end) {
+		json_t *r = tl_orch_get(&L, path);
+		const char *outcome = json_string_value(json_object_get(r, "outcome")) ?: "";
+		bool at_gate = json_object_get(json_object_get(r, "detail"), "waiting_for_approval");
+		if ((gate && at_gate) || (!gate && strcmp(outcome, "running") && outcome[0]))
+			return r;
+		json_decref(r);
+		time_sleep_ms(50);
+	}
+	return NULL;
+}
+
+static const char *const DRILL =
+	"name: drill\n"
+	"steps:\n"
+	"  - check: {state: STEADY, primary: us-east, replicas_streaming: true}\n"
+	"  - approve: {message: \"switch to eu-west?\", timeout_s: 30}\n"
+	"  - switchover: {to: eu-west, timeout_s: 30}\n"
+	"  - wait: {state: STEADY, primary: eu-west, timeout_s: 15}\n"
+	"  - assert: {rpo_records_max: 0}\n"
+	"  - name: wrong-primary\n"
+	"    check: {primary: us-east}\n"
+	"  - failback: {}\n";
+
+/* A playbook plans (dry run), waits at its gate until approved, runs a
+ * switchover as actor playbook:RUN, and stops at the first failed step. */
+START_TEST(test_playbook_dry_run_gate_and_failed_step)
+{
+	tl_lab_up(&L, NULL);
+	char *out = NULL;
+	ck_assert_int_eq(post_playbook("drill", DRILL, true, &out), 200);
+	json_t *plan = json_loads(out, 0, NULL);
+	free(out);
+	/* Checks are judged against the cluster as it is now: they all hold. */
+	ck_assert_str_eq(json_string_value(json_object_get(plan, "outcome")), "succeeded");
+	ck_assert_int_eq(json_array_size(json_object_get(plan, "plan")), 7);
+	json_decref(plan);
+	ck_assert_int_eq(post_playbook("drill", "name: drill\nsteps:\n  - check: {primary: ap-south}\n",
+				       true, &out), 200);
+	ck_assert_msg(strstr(out, "\"outcome\":\"failed\"") && strstr(out, "primary is us-east"),
+		      "%s", out);
+	free(out);
+	ck_assert_int_eq(tl_status_epoch(&L), 1);  /* a dry run acts on nothing */
+	ck_assert_int_eq(post_playbook("drill", "name: drill\nsteps:\n  - wait: {state: CALM}\n",
+				       false, &out), 400);
+	ck_assert_msg(strstr(out, "CALM"), "%s", out);
+	free(out);
+	ck_assert_int_eq(post_playbook("other", DRILL, false, NULL), 400);  /* name mismatch */
+	ck_assert_int_eq(post_playbook("drill", DRILL, false, &out), 202);
+	json_t *acc = json_loads(out, 0, NULL);
+	free(out);
+	long long run = json_integer_value(json_object_get(acc, "run"));
+	json_decref(acc);
+	ck_assert_int_eq(post_playbook("drill", DRILL, false, NULL), 409);  /* one at a time */
+	json_t *r = wait_run(run, true, 10000);
+	ck_assert_msg(r, "the playbook never reached its gate; see %s", L.log);
+	json_decref(r);
+	ck_assert_int_eq(approve(run + 100, "no"), 404);
+	ck_assert_int_eq(approve(run, "go"), 200);
+	r = wait_run(run, false, 30000);
+	ck_assert_msg(r, "the playbook did not end; see %s", L.log);
+	ck_assert_str_eq(json_string_value(json_object_get(r, "outcome")), "failed");
+	json_t *steps = json_object_get(r, "steps");
+	ck_assert_int_eq(json_array_size(steps), 6);  /* failback never ran */
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(steps, 5), "name")),
+			 "wrong-primary");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(steps, 5), "status")),
+			 "failed");
+	json_decref(r);
+	ck_assert_int_eq(approve(run, "late"), 404);
+	json_t *runs = tl_orch_get(&L, "/v1/runs");  /* newest first: the switchover it ran */
+	json_t *so = json_array_get(json_object_get(runs, "runs"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(so, "kind")), "switchover");
+	char actor[64];
+	snprintf(actor, sizeof(actor), "playbook:%lld", run);
+	ck_assert_str_eq(json_string_value(json_object_get(so, "actor")), actor);
+	json_decref(runs);
+}
+END_TEST
+
 static Suite *drorchd_suite(void)
 {
 	Suite *s = suite_create("drorchd");
@@ -735,6 +843,7 @@ static Suite *drorchd_suite(void)
 	tcase_add_test(tc, test_switchover_aborts_when_the_target_cannot_catch_up);
 	tcase_add_test(tc, test_failback_after_kill9_returns_to_the_old_primary);
 	tcase_add_test(tc, test_diverged_old_primary_is_rewound_and_audited);
+	tcase_add_test(tc, test_playbook_dry_run_gate_and_failed_step);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("wan");
 	tcase_set_timeout(tc, 150);

@@ -1,0 +1,624 @@
+/*
+ * pbrun.c — drorchd's playbook runner (see pbrun.h).
+ *
+ * One thread per playbook run.  A step's outcome is recorded as a step of
+ * the run when the step ends: "ok", or "failed" with the reason (then the
+ * run ends failed).  Waiting steps poll drorchd's own view of the cluster
+ * (orch_status_json) every POLL_MS and give up at their timeout; an
+ * approval gate waits on a condition variable, and the run's detail says
+ * what it waits for, so `drctl run` and GET /v1/runs/{id} can show it.
+ * wan steps need the config's `drlink` (drlink's admin URL; links are named
+ * FROM.TO, as `drctl lab` names them); fault steps need sites started with
+ * --enable-faults.
+ */
+#include "pbrun.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "httpc.h"
+#include "log.h"
+#include "siteapi.h"
+#include "timeutil.h"
+
+#define POLL_MS 50
+
+struct pbrun {
+	struct orch *o;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool running, stopping, joinable;
+	pthread_t thread;
+	struct playbook pb;
+	int64_t run_id;
+	char actor[96];             /* playbook:RUN: the actor of its recoveries */
+	int64_t last_subrun;        /* the newest recovery it asked for */
+	bool at_gate, approved;
+	char approver[96], comment[256];
+};
+
+/* ---- small helpers ----------------------------------------------------------- */
+
+static bool stopping(struct pbrun *p)
+{
+	pthread_mutex_lock(&p->mu);
+	bool s = p->stopping;
+	pthread_mutex_unlock(&p->mu);
+	return s;
+}
+
+/* Sleeps ms in slices; false when the runner is stopping. */
+static bool nap(struct pbrun *p, int64_t ms)
+{
+	uint64_t end = time_mono_ms() + (uint64_t)(ms > 0 ? ms : 0);
+	while (!stopping(p)) {
+		uint64_t now = time_mono_ms();
+		if (now >= end)
+			return true;
+		time_sleep_ms(end - now < POLL_MS ? end - now : POLL_MS);
+	}
+	return false;
+}
+
+static void record(struct pbrun *p, const struct pb_step *s, const char *status, json_t *result)
+{
+	json_t *d = pb_step_json(s);
+	char err[300], *text = NULL;
+	if (d && result)
+		json_object_set(d, "result", result);
+	text = d ? json_dumps(d, JSON_COMPACT) : NULL;
+	if (store_run_step(p->o->store, p->run_id, s->name, status, text, err, sizeof(err)) != 0)
+		log_event(LOG_ERROR, "pbrun.step_failed_to_record", "{s:s}", "error", err);
+	log_event(strcmp(status, "failed") ? LOG_INFO : LOG_WARN, "pbrun.step",
+		  "{s:I, s:s, s:s, s:O?}", "run", (json_int_t)p->run_id, "step", s->name,
+		  "status", status, "result", result);
+	free(text);
+	json_decref(d);
+}
+
+static void set_detail(struct pbrun *p, json_t *extra)
+{
+	json_t *d = json_pack("{s:s, s:b}", "playbook", p->pb.name, "dry_run", 0);
+	if (extra)
+		json_object_update(d, extra);
+	char err[300], *text = json_dumps(d, JSON_COMPACT);
+	if (text && store_run_update_detail(p->o->store, p->run_id, text, err, sizeof(err)) != 0)
+		log_event(LOG_ERROR, "pbrun.detail_failed", "{s:s}", "error", err);
+	free(text);
+	json_decref(d);
+}
+
+/* ---- conditions on the cluster ------------------------------------------------- */
+
+/* Why the cluster does not meet s's state/primary/replicas conditions now,
+ * or NULL (why[] filled). */
+static const char *unmet(struct pbrun *p, const struct pb_step *s, char *why, size_t len)
+{
+	json_t *st = orch_status_json(p->o);
+	const char *state = json_string_value(json_object_get(st, "state"));
+	const char *primary = json_string_value(json_object_get(st, "primary"));
+	const char *no = NULL;
+	if (s->state[0] && strcmp(state, s->state))
+		snprintf(why, len, "state is %s, not %s", state, s->state), no = why;
+	else if (s->primary[0] && strcmp(primary, s->primary))
+		snprintf(why, len, "primary is %s, not %s", primary, s->primary), no = why;
+	size_t i;
+	json_t *site;
+	json_array_foreach(json_object_get(st, "sites"), i, site) {
+		const char *name = json_string_value(json_object_get(site, "name"));
+		const char *repl = json_string_value(json_object_get(site, "replication")) ?: "";
+		bool streams = !strcmp(repl, "streaming");
+		if (!no && s->replicas_streaming >= 0 && strcmp(name, primary) &&
+		    streams != (s->replicas_streaming == 1))
+			snprintf(why, len, "replica %s is %s", name, repl[0] ? repl : "not streaming"),
+				no = why;
+	}
+	json_decref(st);
+	return no;
+}
+
+/* ---- the steps ------------------------------------------------------------------ */
+
+typedef const char *(*step_fn)(struct pbrun *p, const struct pb_step *s, json_t *result,
+			       char *why, size_t len);
+
+static const char *do_check(struct pbrun *p, const struct pb_step *s, json_t *result, char *why,
+			    size_t len)
+{
+	(void)result;
+	return unmet(p, s, why, len);
+}
+
+static const char *do_wait(struct pbrun *p, const struct pb_step *s, json_t *result, char *why,
+			   size_t len)
+{
+	uint64_t t0 = time_mono_ms(), end = t0 + (uint64_t)s->timeout_ms;
+	const char *no;
+	while ((no = unmet(p, s, why, len)) && time_mono_ms() < end && nap(p, POLL_MS))
+		;
+	json_object_set_new(result, "waited_ms", json_integer((json_int_t)(time_mono_ms() - t0)));
+	if (no) {
+		size_t n = strlen(why);
+		snprintf(why + n, len - n, " after %lld ms", (long long)s->timeout_ms);
+	}
+	return no;
+}
+
+static const char *do_approve(struct pbrun *p, const struct pb_step *s, json_t *result,
+			      char *why, size_t len)
+{
+	set_detail(p, json_pack("{s:{s:s, s:s}}", "waiting_for_approval", "step", s->name,
+				"message", s->message));
+	log_event(LOG_WARN, "pbrun.waiting_for_approval", "{s:I, s:s, s:s}", "run",
+		  (json_int_t)p->run_id, "step", s->name, "message", s->message);
+	struct timespec ts;
+	time_deadline(&ts, (uint64_t)s->timeout_ms);
+	pthread_mutex_lock(&p->mu);
+	p->at_gate = true;
+	p->approved = false;
+	int rc = 0;
+	while (!p->approved && !p->stopping && rc == 0)
+		rc = pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+	bool ok = p->approved;
+	p->at_gate = false;
+	if (ok)
+		json_object_set_new(result, "approved_by", json_pack("{s:s, s:s}", "actor",
+			p->approver, "comment", p->comment));
+	pthread_mutex_unlock(&p->mu);
+	set_detail(p, NULL);
+	if (!ok)
+		snprintf(why, len, "not approved within %lld s", (long long)s->timeout_ms / 1000);
+	return ok ? NULL : why;
+}
+
+/* The newest run that is not a playbook's, after `after`, or NULL (new ref). */
+static json_t *subrun_after(struct pbrun *p, int64_t after)
+{
+	json_t *runs = store_runs_json(p->o->store, 20), *r, *found = NULL;
+	size_t i;
+	json_array_foreach(runs, i, r)
+		if (json_integer_value(json_object_get(r, "id")) > after &&
+		    strcmp(json_string_value(json_object_get(r, "kind")) ?: "", "playbook")) {
+			found = json_incref(r);
+			break;
+		}
+	json_decref(runs);
+	return found;
+}
+
+static int64_t newest_run_id(struct pbrun *p)
+{
+	json_t *runs = store_runs_json(p->o->store, 1);
+	int64_t id = json_integer_value(json_object_get(json_array_get(runs, 0), "id"));
+	json_decref(runs);
+	return id;
+}
+
+/* Waits for the recovery begun after `before` to end; NULL when it succeeded. */
+static const char *await_subrun(struct pbrun *p, const struct pb_step *s, int64_t before,
+				json_t *result, char *why, size_t len)
+{
+	uint64_t end = time_mono_ms() + (uint64_t)s->timeout_ms;
+	json_t *r = NULL;
+	const char *outcome = "";
+	while (time_mono_ms() < end && nap(p, POLL_MS)) {
+		json_decref(r);
+		r = subrun_after(p, before);
+		outcome = json_string_value(json_object_get(r, "outcome")) ?: "";
+		if (r && strcmp(outcome, "running"))
+			break;
+	}
+	const char *no = NULL;
+	if (!r)
+		snprintf(why, len, "no run began within %lld s", (long long)s->timeout_ms / 1000), no = why;
+	else if (strcmp(outcome, "succeeded"))
+		snprintf(why, len, "run %lld %s", (long long)json_integer_value(json_object_get(r, "id")),
+			 outcome[0] && strcmp(outcome, "running") ? outcome : "did not end in time"),
+			no = why;
+	if (r) {
+		p->last_subrun = json_integer_value(json_object_get(r, "id"));
+		json_object_set_new(result, "run", json_integer(p->last_subrun));
+		json_object_set(result, "outcome", json_object_get(r, "outcome"));
+	}
+	json_decref(r);
+	return no;
+}
+
+static const char *do_recovery(struct pbrun *p, const struct pb_step *s, json_t *result,
+			       char *why, size_t len)
+{
+	int64_t before = newest_run_id(p);
+	int rc;
+	if (s->kind == PB_FAILOVER)
+		rc = orch_request(p->o, FSM_E_OP_FAILOVER, p->actor, s->to[0] ? s->to : NULL, s->force,
+				  why, len);
+	else
+		rc = orch_switchover(p->o, p->actor, s->kind == PB_SWITCHOVER ? s->to : NULL, why, len);
+	if (rc != 0) {
+		size_t n = strlen(why);
+		snprintf(why + n, len - n, " (HTTP %d)", rc);
+		return why;
+	}
+	return await_subrun(p, s, before, result, why, len);
+}
+
+static const char *do_assert(struct pbrun *p, const struct pb_step *s, json_t *result, char *why,
+			     size_t len)
+{
+	json_t *r = p->last_subrun ? store_run_json(p->o->store, p->last_subrun) : NULL;
+	static const char *const fields[] = { "rpo_records", "rpo_ms", "rto_ms" };
+	const int64_t bounds[] = { s->rpo_records_max, s->rpo_ms_max, s->rto_ms_max };
+	const char *no = NULL;
+	if (!r)
+		snprintf(why, len, "no recovery ran before this assertion"), no = why;
+	for (int i = 0; r && !no && i < 3; i++) {
+		json_t *v = json_object_get(r, fields[i]);
+		json_object_set(result, fields[i], v ? v : json_null());
+		if (bounds[i] < 0)
+			continue;
+		if (!json_is_integer(v))
+			snprintf(why, len, "run %lld: %s was not measured", (long long)p->last_subrun,
+				 fields[i]), no = why;
+		else if (json_integer_value(v) > bounds[i])
+			snprintf(why, len, "run %lld: %s %lld > %lld", (long long)p->last_subrun,
+				 fields[i], (long long)json_integer_value(v), (long long)bounds[i]),
+				no = why;
+	}
+	json_decref(r);
+	return no;
+}
+
+/* PUT one link's conditions; the HTTP status (0: no answer). */
+static long put_link(struct pbrun *p, struct httpc *c, const char *from, const char *to,
+		     const char *body, char *why, size_t len)
+{
+	char url[CONFIG_URL_MAX + 160];
+	struct httpc_resp r;
+	snprintf(url, sizeof(url), "%s/v1/links/%s.%s/conditions", p->o->cfg.drlink, from, to);
+	if (httpc_request(c, "PUT", url, NULL, body, strlen(body), 5000, &r, why, len) != 0)
+		return 0;
+	long st = r.status;
+	if (st != 200)
+		snprintf(why, len, "drlink %s.%s: HTTP %ld: %.200s", from, to, st, r.body);
+	httpc_resp_free(&r);
+	return st;
+}
+
+static json_t *wan_body(const struct pb_step *s)
+{
+	json_t *b = json_object();
+	if (s->latency_ms >= 0)
+		json_object_set_new(b, "latency_ms", json_integer(s->latency_ms));
+	if (s->jitter_ms >= 0)
+		json_object_set_new(b, "jitter_ms", json_integer(s->jitter_ms));
+	if (s->bandwidth_kbps >= 0)
+		json_object_set_new(b, "bandwidth_kbps", json_integer(s->bandwidth_kbps));
+	if (s->loss_pct >= 0)
+		json_object_set_new(b, "loss_pct", json_real(s->loss_pct));
+	if (s->partition[0])
+		json_object_set_new(b, "partition", json_string(s->partition));
+	return b;
+}
+
+/* Both directed links between a and b, where they exist (drorchd's links
+ * go one way: drorchd.SITE). */
+static const char *do_wan(struct pbrun *p, const struct pb_step *s, json_t *result, char *why,
+			  size_t len)
+{
+	if (!p->o->cfg.drlink[0]) {
+		snprintf(why, len, "wan: drorchd's config names no drlink");
+		return why;
+	}
+	json_t *b = wan_body(s);
+	char *body = json_dumps(b, JSON_COMPACT);
+	json_decref(b);
+	struct httpc *c = httpc_new();
+	long ab = body && c ? put_link(p, c, s->a, s->b, body, why, len) : 0;
+	char why2[300] = "";
+	long ba = body && c ? put_link(p, c, s->b, s->a, body, why2, sizeof(why2)) : 0;
+	httpc_free(c);
+	free(body);
+	json_object_set_new(result, "links_set", json_integer((ab == 200) + (ba == 200)));
+	bool ok = (ab == 200 || ab == 404) && (ba == 200 || ba == 404) && (ab == 200 || ba == 200);
+	if (!ok && ab == 200)
+		snprintf(why, len, "%s", why2);
+	if (!ok && !why[0])
+		snprintf(why, len, "wan: no link between %s and %s", s->a, s->b);
+	return ok ? NULL : why;
+}
+
+static const char *do_fault(struct pbrun *p, const struct pb_step *s, json_t *result, char *why,
+			    size_t len)
+{
+	int i = orch_site_index(p->o, s->site);
+	json_t *b = s->clear ? json_pack("{s:b}", "clear", 1) : json_object(), *answer = NULL;
+	if (!s->clear && s->slow_fsync_ms >= 0)
+		json_object_set_new(b, "slow_fsync_ms", json_integer(s->slow_fsync_ms));
+	if (!s->clear && s->stall_writes >= 0)
+		json_object_set_new(b, "stall_writes", json_boolean(s->stall_writes));
+	if (!s->clear && s->drop_replication >= 0)
+		json_object_set_new(b, "drop_replication", json_boolean(s->drop_replication));
+	struct httpc *c = httpc_new();
+	long st = c && i >= 0 ? siteapi_admin_json(c, p->o->cfg.sites[i].url, p->o->site_token,
+						   "faults", b, 5000, &answer, why, len) : 0;
+	httpc_free(c);
+	json_decref(b);
+	if (answer)
+		json_object_set_new(result, "faults", answer);
+	if (st != 200 && !why[0])
+		snprintf(why, len, "fault: %s did not answer", s->site);
+	return st == 200 ? NULL : why;
+}
+
+static const char *do_sleep(struct pbrun *p, const struct pb_step *s, json_t *result, char *why,
+			    size_t len)
+{
+	(void)result;
+	if (nap(p, s->sleep_ms))
+		return NULL;
+	snprintf(why, len, "drorchd is stopping");
+	return why;
+}
+
+static const char *do_pause_resume(struct pbrun *p, const struct pb_step *s, json_t *result,
+				   char *why, size_t len)
+{
+	(void)result;
+	enum fsm_event ev = s->kind == PB_PAUSE ? FSM_E_OP_PAUSE : FSM_E_OP_RESUME;
+	int rc = orch_request(p->o, ev, p->actor, NULL, false, why, len);
+	if (rc != 0)
+		return why;
+	struct pb_step w = *s;  /* then wait for the state it leads to */
+	snprintf(w.state, sizeof(w.state), "%s", s->kind == PB_PAUSE ? "PAUSED" : "STEADY");
+	w.timeout_ms = 10000;
+	w.replicas_streaming = -1;
+	return do_wait(p, &w, result, why, len);
+}
+
+static step_fn step_fn_of(enum pb_kind k)
+{
+	switch (k) {
+	case PB_CHECK: return do_check;
+	case PB_WAIT: return do_wait;
+	case PB_APPROVE: return do_approve;
+	case PB_FAILOVER:
+	case PB_SWITCHOVER:
+	case PB_FAILBACK: return do_recovery;
+	case PB_ASSERT: return do_assert;
+	case PB_WAN: return do_wan;
+	case PB_FAULT: return do_fault;
+	case PB_SLEEP: return do_sleep;
+	case PB_PAUSE:
+	case PB_RESUME: return do_pause_resume;
+	}
+	return NULL;
+}
+
+/* ---- a run ------------------------------------------------------------------------ */
+
+static void end_run(struct pbrun *p, const char *outcome, json_t *detail)
+{
+	char err[300], *text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+	json_t *last = p->last_subrun ? store_run_json(p->o->store, p->last_subrun) : NULL;
+	int64_t rpo_r = json_is_integer(json_object_get(last, "rpo_records")) ?
+			json_integer_value(json_object_get(last, "rpo_records")) : -1;
+	int64_t rpo_ms = json_is_integer(json_object_get(last, "rpo_ms")) ?
+			 json_integer_value(json_object_get(last, "rpo_ms")) : -1;
+	int64_t rto = json_is_integer(json_object_get(last, "rto_ms")) ?
+		      json_integer_value(json_object_get(last, "rto_ms")) : -1;
+	if (store_run_end(p->o->store, p->run_id, outcome, NULL, rpo_r, rpo_ms, rto, NULL, text,
+			  err, sizeof(err)) != 0)
+		log_event(LOG_ERROR, "pbrun.end_failed", "{s:s}", "error", err);
+	log_event(LOG_INFO, "pbrun.ended", "{s:I, s:s, s:s}", "run", (json_int_t)p->run_id,
+		  "playbook", p->pb.name, "outcome", outcome);
+	json_decref(last);
+	free(text);
+}
+
+static void *run_main(void *arg)
+{
+	struct pbrun *p = arg;
+	const char *failed_step = NULL;
+	char why[600] = "";
+	for (int i = 0; i < p->pb.nsteps && !failed_step; i++) {
+		const struct pb_step *s = &p->pb.steps[i];
+		json_t *result = json_object();
+		why[0] = '\0';
+		const char *no = stopping(p) ? "drorchd is stopping" :
+				 step_fn_of(s->kind)(p, s, result, why, sizeof(why));
+		if (no) {
+			json_object_set_new(result, "error", json_string(no));
+			failed_step = s->name;
+		}
+		record(p, s, no ? "failed" : "ok", result);
+		json_decref(result);
+	}
+	json_t *d = json_pack("{s:s, s:b}", "playbook", p->pb.name, "dry_run", 0);
+	if (failed_step)
+		json_object_set_new(d, "failed_step", json_pack("{s:s, s:s}", "step", failed_step,
+								 "error", why));
+	end_run(p, failed_step ? "failed" : "succeeded", d);
+	json_decref(d);
+	pthread_mutex_lock(&p->mu);
+	p->running = false;
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+/* What a step would do, for a dry run; checks are evaluated now. */
+static json_t *plan_step(struct pbrun *p, const struct pb_step *s, bool *would_fail)
+{
+	char why[300];
+	json_t *e = pb_step_json(s);
+	if (s->kind == PB_CHECK) {
+		const char *no = unmet(p, s, why, sizeof(why));
+		json_object_set_new(e, "now", json_string(no ? no : "holds"));
+		*would_fail = *would_fail || no;
+	} else if (s->kind == PB_WAN && !p->o->cfg.drlink[0]) {
+		json_object_set_new(e, "now", json_string("drorchd's config names no drlink"));
+		*would_fail = true;
+	}
+	return e;
+}
+
+static json_t *plan_run(struct pbrun *p, int64_t run_id)
+{
+	json_t *plan = json_array();
+	bool would_fail = false;
+	char err[300];
+	for (int i = 0; i < p->pb.nsteps; i++) {
+		json_t *e = plan_step(p, &p->pb.steps[i], &would_fail);
+		char *text = json_dumps(e, JSON_COMPACT);
+		if (!text || store_run_step(p->o->store, run_id, p->pb.steps[i].name, "skipped", text,
+					    err, sizeof(err)) != 0)
+			log_event(LOG_ERROR, "pbrun.step_failed_to_record", "{s:s}", "error", err);
+		free(text);
+		json_array_append_new(plan, e);
+	}
+	const char *outcome = would_fail ? "failed" : "succeeded";
+	json_t *d = json_pack("{s:s, s:b}", "playbook", p->pb.name, "dry_run", 1);
+	char *text = json_dumps(d, JSON_COMPACT);
+	if (store_run_end(p->o->store, run_id, outcome, NULL, -1, -1, -1, NULL, text, err,
+			  sizeof(err)) != 0)
+		log_event(LOG_ERROR, "pbrun.end_failed", "{s:s}", "error", err);
+	free(text);
+	json_decref(d);
+	return json_pack("{s:I, s:b, s:s, s:o}", "run", (json_int_t)run_id, "dry_run", 1,
+			 "outcome", outcome, "plan", plan);
+}
+
+/* ---- the API ------------------------------------------------------------------------ */
+
+/* A playbook run left running by a drorchd that died ends failed. */
+static void close_orphans(struct orch *o)
+{
+	json_t *runs = store_runs_json(o->store, 100), *r;
+	size_t i;
+	char err[300];
+	json_array_foreach(runs, i, r) {
+		if (strcmp(json_string_value(json_object_get(r, "kind")) ?: "", "playbook") ||
+		    strcmp(json_string_value(json_object_get(r, "outcome")) ?: "", "running"))
+			continue;
+		int64_t id = json_integer_value(json_object_get(r, "id"));
+		if (store_run_end(o->store, id, "failed", NULL, -1, -1, -1, NULL,
+				  "{\"error\":\"drorchd stopped during the playbook\"}", err,
+				  sizeof(err)) != 0)
+			log_event(LOG_ERROR, "pbrun.end_failed", "{s:s}", "error", err);
+		else
+			log_event(LOG_WARN, "pbrun.orphan_closed", "{s:I}", "run", (json_int_t)id);
+	}
+	json_decref(runs);
+}
+
+int pbrun_new(struct pbrun **out, struct orch *o, char *err, size_t errlen)
+{
+	struct pbrun *p = calloc(1, sizeof(*p));
+	if (!p) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	p->o = o;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	close_orphans(o);
+	*out = p;
+	return 0;
+}
+
+static void join_done(struct pbrun *p)
+{
+	if (p->joinable) {
+		pthread_join(p->thread, NULL);
+		p->joinable = false;
+		playbook_free(&p->pb);
+	}
+}
+
+void pbrun_free(struct pbrun *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stopping = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	join_done(p);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	free(p);
+}
+
+/* Begins the run record; 0 or 500. */
+static int begin(struct pbrun *p, const struct playbook *pb, bool dry_run, const char *actor,
+		 int64_t *run_id, char *why, size_t whylen)
+{
+	json_t *d = json_pack("{s:s, s:b, s:i}", "playbook", pb->name, "dry_run", dry_run,
+			      "steps", pb->nsteps);
+	char *text = json_dumps(d, JSON_COMPACT);
+	json_decref(d);
+	int rc = text && store_run_begin(p->o->store, "playbook", actor, NULL, 0, text, run_id, why,
+					 whylen) == 0 ? 0 : 500;
+	free(text);
+	return rc;
+}
+
+int pbrun_start(struct pbrun *p, struct playbook *pb, bool dry_run, const char *actor,
+		int64_t *run_id, json_t **plan, char *why, size_t whylen)
+{
+	pthread_mutex_lock(&p->mu);
+	bool busy = p->running;
+	int64_t other = p->run_id;
+	p->running = true;  /* reserved: only this caller sets the run up */
+	pthread_mutex_unlock(&p->mu);
+	if (busy) {
+		snprintf(why, whylen, "playbook run %lld is running; one at a time", (long long)other);
+		playbook_free(pb);
+		return 409;
+	}
+	join_done(p);  /* the previous run's thread, finished */
+	int rc = begin(p, pb, dry_run, actor, run_id, why, whylen);
+	pthread_mutex_lock(&p->mu);
+	p->pb = *pb;
+	memset(pb, 0, sizeof(*pb));
+	p->run_id = *run_id;
+	p->last_subrun = 0;
+	snprintf(p->actor, sizeof(p->actor), "playbook:%lld", (long long)*run_id);
+	pthread_mutex_unlock(&p->mu);
+	if (rc == 0 && dry_run) {
+		*plan = plan_run(p, *run_id);
+	} else if (rc == 0 && pthread_create(&p->thread, NULL, run_main, p) == 0) {
+		p->joinable = true;
+		return 0;
+	} else if (rc == 0) {
+		snprintf(why, whylen, "cannot start the playbook's thread");
+		end_run(p, "failed", NULL);
+		rc = 500;
+	}
+	pthread_mutex_lock(&p->mu);
+	p->running = false;
+	pthread_mutex_unlock(&p->mu);
+	playbook_free(&p->pb);
+	return rc;
+}
+
+int pbrun_approve(struct pbrun *p, int64_t run_id, const char *actor, const char *comment,
+		  char *why, size_t whylen)
+{
+	int rc = 0;
+	pthread_mutex_lock(&p->mu);
+	if (!p->running || p->run_id != run_id) {
+		snprintf(why, whylen, "run %lld is not a playbook in progress", (long long)run_id);
+		rc = 404;
+	} else if (!p->at_gate || p->approved) {
+		snprintf(why, whylen, "run %lld waits at no approval gate now", (long long)run_id);
+		rc = 409;
+	} else {
+		p->approved = true;
+		snprintf(p->approver, sizeof(p->approver), "%s", actor);
+		snprintf(p->comment, sizeof(p->comment), "%s", comment ? comment : "");
+		pthread_cond_broadcast(&p->cv);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}

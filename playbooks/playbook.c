@@ -1,0 +1,616 @@
+/*
+ * playbook.c — DR playbooks read from YAML (see playbook.h for the format).
+ *
+ * The story: load the document with ydoc, walk the top-level mapping, then
+ * each step: find its one kind key (and an optional `name`), check the keys
+ * its kind allows, read the typed fields into a fresh pb_step whose "not
+ * given" markers were set first, apply the kind's defaults and its rules
+ * (required fields, at least one condition), and finally check that step
+ * names are unique.  Everything is built aside and copied to *out only when
+ * the whole document is valid; on any failure what was built is freed.
+ */
+#include "playbook.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ydoc.h"
+
+/* What the parser is checked against: the lab's sites. */
+struct pb_sites {
+	const char *const *names;
+	int n;
+};
+
+static const char *const kind_names[] = {
+	[PB_CHECK] = "check",       [PB_APPROVE] = "approve",   [PB_WAN] = "wan",
+	[PB_FAULT] = "fault",       [PB_FAILOVER] = "failover", [PB_SWITCHOVER] = "switchover",
+	[PB_FAILBACK] = "failback", [PB_WAIT] = "wait",         [PB_ASSERT] = "assert",
+	[PB_SLEEP] = "sleep",       [PB_PAUSE] = "pause",       [PB_RESUME] = "resume",
+};
+#define PB_NKINDS ((int)(sizeof(kind_names) / sizeof(kind_names[0])))
+
+const char *pb_kind_name(enum pb_kind k)
+{
+	return (int)k >= 0 && (int)k < PB_NKINDS ? kind_names[k] : "?";
+}
+
+static int kind_from_name(const char *s)
+{
+	for (int k = 0; s && k < PB_NKINDS; k++)
+		if (strcmp(s, kind_names[k]) == 0)
+			return k;
+	return -1;
+}
+
+/* ---- field readers ----------------------------------------------------- */
+
+/* [A-Za-z0-9_-]{1,63}: playbook and step names end up in URLs and logs. */
+static bool valid_name(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	return n >= 1 && n < PB_NAME_MAX &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == n;
+}
+
+static int read_name(struct ydoc *d, yaml_node_t *n, const char *what, char *out)
+{
+	const char *s = ydoc_scalar(n);
+	if (!valid_name(s))
+		return ydoc_fail(d, n, "%s: expected [A-Za-z0-9_-]{1,%d}, got '%s'", what,
+				 PB_NAME_MAX - 1, s ? s : "(not a scalar)");
+	snprintf(out, PB_NAME_MAX, "%s", s);
+	return 0;
+}
+
+/* An optional integer field min..max into *out (left as is when absent). */
+static int read_int(struct ydoc *d, yaml_node_t *map, const char *key, int64_t min, int64_t max,
+		    int64_t *out)
+{
+	uint64_t v;
+	if (!ydoc_get(d, map, key))
+		return 0;
+	if (ydoc_uint(d, map, key, false, (uint64_t)min, (uint64_t)max, &v))
+		return -1;
+	*out = (int64_t)v;
+	return 0;
+}
+
+/* timeout_s: 1..86400 seconds, kept in ms. */
+static int read_timeout(struct ydoc *d, yaml_node_t *map, int64_t *timeout_ms)
+{
+	int64_t s = -1;
+	if (read_int(d, map, "timeout_s", 1, 86400, &s))
+		return -1;
+	if (s >= 0)
+		*timeout_ms = s * 1000;
+	return 0;
+}
+
+/* An optional boolean into -1 (absent), 0 or 1. */
+static int read_tri(struct ydoc *d, yaml_node_t *map, const char *key, int *out)
+{
+	bool b = false;
+	if (!ydoc_get(d, map, key))
+		return 0;
+	if (ydoc_bool(d, map, key, &b))
+		return -1;
+	*out = b;
+	return 0;
+}
+
+/* loss_pct: a decimal number 0..100. */
+static int read_loss(struct ydoc *d, yaml_node_t *map, double *out)
+{
+	yaml_node_t *n = ydoc_get(d, map, "loss_pct");
+	const char *s = ydoc_scalar(n);
+	char *end = NULL;
+	if (!n)
+		return 0;
+	errno = 0;
+	double v = s && ((*s >= '0' && *s <= '9') || *s == '.') ? strtod(s, &end) : -1;
+	if (!end || *end || errno || !(v >= 0 && v <= 100))
+		return ydoc_fail(d, n, "loss_pct: expected a number from 0 to 100, got '%s'",
+				 s ? s : "(not a scalar)");
+	*out = v;
+	return 0;
+}
+
+static bool site_known(const struct pb_sites *sites, const char *s, bool drorchd_too)
+{
+	if (drorchd_too && strcmp(s, "drorchd") == 0)
+		return true;
+	for (int i = 0; i < sites->n; i++)
+		if (strcmp(sites->names[i], s) == 0)
+			return true;
+	return false;
+}
+
+static int site_error(struct ydoc *d, yaml_node_t *n, const char *key, const char *s)
+{
+	return ydoc_fail(d, n, "%s: '%s' is not one of the sites", key, s);
+}
+
+/* An optional (or required) site name field, checked against the sites. */
+static int read_site(struct ydoc *d, yaml_node_t *map, const char *key, bool required,
+		     const struct pb_sites *sites, char *out)
+{
+	if (ydoc_string(d, map, key, required, out, PB_SITE_MAX))
+		return -1;
+	if (*out && !site_known(sites, out, false))
+		return site_error(d, ydoc_get(d, map, key), key, out);
+	return 0;
+}
+
+/* state: an FSM state name (drorchd checks it names a real state). */
+static int read_state(struct ydoc *d, yaml_node_t *map, char *out, size_t outlen)
+{
+	if (ydoc_string(d, map, "state", false, out, outlen))
+		return -1;
+	if (*out && strspn(out, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_") != strlen(out))
+		return ydoc_fail(d, ydoc_get(d, map, "state"),
+				 "state: expected a state name such as STEADY, got '%s'", out);
+	return 0;
+}
+
+/* An empty value (`- pause:`) stands for a body with no keys. */
+static bool is_null(const yaml_node_t *n)
+{
+	const char *s = ydoc_scalar(n);
+	return s && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+	       (!*s || !strcmp(s, "~") || !strcmp(s, "null"));
+}
+
+/* Fails on a key of the step's body that its kind does not take. */
+static int body_keys(struct ydoc *d, yaml_node_t *m, const char *kind,
+		     const char *const allowed[])
+{
+	return is_null(m) ? 0 : ydoc_check_keys(d, m, kind, allowed);
+}
+
+/* ---- one parser per kind ----------------------------------------------- */
+
+static int parse_check(struct ydoc *d, yaml_node_t *m, const struct pb_sites *sites,
+		       struct pb_step *s)
+{
+	static const char *const keys[] = { "state", "primary", "replicas_streaming", NULL };
+	if (body_keys(d, m, "check", keys) ||
+	    read_state(d, m, s->state, sizeof(s->state)) ||
+	    read_site(d, m, "primary", false, sites, s->primary) ||
+	    read_tri(d, m, "replicas_streaming", &s->replicas_streaming))
+		return -1;
+	return 0;
+}
+
+static int parse_approve(struct ydoc *d, yaml_node_t *m, const struct pb_sites *sites,
+			 struct pb_step *s)
+{
+	static const char *const keys[] = { "message", "timeout_s", NULL };
+	(void)sites;
+	s->timeout_ms = 600000;
+	if (body_keys(d, m, "approve", keys) ||
+	    ydoc_string(d, m, "message", false, s->message, sizeof(s->message)) ||
+	    read_timeout(d, m, &s->timeout_ms))
+		return -1;
+	return 0;
+}
+
+/* between: exactly two different names, each a site or "drorchd". */
+static int read_between(struct ydoc *d, yaml_node_t *m, const struct pb_sites *sites,
+			struct pb_step *s)
+{
+	yaml_node_t *seq;
+	if (ydoc_seq(d, m, "between", true, &seq))
+		return -1;
+	yaml_node_item_t *items = seq->data.sequence.items.start;
+	if (seq->data.sequence.items.top - items != 2)
+		return ydoc_fail(d, seq, "between: expected exactly two site names");
+	char *ends[2] = { s->a, s->b };
+	for (int i = 0; i < 2; i++) {
+		yaml_node_t *n = ydoc_node(d, items[i]);
+		const char *name = ydoc_scalar(n);
+		if (!name || !*name || strlen(name) >= PB_SITE_MAX)
+			return ydoc_fail(d, n, "between: expected a site name");
+		if (!site_known(sites, name, true))
+			return site_error(d, n, "between", name);
+		if (i == 1 && strcmp(name, s->a) == 0)
+			return ydoc_fail(d, n, "between: expected two different sites, got '%s' twice",
+					 name);
+		snprintf(ends[i], PB_SITE_MAX, "%s", name);
+	}
+	return 0;
+}
+
+static int read_partition(struct ydoc *d, yaml_node_t *m, char *out, size_t outlen)
+{
+	if (ydoc_string(d, m, "partition", false, out, outlen))
+		return -1;
+	if (*out && strcmp(out, "none") && strcmp(out, "blackhole") && strcmp(out, "reset"))
+		return ydoc_fail(d, ydoc_get(d, m, "partition"),
+				 "partition: expected none, blackhole or reset, got '%s'", out);
+	return 0;
+}
+
+static int parse_wan(struct ydoc *d, yaml_node_t *m, const struct pb_sites *sites,
+		     struct pb_step *s)
+{
+	static const char *const keys[] = { "between",  "latency_ms",     "jitter_ms",
+					    "loss_pct", "bandwidth_kbps", "partition", NULL };
+	if (body_keys(d, m, "wan", keys) || read_between(d, m, sites, s) ||
+	    read_int(d, m, "latency_ms", 0, 60000, &s->latency_ms) ||
+	    read_int(d, m, "jitter_ms", 0, 60000, &s->jitter_ms) ||
+	    read_loss(d, m, &s->loss_pct) ||
+	    read_int(d, m, "bandwidth_kbps", 0, 10000000, &s->bandwidth_kbps) ||
+	    read_partition(d, m, s->partition, sizeof(s->partition)))
+		return -1;
+	if (s->latency_ms < 0 && s->jitter_ms < 0 && s->loss_pct < 0 && s->bandwidth_kbps < 0 &&
+	    !s->partition[0])
+		return ydoc_fail(d, m, "wan: expected at least one of latency_ms, jitter_ms, "
+				       "loss_pct, bandwidth_kbps, partition");
+	return 0;
+}
+
+/* A fault step sets faults, or clears them all: not both, not neither. */
+static int parse_fault(struct ydoc *d, yaml_node_t *m, const struct pb_sites *sites,
+		       struct pb_step *s)
+{
+	static const char *const keys[] = { "site", "slow_fsync_ms", "stall_writes",
+					    "drop_replication", "clear", NULL };
+	if (body_keys(d, m, "fault", keys) || read_site(d, m, "site", true, sites, s->site) ||
+	    read_int(d, m, "slow_fsync_ms", 0, 60000, &s->slow_fsync_ms) ||
+	    read_tri(d, m, "stall_writes", &s->stall_writes) ||
+	    read_tri(d, m, "drop_replication", &s->drop_replication) ||
+	    ydoc_bool(d, m, "clear", &s->clear))
+		return -1;
+	bool faults = s->slow_fsync_ms >= 0 || s->stall_writes >= 0 || s->drop_replication >= 0;
+	if (s->clear && faults)
+		return ydoc_fail(d, ydoc_get(d, m, "clear"),
+				 "fault: clear: true cannot be combined with faults");
+	if (!s->clear && !faults)
+		return ydoc_fail(d, m, "fault: expected at least one of slow_fsync_ms, "
+				       "stall_writes, drop_replication, or clear: true");
+	return 0;
+}
+
+static int parse_failover(struct ydoc *d, yaml_node_t *m, const struct pb_sites *sites,
+			  struct pb_step *s)
+{
+	static const char *const keys[] = { "to", "force", "timeout_s", NULL };
+	s->timeout_ms = 60000;
+	if (body_keys(d, m, "failover", keys) ||
+	    read_site(d, m, "to", false, sites, s->to) || ydoc_bool(d, m, "force", &s->force) ||
+	    read_timeout(d, m, &s->timeout_ms))
+		return -1;
+	return 0;
+}
+
+static int parse_switchover(struct ydoc *d, yaml_node_t *m, const struct pb_sites *sites,
+			    struct pb_step *s)
+{
+	static const char *const keys[] = { "to", "timeout_s", NULL };
+	s->timeout_ms = 60000;
+	if (body_keys(d, m, "switchover", keys) ||
+	    read_site(d, m, "to", true, sites, s->to) || read_timeout(d, m, &s->timeout_ms))
+		return -1;
+	return 0;
+}
+
+static int parse_failback(struct ydoc *d, yaml_node_t *m, const struct pb_sites *sites,
+			  struct pb_step *s)
+{
+	static const char *const keys[] = { "timeout_s", NULL };
+	(void)sites;
+	s->timeout_ms = 60000;
+	if (body_keys(d, m, "failback", keys) || read_timeout(d, m, &s->timeout_ms))
+		return -1;
+	return 0;
+}
+
+static int parse_wait(struct ydoc *d, yaml_node_t *m, const struct pb_sites *sites,
+		      struct pb_step *s)
+{
+	static const char *const keys[] = { "state", "primary", "replicas_streaming", "timeout_s",
+					    NULL };
+	s->timeout_ms = 30000;
+	if (body_keys(d, m, "wait", keys) ||
+	    read_state(d, m, s->state, sizeof(s->state)) ||
+	    read_site(d, m, "primary", false, sites, s->primary) ||
+	    read_tri(d, m, "replicas_streaming", &s->replicas_streaming) ||
+	    read_timeout(d, m, &s->timeout_ms))
+		return -1;
+	return 0;
+}
+
+static int parse_assert(struct ydoc *d, yaml_node_t *m, const struct pb_sites *sites,
+			struct pb_step *s)
+{
+	static const char *const keys[] = { "rpo_records_max", "rpo_ms_max", "rto_ms_max", NULL };
+	(void)sites;
+	if (body_keys(d, m, "assert", keys) ||
+	    read_int(d, m, "rpo_records_max", 0, INT64_MAX, &s->rpo_records_max) ||
+	    read_int(d, m, "rpo_ms_max", 0, INT64_MAX, &s->rpo_ms_max) ||
+	    read_int(d, m, "rto_ms_max", 0, INT64_MAX, &s->rto_ms_max))
+		return -1;
+	if (s->rpo_records_max < 0 && s->rpo_ms_max < 0 && s->rto_ms_max < 0)
+		return ydoc_fail(d, m, "assert: expected at least one of rpo_records_max, "
+				       "rpo_ms_max, rto_ms_max");
+	return 0;
+}
+
+static int parse_sleep(struct ydoc *d, yaml_node_t *m, const struct pb_sites *sites,
+		       struct pb_step *s)
+{
+	static const char *const keys[] = { "ms", NULL };
+	(void)sites;
+	uint64_t ms;
+	if (body_keys(d, m, "sleep", keys) ||
+	    ydoc_uint(d, m, "ms", true, 0, 600000, &ms))
+		return -1;
+	s->sleep_ms = (int64_t)ms;
+	return 0;
+}
+
+/* pause and resume take no fields. */
+static int parse_bare(struct ydoc *d, yaml_node_t *m, const struct pb_sites *sites,
+		      struct pb_step *s)
+{
+	(void)sites;
+	const char *kind = pb_kind_name(s->kind);
+	if (is_null(m))
+		return 0;
+	if (m->type != YAML_MAPPING_NODE)
+		return ydoc_fail(d, m, "%s: expected {}", kind);
+	if (m->data.mapping.pairs.top > m->data.mapping.pairs.start) {
+		yaml_node_t *k = ydoc_node(d, m->data.mapping.pairs.start->key);
+		return ydoc_fail(d, k, "%s: unknown key '%s' (%s takes none)", kind,
+				 ydoc_scalar(k) ? ydoc_scalar(k) : "?", kind);
+	}
+	return 0;
+}
+
+typedef int (*kind_parser)(struct ydoc *, yaml_node_t *, const struct pb_sites *,
+			   struct pb_step *);
+static const kind_parser kind_parsers[] = {
+	[PB_CHECK] = parse_check,     [PB_APPROVE] = parse_approve,
+	[PB_WAN] = parse_wan,         [PB_FAULT] = parse_fault,
+	[PB_FAILOVER] = parse_failover, [PB_SWITCHOVER] = parse_switchover,
+	[PB_FAILBACK] = parse_failback, [PB_WAIT] = parse_wait,
+	[PB_ASSERT] = parse_assert,   [PB_SLEEP] = parse_sleep,
+	[PB_PAUSE] = parse_bare,      [PB_RESUME] = parse_bare,
+};
+
+/* ---- steps ------------------------------------------------------------- */
+
+static void step_init(struct pb_step *s, enum pb_kind kind, int line)
+{
+	memset(s, 0, sizeof(*s));
+	s->kind = kind;
+	s->line = line;
+	s->replicas_streaming = s->stall_writes = s->drop_replication = -1;
+	s->timeout_ms = s->latency_ms = s->jitter_ms = s->bandwidth_kbps = -1;
+	s->loss_pct = -1;
+	s->slow_fsync_ms = s->rpo_records_max = s->rpo_ms_max = s->rto_ms_max = -1;
+	s->sleep_ms = -1;
+}
+
+/* The step's kind key (exactly one besides `name`); *body its value. */
+static int step_kind(struct ydoc *d, yaml_node_t *n, int *kind, yaml_node_t **body)
+{
+	if (n->type != YAML_MAPPING_NODE)
+		return ydoc_fail(d, n, "step: expected a mapping such as {check: {state: STEADY}}");
+	*kind = -1;
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *kn = ydoc_node(d, p->key);
+		const char *k = ydoc_scalar(kn);
+		if (k && strcmp(k, "name") == 0)
+			continue;
+		int kk = kind_from_name(k);
+		if (kk < 0)
+			return ydoc_fail(d, kn, "step: unknown kind '%s' (expected one of: check, "
+						"approve, wan, fault, failover, switchover, failback, "
+						"wait, assert, sleep, pause, resume)", k ? k : "?");
+		if (*kind >= 0)
+			return ydoc_fail(d, kn, "step: '%s' after '%s': one kind per step", k,
+					 kind_names[*kind]);
+		*kind = kk;
+		*body = ydoc_node(d, p->value);
+	}
+	if (*kind < 0)
+		return ydoc_fail(d, n, "step: expected a kind key (check, approve, wan, ...)");
+	return 0;
+}
+
+static int parse_step(struct ydoc *d, yaml_node_t *n, int index, const struct pb_sites *sites,
+		      struct pb_step *s)
+{
+	int kind = -1;
+	yaml_node_t *body = NULL;
+	if (step_kind(d, n, &kind, &body))
+		return -1;
+	step_init(s, (enum pb_kind)kind, (int)n->start_mark.line + 1);
+	snprintf(s->name, sizeof(s->name), "%d-%s", index + 1, kind_names[kind]);
+	yaml_node_t *name = ydoc_get(d, n, "name");
+	if (name && read_name(d, name, "step name", s->name))
+		return -1;
+	return kind_parsers[kind](d, body, sites, s);
+}
+
+/* The node naming a step: its `name` value, else the step itself. */
+static yaml_node_t *step_name_node(struct ydoc *d, yaml_node_t *step)
+{
+	yaml_node_t *name = ydoc_get(d, step, "name");
+	return name ? name : step;
+}
+
+static int check_unique(struct ydoc *d, yaml_node_t *seq, const struct playbook *pb)
+{
+	yaml_node_item_t *items = seq->data.sequence.items.start;
+	for (int i = 1; i < pb->nsteps; i++)
+		for (int j = 0; j < i; j++)
+			if (strcmp(pb->steps[i].name, pb->steps[j].name) == 0)
+				return ydoc_fail(d, step_name_node(d, ydoc_node(d, items[i])),
+						 "step name '%s' is already used by step %d (line %d)",
+						 pb->steps[i].name, j + 1, pb->steps[j].line);
+	return 0;
+}
+
+static int parse_steps(struct ydoc *d, yaml_node_t *root, const struct pb_sites *sites,
+		       struct playbook *pb)
+{
+	yaml_node_t *seq;
+	if (ydoc_seq(d, root, "steps", true, &seq))
+		return -1;
+	yaml_node_item_t *items = seq->data.sequence.items.start;
+	long n = seq->data.sequence.items.top - items;
+	if (n == 0)
+		return ydoc_fail(d, seq, "steps: expected at least one step");
+	if (n > PB_MAX_STEPS)
+		return ydoc_fail(d, ydoc_node(d, items[PB_MAX_STEPS]), "steps: at most %d",
+				 PB_MAX_STEPS);
+	pb->steps = calloc((size_t)n, sizeof(*pb->steps));
+	if (!pb->steps)
+		return ydoc_fail(d, seq, "steps: out of memory");
+	for (pb->nsteps = 0; pb->nsteps < n; pb->nsteps++)
+		if (parse_step(d, ydoc_node(d, items[pb->nsteps]), pb->nsteps, sites,
+			       &pb->steps[pb->nsteps]))
+			return -1;
+	return check_unique(d, seq, pb);
+}
+
+static int parse_playbook(struct ydoc *d, const struct pb_sites *sites, struct playbook *pb)
+{
+	static const char *const keys[] = { "name", "description", "steps", NULL };
+	yaml_node_t *root = ydoc_root(d), *name;
+	if (ydoc_check_keys(d, root, "playbook", keys))
+		return -1;
+	name = ydoc_get(d, root, "name");
+	if (!name)
+		return ydoc_fail(d, root, "missing required key 'name'");
+	if (read_name(d, name, "name", pb->name) ||
+	    ydoc_string(d, root, "description", false, pb->description,
+			sizeof(pb->description)) ||
+	    parse_steps(d, root, sites, pb))
+		return -1;
+	return 0;
+}
+
+/* Walks a loaded document (or not: rc from loading) into *out, or frees. */
+static int finish(struct ydoc *d, int rc, const char *const sites[], int nsites,
+		  struct playbook *out)
+{
+	struct pb_sites s = { sites, nsites };
+	struct playbook pb;
+	memset(&pb, 0, sizeof(pb));
+	if (rc == 0)
+		rc = parse_playbook(d, &s, &pb);
+	ydoc_free(d);
+	if (rc != 0) {
+		playbook_free(&pb);
+		return -1;
+	}
+	*out = pb;
+	return 0;
+}
+
+int playbook_parse(const char *name, const char *buf, size_t len, const char *const sites[],
+		   int nsites, struct playbook *out, char *err, size_t errlen)
+{
+	struct ydoc d;
+	int rc = ydoc_load_mem(&d, name, buf, len, err, errlen);
+	return finish(&d, rc, sites, nsites, out);
+}
+
+int playbook_load(const char *path, const char *const sites[], int nsites,
+		  struct playbook *out, char *err, size_t errlen)
+{
+	struct ydoc d;
+	int rc = ydoc_load(&d, path, err, errlen);
+	return finish(&d, rc, sites, nsites, out);
+}
+
+void playbook_free(struct playbook *pb)
+{
+	free(pb->steps);
+	pb->steps = NULL;
+	pb->nsteps = 0;
+}
+
+/* ---- JSON -------------------------------------------------------------- */
+
+/* Adds key: value to o, counting failures in *bad. */
+static void put(json_t *o, const char *key, json_t *v, int *bad)
+{
+	if (!v || json_object_set_new(o, key, v))
+		(*bad)++;
+}
+
+static void put_str(json_t *o, const char *key, const char *v, int *bad)
+{
+	if (*v)
+		put(o, key, json_string(v), bad);
+}
+
+static void put_int(json_t *o, const char *key, int64_t v, int *bad)
+{
+	if (v >= 0)
+		put(o, key, json_integer((json_int_t)v), bad);
+}
+
+static void put_tri(json_t *o, const char *key, int v, int *bad)
+{
+	if (v >= 0)
+		put(o, key, json_boolean(v), bad);
+}
+
+static void put_wan(json_t *o, const struct pb_step *s, int *bad)
+{
+	put(o, "between", json_pack("[s, s]", s->a, s->b), bad);
+	put_int(o, "latency_ms", s->latency_ms, bad);
+	put_int(o, "jitter_ms", s->jitter_ms, bad);
+	if (s->loss_pct >= 0)
+		put(o, "loss_pct", json_real(s->loss_pct), bad);
+	put_int(o, "bandwidth_kbps", s->bandwidth_kbps, bad);
+	put_str(o, "partition", s->partition, bad);
+}
+
+static void put_fields(json_t *o, const struct pb_step *s, int *bad)
+{
+	put_str(o, "state", s->state, bad);
+	put_str(o, "primary", s->primary, bad);
+	put_tri(o, "replicas_streaming", s->replicas_streaming, bad);
+	put_int(o, "timeout_ms", s->timeout_ms, bad);
+	put_str(o, "message", s->message, bad);
+	put_str(o, "to", s->to, bad);
+	if (s->kind == PB_FAILOVER)
+		put(o, "force", json_boolean(s->force), bad);
+	if (s->kind == PB_WAN)
+		put_wan(o, s, bad);
+	put_str(o, "site", s->site, bad);
+	put_int(o, "slow_fsync_ms", s->slow_fsync_ms, bad);
+	put_tri(o, "stall_writes", s->stall_writes, bad);
+	put_tri(o, "drop_replication", s->drop_replication, bad);
+	if (s->kind == PB_FAULT)
+		put(o, "clear", json_boolean(s->clear), bad);
+	put_int(o, "rpo_records_max", s->rpo_records_max, bad);
+	put_int(o, "rpo_ms_max", s->rpo_ms_max, bad);
+	put_int(o, "rto_ms_max", s->rto_ms_max, bad);
+	put_int(o, "sleep_ms", s->sleep_ms, bad);
+}
+
+json_t *pb_step_json(const struct pb_step *s)
+{
+	int bad = 0;
+	json_t *o = json_pack("{s:s, s:s, s:i}", "name", s->name, "kind", pb_kind_name(s->kind),
+			      "line", s->line);
+	if (!o)
+		return NULL;
+	put_fields(o, s, &bad);
+	if (bad) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
