@@ -877,7 +877,9 @@ static int cmd_audit(struct ctl *c, int argc, char **argv)
 	return rc;
 }
 
-static int cmd_ack(struct ctl *c, int argc, char **argv)
+/* RUN [--comment TEXT], POSTed to /v1/runs/RUN/ACTION ("ack", "approve"). */
+static int run_comment(struct ctl *c, int argc, char **argv, const char *action,
+		       bool need_comment)
 {
 	struct opt opts[] = { { "--comment", true, NULL, false }, { NULL, false, NULL, false } };
 	struct args a;
@@ -887,18 +889,26 @@ static int cmd_ack(struct ctl *c, int argc, char **argv)
 	int rc = parse_args(c, argc, argv, opts, 1, &a);
 	if (rc)
 		return rc;
-	if (a.npos != 1 || !opt_value(opts, "--comment") || !*opt_value(opts, "--comment"))
-		return usage_error("usage: drctl ack RUN --comment TEXT");
+	const char *comment = opt_value(opts, "--comment");
+	if (a.npos != 1 || (need_comment && (!comment || !*comment)))
+		return usage_error("usage: drctl %s RUN %s", action,
+				   need_comment ? "--comment TEXT" : "[--comment TEXT]");
 	if ((rc = parse_run_id(a.pos[0], &id)) || (rc = need_api(c)))
 		return rc;
-	json_t *body = json_pack("{s:s}", "comment", opt_value(opts, "--comment"));
-	snprintf(path, sizeof(path), "/v1/runs/%lld/ack", id);
-	rc = body ? api(c, "POST", path, body, &out) : fail(EXIT_FAILED, "ack: out of memory");
+	json_t *body = comment ? json_pack("{s:s}", "comment", comment) : json_object();
+	snprintf(path, sizeof(path), "/v1/runs/%lld/%s", id, action);
+	rc = body ? api(c, "POST", path, body, &out) : fail(EXIT_FAILED, "%s: out of memory", action);
 	json_decref(body);
 	if (!rc)
-		c->json ? print_json(out) : (void)printf("run %lld acknowledged\n", id);
+		c->json ? print_json(out) : (void)printf("run %lld %s\n", id,
+			strcmp(action, "ack") ? "approved" : "acknowledged");
 	json_decref(out);
 	return rc;
+}
+
+static int cmd_ack(struct ctl *c, int argc, char **argv)
+{
+	return run_comment(c, argc, argv, "ack", true);
 }
 
 /* ==== playbooks: run, approve =============================================== */
@@ -1083,27 +1093,7 @@ static int cmd_run(struct ctl *c, int argc, char **argv)
 
 static int cmd_approve(struct ctl *c, int argc, char **argv)
 {
-	struct opt opts[] = { { "--comment", true, NULL, false }, { NULL, false, NULL, false } };
-	struct args a;
-	long long id;
-	char path[80];
-	json_t *out = NULL;
-	int rc = parse_args(c, argc, argv, opts, 1, &a);
-	if (rc)
-		return rc;
-	if (a.npos != 1)
-		return usage_error("usage: drctl approve RUN [--comment TEXT]");
-	if ((rc = parse_run_id(a.pos[0], &id)) || (rc = need_api(c)))
-		return rc;
-	const char *comment = opt_value(opts, "--comment");
-	json_t *body = comment ? json_pack("{s:s}", "comment", comment) : json_object();
-	snprintf(path, sizeof(path), "/v1/runs/%lld/approve", id);
-	rc = body ? api(c, "POST", path, body, &out) : fail(EXIT_FAILED, "approve: out of memory");
-	json_decref(body);
-	if (!rc)
-		c->json ? print_json(out) : (void)printf("run %lld approved\n", id);
-	json_decref(out);
-	return rc;
+	return run_comment(c, argc, argv, "approve", false);
 }
 
 /* ==== wan =================================================================== */

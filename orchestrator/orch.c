@@ -187,7 +187,8 @@ static void finish_run(struct orch *o, const char *outcome)
 		  (json_int_t)rpo_records, "rpo_ms", (json_int_t)rpo_ms);
 	json_decref(cand);
 	json_decref(r);
-	metrics_failover(o->metrics, outcome);
+	if (failover)  /* drorch_failovers_total counts failovers only */
+		metrics_failover(o->metrics, outcome);
 	next.run_id = 0;
 	if (failover && strcmp(outcome, "succeeded") == 0) {  /* the anti-flapping clock */
 		json_t *d = json_loads(next.detail[0] ? next.detail : "{}", 0, NULL);
