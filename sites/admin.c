@@ -40,6 +40,13 @@
  * pause is not persisted: a restarted primary is read-only until the
  * orchestrator confirms it anyway, and that role command says whether its
  * writes are open.
+ *
+ * FEATURE-COMPATIBILITY VERSION.  POST /v1/admin/fcv {"epoch":E,"fcv":V}
+ * follows the epoch rules of a heartbeat (older: 409; newer: fences, 409),
+ * then moves the site's FCV up to V and writes it to state.json before the
+ * answer.  V above this site's binary version answers 409 (that binary
+ * cannot write V's format), as does V below the FCV (it never goes down);
+ * V equal to it answers 200 (idempotent).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -368,6 +375,90 @@ static void cmd_heartbeat(struct site *s, const struct http_req *req, struct htt
 		http_resp_json(resp, 200, reply);
 }
 
+/* Reads {"epoch": E >= 1, "fcv": "X.Y.Z"}; 0 or -1 with a 400 set. */
+static int parse_fcv_cmd(const struct http_req *req, struct http_resp *resp,
+			 uint64_t *epoch, struct version *fcv)
+{
+	json_t *j = http_req_json(req, resp);
+	if (!j)
+		return -1;
+	json_t *e = json_object_get(j, "epoch");
+	const char *v = json_string_value(json_object_get(j, "fcv"));
+	int rc = -1;
+	if (!json_is_integer(e) || json_integer_value(e) < 1)
+		http_resp_error(resp, 400, "epoch: must be an integer >= 1");
+	else if (!v || !version_parse(v, fcv))
+		http_resp_error(resp, 400, "fcv: must be a string " ROLE_VERSION_SYNTAX);
+	else
+		rc = 0;
+	if (rc == 0)
+		*epoch = (uint64_t)json_integer_value(e);
+	json_decref(j);
+	return rc;
+}
+
+/* Moves the FCV to fcv under s->mu, at the site's epoch; 0 or an HTTP status. */
+static int apply_fcv_locked(struct site *s, const struct version *fcv, char *err, size_t errlen)
+{
+	char want[ROLE_VERSION_MAX], have[ROLE_VERSION_MAX];
+	version_text(fcv, want, sizeof(want));
+	if (version_cmp(fcv, &s->opts.binary) > 0) {
+		snprintf(err, errlen, "binary %s cannot run at fcv %s",
+			 version_text(&s->opts.binary, have, sizeof(have)), want);
+		return 409;
+	}
+	int c = version_cmp(fcv, &s->role.fcv);
+	version_text(&s->role.fcv, have, sizeof(have));
+	if (c < 0) {
+		snprintf(err, errlen, "fcv %s is below this site's fcv %s: the fcv never goes "
+			 "down", want, have);
+		return 409;
+	}
+	if (c == 0)
+		return 0;
+	struct version before = s->role.fcv;
+	s->role.fcv = *fcv;
+	if (role_save(s->datadir, &s->role, err, errlen) != 0) {
+		s->role.fcv = before;
+		return 500;
+	}
+	log_event(LOG_INFO, "site.fcv", "{s:s, s:s, s:I}", "fcv", want, "from", have,
+		  "epoch", (json_int_t)s->role.epoch);
+	return 0;
+}
+
+/* Epochs as a heartbeat: older 409, newer fences and 409; then the FCV. */
+static void cmd_fcv(struct site *s, const struct http_req *req, struct http_resp *resp)
+{
+	uint64_t epoch;
+	struct version fcv;
+	if (parse_fcv_cmd(req, resp, &epoch, &fcv) != 0)
+		return;
+	char err[300], now[ROLE_VERSION_MAX], bin[ROLE_VERSION_MAX];
+	int status = 409;
+	pthread_mutex_lock(&s->mu);
+	uint64_t cur = s->role.epoch;
+	if (epoch < cur) {
+		snprintf(err, sizeof(err), "stale epoch %" PRIu64 ": this site is at epoch %"
+			 PRIu64, epoch, cur);
+	} else if (epoch > cur) {
+		site_learn_epoch_locked(s, epoch, "orchestrator fcv");
+		snprintf(err, sizeof(err), "this site was at epoch %" PRIu64 "; fenced at epoch %"
+			 PRIu64 " until it is given a role", cur, epoch);
+	} else {
+		s->orch_seen_ms = time_mono_ms();
+		status = apply_fcv_locked(s, &fcv, err, sizeof(err));
+	}
+	version_text(&s->role.fcv, now, sizeof(now));
+	pthread_mutex_unlock(&s->mu);
+	if (status) {
+		http_resp_error(resp, status, "%s", err);
+		return;
+	}
+	http_resp_json(resp, 200, json_pack("{s:s, s:s}", "fcv", now, "version",
+					    version_text(&s->opts.binary, bin, sizeof(bin))));
+}
+
 static void cmd_checkpoint(struct site *s, struct http_resp *resp)
 {
 	site_checkpoint(s);
@@ -454,10 +545,13 @@ void admin_route(struct site *s, const struct http_req *req, struct http_resp *r
 		cmd_heartbeat(s, req, resp);
 	else if (post && strcmp(cmd, "checkpoint") == 0)
 		cmd_checkpoint(s, resp);
+	else if (post && strcmp(cmd, "fcv") == 0)
+		cmd_fcv(s, req, resp);
 	else if (post && strcmp(cmd, "rewind") == 0)
 		rewind_cmd(s, req, resp);
 	else if (!strcmp(cmd, "role") || !strcmp(cmd, "fence") || !strcmp(cmd, "heartbeat") ||
-		 !strcmp(cmd, "checkpoint") || !strcmp(cmd, "faults") || !strcmp(cmd, "rewind"))
+		 !strcmp(cmd, "checkpoint") || !strcmp(cmd, "faults") || !strcmp(cmd, "rewind") ||
+		 !strcmp(cmd, "fcv"))
 		http_resp_error(resp, 405, "method %s not allowed on %s", req->method, req->path);
 	else
 		http_resp_error(resp, 404, "no admin command %s", cmd);

@@ -4,9 +4,14 @@
  *   drsite --name NAME --listen HOST:PORT --data DIR [--token-file F]
  *          [--segment-bytes N] [--checkpoint-bytes N] [--lease-ms MS]
  *          [--sync-timeout-ms MS] [--repl-encoding binary|json] [--log-level L]
+ *          [--binary-version X.Y.Z]
+ *
+ * --binary-version is the version this site claims to run (default the
+ * build's, PACKAGE_VERSION): the lab "installs" another binary by
+ * restarting a site with another value (see role.h for what it gates).
  *
  * Exit codes: 0 clean shutdown (SIGTERM/SIGINT), 1 start-up failure (data
- * dir, port), 2 usage.
+ * dir, port, a data dir at an FCV above the binary version), 2 usage.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -22,7 +27,9 @@
 #include "log.h"
 #include "sigstop.h"
 #include "metrics.h"
+#include "role.h"
 #include "site.h"
+#include "version.h"
 #include "wal.h"
 
 struct args {
@@ -37,6 +44,7 @@ struct args {
 	int json_framing;
 	int enable_faults;
 	enum log_level level;
+	struct version binary;
 };
 
 static void usage(FILE *f)
@@ -50,6 +58,7 @@ static void usage(FILE *f)
 		"  --sync-timeout-ms MS   how long a sync write waits for replicas (default 2000)\n"
 		"  --repl-encoding E      binary (default) or json framing when replicating\n"
 		"  --enable-faults        expose POST /v1/admin/faults (drills and tests only)\n"
+		"  --binary-version X.Y.Z the binary version to claim (default " PACKAGE_VERSION ")\n"
 		"  --log-level L          debug|info|warn|error (default info)\n"
 		"  --version, --help\n");
 }
@@ -91,6 +100,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "sync-timeout-ms", required_argument, NULL, 'T' },
 		{ "repl-encoding", required_argument, NULL, 'E' },
 		{ "enable-faults", no_argument, NULL, 'F' },
+		{ "binary-version", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -134,6 +144,13 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->json_framing = strcmp(optarg, "json") == 0;
 			break;
 		case 'F': a->enable_faults = 1; break;
+		case 'B':
+			if (!version_parse(optarg, &a->binary)) {
+				fprintf(stderr, "drsite: --binary-version: '%s' is not "
+					ROLE_VERSION_SYNTAX ", e.g. 0.2.0\n", optarg);
+				return 2;
+			}
+			break;
 		case 'L':
 			if (log_level_parse(optarg, &a->level)) {
 				fprintf(stderr, "drsite: --log-level: '%s' is not debug|info|warn|error\n", optarg);
@@ -161,6 +178,11 @@ int main(int argc, char **argv)
 {
 	struct args a = { .segment_bytes = 64u << 20, .checkpoint_bytes = 64u << 20,
 			  .lease_ms = 500, .sync_timeout_ms = 2000, .level = LOG_INFO };
+	if (!version_parse(PACKAGE_VERSION, &a.binary)) {
+		fprintf(stderr, "drsite: built as version '%s', which is not "
+			ROLE_VERSION_SYNTAX "\n", PACKAGE_VERSION);
+		return 1;
+	}
 	int rc = parse_args(argc, argv, &a);
 	if (rc)
 		return rc;
@@ -187,7 +209,7 @@ int main(int argc, char **argv)
 				.checkpoint_bytes = a.checkpoint_bytes,
 				.lease_ms = a.lease_ms, .sync_timeout_ms = a.sync_timeout_ms,
 				.json_framing = a.json_framing,
-				.enable_faults = a.enable_faults };
+				.enable_faults = a.enable_faults, .binary = a.binary };
 	if (site_open(&site, &so, err, sizeof(err)) != 0) {
 		fprintf(stderr, "drsite: %s\n", err);
 		return 1;

@@ -8,7 +8,7 @@
  * has records (or after wait_ms with none).
  *
  *   GET /v1/wal?from=LSN&epoch=E&replica=NAME&applied=LSN&prev_epoch=PE
- *       &prev_crc=CRC&confirmed=0|1&wait_ms=MS&encoding=binary|json
+ *       &prev_crc=CRC&confirmed=0|1&wait_ms=MS&encoding=binary|json&version=X.Y.Z
  *   Authorization: Bearer <site token>
  *
  * prev_epoch and prev_crc identify the replica's record at from - 1: its
@@ -16,10 +16,13 @@
  * decimal value of the little-endian u32); prev_crc is left out when the
  * replica does not know it (its last LSN is an installed snapshot's).
  * confirmed=1 when the replica's role was confirmed by the orchestrator
- * since it started (see WRITE LEASE in admin.c).  The fetch acknowledges
- * from - 1 only if it is admitted: a fetch answered 409 (stale or newer
- * epoch, beyond the primary's end, diverged), 410 or 503 acks nothing and
- * renews no lease.
+ * since it started (see WRITE LEASE in admin.c).  version is the replica's
+ * binary version: one below the primary's FCV is refused (409), as it may
+ * not read the format the cluster has finalized; a fetch without it (an
+ * older follower) is taken as compatible.  The fetch acknowledges from - 1
+ * only if it is admitted: a fetch answered 409 (stale or newer epoch, a
+ * binary below the FCV, beyond the primary's end, diverged), 410 or 503
+ * acks nothing and renews no lease.
  *
  * SHIPPING FRAME (encoding=binary, the default), little-endian:
  *
@@ -46,7 +49,8 @@
  * answers also carry "diverged_lsn": N (from - 1, or the primary's last
  * LSN + 1 for a replica beyond its end), which a rewind starts from; 410
  * when `from` was removed by a checkpoint: the replica then fetches
- *   GET /v1/snapshot?epoch=E   ->  a snapshot image (snapshot.c format)
+ *   GET /v1/snapshot?epoch=E&version=X.Y.Z  ->  a snapshot image (snapshot.c
+ *                                               format), admitted as a fetch
  * installs it, and streams on from the snapshot's LSN + 1.
  *
  * SHIPPING BEFORE FSYNC.  Records are shipped as soon as the primary
@@ -96,6 +100,8 @@ struct fetch {
 	uint64_t prev_crc;         /* its CRC-32C (record header bytes 0..3) */
 	bool has_prev, has_prev_crc;
 	bool confirmed;            /* the replica's role was confirmed since it started */
+	struct version version;    /* the replica's binary version ... */
+	bool has_version;          /* ... if it sent one (older followers do not) */
 	const char *replica;
 	bool json;
 };
@@ -122,6 +128,17 @@ static int parse_u64_arg(const struct http_req *req, const char *name, bool requ
 	return 0;
 }
 
+/* The optional version=X.Y.Z; 0, or -1 with a 400 set. */
+static int parse_version_arg(const struct http_req *req, struct fetch *f,
+			     struct http_resp *resp)
+{
+	const char *v = http_req_query(req, "version");
+	f->has_version = v != NULL;
+	if (v && !version_parse(v, &f->version))
+		return http_resp_error(resp, 400, "version: must be " ROLE_VERSION_SYNTAX), -1;
+	return 0;
+}
+
 static int parse_fetch(const struct http_req *req, struct fetch *f, struct http_resp *resp)
 {
 	const char *enc = http_req_query(req, "encoding");
@@ -133,7 +150,8 @@ static int parse_fetch(const struct http_req *req, struct fetch *f, struct http_
 	    parse_u64_arg(req, "wait_ms", false, 0, &f->wait_ms, resp) ||
 	    parse_u64_arg(req, "prev_epoch", false, 0, &f->prev_epoch, resp) ||
 	    parse_u64_arg(req, "prev_crc", false, 0, &f->prev_crc, resp) ||
-	    parse_u64_arg(req, "confirmed", false, 0, &confirmed, resp))
+	    parse_u64_arg(req, "confirmed", false, 0, &confirmed, resp) ||
+	    parse_version_arg(req, f, resp))
 		return -1;
 	f->has_prev = http_req_query(req, "prev_epoch") != NULL;
 	f->has_prev_crc = http_req_query(req, "prev_crc") != NULL;
@@ -205,6 +223,13 @@ static int admit_fetch_locked(struct site *s, const struct fetch *f, char *err, 
 	if (f->epoch < s->role.epoch) {
 		snprintf(err, errlen, "stale epoch %" PRIu64 ": the primary is at epoch %" PRIu64,
 			 f->epoch, s->role.epoch);
+		return 409;
+	}
+	if (f->has_version && version_cmp(&f->version, &s->role.fcv) < 0) {
+		char bin[ROLE_VERSION_MAX], fcv[ROLE_VERSION_MAX];
+		snprintf(err, errlen, "replica binary %s is below the cluster's fcv %s",
+			 version_text(&f->version, bin, sizeof(bin)),
+			 version_text(&s->role.fcv, fcv, sizeof(fcv)));
 		return 409;
 	}
 	return 0;
@@ -394,7 +419,8 @@ void repl_route_snapshot(struct site *s, const struct http_req *req, struct http
 	struct fetch f = { .from = 1, .replica = "snapshot" };
 	char err[300];
 	if (!admin_authorized(s, req, resp) ||
-	    parse_u64_arg(req, "epoch", true, 0, &f.epoch, resp) != 0)
+	    parse_u64_arg(req, "epoch", true, 0, &f.epoch, resp) != 0 ||
+	    parse_version_arg(req, &f, resp) != 0)
 		return;
 	pthread_mutex_lock(&s->mu);
 	int status = admit_fetch_locked(s, &f, err, sizeof(err));
@@ -659,8 +685,9 @@ static bool still_following(struct site *s, const char *primary, uint64_t epoch,
 int repl_snapshot_download(struct site *s, struct httpc *c, const char *primary,
 			   uint64_t epoch, struct httpc_resp *r, char *err, size_t errlen)
 {
-	char url[512];
-	snprintf(url, sizeof(url), "http://%s/v1/snapshot?epoch=%" PRIu64, primary, epoch);
+	char url[512], bin[ROLE_VERSION_MAX];
+	snprintf(url, sizeof(url), "http://%s/v1/snapshot?epoch=%" PRIu64 "&version=%s", primary,
+		 epoch, version_text(&s->opts.binary, bin, sizeof(bin)));
 	if (httpc_request(c, "GET", url, s->token, NULL, 0, 60000, r, err, errlen) != 0)
 		return -1;
 	if (r->status == 200)
@@ -811,14 +838,15 @@ static int follow_once(struct site *s, struct httpc *c, const char *primary, uin
 	bool confirmed = s->confirmed;
 	pthread_mutex_unlock(&s->mu);
 	uint64_t from = ws.last_lsn + 1, plast = 0;
-	char url[800], err[300], prev_crc[32] = "";
+	char url[800], err[300], prev_crc[32] = "", bin[ROLE_VERSION_MAX];
 	if (ws.last_crc_known)
 		snprintf(prev_crc, sizeof(prev_crc), "&prev_crc=%" PRIu32, ws.last_crc);
 	snprintf(url, sizeof(url), "http://%s/v1/wal?from=%" PRIu64 "&epoch=%" PRIu64
 		 "&replica=%s&applied=%" PRIu64 "&prev_epoch=%" PRIu64 "%s&confirmed=%d"
-		 "&wait_ms=%d&encoding=%s", primary, from, epoch, s->name, ki.applied_lsn,
-		 ws.last_epoch, prev_crc, confirmed, FOLLOW_WAIT_MS,
-		 s->opts.json_framing ? "json" : "binary");
+		 "&wait_ms=%d&encoding=%s&version=%s", primary, from, epoch, s->name,
+		 ki.applied_lsn, ws.last_epoch, prev_crc, confirmed, FOLLOW_WAIT_MS,
+		 s->opts.json_framing ? "json" : "binary",
+		 version_text(&s->opts.binary, bin, sizeof(bin)));
 	struct httpc_resp r;
 	if (httpc_request(c, "GET", url, s->token, NULL, 0, FOLLOW_WAIT_MS + 4500, &r,
 			  err, sizeof(err)) != 0) {

@@ -5,9 +5,12 @@
  *   {"role":"replica","epoch":7,"primary":"127.0.0.1:7001","mode":"sync",
  *    "quorum":1,"history":[{"epoch":1,"first_lsn":1},{"epoch":7,"first_lsn":4211}],
  *    "last_rewind":{"epoch":7,"from_lsn":4211,"records":3,"at_ms":1718000000000,
- *                   "quarantine":"/data/quarantine/diverged-7-4211.jsonl"}}
+ *                   "quarantine":"/data/quarantine/diverged-7-4211.jsonl"},
+ *    "fcv":"0.1.0"}
  *
  * last_rewind is there only once the site has been rewound (rewind.c).
+ * fcv is missing only from a state.json written before FCVs existed; a site
+ * that was never given a role has {"role":"standalone","epoch":0,...,"fcv":..}.
  */
 #include "role.h"
 
@@ -121,12 +124,12 @@ static int load_rewind(json_t *j, struct rewind_record *r)
 	return 0;
 }
 
-int role_load(const char *datadir, struct role_state *st, bool *exists,
+int role_load(const char *datadir, struct role_state *st, bool *had_role,
 	      char *err, size_t errlen)
 {
 	memset(st, 0, sizeof(*st));
 	st->quorum = 1;
-	*exists = false;
+	*had_role = false;
 	char *path = NULL;
 	if (asprintf(&path, "%s/state.json", datadir) < 0) {
 		snprintf(err, errlen, "out of memory");
@@ -138,25 +141,28 @@ int role_load(const char *datadir, struct role_state *st, bool *exists,
 	}
 	json_error_t jerr;
 	json_t *j = json_load_file(path, 0, &jerr);
-	const char *role = NULL, *mode = "async", *primary = "";
+	const char *role = NULL, *mode = "async", *primary = "", *fcv = NULL;
 	json_int_t epoch = 0, quorum = 1;
 	json_t *hist = NULL, *rewind = NULL;
 	int rc = -1;
-	if (!j || json_unpack_ex(j, &jerr, 0, "{s:s, s:I, s?s, s?s, s?I, s?o, s?o}", "role", &role,
-				 "epoch", &epoch, "primary", &primary, "mode", &mode,
-				 "quorum", &quorum, "history", &hist, "last_rewind", &rewind) != 0 ||
+	if (!j || json_unpack_ex(j, &jerr, 0, "{s:s, s:I, s?s, s?s, s?I, s?o, s?o, s?s}", "role",
+				 &role, "epoch", &epoch, "primary", &primary, "mode", &mode,
+				 "quorum", &quorum, "history", &hist, "last_rewind", &rewind,
+				 "fcv", &fcv) != 0 ||
 	    parse_role(role, &st->role) || role_parse_mode(mode, &st->mode) ||
 	    (hist && role_history_load(hist, st)) ||
-	    (rewind && load_rewind(rewind, &st->last_rewind))) {
+	    (rewind && load_rewind(rewind, &st->last_rewind)) ||
+	    (fcv && !version_parse(fcv, &st->fcv))) {
 		snprintf(err, errlen, "%s:%d:%d: bad role state: %s", path, jerr.line, jerr.column,
-			 j ? (jerr.text[0] ? jerr.text : "unknown role or mode, bad history or "
-			      "last_rewind") : jerr.text);
+			 j ? (jerr.text[0] ? jerr.text : "unknown role or mode, bad history, "
+			      "last_rewind or fcv (X.Y.Z)") : jerr.text);
 		goto out;
 	}
 	st->epoch = (uint64_t)epoch;
 	st->quorum = (int)quorum;
+	st->has_fcv = fcv != NULL;
 	snprintf(st->primary, sizeof(st->primary), "%s", primary);
-	*exists = true;
+	*had_role = st->role != ROLE_STANDALONE;
 	rc = 0;
 out:
 	json_decref(j);
@@ -170,8 +176,11 @@ static json_t *role_json(const struct role_state *st)
 			      "epoch", (json_int_t)st->epoch, "primary", st->primary,
 			      "mode", role_mode_name(st->mode), "quorum", st->quorum,
 			      "history", role_history_json(st));
-	if (j && st->last_rewind.epoch &&
-	    json_object_set_new(j, "last_rewind", role_rewind_json(&st->last_rewind)) != 0) {
+	char fcv[ROLE_VERSION_MAX];
+	if (j && ((st->last_rewind.epoch &&
+		   json_object_set_new(j, "last_rewind", role_rewind_json(&st->last_rewind)) != 0) ||
+		  (st->has_fcv && json_object_set_new(j, "fcv", json_string(
+			version_text(&st->fcv, fcv, sizeof(fcv)))) != 0))) {
 		json_decref(j);
 		return NULL;
 	}

@@ -2,14 +2,23 @@
  * role.h — a site's role, epoch and epoch history, as persisted in
  * DIR/state.json (written atomically: temp file, fsync, rename, fsync dir).
  *
- * A site with no state.json was never given a role: it is a standalone
- * primary.  Once it has one, the orchestrator is the only source of role
- * changes, and every change carries an epoch that never goes backwards.
+ * A site whose state.json is missing, or says "standalone", was never given
+ * a role: it is a standalone primary.  Once it has one, the orchestrator is
+ * the only source of role changes, and every change carries an epoch that
+ * never goes backwards.
  * The history maps each epoch this site has seen to the first LSN written
  * in it (like a PostgreSQL timeline history); failback uses it to find
  * where two sites' logs diverge.  The last rewind (failback: what was
  * moved to a quarantine file, see rewind.c) is kept there too, so an audit
  * after a restart still finds it.
+ *
+ * The feature-compatibility version (FCV, as MongoDB's) lives there as
+ * well: a site writes its binary version as its FCV at its first start (so
+ * a standalone site has a state.json too, with role "standalone"), and only
+ * POST /v1/admin/fcv moves it, never down nor above the binary version.  A
+ * binary older than the FCV may neither start on that data (site.c) nor
+ * replicate from a primary at that FCV (repl.c).  Versions are X.Y.Z,
+ * parsed and ordered by common/version.h.
  */
 #ifndef DRORCH_ROLE_H
 #define DRORCH_ROLE_H
@@ -19,6 +28,8 @@
 #include <stdint.h>
 
 #include <jansson.h>
+
+#include "version.h"
 
 enum role_kind { ROLE_STANDALONE = 0, ROLE_PRIMARY, ROLE_REPLICA, ROLE_FENCED };
 enum repl_mode { MODE_ASYNC = 0, MODE_SYNC, MODE_REMOTE_APPLY };
@@ -50,10 +61,13 @@ struct role_state {
 	struct epoch_start history[ROLE_MAX_HISTORY];
 	int nhistory;
 	struct rewind_record last_rewind;
+	struct version fcv;            /* feature-compatibility version */
+	bool has_fcv;                  /* false: state.json predates the FCV, or is absent */
 };
 
-/* 0 with *exists false when there is no state.json; -1 if it is unreadable. */
-int role_load(const char *datadir, struct role_state *st, bool *exists,
+/* 0, or -1 if state.json is unreadable.  *had_role is false when there is
+ * no state.json or it says "standalone" (it only holds the FCV). */
+int role_load(const char *datadir, struct role_state *st, bool *had_role,
 	      char *err, size_t errlen);
 int role_save(const char *datadir, const struct role_state *st, char *err, size_t errlen);
 /* Writes j to DIR/name atomically (temp file, fsync, rename, fsync of the
@@ -74,6 +88,11 @@ json_t *role_rewind_json(const struct rewind_record *r);
 /* The epoch in which lsn was written, as far as the history knows: the
  * newest entry starting at or before lsn; false if lsn precedes them all. */
 bool role_epoch_at(const struct role_state *st, uint64_t lsn, uint64_t *epoch);
+
+/* Room for "X.Y.Z" with three unsigned fields, and its NUL. */
+#define ROLE_VERSION_MAX 36
+/* What a version must look like, for error messages. */
+#define ROLE_VERSION_SYNTAX "X.Y.Z (three non-negative integers)"
 
 const char *role_name(enum role_kind r);
 const char *role_mode_name(enum repl_mode m);

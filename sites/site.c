@@ -2,12 +2,15 @@
  * site.c — a drsite: data dir, WAL + map, checkpoints, HTTP API.
  *
  * Start-up order: lock DIR/LOCK; read the token and DIR/state.json (the
- * role); finish a rewind that a crash interrupted (rewind.c: DIR/rewind.json
- * says so); load the newest snapshot into the map; open the WAL, which replays
- * every record after the snapshot into the map and truncates a torn tail;
- * start the checkpointer and the replication follower.  From then on the WAL's
- * flusher is the only writer of the map (records are applied in LSN order,
- * after their fsync), so a read never sees a write that is not durable.
+ * role and the FCV: a binary older than the FCV stops here, having changed
+ * nothing; a site without an FCV takes its binary version as one and writes
+ * it down); finish a rewind that a crash interrupted (rewind.c:
+ * DIR/rewind.json says so); load the newest snapshot into the map; open the
+ * WAL, which replays every record after the snapshot into the map and
+ * truncates a torn tail; start the checkpointer and the replication
+ * follower.  From then on the WAL's flusher is the only writer of the map
+ * (records are applied in LSN order, after their fsync), so a read never
+ * sees a write that is not durable.
  */
 #include "site.h"
 
@@ -32,8 +35,6 @@
 #include "snapshot.h"
 #include "timeutil.h"
 #include "wal.h"
-
-#define SITE_FCV "0.1"
 
 /* ---- data dir ---------------------------------------------------------------- */
 
@@ -180,14 +181,41 @@ static int load_token(struct site *s, char *err, size_t errlen)
 	return s->token ? 0 : -1;
 }
 
+/*
+ * The rollback guard and the first FCV.  Once the cluster has finalized a
+ * version, an older binary must not run on its data: it may not read what
+ * the newer format wrote.  A site that never had an FCV (its first start,
+ * or a state.json from before FCVs) takes its binary version.
+ */
+static int check_fcv(struct site *s, char *err, size_t errlen)
+{
+	char fcv[ROLE_VERSION_MAX], bin[ROLE_VERSION_MAX];
+	version_text(&s->opts.binary, bin, sizeof(bin));
+	if (s->role.has_fcv && version_cmp(&s->role.fcv, &s->opts.binary) > 0) {
+		snprintf(err, errlen, "data dir %s is at fcv %s, above this binary's version %s: "
+			 "a finalized upgrade cannot be rolled back; run a binary >= %s",
+			 s->datadir, version_text(&s->role.fcv, fcv, sizeof(fcv)), bin, fcv);
+		return -1;
+	}
+	if (s->role.has_fcv)
+		return 0;
+	s->role.fcv = s->opts.binary;
+	s->role.has_fcv = true;
+	if (role_save(s->datadir, &s->role, err, errlen) != 0)
+		return -1;
+	log_event(LOG_INFO, "site.fcv_initialised", "{s:s}", "fcv", bin);
+	return 0;
+}
+
 static int load_role(struct site *s, char *err, size_t errlen)
 {
-	bool exists;
-	if (role_load(s->datadir, &s->role, &exists, err, errlen) != 0)
+	bool had_role;
+	if (role_load(s->datadir, &s->role, &had_role, err, errlen) != 0 ||
+	    check_fcv(s, err, errlen) != 0)
 		return -1;
-	s->had_role = exists;
-	s->confirmed = !exists;  /* a site that has had a role waits to be confirmed */
-	if (exists)
+	s->had_role = had_role;
+	s->confirmed = !had_role;  /* a site that has had a role waits to be confirmed */
+	if (had_role)
 		log_event(LOG_INFO, "site.role_restored", "{s:s, s:I, s:b}", "role",
 			  role_name(s->role.role), "epoch", (json_int_t)s->role.epoch,
 			  "writable", 0);
@@ -513,14 +541,17 @@ static json_t *status_json(struct site *s)
 	struct kv_info ki;
 	wal_get_stats(s->wal, &ws);
 	kv_get_info(s->kv, &ki);
+	char bin[ROLE_VERSION_MAX], fcv[ROLE_VERSION_MAX];
+	version_text(&s->opts.binary, bin, sizeof(bin));
 	pthread_mutex_lock(&s->mu);
 	json_t *j = role_json_locked(s, time_mono_ms());
+	version_text(&s->role.fcv, fcv, sizeof(fcv));
 	pthread_mutex_unlock(&s->mu);
 	json_t *base = json_pack("{s:s, s:I, s:I, s:I, s:s, s:s, s:I, s:o, s:o}",
 				 "name", s->name, "lsn", (json_int_t)ws.last_lsn,
 				 "flushed_lsn", (json_int_t)ws.flushed_lsn,
 				 "applied_lsn", (json_int_t)ki.applied_lsn,
-				 "version", PACKAGE_VERSION, "fcv", SITE_FCV,
+				 "version", bin, "fcv", fcv,
 				 "keys", (json_int_t)ki.keys, "wal", wal_json(s),
 				 "checkpoint", checkpoint_json(s));
 	json_object_update(base, j);

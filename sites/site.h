@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "http.h"
+#include "version.h"
 
 struct site_opts {
 	const char *name;
@@ -26,11 +27,13 @@ struct site_opts {
 	uint64_t sync_timeout_ms;    /* how long a sync write waits for its quorum */
 	int json_framing;            /* replica asks for JSON framing, not binary */
 	int enable_faults;           /* POST /v1/admin/faults exists (drills only) */
+	struct version binary;       /* the binary version this site claims to be */
 };
 
 struct site;
 
-/* Locks the data dir, loads snapshot + WAL + role, starts the threads. */
+/* Locks the data dir, loads snapshot + WAL + role, starts the threads.
+ * Refuses, changing nothing, a data dir whose FCV is above opts->binary. */
 int site_open(struct site **out, const struct site_opts *opts, char *err, size_t errlen);
 /* Stops the threads, checkpoints if anything changed, closes the WAL,
  * releases the lock, frees s.  Call after the HTTP server has stopped. */

@@ -10,6 +10,7 @@
 #include "http.h"
 #include "httpc.h"
 #include "testhelp.h"
+#include "version.h"
 
 START_TEST(test_crc32c_check_value)
 {
@@ -109,6 +110,27 @@ START_TEST(test_http_server_port_in_use_is_an_error)
 }
 END_TEST
 
+START_TEST(test_versions_compare_number_by_number)
+{
+	struct version v;
+	ck_assert(version_parse("0.1.0", &v) && v.major == 0 && v.minor == 1 && v.patch == 0);
+	ck_assert(!version_parse("0.1", &v));
+	ck_assert(!version_parse("0.1.0-rc1", &v));
+	ck_assert(!version_parse("v1.0.0", &v));
+	ck_assert(!version_parse("", &v));
+	ck_assert(!version_parse("1.-2.3", &v));
+	ck_assert(!version_parse("1. 2.3", &v));
+	ck_assert(!version_parse("1.+2.3", &v));
+	ck_assert(!version_parse("99999999999.0.0", &v));
+	ck_assert(!version_parse("1..3", &v));
+	ck_assert(version_parse("123456789.0.10", &v) && v.major == 123456789 && v.patch == 10);
+	ck_assert_int_lt(version_cmp_text("1.9.0", "1.10.0"), 0);
+	ck_assert_int_gt(version_cmp_text("2.0.0", "1.99.99"), 0);
+	ck_assert_int_eq(version_cmp_text("0.2.0", "0.2.0"), 0);
+	ck_assert_int_lt(version_cmp_text("junk", "0.0.0"), 0);
+}
+END_TEST
+
 static Suite *common_suite(void)
 {
 	Suite *s = suite_create("common");
@@ -116,6 +138,7 @@ static Suite *common_suite(void)
 	tcase_add_test(tc, test_crc32c_check_value);
 	tcase_add_test(tc, test_crc32c_incremental_equals_whole);
 	tcase_add_test(tc, test_crc32c_detects_single_bit_flip);
+	tcase_add_test(tc, test_versions_compare_number_by_number);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("http");
 	tcase_set_timeout(tc, 30);
