@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "page.h"
 #include "pbrun.h"
+#include "version.h"
 
 /* Reads a non-negative integer query argument; false (400 set) if bad. */
 static bool query_int(const struct http_req *req, const char *name, int64_t *out,
@@ -239,7 +240,8 @@ static bool known_path(const char *path)
 {
 	static const char *const paths[] = { "/", "/healthz", "/metrics", "/v1/status", "/v1/sites",
 		"/v1/transitions", "/v1/runs", "/v1/fsm", "/v1/policy", "/v1/primary",
-		"/v1/failover", "/v1/switchover", "/v1/failback", "/v1/pause", "/v1/resume", NULL };
+		"/v1/failover", "/v1/switchover", "/v1/failback", "/v1/pause", "/v1/resume",
+		"/v1/upgrades", NULL };
 	for (int i = 0; paths[i]; i++)
 		if (!strcmp(path, paths[i]))
 			return true;
@@ -328,7 +330,8 @@ static void post_playbook_run(struct api *a, const struct http_req *req, struct 
 	json_t *plan = NULL;
 	int rc = find_playbook(a, pname, text, &pb, why, sizeof(why));
 	if (rc == 0)
-		rc = pbrun_start(a->pbrun, &pb, dry, "operator:api", &run, &plan, why, sizeof(why));
+		rc = pbrun_start(a->pbrun, &pb, &(struct pbrun_opts){ .actor = "operator:api",
+				 .dry_run = dry }, &run, &plan, why, sizeof(why));
 	if (rc)
 		http_resp_error(resp, rc, "%s", why);
 	else if (plan)
@@ -336,6 +339,116 @@ static void post_playbook_run(struct api *a, const struct http_req *req, struct 
 	else
 		http_resp_json(resp, 202, json_pack("{s:I, s:s, s:b}", "run", (json_int_t)run,
 						    "playbook", pname, "dry_run", 0));
+	json_decref(j);
+}
+
+/* ---- rolling upgrades ----------------------------------------------------------------- */
+
+/* Appends a step of kind to pb (steps has room). */
+static struct pb_step *add_step(struct playbook *pb, enum pb_kind kind, const char *name)
+{
+	struct pb_step *s = &pb->steps[pb->nsteps];
+	pb_step_init(s, kind, 0);
+	snprintf(s->name, sizeof(s->name), "%d-%s", pb->nsteps + 1, name);
+	pb->nsteps++;
+	return s;
+}
+
+/*
+ * The rolling upgrade to `to` as a playbook: the cluster STEADY; each
+ * replica's binary swapped in turn (drorchd waits for it to stream again);
+ * a zero-loss switchover to the first upgraded replica; the old primary's
+ * binary swapped; then, if asked, the new FCV on every site.
+ */
+static int upgrade_playbook(struct api *a, const char *to, bool finalize, struct playbook *pb,
+			    char *why, size_t len)
+{
+	const struct config *c = &a->orch->cfg;
+	json_t *st = orch_status_json(a->orch);
+	char primary[CONFIG_NAME_MAX];
+	snprintf(primary, sizeof(primary), "%s", json_string_value(json_object_get(st, "primary")) ?: "");
+	size_t i;
+	json_t *site;
+	int rc = 0;
+	json_array_foreach(json_object_get(st, "sites"), i, site) {
+		const char *fcv = json_string_value(json_object_get(site, "fcv")) ?: "";
+		if (!rc && fcv[0] && version_cmp_text(to, fcv) < 0) {
+			snprintf(why, len, "%s is at fcv %s: a binary older than the cluster's fcv cannot "
+				 "run (the upgrade to %s was finalized)", json_string_value(
+				 json_object_get(site, "name")), fcv, fcv);
+			rc = 409;
+		}
+	}
+	json_decref(st);
+	memset(pb, 0, sizeof(*pb));
+	if (rc || !(pb->steps = calloc((size_t)c->nsites + 4, sizeof(*pb->steps)))) {
+		if (!rc)
+			snprintf(why, len, "out of memory");
+		return rc ? rc : 500;
+	}
+	snprintf(pb->name, sizeof(pb->name), "upgrade");
+	struct pb_step *s = add_step(pb, PB_CHECK, "cluster-steady");
+	snprintf(s->state, sizeof(s->state), "STEADY");
+	s->replicas_streaming = 1;
+	const char *first = NULL;
+	for (int k = 0; k < c->nsites; k++) {
+		if (!strcmp(c->sites[k].name, primary))
+			continue;
+		first = first ? first : c->sites[k].name;
+		s = add_step(pb, PB_UPGRADE_SITE, "upgrade-site");
+		snprintf(s->site, sizeof(s->site), "%s", c->sites[k].name);
+		snprintf(s->version, sizeof(s->version), "%s", to);
+		s->timeout_ms = 600000;
+	}
+	s = add_step(pb, PB_SWITCHOVER, "switchover");
+	snprintf(s->to, sizeof(s->to), "%s", first ? first : "");
+	s->timeout_ms = 60000;
+	s = add_step(pb, PB_UPGRADE_SITE, "upgrade-site");
+	snprintf(s->site, sizeof(s->site), "%.*s", (int)sizeof(s->site) - 1, primary);
+	snprintf(s->version, sizeof(s->version), "%s", to);
+	s->timeout_ms = 600000;
+	if (finalize) {
+		s = add_step(pb, PB_FINALIZE, "finalize");
+		snprintf(s->version, sizeof(s->version), "%s", to);
+	}
+	return 0;
+}
+
+/* POST /v1/upgrades {"to": "X.Y.Z", "finalize": true, "dry_run": false} */
+static void post_upgrade(struct api *a, const struct http_req *req, struct http_resp *resp)
+{
+	json_t *j = http_req_json(req, resp);
+	const char *to = NULL;
+	int finalize = 1, dry = 0;
+	json_error_t jerr;
+	struct version v;
+	char why[400];
+	if (!j)
+		return;
+	if (json_unpack_ex(j, &jerr, JSON_STRICT, "{s:s, s?b, s?b}", "to", &to, "finalize",
+			   &finalize, "dry_run", &dry) != 0) {
+		http_resp_error(resp, 400, "body: %s (fields: to (required), finalize, dry_run)",
+				jerr.text);
+	} else if (!version_parse(to, &v)) {
+		http_resp_error(resp, 400, "to: expected a version X.Y.Z, got '%s'", to);
+	} else {
+		struct playbook pb;
+		int64_t run = 0;
+		json_t *plan = NULL, *detail = json_pack("{s:s, s:b}", "to", to, "finalize", finalize);
+		int rc = upgrade_playbook(a, to, finalize, &pb, why, sizeof(why));
+		if (rc == 0)
+			rc = pbrun_start(a->pbrun, &pb, &(struct pbrun_opts){ .kind = "upgrade",
+					 .actor = "operator:api", .dry_run = dry, .detail = detail },
+					 &run, &plan, why, sizeof(why));
+		if (rc)
+			http_resp_error(resp, rc, "%s", why);
+		else if (plan)
+			http_resp_json(resp, 200, plan);
+		else
+			http_resp_json(resp, 202, json_pack("{s:I, s:s, s:b}", "run", (json_int_t)run,
+							    "to", to, "finalize", finalize));
+		json_decref(detail);
+	}
 	json_decref(j);
 }
 
@@ -409,6 +522,8 @@ static void route_post(struct api *a, const struct http_req *req, struct http_re
 		post_action(a, req, FSM_E_OP_RESUME, resp);
 	} else if (strncmp(req->path, "/v1/runs/", 9) == 0) {
 		post_ack(a, req, resp);
+	} else if (strcmp(req->path, "/v1/upgrades") == 0) {
+		post_upgrade(a, req, resp);
 	} else if (strncmp(req->path, "/v1/playbooks/", 14) == 0) {
 		post_playbook_run(a, req, resp);
 	} else if (known_path(req->path)) {

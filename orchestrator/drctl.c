@@ -1013,10 +1013,33 @@ static size_t print_new_steps(struct ctl *c, const json_t *run, size_t seen, uin
 	return json_array_size(steps);
 }
 
+/* A rolling upgrade waits for a site's new binary: in a lab drctl swaps it
+ * (lab_upgrade_site), elsewhere it says what to do.  Once per site. */
+static void upgrade_agent(struct ctl *c, const json_t *want, char *done, size_t len)
+{
+	const char *site = jstr(want, "site"), *version = jstr(want, "version");
+	char key[160], err[400];
+	snprintf(key, sizeof(key), "%s@%s", site, version);
+	if (!strcmp(done, key))
+		return;
+	snprintf(done, len, "%s", key);
+	if (!c->lab) {
+		fprintf(c->progress, "  waiting for %s to run drsite %s: install it there and restart "
+			"drsite (drorchd goes on once it streams again)\n", site, version);
+		return;
+	}
+	fprintf(c->progress, "  lab: restarting %s with drsite --binary-version %s\n", site, version);
+	if (lab_upgrade_site(c->lab, site, version, 20000, err, sizeof(err)) != 0)
+		fprintf(stderr, "drctl: lab: %s\n", err);
+	fflush(c->progress);
+}
+
 /* Follows run id until it ends (or timeout_ms): its steps as they are
- * recorded, and an approval gate when it waits at one. */
+ * recorded, an approval gate when it waits at one, and a rolling upgrade's
+ * binary swaps. */
 static int follow_run(struct ctl *c, long long id, long timeout_ms, json_t **final)
 {
+	char upgraded[160] = "";
 	char path[64];
 	uint64_t t0 = time_mono_ms(), end = t0 + (uint64_t)timeout_ms;
 	size_t seen = 0;
@@ -1031,6 +1054,10 @@ static int follow_run(struct ctl *c, long long id, long timeout_ms, json_t **fin
 				fprintf(c->progress, "  waiting for approval at %s: %s\n  -> drctl approve %lld\n",
 					jstr(gate, "step"), jstr(gate, "message"), id);
 			gate_shown = gate != NULL;
+			json_t *want = json_object_get(json_object_get(run, "detail"),
+						       "waiting_for_site_upgrade");
+			if (want)
+				upgrade_agent(c, want, upgraded, sizeof(upgraded));
 			if (strcmp(jstr(run, "outcome"), "running")) {
 				*final = run;
 				return strcmp(jstr(run, "outcome"), "succeeded") ? EXIT_FAILED : EXIT_DONE;
@@ -1085,6 +1112,46 @@ static int cmd_run(struct ctl *c, int argc, char **argv)
 			       jstr(json_object_get(run, "detail"), "playbook"), jstr(run, "outcome"),
 			       jint(run, "id"));
 		}
+	}
+	json_decref(out);
+	json_decref(run);
+	return rc;
+}
+
+static int cmd_upgrade(struct ctl *c, int argc, char **argv)
+{
+	struct opt opts[] = { { "--to", true, NULL, false }, { "--no-finalize", false, NULL, false },
+			      { "--dry-run", false, NULL, false }, { "--timeout", true, NULL, false },
+			      { NULL, false, NULL, false } };
+	struct args a;
+	long timeout_ms;
+	char what[200];
+	int rc = parse_args(c, argc, argv, opts, 0, &a);
+	if (rc || (rc = opt_seconds(opts, "--timeout", 1800, &timeout_ms)))
+		return rc;
+	const char *to = opt_value(opts, "--to");
+	if (!to)
+		return usage_error("upgrade: --to VERSION is required");
+	bool dry = opt_on(opts, "--dry-run"), fin = !opt_on(opts, "--no-finalize");
+	if ((rc = need_api(c)))
+		return rc;
+	snprintf(what, sizeof(what), "rolling upgrade to %s%s: each site restarted in turn, the "
+		 "primary switched over", to, fin ? ", then finalized (no way back)" : "");
+	if (!dry && (rc = confirm(c, what)))
+		return rc;
+	json_t *body = json_pack("{s:s, s:b, s:b}", "to", to, "finalize", fin, "dry_run", dry);
+	json_t *out = NULL, *run = NULL;
+	rc = body ? api(c, "POST", "/v1/upgrades", body, &out) : fail(EXIT_FAILED, "upgrade: out of memory");
+	json_decref(body);
+	if (!rc && dry) {
+		c->json ? print_json(out) : print_plan(out);
+		rc = strcmp(jstr(out, "outcome"), "succeeded") ? EXIT_FAILED : EXIT_DONE;
+	} else if (!rc) {
+		fprintf(c->progress, "%s: run %lld\n", what, jint(out, "run"));
+		rc = follow_run(c, jint(out, "run"), timeout_ms, &run);
+		if (run)
+			c->json ? print_json(run) : (void)printf("run %lld: upgrade to %s %s  (drctl audit "
+				"%lld)\n", jint(run, "id"), to, jstr(run, "outcome"), jint(run, "id"));
 	}
 	json_decref(out);
 	json_decref(run);
@@ -1445,6 +1512,13 @@ static const struct command commands[] = {
 	  "      prints each step as it ends and the approval gates it waits at; exit 0 when\n"
 	  "      every step passed.  --dry-run plans without acting (checks evaluated now).\n"
 	  "      --json: {\"run\": ID, ...}" },
+	{ "upgrade", cmd_upgrade,
+	  "upgrade --to VERSION [--no-finalize] [--dry-run] [--timeout S] [--yes] [--json]",
+	  "rolling upgrade (POST /v1/upgrades): each replica's drsite swapped in turn, a\n"
+	  "      zero-loss switchover, the old primary swapped, then the new FCV on every site\n"
+	  "      (after which the old binary cannot come back; --no-finalize keeps the way back\n"
+	  "      open).  With --lab, drctl swaps the binaries (restart with --binary-version);\n"
+	  "      otherwise it says which site drorchd waits for" },
 	{ "approve", cmd_approve, "approve RUN [--comment TEXT] [--json]",
 	  "let a playbook run past the approval gate it waits at" },
 	{ "ack", cmd_ack, "ack RUN --comment TEXT [--json]",
@@ -1467,8 +1541,7 @@ static void print_commands(FILE *f)
 {
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  %s\n      %s\n", commands[i].usage, commands[i].help);
-	fprintf(f, "\nnot yet (its backend is another issue): upgrade\n"
-		   "see drctl(1) for examples\n");
+	fprintf(f, "\nsee drctl(1) for examples\n");
 }
 
 static const struct command *find_command(const char *name)
@@ -1528,10 +1601,6 @@ static int run(struct ctl *c, int argc, char **argv)
 	}
 	const struct command *cmd = find_command(argv[at]);
 	if (!cmd) {
-		static const char *const later[] = { "upgrade" };
-		for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++)
-			if (!strcmp(argv[at], later[i]))
-				return usage_error("'%s' is not available yet: drorchd has no backend for it", argv[at]);
 		return usage_error("unknown command '%s'", argv[at]);
 	}
 	if (c->help || wants_help(argc - at - 1, argv + at + 1)) {

@@ -1257,3 +1257,37 @@ int lab_start(struct lab *l, const char *name, long timeout_ms, char *err, size_
 	httpc_free(c);
 	return rc;
 }
+
+/* Sets `opt value` in p's argv (replacing an earlier value); -1 when full. */
+static int set_arg(struct lab_proc *p, const char *opt, const char *value)
+{
+	for (int i = 1; i + 1 < p->argc; i++)
+		if (!strcmp(p->argv[i], opt))
+			return fmt_field(p->argv[i + 1], sizeof(p->argv[0]), "%s", value);
+	if (p->argc + 2 > LAB_MAX_ARGS)
+		return -1;
+	if (fmt_field(p->argv[p->argc], sizeof(p->argv[0]), "%s", opt) ||
+	    fmt_field(p->argv[p->argc + 1], sizeof(p->argv[0]), "%s", value))
+		return -1;
+	p->argc += 2;
+	return 0;
+}
+
+int lab_upgrade_site(struct lab *l, const char *name, const char *version, long timeout_ms,
+		     char *err, size_t errlen)
+{
+	struct lab_proc *p = lab_proc_named(l, name);
+	if (!p || strcmp(p->kind, "drsite"))
+		return seterr(err, errlen, "%s: no such site in %s/lab.json", name, l->dir);
+	if (lab_proc_alive(p)) {
+		kill(p->pid, SIGTERM);  /* a clean stop: flush, checkpoint */
+		if (!wait_gone(p, 10000) && (kill(p->pid, SIGKILL) || !wait_gone(p, 5000)))
+			return seterr(err, errlen, "%s: pid %d would not stop", name, (int)p->pid);
+	}
+	if (set_arg(p, "--binary-version", version))
+		return seterr(err, errlen, "%s: too many arguments", name);
+	if (lab_start(l, name, timeout_ms, err, errlen))
+		return -1;
+	return lab_save(l, err, errlen);  /* its argv and new pid */
+}
+

@@ -115,6 +115,11 @@ int lab_kill(struct lab *l, const char *name, char *err, size_t errlen);
 /* Restarts one stopped process with its recorded argv; waits for health. */
 int lab_start(struct lab *l, const char *name, long timeout_ms, char *err, size_t errlen);
 
+/* A rolling upgrade's binary swap, simulated: stops site `name` cleanly
+ * (SIGTERM), restarts it with --binary-version VERSION (kept in lab.json
+ * for later starts) and waits for it to answer. */
+int lab_upgrade_site(struct lab *l, const char *name, const char *version, long timeout_ms,
+		     char *err, size_t errlen);
 struct lab_proc *lab_proc_named(struct lab *l, const char *name);
 /* true when pid runs and /proc/PID/cmdline still names p's binary. */
 bool lab_proc_alive(const struct lab_proc *p);

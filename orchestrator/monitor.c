@@ -44,6 +44,7 @@ static void view_update_locked(struct site_view *v, json_t *st, uint64_t now)
 	if (json_is_true(json_object_get(st, "standalone")))
 		snprintf(v->role, sizeof(v->role), "standalone");
 	copy_str(v->version, sizeof(v->version), json_object_get(st, "version"));
+	copy_str(v->fcv, sizeof(v->fcv), json_object_get(st, "fcv"));
 	v->epoch = json_integer_value(json_object_get(st, "epoch"));
 	v->lsn = json_integer_value(json_object_get(st, "lsn"));
 	v->flushed_lsn = json_integer_value(json_object_get(st, "flushed_lsn"));

@@ -42,6 +42,7 @@ struct site_view {
 	bool writes_paused;        /* a primary told to pause writes (switchover) */
 	int64_t lease_ms;
 	char version[16];
+	char fcv[16];              /* the site's feature-compatibility version */
 	char repl_state[16];       /* replica: streaming | disconnected | ... */
 	char repl_primary[CONFIG_URL_MAX];
 	int64_t contact_ago_ms;    /* replica: ms since it last heard its primary */

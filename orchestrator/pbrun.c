@@ -21,6 +21,7 @@
 #include "log.h"
 #include "siteapi.h"
 #include "timeutil.h"
+#include "version.h"
 
 #define POLL_MS 50
 
@@ -34,6 +35,7 @@ struct pbrun {
 	int64_t run_id;
 	char actor[96];             /* playbook:RUN: the actor of its recoveries */
 	int64_t last_subrun;        /* the newest recovery it asked for */
+	json_t *base;               /* the run's detail when it began */
 	bool at_gate, approved;
 	char approver[96], comment[256];
 };
@@ -77,16 +79,18 @@ static void record(struct pbrun *p, const struct pb_step *s, const char *status,
 	json_decref(d);
 }
 
+/* The run's detail: what it began with, plus extra (taken over), if any. */
 static void set_detail(struct pbrun *p, json_t *extra)
 {
-	json_t *d = json_pack("{s:s, s:b}", "playbook", p->pb.name, "dry_run", 0);
-	if (extra)
+	json_t *d = json_deep_copy(p->base);
+	if (d && extra)
 		json_object_update(d, extra);
-	char err[300], *text = json_dumps(d, JSON_COMPACT);
+	char err[300], *text = d ? json_dumps(d, JSON_COMPACT) : NULL;
 	if (text && store_run_update_detail(p->o->store, p->run_id, text, err, sizeof(err)) != 0)
 		log_event(LOG_ERROR, "pbrun.detail_failed", "{s:s}", "error", err);
 	free(text);
 	json_decref(d);
+	json_decref(extra);
 }
 
 /* ---- conditions on the cluster ------------------------------------------------- */
@@ -376,6 +380,98 @@ static const char *do_pause_resume(struct pbrun *p, const struct pb_step *s, jso
 	return do_wait(p, &w, result, why, len);
 }
 
+/* Site `name`'s entry in status st, or NULL. */
+static json_t *site_in(json_t *st, const char *name)
+{
+	size_t i;
+	json_t *site;
+	json_array_foreach(json_object_get(st, "sites"), i, site)
+		if (!strcmp(json_string_value(json_object_get(site, "name")) ?: "", name))
+			return site;
+	return NULL;
+}
+
+/* Why site s->site is not yet running version s->version as a streaming
+ * replica of the cluster's epoch, or NULL. */
+static const char *not_upgraded(struct pbrun *p, const struct pb_step *s, char *why, size_t len)
+{
+	json_t *st = orch_status_json(p->o);
+	json_t *site = site_in(st, s->site);
+	const char *version = json_string_value(json_object_get(site, "version")) ?: "";
+	const char *role = json_string_value(json_object_get(site, "role")) ?: "";
+	const char *repl = json_string_value(json_object_get(site, "replication")) ?: "";
+	const char *no = NULL;
+	if (strcmp(version, s->version))
+		snprintf(why, len, "%s runs %s, not %s", s->site, version[0] ? version : "?",
+			 s->version), no = why;
+	else if (strcmp(role, "replica") || strcmp(repl, "streaming") ||
+		 json_integer_value(json_object_get(site, "epoch")) !=
+		 json_integer_value(json_object_get(st, "epoch")))
+		snprintf(why, len, "%s runs %s but is %s (%s), not a streaming replica", s->site,
+			 version, role, repl[0] ? repl : "-"), no = why;
+	json_decref(st);
+	return no;
+}
+
+/*
+ * upgrade_site: a rolling upgrade's binary swap is done outside drorchd
+ * (by whoever installs binaries: `drctl upgrade` does it in a lab).  The
+ * run's detail asks for it; the step waits until the site answers with the
+ * new version and streams again.  Never the primary: a switchover first.
+ */
+static const char *do_upgrade_site(struct pbrun *p, const struct pb_step *s, json_t *result,
+				   char *why, size_t len)
+{
+	json_t *st = orch_status_json(p->o);
+	bool primary = !strcmp(json_string_value(json_object_get(st, "primary")) ?: "", s->site);
+	json_decref(st);
+	if (primary) {
+		snprintf(why, len, "%s is the primary: switch over before upgrading it", s->site);
+		return why;
+	}
+	uint64_t t0 = time_mono_ms(), end = t0 + (uint64_t)s->timeout_ms;
+	const char *no = not_upgraded(p, s, why, len);
+	if (no)
+		set_detail(p, json_pack("{s:{s:s, s:s}}", "waiting_for_site_upgrade", "site", s->site,
+					"version", s->version));
+	while (no && time_mono_ms() < end && nap(p, POLL_MS))
+		no = not_upgraded(p, s, why, len);
+	set_detail(p, NULL);
+	json_object_set_new(result, "waited_ms", json_integer((json_int_t)(time_mono_ms() - t0)));
+	return no;
+}
+
+/* finalize: every site runs at least the version; then each takes it as
+ * its FCV (POST /v1/admin/fcv), after which an older binary cannot return. */
+static const char *do_finalize(struct pbrun *p, const struct pb_step *s, json_t *result,
+			       char *why, size_t len)
+{
+	const struct config *c = &p->o->cfg;
+	json_t *st = orch_status_json(p->o);
+	json_int_t epoch = json_integer_value(json_object_get(st, "epoch"));
+	const char *no = NULL;
+	for (int i = 0; i < c->nsites && !no; i++) {
+		const char *v = json_string_value(json_object_get(site_in(st, c->sites[i].name),
+								  "version"));
+		if (version_cmp_text(v, s->version) < 0)
+			snprintf(why, len, "%s runs %s, older than %s", c->sites[i].name, v ? v : "?",
+				 s->version), no = why;
+	}
+	json_decref(st);
+	struct httpc *h = no ? NULL : httpc_new();
+	json_t *body = json_pack("{s:I, s:s}", "epoch", epoch, "fcv", s->version);
+	for (int i = 0; i < c->nsites && !no; i++) {
+		long rc = h ? siteapi_admin(h, c->sites[i].url, p->o->site_token, "fcv", body, 5000,
+					    why, len) : 0;
+		json_object_set_new(result, c->sites[i].name, json_string(rc == 200 ? "ok" : why));
+		if (rc != 200)
+			no = why[0] ? why : "out of memory";
+	}
+	httpc_free(h);
+	json_decref(body);
+	return no;
+}
+
 static step_fn step_fn_of(enum pb_kind k)
 {
 	switch (k) {
@@ -391,6 +487,8 @@ static step_fn step_fn_of(enum pb_kind k)
 	case PB_SLEEP: return do_sleep;
 	case PB_PAUSE:
 	case PB_RESUME: return do_pause_resume;
+	case PB_UPGRADE_SITE: return do_upgrade_site;
+	case PB_FINALIZE: return do_finalize;
 	}
 	return NULL;
 }
@@ -434,8 +532,8 @@ static void *run_main(void *arg)
 		record(p, s, no ? "failed" : "ok", result);
 		json_decref(result);
 	}
-	json_t *d = json_pack("{s:s, s:b}", "playbook", p->pb.name, "dry_run", 0);
-	if (failed_step)
+	json_t *d = json_deep_copy(p->base);
+	if (d && failed_step)
 		json_object_set_new(d, "failed_step", json_pack("{s:s, s:s}", "step", failed_step,
 								 "error", why));
 	end_run(p, failed_step ? "failed" : "succeeded", d);
@@ -477,8 +575,8 @@ static json_t *plan_run(struct pbrun *p, int64_t run_id)
 		json_array_append_new(plan, e);
 	}
 	const char *outcome = would_fail ? "failed" : "succeeded";
-	json_t *d = json_pack("{s:s, s:b}", "playbook", p->pb.name, "dry_run", 1);
-	char *text = json_dumps(d, JSON_COMPACT);
+	json_t *d = json_deep_copy(p->base);
+	char *text = d ? json_dumps(d, JSON_COMPACT) : NULL;
 	if (store_run_end(p->o->store, run_id, outcome, NULL, -1, -1, -1, NULL, text, err,
 			  sizeof(err)) != 0)
 		log_event(LOG_ERROR, "pbrun.end_failed", "{s:s}", "error", err);
@@ -544,26 +642,30 @@ void pbrun_free(struct pbrun *p)
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	join_done(p);
+	json_decref(p->base);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
 	free(p);
 }
 
 /* Begins the run record; 0 or 500. */
-static int begin(struct pbrun *p, const struct playbook *pb, bool dry_run, const char *actor,
+static int begin(struct pbrun *p, const struct playbook *pb, const struct pbrun_opts *o,
 		 int64_t *run_id, char *why, size_t whylen)
 {
-	json_t *d = json_pack("{s:s, s:b, s:i}", "playbook", pb->name, "dry_run", dry_run,
+	json_t *d = json_pack("{s:s, s:b, s:i}", "playbook", pb->name, "dry_run", o->dry_run,
 			      "steps", pb->nsteps);
+	if (d && o->detail)
+		json_object_update(d, o->detail);
 	char *text = json_dumps(d, JSON_COMPACT);
-	json_decref(d);
-	int rc = text && store_run_begin(p->o->store, "playbook", actor, NULL, 0, text, run_id, why,
-					 whylen) == 0 ? 0 : 500;
+	json_decref(p->base);
+	p->base = d;  /* the runner's, until the next run or pbrun_free */
+	int rc = text && store_run_begin(p->o->store, o->kind ? o->kind : "playbook", o->actor,
+					 NULL, 0, text, run_id, why, whylen) == 0 ? 0 : 500;
 	free(text);
 	return rc;
 }
 
-int pbrun_start(struct pbrun *p, struct playbook *pb, bool dry_run, const char *actor,
+int pbrun_start(struct pbrun *p, struct playbook *pb, const struct pbrun_opts *o,
 		int64_t *run_id, json_t **plan, char *why, size_t whylen)
 {
 	pthread_mutex_lock(&p->mu);
@@ -577,7 +679,7 @@ int pbrun_start(struct pbrun *p, struct playbook *pb, bool dry_run, const char *
 		return 409;
 	}
 	join_done(p);  /* the previous run's thread, finished */
-	int rc = begin(p, pb, dry_run, actor, run_id, why, whylen);
+	int rc = begin(p, pb, o, run_id, why, whylen);
 	pthread_mutex_lock(&p->mu);
 	p->pb = *pb;
 	memset(pb, 0, sizeof(*pb));
@@ -585,7 +687,7 @@ int pbrun_start(struct pbrun *p, struct playbook *pb, bool dry_run, const char *
 	p->last_subrun = 0;
 	snprintf(p->actor, sizeof(p->actor), "playbook:%lld", (long long)*run_id);
 	pthread_mutex_unlock(&p->mu);
-	if (rc == 0 && dry_run) {
+	if (rc == 0 && o->dry_run) {
 		*plan = plan_run(p, *run_id);
 	} else if (rc == 0 && pthread_create(&p->thread, NULL, run_main, p) == 0) {
 		p->joinable = true;

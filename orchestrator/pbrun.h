@@ -29,6 +29,13 @@ int pbrun_new(struct pbrun **out, struct orch *o, char *err, size_t errlen);
 /* Stops a run in progress (it ends failed: drorchd stopping) and frees. */
 void pbrun_free(struct pbrun *p);
 
+struct pbrun_opts {
+	const char *kind;          /* the run's kind: "playbook" (NULL) or "upgrade" */
+	const char *actor;         /* operator:NAME */
+	bool dry_run;
+	json_t *detail;            /* merged into the run's detail (borrowed), or NULL */
+};
+
 /*
  * Starts playbook pb (taken over: freed by the runner, also on error).
  * Real run: 0 with *run_id, the steps run in the background.  Dry run: the
@@ -36,7 +43,7 @@ void pbrun_free(struct pbrun *p);
  * "plan":[...]} (new ref).  409 when a playbook is already running, 500
  * when the store failed; why says so.
  */
-int pbrun_start(struct pbrun *p, struct playbook *pb, bool dry_run, const char *actor,
+int pbrun_start(struct pbrun *p, struct playbook *pb, const struct pbrun_opts *o,
 		int64_t *run_id, json_t **plan, char *why, size_t whylen);
 
 /* Lets run_id past the approval gate it waits at.  0, 404 (not the

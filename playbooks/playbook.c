@@ -29,6 +29,7 @@ static const char *const kind_names[] = {
 	[PB_FAULT] = "fault",       [PB_FAILOVER] = "failover", [PB_SWITCHOVER] = "switchover",
 	[PB_FAILBACK] = "failback", [PB_WAIT] = "wait",         [PB_ASSERT] = "assert",
 	[PB_SLEEP] = "sleep",       [PB_PAUSE] = "pause",       [PB_RESUME] = "resume",
+	[PB_UPGRADE_SITE] = "upgrade_site", [PB_FINALIZE] = "finalize",
 };
 #define PB_NKINDS ((int)(sizeof(kind_names) / sizeof(kind_names[0])))
 
@@ -352,6 +353,43 @@ static int parse_sleep(struct ydoc *d, yaml_node_t *m, const struct pb_sites *si
 	return 0;
 }
 
+/* A required version X.Y.Z (three non-negative integers). */
+static int read_version(struct ydoc *d, yaml_node_t *m, const char *kind, char *out, size_t len)
+{
+	unsigned a, b, c;
+	char tail;
+	if (ydoc_string(d, m, "version", true, out, len))
+		return -1;
+	if (sscanf(out, "%u.%u.%u%c", &a, &b, &c, &tail) != 3 || out[0] < '0' || out[0] > '9')
+		return ydoc_fail(d, ydoc_get(d, m, "version"), "%s: version: expected X.Y.Z, got '%s'",
+				 kind, out);
+	return 0;
+}
+
+static int parse_upgrade_site(struct ydoc *d, yaml_node_t *m, const struct pb_sites *sites,
+			      struct pb_step *s)
+{
+	static const char *const keys[] = { "site", "version", "timeout_s", NULL };
+	s->timeout_ms = 600000;
+	if (body_keys(d, m, "upgrade_site", keys) ||
+	    read_site(d, m, "site", true, sites, s->site) ||
+	    read_version(d, m, "upgrade_site", s->version, sizeof(s->version)) ||
+	    read_timeout(d, m, &s->timeout_ms))
+		return -1;
+	return 0;
+}
+
+static int parse_finalize(struct ydoc *d, yaml_node_t *m, const struct pb_sites *sites,
+			  struct pb_step *s)
+{
+	static const char *const keys[] = { "version", NULL };
+	(void)sites;
+	if (body_keys(d, m, "finalize", keys) ||
+	    read_version(d, m, "finalize", s->version, sizeof(s->version)))
+		return -1;
+	return 0;
+}
+
 /* pause and resume take no fields. */
 static int parse_bare(struct ydoc *d, yaml_node_t *m, const struct pb_sites *sites,
 		      struct pb_step *s)
@@ -379,11 +417,12 @@ static const kind_parser kind_parsers[] = {
 	[PB_FAILBACK] = parse_failback, [PB_WAIT] = parse_wait,
 	[PB_ASSERT] = parse_assert,   [PB_SLEEP] = parse_sleep,
 	[PB_PAUSE] = parse_bare,      [PB_RESUME] = parse_bare,
+	[PB_UPGRADE_SITE] = parse_upgrade_site, [PB_FINALIZE] = parse_finalize,
 };
 
 /* ---- steps ------------------------------------------------------------- */
 
-static void step_init(struct pb_step *s, enum pb_kind kind, int line)
+void pb_step_init(struct pb_step *s, enum pb_kind kind, int line)
 {
 	memset(s, 0, sizeof(*s));
 	s->kind = kind;
@@ -411,7 +450,8 @@ static int step_kind(struct ydoc *d, yaml_node_t *n, int *kind, yaml_node_t **bo
 		if (kk < 0)
 			return ydoc_fail(d, kn, "step: unknown kind '%s' (expected one of: check, "
 						"approve, wan, fault, failover, switchover, failback, "
-						"wait, assert, sleep, pause, resume)", k ? k : "?");
+						"wait, assert, sleep, pause, resume, upgrade_site, "
+						"finalize)", k ? k : "?");
 		if (*kind >= 0)
 			return ydoc_fail(d, kn, "step: '%s' after '%s': one kind per step", k,
 					 kind_names[*kind]);
@@ -430,7 +470,7 @@ static int parse_step(struct ydoc *d, yaml_node_t *n, int index, const struct pb
 	yaml_node_t *body = NULL;
 	if (step_kind(d, n, &kind, &body))
 		return -1;
-	step_init(s, (enum pb_kind)kind, (int)n->start_mark.line + 1);
+	pb_step_init(s, (enum pb_kind)kind, (int)n->start_mark.line + 1);
 	snprintf(s->name, sizeof(s->name), "%d-%s", index + 1, kind_names[kind]);
 	yaml_node_t *name = ydoc_get(d, n, "name");
 	if (name && read_name(d, name, "step name", s->name))
@@ -598,6 +638,7 @@ static void put_fields(json_t *o, const struct pb_step *s, int *bad)
 	put_int(o, "rpo_ms_max", s->rpo_ms_max, bad);
 	put_int(o, "rto_ms_max", s->rto_ms_max, bad);
 	put_int(o, "sleep_ms", s->sleep_ms, bad);
+	put_str(o, "version", s->version, bad);
 }
 
 json_t *pb_step_json(const struct pb_step *s)

@@ -23,6 +23,8 @@
  *     - sleep: {ms: 500}
  *     - pause: {}
  *     - resume: {}
+ *     - upgrade_site: {site: eu-west, version: 0.2.0, timeout_s: 600}
+ *     - finalize: {version: 0.2.0}
  *
  * A step may also carry `name: TEXT` next to its kind key (two keys then);
  * TEXT is [A-Za-z0-9_-]{1,63} and unique in the playbook.  An empty value
@@ -48,7 +50,7 @@
 
 enum pb_kind {
 	PB_CHECK, PB_APPROVE, PB_WAN, PB_FAULT, PB_FAILOVER, PB_SWITCHOVER, PB_FAILBACK,
-	PB_WAIT, PB_ASSERT, PB_SLEEP, PB_PAUSE, PB_RESUME,
+	PB_WAIT, PB_ASSERT, PB_SLEEP, PB_PAUSE, PB_RESUME, PB_UPGRADE_SITE, PB_FINALIZE,
 };
 
 /* -1 in an int64_t field, "" in a string field: not given. */
@@ -82,6 +84,9 @@ struct pb_step {
 	int64_t rpo_records_max, rpo_ms_max, rto_ms_max;
 	/* sleep */
 	int64_t sleep_ms;
+	/* upgrade_site (site and version required; timeout default 600000),
+	 * finalize (version required): X.Y.Z */
+	char version[16];
 };
 
 struct playbook {
@@ -103,6 +108,9 @@ int playbook_load(const char *path, const char *const sites[], int nsites,
 void playbook_free(struct playbook *pb);
 
 const char *pb_kind_name(enum pb_kind k);   /* "check", "approve", ... */
+/* A step of kind with nothing given (-1 and "" markers), as the parser
+ * starts each one; for playbooks built in code. */
+void pb_step_init(struct pb_step *s, enum pb_kind kind, int line);
 /* The step as JSON: {"name","kind","line", and the fields given}, keyed as
  * in struct pb_step except wan's a, b as "between": [a, b]; timeout_ms
  * includes the kind's default; "force" (failover) and "clear" (fault) are

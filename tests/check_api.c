@@ -45,7 +45,7 @@ struct op_call {
 	bool gate;                     /* then wait until this run waits at a gate */
 };
 
-/* A real playbook run that waits at an approval gate (run 6: see ops[]). */
+/* A real playbook run that waits at an approval gate (run 7: see ops[]). */
 #define GATED_PLAYBOOK "{\"playbook\":\"name: api-check\\nsteps:\\n" \
 	"  - approve: {message: go?, timeout_s: 60}\\n  - check: {state: STEADY}\\n\"}"
 
@@ -74,12 +74,14 @@ static const struct op_call ops[] = {
 	{ "POST", "/v1/pause", "/v1/pause", "PAUSED", NULL, NULL, 0, false },
 	{ "POST", "/v1/resume", "/v1/resume", "STEADY", NULL, NULL, 0, false },
 	{ "PUT", "/v1/policy", "/v1/policy", NULL, NULL, NULL, 0, false },
-	/* Runs 5 (the example: a dry run) and 6 (waits at its gate), then run
-	 * 6 approved. */
+	/* Run 5: the example, a rolling upgrade's dry run. */
+	{ "POST", "/v1/upgrades", "/v1/upgrades", NULL, NULL, NULL, 0, false },
+	/* Runs 6 (the example: a dry run) and 7 (waits at its gate), then run
+	 * 7 approved. */
 	{ "POST", "/v1/playbooks/{name}/runs", "/v1/playbooks/api-check/runs", NULL, NULL, NULL, 0, false },
 	{ "POST", "/v1/playbooks/{name}/runs", "/v1/playbooks/api-check/runs", NULL, NULL,
 	  GATED_PLAYBOOK, 202, true },
-	{ "POST", "/v1/runs/{id}/approve", "/v1/runs/6/approve", NULL, NULL, NULL, 0, false },
+	{ "POST", "/v1/runs/{id}/approve", "/v1/runs/7/approve", NULL, NULL, NULL, 0, false },
 };
 #define NOPS (sizeof(ops) / sizeof(ops[0]))
 
@@ -511,7 +513,7 @@ START_TEST(test_every_documented_route_answers_as_documented)
 		free(r.body);
 		free(body);
 		if (c->gate)
-			ck_assert_msg(wait_gate(6, 10000), "run 6 never waited at its gate; see %s", L.log);
+			ck_assert_msg(wait_gate(7, 10000), "run 7 never waited at its gate; see %s", L.log);
 		if (c->wait_state || c->wait_primary)
 			ck_assert_msg(wait_cluster(c->wait_state, c->wait_primary, 20000),
 				      "%s %s: the cluster did not reach %s/%s; see %s", c->method, c->url,

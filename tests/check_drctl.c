@@ -238,8 +238,8 @@ START_TEST(test_usage_errors_exit_2_with_a_message)
 	expect_usage(none, "usage: drctl");
 	const char *bogus[] = { "bogus", NULL };
 	expect_usage(bogus, "unknown command 'bogus'");
-	const char *later[] = { "upgrade", NULL };
-	expect_usage(later, "not available yet");
+	const char *upto[] = { "--url", "http://127.0.0.1:1", "upgrade", "--yes", NULL };
+	expect_usage(upto, "--to VERSION is required");
 	const char *nourl[] = { "status", NULL };
 	expect_usage(nourl, "--url URL --token-file F, or --lab DIR");
 	const char *badopt[] = { "--url", "http://127.0.0.1:1", "runs", "--frobnicate", NULL };

@@ -819,6 +819,94 @@ START_TEST(test_playbook_dry_run_gate_and_failed_step)
 }
 END_TEST
 
+/* ---- rolling upgrade ------------------------------------------------------------ */
+
+/* Plays the operator who installs binaries: whenever upgrade run `run`
+ * waits for a site, restarts that site with --binary-version to.  Returns
+ * the run once it ended (new ref), or NULL after timeout_ms. */
+static json_t *swap_binaries_until_done(long long run, const char *to, long timeout_ms)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/v1/runs/%lld", run);
+	const char *extra[] = { "--binary-version", to, NULL };
+	uint64_t end = time_mono_ms() + (uint64_t)timeout_ms;
+	while (time_mono_ms() < end) {
+		json_t *r = tl_orch_get(&L, path);
+		const char *outcome = json_string_value(json_object_get(r, "outcome")) ?: "";
+		if (outcome[0] && strcmp(outcome, "running"))
+			return r;
+		json_t *want = json_object_get(json_object_get(r, "detail"), "waiting_for_site_upgrade");
+		struct th_site *s = (struct th_site *)tl_site_named(
+			&L, json_string_value(json_object_get(want, "site")) ?: "");
+		if (s && th_site_status_int(s, NULL, "lsn") >= 0) {
+			char *body = NULL;
+			th_site_req(s, "GET", "/v1/status", false, NULL, 0, &body, NULL);
+			bool old = body && !strstr(body, to);
+			free(body);
+			if (old) {
+				th_kill(s->pid, SIGTERM, 10000);
+				ck_assert_msg(th_site_start(s, extra), "%s did not start at %s", s->name, to);
+			}
+		}
+		json_decref(r);
+		time_sleep_ms(100);
+	}
+	return NULL;
+}
+
+/* Under write load: every site's binary swapped in turn, the primary
+ * switched over, the FCV finalized; nothing acknowledged lost; then an
+ * older binary is refused. */
+START_TEST(test_rolling_upgrade_under_load_then_no_way_back)
+{
+	tl_lab_up(&L, NULL);
+	atomic_bool stop = false;
+	pthread_t t[WRITERS];
+	struct writer w[WRITERS];
+	writers_start(w, t, &stop);
+	time_sleep_ms(500);
+	char url[128], *out = NULL;
+	snprintf(url, sizeof(url), "%s/v1/upgrades", L.url);
+	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, "{\"to\":\"two\"}", 12, NULL, NULL), 400);
+	const char *body = "{\"to\":\"9.1.0\"}";
+	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, body, strlen(body), &out, NULL), 202);
+	json_t *acc = json_loads(out, 0, NULL);
+	free(out);
+	long long run = json_integer_value(json_object_get(acc, "run"));
+	json_decref(acc);
+	json_t *r = swap_binaries_until_done(run, "9.1.0", 90000);
+	ck_assert_msg(r, "the upgrade did not end; see %s", L.log);
+	char *text = json_dumps(r, JSON_COMPACT);
+	ck_assert_msg(!strcmp(json_string_value(json_object_get(r, "outcome")), "succeeded"),
+		      "upgrade: %s", text);
+	free(text);
+	ck_assert_str_eq(json_string_value(json_object_get(r, "kind")), "upgrade");
+	json_decref(r);
+	json_t *st = tl_wait_cluster(&L, "STEADY", "eu-west", NULL, 10000);
+	ck_assert_msg(st, "not STEADY on eu-west after the upgrade; see %s", L.log);
+	json_decref(st);
+	time_sleep_ms(300);
+	int total = writers_stop(w, t, &stop);
+	ck_assert_int_gt(total, 50);
+	assert_all_acked_on(w, tl_site_named(&L, "eu-west"));
+	for (int i = 0; i < NSITES; i++) {
+		char *sb = NULL;
+		th_site_req(&L.site[i], "GET", "/v1/status", false, NULL, 0, &sb, NULL);
+		json_t *j = json_loads(sb ?: "", 0, NULL);
+		free(sb);
+		ck_assert_str_eq(json_string_value(json_object_get(j, "version")), "9.1.0");
+		ck_assert_str_eq(json_string_value(json_object_get(j, "fcv")), "9.1.0");
+		json_decref(j);
+	}
+	/* No way back below the finalized FCV: drorchd refuses, a site too. */
+	const char *down = "{\"to\":\"0.0.1\"}";
+	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, down, strlen(down), NULL, NULL), 409);
+	th_kill(L.site[2].pid, SIGTERM, 10000);
+	const char *old[] = { "--binary-version", "0.0.1", NULL };
+	ck_assert(!th_site_start(&L.site[2], old));
+}
+END_TEST
+
 static Suite *drorchd_suite(void)
 {
 	Suite *s = suite_create("drorchd");
@@ -844,6 +932,7 @@ static Suite *drorchd_suite(void)
 	tcase_add_test(tc, test_failback_after_kill9_returns_to_the_old_primary);
 	tcase_add_test(tc, test_diverged_old_primary_is_rewound_and_audited);
 	tcase_add_test(tc, test_playbook_dry_run_gate_and_failed_step);
+	tcase_add_test(tc, test_rolling_upgrade_under_load_then_no_way_back);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("wan");
 	tcase_set_timeout(tc, 150);

@@ -265,7 +265,7 @@ START_TEST(test_error_step_shape)
 	expect_step_error("chek: {state: STEADY}",
 			  "t.yaml:3:5: step: unknown kind 'chek' (expected one of: check, approve, "
 			  "wan, fault, failover, switchover, failback, wait, assert, sleep, pause, "
-			  "resume)");
+			  "resume, upgrade_site, finalize)");
 	expect_step_error("pause", "t.yaml:3:5: step: expected a mapping such as "
 				   "{check: {state: STEADY}}");
 	expect_step_error("{pause: {}, resume: {}}",
@@ -482,6 +482,30 @@ START_TEST(test_kind_names)
 }
 END_TEST
 
+/* upgrade_site and finalize: required site and version, X.Y.Z checked. */
+START_TEST(test_upgrade_kinds)
+{
+	const char *sites[] = { "us-east", "eu-west", "ap-south" };
+	struct playbook pb;
+	char err[400];
+	const char *ok = "name: up\nsteps:\n  - upgrade_site: {site: eu-west, version: 0.2.0}\n"
+			 "  - finalize: {version: 0.2.0}\n";
+	ck_assert_int_eq(playbook_parse("t.yaml", ok, strlen(ok), sites, 3, &pb, err, sizeof(err)), 0);
+	ck_assert_int_eq(pb.steps[0].kind, PB_UPGRADE_SITE);
+	ck_assert_str_eq(pb.steps[0].version, "0.2.0");
+	ck_assert_int_eq(pb.steps[0].timeout_ms, 600000);
+	ck_assert_int_eq(pb.steps[1].kind, PB_FINALIZE);
+	playbook_free(&pb);
+	const char *bad = "name: up\nsteps:\n  - upgrade_site: {site: eu-west, version: two}\n";
+	ck_assert_int_eq(playbook_parse("t.yaml", bad, strlen(bad), sites, 3, &pb, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "t.yaml:3:44: upgrade_site: version: expected X.Y.Z, got 'two'");
+	const char *nosite = "name: up\nsteps:\n  - upgrade_site: {version: 0.2.0}\n";
+	ck_assert_int_eq(playbook_parse("t.yaml", nosite, strlen(nosite), sites, 3, &pb, err,
+					sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "site"), "%s", err);
+}
+END_TEST
+
 static Suite *playbook_suite(void)
 {
 	Suite *s = suite_create("playbook");
@@ -510,6 +534,7 @@ static Suite *playbook_suite(void)
 	tc = tcase_create("json");
 	tcase_add_test(tc, test_step_json_has_given_fields_only);
 	tcase_add_test(tc, test_kind_names);
+	tcase_add_test(tc, test_upgrade_kinds);
 	suite_add_tcase(s, tc);
 	return s;
 }
