@@ -344,16 +344,17 @@ static const char *wall(long long ms, char *buf, size_t len)
 
 static void print_sites_table(const json_t *sites)
 {
-	printf("%-10s %-12s %-8s %-7s %8s %8s %5s %7s %-11s %s\n", "SITE", "REGION", "ROLE",
-	       "HEALTHY", "LSN", "FLUSHED", "EPOCH", "LAG_MS", "REPLICATION", "URL");
+	printf("%-10s %-12s %-8s %-7s %8s %8s %5s %7s %-11s %-8s %-8s %s\n", "SITE", "REGION",
+	       "ROLE", "HEALTHY", "LSN", "FLUSHED", "EPOCH", "LAG_MS", "REPLICATION", "VERSION",
+	       "FCV", "URL");
 	size_t i;
 	json_t *s;
 	json_array_foreach(sites, i, s)
-		printf("%-10s %-12s %-8s %-7s %8lld %8lld %5lld %7lld %-11s %s\n", jstr(s, "name"),
-		       jstr(s, "region"), jstr(s, "role"),
+		printf("%-10s %-12s %-8s %-7s %8lld %8lld %5lld %7lld %-11s %-8s %-8s %s\n",
+		       jstr(s, "name"), jstr(s, "region"), jstr(s, "role"),
 		       json_is_true(json_object_get(s, "healthy")) ? "yes" : "no", jint(s, "lsn"),
 		       jint(s, "flushed_lsn"), jint(s, "epoch"), jint(s, "lag_ms"),
-		       jstr(s, "replication"), jstr(s, "url"));
+		       jstr(s, "replication"), jstr(s, "version"), jstr(s, "fcv"), jstr(s, "url"));
 }
 
 static int cmd_status(struct ctl *c, int argc, char **argv)
