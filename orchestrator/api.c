@@ -476,19 +476,9 @@ static void post_approve(struct api *a, const struct http_req *req, long long ru
 }
 
 /* POST /v1/runs/{id}/ack {"comment": "..."} */
-static void post_ack(struct api *a, const struct http_req *req, struct http_resp *resp)
+static void post_ack(struct api *a, const struct http_req *req, long long run,
+		     struct http_resp *resp)
 {
-	const char *id = req->path + strlen("/v1/runs/");
-	char *end = NULL;
-	long long run = strtoll(id, &end, 10);
-	if (*id && run > 0 && strcmp(end, "/approve") == 0) {
-		post_approve(a, req, run, resp);
-		return;
-	}
-	if (!*id || run <= 0 || strcmp(end, "/ack") != 0) {
-		http_resp_error(resp, 404, "no route for POST %s", req->path);
-		return;
-	}
 	json_t *j = http_req_json(req, resp);
 	const char *comment = json_string_value(json_object_get(j, "comment"));
 	if (j && (!comment || !*comment)) {
@@ -503,6 +493,20 @@ static void post_ack(struct api *a, const struct http_req *req, struct http_resp
 							    "acknowledged", 1));
 	}
 	json_decref(j);
+}
+
+/* POST /v1/runs/{id}/ack or /approve. */
+static void post_run(struct api *a, const struct http_req *req, struct http_resp *resp)
+{
+	const char *id = req->path + strlen("/v1/runs/");
+	char *end = NULL;
+	long long run = strtoll(id, &end, 10);
+	if (*id && run > 0 && strcmp(end, "/approve") == 0)
+		post_approve(a, req, run, resp);
+	else if (*id && run > 0 && strcmp(end, "/ack") == 0)
+		post_ack(a, req, run, resp);
+	else
+		http_resp_error(resp, 404, "no route for POST %s", req->path);
 }
 
 static void route_post(struct api *a, const struct http_req *req, struct http_resp *resp)
@@ -521,7 +525,7 @@ static void route_post(struct api *a, const struct http_req *req, struct http_re
 	} else if (strcmp(req->path, "/v1/resume") == 0) {
 		post_action(a, req, FSM_E_OP_RESUME, resp);
 	} else if (strncmp(req->path, "/v1/runs/", 9) == 0) {
-		post_ack(a, req, resp);
+		post_run(a, req, resp);
 	} else if (strcmp(req->path, "/v1/upgrades") == 0) {
 		post_upgrade(a, req, resp);
 	} else if (strncmp(req->path, "/v1/playbooks/", 14) == 0) {

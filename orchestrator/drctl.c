@@ -554,6 +554,27 @@ static int confirm(struct ctl *c, const char *what)
 	return EXIT_DONE;
 }
 
+/* POSTs body (taken over) to path, then, unless no_wait, watches the
+ * recovery it started: the shared tail of failover, switchover, failback. */
+static int post_and_watch(struct ctl *c, const char *path, json_t *body, const char *what,
+			  struct watch *w, long long runs_before, long timeout_ms, bool no_wait)
+{
+	json_t *accepted = NULL;
+	int rc = api(c, "POST", path, body, &accepted);
+	json_decref(body);
+	if (rc)
+		return rc;
+	if (no_wait) {
+		c->json ? print_json(accepted) : (void)printf("accepted: %s\n", jstr(accepted, "reason"));
+		json_decref(accepted);
+		return EXIT_DONE;
+	}
+	fprintf(c->progress, "%s: accepted (%s)\n", what, jstr(accepted, "reason"));
+	rc = watch_and_report(c, w, runs_before, timeout_ms, accepted);
+	json_decref(accepted);
+	return rc;
+}
+
 static int cmd_failover(struct ctl *c, int argc, char **argv)
 {
 	struct opt opts[] = { { "--to", true, NULL, false }, { "--force", false, NULL, false },
@@ -573,25 +594,14 @@ static int cmd_failover(struct ctl *c, int argc, char **argv)
 		 to ? to : "the best candidate", opt_on(opts, "--force") ? ", forced past the RPO" : "");
 	if ((rc = confirm(c, what)))
 		return rc;
-	json_t *body = json_object(), *accepted = NULL;
+	json_t *body = json_object();
 	if (!body || (to && json_object_set_new(body, "to", json_string(to))) ||
 	    (opt_on(opts, "--force") && json_object_set_new(body, "force", json_true()))) {
 		json_decref(body);
 		return fail(EXIT_FAILED, "failover: out of memory");
 	}
-	rc = api(c, "POST", "/v1/failover", body, &accepted);
-	json_decref(body);
-	if (rc)
-		return rc;
-	if (opt_on(opts, "--no-wait")) {
-		c->json ? print_json(accepted) : (void)printf("accepted: %s\n", jstr(accepted, "reason"));
-		json_decref(accepted);
-		return EXIT_DONE;
-	}
-	fprintf(c->progress, "%s: accepted (%s)\n", what, jstr(accepted, "reason"));
-	rc = watch_and_report(c, &w, runs_before, timeout_ms, accepted);
-	json_decref(accepted);
-	return rc;
+	return post_and_watch(c, "/v1/failover", body, what, &w, runs_before, timeout_ms,
+			      opt_on(opts, "--no-wait"));
 }
 
 /* switchover --to SITE and failback: planned, zero loss, or aborted. */
@@ -619,22 +629,10 @@ static int planned(struct ctl *c, int argc, char **argv, const char *kind)
 		 "caught up", kind, w.from, w.epoch, to ? to : "the previous primary");
 	if ((rc = confirm(c, what)))
 		return rc;
-	json_t *body = to ? json_pack("{s:s}", "to", to) : NULL, *accepted = NULL;
 	char path[32];
 	snprintf(path, sizeof(path), "/v1/%s", kind);
-	rc = api(c, "POST", path, body, &accepted);
-	json_decref(body);
-	if (rc)
-		return rc;
-	if (opt_on(opts, "--no-wait")) {
-		c->json ? print_json(accepted) : (void)printf("accepted: %s\n", jstr(accepted, "reason"));
-		json_decref(accepted);
-		return EXIT_DONE;
-	}
-	fprintf(c->progress, "%s: accepted (%s)\n", what, jstr(accepted, "reason"));
-	rc = watch_and_report(c, &w, runs_before, timeout_ms, accepted);
-	json_decref(accepted);
-	return rc;
+	return post_and_watch(c, path, to ? json_pack("{s:s}", "to", to) : NULL, what, &w,
+			      runs_before, timeout_ms, opt_on(opts, "--no-wait"));
 }
 
 static int cmd_switchover(struct ctl *c, int argc, char **argv)
