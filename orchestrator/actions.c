@@ -324,7 +324,8 @@ static bool role_cmd(struct orch *o, struct httpc *h, int i, json_t *body, json_
 static json_t *primary_body(struct orch *o, int cand, int64_t epoch, int replicas, json_t *report)
 {
 	json_t *body = orch_role_body(o, cand, o->cfg.sites[cand].name, epoch);
-	if (replicas == 0 && strcmp(orch_policy(o)->mode, "async") && orch_policy(o)->degrade_to_async) {
+	const struct policy *p = orch_policy(o);
+	if (replicas == 0 && strcmp(p->mode, "async") && p->degrade_to_async) {
 		json_object_set_new(body, "mode", json_string("async"));
 		json_object_set_new(body, "quorum", json_integer(1));
 		json_object_set_new(report, "rpo_protection", json_string("off: no replica left"));

@@ -143,7 +143,8 @@ void orch_run_mark(struct orch *o, const char *name, uint64_t wall_ms)
 
 uint64_t orch_window_ms(const struct orch *o)
 {
-	return orch_policy(o)->heartbeat_ms * orch_policy(o)->misses;
+	const struct policy *p = orch_policy(o);  /* one policy, even across a PUT */
+	return p->heartbeat_ms * p->misses;
 }
 
 int64_t orch_detail_int(struct orch *o, const char *key, int64_t dflt)
