@@ -1501,7 +1501,8 @@ static const struct command commands[] = {
 	  "      the current one), e.g. after 'lab kill'; exit 1 when HELD or out of time" },
 	{ "pause", cmd_pause, "pause [--json]", "stop automation (maintenance): the cluster goes PAUSED" },
 	{ "resume", cmd_resume, "resume [--json]", "resume automation after pause, or after HELD and ack" },
-	{ "runs", cmd_runs, "runs [--json]", "recent runs (failovers) with measured RPO and RTO" },
+	{ "runs", cmd_runs, "runs [--json]", "recent runs (failovers, switchovers, failbacks, playbooks, upgrades)\n"
+	  "      with measured RPO and RTO" },
 	{ "audit", cmd_audit, "audit [RUN] [--json]",
 	  "one run (default: the newest): steps, measured RPO/RTO against the policy's targets,\n"
 	  "      and its transitions with the FSM row and reason of each.\n"

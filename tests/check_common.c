@@ -138,6 +138,8 @@ static Suite *common_suite(void)
 	tcase_add_test(tc, test_crc32c_check_value);
 	tcase_add_test(tc, test_crc32c_incremental_equals_whole);
 	tcase_add_test(tc, test_crc32c_detects_single_bit_flip);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("version");
 	tcase_add_test(tc, test_versions_compare_number_by_number);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("http");

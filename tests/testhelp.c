@@ -278,7 +278,19 @@ bool th_site_start(struct th_site *s, const char *const extra[])
 	s->pid = th_spawn(argv, s->log);
 	char url[128];
 	snprintf(url, sizeof(url), "%s/healthz", s->base);
-	return s->pid > 0 && th_wait_http(url, 200, 10000);
+	uint64_t deadline = time_mono_ms() + 10000;
+	while (s->pid > 0 && time_mono_ms() < deadline) {
+		if (th_http("GET", url, NULL, NULL, 0, NULL, NULL) == 200)
+			return true;
+		int st;
+		if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+			th_forget(s->pid);  /* it refused to start: no need to wait longer */
+			s->pid = -1;
+			return false;
+		}
+		time_sleep_ms(20);
+	}
+	return false;
 }
 
 long th_site_req(const struct th_site *s, const char *method, const char *path, bool admin,
