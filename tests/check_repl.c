@@ -481,21 +481,6 @@ static void bg_put(struct bg_put *b, const struct th_site *s, const char *key)
 	pthread_create(&b->t, NULL, bg_put_main, b);
 }
 
-static bool wait_status_has(const struct th_site *s, const char *needle, long timeout_ms)
-{
-	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
-	bool found = false;
-	while (!found && time_mono_ms() < deadline) {
-		char *body = NULL;
-		th_site_req(s, "GET", "/v1/status", false, NULL, 0, &body, NULL);
-		found = body && strstr(body, needle);
-		free(body);
-		if (!found)
-			time_sleep_ms(50);
-	}
-	return found;
-}
-
 /*
  * Records are shipped before the primary's own fsync.  A primary killed with
  * one in flight restarts without it, is re-confirmed at the same epoch and
@@ -534,7 +519,7 @@ START_TEST(test_same_epoch_rewrite_after_crash_is_detected_as_divergence)
 	}
 	char needle[64];
 	snprintf(needle, sizeof(needle), "diverged at lsn %d", 3);
-	ck_assert_msg(wait_status_has(&C, needle, 5000), "C's divergence was not detected");
+	ck_assert_msg(th_site_wait_status(&C, needle, 5000), "C's divergence was not detected");
 	ck_assert(!th_site_has(&C, "rewrite3"));
 }
 END_TEST
@@ -576,7 +561,7 @@ START_TEST(test_unconfirmed_replica_does_not_renew_the_lease)
 	ck_assert_int_eq(th_site_put(&A, "cut-off"), 503);
 	/* C restarts from its state.json: it streams from A again, unconfirmed. */
 	start(&C, NULL);
-	ck_assert(wait_status_has(&C, "\"state\":\"streaming\"", 5000));
+	ck_assert(th_site_wait_status(&C, "\"state\":\"streaming\"", 5000));
 	ck_assert_int_eq(th_site_status_int(&A, NULL, "lsn"), 1);
 	time_sleep_ms(200);
 	ck_assert_int_eq(th_site_put(&A, "renewed-by-unconfirmed"), 503);
@@ -680,7 +665,7 @@ START_TEST(test_replica_of_a_former_standalone_restarts)
 	th_kill(B.pid, SIGKILL, 5000);
 	start(&B, NULL);
 	ck_assert(th_site_has(&B, "standalone"));
-	ck_assert(wait_status_has(&B, "\"epoch_history\":[{\"epoch\":0,\"first_lsn\":1}", 1000));
+	ck_assert(th_site_wait_status(&B, "\"epoch_history\":[{\"epoch\":0,\"first_lsn\":1}", 1000));
 }
 END_TEST
 
@@ -730,7 +715,7 @@ START_TEST(test_paused_primary_refuses_writes_but_ships_its_log)
 	ck_assert_int_eq(th_site_req(&A, "DELETE", "/v1/kv/before0", false, NULL, 0, NULL, NULL),
 			 503);
 	ck_assert_int_eq(th_site_req(&A, "GET", "/primary", false, NULL, 0, NULL, NULL), 503);
-	ck_assert(wait_status_has(&A, "\"writes\":\"paused\"", 1000));
+	ck_assert(th_site_wait_status(&A, "\"writes\":\"paused\"", 1000));
 	/* No client write reached the log once the pause was answered, and the
 	 * replica still gets (and acks) everything up to the primary's end. */
 	ck_assert_int_eq(th_site_status_int(&A, NULL, "lsn"), last);
@@ -746,7 +731,7 @@ START_TEST(test_paused_primary_refuses_writes_but_ships_its_log)
 	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "sync", 1), 200);
 	ck_assert_int_eq(th_site_put(&A, "reopened"), 200);
 	ck_assert_int_eq(th_site_req(&A, "GET", "/primary", false, NULL, 0, NULL, NULL), 200);
-	ck_assert(wait_status_has(&A, "\"writes\":\"open\"", 1000));
+	ck_assert(th_site_wait_status(&A, "\"writes\":\"open\"", 1000));
 	ck_assert(th_site_has(&B, "reopened"));
 }
 END_TEST
@@ -774,7 +759,7 @@ START_TEST(test_pause_checks_its_input)
 	/* A fence ends the pause with the primary role; so does a newer epoch. */
 	ck_assert_int_eq(th_site_req(&A, "POST", "/v1/admin/fence", true, "{\"epoch\":2}", 11,
 				     NULL, NULL), 200);
-	ck_assert(wait_status_has(&A, "\"writes\":\"open\"", 1000));
+	ck_assert(th_site_wait_status(&A, "\"writes\":\"open\"", 1000));
 	ck_assert_int_eq(th_site_role(&A, "primary", 2, NULL, "async", 1), 200);
 	ck_assert_int_eq(th_site_put(&A, "at-2"), 200);
 }
@@ -811,7 +796,7 @@ static void diverge(int common, int extra, int fresh, const char *const a_args[]
 	put_n(&B, "new", 0, fresh);
 	start(&A, a_args);
 	ck_assert_int_eq(th_site_role(&A, "replica", 2, &B, "async", 1), 200);
-	ck_assert_msg(wait_status_has(&A, "\"diverged_lsn\"", 5000), "A was not refused as "
+	ck_assert_msg(th_site_wait_status(&A, "\"diverged_lsn\"", 5000), "A was not refused as "
 		      "diverged; see %s", A.log);
 }
 
@@ -876,7 +861,7 @@ static void check_follows_b(int common, int fresh, int extra)
 		snprintf(path, sizeof(path), "/v1/kv/only-a%d", i);
 		ck_assert_int_eq(th_site_req(&A, "GET", path, false, NULL, 0, NULL, NULL), 404);
 	}
-	ck_assert(wait_status_has(&A, "\"state\":\"streaming\"", 5000));
+	ck_assert(th_site_wait_status(&A, "\"state\":\"streaming\"", 5000));
 }
 
 START_TEST(test_rewind_quarantines_divergent_records_then_streams)
@@ -896,11 +881,11 @@ START_TEST(test_rewind_quarantines_divergent_records_then_streams)
 	check_follows_b(10, 3, 5);
 	char needle[1200];
 	snprintf(needle, sizeof(needle), "\"last_rewind\":{\"quarantine\":\"%s\"", path);
-	ck_assert(wait_status_has(&A, needle, 1000));
+	ck_assert(th_site_wait_status(&A, needle, 1000));
 	/* The audit still finds it after a restart. */
 	th_kill(A.pid, SIGKILL, 5000);
 	start(&A, long_lease);
-	ck_assert(wait_status_has(&A, needle, 1000));
+	ck_assert(th_site_wait_status(&A, needle, 1000));
 	ck_assert(th_site_has(&A, "after4"));
 	json_decref(ans);
 }
@@ -933,7 +918,7 @@ START_TEST(test_rewind_killed_part_way_recovers)
 	const char *point = crash_points[_i];
 	setenv("DRORCH_TEST_REWIND_CRASH", point, 1);
 	diverge(10, 2, 3, long_lease, false);  /* B refuses "diverged at lsn 12" */
-	ck_assert(wait_status_has(&A, "diverged at lsn 12", 5000));
+	ck_assert(th_site_wait_status(&A, "diverged at lsn 12", 5000));
 	ck_assert_int_eq(post_rewind(&A, "{\"epoch\":2}", NULL), 0);  /* killed: no answer */
 	int status = th_wait_exit(A.pid, 5000);
 	ck_assert_msg(status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
@@ -948,13 +933,13 @@ START_TEST(test_rewind_killed_part_way_recovers)
 	int wal = 0, folded = 0;
 	if (_i == 0) {  /* crashed before the intent: the old state, refused again */
 		ck_assert(th_site_has(&A, "only-a1"));
-		ck_assert(wait_status_has(&A, "\"diverged_lsn\"", 5000));
+		ck_assert(th_site_wait_status(&A, "\"diverged_lsn\"", 5000));
 		json_t *ans = NULL;
 		ck_assert_int_eq(post_rewind(&A, "{\"epoch\":2}", &ans), 200);
 		ck_assert_int_eq(json_integer_value(json_object_get(ans, "records")), 2);
 		json_decref(ans);
 	} else {        /* committed: the restart finished it */
-		ck_assert(wait_status_has(&A, "\"last_rewind\"", 1000));
+		ck_assert(th_site_wait_status(&A, "\"last_rewind\"", 1000));
 		ck_assert_int_eq(post_rewind(&A, "{\"epoch\":2}", NULL), 409);
 	}
 	size_t len2 = 0;
@@ -962,7 +947,7 @@ START_TEST(test_rewind_killed_part_way_recovers)
 	ck_assert(after && len2 == len && memcmp(before, after, len) == 0);
 	check_quarantine(path, "only-a", 2, 11, &wal, &folded);
 	check_follows_b(10, 3, 2);
-	ck_assert(wait_status_has(&A, "diverged-2-11.jsonl", 1000));
+	ck_assert(th_site_wait_status(&A, "diverged-2-11.jsonl", 1000));
 	free(before);
 	free(after);
 }
@@ -998,7 +983,7 @@ START_TEST(test_rewind_checks_its_input_and_the_sites_state)
 	ck_assert_int_eq(th_site_status_int(&B, NULL, "lsn"), 1);  /* nothing changed */
 	ck_assert(th_site_has(&B, "k"));
 	ck_assert_int_eq(post_rewind(&B, "{\"epoch\":3}", NULL), 409);  /* newer: fences B */
-	ck_assert(wait_status_has(&B, "\"role\":\"fenced\"", 1000));
+	ck_assert(th_site_wait_status(&B, "\"role\":\"fenced\"", 1000));
 	ck_assert(th_site_has(&B, "k"));
 }
 END_TEST

@@ -64,48 +64,17 @@ static void stop(struct th_site *s)
 		      "%s did not stop cleanly (status %d); see %s", s->name, st, s->log);
 }
 
-/* A string field of /v1/status (top-level), copied into buf. */
-static const char *status_str(const struct th_site *s, const char *field, char *buf,
-			      size_t len)
-{
-	char *body = NULL;
-	buf[0] = '\0';
-	if (th_site_req(s, "GET", "/v1/status", false, NULL, 0, &body, NULL) == 200) {
-		json_t *j = json_loads(body, 0, NULL);
-		const char *v = json_string_value(json_object_get(j, field));
-		snprintf(buf, len, "%s", v ? v : "");
-		json_decref(j);
-	}
-	free(body);
-	return buf;
-}
-
 static void assert_versions(const struct th_site *s, const char *version, const char *fcv)
 {
 	char buf[64];
-	ck_assert_str_eq(status_str(s, "version", buf, sizeof(buf)), version);
-	ck_assert_str_eq(status_str(s, "fcv", buf, sizeof(buf)), fcv);
+	ck_assert_str_eq(th_site_status_str(s, "version", buf, sizeof(buf)), version);
+	ck_assert_str_eq(th_site_status_str(s, "fcv", buf, sizeof(buf)), fcv);
 }
 
 /* POST /v1/admin/fcv with body; admin = with the token.  *out if given. */
 static long post_fcv(const struct th_site *s, const char *body, bool admin, char **out)
 {
 	return th_site_req(s, "POST", "/v1/admin/fcv", admin, body, strlen(body), out, NULL);
-}
-
-static bool wait_status_has(const struct th_site *s, const char *needle, long timeout_ms)
-{
-	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
-	bool found = false;
-	while (!found && time_mono_ms() < deadline) {
-		char *body = NULL;
-		th_site_req(s, "GET", "/v1/status", false, NULL, 0, &body, NULL);
-		found = body && strstr(body, needle);
-		free(body);
-		if (!found)
-			time_sleep_ms(50);
-	}
-	return found;
 }
 
 /* A site given a role at 0.1.0, upgraded to the 0.2.0 binary and finalized
@@ -209,7 +178,7 @@ START_TEST(test_admin_fcv_moves_up_only_within_the_binary)
 	assert_versions(&A, "0.2.0", "0.2.0");  /* persisted */
 	/* A newer epoch fences the site, as a heartbeat would, and sets nothing. */
 	ck_assert_int_eq(post_fcv(&A, "{\"epoch\":3,\"fcv\":\"0.2.0\"}", true, NULL), 409);
-	ck_assert(wait_status_has(&A, "\"role\":\"fenced\"", 1000));
+	ck_assert(th_site_wait_status(&A, "\"role\":\"fenced\"", 1000));
 }
 END_TEST
 
@@ -252,11 +221,11 @@ START_TEST(test_primary_refuses_a_replica_binary_below_its_fcv)
 	assert_versions(&A, "0.2.0", "0.2.0");
 	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "remote_apply", 1), 200);
 	ck_assert_int_eq(th_site_role(&B, "replica", 1, &A, "remote_apply", 1), 200);
-	ck_assert(wait_status_has(&B, "replica binary 0.1.0 is below the cluster's fcv 0.2.0",
+	ck_assert(th_site_wait_status(&B, "replica binary 0.1.0 is below the cluster's fcv 0.2.0",
 				  5000));
-	ck_assert(wait_status_has(&B, "\"state\":\"refused\"", 1000));
+	ck_assert(th_site_wait_status(&B, "\"state\":\"refused\"", 1000));
 	ck_assert_int_eq(th_site_put(&A, "no-quorum"), 503);  /* B acks nothing */
-	ck_assert(wait_status_has(&A, "\"peers\":[]", 1000));
+	ck_assert(th_site_wait_status(&A, "\"peers\":[]", 1000));
 	/* The same by hand: versions compare as numbers (0.10.0 > 0.2.0), and a
 	 * fetch without a version (an old follower) passes. */
 	ck_assert_int_eq(fetch(&A, "from=1&epoch=1&replica=g&version=0.1.0", NULL), 409);
@@ -266,11 +235,11 @@ START_TEST(test_primary_refuses_a_replica_binary_below_its_fcv)
 	/* A replica on the new binary streams. */
 	start_at(&C, "0.2.0", "400");
 	ck_assert_int_eq(th_site_role(&C, "replica", 1, &A, "remote_apply", 1), 200);
-	ck_assert(wait_status_has(&C, "\"state\":\"streaming\"", 5000));
+	ck_assert(th_site_wait_status(&C, "\"state\":\"streaming\"", 5000));
 	ck_assert_int_eq(th_site_put(&A, "k"), 200);  /* remote_apply: applied on C */
 	ck_assert(th_site_has(&C, "k"));
 	ck_assert(!th_site_has(&B, "k"));
-	ck_assert(wait_status_has(&B, "\"state\":\"refused\"", 1000));
+	ck_assert(th_site_wait_status(&B, "\"state\":\"refused\"", 1000));
 }
 END_TEST
 

@@ -326,6 +326,35 @@ long long th_site_status_int(const struct th_site *s, const char *obj, const cha
 	return v;
 }
 
+const char *th_site_status_str(const struct th_site *s, const char *field, char *buf, size_t len)
+{
+	char *body = NULL;
+	buf[0] = '\0';
+	if (th_site_req(s, "GET", "/v1/status", false, NULL, 0, &body, NULL) == 200) {
+		json_t *j = json_loads(body, 0, NULL);
+		const char *v = json_string_value(json_object_get(j, field));
+		snprintf(buf, len, "%s", v ? v : "");
+		json_decref(j);
+	}
+	free(body);
+	return buf;
+}
+
+bool th_site_wait_status(const struct th_site *s, const char *needle, long timeout_ms)
+{
+	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
+	bool found = false;
+	while (!found && time_mono_ms() < deadline) {
+		char *body = NULL;
+		th_site_req(s, "GET", "/v1/status", false, NULL, 0, &body, NULL);
+		found = body && strstr(body, needle);
+		free(body);
+		if (!found)
+			time_sleep_ms(50);
+	}
+	return found;
+}
+
 long th_site_put(const struct th_site *s, const char *key)
 {
 	char path[256], val[512];

@@ -81,6 +81,10 @@ long th_site_role(const struct th_site *s, const char *role, int epoch,
 		  const struct th_site *primary, const char *mode, int quorum);
 /* A status field: top-level when obj is NULL, else inside object obj. */
 long long th_site_status_int(const struct th_site *s, const char *obj, const char *field);
+/* A top-level string field of /v1/status copied into buf ("" if absent). */
+const char *th_site_status_str(const struct th_site *s, const char *field, char *buf, size_t len);
+/* Polls /v1/status until its text contains needle; false after timeout_ms. */
+bool th_site_wait_status(const struct th_site *s, const char *needle, long timeout_ms);
 /* PUT key = th_value_for(key); returns the HTTP status. */
 long th_site_put(const struct th_site *s, const char *key);
 /* true when GET key answers 200 with th_value_for(key). */
