@@ -1069,6 +1069,28 @@ static int follow_run(struct ctl *c, long long id, long timeout_ms, json_t **fin
 	}
 }
 
+/* POSTs body (taken over; NULL: out of memory) to path, which starts a
+ * playbook run: a dry run's plan is printed (exit 1 when a check would
+ * fail now); a real run is followed to its end, *run receiving it (caller
+ * frees) for the command's last line. */
+static int start_and_follow(struct ctl *c, const char *path, json_t *body, bool dry,
+			    const char *what, long timeout_ms, json_t **run)
+{
+	json_t *out = NULL;
+	*run = NULL;
+	int rc = body ? api(c, "POST", path, body, &out) : fail(EXIT_FAILED, "out of memory");
+	json_decref(body);
+	if (!rc && dry) {
+		c->json ? print_json(out) : print_plan(out);
+		rc = strcmp(jstr(out, "outcome"), "succeeded") ? EXIT_FAILED : EXIT_DONE;
+	} else if (!rc) {
+		fprintf(c->progress, "%s: run %lld\n", what, jint(out, "run"));
+		rc = follow_run(c, jint(out, "run"), timeout_ms, run);
+	}
+	json_decref(out);
+	return rc;
+}
+
 static int cmd_run(struct ctl *c, int argc, char **argv)
 {
 	struct opt opts[] = { { "--dry-run", false, NULL, false }, { "--timeout", true, NULL, false },
@@ -1092,27 +1114,18 @@ static int cmd_run(struct ctl *c, int argc, char **argv)
 		free(text);
 		return rc;
 	}
-	json_t *body = json_pack("{s:b, s:s}", "dry_run", dry, "playbook", text), *out = NULL, *run = NULL;
+	json_t *body = json_pack("{s:b, s:s}", "dry_run", dry, "playbook", text), *run = NULL;
 	free(text);
-	rc = body ? api(c, "POST", path, body, &out) : fail(EXIT_FAILED, "run: out of memory");
-	json_decref(body);
-	if (!rc && dry) {
-		c->json ? print_json(out) : print_plan(out);
-		rc = strcmp(jstr(out, "outcome"), "succeeded") ? EXIT_FAILED : EXIT_DONE;
-	} else if (!rc) {
-		fprintf(c->progress, "%s: run %lld\n", what, jint(out, "run"));
-		rc = follow_run(c, jint(out, "run"), timeout_ms, &run);
-		if (run && c->json) {
-			json_t *o = json_pack("{s:I, s:O}", "run", (json_int_t)jint(run, "id"), "detail", run);
-			print_json(o);
-			json_decref(o);
-		} else if (run) {
-			printf("run %lld: playbook %s %s  (drctl audit %lld)\n", jint(run, "id"),
-			       jstr(json_object_get(run, "detail"), "playbook"), jstr(run, "outcome"),
-			       jint(run, "id"));
-		}
+	rc = start_and_follow(c, path, body, dry, what, timeout_ms, &run);
+	if (run && c->json) {
+		json_t *o = json_pack("{s:I, s:O}", "run", (json_int_t)jint(run, "id"), "detail", run);
+		print_json(o);
+		json_decref(o);
+	} else if (run) {
+		printf("run %lld: playbook %s %s  (drctl audit %lld)\n", jint(run, "id"),
+		       jstr(json_object_get(run, "detail"), "playbook"), jstr(run, "outcome"),
+		       jint(run, "id"));
 	}
-	json_decref(out);
 	json_decref(run);
 	return rc;
 }
@@ -1139,20 +1152,11 @@ static int cmd_upgrade(struct ctl *c, int argc, char **argv)
 	if (!dry && (rc = confirm(c, what)))
 		return rc;
 	json_t *body = json_pack("{s:s, s:b, s:b}", "to", to, "finalize", fin, "dry_run", dry);
-	json_t *out = NULL, *run = NULL;
-	rc = body ? api(c, "POST", "/v1/upgrades", body, &out) : fail(EXIT_FAILED, "upgrade: out of memory");
-	json_decref(body);
-	if (!rc && dry) {
-		c->json ? print_json(out) : print_plan(out);
-		rc = strcmp(jstr(out, "outcome"), "succeeded") ? EXIT_FAILED : EXIT_DONE;
-	} else if (!rc) {
-		fprintf(c->progress, "%s: run %lld\n", what, jint(out, "run"));
-		rc = follow_run(c, jint(out, "run"), timeout_ms, &run);
-		if (run)
-			c->json ? print_json(run) : (void)printf("run %lld: upgrade to %s %s  (drctl audit "
-				"%lld)\n", jint(run, "id"), to, jstr(run, "outcome"), jint(run, "id"));
-	}
-	json_decref(out);
+	json_t *run = NULL;
+	rc = start_and_follow(c, "/v1/upgrades", body, dry, what, timeout_ms, &run);
+	if (run)
+		c->json ? print_json(run) : (void)printf("run %lld: upgrade to %s %s  (drctl audit "
+			"%lld)\n", jint(run, "id"), to, jstr(run, "outcome"), jint(run, "id"));
 	json_decref(run);
 	return rc;
 }
