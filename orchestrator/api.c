@@ -115,20 +115,16 @@ static void get_policy(struct api *a, struct http_resp *resp)
  * "source" aside); absent keys take the built-in defaults. */
 static void put_policy(struct api *a, const struct http_req *req, struct http_resp *resp)
 {
+	enum { POLICY_MAX_BYTES = 32 * 1024 };
 	struct policy p;
-	char err[400];
-	json_t *st = orch_status_json(a->orch);
-	const char *state = json_string_value(json_object_get(st, "state")) ?: "";
-	bool resting = !strcmp(state, "STEADY") || !strcmp(state, "DEGRADED") ||
-		       !strcmp(state, "PAUSED") || !strcmp(state, "HELD");
-	char body[32 * 1024];
-	if (!resting) {
+	char err[400], state[32];
+	if (orch_recovering(a->orch, state, sizeof(state))) {
 		http_resp_error(resp, 409, "state %s: a recovery is running; change the policy "
 				"once it has ended", state);
 	} else if (!req->body_len) {
 		http_resp_error(resp, 400, "request body: a policy document (YAML or JSON) is required");
-	} else if (req->body_len >= sizeof(body)) {
-		http_resp_error(resp, 413, "a policy document is at most %zu bytes", sizeof(body) - 1);
+	} else if (req->body_len >= POLICY_MAX_BYTES) {
+		http_resp_error(resp, 413, "a policy document is at most %d bytes", POLICY_MAX_BYTES - 1);
 	} else {
 		/* "source" is what GET adds: a document read back can be put again. */
 		json_t *j = json_loadb(req->body, req->body_len, 0, NULL);
@@ -145,7 +141,6 @@ static void put_policy(struct api *a, const struct http_req *req, struct http_re
 		free(text);
 		json_decref(j);
 	}
-	json_decref(st);
 }
 
 static void get_sites(struct api *a, struct http_resp *resp)

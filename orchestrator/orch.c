@@ -141,6 +141,27 @@ void orch_run_mark(struct orch *o, const char *name, uint64_t wall_ms)
 		log_event(LOG_ERROR, "orch.run_mark_failed", "{s:s}", "error", err);
 }
 
+/* The newest of the last 100 runs whose kind is one of kinds (NULL-ended)
+ * and, when outcome is not NULL, whose outcome it is; new ref or NULL. */
+static json_t *newest_run(struct orch *o, const char *const kinds[], const char *outcome)
+{
+	json_t *runs = store_runs_json(o->store, 100), *r, *found = NULL;
+	size_t i;
+	json_array_foreach(runs, i, r) {
+		const char *kind = json_string_value(json_object_get(r, "kind")) ?: "";
+		const char *out = json_string_value(json_object_get(r, "outcome")) ?: "";
+		bool kind_ok = false;
+		for (int k = 0; kinds[k]; k++)
+			kind_ok = kind_ok || !strcmp(kind, kinds[k]);
+		if (kind_ok && (!outcome || !strcmp(out, outcome))) {
+			found = json_incref(r);
+			break;
+		}
+	}
+	json_decref(runs);
+	return found;
+}
+
 uint64_t orch_window_ms(const struct orch *o)
 {
 	const struct policy *p = orch_policy(o);  /* one policy, even across a PUT */
@@ -510,16 +531,10 @@ static void reconcile(struct orch *o)
 /* The newest failover run's id (the one that left a site diverged), or 0. */
 static int64_t last_failover_run(struct orch *o)
 {
-	json_t *runs = store_runs_json(o->store, 100);
-	size_t i;
-	json_t *r;
-	int64_t id = 0;
-	json_array_foreach(runs, i, r)
-		if (!strcmp(json_string_value(json_object_get(r, "kind")) ?: "", "failover")) {
-			id = json_integer_value(json_object_get(r, "id"));
-			break;
-		}
-	json_decref(runs);
+	static const char *const kinds[] = { "failover", NULL };
+	json_t *r = newest_run(o, kinds, NULL);
+	int64_t id = json_integer_value(json_object_get(r, "id"));
+	json_decref(r);
 	return id;
 }
 
@@ -834,23 +849,13 @@ int orch_request(struct orch *o, enum fsm_event ev, const char *actor, const cha
  * role from (a failback's own runs do not count). */
 static int failback_target(struct orch *o, char *name, size_t len)
 {
-	json_t *runs = store_runs_json(o->store, 100);
-	size_t i;
-	json_t *r;
-	int rc = -1;
-	json_array_foreach(runs, i, r) {
-		const char *kind = json_string_value(json_object_get(r, "kind"));
-		const char *outcome = json_string_value(json_object_get(r, "outcome"));
-		const char *from = json_string_value(json_object_get(r, "from_site"));
-		if (kind && outcome && from && *from &&
-		    (!strcmp(kind, "failover") || !strcmp(kind, "switchover")) &&
-		    !strcmp(outcome, "succeeded")) {
-			snprintf(name, len, "%s", from);
-			rc = 0;
-			break;
-		}
-	}
-	json_decref(runs);
+	static const char *const kinds[] = { "failover", "switchover", NULL };
+	json_t *r = newest_run(o, kinds, "succeeded");
+	const char *from = json_string_value(json_object_get(r, "from_site"));
+	int rc = from && *from ? 0 : -1;
+	if (rc == 0)
+		snprintf(name, len, "%s", from);
+	json_decref(r);
 	return rc;
 }
 
@@ -924,6 +929,15 @@ int orch_ack_run(struct orch *o, int64_t run_id, const char *actor, const char *
 	json_decref(note);
 	json_decref(run);
 	return rc;
+}
+
+bool orch_recovering(struct orch *o, char *state, size_t len)
+{
+	pthread_mutex_lock(&o->mu);
+	enum fsm_state s = cur_state_locked(o);
+	pthread_mutex_unlock(&o->mu);
+	snprintf(state, len, "%s", fsm_state_names[s]);
+	return fsm_state_timeout_ms[s] != 0;
 }
 
 /* primary | replica | fenced | down, as DESIGN.md's status contract says. */
