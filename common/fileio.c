@@ -5,6 +5,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 int write_all(int fd, const void *data, size_t len)
@@ -50,4 +53,26 @@ int fsync_dir(const char *dir)
 	close(fd);
 	errno = saved;
 	return rc;
+}
+
+int remove_numbered(const char *dir, const uint64_t *nums, size_t n, const char *suffix,
+		    char *err, size_t errlen)
+{
+	char path[4096];
+	for (size_t i = 0; i < n; i++) {
+		if (snprintf(path, sizeof(path), "%s/%020" PRIu64 "%s", dir, nums[i], suffix) >=
+		    (int)sizeof(path)) {
+			snprintf(err, errlen, "%s: path too long", dir);
+			return -1;
+		}
+		if (unlink(path) != 0 && errno != ENOENT) {
+			snprintf(err, errlen, "remove %s: %s", path, strerror(errno));
+			return -1;
+		}
+	}
+	if (fsync_dir(dir) != 0) {
+		snprintf(err, errlen, "fsync %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
 }

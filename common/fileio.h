@@ -9,6 +9,7 @@
 #define DRORCH_FILEIO_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Writes all len bytes, retrying short writes and EINTR. */
@@ -17,5 +18,9 @@ int write_all(int fd, const void *data, size_t len);
 ssize_t read_all(int fd, void *buf, size_t len);
 /* fsyncs the directory dir, so that entries created or renamed in it last. */
 int fsync_dir(const char *dir);
+/* Removes DIR/%020llu SUFFIX for each of nums[0..n) (a missing one is no
+ * error), then fsyncs dir so the removals last.  0, or -1 with err. */
+int remove_numbered(const char *dir, const uint64_t *nums, size_t n, const char *suffix,
+		    char *err, size_t errlen);
 
 #endif

@@ -343,36 +343,21 @@ out:
 
 int snap_remove_all(const char *datadir, char *err, size_t errlen)
 {
-	char *dir = NULL, *p = NULL;
+	char *dir = NULL, *tmp = NULL;
 	uint64_t *v = NULL;
 	size_t n = 0;
 	int rc = -1;
 	if (snap_dir(datadir, &dir) != 0 || list_snaps(dir, &v, &n) != 0) {
 		snprintf(err, errlen, "open %s/snap: %s", datadir, strerror(errno));
-		goto out;
+	} else if (asprintf(&tmp, "%s/snapshot.tmp", dir) < 0) {
+		tmp = NULL;
+		snprintf(err, errlen, "out of memory");
+	} else if (unlink(tmp) != 0 && errno != ENOENT) {
+		snprintf(err, errlen, "remove %s: %s", tmp, strerror(errno));
+	} else {
+		rc = remove_numbered(dir, v, n, ".snap", err, errlen);  /* fsyncs dir too */
 	}
-	for (size_t i = 0; i <= n; i++) {  /* the snapshots, then snapshot.tmp */
-		int r = i < n ? asprintf(&p, "%s/%020" PRIu64 ".snap", dir, v[i])
-			      : asprintf(&p, "%s/snapshot.tmp", dir);
-		if (r < 0) {
-			p = NULL;
-			snprintf(err, errlen, "out of memory");
-			goto out;
-		}
-		if (unlink(p) != 0 && errno != ENOENT) {
-			snprintf(err, errlen, "remove %s: %s", p, strerror(errno));
-			goto out;
-		}
-		free(p);
-		p = NULL;
-	}
-	if (fsync_dir(dir) != 0) {
-		snprintf(err, errlen, "fsync %s: %s", dir, strerror(errno));
-		goto out;
-	}
-	rc = 0;
-out:
-	free(p);
+	free(tmp);
 	free(v);
 	free(dir);
 	return rc;

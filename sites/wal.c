@@ -932,40 +932,17 @@ int wal_remove_through(struct wal *w, uint64_t lsn, char *err, size_t errlen)
 
 int wal_discard_dir(const char *datadir, char *err, size_t errlen)
 {
-	char *dir = NULL, *path = NULL;
+	char *dir = NULL;
 	uint64_t *firsts = NULL;
 	size_t n = 0;
-	int rc = -1;
 	if (asprintf(&dir, "%s/wal", datadir) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (access(dir, F_OK) != 0) {  /* no WAL yet: nothing to discard */
-		free(dir);
-		return 0;
-	}
-	if (list_segments(dir, &firsts, &n, err, errlen) != 0)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		if (asprintf(&path, "%s/%020" PRIu64 ".wal", dir, firsts[i]) < 0) {
-			path = NULL;
-			snprintf(err, errlen, "out of memory");
-			goto out;
-		}
-		if (unlink(path) != 0 && errno != ENOENT) {
-			snprintf(err, errlen, "remove %s: %s", path, strerror(errno));
-			goto out;
-		}
-		free(path);
-		path = NULL;
-	}
-	if (fsync_dir(dir) != 0) {
-		snprintf(err, errlen, "fsync %s: %s", dir, strerror(errno));
-		goto out;
-	}
-	rc = 0;
-out:
-	free(path);
+	int rc = 0;  /* no WAL yet: nothing to discard */
+	if (access(dir, F_OK) == 0)
+		rc = list_segments(dir, &firsts, &n, err, errlen) ||
+		     remove_numbered(dir, firsts, n, ".wal", err, errlen) ? -1 : 0;
 	free(firsts);
 	free(dir);
 	return rc;
