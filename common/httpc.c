@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 
@@ -69,6 +70,16 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
+/* Header lines: a new status line (an interim 1xx answer ended) starts over. */
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct sink *s = userdata;
+	size_t n = size * nmemb;
+	if (n >= 5 && strncmp(ptr, "HTTP/", 5) == 0)
+		s->len = 0;
+	return on_data(ptr, size, nmemb, userdata) == n ? n : 0;
+}
+
 static struct curl_slist *build_headers(const char *bearer, int has_body)
 {
 	struct curl_slist *h = curl_slist_append(NULL, "Expect:");
@@ -91,7 +102,7 @@ int httpc_request(struct httpc *c, const char *method, const char *url,
 		  const char *bearer, const void *body, size_t body_len,
 		  long timeout_ms, struct httpc_resp *out, char *err, size_t errlen)
 {
-	struct sink s = { 0 };
+	struct sink s = { 0 }, h = { 0 };
 	memset(out, 0, sizeof(*out));
 	struct curl_slist *hdrs = build_headers(bearer, body != NULL);
 	if (!hdrs) {
@@ -109,6 +120,8 @@ int httpc_request(struct httpc *c, const char *method, const char *url,
 	curl_easy_setopt(k, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(k, CURLOPT_WRITEDATA, &s);
+	curl_easy_setopt(k, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(k, CURLOPT_HEADERDATA, &h);
 	if (strcmp(method, "HEAD") == 0)
 		curl_easy_setopt(k, CURLOPT_NOBODY, 1L);
 	if (body) {
@@ -118,10 +131,11 @@ int httpc_request(struct httpc *c, const char *method, const char *url,
 	CURLcode rc = curl_easy_perform(k);
 	curl_slist_free_all(hdrs);
 	c->not_delivered = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST;
-	if (rc != CURLE_OK || s.oom) {
+	if (rc != CURLE_OK || s.oom || h.oom) {
 		snprintf(err, errlen, "%s %s: %s", method, url,
-			 s.oom ? "out of memory" : curl_easy_strerror(rc));
+			 s.oom || h.oom ? "out of memory" : curl_easy_strerror(rc));
 		free(s.buf);
+		free(h.buf);
 		return -1;
 	}
 	curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &out->status);
@@ -129,11 +143,13 @@ int httpc_request(struct httpc *c, const char *method, const char *url,
 		s.buf = calloc(1, 1);
 		if (!s.buf) {
 			snprintf(err, errlen, "out of memory");
+			free(h.buf);
 			return -1;
 		}
 	}
 	out->body = s.buf;
 	out->body_len = s.len;
+	out->headers = h.buf;
 	return 0;
 }
 
@@ -142,8 +158,34 @@ void httpc_resp_free(struct httpc_resp *r)
 	if (!r)
 		return;
 	free(r->body);
+	free(r->headers);
 	r->body = NULL;
+	r->headers = NULL;
 	r->body_len = 0;
+}
+
+bool httpc_resp_header(const struct httpc_resp *r, const char *name, char *out, size_t len)
+{
+	size_t nlen = strlen(name);
+	for (const char *line = r->headers; line && *line; ) {
+		const char *end = strchr(line, '\n');
+		size_t llen = end ? (size_t)(end - line) : strlen(line);
+		if (llen > nlen && strncasecmp(line, name, nlen) == 0 && line[nlen] == ':') {
+			const char *v = line + nlen + 1;
+			while (v < line + llen && (*v == ' ' || *v == '\t'))
+				v++;
+			size_t vlen = (size_t)(line + llen - v);
+			while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == ' '))
+				vlen--;
+			if (vlen >= len)
+				return false;
+			memcpy(out, v, vlen);
+			out[vlen] = '\0';
+			return true;
+		}
+		line = end ? end + 1 : line + llen;
+	}
+	return false;
 }
 
 bool httpc_not_delivered(const struct httpc *c)

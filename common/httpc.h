@@ -17,6 +17,7 @@ struct httpc_resp {
 	long status;               /* HTTP status, 0 if no response */
 	char *body;                /* NUL-terminated, owned by the resp */
 	size_t body_len;
+	char *headers;             /* the final answer's header lines, or NULL */
 };
 
 /* Once per process, before threads start. 0 or -1. */
@@ -37,6 +38,9 @@ int httpc_request(struct httpc *c, const char *method, const char *url,
 		  const char *bearer, const void *body, size_t body_len,
 		  long timeout_ms, struct httpc_resp *out, char *err, size_t errlen);
 void httpc_resp_free(struct httpc_resp *r);
+/* The value of header `name` (case-insensitive) of r, without surrounding
+ * space, into out[len]; false when r has no such header or it does not fit. */
+bool httpc_resp_header(const struct httpc_resp *r, const char *name, char *out, size_t len);
 
 /*
  * After a failed httpc_request: true when the request certainly never

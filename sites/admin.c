@@ -17,16 +17,46 @@
  * (wal_set_gate), under s->mu, so no client write of the old role can reach
  * the log once the change is answered.
  *
- * WRITE LEASE.  A primary takes writes only while, within the last lease_ms,
- * it has heard from the orchestrator (any admin command at its epoch) or
- * from `quorum` confirmed replicas (at least one) streaming at its epoch.
- * An orchestrator outage alone therefore never stops writes, while a
- * primary cut off from everyone stops within lease_ms, in every mode.
+ * WRITE LEASE.  A primary takes writes only while its lease holds: within
+ * the last lease_ms, the orchestrator renewed it (an admin command at its
+ * epoch), or `lease_replicas` confirmed replicas streaming at its epoch did
+ * (a fetch).  The orchestrator sends lease_replicas = every other site, so
+ * an orchestrator outage alone never stops writes, a primary cut off from
+ * everyone stops within lease_ms in every mode, and fencing any ONE replica
+ * ends the replicas' part of the lease (as Patroni's failsafe mode needs
+ * every member).  A command without lease_replicas keeps the old rule:
+ * `quorum` replicas (at least one).
  * A replica is confirmed once it has had a role command since it started
  * (it says so in each fetch: confirmed=1).  A replica that restarted from
  * its state.json and has not heard from the orchestrator since may follow
  * a primary the orchestrator has already given up on: it still acks records
  * (durability: sync writes count it), but it does not renew the lease.
+ *
+ * LEASE NONCES.  A renewal counts from when it was SENT, never from when it
+ * arrived, so a command or a fetch that a partition held back and delivered
+ * late grants nothing.  Every answer that may lead to a renewal carries a
+ * nonce: GET /v1/status, the role, heartbeat and fcv answers ("lease_nonce")
+ * and every WAL shipment (header X-Drorch-Lease-Nonce).  A nonce is
+ * "BOOT-MS": a random id of this start of the site (16 hex digits) and its
+ * monotonic clock in ms when the nonce was handed out.  A command or fetch
+ * that echoes a nonce ("lease_nonce" in the body; &lease_nonce= on a fetch)
+ * renews the lease as of that instant, which precedes its sending; one with
+ * another start's nonce (or one not handed out yet) renews nothing and
+ * confirms no role.  A command without a nonce (a person with curl) renews
+ * from its arrival; drorchd always sends one.  So after the orchestrator
+ * fences a replica (which then stops fetching at the old epoch), the old
+ * primary's lease ends at most lease_ms after the replica's last contact
+ * with it, whatever is still in flight: that is what drorchd waits out.
+ *
+ * SELF-FENCING WHEN BEHIND.  A site that knows it lacks records of its own
+ * epoch (role.h: struct behind_record: WAL damage, an incomplete store at
+ * start, or a replica at its epoch asking beyond its end) is refused as
+ * primary at that epoch (409 with the reason) and, if it is primary, fences
+ * itself: its log is not the source of truth.  A role at a newer epoch
+ * clears it: the orchestrator has decided with that knowledge.
+ *
+ * STRICT BODIES.  Every admin command names the fields it takes; another
+ * field is a 400 naming it, and nothing changes.
  *
  * PAUSED WRITES.  For a planned switchover the orchestrator sends the
  * primary its own role again with "writes":"paused": the primary stops
@@ -48,6 +78,7 @@
  * cannot write V's format), as does V below the FCV (it never goes down);
  * V equal to it answers 200 (idempotent).
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,18 +105,46 @@ bool admin_authorized(struct site *s, const struct http_req *req, struct http_re
 	return true;
 }
 
+/* ---- lease nonces ------------------------------------------------------------ */
+
+void site_nonce(const struct site *s, char *buf, size_t len)
+{
+	snprintf(buf, len, "%016" PRIx64 "-%" PRIu64, s->boot_id, time_mono_ms());
+}
+
+int site_nonce_parse(const struct site *s, const char *text, uint64_t now, uint64_t *at)
+{
+	char *end = NULL;
+	if (!text || strlen(text) != strspn(text, "0123456789abcdef-") || strlen(text) < 18 ||
+	    text[16] != '-' || !text[17])
+		return NONCE_BAD;
+	uint64_t boot = strtoull(text, &end, 16);
+	if (end != text + 16)
+		return NONCE_BAD;
+	errno = 0;
+	uint64_t ms = strtoull(text + 17, &end, 10);
+	if (errno || *end)
+		return NONCE_BAD;
+	if (boot != s->boot_id || ms > now)
+		return NONCE_FOREIGN;
+	*at = ms;
+	return NONCE_OURS;
+}
+
 /* ---- lease and epochs -------------------------------------------------------- */
 
-/* When the primary last heard from `quorum` confirmed replicas at its epoch. */
-static uint64_t quorum_seen_locked(const struct site *s)
+/* The replicas' part of the lease: the lease_replicas-th newest credit of
+ * the confirmed replicas at the primary's epoch; 0 when there are fewer. */
+static uint64_t replica_credit_locked(const struct site *s)
 {
-	int need = s->role.quorum > 0 ? s->role.quorum : 1;
+	int need = s->lease_replicas;
 	uint64_t seen[SITE_MAX_PEERS];
 	int n = 0;
 	for (int i = 0; i < s->npeers; i++)
-		if (s->peers[i].epoch == s->role.epoch && s->peers[i].confirmed)
-			seen[n++] = s->peers[i].last_seen_ms;
-	if (n < need)
+		if (s->peers[i].epoch == s->role.epoch && s->peers[i].confirmed &&
+		    s->peers[i].lease_credit_ms)
+			seen[n++] = s->peers[i].lease_credit_ms;
+	if (need == 0 || n < need)
 		return 0;
 	for (int i = 1; i < n; i++)  /* newest first */
 		for (int j = i; j > 0 && seen[j] > seen[j - 1]; j--) {
@@ -113,13 +172,14 @@ bool site_writable_locked(struct site *s, uint64_t now, char *why, size_t whylen
 		snprintf(why, whylen, "restarted: role not yet confirmed by the orchestrator");
 		return false;
 	}
-	uint64_t last = s->orch_seen_ms, q = quorum_seen_locked(s);
+	uint64_t last = s->orch_seen_ms, q = replica_credit_locked(s);
 	if (q > last)
 		last = q;
-	if (now - last > s->opts.lease_ms) {
-		snprintf(why, whylen, "write lease expired: no contact with the orchestrator or "
-			 "%d replica(s) at epoch %" PRIu64 " for %" PRIu64 " ms",
-			 r->quorum > 0 ? r->quorum : 1, r->epoch, now - last);
+	if (!last || now - last > s->opts.lease_ms) {
+		snprintf(why, whylen, "write lease expired: not renewed by the orchestrator or "
+			 "%d replica(s) at epoch %" PRIu64 " for %s%" PRIu64 " ms",
+			 s->lease_replicas, r->epoch, last ? "" : "more than ",
+			 last ? now - last : s->opts.lease_ms);
 		return false;
 	}
 	return true;
@@ -151,7 +211,7 @@ void site_gate_locked(struct site *s)
 
 /* Moves the write gate, wakes whoever waits on the role (sync writers and
  * the follower).  Only a primary's writes can be paused. */
-static void role_changed_locked(struct site *s)
+void site_role_changed_locked(struct site *s)
 {
 	if (s->role.role != ROLE_PRIMARY)
 		s->writes_paused = false;
@@ -172,10 +232,97 @@ void site_learn_epoch_locked(struct site *s, uint64_t epoch, const char *from)
 	char err[256];
 	if (persist_locked(s, err, sizeof(err)) != 0)
 		log_event(LOG_ERROR, "site.persist_failed", "{s:s}", "error", err);
-	role_changed_locked(s);
+	site_role_changed_locked(s);
 }
 
-/* ---- commands ------------------------------------------------------------------ */
+/* ---- command bodies ------------------------------------------------------------ */
+
+/* The body as a JSON object holding only `allowed` fields (NULL-ended);
+ * NULL with a 400 set otherwise.  The caller json_decref()s it. */
+static json_t *cmd_body(const struct http_req *req, struct http_resp *resp,
+			const char *const allowed[])
+{
+	json_t *j = http_req_json(req, resp);
+	const char *key;
+	json_t *v;
+	json_object_foreach(j, key, v) {
+		bool known = false;
+		for (int i = 0; allowed[i] && !known; i++)
+			known = strcmp(key, allowed[i]) == 0;
+		if (!known) {
+			char list[256] = "";
+			for (int i = 0; allowed[i]; i++)
+				snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+					 i ? ", " : "", allowed[i]);
+			http_resp_error(resp, 400, "%s: unknown field (this command takes %s)", key,
+					list);
+			json_decref(j);
+			return NULL;
+		}
+	}
+	return j;
+}
+
+/* A lease renewal a command brings: from its nonce, or from its arrival. */
+struct grant {
+	bool has_nonce;
+	int nonce;                 /* NONCE_OURS or NONCE_FOREIGN, when has_nonce */
+	uint64_t at;               /* the nonce's instant, when NONCE_OURS */
+};
+
+/* The optional "lease_nonce"; 0, or -1 with a 400 set. */
+static int parse_grant(const struct site *s, json_t *j, struct grant *g, struct http_resp *resp)
+{
+	json_t *n = json_object_get(j, "lease_nonce");
+	*g = (struct grant){ .has_nonce = n != NULL };
+	if (!n)
+		return 0;
+	g->nonce = site_nonce_parse(s, json_string_value(n), time_mono_ms(), &g->at);
+	if (g->nonce == NONCE_BAD)
+		return http_resp_error(resp, 400, "lease_nonce: must be a nonce this site handed "
+				       "out (\"BOOT-MS\", from its status or an admin answer)"), -1;
+	return 0;
+}
+
+/* Whether the command may confirm a role: a nonce of another start of this
+ * site means it was sent before the site restarted. */
+static bool grant_current(const struct grant *g)
+{
+	return !g->has_nonce || g->nonce == NONCE_OURS;
+}
+
+/* The orchestrator's part of the lease after this command, under s->mu:
+ * renewed from the nonce's instant (or the arrival of a command without
+ * one), never moved back; a new epoch starts over. */
+static void grant_lease_locked(struct site *s, const struct grant *g, bool new_epoch)
+{
+	uint64_t at = !g->has_nonce ? time_mono_ms() : g->nonce == NONCE_OURS ? g->at : 0;
+	if (new_epoch)
+		s->orch_seen_ms = at;
+	else if (at > s->orch_seen_ms)
+		s->orch_seen_ms = at;
+}
+
+/* A {"epoch": E >= 1, ...} body; 0, or -1 with a 400 set. */
+static int body_epoch(json_t *j, uint64_t *epoch, struct http_resp *resp)
+{
+	json_t *e = json_object_get(j, "epoch");
+	if (!json_is_integer(e) || json_integer_value(e) < 1)
+		return http_resp_error(resp, 400, "epoch: must be an integer >= 1"), -1;
+	*epoch = (uint64_t)json_integer_value(e);
+	return 0;
+}
+
+int admin_parse_epoch(const struct http_req *req, struct http_resp *resp, uint64_t *epoch)
+{
+	static const char *const fields[] = { "epoch", NULL };
+	json_t *j = cmd_body(req, resp, fields);
+	int rc = j ? body_epoch(j, epoch, resp) : -1;
+	json_decref(j);
+	return rc;
+}
+
+/* ---- role ------------------------------------------------------------------------ */
 
 struct role_cmd {
 	enum role_kind role;
@@ -183,26 +330,16 @@ struct role_cmd {
 	const char *primary;
 	enum repl_mode mode;
 	int quorum;
+	int lease_replicas;
 	bool writes_paused;
+	struct grant grant;
 };
 
-/* Parses and checks a role command; on error fills a 400 naming the field. */
-static int parse_role_cmd(json_t *j, struct role_cmd *c, struct http_resp *resp)
+/* mode, quorum and lease_replicas of a role command; 0 or -1 with a 400. */
+static int parse_role_mode(json_t *j, struct role_cmd *c, struct http_resp *resp)
 {
-	const char *role = json_string_value(json_object_get(j, "role"));
-	json_t *epoch = json_object_get(j, "epoch"), *q = json_object_get(j, "quorum");
-	json_t *mode = json_object_get(j, "mode"), *primary = json_object_get(j, "primary");
-	json_t *writes = json_object_get(j, "writes");
-	char host[ROLE_ADDR_MAX];
-	uint16_t port;
-	memset(c, 0, sizeof(*c));
-	c->quorum = 1;
-	if (!role || (strcmp(role, "primary") && strcmp(role, "replica")))
-		return http_resp_error(resp, 400, "role: must be \"primary\" or \"replica\""), -1;
-	c->role = strcmp(role, "primary") == 0 ? ROLE_PRIMARY : ROLE_REPLICA;
-	if (!json_is_integer(epoch) || json_integer_value(epoch) < 1)
-		return http_resp_error(resp, 400, "epoch: must be an integer >= 1"), -1;
-	c->epoch = (uint64_t)json_integer_value(epoch);
+	json_t *mode = json_object_get(j, "mode"), *q = json_object_get(j, "quorum");
+	json_t *lr = json_object_get(j, "lease_replicas");
 	if (mode && role_parse_mode(json_string_value(mode), &c->mode) != 0)
 		return http_resp_error(resp, 400, "mode: must be async, sync or remote_apply"), -1;
 	if (q && (!json_is_integer(q) || json_integer_value(q) < 0 ||
@@ -213,10 +350,36 @@ static int parse_role_cmd(json_t *j, struct role_cmd *c, struct http_resp *resp)
 	if (c->quorum == 0 && c->mode != MODE_ASYNC)  /* would acknowledge on no replica */
 		return http_resp_error(resp, 400, "quorum: must be >= 1 in mode %s",
 				       role_mode_name(c->mode)), -1;
+	if (lr && (!json_is_integer(lr) || json_integer_value(lr) < 0 ||
+		   json_integer_value(lr) > SITE_MAX_PEERS))
+		return http_resp_error(resp, 400, "lease_replicas: must be an integer 0..%d",
+				       SITE_MAX_PEERS), -1;
+	c->lease_replicas = lr ? (int)json_integer_value(lr) : c->quorum > 0 ? c->quorum : 1;
+	return 0;
+}
+
+/* Parses and checks a role command; on error fills a 400 naming the field. */
+static int parse_role_cmd(const struct site *s, json_t *j, struct role_cmd *c,
+			  struct http_resp *resp)
+{
+	const char *role = json_string_value(json_object_get(j, "role"));
+	json_t *primary = json_object_get(j, "primary"), *writes = json_object_get(j, "writes");
+	char host[ROLE_ADDR_MAX];
+	uint16_t port;
+	memset(c, 0, sizeof(*c));
+	c->quorum = 1;
+	if (!role || (strcmp(role, "primary") && strcmp(role, "replica")))
+		return http_resp_error(resp, 400, "role: must be \"primary\" or \"replica\""), -1;
+	c->role = strcmp(role, "primary") == 0 ? ROLE_PRIMARY : ROLE_REPLICA;
+	if (body_epoch(j, &c->epoch, resp) || parse_role_mode(j, c, resp) ||
+	    parse_grant(s, j, &c->grant, resp))
+		return -1;
 	c->primary = json_string_value(primary);
 	if (c->role == ROLE_REPLICA &&
 	    (!c->primary || http_parse_hostport(c->primary, host, sizeof(host), &port) != 0))
 		return http_resp_error(resp, 400, "primary: a replica needs \"HOST:PORT\""), -1;
+	if (c->role == ROLE_PRIMARY && primary && !json_is_string(primary))
+		return http_resp_error(resp, 400, "primary: must be a string"), -1;
 	const char *w = writes ? json_string_value(writes) : "open";
 	if (!w || (strcmp(w, "open") && strcmp(w, "paused")))
 		return http_resp_error(resp, 400, "writes: must be \"open\" or \"paused\""), -1;
@@ -227,19 +390,39 @@ static int parse_role_cmd(json_t *j, struct role_cmd *c, struct http_resp *resp)
 	return 0;
 }
 
+/* What an admin command answers: the role, the log's ends and a fresh
+ * lease nonce.  Under s->mu. */
 static json_t *role_reply_locked(struct site *s)
 {
 	struct wal_stats ws;
+	char nonce[SITE_NONCE_MAX];
 	wal_get_stats(s->wal, &ws);
-	return json_pack("{s:s, s:I, s:s, s:i, s:I, s:I, s:s}", "role", role_name(s->role.role),
-			 "epoch", (json_int_t)s->role.epoch, "mode", role_mode_name(s->role.mode),
-			 "quorum", s->role.quorum, "lsn", (json_int_t)ws.last_lsn,
+	site_nonce(s, nonce, sizeof(nonce));
+	return json_pack("{s:s, s:I, s:s, s:i, s:i, s:I, s:I, s:s, s:s}",
+			 "role", role_name(s->role.role), "epoch", (json_int_t)s->role.epoch,
+			 "mode", role_mode_name(s->role.mode), "quorum", s->role.quorum,
+			 "lease_replicas", s->lease_replicas, "lsn", (json_int_t)ws.last_lsn,
 			 "flushed_lsn", (json_int_t)ws.flushed_lsn,
-			 "writes", s->writes_paused ? "paused" : "open");
+			 "writes", s->writes_paused ? "paused" : "open", "lease_nonce", nonce);
 }
 
-/* Applies a checked role command under s->mu; 0 or an HTTP status. */
-static int apply_role_locked(struct site *s, const struct role_cmd *c, char *err, size_t errlen)
+/* Why this site may not be primary at epoch, or NULL (under s->mu). */
+static const char *behind_refusal_locked(struct site *s, uint64_t epoch, char *err,
+					 size_t errlen)
+{
+	const struct behind_record *b = &s->role.behind;
+	if (!b->need_lsn || epoch > b->epoch)
+		return NULL;
+	snprintf(err, errlen, "this site cannot be primary at epoch %" PRIu64 ": it lacks "
+		 "records %" PRIu64 "..%" PRIu64 " of epoch %" PRIu64 " (%s); fail over to a "
+		 "site that has them, or give it a newer epoch", epoch, b->have_lsn + 1,
+		 b->need_lsn, b->epoch, b->why);
+	return err;
+}
+
+/* Checks a role command against the site's epoch; 0 or an HTTP status. */
+static int check_role_locked(struct site *s, const struct role_cmd *c, bool *same_role,
+			     char *err, size_t errlen)
 {
 	struct role_state *r = &s->role;
 	if (c->epoch < r->epoch) {
@@ -249,20 +432,36 @@ static int apply_role_locked(struct site *s, const struct role_cmd *c, char *err
 	}
 	/* A fenced site takes a role at its own epoch as if it were new: it may
 	 * have been fenced by learning of that epoch before the command came. */
-	bool same_role = c->epoch == r->epoch && s->had_role && r->role != ROLE_FENCED;
-	if (same_role && (r->role != c->role ||
-			  (c->role == ROLE_REPLICA && strcmp(r->primary, c->primary) != 0))) {
+	*same_role = c->epoch == r->epoch && s->had_role && r->role != ROLE_FENCED;
+	if (*same_role && (r->role != c->role ||
+			   (c->role == ROLE_REPLICA && strcmp(r->primary, c->primary) != 0))) {
 		snprintf(err, errlen, "epoch %" PRIu64 " is already assigned to role %s here",
 			 c->epoch, role_name(r->role));
 		return 409;
 	}
+	if (c->role == ROLE_PRIMARY && behind_refusal_locked(s, c->epoch, err, errlen))
+		return 409;
+	return 0;
+}
+
+/* Applies a checked role command under s->mu; 0 or an HTTP status. */
+static int apply_role_locked(struct site *s, const struct role_cmd *c, char *err, size_t errlen)
+{
+	struct role_state *r = &s->role;
+	bool same_role;
+	int status = check_role_locked(s, c, &same_role, err, errlen);
+	if (status)
+		return status;
 	struct role_state before = *r;
+	bool new_epoch = c->epoch > r->epoch;
 	struct wal_stats ws;
 	wal_get_stats(s->wal, &ws);
 	if (c->role == ROLE_PRIMARY && !same_role)
 		role_history_add(r, c->epoch, ws.last_lsn + 1);
 	if (!same_role)
 		s->npeers = 0;  /* replicas re-register at the new epoch */
+	if (new_epoch)
+		r->behind = (struct behind_record){ 0 };
 	r->role = c->role;
 	r->epoch = c->epoch;
 	r->mode = c->mode;
@@ -272,53 +471,45 @@ static int apply_role_locked(struct site *s, const struct role_cmd *c, char *err
 		*r = before;
 		return 500;
 	}
-	s->confirmed = true;
-	s->orch_seen_ms = time_mono_ms();
+	s->lease_replicas = c->lease_replicas;
+	if (grant_current(&c->grant))
+		s->confirmed = true;
+	grant_lease_locked(s, &c->grant, new_epoch || !same_role);
 	s->writes_paused = c->writes_paused;
-	role_changed_locked(s);
+	site_role_changed_locked(s);
 	return 0;
 }
 
 static void cmd_role(struct site *s, const struct http_req *req, struct http_resp *resp)
 {
-	json_t *j = http_req_json(req, resp);
+	static const char *const fields[] = { "role", "epoch", "primary", "mode", "quorum",
+					      "writes", "lease_nonce", "lease_replicas", NULL };
+	json_t *j = cmd_body(req, resp, fields);
 	struct role_cmd c;
-	if (!j || parse_role_cmd(j, &c, resp) != 0) {
+	if (!j || parse_role_cmd(s, j, &c, resp) != 0) {
 		json_decref(j);
 		return;
 	}
-	char err[300];
+	char err[400];
 	pthread_mutex_lock(&s->mu);
 	int status = apply_role_locked(s, &c, err, sizeof(err));
 	json_t *reply = status ? NULL : role_reply_locked(s);
+	bool confirmed = s->confirmed;
 	pthread_mutex_unlock(&s->mu);
 	if (status) {
 		http_resp_error(resp, status, "%s", err);
 	} else {
-		log_event(LOG_INFO, "site.role", "{s:s, s:I, s:s, s:s, s:i, s:s}",
+		log_event(LOG_INFO, "site.role", "{s:s, s:I, s:s, s:s, s:i, s:i, s:s, s:b}",
 			  "role", role_name(c.role), "epoch", (json_int_t)c.epoch,
 			  "primary", c.primary ? c.primary : "", "mode", role_mode_name(c.mode),
-			  "quorum", c.quorum, "writes", c.writes_paused ? "paused" : "open");
+			  "quorum", c.quorum, "lease_replicas", c.lease_replicas,
+			  "writes", c.writes_paused ? "paused" : "open", "confirmed", confirmed);
 		http_resp_json(resp, 200, reply);
 	}
 	json_decref(j);
 }
 
-/* Reads {"epoch": E >= 1}; 0 or -1 with a 400 set. */
-int admin_parse_epoch(const struct http_req *req, struct http_resp *resp, uint64_t *epoch)
-{
-	json_t *j = http_req_json(req, resp);
-	if (!j)
-		return -1;
-	json_t *e = json_object_get(j, "epoch");
-	int ok = json_is_integer(e) && json_integer_value(e) >= 1;
-	if (ok)
-		*epoch = (uint64_t)json_integer_value(e);
-	else
-		http_resp_error(resp, 400, "epoch: must be an integer >= 1");
-	json_decref(j);
-	return ok ? 0 : -1;
-}
+/* ---- fence, heartbeat, fcv ---------------------------------------------------------- */
 
 static void cmd_fence(struct site *s, const struct http_req *req, struct http_resp *resp)
 {
@@ -341,8 +532,12 @@ static void cmd_fence(struct site *s, const struct http_req *req, struct http_re
 	if (rc)
 		s->role = before;
 	else
-		role_changed_locked(s);
+		site_role_changed_locked(s);
 	json_t *reply = rc ? NULL : role_reply_locked(s);
+	if (reply)  /* since when its old primary has not been heard (drorchd's lease wait) */
+		json_object_set_new(reply, "primary_contact_ms_ago", json_integer(
+			s->follow.last_contact_ms ? (json_int_t)(time_mono_ms() -
+							s->follow.last_contact_ms) : -1));
 	pthread_mutex_unlock(&s->mu);
 	if (rc) {
 		http_resp_error(resp, 500, "%s", err);
@@ -352,47 +547,69 @@ static void cmd_fence(struct site *s, const struct http_req *req, struct http_re
 	http_resp_json(resp, 200, reply);
 }
 
+/* The epoch rules of a heartbeat, under s->mu: 0 at the site's epoch (the
+ * lease is renewed from the grant), else 409 with err (older: stale;
+ * newer: the site fences itself). */
+static int heartbeat_epoch_locked(struct site *s, uint64_t epoch, const struct grant *g,
+				  const char *from, char *err, size_t errlen)
+{
+	uint64_t cur = s->role.epoch;
+	if (epoch < cur) {
+		snprintf(err, errlen, "stale epoch %" PRIu64 ": this site is at epoch %" PRIu64,
+			 epoch, cur);
+		return 409;
+	}
+	if (epoch > cur) {
+		site_learn_epoch_locked(s, epoch, from);
+		snprintf(err, errlen, "this site was at epoch %" PRIu64 "; fenced at epoch %" PRIu64
+			 " until it is given a role", cur, epoch);
+		return 409;
+	}
+	grant_lease_locked(s, g, false);
+	return 0;
+}
+
 static void cmd_heartbeat(struct site *s, const struct http_req *req, struct http_resp *resp)
 {
+	static const char *const fields[] = { "epoch", "lease_nonce", NULL };
+	json_t *j = cmd_body(req, resp, fields);
 	uint64_t epoch;
-	if (admin_parse_epoch(req, resp, &epoch) != 0)
+	struct grant g;
+	if (!j || body_epoch(j, &epoch, resp) || parse_grant(s, j, &g, resp)) {
+		json_decref(j);
 		return;
+	}
+	json_decref(j);
+	char err[300];
 	pthread_mutex_lock(&s->mu);
-	uint64_t cur = s->role.epoch;
-	if (epoch > cur)
-		site_learn_epoch_locked(s, epoch, "orchestrator heartbeat");
-	else if (epoch == cur)
-		s->orch_seen_ms = time_mono_ms();
-	json_t *reply = epoch == cur ? role_reply_locked(s) : NULL;
+	int status = heartbeat_epoch_locked(s, epoch, &g, "orchestrator heartbeat", err,
+					    sizeof(err));
+	json_t *reply = status ? NULL : role_reply_locked(s);
+	if (reply)
+		json_object_set_new(reply, "lease_renewed", json_boolean(grant_current(&g)));
 	pthread_mutex_unlock(&s->mu);
-	if (epoch < cur)
-		http_resp_error(resp, 409, "stale epoch %" PRIu64 ": this site is at epoch %" PRIu64,
-				epoch, cur);
-	else if (epoch > cur)
-		http_resp_error(resp, 409, "this site was at epoch %" PRIu64 "; fenced at epoch %"
-				PRIu64 " until it is given a role", cur, epoch);
+	if (status)
+		http_resp_error(resp, status, "%s", err);
 	else
 		http_resp_json(resp, 200, reply);
 }
 
-/* Reads {"epoch": E >= 1, "fcv": "X.Y.Z"}; 0 or -1 with a 400 set. */
-static int parse_fcv_cmd(const struct http_req *req, struct http_resp *resp,
-			 uint64_t *epoch, struct version *fcv)
+/* Reads {"epoch": E >= 1, "fcv": "X.Y.Z", "lease_nonce"?}; 0 or -1 with a 400. */
+static int parse_fcv_cmd(struct site *s, const struct http_req *req, struct http_resp *resp,
+			 uint64_t *epoch, struct version *fcv, struct grant *g)
 {
-	json_t *j = http_req_json(req, resp);
+	static const char *const fields[] = { "epoch", "fcv", "lease_nonce", NULL };
+	json_t *j = cmd_body(req, resp, fields);
 	if (!j)
 		return -1;
-	json_t *e = json_object_get(j, "epoch");
 	const char *v = json_string_value(json_object_get(j, "fcv"));
 	int rc = -1;
-	if (!json_is_integer(e) || json_integer_value(e) < 1)
-		http_resp_error(resp, 400, "epoch: must be an integer >= 1");
-	else if (!v || !version_parse(v, fcv))
-		http_resp_error(resp, 400, "fcv: must be a string " ROLE_VERSION_SYNTAX);
-	else
-		rc = 0;
-	if (rc == 0)
-		*epoch = (uint64_t)json_integer_value(e);
+	if (body_epoch(j, epoch, resp) == 0 && parse_grant(s, j, g, resp) == 0) {
+		if (!v || !version_parse(v, fcv))
+			http_resp_error(resp, 400, "fcv: must be a string " ROLE_VERSION_SYNTAX);
+		else
+			rc = 0;
+	}
 	json_decref(j);
 	return rc;
 }
@@ -432,23 +649,14 @@ static void cmd_fcv(struct site *s, const struct http_req *req, struct http_resp
 {
 	uint64_t epoch;
 	struct version fcv;
-	if (parse_fcv_cmd(req, resp, &epoch, &fcv) != 0)
+	struct grant g;
+	if (parse_fcv_cmd(s, req, resp, &epoch, &fcv, &g) != 0)
 		return;
 	char err[300], now[ROLE_VERSION_MAX], bin[ROLE_VERSION_MAX];
-	int status = 409;
 	pthread_mutex_lock(&s->mu);
-	uint64_t cur = s->role.epoch;
-	if (epoch < cur) {
-		snprintf(err, sizeof(err), "stale epoch %" PRIu64 ": this site is at epoch %"
-			 PRIu64, epoch, cur);
-	} else if (epoch > cur) {
-		site_learn_epoch_locked(s, epoch, "orchestrator fcv");
-		snprintf(err, sizeof(err), "this site was at epoch %" PRIu64 "; fenced at epoch %"
-			 PRIu64 " until it is given a role", cur, epoch);
-	} else {
-		s->orch_seen_ms = time_mono_ms();
+	int status = heartbeat_epoch_locked(s, epoch, &g, "orchestrator fcv", err, sizeof(err));
+	if (status == 0)
 		status = apply_fcv_locked(s, &fcv, err, sizeof(err));
-	}
 	version_text(&s->role.fcv, now, sizeof(now));
 	pthread_mutex_unlock(&s->mu);
 	if (status) {
@@ -470,9 +678,10 @@ static void cmd_checkpoint(struct site *s, struct http_resp *resp)
 
 json_t *site_faults_json_locked(struct site *s)
 {
-	return json_pack("{s:I, s:b, s:b}", "slow_fsync_ms", (json_int_t)s->faults.slow_fsync_ms,
-			 "stall_writes", s->faults.stall_writes,
-			 "drop_replication", s->faults.drop_replication);
+	return json_pack("{s:I, s:b, s:b, s:b}", "slow_fsync_ms",
+			 (json_int_t)s->faults.slow_fsync_ms, "stall_writes", s->faults.stall_writes,
+			 "drop_replication", s->faults.drop_replication,
+			 "disk_full", s->faults.disk_full);
 }
 
 /* Validates a faults body: every field optional, nothing else allowed. */
@@ -487,19 +696,22 @@ static int parse_faults(json_t *j, struct faults *f, struct http_resp *resp)
 				return http_resp_error(resp, 400, "slow_fsync_ms: must be 0..60000"), -1;
 			f->slow_fsync_ms = (uint64_t)json_integer_value(v);
 		} else if (strcmp(key, "stall_writes") == 0 || strcmp(key, "drop_replication") == 0 ||
-			   strcmp(key, "clear") == 0) {
+			   strcmp(key, "disk_full") == 0 || strcmp(key, "clear") == 0) {
 			if (!json_is_boolean(v))
 				return http_resp_error(resp, 400, "%s: must be true or false", key), -1;
 			bool on = json_is_true(v);
-			if (key[0] == 's')
+			if (strcmp(key, "stall_writes") == 0)
 				f->stall_writes = on;
-			else if (key[0] == 'd')
+			else if (strcmp(key, "drop_replication") == 0)
 				f->drop_replication = on;
+			else if (strcmp(key, "disk_full") == 0)
+				f->disk_full = on;
 			else if (on)
 				*f = (struct faults){ 0 };
 		} else {
 			return http_resp_error(resp, 400, "%s: unknown fault (slow_fsync_ms, "
-					       "stall_writes, drop_replication, clear)", key), -1;
+					       "stall_writes, drop_replication, disk_full, clear)",
+					       key), -1;
 		}
 	}
 	return 0;
@@ -517,6 +729,7 @@ static void cmd_faults(struct site *s, const struct http_req *req, struct http_r
 	if (rc == 0) {
 		s->faults = f;
 		wal_set_fsync_delay(s->wal, f.slow_fsync_ms);
+		wal_set_disk_full(s->wal, f.disk_full);
 	}
 	json_t *reply = rc == 0 ? site_faults_json_locked(s) : NULL;
 	pthread_mutex_unlock(&s->mu);

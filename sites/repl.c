@@ -9,6 +9,7 @@
  *
  *   GET /v1/wal?from=LSN&epoch=E&replica=NAME&applied=LSN&prev_epoch=PE
  *       &prev_crc=CRC&confirmed=0|1&wait_ms=MS&encoding=binary|json&version=X.Y.Z
+ *       &lease_nonce=BOOT-MS
  *   Authorization: Bearer <site token>
  *
  * prev_epoch and prev_crc identify the replica's record at from - 1: its
@@ -19,10 +20,14 @@
  * since it started (see WRITE LEASE in admin.c).  version is the replica's
  * binary version: one below the primary's FCV is refused (409), as it may
  * not read the format the cluster has finalized; a fetch without it (an
- * older follower) is taken as compatible.  The fetch acknowledges from - 1
- * only if it is admitted: a fetch answered 409 (stale or newer epoch, a
- * binary below the FCV, beyond the primary's end, diverged), 410 or 503
- * acks nothing and renews no lease.
+ * older follower) is taken as compatible.  lease_nonce echoes the
+ * X-Drorch-Lease-Nonce header of the primary's last 200 answer to this
+ * replica at this epoch: the fetch renews the primary's write lease as of
+ * when that nonce was handed out, never as of its own arrival (LEASE
+ * NONCES in admin.c), so a fetch held back by the network renews nothing.
+ * The fetch acknowledges from - 1 only if it is admitted: a fetch answered
+ * 409 (stale or newer epoch, a binary below the FCV, beyond the primary's
+ * end, diverged), 410 or 503 acks nothing and renews no lease.
  *
  * SHIPPING FRAME (encoding=binary, the default), little-endian:
  *
@@ -47,7 +52,15 @@
  * replica asks beyond the primary's end, or the replica's record at
  * from - 1 is not the primary's ("diverged at lsn N"); the two divergence
  * answers also carry "diverged_lsn": N (from - 1, or the primary's last
- * LSN + 1 for a replica beyond its end), which a rewind starts from; 410
+ * LSN + 1 for a replica beyond its end), which a rewind starts from.
+ * BEHIND ITS REPLICA: a replica beyond the primary's end whose last record
+ * is of the primary's own epoch has not diverged: the primary lost records
+ * of its epoch (a crash took records it had shipped before its fsync, or
+ * its WAL was damaged).  That primary is not the source of truth: it
+ * records what it lacks (role.h: behind), fences itself at its epoch and
+ * answers 409 with "behind_replica": true and no diverged_lsn, so the
+ * replica is never rewound to the shorter log; the orchestrator fails
+ * over to a site that has the records.  410
  * when `from` was removed by a checkpoint: the replica then fetches
  *   GET /v1/snapshot?epoch=E&version=X.Y.Z  ->  a snapshot image (snapshot.c
  *                                               format), admitted as a fetch
@@ -100,6 +113,7 @@ struct fetch {
 	uint64_t prev_crc;         /* its CRC-32C (record header bytes 0..3) */
 	bool has_prev, has_prev_crc;
 	bool confirmed;            /* the replica's role was confirmed since it started */
+	uint64_t lease_credit;     /* its echoed nonce's instant; 0: none of ours */
 	struct version version;    /* the replica's binary version ... */
 	bool has_version;          /* ... if it sent one (older followers do not) */
 	const char *replica;
@@ -139,7 +153,22 @@ static int parse_version_arg(const struct http_req *req, struct fetch *f,
 	return 0;
 }
 
-static int parse_fetch(const struct http_req *req, struct fetch *f, struct http_resp *resp)
+/* The optional lease_nonce; 0, or -1 with a 400 set. */
+static int parse_nonce_arg(const struct site *s, const struct http_req *req, struct fetch *f,
+			   struct http_resp *resp)
+{
+	const char *n = http_req_query(req, "lease_nonce");
+	uint64_t at = 0;
+	int kind = n ? site_nonce_parse(s, n, time_mono_ms(), &at) : NONCE_FOREIGN;
+	if (kind == NONCE_BAD)
+		return http_resp_error(resp, 400, "lease_nonce: must be BOOT-MS as this site "
+				       "handed it out"), -1;
+	f->lease_credit = kind == NONCE_OURS ? at : 0;
+	return 0;
+}
+
+static int parse_fetch(const struct site *s, const struct http_req *req, struct fetch *f,
+		       struct http_resp *resp)
 {
 	const char *enc = http_req_query(req, "encoding");
 	uint64_t confirmed;
@@ -151,7 +180,7 @@ static int parse_fetch(const struct http_req *req, struct fetch *f, struct http_
 	    parse_u64_arg(req, "prev_epoch", false, 0, &f->prev_epoch, resp) ||
 	    parse_u64_arg(req, "prev_crc", false, 0, &f->prev_crc, resp) ||
 	    parse_u64_arg(req, "confirmed", false, 0, &confirmed, resp) ||
-	    parse_version_arg(req, f, resp))
+	    parse_version_arg(req, f, resp) || parse_nonce_arg(s, req, f, resp))
 		return -1;
 	f->has_prev = http_req_query(req, "prev_epoch") != NULL;
 	f->has_prev_crc = http_req_query(req, "prev_crc") != NULL;
@@ -185,6 +214,7 @@ static bool note_peer(struct site *s, const struct fetch *f, uint64_t epoch, uin
 	for (int i = 0; i < s->npeers && !p && still; i++)
 		if (strcmp(s->peers[i].name, f->replica) == 0)
 			p = &s->peers[i];
+	bool fresh = !p;
 	if (!p && still && s->npeers < SITE_MAX_PEERS)
 		p = &s->peers[s->npeers++];
 	if (!p && still) {  /* table full: replace the one heard from least recently */
@@ -201,6 +231,9 @@ static bool note_peer(struct site *s, const struct fetch *f, uint64_t epoch, uin
 		p->applied_lsn = f->applied < flushed ? f->applied : flushed;
 		p->confirmed = f->confirmed;
 		p->last_seen_ms = time_mono_ms();
+		/* The lease counts from the echoed nonce, never backwards. */
+		if (fresh || f->lease_credit > p->lease_credit_ms)
+			p->lease_credit_ms = f->lease_credit;
 		pthread_cond_broadcast(&s->peers_cv);
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -341,6 +374,40 @@ static void refuse_diverged(struct http_resp *resp, const char *msg, uint64_t ls
 					    "diverged_lsn", (json_int_t)lsn));
 }
 
+/*
+ * A replica holds records of this primary's epoch beyond its end: the
+ * primary lost them (BEHIND ITS REPLICA above).  It records what it lacks
+ * and fences itself at its epoch, durably, unless its role moved meanwhile.
+ */
+static void fence_behind(struct site *s, const struct fetch *f, uint64_t epoch, uint64_t last)
+{
+	char err[300];
+	pthread_mutex_lock(&s->mu);
+	struct role_state before = s->role;
+	bool still = s->role.role == ROLE_PRIMARY && s->role.epoch == epoch;
+	if (still) {
+		struct behind_record *b = &s->role.behind;
+		if (!b->need_lsn || b->epoch != epoch || b->need_lsn < f->from - 1)
+			*b = (struct behind_record){ .epoch = epoch, .have_lsn = last,
+						     .need_lsn = f->from - 1 };
+		snprintf(b->why, sizeof(b->why), "replica %s holds records through lsn %" PRIu64,
+			 f->replica, b->need_lsn);
+		s->role.role = ROLE_FENCED;
+		if (role_save(s->datadir, &s->role, err, sizeof(err)) != 0) {
+			log_event(LOG_ERROR, "site.persist_failed", "{s:s}", "error", err);
+			s->role = before;
+			still = false;
+		}
+	}
+	if (still)
+		site_role_changed_locked(s);
+	pthread_mutex_unlock(&s->mu);
+	if (still)
+		log_event(LOG_ERROR, "site.behind_replica", "{s:s, s:I, s:I, s:I}", "replica",
+			  f->replica, "epoch", (json_int_t)epoch, "last_lsn", (json_int_t)last,
+			  "replica_lsn", (json_int_t)(f->from - 1));
+}
+
 /* Admits a fetch: role and epoch, then its position in the primary's log.
  * 0 and *epoch, or -1 with the answer set. */
 static int check_fetch(struct site *s, const struct fetch *f, uint64_t *epoch,
@@ -359,6 +426,15 @@ static int check_fetch(struct site *s, const struct fetch *f, uint64_t *epoch,
 		return http_resp_error(resp, status, "%s", err), -1;
 	wal_get_stats(s->wal, ws);
 	char msg[512];
+	if (f->from > ws->last_lsn + 1 && f->has_prev && f->prev_epoch == *epoch) {
+		fence_behind(s, f, *epoch, ws->last_lsn);
+		snprintf(msg, sizeof(msg), "replica %s holds records of epoch %" PRIu64 " through "
+			 "lsn %" PRIu64 " but this primary ends at %" PRIu64 ": this site lost "
+			 "records of its own epoch and fenced itself", f->replica, *epoch,
+			 f->from - 1, ws->last_lsn);
+		return http_resp_json(resp, 409, json_pack("{s:s, s:b}", "error", msg,
+							   "behind_replica", 1)), -1;
+	}
 	if (f->from > ws->last_lsn + 1) {
 		snprintf(msg, sizeof(msg), "replica %s asks for lsn %" PRIu64 " but the primary "
 			 "ends at %" PRIu64 ": its log has diverged and must be rewound",
@@ -379,7 +455,7 @@ void repl_route_wal(struct site *s, const struct http_req *req, struct http_resp
 	struct wal_stats ws;
 	uint64_t epoch;
 	char err[300];
-	if (!admin_authorized(s, req, resp) || parse_fetch(req, &f, resp) != 0 ||
+	if (!admin_authorized(s, req, resp) || parse_fetch(s, req, &f, resp) != 0 ||
 	    check_fetch(s, &f, &epoch, &ws, resp) != 0)
 		return;
 	/* A replica that is caught up is acked before the long poll, so that a
@@ -411,6 +487,11 @@ void repl_route_wal(struct site *s, const struct http_req *req, struct http_resp
 				PRIu64, epoch);
 	else
 		reply_frame(resp, f.json, epoch, &now, recs, len);
+	if (resp->status == 200) {
+		char nonce[SITE_NONCE_MAX];
+		site_nonce(s, nonce, sizeof(nonce));
+		http_resp_header(resp, "X-Drorch-Lease-Nonce", nonce);
+	}
 	free(recs);
 }
 
@@ -834,19 +915,23 @@ static int follow_once(struct site *s, struct httpc *c, const char *primary, uin
 	struct kv_info ki;
 	wal_get_stats(s->wal, &ws);
 	kv_get_info(s->kv, &ki);
+	char nonce[SITE_NONCE_MAX + 16] = "";
 	pthread_mutex_lock(&s->mu);
 	bool confirmed = s->confirmed;
+	if (s->follow.lease_nonce[0] && s->follow.nonce_epoch == epoch &&
+	    strcmp(s->follow.nonce_primary, primary) == 0)
+		snprintf(nonce, sizeof(nonce), "&lease_nonce=%s", s->follow.lease_nonce);
 	pthread_mutex_unlock(&s->mu);
 	uint64_t from = ws.last_lsn + 1, plast = 0;
-	char url[800], err[300], prev_crc[32] = "", bin[ROLE_VERSION_MAX];
+	char url[900], err[300], prev_crc[32] = "", bin[ROLE_VERSION_MAX];
 	if (ws.last_crc_known)
 		snprintf(prev_crc, sizeof(prev_crc), "&prev_crc=%" PRIu32, ws.last_crc);
 	snprintf(url, sizeof(url), "http://%s/v1/wal?from=%" PRIu64 "&epoch=%" PRIu64
 		 "&replica=%s&applied=%" PRIu64 "&prev_epoch=%" PRIu64 "%s&confirmed=%d"
-		 "&wait_ms=%d&encoding=%s&version=%s", primary, from, epoch, s->name,
+		 "&wait_ms=%d&encoding=%s&version=%s%s", primary, from, epoch, s->name,
 		 ki.applied_lsn, ws.last_epoch, prev_crc, confirmed, FOLLOW_WAIT_MS,
 		 s->opts.json_framing ? "json" : "binary",
-		 version_text(&s->opts.binary, bin, sizeof(bin)));
+		 version_text(&s->opts.binary, bin, sizeof(bin)), nonce);
 	struct httpc_resp r;
 	if (httpc_request(c, "GET", url, s->token, NULL, 0, FOLLOW_WAIT_MS + 4500, &r,
 			  err, sizeof(err)) != 0) {
@@ -857,6 +942,10 @@ static int follow_once(struct site *s, struct httpc *c, const char *primary, uin
 	}
 	int rc = -1;
 	uint64_t diverged = r.status == 409 ? answer_diverged_lsn(&r) : 0;
+	char answer_nonce[SITE_NONCE_MAX] = "";
+	if (r.status == 200 &&
+	    !httpc_resp_header(&r, "X-Drorch-Lease-Nonce", answer_nonce, sizeof(answer_nonce)))
+		answer_nonce[0] = '\0';
 	if (r.status == 200)
 		rc = apply_answer(s, &r, from, primary, epoch, &plast, err, sizeof(err));
 	else if (r.status == 410)
@@ -873,6 +962,9 @@ static int follow_once(struct site *s, struct httpc *c, const char *primary, uin
 		if (ws.flushed_lsn >= plast)
 			s->follow.caught_up_ms = now;
 		follow_set_locked(s, "streaming", NULL);
+		snprintf(s->follow.lease_nonce, sizeof(s->follow.lease_nonce), "%s", answer_nonce);
+		snprintf(s->follow.nonce_primary, sizeof(s->follow.nonce_primary), "%s", primary);
+		s->follow.nonce_epoch = epoch;
 		s->follow.last_error[0] = '\0';  /* the error is over */
 		s->follow.diverged_lsn = 0;       /* admitted: the logs agree */
 	} else if (rc != 0) {

@@ -6,9 +6,11 @@
  *    "quorum":1,"history":[{"epoch":1,"first_lsn":1},{"epoch":7,"first_lsn":4211}],
  *    "last_rewind":{"epoch":7,"from_lsn":4211,"records":3,"at_ms":1718000000000,
  *                   "quarantine":"/data/quarantine/diverged-7-4211.jsonl"},
+ *    "behind":{"epoch":7,"have_lsn":4100,"need_lsn":4300,"why":"WAL damaged at lsn 4101"},
  *    "fcv":"0.1.0"}
  *
- * last_rewind is there only once the site has been rewound (rewind.c).
+ * last_rewind is there only once the site has been rewound (rewind.c);
+ * behind only while the site knows it lacks records of that epoch.
  * fcv is missing only from a state.json written before FCVs existed; a site
  * that was never given a role has {"role":"standalone","epoch":0,...,"fcv":..}.
  */
@@ -110,6 +112,26 @@ json_t *role_rewind_json(const struct rewind_record *r)
 			 "epoch", (json_int_t)r->epoch, "at_ms", (json_int_t)r->at_ms);
 }
 
+json_t *role_behind_json(const struct behind_record *b)
+{
+	return json_pack("{s:I, s:I, s:I, s:s}", "epoch", (json_int_t)b->epoch,
+			 "have_lsn", (json_int_t)b->have_lsn, "need_lsn", (json_int_t)b->need_lsn,
+			 "why", b->why);
+}
+
+static int load_behind(json_t *j, struct behind_record *b)
+{
+	const char *why = NULL;
+	json_int_t epoch = -1, have = -1, need = -1;
+	if (json_unpack(j, "{s:I, s:I, s:I, s:s}", "epoch", &epoch, "have_lsn", &have,
+			"need_lsn", &need, "why", &why) != 0 || epoch < 0 || have < 0 || need < 0)
+		return -1;
+	*b = (struct behind_record){ .epoch = (uint64_t)epoch, .have_lsn = (uint64_t)have,
+				     .need_lsn = (uint64_t)need };
+	snprintf(b->why, sizeof(b->why), "%s", why);
+	return 0;
+}
+
 static int load_rewind(json_t *j, struct rewind_record *r)
 {
 	const char *q = NULL;
@@ -124,12 +146,12 @@ static int load_rewind(json_t *j, struct rewind_record *r)
 	return 0;
 }
 
-int role_load(const char *datadir, struct role_state *st, bool *had_role,
+int role_load(const char *datadir, struct role_state *st, bool *had_role, bool *present,
 	      char *err, size_t errlen)
 {
 	memset(st, 0, sizeof(*st));
 	st->quorum = 1;
-	*had_role = false;
+	*had_role = *present = false;
 	char *path = NULL;
 	if (asprintf(&path, "%s/state.json", datadir) < 0) {
 		snprintf(err, errlen, "out of memory");
@@ -139,23 +161,32 @@ int role_load(const char *datadir, struct role_state *st, bool *had_role,
 		free(path);
 		return 0;
 	}
+	*present = true;
+	if (access(path, R_OK) != 0) {
+		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
 	json_error_t jerr;
-	json_t *j = json_load_file(path, 0, &jerr);
+	json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
 	const char *role = NULL, *mode = "async", *primary = "", *fcv = NULL;
 	json_int_t epoch = 0, quorum = 1;
-	json_t *hist = NULL, *rewind = NULL;
+	json_t *hist = NULL, *rewind = NULL, *behind = NULL;
 	int rc = -1;
-	if (!j || json_unpack_ex(j, &jerr, 0, "{s:s, s:I, s?s, s?s, s?I, s?o, s?o, s?s}", "role",
-				 &role, "epoch", &epoch, "primary", &primary, "mode", &mode,
-				 "quorum", &quorum, "history", &hist, "last_rewind", &rewind,
-				 "fcv", &fcv) != 0 ||
+	if (!j || json_unpack_ex(j, &jerr, 0, "{s:s, s:I, s?s, s?s, s?I, s?o, s?o, s?o, s?s}",
+				 "role", &role, "epoch", &epoch, "primary", &primary,
+				 "mode", &mode, "quorum", &quorum, "history", &hist,
+				 "last_rewind", &rewind, "behind", &behind, "fcv", &fcv) != 0 ||
+	    epoch < 0 || quorum < 0 ||
 	    parse_role(role, &st->role) || role_parse_mode(mode, &st->mode) ||
 	    (hist && role_history_load(hist, st)) ||
 	    (rewind && load_rewind(rewind, &st->last_rewind)) ||
+	    (behind && load_behind(behind, &st->behind)) ||
 	    (fcv && !version_parse(fcv, &st->fcv))) {
 		snprintf(err, errlen, "%s:%d:%d: bad role state: %s", path, jerr.line, jerr.column,
-			 j ? (jerr.text[0] ? jerr.text : "unknown role or mode, bad history, "
-			      "last_rewind or fcv (X.Y.Z)") : jerr.text);
+			 j ? (jerr.text[0] ? jerr.text : "unknown role or mode, negative epoch, "
+			      "bad history, last_rewind, behind or fcv (X.Y.Z)") : jerr.text);
+		rc = ROLE_DAMAGED;
 		goto out;
 	}
 	st->epoch = (uint64_t)epoch;
@@ -179,6 +210,8 @@ static json_t *role_json(const struct role_state *st)
 	char fcv[ROLE_VERSION_MAX];
 	if (j && ((st->last_rewind.epoch &&
 		   json_object_set_new(j, "last_rewind", role_rewind_json(&st->last_rewind)) != 0) ||
+		  (st->behind.need_lsn &&
+		   json_object_set_new(j, "behind", role_behind_json(&st->behind)) != 0) ||
 		  (st->has_fcv && json_object_set_new(j, "fcv", json_string(
 			version_text(&st->fcv, fcv, sizeof(fcv)))) != 0))) {
 		json_decref(j);

@@ -12,6 +12,9 @@
  * moved to a quarantine file, see rewind.c) is kept there too, so an audit
  * after a restart still finds it.
  *
+ * What the site knows it lacks (struct behind_record) is kept there too, so
+ * a restart does not forget it.
+ *
  * The feature-compatibility version (FCV, as MongoDB's) lives there as
  * well: a site writes its binary version as its FCV at its first start (so
  * a standalone site has a state.json too, with role "standalone"), and only
@@ -47,6 +50,20 @@ struct rewind_record {
 	char quarantine[ROLE_PATH_MAX];/* the quarantine file's path */
 };
 
+/*
+ * Records this site knows it lacks (epoch 0 = none): its WAL lost records
+ * to damage, its store was incomplete at start-up, or a replica streaming
+ * from it held records of its own epoch beyond its end.  Such a site is
+ * never confirmed as primary at that epoch (admin.c): it rejoins as a
+ * replica and fetches what it lacks.  A role at a newer epoch clears it.
+ */
+struct behind_record {
+	uint64_t epoch;                /* the epoch it was at when it found out */
+	uint64_t have_lsn;             /* its last LSN then */
+	uint64_t need_lsn;             /* the highest LSN known to have existed */
+	char why[160];
+};
+
 struct epoch_start {
 	uint64_t epoch;
 	uint64_t first_lsn;
@@ -61,13 +78,18 @@ struct role_state {
 	struct epoch_start history[ROLE_MAX_HISTORY];
 	int nhistory;
 	struct rewind_record last_rewind;
+	struct behind_record behind;
 	struct version fcv;            /* feature-compatibility version */
 	bool has_fcv;                  /* false: state.json predates the FCV, or is absent */
 };
 
-/* 0, or -1 if state.json is unreadable.  *had_role is false when there is
- * no state.json or it says "standalone" (it only holds the FCV). */
-int role_load(const char *datadir, struct role_state *st, bool *had_role,
+/* role_load: state.json exists but its content cannot be parsed. */
+#define ROLE_DAMAGED 1
+
+/* 0, ROLE_DAMAGED, or -1 if state.json cannot be read.  *present tells
+ * whether state.json exists; *had_role is false when there is none or it
+ * says "standalone" (it only holds the FCV). */
+int role_load(const char *datadir, struct role_state *st, bool *had_role, bool *present,
 	      char *err, size_t errlen);
 int role_save(const char *datadir, const struct role_state *st, char *err, size_t errlen);
 /* Writes j to DIR/name atomically (temp file, fsync, rename, fsync of the
@@ -81,6 +103,9 @@ void role_history_add(struct role_state *st, uint64_t epoch, uint64_t first_lsn)
 json_t *role_history_json(const struct role_state *st);
 /* Appends the entries of such an array to st's history; -1 if malformed. */
 int role_history_load(json_t *arr, struct role_state *st);
+
+/* {"epoch","have_lsn","need_lsn","why"}, or NULL. */
+json_t *role_behind_json(const struct behind_record *b);
 
 /* {"epoch","from_lsn","records","quarantine","at_ms"}, or NULL. */
 json_t *role_rewind_json(const struct rewind_record *r);

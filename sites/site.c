@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +32,7 @@
 #include "kv.h"
 #include "log.h"
 #include "metrics.h"
+#include "fileio.h"
 #include "site_internal.h"
 #include "snapshot.h"
 #include "timeutil.h"
@@ -139,25 +141,50 @@ static void *checkpointer_main(void *arg)
 	return NULL;
 }
 
-/* ---- open / close ------------------------------------------------------------ */
-
-static int apply_to_map(void *ctx, const struct wal_record *rec)
+/* A random 64-bit number (this start's boot id); never fails: without
+ * getrandom(2) it mixes the clock and the pid. */
+static uint64_t random_u64(void)
 {
-	return kv_apply(ctx, rec);
+	uint64_t v = 0;
+	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+		v = time_mono_ns() ^ ((uint64_t)getpid() << 32) ^ time_wall_ms();
+	return v;
 }
 
+/* ---- open: role, store, and what may be missing ---------------------------------- */
+
+/* Applies a record to the map; during start-up's replay also notes which
+ * epochs the log shows (a site whose state.json was lost rebuilds its
+ * epoch history from them). */
+static int apply_record(void *ctx, const struct wal_record *rec)
+{
+	struct site *s = ctx;
+	if (s->replaying)
+		role_history_add(&s->replayed, rec->epoch, rec->lsn);
+	return kv_apply(s->kv, rec);
+}
+
+/* Loads the newest snapshot, then replays the WAL after it.  0,
+ * SITE_INCOMPLETE (the snapshot is corrupt or does not reach the log's
+ * start: err says which), or -1. */
+#define SITE_INCOMPLETE 1
 static int site_load(struct site *s, char *err, size_t errlen)
 {
 	uint64_t snap_lsn, snap_epoch;
-	if (snap_load_latest(s->kv, s->datadir, &snap_lsn, &snap_epoch, err, errlen) != 0)
-		return -1;
+	int rc = snap_load_latest(s->kv, s->datadir, &snap_lsn, &snap_epoch, err, errlen);
+	if (rc != 0)
+		return rc == SNAP_CORRUPT ? SITE_INCOMPLETE : -1;
 	s->cp_lsn = snap_lsn;
+	if (snap_lsn)
+		role_history_add(&s->replayed, snap_epoch, snap_lsn);
 	struct wal_opts wo = { .dir = s->datadir, .segment_bytes = s->opts.segment_bytes,
 			       .replay_after_lsn = snap_lsn, .replay_after_epoch = snap_epoch,
-			       .apply = apply_to_map,
-			       .apply_ctx = s->kv };
-	if (wal_open(&s->wal, &wo, err, errlen) != 0)
-		return -1;
+			       .apply = apply_record, .apply_ctx = s };
+	s->replaying = true;
+	rc = wal_open(&s->wal, &wo, err, errlen);
+	s->replaying = false;
+	if (rc != 0)
+		return rc == WAL_INCOMPLETE ? SITE_INCOMPLETE : -1;
 	struct wal_stats ws;
 	wal_get_stats(s->wal, &ws);
 	struct kv_info ki;
@@ -167,6 +194,143 @@ static int site_load(struct site *s, char *err, size_t errlen)
 		  "keys", (json_int_t)ki.keys, "segments", (json_int_t)ws.segments,
 		  "truncated_bytes", (json_int_t)ws.truncated_bytes);
 	return 0;
+}
+
+/* Moves DATA/name (if present) into dir; 0 or -1 with err. */
+static int move_into(struct site *s, const char *dir, const char *name, char *err, size_t errlen)
+{
+	char *from = NULL, *to = NULL;
+	int rc = -1;
+	if (asprintf(&from, "%s/%s", s->datadir, name) < 0 || asprintf(&to, "%s/%s", dir, name) < 0)
+		snprintf(err, errlen, "out of memory");
+	else if (rename(from, to) != 0 && errno != ENOENT)
+		snprintf(err, errlen, "move %s to %s: %s", from, to, strerror(errno));
+	else
+		rc = 0;
+	free(from);
+	free(to);
+	return rc;
+}
+
+/*
+ * The store cannot be served (its snapshot is corrupt, or records are
+ * missing between the snapshot and the log): the snapshot and WAL
+ * directories are moved, never deleted, to DATA/quarantine/store-MS/, and
+ * the site starts empty.  It then lacks every record it held (behind), so
+ * it is never the source of truth for them: it catches up as a replica.
+ */
+static int quarantine_store(struct site *s, const char *why, char *err, size_t errlen)
+{
+	char *qdir = NULL, *dir = NULL;
+	int rc = -1;
+	if (asprintf(&qdir, "%s/quarantine", s->datadir) < 0 ||
+	    asprintf(&dir, "%s/store-%" PRIu64, qdir, time_wall_ms()) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if ((mkdir(qdir, 0755) != 0 && errno != EEXIST) || mkdir(dir, 0755) != 0) {
+		snprintf(err, errlen, "create %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	if (move_into(s, dir, "snap", err, errlen) || move_into(s, dir, "wal", err, errlen))
+		goto out;
+	if (fsync_dir(s->datadir) || fsync_dir(qdir)) {
+		snprintf(err, errlen, "fsync %s: %s", s->datadir, strerror(errno));
+		goto out;
+	}
+	log_event(LOG_ERROR, "site.store_quarantined", "{s:s, s:s}", "reason", why,
+		  "quarantine", dir);
+	kv_free(s->kv);
+	s->kv = kv_new();
+	s->replayed = (struct role_state){ 0 };
+	rc = s->kv ? 0 : (snprintf(err, errlen, "out of memory"), -1);
+out:
+	free(qdir);
+	free(dir);
+	return rc;
+}
+
+/* Records that this site lacks records have+1..need of its epoch; a
+ * primary stops being one (it is fenced at its epoch, read-only). */
+static void note_behind(struct site *s, uint64_t have, uint64_t need, const char *why)
+{
+	struct role_state *r = &s->role;
+	r->behind = (struct behind_record){ .epoch = r->epoch, .have_lsn = have,
+					    .need_lsn = need > have ? need : have + 1 };
+	snprintf(r->behind.why, sizeof(r->behind.why), "%s", why);
+	if (r->role == ROLE_PRIMARY)
+		r->role = ROLE_FENCED;
+	log_event(LOG_ERROR, "site.behind", "{s:I, s:I, s:I, s:s}", "epoch",
+		  (json_int_t)r->epoch, "have_lsn", (json_int_t)have,
+		  "need_lsn", (json_int_t)r->behind.need_lsn, "why", why);
+}
+
+/* Loads the store; an incomplete one of a site that has had a role (or
+ * lost its state.json) is quarantined and the site starts empty.  A
+ * standalone site has no other copy: it refuses to start. */
+static int load_store(struct site *s, char *err, size_t errlen)
+{
+	int rc = site_load(s, err, errlen);
+	if (rc != SITE_INCOMPLETE)
+		return rc;
+	if (!s->had_role && !s->meta_missing) {
+		size_t n = strlen(err);
+		snprintf(err + n, errlen - n, "; a standalone site has no other copy of its data: "
+			 "restore the data dir from a backup");
+		return -1;
+	}
+	char why[300];
+	snprintf(why, sizeof(why), "%s", err);
+	if (quarantine_store(s, why, err, errlen) != 0 || site_load(s, err, errlen) != 0)
+		return -1;
+	s->store_lost = true;
+	snprintf(s->store_lost_why, sizeof(s->store_lost_why), "store incomplete at start-up, "
+		 "moved to quarantine: %.100s", why);
+	return 0;
+}
+
+/*
+ * After the store is loaded: a site without state.json whose store holds
+ * records lost its metadata: it comes back fenced (read-only) at the
+ * newest epoch its log shows, with the history its records show, until the
+ * orchestrator gives it a role; a site without state.json and without
+ * data is a fresh standalone site.  A damaged WAL or a lost store means
+ * the site lacks records (behind).  state.json is written if any of this
+ * changed it (and at a first start, for the FCV).
+ */
+static int settle_role(struct site *s, char *err, size_t errlen)
+{
+	struct wal_stats ws;
+	struct wal_damage dmg;
+	wal_get_stats(s->wal, &ws);
+	wal_get_damage(s->wal, &dmg);
+	struct role_state *r = &s->role;
+	bool save = s->meta_missing || !s->fcv_saved;
+	if (s->meta_missing && (ws.last_lsn > 0 || s->store_lost)) {
+		r->role = ROLE_FENCED;
+		for (int i = 0; i < s->replayed.nhistory; i++)
+			role_history_add(r, s->replayed.history[i].epoch,
+					 s->replayed.history[i].first_lsn);
+		r->epoch = r->nhistory ? r->history[r->nhistory - 1].epoch : 0;
+		s->had_role = true;
+		s->confirmed = false;
+		log_event(LOG_ERROR, "site.metadata_lost", "{s:I, s:I, s:s}", "epoch",
+			  (json_int_t)r->epoch, "last_lsn", (json_int_t)ws.last_lsn, "action",
+			  "read-only (fenced) until the orchestrator gives this site a role");
+	}
+	if (dmg.kind == WAL_DAMAGED) {
+		char why[160];
+		snprintf(why, sizeof(why), "WAL damaged at lsn %" PRIu64 " (segment %" PRIu64
+			 ", offset %" PRIu64 ")", dmg.first_lost_lsn, dmg.segment_first_lsn,
+			 dmg.offset);
+		note_behind(s, ws.last_lsn, dmg.evidence_lsn, why);
+		save = true;
+	}
+	if (s->store_lost) {
+		note_behind(s, 0, 1, s->store_lost_why);
+		save = true;
+	}
+	return save ? role_save(s->datadir, r, err, errlen) : 0;
 }
 
 /* Reads the bearer token: the file's first line, without trailing space. */
@@ -185,7 +349,8 @@ static int load_token(struct site *s, char *err, size_t errlen)
  * The rollback guard and the first FCV.  Once the cluster has finalized a
  * version, an older binary must not run on its data: it may not read what
  * the newer format wrote.  A site that never had an FCV (its first start,
- * or a state.json from before FCVs) takes its binary version.
+ * or a state.json from before FCVs) takes its binary version; settle_role
+ * writes it down.
  */
 static int check_fcv(struct site *s, char *err, size_t errlen)
 {
@@ -197,22 +362,54 @@ static int check_fcv(struct site *s, char *err, size_t errlen)
 			 s->datadir, version_text(&s->role.fcv, fcv, sizeof(fcv)), bin, fcv);
 		return -1;
 	}
+	s->fcv_saved = s->role.has_fcv;
 	if (s->role.has_fcv)
 		return 0;
 	s->role.fcv = s->opts.binary;
 	s->role.has_fcv = true;
-	if (role_save(s->datadir, &s->role, err, errlen) != 0)
-		return -1;
 	log_event(LOG_INFO, "site.fcv_initialised", "{s:s}", "fcv", bin);
 	return 0;
 }
 
+/* Moves a state.json that cannot be parsed aside (never deleted): the
+ * site then starts as one whose metadata was lost. */
+static int set_aside_state(struct site *s, const char *why, char *err, size_t errlen)
+{
+	char *from = NULL, *to = NULL;
+	int rc = -1;
+	if (asprintf(&from, "%s/state.json", s->datadir) < 0 ||
+	    asprintf(&to, "%s/state.json.damaged-%" PRIu64, s->datadir, time_wall_ms()) < 0)
+		snprintf(err, errlen, "out of memory");
+	else if (rename(from, to) != 0 || fsync_dir(s->datadir) != 0)
+		snprintf(err, errlen, "set aside %s: %s", from, strerror(errno));
+	else
+		rc = 0;
+	if (rc == 0)
+		log_event(LOG_ERROR, "site.state_damaged", "{s:s, s:s}", "error", why,
+			  "moved_to", to);
+	free(from);
+	free(to);
+	return rc;
+}
+
 static int load_role(struct site *s, char *err, size_t errlen)
 {
-	bool had_role;
-	if (role_load(s->datadir, &s->role, &had_role, err, errlen) != 0 ||
-	    check_fcv(s, err, errlen) != 0)
+	bool had_role, present;
+	int rc = role_load(s->datadir, &s->role, &had_role, &present, err, errlen);
+	if (rc == ROLE_DAMAGED) {
+		char why[400];
+		snprintf(why, sizeof(why), "%s", err);
+		if (set_aside_state(s, why, err, errlen) != 0)
+			return -1;
+		memset(&s->role, 0, sizeof(s->role));
+		s->role.quorum = 1;
+		had_role = present = false;
+	} else if (rc != 0) {
 		return -1;
+	}
+	if (check_fcv(s, err, errlen) != 0)
+		return -1;
+	s->meta_missing = !present;
 	s->had_role = had_role;
 	s->confirmed = !had_role;  /* a site that has had a role waits to be confirmed */
 	if (had_role)
@@ -258,9 +455,11 @@ int site_open(struct site **out, const struct site_opts *opts, char *err, size_t
 	if (!(s->name = strdup(opts->name)) || !(s->datadir = strdup(opts->datadir)) ||
 	    !(s->kv = kv_new()) || !(s->metrics = site_metrics_new()))
 		goto oom;
+	s->boot_id = random_u64();
+	s->lease_replicas = 1;
 	if (load_token(s, err, errlen) != 0 || lock_datadir(s, err, errlen) != 0 ||
 	    load_role(s, err, errlen) != 0 || rewind_resume(s, err, errlen) != 0 ||
-	    site_load(s, err, errlen) != 0)
+	    load_store(s, err, errlen) != 0 || settle_role(s, err, errlen) != 0)
 		goto fail;
 	pthread_mutex_lock(&s->mu);
 	site_gate_locked(s);  /* the role from state.json decides who may append */
@@ -483,16 +682,32 @@ static void route_kv(struct site *s, const struct http_req *req, struct http_res
 		http_resp_error(resp, 405, "method %s not allowed on %s", req->method, req->path);
 }
 
+/* What replay dropped at open: {"kind":"torn"|"damaged","first_lost_lsn",
+ * "evidence_lsn","segment_first_lsn","offset"}, or JSON null. */
+static json_t *damage_json(struct site *s)
+{
+	struct wal_damage d;
+	wal_get_damage(s->wal, &d);
+	if (d.kind == WAL_INTACT)
+		return json_null();
+	return json_pack("{s:s, s:I, s:I, s:I, s:I}", "kind", d.kind == WAL_TORN ? "torn" : "damaged",
+			 "first_lost_lsn", (json_int_t)d.first_lost_lsn,
+			 "evidence_lsn", (json_int_t)d.evidence_lsn,
+			 "segment_first_lsn", (json_int_t)d.segment_first_lsn,
+			 "offset", (json_int_t)d.offset);
+}
+
 static json_t *wal_json(struct site *s)
 {
 	struct wal_stats ws;
 	wal_get_stats(s->wal, &ws);
-	return json_pack("{s:I, s:I, s:f, s:I, s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:b, s:o}",
 			 "writes", (json_int_t)ws.records, "fsyncs", (json_int_t)ws.fsyncs,
 			 "fsyncs_per_write", ws.records ? (double)ws.fsyncs / (double)ws.records : 0.0,
 			 "bytes", (json_int_t)ws.bytes, "segments", (json_int_t)ws.segments,
 			 "oldest_lsn", (json_int_t)ws.oldest_lsn,
-			 "truncated_bytes_at_open", (json_int_t)ws.truncated_bytes);
+			 "truncated_bytes_at_open", (json_int_t)ws.truncated_bytes,
+			 "failed", ws.failed, "damage_at_open", damage_json(s));
 }
 
 static json_t *checkpoint_json(struct site *s)
@@ -525,6 +740,12 @@ static json_t *role_json_locked(struct site *s, uint64_t now)
 		json_object_set_new(j, "not_writable_because", json_string(why));
 	if (r->last_rewind.epoch)
 		json_object_set_new(j, "last_rewind", role_rewind_json(&r->last_rewind));
+	if (r->behind.need_lsn)
+		json_object_set_new(j, "behind", role_behind_json(&r->behind));
+	char nonce[SITE_NONCE_MAX];
+	site_nonce(s, nonce, sizeof(nonce));
+	json_object_set_new(j, "lease_nonce", json_string(nonce));
+	json_object_set_new(j, "lease_replicas", json_integer(s->lease_replicas));
 	if (r->role == ROLE_REPLICA) {
 		json_object_set_new(j, "primary", json_string(r->primary));
 		json_object_set_new(j, "replication", repl_follow_json(s));

@@ -25,6 +25,7 @@
 #include "wal.h"
 
 #define SITE_MAX_PEERS 16
+#define SITE_NONCE_MAX 48  /* "BOOT-MS": 16 hex digits, '-', up to 20 digits */
 
 /* What a primary knows about one replica streaming from it. */
 struct peer {
@@ -32,7 +33,9 @@ struct peer {
 	uint64_t epoch;
 	uint64_t flushed_lsn;      /* acked: everything <= this is durable there */
 	uint64_t applied_lsn;
-	uint64_t last_seen_ms;     /* monotonic */
+	uint64_t last_seen_ms;     /* monotonic: its last admitted fetch arrived */
+	uint64_t lease_credit_ms;  /* monotonic: when the lease nonce its last fetch
+				    * echoed was handed out (0: none); see WRITE LEASE */
 	bool confirmed;            /* its role was confirmed since it started (lease) */
 };
 
@@ -47,6 +50,11 @@ struct follow_status {
 	uint64_t started_ms;
 	uint64_t snapshots;        /* snapshot transfers installed */
 	bool in_round;             /* a fetch (or snapshot install) is under way */
+	/* The lease nonce of the primary's last answer, echoed by the next
+	 * fetch to that primary at that epoch (WRITE LEASE in admin.c). */
+	char lease_nonce[SITE_NONCE_MAX];
+	char nonce_primary[ROLE_ADDR_MAX];
+	uint64_t nonce_epoch;
 	/* The primary refused this site's log as diverged: the lowest LSN its
 	 * 409 answers named (0 = no divergence known), for that primary at
 	 * that epoch.  Cleared by a fetch that is admitted, and by a rewind. */
@@ -60,6 +68,7 @@ struct faults {
 	uint64_t slow_fsync_ms;    /* every WAL fsync takes this much longer */
 	bool stall_writes;         /* client writes hang until cleared */
 	bool drop_replication;     /* the primary ships nothing (503 to replicas) */
+	bool disk_full;            /* WAL writes fail with ENOSPC: the WAL fails for good */
 };
 
 struct site {
@@ -89,9 +98,21 @@ struct site {
 	bool confirmed;            /* role confirmed since start (writes allowed) */
 	bool writes_paused;        /* a primary's client writes paused (switchover) */
 	bool rewinding;            /* a rewind is under way: the follower is parked */
-	uint64_t orch_seen_ms;     /* last admin contact at the current epoch */
+	uint64_t boot_id;          /* random per start: lease nonces of another
+				    * start of this site grant nothing */
+	uint64_t orch_seen_ms;     /* the orchestrator's lease credit at the current
+				    * epoch (monotonic; 0 = none), see WRITE LEASE */
+	int lease_replicas;        /* confirmed replicas that renew the lease */
 	struct peer peers[SITE_MAX_PEERS];
 	int npeers;
+
+	/* Start-up only (site.c): what the store and state.json showed. */
+	bool replaying;            /* wal_open is replaying: note record epochs */
+	struct role_state replayed;/* the epoch history the replayed records show */
+	bool meta_missing;         /* state.json was absent (or damaged: set aside) */
+	bool fcv_saved;            /* state.json already holds the FCV */
+	bool store_lost;           /* the store was incomplete and quarantined */
+	char store_lost_why[160];
 
 	struct faults faults;      /* under mu */
 	struct site_metrics *metrics; /* histograms (metrics.c); lock-free */
@@ -103,6 +124,13 @@ struct site {
 };
 
 /* ---- admin.c ---- */
+/* A fresh lease nonce of this start of the site, into buf[SITE_NONCE_MAX]. */
+void site_nonce(const struct site *s, char *buf, size_t len);
+enum { NONCE_BAD = -1, NONCE_FOREIGN = 0, NONCE_OURS = 1 };
+/* Reads a nonce: NONCE_OURS (handed out by this start, at *at <= now),
+ * NONCE_FOREIGN (another start's, or not handed out yet: it grants
+ * nothing), or NONCE_BAD (not a nonce). */
+int site_nonce_parse(const struct site *s, const char *text, uint64_t now, uint64_t *at);
 bool admin_authorized(struct site *s, const struct http_req *req, struct http_resp *resp);
 void admin_route(struct site *s, const struct http_req *req, struct http_resp *resp);
 /* Reads a body {"epoch": E >= 1}; 0, or -1 with a 400 set. */
@@ -118,6 +146,9 @@ bool site_admits_writes_locked(struct site *s, uint64_t now_ms, char *why, size_
 json_t *site_faults_json_locked(struct site *s);
 /* Under s->mu: a newer epoch was seen from a peer or the orchestrator. */
 void site_learn_epoch_locked(struct site *s, uint64_t epoch, const char *from);
+/* Under s->mu, after the role changed: moves the write gate, ends a pause
+ * unless still primary, wakes sync writers and the follower. */
+void site_role_changed_locked(struct site *s);
 /* Under s->mu: sets the WAL's write gate from the role (open on a
  * standalone site or a primary whose writes are not paused, at its epoch;
  * closed otherwise). */

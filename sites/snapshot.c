@@ -324,6 +324,7 @@ int snap_load_latest(struct kv *kv, const char *datadir, uint64_t *lsn_out,
 	    load_entries(kv, d, (size_t)sb.st_size, count, epoch) != 0) {
 		snprintf(err, errlen, "snapshot %s is corrupt (CRC or framing check failed); "
 			 "refusing to serve from it", path);
+		rc = SNAP_CORRUPT;
 		goto out;
 	}
 	kv_set_position(kv, lsn, epoch);

@@ -18,10 +18,14 @@
 int snap_write(struct kv *kv, const char *datadir, uint64_t *lsn_out,
 	       char *err, size_t errlen);
 
+/* snap_load_latest: the newest snapshot failed a CRC or framing check. */
+#define SNAP_CORRUPT 1
+
 /*
  * Loads the newest snapshot into an empty map.  0 when none exists (*lsn_out
- * = 0) or it loaded; -1 when it is unreadable or any CRC fails: the caller
- * must not serve (the site refuses to start, naming the file).
+ * = 0) or it loaded; SNAP_CORRUPT when any CRC or framing check fails (the
+ * map may then hold part of it: the caller discards the map and must not
+ * serve from it); -1 when it cannot be read (err names the file).
  */
 int snap_load_latest(struct kv *kv, const char *datadir, uint64_t *lsn_out,
 		     uint64_t *epoch_out, char *err, size_t errlen);

@@ -39,6 +39,19 @@
  * a record is acknowledged only after the fdatasync that covers it returns,
  * a crash can only tear records that were never acknowledged.
  *
+ * TORN OR DAMAGED.  What was dropped is classified (struct wal_damage).  A
+ * TORN tail is what an interrupted append leaves: at the end of the last
+ * segment, a record header cut short or a record whose bytes run past the
+ * end of the file.  Anything else is DAMAGE: a complete record whose CRC,
+ * bounds or LSN fail, a bad segment header, a segment that does not
+ * continue the previous one, or any later segment.  Damage may have taken
+ * acknowledged records, so replay also looks for evidence of how far the
+ * log went: every valid record (CRC checked, LSN beyond the last good one)
+ * found by scanning the dropped bytes and the later segments, the LSN in
+ * the damaged record's header when that header is sane, and the first LSN
+ * of any later segment.  The site then knows it lacks records up to that
+ * LSN (role.h: behind) and is never made the source of truth for them.
+ *
  * GROUP COMMIT.  wal_append() encodes a record into the "filling" buffer
  * under the mutex and hands out the next LSN.  The flusher thread swaps the
  * filling buffer for an empty one, writes it with one write(2), calls one
@@ -149,7 +162,9 @@ struct wal {
 	struct wal_stats st;
 	bool gate_open;            /* client appends allowed ... */
 	uint64_t gate_epoch;       /* ... at this epoch only */
+	struct wal_damage damage;  /* what replay dropped, if anything */
 	_Atomic uint64_t fsync_delay_ms;  /* fault injection (drills): slow disk */
+	_Atomic bool disk_full;           /* fault injection (drills): writes fail ENOSPC */
 	struct histo fsync_seconds;       /* flush_batch's fdatasync (with any delay) */
 };
 
@@ -359,6 +374,76 @@ static int quarantine_segment(struct wal *w, uint64_t first_lsn)
 	return rc;
 }
 
+/* ---- damage -------------------------------------------------------------------- */
+
+/* The LSN a plausible record header at p claims (0 if not plausible). */
+static uint64_t header_lsn(const unsigned char *p, size_t avail)
+{
+	if (avail < WAL_HEADER_SIZE)
+		return 0;
+	uint32_t klen = get_le32(p + 4), vlen = get_le32(p + 8);
+	bool sane = klen >= 1 && klen <= WAL_MAX_KEY && vlen <= WAL_MAX_VALUE &&
+		    (p[12] == WAL_PUT || p[12] == WAL_DELETE) && !p[13] && !p[14] && !p[15];
+	return sane ? get_le64(p + 16) : 0;
+}
+
+/* Highest LSN of a valid record anywhere in data[from, size) (a byte-wise
+ * scan: the cheap header checks run first, the CRC only when they pass). */
+static uint64_t scan_evidence(const unsigned char *data, size_t from, size_t size)
+{
+	uint64_t best = 0;
+	for (size_t off = from; off + WAL_HEADER_SIZE <= size; off++) {
+		struct wal_record rec;
+		if (header_lsn(data + off, size - off) && wal_decode(data + off, size - off, &rec) &&
+		    rec.lsn > best)
+			best = rec.lsn;
+	}
+	return best;
+}
+
+/* Torn (an append cut short at the end of the last segment) or damaged. */
+static bool is_torn(const unsigned char *data, size_t good, size_t size, bool last_segment)
+{
+	if (!last_segment || good < WAL_SEG_HEADER_SIZE)
+		return false;
+	size_t left = size - good;
+	if (left < WAL_HEADER_SIZE)
+		return true;
+	return header_lsn(data + good, left) &&
+	       wal_record_size(get_le32(data + good + 4), get_le32(data + good + 8)) > left;
+}
+
+/* Records what the dropped bytes of segment i (and every later segment)
+ * tell: torn or damaged, and the highest LSN they show existed. */
+static void note_damage(struct wal *w, uint64_t *firsts, size_t i, size_t n,
+			const unsigned char *data, size_t good, size_t size)
+{
+	struct wal_damage *d = &w->damage;
+	d->kind = is_torn(data, good, size, i + 1 == n) ? WAL_TORN : WAL_DAMAGED;
+	d->first_lost_lsn = w->st.last_lsn + 1;
+	d->segment_first_lsn = firsts[i];
+	d->offset = good;
+	if (d->kind == WAL_TORN)
+		return;
+	uint64_t ev = header_lsn(data + good, size - good);
+	if (ev != w->st.last_lsn + 1)
+		ev = 0;  /* a header that claims another LSN proves nothing */
+	uint64_t scanned = scan_evidence(data, good + 1, size);
+	ev = scanned > ev ? scanned : ev;
+	for (size_t j = i + 1; j < n; j++) {
+		if (firsts[j] - 1 > ev)
+			ev = firsts[j] - 1;
+		char *path = seg_path(w, firsts[j]);
+		size_t len = 0;
+		char *seg = path ? read_whole(path, &len) : NULL;
+		uint64_t in = seg ? scan_evidence((const unsigned char *)seg, WAL_SEG_HEADER_SIZE, len) : 0;
+		ev = in > ev ? in : ev;
+		free(seg);
+		free(path);
+	}
+	d->evidence_lsn = ev > w->st.last_lsn ? ev : w->st.last_lsn + 1;
+}
+
 /*
  * Replays one segment.  Returns the offset of the first invalid byte (== size
  * when the whole segment is good), or (size_t)-1 on an apply/IO error.
@@ -433,7 +518,7 @@ static int replay_all(struct wal *w, uint64_t *firsts, size_t n, char *err, size
 		snprintf(err, errlen, "WAL gap: snapshot ends at lsn %" PRIu64
 			 " but the oldest segment starts at lsn %" PRIu64,
 			 w->opts.replay_after_lsn, firsts[0]);
-		return -1;
+		return WAL_INCOMPLETE;
 	}
 	for (size_t i = 0; i < n; i++) {
 		char *path = seg_path(w, firsts[i]);
@@ -459,6 +544,7 @@ static int replay_all(struct wal *w, uint64_t *firsts, size_t n, char *err, size
 			return -1;
 		}
 		if (good < size) {
+			note_damage(w, firsts, i, n, (const unsigned char *)data, good, size);
 			int rc = drop_from(w, firsts, i, n, data, good, size);
 			free(data);
 			if (rc) {
@@ -573,6 +659,11 @@ static int maybe_rotate(struct wal *w)
 static int flush_batch(struct wal *w, uint64_t seq)
 {
 	struct buf *b = &w->flushing;
+	if (atomic_load(&w->disk_full)) {
+		errno = ENOSPC;
+		wal_fail(w, "write (injected fault: disk full)");
+		return -1;
+	}
 	if (write_all(w->fd, b->data, b->len) != 0) {
 		wal_fail(w, "write");
 		return -1;
@@ -688,14 +779,20 @@ int wal_open(struct wal **out, const struct wal_opts *opts, char *err, size_t er
 		snprintf(err, errlen, "create %s: %s", w->dir, strerror(errno));
 		goto fail;
 	}
-	if (list_segments(w->dir, &firsts, &n, err, errlen) ||
-	    replay_all(w, firsts, n, err, errlen) ||
-	    open_current(w, err, errlen))
-		goto fail;
+	int rc = list_segments(w->dir, &firsts, &n, err, errlen);
+	if (rc == 0)
+		rc = replay_all(w, firsts, n, err, errlen);
+	if (rc == 0)
+		rc = open_current(w, err, errlen);
+	if (rc != 0) {
+		free(firsts);
+		wal_free(w);
+		return rc;
+	}
 	free(firsts);
 	w->st.flushed_lsn = w->st.last_lsn;
 	w->st.oldest_lsn = w->nsegs ? w->segs[0].first_lsn : w->st.last_lsn + 1;
-	int rc = pthread_create(&w->flusher, NULL, flusher_main, w);
+	rc = pthread_create(&w->flusher, NULL, flusher_main, w);
 	if (rc != 0) {
 		snprintf(err, errlen, "start WAL flusher: %s", strerror(rc));
 		wal_free(w);
@@ -1154,6 +1251,18 @@ bool wal_record_id_at(struct wal *w, uint64_t lsn, uint64_t *epoch, uint32_t *cr
 void wal_fsync_histogram(struct wal *w, struct histo_snapshot *out)
 {
 	histo_snapshot(&w->fsync_seconds, out);
+}
+
+void wal_get_damage(struct wal *w, struct wal_damage *out)
+{
+	pthread_mutex_lock(&w->mu);
+	*out = w->damage;
+	pthread_mutex_unlock(&w->mu);
+}
+
+void wal_set_disk_full(struct wal *w, bool full)
+{
+	atomic_store(&w->disk_full, full);
 }
 
 void wal_set_fsync_delay(struct wal *w, uint64_t ms)

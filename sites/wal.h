@@ -68,13 +68,28 @@ struct wal_stats {
 	bool failed;                 /* an fsync or write failed: no more writes */
 };
 
+/* What replay dropped at open (TORN OR DAMAGED in wal.c). */
+enum wal_damage_kind { WAL_INTACT = 0, WAL_TORN, WAL_DAMAGED };
+struct wal_damage {
+	enum wal_damage_kind kind;
+	uint64_t first_lost_lsn;     /* the last good LSN + 1 */
+	uint64_t evidence_lsn;       /* DAMAGED: the highest LSN shown to have existed */
+	uint64_t segment_first_lsn;  /* the segment where replay stopped ... */
+	uint64_t offset;             /* ... and the byte offset in it */
+};
+
 struct wal;
+
+/* wal_open: the log does not start where the snapshot ends (records are
+ * missing between them): the store is incomplete. */
+#define WAL_INCOMPLETE 1
 
 /*
  * Opens (creating if needed) DIR/wal, replays records after
  * opts->replay_after_lsn through opts->apply, truncates a torn or corrupt
  * tail (the dropped bytes and any later segments are moved to
- * DIR/wal/quarantine/, never deleted) and starts the flusher.
+ * DIR/wal/quarantine/, never deleted; wal_get_damage tells what went) and
+ * starts the flusher.  0, WAL_INCOMPLETE, or -1; err says why.
  */
 int wal_open(struct wal **out, const struct wal_opts *opts, char *err, size_t errlen);
 
@@ -158,6 +173,13 @@ void wal_set_gate(struct wal *w, bool open, uint64_t epoch);
 
 /* The durations of the flusher's fdatasync calls (group commits) so far. */
 void wal_fsync_histogram(struct wal *w, struct histo_snapshot *out);
+
+/* What replay dropped at open (kind WAL_INTACT when nothing). */
+void wal_get_damage(struct wal *w, struct wal_damage *out);
+
+/* Fault injection for drills: the next write fails with ENOSPC (a full
+ * disk), which fails the WAL for good, as any write error does. */
+void wal_set_disk_full(struct wal *w, bool full);
 
 /* Fault injection for drills: every fdatasync takes ms longer (0 = off). */
 void wal_set_fsync_delay(struct wal *w, uint64_t ms);

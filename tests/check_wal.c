@@ -333,7 +333,7 @@ START_TEST(test_corrupt_snapshot_is_refused)
 	free(data);
 	kv = kv_new();
 	uint64_t lsn, epoch;
-	ck_assert_int_eq(snap_load_latest(kv, dir, &lsn, &epoch, err, sizeof(err)), -1);
+	ck_assert_int_eq(snap_load_latest(kv, dir, &lsn, &epoch, err, sizeof(err)), SNAP_CORRUPT);
 	ck_assert_ptr_nonnull(strstr(err, "corrupt"));
 	kv_free(kv);
 	free(path);
