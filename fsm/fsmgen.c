@@ -6,7 +6,9 @@
  *	fsmgen SPEC OUTDIR DOCDIR
  *
  * writes OUTDIR/fsm_table.h and OUTDIR/fsm_table.c (the C table fsm.c runs)
- * and DOCDIR/fsm.dot and DOCDIR/fsm.md (the same table for people).  Each
+ * and DOCDIR/fsm.dot and DOCDIR/fsm.md (the same table for people), and
+ * DOCDIR/fsm-commands.md (the operator commands by state, from the spec's
+ * `commands` section: docs/reliability.md carries a copy).  Each
  * file is written beside its target and renamed into place, and nothing is
  * written unless the whole spec is accepted, so make never sees a half table.
  *
@@ -50,6 +52,8 @@ struct decl {
 	const char *name;	/* points into the YAML document */
 	const char *doc;
 	long timeout_ms;	/* states only: 0 for a stable state */
+	bool renews_lease;	/* states only: drorchd renews the primary's lease */
+	bool reconciles;	/* states only: drorchd keeps sites in their roles */
 	yaml_mark_t at;		/* where the name is declared */
 	bool reserved;		/* the "none" entry of guards and actions */
 };
@@ -92,12 +96,23 @@ struct xrow {
 	char *id;
 };
 
+/* An operator command (the optional `commands` section): it raises an
+ * event, or (no event) it is refused in every transient state. */
+struct command {
+	const char *name;
+	const char *request;	/* e.g. "POST /v1/failover" */
+	long event;		/* index in events, or -1 */
+	const char *transient;	/* no event: the refusal in a transient state */
+};
+
 struct spec {
 	const char *path;	/* as given: it prefixes every message */
 	const char *base;	/* its file name, for the generated comments */
 	yaml_document_t doc;
 	bool loaded;
 	struct decls states, events, guards, actions;
+	struct command *cmds;
+	size_t ncmds;
 	size_t steady;
 	struct row *rows;
 	size_t nrows;
@@ -286,10 +301,27 @@ static long timeout_value(struct spec *sp, const yaml_node_t *n, const char *nam
 	return v;
 }
 
-/* A state's value: {doc: "...", timeout_ms: N} (timeout_ms only if transient). */
+/* An optional true/false flag of a state (absent: false). */
+static bool state_flag(struct spec *sp, const yaml_node_t *body, const char *key,
+		       const char *name)
+{
+	const yaml_node_t *n = map_get(sp, body, key);
+	const char *v = n ? scalar(n) : NULL;
+	if (!n)
+		return false;
+	if (v && strcmp(v, "true") == 0)
+		return true;
+	if (!v || strcmp(v, "false") != 0)
+		refuse(sp, n->start_mark, "state %s: %s must be true or false", name, key);
+	return false;
+}
+
+/* A state's value: {doc: "...", timeout_ms: N, renews_lease: B, reconciles: B}
+ * (timeout_ms only if transient). */
 static void read_state_body(struct spec *sp, struct decl *d, const yaml_node_t *body)
 {
-	static const char *const keys[] = { "doc", "timeout_ms", NULL };
+	static const char *const keys[] = { "doc", "timeout_ms", "renews_lease", "reconciles",
+					    NULL };
 	char what[128];
 
 	snprintf(what, sizeof(what), "state %s", d->name);
@@ -304,6 +336,11 @@ static void read_state_body(struct spec *sp, struct decl *d, const yaml_node_t *
 	const yaml_node_t *t = map_get(sp, body, "timeout_ms");
 	if (t)
 		d->timeout_ms = timeout_value(sp, t, d->name);
+	d->renews_lease = state_flag(sp, body, "renews_lease", d->name);
+	d->reconciles = state_flag(sp, body, "reconciles", d->name);
+	if (d->reconciles && d->timeout_ms)
+		refuse(sp, body->start_mark, "state %s: a transient state (timeout_ms) cannot "
+		       "reconcile roles: a recovery is changing them", d->name);
 }
 
 /*
@@ -338,8 +375,54 @@ static void read_decls(struct spec *sp, const yaml_node_t *map, const char *what
 }
 
 static const char *const top_keys[] = {
-	"steady", "states", "events", "guards", "actions", "rows", NULL
+	"steady", "states", "events", "guards", "actions", "commands", "rows", NULL
 };
+
+/* One command: {request: "METHOD PATH", event: EVENT} or
+ * {request: ..., transient: "why it is refused while a recovery runs"}. */
+static void read_command(struct spec *sp, struct command *c, const yaml_node_t *kn,
+			 const yaml_node_t *body)
+{
+	static const char *const keys[] = { "request", "event", "transient", NULL };
+	char what[96];
+	snprintf(what, sizeof(what), "command %s", c->name);
+	c->event = -1;
+	if (!want_map(sp, body, what))
+		return;
+	check_keys(sp, body, keys, what);
+	const yaml_node_t *rq = map_get(sp, body, "request"), *ev = map_get(sp, body, "event");
+	const yaml_node_t *tr = map_get(sp, body, "transient");
+	c->request = rq ? scalar(rq) : NULL;
+	if (!c->request || !*c->request)
+		refuse(sp, body->start_mark, "%s: missing 'request' (METHOD PATH)", what);
+	if (!ev == !tr)
+		refuse(sp, kn->start_mark, "%s: exactly one of 'event' or 'transient'", what);
+	if (ev) {
+		const char *name = scalar(ev);
+		c->event = name ? decl_find(&sp->events, name) : -1;
+		if (c->event < 0)
+			refuse(sp, ev->start_mark, "%s: unknown event '%s'", what, name ? name : "?");
+	}
+	if (tr)
+		c->transient = doc_text(sp, tr, "command", c->name);
+}
+
+static void read_commands(struct spec *sp, const yaml_node_t *map)
+{
+	if (!map || !want_map(sp, map, "commands"))
+		return;
+	sp->cmds = xcalloc(map_size(map), sizeof(*sp->cmds));
+	FOR_PAIRS(p, map) {
+		yaml_node_t *kn = node_at(sp, p->key);
+		struct command *c = &sp->cmds[sp->ncmds++];
+		c->name = scalar(kn);
+		if (!c->name || !is_ident(c->name)) {
+			refuse(sp, kn->start_mark, "command name must be letters, digits and '_'");
+			c->name = "?";
+		}
+		read_command(sp, c, kn, node_at(sp, p->value));
+	}
+}
 
 static yaml_node_t *required(struct spec *sp, const yaml_node_t *root, const char *key)
 {
@@ -382,6 +465,7 @@ static void read_declarations(struct spec *sp, const yaml_node_t *root)
 		refuse(sp, events->start_mark, "no events declared");
 	if (steady)
 		read_steady(sp, steady);
+	read_commands(sp, map_get(sp, root, "commands"));
 }
 
 /* ======================================================================== */
@@ -846,6 +930,7 @@ static void free_spec(struct spec *sp)
 	free(sp->events.v);
 	free(sp->guards.v);
 	free(sp->actions.v);
+	free(sp->cmds);
 	if (sp->loaded)
 		yaml_document_delete(&sp->doc);
 }
@@ -925,7 +1010,7 @@ static void emit_header(const struct spec *sp, FILE *f)
 	fprintf(f, "/*\n * fsm_table.h — generated by fsmgen from %s: do not edit.\n"
 		" * The states, events, guards, actions and expanded rows of the DR state\n"
 		" * machine; fsm.h is the interface to use.\n */\n", sp->base);
-	fprintf(f, "#ifndef DRORCH_FSM_TABLE_H\n#define DRORCH_FSM_TABLE_H\n\n#include <stddef.h>\n\n");
+	fprintf(f, "#ifndef DRORCH_FSM_TABLE_H\n#define DRORCH_FSM_TABLE_H\n\n#include <stdbool.h>\n#include <stddef.h>\n\n");
 	emit_enum(f, "fsm_state", "FSM_S_", &sp->states, "FSM_NSTATES");
 	emit_enum(f, "fsm_event", "FSM_E_", &sp->events, "FSM_NEVENTS");
 	emit_enum(f, "fsm_guard", "FSM_G_", &sp->guards, "FSM_NGUARDS");
@@ -948,6 +1033,10 @@ static void emit_header(const struct spec *sp, FILE *f)
 		"extern const char *const fsm_action_names[FSM_NACTIONS];\n\n"
 		"/* 0 for a stable state; a transient state's TIMEOUT fires after this long. */\n"
 		"extern const unsigned fsm_state_timeout_ms[FSM_NSTATES];\n"
+		"/* true: drorchd heartbeats the cluster's primary, renewing its write lease. */\n"
+		"extern const bool fsm_state_renews_lease[FSM_NSTATES];\n"
+		"/* true: drorchd keeps every site in the role the cluster row says. */\n"
+		"extern const bool fsm_state_reconciles[FSM_NSTATES];\n"
 		"extern const char *const fsm_state_docs[FSM_NSTATES];\n"
 		"extern const char *const fsm_event_docs[FSM_NEVENTS];\n"
 		"extern const char *const fsm_guard_docs[FSM_NGUARDS];\n"
@@ -1003,6 +1092,14 @@ static void emit_source(const struct spec *sp, FILE *f)
 	fprintf(f, "const unsigned fsm_state_timeout_ms[FSM_NSTATES] = {\n");
 	for (size_t i = 0; i < sp->states.n; i++)
 		fprintf(f, "\t%ld, /* %s */\n", sp->states.v[i].timeout_ms, sp->states.v[i].name);
+	fprintf(f, "};\n\nconst bool fsm_state_renews_lease[FSM_NSTATES] = {\n");
+	for (size_t i = 0; i < sp->states.n; i++)
+		fprintf(f, "\t%s, /* %s */\n", sp->states.v[i].renews_lease ? "true" : "false",
+			sp->states.v[i].name);
+	fprintf(f, "};\n\nconst bool fsm_state_reconciles[FSM_NSTATES] = {\n");
+	for (size_t i = 0; i < sp->states.n; i++)
+		fprintf(f, "\t%s, /* %s */\n", sp->states.v[i].reconciles ? "true" : "false",
+			sp->states.v[i].name);
 	fprintf(f, "};\n\n");
 	emit_strings(f, "fsm_state_docs[FSM_NSTATES]", &sp->states, true);
 	emit_strings(f, "fsm_event_docs[FSM_NEVENTS]", &sp->events, true);
@@ -1082,7 +1179,10 @@ static void put_md(FILE *f, const char *s)
 
 static void emit_md_states(const struct spec *sp, FILE *f)
 {
-	fprintf(f, "## States\n\n| State | Timeout | Description |\n|---|---|---|\n");
+	fprintf(f, "## States\n\nLease: drorchd renews the primary's write lease (heartbeats) in this "
+		"state.  Roles: drorchd keeps every site in the role the cluster row says "
+		"(reconciles).\n\n| State | Timeout | Lease | Roles | Description |\n"
+		"|---|---|---|---|---|\n");
 	for (size_t s = 0; s < sp->states.n; s++) {
 		const struct decl *st = &sp->states.v[s];
 		fprintf(f, "| `%s`%s | ", st->name, s == sp->steady ? " (steady)" : "");
@@ -1090,7 +1190,8 @@ static void emit_md_states(const struct spec *sp, FILE *f)
 			fprintf(f, "%ld ms", st->timeout_ms);
 		else
 			fprintf(f, "—");
-		fprintf(f, " | ");
+		fprintf(f, " | %s | %s | ", st->renews_lease ? "renewed" : "—",
+			st->reconciles ? "kept" : "—");
 		put_md(f, st->doc);
 		fprintf(f, " |\n");
 	}
@@ -1146,6 +1247,75 @@ static void emit_md_docs(FILE *f, const char *title, const struct decls *d, size
 	fprintf(f, "\n");
 }
 
+/* What drorchd answers to command c in state s: the rows of (s, event)
+ * in the order they are tried, or the transient refusal. */
+static void emit_cmd_cell(const struct spec *sp, FILE *f, const struct command *c, size_t s)
+{
+	if (c->event < 0) {
+		fprintf(f, "%s", sp->states.v[s].timeout_ms ? "409 (a recovery runs)" : "200");
+		return;
+	}
+	const char *sep = "";
+	for (const struct xrow *x = sp->x; x < sp->x + sp->nx; x++) {
+		if (x->from != s || x->event != (size_t)c->event)
+			continue;
+		const struct row *r = x->row;
+		fprintf(f, "%s", sep);
+		if (r->guard)
+			fprintf(f, "if `%s`: ", sp->guards.v[r->guard].name);
+		if (r->kind == KIND_TRANSITION)
+			fprintf(f, "202 → `%s` (%s)", sp->states.v[r->to].name, x->id);
+		else
+			fprintf(f, "409 (%s)", x->id);
+		sep = "; else ";
+	}
+}
+
+/*
+ * The operator commands by state: what drorchd answers and where the
+ * machine goes, generated from the rows, with every refusal's reason
+ * listed under the table.  docs/reliability.md holds a copy that
+ * tests/check_fsm keeps equal to this.
+ */
+static void emit_commands(const struct spec *sp, FILE *f)
+{
+	fprintf(f, "| State |");
+	for (size_t i = 0; i < sp->ncmds; i++)
+		fprintf(f, " %s<br>`%s` |", sp->cmds[i].name, sp->cmds[i].request);
+	fprintf(f, "\n|---|");
+	for (size_t i = 0; i < sp->ncmds; i++)
+		fprintf(f, "---|");
+	fprintf(f, "\n");
+	for (size_t s = 0; s < sp->states.n; s++) {
+		fprintf(f, "| `%s` |", sp->states.v[s].name);
+		for (size_t i = 0; i < sp->ncmds; i++) {
+			fputc(' ', f);
+			emit_cmd_cell(sp, f, &sp->cmds[i], s);
+			fprintf(f, " |");
+		}
+		fprintf(f, "\n");
+	}
+	fprintf(f, "\nRefusals (409, with this reason in the answer; nothing changes):\n\n");
+	for (const struct row *r = sp->rows; r < sp->rows + sp->nrows; r++) {
+		bool used = false;
+		for (size_t i = 0; i < sp->ncmds && !used; i++)
+			for (size_t e = 0; e < r->non && !used; e++)
+				used = sp->cmds[i].event >= 0 && r->on[e] == (size_t)sp->cmds[i].event &&
+				       r->kind != KIND_TRANSITION;
+		if (!used)
+			continue;
+		fprintf(f, "- %s: ", r->id);
+		put_md(f, r->reason);
+		fprintf(f, "\n");
+	}
+	for (size_t i = 0; i < sp->ncmds; i++)
+		if (sp->cmds[i].event < 0) {
+			fprintf(f, "- %s in a transient state: ", sp->cmds[i].name);
+			put_md(f, sp->cmds[i].transient);
+			fprintf(f, "\n");
+		}
+}
+
 /* Per state, per event, the expanded rows in the order they are tried. */
 static void emit_md_by_state(const struct spec *sp, FILE *f)
 {
@@ -1186,6 +1356,10 @@ static void emit_md(const struct spec *sp, FILE *f)
 	emit_md_docs(f, "Guards", &sp->guards, 1);
 	emit_md_docs(f, "Actions", &sp->actions, 1);
 	emit_md_by_state(sp, f);
+	if (sp->ncmds) {
+		fprintf(f, "## Operator commands by state\n\n");
+		emit_commands(sp, f);
+	}
 }
 
 /* ======================================================================== */
@@ -1208,7 +1382,8 @@ int main(int argc, char **argv)
 
 	if (argc != 4) {
 		fprintf(stderr, "usage: fsmgen SPEC OUTDIR DOCDIR\n"
-			"  writes OUTDIR/fsm_table.h, OUTDIR/fsm_table.c, DOCDIR/fsm.dot, DOCDIR/fsm.md\n");
+			"  writes OUTDIR/fsm_table.h, OUTDIR/fsm_table.c, DOCDIR/fsm.dot, DOCDIR/fsm.md,\n"
+			"  DOCDIR/fsm-commands.md\n");
 		return 2;
 	}
 	sp.path = argv[1];
@@ -1219,6 +1394,7 @@ int main(int argc, char **argv)
 		write_file(&sp, argv[2], "fsm_table.c", emit_source);
 		write_file(&sp, argv[3], "fsm.dot", emit_dot);
 		write_file(&sp, argv[3], "fsm.md", emit_md);
+		write_file(&sp, argv[3], "fsm-commands.md", emit_commands);
 	} else {
 		fprintf(stderr, "%s: spec refused (%d error%s)\n", sp.path, sp.errors,
 			sp.errors == 1 ? "" : "s");

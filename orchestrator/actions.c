@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decide.h"
 #include "log.h"
 #include "orch.h"
 #include "siteapi.h"
@@ -42,41 +43,15 @@ static uint64_t mono_to_wall(uint64_t mono)
 
 /* ---- confirm ----------------------------------------------------------------------- */
 
-enum verdict { V_UNSURE, V_BACK, V_LINK_ONLY, V_DOWN };
-
-/*
- * Holistic detection (as GitHub's orchestrator), under o->mu.  A replica's
- * testimony counts only when drorchd read it after it lost the primary
- * (a report from before says nothing about the failure; over a lossy link
- * drorchd's view of a replica can itself be late), and then "lost" means the
- * replica had not heard from the primary for the detection window at the
- * time of its report.  Every replica drorchd can reach must have testified.
- */
-static enum verdict judge_locked(struct orch *o, int p, uint64_t now)
+int orch_judge_locked(struct orch *o, int p, uint64_t now)
 {
-	const struct site_view *pv = &o->views[p];
-	uint64_t window = orch_window_ms(o);
-	if (pv->reachable && now - pv->last_ok_ms <= window && pv->canary_failures < 2)
-		return V_BACK;
-	if (pv->canary_failures >= 2)
-		return V_DOWN;  /* it answers but cannot commit: a grey failure */
-	int reachable = 0, lost = 0;
-	for (int i = 0; i < o->cfg.nsites; i++) {
-		const struct site_view *r = &o->views[i];
-		if (i == p || !r->reachable || strcmp(r->role, "replica") ||
-		    r->epoch != o->cluster.epoch)
-			continue;
-		reachable++;
-		if (r->contact_seen_ms <= pv->last_ok_ms)
-			return V_UNSURE;  /* no fresh testimony yet */
-		uint64_t heard = r->contact_seen_ms - (uint64_t)r->contact_ago_ms;
-		bool streaming = !strcmp(r->repl_state, "streaming");
-		if (streaming && heard > pv->last_ok_ms + orch_policy(o)->heartbeat_ms)
-			return V_LINK_ONLY;  /* it heard the primary after drorchd lost it */
-		if (!streaming || (uint64_t)r->contact_ago_ms > window)
-			lost++;
-	}
-	return reachable && lost == reachable ? V_DOWN : V_UNSURE;
+	const char *addr[CONFIG_MAX_SITES];
+	for (int i = 0; i < o->cfg.nsites; i++)
+		addr[i] = config_peer_addr(&o->cfg, o->cfg.sites[i].name, o->cfg.sites[p].name);
+	struct judge_in in = { .epoch = o->cluster.epoch, .now = now,
+			       .window = orch_window_ms(o),
+			       .heartbeat = orch_policy(o)->heartbeat_ms, .peer_addr = addr };
+	return decide_judge(o->views, o->cfg.nsites, p, &in);
 }
 
 static int act_confirm(struct orch *o)
@@ -89,7 +64,7 @@ static int act_confirm(struct orch *o)
 	orch_run_mark(o, "last_good_heartbeat", mono_to_wall(last_ok));
 	while (!orch_stopping(o) && time_mono_ms() < deadline) {
 		pthread_mutex_lock(&o->mu);
-		enum verdict v = judge_locked(o, p, time_mono_ms());
+		enum verdict v = orch_judge_locked(o, p, time_mono_ms());
 		pthread_mutex_unlock(&o->mu);
 		if (v == V_BACK)
 			return FSM_E_PRIMARY_BACK;
@@ -112,64 +87,59 @@ static int act_confirm(struct orch *o)
 
 /* ---- fence ------------------------------------------------------------------------- */
 
-/* Sends fence{epoch} to every site; returns whether the old primary took it;
- * *old_unreached tells whether the fence certainly never reached it. */
-static bool fence_all(struct orch *o, struct httpc *c, int old, int64_t epoch, json_t *report,
-		      bool *old_unreached)
+/* What fencing found: whether the old primary took the fence, and for each
+ * replica that took it, the latest instant it can have renewed the old
+ * primary's lease. */
+struct fenced {
+	bool old_fenced;
+	uint64_t bound[CONFIG_MAX_SITES];
+	int n;
+};
+
+/* Sends fence{epoch} to every site (each answer in report). */
+static void fence_all(struct orch *o, struct httpc *c, int old, int64_t epoch, json_t *report,
+		      struct fenced *f)
 {
-	bool old_fenced = false;
 	json_t *body = json_pack("{s:I}", "epoch", (json_int_t)epoch);
 	for (int i = 0; i < o->cfg.nsites; i++) {
 		char err[300] = "";
-		long st = siteapi_admin(c, o->cfg.sites[i].url, o->site_token, "fence", body,
-					(long)orch_window_ms(o), err, sizeof(err));
-		if (i == old) {
-			old_fenced = st == 200;
-			*old_unreached = st == 0 && httpc_not_delivered(c);
+		json_t *answer = NULL;
+		long st = siteapi_admin_json(c, o->cfg.sites[i].url, o->site_token, "fence", body,
+					     (long)orch_window_ms(o), &answer, err, sizeof(err));
+		uint64_t rx = time_mono_ms();
+		if (st == 200 && i == old) {
+			f->old_fenced = true;
+		} else if (st == 200) {
+			/* It stopped fetching at the old epoch when it took the
+			 * fence; the last answer it had from the old primary (and
+			 * so the newest lease nonce it can echo) is older still. */
+			json_t *ago = json_object_get(answer, "primary_contact_ms_ago");
+			int64_t a = json_is_integer(ago) ? json_integer_value(ago) : 0;
+			f->bound[f->n++] = a < 0 ? 0 : (uint64_t)a < rx ? rx - (uint64_t)a : 0;
 		}
+		json_decref(answer);
 		json_object_set_new(report, o->cfg.sites[i].name,
 				    json_string(st == 200 ? "fenced" : err[0] ? err : "no answer"));
 	}
 	json_decref(body);
-	return old_fenced;
 }
 
 /*
- * The latest moment the old primary's lease can have been renewed.  In
- * general that is now: until they were fenced, its replicas may have
- * reached it.  But when the old primary refuses connections and every
- * replica following it reported its fetches "unreachable" (they never
- * reached it) since it last heard from it, the lease was last renewed at
- * the latest of those last contacts and of drorchd's last heartbeat that
- * may have arrived — typically when the primary died, well before now.
- * Under o->mu.
+ * FENCING: the new epoch (already in the cluster row) to every site, then,
+ * unless the old primary took it, wait until its write lease has surely
+ * ended (decide_lease_end: drorchd's last nonce sent to it, and the fenced
+ * replicas' last contact with it).  When its replicas could keep its lease
+ * alive (too few fenced), no wait is enough: the failover stops (HELD).
  */
-static uint64_t lease_renewed_locked(struct orch *o, int old, int64_t old_epoch,
-				     bool old_unreached, uint64_t now)
-{
-	if (!old_unreached)
-		return now;
-	uint64_t at = o->views[old].hb_maybe_ms;
-	const char *name = o->cfg.sites[old].name;
-	for (int i = 0; i < o->cfg.nsites; i++) {
-		const struct site_view *v = &o->views[i];
-		if (i == old || strcmp(v->repl_primary, config_peer_addr(&o->cfg, o->cfg.sites[i].name, name)))
-			continue;
-		if (!v->reachable || v->epoch != old_epoch || strcmp(v->repl_state, "unreachable"))
-			return now;
-		uint64_t heard = v->contact_seen_ms - (uint64_t)v->contact_ago_ms;
-		at = heard > at ? heard : at;
-	}
-	return at;
-}
-
 static int act_fence(struct orch *o)
 {
 	pthread_mutex_lock(&o->mu);
 	int old = orch_site_index(o, o->cluster.primary);
 	int64_t epoch = o->cluster.epoch;
-	uint64_t last_hb = o->views[old].last_hb_ok_ms;
-	int64_t lease = o->views[old].lease_ms > 0 ? o->views[old].lease_ms : 500;
+	const struct site_view *ov = &o->views[old];
+	uint64_t lease = ov->lease_ms > 0 ? (uint64_t)ov->lease_ms : 500;
+	uint64_t orch_bound = ov->nonce_used_rx_ms;
+	int k = ov->lease_replicas >= 0 ? ov->lease_replicas : 1;
 	pthread_mutex_unlock(&o->mu);
 	/* A failover's detection timestamps (a switchover has none). */
 	int64_t good = orch_detail_int(o, "last_good_heartbeat", 0);
@@ -182,49 +152,27 @@ static int act_fence(struct orch *o)
 	if (!c)
 		return FSM_E_ACTION_FAILED;
 	json_t *report = json_object();
-	/* The replicas' views are read before fencing changes them. */
-	pthread_mutex_lock(&o->mu);
-	uint64_t if_unreached = lease_renewed_locked(o, old, epoch - 1, true, time_mono_ms());
-	pthread_mutex_unlock(&o->mu);
-	bool old_unreached = false;
-	bool old_fenced = fence_all(o, c, old, epoch, report, &old_unreached);
+	struct fenced f = { 0 };
+	fence_all(o, c, old, epoch, report, &f);
 	httpc_free(c);
-	/* Unless the old primary took the fence, wait out its lease. */
-	uint64_t now = time_mono_ms();
-	uint64_t renewed = old_unreached ? if_unreached : now;
-	renewed = renewed > last_hb ? renewed : last_hb;
-	uint64_t until = renewed + (uint64_t)lease + 50;
-	uint64_t waited = old_fenced || until <= now ? 0 : until - now;
-	if (!old_fenced)
+	uint64_t now = time_mono_ms(), until = now;
+	bool bounded = f.old_fenced ||
+		       decide_lease_end(orch_bound, k, o->cfg.nsites - 1, f.bound, f.n, lease,
+					50 + lease / 20, &until);
+	uint64_t waited = f.old_fenced || until <= now ? 0 : until - now;
+	if (bounded && !f.old_fenced)
 		while (time_mono_ms() < until && !orch_stopping(o))
 			time_sleep_ms(POLL_MS);
 	json_object_set_new(report, "epoch", json_integer(epoch));
 	json_object_set_new(report, "waited_lease_ms", json_integer((json_int_t)waited));
-	orch_run_step(o, "fence", "ok", report);
-	return FSM_E_FENCED;
+	if (!bounded)
+		json_object_set_new(report, "error", json_string(
+			"too few replicas fenced: the old primary's replicas may keep its lease alive"));
+	orch_run_step(o, "fence", bounded ? "ok" : "failed", report);
+	return bounded ? FSM_E_FENCED : FSM_E_ACTION_FAILED;
 }
 
 /* ---- elect ------------------------------------------------------------------------- */
-
-struct candidate {
-	int idx;
-	int64_t flushed, lsn, lag_ms;
-	int order;          /* position in policy.candidates, or nsites */
-	bool other_region;  /* not the failed primary's region */
-};
-
-/* Earlier wins: highest flushed LSN, then candidate order, then another
- * region than the failed primary's, then name. */
-static bool better(const struct orch *o, const struct candidate *a, const struct candidate *b)
-{
-	if (a->flushed != b->flushed)
-		return a->flushed > b->flushed;
-	if (a->order != b->order)
-		return a->order < b->order;
-	if (a->other_region != b->other_region)
-		return a->other_region;
-	return strcmp(o->cfg.sites[a->idx].name, o->cfg.sites[b->idx].name) < 0;
-}
 
 static int policy_order(const struct orch *o, const char *name)
 {
@@ -252,7 +200,8 @@ static bool eligible(struct orch *o, struct httpc *h, int i, int old, int64_t ep
 			.lsn = json_integer_value(json_object_get(st, "lsn")),
 			.lag_ms = json_integer_value(json_object_get(json_object_get(st, "replication"), "lag_ms")),
 			.order = policy_order(o, o->cfg.sites[i].name),
-			.other_region = strcmp(o->cfg.sites[i].region, o->cfg.sites[old].region) != 0 };
+			.other_region = strcmp(o->cfg.sites[i].region, o->cfg.sites[old].region) != 0,
+			.name = o->cfg.sites[i].name };
 	}
 	json_object_set_new(report, o->cfg.sites[i].name, why ? json_string(why) :
 		json_pack("{s:I}", "flushed_lsn", (json_int_t)c->flushed));
@@ -265,6 +214,8 @@ static int act_elect(struct orch *o)
 	pthread_mutex_lock(&o->mu);
 	int old = orch_site_index(o, o->cluster.primary);
 	int64_t epoch = o->cluster.epoch, last_seen = o->views[old].lsn;
+	if (o->views[old].behind_need_lsn > last_seen)  /* records it lost were acked */
+		last_seen = o->views[old].behind_need_lsn;
 	pthread_mutex_unlock(&o->mu);
 	json_t *target = orch_detail_get(o, "target"), *force = orch_detail_get(o, "force");
 	struct httpc *h = httpc_new();
@@ -276,7 +227,7 @@ static int act_elect(struct orch *o)
 			continue;
 		if (eligible(o, h, i, old, epoch, &c, report)) {
 			last_seen = c.lsn > last_seen ? c.lsn : last_seen;
-			if (best.idx < 0 || better(o, &c, &best))
+			if (best.idx < 0 || decide_better(&c, &best))
 				best = c;
 		}
 	}
@@ -308,15 +259,33 @@ static int act_elect(struct orch *o)
 
 /* ---- promote ----------------------------------------------------------------------- */
 
-/* Sends a role command; true on 200. */
+/* Sends a role command; true on 200 (the answer's lease nonce is kept). */
 static bool role_cmd(struct orch *o, struct httpc *h, int i, json_t *body, json_t *report)
 {
 	char err[300] = "";
-	long st = siteapi_admin(h, o->cfg.sites[i].url, o->site_token, "role", body,
-				(long)orch_window_ms(o), err, sizeof(err));
+	json_t *answer = NULL;
+	long st = siteapi_admin_json(h, o->cfg.sites[i].url, o->site_token, "role", body,
+				     (long)orch_window_ms(o), &answer, err, sizeof(err));
 	json_decref(body);
+	orch_note_nonce(o, i, answer);
+	json_decref(answer);
 	json_object_set_new(report, o->cfg.sites[i].name, json_string(st == 200 ? "ok" : err));
 	return st == 200;
+}
+
+/* Renews the new primary's lease while it is not yet the cluster row's
+ * primary (the monitor heartbeats that one): a heartbeat at the new epoch
+ * with its newest nonce, whose answer brings the next nonce. */
+static void renew_candidate(struct orch *o, struct httpc *h, int cand, int64_t epoch)
+{
+	char err[300];
+	json_t *answer = NULL;
+	json_t *body = orch_with_nonce(o, cand, json_pack("{s:I}", "epoch", (json_int_t)epoch));
+	siteapi_admin_json(h, o->cfg.sites[cand].url, o->site_token, "heartbeat", body,
+			   (long)orch_window_ms(o), &answer, err, sizeof(err));
+	json_decref(body);
+	orch_note_nonce(o, cand, answer);
+	json_decref(answer);
 }
 
 /* The primary's role command: the policy's mode, or async (recorded) when
@@ -333,12 +302,15 @@ static json_t *primary_body(struct orch *o, int cand, int64_t epoch, int replica
 	return body;
 }
 
-/* The first write the new primary acknowledges (retried until deadline). */
-static bool first_write(struct orch *o, struct httpc *h, int cand, uint64_t deadline)
+/* The first write the new primary acknowledges (retried until deadline,
+ * its lease renewed before each try). */
+static bool first_write(struct orch *o, struct httpc *h, int cand, int64_t epoch,
+			uint64_t deadline)
 {
 	while (!orch_stopping(o) && time_mono_ms() < deadline) {
 		char err[300];
 		uint64_t ms;
+		renew_candidate(o, h, cand, epoch);
 		if (siteapi_canary(h, o->cfg.sites[cand].url, 1000, &ms, err, sizeof(err)) == 200)
 			return true;
 		time_sleep_ms(POLL_MS);
@@ -383,7 +355,7 @@ static int act_promote(struct orch *o)
 	for (int i = 0; i < o->cfg.nsites; i++)
 		if (follows[i])
 			role_cmd(o, h, i, orch_role_body(o, i, name, epoch), report);
-	bool wrote = first_write(o, h, cand, state_deadline(o));
+	bool wrote = first_write(o, h, cand, epoch, state_deadline(o));
 	httpc_free(h);
 	if (wrote)
 		orch_run_mark(o, "first_write", time_wall_ms());

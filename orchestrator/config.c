@@ -111,6 +111,13 @@ int policy_parse(const char *name, const char *buf, size_t len, const struct con
 	if (rc == 0)
 		rc = parse_policy(&d, ydoc_root(&d), &p);
 	yaml_node_t *f = rc == 0 ? ydoc_get(&d, ydoc_root(&d), "failover") : NULL;
+	yaml_node_t *r = rc == 0 ? ydoc_get(&d, ydoc_root(&d), "replication") : NULL;
+	uint64_t replicas = cfg->nsites > 0 ? (uint64_t)cfg->nsites - 1 : 0;
+	if (rc == 0 && cfg->nsites > 0 && p.quorum > replicas && strcmp(p.mode, "async"))
+		rc = ydoc_fail(&d, ydoc_get(&d, r, "quorum") ? ydoc_get(&d, r, "quorum") : r,
+			       "quorum: %llu replica(s) must confirm each write, but this cluster "
+			       "has %llu replica(s): no write could ever be acknowledged",
+			       (unsigned long long)p.quorum, (unsigned long long)replicas);
 	for (int i = 0; rc == 0 && i < p.ncandidates; i++)
 		if (!config_site(cfg, p.candidates[i]))
 			rc = ydoc_fail(&d, ydoc_get(&d, f, "candidates"),
@@ -279,6 +286,12 @@ static int parse_config(struct ydoc *d, struct config *c)
 			return ydoc_fail(d, ydoc_get(d, root, "policy"),
 					 "policy: candidate '%s' is not one of the sites",
 					 c->policy.candidates[i]);
+	uint64_t replicas = c->nsites > 0 ? (uint64_t)c->nsites - 1 : 0;
+	if (strcmp(c->policy.mode, "async") && c->policy.quorum > replicas)
+		return ydoc_fail(d, ydoc_get(d, root, "policy") ? ydoc_get(d, root, "policy") : root,
+				 "policy: quorum %llu exceeds the %llu replica(s) of these sites: "
+				 "no write could ever be acknowledged",
+				 (unsigned long long)c->policy.quorum, (unsigned long long)replicas);
 	return 0;
 }
 

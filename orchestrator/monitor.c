@@ -2,10 +2,11 @@
  * monitor.c — one thread per site polls it every heartbeat interval.
  *
  * Each round: the primary (as the cluster row names it) gets a heartbeat at
- * the current epoch, which renews its write lease — but only while the
- * cluster is in a resting state (STEADY, DEGRADED, PAUSED, HELD, or
- * SWITCHOVER, where the primary is alive by definition): once a
- * failure is suspected drorchd stops renewing, so the lease can run out.
+ * the current epoch, which renews its write lease — but only in the states
+ * the spec marks renews_lease (fsm/dr.fsm.yaml): once a failure is
+ * suspected drorchd stops renewing, so the lease can run out.  The
+ * heartbeat echoes the newest lease nonce the site handed out, so it
+ * renews the lease as of when drorchd learnt that nonce, never later.
  * Every site is then asked for /v1/status; the primary also takes a canary
  * write every few rounds (grey failures: /healthz answers, writes do not).
  * Requests time out after heartbeat x misses, so a slow WAN stretches a
@@ -23,10 +24,11 @@
 
 #define CANARY_EVERY 5   /* rounds between canary writes */
 
-static bool resting(const char *state)
+/* Does the spec say drorchd renews the primary's lease in this state? */
+static bool renews_lease(const char *state)
 {
-	return !strcmp(state, "STEADY") || !strcmp(state, "DEGRADED") ||
-	       !strcmp(state, "PAUSED") || !strcmp(state, "HELD") || !strcmp(state, "SWITCHOVER");
+	int s = fsm_state_by_name(state);
+	return s >= 0 && fsm_state_renews_lease[s];
 }
 
 static void copy_str(char *dst, size_t len, json_t *v)
@@ -60,6 +62,18 @@ static void view_update_locked(struct site_view *v, json_t *st, uint64_t now)
 	v->lag_ms = json_integer_value(json_object_get(repl, "lag_ms"));
 	v->lag_records = json_integer_value(json_object_get(repl, "lag_records"));
 	v->diverged_lsn = json_integer_value(json_object_get(repl, "diverged_lsn"));
+	v->primary_writable = json_is_true(json_object_get(repl, "primary_writable"));
+	v->wal_failed = json_is_true(json_object_get(json_object_get(st, "wal"), "failed"));
+	json_t *behind = json_object_get(st, "behind");
+	v->behind_need_lsn = json_integer_value(json_object_get(behind, "need_lsn"));
+	v->behind_epoch = json_integer_value(json_object_get(behind, "epoch"));
+	json_t *lr = json_object_get(st, "lease_replicas");
+	v->lease_replicas = json_is_integer(lr) ? (int)json_integer_value(lr) : -1;
+	const char *nonce = json_string_value(json_object_get(st, "lease_nonce"));
+	if (nonce && strlen(nonce) < sizeof(v->lease_nonce)) {
+		snprintf(v->lease_nonce, sizeof(v->lease_nonce), "%s", nonce);
+		v->nonce_rx_ms = now;
+	}
 }
 
 /* The canary verdict: slow or failed counts, a quorum 503 does not (that
@@ -86,15 +100,16 @@ static void heartbeat(struct orch *o, struct httpc *c, int idx, const char *url,
 		      long timeout)
 {
 	char err[300];
-	json_t *body = json_pack("{s:I}", "epoch", (json_int_t)epoch);
-	uint64_t sent = time_mono_ms();
-	long st = siteapi_admin(c, url, o->site_token, "heartbeat", body, timeout, err, sizeof(err));
+	json_t *body = orch_with_nonce(o, idx, json_pack("{s:I}", "epoch", (json_int_t)epoch));
+	json_t *answer = NULL;
+	long st = siteapi_admin_json(c, url, o->site_token, "heartbeat", body, timeout, &answer,
+				     err, sizeof(err));
 	json_decref(body);
+	orch_note_nonce(o, idx, answer);
+	json_decref(answer);
 	pthread_mutex_lock(&o->mu);
 	if (st == 200)
 		o->views[idx].last_hb_ok_ms = time_mono_ms();
-	if (st != 0 || !httpc_not_delivered(c))
-		o->views[idx].hb_maybe_ms = sent;  /* it may have renewed the lease */
 	pthread_mutex_unlock(&o->mu);
 }
 
@@ -109,7 +124,7 @@ static void poll_once(struct orch *o, struct httpc *c, int idx, unsigned round)
 	long timeout = (long)orch_window_ms(o);
 	pthread_mutex_lock(&o->mu);
 	bool is_primary = strcmp(o->cluster.primary, cs->name) == 0;
-	bool rest = resting(o->cluster.state);
+	bool rest = renews_lease(o->cluster.state);
 	int64_t epoch = o->cluster.epoch;
 	/* Only a site already primary at our epoch is heartbeated (a heartbeat
 	 * of a newer epoch would fence it) or canaried (a refusal by role or
@@ -127,6 +142,7 @@ static void poll_once(struct orch *o, struct httpc *c, int idx, unsigned round)
 		view_update_locked(&o->views[idx], st, time_mono_ms());
 	else
 		o->views[idx].reachable = false;
+	o->views[idx].polled = true;
 	pthread_cond_signal(&o->wake);
 	pthread_mutex_unlock(&o->mu);
 	json_decref(st);

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "decide.h"
 #include "log.h"
 #include "metrics.h"
 #include "orch.h"
@@ -238,6 +239,8 @@ static bool guard_holds(void *ctx, enum fsm_guard g)
 	}
 	case FSM_G_ALL_REPLICAS_OK:
 		return o->all_replicas_ok;
+	case FSM_G_PRIMARY_KNOWN:
+		return o->sites_primary >= 0;
 	default:
 		return false;
 	}
@@ -246,6 +249,8 @@ static bool guard_holds(void *ctx, enum fsm_guard g)
 /* The outcome of the run that row ends, or NULL when it ends none. */
 static const char *run_outcome(const struct fsm_row *row)
 {
+	if (row->action == FSM_A_ADOPT)
+		return "failed";  /* a run the stale store had going is over */
 	if (row->to == FSM_S_HELD && row->from != FSM_S_HELD)
 		return "held";
 	if (row->from == FSM_S_REDIRECTING)
@@ -297,8 +302,18 @@ static int next_cluster(struct orch *o, const struct fsm_row *row, const char *a
 	pthread_mutex_unlock(&o->mu);
 	snprintf(next->state, sizeof(next->state), "%s", fsm_state_names[row->to]);
 	snprintf(next->action, sizeof(next->action), "%s", fsm_action_names[row->action]);
-	if (row->action == FSM_A_FENCE)
-		next->epoch++;
+	pthread_mutex_lock(&o->mu);
+	int64_t sites_epoch = o->sites_epoch;
+	int sites_primary = o->sites_primary;
+	pthread_mutex_unlock(&o->mu);
+	if (row->action == FSM_A_FENCE)  /* never an epoch a site has seen */
+		next->epoch = (next->epoch > sites_epoch ? next->epoch : sites_epoch) + 1;
+	if (row->action == FSM_A_ADOPT) {
+		next->epoch = sites_epoch > next->epoch ? sites_epoch : next->epoch;
+		if (sites_primary >= 0)
+			snprintf(next->primary, sizeof(next->primary), "%s",
+				 o->cfg.sites[sites_primary].name);
+	}
 	bool begins = row->action == FSM_A_DRAIN || (row->action == FSM_A_FENCE && !next->run_id);
 	if (begins) {
 		const char *kind = row->action == FSM_A_FENCE ? "failover" :
@@ -435,6 +450,28 @@ static bool replica_degraded_locked(const struct orch *o, int i, uint64_t now, u
 	       (uint64_t)v->lag_ms > orch_policy(o)->rpo_ms;
 }
 
+/* A health level (HEALTHY, REPLICA_DEGRADED) becomes an event only once it
+ * has held for the detection window: a flapping replica writes no
+ * transition per tick.  Under o->mu. */
+static int settled_locked(struct orch *o, int ev, uint64_t now, uint64_t window)
+{
+	if (ev != o->health_seen) {
+		o->health_seen = ev;
+		o->health_since_ms = now;
+	}
+	return now - o->health_since_ms >= window ? ev : -1;
+}
+
+/* Is the primary missing: silent for the window, failing its canary
+ * writes, or unable to make writes durable?  Under o->mu. */
+static bool primary_missed_locked(const struct orch *o, int p, uint64_t now, uint64_t window,
+				  uint64_t started)
+{
+	const struct site_view *v = &o->views[p];
+	return now - last_ok_locked(o, p, started) > window || v->canary_failures >= 2 ||
+	       (v->reachable && v->wal_failed);
+}
+
 /* At most one event from the views, under o->mu; -1 for none. */
 static int health_event_locked(struct orch *o, uint64_t now, uint64_t started)
 {
@@ -446,15 +483,31 @@ static int health_event_locked(struct orch *o, uint64_t now, uint64_t started)
 	uint64_t window = orch_window_ms(o);
 	if (p < 0 || now - started < window)
 		return -1;  /* a grace period at start: let sites answer and take roles */
-	bool missed = now - last_ok_locked(o, p, started) > window ||
-		      o->views[p].canary_failures >= 2;
-	if (missed)
-		return orch_policy(o)->automatic ? FSM_E_PRIMARY_MISSED : -1;
+	if (o->sites_epoch > o->cluster.epoch)
+		return FSM_E_STORE_BEHIND;
+	bool automatic = orch_policy(o)->automatic;
+	int64_t need;
+	if (decide_regressed(o->views, o->cfg.nsites, p, o->cluster.epoch, &need))
+		return automatic ? FSM_E_PRIMARY_REGRESSED : -1;
+	if (primary_missed_locked(o, p, now, window, started)) {
+		/* Quiet while its replicas still hear a primary that takes writes:
+		 * only drorchd's link to it is down. */
+		if (orch_judge_locked(o, p, now) == V_LINK_ONLY)
+			return -1;
+		return automatic ? FSM_E_PRIMARY_MISSED : -1;
+	}
+	int ev = FSM_E_HEALTHY;
 	for (int i = 0; i < o->cfg.nsites; i++)
 		if (i != p && replica_degraded_locked(o, i, now, window, started))
 			/* At start, replicas take a moment to get their role and stream. */
-			return now - started < START_GRACE_MS ? -1 : FSM_E_REPLICA_DEGRADED;
-	return FSM_E_HEALTHY;
+			ev = now - started < START_GRACE_MS ? -1 : FSM_E_REPLICA_DEGRADED;
+	return ev < 0 ? -1 : settled_locked(o, ev, now, window);
+}
+
+/* The sites' newest epoch and its primary, from the views (under o->mu). */
+static void note_sites_epoch_locked(struct orch *o)
+{
+	o->sites_epoch = decide_sites_epoch(o->views, o->cfg.nsites, &o->sites_primary);
 }
 
 /* An operator request, if one waits; clears it.  Under o->mu. */
@@ -485,22 +538,60 @@ static void send_role(struct orch *o, int i, json_t *body)
 	json_decref(body);
 }
 
+json_t *orch_with_nonce(struct orch *o, int i, json_t *body)
+{
+	pthread_mutex_lock(&o->mu);
+	struct site_view *v = &o->views[i];
+	if (body && v->lease_nonce[0]) {
+		json_object_set_new(body, "lease_nonce", json_string(v->lease_nonce));
+		if (v->nonce_rx_ms > v->nonce_used_rx_ms)
+			v->nonce_used_rx_ms = v->nonce_rx_ms;
+	}
+	pthread_mutex_unlock(&o->mu);
+	return body;
+}
+
+void orch_note_nonce(struct orch *o, int i, json_t *answer)
+{
+	const char *nonce = json_string_value(json_object_get(answer, "lease_nonce"));
+	pthread_mutex_lock(&o->mu);
+	struct site_view *v = &o->views[i];
+	if (nonce && strlen(nonce) < sizeof(v->lease_nonce)) {
+		snprintf(v->lease_nonce, sizeof(v->lease_nonce), "%s", nonce);
+		v->nonce_rx_ms = time_mono_ms();
+	}
+	pthread_mutex_unlock(&o->mu);
+}
+
+/* The primary's write lease is renewed by drorchd or by every other site
+ * (admin.c: WRITE LEASE), so fencing any one replica ends the replicas'
+ * part of it. */
 json_t *orch_role_body(struct orch *o, int i, const char *primary, int64_t epoch)
 {
 	const struct policy *p = orch_policy(o);
+	json_int_t others = o->cfg.nsites - 1;
+	json_t *body;
 	if (strcmp(o->cfg.sites[i].name, primary) == 0)
-		return json_pack("{s:s, s:I, s:s, s:I}", "role", "primary", "epoch", (json_int_t)epoch,
-				 "mode", p->mode, "quorum", (json_int_t)p->quorum);
-	return json_pack("{s:s, s:I, s:s, s:s, s:I}", "role", "replica", "epoch", (json_int_t)epoch,
-			 "primary", config_peer_addr(&o->cfg, o->cfg.sites[i].name, primary),
-			 "mode", p->mode, "quorum", (json_int_t)p->quorum);
+		body = json_pack("{s:s, s:I, s:s, s:I, s:I}", "role", "primary",
+				 "epoch", (json_int_t)epoch, "mode", p->mode,
+				 "quorum", (json_int_t)p->quorum, "lease_replicas", others);
+	else
+		body = json_pack("{s:s, s:I, s:s, s:s, s:I, s:I}", "role", "replica",
+				 "epoch", (json_int_t)epoch,
+				 "primary", config_peer_addr(&o->cfg, o->cfg.sites[i].name, primary),
+				 "mode", p->mode, "quorum", (json_int_t)p->quorum,
+				 "lease_replicas", others);
+	return orch_with_nonce(o, i, body);
 }
 
 /*
- * In STEADY and DEGRADED: a reachable site whose role, epoch or primary
- * differs from the cluster row's (first start, a restarted primary waiting
- * to be confirmed, a returning old primary) is told its role, at most once
- * a second.  A site that refuses (a diverged old primary) stays refused.
+ * In the states the spec marks `reconciles` (fsm/dr.fsm.yaml): a reachable
+ * site whose role, epoch or primary differs from the cluster row's (first
+ * start, a restarted primary or replica waiting to be confirmed, a
+ * returning old primary) is told its role, at most once a second.  A site
+ * that refuses (a diverged old primary) stays refused.  A restarted primary
+ * whose log is no longer the source of truth (decide_regressed) is not
+ * confirmed: the health check fails it over instead.
  */
 static void reconcile(struct orch *o)
 {
@@ -512,13 +603,15 @@ static void reconcile(struct orch *o)
 		const char *name = o->cfg.sites[i].name;
 		char primary[128];
 		snprintf(primary, sizeof(primary), "%s", o->cluster.primary);
-		int64_t epoch = o->cluster.epoch;
+		int64_t epoch = o->cluster.epoch, need;
 		bool is_primary = strcmp(name, primary) == 0;
 		const char *addr = config_peer_addr(&o->cfg, name, primary);
-		bool ok = v->epoch == epoch &&
-			  (is_primary ? !strcmp(v->role, "primary") && v->confirmed && !v->writes_paused
+		bool ok = v->epoch == epoch && v->confirmed &&
+			  (is_primary ? !strcmp(v->role, "primary") && !v->writes_paused
 				      : !strcmp(v->role, "replica") && !strcmp(v->repl_primary, addr));
-		bool due = (s == FSM_S_STEADY || s == FSM_S_DEGRADED) && v->reachable && !ok &&
+		bool regressed = is_primary &&
+				 decide_regressed(o->views, o->cfg.nsites, i, epoch, &need);
+		bool due = fsm_state_reconciles[s] && v->reachable && !ok && !regressed &&
 			   v->epoch <= epoch && now - v->role_sent_ms > 1000;
 		if (due)
 			v->role_sent_ms = now;
@@ -565,9 +658,11 @@ static void rewind_site(struct orch *o, int i, int64_t epoch)
 	json_decref(answer);
 }
 
-/* In STEADY and DEGRADED: a replica of the cluster's epoch whose primary
- * refused its log (a returning old primary holding records the new
- * primary never had) is rewound, at most once every 2 s. */
+/* In the states that reconcile: a replica of the cluster's epoch whose
+ * confirmed primary refused its log as diverged (a returning old primary
+ * holding records the new primary never had) is rewound, at most once
+ * every 2 s.  Never towards a primary that is not confirmed or lacks
+ * records: a replica ahead of such a primary is not diverged. */
 static void rewind_diverged(struct orch *o)
 {
 	uint64_t now = time_mono_ms();
@@ -576,7 +671,11 @@ static void rewind_diverged(struct orch *o)
 		enum fsm_state s = cur_state_locked(o);
 		struct site_view *v = &o->views[i];
 		int64_t epoch = o->cluster.epoch;
-		bool due = (s == FSM_S_STEADY || s == FSM_S_DEGRADED) && v->reachable &&
+		int p = orch_site_index(o, o->cluster.primary);
+		const struct site_view *pv = p >= 0 ? &o->views[p] : NULL;
+		bool primary_ok = pv && pv->reachable && pv->epoch == epoch && pv->confirmed &&
+				  !strcmp(pv->role, "primary") && !pv->behind_need_lsn;
+		bool due = fsm_state_reconciles[s] && primary_ok && v->reachable &&
 			   !strcmp(v->role, "replica") && v->epoch == epoch &&
 			   !strcmp(v->repl_state, "refused") && v->diverged_lsn > 0 &&
 			   now - v->rewind_sent_ms > 2000;
@@ -616,16 +715,49 @@ static void resume(struct orch *o)
 		}
 }
 
+/*
+ * At start, before anything is acted on: one round of polls (bounded by
+ * twice the detection window), so that a store that went back in time
+ * (the sites are at a newer epoch) is caught before the action of its
+ * stale state is re-run.
+ */
+static void first_round(struct orch *o)
+{
+	uint64_t deadline = time_mono_ms() + 2 * orch_window_ms(o);
+	pthread_mutex_lock(&o->mu);
+	for (;;) {
+		int polled = 0;
+		for (int i = 0; i < o->cfg.nsites; i++)
+			polled += o->views[i].polled;
+		if (polled == o->cfg.nsites || o->stopping || time_mono_ms() >= deadline)
+			break;
+		wait_wake(o, 20);
+	}
+	note_sites_epoch_locked(o);
+	bool behind = o->sites_epoch > o->cluster.epoch;
+	int64_t sites = o->sites_epoch, mine = o->cluster.epoch;
+	pthread_mutex_unlock(&o->mu);
+	if (!behind) {
+		resume(o);
+		return;
+	}
+	log_event(LOG_ERROR, "orch.store_behind", "{s:I, s:I, s:s}", "store_epoch",
+		  (json_int_t)mine, "sites_epoch", (json_int_t)sites, "action",
+		  "adopting the sites' epoch; no epoch at or below it will be issued");
+	feed(o, FSM_E_STORE_BEHIND, "auto", NULL);
+}
+
 static void *driver_main(void *arg)
 {
 	struct orch *o = arg;
 	uint64_t started = time_mono_ms();
-	resume(o);
+	first_round(o);
 	pthread_mutex_lock(&o->mu);
 	while (!o->stopping) {
 		wait_wake(o, orch_policy(o)->heartbeat_ms / 2);
 		char actor[96] = "auto";
 		json_t *detail = NULL;
+		note_sites_epoch_locked(o);
 		int ev = take_request_locked(o, actor, sizeof(actor), &detail);
 		if (ev < 0)
 			ev = health_event_locked(o, time_mono_ms(), started);
@@ -679,7 +811,7 @@ static void apply_mode(struct orch *o)
 	pthread_mutex_lock(&o->mu);
 	int p = orch_site_index(o, o->cluster.primary);
 	int64_t epoch = o->cluster.epoch;
-	bool resting = cur_state_locked(o) == FSM_S_STEADY || cur_state_locked(o) == FSM_S_DEGRADED;
+	bool resting = fsm_state_reconciles[cur_state_locked(o)];
 	pthread_mutex_unlock(&o->mu);
 	if (p >= 0 && resting)
 		send_role(o, p, orch_role_body(o, p, o->cfg.sites[p].name, epoch));
@@ -770,6 +902,8 @@ int orch_start(struct orch **out, const struct config *cfg, char *err, size_t er
 	if (webhook_start(&o->webhooks, cfg, err, errlen) != 0)
 		goto fail;
 	o->state_entered_ms = time_mono_ms();
+	o->health_seen = -1;
+	o->sites_primary = -1;
 	if (monitor_start(o, err, errlen) != 0)
 		goto fail_threads;
 	int rc = pthread_create(&o->driver, NULL, driver_main, o);
@@ -814,15 +948,38 @@ void orch_stop(struct orch *o)
 	free(o);
 }
 
+/* Why an operator's failover cannot go to site t now, or NULL.  Under mu. */
+static const char *failover_target_refusal_locked(struct orch *o, int t)
+{
+	const struct site_view *v = &o->views[t];
+	if (!strcmp(o->cfg.sites[t].name, o->cluster.primary))
+		return "it is already the primary";
+	if (!v->reachable)
+		return "it does not answer";
+	if (strcmp(v->role, "replica") && strcmp(v->role, "fenced"))
+		return "it is not a replica";
+	if (v->epoch != o->cluster.epoch)
+		return "it is not at the cluster's epoch (a returning site must rejoin first)";
+	if (v->behind_need_lsn)
+		return "it lacks records it once held (damaged or lost log)";
+	return NULL;
+}
+
 static int queue_request(struct orch *o, enum fsm_event ev, const char *actor,
 			 const char *target, bool force, const char *kind, char *why, size_t whylen)
 {
 	pthread_mutex_lock(&o->mu);
 	const struct fsm_row *row = fsm_step(cur_state_locked(o), ev, guard_holds, o);
+	int t = target && *target ? orch_site_index(o, target) : -1;
+	const char *no = ev == FSM_E_OP_FAILOVER && t >= 0 ?
+			 failover_target_refusal_locked(o, t) : NULL;
 	int rc = 0;
 	if (!row || row->kind != FSM_TRANSITION) {
 		snprintf(why, whylen, "%s (%s in state %s, row %s)", row ? row->reason : "refused",
 			 fsm_event_names[ev], o->cluster.state, row ? row->id : "-");
+		rc = 409;
+	} else if (no) {
+		snprintf(why, whylen, "failover to %s refused: %s", target, no);
 		rc = 409;
 	} else if (o->op.pending) {
 		snprintf(why, whylen, "another operator request is being processed");

@@ -31,10 +31,10 @@ struct webhooks;
 
 /* What the monitor last saw of one site. */
 struct site_view {
+	bool polled;               /* polled at least once since drorchd started */
 	bool reachable;            /* the last poll answered */
 	uint64_t last_ok_ms;       /* monotonic: last answered poll */
 	uint64_t last_hb_ok_ms;    /* monotonic: last accepted heartbeat (primary) */
-	uint64_t hb_maybe_ms;      /* monotonic: last heartbeat that may have arrived */
 	char role[16];             /* primary | replica | fenced | standalone | "" */
 	int64_t epoch;
 	int64_t lsn, flushed_lsn, applied_lsn;
@@ -50,6 +50,16 @@ struct site_view {
 	int64_t lag_ms, lag_records;
 	int64_t diverged_lsn;      /* replica: where its primary refused its log, or 0 */
 	int canary_failures;       /* consecutive slow or failed canary writes */
+	bool wal_failed;           /* its WAL can no longer make writes durable */
+	int64_t behind_need_lsn;   /* it lacks records through this LSN (0: none) */
+	int64_t behind_epoch;      /* ... of this epoch */
+	bool primary_writable;     /* replica: its primary's last answer said writable */
+	int lease_replicas;        /* replicas that renew its lease, as it reports */
+	char lease_nonce[64];      /* its newest lease nonce (admin.c: LEASE NONCES) */
+	uint64_t nonce_rx_ms;      /* monotonic: when drorchd received that nonce */
+	uint64_t nonce_used_rx_ms; /* the receipt time of the newest nonce drorchd
+				    * sent it in a command: its lease from drorchd
+				    * cannot outlast this + its lease_ms */
 	uint64_t role_sent_ms;     /* last reconcile command sent (rate limit) */
 	uint64_t rewind_sent_ms;   /* last rewind command sent (rate limit) */
 };
@@ -87,6 +97,14 @@ struct orch {
 	struct site_view views[CONFIG_MAX_SITES];
 	struct op_request op;
 	bool all_replicas_ok;           /* the redirect action's finding */
+	/* Health hysteresis: a health verdict becomes an event only once it has
+	 * held for the detection window (no transition per flapping tick). */
+	int health_seen;                /* the last verdict (event), or -1 */
+	uint64_t health_since_ms;       /* monotonic: since when it holds */
+	/* The sites' newest epoch (decide_sites_epoch), under mu: a fence
+	 * never issues an epoch at or below it, even if the store lost one. */
+	int64_t sites_epoch;
+	int sites_primary;              /* index of the site primary at it, or -1 */
 
 	pthread_t driver;
 	pthread_t monitors[CONFIG_MAX_SITES];
@@ -154,8 +172,20 @@ int64_t orch_detail_int(struct orch *o, const char *key, int64_t dflt);
 uint64_t orch_window_ms(const struct orch *o);
 void orch_run_step(struct orch *o, const char *name, const char *status, json_t *detail);
 void orch_run_mark(struct orch *o, const char *name, uint64_t wall_ms);
-/* The role command that puts site i in its place under `primary` at epoch. */
+/* The role command that puts site i in its place under `primary` at epoch,
+ * with site i's newest lease nonce (so it renews the lease as of then). */
 json_t *orch_role_body(struct orch *o, int i, const char *primary, int64_t epoch);
+/* Adds site i's newest lease nonce to body as "lease_nonce" (if drorchd has
+ * one) and notes that it was sent: the lease drorchd grants site i cannot
+ * outlast nonce_used_rx_ms + lease_ms.  Returns body. */
+json_t *orch_with_nonce(struct orch *o, int i, json_t *body);
+/* Keeps the lease nonce of an admin answer of site i (may be NULL) as its
+ * newest: it is fresher than the last status poll's. */
+void orch_note_nonce(struct orch *o, int i, json_t *answer);
+
+/* Holistic detection of primary p now (decide_judge over the views):
+ * one of decide.h's enum verdict.  Under o->mu. */
+int orch_judge_locked(struct orch *o, int p, uint64_t now);
 
 int monitor_start(struct orch *o, char *err, size_t errlen);
 

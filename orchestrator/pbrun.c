@@ -30,6 +30,7 @@ struct pbrun {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool running, stopping, joinable;
+	bool ending;                /* the run's outcome is being recorded */
 	pthread_t thread;
 	struct playbook pb;
 	int64_t run_id;
@@ -532,6 +533,9 @@ static void *run_main(void *arg)
 		record(p, s, no ? "failed" : "ok", result);
 		json_decref(result);
 	}
+	pthread_mutex_lock(&p->mu);
+	p->ending = true;  /* from now on it is not "in progress" for operators */
+	pthread_mutex_unlock(&p->mu);
 	json_t *d = json_deep_copy(p->base);
 	if (d && failed_step)
 		json_object_set_new(d, "failed_step", json_pack("{s:s, s:s}", "step", failed_step,
@@ -672,6 +676,8 @@ int pbrun_start(struct pbrun *p, struct playbook *pb, const struct pbrun_opts *o
 	bool busy = p->running;
 	int64_t other = p->run_id;
 	p->running = true;  /* reserved: only this caller sets the run up */
+	if (!busy)
+		p->ending = false;
 	pthread_mutex_unlock(&p->mu);
 	if (busy) {
 		snprintf(why, whylen, "playbook run %lld is running; one at a time", (long long)other);
@@ -709,7 +715,7 @@ int pbrun_approve(struct pbrun *p, int64_t run_id, const char *actor, const char
 {
 	int rc = 0;
 	pthread_mutex_lock(&p->mu);
-	if (!p->running || p->run_id != run_id) {
+	if (!p->running || p->ending || p->run_id != run_id) {
 		snprintf(why, whylen, "run %lld is not a playbook in progress", (long long)run_id);
 		rc = 404;
 	} else if (!p->at_gate || p->approved) {

@@ -25,6 +25,10 @@
  * replica at this epoch: the fetch renews the primary's write lease as of
  * when that nonce was handed out, never as of its own arrival (LEASE
  * NONCES in admin.c), so a fetch held back by the network renews nothing.
+ * Every 200 answer also says X-Drorch-Primary-Writable: 1 or 0 (whether
+ * the primary's lease holds); the replica reports it in its status, so
+ * drorchd can tell a primary its replicas still reach but that can no
+ * longer take writes from one that is fine.
  * The fetch acknowledges from - 1 only if it is admitted: a fetch answered
  * 409 (stale or newer epoch, a binary below the FCV, beyond the primary's
  * end, diverged), 410 or 503 acks nothing and renews no lease.
@@ -488,9 +492,13 @@ void repl_route_wal(struct site *s, const struct http_req *req, struct http_resp
 	else
 		reply_frame(resp, f.json, epoch, &now, recs, len);
 	if (resp->status == 200) {
-		char nonce[SITE_NONCE_MAX];
+		char nonce[SITE_NONCE_MAX], why[300];
 		site_nonce(s, nonce, sizeof(nonce));
 		http_resp_header(resp, "X-Drorch-Lease-Nonce", nonce);
+		pthread_mutex_lock(&s->mu);
+		bool writable = site_writable_locked(s, time_mono_ms(), why, sizeof(why));
+		pthread_mutex_unlock(&s->mu);
+		http_resp_header(resp, "X-Drorch-Primary-Writable", writable ? "1" : "0");
 	}
 	free(recs);
 }
@@ -617,6 +625,8 @@ json_t *repl_follow_json(struct site *s)
 		"lag_ms", (json_int_t)(caught_up ? 0 : now - since),
 		"last_contact_ms_ago", (json_int_t)(f->last_contact_ms ? now - f->last_contact_ms : 0),
 		"snapshots", (json_int_t)f->snapshots, "last_error", f->last_error);
+	if (j)
+		json_object_set_new(j, "primary_writable", json_boolean(f->primary_writable));
 	if (j && f->diverged_lsn && f->diverged_epoch == s->role.epoch &&
 	    strcmp(f->diverged_primary, s->role.primary) == 0)
 		json_object_set_new(j, "diverged_lsn", json_integer((json_int_t)f->diverged_lsn));
@@ -942,10 +952,12 @@ static int follow_once(struct site *s, struct httpc *c, const char *primary, uin
 	}
 	int rc = -1;
 	uint64_t diverged = r.status == 409 ? answer_diverged_lsn(&r) : 0;
-	char answer_nonce[SITE_NONCE_MAX] = "";
+	char answer_nonce[SITE_NONCE_MAX] = "", writable[4] = "1";
 	if (r.status == 200 &&
 	    !httpc_resp_header(&r, "X-Drorch-Lease-Nonce", answer_nonce, sizeof(answer_nonce)))
 		answer_nonce[0] = '\0';
+	if (r.status == 200)
+		httpc_resp_header(&r, "X-Drorch-Primary-Writable", writable, sizeof(writable));
 	if (r.status == 200)
 		rc = apply_answer(s, &r, from, primary, epoch, &plast, err, sizeof(err));
 	else if (r.status == 410)
@@ -965,6 +977,7 @@ static int follow_once(struct site *s, struct httpc *c, const char *primary, uin
 		snprintf(s->follow.lease_nonce, sizeof(s->follow.lease_nonce), "%s", answer_nonce);
 		snprintf(s->follow.nonce_primary, sizeof(s->follow.nonce_primary), "%s", primary);
 		s->follow.nonce_epoch = epoch;
+		s->follow.primary_writable = strcmp(writable, "0") != 0;
 		s->follow.last_error[0] = '\0';  /* the error is over */
 		s->follow.diverged_lsn = 0;       /* admitted: the logs agree */
 	} else if (rc != 0) {

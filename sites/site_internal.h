@@ -55,6 +55,7 @@ struct follow_status {
 	char lease_nonce[SITE_NONCE_MAX];
 	char nonce_primary[ROLE_ADDR_MAX];
 	uint64_t nonce_epoch;
+	bool primary_writable;     /* the primary's last answer said its lease holds */
 	/* The primary refused this site's log as diverged: the lowest LSN its
 	 * 409 answers named (0 = no divergence known), for that primary at
 	 * that epoch.  Cleared by a fetch that is admitted, and by a rewind. */

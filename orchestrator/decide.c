@@ -1,0 +1,133 @@
+/*
+ * decide.c — drorchd's pure decisions (see decide.h for each contract).
+ */
+#include "decide.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- detection ----------------------------------------------------------------- */
+
+/* Is view r a replica of the primary at the cluster's epoch? */
+static bool follows(const struct site_view *r, int i, const struct judge_in *in)
+{
+	return r->reachable && !strcmp(r->role, "replica") && r->epoch == in->epoch &&
+	       (!in->peer_addr || !strcmp(r->repl_primary, in->peer_addr[i]));
+}
+
+enum verdict decide_judge(const struct site_view *v, int n, int p, const struct judge_in *in)
+{
+	const struct site_view *pv = &v[p];
+	if (pv->canary_failures >= 2 || (pv->reachable && pv->wal_failed))
+		return V_DOWN;  /* it answers but cannot commit: a grey failure */
+	if (pv->reachable && in->now - pv->last_ok_ms <= in->window)
+		return V_BACK;
+	int reachable = 0, lost = 0;
+	for (int i = 0; i < n; i++) {
+		const struct site_view *r = &v[i];
+		if (i == p || !follows(r, i, in))
+			continue;
+		reachable++;
+		if (r->contact_seen_ms <= pv->last_ok_ms)
+			return V_UNSURE;  /* no testimony read since drorchd lost it */
+		uint64_t ago = r->contact_ago_ms > 0 ? (uint64_t)r->contact_ago_ms : 0;
+		uint64_t heard = r->contact_seen_ms - ago;
+		bool streaming = !strcmp(r->repl_state, "streaming");
+		bool fresh = streaming && ago <= in->window;
+		if (fresh && heard > pv->last_ok_ms + in->heartbeat && r->primary_writable)
+			return V_LINK_ONLY;  /* it heard the primary after drorchd lost it */
+		if (!fresh || !r->primary_writable)
+			lost++;
+	}
+	return reachable && lost == reachable ? V_DOWN : V_UNSURE;
+}
+
+/* ---- the primary's log ----------------------------------------------------------- */
+
+bool decide_regressed(const struct site_view *v, int n, int p, int64_t epoch,
+		      int64_t *need_lsn)
+{
+	const struct site_view *pv = &v[p];
+	*need_lsn = pv->lsn;
+	if (!pv->reachable || pv->epoch != epoch)
+		return false;
+	bool regressed = false;
+	if (pv->behind_need_lsn > 0) {
+		regressed = true;
+		if (pv->behind_need_lsn > *need_lsn)
+			*need_lsn = pv->behind_need_lsn;
+	}
+	if (pv->confirmed && !regressed)
+		return false;
+	for (int i = 0; i < n; i++) {
+		const struct site_view *r = &v[i];
+		if (i == p || !r->reachable || r->epoch != epoch || strcmp(r->role, "replica"))
+			continue;
+		if (r->flushed_lsn > pv->lsn) {
+			regressed = true;
+			if (r->flushed_lsn > *need_lsn)
+				*need_lsn = r->flushed_lsn;
+		}
+	}
+	return regressed;
+}
+
+int64_t decide_sites_epoch(const struct site_view *v, int n, int *primary)
+{
+	int64_t newest = 0;
+	*primary = -1;
+	for (int i = 0; i < n; i++)
+		if (v[i].reachable && v[i].epoch > newest)
+			newest = v[i].epoch;
+	for (int i = 0; i < n && newest; i++)
+		if (v[i].reachable && v[i].epoch == newest && !strcmp(v[i].role, "primary") &&
+		    (*primary < 0 || v[i].lsn > v[*primary].lsn))
+			*primary = i;
+	return newest;
+}
+
+/* ---- the old primary's lease --------------------------------------------------------- */
+
+static int cmp_desc(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+bool decide_lease_end(uint64_t orch_bound, int k, int replicas, const uint64_t *fenced,
+		      int nfenced, uint64_t lease_ms, uint64_t margin, uint64_t *end)
+{
+	uint64_t renewed = orch_bound;
+	if (k > 0) {
+		int unfenced = replicas - nfenced;
+		if (unfenced < 0)
+			unfenced = 0;
+		if (unfenced >= k)
+			return false;
+		/* Newest first, the unfenced ones at +infinity: the k-th newest
+		 * renewal is the (k - unfenced)-th newest fenced bound. */
+		uint64_t sorted[CONFIG_MAX_SITES];
+		int m = nfenced < CONFIG_MAX_SITES ? nfenced : CONFIG_MAX_SITES;
+		memcpy(sorted, fenced, (size_t)m * sizeof(*sorted));
+		qsort(sorted, (size_t)m, sizeof(*sorted), cmp_desc);
+		int at = k - unfenced - 1;
+		uint64_t by_replicas = at < m ? sorted[at] : 0;
+		if (by_replicas > renewed)
+			renewed = by_replicas;
+	}
+	*end = renewed + lease_ms + margin;
+	return true;
+}
+
+/* ---- the election --------------------------------------------------------------------- */
+
+bool decide_better(const struct candidate *a, const struct candidate *b)
+{
+	if (a->flushed != b->flushed)
+		return a->flushed > b->flushed;
+	if (a->order != b->order)
+		return a->order < b->order;
+	if (a->other_region != b->other_region)
+		return a->other_region;
+	return strcmp(a->name, b->name) < 0;
+}

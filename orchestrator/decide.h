@@ -1,0 +1,96 @@
+/*
+ * decide.h — drorchd's decisions that depend only on what the monitor saw:
+ * pure functions of the site views (struct site_view, orch.h) and of the
+ * clock values passed in, with no I/O, no locks and no state of their own.
+ * orch.c and actions.c call them under o->mu with a copy of the views;
+ * tests/check_decide.c tests each one on hand-made views.
+ *
+ *   decide_judge       holistic detection: is the primary down, only cut
+ *                      off from drorchd, or back?
+ *   decide_regressed   is the primary's log still the source of truth?
+ *   decide_sites_epoch the newest epoch the sites report, and its primary
+ *   decide_lease_end   when the old primary's write lease has surely ended
+ *   decide_better      the election's order of candidates
+ */
+#ifndef DRORCH_DECIDE_H
+#define DRORCH_DECIDE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "orch.h"
+
+enum verdict {
+	V_UNSURE,      /* not enough fresh testimony yet */
+	V_BACK,        /* drorchd hears the primary again */
+	V_LINK_ONLY,   /* only drorchd lost it: its replicas hear it and it takes writes */
+	V_DOWN,        /* its replicas lost it too, or it cannot take writes */
+};
+
+/* What detection needs besides the views. */
+struct judge_in {
+	int64_t epoch;          /* the cluster's epoch */
+	uint64_t now;           /* monotonic ms */
+	uint64_t window;        /* heartbeat x misses */
+	uint64_t heartbeat;     /* heartbeat interval */
+	const char *const *peer_addr;  /* peer_addr[i]: how site i reaches the primary */
+};
+
+/*
+ * Holistic detection (as GitHub's orchestrator) of primary p among n views.
+ * A replica's testimony counts only when drorchd read it after it lost the
+ * primary and the replica follows the primary at the cluster's epoch; it
+ * says LINK_ONLY only when the replica heard the primary within the window
+ * and after drorchd lost it, and the primary's answers said it takes
+ * writes: stale contact proves nothing.  Every replica drorchd can reach
+ * must have testified for DOWN.  A primary that answers but fails its
+ * canary writes, or whose WAL failed, is DOWN (a grey failure).
+ */
+enum verdict decide_judge(const struct site_view *v, int n, int p, const struct judge_in *in);
+
+/*
+ * Whether primary p's log is no longer the source of truth at epoch: the
+ * site, at that epoch, says it lacks records (WAL damage, a lost store, a
+ * replica ahead of it: drsite's "behind", which only a role at a newer
+ * epoch clears), or it has not been confirmed since it restarted (so its
+ * log stands still) and a replica at epoch has flushed more records than
+ * it holds.  A confirmed primary is never judged by its replicas' figures:
+ * views read at different instants would race.  *need_lsn gets the
+ * highest LSN known to exist.
+ */
+bool decide_regressed(const struct site_view *v, int n, int p, int64_t epoch,
+		      int64_t *need_lsn);
+
+/* The newest epoch any reachable site reports (0 if none answers), and in
+ * *primary the index of a site that is primary at it (-1 if none). */
+int64_t decide_sites_epoch(const struct site_view *v, int n, int *primary);
+
+/*
+ * The instant (monotonic ms, drorchd's clock) by which the old primary's
+ * write lease has surely ended, given how it is renewed (admin.c: WRITE
+ * LEASE): by drorchd, as of a nonce drorchd received at orch_bound at the
+ * latest; and by its k = lease_replicas confirmed replicas (the k-th newest
+ * renewal counts) among `replicas`, of which nfenced were fenced at the new
+ * epoch, fenced[i] being the latest instant replica i can have renewed it
+ * (its fence answer's arrival less its "primary_contact_ms_ago").  The
+ * unfenced ones may renew it at any time.  lease_ms is the primary's
+ * lease, margin covers clock-rate drift.  false when the replicas can keep
+ * the lease alive (k > 0 and at least k unfenced): no wait is long enough.
+ */
+bool decide_lease_end(uint64_t orch_bound, int k, int replicas, const uint64_t *fenced,
+		      int nfenced, uint64_t lease_ms, uint64_t margin, uint64_t *end);
+
+/* One candidate of an election. */
+struct candidate {
+	int idx;
+	int64_t flushed, lsn, lag_ms;
+	int order;          /* position in policy.candidates, or CONFIG_MAX_SITES */
+	bool other_region;  /* not the failed primary's region */
+	const char *name;
+};
+
+/* Earlier wins: highest flushed LSN, then candidate order, then another
+ * region than the failed primary's, then name. */
+bool decide_better(const struct candidate *a, const struct candidate *b);
+
+#endif

@@ -1,0 +1,228 @@
+/*
+ * check_decide.c — drorchd's pure decisions (orchestrator/decide.h) on
+ * hand-made site views: detection (stale testimony is no evidence, a
+ * partition of drorchd alone is LINK_ONLY, a primary that cannot take
+ * writes is DOWN), a primary whose log regressed, the sites' newest epoch,
+ * the end of an old primary's lease, and the election order.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decide.h"
+
+#define NOW 100000u
+#define WINDOW 300u
+#define HB 100u
+
+/* Three views: 0 the primary at epoch 5 (last answered at `lost`), 1 and 2
+ * replicas streaming from it. */
+static void three(struct site_view v[3], uint64_t lost)
+{
+	memset(v, 0, 3 * sizeof(*v));
+	for (int i = 0; i < 3; i++) {
+		v[i].reachable = true;
+		v[i].polled = true;
+		v[i].epoch = 5;
+		v[i].last_ok_ms = NOW;
+		v[i].confirmed = true;
+		v[i].lease_replicas = 2;
+		strcpy(v[i].role, i ? "replica" : "primary");
+		if (i) {
+			strcpy(v[i].repl_state, "streaming");
+			strcpy(v[i].repl_primary, "p");
+			v[i].primary_writable = true;
+			v[i].contact_seen_ms = NOW;
+			v[i].contact_ago_ms = 10;
+		}
+	}
+	v[0].last_ok_ms = lost;
+	v[0].reachable = lost == NOW;
+	v[0].lsn = v[0].flushed_lsn = 100;
+	v[1].lsn = v[1].flushed_lsn = 100;
+	v[2].lsn = v[2].flushed_lsn = 90;
+}
+
+static const char *const addrs[3] = { "", "p", "p" };
+
+static struct judge_in judge_now(void)
+{
+	return (struct judge_in){ .epoch = 5, .now = NOW, .window = WINDOW, .heartbeat = HB,
+				  .peer_addr = addrs };
+}
+
+START_TEST(test_judge_primary_answers_is_back)
+{
+	struct site_view v[3];
+	three(v, NOW);
+	struct judge_in in = judge_now();
+	ck_assert_int_eq(decide_judge(v, 3, 0, &in), V_BACK);
+}
+END_TEST
+
+START_TEST(test_judge_link_only_needs_fresh_writable_testimony)
+{
+	struct site_view v[3];
+	three(v, NOW - 1000);
+	struct judge_in in = judge_now();
+	/* Both replicas heard it 10 ms ago, long after drorchd lost it. */
+	ck_assert_int_eq(decide_judge(v, 3, 0, &in), V_LINK_ONLY);
+	/* Testimony read before drorchd lost it says nothing. */
+	v[1].contact_seen_ms = v[2].contact_seen_ms = NOW - 2000;
+	ck_assert_int_eq(decide_judge(v, 3, 0, &in), V_UNSURE);
+}
+END_TEST
+
+START_TEST(test_judge_stale_contact_is_not_evidence)
+{
+	struct site_view v[3];
+	three(v, NOW - 1000);
+	/* The replicas still say "streaming" (their fetch hangs in a
+	 * blackhole), but their last contact was 900 ms ago: not alive. */
+	v[1].contact_ago_ms = v[2].contact_ago_ms = 900;
+	struct judge_in in = judge_now();
+	ck_assert_int_eq(decide_judge(v, 3, 0, &in), V_DOWN);
+}
+END_TEST
+
+START_TEST(test_judge_unwritable_primary_is_down)
+{
+	struct site_view v[3];
+	three(v, NOW - 1000);
+	v[1].primary_writable = v[2].primary_writable = false;
+	struct judge_in in = judge_now();
+	ck_assert_int_eq(decide_judge(v, 3, 0, &in), V_DOWN);
+	three(v, NOW);
+	v[0].wal_failed = true;  /* answers, but cannot make a write durable */
+	ck_assert_int_eq(decide_judge(v, 3, 0, &in), V_DOWN);
+}
+END_TEST
+
+START_TEST(test_judge_replica_of_another_primary_does_not_testify)
+{
+	struct site_view v[3];
+	three(v, NOW - 1000);
+	strcpy(v[1].repl_primary, "elsewhere");
+	v[2].contact_ago_ms = 900;
+	struct judge_in in = judge_now();
+	ck_assert_int_eq(decide_judge(v, 3, 0, &in), V_DOWN);
+}
+END_TEST
+
+START_TEST(test_regressed_by_behind_record)
+{
+	struct site_view v[3];
+	three(v, NOW);
+	int64_t need = 0;
+	ck_assert(!decide_regressed(v, 3, 0, 5, &need));
+	v[0].behind_need_lsn = 300;
+	v[0].behind_epoch = 5;
+	ck_assert(decide_regressed(v, 3, 0, 5, &need));
+	ck_assert_int_eq(need, 300);
+}
+END_TEST
+
+START_TEST(test_regressed_unconfirmed_primary_behind_a_replica)
+{
+	struct site_view v[3];
+	three(v, NOW);
+	v[1].flushed_lsn = 130;  /* a confirmed primary: figures race, never judged */
+	int64_t need = 0;
+	ck_assert(!decide_regressed(v, 3, 0, 5, &need));
+	v[0].confirmed = false;  /* restarted: its log stands still */
+	ck_assert(decide_regressed(v, 3, 0, 5, &need));
+	ck_assert_int_eq(need, 130);
+	v[1].epoch = 4;  /* a replica at another epoch proves nothing */
+	ck_assert(!decide_regressed(v, 3, 0, 5, &need));
+}
+END_TEST
+
+START_TEST(test_sites_epoch_and_its_primary)
+{
+	struct site_view v[3];
+	three(v, NOW);
+	int p = -2;
+	ck_assert_int_eq(decide_sites_epoch(v, 3, &p), 5);
+	ck_assert_int_eq(p, 0);
+	v[2].epoch = 11;
+	strcpy(v[2].role, "fenced");
+	ck_assert_int_eq(decide_sites_epoch(v, 3, &p), 11);
+	ck_assert_int_eq(p, -1);
+	strcpy(v[2].role, "primary");
+	ck_assert_int_eq(decide_sites_epoch(v, 3, &p), 11);
+	ck_assert_int_eq(p, 2);
+	v[2].reachable = false;
+	ck_assert_int_eq(decide_sites_epoch(v, 3, &p), 5);
+}
+END_TEST
+
+START_TEST(test_lease_end_all_replicas_rule)
+{
+	uint64_t end = 0, fenced[2] = { 1200, 900 };
+	/* k = 2 (every replica renews): one fenced replica bounds it. */
+	ck_assert(decide_lease_end(1000, 2, 2, fenced, 1, 500, 50, &end));
+	ck_assert_uint_eq(end, 1200 + 500 + 50);
+	/* drorchd's own nonce bound wins when newer. */
+	ck_assert(decide_lease_end(1500, 2, 2, fenced, 1, 500, 50, &end));
+	ck_assert_uint_eq(end, 1500 + 550);
+	/* Both fenced: the older of the two renewals is the 2nd newest. */
+	ck_assert(decide_lease_end(0, 2, 2, fenced, 2, 500, 50, &end));
+	ck_assert_uint_eq(end, 900 + 550);
+}
+END_TEST
+
+START_TEST(test_lease_end_quorum_rule_needs_enough_fenced)
+{
+	uint64_t end = 0, fenced[2] = { 1200, 900 };
+	/* k = 1: one unfenced replica can keep the lease alive. */
+	ck_assert(!decide_lease_end(1000, 1, 2, fenced, 1, 500, 50, &end));
+	ck_assert(decide_lease_end(1000, 1, 2, fenced, 2, 500, 50, &end));
+	ck_assert_uint_eq(end, 1200 + 550);
+	/* k = 0: only drorchd renews it. */
+	ck_assert(decide_lease_end(1000, 0, 2, fenced, 0, 500, 50, &end));
+	ck_assert_uint_eq(end, 1000 + 550);
+}
+END_TEST
+
+START_TEST(test_better_candidate_order)
+{
+	struct candidate a = { .flushed = 10, .order = 3, .name = "b" };
+	struct candidate b = { .flushed = 9, .order = 0, .other_region = true, .name = "a" };
+	ck_assert(decide_better(&a, &b));  /* most records first */
+	b.flushed = 10;
+	ck_assert(decide_better(&b, &a));  /* then the policy's order */
+	b.order = 3;
+	ck_assert(decide_better(&b, &a));  /* then another region */
+	b.other_region = false;
+	ck_assert(decide_better(&b, &a));  /* then the name */
+	ck_assert(!decide_better(&a, &b));
+}
+END_TEST
+
+static Suite *decide_suite(void)
+{
+	Suite *s = suite_create("decide");
+	TCase *tc = tcase_create("decide");
+	tcase_add_test(tc, test_judge_primary_answers_is_back);
+	tcase_add_test(tc, test_judge_link_only_needs_fresh_writable_testimony);
+	tcase_add_test(tc, test_judge_stale_contact_is_not_evidence);
+	tcase_add_test(tc, test_judge_unwritable_primary_is_down);
+	tcase_add_test(tc, test_judge_replica_of_another_primary_does_not_testify);
+	tcase_add_test(tc, test_regressed_by_behind_record);
+	tcase_add_test(tc, test_regressed_unconfirmed_primary_behind_a_replica);
+	tcase_add_test(tc, test_sites_epoch_and_its_primary);
+	tcase_add_test(tc, test_lease_end_all_replicas_rule);
+	tcase_add_test(tc, test_lease_end_quorum_rule_needs_enough_fenced);
+	tcase_add_test(tc, test_better_candidate_order);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(decide_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,365 @@
+/*
+ * check_sitefaults.c — drsite under the faults an outside checker used to
+ * break the promise with, each done for real on real processes: lease
+ * renewals that arrive late (an old nonce renews nothing), a site whose
+ * state.json is lost or damaged (read-only until given a role), a WAL
+ * damaged in the middle (the site knows what it lacks and is never made
+ * primary at that epoch), an incomplete store (quarantined, refetched), a
+ * full disk, and admin bodies with unknown fields.
+ */
+#include <check.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "testhelp.h"
+#include "testlab.h"
+#include "timeutil.h"
+
+static char *root;
+static struct th_site A, B;
+
+static void setup(void)
+{
+	root = th_mkdtemp("check_sitefaults");
+	ck_assert_ptr_nonnull(root);
+	th_site_init(&A, root, "site-a");
+	th_site_init(&B, root, "site-b");
+}
+
+static void teardown(void)
+{
+	th_cleanup();
+	th_rmrf(root);
+	free(root);
+}
+
+static void start(struct th_site *s, const char *const extra[])
+{
+	ck_assert_msg(th_site_start(s, extra), "%s did not come up; see %s", s->name, s->log);
+}
+
+static void restart(struct th_site *s, const char *const extra[])
+{
+	th_kill(s->pid, SIGKILL, 5000);
+	start(s, extra);
+}
+
+static long admin(const struct th_site *s, const char *cmd, const char *body, char **out)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/v1/admin/%s", cmd);
+	return th_site_req(s, "POST", path, true, body, strlen(body), out, NULL);
+}
+
+/* The site's current lease nonce, from its status. */
+static void nonce_of(const struct th_site *s, char *buf, size_t len)
+{
+	th_site_status_str(s, "lease_nonce", buf, len);
+	ck_assert_msg(buf[0], "%s has no lease_nonce in its status", s->name);
+}
+
+static long heartbeat(const struct th_site *s, int epoch, const char *nonce)
+{
+	char body[160];
+	snprintf(body, sizeof(body), "{\"epoch\":%d,\"lease_nonce\":\"%s\"}", epoch, nonce);
+	return admin(s, "heartbeat", body, NULL);
+}
+
+static void put_range(const struct th_site *s, const char *prefix, int from, int to)
+{
+	char key[64];
+	for (int i = from; i < to; i++) {
+		snprintf(key, sizeof(key), "%s%d", prefix, i);
+		ck_assert_int_eq(th_site_put(s, key), 200);
+	}
+}
+
+static char *path_in(const struct th_site *s, const char *rel)
+{
+	char *p = NULL;
+	ck_assert_int_ge(asprintf(&p, "%s/%s", s->data, rel), 0);
+	return p;
+}
+
+/* ---- late renewals --------------------------------------------------------------- */
+
+START_TEST(test_late_heartbeat_renews_no_lease)
+{
+	const char *lease[] = { "--lease-ms", "400", NULL };
+	start(&A, lease);
+	char old[64], fresh[64];
+	nonce_of(&A, old, sizeof(old));
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "async", 1), 200);
+	ck_assert_int_eq(th_site_put(&A, "in-lease"), 200);
+	time_sleep_ms(600);
+	ck_assert_int_eq(th_site_put(&A, "expired"), 503);
+	/* A heartbeat sent before the lease ran out, delivered now (a partition
+	 * held it back): it counts from its nonce, so it renews nothing. */
+	ck_assert_int_eq(heartbeat(&A, 1, old), 200);
+	ck_assert_int_eq(th_site_put(&A, "late"), 503);
+	nonce_of(&A, fresh, sizeof(fresh));
+	ck_assert_int_eq(heartbeat(&A, 1, fresh), 200);
+	ck_assert_int_eq(th_site_put(&A, "renewed"), 200);
+	char *out = NULL;
+	ck_assert_int_eq(heartbeat(&A, 1, "zz-not-a-nonce"), 400);
+	ck_assert_int_eq(admin(&A, "heartbeat", "{\"epoch\":1,\"lease_nonce\":7}", &out), 400);
+	ck_assert_ptr_nonnull(strstr(out, "lease_nonce"));
+	free(out);
+}
+END_TEST
+
+START_TEST(test_command_from_before_a_restart_confirms_nothing)
+{
+	start(&A, NULL);
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "async", 1), 200);
+	char before[64], now[64], body[256];
+	nonce_of(&A, before, sizeof(before));
+	restart(&A, NULL);
+	/* The role command carries a nonce of the site's previous start: it was
+	 * sent before the restart, so it neither confirms nor renews. */
+	snprintf(body, sizeof(body), "{\"role\":\"primary\",\"epoch\":1,\"mode\":\"async\","
+		 "\"lease_nonce\":\"%s\"}", before);
+	ck_assert_int_eq(admin(&A, "role", body, NULL), 200);
+	ck_assert_int_eq(th_site_put(&A, "stale-confirm"), 503);
+	ck_assert(th_site_wait_status(&A, "\"confirmed\":false", 1000));
+	nonce_of(&A, now, sizeof(now));
+	snprintf(body, sizeof(body), "{\"role\":\"primary\",\"epoch\":1,\"mode\":\"async\","
+		 "\"lease_nonce\":\"%s\"}", now);
+	ck_assert_int_eq(admin(&A, "role", body, NULL), 200);
+	ck_assert_int_eq(th_site_put(&A, "confirmed"), 200);
+}
+END_TEST
+
+START_TEST(test_late_replica_fetch_renews_no_lease)
+{
+	const char *lease[] = { "--lease-ms", "400", NULL };
+	start(&A, lease);
+	const char *role = "{\"role\":\"primary\",\"epoch\":1,\"mode\":\"async\",\"quorum\":1,"
+			   "\"lease_replicas\":1}";
+	ck_assert_int_eq(admin(&A, "role", role, NULL), 200);
+	char old[64], fresh[64], path[256];
+	nonce_of(&A, old, sizeof(old));
+	time_sleep_ms(600);
+	ck_assert_int_eq(th_site_put(&A, "expired"), 503);
+	/* A confirmed replica's fetch held back by the network echoes an old
+	 * nonce: admitted (it acks), but the lease stays expired. */
+	snprintf(path, sizeof(path), "/v1/wal?from=1&epoch=1&replica=r&confirmed=1&lease_nonce=%s",
+		 old);
+	ck_assert_int_eq(th_site_req(&A, "GET", path, true, NULL, 0, NULL, NULL), 200);
+	ck_assert_int_eq(th_site_put(&A, "late-fetch"), 503);
+	nonce_of(&A, fresh, sizeof(fresh));
+	snprintf(path, sizeof(path), "/v1/wal?from=1&epoch=1&replica=r&confirmed=1&lease_nonce=%s",
+		 fresh);
+	ck_assert_int_eq(th_site_req(&A, "GET", path, true, NULL, 0, NULL, NULL), 200);
+	ck_assert_int_eq(th_site_put(&A, "fresh-fetch"), 200);
+	snprintf(path, sizeof(path), "/v1/wal?from=1&epoch=1&replica=r&lease_nonce=bogus");
+	ck_assert_int_eq(th_site_req(&A, "GET", path, true, NULL, 0, NULL, NULL), 400);
+}
+END_TEST
+
+/* ---- lost metadata ----------------------------------------------------------------- */
+
+START_TEST(test_site_without_state_json_comes_back_read_only)
+{
+	start(&A, NULL);
+	ck_assert_int_eq(th_site_role(&A, "primary", 3, NULL, "async", 1), 200);
+	put_range(&A, "k", 0, 5);
+	th_kill(A.pid, SIGKILL, 5000);
+	char *state = path_in(&A, "state.json");
+	ck_assert_int_eq(unlink(state), 0);
+	start(&A, NULL);
+	/* Not a standalone primary at epoch 0: fenced at the epoch its log
+	 * shows, read-only until the orchestrator gives it a role. */
+	char role[32];
+	ck_assert_str_eq(th_site_status_str(&A, "role", role, sizeof(role)), "fenced");
+	ck_assert_int_eq(th_site_status_int(&A, NULL, "epoch"), 3);
+	ck_assert_int_eq(th_site_put(&A, "split"), 503);
+	ck_assert_int_eq(th_site_req(&A, "GET", "/primary", false, NULL, 0, NULL, NULL), 503);
+	ck_assert(th_site_has(&A, "k4"));  /* its data is intact and served */
+	/* A damaged state.json: set aside (never deleted), same outcome. */
+	th_kill(A.pid, SIGKILL, 5000);
+	tl_write_file(state, "{\"role\":\"prim");
+	start(&A, NULL);
+	ck_assert_str_eq(th_site_status_str(&A, "role", role, sizeof(role)), "fenced");
+	ck_assert_int_eq(th_site_put(&A, "split2"), 503);
+	ck_assert_int_eq(th_site_role(&A, "primary", 4, NULL, "async", 1), 200);
+	ck_assert_int_eq(th_site_put(&A, "after-role"), 200);
+	/* A fresh, empty data dir is still the way to a standalone site. */
+	start(&B, NULL);
+	ck_assert_int_eq(th_site_put(&B, "standalone"), 200);
+	free(state);
+}
+END_TEST
+
+/* ---- a damaged WAL ------------------------------------------------------------------ */
+
+/* Flips one bit at a third of DIR/wal/<first segment>. */
+static void flip_a_third(const struct th_site *s)
+{
+	char *seg = path_in(s, "wal/00000000000000000001.wal");
+	int fd = open(seg, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	struct stat sb;
+	ck_assert_int_eq(fstat(fd, &sb), 0);
+	off_t at = sb.st_size / 3;
+	unsigned char c;
+	ck_assert_int_eq(pread(fd, &c, 1, at), 1);
+	c ^= 0x10;
+	ck_assert_int_eq(pwrite(fd, &c, 1, at), 1);
+	close(fd);
+	free(seg);
+}
+
+START_TEST(test_damaged_wal_leaves_the_site_behind)
+{
+	start(&A, NULL);
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "async", 1), 200);
+	put_range(&A, "d", 0, 90);
+	th_kill(A.pid, SIGKILL, 5000);
+	flip_a_third(&A);
+	start(&A, NULL);
+	char *body = NULL;
+	ck_assert_int_eq(th_site_req(&A, "GET", "/v1/status", false, NULL, 0, &body, NULL), 200);
+	json_t *st = json_loads(body, 0, NULL);
+	free(body);
+	json_t *dmg = json_object_get(json_object_get(st, "wal"), "damage_at_open");
+	ck_assert_str_eq(json_string_value(json_object_get(dmg, "kind")), "damaged");
+	/* The records after the damage prove how far the log went. */
+	ck_assert_int_eq(json_integer_value(json_object_get(dmg, "evidence_lsn")), 90);
+	long long last = json_integer_value(json_object_get(st, "lsn"));
+	ck_assert_int_lt(last, 60);
+	json_t *behind = json_object_get(st, "behind");
+	ck_assert_int_eq(json_integer_value(json_object_get(behind, "need_lsn")), 90);
+	ck_assert_str_eq(json_string_value(json_object_get(st, "role")), "fenced");
+	json_decref(st);
+	/* Never the source of truth at that epoch; nothing past the damage served. */
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "async", 1), 409);
+	ck_assert(!th_site_has(&A, "d89"));
+	ck_assert_int_eq(th_site_put(&A, "x"), 503);
+	/* A newer epoch is the orchestrator's informed decision. */
+	ck_assert_int_eq(th_site_role(&A, "primary", 2, NULL, "async", 1), 200);
+	ck_assert(!th_site_wait_status(&A, "\"behind\"", 200));
+	ck_assert_int_eq(th_site_put(&A, "x"), 200);
+	/* The damaged bytes were kept, not deleted. */
+	char *q = path_in(&A, "wal/quarantine");
+	struct stat sb;
+	ck_assert_int_eq(stat(q, &sb), 0);
+	free(q);
+}
+END_TEST
+
+/* ---- an incomplete store --------------------------------------------------------- */
+
+START_TEST(test_incomplete_store_is_quarantined_and_refetched)
+{
+	const char *small[] = { "--segment-bytes", "4096", "--checkpoint-bytes", "8192", NULL };
+	start(&A, small);
+	start(&B, small);
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "async", 1), 200);
+	ck_assert_int_eq(th_site_role(&B, "replica", 1, &A, "async", 1), 200);
+	put_range(&A, "s", 0, 120);
+	ck_assert(th_site_wait_status(&B, "\"applied_lsn\":120", 10000));
+	ck_assert_int_eq(admin(&B, "checkpoint", "{}", NULL), 200);
+	th_kill(B.pid, SIGKILL, 5000);
+	/* The snapshot is lost, and the WAL it let go is gone: B's store can
+	 * no longer be served. */
+	char *snapdir = path_in(&B, "snap");
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "rm -f %s/*.snap", snapdir);
+	ck_assert_int_eq(system(cmd), 0);
+	start(&B, small);
+	/* It starts empty (nothing half served), knows what it lacks, kept the
+	 * old files, and as a replica fetches everything from its primary. */
+	ck_assert(th_site_wait_status(&B, "store incomplete", 1000));
+	char *q = path_in(&B, "quarantine");
+	struct stat sb;
+	ck_assert_int_eq(stat(q, &sb), 0);
+	ck_assert_int_eq(th_site_role(&B, "replica", 1, &A, "async", 1), 200);
+	ck_assert(th_site_wait_status(&B, "\"applied_lsn\":120", 10000));
+	ck_assert(th_site_has(&B, "s0"));
+	ck_assert(th_site_has(&B, "s119"));
+	free(q);
+	free(snapdir);
+}
+END_TEST
+
+/* ---- a full disk ---------------------------------------------------------------------- */
+
+START_TEST(test_full_disk_fails_the_wal_until_restart)
+{
+	const char *faults[] = { "--enable-faults", NULL };
+	start(&A, faults);
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "async", 1), 200);
+	ck_assert_int_eq(th_site_put(&A, "before"), 200);
+	ck_assert_int_eq(admin(&A, "faults", "{\"disk_full\":true}", NULL), 200);
+	ck_assert_int_eq(th_site_put(&A, "no-room"), 503);
+	ck_assert_int_eq(th_site_req(&A, "GET", "/healthz", false, NULL, 0, NULL, NULL), 503);
+	ck_assert(th_site_wait_status(&A, "\"failed\":true", 1000));
+	ck_assert_int_eq(admin(&A, "faults", "{\"disk_full\":false}", NULL), 200);
+	ck_assert_int_eq(th_site_put(&A, "still-failed"), 503);  /* fsyncgate: restart */
+	restart(&A, faults);
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "async", 1), 200);
+	ck_assert_int_eq(th_site_put(&A, "after-restart"), 200);
+	ck_assert(th_site_has(&A, "before"));
+	ck_assert(!th_site_has(&A, "no-room"));
+}
+END_TEST
+
+/* ---- strict admin bodies ---------------------------------------------------------------- */
+
+START_TEST(test_admin_commands_refuse_unknown_fields)
+{
+	start(&A, NULL);
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "async", 1), 200);
+	static const char *const cmds[][2] = {
+		{ "role", "{\"role\":\"primary\",\"epoch\":2,\"mode\":\"async\",\"bogus\":1}" },
+		{ "fence", "{\"epoch\":2,\"bogus\":1}" },
+		{ "heartbeat", "{\"epoch\":1,\"bogus\":1}" },
+		{ "fcv", "{\"epoch\":1,\"fcv\":\"0.1.0\",\"bogus\":1}" },
+		{ "rewind", "{\"epoch\":1,\"bogus\":1}" },
+	};
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		char *out = NULL;
+		ck_assert_int_eq(admin(&A, cmds[i][0], cmds[i][1], &out), 400);
+		ck_assert_msg(strstr(out, "bogus"), "%s: the answer does not name the field: %s",
+			      cmds[i][0], out);
+		free(out);
+	}
+	ck_assert_int_eq(th_site_status_int(&A, NULL, "epoch"), 1);  /* nothing changed */
+	ck_assert_int_eq(th_site_put(&A, "still-primary"), 200);
+}
+END_TEST
+
+static Suite *sitefaults_suite(void)
+{
+	Suite *s = suite_create("sitefaults");
+	TCase *tc = tcase_create("sitefaults");
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_late_heartbeat_renews_no_lease);
+	tcase_add_test(tc, test_command_from_before_a_restart_confirms_nothing);
+	tcase_add_test(tc, test_late_replica_fetch_renews_no_lease);
+	tcase_add_test(tc, test_site_without_state_json_comes_back_read_only);
+	tcase_add_test(tc, test_damaged_wal_leaves_the_site_behind);
+	tcase_add_test(tc, test_incomplete_store_is_quarantined_and_refetched);
+	tcase_add_test(tc, test_full_disk_fails_the_wal_until_restart);
+	tcase_add_test(tc, test_admin_commands_refuse_unknown_fields);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(sitefaults_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
