@@ -954,7 +954,7 @@ static const char *failover_target_refusal_locked(struct orch *o, int t)
 	const struct site_view *v = &o->views[t];
 	if (!strcmp(o->cfg.sites[t].name, o->cluster.primary))
 		return "it is already the primary";
-	if (!v->reachable)
+	if (!v->reachable || time_mono_ms() - v->last_ok_ms > orch_window_ms(o))
 		return "it does not answer";
 	if (strcmp(v->role, "replica") && strcmp(v->role, "fenced"))
 		return "it is not a replica";
@@ -965,18 +965,30 @@ static const char *failover_target_refusal_locked(struct orch *o, int t)
 	return NULL;
 }
 
+/* The row the table would fire for ev now, when it is not a transition:
+ * the request is refused with its reason (why); NULL when it would fire a
+ * transition.  Under mu. */
+static const struct fsm_row *refusing_row_locked(struct orch *o, enum fsm_event ev, char *why,
+						 size_t whylen)
+{
+	const struct fsm_row *row = fsm_step(cur_state_locked(o), ev, guard_holds, o);
+	if (row && row->kind == FSM_TRANSITION)
+		return NULL;
+	snprintf(why, whylen, "%s (%s in state %s, row %s)", row ? row->reason : "refused",
+		 fsm_event_names[ev], o->cluster.state, row ? row->id : "-");
+	return row ? row : &fsm_rows[0];
+}
+
 static int queue_request(struct orch *o, enum fsm_event ev, const char *actor,
 			 const char *target, bool force, const char *kind, char *why, size_t whylen)
 {
 	pthread_mutex_lock(&o->mu);
-	const struct fsm_row *row = fsm_step(cur_state_locked(o), ev, guard_holds, o);
 	int t = target && *target ? orch_site_index(o, target) : -1;
 	const char *no = ev == FSM_E_OP_FAILOVER && t >= 0 ?
 			 failover_target_refusal_locked(o, t) : NULL;
 	int rc = 0;
-	if (!row || row->kind != FSM_TRANSITION) {
-		snprintf(why, whylen, "%s (%s in state %s, row %s)", row ? row->reason : "refused",
-			 fsm_event_names[ev], o->cluster.state, row ? row->id : "-");
+	const struct fsm_row *row = NULL;
+	if (refusing_row_locked(o, ev, why, whylen)) {
 		rc = 409;
 	} else if (no) {
 		snprintf(why, whylen, "failover to %s refused: %s", target, no);
@@ -989,6 +1001,7 @@ static int queue_request(struct orch *o, enum fsm_event ev, const char *actor,
 		snprintf(o->op.actor, sizeof(o->op.actor), "%s", actor);
 		snprintf(o->op.target, sizeof(o->op.target), "%s", target ? target : "");
 		snprintf(o->op.kind, sizeof(o->op.kind), "%s", kind);
+		row = fsm_step(cur_state_locked(o), ev, guard_holds, o);
 		snprintf(why, whylen, "%s", row->reason);
 		pthread_cond_broadcast(&o->wake);
 	}
@@ -1037,6 +1050,12 @@ int orch_switchover(struct orch *o, const char *actor, const char *target, char 
 {
 	char name[CONFIG_NAME_MAX];
 	const char *kind = target ? "switchover" : "failback";
+	/* A refusal by the table comes first: it says what runs now. */
+	pthread_mutex_lock(&o->mu);
+	bool refused = refusing_row_locked(o, FSM_E_OP_SWITCHOVER, why, whylen);
+	pthread_mutex_unlock(&o->mu);
+	if (refused)
+		return 409;
 	if (!target) {
 		if (failback_target(o, name, sizeof(name)) != 0) {
 			snprintf(why, whylen, "failback: no successful failover or switchover to fail "

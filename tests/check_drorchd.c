@@ -61,127 +61,28 @@ static int count_word(const char *hay, const char *word)
 	return n;
 }
 
-static int verify_audit(void)
-{
-	char *argv[] = { (char *)th_bin("drorchd"), "--config", L.cfg, "--verify-audit", NULL };
-	pid_t pid = th_spawn(argv, L.log);
-	int st = th_wait_exit(pid, 10000);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* ---- writers that follow the primary ------------------------------------------ */
-
-#define WRITERS 4
-#define MAX_KEYS 200000
-
-struct writer {
-	int id;
-	int next;                 /* next sequence number to try */
-	int nacked;
-	int *acked;               /* sequence numbers acknowledged */
-	atomic_bool *stop;
-};
-
-static const struct th_site *current_primary(void)
-{
-	json_t *st = tl_orch_get(&L, "/v1/status");
-	const struct th_site *s = tl_site_named(&L, json_string_value(json_object_get(st, "primary")) ?: "");
-	json_decref(st);
-	return s;
-}
-
-static void *writer_main(void *p)
-{
-	struct writer *w = p;
-	const struct th_site *s = current_primary();
-	char key[64];
-	while (!atomic_load(w->stop) && w->nacked < MAX_KEYS) {
-		snprintf(key, sizeof(key), "w%d-%d", w->id, w->next);
-		if (s && th_site_put(s, key) == 200) {
-			w->acked[w->nacked++] = w->next;
-		} else {
-			time_sleep_ms(20);
-			s = current_primary();
-		}
-		w->next++;
-	}
-	return NULL;
-}
-
-static void writers_start(struct writer *w, pthread_t *t, atomic_bool *stop)
-{
-	for (int i = 0; i < WRITERS; i++) {
-		w[i] = (struct writer){ .id = i, .stop = stop, .acked = calloc(MAX_KEYS, sizeof(int)) };
-		pthread_create(&t[i], NULL, writer_main, &w[i]);
-	}
-}
-
-static int writers_stop(struct writer *w, pthread_t *t, atomic_bool *stop)
-{
-	atomic_store(stop, true);
-	int total = 0;
-	for (int i = 0; i < WRITERS; i++) {
-		pthread_join(t[i], NULL);
-		total += w[i].nacked;
-	}
-	return total;
-}
-
-/* Every acknowledged write is on site s; frees the writers' memory. */
-static void assert_all_acked_on(struct writer *w, const struct th_site *s)
-{
-	char key[64];
-	for (int i = 0; i < WRITERS; i++) {
-		for (int k = 0; k < w[i].nacked; k++) {
-			snprintf(key, sizeof(key), "w%d-%d", i, w[i].acked[k]);
-			ck_assert_msg(th_site_has(s, key), "acknowledged %s lost on %s", key, s->name);
-		}
-		free(w[i].acked);
-	}
-}
-
-/* Waits for a failover away from `from`; returns the new primary's name
- * (static storage) or NULL. */
-static const char *wait_failover_from(const char *from, long timeout_ms)
-{
-	static char name[64];
-	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
-	while (time_mono_ms() < deadline) {
-		json_t *st = tl_wait_cluster(&L, NULL, NULL, NULL, 200);
-		const char *p = json_string_value(json_object_get(st, "primary"));
-		bool moved = p && strcmp(p, from) != 0;
-		if (moved)
-			snprintf(name, sizeof(name), "%s", p);
-		json_decref(st);
-		if (moved)
-			return name;
-	}
-	return NULL;
-}
 
 /* ---- tests ------------------------------------------------------------------- */
 
 START_TEST(test_kill9_primary_under_load_fails_over_losing_nothing)
 {
 	tl_lab_up(&L, NULL);
-	atomic_bool stop = false;
-	pthread_t t[WRITERS];
-	struct writer w[WRITERS];
-	writers_start(w, t, &stop);
+	struct tl_writers ws;
+	tl_writers_start(&L, &ws);
 	time_sleep_ms(1000);
 	th_kill(L.site[0].pid, SIGKILL, 5000);
-	const char *moved = wait_failover_from(L.names[0], 15000);
+	const char *moved = tl_wait_failover_from(&L, L.names[0], 15000);
 	ck_assert_msg(moved, "no failover; see %s", L.log);
 	const struct th_site *np = tl_site_named(&L, moved);
 	time_sleep_ms(500);  /* the writers reach the new primary */
-	int total = writers_stop(w, t, &stop);
+	int total = tl_writers_stop(&ws);
 	ck_assert_int_gt(total, 50);
-	assert_all_acked_on(w, np);
+	tl_writers_check_on(&ws, np);
 	ck_assert_int_eq(tl_status_epoch(&L), 2);
 	char rows[4096];
 	audit_rows(rows, sizeof(rows));
 	ck_assert_msg(strstr(rows, "D05 F01 F03 F06 F0"), "failover rows out of order: %s", rows);
-	ck_assert_int_eq(verify_audit(), 0);
+	ck_assert_int_eq(tl_verify_audit(&L), 0);
 	json_t *runs = tl_orch_get(&L, "/v1/runs");
 	json_t *run = json_array_get(json_object_get(runs, "runs"), 0);
 	ck_assert_str_eq(json_string_value(json_object_get(run, "outcome")), "succeeded");
@@ -202,7 +103,7 @@ static void crash_and_resume(const char *row)
 	int st = th_wait_exit(L.orch, 15000);
 	ck_assert_msg(st >= 0 && WIFSIGNALED(st), "drorchd did not stop at %s", row);
 	tl_start_orch(&L, NULL);
-	ck_assert_msg(wait_failover_from(L.names[0], 15000),
+	ck_assert_msg(tl_wait_failover_from(&L, L.names[0], 15000),
 		      "failover did not complete after a crash at %s; see %s", row, L.log);
 	ck_assert_int_eq(tl_status_epoch(&L), 2);
 	char rows[4096];
@@ -213,7 +114,7 @@ static void crash_and_resume(const char *row)
 	json_t *runs = tl_orch_get(&L, "/v1/runs");
 	ck_assert_int_eq(json_array_size(json_object_get(runs, "runs")), 1);
 	json_decref(runs);
-	ck_assert_int_eq(verify_audit(), 0);
+	ck_assert_int_eq(tl_verify_audit(&L), 0);
 }
 
 START_TEST(test_crash_after_each_failover_transition_resumes_once)
@@ -256,7 +157,7 @@ START_TEST(test_grey_failure_slow_fsync_fails_over)
 	ck_assert_int_eq(th_site_req(&L.site[0], "POST", "/v1/admin/faults", true, slow,
 				     strlen(slow), NULL, NULL), 200);
 	ck_assert_int_eq(th_site_req(&L.site[0], "GET", "/healthz", false, NULL, 0, NULL, NULL), 200);
-	ck_assert_msg(wait_failover_from(L.names[0], 20000), "grey failure not failed over; see %s", L.log);
+	ck_assert_msg(tl_wait_failover_from(&L, L.names[0], 20000), "grey failure not failed over; see %s", L.log);
 }
 END_TEST
 
@@ -355,7 +256,7 @@ START_TEST(test_partition_from_everyone_fails_over_and_old_primary_acks_nothing)
 	link_set("orch-us-east", "{\"partition\":\"blackhole\"}");
 	link_set("eu-west-us-east", "{\"partition\":\"blackhole\"}");
 	link_set("ap-south-us-east", "{\"partition\":\"blackhole\"}");
-	ck_assert_msg(wait_failover_from(L.names[0], 20000), "no failover; see %s", L.log);
+	ck_assert_msg(tl_wait_failover_from(&L, L.names[0], 20000), "no failover; see %s", L.log);
 	/* Sync mode: the isolated old primary gets no replica ack, so nothing. */
 	ck_assert_int_ne(th_site_put(&L.site[0], "split-brain"), 200);
 	/* The replicas' last contact, stale once the blackhole began, was never
@@ -397,7 +298,7 @@ START_TEST(test_verify_audit_detects_an_edited_transition)
 	ck_assert_ptr_nonnull(st);
 	json_decref(st);
 	th_kill(L.orch, SIGTERM, 10000);
-	ck_assert_int_eq(verify_audit(), 0);
+	ck_assert_int_eq(tl_verify_audit(&L), 0);
 	sqlite3 *db = NULL;
 	ck_assert_int_eq(sqlite3_open(L.db, &db), SQLITE_OK);
 	char *err = NULL;
@@ -412,7 +313,7 @@ START_TEST(test_verify_audit_detects_an_edited_transition)
 	ck_assert_int_eq(sqlite3_exec(db, "UPDATE transitions SET reason='nothing to see' WHERE seq=1",
 				      NULL, NULL, &err), SQLITE_OK);
 	sqlite3_close(db);
-	ck_assert_int_eq(verify_audit(), 1);
+	ck_assert_int_eq(tl_verify_audit(&L), 1);
 }
 END_TEST
 
@@ -421,7 +322,7 @@ START_TEST(test_anti_flapping_holds_a_second_failover_until_acknowledged)
 	tl_write_file(L.policy, "name: test\nfailover: {anti_flap_s: 300}\n");
 	tl_lab_up(&L, NULL);
 	th_kill(L.site[0].pid, SIGKILL, 5000);
-	const char *first = wait_failover_from(L.names[0], 15000);
+	const char *first = tl_wait_failover_from(&L, L.names[0], 15000);
 	ck_assert_msg(first, "first failover did not happen; see %s", L.log);
 	char second_from[64];
 	snprintf(second_from, sizeof(second_from), "%s", first);
@@ -443,7 +344,7 @@ START_TEST(test_anti_flapping_holds_a_second_failover_until_acknowledged)
 	ck_assert_int_eq(tl_orch_post(&L, "/v1/runs/99/ack", "{\"comment\":\"x\"}"), 404);
 	ck_assert_int_eq(tl_orch_post(&L, "/v1/runs/1/ack", "{\"comment\":\"root cause known: bad disk\"}"), 200);
 	ck_assert_int_eq(tl_orch_post(&L, "/v1/resume", NULL), 202);
-	ck_assert_msg(wait_failover_from(second_from, 15000), "no failover after ack; see %s", L.log);
+	ck_assert_msg(tl_wait_failover_from(&L, second_from, 15000), "no failover after ack; see %s", L.log);
 	ck_assert_int_eq(tl_status_epoch(&L), 3);
 }
 END_TEST
@@ -514,10 +415,8 @@ static bool wait_all_follow(const char *primary, long timeout_ms)
 START_TEST(test_switchover_under_load_loses_nothing)
 {
 	tl_lab_up(&L, NULL);
-	atomic_bool stop = false;
-	pthread_t t[WRITERS];
-	struct writer w[WRITERS];
-	writers_start(w, t, &stop);
+	struct tl_writers ws;
+	tl_writers_start(&L, &ws);
 	time_sleep_ms(700);
 	char url[128];
 	snprintf(url, sizeof(url), "%s/v1/switchover", L.url);
@@ -527,12 +426,12 @@ START_TEST(test_switchover_under_load_loses_nothing)
 	ck_assert_msg(st, "switchover did not complete; see %s", L.log);
 	json_decref(st);
 	time_sleep_ms(500);  /* the writers reach the new primary */
-	int total = writers_stop(w, t, &stop);
+	int total = tl_writers_stop(&ws);
 	ck_assert_int_gt(total, 50);
 	/* The old primary follows the new one: nothing of its log diverged. */
 	ck_assert_msg(wait_all_follow("eu-west", 10000), "us-east does not follow eu-west; see %s", L.log);
 	ck_assert_int_eq(th_site_status_int(&L.site[0], "last_rewind", "records"), 0);
-	assert_all_acked_on(w, tl_site_named(&L, "eu-west"));
+	tl_writers_check_on(&ws, tl_site_named(&L, "eu-west"));
 	ck_assert_int_eq(tl_status_epoch(&L), 2);
 	char rows[4096];
 	audit_rows(rows, sizeof(rows));
@@ -543,7 +442,7 @@ START_TEST(test_switchover_under_load_loses_nothing)
 	ck_assert_int_eq(json_integer_value(json_object_get(run, "rpo_records")), 0);
 	ck_assert(json_integer_value(json_object_get(run, "rto_ms")) > 0);
 	json_decref(run);
-	ck_assert_int_eq(verify_audit(), 0);
+	ck_assert_int_eq(tl_verify_audit(&L), 0);
 }
 END_TEST
 
@@ -591,13 +490,11 @@ END_TEST
 START_TEST(test_failback_after_kill9_returns_to_the_old_primary)
 {
 	tl_lab_up(&L, NULL);
-	atomic_bool stop = false;
-	pthread_t t[WRITERS];
-	struct writer w[WRITERS];
-	writers_start(w, t, &stop);
+	struct tl_writers ws;
+	tl_writers_start(&L, &ws);
 	time_sleep_ms(700);
 	th_kill(L.site[0].pid, SIGKILL, 5000);
-	const char *moved = wait_failover_from(L.names[0], 15000);
+	const char *moved = tl_wait_failover_from(&L, L.names[0], 15000);
 	ck_assert_msg(moved, "no failover; see %s", L.log);
 	ck_assert(th_site_start(&L.site[0], NULL));
 	ck_assert_msg(wait_all_follow(moved, 15000), "us-east did not rejoin; see %s", L.log);
@@ -608,9 +505,9 @@ START_TEST(test_failback_after_kill9_returns_to_the_old_primary)
 	ck_assert_msg(st, "failback did not complete; see %s", L.log);
 	json_decref(st);
 	time_sleep_ms(500);
-	int total = writers_stop(w, t, &stop);
+	int total = tl_writers_stop(&ws);
 	ck_assert_int_gt(total, 50);
-	assert_all_acked_on(w, &L.site[0]);
+	tl_writers_check_on(&ws, &L.site[0]);
 	json_t *run = newest_run();
 	ck_assert_str_eq(json_string_value(json_object_get(run, "kind")), "failback");
 	ck_assert_str_eq(json_string_value(json_object_get(run, "outcome")), "succeeded");
@@ -624,7 +521,7 @@ START_TEST(test_failback_after_kill9_returns_to_the_old_primary)
 		      "audit: %s", rewound, text);
 	free(text);
 	json_decref(fo);
-	ck_assert_int_eq(verify_audit(), 0);
+	ck_assert_int_eq(tl_verify_audit(&L), 0);
 }
 END_TEST
 
@@ -690,7 +587,7 @@ START_TEST(test_diverged_old_primary_is_rewound_and_audited)
 	}
 	time_sleep_ms(300);  /* drorchd's monitor sees the primary's last LSN */
 	th_kill(L.site[0].pid, SIGKILL, 5000);
-	const char *moved = wait_failover_from(L.names[0], 20000);
+	const char *moved = tl_wait_failover_from(&L, L.names[0], 20000);
 	ck_assert_msg(moved, "no failover; see %s", L.log);
 	ck_assert(th_site_start(&L.site[0], NULL));
 	ck_assert_msg(wait_all_follow(moved, 20000), "us-east was not rewound; see %s", L.log);
@@ -862,10 +759,8 @@ static json_t *swap_binaries_until_done(long long run, const char *to, long time
 START_TEST(test_rolling_upgrade_under_load_then_no_way_back)
 {
 	tl_lab_up(&L, NULL);
-	atomic_bool stop = false;
-	pthread_t t[WRITERS];
-	struct writer w[WRITERS];
-	writers_start(w, t, &stop);
+	struct tl_writers ws;
+	tl_writers_start(&L, &ws);
 	time_sleep_ms(500);
 	char url[128], *out = NULL;
 	snprintf(url, sizeof(url), "%s/v1/upgrades", L.url);
@@ -888,9 +783,9 @@ START_TEST(test_rolling_upgrade_under_load_then_no_way_back)
 	ck_assert_msg(st, "not STEADY on eu-west after the upgrade; see %s", L.log);
 	json_decref(st);
 	time_sleep_ms(300);
-	int total = writers_stop(w, t, &stop);
+	int total = tl_writers_stop(&ws);
 	ck_assert_int_gt(total, 50);
-	assert_all_acked_on(w, tl_site_named(&L, "eu-west"));
+	tl_writers_check_on(&ws, tl_site_named(&L, "eu-west"));
 	for (int i = 0; i < NSITES; i++) {
 		char v[64];
 		ck_assert_str_eq(th_site_status_str(&L.site[i], "version", v, sizeof(v)), "9.1.0");

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "timeutil.h"
 
@@ -194,4 +195,115 @@ long long tl_status_epoch(const struct tl_lab *L)
 	long long e = json_integer_value(json_object_get(st, "epoch"));
 	json_decref(st);
 	return e;
+}
+
+/* ---- runs, failovers, audit ------------------------------------------------------ */
+
+json_t *tl_newest_run(const struct tl_lab *L)
+{
+	json_t *runs = tl_orch_get(L, "/v1/runs");
+	json_t *r = json_incref(json_array_get(json_object_get(runs, "runs"), 0));
+	json_decref(runs);
+	return r;
+}
+
+const char *tl_wait_failover_from(const struct tl_lab *L, const char *from, long timeout_ms)
+{
+	static char name[64];
+	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
+	while (time_mono_ms() < deadline) {
+		json_t *st = tl_wait_cluster(L, NULL, NULL, NULL, 200);
+		const char *p = json_string_value(json_object_get(st, "primary"));
+		bool moved = p && strcmp(p, from) != 0;
+		if (moved)
+			snprintf(name, sizeof(name), "%s", p);
+		json_decref(st);
+		if (moved)
+			return name;
+	}
+	return NULL;
+}
+
+void tl_rows(const struct tl_lab *L, char *out, size_t len)
+{
+	json_t *tr = tl_orch_get(L, "/v1/transitions");
+	json_t *rows = json_object_get(tr, "transitions");
+	out[0] = '\0';
+	for (size_t i = 0; i < json_array_size(rows); i++)
+		snprintf(out + strlen(out), len - strlen(out), "%s ",
+			 json_string_value(json_object_get(json_array_get(rows, i), "row_id")) ?: "-");
+	json_decref(tr);
+}
+
+int tl_verify_audit(const struct tl_lab *L)
+{
+	char *argv[] = { (char *)th_bin("drorchd"), "--config", (char *)L->cfg, "--verify-audit",
+			 NULL };
+	pid_t pid = th_spawn(argv, L->log);
+	int st = th_wait_exit(pid, 10000);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* ---- writers that follow the primary ------------------------------------------ */
+
+static const struct th_site *current_primary(const struct tl_lab *L)
+{
+	json_t *st = tl_orch_get(L, "/v1/status");
+	const struct th_site *s = tl_site_named(L, json_string_value(json_object_get(st,
+										    "primary")) ?: "");
+	json_decref(st);
+	return s;
+}
+
+static void *writer_main(void *p)
+{
+	struct tl_writer *w = p;
+	const struct th_site *s = current_primary(w->lab);
+	char key[64];
+	while (!atomic_load(w->stop) && w->nacked < TL_MAX_KEYS) {
+		snprintf(key, sizeof(key), "w%d-%d", w->id, w->next);
+		if (s && th_site_put(s, key) == 200) {
+			w->acked[w->nacked++] = w->next;
+		} else {
+			time_sleep_ms(20);
+			s = current_primary(w->lab);
+		}
+		w->next++;
+	}
+	return NULL;
+}
+
+void tl_writers_start(const struct tl_lab *L, struct tl_writers *ws)
+{
+	atomic_store(&ws->stop, false);
+	for (int i = 0; i < TL_WRITERS; i++) {
+		ws->w[i] = (struct tl_writer){ .lab = L, .id = i, .stop = &ws->stop,
+					       .acked = calloc(TL_MAX_KEYS, sizeof(int)) };
+		ck_assert_ptr_nonnull(ws->w[i].acked);
+		pthread_create(&ws->t[i], NULL, writer_main, &ws->w[i]);
+	}
+}
+
+int tl_writers_stop(struct tl_writers *ws)
+{
+	atomic_store(&ws->stop, true);
+	int total = 0;
+	for (int i = 0; i < TL_WRITERS; i++) {
+		pthread_join(ws->t[i], NULL);
+		total += ws->w[i].nacked;
+	}
+	return total;
+}
+
+void tl_writers_check_on(struct tl_writers *ws, const struct th_site *s)
+{
+	char key[64];
+	for (int i = 0; i < TL_WRITERS; i++) {
+		for (int k = 0; k < ws->w[i].nacked; k++) {
+			snprintf(key, sizeof(key), "w%d-%d", i, ws->w[i].acked[k]);
+			ck_assert_msg(th_site_has(s, key), "acknowledged %s lost on %s", key, s->name);
+		}
+		free(ws->w[i].acked);
+		ws->w[i].acked = NULL;
+	}
 }

@@ -10,7 +10,10 @@
 #ifndef DRORCH_TESTLAB_H
 #define DRORCH_TESTLAB_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #include <jansson.h>
@@ -76,5 +79,46 @@ bool tl_all_in_role(json_t *st, const char *primary);
 const struct th_site *tl_site_named(const struct tl_lab *L, const char *name);
 /* The epoch drorchd reports (0 if it did not answer). */
 long long tl_status_epoch(const struct tl_lab *L);
+
+/* The epoch drorchd reports (0 if it did not answer) is above; this is
+ * the newest run of /v1/runs (new ref) or NULL. */
+json_t *tl_newest_run(const struct tl_lab *L);
+/* Waits for a failover away from `from`; the new primary's name (static
+ * storage) or NULL after timeout_ms. */
+const char *tl_wait_failover_from(const struct tl_lab *L, const char *from, long timeout_ms);
+/* The row ids of drorchd's transitions (GET /v1/transitions), in order, as
+ * "ROW ROW ..." into out. */
+void tl_rows(const struct tl_lab *L, char *out, size_t len);
+/* Runs `drorchd --config CFG --verify-audit`; its exit status (-1: none). */
+int tl_verify_audit(const struct tl_lab *L);
+
+/* ---- writers that follow the primary ---- */
+
+#define TL_WRITERS 4
+#define TL_MAX_KEYS 200000
+
+/* Each writer PUTs keys wN-SEQ to whichever site drorchd names primary,
+ * and records the sequence numbers acknowledged with 200. */
+struct tl_writer {
+	const struct tl_lab *lab;
+	int id;
+	int next;                 /* next sequence number to try */
+	int nacked;
+	int *acked;               /* sequence numbers acknowledged */
+	atomic_bool *stop;
+};
+
+struct tl_writers {
+	struct tl_writer w[TL_WRITERS];
+	pthread_t t[TL_WRITERS];
+	atomic_bool stop;
+};
+
+void tl_writers_start(const struct tl_lab *L, struct tl_writers *ws);
+/* Stops and joins them; the number of acknowledged writes. */
+int tl_writers_stop(struct tl_writers *ws);
+/* Fails the test unless every acknowledged write is on site s; frees the
+ * writers' memory. */
+void tl_writers_check_on(struct tl_writers *ws, const struct th_site *s);
 
 #endif

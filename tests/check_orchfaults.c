@@ -1,0 +1,374 @@
+/*
+ * check_orchfaults.c — drorchd under the faults an outside checker broke
+ * it with, each done for real on real processes: a primary restarted at
+ * once on a damaged WAL (it must be failed over, and no healthy replica
+ * rewound to its short log), a store that lost its SQLite WAL while
+ * drorchd was down (it must adopt the sites' epoch and still fail over), a
+ * full disk on the primary, and operator commands in every state (refused
+ * with the table's reason, changing nothing, or acted on).
+ */
+#include <check.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "testhelp.h"
+#include "testlab.h"
+#include "timeutil.h"
+
+#define NSITES 3
+#define OP_TOKEN "operator-token-for-tests"
+
+static struct tl_lab L;
+
+static void setup(void)
+{
+	tl_lab_init(&L, "check_orchfaults", NSITES, OP_TOKEN,
+		    "name: test\nfailover: {anti_flap_s: 0}\ndetection: {canary_ms: 500}\n");
+	L.peers = true;
+}
+
+static void teardown(void)
+{
+	tl_lab_free(&L);
+}
+
+static void put_range(const struct th_site *s, const char *prefix, int n)
+{
+	char key[64];
+	for (int i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "%s%d", prefix, i);
+		ck_assert_int_eq(th_site_put(s, key), 200);
+	}
+}
+
+static void assert_range_on(const struct th_site *s, const char *prefix, int n)
+{
+	char key[64];
+	for (int i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "%s%d", prefix, i);
+		ck_assert_msg(th_site_has(s, key), "acknowledged %s lost on %s", key, s->name);
+	}
+}
+
+static bool exists(const char *dir, const char *rel)
+{
+	char path[700];
+	struct stat sb;
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	return stat(path, &sb) == 0;
+}
+
+/* ---- a primary restarted on a damaged log ---------------------------------------------- */
+
+static void flip_a_third(const struct th_site *s)
+{
+	char path[700];
+	snprintf(path, sizeof(path), "%s/wal/00000000000000000001.wal", s->data);
+	int fd = open(path, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	struct stat sb;
+	ck_assert_int_eq(fstat(fd, &sb), 0);
+	unsigned char c;
+	ck_assert_int_eq(pread(fd, &c, 1, sb.st_size / 3), 1);
+	c ^= 0x04;
+	ck_assert_int_eq(pwrite(fd, &c, 1, sb.st_size / 3), 1);
+	close(fd);
+}
+
+START_TEST(test_damaged_primary_log_fails_over_without_rewinding_replicas)
+{
+	tl_lab_up(&L, NULL);
+	put_range(&L.site[0], "a", 300);  /* sync, quorum 1: each on a replica too */
+	th_kill(L.site[0].pid, SIGKILL, 5000);
+	flip_a_third(&L.site[0]);
+	/* Back at once, before drorchd can miss it. */
+	ck_assert_msg(th_site_start(&L.site[0], NULL), "us-east did not restart; see %s",
+		      L.site[0].log);
+	const char *moved = tl_wait_failover_from(&L, L.names[0], 20000);
+	ck_assert_msg(moved, "the damaged primary stayed primary; see %s", L.log);
+	const struct th_site *np = tl_site_named(&L, moved);
+	assert_range_on(np, "a", 300);
+	/* The healthy replicas were never rewound to the damaged log ... */
+	for (int i = 1; i < NSITES; i++)
+		ck_assert_msg(!exists(L.site[i].data, "quarantine"), "%s was rewound",
+			      L.names[i]);
+	/* ... and the damaged site rejoins as a replica and fetches what it lacks. */
+	json_t *st = NULL;
+	uint64_t deadline = time_mono_ms() + 20000;
+	while (time_mono_ms() < deadline && !(st = tl_wait_cluster(&L, "STEADY", moved, NULL, 500)))
+		;
+	ck_assert_msg(st && tl_all_in_role(st, moved), "us-east did not rejoin; see %s", L.log);
+	json_decref(st);
+	assert_range_on(&L.site[0], "a", 300);
+	char rows[4096];
+	tl_rows(&L, rows, sizeof(rows));
+	ck_assert_msg(strstr(rows, "D10") || strstr(rows, "D05"), "no failover rows: %s", rows);
+	ck_assert_int_eq(tl_verify_audit(&L), 0);
+}
+END_TEST
+
+/* ---- a store that went back in time ------------------------------------------------------ */
+
+static void failover_to(const char *site)
+{
+	char body[64];
+	snprintf(body, sizeof(body), "{\"to\":\"%s\"}", site);
+	ck_assert_int_eq(tl_orch_post(&L, "/v1/failover", body), 202);
+	json_t *st = tl_wait_cluster(&L, "STEADY", site, NULL, 20000);
+	ck_assert_msg(st, "failover to %s did not finish; see %s", site, L.log);
+	json_decref(st);
+}
+
+START_TEST(test_store_that_lost_its_wal_adopts_the_sites_epoch)
+{
+	tl_lab_up(&L, NULL);
+	failover_to("eu-west");
+	failover_to("ap-south");
+	ck_assert_int_eq(tl_status_epoch(&L), 3);
+	th_kill(L.orch, SIGKILL, 5000);
+	char path[700];
+	snprintf(path, sizeof(path), "%s-wal", L.db);
+	ck_assert_int_eq(unlink(path), 0);
+	snprintf(path, sizeof(path), "%s-shm", L.db);
+	unlink(path);
+	tl_start_orch(&L, NULL);
+	/* It says so, takes the sites' epoch and primary, and never issues an
+	 * epoch a site has already seen. */
+	json_t *st = tl_wait_cluster(&L, "STEADY", "ap-south", NULL, 15000);
+	ck_assert_msg(st, "drorchd did not adopt the sites' state; see %s", L.log);
+	ck_assert_int_eq(json_integer_value(json_object_get(st, "epoch")), 3);
+	json_decref(st);
+	char rows[4096];
+	tl_rows(&L, rows, sizeof(rows));
+	ck_assert_msg(strstr(rows, "R01"), "the adoption is not in the audit: %s", rows);
+	/* And it still fails over, at a new epoch. */
+	const struct th_site *ap = tl_site_named(&L, "ap-south");
+	th_kill(ap->pid, SIGKILL, 5000);
+	ck_assert_msg(tl_wait_failover_from(&L, "ap-south", 20000), "no failover; see %s", L.log);
+	ck_assert_int_ge(tl_status_epoch(&L), 4);
+}
+END_TEST
+
+/* ---- a full disk on the primary ---------------------------------------------------------- */
+
+START_TEST(test_full_disk_on_the_primary_fails_over)
+{
+	const char *faults[] = { "--enable-faults", NULL };
+	tl_lab_up(&L, faults);
+	struct tl_writers ws;
+	tl_writers_start(&L, &ws);
+	time_sleep_ms(300);
+	const char *full = "{\"disk_full\":true}";
+	ck_assert_int_eq(th_site_req(&L.site[0], "POST", "/v1/admin/faults", true, full,
+				     strlen(full), NULL, NULL), 200);
+	const char *moved = tl_wait_failover_from(&L, L.names[0], 20000);
+	ck_assert_msg(moved, "a primary that cannot write stayed primary; see %s", L.log);
+	time_sleep_ms(300);
+	ck_assert_int_gt(tl_writers_stop(&ws), 20);
+	tl_writers_check_on(&ws, tl_site_named(&L, moved));
+}
+END_TEST
+
+/* ---- operator commands in every state ------------------------------------------------- */
+
+struct op {
+	const char *name, *path, *body, *event;
+};
+
+static const struct op ops[] = {
+	{ "failover", "/v1/failover", NULL, "OP_FAILOVER" },
+	{ "switchover", "/v1/switchover", "{\"to\":\"eu-west\"}", "OP_SWITCHOVER" },
+	{ "failback", "/v1/failback", NULL, "OP_SWITCHOVER" },
+	{ "pause", "/v1/pause", NULL, "OP_PAUSE" },
+	{ "resume", "/v1/resume", NULL, "OP_RESUME" },
+};
+
+/* The first row of (state, event) in GET /v1/fsm (new ref). */
+static json_t *table_row(json_t *fsm, const char *state, const char *event)
+{
+	json_t *rows = json_object_get(fsm, "rows");
+	for (size_t i = 0; i < json_array_size(rows); i++) {
+		json_t *r = json_array_get(rows, i);
+		if (!strcmp(json_string_value(json_object_get(r, "from")), state) &&
+		    !strcmp(json_string_value(json_object_get(r, "event")), event))
+			return json_incref(r);
+	}
+	return NULL;
+}
+
+static int transitions_count(void)
+{
+	json_t *tr = tl_orch_get(&L, "/v1/transitions");
+	int n = (int)json_array_size(json_object_get(tr, "transitions"));
+	json_decref(tr);
+	return n;
+}
+
+/* Every command the table refuses in `state` answers 409 with the row's
+ * reason in a JSON error, and changes neither state, epoch nor audit. */
+static void refusals_hold(const char *state)
+{
+	json_t *fsm = tl_orch_get(&L, "/v1/fsm");
+	ck_assert_ptr_nonnull(fsm);
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		json_t *row = table_row(fsm, state, ops[i].event);
+		ck_assert_ptr_nonnull(row);
+		const char *kind = json_string_value(json_object_get(row, "kind"));
+		if (!strcmp(kind, "transition")) {
+			json_decref(row);
+			continue;
+		}
+		long long epoch = tl_status_epoch(&L);
+		int before = transitions_count();
+		char url[256], *out = NULL;
+		snprintf(url, sizeof(url), "%s%s", L.url, ops[i].path);
+		long code = th_http("POST", url, OP_TOKEN, ops[i].body,
+				    ops[i].body ? strlen(ops[i].body) : 0, &out, NULL);
+		json_t *err = out ? json_loads(out, 0, NULL) : NULL;
+		const char *msg = json_string_value(json_object_get(err, "error"));
+		const char *reason = json_string_value(json_object_get(row, "reason"));
+		ck_assert_msg(code == 409 && msg && strstr(msg, reason),
+			      "%s in %s: %ld %s (the table says: %s)", ops[i].name, state, code,
+			      out ? out : "", reason);
+		json_t *st = tl_wait_cluster(&L, state, NULL, NULL, 1000);
+		ck_assert_msg(st, "%s in %s moved the machine", ops[i].name, state);
+		json_decref(st);
+		ck_assert_int_eq(tl_status_epoch(&L), epoch);
+		ck_assert_int_eq(transitions_count(), before);
+		json_decref(err);
+		free(out);
+		json_decref(row);
+	}
+	json_decref(fsm);
+}
+
+/* Waits until drorchd's status shows site name in role; false on timeout. */
+static bool wait_site_role(const char *name, const char *role, long timeout_ms)
+{
+	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
+	while (time_mono_ms() < deadline) {
+		json_t *st = tl_orch_get(&L, "/v1/status");
+		json_t *sites = json_object_get(st, "sites");
+		bool ok = false;
+		for (size_t i = 0; i < json_array_size(sites); i++) {
+			json_t *s = json_array_get(sites, i);
+			ok = ok || (!strcmp(json_string_value(json_object_get(s, "name")), name) &&
+				    !strcmp(json_string_value(json_object_get(s, "role")), role));
+		}
+		json_decref(st);
+		if (ok)
+			return true;
+		time_sleep_ms(50);
+	}
+	return false;
+}
+
+START_TEST(test_operator_commands_in_every_resting_state)
+{
+	tl_lab_up(&L, NULL);
+	refusals_hold("STEADY");
+	/* Bad targets are refused before anything moves. */
+	long long epoch = tl_status_epoch(&L);
+	char url[256], *out = NULL;
+	snprintf(url, sizeof(url), "%s/v1/failover", L.url);
+	const char *to_primary = "{\"to\":\"us-east\"}";
+	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, to_primary, strlen(to_primary), &out,
+				 NULL), 409);
+	ck_assert_msg(strstr(out, "already the primary"), "%s", out);
+	free(out);
+	th_kill(L.site[2].pid, SIGKILL, 5000);
+	ck_assert_msg(wait_site_role("ap-south", "down", 5000), "ap-south not seen down");
+	const char *to_down = "{\"to\":\"ap-south\"}";
+	out = NULL;
+	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, to_down, strlen(to_down), &out, NULL), 409);
+	ck_assert_msg(strstr(out, "does not answer"), "%s", out);
+	free(out);
+	ck_assert_int_eq(tl_status_epoch(&L), epoch);
+	json_t *st = tl_wait_cluster(&L, "DEGRADED", NULL, NULL, 10000);
+	ck_assert_msg(st, "no DEGRADED with a replica down; see %s", L.log);
+	json_decref(st);
+	refusals_hold("DEGRADED");
+	ck_assert_int_eq(tl_orch_post(&L, "/v1/pause", NULL), 202);
+	st = tl_wait_cluster(&L, "PAUSED", NULL, NULL, 5000);
+	ck_assert_ptr_nonnull(st);
+	json_decref(st);
+	refusals_hold("PAUSED");
+	/* A policy nobody could satisfy is refused, and changes nothing. */
+	snprintf(url, sizeof(url), "%s/v1/policy", L.url);
+	const char *impossible = "replication: {mode: sync, quorum: 3}\n";
+	out = NULL;
+	ck_assert_int_eq(th_http("PUT", url, OP_TOKEN, impossible, strlen(impossible), &out, NULL),
+			 400);
+	ck_assert_msg(strstr(out, "quorum"), "%s", out);
+	free(out);
+	ck_assert_int_eq(tl_orch_post(&L, "/v1/resume", NULL), 202);
+	/* Both replicas gone, an operator's failover finds no candidate: HELD. */
+	th_kill(L.site[1].pid, SIGKILL, 5000);
+	st = tl_wait_cluster(&L, "DEGRADED", NULL, NULL, 10000);
+	json_decref(st);
+	ck_assert_int_eq(tl_orch_post(&L, "/v1/failover", NULL), 202);
+	st = tl_wait_cluster(&L, "HELD", NULL, NULL, 20000);
+	ck_assert_msg(st, "no HELD without a candidate; see %s", L.log);
+	json_decref(st);
+	refusals_hold("HELD");
+	ck_assert_int_eq(tl_orch_post(&L, "/v1/resume", NULL), 202);
+	st = tl_wait_cluster(&L, NULL, "us-east", NULL, 10000);
+	ck_assert_msg(st, "resume did not bring the primary back; see %s", L.log);
+	json_decref(st);
+	ck_assert_int_eq(th_site_put(&L.site[0], "after-held"), 503);  /* sync, no replica */
+}
+END_TEST
+
+START_TEST(test_operator_commands_during_a_recovery)
+{
+	setenv("DRORCH_TEST_STEP_MS", "2500", 1);  /* each failover step waits 2.5 s */
+	tl_lab_up(&L, NULL);
+	unsetenv("DRORCH_TEST_STEP_MS");
+	json_t *st;
+	ck_assert_int_eq(tl_orch_post(&L, "/v1/failover", "{\"to\":\"eu-west\"}"), 202);
+	st = tl_wait_cluster(&L, "FENCING", NULL, NULL, 5000);
+	ck_assert_msg(st, "no FENCING; see %s", L.log);
+	json_decref(st);
+	refusals_hold("FENCING");
+	char url[256], *out = NULL;
+	snprintf(url, sizeof(url), "%s/v1/policy", L.url);
+	const char *policy = "name: other\n";
+	ck_assert_int_eq(th_http("PUT", url, OP_TOKEN, policy, strlen(policy), &out, NULL), 409);
+	ck_assert_msg(strstr(out, "recovery"), "%s", out);
+	free(out);
+	st = tl_wait_cluster(&L, "STEADY", "eu-west", NULL, 30000);
+	ck_assert_msg(st, "the failover did not finish; see %s", L.log);
+	json_decref(st);
+}
+END_TEST
+
+static Suite *orchfaults_suite(void)
+{
+	Suite *s = suite_create("orchfaults");
+	TCase *tc = tcase_create("orchfaults");
+	tcase_set_timeout(tc, 120);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_damaged_primary_log_fails_over_without_rewinding_replicas);
+	tcase_add_test(tc, test_store_that_lost_its_wal_adopts_the_sites_epoch);
+	tcase_add_test(tc, test_full_disk_on_the_primary_fails_over);
+	tcase_add_test(tc, test_operator_commands_in_every_resting_state);
+	tcase_add_test(tc, test_operator_commands_during_a_recovery);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(orchfaults_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
