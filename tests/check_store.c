@@ -1,6 +1,6 @@
 /*
  * check_store.c — drorchd's SQLite store and the SHA-256 under its hash
- * chain: FIPS 180-4 vectors, schema creation and identity, transitions with
+ * chain: FIPS 180-4 vectors, RFC 4231 HMAC-SHA256 vectors, schema creation and identity, transitions with
  * compare-and-set, chain verification against edits and removals made
  * straight through SQLite (as an attacker would), the append-only triggers,
  * runs round-tripped through the JSON readers, a commit surviving kill -9,
@@ -168,6 +168,54 @@ START_TEST(test_sha256_incremental_million_a)
 	sha256_final(&c, d);
 	sha256_hex(d, hex);
 	ck_assert_str_eq(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+END_TEST
+
+/* ---- HMAC-SHA256 (RFC 4231 test cases 1, 2, 3, 6, 7) ---- */
+
+static void hmac_hex(const void *key, size_t keylen, const void *msg, size_t len,
+		     char hex[SHA256_HEX_SIZE])
+{
+	uint8_t mac[SHA256_DIGEST_SIZE];
+	hmac_sha256(key, keylen, msg, len, mac);
+	sha256_hex(mac, hex);
+}
+
+START_TEST(test_hmac_sha256_rfc4231_short_keys)
+{
+	char hex[SHA256_HEX_SIZE];
+	uint8_t k0b[20], kaa[20], ddd[50];
+	memset(k0b, 0x0b, sizeof(k0b));
+	memset(kaa, 0xaa, sizeof(kaa));
+	memset(ddd, 0xdd, sizeof(ddd));
+	hmac_hex(k0b, sizeof(k0b), "Hi There", 8, hex);
+	ck_assert_str_eq(hex, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+	hmac_hex("Jefe", 4, "what do ya want for nothing?", 28, hex);
+	ck_assert_str_eq(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+	hmac_hex(kaa, sizeof(kaa), ddd, sizeof(ddd), hex);
+	ck_assert_str_eq(hex, "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe");
+}
+END_TEST
+
+/* A key longer than the block is hashed first; data fed in pieces. */
+START_TEST(test_hmac_sha256_rfc4231_long_key)
+{
+	static const char m6[] = "Test Using Larger Than Block-Size Key - Hash Key First";
+	static const char m7[] = "This is a test using a larger than block-size key and a larger"
+				 " than block-size data. The key needs to be hashed before being"
+				 " used by the HMAC algorithm.";
+	char hex[SHA256_HEX_SIZE];
+	uint8_t key[131], mac[SHA256_DIGEST_SIZE];
+	memset(key, 0xaa, sizeof(key));
+	hmac_hex(key, sizeof(key), m6, strlen(m6), hex);
+	ck_assert_str_eq(hex, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+	struct hmac_sha256_ctx c;
+	hmac_sha256_init(&c, key, sizeof(key));
+	for (size_t off = 0; off < strlen(m7); off += 7)
+		hmac_sha256_update(&c, m7 + off, off + 7 <= strlen(m7) ? 7 : strlen(m7) - off);
+	hmac_sha256_final(&c, mac);
+	sha256_hex(mac, hex);
+	ck_assert_str_eq(hex, "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2");
 }
 END_TEST
 
@@ -841,6 +889,8 @@ static Suite *store_suite(void)
 	tcase_add_test(sha, test_sha256_empty);
 	tcase_add_test(sha, test_sha256_448_bits);
 	tcase_add_test(sha, test_sha256_incremental_million_a);
+	tcase_add_test(sha, test_hmac_sha256_rfc4231_short_keys);
+	tcase_add_test(sha, test_hmac_sha256_rfc4231_long_key);
 	suite_add_tcase(s, sha);
 
 	TCase *tc = tcase_create("store");
