@@ -640,6 +640,256 @@ START_TEST(test_dropped_triggers_come_back_at_open)
 }
 END_TEST
 
+/* ---- runs ---- */
+
+START_TEST(test_run_with_steps_and_rpo_rto_round_trips)
+{
+	char err[512];
+	int64_t run = 0;
+	struct store *s = open_cluster();
+	ck_assert_msg(store_run_begin(s, "failover", "operator:alice", "us-east", 1,
+				      "{\"reason\":\"drill\"}", &run, err, sizeof(err)) == 0,
+		      "%s", err);
+	ck_assert_int_gt(run, 0);
+	ck_assert_int_eq(store_run_step(s, run, "fence", "ok", "{\"epoch\":2}", err, sizeof(err)), 0);
+	ck_assert_int_eq(store_run_step(s, run, "promote", "ok", NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_run_step(s, run, "redirect", "skipped", NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_run_mark(s, run, "detected", 1000, err, sizeof(err)), 0);
+	move(s, "failover", "FENCING", run);
+	move(s, "fenced", "PROMOTING", run);
+	move(s, "promoted", "STEADY", 0);
+	ck_assert_msg(store_run_end(s, run, "succeeded", "eu-west", 3, 120, 2500,
+				    "{\"promoted\":3500,\"first_write\":3600}", NULL, err,
+				    sizeof(err)) == 0,
+		      "%s", err);
+
+	json_t *j = store_run_json(s, run);
+	ck_assert_ptr_nonnull(j);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "kind")), "failover");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "outcome")), "succeeded");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "target")), "eu-west");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "from_site")), "us-east");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "actor")), "operator:alice");
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "rpo_records")), 3);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "rpo_ms")), 120);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "rto_ms")), 2500);
+	ck_assert(json_is_integer(json_object_get(j, "ended_ms")));
+	json_t *ts = json_object_get(j, "timestamps");
+	ck_assert_int_eq(json_integer_value(json_object_get(ts, "detected")), 1000);
+	ck_assert_int_eq(json_integer_value(json_object_get(ts, "promoted")), 3500);
+	ck_assert_int_eq(json_integer_value(json_object_get(ts, "first_write")), 3600);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "detail"), "reason")),
+			 "drill");
+	json_t *steps = json_object_get(j, "steps");
+	ck_assert_int_eq(json_array_size(steps), 3);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(steps, 2), "seq")), 3);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(steps, 2), "status")),
+			 "skipped");
+	ck_assert_int_eq(json_integer_value(json_object_get(
+				 json_object_get(json_array_get(steps, 0), "detail"), "epoch")),
+			 2);
+	ck_assert_int_eq(json_array_size(json_object_get(j, "transitions")), 2);
+	json_decref(j);
+
+	j = store_runs_json(s, 10);
+	ck_assert_int_eq(json_array_size(j), 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(j, 0), "id")), run);
+	json_decref(j);
+	ck_assert_ptr_null(store_run_json(s, run + 100));
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_ended_run_cannot_end_again)
+{
+	char err[512];
+	int64_t run = 0;
+	struct store *s = open_cluster();
+	ck_assert_int_eq(store_run_begin(s, "drill", "auto", NULL, 1, NULL, &run, err,
+					 sizeof(err)), 0);
+	ck_assert_int_eq(store_run_end(s, run, "held", NULL, -1, -1, -1, NULL, NULL, err,
+				       sizeof(err)), 0);
+	ck_assert_int_eq(store_run_end(s, run, "failed", NULL, -1, -1, 900, NULL, NULL, err,
+				       sizeof(err)), 0);
+	ck_assert_int_eq(store_run_end(s, run, "succeeded", NULL, -1, -1, -1, NULL, NULL, err,
+				       sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "already ended (failed)"), "%s", err);
+	ck_assert_int_eq(store_run_step(s, run + 1, "x", "ok", NULL, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "no such run"), "%s", err);
+	ck_assert_int_eq(store_run_begin(s, "coffee", "auto", NULL, 1, NULL, &run, err,
+					 sizeof(err)), -1);
+	store_close(s);
+}
+END_TEST
+
+/* ---- sites cache ---- */
+
+START_TEST(test_site_upsert_round_trips_and_keeps_unknowns)
+{
+	char err[512];
+	struct store *s = open_store();
+	struct store_site site = { .name = "us-east", .url = "http://127.0.0.1:7001",
+				   .region = "us", .role = "primary", .healthy = 1, .lsn = 42,
+				   .flushed_lsn = 40, .epoch = 1, .last_seen_ms = 5000 };
+	ck_assert_msg(store_site_upsert(s, &site, err, sizeof(err)) == 0, "%s", err);
+	struct store_site down = { .name = "us-east", .role = "down", .healthy = 0, .lsn = -1,
+				   .flushed_lsn = -1, .epoch = -1 };
+	ck_assert_msg(store_site_upsert(s, &down, err, sizeof(err)) == 0, "%s", err);
+	json_t *j = store_sites_json(s);
+	ck_assert_int_eq(json_array_size(j), 1);
+	json_t *o = json_array_get(j, 0);
+	ck_assert_str_eq(json_string_value(json_object_get(o, "url")), "http://127.0.0.1:7001");
+	ck_assert_str_eq(json_string_value(json_object_get(o, "role")), "down");
+	ck_assert(json_is_false(json_object_get(o, "healthy")));
+	ck_assert_int_eq(json_integer_value(json_object_get(o, "lsn")), 42);
+	ck_assert_int_eq(json_integer_value(json_object_get(o, "last_seen_ms")), 5000);
+	json_decref(j);
+	store_close(s);
+}
+END_TEST
+
+/* ---- durability ---- */
+
+START_TEST(test_transition_survives_kill9)
+{
+	struct store *s = open_cluster();
+	store_close(s);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct store *child = NULL;
+		char err[512];
+		struct store_cluster next = { .epoch = 2, .version = 0 };
+		snprintf(next.state, sizeof(next.state), "FAILED_OVER");
+		snprintf(next.primary, sizeof(next.primary), "eu-west");
+		struct store_transition t = { .from = "STEADY", .event = "failover",
+					      .to = "FAILED_OVER", .actor = "auto", .epoch = 2 };
+		if (store_open(&child, db_path, err, sizeof(err)) != 0 ||
+		    store_transition(child, 1, &next, &t, NULL, err, sizeof(err)) != 0)
+			_exit(3);
+		kill(getpid(), SIGKILL); /* no close, no checkpoint, no atexit */
+		_exit(4);
+	}
+	int status = 0;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "child status %d",
+		      status);
+	s = open_store();
+	struct store_cluster c = get_cluster(s);
+	ck_assert_str_eq(c.state, "FAILED_OVER");
+	ck_assert_str_eq(c.primary, "eu-west");
+	ck_assert_int_eq(c.version, 2);
+	ck_assert_int_eq(verify(s, NULL, NULL), 0);
+	store_close(s);
+}
+END_TEST
+
+/* ---- concurrency ---- */
+
+#define RACE_ROUNDS 40
+
+/*
+ * Each round, both racers read the cluster row (so both hold the same
+ * version), wait for each other, then both try to move from it: exactly one
+ * may win.  The barrier makes every round a real race.
+ */
+struct race {
+	struct store *shared;            /* one handle for both, or NULL */
+	pthread_barrier_t barrier;
+	int64_t won[2][RACE_ROUNDS];     /* version won, or 0 */
+	int conflicts[2];
+	int errors[2];
+	char err[2][512];
+};
+
+struct racer {
+	struct race *race;
+	int id;
+};
+
+static void race_round(struct racer *r, struct store *s, int round)
+{
+	struct race *race = r->race;
+	struct store_cluster c;
+	char *err = race->err[r->id];
+	/* A racer whose open failed still meets every barrier. */
+	int rc = s ? store_cluster_get(s, &c, err, 512) : -1;
+	pthread_barrier_wait(&race->barrier);
+	if (rc == 0) {
+		struct store_transition t = { .from = c.state, .event = "tick", .to = c.state,
+					      .actor = "auto", .epoch = c.epoch };
+		rc = store_transition(s, c.version, &c, &t, NULL, err, 512);
+	}
+	if (rc == 0)
+		race->won[r->id][round] = c.version;
+	else if (rc == STORE_CONFLICT)
+		race->conflicts[r->id]++;
+	else
+		race->errors[r->id]++;
+	pthread_barrier_wait(&race->barrier);
+}
+
+static void *racer_main(void *arg)
+{
+	struct racer *r = arg;
+	struct store *s = r->race->shared;
+	if (!s && store_open(&s, db_path, r->race->err[r->id], 512) != 0)
+		r->race->errors[r->id]++;
+	for (int round = 0; round < RACE_ROUNDS; round++)
+		race_round(r, s, round);
+	if (!r->race->shared)
+		store_close(s); /* NULL is fine */
+	return NULL;
+}
+
+static void check_race(struct race *race, struct store *s)
+{
+	for (int i = 0; i < 2; i++)
+		ck_assert_msg(race->errors[i] == 0, "racer %d: %s", i, race->err[i]);
+	for (int round = 0; round < RACE_ROUNDS; round++) {
+		int64_t a = race->won[0][round], b = race->won[1][round];
+		ck_assert_msg((a != 0) != (b != 0), "round %d: versions won %" PRId64 " and %" PRId64,
+			      round, a, b);
+		ck_assert_int_eq(a ? a : b, round + 1);
+	}
+	ck_assert_int_eq(race->conflicts[0] + race->conflicts[1], RACE_ROUNDS);
+	ck_assert_int_eq(get_cluster(s).version, RACE_ROUNDS + 1);
+	int64_t rows;
+	ck_assert_int_eq(verify(s, &rows, NULL), 0);
+	ck_assert_int_eq(rows, RACE_ROUNDS);
+}
+
+static void run_race(bool shared)
+{
+	struct store *s = open_cluster();
+	struct race *race = calloc(1, sizeof(*race));
+	struct racer r[2] = { { race, 0 }, { race, 1 } };
+	pthread_t th[2];
+	ck_assert_ptr_nonnull(race);
+	race->shared = shared ? s : NULL;
+	pthread_barrier_init(&race->barrier, NULL, 2);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, racer_main, &r[i]), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	check_race(race, s);
+	pthread_barrier_destroy(&race->barrier);
+	free(race);
+	store_close(s);
+}
+
+START_TEST(test_concurrent_writers_on_two_connections_never_share_a_version)
+{
+	run_race(false);
+}
+END_TEST
+
+START_TEST(test_concurrent_writers_on_one_handle_never_share_a_version)
+{
+	run_race(true);
+}
+END_TEST
+
 /* ---- the audit: key, MACs, head file, audit events ---- */
 
 #define ALL_TRIGGERS_DROPPED \
@@ -1288,6 +1538,54 @@ START_TEST(test_key_file_option_is_used)
 }
 END_TEST
 
+/* ---- drorchd, the real process: helpers ---- */
+
+static char cfg_path[700], out_path[700];
+
+/* The output has a line "  TABLE ..." that contains text. */
+static bool line_has(const char *out, const char *table, const char *text)
+{
+	char start[64];
+	snprintf(start, sizeof(start), "\n  %s ", table);
+	const char *line = strstr(out, start);
+	const char *end = line ? strchr(line + 1, '\n') : NULL;
+	const char *hit = line ? strstr(line, text) : NULL;
+	return hit && (!end || hit < end);
+}
+
+/* A config naming db_path; tokens exist.  key_line: an extra line, or "". */
+static void write_config(const char *key_line)
+{
+	char text[4096], tok[700];
+	snprintf(tok, sizeof(tok), "%s/token", dir);
+	write_text(tok, "a-token-for-tests\n");
+	snprintf(cfg_path, sizeof(cfg_path), "%s/drorchd.yaml", dir);
+	snprintf(out_path, sizeof(out_path), "%s/drorchd.out", dir);
+	snprintf(text, sizeof(text),
+		 "listen: 127.0.0.1:%d\ndb: %s\ntoken_file: %s\nsite_token_file: %s\n"
+		 "initial_primary: a\nsites:\n"
+		 "  - {name: a, url: \"http://127.0.0.1:1\", region: r1}\n"
+		 "  - {name: b, url: \"http://127.0.0.1:2\", region: r2}\n%s",
+		 th_free_port(), db_path, tok, tok, key_line);
+	write_text(cfg_path, text);
+}
+
+/* Runs drorchd --config cfg_path [mode]; returns its exit code, *out its
+ * stdout and stderr (caller frees). */
+static int drorchd(const char *mode, char **out)
+{
+	char *argv[] = { (char *)th_bin("drorchd"), "--config", cfg_path, (char *)mode, NULL };
+	size_t len;
+	unlink(out_path);
+	pid_t pid = th_spawn(argv, out_path);
+	ck_assert_int_gt(pid, 0);
+	int st = th_wait_exit(pid, 30000);
+	ck_assert_msg(st != -1, "drorchd %s did not exit", mode ? mode : "");
+	*out = th_read_file(out_path, &len);
+	ck_assert_ptr_nonnull(*out);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 /* ---- integrity and read-only verification ---- */
 
 static void damage_page_of(const char *table)
@@ -1369,6 +1667,10 @@ START_TEST(test_read_only_verify_changes_nothing_while_a_writer_holds_the_store)
 	ck_assert_int_eq(store_run_step(ro, run, "x", "ok", NULL, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "read-only"), "%s", err);
 	store_close(ro);
+	char *out;
+	write_config("");
+	ck_assert_int_eq(drorchd("--verify-audit", &out), 0);
+	free(out);
 	check_unchanged(&before);
 	store_close(s);
 }
@@ -1456,52 +1758,6 @@ END_TEST
 
 /* ---- drorchd, the real process ---- */
 
-static char cfg_path[700], out_path[700];
-
-/* The output has a line "  TABLE ..." that contains text. */
-static bool line_has(const char *out, const char *table, const char *text)
-{
-	char start[64];
-	snprintf(start, sizeof(start), "\n  %s ", table);
-	const char *line = strstr(out, start);
-	const char *end = line ? strchr(line + 1, '\n') : NULL;
-	const char *hit = line ? strstr(line, text) : NULL;
-	return hit && (!end || hit < end);
-}
-
-/* A config naming db_path; tokens exist.  key_line: an extra line, or "". */
-static void write_config(const char *key_line)
-{
-	char text[4096], tok[700];
-	snprintf(tok, sizeof(tok), "%s/token", dir);
-	write_text(tok, "a-token-for-tests\n");
-	snprintf(cfg_path, sizeof(cfg_path), "%s/drorchd.yaml", dir);
-	snprintf(out_path, sizeof(out_path), "%s/drorchd.out", dir);
-	snprintf(text, sizeof(text),
-		 "listen: 127.0.0.1:%d\ndb: %s\ntoken_file: %s\nsite_token_file: %s\n"
-		 "initial_primary: a\nsites:\n"
-		 "  - {name: a, url: \"http://127.0.0.1:1\", region: r1}\n"
-		 "  - {name: b, url: \"http://127.0.0.1:2\", region: r2}\n%s",
-		 th_free_port(), db_path, tok, tok, key_line);
-	write_text(cfg_path, text);
-}
-
-/* Runs drorchd --config cfg_path [mode]; returns its exit code, *out its
- * stdout and stderr (caller frees). */
-static int drorchd(const char *mode, char **out)
-{
-	char *argv[] = { (char *)th_bin("drorchd"), "--config", cfg_path, (char *)mode, NULL };
-	size_t len;
-	unlink(out_path);
-	pid_t pid = th_spawn(argv, out_path);
-	ck_assert_int_gt(pid, 0);
-	int st = th_wait_exit(pid, 30000);
-	ck_assert_msg(st != -1, "drorchd %s did not exit", mode ? mode : "");
-	*out = th_read_file(out_path, &len);
-	ck_assert_ptr_nonnull(*out);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 START_TEST(test_verify_audit_says_what_it_checked_and_the_first_bad_row)
 {
 	int64_t run;
@@ -1587,256 +1843,6 @@ START_TEST(test_verify_audit_uses_audit_key_file)
 	ck_assert_int_eq(drorchd("--verify-audit", &out), 0);
 	ck_assert_msg(strstr(out, other), "%s", out);
 	free(out);
-}
-END_TEST
-
-/* ---- runs ---- */
-
-START_TEST(test_run_with_steps_and_rpo_rto_round_trips)
-{
-	char err[512];
-	int64_t run = 0;
-	struct store *s = open_cluster();
-	ck_assert_msg(store_run_begin(s, "failover", "operator:alice", "us-east", 1,
-				      "{\"reason\":\"drill\"}", &run, err, sizeof(err)) == 0,
-		      "%s", err);
-	ck_assert_int_gt(run, 0);
-	ck_assert_int_eq(store_run_step(s, run, "fence", "ok", "{\"epoch\":2}", err, sizeof(err)), 0);
-	ck_assert_int_eq(store_run_step(s, run, "promote", "ok", NULL, err, sizeof(err)), 0);
-	ck_assert_int_eq(store_run_step(s, run, "redirect", "skipped", NULL, err, sizeof(err)), 0);
-	ck_assert_int_eq(store_run_mark(s, run, "detected", 1000, err, sizeof(err)), 0);
-	move(s, "failover", "FENCING", run);
-	move(s, "fenced", "PROMOTING", run);
-	move(s, "promoted", "STEADY", 0);
-	ck_assert_msg(store_run_end(s, run, "succeeded", "eu-west", 3, 120, 2500,
-				    "{\"promoted\":3500,\"first_write\":3600}", NULL, err,
-				    sizeof(err)) == 0,
-		      "%s", err);
-
-	json_t *j = store_run_json(s, run);
-	ck_assert_ptr_nonnull(j);
-	ck_assert_str_eq(json_string_value(json_object_get(j, "kind")), "failover");
-	ck_assert_str_eq(json_string_value(json_object_get(j, "outcome")), "succeeded");
-	ck_assert_str_eq(json_string_value(json_object_get(j, "target")), "eu-west");
-	ck_assert_str_eq(json_string_value(json_object_get(j, "from_site")), "us-east");
-	ck_assert_str_eq(json_string_value(json_object_get(j, "actor")), "operator:alice");
-	ck_assert_int_eq(json_integer_value(json_object_get(j, "rpo_records")), 3);
-	ck_assert_int_eq(json_integer_value(json_object_get(j, "rpo_ms")), 120);
-	ck_assert_int_eq(json_integer_value(json_object_get(j, "rto_ms")), 2500);
-	ck_assert(json_is_integer(json_object_get(j, "ended_ms")));
-	json_t *ts = json_object_get(j, "timestamps");
-	ck_assert_int_eq(json_integer_value(json_object_get(ts, "detected")), 1000);
-	ck_assert_int_eq(json_integer_value(json_object_get(ts, "promoted")), 3500);
-	ck_assert_int_eq(json_integer_value(json_object_get(ts, "first_write")), 3600);
-	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "detail"), "reason")),
-			 "drill");
-	json_t *steps = json_object_get(j, "steps");
-	ck_assert_int_eq(json_array_size(steps), 3);
-	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(steps, 2), "seq")), 3);
-	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(steps, 2), "status")),
-			 "skipped");
-	ck_assert_int_eq(json_integer_value(json_object_get(
-				 json_object_get(json_array_get(steps, 0), "detail"), "epoch")),
-			 2);
-	ck_assert_int_eq(json_array_size(json_object_get(j, "transitions")), 2);
-	json_decref(j);
-
-	j = store_runs_json(s, 10);
-	ck_assert_int_eq(json_array_size(j), 1);
-	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(j, 0), "id")), run);
-	json_decref(j);
-	ck_assert_ptr_null(store_run_json(s, run + 100));
-	store_close(s);
-}
-END_TEST
-
-START_TEST(test_ended_run_cannot_end_again)
-{
-	char err[512];
-	int64_t run = 0;
-	struct store *s = open_cluster();
-	ck_assert_int_eq(store_run_begin(s, "drill", "auto", NULL, 1, NULL, &run, err,
-					 sizeof(err)), 0);
-	ck_assert_int_eq(store_run_end(s, run, "held", NULL, -1, -1, -1, NULL, NULL, err,
-				       sizeof(err)), 0);
-	ck_assert_int_eq(store_run_end(s, run, "failed", NULL, -1, -1, 900, NULL, NULL, err,
-				       sizeof(err)), 0);
-	ck_assert_int_eq(store_run_end(s, run, "succeeded", NULL, -1, -1, -1, NULL, NULL, err,
-				       sizeof(err)), -1);
-	ck_assert_msg(strstr(err, "already ended (failed)"), "%s", err);
-	ck_assert_int_eq(store_run_step(s, run + 1, "x", "ok", NULL, err, sizeof(err)), -1);
-	ck_assert_msg(strstr(err, "no such run"), "%s", err);
-	ck_assert_int_eq(store_run_begin(s, "coffee", "auto", NULL, 1, NULL, &run, err,
-					 sizeof(err)), -1);
-	store_close(s);
-}
-END_TEST
-
-/* ---- sites cache ---- */
-
-START_TEST(test_site_upsert_round_trips_and_keeps_unknowns)
-{
-	char err[512];
-	struct store *s = open_store();
-	struct store_site site = { .name = "us-east", .url = "http://127.0.0.1:7001",
-				   .region = "us", .role = "primary", .healthy = 1, .lsn = 42,
-				   .flushed_lsn = 40, .epoch = 1, .last_seen_ms = 5000 };
-	ck_assert_msg(store_site_upsert(s, &site, err, sizeof(err)) == 0, "%s", err);
-	struct store_site down = { .name = "us-east", .role = "down", .healthy = 0, .lsn = -1,
-				   .flushed_lsn = -1, .epoch = -1 };
-	ck_assert_msg(store_site_upsert(s, &down, err, sizeof(err)) == 0, "%s", err);
-	json_t *j = store_sites_json(s);
-	ck_assert_int_eq(json_array_size(j), 1);
-	json_t *o = json_array_get(j, 0);
-	ck_assert_str_eq(json_string_value(json_object_get(o, "url")), "http://127.0.0.1:7001");
-	ck_assert_str_eq(json_string_value(json_object_get(o, "role")), "down");
-	ck_assert(json_is_false(json_object_get(o, "healthy")));
-	ck_assert_int_eq(json_integer_value(json_object_get(o, "lsn")), 42);
-	ck_assert_int_eq(json_integer_value(json_object_get(o, "last_seen_ms")), 5000);
-	json_decref(j);
-	store_close(s);
-}
-END_TEST
-
-/* ---- durability ---- */
-
-START_TEST(test_transition_survives_kill9)
-{
-	struct store *s = open_cluster();
-	store_close(s);
-	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		struct store *child = NULL;
-		char err[512];
-		struct store_cluster next = { .epoch = 2, .version = 0 };
-		snprintf(next.state, sizeof(next.state), "FAILED_OVER");
-		snprintf(next.primary, sizeof(next.primary), "eu-west");
-		struct store_transition t = { .from = "STEADY", .event = "failover",
-					      .to = "FAILED_OVER", .actor = "auto", .epoch = 2 };
-		if (store_open(&child, db_path, err, sizeof(err)) != 0 ||
-		    store_transition(child, 1, &next, &t, NULL, err, sizeof(err)) != 0)
-			_exit(3);
-		kill(getpid(), SIGKILL); /* no close, no checkpoint, no atexit */
-		_exit(4);
-	}
-	int status = 0;
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "child status %d",
-		      status);
-	s = open_store();
-	struct store_cluster c = get_cluster(s);
-	ck_assert_str_eq(c.state, "FAILED_OVER");
-	ck_assert_str_eq(c.primary, "eu-west");
-	ck_assert_int_eq(c.version, 2);
-	ck_assert_int_eq(verify(s, NULL, NULL), 0);
-	store_close(s);
-}
-END_TEST
-
-/* ---- concurrency ---- */
-
-#define RACE_ROUNDS 40
-
-/*
- * Each round, both racers read the cluster row (so both hold the same
- * version), wait for each other, then both try to move from it: exactly one
- * may win.  The barrier makes every round a real race.
- */
-struct race {
-	struct store *shared;            /* one handle for both, or NULL */
-	pthread_barrier_t barrier;
-	int64_t won[2][RACE_ROUNDS];     /* version won, or 0 */
-	int conflicts[2];
-	int errors[2];
-	char err[2][512];
-};
-
-struct racer {
-	struct race *race;
-	int id;
-};
-
-static void race_round(struct racer *r, struct store *s, int round)
-{
-	struct race *race = r->race;
-	struct store_cluster c;
-	char *err = race->err[r->id];
-	/* A racer whose open failed still meets every barrier. */
-	int rc = s ? store_cluster_get(s, &c, err, 512) : -1;
-	pthread_barrier_wait(&race->barrier);
-	if (rc == 0) {
-		struct store_transition t = { .from = c.state, .event = "tick", .to = c.state,
-					      .actor = "auto", .epoch = c.epoch };
-		rc = store_transition(s, c.version, &c, &t, NULL, err, 512);
-	}
-	if (rc == 0)
-		race->won[r->id][round] = c.version;
-	else if (rc == STORE_CONFLICT)
-		race->conflicts[r->id]++;
-	else
-		race->errors[r->id]++;
-	pthread_barrier_wait(&race->barrier);
-}
-
-static void *racer_main(void *arg)
-{
-	struct racer *r = arg;
-	struct store *s = r->race->shared;
-	if (!s && store_open(&s, db_path, r->race->err[r->id], 512) != 0)
-		r->race->errors[r->id]++;
-	for (int round = 0; round < RACE_ROUNDS; round++)
-		race_round(r, s, round);
-	if (!r->race->shared)
-		store_close(s); /* NULL is fine */
-	return NULL;
-}
-
-static void check_race(struct race *race, struct store *s)
-{
-	for (int i = 0; i < 2; i++)
-		ck_assert_msg(race->errors[i] == 0, "racer %d: %s", i, race->err[i]);
-	for (int round = 0; round < RACE_ROUNDS; round++) {
-		int64_t a = race->won[0][round], b = race->won[1][round];
-		ck_assert_msg((a != 0) != (b != 0), "round %d: versions won %" PRId64 " and %" PRId64,
-			      round, a, b);
-		ck_assert_int_eq(a ? a : b, round + 1);
-	}
-	ck_assert_int_eq(race->conflicts[0] + race->conflicts[1], RACE_ROUNDS);
-	ck_assert_int_eq(get_cluster(s).version, RACE_ROUNDS + 1);
-	int64_t rows;
-	ck_assert_int_eq(verify(s, &rows, NULL), 0);
-	ck_assert_int_eq(rows, RACE_ROUNDS);
-}
-
-static void run_race(bool shared)
-{
-	struct store *s = open_cluster();
-	struct race *race = calloc(1, sizeof(*race));
-	struct racer r[2] = { { race, 0 }, { race, 1 } };
-	pthread_t th[2];
-	ck_assert_ptr_nonnull(race);
-	race->shared = shared ? s : NULL;
-	pthread_barrier_init(&race->barrier, NULL, 2);
-	for (int i = 0; i < 2; i++)
-		ck_assert_int_eq(pthread_create(&th[i], NULL, racer_main, &r[i]), 0);
-	for (int i = 0; i < 2; i++)
-		pthread_join(th[i], NULL);
-	check_race(race, s);
-	pthread_barrier_destroy(&race->barrier);
-	free(race);
-	store_close(s);
-}
-
-START_TEST(test_concurrent_writers_on_two_connections_never_share_a_version)
-{
-	run_race(false);
-}
-END_TEST
-
-START_TEST(test_concurrent_writers_on_one_handle_never_share_a_version)
-{
-	run_race(true);
 }
 END_TEST
 
