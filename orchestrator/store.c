@@ -204,16 +204,17 @@
  *   "audit_events " SEQ " " HASH " " MAC "\n"
  *   "epoch " EPOCH "\n"
  *   "mac " HEADMAC "\n"
- * with SEQ and EPOCH in decimal, HASH and MAC those of the chain's last row
- * (64 zeros for both when the chain is empty, SEQ 0), EPOCH the highest
- * cluster epoch committed, and HEADMAC = hex HMAC-SHA256(key, every byte of
- * the file before "mac ").  After every commit that appends to a chain, and
+ * with KEYID the key id, SEQ and EPOCH in decimal, HASH and MAC those of the
+ * chain's last row (64 zeros for both when the chain is empty, SEQ 0), EPOCH
+ * the highest cluster epoch committed, and HEADMAC = hex HMAC-SHA256(key,
+ * every byte of the file before "mac ").  After every commit that appends to a chain, and
  * at open when the database has passed the file, it is rewritten whole:
  * temporary file PATH.head.tmp.XXXXXX, fsync, rename, fsync of the
  * directory.  A commit comes first, its head after: the file may lag the
  * database (a crash in between; the next open or write catches it up) but
  * never leads it, and it never goes back (a chain's position is the larger
- * of the database's and the file's).
+ * of the database's and the file's) except when store_head_accept moves it
+ * to where the database ends.
  *
  * At open the database is compared with the file (store_head_status):
  *   ok       each chain reaches the file's SEQ with the file's HASH and MAC
