@@ -2,7 +2,8 @@
  * sha256.c — SHA-256 as specified in FIPS 180-4, sections 4.1.2 (functions),
  * 4.2.2 (constants), 5.1.1 (padding), 5.3.3 (initial value) and 6.2.2 (hash
  * computation).  Words are big-endian; the message length is appended as a
- * 64-bit big-endian bit count.
+ * 64-bit big-endian bit count.  HMAC-SHA256 as in RFC 2104 / FIPS 198-1
+ * (block size B = 64 bytes), checked against RFC 4231's test cases.
  */
 #include "sha256.h"
 
@@ -144,4 +145,48 @@ void sha256_hex(const uint8_t digest[SHA256_DIGEST_SIZE], char hex[SHA256_HEX_SI
 		hex[2 * i + 1] = digits[digest[i] & 0x0f];
 	}
 	hex[2 * SHA256_DIGEST_SIZE] = '\0';
+}
+
+/* ==== HMAC-SHA256 ========================================================== */
+
+void hmac_sha256_init(struct hmac_sha256_ctx *ctx, const void *key, size_t keylen)
+{
+	uint8_t k[SHA256_BLOCK_SIZE] = { 0 }, pad[SHA256_BLOCK_SIZE];
+	if (keylen > SHA256_BLOCK_SIZE)
+		sha256(key, keylen, k);
+	else if (keylen > 0)
+		memcpy(k, key, keylen);
+	for (int i = 0; i < SHA256_BLOCK_SIZE; i++)
+		pad[i] = k[i] ^ 0x36;
+	sha256_init(&ctx->inner);
+	sha256_update(&ctx->inner, pad, sizeof(pad));
+	for (int i = 0; i < SHA256_BLOCK_SIZE; i++)
+		pad[i] = k[i] ^ 0x5c;
+	sha256_init(&ctx->outer);
+	sha256_update(&ctx->outer, pad, sizeof(pad));
+	memset(k, 0, sizeof(k));
+	memset(pad, 0, sizeof(pad));
+}
+
+void hmac_sha256_update(struct hmac_sha256_ctx *ctx, const void *data, size_t len)
+{
+	sha256_update(&ctx->inner, data, len);
+}
+
+void hmac_sha256_final(struct hmac_sha256_ctx *ctx, uint8_t mac[SHA256_DIGEST_SIZE])
+{
+	uint8_t inner[SHA256_DIGEST_SIZE];
+	sha256_final(&ctx->inner, inner);
+	sha256_update(&ctx->outer, inner, sizeof(inner));
+	sha256_final(&ctx->outer, mac);
+	memset(inner, 0, sizeof(inner));
+}
+
+void hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
+		 uint8_t mac[SHA256_DIGEST_SIZE])
+{
+	struct hmac_sha256_ctx ctx;
+	hmac_sha256_init(&ctx, key, keylen);
+	hmac_sha256_update(&ctx, data, len);
+	hmac_sha256_final(&ctx, mac);
 }

@@ -256,7 +256,7 @@ static int parse_config(struct ydoc *d, struct config *c)
 {
 	static const char *const keys[] = { "listen", "db", "token_file", "site_token_file",
 					    "policy", "sites", "initial_primary", "webhooks",
-					    "playbooks", "drlink", NULL };
+					    "playbooks", "drlink", "audit_key_file", NULL };
 	yaml_node_t *root = ydoc_root(d);
 	char host[CONFIG_URL_MAX];
 	uint16_t port;
@@ -271,6 +271,8 @@ static int parse_config(struct ydoc *d, struct config *c)
 			sizeof(c->initial_primary)) ||
 	    ydoc_string(d, root, "playbooks", false, c->playbooks_dir, sizeof(c->playbooks_dir)) ||
 	    ydoc_string(d, root, "drlink", false, c->drlink, sizeof(c->drlink)) ||
+	    ydoc_string(d, root, "audit_key_file", false, c->audit_key_file,
+			sizeof(c->audit_key_file)) ||
 	    parse_sites(d, root, c) || parse_webhooks(d, root, c))
 		return -1;
 	if (c->drlink[0] && strncmp(c->drlink, "http://", 7) != 0)

@@ -21,6 +21,7 @@
  *   webhooks: ["http://127.0.0.1:9000/hook"]
  *   playbooks: /etc/drorch/playbooks        # optional: NAME.yaml files
  *   drlink: "http://127.0.0.1:7900"         # optional: for playbooks' wan steps
+ *   audit_key_file: /etc/drorch/audit.key   # optional: default DB.key (db + ".key")
  */
 #ifndef DRORCH_CONFIG_H
 #define DRORCH_CONFIG_H
@@ -81,6 +82,7 @@ struct config {
 	int nwebhooks;
 	char playbooks_dir[512];       /* POST /v1/playbooks/NAME/runs reads NAME.yaml */
 	char drlink[CONFIG_URL_MAX];   /* drlink's admin URL (wan steps), or "" */
+	char audit_key_file[512];      /* the store's audit key; "": db + ".key" */
 	struct policy policy;
 };
 

@@ -3,9 +3,13 @@
  *
  *   drorchd --config FILE [--log-level L]
  *   drorchd --config FILE --verify-audit
+ *   drorchd --config FILE --accept-lost-history
  *
- * Exit codes: 0 clean shutdown (SIGTERM/SIGINT) or an intact audit chain;
- * 1 start-up failure or a broken chain; 2 usage or a bad config file.
+ * Exit codes: 0 clean shutdown (SIGTERM/SIGINT), an intact audit, or a loss
+ * accepted (or nothing to accept); 1 start-up failure (among them a damaged
+ * store, a missing or wrong audit key, a store not at its head file) or a
+ * broken audit (a damaged store too); 2 usage, a bad config file, or an
+ * audit that cannot be read (no such store, no key file).
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -30,31 +34,151 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: drorchd --config FILE [--log-level debug|info|warn|error]\n"
-		   "       drorchd --config FILE --verify-audit\n");
+		   "       drorchd --config FILE --verify-audit\n"
+		   "       drorchd --config FILE --accept-lost-history\n");
 }
 
-/* --verify-audit: recompute the transition log's hash chain. */
+static void print_rows(const char *table, int64_t rows, const char *what)
+{
+	if (rows < 0)
+		printf("  %-13s not checked\n", table);
+	else
+		printf("  %-13s %6" PRId64 " %s: %s\n", table, rows, rows == 1 ? "row" : "rows", what);
+}
+
+static void print_report(const struct config *cfg, struct store *st,
+			 const struct store_audit_report *r)
+{
+	printf("audit of %s (schema %d", cfg->db, r->schema_version);
+	if (r->macs)
+		printf(", key file %s, key id %s", store_key_file(st), r->key_id);
+	printf(")\n");
+	print_rows("transitions", r->transitions,
+		   r->macs ? "hash chain, MACs, cluster head" : "hash chain, cluster head (no MACs)");
+	if (r->schema_version < 3)
+		return;
+	print_rows("audit_events", r->audit_events, "hash chain, MACs");
+	print_rows("runs", r->runs, "each as its newest audit event recorded it, none removed");
+	print_rows("run_steps", r->run_steps, "each as its audit event recorded it, none removed");
+	print_rows("policies", r->policies, "each as its audit event recorded it, none removed");
+	if (r->head.detail[0])
+		printf("  head file     %s\n", r->head.detail);
+}
+
+/*
+ * --verify-audit: opens the store read-only (nothing is written, not even
+ * the head file; a running drorchd is not disturbed), checks everything the
+ * audit covers, says what it checked and the first bad row.
+ */
 static int verify_audit(const struct config *cfg)
 {
 	struct store *st = NULL;
-	char err[512];
-	if (store_open(&st, cfg->db, err, sizeof(err)) != 0) {
-		fprintf(stderr, "drorchd: %s\n", err);
-		return 1;
+	struct store_options opt = { .key_file = cfg->audit_key_file, .read_only = true };
+	struct store_audit_report r;
+	char err[1024];
+	int rc = store_open_ex(&st, cfg->db, &opt, err, sizeof(err));
+	if (rc != 0) {
+		fprintf(stderr, "drorchd: verify-audit: %s\n", err);
+		return rc == STORE_DAMAGED ? 1 : 2;
 	}
-	int64_t rows = 0, bad = 0;
-	int rc = store_verify_chain(st, &rows, &bad, err, sizeof(err));
-	store_close(st);
+	rc = store_verify(st, &r, err, sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "drorchd: verify-audit: %s\n", err);
-		return 1;
+		store_close(st);
+		return 2;
 	}
+	print_report(cfg, st, &r);
+	store_close(st);
 	if (rc > 0) {
-		printf("audit chain BROKEN at seq %" PRId64 " (%" PRId64 " rows checked)\n", bad, rows);
+		printf("audit BROKEN: %s\n", r.first_bad);
 		return 1;
 	}
-	printf("audit chain intact: %" PRId64 " transitions\n", rows);
+	printf("audit intact\n");
 	return 0;
+}
+
+/* Opens the store read-write as the orchestrator will, and reads where it
+ * stands against its head file.  0, or 1 with the message printed. */
+static int open_with_head(const struct config *cfg, struct store **st,
+			  struct store_head_status *hs)
+{
+	struct store_options opt = { .key_file = cfg->audit_key_file };
+	char err[1024];
+	if (store_open_ex(st, cfg->db, &opt, err, sizeof(err)) != 0 ||
+	    store_head_status(*st, hs, err, sizeof(err)) != 0) {
+		fprintf(stderr, "drorchd: %s\n", err);
+		store_close(*st);
+		*st = NULL;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * --accept-lost-history: an operator goes on from a store that is not at
+ * its head file (behind, forked, missing or invalid head): the loss and the
+ * epoch floor are recorded in the audit, and the head file moves to where
+ * the database ends.
+ */
+static int accept_lost_history(const struct config *cfg)
+{
+	struct store *st = NULL;
+	struct store_head_status hs;
+	char err[1024], actor[160];
+	if (open_with_head(cfg, &st, &hs) != 0)
+		return 1;
+	if (hs.writable) {
+		printf("%s: nothing to accept\n", hs.detail);
+		store_close(st);
+		return 0;
+	}
+	const char *user = getenv("USER");
+	snprintf(actor, sizeof(actor), "operator:%s", user && *user ? user : "unknown");
+	printf("%s\n", hs.detail);
+	int rc = store_head_accept(st, actor, err, sizeof(err));
+	if (rc != 0)
+		fprintf(stderr, "drorchd: %s\n", err);
+	else
+		printf("accepted by %s and recorded in the audit; epochs up to %" PRId64
+		       " will not be issued again; %s now says where the database ends\n",
+		       actor, hs.epoch_floor, store_head_file(st));
+	store_close(st);
+	return rc != 0;
+}
+
+/*
+ * Before anything starts: the store opens (not damaged, its audit key at
+ * hand) and its database is at its head file.  One that is behind (a lost
+ * -wal, a restored backup) would have drorchd reissue epochs the sites may
+ * already hold: refuse, and say how an operator accepts the loss.
+ */
+static int check_store(const struct config *cfg)
+{
+	struct store *st = NULL;
+	struct store_head_status hs;
+	char def[sizeof(cfg->db) + 8];
+	/* orch_start opens the store with store_open, whose key file is DB.key:
+	 * until it passes audit_key_file on, refuse a key it would not use. */
+	snprintf(def, sizeof(def), "%s.key", cfg->db);
+	if (cfg->audit_key_file[0] && strcmp(cfg->audit_key_file, def) != 0) {
+		fprintf(stderr,
+			"drorchd: audit_key_file: the orchestrator uses %s only, for now;"
+			" --verify-audit and --accept-lost-history use %s\n",
+			def, cfg->audit_key_file);
+		return 1;
+	}
+	if (open_with_head(cfg, &st, &hs) != 0)
+		return 1;
+	store_close(st);
+	if (hs.writable)
+		return 0;
+	fprintf(stderr,
+		"drorchd: refusing to start: %s\n"
+		"drorchd: epochs up to %" PRId64 " may already be in use at the sites; once"
+		" their state is understood, 'drorchd --config %s --accept-lost-history' records"
+		" the loss and lets drorchd start\n",
+		hs.detail, hs.epoch_floor, cfg->path);
+	return 1;
 }
 
 static int serve(const struct config *cfg)
@@ -62,6 +186,8 @@ static int serve(const struct config *cfg)
 	char err[512], host[CONFIG_URL_MAX];
 	uint16_t port;
 	static struct api api;  /* lives as long as main; read-only after start */
+	if (check_store(cfg) != 0)
+		return 1;
 	if (auth_read_token(cfg->token_file, api.token, sizeof(api.token), err, sizeof(err)) != 0) {
 		fprintf(stderr, "drorchd: %s\n", err);
 		return 1;
@@ -104,17 +230,19 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "verify-audit", no_argument, NULL, 'v' },
+		{ "accept-lost-history", no_argument, NULL, 'a' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = NULL;
-	int verify = 0, c;
+	int verify = 0, accept = 0, c;
 	enum log_level level = LOG_INFO;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': path = optarg; break;
 		case 'v': verify = 1; break;
+		case 'a': accept = 1; break;
 		case 'L':
 			if (log_level_parse(optarg, &level) != 0) {
 				fprintf(stderr, "drorchd: --log-level: '%s' is not debug|info|warn|error\n",
@@ -126,7 +254,7 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (!path || optind < argc) {
+	if (!path || optind < argc || (verify && accept)) {
 		usage(stderr);
 		return 2;
 	}
@@ -141,5 +269,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "drorchd: cannot initialise libcurl\n");
 		return 1;
 	}
-	return verify ? verify_audit(&cfg) : serve(&cfg);
+	if (verify)
+		return verify_audit(&cfg);
+	return accept ? accept_lost_history(&cfg) : serve(&cfg);
 }

@@ -1212,10 +1212,12 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 	return remove(path) && errno != ENOENT ? -1 : 0;
 }
 
-/* Removes what lab up made that holds state: data dirs and the store. */
+/* Removes what lab up made that holds state: data dirs and the store (with
+ * its audit key and head file: a head file left behind would make the next
+ * store look like one that lost its history). */
 static int purge(const struct lab *l, char *err, size_t errlen)
 {
-	static const char *const suffix[] = { "", "-wal", "-shm" };
+	static const char *const suffix[] = { "", "-wal", "-shm", ".head", ".key" };
 	for (int i = 0; i < l->nsites; i++)
 		if (nftw(l->sites[i].data, rm_entry, 16, FTW_DEPTH | FTW_PHYS) && errno != ENOENT)
 			return seterr(err, errlen, "%s: cannot remove: %s", l->sites[i].data,

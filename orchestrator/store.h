@@ -1,8 +1,16 @@
 /*
  * store.h — drorchd's durable state: the cluster row, the hash-chained
- * transition log, runs with their steps, and the sites cache, in one SQLite
- * file (WAL journal, synchronous=FULL: a committed transition survives
- * kill -9 and power loss).  The schema and the hash encoding are documented
+ * transition log, runs with their steps, policies, and the sites cache, in
+ * one SQLite file (WAL journal, synchronous=FULL: a committed transition
+ * survives kill -9 and power loss).
+ *
+ * The audit: transitions and audit_events (one row per write of a run, a
+ * run step, or a policy) are hash chains whose every row carries an
+ * HMAC-SHA256 made with a key kept outside the database (the key file,
+ * PATH.key by default); after every commit the chains' ends are published
+ * in a head file beside the database (PATH.head), so that a database that
+ * lost its newest commits is found out.  The schema, the hash, digest and
+ * MAC encodings and the head file's format are documented, byte for byte,
  * at the top of store.c.
  *
  * The FSM's contract with the store: every transition is committed here,
@@ -16,6 +24,13 @@
  * transaction is never interleaved with another thread's statements.
  * Separate processes (or separate struct store on the same file) are
  * serialised by SQLite's locks; writers wait up to STORE_BUSY_TIMEOUT_MS.
+ *
+ * Writes: every function that changes the cluster row, the transition log,
+ * runs, steps or policies is refused (-1, with the reason) on a handle
+ * opened read-only, or whose database is not at its head file (until
+ * store_head_accept); after its commit it rewrites the head file (a failure
+ * there is logged as store.head_write_failed, not returned: the commit
+ * stands).  store_site_upsert, a cache, is never refused for that.
  *
  * Errors: int functions return 0 on success, -1 on error with a message in
  * err[] ("store: transition STEADY->SUSPECT: CAS lost: expected version 7,
@@ -31,29 +46,63 @@
 #define DRORCH_STORE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 /* A compare-and-set lost: someone else moved the cluster row first. */
 #define STORE_CONFLICT 1
+/* store_open*: the file is damaged (SQLite corruption, or PRAGMA quick_check
+ * failed); the message names the file. */
+#define STORE_DAMAGED 2
 
 #define STORE_BUSY_TIMEOUT_MS 5000
 /* PRAGMA application_id of a drorch store ("dRoR"), and its schema version. */
 #define STORE_APPLICATION_ID 0x64526f52
-#define STORE_SCHEMA_VERSION 2
-/* prev_hash of the first transition: 64 zeros. */
+#define STORE_SCHEMA_VERSION 3
+/* prev_hash of the first row of a chain: 64 zeros. */
 #define STORE_GENESIS_HASH "0000000000000000000000000000000000000000000000000000000000000000"
+/* A key id: 16 lowercase hex digits and a NUL. */
+#define STORE_KEY_ID_SIZE 17
 
 struct store;
 
+struct store_options {
+	/* The audit key file; NULL or "": PATH.key. */
+	const char *key_file;
+	/*
+	 * SQLITE_OPEN_READONLY, for verification: nothing is created,
+	 * migrated or written (no schema, no triggers, no key file, no head
+	 * file), so the bytes of PATH and PATH-wal stay as they are and a
+	 * running drorchd is not disturbed.  A missing key file is no error
+	 * here: store_verify reports it.  Every write function fails.
+	 */
+	bool read_only;
+};
+
 /*
- * Opens PATH, creating the file and the schema if absent.  Refuses, with a
- * message that says which, a file that is not SQLite, a SQLite database that
- * is not a drorch store, or a store of a newer schema version.
+ * Opens PATH (read-write: creating the file and the schema if absent, and
+ * migrating an older schema, see store.c).  Refuses, with a message that
+ * says which, a file that is not SQLite, a SQLite database that is not a
+ * drorch store, a store of a newer schema version, and (STORE_DAMAGED) a
+ * damaged file: PRAGMA quick_check runs at every open.  Read-write, it also
+ * loads the audit key, creating the key file (32 random bytes as hex, mode
+ * 0600) for a store that has no audit yet, and refuses a store whose audit
+ * has MACs when the key file is missing or holds another key.  Then it
+ * compares the database with its head file (see store_head_status): a
+ * store that is not at its head opens, but refuses every write except
+ * store_site_upsert until store_head_accept.
+ * Returns 0, -1 or STORE_DAMAGED.
  */
+int store_open_ex(struct store **out, const char *path, const struct store_options *opt,
+		  char *err, size_t errlen);
+/* store_open_ex with the default options: read-write, key file PATH.key. */
 int store_open(struct store **out, const char *path, char *err, size_t errlen);
 /* Closes the connection and frees s (NULL is fine). */
 void store_close(struct store *s);
+/* The paths of the key file and the head file (owned by s). */
+const char *store_key_file(const struct store *s);
+const char *store_head_file(const struct store *s);
 
 /* ---- the cluster row ---------------------------------------------------- */
 
@@ -115,15 +164,23 @@ int store_transition(struct store *s, int64_t expected_version,
 		     int64_t *seq_out, char *err, size_t errlen);
 
 /*
- * Recomputes every hash of the log in seq order.  Returns 0 when the chain
- * is intact, 1 when it is broken, -1 on error.  When broken, *first_bad_seq
- * is the first seq that fails: a row whose content or prev_hash does not
- * match (edited), or a seq that is missing (removed; also a removed tail,
- * found against the chain head kept in the cluster row).  *rows_checked is
- * the number of rows read.  Either pointer may be NULL.
+ * Recomputes every hash (and, schema 3, every MAC) of the transition log in
+ * seq order.  Returns 0 when the chain is intact, 1 when it is broken, -1 on
+ * error (no key for a store with MACs, too).  When broken, *first_bad_seq
+ * is the first seq that fails: a row whose content, prev_hash or MAC does
+ * not match (edited; rewritten without the key), or a seq that is missing
+ * (removed; also a removed tail, found against the chain head kept in the
+ * cluster row).  *rows_checked is the number of rows read.  Either pointer
+ * may be NULL.  store_verify checks everything else the audit covers.
  */
 int store_verify_chain(struct store *s, int64_t *rows_checked, int64_t *first_bad_seq,
 		       char *err, size_t errlen);
+
+/*
+ * A transition that raises the epoch is refused (-1) when the new epoch is
+ * at or below the epoch floor recorded by store_head_accept: those epochs
+ * may have been issued in the history the store lost.
+ */
 
 /* ---- runs ----------------------------------------------------------------- */
 
@@ -164,6 +221,100 @@ int store_run_end(struct store *s, int64_t run_id, const char *outcome, const ch
 		  int64_t rpo_records, int64_t rpo_ms, int64_t rto_ms,
 		  const char *timestamps_json, const char *detail_json, char *err, size_t errlen);
 
+/* ---- the head file: is this database the latest one? ---------------------- */
+
+enum store_head_state {
+	STORE_HEAD_OK,      /* each chain reaches the head file's position (or passes
+			     * it: a crash between a commit and its head write; a
+			     * read-write open writes the file anew) */
+	STORE_HEAD_NEW,     /* no head file, and the audit holds nothing but what the
+			     * store was created or migrated with: a first start (a
+			     * read-write open writes the file) */
+	STORE_HEAD_MISSING, /* no head file although the audit has grown: lost or
+			     * removed */
+	STORE_HEAD_BEHIND,  /* the database ends before the head file says: its
+			     * newest commits were lost (a lost -wal, a restored
+			     * backup); both positions are given */
+	STORE_HEAD_FORKED,  /* the row at the head file's position is another row */
+	STORE_HEAD_INVALID, /* unreadable, malformed, MAC fails, or another key's */
+};
+
+struct store_head_status {
+	enum store_head_state state;
+	bool behind;                 /* state == STORE_HEAD_BEHIND */
+	bool writable;               /* this handle accepts writes: the state was OK or
+				      * NEW at open, or store_head_accept was called */
+	int64_t db_transition_seq;   /* where the database's chains end (0: empty) */
+	int64_t db_event_seq;
+	int64_t db_epoch;            /* the cluster row's epoch (0: no row) */
+	int64_t file_transition_seq; /* where the head file says they end; */
+	int64_t file_event_seq;      /* -1 when there is no valid head file */
+	int64_t file_epoch;          /* the highest epoch committed */
+	int64_t epoch_floor;         /* no epoch at or below it may be issued anew:
+				      * max(db_epoch, file_epoch, floors accepted) */
+	char detail[512];            /* for people: what was found, naming the files */
+};
+
+/* "ok", "new", "missing", "behind", "forked", "invalid". */
+const char *store_head_state_name(enum store_head_state state);
+
+/*
+ * Compares the database with its head file now (the file is read first,
+ * then the database in one snapshot) and fills *out.  drorchd calls it at
+ * start-up: when !out->writable the store refuses writes, and an
+ * orchestrator that goes on must say so and must not issue an epoch at or
+ * below out->epoch_floor.  Returns 0, or -1 (a schema older than 3 opened
+ * read-only, no key, or a read error).
+ */
+int store_head_status(struct store *s, struct store_head_status *out, char *err,
+		      size_t errlen);
+
+/*
+ * An operator's decision to go on from this database although it is not at
+ * its head file (behind, forked, missing or invalid): appends a
+ * history_accepted audit event recording actor (free text, e.g.
+ * "operator:alice"), both positions and the epoch floor, writes the head
+ * file at the database's position, and makes the handle writable.  From then
+ * on store_transition refuses to raise the epoch to the floor or below.
+ * Nothing to accept (OK, NEW) is 0 too.  Returns 0 or -1.
+ */
+int store_head_accept(struct store *s, const char *actor, char *err, size_t errlen);
+
+/* ---- verification --------------------------------------------------------- */
+
+/* What store_verify checked, and the first thing wrong. */
+struct store_audit_report {
+	int schema_version;
+	bool macs;                     /* MACs checked (schema 3, with its key) */
+	char key_id[STORE_KEY_ID_SIZE];/* the key file's key id, "" without one */
+	/* Rows checked; -1 when not reached (the check stops at the first bad
+	 * row): the two chains (hashes, links, MACs; transitions also against
+	 * the cluster row's head), then runs, run_steps and policies against
+	 * the newest audit event naming each row. */
+	int64_t transitions, audit_events, runs, run_steps, policies;
+	struct store_head_status head; /* schema 3: the head file against the db */
+	/* When broken: where ("transitions", "audit_events", "runs",
+	 * "run_steps", "policies", "head file" or "key"), the row (a chain's
+	 * seq, a run's id, a policy's seq; 0 for the head file and the key),
+	 * and what is wrong, for people. */
+	char bad_table[16];
+	int64_t bad_seq;
+	char first_bad[600];
+};
+
+/*
+ * Verifies the whole audit in one snapshot (the head file read first):
+ * the key file is the one the audit was made with; both chains are
+ * intact (hashes, links, MACs); the database reaches its head file (OK or
+ * NEW); every runs, run_steps and policies row matches the newest audit
+ * event naming it, none is unnamed, none named is gone.  A store of schema
+ * 1 or 2 has its transition chain checked, and must have no head file.
+ * Read-only: works on a handle opened with store_options.read_only.
+ * Returns 0 intact, 1 broken (see r->first_bad), -1 when it cannot tell
+ * (no key file for a store with MACs; a read error).
+ */
+int store_verify(struct store *s, struct store_audit_report *r, char *err, size_t errlen);
+
 /* ---- sites cache ---------------------------------------------------------- */
 
 struct store_site {
@@ -187,7 +338,7 @@ int store_site_upsert(struct store *s, const struct store_site *site, char *err,
  * Transitions with seq > since_seq, of run run_id (0 = all), oldest first,
  * at most limit (<= 0: no limit).  Each object has every column: seq, ts_ms,
  * from_state, event, to_state, row_id, epoch, actor, run_id (null if none),
- * reason, detail (parsed JSON, null if none), prev_hash, hash.
+ * reason, detail (parsed JSON, null if none), prev_hash, hash (not mac).
  */
 json_t *store_transitions_json(struct store *s, int64_t since_seq, int64_t run_id, int limit);
 /* Runs, newest first, at most limit (<= 0: all); every column, JSON parsed. */

@@ -1,10 +1,17 @@
 /*
  * check_store.c — drorchd's SQLite store and the SHA-256 under its hash
- * chain: FIPS 180-4 vectors, schema creation and identity, transitions with
- * compare-and-set, chain verification against edits and removals made
+ * chain: FIPS 180-4 vectors, RFC 4231 HMAC-SHA256 vectors, schema creation
+ * and identity, transitions with compare-and-set, chain verification against edits and removals made
  * straight through SQLite (as an attacker would), the append-only triggers,
  * runs round-tripped through the JSON readers, a commit surviving kill -9,
- * and two writers racing on the same version.
+ * and two writers racing on the same version.  The audit: the key file, the
+ * MAC, digest and head-file encodings rewritten from store.c's comment, a
+ * wholesale rewrite with recomputed hashes, edited and removed run steps,
+ * runs and policies, a lost -wal and a copy taken without it (behind the
+ * head file), an accepted loss and its epoch floor, wrong and missing keys,
+ * a damaged page, read-only verification that changes no byte, migration
+ * from schema 2; and drorchd itself (--verify-audit, refusals at start-up,
+ * --accept-lost-history).
  */
 #include <check.h>
 #include <inttypes.h>
@@ -15,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -168,6 +177,54 @@ START_TEST(test_sha256_incremental_million_a)
 	sha256_final(&c, d);
 	sha256_hex(d, hex);
 	ck_assert_str_eq(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+END_TEST
+
+/* ---- HMAC-SHA256 (RFC 4231 test cases 1, 2, 3, 6, 7) ---- */
+
+static void hmac_hex(const void *key, size_t keylen, const void *msg, size_t len,
+		     char hex[SHA256_HEX_SIZE])
+{
+	uint8_t mac[SHA256_DIGEST_SIZE];
+	hmac_sha256(key, keylen, msg, len, mac);
+	sha256_hex(mac, hex);
+}
+
+START_TEST(test_hmac_sha256_rfc4231_short_keys)
+{
+	char hex[SHA256_HEX_SIZE];
+	uint8_t k0b[20], kaa[20], ddd[50];
+	memset(k0b, 0x0b, sizeof(k0b));
+	memset(kaa, 0xaa, sizeof(kaa));
+	memset(ddd, 0xdd, sizeof(ddd));
+	hmac_hex(k0b, sizeof(k0b), "Hi There", 8, hex);
+	ck_assert_str_eq(hex, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+	hmac_hex("Jefe", 4, "what do ya want for nothing?", 28, hex);
+	ck_assert_str_eq(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+	hmac_hex(kaa, sizeof(kaa), ddd, sizeof(ddd), hex);
+	ck_assert_str_eq(hex, "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe");
+}
+END_TEST
+
+/* A key longer than the block is hashed first; data fed in pieces. */
+START_TEST(test_hmac_sha256_rfc4231_long_key)
+{
+	static const char m6[] = "Test Using Larger Than Block-Size Key - Hash Key First";
+	static const char m7[] = "This is a test using a larger than block-size key and a larger"
+				 " than block-size data. The key needs to be hashed before being"
+				 " used by the HMAC algorithm.";
+	char hex[SHA256_HEX_SIZE];
+	uint8_t key[131], mac[SHA256_DIGEST_SIZE];
+	memset(key, 0xaa, sizeof(key));
+	hmac_hex(key, sizeof(key), m6, strlen(m6), hex);
+	ck_assert_str_eq(hex, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+	struct hmac_sha256_ctx c;
+	hmac_sha256_init(&c, key, sizeof(key));
+	for (size_t off = 0; off < strlen(m7); off += 7)
+		hmac_sha256_update(&c, m7 + off, off + 7 <= strlen(m7) ? 7 : strlen(m7) - off);
+	hmac_sha256_final(&c, mac);
+	sha256_hex(mac, hex);
+	ck_assert_str_eq(hex, "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2");
 }
 END_TEST
 
@@ -533,9 +590,9 @@ START_TEST(test_hash_follows_the_documented_encoding)
 }
 END_TEST
 
-/* A row rewritten together with a correct hash of its own breaks the link
- * from the next row. */
-START_TEST(test_rehashed_row_breaks_the_next_link)
+/* A row rewritten together with a correct hash of its own: its MAC, made
+ * with a key the database does not hold, no longer matches. */
+START_TEST(test_rehashed_row_fails_its_mac)
 {
 	char hex[SHA256_HEX_SIZE], sql[256];
 	int64_t rows, bad;
@@ -547,7 +604,7 @@ START_TEST(test_rehashed_row_breaks_the_next_link)
 		 hex);
 	ck_assert_int_eq(raw_exec(sql, NULL, 0), SQLITE_OK);
 	ck_assert_int_eq(verify(s, &rows, &bad), 1);
-	ck_assert_int_eq(bad, 3);
+	ck_assert_int_eq(bad, 2);
 	store_close(s);
 }
 END_TEST
@@ -833,6 +890,962 @@ START_TEST(test_concurrent_writers_on_one_handle_never_share_a_version)
 }
 END_TEST
 
+/* ---- the audit: key, MACs, head file, audit events ---- */
+
+#define ALL_TRIGGERS_DROPPED \
+	"DROP TRIGGER IF EXISTS transitions_no_update; DROP TRIGGER IF EXISTS transitions_no_delete;" \
+	"DROP TRIGGER IF EXISTS audit_events_no_update; DROP TRIGGER IF EXISTS audit_events_no_delete;" \
+	"DROP TRIGGER IF EXISTS run_steps_no_update; DROP TRIGGER IF EXISTS run_steps_no_delete;" \
+	"DROP TRIGGER IF EXISTS policies_no_update; DROP TRIGGER IF EXISTS policies_no_delete;" \
+	"DROP TRIGGER IF EXISTS runs_no_delete;"
+
+static char key_path[640], head_path[640], wal_path[640], shm_path[640];
+
+static void audit_paths(void)
+{
+	snprintf(key_path, sizeof(key_path), "%s.key", db_path);
+	snprintf(head_path, sizeof(head_path), "%s.head", db_path);
+	snprintf(wal_path, sizeof(wal_path), "%s-wal", db_path);
+	snprintf(shm_path, sizeof(shm_path), "%s-shm", db_path);
+}
+
+/* What someone who can write the file does: triggers out of the way first. */
+static void tamper(const char *sql)
+{
+	char all[2048], msg[256];
+	snprintf(all, sizeof(all), "%s%s", ALL_TRIGGERS_DROPPED, sql);
+	ck_assert_msg(raw_exec(all, msg, sizeof(msg)) == SQLITE_OK, "%s: %s", sql, msg);
+}
+
+static bool file_exists(const char *path)
+{
+	return access(path, F_OK) == 0;
+}
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* The whole audit, through store_verify; returns its result and fills *r. */
+static int verify_all(struct store *s, struct store_audit_report *r)
+{
+	char err[512];
+	int rc = store_verify(s, r, err, sizeof(err));
+	ck_assert_msg(rc >= 0, "store_verify: %s", err);
+	return rc;
+}
+
+static struct store *open_read_only(void)
+{
+	struct store *s = NULL;
+	char err[512];
+	struct store_options opt = { .read_only = true };
+	ck_assert_msg(store_open_ex(&s, db_path, &opt, err, sizeof(err)) == 0, "%s", err);
+	return s;
+}
+
+static struct store_head_status head_status(struct store *s)
+{
+	struct store_head_status hs;
+	char err[512];
+	ck_assert_msg(store_head_status(s, &hs, err, sizeof(err)) == 0, "%s", err);
+	return hs;
+}
+
+/* Like move, to a new epoch; returns store_transition's result. */
+static int move_epoch(struct store *s, const char *to, int64_t epoch, char *err, size_t errlen)
+{
+	struct store_cluster cur = get_cluster(s), next = cur;
+	snprintf(next.state, sizeof(next.state), "%s", to);
+	next.epoch = epoch;
+	struct store_transition t = { .from = cur.state, .event = "next", .to = to,
+				      .actor = "auto", .epoch = epoch };
+	return store_transition(s, cur.version, &next, &t, NULL, err, errlen);
+}
+
+/* A failover run with three steps, RPO/RTO measured, and a policy. */
+static struct store *store_with_run(int64_t *run)
+{
+	char err[512];
+	struct store *s = five_transitions();
+	ck_assert_msg(store_run_begin(s, "failover", "auto", "us-east", 1, NULL, run, err,
+				      sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(store_run_step(s, *run, "fence", "ok", "{\"epoch\":2}", err, sizeof(err)), 0);
+	ck_assert_int_eq(store_run_step(s, *run, "promote", "failed", NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_run_step(s, *run, "acknowledged", "ok",
+					"{\"by\":\"operator:alice\",\"comment\":\"drill\"}", err,
+					sizeof(err)), 0);
+	ck_assert_int_eq(store_run_mark(s, *run, "detected", 1000, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_run_end(s, *run, "succeeded", "eu-west", 3, 120, 2500, NULL, NULL,
+				       err, sizeof(err)), 0);
+	ck_assert_int_eq(store_policy_add(s, "operator:alice", "{\"name\":\"p\"}", err,
+					  sizeof(err)), 0);
+	return s;
+}
+
+/* The key file's 32 bytes. */
+static void read_key(uint8_t key[32])
+{
+	size_t len = 0;
+	char *text = th_read_file(key_path, &len);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_int_eq(len, 65);
+	for (int i = 0; i < 32; i++) {
+		unsigned v;
+		ck_assert_int_eq(sscanf(text + 2 * i, "%2x", &v), 1);
+		key[i] = (uint8_t)v;
+	}
+	free(text);
+}
+
+static void hmac_of(const uint8_t key[32], const void *msg, size_t len, char hex[SHA256_HEX_SIZE])
+{
+	hmac_hex(key, 32, msg, len, hex);
+}
+
+START_TEST(test_key_file_is_created_0600_and_named_in_the_audit)
+{
+	struct stat st;
+	uint8_t key[32];
+	char id[SHA256_HEX_SIZE], sql[200];
+	audit_paths();
+	struct store *s = open_store();
+	store_close(s);
+	ck_assert_int_eq(stat(key_path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	read_key(key);
+	/* key id: HMAC(key, "drorch audit key id"), first 16 hex digits */
+	hmac_of(key, "drorch audit key id", 19, id);
+	id[16] = '\0';
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM audit_events WHERE seq = 1 AND kind = 'audit_start'"
+		 " AND json_extract(detail, '$.key_id') = '%s'", id);
+	ck_assert_int_eq(raw_int(sql), 1);
+	ck_assert(file_exists(head_path));
+	/* Opening again keeps the key. */
+	uint8_t again[32];
+	s = open_store();
+	store_close(s);
+	read_key(again);
+	ck_assert_int_eq(memcmp(key, again, 32), 0);
+}
+END_TEST
+
+/* Row seq of table, column col, as text (a static buffer per call). */
+static const char *raw_text(const char *sql)
+{
+	static char out[4][4096];
+	static int slot;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	char *o = out[slot++ % 4];
+	ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	snprintf(o, 4096, "%s", sqlite3_column_text(st, 0) ? (const char *)sqlite3_column_text(st, 0) : "");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return o;
+}
+
+/* MACS and HEAD FILE of store.c's comment, written again from the comment. */
+START_TEST(test_macs_and_head_file_follow_the_documented_format)
+{
+	uint8_t key[32];
+	char mac[SHA256_HEX_SIZE], msg[128], expect[1024], sql[160], id[SHA256_HEX_SIZE];
+	int64_t run;
+	audit_paths();
+	struct store *s = store_with_run(&run);
+	store_close(s);
+	read_key(key);
+	for (int64_t seq = 1; seq <= 5; seq++) {
+		snprintf(sql, sizeof(sql), "SELECT hash FROM transitions WHERE seq = %" PRId64, seq);
+		int n = snprintf(msg, sizeof(msg), "transitions%c%s", 0, raw_text(sql));
+		hmac_of(key, msg, (size_t)n, mac);
+		snprintf(sql, sizeof(sql), "SELECT mac FROM transitions WHERE seq = %" PRId64, seq);
+		ck_assert_str_eq(raw_text(sql), mac);
+	}
+	const char *ehash = raw_text("SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1");
+	const char *emac = raw_text("SELECT mac FROM audit_events ORDER BY seq DESC LIMIT 1");
+	int64_t eseq = raw_int("SELECT max(seq) FROM audit_events");
+	int n = snprintf(msg, sizeof(msg), "audit_events%c%s", 0, ehash);
+	hmac_of(key, msg, (size_t)n, mac);
+	ck_assert_str_eq(emac, mac);
+	hmac_of(key, "drorch audit key id", 19, id);
+	id[16] = '\0';
+	n = snprintf(expect, sizeof(expect),
+		     "drorch-head 1\nkey_id %s\ntransitions 5 %s %s\naudit_events %" PRId64
+		     " %s %s\nepoch 1\n",
+		     id, raw_text("SELECT hash FROM transitions WHERE seq = 5"),
+		     raw_text("SELECT mac FROM transitions WHERE seq = 5"), eseq, ehash, emac);
+	hmac_of(key, expect, (size_t)n, mac);
+	snprintf(expect + n, sizeof(expect) - (size_t)n, "mac %s\n", mac);
+	size_t len = 0;
+	char *head = th_read_file(head_path, &len);
+	ck_assert_ptr_nonnull(head);
+	ck_assert_str_eq(head, expect);
+	free(head);
+}
+END_TEST
+
+/* ROW DIGESTS: a run_steps row, encoded again from the comment. */
+START_TEST(test_row_digest_follows_the_documented_encoding)
+{
+	int64_t run;
+	struct sha256_ctx c;
+	uint8_t d[SHA256_DIGEST_SIZE], b[9];
+	char hex[SHA256_HEX_SIZE], sql[200];
+	audit_paths();
+	struct store *s = store_with_run(&run);
+	store_close(s);
+	/* run_steps, run, 1, ts_ms, "fence", "ok", "{\"epoch\":2}" */
+	snprintf(sql, sizeof(sql), "SELECT ts_ms FROM run_steps WHERE run_id = %" PRId64 " AND seq = 1",
+		 run);
+	int64_t ts = raw_int(sql);
+	const char *texts[] = { "run_steps", NULL, NULL, NULL, "fence", "ok", "{\"epoch\":2}" };
+	int64_t ints[] = { 0, run, 1, ts, 0, 0, 0 };
+	sha256_init(&c);
+	for (int k = 0; k < 7; k++) {
+		if (texts[k]) {
+			uint32_t len = (uint32_t)strlen(texts[k]);
+			b[0] = 2;
+			for (int i = 0; i < 4; i++)
+				b[1 + i] = (uint8_t)(len >> (24 - 8 * i));
+			sha256_update(&c, b, 5);
+			sha256_update(&c, texts[k], len);
+		} else {
+			b[0] = 1;
+			for (int i = 0; i < 8; i++)
+				b[1 + i] = (uint8_t)((uint64_t)ints[k] >> (56 - 8 * i));
+			sha256_update(&c, b, 9);
+		}
+	}
+	sha256_final(&c, d);
+	sha256_hex(d, hex);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM audit_events WHERE kind = 'run_step' AND tbl = 'run_steps'"
+		 " AND ref_id = %" PRId64 " AND ref_seq = 1 AND digest = '%s'", run, hex);
+	ck_assert_int_eq(raw_int(sql), 1);
+}
+END_TEST
+
+START_TEST(test_runs_steps_and_policies_verify)
+{
+	int64_t run;
+	struct store_audit_report r;
+	struct store *s = store_with_run(&run);
+	ck_assert_msg(verify_all(s, &r) == 0, "%s", r.first_bad);
+	ck_assert(r.macs);
+	ck_assert_int_eq(r.transitions, 5);
+	ck_assert_int_eq(r.runs, 1);
+	ck_assert_int_eq(r.run_steps, 3);
+	ck_assert_int_eq(r.policies, 1);
+	/* audit_start, run_begin, 3 run_step, run_mark, run_end, policy */
+	ck_assert_int_eq(r.audit_events, 8);
+	ck_assert_int_eq(r.head.state, STORE_HEAD_OK);
+	store_close(s);
+}
+END_TEST
+
+/*
+ * Someone who can write the file edits a transition, then recomputes every
+ * SHA-256 after it and the cluster row's head: the chain is consistent
+ * again, but the MACs need the key.
+ */
+START_TEST(test_wholesale_rewrite_with_recomputed_hashes_fails_the_mac)
+{
+	char hex[SHA256_HEX_SIZE], sql[512];
+	int64_t rows, bad;
+	struct store_audit_report r;
+	struct store *s = five_transitions();
+	for (int64_t seq = 2; seq <= 5; seq++) {
+		if (seq > 2) {
+			snprintf(sql, sizeof(sql),
+				 "UPDATE transitions SET prev_hash = (SELECT hash FROM transitions"
+				 " WHERE seq = %" PRId64 ") WHERE seq = %" PRId64, seq - 1, seq);
+			tamper(sql);
+		}
+		documented_hash(seq, seq == 2 ? "forged" : NULL, hex);
+		snprintf(sql, sizeof(sql), "UPDATE transitions SET %s hash = '%s' WHERE seq = %" PRId64,
+			 seq == 2 ? "reason = 'forged'," : "", hex, seq);
+		tamper(sql);
+	}
+	snprintf(sql, sizeof(sql), "UPDATE cluster SET head_hash = '%s'", hex);
+	tamper(sql);
+	ck_assert_int_eq(verify(s, &rows, &bad), 1);
+	ck_assert_int_eq(bad, 2);
+	ck_assert_int_eq(verify_all(s, &r), 1);
+	ck_assert_str_eq(r.bad_table, "transitions");
+	ck_assert_msg(strstr(r.first_bad, "transitions seq 2: its MAC does not match"), "%s",
+		      r.first_bad);
+	store_close(s);
+}
+END_TEST
+
+static void expect_broken(struct store *s, const char *table, const char *text)
+{
+	struct store_audit_report r;
+	ck_assert_int_eq(verify_all(s, &r), 1);
+	ck_assert_str_eq(r.bad_table, table);
+	ck_assert_msg(strstr(r.first_bad, text), "'%s' has no '%s'", r.first_bad, text);
+}
+
+START_TEST(test_edited_run_step_is_detected)
+{
+	int64_t run;
+	char sql[160];
+	struct store *s = store_with_run(&run);
+	snprintf(sql, sizeof(sql), "UPDATE run_steps SET status = 'ok' WHERE run_id = %" PRId64
+		 " AND seq = 2", run);
+	tamper(sql);
+	snprintf(sql, sizeof(sql), "run_steps: run %" PRId64 " step 2: not what audit event", run);
+	expect_broken(s, "run_steps", sql);
+	store_close(s);
+}
+END_TEST
+
+/* An acknowledgement's comment is a step's detail. */
+START_TEST(test_deleted_acknowledgement_is_detected)
+{
+	int64_t run;
+	char sql[160];
+	struct store *s = store_with_run(&run);
+	snprintf(sql, sizeof(sql), "DELETE FROM run_steps WHERE run_id = %" PRId64 " AND seq = 3", run);
+	tamper(sql);
+	snprintf(sql, sizeof(sql), "run_steps: run %" PRId64 " step 3: removed", run);
+	expect_broken(s, "run_steps", sql);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_inserted_run_step_is_detected)
+{
+	int64_t run;
+	char sql[200];
+	struct store *s = store_with_run(&run);
+	snprintf(sql, sizeof(sql), "INSERT INTO run_steps VALUES (%" PRId64 ", 4, 1, 'approved',"
+		 " 'ok', NULL)", run);
+	tamper(sql);
+	expect_broken(s, "run_steps", "not in the audit");
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_edited_run_outcome_is_detected)
+{
+	int64_t run;
+	struct store *s = store_with_run(&run);
+	tamper("UPDATE runs SET rto_ms = 900, outcome = 'succeeded'");
+	expect_broken(s, "runs", "not what audit event");
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_deleted_run_is_detected)
+{
+	int64_t run;
+	struct store *s = store_with_run(&run);
+	tamper("DELETE FROM runs");
+	expect_broken(s, "runs", "removed");
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_edited_policy_is_detected)
+{
+	int64_t run;
+	struct store *s = store_with_run(&run);
+	tamper("UPDATE policies SET policy = '{\"name\":\"lax\"}'");
+	expect_broken(s, "policies", "policies: policy 1: not what audit event");
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_removed_audit_event_is_detected)
+{
+	int64_t run;
+	struct store *s = store_with_run(&run);
+	tamper("DELETE FROM audit_events WHERE seq = 3");
+	expect_broken(s, "audit_events", "audit_events seq 3: missing");
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_new_tables_are_append_only)
+{
+	int64_t run;
+	char msg[256];
+	struct store *s = store_with_run(&run);
+	ck_assert_int_ne(raw_exec("UPDATE run_steps SET status = 'ok'", msg, sizeof(msg)), SQLITE_OK);
+	ck_assert_msg(strstr(msg, "append-only"), "%s", msg);
+	ck_assert_int_ne(raw_exec("DELETE FROM audit_events", msg, sizeof(msg)), SQLITE_OK);
+	ck_assert_int_ne(raw_exec("DELETE FROM policies", msg, sizeof(msg)), SQLITE_OK);
+	ck_assert_int_ne(raw_exec("DELETE FROM runs", msg, sizeof(msg)), SQLITE_OK);
+	store_close(s);
+}
+END_TEST
+
+/* ---- a database that lost its newest commits ---- */
+
+/* In a child: opens the store, moves it to epochs 2 and 3 with a run step,
+ * and dies by SIGKILL holding it: no close, no checkpoint; the commits are
+ * in the -wal only. */
+static void two_epochs_then_kill9(void)
+{
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct store *child = NULL;
+		char err[512];
+		int64_t run;
+		if (store_open(&child, db_path, err, sizeof(err)) != 0 ||
+		    move_epoch(child, "FENCING", 2, err, sizeof(err)) != 0 ||
+		    move_epoch(child, "STEADY", 3, err, sizeof(err)) != 0 ||
+		    store_run_begin(child, "drill", "auto", NULL, 3, NULL, &run, err, sizeof(err)))
+			_exit(3);
+		kill(getpid(), SIGKILL);
+		_exit(4);
+	}
+	int status = 0;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "child status %d",
+		      status);
+}
+
+/* Five transitions checkpointed into the db file, two more in the -wal of a
+ * killed process, then the -wal and -shm are lost. */
+static void lose_the_wal(void)
+{
+	audit_paths();
+	struct store *s = five_transitions();
+	store_close(s); /* the last connection checkpoints and removes the -wal */
+	ck_assert(!file_exists(wal_path));
+	two_epochs_then_kill9();
+	ck_assert(file_exists(wal_path));
+	ck_assert_int_eq(unlink(wal_path), 0);
+	unlink(shm_path);
+}
+
+START_TEST(test_lost_wal_is_behind_its_head)
+{
+	char err[512];
+	int64_t run;
+	struct store_audit_report r;
+	lose_the_wal();
+	struct store *s = open_store();
+	struct store_head_status hs = head_status(s);
+	ck_assert_int_eq(hs.state, STORE_HEAD_BEHIND);
+	ck_assert(hs.behind);
+	ck_assert(!hs.writable);
+	ck_assert_int_eq(hs.db_transition_seq, 5);
+	ck_assert_int_eq(hs.file_transition_seq, 7);
+	ck_assert_int_eq(hs.db_epoch, 1);
+	ck_assert_int_eq(hs.file_epoch, 3);
+	ck_assert_int_eq(hs.epoch_floor, 3);
+	ck_assert_int_lt(hs.db_event_seq, hs.file_event_seq);
+	/* Nothing is written on top of the lost history. */
+	ck_assert_int_eq(move_epoch(s, "FENCING", 2, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "behind its head file") && strstr(err, "--accept-lost-history"),
+		      "%s", err);
+	ck_assert_int_eq(store_run_begin(s, "drill", "auto", NULL, 1, NULL, &run, err, sizeof(err)),
+			 -1);
+	struct store_cluster c = get_cluster(s);
+	ck_assert_int_eq(store_cluster_update(s, c.version, &c, err, sizeof(err)), -1);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM transitions"), 5);
+	/* verify: broken, with both positions */
+	ck_assert_int_eq(verify_all(s, &r), 1);
+	ck_assert_str_eq(r.bad_table, "head file");
+	ck_assert_msg(strstr(r.first_bad, "the database ends at transitions seq 5") &&
+		      strstr(r.first_bad, "the head file says transitions seq 7"), "%s",
+		      r.first_bad);
+	store_close(s);
+	/* Read-only, too. */
+	s = open_read_only();
+	ck_assert_int_eq(verify_all(s, &r), 1);
+	ck_assert_int_eq(r.head.state, STORE_HEAD_BEHIND);
+	store_close(s);
+}
+END_TEST
+
+/* A backup taken by copying the db file while a process holds it, without
+ * its -wal, restored beside the head file. */
+START_TEST(test_a_copy_without_its_wal_is_behind_its_head)
+{
+	char copy_dir[560], copy_db[590], from[700], to[700];
+	static const char *const suffix[] = { "", ".head", ".key" };
+	audit_paths();
+	struct store *s = five_transitions();
+	store_close(s);
+	s = open_store();
+	move(s, "next", "STEADY", 0);
+	move(s, "next", "SUSPECT", 0);
+	snprintf(copy_dir, sizeof(copy_dir), "%s/restored", dir);
+	ck_assert_int_eq(mkdir(copy_dir, 0700), 0);
+	snprintf(copy_db, sizeof(copy_db), "%s/drorch.db", copy_dir);
+	for (int i = 0; i < 3; i++) {
+		size_t len = 0;
+		snprintf(from, sizeof(from), "%s%s", db_path, suffix[i]);
+		snprintf(to, sizeof(to), "%s%s", copy_db, suffix[i]);
+		char *bytes = th_read_file(from, &len);
+		ck_assert_ptr_nonnull(bytes);
+		FILE *f = fopen(to, "w");
+		ck_assert_ptr_nonnull(f);
+		ck_assert_int_eq(fwrite(bytes, 1, len, f), len);
+		fclose(f);
+		free(bytes);
+	}
+	store_close(s);
+	snprintf(db_path, sizeof(db_path), "%s", copy_db);
+	s = open_store();
+	struct store_head_status hs = head_status(s);
+	ck_assert_int_eq(hs.state, STORE_HEAD_BEHIND);
+	ck_assert_int_eq(hs.db_transition_seq, 5);
+	ck_assert_int_eq(hs.file_transition_seq, 7);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_accepted_loss_is_audited_and_keeps_epochs_above_the_floor)
+{
+	char err[512];
+	struct store_audit_report r;
+	lose_the_wal();
+	struct store *s = open_store();
+	ck_assert_msg(store_head_accept(s, "operator:alice", err, sizeof(err)) == 0, "%s", err);
+	struct store_head_status hs = head_status(s);
+	ck_assert_int_eq(hs.state, STORE_HEAD_OK);
+	ck_assert(hs.writable);
+	ck_assert_int_eq(hs.epoch_floor, 3);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM audit_events WHERE kind = 'history_accepted'"
+				 " AND json_extract(detail, '$.actor') = 'operator:alice'"
+				 " AND json_extract(detail, '$.epoch_floor') = 3"
+				 " AND json_extract(detail, '$.head_file.transitions') = 7"
+				 " AND json_extract(detail, '$.database.transitions') = 5"),
+			 1);
+	store_close(s);
+	/* The floor outlives the handle: epochs 2 and 3 are not issued again. */
+	s = open_store();
+	ck_assert_int_eq(move_epoch(s, "FENCING", 2, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "epoch 2 may already be in use"), "%s", err);
+	ck_assert_int_eq(move_epoch(s, "FENCING", 3, err, sizeof(err)), -1);
+	ck_assert_msg(move_epoch(s, "FENCING", 4, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(verify_all(s, &r) == 0, "%s", r.first_bad);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_missing_head_file_is_reported_and_a_first_start_writes_one)
+{
+	struct store_audit_report r;
+	char err[512];
+	audit_paths();
+	struct store *s = open_store();
+	ck_assert(file_exists(head_path));
+	ck_assert_int_eq(head_status(s).state, STORE_HEAD_OK);
+	store_close(s);
+	/* Lost before anything was audited (a crash right after creation):
+	 * still a first start. */
+	unlink(head_path);
+	s = open_cluster();
+	ck_assert(file_exists(head_path));
+	ck_assert_int_eq(head_status(s).state, STORE_HEAD_OK);
+	move(s, "next", "SUSPECT", 0);
+	store_close(s);
+	/* Lost once the audit has grown: reported, and nothing is written. */
+	unlink(head_path);
+	s = open_store();
+	struct store_head_status hs = head_status(s);
+	ck_assert_int_eq(hs.state, STORE_HEAD_MISSING);
+	ck_assert(!hs.writable);
+	ck_assert_int_eq(store_policy_add(s, "auto", "{}", err, sizeof(err)), -1);
+	ck_assert_int_eq(verify_all(s, &r), 1);
+	ck_assert_msg(strstr(r.first_bad, "is missing"), "%s", r.first_bad);
+	ck_assert(!file_exists(head_path));
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_edited_head_file_is_invalid)
+{
+	size_t len = 0;
+	struct store_audit_report r;
+	audit_paths();
+	struct store *s = five_transitions();
+	store_close(s);
+	char *text = th_read_file(head_path, &len);
+	ck_assert_ptr_nonnull(text);
+	char *epoch = strstr(text, "epoch 1\n");
+	ck_assert_ptr_nonnull(epoch);
+	epoch[6] = '9';
+	write_text(head_path, text);
+	free(text);
+	s = open_store();
+	struct store_head_status hs = head_status(s);
+	ck_assert_int_eq(hs.state, STORE_HEAD_INVALID);
+	ck_assert_msg(strstr(hs.detail, "MAC does not match"), "%s", hs.detail);
+	ck_assert_int_eq(verify_all(s, &r), 1);
+	store_close(s);
+}
+END_TEST
+
+/* ---- the key ---- */
+
+START_TEST(test_wrong_or_missing_key_is_refused_and_reported)
+{
+	char err[512];
+	struct store *s = NULL;
+	struct store_audit_report r;
+	audit_paths();
+	s = five_transitions();
+	store_close(s);
+	write_text(key_path, "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n");
+	ck_assert_int_eq(store_open(&s, db_path, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "is not this store's key (key id"), "%s", err);
+	s = open_read_only();
+	ck_assert_int_eq(verify_all(s, &r), 1);
+	ck_assert_str_eq(r.bad_table, "key");
+	ck_assert_msg(strstr(r.first_bad, key_path), "%s", r.first_bad);
+	store_close(s);
+	unlink(key_path);
+	s = NULL;
+	ck_assert_int_eq(store_open(&s, db_path, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "audit key file") && strstr(err, "is missing"), "%s", err);
+	ck_assert(!file_exists(key_path)); /* not replaced by a new one */
+	s = open_read_only();
+	ck_assert_int_eq(store_verify(s, &r, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "is missing"), "%s", err);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_key_file_option_is_used)
+{
+	char err[512], other[700];
+	struct store *s = NULL;
+	audit_paths();
+	snprintf(other, sizeof(other), "%s/elsewhere.key", dir);
+	struct store_options opt = { .key_file = other };
+	ck_assert_msg(store_open_ex(&s, db_path, &opt, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(store_key_file(s), other);
+	store_close(s);
+	ck_assert(file_exists(other));
+	ck_assert(!file_exists(key_path));
+	ck_assert_int_eq(store_open(&s, db_path, err, sizeof(err)), -1); /* PATH.key: another key */
+}
+END_TEST
+
+/* ---- drorchd, the real process: helpers ---- */
+
+static char cfg_path[700], out_path[700];
+
+/* The output has a line "  TABLE ..." that contains text. */
+static bool line_has(const char *out, const char *table, const char *text)
+{
+	char start[64];
+	snprintf(start, sizeof(start), "\n  %s ", table);
+	const char *line = strstr(out, start);
+	const char *end = line ? strchr(line + 1, '\n') : NULL;
+	const char *hit = line ? strstr(line, text) : NULL;
+	return hit && (!end || hit < end);
+}
+
+/* A config naming db_path; tokens exist.  key_line: an extra line, or "". */
+static void write_config(const char *key_line)
+{
+	char text[4096], tok[700];
+	snprintf(tok, sizeof(tok), "%s/token", dir);
+	write_text(tok, "a-token-for-tests\n");
+	snprintf(cfg_path, sizeof(cfg_path), "%s/drorchd.yaml", dir);
+	snprintf(out_path, sizeof(out_path), "%s/drorchd.out", dir);
+	snprintf(text, sizeof(text),
+		 "listen: 127.0.0.1:%d\ndb: %s\ntoken_file: %s\nsite_token_file: %s\n"
+		 "initial_primary: a\nsites:\n"
+		 "  - {name: a, url: \"http://127.0.0.1:1\", region: r1}\n"
+		 "  - {name: b, url: \"http://127.0.0.1:2\", region: r2}\n%s",
+		 th_free_port(), db_path, tok, tok, key_line);
+	write_text(cfg_path, text);
+}
+
+/* Runs drorchd --config cfg_path [mode]; returns its exit code, *out its
+ * stdout and stderr (caller frees). */
+static int drorchd(const char *mode, char **out)
+{
+	char *argv[] = { (char *)th_bin("drorchd"), "--config", cfg_path, (char *)mode, NULL };
+	size_t len;
+	unlink(out_path);
+	pid_t pid = th_spawn(argv, out_path);
+	ck_assert_int_gt(pid, 0);
+	int st = th_wait_exit(pid, 30000);
+	ck_assert_msg(st != -1, "drorchd %s did not exit", mode ? mode : "");
+	*out = th_read_file(out_path, &len);
+	ck_assert_ptr_nonnull(*out);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* ---- integrity and read-only verification ---- */
+
+static void damage_page_of(const char *table)
+{
+	char sql[128];
+	snprintf(sql, sizeof(sql), "SELECT rootpage FROM sqlite_schema WHERE name = '%s'", table);
+	int64_t page = raw_int(sql), size = raw_int("PRAGMA page_size");
+	uint8_t junk[64];
+	memset(junk, 0xa5, sizeof(junk));
+	int fd = open(db_path, O_WRONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, junk, sizeof(junk), (page - 1) * size), sizeof(junk));
+	close(fd);
+}
+
+START_TEST(test_damaged_page_is_refused_at_open)
+{
+	char err[512];
+	struct store *s = five_transitions();
+	store_close(s);
+	damage_page_of("transitions");
+	s = NULL;
+	ck_assert_int_eq(store_open(&s, db_path, err, sizeof(err)), STORE_DAMAGED);
+	ck_assert_ptr_null(s);
+	ck_assert_msg(strstr(err, db_path) && strstr(err, "damaged"), "%s", err);
+	struct store_options opt = { .read_only = true };
+	ck_assert_int_eq(store_open_ex(&s, db_path, &opt, err, sizeof(err)), STORE_DAMAGED);
+}
+END_TEST
+
+/* Bytes of path, NULL when it does not exist. */
+static char *bytes_of(const char *path, size_t *len)
+{
+	*len = 0;
+	return file_exists(path) ? th_read_file(path, len) : NULL;
+}
+
+struct snapshot {
+	char *db, *wal, *head;
+	size_t db_len, wal_len, head_len;
+};
+
+static void snap(struct snapshot *sn)
+{
+	sn->db = bytes_of(db_path, &sn->db_len);
+	sn->wal = bytes_of(wal_path, &sn->wal_len);
+	sn->head = bytes_of(head_path, &sn->head_len);
+}
+
+static void same_bytes(const char *what, const char *a, size_t alen, const char *b, size_t blen)
+{
+	ck_assert_msg((a == NULL) == (b == NULL), "%s: appeared or vanished", what);
+	ck_assert_msg(alen == blen && (!a || memcmp(a, b, alen) == 0), "%s: changed", what);
+}
+
+static void check_unchanged(struct snapshot *before)
+{
+	struct snapshot after;
+	snap(&after);
+	same_bytes("db", before->db, before->db_len, after.db, after.db_len);
+	same_bytes("-wal", before->wal, before->wal_len, after.wal, after.wal_len);
+	same_bytes("head", before->head, before->head_len, after.head, after.head_len);
+	free(before->db), free(before->wal), free(before->head);
+	free(after.db), free(after.wal), free(after.head);
+}
+
+START_TEST(test_read_only_verify_changes_nothing_while_a_writer_holds_the_store)
+{
+	int64_t run;
+	char err[512];
+	struct snapshot before;
+	struct store_audit_report r;
+	audit_paths();
+	struct store *s = store_with_run(&run); /* held open: everything is in the -wal */
+	ck_assert(file_exists(wal_path));
+	snap(&before);
+	struct store *ro = open_read_only();
+	ck_assert_msg(verify_all(ro, &r) == 0, "%s", r.first_bad);
+	ck_assert_int_eq(store_run_step(ro, run, "x", "ok", NULL, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "read-only"), "%s", err);
+	store_close(ro);
+	char *out;
+	write_config("");
+	ck_assert_int_eq(drorchd("--verify-audit", &out), 0);
+	free(out);
+	check_unchanged(&before);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_read_only_verify_changes_nothing_after_a_kill9)
+{
+	struct snapshot before;
+	struct store_audit_report r;
+	audit_paths();
+	struct store *s = five_transitions();
+	store_close(s);
+	two_epochs_then_kill9();
+	ck_assert(file_exists(wal_path));
+	snap(&before);
+	s = open_read_only();
+	ck_assert_msg(verify_all(s, &r) == 0, "%s", r.first_bad);
+	ck_assert_int_eq(r.transitions, 7);
+	store_close(s);
+	check_unchanged(&before);
+}
+END_TEST
+
+/* ---- migration from schema 2 ---- */
+
+/* Turns the store into what schema 2 left: no MACs, no audit_events, no
+ * key or head file. */
+static void downgrade_to_schema_2(void)
+{
+	tamper("DROP TABLE audit_events; ALTER TABLE transitions DROP COLUMN mac;"
+	       "PRAGMA user_version = 2;");
+	ck_assert_int_eq(unlink(key_path), 0);
+	ck_assert_int_eq(unlink(head_path), 0);
+}
+
+START_TEST(test_schema_2_store_is_migrated_with_macs_and_events)
+{
+	int64_t run;
+	struct store_audit_report r;
+	audit_paths();
+	struct store *s = store_with_run(&run);
+	store_close(s);
+	downgrade_to_schema_2();
+	s = open_read_only(); /* verify does not migrate: the chain alone */
+	ck_assert_msg(verify_all(s, &r) == 0, "%s", r.first_bad);
+	ck_assert(!r.macs);
+	ck_assert_int_eq(r.schema_version, 2);
+	store_close(s);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 2);
+	s = open_store();
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	ck_assert(file_exists(key_path) && file_exists(head_path));
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM transitions WHERE length(mac) = 64"), 5);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM audit_events WHERE seq = 1 AND"
+				 " kind = 'audit_start' AND json_extract(detail, '$.from') = 2"
+				 " AND json_extract(detail, '$.transitions') = 5"),
+			 1);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM audit_events WHERE kind = 'migrated'"), 5);
+	ck_assert_msg(verify_all(s, &r) == 0, "%s", r.first_bad);
+	ck_assert_int_eq(r.run_steps, 3);
+	store_close(s);
+	/* From then on, an edit of a migrated row is caught. */
+	tamper("UPDATE run_steps SET detail = NULL WHERE seq = 1");
+	s = open_store();
+	expect_broken(s, "run_steps", "step 1: not what audit event");
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_broken_schema_2_chain_is_not_given_macs)
+{
+	char err[512];
+	struct store *s = five_transitions();
+	audit_paths();
+	store_close(s);
+	downgrade_to_schema_2();
+	tamper("UPDATE transitions SET reason = 'x' WHERE seq = 3");
+	s = NULL;
+	ck_assert_int_eq(store_open(&s, db_path, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "broken at seq 3") && strstr(err, "refusing to migrate"), "%s",
+		      err);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), 2);
+}
+END_TEST
+
+/* ---- drorchd, the real process ---- */
+
+START_TEST(test_verify_audit_says_what_it_checked_and_the_first_bad_row)
+{
+	int64_t run;
+	char *out, want[200];
+	audit_paths();
+	struct store *s = store_with_run(&run);
+	store_close(s);
+	write_config("");
+	ck_assert_int_eq(drorchd("--verify-audit", &out), 0);
+	ck_assert_msg(line_has(out, "transitions", " 5 rows: hash chain, MACs") &&
+		      line_has(out, "audit_events", " 8 rows") && line_has(out, "runs", " 1 row:") &&
+		      line_has(out, "run_steps", " 3 rows") && line_has(out, "policies", " 1 row:") &&
+		      line_has(out, "head file", "reaches its head file") &&
+		      strstr(out, "\naudit intact\n"), "%s", out);
+	free(out);
+	snprintf(want, sizeof(want), "UPDATE run_steps SET name = 'skip' WHERE run_id = %" PRId64
+		 " AND seq = 1", run);
+	tamper(want);
+	ck_assert_int_eq(drorchd("--verify-audit", &out), 1);
+	snprintf(want, sizeof(want), "audit BROKEN: run_steps: run %" PRId64 " step 1: not what", run);
+	ck_assert_msg(strstr(out, want), "%s", out);
+	free(out);
+	unlink(key_path);
+	ck_assert_int_eq(drorchd("--verify-audit", &out), 2);
+	ck_assert_msg(strstr(out, "is missing"), "%s", out);
+	free(out);
+}
+END_TEST
+
+START_TEST(test_drorchd_refuses_to_start_behind_its_head_until_the_loss_is_accepted)
+{
+	char *out;
+	lose_the_wal();
+	write_config("");
+	ck_assert_int_eq(drorchd(NULL, &out), 1);
+	ck_assert_msg(strstr(out, "refusing to start") && strstr(out, "behind its head file") &&
+		      strstr(out, "--accept-lost-history"), "%s", out);
+	free(out);
+	ck_assert_int_eq(drorchd("--verify-audit", &out), 1);
+	ck_assert_msg(strstr(out, "audit BROKEN") && strstr(out, "transitions seq 5") &&
+		      strstr(out, "transitions seq 7"), "%s", out);
+	free(out);
+	ck_assert_int_eq(drorchd("--accept-lost-history", &out), 0);
+	ck_assert_msg(strstr(out, "accepted by operator:") && strstr(out, "epochs up to 3"), "%s",
+		      out);
+	free(out);
+	ck_assert_int_eq(drorchd("--verify-audit", &out), 0);
+	free(out);
+	ck_assert_int_eq(drorchd("--accept-lost-history", &out), 0);
+	ck_assert_msg(strstr(out, "nothing to accept"), "%s", out);
+	free(out);
+}
+END_TEST
+
+START_TEST(test_drorchd_refuses_a_damaged_store_naming_it)
+{
+	char *out;
+	struct store *s = five_transitions();
+	store_close(s);
+	damage_page_of("transitions");
+	write_config("");
+	ck_assert_int_eq(drorchd(NULL, &out), 1);
+	ck_assert_msg(strstr(out, db_path) && strstr(out, "damaged"), "%s", out);
+	free(out);
+	ck_assert_int_eq(drorchd("--verify-audit", &out), 1);
+	ck_assert_msg(strstr(out, db_path) && strstr(out, "damaged"), "%s", out);
+	free(out);
+}
+END_TEST
+
+START_TEST(test_verify_audit_uses_audit_key_file)
+{
+	char *out, line[800], other[700];
+	struct store *s = NULL;
+	char err[512];
+	audit_paths();
+	snprintf(other, sizeof(other), "%s/audit.key", dir);
+	struct store_options opt = { .key_file = other };
+	ck_assert_msg(store_open_ex(&s, db_path, &opt, err, sizeof(err)) == 0, "%s", err);
+	store_close(s);
+	snprintf(line, sizeof(line), "audit_key_file: %s\n", other);
+	write_config(line);
+	ck_assert_int_eq(drorchd("--verify-audit", &out), 0);
+	ck_assert_msg(strstr(out, other), "%s", out);
+	free(out);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -841,6 +1854,8 @@ static Suite *store_suite(void)
 	tcase_add_test(sha, test_sha256_empty);
 	tcase_add_test(sha, test_sha256_448_bits);
 	tcase_add_test(sha, test_sha256_incremental_million_a);
+	tcase_add_test(sha, test_hmac_sha256_rfc4231_short_keys);
+	tcase_add_test(sha, test_hmac_sha256_rfc4231_long_key);
 	suite_add_tcase(s, sha);
 
 	TCase *tc = tcase_create("store");
@@ -863,7 +1878,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_deleted_row_is_detected);
 	tcase_add_test(tc, test_removed_tail_is_detected);
 	tcase_add_test(tc, test_hash_follows_the_documented_encoding);
-	tcase_add_test(tc, test_rehashed_row_breaks_the_next_link);
+	tcase_add_test(tc, test_rehashed_row_fails_its_mac);
 	tcase_add_test(tc, test_sql_update_and_delete_are_refused);
 	tcase_add_test(tc, test_dropped_triggers_come_back_at_open);
 	tcase_add_test(tc, test_run_with_steps_and_rpo_rto_round_trips);
@@ -873,6 +1888,45 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_concurrent_writers_on_two_connections_never_share_a_version);
 	tcase_add_test(tc, test_concurrent_writers_on_one_handle_never_share_a_version);
 	suite_add_tcase(s, tc);
+
+	TCase *audit = tcase_create("audit");
+	tcase_set_timeout(audit, 120);
+	tcase_add_checked_fixture(audit, setup, teardown);
+	tcase_add_test(audit, test_key_file_is_created_0600_and_named_in_the_audit);
+	tcase_add_test(audit, test_macs_and_head_file_follow_the_documented_format);
+	tcase_add_test(audit, test_row_digest_follows_the_documented_encoding);
+	tcase_add_test(audit, test_runs_steps_and_policies_verify);
+	tcase_add_test(audit, test_wholesale_rewrite_with_recomputed_hashes_fails_the_mac);
+	tcase_add_test(audit, test_edited_run_step_is_detected);
+	tcase_add_test(audit, test_deleted_acknowledgement_is_detected);
+	tcase_add_test(audit, test_inserted_run_step_is_detected);
+	tcase_add_test(audit, test_edited_run_outcome_is_detected);
+	tcase_add_test(audit, test_deleted_run_is_detected);
+	tcase_add_test(audit, test_edited_policy_is_detected);
+	tcase_add_test(audit, test_removed_audit_event_is_detected);
+	tcase_add_test(audit, test_new_tables_are_append_only);
+	tcase_add_test(audit, test_lost_wal_is_behind_its_head);
+	tcase_add_test(audit, test_a_copy_without_its_wal_is_behind_its_head);
+	tcase_add_test(audit, test_accepted_loss_is_audited_and_keeps_epochs_above_the_floor);
+	tcase_add_test(audit, test_missing_head_file_is_reported_and_a_first_start_writes_one);
+	tcase_add_test(audit, test_edited_head_file_is_invalid);
+	tcase_add_test(audit, test_wrong_or_missing_key_is_refused_and_reported);
+	tcase_add_test(audit, test_key_file_option_is_used);
+	tcase_add_test(audit, test_damaged_page_is_refused_at_open);
+	tcase_add_test(audit, test_read_only_verify_changes_nothing_while_a_writer_holds_the_store);
+	tcase_add_test(audit, test_read_only_verify_changes_nothing_after_a_kill9);
+	tcase_add_test(audit, test_schema_2_store_is_migrated_with_macs_and_events);
+	tcase_add_test(audit, test_broken_schema_2_chain_is_not_given_macs);
+	suite_add_tcase(s, audit);
+
+	TCase *cli = tcase_create("drorchd");
+	tcase_set_timeout(cli, 120);
+	tcase_add_checked_fixture(cli, setup, teardown);
+	tcase_add_test(cli, test_verify_audit_says_what_it_checked_and_the_first_bad_row);
+	tcase_add_test(cli, test_drorchd_refuses_to_start_behind_its_head_until_the_loss_is_accepted);
+	tcase_add_test(cli, test_drorchd_refuses_a_damaged_store_naming_it);
+	tcase_add_test(cli, test_verify_audit_uses_audit_key_file);
+	suite_add_tcase(s, cli);
 	return s;
 }
 
