@@ -5,11 +5,15 @@
  *   drorchd --config FILE --verify-audit
  *   drorchd --config FILE --accept-lost-history
  *
+ * A store that is not at its head file (it lost history) is taken as it
+ * is, the loss recorded in the audit (orch.c: take_history); the sites'
+ * epochs then correct its cluster row (STORE_BEHIND).
+ *
  * Exit codes: 0 clean shutdown (SIGTERM/SIGINT), an intact audit, or a loss
  * accepted (or nothing to accept); 1 start-up failure (among them a damaged
- * store, a missing or wrong audit key, a store not at its head file) or a
- * broken audit (a damaged store too); 2 usage, a bad config file, or an
- * audit that cannot be read (no such store, no key file).
+ * store, a missing or wrong audit key) or a broken audit (a damaged store
+ * too); 2 usage, a bad config file, or an audit that cannot be read (no
+ * such store, no key file).
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -146,48 +150,11 @@ static int accept_lost_history(const struct config *cfg)
 	return rc != 0;
 }
 
-/*
- * Before anything starts: the store opens (not damaged, its audit key at
- * hand) and its database is at its head file.  One that is behind (a lost
- * -wal, a restored backup) would have drorchd reissue epochs the sites may
- * already hold: refuse, and say how an operator accepts the loss.
- */
-static int check_store(const struct config *cfg)
-{
-	struct store *st = NULL;
-	struct store_head_status hs;
-	char def[sizeof(cfg->db) + 8];
-	/* orch_start opens the store with store_open, whose key file is DB.key:
-	 * until it passes audit_key_file on, refuse a key it would not use. */
-	snprintf(def, sizeof(def), "%s.key", cfg->db);
-	if (cfg->audit_key_file[0] && strcmp(cfg->audit_key_file, def) != 0) {
-		fprintf(stderr,
-			"drorchd: audit_key_file: the orchestrator uses %s only, for now;"
-			" --verify-audit and --accept-lost-history use %s\n",
-			def, cfg->audit_key_file);
-		return 1;
-	}
-	if (open_with_head(cfg, &st, &hs) != 0)
-		return 1;
-	store_close(st);
-	if (hs.writable)
-		return 0;
-	fprintf(stderr,
-		"drorchd: refusing to start: %s\n"
-		"drorchd: epochs up to %" PRId64 " may already be in use at the sites; once"
-		" their state is understood, 'drorchd --config %s --accept-lost-history' records"
-		" the loss and lets drorchd start\n",
-		hs.detail, hs.epoch_floor, cfg->path);
-	return 1;
-}
-
 static int serve(const struct config *cfg)
 {
 	char err[512], host[CONFIG_URL_MAX];
 	uint16_t port;
 	static struct api api;  /* lives as long as main; read-only after start */
-	if (check_store(cfg) != 0)
-		return 1;
 	if (auth_read_token(cfg->token_file, api.token, sizeof(api.token), err, sizeof(err)) != 0) {
 		fprintf(stderr, "drorchd: %s\n", err);
 		return 1;

@@ -303,11 +303,13 @@ static int next_cluster(struct orch *o, const struct fsm_row *row, const char *a
 	snprintf(next->state, sizeof(next->state), "%s", fsm_state_names[row->to]);
 	snprintf(next->action, sizeof(next->action), "%s", fsm_action_names[row->action]);
 	pthread_mutex_lock(&o->mu);
-	int64_t sites_epoch = o->sites_epoch;
+	int64_t sites_epoch = o->sites_epoch, floor = o->epoch_floor;
 	int sites_primary = o->sites_primary;
 	pthread_mutex_unlock(&o->mu);
-	if (row->action == FSM_A_FENCE)  /* never an epoch a site has seen */
-		next->epoch = (next->epoch > sites_epoch ? next->epoch : sites_epoch) + 1;
+	if (row->action == FSM_A_FENCE) {  /* never an epoch a site may have seen */
+		int64_t seen = sites_epoch > floor ? sites_epoch : floor;
+		next->epoch = (next->epoch > seen ? next->epoch : seen) + 1;
+	}
 	if (row->action == FSM_A_ADOPT) {
 		next->epoch = sites_epoch > next->epoch ? sites_epoch : next->epoch;
 		if (sites_primary >= 0)
@@ -865,6 +867,30 @@ static int initial_policy(struct orch *o)
 
 /* ---- lifecycle ---------------------------------------------------------------- */
 
+/*
+ * A store that is not at its head file lost history (a lost -wal, a
+ * restored backup, a rewritten database): drorchd goes on, so that the
+ * cluster keeps failing over, but says so: the loss is recorded in the
+ * audit (store_head_accept, actor "auto"), /v1/status reports it, and no
+ * epoch at or below the floor is issued again.  Its cluster row is then
+ * checked against the sites at the first round (STORE_BEHIND).
+ */
+static int take_history(struct orch *o, char *err, size_t errlen)
+{
+	struct store_head_status hs;
+	if (store_head_status(o->store, &hs, err, errlen) != 0)
+		return -1;
+	o->epoch_floor = hs.epoch_floor;
+	if (hs.writable)
+		return 0;
+	snprintf(o->history_lost, sizeof(o->history_lost), "%s", hs.detail);
+	log_event(LOG_ERROR, "orch.store_lost_history", "{s:s, s:s, s:I}", "state",
+		  store_head_state_name(hs.state), "detail", hs.detail, "epoch_floor",
+		  (json_int_t)hs.epoch_floor);
+	return store_head_accept(o->store, "auto", err, errlen);
+}
+
+
 static void free_policies(struct orch *o)
 {
 	while (o->policies) {
@@ -884,9 +910,11 @@ int orch_start(struct orch **out, const struct config *cfg, char *err, size_t er
 	o->cfg = *cfg;
 	pthread_mutex_init(&o->mu, NULL);
 	pthread_cond_init(&o->wake, NULL);
+	struct store_options so = { .key_file = cfg->audit_key_file };
 	if (auth_read_token(cfg->site_token_file, o->site_token, sizeof(o->site_token),
 			    err, errlen) ||
-	    store_open(&o->store, cfg->db, err, errlen) ||
+	    store_open_ex(&o->store, cfg->db, &so, err, errlen) ||
+	    take_history(o, err, errlen) ||
 	    store_cluster_init(o->store, fsm_state_names[FSM_STEADY], 1, cfg->initial_primary,
 			       err, errlen) ||
 	    reload_cluster(o) != 0)
@@ -1145,11 +1173,14 @@ json_t *orch_status_json(struct orch *o)
 			"replication", v->repl_state,
 			"last_seen_ms_ago", (json_int_t)(v->last_ok_ms ? now - v->last_ok_ms : 0)));
 	}
-	json_t *j = json_pack("{s:s, s:I, s:s, s:I, s:s, s:o, s:s, s:I}",
+	json_t *j = json_pack("{s:s, s:I, s:s, s:I, s:s, s:o, s:s, s:I, s:I, s:{s:b, s:s, s:I}}",
 			      "state", o->cluster.state, "epoch", (json_int_t)o->cluster.epoch,
 			      "primary", o->cluster.primary, "version", (json_int_t)o->cluster.version,
 			      "action", o->cluster.action, "sites", sites,
-			      "policy", orch_policy(o)->name, "run", (json_int_t)o->cluster.run_id);
+			      "policy", orch_policy(o)->name, "run", (json_int_t)o->cluster.run_id,
+			      "sites_epoch", (json_int_t)o->sites_epoch,
+			      "store", "history_lost", o->history_lost[0] != '\0',
+			      "detail", o->history_lost, "epoch_floor", (json_int_t)o->epoch_floor);
 	pthread_mutex_unlock(&o->mu);
 	return j;
 }

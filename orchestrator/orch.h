@@ -105,6 +105,11 @@ struct orch {
 	 * never issues an epoch at or below it, even if the store lost one. */
 	int64_t sites_epoch;
 	int sites_primary;              /* index of the site primary at it, or -1 */
+	/* The store's history check at start (store_head_status): epochs up to
+	 * epoch_floor may have been issued; history_lost says what was lost
+	 * ("" when the store was at its head file). */
+	int64_t epoch_floor;
+	char history_lost[512];
 
 	pthread_t driver;
 	pthread_t monitors[CONFIG_MAX_SITES];

@@ -2207,11 +2207,13 @@ static int read_head(struct store *s, struct cluster_head *h, const char *ctx, c
 }
 
 /* After store_head_accept, a raised epoch must pass the floor it recorded:
- * epochs up to it may have been issued in the history that was lost. */
+ * epochs up to it may have been issued in the history that was lost.  The
+ * floor itself may be taken (the orchestrator adopting the epoch the sites
+ * are at: that names an epoch, it issues none); a fence goes above it. */
 static int check_epoch_floor(const struct store *s, int64_t current, int64_t next,
 			     const char *ctx, char *err, size_t errlen)
 {
-	if (next <= current || next > s->epoch_floor)
+	if (next <= current || next >= s->epoch_floor)
 		return 0;
 	seterr(err, errlen,
 	       "store: %s: epoch %" PRId64 " may already be in use: the store lost history in"
