@@ -265,6 +265,31 @@ START_TEST(test_fsmgen_accepts_the_real_spec)
 }
 END_TEST
 
+/* docs/reliability.md carries the generated table of operator commands by
+ * state between its fsmgen markers: it must be the table fsmgen writes. */
+START_TEST(test_reliability_doc_has_the_generated_commands_table)
+{
+	struct gen_run g;
+	gen_run(&g, th_src("fsm/dr.fsm.yaml"));
+	ck_assert_msg(g.status == 0, "fsmgen: %s", g.output);
+	char *table = gen_file(&g, "fsm-commands.md");
+	size_t len;
+	char *doc = th_read_file(th_src("docs/reliability.md"), &len);
+	ck_assert_ptr_nonnull(doc);
+	const char *open = "<!-- fsmgen: fsm-commands.md -->\n", *close = "<!-- /fsmgen -->";
+	char *from = strstr(doc, open), *to = from ? strstr(from, close) : NULL;
+	ck_assert_msg(from && to, "docs/reliability.md lacks its fsmgen markers");
+	from += strlen(open);
+	ck_assert_msg((size_t)(to - from) == strlen(table) && !strncmp(from, table, strlen(table)),
+		      "docs/reliability.md's table of commands by state is stale: run "
+		      "`make update-docs`");
+	ck_assert_ptr_nonnull(strstr(table, "| `PAUSED` |"));
+	free(doc);
+	free(table);
+	gen_free(&g);
+}
+END_TEST
+
 START_TEST(test_fsmgen_expands_ids_by_how_rows_are_written)
 {
 	struct gen_run g;
@@ -380,6 +405,7 @@ static Suite *fsm_suite(void)
 	tcase_set_timeout(gen, 30);
 	tcase_add_test(gen, test_fsmgen_accepts_the_real_spec);
 	tcase_add_test(gen, test_fsmgen_expands_ids_by_how_rows_are_written);
+	tcase_add_test(gen, test_reliability_doc_has_the_generated_commands_table);
 	tcase_add_test(gen, test_fsmgen_usage_and_missing_spec);
 	tcase_add_loop_test(gen, test_fsmgen_refuses_bad_spec, 0,
 			    (int)(sizeof(bad_specs) / sizeof(bad_specs[0])));
