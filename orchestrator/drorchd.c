@@ -22,6 +22,7 @@
 #include "httpc.h"
 #include "log.h"
 #include "metrics.h"
+#include "nofile.h"
 #include "orch.h"
 #include "pbrun.h"
 #include "sigstop.h"
@@ -137,6 +138,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_init("drorchd", NULL, level);
+	nofile_raise();
 	if (httpc_global_init() != 0) {
 		fprintf(stderr, "drorchd: cannot initialise libcurl\n");
 		return 1;

@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include <jansson.h>
 
@@ -35,6 +34,7 @@
 #include "link.h"
 #include "linkconf.h"
 #include "log.h"
+#include "nofile.h"
 #include "sigstop.h"
 
 #define EXIT_USAGE 2
@@ -306,17 +306,6 @@ static int parse_args(int argc, char **argv, struct options *o)
 	return 0;
 }
 
-/* Thousands of connections need two descriptors each. */
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == rl.rlim_max)
-		return;
-	rl.rlim_cur = rl.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-		log_event(LOG_WARN, "drlink.nofile", "{s:s}", "error", strerror(errno));
-}
-
 /* Creates the --config links and their conditions, or reports FILE:L:C. */
 static int apply_config(struct link_engine *eng, const char *path)
 {
@@ -390,7 +379,7 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &opts) != 0)
 		return EXIT_USAGE;
 	log_init("drlink", NULL, opts.log_level);
-	raise_nofile();
+	nofile_raise();  /* each proxied connection costs two descriptors */
 	sigset_t stop;
 	sigstop_block(&stop);
 
