@@ -80,7 +80,7 @@ static int serve(const struct config *cfg)
 	}
 	http_parse_hostport(cfg->listen, host, sizeof(host), &port);
 	struct http_server *srv = NULL;
-	struct http_server_opts ho = { .host = host, .port = port, .max_body = 64 * 1024,
+	struct http_server_opts ho = { .host = host, .port = port, .max_body = API_MAX_BODY,
 				       .handler = api_handler, .ctx = &api,
 				       .request_seconds = metrics_http_histo(api.orch) };
 	if (http_server_start(&srv, &ho, err, sizeof(err)) != 0) {
