@@ -65,10 +65,10 @@ struct peer {
 struct http_server {
 	struct MHD_Daemon *daemon;
 	struct http_server_opts opts;
-	uint16_t port;
 	unsigned max_conns, max_per_peer;
 
 	pthread_mutex_t mu;        /* guards the fields below */
+	uint16_t port;             /* set once, after the daemon starts */
 	pthread_cond_t cv;
 	struct conn *conns;
 	void *peers;               /* tsearch tree of struct peer */
@@ -549,10 +549,10 @@ static void *reaper_main(void *arg)
 		reap_locked(srv, &refused, &reaped);
 		if (!refused && !reaped)
 			continue;
+		int port = srv->port;
 		pthread_mutex_unlock(&srv->mu);
-		log_event(LOG_WARN, "http.limits_enforced", "{s:i, s:i, s:i}", "port",
-			  (int)srv->port, "refused_peer_cap", (int)refused,
-			  "closed_head_timeout", (int)reaped);
+		log_event(LOG_WARN, "http.limits_enforced", "{s:i, s:i, s:i}", "port", port,
+			  "refused_peer_cap", (int)refused, "closed_head_timeout", (int)reaped);
 		pthread_mutex_lock(&srv->mu);
 	}
 	pthread_mutex_unlock(&srv->mu);
@@ -745,7 +745,9 @@ int http_server_start(struct http_server **out, const struct http_server_opts *o
 	}
 	const union MHD_DaemonInfo *info =
 		MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	pthread_mutex_lock(&srv->mu);  /* the reaper logs it */
 	srv->port = info ? info->port : opts->port;
+	pthread_mutex_unlock(&srv->mu);
 	log_event(LOG_INFO, "http.limits", "{s:i, s:i, s:i, s:i, s:i, s:i, s:I}",
 		  "port", (int)srv->port, "max_connections", (int)srv->max_conns,
 		  "max_connections_per_peer", (int)srv->max_per_peer,
