@@ -39,7 +39,8 @@
  *    reset; a larger one, or one behind "Expect: 100-continue", is answered
  *    as soon as its headers are in, and the connection closed.
  *  - A request head is at most 64 KiB (431, or 414 for the request line).
- *  - HTTP_THREAD_STACK bytes of stack per connection thread.
+ *  - HTTP_THREAD_STACK bytes of stack per connection thread (4096 threads
+ *    fit in 1 GiB of address space; every test suite passes at 64 KiB).
  *
  * Paths: http_req.path is percent-decoded and never holds a NUL.  A request
  * whose target holds one (a raw 0x00 byte, or %00 in the path or the query)
