@@ -2,15 +2,50 @@
  * http.h — drorch's HTTP server wrapper over libmicrohttpd.
  *
  * Owns: the listening daemon, per-request body accumulation with a size cap,
- * and building responses (JSON, raw bytes, JSON errors).  Callers supply one
- * handler per server; it sees a whole request (headers and body) and fills a
- * response.  Every server of drorch (drsite, drlink's admin API, drorchd)
- * goes through this module, so error shapes and limits are the same everywhere.
+ * the connection limits below, and building responses (JSON, raw bytes, JSON
+ * errors).  Callers supply one handler per server; it sees a whole request
+ * (headers and body) and fills a response.  Every server of drorch (drsite,
+ * drlink's admin API, drorchd) goes through this module, so error shapes and
+ * limits are the same everywhere.
  *
  * Threading: one thread per connection (libmicrohttpd's
  * MHD_USE_THREAD_PER_CONNECTION).  A handler may therefore block — drsite's
- * PUT waits on group commit — without stalling other connections.  Handlers
- * run concurrently and must lock what they share.
+ * PUT waits on group commit, a replica's WAL fetch is a long poll — without
+ * stalling other connections.  Handlers run concurrently and must lock what
+ * they share.
+ *
+ * Limits, so that a flood of idle or slow connections does not lock out the
+ * health checks and the admin API (README.md, "Connection limits", has the
+ * measurements):
+ *  - At most HTTP_MAX_CONNECTIONS open connections, fewer when the soft
+ *    RLIMIT_NOFILE leaves less than that plus HTTP_FD_RESERVE descriptors
+ *    (daemons raise it to the hard limit first: nofile.h).  Past the cap,
+ *    new connections wait in the listen backlog.
+ *  - At most max_connections_per_peer (default a quarter of the cap) from
+ *    one IPv4 address; more are closed at accept.  Loopback peers are not
+ *    counted: on one host every client is 127.0.0.1, so a per-address cap
+ *    there would lock out the orchestrator and the replicas with the flood.
+ *  - HTTP_HEAD_TIMEOUT_S: a request's line and headers must be complete
+ *    that long after the connection opened or its previous response was
+ *    sent, or the connection is closed (a slowloris client sending a byte a
+ *    second never looks idle).  This also bounds keep-alive idleness.
+ *  - HTTP_IDLE_TIMEOUT_S without a byte either way while a body is read or
+ *    a response written closes the connection.  A handler's own run time
+ *    does not count (libmicrohttpd restarts the clock when the response is
+ *    queued): a handler may block for as long as it needs.
+ *  - Bodies: up to max_body bytes reach the handler.  A larger body is
+ *    answered 413; one at most HTTP_DRAIN_FACTOR times max_body is read and
+ *    discarded first, so the client (still sending) sees the 413 and not a
+ *    reset; a larger one, or one behind "Expect: 100-continue", is answered
+ *    as soon as its headers are in, and the connection closed.
+ *  - A request head is at most 64 KiB (431, or 414 for the request line).
+ *  - HTTP_THREAD_STACK bytes of stack per connection thread (4096 threads
+ *    fit in 1 GiB of address space; every test suite passes at 64 KiB).
+ *
+ * Paths: http_req.path is percent-decoded and never holds a NUL.  A request
+ * whose target holds one (a raw 0x00 byte, or %00 in the path or the query)
+ * is answered 400 before any handler runs, so no route can be confused by a
+ * C string cut short.
  *
  * Errors: functions return 0 on success or -1 with a message in err[].
  */
@@ -22,6 +57,13 @@
 #include <stdint.h>
 
 #include <jansson.h>
+
+#define HTTP_MAX_CONNECTIONS 4096u
+#define HTTP_FD_RESERVE 256u
+#define HTTP_HEAD_TIMEOUT_S 10u
+#define HTTP_IDLE_TIMEOUT_S 10u
+#define HTTP_DRAIN_FACTOR 2u
+#define HTTP_THREAD_STACK (256u * 1024u)
 
 struct http_server;
 struct histo;
@@ -61,6 +103,9 @@ struct http_server_opts {
 	http_handler_fn handler;
 	void *ctx;
 	struct histo *request_seconds;  /* optional: observes each handler call */
+	unsigned max_connections;  /* 0: HTTP_MAX_CONNECTIONS (see Limits) */
+	unsigned max_connections_per_peer;  /* 0: a quarter of the cap */
+	bool count_loopback_peers; /* apply the per-peer cap to loopback (tests) */
 };
 
 int http_server_start(struct http_server **out, const struct http_server_opts *opts,

@@ -46,11 +46,27 @@ static void get_transitions(struct api *a, const struct http_req *req, struct ht
 		http_resp_json(resp, 200, json_pack("{s:o}", "transitions", t));
 }
 
+/* The run id at the start of s: digits only, > 0, no overflow; *rest is
+ * what follows it.  false if s does not start with one. */
+static bool parse_run_id(const char *s, int64_t *id, const char **rest)
+{
+	int64_t n = 0;
+	const char *p = s;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (n > (INT64_MAX - (*p - '0')) / 10)
+			return false;
+		n = n * 10 + (*p - '0');
+	}
+	*id = n;
+	*rest = p;
+	return p != s && n > 0;
+}
+
 static void get_run(struct api *a, const char *id, struct http_resp *resp)
 {
-	char *end = NULL;
-	long long n = strtoll(id, &end, 10);
-	json_t *r = (*id && !*end && n > 0) ? store_run_json(a->orch->store, n) : NULL;
+	int64_t n;
+	const char *rest;
+	json_t *r = parse_run_id(id, &n, &rest) && !*rest ? store_run_json(a->orch->store, n) : NULL;
 	if (!r)
 		http_resp_error(resp, 404, "no run %s", id);
 	else
@@ -165,32 +181,29 @@ static void get_primary(struct api *a, struct http_resp *resp)
 	json_decref(st);
 }
 
-/* POST /v1/failover {"to": SITE, "force": bool}, /v1/pause, /v1/resume. */
-static void post_action(struct api *a, const struct http_req *req, enum fsm_event ev,
+/* ---- actions ------------------------------------------------------------------------ */
+
+/* The body as JSON into *out: NULL when there is none.  false, with a 400
+ * set, when there is one and it is not a JSON object. */
+static bool body_json(const struct http_req *req, struct http_resp *resp, json_t **out)
+{
+	*out = req->body_len ? http_req_json(req, resp) : NULL;
+	return !req->body_len || *out;
+}
+
+/* true when name (if given) is a site of the config; else a 400 is set. */
+static bool site_known(struct api *a, const char *field, const char *name,
+		       struct http_resp *resp)
+{
+	if (!name || orch_site_index(a->orch, name) >= 0)
+		return true;
+	http_resp_error(resp, 400, "%s: no site named '%s'", field, name);
+	return false;
+}
+
+static void queue_event(struct api *a, enum fsm_event ev, const char *to, bool force,
 			struct http_resp *resp)
 {
-	const char *to = NULL;
-	int force = 0;
-	json_t *j = NULL;
-	if (req->body_len) {
-		json_error_t jerr;
-		if (!(j = http_req_json(req, resp)))
-			return;
-		int rc = ev == FSM_E_OP_FAILOVER
-			? json_unpack_ex(j, &jerr, JSON_STRICT, "{s?s, s?b}", "to", &to, "force", &force)
-			: json_unpack_ex(j, &jerr, JSON_STRICT, "{}");
-		if (rc) {
-			http_resp_error(resp, 400, "body: %s (%s)", jerr.text,
-					ev == FSM_E_OP_FAILOVER ? "fields: to, force" : "no fields");
-			json_decref(j);
-			return;
-		}
-		if (to && orch_site_index(a->orch, to) < 0) {
-			http_resp_error(resp, 400, "to: no site named '%s'", to);
-			json_decref(j);
-			return;
-		}
-	}
 	char why[400];
 	int rc = orch_request(a->orch, ev, "operator:api", to, force, why, sizeof(why));
 	if (rc)
@@ -198,6 +211,35 @@ static void post_action(struct api *a, const struct http_req *req, enum fsm_even
 	else
 		http_resp_json(resp, 202, json_pack("{s:s, s:s}", "accepted", fsm_event_names[ev],
 						    "reason", why));
+}
+
+/* POST /v1/failover {"to": SITE, "force": bool} */
+static void post_failover(struct api *a, const struct http_req *req, struct http_resp *resp)
+{
+	json_t *j;
+	struct api_failover f;
+	char err[300];
+	if (!body_json(req, resp, &j))
+		return;
+	if (api_parse_failover(j, &f, err, sizeof(err)) != 0)
+		http_resp_error(resp, 400, "%s", err);
+	else if (site_known(a, "to", f.to, resp))
+		queue_event(a, FSM_E_OP_FAILOVER, f.to, f.force, resp);
+	json_decref(j);
+}
+
+/* POST /v1/pause, /v1/resume (no fields). */
+static void post_event(struct api *a, const struct http_req *req, enum fsm_event ev,
+		       struct http_resp *resp)
+{
+	json_t *j;
+	char err[300];
+	if (!body_json(req, resp, &j))
+		return;
+	if (api_parse_empty(j, err, sizeof(err)) != 0)
+		http_resp_error(resp, 400, "%s", err);
+	else
+		queue_event(a, ev, NULL, false, resp);
 	json_decref(j);
 }
 
@@ -205,28 +247,25 @@ static void post_action(struct api *a, const struct http_req *req, enum fsm_even
 static void post_switchover(struct api *a, const struct http_req *req, bool failback,
 			    struct http_resp *resp)
 {
-	const char *to = NULL;
-	json_t *j = NULL;
-	json_error_t jerr;
-	if (req->body_len || !failback) {
-		if (!(j = http_req_json(req, resp)))
-			return;
-		int rc = failback ? json_unpack_ex(j, &jerr, JSON_STRICT, "{}")
-				  : json_unpack_ex(j, &jerr, JSON_STRICT, "{s:s}", "to", &to);
-		if (rc) {
-			http_resp_error(resp, 400, "body: %s (%s)", jerr.text,
-					failback ? "no fields" : "fields: to (required)");
-			json_decref(j);
-			return;
-		}
+	json_t *j;
+	struct api_switchover s = { 0 };
+	char err[300];
+	if (!body_json(req, resp, &j))
+		return;
+	int rc = failback ? api_parse_empty(j, err, sizeof(err))
+			  : api_parse_switchover(j, &s, err, sizeof(err));
+	if (rc != 0) {
+		http_resp_error(resp, 400, "%s", err);
+	} else if (site_known(a, "to", s.to, resp)) {
+		char why[400];
+		rc = orch_switchover(a->orch, "operator:api", s.to, why, sizeof(why));
+		if (rc)
+			http_resp_error(resp, rc, "%s", why);
+		else
+			http_resp_json(resp, 202, json_pack("{s:s, s:s}", "accepted",
+							    failback ? "failback" : "switchover",
+							    "reason", why));
 	}
-	char why[400];
-	int rc = orch_switchover(a->orch, "operator:api", to, why, sizeof(why));
-	if (rc)
-		http_resp_error(resp, rc, "%s", why);
-	else
-		http_resp_json(resp, 202, json_pack("{s:s, s:s}", "accepted", failback ? "failback" :
-						    "switchover", "reason", why));
 	json_decref(j);
 }
 
@@ -308,25 +347,22 @@ static void post_playbook_run(struct api *a, const struct http_req *req, struct 
 	}
 	char pname[PB_NAME_MAX], why[700];
 	snprintf(pname, sizeof(pname), "%.*s", (int)(slash - name), name);
-	json_t *j = req->body_len ? http_req_json(req, resp) : json_object();
-	const char *text = NULL;
-	int dry = 0;
-	json_error_t jerr;
-	if (!j)
+	json_t *j;
+	struct api_playbook_run body;
+	if (!body_json(req, resp, &j))
 		return;
-	if (json_unpack_ex(j, &jerr, JSON_STRICT, "{s?b, s?s}", "dry_run", &dry, "playbook",
-			   &text) != 0) {
-		http_resp_error(resp, 400, "body: %s (fields: dry_run, playbook)", jerr.text);
+	if (api_parse_playbook_run(j, &body, why, sizeof(why)) != 0) {
+		http_resp_error(resp, 400, "%s", why);
 		json_decref(j);
 		return;
 	}
 	struct playbook pb;
 	int64_t run = 0;
 	json_t *plan = NULL;
-	int rc = find_playbook(a, pname, text, &pb, why, sizeof(why));
+	int rc = find_playbook(a, pname, body.playbook, &pb, why, sizeof(why));
 	if (rc == 0)
 		rc = pbrun_start(a->pbrun, &pb, &(struct pbrun_opts){ .actor = "operator:api",
-				 .dry_run = dry }, &run, &plan, why, sizeof(why));
+				 .dry_run = body.dry_run }, &run, &plan, why, sizeof(why));
 	if (rc)
 		http_resp_error(resp, rc, "%s", why);
 	else if (plan)
@@ -412,28 +448,22 @@ static int upgrade_playbook(struct api *a, const char *to, bool finalize, struct
 /* POST /v1/upgrades {"to": "X.Y.Z", "finalize": true, "dry_run": false} */
 static void post_upgrade(struct api *a, const struct http_req *req, struct http_resp *resp)
 {
-	json_t *j = http_req_json(req, resp);
-	const char *to = NULL;
-	int finalize = 1, dry = 0;
-	json_error_t jerr;
-	struct version v;
+	json_t *j;
+	struct api_upgrade u;
 	char why[400];
-	if (!j)
+	if (!body_json(req, resp, &j))
 		return;
-	if (json_unpack_ex(j, &jerr, JSON_STRICT, "{s:s, s?b, s?b}", "to", &to, "finalize",
-			   &finalize, "dry_run", &dry) != 0) {
-		http_resp_error(resp, 400, "body: %s (fields: to (required), finalize, dry_run)",
-				jerr.text);
-	} else if (!version_parse(to, &v)) {
-		http_resp_error(resp, 400, "to: expected a version X.Y.Z, got '%s'", to);
+	if (api_parse_upgrade(j, &u, why, sizeof(why)) != 0) {
+		http_resp_error(resp, 400, "%s", why);
 	} else {
 		struct playbook pb;
 		int64_t run = 0;
-		json_t *plan = NULL, *detail = json_pack("{s:s, s:b}", "to", to, "finalize", finalize);
-		int rc = upgrade_playbook(a, to, finalize, &pb, why, sizeof(why));
+		json_t *plan = NULL, *detail = json_pack("{s:s, s:b}", "to", u.to, "finalize",
+							 u.finalize);
+		int rc = upgrade_playbook(a, u.to, u.finalize, &pb, why, sizeof(why));
 		if (rc == 0)
 			rc = pbrun_start(a->pbrun, &pb, &(struct pbrun_opts){ .kind = "upgrade",
-					 .actor = "operator:api", .dry_run = dry, .detail = detail },
+					 .actor = "operator:api", .dry_run = u.dry_run, .detail = detail },
 					 &run, &plan, why, sizeof(why));
 		if (rc)
 			http_resp_error(resp, rc, "%s", why);
@@ -441,65 +471,48 @@ static void post_upgrade(struct api *a, const struct http_req *req, struct http_
 			http_resp_json(resp, 200, plan);
 		else
 			http_resp_json(resp, 202, json_pack("{s:I, s:s, s:b}", "run", (json_int_t)run,
-							    "to", to, "finalize", finalize));
+							    "to", u.to, "finalize", u.finalize));
 		json_decref(detail);
 	}
 	json_decref(j);
 }
 
-/* POST /v1/runs/{id}/approve {"comment": "..."} (comment optional) */
-static void post_approve(struct api *a, const struct http_req *req, long long run,
+/* POST /v1/runs/{id}/approve {"comment"} (optional), /ack {"comment"} (required). */
+static void post_comment(struct api *a, const struct http_req *req, int64_t run, bool ack,
 			 struct http_resp *resp)
 {
-	json_t *j = req->body_len ? http_req_json(req, resp) : json_object();
-	const char *comment = NULL;
-	json_error_t jerr;
+	json_t *j;
+	struct api_comment c;
 	char why[300];
-	if (!j)
+	if (!body_json(req, resp, &j))
 		return;
-	if (json_unpack_ex(j, &jerr, JSON_STRICT, "{s?s}", "comment", &comment) != 0) {
-		http_resp_error(resp, 400, "body: %s (fields: comment)", jerr.text);
-	} else {
-		int rc = pbrun_approve(a->pbrun, run, "operator:api", comment, why, sizeof(why));
-		if (rc)
-			http_resp_error(resp, rc, "%s", why);
-		else
-			http_resp_json(resp, 200, json_pack("{s:I, s:b}", "run", (json_int_t)run,
-							    "approved", 1));
+	int rc = ack ? api_parse_ack(j, &c, why, sizeof(why))
+		     : api_parse_approve(j, &c, why, sizeof(why));
+	if (rc != 0) {
+		http_resp_error(resp, 400, "%s", why);
+		json_decref(j);
+		return;
 	}
-	json_decref(j);
-}
-
-/* POST /v1/runs/{id}/ack {"comment": "..."} */
-static void post_ack(struct api *a, const struct http_req *req, long long run,
-		     struct http_resp *resp)
-{
-	json_t *j = http_req_json(req, resp);
-	const char *comment = json_string_value(json_object_get(j, "comment"));
-	if (j && (!comment || !*comment)) {
-		http_resp_error(resp, 400, "comment: a non-empty string is required");
-	} else if (j) {
-		char why[300];
-		int rc = orch_ack_run(a->orch, run, "operator:api", comment, why, sizeof(why));
-		if (rc)
-			http_resp_error(resp, rc, "%s", why);
-		else
-			http_resp_json(resp, 200, json_pack("{s:I, s:b}", "run", (json_int_t)run,
-							    "acknowledged", 1));
-	}
+	rc = ack ? orch_ack_run(a->orch, run, "operator:api", c.comment, why, sizeof(why))
+		 : pbrun_approve(a->pbrun, run, "operator:api", c.comment, why, sizeof(why));
+	if (rc)
+		http_resp_error(resp, rc, "%s", why);
+	else
+		http_resp_json(resp, 200, json_pack("{s:I, s:b}", "run", (json_int_t)run,
+						    ack ? "acknowledged" : "approved", 1));
 	json_decref(j);
 }
 
 /* POST /v1/runs/{id}/ack or /approve. */
 static void post_run(struct api *a, const struct http_req *req, struct http_resp *resp)
 {
-	const char *id = req->path + strlen("/v1/runs/");
-	char *end = NULL;
-	long long run = strtoll(id, &end, 10);
-	if (*id && run > 0 && strcmp(end, "/approve") == 0)
-		post_approve(a, req, run, resp);
-	else if (*id && run > 0 && strcmp(end, "/ack") == 0)
-		post_ack(a, req, run, resp);
+	int64_t run;
+	const char *rest;
+	bool id_ok = parse_run_id(req->path + strlen("/v1/runs/"), &run, &rest);
+	if (id_ok && strcmp(rest, "/approve") == 0)
+		post_comment(a, req, run, false, resp);
+	else if (id_ok && strcmp(rest, "/ack") == 0)
+		post_comment(a, req, run, true, resp);
 	else
 		http_resp_error(resp, 404, "no route for POST %s", req->path);
 }
@@ -510,15 +523,15 @@ static void route_post(struct api *a, const struct http_req *req, struct http_re
 		http_resp_header(resp, "WWW-Authenticate", "Bearer");
 		http_resp_error(resp, 401, "missing or wrong bearer token");
 	} else if (strcmp(req->path, "/v1/failover") == 0) {
-		post_action(a, req, FSM_E_OP_FAILOVER, resp);
+		post_failover(a, req, resp);
 	} else if (strcmp(req->path, "/v1/switchover") == 0) {
 		post_switchover(a, req, false, resp);
 	} else if (strcmp(req->path, "/v1/failback") == 0) {
 		post_switchover(a, req, true, resp);
 	} else if (strcmp(req->path, "/v1/pause") == 0) {
-		post_action(a, req, FSM_E_OP_PAUSE, resp);
+		post_event(a, req, FSM_E_OP_PAUSE, resp);
 	} else if (strcmp(req->path, "/v1/resume") == 0) {
-		post_action(a, req, FSM_E_OP_RESUME, resp);
+		post_event(a, req, FSM_E_OP_RESUME, resp);
 	} else if (strncmp(req->path, "/v1/runs/", 9) == 0) {
 		post_run(a, req, resp);
 	} else if (strcmp(req->path, "/v1/upgrades") == 0) {

@@ -8,8 +8,14 @@
 #ifndef DRORCH_API_H
 #define DRORCH_API_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
 #include "http.h"
 #include "orch.h"
+#include "version.h"
 
 struct pbrun;
 
@@ -19,6 +25,63 @@ struct api {
 	char token[512];           /* operators' bearer token */
 };
 
+/* The largest request body (a policy, a playbook): larger ones answer 413. */
+#define API_MAX_BODY (64u * 1024u)
+
 void api_handler(void *ctx, const struct http_req *req, struct http_resp *resp);
+
+/* ---- action bodies (apibody.c) --------------------------------------------
+ *
+ * One parser per body.  Each is pure: it reads its arguments only (whether a
+ * named site exists is for the route to check against the config), so it
+ * can be unit-tested and fuzzed.  body is the request's JSON, or NULL when
+ * the request had no body (the same as {}).  On success *out is filled and
+ * 0 returned; its strings point into body.  Otherwise -1, with err[]
+ * naming the field and what it expected, and the request is answered 400:
+ * an unknown field, a missing required one, a wrong type (null included)
+ * or a value out of range.
+ */
+
+#define API_COMMENT_MAX 1024      /* bytes of an approve or ack comment */
+
+/* POST /v1/failover {"to": SITE, "force": bool} */
+struct api_failover {
+	const char *to;            /* NULL: the policy's election */
+	bool force;
+};
+int api_parse_failover(json_t *body, struct api_failover *out, char *err, size_t errlen);
+
+/* POST /v1/switchover {"to": SITE} (required) */
+struct api_switchover {
+	const char *to;
+};
+int api_parse_switchover(json_t *body, struct api_switchover *out, char *err, size_t errlen);
+
+/* POST /v1/failback, /v1/pause, /v1/resume: no field at all. */
+int api_parse_empty(json_t *body, char *err, size_t errlen);
+
+/* POST /v1/upgrades {"to": "X.Y.Z" (required), "finalize": bool, "dry_run": bool} */
+struct api_upgrade {
+	const char *to;
+	struct version version;    /* to, parsed */
+	bool finalize;             /* default true */
+	bool dry_run;
+};
+int api_parse_upgrade(json_t *body, struct api_upgrade *out, char *err, size_t errlen);
+
+/* POST /v1/playbooks/{name}/runs {"dry_run": bool, "playbook": "YAML"} */
+struct api_playbook_run {
+	const char *playbook;      /* NULL: {name}.yaml of the playbooks directory */
+	bool dry_run;
+};
+int api_parse_playbook_run(json_t *body, struct api_playbook_run *out, char *err,
+			   size_t errlen);
+
+/* POST /v1/runs/{id}/approve {"comment"} (optional), /ack {"comment"} (required). */
+struct api_comment {
+	const char *comment;       /* NULL: none given (approve only) */
+};
+int api_parse_approve(json_t *body, struct api_comment *out, char *err, size_t errlen);
+int api_parse_ack(json_t *body, struct api_comment *out, char *err, size_t errlen);
 
 #endif

@@ -30,6 +30,7 @@
 #include "httpc.h"
 #include "log.h"
 #include "metrics.h"
+#include "nofile.h"
 #include "orch.h"
 #include "pbrun.h"
 #include "sigstop.h"
@@ -172,7 +173,7 @@ static int serve(const struct config *cfg)
 	}
 	http_parse_hostport(cfg->listen, host, sizeof(host), &port);
 	struct http_server *srv = NULL;
-	struct http_server_opts ho = { .host = host, .port = port, .max_body = 64 * 1024,
+	struct http_server_opts ho = { .host = host, .port = port, .max_body = API_MAX_BODY,
 				       .handler = api_handler, .ctx = &api,
 				       .request_seconds = metrics_http_histo(api.orch) };
 	if (http_server_start(&srv, &ho, err, sizeof(err)) != 0) {
@@ -232,6 +233,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_init("drorchd", NULL, level);
+	nofile_raise();
 	if (httpc_global_init() != 0) {
 		fprintf(stderr, "drorchd: cannot initialise libcurl\n");
 		return 1;

@@ -12,13 +12,15 @@
  * Admin API (errors are {"error": "..."}):
  *   GET    /healthz
  *   GET    /v1/links                    {"links": [LINK, ...]}
- *   POST   /v1/links                    {"name","listen","upstream"} → 201 LINK
+ *   POST   /v1/links                    {"name","listen","upstream"} (all, only) → 201 LINK
  *   GET    /v1/links/{name}             LINK
  *   DELETE /v1/links/{name}             204
  *   PUT    /v1/links/{name}/conditions  {"latency_ms","jitter_ms","loss_pct",
  *          "bandwidth_kbps","partition","direction"} (any subset) → 200 LINK
- * 400 bad input (the message names the field), 404 unknown link, 409 a name
- * or listen address in use.  The model behind the conditions: docs/drlink.md.
+ * 400 bad input: an unknown field, a missing one, a wrong type or a value out
+ * of range (the message names the field), 404 unknown link, 409 a name or
+ * listen address in use, 413 a body over 64 KiB.  A refused request changes
+ * nothing.  The model behind the conditions: docs/drlink.md.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -27,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include <jansson.h>
 
@@ -35,6 +36,7 @@
 #include "link.h"
 #include "linkconf.h"
 #include "log.h"
+#include "nofile.h"
 #include "sigstop.h"
 
 #define EXIT_USAGE 2
@@ -138,28 +140,60 @@ static int cond_field(struct link_cond_update *u, const char *key, json_t *v,
 	return 0;
 }
 
+/* A conditions body (any subset of the fields) into *u; 0, or -1 with err
+ * naming the field. */
+static int parse_conditions(json_t *body, struct link_cond_update *u, char *err, size_t errlen)
+{
+	*u = (struct link_cond_update){ 0 };
+	const char *key;
+	json_t *v;
+	json_object_foreach(body, key, v) {
+		if (cond_field(u, key, v, err, errlen) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 static void put_conditions(struct link_engine *eng, const char *name,
 			   const struct http_req *req, struct http_resp *resp)
 {
 	json_t *body = http_req_json(req, resp);
 	if (!body)
 		return;
-	struct link_cond_update u = { 0 };
+	struct link_cond_update u;
 	char err[256];
-	const char *key;
-	json_t *v;
-	int rc = LINK_OK;
-	json_object_foreach(body, key, v) {
-		if (cond_field(&u, key, v, err, sizeof(err)) != 0) {
-			rc = LINK_ERR_INVALID;
-			break;
-		}
-	}
 	json_t *out = NULL;
-	if (rc == LINK_OK)
-		rc = link_set_conditions(eng, name, &u, &out, err, sizeof(err));
+	int rc = parse_conditions(body, &u, err, sizeof(err)) == 0
+		 ? link_set_conditions(eng, name, &u, &out, err, sizeof(err)) : LINK_ERR_INVALID;
 	json_decref(body);
 	reply(resp, rc, 200, out, err);
+}
+
+/* A POST /v1/links body: name, listen and upstream, each a string, and
+ * nothing else; 0, or -1 with err naming the field. */
+static int parse_link_body(json_t *body, const char *val[3], char *err, size_t errlen)
+{
+	static const char *const fields[] = { "name", "listen", "upstream" };
+	const char *key;
+	json_t *v;
+	json_object_foreach(body, key, v) {
+		int i = 0;
+		while (i < 3 && strcmp(key, fields[i]) != 0)
+			i++;
+		if (i == 3) {
+			snprintf(err, errlen, "%.64s: unknown field; expected name, listen and upstream",
+				 key);
+			return -1;
+		}
+		if (json_text(v, key, &val[i], err, errlen) != 0)
+			return -1;
+	}
+	for (int i = 0; i < 3; i++)
+		if (!val[i]) {
+			snprintf(err, errlen, "%s: required", fields[i]);
+			return -1;
+		}
+	return 0;
 }
 
 static void post_link(struct link_engine *eng, const struct http_req *req,
@@ -168,17 +202,11 @@ static void post_link(struct link_engine *eng, const struct http_req *req,
 	json_t *body = http_req_json(req, resp);
 	if (!body)
 		return;
-	static const char *const fields[] = { "name", "listen", "upstream" };
 	const char *val[3] = { NULL, NULL, NULL };
 	char err[256];
-	int rc = LINK_OK;
-	for (int i = 0; i < 3 && rc == LINK_OK; i++)
-		if (json_text(json_object_get(body, fields[i]), fields[i], &val[i],
-			      err, sizeof(err)) != 0)
-			rc = LINK_ERR_INVALID;
 	json_t *out = NULL;
-	if (rc == LINK_OK)
-		rc = link_add(eng, val[0], val[1], val[2], &out, err, sizeof(err));
+	int rc = parse_link_body(body, val, err, sizeof(err)) == 0
+		 ? link_add(eng, val[0], val[1], val[2], &out, err, sizeof(err)) : LINK_ERR_INVALID;
 	json_decref(body);
 	reply(resp, rc, 201, out, err);
 }
@@ -306,17 +334,6 @@ static int parse_args(int argc, char **argv, struct options *o)
 	return 0;
 }
 
-/* Thousands of connections need two descriptors each. */
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == rl.rlim_max)
-		return;
-	rl.rlim_cur = rl.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-		log_event(LOG_WARN, "drlink.nofile", "{s:s}", "error", strerror(errno));
-}
-
 /* Creates the --config links and their conditions, or reports FILE:L:C. */
 static int apply_config(struct link_engine *eng, const char *path)
 {
@@ -390,7 +407,7 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &opts) != 0)
 		return EXIT_USAGE;
 	log_init("drlink", NULL, opts.log_level);
-	raise_nofile();
+	nofile_raise();  /* each proxied connection costs two descriptors */
 	sigset_t stop;
 	sigstop_block(&stop);
 

@@ -25,6 +25,7 @@
 #include "http.h"
 #include "httpc.h"
 #include "log.h"
+#include "nofile.h"
 #include "sigstop.h"
 #include "metrics.h"
 #include "role.h"
@@ -193,6 +194,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_init("drsite", a.name, a.level);
+	nofile_raise();
 	if (httpc_global_init() != 0) {
 		fprintf(stderr, "drsite: cannot initialise libcurl\n");
 		return 1;

@@ -514,7 +514,8 @@ static bool key_char_ok(unsigned char c)
 	       c == '-' || c == '_' || c == '.' || c == '~';
 }
 
-/* Validates the key of a /v1/kv/ path; sets the error response if bad. */
+/* Validates the key of a /v1/kv/ path (percent-decoded, so any byte but
+ * NUL, which http.c refuses before any route); sets the error if bad. */
 static bool key_valid(const char *key, size_t len, struct http_resp *resp)
 {
 	if (len == 0) {
@@ -527,8 +528,9 @@ static bool key_valid(const char *key, size_t len, struct http_resp *resp)
 	}
 	for (size_t i = 0; i < len; i++)
 		if (!key_char_ok((unsigned char)key[i])) {
-			http_resp_error(resp, 400, "key has a byte (0x%02x at offset %zu) outside "
-					"A-Z a-z 0-9 - _ . ~", (unsigned char)key[i], i);
+			http_resp_error(resp, 400, "key has a byte (0x%02x at offset %zu, after "
+					"percent-decoding) outside A-Z a-z 0-9 - _ . ~",
+					(unsigned char)key[i], i);
 			return false;
 		}
 	return true;

@@ -13,6 +13,10 @@
  * How to make a valid request for an operation is in ops[] below: the spec
  * and that table must list the same operations, so a route added to one and
  * not the other fails here.
+ *
+ * The action bodies' parsers (api.h) are also tested alone, with a table of
+ * bodies and a deterministic fuzz, and against the live lab: a refused body
+ * leaves the cluster as it was.
  */
 #include <check.h>
 #include <signal.h>
@@ -24,6 +28,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "api.h"
 #include "testhelp.h"
 #include "testlab.h"
 #include "timeutil.h"
@@ -597,6 +602,269 @@ START_TEST(test_bad_requests_answer_documented_errors)
 }
 END_TEST
 
+/* ---- action bodies: the pure parsers of api.h ------------------------------------ */
+
+enum body_kind { B_FAILOVER, B_SWITCHOVER, B_EMPTY, B_UPGRADE, B_PLAYBOOK, B_APPROVE, B_ACK,
+		 B_NKINDS };
+static const char *const body_kinds[] = { "failover", "switchover", "empty", "upgrade",
+					  "playbook run", "approve", "ack" };
+
+union body_out {
+	struct api_failover failover;
+	struct api_switchover switchover;
+	struct api_upgrade upgrade;
+	struct api_playbook_run playbook;
+	struct api_comment comment;
+};
+
+static int parse_body(enum body_kind k, json_t *body, union body_out *o, char *err, size_t len)
+{
+	err[0] = '\0';
+	switch (k) {
+	case B_FAILOVER: return api_parse_failover(body, &o->failover, err, len);
+	case B_SWITCHOVER: return api_parse_switchover(body, &o->switchover, err, len);
+	case B_EMPTY: return api_parse_empty(body, err, len);
+	case B_UPGRADE: return api_parse_upgrade(body, &o->upgrade, err, len);
+	case B_PLAYBOOK: return api_parse_playbook_run(body, &o->playbook, err, len);
+	case B_APPROVE: return api_parse_approve(body, &o->comment, err, len);
+	default: return api_parse_ack(body, &o->comment, err, len);
+	}
+}
+
+/* A 64-byte site name: one over CONFIG_NAME_MAX - 1. */
+#define NAME64 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+START_TEST(test_action_bodies_refuse_by_field_name)
+{
+	static const struct {
+		enum body_kind kind;
+		const char *body;   /* NULL: no body */
+		const char *field;  /* NULL: accepted */
+	} cases[] = {
+		{ B_FAILOVER, NULL, NULL }, { B_FAILOVER, "{}", NULL },
+		{ B_FAILOVER, "{\"to\":\"eu-west\",\"force\":true}", NULL },
+		{ B_FAILOVER, "{\"to\":5}", "to: expected a string, got a number" },
+		{ B_FAILOVER, "{\"to\":\"\"}", "to: expected 1 to 63 bytes" },
+		{ B_FAILOVER, "{\"to\":null}", "to: expected a string, got null" },
+		{ B_FAILOVER, "{\"to\":\"" NAME64 "\"}", "to: expected 1 to 63 bytes, got 64" },
+		{ B_FAILOVER, "{\"force\":\"yes\"}", "force: expected true or false" },
+		{ B_FAILOVER, "{\"force\":1}", "force: expected true or false, got a number" },
+		{ B_FAILOVER, "{\"forse\":true}", "forse: unknown field; expected to, force" },
+		{ B_FAILOVER, "[]", "body: expected a JSON object" },
+		{ B_SWITCHOVER, NULL, "to: required" }, { B_SWITCHOVER, "{}", "to: required" },
+		{ B_SWITCHOVER, "{\"to\":\"x\"}", NULL },
+		{ B_SWITCHOVER, "{\"to\":\"x\",\"force\":true}", "force: unknown field" },
+		{ B_SWITCHOVER, "{\"to\":[\"x\"]}", "to: expected a string, got an array" },
+		{ B_EMPTY, NULL, NULL }, { B_EMPTY, "{}", NULL },
+		{ B_EMPTY, "{\"reason\":\"x\"}", "reason: unknown field; this body takes none" },
+		{ B_UPGRADE, "{\"to\":\"1.2.3\"}", NULL },
+		{ B_UPGRADE, NULL, "to: required" },
+		{ B_UPGRADE, "{\"to\":\"1.2\"}", "to: expected a version X.Y.Z, got '1.2'" },
+		{ B_UPGRADE, "{\"to\":\"1.2.3\",\"finalize\":\"no\"}", "finalize: expected true" },
+		{ B_UPGRADE, "{\"to\":\"1.2.3\",\"dry_run\":null}", "dry_run: expected true or false" },
+		{ B_UPGRADE, "{\"to\":\"1.2.3\",\"version\":\"1.2.3\"}",
+		  "version: unknown field; expected to, finalize, dry_run" },
+		{ B_PLAYBOOK, NULL, NULL },
+		{ B_PLAYBOOK, "{\"dry_run\":true,\"playbook\":\"name: x\"}", NULL },
+		{ B_PLAYBOOK, "{\"playbook\":\"\"}", "playbook: expected 1 to" },
+		{ B_PLAYBOOK, "{\"playbook\":{\"name\":\"x\"}}", "playbook: expected a string, got an object" },
+		{ B_PLAYBOOK, "{\"name\":\"x\"}", "name: unknown field; expected dry_run, playbook" },
+		{ B_APPROVE, NULL, NULL }, { B_APPROVE, "{\"comment\":\"\"}", NULL },
+		{ B_APPROVE, "{\"comment\":5}", "comment: expected a string" },
+		{ B_APPROVE, "{\"by\":\"me\"}", "by: unknown field; expected comment" },
+		{ B_ACK, NULL, "comment: required" },
+		{ B_ACK, "{\"comment\":\"\"}", "comment: expected 1 to 1024 bytes, got 0" },
+		{ B_ACK, "{\"comment\":\"disk replaced\"}", NULL },
+		{ B_ACK, "{\"comment\":\"ok\",\"x\":1}", "x: unknown field" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_error_t jerr;
+		json_t *body = cases[i].body ? json_loads(cases[i].body, JSON_DECODE_ANY, &jerr) : NULL;
+		ck_assert_msg(!cases[i].body || body, "case %zu: %s", i, jerr.text);
+		union body_out o;
+		char err[300];
+		int rc = parse_body(cases[i].kind, body, &o, err, sizeof(err));
+		const char *what = cases[i].body ? cases[i].body : "(no body)";
+		if (!cases[i].field)
+			ck_assert_msg(rc == 0, "%s %s refused: %s", body_kinds[cases[i].kind], what, err);
+		else
+			ck_assert_msg(rc == -1 && strstr(err, cases[i].field), "%s %s: rc %d, error '%s', "
+				      "want '%s'", body_kinds[cases[i].kind], what, rc, err, cases[i].field);
+		json_decref(body);
+	}
+	/* What an accepted body fills in, defaults included. */
+	union body_out o;
+	char err[300];
+	json_t *b = json_loads("{\"to\":\"2.10.0\",\"dry_run\":true}", 0, NULL);
+	ck_assert_int_eq(api_parse_upgrade(b, &o.upgrade, err, sizeof(err)), 0);
+	ck_assert(o.upgrade.finalize && o.upgrade.dry_run);
+	ck_assert_uint_eq(o.upgrade.version.minor, 10);
+	ck_assert_str_eq(o.upgrade.to, "2.10.0");
+	json_decref(b);
+	ck_assert_int_eq(api_parse_failover(NULL, &o.failover, err, sizeof(err)), 0);
+	ck_assert(!o.failover.to && !o.failover.force);
+}
+END_TEST
+
+/* xorshift64*: the fuzz is the same on every run. */
+static uint64_t fuzz_state = 0x9e3779b97f4a7c15ull;
+static uint64_t fuzz_next(void)
+{
+	fuzz_state ^= fuzz_state >> 12;
+	fuzz_state ^= fuzz_state << 25;
+	fuzz_state ^= fuzz_state >> 27;
+	return fuzz_state * 0x2545f4914f6cdd1dull;
+}
+
+static json_t *fuzz_value(int depth)
+{
+	char s[80];
+	size_t n;
+	switch (fuzz_next() % 9) {
+	case 0: return json_null();
+	case 1: return json_boolean(fuzz_next() & 1);
+	case 2: return json_integer((json_int_t)fuzz_next());
+	case 3: return json_real((double)(fuzz_next() % 1000) / 7.0);
+	case 4: return depth ? json_array() : json_pack("[o]", fuzz_value(depth + 1));
+	case 5: return depth ? json_object() : json_pack("{s:o}", "to", fuzz_value(depth + 1));
+	case 6: return json_string(fuzz_next() & 1 ? "1.2.3" : "us-east");
+	default:
+		n = fuzz_next() % 70;
+		for (size_t i = 0; i < n; i++)
+			s[i] = (char)(' ' + fuzz_next() % 95);
+		s[n] = '\0';
+		return json_string(s);
+	}
+}
+
+/* Random bodies of known and unknown fields with values of every type:
+ * each parser accepts or refuses, never crashes, and a refusal names a
+ * field of the body (or a required one); an acceptance holds only
+ * documented values. */
+START_TEST(test_action_bodies_fuzz)
+{
+	static const char *const keys[] = { "to", "force", "dry_run", "playbook", "finalize",
+					    "comment", "x", "", "TO", "to " };
+	int accepted = 0, refused = 0;
+	for (int iter = 0; iter < 20000; iter++) {
+		json_t *body = fuzz_next() % 10 == 0 ? fuzz_value(1) : json_object();
+		for (uint64_t k = fuzz_next() % 4; json_is_object(body) && k > 0; k--)
+			json_object_set_new(body, keys[fuzz_next() % 10], fuzz_value(0));
+		for (int kind = 0; kind < B_NKINDS; kind++) {
+			union body_out o;
+			char err[300];
+			int rc = parse_body(kind, body, &o, err, sizeof(err));
+			ck_assert(rc == 0 || rc == -1);
+			if (rc == -1) {
+				refused++;
+				ck_assert_msg(err[0] && strchr(err, ':'), "%s: error '%s'", body_kinds[kind], err);
+				continue;
+			}
+			accepted++;
+			ck_assert(json_is_object(body));
+			if (kind == B_FAILOVER && o.failover.to)
+				ck_assert(strlen(o.failover.to) >= 1 && strlen(o.failover.to) <= 63);
+			if (kind == B_SWITCHOVER)
+				ck_assert(o.switchover.to && strlen(o.switchover.to) <= 63);
+			if (kind == B_UPGRADE)
+				ck_assert(version_parse(o.upgrade.to, &o.upgrade.version));
+			if (kind == B_ACK)
+				ck_assert(o.comment.comment && o.comment.comment[0]);
+		}
+		json_decref(body);
+	}
+	fprintf(stderr, "check_api: fuzz: %d bodies accepted, %d refused\n", accepted, refused);
+	ck_assert_int_gt(accepted, 1000);
+	ck_assert_int_gt(refused, 1000);
+}
+END_TEST
+
+/* ---- refused requests change nothing ----------------------------------------------- */
+
+struct cluster_mark {
+	char state[32];
+	long long epoch, version, transitions, runs;
+};
+
+static void mark_cluster(struct cluster_mark *m)
+{
+	json_t *st = tl_orch_get(&L, "/v1/status");
+	ck_assert_ptr_nonnull(st);
+	snprintf(m->state, sizeof(m->state), "%s", json_string_value(json_object_get(st, "state")));
+	m->epoch = json_integer_value(json_object_get(st, "epoch"));
+	m->version = json_integer_value(json_object_get(st, "version"));
+	json_decref(st);
+	json_t *t = tl_orch_get(&L, "/v1/transitions");
+	m->transitions = (long long)json_array_size(json_object_get(t, "transitions"));
+	json_decref(t);
+	json_t *r = tl_orch_get(&L, "/v1/runs");
+	m->runs = (long long)json_array_size(json_object_get(r, "runs"));
+	json_decref(r);
+}
+
+/*
+ * Every action body with an unknown field, a wrong type, a value out of
+ * range or a missing field is answered 400 naming it, and the cluster is as
+ * it was: same state, epoch, cluster-row version, transitions and runs.
+ */
+START_TEST(test_refused_bodies_change_nothing)
+{
+	tl_lab_up(&L, NULL);
+	struct cluster_mark before, after;
+	mark_cluster(&before);
+	static const struct { const char *path, *body, *field; long status; } bad[] = {
+		{ "/v1/failover", "{\"to\":\"eu-west\",\"now\":true}", "now", 400 },
+		{ "/v1/failover", "{\"to\":\"mars\"}", "to", 400 },
+		{ "/v1/failover", "{\"to\":7}", "to", 400 },
+		{ "/v1/failover", "{\"to\":\"eu-west\",\"force\":\"yes\"}", "force", 400 },
+		{ "/v1/failover", "{\"to\":\"" NAME64 "\"}", "to", 400 },
+		{ "/v1/switchover", "{\"to\":\"eu-west\",\"force\":true}", "force", 400 },
+		{ "/v1/switchover", "{\"to\":null}", "to", 400 },
+		{ "/v1/switchover", NULL, "to", 400 },
+		{ "/v1/failback", "{\"to\":\"eu-west\"}", "to", 400 },
+		{ "/v1/pause", "{\"reason\":\"maintenance\"}", "reason", 400 },
+		{ "/v1/resume", "{\"force\":true}", "force", 400 },
+		{ "/v1/resume", "[1]", "body", 400 },
+		{ "/v1/upgrades", "{\"to\":\"9.9.9\",\"dry\":true}", "dry", 400 },
+		{ "/v1/upgrades", "{\"to\":\"9.9\"}", "to", 400 },
+		{ "/v1/upgrades", "{\"to\":\"9.9.9\",\"finalize\":1}", "finalize", 400 },
+		{ "/v1/upgrades", "{}", "to", 400 },
+		{ "/v1/playbooks/api-check/runs", "{\"dry_run\":true,\"steps\":[]}", "steps", 400 },
+		{ "/v1/playbooks/api-check/runs", "{\"dry_run\":\"true\"}", "dry_run", 400 },
+		{ "/v1/playbooks/api-check/runs", "{\"playbook\":42}", "playbook", 400 },
+		{ "/v1/runs/1/approve", "{\"comment\":\"ok\",\"as\":\"root\"}", "as", 400 },
+		{ "/v1/runs/1/approve", "{\"comment\":false}", "comment", 400 },
+		{ "/v1/runs/1/ack", "{\"comment\":\"ok\",\"x\":1}", "x", 400 },
+		{ "/v1/runs/1/ack", "{\"comment\":\"\"}", "comment", 400 },
+		{ "/v1/runs/1/ack", NULL, "comment", 400 },
+		{ "/v1/runs/%201/ack", "{\"comment\":\"ok\"}", "no route", 404 },
+		{ "/v1/runs/1%00/ack", "{\"comment\":\"ok\"}", "0x00", 400 },
+		{ "/v1/failover%00x", "{}", "0x00", 400 },
+		{ "/v1/runs/99999999999999999999/ack", "{\"comment\":\"ok\"}", "no route", 404 },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct reply r;
+		request("POST", bad[i].path, OP_TOKEN, bad[i].body, bad[i].body ? strlen(bad[i].body) : 0,
+			&r);
+		json_t *j = json_loads(r.body, 0, NULL);
+		const char *msg = json_string_value(json_object_get(j, "error"));
+		ck_assert_msg(r.status == bad[i].status && msg && strstr(msg, bad[i].field),
+			      "POST %s %s: %ld %s, want %ld naming %s", bad[i].path,
+			      bad[i].body ? bad[i].body : "(no body)", r.status, r.body, bad[i].status,
+			      bad[i].field);
+		json_decref(j);
+		free(r.body);
+	}
+	time_sleep_ms(300);  /* anything queued would have fired by now */
+	mark_cluster(&after);
+	ck_assert_str_eq(after.state, before.state);
+	ck_assert_int_eq(after.epoch, before.epoch);
+	ck_assert_int_eq(after.version, before.version);
+	ck_assert_int_eq(after.transitions, before.transitions);
+	ck_assert_int_eq(after.runs, before.runs);
+}
+END_TEST
+
 static Suite *api_suite(void)
 {
 	Suite *s = suite_create("api");
@@ -606,6 +874,11 @@ static Suite *api_suite(void)
 	tcase_add_test(tc, test_spec_lists_exactly_the_served_routes);
 	tcase_add_test(tc, test_every_documented_route_answers_as_documented);
 	tcase_add_test(tc, test_bad_requests_answer_documented_errors);
+	tcase_add_test(tc, test_refused_bodies_change_nothing);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("bodies");
+	tcase_add_test(tc, test_action_bodies_refuse_by_field_name);
+	tcase_add_test(tc, test_action_bodies_fuzz);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -340,12 +340,45 @@ START_TEST(test_bad_input_names_the_field)
 		 "\"upstream\":\"127.0.0.1:1\"}", fx.admin_port);
 	ck_assert_ptr_nonnull(strstr(api_error("POST", "/v1/links", body, 409), "in use"));
 	api_error("GET", "/v1/nothing", NULL, 404);
-	/* A rejected change leaves the conditions as they were. */
-	ck_assert_int_eq(link_stat("l1", NULL, "connections"), 0);
+	/* Every field of a new link is a required string, and only those. */
+	static const struct { const char *body, *field; } bad_link[] = {
+		{ "{\"name\":\"l3\",\"listen\":\"127.0.0.1:0\",\"upstream\":\"127.0.0.1:1\","
+		  "\"latency_ms\":5}", "latency_ms: unknown field" },
+		{ "{\"name\":\"l3\",\"listen\":\"127.0.0.1:0\"}", "upstream: required" },
+		{ "{\"name\":null,\"listen\":\"127.0.0.1:0\",\"upstream\":\"127.0.0.1:1\"}",
+		  "name: expected a string" },
+		{ "{\"name\":\"l3\",\"listen\":[],\"upstream\":\"127.0.0.1:1\"}",
+		  "listen: expected a string" },
+		{ "{}", "name: required" },
+		{ "[]", "JSON object" },
+	};
+	for (size_t i = 0; i < sizeof(bad_link) / sizeof(bad_link[0]); i++) {
+		const char *msg = api_error("POST", "/v1/links", bad_link[i].body, 400);
+		ck_assert_msg(strstr(msg, bad_link[i].field), "%s: error '%s' does not say '%s'",
+			      bad_link[i].body, msg, bad_link[i].field);
+	}
+	/* A NUL in a link's name in the path is refused, never cut short. */
+	ck_assert_ptr_nonnull(strstr(api_error("PUT", "/v1/links/l1%00x/conditions",
+					       "{\"latency_ms\":5}", 400), "0x00"));
+	ck_assert_ptr_nonnull(strstr(api_error("DELETE", "/v1/links/l1%00", NULL, 400), "0x00"));
+	/* One condition wrong spoils the whole change: none of it applies. */
+	api_error("PUT", "/v1/links/l1/conditions", "{\"latency_ms\":5,\"loss\":1}", 400);
+	/* Rejected requests changed nothing: one link, its conditions as they were. */
 	json_t *j = NULL;
+	ck_assert_int_eq(api("GET", "/v1/links", NULL, &j), 200);
+	ck_assert_int_eq(json_array_size(json_object_get(j, "links")), 1);
+	json_decref(j);
+	ck_assert_int_eq(link_stat("l1", NULL, "connections"), 0);
 	ck_assert_int_eq(api("GET", "/v1/links/l1", NULL, &j), 200);
-	json_t *down = json_object_get(json_object_get(j, "conditions"), "downstream");
-	ck_assert_int_eq(json_integer_value(json_object_get(down, "latency_ms")), 0);
+	json_t *conds = json_object_get(j, "conditions");
+	for (int d = 0; d < 2; d++) {
+		json_t *c = json_object_get(conds, d ? "downstream" : "upstream");
+		ck_assert_int_eq(json_integer_value(json_object_get(c, "latency_ms")), 0);
+		ck_assert_int_eq(json_integer_value(json_object_get(c, "jitter_ms")), 0);
+		ck_assert_int_eq(json_integer_value(json_object_get(c, "bandwidth_kbps")), 0);
+		ck_assert(json_number_value(json_object_get(c, "loss_pct")) == 0.0);
+		ck_assert_str_eq(json_string_value(json_object_get(c, "partition")), "none");
+	}
 	json_decref(j);
 }
 END_TEST

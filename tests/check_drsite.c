@@ -2,14 +2,17 @@
  * check_drsite.c — end-to-end: real drsite processes on free loopback ports,
  * killed for real (SIGKILL), with their data dirs damaged on purpose.
  */
+#include <arpa/inet.h>
 #include <check.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -158,15 +161,98 @@ START_TEST(test_bad_input_gets_json_errors_and_changes_nothing)
 }
 END_TEST
 
+/* Sends raw bytes as one request (the connection closes after it) and
+ * returns the answer (malloc'd, NUL-terminated), or NULL. */
+static char *raw_request(const char *bytes, size_t len)
+{
+	int port = atoi(strrchr(S.listen, ':') + 1);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct timeval tv = { .tv_sec = 5 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	char *out = calloc(1, 8192);
+	size_t n = 0;
+	ssize_t r;
+	if (out && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    send(fd, bytes, len, MSG_NOSIGNAL) == (ssize_t)len)
+		while (n < 8191 && (r = recv(fd, out + n, 8191 - n, 0)) > 0)
+			n += (size_t)r;
+	close(fd);
+	if (!out || n == 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* A raw request answered 400 with a JSON error that names want_byte. */
+static void assert_raw_400_naming(const char *bytes, size_t len, const char *want_byte)
+{
+	char *out = raw_request(bytes, len);
+	ck_assert_msg(out, "no answer to %.40s", bytes);
+	ck_assert_msg(strncmp(out, "HTTP/1.1 400 ", 13) == 0, "%.40s: %.60s", bytes, out);
+	const char *body = strstr(out, "\r\n\r\n");
+	json_t *j = body ? json_loads(body + 4, 0, NULL) : NULL;
+	const char *msg = json_string_value(json_object_get(j, "error"));
+	ck_assert_msg(msg && strstr(msg, want_byte), "%.40s: error %s does not name %s", bytes,
+		      msg ? msg : "(none)", want_byte);
+	json_decref(j);
+	free(out);
+}
+
 /*
- * An oversized body is answered 413 every time, never with a reset
- * connection: the server reads (and discards) the body before it answers,
- * rather than answering from the headers and closing with the body unread.
+ * Keys are checked after percent-decoding: a byte outside A-Z a-z 0-9 - _
+ * . ~ is refused and named in the error, and a NUL, raw or %00, never cuts
+ * a key short (a%00b is not the key a).  Nothing refused reaches the WAL.
+ */
+START_TEST(test_keys_with_nul_or_bytes_outside_the_alphabet_are_refused_by_name)
+{
+	site_start(NULL, NULL, NULL, NULL);
+	static const struct { const char *path, *byte; } bad[] = {
+		{ "/v1/kv/a%00b", "0x00" }, { "/v1/kv/%00", "0x00" }, { "/v1/kv/a%00", "0x00" },
+		{ "/v1/kv/a%2Fb", "0x2f" }, { "/v1/kv/a%2fb", "0x2f" }, { "/v1/kv/a%FFb", "0xff" },
+		{ "/v1/kv/a%0Ab", "0x0a" }, { "/v1/kv/a%25b", "0x25" }, { "/v1/kv/%zz", "0x25" },
+		{ "/v1/kv/a+b", "0x2b" }, { "/v1/kv/a%3Fb", "0x3f" },
+	};
+	static const char *const methods[] = { "PUT", "GET", "DELETE" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		for (int m = 0; m < 3; m++) {
+			char head[256];
+			int n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: t\r\n"
+					 "Content-Length: 1\r\nConnection: close\r\n\r\nv", methods[m],
+					 bad[i].path);
+			assert_raw_400_naming(head, (size_t)n, bad[i].byte);
+		}
+	/* A raw NUL in the request line, and %00 in a query, are refused too. */
+	static const char raw_nul[] = "PUT /v1/kv/a\0b HTTP/1.1\r\nHost: t\r\n"
+		"Content-Length: 1\r\nConnection: close\r\n\r\nv";
+	assert_raw_400_naming(raw_nul, sizeof(raw_nul) - 1, "0x00");
+	static const char raw_nul_health[] = "GET /healthz\0x HTTP/1.1\r\nHost: t\r\n"
+		"Connection: close\r\n\r\n";
+	assert_raw_400_naming(raw_nul_health, sizeof(raw_nul_health) - 1, "0x00");
+	assert_json_error(400, "GET", "/replica?lag=5%00", NULL, 0);
+	ck_assert_int_eq(status_int(NULL, "lsn"), 0);
+	assert_json_error(404, "GET", "/v1/kv/a", NULL, 0);
+	/* Escapes of allowed bytes are those bytes: %7E is ~, %41 is A. */
+	ck_assert_int_eq(req("PUT", "/v1/kv/%7E%41", "v", 1, NULL, NULL), 200);
+	char *out = NULL;
+	ck_assert_int_eq(req("GET", "/v1/kv/~A", NULL, 0, &out, NULL), 200);
+	ck_assert_str_eq(out, "v");
+	free(out);
+	ck_assert_int_eq(status_int(NULL, "lsn"), 1);
+}
+END_TEST
+
+/*
+ * A body somewhat over the limit (up to twice it) is read and discarded
+ * before the answer, so the client, still sending, gets its 413 every time
+ * and never a reset.
  */
 START_TEST(test_oversized_bodies_always_get_413_not_a_reset)
 {
 	site_start(NULL, NULL, NULL, NULL);
-	size_t len = 16u << 20;
+	size_t len = 2u << 20;
 	char *big = calloc(1, len);
 	ck_assert_ptr_nonnull(big);
 	for (int i = 0; i < 20; i++) {
@@ -176,6 +262,35 @@ START_TEST(test_oversized_bodies_always_get_413_not_a_reset)
 	free(big);
 	ck_assert_int_eq(req("PUT", "/v1/kv/small", "v", 1, NULL, NULL), 200);
 	ck_assert_int_eq(status_int(NULL, "lsn"), 1);
+}
+END_TEST
+
+/*
+ * A Content-Length far over the limit is answered 413 as soon as the
+ * headers are in: the server does not wait for a body that may never come.
+ * So is any over-limit body behind "Expect: 100-continue".
+ */
+START_TEST(test_huge_content_length_is_refused_at_once)
+{
+	site_start(NULL, NULL, NULL, NULL);
+	static const char *const heads[] = {
+		"PUT /v1/kv/huge HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000000000000\r\n\r\n",
+		"PUT /v1/kv/huge HTTP/1.1\r\nHost: t\r\nContent-Length: 18446744073709551615\r\n\r\n",
+		"PUT /v1/kv/huge HTTP/1.1\r\nHost: t\r\nContent-Length: 16777216\r\n\r\n",
+		"PUT /v1/kv/huge HTTP/1.1\r\nHost: t\r\nContent-Length: 1048577\r\n"
+		"Expect: 100-continue\r\n\r\n",
+	};
+	for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
+		uint64_t t0 = time_mono_ms();
+		char *out = raw_request(heads[i], strlen(heads[i]));
+		uint64_t ms = time_mono_ms() - t0;
+		ck_assert_msg(out && strncmp(out, "HTTP/1.1 413 ", 13) == 0, "%s: %.60s", heads[i],
+			      out ? out : "(no answer)");
+		ck_assert_msg(strstr(out, "{\"error\":"), "not a JSON error: %s", out);
+		ck_assert_msg(ms < 1000, "413 after %llu ms", (unsigned long long)ms);
+		free(out);
+	}
+	ck_assert_int_eq(status_int(NULL, "lsn"), 0);
 }
 END_TEST
 
@@ -392,7 +507,9 @@ static Suite *drsite_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_put_get_delete_binary_values);
 	tcase_add_test(tc, test_bad_input_gets_json_errors_and_changes_nothing);
+	tcase_add_test(tc, test_keys_with_nul_or_bytes_outside_the_alphabet_are_refused_by_name);
 	tcase_add_test(tc, test_oversized_bodies_always_get_413_not_a_reset);
+	tcase_add_test(tc, test_huge_content_length_is_refused_at_once);
 	tcase_add_test(tc, test_bad_command_line_exits_2);
 	tcase_add_test(tc, test_data_dir_held_or_unusable_is_refused);
 	tcase_add_test(tc, test_sigterm_shuts_down_cleanly_and_keeps_data);
