@@ -915,6 +915,8 @@ static json_t *cond_json(const struct lab_cond *c)
 		json_object_set_new(j, "bandwidth_kbps", json_integer(c->bandwidth_kbps));
 	if (c->has_partition)
 		json_object_set_new(j, "partition", json_string(c->partition));
+	if (c->direction[0])
+		json_object_set_new(j, "direction", json_string(c->direction));
 	return j;
 }
 

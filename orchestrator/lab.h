@@ -84,12 +84,14 @@ struct lab {
 	struct lab_proc procs[LAB_MAX_PROCS];
 };
 
-/* WAN conditions of one link; a field applies only when its has_ flag is set. */
+/* WAN conditions of one link; a field applies only when its has_ flag is set.
+ * direction: "" or "both" (default), "upstream" or "downstream". */
 struct lab_cond {
 	bool has_latency, has_jitter, has_loss, has_bandwidth, has_partition;
 	int64_t latency_ms, jitter_ms, bandwidth_kbps;
 	double loss_pct;
 	char partition[16];
+	char direction[16];
 };
 
 struct lab_up_opts {
