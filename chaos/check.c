@@ -67,6 +67,8 @@ struct checker {
 	size_t nlosses, caplosses;
 	json_t *quarantined;       /* "key\tvalue" of every quarantined record -> 1 */
 	json_t *named;             /* quarantine path -> records, from the runs' rewind steps */
+	json_t *named_read;        /* quarantine path -> records it holds (-1: missing) */
+	json_t *on_disk;           /* quarantine files no step names -> records (-1: unknowable) */
 	char primary[LAB_NAME];
 	int primary_site;
 };
@@ -460,8 +462,14 @@ static void attribute(struct checker *k)
 	int nper = 0;
 	for (size_t i = 0; i < k->nlosses; i++) {
 		struct loss *l = &k->losses[i];
-		l->excused = every_copy_destroyed(k, l->acked);
-		if (l->excused)
+		char key[48], val[128], note[200];
+		chaos_key_text(l->acked->writer, l->acked->key, key, sizeof(key));
+		chaos_value_text(l->acked->writer, l->acked->seq, val, sizeof(val));
+		snprintf(note, sizeof(note), "%s\t%s", key, val);
+		/* a rewind quarantined it: a copy survived on a site drchaos spared */
+		l->quarantined = json_object_get(k->quarantined, note) != NULL;
+		l->excused = !l->quarantined && every_copy_destroyed(k, l->acked);
+		if (l->excused || rebuilt_standalone(k, l->acked))
 			continue;
 		long long rpo = 0;
 		const char *from = site_of(k, l->acked->site);
@@ -490,65 +498,85 @@ static void attribute(struct checker *k)
 
 /* ==== (a), (b) ============================================================================ */
 
-/* One line per (site, epoch) that acknowledged writes now lost. */
-static void loss_groups(struct checker *k)
+/* What a loss is, once attributed. */
+enum loss_kind { LK_STANDALONE, LK_EXCUSED, LK_SANCTIONED, LK_LOST, LK_NO_RUN, LK_BEYOND_RPO, LK_N };
+
+static enum loss_kind loss_kind(struct checker *k, const struct loss *l)
 {
-	struct {
-		int site;
-		int64_t epoch;
-		size_t n;
-		const struct rec *first, *last;
-	} g[32];
-	int ng = 0;
-	for (size_t i = 0; i < k->nlosses; i++) {
-		const struct rec *a = k->losses[i].acked;
-		int j = 0;
-		while (j < ng && (g[j].site != a->site || g[j].epoch != a->epoch))
-			j++;
-		if (j == ng && ng < 32)
-			g[ng++] = (typeof(g[0])){ a->site, a->epoch, 0, a, a };
-		if (j == ng)
-			continue;
-		g[j].n++;
-		if (a->t1_ns < g[j].first->t1_ns)
-			g[j].first = a;
-		if (a->t1_ns > g[j].last->t1_ns)
-			g[j].last = a;
-	}
-	for (int j = 0; j < ng; j++)
-		printf("  lost: %zu acknowledged by %s at epoch %" PRId64 " (lsn %" PRId64 "..%" PRId64
-		       ", acknowledged +%.3fs..+%.3fs)\n", g[j].n, site_of(k, g[j].site), g[j].epoch,
-		       g[j].first->lsn, g[j].last->lsn, sec(g[j].first->t1_ns), sec(g[j].last->t1_ns));
+	if (rebuilt_standalone(k, l->acked))
+		return LK_STANDALONE;
+	if (l->excused)
+		return LK_EXCUSED;
+	if (l->sanctioned)
+		return LK_SANCTIONED;
+	if (!k->t->async)
+		return LK_LOST;
+	return l->run ? LK_BEYOND_RPO : LK_NO_RUN;
+}
+
+/* One group of losses: the same kind, acknowledging site and epoch. */
+struct loss_group {
+	enum loss_kind kind;
+	int site;
+	int64_t epoch;
+	size_t n, quarantined;
+	const struct loss *first, *second, *last;
+};
+
+static void report_group(struct checker *k, const struct loss_group *g)
+{
+	static const char *const what[LK_N] = {
+		"excused (a site drchaos emptied is a standalone primary until drorchd gives it a role)",
+		"excused (drchaos destroyed every copy the cluster can have held)",
+		"sanctioned (counted by the failover run's rpo_records, within the policy's RPO)",
+		"lost", "lost, and no failover run from that site after that epoch counts them",
+		"lost beyond the rpo_records of the run that ended that epoch",
+	};
+	char ex1[600], ex2[600] = "", head[300];
+	describe_loss(k, g->first, ex1, sizeof(ex1));
+	if (g->second)
+		describe_loss(k, g->second, ex2, sizeof(ex2));
+	snprintf(head, sizeof(head), "%zu acknowledged by %s at epoch %" PRId64 " (lsn %" PRId64 "..%"
+		 PRId64 ", acknowledged +%.3fs..+%.3fs) %s%s", g->n, site_of(k, g->site), g->epoch,
+		 g->first->acked->lsn, g->last->acked->lsn, sec(g->first->acked->t1_ns),
+		 sec(g->last->acked->t1_ns), what[g->kind], g->first->run ? "" : "");
+	if (g->first->run)
+		snprintf(head + strlen(head), sizeof(head) - strlen(head), " (run %lld)", g->first->run);
+	if (g->quarantined)
+		snprintf(head + strlen(head), sizeof(head) - strlen(head), "; %zu of them are in a rewind's "
+			 "quarantine file (a site that held them was rewound)", g->quarantined);
+	if (g->kind == LK_STANDALONE || g->kind == LK_EXCUSED || g->kind == LK_SANCTIONED)
+		printf("  %s; e.g. %s\n", head, ex1);
+	else
+		fail(k, k->t->async ? INV_B : INV_A, "%s; e.g. %s%s%s", head, ex1, ex2[0] ? "; " : "", ex2);
 }
 
 static void check_losses(struct checker *k, struct verdict *v)
 {
-	char line[600], detail[128];
-	loss_groups(k);
+	char detail[128];
+	struct loss_group g[64];
+	int ng = 0;
 	attribute(k);
 	for (size_t i = 0; i < k->nlosses; i++) {
 		const struct loss *l = &k->losses[i];
-		describe_loss(k, l, line, sizeof(line));
+		enum loss_kind kind = loss_kind(k, l);
 		v->lost++;
-		if (l->excused) {
-			printf("  excused (drchaos destroyed every copy): %s\n", line);
+		v->sanctioned += kind == LK_SANCTIONED;
+		int j = 0;
+		while (j < ng && (g[j].kind != kind || g[j].site != l->acked->site ||
+				  g[j].epoch != l->acked->epoch))
+			j++;
+		if (j == ng && ng < 64)
+			g[ng++] = (struct loss_group){ kind, l->acked->site, l->acked->epoch, 0, 0, l, NULL, l };
+		if (j == ng)
 			continue;
-		}
-		if (l->sanctioned)
-			v->sanctioned++;
-		if (!k->t->async) {
-			if (l->sanctioned)
-				printf("  sanctioned (counted by failover run %lld within the policy's RPO): %s\n",
-				       l->run, line);
-			else
-				fail(k, INV_A, "%s", line);
-		} else if (!l->run) {
-			fail(k, INV_B, "lost, and no failover run after epoch %" PRId64 " to count it: %s",
-			     l->acked->epoch, line);
-		} else if (!l->sanctioned) {
-			fail(k, INV_B, "lost beyond run %lld's rpo_records: %s", l->run, line);
-		}
+		g[j].quarantined += l->quarantined;
+		if (g[j].n++ == 1)
+			g[j].second = l;
+		g[j].last = l->acked->t1_ns > g[j].last->acked->t1_ns ? l : g[j].last;
 	}
+	for (int j = 0; j < ng; j++)
+		report_group(k, &g[j]);
 	snprintf(detail, sizeof(detail), "%zu keys read from %s, %zu lost (%zu counted by a run)",
 		 v->keys_checked, k->primary, v->lost, v->sanctioned);
 	if (!k->t->async)
@@ -771,11 +799,22 @@ static bool near_store_reset(const struct trial *t, double at_ms)
 	return false;
 }
 
-/* Quarantine files on disk: each named by a rewind step. */
-static void check_unnamed_files(struct checker *k)
+/*
+ * Reads every quarantine file before the losses are judged: those the
+ * audit's rewind steps name (k->named: path -> records the step says) and
+ * those in the sites' data directories (k->on_disk: path -> records it
+ * holds, -1 when the audit cannot be asked about it: its rewind may have
+ * been recorded in a store drchaos moved aside).
+ */
+static void load_quarantine(struct checker *k)
 {
+	collect_named(k);
+	const char *path;
+	json_t *records;
+	json_object_foreach(k->named, path, records)
+		json_object_set_new(k->named_read, path, json_integer(read_quarantine(k, path)));
 	for (int s = 0; s < k->t->lab->nsites; s++) {
-		char dir[LAB_PATH + 32], path[LAB_PATH + 300];
+		char dir[LAB_PATH + 32], file[LAB_PATH + 300];
 		snprintf(dir, sizeof(dir), "%s/quarantine", k->t->lab->sites[s].data);
 		DIR *d = opendir(dir);
 		struct dirent *e;
@@ -783,17 +822,14 @@ static void check_unnamed_files(struct checker *k)
 			size_t l = strlen(e->d_name);
 			if (l < 6 || strcmp(e->d_name + l - 6, ".jsonl"))
 				continue;
-			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-			if (json_object_get(k->named, path))
+			snprintf(file, sizeof(file), "%s/%s", dir, e->d_name);
+			if (json_object_get(k->named, file))
 				continue;
 			json_t *last = json_object_get(json_object_get(k->t->sites_status, site_of(k, s)),
 						       "last_rewind");
-			double at = json_number_value(json_object_get(last, "at_ms"));
-			if (near_store_reset(k->t, at))
-				continue;
-			long n = read_quarantine(k, path);
-			fail(k, INV_E, "%s: a rewind quarantined %ld records in %s, and no run of the audit "
-			     "names it", site_of(k, s), n, path);
+			long n = read_quarantine(k, file);
+			bool unknowable = near_store_reset(k->t, json_number_value(json_object_get(last, "at_ms")));
+			json_object_set_new(k->on_disk, file, json_integer(unknowable ? -1 : n));
 		}
 		if (d)
 			closedir(d);
@@ -804,11 +840,8 @@ static void check_quarantine(struct checker *k)
 {
 	const char *path;
 	json_t *records;
-	size_t files = 0;
-	collect_named(k);
 	json_object_foreach(k->named, path, records) {
-		long n = read_quarantine(k, path);
-		files++;
+		long n = (long)json_integer_value(json_object_get(k->named_read, path));
 		if (n < 0)
 			fail(k, INV_E, "the audit names quarantine file %s (%" JSON_INTEGER_FORMAT " records): "
 			     "it does not exist", path, json_integer_value(records));
@@ -816,21 +849,27 @@ static void check_quarantine(struct checker *k)
 			fail(k, INV_E, "quarantine file %s holds %ld records, the audit says %"
 			     JSON_INTEGER_FORMAT, path, n, json_integer_value(records));
 	}
-	check_unnamed_files(k);
+	json_object_foreach(k->on_disk, path, records)
+		if (json_integer_value(records) >= 0)
+			fail(k, INV_E, "a rewind quarantined %" JSON_INTEGER_FORMAT " records in %s, and no run "
+			     "of the audit names it", json_integer_value(records), path);
+	size_t uncovered = 0;
+	const struct loss *ex = NULL;
 	for (size_t i = 0; k->t->async && i < k->nlosses; i++) {
-		struct loss *l = &k->losses[i];
-		char key[48], val[128], note[200], line[600];
-		chaos_key_text(l->acked->writer, l->acked->key, key, sizeof(key));
-		chaos_value_text(l->acked->writer, l->acked->seq, val, sizeof(val));
-		snprintf(note, sizeof(note), "%s\t%s", key, val);
-		l->quarantined = json_object_get(k->quarantined, note) != NULL;
-		if (l->quarantined || l->excused || l->sanctioned)
-			continue;
-		describe_loss(k, l, line, sizeof(line));
-		fail(k, INV_E, "lost, not counted by a run, and in no quarantine file: %s", line);
+		const struct loss *l = &k->losses[i];
+		if (!l->quarantined && !l->excused && !l->sanctioned && !rebuilt_standalone(k, l->acked) &&
+		    !uncovered++)
+			ex = l;
+	}
+	if (ex) {
+		char line[600];
+		describe_loss(k, ex, line, sizeof(line));
+		fail(k, INV_E, "%zu lost acknowledged writes are counted by no run and in no quarantine "
+		     "file; e.g. %s", uncovered, line);
 	}
 	char detail[64];
-	snprintf(detail, sizeof(detail), "%zu quarantine files named by the audit", files);
+	snprintf(detail, sizeof(detail), "%zu quarantine files named by the audit",
+		 json_object_size(k->named));
 	verdict_line(k, INV_E, "what a rewind removed is in a quarantine file the audit names", detail);
 }
 
@@ -891,10 +930,10 @@ static int find_primary(struct checker *k)
 void check_all(struct trial *t, struct verdict *v)
 {
 	struct checker k = { .t = t, .c = chttp_new(), .quarantined = json_object(),
-			     .named = json_object() };
+			     .named = json_object(), .named_read = json_object(), .on_disk = json_object() };
 	memset(v, 0, sizeof(*v));
 	printf("\n== checks\n");
-	if (!k.c || !k.quarantined || !k.named || gather(&k)) {
+	if (!k.c || !k.quarantined || !k.named || !k.named_read || !k.on_disk || gather(&k)) {
 		printf("drchaos: out of memory\n");
 		snprintf(v->failed, sizeof(v->failed), "oom");
 		goto done;
@@ -903,6 +942,7 @@ void check_all(struct trial *t, struct verdict *v)
 		v->acked += k.all[i].status == 200;
 		v->indeterminate += k.all[i].status != 200;
 	}
+	load_quarantine(&k);
 	if (find_primary(&k) >= 0) {
 		read_back(&k, v);
 		check_losses(&k, v);
@@ -930,4 +970,6 @@ done:
 	free(k.losses);
 	json_decref(k.quarantined);
 	json_decref(k.named);
+	json_decref(k.named_read);
+	json_decref(k.on_disk);
 }

@@ -407,7 +407,7 @@ static void run_trial(struct trial *t, struct schedule *s, struct verdict *v, ch
 	chaos_say(t, "load: %d writers following the primary, 1 pinned to %s, a prober per site",
 		  CHAOS_FOLLOWERS, t->first_primary);
 	chaos_say(t, "fault phase: %.0f s, %d faults", t->duration_s, s->n);
-	if (faults_run(t, s, &fs) == 0)
+	if (faults_run(t, s, &fs) == 0 && !atomic_load(&t->interrupted))
 		faults_heal(fs, t->heal_timeout_ms);
 	faults_free(fs);
 	load_stop(t);
@@ -415,6 +415,8 @@ static void run_trial(struct trial *t, struct schedule *s, struct verdict *v, ch
 	load_stats(t, &acked, &refused, &silent);
 	chaos_say(t, "load stopped: %zu acknowledged, %zu refused, %zu without an answer", acked, refused,
 		  silent);
+	v->acked = acked;
+	v->indeterminate = refused + silent;
 	if (atomic_load(&t->interrupted)) {
 		load_stop_monitor(t);
 		snprintf(checks, len, "INTERRUPTED");

@@ -1164,6 +1164,8 @@ void faults_heal(struct faults *fs, long timeout_ms)
 		json_decref(st);
 		sleep_ms(200);
 	}
+	if (atomic_load(&t->interrupted))
+		return;
 	snprintf(t->heal_failure, sizeof(t->heal_failure), "not STEADY with every replica streaming "
 		 "after %ld s: %s", timeout_ms / 1000, last);
 	chaos_say(t, "heal: %s", t->heal_failure);
