@@ -340,6 +340,38 @@ static void settle(struct trial *t)
 	chttp_free(c);
 }
 
+/* ==== the record, for a post-mortem ================================================ */
+
+/* DIR/answers.tsv: every answer the load got; DIR/operators.tsv: every
+ * operator request.  Times in seconds from the trial's start. */
+static void write_record(struct trial *t)
+{
+	char path[LAB_PATH + 32], key[48];
+	snprintf(path, sizeof(path), "%s/answers.tsv", t->dir);
+	FILE *f = fopen(path, "w");
+	if (f) {
+		fprintf(f, "writer\tsite\tkey\tseq\tdigest\tstart_s\tend_s\tstatus\tlsn\tepoch\n");
+		for (int w = 0; w < CHAOS_WRITERS; w++)
+			for (size_t i = 0; i < t->recs[w].n; i++) {
+				const struct rec *r = &t->recs[w].v[i];
+				chaos_key_text(r->writer, r->key, key, sizeof(key));
+				fprintf(f, "%u\t%s\t%s\t%" PRIu64 "\t%016" PRIx64 "\t%.6f\t%.6f\t%d\t%" PRId64
+					"\t%" PRId64 "\n", r->writer, t->lab->sites[r->site].name, key, r->seq,
+					r->digest, (double)r->t0_ns / 1e9, (double)r->t1_ns / 1e9, r->status, r->lsn,
+					r->epoch);
+			}
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "%s/operators.tsv", t->dir);
+	if ((f = fopen(path, "w"))) {
+		fprintf(f, "at_s\trequest\tstate\tstatus\tanswer\tbad\n");
+		for (int i = 0; i < t->nops; i++)
+			fprintf(f, "%.3f\t%s\t%s\t%ld\t%s\t%d\n", t->ops[i].at_s, t->ops[i].what,
+				t->ops[i].state, t->ops[i].status, t->ops[i].answer, t->ops[i].bad);
+		fclose(f);
+	}
+}
+
 /* ==== signals ====================================================================== */
 
 static void *signal_main(void *arg)
@@ -417,6 +449,7 @@ static void run_trial(struct trial *t, struct schedule *s, struct verdict *v, ch
 		  silent);
 	v->acked = acked;
 	v->indeterminate = refused + silent;
+	write_record(t);
 	if (atomic_load(&t->interrupted)) {
 		load_stop_monitor(t);
 		snprintf(checks, len, "INTERRUPTED");
