@@ -228,6 +228,34 @@ int damage_store(const char *db, const struct fault *f, char *what, size_t len)
 	}
 }
 
+/* A file of dir ending in ext and larger than min bytes? */
+static bool any_file(const char *dir, const char *ext, off_t min)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	bool found = false;
+	size_t el = strlen(ext);
+	while (d && !found && (e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+		char path[1200];
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		found = l > el && !strcmp(e->d_name + l - el, ext) && file_size(path) > min;
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+bool damage_has_records(const char *data)
+{
+	char dir[700];
+	snprintf(dir, sizeof(dir), "%s/snap", data);
+	if (any_file(dir, ".snap", 0))
+		return true;
+	snprintf(dir, sizeof(dir), "%s/wal", data);
+	return any_file(dir, ".wal", 16);  /* more than a segment header */
+}
+
 int damage_move_aside(const char *path, const char *aside_dir, const char *tag, char *what,
 		      size_t len)
 {

@@ -11,6 +11,7 @@
 #ifndef DRCHAOS_DAMAGE_H
 #define DRCHAOS_DAMAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "schedule.h"
@@ -19,6 +20,8 @@
 int damage_site(const char *data, const struct fault *f, char *what, size_t len);
 /* The orchstore fault f (FK_DB_*) on the store db (and db-wal, db-shm). */
 int damage_store(const char *db, const struct fault *f, char *what, size_t len);
+/* true when the data dir holds a snapshot or a WAL segment with a record. */
+bool damage_has_records(const char *data);
 /* Renames path (if it exists) to aside_dir/tag, creating aside_dir.
  * 0 moved, 1 nothing there, -1 error. */
 int damage_move_aside(const char *path, const char *aside_dir, const char *tag, char *what,

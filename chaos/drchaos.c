@@ -252,7 +252,11 @@ static int write_lab_spec(struct trial *t, char *path, size_t len)
 	return fclose(f);
 }
 
-static int start_lab(struct trial *t)
+/* The sites' first start has DRORCH_TEST_REWIND_CRASH when the schedule
+ * says so: a site crashes in the middle of its first rewind, and every
+ * restart (without it) finishes the rewind.  Set and unset before any
+ * other thread runs. */
+static int start_lab(struct trial *t, const char *rewind_crash)
 {
 	char spec[LAB_PATH + 32], err[1024];
 	if (write_lab_spec(t, spec, sizeof(spec))) {
@@ -261,7 +265,11 @@ static int start_lab(struct trial *t)
 	}
 	struct lab_up_opts o = { .dir = t->dir, .spec = spec, .timeout_ms = 60000,
 				 .progress = t->verbose ? stdout : NULL, .enable_faults = true };
-	if (lab_up(&o, &t->lab, err, sizeof(err))) {
+	if (rewind_crash[0])
+		setenv("DRORCH_TEST_REWIND_CRASH", rewind_crash, 1);
+	int rc = lab_up(&o, &t->lab, err, sizeof(err));
+	unsetenv("DRORCH_TEST_REWIND_CRASH");
+	if (rc) {
 		printf("drchaos: lab up: %s\n", err);
 		return -1;
 	}
@@ -480,8 +488,6 @@ static int trial_main(struct trial *t)
 		sched_free(&s);
 		return EXIT_FAIL;
 	}
-	if (s.rewind_crash[0])
-		setenv("DRORCH_TEST_REWIND_CRASH", s.rewind_crash, 1);
 	const char *const default_names[3] = { "us-east", "eu-west", "ap-south" };
 	printf("drchaos %s: seed %" PRIu64 ", %s mode, %.0f s of faults, lab in %s\nschedule:\n",
 	       PACKAGE_VERSION, t->seed, t->async ? "async" : "sync", t->duration_s, t->dir);
@@ -498,7 +504,7 @@ static int trial_main(struct trial *t)
 	pthread_detach(sig_thread);
 
 	t->t0_ns = chaos_now_ns();
-	if (start_lab(t) == 0) {
+	if (start_lab(t, s.rewind_crash) == 0) {
 		snprintf(t->first_primary, sizeof(t->first_primary), "%s", t->lab->sites[0].name);
 		chaos_say(t, "lab up: drorchd %s, sites %s %s %s", t->lab->url, t->lab->sites[0].url,
 			  t->lab->sites[1].url, t->lab->sites[2].url);

@@ -66,6 +66,7 @@ struct faults {
 	bool down_by_us[LAB_MAX_PROCS];    /* killed by drchaos, restart pending */
 	int64_t dead_since[LAB_MAX_PROCS]; /* watchdog: when it was first seen dead */
 	int64_t next_try[LAB_MAX_PROCS];   /* watchdog: a start that failed is retried later */
+	int deaths[LAB_MAX_PROCS];         /* watchdog: deaths seen, for its back-off */
 	bool stopped[CHAOS_SITES];
 	bool disk_full[CHAOS_SITES];
 	int unrepaired;                    /* the site whose data drchaos destroyed, or -1 */
@@ -163,11 +164,26 @@ static void repair_site(struct faults *fs, int i, int step, const char *why)
 		note_destroyed(fs->t, i);
 	} else {
 		aside(fs, site->data, site->name, "data");
-		fs->t->rebuilt_at_s[i] = chaos_elapsed_s(fs->t);
 		fs->unrepaired = i;
 		note_destroyed(fs->t, i);
-		chaos_say(fs->t, "operator: %s starts as a new, empty site", site->name);
 	}
+}
+
+/* A site about to start on nothing at all: no state.json, no WAL record,
+ * no snapshot.  It is a new site, a standalone primary at epoch 0 by
+ * design until drorchd gives it a role (its acknowledgements then are
+ * not the cluster's: see t->rebuilt_at_s).  One that still holds records
+ * but lost its state.json is not new: it must know it had a role. */
+static void note_if_new(struct faults *fs, int i)
+{
+	const char *data = fs->t->lab->sites[i].data;
+	char path[LAB_PATH + 32];
+	snprintf(path, sizeof(path), "%s/state.json", data);
+	if (access(path, F_OK) == 0 || damage_has_records(data))
+		return;
+	fs->t->rebuilt_at_s[i] = chaos_elapsed_s(fs->t);
+	chaos_say(fs->t, "%s starts as a new site (no state.json, no record): a standalone primary until "
+		  "drorchd gives it a role", fs->t->lab->sites[i].name);
 }
 
 /* Starts a site; when it exits at start-up, repairs and tries again: its
@@ -179,6 +195,7 @@ static int start_site(struct faults *fs, int i)
 	const char *name = fs->t->lab->sites[i].name;
 	bool state_tried = false;
 	for (int step = 1; step <= 3; step++) {
+		note_if_new(fs, i);
 		if (lab_start(fs->t->lab, name, START_TIMEOUT_MS, err, sizeof(err)) == 0)
 			return 0;
 		struct lab_proc *p = lab_proc_named(fs->t->lab, name);
@@ -293,12 +310,14 @@ static void watchdog(struct faults *fs)
 		if (!fs->dead_since[i]) {
 			char last[400];
 			log_last_line(p->log, last, sizeof(last));
-			chaos_say(fs->t, "watchdog: %s (pid %d) died, not killed by drchaos; its log ends: %s",
-				  p->name, (int)p->pid, last);
+			chaos_say(fs->t, "watchdog: %s (pid %d) died, not killed by drchaos (death %d); its log "
+				  "ends: %s", p->name, (int)p->pid, ++fs->deaths[i], last);
 			fs->dead_since[i] = now;
 			continue;
 		}
-		if (now - fs->dead_since[i] < WATCHDOG_GRACE_NS || !strcmp(p->kind, "drlink"))
+		/* 1 s, then 2, 4, 8 s for a process that keeps dying */
+		int64_t grace = WATCHDOG_GRACE_NS << (fs->deaths[i] > 4 ? 3 : fs->deaths[i] - 1);
+		if (now - fs->dead_since[i] < grace || !strcmp(p->kind, "drlink"))
 			continue;
 		chaos_say(fs->t, "watchdog: restarting %s", p->name);
 		if (start_proc(fs, p->name) == 0)

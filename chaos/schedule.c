@@ -447,6 +447,6 @@ void sched_print(FILE *f, const struct schedule *s, const char *const names[3])
 		fprintf(f, "  %s\n", line);
 	}
 	if (s->rewind_crash[0])
-		fprintf(f, "  (every rewind crashes its site %s: DRORCH_TEST_REWIND_CRASH)\n",
-			s->rewind_crash);
+		fprintf(f, "  (a site's first rewind crashes it %s: DRORCH_TEST_REWIND_CRASH on the "
+			"sites' first start; restarts go without it)\n", s->rewind_crash);
 }
