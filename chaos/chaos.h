@@ -153,6 +153,9 @@ double chaos_elapsed_s(const struct trial *t);
 /* The site of lab->sites named name (or whose listen or link address is
  * addr, for X-Drorch-Primary), or -1. */
 int chaos_site_index(const struct trial *t, const char *name);
+/* drorchd --verify-audit on the lab's config: its exit status (-1: could
+ * not run) and what it printed, in out. */
+int chaos_verify_audit(const struct trial *t, char *out, size_t len);
 int chaos_site_by_addr(const struct trial *t, const char *addr);
 
 /* load.c: the monitor, the writers and the probers. */

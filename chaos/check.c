@@ -38,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 
 #define EVIDENCE_MAX 12
@@ -655,20 +654,6 @@ static size_t busiest_row(json_t *tr, char *row, size_t rowlen, long long *at_se
 	return best;
 }
 
-static int verify_audit(struct checker *k, char *out, size_t len)
-{
-	char cmd[LAB_PATH * 3];
-	snprintf(cmd, sizeof(cmd), "'%s' --config '%s' --verify-audit 2>&1",
-		 lab_proc_named(k->t->lab, LAB_ORCH)->argv[0], k->t->lab->config);
-	FILE *p = popen(cmd, "r");
-	size_t n = p ? fread(out, 1, len - 1, p) : 0;
-	out[n] = '\0';
-	while (n && out[n - 1] == '\n')
-		out[--n] = '\0';
-	int st = p ? pclose(p) : -1;
-	return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void check_audit(struct checker *k)
 {
 	json_t *fsm = orch_get(k, "/v1/fsm"), *tj = orch_get(k, "/v1/transitions");
@@ -705,7 +690,7 @@ static void check_audit(struct checker *k)
 		snprintf(detail, sizeof(detail), "%zu transitions; the most one row fired in %d s: %zu (%s)",
 			 json_array_size(tr), FLOOD_WINDOW_MS / 1000, busiest, row[0] ? row : "-");
 	}
-	int rc = verify_audit(k, out, sizeof(out));
+	int rc = chaos_verify_audit(k->t, out, sizeof(out));
 	if (rc != 0 && k->t->db_damaged_at_s >= 0)
 		printf("  (d) not judged: drorchd --verify-audit exit %d (%s), but drchaos damaged a page of "
 		       "this store at +%.2fs\n", rc, out, k->t->db_damaged_at_s);

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -91,6 +92,20 @@ int chaos_site_index(const struct trial *t, const char *name)
 		if (!strcmp(t->lab->sites[i].name, name))
 			return i;
 	return -1;
+}
+
+int chaos_verify_audit(const struct trial *t, char *out, size_t len)
+{
+	char cmd[LAB_PATH * 3];
+	snprintf(cmd, sizeof(cmd), "'%s' --config '%s' --verify-audit 2>&1",
+		 lab_proc_named(t->lab, LAB_ORCH)->argv[0], t->lab->config);
+	FILE *p = popen(cmd, "r");
+	size_t n = p ? fread(out, 1, len - 1, p) : 0;
+	out[n] = '\0';
+	while (n && out[n - 1] == '\n')
+		out[--n] = '\0';
+	int st = p ? pclose(p) : -1;
+	return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 int chaos_site_by_addr(const struct trial *t, const char *addr)

@@ -33,7 +33,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -327,13 +326,32 @@ static void watchdog(struct faults *fs)
 
 /* ==== targets =============================================================== */
 
+/* The primary: drorchd's, or while drorchd does not answer, the site that
+ * says it is primary at the newest epoch (the sites' own statuses). */
 static int current_primary(struct faults *fs)
 {
+	struct trial *t = fs->t;
 	char state[24], primary[LAB_NAME];
-	int64_t epoch;
-	monitor_view(fs->t, state, sizeof(state), primary, sizeof(primary), &epoch);
-	int i = chaos_site_index(fs->t, primary);
-	return i >= 0 ? i : chaos_site_index(fs->t, fs->t->first_primary);
+	int64_t epoch, best_epoch = -1;
+	monitor_view(t, state, sizeof(state), primary, sizeof(primary), &epoch);
+	int i = chaos_site_index(t, primary), best = -1;
+	pthread_mutex_lock(&t->mu);
+	bool orch = t->orch_answers;
+	const char *name;
+	json_t *st;
+	json_object_foreach(t->sites_status, name, st) {
+		int64_t e = json_integer_value(json_object_get(st, "epoch"));
+		if (!strcmp(json_string_value(json_object_get(st, "role")) ?: "", "primary") && e > best_epoch) {
+			best_epoch = e;
+			best = chaos_site_index(t, name);
+		}
+	}
+	pthread_mutex_unlock(&t->mu);
+	if (orch && i >= 0)
+		return i;
+	if (best >= 0)
+		return best;
+	return i >= 0 ? i : chaos_site_index(t, t->first_primary);
 }
 
 /* The pick-th site other than `not`, in lab order. */
@@ -648,14 +666,11 @@ static int fire_orchstore(struct faults *fs, struct frt *r, char *what, size_t l
 	if (rc == 0 && r->f->kind == FK_DB_PAGE) {
 		/* An operator checks the audit of a store whose disk misbehaved,
 		 * and does not start drorchd on one whose chain is broken. */
-		char bin[LAB_PATH + 16], cmd[LAB_PATH * 3];
-		snprintf(bin, sizeof(bin), "%s", lab_proc_named(t->lab, LAB_ORCH)->argv[0]);
-		snprintf(cmd, sizeof(cmd), "'%s' --config '%s' --verify-audit >/dev/null 2>&1", bin,
-			 t->lab->config);
-		int st = system(cmd);
+		char out[512];
+		int st = chaos_verify_audit(t, out, sizeof(out));
 		if (st != 0) {
-			chaos_say(t, "operator: drorchd --verify-audit fails on the damaged store (status %d)",
-				  WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+			chaos_say(t, "operator: drorchd --verify-audit fails on the damaged store (exit %d: %s)",
+				  st, out);
 			store_aside(fs);
 		} else {
 			t->db_damaged_at_s = chaos_elapsed_s(t);
