@@ -119,6 +119,8 @@ struct trial {
 	int db_generation;         /* +1 each time drchaos gives drorchd a fresh store */
 	json_t *sites_status;      /* the sites' own /v1/status, by name (monitor) */
 	int64_t sites_status_ns;   /* when the monitor asked them (its first request) */
+	json_t *rewinds_seen;      /* quarantine path -> a site's last_rewind naming it:
+				    * every rewind a site reported complete */
 	json_t *held;              /* site -> epoch -> the highest flushed_lsn it reported
 				    * at that epoch as a replica, or as that epoch's primary */
 
@@ -168,6 +170,8 @@ void monitor_view(struct trial *t, char *state, size_t slen, char *primary, size
 		  int64_t *epoch);
 /* Fetches the runs now and adds them to runs_seen (the monitor does it every 2 s). */
 void monitor_poll_runs(struct trial *t, struct chttp *c);
+/* Asks every site for its status now (the monitor does it every 450 ms). */
+void monitor_poll_sites(struct trial *t, struct chttp *c);
 
 /* faults.c: the fault phase, then the heal.  faults_run fires the schedule
  * until the trial's duration (or an interrupt) and leaves in *out what is

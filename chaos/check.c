@@ -788,8 +788,10 @@ static bool near_store_reset(const struct trial *t, double at_ms)
  * Reads every quarantine file before the losses are judged: those the
  * audit's rewind steps name (k->named: path -> records the step says) and
  * those in the sites' data directories (k->on_disk: path -> records it
- * holds, -1 when the audit cannot be asked about it: its rewind may have
- * been recorded in a store drchaos moved aside).
+ * holds; -1 when it is not judged: no site ever reported that rewind
+ * complete (one that crashed before removing anything leaves its file
+ * behind and is done again), or its step may have been recorded in a
+ * store drchaos moved aside).
  */
 static void load_quarantine(struct checker *k)
 {
@@ -810,10 +812,13 @@ static void load_quarantine(struct checker *k)
 			snprintf(file, sizeof(file), "%s/%s", dir, e->d_name);
 			if (json_object_get(k->named, file))
 				continue;
-			json_t *last = json_object_get(json_object_get(k->t->sites_status, site_of(k, s)),
-						       "last_rewind");
+			json_t *done = json_object_get(k->t->rewinds_seen, file);
 			long n = read_quarantine(k, file);
-			bool unknowable = near_store_reset(k->t, json_number_value(json_object_get(last, "at_ms")));
+			bool unknowable = !done ||
+					  near_store_reset(k->t, json_number_value(json_object_get(done, "at_ms")));
+			if (!done)
+				printf("  (e) not judged: %s (%ld records) was left by a rewind no site reported "
+				       "complete\n", file, n);
 			json_object_set_new(k->on_disk, file, json_integer(unknowable ? -1 : n));
 		}
 		if (d)

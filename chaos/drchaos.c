@@ -482,8 +482,10 @@ static void run_trial(struct trial *t, struct schedule *s, struct verdict *v, ch
 		settle(t);
 	load_stop_monitor(t);
 	struct chttp *c = chttp_new();
-	if (c)
+	if (c) {
 		monitor_poll_runs(t, c);
+		monitor_poll_sites(t, c);
+	}
 	chttp_free(c);
 	check_all(t, v);
 	snprintf(checks, len, "%s%s%s%s", v->failed[0] ? "FAIL (" : "PASS", v->failed,
@@ -564,6 +566,7 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&t.mu, NULL);
 	t.runs_seen = json_object();
 	t.held = json_object();
+	t.rewinds_seen = json_object();
 	t.sites_status = json_object();
 	snprintf(t.state, sizeof(t.state), "?");
 	rc = trial_main(&t);
@@ -573,6 +576,7 @@ int main(int argc, char **argv)
 	free(t.ops);
 	json_decref(t.runs_seen);
 	json_decref(t.held);
+	json_decref(t.rewinds_seen);
 	json_decref(t.sites_status);
 	return rc;
 }

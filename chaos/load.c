@@ -316,7 +316,7 @@ static void note_held(struct trial *t, const char *site, json_t *st)
 		json_object_set_new(bysite, epoch, json_integer(flushed));
 }
 
-static void poll_sites(struct trial *t, struct chttp *c)
+void monitor_poll_sites(struct trial *t, struct chttp *c)
 {
 	int64_t asked = chaos_now_ns();
 	json_t *all = json_object();
@@ -328,8 +328,13 @@ static void poll_sites(struct trial *t, struct chttp *c)
 	pthread_mutex_lock(&t->mu);
 	const char *name;
 	json_t *st;
-	json_object_foreach(all, name, st)
+	json_object_foreach(all, name, st) {
 		note_held(t, name, st);
+		json_t *last = json_object_get(st, "last_rewind");
+		const char *q = json_string_value(json_object_get(last, "quarantine"));
+		if (q)
+			json_object_set(t->rewinds_seen, q, last);
+	}
 	json_decref(t->sites_status);
 	t->sites_status = all;
 	t->sites_status_ns = asked;
@@ -343,7 +348,7 @@ static void *monitor_main(void *arg)
 	for (unsigned tick = 0; c && !atomic_load(&t->stop_monitor); tick++) {
 		poll_status(t, c);
 		if (tick % 3 == 0)
-			poll_sites(t, c);
+			monitor_poll_sites(t, c);
 		if (tick % 13 == 0)
 			monitor_poll_runs(t, c);
 		sleep_ms(150);
