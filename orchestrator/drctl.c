@@ -1326,7 +1326,8 @@ static const char *temp_lab_dir(void)
 static int lab_up_cmd(struct ctl *c, int argc, char **argv)
 {
 	struct opt opts[] = { { "--dir", true, NULL, false }, { "--sites", true, NULL, false },
-			      { "--timeout", true, NULL, false }, { NULL, false, NULL, false } };
+			      { "--timeout", true, NULL, false }, { "--enable-faults", false, NULL, false },
+			      { NULL, false, NULL, false } };
 	struct args a;
 	long timeout_ms;
 	char err[1024];
@@ -1340,10 +1341,12 @@ static int lab_up_cmd(struct ctl *c, int argc, char **argv)
 	if (!dir && !(dir = temp_lab_dir()))
 		return fail(EXIT_FAILED, "lab up: cannot make a directory under $TMPDIR: %s", strerror(errno));
 	struct lab_up_opts o = { .dir = dir, .spec = a.npos ? a.pos[0] : NULL, .nsites = n ? atoi(n) : 0,
-				 .timeout_ms = timeout_ms, .progress = c->progress };
+				 .timeout_ms = timeout_ms, .progress = c->progress,
+				 .enable_faults = opt_on(opts, "--enable-faults") };
 	fprintf(c->progress, "lab up in %s\n", dir);
 	if (lab_up(&o, &c->lab, err, sizeof(err))) {
-		bool bad_input = strstr(err, ".yaml:") || strstr(err, "--sites") || strstr(err, "lab is running");
+		/* A lab running in DIR is not bad input: the refusal is exit 1. */
+		bool bad_input = strstr(err, ".yaml:") || strstr(err, "--sites");
 		return fail(bad_input ? EXIT_USAGE : EXIT_FAILED, "lab up: %s", err);
 	}
 	if (c->json) {
@@ -1449,20 +1452,25 @@ static int lab_one(struct ctl *c, int argc, char **argv, bool start)
 	if (!lab_proc_named(c->lab, a.pos[0]))
 		return usage_error("lab %s: no process '%s' in %s/lab.json", start ? "start" : "kill",
 				   a.pos[0], c->lab->dir);
+	const struct lab_proc *p = lab_proc_named(c->lab, a.pos[0]);
+	pid_t killed = p->pid;
 	rc = start ? lab_start(c->lab, a.pos[0], 15000, err, sizeof(err))
 		   : lab_kill(c->lab, a.pos[0], err, sizeof(err));
+	/* lab.json follows every pid change, also after a start that failed
+	 * (its process is gone, or still recorded for lab down). */
+	char serr[512];
+	if (lab_save(c->lab, serr, sizeof(serr)))
+		fail(EXIT_FAILED, "%s", serr);
 	if (rc)
 		return fail(EXIT_FAILED, "lab %s: %s", start ? "start" : "kill", err);
-	if (start && lab_save(c->lab, err, sizeof(err)))
-		return fail(EXIT_FAILED, "%s", err);
-	const struct lab_proc *p = lab_proc_named(c->lab, a.pos[0]);
+	int pid = (int)(start ? p->pid : killed);
 	if (c->json) {
 		json_t *o = json_pack("{s:s, s:s, s:i}", "name", p->name, "action", start ? "started" : "killed",
-				      "pid", (int)p->pid);
+				      "pid", pid);
 		print_json(o);
 		json_decref(o);
 	} else {
-		printf("%s %s (pid %d)\n", start ? "started" : "killed -9", p->name, (int)p->pid);
+		printf("%s %s (pid %d)\n", start ? "started" : "killed -9", p->name, pid);
 	}
 	return EXIT_DONE;
 }
@@ -1533,9 +1541,13 @@ static const struct command commands[] = {
 	  "WAN conditions on both drlink links between A and B (sites, or drorchd); --delay\n"
 	  "      is one-way, per direction; 'wan show' lists every link" },
 	{ "lab", cmd_lab,
-	  "lab up [--dir DIR] [LAB.yaml] [--sites 2|3] [--timeout S] | lab down [--dir DIR] [--purge]\n"
-	  "          | lab status [--dir DIR] | --lab DIR lab kill SITE | --lab DIR lab start SITE",
+	  "lab up [--dir DIR] [LAB.yaml] [--sites 2|3] [--timeout S] [--enable-faults]\n"
+	  "          | lab down [--dir DIR] [--purge] | lab status [--dir DIR]\n"
+	  "          | --lab DIR lab kill SITE | --lab DIR lab start SITE",
 	  "a local lab on 127.0.0.1: sites, drlink and drorchd, described by DIR/lab.json.\n"
+	  "      'up' refuses (exit 1, nothing changed) a DIR whose lab.json names a live process;\n"
+	  "      --enable-faults starts every drsite with --enable-faults (POST /v1/admin/faults).\n"
+	  "      'down' exits 1 unless every recorded process is verified gone.\n"
 	  "      'kill' is kill -9; 'start' restarts with the same arguments" },
 };
 

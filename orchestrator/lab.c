@@ -18,6 +18,8 @@
  *     links:   [{between: [us-east, ap-south], delay: 120ms, loss: 0.5%}]
  *   A wan entry applies to both links between its two ends ("drorchd" is
  *   an end too), each direction; delay is one-way.
+ *   enable_faults: true      every drsite with --enable-faults (drills, drchaos)
+ *   site_args: [--segment-bytes, "65536"]   more drsite arguments (at most 8)
  */
 #include "lab.h"
 
@@ -32,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -66,6 +69,9 @@ struct lab_spec {
 	struct lab_cond wan_default;
 	int nrules;
 	struct lab_wan_rule rules[16];
+	bool enable_faults;                /* drsite --enable-faults */
+	int nsite_args;
+	char site_args[LAB_MAX_SITE_ARGS][LAB_PATH];
 };
 
 static int seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -345,9 +351,41 @@ static int spec_policy(struct ydoc *d, yaml_node_t *n, const char *spec_path, st
 	return 0;
 }
 
+/* Appends NULL-terminated args to the spec's extra drsite arguments. */
+static int spec_add_site_args(struct lab_spec *s, const char *const *args, char *err, size_t errlen)
+{
+	for (; args && *args; args++) {
+		if (s->nsite_args == LAB_MAX_SITE_ARGS ||
+		    fmt_field(s->site_args[s->nsite_args], LAB_PATH, "%s", *args))
+			return seterr(err, errlen, "site_args: at most %d arguments of %d bytes",
+				      LAB_MAX_SITE_ARGS, LAB_PATH - 1);
+		s->nsite_args++;
+	}
+	return 0;
+}
+
+static int spec_site_args(struct ydoc *d, yaml_node_t *seq, struct lab_spec *s)
+{
+	if (seq->type != YAML_SEQUENCE_NODE)
+		return ydoc_fail(d, seq, "site_args: expected a list of drsite arguments");
+	for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *n = ydoc_node(d, *it);
+		const char *a = ydoc_scalar(n);
+		const char *one[] = { a, NULL };
+		char why[128];
+		if (!a || !*a)
+			return ydoc_fail(d, n, "site_args: expected a drsite argument");
+		if (spec_add_site_args(s, one, why, sizeof(why)))
+			return ydoc_fail(d, n, "%s", why);
+	}
+	return 0;
+}
+
 static int spec_walk(struct ydoc *d, const char *path, struct lab_spec *s)
 {
-	static const char *const keys[] = { "sites", "initial_primary", "policy", "wan", NULL };
+	static const char *const keys[] = { "sites", "initial_primary", "policy", "wan",
+					    "enable_faults", "site_args", NULL };
 	yaml_node_t *root = ydoc_root(d), *n;
 	if (!root)
 		return seterr(d->err, d->errlen, "%s: empty file", path);
@@ -361,6 +399,10 @@ static int spec_walk(struct ydoc *d, const char *path, struct lab_spec *s)
 	if ((n = ydoc_get(d, root, "policy")) && spec_policy(d, n, path, s))
 		return -1;
 	if ((n = ydoc_get(d, root, "wan")) && spec_wan(d, n, s))
+		return -1;
+	if (ydoc_bool(d, root, "enable_faults", &s->enable_faults))
+		return -1;
+	if ((n = ydoc_get(d, root, "site_args")) && spec_site_args(d, n, s))
 		return -1;
 	return 0;
 }
@@ -558,18 +600,27 @@ struct lab_proc *lab_proc_named(struct lab *l, const char *name)
 	return NULL;
 }
 
-/* argv[0] of a running pid, from /proc; "" for a zombie or a gone pid. */
-static void proc_cmd(pid_t pid, char *out, size_t len)
+/* true when /proc/PID/cmdline is exactly p's argv (NUL-separated): the
+ * binary and every argument, so a recycled pid running the same binary for
+ * another lab (another --data, --config or --admin) is never taken for p.
+ * A zombie or a gone pid has an empty cmdline. */
+static bool proc_cmd_is(const struct lab_proc *p)
 {
-	char path[64];
-	out[0] = '\0';
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	char path[64], cmd[LAB_MAX_ARGS * LAB_PATH + 1];
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)p->pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return;
-	ssize_t n = read_all(fd, out, len - 1);
+		return false;
+	ssize_t n = read_all(fd, cmd, sizeof(cmd) - 1);
 	close(fd);
-	out[n > 0 ? n : 0] = '\0';
+	size_t at = 0;
+	for (int i = 0; n > 0 && i < p->argc; i++) {
+		size_t len = strlen(p->argv[i]) + 1;  /* with its NUL */
+		if (at + len > (size_t)n || memcmp(cmd + at, p->argv[i], len))
+			return false;
+		at += len;
+	}
+	return n > 0 && at == (size_t)n;
 }
 
 bool lab_proc_alive(const struct lab_proc *p)
@@ -584,9 +635,7 @@ bool lab_proc_alive(const struct lab_proc *p)
 		return true;   /* our own child, running (maybe not yet exec'd) */
 	if (kill(p->pid, 0) != 0 && errno != EPERM)
 		return false;
-	char cmd[LAB_PATH];
-	proc_cmd(p->pid, cmd, sizeof(cmd));
-	return strcmp(cmd, p->argv[0]) == 0;
+	return proc_cmd_is(p);
 }
 
 /* Starts p detached (own session, stdin /dev/null, output appended to its log). */
@@ -630,12 +679,14 @@ static bool wait_gone(const struct lab_proc *p, long timeout_ms)
 	return true;
 }
 
-/* SIGTERM, then SIGKILL after grace_ms; true when it is gone. */
+/* SIGTERM (and SIGCONT, so a stopped process can act on it), then SIGKILL
+ * after grace_ms; true when it is gone. */
 static bool stop_proc(const struct lab_proc *p, long grace_ms)
 {
 	if (!lab_proc_alive(p))
 		return true;
 	kill(p->pid, SIGTERM);
+	kill(p->pid, SIGCONT);
 	if (wait_gone(p, grace_ms))
 		return true;
 	kill(p->pid, SIGKILL);
@@ -718,12 +769,20 @@ static struct lab_proc *add_proc(struct lab *l, const char *name, const char *ki
 	return p;
 }
 
-/* Spawns the process just added, records it in lab.json, waits for health. */
+/* Spawns the process just added, records it in lab.json, waits for health.
+ * A process lab.json could not record is killed at once: a lab never runs
+ * a process its lab.json does not name. */
 static int start_proc(struct lab *l, struct httpc *c, struct lab_proc *p, long timeout_ms,
 		      char *err, size_t errlen)
 {
-	if (spawn_detached(p, err, errlen) || lab_save(l, err, errlen))
+	if (spawn_detached(p, err, errlen))
 		return -1;
+	if (lab_save(l, err, errlen)) {
+		kill(p->pid, SIGKILL);
+		waitpid(p->pid, NULL, 0);
+		p->pid = 0;
+		return -1;
+	}
 	return wait_healthy(c, p, timeout_ms, err, errlen);
 }
 
@@ -856,6 +915,8 @@ static json_t *cond_json(const struct lab_cond *c)
 		json_object_set_new(j, "bandwidth_kbps", json_integer(c->bandwidth_kbps));
 	if (c->has_partition)
 		json_object_set_new(j, "partition", json_string(c->partition));
+	if (c->direction[0])
+		json_object_set_new(j, "direction", json_string(c->direction));
 	return j;
 }
 
@@ -1026,28 +1087,58 @@ static void say(const struct lab_up_opts *o, const char *fmt, ...)
 	fflush(o->progress);
 }
 
-/* DIR, its lab.json refusal, tokens and the paths lab.json names. */
-static int layout(struct lab *l, const struct lab_up_opts *o, char *err, size_t errlen)
+/* The first process of old that still runs, or NULL. */
+static const struct lab_proc *live_proc(const struct lab *old)
+{
+	for (int i = 0; i < old->nprocs; i++)
+		if (lab_proc_alive(&old->procs[i]))
+			return &old->procs[i];
+	return NULL;
+}
+
+/*
+ * Makes and resolves DIR and takes DIR/.lab.lock (flock, held by the caller
+ * until lab up ends: two `lab up` never race on one DIR).  Refused, with
+ * nothing written, when DIR's lab.json names a live process or cannot be
+ * read: lab.json is the only record of a lab's pids, so it is never
+ * replaced while it may still name a running process.
+ */
+static int claim_dir(struct lab *l, const struct lab_up_opts *o, int *lock_fd, char *err,
+		     size_t errlen)
 {
 	if (mkdir(o->dir, 0755) && errno != EEXIST)
 		return seterr(err, errlen, "%s: %s", o->dir, strerror(errno));
-	char real[PATH_MAX];
+	char real[PATH_MAX], path[PATH_MAX + 16];
 	if (!realpath(o->dir, real) || fmt_field(l->dir, sizeof(l->dir), "%s", real) ||
 	    strlen(real) > LAB_PATH - 64)
 		return seterr(err, errlen, "%s: cannot resolve (or path too long)", o->dir);
+	snprintf(path, sizeof(path), "%s/.lab.lock", l->dir);
+	*lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (*lock_fd < 0)
+		return seterr(err, errlen, "%s: %s", path, strerror(errno));
+	if (flock(*lock_fd, LOCK_EX | LOCK_NB))
+		return seterr(err, errlen, "%s: a lab is running here (another lab up is starting "
+			      "it); nothing changed", l->dir);
+	snprintf(path, sizeof(path), "%s/lab.json", l->dir);
+	if (access(path, F_OK) && errno == ENOENT)
+		return 0;
 	struct lab *old = NULL;
-	char ignored[256];
-	if (lab_load(l->dir, &old, ignored, sizeof(ignored)) == 0) {
-		for (int i = 0; i < old->nprocs; i++)
-			if (lab_proc_alive(&old->procs[i])) {
-				seterr(err, errlen, "%s: a lab is running here (%s, pid %d); "
-				       "drctl lab down --dir %s first", l->dir, old->procs[i].name,
-				       (int)old->procs[i].pid, l->dir);
-				lab_free(old);
-				return -1;
-			}
-		lab_free(old);
-	}
+	char why[512];
+	if (lab_load(l->dir, &old, why, sizeof(why)))
+		return seterr(err, errlen, "%s: cannot tell whether a lab is running here (%s); "
+			      "stop its processes and remove lab.json, or use another --dir; "
+			      "nothing changed", l->dir, why);
+	const struct lab_proc *live = live_proc(old);
+	int rc = live ? seterr(err, errlen, "%s: a lab is running here (%s, pid %d); nothing "
+			       "changed; drctl lab down --dir %s first", l->dir, live->name,
+			       (int)live->pid, l->dir) : 0;
+	lab_free(old);
+	return rc;
+}
+
+/* Tokens and the paths lab.json names, in a claimed DIR. */
+static int layout(struct lab *l, char *err, size_t errlen)
+{
 	snprintf(l->state, sizeof(l->state), "starting");
 	if (fmt_field(l->token_file, sizeof(l->token_file), "%s/operator.token", l->dir) ||
 	    fmt_field(l->site_token_file, sizeof(l->site_token_file), "%s/site.token", l->dir) ||
@@ -1101,7 +1192,8 @@ static int create_links(struct lab *l, struct httpc *c, char *err, size_t errlen
 	return 0;
 }
 
-static int start_sites(struct lab *l, struct httpc *c, uint64_t deadline, char *err, size_t errlen)
+static int start_sites(struct lab *l, const struct lab_spec *spec, struct httpc *c,
+		       uint64_t deadline, char *err, size_t errlen)
 {
 	char bin[LAB_PATH], health[128];
 	if (find_bin("drsite", bin, sizeof(bin), err, errlen))
@@ -1109,8 +1201,14 @@ static int start_sites(struct lab *l, struct httpc *c, uint64_t deadline, char *
 	for (int i = 0; i < l->nsites; i++) {
 		struct lab_site *s = &l->sites[i];
 		snprintf(health, sizeof(health), "%s/healthz", s->url);
-		const char *argv[] = { bin, "--name", s->name, "--listen", s->listen, "--data", s->data,
-				       "--token-file", l->site_token_file, NULL };
+		const char *argv[LAB_MAX_ARGS + 1] = { bin, "--name", s->name, "--listen", s->listen,
+						       "--data", s->data, "--token-file",
+						       l->site_token_file };
+		int argc = 9;
+		if (spec->enable_faults)
+			argv[argc++] = "--enable-faults";
+		for (int k = 0; k < spec->nsite_args && argc < LAB_MAX_ARGS; k++)
+			argv[argc++] = spec->site_args[k];
 		struct lab_proc *p = add_proc(l, s->name, "drsite", health, argv);
 		if (!p)
 			return seterr(err, errlen, "%s: path too long", s->name);
@@ -1146,7 +1244,7 @@ static int up_steps(struct lab *l, const struct lab_up_opts *o, const struct lab
 		return -1;
 	say(o, "drlink    %s (admin)", l->drlink);
 	if (lay_sites(l, s, err, errlen) || create_links(l, c, err, errlen) ||
-	    start_sites(l, c, deadline, err, errlen))
+	    start_sites(l, s, c, deadline, err, errlen))
 		return -1;
 	for (int i = 0; i < l->nsites; i++)
 		say(o, "%-9s %s  region %s  data %s", l->sites[i].name, l->sites[i].url,
@@ -1165,14 +1263,22 @@ int lab_up(const struct lab_up_opts *o, struct lab **out, char *err, size_t errl
 		return seterr(err, errlen, "--sites: expected 2 or 3");
 	if (spec_load(o->spec, o->nsites, &spec, err, errlen))
 		return -1;
+	spec.enable_faults |= o->enable_faults;
+	if (spec_add_site_args(&spec, o->site_args, err, errlen)) {
+		free(spec.policy_text);
+		return -1;
+	}
 	struct lab *l = calloc(1, sizeof(*l));
 	struct httpc *c = httpc_new();
-	int rc = -1;
-	if (!l || !c)
+	int rc = -1, lock_fd = -1;
+	if (!l || !c) {
 		seterr(err, errlen, "lab up: out of memory");
-	else if (layout(l, o, err, errlen) == 0)
-		rc = up_steps(l, o, &spec, c, err, errlen);
-	if (l && l->dir[0]) {
+	} else if (claim_dir(l, o, &lock_fd, err, errlen) == 0) {
+		/* From here on DIR is ours: a failure stops what was started and
+		 * says so in lab.json. */
+		rc = layout(l, err, errlen);
+		if (rc == 0)
+			rc = up_steps(l, o, &spec, c, err, errlen);
 		char ignored[256];
 		if (rc)
 			lab_down(l, 3000, false, ignored, sizeof(ignored));
@@ -1180,6 +1286,8 @@ int lab_up(const struct lab_up_opts *o, struct lab **out, char *err, size_t errl
 		if (lab_save(l, rc ? ignored : err, rc ? sizeof(ignored) : errlen) && !rc)
 			rc = -1;
 	}
+	if (lock_fd >= 0)
+		close(lock_fd);
 	httpc_free(c);
 	free(spec.policy_text);
 	if (rc)
@@ -1193,15 +1301,24 @@ int lab_up(const struct lab_up_opts *o, struct lab **out, char *err, size_t errl
 
 static int purge(const struct lab *l, char *err, size_t errlen);
 
-int lab_down(struct lab *l, long grace_ms, bool purge_data, char *err, size_t errlen)
+/* Every recorded process, checked once more after all were stopped: one
+ * that a stop missed (or that came back) is named, never reported down. */
+static int verify_down(const struct lab *l, char *err, size_t errlen)
 {
 	char left[256] = "";
-	for (int i = l->nprocs - 1; i >= 0; i--)
-		if (!stop_proc(&l->procs[i], grace_ms))
+	for (int i = 0; i < l->nprocs; i++)
+		if (lab_proc_alive(&l->procs[i]))
 			snprintf(left + strlen(left), sizeof(left) - strlen(left), " %s(pid %d)",
 				 l->procs[i].name, (int)l->procs[i].pid);
-	if (left[0])
-		return seterr(err, errlen, "still alive after SIGKILL:%s", left);
+	return left[0] ? seterr(err, errlen, "still alive after SIGKILL:%s", left) : 0;
+}
+
+int lab_down(struct lab *l, long grace_ms, bool purge_data, char *err, size_t errlen)
+{
+	for (int i = l->nprocs - 1; i >= 0; i--)
+		stop_proc(&l->procs[i], grace_ms);
+	if (verify_down(l, err, errlen))
+		return -1;
 	snprintf(l->state, sizeof(l->state), "down");
 	return purge_data ? purge(l, err, errlen) : 0;
 }
@@ -1242,6 +1359,7 @@ int lab_kill(struct lab *l, const char *name, char *err, size_t errlen)
 		return seterr(err, errlen, "%s: kill -9 %d: %s", name, (int)p->pid, strerror(errno));
 	if (!wait_gone(p, 5000))
 		return seterr(err, errlen, "%s: pid %d still alive after SIGKILL", name, (int)p->pid);
+	p->pid = 0;
 	return 0;
 }
 

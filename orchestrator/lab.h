@@ -34,7 +34,8 @@
 #define LAB_MAX_SITES 3
 #define LAB_MAX_PROCS (LAB_MAX_SITES + 2)
 #define LAB_MAX_LINKS (LAB_MAX_SITES * LAB_MAX_SITES)
-#define LAB_MAX_ARGS 16
+#define LAB_MAX_ARGS 24
+#define LAB_MAX_SITE_ARGS 8     /* extra drsite arguments (site_args) */
 #define LAB_PATH 512
 #define LAB_NAME 32
 #define LAB_ORCH "drorchd"      /* the "from" of drorchd's links */
@@ -83,12 +84,14 @@ struct lab {
 	struct lab_proc procs[LAB_MAX_PROCS];
 };
 
-/* WAN conditions of one link; a field applies only when its has_ flag is set. */
+/* WAN conditions of one link; a field applies only when its has_ flag is set.
+ * direction: "" or "both" (default), "upstream" or "downstream". */
 struct lab_cond {
 	bool has_latency, has_jitter, has_loss, has_bandwidth, has_partition;
 	int64_t latency_ms, jitter_ms, bandwidth_kbps;
 	double loss_pct;
 	char partition[16];
+	char direction[16];
 };
 
 struct lab_up_opts {
@@ -97,10 +100,15 @@ struct lab_up_opts {
 	int nsites;                /* 2 or 3; 0: the spec's, else 3 */
 	long timeout_ms;           /* bound on the whole start-up */
 	FILE *progress;            /* one line per step, or NULL */
+	bool enable_faults;        /* drsite --enable-faults (or LAB.yaml enable_faults) */
+	const char *const *site_args;  /* more drsite arguments, NULL-terminated, after
+				    * LAB.yaml's site_args; or NULL */
 };
 
 /* Starts a lab; on failure kills everything it started (lab.json then says
- * "failed").  *out is allocated; the caller frees it with lab_free. */
+ * "failed").  Refused with nothing changed when DIR's lab.json names a live
+ * process (or cannot be read), or while another lab_up holds DIR.
+ * *out is allocated; the caller frees it with lab_free. */
 int lab_up(const struct lab_up_opts *o, struct lab **out, char *err, size_t errlen);
 /* Reads DIR/lab.json. */
 int lab_load(const char *dir, struct lab **out, char *err, size_t errlen);
@@ -108,9 +116,11 @@ int lab_save(const struct lab *l, char *err, size_t errlen);
 void lab_free(struct lab *l);
 
 /* Stops every process (SIGTERM, SIGKILL after grace_ms); with purge, also
- * removes the data directories and the store.  0 when none is left alive. */
+ * removes the data directories and the store.  0 only when every recorded
+ * process is verified gone (lab_proc_alive false for each). */
 int lab_down(struct lab *l, long grace_ms, bool purge, char *err, size_t errlen);
-/* kill -9 one process by name (a site, "drorchd" or "drlink"). */
+/* kill -9 one process by name (a site, "drorchd" or "drlink"); once it is
+ * gone its pid is set to 0 (the caller saves lab.json). */
 int lab_kill(struct lab *l, const char *name, char *err, size_t errlen);
 /* Restarts one stopped process with its recorded argv; waits for health. */
 int lab_start(struct lab *l, const char *name, long timeout_ms, char *err, size_t errlen);
@@ -121,7 +131,7 @@ int lab_start(struct lab *l, const char *name, long timeout_ms, char *err, size_
 int lab_upgrade_site(struct lab *l, const char *name, const char *version, long timeout_ms,
 		     char *err, size_t errlen);
 struct lab_proc *lab_proc_named(struct lab *l, const char *name);
-/* true when pid runs and /proc/PID/cmdline still names p's binary. */
+/* true when pid runs and /proc/PID/cmdline is still exactly p's argv. */
 bool lab_proc_alive(const struct lab_proc *p);
 /* The link carrying from -> to, or NULL. */
 const struct lab_link *lab_link_between(const struct lab *l, const char *from, const char *to);

@@ -457,6 +457,74 @@ START_TEST(test_lab_kill_failover_audit_wan_and_down)
 }
 END_TEST
 
+/* POST /v1/admin/faults on the first site of lab.json, with the site token;
+ * returns the HTTP status. */
+static long post_site_faults(const char *body)
+{
+	json_t *j = lab_json();
+	const char *url = json_string_value(json_object_get(json_array_get(json_object_get(j, "sites"), 0),
+							    "url"));
+	size_t len = 0;
+	char *token = th_read_file(json_string_value(json_object_get(j, "site_token_file")), &len);
+	ck_assert_ptr_nonnull(url);
+	ck_assert_ptr_nonnull(token);
+	while (len && (token[len - 1] == '\n' || token[len - 1] == '\r'))
+		token[--len] = '\0';
+	char full[200];
+	snprintf(full, sizeof(full), "%s/v1/admin/faults", url);
+	long st = th_http("POST", full, token, body, strlen(body), NULL, NULL);
+	free(token);
+	json_decref(j);
+	return st;
+}
+
+/* `lab up` on a running lab is refused (exit 1) and changes nothing: lab.json
+ * keeps every pid byte for byte, every process keeps running, and `lab down`
+ * then stops all five for real.  --enable-faults reaches every drsite. */
+START_TEST(test_lab_up_on_a_running_lab_is_refused_and_changes_nothing)
+{
+	const char *up[] = { "lab", "up", "--dir", lab_dir, "--enable-faults", NULL };
+	struct out o = drctl(up, 45000);
+	ck_assert_msg(o.code == 0, "lab up: exit %d: %s%s", o.code, o.stdout_text, o.stderr_text);
+	out_free(&o);
+	ck_assert_int_eq(post_site_faults("{\"slow_fsync_ms\":1}"), 200);
+	ck_assert_int_eq(post_site_faults("{\"clear\":true}"), 200);
+
+	char path[700];
+	snprintf(path, sizeof(path), "%s/lab.json", lab_dir);
+	char *before = th_read_file(path, NULL);
+	ck_assert_ptr_nonnull(before);
+	pid_t pids[8];
+	ck_assert_int_eq(lab_pids(lab_dir, pids, 8), 5);
+
+	const char *again[] = { "lab", "up", "--dir", lab_dir, NULL };
+	o = drctl(again, 45000);
+	ck_assert_msg(o.code == 1 && strstr(o.stderr_text, "a lab is running here"),
+		      "second lab up: exit %d: %s", o.code, o.stderr_text);
+	out_free(&o);
+	char *after = th_read_file(path, NULL);
+	ck_assert_msg(after && !strcmp(before, after), "lab.json changed:\n%s\n---\n%s", before, after);
+	free(before);
+	free(after);
+	for (int i = 0; i < 5; i++)
+		ck_assert_msg(!pid_gone(pids[i]), "pid %d died after the refused lab up", (int)pids[i]);
+
+	/* kill and start keep lab.json's pids current */
+	const char *kill9[] = { "--lab", lab_dir, "lab", "kill", "eu-west", NULL };
+	o = drctl(kill9, 10000);
+	ck_assert_msg(o.code == 0, "lab kill: %s", o.stderr_text);
+	out_free(&o);
+	ck_assert_int_eq(pid_of("eu-west"), 0);
+	const char *start[] = { "--lab", lab_dir, "lab", "start", "eu-west", NULL };
+	o = drctl(start, 20000);
+	ck_assert_msg(o.code == 0, "lab start: %s", o.stderr_text);
+	out_free(&o);
+	pid_t restarted = pid_of("eu-west");
+	ck_assert_msg(restarted > 0 && !pid_gone(restarted), "lab.json's eu-west pid %d", (int)restarted);
+	check_lab_down();
+}
+END_TEST
+
 static Suite *drctl_suite(void)
 {
 	Suite *s = suite_create("drctl");
@@ -465,6 +533,7 @@ static Suite *drctl_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_usage_errors_exit_2_with_a_message);
 	tcase_add_test(tc, test_lab_kill_failover_audit_wan_and_down);
+	tcase_add_test(tc, test_lab_up_on_a_running_lab_is_refused_and_changes_nothing);
 	suite_add_tcase(s, tc);
 	return s;
 }
