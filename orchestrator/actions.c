@@ -92,6 +92,7 @@ static int act_confirm(struct orch *o)
  * primary's lease. */
 struct fenced {
 	bool old_fenced;
+	int64_t old_lsn;           /* the old primary's last LSN when it took the fence */
 	uint64_t bound[CONFIG_MAX_SITES];
 	int n;
 };
@@ -108,7 +109,10 @@ static void fence_all(struct orch *o, struct httpc *c, int old, int64_t epoch, j
 					     (long)orch_window_ms(o), &answer, err, sizeof(err));
 		uint64_t rx = time_mono_ms();
 		if (st == 200 && i == old) {
+			/* Its last LSN as it took the fence: it acknowledges nothing
+			 * after it, so the RPO is measured against it. */
 			f->old_fenced = true;
+			f->old_lsn = json_integer_value(json_object_get(answer, "lsn"));
 		} else if (st == 200) {
 			/* It stopped fetching at the old epoch when it took the
 			 * fence; the last answer it had from the old primary (and
@@ -165,6 +169,8 @@ static int act_fence(struct orch *o)
 			time_sleep_ms(POLL_MS);
 	json_object_set_new(report, "epoch", json_integer(epoch));
 	json_object_set_new(report, "waited_lease_ms", json_integer((json_int_t)waited));
+	if (f.old_fenced)
+		orch_detail_set(o, "old_primary_lsn", json_integer(f.old_lsn));
 	if (!bounded)
 		json_object_set_new(report, "error", json_string(
 			"too few replicas fenced: the old primary's replicas may keep its lease alive"));
@@ -217,6 +223,9 @@ static int act_elect(struct orch *o)
 	if (o->views[old].behind_need_lsn > last_seen)  /* records it lost were acked */
 		last_seen = o->views[old].behind_need_lsn;
 	pthread_mutex_unlock(&o->mu);
+	int64_t fenced_at = orch_detail_int(o, "old_primary_lsn", 0);
+	if (fenced_at > last_seen)  /* a live old primary's last LSN, as it took the fence */
+		last_seen = fenced_at;
 	json_t *target = orch_detail_get(o, "target"), *force = orch_detail_get(o, "force");
 	struct httpc *h = httpc_new();
 	json_t *report = json_object();

@@ -49,15 +49,16 @@ bool decide_regressed(const struct site_view *v, int n, int p, int64_t epoch,
 {
 	const struct site_view *pv = &v[p];
 	*need_lsn = pv->lsn;
-	if (!pv->reachable || pv->epoch != epoch)
+	if (!pv->reachable)
 		return false;
 	bool regressed = false;
-	if (pv->behind_need_lsn > 0) {
+	if (pv->behind_need_lsn > 0 && pv->behind_epoch >= pv->epoch) {
 		regressed = true;
 		if (pv->behind_need_lsn > *need_lsn)
 			*need_lsn = pv->behind_need_lsn;
 	}
-	if (pv->confirmed && !regressed)
+	bool settled = pv->confirmed && pv->epoch == epoch && !strcmp(pv->role, "primary");
+	if (settled && !regressed)
 		return false;
 	for (int i = 0; i < n; i++) {
 		const struct site_view *r = &v[i];

@@ -50,13 +50,14 @@ enum verdict decide_judge(const struct site_view *v, int n, int p, const struct 
 
 /*
  * Whether primary p's log is no longer the source of truth at epoch: the
- * site, at that epoch, says it lacks records (WAL damage, a lost store, a
- * replica ahead of it: drsite's "behind", which only a role at a newer
- * epoch clears), or it has not been confirmed since it restarted (so its
- * log stands still) and a replica at epoch has flushed more records than
- * it holds.  A confirmed primary is never judged by its replicas' figures:
- * views read at different instants would race.  *need_lsn gets the
- * highest LSN known to exist.
+ * site says it lacks records (WAL damage, a lost store, a replica ahead of
+ * it: drsite's "behind", which only a role at a newer epoch clears), or it
+ * is not a confirmed primary at epoch (it restarted, lost its metadata, or
+ * came back empty as a standalone site: its log stands still) and a
+ * replica at epoch has flushed more records than it holds.  A confirmed
+ * primary at epoch is never judged by its replicas' figures: views read at
+ * different instants would race.  *need_lsn gets the highest LSN known to
+ * exist.
  */
 bool decide_regressed(const struct site_view *v, int n, int p, int64_t epoch,
 		      int64_t *need_lsn);

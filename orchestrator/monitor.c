@@ -69,6 +69,13 @@ static void view_update_locked(struct site_view *v, json_t *st, uint64_t now)
 	v->behind_epoch = json_integer_value(json_object_get(behind, "epoch"));
 	json_t *lr = json_object_get(st, "lease_replicas");
 	v->lease_replicas = json_is_integer(lr) ? (int)json_integer_value(lr) : -1;
+	json_t *rw = json_object_get(st, "last_rewind");
+	const char *q = json_string_value(json_object_get(rw, "quarantine"));
+	if (q && strlen(q) < sizeof(v->last_rewind_path) && strcmp(q, v->last_rewind_path)) {
+		json_decref(v->last_rewind);
+		v->last_rewind = json_incref(rw);
+		snprintf(v->last_rewind_path, sizeof(v->last_rewind_path), "%s", q);
+	}
 	const char *nonce = json_string_value(json_object_get(st, "lease_nonce"));
 	if (nonce && strlen(nonce) < sizeof(v->lease_nonce)) {
 		snprintf(v->lease_nonce, sizeof(v->lease_nonce), "%s", nonce);

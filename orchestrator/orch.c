@@ -52,7 +52,7 @@ int orch_site_index(const struct orch *o, const char *name)
 	return -1;
 }
 
-static enum fsm_state cur_state_locked(struct orch *o)
+enum fsm_state orch_state_locked(struct orch *o)
 {
 	int s = fsm_state_by_name(o->cluster.state);
 	return s < 0 ? FSM_STEADY : (enum fsm_state)s;
@@ -144,7 +144,7 @@ void orch_run_mark(struct orch *o, const char *name, uint64_t wall_ms)
 
 /* The newest of the last 100 runs whose kind is one of kinds (NULL-ended)
  * and, when outcome is not NULL, whose outcome it is; new ref or NULL. */
-static json_t *newest_run(struct orch *o, const char *const kinds[], const char *outcome)
+json_t *orch_newest_run(struct orch *o, const char *const kinds[], const char *outcome)
 {
 	json_t *runs = store_runs_json(o->store, 100), *r, *found = NULL;
 	size_t i;
@@ -418,7 +418,7 @@ static const struct fsm_row *feed(struct orch *o, int ev, const char *actor, jso
 	const struct fsm_row *first = NULL;
 	while (ev >= 0 && !orch_stopping(o)) {
 		pthread_mutex_lock(&o->mu);
-		enum fsm_state s = cur_state_locked(o);
+		enum fsm_state s = orch_state_locked(o);
 		pthread_mutex_unlock(&o->mu);
 		const struct fsm_row *row = fsm_step(s, (enum fsm_event)ev, guard_holds, o);
 		if (!first)
@@ -477,7 +477,7 @@ static bool primary_missed_locked(const struct orch *o, int p, uint64_t now, uin
 /* At most one event from the views, under o->mu; -1 for none. */
 static int health_event_locked(struct orch *o, uint64_t now, uint64_t started)
 {
-	enum fsm_state s = cur_state_locked(o);
+	enum fsm_state s = orch_state_locked(o);
 	uint32_t timeout = fsm_state_timeout_ms[s];
 	if (timeout && now - o->state_entered_ms > timeout)
 		return FSM_E_TIMEOUT;
@@ -524,171 +524,6 @@ static int take_request_locked(struct orch *o, char *actor, size_t len, json_t *
 	return o->op.event;
 }
 
-/* ---- roles: keep every site in the role the cluster row says ------------------ */
-
-static void send_role(struct orch *o, int i, json_t *body)
-{
-	char err[300];
-	struct httpc *c = httpc_new();
-	long st = c ? siteapi_admin(c, o->cfg.sites[i].url, o->site_token, "role", body,
-				    (long)orch_window_ms(o),
-				    err, sizeof(err)) : 0;
-	httpc_free(c);
-	if (st != 200)
-		log_event(LOG_WARN, "orch.role_failed", "{s:s, s:s}", "site", o->cfg.sites[i].name,
-			  "error", err);
-	json_decref(body);
-}
-
-json_t *orch_with_nonce(struct orch *o, int i, json_t *body)
-{
-	pthread_mutex_lock(&o->mu);
-	struct site_view *v = &o->views[i];
-	if (body && v->lease_nonce[0]) {
-		json_object_set_new(body, "lease_nonce", json_string(v->lease_nonce));
-		if (v->nonce_rx_ms > v->nonce_used_rx_ms)
-			v->nonce_used_rx_ms = v->nonce_rx_ms;
-	}
-	pthread_mutex_unlock(&o->mu);
-	return body;
-}
-
-void orch_note_nonce(struct orch *o, int i, json_t *answer)
-{
-	const char *nonce = json_string_value(json_object_get(answer, "lease_nonce"));
-	pthread_mutex_lock(&o->mu);
-	struct site_view *v = &o->views[i];
-	if (nonce && strlen(nonce) < sizeof(v->lease_nonce)) {
-		snprintf(v->lease_nonce, sizeof(v->lease_nonce), "%s", nonce);
-		v->nonce_rx_ms = time_mono_ms();
-	}
-	pthread_mutex_unlock(&o->mu);
-}
-
-/* The primary's write lease is renewed by drorchd or by every other site
- * (admin.c: WRITE LEASE), so fencing any one replica ends the replicas'
- * part of it. */
-json_t *orch_role_body(struct orch *o, int i, const char *primary, int64_t epoch)
-{
-	const struct policy *p = orch_policy(o);
-	json_int_t others = o->cfg.nsites - 1;
-	json_t *body;
-	if (strcmp(o->cfg.sites[i].name, primary) == 0)
-		body = json_pack("{s:s, s:I, s:s, s:I, s:I}", "role", "primary",
-				 "epoch", (json_int_t)epoch, "mode", p->mode,
-				 "quorum", (json_int_t)p->quorum, "lease_replicas", others);
-	else
-		body = json_pack("{s:s, s:I, s:s, s:s, s:I, s:I}", "role", "replica",
-				 "epoch", (json_int_t)epoch,
-				 "primary", config_peer_addr(&o->cfg, o->cfg.sites[i].name, primary),
-				 "mode", p->mode, "quorum", (json_int_t)p->quorum,
-				 "lease_replicas", others);
-	return orch_with_nonce(o, i, body);
-}
-
-/*
- * In the states the spec marks `reconciles` (fsm/dr.fsm.yaml): a reachable
- * site whose role, epoch or primary differs from the cluster row's (first
- * start, a restarted primary or replica waiting to be confirmed, a
- * returning old primary) is told its role, at most once a second.  A site
- * that refuses (a diverged old primary) stays refused.  A restarted primary
- * whose log is no longer the source of truth (decide_regressed) is not
- * confirmed: the health check fails it over instead.
- */
-static void reconcile(struct orch *o)
-{
-	uint64_t now = time_mono_ms();
-	for (int i = 0; i < o->cfg.nsites; i++) {
-		pthread_mutex_lock(&o->mu);
-		enum fsm_state s = cur_state_locked(o);
-		struct site_view *v = &o->views[i];
-		const char *name = o->cfg.sites[i].name;
-		char primary[128];
-		snprintf(primary, sizeof(primary), "%s", o->cluster.primary);
-		int64_t epoch = o->cluster.epoch, need;
-		bool is_primary = strcmp(name, primary) == 0;
-		const char *addr = config_peer_addr(&o->cfg, name, primary);
-		bool ok = v->epoch == epoch && v->confirmed &&
-			  (is_primary ? !strcmp(v->role, "primary") && !v->writes_paused
-				      : !strcmp(v->role, "replica") && !strcmp(v->repl_primary, addr));
-		bool regressed = is_primary &&
-				 decide_regressed(o->views, o->cfg.nsites, i, epoch, &need);
-		bool due = fsm_state_reconciles[s] && v->reachable && !ok && !regressed &&
-			   v->epoch <= epoch && now - v->role_sent_ms > 1000;
-		if (due)
-			v->role_sent_ms = now;
-		pthread_mutex_unlock(&o->mu);
-		if (due)
-			send_role(o, i, orch_role_body(o, i, primary, epoch));
-	}
-}
-
-/* The newest failover run's id (the one that left a site diverged), or 0. */
-static int64_t last_failover_run(struct orch *o)
-{
-	static const char *const kinds[] = { "failover", NULL };
-	json_t *r = newest_run(o, kinds, NULL);
-	int64_t id = json_integer_value(json_object_get(r, "id"));
-	json_decref(r);
-	return id;
-}
-
-/* Tells site i to rewind (it refused its primary's log as diverged); the
- * quarantine file it names goes into the last failover run's steps. */
-static void rewind_site(struct orch *o, int i, int64_t epoch)
-{
-	char err[300] = "", *text = NULL;
-	json_t *body = json_pack("{s:I}", "epoch", (json_int_t)epoch), *answer = NULL;
-	struct httpc *c = httpc_new();
-	long st = c ? siteapi_admin_json(c, o->cfg.sites[i].url, o->site_token, "rewind", body,
-					 10000, &answer, err, sizeof(err)) : 0;
-	httpc_free(c);
-	json_decref(body);
-	if (st != 200) {
-		log_event(LOG_WARN, "orch.rewind_failed", "{s:s, s:I, s:s}", "site",
-			  o->cfg.sites[i].name, "status", (json_int_t)st, "error", err);
-		json_decref(answer);
-		return;
-	}
-	json_object_set_new(answer, "site", json_string(o->cfg.sites[i].name));
-	log_event(LOG_WARN, "orch.rewound", "{s:O}", "rewind", answer);
-	int64_t run = last_failover_run(o);
-	if (run && (text = json_dumps(answer, JSON_COMPACT)) &&
-	    store_run_step(o->store, run, "rewind", "ok", text, err, sizeof(err)) != 0)
-		log_event(LOG_ERROR, "orch.run_step_failed", "{s:s}", "error", err);
-	free(text);
-	json_decref(answer);
-}
-
-/* In the states that reconcile: a replica of the cluster's epoch whose
- * confirmed primary refused its log as diverged (a returning old primary
- * holding records the new primary never had) is rewound, at most once
- * every 2 s.  Never towards a primary that is not confirmed or lacks
- * records: a replica ahead of such a primary is not diverged. */
-static void rewind_diverged(struct orch *o)
-{
-	uint64_t now = time_mono_ms();
-	for (int i = 0; i < o->cfg.nsites; i++) {
-		pthread_mutex_lock(&o->mu);
-		enum fsm_state s = cur_state_locked(o);
-		struct site_view *v = &o->views[i];
-		int64_t epoch = o->cluster.epoch;
-		int p = orch_site_index(o, o->cluster.primary);
-		const struct site_view *pv = p >= 0 ? &o->views[p] : NULL;
-		bool primary_ok = pv && pv->reachable && pv->epoch == epoch && pv->confirmed &&
-				  !strcmp(pv->role, "primary") && !pv->behind_need_lsn;
-		bool due = fsm_state_reconciles[s] && primary_ok && v->reachable &&
-			   !strcmp(v->role, "replica") && v->epoch == epoch &&
-			   !strcmp(v->repl_state, "refused") && v->diverged_lsn > 0 &&
-			   now - v->rewind_sent_ms > 2000;
-		if (due)
-			v->rewind_sent_ms = now;
-		pthread_mutex_unlock(&o->mu);
-		if (due)
-			rewind_site(o, i, epoch);
-	}
-}
-
 /* ---- the driver ------------------------------------------------------------------ */
 
 static void wait_wake(struct orch *o, uint64_t ms)
@@ -702,7 +537,7 @@ static void wait_wake(struct orch *o, uint64_t ms)
 static void resume(struct orch *o)
 {
 	pthread_mutex_lock(&o->mu);
-	enum fsm_state s = cur_state_locked(o);
+	enum fsm_state s = orch_state_locked(o);
 	char action[32];
 	snprintf(action, sizeof(action), "%s", o->cluster.action);
 	pthread_mutex_unlock(&o->mu);
@@ -767,8 +602,9 @@ static void *driver_main(void *arg)
 		if (ev >= 0)
 			feed(o, ev, actor, detail);
 		json_decref(detail);
-		reconcile(o);
-		rewind_diverged(o);
+		orch_reconcile(o);
+		orch_rewind_diverged(o);
+		orch_note_rewinds(o);
 		pthread_mutex_lock(&o->mu);
 	}
 	pthread_mutex_unlock(&o->mu);
@@ -813,10 +649,10 @@ static void apply_mode(struct orch *o)
 	pthread_mutex_lock(&o->mu);
 	int p = orch_site_index(o, o->cluster.primary);
 	int64_t epoch = o->cluster.epoch;
-	bool resting = fsm_state_reconciles[cur_state_locked(o)];
+	bool resting = fsm_state_reconciles[orch_state_locked(o)];
 	pthread_mutex_unlock(&o->mu);
 	if (p >= 0 && resting)
-		send_role(o, p, orch_role_body(o, p, o->cfg.sites[p].name, epoch));
+		orch_send_role(o, p, orch_role_body(o, p, o->cfg.sites[p].name, epoch));
 }
 
 int orch_set_policy(struct orch *o, const struct policy *p, const char *actor, char *err,
@@ -951,6 +787,8 @@ fail:
 	webhook_stop(o->webhooks);
 	metrics_free(o->metrics);
 	store_close(o->store);
+	for (int i = 0; i < o->cfg.nsites; i++)
+		json_decref(o->views[i].last_rewind);
 	free_policies(o);
 	free(o);
 	return -1;
@@ -970,6 +808,8 @@ void orch_stop(struct orch *o)
 	webhook_stop(o->webhooks);
 	metrics_free(o->metrics);
 	store_close(o->store);
+	for (int i = 0; i < o->cfg.nsites; i++)
+		json_decref(o->views[i].last_rewind);
 	free_policies(o);
 	pthread_mutex_destroy(&o->mu);
 	pthread_cond_destroy(&o->wake);
@@ -999,7 +839,7 @@ static const char *failover_target_refusal_locked(struct orch *o, int t)
 static const struct fsm_row *refusing_row_locked(struct orch *o, enum fsm_event ev, char *why,
 						 size_t whylen)
 {
-	const struct fsm_row *row = fsm_step(cur_state_locked(o), ev, guard_holds, o);
+	const struct fsm_row *row = fsm_step(orch_state_locked(o), ev, guard_holds, o);
 	if (row && row->kind == FSM_TRANSITION)
 		return NULL;
 	snprintf(why, whylen, "%s (%s in state %s, row %s)", row ? row->reason : "refused",
@@ -1029,7 +869,7 @@ static int queue_request(struct orch *o, enum fsm_event ev, const char *actor,
 		snprintf(o->op.actor, sizeof(o->op.actor), "%s", actor);
 		snprintf(o->op.target, sizeof(o->op.target), "%s", target ? target : "");
 		snprintf(o->op.kind, sizeof(o->op.kind), "%s", kind);
-		row = fsm_step(cur_state_locked(o), ev, guard_holds, o);
+		row = fsm_step(orch_state_locked(o), ev, guard_holds, o);
 		snprintf(why, whylen, "%s", row->reason);
 		pthread_cond_broadcast(&o->wake);
 	}
@@ -1048,7 +888,7 @@ int orch_request(struct orch *o, enum fsm_event ev, const char *actor, const cha
 static int failback_target(struct orch *o, char *name, size_t len)
 {
 	static const char *const kinds[] = { "failover", "switchover", NULL };
-	json_t *r = newest_run(o, kinds, "succeeded");
+	json_t *r = orch_newest_run(o, kinds, "succeeded");
 	const char *from = json_string_value(json_object_get(r, "from_site"));
 	int rc = from && *from ? 0 : -1;
 	if (rc == 0)
@@ -1138,7 +978,7 @@ int orch_ack_run(struct orch *o, int64_t run_id, const char *actor, const char *
 bool orch_recovering(struct orch *o, char *state, size_t len)
 {
 	pthread_mutex_lock(&o->mu);
-	enum fsm_state s = cur_state_locked(o);
+	enum fsm_state s = orch_state_locked(o);
 	pthread_mutex_unlock(&o->mu);
 	snprintf(state, len, "%s", fsm_state_names[s]);
 	return fsm_state_timeout_ms[s] != 0;

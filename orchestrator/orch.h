@@ -55,6 +55,9 @@ struct site_view {
 	int64_t behind_epoch;      /* ... of this epoch */
 	bool primary_writable;     /* replica: its primary's last answer said writable */
 	int lease_replicas;        /* replicas that renew its lease, as it reports */
+	json_t *last_rewind;       /* its last rewind as it reports it, or NULL (owned) */
+	char last_rewind_path[1024];  /* ... its quarantine file */
+	char rewind_noted[1024];      /* the last one checked against the audit */
 	char lease_nonce[64];      /* its newest lease nonce (admin.c: LEASE NONCES) */
 	uint64_t nonce_rx_ms;      /* monotonic: when drorchd received that nonce */
 	uint64_t nonce_used_rx_ms; /* the receipt time of the newest nonce drorchd
@@ -187,6 +190,24 @@ json_t *orch_with_nonce(struct orch *o, int i, json_t *body);
 /* Keeps the lease nonce of an admin answer of site i (may be NULL) as its
  * newest: it is fresher than the last status poll's. */
 void orch_note_nonce(struct orch *o, int i, json_t *answer);
+
+/* The FSM state of the cached cluster row.  Under o->mu. */
+enum fsm_state orch_state_locked(struct orch *o);
+/* The newest of the last 100 runs whose kind is one of kinds (NULL-ended)
+ * and, when outcome is not NULL, whose outcome it is; new ref or NULL. */
+json_t *orch_newest_run(struct orch *o, const char *const kinds[], const char *outcome);
+
+/* ---- rejoin.c: the driver keeps sites in their roles ---- */
+/* Sends site i a role command (body stolen); logs a refusal. */
+void orch_send_role(struct orch *o, int i, json_t *body);
+/* Tells every reachable site out of its role its role (at most once a
+ * second each), unless it is a primary whose log regressed. */
+void orch_reconcile(struct orch *o);
+/* Rewinds replicas refused as diverged by a confirmed primary. */
+void orch_rewind_diverged(struct orch *o);
+/* Records in the audit every rewind a site reports that it does not name
+ * yet (its answer was lost). */
+void orch_note_rewinds(struct orch *o);
 
 /* Holistic detection of primary p now (decide_judge over the views):
  * one of decide.h's enum verdict.  Under o->mu. */

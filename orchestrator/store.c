@@ -75,7 +75,8 @@
  *   kind          TEXT     (CHECK) audit_start: seq 1, written with the
  *                          schema; migrated: a row that existed when the
  *                          store became version 3; run_begin, run_step,
- *                          run_mark, run_detail, run_end: store_run_*;
+ *                          run_mark, run_detail, run_end: store_run_*
+ *                          (run_detail also for store_run_raise_rpo);
  *                          policy: store_policy_add; history_accepted:
  *                          store_head_accept
  *   tbl           TEXT     the table of the row written: runs | run_steps |
@@ -2536,6 +2537,42 @@ int store_run_update_detail(struct store *s, int64_t run_id, const char *detail_
 		return -1;
 	struct run_detail_args a = { run_id, detail_json };
 	return audited_write(s, run_detail_locked, &a, ctx, err, errlen);
+}
+
+struct run_rpo_args {
+	int64_t run_id, rpo_records;
+};
+
+static int run_rpo_locked(struct store *s, const void *args, const char *ctx, char *err,
+			  size_t errlen)
+{
+	const struct run_rpo_args *a = args;
+	sqlite3_stmt *st = prep(s,
+				"UPDATE runs SET rpo_records = ?2 WHERE id = ?1 AND"
+				" (rpo_records IS NULL OR rpo_records < ?2)",
+				ctx, err, errlen);
+	if (!st)
+		return -1;
+	int rc = sqlite3_bind_int64(st, 1, a->run_id) | sqlite3_bind_int64(st, 2, a->rpo_records);
+	if (rc) {
+		sqlite3_finalize(st);
+		return bind_fail(rc, ctx, err, errlen);
+	}
+	if (step_done(s, st, ctx, err, errlen))
+		return -1;
+	if (sqlite3_changes(s->db) == 0)
+		return 0;  /* already at least that: nothing to record */
+	/* A change of the run row like any other: a run_detail event. */
+	return row_event(s, "run_detail", &T_RUNS, a->run_id, 0, ctx, err, errlen);
+}
+
+int store_run_raise_rpo(struct store *s, int64_t run_id, int64_t rpo_records, char *err,
+			size_t errlen)
+{
+	char ctx[64];
+	snprintf(ctx, sizeof(ctx), "run %" PRId64 " rpo", run_id);
+	struct run_rpo_args a = { run_id, rpo_records };
+	return audited_write(s, run_rpo_locked, &a, ctx, err, errlen);
 }
 
 struct run_end_args {

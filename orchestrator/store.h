@@ -315,6 +315,15 @@ struct store_audit_report {
  */
 int store_verify(struct store *s, struct store_audit_report *r, char *err, size_t errlen);
 
+/*
+ * Raises a run's measured RPO in records to at least rpo_records, also
+ * once the run has ended: a loss learnt of afterwards (the records a
+ * rewind moved off the old primary) is counted by the run that caused it.
+ * Audited (a run_detail event) when it changes anything; 0 or -1.
+ */
+int store_run_raise_rpo(struct store *s, int64_t run_id, int64_t rpo_records, char *err,
+			size_t errlen);
+
 /* ---- sites cache ---------------------------------------------------------- */
 
 struct store_site {

@@ -460,7 +460,7 @@ static int apply_role_locked(struct site *s, const struct role_cmd *c, char *err
 		role_history_add(r, c->epoch, ws.last_lsn + 1);
 	if (!same_role)
 		s->npeers = 0;  /* replicas re-register at the new epoch */
-	if (new_epoch)
+	if (r->behind.need_lsn && c->epoch > r->behind.epoch)  /* decided above it */
 		r->behind = (struct behind_record){ 0 };
 	r->role = c->role;
 	r->epoch = c->epoch;

@@ -14,6 +14,7 @@
  */
 #include "site.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -289,9 +290,31 @@ static int load_store(struct site *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* Whether the data dir shows a past: a quarantine (of a rewind, a torn
+ * WAL tail or a lost store) or a state.json set aside.  Only a data dir
+ * without any is fresh. */
+static bool has_past(struct site *s)
+{
+	static const char *const traces[] = { "quarantine", "wal/quarantine", NULL };
+	char path[ROLE_PATH_MAX + 32];
+	for (int i = 0; traces[i]; i++) {
+		snprintf(path, sizeof(path), "%s/%s", s->datadir, traces[i]);
+		if (access(path, F_OK) == 0)
+			return true;
+	}
+	DIR *d = opendir(s->datadir);
+	struct dirent *e;
+	bool found = false;
+	while (d && !found && (e = readdir(d)))
+		found = strncmp(e->d_name, "state.json.damaged-", 19) == 0;
+	if (d)
+		closedir(d);
+	return found;
+}
+
 /*
  * After the store is loaded: a site without state.json whose store holds
- * records lost its metadata: it comes back fenced (read-only) at the
+ * records (or whose data dir shows a past: has_past) lost its metadata: it comes back fenced (read-only) at the
  * newest epoch its log shows, with the history its records show, until the
  * orchestrator gives it a role; a site without state.json and without
  * data is a fresh standalone site.  A damaged WAL or a lost store means
@@ -306,7 +329,7 @@ static int settle_role(struct site *s, char *err, size_t errlen)
 	wal_get_damage(s->wal, &dmg);
 	struct role_state *r = &s->role;
 	bool save = s->meta_missing || !s->fcv_saved;
-	if (s->meta_missing && (ws.last_lsn > 0 || s->store_lost)) {
+	if (s->meta_missing && (ws.last_lsn > 0 || s->store_lost || has_past(s))) {
 		r->role = ROLE_FENCED;
 		for (int i = 0; i < s->replayed.nhistory; i++)
 			role_history_add(r, s->replayed.history[i].epoch,

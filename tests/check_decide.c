@@ -134,6 +134,18 @@ START_TEST(test_regressed_unconfirmed_primary_behind_a_replica)
 	ck_assert_int_eq(need, 130);
 	v[1].epoch = 4;  /* a replica at another epoch proves nothing */
 	ck_assert(!decide_regressed(v, 3, 0, 5, &need));
+	/* A primary's site wiped and back as an empty standalone site, or back
+	 * fenced at an older epoch without its metadata: judged by its data. */
+	three(v, NOW);
+	strcpy(v[0].role, "standalone");
+	v[0].epoch = 0;
+	v[0].lsn = 0;
+	ck_assert(decide_regressed(v, 3, 0, 5, &need));
+	ck_assert_int_eq(need, 100);
+	strcpy(v[0].role, "fenced");
+	v[0].epoch = 4;
+	v[0].lsn = 100;
+	ck_assert(!decide_regressed(v, 3, 0, 5, &need));  /* it holds all: it may be confirmed */
 }
 END_TEST
 

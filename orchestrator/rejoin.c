@@ -1,0 +1,270 @@
+/*
+ * rejoin.c — keeping every site in the role the cluster row says, and
+ * bringing back the ones that left it: role commands (reconcile), rewinds
+ * of replicas whose log diverged, and the audit of every rewind.
+ *
+ * All of it runs on the driver thread, in the states the spec marks
+ * `reconciles` (fsm/dr.fsm.yaml), between two ticks of the machine; it
+ * never commits a transition.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decide.h"
+#include "log.h"
+#include "orch.h"
+#include "siteapi.h"
+#include "timeutil.h"
+
+void orch_send_role(struct orch *o, int i, json_t *body)
+{
+	char err[300];
+	struct httpc *c = httpc_new();
+	long st = c ? siteapi_admin(c, o->cfg.sites[i].url, o->site_token, "role", body,
+				    (long)orch_window_ms(o),
+				    err, sizeof(err)) : 0;
+	httpc_free(c);
+	if (st != 200)
+		log_event(LOG_WARN, "orch.role_failed", "{s:s, s:s}", "site", o->cfg.sites[i].name,
+			  "error", err);
+	json_decref(body);
+}
+
+json_t *orch_with_nonce(struct orch *o, int i, json_t *body)
+{
+	pthread_mutex_lock(&o->mu);
+	struct site_view *v = &o->views[i];
+	if (body && v->lease_nonce[0]) {
+		json_object_set_new(body, "lease_nonce", json_string(v->lease_nonce));
+		if (v->nonce_rx_ms > v->nonce_used_rx_ms)
+			v->nonce_used_rx_ms = v->nonce_rx_ms;
+	}
+	pthread_mutex_unlock(&o->mu);
+	return body;
+}
+
+void orch_note_nonce(struct orch *o, int i, json_t *answer)
+{
+	const char *nonce = json_string_value(json_object_get(answer, "lease_nonce"));
+	pthread_mutex_lock(&o->mu);
+	struct site_view *v = &o->views[i];
+	if (nonce && strlen(nonce) < sizeof(v->lease_nonce)) {
+		snprintf(v->lease_nonce, sizeof(v->lease_nonce), "%s", nonce);
+		v->nonce_rx_ms = time_mono_ms();
+	}
+	pthread_mutex_unlock(&o->mu);
+}
+
+/* The primary's write lease is renewed by drorchd or by every other site
+ * (admin.c: WRITE LEASE), so fencing any one replica ends the replicas'
+ * part of it. */
+json_t *orch_role_body(struct orch *o, int i, const char *primary, int64_t epoch)
+{
+	const struct policy *p = orch_policy(o);
+	json_int_t others = o->cfg.nsites - 1;
+	json_t *body;
+	if (strcmp(o->cfg.sites[i].name, primary) == 0)
+		body = json_pack("{s:s, s:I, s:s, s:I, s:I}", "role", "primary",
+				 "epoch", (json_int_t)epoch, "mode", p->mode,
+				 "quorum", (json_int_t)p->quorum, "lease_replicas", others);
+	else
+		body = json_pack("{s:s, s:I, s:s, s:s, s:I, s:I}", "role", "replica",
+				 "epoch", (json_int_t)epoch,
+				 "primary", config_peer_addr(&o->cfg, o->cfg.sites[i].name, primary),
+				 "mode", p->mode, "quorum", (json_int_t)p->quorum,
+				 "lease_replicas", others);
+	return orch_with_nonce(o, i, body);
+}
+
+/*
+ * In the states the spec marks `reconciles` (fsm/dr.fsm.yaml): a reachable
+ * site whose role, epoch or primary differs from the cluster row's (first
+ * start, a restarted primary or replica waiting to be confirmed, a
+ * returning old primary) is told its role, at most once a second.  A site
+ * that refuses (a diverged old primary) stays refused.  A restarted primary
+ * whose log is no longer the source of truth (decide_regressed) is not
+ * confirmed: the health check fails it over instead.
+ */
+void orch_reconcile(struct orch *o)
+{
+	uint64_t now = time_mono_ms();
+	for (int i = 0; i < o->cfg.nsites; i++) {
+		pthread_mutex_lock(&o->mu);
+		enum fsm_state s = orch_state_locked(o);
+		struct site_view *v = &o->views[i];
+		const char *name = o->cfg.sites[i].name;
+		char primary[128];
+		snprintf(primary, sizeof(primary), "%s", o->cluster.primary);
+		int64_t epoch = o->cluster.epoch, need;
+		bool is_primary = strcmp(name, primary) == 0;
+		const char *addr = config_peer_addr(&o->cfg, name, primary);
+		bool ok = v->epoch == epoch && v->confirmed &&
+			  (is_primary ? !strcmp(v->role, "primary") && !v->writes_paused
+				      : !strcmp(v->role, "replica") && !strcmp(v->repl_primary, addr));
+		bool regressed = is_primary &&
+				 decide_regressed(o->views, o->cfg.nsites, i, epoch, &need);
+		bool due = fsm_state_reconciles[s] && v->reachable && !ok && !regressed &&
+			   v->epoch <= epoch && now - v->role_sent_ms > 1000;
+		if (due)
+			v->role_sent_ms = now;
+		pthread_mutex_unlock(&o->mu);
+		if (due)
+			orch_send_role(o, i, orch_role_body(o, i, primary, epoch));
+	}
+}
+
+/* ---- rewinds, and what the audit says of them ------------------------------------- */
+
+/* Whether a "rewind" step of a recent failover or rewind run names the
+ * quarantine file path. */
+static bool rewind_recorded(struct orch *o, const char *path)
+{
+	json_t *runs = store_runs_json(o->store, 100), *r;
+	size_t i;
+	bool found = false;
+	json_array_foreach(runs, i, r) {
+		const char *kind = json_string_value(json_object_get(r, "kind")) ?: "";
+		if (found || (strcmp(kind, "failover") && strcmp(kind, "rewind")))
+			continue;
+		json_t *run = store_run_json(o->store, json_integer_value(json_object_get(r, "id")));
+		json_t *steps = json_object_get(run, "steps"), *st;
+		size_t k;
+		json_array_foreach(steps, k, st) {
+			const char *q = json_string_value(json_object_get(json_object_get(st, "detail"),
+									  "quarantine"));
+			found = found || (!strcmp(json_string_value(json_object_get(st, "name")) ?: "",
+						  "rewind") && q && !strcmp(q, path));
+		}
+		json_decref(run);
+	}
+	json_decref(runs);
+	return found;
+}
+
+/*
+ * Records a rewind of site i (its answer, or the last_rewind its status
+ * reports) as a "rewind" step: of the newest failover run that took the
+ * primary role from it (failover_run_from), whose RPO is raised to the
+ * records the rewind moved off, or of a run of its own (kind "rewind")
+ * when the store has none.  Once per quarantine file, so that every record a rewind
+ * removed is in a file the audit names, also when the rewind's answer was
+ * lost (the site crashed, and finished the rewind at its next start).
+ */
+/* The newest failover run that took the primary role from site (the one
+ * whose epoch the site's divergent records belong to), or else the newest
+ * failover run; 0 when there is none. */
+static int64_t failover_run_from(struct orch *o, const char *site)
+{
+	json_t *runs = store_runs_json(o->store, 100), *r;
+	size_t i;
+	int64_t from = 0, any = 0;
+	json_array_foreach(runs, i, r) {
+		if (strcmp(json_string_value(json_object_get(r, "kind")) ?: "", "failover"))
+			continue;
+		int64_t id = json_integer_value(json_object_get(r, "id"));
+		any = any ? any : id;
+		if (!from && !strcmp(json_string_value(json_object_get(r, "from_site")) ?: "", site))
+			from = id;
+	}
+	json_decref(runs);
+	return from ? from : any;
+}
+
+static void record_rewind(struct orch *o, int i, json_t *rewind)
+{
+	const char *path = json_string_value(json_object_get(rewind, "quarantine"));
+	char err[300] = "";
+	if (!path || rewind_recorded(o, path))
+		return;
+	json_t *detail = json_deep_copy(rewind);
+	json_object_set_new(detail, "site", json_string(o->cfg.sites[i].name));
+	char *text = json_dumps(detail, JSON_COMPACT);
+	int64_t run = failover_run_from(o, o->cfg.sites[i].name);
+	bool own = run == 0;
+	int rc = own ? store_run_begin(o->store, "rewind", "auto", o->cfg.sites[i].name,
+				       json_integer_value(json_object_get(rewind, "epoch")), NULL,
+				       &run, err, sizeof(err)) : 0;
+	if (rc == 0 && text)
+		rc = store_run_step(o->store, run, "rewind", "ok", text, err, sizeof(err));
+	/* What the rewind moved off is what that failover lost (async): its
+	 * RPO counts at least that many records, learnt only now. */
+	json_int_t records = json_integer_value(json_object_get(rewind, "records"));
+	if (rc == 0 && !own && records > 0)
+		rc = store_run_raise_rpo(o->store, run, records, err, sizeof(err));
+	if (rc == 0 && own)
+		rc = store_run_end(o->store, run, "succeeded", o->cfg.sites[i].name, -1, -1, -1,
+				   NULL, NULL, err, sizeof(err));
+	if (rc != 0)
+		log_event(LOG_ERROR, "orch.run_step_failed", "{s:s}", "error", err);
+	else
+		log_event(LOG_WARN, "orch.rewound", "{s:O, s:I}", "rewind", detail, "run",
+			  (json_int_t)run);
+	free(text);
+	json_decref(detail);
+}
+
+/* Tells site i to rewind (it refused its primary's log as diverged) and
+ * records its answer. */
+static void rewind_site(struct orch *o, int i, int64_t epoch)
+{
+	char err[300] = "";
+	json_t *body = json_pack("{s:I}", "epoch", (json_int_t)epoch), *answer = NULL;
+	struct httpc *c = httpc_new();
+	long st = c ? siteapi_admin_json(c, o->cfg.sites[i].url, o->site_token, "rewind", body,
+					 10000, &answer, err, sizeof(err)) : 0;
+	httpc_free(c);
+	json_decref(body);
+	if (st == 200)
+		record_rewind(o, i, answer);
+	else
+		log_event(LOG_WARN, "orch.rewind_failed", "{s:s, s:I, s:s}", "site",
+			  o->cfg.sites[i].name, "status", (json_int_t)st, "error", err);
+	json_decref(answer);
+}
+
+void orch_note_rewinds(struct orch *o)
+{
+	for (int i = 0; i < o->cfg.nsites; i++) {
+		pthread_mutex_lock(&o->mu);
+		struct site_view *v = &o->views[i];
+		json_t *last = v->last_rewind && strcmp(v->last_rewind_path, v->rewind_noted) ?
+			       json_incref(v->last_rewind) : NULL;
+		if (last)
+			snprintf(v->rewind_noted, sizeof(v->rewind_noted), "%s", v->last_rewind_path);
+		pthread_mutex_unlock(&o->mu);
+		if (last)
+			record_rewind(o, i, last);
+		json_decref(last);
+	}
+}
+
+/* In the states that reconcile: a replica of the cluster's epoch whose
+ * confirmed primary refused its log as diverged (a returning old primary
+ * holding records the new primary never had) is rewound, at most once
+ * every 2 s.  Never towards a primary that is not confirmed or lacks
+ * records: a replica ahead of such a primary is not diverged. */
+void orch_rewind_diverged(struct orch *o)
+{
+	uint64_t now = time_mono_ms();
+	for (int i = 0; i < o->cfg.nsites; i++) {
+		pthread_mutex_lock(&o->mu);
+		enum fsm_state s = orch_state_locked(o);
+		struct site_view *v = &o->views[i];
+		int64_t epoch = o->cluster.epoch;
+		int p = orch_site_index(o, o->cluster.primary);
+		const struct site_view *pv = p >= 0 ? &o->views[p] : NULL;
+		bool primary_ok = pv && pv->reachable && pv->epoch == epoch && pv->confirmed &&
+				  !strcmp(pv->role, "primary") && !pv->behind_need_lsn;
+		bool due = fsm_state_reconciles[s] && primary_ok && v->reachable &&
+			   !strcmp(v->role, "replica") && v->epoch == epoch &&
+			   !strcmp(v->repl_state, "refused") && v->diverged_lsn > 0 &&
+			   now - v->rewind_sent_ms > 2000;
+		if (due)
+			v->rewind_sent_ms = now;
+		pthread_mutex_unlock(&o->mu);
+		if (due)
+			rewind_site(o, i, epoch);
+	}
+}
+
