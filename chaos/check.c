@@ -221,6 +221,7 @@ static void check_epochs(struct checker *k)
 	struct late {
 		size_t n;
 		const struct rec *first, *last;
+		int64_t lo, hi;            /* their LSNs */
 	} *late = calloc(ne * CHAOS_SITES + 1, sizeof(*late));
 	for (size_t i = 0; newer && late && i < k->nall; i++) {
 		const struct rec *r = &k->all[i];
@@ -233,9 +234,13 @@ static void check_epochs(struct checker *k)
 		if (!n || r->t0_ns <= n->t1_ns)
 			continue;
 		struct late *l = &late[j * CHAOS_SITES + (size_t)r->site];
-		if (!l->n++)
+		if (!l->n++) {
 			l->first = r;
+			l->lo = l->hi = r->lsn;
+		}
 		l->last = r;
+		l->lo = r->lsn < l->lo ? r->lsn : l->lo;
+		l->hi = r->lsn > l->hi ? r->lsn : l->hi;
 	}
 	for (size_t j = 0; newer && late && j < ne; j++)
 		for (int s = 0; s < CHAOS_SITES; s++) {
@@ -249,7 +254,7 @@ static void check_epochs(struct checker *k)
 			     PRId64 ", +%.3fs..+%.3fs) whose requests started after %s's first "
 			     "acknowledgement at the newer epoch %" PRId64 " had ended (%s lsn %" PRId64
 			     ", +%.3fs); the first: %s, request +%.3fs..+%.3fs", site_of(k, s), l->n, r->epoch,
-			     r->lsn, l->last->lsn, sec(r->t1_ns), sec(l->last->t1_ns), site_of(k, n->site),
+			     l->lo, l->hi, sec(r->t1_ns), sec(l->last->t1_ns), site_of(k, n->site),
 			     n->epoch, key2, n->lsn, sec(n->t1_ns), key, sec(r->t0_ns), sec(r->t1_ns));
 		}
 	free(late);
@@ -519,7 +524,8 @@ struct loss_group {
 	int site;
 	int64_t epoch;
 	size_t n, quarantined;
-	const struct loss *first, *second, *last;
+	const struct loss *first, *second;     /* examples */
+	int64_t lo, hi, t_lo, t_hi;            /* LSNs, acknowledgement times */
 };
 
 static void report_group(struct checker *k, const struct loss_group *g)
@@ -536,9 +542,8 @@ static void report_group(struct checker *k, const struct loss_group *g)
 	if (g->second)
 		describe_loss(k, g->second, ex2, sizeof(ex2));
 	snprintf(head, sizeof(head), "%zu acknowledged by %s at epoch %" PRId64 " (lsn %" PRId64 "..%"
-		 PRId64 ", acknowledged +%.3fs..+%.3fs) %s%s", g->n, site_of(k, g->site), g->epoch,
-		 g->first->acked->lsn, g->last->acked->lsn, sec(g->first->acked->t1_ns),
-		 sec(g->last->acked->t1_ns), what[g->kind], g->first->run ? "" : "");
+		 PRId64 ", acknowledged +%.3fs..+%.3fs) %s", g->n, site_of(k, g->site), g->epoch,
+		 g->lo, g->hi, sec(g->t_lo), sec(g->t_hi), what[g->kind]);
 	if (g->first->run)
 		snprintf(head + strlen(head), sizeof(head) - strlen(head), " (run %lld)", g->first->run);
 	if (g->quarantined)
@@ -565,14 +570,19 @@ static void check_losses(struct checker *k, struct verdict *v)
 		while (j < ng && (g[j].kind != kind || g[j].site != l->acked->site ||
 				  g[j].epoch != l->acked->epoch))
 			j++;
+		const struct rec *a = l->acked;
 		if (j == ng && ng < 64)
-			g[ng++] = (struct loss_group){ kind, l->acked->site, l->acked->epoch, 0, 0, l, NULL, l };
+			g[ng++] = (struct loss_group){ kind, a->site, a->epoch, 0, 0, l, NULL, a->lsn, a->lsn,
+						       a->t1_ns, a->t1_ns };
 		if (j == ng)
 			continue;
 		g[j].quarantined += l->quarantined;
 		if (g[j].n++ == 1)
 			g[j].second = l;
-		g[j].last = l->acked->t1_ns > g[j].last->acked->t1_ns ? l : g[j].last;
+		g[j].lo = a->lsn < g[j].lo ? a->lsn : g[j].lo;
+		g[j].hi = a->lsn > g[j].hi ? a->lsn : g[j].hi;
+		g[j].t_lo = a->t1_ns < g[j].t_lo ? a->t1_ns : g[j].t_lo;
+		g[j].t_hi = a->t1_ns > g[j].t_hi ? a->t1_ns : g[j].t_hi;
 	}
 	for (int j = 0; j < ng; j++)
 		report_group(k, &g[j]);
