@@ -220,8 +220,9 @@ static void check_epochs(struct checker *k)
 	/* late[j][s]: site s's acknowledgements at e[j] that came too late */
 	struct late {
 		size_t n;
-		const struct rec *first, *last;
+		const struct rec *first;   /* an example */
 		int64_t lo, hi;            /* their LSNs */
+		int64_t t_lo, t_hi;        /* their acknowledgement times */
 	} *late = calloc(ne * CHAOS_SITES + 1, sizeof(*late));
 	for (size_t i = 0; newer && late && i < k->nall; i++) {
 		const struct rec *r = &k->all[i];
@@ -237,8 +238,10 @@ static void check_epochs(struct checker *k)
 		if (!l->n++) {
 			l->first = r;
 			l->lo = l->hi = r->lsn;
+			l->t_lo = l->t_hi = r->t1_ns;
 		}
-		l->last = r;
+		l->t_lo = r->t1_ns < l->t_lo ? r->t1_ns : l->t_lo;
+		l->t_hi = r->t1_ns > l->t_hi ? r->t1_ns : l->t_hi;
 		l->lo = r->lsn < l->lo ? r->lsn : l->lo;
 		l->hi = r->lsn > l->hi ? r->lsn : l->hi;
 	}
@@ -253,8 +256,8 @@ static void check_epochs(struct checker *k)
 			fail(k, INV_C, "%s acknowledged %zu writes at epoch %" PRId64 " (lsn %" PRId64 "..%"
 			     PRId64 ", +%.3fs..+%.3fs) whose requests started after %s's first "
 			     "acknowledgement at the newer epoch %" PRId64 " had ended (%s lsn %" PRId64
-			     ", +%.3fs); the first: %s, request +%.3fs..+%.3fs", site_of(k, s), l->n, r->epoch,
-			     l->lo, l->hi, sec(r->t1_ns), sec(l->last->t1_ns), site_of(k, n->site),
+			     ", +%.3fs); e.g. %s, request +%.3fs..+%.3fs", site_of(k, s), l->n, r->epoch,
+			     l->lo, l->hi, sec(l->t_lo), sec(l->t_hi), site_of(k, n->site),
 			     n->epoch, key2, n->lsn, sec(n->t1_ns), key, sec(r->t0_ns), sec(r->t1_ns));
 		}
 	free(late);
@@ -401,7 +404,7 @@ static bool recovery_kind(json_t *run)
  */
 static long long recovery_after(struct checker *k, int64_t e, const char *site, long long *rpo)
 {
-	int64_t end = INT64_MAX;
+	int64_t end = INT64_MAX, first = INT64_MAX;
 	const char *key;
 	json_t *run;
 	json_object_foreach(k->t->runs_seen, key, run) {
@@ -409,7 +412,11 @@ static long long recovery_after(struct checker *k, int64_t e, const char *site, 
 		const char *outcome = json_string_value(json_object_get(run, "outcome")) ?: "";
 		if (recovery_kind(run) && ne > e && ne < end && !strcmp(outcome, "succeeded"))
 			end = ne;
+		if (recovery_kind(run) && ne > e && ne < first)
+			first = ne;
 	}
+	if (first != e + 1)
+		return 0;  /* no run ended epoch e (a standalone site's epoch 0, say) */
 	long long id = 0, best = -1;
 	bool from_site = false;
 	json_object_foreach(k->t->runs_seen, key, run) {
@@ -548,7 +555,7 @@ static void report_group(struct checker *k, const struct loss_group *g)
 		snprintf(head + strlen(head), sizeof(head) - strlen(head), " (run %lld)", g->first->run);
 	if (g->quarantined)
 		snprintf(head + strlen(head), sizeof(head) - strlen(head), "; %zu of them are in a rewind's "
-			 "quarantine file (a site that held them was rewound)", g->quarantined);
+			 "quarantine file", g->quarantined);
 	if (g->kind == LK_STANDALONE || g->kind == LK_EXCUSED || g->kind == LK_SANCTIONED)
 		printf("  %s; e.g. %s\n", head, ex1);
 	else
