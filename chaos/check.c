@@ -220,7 +220,9 @@ static void check_epochs(struct checker *k)
 	/* late[j][s]: site s's acknowledgements at e[j] that came too late */
 	struct late {
 		size_t n;
-		const struct rec *first, *last;
+		const struct rec *first;   /* an example */
+		int64_t lo, hi;            /* their LSNs */
+		int64_t t_lo, t_hi;        /* their acknowledgement times */
 	} *late = calloc(ne * CHAOS_SITES + 1, sizeof(*late));
 	for (size_t i = 0; newer && late && i < k->nall; i++) {
 		const struct rec *r = &k->all[i];
@@ -233,9 +235,15 @@ static void check_epochs(struct checker *k)
 		if (!n || r->t0_ns <= n->t1_ns)
 			continue;
 		struct late *l = &late[j * CHAOS_SITES + (size_t)r->site];
-		if (!l->n++)
+		if (!l->n++) {
 			l->first = r;
-		l->last = r;
+			l->lo = l->hi = r->lsn;
+			l->t_lo = l->t_hi = r->t1_ns;
+		}
+		l->t_lo = r->t1_ns < l->t_lo ? r->t1_ns : l->t_lo;
+		l->t_hi = r->t1_ns > l->t_hi ? r->t1_ns : l->t_hi;
+		l->lo = r->lsn < l->lo ? r->lsn : l->lo;
+		l->hi = r->lsn > l->hi ? r->lsn : l->hi;
 	}
 	for (size_t j = 0; newer && late && j < ne; j++)
 		for (int s = 0; s < CHAOS_SITES; s++) {
@@ -248,8 +256,8 @@ static void check_epochs(struct checker *k)
 			fail(k, INV_C, "%s acknowledged %zu writes at epoch %" PRId64 " (lsn %" PRId64 "..%"
 			     PRId64 ", +%.3fs..+%.3fs) whose requests started after %s's first "
 			     "acknowledgement at the newer epoch %" PRId64 " had ended (%s lsn %" PRId64
-			     ", +%.3fs); the first: %s, request +%.3fs..+%.3fs", site_of(k, s), l->n, r->epoch,
-			     r->lsn, l->last->lsn, sec(r->t1_ns), sec(l->last->t1_ns), site_of(k, n->site),
+			     ", +%.3fs); e.g. %s, request +%.3fs..+%.3fs", site_of(k, s), l->n, r->epoch,
+			     l->lo, l->hi, sec(l->t_lo), sec(l->t_hi), site_of(k, n->site),
 			     n->epoch, key2, n->lsn, sec(n->t1_ns), key, sec(r->t0_ns), sec(r->t1_ns));
 		}
 	free(late);
@@ -396,7 +404,7 @@ static bool recovery_kind(json_t *run)
  */
 static long long recovery_after(struct checker *k, int64_t e, const char *site, long long *rpo)
 {
-	int64_t end = INT64_MAX;
+	int64_t end = INT64_MAX, first = INT64_MAX;
 	const char *key;
 	json_t *run;
 	json_object_foreach(k->t->runs_seen, key, run) {
@@ -404,7 +412,11 @@ static long long recovery_after(struct checker *k, int64_t e, const char *site, 
 		const char *outcome = json_string_value(json_object_get(run, "outcome")) ?: "";
 		if (recovery_kind(run) && ne > e && ne < end && !strcmp(outcome, "succeeded"))
 			end = ne;
+		if (recovery_kind(run) && ne > e && ne < first)
+			first = ne;
 	}
+	if (first != e + 1)
+		return 0;  /* no run ended epoch e (a standalone site's epoch 0, say) */
 	long long id = 0, best = -1;
 	bool from_site = false;
 	json_object_foreach(k->t->runs_seen, key, run) {
@@ -519,7 +531,8 @@ struct loss_group {
 	int site;
 	int64_t epoch;
 	size_t n, quarantined;
-	const struct loss *first, *second, *last;
+	const struct loss *first, *second;     /* examples */
+	int64_t lo, hi, t_lo, t_hi;            /* LSNs, acknowledgement times */
 };
 
 static void report_group(struct checker *k, const struct loss_group *g)
@@ -536,14 +549,13 @@ static void report_group(struct checker *k, const struct loss_group *g)
 	if (g->second)
 		describe_loss(k, g->second, ex2, sizeof(ex2));
 	snprintf(head, sizeof(head), "%zu acknowledged by %s at epoch %" PRId64 " (lsn %" PRId64 "..%"
-		 PRId64 ", acknowledged +%.3fs..+%.3fs) %s%s", g->n, site_of(k, g->site), g->epoch,
-		 g->first->acked->lsn, g->last->acked->lsn, sec(g->first->acked->t1_ns),
-		 sec(g->last->acked->t1_ns), what[g->kind], g->first->run ? "" : "");
+		 PRId64 ", acknowledged +%.3fs..+%.3fs) %s", g->n, site_of(k, g->site), g->epoch,
+		 g->lo, g->hi, sec(g->t_lo), sec(g->t_hi), what[g->kind]);
 	if (g->first->run)
 		snprintf(head + strlen(head), sizeof(head) - strlen(head), " (run %lld)", g->first->run);
 	if (g->quarantined)
 		snprintf(head + strlen(head), sizeof(head) - strlen(head), "; %zu of them are in a rewind's "
-			 "quarantine file (a site that held them was rewound)", g->quarantined);
+			 "quarantine file", g->quarantined);
 	if (g->kind == LK_STANDALONE || g->kind == LK_EXCUSED || g->kind == LK_SANCTIONED)
 		printf("  %s; e.g. %s\n", head, ex1);
 	else
@@ -565,14 +577,19 @@ static void check_losses(struct checker *k, struct verdict *v)
 		while (j < ng && (g[j].kind != kind || g[j].site != l->acked->site ||
 				  g[j].epoch != l->acked->epoch))
 			j++;
+		const struct rec *a = l->acked;
 		if (j == ng && ng < 64)
-			g[ng++] = (struct loss_group){ kind, l->acked->site, l->acked->epoch, 0, 0, l, NULL, l };
+			g[ng++] = (struct loss_group){ kind, a->site, a->epoch, 0, 0, l, NULL, a->lsn, a->lsn,
+						       a->t1_ns, a->t1_ns };
 		if (j == ng)
 			continue;
 		g[j].quarantined += l->quarantined;
 		if (g[j].n++ == 1)
 			g[j].second = l;
-		g[j].last = l->acked->t1_ns > g[j].last->acked->t1_ns ? l : g[j].last;
+		g[j].lo = a->lsn < g[j].lo ? a->lsn : g[j].lo;
+		g[j].hi = a->lsn > g[j].hi ? a->lsn : g[j].hi;
+		g[j].t_lo = a->t1_ns < g[j].t_lo ? a->t1_ns : g[j].t_lo;
+		g[j].t_hi = a->t1_ns > g[j].t_hi ? a->t1_ns : g[j].t_hi;
 	}
 	for (int j = 0; j < ng; j++)
 		report_group(k, &g[j]);

@@ -40,7 +40,7 @@
 #define ADMIN_TIMEOUT_MS 3000
 #define START_TIMEOUT_MS 10000
 #define WATCHDOG_GRACE_NS 1000000000LL
-#define POLICY_RETRY_NS 500000000LL
+#define POLICY_RETRY_NS 1500000000LL
 #define AGENT_PERIOD_NS 300000000LL
 
 /* A fault at run time. */
@@ -1154,6 +1154,30 @@ static void operator_unstick(struct faults *fs, const char *state, double stuck_
 		operator_call(fs, "POST", "/v1/resume", NULL, NULL);
 }
 
+/* "state DEGRADED, primary us-east at epoch 1; us-east replica@2 streaming
+ * lsn 25484, ..." from drorchd's status. */
+static void describe_cluster(json_t *st, char *out, size_t len)
+{
+	size_t i, n = 0;
+	json_t *s;
+	n += (size_t)snprintf(out, len, "state %s, primary %s at epoch %" JSON_INTEGER_FORMAT ";",
+			      json_string_value(json_object_get(st, "state")) ?: "?",
+			      json_string_value(json_object_get(st, "primary")) ?: "-",
+			      json_integer_value(json_object_get(st, "epoch")));
+	json_array_foreach(json_object_get(st, "sites"), i, s) {
+		if (n >= len)
+			break;
+		const char *repl = json_string_value(json_object_get(s, "replication")) ?: "";
+		n += (size_t)snprintf(out + n, len - n, " %s %s@%" JSON_INTEGER_FORMAT "%s%s lsn %"
+				      JSON_INTEGER_FORMAT "%s;",
+				      json_string_value(json_object_get(s, "name")) ?: "?",
+				      json_string_value(json_object_get(s, "role")) ?: "?",
+				      json_integer_value(json_object_get(s, "epoch")), repl[0] ? " " : "", repl,
+				      json_integer_value(json_object_get(s, "lsn")),
+				      json_is_true(json_object_get(s, "healthy")) ? "" : " unhealthy");
+	}
+}
+
 void faults_heal(struct faults *fs, long timeout_ms)
 {
 	struct trial *t = fs->t;
@@ -1181,13 +1205,8 @@ void faults_heal(struct faults *fs, long timeout_ms)
 			return;
 		}
 		const char *state = json_string_value(json_object_get(st, "state")) ?: "";
-		if (st) {
-			char *dump = json_dumps(json_object_get(st, "sites"), JSON_COMPACT);
-			snprintf(last, sizeof(last), "state %s primary %s epoch %" JSON_INTEGER_FORMAT
-				 " sites %s", state, json_string_value(json_object_get(st, "primary")) ?: "-",
-				 json_integer_value(json_object_get(st, "epoch")), dump ? dump : "");
-			free(dump);
-		}
+		if (st)
+			describe_cluster(st, last, sizeof(last));
 		bool stuck = !strcmp(state, "HELD") || !strcmp(state, "PAUSED");
 		int64_t now = chaos_now_ns();
 		stuck_since = stuck ? (stuck_since ? stuck_since : now) : 0;
