@@ -474,6 +474,24 @@ static bool primary_missed_locked(const struct orch *o, int p, uint64_t now, uin
 	       (v->reachable && v->wal_failed);
 }
 
+/*
+ * Whether the sites are ahead of the store (under o->mu): at a newer epoch
+ * (the store went back in time), or, outside a recovery, with another site
+ * primary at the store's own epoch than the one its row names (a promotion
+ * sent but never committed: a failover that timed out in PROMOTING).  The
+ * sites' state wins: confirming the row's primary at that epoch would make
+ * two primaries of one epoch.
+ */
+static bool store_behind_locked(struct orch *o)
+{
+	if (o->sites_epoch > o->cluster.epoch)
+		return true;
+	if (fsm_state_timeout_ms[orch_state_locked(o)] || o->sites_primary < 0 ||
+	    o->sites_epoch != o->cluster.epoch)
+		return false;
+	return strcmp(o->cfg.sites[o->sites_primary].name, o->cluster.primary) != 0;
+}
+
 /* At most one event from the views, under o->mu; -1 for none. */
 static int health_event_locked(struct orch *o, uint64_t now, uint64_t started)
 {
@@ -485,7 +503,7 @@ static int health_event_locked(struct orch *o, uint64_t now, uint64_t started)
 	uint64_t window = orch_window_ms(o);
 	if (p < 0 || now - started < window)
 		return -1;  /* a grace period at start: let sites answer and take roles */
-	if (o->sites_epoch > o->cluster.epoch)
+	if (store_behind_locked(o))
 		return FSM_E_STORE_BEHIND;
 	bool automatic = orch_policy(o)->automatic;
 	int64_t need;
@@ -571,7 +589,7 @@ static void first_round(struct orch *o)
 		wait_wake(o, 20);
 	}
 	note_sites_epoch_locked(o);
-	bool behind = o->sites_epoch > o->cluster.epoch;
+	bool behind = store_behind_locked(o);
 	int64_t sites = o->sites_epoch, mine = o->cluster.epoch;
 	pthread_mutex_unlock(&o->mu);
 	if (!behind) {
