@@ -430,6 +430,16 @@ static long long recovery_after(struct checker *k, int64_t e, const char *site, 
 		if (ne == end || !id)
 			id = json_integer_value(json_object_get(run, "id"));
 	}
+	/* A rewind recorded in a run of its own (the failover that caused it
+	 * was lost with the store's history) counts what it moved off that site. */
+	json_object_foreach(k->t->runs_seen, key, run) {
+		json_t *r = json_object_get(run, "rpo_records");
+		if (!strcmp(json_string_value(json_object_get(run, "kind")) ?: "", "rewind") &&
+		    !strcmp(json_string_value(json_object_get(run, "from_site")) ?: "", site) &&
+		    json_integer_value(json_object_get(run, "epoch")) > e && json_is_integer(r) &&
+		    json_integer_value(r) > best)
+			best = json_integer_value(r);
+	}
 	*rpo = best < 0 ? 0 : best;
 	return from_site ? id : 0;
 }

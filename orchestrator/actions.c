@@ -229,29 +229,38 @@ static int act_elect(struct orch *o)
 	json_t *target = orch_detail_get(o, "target"), *force = orch_detail_get(o, "force");
 	struct httpc *h = httpc_new();
 	json_t *report = json_object();
+	/* Every site testifies to how far the log went; an operator's target
+	 * alone may be chosen. */
 	struct candidate best = { .idx = -1 }, c;
+	int64_t most_flushed = 0;
 	for (int i = 0; h && i < o->cfg.nsites; i++) {
-		if (i == old || (json_is_string(target) &&
-				 strcmp(json_string_value(target), o->cfg.sites[i].name)))
+		if (i == old || !eligible(o, h, i, old, epoch, &c, report))
 			continue;
-		if (eligible(o, h, i, old, epoch, &c, report)) {
-			last_seen = c.lsn > last_seen ? c.lsn : last_seen;
-			if (best.idx < 0 || decide_better(&c, &best))
-				best = c;
-		}
+		last_seen = c.lsn > last_seen ? c.lsn : last_seen;
+		most_flushed = c.flushed > most_flushed ? c.flushed : most_flushed;
+		if (json_is_string(target) && strcmp(json_string_value(target), o->cfg.sites[i].name))
+			continue;
+		if (best.idx < 0 || decide_better(&c, &best))
+			best = c;
 	}
 	httpc_free(h);
 	int64_t rpo_records = best.idx < 0 ? -1 : last_seen - best.flushed;
 	int64_t rpo_ms = rpo_records > 0 ? best.lag_ms : 0;
 	const struct policy *p = orch_policy(o);
+	/* In a sync mode a write was acknowledged once a replica flushed it: a
+	 * candidate lacking what another replica flushed would lose such writes. */
+	bool dominated = best.idx >= 0 && strcmp(p->mode, "async") && best.flushed < most_flushed;
 	bool breaks = best.idx >= 0 && ((p->rpo_records && rpo_records > (int64_t)p->rpo_records) ||
-					rpo_ms > (int64_t)p->rpo_ms);
+					rpo_ms > (int64_t)p->rpo_ms || dominated);
 	json_object_set_new(report, "rpo_records", json_integer(rpo_records));
 	json_object_set_new(report, "rpo_ms", json_integer(rpo_ms));
 	int ev = FSM_E_ELECTED;
 	if (best.idx < 0 || (breaks && !json_is_true(force))) {
-		json_object_set_new(report, "refused", json_string(best.idx < 0 ?
-			"no eligible replica" : "the best candidate would break the RPO target"));
+		json_object_set_new(report, "refused", json_string(
+			best.idx < 0 ? "no eligible replica" :
+			dominated ? "the candidate lacks records another replica flushed: "
+				    "acknowledged writes would be lost (force to accept)" :
+			"the best candidate would break the RPO target"));
 		ev = FSM_E_NO_CANDIDATE;
 	} else {
 		orch_detail_set(o, "candidate", json_string(o->cfg.sites[best.idx].name));

@@ -57,6 +57,10 @@ bool decide_regressed(const struct site_view *v, int n, int p, int64_t epoch,
 		if (pv->behind_need_lsn > *need_lsn)
 			*need_lsn = pv->behind_need_lsn;
 	}
+	/* It took another role at the cluster's epoch (a promotion elsewhere that
+	 * timed out): only a newer epoch can make any site primary again. */
+	if (pv->epoch == epoch && !strcmp(pv->role, "replica"))
+		regressed = true;
 	bool settled = pv->confirmed && pv->epoch == epoch && !strcmp(pv->role, "primary");
 	if (settled && !regressed)
 		return false;

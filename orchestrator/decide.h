@@ -54,7 +54,9 @@ enum verdict decide_judge(const struct site_view *v, int n, int p, const struct 
  * it: drsite's "behind", which only a role at a newer epoch clears), or it
  * is not a confirmed primary at epoch (it restarted, lost its metadata, or
  * came back empty as a standalone site: its log stands still) and a
- * replica at epoch has flushed more records than it holds.  A confirmed
+ * replica at epoch has flushed more records than it holds, or it is a
+ * replica at epoch (told to follow another site at that epoch by a
+ * promotion that timed out: no role command can make it primary there).  A confirmed
  * primary at epoch is never judged by its replicas' figures: views read at
  * different instants would race.  *need_lsn gets the highest LSN known to
  * exist.

@@ -84,35 +84,66 @@ static int reload_cluster(struct orch *o)
 	return 0;
 }
 
-/* CAS-updates the cluster row with next; reloads on success or conflict. */
-static int cluster_cas(struct orch *o, const struct store_cluster *next)
+/* An edit of the cluster row (in place); 0, or -1 to give up. */
+typedef int (*cluster_edit_fn)(struct store_cluster *next, void *arg);
+
+/*
+ * Reads the cached row, edits it and writes it back with a compare-and-set;
+ * when another thread moved the row first (an operator's ack beside the
+ * driver), reloads and edits again, a few times.  Reloads the cache in the
+ * end.  0, STORE_CONFLICT (still lost), or -1.
+ */
+static int cluster_change(struct orch *o, cluster_edit_fn edit, void *arg)
 {
 	char err[300];
-	int rc = store_cluster_update(o->store, next->version, next, err, sizeof(err));
+	int rc = STORE_CONFLICT;
+	for (int attempt = 0; attempt < 5 && rc == STORE_CONFLICT; attempt++) {
+		pthread_mutex_lock(&o->mu);
+		struct store_cluster next = o->cluster;
+		pthread_mutex_unlock(&o->mu);
+		if (edit(&next, arg) != 0)
+			return -1;
+		rc = store_cluster_update(o->store, next.version, &next, err, sizeof(err));
+		reload_cluster(o);
+	}
 	if (rc != 0)
 		log_event(LOG_ERROR, "orch.cluster_update_failed", "{s:s}", "error", err);
-	reload_cluster(o);
 	return rc;
+}
+
+/* Sets key to value in a detail JSON text of size len; 0 or -1. */
+static int detail_put(char *detail, size_t len, const char *key, json_t *value)
+{
+	json_t *d = json_loads(detail[0] ? detail : "{}", 0, NULL);
+	if (!d)
+		d = json_object();
+	json_object_set(d, key, value);
+	char *text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(d);
+	int rc = text && strlen(text) < len ? 0 : -1;
+	if (rc == 0)
+		snprintf(detail, len, "%s", text);
+	free(text);
+	return rc;
+}
+
+struct detail_edit {
+	const char *key;
+	json_t *value;
+};
+
+static int edit_detail(struct store_cluster *next, void *arg)
+{
+	const struct detail_edit *e = arg;
+	return detail_put(next->detail, sizeof(next->detail), e->key, e->value);
 }
 
 int orch_detail_set(struct orch *o, const char *key, json_t *value)
 {
-	pthread_mutex_lock(&o->mu);
-	struct store_cluster next = o->cluster;
-	pthread_mutex_unlock(&o->mu);
-	json_t *d = json_loads(next.detail[0] ? next.detail : "{}", 0, NULL);
-	if (!d)
-		d = json_object();
-	json_object_set_new(d, key, value);
-	char *text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(d);
-	if (!text || strlen(text) >= sizeof(next.detail)) {
-		free(text);
-		return -1;
-	}
-	snprintf(next.detail, sizeof(next.detail), "%s", text);
-	free(text);
-	return cluster_cas(o, &next);
+	struct detail_edit e = { key, value };
+	int rc = value ? cluster_change(o, edit_detail, &e) : -1;
+	json_decref(value);
+	return rc;
 }
 
 /* ---- runs -------------------------------------------------------------------- */
@@ -177,12 +208,19 @@ int64_t orch_detail_int(struct orch *o, const char *key, int64_t dflt)
 	return n;
 }
 
+/* The run is over: none in progress; a succeeded failover starts the
+ * anti-flapping clock (arg: its time, or NULL). */
+static int edit_run_over(struct store_cluster *next, void *arg)
+{
+	next->run_id = 0;
+	return arg ? detail_put(next->detail, sizeof(next->detail), "last_failover_ms", arg) : 0;
+}
+
 /* Closes the run when the machine leaves the failover or switchover states. */
 static void finish_run(struct orch *o, const char *outcome)
 {
 	pthread_mutex_lock(&o->mu);
 	int64_t run = o->cluster.run_id;
-	struct store_cluster next = o->cluster;
 	pthread_mutex_unlock(&o->mu);
 	if (!run)
 		return;
@@ -212,20 +250,38 @@ static void finish_run(struct orch *o, const char *outcome)
 	json_decref(r);
 	if (failover)  /* drorch_failovers_total counts failovers only */
 		metrics_failover(o->metrics, outcome);
-	next.run_id = 0;
-	if (failover && strcmp(outcome, "succeeded") == 0) {  /* the anti-flapping clock */
-		json_t *d = json_loads(next.detail[0] ? next.detail : "{}", 0, NULL);
-		json_object_set_new(d, "last_failover_ms", json_integer((json_int_t)time_wall_ms()));
-		char *text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-		if (text && strlen(text) < sizeof(next.detail))
-			snprintf(next.detail, sizeof(next.detail), "%s", text);
-		free(text);
-		json_decref(d);
-	}
-	cluster_cas(o, &next);
+	json_t *clock = failover && strcmp(outcome, "succeeded") == 0 ?  /* anti-flapping */
+			json_integer((json_int_t)time_wall_ms()) : NULL;
+	cluster_change(o, edit_run_over, clock);
+	json_decref(clock);
 }
 
 /* ---- transitions ------------------------------------------------------------ */
+
+/* When an operator last acknowledged a failover run (its "acknowledged"
+ * step), in wall-clock ms; 0 if never among the recent runs.  Read from the
+ * store, so an ack (an API thread) never races the driver for the cluster
+ * row, and a restarted drorchd knows it too. */
+static int64_t newest_ack_ms(struct orch *o)
+{
+	json_t *runs = store_runs_json(o->store, 20), *r;
+	size_t i;
+	int64_t newest = 0;
+	json_array_foreach(runs, i, r) {
+		if (strcmp(json_string_value(json_object_get(r, "kind")) ?: "", "failover"))
+			continue;
+		json_t *run = store_run_json(o->store, json_integer_value(json_object_get(r, "id")));
+		json_t *st;
+		size_t k;
+		json_array_foreach(json_object_get(run, "steps"), k, st)
+			if (!strcmp(json_string_value(json_object_get(st, "name")) ?: "", "acknowledged") &&
+			    json_integer_value(json_object_get(st, "ts_ms")) > newest)
+				newest = json_integer_value(json_object_get(st, "ts_ms"));
+		json_decref(run);
+	}
+	json_decref(runs);
+	return newest;
+}
 
 static bool guard_holds(void *ctx, enum fsm_guard g)
 {
@@ -235,7 +291,8 @@ static bool guard_holds(void *ctx, enum fsm_guard g)
 		return true;
 	case FSM_G_ANTI_FLAP_OK: {
 		int64_t last = orch_detail_int(o, "last_failover_ms", 0);
-		return !last || time_wall_ms() - (uint64_t)last > orch_policy(o)->anti_flap_s * 1000;
+		return !last || time_wall_ms() - (uint64_t)last > orch_policy(o)->anti_flap_s * 1000 ||
+		       newest_ack_ms(o) >= last;
 	}
 	case FSM_G_ALL_REPLICAS_OK:
 		return o->all_replicas_ok;
@@ -834,7 +891,9 @@ void orch_stop(struct orch *o)
 	free(o);
 }
 
-/* Why an operator's failover cannot go to site t now, or NULL.  Under mu. */
+/* Why an operator's failover cannot go to site t now, or NULL.  (Whether it
+ * lacks records another replica flushed is judged by the election, once
+ * the fence has stopped the log: the views race.)  Under mu. */
 static const char *failover_target_refusal_locked(struct orch *o, int t)
 {
 	const struct site_view *v = &o->views[t];
@@ -982,9 +1041,8 @@ int orch_ack_run(struct orch *o, int64_t run_id, const char *actor, const char *
 		snprintf(why, whylen, "run %lld is not a failover that ended", (long long)run_id);
 		rc = 409;
 	} else if (store_run_step(o->store, run_id, "acknowledged", "ok", text, err,
-				  sizeof(err)) != 0 ||
-		   orch_detail_set(o, "last_failover_ms", json_integer(0)) != 0) {
-		snprintf(why, whylen, "store: %s", err[0] ? err : "cannot update the cluster row");
+				  sizeof(err)) != 0) {
+		snprintf(why, whylen, "store: %s", err);
 		rc = 500;
 	}
 	free(text);

@@ -182,6 +182,7 @@ static void record_rewind(struct orch *o, int i, json_t *rewind)
 	char *text = json_dumps(detail, JSON_COMPACT);
 	int64_t run = failover_run_from(o, o->cfg.sites[i].name);
 	bool own = run == 0;
+	json_int_t records = json_integer_value(json_object_get(rewind, "records"));
 	int rc = own ? store_run_begin(o->store, "rewind", "auto", o->cfg.sites[i].name,
 				       json_integer_value(json_object_get(rewind, "epoch")), NULL,
 				       &run, err, sizeof(err)) : 0;
@@ -189,11 +190,10 @@ static void record_rewind(struct orch *o, int i, json_t *rewind)
 		rc = store_run_step(o->store, run, "rewind", "ok", text, err, sizeof(err));
 	/* What the rewind moved off is what that failover lost (async): its
 	 * RPO counts at least that many records, learnt only now. */
-	json_int_t records = json_integer_value(json_object_get(rewind, "records"));
 	if (rc == 0 && !own && records > 0)
 		rc = store_run_raise_rpo(o->store, run, records, err, sizeof(err));
-	if (rc == 0 && own)
-		rc = store_run_end(o->store, run, "succeeded", o->cfg.sites[i].name, -1, -1, -1,
+	if (rc == 0 && own)  /* its RPO: the records the failover that is not in the store lost */
+		rc = store_run_end(o->store, run, "succeeded", o->cfg.sites[i].name, records, -1, -1,
 				   NULL, NULL, err, sizeof(err));
 	if (rc != 0)
 		log_event(LOG_ERROR, "orch.run_step_failed", "{s:s}", "error", err);

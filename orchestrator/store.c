@@ -98,9 +98,12 @@
  *   prev_hash, hash, mac  TEXT  as in transitions
  *   Index audit_events_ref (tbl, ref_id, ref_seq, seq).
  *
- * runs — one failover, switchover, failback, upgrade, playbook run or drill.
+ * runs — one failover, switchover, failback, upgrade, playbook run or drill,
+ * or a rewind recorded on its own (the failover that caused it is not in
+ * the store: it lost that history).  A store of schema 1 or 2 gets this
+ * table rebuilt with the kind "rewind" allowed when it is migrated.
  *   id            INTEGER PRIMARY KEY
- *   kind          TEXT     failover|switchover|failback|upgrade|playbook|drill
+ *   kind          TEXT     failover|switchover|failback|upgrade|playbook|drill|rewind
  *   started_ms    INTEGER
  *   ended_ms      INTEGER  NULL while running
  *   outcome       TEXT     running|succeeded|failed|held
@@ -315,20 +318,39 @@ struct store {
 	int64_t epoch_floor;                  /* the highest recorded by history_accepted */
 };
 
-static const char SCHEMA_SQL[] =
-	"CREATE TABLE runs ("
-	" id INTEGER PRIMARY KEY,"
-	" kind TEXT NOT NULL CHECK (kind IN"
-	"  ('failover','switchover','failback','upgrade','playbook','drill')),"
-	" started_ms INTEGER NOT NULL,"
-	" ended_ms INTEGER,"
-	" outcome TEXT NOT NULL CHECK (outcome IN ('running','succeeded','failed','held')),"
-	" actor TEXT NOT NULL CHECK (actor = 'auto' OR actor GLOB 'operator:?*'"
-	"  OR actor GLOB 'playbook:?*'),"
-	" target TEXT, from_site TEXT, epoch INTEGER,"
-	" rpo_records INTEGER, rpo_ms INTEGER, rto_ms INTEGER,"
-	" timestamps TEXT NOT NULL DEFAULT '{}',"
+/* The runs table, named t (SCHEMA_SQL, and the rebuild of an older one). */
+#define RUNS_TABLE_SQL(t)                                                               \
+	"CREATE TABLE " t " ("                                                          \
+	" id INTEGER PRIMARY KEY,"                                                     \
+	" kind TEXT NOT NULL CHECK (kind IN"                                            \
+	"  ('failover','switchover','failback','upgrade','playbook','drill','rewind')),"  \
+	" started_ms INTEGER NOT NULL,"                                                \
+	" ended_ms INTEGER,"                                                           \
+	" outcome TEXT NOT NULL CHECK (outcome IN ('running','succeeded','failed','held')),"  \
+	" actor TEXT NOT NULL CHECK (actor = 'auto' OR actor GLOB 'operator:?*'"        \
+	"  OR actor GLOB 'playbook:?*'),"                                              \
+	" target TEXT, from_site TEXT, epoch INTEGER,"                                 \
+	" rpo_records INTEGER, rpo_ms INTEGER, rto_ms INTEGER,"                        \
+	" timestamps TEXT NOT NULL DEFAULT '{}',"                                      \
 	" detail TEXT) STRICT;"
+
+/* A store older than schema 3 knew no run kind "rewind": its runs table is
+ * rebuilt with the CHECK above, rows and ids unchanged, before the
+ * migration (rebuild_old_runs: SQLite's recipe for a changed constraint,
+ * with foreign keys off so that run_steps and cluster keep naming "runs").
+ * DROP's implicit delete fires no trigger; the append-only triggers are
+ * restored after the migration. */
+static const char RUNS_REBUILD_SQL[] =
+	RUNS_TABLE_SQL("runs_v3")
+	"INSERT INTO runs_v3 (id, kind, started_ms, ended_ms, outcome, actor, target, from_site,"
+	" epoch, rpo_records, rpo_ms, rto_ms, timestamps, detail)"
+	" SELECT id, kind, started_ms, ended_ms, outcome, actor, target, from_site, epoch,"
+	" rpo_records, rpo_ms, rto_ms, timestamps, detail FROM runs;"
+	"DROP TABLE runs;"
+	"ALTER TABLE runs_v3 RENAME TO runs;";
+
+static const char SCHEMA_SQL[] =
+	RUNS_TABLE_SQL("runs")
 	"CREATE TABLE run_steps ("
 	" run_id INTEGER NOT NULL REFERENCES runs(id),"
 	" seq INTEGER NOT NULL,"
@@ -1813,6 +1835,41 @@ static int migrate(struct store *s, int64_t from, const char *ctx, char *err, si
 	return 0;
 }
 
+/*
+ * Before migrating a store of schema 1 or 2: its runs table rebuilt with
+ * the run kinds of today (RUNS_REBUILD_SQL), in a transaction of its own
+ * with foreign keys off (they cannot be switched inside one), checked with
+ * foreign_key_check before the commit.  Idempotent: a migration that fails
+ * after it leaves the same rows, and the next open rebuilds again.
+ */
+static int rebuild_old_runs(struct store *s, char *err, size_t errlen)
+{
+	char ctx[600];
+	int64_t version = 0, runs = 0, dangling = 0;
+	snprintf(ctx, sizeof(ctx), "%s: rebuild runs", s->path);
+	if (pragma_int(s, "PRAGMA user_version", &version, ctx, err, errlen) ||
+	    pragma_int(s, "SELECT count(*) FROM sqlite_schema WHERE name = 'runs'", &runs, ctx,
+		       err, errlen))
+		return -1;
+	if (version < 1 || version > 2 || runs == 0)
+		return 0;
+	if (exec(s, "PRAGMA foreign_keys=OFF", ctx, err, errlen) || tx_begin(s, ctx, err, errlen))
+		return -1;
+	int rc = exec(s, RUNS_REBUILD_SQL, ctx, err, errlen);
+	if (rc == 0)
+		rc = pragma_int(s, "SELECT count(*) FROM pragma_foreign_key_check", &dangling, ctx,
+				err, errlen);
+	if (rc == 0 && dangling) {
+		seterr(err, errlen, "store: %s: %" PRId64 " rows would reference no run", ctx,
+		       dangling);
+		rc = -1;
+	}
+	rc = tx_end(s, rc, ctx, err, errlen);
+	if (exec(s, "PRAGMA foreign_keys=ON", ctx, err, errlen))
+		rc = -1;
+	return rc;
+}
+
 /* In one write transaction: identify again (another process may have just
  * created the schema), create it if the file is empty, migrate an older
  * one, restore triggers. */
@@ -1880,6 +1937,8 @@ static int open_steps(struct store *s, char *err, size_t errlen)
 		rc = quick_check(s, err, errlen);
 	if (rc == 0)
 		rc = open_key(s, id, err, errlen);
+	if (rc == 0 && !s->read_only && id == STORE_OURS)
+		rc = rebuild_old_runs(s, err, errlen);
 	if (rc == 0 && !s->read_only)
 		rc = ensure_schema(s, err, errlen);
 	if (rc == 0)

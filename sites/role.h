@@ -114,6 +114,11 @@ json_t *role_rewind_json(const struct rewind_record *r);
  * newest entry starting at or before lsn; false if lsn precedes them all. */
 bool role_epoch_at(const struct role_state *st, uint64_t lsn, uint64_t *epoch);
 
+/* The FCV of the first format.  A site that lost its state.json cannot know
+ * its cluster's FCV and takes this one: it then refuses no replica the
+ * cluster admitted (a rolling upgrade's finalize raises it again). */
+#define ROLE_FCV_BASELINE "0.1.0"
+
 /* Room for "X.Y.Z" with three unsigned fields, and its NUL. */
 #define ROLE_VERSION_MAX 36
 /* What a version must look like, for error messages. */

@@ -335,11 +335,17 @@ static int settle_role(struct site *s, char *err, size_t errlen)
 			role_history_add(r, s->replayed.history[i].epoch,
 					 s->replayed.history[i].first_lsn);
 		r->epoch = r->nhistory ? r->history[r->nhistory - 1].epoch : 0;
+		if (!version_parse(ROLE_FCV_BASELINE, &r->fcv))
+			r->fcv = s->opts.binary;
 		s->had_role = true;
 		s->confirmed = false;
 		log_event(LOG_ERROR, "site.metadata_lost", "{s:I, s:I, s:s}", "epoch",
 			  (json_int_t)r->epoch, "last_lsn", (json_int_t)ws.last_lsn, "action",
 			  "read-only (fenced) until the orchestrator gives this site a role");
+		/* What it knew it lacked went with state.json: never the source of
+		 * truth at the epoch it shows again. */
+		note_behind(s, ws.last_lsn, ws.last_lsn + 1, "state.json lost: what this site "
+			    "lacked before is unknown");
 	}
 	if (dmg.kind == WAL_DAMAGED) {
 		char why[160];

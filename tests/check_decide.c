@@ -146,6 +146,9 @@ START_TEST(test_regressed_unconfirmed_primary_behind_a_replica)
 	v[0].epoch = 4;
 	v[0].lsn = 100;
 	ck_assert(!decide_regressed(v, 3, 0, 5, &need));  /* it holds all: it may be confirmed */
+	strcpy(v[0].role, "replica");  /* follows another site at the cluster's epoch */
+	v[0].epoch = 5;
+	ck_assert(decide_regressed(v, 3, 0, 5, &need));
 }
 END_TEST
 
