@@ -4,10 +4,9 @@
  *
  * A trial must run to its end: exit 0 (every invariant held) or 1 (one did
  * not), its last line the summary with its seed, no sanitizer report in its
- * output, and every process of its lab gone by pid afterwards.  Whether the
- * invariants held gates the test only with DRCHAOS_STRICT=1: today's
- * product has known defects drchaos is meant to catch (see the trial
- * outputs in the test log); turn it on once they are fixed.
+ * output, every process of its lab gone by pid afterwards, and every
+ * invariant held (DRCHAOS_STRICT=0 reports a broken invariant without
+ * failing, for a machine too slow to heal in time).
  */
 #include <check.h>
 #include <signal.h>
@@ -192,38 +191,17 @@ END_TEST
 
 /* ---- real trials ------------------------------------------------------------------------ */
 
-static bool pid_gone(pid_t pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return true;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	const char *paren = strrchr(buf, ')');
-	return !paren || paren[1] != ' ' || paren[2] == 'Z' || paren[2] == 'X';
-}
-
 /* Every pid lab.json in dir names is gone; SIGKILLs (and fails on) any left. */
 static void check_lab_gone(const char *dir)
 {
-	char path[700];
-	snprintf(path, sizeof(path), "%s/lab.json", dir);
-	json_t *j = json_load_file(path, 0, NULL);
-	ck_assert_msg(j, "%s: no lab.json", dir);
-	size_t i;
-	json_t *p;
-	int alive = 0;
-	json_array_foreach(json_object_get(j, "procs"), i, p) {
-		pid_t pid = (pid_t)json_integer_value(json_object_get(p, "pid"));
-		if (pid > 0 && !pid_gone(pid)) {
-			kill(pid, SIGKILL);
+	pid_t pids[8];
+	int n = th_lab_pids(dir, pids, 8), alive = 0;
+	ck_assert_msg(n >= 0, "%s: no lab.json", dir);
+	for (int i = 0; i < n; i++)
+		if (pids[i] > 0 && !th_pid_gone(pids[i])) {
+			kill(pids[i], SIGKILL);
 			alive++;
 		}
-	}
-	json_decref(j);
 	ck_assert_msg(alive == 0, "%s: %d processes of the lab still ran after drchaos", dir, alive);
 }
 
@@ -238,7 +216,7 @@ START_TEST(test_short_trials_run_to_their_end_and_clean_up)
 	struct trial trials[] = { { .seed = "1", .mode = "sync" }, { .seed = "2", .mode = "sync" },
 				  { .seed = "3", .mode = "async" } };
 	const int n = sizeof(trials) / sizeof(trials[0]);
-	bool strict = getenv("DRCHAOS_STRICT") && !strcmp(getenv("DRCHAOS_STRICT"), "1");
+	bool strict = !getenv("DRCHAOS_STRICT") || strcmp(getenv("DRCHAOS_STRICT"), "0");
 	for (int i = 0; i < n; i++) {
 		struct trial *t = &trials[i];
 		snprintf(t->tag, sizeof(t->tag), "trial-%s-%s", t->mode, t->seed);
@@ -269,7 +247,7 @@ START_TEST(test_short_trials_run_to_their_end_and_clean_up)
 			printf("%s: invariants broke:%s\n", t->tag, strstr(out, "\n== checks"));
 		free(out);
 	}
-	ck_assert_msg(!strict || failed == 0, "%d of %d trials broke an invariant (DRCHAOS_STRICT=1)",
+	ck_assert_msg(!strict || failed == 0, "%d of %d trials broke an invariant (their outputs are above)",
 		      failed, n);
 }
 END_TEST

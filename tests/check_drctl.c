@@ -97,39 +97,6 @@ static struct out drctl(const char *const argv[], long timeout_ms)
 
 /* ---- labs and their cleanup ------------------------------------------------- */
 
-/* true when pid is gone or a zombie (exited, not yet reaped by init). */
-static bool pid_gone(pid_t pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return true;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	const char *paren = strrchr(buf, ')');
-	return !paren || paren[1] != ' ' || paren[2] == 'Z' || paren[2] == 'X';
-}
-
-/* The pids lab.json in dir names (at most max); -1 when unreadable. */
-static int lab_pids(const char *dir, pid_t *pids, int max)
-{
-	char path[600];
-	snprintf(path, sizeof(path), "%s/lab.json", dir);
-	json_t *j = json_load_file(path, 0, NULL);
-	if (!j)
-		return -1;
-	int n = 0;
-	size_t i;
-	json_t *p;
-	json_array_foreach(json_object_get(j, "procs"), i, p)
-		if (n < max)
-			pids[n++] = (pid_t)json_integer_value(json_object_get(p, "pid"));
-	json_decref(j);
-	return n;
-}
-
 /* SIGKILLs every live pid of every lab under root. */
 static void kill_all_labs(void)
 {
@@ -139,9 +106,9 @@ static void kill_all_labs(void)
 		char dir[700];
 		pid_t pids[8];
 		snprintf(dir, sizeof(dir), "%s/%s", root, e->d_name);
-		int n = e->d_name[0] == '.' ? -1 : lab_pids(dir, pids, 8);
+		int n = e->d_name[0] == '.' ? -1 : th_lab_pids(dir, pids, 8);
 		for (int i = 0; i < n; i++)
-			if (pids[i] > 0 && !pid_gone(pids[i]))
+			if (pids[i] > 0 && !th_pid_gone(pids[i]))
 				kill(pids[i], SIGKILL);
 	}
 	if (d)
@@ -399,14 +366,14 @@ static void check_switchover(const char *to)
 static void check_lab_down(void)
 {
 	pid_t pids[8];
-	int n = lab_pids(lab_dir, pids, 8);
+	int n = th_lab_pids(lab_dir, pids, 8);
 	ck_assert_int_eq(n, 5);
 	const char *argv[] = { "lab", "down", "--dir", lab_dir, NULL };
 	struct out o = drctl(argv, 30000);
 	ck_assert_msg(o.code == 0, "lab down: %d %s", o.code, o.stderr_text);
 	out_free(&o);
 	for (int i = 0; i < n; i++)
-		ck_assert_msg(pid_gone(pids[i]), "pid %d alive after lab down", (int)pids[i]);
+		ck_assert_msg(th_pid_gone(pids[i]), "pid %d alive after lab down", (int)pids[i]);
 }
 
 START_TEST(test_lab_kill_failover_audit_wan_and_down)
@@ -429,7 +396,7 @@ START_TEST(test_lab_kill_failover_audit_wan_and_down)
 	struct out o = drctl(kill9, 10000);
 	ck_assert_msg(o.code == 0, "lab kill: %s", o.stderr_text);
 	out_free(&o);
-	ck_assert(pid_gone(old));
+	ck_assert(th_pid_gone(old));
 	char *moved = wait_new_primary("us-east", 20000);
 	ck_assert_msg(moved, "no automatic failover after lab kill");
 
@@ -495,7 +462,7 @@ START_TEST(test_lab_up_on_a_running_lab_is_refused_and_changes_nothing)
 	char *before = th_read_file(path, NULL);
 	ck_assert_ptr_nonnull(before);
 	pid_t pids[8];
-	ck_assert_int_eq(lab_pids(lab_dir, pids, 8), 5);
+	ck_assert_int_eq(th_lab_pids(lab_dir, pids, 8), 5);
 
 	const char *again[] = { "lab", "up", "--dir", lab_dir, NULL };
 	o = drctl(again, 45000);
@@ -507,7 +474,7 @@ START_TEST(test_lab_up_on_a_running_lab_is_refused_and_changes_nothing)
 	free(before);
 	free(after);
 	for (int i = 0; i < 5; i++)
-		ck_assert_msg(!pid_gone(pids[i]), "pid %d died after the refused lab up", (int)pids[i]);
+		ck_assert_msg(!th_pid_gone(pids[i]), "pid %d died after the refused lab up", (int)pids[i]);
 
 	/* kill and start keep lab.json's pids current */
 	const char *kill9[] = { "--lab", lab_dir, "lab", "kill", "eu-west", NULL };
@@ -520,7 +487,7 @@ START_TEST(test_lab_up_on_a_running_lab_is_refused_and_changes_nothing)
 	ck_assert_msg(o.code == 0, "lab start: %s", o.stderr_text);
 	out_free(&o);
 	pid_t restarted = pid_of("eu-west");
-	ck_assert_msg(restarted > 0 && !pid_gone(restarted), "lab.json's eu-west pid %d", (int)restarted);
+	ck_assert_msg(restarted > 0 && !th_pid_gone(restarted), "lab.json's eu-west pid %d", (int)restarted);
 	check_lab_down();
 }
 END_TEST

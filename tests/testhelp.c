@@ -174,6 +174,37 @@ void th_cleanup(void)
 	}
 }
 
+bool th_pid_gone(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return true;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *paren = strrchr(buf, ')');
+	return !paren || paren[1] != ' ' || paren[2] == 'Z' || paren[2] == 'X';
+}
+
+int th_lab_pids(const char *dir, pid_t *pids, int max)
+{
+	char path[700];
+	snprintf(path, sizeof(path), "%s/lab.json", dir);
+	json_t *j = json_load_file(path, 0, NULL);
+	if (!j)
+		return -1;
+	int n = 0;
+	size_t i;
+	json_t *p;
+	json_array_foreach(json_object_get(j, "procs"), i, p)
+		if (n < max)
+			pids[n++] = (pid_t)json_integer_value(json_object_get(p, "pid"));
+	json_decref(j);
+	return n;
+}
+
 long th_http(const char *method, const char *url, const char *bearer,
 	     const void *body, size_t len, char **body_out, size_t *len_out)
 {

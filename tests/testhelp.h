@@ -39,6 +39,10 @@ int th_kill(pid_t pid, int sig, long timeout_ms);
 int th_wait_exit(pid_t pid, long timeout_ms);
 /* Kills every registered process still running. */
 void th_cleanup(void);
+/* true when pid is gone or a zombie (exited, not yet reaped by its parent). */
+bool th_pid_gone(pid_t pid);
+/* The pids DIR/lab.json names (at most max); -1 when unreadable. */
+int th_lab_pids(const char *dir, pid_t *pids, int max);
 
 /* Polls GET url until it answers `status` or timeout_ms passes. true if it did. */
 bool th_wait_http(const char *url, long status, long timeout_ms);
