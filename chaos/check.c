@@ -415,10 +415,26 @@ static long long recovery_after(struct checker *k, int64_t e, const char *site, 
 		if (recovery_kind(run) && ne > e && ne < first)
 			first = ne;
 	}
-	if (first != e + 1)
-		return 0;  /* no run ended epoch e (a standalone site's epoch 0, say) */
 	long long id = 0, best = -1;
 	bool from_site = false;
+	/* A rewind recorded in a run of its own (the failover that caused it
+	 * was lost with the store's history) counts what it moved off that site. */
+	json_object_foreach(k->t->runs_seen, key, run) {
+		json_t *r = json_object_get(run, "rpo_records");
+		if (!strcmp(json_string_value(json_object_get(run, "kind")) ?: "", "rewind") &&
+		    !strcmp(json_string_value(json_object_get(run, "from_site")) ?: "", site) &&
+		    json_integer_value(json_object_get(run, "epoch")) > e && json_is_integer(r) &&
+		    json_integer_value(r) > best) {
+			best = json_integer_value(r);
+			id = json_integer_value(json_object_get(run, "id"));
+		}
+	}
+	if (first != e + 1) {  /* no run ended epoch e: a standalone site's epoch 0, or lost */
+		*rpo = best < 0 ? 0 : best;
+		return id;
+	}
+	long long rewind_id = id;
+	id = 0;
 	json_object_foreach(k->t->runs_seen, key, run) {
 		int64_t ne = run_new_epoch(run);
 		if (!recovery_kind(run) || ne <= e || ne > end)
@@ -430,18 +446,8 @@ static long long recovery_after(struct checker *k, int64_t e, const char *site, 
 		if (ne == end || !id)
 			id = json_integer_value(json_object_get(run, "id"));
 	}
-	/* A rewind recorded in a run of its own (the failover that caused it
-	 * was lost with the store's history) counts what it moved off that site. */
-	json_object_foreach(k->t->runs_seen, key, run) {
-		json_t *r = json_object_get(run, "rpo_records");
-		if (!strcmp(json_string_value(json_object_get(run, "kind")) ?: "", "rewind") &&
-		    !strcmp(json_string_value(json_object_get(run, "from_site")) ?: "", site) &&
-		    json_integer_value(json_object_get(run, "epoch")) > e && json_is_integer(r) &&
-		    json_integer_value(r) > best)
-			best = json_integer_value(r);
-	}
 	*rpo = best < 0 ? 0 : best;
-	return from_site ? id : 0;
+	return from_site ? id : rewind_id;
 }
 
 /* Did drchaos destroy every copy of write a?  The sites seen holding it

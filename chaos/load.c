@@ -298,22 +298,37 @@ void monitor_poll_runs(struct trial *t, struct chttp *c)
 	json_decref(runs);
 }
 
-/* Under t->mu: remembers that site held lsn at epoch (the max seen). */
+/* Under t->mu: remembers, for every epoch whose records the site's log
+ * holds (its status's epoch_history: an epoch's records run from its
+ * first_lsn to the next one's), the highest such LSN it flushed.  A site's
+ * flushed LSN alone says nothing of whose records they are: a deposed
+ * primary's log that diverged holds its own epoch's records there. */
 static void note_held(struct trial *t, const char *site, json_t *st)
 {
 	const char *role = json_string_value(json_object_get(st, "role")) ?: "";
 	if (strcmp(role, "replica") && strcmp(role, "primary"))
 		return;
-	char epoch[32];
-	snprintf(epoch, sizeof(epoch), "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(st, "epoch")));
 	json_int_t flushed = json_integer_value(json_object_get(st, "flushed_lsn"));
+	json_t *hist = json_object_get(st, "epoch_history");
 	json_t *bysite = json_object_get(t->held, site);
 	if (!bysite) {
 		bysite = json_object();
-		json_object_set_new(t->held, site, bysite);
+		if (json_object_set_new(t->held, site, bysite) != 0)
+			return;
 	}
-	if (flushed > json_integer_value(json_object_get(bysite, epoch)))
-		json_object_set_new(bysite, epoch, json_integer(flushed));
+	size_t n = json_array_size(hist);
+	for (size_t i = 0; i < n; i++) {
+		json_t *h = json_array_get(hist, i);
+		json_int_t first = json_integer_value(json_object_get(h, "first_lsn"));
+		json_int_t end = i + 1 < n ? json_integer_value(json_object_get(json_array_get(hist, i + 1),
+										"first_lsn")) - 1 : flushed;
+		end = end < flushed ? end : flushed;
+		char epoch[32];
+		snprintf(epoch, sizeof(epoch), "%" JSON_INTEGER_FORMAT,
+			 json_integer_value(json_object_get(h, "epoch")));
+		if (end >= first && end > json_integer_value(json_object_get(bysite, epoch)))
+			json_object_set_new(bysite, epoch, json_integer(end));
+	}
 }
 
 void monitor_poll_sites(struct trial *t, struct chttp *c)

@@ -87,6 +87,20 @@ static int act_confirm(struct orch *o)
 
 /* ---- fence ------------------------------------------------------------------------- */
 
+/* The site the running recovery takes over from: the cluster row's
+ * primary, or -1 when the row is not to be believed (a store behind the
+ * sites with no primary at their newest epoch: R02). */
+static int run_old_primary(struct orch *o)
+{
+	json_t *unknown = orch_detail_get(o, "primary_unknown");
+	bool believed = !json_is_true(unknown);
+	json_decref(unknown);
+	pthread_mutex_lock(&o->mu);
+	int old = believed ? orch_site_index(o, o->cluster.primary) : -1;
+	pthread_mutex_unlock(&o->mu);
+	return old;
+}
+
 /* What fencing found: whether the old primary took the fence, and for each
  * replica that took it, the latest instant it can have renewed the old
  * primary's lease. */
@@ -137,13 +151,23 @@ static void fence_all(struct orch *o, struct httpc *c, int old, int64_t epoch, j
  */
 static int act_fence(struct orch *o)
 {
+	int old = run_old_primary(o);
 	pthread_mutex_lock(&o->mu);
-	int old = orch_site_index(o, o->cluster.primary);
 	int64_t epoch = o->cluster.epoch;
-	const struct site_view *ov = &o->views[old];
-	uint64_t lease = ov->lease_ms > 0 ? (uint64_t)ov->lease_ms : 500;
-	uint64_t orch_bound = ov->nonce_used_rx_ms;
-	int k = ov->lease_replicas >= 0 ? ov->lease_replicas : 1;
+	/* Unknown primary: any site's lease, renewed by an earlier drorchd
+	 * until now at the latest, by at least one replica. */
+	uint64_t lease = 0, orch_bound = time_mono_ms();
+	int k = 1;
+	for (int i = 0; i < o->cfg.nsites; i++) {
+		int64_t l = o->views[i].lease_ms;
+		if ((old < 0 || i == old) && l > 0 && (uint64_t)l > lease)
+			lease = (uint64_t)l;
+	}
+	lease = lease ? lease : 500;
+	if (old >= 0) {
+		orch_bound = o->views[old].nonce_used_rx_ms;
+		k = o->views[old].lease_replicas >= 0 ? o->views[old].lease_replicas : 1;
+	}
 	pthread_mutex_unlock(&o->mu);
 	/* A failover's detection timestamps (a switchover has none). */
 	int64_t good = orch_detail_int(o, "last_good_heartbeat", 0);
@@ -206,7 +230,7 @@ static bool eligible(struct orch *o, struct httpc *h, int i, int old, int64_t ep
 			.lsn = json_integer_value(json_object_get(st, "lsn")),
 			.lag_ms = json_integer_value(json_object_get(json_object_get(st, "replication"), "lag_ms")),
 			.order = policy_order(o, o->cfg.sites[i].name),
-			.other_region = strcmp(o->cfg.sites[i].region, o->cfg.sites[old].region) != 0,
+			.other_region = old >= 0 && strcmp(o->cfg.sites[i].region, o->cfg.sites[old].region) != 0,
 			.name = o->cfg.sites[i].name };
 	}
 	json_object_set_new(report, o->cfg.sites[i].name, why ? json_string(why) :
@@ -217,10 +241,10 @@ static bool eligible(struct orch *o, struct httpc *h, int i, int old, int64_t ep
 
 static int act_elect(struct orch *o)
 {
+	int old = run_old_primary(o);
 	pthread_mutex_lock(&o->mu);
-	int old = orch_site_index(o, o->cluster.primary);
-	int64_t epoch = o->cluster.epoch, last_seen = o->views[old].lsn;
-	if (o->views[old].behind_need_lsn > last_seen)  /* records it lost were acked */
+	int64_t epoch = o->cluster.epoch, last_seen = old >= 0 ? o->views[old].lsn : 0;
+	if (old >= 0 && o->views[old].behind_need_lsn > last_seen)  /* records it lost were acked */
 		last_seen = o->views[old].behind_need_lsn;
 	pthread_mutex_unlock(&o->mu);
 	int64_t fenced_at = orch_detail_int(o, "old_primary_lsn", 0);
@@ -233,9 +257,11 @@ static int act_elect(struct orch *o)
 	 * alone may be chosen. */
 	struct candidate best = { .idx = -1 }, c;
 	int64_t most_flushed = 0;
+	int heard = 0;
 	for (int i = 0; h && i < o->cfg.nsites; i++) {
 		if (i == old || !eligible(o, h, i, old, epoch, &c, report))
 			continue;
+		heard++;
 		last_seen = c.lsn > last_seen ? c.lsn : last_seen;
 		most_flushed = c.flushed > most_flushed ? c.flushed : most_flushed;
 		if (json_is_string(target) && strcmp(json_string_value(target), o->cfg.sites[i].name))
@@ -249,17 +275,25 @@ static int act_elect(struct orch *o)
 	const struct policy *p = orch_policy(o);
 	/* In a sync mode a write was acknowledged once a replica flushed it: a
 	 * candidate lacking what another replica flushed would lose such writes. */
-	bool dominated = best.idx >= 0 && strcmp(p->mode, "async") && best.flushed < most_flushed;
+	bool sync = strcmp(p->mode, "async") != 0;
+	bool dominated = best.idx >= 0 && sync && best.flushed < most_flushed;
+	/* ... and with too few sites heard, an unreachable one may hold such
+	 * writes: unless the candidate has all the fenced old primary had. */
+	bool told_all = fenced_at > 0 && best.idx >= 0 && best.flushed >= last_seen;
+	bool unheard = !told_all && !decide_heard_enough(sync, p->quorum, o->cfg.nsites, heard);
 	bool breaks = best.idx >= 0 && ((p->rpo_records && rpo_records > (int64_t)p->rpo_records) ||
-					rpo_ms > (int64_t)p->rpo_ms || dominated);
+					rpo_ms > (int64_t)p->rpo_ms || dominated || unheard);
 	json_object_set_new(report, "rpo_records", json_integer(rpo_records));
 	json_object_set_new(report, "rpo_ms", json_integer(rpo_ms));
+	json_object_set_new(report, "sites_heard", json_integer(heard));
 	int ev = FSM_E_ELECTED;
 	if (best.idx < 0 || (breaks && !json_is_true(force))) {
 		json_object_set_new(report, "refused", json_string(
 			best.idx < 0 ? "no eligible replica" :
 			dominated ? "the candidate lacks records another replica flushed: "
 				    "acknowledged writes would be lost (force to accept)" :
+			unheard ? "too few sites answered at the new epoch to know every acknowledged "
+				  "write: one held by an unreachable site would be lost (force to accept)" :
 			"the best candidate would break the RPO target"));
 		ev = FSM_E_NO_CANDIDATE;
 	} else {

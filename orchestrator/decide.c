@@ -126,6 +126,14 @@ bool decide_lease_end(uint64_t orch_bound, int k, int replicas, const uint64_t *
 
 /* ---- the election --------------------------------------------------------------------- */
 
+bool decide_heard_enough(bool sync, uint64_t quorum, int nsites, int heard)
+{
+	if (!sync)
+		return true;
+	int q = quorum < (uint64_t)nsites ? (int)quorum : nsites;
+	return heard >= nsites - q;
+}
+
 bool decide_better(const struct candidate *a, const struct candidate *b)
 {
 	if (a->flushed != b->flushed)

@@ -83,6 +83,16 @@ int64_t decide_sites_epoch(const struct site_view *v, int n, int *primary);
 bool decide_lease_end(uint64_t orch_bound, int k, int replicas, const uint64_t *fenced,
 		      int nfenced, uint64_t lease_ms, uint64_t margin, uint64_t *end);
 
+/*
+ * Whether an election heard from enough sites to see every acknowledged
+ * write.  In a sync mode (sync true) a write was acknowledged once the
+ * primary and `quorum` replicas held it.  `heard` counts the sites other
+ * than the old primary (every site, when which one it was is unknown) that
+ * took the new epoch and told their log's end: they meet every such set of
+ * replicas only when heard >= nsites - quorum.  Async promises nothing.
+ */
+bool decide_heard_enough(bool sync, uint64_t quorum, int nsites, int heard);
+
 /* One candidate of an election. */
 struct candidate {
 	int idx;

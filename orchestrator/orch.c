@@ -349,6 +349,23 @@ static void fresh_run_detail(struct store_cluster *next, json_t *request, const 
 	json_decref(d);
 }
 
+/* Sets key to true in the row's run detail; -1 when it does not fit. */
+static int detail_set_true(struct store_cluster *next, const char *key)
+{
+	json_t *d = json_loads(next->detail[0] ? next->detail : "{}", 0, NULL);
+	if (!json_is_object(d) || json_object_set_new(d, key, json_true()) != 0) {
+		json_decref(d);
+		return -1;
+	}
+	char *text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+	int rc = text && strlen(text) < sizeof(next->detail) ? 0 : -1;
+	if (rc == 0)
+		snprintf(next->detail, sizeof(next->detail), "%s", text);
+	free(text);
+	json_decref(d);
+	return rc;
+}
+
 /* The cluster row after row fires: a run begun (a failover's fence, a
  * switchover's drain), an epoch bump on fence, a new primary on promotion. */
 static int next_cluster(struct orch *o, const struct fsm_row *row, const char *actor,
@@ -386,6 +403,9 @@ static int next_cluster(struct orch *o, const struct fsm_row *row, const char *a
 			return -1;
 		}
 	}
+	if (row->event == FSM_E_STORE_BEHIND && row->action == FSM_A_FENCE &&
+	    detail_set_true(next, "primary_unknown") != 0)
+		return -1;
 	if (row->event == FSM_E_PROMOTED) {
 		json_t *cand = orch_detail_get(o, "candidate");
 		if (json_is_string(cand))

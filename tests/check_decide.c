@@ -199,6 +199,27 @@ START_TEST(test_lease_end_quorum_rule_needs_enough_fenced)
 }
 END_TEST
 
+START_TEST(test_heard_enough_meets_every_acknowledging_set)
+{
+	/* 3 sites, quorum 1: a write is on the primary and 1 replica; both replicas heard meet it. */
+	ck_assert(decide_heard_enough(true, 1, 3, 2));
+	ck_assert(!decide_heard_enough(true, 1, 3, 1));  /* the one replica may lack it */
+	/* quorum 2 (every replica): any one site holds every write. */
+	ck_assert(decide_heard_enough(true, 2, 3, 1));
+	/* 2 sites, quorum 1: the replica alone is enough. */
+	ck_assert(decide_heard_enough(true, 1, 2, 1));
+	ck_assert(!decide_heard_enough(true, 1, 2, 0));
+	/* 5 sites, quorum 2: on 3 sites; 3 heard meet it, 2 may not. */
+	ck_assert(decide_heard_enough(true, 2, 5, 3));
+	ck_assert(!decide_heard_enough(true, 2, 5, 2));
+	/* quorum 0 in a sync mode: only the primary had it. */
+	ck_assert(!decide_heard_enough(true, 0, 3, 2));
+	ck_assert(decide_heard_enough(true, 0, 3, 3));
+	/* async: no promise to keep. */
+	ck_assert(decide_heard_enough(false, 1, 3, 0));
+}
+END_TEST
+
 START_TEST(test_better_candidate_order)
 {
 	struct candidate a = { .flushed = 10, .order = 3, .name = "b" };
@@ -228,6 +249,7 @@ static Suite *decide_suite(void)
 	tcase_add_test(tc, test_sites_epoch_and_its_primary);
 	tcase_add_test(tc, test_lease_end_all_replicas_rule);
 	tcase_add_test(tc, test_lease_end_quorum_rule_needs_enough_fenced);
+	tcase_add_test(tc, test_heard_enough_meets_every_acknowledging_set);
 	tcase_add_test(tc, test_better_candidate_order);
 	suite_add_tcase(s, tc);
 	return s;

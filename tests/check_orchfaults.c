@@ -4,7 +4,8 @@
  * once on a damaged WAL (it must be failed over, and no healthy replica
  * rewound to its short log), a store that lost its SQLite WAL while
  * drorchd was down (it must adopt the sites' epoch and still fail over), a
- * full disk on the primary, and operator commands in every state (refused
+ * sync election that hears too few sites (refused: HELD), a full disk on
+ * the primary, and operator commands in every state (refused
  * with the table's reason, changing nothing, or acted on).
  */
 #include <check.h>
@@ -153,6 +154,41 @@ START_TEST(test_store_that_lost_its_wal_adopts_the_sites_epoch)
 	th_kill(ap->pid, SIGKILL, 5000);
 	ck_assert_msg(tl_wait_failover_from(&L, "ap-south", 20000), "no failover; see %s", L.log);
 	ck_assert_int_ge(tl_status_epoch(&L), 4);
+}
+END_TEST
+
+/* ---- an election that cannot hear enough sites ---------------------------------------- */
+
+START_TEST(test_sync_election_waits_for_the_sites_that_may_hold_acked_writes)
+{
+	tl_lab_up(&L, NULL);
+	put_range(&L.site[0], "b", 100);
+	/* ap-south down, then the primary: eu-west alone cannot tell whether
+	 * ap-south flushed writes it lacks (sync, quorum 1 of 2 replicas). */
+	th_kill(L.site[2].pid, SIGKILL, 5000);
+	th_kill(L.site[0].pid, SIGKILL, 5000);
+	json_t *st = tl_wait_cluster(&L, "HELD", NULL, NULL, 20000);
+	ck_assert_msg(st, "no HELD with one replica heard; see %s", L.log);
+	json_decref(st);
+	size_t len;
+	char *log = th_read_file(L.log, &len);
+	ck_assert_msg(log && strstr(log, "too few sites answered"), "no refusal in %s", L.log);
+	free(log);
+	ck_assert_int_eq(tl_status_epoch(&L) >= 2, 1);
+	/* ap-south back: an operator's failover hears both and elects. */
+	ck_assert(th_site_start(&L.site[2], NULL));
+	ck_assert_int_eq(tl_orch_post(&L, "/v1/failover", NULL), 202);
+	const char *moved = NULL;
+	uint64_t deadline = time_mono_ms() + 20000;
+	while (time_mono_ms() < deadline && !moved) {  /* DEGRADED: us-east is down */
+		st = tl_wait_cluster(&L, "DEGRADED", NULL, NULL, 500);
+		const char *p = json_string_value(json_object_get(st, "primary"));
+		moved = p && strcmp(p, "us-east") ? tl_site_named(&L, p)->name : NULL;
+		json_decref(st);
+	}
+	ck_assert_msg(moved, "no failover once both replicas answered; see %s", L.log);
+	assert_range_on(tl_site_named(&L, moved), "b", 100);
+	ck_assert_int_eq(tl_verify_audit(&L), 0);
 }
 END_TEST
 
@@ -357,6 +393,7 @@ static Suite *orchfaults_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_damaged_primary_log_fails_over_without_rewinding_replicas);
 	tcase_add_test(tc, test_store_that_lost_its_wal_adopts_the_sites_epoch);
+	tcase_add_test(tc, test_sync_election_waits_for_the_sites_that_may_hold_acked_writes);
 	tcase_add_test(tc, test_full_disk_on_the_primary_fails_over);
 	tcase_add_test(tc, test_operator_commands_in_every_resting_state);
 	tcase_add_test(tc, test_operator_commands_during_a_recovery);
