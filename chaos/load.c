@@ -265,12 +265,15 @@ static void poll_status(struct trial *t, struct chttp *c)
 	json_decref(st);
 }
 
-/* Adds one run (with steps) to runs_seen under generation g. */
+/* Adds one run (with steps) to runs_seen under generation g.  Keyed by its
+ * start too: a store that lost its -wal reuses the ids of the runs it lost,
+ * and those runs still answer for what they lost. */
 static void remember_run(struct trial *t, int g, json_t *run)
 {
-	char key[48];
-	snprintf(key, sizeof(key), "%d/%" JSON_INTEGER_FORMAT, g,
-		 json_integer_value(json_object_get(run, "id")));
+	char key[80];
+	snprintf(key, sizeof(key), "%d/%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT, g,
+		 json_integer_value(json_object_get(run, "id")),
+		 json_integer_value(json_object_get(run, "started_ms")));
 	pthread_mutex_lock(&t->mu);
 	json_object_set(t->runs_seen, key, run);
 	pthread_mutex_unlock(&t->mu);
