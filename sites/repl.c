@@ -924,6 +924,14 @@ static int follow_once(struct site *s, struct httpc *c, const char *primary, uin
 	struct wal_stats ws;
 	struct kv_info ki;
 	wal_get_stats(s->wal, &ws);
+	/* A fetch from L+1 tells the primary that L is durable here (it counts
+	 * it for a sync quorum and renews its lease): a log that failed, or
+	 * holds records not yet on disk (a stalled flush), sends none. */
+	if (ws.failed || ws.flushed_lsn != ws.last_lsn) {
+		follow_set(s, "stalled", ws.failed ? "the local WAL failed: nothing more is durable here"
+						  : "records not yet durable here");
+		return -1;
+	}
 	kv_get_info(s->kv, &ki);
 	char nonce[SITE_NONCE_MAX + 16] = "";
 	pthread_mutex_lock(&s->mu);

@@ -25,6 +25,7 @@
 
 #include <jansson.h>
 
+#include "crc32c.h"
 #include "fileio.h"
 
 static const char *const role_names[] = { "standalone", "primary", "replica", "fenced" };
@@ -146,6 +147,49 @@ static int load_rewind(json_t *j, struct rewind_record *r)
 	return 0;
 }
 
+/* The CRC-32C of j's canonical text (sorted keys, compact), without its
+ * "crc32c" member: what role_save writes beside the rest, so a bit flipped
+ * in a file that still parses (a primary's address, an epoch) is seen. */
+static int canonical_crc(json_t *j, uint32_t *crc)
+{
+	json_t *copy = json_copy(j);
+	char *text = NULL;
+	if (copy) {
+		json_object_del(copy, "crc32c");
+		text = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS);
+	}
+	json_decref(copy);
+	if (!text)
+		return -1;
+	*crc = crc32c(0, text, strlen(text));
+	free(text);
+	return 0;
+}
+
+static const char *const role_keys[] = { "role", "epoch", "primary", "mode", "quorum", "history",
+					  "last_rewind", "behind", "fcv", "crc32c", NULL };
+
+/* Whether j's checksum holds: a file written before checksums has none, and
+ * then no member outside role_keys (the checksum's own name damaged). */
+static bool crc_holds(json_t *j)
+{
+	json_t *c = json_object_get(j, "crc32c");
+	uint32_t crc;
+	if (c)
+		return json_is_integer(c) && canonical_crc(j, &crc) == 0 &&
+		       json_integer_value(c) == (json_int_t)crc;
+	const char *key;
+	json_t *v;
+	json_object_foreach(j, key, v) {
+		size_t i = 0;
+		while (role_keys[i] && strcmp(role_keys[i], key))
+			i++;
+		if (!role_keys[i])
+			return false;
+	}
+	return true;
+}
+
 int role_load(const char *datadir, struct role_state *st, bool *had_role, bool *present,
 	      char *err, size_t errlen)
 {
@@ -173,6 +217,12 @@ int role_load(const char *datadir, struct role_state *st, bool *had_role, bool *
 	json_int_t epoch = 0, quorum = 1;
 	json_t *hist = NULL, *rewind = NULL, *behind = NULL;
 	int rc = -1;
+	if (j && !crc_holds(j)) {
+		snprintf(err, errlen, "%s: bad role state: its crc32c does not match its content",
+			 path);
+		rc = ROLE_DAMAGED;
+		goto out;
+	}
 	if (!j || json_unpack_ex(j, &jerr, 0, "{s:s, s:I, s?s, s?s, s?I, s?o, s?o, s?o, s?s}",
 				 "role", &role, "epoch", &epoch, "primary", &primary,
 				 "mode", &mode, "quorum", &quorum, "history", &hist,
@@ -264,6 +314,12 @@ out:
 int role_save(const char *datadir, const struct role_state *st, char *err, size_t errlen)
 {
 	json_t *j = role_json(st);
+	uint32_t crc;
+	if (j && (canonical_crc(j, &crc) != 0 ||
+		  json_object_set_new(j, "crc32c", json_integer(crc)) != 0)) {
+		json_decref(j);
+		j = NULL;
+	}
 	int rc = role_write_json(datadir, "state.json", j, err, errlen);
 	json_decref(j);
 	return rc;

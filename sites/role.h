@@ -1,6 +1,7 @@
 /*
  * role.h — a site's role, epoch and epoch history, as persisted in
- * DIR/state.json (written atomically: temp file, fsync, rename, fsync dir).
+ * DIR/state.json (written atomically: temp file, fsync, rename, fsync dir),
+ * with a "crc32c" of its canonical text so damage that still parses is seen.
  *
  * A site whose state.json is missing, or says "standalone", was never given
  * a role: it is a standalone primary.  Once it has one, the orchestrator is
@@ -83,7 +84,8 @@ struct role_state {
 	bool has_fcv;                  /* false: state.json predates the FCV, or is absent */
 };
 
-/* role_load: state.json exists but its content cannot be parsed. */
+/* role_load: state.json exists but cannot be parsed, or its crc32c does not
+ * match its content (a file without one: a member outside the known set). */
 #define ROLE_DAMAGED 1
 
 /* 0, ROLE_DAMAGED, or -1 if state.json cannot be read.  *present tells

@@ -191,6 +191,20 @@ START_TEST(test_site_without_state_json_comes_back_read_only)
 	ck_assert_int_eq(th_site_put(&A, "split2"), 503);
 	ck_assert_int_eq(th_site_role(&A, "primary", 4, NULL, "async", 1), 200);
 	ck_assert_int_eq(th_site_put(&A, "after-role"), 200);
+	/* Damage that still parses (a bit of its epoch flipped, 4 -> 5): its
+	 * crc32c tells, same outcome (drchaos seed 21061: a primary's port). */
+	th_kill(A.pid, SIGKILL, 5000);
+	char *text = th_read_file(state, NULL);
+	ck_assert_ptr_nonnull(text);
+	char *e = strstr(text, "\"epoch\": 4");
+	ck_assert_ptr_nonnull(e);
+	e[strlen("\"epoch\": ")] = '5';
+	tl_write_file(state, text);
+	free(text);
+	start(&A, NULL);
+	ck_assert_str_eq(th_site_status_str(&A, "role", role, sizeof(role)), "fenced");
+	ck_assert_int_eq(th_site_status_int(&A, NULL, "epoch"), 4);
+	ck_assert_int_eq(th_site_put(&A, "split3"), 503);
 	/* A fresh, empty data dir is still the way to a standalone site. */
 	start(&B, NULL);
 	ck_assert_int_eq(th_site_put(&B, "standalone"), 200);
@@ -312,6 +326,35 @@ START_TEST(test_full_disk_fails_the_wal_until_restart)
 }
 END_TEST
 
+/* A sync replica whose disk filled acknowledged nothing more: a fetch from
+ * L+1 says L is durable there, so its log's failure stops its fetches
+ * (drchaos seed 22054: a record in its memory, never on disk, counted for
+ * the quorum).  What it acknowledged before is on it after a restart. */
+START_TEST(test_replica_with_a_full_disk_acknowledges_nothing)
+{
+	const char *faults[] = { "--enable-faults", "--sync-timeout-ms", "600", NULL };
+	start(&A, faults);
+	start(&B, faults);
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "sync", 1), 200);
+	ck_assert_int_eq(th_site_role(&B, "replica", 1, &A, "sync", 1), 200);
+	ck_assert(th_site_wait_status(&B, "\"streaming\"", 5000));
+	ck_assert_int_eq(th_site_put(&A, "before"), 200);
+	ck_assert_int_eq(admin(&B, "faults", "{\"disk_full\":true}", NULL), 200);
+	char key[16];
+	for (int i = 0; i < 3; i++) {
+		snprintf(key, sizeof(key), "full%d", i);
+		ck_assert_msg(th_site_put(&A, key) != 200,
+			      "%s acknowledged while its one sync replica cannot write", key);
+	}
+	ck_assert(th_site_wait_status(&B, "\"stalled\"", 3000));
+	ck_assert_int_eq(admin(&B, "faults", "{\"disk_full\":false}", NULL), 200);
+	restart(&B, faults);
+	ck_assert_int_eq(th_site_role(&B, "replica", 1, &A, "sync", 1), 200);
+	ck_assert(th_site_wait_status(&B, "\"streaming\"", 5000));
+	ck_assert(th_site_has(&B, "before"));
+}
+END_TEST
+
 /* ---- strict admin bodies ---------------------------------------------------------------- */
 
 START_TEST(test_admin_commands_refuse_unknown_fields)
@@ -350,6 +393,7 @@ static Suite *sitefaults_suite(void)
 	tcase_add_test(tc, test_damaged_wal_leaves_the_site_behind);
 	tcase_add_test(tc, test_incomplete_store_is_quarantined_and_refetched);
 	tcase_add_test(tc, test_full_disk_fails_the_wal_until_restart);
+	tcase_add_test(tc, test_replica_with_a_full_disk_acknowledges_nothing);
 	tcase_add_test(tc, test_admin_commands_refuse_unknown_fields);
 	suite_add_tcase(s, tc);
 	return s;
