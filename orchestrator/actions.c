@@ -54,6 +54,14 @@ int orch_judge_locked(struct orch *o, int p, uint64_t now)
 	return decide_judge(o->views, o->cfg.nsites, p, &in);
 }
 
+bool orch_regressed_locked(struct orch *o, int p, int64_t *need_lsn)
+{
+	const char *addr[CONFIG_MAX_SITES];
+	for (int i = 0; i < o->cfg.nsites; i++)
+		addr[i] = config_peer_addr(&o->cfg, o->cfg.sites[i].name, o->cfg.sites[p].name);
+	return decide_regressed(o->views, o->cfg.nsites, p, o->cluster.epoch, addr, need_lsn);
+}
+
 static int act_confirm(struct orch *o)
 {
 	int p = orch_site_index(o, o->cluster.primary);
@@ -154,19 +162,22 @@ static int act_fence(struct orch *o)
 	int old = run_old_primary(o);
 	pthread_mutex_lock(&o->mu);
 	int64_t epoch = o->cluster.epoch;
-	/* Unknown primary: any site's lease, renewed by an earlier drorchd
-	 * until now at the latest, by at least one replica. */
+	/* Unknown primary, or one this drorchd never heard (it restarted while
+	 * cut off from it: its view is all zeros): any site's lease, renewed by
+	 * an earlier drorchd until now at the latest, and by at least one
+	 * replica (drchaos seed 22006 waited 0 ms on a zeroed view). */
+	bool known = old >= 0 && o->views[old].last_ok_ms > 0;
 	uint64_t lease = 0, orch_bound = time_mono_ms();
 	int k = 1;
 	for (int i = 0; i < o->cfg.nsites; i++) {
 		int64_t l = o->views[i].lease_ms;
-		if ((old < 0 || i == old) && l > 0 && (uint64_t)l > lease)
+		if ((!known || i == old) && l > 0 && (uint64_t)l > lease)
 			lease = (uint64_t)l;
 	}
 	lease = lease ? lease : 500;
-	if (old >= 0) {
+	if (known) {
 		orch_bound = o->views[old].nonce_used_rx_ms;
-		k = o->views[old].lease_replicas >= 0 ? o->views[old].lease_replicas : 1;
+		k = o->views[old].lease_replicas >= 1 ? o->views[old].lease_replicas : 1;
 	}
 	pthread_mutex_unlock(&o->mu);
 	/* A failover's detection timestamps (a switchover has none). */

@@ -45,7 +45,7 @@ enum verdict decide_judge(const struct site_view *v, int n, int p, const struct 
 /* ---- the primary's log ----------------------------------------------------------- */
 
 bool decide_regressed(const struct site_view *v, int n, int p, int64_t epoch,
-		      int64_t *need_lsn)
+		      const char *const *peer_addr, int64_t *need_lsn)
 {
 	const struct site_view *pv = &v[p];
 	*need_lsn = pv->lsn;
@@ -66,7 +66,19 @@ bool decide_regressed(const struct site_view *v, int n, int p, int64_t epoch,
 		return false;
 	for (int i = 0; i < n; i++) {
 		const struct site_view *r = &v[i];
-		if (i == p || !r->reachable || r->epoch != epoch || strcmp(r->role, "replica"))
+		/* Another site took a role at epoch naming another primary: the
+		 * epoch went to a promotion elsewhere (held, then resumed: drchaos
+		 * seed 22002), and no epoch is issued twice. */
+		if (i != p && r->reachable && r->epoch == epoch &&
+		    (!strcmp(r->role, "primary") ||
+		     (!strcmp(r->role, "replica") && peer_addr && peer_addr[i] &&
+		      strcmp(r->repl_primary, peer_addr[i]))))
+			regressed = true;
+		/* A fenced site counts too: a failover held before it promoted
+		 * anyone (resumed by an operator) leaves every site fenced, and
+		 * their logs may run past the row's primary's. */
+		if (i == p || !r->reachable || r->epoch != epoch ||
+		    (strcmp(r->role, "replica") && strcmp(r->role, "fenced")))
 			continue;
 		if (r->flushed_lsn > pv->lsn) {
 			regressed = true;

@@ -56,13 +56,17 @@ enum verdict decide_judge(const struct site_view *v, int n, int p, const struct 
  * came back empty as a standalone site: its log stands still) and a
  * replica at epoch has flushed more records than it holds, or it is a
  * replica at epoch (told to follow another site at that epoch by a
- * promotion that timed out: no role command can make it primary there).  A confirmed
+ * promotion that timed out: no role command can make it primary there), or
+ * another site took a role at epoch naming another primary (a primary, or
+ * a replica whose primary is not peer_addr[i], how site i reaches p; NULL
+ * entries are not judged): the epoch went elsewhere.  A fenced site at
+ * epoch counts as a replica for the figures.  A confirmed
  * primary at epoch is never judged by its replicas' figures: views read at
  * different instants would race.  *need_lsn gets the highest LSN known to
  * exist.
  */
 bool decide_regressed(const struct site_view *v, int n, int p, int64_t epoch,
-		      int64_t *need_lsn);
+		      const char *const *peer_addr, int64_t *need_lsn);
 
 /* The newest epoch any reachable site reports (0 if none answers), and in
  * *primary the index of a site that is primary at it (-1 if none). */

@@ -112,12 +112,17 @@ static int cluster_change(struct orch *o, cluster_edit_fn edit, void *arg)
 }
 
 /* Sets key to value in a detail JSON text of size len; 0 or -1. */
+/* Sets key to value in a run detail's text (value NULL: removes it); -1
+ * when the result does not fit. */
 static int detail_put(char *detail, size_t len, const char *key, json_t *value)
 {
 	json_t *d = json_loads(detail[0] ? detail : "{}", 0, NULL);
 	if (!d)
 		d = json_object();
-	json_object_set(d, key, value);
+	if (value)
+		json_object_set(d, key, value);
+	else
+		json_object_del(d, key);
 	char *text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(d);
 	int rc = text && strlen(text) < len ? 0 : -1;
@@ -349,23 +354,6 @@ static void fresh_run_detail(struct store_cluster *next, json_t *request, const 
 	json_decref(d);
 }
 
-/* Sets key to true in the row's run detail; -1 when it does not fit. */
-static int detail_set_true(struct store_cluster *next, const char *key)
-{
-	json_t *d = json_loads(next->detail[0] ? next->detail : "{}", 0, NULL);
-	if (!json_is_object(d) || json_object_set_new(d, key, json_true()) != 0) {
-		json_decref(d);
-		return -1;
-	}
-	char *text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-	int rc = text && strlen(text) < sizeof(next->detail) ? 0 : -1;
-	if (rc == 0)
-		snprintf(next->detail, sizeof(next->detail), "%s", text);
-	free(text);
-	json_decref(d);
-	return rc;
-}
-
 /* The cluster row after row fires: a run begun (a failover's fence, a
  * switchover's drain), an epoch bump on fence, a new primary on promotion. */
 static int next_cluster(struct orch *o, const struct fsm_row *row, const char *actor,
@@ -403,8 +391,13 @@ static int next_cluster(struct orch *o, const struct fsm_row *row, const char *a
 			return -1;
 		}
 	}
+	/* R02: the store's primary is not believed until a site is promoted
+	 * or adopted (health_event_locked fires R02 again meanwhile). */
 	if (row->event == FSM_E_STORE_BEHIND && row->action == FSM_A_FENCE &&
-	    detail_set_true(next, "primary_unknown") != 0)
+	    detail_put(next->detail, sizeof(next->detail), "primary_unknown", json_true()) != 0)
+		return -1;
+	if ((row->event == FSM_E_PROMOTED || row->action == FSM_A_ADOPT) &&
+	    detail_put(next->detail, sizeof(next->detail), "primary_unknown", NULL) != 0)
 		return -1;
 	if (row->event == FSM_E_PROMOTED) {
 		json_t *cand = orch_detail_get(o, "candidate");
@@ -569,6 +562,16 @@ static bool store_behind_locked(struct orch *o)
 	return strcmp(o->cfg.sites[o->sites_primary].name, o->cluster.primary) != 0;
 }
 
+/* Whether the row's run detail says its primary is not believed (R02): an
+ * operator resumed a held R02 failover, and no site was promoted. */
+static bool primary_unknown_locked(struct orch *o)
+{
+	json_t *d = json_loads(o->cluster.detail[0] ? o->cluster.detail : "{}", 0, NULL);
+	bool unknown = json_is_true(json_object_get(d, "primary_unknown"));
+	json_decref(d);
+	return unknown;
+}
+
 /* At most one event from the views, under o->mu; -1 for none. */
 static int health_event_locked(struct orch *o, uint64_t now, uint64_t started)
 {
@@ -580,11 +583,11 @@ static int health_event_locked(struct orch *o, uint64_t now, uint64_t started)
 	uint64_t window = orch_window_ms(o);
 	if (p < 0 || now - started < window)
 		return -1;  /* a grace period at start: let sites answer and take roles */
-	if (store_behind_locked(o))
+	if (store_behind_locked(o) || (fsm_state_reconciles[s] && primary_unknown_locked(o)))
 		return FSM_E_STORE_BEHIND;
 	bool automatic = orch_policy(o)->automatic;
 	int64_t need;
-	if (decide_regressed(o->views, o->cfg.nsites, p, o->cluster.epoch, &need))
+	if (orch_regressed_locked(o, p, &need))
 		return automatic ? FSM_E_PRIMARY_REGRESSED : -1;
 	if (primary_missed_locked(o, p, now, window, started)) {
 		/* Quiet while its replicas still hear a primary that takes writes:

@@ -212,6 +212,9 @@ void orch_note_rewinds(struct orch *o);
 /* Holistic detection of primary p now (decide_judge over the views):
  * one of decide.h's enum verdict.  Under o->mu. */
 int orch_judge_locked(struct orch *o, int p, uint64_t now);
+/* decide_regressed for primary p at the cluster's epoch, with the links
+ * by which each site reaches p.  Under mu. */
+bool orch_regressed_locked(struct orch *o, int p, int64_t *need_lsn);
 
 int monitor_start(struct orch *o, char *err, size_t errlen);
 

@@ -84,10 +84,19 @@ json_t *orch_role_body(struct orch *o, int i, const char *primary, int64_t epoch
  * returning old primary) is told its role, at most once a second.  A site
  * that refuses (a diverged old primary) stays refused.  A restarted primary
  * whose log is no longer the source of truth (decide_regressed) is not
- * confirmed: the health check fails it over instead.
+ * confirmed: the health check fails it over instead; nor is a primary the
+ * run detail says is unknown (R02).
  */
 void orch_reconcile(struct orch *o)
 {
+	/* No role for a primary the store does not believe (R02, resumed by an
+	 * operator): the health check fails over again (drchaos seeds 20047,
+	 * 20051 promoted a stale row's primary here, rewinding the others). */
+	json_t *unknown = orch_detail_get(o, "primary_unknown");
+	bool skip = json_is_true(unknown);
+	json_decref(unknown);
+	if (skip)
+		return;
 	uint64_t now = time_mono_ms();
 	for (int i = 0; i < o->cfg.nsites; i++) {
 		pthread_mutex_lock(&o->mu);
@@ -102,8 +111,7 @@ void orch_reconcile(struct orch *o)
 		bool ok = v->epoch == epoch && v->confirmed &&
 			  (is_primary ? !strcmp(v->role, "primary") && !v->writes_paused
 				      : !strcmp(v->role, "replica") && !strcmp(v->repl_primary, addr));
-		bool regressed = is_primary &&
-				 decide_regressed(o->views, o->cfg.nsites, i, epoch, &need);
+		bool regressed = is_primary && orch_regressed_locked(o, i, &need);
 		bool due = fsm_state_reconciles[s] && v->reachable && !ok && !regressed &&
 			   v->epoch <= epoch && now - v->role_sent_ms > 1000;
 		if (due)

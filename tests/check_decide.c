@@ -114,10 +114,10 @@ START_TEST(test_regressed_by_behind_record)
 	struct site_view v[3];
 	three(v, NOW);
 	int64_t need = 0;
-	ck_assert(!decide_regressed(v, 3, 0, 5, &need));
+	ck_assert(!decide_regressed(v, 3, 0, 5, NULL, &need));
 	v[0].behind_need_lsn = 300;
 	v[0].behind_epoch = 5;
-	ck_assert(decide_regressed(v, 3, 0, 5, &need));
+	ck_assert(decide_regressed(v, 3, 0, 5, NULL, &need));
 	ck_assert_int_eq(need, 300);
 }
 END_TEST
@@ -128,27 +128,51 @@ START_TEST(test_regressed_unconfirmed_primary_behind_a_replica)
 	three(v, NOW);
 	v[1].flushed_lsn = 130;  /* a confirmed primary: figures race, never judged */
 	int64_t need = 0;
-	ck_assert(!decide_regressed(v, 3, 0, 5, &need));
+	ck_assert(!decide_regressed(v, 3, 0, 5, NULL, &need));
 	v[0].confirmed = false;  /* restarted: its log stands still */
-	ck_assert(decide_regressed(v, 3, 0, 5, &need));
+	ck_assert(decide_regressed(v, 3, 0, 5, NULL, &need));
 	ck_assert_int_eq(need, 130);
 	v[1].epoch = 4;  /* a replica at another epoch proves nothing */
-	ck_assert(!decide_regressed(v, 3, 0, 5, &need));
+	ck_assert(!decide_regressed(v, 3, 0, 5, NULL, &need));
+	/* A held failover resumed: every site fenced at the new epoch, the
+	 * row's primary's log shorter than another's (drchaos seed 20051). */
+	three(v, NOW);
+	strcpy(v[0].role, "fenced");
+	v[0].confirmed = false;
+	v[0].epoch = 4;
+	v[0].lsn = 223;
+	strcpy(v[1].role, "fenced");
+	v[1].epoch = 5;
+	v[1].flushed_lsn = 875;
+	ck_assert(decide_regressed(v, 3, 0, 5, NULL, &need));
+	ck_assert_int_eq(need, 875);
+	/* The epoch went to a promotion elsewhere that was held, then resumed:
+	 * a replica at it follows another site (drchaos seed 22002). */
+	three(v, NOW);
+	v[0].confirmed = false;
+	const char *addr[3] = { NULL, "p", "p" };
+	ck_assert(!decide_regressed(v, 3, 0, 5, addr, &need));
+	strcpy(v[1].repl_primary, "q");
+	ck_assert(decide_regressed(v, 3, 0, 5, addr, &need));
+	ck_assert(!decide_regressed(v, 3, 0, 5, NULL, &need));  /* links unknown */
+	strcpy(v[1].repl_primary, "p");
+	strcpy(v[2].role, "primary");  /* another primary at the epoch */
+	ck_assert(decide_regressed(v, 3, 0, 5, addr, &need));
 	/* A primary's site wiped and back as an empty standalone site, or back
 	 * fenced at an older epoch without its metadata: judged by its data. */
 	three(v, NOW);
 	strcpy(v[0].role, "standalone");
 	v[0].epoch = 0;
 	v[0].lsn = 0;
-	ck_assert(decide_regressed(v, 3, 0, 5, &need));
+	ck_assert(decide_regressed(v, 3, 0, 5, NULL, &need));
 	ck_assert_int_eq(need, 100);
 	strcpy(v[0].role, "fenced");
 	v[0].epoch = 4;
 	v[0].lsn = 100;
-	ck_assert(!decide_regressed(v, 3, 0, 5, &need));  /* it holds all: it may be confirmed */
+	ck_assert(!decide_regressed(v, 3, 0, 5, NULL, &need));  /* it holds all: it may be confirmed */
 	strcpy(v[0].role, "replica");  /* follows another site at the cluster's epoch */
 	v[0].epoch = 5;
-	ck_assert(decide_regressed(v, 3, 0, 5, &need));
+	ck_assert(decide_regressed(v, 3, 0, 5, NULL, &need));
 }
 END_TEST
 
