@@ -417,8 +417,9 @@ static long long recovery_after(struct checker *k, int64_t e, const char *site, 
 	}
 	long long id = 0, best = -1;
 	bool from_site = false;
-	/* A rewind recorded in a run of its own (the failover that caused it
-	 * was lost with the store's history) counts what it moved off that site. */
+	/* A rewind of that site at a newer epoch counts what it moved off it,
+	 * whichever run records it: one of its own, or the newest failover
+	 * when the one that ended epoch e was lost with the store's history. */
 	json_object_foreach(k->t->runs_seen, key, run) {
 		json_t *r = json_object_get(run, "rpo_records");
 		if (!strcmp(json_string_value(json_object_get(run, "kind")) ?: "", "rewind") &&
@@ -427,6 +428,18 @@ static long long recovery_after(struct checker *k, int64_t e, const char *site, 
 		    json_integer_value(r) > best) {
 			best = json_integer_value(r);
 			id = json_integer_value(json_object_get(run, "id"));
+		}
+		size_t i;
+		json_t *st;
+		json_array_foreach(json_object_get(run, "steps"), i, st) {
+			json_t *d = json_object_get(st, "detail");
+			json_int_t n = json_integer_value(json_object_get(d, "records"));
+			if (!strcmp(json_string_value(json_object_get(st, "name")) ?: "", "rewind") &&
+			    !strcmp(json_string_value(json_object_get(d, "site")) ?: "", site) &&
+			    json_integer_value(json_object_get(d, "epoch")) > e && n > best) {
+				best = n;
+				id = json_integer_value(json_object_get(run, "id"));
+			}
 		}
 	}
 	if (first != e + 1) {  /* no run ended epoch e: a standalone site's epoch 0, or lost */
@@ -442,7 +455,9 @@ static long long recovery_after(struct checker *k, int64_t e, const char *site, 
 		json_t *r = json_object_get(run, "rpo_records");
 		long long records = json_is_integer(r) ? json_integer_value(r) : 0;
 		best = records > best ? records : best;
-		from_site |= !strcmp(json_string_value(json_object_get(run, "from_site")) ?: "", site);
+		/* An R02 failover names no old primary: it may be any site. */
+		const char *from = json_string_value(json_object_get(run, "from_site")) ?: "";
+		from_site |= !*from || !strcmp(from, site);
 		if (ne == end || !id)
 			id = json_integer_value(json_object_get(run, "id"));
 	}

@@ -385,7 +385,9 @@ static int next_cluster(struct orch *o, const struct fsm_row *row, const char *a
 		kind = kind ? kind : "switchover";
 		fresh_run_detail(next, request, kind);
 		char err[300];
-		if (store_run_begin(o->store, kind, actor, next->primary, next->epoch, NULL,
+		/* R02 believes no old primary: the run names none. */
+		const char *from = row->event == FSM_E_STORE_BEHIND ? "" : next->primary;
+		if (store_run_begin(o->store, kind, actor, from, next->epoch, NULL,
 				    &next->run_id, err, sizeof(err)) != 0) {
 			log_event(LOG_ERROR, "orch.run_begin_failed", "{s:s}", "error", err);
 			return -1;
