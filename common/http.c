@@ -204,24 +204,33 @@ const char *http_req_query(const struct http_req *req, const char *name)
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-json_t *http_req_json(const struct http_req *req, struct http_resp *resp)
+json_t *http_body_json(const char *body, size_t len, char *err, size_t errlen)
 {
-	if (!req->body || req->body_len == 0) {
-		http_resp_error(resp, 400, "request body must be a JSON object");
+	if (!body || len == 0) {
+		snprintf(err, errlen, "request body must be a JSON object");
 		return NULL;
 	}
 	json_error_t jerr;
-	json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!j) {
-		http_resp_error(resp, 400, "invalid JSON at line %d column %d: %s",
-				jerr.line, jerr.column, jerr.text);
+		snprintf(err, errlen, "invalid JSON at line %d column %d: %s", jerr.line,
+			 jerr.column, jerr.text);
 		return NULL;
 	}
 	if (!json_is_object(j)) {
 		json_decref(j);
-		http_resp_error(resp, 400, "request body must be a JSON object");
+		snprintf(err, errlen, "request body must be a JSON object");
 		return NULL;
 	}
+	return j;
+}
+
+json_t *http_req_json(const struct http_req *req, struct http_resp *resp)
+{
+	char err[512];
+	json_t *j = http_body_json(req->body, req->body_len, err, sizeof(err));
+	if (!j)
+		http_resp_error(resp, 400, "%s", err);
 	return j;
 }
 
