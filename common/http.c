@@ -658,6 +658,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	set_head_deadline(cls, conn, time_mono_ms() + HTTP_HEAD_TIMEOUT_S * 1000u);
 }
 
+/* libmicrohttpd's own messages; fmt is its printf format (the attribute
+ * tells the compiler so: clang's -Wformat-nonliteral). */
+__attribute__((format(printf, 2, 0)))
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	(void)cls;
