@@ -204,24 +204,33 @@ const char *http_req_query(const struct http_req *req, const char *name)
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-json_t *http_req_json(const struct http_req *req, struct http_resp *resp)
+json_t *http_body_json(const char *body, size_t len, char *err, size_t errlen)
 {
-	if (!req->body || req->body_len == 0) {
-		http_resp_error(resp, 400, "request body must be a JSON object");
+	if (!body || len == 0) {
+		snprintf(err, errlen, "request body must be a JSON object");
 		return NULL;
 	}
 	json_error_t jerr;
-	json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!j) {
-		http_resp_error(resp, 400, "invalid JSON at line %d column %d: %s",
-				jerr.line, jerr.column, jerr.text);
+		snprintf(err, errlen, "invalid JSON at line %d column %d: %s", jerr.line,
+			 jerr.column, jerr.text);
 		return NULL;
 	}
 	if (!json_is_object(j)) {
 		json_decref(j);
-		http_resp_error(resp, 400, "request body must be a JSON object");
+		snprintf(err, errlen, "request body must be a JSON object");
 		return NULL;
 	}
+	return j;
+}
+
+json_t *http_req_json(const struct http_req *req, struct http_resp *resp)
+{
+	char err[512];
+	json_t *j = http_body_json(req->body, req->body_len, err, sizeof(err));
+	if (!j)
+		http_resp_error(resp, 400, "%s", err);
 	return j;
 }
 
@@ -649,6 +658,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	set_head_deadline(cls, conn, time_mono_ms() + HTTP_HEAD_TIMEOUT_S * 1000u);
 }
 
+/* libmicrohttpd's own messages; fmt is its printf format (the attribute
+ * tells the compiler so: clang's -Wformat-nonliteral). */
+__attribute__((format(printf, 2, 0)))
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	(void)cls;

@@ -119,6 +119,9 @@ const char *http_req_header(const struct http_req *req, const char *name);
 const char *http_req_query(const struct http_req *req, const char *name);
 /* Parses the body as a JSON object; on failure sets a 400 error on resp. */
 json_t *http_req_json(const struct http_req *req, struct http_resp *resp);
+/* The same for bytes held anywhere (pure: the fuzz targets use it); NULL
+ * with err set when they are not a JSON object.  Caller json_decref()s. */
+json_t *http_body_json(const char *body, size_t len, char *err, size_t errlen);
 
 /* Response builders.  Each replaces any body set before. */
 void http_resp_json(struct http_resp *resp, int status, json_t *body); /* steals body */

@@ -297,30 +297,46 @@ static int parse_config(struct ydoc *d, struct config *c)
 	return 0;
 }
 
-int config_load(const char *path, struct config *out, char *err, size_t errlen)
+/* The config from a loaded document (rc: how loading it went); d is freed. */
+static int config_from_doc(struct ydoc *d, int rc, const char *name, struct config *out,
+			   char *err, size_t errlen)
 {
 	struct config *c = calloc(1, sizeof(*c));  /* built aside, copied out only when valid */
-	struct ydoc d;
 	if (!c) {
+		ydoc_free(d);
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	snprintf(c->path, sizeof(c->path), "%s", path);
+	snprintf(c->path, sizeof(c->path), "%s", name);
 	policy_default(&c->policy);
-	int rc = ydoc_load(&d, path, err, errlen);
 	if (rc == 0) {
 		char pf[512] = "";
-		rc = ydoc_string(&d, ydoc_root(&d), "policy", false, pf, sizeof(pf));
+		rc = ydoc_string(d, ydoc_root(d), "policy", false, pf, sizeof(pf));
 		if (rc == 0 && pf[0])
 			rc = policy_load(pf, &c->policy, err, errlen);
 	}
 	if (rc == 0)
-		rc = parse_config(&d, c);
-	ydoc_free(&d);
+		rc = parse_config(d, c);
+	ydoc_free(d);
 	if (rc == 0)
 		*out = *c;
 	free(c);
 	return rc;
+}
+
+int config_load(const char *path, struct config *out, char *err, size_t errlen)
+{
+	struct ydoc d;
+	int rc = ydoc_load(&d, path, err, errlen);
+	return config_from_doc(&d, rc, path, out, err, errlen);
+}
+
+int config_load_mem(const char *name, const char *buf, size_t len, struct config *out,
+		    char *err, size_t errlen)
+{
+	struct ydoc d;
+	int rc = ydoc_load_mem(&d, name, buf, len, err, errlen);
+	return config_from_doc(&d, rc, name, out, err, errlen);
 }
 
 const struct config_site *config_site(const struct config *c, const char *name)

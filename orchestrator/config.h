@@ -97,6 +97,10 @@ int policy_parse(const char *name, const char *buf, size_t len, const struct con
 /* The policy as JSON, in the shape of the policy file. */
 json_t *policy_json(const struct policy *p);
 int config_load(const char *path, struct config *out, char *err, size_t errlen);
+/* The same from a document in memory; name stands for it in errors and in
+ * cfg->path.  A policy file the document names is still read from disk. */
+int config_load_mem(const char *name, const char *buf, size_t len, struct config *out,
+		    char *err, size_t errlen);
 
 /* The site of that name, or NULL. */
 const struct config_site *config_site(const struct config *c, const char *name);

@@ -15,3 +15,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
+# Optional: clang's libFuzzer, for ./configure --enable-fuzzing CC=clang
+# (docs/fuzzing.md).  A normal build and make check do without it.
+$SUDO apt-get install -y -q --no-install-recommends clang libfuzzer-14-dev ||
+	echo "install-deps: clang/libfuzzer-14-dev not installed: make fuzz unavailable" >&2

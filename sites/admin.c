@@ -56,7 +56,8 @@
  * clears it: the orchestrator has decided with that knowledge.
  *
  * STRICT BODIES.  Every admin command names the fields it takes; another
- * field is a 400 naming it, and nothing changes.
+ * field is a 400 naming it, and nothing changes.  The bodies are parsed by
+ * admincmd.c, pure functions of their bytes (fuzzed: docs/fuzzing.md).
  *
  * PAUSED WRITES.  For a planned switchover the orchestrator sends the
  * primary its own role again with "writes":"paused": the primary stops
@@ -84,6 +85,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admincmd.h"
 #include "auth.h"
 #include "log.h"
 #include "site_internal.h"
@@ -114,21 +116,7 @@ void site_nonce(const struct site *s, char *buf, size_t len)
 
 int site_nonce_parse(const struct site *s, const char *text, uint64_t now, uint64_t *at)
 {
-	char *end = NULL;
-	if (!text || strlen(text) != strspn(text, "0123456789abcdef-") || strlen(text) < 18 ||
-	    text[16] != '-' || !text[17])
-		return NONCE_BAD;
-	uint64_t boot = strtoull(text, &end, 16);
-	if (end != text + 16)
-		return NONCE_BAD;
-	errno = 0;
-	uint64_t ms = strtoull(text + 17, &end, 10);
-	if (errno || *end)
-		return NONCE_BAD;
-	if (boot != s->boot_id || ms > now)
-		return NONCE_FOREIGN;
-	*at = ms;
-	return NONCE_OURS;
+	return admin_nonce_parse(s->boot_id, text, now, at);
 }
 
 /* ---- lease and epochs -------------------------------------------------------- */
@@ -237,56 +225,15 @@ void site_learn_epoch_locked(struct site *s, uint64_t epoch, const char *from)
 
 /* ---- command bodies ------------------------------------------------------------ */
 
-/* The body as a JSON object holding only `allowed` fields (NULL-ended);
- * NULL with a 400 set otherwise.  The caller json_decref()s it. */
-static json_t *cmd_body(const struct http_req *req, struct http_resp *resp,
-			const char *const allowed[])
+/* The clock a command's lease nonce is read against: now, this start. */
+static struct admin_clock admin_clock(const struct site *s)
 {
-	json_t *j = http_req_json(req, resp);
-	const char *key;
-	json_t *v;
-	json_object_foreach(j, key, v) {
-		bool known = false;
-		for (int i = 0; allowed[i] && !known; i++)
-			known = strcmp(key, allowed[i]) == 0;
-		if (!known) {
-			char list[256] = "";
-			for (int i = 0; allowed[i]; i++)
-				snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-					 i ? ", " : "", allowed[i]);
-			http_resp_error(resp, 400, "%s: unknown field (this command takes %s)", key,
-					list);
-			json_decref(j);
-			return NULL;
-		}
-	}
-	return j;
-}
-
-/* A lease renewal a command brings: from its nonce, or from its arrival. */
-struct grant {
-	bool has_nonce;
-	int nonce;                 /* NONCE_OURS or NONCE_FOREIGN, when has_nonce */
-	uint64_t at;               /* the nonce's instant, when NONCE_OURS */
-};
-
-/* The optional "lease_nonce"; 0, or -1 with a 400 set. */
-static int parse_grant(const struct site *s, json_t *j, struct grant *g, struct http_resp *resp)
-{
-	json_t *n = json_object_get(j, "lease_nonce");
-	*g = (struct grant){ .has_nonce = n != NULL };
-	if (!n)
-		return 0;
-	g->nonce = site_nonce_parse(s, json_string_value(n), time_mono_ms(), &g->at);
-	if (g->nonce == NONCE_BAD)
-		return http_resp_error(resp, 400, "lease_nonce: must be a nonce this site handed "
-				       "out (\"BOOT-MS\", from its status or an admin answer)"), -1;
-	return 0;
+	return (struct admin_clock){ .boot_id = s->boot_id, .now_ms = time_mono_ms() };
 }
 
 /* Whether the command may confirm a role: a nonce of another start of this
  * site means it was sent before the site restarted. */
-static bool grant_current(const struct grant *g)
+static bool grant_current(const struct admin_grant *g)
 {
 	return !g->has_nonce || g->nonce == NONCE_OURS;
 }
@@ -294,7 +241,7 @@ static bool grant_current(const struct grant *g)
 /* The orchestrator's part of the lease after this command, under s->mu:
  * renewed from the nonce's instant (or the arrival of a command without
  * one), never moved back; a new epoch starts over. */
-static void grant_lease_locked(struct site *s, const struct grant *g, bool new_epoch)
+static void grant_lease_locked(struct site *s, const struct admin_grant *g, bool new_epoch)
 {
 	uint64_t at = !g->has_nonce ? time_mono_ms() : g->nonce == NONCE_OURS ? g->at : 0;
 	if (new_epoch)
@@ -303,92 +250,15 @@ static void grant_lease_locked(struct site *s, const struct grant *g, bool new_e
 		s->orch_seen_ms = at;
 }
 
-/* A {"epoch": E >= 1, ...} body; 0, or -1 with a 400 set. */
-static int body_epoch(json_t *j, uint64_t *epoch, struct http_resp *resp)
-{
-	json_t *e = json_object_get(j, "epoch");
-	if (!json_is_integer(e) || json_integer_value(e) < 1)
-		return http_resp_error(resp, 400, "epoch: must be an integer >= 1"), -1;
-	*epoch = (uint64_t)json_integer_value(e);
-	return 0;
-}
-
 int admin_parse_epoch(const struct http_req *req, struct http_resp *resp, uint64_t *epoch)
 {
-	static const char *const fields[] = { "epoch", NULL };
-	json_t *j = cmd_body(req, resp, fields);
-	int rc = j ? body_epoch(j, epoch, resp) : -1;
-	json_decref(j);
-	return rc;
+	char err[512];
+	if (admin_parse_epoch_body(req->body, req->body_len, epoch, err, sizeof(err)) != 0)
+		return http_resp_error(resp, 400, "%s", err), -1;
+	return 0;
 }
 
 /* ---- role ------------------------------------------------------------------------ */
-
-struct role_cmd {
-	enum role_kind role;
-	uint64_t epoch;
-	const char *primary;
-	enum repl_mode mode;
-	int quorum;
-	int lease_replicas;
-	bool writes_paused;
-	struct grant grant;
-};
-
-/* mode, quorum and lease_replicas of a role command; 0 or -1 with a 400. */
-static int parse_role_mode(json_t *j, struct role_cmd *c, struct http_resp *resp)
-{
-	json_t *mode = json_object_get(j, "mode"), *q = json_object_get(j, "quorum");
-	json_t *lr = json_object_get(j, "lease_replicas");
-	if (mode && role_parse_mode(json_string_value(mode), &c->mode) != 0)
-		return http_resp_error(resp, 400, "mode: must be async, sync or remote_apply"), -1;
-	if (q && (!json_is_integer(q) || json_integer_value(q) < 0 ||
-		  json_integer_value(q) > SITE_MAX_PEERS))
-		return http_resp_error(resp, 400, "quorum: must be an integer 0..%d", SITE_MAX_PEERS), -1;
-	if (q)
-		c->quorum = (int)json_integer_value(q);
-	if (c->quorum == 0 && c->mode != MODE_ASYNC)  /* would acknowledge on no replica */
-		return http_resp_error(resp, 400, "quorum: must be >= 1 in mode %s",
-				       role_mode_name(c->mode)), -1;
-	if (lr && (!json_is_integer(lr) || json_integer_value(lr) < 0 ||
-		   json_integer_value(lr) > SITE_MAX_PEERS))
-		return http_resp_error(resp, 400, "lease_replicas: must be an integer 0..%d",
-				       SITE_MAX_PEERS), -1;
-	c->lease_replicas = lr ? (int)json_integer_value(lr) : c->quorum > 0 ? c->quorum : 1;
-	return 0;
-}
-
-/* Parses and checks a role command; on error fills a 400 naming the field. */
-static int parse_role_cmd(const struct site *s, json_t *j, struct role_cmd *c,
-			  struct http_resp *resp)
-{
-	const char *role = json_string_value(json_object_get(j, "role"));
-	json_t *primary = json_object_get(j, "primary"), *writes = json_object_get(j, "writes");
-	char host[ROLE_ADDR_MAX];
-	uint16_t port;
-	memset(c, 0, sizeof(*c));
-	c->quorum = 1;
-	if (!role || (strcmp(role, "primary") && strcmp(role, "replica")))
-		return http_resp_error(resp, 400, "role: must be \"primary\" or \"replica\""), -1;
-	c->role = strcmp(role, "primary") == 0 ? ROLE_PRIMARY : ROLE_REPLICA;
-	if (body_epoch(j, &c->epoch, resp) || parse_role_mode(j, c, resp) ||
-	    parse_grant(s, j, &c->grant, resp))
-		return -1;
-	c->primary = json_string_value(primary);
-	if (c->role == ROLE_REPLICA &&
-	    (!c->primary || http_parse_hostport(c->primary, host, sizeof(host), &port) != 0))
-		return http_resp_error(resp, 400, "primary: a replica needs \"HOST:PORT\""), -1;
-	if (c->role == ROLE_PRIMARY && primary && !json_is_string(primary))
-		return http_resp_error(resp, 400, "primary: must be a string"), -1;
-	const char *w = writes ? json_string_value(writes) : "open";
-	if (!w || (strcmp(w, "open") && strcmp(w, "paused")))
-		return http_resp_error(resp, 400, "writes: must be \"open\" or \"paused\""), -1;
-	c->writes_paused = strcmp(w, "paused") == 0;
-	if (c->writes_paused && c->role != ROLE_PRIMARY)
-		return http_resp_error(resp, 400, "writes: only a primary's writes can be "
-				       "paused"), -1;
-	return 0;
-}
 
 /* What an admin command answers: the role, the log's ends and a fresh
  * lease nonce.  Under s->mu. */
@@ -421,7 +291,7 @@ static const char *behind_refusal_locked(struct site *s, uint64_t epoch, char *e
 }
 
 /* Checks a role command against the site's epoch; 0 or an HTTP status. */
-static int check_role_locked(struct site *s, const struct role_cmd *c, bool *same_role,
+static int check_role_locked(struct site *s, const struct admin_role_cmd *c, bool *same_role,
 			     char *err, size_t errlen)
 {
 	struct role_state *r = &s->role;
@@ -445,7 +315,7 @@ static int check_role_locked(struct site *s, const struct role_cmd *c, bool *sam
 }
 
 /* Applies a checked role command under s->mu; 0 or an HTTP status. */
-static int apply_role_locked(struct site *s, const struct role_cmd *c, char *err, size_t errlen)
+static int apply_role_locked(struct site *s, const struct admin_role_cmd *c, char *err, size_t errlen)
 {
 	struct role_state *r = &s->role;
 	bool same_role;
@@ -482,12 +352,11 @@ static int apply_role_locked(struct site *s, const struct role_cmd *c, char *err
 
 static void cmd_role(struct site *s, const struct http_req *req, struct http_resp *resp)
 {
-	static const char *const fields[] = { "role", "epoch", "primary", "mode", "quorum",
-					      "writes", "lease_nonce", "lease_replicas", NULL };
-	json_t *j = cmd_body(req, resp, fields);
-	struct role_cmd c;
-	if (!j || parse_role_cmd(s, j, &c, resp) != 0) {
-		json_decref(j);
+	struct admin_clock k = admin_clock(s);
+	struct admin_role_cmd c;
+	char why[512];
+	if (admin_parse_role(req->body, req->body_len, &k, &c, why, sizeof(why)) != 0) {
+		http_resp_error(resp, 400, "%s", why);
 		return;
 	}
 	char err[400];
@@ -506,7 +375,7 @@ static void cmd_role(struct site *s, const struct http_req *req, struct http_res
 			  "writes", c.writes_paused ? "paused" : "open", "confirmed", confirmed);
 		http_resp_json(resp, 200, reply);
 	}
-	json_decref(j);
+	json_decref(c.doc);
 }
 
 /* ---- fence, heartbeat, fcv ---------------------------------------------------------- */
@@ -547,10 +416,8 @@ static void cmd_fence(struct site *s, const struct http_req *req, struct http_re
 	http_resp_json(resp, 200, reply);
 }
 
-/* The epoch rules of a heartbeat, under s->mu: 0 at the site's epoch (the
- * lease is renewed from the grant), else 409 with err (older: stale;
- * newer: the site fences itself). */
-/* An orchestrator's command at epoch: older 409, newer fences and 409. */
+/* An orchestrator's command at epoch, under s->mu: 0 at the site's epoch,
+ * else 409 with err (older: stale; newer: the site fences itself). */
 static int command_epoch_locked(struct site *s, uint64_t epoch, const char *from, char *err,
 				size_t errlen)
 {
@@ -569,7 +436,7 @@ static int command_epoch_locked(struct site *s, uint64_t epoch, const char *from
 	return 0;
 }
 
-static int heartbeat_epoch_locked(struct site *s, uint64_t epoch, const struct grant *g,
+static int heartbeat_epoch_locked(struct site *s, uint64_t epoch, const struct admin_grant *g,
 				  const char *from, char *err, size_t errlen)
 {
 	int status = command_epoch_locked(s, epoch, from, err, errlen);
@@ -580,15 +447,15 @@ static int heartbeat_epoch_locked(struct site *s, uint64_t epoch, const struct g
 
 static void cmd_heartbeat(struct site *s, const struct http_req *req, struct http_resp *resp)
 {
-	static const char *const fields[] = { "epoch", "lease_nonce", NULL };
-	json_t *j = cmd_body(req, resp, fields);
+	struct admin_clock k = admin_clock(s);
 	uint64_t epoch;
-	struct grant g;
-	if (!j || body_epoch(j, &epoch, resp) || parse_grant(s, j, &g, resp)) {
-		json_decref(j);
+	struct admin_grant g;
+	char why[512];
+	if (admin_parse_heartbeat(req->body, req->body_len, &k, &epoch, &g, why,
+				  sizeof(why)) != 0) {
+		http_resp_error(resp, 400, "%s", why);
 		return;
 	}
-	json_decref(j);
 	char err[300];
 	pthread_mutex_lock(&s->mu);
 	int status = heartbeat_epoch_locked(s, epoch, &g, "orchestrator heartbeat", err,
@@ -601,26 +468,6 @@ static void cmd_heartbeat(struct site *s, const struct http_req *req, struct htt
 		http_resp_error(resp, status, "%s", err);
 	else
 		http_resp_json(resp, 200, reply);
-}
-
-/* Reads {"epoch": E >= 1, "fcv": "X.Y.Z", "lease_nonce"?}; 0 or -1 with a 400. */
-static int parse_fcv_cmd(struct site *s, const struct http_req *req, struct http_resp *resp,
-			 uint64_t *epoch, struct version *fcv, struct grant *g)
-{
-	static const char *const fields[] = { "epoch", "fcv", "lease_nonce", NULL };
-	json_t *j = cmd_body(req, resp, fields);
-	if (!j)
-		return -1;
-	const char *v = json_string_value(json_object_get(j, "fcv"));
-	int rc = -1;
-	if (body_epoch(j, epoch, resp) == 0 && parse_grant(s, j, g, resp) == 0) {
-		if (!v || !version_parse(v, fcv))
-			http_resp_error(resp, 400, "fcv: must be a string " ROLE_VERSION_SYNTAX);
-		else
-			rc = 0;
-	}
-	json_decref(j);
-	return rc;
 }
 
 /* Moves the FCV to fcv under s->mu, at the site's epoch; 0 or an HTTP status. */
@@ -658,11 +505,16 @@ static int apply_fcv_locked(struct site *s, const struct version *fcv, char *err
  * held 3.6 s by a partition) kept a deposed primary writing. */
 static void cmd_fcv(struct site *s, const struct http_req *req, struct http_resp *resp)
 {
+	struct admin_clock k = admin_clock(s);
 	uint64_t epoch;
 	struct version fcv;
-	struct grant g;
-	if (parse_fcv_cmd(s, req, resp, &epoch, &fcv, &g) != 0)
+	struct admin_grant g;
+	char why[512];
+	if (admin_parse_fcv(req->body, req->body_len, &k, &epoch, &fcv, &g, why,
+			    sizeof(why)) != 0) {
+		http_resp_error(resp, 400, "%s", why);
 		return;
+	}
 	char err[300], now[ROLE_VERSION_MAX], bin[ROLE_VERSION_MAX];
 	pthread_mutex_lock(&s->mu);
 	int status = command_epoch_locked(s, epoch, "orchestrator fcv", err, sizeof(err));
@@ -695,48 +547,13 @@ json_t *site_faults_json_locked(struct site *s)
 			 "disk_full", s->faults.disk_full);
 }
 
-/* Validates a faults body: every field optional, nothing else allowed. */
-static int parse_faults(json_t *j, struct faults *f, struct http_resp *resp)
-{
-	const char *key;
-	json_t *v;
-	json_object_foreach(j, key, v) {
-		if (strcmp(key, "slow_fsync_ms") == 0) {
-			if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-			    json_integer_value(v) > 60000)
-				return http_resp_error(resp, 400, "slow_fsync_ms: must be 0..60000"), -1;
-			f->slow_fsync_ms = (uint64_t)json_integer_value(v);
-		} else if (strcmp(key, "stall_writes") == 0 || strcmp(key, "drop_replication") == 0 ||
-			   strcmp(key, "disk_full") == 0 || strcmp(key, "clear") == 0) {
-			if (!json_is_boolean(v))
-				return http_resp_error(resp, 400, "%s: must be true or false", key), -1;
-			bool on = json_is_true(v);
-			if (strcmp(key, "stall_writes") == 0)
-				f->stall_writes = on;
-			else if (strcmp(key, "drop_replication") == 0)
-				f->drop_replication = on;
-			else if (strcmp(key, "disk_full") == 0)
-				f->disk_full = on;
-			else if (on)
-				*f = (struct faults){ 0 };
-		} else {
-			return http_resp_error(resp, 400, "%s: unknown fault (slow_fsync_ms, "
-					       "stall_writes, drop_replication, disk_full, clear)",
-					       key), -1;
-		}
-	}
-	return 0;
-}
-
 /* Fault injection for drills; exists only with --enable-faults. */
 static void cmd_faults(struct site *s, const struct http_req *req, struct http_resp *resp)
 {
-	json_t *j = http_req_json(req, resp);
-	if (!j)
-		return;
+	char why[512];
 	pthread_mutex_lock(&s->mu);
 	struct faults f = s->faults;
-	int rc = parse_faults(j, &f, resp);
+	int rc = admin_parse_faults(req->body, req->body_len, &f, why, sizeof(why));
 	if (rc == 0) {
 		s->faults = f;
 		wal_set_fsync_delay(s->wal, f.slow_fsync_ms);
@@ -744,11 +561,12 @@ static void cmd_faults(struct site *s, const struct http_req *req, struct http_r
 	}
 	json_t *reply = rc == 0 ? site_faults_json_locked(s) : NULL;
 	pthread_mutex_unlock(&s->mu);
-	json_decref(j);
-	if (rc == 0) {
-		log_event(LOG_WARN, "site.faults", "{s:O}", "faults", reply);
-		http_resp_json(resp, 200, reply);
+	if (rc != 0) {
+		http_resp_error(resp, 400, "%s", why);
+		return;
 	}
+	log_event(LOG_WARN, "site.faults", "{s:O}", "faults", reply);
+	http_resp_json(resp, 200, reply);
 }
 
 void admin_route(struct site *s, const struct http_req *req, struct http_resp *resp)

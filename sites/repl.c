@@ -98,6 +98,7 @@
 #include "lebytes.h"
 #include "httpc.h"
 #include "log.h"
+#include "repl.h"
 #include "site_internal.h"
 #include "snapshot.h"
 #include "timeutil.h"
@@ -643,48 +644,9 @@ static bool note_epoch_locked(struct site *s, const struct wal_record *r)
 	return true;
 }
 
-/*
- * Appends shipped records (consecutive from `from`, each CRC-checked) to the
- * local WAL and waits until they are durable.  Returns the count, or -1.
- */
-static long apply_records(struct site *s, const unsigned char *buf, size_t len,
-			  uint64_t from, const char *primary, uint64_t epoch, char *err, size_t errlen)
-{
-	size_t off = 0;
-	uint64_t expect = from;
-	bool history_grew = false;
-	long rc = 0;
-	/* Under s->mu, so a role change cannot slip in between the check and the
-	 * append: once the orchestrator has moved this replica, nothing more from
-	 * its old primary lands. */
-	pthread_mutex_lock(&s->mu);
-	if (s->role.role != ROLE_REPLICA || s->role.epoch != epoch ||
-	    strcmp(s->role.primary, primary) != 0) {
-		snprintf(err, errlen, "role changed during the fetch; shipment discarded");
-		rc = -1;
-	}
-	while (rc == 0 && off < len) {
-		struct wal_record r;
-		size_t n = wal_decode(buf + off, len - off, &r);
-		if (n == 0 || r.lsn != expect || r.epoch > epoch) {
-			snprintf(err, errlen, "bad record in shipment at lsn %" PRIu64
-				 " (CRC, order or epoch)", expect);
-			rc = -1;
-		} else if (wal_append_record(s->wal, &r, err, errlen) != 0) {
-			rc = -1;
-		} else {
-			history_grew |= note_epoch_locked(s, &r);
-			off += n;
-			expect++;
-		}
-	}
-	if (history_grew && role_save(s->datadir, &s->role, err, errlen) != 0)
-		log_event(LOG_ERROR, "site.persist_failed", "{s:s}", "error", err);
-	pthread_mutex_unlock(&s->mu);
-	if (expect > from && wal_wait(s->wal, expect - 1, err, errlen) != 0)
-		return -1;
-	return rc ? -1 : (long)(expect - from);
-}
+/* ---------------------------------------------------------- decoding a shipment
+ * Pure functions of the answer's bytes (repl.h): the follower below and
+ * the fuzz targets run them alike. */
 
 /*
  * Bytes the binary form of JSON-framed records needs, from the actual key
@@ -749,6 +711,138 @@ static unsigned char *json_records_to_wal(json_t *records, size_t *len, char *er
 		*len += wal_record_size(r.key_len, r.value_len);
 	}
 	return buf;
+}
+
+/* Checks a binary frame's header; the records follow it. */
+static int frame_open(struct repl_batch *b, const char *body, size_t len, uint64_t epoch,
+		      char *err, size_t errlen)
+{
+	const unsigned char *f = (const unsigned char *)body;
+	if (len < SHIP_HEADER || memcmp(f, SHIP_MAGIC, 8) != 0) {
+		snprintf(err, errlen, "malformed shipping frame (%zu bytes)", len);
+		return -1;
+	}
+	if (get_le64(f + 8) != epoch) {
+		snprintf(err, errlen, "primary is at epoch %" PRIu64 ", this replica at %" PRIu64,
+			 get_le64(f + 8), epoch);
+		return -1;
+	}
+	b->primary_last_lsn = get_le64(f + 16);
+	b->records = f + SHIP_HEADER;
+	b->len = len - SHIP_HEADER;
+	return 0;
+}
+
+/* Reads a JSON frame: its records re-encoded (and CRC-checked) into b->owned. */
+static int frame_open_json(struct repl_batch *b, const char *body, size_t len, uint64_t epoch,
+			   char *err, size_t errlen)
+{
+	json_t *j = json_loadb(body, len, 0, NULL);
+	json_t *recs = json_object_get(j, "records");
+	json_int_t pe = json_integer_value(json_object_get(j, "epoch"));
+	b->primary_last_lsn = (uint64_t)json_integer_value(json_object_get(j, "last_lsn"));
+	int rc = -1;
+	if (!json_is_array(recs))
+		snprintf(err, errlen, "malformed JSON shipping frame");
+	else if ((uint64_t)pe != epoch)
+		snprintf(err, errlen, "primary is at epoch %lld, this replica at %" PRIu64,
+			 (long long)pe, epoch);
+	else if ((b->owned = json_records_to_wal(recs, &b->len, err, errlen)))
+		rc = 0;
+	b->records = b->owned;
+	json_decref(j);
+	return rc;
+}
+
+int repl_batch_open(struct repl_batch *b, const char *body, size_t len, bool json,
+		    uint64_t epoch, uint64_t from, char *err, size_t errlen)
+{
+	*b = (struct repl_batch){ .next_lsn = from, .epoch = epoch };
+	return json ? frame_open_json(b, body, len, epoch, err, errlen)
+		    : frame_open(b, body, len, epoch, err, errlen);
+}
+
+int repl_batch_next(struct repl_batch *b, struct wal_record *r, char *err, size_t errlen)
+{
+	if (b->off >= b->len)
+		return 0;
+	size_t n = wal_decode(b->records + b->off, b->len - b->off, r);
+	if (n == 0 || r->lsn != b->next_lsn || r->epoch > b->epoch) {
+		snprintf(err, errlen, "bad record in shipment at lsn %" PRIu64
+			 " (CRC, order or epoch)", b->next_lsn);
+		return -1;
+	}
+	b->off += n;
+	b->next_lsn++;
+	return 1;
+}
+
+void repl_batch_free(struct repl_batch *b)
+{
+	free(b->owned);
+	b->owned = NULL;
+	b->records = NULL;
+	b->len = b->off = 0;
+}
+
+/* "diverged_lsn" is the field; older primaries only say "diverged at lsn N"
+ * in the message. */
+uint64_t repl_diverged_lsn(const char *body, size_t len)
+{
+	json_t *j = json_loadb(body, len, 0, NULL);
+	json_t *lsn = json_object_get(j, "diverged_lsn");
+	const char *msg = json_string_value(json_object_get(j, "error"));
+	const char *at = msg ? strstr(msg, "diverged at lsn ") : NULL;
+	uint64_t n = 0;
+	if (json_is_integer(lsn) && json_integer_value(lsn) > 0)
+		n = (uint64_t)json_integer_value(lsn);
+	else if (at)
+		n = strtoull(at + strlen("diverged at lsn "), NULL, 10);
+	json_decref(j);
+	return n;
+}
+
+/*
+ * Appends the records of a shipment (consecutive from the batch's first
+ * LSN, each CRC-checked by repl_batch_next) to the local WAL and waits
+ * until they are durable.  Returns the count, or -1.
+ */
+static long apply_records(struct site *s, struct repl_batch *b, const char *primary,
+			  uint64_t epoch, char *err, size_t errlen)
+{
+	uint64_t from = b->next_lsn;
+	bool history_grew = false;
+	long rc = 0;
+	/* Under s->mu, so a role change cannot slip in between the check and the
+	 * append: once the orchestrator has moved this replica, nothing more from
+	 * its old primary lands. */
+	pthread_mutex_lock(&s->mu);
+	if (s->role.role != ROLE_REPLICA || s->role.epoch != epoch ||
+	    strcmp(s->role.primary, primary) != 0) {
+		snprintf(err, errlen, "role changed during the fetch; shipment discarded");
+		rc = -1;
+	}
+	uint64_t expect = from;
+	while (rc == 0) {
+		struct wal_record r;
+		int more = repl_batch_next(b, &r, err, errlen);
+		if (more <= 0) {
+			rc = more;
+			break;
+		}
+		if (wal_append_record(s->wal, &r, err, errlen) != 0) {
+			rc = -1;
+		} else {
+			history_grew |= note_epoch_locked(s, &r);
+			expect++;
+		}
+	}
+	if (history_grew && role_save(s->datadir, &s->role, err, errlen) != 0)
+		log_event(LOG_ERROR, "site.persist_failed", "{s:s}", "error", err);
+	pthread_mutex_unlock(&s->mu);
+	if (expect > from && wal_wait(s->wal, expect - 1, err, errlen) != 0)
+		return -1;
+	return rc ? -1 : (long)(expect - from);
 }
 
 /*
@@ -834,70 +928,19 @@ static int fetch_snapshot(struct site *s, struct httpc *c, const char *primary,
 	return rc;
 }
 
-/* Checks a binary frame's header; returns the records' offset or -1. */
-static long frame_open(const struct httpc_resp *r, uint64_t epoch, uint64_t *plast,
-		       char *err, size_t errlen)
-{
-	const unsigned char *b = (const unsigned char *)r->body;
-	if (r->body_len < SHIP_HEADER || memcmp(b, SHIP_MAGIC, 8) != 0) {
-		snprintf(err, errlen, "malformed shipping frame (%zu bytes)", r->body_len);
-		return -1;
-	}
-	if (get_le64(b + 8) != epoch) {
-		snprintf(err, errlen, "primary is at epoch %" PRIu64 ", this replica at %" PRIu64,
-			 get_le64(b + 8), epoch);
-		return -1;
-	}
-	*plast = get_le64(b + 16);
-	return SHIP_HEADER;
-}
-
 /* Applies one 200 answer, binary or JSON. */
 static int apply_answer(struct site *s, const struct httpc_resp *r, uint64_t from,
 			const char *primary, uint64_t epoch, uint64_t *plast, char *err, size_t errlen)
 {
-	if (!s->opts.json_framing) {
-		long off = frame_open(r, epoch, plast, err, errlen);
-		if (off < 0)
-			return -1;
-		return apply_records(s, (const unsigned char *)r->body + off,
-				     r->body_len - (size_t)off, from, primary, epoch, err, errlen) < 0 ? -1 : 0;
+	struct repl_batch b;
+	int rc = repl_batch_open(&b, r->body, r->body_len, s->opts.json_framing, epoch, from,
+				 err, errlen);
+	if (rc == 0) {
+		*plast = b.primary_last_lsn;
+		rc = apply_records(s, &b, primary, epoch, err, errlen) < 0 ? -1 : 0;
 	}
-	json_t *j = json_loadb(r->body, r->body_len, 0, NULL);
-	json_t *recs = json_object_get(j, "records");
-	json_int_t pe = json_integer_value(json_object_get(j, "epoch"));
-	*plast = (uint64_t)json_integer_value(json_object_get(j, "last_lsn"));
-	int rc = -1;
-	size_t len = 0;
-	unsigned char *buf = NULL;
-	if (!json_is_array(recs))
-		snprintf(err, errlen, "malformed JSON shipping frame");
-	else if ((uint64_t)pe != epoch)
-		snprintf(err, errlen, "primary is at epoch %lld, this replica at %" PRIu64,
-			 (long long)pe, epoch);
-	else if ((buf = json_records_to_wal(recs, &len, err, errlen)))
-		rc = apply_records(s, buf, len, from, primary, epoch, err, errlen) < 0 ? -1 : 0;
-	free(buf);
-	json_decref(j);
+	repl_batch_free(&b);
 	return rc;
-}
-
-/* The LSN a 409 answer says the logs diverged at, or 0 if it is about
- * something else.  "diverged_lsn" is the field; older primaries only say
- * "diverged at lsn N" in the message. */
-static uint64_t answer_diverged_lsn(const struct httpc_resp *r)
-{
-	json_t *j = json_loadb(r->body, r->body_len, 0, NULL);
-	json_t *lsn = json_object_get(j, "diverged_lsn");
-	const char *msg = json_string_value(json_object_get(j, "error"));
-	const char *at = msg ? strstr(msg, "diverged at lsn ") : NULL;
-	uint64_t n = 0;
-	if (json_is_integer(lsn) && json_integer_value(lsn) > 0)
-		n = (uint64_t)json_integer_value(lsn);
-	else if (at)
-		n = strtoull(at + strlen("diverged at lsn "), NULL, 10);
-	json_decref(j);
-	return n;
 }
 
 /* Keeps the lowest LSN the primary said this site's log diverged at, while
@@ -959,7 +1002,7 @@ static int follow_once(struct site *s, struct httpc *c, const char *primary, uin
 		return -1;
 	}
 	int rc = -1;
-	uint64_t diverged = r.status == 409 ? answer_diverged_lsn(&r) : 0;
+	uint64_t diverged = r.status == 409 ? repl_diverged_lsn(r.body, r.body_len) : 0;
 	char answer_nonce[SITE_NONCE_MAX] = "", writable[4] = "1";
 	if (r.status == 200 &&
 	    !httpc_resp_header(&r, "X-Drorch-Lease-Nonce", answer_nonce, sizeof(answer_nonce)))

@@ -288,6 +288,18 @@ static int load_entries(struct kv *kv, const unsigned char *d, size_t len,
 	return off == end ? 0 : -1;
 }
 
+int snap_decode(const unsigned char *buf, size_t len, struct kv *kv, uint64_t *lsn,
+		uint64_t *epoch, char *err, size_t errlen)
+{
+	uint64_t count;
+	if (check_frame(buf, len, lsn, epoch, &count) != 0 ||
+	    load_entries(kv, buf, len, count, *epoch) != 0) {
+		snprintf(err, errlen, "CRC or framing check failed");
+		return SNAP_CORRUPT;
+	}
+	return 0;
+}
+
 int snap_load_latest(struct kv *kv, const char *datadir, uint64_t *lsn_out,
 		     uint64_t *epoch_out, char *err, size_t errlen)
 {
@@ -319,9 +331,9 @@ int snap_load_latest(struct kv *kv, const char *datadir, uint64_t *lsn_out,
 		goto out;
 	}
 	close(fd);
-	uint64_t lsn, epoch, count;
-	if (check_frame(d, (size_t)sb.st_size, &lsn, &epoch, &count) != 0 || lsn != v[0] ||
-	    load_entries(kv, d, (size_t)sb.st_size, count, epoch) != 0) {
+	uint64_t lsn = 0, epoch = 0;
+	if (snap_decode(d, (size_t)sb.st_size, kv, &lsn, &epoch, err, errlen) != 0 ||
+	    lsn != v[0]) {
 		snprintf(err, errlen, "snapshot %s is corrupt (CRC or framing check failed); "
 			 "refusing to serve from it", path);
 		rc = SNAP_CORRUPT;
@@ -330,8 +342,10 @@ int snap_load_latest(struct kv *kv, const char *datadir, uint64_t *lsn_out,
 	kv_set_position(kv, lsn, epoch);
 	*lsn_out = lsn;
 	*epoch_out = epoch;
+	struct kv_info info;
+	kv_get_info(kv, &info);
 	log_event(LOG_INFO, "snapshot.loaded", "{s:s, s:I, s:I}", "file", path,
-		  "lsn", (json_int_t)lsn, "keys", (json_int_t)count);
+		  "lsn", (json_int_t)lsn, "keys", (json_int_t)info.keys);
 	rc = 0;
 out:
 	free(d);
@@ -382,7 +396,7 @@ int snap_serialise(struct kv *kv, unsigned char **buf, size_t *len, uint64_t *ls
 int snap_install(struct kv *kv, const char *datadir, const unsigned char *buf, size_t len,
 		 uint64_t *lsn_out, uint64_t *epoch_out, char *err, size_t errlen)
 {
-	uint64_t lsn, epoch, count;
+	uint64_t lsn, epoch;
 	struct kv *fresh = kv_new();
 	char *dir = NULL, *tmp = NULL, *final = NULL;
 	int rc = -1;
@@ -390,8 +404,7 @@ int snap_install(struct kv *kv, const char *datadir, const unsigned char *buf, s
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (check_frame(buf, len, &lsn, &epoch, &count) != 0 ||
-	    load_entries(fresh, buf, len, count, epoch) != 0) {
+	if (snap_decode(buf, len, fresh, &lsn, &epoch, err, errlen) != 0) {
 		snprintf(err, errlen, "received snapshot is corrupt (CRC or framing check failed)");
 		goto out;
 	}

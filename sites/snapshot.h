@@ -30,6 +30,17 @@ int snap_write(struct kv *kv, const char *datadir, uint64_t *lsn_out,
 int snap_load_latest(struct kv *kv, const char *datadir, uint64_t *lsn_out,
 		     uint64_t *epoch_out, char *err, size_t errlen);
 
+/*
+ * Decodes a snapshot image held in memory (the file format) into kv, which
+ * the caller gives empty: every CRC and the framing are checked.  0, with
+ * *lsn and *epoch from the header; SNAP_CORRUPT with err set when a check
+ * fails (kv may then hold part of the image: the caller discards it).  The
+ * applied position of kv is left to the caller.  Pure: no file, no lock
+ * beyond kv's own.  snap_load_latest and snap_install both go through it.
+ */
+int snap_decode(const unsigned char *buf, size_t len, struct kv *kv, uint64_t *lsn,
+		uint64_t *epoch, char *err, size_t errlen);
+
 /* Removes every snapshot file (a rewind interrupted by a crash: the store
  * is rebuilt from the primary).  0, or -1 naming the file. */
 int snap_remove_all(const char *datadir, char *err, size_t errlen);
