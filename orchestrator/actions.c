@@ -7,7 +7,7 @@
  *
  *   confirm   SUSPECT: did the primary's replicas lose it too?
  *   fence     FENCING: new epoch to every reachable site; old lease expires
- *   elect     ELECTING: highest flushed LSN; candidate order; other region
+ *   elect     ELECTING: newest log (last epoch, flushed LSN); candidate order; region
  *   promote   PROMOTING: primary at the new epoch, replicas repointed,
  *             a canary write (the first write the new primary acknowledges)
  *   redirect  REDIRECTING: every replica streams from the new primary?
@@ -224,6 +224,26 @@ static int policy_order(const struct orch *o, const char *name)
 }
 
 /* Asks site i for its status now; fills c if it may take over at epoch. */
+/* The epoch of a site's last durable record, from its status: the WAL's
+ * own, else its epoch history's at flushed. */
+static int64_t log_last_epoch(json_t *st, int64_t flushed)
+{
+	json_t *e = json_object_get(json_object_get(st, "wal"), "last_epoch");
+	if (json_integer_value(e) > 0)
+		return json_integer_value(e);
+	int64_t epochs[64], first[64];
+	int n = 0;
+	size_t i;
+	json_t *h;
+	json_array_foreach(json_object_get(st, "epoch_history"), i, h) {
+		if (n == 64)
+			break;
+		epochs[n] = json_integer_value(json_object_get(h, "epoch"));
+		first[n++] = json_integer_value(json_object_get(h, "first_lsn"));
+	}
+	return decide_epoch_at(epochs, first, n, flushed);
+}
+
 static bool eligible(struct orch *o, struct httpc *h, int i, int old, int64_t epoch,
 		     struct candidate *c, json_t *report)
 {
@@ -236,8 +256,10 @@ static bool eligible(struct orch *o, struct httpc *h, int i, int old, int64_t ep
 			  !role || (strcmp(role, "fenced") && strcmp(role, "replica")) ? "not a replica" :
 			  rs && !strcmp(rs, "snapshot") ? "still in a snapshot transfer" : NULL;
 	if (st && !why) {
+		int64_t flushed = json_integer_value(json_object_get(st, "flushed_lsn"));
 		*c = (struct candidate){
-			.idx = i, .flushed = json_integer_value(json_object_get(st, "flushed_lsn")),
+			.last_epoch = log_last_epoch(st, flushed),
+			.idx = i, .flushed = flushed,
 			.lsn = json_integer_value(json_object_get(st, "lsn")),
 			.lag_ms = json_integer_value(json_object_get(json_object_get(st, "replication"), "lag_ms")),
 			.order = policy_order(o, o->cfg.sites[i].name),
@@ -245,7 +267,8 @@ static bool eligible(struct orch *o, struct httpc *h, int i, int old, int64_t ep
 			.name = o->cfg.sites[i].name };
 	}
 	json_object_set_new(report, o->cfg.sites[i].name, why ? json_string(why) :
-		json_pack("{s:I}", "flushed_lsn", (json_int_t)c->flushed));
+		json_pack("{s:I, s:I}", "flushed_lsn", (json_int_t)c->flushed,
+			  "last_epoch", (json_int_t)c->last_epoch));
 	json_decref(st);
 	return !why;
 }
@@ -267,14 +290,15 @@ static int act_elect(struct orch *o)
 	/* Every site testifies to how far the log went; an operator's target
 	 * alone may be chosen. */
 	struct candidate best = { .idx = -1 }, c;
-	int64_t most_flushed = 0;
+	struct candidate newest = { .idx = -1 };  /* the newest log heard */
 	int heard = 0;
 	for (int i = 0; h && i < o->cfg.nsites; i++) {
 		if (i == old || !eligible(o, h, i, old, epoch, &c, report))
 			continue;
 		heard++;
 		last_seen = c.lsn > last_seen ? c.lsn : last_seen;
-		most_flushed = c.flushed > most_flushed ? c.flushed : most_flushed;
+		if (newest.idx < 0 || decide_log_newer(&c, &newest))
+			newest = c;
 		if (json_is_string(target) && strcmp(json_string_value(target), o->cfg.sites[i].name))
 			continue;
 		if (best.idx < 0 || decide_better(&c, &best))
@@ -285,9 +309,10 @@ static int act_elect(struct orch *o)
 	int64_t rpo_ms = rpo_records > 0 ? best.lag_ms : 0;
 	const struct policy *p = orch_policy(o);
 	/* In a sync mode a write was acknowledged once a replica flushed it: a
-	 * candidate lacking what another replica flushed would lose such writes. */
+	 * candidate whose log is older than another replica's would lose such
+	 * writes (an operator's target may be). */
 	bool sync = strcmp(p->mode, "async") != 0;
-	bool dominated = best.idx >= 0 && sync && best.flushed < most_flushed;
+	bool dominated = best.idx >= 0 && sync && decide_log_newer(&newest, &best);
 	/* ... and with too few sites heard, an unreachable one may hold such
 	 * writes: unless the candidate has all the fenced old primary had. */
 	bool told_all = fenced_at > 0 && best.idx >= 0 && best.flushed >= last_seen;

@@ -146,10 +146,29 @@ bool decide_heard_enough(bool sync, uint64_t quorum, int nsites, int heard)
 	return heard >= nsites - q;
 }
 
+bool decide_log_newer(const struct candidate *a, const struct candidate *b)
+{
+	if (a->last_epoch != b->last_epoch)
+		return a->last_epoch > b->last_epoch;
+	return a->flushed > b->flushed;
+}
+
+int64_t decide_epoch_at(const int64_t *epochs, const int64_t *first_lsn, int n, int64_t lsn)
+{
+	int64_t e = 0, from = -1;
+	for (int i = 0; i < n; i++)
+		if (first_lsn[i] <= lsn && (first_lsn[i] > from ||
+					    (first_lsn[i] == from && epochs[i] > e))) {
+			e = epochs[i];
+			from = first_lsn[i];
+		}
+	return e;
+}
+
 bool decide_better(const struct candidate *a, const struct candidate *b)
 {
-	if (a->flushed != b->flushed)
-		return a->flushed > b->flushed;
+	if (decide_log_newer(a, b) || decide_log_newer(b, a))
+		return decide_log_newer(a, b);
 	if (a->order != b->order)
 		return a->order < b->order;
 	if (a->other_region != b->other_region)

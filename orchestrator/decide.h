@@ -101,13 +101,25 @@ bool decide_heard_enough(bool sync, uint64_t quorum, int nsites, int heard);
 struct candidate {
 	int idx;
 	int64_t flushed, lsn, lag_ms;
+	int64_t last_epoch;  /* epoch of its last durable record (epoch_history) */
 	int order;          /* position in policy.candidates, or CONFIG_MAX_SITES */
 	bool other_region;  /* not the failed primary's region */
 	const char *name;
 };
 
-/* Earlier wins: highest flushed LSN, then candidate order, then another
- * region than the failed primary's, then name. */
+/* Whether a's log is newer than b's: its last record of a later epoch, or
+ * of the same epoch and more records (as Raft compares logs).  A longer
+ * log whose tail is of an older epoch holds a deposed primary's records,
+ * never acknowledged in a sync mode; the shorter one of a newer epoch may
+ * hold acknowledged ones (drchaos seed 22059). */
+bool decide_log_newer(const struct candidate *a, const struct candidate *b);
+
+/* Earlier wins: the newest log (decide_log_newer), then candidate order,
+ * then another region than the failed primary's, then name. */
 bool decide_better(const struct candidate *a, const struct candidate *b);
+
+/* The epoch of the last record at or below lsn, from an epoch history
+ * (epochs[i] began at first_lsn[i], in any order); 0 when none did. */
+int64_t decide_epoch_at(const int64_t *epochs, const int64_t *first_lsn, int n, int64_t lsn);
 
 #endif

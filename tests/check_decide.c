@@ -256,6 +256,27 @@ START_TEST(test_better_candidate_order)
 	b.other_region = false;
 	ck_assert(decide_better(&b, &a));  /* then the name */
 	ck_assert(!decide_better(&a, &b));
+	/* The newest log first: a shorter one whose last record is of a newer
+	 * epoch beats a deposed primary's longer tail (drchaos seed 22059). */
+	a = (struct candidate){ .flushed = 1231, .last_epoch = 1, .name = "eu-west" };
+	b = (struct candidate){ .flushed = 1214, .last_epoch = 2, .name = "us-east" };
+	ck_assert(decide_better(&b, &a));
+	ck_assert(decide_log_newer(&b, &a));
+	ck_assert(!decide_log_newer(&a, &b));
+	ck_assert(!decide_log_newer(&a, &a));
+}
+END_TEST
+
+START_TEST(test_epoch_at_an_lsn)
+{
+	int64_t epochs[] = { 1, 3, 2, 4 }, first[] = { 1, 101, 51, 101 };
+	ck_assert_int_eq(decide_epoch_at(epochs, first, 4, 0), 0);
+	ck_assert_int_eq(decide_epoch_at(epochs, first, 4, 50), 1);
+	ck_assert_int_eq(decide_epoch_at(epochs, first, 4, 51), 2);
+	ck_assert_int_eq(decide_epoch_at(epochs, first, 4, 100), 2);
+	/* epoch 3 began at 101 and wrote nothing before epoch 4 did */
+	ck_assert_int_eq(decide_epoch_at(epochs, first, 4, 150), 4);
+	ck_assert_int_eq(decide_epoch_at(epochs, first, 0, 150), 0);
 }
 END_TEST
 
@@ -275,6 +296,7 @@ static Suite *decide_suite(void)
 	tcase_add_test(tc, test_lease_end_quorum_rule_needs_enough_fenced);
 	tcase_add_test(tc, test_heard_enough_meets_every_acknowledging_set);
 	tcase_add_test(tc, test_better_candidate_order);
+	tcase_add_test(tc, test_epoch_at_an_lsn);
 	suite_add_tcase(s, tc);
 	return s;
 }
