@@ -732,7 +732,7 @@ static json_t *wal_json(struct site *s)
 {
 	struct wal_stats ws;
 	wal_get_stats(s->wal, &ws);
-	return json_pack("{s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:b, s:o}",
+	return json_pack("{s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:b, s:o}",
 			 "last_epoch", (json_int_t)ws.last_epoch,
 			 "writes", (json_int_t)ws.records, "fsyncs", (json_int_t)ws.fsyncs,
 			 "fsyncs_per_write", ws.records ? (double)ws.fsyncs / (double)ws.records : 0.0,

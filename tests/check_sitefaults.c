@@ -115,6 +115,31 @@ START_TEST(test_late_heartbeat_renews_no_lease)
 }
 END_TEST
 
+/* An fcv command (a playbook's finalize step) renews no lease, with or
+ * without a nonce: one held by a partition kept a deposed primary
+ * writing (drchaos seed 23004). */
+START_TEST(test_late_fcv_command_renews_no_lease)
+{
+	const char *lease[] = { "--lease-ms", "400", NULL };
+	start(&A, lease);
+	char fresh[64], body[160];
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "async", 1), 200);
+	ck_assert_int_eq(th_site_put(&A, "in-lease"), 200);
+	time_sleep_ms(600);
+	ck_assert_int_eq(th_site_put(&A, "expired"), 503);
+	snprintf(body, sizeof(body), "{\"epoch\":1,\"fcv\":\"%s\"}", PACKAGE_VERSION);
+	ck_assert_int_eq(admin(&A, "fcv", body, NULL), 200);
+	ck_assert_int_eq(th_site_put(&A, "after-fcv"), 503);
+	nonce_of(&A, fresh, sizeof(fresh));
+	snprintf(body, sizeof(body), "{\"epoch\":1,\"fcv\":\"%s\",\"lease_nonce\":\"%s\"}",
+		 PACKAGE_VERSION, fresh);
+	ck_assert_int_eq(admin(&A, "fcv", body, NULL), 200);
+	ck_assert_int_eq(th_site_put(&A, "after-fcv-nonce"), 503);
+	ck_assert_int_eq(heartbeat(&A, 1, fresh), 200);  /* a heartbeat does renew */
+	ck_assert_int_eq(th_site_put(&A, "renewed"), 200);
+}
+END_TEST
+
 START_TEST(test_command_from_before_a_restart_confirms_nothing)
 {
 	start(&A, NULL);
@@ -387,6 +412,7 @@ static Suite *sitefaults_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_late_heartbeat_renews_no_lease);
+	tcase_add_test(tc, test_late_fcv_command_renews_no_lease);
 	tcase_add_test(tc, test_command_from_before_a_restart_confirms_nothing);
 	tcase_add_test(tc, test_late_replica_fetch_renews_no_lease);
 	tcase_add_test(tc, test_site_without_state_json_comes_back_read_only);
