@@ -24,7 +24,8 @@
  * A loss is "lost" only when the read proves it: the key is missing, or
  * holds the value of a write that cannot have come after the acknowledged
  * one.  A sync loss the orchestrator itself counted (a failover whose
- * rpo_records covers it, which needs two sites out at once) is reported as
+ * rpo_records covers it, which needs two sites out at once) and an operator
+ * accepted (the election forced past its refusal) is reported as
  * sanctioned, not failed.  A loss is excused, and said so, only where
  * drchaos destroyed every copy the cluster can have held (storage faults on
  * the acknowledging site, and in sync mode on a second site too, after the
@@ -493,6 +494,25 @@ static bool every_copy_destroyed(struct checker *k, const struct rec *a)
 	return ndestroyed >= (t->async ? 1 : 2);
 }
 
+/* Whether an operator forced run id's election past a refusal (its elect
+ * step says "forced"): the one way a sync loss is sanctioned. */
+static bool run_forced(struct checker *k, long long id)
+{
+	const char *key;
+	json_t *run;
+	json_object_foreach(k->t->runs_seen, key, run) {
+		if (json_integer_value(json_object_get(run, "id")) != id)
+			continue;
+		size_t i;
+		json_t *st;
+		json_array_foreach(json_object_get(run, "steps"), i, st)
+			if (!strcmp(json_string_value(json_object_get(st, "name")) ?: "", "elect") &&
+			    json_is_true(json_object_get(json_object_get(st, "detail"), "forced")))
+				return true;
+	}
+	return false;
+}
+
 /* Attributes every loss to a run, checks the runs' rpo_records. */
 static void attribute(struct checker *k)
 {
@@ -530,7 +550,8 @@ static void attribute(struct checker *k)
 		struct loss *l = &k->losses[i];
 		for (int j = 0; l->run && j < nper; j++)
 			if (per[j].run == l->run)
-				l->sanctioned = per[j].lost <= per[j].rpo;
+				l->sanctioned = per[j].lost <= per[j].rpo &&
+						(k->t->async || run_forced(k, l->run));
 	}
 	for (int j = 0; j < nper; j++)
 		printf("  run %lld (the recovery from %s, rpo_records %lld): %lld acknowledged writes of "
@@ -571,7 +592,8 @@ static void report_group(struct checker *k, const struct loss_group *g)
 	static const char *const what[LK_N] = {
 		"excused (a site drchaos emptied is a standalone primary until drorchd gives it a role)",
 		"excused (drchaos destroyed every copy the cluster can have held)",
-		"sanctioned (counted by the failover run's rpo_records, within the policy's RPO)",
+		"sanctioned (counted by the failover run's rpo_records, within the policy's RPO; "
+		"in sync mode, forced by an operator)",
 		"lost", "lost, and no failover run from that site after that epoch counts them",
 		"lost beyond the rpo_records of the run that ended that epoch",
 	};

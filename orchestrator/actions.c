@@ -333,6 +333,8 @@ static int act_elect(struct orch *o)
 			"the best candidate would break the RPO target"));
 		ev = FSM_E_NO_CANDIDATE;
 	} else {
+		if (breaks)  /* an operator accepted what the election refuses */
+			json_object_set_new(report, "forced", json_true());
 		orch_detail_set(o, "candidate", json_string(o->cfg.sites[best.idx].name));
 		orch_detail_set(o, "rpo_records", json_integer(rpo_records));
 		orch_detail_set(o, "rpo_ms", json_integer(rpo_ms));
