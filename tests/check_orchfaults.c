@@ -4,7 +4,9 @@
  * once on a damaged WAL (it must be failed over, and no healthy replica
  * rewound to its short log), a store that lost its SQLite WAL while
  * drorchd was down (it must adopt the sites' epoch and still fail over), a
- * sync election that hears too few sites (refused: HELD), a full disk on
+ * sync election that hears too few sites (refused: HELD), such a held
+ * failover of a store behind the sites resumed by an operator (it must
+ * elect again, not promote the store's stale primary), a full disk on
  * the primary, and operator commands in every state (refused
  * with the table's reason, changing nothing, or acted on).
  */
@@ -127,18 +129,25 @@ static void failover_to(const char *site)
 	json_decref(st);
 }
 
-START_TEST(test_store_that_lost_its_wal_adopts_the_sites_epoch)
+/* kill -9 drorchd and delete its store's -wal and -shm: the store goes
+ * back to its last checkpoint. */
+static void lose_store_wal(void)
 {
-	tl_lab_up(&L, NULL);
-	failover_to("eu-west");
-	failover_to("ap-south");
-	ck_assert_int_eq(tl_status_epoch(&L), 3);
 	th_kill(L.orch, SIGKILL, 5000);
 	char path[700];
 	snprintf(path, sizeof(path), "%s-wal", L.db);
 	ck_assert_int_eq(unlink(path), 0);
 	snprintf(path, sizeof(path), "%s-shm", L.db);
 	unlink(path);
+}
+
+START_TEST(test_store_that_lost_its_wal_adopts_the_sites_epoch)
+{
+	tl_lab_up(&L, NULL);
+	failover_to("eu-west");
+	failover_to("ap-south");
+	ck_assert_int_eq(tl_status_epoch(&L), 3);
+	lose_store_wal();
 	tl_start_orch(&L, NULL);
 	/* It says so, takes the sites' epoch and primary, and never issues an
 	 * epoch a site has already seen. */
@@ -188,6 +197,152 @@ START_TEST(test_sync_election_waits_for_the_sites_that_may_hold_acked_writes)
 	}
 	ck_assert_msg(moved, "no failover once both replicas answered; see %s", L.log);
 	assert_range_on(tl_site_named(&L, moved), "b", 100);
+	ck_assert_int_eq(tl_verify_audit(&L), 0);
+}
+END_TEST
+
+/* ---- a held R02 failover, resumed ------------------------------------------------------ */
+
+/* Waits until drorchd's status shows every site answering (no role
+ * "down"); false on timeout. */
+static bool wait_all_sites_up(long timeout_ms)
+{
+	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
+	while (time_mono_ms() < deadline) {
+		json_t *st = tl_orch_get(&L, "/v1/status");
+		json_t *sites = json_object_get(st, "sites");
+		bool ok = json_array_size(sites) == NSITES;
+		for (size_t i = 0; ok && i < json_array_size(sites); i++) {
+			const char *role = json_string_value(json_object_get(json_array_get(sites, i),
+									     "role"));
+			ok = role && strcmp(role, "down") != 0;
+		}
+		json_decref(st);
+		if (ok)
+			return true;
+		time_sleep_ms(50);
+	}
+	return false;
+}
+
+/* The step called name of run id (new ref), or NULL. */
+static json_t *run_step(json_int_t id, const char *name)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/v1/runs/%lld", (long long)id);
+	json_t *run = tl_orch_get(&L, path), *found = NULL;
+	json_t *steps = json_object_get(run, "steps");
+	for (size_t i = 0; !found && i < json_array_size(steps); i++) {
+		json_t *s = json_array_get(steps, i);
+		if (!strcmp(json_string_value(json_object_get(s, "name")) ?: "", name))
+			found = json_incref(s);
+	}
+	json_decref(run);
+	return found;
+}
+
+/*
+ * drchaos seeds 20047, 20051: a store that went back in time, sites at a
+ * newer epoch with no primary there (R02), and an election that heard too
+ * few sites (HELD).  An operator's resume gave the primary role to the
+ * store's stale row primary at the held epoch, and the sites holding the
+ * acknowledged writes were rewound to its shorter log.  The row's primary
+ * is not believed: the resume must fail over again, electing from every
+ * site, at a newer epoch.
+ */
+START_TEST(test_resumed_store_behind_failover_elects_again)
+{
+	tl_lab_up(&L, NULL);
+	struct tl_writers ws;
+	tl_writers_start(&L, &ws);
+	time_sleep_ms(300);
+	/* An operator's failover (epoch 2) to the newest log, P (a target could
+	 * be refused: under writes the other replica may be ahead of it). */
+	ck_assert_int_eq(tl_orch_post(&L, "/v1/failover", NULL), 202);
+	json_t *st = NULL;
+	uint64_t deadline = time_mono_ms() + 20000;
+	while (time_mono_ms() < deadline && !st) {
+		st = tl_wait_cluster(&L, "STEADY", NULL, "us-east", 500);
+		if (st && !tl_all_in_role(st, json_string_value(json_object_get(st, "primary")))) {
+			json_decref(st);
+			st = NULL;
+		}
+	}
+	ck_assert_msg(st, "the failover did not finish; see %s", L.log);
+	struct th_site *P = (struct th_site *)tl_site_named(
+		&L, json_string_value(json_object_get(st, "primary")));
+	json_decref(st);
+	/* us-east stops: P's writes are acknowledged through the other replica
+	 * alone (sync, quorum 1), so us-east lacks them. */
+	ck_assert_int_eq(kill(L.site[0].pid, SIGSTOP), 0);
+	time_sleep_ms(1000);
+	ck_assert_int_gt(tl_writers_stop(&ws), 20);
+	/* drorchd's store loses its WAL while drorchd is down (its row goes back
+	 * to us-east, before epoch 2), and P dies. */
+	lose_store_wal();
+	th_kill(P->pid, SIGKILL, 5000);
+	ck_assert_int_eq(kill(L.site[0].pid, SIGCONT), 0);
+	/* No site is primary at the sites' epoch: R02 fails over at a newer one,
+	 * believing no old primary.  us-east stops again once fenced, so the
+	 * election hears one site and refuses: HELD. */
+	setenv("DRORCH_TEST_STEP_MS", "2000", 1);  /* each step of a run waits 2 s */
+	tl_start_orch(&L, NULL);
+	unsetenv("DRORCH_TEST_STEP_MS");
+	st = tl_wait_cluster(&L, "ELECTING", NULL, NULL, 15000);
+	ck_assert_msg(st, "no R02 election; see %s", L.log);
+	json_decref(st);
+	ck_assert_int_eq(kill(L.site[0].pid, SIGSTOP), 0);
+	st = tl_wait_cluster(&L, "HELD", NULL, NULL, 15000);
+	ck_assert_msg(st, "the R02 election was not held; see %s", L.log);
+	long long held_epoch = json_integer_value(json_object_get(st, "epoch"));
+	json_decref(st);
+	ck_assert_int_ge(held_epoch, 3);
+	size_t len;
+	char *log = th_read_file(L.log, &len);
+	ck_assert_msg(log && strstr(log, "too few sites answered"), "no refusal in %s", L.log);
+	free(log);
+	json_t *held = tl_newest_run(&L);
+	ck_assert_str_eq(json_string_value(json_object_get(held, "outcome")) ?: "", "held");
+	ck_assert_msg(json_is_null(json_object_get(held, "from_site")),
+		      "the R02 run believed an old primary");
+	json_int_t held_run = json_integer_value(json_object_get(held, "id"));
+	json_decref(held);
+	/* Every site back, then an operator resumes. */
+	ck_assert_int_eq(kill(L.site[0].pid, SIGCONT), 0);
+	ck_assert_msg(th_site_start(P, NULL), "%s did not restart; see %s", P->name, P->log);
+	ck_assert_msg(wait_all_sites_up(10000), "drorchd does not hear every site; see %s", L.log);
+	ck_assert_int_eq(tl_orch_post(&L, "/v1/resume", NULL), 202);
+	/* The stale row's primary gets no role: R02 runs again, at a newer
+	 * epoch, and elects with every site heard. */
+	char primary[32] = "";
+	long long epoch = 0;
+	deadline = time_mono_ms() + 30000;
+	while (time_mono_ms() < deadline && !primary[0]) {
+		st = tl_wait_cluster(&L, NULL, NULL, NULL, 500);
+		const char *p = json_string_value(json_object_get(st, "primary"));
+		epoch = json_integer_value(json_object_get(st, "epoch"));
+		if (st && epoch > held_epoch && tl_all_in_role(st, p))
+			snprintf(primary, sizeof(primary), "%s", p);
+		json_decref(st);
+	}
+	char rows[4096];
+	tl_rows(&L, rows, sizeof(rows));
+	ck_assert_msg(primary[0], "no election after the resume (epoch %lld, rows %s); see %s",
+		      epoch, rows, L.log);
+	const char *resumed = strstr(rows, "O03@HELD");
+	ck_assert_msg(resumed && strstr(resumed, "R02@"), "no R02 after the resume: %s", rows);
+	json_t *run = tl_newest_run(&L);
+	ck_assert_int_gt(json_integer_value(json_object_get(run, "id")), held_run);
+	ck_assert_int_gt(json_integer_value(json_object_get(run, "epoch")), held_epoch);
+	json_t *elect = run_step(json_integer_value(json_object_get(run, "id")), "elect");
+	json_decref(run);
+	json_t *ed = json_object_get(elect, "detail");
+	ck_assert_msg(elect && !strcmp(json_string_value(json_object_get(elect, "status")) ?: "", "ok") &&
+		      !strcmp(json_string_value(json_object_get(ed, "candidate")) ?: "", primary) &&
+		      json_integer_value(json_object_get(ed, "sites_heard")) == NSITES,
+		      "%s became primary without an election of every site; see %s", primary, L.log);
+	json_decref(elect);
+	tl_writers_check_on(&ws, tl_site_named(&L, primary));
 	ck_assert_int_eq(tl_verify_audit(&L), 0);
 }
 END_TEST
@@ -394,6 +549,7 @@ static Suite *orchfaults_suite(void)
 	tcase_add_test(tc, test_damaged_primary_log_fails_over_without_rewinding_replicas);
 	tcase_add_test(tc, test_store_that_lost_its_wal_adopts_the_sites_epoch);
 	tcase_add_test(tc, test_sync_election_waits_for_the_sites_that_may_hold_acked_writes);
+	tcase_add_test(tc, test_resumed_store_behind_failover_elects_again);
 	tcase_add_test(tc, test_full_disk_on_the_primary_fails_over);
 	tcase_add_test(tc, test_operator_commands_in_every_resting_state);
 	tcase_add_test(tc, test_operator_commands_during_a_recovery);
