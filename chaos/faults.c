@@ -695,6 +695,11 @@ static int fire_disk(struct faults *fs, struct frt *r, char *what, size_t len)
 	else
 		snprintf(body, sizeof(body), "{\"%s\":true}", f->kind == FK_DISK_FULL ? "disk_full" : "stall_writes");
 	long st = site_faults(fs, r->site, body);
+	/* Unanswered (a stopped site) is not undone: the request may land once
+	 * it runs again, and a full disk's WAL then needs the restart the
+	 * fault's end or the heal gives it (seed 31004). */
+	if (f->kind == FK_DISK_FULL && st != 200 && st != 400 && st != 404)
+		fs->disk_full[r->site] = true;
 	if (st != 200)
 		return snprintf(what, len, "%s: POST /v1/admin/faults %s answered %ld (not supported by this "
 				"drsite?)", name, body, st), 1;
