@@ -223,27 +223,32 @@ static int policy_order(const struct orch *o, const char *name)
 	return CONFIG_MAX_SITES;
 }
 
-/* Asks site i for its status now; fills c if it may take over at epoch. */
 /* The epoch of a site's last durable record, from its status: the WAL's
- * own, else its epoch history's at flushed. */
+ * own, else its epoch history's at flushed (0 when neither says). */
 static int64_t log_last_epoch(json_t *st, int64_t flushed)
 {
 	json_t *e = json_object_get(json_object_get(st, "wal"), "last_epoch");
 	if (json_integer_value(e) > 0)
 		return json_integer_value(e);
-	int64_t epochs[64], first[64];
-	int n = 0;
-	size_t i;
-	json_t *h;
-	json_array_foreach(json_object_get(st, "epoch_history"), i, h) {
-		if (n == 64)
-			break;
-		epochs[n] = json_integer_value(json_object_get(h, "epoch"));
-		first[n++] = json_integer_value(json_object_get(h, "first_lsn"));
+	json_t *hist = json_object_get(st, "epoch_history");
+	size_t n = json_array_size(hist), i;
+	int64_t *epochs = n ? calloc(n, sizeof(*epochs)) : NULL;
+	int64_t *first = n ? calloc(n, sizeof(*first)) : NULL;
+	int64_t last = 0;
+	if (epochs && first) {
+		json_t *h;
+		json_array_foreach(hist, i, h) {
+			epochs[i] = json_integer_value(json_object_get(h, "epoch"));
+			first[i] = json_integer_value(json_object_get(h, "first_lsn"));
+		}
+		last = decide_epoch_at(epochs, first, (int)n, flushed);
 	}
-	return decide_epoch_at(epochs, first, n, flushed);
+	free(epochs);
+	free(first);
+	return last;
 }
 
+/* Asks site i for its status now; fills c if it may take over at epoch. */
 static bool eligible(struct orch *o, struct httpc *h, int i, int old, int64_t epoch,
 		     struct candidate *c, json_t *report)
 {

@@ -101,7 +101,7 @@ bool decide_heard_enough(bool sync, uint64_t quorum, int nsites, int heard);
 struct candidate {
 	int idx;
 	int64_t flushed, lsn, lag_ms;
-	int64_t last_epoch;  /* epoch of its last durable record (epoch_history) */
+	int64_t last_epoch;  /* epoch of its last durable record (wal.last_epoch) */
 	int order;          /* position in policy.candidates, or CONFIG_MAX_SITES */
 	bool other_region;  /* not the failed primary's region */
 	const char *name;

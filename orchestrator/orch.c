@@ -111,7 +111,6 @@ static int cluster_change(struct orch *o, cluster_edit_fn edit, void *arg)
 	return rc;
 }
 
-/* Sets key to value in a detail JSON text of size len; 0 or -1. */
 /* Sets key to value in a run detail's text (value NULL: removes it); -1
  * when the result does not fit. */
 static int detail_put(char *detail, size_t len, const char *key, json_t *value)
