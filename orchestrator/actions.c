@@ -285,6 +285,8 @@ static int act_elect(struct orch *o)
 	int64_t epoch = o->cluster.epoch, last_seen = old >= 0 ? o->views[old].lsn : 0;
 	if (old >= 0 && o->views[old].behind_need_lsn > last_seen)  /* records it lost were acked */
 		last_seen = o->views[old].behind_need_lsn;
+	if (old >= 0 && o->views[old].primary_high > last_seen)  /* ... or lost without a trace */
+		last_seen = o->views[old].primary_high;
 	pthread_mutex_unlock(&o->mu);
 	int64_t fenced_at = orch_detail_int(o, "old_primary_lsn", 0);
 	if (fenced_at > last_seen)  /* a live old primary's last LSN, as it took the fence */

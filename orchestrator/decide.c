@@ -57,6 +57,16 @@ bool decide_regressed(const struct site_view *v, int n, int p, int64_t epoch,
 		if (pv->behind_need_lsn > *need_lsn)
 			*need_lsn = pv->behind_need_lsn;
 	}
+	/* Primary at epoch, it once showed more durable records than now: it
+	 * lost a tail without a trace of its own (a WAL segment gone); made
+	 * primary again it would reissue those LSNs at the same epoch
+	 * (drchaos seed 30024). */
+	if (pv->primary_epoch == epoch && pv->epoch == epoch &&
+	    pv->primary_high > pv->flushed_lsn) {
+		regressed = true;
+		if (pv->primary_high > *need_lsn)
+			*need_lsn = pv->primary_high;
+	}
 	/* It took another role at the cluster's epoch (a promotion elsewhere that
 	 * timed out): only a newer epoch can make any site primary again. */
 	if (pv->epoch == epoch && !strcmp(pv->role, "replica"))

@@ -51,7 +51,9 @@ enum verdict decide_judge(const struct site_view *v, int n, int p, const struct 
 /*
  * Whether primary p's log is no longer the source of truth at epoch: the
  * site says it lacks records (WAL damage, a lost store, a replica ahead of
- * it: drsite's "behind", which only a role at a newer epoch clears), or it
+ * it: drsite's "behind", which only a role at a newer epoch clears), it
+ * shows fewer durable records than it once did as primary at epoch
+ * (primary_high: a tail lost without a trace), or it
  * is not a confirmed primary at epoch (it restarted, lost its metadata, or
  * came back empty as a standalone site: its log stands still) and a
  * replica at epoch has flushed more records than it holds, or it is a

@@ -51,6 +51,13 @@ static void view_update_locked(struct site_view *v, json_t *st, uint64_t now)
 	v->lsn = json_integer_value(json_object_get(st, "lsn"));
 	v->flushed_lsn = json_integer_value(json_object_get(st, "flushed_lsn"));
 	v->applied_lsn = json_integer_value(json_object_get(st, "applied_lsn"));
+	if (!strcmp(v->role, "primary") && v->epoch > v->primary_epoch) {
+		v->primary_epoch = v->epoch;
+		v->primary_high = v->flushed_lsn;
+	} else if (!strcmp(v->role, "primary") && v->epoch == v->primary_epoch &&
+		   v->flushed_lsn > v->primary_high) {
+		v->primary_high = v->flushed_lsn;
+	}
 	v->confirmed = json_is_true(json_object_get(st, "confirmed"));
 	v->writable = json_is_true(json_object_get(st, "writable"));
 	v->writes_paused = !strcmp(json_string_value(json_object_get(st, "writes")) ?: "", "paused");

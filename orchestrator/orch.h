@@ -53,6 +53,9 @@ struct site_view {
 	bool wal_failed;           /* its WAL can no longer make writes durable */
 	int64_t behind_need_lsn;   /* it lacks records through this LSN (0: none) */
 	int64_t behind_epoch;      /* ... of this epoch */
+	int64_t primary_epoch;     /* the newest epoch it was seen primary at ... */
+	int64_t primary_high;      /* ... and the highest flushed LSN it showed then:
+				    * a restart showing less lost acknowledged records */
 	bool primary_writable;     /* replica: its primary's last answer said writable */
 	int lease_replicas;        /* replicas that renew its lease, as it reports */
 	json_t *last_rewind;       /* its last rewind as it reports it, or NULL (owned) */

@@ -152,31 +152,38 @@ static bool rewind_recorded(struct orch *o, const char *path)
 
 /*
  * Records a rewind of site i (its answer, or the last_rewind its status
- * reports) as a "rewind" step: of the newest failover run that took the
- * primary role from it (failover_run_from), whose RPO is raised to the
+ * reports) as a "rewind" step: of the failover run that lost its records
+ * (failover_run_from), whose RPO is raised to the
  * records the rewind moved off, or of a run of its own (kind "rewind")
  * when the store has none.  Once per quarantine file, so that every record a rewind
  * removed is in a file the audit names, also when the rewind's answer was
  * lost (the site crashed, and finished the rewind at its next start).
  */
-/* The newest failover run that took the primary role from site (the one
- * whose epoch the site's divergent records belong to), or else the newest
- * failover run; 0 when there is none. */
-static int64_t failover_run_from(struct orch *o, const char *site)
+/* The failover run that lost a rewound site's records: the one that ended
+ * the epoch of the first of them (from_epoch: the smallest new epoch above
+ * it; drchaos seed 31024 charged a later one); without it (an older site),
+ * the newest that took the primary role from site, or else the newest.  0
+ * when there is none. */
+static int64_t failover_run_from(struct orch *o, const char *site, int64_t from_epoch)
 {
 	json_t *runs = store_runs_json(o->store, 100), *r;
 	size_t i;
-	int64_t from = 0, any = 0;
+	int64_t from = 0, any = 0, ended = 0, ended_epoch = 0;
 	json_array_foreach(runs, i, r) {
 		if (strcmp(json_string_value(json_object_get(r, "kind")) ?: "", "failover"))
 			continue;
 		int64_t id = json_integer_value(json_object_get(r, "id"));
+		int64_t e = json_integer_value(json_object_get(r, "epoch"));
 		any = any ? any : id;
 		if (!from && !strcmp(json_string_value(json_object_get(r, "from_site")) ?: "", site))
 			from = id;
+		if (from_epoch > 0 && e > from_epoch && (!ended || e < ended_epoch)) {
+			ended = id;
+			ended_epoch = e;
+		}
 	}
 	json_decref(runs);
-	return from ? from : any;
+	return ended ? ended : from ? from : any;
 }
 
 static void record_rewind(struct orch *o, int i, json_t *rewind)
@@ -188,7 +195,8 @@ static void record_rewind(struct orch *o, int i, json_t *rewind)
 	json_t *detail = json_deep_copy(rewind);
 	json_object_set_new(detail, "site", json_string(o->cfg.sites[i].name));
 	char *text = json_dumps(detail, JSON_COMPACT);
-	int64_t run = failover_run_from(o, o->cfg.sites[i].name);
+	int64_t run = failover_run_from(o, o->cfg.sites[i].name,
+					json_integer_value(json_object_get(rewind, "from_epoch")));
 	bool own = run == 0;
 	json_int_t records = json_integer_value(json_object_get(rewind, "records"));
 	int rc = own ? store_run_begin(o->store, "rewind", "auto", o->cfg.sites[i].name,

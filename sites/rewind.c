@@ -4,7 +4,8 @@
  * history, so that it can stream from it again.
  *
  *   POST /v1/admin/rewind {"epoch": E}          (site token)
- *   200 {"quarantine": PATH, "records": N, "from_lsn": D, "epoch": E, "at_ms": T}
+ *   200 {"quarantine": PATH, "records": N, "from_lsn": D, "epoch": E, "at_ms": T,
+ *        "from_epoch": F}  (F: the epoch of the record at D, when known)
  *
  * WHEN.  Only on a replica at epoch E whose primary refused its log as
  * diverged (a 409 naming diverged_lsn: repl.c).  An older epoch answers
@@ -565,13 +566,13 @@ static int read_intent(struct site *s, struct rewind *rw, bool *exists, char *er
 	json_error_t jerr;
 	json_t *j = json_load_file(path, 0, &jerr), *rec = NULL, *hist = NULL;
 	const char *primary = NULL, *q = NULL;
-	json_int_t epoch = 0, from = 0, records = 0, at = 0;
+	json_int_t epoch = 0, from = 0, records = 0, at = 0, from_epoch = 0;
 	int rc = -1;
 	if (!j || json_unpack_ex(j, &jerr, 0, "{s:o, s:s, s:o}", "rewind", &rec,
 				 "primary", &primary, "history", &hist) != 0 ||
-	    json_unpack_ex(rec, &jerr, 0, "{s:s, s:I, s:I, s:I, s:I}", "quarantine", &q,
+	    json_unpack_ex(rec, &jerr, 0, "{s:s, s:I, s:I, s:I, s:I, s?I}", "quarantine", &q,
 			   "records", &records, "from_lsn", &from, "epoch", &epoch,
-			   "at_ms", &at) != 0 ||
+			   "at_ms", &at, "from_epoch", &from_epoch) != 0 ||
 	    strlen(q) >= sizeof(rw->result.quarantine) ||
 	    role_history_load(hist, &rw->theirs) != 0) {
 		snprintf(err, errlen, "%s:%d:%d: unreadable rewind intent: %s", path, jerr.line,
@@ -579,7 +580,8 @@ static int read_intent(struct site *s, struct rewind *rw, bool *exists, char *er
 		goto out;
 	}
 	rw->result = (struct rewind_record){ .epoch = (uint64_t)epoch, .from_lsn = (uint64_t)from,
-					     .records = (uint64_t)records, .at_ms = (uint64_t)at };
+					     .records = (uint64_t)records, .at_ms = (uint64_t)at,
+					     .from_epoch = from_epoch > 0 ? (uint64_t)from_epoch : 0 };
 	snprintf(rw->result.quarantine, sizeof(rw->result.quarantine), "%s", q);
 	snprintf(rw->primary, sizeof(rw->primary), "%s", primary);
 	rc = 0;
@@ -652,6 +654,10 @@ static int rewind_run(struct site *s, struct httpc *c, struct rewind *rw, char *
 	wal_get_stats(s->wal, &ws);
 	rw->result.epoch = rw->epoch;
 	rw->result.from_lsn = divergence_lsn(rw, ws.last_epoch);
+	/* The epoch the first record moved off was written at: the failover
+	 * that ended it lost them (drorchd's audit charges that run). */
+	if (!role_epoch_at(&rw->mine, rw->result.from_lsn, &rw->result.from_epoch))
+		rw->result.from_epoch = 0;
 	status = write_quarantine(s, rw, err, errlen);
 	if (status)
 		return status;

@@ -108,9 +108,15 @@ json_t *role_history_json(const struct role_state *st)
 
 json_t *role_rewind_json(const struct rewind_record *r)
 {
-	return json_pack("{s:s, s:I, s:I, s:I, s:I}", "quarantine", r->quarantine,
-			 "records", (json_int_t)r->records, "from_lsn", (json_int_t)r->from_lsn,
-			 "epoch", (json_int_t)r->epoch, "at_ms", (json_int_t)r->at_ms);
+	json_t *j = json_pack("{s:s, s:I, s:I, s:I, s:I}", "quarantine", r->quarantine,
+			      "records", (json_int_t)r->records, "from_lsn", (json_int_t)r->from_lsn,
+			      "epoch", (json_int_t)r->epoch, "at_ms", (json_int_t)r->at_ms);
+	if (j && r->from_epoch &&
+	    json_object_set_new(j, "from_epoch", json_integer((json_int_t)r->from_epoch)) != 0) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
 }
 
 json_t *role_behind_json(const struct behind_record *b)
@@ -136,13 +142,16 @@ static int load_behind(json_t *j, struct behind_record *b)
 static int load_rewind(json_t *j, struct rewind_record *r)
 {
 	const char *q = NULL;
-	json_int_t epoch = 0, from = 0, records = 0, at = 0;
-	if (json_unpack(j, "{s:s, s:I, s:I, s:I, s:I}", "quarantine", &q, "records", &records,
-			"from_lsn", &from, "epoch", &epoch, "at_ms", &at) != 0 ||
-	    epoch <= 0 || from <= 0 || records < 0 || strlen(q) >= sizeof(r->quarantine))
+	json_int_t epoch = 0, from = 0, records = 0, at = 0, from_epoch = 0;
+	if (json_unpack(j, "{s:s, s:I, s:I, s:I, s:I, s?I}", "quarantine", &q, "records", &records,
+			"from_lsn", &from, "epoch", &epoch, "at_ms", &at,
+			"from_epoch", &from_epoch) != 0 ||
+	    epoch <= 0 || from <= 0 || records < 0 || from_epoch < 0 ||
+	    strlen(q) >= sizeof(r->quarantine))
 		return -1;
 	*r = (struct rewind_record){ .epoch = (uint64_t)epoch, .from_lsn = (uint64_t)from,
-				     .records = (uint64_t)records, .at_ms = (uint64_t)at };
+				     .records = (uint64_t)records, .at_ms = (uint64_t)at,
+				     .from_epoch = (uint64_t)from_epoch };
 	snprintf(r->quarantine, sizeof(r->quarantine), "%s", q);
 	return 0;
 }

@@ -46,6 +46,7 @@ enum repl_mode { MODE_ASYNC = 0, MODE_SYNC, MODE_REMOTE_APPLY };
 struct rewind_record {
 	uint64_t epoch;                /* the epoch it was rewound at */
 	uint64_t from_lsn;             /* D: the first LSN moved to the quarantine */
+	uint64_t from_epoch;           /* the epoch of the record at D (0: unknown) */
 	uint64_t records;              /* lines in the quarantine file */
 	uint64_t at_ms;                /* wall clock, ms since the Unix epoch */
 	char quarantine[ROLE_PATH_MAX];/* the quarantine file's path */

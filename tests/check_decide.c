@@ -176,6 +176,25 @@ START_TEST(test_regressed_unconfirmed_primary_behind_a_replica)
 }
 END_TEST
 
+START_TEST(test_regressed_primary_that_lost_a_tail_without_a_trace)
+{
+	struct site_view v[3];
+	three(v, NOW);
+	int64_t need = 0;
+	v[0].primary_epoch = 5;
+	v[0].primary_high = 100;
+	ck_assert(!decide_regressed(v, 3, 0, 5, NULL, &need));
+	/* Restarted without its last WAL segment: 80 durable, 100 once shown. */
+	v[0].confirmed = false;
+	v[0].lsn = v[0].flushed_lsn = 80;
+	v[1].flushed_lsn = v[2].flushed_lsn = 70;
+	ck_assert(decide_regressed(v, 3, 0, 5, NULL, &need));
+	ck_assert_int_eq(need, 100);
+	v[0].primary_epoch = 4;  /* what it showed at an older epoch proves nothing */
+	ck_assert(!decide_regressed(v, 3, 0, 5, NULL, &need));
+}
+END_TEST
+
 START_TEST(test_sites_epoch_and_its_primary)
 {
 	struct site_view v[3];
@@ -291,6 +310,7 @@ static Suite *decide_suite(void)
 	tcase_add_test(tc, test_judge_replica_of_another_primary_does_not_testify);
 	tcase_add_test(tc, test_regressed_by_behind_record);
 	tcase_add_test(tc, test_regressed_unconfirmed_primary_behind_a_replica);
+	tcase_add_test(tc, test_regressed_primary_that_lost_a_tail_without_a_trace);
 	tcase_add_test(tc, test_sites_epoch_and_its_primary);
 	tcase_add_test(tc, test_lease_end_all_replicas_rule);
 	tcase_add_test(tc, test_lease_end_quorum_rule_needs_enough_fenced);

@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -615,6 +618,65 @@ START_TEST(test_diverged_old_primary_is_rewound_and_audited)
 }
 END_TEST
 
+/* The path of the newest WAL segment of site s (names sort by first LSN). */
+static void newest_segment(const struct th_site *s, char *path, size_t len)
+{
+	char dir[700], best[256] = "";
+	snprintf(dir, sizeof(dir), "%s/wal", s->data);
+	DIR *d = opendir(dir);
+	ck_assert_ptr_nonnull(d);
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (strstr(e->d_name, ".wal") && strcmp(e->d_name, best) > 0)
+			snprintf(best, sizeof(best), "%s", e->d_name);
+	closedir(d);
+	ck_assert(best[0]);
+	snprintf(path, len, "%s/%s", dir, best);
+}
+
+/* Async: the primary acknowledges writes no replica gets, is killed and
+ * comes back at once without them and without a trace (its log cut at a
+ * record boundary: a lost tail, as a deleted last segment leaves).  It is
+ * not made primary again at that epoch, reissuing those LSNs: drorchd saw
+ * it hold more, fails it over at a new epoch and counts them in the RPO
+ * (drchaos seed 30024). */
+START_TEST(test_primary_back_without_its_tail_is_failed_over)
+{
+	tl_lab_free(&L);
+	tl_lab_init(&L, "check_drorchd", NSITES, OP_TOKEN,
+		    "name: async\nreplication: {mode: async}\nrpo: {max_ms: 60000}\n"
+		    "failover: {anti_flap_s: 0}\n");
+	L.peers = true;
+	const char *extra[] = { "--enable-faults", NULL };
+	tl_lab_up(&L, extra);
+	ck_assert_int_eq(th_site_put(&L.site[0], "kept"), 200);
+	const char *drop = "{\"drop_replication\":true}";
+	ck_assert_int_eq(th_site_req(&L.site[0], "POST", "/v1/admin/faults", true, drop,
+				     strlen(drop), NULL, NULL), 200);
+	time_sleep_ms(300);  /* fetches in flight (100 ms long polls) are over */
+	char seg[1024], key[32];
+	newest_segment(&L.site[0], seg, sizeof(seg));
+	struct stat sb;
+	ck_assert_int_eq(stat(seg, &sb), 0);
+	off_t before = sb.st_size;
+	for (int i = 0; i < 5; i++) {
+		snprintf(key, sizeof(key), "tail-%d", i);
+		ck_assert_int_eq(th_site_put(&L.site[0], key), 200);
+	}
+	time_sleep_ms(400);  /* drorchd's monitor sees the primary's last LSN */
+	th_kill(L.site[0].pid, SIGKILL, 5000);
+	ck_assert_int_eq(truncate(seg, before), 0);
+	ck_assert(th_site_start(&L.site[0], NULL));  /* back at once */
+	const char *moved = tl_wait_failover_from(&L, L.names[0], 20000);
+	ck_assert_msg(moved, "us-east was confirmed again without its tail; see %s", L.log);
+	json_t *run = tl_newest_run(&L);
+	ck_assert_int_ge(json_integer_value(json_object_get(run, "rpo_records")), 5);
+	ck_assert_int_ge(json_integer_value(json_object_get(run, "epoch")), 2);
+	json_decref(run);
+	ck_assert(th_site_has(tl_site_named(&L, moved), "kept"));
+}
+END_TEST
+
 /* ---- playbooks --------------------------------------------------------------- */
 
 static long post_playbook(const char *name, const char *doc, bool dry, char **out)
@@ -824,6 +886,7 @@ static Suite *drorchd_suite(void)
 	tcase_add_test(tc, test_switchover_aborts_when_the_target_cannot_catch_up);
 	tcase_add_test(tc, test_failback_after_kill9_returns_to_the_old_primary);
 	tcase_add_test(tc, test_diverged_old_primary_is_rewound_and_audited);
+	tcase_add_test(tc, test_primary_back_without_its_tail_is_failed_over);
 	tcase_add_test(tc, test_playbook_dry_run_gate_and_failed_step);
 	tcase_add_test(tc, test_rolling_upgrade_under_load_then_no_way_back);
 	suite_add_tcase(s, tc);
