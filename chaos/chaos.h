@@ -81,6 +81,7 @@ struct opans {
 struct destroyed {
 	int site;
 	int64_t at_ns;             /* from trial start */
+	json_t *held_before;       /* a copy of trial.held then (owned; may be NULL) */
 };
 
 struct trial;

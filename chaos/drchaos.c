@@ -576,6 +576,8 @@ int main(int argc, char **argv)
 	free(t.ops);
 	json_decref(t.runs_seen);
 	json_decref(t.held);
+	for (int i = 0; i < t.ndestroyed; i++)
+		json_decref(t.destroyed[i].held_before);
 	json_decref(t.rewinds_seen);
 	json_decref(t.sites_status);
 	return rc;

@@ -127,8 +127,13 @@ static int kill9(struct faults *fs, const char *name)
 /* Site i's data was destroyed (by a fault or a repair) now. */
 static void note_destroyed(struct trial *t, int i)
 {
+	pthread_mutex_lock(&t->mu);
+	json_t *held = json_deep_copy(t->held);
+	pthread_mutex_unlock(&t->mu);
 	if (t->ndestroyed < CHAOS_MAX_DESTROYED)
-		t->destroyed[t->ndestroyed++] = (struct destroyed){ i, chaos_now_ns() - t->t0_ns };
+		t->destroyed[t->ndestroyed++] = (struct destroyed){ i, chaos_now_ns() - t->t0_ns, held };
+	else
+		json_decref(held);
 }
 
 /* Moves path aside under DIR/aside, tagged with name and a counter. */
