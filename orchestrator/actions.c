@@ -298,8 +298,17 @@ static int act_elect(struct orch *o)
 	 * alone may be chosen. */
 	struct candidate best = { .idx = -1 }, c;
 	struct candidate newest = { .idx = -1 };  /* the newest log heard */
+	struct candidate stand = { .idx = -1 };   /* the old primary, when it may stand */
 	int heard = 0;
+	json_t *regressed = orch_detail_get(o, "regressed");
+	pthread_mutex_lock(&o->mu);
+	bool may_stand = old >= 0 && json_is_true(regressed) && !o->views[old].wal_failed;
+	pthread_mutex_unlock(&o->mu);
+	json_decref(regressed);
 	for (int i = 0; h && i < o->cfg.nsites; i++) {
+		if (i == old && may_stand && !json_is_string(target) &&
+		    eligible(o, h, i, old, epoch, &c, report))
+			stand = c;
 		if (i == old || !eligible(o, h, i, old, epoch, &c, report))
 			continue;
 		heard++;
@@ -312,6 +321,18 @@ static int act_elect(struct orch *o)
 			best = c;
 	}
 	httpc_free(h);
+	/* A primary failed over for its log (D10: its metadata lost, a tail
+	 * it cannot vouch for), reachable and fenced, whose log is still
+	 * strictly the newest: it keeps what it acknowledged, at the new epoch
+	 * (drchaos seed 22062 rewound a primary that had only lost state.json,
+	 * its one replica's copy destroyed, losing acknowledged sync writes). */
+	if (stand.idx >= 0 && (best.idx < 0 || decide_log_newer(&stand, &best))) {
+		best = stand;
+		if (decide_log_newer(&stand, &newest))
+			newest = stand;
+		if (stand.lsn > last_seen)
+			last_seen = stand.lsn;
+	}
 	int64_t rpo_records = best.idx < 0 ? -1 : last_seen - best.flushed;
 	int64_t rpo_ms = rpo_records > 0 ? best.lag_ms : 0;
 	const struct policy *p = orch_policy(o);

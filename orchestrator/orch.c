@@ -392,6 +392,11 @@ static int next_cluster(struct orch *o, const struct fsm_row *row, const char *a
 			return -1;
 		}
 	}
+	/* D10: the old primary failed over for its log (not for being down)
+	 * may be elected again, at the new epoch, if its log is the newest. */
+	if (row->event == FSM_E_PRIMARY_REGRESSED && begins &&
+	    detail_put(next->detail, sizeof(next->detail), "regressed", json_true()) != 0)
+		return -1;
 	/* R02: the store's primary is not believed until a site is promoted
 	 * or adopted (health_event_locked fires R02 again meanwhile). */
 	if (row->event == FSM_E_STORE_BEHIND && row->action == FSM_A_FENCE &&
