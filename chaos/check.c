@@ -556,7 +556,9 @@ static void carry(struct checker *k, struct loss *l, const char **from, long lon
 			return;
 		long long next_rpo = 0;
 		long long next = recovery_after(k, run_new_epoch(found), site, &next_rpo);
-		if (!next || next == l->run)
+		/* Run ids repeat across store generations: a carry that finds a
+		 * smaller budget followed another generation's run (seed 30024). */
+		if (!next || next == l->run || next_rpo < *rpo)
 			return;
 		l->run = next;
 		*rpo = next_rpo;
