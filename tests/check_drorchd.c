@@ -564,6 +564,32 @@ START_TEST(test_policy_put_applies_and_survives_restart)
 }
 END_TEST
 
+/* drop_replication on us-east, the primary: from now on what it
+ * acknowledges reaches no replica. */
+static void drop_replication(void)
+{
+	const char *drop = "{\"drop_replication\":true}";
+	ck_assert_int_eq(th_site_req(&L.site[0], "POST", "/v1/admin/faults", true, drop,
+				     strlen(drop), NULL, NULL), 200);
+	time_sleep_ms(300);  /* fetches in flight (100 ms long polls) are over */
+}
+
+/* The fixture's lab, replaced by one with an async policy (no anti-flapping
+ * wait) whose sites take faults; with shipping dropped at the primary
+ * unless keep_shipping. */
+static void async_lab(bool keep_shipping)
+{
+	tl_lab_free(&L);
+	tl_lab_init(&L, "check_drorchd", NSITES, OP_TOKEN,
+		    "name: async\nreplication: {mode: async}\nrpo: {max_ms: 60000}\n"
+		    "failover: {anti_flap_s: 0}\n");
+	L.peers = true;
+	const char *extra[] = { "--enable-faults", NULL };
+	tl_lab_up(&L, extra);
+	if (!keep_shipping)
+		drop_replication();
+}
+
 /* Async: the primary acknowledges writes its replicas never get (its
  * shipping dropped by fault injection),
  * then dies.  The failover loses them (async, within the RPO); the old
@@ -572,17 +598,7 @@ END_TEST
  * the site follows the new primary with the new primary's data. */
 START_TEST(test_diverged_old_primary_is_rewound_and_audited)
 {
-	tl_lab_free(&L);  /* the fixture's lab, for one with an async policy */
-	tl_lab_init(&L, "check_drorchd", NSITES, OP_TOKEN,
-		    "name: async\nreplication: {mode: async}\nrpo: {max_ms: 60000}\n"
-		    "failover: {anti_flap_s: 0}\n");
-	L.peers = true;
-	const char *extra[] = { "--enable-faults", NULL };
-	tl_lab_up(&L, extra);
-	const char *drop = "{\"drop_replication\":true}";
-	ck_assert_int_eq(th_site_req(&L.site[0], "POST", "/v1/admin/faults", true, drop,
-				     strlen(drop), NULL, NULL), 200);
-	time_sleep_ms(300);  /* fetches in flight (100 ms long polls) are over */
+	async_lab(false);
 	char key[32];
 	for (int i = 0; i < 5; i++) {
 		snprintf(key, sizeof(key), "lost-%d", i);
@@ -642,18 +658,9 @@ static void newest_segment(const struct th_site *s, char *path, size_t len)
  * (drchaos seed 30024). */
 START_TEST(test_primary_back_without_its_tail_is_failed_over)
 {
-	tl_lab_free(&L);
-	tl_lab_init(&L, "check_drorchd", NSITES, OP_TOKEN,
-		    "name: async\nreplication: {mode: async}\nrpo: {max_ms: 60000}\n"
-		    "failover: {anti_flap_s: 0}\n");
-	L.peers = true;
-	const char *extra[] = { "--enable-faults", NULL };
-	tl_lab_up(&L, extra);
+	async_lab(true);
 	ck_assert_int_eq(th_site_put(&L.site[0], "kept"), 200);
-	const char *drop = "{\"drop_replication\":true}";
-	ck_assert_int_eq(th_site_req(&L.site[0], "POST", "/v1/admin/faults", true, drop,
-				     strlen(drop), NULL, NULL), 200);
-	time_sleep_ms(300);  /* fetches in flight (100 ms long polls) are over */
+	drop_replication();
 	char seg[1024], key[32];
 	newest_segment(&L.site[0], seg, sizeof(seg));
 	struct stat sb;
@@ -695,17 +702,7 @@ END_TEST
  * it acknowledged is kept, not rewound away (drchaos seed 22062). */
 START_TEST(test_primary_back_without_metadata_keeps_its_writes)
 {
-	tl_lab_free(&L);
-	tl_lab_init(&L, "check_drorchd", NSITES, OP_TOKEN,
-		    "name: async\nreplication: {mode: async}\nrpo: {max_ms: 60000}\n"
-		    "failover: {anti_flap_s: 0}\n");
-	L.peers = true;
-	const char *extra[] = { "--enable-faults", NULL };
-	tl_lab_up(&L, extra);
-	const char *drop = "{\"drop_replication\":true}";
-	ck_assert_int_eq(th_site_req(&L.site[0], "POST", "/v1/admin/faults", true, drop,
-				     strlen(drop), NULL, NULL), 200);
-	time_sleep_ms(300);  /* fetches in flight (100 ms long polls) are over */
+	async_lab(false);
 	char key[32], path[1024];
 	for (int i = 0; i < 5; i++) {
 		snprintf(key, sizeof(key), "only-here-%d", i);
