@@ -262,8 +262,10 @@ static bool eligible(struct orch *o, struct httpc *h, int i, int old, int64_t ep
 			  rs && !strcmp(rs, "snapshot") ? "still in a snapshot transfer" : NULL;
 	if (st && !why) {
 		int64_t flushed = json_integer_value(json_object_get(st, "flushed_lsn"));
+		json_t *behind = json_object_get(st, "behind");
 		*c = (struct candidate){
 			.last_epoch = log_last_epoch(st, flushed),
+			.lacks = json_integer_value(json_object_get(behind, "need_lsn")) > flushed,
 			.idx = i, .flushed = flushed,
 			.lsn = json_integer_value(json_object_get(st, "lsn")),
 			.lag_ms = json_integer_value(json_object_get(json_object_get(st, "replication"), "lag_ms")),
@@ -272,8 +274,8 @@ static bool eligible(struct orch *o, struct httpc *h, int i, int old, int64_t ep
 			.name = o->cfg.sites[i].name };
 	}
 	json_object_set_new(report, o->cfg.sites[i].name, why ? json_string(why) :
-		json_pack("{s:I, s:I}", "flushed_lsn", (json_int_t)c->flushed,
-			  "last_epoch", (json_int_t)c->last_epoch));
+		json_pack("{s:I, s:I, s:b}", "flushed_lsn", (json_int_t)c->flushed,
+			  "last_epoch", (json_int_t)c->last_epoch, "behind", c->lacks));
 	json_decref(st);
 	return !why;
 }
@@ -311,7 +313,11 @@ static int act_elect(struct orch *o)
 			stand = c;
 		if (i == old || !eligible(o, h, i, old, epoch, &c, report))
 			continue;
-		heard++;
+		/* A site that lost records it held (its store quarantined, its WAL
+		 * damaged) cannot tell what it had: it testifies to nothing
+		 * (drchaos seed 52011 counted an emptied replica as heard). */
+		if (!c.lacks)
+			heard++;
 		last_seen = c.lsn > last_seen ? c.lsn : last_seen;
 		if (newest.idx < 0 || decide_log_newer(&c, &newest))
 			newest = c;

@@ -104,6 +104,8 @@ struct candidate {
 	int idx;
 	int64_t flushed, lsn, lag_ms;
 	int64_t last_epoch;  /* epoch of its last durable record (wal.last_epoch) */
+	bool lacks;          /* it says it lost records it held ("behind"): its log's
+			      * end is no testimony of how far the log went */
 	int order;          /* position in policy.candidates, or CONFIG_MAX_SITES */
 	bool other_region;  /* not the failed primary's region */
 	const char *name;

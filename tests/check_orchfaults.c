@@ -201,6 +201,33 @@ START_TEST(test_sync_election_waits_for_the_sites_that_may_hold_acked_writes)
 }
 END_TEST
 
+/* drchaos seed 52011: a replica that lost records it held (its store or WAL
+ * damaged: "behind") cannot tell what it had, so it does not count among
+ * the sites an election must hear.  ap-south comes back with a damaged WAL
+ * while the primary is down: eu-west alone is heard, and the failover is
+ * held rather than trusting ap-south's short log. */
+START_TEST(test_replica_that_lost_records_testifies_to_nothing)
+{
+	tl_lab_up(&L, NULL);
+	put_range(&L.site[0], "c", 300);
+	th_kill(L.site[2].pid, SIGKILL, 5000);
+	flip_a_third(&L.site[2]);
+	th_kill(L.site[0].pid, SIGKILL, 5000);
+	ck_assert_msg(th_site_start(&L.site[2], NULL), "ap-south did not restart; see %s",
+		      L.site[2].log);
+	json_t *st = tl_wait_cluster(&L, "HELD", NULL, NULL, 20000);
+	ck_assert_msg(st, "an election counted a replica that lost records; see %s", L.log);
+	json_decref(st);
+	size_t len;
+	char *log = th_read_file(L.log, &len);
+	ck_assert_msg(log && strstr(log, "too few sites answered"), "no refusal in %s", L.log);
+	ck_assert_msg(strstr(log, "\"behind\":true"), "ap-south's testimony not marked in %s",
+		      L.log);
+	free(log);
+	ck_assert_int_eq(tl_verify_audit(&L), 0);
+}
+END_TEST
+
 /* ---- a held R02 failover, resumed ------------------------------------------------------ */
 
 /* Waits until drorchd's status shows every site answering (no role
@@ -549,6 +576,7 @@ static Suite *orchfaults_suite(void)
 	tcase_add_test(tc, test_damaged_primary_log_fails_over_without_rewinding_replicas);
 	tcase_add_test(tc, test_store_that_lost_its_wal_adopts_the_sites_epoch);
 	tcase_add_test(tc, test_sync_election_waits_for_the_sites_that_may_hold_acked_writes);
+	tcase_add_test(tc, test_replica_that_lost_records_testifies_to_nothing);
 	tcase_add_test(tc, test_resumed_store_behind_failover_elects_again);
 	tcase_add_test(tc, test_full_disk_on_the_primary_fails_over);
 	tcase_add_test(tc, test_operator_commands_in_every_resting_state);
