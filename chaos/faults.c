@@ -1222,7 +1222,11 @@ void faults_heal(struct faults *fs, long timeout_ms)
 		stuck_since = stuck ? (stuck_since ? stuck_since : now) : 0;
 		if (stuck && now - last_unstick > 2000000000LL) {
 			last_unstick = now;
-			operator_unstick(fs, state, (double)(now - stuck_since) / 1e9);
+			/* Escalates with the time the heal has taken, too: a resume
+			 * that only leads back to HELD (an election that keeps
+			 * refusing) does not start the operator over (seed 52011). */
+			int64_t held = now - stuck_since, healing = now - start;
+			operator_unstick(fs, state, (double)(held > healing ? held : healing) / 1e9);
 		}
 		json_decref(st);
 		sleep_ms(200);

@@ -322,7 +322,9 @@ static const char *run_outcome(const struct fsm_row *row)
 }
 
 /* A run starts with a clean detail: its kind, the operator's target and
- * force.  Kept: the anti-flapping clock and, for an automatic failover,
+ * force.  Kept: the anti-flapping clock, a primary not believed (R02: an
+ * operator's failover after it must not take the stale row's primary for
+ * the old one), and, for an automatic failover,
  * what detection found; an operator's failover is detected when asked for,
  * a switchover has no detection at all. */
 static void fresh_run_detail(struct store_cluster *next, json_t *request, const char *kind)
@@ -330,7 +332,8 @@ static void fresh_run_detail(struct store_cluster *next, json_t *request, const 
 	json_t *d = json_loads(next->detail[0] ? next->detail : "{}", 0, NULL);
 	json_t *fresh = json_object();
 	bool failover = strcmp(kind, "failover") == 0;
-	const char *keep[] = { "last_failover_ms", request || !failover ? NULL : "detected",
+	const char *keep[] = { "last_failover_ms", "primary_unknown",
+			       request || !failover ? NULL : "detected",
 			       request ? NULL : "last_good_heartbeat", NULL };
 	for (int i = 0; keep[i]; i++)
 		if (json_object_get(d, keep[i]))
@@ -385,7 +388,8 @@ static int next_cluster(struct orch *o, const struct fsm_row *row, const char *a
 		fresh_run_detail(next, request, kind);
 		char err[300];
 		/* R02 believes no old primary: the run names none. */
-		const char *from = row->event == FSM_E_STORE_BEHIND ? "" : next->primary;
+		const char *from = row->event == FSM_E_STORE_BEHIND ||
+				   strstr(next->detail, "\"primary_unknown\":true") ? "" : next->primary;
 		if (store_run_begin(o->store, kind, actor, from, next->epoch, NULL,
 				    &next->run_id, err, sizeof(err)) != 0) {
 			log_event(LOG_ERROR, "orch.run_begin_failed", "{s:s}", "error", err);
