@@ -435,9 +435,12 @@ static long long recovery_after(struct checker *k, int64_t e, const char *site, 
 		json_array_foreach(json_object_get(run, "steps"), i, st) {
 			json_t *d = json_object_get(st, "detail");
 			json_int_t n = json_integer_value(json_object_get(d, "records"));
+			/* ... or of any site, when it names records of epoch e as
+			 * what it removed first (from_epoch; seed 71005) */
+			bool ours = !strcmp(json_string_value(json_object_get(d, "site")) ?: "", site) ||
+				    json_integer_value(json_object_get(d, "from_epoch")) == e;
 			if (!strcmp(json_string_value(json_object_get(st, "name")) ?: "", "rewind") &&
-			    !strcmp(json_string_value(json_object_get(d, "site")) ?: "", site) &&
-			    json_integer_value(json_object_get(d, "epoch")) > e && n > best) {
+			    ours && json_integer_value(json_object_get(d, "epoch")) > e && n > best) {
 				best = n;
 				id = json_integer_value(json_object_get(run, "id"));
 			}
