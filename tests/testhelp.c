@@ -30,20 +30,37 @@ static pid_t th_procs[TH_MAX_PROCS];
 static int th_nprocs;
 static int th_atexit_set;
 
+/* A port nothing listens on now, and not one this process handed out before:
+ * the kernel may give the same free port twice in a row, and two sites set up
+ * before either starts would then share it (the second one's health check
+ * answered by the first). */
 int th_free_port(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		return -1;
-	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	int port = -1;
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	close(fd);
-	return port;
+	static int given[256];
+	static unsigned ngiven;
+	for (int attempt = 0; attempt < 64; attempt++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0)
+			return -1;
+		struct sockaddr_in a = { .sin_family = AF_INET,
+					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		socklen_t len = sizeof(a);
+		int port = -1;
+		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+		    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+			port = ntohs(a.sin_port);
+		close(fd);
+		if (port < 0)
+			return -1;
+		bool seen = false;
+		for (unsigned i = 0; i < ngiven && i < 256 && !seen; i++)
+			seen = given[i] == port;
+		if (!seen) {
+			given[ngiven++ % 256] = port;
+			return port;
+		}
+	}
+	return -1;
 }
 
 static const char *env_or(const char *name, const char *dflt)
@@ -311,7 +328,14 @@ bool th_site_start(struct th_site *s, const char *const extra[])
 	snprintf(url, sizeof(url), "%s/healthz", s->base);
 	uint64_t deadline = time_mono_ms() + 10000;
 	while (s->pid > 0 && time_mono_ms() < deadline) {
-		if (th_http("GET", url, NULL, NULL, 0, NULL, NULL) == 200)
+		char *body = NULL;
+		long code = th_http("GET", url, NULL, NULL, 0, &body, NULL);
+		json_t *j = code == 200 ? json_loads(body ? body : "", 0, NULL) : NULL;
+		const char *name = json_string_value(json_object_get(j, "name"));
+		bool mine = name && strcmp(name, s->name) == 0;  /* not another site on its port */
+		json_decref(j);
+		free(body);
+		if (mine)
 			return true;
 		int st;
 		if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
