@@ -1075,11 +1075,10 @@ int faults_run(struct trial *t, struct schedule *s, struct faults **out)
 
 static bool cluster_ready(json_t *st)
 {
-	const char *state = json_string_value(json_object_get(st, "state"));
 	const char *primary = json_string_value(json_object_get(st, "primary"));
 	size_t i;
 	json_t *s;
-	if (!state || strcmp(state, "STEADY") || !primary || !*primary)
+	if (!json_is_true(json_object_get(st, "steady")) || !primary || !*primary)
 		return false;
 	json_array_foreach(json_object_get(st, "sites"), i, s) {
 		const char *name = json_string_value(json_object_get(s, "name")) ?: "";
@@ -1143,10 +1142,22 @@ static void undo_everything(struct faults *fs)
 	}
 }
 
-/* HELD or PAUSED: what an operator does next, escalating with time. */
-static void operator_unstick(struct faults *fs, const char *state, double stuck_s)
+/* Whether status st says its state accepts the operator command cmd. */
+static bool accepts(json_t *st, const char *cmd)
 {
-	if (!strcmp(state, "PAUSED")) {
+	size_t i;
+	json_t *c;
+	json_array_foreach(json_object_get(st, "accepts"), i, c)
+		if (!strcmp(json_string_value(c) ?: "", cmd))
+			return true;
+	return false;
+}
+
+/* A state that awaits an operator (HELD, PAUSED): what an operator does
+ * next, escalating with time.  Paused (only resume is accepted): resume. */
+static void operator_unstick(struct faults *fs, json_t *st, double stuck_s)
+{
+	if (!accepts(st, "failover")) {
 		operator_call(fs, "POST", "/v1/resume", NULL, NULL);
 		return;
 	}
@@ -1207,17 +1218,16 @@ void faults_heal(struct faults *fs, long timeout_ms)
 		json_t *st = orch_status(fs);
 		if (cluster_ready(st)) {
 			t->healed = true;
-			chaos_say(t, "heal: STEADY, primary %s, epoch %" JSON_INTEGER_FORMAT ", after %.1fs",
+			chaos_say(t, "heal: steady, primary %s, epoch %" JSON_INTEGER_FORMAT ", after %.1fs",
 				  json_string_value(json_object_get(st, "primary")),
 				  json_integer_value(json_object_get(st, "epoch")),
 				  (double)(chaos_now_ns() - start) / 1e9);
 			json_decref(st);
 			return;
 		}
-		const char *state = json_string_value(json_object_get(st, "state")) ?: "";
 		if (st)
 			describe_cluster(st, last, sizeof(last));
-		bool stuck = !strcmp(state, "HELD") || !strcmp(state, "PAUSED");
+		bool stuck = json_is_true(json_object_get(st, "awaits_operator"));
 		int64_t now = chaos_now_ns();
 		stuck_since = stuck ? (stuck_since ? stuck_since : now) : 0;
 		if (stuck && now - last_unstick > 2000000000LL) {
@@ -1226,7 +1236,7 @@ void faults_heal(struct faults *fs, long timeout_ms)
 			 * that only leads back to HELD (an election that keeps
 			 * refusing) does not start the operator over (seed 52011). */
 			int64_t held = now - stuck_since, healing = now - start;
-			operator_unstick(fs, state, (double)(held > healing ? held : healing) / 1e9);
+			operator_unstick(fs, st, (double)(held > healing ? held : healing) / 1e9);
 		}
 		json_decref(st);
 		sleep_ms(200);

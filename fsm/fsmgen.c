@@ -30,6 +30,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -54,6 +55,9 @@ struct decl {
 	long timeout_ms;	/* states only: 0 for a stable state */
 	bool renews_lease;	/* states only: drorchd renews the primary's lease */
 	bool reconciles;	/* states only: drorchd keeps sites in their roles */
+	bool resting;		/* states only: no recovery runs (exactly: no timeout) */
+	bool run_open;		/* states only: a failover or switchover run is open */
+	bool awaits_operator;	/* states only: automation waits for an operator */
 	yaml_mark_t at;		/* where the name is declared */
 	bool reserved;		/* the "none" entry of guards and actions */
 };
@@ -86,6 +90,9 @@ struct row {
 	size_t to;		/* for an ignore or a reject: unused */
 	enum kind kind;
 	const char *reason;
+	const char *opens_run;	/* the kind of run it opens (where it enters a run), or NULL */
+	const char *ends_run;	/* the outcome of the run it ends (where it leaves one), or NULL */
+	yaml_mark_t run_at;
 };
 
 /* One expanded row: one row of the spec for one (state, event). */
@@ -94,6 +101,8 @@ struct xrow {
 	size_t from;
 	size_t event;
 	char *id;
+	const char *opens_run;	/* row->opens_run where it enters a run, else NULL */
+	const char *ends_run;	/* row->ends_run where it leaves one, else NULL */
 };
 
 /* An operator command (the optional `commands` section): it raises an
@@ -316,12 +325,13 @@ static bool state_flag(struct spec *sp, const yaml_node_t *body, const char *key
 	return false;
 }
 
-/* A state's value: {doc: "...", timeout_ms: N, renews_lease: B, reconciles: B}
- * (timeout_ms only if transient). */
+/* A state's value: {doc: "...", timeout_ms: N, resting: B, renews_lease: B,
+ * reconciles: B, run_open: B, awaits_operator: B} (timeout_ms only if
+ * transient, resting only if not). */
 static void read_state_body(struct spec *sp, struct decl *d, const yaml_node_t *body)
 {
-	static const char *const keys[] = { "doc", "timeout_ms", "renews_lease", "reconciles",
-					    NULL };
+	static const char *const keys[] = { "doc", "timeout_ms", "resting", "renews_lease",
+					    "reconciles", "run_open", "awaits_operator", NULL };
 	char what[128];
 
 	snprintf(what, sizeof(what), "state %s", d->name);
@@ -338,9 +348,21 @@ static void read_state_body(struct spec *sp, struct decl *d, const yaml_node_t *
 		d->timeout_ms = timeout_value(sp, t, d->name);
 	d->renews_lease = state_flag(sp, body, "renews_lease", d->name);
 	d->reconciles = state_flag(sp, body, "reconciles", d->name);
+	d->resting = state_flag(sp, body, "resting", d->name);
+	d->run_open = state_flag(sp, body, "run_open", d->name);
+	d->awaits_operator = state_flag(sp, body, "awaits_operator", d->name);
 	if (d->reconciles && d->timeout_ms)
 		refuse(sp, body->start_mark, "state %s: a transient state (timeout_ms) cannot "
 		       "reconcile roles: a recovery is changing them", d->name);
+	if (d->resting == (d->timeout_ms != 0))
+		refuse(sp, body->start_mark, "state %s: a state is either resting (resting: true) "
+		       "or transient (timeout_ms), exactly one", d->name);
+	if (d->awaits_operator && !d->resting)
+		refuse(sp, body->start_mark, "state %s: only a resting state can wait for an "
+		       "operator (a transient one times out)", d->name);
+	if (d->awaits_operator && d->run_open)
+		refuse(sp, body->start_mark, "state %s: a run is never left open while waiting for "
+		       "an operator (end it: held)", d->name);
 }
 
 /*
@@ -604,6 +626,11 @@ static bool read_effect(struct spec *sp, const yaml_node_t *row, struct row *r,
 	const yaml_node_t *reason = map_get(sp, row, "reason");
 
 	if (r->kind != KIND_TRANSITION) {
+		if (r->opens_run || r->ends_run) {
+			refuse(sp, r->run_at, "row %s: an %s row opens or ends no run", r->id,
+			       kind_word[r->kind]);
+			return false;
+		}
 		if (action || reason) {
 			refuse(sp, (action ? action : reason)->start_mark,
 			       "row %s: an %s row takes no '%s' (its text is the reason)", r->id,
@@ -641,10 +668,40 @@ static bool read_guard(struct spec *sp, const yaml_node_t *row, struct row *r)
 	return g >= 0;
 }
 
+/* A run's kind and outcome are plain words: they name runs in the store. */
+static const char *const run_outcomes[] = { "succeeded", "failed", "held", NULL };
+
+/* opens_run: KIND and ends_run: OUTCOME, transitions only. */
+static bool read_run(struct spec *sp, const yaml_node_t *row, struct row *r)
+{
+	const yaml_node_t *op = map_get(sp, row, "opens_run"), *en = map_get(sp, row, "ends_run");
+	bool ok = true;
+	if (op) {
+		r->opens_run = scalar(op);
+		r->run_at = op->start_mark;
+		if (!r->opens_run || !is_ident(r->opens_run)) {
+			refuse(sp, op->start_mark, "row %s: opens_run names the kind of run (a word)",
+			       r->id);
+			ok = false;
+		}
+	}
+	if (en) {
+		r->ends_run = scalar(en);
+		r->run_at = en->start_mark;
+		if (!r->ends_run || !in_list(r->ends_run, run_outcomes)) {
+			refuse(sp, en->start_mark, "row %s: ends_run must be succeeded, failed or held",
+			       r->id);
+			ok = false;
+		}
+	}
+	return ok;
+}
+
 static bool read_row(struct spec *sp, const yaml_node_t *row, struct row *r)
 {
 	static const char *const keys[] = {
-		"id", "from", "on", "guard", "to", "ignore", "reject", "action", "reason", NULL
+		"id", "from", "on", "guard", "to", "ignore", "reject", "action", "reason",
+		"opens_run", "ends_run", NULL
 	};
 	const yaml_node_t *from, *on, *outcome;
 	bool ok;
@@ -670,6 +727,7 @@ static bool read_row(struct spec *sp, const yaml_node_t *row, struct row *r)
 	ok &= read_names(sp, on, &sp->events, "event", &r->on, &r->non, &r->on_list, NULL);
 	ok &= read_guard(sp, row, r);
 	outcome = read_outcome(sp, row, r);
+	ok &= read_run(sp, row, r);
 	return outcome && read_effect(sp, row, r, outcome) && ok;
 }
 
@@ -730,7 +788,8 @@ static size_t expand_row(struct spec *sp, const struct row *r, const bool *has)
 			size_t e = r->on[j];
 			if (r->from_star && has[s * sp->events.n + e])
 				continue;
-			sp->x[sp->nx++] = (struct xrow){ r, s, e, expanded_id(sp, r, s, e) };
+			sp->x[sp->nx++] = (struct xrow){ .row = r, .from = s, .event = e,
+						  .id = expanded_id(sp, r, s, e) };
 			added++;
 		}
 	}
@@ -855,6 +914,50 @@ static void check_graph(struct spec *sp)
 	free(returns);
 }
 
+/*
+ * The run lifecycle: a transition from a state without an open run into
+ * one with (run_open) opens a run, and must say its kind (opens_run); one
+ * that leaves the run states ends it, and must say how (ends_run).  Where a
+ * row's expansion neither enters nor leaves, the words do not apply there
+ * (R01 "*" ends a run only from a state that has one); a word that applies
+ * nowhere is refused.
+ */
+static void check_runs(struct spec *sp)
+{
+	bool *opens_used = xcalloc(sp->nrows, sizeof(bool)), *ends_used = xcalloc(sp->nrows, sizeof(bool));
+	for (struct xrow *x = sp->x; x < sp->x + sp->nx; x++) {
+		const struct row *r = x->row;
+		if (r->kind != KIND_TRANSITION)
+			continue;
+		const struct decl *from = &sp->states.v[x->from], *to = &sp->states.v[r->to];
+		size_t i = (size_t)(r - sp->rows);
+		if (!from->run_open && to->run_open) {
+			if (!r->opens_run)
+				refuse(sp, r->at, "row %s: enters %s (run_open) from %s, which has no run "
+				       "open: it needs opens_run: KIND", x->id, to->name, from->name);
+			x->opens_run = r->opens_run;
+			opens_used[i] = true;
+		}
+		if (from->run_open && !to->run_open) {
+			if (!r->ends_run)
+				refuse(sp, r->at, "row %s: leaves the run of %s for %s: it needs "
+				       "ends_run: succeeded | failed | held", x->id, from->name, to->name);
+			x->ends_run = r->ends_run;
+			ends_used[i] = true;
+		}
+	}
+	for (size_t i = 0; i < sp->nrows; i++) {
+		const struct row *r = &sp->rows[i];
+		if ((r->opens_run && !opens_used[i]) || (r->ends_run && !ends_used[i]))
+			refuse(sp, r->run_at, "row %s: %s applies to none of its transitions (none %s "
+			       "a run_open state)", r->id, r->opens_run && !opens_used[i] ?
+			       "opens_run" : "ends_run", r->opens_run && !opens_used[i] ?
+			       "enters" : "leaves");
+	}
+	free(opens_used);
+	free(ends_used);
+}
+
 static void check_machine(struct spec *sp)
 {
 	for (size_t s = 0; s < sp->states.n; s++)
@@ -862,6 +965,7 @@ static void check_machine(struct spec *sp)
 			check_pair(sp, s, e);
 	check_timeouts(sp);
 	check_graph(sp);
+	check_runs(sp);
 }
 
 /* ======================================================================== */
@@ -1015,6 +1119,13 @@ static void emit_header(const struct spec *sp, FILE *f)
 	emit_enum(f, "fsm_event", "FSM_E_", &sp->events, "FSM_NEVENTS");
 	emit_enum(f, "fsm_guard", "FSM_G_", &sp->guards, "FSM_NGUARDS");
 	emit_enum(f, "fsm_action", "FSM_A_", &sp->actions, "FSM_NACTIONS");
+	fprintf(f, "/* The operator commands (the spec's `commands`). */\nenum fsm_command {\n");
+	for (size_t i = 0; i < sp->ncmds; i++) {
+		fprintf(f, "\tFSM_C_");
+		put_upper(f, sp->cmds[i].name);
+		fprintf(f, ",\n");
+	}
+	fprintf(f, "\tFSM_NCOMMANDS\n};\n\n");
 	fprintf(f, "enum fsm_kind { FSM_TRANSITION, FSM_IGNORE, FSM_REJECT };\n\n");
 	fprintf(f, "/* The steady state: where the machine starts and must always be able to return. */\n"
 		"#define FSM_STEADY FSM_S_");
@@ -1023,7 +1134,10 @@ static void emit_header(const struct spec *sp, FILE *f)
 	fprintf(f, "/* One row per (state, event); an ignore or reject row has to == from. */\n"
 		"struct fsm_row {\n\tconst char *id;\n\tenum fsm_state from;\n\tenum fsm_event event;\n"
 		"\tenum fsm_guard guard;\n\tenum fsm_action action;\n\tenum fsm_state to;\n"
-		"\tenum fsm_kind kind;\n\tconst char *reason;\n};\n\n");
+		"\tenum fsm_kind kind;\n\tconst char *reason;\n"
+		"\t/* entering a run_open state: the kind of run it opens; leaving one:\n"
+		"\t * the outcome of the run it ends (succeeded, failed, held); else NULL */\n"
+		"\tconst char *opens_run;\n\tconst char *ends_run;\n};\n\n");
 	fprintf(f, "/* In spec order: the rows of one (state, event) are tried in this order. */\n"
 		"extern const struct fsm_row fsm_rows[FSM_NROWS];\n"
 		"extern const size_t fsm_nrows;\n\n"
@@ -1037,6 +1151,23 @@ static void emit_header(const struct spec *sp, FILE *f)
 		"extern const bool fsm_state_renews_lease[FSM_NSTATES];\n"
 		"/* true: drorchd keeps every site in the role the cluster row says. */\n"
 		"extern const bool fsm_state_reconciles[FSM_NSTATES];\n"
+		"/* true: no recovery runs (the state has no timeout). */\n"
+		"extern const bool fsm_state_resting[FSM_NSTATES];\n"
+		"/* true: a failover or switchover run is open in this state. */\n"
+		"extern const bool fsm_state_run_open[FSM_NSTATES];\n"
+		"/* true: automation waits for an operator's command. */\n"
+		"extern const bool fsm_state_awaits_operator[FSM_NSTATES];\n"
+		"/* true: state s accepts command c (some row of (s, its event) is a\n"
+		" * transition; a command without an event: s is resting). */\n"
+		"extern const bool fsm_state_accepts[FSM_NSTATES][FSM_NCOMMANDS + 1];\n"
+		"/* Each list ends with NULL (-1 for events). */\n"
+		"extern const char *const fsm_command_names[FSM_NCOMMANDS + 1];\n"
+		"/* e.g. \"POST /v1/failover\" */\n"
+		"extern const char *const fsm_command_requests[FSM_NCOMMANDS + 1];\n"
+		"/* the event the command raises, or -1 */\n"
+		"extern const int fsm_command_events[FSM_NCOMMANDS + 1];\n"
+		"/* a command without an event: why it is refused while a recovery runs */\n"
+		"extern const char *const fsm_command_refusals[FSM_NCOMMANDS + 1];\n"
 		"extern const char *const fsm_state_docs[FSM_NSTATES];\n"
 		"extern const char *const fsm_event_docs[FSM_NEVENTS];\n"
 		"extern const char *const fsm_guard_docs[FSM_NGUARDS];\n"
@@ -1053,6 +1184,75 @@ static void emit_strings(FILE *f, const char *decl, const struct decls *d, bool 
 		fprintf(f, ",\n");
 	}
 	fprintf(f, "};\n\n");
+}
+
+static void put_c_opt(FILE *f, const char *s)
+{
+	if (s)
+		put_c_string(f, s);
+	else
+		fprintf(f, "NULL");
+}
+
+static void emit_bools(FILE *f, const char *name, const struct decls *d, size_t field_off)
+{
+	fprintf(f, "const bool %s[FSM_NSTATES] = {\n", name);
+	for (size_t i = 0; i < d->n; i++)
+		fprintf(f, "\t%s, /* %s */\n", *(const bool *)((const char *)&d->v[i] + field_off) ?
+			"true" : "false", d->v[i].name);
+	fprintf(f, "};\n\n");
+}
+
+/* Does state s accept command c: a transition row of (s, c's event), or,
+ * for a command that raises none, s resting. */
+static bool accepts(const struct spec *sp, size_t s, const struct command *c)
+{
+	if (c->event < 0)
+		return sp->states.v[s].resting;
+	for (const struct xrow *x = sp->x; x < sp->x + sp->nx; x++)
+		if (x->from == s && x->event == (size_t)c->event && x->row->kind == KIND_TRANSITION)
+			return true;
+	return false;
+}
+
+static void emit_commands_c(const struct spec *sp, FILE *f)
+{
+	fprintf(f, "const bool fsm_state_accepts[FSM_NSTATES][FSM_NCOMMANDS + 1] = {\n");
+	for (size_t s = 0; s < sp->states.n; s++) {
+		fprintf(f, "\t{");
+		for (size_t i = 0; i < sp->ncmds; i++)
+			fprintf(f, " %s,", accepts(sp, s, &sp->cmds[i]) ? "true" : "false");
+		fprintf(f, " false }, /* %s */\n", sp->states.v[s].name);
+	}
+	fprintf(f, "};\n\nconst char *const fsm_command_names[FSM_NCOMMANDS + 1] = {\n");
+	for (size_t i = 0; i < sp->ncmds; i++) {
+		fputc('\t', f);
+		put_c_string(f, sp->cmds[i].name);
+		fprintf(f, ",\n");
+	}
+	fprintf(f, "\tNULL\n};\n\nconst char *const fsm_command_requests[FSM_NCOMMANDS + 1] = {\n");
+	for (size_t i = 0; i < sp->ncmds; i++) {
+		fputc('\t', f);
+		put_c_string(f, sp->cmds[i].request);
+		fprintf(f, ",\n");
+	}
+	fprintf(f, "\tNULL\n};\n\nconst int fsm_command_events[FSM_NCOMMANDS + 1] = {\n");
+	for (size_t i = 0; i < sp->ncmds; i++) {
+		if (sp->cmds[i].event < 0) {
+			fprintf(f, "\t-1,\n");
+			continue;
+		}
+		fprintf(f, "\tFSM_E_");
+		put_upper(f, sp->events.v[sp->cmds[i].event].name);
+		fprintf(f, ",\n");
+	}
+	fprintf(f, "\t-1\n};\n\nconst char *const fsm_command_refusals[FSM_NCOMMANDS + 1] = {\n");
+	for (size_t i = 0; i < sp->ncmds; i++) {
+		fputc('\t', f);
+		put_c_opt(f, sp->cmds[i].transient);
+		fprintf(f, ",\n");
+	}
+	fprintf(f, "\tNULL\n};\n\n");
 }
 
 static void emit_row(const struct spec *sp, FILE *f, const struct xrow *x)
@@ -1074,6 +1274,10 @@ static void emit_row(const struct spec *sp, FILE *f, const struct xrow *x)
 	put_upper(f, sp->states.v[to].name);
 	fprintf(f, ", %s,\n\t  ", kind_enum[r->kind]);
 	put_c_string(f, r->reason);
+	fprintf(f, ",\n\t  ");
+	put_c_opt(f, x->opens_run);
+	fprintf(f, ", ");
+	put_c_opt(f, x->ends_run);
 	fprintf(f, " },\n");
 }
 
@@ -1092,15 +1296,14 @@ static void emit_source(const struct spec *sp, FILE *f)
 	fprintf(f, "const unsigned fsm_state_timeout_ms[FSM_NSTATES] = {\n");
 	for (size_t i = 0; i < sp->states.n; i++)
 		fprintf(f, "\t%ld, /* %s */\n", sp->states.v[i].timeout_ms, sp->states.v[i].name);
-	fprintf(f, "};\n\nconst bool fsm_state_renews_lease[FSM_NSTATES] = {\n");
-	for (size_t i = 0; i < sp->states.n; i++)
-		fprintf(f, "\t%s, /* %s */\n", sp->states.v[i].renews_lease ? "true" : "false",
-			sp->states.v[i].name);
-	fprintf(f, "};\n\nconst bool fsm_state_reconciles[FSM_NSTATES] = {\n");
-	for (size_t i = 0; i < sp->states.n; i++)
-		fprintf(f, "\t%s, /* %s */\n", sp->states.v[i].reconciles ? "true" : "false",
-			sp->states.v[i].name);
 	fprintf(f, "};\n\n");
+	emit_bools(f, "fsm_state_renews_lease", &sp->states, offsetof(struct decl, renews_lease));
+	emit_bools(f, "fsm_state_reconciles", &sp->states, offsetof(struct decl, reconciles));
+	emit_bools(f, "fsm_state_resting", &sp->states, offsetof(struct decl, resting));
+	emit_bools(f, "fsm_state_run_open", &sp->states, offsetof(struct decl, run_open));
+	emit_bools(f, "fsm_state_awaits_operator", &sp->states,
+		   offsetof(struct decl, awaits_operator));
+	emit_commands_c(sp, f);
 	emit_strings(f, "fsm_state_docs[FSM_NSTATES]", &sp->states, true);
 	emit_strings(f, "fsm_event_docs[FSM_NEVENTS]", &sp->events, true);
 	emit_strings(f, "fsm_guard_docs[FSM_NGUARDS]", &sp->guards, true);
@@ -1179,19 +1382,24 @@ static void put_md(FILE *f, const char *s)
 
 static void emit_md_states(const struct spec *sp, FILE *f)
 {
-	fprintf(f, "## States\n\nLease: drorchd renews the primary's write lease (heartbeats) in this "
-		"state.  Roles: drorchd keeps every site in the role the cluster row says "
-		"(reconciles).\n\n| State | Timeout | Lease | Roles | Description |\n"
-		"|---|---|---|---|---|\n");
+	fprintf(f, "## States\n\nKind: resting (no recovery runs; `waits` when automation waits for "
+		"an operator) or transient (a recovery runs, with its timeout).  Lease: drorchd "
+		"renews the primary's write lease (heartbeats) in this state.  Roles: drorchd keeps "
+		"every site in the role the cluster row says (reconciles).  Run: a failover or "
+		"switchover run is open.  `GET /v1/status` reports the state's `resting`, "
+		"`run_open`, `awaits_operator` and the commands it `accepts`.\n\n"
+		"| State | Kind | Timeout | Lease | Roles | Run | Description |\n"
+		"|---|---|---|---|---|---|---|\n");
 	for (size_t s = 0; s < sp->states.n; s++) {
 		const struct decl *st = &sp->states.v[s];
-		fprintf(f, "| `%s`%s | ", st->name, s == sp->steady ? " (steady)" : "");
+		fprintf(f, "| `%s`%s | %s | ", st->name, s == sp->steady ? " (steady)" : "",
+			st->awaits_operator ? "resting, waits" : st->resting ? "resting" : "transient");
 		if (st->timeout_ms)
 			fprintf(f, "%ld ms", st->timeout_ms);
 		else
 			fprintf(f, "—");
-		fprintf(f, " | %s | %s | ", st->renews_lease ? "renewed" : "—",
-			st->reconciles ? "kept" : "—");
+		fprintf(f, " | %s | %s | %s | ", st->renews_lease ? "renewed" : "—",
+			st->reconciles ? "kept" : "—", st->run_open ? "open" : "—");
 		put_md(f, st->doc);
 		fprintf(f, " |\n");
 	}
@@ -1214,8 +1422,10 @@ static void emit_md_outcome(const struct spec *sp, FILE *f, const struct row *r)
 
 static void emit_md_rows(const struct spec *sp, FILE *f)
 {
-	fprintf(f, "## Rows\n\n| Id | From | Event | Guard | Action | To / ignore / reject | Reason |\n"
-		"|---|---|---|---|---|---|---|\n");
+	fprintf(f, "## Rows\n\nRun: the run a transition opens (its kind) where it enters a "
+		"`run_open` state, or the outcome of the run it ends where it leaves one.\n\n"
+		"| Id | From | Event | Guard | Action | To / ignore / reject | Run | Reason |\n"
+		"|---|---|---|---|---|---|---|---|\n");
 	for (const struct row *r = sp->rows; r < sp->rows + sp->nrows; r++) {
 		fprintf(f, "| %s | ", r->id);
 		if (r->from_star)
@@ -1229,6 +1439,11 @@ static void emit_md_rows(const struct spec *sp, FILE *f)
 		fprintf(f, "%s%s%s | ", r->action ? "`" : "", r->action ? sp->actions.v[r->action].name : "",
 			r->action ? "`" : "");
 		emit_md_outcome(sp, f, r);
+		fprintf(f, " | ");
+		if (r->opens_run)
+			fprintf(f, "opens `%s`", r->opens_run);
+		if (r->ends_run)
+			fprintf(f, "ends `%s`", r->ends_run);
 		fprintf(f, " | ");
 		put_md(f, r->reason);
 		fprintf(f, " |\n");
@@ -1252,7 +1467,7 @@ static void emit_md_docs(FILE *f, const char *title, const struct decls *d, size
 static void emit_cmd_cell(const struct spec *sp, FILE *f, const struct command *c, size_t s)
 {
 	if (c->event < 0) {
-		fprintf(f, "%s", sp->states.v[s].timeout_ms ? "409 (a recovery runs)" : "200");
+		fprintf(f, "%s", sp->states.v[s].resting ? "200" : "409 (a recovery runs)");
 		return;
 	}
 	const char *sep = "";

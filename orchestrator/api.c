@@ -134,9 +134,8 @@ static void put_policy(struct api *a, const struct http_req *req, struct http_re
 	enum { POLICY_MAX_BYTES = 32 * 1024 };
 	struct policy p;
 	char err[400], state[32];
-	if (orch_recovering(a->orch, state, sizeof(state))) {
-		http_resp_error(resp, 409, "state %s: a recovery is running; change the policy "
-				"once it has ended", state);
+	if (!orch_accepts(a->orch, FSM_C_POLICY, state, sizeof(state))) {
+		http_resp_error(resp, 409, "state %s: %s", state, fsm_command_refusals[FSM_C_POLICY]);
 	} else if (!req->body_len) {
 		http_resp_error(resp, 400, "request body: a policy document (YAML or JSON) is required");
 	} else if (req->body_len >= POLICY_MAX_BYTES) {
@@ -419,7 +418,7 @@ static int upgrade_playbook(struct api *a, const char *to, bool finalize, struct
 	}
 	snprintf(pb->name, sizeof(pb->name), "upgrade");
 	struct pb_step *s = add_step(pb, PB_CHECK, "cluster-steady");
-	snprintf(s->state, sizeof(s->state), "STEADY");
+	snprintf(s->state, sizeof(s->state), "%s", fsm_state_names[FSM_STEADY]);
 	s->replicas_streaming = 1;
 	const char *first = NULL;
 	for (int k = 0; k < c->nsites; k++) {

@@ -416,15 +416,24 @@ static bool run_ended(struct ctl *c, const struct watch *w, bool *failed)
 	return ended;
 }
 
-/* true when st shows the failover over: HELD, or a resting state with a new
- * primary (or a new epoch, for a failover onto the same site). */
+/* A resting state whose automation runs (not one awaiting an operator):
+ * what the status's spec-derived fields say, no state names. */
+static bool automation_resting(const json_t *st)
+{
+	return json_is_true(json_object_get(st, "resting")) &&
+	       !json_is_true(json_object_get(st, "awaits_operator"));
+}
+
+/* true when st shows the failover over: a state awaiting an operator
+ * (HELD), or a resting one with a new primary (or a new epoch, for a
+ * failover onto the same site). */
 static bool watch_done(const struct watch *w, const json_t *st)
 {
-	const char *state = jstr(st, "state"), *primary = jstr(st, "primary");
-	if (!strcmp(state, "HELD"))
+	const char *primary = jstr(st, "primary");
+	if (json_is_true(json_object_get(st, "awaits_operator")))
 		return true;
-	bool resting = !strcmp(state, "STEADY") || !strcmp(state, "DEGRADED");
-	return resting && strcmp(primary, "-") && (strcmp(primary, w->from) || jint(st, "epoch") > w->epoch);
+	return automation_resting(st) && strcmp(primary, "-") &&
+	       (strcmp(primary, w->from) || jint(st, "epoch") > w->epoch);
 }
 
 /* Polls /v1/status, printing a line per change, until watch_done or the
@@ -448,11 +457,10 @@ static int watch_failover(struct ctl *c, struct watch *w, long timeout_ms)
 			json_decref(w->final);
 			w->final = st;
 			if (watch_done(w, st))
-				return strcmp(jstr(st, "state"), "HELD") ? EXIT_DONE : EXIT_FAILED;
+				return json_is_true(json_object_get(st, "awaits_operator")) ?
+				       EXIT_FAILED : EXIT_DONE;
 			bool failed = false;
-			if (w->until_run_ends && (!strcmp(jstr(st, "state"), "STEADY") ||
-						  !strcmp(jstr(st, "state"), "DEGRADED")) &&
-			    run_ended(c, w, &failed))
+			if (w->until_run_ends && automation_resting(st) && run_ended(c, w, &failed))
 				return failed ? EXIT_FAILED : EXIT_DONE;
 		}
 		if (time_mono_ms() >= deadline)
@@ -500,9 +508,10 @@ static int watch_and_report(struct ctl *c, struct watch *w, long long runs_befor
 	long long id = newest_run(c);
 	json_t *run = NULL;
 	report_run(c, id > runs_before ? id : 0, &run);
-	if (rc == EXIT_FAILED && w->final && !strcmp(jstr(w->final, "state"), "HELD"))
-		fail(EXIT_FAILED, "failover HELD: automation refused; see drctl audit%s",
-		     run ? "" : " (no run)");
+	if (rc == EXIT_FAILED && w->final &&
+	    json_is_true(json_object_get(w->final, "awaits_operator")))
+		fail(EXIT_FAILED, "failover %s: automation refused; see drctl audit%s",
+		     jstr(w->final, "state"), run ? "" : " (no run)");
 	else if (rc == EXIT_FAILED && run && strcmp(jstr(run, "outcome"), "running"))
 		fail(EXIT_FAILED, "%s %s; see drctl audit %lld", jstr(run, "kind"),
 		     jstr(run, "outcome"), jint(run, "id"));

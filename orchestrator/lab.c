@@ -1019,13 +1019,14 @@ static int write_config(struct lab *l, const struct lab_spec *s, const char *lis
 
 /* ==== waiting for STEADY ==================================================== */
 
-/* true when status is STEADY, with a primary and every other site streaming. */
+/* true when status is in the steady state (STEADY), with a primary and every
+ * other site streaming. */
 static bool status_ready(json_t *st)
 {
-	const char *state = json_string_value(json_object_get(st, "state"));
 	const char *primary = json_string_value(json_object_get(st, "primary"));
 	json_t *sites = json_object_get(st, "sites");
-	if (!state || strcmp(state, "STEADY") || !primary || !*primary || !json_array_size(sites))
+	if (!json_is_true(json_object_get(st, "steady")) || !primary || !*primary ||
+	    !json_array_size(sites))
 		return false;
 	for (size_t i = 0; i < json_array_size(sites); i++) {
 		json_t *s = json_array_get(sites, i);

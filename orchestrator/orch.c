@@ -307,20 +307,6 @@ static bool guard_holds(void *ctx, enum fsm_guard g)
 	}
 }
 
-/* The outcome of the run that row ends, or NULL when it ends none. */
-static const char *run_outcome(const struct fsm_row *row)
-{
-	if (row->action == FSM_A_ADOPT)
-		return "failed";  /* a run the stale store had going is over */
-	if (row->to == FSM_S_HELD && row->from != FSM_S_HELD)
-		return "held";
-	if (row->from == FSM_S_REDIRECTING)
-		return "succeeded";
-	if (row->from == FSM_S_SWITCHOVER && row->to != FSM_S_FENCING)
-		return "failed";  /* aborted: the old primary takes writes again */
-	return NULL;
-}
-
 /* A run starts with a clean detail: its kind, the operator's target and
  * force.  Kept: the anti-flapping clock, a primary not believed (R02: an
  * operator's failover after it must not take the stale row's primary for
@@ -380,11 +366,13 @@ static int next_cluster(struct orch *o, const struct fsm_row *row, const char *a
 			snprintf(next->primary, sizeof(next->primary), "%s",
 				 o->cfg.sites[sites_primary].name);
 	}
-	bool begins = row->action == FSM_A_DRAIN || (row->action == FSM_A_FENCE && !next->run_id);
+	/* The spec says where a run opens (fsm/dr.fsm.yaml: opens_run); an
+	 * operator's switchover names its own kind (switchover or failback). */
+	bool begins = row->opens_run != NULL;
 	if (begins) {
-		const char *kind = row->action == FSM_A_FENCE ? "failover" :
-				   json_string_value(json_object_get(request, "kind"));
-		kind = kind ? kind : "switchover";
+		const char *kind = row->event == FSM_E_OP_SWITCHOVER ?
+				   json_string_value(json_object_get(request, "kind")) : NULL;
+		kind = kind ? kind : row->opens_run;
 		fresh_run_detail(next, request, kind);
 		char err[300];
 		/* R02 believes no old primary: the run names none. */
@@ -508,8 +496,8 @@ static const struct fsm_row *feed(struct orch *o, int ev, const char *actor, jso
 		detail = NULL;
 		crash_point(row);
 		step_pause(row);
-		if (run_outcome(row))
-			finish_run(o, run_outcome(row));
+		if (row->ends_run)
+			finish_run(o, row->ends_run);
 		ev = orch_run_action(o, row->action);
 	}
 	return first;
@@ -641,14 +629,39 @@ static void wait_wake(struct orch *o, uint64_t ms)
 	pthread_cond_timedwait(&o->wake, &o->mu, &ts);
 }
 
-/* After a (re)start in a transient state, re-run its action. */
+/* The outcome the run's last transition gave it (its row's ends_run), or
+ * "failed" when that row ends none. */
+static const char *run_last_outcome(struct orch *o, int64_t run)
+{
+	json_t *ts = store_transitions_json(o->store, 0, run, 0);
+	size_t n = json_array_size(ts);
+	json_t *last = n ? json_array_get(ts, n - 1) : NULL;
+	const struct fsm_row *row = fsm_row_by_id(json_string_value(json_object_get(last,
+								 "row_id")) ?: "");
+	json_decref(ts);
+	return row && row->ends_run ? row->ends_run : "failed";
+}
+
+/*
+ * After a (re)start: a run still open in a state that has none (a crash
+ * between the transition that ended it and its end) is ended with the
+ * outcome that transition gave it; in a transient state, its action is
+ * re-run.
+ */
 static void resume(struct orch *o)
 {
 	pthread_mutex_lock(&o->mu);
 	enum fsm_state s = orch_state_locked(o);
+	int64_t run = o->cluster.run_id;
 	char action[32];
 	snprintf(action, sizeof(action), "%s", o->cluster.action);
 	pthread_mutex_unlock(&o->mu);
+	if (run && !fsm_state_run_open[s]) {
+		const char *outcome = run_last_outcome(o, run);
+		log_event(LOG_WARN, "orch.resume_run_end", "{s:I, s:s, s:s}", "run", (json_int_t)run,
+			  "state", fsm_state_names[s], "outcome", outcome);
+		finish_run(o, outcome);
+	}
 	if (!fsm_state_timeout_ms[s])
 		return;
 	for (int a = 0; fsm_action_names[a]; a++)
@@ -1084,13 +1097,19 @@ int orch_ack_run(struct orch *o, int64_t run_id, const char *actor, const char *
 	return rc;
 }
 
-bool orch_recovering(struct orch *o, char *state, size_t len)
+enum fsm_state orch_state(struct orch *o)
 {
 	pthread_mutex_lock(&o->mu);
 	enum fsm_state s = orch_state_locked(o);
 	pthread_mutex_unlock(&o->mu);
+	return s;
+}
+
+bool orch_accepts(struct orch *o, enum fsm_command c, char *state, size_t len)
+{
+	enum fsm_state s = orch_state(o);
 	snprintf(state, len, "%s", fsm_state_names[s]);
-	return fsm_state_timeout_ms[s] != 0;
+	return fsm_state_accepts[s][c];
 }
 
 /* primary | replica | fenced | down, as DESIGN.md's status contract says. */
@@ -1101,6 +1120,21 @@ static const char *status_role(const struct site_view *v, uint64_t now, uint64_t
 	if (!strcmp(v->role, "standalone"))
 		return "primary";
 	return v->role[0] ? v->role : "down";
+}
+
+/* What the spec says of state s, so that clients need no state names:
+ * resting, run_open, awaits_operator and the commands it accepts. */
+static void state_properties(json_t *j, enum fsm_state s)
+{
+	json_t *accepts = json_array();
+	for (int c = 0; c < FSM_NCOMMANDS; c++)
+		if (fsm_state_accepts[s][c])
+			json_array_append_new(accepts, json_string(fsm_command_names[c]));
+	json_object_set_new(j, "steady", json_boolean(s == FSM_STEADY));
+	json_object_set_new(j, "resting", json_boolean(fsm_state_resting[s]));
+	json_object_set_new(j, "run_open", json_boolean(fsm_state_run_open[s]));
+	json_object_set_new(j, "awaits_operator", json_boolean(fsm_state_awaits_operator[s]));
+	json_object_set_new(j, "accepts", accepts);
 }
 
 json_t *orch_status_json(struct orch *o)
@@ -1130,6 +1164,7 @@ json_t *orch_status_json(struct orch *o)
 			      "sites_epoch", (json_int_t)o->sites_epoch,
 			      "store", "history_lost", o->history_lost[0] != '\0',
 			      "detail", o->history_lost, "epoch_floor", (json_int_t)o->epoch_floor);
+	state_properties(j, orch_state_locked(o));
 	pthread_mutex_unlock(&o->mu);
 	return j;
 }

@@ -160,9 +160,12 @@ int orch_set_policy(struct orch *o, const struct policy *p, const char *actor, c
 /* Where the policy in force came from: "file", "default" or "api". */
 const char *orch_policy_source(struct orch *o);
 
-/* The FSM state's name into state[len]; true while a recovery runs (the
- * state is a transient one: it has a timeout in the table). */
-bool orch_recovering(struct orch *o, char *state, size_t len);
+/* The FSM state now. */
+enum fsm_state orch_state(struct orch *o);
+
+/* The FSM state's name into state[len]; whether the state accepts command
+ * c (the spec's `commands`: fsm_state_accepts). */
+bool orch_accepts(struct orch *o, enum fsm_command c, char *state, size_t len);
 
 /* /v1/status body. */
 json_t *orch_status_json(struct orch *o);

@@ -371,11 +371,12 @@ static const char *do_pause_resume(struct pbrun *p, const struct pb_step *s, jso
 {
 	(void)result;
 	enum fsm_event ev = s->kind == PB_PAUSE ? FSM_E_OP_PAUSE : FSM_E_OP_RESUME;
+	const struct fsm_row *row = fsm_step(orch_state(p->o), ev, NULL, NULL);
 	int rc = orch_request(p->o, ev, p->actor, NULL, false, why, len);
 	if (rc != 0)
 		return why;
-	struct pb_step w = *s;  /* then wait for the state it leads to */
-	snprintf(w.state, sizeof(w.state), "%s", s->kind == PB_PAUSE ? "PAUSED" : "STEADY");
+	struct pb_step w = *s;  /* then wait for the state the spec says it leads to */
+	snprintf(w.state, sizeof(w.state), "%s", fsm_state_names[row ? row->to : FSM_STEADY]);
 	w.timeout_ms = 10000;
 	w.replicas_streaming = -1;
 	return do_wait(p, &w, result, why, len);

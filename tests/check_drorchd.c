@@ -291,14 +291,37 @@ START_TEST(test_jitter_and_loss_to_the_sites_is_not_a_failover)
 }
 END_TEST
 
+/* The status's accepted commands, comma-separated (a static buffer). */
+static const char *accepted(json_t *st)
+{
+	static char buf[256];
+	size_t i;
+	json_t *c;
+	buf[0] = '\0';
+	json_array_foreach(json_object_get(st, "accepts"), i, c)
+		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%s%s", i ? "," : "",
+			 json_string_value(c));
+	return buf;
+}
+
 START_TEST(test_verify_audit_detects_an_edited_transition)
 {
 	tl_lab_up(&L, NULL);
 	char url[128];
+	json_t *st = tl_orch_get(&L, "/v1/status");  /* what the spec says of the state */
+	ck_assert(json_is_true(json_object_get(st, "steady")) &&
+		  json_is_true(json_object_get(st, "resting")) &&
+		  json_is_false(json_object_get(st, "awaits_operator")) &&
+		  json_is_false(json_object_get(st, "run_open")));
+	ck_assert_str_eq(accepted(st), "failover,switchover,failback,pause,policy");
+	json_decref(st);
 	snprintf(url, sizeof(url), "%s/v1/pause", L.url);
 	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, NULL, 0, NULL, NULL), 202);
-	json_t *st = tl_wait_cluster(&L, "PAUSED", NULL, NULL, 5000);
+	st = tl_wait_cluster(&L, "PAUSED", NULL, NULL, 5000);
 	ck_assert_ptr_nonnull(st);
+	ck_assert(json_is_false(json_object_get(st, "steady")) &&
+		  json_is_true(json_object_get(st, "awaits_operator")));
+	ck_assert_str_eq(accepted(st), "resume,policy");
 	json_decref(st);
 	th_kill(L.orch, SIGTERM, 10000);
 	ck_assert_int_eq(tl_verify_audit(&L), 0);

@@ -256,7 +256,10 @@ START_TEST(test_fsmgen_accepts_the_real_spec)
 	ck_assert_ptr_nonnull(strstr(dot, "\"STEADY\" -> \"SUSPECT\" [label=\"PRIMARY_MISSED [anti_flap_ok]\\nD01@STEADY\""));
 	ck_assert_ptr_nonnull(strstr(dot, "style=\"rounded,dashed\""));
 	ck_assert_ptr_nonnull(strstr(md, "| D01 | `STEADY`, `DEGRADED` | `PRIMARY_MISSED` | `anti_flap_ok` | `confirm` | → `SUSPECT` |"));
-	ck_assert_ptr_nonnull(strstr(md, "| `SUSPECT` | 3000 ms |"));
+	ck_assert_ptr_nonnull(strstr(md, "| `SUSPECT` | transient | 3000 ms |"));
+	ck_assert_ptr_nonnull(strstr(md, "| `HELD` | resting, waits | — | renewed | — | — |"));
+	ck_assert_ptr_nonnull(strstr(md, "| `FENCING` | transient | 15000 ms | — | — | open |"));
+	ck_assert_ptr_nonnull(strstr(c, "fsm_state_accepts[FSM_NSTATES][FSM_NCOMMANDS + 1]"));
 	free(h);
 	free(c);
 	free(dot);
@@ -359,6 +362,16 @@ static const struct bad_spec bad_specs[] = {
 		"9:3: state 'HELD' already declared at line 8" } },
 	{ "bad_duplicate_key.yaml", {
 		"28:54: row R05: key 'to' given twice" } },
+	{ "bad_state_kind.yaml", {
+		"6:12: state STEADY: a state is either resting (resting: true) or transient (timeout_ms), exactly one",
+		"7:12: state FAILING: a state is either resting (resting: true) or transient (timeout_ms), exactly one",
+		"8:12: state HELD: a run is never left open while waiting for an operator (end it: held)" } },
+	{ "bad_run_lifecycle.yaml", {
+		"25:5: row R01: enters FAILING (run_open) from STEADY, which has no run open: it needs opens_run: KIND",
+		"27:5: row R03: leaves the run of FAILING for STEADY: it needs ends_run: succeeded | failed | held",
+		"29:80: row R05: ends_run applies to none of its transitions (none leaves a run_open state)" } },
+	{ "bad_run_on_ignore.yaml", {
+		"29:86: row R06: an ignore row opens or ends no run" } },
 	{ "bad_yaml.yaml", {
 		"27:3: YAML: did not find expected ',' or '}'" } },
 };
@@ -385,6 +398,78 @@ START_TEST(test_fsmgen_refuses_bad_spec)
 }
 END_TEST
 
+/* The properties the spec declares per state hold together: resting is
+ * exactly "no timeout", only a resting state awaits an operator, a run is
+ * open only while a recovery runs. */
+START_TEST(test_fsm_state_properties_are_consistent)
+{
+	for (int s = 0; s < FSM_NSTATES; s++) {
+		ck_assert_msg(fsm_state_resting[s] == !fsm_state_timeout_ms[s], "%s", fsm_state_names[s]);
+		ck_assert(!fsm_state_awaits_operator[s] || fsm_state_resting[s]);
+		ck_assert(!fsm_state_run_open[s] || !fsm_state_resting[s]);
+		ck_assert(!fsm_state_reconciles[s] || fsm_state_resting[s]);
+	}
+	ck_assert(fsm_state_resting[FSM_STEADY] && !fsm_state_awaits_operator[FSM_STEADY]);
+	ck_assert(fsm_state_awaits_operator[FSM_S_HELD] && fsm_state_awaits_operator[FSM_S_PAUSED]);
+	ck_assert(fsm_state_run_open[FSM_S_FENCING] && fsm_state_run_open[FSM_S_SWITCHOVER]);
+	ck_assert(!fsm_state_run_open[FSM_S_SUSPECT]);
+}
+END_TEST
+
+/* Every transition into the run states opens a run, every one out of them
+ * ends it, and no other row does either: the run lifecycle is the table's. */
+START_TEST(test_fsm_rows_open_and_end_runs)
+{
+	for (size_t i = 0; i < fsm_nrows; i++) {
+		const struct fsm_row *r = &fsm_rows[i];
+		bool t = r->kind == FSM_TRANSITION;
+		bool enters = t && !fsm_state_run_open[r->from] && fsm_state_run_open[r->to];
+		bool leaves = t && fsm_state_run_open[r->from] && !fsm_state_run_open[r->to];
+		ck_assert_msg(!!r->opens_run == enters, "%s opens_run", r->id);
+		ck_assert_msg(!!r->ends_run == leaves, "%s ends_run", r->id);
+	}
+	ck_assert_str_eq(fsm_row_by_id("D05")->opens_run, "failover");
+	ck_assert_str_eq(fsm_row_by_id("S01@STEADY")->opens_run, "switchover");
+	ck_assert_str_eq(fsm_row_by_id("F08")->ends_run, "succeeded");
+	ck_assert_str_eq(fsm_row_by_id("F11@PROMOTING")->ends_run, "held");
+	ck_assert_str_eq(fsm_row_by_id("R01@FENCING")->ends_run, "failed");
+	ck_assert_ptr_null(fsm_row_by_id("R01@STEADY")->ends_run);
+	ck_assert_ptr_null(fsm_row_by_id("S02")->opens_run);
+	ck_assert_ptr_null(fsm_row_by_id("R02@FENCING")->opens_run);
+}
+END_TEST
+
+/* Which commands a state accepts is derived from the rows (and, for a
+ * command without an event, from the state being resting). */
+START_TEST(test_fsm_commands_accepted_by_state)
+{
+	for (int c = 0; c < FSM_NCOMMANDS; c++) {
+		ck_assert_ptr_nonnull(fsm_command_names[c]);
+		ck_assert_ptr_nonnull(fsm_command_requests[c]);
+		for (int s = 0; s < FSM_NSTATES; s++) {
+			int e = fsm_command_events[c];
+			const struct fsm_row *r = e >= 0 ? fsm_step((enum fsm_state)s, (enum fsm_event)e,
+							       all_guards, NULL) : NULL;
+			bool want = e >= 0 ? r->kind == FSM_TRANSITION : fsm_state_resting[s];
+			ck_assert_msg(fsm_state_accepts[s][c] == want, "%s %s", fsm_state_names[s],
+				      fsm_command_names[c]);
+		}
+	}
+	ck_assert_ptr_null(fsm_command_names[FSM_NCOMMANDS]);
+	ck_assert_int_eq(fsm_command_events[FSM_C_FAILOVER], FSM_E_OP_FAILOVER);
+	ck_assert_int_eq(fsm_command_events[FSM_C_POLICY], -1);
+	ck_assert_ptr_nonnull(fsm_command_refusals[FSM_C_POLICY]);
+	ck_assert(fsm_state_accepts[FSM_STEADY][FSM_C_SWITCHOVER]);
+	ck_assert(!fsm_state_accepts[FSM_STEADY][FSM_C_RESUME]);
+	ck_assert(fsm_state_accepts[FSM_S_PAUSED][FSM_C_RESUME]);
+	ck_assert(!fsm_state_accepts[FSM_S_PAUSED][FSM_C_FAILOVER]);
+	ck_assert(fsm_state_accepts[FSM_S_HELD][FSM_C_FAILOVER]);
+	ck_assert(!fsm_state_accepts[FSM_S_FENCING][FSM_C_POLICY]);
+	for (int c = 0; c < FSM_NCOMMANDS; c++)
+		ck_assert(!fsm_state_accepts[FSM_S_ELECTING][c]);
+}
+END_TEST
+
 static Suite *fsm_suite(void)
 {
 	Suite *s = suite_create("fsm");
@@ -399,6 +484,9 @@ static Suite *fsm_suite(void)
 	tcase_add_test(engine, test_fsm_every_state_reachable_and_can_return);
 	tcase_add_test(engine, test_fsm_row_ids_are_unique_and_found);
 	tcase_add_test(engine, test_fsm_names_round_trip);
+	tcase_add_test(engine, test_fsm_state_properties_are_consistent);
+	tcase_add_test(engine, test_fsm_rows_open_and_end_runs);
+	tcase_add_test(engine, test_fsm_commands_accepted_by_state);
 	suite_add_tcase(s, engine);
 
 	TCase *gen = tcase_create("fsmgen");
