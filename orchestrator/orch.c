@@ -406,9 +406,23 @@ static int next_cluster(struct orch *o, const struct fsm_row *row, const char *a
 	return 0;
 }
 
+/*
+ * Tests only: SIGKILL right after row is committed, when row's id (or its
+ * id before '@') is DRORCH_TEST_CRASH_AT, or the first line of the file
+ * DRORCH_TEST_CRASH_FILE names (read at each transition, so one drorchd
+ * can be given crash points one after another).
+ */
 static void crash_point(const struct fsm_row *row)
 {
-	const char *at = getenv("DRORCH_TEST_CRASH_AT");
+	const char *at = getenv("DRORCH_TEST_CRASH_AT"), *file = getenv("DRORCH_TEST_CRASH_FILE");
+	char line[64] = "";
+	FILE *f = file && *file ? fopen(file, "r") : NULL;
+	if (f) {
+		if (fgets(line, sizeof(line), f))
+			line[strcspn(line, "\r\n")] = '\0';
+		fclose(f);
+		at = line;
+	}
 	if (!at || !*at)
 		return;
 	size_t n = strcspn(row->id, "@");

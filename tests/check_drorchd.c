@@ -1,8 +1,9 @@
 /*
  * check_drorchd.c — end-to-end: real drsite, drlink and drorchd processes on
  * loopback.  Primaries are killed (SIGKILL), frozen, partitioned (drlink
- * blackholes) and slowed (fault injection); drorchd itself is killed at
- * each transition of a failover.  The audit is read back from SQLite.
+ * blackholes) and slowed (fault injection).  (drorchd killed after each
+ * transition of every lifecycle: check_lifecycle.c.)  The audit is read back
+ * from SQLite.
  */
 #include <check.h>
 #include <pthread.h>
@@ -92,38 +93,6 @@ START_TEST(test_kill9_primary_under_load_fails_over_losing_nothing)
 	ck_assert_int_eq(json_integer_value(json_object_get(run, "rpo_records")), 0);
 	ck_assert(json_integer_value(json_object_get(run, "rto_ms")) > 0);
 	json_decref(runs);
-}
-END_TEST
-
-/* Kill drorchd right after it commits `row`, restart it, and check the
- * failover completes exactly once with one epoch bump. */
-static void crash_and_resume(const char *row)
-{
-	tl_lab_up(&L, NULL);
-	th_kill(L.orch, SIGKILL, 5000);
-	tl_start_orch(&L, row);
-	th_kill(L.site[0].pid, SIGKILL, 5000);
-	int st = th_wait_exit(L.orch, 15000);
-	ck_assert_msg(st >= 0 && WIFSIGNALED(st), "drorchd did not stop at %s", row);
-	tl_start_orch(&L, NULL);
-	ck_assert_msg(tl_wait_failover_from(&L, L.names[0], 15000),
-		      "failover did not complete after a crash at %s; see %s", row, L.log);
-	ck_assert_int_eq(tl_status_epoch(&L), 2);
-	char rows[4096];
-	audit_rows(rows, sizeof(rows));
-	ck_assert_msg(count_word(rows, "D05") == 1 && count_word(rows, "F01") == 1 &&
-		      count_word(rows, "F03") == 1 && count_word(rows, "F06") == 1,
-		      "crash at %s: rows %s", row, rows);
-	json_t *runs = tl_orch_get(&L, "/v1/runs");
-	ck_assert_int_eq(json_array_size(json_object_get(runs, "runs")), 1);
-	json_decref(runs);
-	ck_assert_int_eq(tl_verify_audit(&L), 0);
-}
-
-START_TEST(test_crash_after_each_failover_transition_resumes_once)
-{
-	static const char *const rows[] = { "D05", "F01", "F03", "F06" };
-	crash_and_resume(rows[_i]);
 }
 END_TEST
 
@@ -951,7 +920,6 @@ static Suite *drorchd_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_kill9_primary_under_load_fails_over_losing_nothing);
-	tcase_add_loop_test(tc, test_crash_after_each_failover_transition_resumes_once, 0, 4);
 	tcase_add_test(tc, test_operator_failover_and_conflicts);
 	tcase_add_test(tc, test_grey_failure_slow_fsync_fails_over);
 	tcase_add_test(tc, test_bad_config_is_refused_with_position);

@@ -152,7 +152,9 @@ json_t *tl_wait_cluster(const struct tl_lab *L, const char *state, const char *p
 		json_t *st = tl_orch_get(L, "/v1/status");
 		const char *s = json_string_value(json_object_get(st, "state"));
 		const char *p = json_string_value(json_object_get(st, "primary"));
-		bool ok = s && (state ? !strcmp(s, state) : !strcmp(s, "STEADY") || !strcmp(s, "DEGRADED")) &&
+		bool resting = json_is_true(json_object_get(st, "resting")) &&
+			       !json_is_true(json_object_get(st, "awaits_operator"));
+		bool ok = s && (state ? !strcmp(s, state) : resting) &&
 			  p && *p && (!primary || !strcmp(p, primary)) &&
 			  (!not_primary || strcmp(p, not_primary) != 0);
 		if (ok)

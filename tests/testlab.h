@@ -67,7 +67,8 @@ void tl_lab_up(struct tl_lab *L, const char *const site_extra[]);
 json_t *tl_orch_get(const struct tl_lab *L, const char *path);
 /* POST path to drorchd with the operator token; returns the HTTP status. */
 long tl_orch_post(const struct tl_lab *L, const char *path, const char *body);
-/* Polls /v1/status until the state is `state` (NULL: STEADY or DEGRADED) and
+/* Polls /v1/status until the state is `state` (NULL: a resting state not
+ * awaiting an operator: STEADY or DEGRADED) and
  * a primary is named that is `primary` (NULL: any) and not `not_primary`
  * (NULL: no such condition).  Returns that status, or NULL after timeout_ms. */
 json_t *tl_wait_cluster(const struct tl_lab *L, const char *state, const char *primary,

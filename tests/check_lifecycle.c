@@ -1,0 +1,395 @@
+/*
+ * check_lifecycle.c — crash-resume at every step of every lifecycle.
+ *
+ * For each lifecycle (a failover after kill -9 of the primary, an
+ * operator's failover, a switchover, a failback) a reference pass records
+ * the transitions it takes, and the test checks that path against the
+ * generated table: each row a transition of fsm_rows, chained from a
+ * resting state back to one, the run opened by one row (opens_run) and
+ * ended by another (ends_run: succeeded).  Then, for every row of that
+ * path, the lifecycle runs again under write load with drorchd set to
+ * SIGKILL itself right after committing that row (DRORCH_TEST_CRASH_FILE),
+ * drorchd is restarted, and the run must end right exactly once: one new
+ * run of the lifecycle's kind, succeeded, whose transitions chain through
+ * the table with no step taken twice; one epoch bump (one promotion); every
+ * acknowledged write on the new primary; the audit chain intact.
+ *
+ * The crash points come from the table and the reference pass, not from a
+ * hand list: a row added to a lifecycle is walked without editing this file.
+ */
+#include <check.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fsm.h"
+#include "testlab.h"
+#include "timeutil.h"
+
+#define OP_TOKEN "operator-token-for-lifecycle"
+#define MAX_PATH_ROWS 32
+
+static struct tl_lab L;
+static char crash_file[700];
+
+enum lifecycle { LC_FAILOVER, LC_OPERATOR, LC_SWITCHOVER, LC_FAILBACK, LC_COUNT };
+
+static const struct {
+	const char *name;
+	const char *kind;	/* the run it opens */
+} lifecycles[LC_COUNT] = {
+	[LC_FAILOVER] = { "failover after kill -9 of the primary", "failover" },
+	[LC_OPERATOR] = { "operator failover", "failover" },
+	[LC_SWITCHOVER] = { "switchover", "switchover" },
+	[LC_FAILBACK] = { "failback", "failback" },
+};
+
+static void setup(void)
+{
+	tl_lab_init(&L, "check_lifecycle", 3, OP_TOKEN,
+		    "name: test\nfailover: {anti_flap_s: 0}\ndetection: {canary_ms: 500}\n");
+	L.peers = true;
+	snprintf(crash_file, sizeof(crash_file), "%s/crash-at", L.root);
+	setenv("DRORCH_TEST_CRASH_FILE", crash_file, 1);
+}
+
+static void teardown(void)
+{
+	unsetenv("DRORCH_TEST_CRASH_FILE");
+	tl_lab_free(&L);
+}
+
+/* ---- the audit, read from drorchd's store --------------------------------- */
+
+struct transition {
+	long long seq, run_id;
+	char row[64];
+	const struct fsm_row *r;
+};
+
+/* Transitions with seq > since, oldest first; how many (at most cap). */
+static int transitions_since(long long since, struct transition *out, int cap)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	int n = 0;
+	ck_assert_int_eq(sqlite3_open_v2(L.db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT seq, coalesce(run_id, 0), row_id FROM "
+					    "transitions WHERE seq > ?1 ORDER BY seq", -1, &q,
+					    NULL), SQLITE_OK);
+	sqlite3_bind_int64(q, 1, since);
+	while (n < cap && sqlite3_step(q) == SQLITE_ROW) {
+		out[n].seq = sqlite3_column_int64(q, 0);
+		out[n].run_id = sqlite3_column_int64(q, 1);
+		snprintf(out[n].row, sizeof(out[n].row), "%s",
+			 (const char *)sqlite3_column_text(q, 2) ?: "");
+		out[n].r = fsm_row_by_id(out[n].row);
+		n++;
+	}
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return n;
+}
+
+static long long last_seq(void)
+{
+	struct transition t[256];
+	int n = transitions_since(0, t, 256);
+	return n ? t[n - 1].seq : 0;
+}
+
+static void describe(const struct transition *t, int n, char *out, size_t len)
+{
+	out[0] = '\0';
+	for (int i = 0; i < n; i++)
+		snprintf(out + strlen(out), len - strlen(out), "%s(run %lld) ", t[i].row, t[i].run_id);
+}
+
+/* ---- the lifecycles --------------------------------------------------------- */
+
+static json_t *status(void)
+{
+	json_t *st = tl_orch_get(&L, "/v1/status");
+	ck_assert_msg(st, "drorchd does not answer; see %s", L.log);
+	return st;
+}
+
+static long long newest_run_id(void)
+{
+	json_t *r = tl_newest_run(&L);
+	long long id = json_integer_value(json_object_get(r, "id"));
+	json_decref(r);
+	return id;
+}
+
+/* The primary now (into out). */
+static void current_primary(char *out, size_t len)
+{
+	json_t *st = status();
+	snprintf(out, len, "%s", json_string_value(json_object_get(st, "primary")) ?: "");
+	json_decref(st);
+}
+
+static bool wait_all_follow(const char *primary, long timeout_ms)
+{
+	for (uint64_t end = time_mono_ms() + (uint64_t)timeout_ms; time_mono_ms() < end;
+	     time_sleep_ms(100)) {
+		json_t *st = tl_orch_get(&L, "/v1/status");
+		bool ok = st && json_is_true(json_object_get(st, "resting")) &&
+			  tl_all_in_role(st, primary);
+		json_decref(st);
+		if (ok)
+			return true;
+	}
+	return false;
+}
+
+static struct th_site *site_named(const char *name)
+{
+	for (int i = 0; i < L.nsites; i++)
+		if (!strcmp(L.names[i], name))
+			return &L.site[i];
+	ck_abort_msg("no site %s", name);
+	return NULL;
+}
+
+/* Starts lifecycle lc away from primary `from`. */
+static void lifecycle_start(enum lifecycle lc, const char *from)
+{
+	char body[128];
+	switch (lc) {
+	case LC_FAILOVER:
+		th_kill(site_named(from)->pid, SIGKILL, 5000);
+		return;
+	case LC_OPERATOR:
+		ck_assert_int_eq(tl_orch_post(&L, "/v1/failover", NULL), 202);
+		return;
+	case LC_SWITCHOVER:
+		for (int i = 0; i < L.nsites; i++)
+			if (strcmp(L.names[i], from)) {
+				snprintf(body, sizeof(body), "{\"to\":\"%s\"}", L.names[i]);
+				break;
+			}
+		ck_assert_int_eq(tl_orch_post(&L, "/v1/switchover", body), 202);
+		return;
+	case LC_FAILBACK:
+		ck_assert_int_eq(tl_orch_post(&L, "/v1/failback", NULL), 202);
+		return;
+	default:
+		ck_abort();
+	}
+}
+
+/* Waits until the run after `runs_before` has ended and the machine rests
+ * with a primary other than `from`; its name into primary.  A state that
+ * waits for an operator fails the test at once. */
+static void wait_lifecycle_done(long long runs_before, const char *from, char *primary,
+				size_t len, const char *what)
+{
+	char last[256] = "no answer";
+	for (uint64_t end = time_mono_ms() + 30000; time_mono_ms() < end; time_sleep_ms(50)) {
+		json_t *st = tl_orch_get(&L, "/v1/status");
+		if (!st)
+			continue;
+		const char *p = json_string_value(json_object_get(st, "primary")) ?: "";
+		snprintf(last, sizeof(last), "%s primary %s",
+			 json_string_value(json_object_get(st, "state")) ?: "?", p);
+		ck_assert_msg(!json_is_true(json_object_get(st, "awaits_operator")),
+			      "%s: %s; see %s", what, last, L.log);
+		bool rests = json_is_true(json_object_get(st, "resting")) && *p && strcmp(p, from);
+		snprintf(primary, len, "%s", p);
+		json_decref(st);
+		json_t *run = rests ? tl_newest_run(&L) : NULL;
+		const char *outcome = json_string_value(json_object_get(run, "outcome")) ?: "";
+		bool ended = run && json_integer_value(json_object_get(run, "id")) > runs_before &&
+			     strcmp(outcome, "running");
+		json_decref(run);
+		if (ended)
+			return;
+	}
+	ck_abort_msg("%s did not end: last %s; see %s", what, last, L.log);
+}
+
+/* After the lifecycle: every site back in its role under the new primary
+ * (a killed primary restarted: it rejoins). */
+static void lifecycle_settle(enum lifecycle lc, const char *from, const char *primary)
+{
+	if (lc == LC_FAILOVER)
+		ck_assert(th_site_start(site_named(from), NULL));
+	ck_assert_msg(wait_all_follow(primary, 20000), "%s does not lead every site; see %s",
+		      primary, L.log);
+}
+
+/* ---- checks ------------------------------------------------------------------ */
+
+/*
+ * The run's transitions among t[0..n): chained through the table from the
+ * row that opened it (opens_run) to the one that ended it (ends_run:
+ * succeeded), no step taken twice.  Returns how many; fails the test if
+ * the chain is broken.
+ */
+static int check_run_chain(const struct transition *t, int n, long long run, const char *what)
+{
+	const struct transition *v[MAX_PATH_ROWS];
+	int k = 0;
+	char rows[2048];
+	describe(t, n, rows, sizeof(rows));
+	for (int i = 0; i < n; i++)
+		if (t[i].run_id == run && k < MAX_PATH_ROWS)
+			v[k++] = &t[i];
+	ck_assert_msg(k >= 2, "%s: run %lld has %d transitions: %s", what, run, k, rows);
+	for (int i = 0; i < k; i++) {
+		ck_assert_msg(v[i]->r && v[i]->r->kind == FSM_TRANSITION, "%s: %s is no transition "
+			      "of the table", what, v[i]->row);
+		ck_assert_msg(i == 0 || v[i - 1]->r->to == v[i]->r->from, "%s: %s does not follow "
+			      "%s: %s", what, v[i]->row, v[i - 1]->row, rows);
+		for (int j = 0; j < i; j++)
+			ck_assert_msg(strcmp(v[i]->row, v[j]->row), "%s: %s taken twice: %s", what,
+				      v[i]->row, rows);
+	}
+	ck_assert_msg(v[0]->r->opens_run, "%s: run %lld begins with %s, which opens no run: %s",
+		      what, run, v[0]->row, rows);
+	ck_assert_msg(v[k - 1]->r->ends_run && !strcmp(v[k - 1]->r->ends_run, "succeeded"),
+		      "%s: run %lld ends with %s, not a success: %s", what, run, v[k - 1]->row, rows);
+	return k;
+}
+
+struct mark {
+	long long seq, epoch, runs;
+	char primary[64];
+};
+
+static void mark_now(struct mark *m)
+{
+	m->seq = last_seq();
+	m->epoch = tl_status_epoch(&L);
+	m->runs = newest_run_id();
+	current_primary(m->primary, sizeof(m->primary));
+}
+
+/*
+ * Runs lifecycle lc once under write load, with drorchd killing itself
+ * after committing `crash_row` (NULL: no crash), and checks it ended right
+ * exactly once.  The path of rows it took into path[] (when not NULL).
+ */
+static int run_once(enum lifecycle lc, const char *crash_row, char path[][64], int cap)
+{
+	char what[160];
+	snprintf(what, sizeof(what), "%s, crash after %s", lifecycles[lc].name,
+		 crash_row ? crash_row : "nothing");
+	struct mark m;
+	mark_now(&m);
+	if (crash_row) {
+		char base[64];
+		snprintf(base, sizeof(base), "%.*s", (int)strcspn(crash_row, "@"), crash_row);
+		tl_write_file(crash_file, base);
+	}
+	struct tl_writers ws;
+	tl_writers_start(&L, &ws);
+	time_sleep_ms(300);
+	lifecycle_start(lc, m.primary);
+	if (crash_row) {
+		int st = th_wait_exit(L.orch, 20000);
+		ck_assert_msg(st >= 0 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+			      "%s: drorchd did not stop there; see %s", what, L.log);
+		unlink(crash_file);
+		tl_start_orch(&L, NULL);
+	}
+	char primary[64];
+	wait_lifecycle_done(m.runs, m.primary, primary, sizeof(primary), what);
+	time_sleep_ms(300);  /* the writers reach the new primary */
+	ck_assert_int_gt(tl_writers_stop(&ws), 10);
+	tl_writers_check_on(&ws, site_named(primary));
+
+	json_t *runs = tl_orch_get(&L, "/v1/runs");
+	int fresh = 0;
+	json_t *r, *mine = NULL;
+	size_t i;
+	json_array_foreach(json_object_get(runs, "runs"), i, r)
+		if (json_integer_value(json_object_get(r, "id")) > m.runs) {
+			fresh++;
+			mine = r;
+		}
+	ck_assert_msg(fresh == 1, "%s: %d runs instead of one", what, fresh);
+	ck_assert_str_eq(json_string_value(json_object_get(mine, "kind")), lifecycles[lc].kind);
+	ck_assert_str_eq(json_string_value(json_object_get(mine, "outcome")), "succeeded");
+	long long run = json_integer_value(json_object_get(mine, "id"));
+	json_decref(runs);
+	ck_assert_msg(tl_status_epoch(&L) == m.epoch + 1, "%s: epoch %lld -> %lld, not one bump",
+		      what, m.epoch, tl_status_epoch(&L));
+
+	struct transition t[64];
+	int n = transitions_since(m.seq, t, 64);
+	check_run_chain(t, n, run, what);
+	ck_assert_msg(tl_verify_audit(&L) == 0, "%s: the audit chain does not verify", what);
+	lifecycle_settle(lc, m.primary, primary);
+
+	/* The path: the run's rows, and the rows that led to its opening from
+	 * a resting state (detection: D01 before D05). */
+	int open = 0;
+	while (open < n && t[open].run_id != run)
+		open++;
+	int first = open;
+	while (first > 0 && first < n && t[first - 1].r && t[first].r &&
+	       t[first - 1].r->to == t[first].r->from && !fsm_state_resting[t[first].r->from])
+		first--;
+	int k = 0;
+	for (int j = first; path && j < n && k < cap; j++)
+		if (j < open || t[j].run_id == run)
+			snprintf(path[k++], 64, "%s", t[j].row);
+	return k;
+}
+
+/* The reference pass, then a crash after each of its rows. */
+static void walk(enum lifecycle lc)
+{
+	tl_lab_up(&L, NULL);
+	char path[MAX_PATH_ROWS][64];
+	if (lc == LC_FAILBACK)
+		run_once(LC_SWITCHOVER, NULL, NULL, 0);
+	int n = run_once(lc, NULL, path, MAX_PATH_ROWS);
+	ck_assert_msg(n >= 3, "%s: a path of %d rows", lifecycles[lc].name, n);
+	const struct fsm_row *first = fsm_row_by_id(path[0]), *last = fsm_row_by_id(path[n - 1]);
+	ck_assert_msg(fsm_state_resting[first->from] && fsm_state_resting[last->to],
+		      "%s: the path %s..%s does not go from rest to rest", lifecycles[lc].name,
+		      path[0], path[n - 1]);
+	char said[1024] = "";
+	for (int i = 0; i < n; i++)
+		snprintf(said + strlen(said), sizeof(said) - strlen(said), "%.63s ", path[i]);
+	fprintf(stderr, "check_lifecycle: %s: %d rows: %s\n", lifecycles[lc].name, n, said);
+	for (int i = 0; i < n; i++) {
+		uint64_t t0 = time_mono_ms();
+		if (lc == LC_FAILBACK)
+			run_once(LC_SWITCHOVER, NULL, NULL, 0);
+		run_once(lc, path[i], NULL, 0);
+		fprintf(stderr, "check_lifecycle: %s: crash after %s: resumed once (%.1f s)\n",
+			lifecycles[lc].name, path[i], (double)(time_mono_ms() - t0) / 1000.0);
+	}
+}
+
+START_TEST(test_crash_after_every_transition_of_each_lifecycle_resumes_once)
+{
+	walk((enum lifecycle)_i);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("lifecycle");
+	TCase *tc = tcase_create("crash-resume");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 400);
+	tcase_add_loop_test(tc, test_crash_after_every_transition_of_each_lifecycle_resumes_once, 0,
+			    LC_COUNT);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
