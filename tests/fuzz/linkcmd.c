@@ -1,4 +1,4 @@
-/* Fuzz target: drlink's admin input (sites/linkbody.c, sites/link.c): the
+/* Fuzz target: drlink's admin input (sites/drlink/linkbody.c, sites/drlink/link.c): the
  * bytes as a conditions body and a POST /v1/links body, each then checked
  * as drlink checks it, and as a partition, a direction and a link name. */
 #include <stdlib.h>
