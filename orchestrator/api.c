@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "page.h"
 #include "pbrun.h"
+#include "upgrade.h"
 #include "version.h"
 
 /* Reads a non-negative integer query argument; false (400 set) if bad. */
@@ -374,77 +375,82 @@ static void post_playbook_run(struct api *a, const struct http_req *req, struct 
 
 /* ---- rolling upgrades ----------------------------------------------------------------- */
 
-/* Appends a step of kind to pb (steps has room). */
-static struct pb_step *add_step(struct playbook *pb, enum pb_kind kind, const char *name)
+/* Names from the status's sites, kept alive by st (the caller's reference). */
+static int cluster_sites(json_t *st, struct pb_site_state *out, int cap)
 {
-	struct pb_step *s = &pb->steps[pb->nsteps];
-	pb_step_init(s, kind, 0);
-	snprintf(s->name, sizeof(s->name), "%d-%s", pb->nsteps + 1, name);
-	pb->nsteps++;
-	return s;
+	const char *primary = json_string_value(json_object_get(st, "primary")) ?: "";
+	size_t i;
+	json_t *site;
+	int n = 0;
+	json_array_foreach(json_object_get(st, "sites"), i, site) {
+		if (n == cap)
+			break;
+		const char *name = json_string_value(json_object_get(site, "name")) ?: "";
+		out[n++] = (struct pb_site_state){
+			.name = name, .primary = !strcmp(name, primary),
+			.version = json_string_value(json_object_get(site, "version")) ?: "",
+			.fcv = json_string_value(json_object_get(site, "fcv")) ?: "",
+		};
+	}
+	return n;
+}
+
+/* The sites the newest upgrade run swapped, in order, into order[] (names
+ * owned by *keep, which the caller frees); how many. */
+static int upgrade_order(struct api *a, const char *order[], int cap, json_t **keep)
+{
+	json_t *runs = store_runs_json(a->orch->store, 50), *r, *run = NULL, *step;
+	size_t i;
+	int n = 0;
+	json_array_foreach(runs, i, r)
+		if (!strcmp(json_string_value(json_object_get(r, "kind")) ?: "", "upgrade") &&
+		    !json_is_true(json_object_get(json_object_get(r, "detail"), "rollback"))) {
+			run = store_run_json(a->orch->store, json_integer_value(json_object_get(r, "id")));
+			break;
+		}
+	json_decref(runs);
+	json_array_foreach(json_object_get(run, "steps"), i, step) {
+		json_t *d = json_object_get(step, "detail");
+		const char *site = json_string_value(json_object_get(d, "site"));
+		if (n < cap && site && !strcmp(json_string_value(json_object_get(d, "kind")) ?: "",
+					       "upgrade_site") &&
+		    !strcmp(json_string_value(json_object_get(step, "status")) ?: "", "ok"))
+			order[n++] = site;
+	}
+	*keep = run;
+	return n;
 }
 
 /*
- * The rolling upgrade to `to` as a playbook: the cluster STEADY; each
- * replica's binary swapped in turn (drorchd waits for it to stream again);
- * a zero-loss switchover to the first upgraded replica; the old primary's
- * binary swapped; then, if asked, the new FCV on every site.
+ * The plan of POST /v1/upgrades (playbooks/upgrade.c decides it from the
+ * sites as drorchd sees them): 0 with *pb, or an HTTP status with why
+ * (200: nothing to do; 409: refused).
  */
-static int upgrade_playbook(struct api *a, const char *to, bool finalize, struct playbook *pb,
-			    char *why, size_t len)
+static int upgrade_plan(struct api *a, const struct api_upgrade *u, struct playbook *pb,
+			char *why, size_t len)
 {
-	const struct config *c = &a->orch->cfg;
-	json_t *st = orch_status_json(a->orch);
-	char primary[CONFIG_NAME_MAX];
-	snprintf(primary, sizeof(primary), "%s", json_string_value(json_object_get(st, "primary")) ?: "");
-	size_t i;
-	json_t *site;
-	int rc = 0;
-	json_array_foreach(json_object_get(st, "sites"), i, site) {
-		const char *fcv = json_string_value(json_object_get(site, "fcv")) ?: "";
-		if (!rc && fcv[0] && version_cmp_text(to, fcv) < 0) {
-			snprintf(why, len, "%s is at fcv %s: a binary older than the cluster's fcv cannot "
-				 "run (the upgrade to %s was finalized)", json_string_value(
-				 json_object_get(site, "name")), fcv, fcv);
-			rc = 409;
-		}
+	struct pb_site_state sites[CONFIG_MAX_SITES];
+	const char *order[CONFIG_MAX_SITES * 4];
+	json_t *st = orch_status_json(a->orch), *keep = NULL;
+	int n = cluster_sites(st, sites, CONFIG_MAX_SITES);
+	const char *steady = fsm_state_names[FSM_STEADY];
+	enum pb_plan_result r;
+	if (u->rollback) {
+		int norder = upgrade_order(a, order, (int)(sizeof(order) / sizeof(order[0])), &keep);
+		r = pb_rollback_plan(sites, n, order, norder, steady, pb, why, len);
+	} else {
+		r = pb_upgrade_plan(sites, n, u->to, u->finalize, steady, pb, why, len);
 	}
+	json_decref(keep);
 	json_decref(st);
-	memset(pb, 0, sizeof(*pb));
-	if (rc || !(pb->steps = calloc((size_t)c->nsites + 4, sizeof(*pb->steps)))) {
-		if (!rc)
-			snprintf(why, len, "out of memory");
-		return rc ? rc : 500;
-	}
-	snprintf(pb->name, sizeof(pb->name), "upgrade");
-	struct pb_step *s = add_step(pb, PB_CHECK, "cluster-steady");
-	snprintf(s->state, sizeof(s->state), "%s", fsm_state_names[FSM_STEADY]);
-	s->replicas_streaming = 1;
-	const char *first = NULL;
-	for (int k = 0; k < c->nsites; k++) {
-		if (!strcmp(c->sites[k].name, primary))
-			continue;
-		first = first ? first : c->sites[k].name;
-		s = add_step(pb, PB_UPGRADE_SITE, "upgrade-site");
-		snprintf(s->site, sizeof(s->site), "%s", c->sites[k].name);
-		snprintf(s->version, sizeof(s->version), "%s", to);
-		s->timeout_ms = 600000;
-	}
-	s = add_step(pb, PB_SWITCHOVER, "switchover");
-	snprintf(s->to, sizeof(s->to), "%s", first ? first : "");
-	s->timeout_ms = 60000;
-	s = add_step(pb, PB_UPGRADE_SITE, "upgrade-site");
-	snprintf(s->site, sizeof(s->site), "%.*s", (int)sizeof(s->site) - 1, primary);
-	snprintf(s->version, sizeof(s->version), "%s", to);
-	s->timeout_ms = 600000;
-	if (finalize) {
-		s = add_step(pb, PB_FINALIZE, "finalize");
-		snprintf(s->version, sizeof(s->version), "%s", to);
-	}
-	return 0;
+	if (r == PB_PLAN_NOMEM)
+		snprintf(why, len, "out of memory");
+	return r == PB_PLAN_OK ? 0 : r == PB_PLAN_NOOP ? 200 : r == PB_PLAN_REFUSED ? 409 : 503;
 }
 
-/* POST /v1/upgrades {"to": "X.Y.Z", "finalize": true, "dry_run": false} */
+/* POST /v1/upgrades {"to": "X.Y.Z", "finalize": true, "dry_run": false} or
+ * {"rollback": true}: a run of kind upgrade (202), its plan (dry run: 200),
+ * nothing to do (200, "noop"), or refused (409). */
 static void post_upgrade(struct api *a, const struct http_req *req, struct http_resp *resp)
 {
 	json_t *j;
@@ -454,25 +460,34 @@ static void post_upgrade(struct api *a, const struct http_req *req, struct http_
 		return;
 	if (api_parse_upgrade(j, &u, why, sizeof(why)) != 0) {
 		http_resp_error(resp, 400, "%s", why);
-	} else {
-		struct playbook pb;
-		int64_t run = 0;
-		json_t *plan = NULL, *detail = json_pack("{s:s, s:b}", "to", u.to, "finalize",
-							 u.finalize);
-		int rc = upgrade_playbook(a, u.to, u.finalize, &pb, why, sizeof(why));
-		if (rc == 0)
-			rc = pbrun_start(a->pbrun, &pb, &(struct pbrun_opts){ .kind = "upgrade",
-					 .actor = "operator:api", .dry_run = u.dry_run, .detail = detail },
-					 &run, &plan, why, sizeof(why));
-		if (rc)
-			http_resp_error(resp, rc, "%s", why);
-		else if (plan)
-			http_resp_json(resp, 200, plan);
-		else
-			http_resp_json(resp, 202, json_pack("{s:I, s:s, s:b}", "run", (json_int_t)run,
-							    "to", u.to, "finalize", u.finalize));
-		json_decref(detail);
+		json_decref(j);
+		return;
 	}
+	struct playbook pb;
+	int64_t run = 0;
+	json_t *plan = NULL;
+	int rc = upgrade_plan(a, &u, &pb, why, sizeof(why));
+	char to[32];  /* a rollback goes back to the fcv: the version its swaps take */
+	snprintf(to, sizeof(to), "%s", u.rollback ? (rc == 0 ? pb.steps[pb.nsteps - 1].version : "")
+						  : u.to);
+	json_t *detail = json_pack("{s:s, s:b, s:b}", "to", to, "finalize", u.finalize && !u.rollback,
+				   "rollback", u.rollback);
+	if (rc == 0)
+		rc = pbrun_start(a->pbrun, &pb, &(struct pbrun_opts){ .kind = "upgrade",
+				 .actor = "operator:api", .dry_run = u.dry_run, .detail = detail },
+				 &run, &plan, why, sizeof(why));
+	if (rc == 200)
+		http_resp_json(resp, 200, json_pack("{s:s?, s:b, s:b, s:s}", "to", u.to, "rollback",
+						    u.rollback, "noop", true, "reason", why));
+	else if (rc)
+		http_resp_error(resp, rc, "%s", why);
+	else if (plan)
+		http_resp_json(resp, 200, plan);
+	else
+		http_resp_json(resp, 202, json_pack("{s:I, s:s, s:b, s:b}", "run", (json_int_t)run,
+						    "to", to, "finalize", u.finalize && !u.rollback,
+						    "rollback", u.rollback));
+	json_decref(detail);
 	json_decref(j);
 }
 

@@ -60,12 +60,14 @@ int api_parse_switchover(json_t *body, struct api_switchover *out, char *err, si
 /* POST /v1/failback, /v1/pause, /v1/resume: no field at all. */
 int api_parse_empty(json_t *body, char *err, size_t errlen);
 
-/* POST /v1/upgrades {"to": "X.Y.Z" (required), "finalize": bool, "dry_run": bool} */
+/* POST /v1/upgrades {"to": "X.Y.Z", "finalize": bool, "dry_run": bool} or
+ * {"rollback": true, "dry_run": bool}. */
 struct api_upgrade {
-	const char *to;
+	const char *to;            /* required unless rollback; NULL then */
 	struct version version;    /* to, parsed */
 	bool finalize;             /* default true */
 	bool dry_run;
+	bool rollback;             /* back to the cluster's fcv; takes no to or finalize */
 };
 int api_parse_upgrade(json_t *body, struct api_upgrade *out, char *err, size_t errlen);
 

@@ -135,12 +135,26 @@ int api_parse_upgrade(json_t *body, struct api_upgrade *out, char *err, size_t e
 {
 	*out = (struct api_upgrade){ .finalize = true };
 	const struct field f[] = {
-		{ "to", FIELD_STRING, true, 1, 32, &out->to, NULL },
+		{ "to", FIELD_STRING, false, 1, 32, &out->to, NULL },
 		{ "finalize", FIELD_BOOL, false, 0, 0, NULL, &out->finalize },
 		{ "dry_run", FIELD_BOOL, false, 0, 0, NULL, &out->dry_run },
+		{ "rollback", FIELD_BOOL, false, 0, 0, NULL, &out->rollback },
 	};
 	if (parse_fields(body, f, NFIELDS(f), err, errlen) != 0)
 		return -1;
+	if (out->rollback) {  /* back to the cluster's fcv: no version to name */
+		if (out->to || json_object_get(body, "finalize")) {
+			snprintf(err, errlen, "%s: a rollback takes no '%s' (it returns every site to "
+				 "the cluster's fcv)", out->to ? "to" : "finalize",
+				 out->to ? "to" : "finalize");
+			return -1;
+		}
+		return 0;
+	}
+	if (!out->to) {
+		snprintf(err, errlen, "to: required (or \"rollback\": true)");
+		return -1;
+	}
 	if (!version_parse(out->to, &out->version)) {
 		snprintf(err, errlen, "to: expected a version X.Y.Z, got '%s'", out->to);
 		return -1;

@@ -700,6 +700,11 @@ START_TEST(test_action_bodies_refuse_by_field_name)
 	ck_assert(o.upgrade.finalize && o.upgrade.dry_run);
 	ck_assert_uint_eq(o.upgrade.version.minor, 10);
 	ck_assert_str_eq(o.upgrade.to, "2.10.0");
+	ck_assert(!o.upgrade.rollback);
+	json_decref(b);
+	b = json_loads("{\"rollback\":true,\"dry_run\":true}", 0, NULL);
+	ck_assert_int_eq(api_parse_upgrade(b, &o.upgrade, err, sizeof(err)), 0);
+	ck_assert(o.upgrade.rollback && !o.upgrade.to);
 	json_decref(b);
 	ck_assert_int_eq(api_parse_failover(NULL, &o.failover, err, sizeof(err)), 0);
 	ck_assert(!o.failover.to && !o.failover.force);
@@ -744,12 +749,13 @@ static json_t *fuzz_value(int depth)
 START_TEST(test_action_bodies_fuzz)
 {
 	static const char *const keys[] = { "to", "force", "dry_run", "playbook", "finalize",
-					    "comment", "x", "", "TO", "to " };
+					    "comment", "x", "", "TO", "to ", "rollback" };
+	const uint64_t nkeys = sizeof(keys) / sizeof(keys[0]);
 	int accepted = 0, refused = 0;
 	for (int iter = 0; iter < 20000; iter++) {
 		json_t *body = fuzz_next() % 10 == 0 ? fuzz_value(1) : json_object();
 		for (uint64_t k = fuzz_next() % 4; json_is_object(body) && k > 0; k--)
-			json_object_set_new(body, keys[fuzz_next() % 10], fuzz_value(0));
+			json_object_set_new(body, keys[fuzz_next() % nkeys], fuzz_value(0));
 		for (int kind = 0; kind < B_NKINDS; kind++) {
 			union body_out o;
 			char err[300];
@@ -767,7 +773,8 @@ START_TEST(test_action_bodies_fuzz)
 			if (kind == B_SWITCHOVER)
 				ck_assert(o.switchover.to && strlen(o.switchover.to) <= 63);
 			if (kind == B_UPGRADE)
-				ck_assert(version_parse(o.upgrade.to, &o.upgrade.version));
+				ck_assert(o.upgrade.rollback ? !o.upgrade.to :
+					  version_parse(o.upgrade.to, &o.upgrade.version));
 			if (kind == B_ACK)
 				ck_assert(o.comment.comment && o.comment.comment[0]);
 		}
@@ -829,6 +836,11 @@ START_TEST(test_refused_bodies_change_nothing)
 		{ "/v1/upgrades", "{\"to\":\"9.9\"}", "to", 400 },
 		{ "/v1/upgrades", "{\"to\":\"9.9.9\",\"finalize\":1}", "finalize", 400 },
 		{ "/v1/upgrades", "{}", "to", 400 },
+		{ "/v1/upgrades", "{\"rollback\":true,\"to\":\"0.1.0\"}", "takes no 'to'", 400 },
+		{ "/v1/upgrades", "{\"rollback\":true,\"finalize\":false}", "takes no 'finalize'", 400 },
+		{ "/v1/upgrades", "{\"rollback\":1}", "rollback", 400 },
+		/* Nothing upgraded: nothing to roll back (409), and nothing changes. */
+		{ "/v1/upgrades", "{\"rollback\":true}", "nothing to roll back", 409 },
 		{ "/v1/playbooks/api-check/runs", "{\"dry_run\":true,\"steps\":[]}", "steps", 400 },
 		{ "/v1/playbooks/api-check/runs", "{\"dry_run\":\"true\"}", "dry_run", 400 },
 		{ "/v1/playbooks/api-check/runs", "{\"playbook\":42}", "playbook", 400 },

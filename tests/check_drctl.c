@@ -206,7 +206,10 @@ START_TEST(test_usage_errors_exit_2_with_a_message)
 	const char *bogus[] = { "bogus", NULL };
 	expect_usage(bogus, "unknown command 'bogus'");
 	const char *upto[] = { "--url", "http://127.0.0.1:1", "upgrade", "--yes", NULL };
-	expect_usage(upto, "--to VERSION is required");
+	expect_usage(upto, "--to VERSION (or --rollback) is required");
+	const char *both[] = { "--url", "http://127.0.0.1:1", "upgrade", "--rollback", "--to",
+			       "0.1.0", "--yes", NULL };
+	expect_usage(both, "--rollback takes no --to or --no-finalize");
 	const char *nourl[] = { "status", NULL };
 	expect_usage(nourl, "--url URL --token-file F, or --lab DIR");
 	const char *badopt[] = { "--url", "http://127.0.0.1:1", "runs", "--frobnicate", NULL };

@@ -866,47 +866,117 @@ static json_t *swap_binaries_until_done(long long run, const char *to, long time
 	return NULL;
 }
 
-/* Under write load: every site's binary swapped in turn, the primary
- * switched over, the FCV finalized; nothing acknowledged lost; then an
- * older binary is refused. */
-START_TEST(test_rolling_upgrade_under_load_then_no_way_back)
+/* POSTs body to /v1/upgrades; the HTTP status, the answer into *out. */
+static long post_upgrade(const char *body, json_t **out)
 {
-	tl_lab_up(&L, NULL);
+	char url[128], *text = NULL;
+	snprintf(url, sizeof(url), "%s/v1/upgrades", L.url);
+	long rc = th_http("POST", url, OP_TOKEN, body, strlen(body), &text, NULL);
+	*out = text ? json_loads(text, 0, NULL) : NULL;
+	free(text);
+	return rc;
+}
+
+static long long last_upgrade_run;  /* the run upgrade_under_load started */
+
+/* Runs an upgrade (or rollback) body to its end under write load, swapping
+ * binaries to `to` as asked; checks it succeeded with nothing acknowledged
+ * lost and every site at `to`; returns the primary it left (static). */
+static const char *upgrade_under_load(const char *body, const char *to)
+{
+	static char primary[64];
 	struct tl_writers ws;
 	tl_writers_start(&L, &ws);
-	time_sleep_ms(500);
-	char url[128], *out = NULL;
-	snprintf(url, sizeof(url), "%s/v1/upgrades", L.url);
-	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, "{\"to\":\"two\"}", 12, NULL, NULL), 400);
-	const char *body = "{\"to\":\"9.1.0\"}";
-	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, body, strlen(body), &out, NULL), 202);
-	json_t *acc = json_loads(out, 0, NULL);
-	free(out);
+	time_sleep_ms(300);
+	json_t *acc = NULL;
+	ck_assert_int_eq(post_upgrade(body, &acc), 202);
 	long long run = json_integer_value(json_object_get(acc, "run"));
 	json_decref(acc);
-	json_t *r = swap_binaries_until_done(run, "9.1.0", 90000);
-	ck_assert_msg(r, "the upgrade did not end; see %s", L.log);
+	last_upgrade_run = run;
+	json_t *r = swap_binaries_until_done(run, to, 90000);
+	ck_assert_msg(r, "%s did not end; see %s", body, L.log);
 	char *text = json_dumps(r, JSON_COMPACT);
 	ck_assert_msg(!strcmp(json_string_value(json_object_get(r, "outcome")), "succeeded"),
-		      "upgrade: %s", text);
+		      "%s: %s", body, text);
 	free(text);
 	ck_assert_str_eq(json_string_value(json_object_get(r, "kind")), "upgrade");
 	json_decref(r);
-	json_t *st = tl_wait_cluster(&L, "STEADY", "eu-west", NULL, 10000);
-	ck_assert_msg(st, "not STEADY on eu-west after the upgrade; see %s", L.log);
+	json_t *st = tl_wait_cluster(&L, "STEADY", NULL, NULL, 10000);
+	ck_assert_msg(st, "not STEADY after %s; see %s", body, L.log);
+	snprintf(primary, sizeof(primary), "%s", json_string_value(json_object_get(st, "primary")));
 	json_decref(st);
 	time_sleep_ms(300);
-	int total = tl_writers_stop(&ws);
-	ck_assert_int_gt(total, 50);
-	tl_writers_check_on(&ws, tl_site_named(&L, "eu-west"));
+	ck_assert_int_gt(tl_writers_stop(&ws), 20);
+	tl_writers_check_on(&ws, tl_site_named(&L, primary));
 	for (int i = 0; i < NSITES; i++) {
 		char v[64];
-		ck_assert_str_eq(th_site_status_str(&L.site[i], "version", v, sizeof(v)), "9.1.0");
-		ck_assert_str_eq(th_site_status_str(&L.site[i], "fcv", v, sizeof(v)), "9.1.0");
+		ck_assert_str_eq(th_site_status_str(&L.site[i], "version", v, sizeof(v)), to);
 	}
+	return primary;
+}
+
+static void assert_fcv(const char *fcv)
+{
+	for (int i = 0; i < NSITES; i++) {
+		char v[64];
+		ck_assert_str_eq(th_site_status_str(&L.site[i], "fcv", v, sizeof(v)), fcv);
+	}
+}
+
+/*
+ * Under write load, each with nothing acknowledged lost: an upgrade left
+ * unfinalized (replicas swapped in turn, the primary switched over); the
+ * same upgrade again, which moves nothing; a rollback that swaps every
+ * site back in reverse order (the old primary first, a switchover back to
+ * it); an upgrade finalized; then no way back: a rollback and a downgrade
+ * are refused with the reason, and an older binary refuses the data.
+ */
+START_TEST(test_rolling_upgrade_rollback_then_no_way_back)
+{
+	tl_lab_up(&L, NULL);
+	json_t *ans = NULL;
+	ck_assert_int_eq(post_upgrade("{\"to\":\"two\"}", &ans), 400);
+	json_decref(ans);
+	const char *p = upgrade_under_load("{\"to\":\"9.1.0\",\"finalize\":false}", "9.1.0");
+	ck_assert_str_eq(p, "eu-west");
+	assert_fcv("0.1.0");
+
+	/* The version the cluster runs: nothing moves, no run. */
+	json_t *last = tl_newest_run(&L);
+	long long runs = json_integer_value(json_object_get(last, "id"));
+	json_decref(last);
+	ck_assert_int_eq(post_upgrade("{\"to\":\"9.1.0\",\"finalize\":false}", &ans), 200);
+	ck_assert(json_is_true(json_object_get(ans, "noop")));
+	ck_assert_msg(strstr(json_string_value(json_object_get(ans, "reason")) ?: "",
+			     "every site runs 9.1.0"), "no-op answer");
+	json_decref(ans);
+	last = tl_newest_run(&L);
+	ck_assert_int_eq(json_integer_value(json_object_get(last, "id")), runs);
+	json_decref(last);
+	json_t *st = tl_orch_get(&L, "/v1/status");
+	ck_assert_str_eq(json_string_value(json_object_get(st, "primary")), "eu-west");
+	json_decref(st);
+
+	p = upgrade_under_load("{\"rollback\":true}", "0.1.0");
+	ck_assert_str_eq(p, L.names[0]);  /* back on the old primary, swapped back first */
+	assert_fcv("0.1.0");
+	char path[64];
+	snprintf(path, sizeof(path), "/v1/runs/%lld", last_upgrade_run);
+	last = tl_orch_get(&L, path);
+	ck_assert(json_is_true(json_object_get(json_object_get(last, "detail"), "rollback")));
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(last, "detail"), "to")),
+			 "0.1.0");
+	json_decref(last);
+
+	upgrade_under_load("{\"to\":\"9.1.0\"}", "9.1.0");
+	assert_fcv("9.1.0");
 	/* No way back below the finalized FCV: drorchd refuses, a site too. */
-	const char *down = "{\"to\":\"0.0.1\"}";
-	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, down, strlen(down), NULL, NULL), 409);
+	ck_assert_int_eq(post_upgrade("{\"rollback\":true}", &ans), 409);
+	ck_assert_msg(strstr(json_string_value(json_object_get(ans, "error")) ?: "",
+			     "every site runs 9.1.0, the cluster's fcv: there is nothing to roll back"), "rollback refusal");
+	json_decref(ans);
+	ck_assert_int_eq(post_upgrade("{\"to\":\"0.0.1\"}", &ans), 409);
+	json_decref(ans);
 	th_kill(L.site[2].pid, SIGTERM, 10000);
 	const char *old[] = { "--binary-version", "0.0.1", NULL };
 	ck_assert(!th_site_start(&L.site[2], old));
@@ -939,7 +1009,7 @@ static Suite *drorchd_suite(void)
 	tcase_add_test(tc, test_primary_back_without_its_tail_is_failed_over);
 	tcase_add_test(tc, test_primary_back_without_metadata_keeps_its_writes);
 	tcase_add_test(tc, test_playbook_dry_run_gate_and_failed_step);
-	tcase_add_test(tc, test_rolling_upgrade_under_load_then_no_way_back);
+	tcase_add_test(tc, test_rolling_upgrade_rollback_then_no_way_back);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("wan");
 	tcase_set_timeout(tc, 150);

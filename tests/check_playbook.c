@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "playbook.h"
+#include "upgrade.h"
 #include "testhelp.h"
 
 static const char *const lab_sites[] = { "us-east", "eu-west", "ap-south" };
@@ -506,6 +507,173 @@ START_TEST(test_upgrade_kinds)
 }
 END_TEST
 
+
+/* ---- upgrade and rollback plans (playbooks/upgrade.c) -------------------- */
+
+/* The plan's steps as "KIND:ARG KIND:ARG ...": the site swapped (with its
+ * version), the switchover's target, the finalize's version. */
+static const char *plan_text(const struct playbook *pb)
+{
+	static char buf[1024];
+	buf[0] = '\0';
+	for (int i = 0; i < pb->nsteps; i++) {
+		const struct pb_step *s = &pb->steps[i];
+		char arg[96] = "";
+		if (s->kind == PB_UPGRADE_SITE)
+			snprintf(arg, sizeof(arg), "%s@%s", s->site, s->version);
+		else if (s->kind == PB_SWITCHOVER)
+			snprintf(arg, sizeof(arg), "%s", s->to);
+		else if (s->kind == PB_FINALIZE)
+			snprintf(arg, sizeof(arg), "%s", s->version);
+		else if (s->kind == PB_CHECK)
+			snprintf(arg, sizeof(arg), "%s", s->state);
+		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%s%s:%s", i ? " " : "",
+			 pb_kind_name(s->kind), arg);
+	}
+	return buf;
+}
+
+#define SITE(n, v, f, p) { .name = n, .version = v, .fcv = f, .primary = p }
+
+START_TEST(test_upgrade_plan_swaps_replicas_then_the_primary)
+{
+	struct pb_site_state c[] = { SITE("us-east", "0.1.0", "0.1.0", true),
+				     SITE("eu-west", "0.1.0", "0.1.0", false),
+				     SITE("ap-south", "0.1.0", "0.1.0", false) };
+	struct playbook pb;
+	char why[300];
+	ck_assert_int_eq(pb_upgrade_plan(c, 3, "0.2.0", true, "STEADY", &pb, why, sizeof(why)),
+			 PB_PLAN_OK);
+	ck_assert_str_eq(plan_text(&pb), "check:STEADY upgrade_site:eu-west@0.2.0 "
+			 "upgrade_site:ap-south@0.2.0 switchover:eu-west upgrade_site:us-east@0.2.0 "
+			 "finalize:0.2.0");
+	ck_assert_str_eq(pb.name, "upgrade");
+	ck_assert_str_eq(pb.steps[1].name, "2-upgrade-site");
+	playbook_free(&pb);
+	/* Not finalized: no finalize step. */
+	ck_assert_int_eq(pb_upgrade_plan(c, 3, "0.2.0", false, "STEADY", &pb, why, sizeof(why)),
+			 PB_PLAN_OK);
+	ck_assert_ptr_null(strstr(plan_text(&pb), "finalize"));
+	playbook_free(&pb);
+}
+END_TEST
+
+/* Sites already at the version are left alone: the cluster at `to` moves
+ * nothing (no switchover); one that only lacks its finalize is a finalize. */
+START_TEST(test_upgrade_plan_leaves_upgraded_sites_alone)
+{
+	struct pb_site_state c[] = { SITE("us-east", "0.2.0", "0.1.0", false),
+				     SITE("eu-west", "0.2.0", "0.1.0", true),
+				     SITE("ap-south", "0.1.0", "0.1.0", false) };
+	struct playbook pb;
+	char why[300];
+	ck_assert_int_eq(pb_upgrade_plan(c, 3, "0.2.0", false, "STEADY", &pb, why, sizeof(why)),
+			 PB_PLAN_OK);
+	ck_assert_str_eq(plan_text(&pb), "check:STEADY upgrade_site:ap-south@0.2.0");
+	playbook_free(&pb);
+	c[2].version = "0.2.0";
+	ck_assert_int_eq(pb_upgrade_plan(c, 3, "0.2.0", false, "STEADY", &pb, why, sizeof(why)),
+			 PB_PLAN_NOOP);
+	ck_assert_int_eq(pb.nsteps, 0);
+	ck_assert_msg(strstr(why, "every site runs 0.2.0"), "%s", why);
+	ck_assert_int_eq(pb_upgrade_plan(c, 3, "0.2.0", true, "STEADY", &pb, why, sizeof(why)),
+			 PB_PLAN_OK);
+	ck_assert_str_eq(plan_text(&pb), "check:STEADY finalize:0.2.0");
+	playbook_free(&pb);
+	for (int i = 0; i < 3; i++)
+		c[i].fcv = "0.2.0";
+	ck_assert_int_eq(pb_upgrade_plan(c, 3, "0.2.0", true, "STEADY", &pb, why, sizeof(why)),
+			 PB_PLAN_NOOP);
+	ck_assert_msg(strstr(why, "at fcv 0.2.0"), "%s", why);
+	/* The primary alone behind: a switchover to a replica that is ready. */
+	struct pb_site_state d[] = { SITE("us-east", "0.1.0", "0.1.0", true),
+				     SITE("eu-west", "0.2.0", "0.1.0", false) };
+	ck_assert_int_eq(pb_upgrade_plan(d, 2, "0.2.0", false, "STEADY", &pb, why, sizeof(why)),
+			 PB_PLAN_OK);
+	ck_assert_str_eq(plan_text(&pb), "check:STEADY switchover:eu-west upgrade_site:us-east@0.2.0");
+	playbook_free(&pb);
+}
+END_TEST
+
+START_TEST(test_upgrade_plan_refusals)
+{
+	struct pb_site_state c[] = { SITE("us-east", "0.2.0", "0.2.0", true),
+				     SITE("eu-west", "0.2.0", "0.2.0", false) };
+	struct playbook pb;
+	char why[300];
+	ck_assert_int_eq(pb_upgrade_plan(c, 2, "0.1.0", false, "STEADY", &pb, why, sizeof(why)),
+			 PB_PLAN_REFUSED);
+	ck_assert_msg(strstr(why, "us-east is at fcv 0.2.0") && strstr(why, "finalized"), "%s", why);
+	ck_assert_ptr_null(pb.steps);
+	ck_assert_int_eq(pb_upgrade_plan(c, 2, "two", false, "STEADY", &pb, why, sizeof(why)),
+			 PB_PLAN_REFUSED);
+	struct pb_site_state one[] = { SITE("us-east", "0.1.0", "0.1.0", true) };
+	ck_assert_int_eq(pb_upgrade_plan(one, 1, "0.2.0", false, "STEADY", &pb, why, sizeof(why)),
+			 PB_PLAN_REFUSED);
+	ck_assert_msg(strstr(why, "only site"), "%s", why);
+	struct pb_site_state none[] = { SITE("us-east", "0.1.0", "0.1.0", false),
+					SITE("eu-west", "0.1.0", "0.1.0", false) };
+	ck_assert_int_eq(pb_upgrade_plan(none, 2, "0.2.0", false, "STEADY", &pb, why, sizeof(why)),
+			 PB_PLAN_REFUSED);
+}
+END_TEST
+
+/* A rollback undoes the upgrade in reverse: the old primary (swapped last)
+ * first, then the other replicas, a switchover back to the old primary,
+ * then the upgrade's first replica, now the primary. */
+START_TEST(test_rollback_plan_reverses_the_upgrade)
+{
+	struct pb_site_state c[] = { SITE("us-east", "0.2.0", "0.1.0", false),
+				     SITE("eu-west", "0.2.0", "0.1.0", true),
+				     SITE("ap-south", "0.2.0", "0.1.0", false) };
+	const char *order[] = { "eu-west", "ap-south", "us-east" };
+	struct playbook pb;
+	char why[300];
+	ck_assert_int_eq(pb_rollback_plan(c, 3, order, 3, "STEADY", &pb, why, sizeof(why)),
+			 PB_PLAN_OK);
+	ck_assert_str_eq(plan_text(&pb), "check:STEADY upgrade_site:us-east@0.1.0 "
+			 "upgrade_site:ap-south@0.1.0 switchover:us-east upgrade_site:eu-west@0.1.0");
+	ck_assert_str_eq(pb.name, "rollback");
+	ck_assert_str_eq(pb.steps[1].name, "2-rollback-site");
+	playbook_free(&pb);
+	/* Without the upgrade's order: reverse configuration order. */
+	ck_assert_int_eq(pb_rollback_plan(c, 3, NULL, 0, "STEADY", &pb, why, sizeof(why)),
+			 PB_PLAN_OK);
+	ck_assert_str_eq(plan_text(&pb), "check:STEADY upgrade_site:ap-south@0.1.0 "
+			 "upgrade_site:us-east@0.1.0 switchover:ap-south upgrade_site:eu-west@0.1.0");
+	playbook_free(&pb);
+	/* An upgrade that stopped after one replica: only that one goes back. */
+	struct pb_site_state half[] = { SITE("us-east", "0.1.0", "0.1.0", true),
+					SITE("eu-west", "0.2.0", "0.1.0", false),
+					SITE("ap-south", "0.1.0", "0.1.0", false) };
+	ck_assert_int_eq(pb_rollback_plan(half, 3, order, 1, "STEADY", &pb, why, sizeof(why)),
+			 PB_PLAN_OK);
+	ck_assert_str_eq(plan_text(&pb), "check:STEADY upgrade_site:eu-west@0.1.0");
+	playbook_free(&pb);
+}
+END_TEST
+
+/* After a finalize every site runs the fcv: nothing can be rolled back. */
+START_TEST(test_rollback_plan_refused_after_finalize)
+{
+	struct pb_site_state c[] = { SITE("us-east", "0.2.0", "0.2.0", false),
+				     SITE("eu-west", "0.2.0", "0.2.0", true) };
+	struct playbook pb;
+	char why[300];
+	ck_assert_int_eq(pb_rollback_plan(c, 2, NULL, 0, "STEADY", &pb, why, sizeof(why)),
+			 PB_PLAN_REFUSED);
+	ck_assert_msg(strstr(why, "every site runs 0.2.0, the cluster's fcv: there is nothing to roll back (an upgrade, once finalized, cannot be"), "%s", why);
+	ck_assert_ptr_null(pb.steps);
+	/* A finalize that reached one site only: the highest fcv binds. */
+	c[0].fcv = "0.1.0";
+	ck_assert_int_eq(pb_rollback_plan(c, 2, NULL, 0, "STEADY", &pb, why, sizeof(why)),
+			 PB_PLAN_REFUSED);
+	struct pb_site_state nofcv[] = { SITE("us-east", "0.2.0", "", true) };
+	ck_assert_int_eq(pb_rollback_plan(nofcv, 1, NULL, 0, "STEADY", &pb, why, sizeof(why)),
+			 PB_PLAN_REFUSED);
+}
+END_TEST
+
 static Suite *playbook_suite(void)
 {
 	Suite *s = suite_create("playbook");
@@ -535,6 +703,13 @@ static Suite *playbook_suite(void)
 	tcase_add_test(tc, test_step_json_has_given_fields_only);
 	tcase_add_test(tc, test_kind_names);
 	tcase_add_test(tc, test_upgrade_kinds);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("upgrade-plans");
+	tcase_add_test(tc, test_upgrade_plan_swaps_replicas_then_the_primary);
+	tcase_add_test(tc, test_upgrade_plan_leaves_upgraded_sites_alone);
+	tcase_add_test(tc, test_upgrade_plan_refusals);
+	tcase_add_test(tc, test_rollback_plan_reverses_the_upgrade);
+	tcase_add_test(tc, test_rollback_plan_refused_after_finalize);
 	suite_add_tcase(s, tc);
 	return s;
 }

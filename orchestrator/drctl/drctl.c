@@ -1089,7 +1089,9 @@ static int start_and_follow(struct ctl *c, const char *path, json_t *body, bool 
 	*run = NULL;
 	int rc = body ? api(c, "POST", path, body, &out) : fail(EXIT_FAILED, "out of memory");
 	json_decref(body);
-	if (!rc && dry) {
+	if (!rc && json_is_true(json_object_get(out, "noop"))) {  /* nothing to do: no run */
+		c->json ? print_json(out) : (void)printf("nothing to do: %s\n", jstr(out, "reason"));
+	} else if (!rc && dry) {
 		c->json ? print_json(out) : print_plan(out);
 		rc = strcmp(jstr(out, "outcome"), "succeeded") ? EXIT_FAILED : EXIT_DONE;
 	} else if (!rc) {
@@ -1143,7 +1145,7 @@ static int cmd_upgrade(struct ctl *c, int argc, char **argv)
 {
 	struct opt opts[] = { { "--to", true, NULL, false }, { "--no-finalize", false, NULL, false },
 			      { "--dry-run", false, NULL, false }, { "--timeout", true, NULL, false },
-			      { NULL, false, NULL, false } };
+			      { "--rollback", false, NULL, false }, { NULL, false, NULL, false } };
 	struct args a;
 	long timeout_ms;
 	char what[200];
@@ -1151,21 +1153,31 @@ static int cmd_upgrade(struct ctl *c, int argc, char **argv)
 	if (rc || (rc = opt_seconds(opts, "--timeout", 1800, &timeout_ms)))
 		return rc;
 	const char *to = opt_value(opts, "--to");
-	if (!to)
-		return usage_error("upgrade: --to VERSION is required");
 	bool dry = opt_on(opts, "--dry-run"), fin = !opt_on(opts, "--no-finalize");
+	bool back = opt_on(opts, "--rollback");
+	if (back && (to || !fin))
+		return usage_error("upgrade: --rollback takes no --to or --no-finalize (it returns "
+				   "every site to the cluster's fcv)");
+	if (!back && !to)
+		return usage_error("upgrade: --to VERSION (or --rollback) is required");
 	if ((rc = need_api(c)))
 		return rc;
-	snprintf(what, sizeof(what), "rolling upgrade to %s%s: each site restarted in turn, the "
-		 "primary switched over", to, fin ? ", then finalized (no way back)" : "");
+	if (back)
+		snprintf(what, sizeof(what), "rollback of the upgrade: every site back to the "
+			 "cluster's fcv, in reverse order, the primary switched over");
+	else
+		snprintf(what, sizeof(what), "rolling upgrade to %s%s: each site restarted in turn, "
+			 "the primary switched over", to, fin ? ", then finalized (no way back)" : "");
 	if (!dry && (rc = confirm(c, what)))
 		return rc;
-	json_t *body = json_pack("{s:s, s:b, s:b}", "to", to, "finalize", fin, "dry_run", dry);
+	json_t *body = back ? json_pack("{s:b, s:b}", "rollback", true, "dry_run", dry)
+			    : json_pack("{s:s, s:b, s:b}", "to", to, "finalize", fin, "dry_run", dry);
 	json_t *run = NULL;
 	rc = start_and_follow(c, "/v1/upgrades", body, dry, what, timeout_ms, &run);
 	if (run)
-		c->json ? print_json(run) : (void)printf("run %lld: upgrade to %s %s  (drctl audit "
-			"%lld)\n", jint(run, "id"), to, jstr(run, "outcome"), jint(run, "id"));
+		c->json ? print_json(run) : (void)printf("run %lld: %s %s  (drctl audit %lld)\n",
+			jint(run, "id"), back ? "rollback" : "upgrade", jstr(run, "outcome"),
+			jint(run, "id"));
 	json_decref(run);
 	return rc;
 }
@@ -1534,12 +1546,17 @@ static const struct command commands[] = {
 	  "      every step passed.  --dry-run plans without acting (checks evaluated now).\n"
 	  "      --json: {\"run\": ID, ...}" },
 	{ "upgrade", cmd_upgrade,
-	  "upgrade --to VERSION [--no-finalize] [--dry-run] [--timeout S] [--yes] [--json]",
+	  "upgrade --to VERSION [--no-finalize] [--dry-run] [--timeout S] [--yes] [--json]\n"
+	  "       | upgrade --rollback [--dry-run] [--timeout S] [--yes] [--json]",
 	  "rolling upgrade (POST /v1/upgrades): each replica's drsite swapped in turn, a\n"
 	  "      zero-loss switchover, the old primary swapped, then the new FCV on every site\n"
 	  "      (after which the old binary cannot come back; --no-finalize keeps the way back\n"
-	  "      open).  With --lab, drctl swaps the binaries (restart with --binary-version);\n"
-	  "      otherwise it says which site drorchd waits for" },
+	  "      open).  Sites already at VERSION are left alone: an upgrade to the version\n"
+	  "      the cluster runs does nothing.  --rollback (before a finalize) swaps every\n"
+	  "      site back to the cluster's FCV in reverse order, the primary last after a\n"
+	  "      switchover; refused (exit 1) once finalized.  With --lab, drctl swaps the\n"
+	  "      binaries (restart with --binary-version); otherwise it says which site\n"
+	  "      drorchd waits for" },
 	{ "approve", cmd_approve, "approve RUN [--comment TEXT] [--json]",
 	  "let a playbook run past the approval gate it waits at" },
 	{ "ack", cmd_ack, "ack RUN --comment TEXT [--json]",
