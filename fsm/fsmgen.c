@@ -351,9 +351,9 @@ static void read_state_body(struct spec *sp, struct decl *d, const yaml_node_t *
 	d->resting = state_flag(sp, body, "resting", d->name);
 	d->run_open = state_flag(sp, body, "run_open", d->name);
 	d->awaits_operator = state_flag(sp, body, "awaits_operator", d->name);
-	if (d->reconciles && d->timeout_ms)
-		refuse(sp, body->start_mark, "state %s: a transient state (timeout_ms) cannot "
-		       "reconcile roles: a recovery is changing them", d->name);
+	if (d->reconciles && !d->renews_lease)
+		refuse(sp, body->start_mark, "state %s: a state that lets the primary's lease run "
+		       "out is replacing the primary: it cannot keep sites in their roles", d->name);
 	if (d->resting == (d->timeout_ms != 0))
 		refuse(sp, body->start_mark, "state %s: a state is either resting (resting: true) "
 		       "or transient (timeout_ms), exactly one", d->name);

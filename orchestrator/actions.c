@@ -13,6 +13,8 @@
  *   redirect  REDIRECTING: every replica streams from the new primary?
  *   drain     SWITCHOVER: primary's writes paused; target flushed its last LSN?
  *   reopen    (aborted switchover): the primary takes writes again
+ *
+ * The upgrade states' actions (swap, finalize) are in upgrading.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +28,7 @@
 
 #define POLL_MS 20
 
-/* Deadline of the current state: entered + its timeout, less a margin. */
-static uint64_t state_deadline(struct orch *o)
+uint64_t orch_state_deadline(struct orch *o)
 {
 	pthread_mutex_lock(&o->mu);
 	int s = fsm_state_by_name(o->cluster.state);
@@ -65,7 +66,7 @@ bool orch_regressed_locked(struct orch *o, int p, int64_t *need_lsn)
 static int act_confirm(struct orch *o)
 {
 	int p = orch_site_index(o, o->cluster.primary);
-	uint64_t deadline = state_deadline(o);
+	uint64_t deadline = orch_state_deadline(o);
 	pthread_mutex_lock(&o->mu);
 	uint64_t last_ok = o->views[p].last_ok_ms;
 	pthread_mutex_unlock(&o->mu);
@@ -479,7 +480,7 @@ static int act_promote(struct orch *o)
 	for (int i = 0; i < o->cfg.nsites; i++)
 		if (follows[i])
 			role_cmd(o, h, i, orch_role_body(o, i, name, epoch), report);
-	bool wrote = first_write(o, h, cand, epoch, state_deadline(o));
+	bool wrote = first_write(o, h, cand, epoch, orch_state_deadline(o));
 	httpc_free(h);
 	if (wrote)
 		orch_run_mark(o, "first_write", time_wall_ms());
@@ -504,17 +505,35 @@ static bool all_follow_locked(struct orch *o, int primary, int64_t epoch)
 	return true;
 }
 
+/* Can every site that does not follow yet not do so by waiting: down, or
+ * refused as diverged by the new primary (a rewind is a rejoin's work)?
+ * Under mu. */
+static bool none_attaching_locked(struct orch *o, int primary, int64_t epoch)
+{
+	for (int i = 0; i < o->cfg.nsites; i++) {
+		const struct site_view *v = &o->views[i];
+		bool follows = v->reachable && v->epoch == epoch && !strcmp(v->role, "replica") &&
+			       !strcmp(v->repl_state, "streaming");
+		if (i != primary && !follows && v->reachable && !(v->diverged_lsn && v->epoch == epoch))
+			return false;
+	}
+	return true;
+}
+
 static int act_redirect(struct orch *o)
 {
-	uint64_t deadline = state_deadline(o);
+	uint64_t deadline = orch_state_deadline(o);
 	uint64_t settle = time_mono_ms() + 3000;  /* give replicas a moment to attach */
+	uint64_t least = time_mono_ms() + 2 * orch_window_ms(o);  /* views a poll old */
 	bool ok = false;
 	while (!orch_stopping(o) && time_mono_ms() < deadline && time_mono_ms() < settle) {
 		pthread_mutex_lock(&o->mu);
 		int p = orch_site_index(o, o->cluster.primary);
 		ok = p >= 0 && all_follow_locked(o, p, o->cluster.epoch);
+		bool hopeless = p >= 0 && time_mono_ms() >= least &&
+				none_attaching_locked(o, p, o->cluster.epoch);
 		pthread_mutex_unlock(&o->mu);
-		if (ok)
+		if (ok || hopeless)
 			break;
 		time_sleep_ms(POLL_MS * 5);
 	}
@@ -594,7 +613,7 @@ static int act_drain(struct orch *o)
 		      primary_writes(o, h, p, epoch, true, err, sizeof(err)) == 200;
 	if (paused)
 		orch_run_mark(o, "writes_paused", time_wall_ms());
-	bool ok = paused && caught_up(o, h, p, t, epoch, state_deadline(o), report);
+	bool ok = paused && caught_up(o, h, p, t, epoch, orch_state_deadline(o), report);
 	json_object_set_new(report, "waited_ms", json_integer((json_int_t)(time_mono_ms() - t0)));
 	if (!ok) {
 		json_object_set_new(report, "error", json_string(!paused ? (err[0] ? err :
@@ -635,6 +654,8 @@ int orch_run_action(struct orch *o, enum fsm_action a)
 	case FSM_A_REDIRECT: return act_redirect(o);
 	case FSM_A_DRAIN: return act_drain(o);
 	case FSM_A_REOPEN: return act_reopen(o);
+	case FSM_A_SWAP: return orch_act_swap(o);
+	case FSM_A_FINALIZE: return orch_act_finalize(o);
 	default: return -1;  /* record, none: the transition itself is the record */
 	}
 }

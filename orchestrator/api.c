@@ -412,8 +412,11 @@ static int upgrade_order(struct api *a, const char *order[], int cap, json_t **k
 	json_array_foreach(json_object_get(run, "steps"), i, step) {
 		json_t *d = json_object_get(step, "detail");
 		const char *site = json_string_value(json_object_get(d, "site"));
-		if (n < cap && site && !strcmp(json_string_value(json_object_get(d, "kind")) ?: "",
-					       "upgrade_site") &&
+		const char *name = json_string_value(json_object_get(step, "name")) ?: "";
+		bool swapped = !strcmp(name, "swapped") ||  /* the state machine's swap */
+			       !strcmp(json_string_value(json_object_get(d, "kind")) ?: "",
+				       "upgrade_site");  /* an upgrade_site playbook step */
+		if (n < cap && site && swapped &&
 		    !strcmp(json_string_value(json_object_get(step, "status")) ?: "", "ok"))
 			order[n++] = site;
 	}
@@ -448,9 +451,31 @@ static int upgrade_plan(struct api *a, const struct api_upgrade *u, struct playb
 	return r == PB_PLAN_OK ? 0 : r == PB_PLAN_NOOP ? 200 : r == PB_PLAN_REFUSED ? 409 : 503;
 }
 
+/* The plan the state machine follows (orch_upgrade): the version, whether
+ * to finalize, the order of the swaps and the switchover's target. */
+static json_t *plan_for_fsm(const struct playbook *pb, const char *to, bool rollback)
+{
+	json_t *order = json_array(), *plan;
+	const char *switch_to = "";
+	bool finalize = false;
+	for (int i = 0; i < pb->nsteps; i++) {
+		const struct pb_step *s = &pb->steps[i];
+		if (s->kind == PB_UPGRADE_SITE)
+			json_array_append_new(order, json_string(s->site));
+		else if (s->kind == PB_SWITCHOVER)
+			switch_to = s->to;
+		else if (s->kind == PB_FINALIZE)
+			finalize = true;
+	}
+	plan = json_pack("{s:s, s:b, s:b, s:o, s:s}", "to", to, "finalize", finalize, "rollback",
+			 rollback, "order", order, "switch_to", switch_to);
+	return plan;
+}
+
 /* POST /v1/upgrades {"to": "X.Y.Z", "finalize": true, "dry_run": false} or
- * {"rollback": true}: a run of kind upgrade (202), its plan (dry run: 200),
- * nothing to do (200, "noop"), or refused (409). */
+ * {"rollback": true}: a run of kind upgrade driven by the state machine
+ * (202: UPGRADING, FINALIZING), its plan (dry run: 200), nothing to do
+ * (200, "noop"), or refused (409, e.g. not STEADY). */
 static void post_upgrade(struct api *a, const struct http_req *req, struct http_resp *resp)
 {
 	json_t *j;
@@ -472,10 +497,17 @@ static void post_upgrade(struct api *a, const struct http_req *req, struct http_
 						  : u.to);
 	json_t *detail = json_pack("{s:s, s:b, s:b}", "to", to, "finalize", u.finalize && !u.rollback,
 				   "rollback", u.rollback);
-	if (rc == 0)
+	if (rc == 0 && u.dry_run) {
 		rc = pbrun_start(a->pbrun, &pb, &(struct pbrun_opts){ .kind = "upgrade",
-				 .actor = "operator:api", .dry_run = u.dry_run, .detail = detail },
+				 .actor = "operator:api", .dry_run = true, .detail = detail },
 				 &run, &plan, why, sizeof(why));
+	} else if (rc == 0) {
+		json_t *fsm_plan = plan_for_fsm(&pb, to, u.rollback);
+		playbook_free(&pb);
+		rc = fsm_plan ? orch_upgrade(a->orch, "operator:api", fsm_plan, &run, why,
+					     sizeof(why)) : 503;
+		json_decref(fsm_plan);
+	}
 	if (rc == 200)
 		http_resp_json(resp, 200, json_pack("{s:s?, s:b, s:b, s:s}", "to", u.to, "rollback",
 						    u.rollback, "noop", true, "reason", why));

@@ -164,7 +164,7 @@ static double jnum(json_t *v)
 static void render_sites(json_t *status, struct prom *p)
 {
 	json_t *sites = json_object_get(status, "sites"), *site;
-	char labels[256], esc[160];
+	char labels[512], esc[160];
 	size_t i;
 	for (size_t f = 0; f < sizeof(site_families) / sizeof(site_families[0]); f++) {
 		const struct site_family *sf = &site_families[f];
@@ -174,6 +174,17 @@ static void render_sites(json_t *status, struct prom *p)
 			snprintf(labels, sizeof(labels), "site=\"%s\"", esc);
 			prom_value(p, sf->name, labels, jnum(json_object_get(site, sf->key)) * sf->scale);
 		}
+	}
+	prom_family(p, "drorch_monitor_site_info", "gauge",
+		    "1 per site, labelled with the binary version and the feature-compatibility "
+		    "version it reports.");
+	json_array_foreach(sites, i, site) {
+		char v[64], f[64];
+		prom_label_escape(json_string_value(json_object_get(site, "name")), esc, sizeof(esc));
+		prom_label_escape(json_string_value(json_object_get(site, "version")) ?: "", v, sizeof(v));
+		prom_label_escape(json_string_value(json_object_get(site, "fcv")) ?: "", f, sizeof(f));
+		snprintf(labels, sizeof(labels), "site=\"%s\",version=\"%s\",fcv=\"%s\"", esc, v, f);
+		prom_value(p, "drorch_monitor_site_info", labels, 1);
 	}
 	static const char *const roles[] = { "primary", "replica", "fenced", "down" };
 	prom_family(p, "drorch_monitor_site_role", "gauge",

@@ -177,6 +177,28 @@ void orch_run_mark(struct orch *o, const char *name, uint64_t wall_ms)
 		log_event(LOG_ERROR, "orch.run_mark_failed", "{s:s}", "error", err);
 }
 
+void orch_run_detail_put(struct orch *o, const char *key, json_t *value)
+{
+	char err[300];
+	pthread_mutex_lock(&o->mu);
+	int64_t run = o->cluster.run_id;
+	pthread_mutex_unlock(&o->mu);
+	json_t *r = run ? store_run_json(o->store, run) : NULL;
+	json_t *d = json_object_get(r, "detail");
+	d = json_is_object(d) ? json_incref(d) : json_object();
+	if (value)
+		json_object_set(d, key, value);
+	else
+		json_object_del(d, key);
+	char *text = r ? json_dumps(d, JSON_COMPACT) : NULL;
+	if (text && store_run_update_detail(o->store, run, text, err, sizeof(err)) != 0)
+		log_event(LOG_ERROR, "orch.run_detail_failed", "{s:s}", "error", err);
+	free(text);
+	json_decref(d);
+	json_decref(r);
+	json_decref(value);
+}
+
 /* The newest of the last 100 runs whose kind is one of kinds (NULL-ended)
  * and, when outcome is not NULL, whose outcome it is; new ref or NULL. */
 json_t *orch_newest_run(struct orch *o, const char *const kinds[], const char *outcome)
@@ -302,6 +324,19 @@ static bool guard_holds(void *ctx, enum fsm_guard g)
 		return o->all_replicas_ok;
 	case FSM_G_PRIMARY_KNOWN:
 		return o->sites_primary >= 0;
+	case FSM_G_UPGRADE_RUNNING: {
+		json_t *kind = orch_detail_get(o, "kind");
+		bool up = json_is_string(kind) && !strcmp(json_string_value(kind), "upgrade");
+		json_decref(kind);
+		return up;
+	}
+	case FSM_G_FINALIZE_ASKED: {
+		json_t *plan = orch_detail_get(o, "upgrade");
+		bool fin = json_is_true(json_object_get(plan, "finalize")) &&
+			   !json_is_true(json_object_get(plan, "rollback"));
+		json_decref(plan);
+		return fin;
+	}
 	default:
 		return false;
 	}
@@ -332,6 +367,8 @@ static void fresh_run_detail(struct store_cluster *next, json_t *request, const 
 	json_t *target = json_object_get(request, "target");
 	if (json_is_string(target) && json_string_length(target))
 		json_object_set(fresh, "target", target);
+	if (json_is_object(json_object_get(request, "upgrade")))  /* OP_UPGRADE's plan */
+		json_object_set(fresh, "upgrade", json_object_get(request, "upgrade"));
 	json_object_set_new(fresh, "force", json_boolean(json_is_true(json_object_get(request, "force"))));
 	json_object_set_new(fresh, "kind", json_string(kind));
 	char *text = json_dumps(fresh, JSON_COMPACT | JSON_SORT_KEYS);
@@ -378,8 +415,12 @@ static int next_cluster(struct orch *o, const struct fsm_row *row, const char *a
 		/* R02 believes no old primary: the run names none. */
 		const char *from = row->event == FSM_E_STORE_BEHIND ||
 				   strstr(next->detail, "\"primary_unknown\":true") ? "" : next->primary;
-		if (store_run_begin(o->store, kind, actor, from, next->epoch, NULL,
-				    &next->run_id, err, sizeof(err)) != 0) {
+		char *rdetail = json_is_object(json_object_get(request, "upgrade")) ?
+				json_dumps(json_object_get(request, "upgrade"), JSON_COMPACT) : NULL;
+		int brc = store_run_begin(o->store, kind, actor, from, next->epoch, rdetail,
+					  &next->run_id, err, sizeof(err));
+		free(rdetail);
+		if (brc != 0) {
 			log_event(LOG_ERROR, "orch.run_begin_failed", "{s:s}", "error", err);
 			return -1;
 		}
@@ -406,16 +447,47 @@ static int next_cluster(struct orch *o, const struct fsm_row *row, const char *a
 	return 0;
 }
 
+/* How many transitions of the current run fired rows of `row`'s id
+ * (its id before '@', so D01@STEADY and D01@DEGRADED count alike). */
+static int run_row_count(struct orch *o, const struct fsm_row *row)
+{
+	pthread_mutex_lock(&o->mu);
+	int64_t run = o->cluster.run_id;
+	pthread_mutex_unlock(&o->mu);
+	json_t *ts = run ? store_transitions_json(o->store, 0, run, 0) : NULL, *t;
+	size_t i, base = strcspn(row->id, "@");
+	int n = 0;
+	json_array_foreach(ts, i, t) {
+		const char *id = json_string_value(json_object_get(t, "row_id")) ?: "";
+		n += strcspn(id, "@") == base && !strncmp(id, row->id, base);
+	}
+	json_decref(ts);
+	return run ? n : 1;
+}
+
+/* Does crash point tok ("ID" or "ID#N": the Nth time in the run) name row? */
+static bool crash_matches(struct orch *o, const struct fsm_row *row, const char *tok, size_t len)
+{
+	const char *hash = memchr(tok, '#', len);
+	size_t idlen = hash ? (size_t)(hash - tok) : len;
+	size_t base = strcspn(row->id, "@");
+	bool named = (idlen == strlen(row->id) && !strncmp(tok, row->id, idlen)) ||
+		     (idlen == base && !strncmp(tok, row->id, base));
+	return named && (!hash || atoi(hash + 1) == run_row_count(o, row));
+}
+
 /*
- * Tests only: SIGKILL right after row is committed, when row's id (or its
- * id before '@') is DRORCH_TEST_CRASH_AT, or the first line of the file
- * DRORCH_TEST_CRASH_FILE names (read at each transition, so one drorchd
- * can be given crash points one after another).
+ * Tests only: SIGKILL right after row is committed, when a crash point
+ * names it: DRORCH_TEST_CRASH_AT, or the first line of the file
+ * DRORCH_TEST_CRASH_FILE names (read at each transition, so one drorchd can
+ * be given crash points one after another).  A crash point is a list of
+ * ROW or ROW#N separated by spaces: ROW is a row id or its id before '@';
+ * #N the Nth time that row fires in the current run.
  */
-static void crash_point(const struct fsm_row *row)
+static void crash_point(struct orch *o, const struct fsm_row *row)
 {
 	const char *at = getenv("DRORCH_TEST_CRASH_AT"), *file = getenv("DRORCH_TEST_CRASH_FILE");
-	char line[64] = "";
+	char line[512] = "";
 	FILE *f = file && *file ? fopen(file, "r") : NULL;
 	if (f) {
 		if (fgets(line, sizeof(line), f))
@@ -423,12 +495,14 @@ static void crash_point(const struct fsm_row *row)
 		fclose(f);
 		at = line;
 	}
-	if (!at || !*at)
-		return;
-	size_t n = strcspn(row->id, "@");
-	if (strcmp(at, row->id) == 0 || (strlen(at) == n && strncmp(at, row->id, n) == 0)) {
-		log_event(LOG_WARN, "orch.test_crash", "{s:s}", "row", row->id);
-		kill(getpid(), SIGKILL);
+	for (const char *p = at ? at : ""; *p; ) {
+		size_t len = strcspn(p, " ");
+		if (len && crash_matches(o, row, p, len)) {
+			log_event(LOG_WARN, "orch.test_crash", "{s:s}", "row", row->id);
+			kill(getpid(), SIGKILL);
+		}
+		p += len;
+		p += strspn(p, " ");
 	}
 }
 
@@ -508,7 +582,7 @@ static const struct fsm_row *feed(struct orch *o, int ev, const char *actor, jso
 		if (!row || row->kind != FSM_TRANSITION || commit(o, row, actor, detail) != 0)
 			break;
 		detail = NULL;
-		crash_point(row);
+		crash_point(o, row);
 		step_pause(row);
 		if (row->ends_run)
 			finish_run(o, row->ends_run);
@@ -608,6 +682,9 @@ static int health_event_locked(struct orch *o, uint64_t now, uint64_t started)
 			return -1;
 		return automatic ? FSM_E_PRIMARY_MISSED : -1;
 	}
+	/* The state's action swaps a site's binary: has it come back? */
+	if (!strcmp(o->cluster.action, fsm_action_names[FSM_A_SWAP]))
+		return orch_upgrade_event_locked(o);
 	int ev = FSM_E_HEALTHY;
 	for (int i = 0; i < o->cfg.nsites; i++)
 		if (i != p && replica_degraded_locked(o, i, now, window, started))
@@ -631,6 +708,11 @@ static int take_request_locked(struct orch *o, char *actor, size_t len, json_t *
 	snprintf(actor, len, "%s", o->op.actor);
 	*detail = json_pack("{s:s, s:b, s:s}", "target", o->op.target, "force", o->op.force,
 			    "kind", o->op.kind[0] ? o->op.kind : "failover");
+	json_t *plan = o->op.plan[0] ? json_loads(o->op.plan, 0, NULL) : NULL;
+	if (*detail && plan)
+		json_object_set_new(*detail, "upgrade", plan);
+	else
+		json_decref(plan);
 	return o->op.event;
 }
 
@@ -985,7 +1067,8 @@ static const struct fsm_row *refusing_row_locked(struct orch *o, enum fsm_event 
 }
 
 static int queue_request(struct orch *o, enum fsm_event ev, const char *actor,
-			 const char *target, bool force, const char *kind, char *why, size_t whylen)
+			 const char *target, bool force, const char *kind, const char *plan,
+			 char *why, size_t whylen)
 {
 	pthread_mutex_lock(&o->mu);
 	int t = target && *target ? orch_site_index(o, target) : -1;
@@ -1006,6 +1089,7 @@ static int queue_request(struct orch *o, enum fsm_event ev, const char *actor,
 		snprintf(o->op.actor, sizeof(o->op.actor), "%s", actor);
 		snprintf(o->op.target, sizeof(o->op.target), "%s", target ? target : "");
 		snprintf(o->op.kind, sizeof(o->op.kind), "%s", kind);
+		snprintf(o->op.plan, sizeof(o->op.plan), "%s", plan ? plan : "");
 		row = fsm_step(orch_state_locked(o), ev, guard_holds, o);
 		snprintf(why, whylen, "%s", row->reason);
 		pthread_cond_broadcast(&o->wake);
@@ -1017,7 +1101,39 @@ static int queue_request(struct orch *o, enum fsm_event ev, const char *actor,
 int orch_request(struct orch *o, enum fsm_event ev, const char *actor, const char *target,
 		 bool force, char *why, size_t whylen)
 {
-	return queue_request(o, ev, actor, target, force, "failover", why, whylen);
+	return queue_request(o, ev, actor, target, force, "failover", NULL, why, whylen);
+}
+
+int orch_upgrade(struct orch *o, const char *actor, json_t *plan, int64_t *run_id, char *why,
+		 size_t whylen)
+{
+	char *text = json_dumps(plan, JSON_COMPACT);
+	pthread_mutex_lock(&o->mu);
+	int64_t before = o->cluster.run_id;
+	pthread_mutex_unlock(&o->mu);
+	int rc = !text || strlen(text) >= sizeof(o->op.plan) ? 400 :
+		 queue_request(o, FSM_E_OP_UPGRADE, actor, NULL, false, "upgrade", text, why,
+			       whylen);
+	if (rc == 400)
+		snprintf(why, whylen, "the upgrade's plan is too long");
+	free(text);
+	*run_id = 0;
+	for (uint64_t end = time_mono_ms() + 5000; rc == 0 && time_mono_ms() < end;
+	     time_sleep_ms(10)) {
+		pthread_mutex_lock(&o->mu);
+		int64_t run = o->cluster.run_id;  /* opened by the row the request fires */
+		pthread_mutex_unlock(&o->mu);
+		if (run && run != before) {
+			*run_id = run;
+			return 0;
+		}
+	}
+	if (rc == 0) {
+		snprintf(why, whylen, "the upgrade was queued but its run did not open in 5 s: "
+			 "see GET /v1/runs and the audit");
+		rc = 503;
+	}
+	return rc;
 }
 
 /* The site the last successful failover or switchover took the primary
@@ -1081,7 +1197,7 @@ int orch_switchover(struct orch *o, const char *actor, const char *target, char 
 	pthread_mutex_unlock(&o->mu);
 	if (no)
 		return 409;
-	return queue_request(o, FSM_E_OP_SWITCHOVER, actor, target, false, kind, why, whylen);
+	return queue_request(o, FSM_E_OP_SWITCHOVER, actor, target, false, kind, NULL, why, whylen);
 }
 
 int orch_ack_run(struct orch *o, int64_t run_id, const char *actor, const char *comment,

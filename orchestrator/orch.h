@@ -77,6 +77,7 @@ struct op_request {
 	char target[CONFIG_NAME_MAX];  /* failover --to, or "" */
 	bool force;                    /* skip the RPO check */
 	char kind[16];                 /* OP_SWITCHOVER: switchover | failback */
+	char plan[1024];               /* OP_UPGRADE: the plan, JSON (orch_upgrade) */
 	bool pending;
 };
 
@@ -142,6 +143,31 @@ int orch_request(struct orch *o, enum fsm_event ev, const char *actor, const cha
  * now (with why) and for a failback with nothing to fail back to. */
 int orch_switchover(struct orch *o, const char *actor, const char *target, char *why,
 		    size_t whylen);
+
+/*
+ * A rolling upgrade (or rollback) by the state machine: plan is
+ * {"to": VERSION, "finalize": bool, "rollback": bool, "order": [SITE...],
+ * "switch_to": SITE} (playbooks/upgrade.c decides it).  Queued as
+ * OP_UPGRADE; waits up to 5 s for the driver to open its run.  0 with
+ * *run_id, 409 refused (why), 503 busy or not started in time.
+ */
+int orch_upgrade(struct orch *o, const char *actor, json_t *plan, int64_t *run_id, char *why,
+		 size_t whylen);
+
+/* The current state's deadline (monotonic ms): entered + its timeout, less
+ * a 100 ms margin. */
+uint64_t orch_state_deadline(struct orch *o);
+
+/* The upgrade states' actions and tick (upgrading.c). */
+int orch_act_swap(struct orch *o);
+int orch_act_finalize(struct orch *o);
+/* SITE_SWAPPED once the site the swap waits for runs its new binary and
+ * streams at the cluster's epoch, else -1.  Under o->mu. */
+int orch_upgrade_event_locked(struct orch *o);
+
+/* Sets (value) or removes (NULL) key in the current run's detail in the
+ * store, the detail clients follow (e.g. waiting_for_site_upgrade). */
+void orch_run_detail_put(struct orch *o, const char *key, json_t *value);
 
 /* An operator acknowledges a failover run with a comment: recorded as a
  * step of the run, and the anti-flapping window no longer holds back the

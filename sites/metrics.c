@@ -200,11 +200,17 @@ static void render_latency(struct site *s, struct prom *p)
 void site_metrics_render(struct site *s, struct http_resp *resp)
 {
 	struct prom p;
-	char name[160], labels[400];
+	char name[160], labels[400], bin[32], fcv[32];
 	prom_init(&p);
 	prom_label_escape(s->name, name, sizeof(name));
-	snprintf(labels, sizeof(labels), "name=\"%s\",version=\"%s\"", name, PACKAGE_VERSION);
-	prom_family(&p, "drorch_site_info", "gauge", "The site's name and binary version.");
+	version_text(&s->opts.binary, bin, sizeof(bin));
+	pthread_mutex_lock(&s->mu);
+	version_text(&s->role.fcv, fcv, sizeof(fcv));
+	pthread_mutex_unlock(&s->mu);
+	snprintf(labels, sizeof(labels), "name=\"%s\",version=\"%s\",fcv=\"%s\"", name, bin, fcv);
+	prom_family(&p, "drorch_site_info", "gauge",
+		    "The site's name, the binary version it runs and its feature-compatibility "
+		    "version.");
 	prom_value(&p, "drorch_site_info", labels, 1);
 	render_wal(s, &p);
 	render_checkpoints(s, &p);

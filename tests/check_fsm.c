@@ -61,12 +61,21 @@ START_TEST(test_fsm_primary_missed_inside_flap_window_goes_held)
 }
 END_TEST
 
+static bool not_upgrading(void *ctx, enum fsm_guard g)
+{
+	(void)ctx;
+	return g != FSM_G_UPGRADE_RUNNING;
+}
+
 START_TEST(test_fsm_null_guard_function_means_no_guard_holds)
 {
 	const struct fsm_row *r = fsm_step(FSM_S_REDIRECTING, FSM_E_REDIRECTED, NULL, NULL);
 	ck_assert_str_eq(r->id, "F09");
 	ck_assert_int_eq(r->to, FSM_S_DEGRADED);
 	r = fsm_step(FSM_S_REDIRECTING, FSM_E_REDIRECTED, all_guards, NULL);
+	ck_assert_str_eq(r->id, "U05");  /* an upgrade's switchover goes on with the upgrade */
+	ck_assert_int_eq(r->to, FSM_S_UPGRADING);
+	r = fsm_step(FSM_S_REDIRECTING, FSM_E_REDIRECTED, not_upgrading, NULL);
 	ck_assert_str_eq(r->id, "F08");
 	ck_assert_int_eq(r->to, FSM_STEADY);
 }
@@ -407,7 +416,7 @@ START_TEST(test_fsm_state_properties_are_consistent)
 		ck_assert_msg(fsm_state_resting[s] == !fsm_state_timeout_ms[s], "%s", fsm_state_names[s]);
 		ck_assert(!fsm_state_awaits_operator[s] || fsm_state_resting[s]);
 		ck_assert(!fsm_state_run_open[s] || !fsm_state_resting[s]);
-		ck_assert(!fsm_state_reconciles[s] || fsm_state_resting[s]);
+		ck_assert(!fsm_state_reconciles[s] || fsm_state_renews_lease[s]);
 	}
 	ck_assert(fsm_state_resting[FSM_STEADY] && !fsm_state_awaits_operator[FSM_STEADY]);
 	ck_assert(fsm_state_awaits_operator[FSM_S_HELD] && fsm_state_awaits_operator[FSM_S_PAUSED]);

@@ -1,0 +1,199 @@
+/*
+ * upgrading.c — what drorchd does in the upgrade states (fsm/dr.fsm.yaml:
+ * UPGRADING, FINALIZING), following the plan playbooks/upgrade.c decided
+ * (kept in the cluster row's detail as "upgrade": {to, finalize, rollback,
+ * order, switch_to}).
+ *
+ *   swap      UPGRADING: the next site of the plan's order that does not run
+ *             `to` yet.  A replica: it is named in the run's detail
+ *             (waiting_for_site_upgrade, for whoever installs binaries) and
+ *             in the cluster row's ("awaiting"); each tick checks it
+ *             (orch_upgrade_event_locked) and raises SITE_SWAPPED once it
+ *             runs `to` and streams again.  The primary: PRIMARY_TO_SWAP,
+ *             with the switchover's target in the detail.  None left:
+ *             SWAPPED.
+ *   finalize  FINALIZING: every site runs at least `to`; each takes it as
+ *             its FCV.  FINALIZED, or ACTION_FAILED at the state's deadline.
+ *
+ * Both are idempotent: after a crash, swap finds the next site from what the
+ * sites report, and an FCV a site already has is a confirmation.  Neither
+ * blocks the driver while a site is being swapped: health ticks go on, so a
+ * primary failing during an upgrade is still detected (U10).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "orch.h"
+#include "siteapi.h"
+#include "timeutil.h"
+#include "version.h"
+
+/* The site the plan's order has next: the first that does not run `to`. */
+static int next_site_locked(struct orch *o, json_t *order, const char *to)
+{
+	size_t i;
+	json_t *n;
+	json_array_foreach(order, i, n) {
+		int k = orch_site_index(o, json_string_value(n) ?: "");
+		if (k >= 0 && strcmp(o->views[k].version, to) != 0)
+			return k;
+	}
+	return -1;
+}
+
+/* The switchover's target when the primary's turn comes: the plan's, if it
+ * runs `to` and is not the primary, else the first of the order that does. */
+static int switch_target_locked(struct orch *o, json_t *plan, const char *to, int p)
+{
+	int t = orch_site_index(o, json_string_value(json_object_get(plan, "switch_to")) ?: "");
+	if (t >= 0 && t != p && !strcmp(o->views[t].version, to))
+		return t;
+	size_t i;
+	json_t *n;
+	json_array_foreach(json_object_get(plan, "order"), i, n) {
+		int k = orch_site_index(o, json_string_value(n) ?: "");
+		if (k >= 0 && k != p && !strcmp(o->views[k].version, to))
+			return k;
+	}
+	return -1;
+}
+
+/* Records that the site swap waited for is done (once). */
+static void note_swapped(struct orch *o, const char *awaited, const char *to)
+{
+	orch_run_step(o, "swapped", "ok", json_pack("{s:s, s:s}", "site", awaited, "version", to));
+	orch_detail_set(o, "awaiting", json_string(""));
+}
+
+int orch_act_swap(struct orch *o)
+{
+	json_t *plan = orch_detail_get(o, "upgrade");
+	json_t *awaiting = orch_detail_get(o, "awaiting");
+	const char *to = json_string_value(json_object_get(plan, "to"));
+	json_t *order = json_object_get(plan, "order");
+	char awaited[CONFIG_NAME_MAX] = "", next[CONFIG_NAME_MAX] = "", target[CONFIG_NAME_MAX] = "";
+	snprintf(awaited, sizeof(awaited), "%s", json_string_value(awaiting) ?: "");
+	json_decref(awaiting);
+	if (!to || !json_is_array(order)) {
+		orch_run_step(o, "swap", "failed", json_pack("{s:s}", "error",
+			      "the cluster row holds no upgrade plan"));
+		json_decref(plan);
+		return FSM_E_ACTION_FAILED;
+	}
+	pthread_mutex_lock(&o->mu);
+	int p = orch_site_index(o, o->cluster.primary);
+	int k = next_site_locked(o, order, to);
+	int t = k >= 0 && k == p ? switch_target_locked(o, plan, to, p) : -1;
+	if (k >= 0)
+		snprintf(next, sizeof(next), "%s", o->cfg.sites[k].name);
+	if (t >= 0)
+		snprintf(target, sizeof(target), "%s", o->cfg.sites[t].name);
+	pthread_mutex_unlock(&o->mu);
+	char version[32];
+	snprintf(version, sizeof(version), "%s", to);
+	json_decref(plan);
+	if (awaited[0] && strcmp(awaited, next))
+		note_swapped(o, awaited, version);
+	if (k < 0) {
+		orch_run_detail_put(o, "waiting_for_site_upgrade", NULL);
+		return FSM_E_SWAPPED;
+	}
+	if (k == p) {
+		orch_run_detail_put(o, "waiting_for_site_upgrade", NULL);
+		if (!target[0]) {
+			orch_run_step(o, "swap", "failed", json_pack("{s:s, s:s}", "error",
+				      "no replica runs the new version to switch over to", "version",
+				      version));
+			return FSM_E_ACTION_FAILED;
+		}
+		orch_detail_set(o, "target", json_string(target));
+		orch_run_step(o, "switch", "ok", json_pack("{s:s, s:s}", "primary", next, "to",
+							   target));
+		return FSM_E_PRIMARY_TO_SWAP;
+	}
+	if (strcmp(awaited, next)) {
+		orch_detail_set(o, "awaiting", json_string(next));
+		orch_run_detail_put(o, "waiting_for_site_upgrade",
+				    json_pack("{s:s, s:s}", "site", next, "version", version));
+		log_event(LOG_INFO, "orch.swap_wait", "{s:s, s:s}", "site", next, "version", version);
+	}
+	return -1;  /* ticks raise SITE_SWAPPED */
+}
+
+int orch_upgrade_event_locked(struct orch *o)
+{
+	json_t *d = json_loads(o->cluster.detail[0] ? o->cluster.detail : "{}", 0, NULL);
+	const char *to = json_string_value(json_object_get(json_object_get(d, "upgrade"), "to"));
+	int i = orch_site_index(o, json_string_value(json_object_get(d, "awaiting")) ?: "");
+	const struct site_view *v = i >= 0 ? &o->views[i] : NULL;
+	bool ready = v && to && v->reachable && !strcmp(v->version, to) &&
+		     !strcmp(v->role, "replica") && !strcmp(v->repl_state, "streaming") &&
+		     v->epoch == o->cluster.epoch &&
+		     time_mono_ms() - v->last_ok_ms <= orch_window_ms(o);
+	json_decref(d);
+	return ready ? FSM_E_SITE_SWAPPED : -1;
+}
+
+/* Why the sites cannot take fcv `to` now (one of them runs an older
+ * binary), or NULL.  Under o->mu. */
+static const char *not_ready_locked(struct orch *o, const char *to, char *why, size_t len)
+{
+	for (int i = 0; i < o->cfg.nsites; i++)
+		if (version_cmp_text(o->views[i].version, to) < 0) {
+			snprintf(why, len, "%s runs %s, older than %s", o->cfg.sites[i].name,
+				 o->views[i].version[0] ? o->views[i].version : "?", to);
+			return why;
+		}
+	return NULL;
+}
+
+/* One round of fcv commands; true when every site took it. */
+static bool send_fcv(struct orch *o, struct httpc *h, const char *to, int64_t epoch,
+		     json_t *report)
+{
+	json_t *body = json_pack("{s:I, s:s}", "epoch", (json_int_t)epoch, "fcv", to);
+	bool all = body != NULL;
+	for (int i = 0; body && i < o->cfg.nsites; i++) {
+		char err[300] = "";
+		long rc = siteapi_admin(h, o->cfg.sites[i].url, o->site_token, "fcv", body, 5000, err,
+					sizeof(err));
+		json_object_set_new(report, o->cfg.sites[i].name, json_string(rc == 200 ? "ok" : err));
+		all = all && rc == 200;
+	}
+	json_decref(body);
+	return all;
+}
+
+int orch_act_finalize(struct orch *o)
+{
+	json_t *plan = orch_detail_get(o, "upgrade");
+	char to[32];
+	snprintf(to, sizeof(to), "%s", json_string_value(json_object_get(plan, "to")) ?: "");
+	json_decref(plan);
+	pthread_mutex_lock(&o->mu);
+	int64_t epoch = o->cluster.epoch;
+	pthread_mutex_unlock(&o->mu);
+	uint64_t deadline = orch_state_deadline(o);
+	struct httpc *h = httpc_new();
+	json_t *report = json_object();
+	char why[300] = "";
+	bool ok = false;
+	while (h && to[0] && !ok && !orch_stopping(o)) {
+		pthread_mutex_lock(&o->mu);
+		const char *no = not_ready_locked(o, to, why, sizeof(why));
+		pthread_mutex_unlock(&o->mu);
+		ok = !no && send_fcv(o, h, to, epoch, report);
+		if (ok || time_mono_ms() >= deadline)
+			break;
+		time_sleep_ms(200);
+	}
+	httpc_free(h);
+	if (!ok)
+		json_object_set_new(report, "error", json_string(why[0] ? why :
+				    "not every site took the fcv in time"));
+	json_object_set_new(report, "fcv", json_string(to));
+	orch_run_step(o, "finalize", ok ? "ok" : "failed", report);
+	return ok ? FSM_E_FINALIZED : FSM_E_ACTION_FAILED;
+}
