@@ -185,3 +185,30 @@ bool decide_better(const struct candidate *a, const struct candidate *b)
 		return a->other_region;
 	return strcmp(a->name, b->name) < 0;
 }
+
+const char *const decide_phase_names[PHASE_COUNT] = {
+	"detection", "fence_and_elect", "drain_fence_and_elect", "promote", "first_write",
+};
+
+/* b - a when both are marked and in order, else -1. */
+static int64_t span(int64_t a, int64_t b)
+{
+	return a > 0 && b > 0 && b >= a ? b - a : -1;
+}
+
+void decide_measure(const struct run_marks *m, struct run_measure *out)
+{
+	int64_t start = m->last_good_heartbeat ? m->last_good_heartbeat : m->writes_paused;
+	out->rto_ms = span(start, m->first_write);
+	out->phase_ms[PHASE_DETECTION] = span(m->last_good_heartbeat, m->detected);
+	out->phase_ms[PHASE_FENCE_ELECT] = span(m->detected, m->decided);
+	out->phase_ms[PHASE_DRAIN_FENCE_ELECT] = m->last_good_heartbeat ? -1 :
+						 span(m->writes_paused, m->decided);
+	out->phase_ms[PHASE_PROMOTE] = span(m->decided, m->promoted);
+	out->phase_ms[PHASE_FIRST_WRITE] = span(m->promoted, m->first_write);
+	out->slowest = -1;
+	for (int p = 0; p < PHASE_COUNT; p++)
+		if (out->phase_ms[p] >= 0 &&
+		    (out->slowest < 0 || out->phase_ms[p] > out->phase_ms[out->slowest]))
+			out->slowest = p;
+}

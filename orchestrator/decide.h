@@ -11,6 +11,7 @@
  *   decide_sites_epoch the newest epoch the sites report, and its primary
  *   decide_lease_end   when the old primary's write lease has surely ended
  *   decide_better      the election's order of candidates
+ *   decide_measure     a run's RTO and which phase used the time
  */
 #ifndef DRORCH_DECIDE_H
 #define DRORCH_DECIDE_H
@@ -121,6 +122,38 @@ bool decide_log_newer(const struct candidate *a, const struct candidate *b);
 /* Earlier wins: the newest log (decide_log_newer), then candidate order,
  * then another region than the failed primary's, then name. */
 bool decide_better(const struct candidate *a, const struct candidate *b);
+
+/* A run's clock marks (wall ms; 0: not marked), as actions.c records them. */
+struct run_marks {
+	int64_t last_good_heartbeat;  /* failover: the failed primary's last good answer */
+	int64_t detected;             /* failover: drorchd called it failed */
+	int64_t writes_paused;        /* switchover: the primary's writes paused */
+	int64_t decided;              /* the candidate chosen (after fencing) */
+	int64_t promoted;             /* the candidate made primary */
+	int64_t first_write;          /* the new primary acknowledged its first write */
+};
+
+/* The phases of a recovery, in order; a run has those whose marks it has. */
+enum run_phase {
+	PHASE_DETECTION,        /* last_good_heartbeat -> detected */
+	PHASE_FENCE_ELECT,      /* detected -> decided (fence, lease wait, election) */
+	PHASE_DRAIN_FENCE_ELECT, /* writes_paused -> decided (switchover) */
+	PHASE_PROMOTE,          /* decided -> promoted */
+	PHASE_FIRST_WRITE,      /* promoted -> first_write */
+	PHASE_COUNT
+};
+extern const char *const decide_phase_names[PHASE_COUNT];
+
+struct run_measure {
+	int64_t rto_ms;                   /* unavailability: start -> first_write; -1 unknown */
+	int64_t phase_ms[PHASE_COUNT];    /* -1: the run has no such phase */
+	int slowest;                      /* the phase that used the most time, -1 none */
+};
+
+/* The RTO of a run (from the failed primary's last good heartbeat, or from
+ * the switchover's pause, to the new primary's first write) and the time
+ * each phase took; marks out of order count as not measured. */
+void decide_measure(const struct run_marks *m, struct run_measure *out);
 
 /* The epoch of the last record at or below lsn, from an epoch history
  * (epochs[i] began at first_lsn[i], in any order); 0 when none did. */

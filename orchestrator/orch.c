@@ -242,6 +242,22 @@ static int edit_run_over(struct store_cluster *next, void *arg)
 	return arg ? detail_put(next->detail, sizeof(next->detail), "last_failover_ms", arg) : 0;
 }
 
+/* The time each phase of the run took, and the slowest, in its detail. */
+static void record_phases(struct orch *o, const struct run_measure *m)
+{
+	json_t *phases = json_object();
+	for (int p = 0; p < PHASE_COUNT; p++)
+		if (m->phase_ms[p] >= 0)
+			json_object_set_new(phases, decide_phase_names[p],
+					    json_integer((json_int_t)m->phase_ms[p]));
+	if (json_object_size(phases))
+		orch_run_detail_put(o, "phases_ms", phases);
+	else
+		json_decref(phases);
+	if (m->slowest >= 0)
+		orch_run_detail_put(o, "slowest_phase", json_string(decide_phase_names[m->slowest]));
+}
+
 /* Closes the run when the machine leaves the failover or switchover states. */
 static void finish_run(struct orch *o, const char *outcome)
 {
@@ -253,15 +269,22 @@ static void finish_run(struct orch *o, const char *outcome)
 	json_t *r = store_run_json(o->store, run);
 	json_t *ts = json_object_get(r, "timestamps");
 	/* Unavailability begins at the last good heartbeat of a failed primary,
-	 * or when a switchover paused the primary's writes. */
-	json_int_t good = json_integer_value(json_object_get(ts, "last_good_heartbeat"));
-	if (!good)
-		good = json_integer_value(json_object_get(ts, "writes_paused"));
+	 * or when a switchover paused the primary's writes (decide_measure). */
+	struct run_marks marks = {
+		.last_good_heartbeat = json_integer_value(json_object_get(ts, "last_good_heartbeat")),
+		.detected = json_integer_value(json_object_get(ts, "detected")),
+		.writes_paused = json_integer_value(json_object_get(ts, "writes_paused")),
+		.decided = json_integer_value(json_object_get(ts, "decided")),
+		.promoted = json_integer_value(json_object_get(ts, "promoted")),
+		.first_write = json_integer_value(json_object_get(ts, "first_write")),
+	};
+	struct run_measure m;
+	decide_measure(&marks, &m);
+	record_phases(o, &m);
 	json_t *kind = orch_detail_get(o, "kind");
 	bool failover = !json_is_string(kind) || !strcmp(json_string_value(kind), "failover");
 	json_decref(kind);
-	json_int_t first = json_integer_value(json_object_get(ts, "first_write"));
-	int64_t rto = good && first ? first - good : -1;
+	int64_t rto = m.rto_ms;
 	json_t *cand = orch_detail_get(o, "candidate");
 	int64_t rpo_records = orch_detail_int(o, "rpo_records", -1);
 	int64_t rpo_ms = orch_detail_int(o, "rpo_ms", -1);

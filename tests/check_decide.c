@@ -286,6 +286,39 @@ START_TEST(test_better_candidate_order)
 }
 END_TEST
 
+/* A failover's RTO runs from the failed primary's last good heartbeat to
+ * the new primary's first write; the phases split it, and the slowest is
+ * named.  A switchover starts when its writes pause. */
+START_TEST(test_measure_a_run)
+{
+	struct run_measure r;
+	struct run_marks fo = { .last_good_heartbeat = 1000, .detected = 1300, .decided = 1900,
+				.promoted = 1950, .first_write = 2000 };
+	decide_measure(&fo, &r);
+	ck_assert_int_eq(r.rto_ms, 1000);
+	ck_assert_int_eq(r.phase_ms[PHASE_DETECTION], 300);
+	ck_assert_int_eq(r.phase_ms[PHASE_FENCE_ELECT], 600);
+	ck_assert_int_eq(r.phase_ms[PHASE_DRAIN_FENCE_ELECT], -1);
+	ck_assert_int_eq(r.phase_ms[PHASE_PROMOTE], 50);
+	ck_assert_int_eq(r.phase_ms[PHASE_FIRST_WRITE], 50);
+	ck_assert_int_eq(r.slowest, PHASE_FENCE_ELECT);
+	ck_assert_str_eq(decide_phase_names[r.slowest], "fence_and_elect");
+	struct run_marks sw = { .writes_paused = 5000, .decided = 5030, .promoted = 5040,
+				.first_write = 5100 };
+	decide_measure(&sw, &r);
+	ck_assert_int_eq(r.rto_ms, 100);
+	ck_assert_int_eq(r.phase_ms[PHASE_DETECTION], -1);
+	ck_assert_int_eq(r.phase_ms[PHASE_DRAIN_FENCE_ELECT], 30);
+	ck_assert_int_eq(r.slowest, PHASE_FIRST_WRITE);
+	/* A run that never wrote (held): no RTO; marks out of order: no phase. */
+	struct run_marks held = { .last_good_heartbeat = 1000, .detected = 900 };
+	decide_measure(&held, &r);
+	ck_assert_int_eq(r.rto_ms, -1);
+	ck_assert_int_eq(r.phase_ms[PHASE_DETECTION], -1);
+	ck_assert_int_eq(r.slowest, -1);
+}
+END_TEST
+
 START_TEST(test_epoch_at_an_lsn)
 {
 	int64_t epochs[] = { 1, 3, 2, 4 }, first[] = { 1, 101, 51, 101 };
@@ -317,6 +350,7 @@ static Suite *decide_suite(void)
 	tcase_add_test(tc, test_heard_enough_meets_every_acknowledging_set);
 	tcase_add_test(tc, test_better_candidate_order);
 	tcase_add_test(tc, test_epoch_at_an_lsn);
+	tcase_add_test(tc, test_measure_a_run);
 	suite_add_tcase(s, tc);
 	return s;
 }

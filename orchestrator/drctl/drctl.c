@@ -751,6 +751,16 @@ static void print_targets(const json_t *run, const json_t *policy)
 	       "max_records", d, sizeof(d)) : "", verdict(run, "rpo_ms", rpo_ms));
 	printf("  RTO  %s ms                   target <= %lld ms            %s\n",
 	       jnum(run, "rto_ms", a, sizeof(a)), rto_ms, verdict(run, "rto_ms", rto_ms));
+	const json_t *detail = json_object_get(run, "detail");
+	const json_t *phases = json_object_get(detail, "phases_ms");
+	const char *key;
+	json_t *v;
+	if (!json_object_size(phases))
+		return;
+	printf("  phases:");
+	json_object_foreach((json_t *)phases, key, v)
+		printf(" %s %lld ms", key, (long long)json_integer_value(v));
+	printf("   (the most time: %s)\n", jstr(detail, "slowest_phase"));
 }
 
 struct mark {
