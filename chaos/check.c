@@ -387,10 +387,13 @@ static int64_t run_new_epoch(json_t *run)
 	return e;
 }
 
+/* A run that may move the primary role: a rolling upgrade does, by its
+ * switchover, within its own run (the state machine's UPGRADING). */
 static bool recovery_kind(json_t *run)
 {
 	const char *kind = json_string_value(json_object_get(run, "kind")) ?: "";
-	return !strcmp(kind, "failover") || !strcmp(kind, "switchover") || !strcmp(kind, "failback");
+	return !strcmp(kind, "failover") || !strcmp(kind, "switchover") ||
+	       !strcmp(kind, "failback") || !strcmp(kind, "upgrade");
 }
 
 /*
