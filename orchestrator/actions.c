@@ -656,6 +656,7 @@ int orch_run_action(struct orch *o, enum fsm_action a)
 	case FSM_A_REOPEN: return act_reopen(o);
 	case FSM_A_SWAP: return orch_act_swap(o);
 	case FSM_A_FINALIZE: return orch_act_finalize(o);
+	case FSM_A_REJOIN: return orch_act_rejoin(o);
 	default: return -1;  /* record, none: the transition itself is the record */
 	}
 }

@@ -458,6 +458,10 @@ static int next_cluster(struct orch *o, const struct fsm_row *row, const char *a
 	if (row->event == FSM_E_STORE_BEHIND && row->action == FSM_A_FENCE &&
 	    detail_put(next->detail, sizeof(next->detail), "primary_unknown", json_true()) != 0)
 		return -1;
+	/* A rejoin begins with no site named yet (its action names them). */
+	if (row->action == FSM_A_REJOIN && row->from != row->to &&
+	    detail_put(next->detail, sizeof(next->detail), "rejoining", NULL) != 0)
+		return -1;
 	if ((row->event == FSM_E_PROMOTED || row->action == FSM_A_ADOPT) &&
 	    detail_put(next->detail, sizeof(next->detail), "primary_unknown", NULL) != 0)
 		return -1;
@@ -705,9 +709,14 @@ static int health_event_locked(struct orch *o, uint64_t now, uint64_t started)
 			return -1;
 		return automatic ? FSM_E_PRIMARY_MISSED : -1;
 	}
-	/* The state's action swaps a site's binary: has it come back? */
+	/* The state's action swaps a site's binary, or rejoins a diverged site:
+	 * is it back? */
 	if (!strcmp(o->cluster.action, fsm_action_names[FSM_A_SWAP]))
 		return orch_upgrade_event_locked(o);
+	if (!strcmp(o->cluster.action, fsm_action_names[FSM_A_REJOIN]))
+		return orch_rejoin_event_locked(o);
+	if (orch_diverged_event_locked(o) >= 0)
+		return FSM_E_SITE_DIVERGED;  /* the table says where it rejoins */
 	int ev = FSM_E_HEALTHY;
 	for (int i = 0; i < o->cfg.nsites; i++)
 		if (i != p && replica_degraded_locked(o, i, now, window, started))
@@ -843,7 +852,6 @@ static void *driver_main(void *arg)
 			feed(o, ev, actor, detail);
 		json_decref(detail);
 		orch_reconcile(o);
-		orch_rewind_diverged(o);
 		orch_note_rewinds(o);
 		pthread_mutex_lock(&o->mu);
 	}

@@ -235,8 +235,13 @@ void orch_send_role(struct orch *o, int i, json_t *body);
 /* Tells every reachable site out of its role its role (at most once a
  * second each), unless it is a primary whose log regressed. */
 void orch_reconcile(struct orch *o);
-/* Rewinds replicas refused as diverged by a confirmed primary. */
-void orch_rewind_diverged(struct orch *o);
+/* REJOINING (fsm/dr.fsm.yaml): SITE_DIVERGED when a replica at the
+ * cluster's epoch was refused by its confirmed primary as diverged, else
+ * -1 (under mu); the rejoin action rewinds every such replica; REJOINED once
+ * every site it rewound streams again, else -1 (under mu). */
+int orch_diverged_event_locked(struct orch *o);
+int orch_act_rejoin(struct orch *o);
+int orch_rejoin_event_locked(struct orch *o);
 /* Records in the audit every rewind a site reports that it does not name
  * yet (its answer was lost). */
 void orch_note_rewinds(struct orch *o);

@@ -1,11 +1,10 @@
 /*
  * rejoin.c — keeping every site in the role the cluster row says, and
- * bringing back the ones that left it: role commands (reconcile), rewinds
- * of replicas whose log diverged, and the audit of every rewind.
- *
- * All of it runs on the driver thread, in the states the spec marks
- * `reconciles` (fsm/dr.fsm.yaml), between two ticks of the machine; it
- * never commits a transition.
+ * bringing back the ones that left it: role commands (reconcile), in the
+ * states the spec marks `reconciles` (fsm/dr.fsm.yaml), between two ticks;
+ * the REJOINING state's rewinds of replicas whose log diverged (its action
+ * and its tick); and the audit of every rewind.  All of it runs on the
+ * driver thread.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,32 +254,84 @@ void orch_note_rewinds(struct orch *o)
 	}
 }
 
-/* In the states that reconcile: a replica of the cluster's epoch whose
- * confirmed primary refused its log as diverged (a returning old primary
- * holding records the new primary never had) is rewound, at most once
- * every 2 s.  Never towards a primary that is not confirmed or lacks
- * records: a replica ahead of such a primary is not diverged. */
-void orch_rewind_diverged(struct orch *o)
+/* ---- REJOINING ------------------------------------------------------------------ */
+
+/* Whether replica i at the cluster's epoch was refused by its confirmed
+ * primary as diverged (a returning old primary holding records the new one
+ * never had).  Never towards a primary that is not confirmed or lacks
+ * records: a replica ahead of such a primary is not diverged.  Under mu. */
+static bool diverged_locked(struct orch *o, int i)
 {
+	int64_t epoch = o->cluster.epoch;
+	int p = orch_site_index(o, o->cluster.primary);
+	const struct site_view *pv = p >= 0 ? &o->views[p] : NULL, *v = &o->views[i];
+	bool primary_ok = pv && pv->reachable && pv->epoch == epoch && pv->confirmed &&
+			  !strcmp(pv->role, "primary") && !pv->behind_need_lsn;
+	return i != p && primary_ok && v->reachable && !strcmp(v->role, "replica") &&
+	       v->epoch == epoch && !strcmp(v->repl_state, "refused") && v->diverged_lsn > 0;
+}
+
+int orch_diverged_event_locked(struct orch *o)
+{
+	for (int i = 0; i < o->cfg.nsites; i++)
+		if (diverged_locked(o, i))
+			return FSM_E_SITE_DIVERGED;
+	return -1;
+}
+
+/*
+ * REJOINING: every diverged replica is rewound (at most once every 2 s),
+ * its answer recorded (record_rewind: the quarantine file in the audit),
+ * and named in the cluster row's detail ("rejoining"), which the ticks
+ * watch (orch_rejoin_event_locked).  REJOINED at once when no site is, or
+ * was, to rejoin (a resume after the rewind was done).
+ */
+int orch_act_rejoin(struct orch *o)
+{
+	json_t *names = orch_detail_get(o, "rejoining");
+	if (!json_is_array(names)) {
+		json_decref(names);
+		names = json_array();
+	}
 	uint64_t now = time_mono_ms();
 	for (int i = 0; i < o->cfg.nsites; i++) {
 		pthread_mutex_lock(&o->mu);
-		enum fsm_state s = orch_state_locked(o);
 		struct site_view *v = &o->views[i];
 		int64_t epoch = o->cluster.epoch;
-		int p = orch_site_index(o, o->cluster.primary);
-		const struct site_view *pv = p >= 0 ? &o->views[p] : NULL;
-		bool primary_ok = pv && pv->reachable && pv->epoch == epoch && pv->confirmed &&
-				  !strcmp(pv->role, "primary") && !pv->behind_need_lsn;
-		bool due = fsm_state_reconciles[s] && primary_ok && v->reachable &&
-			   !strcmp(v->role, "replica") && v->epoch == epoch &&
-			   !strcmp(v->repl_state, "refused") && v->diverged_lsn > 0 &&
-			   now - v->rewind_sent_ms > 2000;
+		bool due = diverged_locked(o, i) && now - v->rewind_sent_ms > 2000;
 		if (due)
 			v->rewind_sent_ms = now;
 		pthread_mutex_unlock(&o->mu);
-		if (due)
-			rewind_site(o, i, epoch);
+		if (!due)
+			continue;
+		rewind_site(o, i, epoch);
+		bool named = false;
+		size_t k;
+		json_t *n;
+		json_array_foreach(names, k, n)
+			named |= !strcmp(json_string_value(n) ?: "", o->cfg.sites[i].name);
+		if (!named)
+			json_array_append_new(names, json_string(o->cfg.sites[i].name));
 	}
+	bool none = json_array_size(names) == 0;
+	orch_detail_set(o, "rejoining", names);
+	return none ? FSM_E_REJOINED : -1;
 }
 
+int orch_rejoin_event_locked(struct orch *o)
+{
+	json_t *d = json_loads(o->cluster.detail[0] ? o->cluster.detail : "{}", 0, NULL);
+	json_t *names = json_object_get(d, "rejoining"), *n;
+	size_t k;
+	bool all = json_is_array(names);
+	uint64_t now = time_mono_ms();
+	json_array_foreach(names, k, n) {
+		int i = orch_site_index(o, json_string_value(n) ?: "");
+		const struct site_view *v = i >= 0 ? &o->views[i] : NULL;
+		all = all && v && v->reachable && v->epoch == o->cluster.epoch &&
+		      !strcmp(v->role, "replica") && !strcmp(v->repl_state, "streaming") &&
+		      now - v->last_ok_ms <= orch_window_ms(o);
+	}
+	json_decref(d);
+	return all ? FSM_E_REJOINED : -1;
+}

@@ -264,7 +264,7 @@ START_TEST(test_fsmgen_accepts_the_real_spec)
 	ck_assert_ptr_nonnull(strstr(c, "\"D01@STEADY\""));
 	ck_assert_ptr_nonnull(strstr(dot, "\"STEADY\" -> \"SUSPECT\" [label=\"PRIMARY_MISSED [anti_flap_ok]\\nD01@STEADY\""));
 	ck_assert_ptr_nonnull(strstr(dot, "style=\"rounded,dashed\""));
-	ck_assert_ptr_nonnull(strstr(md, "| D01 | `STEADY`, `DEGRADED` | `PRIMARY_MISSED` | `anti_flap_ok` | `confirm` | → `SUSPECT` |"));
+	ck_assert_ptr_nonnull(strstr(md, "| D01 | `STEADY`, `DEGRADED`, `REJOINING` | `PRIMARY_MISSED` | `anti_flap_ok` | `confirm` | → `SUSPECT` |"));
 	ck_assert_ptr_nonnull(strstr(md, "| `SUSPECT` | transient | 3000 ms |"));
 	ck_assert_ptr_nonnull(strstr(md, "| `HELD` | resting, waits | — | renewed | — | — |"));
 	ck_assert_ptr_nonnull(strstr(md, "| `FENCING` | transient | 15000 ms | — | — | open |"));

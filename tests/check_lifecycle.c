@@ -38,7 +38,7 @@ static char crash_file[700];
 
 enum lifecycle {
 	LC_FAILOVER, LC_OPERATOR, LC_SWITCHOVER, LC_FAILBACK, LC_UPGRADE, LC_ROLLBACK,
-	LC_COUNT
+	LC_REJOIN, LC_COUNT
 };
 
 static const struct {
@@ -51,6 +51,7 @@ static const struct {
 	[LC_FAILBACK] = { "failback", "failback" },
 	[LC_UPGRADE] = { "rolling upgrade, finalized", "upgrade" },
 	[LC_ROLLBACK] = { "rollback of an upgrade", "upgrade" },
+	[LC_REJOIN] = { "rejoin of a diverged old primary", NULL },  /* no run */
 };
 
 /* Each upgrade goes to a version no site has run yet (9.1.0, 9.2.0, ...). */
@@ -417,7 +418,8 @@ static int run_once(enum lifecycle lc, const char *crash_row, char path[][64], i
 /*
  * The crash point of path[i] (drorchd's DRORCH_TEST_CRASH_FILE syntax):
  * every transition row of the same state and event (a guarded row and its
- * fallback are the same step: F08 or F09), each at the occurrence of that
+ * fallback are the same step: F08 or F09), each by its id before '@' (the
+ * spec's row, whichever state it fires from) and at the occurrence of that
  * step in the run (#K: U02 fires once per site swapped).
  */
 static void crash_spec(char path[][64], int i, char *out, size_t len)
@@ -427,9 +429,12 @@ static void crash_spec(char path[][64], int i, char *out, size_t len)
 	out[0] = '\0';
 	for (size_t j = 0; r && j < fsm_nrows; j++) {
 		const struct fsm_row *q = &fsm_rows[j];
-		if (q->from == r->from && q->event == r->event && q->kind == FSM_TRANSITION)
-			snprintf(out + strlen(out), len - strlen(out), "%s%s#%d", out[0] ? " " : "",
-				 q->id, k);
+		char tok[80];
+		/* by its id before '@': the spec's row, from whichever state */
+		snprintf(tok, sizeof(tok), "%.*s#%d", (int)strcspn(q->id, "@"), q->id, k);
+		if (q->from == r->from && q->event == r->event && q->kind == FSM_TRANSITION &&
+		    !strstr(out, tok))
+			snprintf(out + strlen(out), len - strlen(out), "%s%s", out[0] ? " " : "", tok);
 	}
 }
 
@@ -451,17 +456,116 @@ static void prepare(enum lifecycle lc)
 	}
 }
 
+/* How many of t[0..n) fired rows of id's id before '@'. */
+static int count_rows(const struct transition *t, int n, const char *id)
+{
+	size_t base = strcspn(id, "@");
+	int k = 0;
+	for (int i = 0; i < n; i++)
+		k += strcspn(t[i].row, "@") == base && !strncmp(t[i].row, id, base);
+	return k;
+}
+
+static long post_fault(struct th_site *s, const char *body)
+{
+	return th_site_req(s, "POST", "/v1/admin/faults", true, body, strlen(body), NULL, NULL);
+}
+
+/*
+ * A returning old primary whose log diverged: its replication is cut
+ * (drop_replication), a write it takes is never acknowledged yet stays in
+ * its log, drorchd fails it over (its canary writes fail: a grey failure),
+ * then its replication comes back: the new primary refuses its log as
+ * diverged, and it rejoins (REJOINING: rewound, its record quarantined in a
+ * file the audit names, then streaming).  With drorchd SIGKILLed after
+ * `crash_row` (NULL: no crash), the rejoin must happen once: its rows once
+ * each, no epoch bump, nothing acknowledged lost, the chain intact.  The
+ * rows from a resting state back to one into path[].
+ */
+static int rejoin_once(enum lifecycle lc, const char *crash_row, char path[][64], int cap)
+{
+	(void)lc;
+	char what[600], from[64], primary[64] = "";
+	snprintf(what, sizeof(what), "rejoin, crash after %s", crash_row ? crash_row : "nothing");
+	struct mark m;
+	mark_now(&m);
+	snprintf(from, sizeof(from), "%s", m.primary);
+	struct th_site *old = site_named(from);
+	struct tl_writers ws;
+	tl_writers_start(&L, &ws);
+	if (crash_row)
+		tl_write_file(crash_file, crash_row);
+	ck_assert_int_eq(post_fault(old, "{\"drop_replication\":true}"), 200);
+	ck_assert_int_ne(th_site_put(old, "never-acknowledged"), 200);
+	/* Its canary writes fail too (a grey failure): drorchd fails it over;
+	 * as a replica it is refused as diverged, and rejoins. */
+	bool restarted = false, done = false;
+	for (uint64_t end = time_mono_ms() + 40000; !done && time_mono_ms() < end;
+	     time_sleep_ms(50)) {
+		int exited = crash_row && !restarted ? th_wait_exit(L.orch, 1) : -1;
+		if (exited >= 0) {
+			ck_assert_msg(WIFSIGNALED(exited) && WTERMSIG(exited) == SIGKILL,
+				      "%s: drorchd exited otherwise; see %s", what, L.log);
+			unlink(crash_file);
+			tl_start_orch(&L, NULL);
+			restarted = true;
+		}
+		json_t *st = tl_orch_get(&L, "/v1/status");
+		const char *p = json_string_value(json_object_get(st, "primary")) ?: "";
+		done = st && *p && strcmp(p, from) && json_is_true(json_object_get(st, "resting")) &&
+		       tl_all_in_role(st, p) && th_site_status_int(old, "last_rewind", "records") >= 1;
+		if (done)
+			snprintf(primary, sizeof(primary), "%s", p);
+		json_decref(st);
+	}
+	ck_assert_msg(done, "%s: %s was not failed over and rejoined; see %s", what, from, L.log);
+	ck_assert_msg(!crash_row || restarted, "%s: drorchd did not stop there; see %s", what, L.log);
+	ck_assert_int_eq(post_fault(old, "{\"clear\":true}"), 200);
+	time_sleep_ms(300);
+	ck_assert_int_gt(tl_writers_stop(&ws), 10);
+	tl_writers_check_on(&ws, site_named(primary));
+	ck_assert_msg(tl_status_epoch(&L) == m.epoch + 1, "%s: epoch %lld -> %lld: one failover, "
+		      "and no bump for the rejoin", what, m.epoch, tl_status_epoch(&L));
+	ck_assert_int_eq(newest_run_id(), m.runs + 1);  /* the failover's; a rejoin has none */
+	struct transition t[64];
+	int n = transitions_since(m.seq, t, 64);
+	char rows[2048];
+	describe(t, n, rows, sizeof(rows));
+	ck_assert_msg(count_rows(t, n, "J01") == 1 && count_rows(t, n, "J02") == 1,
+		      "%s: the rejoin's rows: %s", what, rows);
+	ck_assert_msg(tl_verify_audit(&L) == 0, "%s: the audit chain does not verify", what);
+	/* The path: after the failover's run, from rest to rest. */
+	int k = 0, first = 0;
+	for (int i = 0; i < n; i++)
+		if (t[i].run_id)
+			first = i + 1;
+	bool in = false;
+	for (int i = first; path && i < n && k < cap; i++) {
+		if (!t[i].r)
+			continue;
+		in = in || (fsm_state_resting[t[i].r->from] && !fsm_state_resting[t[i].r->to]);
+		if (in)
+			snprintf(path[k++], 64, "%s", t[i].row);
+		if (in && fsm_state_resting[t[i].r->to])
+			break;
+	}
+	return k;
+}
+
 /* The reference pass, then a crash after each of its rows. */
 static void walk(enum lifecycle lc)
 {
-	tl_lab_up(&L, NULL);
+	const char *faults[] = { "--enable-faults", NULL };
+	int (*once)(enum lifecycle, const char *, char[][64], int) =
+		lc == LC_REJOIN ? rejoin_once : run_once;
+	tl_lab_up(&L, lc == LC_REJOIN ? faults : NULL);
 	char path[MAX_PATH_ROWS][64];
 	ref_path = NULL;
 	prepare(lc);
-	int n = run_once(lc, NULL, path, MAX_PATH_ROWS);
+	int n = once(lc, NULL, path, MAX_PATH_ROWS);
 	ref_path = path;
 	ref_n = n;
-	ck_assert_msg(n >= 3, "%s: a path of %d rows", lifecycles[lc].name, n);
+	ck_assert_msg(n >= 2, "%s: a path of %d rows", lifecycles[lc].name, n);
 	const struct fsm_row *first = fsm_row_by_id(path[0]), *last = fsm_row_by_id(path[n - 1]);
 	ck_assert_msg(fsm_state_resting[first->from] && fsm_state_resting[last->to],
 		      "%s: the path %s..%s does not go from rest to rest", lifecycles[lc].name,
@@ -475,7 +579,7 @@ static void walk(enum lifecycle lc)
 		char spec[512];
 		crash_spec(path, i, spec, sizeof(spec));
 		prepare(lc);
-		run_once(lc, spec, NULL, 0);
+		once(lc, spec, NULL, 0);
 		fprintf(stderr, "check_lifecycle: %s: crash after %s: resumed once (%.1f s)\n",
 			lifecycles[lc].name, spec, (double)(time_mono_ms() - t0) / 1000.0);
 	}

@@ -490,8 +490,16 @@ static void report_run(struct ctl *c, long long id, json_t **run_out)
 	if (id <= 0)
 		return;
 	snprintf(path, sizeof(path), "/v1/runs/%lld", id);
-	if (api(c, "GET", path, NULL, &run))
-		return;
+	/* The machine rests a moment before its run is closed (drorchd commits
+	 * the transition, then ends the run): wait up to 5 s for the outcome. */
+	for (uint64_t end = time_mono_ms() + 5000;; time_sleep_ms(50)) {
+		if (api(c, "GET", path, NULL, &run))
+			return;
+		if (strcmp(jstr(run, "outcome"), "running") || time_mono_ms() >= end)
+			break;
+		json_decref(run);
+		run = NULL;
+	}
 	*run_out = run;
 	if (c->json)
 		return;
