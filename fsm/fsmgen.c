@@ -1215,6 +1215,19 @@ static bool accepts(const struct spec *sp, size_t s, const struct command *c)
 	return false;
 }
 
+/* const char *const NAME[FSM_NCOMMANDS + 1]: one string field of each
+ * command (NULL where it has none), then NULL. */
+static void emit_command_strings(const struct spec *sp, FILE *f, const char *name, size_t off)
+{
+	fprintf(f, "const char *const %s[FSM_NCOMMANDS + 1] = {\n", name);
+	for (size_t i = 0; i < sp->ncmds; i++) {
+		fputc('\t', f);
+		put_c_opt(f, *(const char *const *)((const char *)&sp->cmds[i] + off));
+		fprintf(f, ",\n");
+	}
+	fprintf(f, "\tNULL\n};\n\n");
+}
+
 static void emit_commands_c(const struct spec *sp, FILE *f)
 {
 	fprintf(f, "const bool fsm_state_accepts[FSM_NSTATES][FSM_NCOMMANDS + 1] = {\n");
@@ -1224,19 +1237,11 @@ static void emit_commands_c(const struct spec *sp, FILE *f)
 			fprintf(f, " %s,", accepts(sp, s, &sp->cmds[i]) ? "true" : "false");
 		fprintf(f, " false }, /* %s */\n", sp->states.v[s].name);
 	}
-	fprintf(f, "};\n\nconst char *const fsm_command_names[FSM_NCOMMANDS + 1] = {\n");
-	for (size_t i = 0; i < sp->ncmds; i++) {
-		fputc('\t', f);
-		put_c_string(f, sp->cmds[i].name);
-		fprintf(f, ",\n");
-	}
-	fprintf(f, "\tNULL\n};\n\nconst char *const fsm_command_requests[FSM_NCOMMANDS + 1] = {\n");
-	for (size_t i = 0; i < sp->ncmds; i++) {
-		fputc('\t', f);
-		put_c_string(f, sp->cmds[i].request);
-		fprintf(f, ",\n");
-	}
-	fprintf(f, "\tNULL\n};\n\nconst int fsm_command_events[FSM_NCOMMANDS + 1] = {\n");
+	fprintf(f, "};\n\n");
+	emit_command_strings(sp, f, "fsm_command_names", offsetof(struct command, name));
+	emit_command_strings(sp, f, "fsm_command_requests", offsetof(struct command, request));
+	emit_command_strings(sp, f, "fsm_command_refusals", offsetof(struct command, transient));
+	fprintf(f, "const int fsm_command_events[FSM_NCOMMANDS + 1] = {\n");
 	for (size_t i = 0; i < sp->ncmds; i++) {
 		if (sp->cmds[i].event < 0) {
 			fprintf(f, "\t-1,\n");
@@ -1246,13 +1251,7 @@ static void emit_commands_c(const struct spec *sp, FILE *f)
 		put_upper(f, sp->events.v[sp->cmds[i].event].name);
 		fprintf(f, ",\n");
 	}
-	fprintf(f, "\t-1\n};\n\nconst char *const fsm_command_refusals[FSM_NCOMMANDS + 1] = {\n");
-	for (size_t i = 0; i < sp->ncmds; i++) {
-		fputc('\t', f);
-		put_c_opt(f, sp->cmds[i].transient);
-		fprintf(f, ",\n");
-	}
-	fprintf(f, "\tNULL\n};\n\n");
+	fprintf(f, "\t-1\n};\n\n");
 }
 
 static void emit_row(const struct spec *sp, FILE *f, const struct xrow *x)
