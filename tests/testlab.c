@@ -277,8 +277,14 @@ static void *writer_main(void *p)
 
 void tl_writers_start(const struct tl_lab *L, struct tl_writers *ws)
 {
+	tl_writers_start_n(L, ws, TL_WRITERS);
+}
+
+void tl_writers_start_n(const struct tl_lab *L, struct tl_writers *ws, int n)
+{
 	atomic_store(&ws->stop, false);
-	for (int i = 0; i < TL_WRITERS; i++) {
+	ws->n = n > 0 && n <= TL_WRITERS ? n : TL_WRITERS;
+	for (int i = 0; i < ws->n; i++) {
 		ws->w[i] = (struct tl_writer){ .lab = L, .id = i, .stop = &ws->stop,
 					       .acked = calloc(TL_MAX_KEYS, sizeof(int)) };
 		ck_assert_ptr_nonnull(ws->w[i].acked);
@@ -290,7 +296,7 @@ int tl_writers_stop(struct tl_writers *ws)
 {
 	atomic_store(&ws->stop, true);
 	int total = 0;
-	for (int i = 0; i < TL_WRITERS; i++) {
+	for (int i = 0; i < ws->n; i++) {
 		pthread_join(ws->t[i], NULL);
 		total += ws->w[i].nacked;
 	}
@@ -300,7 +306,7 @@ int tl_writers_stop(struct tl_writers *ws)
 void tl_writers_check_on(struct tl_writers *ws, const struct th_site *s)
 {
 	char key[64];
-	for (int i = 0; i < TL_WRITERS; i++) {
+	for (int i = 0; i < ws->n; i++) {
 		for (int k = 0; k < ws->w[i].nacked; k++) {
 			snprintf(key, sizeof(key), "w%d-%d", i, ws->w[i].acked[k]);
 			ck_assert_msg(th_site_has(s, key), "acknowledged %s lost on %s", key, s->name);

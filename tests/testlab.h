@@ -112,10 +112,13 @@ struct tl_writer {
 struct tl_writers {
 	struct tl_writer w[TL_WRITERS];
 	pthread_t t[TL_WRITERS];
+	int n;                    /* writers running */
 	atomic_bool stop;
 };
 
 void tl_writers_start(const struct tl_lab *L, struct tl_writers *ws);
+/* The same with n writers (1..TL_WRITERS). */
+void tl_writers_start_n(const struct tl_lab *L, struct tl_writers *ws, int n);
 /* Stops and joins them; the number of acknowledged writes. */
 int tl_writers_stop(struct tl_writers *ws);
 /* Fails the test unless every acknowledged write is on site s; frees the
