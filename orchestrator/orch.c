@@ -1273,6 +1273,14 @@ bool orch_accepts(struct orch *o, enum fsm_command c, char *state, size_t len)
 	return fsm_state_accepts[s][c];
 }
 
+bool orch_streams_locked(struct orch *o, int i)
+{
+	const struct site_view *v = &o->views[i];
+	return v->reachable && v->epoch == o->cluster.epoch && !strcmp(v->role, "replica") &&
+	       !strcmp(v->repl_state, "streaming") &&
+	       time_mono_ms() - v->last_ok_ms <= orch_window_ms(o);
+}
+
 /* primary | replica | fenced | down, as DESIGN.md's status contract says. */
 static const char *status_role(const struct site_view *v, uint64_t now, uint64_t window)
 {

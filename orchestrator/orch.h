@@ -24,6 +24,7 @@
 
 #include "config.h"
 #include "fsm.h"
+#include "httpc.h"
 #include "store.h"
 
 struct orch_metrics;
@@ -158,9 +159,19 @@ int orch_upgrade(struct orch *o, const char *actor, json_t *plan, int64_t *run_i
  * a 100 ms margin. */
 uint64_t orch_state_deadline(struct orch *o);
 
+/* Whether site i, heard within the detection window, is a replica
+ * streaming at the cluster's epoch.  Under o->mu. */
+bool orch_streams_locked(struct orch *o, int i);
+
 /* The upgrade states' actions and tick (upgrading.c). */
 int orch_act_swap(struct orch *o);
 int orch_act_finalize(struct orch *o);
+/* One round of the finalize: every site must run at least `to`; each is
+ * told fcv `to` at the cluster's epoch, its answer in report[name], until
+ * one refuses.  NULL, or why not (into why).  FINALIZING's action retries
+ * it to the state's deadline; a playbook's finalize step runs it once. */
+const char *orch_finalize_round(struct orch *o, struct httpc *h, const char *to, json_t *report,
+				char *why, size_t len);
 /* SITE_SWAPPED once the site the swap waits for runs its new binary and
  * streams at the cluster's epoch, else -1.  Under o->mu. */
 int orch_upgrade_event_locked(struct orch *o);

@@ -448,29 +448,10 @@ static const char *do_upgrade_site(struct pbrun *p, const struct pb_step *s, jso
 static const char *do_finalize(struct pbrun *p, const struct pb_step *s, json_t *result,
 			       char *why, size_t len)
 {
-	const struct config *c = &p->o->cfg;
-	json_t *st = orch_status_json(p->o);
-	json_int_t epoch = json_integer_value(json_object_get(st, "epoch"));
-	const char *no = NULL;
-	for (int i = 0; i < c->nsites && !no; i++) {
-		const char *v = json_string_value(json_object_get(site_in(st, c->sites[i].name),
-								  "version"));
-		if (version_cmp_text(v, s->version) < 0)
-			snprintf(why, len, "%s runs %s, older than %s", c->sites[i].name, v ? v : "?",
-				 s->version), no = why;
-	}
-	json_decref(st);
-	struct httpc *h = no ? NULL : httpc_new();
-	json_t *body = json_pack("{s:I, s:s}", "epoch", epoch, "fcv", s->version);
-	for (int i = 0; i < c->nsites && !no; i++) {
-		long rc = h ? siteapi_admin(h, c->sites[i].url, p->o->site_token, "fcv", body, 5000,
-					    why, len) : 0;
-		json_object_set_new(result, c->sites[i].name, json_string(rc == 200 ? "ok" : why));
-		if (rc != 200)
-			no = why[0] ? why : "out of memory";
-	}
+	struct httpc *h = httpc_new();
+	const char *no = h ? orch_finalize_round(p->o, h, s->version, result, why, len)
+			   : "out of memory";
 	httpc_free(h);
-	json_decref(body);
 	return no;
 }
 

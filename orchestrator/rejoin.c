@@ -324,13 +324,9 @@ int orch_rejoin_event_locked(struct orch *o)
 	json_t *names = json_object_get(d, "rejoining"), *n;
 	size_t k;
 	bool all = json_is_array(names);
-	uint64_t now = time_mono_ms();
 	json_array_foreach(names, k, n) {
 		int i = orch_site_index(o, json_string_value(n) ?: "");
-		const struct site_view *v = i >= 0 ? &o->views[i] : NULL;
-		all = all && v && v->reachable && v->epoch == o->cluster.epoch &&
-		      !strcmp(v->role, "replica") && !strcmp(v->repl_state, "streaming") &&
-		      now - v->last_ok_ms <= orch_window_ms(o);
+		all = all && i >= 0 && orch_streams_locked(o, i);
 	}
 	json_decref(d);
 	return all ? FSM_E_REJOINED : -1;

@@ -127,11 +127,7 @@ int orch_upgrade_event_locked(struct orch *o)
 	json_t *d = json_loads(o->cluster.detail[0] ? o->cluster.detail : "{}", 0, NULL);
 	const char *to = json_string_value(json_object_get(json_object_get(d, "upgrade"), "to"));
 	int i = orch_site_index(o, json_string_value(json_object_get(d, "awaiting")) ?: "");
-	const struct site_view *v = i >= 0 ? &o->views[i] : NULL;
-	bool ready = v && to && v->reachable && !strcmp(v->version, to) &&
-		     !strcmp(v->role, "replica") && !strcmp(v->repl_state, "streaming") &&
-		     v->epoch == o->cluster.epoch &&
-		     time_mono_ms() - v->last_ok_ms <= orch_window_ms(o);
+	bool ready = i >= 0 && to && !strcmp(o->views[i].version, to) && orch_streams_locked(o, i);
 	json_decref(d);
 	return ready ? FSM_E_SITE_SWAPPED : -1;
 }
@@ -149,21 +145,25 @@ static const char *not_ready_locked(struct orch *o, const char *to, char *why, s
 	return NULL;
 }
 
-/* One round of fcv commands; true when every site took it. */
-static bool send_fcv(struct orch *o, struct httpc *h, const char *to, int64_t epoch,
-		     json_t *report)
+const char *orch_finalize_round(struct orch *o, struct httpc *h, const char *to, json_t *report,
+				char *why, size_t len)
 {
-	json_t *body = json_pack("{s:I, s:s}", "epoch", (json_int_t)epoch, "fcv", to);
-	bool all = body != NULL;
-	for (int i = 0; body && i < o->cfg.nsites; i++) {
-		char err[300] = "";
-		long rc = siteapi_admin(h, o->cfg.sites[i].url, o->site_token, "fcv", body, 5000, err,
-					sizeof(err));
-		json_object_set_new(report, o->cfg.sites[i].name, json_string(rc == 200 ? "ok" : err));
-		all = all && rc == 200;
+	pthread_mutex_lock(&o->mu);
+	const char *no = not_ready_locked(o, to, why, len);
+	int64_t epoch = o->cluster.epoch;
+	pthread_mutex_unlock(&o->mu);
+	json_t *body = no ? NULL : json_pack("{s:I, s:s}", "epoch", (json_int_t)epoch, "fcv", to);
+	if (!no && !body)
+		no = "out of memory";
+	for (int i = 0; body && i < o->cfg.nsites && !no; i++) {
+		long rc = siteapi_admin(h, o->cfg.sites[i].url, o->site_token, "fcv", body, 5000, why,
+					len);
+		json_object_set_new(report, o->cfg.sites[i].name, json_string(rc == 200 ? "ok" : why));
+		if (rc != 200)
+			no = why[0] ? why : "the site refused the fcv";
 	}
 	json_decref(body);
-	return all;
+	return no;
 }
 
 int orch_act_finalize(struct orch *o)
@@ -172,19 +172,13 @@ int orch_act_finalize(struct orch *o)
 	char to[32];
 	snprintf(to, sizeof(to), "%s", json_string_value(json_object_get(plan, "to")) ?: "");
 	json_decref(plan);
-	pthread_mutex_lock(&o->mu);
-	int64_t epoch = o->cluster.epoch;
-	pthread_mutex_unlock(&o->mu);
 	uint64_t deadline = orch_state_deadline(o);
 	struct httpc *h = httpc_new();
 	json_t *report = json_object();
 	char why[300] = "";
 	bool ok = false;
 	while (h && to[0] && !ok && !orch_stopping(o)) {
-		pthread_mutex_lock(&o->mu);
-		const char *no = not_ready_locked(o, to, why, sizeof(why));
-		pthread_mutex_unlock(&o->mu);
-		ok = !no && send_fcv(o, h, to, epoch, report);
+		ok = !orch_finalize_round(o, h, to, report, why, sizeof(why));
 		if (ok || time_mono_ms() >= deadline)
 			break;
 		time_sleep_ms(200);
