@@ -86,6 +86,7 @@
 #include <string.h>
 
 #include "admincmd.h"
+#include "format.h"
 #include "auth.h"
 #include "log.h"
 #include "site_internal.h"
@@ -495,8 +496,9 @@ static int apply_fcv_locked(struct site *s, const struct version *fcv, char *err
 		s->role.fcv = before;
 		return 500;
 	}
-	log_event(LOG_INFO, "site.fcv", "{s:s, s:s, s:I}", "fcv", want, "from", have,
-		  "epoch", (json_int_t)s->role.epoch);
+	wal_set_format(s->wal, format_for_fcv(fcv));  /* format 2 from 0.2.0 on */
+	log_event(LOG_INFO, "site.fcv", "{s:s, s:s, s:I, s:i}", "fcv", want, "from", have,
+		  "epoch", (json_int_t)s->role.epoch, "writes_format", (int)format_for_fcv(fcv));
 	return 0;
 }
 

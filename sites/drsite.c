@@ -4,11 +4,11 @@
  *   drsite --name NAME --listen HOST:PORT --data DIR [--token-file F]
  *          [--segment-bytes N] [--checkpoint-bytes N] [--lease-ms MS]
  *          [--sync-timeout-ms MS] [--repl-encoding binary|json] [--log-level L]
- *          [--binary-version X.Y.Z]
  *
- * --binary-version is the version this site claims to run (default the
- * build's, PACKAGE_VERSION): the lab "installs" another binary by
- * restarting a site with another value (see role.h for what it gates).
+ * Built twice from the same sources (sites/format.h): `drsite` is version
+ * 0.2.0 and reads WAL/snapshot/shipping formats 1 and 2; `drsite-0.1.0`
+ * reads format 1 only.  A rolling upgrade restarts a site on the other
+ * program; `--version` says which one this is and the formats it reads.
  *
  * Exit codes: 0 clean shutdown (SIGTERM/SIGINT), 1 start-up failure (data
  * dir, port, a data dir at an FCV above the binary version), 2 usage.
@@ -32,6 +32,7 @@
 #include "site.h"
 #include "version.h"
 #include "wal.h"
+#include "format.h"
 
 struct args {
 	const char *name;
@@ -59,7 +60,6 @@ static void usage(FILE *f)
 		"  --sync-timeout-ms MS   how long a sync write waits for replicas (default 2000)\n"
 		"  --repl-encoding E      binary (default) or json framing when replicating\n"
 		"  --enable-faults        expose POST /v1/admin/faults (drills and tests only)\n"
-		"  --binary-version X.Y.Z the binary version to claim (default " PACKAGE_VERSION ")\n"
 		"  --log-level L          debug|info|warn|error (default info)\n"
 		"  --version, --help\n");
 }
@@ -101,7 +101,6 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "sync-timeout-ms", required_argument, NULL, 'T' },
 		{ "repl-encoding", required_argument, NULL, 'E' },
 		{ "enable-faults", no_argument, NULL, 'F' },
-		{ "binary-version", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -145,13 +144,6 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->json_framing = strcmp(optarg, "json") == 0;
 			break;
 		case 'F': a->enable_faults = 1; break;
-		case 'B':
-			if (!version_parse(optarg, &a->binary)) {
-				fprintf(stderr, "drsite: --binary-version: '%s' is not "
-					ROLE_VERSION_SYNTAX ", e.g. 0.2.0\n", optarg);
-				return 2;
-			}
-			break;
 		case 'L':
 			if (log_level_parse(optarg, &a->level)) {
 				fprintf(stderr, "drsite: --log-level: '%s' is not debug|info|warn|error\n", optarg);
@@ -159,7 +151,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 			}
 			break;
 		case 'h': usage(stdout); exit(0);
-		case 'V': printf("drsite %s\n", PACKAGE_VERSION); exit(0);
+		case 'V': printf("drsite %s (reads formats %s)\n", DRSITE_VERSION, DRSITE_FORMATS); exit(0);
 		default: usage(stderr); return 2;
 		}
 	}
@@ -179,9 +171,9 @@ int main(int argc, char **argv)
 {
 	struct args a = { .segment_bytes = 64u << 20, .checkpoint_bytes = 64u << 20,
 			  .lease_ms = 500, .sync_timeout_ms = 2000, .level = LOG_INFO };
-	if (!version_parse(PACKAGE_VERSION, &a.binary)) {
+	if (!version_parse(DRSITE_VERSION, &a.binary)) {
 		fprintf(stderr, "drsite: built as version '%s', which is not "
-			ROLE_VERSION_SYNTAX "\n", PACKAGE_VERSION);
+			ROLE_VERSION_SYNTAX "\n", DRSITE_VERSION);
 		return 1;
 	}
 	int rc = parse_args(argc, argv, &a);

@@ -145,6 +145,7 @@ int kv_apply(struct kv *kv, const struct wal_record *rec)
 	}
 	kv->info.applied_lsn = rec->lsn;
 	kv->info.epoch = rec->epoch;
+	kv->info.applied_commit_ms = rec->commit_ms;
 	pthread_rwlock_unlock(&kv->lock);
 	free(old);
 	return 0;
@@ -184,11 +185,12 @@ void kv_get_info(struct kv *kv, struct kv_info *info)
 	pthread_rwlock_unlock(&kv->lock);
 }
 
-void kv_set_position(struct kv *kv, uint64_t applied_lsn, uint64_t epoch)
+void kv_set_position(struct kv *kv, uint64_t applied_lsn, uint64_t epoch, uint64_t commit_ms)
 {
 	pthread_rwlock_wrlock(&kv->lock);
 	kv->info.applied_lsn = applied_lsn;
 	kv->info.epoch = epoch;
+	kv->info.applied_commit_ms = commit_ms;
 	pthread_rwlock_unlock(&kv->lock);
 }
 

@@ -34,12 +34,13 @@ enum kv_get_result kv_get(struct kv *kv, const char *key, uint32_t key_len,
 struct kv_info {
 	uint64_t applied_lsn;
 	uint64_t epoch;
+	uint64_t applied_commit_ms;  /* commit time of that record (0: format 1, unknown) */
 	uint64_t keys;
 	uint64_t bytes;  /* key + value bytes held */
 };
 void kv_get_info(struct kv *kv, struct kv_info *info);
 /* Sets the applied position after a snapshot load (before any apply). */
-void kv_set_position(struct kv *kv, uint64_t applied_lsn, uint64_t epoch);
+void kv_set_position(struct kv *kv, uint64_t applied_lsn, uint64_t epoch, uint64_t commit_ms);
 
 /* Exchanges the contents of a and b (a replica installing a snapshot builds
  * the new map aside, then swaps it in). */

@@ -9,7 +9,7 @@
  *
  *   GET /v1/wal?from=LSN&epoch=E&replica=NAME&applied=LSN&prev_epoch=PE
  *       &prev_crc=CRC&confirmed=0|1&wait_ms=MS&encoding=binary|json&version=X.Y.Z
- *       &lease_nonce=BOOT-MS
+ *       &lease_nonce=BOOT-MS&formats=F
  *   Authorization: Bearer <site token>
  *
  * prev_epoch and prev_crc identify the replica's record at from - 1: its
@@ -36,19 +36,35 @@
  * SHIPPING FRAME (encoding=binary, the default), little-endian:
  *
  *   offset size  field
- *   0      8     magic "DRSHIP01"
+ *   0      8     magic "DRSHIP01" (format 1) or "DRSHIP02" (format 2)
  *   8      8     epoch of the primary
  *   16     8     the primary's last LSN
  *   24     8     the primary's flushed LSN
- *   32     ..    WAL records, exactly as in the segment files (wal.c), each
+ *   32     8     format 2 only: the commit time of the primary's last record
+ *                (ms since the Unix epoch; 0 when it is a format-1 record)
+ *   H      ..    WAL records, exactly as in the segment files (wal.c), each
  *                with its own CRC-32C, consecutive LSNs starting at `from`
+ *                (H = 32 in format 1, 40 in format 2)
  *
  * encoding=json carries the same content as
  *   {"epoch":E,"last_lsn":L,"flushed_lsn":F,"records":[{"lsn":N,"epoch":E,
  *    "type":"put"|"delete","key":"...","value":"<base64>","crc":C}]}
  * where crc is the record's CRC-32C as the primary encoded it; the replica
  * re-encodes each record and checks it, so JSON framing keeps the same
- * end-to-end integrity check.
+ * end-to-end integrity check.  In format 2 the frame also says
+ * "format":2,"last_commit_ms":T and each format-2 record "format":2,
+ * "commit_ms":T.
+ *
+ * FORMATS (format.h).  formats=F is the highest format the replica reads
+ * (absent: 1, as drsite 0.1.0 sends nothing).  The primary ships a format-2
+ * frame only when it writes format 2 itself (its FCV is finalized) and the
+ * replica reads it; a frame never holds a record of a newer format than its
+ * own.  A replica that cannot read the record it asks for is answered 409
+ * with "format": the record's format, and the reason; a snapshot of a
+ * format it cannot read likewise.  A format-2 frame tells the replica the
+ * commit time of the primary's newest record, so its lag (status: lag_ms,
+ * lag_exact) is the exact span of commit time it lacks: the RPO of a
+ * failover to it at that moment.
  *
  * Answers: 200 with a frame (possibly holding no records); 409 when the
  * epochs do not match (a stale replica, or a primary that has just learnt
@@ -66,7 +82,7 @@
  * replica is never rewound to the shorter log; the orchestrator fails
  * over to a site that has the records.  410
  * when `from` was removed by a checkpoint: the replica then fetches
- *   GET /v1/snapshot?epoch=E&version=X.Y.Z  ->  a snapshot image (snapshot.c
+ *   GET /v1/snapshot?epoch=E&version=X.Y.Z&formats=F  ->  a snapshot image (snapshot.c
  *                                               format), admitted as a fetch
  * installs it, and streams on from the snapshot's LSN + 1.
  *
@@ -95,6 +111,7 @@
 #include <string.h>
 
 #include "base64.h"
+#include "format.h"
 #include "lebytes.h"
 #include "httpc.h"
 #include "log.h"
@@ -105,9 +122,19 @@
 
 #define SHIP_MAGIC "DRSHIP01"
 #define SHIP_HEADER 32u
+#if DRSITE_FORMAT_MAX >= 2
+#define SHIP_MAGIC2 "DRSHIP02"
+#define SHIP_HEADER2 40u
+#endif
 #define SHIP_MAX_BYTES (1u << 20)
 #define FOLLOW_WAIT_MS 100  /* idle re-poll: keeps the primary's lease fresh */
 #define FOLLOW_MAX_BACKOFF_MS 1000
+/* What a follower says it reads (a 0.1.0 build says nothing: format 1). */
+#if DRSITE_FORMAT_MAX >= 2
+#define FORMATS_ARG "&formats=2"
+#else
+#define FORMATS_ARG ""
+#endif
 
 
 /* ================================================================ primary side */
@@ -123,6 +150,7 @@ struct fetch {
 	bool has_version;          /* ... if it sent one (older followers do not) */
 	const char *replica;
 	bool json;
+	uint64_t formats;          /* the highest format the replica reads (1 if unsaid) */
 };
 
 static int parse_u64_arg(const struct http_req *req, const char *name, bool required,
@@ -158,6 +186,38 @@ static int parse_version_arg(const struct http_req *req, struct fetch *f,
 	return 0;
 }
 
+/* The optional formats=F (1..255); 0, or -1 with a 400 set. */
+static int parse_formats_arg(const struct http_req *req, struct fetch *f, struct http_resp *resp)
+{
+	if (parse_u64_arg(req, "formats", false, 1, &f->formats, resp) != 0)
+		return -1;
+	if (f->formats < 1 || f->formats > 255)
+		return http_resp_error(resp, 400, "formats: must be 1..255"), -1;
+	return 0;
+}
+
+/* The format of what this primary ships to a replica that reads up to
+ * `reads`: its own write format when the replica reads it, else 1. */
+static uint8_t ship_format(const struct wal_stats *ws, uint64_t reads)
+{
+	uint8_t f = ws->write_format;
+	return f <= reads && format_readable(f) ? f : 1;
+}
+
+/* 409 {"error", "format"}: the replica cannot read what it asked for. */
+static void refuse_format(struct http_resp *resp, const struct fetch *f, unsigned format,
+			  const char *what)
+{
+	char bin[ROLE_VERSION_MAX] = "an older drsite";
+	if (f->has_version)
+		version_text(&f->version, bin, sizeof(bin));
+	char msg[400];
+	snprintf(msg, sizeof(msg), "%s is format %u and replica %s (%s) reads formats up to %u: "
+		 "upgrade it to a drsite that reads format %u", what, format, f->replica, bin,
+		 (unsigned)f->formats, format);
+	http_resp_json(resp, 409, json_pack("{s:s, s:i}", "error", msg, "format", (int)format));
+}
+
 /* The optional lease_nonce; 0, or -1 with a 400 set. */
 static int parse_nonce_arg(const struct site *s, const struct http_req *req, struct fetch *f,
 			   struct http_resp *resp)
@@ -185,7 +245,8 @@ static int parse_fetch(const struct site *s, const struct http_req *req, struct 
 	    parse_u64_arg(req, "prev_epoch", false, 0, &f->prev_epoch, resp) ||
 	    parse_u64_arg(req, "prev_crc", false, 0, &f->prev_crc, resp) ||
 	    parse_u64_arg(req, "confirmed", false, 0, &confirmed, resp) ||
-	    parse_version_arg(req, f, resp) || parse_nonce_arg(s, req, f, resp))
+	    parse_version_arg(req, f, resp) || parse_nonce_arg(s, req, f, resp) ||
+	    parse_formats_arg(req, f, resp))
 		return -1;
 	f->has_prev = http_req_query(req, "prev_epoch") != NULL;
 	f->has_prev_crc = http_req_query(req, "prev_crc") != NULL;
@@ -281,6 +342,12 @@ json_t *repl_record_json(const unsigned char *encoded, const struct wal_record *
 		"type", r->type == WAL_PUT ? "put" : "delete", "key", r->key, (size_t)r->key_len,
 		"value", b64, "crc", (json_int_t)get_le32(encoded)) : NULL;
 	free(b64);
+	if (j && r->format == 2 &&
+	    (json_object_set_new(j, "format", json_integer(2)) ||
+	     json_object_set_new(j, "commit_ms", json_integer((json_int_t)r->commit_ms)))) {
+		json_decref(j);
+		j = NULL;
+	}
 	return j;
 }
 
@@ -303,34 +370,58 @@ static json_t *records_json(const unsigned char *buf, size_t len)
 	return arr;
 }
 
-static void reply_frame(struct http_resp *resp, bool json, uint64_t epoch,
+/* The JSON frame (format 2 adds "format" and "last_commit_ms"). */
+static json_t *frame_json(uint8_t format, uint64_t epoch, const struct wal_stats *ws,
+			  unsigned char *recs, size_t len)
+{
+	json_t *arr = records_json(recs, len);
+	json_t *j = arr ? json_pack("{s:I, s:I, s:I, s:o}", "epoch", (json_int_t)epoch,
+		"last_lsn", (json_int_t)ws->last_lsn, "flushed_lsn", (json_int_t)ws->flushed_lsn,
+		"records", arr) : NULL;
+	if (j && format == 2 &&
+	    (json_object_set_new(j, "format", json_integer(2)) ||
+	     json_object_set_new(j, "last_commit_ms", json_integer((json_int_t)ws->last_commit_ms)))) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j;
+}
+
+static void reply_frame(struct http_resp *resp, bool json, uint8_t format, uint64_t epoch,
 			const struct wal_stats *ws, unsigned char *recs, size_t len)
 {
 	if (json) {
-		json_t *arr = records_json(recs, len);
-		json_t *j = arr ? json_pack("{s:I, s:I, s:I, s:o}", "epoch", (json_int_t)epoch,
-			"last_lsn", (json_int_t)ws->last_lsn, "flushed_lsn", (json_int_t)ws->flushed_lsn,
-			"records", arr) : NULL;
+		json_t *j = frame_json(format, epoch, ws, recs, len);
 		if (j)
 			http_resp_json(resp, 200, j);
 		else
 			http_resp_error(resp, 503, "out of memory");
 		return;
 	}
-	unsigned char *frame = malloc(SHIP_HEADER + len);
+	size_t hn = SHIP_HEADER;
+	const char *magic = SHIP_MAGIC;
+#if DRSITE_FORMAT_MAX >= 2
+	if (format == 2) {
+		hn = SHIP_HEADER2;
+		magic = SHIP_MAGIC2;
+	}
+#endif
+	unsigned char *frame = malloc(hn + len);
 	if (!frame) {
 		http_resp_error(resp, 503, "out of memory");
 		return;
 	}
-	memcpy(frame, SHIP_MAGIC, 8);
+	memcpy(frame, magic, 8);
 	put_le64(frame + 8, epoch);
 	put_le64(frame + 16, ws->last_lsn);
 	put_le64(frame + 24, ws->flushed_lsn);
+	if (hn > SHIP_HEADER)
+		put_le64(frame + 32, ws->last_commit_ms);
 	if (len)
-		memcpy(frame + SHIP_HEADER, recs, len);
+		memcpy(frame + hn, recs, len);
 	free(resp->body);
 	resp->body = (char *)frame;
-	resp->body_len = SHIP_HEADER + len;
+	resp->body_len = hn + len;
 	resp->status = 200;
 	resp->content_type = "application/x-drorch-wal";
 }
@@ -478,10 +569,16 @@ void repl_route_wal(struct site *s, const struct http_req *req, struct http_resp
 	unsigned char *recs = NULL;
 	size_t len = 0;
 	uint64_t last;
-	int rc = wal_read(s->wal, f.from, SHIP_MAX_BYTES, &recs, &len, &last, err, sizeof(err));
+	uint8_t format = ship_format(&ws, f.formats);
+	int rc = wal_read(s->wal, f.from, SHIP_MAX_BYTES, format, &recs, &len, &last, err,
+			  sizeof(err));
 	struct wal_stats now;
 	wal_get_stats(s->wal, &now);
-	if (rc == WAL_READ_GONE)
+	char what[64];
+	snprintf(what, sizeof(what), "the record at lsn %" PRIu64, f.from);
+	if (rc == WAL_READ_FORMAT)
+		refuse_format(resp, &f, 2, what);
+	else if (rc == WAL_READ_GONE)
 		http_resp_json(resp, 410, json_pack("{s:s, s:I}", "error",
 			"requested records were removed by a checkpoint: fetch /v1/snapshot",
 			"oldest_lsn", (json_int_t)now.oldest_lsn));
@@ -491,7 +588,7 @@ void repl_route_wal(struct site *s, const struct http_req *req, struct http_resp
 		http_resp_error(resp, 409, "this site stopped being the primary at epoch %"
 				PRIu64, epoch);
 	else
-		reply_frame(resp, f.json, epoch, &now, recs, len);
+		reply_frame(resp, f.json, format, epoch, &now, recs, len);
 	if (resp->status == 200) {
 		char nonce[SITE_NONCE_MAX], why[300];
 		site_nonce(s, nonce, sizeof(nonce));
@@ -510,7 +607,7 @@ void repl_route_snapshot(struct site *s, const struct http_req *req, struct http
 	char err[300];
 	if (!admin_authorized(s, req, resp) ||
 	    parse_u64_arg(req, "epoch", true, 0, &f.epoch, resp) != 0 ||
-	    parse_version_arg(req, &f, resp) != 0)
+	    parse_version_arg(req, &f, resp) != 0 || parse_formats_arg(req, &f, resp) != 0)
 		return;
 	pthread_mutex_lock(&s->mu);
 	int status = admit_fetch_locked(s, &f, err, sizeof(err));
@@ -522,7 +619,13 @@ void repl_route_snapshot(struct site *s, const struct http_req *req, struct http
 	unsigned char *img = NULL;
 	size_t len = 0;
 	uint64_t lsn;
-	if (snap_serialise(s->kv, &img, &len, &lsn, err, sizeof(err)) != 0) {
+	struct wal_stats ws;
+	wal_get_stats(s->wal, &ws);
+	if (ws.write_format > f.formats) {
+		refuse_format(resp, &f, ws.write_format, "this primary's snapshot");
+		return;
+	}
+	if (snap_serialise(s->kv, ws.write_format, &img, &len, &lsn, err, sizeof(err)) != 0) {
 		http_resp_error(resp, 500, "snapshot: %s", err);
 		return;
 	}
@@ -617,17 +720,30 @@ json_t *repl_follow_json(struct site *s)
 	uint64_t since = f->caught_up_ms ? f->caught_up_ms : f->started_ms;
 	bool caught_up = ki.applied_lsn >= plast && f->last_contact_ms &&
 			 now - f->last_contact_ms <= s->opts.lease_ms;
+	/* Exact (format 2): the commit time between the primary's newest record
+	 * and this replica's newest applied one; else the time since it was
+	 * last caught up, an estimate. */
+	bool exact = f->primary_last_commit_ms && (ki.applied_commit_ms || ki.applied_lsn >= plast);
+	uint64_t lag_ms = caught_up ? 0 : now - since;
+	if (exact)
+		lag_ms = ki.applied_lsn >= plast || ki.applied_commit_ms >= f->primary_last_commit_ms
+			 ? 0 : f->primary_last_commit_ms - ki.applied_commit_ms;
 	json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
 		"primary", s->role.primary, "state", f->state,
 		"encoding", s->opts.json_framing ? "json" : "binary",
 		"received_lsn", (json_int_t)ws.last_lsn, "applied_lsn", (json_int_t)ki.applied_lsn,
 		"primary_last_lsn", (json_int_t)plast,
 		"lag_records", (json_int_t)(plast > ki.applied_lsn ? plast - ki.applied_lsn : 0),
-		"lag_ms", (json_int_t)(caught_up ? 0 : now - since),
+		"lag_ms", (json_int_t)lag_ms,
 		"last_contact_ms_ago", (json_int_t)(f->last_contact_ms ? now - f->last_contact_ms : 0),
 		"snapshots", (json_int_t)f->snapshots, "last_error", f->last_error);
-	if (j)
+	if (j) {
 		json_object_set_new(j, "primary_writable", json_boolean(f->primary_writable));
+		json_object_set_new(j, "lag_exact", json_boolean(exact));
+		json_object_set_new(j, "applied_commit_ms", json_integer((json_int_t)ki.applied_commit_ms));
+		json_object_set_new(j, "primary_last_commit_ms",
+				    json_integer((json_int_t)f->primary_last_commit_ms));
+	}
 	if (j && f->diverged_lsn && f->diverged_epoch == s->role.epoch &&
 	    strcmp(f->diverged_primary, s->role.primary) == 0)
 		json_object_set_new(j, "diverged_lsn", json_integer((json_int_t)f->diverged_lsn));
@@ -661,13 +777,31 @@ static size_t json_records_size(json_t *records)
 		json_t *k = json_object_get(e, "key"), *v = json_object_get(e, "value");
 		if (!json_is_string(k) || !json_is_string(v))
 			return 0;
-		need += WAL_HEADER_SIZE + json_string_length(k) + json_string_length(v) / 4 * 3 + 3;
+		need += WAL_HEADER_SIZE_MAX + json_string_length(k) + json_string_length(v) / 4 * 3 + 3;
 	}
 	return need;
 }
 
+/* A JSON record's format and commit time: 0, or -1 when the frame's format
+ * does not allow them or this build does not read them. */
+static int json_record_format(json_t *e, uint8_t frame_format, struct wal_record *r)
+{
+	json_t *f = json_object_get(e, "format"), *t = json_object_get(e, "commit_ms");
+	r->format = 1;
+	r->commit_ms = 0;
+	if (!f && !t)
+		return 0;
+	if (!json_is_integer(f) || json_integer_value(f) != 2 || frame_format < 2 ||
+	    !format_readable(2) || !json_is_integer(t) || json_integer_value(t) < 0)
+		return -1;
+	r->format = 2;
+	r->commit_ms = (uint64_t)json_integer_value(t);
+	return 0;
+}
+
 /* Re-encodes JSON-framed records into the binary form, checking each CRC. */
-static unsigned char *json_records_to_wal(json_t *records, size_t *len, char *err, size_t errlen)
+static unsigned char *json_records_to_wal(json_t *records, uint8_t frame_format, size_t *len,
+					  char *err, size_t errlen)
 {
 	size_t cap = json_records_size(records), i;
 	json_t *e;
@@ -687,19 +821,25 @@ static unsigned char *json_records_to_wal(json_t *records, size_t *len, char *er
 		json_int_t lsn = 0, epoch = 0, crc = 0;
 		size_t klen = 0, vlen = 0;
 		unsigned char *v = NULL;
+		struct wal_record r = { 0 };
 		if (json_unpack(e, "{s:I, s:I, s:s, s:s%, s:s, s:I}", "lsn", &lsn, "epoch",
 				&epoch, "type", &type, "key", &key, &klen, "value", &value,
-				"crc", &crc) != 0 || !(v = base64_decode(value, &vlen)) ||
+				"crc", &crc) != 0 || json_record_format(e, frame_format, &r) != 0 ||
+		    !(v = base64_decode(value, &vlen)) ||
 		    klen == 0 || klen > WAL_MAX_KEY || vlen > WAL_MAX_VALUE ||
-		    *len + wal_record_size((uint32_t)klen, (uint32_t)vlen) > cap) {
+		    *len + wal_record_size(r.format, (uint32_t)klen, (uint32_t)vlen) > cap) {
 			free(v);
 			free(buf);
 			snprintf(err, errlen, "bad JSON record #%zu in shipment", i);
 			return NULL;
 		}
-		struct wal_record r = { .lsn = (uint64_t)lsn, .epoch = (uint64_t)epoch,
-			.type = strcmp(type, "put") == 0 ? WAL_PUT : WAL_DELETE,
-			.key = key, .key_len = (uint32_t)klen, .value = v, .value_len = (uint32_t)vlen };
+		r.lsn = (uint64_t)lsn;
+		r.epoch = (uint64_t)epoch;
+		r.type = strcmp(type, "put") == 0 ? WAL_PUT : WAL_DELETE;
+		r.key = key;
+		r.key_len = (uint32_t)klen;
+		r.value = v;
+		r.value_len = (uint32_t)vlen;
 		unsigned char *dst = buf + *len;
 		wal_encode(&r, dst);
 		free(v);
@@ -708,7 +848,7 @@ static unsigned char *json_records_to_wal(json_t *records, size_t *len, char *er
 			snprintf(err, errlen, "CRC mismatch in JSON record at lsn %lld", (long long)lsn);
 			return NULL;
 		}
-		*len += wal_record_size(r.key_len, r.value_len);
+		*len += wal_record_size(r.format, r.key_len, r.value_len);
 	}
 	return buf;
 }
@@ -718,7 +858,16 @@ static int frame_open(struct repl_batch *b, const char *body, size_t len, uint64
 		      char *err, size_t errlen)
 {
 	const unsigned char *f = (const unsigned char *)body;
-	if (len < SHIP_HEADER || memcmp(f, SHIP_MAGIC, 8) != 0) {
+	size_t hn = SHIP_HEADER;
+	b->format = 1;
+#if DRSITE_FORMAT_MAX >= 2
+	if (len >= SHIP_HEADER2 && memcmp(f, SHIP_MAGIC2, 8) == 0) {
+		hn = SHIP_HEADER2;
+		b->format = 2;
+		b->primary_last_commit_ms = get_le64(f + 32);
+	}
+#endif
+	if (len < hn || (hn == SHIP_HEADER && memcmp(f, SHIP_MAGIC, 8) != 0)) {
 		snprintf(err, errlen, "malformed shipping frame (%zu bytes)", len);
 		return -1;
 	}
@@ -728,8 +877,8 @@ static int frame_open(struct repl_batch *b, const char *body, size_t len, uint64
 		return -1;
 	}
 	b->primary_last_lsn = get_le64(f + 16);
-	b->records = f + SHIP_HEADER;
-	b->len = len - SHIP_HEADER;
+	b->records = f + hn;
+	b->len = len - hn;
 	return 0;
 }
 
@@ -741,13 +890,17 @@ static int frame_open_json(struct repl_batch *b, const char *body, size_t len, u
 	json_t *recs = json_object_get(j, "records");
 	json_int_t pe = json_integer_value(json_object_get(j, "epoch"));
 	b->primary_last_lsn = (uint64_t)json_integer_value(json_object_get(j, "last_lsn"));
+	json_t *format = json_object_get(j, "format");
+	b->format = format ? (uint8_t)json_integer_value(format) : 1;
+	json_int_t last_commit = json_integer_value(json_object_get(j, "last_commit_ms"));
+	b->primary_last_commit_ms = b->format == 2 && last_commit > 0 ? (uint64_t)last_commit : 0;
 	int rc = -1;
-	if (!json_is_array(recs))
+	if (!json_is_array(recs) || !format_readable(b->format))
 		snprintf(err, errlen, "malformed JSON shipping frame");
 	else if ((uint64_t)pe != epoch)
 		snprintf(err, errlen, "primary is at epoch %lld, this replica at %" PRIu64,
 			 (long long)pe, epoch);
-	else if ((b->owned = json_records_to_wal(recs, &b->len, err, errlen)))
+	else if ((b->owned = json_records_to_wal(recs, b->format, &b->len, err, errlen)))
 		rc = 0;
 	b->records = b->owned;
 	json_decref(j);
@@ -767,9 +920,9 @@ int repl_batch_next(struct repl_batch *b, struct wal_record *r, char *err, size_
 	if (b->off >= b->len)
 		return 0;
 	size_t n = wal_decode(b->records + b->off, b->len - b->off, r);
-	if (n == 0 || r->lsn != b->next_lsn || r->epoch > b->epoch) {
+	if (n == 0 || r->lsn != b->next_lsn || r->epoch > b->epoch || r->format > b->format) {
 		snprintf(err, errlen, "bad record in shipment at lsn %" PRIu64
-			 " (CRC, order or epoch)", b->next_lsn);
+			 " (CRC, format, order or epoch)", b->next_lsn);
 		return -1;
 	}
 	b->off += n;
@@ -871,8 +1024,8 @@ int repl_snapshot_download(struct site *s, struct httpc *c, const char *primary,
 			   uint64_t epoch, struct httpc_resp *r, char *err, size_t errlen)
 {
 	char url[512], bin[ROLE_VERSION_MAX];
-	snprintf(url, sizeof(url), "http://%s/v1/snapshot?epoch=%" PRIu64 "&version=%s", primary,
-		 epoch, version_text(&s->opts.binary, bin, sizeof(bin)));
+	snprintf(url, sizeof(url), "http://%s/v1/snapshot?epoch=%" PRIu64 "&version=%s%s", primary,
+		 epoch, version_text(&s->opts.binary, bin, sizeof(bin)), FORMATS_ARG);
 	if (httpc_request(c, "GET", url, s->token, NULL, 0, 60000, r, err, errlen) != 0)
 		return -1;
 	if (r->status == 200)
@@ -894,8 +1047,10 @@ int repl_snapshot_install(struct site *s, const char *primary, uint64_t epoch,
 		*changed = true;
 		rc = snap_install(s->kv, s->datadir, img, len, lsn, &snap_epoch, err, errlen);
 	}
+	struct kv_info ki;
+	kv_get_info(s->kv, &ki);
 	if (rc == 0)
-		rc = wal_reset(s->wal, *lsn, snap_epoch, err, errlen);
+		rc = wal_reset(s->wal, *lsn, snap_epoch, ki.applied_commit_ms, err, errlen);
 	if (rc == 0) {
 		pthread_mutex_lock(&s->cp_mu);
 		s->cp_lsn = *lsn;
@@ -930,13 +1085,15 @@ static int fetch_snapshot(struct site *s, struct httpc *c, const char *primary,
 
 /* Applies one 200 answer, binary or JSON. */
 static int apply_answer(struct site *s, const struct httpc_resp *r, uint64_t from,
-			const char *primary, uint64_t epoch, uint64_t *plast, char *err, size_t errlen)
+			const char *primary, uint64_t epoch, uint64_t *plast, uint64_t *plast_commit,
+			char *err, size_t errlen)
 {
 	struct repl_batch b;
 	int rc = repl_batch_open(&b, r->body, r->body_len, s->opts.json_framing, epoch, from,
 				 err, errlen);
 	if (rc == 0) {
 		*plast = b.primary_last_lsn;
+		*plast_commit = b.primary_last_commit_ms;
 		rc = apply_records(s, &b, primary, epoch, err, errlen) < 0 ? -1 : 0;
 	}
 	repl_batch_free(&b);
@@ -983,16 +1140,16 @@ static int follow_once(struct site *s, struct httpc *c, const char *primary, uin
 	    strcmp(s->follow.nonce_primary, primary) == 0)
 		snprintf(nonce, sizeof(nonce), "&lease_nonce=%s", s->follow.lease_nonce);
 	pthread_mutex_unlock(&s->mu);
-	uint64_t from = ws.last_lsn + 1, plast = 0;
+	uint64_t from = ws.last_lsn + 1, plast = 0, plast_commit = 0;
 	char url[900], err[300], prev_crc[32] = "", bin[ROLE_VERSION_MAX];
 	if (ws.last_crc_known)
 		snprintf(prev_crc, sizeof(prev_crc), "&prev_crc=%" PRIu32, ws.last_crc);
 	snprintf(url, sizeof(url), "http://%s/v1/wal?from=%" PRIu64 "&epoch=%" PRIu64
 		 "&replica=%s&applied=%" PRIu64 "&prev_epoch=%" PRIu64 "%s&confirmed=%d"
-		 "&wait_ms=%d&encoding=%s&version=%s%s", primary, from, epoch, s->name,
+		 "&wait_ms=%d&encoding=%s&version=%s%s%s", primary, from, epoch, s->name,
 		 ki.applied_lsn, ws.last_epoch, prev_crc, confirmed, FOLLOW_WAIT_MS,
 		 s->opts.json_framing ? "json" : "binary",
-		 version_text(&s->opts.binary, bin, sizeof(bin)), nonce);
+		 version_text(&s->opts.binary, bin, sizeof(bin)), nonce, FORMATS_ARG);
 	struct httpc_resp r;
 	if (httpc_request(c, "GET", url, s->token, NULL, 0, FOLLOW_WAIT_MS + 4500, &r,
 			  err, sizeof(err)) != 0) {
@@ -1010,7 +1167,8 @@ static int follow_once(struct site *s, struct httpc *c, const char *primary, uin
 	if (r.status == 200)
 		httpc_resp_header(&r, "X-Drorch-Primary-Writable", writable, sizeof(writable));
 	if (r.status == 200)
-		rc = apply_answer(s, &r, from, primary, epoch, &plast, err, sizeof(err));
+		rc = apply_answer(s, &r, from, primary, epoch, &plast, &plast_commit, err,
+				  sizeof(err));
 	else if (r.status == 410)
 		rc = fetch_snapshot(s, c, primary, epoch, err, sizeof(err));
 	else
@@ -1021,6 +1179,7 @@ static int follow_once(struct site *s, struct httpc *c, const char *primary, uin
 		uint64_t now = time_mono_ms();
 		wal_get_stats(s->wal, &ws);
 		s->follow.primary_last_lsn = plast;
+		s->follow.primary_last_commit_ms = plast_commit;
 		s->follow.last_contact_ms = now;
 		if (ws.flushed_lsn >= plast)
 			s->follow.caught_up_ms = now;

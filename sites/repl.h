@@ -17,6 +17,8 @@
 /* The records of one shipment, walked in order by repl_batch_next. */
 struct repl_batch {
 	uint64_t primary_last_lsn;     /* the primary's last LSN, as the answer says */
+	uint64_t primary_last_commit_ms; /* its commit time (format-2 frame; 0 unknown) */
+	uint8_t format;                /* the frame's format: no record may be newer */
 	const unsigned char *records;  /* WAL records encoded as in the segment files */
 	size_t len;
 	size_t off;                    /* where the next record starts */

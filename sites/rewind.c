@@ -89,6 +89,7 @@
 
 #include "fileio.h"
 #include "log.h"
+#include "format.h"
 #include "site_internal.h"
 #include "snapshot.h"
 #include "timeutil.h"
@@ -341,7 +342,7 @@ static int write_folded(int fd, const struct rewind *rw, const struct folded *e)
 	struct wal_record r = { .lsn = e->lsn, .epoch = epoch, .type = WAL_PUT, .key = e->key,
 				.key_len = e->key_len, .value = e->key + e->key_len,
 				.value_len = e->value_len };
-	unsigned char *buf = malloc(wal_record_size(e->key_len, e->value_len));
+	unsigned char *buf = malloc(wal_record_size(r.format, e->key_len, e->value_len));
 	if (!buf)
 		return -1;
 	wal_encode(&r, buf);
@@ -388,7 +389,7 @@ static int export_wal(struct site *s, struct rewind *rw, int fd, uint64_t from,
 		unsigned char *buf = NULL;
 		size_t len = 0, off = 0;
 		uint64_t got_last;
-		int rc = wal_read(s->wal, from, REWIND_READ_BYTES, &buf, &len, &got_last,
+		int rc = wal_read(s->wal, from, REWIND_READ_BYTES, DRSITE_FORMAT_MAX, &buf, &len, &got_last,
 				  err, errlen);
 		if (rc != WAL_READ_OK || len == 0) {
 			if (rc != -1)

@@ -38,6 +38,7 @@
 #include "snapshot.h"
 #include "timeutil.h"
 #include "wal.h"
+#include "format.h"
 
 /* ---- data dir ---------------------------------------------------------------- */
 
@@ -88,7 +89,7 @@ static void checkpoint_locked(struct site *s)
 	wal_get_stats(s->wal, &ws);
 	uint64_t t0 = time_mono_ms(), lsn = 0;
 	char err[256];
-	if (snap_write(s->kv, s->datadir, &lsn, err, sizeof(err)) != 0) {
+	if (snap_write(s->kv, s->datadir, ws.write_format, &lsn, err, sizeof(err)) != 0) {
 		log_event(LOG_ERROR, "checkpoint.failed", "{s:s}", "error", err);
 		return;
 	}
@@ -178,8 +179,12 @@ static int site_load(struct site *s, char *err, size_t errlen)
 	s->cp_lsn = snap_lsn;
 	if (snap_lsn)
 		role_history_add(&s->replayed, snap_epoch, snap_lsn);
+	struct kv_info snap_ki;
+	kv_get_info(s->kv, &snap_ki);
 	struct wal_opts wo = { .dir = s->datadir, .segment_bytes = s->opts.segment_bytes,
 			       .replay_after_lsn = snap_lsn, .replay_after_epoch = snap_epoch,
+			       .replay_after_commit_ms = snap_ki.applied_commit_ms,
+			       .format = format_for_fcv(&s->role.fcv),
 			       .apply = apply_record, .apply_ctx = s };
 	s->replaying = true;
 	rc = wal_open(&s->wal, &wo, err, errlen);
@@ -490,6 +495,7 @@ int site_open(struct site **out, const struct site_opts *opts, char *err, size_t
 	    load_role(s, err, errlen) != 0 || rewind_resume(s, err, errlen) != 0 ||
 	    load_store(s, err, errlen) != 0 || settle_role(s, err, errlen) != 0)
 		goto fail;
+	wal_set_format(s->wal, format_for_fcv(&s->role.fcv));
 	pthread_mutex_lock(&s->mu);
 	site_gate_locked(s);  /* the role from state.json decides who may append */
 	pthread_mutex_unlock(&s->mu);
@@ -800,11 +806,12 @@ static json_t *status_json(struct site *s)
 	json_t *j = role_json_locked(s, time_mono_ms());
 	version_text(&s->role.fcv, fcv, sizeof(fcv));
 	pthread_mutex_unlock(&s->mu);
-	json_t *base = json_pack("{s:s, s:I, s:I, s:I, s:s, s:s, s:I, s:o, s:o}",
+	json_t *base = json_pack("{s:s, s:I, s:I, s:I, s:s, s:s, s:i, s:[i, i], s:I, s:o, s:o}",
 				 "name", s->name, "lsn", (json_int_t)ws.last_lsn,
 				 "flushed_lsn", (json_int_t)ws.flushed_lsn,
 				 "applied_lsn", (json_int_t)ki.applied_lsn,
-				 "version", bin, "fcv", fcv,
+				 "version", bin, "fcv", fcv, "format", (int)ws.write_format,
+				 "formats", 1, DRSITE_FORMAT_MAX,
 				 "keys", (json_int_t)ki.keys, "wal", wal_json(s),
 				 "checkpoint", checkpoint_json(s));
 	json_object_update(base, j);

@@ -45,6 +45,7 @@ struct follow_status {
 				    * "disconnected", "refused", "rewinding" */
 	char last_error[320];
 	uint64_t primary_last_lsn;
+	uint64_t primary_last_commit_ms; /* its newest record's commit time (format 2; 0 unknown) */
 	uint64_t last_contact_ms;  /* monotonic; 0 = never */
 	uint64_t caught_up_ms;     /* last time applied reached the primary's last LSN */
 	uint64_t started_ms;

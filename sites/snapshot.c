@@ -6,13 +6,20 @@
  * DIR/snap/NNNNNNNNNNNNNNNNNNNN.snap, named by the LSN it covers (twenty
  * decimal digits).  All integers little-endian.
  *
- *   header, 40 bytes
- *   0   8  magic "DRSNAP01"
+ *   header, 40 bytes (format 1) or 48 (format 2)
+ *   0   8  magic "DRSNAP01" (format 1) or "DRSNAP02" (format 2)
  *   8   8  lsn     every record <= lsn is included, none after
  *   16  8  epoch   epoch of the record at lsn
  *   24  8  count   number of entries
+ *   format 1:
  *   32  4  reserved, zero
  *   36  4  crc32c of bytes [0, 36)
+ *   format 2:
+ *   32  8  commit_ms  commit time of the record at lsn (0: unknown, e.g. a
+ *                     format-1 record), so a replica that installed the
+ *                     snapshot knows its lag exactly (format.h)
+ *   40  4  reserved, zero
+ *   44  4  crc32c of bytes [0, 44)
  *
  *   entry, 24 + key_len + value_len bytes, count times
  *   0   4  crc32c of bytes [4, 24 + key_len + value_len)
@@ -31,6 +38,11 @@
  * count and the trailer CRC all check out and nothing follows the trailer.
  * It is written to a temporary name, fsync'd, renamed and the directory
  * fsync'd, so a crash leaves either the old snapshot or the new one.
+ *
+ * A site writes the format its FCV allows (format.h).  "DRSNAP" and a
+ * number above what this build reads is a newer binary's snapshot:
+ * SNAP_FORMAT, never SNAP_CORRUPT, so the site refuses to start rather than
+ * discarding it.  drsite 0.1.0 is built without the format-2 code.
  */
 #include "snapshot.h"
 
@@ -48,8 +60,10 @@
 #include "lebytes.h"
 #include "fileio.h"
 #include "log.h"
+#include "format.h"
 
-#define SNAP_HDR 40u
+#define SNAP_HDR 40u       /* format 1 */
+#define SNAP_HDR_MAX 48u   /* format 2 */
 #define SNAP_ENTRY_HDR 24u
 #define SNAP_TRAILER 16u
 
@@ -182,10 +196,37 @@ static int write_file(const char *tmp, const char *final, const struct out *o)
 	return rename(tmp, final);
 }
 
-/* Serialises the map (under its read lock) into o; fills lsn/epoch. */
-static int serialise(struct kv *kv, struct out *o, struct kv_info *info, char *err, size_t errlen)
+/* The header size of format f. */
+static size_t hdr_size(uint8_t f)
 {
-	if (!out_grow(o, SNAP_HDR)) {
+#if DRSITE_FORMAT_MAX >= 2
+	if (f == 2)
+		return SNAP_HDR_MAX;
+#endif
+	(void)f;
+	return SNAP_HDR;
+}
+
+/* Writes the header of format f at h (its size: hdr_size(f)). */
+static void put_header(unsigned char *h, uint8_t f, const struct kv_info *info, uint64_t count)
+{
+	size_t n = hdr_size(f);
+	memcpy(h, n == SNAP_HDR ? "DRSNAP01" : "DRSNAP02", 8);
+	put_le64(h + 8, info->applied_lsn);
+	put_le64(h + 16, info->epoch);
+	put_le64(h + 24, count);
+	if (n > SNAP_HDR)
+		put_le64(h + 32, info->applied_commit_ms);
+	put_le32(h + n - 8, 0);
+	put_le32(h + n - 4, crc32c(0, h, n - 4));
+}
+
+/* Serialises the map (under its read lock) into o in format f; fills info. */
+static int serialise(struct kv *kv, uint8_t f, struct out *o, struct kv_info *info,
+		     char *err, size_t errlen)
+{
+	size_t hn = hdr_size(f);
+	if (!out_grow(o, hn)) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -195,13 +236,7 @@ static int serialise(struct kv *kv, struct out *o, struct kv_info *info, char *e
 						    : "out of memory");
 		return -1;
 	}
-	unsigned char *h = o->data;
-	memcpy(h, "DRSNAP01", 8);
-	put_le64(h + 8, info->applied_lsn);
-	put_le64(h + 16, info->epoch);
-	put_le64(h + 24, o->count);
-	put_le32(h + 32, 0);
-	put_le32(h + 36, crc32c(0, h, 36));
+	put_header(o->data, f, info, o->count);
 	uint32_t body_crc = crc32c(0, o->data, o->len);
 	unsigned char *t = out_grow(o, SNAP_TRAILER);
 	if (!t) {
@@ -214,7 +249,7 @@ static int serialise(struct kv *kv, struct out *o, struct kv_info *info, char *e
 	return 0;
 }
 
-int snap_write(struct kv *kv, const char *datadir, uint64_t *lsn_out,
+int snap_write(struct kv *kv, const char *datadir, uint8_t format, uint64_t *lsn_out,
 	       char *err, size_t errlen)
 {
 	struct out o = { 0 };
@@ -225,7 +260,7 @@ int snap_write(struct kv *kv, const char *datadir, uint64_t *lsn_out,
 		snprintf(err, errlen, "create %s/snap: %s", datadir, strerror(errno));
 		return -1;
 	}
-	if (serialise(kv, &o, &info, err, errlen) != 0)
+	if (serialise(kv, format, &o, &info, err, errlen) != 0)
 		goto out;
 	if (asprintf(&tmp, "%s/snapshot.tmp", dir) < 0 ||
 	    asprintf(&final, "%s/%020" PRIu64 ".snap", dir, info.applied_lsn) < 0) {
@@ -248,12 +283,25 @@ out:
 	return rc;
 }
 
-/* Checks header and trailer; returns the entry count or -1. */
-static int check_frame(const unsigned char *d, size_t len, uint64_t *lsn,
-		       uint64_t *epoch, uint64_t *count)
+/* The format a snapshot image names in its magic: 1..99, or 0 for none. */
+static unsigned image_format(const unsigned char *d, size_t len)
 {
-	if (len < SNAP_HDR + SNAP_TRAILER || memcmp(d, "DRSNAP01", 8) != 0 ||
-	    crc32c(0, d, 36) != get_le32(d + 36))
+	if (len < 8 || memcmp(d, "DRSNAP", 6) != 0 || d[6] < '0' || d[6] > '9' ||
+	    d[7] < '0' || d[7] > '9')
+		return 0;
+	return (unsigned)(d[6] - '0') * 10 + (unsigned)(d[7] - '0');
+}
+
+/* Checks header and trailer; fills the header's fields; 0 or -1. */
+static int check_frame(const unsigned char *d, size_t len, uint64_t *lsn,
+		       uint64_t *epoch, uint64_t *commit_ms, uint64_t *count, size_t *hn)
+{
+	unsigned f = image_format(d, len);
+	if (!format_readable(f))
+		return -1;
+	*hn = hdr_size((uint8_t)f);
+	if (len < *hn + SNAP_TRAILER || crc32c(0, d, *hn - 4) != get_le32(d + *hn - 4) ||
+	    get_le32(d + *hn - 8) != 0)
 		return -1;
 	const unsigned char *t = d + len - SNAP_TRAILER;
 	if (memcmp(t, "DRSNAPND", 8) != 0 ||
@@ -262,13 +310,14 @@ static int check_frame(const unsigned char *d, size_t len, uint64_t *lsn,
 	*lsn = get_le64(d + 8);
 	*epoch = get_le64(d + 16);
 	*count = get_le64(d + 24);
+	*commit_ms = *hn > SNAP_HDR ? get_le64(d + 32) : 0;
 	return 0;
 }
 
-static int load_entries(struct kv *kv, const unsigned char *d, size_t len,
+static int load_entries(struct kv *kv, const unsigned char *d, size_t len, size_t hn,
 			uint64_t count, uint64_t epoch)
 {
-	size_t off = SNAP_HDR, end = len - SNAP_TRAILER;
+	size_t off = hn, end = len - SNAP_TRAILER;
 	for (uint64_t i = 0; i < count; i++) {
 		if (end - off < SNAP_ENTRY_HDR)
 			return -1;
@@ -289,11 +338,18 @@ static int load_entries(struct kv *kv, const unsigned char *d, size_t len,
 }
 
 int snap_decode(const unsigned char *buf, size_t len, struct kv *kv, uint64_t *lsn,
-		uint64_t *epoch, char *err, size_t errlen)
+		uint64_t *epoch, uint64_t *commit_ms, char *err, size_t errlen)
 {
 	uint64_t count;
-	if (check_frame(buf, len, lsn, epoch, &count) != 0 ||
-	    load_entries(kv, buf, len, count, *epoch) != 0) {
+	size_t hn = 0;
+	unsigned f = image_format(buf, len);
+	if (f > DRSITE_FORMAT_MAX) {
+		snprintf(err, errlen, "the snapshot is format %u; this drsite %s reads formats %s "
+			 "only: a newer drsite wrote it", f, DRSITE_VERSION, DRSITE_FORMATS);
+		return SNAP_FORMAT;
+	}
+	if (check_frame(buf, len, lsn, epoch, commit_ms, &count, &hn) != 0 ||
+	    load_entries(kv, buf, len, hn, count, *epoch) != 0) {
 		snprintf(err, errlen, "CRC or framing check failed");
 		return SNAP_CORRUPT;
 	}
@@ -331,15 +387,20 @@ int snap_load_latest(struct kv *kv, const char *datadir, uint64_t *lsn_out,
 		goto out;
 	}
 	close(fd);
-	uint64_t lsn = 0, epoch = 0;
-	if (snap_decode(d, (size_t)sb.st_size, kv, &lsn, &epoch, err, errlen) != 0 ||
-	    lsn != v[0]) {
+	uint64_t lsn = 0, epoch = 0, commit_ms = 0;
+	char why[256];
+	rc = snap_decode(d, (size_t)sb.st_size, kv, &lsn, &epoch, &commit_ms, why, sizeof(why));
+	if (rc == SNAP_FORMAT) {
+		snprintf(err, errlen, "%s: %s (nothing was changed)", path, why);
+		goto out;
+	}
+	if (rc != 0 || lsn != v[0]) {
 		snprintf(err, errlen, "snapshot %s is corrupt (CRC or framing check failed); "
 			 "refusing to serve from it", path);
 		rc = SNAP_CORRUPT;
 		goto out;
 	}
-	kv_set_position(kv, lsn, epoch);
+	kv_set_position(kv, lsn, epoch, commit_ms);
 	*lsn_out = lsn;
 	*epoch_out = epoch;
 	struct kv_info info;
@@ -378,12 +439,12 @@ int snap_remove_all(const char *datadir, char *err, size_t errlen)
 	return rc;
 }
 
-int snap_serialise(struct kv *kv, unsigned char **buf, size_t *len, uint64_t *lsn_out,
-		   char *err, size_t errlen)
+int snap_serialise(struct kv *kv, uint8_t format, unsigned char **buf, size_t *len,
+		   uint64_t *lsn_out, char *err, size_t errlen)
 {
 	struct out o = { 0 };
 	struct kv_info info;
-	if (serialise(kv, &o, &info, err, errlen) != 0) {
+	if (serialise(kv, format, &o, &info, err, errlen) != 0) {
 		free(o.data);
 		return -1;
 	}
@@ -396,7 +457,7 @@ int snap_serialise(struct kv *kv, unsigned char **buf, size_t *len, uint64_t *ls
 int snap_install(struct kv *kv, const char *datadir, const unsigned char *buf, size_t len,
 		 uint64_t *lsn_out, uint64_t *epoch_out, char *err, size_t errlen)
 {
-	uint64_t lsn, epoch;
+	uint64_t lsn, epoch, commit_ms;
 	struct kv *fresh = kv_new();
 	char *dir = NULL, *tmp = NULL, *final = NULL;
 	int rc = -1;
@@ -404,8 +465,11 @@ int snap_install(struct kv *kv, const char *datadir, const unsigned char *buf, s
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (snap_decode(buf, len, fresh, &lsn, &epoch, err, errlen) != 0) {
-		snprintf(err, errlen, "received snapshot is corrupt (CRC or framing check failed)");
+	char why[256];
+	int drc = snap_decode(buf, len, fresh, &lsn, &epoch, &commit_ms, why, sizeof(why));
+	if (drc != 0) {
+		snprintf(err, errlen, "received snapshot %s", drc == SNAP_FORMAT ? why :
+			 "is corrupt (CRC or framing check failed)");
 		goto out;
 	}
 	struct out o = { .data = (unsigned char *)buf, .len = len };
@@ -416,7 +480,7 @@ int snap_install(struct kv *kv, const char *datadir, const unsigned char *buf, s
 		goto out;
 	}
 	remove_others(dir, lsn);
-	kv_set_position(fresh, lsn, epoch);
+	kv_set_position(fresh, lsn, epoch, commit_ms);
 	kv_swap(kv, fresh);
 	*lsn_out = lsn;
 	*epoch_out = epoch;

@@ -10,25 +10,41 @@
  * Every segment begins with a 16-byte header, all integers little-endian:
  *
  *   offset size  field
- *   0      8     magic "DRWAL001"
+ *   0      8     magic "DRWAL001" (format 1) or "DRWAL002" (format 2)
  *   8      8     first_lsn (equals the number in the file name)
  *
- * followed by records, back to back, never spanning two segments:
+ * followed by records of the segment's format, back to back, never spanning
+ * two segments:
  *
  *   offset size  field
- *   0      4     crc32c of bytes [4, 32 + key_len + value_len)
+ *   0      4     crc32c of bytes [4, H + key_len + value_len)
  *   4      4     key_len    (1 .. 1024)
  *   8      4     value_len  (0 .. 1 MiB; 0 for a delete)
  *   12     1     type       (1 = put, 2 = delete)
- *   13     3     reserved, zero
+ *   13     1     format     (0 in format 1, 2 in format 2)
+ *   14     2     reserved, zero
  *   16     8     lsn
  *   24     8     epoch
- *   32     ..    key bytes, then value bytes
+ *   32     8     format 2 only: commit_ms, when the primary that accepted
+ *                the record appended it (ms since the Unix epoch)
+ *   H      ..    key bytes, then value bytes (H = 32 in format 1, 40 in 2)
  *
  * The CRC covers everything after itself, so a flipped bit anywhere in the
  * header, key or value is caught.  A record is valid when it fits in the
- * file, its lengths are within bounds, its reserved bytes are zero, its CRC
- * matches and its LSN is the previous one plus 1.
+ * file, its lengths are within bounds, its format is its segment's, its
+ * reserved bytes are zero, its CRC matches and its LSN is the previous one
+ * plus 1.
+ *
+ * FORMATS (format.h).  Format 1 is drsite 0.1.0's; format 2 (drsite 0.2.0)
+ * adds the commit time.  A site writes client records in the format its FCV
+ * allows (wal_set_format); a replica appends shipped records in the format
+ * they came in.  Records of another format than the current segment's start
+ * a new segment (the flusher rotates before writing them; an append of a
+ * new format waits until the records before it are handed to the flusher,
+ * so a batch is of one format).  Replay refuses to start, changing nothing,
+ * when any segment is of a format this build does not read ("DRWAL" and a
+ * higher number): that is a newer binary's log, not damage, and must never
+ * be quarantined.  drsite 0.1.0 is built without any format-2 code.
  *
  * TORN TAILS.  Replay reads segments in LSN order and stops at the first
  * invalid record: a write that a crash cut short, garbage appended, or a
@@ -90,8 +106,9 @@
 #include "histo.h"
 #include "log.h"
 #include "timeutil.h"
+#include "format.h"
 
-#define WAL_MAGIC "DRWAL001"
+#define WAL_MAGIC_PREFIX "DRWAL"   /* then the format, 3 digits */
 #define WAL_FILLING_LIMIT (64u * 1024u * 1024u)  /* backpressure on writers */
 #define WAL_TAIL_LIMIT (32u * 1024u * 1024u)     /* in-memory tail for replicas */
 
@@ -99,11 +116,14 @@ struct buf {
 	unsigned char *data;
 	size_t len;
 	size_t cap;
+	uint64_t first_lsn;    /* LSN of the first record in data */
 	uint64_t last_lsn;     /* LSN of the last record in data */
+	uint8_t format;        /* every record in data is of this format */
 };
 
 struct segment {
 	uint64_t first_lsn;
+	uint8_t format;
 };
 
 /*
@@ -135,6 +155,7 @@ struct wal {
 	int fd;                    /* current segment, open for append */
 	uint64_t seg_first_lsn;    /* first LSN of the current segment */
 	uint64_t seg_size;         /* bytes in the current segment */
+	uint8_t seg_format;        /* the format of the current segment's records */
 
 	pthread_mutex_t mu;
 	pthread_cond_t work_cv;    /* flusher waits for records */
@@ -170,24 +191,51 @@ struct wal {
 
 /* ---- record encoding -------------------------------------------------------- */
 
-size_t wal_record_size(uint32_t key_len, uint32_t value_len)
+/* A record's header size in format f (0 and 1 both mean format 1). */
+static size_t header_size(uint8_t f)
 {
-	return WAL_HEADER_SIZE + (size_t)key_len + value_len;
+#if DRSITE_FORMAT_MAX >= 2
+	if (f == 2)
+		return WAL_HEADER_SIZE_MAX;
+#endif
+	(void)f;
+	return WAL_HEADER_SIZE;
+}
+
+size_t wal_record_size(uint8_t format, uint32_t key_len, uint32_t value_len)
+{
+	return header_size(format) + (size_t)key_len + value_len;
+}
+
+uint8_t wal_encoded_format(const unsigned char *buf)
+{
+	return buf[13] == 0 ? 1 : buf[13] == 2 ? 2 : 0;
 }
 
 void wal_encode(const struct wal_record *rec, unsigned char *buf)
 {
+	size_t h = header_size(rec->format);
 	put_le32(buf + 4, rec->key_len);
 	put_le32(buf + 8, rec->value_len);
 	buf[12] = rec->type;
-	buf[13] = buf[14] = buf[15] = 0;
+	buf[13] = h == WAL_HEADER_SIZE ? 0 : 2;
+	buf[14] = buf[15] = 0;
 	put_le64(buf + 16, rec->lsn);
 	put_le64(buf + 24, rec->epoch);
-	memcpy(buf + WAL_HEADER_SIZE, rec->key, rec->key_len);
+	if (h > WAL_HEADER_SIZE)
+		put_le64(buf + 32, rec->commit_ms);
+	memcpy(buf + h, rec->key, rec->key_len);
 	if (rec->value_len)
-		memcpy(buf + WAL_HEADER_SIZE + rec->key_len, rec->value, rec->value_len);
-	size_t n = wal_record_size(rec->key_len, rec->value_len);
+		memcpy(buf + h + rec->key_len, rec->value, rec->value_len);
+	size_t n = h + rec->key_len + rec->value_len;
 	put_le32(buf, crc32c(0, buf + 4, n - 4));
+}
+
+/* The record's format if this build reads it, else 0. */
+static uint8_t readable_format(const unsigned char *buf)
+{
+	uint8_t f = wal_encoded_format(buf);
+	return f && format_readable(f) ? f : 0;
 }
 
 size_t wal_decode(const unsigned char *buf, size_t avail, struct wal_record *rec)
@@ -195,22 +243,31 @@ size_t wal_decode(const unsigned char *buf, size_t avail, struct wal_record *rec
 	if (avail < WAL_HEADER_SIZE)
 		return 0;
 	uint32_t klen = get_le32(buf + 4), vlen = get_le32(buf + 8);
-	uint8_t type = buf[12];
+	uint8_t type = buf[12], format = readable_format(buf);
 	if (klen == 0 || klen > WAL_MAX_KEY || vlen > WAL_MAX_VALUE)
 		return 0;
-	if ((type != WAL_PUT && type != WAL_DELETE) || buf[13] || buf[14] || buf[15])
+	if ((type != WAL_PUT && type != WAL_DELETE) || !format || buf[14] || buf[15])
 		return 0;
-	size_t n = wal_record_size(klen, vlen);
+	size_t h = header_size(format), n = h + (size_t)klen + vlen;
 	if (n > avail || crc32c(0, buf + 4, n - 4) != get_le32(buf))
 		return 0;
 	rec->key_len = klen;
 	rec->value_len = vlen;
 	rec->type = type;
+	rec->format = format;
 	rec->lsn = get_le64(buf + 16);
 	rec->epoch = get_le64(buf + 24);
-	rec->key = (const char *)buf + WAL_HEADER_SIZE;
-	rec->value = buf + WAL_HEADER_SIZE + klen;
+	rec->commit_ms = h > WAL_HEADER_SIZE ? get_le64(buf + 32) : 0;
+	rec->key = (const char *)buf + h;
+	rec->value = buf + h + klen;
 	return n;
+}
+
+/* The size of the encoded record at buf, from its header alone (no checks
+ * beyond the format byte): for walking records already validated. */
+static size_t encoded_size(const unsigned char *buf)
+{
+	return wal_record_size(wal_encoded_format(buf), get_le32(buf + 4), get_le32(buf + 8));
 }
 
 /* ---- files ------------------------------------------------------------------- */
@@ -223,7 +280,7 @@ static char *seg_path(const struct wal *w, uint64_t first_lsn)
 	return p;
 }
 
-static int segs_push(struct wal *w, uint64_t first_lsn)
+static int segs_push(struct wal *w, uint64_t first_lsn, uint8_t format)
 {
 	if (w->nsegs == w->segs_cap) {
 		size_t cap = w->segs_cap ? w->segs_cap * 2 : 16;
@@ -233,12 +290,35 @@ static int segs_push(struct wal *w, uint64_t first_lsn)
 		w->segs = n;
 		w->segs_cap = cap;
 	}
-	w->segs[w->nsegs++].first_lsn = first_lsn;
+	w->segs[w->nsegs++] = (struct segment){ first_lsn, format };
 	return 0;
 }
 
-/* Creates a new, empty segment starting at first_lsn and makes it current. */
-static int seg_create(struct wal *w, uint64_t first_lsn, char *err, size_t errlen)
+/* The segment header's magic for format f. */
+static void seg_magic(uint8_t f, unsigned char out[8])
+{
+	char m[9];
+	snprintf(m, sizeof(m), WAL_MAGIC_PREFIX "%03u", (unsigned)f);
+	memcpy(out, m, 8);
+}
+
+/* The format a segment header names: 1..999, or 0 when it is no segment
+ * header at all. */
+static unsigned seg_header_format(const unsigned char *p, size_t size)
+{
+	if (size < WAL_SEG_HEADER_SIZE || memcmp(p, WAL_MAGIC_PREFIX, 5) != 0 ||
+	    strspn((const char *)p + 5, "0123456789") < 3)
+		return 0;
+	return (unsigned)(p[5] - '0') * 100 + (unsigned)(p[6] - '0') * 10 + (unsigned)(p[7] - '0');
+}
+
+/*
+ * Creates a new, empty segment of records of `format` starting at first_lsn
+ * and makes it current.  When the current segment is still empty and starts
+ * at first_lsn, it is rewritten in place (a batch of a new format arriving
+ * right after a rotation).
+ */
+static int seg_create(struct wal *w, uint64_t first_lsn, uint8_t format, char *err, size_t errlen)
 {
 	char *path = seg_path(w, first_lsn);
 	if (!path) {
@@ -247,10 +327,13 @@ static int seg_create(struct wal *w, uint64_t first_lsn, char *err, size_t errle
 	}
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	unsigned char hdr[WAL_SEG_HEADER_SIZE];
-	memcpy(hdr, WAL_MAGIC, 8);
+	seg_magic(format, hdr);
 	put_le64(hdr + 8, first_lsn);
+	bool same = w->nsegs && w->segs[w->nsegs - 1].first_lsn == first_lsn;
+	if (same)
+		w->nsegs--;  /* the empty segment being rewritten */
 	if (fd < 0 || write_all(fd, hdr, sizeof(hdr)) || fdatasync(fd) ||
-	    fsync_dir(w->dir) || segs_push(w, first_lsn)) {
+	    fsync_dir(w->dir) || segs_push(w, first_lsn, format)) {
 		snprintf(err, errlen, "create segment %s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -263,6 +346,7 @@ static int seg_create(struct wal *w, uint64_t first_lsn, char *err, size_t errle
 	w->fd = fd;
 	w->seg_first_lsn = first_lsn;
 	w->seg_size = WAL_SEG_HEADER_SIZE;
+	w->seg_format = format;
 	w->st.segments = w->nsegs;
 	return 0;
 }
@@ -383,7 +467,8 @@ static uint64_t header_lsn(const unsigned char *p, size_t avail)
 		return 0;
 	uint32_t klen = get_le32(p + 4), vlen = get_le32(p + 8);
 	bool sane = klen >= 1 && klen <= WAL_MAX_KEY && vlen <= WAL_MAX_VALUE &&
-		    (p[12] == WAL_PUT || p[12] == WAL_DELETE) && !p[13] && !p[14] && !p[15];
+		    (p[12] == WAL_PUT || p[12] == WAL_DELETE) && readable_format(p) &&
+		    !p[14] && !p[15];
 	return sane ? get_le64(p + 16) : 0;
 }
 
@@ -409,8 +494,7 @@ static bool is_torn(const unsigned char *data, size_t good, size_t size, bool la
 	size_t left = size - good;
 	if (left < WAL_HEADER_SIZE)
 		return true;
-	return header_lsn(data + good, left) &&
-	       wal_record_size(get_le32(data + good + 4), get_le32(data + good + 8)) > left;
+	return header_lsn(data + good, left) && encoded_size(data + good) > left;
 }
 
 /* Records what the dropped bytes of segment i (and every later segment)
@@ -452,14 +536,14 @@ static size_t replay_segment(struct wal *w, uint64_t first_lsn, const char *data
 			     size_t size, char *err, size_t errlen)
 {
 	const unsigned char *p = (const unsigned char *)data;
-	if (size < WAL_SEG_HEADER_SIZE || memcmp(p, WAL_MAGIC, 8) != 0 ||
-	    get_le64(p + 8) != first_lsn)
+	unsigned format = seg_header_format(p, size);
+	if (!format_readable(format) || get_le64(p + 8) != first_lsn)
 		return 0;
 	size_t off = WAL_SEG_HEADER_SIZE;
 	while (off < size) {
 		struct wal_record rec;
 		size_t n = wal_decode(p + off, size - off, &rec);
-		if (n == 0 || rec.lsn != w->st.last_lsn + 1)
+		if (n == 0 || rec.format != format || rec.lsn != w->st.last_lsn + 1)
 			break;
 		if (rec.lsn > w->opts.replay_after_lsn &&
 		    w->opts.apply(w->opts.apply_ctx, &rec) != 0) {
@@ -470,9 +554,37 @@ static size_t replay_segment(struct wal *w, uint64_t first_lsn, const char *data
 		w->st.last_epoch = rec.epoch;
 		w->st.last_crc = get_le32(p + off);
 		w->st.last_crc_known = true;
+		w->st.last_commit_ms = rec.commit_ms;
 		off += n;
 	}
 	return off;
+}
+
+/*
+ * Refuses a log with a segment of a format this build does not read: a
+ * newer binary wrote it.  Checked for every segment before replay drops or
+ * quarantines anything.  0, or -1 with err naming the file and the fix.
+ */
+static int check_formats(struct wal *w, const uint64_t *firsts, size_t n, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *path = seg_path(w, firsts[i]);
+		int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+		unsigned char hdr[WAL_SEG_HEADER_SIZE];
+		ssize_t got = fd >= 0 ? pread(fd, hdr, sizeof(hdr), 0) : -1;
+		if (fd >= 0)
+			close(fd);
+		unsigned f = got == (ssize_t)sizeof(hdr) ? seg_header_format(hdr, sizeof(hdr)) : 0;
+		if (f > DRSITE_FORMAT_MAX) {
+			snprintf(err, errlen, "WAL segment %s is format %u; this drsite %s reads "
+				 "formats %s only: a newer drsite wrote this data dir, run it "
+				 "(nothing was changed)", path, f, DRSITE_VERSION, DRSITE_FORMATS);
+			free(path);
+			return -1;
+		}
+		free(path);
+	}
+	return 0;
 }
 
 /* Drops the bad tail of segment i and every later segment; logs what went. */
@@ -514,6 +626,8 @@ static bool seg_continues(const struct wal *w, uint64_t first_lsn)
 
 static int replay_all(struct wal *w, uint64_t *firsts, size_t n, char *err, size_t errlen)
 {
+	if (check_formats(w, firsts, n, err, errlen) != 0)
+		return -1;
 	if (n && firsts[0] > w->opts.replay_after_lsn + 1) {
 		snprintf(err, errlen, "WAL gap: snapshot ends at lsn %" PRIu64
 			 " but the oldest segment starts at lsn %" PRIu64,
@@ -538,7 +652,8 @@ static int replay_all(struct wal *w, uint64_t *firsts, size_t n, char *err, size
 			free(data);
 			return -1;
 		}
-		if (good >= WAL_SEG_HEADER_SIZE && segs_push(w, firsts[i])) {
+		if (good >= WAL_SEG_HEADER_SIZE &&
+		    segs_push(w, firsts[i], (uint8_t)seg_header_format((unsigned char *)data, size))) {
 			free(data);
 			snprintf(err, errlen, "out of memory");
 			return -1;
@@ -567,14 +682,16 @@ static int open_current(struct wal *w, char *err, size_t errlen)
 {
 	if (w->st.last_lsn <= w->opts.replay_after_lsn) {
 		w->st.last_epoch = w->opts.replay_after_epoch;
+		w->st.last_commit_ms = w->opts.replay_after_commit_ms;
 	}
 	if (w->st.last_lsn < w->opts.replay_after_lsn) {
 		w->st.last_lsn = w->opts.replay_after_lsn;
 		w->st.last_crc_known = false;  /* a snapshot's LSN: no record here */
-		return seg_create(w, w->st.last_lsn + 1, err, errlen);
+		w->st.last_commit_ms = w->opts.replay_after_commit_ms;
+		return seg_create(w, w->st.last_lsn + 1, w->st.write_format, err, errlen);
 	}
 	if (w->nsegs == 0)
-		return seg_create(w, w->st.last_lsn + 1, err, errlen);
+		return seg_create(w, w->st.last_lsn + 1, w->st.write_format, err, errlen);
 	uint64_t first = w->segs[w->nsegs - 1].first_lsn;
 	char *path = seg_path(w, first);
 	int fd = path ? open(path, O_WRONLY | O_APPEND | O_CLOEXEC) : -1;
@@ -590,6 +707,7 @@ static int open_current(struct wal *w, char *err, size_t errlen)
 	w->fd = fd;
 	w->seg_first_lsn = first;
 	w->seg_size = (uint64_t)sb.st_size;
+	w->seg_format = w->segs[w->nsegs - 1].format;
 	w->st.segments = w->nsegs;
 	return 0;
 }
@@ -648,10 +766,28 @@ static int maybe_rotate(struct wal *w)
 	char err[256];
 	pthread_mutex_lock(&w->mu);
 	uint64_t next = w->flushing.last_lsn + 1;
-	int rc = seg_create(w, next, err, sizeof(err));
+	int rc = seg_create(w, next, w->seg_format, err, sizeof(err));
 	pthread_mutex_unlock(&w->mu);
 	if (rc)
 		log_event(LOG_ERROR, "wal.rotate_failed", "{s:s}", "error", err);
+	return rc;
+}
+
+/* Starts a segment of the batch's format when the current one is of
+ * another (FORMATS above).  Flusher only. */
+static int rotate_for_format(struct wal *w, const struct buf *b)
+{
+	if (b->format == w->seg_format)
+		return 0;
+	char err[256];
+	pthread_mutex_lock(&w->mu);
+	int rc = seg_create(w, b->first_lsn, b->format, err, sizeof(err));
+	pthread_mutex_unlock(&w->mu);
+	if (rc)
+		log_event(LOG_ERROR, "wal.rotate_failed", "{s:s}", "error", err);
+	else
+		log_event(LOG_INFO, "wal.format_segment", "{s:I, s:i}", "first_lsn",
+			  (json_int_t)b->first_lsn, "format", (int)b->format);
 	return rc;
 }
 
@@ -662,6 +798,10 @@ static int flush_batch(struct wal *w, uint64_t seq)
 	if (atomic_load(&w->disk_full)) {
 		errno = ENOSPC;
 		wal_fail(w, "write (injected fault: disk full)");
+		return -1;
+	}
+	if (rotate_for_format(w, b) != 0) {
+		wal_fail(w, "rotate");
 		return -1;
 	}
 	if (write_all(w->fd, b->data, b->len) != 0) {
@@ -730,6 +870,7 @@ static struct wal *wal_alloc(const struct wal_opts *opts)
 		return NULL;
 	w->opts = *opts;
 	w->fd = -1;
+	w->st.write_format = format_readable(opts->format) ? opts->format : 1;
 	histo_init(&w->fsync_seconds);
 	if (asprintf(&w->dir, "%s/wal", opts->dir) < 0) {
 		free(w);
@@ -905,9 +1046,19 @@ static const char *gate_refusal(const struct wal *w, uint64_t epoch, char *buf, 
 static int append_locked(struct wal *w, struct wal_record *rec, bool gated,
 			 char *err, size_t errlen)
 {
-	size_t n = wal_record_size(rec->key_len, rec->value_len);
+	if (gated)
+		rec->format = w->st.write_format;
+	rec->format = rec->format == 2 ? 2 : 1;
+	if (!format_readable(rec->format)) {
+		snprintf(err, errlen, "record of format %u: this drsite writes formats %s only",
+			 (unsigned)rec->format, DRSITE_FORMATS);
+		return -1;
+	}
+	size_t n = wal_record_size(rec->format, rec->key_len, rec->value_len);
+	/* A batch is of one format: a record of another waits for the flusher
+	 * to take the records before it. */
 	while (!w->failed && !w->stopping && w->filling.len > 0 &&
-	       w->filling.len + n > WAL_FILLING_LIMIT)
+	       (w->filling.len + n > WAL_FILLING_LIMIT || w->filling.format != rec->format))
 		pthread_cond_wait(&w->room_cv, &w->mu);
 	if (w->failed || w->stopping || buf_reserve(&w->filling, n) != 0) {
 		snprintf(err, errlen, "%s", w->failed ? w->fail_msg :
@@ -920,8 +1071,10 @@ static int append_locked(struct wal *w, struct wal_record *rec, bool gated,
 		snprintf(err, errlen, "%s", refusal);
 		return -1;
 	}
-	if (gated)
+	if (gated) {
 		rec->lsn = w->st.last_lsn + 1;
+		rec->commit_ms = time_wall_ms();
+	}
 	if (rec->lsn != w->st.last_lsn + 1) {
 		snprintf(err, errlen, "LSN %" PRIu64 " does not follow %" PRIu64,
 			 rec->lsn, w->st.last_lsn);
@@ -933,8 +1086,13 @@ static int append_locked(struct wal *w, struct wal_record *rec, bool gated,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	if (w->filling.len == 0) {
+		w->filling.first_lsn = rec->lsn;
+		w->filling.format = rec->format;
+	}
 	w->filling.len += n;
 	w->filling.last_lsn = rec->lsn;
+	w->st.last_commit_ms = rec->format == 2 ? rec->commit_ms : 0;
 	w->st.last_lsn = rec->lsn;
 	w->st.last_epoch = rec->epoch;
 	w->st.last_crc = get_le32(dst);
@@ -971,6 +1129,13 @@ int wal_append_record(struct wal *w, const struct wal_record *rec, char *err, si
 	int rc = append_locked(w, &copy, false, err, errlen);
 	pthread_mutex_unlock(&w->mu);
 	return rc;
+}
+
+void wal_set_format(struct wal *w, uint8_t format)
+{
+	pthread_mutex_lock(&w->mu);
+	w->st.write_format = format_readable(format) ? format : 1;
+	pthread_mutex_unlock(&w->mu);
 }
 
 void wal_set_gate(struct wal *w, bool open, uint64_t epoch)
@@ -1076,6 +1241,37 @@ static int tail_read(const struct tail *t, uint64_t from, size_t max_bytes,
 }
 
 /*
+ * Cuts records read [out, out + *len) before the first one of a format above
+ * max_format: WAL_READ_OK (possibly shortened, *last moved back), or
+ * WAL_READ_FORMAT when that is the first record.  Records were validated
+ * when they were appended or read.
+ */
+static int cut_to_format(unsigned char *out, size_t *len, uint64_t from, uint64_t *last,
+			 uint8_t max_format, char *err, size_t errlen)
+{
+	size_t off = 0;
+	uint64_t lsn = from;
+	while (off < *len) {
+		uint8_t f = wal_encoded_format(out + off);
+		if (f > max_format) {
+			if (off == 0) {
+				snprintf(err, errlen, "the record at lsn %" PRIu64 " is format %u; "
+					 "the reader takes formats up to %u", lsn, (unsigned)f,
+					 (unsigned)max_format);
+				*len = 0;
+				return WAL_READ_FORMAT;
+			}
+			*len = off;
+			*last = lsn - 1;
+			return WAL_READ_OK;
+		}
+		off += encoded_size(out + off);
+		lsn++;
+	}
+	return WAL_READ_OK;
+}
+
+/*
  * Reads whole records from one segment file, starting the scan at (offset,
  * lsn) and collecting records from `from` on, up to max_bytes (at least
  * one).  Records on disk below the tail cache are all complete.
@@ -1086,7 +1282,7 @@ static int disk_read(struct wal *w, uint64_t seg_first, size_t offset, uint64_t 
 {
 	char *path = seg_path(w, seg_first);
 	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-	size_t chunk = max_bytes + WAL_MAX_VALUE + WAL_MAX_KEY + WAL_HEADER_SIZE;
+	size_t chunk = max_bytes + WAL_MAX_VALUE + WAL_MAX_KEY + WAL_HEADER_SIZE_MAX;
 	unsigned char *buf = fd >= 0 ? malloc(chunk) : NULL;
 	if (!buf) {
 		snprintf(err, errlen, "read segment %s: %s", path ? path : "?", strerror(errno));
@@ -1127,8 +1323,8 @@ static int disk_read(struct wal *w, uint64_t seg_first, size_t offset, uint64_t 
 	return 0;
 }
 
-int wal_read(struct wal *w, uint64_t from, size_t max_bytes, unsigned char **out,
-	     size_t *len, uint64_t *last_lsn, char *err, size_t errlen)
+static int read_any(struct wal *w, uint64_t from, size_t max_bytes, unsigned char **out,
+		    size_t *len, uint64_t *last_lsn, char *err, size_t errlen)
 {
 	*out = NULL;
 	*len = 0;
@@ -1164,6 +1360,15 @@ int wal_read(struct wal *w, uint64_t from, size_t max_bytes, unsigned char **out
 	return WAL_READ_OK;
 }
 
+int wal_read(struct wal *w, uint64_t from, size_t max_bytes, uint8_t max_format,
+	     unsigned char **out, size_t *len, uint64_t *last_lsn, char *err, size_t errlen)
+{
+	int rc = read_any(w, from, max_bytes, out, len, last_lsn, err, errlen);
+	if (rc == WAL_READ_OK && *len)
+		rc = cut_to_format(*out, len, from, last_lsn, max_format, err, errlen);
+	return rc;
+}
+
 void wal_lag(struct wal *w, uint64_t acked_lsn, uint64_t *records, uint64_t *bytes,
 	     uint64_t *age_ms)
 {
@@ -1182,7 +1387,8 @@ void wal_lag(struct wal *w, uint64_t acked_lsn, uint64_t *records, uint64_t *byt
 	pthread_mutex_unlock(&w->mu);
 }
 
-int wal_reset(struct wal *w, uint64_t lsn, uint64_t epoch, char *err, size_t errlen)
+int wal_reset(struct wal *w, uint64_t lsn, uint64_t epoch, uint64_t commit_ms,
+	      char *err, size_t errlen)
 {
 	pthread_mutex_lock(&w->mu);
 	while ((w->filling.len || w->flusher_busy) && !w->failed)
@@ -1202,10 +1408,11 @@ int wal_reset(struct wal *w, uint64_t lsn, uint64_t epoch, char *err, size_t err
 	w->tail.n = w->tail.len = 0;
 	w->tail.base_lsn = 0;
 	w->hint = (struct read_hint){ 0 };
-	if (seg_create(w, lsn + 1, err, errlen) != 0)
+	if (seg_create(w, lsn + 1, w->st.write_format, err, errlen) != 0)
 		goto out;
 	w->st.last_lsn = w->st.flushed_lsn = lsn;
 	w->st.last_epoch = epoch;
+	w->st.last_commit_ms = commit_ms;
 	w->st.last_crc_known = false;  /* the snapshot carries no record CRC */
 	w->st.oldest_lsn = lsn + 1;
 	rc = 0;

@@ -28,13 +28,16 @@ enum wal_type { WAL_PUT = 1, WAL_DELETE = 2 };
 
 #define WAL_MAX_KEY   1024u
 #define WAL_MAX_VALUE (1024u * 1024u)
-#define WAL_HEADER_SIZE 32u
+#define WAL_HEADER_SIZE 32u          /* a format-1 record's header */
+#define WAL_HEADER_SIZE_MAX 40u      /* a format-2 record's (with its commit time) */
 #define WAL_SEG_HEADER_SIZE 16u
 
 struct wal_record {
 	uint64_t lsn;
 	uint64_t epoch;
 	uint8_t type;
+	uint8_t format;              /* 1 or 2 (0 is taken as 1); see format.h */
+	uint64_t commit_ms;          /* format 2: when its primary accepted it (wall ms); 0 unknown */
 	const char *key;
 	uint32_t key_len;
 	const void *value;
@@ -49,6 +52,8 @@ struct wal_opts {
 	uint64_t segment_bytes;      /* rotate after a segment reaches this size */
 	uint64_t replay_after_lsn;   /* records <= this are already in a snapshot */
 	uint64_t replay_after_epoch; /* the epoch of the record at replay_after_lsn */
+	uint64_t replay_after_commit_ms; /* and its commit time (0: unknown) */
+	uint8_t format;              /* the format client records are written in (0: 1) */
 	wal_apply_fn apply;
 	void *apply_ctx;
 };
@@ -58,6 +63,8 @@ struct wal_stats {
 	uint64_t flushed_lsn;        /* highest LSN durable and applied */
 	uint64_t last_epoch;         /* epoch of the last record */
 	uint32_t last_crc;           /* CRC-32C of the last record (its header bytes 0..3) */
+	uint64_t last_commit_ms;     /* commit time of the last record (0: format 1, unknown) */
+	uint8_t write_format;        /* the format client records are written in */
 	bool last_crc_known;         /* false when the last LSN is a snapshot's, not a record's */
 	uint64_t records;            /* records written since start */
 	uint64_t fsyncs;             /* fdatasync calls since start */
@@ -128,17 +135,19 @@ void wal_get_stats(struct wal *w, struct wal_stats *st);
  */
 int wal_discard_dir(const char *datadir, char *err, size_t errlen);
 
-enum { WAL_READ_OK = 0, WAL_READ_GONE = 1 };
+enum { WAL_READ_OK = 0, WAL_READ_GONE = 1, WAL_READ_FORMAT = 2 };
 /*
  * Copies whole encoded records with LSNs from `from` on (at least one, then
- * as many as fit in max_bytes) into *out (malloc'd; caller frees); *last_lsn
- * is the LSN of the last one.  Records are served as soon as they are
- * appended, before their local fsync.  Returns WAL_READ_OK (with *len 0 when
- * there is nothing after from - 1 yet), WAL_READ_GONE when `from` was removed
- * by a checkpoint (the reader needs a snapshot), or -1.
+ * as many as fit in max_bytes, none of a format above max_format) into *out
+ * (malloc'd; caller frees); *last_lsn is the LSN of the last one.  Records
+ * are served as soon as they are appended, before their local fsync.
+ * Returns WAL_READ_OK (with *len 0 when there is nothing after from - 1
+ * yet), WAL_READ_GONE when `from` was removed by a checkpoint (the reader
+ * needs a snapshot), WAL_READ_FORMAT when the record at `from` is of a
+ * format above max_format (err says which), or -1.
  */
-int wal_read(struct wal *w, uint64_t from, size_t max_bytes, unsigned char **out,
-	     size_t *len, uint64_t *last_lsn, char *err, size_t errlen);
+int wal_read(struct wal *w, uint64_t from, size_t max_bytes, uint8_t max_format,
+	     unsigned char **out, size_t *len, uint64_t *last_lsn, char *err, size_t errlen);
 
 /*
  * What identifies the record at lsn, when it is still in memory (the tail
@@ -159,9 +168,10 @@ void wal_lag(struct wal *w, uint64_t acked_lsn, uint64_t *records, uint64_t *byt
 
 /*
  * Discards every segment and restarts the log after lsn (a replica that has
- * just installed a snapshot at lsn).  Waits for the flusher to go idle.
+ * just installed a snapshot at lsn, whose record there has commit_ms).  Waits for the flusher to go idle.
  */
-int wal_reset(struct wal *w, uint64_t lsn, uint64_t epoch, char *err, size_t errlen);
+int wal_reset(struct wal *w, uint64_t lsn, uint64_t epoch, uint64_t commit_ms,
+	      char *err, size_t errlen);
 
 /*
  * The write gate for client records (wal_append): open at one epoch, or
@@ -177,6 +187,13 @@ void wal_fsync_histogram(struct wal *w, struct histo_snapshot *out);
 /* What replay dropped at open (kind WAL_INTACT when nothing). */
 void wal_get_damage(struct wal *w, struct wal_damage *out);
 
+/*
+ * The format client records are written in from now on (format.h: the site
+ * sets it from its FCV).  Records of a new format start a new segment: a
+ * segment holds records of one format, named in its header.
+ */
+void wal_set_format(struct wal *w, uint8_t format);
+
 /* Fault injection for drills: the next write fails with ENOSPC (a full
  * disk), which fails the WAL for good, as any write error does. */
 void wal_set_disk_full(struct wal *w, bool full);
@@ -186,15 +203,18 @@ void wal_set_fsync_delay(struct wal *w, uint64_t ms);
 
 /* ---- encoding (exposed for tests and tools) ---- */
 
-/* Bytes a record of these lengths takes on disk. */
-size_t wal_record_size(uint32_t key_len, uint32_t value_len);
-/* Encodes rec into buf (wal_record_size bytes). */
+/* Bytes a record of this format (0 or 1: format 1) and these lengths takes. */
+size_t wal_record_size(uint8_t format, uint32_t key_len, uint32_t value_len);
+/* Encodes rec in its format into buf (wal_record_size bytes). */
 void wal_encode(const struct wal_record *rec, unsigned char *buf);
 /*
  * Decodes the record at buf[0..avail).  Returns its size, 0 if the bytes are
- * not a complete valid record (torn, garbage or bad CRC).  rec's key/value
- * point into buf.
+ * not a complete valid record of a format this build reads (torn, garbage,
+ * bad CRC, or a newer format).  rec's key/value point into buf.
  */
 size_t wal_decode(const unsigned char *buf, size_t avail, struct wal_record *rec);
+/* The format of the encoded record at buf (its header byte 13): 1, 2, or 0
+ * when that byte names no format. */
+uint8_t wal_encoded_format(const unsigned char *buf);
 
 #endif

@@ -21,6 +21,7 @@
 #include "testhelp.h"
 #include "testlab.h"
 #include "timeutil.h"
+#include "format.h"
 
 static char *root;
 static struct th_site A, B;
@@ -127,12 +128,12 @@ START_TEST(test_late_fcv_command_renews_no_lease)
 	ck_assert_int_eq(th_site_put(&A, "in-lease"), 200);
 	time_sleep_ms(600);
 	ck_assert_int_eq(th_site_put(&A, "expired"), 503);
-	snprintf(body, sizeof(body), "{\"epoch\":1,\"fcv\":\"%s\"}", PACKAGE_VERSION);
+	snprintf(body, sizeof(body), "{\"epoch\":1,\"fcv\":\"%s\"}", DRSITE_VERSION);
 	ck_assert_int_eq(admin(&A, "fcv", body, NULL), 200);
 	ck_assert_int_eq(th_site_put(&A, "after-fcv"), 503);
 	nonce_of(&A, fresh, sizeof(fresh));
 	snprintf(body, sizeof(body), "{\"epoch\":1,\"fcv\":\"%s\",\"lease_nonce\":\"%s\"}",
-		 PACKAGE_VERSION, fresh);
+		 DRSITE_VERSION, fresh);
 	ck_assert_int_eq(admin(&A, "fcv", body, NULL), 200);
 	ck_assert_int_eq(th_site_put(&A, "after-fcv-nonce"), 503);
 	ck_assert_int_eq(heartbeat(&A, 1, fresh), 200);  /* a heartbeat does renew */

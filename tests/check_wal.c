@@ -17,7 +17,9 @@
 #include "log.h"
 #include "snapshot.h"
 #include "testhelp.h"
+#include "timeutil.h"
 #include "wal.h"
+#include "format.h"
 
 static char *dir;
 
@@ -94,7 +96,7 @@ START_TEST(test_wal_encode_decode_roundtrip)
 	struct wal_record in = { .lsn = 42, .epoch = 7, .type = WAL_PUT, .key = "k1",
 				 .key_len = 2, .value = "value", .value_len = 5 }, out;
 	unsigned char buf[64];
-	size_t n = wal_record_size(2, 5);
+	size_t n = wal_record_size(1, 2, 5);
 	wal_encode(&in, buf);
 	ck_assert_uint_eq(wal_decode(buf, n, &out), n);
 	ck_assert_uint_eq(out.lsn, 42);
@@ -283,7 +285,7 @@ START_TEST(test_checkpoint_then_more_writes_replays_both)
 	}
 	uint64_t cp = 0;
 	char err[256];
-	ck_assert_int_eq(snap_write(kv, dir, &cp, err, sizeof(err)), 0);
+	ck_assert_int_eq(snap_write(kv, dir, 1, &cp, err, sizeof(err)), 0);
 	ck_assert_uint_eq(cp, 60);
 	ck_assert_int_eq(wal_remove_through(w, cp, err, sizeof(err)), 0);
 	struct wal_stats st;
@@ -318,7 +320,7 @@ START_TEST(test_corrupt_snapshot_is_refused)
 	put(w, "key", "PRECIOUS-VALUE");
 	uint64_t cp;
 	char err[256];
-	ck_assert_int_eq(snap_write(kv, dir, &cp, err, sizeof(err)), 0);
+	ck_assert_int_eq(snap_write(kv, dir, 1, &cp, err, sizeof(err)), 0);
 	wal_close(w);
 	kv_free(kv);
 	char *path = NULL;
@@ -391,7 +393,7 @@ START_TEST(test_record_id_carries_the_crc_across_reopen_not_after_reset)
 	ck_assert(known);
 	ck_assert_uint_eq(crc2, crc);
 	char err[256];
-	ck_assert_int_eq(wal_reset(w, 10, 3, err, sizeof(err)), 0);
+	ck_assert_int_eq(wal_reset(w, 10, 3, 0, err, sizeof(err)), 0);
 	ck_assert(wal_record_id_at(w, 10, &epoch, &crc2, &known));  /* a snapshot's LSN */
 	ck_assert_uint_eq(epoch, 3);
 	ck_assert(!known);
@@ -411,11 +413,11 @@ START_TEST(test_installed_snapshot_is_the_only_one_left)
 	char err[256];
 	unsigned char *img = NULL;
 	size_t len;
-	ck_assert_int_eq(snap_serialise(kv, &img, &len, &low, err, sizeof(err)), 0);
+	ck_assert_int_eq(snap_serialise(kv, 1, &img, &len, &low, err, sizeof(err)), 0);
 	for (int i = 0; i < 5; i++)
 		put(w, "k", "diverged-later");
 	uint64_t high;
-	ck_assert_int_eq(snap_write(kv, dir, &high, err, sizeof(err)), 0);  /* a newer local one */
+	ck_assert_int_eq(snap_write(kv, dir, 1, &high, err, sizeof(err)), 0);  /* a newer local one */
 	ck_assert_uint_gt(high, low);
 	wal_close(w);
 	kv_free(kv);
@@ -430,6 +432,169 @@ START_TEST(test_installed_snapshot_is_the_only_one_left)
 	ck_assert_int_eq(snap_load_latest(kv, dir, &lsn, &epoch, err, sizeof(err)), 0);
 	ck_assert_uint_eq(lsn, low);
 	assert_value(kv, "k", "first");
+	kv_free(kv);
+}
+END_TEST
+
+/* ---- format 2 (format.h) ---- */
+
+START_TEST(test_format2_record_carries_its_commit_time)
+{
+	struct wal_record in = { .lsn = 42, .epoch = 7, .type = WAL_PUT, .key = "k1", .key_len = 2,
+				 .value = "value", .value_len = 5, .format = 2,
+				 .commit_ms = 1764900000123u }, out;
+	unsigned char buf[64];
+	size_t n = wal_record_size(2, 2, 5);
+	ck_assert_uint_eq(n, wal_record_size(1, 2, 5) + 8);
+	wal_encode(&in, buf);
+	ck_assert_uint_eq(wal_encoded_format(buf), 2);
+	ck_assert_uint_eq(wal_decode(buf, n, &out), n);
+	ck_assert_uint_eq(out.format, 2);
+	ck_assert_uint_eq(out.commit_ms, 1764900000123u);
+	ck_assert(memcmp(out.key, "k1", 2) == 0 && memcmp(out.value, "value", 5) == 0);
+	buf[33] ^= 1;  /* the commit time is under the CRC */
+	ck_assert_uint_eq(wal_decode(buf, n, &out), 0);
+	buf[33] ^= 1;
+	buf[13] = 3;   /* a format this build does not know */
+	ck_assert_uint_eq(wal_encoded_format(buf), 0);
+	ck_assert_uint_eq(wal_decode(buf, n, &out), 0);
+	in.format = 1;  /* format 1 has no commit time */
+	wal_encode(&in, buf);
+	ck_assert_uint_eq(wal_decode(buf, wal_record_size(1, 2, 5), &out), wal_record_size(1, 2, 5));
+	ck_assert_uint_eq(out.format, 1);
+	ck_assert_uint_eq(out.commit_ms, 0);
+}
+END_TEST
+
+/* The first 8 bytes of each segment, oldest first, space-separated. */
+static void segment_magics(char *out, size_t len)
+{
+	char *cmd = NULL;
+	ck_assert_int_ge(asprintf(&cmd, "for f in %s/wal/*.wal; do head -c 8 $f; echo -n ' '; "
+				  "done", dir), 0);
+	FILE *p = popen(cmd, "r");
+	size_t n = fread(out, 1, len - 1, p);
+	out[n] = '\0';
+	pclose(p);
+	free(cmd);
+}
+
+START_TEST(test_new_format_starts_a_segment_and_replays_with_commit_times)
+{
+	struct kv *kv = kv_new();
+	struct wal *w = open_wal(kv, 0, 1 << 20);
+	put(w, "a", "1");
+	put(w, "b", "2");
+	struct wal_stats st;
+	wal_get_stats(w, &st);
+	ck_assert_uint_eq(st.write_format, 1);
+	ck_assert_uint_eq(st.last_commit_ms, 0);  /* format 1: not recorded */
+	wal_set_format(w, 2);
+	uint64_t before = time_wall_ms();
+	put(w, "c", "3");
+	put(w, "d", "4");
+	wal_get_stats(w, &st);
+	ck_assert_uint_ge(st.last_commit_ms, before);
+	uint64_t commit_d = st.last_commit_ms;
+	char magics[256];
+	segment_magics(magics, sizeof(magics));
+	ck_assert_str_eq(magics, "DRWAL001 DRWAL002 ");
+	/* A reader of format 1 only gets the format-1 records, then a refusal. */
+	unsigned char *buf = NULL;
+	size_t len;
+	uint64_t last;
+	char err[256];
+	ck_assert_int_eq(wal_read(w, 1, 1 << 20, 1, &buf, &len, &last, err, sizeof(err)),
+			 WAL_READ_OK);
+	ck_assert_uint_eq(last, 2);
+	free(buf);
+	ck_assert_int_eq(wal_read(w, 3, 1 << 20, 1, &buf, &len, &last, err, sizeof(err)),
+			 WAL_READ_FORMAT);
+	ck_assert_msg(strstr(err, "lsn 3 is format 2"), "%s", err);
+	free(buf);
+	ck_assert_int_eq(wal_read(w, 1, 1 << 20, 2, &buf, &len, &last, err, sizeof(err)),
+			 WAL_READ_OK);
+	ck_assert_uint_eq(last, 4);
+	free(buf);
+	wal_close(w);
+	kv_free(kv);
+	kv = kv_new();
+	w = open_wal(kv, 0, 1 << 20);  /* replay reads both formats */
+	wal_get_stats(w, &st);
+	ck_assert_uint_eq(st.last_lsn, 4);
+	ck_assert_uint_eq(st.last_commit_ms, commit_d);
+	struct kv_info ki;
+	kv_get_info(kv, &ki);
+	ck_assert_uint_eq(ki.applied_commit_ms, commit_d);
+	assert_value(kv, "a", "1");
+	assert_value(kv, "d", "4");
+	wal_close(w);
+	kv_free(kv);
+}
+END_TEST
+
+START_TEST(test_segment_of_a_newer_format_is_refused_not_quarantined)
+{
+	struct kv *kv = kv_new();
+	struct wal *w = open_wal(kv, 0, 1 << 20);
+	put(w, "a", "1");
+	wal_close(w);
+	kv_free(kv);
+	char *seg = newest_segment();
+	int fd = open(seg, O_WRONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, "DRWAL009", 8, 0), 8);  /* as a future drsite writes */
+	close(fd);
+	struct stat before, after;
+	ck_assert_int_eq(stat(seg, &before), 0);
+	kv = kv_new();
+	struct wal *w2 = NULL;
+	char err[512], *q = NULL;
+	struct wal_opts o = { .dir = dir, .segment_bytes = 1 << 20, .apply = apply_kv,
+			      .apply_ctx = kv };
+	ck_assert_int_eq(wal_open(&w2, &o, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "is format 9") && strstr(err, "nothing was changed"), "%s", err);
+	ck_assert_int_eq(stat(seg, &after), 0);
+	ck_assert_int_eq(after.st_size, before.st_size);
+	ck_assert_int_ge(asprintf(&q, "%s/wal/quarantine", dir), 0);
+	ck_assert_int_ne(access(q, F_OK), 0);
+	free(q);
+	free(seg);
+	kv_free(kv);
+}
+END_TEST
+
+START_TEST(test_format2_snapshot_keeps_the_commit_time)
+{
+	struct kv *kv = kv_new();
+	struct wal *w = open_wal(kv, 0, 1 << 20);
+	wal_set_format(w, 2);
+	put(w, "k", "v");
+	struct kv_info ki;
+	kv_get_info(kv, &ki);
+	ck_assert_uint_gt(ki.applied_commit_ms, 0);
+	uint64_t cp, lsn, epoch, commit = ki.applied_commit_ms;
+	char err[256];
+	ck_assert_int_eq(snap_write(kv, dir, 2, &cp, err, sizeof(err)), 0);
+	wal_close(w);
+	kv_free(kv);
+	kv = kv_new();
+	ck_assert_int_eq(snap_load_latest(kv, dir, &lsn, &epoch, err, sizeof(err)), 0);
+	kv_get_info(kv, &ki);
+	ck_assert_uint_eq(ki.applied_commit_ms, commit);
+	assert_value(kv, "k", "v");
+	kv_free(kv);
+	/* A newer format's snapshot is refused as such, not as corruption. */
+	char *path = NULL;
+	ck_assert_int_ge(asprintf(&path, "%s/snap/%020" PRIu64 ".snap", dir, cp), 0);
+	int fd = open(path, O_WRONLY);
+	ck_assert_int_eq(pwrite(fd, "DRSNAP07", 8, 0), 8);
+	close(fd);
+	kv = kv_new();
+	ck_assert_int_eq(snap_load_latest(kv, dir, &lsn, &epoch, err, sizeof(err)), SNAP_FORMAT);
+	ck_assert_msg(strstr(err, "format 7"), "%s", err);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	free(path);
 	kv_free(kv);
 }
 END_TEST
@@ -451,6 +616,10 @@ static Suite *wal_suite(void)
 	tcase_add_test(tc, test_write_gate_refuses_client_appends_not_shipped_ones);
 	tcase_add_test(tc, test_record_id_carries_the_crc_across_reopen_not_after_reset);
 	tcase_add_test(tc, test_installed_snapshot_is_the_only_one_left);
+	tcase_add_test(tc, test_format2_record_carries_its_commit_time);
+	tcase_add_test(tc, test_new_format_starts_a_segment_and_replays_with_commit_times);
+	tcase_add_test(tc, test_segment_of_a_newer_format_is_refused_not_quarantined);
+	tcase_add_test(tc, test_format2_snapshot_keeps_the_commit_time);
 	suite_add_tcase(s, tc);
 	return s;
 }

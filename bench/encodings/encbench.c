@@ -72,9 +72,9 @@ static int batch_init(struct batch *b, size_t n, uint32_t value_size)
 	b->value = malloc(value_size ? value_size : 1);
 	size_t cap = SHIP_HEADER;
 	for (size_t i = 0; i < n; i++)
-		cap += wal_record_size(KEY_LEN_MAX, value_size);
+		cap += wal_record_size(1, KEY_LEN_MAX, value_size);
 	b->frame = malloc(cap);
-	b->scratch = malloc(wal_record_size(WAL_MAX_KEY, value_size));
+	b->scratch = malloc(wal_record_size(1, WAL_MAX_KEY, value_size));
 	if (!b->recs || !b->keys || !b->value || !b->frame || !b->scratch)
 		return -1;
 	for (uint32_t i = 0; i < value_size; i++)
@@ -106,7 +106,7 @@ static void bin_encode(struct batch *b)
 	size_t off = SHIP_HEADER;
 	for (size_t i = 0; i < b->n; i++) {
 		wal_encode(&b->recs[i], b->frame + off);
-		off += wal_record_size(b->recs[i].key_len, b->recs[i].value_len);
+		off += wal_record_size(1, b->recs[i].key_len, b->recs[i].value_len);
 	}
 	b->frame_len = off;
 }

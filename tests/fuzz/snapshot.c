@@ -18,10 +18,11 @@
 /* The layout is the one documented at the top of sites/snapshot.c. */
 static void fix_crcs(unsigned char *d, size_t len)
 {
-	if (len < 40 + 16)
+	size_t h = len >= 8 && memcmp(d, "DRSNAP02", 8) == 0 ? 48 : 40;  /* format 2 : 1 */
+	if (len < h + 16)
 		return;
-	put_le32(d + 36, crc32c(0, d, 36));
-	size_t off = 40, end = len - 16;
+	put_le32(d + h - 4, crc32c(0, d, h - 4));
+	size_t off = h, end = len - 16;
 	while (end - off >= 24) {
 		size_t n = 24 + (size_t)get_le32(d + off + 4) + get_le32(d + off + 8);
 		if (n > end - off)
@@ -35,11 +36,11 @@ static void fix_crcs(unsigned char *d, size_t len)
 static void decode(const unsigned char *d, size_t len)
 {
 	struct kv *kv = kv_new();
-	uint64_t lsn = 0, epoch = 0;
+	uint64_t lsn = 0, epoch = 0, commit_ms = 0;
 	char err[256];
 	if (!kv)
 		return;
-	snap_decode(d, len, kv, &lsn, &epoch, err, sizeof(err));
+	snap_decode(d, len, kv, &lsn, &epoch, &commit_ms, err, sizeof(err));
 	kv_free(kv);
 }
 

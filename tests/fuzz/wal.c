@@ -27,7 +27,8 @@ static void fix_crcs(unsigned char *d, size_t size)
 {
 	size_t off = 0;
 	while (size - off >= WAL_HEADER_SIZE) {
-		size_t n = wal_record_size(get_le32(d + off + 4), get_le32(d + off + 8));
+		size_t n = wal_record_size(wal_encoded_format(d + off), get_le32(d + off + 4),
+					   get_le32(d + off + 8));
 		if (n > size - off)
 			break;
 		put_le32(d + off, crc32c(0, d + off + 4, n - 4));
