@@ -1094,6 +1094,11 @@ static int apply_answer(struct site *s, const struct httpc_resp *r, uint64_t fro
 	if (rc == 0) {
 		*plast = b.primary_last_lsn;
 		*plast_commit = b.primary_last_commit_ms;
+		/* Known before the records are applied: lag counts what is in flight. */
+		pthread_mutex_lock(&s->mu);
+		s->follow.primary_last_lsn = b.primary_last_lsn;
+		s->follow.primary_last_commit_ms = b.primary_last_commit_ms;
+		pthread_mutex_unlock(&s->mu);
 		rc = apply_records(s, &b, primary, epoch, err, errlen) < 0 ? -1 : 0;
 	}
 	repl_batch_free(&b);
