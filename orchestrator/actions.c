@@ -269,6 +269,7 @@ static bool eligible(struct orch *o, struct httpc *h, int i, int old, int64_t ep
 			.lacks = json_integer_value(json_object_get(behind, "need_lsn")) > flushed,
 			.idx = i, .flushed = flushed,
 			.lsn = json_integer_value(json_object_get(st, "lsn")),
+			.last_commit_ms = json_integer_value(json_object_get(st, "last_commit_ms")),
 			.lag_ms = json_integer_value(json_object_get(json_object_get(st, "replication"), "lag_ms")),
 			.order = policy_order(o, o->cfg.sites[i].name),
 			.other_region = old >= 0 && strcmp(o->cfg.sites[i].region, o->cfg.sites[old].region) != 0,
@@ -281,100 +282,76 @@ static bool eligible(struct orch *o, struct httpc *h, int i, int old, int64_t ep
 	return !why;
 }
 
+/* The testimonies of the sites at the new epoch (each site's answer in
+ * report): into c[] the eligible sites but the old primary, into *stand
+ * the old primary when it may stand.  Returns how many in c[]. */
+static int gather_testimonies(struct orch *o, int old, int64_t epoch, bool may_stand,
+			      struct candidate *c, struct candidate *stand, json_t *report)
+{
+	struct httpc *h = httpc_new();
+	int n = 0;
+	for (int i = 0; h && i < o->cfg.nsites; i++) {
+		struct candidate t;
+		if (i == old && may_stand && eligible(o, h, i, old, epoch, &t, report))
+			*stand = t;
+		else if (i != old && eligible(o, h, i, old, epoch, &t, report))
+			c[n++] = t;
+	}
+	httpc_free(h);
+	return n;
+}
+
 static int act_elect(struct orch *o)
 {
 	int old = run_old_primary(o);
-	pthread_mutex_lock(&o->mu);
-	int64_t epoch = o->cluster.epoch, last_seen = old >= 0 ? o->views[old].lsn : 0;
-	if (old >= 0 && o->views[old].behind_need_lsn > last_seen)  /* records it lost were acked */
-		last_seen = o->views[old].behind_need_lsn;
-	if (old >= 0 && o->views[old].primary_high > last_seen)  /* ... or lost without a trace */
-		last_seen = o->views[old].primary_high;
-	pthread_mutex_unlock(&o->mu);
-	int64_t fenced_at = orch_detail_int(o, "old_primary_lsn", 0);
-	if (fenced_at > last_seen)  /* a live old primary's last LSN, as it took the fence */
-		last_seen = fenced_at;
+	const struct policy *p = orch_policy(o);
 	json_t *target = orch_detail_get(o, "target"), *force = orch_detail_get(o, "force");
-	struct httpc *h = httpc_new();
-	json_t *report = json_object();
-	/* Every site testifies to how far the log went; an operator's target
-	 * alone may be chosen. */
-	struct candidate best = { .idx = -1 }, c;
-	struct candidate newest = { .idx = -1 };  /* the newest log heard */
-	struct candidate stand = { .idx = -1 };   /* the old primary, when it may stand */
-	int heard = 0;
 	json_t *regressed = orch_detail_get(o, "regressed");
+	struct elect_in in = { .fenced_at = orch_detail_int(o, "old_primary_lsn", 0),
+			       .target = json_string_value(target), .force = json_is_true(force),
+			       .sync = strcmp(p->mode, "async") != 0, .quorum = p->quorum,
+			       .nsites = o->cfg.nsites, .rpo_ms_max = p->rpo_ms,
+			       .rpo_records_max = p->rpo_records };
 	pthread_mutex_lock(&o->mu);
-	bool may_stand = old >= 0 && json_is_true(regressed) && !o->views[old].wal_failed;
+	int64_t epoch = o->cluster.epoch;
+	if (old >= 0) {  /* how far its log went: records it lost were acked, or lost without a trace */
+		const struct site_view *v = &o->views[old];
+		in.last_seen = v->lsn > v->behind_need_lsn ? v->lsn : v->behind_need_lsn;
+		in.last_seen = v->primary_high > in.last_seen ? v->primary_high : in.last_seen;
+		in.newest_commit_ms = v->primary_high_commit_ms;
+	}
+	bool may_stand = old >= 0 && json_is_true(regressed) && !o->views[old].wal_failed &&
+			 !in.target;
 	pthread_mutex_unlock(&o->mu);
 	json_decref(regressed);
-	for (int i = 0; h && i < o->cfg.nsites; i++) {
-		if (i == old && may_stand && !json_is_string(target) &&
-		    eligible(o, h, i, old, epoch, &c, report))
-			stand = c;
-		if (i == old || !eligible(o, h, i, old, epoch, &c, report))
-			continue;
-		/* A site that lost records it held (its store quarantined, its WAL
-		 * damaged) cannot tell what it had: it testifies to nothing
-		 * (drchaos seed 52011 counted an emptied replica as heard). */
-		if (!c.lacks)
-			heard++;
-		last_seen = c.lsn > last_seen ? c.lsn : last_seen;
-		if (newest.idx < 0 || decide_log_newer(&c, &newest))
-			newest = c;
-		if (json_is_string(target) && strcmp(json_string_value(target), o->cfg.sites[i].name))
-			continue;
-		if (best.idx < 0 || decide_better(&c, &best))
-			best = c;
-	}
-	httpc_free(h);
-	/* A primary failed over for its log (D10: its metadata lost, a tail
-	 * it cannot vouch for), reachable and fenced, whose log is still
-	 * strictly the newest: it keeps what it acknowledged, at the new epoch
-	 * (drchaos seed 22062 rewound a primary that had only lost state.json,
-	 * its one replica's copy destroyed, losing acknowledged sync writes). */
-	if (stand.idx >= 0 && (best.idx < 0 || decide_log_newer(&stand, &best))) {
-		best = stand;
-		if (decide_log_newer(&stand, &newest))
-			newest = stand;
-		if (stand.lsn > last_seen)
-			last_seen = stand.lsn;
-	}
-	int64_t rpo_records = best.idx < 0 ? -1 : last_seen - best.flushed;
-	int64_t rpo_ms = rpo_records > 0 ? best.lag_ms : 0;
-	const struct policy *p = orch_policy(o);
-	/* In a sync mode a write was acknowledged once a replica flushed it: a
-	 * candidate whose log is older than another replica's would lose such
-	 * writes (an operator's target may be). */
-	bool sync = strcmp(p->mode, "async") != 0;
-	bool dominated = best.idx >= 0 && sync && decide_log_newer(&newest, &best);
-	/* ... and with too few sites heard, an unreachable one may hold such
-	 * writes: unless the candidate has all the fenced old primary had. */
-	bool told_all = fenced_at > 0 && best.idx >= 0 && best.flushed >= last_seen;
-	bool unheard = !told_all && !decide_heard_enough(sync, p->quorum, o->cfg.nsites, heard);
-	bool breaks = best.idx >= 0 && ((p->rpo_records && rpo_records > (int64_t)p->rpo_records) ||
-					rpo_ms > (int64_t)p->rpo_ms || dominated || unheard);
-	json_object_set_new(report, "rpo_records", json_integer(rpo_records));
-	json_object_set_new(report, "rpo_ms", json_integer(rpo_ms));
-	json_object_set_new(report, "sites_heard", json_integer(heard));
-	int ev = FSM_E_ELECTED;
-	if (best.idx < 0 || (breaks && !json_is_true(force))) {
-		json_object_set_new(report, "refused", json_string(
-			best.idx < 0 ? "no eligible replica" :
-			dominated ? "the candidate lacks records another replica flushed: "
-				    "acknowledged writes would be lost (force to accept)" :
-			unheard ? "too few sites answered at the new epoch to know every acknowledged "
-				  "write: one held by an unreachable site would be lost (force to accept)" :
-			"the best candidate would break the RPO target"));
-		ev = FSM_E_NO_CANDIDATE;
+	if (in.fenced_at > in.last_seen)  /* a live old primary's last LSN, as it took the fence */
+		in.last_seen = in.fenced_at;
+	/* Every site testifies to how far the log went; an operator's target
+	 * alone may be chosen. */
+	json_t *report = json_object();
+	struct candidate sites[CONFIG_MAX_SITES], stand = { .idx = -1 };
+	in.sites = sites;
+	in.n = gather_testimonies(o, old, epoch, may_stand, sites, &stand, report);
+	in.stand = stand.idx >= 0 ? &stand : NULL;
+	struct elect_out out;
+	decide_elect(&in, &out);
+	json_object_set_new(report, "rpo_records", json_integer(out.rpo_records));
+	json_object_set_new(report, "rpo_ms", json_integer(out.rpo_ms));
+	json_object_set_new(report, "rpo_exact", json_boolean(out.rpo_exact));
+	json_object_set_new(report, "sites_heard", json_integer(out.heard));
+	int ev = out.best ? FSM_E_ELECTED : FSM_E_NO_CANDIDATE;
+	if (!out.best) {
+		json_object_set_new(report, "refused", json_string(out.refused));
 	} else {
-		if (breaks)  /* an operator accepted what the election refuses */
+		if (out.forced)  /* an operator accepted what the election refuses */
 			json_object_set_new(report, "forced", json_true());
-		orch_detail_set(o, "candidate", json_string(o->cfg.sites[best.idx].name));
-		orch_detail_set(o, "rpo_records", json_integer(rpo_records));
-		orch_detail_set(o, "rpo_ms", json_integer(rpo_ms));
+		const char *name = o->cfg.sites[out.best->idx].name;
+		orch_detail_set(o, "candidate", json_string(name));
+		orch_detail_set(o, "rpo_records", json_integer(out.rpo_records));
+		orch_detail_set(o, "rpo_ms", json_integer(out.rpo_ms));
+		orch_run_detail_put(o, "rpo_exact", json_boolean(out.rpo_exact));
 		orch_run_mark(o, "decided", time_wall_ms());
-		json_object_set_new(report, "candidate", json_string(o->cfg.sites[best.idx].name));
+		json_object_set_new(report, "candidate", json_string(name));
 	}
 	orch_run_step(o, "elect", ev == FSM_E_ELECTED ? "ok" : "failed", report);
 	json_decref(target);

@@ -212,3 +212,74 @@ void decide_measure(const struct run_marks *m, struct run_measure *out)
 		    (out->slowest < 0 || out->phase_ms[p] > out->phase_ms[out->slowest]))
 			out->slowest = p;
 }
+
+int64_t decide_rpo_ms(int64_t rpo_records, int64_t newest_commit_ms, int64_t kept_commit_ms,
+		      int64_t lag_estimate_ms, bool *exact)
+{
+	*exact = newest_commit_ms > 0 && kept_commit_ms > 0;
+	if (rpo_records <= 0) {
+		*exact = true;  /* nothing lost: exactly 0 */
+		return 0;
+	}
+	if (!*exact)
+		return lag_estimate_ms > 0 ? lag_estimate_ms : 0;
+	return newest_commit_ms > kept_commit_ms ? newest_commit_ms - kept_commit_ms : 0;
+}
+
+void decide_elect(const struct elect_in *in, struct elect_out *out)
+{
+	const struct candidate *best = NULL, *newest = NULL;
+	int64_t last_seen = in->last_seen, newest_commit = in->newest_commit_ms;
+	*out = (struct elect_out){ .rpo_records = -1 };
+	for (int i = 0; i < in->n; i++) {
+		const struct candidate *c = &in->sites[i];
+		/* A site that lost records it held cannot tell what it had: it
+		 * testifies to nothing (drchaos seed 52011). */
+		if (!c->lacks)
+			out->heard++;
+		last_seen = c->lsn > last_seen ? c->lsn : last_seen;
+		newest_commit = c->last_commit_ms > newest_commit ? c->last_commit_ms : newest_commit;
+		if (!newest || decide_log_newer(c, newest))
+			newest = c;
+		if (in->target && strcmp(in->target, c->name) != 0)
+			continue;
+		if (!best || decide_better(c, best))
+			best = c;
+	}
+	/* The old primary failed over for its log but strictly the newest keeps
+	 * what it acknowledged, at the new epoch (drchaos seed 22062). */
+	const struct candidate *stand = in->stand;
+	if (stand && (!best || decide_log_newer(stand, best))) {
+		best = stand;
+		if (!newest || decide_log_newer(stand, newest))
+			newest = stand;
+		last_seen = stand->lsn > last_seen ? stand->lsn : last_seen;
+		if (stand->last_commit_ms > newest_commit)
+			newest_commit = stand->last_commit_ms;
+	}
+	out->best = best;
+	if (!best) {
+		out->refused = "no eligible replica";
+		return;
+	}
+	out->rpo_records = last_seen - best->flushed;
+	out->rpo_ms = decide_rpo_ms(out->rpo_records, newest_commit, best->last_commit_ms,
+				    best->lag_ms, &out->rpo_exact);
+	bool dominated = in->sync && decide_log_newer(newest, best);
+	bool told_all = in->fenced_at > 0 && best->flushed >= last_seen;
+	bool unheard = !told_all && !decide_heard_enough(in->sync, in->quorum, in->nsites,
+							 out->heard);
+	bool rpo = (in->rpo_records_max && out->rpo_records > (int64_t)in->rpo_records_max) ||
+		   out->rpo_ms > (int64_t)in->rpo_ms_max;
+	const char *why = dominated ? "the candidate lacks records another replica flushed: "
+				      "acknowledged writes would be lost (force to accept)" :
+			  unheard ? "too few sites answered at the new epoch to know every "
+				    "acknowledged write: one held by an unreachable site would be "
+				    "lost (force to accept)" :
+			  rpo ? "the best candidate would break the RPO target" : NULL;
+	if (why && !in->force) {
+		out->best = NULL;
+		out->refused = why;
+	}
+	out->forced = why && in->force;
+}

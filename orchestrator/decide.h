@@ -11,6 +11,7 @@
  *   decide_sites_epoch the newest epoch the sites report, and its primary
  *   decide_lease_end   when the old primary's write lease has surely ended
  *   decide_better      the election's order of candidates
+ *   decide_elect       the election: who, at what RPO, or why nobody
  *   decide_measure     a run's RTO and which phase used the time
  */
 #ifndef DRORCH_DECIDE_H
@@ -100,10 +101,61 @@ bool decide_lease_end(uint64_t orch_bound, int k, int replicas, const uint64_t *
  */
 bool decide_heard_enough(bool sync, uint64_t quorum, int nsites, int heard);
 
+/*
+ * The RPO in ms of promoting a log that ends with a record committed at
+ * kept_commit_ms when rpo_records records beyond it exist, the newest of
+ * them committed at newest_commit_ms.  Exact (*exact) when both commit
+ * times are known (format 2 on both ends): the commit time between the
+ * newest record lost and the newest kept.  Otherwise the candidate's lag
+ * estimate.  0 when nothing is lost.  Pure.
+ */
+int64_t decide_rpo_ms(int64_t rpo_records, int64_t newest_commit_ms, int64_t kept_commit_ms,
+		      int64_t lag_estimate_ms, bool *exact);
+
+/* What an election knows once the sites took the new epoch. */
+struct elect_in {
+	const struct candidate *sites; /* the eligible sites but the old primary, ... */
+	int n;                         /* ... and how many */
+	const struct candidate *stand; /* the old primary when it may stand (its log
+					* not judged lost, no target named), or NULL */
+	int64_t last_seen;       /* the highest LSN known to exist before the
+				  * testimonies: the old primary's as drorchd saw it */
+	int64_t newest_commit_ms;/* the newest commit time drorchd saw it at (0: unknown) */
+	int64_t fenced_at;       /* its last LSN as it took the fence (0: unknown) */
+	const char *target;      /* an operator's target site, or NULL */
+	bool force;              /* an operator accepts a candidate that breaks the targets */
+	bool sync;               /* the policy's mode is sync or remote_apply */
+	uint64_t quorum;         /* its replicas per acknowledged write */
+	int nsites;              /* sites in the cluster */
+	uint64_t rpo_ms_max, rpo_records_max;  /* the policy's RPO (records: 0 = none) */
+};
+
+struct elect_out {
+	const struct candidate *best;  /* the one elected (into sites or stand), or NULL */
+	int64_t rpo_records;     /* records beyond the best's log (-1: no candidate) */
+	int64_t rpo_ms;
+	bool rpo_exact;          /* rpo_ms from commit times (decide_rpo_ms) */
+	int heard;               /* sites that testified to their log's end */
+	bool forced;             /* elected only because the operator forced it */
+	const char *refused;     /* why nobody is elected, or NULL */
+};
+
+/*
+ * The election, as a function of the testimonies: the best candidate
+ * (decide_better; the target alone when one is named) unless a fenced old
+ * primary's log is strictly newer (it stands).  Refused when there is none,
+ * when in a sync mode its log is older than another's (acknowledged writes
+ * would be lost), when too few sites were heard to know every acknowledged
+ * write (decide_heard_enough) unless it has all the fenced old primary had,
+ * or when it breaks the RPO target; force accepts all but the first.
+ */
+void decide_elect(const struct elect_in *in, struct elect_out *out);
+
 /* One candidate of an election. */
 struct candidate {
 	int idx;
 	int64_t flushed, lsn, lag_ms;
+	int64_t last_commit_ms; /* commit time of its last record (format 2; 0 unknown) */
 	int64_t last_epoch;  /* epoch of its last durable record (wal.last_epoch) */
 	bool lacks;          /* it says it lost records it held ("behind"): its log's
 			      * end is no testimony of how far the log went */

@@ -176,14 +176,15 @@ static void render_sites(json_t *status, struct prom *p)
 		}
 	}
 	prom_family(p, "drorch_monitor_site_info", "gauge",
-		    "1 per site, labelled with the binary version and the feature-compatibility "
-		    "version it reports.");
+		    "1 per site, labelled with the binary version, the feature-compatibility "
+		    "version and the format it writes, as it reports them.");
 	json_array_foreach(sites, i, site) {
 		char v[64], f[64];
 		prom_label_escape(json_string_value(json_object_get(site, "name")), esc, sizeof(esc));
 		prom_label_escape(json_string_value(json_object_get(site, "version")) ?: "", v, sizeof(v));
 		prom_label_escape(json_string_value(json_object_get(site, "fcv")) ?: "", f, sizeof(f));
-		snprintf(labels, sizeof(labels), "site=\"%s\",version=\"%s\",fcv=\"%s\"", esc, v, f);
+		snprintf(labels, sizeof(labels), "site=\"%s\",version=\"%s\",fcv=\"%s\",format=\"%lld\"",
+			 esc, v, f, (long long)json_integer_value(json_object_get(site, "format")));
 		prom_value(p, "drorch_monitor_site_info", labels, 1);
 	}
 	static const char *const roles[] = { "primary", "replica", "fenced", "down" };

@@ -47,6 +47,10 @@ static void view_update_locked(struct site_view *v, json_t *st, uint64_t now)
 		snprintf(v->role, sizeof(v->role), "standalone");
 	copy_str(v->version, sizeof(v->version), json_object_get(st, "version"));
 	copy_str(v->fcv, sizeof(v->fcv), json_object_get(st, "fcv"));
+	v->format = (int)json_integer_value(json_object_get(st, "format"));
+	v->last_commit_ms = json_integer_value(json_object_get(st, "last_commit_ms"));
+	if (!strcmp(v->role, "primary") && v->last_commit_ms > v->primary_high_commit_ms)
+		v->primary_high_commit_ms = v->last_commit_ms;
 	v->epoch = json_integer_value(json_object_get(st, "epoch"));
 	v->lsn = json_integer_value(json_object_get(st, "lsn"));
 	v->flushed_lsn = json_integer_value(json_object_get(st, "flushed_lsn"));
@@ -67,6 +71,7 @@ static void view_update_locked(struct site_view *v, json_t *st, uint64_t now)
 	v->contact_ago_ms = json_integer_value(json_object_get(repl, "last_contact_ms_ago"));
 	v->contact_seen_ms = now;
 	v->lag_ms = json_integer_value(json_object_get(repl, "lag_ms"));
+	v->lag_exact = json_is_true(json_object_get(repl, "lag_exact"));
 	v->lag_records = json_integer_value(json_object_get(repl, "lag_records"));
 	v->diverged_lsn = json_integer_value(json_object_get(repl, "diverged_lsn"));
 	v->primary_writable = json_is_true(json_object_get(repl, "primary_writable"));

@@ -1317,11 +1317,12 @@ json_t *orch_status_json(struct orch *o)
 		const struct config_site *c = &o->cfg.sites[i];
 		const char *role = status_role(v, now, window);
 		json_array_append_new(sites, json_pack(
-			"{s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:s, s:s, s:I, s:s, s:I}",
+			"{s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:s, s:s, s:i, s:I, s:b, s:s, s:I}",
 			"name", c->name, "url", c->url, "region", c->region, "role", role,
 			"healthy", strcmp(role, "down") != 0, "lsn", (json_int_t)v->lsn,
 			"flushed_lsn", (json_int_t)v->flushed_lsn, "epoch", (json_int_t)v->epoch,
-			"version", v->version, "fcv", v->fcv, "lag_ms", (json_int_t)v->lag_ms,
+			"version", v->version, "fcv", v->fcv, "format", v->format,
+			"lag_ms", (json_int_t)v->lag_ms, "lag_exact", v->lag_exact,
 			"replication", v->repl_state,
 			"last_seen_ms_ago", (json_int_t)(v->last_ok_ms ? now - v->last_ok_ms : 0)));
 	}

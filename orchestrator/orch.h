@@ -44,6 +44,8 @@ struct site_view {
 	int64_t lease_ms;
 	char version[16];
 	char fcv[16];              /* the site's feature-compatibility version */
+	int format;                /* the WAL/wire format it writes (1 or 2) */
+	bool lag_exact;            /* replica: lag_ms from commit times (format 2) */
 	char repl_state[16];       /* replica: streaming | disconnected | ... */
 	char repl_primary[CONFIG_URL_MAX];
 	int64_t contact_ago_ms;    /* replica: ms since it last heard its primary */
@@ -57,6 +59,8 @@ struct site_view {
 	int64_t primary_epoch;     /* the newest epoch it was seen primary at ... */
 	int64_t primary_high;      /* ... and the highest flushed LSN it showed then:
 				    * a restart showing less lost acknowledged records */
+	int64_t last_commit_ms;    /* commit time of its last record (format 2; 0 unknown) */
+	int64_t primary_high_commit_ms; /* the newest commit time it showed as primary */
 	bool primary_writable;     /* replica: its primary's last answer said writable */
 	int lease_replicas;        /* replicas that renew its lease, as it reports */
 	json_t *last_rewind;       /* its last rewind as it reports it, or NULL (owned) */

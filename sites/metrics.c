@@ -8,6 +8,7 @@
  * seconds.
  */
 #include "metrics.h"
+#include "format.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,10 +208,13 @@ void site_metrics_render(struct site *s, struct http_resp *resp)
 	pthread_mutex_lock(&s->mu);
 	version_text(&s->role.fcv, fcv, sizeof(fcv));
 	pthread_mutex_unlock(&s->mu);
-	snprintf(labels, sizeof(labels), "name=\"%s\",version=\"%s\",fcv=\"%s\"", name, bin, fcv);
+	struct wal_stats ws;
+	wal_get_stats(s->wal, &ws);
+	snprintf(labels, sizeof(labels), "name=\"%s\",version=\"%s\",fcv=\"%s\",format=\"%u\","
+		 "formats=\"%s\"", name, bin, fcv, (unsigned)ws.write_format, DRSITE_FORMATS);
 	prom_family(&p, "drorch_site_info", "gauge",
-		    "The site's name, the binary version it runs and its feature-compatibility "
-		    "version.");
+		    "The site's name, the binary version it runs, its feature-compatibility "
+		    "version, the format it writes and the formats it reads.");
 	prom_value(&p, "drorch_site_info", labels, 1);
 	render_wal(s, &p);
 	render_checkpoints(s, &p);

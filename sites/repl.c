@@ -196,12 +196,26 @@ static int parse_formats_arg(const struct http_req *req, struct fetch *f, struct
 	return 0;
 }
 
-/* The format of what this primary ships to a replica that reads up to
- * `reads`: its own write format when the replica reads it, else 1. */
-static uint8_t ship_format(const struct wal_stats *ws, uint64_t reads)
+/* The highest format a replica that says it reads up to `formats` can be
+ * sent by this build. */
+static uint8_t readable_by(uint64_t formats)
 {
-	uint8_t f = ws->write_format;
-	return f <= reads && format_readable(f) ? f : 1;
+	return formats < DRSITE_FORMAT_MAX ? (uint8_t)formats : DRSITE_FORMAT_MAX;
+}
+
+/*
+ * The format of the frame that carries recs: the primary's write format
+ * when the replica reads it, or the newest format among the records (a
+ * log may hold format-2 records while the site writes format 1: one whose
+ * metadata was lost takes the baseline FCV again).  wal_read already cut
+ * the records to what the replica reads.
+ */
+static uint8_t frame_format(const struct wal_stats *ws, uint64_t formats,
+			    const unsigned char *recs, size_t len)
+{
+	uint8_t f = ws->write_format <= readable_by(formats) ? ws->write_format : 1;
+	uint8_t in = len ? wal_max_format(recs, len) : 1;
+	return in > f ? in : f;
 }
 
 /* 409 {"error", "format"}: the replica cannot read what it asked for. */
@@ -569,11 +583,11 @@ void repl_route_wal(struct site *s, const struct http_req *req, struct http_resp
 	unsigned char *recs = NULL;
 	size_t len = 0;
 	uint64_t last;
-	uint8_t format = ship_format(&ws, f.formats);
-	int rc = wal_read(s->wal, f.from, SHIP_MAX_BYTES, format, &recs, &len, &last, err,
-			  sizeof(err));
+	int rc = wal_read(s->wal, f.from, SHIP_MAX_BYTES, readable_by(f.formats), &recs, &len,
+			  &last, err, sizeof(err));
 	struct wal_stats now;
 	wal_get_stats(s->wal, &now);
+	uint8_t format = frame_format(&now, f.formats, recs, rc == WAL_READ_OK ? len : 0);
 	char what[64];
 	snprintf(what, sizeof(what), "the record at lsn %" PRIu64, f.from);
 	if (rc == WAL_READ_FORMAT)

@@ -806,12 +806,16 @@ static json_t *status_json(struct site *s)
 	json_t *j = role_json_locked(s, time_mono_ms());
 	version_text(&s->role.fcv, fcv, sizeof(fcv));
 	pthread_mutex_unlock(&s->mu);
-	json_t *base = json_pack("{s:s, s:I, s:I, s:I, s:s, s:s, s:i, s:[i, i], s:I, s:o, s:o}",
+	json_t *formats = json_array();
+	for (int f = 1; f <= DRSITE_FORMAT_MAX; f++)
+		json_array_append_new(formats, json_integer(f));
+	json_t *base = json_pack("{s:s, s:I, s:I, s:I, s:s, s:s, s:i, s:I, s:o, s:I, s:o, s:o}",
 				 "name", s->name, "lsn", (json_int_t)ws.last_lsn,
 				 "flushed_lsn", (json_int_t)ws.flushed_lsn,
 				 "applied_lsn", (json_int_t)ki.applied_lsn,
 				 "version", bin, "fcv", fcv, "format", (int)ws.write_format,
-				 "formats", 1, DRSITE_FORMAT_MAX,
+				 "last_commit_ms", (json_int_t)ws.last_commit_ms,
+				 "formats", formats,
 				 "keys", (json_int_t)ki.keys, "wal", wal_json(s),
 				 "checkpoint", checkpoint_json(s));
 	json_object_update(base, j);

@@ -212,6 +212,19 @@ uint8_t wal_encoded_format(const unsigned char *buf)
 	return buf[13] == 0 ? 1 : buf[13] == 2 ? 2 : 0;
 }
 
+uint8_t wal_max_format(const unsigned char *buf, size_t len)
+{
+	uint8_t max = 1;
+	for (size_t off = 0; off + WAL_HEADER_SIZE <= len; ) {
+		uint8_t f = wal_encoded_format(buf + off);
+		if (!f)
+			break;
+		max = f > max ? f : max;
+		off += wal_record_size(f, get_le32(buf + off + 4), get_le32(buf + off + 8));
+	}
+	return max;
+}
+
 void wal_encode(const struct wal_record *rec, unsigned char *buf)
 {
 	size_t h = header_size(rec->format);

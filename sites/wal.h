@@ -216,5 +216,8 @@ size_t wal_decode(const unsigned char *buf, size_t avail, struct wal_record *rec
 /* The format of the encoded record at buf (its header byte 13): 1, 2, or 0
  * when that byte names no format. */
 uint8_t wal_encoded_format(const unsigned char *buf);
+/* The highest format among the valid encoded records buf[0..len) (1 when
+ * there are none), as wal_read returns them. */
+uint8_t wal_max_format(const unsigned char *buf, size_t len);
 
 #endif

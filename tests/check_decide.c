@@ -242,6 +242,124 @@ START_TEST(test_lease_end_quorum_rule_needs_enough_fenced)
 }
 END_TEST
 
+START_TEST(test_rpo_ms_is_exact_with_commit_times)
+{
+	bool exact;
+	/* Format 2 on both ends: the commit time between newest lost and kept. */
+	ck_assert_int_eq(decide_rpo_ms(7, 1764900000900, 1764900000100, 5, &exact), 800);
+	ck_assert(exact);
+	/* Nothing lost: exactly 0, whatever the estimate says. */
+	ck_assert_int_eq(decide_rpo_ms(0, 1764900000900, 1764900000100, 300, &exact), 0);
+	ck_assert(exact);
+	/* A commit time unknown (format 1): the lag estimate, not exact. */
+	ck_assert_int_eq(decide_rpo_ms(7, 0, 1764900000100, 300, &exact), 300);
+	ck_assert(!exact);
+	ck_assert_int_eq(decide_rpo_ms(7, 1764900000900, 0, 300, &exact), 300);
+	ck_assert(!exact);
+	ck_assert_int_eq(decide_rpo_ms(7, 0, 0, -1, &exact), 0);
+	/* Clocks of two primaries may disagree: never negative. */
+	ck_assert_int_eq(decide_rpo_ms(2, 1764900000100, 1764900000900, 5, &exact), 0);
+}
+END_TEST
+
+/* A candidate's testimony: its log's last epoch and end, its commit time. */
+static struct candidate cand(int idx, const char *name, int64_t last_epoch, int64_t lsn,
+			     int64_t commit_ms)
+{
+	return (struct candidate){ .idx = idx, .name = name, .last_epoch = last_epoch,
+				   .lsn = lsn, .flushed = lsn, .last_commit_ms = commit_ms,
+				   .order = CONFIG_MAX_SITES };
+}
+
+static struct elect_in sync_in(const struct candidate *c, int n)
+{
+	return (struct elect_in){ .sites = c, .n = n, .sync = true, .quorum = 1, .nsites = 3,
+				  .rpo_ms_max = 5000 };
+}
+
+START_TEST(test_elect_takes_the_newest_log_and_measures_the_rpo)
+{
+	struct candidate c[] = { cand(1, "eu-west", 1, 90, 1000), cand(2, "ap-south", 1, 100, 1400) };
+	struct elect_in in = sync_in(c, 2);
+	in.last_seen = 100;
+	in.newest_commit_ms = 1400;
+	struct elect_out out;
+	decide_elect(&in, &out);
+	ck_assert_ptr_eq(out.best, &c[1]);
+	ck_assert_int_eq(out.rpo_records, 0);
+	ck_assert_int_eq(out.rpo_ms, 0);
+	ck_assert_int_eq(out.heard, 2);
+	ck_assert_ptr_null(out.refused);
+	/* The old primary had gone further (async): those records are the RPO. */
+	in.sync = false;
+	in.last_seen = 104;
+	in.newest_commit_ms = 1650;
+	decide_elect(&in, &out);
+	ck_assert_ptr_eq(out.best, &c[1]);
+	ck_assert_int_eq(out.rpo_records, 4);
+	ck_assert_int_eq(out.rpo_ms, 250);
+	ck_assert(out.rpo_exact);
+	in.rpo_ms_max = 200;  /* beyond the target: refused, unless forced */
+	decide_elect(&in, &out);
+	ck_assert_ptr_null(out.best);
+	ck_assert_str_eq(out.refused, "the best candidate would break the RPO target");
+	in.force = true;
+	decide_elect(&in, &out);
+	ck_assert_ptr_eq(out.best, &c[1]);
+	ck_assert(out.forced);
+}
+END_TEST
+
+START_TEST(test_elect_refuses_what_would_lose_acknowledged_writes)
+{
+	struct candidate c[] = { cand(1, "eu-west", 1, 90, 0), cand(2, "ap-south", 1, 100, 0) };
+	struct elect_in in = sync_in(c, 2);
+	struct elect_out out;
+	in.target = "eu-west";  /* an operator's target with an older log, in sync mode */
+	decide_elect(&in, &out);
+	ck_assert_ptr_null(out.best);
+	ck_assert_msg(strstr(out.refused, "lacks records another replica flushed"), "%s",
+		      out.refused);
+	ck_assert_int_eq(out.rpo_records, 10);
+	ck_assert(!out.rpo_exact);  /* format 1: no commit times */
+	in.target = NULL;  /* one site heard of two replicas, quorum 1: not enough */
+	in.n = 1;
+	decide_elect(&in, &out);
+	ck_assert_ptr_null(out.best);
+	ck_assert_msg(strstr(out.refused, "too few sites"), "%s", out.refused);
+	in.fenced_at = 90;  /* ... unless it has all the fenced old primary had */
+	decide_elect(&in, &out);
+	ck_assert_ptr_eq(out.best, &c[0]);
+	/* A site that lost records testifies to nothing. */
+	c[0].lacks = true;
+	in.fenced_at = 0;
+	in.n = 2;
+	decide_elect(&in, &out);
+	ck_assert_int_eq(out.heard, 1);
+	in.n = 0;
+	decide_elect(&in, &out);
+	ck_assert_str_eq(out.refused, "no eligible replica");
+	ck_assert_int_eq(out.rpo_records, -1);
+}
+END_TEST
+
+START_TEST(test_elect_lets_a_strictly_newer_old_primary_stand)
+{
+	struct candidate c[] = { cand(1, "eu-west", 1, 95, 0) };
+	struct candidate old = cand(0, "us-east", 1, 100, 0);
+	struct elect_in in = sync_in(c, 1);
+	in.nsites = 2;
+	in.stand = &old;
+	struct elect_out out;
+	decide_elect(&in, &out);
+	ck_assert_ptr_eq(out.best, &old);
+	ck_assert_int_eq(out.rpo_records, 0);
+	old.lsn = old.flushed = 95;  /* not strictly newer: the replica */
+	decide_elect(&in, &out);
+	ck_assert_ptr_eq(out.best, &c[0]);
+}
+END_TEST
+
 START_TEST(test_heard_enough_meets_every_acknowledging_set)
 {
 	/* 3 sites, quorum 1: a write is on the primary and 1 replica; both replicas heard meet it. */
@@ -351,6 +469,10 @@ static Suite *decide_suite(void)
 	tcase_add_test(tc, test_better_candidate_order);
 	tcase_add_test(tc, test_epoch_at_an_lsn);
 	tcase_add_test(tc, test_measure_a_run);
+	tcase_add_test(tc, test_rpo_ms_is_exact_with_commit_times);
+	tcase_add_test(tc, test_elect_takes_the_newest_log_and_measures_the_rpo);
+	tcase_add_test(tc, test_elect_refuses_what_would_lose_acknowledged_writes);
+	tcase_add_test(tc, test_elect_lets_a_strictly_newer_old_primary_stand);
 	suite_add_tcase(s, tc);
 	return s;
 }
