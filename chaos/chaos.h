@@ -28,6 +28,9 @@
 #include "schedule.h"
 
 #define CHAOS_SITES 3
+/* The drsite version a lab whose schedule upgrades starts on (its program
+ * drsite-0.1.0); the upgrade goes to the plain drsite (DRSITE_VERSION). */
+#define CHAOS_OLD_DRSITE "0.1.0"
 #define CHAOS_FOLLOWERS 4                      /* writers that follow the primary */
 #define CHAOS_PINNED CHAOS_FOLLOWERS           /* the writer pinned to the first primary */
 #define CHAOS_PROBE0 (CHAOS_PINNED + 1)        /* one prober per site */

@@ -248,9 +248,22 @@ static int read_token(const char *path, char *out, size_t len)
 	return 0;
 }
 
+/* Whether the schedule starts a rolling upgrade (an operator's, or one
+ * killed mid-operation). */
+static bool sched_upgrades(const struct schedule *s)
+{
+	for (int i = 0; i < s->n; i++)
+		if (s->faults[i].kind == FK_OP_UPGRADE ||
+		    (s->faults[i].kind == FK_MIDOP && s->faults[i].op == MO_UPGRADE))
+			return true;
+	return false;
+}
+
 /* DIR/chaos-lab.yaml: the mode's policy, faults on, small WAL segments and
- * checkpoints so that a trial has several segments and a snapshot. */
-static int write_lab_spec(struct trial *t, char *path, size_t len)
+ * checkpoints so that a trial has several segments and a snapshot.  A
+ * schedule with an upgrade starts every site on the older drsite
+ * (CHAOS_OLD_DRSITE), so that the upgrade swaps real binaries. */
+static int write_lab_spec(struct trial *t, const struct schedule *s, char *path, size_t len)
 {
 	snprintf(path, len, "%s/chaos-lab.yaml", t->dir);
 	const char *mode = t->async ? "async" : "sync";
@@ -264,6 +277,8 @@ static int write_lab_spec(struct trial *t, char *path, size_t len)
 		"enable_faults: true\n"
 		"site_args: [--segment-bytes, \"32768\", --checkpoint-bytes, \"262144\"]\n",
 		t->seed, mode, mode);
+	if (sched_upgrades(s))
+		fprintf(f, "drsite_version: %s\n", CHAOS_OLD_DRSITE);
 	return fclose(f);
 }
 
@@ -271,10 +286,11 @@ static int write_lab_spec(struct trial *t, char *path, size_t len)
  * says so: a site crashes in the middle of its first rewind, and every
  * restart (without it) finishes the rewind.  Set and unset before any
  * other thread runs. */
-static int start_lab(struct trial *t, const char *rewind_crash)
+static int start_lab(struct trial *t, const struct schedule *s)
 {
+	const char *rewind_crash = s->rewind_crash;
 	char spec[LAB_PATH + 32], err[1024];
-	if (write_lab_spec(t, spec, sizeof(spec))) {
+	if (write_lab_spec(t, s, spec, sizeof(spec))) {
 		fprintf(stderr, "drchaos: %s: %s\n", spec, strerror(errno));
 		return -1;
 	}
@@ -526,7 +542,7 @@ static int trial_main(struct trial *t)
 	pthread_detach(sig_thread);
 
 	t->t0_ns = chaos_now_ns();
-	if (start_lab(t, s.rewind_crash) == 0) {
+	if (start_lab(t, &s) == 0) {
 		snprintf(t->first_primary, sizeof(t->first_primary), "%s", t->lab->sites[0].name);
 		chaos_say(t, "lab up: drorchd %s, sites %s %s %s", t->lab->url, t->lab->sites[0].url,
 			  t->lab->sites[1].url, t->lab->sites[2].url);

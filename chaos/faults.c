@@ -25,6 +25,7 @@
  */
 #include "chaos.h"
 #include "damage.h"
+#include "format.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -73,7 +74,6 @@ struct faults {
 	int64_t unrepaired_ns;             /* its last (re)start: only later looks count */
 	long long upgrade_run;
 	char upgraded[96];                 /* "site@version" last swapped */
-	int next_minor;
 	bool policy_dirty;
 	int64_t policy_retry_ns, agent_ns;
 	int aside_seq;
@@ -748,20 +748,19 @@ static void restore_policy(struct faults *fs)
 	fs->policy_retry_ns = chaos_now_ns() + POLICY_RETRY_NS;
 }
 
-/* The next version for a rolling upgrade, as text. */
-static void next_version(struct faults *fs, char *out, size_t len)
-{
-	snprintf(out, len, "0.%d.0", fs->next_minor++);
-}
-
+/* A rolling upgrade goes to the plain drsite's version (DRSITE_VERSION),
+ * from the older drsite-X.Y.Z a lab with upgrades in its schedule starts
+ * on (drchaos.c): real binaries, swapped.  Once the cluster runs it, a
+ * later upgrade is drorchd's no-op (or finishes one that was held). */
 static void start_upgrade(struct faults *fs)
 {
-	char v[32], body[64];
+	char body[64];
 	json_t *ans = NULL;
-	next_version(fs, v, sizeof(v));
-	snprintf(body, sizeof(body), "{\"to\":\"%s\"}", v);
-	if (operator_call(fs, "POST", "/v1/upgrades", body, &ans) == 202)
+	snprintf(body, sizeof(body), "{\"to\":\"%s\"}", DRSITE_VERSION);
+	if (operator_call(fs, "POST", "/v1/upgrades", body, &ans) == 202) {
 		fs->upgrade_run = json_integer_value(json_object_get(ans, "run"));
+		fs->upgraded[0] = '\0';  /* a new run may wait for a site@version again */
+	}
 	json_decref(ans);
 }
 
@@ -875,10 +874,17 @@ static void upgrade_agent(struct faults *fs)
 				kill(lab_proc_named(fs->t->lab, site)->pid, SIGCONT);
 				fs->stopped[s] = false;
 			}
-			chaos_say(fs->t, "upgrade agent: restarting %s with drsite --binary-version %s", site,
-				  version);
-			if (lab_upgrade_site(fs->t->lab, site, version, START_TIMEOUT_MS, err, sizeof(err)))
-				chaos_say(fs->t, "upgrade agent: %s", err);
+			char prog[LAB_PATH];
+			if (lab_drsite_program(version, prog, sizeof(prog), err, sizeof(err))) {
+				chaos_say(fs->t, "upgrade agent: %s: %s", site, err);
+			} else {
+				const char *base = strrchr(prog, '/');
+				chaos_say(fs->t, "upgrade agent: restarting %s on %s (%s)", site,
+					  base ? base + 1 : prog, version);
+				if (lab_upgrade_site(fs->t->lab, site, version, START_TIMEOUT_MS, err,
+						     sizeof(err)))
+					chaos_say(fs->t, "upgrade agent: %s", err);
+			}
 		}
 	}
 	json_decref(run);
@@ -1049,7 +1055,6 @@ int faults_run(struct trial *t, struct schedule *s, struct faults **out)
 	fs->t = t;
 	fs->s = s;
 	fs->unrepaired = -1;
-	fs->next_minor = 2;
 	fs->phase0_ns = chaos_now_ns();
 	for (int i = 0; i < s->n; i++)
 		fs->rt[i].f = &s->faults[i];

@@ -495,6 +495,103 @@ START_TEST(test_lab_up_on_a_running_lab_is_refused_and_changes_nothing)
 }
 END_TEST
 
+/* The argv[0] lab.json records for process name. */
+static char *argv0_of(const char *name)
+{
+	json_t *j = lab_json();
+	size_t i;
+	json_t *p;
+	char *out = NULL;
+	json_array_foreach(json_object_get(j, "procs"), i, p)
+		if (!strcmp(json_string_value(json_object_get(p, "name")) ?: "", name))
+			out = strdup(json_string_value(json_array_get(json_object_get(p, "argv"), 0)) ?: "");
+	json_decref(j);
+	ck_assert_ptr_nonnull(out);
+	return out;
+}
+
+/* Every site of lab.json runs program prog (argv[0] ends with "/prog") and
+ * says version in its /v1/status. */
+static void check_sites_on(const char *prog, const char *version)
+{
+	json_t *j = lab_json();
+	size_t i;
+	json_t *site;
+	char tail[64];
+	snprintf(tail, sizeof(tail), "/%s", prog);
+	json_array_foreach(json_object_get(j, "sites"), i, site) {
+		const char *name = json_string_value(json_object_get(site, "name"));
+		char *a0 = argv0_of(name), url[200], *body = NULL;
+		size_t n = strlen(a0), t = strlen(tail);
+		ck_assert_msg(n >= t && !strcmp(a0 + n - t, tail), "%s runs %s, not %s", name, a0, prog);
+		free(a0);
+		snprintf(url, sizeof(url), "%s/v1/status", json_string_value(json_object_get(site, "url")));
+		ck_assert_int_eq(th_http("GET", url, NULL, NULL, 0, &body, NULL), 200);
+		json_t *st = json_loads(body, 0, NULL);
+		free(body);
+		ck_assert_str_eq(json_string_value(json_object_get(st, "version")) ?: "", version);
+		json_decref(st);
+	}
+	json_decref(j);
+}
+
+/* LAB.yaml's drsite_version: checked (FILE:LINE:COLUMN, exit 2, nothing
+ * started), and a lab at 0.1.0 upgraded by drctl, which restarts each site
+ * on drsite, then rolled back onto drsite-0.1.0, lab.json following. */
+START_TEST(test_lab_upgrade_swaps_real_binaries)
+{
+	char spec[700];
+	snprintf(spec, sizeof(spec), "%s/lab-%d.yaml", root, (int)getpid());
+	FILE *f = fopen(spec, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("drsite_version: 0.2\n", f);
+	fclose(f);
+	const char *up[] = { "lab", "up", "--dir", lab_dir, spec, NULL };
+	struct out o = drctl(up, 10000);
+	ck_assert_msg(o.code == 2 && strstr(o.stderr_text, ".yaml:1:17: drsite_version: expected X.Y.Z"),
+		      "drsite_version: 0.2: exit %d: %s", o.code, o.stderr_text);
+	out_free(&o);
+	f = fopen(spec, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("drsite_version: 0.3.0\n", f);
+	fclose(f);
+	o = drctl(up, 10000);
+	ck_assert_msg(o.code == 2 && strstr(o.stderr_text, ".yaml:1:17: drsite_version: no drsite "
+					    "binary for version 0.3.0: have 0.2.0 (drsite) and "
+					    "0.1.0 (drsite-0.1.0)"),
+		      "drsite_version: 0.3.0: exit %d: %s", o.code, o.stderr_text);
+	out_free(&o);
+	ck_assert_int_lt(th_lab_pids(lab_dir, (pid_t[8]){ 0 }, 8), 1);  /* nothing started */
+
+	f = fopen(spec, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("drsite_version: 0.1.0\n", f);
+	fclose(f);
+	o = drctl(up, 45000);
+	ck_assert_msg(o.code == 0, "lab up: exit %d: %s%s", o.code, o.stdout_text, o.stderr_text);
+	out_free(&o);
+	check_sites_on("drsite-0.1.0", "0.1.0");
+
+	const char *upgrade[] = { "--lab", lab_dir, "upgrade", "--to", "0.2.0", "--no-finalize",
+				  "--yes", NULL };
+	o = drctl(upgrade, 80000);
+	ck_assert_msg(o.code == 0 && strstr(o.stdout_text, "lab: restarting eu-west on drsite (0.2.0)") &&
+		      strstr(o.stdout_text, "lab: restarting us-east on drsite (0.2.0)"),
+		      "upgrade: exit %d: %s%s", o.code, o.stdout_text, o.stderr_text);
+	out_free(&o);
+	check_sites_on("drsite", "0.2.0");
+
+	const char *rollback[] = { "--lab", lab_dir, "upgrade", "--rollback", "--yes", NULL };
+	o = drctl(rollback, 80000);
+	ck_assert_msg(o.code == 0 &&
+		      strstr(o.stdout_text, "lab: restarting us-east on drsite-0.1.0 (0.1.0)"),
+		      "rollback: exit %d: %s%s", o.code, o.stdout_text, o.stderr_text);
+	out_free(&o);
+	check_sites_on("drsite-0.1.0", "0.1.0");
+	check_lab_down();
+}
+END_TEST
+
 static Suite *drctl_suite(void)
 {
 	Suite *s = suite_create("drctl");
@@ -504,6 +601,7 @@ static Suite *drctl_suite(void)
 	tcase_add_test(tc, test_usage_errors_exit_2_with_a_message);
 	tcase_add_test(tc, test_lab_kill_failover_audit_wan_and_down);
 	tcase_add_test(tc, test_lab_up_on_a_running_lab_is_refused_and_changes_nothing);
+	tcase_add_test(tc, test_lab_upgrade_swaps_real_binaries);
 	suite_add_tcase(s, tc);
 	return s;
 }

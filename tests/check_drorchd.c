@@ -663,7 +663,17 @@ START_TEST(test_primary_back_without_its_tail_is_failed_over)
 		snprintf(key, sizeof(key), "tail-%d", i);
 		ck_assert_int_eq(th_site_put(&L.site[0], key), 200);
 	}
-	time_sleep_ms(400);  /* drorchd's monitor sees the primary's last LSN */
+	/* drorchd's monitor sees the primary's last LSN (bounded wait). */
+	long long want = th_site_status_int(&L.site[0], NULL, "flushed_lsn"), seen = 0;
+	for (uint64_t end = time_mono_ms() + 5000; seen < want && time_mono_ms() < end;) {
+		json_t *st = tl_orch_get(&L, "/v1/status");
+		json_t *site = json_array_get(json_object_get(st, "sites"), 0);
+		seen = json_integer_value(json_object_get(site, "flushed_lsn"));
+		json_decref(st);
+		if (seen < want)
+			time_sleep_ms(50);
+	}
+	ck_assert_int_ge(seen, want);
 	th_kill(L.site[0].pid, SIGKILL, 5000);
 	ck_assert_int_eq(truncate(seg, before), 0);
 	ck_assert(th_site_start(&L.site[0], NULL));  /* back at once */
@@ -685,6 +695,13 @@ START_TEST(test_primary_back_without_its_tail_is_failed_over)
 	json_t *run = tl_newest_run(&L);
 	ck_assert_int_ge(json_integer_value(json_object_get(run, "rpo_records")), 5);
 	ck_assert_int_ge(json_integer_value(json_object_get(run, "epoch")), 2);
+	/* Format 2: the RPO in ms is the commit time between the newest record
+	 * lost and the newest kept, not an estimate. */
+	json_t *detail = json_object_get(run, "detail");
+	ck_assert_msg(json_is_true(json_object_get(detail, "rpo_exact")), "%s",
+		      json_dumps(run, 0));
+	ck_assert_int_ge(json_integer_value(json_object_get(run, "rpo_ms")), 0);
+	ck_assert_int_lt(json_integer_value(json_object_get(run, "rpo_ms")), 5000);
 	json_decref(run);
 }
 END_TEST
@@ -840,13 +857,13 @@ END_TEST
 /* ---- rolling upgrade ------------------------------------------------------------ */
 
 /* Plays the operator who installs binaries: whenever upgrade run `run`
- * waits for a site, restarts that site with --binary-version to.  Returns
- * the run once it ended (new ref), or NULL after timeout_ms. */
-static json_t *swap_binaries_until_done(long long run, const char *to, long timeout_ms)
+ * waits for a site, restarts that site on the drsite program of the
+ * version it waits for (drsite-0.1.0, or drsite for 0.2.0).  Returns the
+ * run once it ended (new ref), or NULL after timeout_ms. */
+static json_t *swap_binaries_until_done(long long run, long timeout_ms)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/v1/runs/%lld", run);
-	const char *extra[] = { "--binary-version", to, NULL };
 	uint64_t end = time_mono_ms() + (uint64_t)timeout_ms;
 	while (time_mono_ms() < end) {
 		json_t *r = tl_orch_get(&L, path);
@@ -856,11 +873,11 @@ static json_t *swap_binaries_until_done(long long run, const char *to, long time
 		json_t *want = json_object_get(json_object_get(r, "detail"), "waiting_for_site_upgrade");
 		struct th_site *s = (struct th_site *)tl_site_named(
 			&L, json_string_value(json_object_get(want, "site")) ?: "");
+		const char *to = json_string_value(json_object_get(want, "version"));
 		char v[64];
-		if (s && *th_site_status_str(s, "version", v, sizeof(v)) && strcmp(v, to)) {
-			th_kill(s->pid, SIGTERM, 10000);
-			ck_assert_msg(th_site_start(s, extra), "%s did not start at %s", s->name, to);
-		}
+		if (s && to && *th_site_status_str(s, "version", v, sizeof(v)) && strcmp(v, to))
+			ck_assert_msg(th_site_swap(s, to, NULL), "%s did not start on %s; see %s",
+				      s->name, th_drsite_bin(to), s->log);
 		json_decref(r);
 		time_sleep_ms(100);
 	}
@@ -881,20 +898,22 @@ static long post_upgrade(const char *body, json_t **out)
 static long long last_upgrade_run;  /* the run upgrade_under_load started */
 
 /* Runs an upgrade (or rollback) body to its end under write load, swapping
- * binaries to `to` as asked; checks it succeeded with nothing acknowledged
- * lost and every site at `to`; returns the primary it left (static). */
-static const char *upgrade_under_load(const char *body, const char *to)
+ * binaries as asked; checks it succeeded with nothing acknowledged lost and
+ * every site at `to`; returns the primary it left (static).  With keep, the
+ * writers are left there (their keys checked on the primary only) for the
+ * caller's own checks; it frees them with tl_writers_check_on. */
+static const char *upgrade_under_load(const char *body, const char *to, struct tl_writers *keep)
 {
 	static char primary[64];
-	struct tl_writers ws;
-	tl_writers_start(&L, &ws);
+	struct tl_writers mine, *ws = keep ? keep : &mine;
+	tl_writers_start(&L, ws);
 	time_sleep_ms(300);
 	json_t *acc = NULL;
 	ck_assert_int_eq(post_upgrade(body, &acc), 202);
 	long long run = json_integer_value(json_object_get(acc, "run"));
 	json_decref(acc);
 	last_upgrade_run = run;
-	json_t *r = swap_binaries_until_done(run, to, 90000);
+	json_t *r = swap_binaries_until_done(run, 90000);
 	ck_assert_msg(r, "%s did not end; see %s", body, L.log);
 	char *text = json_dumps(r, JSON_COMPACT);
 	ck_assert_msg(!strcmp(json_string_value(json_object_get(r, "outcome")), "succeeded"),
@@ -907,11 +926,16 @@ static const char *upgrade_under_load(const char *body, const char *to)
 	snprintf(primary, sizeof(primary), "%s", json_string_value(json_object_get(st, "primary")));
 	json_decref(st);
 	time_sleep_ms(300);
-	ck_assert_int_gt(tl_writers_stop(&ws), 20);
-	tl_writers_check_on(&ws, tl_site_named(&L, primary));
+	ck_assert_int_gt(tl_writers_stop(ws), 20);
+	if (keep)
+		tl_writers_assert_on(ws, tl_site_named(&L, primary));
+	else
+		tl_writers_check_on(ws, tl_site_named(&L, primary));
 	for (int i = 0; i < NSITES; i++) {
 		char v[64];
 		ck_assert_str_eq(th_site_status_str(&L.site[i], "version", v, sizeof(v)), to);
+		/* ... on the program of that version */
+		ck_assert_str_eq(L.site[i].version, to);
 	}
 	return primary;
 }
@@ -924,21 +948,44 @@ static void assert_fcv(const char *fcv)
 	}
 }
 
+/* Runs drsite-V on s's data dir (s stopped) until it exits by itself;
+ * returns its exit code (-1: killed, or still running after 10 s). */
+static int run_site_to_exit(struct th_site *s, const char *v)
+{
+	const char *bin = th_drsite_bin(v);
+	ck_assert_ptr_nonnull(bin);
+	char *argv[] = { (char *)bin, "--name", s->name, "--listen", s->listen, "--data", s->data,
+			 "--token-file", s->token_file, NULL };
+	pid_t pid = th_spawn(argv, s->log);
+	ck_assert_int_gt(pid, 0);
+	int st = th_wait_exit(pid, 10000);
+	return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 /*
- * Under write load, each with nothing acknowledged lost: an upgrade left
- * unfinalized (replicas swapped in turn, the primary switched over); the
- * same upgrade again, which moves nothing; a rollback that swaps every
- * site back in reverse order (the old primary first, a switchover back to
- * it); an upgrade finalized; then no way back: a rollback and a downgrade
- * are refused with the reason, and an older binary refuses the data.
+ * Real binaries: the sites start on drsite-0.1.0 (fcv 0.1.0).  Under write
+ * load, each with nothing acknowledged lost: an upgrade to 0.2.0 left
+ * unfinalized (replicas restarted on drsite in turn, the primary switched
+ * over); the same upgrade again, which moves nothing; a rollback that
+ * restarts every site on drsite-0.1.0 in reverse order (the old primary
+ * first, a switchover back to it); an upgrade finalized; then no way back:
+ * a rollback and a downgrade are refused with the reason, and drsite-0.1.0
+ * refuses a site's data dir (exit 1, the fcv in its message), changing
+ * nothing in it: back on drsite, the site serves every acknowledged write.
  */
 START_TEST(test_rolling_upgrade_rollback_then_no_way_back)
 {
+	tl_lab_version(&L, "0.1.0");
 	tl_lab_up(&L, NULL);
+	for (int i = 0; i < NSITES; i++) {
+		char v[64];
+		ck_assert_str_eq(th_site_status_str(&L.site[i], "version", v, sizeof(v)), "0.1.0");
+	}
+	assert_fcv("0.1.0");
 	json_t *ans = NULL;
 	ck_assert_int_eq(post_upgrade("{\"to\":\"two\"}", &ans), 400);
 	json_decref(ans);
-	const char *p = upgrade_under_load("{\"to\":\"9.1.0\",\"finalize\":false}", "9.1.0");
+	const char *p = upgrade_under_load("{\"to\":\"0.2.0\",\"finalize\":false}", "0.2.0", NULL);
 	ck_assert_str_eq(p, "eu-west");
 	assert_fcv("0.1.0");
 
@@ -946,10 +993,10 @@ START_TEST(test_rolling_upgrade_rollback_then_no_way_back)
 	json_t *last = tl_newest_run(&L);
 	long long runs = json_integer_value(json_object_get(last, "id"));
 	json_decref(last);
-	ck_assert_int_eq(post_upgrade("{\"to\":\"9.1.0\",\"finalize\":false}", &ans), 200);
+	ck_assert_int_eq(post_upgrade("{\"to\":\"0.2.0\",\"finalize\":false}", &ans), 200);
 	ck_assert(json_is_true(json_object_get(ans, "noop")));
 	ck_assert_msg(strstr(json_string_value(json_object_get(ans, "reason")) ?: "",
-			     "every site runs 9.1.0"), "no-op answer");
+			     "every site runs 0.2.0"), "no-op answer");
 	json_decref(ans);
 	last = tl_newest_run(&L);
 	ck_assert_int_eq(json_integer_value(json_object_get(last, "id")), runs);
@@ -958,7 +1005,7 @@ START_TEST(test_rolling_upgrade_rollback_then_no_way_back)
 	ck_assert_str_eq(json_string_value(json_object_get(st, "primary")), "eu-west");
 	json_decref(st);
 
-	p = upgrade_under_load("{\"rollback\":true}", "0.1.0");
+	p = upgrade_under_load("{\"rollback\":true}", "0.1.0", NULL);
 	ck_assert_str_eq(p, L.names[0]);  /* back on the old primary, swapped back first */
 	assert_fcv("0.1.0");
 	char path[64];
@@ -969,18 +1016,52 @@ START_TEST(test_rolling_upgrade_rollback_then_no_way_back)
 			 "0.1.0");
 	json_decref(last);
 
-	upgrade_under_load("{\"to\":\"9.1.0\"}", "9.1.0");
-	assert_fcv("9.1.0");
+	struct tl_writers ws;
+	p = upgrade_under_load("{\"to\":\"0.2.0\"}", "0.2.0", &ws);
+	assert_fcv("0.2.0");
 	/* No way back below the finalized FCV: drorchd refuses, a site too. */
 	ck_assert_int_eq(post_upgrade("{\"rollback\":true}", &ans), 409);
 	ck_assert_msg(strstr(json_string_value(json_object_get(ans, "error")) ?: "",
-			     "every site runs 9.1.0, the cluster's fcv: there is nothing to roll back"), "rollback refusal");
+			     "every site runs 0.2.0, the cluster's fcv: there is nothing to roll back"), "rollback refusal");
 	json_decref(ans);
-	ck_assert_int_eq(post_upgrade("{\"to\":\"0.0.1\"}", &ans), 409);
+	ck_assert_int_eq(post_upgrade("{\"to\":\"0.1.0\"}", &ans), 409);
 	json_decref(ans);
-	th_kill(L.site[2].pid, SIGTERM, 10000);
-	const char *old[] = { "--binary-version", "0.0.1", NULL };
-	ck_assert(!th_site_start(&L.site[2], old));
+
+	struct th_site *s = &L.site[strcmp(p, L.names[2]) ? 2 : 1];  /* a replica */
+	int stopped = th_kill(s->pid, SIGTERM, 10000);
+	ck_assert_msg(stopped != -1 && WIFEXITED(stopped) && WEXITSTATUS(stopped) == 0,
+		      "%s did not stop cleanly; see %s", s->name, s->log);
+	char *before = th_dir_digest(s->data);
+	ck_assert_ptr_nonnull(before);
+	size_t log_at = 0;
+	free(th_read_file(s->log, &log_at));
+	ck_assert_int_eq(run_site_to_exit(s, "0.1.0"), 1);
+	char *log = th_read_file(s->log, NULL);
+	ck_assert_ptr_nonnull(log);
+	ck_assert_msg(strstr(log + log_at, "is at fcv 0.2.0, above this binary's version 0.1.0") &&
+		      strstr(log + log_at, "run a binary >= 0.2.0"), "drsite-0.1.0 said: %s",
+		      log + log_at);
+	free(log);
+	char *after = th_dir_digest(s->data);
+	ck_assert_msg(after && !strcmp(before, after), "the data dir changed:\n%s---\n%s", before,
+		      after ? after : "(unreadable)");
+	free(before);
+	free(after);
+
+	/* Back on drsite: it streams again and holds every acknowledged write. */
+	ck_assert_msg(th_site_start(s, NULL), "%s did not start on drsite; see %s", s->name, s->log);
+	const struct th_site *primary = tl_site_named(&L, p);
+	ck_assert_ptr_nonnull(primary);
+	long long target = th_site_status_int(primary, NULL, "lsn");
+	bool caught_up = false;
+	for (uint64_t end = time_mono_ms() + 15000; !caught_up && time_mono_ms() < end;
+	     time_sleep_ms(50))
+		caught_up = th_site_status_int(s, NULL, "applied_lsn") >= target &&
+			    th_site_wait_status(s, "\"state\":\"streaming\"", 1);
+	ck_assert_msg(caught_up, "%s did not catch up with %s (lsn %lld); see %s", s->name, p,
+		      target, s->log);
+	assert_fcv("0.2.0");
+	tl_writers_check_on(&ws, s);
 }
 END_TEST
 

@@ -16,6 +16,11 @@
  *
  * The crash points come from the table and the reference pass, not from a
  * hand list: a row added to a lifecycle is walked without editing this file.
+ *
+ * Upgrades swap real binaries: their labs start on drsite-0.1.0 and the
+ * upgrade restarts each site on drsite (0.2.0), a rollback back on
+ * drsite-0.1.0; a finalized upgrade cannot be undone, so each of its
+ * passes runs in a fresh lab.
  */
 #include <check.h>
 #include <signal.h>
@@ -26,6 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "format.h"
 #include "fsm.h"
 #include "testlab.h"
 #include "timeutil.h"
@@ -54,9 +60,11 @@ static const struct {
 	[LC_REJOIN] = { "rejoin of a diverged old primary", NULL },  /* no run */
 };
 
-/* Each upgrade goes to a version no site has run yet (9.1.0, 9.2.0, ...). */
-static int upgrades;
-static char upgrade_to[16];
+/* Upgrades are real: the sites start on drsite-0.1.0 (OLD) and an upgrade
+ * restarts them on drsite (NEW, DRSITE_VERSION).  A finalized upgrade
+ * cannot be undone, so each pass of LC_UPGRADE gets a fresh lab at OLD. */
+#define OLD "0.1.0"
+#define NEW DRSITE_VERSION
 
 static void setup(void)
 {
@@ -198,9 +206,8 @@ static void lifecycle_start(enum lifecycle lc, const char *from, bool crashing)
 	case LC_FAILBACK:
 		accepted(tl_orch_post(&L, "/v1/failback", NULL), crashing, "/v1/failback");
 		return;
-	case LC_UPGRADE:  /* the version the sites are given; finalized */
-		snprintf(upgrade_to, sizeof(upgrade_to), "9.%d.0", ++upgrades);
-		snprintf(body, sizeof(body), "{\"to\":\"%s\"}", upgrade_to);
+	case LC_UPGRADE:  /* from drsite-0.1.0 to drsite; finalized */
+		snprintf(body, sizeof(body), "{\"to\":\"%s\"}", NEW);
 		accepted(tl_orch_post(&L, "/v1/upgrades", body), crashing, "/v1/upgrades");
 		return;
 	case LC_ROLLBACK:
@@ -213,7 +220,7 @@ static void lifecycle_start(enum lifecycle lc, const char *from, bool crashing)
 }
 
 /* Plays whoever installs binaries: when the newest run waits for a site's
- * upgrade, restarts that site with --binary-version VERSION. */
+ * upgrade, restarts that site on the drsite program of VERSION. */
 static void swap_agent(void)
 {
 	json_t *run = tl_newest_run(&L);
@@ -225,11 +232,9 @@ static void swap_agent(void)
 		if (!strcmp(L.names[i], site))
 			s = &L.site[i];
 	char v[64];
-	if (s && version && *th_site_status_str(s, "version", v, sizeof(v)) && strcmp(v, version)) {
-		const char *extra[] = { "--binary-version", version, NULL };
-		th_kill(s->pid, SIGTERM, 10000);
-		ck_assert_msg(th_site_start(s, extra), "%s did not start at %s", site, version);
-	}
+	if (s && version && *th_site_status_str(s, "version", v, sizeof(v)) && strcmp(v, version))
+		ck_assert_msg(th_site_swap(s, version, NULL), "%s did not start on %s; see %s", site,
+			      th_drsite_bin(version), s->log);
 	json_decref(run);
 }
 
@@ -272,6 +277,16 @@ static void lifecycle_settle(enum lifecycle lc, const char *from, const char *pr
 		ck_assert(th_site_start(site_named(from), NULL));
 	ck_assert_msg(wait_all_follow(primary, 20000), "%s does not lead every site; see %s",
 		      primary, L.log);
+	if (lc != LC_UPGRADE && lc != LC_ROLLBACK)
+		return;
+	/* Every site on the other program, at the FCV the lifecycle leaves. */
+	const char *want = lc == LC_UPGRADE ? NEW : OLD, *fcv = lc == LC_UPGRADE ? NEW : OLD;
+	for (int i = 0; i < L.nsites; i++) {
+		char v[32];
+		ck_assert_str_eq(L.site[i].version, want);
+		ck_assert_str_eq(th_site_status_str(&L.site[i], "version", v, sizeof(v)), want);
+		ck_assert_str_eq(th_site_status_str(&L.site[i], "fcv", v, sizeof(v)), fcv);
+	}
 }
 
 /* ---- checks ------------------------------------------------------------------ */
@@ -438,15 +453,31 @@ static void crash_spec(char path[][64], int i, char *out, size_t len)
 	}
 }
 
-/* What must precede a pass of lc: a failback or rollback undoes something. */
+/* A lab for an upgrade lifecycle: its sites on drsite-0.1.0. */
+static void lab_up_at_old(void)
+{
+	tl_lab_version(&L, OLD);
+	tl_lab_up(&L, NULL);
+}
+
+/* What must precede a pass of lc: a failback or rollback undoes something;
+ * an upgrade needs a cluster still at fcv 0.1.0 (after a finalized one, a
+ * fresh lab). */
 static void prepare(enum lifecycle lc)
 {
 	if (lc == LC_FAILBACK)
 		run_once(LC_SWITCHOVER, NULL, NULL, 0);
+	if (lc == LC_UPGRADE) {
+		char fcv[32];
+		if (strcmp(th_site_status_str(&L.site[0], "fcv", fcv, sizeof(fcv)), OLD)) {
+			teardown();
+			setup();
+			lab_up_at_old();
+		}
+	}
 	if (lc == LC_ROLLBACK) {  /* an upgrade left unfinalized */
 		char body[64];
-		snprintf(upgrade_to, sizeof(upgrade_to), "9.%d.0", ++upgrades);
-		snprintf(body, sizeof(body), "{\"to\":\"%s\",\"finalize\":false}", upgrade_to);
+		snprintf(body, sizeof(body), "{\"to\":\"%s\",\"finalize\":false}", NEW);
 		long long runs = newest_run_id();
 		char from[64], primary[64];
 		current_primary(from, sizeof(from));
@@ -558,7 +589,10 @@ static void walk(enum lifecycle lc)
 	const char *faults[] = { "--enable-faults", NULL };
 	int (*once)(enum lifecycle, const char *, char[][64], int) =
 		lc == LC_REJOIN ? rejoin_once : run_once;
-	tl_lab_up(&L, lc == LC_REJOIN ? faults : NULL);
+	if (lc == LC_UPGRADE || lc == LC_ROLLBACK)
+		lab_up_at_old();
+	else
+		tl_lab_up(&L, lc == LC_REJOIN ? faults : NULL);
 	char path[MAX_PATH_ROWS][64];
 	ref_path = NULL;
 	prepare(lc);

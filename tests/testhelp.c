@@ -22,6 +22,8 @@
 
 #include <jansson.h>
 
+#include "format.h"
+#include "sha256.h"
 #include "timeutil.h"
 
 #define TH_MAX_PROCS 64
@@ -76,6 +78,27 @@ const char *th_bin(const char *name)
 	char *b = bufs[slot++ % 4];
 	snprintf(b, 1024, "%s/%s", env_or("DRORCH_BUILDDIR", "."), name);
 	return b;
+}
+
+const char *th_drsite_bin(const char *version)
+{
+	static __thread char bufs[4][1024];
+	static __thread int slot;
+	if (!version || !*version)
+		return th_bin("drsite");
+	char name[64];
+	snprintf(name, sizeof(name), "drsite-%s", version);
+	const char *path = th_bin(name);
+	if (access(path, X_OK) == 0) {
+		char *b = bufs[slot++ % 4];
+		snprintf(b, 1024, "%s", path);
+		return b;
+	}
+	if (!strcmp(version, DRSITE_VERSION))
+		return th_bin("drsite");
+	fprintf(stderr, "testhelp: no drsite binary for version %s: no %s, and drsite is %s\n",
+		version, path, DRSITE_VERSION);
+	return NULL;
 }
 
 const char *th_src(const char *rel)
@@ -256,6 +279,81 @@ bool th_wait_http(const char *url, long status, long timeout_ms)
 	return false;
 }
 
+/* th_dir_digest's walk: one line per entry (nftw has no user argument). */
+static struct {
+	const char *root;
+	char **lines;
+	size_t n, cap;
+	bool failed;
+} digest;
+
+static int digest_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)ftw;
+	const char *rel = path + strlen(digest.root);
+	char hex[SHA256_HEX_SIZE] = "-";
+	if (!strcmp(rel, "/LOCK"))
+		return 0;  /* the pid of the last drsite that opened the dir */
+	if (flag == FTW_F) {
+		size_t len = 0;
+		char *data = th_read_file(path, &len);
+		uint8_t d[SHA256_DIGEST_SIZE];
+		if (!data) {
+			digest.failed = true;
+			return 1;
+		}
+		sha256(data, len, d);
+		sha256_hex(d, hex);
+		free(data);
+	}
+	if (digest.n == digest.cap) {
+		size_t cap = digest.cap ? digest.cap * 2 : 64;
+		char **nl = realloc(digest.lines, cap * sizeof(*nl));
+		if (!nl) {
+			digest.failed = true;
+			return 1;
+		}
+		digest.lines = nl;
+		digest.cap = cap;
+	}
+	if (asprintf(&digest.lines[digest.n], "%s%s %lld %s", *rel ? rel : ".",
+		     flag == FTW_D ? "/" : "", flag == FTW_F ? (long long)sb->st_size : 0LL, hex) < 0) {
+		digest.failed = true;
+		return 1;
+	}
+	digest.n++;
+	return 0;
+}
+
+static int cmp_lines(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char *th_dir_digest(const char *dir)
+{
+	memset(&digest, 0, sizeof(digest));
+	digest.root = dir;
+	int rc = nftw(dir, digest_entry, 16, FTW_PHYS);
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = rc == 0 && !digest.failed ? open_memstream(&out, &len) : NULL;
+	if (f)
+		qsort(digest.lines, digest.n, sizeof(*digest.lines), cmp_lines);
+	for (size_t i = 0; i < digest.n; i++) {
+		if (f)
+			fprintf(f, "%s\n", digest.lines[i]);
+		free(digest.lines[i]);
+	}
+	free(digest.lines);
+	memset(&digest, 0, sizeof(digest));
+	if (f && fclose(f) == 0)
+		return out;
+	if (f)
+		free(out);
+	return NULL;
+}
+
 char *th_read_file(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
@@ -317,7 +415,10 @@ void th_site_init(struct th_site *s, const char *root, const char *name)
 
 bool th_site_start(struct th_site *s, const char *const extra[])
 {
-	char *argv[32] = { (char *)th_bin("drsite"), "--name", s->name, "--listen", s->listen,
+	const char *bin = th_drsite_bin(s->version);
+	if (!bin)
+		return false;
+	char *argv[32] = { (char *)bin, "--name", s->name, "--listen", s->listen,
 			   "--data", s->data, "--token-file", s->token_file };
 	int n = 9;
 	for (int i = 0; extra && extra[i] && n < 31; i++)
@@ -346,6 +447,14 @@ bool th_site_start(struct th_site *s, const char *const extra[])
 		time_sleep_ms(20);
 	}
 	return false;
+}
+
+bool th_site_swap(struct th_site *s, const char *version, const char *const extra[])
+{
+	if (s->pid > 0)
+		th_kill(s->pid, SIGTERM, 10000);
+	snprintf(s->version, sizeof(s->version), "%s", version ? version : "");
+	return th_site_start(s, extra);
 }
 
 long th_site_req(const struct th_site *s, const char *method, const char *path, bool admin,

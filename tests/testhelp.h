@@ -20,6 +20,11 @@ int th_free_port(void);
 
 /* Path of a built binary: $DRORCH_BUILDDIR/NAME (static buffer per call slot). */
 const char *th_bin(const char *name);
+/* The built drsite program for version X.Y.Z, as the lab maps it
+ * (lab_drsite_program): drsite-VERSION when it is built, else drsite when
+ * version is its own (DRSITE_VERSION); NULL or "" version: drsite.  NULL
+ * when there is none (a message on stderr names what there is). */
+const char *th_drsite_bin(const char *version);
 /* Path under the source tree: $DRORCH_SRCDIR/REL. */
 const char *th_src(const char *rel);
 
@@ -54,6 +59,10 @@ long th_http(const char *method, const char *url, const char *bearer,
 
 /* Reads a whole file; NULL on error; *len set. Caller frees. */
 char *th_read_file(const char *path, size_t *len);
+/* Every file under dir as "PATH SIZE SHA256" lines, sorted (the contents
+ * of a data dir, to compare before and after), but for DIR/LOCK: the pid
+ * of the last drsite that tried it.  NULL on error; caller frees. */
+char *th_dir_digest(const char *dir);
 
 /* A deterministic, binary, variable-length (16..215 bytes) value for key. */
 size_t th_value_for(const char *key, char *buf, size_t cap);
@@ -69,14 +78,21 @@ struct th_site {
 	char listen[64];      /* 127.0.0.1:PORT */
 	char base[80];        /* http://127.0.0.1:PORT */
 	char token_file[600]; /* holds TH_TOKEN */
+	char version[16];     /* the drsite version it starts on (th_drsite_bin);
+			       * "" (th_site_init's): the plain drsite */
 	pid_t pid;
 };
 
 /* Lays out a site under root (data dir, log, token file) on a free port. */
 void th_site_init(struct th_site *s, const char *root, const char *name);
-/* Starts drsite with --token-file and extra args (NULL-terminated, may be
- * NULL); waits up to 10 s for /healthz.  false if it did not come up. */
+/* Starts th_drsite_bin(s->version) with --token-file and extra args
+ * (NULL-terminated, may be NULL); waits up to 10 s for /healthz.  false if
+ * it did not come up. */
 bool th_site_start(struct th_site *s, const char *const extra[]);
+/* A rolling upgrade's swap, as the lab does it: SIGTERM (a clean stop,
+ * up to 10 s), then th_site_start on the drsite of version (kept in
+ * s->version).  false if it did not come up. */
+bool th_site_swap(struct th_site *s, const char *version, const char *const extra[]);
 /* Request to the site; bearer is TH_TOKEN when admin is true. */
 long th_site_req(const struct th_site *s, const char *method, const char *path, bool admin,
 		 const void *body, size_t len, char **out, size_t *outlen);

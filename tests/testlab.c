@@ -105,6 +105,12 @@ void tl_start_orch(struct tl_lab *L, const char *crash_at)
 	ck_assert_msg(th_wait_http(url, 200, 10000), "drorchd did not come up; see %s", L->log);
 }
 
+void tl_lab_version(struct tl_lab *L, const char *version)
+{
+	for (int i = 0; i < L->nsites; i++)
+		snprintf(L->site[i].version, sizeof(L->site[i].version), "%s", version ? version : "");
+}
+
 void tl_lab_up(struct tl_lab *L, const char *const site_extra[])
 {
 	tl_write_config(L);
@@ -303,14 +309,20 @@ int tl_writers_stop(struct tl_writers *ws)
 	return total;
 }
 
-void tl_writers_check_on(struct tl_writers *ws, const struct th_site *s)
+void tl_writers_assert_on(const struct tl_writers *ws, const struct th_site *s)
 {
 	char key[64];
-	for (int i = 0; i < ws->n; i++) {
+	for (int i = 0; i < ws->n; i++)
 		for (int k = 0; k < ws->w[i].nacked; k++) {
 			snprintf(key, sizeof(key), "w%d-%d", i, ws->w[i].acked[k]);
 			ck_assert_msg(th_site_has(s, key), "acknowledged %s lost on %s", key, s->name);
 		}
+}
+
+void tl_writers_check_on(struct tl_writers *ws, const struct th_site *s)
+{
+	tl_writers_assert_on(ws, s);
+	for (int i = 0; i < ws->n; i++) {
 		free(ws->w[i].acked);
 		ws->w[i].acked = NULL;
 	}

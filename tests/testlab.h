@@ -59,8 +59,12 @@ void tl_write_config(const struct tl_lab *L);
 /* Starts drorchd (DRORCH_TEST_CRASH_AT=crash_at when not NULL) and waits up
  * to 10 s for /healthz. */
 void tl_start_orch(struct tl_lab *L, const char *crash_at);
-/* Config, sites (with extra drsite args, may be NULL), drorchd, and a STEADY
- * cluster with names[0] primary and every replica streaming from it. */
+/* Every site of L starts on the drsite of version (th_site.version; NULL:
+ * the plain drsite), e.g. "0.1.0" before tl_lab_up to rehearse an upgrade. */
+void tl_lab_version(struct tl_lab *L, const char *version);
+/* Config, sites (with extra drsite args, may be NULL; each on the drsite
+ * of its th_site.version, set before this for an upgrade), drorchd, and a
+ * STEADY cluster with names[0] primary and every replica streaming from it. */
 void tl_lab_up(struct tl_lab *L, const char *const site_extra[]);
 
 /* GET path from drorchd; the parsed JSON of a 200 answer, else NULL. */
@@ -124,5 +128,7 @@ int tl_writers_stop(struct tl_writers *ws);
 /* Fails the test unless every acknowledged write is on site s; frees the
  * writers' memory. */
 void tl_writers_check_on(struct tl_writers *ws, const struct th_site *s);
+/* The same check, keeping the memory for another site's check. */
+void tl_writers_assert_on(const struct tl_writers *ws, const struct th_site *s);
 
 #endif

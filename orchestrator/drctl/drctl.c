@@ -24,6 +24,7 @@
 
 #include <jansson.h>
 
+#include "format.h"
 #include "httpc.h"
 #include "lab.h"
 #include "playbook.h"
@@ -344,17 +345,18 @@ static const char *wall(long long ms, char *buf, size_t len)
 
 static void print_sites_table(const json_t *sites)
 {
-	printf("%-10s %-12s %-8s %-7s %8s %8s %5s %7s %-11s %-8s %-8s %s\n", "SITE", "REGION",
+	printf("%-10s %-12s %-8s %-7s %8s %8s %5s %7s %-11s %-8s %-8s %-6s %s\n", "SITE", "REGION",
 	       "ROLE", "HEALTHY", "LSN", "FLUSHED", "EPOCH", "LAG_MS", "REPLICATION", "VERSION",
-	       "FCV", "URL");
+	       "FCV", "FORMAT", "URL");
 	size_t i;
 	json_t *s;
 	json_array_foreach(sites, i, s)
-		printf("%-10s %-12s %-8s %-7s %8lld %8lld %5lld %7lld %-11s %-8s %-8s %s\n",
+		printf("%-10s %-12s %-8s %-7s %8lld %8lld %5lld %7lld %-11s %-8s %-8s %-6lld %s\n",
 		       jstr(s, "name"), jstr(s, "region"), jstr(s, "role"),
 		       json_is_true(json_object_get(s, "healthy")) ? "yes" : "no", jint(s, "lsn"),
 		       jint(s, "flushed_lsn"), jint(s, "epoch"), jint(s, "lag_ms"),
-		       jstr(s, "replication"), jstr(s, "version"), jstr(s, "fcv"), jstr(s, "url"));
+		       jstr(s, "replication"), jstr(s, "version"), jstr(s, "fcv"), jint(s, "format"),
+		       jstr(s, "url"));
 }
 
 static int cmd_status(struct ctl *c, int argc, char **argv)
@@ -1054,7 +1056,15 @@ static void upgrade_agent(struct ctl *c, const json_t *want, char *done, size_t 
 			"drsite (drorchd goes on once it streams again)\n", site, version);
 		return;
 	}
-	fprintf(c->progress, "  lab: restarting %s with drsite --binary-version %s\n", site, version);
+	char prog[LAB_PATH];
+	if (lab_drsite_program(version, prog, sizeof(prog), err, sizeof(err)) != 0) {
+		fprintf(stderr, "drctl: lab: %s: %s\n", site, err);
+		return;
+	}
+	const char *base = strrchr(prog, '/');
+	fprintf(c->progress, "  lab: restarting %s on %s (%s)\n", site, base ? base + 1 : prog,
+		version);
+	fflush(c->progress);
 	if (lab_upgrade_site(c->lab, site, version, 20000, err, sizeof(err)) != 0)
 		fprintf(stderr, "drctl: lab: %s\n", err);
 	fflush(c->progress);
@@ -1573,8 +1583,9 @@ static const struct command commands[] = {
 	  "      the cluster runs does nothing.  --rollback (before a finalize) swaps every\n"
 	  "      site back to the cluster's FCV in reverse order, the primary last after a\n"
 	  "      switchover; refused (exit 1) once finalized.  With --lab, drctl swaps the\n"
-	  "      binaries (restart with --binary-version); otherwise it says which site\n"
-	  "      drorchd waits for" },
+	  "      binaries: it restarts each site on the program for VERSION, drsite-VERSION\n"
+	  "      beside drsite, or drsite itself for its own version (" DRSITE_VERSION "); otherwise\n"
+	  "      it says which site drorchd waits for" },
 	{ "approve", cmd_approve, "approve RUN [--comment TEXT] [--json]",
 	  "let a playbook run past the approval gate it waits at" },
 	{ "ack", cmd_ack, "ack RUN --comment TEXT [--json]",
@@ -1591,6 +1602,8 @@ static const struct command commands[] = {
 	  "a local lab on 127.0.0.1: sites, drlink and drorchd, described by DIR/lab.json.\n"
 	  "      'up' refuses (exit 1, nothing changed) a DIR whose lab.json names a live process;\n"
 	  "      --enable-faults starts every drsite with --enable-faults (POST /v1/admin/faults).\n"
+	  "      LAB.yaml's drsite_version: X.Y.Z starts every site on that version's drsite\n"
+	  "      (default " DRSITE_VERSION "; e.g. 0.1.0: drsite-0.1.0, to rehearse an upgrade).\n"
 	  "      'down' exits 1 unless every recorded process is verified gone.\n"
 	  "      'kill' is kill -9; 'start' restarts with the same arguments" },
 };

@@ -20,9 +20,14 @@
  *   an end too), each direction; delay is one-way.
  *   enable_faults: true      every drsite with --enable-faults (drills, drchaos)
  *   site_args: [--segment-bytes, "65536"]   more drsite arguments (at most 8)
+ *   drsite_version: 0.1.0    the drsite version every site starts on (default
+ *                            DRSITE_VERSION, the plain `drsite`): its program is
+ *                            lab_drsite_program's, e.g. drsite-0.1.0, so that a
+ *                            rolling upgrade really swaps binaries
  */
 #include "lab.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -43,8 +48,10 @@
 #include <jansson.h>
 
 #include "fileio.h"
+#include "format.h"
 #include "httpc.h"
 #include "timeutil.h"
+#include "version.h"
 #include "ydoc.h"
 
 #define LAB_HTTP_TIMEOUT_MS 3000
@@ -72,6 +79,7 @@ struct lab_spec {
 	bool enable_faults;                /* drsite --enable-faults */
 	int nsite_args;
 	char site_args[LAB_MAX_SITE_ARGS][LAB_PATH];
+	char drsite_version[LAB_NAME];     /* X.Y.Z every site starts on */
 };
 
 static int seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -382,10 +390,24 @@ static int spec_site_args(struct ydoc *d, yaml_node_t *seq, struct lab_spec *s)
 	return 0;
 }
 
+/* drsite_version: X.Y.Z, a version there is a drsite program for. */
+static int spec_drsite_version(struct ydoc *d, yaml_node_t *n, struct lab_spec *s)
+{
+	const char *v = ydoc_scalar(n);
+	struct version parsed;
+	char prog[LAB_PATH], why[512];
+	if (!v || !version_parse(v, &parsed))
+		return ydoc_fail(d, n, "drsite_version: expected X.Y.Z, e.g. %s", DRSITE_VERSION);
+	if (lab_drsite_program(v, prog, sizeof(prog), why, sizeof(why)))
+		return ydoc_fail(d, n, "drsite_version: %s", why);
+	version_text(&parsed, s->drsite_version, sizeof(s->drsite_version));
+	return 0;
+}
+
 static int spec_walk(struct ydoc *d, const char *path, struct lab_spec *s)
 {
 	static const char *const keys[] = { "sites", "initial_primary", "policy", "wan",
-					    "enable_faults", "site_args", NULL };
+					    "enable_faults", "site_args", "drsite_version", NULL };
 	yaml_node_t *root = ydoc_root(d), *n;
 	if (!root)
 		return seterr(d->err, d->errlen, "%s: empty file", path);
@@ -404,6 +426,8 @@ static int spec_walk(struct ydoc *d, const char *path, struct lab_spec *s)
 		return -1;
 	if ((n = ydoc_get(d, root, "site_args")) && spec_site_args(d, n, s))
 		return -1;
+	if ((n = ydoc_get(d, root, "drsite_version")) && spec_drsite_version(d, n, s))
+		return -1;
 	return 0;
 }
 
@@ -411,6 +435,7 @@ static void spec_defaults(struct lab_spec *s, int nsites)
 {
 	memset(s, 0, sizeof(*s));
 	s->nsites = nsites;
+	snprintf(s->drsite_version, sizeof(s->drsite_version), "%s", DRSITE_VERSION);
 	for (int i = 0; i < nsites; i++) {
 		snprintf(s->sites[i].name, sizeof(s->sites[i].name), "%s", default_names[i]);
 		snprintf(s->sites[i].region, sizeof(s->sites[i].region), "%s", default_regions[i]);
@@ -830,6 +855,63 @@ static int find_bin(const char *name, char *out, size_t len, char *err, size_t e
 	return seterr(err, errlen, "%s: not found next to drctl or on PATH", name);
 }
 
+/* "0.2.0 (drsite) and 0.1.0 (drsite-0.1.0)": the drsite programs in the
+ * directory of drsite (its path), `drsite` first, then each drsite-X.Y.Z
+ * there, newest first. */
+static void drsite_versions(const char *drsite, char *out, size_t len)
+{
+	enum { MAX_PROGS = 16 };
+	struct version v[MAX_PROGS];
+	int n = 0;
+	char dir[LAB_PATH];
+	snprintf(dir, sizeof(dir), "%s", drsite);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	DIR *dd = slash ? opendir(dir) : NULL;
+	for (struct dirent *e; dd && (e = readdir(dd)) && n < MAX_PROGS; ) {
+		char path[LAB_PATH + 300];
+		if (strncmp(e->d_name, "drsite-", 7) || !version_parse(e->d_name + 7, &v[n]))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (access(path, X_OK) == 0)
+			n++;
+	}
+	if (dd)
+		closedir(dd);
+	for (int i = 1; i < n; i++)  /* newest first */
+		for (int j = i; j > 0 && version_cmp(&v[j - 1], &v[j]) < 0; j--) {
+			struct version t = v[j];
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	snprintf(out, len, "%s (drsite)", DRSITE_VERSION);
+	for (int i = 0; i < n; i++) {
+		char t[40];
+		version_text(&v[i], t, sizeof(t));
+		size_t at = strlen(out);
+		snprintf(out + at, len - at, "%s%s (drsite-%s)", i == n - 1 ? " and " : ", ", t, t);
+	}
+}
+
+int lab_drsite_program(const char *version, char *out, size_t len, char *err, size_t errlen)
+{
+	struct version v;
+	char canon[40], drsite[LAB_PATH], have[512];
+	if (!version || !version_parse(version, &v))
+		return seterr(err, errlen, "drsite version '%s' is not X.Y.Z", version ? version : "");
+	version_text(&v, canon, sizeof(canon));
+	if (find_bin("drsite", drsite, sizeof(drsite), err, errlen))
+		return -1;
+	if (!fmt_field(out, len, "%s-%s", drsite, canon) && access(out, X_OK) == 0)
+		return 0;
+	if (!strcmp(canon, DRSITE_VERSION))
+		return fmt_field(out, len, "%s", drsite) ? seterr(err, errlen, "%s: path too long", drsite)
+		       : 0;
+	drsite_versions(drsite, have, sizeof(have));
+	return seterr(err, errlen, "no drsite binary for version %s: have %s", canon, have);
+}
+
 static int write_text(const char *path, const char *text, mode_t mode, char *err, size_t errlen)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -1197,7 +1279,7 @@ static int start_sites(struct lab *l, const struct lab_spec *spec, struct httpc 
 		       uint64_t deadline, char *err, size_t errlen)
 {
 	char bin[LAB_PATH], health[128];
-	if (find_bin("drsite", bin, sizeof(bin), err, errlen))
+	if (lab_drsite_program(spec->drsite_version, bin, sizeof(bin), err, errlen))
 		return -1;
 	for (int i = 0; i < l->nsites; i++) {
 		struct lab_site *s = &l->sites[i];
@@ -1379,36 +1461,36 @@ int lab_start(struct lab *l, const char *name, long timeout_ms, char *err, size_
 	return rc;
 }
 
-/* Sets `opt value` in p's argv (replacing an earlier value); -1 when full. */
-static int set_arg(struct lab_proc *p, const char *opt, const char *value)
+/* Removes `opt value` from p's argv, if there. */
+static void drop_arg(struct lab_proc *p, const char *opt)
 {
 	for (int i = 1; i + 1 < p->argc; i++)
-		if (!strcmp(p->argv[i], opt))
-			return fmt_field(p->argv[i + 1], sizeof(p->argv[0]), "%s", value);
-	if (p->argc + 2 > LAB_MAX_ARGS)
-		return -1;
-	if (fmt_field(p->argv[p->argc], sizeof(p->argv[0]), "%s", opt) ||
-	    fmt_field(p->argv[p->argc + 1], sizeof(p->argv[0]), "%s", value))
-		return -1;
-	p->argc += 2;
-	return 0;
+		if (!strcmp(p->argv[i], opt)) {
+			memmove(p->argv[i], p->argv[i + 2], (size_t)(p->argc - i - 2) * sizeof(p->argv[0]));
+			p->argc -= 2;
+			return;
+		}
 }
 
 int lab_upgrade_site(struct lab *l, const char *name, const char *version, long timeout_ms,
 		     char *err, size_t errlen)
 {
 	struct lab_proc *p = lab_proc_named(l, name);
+	char prog[LAB_PATH];
 	if (!p || strcmp(p->kind, "drsite"))
 		return seterr(err, errlen, "%s: no such site in %s/lab.json", name, l->dir);
+	if (lab_drsite_program(version, prog, sizeof(prog), err, errlen))
+		return -1;  /* nothing stopped */
 	if (lab_proc_alive(p)) {
 		kill(p->pid, SIGTERM);  /* a clean stop: flush, checkpoint */
 		if (!wait_gone(p, 10000) && (kill(p->pid, SIGKILL) || !wait_gone(p, 5000)))
 			return seterr(err, errlen, "%s: pid %d would not stop", name, (int)p->pid);
 	}
-	if (set_arg(p, "--binary-version", version))
-		return seterr(err, errlen, "%s: too many arguments", name);
+	snprintf(p->argv[0], sizeof(p->argv[0]), "%s", prog);
+	/* A lab.json written before there were real binaries may still carry
+	 * the old label, which drsite no longer takes. */
+	drop_arg(p, "--binary-version");
 	if (lab_start(l, name, timeout_ms, err, errlen))
 		return -1;
 	return lab_save(l, err, errlen);  /* its argv and new pid */
 }
-

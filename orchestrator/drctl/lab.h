@@ -125,9 +125,17 @@ int lab_kill(struct lab *l, const char *name, char *err, size_t errlen);
 /* Restarts one stopped process with its recorded argv; waits for health. */
 int lab_start(struct lab *l, const char *name, long timeout_ms, char *err, size_t errlen);
 
-/* A rolling upgrade's binary swap, simulated: stops site `name` cleanly
- * (SIGTERM), restarts it with --binary-version VERSION (kept in lab.json
- * for later starts) and waits for it to answer. */
+/* The drsite program for version (X.Y.Z) into out: drsite-VERSION beside
+ * the drsite binary (next to drctl, else on $PATH) when that file exists,
+ * else drsite itself when version is DRSITE_VERSION (sites/format.h); else
+ * -1 and "no drsite binary for version V: have 0.2.0 (drsite) and 0.1.0
+ * (drsite-0.1.0)".  The one place a lab maps a version to a binary. */
+int lab_drsite_program(const char *version, char *out, size_t len, char *err, size_t errlen);
+
+/* A rolling upgrade's binary swap: stops site `name` cleanly (SIGTERM),
+ * restarts it on lab_drsite_program(VERSION) (its argv[0], kept in
+ * lab.json for later starts) and waits for it to answer.  A version with
+ * no program fails before the site is stopped. */
 int lab_upgrade_site(struct lab *l, const char *name, const char *version, long timeout_ms,
 		     char *err, size_t errlen);
 struct lab_proc *lab_proc_named(struct lab *l, const char *name);
