@@ -948,6 +948,24 @@ static void assert_fcv(const char *fcv)
 	}
 }
 
+/* Every site writes format `format`, and its WAL holds a format-2 segment
+ * (DRWAL002) exactly when has2: format 2 on disk only after a finalize. */
+static void assert_format(int format, bool has2)
+{
+	for (int i = 0; i < NSITES; i++) {
+		ck_assert_int_eq(th_site_status_int(&L.site[i], NULL, "format"), format);
+		char cmd[700], out[512] = "";
+		snprintf(cmd, sizeof(cmd), "for f in %s/wal/*.wal; do head -c 8 $f; echo -n ' '; done",
+			 L.site[i].data);
+		FILE *p = popen(cmd, "r");
+		ck_assert_ptr_nonnull(p);
+		size_t n = fread(out, 1, sizeof(out) - 1, p);
+		out[n] = '\0';
+		pclose(p);
+		ck_assert_msg(!strstr(out, "DRWAL002") == !has2, "%s: segments %s", L.site[i].name, out);
+	}
+}
+
 /* Runs drsite-V on s's data dir (s stopped) until it exits by itself;
  * returns its exit code (-1: killed, or still running after 10 s). */
 static int run_site_to_exit(struct th_site *s, const char *v)
@@ -988,6 +1006,7 @@ START_TEST(test_rolling_upgrade_rollback_then_no_way_back)
 	const char *p = upgrade_under_load("{\"to\":\"0.2.0\",\"finalize\":false}", "0.2.0", NULL);
 	ck_assert_str_eq(p, "eu-west");
 	assert_fcv("0.1.0");
+	assert_format(1, false);  /* 0.2.0 everywhere, still format 1: a way back */
 
 	/* The version the cluster runs: nothing moves, no run. */
 	json_t *last = tl_newest_run(&L);
@@ -1008,6 +1027,7 @@ START_TEST(test_rolling_upgrade_rollback_then_no_way_back)
 	p = upgrade_under_load("{\"rollback\":true}", "0.1.0", NULL);
 	ck_assert_str_eq(p, L.names[0]);  /* back on the old primary, swapped back first */
 	assert_fcv("0.1.0");
+	assert_format(1, false);
 	char path[64];
 	snprintf(path, sizeof(path), "/v1/runs/%lld", last_upgrade_run);
 	last = tl_orch_get(&L, path);
@@ -1019,6 +1039,13 @@ START_TEST(test_rolling_upgrade_rollback_then_no_way_back)
 	struct tl_writers ws;
 	p = upgrade_under_load("{\"to\":\"0.2.0\"}", "0.2.0", &ws);
 	assert_fcv("0.2.0");
+	/* Finalized: format 2 from now on, in a new segment on every site. */
+	ck_assert_int_eq(th_site_put(tl_site_named(&L, p), "after-finalize"), 200);
+	for (uint64_t end = time_mono_ms() + 5000; time_mono_ms() < end; time_sleep_ms(50))
+		if (th_site_has(&L.site[0], "after-finalize") && th_site_has(&L.site[1], "after-finalize") &&
+		    th_site_has(&L.site[2], "after-finalize"))
+			break;
+	assert_format(2, true);
 	/* No way back below the finalized FCV: drorchd refuses, a site too. */
 	ck_assert_int_eq(post_upgrade("{\"rollback\":true}", &ans), 409);
 	ck_assert_msg(strstr(json_string_value(json_object_get(ans, "error")) ?: "",
