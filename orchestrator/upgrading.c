@@ -159,8 +159,14 @@ const char *orch_finalize_round(struct orch *o, struct httpc *h, const char *to,
 		long rc = siteapi_admin(h, o->cfg.sites[i].url, o->site_token, "fcv", body, 5000, why,
 					len);
 		json_object_set_new(report, o->cfg.sites[i].name, json_string(rc == 200 ? "ok" : why));
-		if (rc != 200)
+		if (rc != 200) {
 			no = why[0] ? why : "the site refused the fcv";
+		} else {  /* it took it (it never goes down): known before the next poll, so
+			   * a rollback asked right after the finalize is refused */
+			pthread_mutex_lock(&o->mu);
+			snprintf(o->views[i].fcv, sizeof(o->views[i].fcv), "%s", to);
+			pthread_mutex_unlock(&o->mu);
+		}
 	}
 	json_decref(body);
 	return no;

@@ -1486,11 +1486,27 @@ int lab_upgrade_site(struct lab *l, const char *name, const char *version, long 
 		if (!wait_gone(p, 10000) && (kill(p->pid, SIGKILL) || !wait_gone(p, 5000)))
 			return seterr(err, errlen, "%s: pid %d would not stop", name, (int)p->pid);
 	}
+	char was[LAB_PATH];
+	snprintf(was, sizeof(was), "%s", p->argv[0]);
 	snprintf(p->argv[0], sizeof(p->argv[0]), "%s", prog);
 	/* A lab.json written before there were real binaries may still carry
 	 * the old label, which drsite no longer takes. */
 	drop_arg(p, "--binary-version");
-	if (lab_start(l, name, timeout_ms, err, errlen))
+	if (lab_start(l, name, timeout_ms, err, errlen)) {
+		/* The new program refused the data (an older binary on a finalized
+		 * FCV) or would not start: the site goes back on the program it
+		 * ran, so that it is not left down and lab.json names a program
+		 * that can start on its data. */
+		if (lab_proc_alive(p) || !strcmp(was, prog))
+			return -1;
+		char why[LAB_PATH + 64];
+		snprintf(p->argv[0], sizeof(p->argv[0]), "%s", was);
+		int back = lab_start(l, name, timeout_ms, why, sizeof(why));
+		size_t at = strlen(err);
+		snprintf(err + at, errlen - at, back ? "; and back on %s: %s" :
+			 "; restarted on %s%s", was, back ? why : "");
+		lab_save(l, why, sizeof(why));
 		return -1;
+	}
 	return lab_save(l, err, errlen);  /* its argv and new pid */
 }

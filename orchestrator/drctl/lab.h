@@ -135,7 +135,9 @@ int lab_drsite_program(const char *version, char *out, size_t len, char *err, si
 /* A rolling upgrade's binary swap: stops site `name` cleanly (SIGTERM),
  * restarts it on lab_drsite_program(VERSION) (its argv[0], kept in
  * lab.json for later starts) and waits for it to answer.  A version with
- * no program fails before the site is stopped. */
+ * no program fails before the site is stopped; a program that exits at
+ * start-up (an older drsite on data at a finalized FCV) fails, and the site
+ * is restarted on the program it ran before (said in err). */
 int lab_upgrade_site(struct lab *l, const char *name, const char *version, long timeout_ms,
 		     char *err, size_t errlen);
 struct lab_proc *lab_proc_named(struct lab *l, const char *name);
