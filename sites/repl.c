@@ -734,14 +734,18 @@ json_t *repl_follow_json(struct site *s)
 	uint64_t since = f->caught_up_ms ? f->caught_up_ms : f->started_ms;
 	bool caught_up = ki.applied_lsn >= plast && f->last_contact_ms &&
 			 now - f->last_contact_ms <= s->opts.lease_ms;
-	/* Exact (format 2): the commit time between the primary's newest record
-	 * and this replica's newest applied one; else the time since it was
-	 * last caught up, an estimate. */
-	bool exact = f->primary_last_commit_ms && (ki.applied_commit_ms || ki.applied_lsn >= plast);
+	/* Exact (format 2): how long ago the oldest record this replica lacks
+	 * was committed, once it has received that record (its commit time is
+	 * in the local tail); 0 when it holds the primary's last one.  Else
+	 * the time since it was last caught up, an estimate. */
+	uint64_t missing_commit = 0, wall = time_wall_ms();
+	bool holds_all = ki.applied_lsn >= plast && f->primary_last_commit_ms;
+	bool exact = holds_all ||
+		     (ki.applied_lsn < plast &&
+		      wal_commit_ms_at(s->wal, ki.applied_lsn + 1, &missing_commit));
 	uint64_t lag_ms = caught_up ? 0 : now - since;
 	if (exact)
-		lag_ms = ki.applied_lsn >= plast || ki.applied_commit_ms >= f->primary_last_commit_ms
-			 ? 0 : f->primary_last_commit_ms - ki.applied_commit_ms;
+		lag_ms = holds_all || missing_commit >= wall ? 0 : wall - missing_commit;
 	json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
 		"primary", s->role.primary, "state", f->state,
 		"encoding", s->opts.json_framing ? "json" : "binary",

@@ -1468,6 +1468,22 @@ bool wal_record_id_at(struct wal *w, uint64_t lsn, uint64_t *epoch, uint32_t *cr
 	return known;
 }
 
+bool wal_commit_ms_at(struct wal *w, uint64_t lsn, uint64_t *commit_ms)
+{
+	bool known = false;
+	pthread_mutex_lock(&w->mu);
+	const struct tail *t = &w->tail;
+	if (t->n && lsn >= t->base_lsn && lsn < t->base_lsn + t->n) {
+		const unsigned char *rec = t->data + t->off[lsn - t->base_lsn];
+		if (wal_encoded_format(rec) == 2) {
+			*commit_ms = get_le64(rec + 32);
+			known = true;
+		}
+	}
+	pthread_mutex_unlock(&w->mu);
+	return known;
+}
+
 void wal_fsync_histogram(struct wal *w, struct histo_snapshot *out)
 {
 	histo_snapshot(&w->fsync_seconds, out);

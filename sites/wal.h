@@ -158,6 +158,10 @@ int wal_read(struct wal *w, uint64_t from, size_t max_bytes, uint8_t max_format,
 bool wal_record_id_at(struct wal *w, uint64_t lsn, uint64_t *epoch, uint32_t *crc,
 		      bool *crc_known);
 
+/* The commit time of the record at lsn when it is in the tail cache and of
+ * format 2; false otherwise. */
+bool wal_commit_ms_at(struct wal *w, uint64_t lsn, uint64_t *commit_ms);
+
 /* Waits up to timeout_ms for a record with LSN >= lsn to be appended. */
 bool wal_wait_append(struct wal *w, uint64_t lsn, uint64_t timeout_ms);
 

@@ -494,6 +494,11 @@ START_TEST(test_failback_after_kill9_returns_to_the_old_primary)
 	ck_assert_msg(moved, "no failover; see %s", L.log);
 	ck_assert(th_site_start(&L.site[0], NULL));
 	ck_assert_msg(wait_all_follow(moved, 15000), "us-east did not rejoin; see %s", L.log);
+	/* Every site follows before the machine has left REJOINING (or DEGRADED):
+	 * a failback is taken from STEADY. */
+	json_t *steady = tl_wait_cluster(&L, "STEADY", moved, NULL, 15000);
+	ck_assert_msg(steady, "not STEADY after the rejoin; see %s", L.log);
+	json_decref(steady);
 	char url[128];
 	snprintf(url, sizeof(url), "%s/v1/failback", L.url);
 	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, NULL, 0, NULL, NULL), 202);
