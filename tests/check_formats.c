@@ -72,20 +72,6 @@ static void assert_has_range(const struct th_site *s, const char *prefix, int fr
 	}
 }
 
-/* The magics of s's WAL segments, oldest first, space-separated. */
-static char *segment_magics(const struct th_site *s)
-{
-	char *cmd = NULL, out[512];
-	ck_assert_int_ge(asprintf(&cmd, "for f in %s/wal/*.wal; do head -c 8 $f; echo -n ' '; done",
-				  s->data), 0);
-	FILE *p = popen(cmd, "r");
-	size_t n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = '\0';
-	pclose(p);
-	free(cmd);
-	return strdup(out);
-}
-
 static void assert_status(const struct th_site *s, const char *version, const char *fcv,
 			  int format)
 {
@@ -115,7 +101,7 @@ START_TEST(test_fresh_020_cluster_writes_format2_with_exact_lag)
 	replicate(&A, &B, 1);
 	put_range(&A, "f2-", 0, 20);
 	assert_has_range(&B, "f2-", 0, 20);
-	char *magics = segment_magics(&B);
+	char *magics = th_wal_magics(B.data);
 	ck_assert_msg(strstr(magics, "DRWAL002") && !strstr(magics, "DRWAL001"), "%s", magics);
 	free(magics);
 	ck_assert(th_site_wait_status(&B, "\"lag_exact\":true", 5000));
@@ -160,7 +146,7 @@ START_TEST(test_both_versions_side_by_side_then_finalize_switches_to_format2)
 	put_range(&A, "mixed-", 0, 10);
 	assert_has_range(&B, "mixed-", 0, 10);
 	assert_has_range(&B, "v1-", 0, 10);
-	char *magics = segment_magics(&B);
+	char *magics = th_wal_magics(B.data);
 	ck_assert_msg(!strstr(magics, "DRWAL002"), "%s", magics);
 	free(magics);
 	/* Then the primary; then the FCV, which switches both to format 2. */
@@ -171,7 +157,7 @@ START_TEST(test_both_versions_side_by_side_then_finalize_switches_to_format2)
 	assert_status(&A, "0.2.0", "0.2.0", 2);
 	put_range(&A, "v2-", 0, 10);
 	assert_has_range(&B, "v2-", 0, 10);
-	magics = segment_magics(&B);
+	magics = th_wal_magics(B.data);
 	ck_assert_msg(strstr(magics, "DRWAL001") && strstr(magics, "DRWAL002"), "%s", magics);
 	free(magics);
 	ck_assert(th_site_wait_status(&B, "\"lag_exact\":true", 5000));

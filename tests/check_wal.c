@@ -466,19 +466,6 @@ START_TEST(test_format2_record_carries_its_commit_time)
 }
 END_TEST
 
-/* The first 8 bytes of each segment, oldest first, space-separated. */
-static void segment_magics(char *out, size_t len)
-{
-	char *cmd = NULL;
-	ck_assert_int_ge(asprintf(&cmd, "for f in %s/wal/*.wal; do head -c 8 $f; echo -n ' '; "
-				  "done", dir), 0);
-	FILE *p = popen(cmd, "r");
-	size_t n = fread(out, 1, len - 1, p);
-	out[n] = '\0';
-	pclose(p);
-	free(cmd);
-}
-
 START_TEST(test_new_format_starts_a_segment_and_replays_with_commit_times)
 {
 	struct kv *kv = kv_new();
@@ -496,9 +483,9 @@ START_TEST(test_new_format_starts_a_segment_and_replays_with_commit_times)
 	wal_get_stats(w, &st);
 	ck_assert_uint_ge(st.last_commit_ms, before);
 	uint64_t commit_d = st.last_commit_ms;
-	char magics[256];
-	segment_magics(magics, sizeof(magics));
+	char *magics = th_wal_magics(dir);
 	ck_assert_str_eq(magics, "DRWAL001 DRWAL002 ");
+	free(magics);
 	/* A reader of format 1 only gets the format-1 records, then a refusal. */
 	unsigned char *buf = NULL;
 	size_t len;

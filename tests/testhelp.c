@@ -6,6 +6,7 @@
  */
 #include "testhelp.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -352,6 +353,46 @@ char *th_dir_digest(const char *dir)
 	if (f)
 		free(out);
 	return NULL;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char *th_wal_magics(const char *datadir)
+{
+	char dir[600];
+	snprintf(dir, sizeof(dir), "%s/wal", datadir);
+	DIR *d = opendir(dir);
+	if (!d)
+		return NULL;
+	char *names[4096];
+	size_t n = 0;
+	for (struct dirent *e; (e = readdir(d)) && n < 4096;) {
+		size_t len = strlen(e->d_name);
+		char *name = len > 4 && !strcmp(e->d_name + len - 4, ".wal") ? strdup(e->d_name) : NULL;
+		if (name)
+			names[n++] = name;
+	}
+	closedir(d);
+	qsort(names, n, sizeof(names[0]), cmp_names);  /* 20-digit names: LSN order */
+	char *out = calloc(1, n * 9 + 1);
+	for (size_t i = 0; i < n; i++) {
+		char path[900], magic[9] = "";
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (out && (fd < 0 || read(fd, magic, 8) != 8)) {
+			free(out);
+			out = NULL;
+		}
+		if (fd >= 0)
+			close(fd);
+		if (out)
+			strcat(strcat(out, magic), " ");
+		free(names[i]);
+	}
+	return out;
 }
 
 char *th_read_file(const char *path, size_t *len)

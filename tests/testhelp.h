@@ -64,6 +64,11 @@ char *th_read_file(const char *path, size_t *len);
  * of the last drsite that tried it.  NULL on error; caller frees. */
 char *th_dir_digest(const char *dir);
 
+/* The magic of each WAL segment under DATADIR/wal, oldest first, each
+ * followed by a space ("DRWAL001 DRWAL002 "): which formats are on disk.
+ * NULL on error; caller frees. */
+char *th_wal_magics(const char *datadir);
+
 /* A deterministic, binary, variable-length (16..215 bytes) value for key. */
 size_t th_value_for(const char *key, char *buf, size_t cap);
 

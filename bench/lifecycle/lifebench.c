@@ -60,6 +60,7 @@
 
 #include <jansson.h>
 
+#include "auth.h"
 #include "benchutil.h"
 #include "format.h"
 #include "httpc.h"
@@ -376,19 +377,6 @@ static uint64_t drorch_lost(struct load *l)
 	return lost;
 }
 
-static int read_token(const char *path, char *out, size_t len)
-{
-	FILE *f = fopen(path, "r");
-	if (!f || !fgets(out, (int)len, f)) {
-		if (f)
-			fclose(f);
-		return -1;
-	}
-	fclose(f);
-	out[strcspn(out, "\r\n")] = '\0';
-	return 0;
-}
-
 static bool drorch_trial(const struct opts *o, enum kind k, int n, struct sample *s)
 {
 	char dir[600], spec[640], err[1024];
@@ -406,7 +394,7 @@ static bool drorch_trial(const struct opts *o, enum kind k, int n, struct sample
 		return false;
 	}
 	cur_lab = lab;
-	bool ok = read_token(lab->token_file, op_token, sizeof(op_token)) == 0;
+	bool ok = auth_read_token(lab->token_file, op_token, sizeof(op_token), err, sizeof(err)) == 0;
 	struct load l = { 0 };
 	drorch_follow(lab, &l);
 	load_start(&l, o->writers, drorch_write);
