@@ -1168,10 +1168,23 @@ int orch_upgrade(struct orch *o, const char *actor, json_t *plan, int64_t *run_i
 }
 
 /* The site the last successful failover or switchover took the primary
- * role from (a failback's own runs do not count). */
+ * role from (a failback's own runs do not count).  The table accepted the
+ * failback, so the machine rests: a newest run still "running" is one its
+ * last transition ended and that is being closed (its outcome is written
+ * just after): it is waited for, up to a second, or a failback asked in
+ * that window would go back past it (check_api under ASan did). */
 static int failback_target(struct orch *o, char *name, size_t len)
 {
 	static const char *const kinds[] = { "failover", "switchover", NULL };
+	for (int i = 0; i < 50; i++) {
+		json_t *newest = orch_newest_run(o, kinds, NULL);
+		bool closing = !strcmp(json_string_value(json_object_get(newest, "outcome")) ?: "",
+				       "running");
+		json_decref(newest);
+		if (!closing)
+			break;
+		time_sleep_ms(20);
+	}
 	json_t *r = orch_newest_run(o, kinds, "succeeded");
 	const char *from = json_string_value(json_object_get(r, "from_site"));
 	int rc = from && *from ? 0 : -1;
