@@ -14,7 +14,9 @@
  *   drain     SWITCHOVER: primary's writes paused; target flushed its last LSN?
  *   reopen    (aborted switchover): the primary takes writes again
  *
- * The upgrade states' actions (swap, finalize) are in upgrading.c.
+ * The upgrade states' actions (swap, finalize) are in upgrading.c, the
+ * rejoin's in rejoin.c.  An action reads its run's context and notes what
+ * it did in a struct act_result (orch.h); the driver records it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,14 +65,14 @@ bool orch_regressed_locked(struct orch *o, int p, int64_t *need_lsn)
 	return decide_regressed(o->views, o->cfg.nsites, p, o->cluster.epoch, addr, need_lsn);
 }
 
-static int act_confirm(struct orch *o)
+static int act_confirm(struct orch *o, struct act_result *r)
 {
 	int p = orch_site_index(o, o->cluster.primary);
 	uint64_t deadline = orch_state_deadline(o);
 	pthread_mutex_lock(&o->mu);
 	uint64_t last_ok = o->views[p].last_ok_ms;
 	pthread_mutex_unlock(&o->mu);
-	orch_run_mark(o, "last_good_heartbeat", mono_to_wall(last_ok));
+	orch_result_mark(r, "last_good_heartbeat", (int64_t)mono_to_wall(last_ok));
 	while (!orch_stopping(o) && time_mono_ms() < deadline) {
 		pthread_mutex_lock(&o->mu);
 		enum verdict v = orch_judge_locked(o, p, time_mono_ms());
@@ -82,9 +84,8 @@ static int act_confirm(struct orch *o)
 		if (v == V_DOWN) {
 			json_t *d = json_pack("{s:s, s:I}", "primary", o->cfg.sites[p].name,
 					      "last_good_heartbeat", (json_int_t)mono_to_wall(last_ok));
-			orch_detail_set(o, "detected", json_integer((json_int_t)time_wall_ms()));
-			orch_detail_set(o, "last_good_heartbeat",
-					json_integer((json_int_t)mono_to_wall(last_ok)));
+			r->ctx.detected_ms = (int64_t)time_wall_ms();
+			r->ctx.last_good_heartbeat_ms = (int64_t)mono_to_wall(last_ok);
 			log_event(LOG_WARN, "orch.primary_failed", "{s:O}", "detail", d);
 			json_decref(d);
 			return FSM_E_CONFIRMED_DOWN;
@@ -99,11 +100,9 @@ static int act_confirm(struct orch *o)
 /* The site the running recovery takes over from: the cluster row's
  * primary, or -1 when the row is not to be believed (a store behind the
  * sites with no primary at their newest epoch: R02). */
-static int run_old_primary(struct orch *o)
+static int run_old_primary(struct orch *o, const struct run_ctx *c)
 {
-	json_t *unknown = orch_detail_get(o, "primary_unknown");
-	bool believed = !json_is_true(unknown);
-	json_decref(unknown);
+	bool believed = !c->primary_unknown;
 	pthread_mutex_lock(&o->mu);
 	int old = believed ? orch_site_index(o, o->cluster.primary) : -1;
 	pthread_mutex_unlock(&o->mu);
@@ -158,9 +157,9 @@ static void fence_all(struct orch *o, struct httpc *c, int old, int64_t epoch, j
  * replicas' last contact with it).  When its replicas could keep its lease
  * alive (too few fenced), no wait is enough: the failover stops (HELD).
  */
-static int act_fence(struct orch *o)
+static int act_fence(struct orch *o, struct act_result *r)
 {
-	int old = run_old_primary(o);
+	int old = run_old_primary(o, &r->ctx);
 	pthread_mutex_lock(&o->mu);
 	int64_t epoch = o->cluster.epoch;
 	/* Unknown primary, or one this drorchd never heard (it restarted while
@@ -182,12 +181,10 @@ static int act_fence(struct orch *o)
 	}
 	pthread_mutex_unlock(&o->mu);
 	/* A failover's detection timestamps (a switchover has none). */
-	int64_t good = orch_detail_int(o, "last_good_heartbeat", 0);
-	int64_t detected = orch_detail_int(o, "detected", 0);
-	if (good > 0)
-		orch_run_mark(o, "last_good_heartbeat", (uint64_t)good);
-	if (detected > 0)
-		orch_run_mark(o, "detected", (uint64_t)detected);
+	if (r->ctx.last_good_heartbeat_ms > 0)
+		orch_result_mark(r, "last_good_heartbeat", r->ctx.last_good_heartbeat_ms);
+	if (r->ctx.detected_ms > 0)
+		orch_result_mark(r, "detected", r->ctx.detected_ms);
 	struct httpc *c = httpc_new();
 	if (!c)
 		return FSM_E_ACTION_FAILED;
@@ -206,11 +203,11 @@ static int act_fence(struct orch *o)
 	json_object_set_new(report, "epoch", json_integer(epoch));
 	json_object_set_new(report, "waited_lease_ms", json_integer((json_int_t)waited));
 	if (f.old_fenced)
-		orch_detail_set(o, "old_primary_lsn", json_integer(f.old_lsn));
+		r->ctx.old_primary_lsn = f.old_lsn;
 	if (!bounded)
 		json_object_set_new(report, "error", json_string(
 			"too few replicas fenced: the old primary's replicas may keep its lease alive"));
-	orch_run_step(o, "fence", bounded ? "ok" : "failed", report);
+	orch_result_step(r, "fence", bounded ? "ok" : "failed", report);
 	return bounded ? FSM_E_FENCED : FSM_E_ACTION_FAILED;
 }
 
@@ -301,14 +298,13 @@ static int gather_testimonies(struct orch *o, int old, int64_t epoch, bool may_s
 	return n;
 }
 
-static int act_elect(struct orch *o)
+static int act_elect(struct orch *o, struct act_result *r)
 {
-	int old = run_old_primary(o);
+	int old = run_old_primary(o, &r->ctx);
 	const struct policy *p = orch_policy(o);
-	json_t *target = orch_detail_get(o, "target"), *force = orch_detail_get(o, "force");
-	json_t *regressed = orch_detail_get(o, "regressed");
-	struct elect_in in = { .fenced_at = orch_detail_int(o, "old_primary_lsn", 0),
-			       .target = json_string_value(target), .force = json_is_true(force),
+	struct elect_in in = { .fenced_at = r->ctx.old_primary_lsn,
+			       .target = r->ctx.target[0] ? r->ctx.target : NULL,
+			       .force = r->ctx.force,
 			       .sync = strcmp(p->mode, "async") != 0, .quorum = p->quorum,
 			       .nsites = o->cfg.nsites, .rpo_ms_max = p->rpo_ms,
 			       .rpo_records_max = p->rpo_records };
@@ -320,10 +316,8 @@ static int act_elect(struct orch *o)
 		in.last_seen = v->primary_high > in.last_seen ? v->primary_high : in.last_seen;
 		in.newest_commit_ms = v->primary_high_commit_ms;
 	}
-	bool may_stand = old >= 0 && json_is_true(regressed) && !o->views[old].wal_failed &&
-			 !in.target;
+	bool may_stand = old >= 0 && r->ctx.regressed && !o->views[old].wal_failed && !in.target;
 	pthread_mutex_unlock(&o->mu);
-	json_decref(regressed);
 	if (in.fenced_at > in.last_seen)  /* a live old primary's last LSN, as it took the fence */
 		in.last_seen = in.fenced_at;
 	/* Every site testifies to how far the log went; an operator's target
@@ -346,16 +340,14 @@ static int act_elect(struct orch *o)
 		if (out.forced)  /* an operator accepted what the election refuses */
 			json_object_set_new(report, "forced", json_true());
 		const char *name = o->cfg.sites[out.best->idx].name;
-		orch_detail_set(o, "candidate", json_string(name));
-		orch_detail_set(o, "rpo_records", json_integer(out.rpo_records));
-		orch_detail_set(o, "rpo_ms", json_integer(out.rpo_ms));
-		orch_run_detail_put(o, "rpo_exact", json_boolean(out.rpo_exact));
-		orch_run_mark(o, "decided", time_wall_ms());
+		snprintf(r->ctx.candidate, sizeof(r->ctx.candidate), "%s", name);
+		r->ctx.rpo_records = out.rpo_records;
+		r->ctx.rpo_ms = out.rpo_ms;
+		orch_result_detail(r, "rpo_exact", json_boolean(out.rpo_exact));
+		orch_result_mark(r, "decided", (int64_t)time_wall_ms());
 		json_object_set_new(report, "candidate", json_string(name));
 	}
-	orch_run_step(o, "elect", ev == FSM_E_ELECTED ? "ok" : "failed", report);
-	json_decref(target);
-	json_decref(force);
+	orch_result_step(r, "elect", ev == FSM_E_ELECTED ? "ok" : "failed", report);
 	return ev;
 }
 
@@ -420,11 +412,9 @@ static bool first_write(struct orch *o, struct httpc *h, int cand, int64_t epoch
 	return false;
 }
 
-static int act_promote(struct orch *o)
+static int act_promote(struct orch *o, struct act_result *r)
 {
-	json_t *cj = orch_detail_get(o, "candidate");
-	int cand = json_is_string(cj) ? orch_site_index(o, json_string_value(cj)) : -1;
-	json_decref(cj);
+	int cand = orch_site_index(o, r->ctx.candidate);
 	pthread_mutex_lock(&o->mu);
 	int64_t epoch = o->cluster.epoch;
 	pthread_mutex_unlock(&o->mu);
@@ -432,7 +422,7 @@ static int act_promote(struct orch *o)
 	json_t *report = json_object();
 	if (cand < 0 || !h) {
 		httpc_free(h);
-		orch_run_step(o, "promote", "failed", report);
+		orch_result_step(r, "promote", "failed", report);
 		return FSM_E_ACTION_FAILED;
 	}
 	/* Every other reachable site follows the new primary, the old primary
@@ -449,10 +439,10 @@ static int act_promote(struct orch *o)
 	pthread_mutex_unlock(&o->mu);
 	if (!role_cmd(o, h, cand, primary_body(o, cand, epoch, replicas, report), report)) {
 		httpc_free(h);
-		orch_run_step(o, "promote", "failed", report);
+		orch_result_step(r, "promote", "failed", report);
 		return FSM_E_ACTION_FAILED;
 	}
-	orch_run_mark(o, "promoted", time_wall_ms());
+	orch_result_mark(r, "promoted", (int64_t)time_wall_ms());
 	const char *name = o->cfg.sites[cand].name;
 	for (int i = 0; i < o->cfg.nsites; i++)
 		if (follows[i])
@@ -460,8 +450,8 @@ static int act_promote(struct orch *o)
 	bool wrote = first_write(o, h, cand, epoch, orch_state_deadline(o));
 	httpc_free(h);
 	if (wrote)
-		orch_run_mark(o, "first_write", time_wall_ms());
-	orch_run_step(o, "promote", wrote ? "ok" : "failed", report);
+		orch_result_mark(r, "first_write", (int64_t)time_wall_ms());
+	orch_result_step(r, "promote", wrote ? "ok" : "failed", report);
 	return wrote ? FSM_E_PROMOTED : FSM_E_TIMEOUT;
 }
 
@@ -497,7 +487,7 @@ static bool none_attaching_locked(struct orch *o, int primary, int64_t epoch)
 	return true;
 }
 
-static int act_redirect(struct orch *o)
+static int act_redirect(struct orch *o, struct act_result *r)
 {
 	uint64_t deadline = orch_state_deadline(o);
 	uint64_t settle = time_mono_ms() + 3000;  /* give replicas a moment to attach */
@@ -514,11 +504,9 @@ static int act_redirect(struct orch *o)
 			break;
 		time_sleep_ms(POLL_MS * 5);
 	}
-	pthread_mutex_lock(&o->mu);
-	o->all_replicas_ok = ok;
-	pthread_mutex_unlock(&o->mu);
-	orch_run_step(o, "redirect", ok ? "ok" : "skipped",
-		      json_pack("{s:b}", "all_replicas_follow", ok));
+	r->ctx.all_replicas_follow = ok;
+	orch_result_step(r, "redirect", ok ? "ok" : "skipped",
+			 json_pack("{s:b}", "all_replicas_follow", ok));
 	return FSM_E_REDIRECTED;
 }
 
@@ -573,15 +561,13 @@ static bool caught_up(struct orch *o, struct httpc *h, int p, int t, int64_t epo
  * cannot catch up before the state's deadline, reopen the primary's writes
  * and answer ACTION_FAILED (the switchover aborts; nothing was lost).
  */
-static int act_drain(struct orch *o)
+static int act_drain(struct orch *o, struct act_result *r)
 {
 	pthread_mutex_lock(&o->mu);
 	int p = orch_site_index(o, o->cluster.primary);
 	int64_t epoch = o->cluster.epoch;
 	pthread_mutex_unlock(&o->mu);
-	json_t *tj = orch_detail_get(o, "target");
-	int t = json_is_string(tj) ? orch_site_index(o, json_string_value(tj)) : -1;
-	json_decref(tj);
+	int t = orch_site_index(o, r->ctx.target);
 	struct httpc *h = httpc_new();
 	json_t *report = json_object();
 	char err[300] = "";
@@ -589,7 +575,7 @@ static int act_drain(struct orch *o)
 	bool paused = h && t >= 0 && p >= 0 &&
 		      primary_writes(o, h, p, epoch, true, err, sizeof(err)) == 200;
 	if (paused)
-		orch_run_mark(o, "writes_paused", time_wall_ms());
+		orch_result_mark(r, "writes_paused", (int64_t)time_wall_ms());
 	bool ok = paused && caught_up(o, h, p, t, epoch, orch_state_deadline(o), report);
 	json_object_set_new(report, "waited_ms", json_integer((json_int_t)(time_mono_ms() - t0)));
 	if (!ok) {
@@ -598,10 +584,10 @@ static int act_drain(struct orch *o)
 		if (h && p >= 0)
 			primary_writes(o, h, p, epoch, false, err, sizeof(err));
 	} else {
-		orch_detail_set(o, "candidate", json_string(o->cfg.sites[t].name));
+		snprintf(r->ctx.candidate, sizeof(r->ctx.candidate), "%s", o->cfg.sites[t].name);
 	}
 	httpc_free(h);
-	orch_run_step(o, "drain", ok ? "ok" : "failed", report);
+	orch_result_step(r, "drain", ok ? "ok" : "failed", report);
 	return ok ? FSM_E_CAUGHT_UP : FSM_E_ACTION_FAILED;
 }
 
@@ -621,19 +607,56 @@ static int act_reopen(struct orch *o)
 	return -1;
 }
 
-int orch_run_action(struct orch *o, enum fsm_action a)
+/* ---- the result -------------------------------------------------------------------- */
+
+void orch_result_step(struct act_result *r, const char *name, const char *status,
+		      json_t *detail)
+{
+	if (r->nsteps >= ORCH_RESULT_NOTES) {
+		log_event(LOG_ERROR, "orch.result_full", "{s:s}", "step", name);
+		json_decref(detail);
+		return;
+	}
+	struct act_step *s = &r->steps[r->nsteps++];
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	snprintf(s->status, sizeof(s->status), "%s", status);
+	s->detail = detail;
+}
+
+void orch_result_mark(struct act_result *r, const char *name, int64_t wall_ms)
+{
+	if (r->nmarks >= ORCH_RESULT_NOTES) {
+		log_event(LOG_ERROR, "orch.result_full", "{s:s}", "mark", name);
+		return;
+	}
+	struct act_mark *m = &r->marks[r->nmarks++];
+	snprintf(m->name, sizeof(m->name), "%s", name);
+	m->wall_ms = wall_ms;
+}
+
+void orch_result_detail(struct act_result *r, const char *key, json_t *value)
+{
+	if (!r->run_detail)
+		r->run_detail = json_object();
+	if (r->run_detail)
+		json_object_set_new(r->run_detail, key, value ? value : json_null());
+	else
+		json_decref(value);
+}
+
+int orch_run_action(struct orch *o, enum fsm_action a, struct act_result *r)
 {
 	switch (a) {
-	case FSM_A_CONFIRM: return act_confirm(o);
-	case FSM_A_FENCE: return act_fence(o);
-	case FSM_A_ELECT: return act_elect(o);
-	case FSM_A_PROMOTE: return act_promote(o);
-	case FSM_A_REDIRECT: return act_redirect(o);
-	case FSM_A_DRAIN: return act_drain(o);
+	case FSM_A_CONFIRM: return act_confirm(o, r);
+	case FSM_A_FENCE: return act_fence(o, r);
+	case FSM_A_ELECT: return act_elect(o, r);
+	case FSM_A_PROMOTE: return act_promote(o, r);
+	case FSM_A_REDIRECT: return act_redirect(o, r);
+	case FSM_A_DRAIN: return act_drain(o, r);
 	case FSM_A_REOPEN: return act_reopen(o);
-	case FSM_A_SWAP: return orch_act_swap(o);
-	case FSM_A_FINALIZE: return orch_act_finalize(o);
-	case FSM_A_REJOIN: return orch_act_rejoin(o);
+	case FSM_A_SWAP: return orch_act_swap(o, r);
+	case FSM_A_FINALIZE: return orch_act_finalize(o, r);
+	case FSM_A_REJOIN: return orch_act_rejoin(o, r);
 	default: return -1;  /* record, none: the transition itself is the record */
 	}
 }

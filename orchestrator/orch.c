@@ -58,16 +58,16 @@ enum fsm_state orch_state_locked(struct orch *o)
 	return s < 0 ? FSM_STEADY : (enum fsm_state)s;
 }
 
-/* ---- the cluster row's detail JSON ----------------------------------------- */
+_Static_assert(RUNCTX_NAME_MAX == CONFIG_NAME_MAX && RUNCTX_MAX_SITES == CONFIG_MAX_SITES,
+	       "runctx.h and config.h bound names and sites alike");
 
-json_t *orch_detail_get(struct orch *o, const char *key)
+/* ---- the cluster row and its run context ----------------------------------- */
+
+void orch_ctx(struct orch *o, struct run_ctx *out)
 {
 	pthread_mutex_lock(&o->mu);
-	json_t *d = json_loads(o->cluster.detail[0] ? o->cluster.detail : "{}", 0, NULL);
+	*out = o->cluster.ctx;
 	pthread_mutex_unlock(&o->mu);
-	json_t *v = json_incref(json_object_get(d, key));
-	json_decref(d);
-	return v;
 }
 
 static int reload_cluster(struct orch *o)
@@ -111,92 +111,97 @@ static int cluster_change(struct orch *o, cluster_edit_fn edit, void *arg)
 	return rc;
 }
 
-/* Sets key to value in a run detail's text (value NULL: removes it); -1
- * when the result does not fit. */
-static int detail_put(char *detail, size_t len, const char *key, json_t *value)
+/* Puts the action's context in the cluster row (arg: struct run_ctx). */
+static int edit_ctx(struct store_cluster *next, void *arg)
 {
-	json_t *d = json_loads(detail[0] ? detail : "{}", 0, NULL);
-	if (!d)
-		d = json_object();
-	if (value)
-		json_object_set(d, key, value);
-	else
-		json_object_del(d, key);
-	char *text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(d);
-	int rc = text && strlen(text) < len ? 0 : -1;
-	if (rc == 0)
-		snprintf(detail, len, "%s", text);
-	free(text);
-	return rc;
-}
-
-struct detail_edit {
-	const char *key;
-	json_t *value;
-};
-
-static int edit_detail(struct store_cluster *next, void *arg)
-{
-	const struct detail_edit *e = arg;
-	return detail_put(next->detail, sizeof(next->detail), e->key, e->value);
-}
-
-int orch_detail_set(struct orch *o, const char *key, json_t *value)
-{
-	struct detail_edit e = { key, value };
-	int rc = value ? cluster_change(o, edit_detail, &e) : -1;
-	json_decref(value);
-	return rc;
+	next->ctx = *(const struct run_ctx *)arg;
+	return 0;
 }
 
 /* ---- runs -------------------------------------------------------------------- */
 
-void orch_run_step(struct orch *o, const char *name, const char *status, json_t *detail)
+/* The run in progress, 0 if none. */
+static int64_t current_run(struct orch *o)
 {
-	char err[300], *text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
 	pthread_mutex_lock(&o->mu);
 	int64_t run = o->cluster.run_id;
 	pthread_mutex_unlock(&o->mu);
+	return run;
+}
+
+static void run_step(struct orch *o, const char *name, const char *status, const json_t *detail)
+{
+	char err[300], *text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+	int64_t run = current_run(o);
 	if (run && store_run_step(o->store, run, name, status, text, err, sizeof(err)) != 0)
 		log_event(LOG_ERROR, "orch.run_step_failed", "{s:s}", "error", err);
 	log_event(strcmp(status, "ok") ? LOG_WARN : LOG_INFO, "orch.step",
 		  "{s:I, s:s, s:s, s:O?}", "run", (json_int_t)run, "step", name, "status", status,
 		  "detail", detail);
 	free(text);
-	json_decref(detail);
 }
 
-void orch_run_mark(struct orch *o, const char *name, uint64_t wall_ms)
+static void run_mark(struct orch *o, const char *name, int64_t wall_ms)
 {
 	char err[300];
-	pthread_mutex_lock(&o->mu);
-	int64_t run = o->cluster.run_id;
-	pthread_mutex_unlock(&o->mu);
-	if (run && store_run_mark(o->store, run, name, (int64_t)wall_ms, err, sizeof(err)) != 0)
+	int64_t run = current_run(o);
+	if (run && store_run_mark(o->store, run, name, wall_ms, err, sizeof(err)) != 0)
 		log_event(LOG_ERROR, "orch.run_mark_failed", "{s:s}", "error", err);
 }
 
-void orch_run_detail_put(struct orch *o, const char *key, json_t *value)
+/* Sets each key of keys in the run's detail, the detail clients follow
+ * (e.g. waiting_for_site_upgrade); a JSON null removes the key. */
+static void run_detail_update(struct orch *o, const json_t *keys)
 {
 	char err[300];
-	pthread_mutex_lock(&o->mu);
-	int64_t run = o->cluster.run_id;
-	pthread_mutex_unlock(&o->mu);
+	int64_t run = current_run(o);
 	json_t *r = run ? store_run_json(o->store, run) : NULL;
 	json_t *d = json_object_get(r, "detail");
 	d = json_is_object(d) ? json_incref(d) : json_object();
-	if (value)
-		json_object_set(d, key, value);
-	else
-		json_object_del(d, key);
-	char *text = r ? json_dumps(d, JSON_COMPACT) : NULL;
+	const char *key;
+	json_t *value;
+	json_object_foreach((json_t *)keys, key, value)
+		if (json_is_null(value))
+			json_object_del(d, key);
+		else
+			json_object_set(d, key, value);
+	char *text = r && d ? json_dumps(d, JSON_COMPACT) : NULL;
 	if (text && store_run_update_detail(o->store, run, text, err, sizeof(err)) != 0)
 		log_event(LOG_ERROR, "orch.run_detail_failed", "{s:s}", "error", err);
 	free(text);
 	json_decref(d);
 	json_decref(r);
-	json_decref(value);
+}
+
+/*
+ * Runs action a and records what it did: its context in the cluster row
+ * (when changed), then its steps, timestamps and run-detail keys.  Returns
+ * the action's event, or -1.
+ */
+static int act(struct orch *o, enum fsm_action a)
+{
+	struct act_result *r = calloc(1, sizeof(*r));
+	if (!r) {
+		log_event(LOG_ERROR, "orch.out_of_memory", "{s:s}", "action", fsm_action_names[a]);
+		return FSM_E_ACTION_FAILED;
+	}
+	orch_ctx(o, &r->ctx);
+	struct run_ctx before = r->ctx;
+	int ev = orch_run_action(o, a, r);
+	if (memcmp(&before, &r->ctx, sizeof(before)) != 0 &&
+	    cluster_change(o, edit_ctx, &r->ctx) != 0 && ev >= 0)
+		ev = FSM_E_ACTION_FAILED;  /* what it found is not kept: not acted on */
+	for (int i = 0; i < r->nsteps; i++) {
+		run_step(o, r->steps[i].name, r->steps[i].status, r->steps[i].detail);
+		json_decref(r->steps[i].detail);
+	}
+	for (int i = 0; i < r->nmarks; i++)
+		run_mark(o, r->marks[i].name, r->marks[i].wall_ms);
+	if (r->run_detail)
+		run_detail_update(o, r->run_detail);
+	json_decref(r->run_detail);
+	free(r);
+	return ev;
 }
 
 /* The newest of the last 100 runs whose kind is one of kinds (NULL-ended)
@@ -226,36 +231,33 @@ uint64_t orch_window_ms(const struct orch *o)
 	return p->heartbeat_ms * p->misses;
 }
 
-int64_t orch_detail_int(struct orch *o, const char *key, int64_t dflt)
-{
-	json_t *v = orch_detail_get(o, key);
-	int64_t n = json_is_integer(v) ? json_integer_value(v) : dflt;
-	json_decref(v);
-	return n;
-}
-
 /* The run is over: none in progress; a succeeded failover starts the
  * anti-flapping clock (arg: its time, or NULL). */
 static int edit_run_over(struct store_cluster *next, void *arg)
 {
 	next->run_id = 0;
-	return arg ? detail_put(next->detail, sizeof(next->detail), "last_failover_ms", arg) : 0;
+	if (arg)
+		next->ctx.last_failover_ms = *(const int64_t *)arg;
+	return 0;
 }
 
 /* The time each phase of the run took, and the slowest, in its detail. */
 static void record_phases(struct orch *o, const struct run_measure *m)
 {
-	json_t *phases = json_object();
+	json_t *phases = json_object(), *keys = json_object();
 	for (int p = 0; p < PHASE_COUNT; p++)
 		if (m->phase_ms[p] >= 0)
 			json_object_set_new(phases, decide_phase_names[p],
 					    json_integer((json_int_t)m->phase_ms[p]));
 	if (json_object_size(phases))
-		orch_run_detail_put(o, "phases_ms", phases);
-	else
-		json_decref(phases);
+		json_object_set(keys, "phases_ms", phases);
 	if (m->slowest >= 0)
-		orch_run_detail_put(o, "slowest_phase", json_string(decide_phase_names[m->slowest]));
+		json_object_set_new(keys, "slowest_phase",
+				    json_string(decide_phase_names[m->slowest]));
+	if (json_object_size(keys))
+		run_detail_update(o, keys);
+	json_decref(phases);
+	json_decref(keys);
 }
 
 /* Closes the run when the machine leaves the failover or switchover states. */
@@ -281,28 +283,23 @@ static void finish_run(struct orch *o, const char *outcome)
 	struct run_measure m;
 	decide_measure(&marks, &m);
 	record_phases(o, &m);
-	json_t *kind = orch_detail_get(o, "kind");
-	bool failover = !json_is_string(kind) || !strcmp(json_string_value(kind), "failover");
-	json_decref(kind);
-	int64_t rto = m.rto_ms;
-	json_t *cand = orch_detail_get(o, "candidate");
-	int64_t rpo_records = orch_detail_int(o, "rpo_records", -1);
-	int64_t rpo_ms = orch_detail_int(o, "rpo_ms", -1);
+	struct run_ctx c;
+	orch_ctx(o, &c);
+	bool failover = !c.kind[0] || runctx_is(&c, "failover");
+	int64_t rto = m.rto_ms, rpo_records = c.rpo_records, rpo_ms = c.rpo_ms;
 	char err[300];
-	if (store_run_end(o->store, run, outcome, json_string_value(cand), rpo_records, rpo_ms,
-			  rto, NULL, NULL, err, sizeof(err)) != 0)
+	if (store_run_end(o->store, run, outcome, c.candidate[0] ? c.candidate : NULL,
+			  rpo_records, rpo_ms, rto, NULL, NULL, err, sizeof(err)) != 0)
 		log_event(LOG_ERROR, "orch.run_end_failed", "{s:s}", "error", err);
 	log_event(LOG_INFO, "orch.run_ended", "{s:I, s:s, s:I, s:I, s:I}", "run", (json_int_t)run,
 		  "outcome", outcome, "rto_ms", (json_int_t)rto, "rpo_records",
 		  (json_int_t)rpo_records, "rpo_ms", (json_int_t)rpo_ms);
-	json_decref(cand);
 	json_decref(r);
 	if (failover)  /* drorch_failovers_total counts failovers only */
 		metrics_failover(o->metrics, outcome);
-	json_t *clock = failover && strcmp(outcome, "succeeded") == 0 ?  /* anti-flapping */
-			json_integer((json_int_t)time_wall_ms()) : NULL;
-	cluster_change(o, edit_run_over, clock);
-	json_decref(clock);
+	int64_t now = (int64_t)time_wall_ms();  /* the anti-flapping clock */
+	cluster_change(o, edit_run_over,
+		       failover && strcmp(outcome, "succeeded") == 0 ? &now : NULL);
 }
 
 /* ---- transitions ------------------------------------------------------------ */
@@ -339,73 +336,40 @@ static bool guard_holds(void *ctx, enum fsm_guard g)
 	case FSM_G_NONE:
 		return true;
 	case FSM_G_ANTI_FLAP_OK: {
-		int64_t last = orch_detail_int(o, "last_failover_ms", 0);
+		int64_t last = o->cluster.ctx.last_failover_ms;
 		return !last || time_wall_ms() - (uint64_t)last > orch_policy(o)->anti_flap_s * 1000 ||
 		       newest_ack_ms(o) >= last;
 	}
 	case FSM_G_ALL_REPLICAS_OK:
-		return o->all_replicas_ok;
+		return o->cluster.ctx.all_replicas_follow;
 	case FSM_G_PRIMARY_KNOWN:
 		return o->sites_primary >= 0;
-	case FSM_G_UPGRADE_RUNNING: {
-		json_t *kind = orch_detail_get(o, "kind");
-		bool up = json_is_string(kind) && !strcmp(json_string_value(kind), "upgrade");
-		json_decref(kind);
-		return up;
-	}
-	case FSM_G_FINALIZE_ASKED: {
-		json_t *plan = orch_detail_get(o, "upgrade");
-		bool fin = json_is_true(json_object_get(plan, "finalize")) &&
-			   !json_is_true(json_object_get(plan, "rollback"));
-		json_decref(plan);
-		return fin;
-	}
+	case FSM_G_UPGRADE_RUNNING:
+		return runctx_is(&o->cluster.ctx, "upgrade");
+	case FSM_G_FINALIZE_ASKED:
+		return o->cluster.ctx.upgrade.finalize && !o->cluster.ctx.upgrade.rollback;
 	default:
 		return false;
 	}
 }
 
-/* A run starts with a clean detail: its kind, the operator's target and
- * force.  Kept: the anti-flapping clock, a primary not believed (R02: an
- * operator's failover after it must not take the stale row's primary for
- * the old one), and, for an automatic failover,
- * what detection found; an operator's failover is detected when asked for,
- * a switchover has no detection at all. */
-static void fresh_run_detail(struct store_cluster *next, json_t *request, const char *kind)
+/* A run opens with a fresh context (runctx_begin): an operator's target,
+ * force and plan, or for an automatic run what detection found. */
+static void begin_ctx(struct run_ctx *c, const struct op_request *req, const char *kind)
 {
-	json_t *d = json_loads(next->detail[0] ? next->detail : "{}", 0, NULL);
-	json_t *fresh = json_object();
-	bool failover = strcmp(kind, "failover") == 0;
-	const char *keep[] = { "last_failover_ms", "primary_unknown",
-			       request || !failover ? NULL : "detected",
-			       request ? NULL : "last_good_heartbeat", NULL };
-	for (int i = 0; keep[i]; i++)
-		if (json_object_get(d, keep[i]))
-			json_object_set(fresh, keep[i], json_object_get(d, keep[i]));
-	if (request && failover) {
-		json_object_set_new(fresh, "detected", json_integer((json_int_t)time_wall_ms()));
-		json_object_set_new(fresh, "last_good_heartbeat",
-				    json_integer((json_int_t)time_wall_ms()));
+	struct runctx_request r = { 0 };
+	if (req) {
+		r.target = req->target;
+		r.force = req->force;
+		r.plan = req->plan.set ? &req->plan : NULL;
 	}
-	json_t *target = json_object_get(request, "target");
-	if (json_is_string(target) && json_string_length(target))
-		json_object_set(fresh, "target", target);
-	if (json_is_object(json_object_get(request, "upgrade")))  /* OP_UPGRADE's plan */
-		json_object_set(fresh, "upgrade", json_object_get(request, "upgrade"));
-	json_object_set_new(fresh, "force", json_boolean(json_is_true(json_object_get(request, "force"))));
-	json_object_set_new(fresh, "kind", json_string(kind));
-	char *text = json_dumps(fresh, JSON_COMPACT | JSON_SORT_KEYS);
-	if (text && strlen(text) < sizeof(next->detail))
-		snprintf(next->detail, sizeof(next->detail), "%s", text);
-	free(text);
-	json_decref(fresh);
-	json_decref(d);
+	runctx_begin(c, kind, req ? &r : NULL, (int64_t)time_wall_ms());
 }
 
 /* The cluster row after row fires: a run begun (a failover's fence, a
  * switchover's drain), an epoch bump on fence, a new primary on promotion. */
 static int next_cluster(struct orch *o, const struct fsm_row *row, const char *actor,
-			json_t *request, struct store_cluster *next)
+			const struct op_request *req, struct store_cluster *next)
 {
 	pthread_mutex_lock(&o->mu);
 	*next = o->cluster;
@@ -430,16 +394,16 @@ static int next_cluster(struct orch *o, const struct fsm_row *row, const char *a
 	 * operator's switchover names its own kind (switchover or failback). */
 	bool begins = row->opens_run != NULL;
 	if (begins) {
-		const char *kind = row->event == FSM_E_OP_SWITCHOVER ?
-				   json_string_value(json_object_get(request, "kind")) : NULL;
-		kind = kind ? kind : row->opens_run;
-		fresh_run_detail(next, request, kind);
+		const char *kind = row->event == FSM_E_OP_SWITCHOVER && req && req->kind[0] ?
+				   req->kind : row->opens_run;
+		begin_ctx(&next->ctx, req, kind);
 		char err[300];
 		/* R02 believes no old primary: the run names none. */
-		const char *from = row->event == FSM_E_STORE_BEHIND ||
-				   strstr(next->detail, "\"primary_unknown\":true") ? "" : next->primary;
-		char *rdetail = json_is_object(json_object_get(request, "upgrade")) ?
-				json_dumps(json_object_get(request, "upgrade"), JSON_COMPACT) : NULL;
+		const char *from = row->event == FSM_E_STORE_BEHIND || next->ctx.primary_unknown ?
+				   "" : next->primary;
+		json_t *plan = req && req->plan.set ? runctx_plan_json(&req->plan) : NULL;
+		char *rdetail = plan ? json_dumps(plan, JSON_COMPACT) : NULL;
+		json_decref(plan);
 		int brc = store_run_begin(o->store, kind, actor, from, next->epoch, rdetail,
 					  &next->run_id, err, sizeof(err));
 		free(rdetail);
@@ -450,27 +414,19 @@ static int next_cluster(struct orch *o, const struct fsm_row *row, const char *a
 	}
 	/* D10: the old primary failed over for its log (not for being down)
 	 * may be elected again, at the new epoch, if its log is the newest. */
-	if (row->event == FSM_E_PRIMARY_REGRESSED && begins &&
-	    detail_put(next->detail, sizeof(next->detail), "regressed", json_true()) != 0)
-		return -1;
+	if (row->event == FSM_E_PRIMARY_REGRESSED && begins)
+		next->ctx.regressed = true;
 	/* R02: the store's primary is not believed until a site is promoted
 	 * or adopted (health_event_locked fires R02 again meanwhile). */
-	if (row->event == FSM_E_STORE_BEHIND && row->action == FSM_A_FENCE &&
-	    detail_put(next->detail, sizeof(next->detail), "primary_unknown", json_true()) != 0)
-		return -1;
+	if (row->event == FSM_E_STORE_BEHIND && row->action == FSM_A_FENCE)
+		next->ctx.primary_unknown = true;
 	/* A rejoin begins with no site named yet (its action names them). */
-	if (row->action == FSM_A_REJOIN && row->from != row->to &&
-	    detail_put(next->detail, sizeof(next->detail), "rejoining", NULL) != 0)
-		return -1;
-	if ((row->event == FSM_E_PROMOTED || row->action == FSM_A_ADOPT) &&
-	    detail_put(next->detail, sizeof(next->detail), "primary_unknown", NULL) != 0)
-		return -1;
-	if (row->event == FSM_E_PROMOTED) {
-		json_t *cand = orch_detail_get(o, "candidate");
-		if (json_is_string(cand))
-			snprintf(next->primary, sizeof(next->primary), "%s", json_string_value(cand));
-		json_decref(cand);
-	}
+	if (row->action == FSM_A_REJOIN && row->from != row->to)
+		next->ctx.nrejoining = 0;
+	if (row->event == FSM_E_PROMOTED || row->action == FSM_A_ADOPT)
+		next->ctx.primary_unknown = false;
+	if (row->event == FSM_E_PROMOTED && next->ctx.candidate[0])
+		snprintf(next->primary, sizeof(next->primary), "%s", next->ctx.candidate);
 	return 0;
 }
 
@@ -545,13 +501,28 @@ static void step_pause(const struct fsm_row *row)
 		time_sleep_ms((uint64_t)n);
 }
 
+/* What an operator asked for, as the transition's detail in the audit. */
+static char *request_text(const struct op_request *req)
+{
+	if (!req)
+		return NULL;
+	json_t *d = json_pack("{s:s, s:b, s:s}", "target", req->target, "force", req->force,
+			      "kind", req->kind[0] ? req->kind : "failover");
+	if (d && req->plan.set)
+		json_object_set_new(d, "upgrade", runctx_plan_json(&req->plan));
+	char *text = d ? json_dumps(d, JSON_COMPACT) : NULL;
+	json_decref(d);
+	return text;
+}
+
 /* Commits row's transition (CAS) and returns 0; -1 when it could not. */
-static int commit(struct orch *o, const struct fsm_row *row, const char *actor, json_t *detail)
+static int commit(struct orch *o, const struct fsm_row *row, const char *actor,
+		  const struct op_request *req)
 {
 	struct store_cluster next;
-	if (next_cluster(o, row, actor, detail, &next) != 0)
+	if (next_cluster(o, row, actor, req, &next) != 0)
 		return -1;
-	char *dtext = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+	char *dtext = request_text(req);
 	struct store_transition t = {
 		.from = fsm_state_names[row->from], .event = fsm_event_names[row->event],
 		.to = fsm_state_names[row->to], .row_id = row->id, .actor = actor,
@@ -596,7 +567,8 @@ static int commit(struct orch *o, const struct fsm_row *row, const char *actor, 
  * Feeds ev to the machine, then every event the actions produce, until an
  * ignore, a reject or an action with no result.  Returns the first row.
  */
-static const struct fsm_row *feed(struct orch *o, int ev, const char *actor, json_t *detail)
+static const struct fsm_row *feed(struct orch *o, int ev, const char *actor,
+				   const struct op_request *req)
 {
 	const struct fsm_row *first = NULL;
 	while (ev >= 0 && !orch_stopping(o)) {
@@ -606,14 +578,14 @@ static const struct fsm_row *feed(struct orch *o, int ev, const char *actor, jso
 		const struct fsm_row *row = fsm_step(s, (enum fsm_event)ev, guard_holds, o);
 		if (!first)
 			first = row;
-		if (!row || row->kind != FSM_TRANSITION || commit(o, row, actor, detail) != 0)
+		if (!row || row->kind != FSM_TRANSITION || commit(o, row, actor, req) != 0)
 			break;
-		detail = NULL;
+		req = NULL;
 		crash_point(o, row);
 		step_pause(row);
 		if (row->ends_run)
 			finish_run(o, row->ends_run);
-		ev = orch_run_action(o, row->action);
+		ev = act(o, row->action);
 	}
 	return first;
 }
@@ -675,14 +647,11 @@ static bool store_behind_locked(struct orch *o)
 	return strcmp(o->cfg.sites[o->sites_primary].name, o->cluster.primary) != 0;
 }
 
-/* Whether the row's run detail says its primary is not believed (R02): an
+/* Whether the run's context says its primary is not believed (R02): an
  * operator resumed a held R02 failover, and no site was promoted. */
 static bool primary_unknown_locked(struct orch *o)
 {
-	json_t *d = json_loads(o->cluster.detail[0] ? o->cluster.detail : "{}", 0, NULL);
-	bool unknown = json_is_true(json_object_get(d, "primary_unknown"));
-	json_decref(d);
-	return unknown;
+	return o->cluster.ctx.primary_unknown;
 }
 
 /* At most one event from the views, under o->mu; -1 for none. */
@@ -731,20 +700,13 @@ static void note_sites_epoch_locked(struct orch *o)
 	o->sites_epoch = decide_sites_epoch(o->views, o->cfg.nsites, &o->sites_primary);
 }
 
-/* An operator request, if one waits; clears it.  Under o->mu. */
-static int take_request_locked(struct orch *o, char *actor, size_t len, json_t **detail)
+/* An operator request, if one waits, into *req; clears it.  Under o->mu. */
+static int take_request_locked(struct orch *o, struct op_request *req)
 {
 	if (!o->op.pending)
 		return -1;
 	o->op.pending = false;
-	snprintf(actor, len, "%s", o->op.actor);
-	*detail = json_pack("{s:s, s:b, s:s}", "target", o->op.target, "force", o->op.force,
-			    "kind", o->op.kind[0] ? o->op.kind : "failover");
-	json_t *plan = o->op.plan[0] ? json_loads(o->op.plan, 0, NULL) : NULL;
-	if (*detail && plan)
-		json_object_set_new(*detail, "upgrade", plan);
-	else
-		json_decref(plan);
+	*req = o->op;
 	return o->op.event;
 }
 
@@ -796,7 +758,7 @@ static void resume(struct orch *o)
 		if (strcmp(fsm_action_names[a], action) == 0) {
 			log_event(LOG_WARN, "orch.resume", "{s:s, s:s}", "state", fsm_state_names[s],
 				  "action", action);
-			feed(o, orch_run_action(o, (enum fsm_action)a), "auto", NULL);
+			feed(o, act(o, (enum fsm_action)a), "auto", NULL);
 			return;
 		}
 }
@@ -841,16 +803,15 @@ static void *driver_main(void *arg)
 	pthread_mutex_lock(&o->mu);
 	while (!o->stopping) {
 		wait_wake(o, orch_policy(o)->heartbeat_ms / 2);
-		char actor[96] = "auto";
-		json_t *detail = NULL;
+		struct op_request req;
 		note_sites_epoch_locked(o);
-		int ev = take_request_locked(o, actor, sizeof(actor), &detail);
+		int ev = take_request_locked(o, &req);
+		bool asked = ev >= 0;
 		if (ev < 0)
 			ev = health_event_locked(o, time_mono_ms(), started);
 		pthread_mutex_unlock(&o->mu);
 		if (ev >= 0)
-			feed(o, ev, actor, detail);
-		json_decref(detail);
+			feed(o, ev, asked ? req.actor : "auto", asked ? &req : NULL);
 		orch_reconcile(o);
 		orch_note_rewinds(o);
 		pthread_mutex_lock(&o->mu);
@@ -1098,8 +1059,8 @@ static const struct fsm_row *refusing_row_locked(struct orch *o, enum fsm_event 
 }
 
 static int queue_request(struct orch *o, enum fsm_event ev, const char *actor,
-			 const char *target, bool force, const char *kind, const char *plan,
-			 char *why, size_t whylen)
+			 const char *target, bool force, const char *kind,
+			 const struct runctx_plan *plan, char *why, size_t whylen)
 {
 	pthread_mutex_lock(&o->mu);
 	int t = target && *target ? orch_site_index(o, target) : -1;
@@ -1120,7 +1081,8 @@ static int queue_request(struct orch *o, enum fsm_event ev, const char *actor,
 		snprintf(o->op.actor, sizeof(o->op.actor), "%s", actor);
 		snprintf(o->op.target, sizeof(o->op.target), "%s", target ? target : "");
 		snprintf(o->op.kind, sizeof(o->op.kind), "%s", kind);
-		snprintf(o->op.plan, sizeof(o->op.plan), "%s", plan ? plan : "");
+		if (plan)
+			o->op.plan = *plan;
 		row = fsm_step(orch_state_locked(o), ev, guard_holds, o);
 		snprintf(why, whylen, "%s", row->reason);
 		pthread_cond_broadcast(&o->wake);
@@ -1138,16 +1100,11 @@ int orch_request(struct orch *o, enum fsm_event ev, const char *actor, const cha
 int orch_upgrade(struct orch *o, const char *actor, json_t *plan, int64_t *run_id, char *why,
 		 size_t whylen)
 {
-	char *text = json_dumps(plan, JSON_COMPACT);
-	pthread_mutex_lock(&o->mu);
-	int64_t before = o->cluster.run_id;
-	pthread_mutex_unlock(&o->mu);
-	int rc = !text || strlen(text) >= sizeof(o->op.plan) ? 400 :
-		 queue_request(o, FSM_E_OP_UPGRADE, actor, NULL, false, "upgrade", text, why,
+	struct runctx_plan p;
+	int64_t before = current_run(o);
+	int rc = runctx_plan_from_json(&p, plan, why, whylen) != 0 ? 400 :
+		 queue_request(o, FSM_E_OP_UPGRADE, actor, NULL, false, "upgrade", &p, why,
 			       whylen);
-	if (rc == 400)
-		snprintf(why, whylen, "the upgrade's plan is too long");
-	free(text);
 	*run_id = 0;
 	for (uint64_t end = time_mono_ms() + 5000; rc == 0 && time_mono_ms() < end;
 	     time_sleep_ms(10)) {

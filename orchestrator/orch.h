@@ -10,8 +10,10 @@
  * of operator requests.  orch->mu guards views, the cached cluster row and
  * the queue; no I/O happens under it.
  *
- * Files: orch.c (lifecycle, driver, transitions), actions.c (the failover
- * actions), monitor.c (polling sites), siteapi.c (HTTP calls to sites).
+ * Files: orch.c (lifecycle, driver, transitions, recording what actions
+ * did), actions.c (the failover actions), upgrading.c and rejoin.c (the
+ * upgrade's and the rejoin's), monitor.c (polling sites), siteapi.c (HTTP
+ * calls to sites), runctx.c (the run's context).
  */
 #ifndef DRORCH_ORCH_H
 #define DRORCH_ORCH_H
@@ -82,7 +84,7 @@ struct op_request {
 	char target[CONFIG_NAME_MAX];  /* failover --to, or "" */
 	bool force;                    /* skip the RPO check */
 	char kind[16];                 /* OP_SWITCHOVER: switchover | failback */
-	char plan[1024];               /* OP_UPGRADE: the plan, JSON (orch_upgrade) */
+	struct runctx_plan plan;       /* OP_UPGRADE: the plan (orch_upgrade) */
 	bool pending;
 };
 
@@ -108,7 +110,6 @@ struct orch {
 	uint64_t state_entered_ms;      /* monotonic */
 	struct site_view views[CONFIG_MAX_SITES];
 	struct op_request op;
-	bool all_replicas_ok;           /* the redirect action's finding */
 	/* Health hysteresis: a health verdict becomes an event only once it has
 	 * held for the detection window (no transition per flapping tick). */
 	int health_seen;                /* the last verdict (event), or -1 */
@@ -167,9 +168,44 @@ uint64_t orch_state_deadline(struct orch *o);
  * streaming at the cluster's epoch.  Under o->mu. */
 bool orch_streams_locked(struct orch *o, int i);
 
+/*
+ * What an action did, for the driver to record.  An action reads the views
+ * and its run's context (ctx, a copy of the cluster row's) and talks to the
+ * sites; it never writes the cluster row or the run itself
+ * (pg_auto_failover's shape: table and driver -> action -> result -> state,
+ * one way).  The driver commits ctx when the action changed it, then the
+ * steps, marks and run-detail keys, before it feeds the event the action
+ * returned.
+ */
+#define ORCH_RESULT_NOTES 8
+struct act_step {
+	char name[24];
+	char status[12];           /* ok | failed | skipped */
+	json_t *detail;            /* owned, or NULL */
+};
+struct act_mark {
+	char name[24];             /* a run timestamp: detected, decided, promoted, ... */
+	int64_t wall_ms;
+};
+struct act_result {
+	struct run_ctx ctx;        /* in: the cluster row's; out: as the action leaves it */
+	struct act_step steps[ORCH_RESULT_NOTES];
+	int nsteps;
+	struct act_mark marks[ORCH_RESULT_NOTES];
+	int nmarks;
+	json_t *run_detail;        /* keys to set in the run's detail (JSON null: remove) */
+};
+/* Notes a step (detail stolen), a timestamp, a key of the run's detail
+ * (value stolen; NULL removes the key).  Past ORCH_RESULT_NOTES, logged
+ * and dropped. */
+void orch_result_step(struct act_result *r, const char *name, const char *status,
+		      json_t *detail);
+void orch_result_mark(struct act_result *r, const char *name, int64_t wall_ms);
+void orch_result_detail(struct act_result *r, const char *key, json_t *value);
+
 /* The upgrade states' actions and tick (upgrading.c). */
-int orch_act_swap(struct orch *o);
-int orch_act_finalize(struct orch *o);
+int orch_act_swap(struct orch *o, struct act_result *r);
+int orch_act_finalize(struct orch *o, struct act_result *r);
 /* One round of the finalize: every site must run at least `to`; each is
  * told fcv `to` at the cluster's epoch, its answer in report[name], until
  * one refuses.  NULL, or why not (into why).  FINALIZING's action retries
@@ -179,10 +215,6 @@ const char *orch_finalize_round(struct orch *o, struct httpc *h, const char *to,
 /* SITE_SWAPPED once the site the swap waits for runs its new binary and
  * streams at the cluster's epoch, else -1.  Under o->mu. */
 int orch_upgrade_event_locked(struct orch *o);
-
-/* Sets (value) or removes (NULL) key in the current run's detail in the
- * store, the detail clients follow (e.g. waiting_for_site_upgrade). */
-void orch_run_detail_put(struct orch *o, const char *key, json_t *value);
 
 /* An operator acknowledges a failover run with a comment: recorded as a
  * step of the run, and the anti-flapping window no longer holds back the
@@ -216,17 +248,13 @@ json_t *orch_status_json(struct orch *o);
 /* Index of a site in cfg.sites, or -1. */
 int orch_site_index(const struct orch *o, const char *name);
 bool orch_stopping(struct orch *o);
-/* Runs one action; returns the event it produced, or -1 for none. */
-int orch_run_action(struct orch *o, enum fsm_action a);
-/* Replaces a key of the cluster row's detail JSON (CAS update). */
-int orch_detail_set(struct orch *o, const char *key, json_t *value);
-json_t *orch_detail_get(struct orch *o, const char *key);  /* new ref or NULL */
-/* An integer of the detail JSON, or dflt when absent. */
-int64_t orch_detail_int(struct orch *o, const char *key, int64_t dflt);
+/* Runs one action (actions.c) into r; returns the event it produced, or
+ * -1 for none. */
+int orch_run_action(struct orch *o, enum fsm_action a, struct act_result *r);
+/* A copy of the cluster row's run context. */
+void orch_ctx(struct orch *o, struct run_ctx *out);
 /* The detection window: heartbeat_ms x misses (also drorchd's request timeout). */
 uint64_t orch_window_ms(const struct orch *o);
-void orch_run_step(struct orch *o, const char *name, const char *status, json_t *detail);
-void orch_run_mark(struct orch *o, const char *name, uint64_t wall_ms);
 /* The role command that puts site i in its place under `primary` at epoch,
  * with site i's newest lease nonce (so it renews the lease as of then). */
 json_t *orch_role_body(struct orch *o, int i, const char *primary, int64_t epoch);
@@ -255,7 +283,7 @@ void orch_reconcile(struct orch *o);
  * -1 (under mu); the rejoin action rewinds every such replica; REJOINED once
  * every site it rewound streams again, else -1 (under mu). */
 int orch_diverged_event_locked(struct orch *o);
-int orch_act_rejoin(struct orch *o);
+int orch_act_rejoin(struct orch *o, struct act_result *r);
 int orch_rejoin_event_locked(struct orch *o);
 /* Records in the audit every rewind a site reports that it does not name
  * yet (its answer was lost). */

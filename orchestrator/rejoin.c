@@ -84,16 +84,16 @@ json_t *orch_role_body(struct orch *o, int i, const char *primary, int64_t epoch
  * that refuses (a diverged old primary) stays refused.  A restarted primary
  * whose log is no longer the source of truth (decide_regressed) is not
  * confirmed: the health check fails it over instead; nor is a primary the
- * run detail says is unknown (R02).
+ * run context says is unknown (R02).
  */
 void orch_reconcile(struct orch *o)
 {
 	/* No role for a primary the store does not believe (R02, resumed by an
 	 * operator): the health check fails over again (drchaos seeds 20047,
 	 * 20051 promoted a stale row's primary here, rewinding the others). */
-	json_t *unknown = orch_detail_get(o, "primary_unknown");
-	bool skip = json_is_true(unknown);
-	json_decref(unknown);
+	pthread_mutex_lock(&o->mu);
+	bool skip = o->cluster.ctx.primary_unknown;
+	pthread_mutex_unlock(&o->mu);
 	if (skip)
 		return;
 	uint64_t now = time_mono_ms();
@@ -282,17 +282,12 @@ int orch_diverged_event_locked(struct orch *o)
 /*
  * REJOINING: every diverged replica is rewound (at most once every 2 s),
  * its answer recorded (record_rewind: the quarantine file in the audit),
- * and named in the cluster row's detail ("rejoining"), which the ticks
+ * and named in the run's context (rejoining), which the ticks
  * watch (orch_rejoin_event_locked).  REJOINED at once when no site is, or
  * was, to rejoin (a resume after the rewind was done).
  */
-int orch_act_rejoin(struct orch *o)
+int orch_act_rejoin(struct orch *o, struct act_result *r)
 {
-	json_t *names = orch_detail_get(o, "rejoining");
-	if (!json_is_array(names)) {
-		json_decref(names);
-		names = json_array();
-	}
 	uint64_t now = time_mono_ms();
 	for (int i = 0; i < o->cfg.nsites; i++) {
 		pthread_mutex_lock(&o->mu);
@@ -305,29 +300,20 @@ int orch_act_rejoin(struct orch *o)
 		if (!due)
 			continue;
 		rewind_site(o, i, epoch);
-		bool named = false;
-		size_t k;
-		json_t *n;
-		json_array_foreach(names, k, n)
-			named |= !strcmp(json_string_value(n) ?: "", o->cfg.sites[i].name);
-		if (!named)
-			json_array_append_new(names, json_string(o->cfg.sites[i].name));
+		runctx_rejoining_add(&r->ctx, o->cfg.sites[i].name);  /* at most every site */
 	}
-	bool none = json_array_size(names) == 0;
-	orch_detail_set(o, "rejoining", names);
-	return none ? FSM_E_REJOINED : -1;
+	return r->ctx.nrejoining == 0 ? FSM_E_REJOINED : -1;
 }
 
+/* Every site the rejoin named streams again (none named: its action has
+ * not run yet, or answered REJOINED itself). */
 int orch_rejoin_event_locked(struct orch *o)
 {
-	json_t *d = json_loads(o->cluster.detail[0] ? o->cluster.detail : "{}", 0, NULL);
-	json_t *names = json_object_get(d, "rejoining"), *n;
-	size_t k;
-	bool all = json_is_array(names);
-	json_array_foreach(names, k, n) {
-		int i = orch_site_index(o, json_string_value(n) ?: "");
+	const struct run_ctx *c = &o->cluster.ctx;
+	bool all = c->nrejoining > 0;
+	for (int k = 0; k < c->nrejoining; k++) {
+		int i = orch_site_index(o, c->rejoining[k]);
 		all = all && i >= 0 && orch_streams_locked(o, i);
 	}
-	json_decref(d);
 	return all ? FSM_E_REJOINED : -1;
 }

@@ -2074,8 +2074,13 @@ static int cluster_get_locked(struct store *s, struct store_cluster *out, char *
 		out->updated_ms = sqlite3_column_int64(st, 6);
 		rc = copy_col(out->state, sizeof(out->state), st, 0, ctx, err, errlen) ||
 		     copy_col(out->primary, sizeof(out->primary), st, 2, ctx, err, errlen) ||
-		     copy_col(out->action, sizeof(out->action), st, 4, ctx, err, errlen) ||
-		     copy_col(out->detail, sizeof(out->detail), st, 7, ctx, err, errlen) ? -1 : 0;
+		     copy_col(out->action, sizeof(out->action), st, 4, ctx, err, errlen) ? -1 : 0;
+		char perr[200];
+		if (rc == 0 && runctx_parse(&out->ctx, (const char *)sqlite3_column_text(st, 7),
+					    perr, sizeof(perr)) != 0) {
+			seterr(err, errlen, "store: %s: %s", ctx, perr);
+			rc = -1;
+		}
 	} else {
 		rc = rc == SQLITE_DONE ? 1 : db_fail(s, ctx, err, errlen);
 	}
@@ -2098,8 +2103,7 @@ static int check_cluster(const struct store_cluster *c, const char *ctx, char *e
 {
 	if (strnlen(c->state, sizeof(c->state)) == sizeof(c->state) ||
 	    strnlen(c->primary, sizeof(c->primary)) == sizeof(c->primary) ||
-	    strnlen(c->action, sizeof(c->action)) == sizeof(c->action) ||
-	    strnlen(c->detail, sizeof(c->detail)) == sizeof(c->detail)) {
+	    strnlen(c->action, sizeof(c->action)) == sizeof(c->action)) {
 		seterr(err, errlen, "store: %s: a cluster field is not NUL-terminated", ctx);
 		return -1;
 	}
@@ -2107,7 +2111,7 @@ static int check_cluster(const struct store_cluster *c, const char *ctx, char *e
 		seterr(err, errlen, "store: %s: cluster state is empty", ctx);
 		return -1;
 	}
-	return check_json("cluster detail", nz(c->detail), ctx, err, errlen);
+	return 0;
 }
 
 static int cluster_init_locked(struct store *s, const char *state, int64_t epoch,
@@ -2186,19 +2190,27 @@ static int cluster_cas(struct store *s, int64_t expected, const struct store_clu
 				" head_seq = coalesce(?9, head_seq), head_hash = coalesce(?10, head_hash)"
 				" WHERE id = 1 AND version = ?8",
 				ctx, err, errlen);
-	if (!st)
+	char *detail = st ? runctx_format(&next->ctx) : NULL;
+	if (st && !detail) {
+		sqlite3_finalize(st);
+		seterr(err, errlen, "store: %s: out of memory", ctx);
+	}
+	if (!detail)
 		return -1;
 	int rc = bind_text(st, 1, next->state) | sqlite3_bind_int64(st, 2, next->epoch) |
 		 bind_text(st, 3, nz(next->primary)) | bind_text(st, 4, nz(next->action)) |
-		 bind_i64_min(st, 5, next->run_id, 1) | bind_text(st, 6, nz(next->detail)) |
+		 bind_i64_min(st, 5, next->run_id, 1) | bind_text(st, 6, detail) |
 		 sqlite3_bind_int64(st, 7, now_ms()) | sqlite3_bind_int64(st, 8, expected) |
 		 (head_hash ? sqlite3_bind_int64(st, 9, head_seq) : SQLITE_OK) |
 		 bind_text(st, 10, head_hash);
 	if (rc) {
 		sqlite3_finalize(st);
+		free(detail);
 		return bind_fail(rc, ctx, err, errlen);
 	}
-	if (step_done(s, st, ctx, err, errlen))
+	rc = step_done(s, st, ctx, err, errlen);
+	free(detail);
+	if (rc)
 		return -1;
 	return sqlite3_changes(s->db) == 1 ? 0 : cas_lost(s, expected, ctx, err, errlen);
 }

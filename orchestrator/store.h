@@ -50,6 +50,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "runctx.h"
+
 /* A compare-and-set lost: someone else moved the cluster row first. */
 #define STORE_CONFLICT 1
 /* store_open*: the file is damaged (SQLite corruption, or PRAGMA quick_check
@@ -114,7 +116,7 @@ struct store_cluster {
 	char action[32];       /* the action of the last transition ("" if none) */
 	int64_t run_id;        /* the run in progress, 0 if none */
 	int64_t updated_ms;    /* wall clock of the last change */
-	char detail[4096];     /* JSON text, "" if none (e.g. failover candidate) */
+	struct run_ctx ctx;    /* the run's context (runctx.h; column detail: its text form) */
 };
 
 /* Fills *out.  Returns 0, 1 when there is no cluster row yet, or -1. */

@@ -1,16 +1,15 @@
 /*
  * upgrading.c — what drorchd does in the upgrade states (fsm/dr.fsm.yaml:
  * UPGRADING, FINALIZING), following the plan playbooks/upgrade.c decided
- * (kept in the cluster row's detail as "upgrade": {to, finalize, rollback,
- * order, switch_to}).
+ * (kept in the run's context: runctx.h, struct runctx_plan).
  *
  *   swap      UPGRADING: the next site of the plan's order that does not run
  *             `to` yet.  A replica: it is named in the run's detail
  *             (waiting_for_site_upgrade, for whoever installs binaries) and
- *             in the cluster row's ("awaiting"); each tick checks it
+ *             in the run's context (awaiting); each tick checks it
  *             (orch_upgrade_event_locked) and raises SITE_SWAPPED once it
  *             runs `to` and streams again.  The primary: PRIMARY_TO_SWAP,
- *             with the switchover's target in the detail.  None left:
+ *             with the switchover's target in the context.  None left:
  *             SWAPPED.
  *   finalize  FINALIZING: every site runs at least `to`; each takes it as
  *             its FCV.  FINALIZED, or ACTION_FAILED at the state's deadline.
@@ -30,14 +29,12 @@
 #include "timeutil.h"
 #include "version.h"
 
-/* The site the plan's order has next: the first that does not run `to`. */
-static int next_site_locked(struct orch *o, json_t *order, const char *to)
+/* The site the plan's order has next: the first that does not run `to` yet. */
+static int next_site_locked(struct orch *o, const struct runctx_plan *plan)
 {
-	size_t i;
-	json_t *n;
-	json_array_foreach(order, i, n) {
-		int k = orch_site_index(o, json_string_value(n) ?: "");
-		if (k >= 0 && strcmp(o->views[k].version, to) != 0)
+	for (int i = 0; i < plan->norder; i++) {
+		int k = orch_site_index(o, plan->order[i]);
+		if (k >= 0 && strcmp(o->views[k].version, plan->to) != 0)
 			return k;
 	}
 	return -1;
@@ -45,90 +42,76 @@ static int next_site_locked(struct orch *o, json_t *order, const char *to)
 
 /* The switchover's target when the primary's turn comes: the plan's, if it
  * runs `to` and is not the primary, else the first of the order that does. */
-static int switch_target_locked(struct orch *o, json_t *plan, const char *to, int p)
+static int switch_target_locked(struct orch *o, const struct runctx_plan *plan, int p)
 {
-	int t = orch_site_index(o, json_string_value(json_object_get(plan, "switch_to")) ?: "");
-	if (t >= 0 && t != p && !strcmp(o->views[t].version, to))
+	int t = orch_site_index(o, plan->switch_to);
+	if (t >= 0 && t != p && !strcmp(o->views[t].version, plan->to))
 		return t;
-	size_t i;
-	json_t *n;
-	json_array_foreach(json_object_get(plan, "order"), i, n) {
-		int k = orch_site_index(o, json_string_value(n) ?: "");
-		if (k >= 0 && k != p && !strcmp(o->views[k].version, to))
+	for (int i = 0; i < plan->norder; i++) {
+		int k = orch_site_index(o, plan->order[i]);
+		if (k >= 0 && k != p && !strcmp(o->views[k].version, plan->to))
 			return k;
 	}
 	return -1;
 }
 
-/* Records that the site swap waited for is done (once). */
-static void note_swapped(struct orch *o, const char *awaited, const char *to)
+int orch_act_swap(struct orch *o, struct act_result *r)
 {
-	orch_run_step(o, "swapped", "ok", json_pack("{s:s, s:s}", "site", awaited, "version", to));
-	orch_detail_set(o, "awaiting", json_string(""));
-}
-
-int orch_act_swap(struct orch *o)
-{
-	json_t *plan = orch_detail_get(o, "upgrade");
-	json_t *awaiting = orch_detail_get(o, "awaiting");
-	const char *to = json_string_value(json_object_get(plan, "to"));
-	json_t *order = json_object_get(plan, "order");
-	char awaited[CONFIG_NAME_MAX] = "", next[CONFIG_NAME_MAX] = "", target[CONFIG_NAME_MAX] = "";
-	snprintf(awaited, sizeof(awaited), "%s", json_string_value(awaiting) ?: "");
-	json_decref(awaiting);
-	if (!to || !json_is_array(order)) {
-		orch_run_step(o, "swap", "failed", json_pack("{s:s}", "error",
-			      "the cluster row holds no upgrade plan"));
-		json_decref(plan);
+	const struct runctx_plan *plan = &r->ctx.upgrade;
+	char *awaited = r->ctx.awaiting;
+	if (!plan->set) {
+		orch_result_step(r, "swap", "failed", json_pack("{s:s}", "error",
+				 "the run's context holds no upgrade plan"));
 		return FSM_E_ACTION_FAILED;
 	}
+	char next[CONFIG_NAME_MAX] = "", target[CONFIG_NAME_MAX] = "";
 	pthread_mutex_lock(&o->mu);
 	int p = orch_site_index(o, o->cluster.primary);
-	int k = next_site_locked(o, order, to);
-	int t = k >= 0 && k == p ? switch_target_locked(o, plan, to, p) : -1;
+	int k = next_site_locked(o, plan);
+	int t = k >= 0 && k == p ? switch_target_locked(o, plan, p) : -1;
 	if (k >= 0)
 		snprintf(next, sizeof(next), "%s", o->cfg.sites[k].name);
 	if (t >= 0)
 		snprintf(target, sizeof(target), "%s", o->cfg.sites[t].name);
 	pthread_mutex_unlock(&o->mu);
-	char version[32];
-	snprintf(version, sizeof(version), "%s", to);
-	json_decref(plan);
-	if (awaited[0] && strcmp(awaited, next))
-		note_swapped(o, awaited, version);
+	if (awaited[0] && strcmp(awaited, next)) {  /* the site it waited for is done */
+		orch_result_step(r, "swapped", "ok", json_pack("{s:s, s:s}", "site", awaited,
+							       "version", plan->to));
+		awaited[0] = '\0';
+	}
 	if (k < 0) {
-		orch_run_detail_put(o, "waiting_for_site_upgrade", NULL);
+		orch_result_detail(r, "waiting_for_site_upgrade", NULL);
 		return FSM_E_SWAPPED;
 	}
 	if (k == p) {
-		orch_run_detail_put(o, "waiting_for_site_upgrade", NULL);
+		orch_result_detail(r, "waiting_for_site_upgrade", NULL);
 		if (!target[0]) {
-			orch_run_step(o, "swap", "failed", json_pack("{s:s, s:s}", "error",
-				      "no replica runs the new version to switch over to", "version",
-				      version));
+			orch_result_step(r, "swap", "failed", json_pack("{s:s, s:s}", "error",
+					 "no replica runs the new version to switch over to",
+					 "version", plan->to));
 			return FSM_E_ACTION_FAILED;
 		}
-		orch_detail_set(o, "target", json_string(target));
-		orch_run_step(o, "switch", "ok", json_pack("{s:s, s:s}", "primary", next, "to",
-							   target));
+		snprintf(r->ctx.target, sizeof(r->ctx.target), "%s", target);
+		orch_result_step(r, "switch", "ok", json_pack("{s:s, s:s}", "primary", next, "to",
+							      target));
 		return FSM_E_PRIMARY_TO_SWAP;
 	}
 	if (strcmp(awaited, next)) {
-		orch_detail_set(o, "awaiting", json_string(next));
-		orch_run_detail_put(o, "waiting_for_site_upgrade",
-				    json_pack("{s:s, s:s}", "site", next, "version", version));
-		log_event(LOG_INFO, "orch.swap_wait", "{s:s, s:s}", "site", next, "version", version);
+		snprintf(r->ctx.awaiting, sizeof(r->ctx.awaiting), "%s", next);
+		orch_result_detail(r, "waiting_for_site_upgrade",
+				   json_pack("{s:s, s:s}", "site", next, "version", plan->to));
+		log_event(LOG_INFO, "orch.swap_wait", "{s:s, s:s}", "site", next, "version",
+			  plan->to);
 	}
 	return -1;  /* ticks raise SITE_SWAPPED */
 }
 
 int orch_upgrade_event_locked(struct orch *o)
 {
-	json_t *d = json_loads(o->cluster.detail[0] ? o->cluster.detail : "{}", 0, NULL);
-	const char *to = json_string_value(json_object_get(json_object_get(d, "upgrade"), "to"));
-	int i = orch_site_index(o, json_string_value(json_object_get(d, "awaiting")) ?: "");
-	bool ready = i >= 0 && to && !strcmp(o->views[i].version, to) && orch_streams_locked(o, i);
-	json_decref(d);
+	const struct run_ctx *c = &o->cluster.ctx;
+	int i = orch_site_index(o, c->awaiting);
+	bool ready = i >= 0 && c->upgrade.set && !strcmp(o->views[i].version, c->upgrade.to) &&
+		     orch_streams_locked(o, i);
 	return ready ? FSM_E_SITE_SWAPPED : -1;
 }
 
@@ -172,12 +155,9 @@ const char *orch_finalize_round(struct orch *o, struct httpc *h, const char *to,
 	return no;
 }
 
-int orch_act_finalize(struct orch *o)
+int orch_act_finalize(struct orch *o, struct act_result *r)
 {
-	json_t *plan = orch_detail_get(o, "upgrade");
-	char to[32];
-	snprintf(to, sizeof(to), "%s", json_string_value(json_object_get(plan, "to")) ?: "");
-	json_decref(plan);
+	const char *to = r->ctx.upgrade.to;
 	uint64_t deadline = orch_state_deadline(o);
 	struct httpc *h = httpc_new();
 	json_t *report = json_object();
@@ -194,6 +174,6 @@ int orch_act_finalize(struct orch *o)
 		json_object_set_new(report, "error", json_string(why[0] ? why :
 				    "not every site took the fcv in time"));
 	json_object_set_new(report, "fcv", json_string(to));
-	orch_run_step(o, "finalize", ok ? "ok" : "failed", report);
+	orch_result_step(r, "finalize", ok ? "ok" : "failed", report);
 	return ok ? FSM_E_FINALIZED : FSM_E_ACTION_FAILED;
 }

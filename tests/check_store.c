@@ -382,12 +382,31 @@ START_TEST(test_cluster_update_changes_detail_without_transition)
 	char err[512];
 	struct store *s = open_cluster();
 	struct store_cluster c = get_cluster(s);
-	snprintf(c.detail, sizeof(c.detail), "{\"candidate\":\"eu-west\"}");
+	snprintf(c.ctx.candidate, sizeof(c.ctx.candidate), "eu-west");
+	c.ctx.rpo_ms = 12;
 	ck_assert_msg(store_cluster_update(s, c.version, &c, err, sizeof(err)) == 0, "%s", err);
 	c = get_cluster(s);
-	ck_assert_str_eq(c.detail, "{\"candidate\":\"eu-west\"}");
+	ck_assert_str_eq(c.ctx.candidate, "eu-west");
+	ck_assert_int_eq(c.ctx.rpo_ms, 12);
+	ck_assert_int_eq(c.ctx.rpo_records, -1);  /* unset fields keep their defaults */
 	ck_assert_int_eq(c.version, 2);
+	ck_assert_int_eq(raw_int("SELECT json_extract(detail, '$.candidate') = 'eu-west'"
+				 " FROM cluster"), 1);
 	ck_assert_int_eq(raw_int("SELECT count(*) FROM transitions"), 0);
+	store_close(s);
+}
+END_TEST
+
+/* A run context the store cannot read is an error, not an empty context. */
+START_TEST(test_damaged_run_context_is_refused_on_read)
+{
+	char err[512], msg[256];
+	struct store *s = open_cluster();
+	ck_assert_msg(raw_exec("UPDATE cluster SET detail = '{\"candidate\":7}'", msg,
+			       sizeof(msg)) == 0, "%s", msg);
+	struct store_cluster c;
+	ck_assert_int_eq(store_cluster_get(s, &c, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "\"candidate\" is not a string"), "%s", err);
 	store_close(s);
 }
 END_TEST
@@ -1887,6 +1906,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_transition_commits_with_cas_and_chains);
 	tcase_add_test(tc, test_stale_version_conflicts_and_changes_nothing);
 	tcase_add_test(tc, test_cluster_update_changes_detail_without_transition);
+	tcase_add_test(tc, test_damaged_run_context_is_refused_on_read);
 	tcase_add_test(tc, test_bad_json_is_refused_and_nothing_written);
 	tcase_add_test(tc, test_bad_actor_is_refused_by_schema);
 	tcase_add_test(tc, test_cluster_state_must_be_the_transition_target);
