@@ -32,6 +32,7 @@
 #include "orch.h"
 #include "siteapi.h"
 #include "timeutil.h"
+#include "transition.h"
 
 #define START_GRACE_MS 3000
 #include "webhook.h"
@@ -231,13 +232,17 @@ uint64_t orch_window_ms(const struct orch *o)
 	return p->heartbeat_ms * p->misses;
 }
 
-/* The run is over: none in progress; a succeeded failover starts the
- * anti-flapping clock (arg: its time, or NULL). */
+/* The run is over (transition_run_over; arg: struct run_over). */
+struct run_over {
+	const char *outcome;
+	int64_t now_ms;
+	bool failover;  /* out */
+};
+
 static int edit_run_over(struct store_cluster *next, void *arg)
 {
-	next->run_id = 0;
-	if (arg)
-		next->ctx.last_failover_ms = *(const int64_t *)arg;
+	struct run_over *r = arg;
+	r->failover = transition_run_over(next, r->outcome, r->now_ms);
 	return 0;
 }
 
@@ -285,7 +290,6 @@ static void finish_run(struct orch *o, const char *outcome)
 	record_phases(o, &m);
 	struct run_ctx c;
 	orch_ctx(o, &c);
-	bool failover = !c.kind[0] || runctx_is(&c, "failover");
 	int64_t rto = m.rto_ms, rpo_records = c.rpo_records, rpo_ms = c.rpo_ms;
 	char err[300];
 	if (store_run_end(o->store, run, outcome, c.candidate[0] ? c.candidate : NULL,
@@ -295,11 +299,10 @@ static void finish_run(struct orch *o, const char *outcome)
 		  "outcome", outcome, "rto_ms", (json_int_t)rto, "rpo_records",
 		  (json_int_t)rpo_records, "rpo_ms", (json_int_t)rpo_ms);
 	json_decref(r);
-	if (failover)  /* drorch_failovers_total counts failovers only */
+	struct run_over over = { outcome, (int64_t)time_wall_ms(), false };
+	cluster_change(o, edit_run_over, &over);
+	if (over.failover)  /* drorch_failovers_total counts failovers only */
 		metrics_failover(o->metrics, outcome);
-	int64_t now = (int64_t)time_wall_ms();  /* the anti-flapping clock */
-	cluster_change(o, edit_run_over,
-		       failover && strcmp(outcome, "succeeded") == 0 ? &now : NULL);
 }
 
 /* ---- transitions ------------------------------------------------------------ */
@@ -353,9 +356,10 @@ static bool guard_holds(void *ctx, enum fsm_guard g)
 	}
 }
 
-/* A run opens with a fresh context (runctx_begin): an operator's target,
- * force and plan, or for an automatic run what detection found. */
-static void begin_ctx(struct run_ctx *c, const struct op_request *req, const char *kind)
+/* The cluster row after row fires (transition_next decides it), with the
+ * run it opens begun in the store. */
+static int next_cluster(struct orch *o, const struct fsm_row *row, const char *actor,
+			const struct op_request *req, struct store_cluster *next)
 {
 	struct runctx_request r = { 0 };
 	if (req) {
@@ -363,71 +367,29 @@ static void begin_ctx(struct run_ctx *c, const struct op_request *req, const cha
 		r.force = req->force;
 		r.plan = req->plan.set ? &req->plan : NULL;
 	}
-	runctx_begin(c, kind, req ? &r : NULL, (int64_t)time_wall_ms());
-}
-
-/* The cluster row after row fires: a run begun (a failover's fence, a
- * switchover's drain), an epoch bump on fence, a new primary on promotion. */
-static int next_cluster(struct orch *o, const struct fsm_row *row, const char *actor,
-			const struct op_request *req, struct store_cluster *next)
-{
+	struct transition_in in = { .row = row, .req = req ? &r : NULL,
+				    .req_kind = req ? req->kind : NULL,
+				    .now_ms = (int64_t)time_wall_ms() };
 	pthread_mutex_lock(&o->mu);
-	*next = o->cluster;
+	struct store_cluster cur = o->cluster;
+	in.sites_epoch = o->sites_epoch;
+	in.epoch_floor = o->epoch_floor;
+	in.sites_primary = o->sites_primary >= 0 ? o->cfg.sites[o->sites_primary].name : NULL;
 	pthread_mutex_unlock(&o->mu);
-	snprintf(next->state, sizeof(next->state), "%s", fsm_state_names[row->to]);
-	snprintf(next->action, sizeof(next->action), "%s", fsm_action_names[row->action]);
-	pthread_mutex_lock(&o->mu);
-	int64_t sites_epoch = o->sites_epoch, floor = o->epoch_floor;
-	int sites_primary = o->sites_primary;
-	pthread_mutex_unlock(&o->mu);
-	if (row->action == FSM_A_FENCE) {  /* never an epoch a site may have seen */
-		int64_t seen = sites_epoch > floor ? sites_epoch : floor;
-		next->epoch = (next->epoch > seen ? next->epoch : seen) + 1;
-	}
-	if (row->action == FSM_A_ADOPT) {
-		next->epoch = sites_epoch > next->epoch ? sites_epoch : next->epoch;
-		if (sites_primary >= 0)
-			snprintf(next->primary, sizeof(next->primary), "%s",
-				 o->cfg.sites[sites_primary].name);
-	}
-	/* The spec says where a run opens (fsm/dr.fsm.yaml: opens_run); an
-	 * operator's switchover names its own kind (switchover or failback). */
-	bool begins = row->opens_run != NULL;
-	if (begins) {
-		const char *kind = row->event == FSM_E_OP_SWITCHOVER && req && req->kind[0] ?
-				   req->kind : row->opens_run;
-		begin_ctx(&next->ctx, req, kind);
-		char err[300];
-		/* R02 believes no old primary: the run names none. */
-		const char *from = row->event == FSM_E_STORE_BEHIND || next->ctx.primary_unknown ?
-				   "" : next->primary;
-		json_t *plan = req && req->plan.set ? runctx_plan_json(&req->plan) : NULL;
-		char *rdetail = plan ? json_dumps(plan, JSON_COMPACT) : NULL;
-		json_decref(plan);
-		int brc = store_run_begin(o->store, kind, actor, from, next->epoch, rdetail,
-					  &next->run_id, err, sizeof(err));
-		free(rdetail);
-		if (brc != 0) {
-			log_event(LOG_ERROR, "orch.run_begin_failed", "{s:s}", "error", err);
-			return -1;
-		}
-	}
-	/* D10: the old primary failed over for its log (not for being down)
-	 * may be elected again, at the new epoch, if its log is the newest. */
-	if (row->event == FSM_E_PRIMARY_REGRESSED && begins)
-		next->ctx.regressed = true;
-	/* R02: the store's primary is not believed until a site is promoted
-	 * or adopted (health_event_locked fires R02 again meanwhile). */
-	if (row->event == FSM_E_STORE_BEHIND && row->action == FSM_A_FENCE)
-		next->ctx.primary_unknown = true;
-	/* A rejoin begins with no site named yet (its action names them). */
-	if (row->action == FSM_A_REJOIN && row->from != row->to)
-		next->ctx.nrejoining = 0;
-	if (row->event == FSM_E_PROMOTED || row->action == FSM_A_ADOPT)
-		next->ctx.primary_unknown = false;
-	if (row->event == FSM_E_PROMOTED && next->ctx.candidate[0])
-		snprintf(next->primary, sizeof(next->primary), "%s", next->ctx.candidate);
-	return 0;
+	struct transition_out out;
+	transition_next(&cur, &in, next, &out);
+	if (!out.run_kind)
+		return 0;
+	char err[300];
+	json_t *plan = r.plan ? runctx_plan_json(r.plan) : NULL;
+	char *rdetail = plan ? json_dumps(plan, JSON_COMPACT) : NULL;
+	json_decref(plan);
+	int rc = store_run_begin(o->store, out.run_kind, actor, out.run_from, next->epoch, rdetail,
+				 &next->run_id, err, sizeof(err));
+	free(rdetail);
+	if (rc != 0)
+		log_event(LOG_ERROR, "orch.run_begin_failed", "{s:s}", "error", err);
+	return rc != 0 ? -1 : 0;
 }
 
 /* How many transitions of the current run fired rows of `row`'s id
