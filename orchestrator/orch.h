@@ -13,7 +13,8 @@
  * Files: orch.c (lifecycle, driver, transitions, recording what actions
  * did), actions.c (the failover actions), upgrading.c and rejoin.c (the
  * upgrade's and the rejoin's), monitor.c (polling sites), siteapi.c (HTTP
- * calls to sites), runctx.c (the run's context).
+ * calls to sites), runctx.c (the run's context), transition.c (the run
+ * lifecycle: what a row does to the cluster row, pure).
  */
 #ifndef DRORCH_ORCH_H
 #define DRORCH_ORCH_H

@@ -1,9 +1,9 @@
 /*
- * lifebench.c — drorch's planned lifecycles under client write load, beside
+ * lifebench.c — drorch's lifecycles under client write load, beside
  * Redis Sentinel doing the same in the same run (bench/lifecycle, issue 10).
  *
  *   lifebench [--bindir DIR] [--dir DIR] [--trials N] [--writers W]
- *             [--only switchover|upgrade|rollback] [--no-peer]
+ *             [--only failover|switchover|failback|upgrade|rollback] [--no-peer]
  *
  * One trial, on a fresh lab every time (orchestrator/drctl/lab.c, the code
  * behind `drctl lab up`): three sites on drsite, or on drsite-0.1.0 for the
@@ -11,7 +11,12 @@
  * PUT unique keys to the primary drorchd names and remember every key
  * acknowledged with 200; after --pre-ms of load the lifecycle starts:
  *
+ *   failover    kill -9 of the primary drorchd names; the run drorchd opens
+ *               for it (its duration starts once the failure is confirmed;
+ *               the write gap includes the detection)
  *   switchover  POST /v1/switchover {"to": eu-west}
+ *   failback    a switchover to eu-west first (not timed), then
+ *               POST /v1/failback (back to us-east)
  *   upgrade     POST /v1/upgrades {"to": "0.2.0"} (finalized); this program
  *               plays the operator who installs binaries: it restarts each
  *               site drorchd waits for on that version's drsite program
@@ -26,11 +31,14 @@
  * unavailability), writes that failed, lost writes.
  *
  * The peer, Redis Sentinel (redis-server, appendfsync always,
- * min-replicas-to-write 1; three sentinels, quorum 2): its switchover is
+ * min-replicas-to-write 1; three sentinels, quorum 2): its failover is a
+ * kill -9 of the master (down-after-milliseconds 1000), its switchover
  * SENTINEL FAILOVER (duration: until the new master acknowledges a write),
  * its rolling upgrade a rolling restart (each replica restarted and
  * resynced, SENTINEL FAILOVER, the old master restarted and resynced).
- * Writers follow the master that SENTINEL get-master-addr-by-name names.
+ * Sentinel cannot aim a failover at a node, so a failback has no peer, nor
+ * has the rollback.  Writers follow the master that SENTINEL
+ * get-master-addr-by-name names.
  *
  * Every child runs with PR_SET_PDEATHSIG(SIGKILL) or is in lab.json; all are
  * killed by PID when the trial ends and on SIGINT/SIGTERM.  Every wait has a
@@ -72,10 +80,14 @@
 #define OLD_VERSION "0.1.0"
 #define RUN_TIMEOUT_MS 120000
 
-enum kind { K_SWITCHOVER, K_UPGRADE, K_ROLLBACK, K_COUNT };
-static const char *const kind_names[K_COUNT] = { "switchover", "upgrade", "rollback" };
+enum kind { K_FAILOVER, K_SWITCHOVER, K_FAILBACK, K_UPGRADE, K_ROLLBACK, K_COUNT };
+static const char *const kind_names[K_COUNT] = { "failover", "switchover", "failback", "upgrade",
+						 "rollback" };
+/* Redis Sentinel's counterpart, or NULL: it cannot aim a failover at a
+ * node (no failback), and has no rollback of a version. */
 static const char *const peer_names[K_COUNT] = {
-	"SENTINEL FAILOVER", "rolling restart + FAILOVER", "rolling restart + FAILOVER" };
+	"kill -9 master (automatic)", "SENTINEL FAILOVER", NULL, "rolling restart + FAILOVER",
+	NULL };
 
 struct opts {
 	char dir[512];
@@ -349,6 +361,33 @@ static long long drorch_start(struct lab *lab, const char *path, const char *bod
 	return st == 202 ? id : 0;
 }
 
+/* kill -9 the primary drorchd names; the failover run drorchd opens for it
+ * (within 30 s), or 0. */
+static long long drorch_kill_primary(struct lab *lab, struct load *l)
+{
+	char url[256], err[256], primary[128] = "";
+	long st;
+	snprintf(url, sizeof(url), "%s/v1/status", lab->url);
+	json_t *j = orch_json("GET", url, NULL, &st);
+	snprintf(primary, sizeof(primary), "%s",
+		 json_string_value(json_object_get(j, "primary")) ?: "");
+	json_decref(j);
+	long long before = drorch_newest_run(lab);
+	if (!primary[0] || lab_kill(lab, primary, err, sizeof(err)) != 0) {
+		fprintf(stderr, "lifebench: kill -9 %s: %s\n", primary[0] ? primary : "the primary",
+			primary[0] ? err : "drorchd names none");
+		return 0;
+	}
+	for (uint64_t end = time_mono_ms() + 30000; time_mono_ms() < end; time_sleep_ms(20)) {
+		drorch_follow(lab, l);
+		long long n = drorch_newest_run(lab);
+		if (n > before)
+			return n;
+	}
+	fprintf(stderr, "lifebench: no failover run within 30 s of killing %s\n", primary);
+	return 0;
+}
+
 /* Reads every acknowledged key back from the primary. */
 static uint64_t drorch_lost(struct load *l)
 {
@@ -385,7 +424,8 @@ static bool drorch_trial(const struct opts *o, enum kind k, int n, struct sample
 	FILE *f = fopen(spec, "w");
 	if (!f)
 		return false;
-	fprintf(f, "drsite_version: %s\n", k == K_SWITCHOVER ? DRSITE_VERSION : OLD_VERSION);
+	fprintf(f, "drsite_version: %s\n",
+		k == K_UPGRADE || k == K_ROLLBACK ? OLD_VERSION : DRSITE_VERSION);
 	fclose(f);
 	struct lab_up_opts lo = { .dir = dir, .spec = spec, .nsites = 3, .timeout_ms = 60000 };
 	struct lab *lab = NULL;
@@ -398,18 +438,23 @@ static bool drorch_trial(const struct opts *o, enum kind k, int n, struct sample
 	struct load l = { 0 };
 	drorch_follow(lab, &l);
 	load_start(&l, o->writers, drorch_write);
-	if (ok && k == K_ROLLBACK) {  /* the upgrade to roll back, not timed */
-		long long pre = drorch_start(lab, "/v1/upgrades", "{\"to\":\"" DRSITE_VERSION
+	if (ok && (k == K_ROLLBACK || k == K_FAILBACK)) {  /* what it undoes, not timed */
+		long long pre = k == K_FAILBACK ?
+				drorch_start(lab, "/v1/switchover", "{\"to\":\"eu-west\"}") :
+				drorch_start(lab, "/v1/upgrades", "{\"to\":\"" DRSITE_VERSION
 					     "\",\"finalize\":false}");
 		struct sample ignore = { 0 };
 		ok = pre && drorch_wait_run(lab, &l, pre, &ignore) && ignore.ok;
 	}
 	time_sleep_ms(o->pre_ms);
 	load_gaps(&l, true);
-	static const char *const path[K_COUNT] = { "/v1/switchover", "/v1/upgrades", "/v1/upgrades" };
+	static const char *const path[K_COUNT] = { NULL, "/v1/switchover", "/v1/failback",
+						   "/v1/upgrades", "/v1/upgrades" };
 	static const char *const body[K_COUNT] = {
-		"{\"to\":\"eu-west\"}", "{\"to\":\"" DRSITE_VERSION "\"}", "{\"rollback\":true}" };
-	long long id = ok ? drorch_start(lab, path[k], body[k]) : 0;
+		NULL, "{\"to\":\"eu-west\"}", "{}", "{\"to\":\"" DRSITE_VERSION "\"}",
+		"{\"rollback\":true}" };
+	long long id = !ok ? 0 : k == K_FAILOVER ? drorch_kill_primary(lab, &l) :
+		       drorch_start(lab, path[k], body[k]);
 	ok = id && drorch_wait_run(lab, &l, id, s) && s->ok;
 	load_gaps(&l, false);
 	time_sleep_ms(o->post_ms);
@@ -781,14 +826,11 @@ static bool restart_node(struct rlab *r, int i, struct load *l)
 	return false;
 }
 
-/* SENTINEL FAILOVER, until another master acknowledges a write. */
-static bool redis_failover(struct rlab *r, struct load *l)
+/* Until the sentinels name a master other than old and it acknowledges a
+ * write. */
+static bool redis_new_master(struct rlab *r, struct load *l, int old)
 {
-	static const char *const q[] = { "SENTINEL", "FAILOVER", "mymaster" };
 	char out[256];
-	int old = sentinel_master(r);
-	if (redis_once(r->sentinel[0].port, 3, q, out, sizeof(out)) != '+')
-		return false;
 	for (uint64_t end = time_mono_ms() + 30000; time_mono_ms() < end; time_sleep_ms(20)) {
 		redis_follow(r, l);
 		int now = sentinel_master(r);
@@ -801,6 +843,27 @@ static bool redis_failover(struct rlab *r, struct load *l)
 		}
 	}
 	return false;
+}
+
+/* SENTINEL FAILOVER, until another master acknowledges a write. */
+static bool redis_failover(struct rlab *r, struct load *l)
+{
+	static const char *const q[] = { "SENTINEL", "FAILOVER", "mymaster" };
+	char out[256];
+	int old = sentinel_master(r);
+	return redis_once(r->sentinel[0].port, 3, q, out, sizeof(out)) == '+' &&
+	       redis_new_master(r, l, old);
+}
+
+/* kill -9 the master; the sentinels find out (down-after-milliseconds)
+ * and fail over by themselves. */
+static bool redis_kill_master(struct rlab *r, struct load *l)
+{
+	int old = sentinel_master(r), m = node_of(r, old);
+	if (m < 0)
+		return false;
+	rproc_stop(&r->node[m], SIGKILL);
+	return redis_new_master(r, l, old);
 }
 
 static uint64_t redis_lost(struct rlab *r, struct load *l)
@@ -840,7 +903,9 @@ static bool redis_trial(const struct opts *o, enum kind k, int n, struct sample 
 	time_sleep_ms(o->pre_ms);
 	load_gaps(&l, true);
 	uint64_t t0 = time_mono_ms();
-	if (ok && k == K_SWITCHOVER) {
+	if (ok && k == K_FAILOVER) {
+		ok = redis_kill_master(r, &l);
+	} else if (ok && k == K_SWITCHOVER) {
 		ok = redis_failover(r, &l);
 	} else if (ok) {  /* a rolling restart: the replicas, a failover, the old master */
 		int master = node_of(r, sentinel_master(r));
@@ -943,7 +1008,8 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: lifebench [--dir DIR] [--trials N] [--writers W] [--pre-ms MS] "
-		"[--post-ms MS]\n                 [--only switchover|upgrade|rollback] [--no-peer]\n");
+		"[--post-ms MS]\n                 [--only failover|switchover|failback|upgrade|rollback]"
+		" [--no-peer]\n");
 }
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -1003,8 +1069,8 @@ int main(int argc, char **argv)
 				s->ok ? "ok" : "FAILED", (unsigned long long)s->duration_ms,
 				(unsigned long long)s->gap_ms, (unsigned long long)s->acked,
 				(unsigned long long)s->failed, (unsigned long long)s->lost);
-			if (!o.peer || k == K_ROLLBACK)
-				continue;  /* the rolling restart is the peer of both */
+			if (!o.peer || !peer_names[k])
+				continue;
 			s = &redis[k].s[redis[k].n++];
 			all &= redis_trial(&o, (enum kind)k, n, s);
 			fprintf(stderr, "redis  %-10s #%d: %s duration %llu ms, longest write gap %llu ms, "
@@ -1025,7 +1091,7 @@ int main(int argc, char **argv)
 		if (o.only >= 0 && o.only != k)
 			continue;
 		print_row("drorch", kind_names[k], &drorch[k]);
-		if (o.peer && k != K_ROLLBACK)
+		if (o.peer && peer_names[k])
 			print_row("redis", peer_names[k], &redis[k]);
 	}
 	printf("\naims:\n");
@@ -1035,11 +1101,10 @@ int main(int argc, char **argv)
 		printf("  drorch %-10s loses no acknowledged write: %s (%llu lost)\n", kind_names[k],
 		       lost_of(&drorch[k]) == 0 ? "MET" : "NOT MET",
 		       (unsigned long long)lost_of(&drorch[k]));
-		if (o.peer && k != K_ROLLBACK) {
-			enum kind pk = k;
-			uint64_t a = p50_gap(&drorch[k]), b = p50_gap(&redis[pk]);
+		if (o.peer && peer_names[k]) {
+			uint64_t a = p50_gap(&drorch[k]), b = p50_gap(&redis[k]);
 			printf("  drorch %-10s longest write gap p50 <= Redis %s's: %s (%llu vs %llu ms)\n",
-			       kind_names[k], peer_names[pk], a <= b ? "MET" : "NOT MET",
+			       kind_names[k], peer_names[k], a <= b ? "MET" : "NOT MET",
 			       (unsigned long long)a, (unsigned long long)b);
 		}
 	}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# bench/lifecycle/run.sh — drorch's switchover, rolling upgrade and rollback
-# under write load, beside Redis Sentinel's manual failover and rolling
-# restart in the same run: duration, the longest write gap a client saw,
+# bench/lifecycle/run.sh — drorch's failover (kill -9), switchover, failback,
+# rolling upgrade and rollback under write load, beside Redis Sentinel's
+# automatic failover, manual failover and rolling restart in the same run:
+# duration, the longest write gap a client saw,
 # failed and lost acknowledged writes.  lifebench does the work (a fresh lab
 # per trial); this script checks the build and the disk, prints the machine
 # line and stops lifebench by PID on exit.  See bench/lifecycle/README.md.
