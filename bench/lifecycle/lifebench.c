@@ -3,7 +3,8 @@
  * Redis Sentinel doing the same in the same run (bench/lifecycle, issue 10).
  *
  *   lifebench [--bindir DIR] [--dir DIR] [--trials N] [--writers W]
- *             [--only failover|switchover|failback|upgrade|rollback] [--no-peer]
+ *             [--only failover|rejoin|switchover|failback|upgrade|rollback]
+ *             [--no-peer]
  *
  * One trial, on a fresh lab every time (orchestrator/drctl/lab.c, the code
  * behind `drctl lab up`): three sites on drsite, or on drsite-0.1.0 for the
@@ -14,6 +15,10 @@
  *   failover    kill -9 of the primary drorchd names; the run drorchd opens
  *               for it (its duration starts once the failure is confirmed;
  *               the write gap includes the detection)
+ *   rejoin      such a failover first (not timed), then the old primary is
+ *               restarted; timed from its restart until it streams from the
+ *               new primary at the cluster's epoch, the machine at rest
+ *               (rewound first when its log diverged: J01..J02)
  *   switchover  POST /v1/switchover {"to": eu-west}
  *   failback    a switchover to eu-west first (not timed), then
  *               POST /v1/failback (back to us-east)
@@ -80,14 +85,14 @@
 #define OLD_VERSION "0.1.0"
 #define RUN_TIMEOUT_MS 120000
 
-enum kind { K_FAILOVER, K_SWITCHOVER, K_FAILBACK, K_UPGRADE, K_ROLLBACK, K_COUNT };
-static const char *const kind_names[K_COUNT] = { "failover", "switchover", "failback", "upgrade",
-						 "rollback" };
+enum kind { K_FAILOVER, K_REJOIN, K_SWITCHOVER, K_FAILBACK, K_UPGRADE, K_ROLLBACK, K_COUNT };
+static const char *const kind_names[K_COUNT] = { "failover", "rejoin", "switchover", "failback",
+						 "upgrade", "rollback" };
 /* Redis Sentinel's counterpart, or NULL: it cannot aim a failover at a
  * node (no failback), and has no rollback of a version. */
 static const char *const peer_names[K_COUNT] = {
-	"kill -9 master (automatic)", "SENTINEL FAILOVER", NULL, "rolling restart + FAILOVER",
-	NULL };
+	"kill -9 master (automatic)", NULL, "SENTINEL FAILOVER", NULL,
+	"rolling restart + FAILOVER", NULL };
 
 struct opts {
 	char dir[512];
@@ -102,6 +107,7 @@ struct sample {
 	uint64_t duration_ms, gap_ms;
 	uint64_t acked, failed, lost;
 	bool ok;
+	bool rewound;  /* rejoin: drorchd rewound the old primary (J01 fired) */
 };
 
 /* ==== write load, shared by both systems ================================= */
@@ -363,14 +369,14 @@ static long long drorch_start(struct lab *lab, const char *path, const char *bod
 
 /* kill -9 the primary drorchd names; the failover run drorchd opens for it
  * (within 30 s), or 0. */
-static long long drorch_kill_primary(struct lab *lab, struct load *l)
+static long long drorch_kill_primary(struct lab *lab, struct load *l, char *primary,
+				     size_t len)
 {
-	char url[256], err[256], primary[128] = "";
+	char url[256], err[256];
 	long st;
 	snprintf(url, sizeof(url), "%s/v1/status", lab->url);
 	json_t *j = orch_json("GET", url, NULL, &st);
-	snprintf(primary, sizeof(primary), "%s",
-		 json_string_value(json_object_get(j, "primary")) ?: "");
+	snprintf(primary, len, "%s", json_string_value(json_object_get(j, "primary")) ?: "");
 	json_decref(j);
 	long long before = drorch_newest_run(lab);
 	if (!primary[0] || lab_kill(lab, primary, err, sizeof(err)) != 0) {
@@ -386,6 +392,75 @@ static long long drorch_kill_primary(struct lab *lab, struct load *l)
 	}
 	fprintf(stderr, "lifebench: no failover run within 30 s of killing %s\n", primary);
 	return 0;
+}
+
+/* The transitions after seq `since` (GET /v1/transitions?since=N): the
+ * newest seq (since when none), and how many fired a row whose id starts
+ * with prefix. */
+static int64_t drorch_rows(struct lab *lab, int64_t since, const char *prefix, int *count)
+{
+	char url[256];
+	long st;
+	snprintf(url, sizeof(url), "%s/v1/transitions?since=%lld", lab->url, (long long)since);
+	json_t *j = orch_json("GET", url, NULL, &st), *t;
+	size_t i;
+	*count = 0;
+	json_array_foreach(json_object_get(j, "transitions"), i, t) {
+		int64_t seq = json_integer_value(json_object_get(t, "seq"));
+		since = seq > since ? seq : since;
+		*count += !strncmp(json_string_value(json_object_get(t, "row_id")) ?: "", prefix,
+				   strlen(prefix));
+	}
+	json_decref(j);
+	return since;
+}
+
+/* Whether /v1/status shows site streaming at the cluster's epoch, the
+ * machine at rest. */
+static bool site_streams(json_t *status, const char *site)
+{
+	int64_t epoch = json_integer_value(json_object_get(status, "epoch"));
+	json_t *v;
+	size_t i;
+	if (!json_is_true(json_object_get(status, "resting")))
+		return false;
+	json_array_foreach(json_object_get(status, "sites"), i, v)
+		if (!strcmp(json_string_value(json_object_get(v, "name")) ?: "", site))
+			return !strcmp(json_string_value(json_object_get(v, "role")) ?: "", "replica") &&
+			       !strcmp(json_string_value(json_object_get(v, "replication")) ?: "",
+				       "streaming") &&
+			       json_integer_value(json_object_get(v, "epoch")) == epoch;
+	return false;
+}
+
+/* Restarts the killed old primary and waits until it streams from the new
+ * one: the time from its restart, and whether drorchd rewound it. */
+static bool drorch_rejoin(struct lab *lab, struct load *l, const char *site, struct sample *s)
+{
+	char url[256], err[256];
+	int n;
+	int64_t since = drorch_rows(lab, 0, "", &n);
+	uint64_t t0 = time_mono_ms();
+	if (lab_start(lab, site, 30000, err, sizeof(err)) != 0) {
+		fprintf(stderr, "lifebench: restart %s: %s\n", site, err);
+		return false;
+	}
+	snprintf(url, sizeof(url), "%s/v1/status", lab->url);
+	for (uint64_t end = t0 + RUN_TIMEOUT_MS; time_mono_ms() < end; time_sleep_ms(20)) {
+		long st;
+		drorch_follow(lab, l);
+		json_t *j = orch_json("GET", url, NULL, &st);
+		bool back = site_streams(j, site);
+		json_decref(j);
+		if (back) {
+			s->duration_ms = time_mono_ms() - t0;
+			drorch_rows(lab, since, "J01", &n);
+			s->rewound = n > 0;
+			return s->ok = true;
+		}
+	}
+	fprintf(stderr, "lifebench: %s did not stream again in time\n", site);
+	return false;
 }
 
 /* Reads every acknowledged key back from the primary. */
@@ -438,6 +513,12 @@ static bool drorch_trial(const struct opts *o, enum kind k, int n, struct sample
 	struct load l = { 0 };
 	drorch_follow(lab, &l);
 	load_start(&l, o->writers, drorch_write);
+	char old[128] = "";
+	if (ok && k == K_REJOIN) {  /* the failover whose old primary returns, not timed */
+		long long pre = drorch_kill_primary(lab, &l, old, sizeof(old));
+		struct sample ignore = { 0 };
+		ok = pre && drorch_wait_run(lab, &l, pre, &ignore) && ignore.ok;
+	}
 	if (ok && (k == K_ROLLBACK || k == K_FAILBACK)) {  /* what it undoes, not timed */
 		long long pre = k == K_FAILBACK ?
 				drorch_start(lab, "/v1/switchover", "{\"to\":\"eu-west\"}") :
@@ -448,14 +529,19 @@ static bool drorch_trial(const struct opts *o, enum kind k, int n, struct sample
 	}
 	time_sleep_ms(o->pre_ms);
 	load_gaps(&l, true);
-	static const char *const path[K_COUNT] = { NULL, "/v1/switchover", "/v1/failback",
+	static const char *const path[K_COUNT] = { NULL, NULL, "/v1/switchover", "/v1/failback",
 						   "/v1/upgrades", "/v1/upgrades" };
 	static const char *const body[K_COUNT] = {
-		NULL, "{\"to\":\"eu-west\"}", "{}", "{\"to\":\"" DRSITE_VERSION "\"}",
+		NULL, NULL, "{\"to\":\"eu-west\"}", "{}", "{\"to\":\"" DRSITE_VERSION "\"}",
 		"{\"rollback\":true}" };
-	long long id = !ok ? 0 : k == K_FAILOVER ? drorch_kill_primary(lab, &l) :
-		       drorch_start(lab, path[k], body[k]);
-	ok = id && drorch_wait_run(lab, &l, id, s) && s->ok;
+	if (k == K_REJOIN) {
+		ok = ok && drorch_rejoin(lab, &l, old, s);
+	} else {
+		long long id = !ok ? 0 : k == K_FAILOVER ?
+			       drorch_kill_primary(lab, &l, old, sizeof(old)) :
+			       drorch_start(lab, path[k], body[k]);
+		ok = id && drorch_wait_run(lab, &l, id, s) && s->ok;
+	}
 	load_gaps(&l, false);
 	time_sleep_ms(o->post_ms);
 	load_stop(&l, s);
@@ -1008,8 +1094,8 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: lifebench [--dir DIR] [--trials N] [--writers W] [--pre-ms MS] "
-		"[--post-ms MS]\n                 [--only failover|switchover|failback|upgrade|rollback]"
-		" [--no-peer]\n");
+		"[--post-ms MS]\n                 [--only failover|rejoin|switchover|failback|upgrade|"
+		"rollback] [--no-peer]\n");
 }
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -1065,10 +1151,12 @@ int main(int argc, char **argv)
 			struct sample *s = &drorch[k].s[drorch[k].n++];
 			all &= drorch_trial(&o, (enum kind)k, n, s);
 			fprintf(stderr, "drorch %-10s #%d: %s duration %llu ms, longest write gap %llu ms, "
-				"acked %llu, failed %llu, lost %llu\n", kind_names[k], n,
+				"acked %llu, failed %llu, lost %llu%s\n", kind_names[k], n,
 				s->ok ? "ok" : "FAILED", (unsigned long long)s->duration_ms,
 				(unsigned long long)s->gap_ms, (unsigned long long)s->acked,
-				(unsigned long long)s->failed, (unsigned long long)s->lost);
+				(unsigned long long)s->failed, (unsigned long long)s->lost,
+				k != K_REJOIN ? "" : s->rewound ? ", rewound (J01)" :
+				", caught up without a rewind");
 			if (!o.peer || !peer_names[k])
 				continue;
 			s = &redis[k].s[redis[k].n++];
@@ -1101,6 +1189,13 @@ int main(int argc, char **argv)
 		printf("  drorch %-10s loses no acknowledged write: %s (%llu lost)\n", kind_names[k],
 		       lost_of(&drorch[k]) == 0 ? "MET" : "NOT MET",
 		       (unsigned long long)lost_of(&drorch[k]));
+		if (k == K_REJOIN) {
+			int rewound = 0;
+			for (int i = 0; i < drorch[k].n; i++)
+				rewound += drorch[k].s[i].rewound;
+			printf("  (rejoin: the old primary was rewound in %d of %d trials; otherwise "
+			       "its log held nothing the new primary lacked)\n", rewound, drorch[k].n);
+		}
 		if (o.peer && peer_names[k]) {
 			uint64_t a = p50_gap(&drorch[k]), b = p50_gap(&redis[k]);
 			printf("  drorch %-10s longest write gap p50 <= Redis %s's: %s (%llu vs %llu ms)\n",
