@@ -102,6 +102,15 @@
  * rewound before it follows (failback, POST /v1/admin/rewind: rewind.c),
  * as must a returning old primary.  The follower keeps the lowest
  * diverged_lsn its primary named; while a rewind runs it is parked.
+ *
+ * INITIAL FCV.  Every 200 answer (/v1/wal and /v1/snapshot) says
+ * X-Drorch-Fcv: X.Y.Z, the primary's FCV.  A replica whose log is empty
+ * (nothing written, no snapshot installed) and whose FCV is above it takes
+ * it, as MongoDB's initial sync copies the FCV: a site started on fresh data
+ * takes its binary's version as FCV, which in a cluster not yet finalized
+ * would have it write a format the older binaries cannot read (and refuse a
+ * rollback).  A site that holds records keeps its FCV: it may have written
+ * them in its format.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -559,6 +568,16 @@ static int check_fetch(struct site *s, const struct fetch *f, uint64_t *epoch,
 	return 0;
 }
 
+/* X-Drorch-Fcv: this primary's FCV (INITIAL FCV). */
+static void fcv_header(struct site *s, struct http_resp *resp)
+{
+	char fcv[ROLE_VERSION_MAX];
+	pthread_mutex_lock(&s->mu);
+	version_text(&s->role.fcv, fcv, sizeof(fcv));
+	pthread_mutex_unlock(&s->mu);
+	http_resp_header(resp, "X-Drorch-Fcv", fcv);
+}
+
 void repl_route_wal(struct site *s, const struct http_req *req, struct http_resp *resp)
 {
 	struct fetch f;
@@ -611,6 +630,7 @@ void repl_route_wal(struct site *s, const struct http_req *req, struct http_resp
 		bool writable = site_writable_locked(s, time_mono_ms(), why, sizeof(why));
 		pthread_mutex_unlock(&s->mu);
 		http_resp_header(resp, "X-Drorch-Primary-Writable", writable ? "1" : "0");
+		fcv_header(s, resp);
 	}
 	free(recs);
 }
@@ -650,6 +670,7 @@ void repl_route_snapshot(struct site *s, const struct http_req *req, struct http
 	resp->body_len = len;
 	resp->status = 200;
 	resp->content_type = "application/x-drorch-snapshot";
+	fcv_header(s, resp);
 }
 
 int repl_wait_quorum(struct site *s, uint64_t lsn, uint64_t epoch, char *err, size_t errlen)
@@ -1085,6 +1106,34 @@ int repl_snapshot_install(struct site *s, const char *primary, uint64_t epoch,
 	return rc;
 }
 
+/* INITIAL FCV: an empty replica takes its primary's FCV when it is lower
+ * than its own (the answer's X-Drorch-Fcv), before it writes anything. */
+static void adopt_primary_fcv(struct site *s, const struct httpc_resp *r)
+{
+	char text[ROLE_VERSION_MAX], have[ROLE_VERSION_MAX], err[300];
+	struct version fcv;
+	struct wal_stats ws;
+	if (!httpc_resp_header(r, "X-Drorch-Fcv", text, sizeof(text)) || !version_parse(text, &fcv))
+		return;
+	wal_get_stats(s->wal, &ws);
+	pthread_mutex_lock(&s->mu);
+	struct version before = s->role.fcv;
+	if (ws.last_lsn == 0 && version_cmp(&fcv, &before) < 0) {
+		version_text(&before, have, sizeof(have));
+		s->role.fcv = fcv;
+		if (role_save(s->datadir, &s->role, err, sizeof(err)) != 0) {
+			s->role.fcv = before;
+			log_event(LOG_ERROR, "repl.fcv_adopt_failed", "{s:s, s:s}", "fcv", text,
+				  "error", err);
+		} else {
+			wal_set_format(s->wal, format_for_fcv(&fcv));
+			log_event(LOG_INFO, "repl.fcv_adopted", "{s:s, s:s, s:i}", "fcv", text,
+				  "from", have, "writes_format", (int)format_for_fcv(&fcv));
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
 /* Installs the primary's snapshot, then restarts the local WAL after it. */
 static int fetch_snapshot(struct site *s, struct httpc *c, const char *primary,
 			  uint64_t epoch, char *err, size_t errlen)
@@ -1093,6 +1142,7 @@ static int fetch_snapshot(struct site *s, struct httpc *c, const char *primary,
 	struct httpc_resp r;
 	if (repl_snapshot_download(s, c, primary, epoch, &r, err, errlen) != 0)
 		return -1;
+	adopt_primary_fcv(s, &r);
 	uint64_t lsn = 0;
 	bool changed;
 	int rc = repl_snapshot_install(s, primary, epoch, (const unsigned char *)r.body,
@@ -1189,9 +1239,11 @@ static int follow_once(struct site *s, struct httpc *c, const char *primary, uin
 		answer_nonce[0] = '\0';
 	if (r.status == 200)
 		httpc_resp_header(&r, "X-Drorch-Primary-Writable", writable, sizeof(writable));
-	if (r.status == 200)
+	if (r.status == 200) {
+		adopt_primary_fcv(s, &r);
 		rc = apply_answer(s, &r, from, primary, epoch, &plast, &plast_commit, err,
 				  sizeof(err));
+	}
 	else if (r.status == 410)
 		rc = fetch_snapshot(s, c, primary, epoch, err, sizeof(err));
 	else

@@ -319,6 +319,35 @@ START_TEST(test_primary_refuses_a_replica_binary_below_its_fcv)
 }
 END_TEST
 
+/* INITIAL FCV (repl.c): a site started on fresh data with the new binary
+ * takes its binary's version as FCV; as the replica of a cluster not
+ * finalized it takes its primary's before it writes anything, so it never
+ * writes format 2 there, and the old binary runs on its data (a rollback
+ * swaps it back). */
+START_TEST(test_fresh_replica_takes_its_primary_fcv)
+{
+	start_at(&A, OLD, "2000");
+	start_at(&B, NULL, "2000");
+	assert_versions(&B, "0.2.0", "0.2.0");  /* a first start: its binary's */
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "remote_apply", 1), 200);
+	ck_assert_int_eq(th_site_role(&B, "replica", 1, &A, "remote_apply", 1), 200);
+	ck_assert(th_site_wait_status(&B, "\"state\":\"streaming\"", 5000));
+	ck_assert_int_eq(th_site_put(&A, "k"), 200);  /* remote_apply: applied on B */
+	ck_assert(th_site_has(&B, "k"));
+	assert_versions(&B, "0.2.0", "0.1.0");
+	assert_state_fcv(&B, "0.1.0");
+	ck_assert(th_site_wait_status(&B, "\"format\":1", 1000));
+	char *magics = th_wal_magics(B.data);
+	ck_assert_ptr_nonnull(magics);
+	ck_assert_msg(!strstr(magics, "DRWAL002"), "%s", magics);
+	free(magics);
+	stop(&B);
+	start_at(&B, OLD, "2000");
+	assert_versions(&B, "0.1.0", "0.1.0");
+	ck_assert(th_site_has(&B, "k"));
+}
+END_TEST
+
 static Suite *versions_suite(void)
 {
 	Suite *s = suite_create("versions");
@@ -332,6 +361,7 @@ static Suite *versions_suite(void)
 	tcase_add_test(e2e, test_admin_fcv_moves_up_only_within_the_binary);
 	tcase_add_test(e2e, test_older_binary_refuses_to_start_on_a_finalized_fcv);
 	tcase_add_test(e2e, test_primary_refuses_a_replica_binary_below_its_fcv);
+	tcase_add_test(e2e, test_fresh_replica_takes_its_primary_fcv);
 	suite_add_tcase(s, e2e);
 	return s;
 }
