@@ -9,23 +9,74 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void parse_error(const yaml_parser_t *p, const char *name, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s:%zu:%zu: %s%s%s", name, p->problem_mark.line + 1,
+		 p->problem_mark.column + 1, p->problem ? p->problem : "invalid YAML",
+		 p->context ? " " : "", p->context ? p->context : "");
+}
+
+/* A file holds one document: a second one is an error at its start. */
+static int one_document(yaml_parser_t *p, const char *name, char *err, size_t errlen)
+{
+	yaml_document_t next;
+	if (!yaml_parser_load(p, &next)) {
+		parse_error(p, name, err, errlen);
+		return -1;
+	}
+	yaml_node_t *root = yaml_document_get_root_node(&next);
+	int rc = 0;
+	if (root) {
+		snprintf(err, errlen, "%s:%zu:%zu: a second YAML document: one document per file",
+			 name, next.start_mark.line + 1, next.start_mark.column + 1);
+		rc = -1;
+	}
+	yaml_document_delete(&next);
+	return rc;
+}
+
+/* The first key repeated in a mapping of the document, if any: an error
+ * naming both places (YAML says keys are unique; libyaml does not check). */
+static int unique_keys(struct ydoc *d)
+{
+	for (yaml_node_t *n = d->doc.nodes.start; n < d->doc.nodes.top; n++) {
+		if (n->type != YAML_MAPPING_NODE)
+			continue;
+		for (yaml_node_pair_t *a = n->data.mapping.pairs.start;
+		     a < n->data.mapping.pairs.top; a++) {
+			const char *ka = ydoc_scalar(ydoc_node(d, a->key));
+			for (yaml_node_pair_t *b = a + 1; ka && b < n->data.mapping.pairs.top; b++) {
+				const char *kb = ydoc_scalar(ydoc_node(d, b->key));
+				yaml_node_t *first = ydoc_node(d, a->key);
+				if (kb && strcmp(ka, kb) == 0)
+					return ydoc_fail(d, ydoc_node(d, b->key),
+							 "duplicate key '%s' (first at line %zu, "
+							 "column %zu)", kb, first->start_mark.line + 1,
+							 first->start_mark.column + 1);
+			}
+		}
+	}
+	return 0;
+}
+
 /* Loads the document p was set up to read; name stands for it in errors. */
 static int load(struct ydoc *d, yaml_parser_t *p, const char *name, char *err, size_t errlen)
 {
 	int ok = yaml_parser_load(p, &d->doc);
 	if (!ok)
-		snprintf(err, errlen, "%s:%zu:%zu: %s%s%s", name, p->problem_mark.line + 1,
-			 p->problem_mark.column + 1, p->problem ? p->problem : "invalid YAML",
-			 p->context ? " " : "", p->context ? p->context : "");
-	yaml_parser_delete(p);
-	if (!ok)
-		return -1;
-	d->loaded = true;
-	if (!yaml_document_get_root_node(&d->doc)) {
-		snprintf(err, errlen, "%s:1:1: the document is empty", name);
-		return -1;
+		parse_error(p, name, err, errlen);
+	int rc = ok ? 0 : -1;
+	if (ok) {
+		d->loaded = true;
+		if (!yaml_document_get_root_node(&d->doc)) {
+			snprintf(err, errlen, "%s:1:1: the document is empty", name);
+			rc = -1;
+		}
 	}
-	return 0;
+	if (rc == 0)
+		rc = one_document(p, name, err, errlen);
+	yaml_parser_delete(p);
+	return rc == 0 ? unique_keys(d) : rc;
 }
 
 static void init(struct ydoc *d, const char *name, char *err, size_t errlen)

@@ -24,7 +24,8 @@ struct ydoc {
 	size_t errlen;
 };
 
-/* Loads path; on a syntax error fills err with FILE:LINE:COLUMN. 0 or -1. */
+/* Loads path; on a syntax error, a second document in the file, or a key
+ * repeated in a mapping, fills err with FILE:LINE:COLUMN. 0 or -1. */
 int ydoc_load(struct ydoc *d, const char *path, char *err, size_t errlen);
 /* The same from memory (a request body); name stands for it in errors. */
 int ydoc_load_mem(struct ydoc *d, const char *name, const char *buf, size_t len, char *err,

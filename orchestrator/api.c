@@ -148,7 +148,8 @@ static void put_policy(struct api *a, const struct http_req *req, struct http_re
 			     ? json_dumps(j, JSON_COMPACT) : NULL;
 		const char *doc = text ? text : req->body;
 		size_t len = text ? strlen(text) : req->body_len;
-		if (policy_parse("request body", doc, len, &a->orch->cfg, &p, err, sizeof(err)) != 0)
+		struct policy_cluster cl = config_policy_cluster(&a->orch->cfg);
+		if (policy_parse("request body", doc, len, &cl, &p, err, sizeof(err)) != 0)
 			http_resp_error(resp, 400, "%s", err);
 		else if (orch_set_policy(a->orch, &p, "operator:api", err, sizeof(err)) != 0)
 			http_resp_error(resp, 500, "%s", err);

@@ -1,8 +1,8 @@
 /*
- * config.h — drorchd's configuration file and the policy it enforces.
+ * config.h — drorchd's configuration file.
  *
- * Owns parsing and validating `drorchd --config FILE` and the optional
- * policy file it names.  Every error names FILE:LINE:COLUMN and what was
+ * Owns parsing and validating `drorchd --config FILE`; the policy file it
+ * names is read by policies/policy.c and checked against these sites.  Every error names FILE:LINE:COLUMN and what was
  * expected; a bad file changes nothing (the caller installs a config only
  * when config_load returned 0).
  *
@@ -32,27 +32,12 @@
 
 #include <jansson.h>
 
+#include "policy.h"
+
 #define CONFIG_MAX_SITES 8
 #define CONFIG_MAX_WEBHOOKS 8
 #define CONFIG_NAME_MAX 64
 #define CONFIG_URL_MAX 256
-
-struct policy {
-	char name[CONFIG_NAME_MAX];
-	char mode[16];                /* async | sync | remote_apply */
-	uint64_t quorum;
-	bool degrade_to_async;        /* no replica left: ack async rather than refuse */
-	uint64_t rpo_ms;              /* automatic failover refused beyond this lag */
-	uint64_t rpo_records;         /* ... or beyond this many records (0 = no limit) */
-	uint64_t rto_ms;              /* target, reported against */
-	uint64_t heartbeat_ms;
-	uint64_t misses;
-	uint64_t canary_ms;           /* a canary write slower than this is failing */
-	bool automatic;
-	uint64_t anti_flap_s;
-	char candidates[CONFIG_MAX_SITES][CONFIG_NAME_MAX];
-	int ncandidates;
-};
 
 struct config_peer {
 	char name[CONFIG_NAME_MAX];
@@ -86,16 +71,8 @@ struct config {
 	struct policy policy;
 };
 
-/* The built-in default: sync quorum 1, heartbeat 100 ms x 3, automatic. */
-void policy_default(struct policy *p);
-int policy_load(const char *path, struct policy *out, char *err, size_t errlen);
-/* A policy document in memory (YAML, or JSON as GET /v1/policy prints it),
- * on top of the built-in default; every candidate must be a site of cfg.
- * Errors are "NAME:LINE:COLUMN: ...".  *out is written only on success. */
-int policy_parse(const char *name, const char *buf, size_t len, const struct config *cfg,
-		 struct policy *out, char *err, size_t errlen);
-/* The policy as JSON, in the shape of the policy file. */
-json_t *policy_json(const struct policy *p);
+/* The policy cluster of c: its sites' names (pointers into c). */
+struct policy_cluster config_policy_cluster(const struct config *c);
 int config_load(const char *path, struct config *out, char *err, size_t errlen);
 /* The same from a document in memory; name stands for it in errors and in
  * cfg->path.  A policy file the document names is still read from disk. */

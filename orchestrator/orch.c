@@ -859,7 +859,8 @@ static int initial_policy(struct orch *o)
 	char err[400];
 	json_t *row = store_policy_latest(o->store);
 	char *text = row ? json_dumps(json_object_get(row, "policy"), JSON_COMPACT) : NULL;
-	bool stored = text && policy_parse("stored policy", text, strlen(text), &o->cfg, &p,
+	struct policy_cluster cl = config_policy_cluster(&o->cfg);
+	bool stored = text && policy_parse("stored policy", text, strlen(text), &cl, &p,
 					   err, sizeof(err)) == 0;
 	if (text && !stored)
 		log_event(LOG_ERROR, "orch.stored_policy_refused", "{s:s}", "error", err);
