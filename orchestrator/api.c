@@ -151,7 +151,7 @@ static void put_policy(struct api *a, const struct http_req *req, struct http_re
 		struct policy_cluster cl = config_policy_cluster(&a->orch->cfg);
 		if (policy_parse("request body", doc, len, &cl, &p, err, sizeof(err)) != 0)
 			http_resp_error(resp, 400, "%s", err);
-		else if (orch_set_policy(a->orch, &p, "operator:api", err, sizeof(err)) != 0)
+		else if (orch_set_policy(a->orch, &p, "operator:api", "api", err, sizeof(err)) != 0)
 			http_resp_error(resp, 500, "%s", err);
 		else
 			http_resp_json(resp, 200, policy_answer(a));

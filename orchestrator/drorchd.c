@@ -151,6 +151,28 @@ static int accept_lost_history(const struct config *cfg)
 	return rc != 0;
 }
 
+/* SIGHUP: the policy file the config names, read again, checked against
+ * the sites and put in force; a bad file is logged with its position and
+ * changes nothing. */
+static void reload_policy(struct orch *o, const struct config *cfg)
+{
+	char err[1024];
+	struct policy p;
+	struct policy_cluster cl = config_policy_cluster(cfg);
+	if (!cfg->policy_file[0]) {
+		log_event(LOG_WARN, "drorchd.policy_not_reloaded", "{s:s}", "reason",
+			  "the config names no policy file (PUT /v1/policy puts one in force)");
+	} else if (policy_load(cfg->policy_file, &cl, &p, err, sizeof(err)) != 0) {
+		log_event(LOG_ERROR, "drorchd.policy_refused", "{s:s, s:s}", "file",
+			  cfg->policy_file, "error", err);
+	} else if (orch_set_policy(o, &p, "operator:sighup", "file", err, sizeof(err)) != 0) {
+		log_event(LOG_ERROR, "drorchd.policy_not_reloaded", "{s:s}", "reason", err);
+	} else {
+		log_event(LOG_INFO, "drorchd.policy_reloaded", "{s:s, s:s}", "file",
+			  cfg->policy_file, "name", p.name);
+	}
+}
+
 static int serve(const struct config *cfg)
 {
 	char err[512], host[CONFIG_URL_MAX];
@@ -162,6 +184,8 @@ static int serve(const struct config *cfg)
 	}
 	sigset_t sigs;
 	sigstop_block(&sigs);
+	sigaddset(&sigs, SIGHUP);  /* reloads the policy file */
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	if (orch_start(&api.orch, cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "drorchd: %s\n", err);
 		return 1;
@@ -185,7 +209,8 @@ static int serve(const struct config *cfg)
 	log_event(LOG_INFO, "drorchd.listening", "{s:s, s:s, s:i}", "db", cfg->db,
 		  "host", host, "port", (int)http_server_port(srv));
 	int sig = 0;
-	sigwait(&sigs, &sig);
+	while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
+		reload_policy(api.orch, cfg);
 	log_event(LOG_INFO, "drorchd.stopping", "{s:i}", "signal", sig);
 	http_server_stop(srv);
 	pbrun_free(api.pbrun);

@@ -826,8 +826,8 @@ static void apply_mode(struct orch *o)
 		orch_send_role(o, p, orch_role_body(o, p, o->cfg.sites[p].name, epoch));
 }
 
-int orch_set_policy(struct orch *o, const struct policy *p, const char *actor, char *err,
-		    size_t errlen)
+int orch_set_policy(struct orch *o, const struct policy *p, const char *actor,
+		    const char *source, char *err, size_t errlen)
 {
 	const struct policy *was = orch_policy(o);
 	bool mode_changed = strcmp(was->mode, p->mode) || was->quorum != p->quorum;
@@ -837,7 +837,7 @@ int orch_set_policy(struct orch *o, const struct policy *p, const char *actor, c
 	int rc = text ? store_policy_add(o->store, actor, text, err, errlen) : -1;
 	if (!text)
 		snprintf(err, errlen, "out of memory");
-	if (rc == 0 && publish_policy(o, p, "api") != 0) {
+	if (rc == 0 && publish_policy(o, p, source) != 0) {
 		snprintf(err, errlen, "out of memory (the policy is recorded; it applies at restart)");
 		rc = -1;
 	}
@@ -868,9 +868,12 @@ static int initial_policy(struct orch *o)
 		log_event(LOG_INFO, "orch.policy_from_store", "{s:O, s:O}", "seq",
 			  json_object_get(row, "seq"), "actor", json_object_get(row, "actor"));
 	free(text);
+	const char *actor = json_string_value(json_object_get(row, "actor")) ?: "";
+	const char *source = !stored ? (o->cfg.policy_file[0] ? "file" : "default") :
+			     !strcmp(actor, "operator:sighup") ? "file" : "api";
+	int rc = publish_policy(o, stored ? &p : &o->cfg.policy, source);
 	json_decref(row);
-	return publish_policy(o, stored ? &p : &o->cfg.policy, stored ? "api" :
-			      o->cfg.policy_file[0] ? "file" : "default");
+	return rc;
 }
 
 /* ---- lifecycle ---------------------------------------------------------------- */

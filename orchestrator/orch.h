@@ -227,10 +227,12 @@ int orch_ack_run(struct orch *o, int64_t run_id, const char *actor, const char *
 /* The policy in force (never NULL; valid until orch_stop). */
 const struct policy *orch_policy(const struct orch *o);
 /* Puts p in force: recorded in the store first (a restarted drorchd
- * enforces it), then published; the primary gets the new mode and quorum.
+ * enforces it), then published as coming from source (orch_policy_source:
+ * "api", or "file" for a SIGHUP reload); the primary gets the new mode and
+ * quorum.
  * 0, or -1 with err (nothing changed). */
-int orch_set_policy(struct orch *o, const struct policy *p, const char *actor, char *err,
-		    size_t errlen);
+int orch_set_policy(struct orch *o, const struct policy *p, const char *actor,
+		    const char *source, char *err, size_t errlen);
 /* Where the policy in force came from: "file", "default" or "api". */
 const char *orch_policy_source(struct orch *o);
 

@@ -307,6 +307,47 @@ static void check_run_dry(void)
 	out_free(&o);
 }
 
+/* `policy`: a bad file is refused with FILE:LINE:COLUMN and exit 2 (nothing
+ * changed); diff names what a file would change (exit 1) or says nothing
+ * would (exit 0); apply puts it in force; show prints it. */
+static void check_policy_cmds(void)
+{
+	char bad[700];
+	snprintf(bad, sizeof(bad), "%s/bad-policy.yaml", root);
+	FILE *f = fopen(bad, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("name: bad\nreplication: {quorum: 3}\n", f);  /* 2 replicas in the lab */
+	fclose(f);
+	const char *apply_bad[] = { "--lab", lab_dir, "policy", "apply", bad, "--yes", NULL };
+	struct out o = drctl(apply_bad, 10000);
+	ck_assert_msg(o.code == 2 && strstr(o.stderr_text, "bad-policy.yaml:2:23: quorum: 3"),
+		      "bad policy: exit %d: %s", o.code, o.stderr_text);
+	out_free(&o);
+	const char *file = th_src("policies/examples/sync-zero-rpo.yaml");
+	const char *diff[] = { "--lab", lab_dir, "policy", "diff", file, NULL };
+	o = drctl(diff, 10000);
+	ck_assert_msg(o.code == 1 && strstr(o.stdout_text, "name: \"default\" -> \"sync-zero-rpo\"") &&
+		      strstr(o.stdout_text, "rpo.max_ms: 5000 -> 1000"),
+		      "policy diff: exit %d: %s%s", o.code, o.stdout_text, o.stderr_text);
+	out_free(&o);
+	const char *apply[] = { "--lab", lab_dir, "policy", "apply", file, "--yes", NULL };
+	o = drctl(apply, 10000);
+	ck_assert_msg(o.code == 0 && strstr(o.stdout_text, "policy sync-zero-rpo in force"),
+		      "policy apply: exit %d: %s%s", o.code, o.stdout_text, o.stderr_text);
+	out_free(&o);
+	o = drctl(diff, 10000);
+	ck_assert_msg(o.code == 0 && strstr(o.stdout_text, "no change"),
+		      "policy diff after apply: exit %d: %s%s", o.code, o.stdout_text, o.stderr_text);
+	out_free(&o);
+	const char *show[] = { "--lab", lab_dir, "policy", "show", NULL };
+	o = drctl(show, 10000);
+	ck_assert_msg(o.code == 0 && strstr(o.stdout_text, "\"sync-zero-rpo\""),
+		      "policy show: exit %d: %s%s", o.code, o.stdout_text, o.stderr_text);
+	out_free(&o);
+	const char *usage[] = { "--lab", lab_dir, "policy", "diff", NULL };
+	expect_usage(usage, "usage: drctl policy show");
+}
+
 static pid_t pid_of(const char *name)
 {
 	json_t *j = lab_json();
@@ -390,6 +431,7 @@ START_TEST(test_lab_kill_failover_audit_wan_and_down)
 	json_decref(st);
 	check_wan_set();
 	check_run_dry();
+	check_policy_cmds();
 
 	const char *noyes[] = { "--lab", lab_dir, "failover", NULL };
 	expect_usage(noyes, "pass --yes");

@@ -562,6 +562,50 @@ START_TEST(test_policy_put_applies_and_survives_restart)
 }
 END_TEST
 
+/* Waits up to 5 s for GET /v1/policy to name `name`; the policy, or NULL. */
+static json_t *wait_policy(const char *name)
+{
+	for (uint64_t end = time_mono_ms() + 5000; time_mono_ms() < end; time_sleep_ms(50)) {
+		json_t *p = tl_orch_get(&L, "/v1/policy");
+		if (p && !strcmp(json_string_value(json_object_get(p, "name")) ?: "", name))
+			return p;
+		json_decref(p);
+	}
+	return NULL;
+}
+
+/* SIGHUP reads the config's policy file again: a good one is in force at
+ * once (source "file"), a bad one is logged with its position and changes
+ * nothing; drorchd goes on. */
+START_TEST(test_sighup_reloads_the_policy_file)
+{
+	tl_lab_up(&L, NULL);
+	tl_write_file(L.policy, "name: reloaded\nreplication: {mode: async}\nrto_ms: 3s\n");
+	ck_assert_int_eq(kill(L.orch, SIGHUP), 0);
+	json_t *p = wait_policy("reloaded");
+	ck_assert_msg(p, "SIGHUP did not put the file's policy in force; see %s", L.log);
+	ck_assert_str_eq(json_string_value(json_object_get(p, "source")), "file");
+	ck_assert_int_eq(json_integer_value(json_object_get(p, "rto_ms")), 3000);
+	json_decref(p);
+	tl_write_file(L.policy, "name: broken\nrto_ms: 3s\nrto_ms: 4s\n");
+	ck_assert_int_eq(kill(L.orch, SIGHUP), 0);
+	bool logged = false;
+	for (uint64_t end = time_mono_ms() + 5000; !logged && time_mono_ms() < end;
+	     time_sleep_ms(50)) {
+		char *log = th_read_file(L.log, NULL);
+		logged = log && strstr(log, "drorchd.policy_refused") &&
+			 strstr(log, "policy.yaml:3:1: duplicate key 'rto_ms'");
+		free(log);
+	}
+	ck_assert_msg(logged, "the bad policy file was not refused with its position; see %s",
+		      L.log);
+	p = tl_orch_get(&L, "/v1/policy");
+	ck_assert_str_eq(json_string_value(json_object_get(p, "name")), "reloaded");
+	json_decref(p);
+	ck_assert(!th_pid_gone(L.orch));
+}
+END_TEST
+
 /* drop_replication on us-east, the primary: from now on what it
  * acknowledges reaches no replica. */
 static void drop_replication(void)
@@ -1115,6 +1159,7 @@ static Suite *drorchd_suite(void)
 	tcase_add_test(tc, test_lost_replica_is_degraded_then_steady_again);
 	tcase_add_test(tc, test_sites_keep_serving_while_drorchd_is_down);
 	tcase_add_test(tc, test_policy_put_applies_and_survives_restart);
+	tcase_add_test(tc, test_sighup_reloads_the_policy_file);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("switchover");
 	tcase_set_timeout(tc, 120);

@@ -28,6 +28,7 @@
 #include "httpc.h"
 #include "lab.h"
 #include "playbook.h"
+#include "policy.h"
 #include "timeutil.h"
 
 enum { EXIT_DONE = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
@@ -1169,6 +1170,101 @@ static int cmd_run(struct ctl *c, int argc, char **argv)
 	return rc;
 }
 
+/* ==== policy ================================================================ */
+
+/* FILE checked as drorchd will check it, against the lab's sites (errors
+ * FILE:LINE:COLUMN, exit 2); its JSON form into *out. */
+static int read_policy(struct ctl *c, const char *path, json_t **out)
+{
+	json_t *st = NULL;
+	struct policy_cluster cl = { .nsites = 0 };
+	struct policy p;
+	char err[600];
+	*out = NULL;
+	int rc = site_names(c, &st, cl.sites, &cl.nsites);
+	if (rc == EXIT_DONE && policy_load(path, &cl, &p, err, sizeof(err)) != 0)
+		rc = usage_error("%s", err);
+	json_decref(st);
+	if (rc == EXIT_DONE && !(*out = policy_json(&p)))
+		rc = fail(EXIT_FAILED, "out of memory");
+	return rc;
+}
+
+/* The policy in force (GET /v1/policy) without what GET adds ("source"). */
+static int policy_now(struct ctl *c, json_t **out)
+{
+	int rc = api(c, "GET", "/v1/policy", NULL, out);
+	if (rc == EXIT_DONE)
+		json_object_del(*out, "source");
+	return rc;
+}
+
+static int policy_diff_cmd(struct ctl *c, const char *path)
+{
+	json_t *now = NULL, *then = NULL;
+	int rc = read_policy(c, path, &then);
+	if (rc == EXIT_DONE)
+		rc = policy_now(c, &now);
+	char *d = rc == EXIT_DONE ? policy_diff(now, then) : NULL;
+	if (rc == EXIT_DONE && !d)
+		rc = fail(EXIT_FAILED, "out of memory");
+	if (d && c->json) {
+		json_t *o = json_pack("{s:b, s:s}", "changes", *d != '\0', "diff", d);
+		print_json(o);
+		json_decref(o);
+	} else if (d) {
+		fputs(*d ? d : "no change: the policy in force is the same\n", stdout);
+	}
+	if (d && *d)
+		rc = EXIT_FAILED;  /* as diff(1): 1 when they differ */
+	free(d);
+	json_decref(now);
+	json_decref(then);
+	return rc;
+}
+
+static int policy_apply_cmd(struct ctl *c, const char *path)
+{
+	json_t *then = NULL, *now = NULL;
+	char what[700];
+	int rc = read_policy(c, path, &then);
+	snprintf(what, sizeof(what), "put policy %s (%s) in force", jstr(then, "name"), path);
+	if (rc == EXIT_DONE && (rc = confirm(c, what)) == EXIT_DONE &&
+	    (rc = api(c, "PUT", "/v1/policy", then, &now)) == EXIT_DONE) {
+		if (c->json)
+			print_json(now);
+		else
+			printf("policy %s in force (source %s)\n", jstr(now, "name"), jstr(now, "source"));
+	}
+	json_decref(then);
+	json_decref(now);
+	return rc;
+}
+
+static int cmd_policy(struct ctl *c, int argc, char **argv)
+{
+	struct opt opts[] = { { NULL, false, NULL, false } };
+	struct args a;
+	int rc = parse_args(c, argc, argv, opts, 2, &a);
+	if (rc)
+		return rc;
+	const char *sub = a.npos ? a.pos[0] : "";
+	bool show = !strcmp(sub, "show") && a.npos == 1;
+	bool file = (!strcmp(sub, "diff") || !strcmp(sub, "apply")) && a.npos == 2;
+	if (!show && !file)
+		return usage_error("usage: drctl policy show | policy diff FILE | policy apply FILE");
+	if ((rc = need_api(c)))
+		return rc;
+	if (file)
+		return !strcmp(sub, "diff") ? policy_diff_cmd(c, a.pos[1]) :
+					      policy_apply_cmd(c, a.pos[1]);
+	json_t *now = NULL;
+	if ((rc = api(c, "GET", "/v1/policy", NULL, &now)) == EXIT_DONE)
+		print_json(now);
+	json_decref(now);
+	return rc;
+}
+
 static int cmd_upgrade(struct ctl *c, int argc, char **argv)
 {
 	struct opt opts[] = { { "--to", true, NULL, false }, { "--no-finalize", false, NULL, false },
@@ -1588,6 +1684,11 @@ static const struct command commands[] = {
 	  "      it says which site drorchd waits for" },
 	{ "approve", cmd_approve, "approve RUN [--comment TEXT] [--json]",
 	  "let a playbook run past the approval gate it waits at" },
+	{ "policy", cmd_policy, "policy show | policy diff FILE | policy apply FILE [--yes] [--json]",
+	  "the policy in force (GET /v1/policy); what FILE would change, one line per key\n"
+	  "      'KEY: NOW -> THEN' (exit 0: nothing, 1: something); put FILE in force\n"
+	  "      (PUT /v1/policy).  FILE is checked here first against the cluster's sites\n"
+	  "      (errors FILE:LINE:COLUMN, exit 2); docs/policy.md documents every key" },
 	{ "ack", cmd_ack, "ack RUN --comment TEXT [--json]",
 	  "acknowledge a failover run (lifts anti-flapping; then 'resume' a HELD cluster)" },
 	{ "wan", cmd_wan,
