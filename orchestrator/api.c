@@ -130,7 +130,8 @@ static void get_policy(struct api *a, struct http_resp *resp)
 
 /* PUT /v1/policy: a whole policy document (YAML, or JSON as GET prints it,
  * "source" aside); absent keys take the built-in defaults. */
-static void put_policy(struct api *a, const struct http_req *req, struct http_resp *resp)
+static void put_policy(struct api *a, const char *actor, const struct http_req *req,
+		       struct http_resp *resp)
 {
 	enum { POLICY_MAX_BYTES = 32 * 1024 };
 	struct policy p;
@@ -151,7 +152,7 @@ static void put_policy(struct api *a, const struct http_req *req, struct http_re
 		struct policy_cluster cl = config_policy_cluster(&a->orch->cfg);
 		if (policy_parse("request body", doc, len, &cl, &p, err, sizeof(err)) != 0)
 			http_resp_error(resp, 400, "%s", err);
-		else if (orch_set_policy(a->orch, &p, "operator:api", "api", err, sizeof(err)) != 0)
+		else if (orch_set_policy(a->orch, &p, actor, "api", err, sizeof(err)) != 0)
 			http_resp_error(resp, 500, "%s", err);
 		else
 			http_resp_json(resp, 200, policy_answer(a));
@@ -202,11 +203,11 @@ static bool site_known(struct api *a, const char *field, const char *name,
 	return false;
 }
 
-static void queue_event(struct api *a, enum fsm_event ev, const char *to, bool force,
+static void queue_event(struct api *a, const char *actor, enum fsm_event ev, const char *to, bool force,
 			struct http_resp *resp)
 {
 	char why[400];
-	int rc = orch_request(a->orch, ev, "operator:api", to, force, why, sizeof(why));
+	int rc = orch_request(a->orch, ev, actor, to, force, why, sizeof(why));
 	if (rc)
 		http_resp_error(resp, rc, "%s", why);
 	else
@@ -215,7 +216,8 @@ static void queue_event(struct api *a, enum fsm_event ev, const char *to, bool f
 }
 
 /* POST /v1/failover {"to": SITE, "force": bool} */
-static void post_failover(struct api *a, const struct http_req *req, struct http_resp *resp)
+static void post_failover(struct api *a, const char *actor, const struct http_req *req,
+			  struct http_resp *resp)
 {
 	json_t *j;
 	struct api_failover f;
@@ -225,12 +227,13 @@ static void post_failover(struct api *a, const struct http_req *req, struct http
 	if (api_parse_failover(j, &f, err, sizeof(err)) != 0)
 		http_resp_error(resp, 400, "%s", err);
 	else if (site_known(a, "to", f.to, resp))
-		queue_event(a, FSM_E_OP_FAILOVER, f.to, f.force, resp);
+		queue_event(a, actor, FSM_E_OP_FAILOVER, f.to, f.force, resp);
 	json_decref(j);
 }
 
 /* POST /v1/pause, /v1/resume (no fields). */
-static void post_event(struct api *a, const struct http_req *req, enum fsm_event ev,
+static void post_event(struct api *a, const char *actor, const struct http_req *req,
+		       enum fsm_event ev,
 		       struct http_resp *resp)
 {
 	json_t *j;
@@ -240,12 +243,13 @@ static void post_event(struct api *a, const struct http_req *req, enum fsm_event
 	if (api_parse_empty(j, err, sizeof(err)) != 0)
 		http_resp_error(resp, 400, "%s", err);
 	else
-		queue_event(a, ev, NULL, false, resp);
+		queue_event(a, actor, ev, NULL, false, resp);
 	json_decref(j);
 }
 
 /* POST /v1/switchover {"to": SITE}; POST /v1/failback (no fields). */
-static void post_switchover(struct api *a, const struct http_req *req, bool failback,
+static void post_switchover(struct api *a, const char *actor, const struct http_req *req,
+			    bool failback,
 			    struct http_resp *resp)
 {
 	json_t *j;
@@ -259,7 +263,7 @@ static void post_switchover(struct api *a, const struct http_req *req, bool fail
 		http_resp_error(resp, 400, "%s", err);
 	} else if (site_known(a, "to", s.to, resp)) {
 		char why[400];
-		rc = orch_switchover(a->orch, "operator:api", s.to, why, sizeof(why));
+		rc = orch_switchover(a->orch, actor, s.to, why, sizeof(why));
 		if (rc)
 			http_resp_error(resp, rc, "%s", why);
 		else
@@ -338,7 +342,8 @@ static int find_playbook(struct api *a, const char *name, const char *text, stru
 }
 
 /* POST /v1/playbooks/{name}/runs {"dry_run": bool, "playbook": "YAML"} */
-static void post_playbook_run(struct api *a, const struct http_req *req, struct http_resp *resp)
+static void post_playbook_run(struct api *a, const char *actor, const struct http_req *req,
+			      struct http_resp *resp)
 {
 	const char *name = req->path + strlen("/v1/playbooks/");
 	const char *slash = strchr(name, '/');
@@ -362,7 +367,7 @@ static void post_playbook_run(struct api *a, const struct http_req *req, struct 
 	json_t *plan = NULL;
 	int rc = find_playbook(a, pname, body.playbook, &pb, why, sizeof(why));
 	if (rc == 0)
-		rc = pbrun_start(a->pbrun, &pb, &(struct pbrun_opts){ .actor = "operator:api",
+		rc = pbrun_start(a->pbrun, &pb, &(struct pbrun_opts){ .actor = actor,
 				 .dry_run = body.dry_run }, &run, &plan, why, sizeof(why));
 	if (rc)
 		http_resp_error(resp, rc, "%s", why);
@@ -477,7 +482,8 @@ static json_t *plan_for_fsm(const struct playbook *pb, const char *to, bool roll
  * {"rollback": true}: a run of kind upgrade driven by the state machine
  * (202: UPGRADING, FINALIZING), its plan (dry run: 200), nothing to do
  * (200, "noop"), or refused (409, e.g. not STEADY). */
-static void post_upgrade(struct api *a, const struct http_req *req, struct http_resp *resp)
+static void post_upgrade(struct api *a, const char *actor, const struct http_req *req,
+			 struct http_resp *resp)
 {
 	json_t *j;
 	struct api_upgrade u;
@@ -500,12 +506,12 @@ static void post_upgrade(struct api *a, const struct http_req *req, struct http_
 				   "rollback", u.rollback);
 	if (rc == 0 && u.dry_run) {
 		rc = pbrun_start(a->pbrun, &pb, &(struct pbrun_opts){ .kind = "upgrade",
-				 .actor = "operator:api", .dry_run = true, .detail = detail },
+				 .actor = actor, .dry_run = true, .detail = detail },
 				 &run, &plan, why, sizeof(why));
 	} else if (rc == 0) {
 		json_t *fsm_plan = plan_for_fsm(&pb, to, u.rollback);
 		playbook_free(&pb);
-		rc = fsm_plan ? orch_upgrade(a->orch, "operator:api", fsm_plan, &run, why,
+		rc = fsm_plan ? orch_upgrade(a->orch, actor, fsm_plan, &run, why,
 					     sizeof(why)) : 503;
 		json_decref(fsm_plan);
 	}
@@ -525,7 +531,8 @@ static void post_upgrade(struct api *a, const struct http_req *req, struct http_
 }
 
 /* POST /v1/runs/{id}/approve {"comment"} (optional), /ack {"comment"} (required). */
-static void post_comment(struct api *a, const struct http_req *req, int64_t run, bool ack,
+static void post_comment(struct api *a, const char *actor, const struct http_req *req,
+			 int64_t run, bool ack,
 			 struct http_resp *resp)
 {
 	json_t *j;
@@ -540,8 +547,8 @@ static void post_comment(struct api *a, const struct http_req *req, int64_t run,
 		json_decref(j);
 		return;
 	}
-	rc = ack ? orch_ack_run(a->orch, run, "operator:api", c.comment, why, sizeof(why))
-		 : pbrun_approve(a->pbrun, run, "operator:api", c.comment, why, sizeof(why));
+	rc = ack ? orch_ack_run(a->orch, run, actor, c.comment, why, sizeof(why))
+		 : pbrun_approve(a->pbrun, run, actor, c.comment, why, sizeof(why));
 	if (rc)
 		http_resp_error(resp, rc, "%s", why);
 	else
@@ -551,40 +558,53 @@ static void post_comment(struct api *a, const struct http_req *req, int64_t run,
 }
 
 /* POST /v1/runs/{id}/ack or /approve. */
-static void post_run(struct api *a, const struct http_req *req, struct http_resp *resp)
+static void post_run(struct api *a, const char *actor, const struct http_req *req,
+		     struct http_resp *resp)
 {
 	int64_t run;
 	const char *rest;
 	bool id_ok = parse_run_id(req->path + strlen("/v1/runs/"), &run, &rest);
 	if (id_ok && strcmp(rest, "/approve") == 0)
-		post_comment(a, req, run, false, resp);
+		post_comment(a, actor, req, run, false, resp);
 	else if (id_ok && strcmp(rest, "/ack") == 0)
-		post_comment(a, req, run, true, resp);
+		post_comment(a, actor, req, run, true, resp);
 	else
 		http_resp_error(resp, 404, "no route for POST %s", req->path);
 }
 
+/* The operator a request's bearer token names ("operator:NAME"), or false
+ * with a 401 set. */
+static bool authorized(struct api *a, const struct http_req *req, char *actor, size_t len,
+		       struct http_resp *resp)
+{
+	if (operators_actor(&a->ops, http_req_header(req, "Authorization"), actor, len))
+		return true;
+	http_resp_header(resp, "WWW-Authenticate", "Bearer");
+	http_resp_error(resp, 401, "missing or wrong bearer token");
+	return false;
+}
+
 static void route_post(struct api *a, const struct http_req *req, struct http_resp *resp)
 {
-	if (!auth_bearer_ok(http_req_header(req, "Authorization"), a->token)) {
-		http_resp_header(resp, "WWW-Authenticate", "Bearer");
-		http_resp_error(resp, 401, "missing or wrong bearer token");
-	} else if (strcmp(req->path, "/v1/failover") == 0) {
-		post_failover(a, req, resp);
+	char actor[OPERATORS_NAME_MAX + 16];
+	if (!authorized(a, req, actor, sizeof(actor), resp))
+		return;
+	if (strcmp(req->path, "/v1/failover") == 0) {
+		post_failover(a, actor, req, resp);
 	} else if (strcmp(req->path, "/v1/switchover") == 0) {
-		post_switchover(a, req, false, resp);
+		post_switchover(a, actor, req, false, resp);
 	} else if (strcmp(req->path, "/v1/failback") == 0) {
-		post_switchover(a, req, true, resp);
+		post_switchover(a, actor, req, true, resp);
 	} else if (strcmp(req->path, "/v1/pause") == 0) {
-		post_event(a, req, FSM_E_OP_PAUSE, resp);
+		post_event(a, actor, req, FSM_E_OP_PAUSE, resp);
 	} else if (strcmp(req->path, "/v1/resume") == 0) {
-		post_event(a, req, FSM_E_OP_RESUME, resp);
+		post_event(a, actor, req, FSM_E_OP_RESUME, resp);
 	} else if (strncmp(req->path, "/v1/runs/", 9) == 0) {
-		post_run(a, req, resp);
+		post_run(a, actor, req, resp);
 	} else if (strcmp(req->path, "/v1/upgrades") == 0) {
-		post_upgrade(a, req, resp);
+		post_upgrade(a, actor, req, resp);
 	} else if (strncmp(req->path, "/v1/playbooks/", 14) == 0) {
-		post_playbook_run(a, req, resp);
+		post_playbook_run(a, actor, req, resp);
 	} else if (known_path(req->path)) {
 		http_resp_error(resp, 405, "method POST not allowed on %s", req->path);
 	} else {
@@ -594,12 +614,9 @@ static void route_post(struct api *a, const struct http_req *req, struct http_re
 
 static void route_put_policy(struct api *a, const struct http_req *req, struct http_resp *resp)
 {
-	if (!auth_bearer_ok(http_req_header(req, "Authorization"), a->token)) {
-		http_resp_header(resp, "WWW-Authenticate", "Bearer");
-		http_resp_error(resp, 401, "missing or wrong bearer token");
-	} else {
-		put_policy(a, req, resp);
-	}
+	char actor[OPERATORS_NAME_MAX + 16];
+	if (authorized(a, req, actor, sizeof(actor), resp))
+		put_policy(a, actor, req, resp);
 }
 
 static void get_fsm_any(const struct http_req *req, struct http_resp *resp)

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "http.h"
+#include "operators.h"
 #include "orch.h"
 #include "version.h"
 
@@ -22,7 +23,8 @@ struct pbrun;
 struct api {
 	struct orch *orch;
 	struct pbrun *pbrun;       /* the playbook runner */
-	char token[512];           /* operators' bearer token */
+	struct operators ops;      /* who may act: the token_file's token ("api")
+				    * and the operators_file's (operators.h) */
 };
 
 /* The largest request body (a policy, a playbook): larger ones answer 413. */

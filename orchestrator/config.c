@@ -110,7 +110,8 @@ static int parse_config(struct ydoc *d, struct config *c)
 {
 	static const char *const keys[] = { "listen", "db", "token_file", "site_token_file",
 					    "policy", "sites", "initial_primary", "webhooks",
-					    "playbooks", "drlink", "audit_key_file", NULL };
+					    "playbooks", "drlink", "audit_key_file", "operators_file",
+					    NULL };
 	yaml_node_t *root = ydoc_root(d);
 	char host[CONFIG_URL_MAX];
 	uint16_t port;
@@ -127,6 +128,8 @@ static int parse_config(struct ydoc *d, struct config *c)
 	    ydoc_string(d, root, "drlink", false, c->drlink, sizeof(c->drlink)) ||
 	    ydoc_string(d, root, "audit_key_file", false, c->audit_key_file,
 			sizeof(c->audit_key_file)) ||
+	    ydoc_string(d, root, "operators_file", false, c->operators_file,
+			sizeof(c->operators_file)) ||
 	    parse_sites(d, root, c) || parse_webhooks(d, root, c))
 		return -1;
 	if (c->drlink[0] && strncmp(c->drlink, "http://", 7) != 0)

@@ -8,7 +8,8 @@
  *
  *   listen: 127.0.0.1:7000
  *   db: /var/lib/drorch/drorch.db
- *   token_file: /etc/drorch/operator.token
+ *   token_file: /etc/drorch/operator.token    # its token acts as operator:api
+ *   operators_file: /etc/drorch/operators     # optional: NAME sha256:HEX lines
  *   site_token_file: /etc/drorch/site.token
  *   policy: /etc/drorch/policy.yaml        # optional: built-in default
  *   initial_primary: us-east
@@ -58,6 +59,7 @@ struct config {
 	char listen[CONFIG_URL_MAX];
 	char db[512];
 	char token_file[512];
+	char operators_file[512];      /* operators named by hashed tokens, or "" */
 	char site_token_file[512];
 	char policy_file[512];
 	char initial_primary[CONFIG_NAME_MAX];

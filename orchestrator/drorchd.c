@@ -173,12 +173,31 @@ static void reload_policy(struct orch *o, const struct config *cfg)
 	}
 }
 
+/* Who may act: the token_file's token as operator "api", and every
+ * operator of the operators_file (operators.h). */
+static int load_operators(const struct config *cfg, struct operators *ops, char *err,
+			  size_t errlen)
+{
+	char token[512];
+	operators_init(ops);
+	int rc = auth_read_token(cfg->token_file, token, sizeof(token), err, errlen) != 0 ||
+		 operators_add(ops, "api", token, err, errlen) != 0 ||
+		 (cfg->operators_file[0] &&
+		  operators_load(ops, cfg->operators_file, err, errlen) != 0) ? -1 : 0;
+	explicit_bzero(token, sizeof(token));  /* only its hash is kept */
+	if (rc)
+		return -1;
+	log_event(LOG_INFO, "drorchd.operators", "{s:i, s:s}", "count", ops->n, "file",
+		  cfg->operators_file[0] ? cfg->operators_file : "(none: token_file only)");
+	return 0;
+}
+
 static int serve(const struct config *cfg)
 {
 	char err[512], host[CONFIG_URL_MAX];
 	uint16_t port;
 	static struct api api;  /* lives as long as main; read-only after start */
-	if (auth_read_token(cfg->token_file, api.token, sizeof(api.token), err, sizeof(err)) != 0) {
+	if (load_operators(cfg, &api.ops, err, sizeof(err)) != 0) {
 		fprintf(stderr, "drorchd: %s\n", err);
 		return 1;
 	}

@@ -9,6 +9,7 @@
 #include "crc32c.h"
 #include "http.h"
 #include "httpc.h"
+#include "operators.h"
 #include "testhelp.h"
 #include "version.h"
 
@@ -131,6 +132,94 @@ START_TEST(test_versions_compare_number_by_number)
 }
 END_TEST
 
+/* ---- operators ---- */
+
+/* Writes text to DIR/operators and loads it into a table holding "api". */
+static int load_ops(struct operators *o, const char *text, char *err, size_t len)
+{
+	char *dir = th_mkdtemp("check_common"), path[600];
+	snprintf(path, sizeof(path), "%s/operators", dir);
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+	operators_init(o);
+	ck_assert_int_eq(operators_add(o, "api", "the-api-token", err, len), 0);
+	int rc = operators_load(o, path, err, len);
+	char *slash = strrchr(err, '/');  /* errors say PATH:LINE: keep operators:LINE */
+	if (rc && slash)
+		memmove(err, slash + 1, strlen(slash));
+	th_rmrf(dir);
+	free(dir);
+	return rc;
+}
+
+START_TEST(test_operators_name_the_caller)
+{
+	char alice[200], bob[200], text[600], err[300], actor[80];
+	struct operators o;
+	ck_assert_int_eq(operators_line("alice", "alice-token-1", alice, sizeof(alice), err,
+					sizeof(err)), 0);
+	ck_assert_int_eq(operators_line("bob", "bob-token-22", bob, sizeof(bob), err,
+					sizeof(err)), 0);
+	ck_assert_ptr_nonnull(strstr(alice, "alice sha256:"));
+	ck_assert_ptr_null(strstr(alice, "alice-token-1"));  /* never the token itself */
+	snprintf(text, sizeof(text), "# the on-call rota\n\n%s\n  %s   # backup\n", alice, bob);
+	ck_assert_msg(load_ops(&o, text, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(o.n, 3);
+	ck_assert(operators_actor(&o, "Bearer alice-token-1", actor, sizeof(actor)));
+	ck_assert_str_eq(actor, "operator:alice");
+	ck_assert(operators_actor(&o, "Bearer bob-token-22", actor, sizeof(actor)));
+	ck_assert_str_eq(actor, "operator:bob");
+	ck_assert(operators_actor(&o, "Bearer the-api-token", actor, sizeof(actor)));
+	ck_assert_str_eq(actor, "operator:api");
+	static const char *const no[] = { NULL, "", "Bearer ", "Bearer alice-token-", "bearer "
+					  "alice-token-1", "Basic alice-token-1",
+					  "Bearer alice-token-1 " };
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		ck_assert_msg(!operators_actor(&o, no[i], actor, sizeof(actor)), "%s",
+			      no[i] ? no[i] : "(null)");
+}
+END_TEST
+
+START_TEST(test_bad_operators_files_are_refused_with_the_line)
+{
+	char line[200], err[300], text[800];
+	struct operators o;
+	ck_assert_int_eq(operators_line("carol", "carol-token", line, sizeof(line), err,
+					sizeof(err)), 0);
+	static const struct {
+		const char *text, *says;
+	} bad[] = {
+		{ "carol\n", "operators:1: expected NAME sha256:HEX" },
+		{ "# x\ncarol sha256:abc\n", "operators:2: expected sha256: and 64 lowercase hex" },
+		{ "Carol sha256:0000000000000000000000000000000000000000000000000000000000000000\n",
+		  "operators:1: a name is 1-47 of a-z" },
+		{ "dave sha256:000000000000000000000000000000000000000000000000000000000000000G\n",
+		  "operators:1: expected sha256:" },
+		{ "a b c\n", "operators:1: expected NAME sha256:HEX" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(load_ops(&o, bad[i].text, err, sizeof(err)), -1);
+		ck_assert_msg(strstr(err, bad[i].says), "%s: %s", bad[i].text, err);
+		ck_assert_int_eq(o.n, 1);  /* nothing added */
+	}
+	snprintf(text, sizeof(text), "%s\n%s\n", line, line);
+	ck_assert_int_eq(load_ops(&o, text, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "operators:2: this operator is named twice"), "%s", err);
+	char same[200];
+	ck_assert_int_eq(operators_line("erin", "carol-token", same, sizeof(same), err,
+					sizeof(err)), 0);
+	snprintf(text, sizeof(text), "%s\n%s\n", line, same);
+	ck_assert_int_eq(load_ops(&o, text, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "operators:2: this token is another operator's too"), "%s", err);
+	ck_assert_int_eq(operators_line("api", "the-api-token", same, sizeof(same), err,
+					sizeof(err)), 0);
+	ck_assert_int_eq(load_ops(&o, same, err, sizeof(err)), -1);  /* "api" is the token_file's */
+	ck_assert_int_eq(operators_line("no way", "t", line, sizeof(line), err, sizeof(err)), -1);
+}
+END_TEST
+
 static Suite *common_suite(void)
 {
 	Suite *s = suite_create("common");
@@ -141,6 +230,10 @@ static Suite *common_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("version");
 	tcase_add_test(tc, test_versions_compare_number_by_number);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("operators");
+	tcase_add_test(tc, test_operators_name_the_caller);
+	tcase_add_test(tc, test_bad_operators_files_are_refused_with_the_line);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("http");
 	tcase_set_timeout(tc, 30);

@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 
+#include "operators.h"
 #include "testhelp.h"
 #include "timeutil.h"
 
@@ -40,7 +41,15 @@ static void out_free(struct out *o)
 
 /* Starts drctl with argv (NULL-terminated, without argv[0]); stdin is
  * /dev/null, stdout and stderr go to files named after tag. */
+static pid_t drctl_spawn_in(const char *tag, const char *const argv[], const char *in_path);
+
 static pid_t drctl_spawn(const char *tag, const char *const argv[])
+{
+	return drctl_spawn_in(tag, argv, NULL);
+}
+
+/* The same with stdin read from in_path (NULL: /dev/null). */
+static pid_t drctl_spawn_in(const char *tag, const char *const argv[], const char *in_path)
 {
 	char *full[32] = { (char *)th_bin("drctl") };
 	int n = 1;
@@ -52,7 +61,7 @@ static pid_t drctl_spawn(const char *tag, const char *const argv[])
 	snprintf(errp, sizeof(errp), "%s/%s.err", root, tag);
 	pid_t pid = fork();
 	if (pid == 0) {
-		int in = open("/dev/null", O_RDONLY);
+		int in = open(in_path ? in_path : "/dev/null", O_RDONLY);
 		int o = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		int e = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		if (in < 0 || o < 0 || e < 0)
@@ -226,6 +235,27 @@ START_TEST(test_usage_errors_exit_2_with_a_message)
 	expect_usage(noto, "--to SITE is required");
 	const char *fbto[] = { "--url", "http://127.0.0.1:1", "failback", "--to", "x", NULL };
 	expect_usage(fbto, "unknown option --to");
+	const char *hash[] = { "hash-token", "alice", NULL };
+	expect_usage(hash, "hash-token: no token on standard input");
+	char tok[600];
+	snprintf(tok, sizeof(tok), "%s/alice.token", root);
+	FILE *tf = fopen(tok, "w");
+	ck_assert_ptr_nonnull(tf);
+	fputs("alice-secret-token\n", tf);
+	fclose(tf);
+	const char *hashname[] = { "hash-token", "Alice Smith", NULL };
+	struct out bn = drctl_wait("hashname", drctl_spawn_in("hashname", hashname, tok), 5000);
+	ck_assert_msg(bn.code == 2 && strstr(bn.stderr_text, "operator Alice Smith: a name is"),
+		      "hash-token with a bad name: exit %d: %s", bn.code, bn.stderr_text);
+	out_free(&bn);
+	struct out h = drctl_wait("hash", drctl_spawn_in("hash", hash, tok), 5000);
+	/* sha256("alice-secret-token"), as the operators file wants it */
+	char want[200], err[100];
+	ck_assert_int_eq(operators_line("alice", "alice-secret-token", want, sizeof(want), err,
+					sizeof(err)), 0);
+	ck_assert_msg(h.code == 0 && !strncmp(h.stdout_text, want, strlen(want)),
+		      "hash-token: exit %d: %s%s", h.code, h.stdout_text, h.stderr_text);
+	out_free(&h);
 	const char *help[] = { "failover", "--help", NULL };
 	struct out o = drctl(help, 5000);
 	ck_assert_int_eq(o.code, 0);

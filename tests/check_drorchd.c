@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 
+#include "operators.h"
 #include "testhelp.h"
 #include "testlab.h"
 #include "timeutil.h"
@@ -606,6 +607,78 @@ START_TEST(test_sighup_reloads_the_policy_file)
 }
 END_TEST
 
+/* POST path as the operator whose token is token; the HTTP status. */
+static long post_as(const char *token, const char *path)
+{
+	char url[200];
+	snprintf(url, sizeof(url), "%s%s", L.url, path);
+	return th_http("POST", url, token, "{}", 2, NULL, NULL);
+}
+
+/* Whether the file at path holds needle (binary-safe). */
+static bool file_holds(const char *path, const char *needle)
+{
+	size_t len = 0;
+	char *text = th_read_file(path, &len);
+	bool found = text && memmem(text, len, needle, strlen(needle));
+	free(text);
+	return found;
+}
+
+/* Operators are named (operators_file): each token acts as its operator,
+ * operator:NAME in the audit; the token_file's as operator:api; an unknown
+ * token is 401 and changes nothing; no token is written to the store or
+ * the log, only its hash to the operators file. */
+START_TEST(test_operators_are_named_in_the_audit)
+{
+	char path[200], alice[200], bob[200], err[200], text[500];
+	ck_assert_int_lt(snprintf(path, sizeof(path), "%s/operators", L.root), (int)sizeof(path));
+	ck_assert_int_eq(operators_line("alice", "alice-secret-token", alice, sizeof(alice), err,
+					sizeof(err)), 0);
+	ck_assert_int_eq(operators_line("bob", "bob-secret-token", bob, sizeof(bob), err,
+					sizeof(err)), 0);
+	snprintf(text, sizeof(text), "# on call\n%s\n%s\n", alice, bob);
+	tl_write_file(path, text);
+	snprintf(L.extra_config, sizeof(L.extra_config), "operators_file: %s\n", path);
+	tl_lab_up(&L, NULL);
+	ck_assert_int_eq(post_as("alice-secret-token", "/v1/pause"), 202);
+	json_t *st = tl_wait_cluster(&L, "PAUSED", NULL, NULL, 5000);
+	ck_assert_ptr_nonnull(st);
+	json_decref(st);
+	ck_assert_int_eq(post_as("mallory-token", "/v1/resume"), 401);
+	ck_assert_int_eq(post_as("bob-secret-token", "/v1/resume"), 202);
+	st = tl_wait_cluster(&L, "STEADY", NULL, NULL, 5000);
+	ck_assert_ptr_nonnull(st);
+	json_decref(st);
+	ck_assert_int_eq(post_as(OP_TOKEN, "/v1/pause"), 202);
+	st = tl_wait_cluster(&L, "PAUSED", NULL, NULL, 5000);
+	ck_assert_ptr_nonnull(st);
+	json_decref(st);
+	json_t *t = tl_orch_get(&L, "/v1/transitions");
+	json_t *all = json_object_get(t, "transitions");
+	size_t n = json_array_size(all);
+	ck_assert_uint_ge(n, 3);
+	static const char *const want[][2] = { { "PAUSED", "operator:alice" },
+					       { "STEADY", "operator:bob" },
+					       { "PAUSED", "operator:api" } };
+	for (int i = 0; i < 3; i++) {
+		json_t *tr = json_array_get(all, n - 3 + (size_t)i);
+		ck_assert_str_eq(json_string_value(json_object_get(tr, "to_state")), want[i][0]);
+		ck_assert_str_eq(json_string_value(json_object_get(tr, "actor")), want[i][1]);
+	}
+	json_decref(t);
+	th_kill(L.orch, SIGTERM, 10000);  /* the store and the log as they stay */
+	static const char *const tokens[] = { "alice-secret-token", "bob-secret-token",
+					      "mallory-token", OP_TOKEN };
+	char wal[sizeof(L.db) + 8];
+	snprintf(wal, sizeof(wal), "%s-wal", L.db);
+	for (int i = 0; i < 4; i++)
+		ck_assert_msg(!file_holds(L.db, tokens[i]) && !file_holds(wal, tokens[i]) &&
+			      !file_holds(L.log, tokens[i]) && !file_holds(path, tokens[i]),
+			      "token %s written somewhere", tokens[i]);
+}
+END_TEST
+
 /* drop_replication on us-east, the primary: from now on what it
  * acknowledges reaches no replica. */
 static void drop_replication(void)
@@ -1160,6 +1233,7 @@ static Suite *drorchd_suite(void)
 	tcase_add_test(tc, test_sites_keep_serving_while_drorchd_is_down);
 	tcase_add_test(tc, test_policy_put_applies_and_survives_restart);
 	tcase_add_test(tc, test_sighup_reloads_the_policy_file);
+	tcase_add_test(tc, test_operators_are_named_in_the_audit);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("switchover");
 	tcase_set_timeout(tc, 120);

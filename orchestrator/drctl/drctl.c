@@ -27,6 +27,7 @@
 #include "format.h"
 #include "httpc.h"
 #include "lab.h"
+#include "operators.h"
 #include "playbook.h"
 #include "policy.h"
 #include "timeutil.h"
@@ -1170,6 +1171,35 @@ static int cmd_run(struct ctl *c, int argc, char **argv)
 	return rc;
 }
 
+/* ==== operators ============================================================= */
+
+/* hash-token NAME: the operators_file line for the token on stdin. */
+static int cmd_hash_token(struct ctl *c, int argc, char **argv)
+{
+	struct opt opts[] = { { NULL, false, NULL, false } };
+	struct args a;
+	char token[512], line[OPERATORS_NAME_MAX + 80], err[200];
+	int rc = parse_args(c, argc, argv, opts, 1, &a);
+	if (rc)
+		return rc;
+	if (a.npos != 1)
+		return usage_error("usage: drctl hash-token NAME < TOKEN-FILE");
+	if (!fgets(token, sizeof(token), stdin))
+		return usage_error("hash-token: no token on standard input");
+	token[strcspn(token, "\r\n")] = '\0';
+	size_t n = strlen(token);
+	while (n && (token[n - 1] == ' ' || token[n - 1] == '\t'))
+		token[--n] = '\0';
+	if (n < 8)
+		return usage_error("hash-token: a token is at least 8 bytes");
+	rc = operators_line(a.pos[0], token, line, sizeof(line), err, sizeof(err));
+	explicit_bzero(token, sizeof(token));
+	if (rc)
+		return usage_error("%s", err);
+	printf("%s\n", line);
+	return EXIT_DONE;
+}
+
 /* ==== policy ================================================================ */
 
 /* FILE checked as drorchd will check it, against the lab's sites (errors
@@ -1689,6 +1719,10 @@ static const struct command commands[] = {
 	  "      'KEY: NOW -> THEN' (exit 0: nothing, 1: something); put FILE in force\n"
 	  "      (PUT /v1/policy).  FILE is checked here first against the cluster's sites\n"
 	  "      (errors FILE:LINE:COLUMN, exit 2); docs/policy.md documents every key" },
+	{ "hash-token", cmd_hash_token, "hash-token NAME < TOKEN-FILE",
+	  "the operators_file line (NAME sha256:HEX) naming the token on standard input:\n"
+	  "      drorchd then records that token's actions as operator:NAME; the token itself\n"
+	  "      is never written anywhere (needs no lab)" },
 	{ "ack", cmd_ack, "ack RUN --comment TEXT [--json]",
 	  "acknowledge a failover run (lifts anti-flapping; then 'resume' a HELD cluster)" },
 	{ "wan", cmd_wan,
