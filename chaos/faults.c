@@ -1158,10 +1158,28 @@ static bool accepts(json_t *st, const char *cmd)
 	return false;
 }
 
+/* The acknowledgements drorchd says must come first (its status:
+ * awaiting_operator.next, "drctl ack RUN ..."): given. */
+static void ack_as_told(struct faults *fs, json_t *st)
+{
+	json_t *n;
+	size_t i;
+	json_array_foreach(json_object_get(json_object_get(st, "awaiting_operator"), "next"), i, n) {
+		long long run;
+		char path[64];
+		if (sscanf(json_string_value(n) ?: "", "drctl ack %lld", &run) != 1)
+			continue;
+		snprintf(path, sizeof(path), "/v1/runs/%lld/ack", run);
+		operator_call(fs, "POST", path, "{\"comment\":\"drchaos heal\"}", NULL);
+	}
+}
+
 /* A state that awaits an operator (HELD, PAUSED): what an operator does
- * next, escalating with time.  Paused (only resume is accepted): resume. */
+ * next, escalating with time.  Paused (only resume is accepted): resume,
+ * after the acknowledgement drorchd asks for, if any. */
 static void operator_unstick(struct faults *fs, json_t *st, double stuck_s)
 {
+	ack_as_told(fs, st);
 	if (!accepts(st, "failover")) {
 		operator_call(fs, "POST", "/v1/resume", NULL, NULL);
 		return;

@@ -1242,8 +1242,65 @@ static void state_properties(json_t *j, enum fsm_state s)
 	json_object_set_new(j, "accepts", accepts);
 }
 
+/* The failover run an operator must acknowledge before automation may
+ * resume (the anti-flapping guard does not hold), or 0. */
+static int64_t unacknowledged_run(struct orch *o)
+{
+	if (guard_holds(o, FSM_G_ANTI_FLAP_OK))
+		return 0;
+	static const char *const failover[] = { "failover", NULL };
+	json_t *r = orch_newest_run(o, failover, "succeeded");
+	int64_t id = json_integer_value(json_object_get(r, "id"));
+	json_decref(r);
+	return id;
+}
+
+/*
+ * In a state that awaits an operator (the spec's awaits_operator): why
+ * (the transition that entered it and, when it ended a run, what that run
+ * found) and the exact commands to give, in order.  NULL otherwise.
+ */
+static json_t *operator_guidance(struct orch *o, enum fsm_state s)
+{
+	if (!fsm_state_awaits_operator[s])
+		return NULL;
+	json_t *t = store_last_transition_json(o->store);
+	int64_t run = json_integer_value(json_object_get(t, "run_id"));
+	json_t *r = run ? store_run_json(o->store, run) : NULL, *st;
+	const char *kind = json_string_value(json_object_get(r, "kind")) ?: "";
+	json_t *g = json_pack("{s:s, s:s, s:O?, s:[]}", "why",
+			      json_string_value(json_object_get(t, "reason")) ?: "",
+			      "row", json_string_value(json_object_get(t, "row_id")) ?: "",
+			      "run", run ? json_object_get(t, "run_id") : NULL, "next");
+	size_t i;
+	json_array_foreach(json_object_get(r, "steps"), i, st)  /* what the run found */
+		if (g && strcmp(json_string_value(json_object_get(st, "status")) ?: "", "ok")) {
+			json_t *d = json_object_get(st, "detail");
+			json_t *found = json_object_get(d, "refused") ?: json_object_get(d, "error");
+			if (json_is_string(found))
+				json_object_set(g, "found", found);
+		}
+	json_t *next = json_object_get(g, "next");
+	int64_t unacked = unacknowledged_run(o);
+	if (unacked)
+		json_array_append_new(next, json_sprintf("drctl ack %lld --comment TEXT",
+							 (long long)unacked));
+	if (fsm_state_accepts[s][FSM_C_RESUME])
+		json_array_append_new(next, json_string("drctl resume"));
+	if (fsm_state_accepts[s][FSM_C_FAILOVER] && !strcmp(kind, "failover"))
+		json_array_append_new(next, json_string("drctl failover [--to SITE] [--force] "
+							"(instead: an operator's failover)"));
+	if (!strcmp(kind, "upgrade"))
+		json_array_append_new(next, json_string("drctl upgrade --rollback (after resume: "
+							"back to the cluster's fcv)"));
+	json_decref(r);
+	json_decref(t);
+	return g;
+}
+
 json_t *orch_status_json(struct orch *o)
 {
+	json_t *guidance = operator_guidance(o, orch_state(o));
 	uint64_t now = time_mono_ms();
 	uint64_t window = orch_window_ms(o);
 	json_t *sites = json_array();
@@ -1272,5 +1329,7 @@ json_t *orch_status_json(struct orch *o)
 			      "detail", o->history_lost, "epoch_floor", (json_int_t)o->epoch_floor);
 	state_properties(j, orch_state_locked(o));
 	pthread_mutex_unlock(&o->mu);
+	if (guidance)
+		json_object_set_new(j, "awaiting_operator", guidance);
 	return j;
 }

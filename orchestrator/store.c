@@ -3265,6 +3265,25 @@ static json_t *transitions_locked(struct store *s, int64_t since_seq, int64_t ru
 	return rows_json(s, st, ctx, err, errlen);
 }
 
+json_t *store_last_transition_json(struct store *s)
+{
+	char err[256];
+	const char *ctx = "read the last transition";
+	lock(s);
+	sqlite3_stmt *st = prep(s,
+				"SELECT seq, ts_ms, from_state, event, to_state, row_id, epoch,"
+				" actor, run_id, reason, detail, prev_hash, hash FROM transitions"
+				" ORDER BY seq DESC LIMIT 1",
+				ctx, err, sizeof(err));
+	json_t *rows = st ? rows_json(s, st, ctx, err, sizeof(err)) : NULL;
+	unlock(s);
+	if (!rows)
+		log_read_error(err);
+	json_t *last = json_incref(json_array_get(rows, 0));
+	json_decref(rows);
+	return last;
+}
+
 json_t *store_transitions_json(struct store *s, int64_t since_seq, int64_t run_id, int limit)
 {
 	char err[256];

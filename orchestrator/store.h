@@ -352,6 +352,8 @@ int store_site_upsert(struct store *s, const struct store_site *site, char *err,
  * reason, detail (parsed JSON, null if none), prev_hash, hash (not mac).
  */
 json_t *store_transitions_json(struct store *s, int64_t since_seq, int64_t run_id, int limit);
+/* The newest transition (the same object), or NULL when there is none. */
+json_t *store_last_transition_json(struct store *s);
 /* Runs, newest first, at most limit (<= 0: all); every column, JSON parsed. */
 /* Records a policy put in force by actor (JSON text, as GET /v1/policy
  * prints it); the newest one is what a restarted drorchd enforces. */

@@ -336,10 +336,30 @@ START_TEST(test_anti_flapping_holds_a_second_failover_until_acknowledged)
 	th_kill(tl_site_named(&L, second_from)->pid, SIGKILL, 5000);
 	st = tl_wait_cluster(&L, "HELD", second_from, NULL, 10000);
 	ck_assert_msg(st, "second failure inside the window was not held; see %s", L.log);
+	/* HELD says why and the commands to give, in order; given out of order,
+	 * the resume is refused with the right order. */
+	json_t *g = json_object_get(st, "awaiting_operator");
+	ck_assert_msg(g, "HELD without awaiting_operator");
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(g, "why")),
+				     "anti-flapping window"));
+	json_t *next = json_object_get(g, "next");
+	ck_assert_str_eq(json_string_value(json_array_get(next, 0)), "drctl ack 1 --comment TEXT");
+	ck_assert_str_eq(json_string_value(json_array_get(next, 1)), "drctl resume");
 	json_decref(st);
+	char *why = NULL;
+	char url[160];
+	snprintf(url, sizeof(url), "%s/v1/resume", L.url);
+	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, "{}", 2, &why, NULL), 409);
+	ck_assert_msg(why && strstr(why, "acknowledge it first") && strstr(why, "O08@HELD"), "%s",
+		      why ? why : "(no body)");
+	free(why);
 	ck_assert_int_eq(tl_orch_post(&L, "/v1/runs/1/ack", "{}"), 400);
 	ck_assert_int_eq(tl_orch_post(&L, "/v1/runs/99/ack", "{\"comment\":\"x\"}"), 404);
 	ck_assert_int_eq(tl_orch_post(&L, "/v1/runs/1/ack", "{\"comment\":\"root cause known: bad disk\"}"), 200);
+	st = tl_orch_get(&L, "/v1/status");  /* acknowledged: resume is all that is left */
+	next = json_object_get(json_object_get(st, "awaiting_operator"), "next");
+	ck_assert_str_eq(json_string_value(json_array_get(next, 0)), "drctl resume");
+	json_decref(st);
 	ck_assert_int_eq(tl_orch_post(&L, "/v1/resume", NULL), 202);
 	ck_assert_msg(tl_wait_failover_from(&L, second_from, 15000), "no failover after ack; see %s", L.log);
 	ck_assert_int_eq(tl_status_epoch(&L), 3);

@@ -361,6 +361,22 @@ static void print_sites_table(const json_t *sites)
 		       jstr(s, "url"));
 }
 
+/* A state that awaits an operator: why, and the commands to give, in
+ * order (GET /v1/status: awaiting_operator). */
+static void print_guidance(FILE *f, const json_t *st)
+{
+	const json_t *g = json_object_get(st, "awaiting_operator");
+	if (!g)
+		return;
+	fprintf(f, "%s: %s (row %s)\n", jstr(st, "state"), jstr(g, "why"), jstr(g, "row"));
+	if (json_is_string(json_object_get(g, "found")))
+		fprintf(f, "  found: %s\n", jstr(g, "found"));
+	size_t i;
+	json_t *n;
+	json_array_foreach(json_object_get(g, "next"), i, n)
+		fprintf(f, "  %s %s\n", i ? "then:" : "next:", json_string_value(n));
+}
+
 static int cmd_status(struct ctl *c, int argc, char **argv)
 {
 	struct args a;
@@ -376,6 +392,9 @@ static int cmd_status(struct ctl *c, int argc, char **argv)
 		       jint(st, "epoch"), jstr(st, "primary"), jstr(st, "policy"),
 		       jint(st, "run") > 0 ? jnum(st, "run", run, sizeof(run)) : "-");
 		print_sites_table(json_object_get(st, "sites"));
+		if (json_object_get(st, "awaiting_operator"))
+			putchar('\n');
+		print_guidance(stdout, st);
 	}
 	json_decref(st);
 	return EXIT_DONE;
@@ -521,9 +540,11 @@ static int watch_and_report(struct ctl *c, struct watch *w, long long runs_befor
 	json_t *run = NULL;
 	report_run(c, id > runs_before ? id : 0, &run);
 	if (rc == EXIT_FAILED && w->final &&
-	    json_is_true(json_object_get(w->final, "awaits_operator")))
+	    json_is_true(json_object_get(w->final, "awaits_operator"))) {
 		fail(EXIT_FAILED, "failover %s: automation refused; see drctl audit%s",
 		     jstr(w->final, "state"), run ? "" : " (no run)");
+		print_guidance(stderr, w->final);
+	}
 	else if (rc == EXIT_FAILED && run && strcmp(jstr(run, "outcome"), "running"))
 		fail(EXIT_FAILED, "%s %s; see drctl audit %lld", jstr(run, "kind"),
 		     jstr(run, "outcome"), jint(run, "id"));
