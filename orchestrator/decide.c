@@ -3,6 +3,8 @@
  */
 #include "decide.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -282,4 +284,34 @@ void decide_elect(const struct elect_in *in, struct elect_out *out)
 		out->refused = why;
 	}
 	out->forced = why && in->force;
+}
+
+enum replica_health decide_replica(const struct site_view *v, const struct replica_in *in,
+				   char *why, size_t len)
+{
+	uint64_t silent = in->now > in->last_ok ? in->now - in->last_ok : 0;
+	bool past_ms = v->lag_ms > 0 && (uint64_t)v->lag_ms > in->rpo_ms;
+	bool past_records = in->rpo_records && v->lag_records > 0 &&
+			    (uint64_t)v->lag_records > in->rpo_records;
+	if (!v->reachable || silent > in->window) {
+		snprintf(why, len, "not answering for %" PRIu64 " ms", silent);
+		return REPLICA_SILENT;
+	}
+	if (strcmp(v->role, "replica")) {
+		snprintf(why, len, "in role %s, not replica", v->role[0] ? v->role : "(none)");
+		return REPLICA_OTHER_ROLE;
+	}
+	if (strcmp(v->repl_state, "streaming")) {
+		snprintf(why, len, "replication %s", v->repl_state[0] ? v->repl_state : "not started");
+		return REPLICA_NOT_STREAMING;
+	}
+	if (!past_ms && !past_records)
+		return REPLICA_OK;
+	if (past_records && !past_ms)
+		snprintf(why, len, "lag %" PRId64 " records (%" PRId64 " ms) past the RPO of %"
+			 PRIu64 " records", v->lag_records, v->lag_ms, in->rpo_records);
+	else
+		snprintf(why, len, "lag %" PRId64 " ms (%" PRId64 " records) past the RPO of %"
+			 PRIu64 " ms", v->lag_ms, v->lag_records, in->rpo_ms);
+	return REPLICA_PAST_RPO;
 }

@@ -13,6 +13,8 @@
  *   decide_better      the election's order of candidates
  *   decide_elect       the election: who, at what RPO, or why nobody
  *   decide_measure     a run's RTO and which phase used the time
+ *   decide_replica     is a replica degraded (silent, not streaming, past
+ *                      the RPO), and why, with the figure
  */
 #ifndef DRORCH_DECIDE_H
 #define DRORCH_DECIDE_H
@@ -206,6 +208,29 @@ struct run_measure {
  * the switchover's pause, to the new primary's first write) and the time
  * each phase took; marks out of order count as not measured. */
 void decide_measure(const struct run_marks *m, struct run_measure *out);
+
+/* What a replica's health is judged against. */
+struct replica_in {
+	uint64_t now;            /* monotonic ms */
+	uint64_t last_ok;        /* its last answer (monotonic ms; drorchd's start if never) */
+	uint64_t window;         /* heartbeat x misses */
+	uint64_t rpo_ms;         /* the policy's RPO ... */
+	uint64_t rpo_records;    /* ... and in records (0: no limit) */
+};
+enum replica_health {
+	REPLICA_OK,            /* streaming within the RPO */
+	REPLICA_SILENT,        /* not answering past the window */
+	REPLICA_OTHER_ROLE,    /* not a replica */
+	REPLICA_NOT_STREAMING, /* a replica, not streaming */
+	REPLICA_PAST_RPO,      /* streaming, lagging past the RPO */
+};
+/* Whether replica v is degraded (anything but REPLICA_OK): silent past the
+ * window, in another role, not streaming, or lagging past the RPO (in ms,
+ * or in records when the policy sets a limit).  When it is, why says so
+ * for people, with the figure ("lag 7200 ms (12 records) past the RPO of
+ * 5000 ms"). */
+enum replica_health decide_replica(const struct site_view *v, const struct replica_in *in,
+				   char *why, size_t len);
 
 /* The epoch of the last record at or below lsn, from an epoch history
  * (epochs[i] began at first_lsn[i], in any order); 0 when none did. */

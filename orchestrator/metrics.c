@@ -153,6 +153,10 @@ static const struct site_family site_families[] = {
 	  "A replica's replication lag, as it reported it.", 1e-3 },
 	{ "drorch_monitor_site_last_seen_seconds", "last_seen_ms_ago",
 	  "Time since the site last answered the monitor.", 1e-3 },
+	{ "drorch_monitor_site_replication_lag_records", "lag_records",
+	  "A replica's replication lag in records, as it reported it.", 1 },
+	{ "drorch_monitor_site_rpo_breached", "rpo_breached",
+	  "1 while a replica lags past the policy's RPO (in ms, or in records).", 1 },
 };
 
 static double jnum(json_t *v)

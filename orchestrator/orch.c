@@ -477,14 +477,16 @@ static char *request_text(const struct op_request *req)
 	return text;
 }
 
-/* Commits row's transition (CAS) and returns 0; -1 when it could not. */
+/* Commits row's transition (CAS) and returns 0; -1 when it could not.
+ * Its audit detail: what the operator asked (req), or what the event
+ * found (detail, may be NULL). */
 static int commit(struct orch *o, const struct fsm_row *row, const char *actor,
-		  const struct op_request *req)
+		  const struct op_request *req, const json_t *detail)
 {
 	struct store_cluster next;
 	if (next_cluster(o, row, actor, req, &next) != 0)
 		return -1;
-	char *dtext = request_text(req);
+	char *dtext = req ? request_text(req) : detail ? json_dumps(detail, JSON_COMPACT) : NULL;
 	struct store_transition t = {
 		.from = fsm_state_names[row->from], .event = fsm_event_names[row->event],
 		.to = fsm_state_names[row->to], .row_id = row->id, .actor = actor,
@@ -530,7 +532,7 @@ static int commit(struct orch *o, const struct fsm_row *row, const char *actor,
  * ignore, a reject or an action with no result.  Returns the first row.
  */
 static const struct fsm_row *feed(struct orch *o, int ev, const char *actor,
-				   const struct op_request *req)
+				   const struct op_request *req, const json_t *detail)
 {
 	const struct fsm_row *first = NULL;
 	while (ev >= 0 && !orch_stopping(o)) {
@@ -540,9 +542,10 @@ static const struct fsm_row *feed(struct orch *o, int ev, const char *actor,
 		const struct fsm_row *row = fsm_step(s, (enum fsm_event)ev, guard_holds, o);
 		if (!first)
 			first = row;
-		if (!row || row->kind != FSM_TRANSITION || commit(o, row, actor, req) != 0)
+		if (!row || row->kind != FSM_TRANSITION || commit(o, row, actor, req, detail) != 0)
 			break;
 		req = NULL;
+		detail = NULL;
 		crash_point(o, row);
 		step_pause(row);
 		if (row->ends_run)
@@ -560,13 +563,15 @@ static uint64_t last_ok_locked(const struct orch *o, int i, uint64_t started)
 	return o->views[i].last_ok_ms ? o->views[i].last_ok_ms : started;
 }
 
+/* decide_replica for site i under the policy in force.  Under o->mu. */
 static bool replica_degraded_locked(const struct orch *o, int i, uint64_t now, uint64_t window,
-				    uint64_t started)
+				    uint64_t started, char *why, size_t len)
 {
-	const struct site_view *v = &o->views[i];
-	return !v->reachable || now - last_ok_locked(o, i, started) > window ||
-	       strcmp(v->role, "replica") || strcmp(v->repl_state, "streaming") ||
-	       (uint64_t)v->lag_ms > orch_policy(o)->rpo_ms;
+	const struct policy *p = orch_policy(o);
+	struct replica_in in = { .now = now, .last_ok = last_ok_locked(o, i, started),
+				 .window = window, .rpo_ms = p->rpo_ms,
+				 .rpo_records = p->rpo_records };
+	return decide_replica(&o->views[i], &in, why, len) != REPLICA_OK;
 }
 
 /* A health level (HEALTHY, REPLICA_DEGRADED) becomes an event only once it
@@ -616,8 +621,28 @@ static bool primary_unknown_locked(struct orch *o)
 	return o->cluster.ctx.primary_unknown;
 }
 
-/* At most one event from the views, under o->mu; -1 for none. */
-static int health_event_locked(struct orch *o, uint64_t now, uint64_t started)
+/* The replicas decide_replica finds degraded, each with why, into
+ * detail {"degraded": [{"site", "why"}]} (new; NULL when none).  Under mu. */
+static json_t *degraded_locked(struct orch *o, int p, uint64_t now, uint64_t window,
+			       uint64_t started)
+{
+	json_t *list = NULL;
+	for (int i = 0; i < o->cfg.nsites; i++) {
+		char why[200];
+		if (i == p || !replica_degraded_locked(o, i, now, window, started, why, sizeof(why)))
+			continue;
+		if (!list)
+			list = json_array();
+		json_array_append_new(list, json_pack("{s:s, s:s}", "site", o->cfg.sites[i].name,
+						      "why", why));
+	}
+	return list ? json_pack("{s:o}", "degraded", list) : NULL;
+}
+
+/* At most one event from the views, under o->mu; -1 for none.  A replica
+ * degraded comes with *detail (new), which replicas and why, for the
+ * transition's audit detail and its webhook. */
+static int health_event_locked(struct orch *o, uint64_t now, uint64_t started, json_t **detail)
 {
 	enum fsm_state s = orch_state_locked(o);
 	uint32_t timeout = fsm_state_timeout_ms[s];
@@ -648,12 +673,15 @@ static int health_event_locked(struct orch *o, uint64_t now, uint64_t started)
 		return orch_rejoin_event_locked(o);
 	if (orch_diverged_event_locked(o) >= 0)
 		return FSM_E_SITE_DIVERGED;  /* the table says where it rejoins */
-	int ev = FSM_E_HEALTHY;
-	for (int i = 0; i < o->cfg.nsites; i++)
-		if (i != p && replica_degraded_locked(o, i, now, window, started))
-			/* At start, replicas take a moment to get their role and stream. */
-			ev = now - started < START_GRACE_MS ? -1 : FSM_E_REPLICA_DEGRADED;
-	return ev < 0 ? -1 : settled_locked(o, ev, now, window);
+	json_t *degraded = degraded_locked(o, p, now, window, started);
+	/* At start, replicas take a moment to get their role and stream. */
+	int ev = !degraded ? FSM_E_HEALTHY :
+		 now - started < START_GRACE_MS ? -1 : FSM_E_REPLICA_DEGRADED;
+	ev = ev < 0 ? -1 : settled_locked(o, ev, now, window);
+	if (ev == FSM_E_REPLICA_DEGRADED)
+		*detail = json_incref(degraded);
+	json_decref(degraded);
+	return ev;
 }
 
 /* The sites' newest epoch and its primary, from the views (under o->mu). */
@@ -720,7 +748,7 @@ static void resume(struct orch *o)
 		if (strcmp(fsm_action_names[a], action) == 0) {
 			log_event(LOG_WARN, "orch.resume", "{s:s, s:s}", "state", fsm_state_names[s],
 				  "action", action);
-			feed(o, act(o, (enum fsm_action)a), "auto", NULL);
+			feed(o, act(o, (enum fsm_action)a), "auto", NULL, NULL);
 			return;
 		}
 }
@@ -754,7 +782,7 @@ static void first_round(struct orch *o)
 	log_event(LOG_ERROR, "orch.store_behind", "{s:I, s:I, s:s}", "store_epoch",
 		  (json_int_t)mine, "sites_epoch", (json_int_t)sites, "action",
 		  "adopting the sites' epoch; no epoch at or below it will be issued");
-	feed(o, FSM_E_STORE_BEHIND, "auto", NULL);
+	feed(o, FSM_E_STORE_BEHIND, "auto", NULL, NULL);
 }
 
 static void *driver_main(void *arg)
@@ -766,14 +794,16 @@ static void *driver_main(void *arg)
 	while (!o->stopping) {
 		wait_wake(o, orch_policy(o)->heartbeat_ms / 2);
 		struct op_request req;
+		json_t *found = NULL;
 		note_sites_epoch_locked(o);
 		int ev = take_request_locked(o, &req);
 		bool asked = ev >= 0;
 		if (ev < 0)
-			ev = health_event_locked(o, time_mono_ms(), started);
+			ev = health_event_locked(o, time_mono_ms(), started, &found);
 		pthread_mutex_unlock(&o->mu);
 		if (ev >= 0)
-			feed(o, ev, asked ? req.actor : "auto", asked ? &req : NULL);
+			feed(o, ev, asked ? req.actor : "auto", asked ? &req : NULL, found);
+		json_decref(found);
 		orch_reconcile(o);
 		orch_note_rewinds(o);
 		pthread_mutex_lock(&o->mu);
@@ -1304,12 +1334,20 @@ json_t *orch_status_json(struct orch *o)
 	uint64_t now = time_mono_ms();
 	uint64_t window = orch_window_ms(o);
 	json_t *sites = json_array();
+	const struct policy *pol = orch_policy(o);
 	pthread_mutex_lock(&o->mu);
+	int primary = orch_site_index(o, o->cluster.primary);
 	for (int i = 0; i < o->cfg.nsites; i++) {
 		const struct site_view *v = &o->views[i];
 		const struct config_site *c = &o->cfg.sites[i];
 		const char *role = status_role(v, now, window);
-		json_array_append_new(sites, json_pack(
+		struct replica_in rin = { .now = now, .last_ok = v->last_ok_ms ? v->last_ok_ms : now,
+					  .window = window, .rpo_ms = pol->rpo_ms,
+					  .rpo_records = pol->rpo_records };
+		char why[200];
+		enum replica_health h = i == primary ? REPLICA_OK :
+					decide_replica(v, &rin, why, sizeof(why));
+		json_t *site = json_pack(
 			"{s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:s, s:s, s:i, s:I, s:b, s:s, s:I}",
 			"name", c->name, "url", c->url, "region", c->region, "role", role,
 			"healthy", strcmp(role, "down") != 0, "lsn", (json_int_t)v->lsn,
@@ -1317,7 +1355,12 @@ json_t *orch_status_json(struct orch *o)
 			"version", v->version, "fcv", v->fcv, "format", v->format,
 			"lag_ms", (json_int_t)v->lag_ms, "lag_exact", v->lag_exact,
 			"replication", v->repl_state,
-			"last_seen_ms_ago", (json_int_t)(v->last_ok_ms ? now - v->last_ok_ms : 0)));
+			"last_seen_ms_ago", (json_int_t)(v->last_ok_ms ? now - v->last_ok_ms : 0));
+		/* A replica's health against the policy: the figure past the RPO. */
+		json_object_set_new(site, "lag_records", json_integer(v->lag_records));
+		json_object_set_new(site, "rpo_breached", json_boolean(h == REPLICA_PAST_RPO));
+		json_object_set_new(site, "degraded", h == REPLICA_OK ? json_null() : json_string(why));
+		json_array_append_new(sites, site);
 	}
 	json_t *j = json_pack("{s:s, s:I, s:s, s:I, s:s, s:o, s:s, s:I, s:I, s:{s:b, s:s, s:I}}",
 			      "state", o->cluster.state, "epoch", (json_int_t)o->cluster.epoch,

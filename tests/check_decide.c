@@ -450,6 +450,39 @@ START_TEST(test_epoch_at_an_lsn)
 }
 END_TEST
 
+/* A replica's health against the RPO: each cause, with its figure. */
+START_TEST(test_replica_health_names_the_cause_and_the_figure)
+{
+	struct site_view v[3];
+	three(v, NOW);
+	struct replica_in in = { .now = NOW, .last_ok = NOW, .window = WINDOW, .rpo_ms = 5000 };
+	char why[200] = "";
+	ck_assert_int_eq(decide_replica(&v[1], &in, why, sizeof(why)), REPLICA_OK);
+	v[1].lag_ms = 7200;
+	v[1].lag_records = 12;
+	ck_assert_int_eq(decide_replica(&v[1], &in, why, sizeof(why)), REPLICA_PAST_RPO);
+	ck_assert_str_eq(why, "lag 7200 ms (12 records) past the RPO of 5000 ms");
+	v[1].lag_ms = 10;  /* within the ms, past a record limit */
+	in.rpo_records = 5;
+	ck_assert_int_eq(decide_replica(&v[1], &in, why, sizeof(why)), REPLICA_PAST_RPO);
+	ck_assert_str_eq(why, "lag 12 records (10 ms) past the RPO of 5 records");
+	in.rpo_records = 0;  /* 0: no limit in records */
+	ck_assert_int_eq(decide_replica(&v[1], &in, why, sizeof(why)), REPLICA_OK);
+	strcpy(v[1].repl_state, "refused");
+	ck_assert_int_eq(decide_replica(&v[1], &in, why, sizeof(why)), REPLICA_NOT_STREAMING);
+	ck_assert_str_eq(why, "replication refused");
+	strcpy(v[1].role, "fenced");
+	ck_assert_int_eq(decide_replica(&v[1], &in, why, sizeof(why)), REPLICA_OTHER_ROLE);
+	ck_assert_str_eq(why, "in role fenced, not replica");
+	in.last_ok = NOW - WINDOW - 1;  /* silence wins over everything else */
+	ck_assert_int_eq(decide_replica(&v[1], &in, why, sizeof(why)), REPLICA_SILENT);
+	ck_assert_str_eq(why, "not answering for 301 ms");
+	in.last_ok = NOW;
+	v[1].reachable = false;
+	ck_assert_int_eq(decide_replica(&v[1], &in, why, sizeof(why)), REPLICA_SILENT);
+}
+END_TEST
+
 static Suite *decide_suite(void)
 {
 	Suite *s = suite_create("decide");
@@ -473,6 +506,7 @@ static Suite *decide_suite(void)
 	tcase_add_test(tc, test_elect_takes_the_newest_log_and_measures_the_rpo);
 	tcase_add_test(tc, test_elect_refuses_what_would_lose_acknowledged_writes);
 	tcase_add_test(tc, test_elect_lets_a_strictly_newer_old_primary_stand);
+	tcase_add_test(tc, test_replica_health_names_the_cause_and_the_figure);
 	suite_add_tcase(s, tc);
 	return s;
 }

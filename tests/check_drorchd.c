@@ -372,7 +372,22 @@ START_TEST(test_lost_replica_is_degraded_then_steady_again)
 	th_kill(L.site[1].pid, SIGKILL, 5000);
 	json_t *st = tl_wait_cluster(&L, "DEGRADED", L.names[0], NULL, 5000);
 	ck_assert_msg(st, "a lost replica did not make the cluster DEGRADED");
+	/* The site and why, in its status, and in the transition (its audit
+	 * detail, which the webhook carries). */
+	json_t *site = json_array_get(json_object_get(st, "sites"), 1);
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(site, "degraded")) ?: "",
+				     "not answering"));
+	ck_assert(json_is_false(json_object_get(site, "rpo_breached")));
 	json_decref(st);
+	json_t *t = tl_orch_get(&L, "/v1/transitions");
+	json_t *all = json_object_get(t, "transitions");
+	json_t *last = json_array_get(all, json_array_size(all) - 1);
+	ck_assert_str_eq(json_string_value(json_object_get(last, "to_state")), "DEGRADED");
+	json_t *deg = json_array_get(json_object_get(json_object_get(last, "detail"), "degraded"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(deg, "site")), L.names[1]);
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(deg, "why")) ?: "",
+				     "not answering for"));
+	json_decref(t);
 	ck_assert(th_site_start(&L.site[1], NULL));
 	st = tl_wait_cluster(&L, "STEADY", L.names[0], NULL, 10000);
 	ck_assert_msg(st, "the cluster did not return to STEADY");

@@ -520,6 +520,8 @@ START_TEST(test_orch_metrics_in_a_lab)
 	ck_assert(expo_value(m, "drorch_monitor_site_role{site=\"us-east\",role=\"primary\"}") == 1);
 	ck_assert(expo_value(m, "drorch_monitor_site_role{site=\"eu-west\",role=\"replica\"}") == 1);
 	ck_assert(!isnan(expo_value(m, "drorch_monitor_site_replication_lag_seconds{site=\"eu-west\"}")));
+	ck_assert(expo_value(m, "drorch_monitor_site_rpo_breached{site=\"eu-west\"}") == 0);
+	ck_assert(!isnan(expo_value(m, "drorch_monitor_site_replication_lag_records{site=\"eu-west\"}")));
 	double before = expo_sum(m, "drorch_transitions_total");
 	free(m);
 	pause_resume(&L);
