@@ -214,11 +214,12 @@ START_TEST(test_diff_names_each_changed_key)
 	d = policy_diff(ja, ja);
 	ck_assert_str_eq(d, "");
 	free(d);
-	json_t *extra = json_pack("{s:s}", "source", "api");
-	d = policy_diff(extra, json_object());
+	json_t *extra = json_pack("{s:s}", "source", "api"), *empty = json_object();
+	d = policy_diff(extra, empty);
 	ck_assert_str_eq(d, "source: \"api\" -> (none)\n");
 	free(d);
 	json_decref(extra);
+	json_decref(empty);
 	json_decref(ja);
 	json_decref(jb);
 }
