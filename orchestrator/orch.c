@@ -309,9 +309,10 @@ static void finish_run(struct orch *o, const char *outcome)
 
 /* When an operator last acknowledged a failover run (its "acknowledged"
  * step), in wall-clock ms; 0 if never among the recent runs.  Read from the
- * store, so an ack (an API thread) never races the driver for the cluster
- * row, and a restarted drorchd knows it too. */
-static int64_t newest_ack_ms(struct orch *o)
+ * store once, at start (a restarted drorchd knows it too); orch_ack_run
+ * keeps o->ack_ms up to date after that, so the anti-flapping guard reads
+ * no store (it is evaluated under o->mu for an operator's resume). */
+static int64_t stored_ack_ms(struct orch *o)
 {
 	json_t *runs = store_runs_json(o->store, 20), *r;
 	size_t i;
@@ -341,7 +342,7 @@ static bool guard_holds(void *ctx, enum fsm_guard g)
 	case FSM_G_ANTI_FLAP_OK: {
 		int64_t last = o->cluster.ctx.last_failover_ms;
 		return !last || time_wall_ms() - (uint64_t)last > orch_policy(o)->anti_flap_s * 1000 ||
-		       newest_ack_ms(o) >= last;
+		       atomic_load(&o->ack_ms) >= last;
 	}
 	case FSM_G_ALL_REPLICAS_OK:
 		return o->cluster.ctx.all_replicas_follow;
@@ -960,6 +961,7 @@ int orch_start(struct orch **out, const struct config *cfg, char *err, size_t er
 			       err, errlen) ||
 	    reload_cluster(o) != 0)
 		goto fail;
+	atomic_store(&o->ack_ms, stored_ack_ms(o));
 	if (initial_policy(o) != 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -1217,6 +1219,8 @@ int orch_ack_run(struct orch *o, int64_t run_id, const char *actor, const char *
 				  sizeof(err)) != 0) {
 		snprintf(why, whylen, "store: %s", err);
 		rc = 500;
+	} else {  /* the step's time is at most now: the guard sees the ack at once */
+		atomic_store(&o->ack_ms, (int64_t)time_wall_ms());
 	}
 	free(text);
 	json_decref(note);

@@ -20,6 +20,7 @@
 #define DRORCH_ORCH_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -123,6 +124,10 @@ struct orch {
 	 * epoch_floor may have been issued; history_lost says what was lost
 	 * ("" when the store was at its head file). */
 	int64_t epoch_floor;
+	/* When an operator last acknowledged a failover run (wall ms, 0 never):
+	 * the anti-flapping guard's reading, from the store at start, then
+	 * from orch_ack_run. */
+	_Atomic int64_t ack_ms;
 	char history_lost[512];
 
 	pthread_t driver;

@@ -3248,13 +3248,17 @@ static void log_read_error(const char *msg)
 	log_event(LOG_ERROR, "store.error", "{s:s}", "error", msg);
 }
 
+/* Every column of transitions as store_transitions_json gives them. */
+#define TRANSITIONS_SELECT                                                        \
+	"SELECT seq, ts_ms, from_state, event, to_state, row_id, epoch,"           \
+	" actor, run_id, reason, detail, prev_hash, hash FROM transitions"
+
 static json_t *transitions_locked(struct store *s, int64_t since_seq, int64_t run_id,
 				  int limit, char *err, size_t errlen)
 {
 	const char *ctx = "read transitions";
 	sqlite3_stmt *st = prep(s,
-				"SELECT seq, ts_ms, from_state, event, to_state, row_id, epoch,"
-				" actor, run_id, reason, detail, prev_hash, hash FROM transitions"
+				TRANSITIONS_SELECT
 				" WHERE seq > ?1 AND (?2 = 0 OR run_id = ?2) ORDER BY seq LIMIT ?3",
 				ctx, err, errlen);
 	if (!st)
@@ -3271,8 +3275,7 @@ json_t *store_last_transition_json(struct store *s)
 	const char *ctx = "read the last transition";
 	lock(s);
 	sqlite3_stmt *st = prep(s,
-				"SELECT seq, ts_ms, from_state, event, to_state, row_id, epoch,"
-				" actor, run_id, reason, detail, prev_hash, hash FROM transitions"
+				TRANSITIONS_SELECT
 				" ORDER BY seq DESC LIMIT 1",
 				ctx, err, sizeof(err));
 	json_t *rows = st ? rows_json(s, st, ctx, err, sizeof(err)) : NULL;

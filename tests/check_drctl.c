@@ -22,6 +22,7 @@
 
 #include "operators.h"
 #include "testhelp.h"
+#include "testlab.h"
 #include "timeutil.h"
 
 static char *root;             /* made by main(); every lab is under it */
@@ -239,10 +240,7 @@ START_TEST(test_usage_errors_exit_2_with_a_message)
 	expect_usage(hash, "hash-token: no token on standard input");
 	char tok[600];
 	snprintf(tok, sizeof(tok), "%s/alice.token", root);
-	FILE *tf = fopen(tok, "w");
-	ck_assert_ptr_nonnull(tf);
-	fputs("alice-secret-token\n", tf);
-	fclose(tf);
+	tl_write_file(tok, "alice-secret-token\n");
 	const char *hashname[] = { "hash-token", "Alice Smith", NULL };
 	struct out bn = drctl_wait("hashname", drctl_spawn_in("hashname", hashname, tok), 5000);
 	ck_assert_msg(bn.code == 2 && strstr(bn.stderr_text, "operator Alice Smith: a name is"),
@@ -318,10 +316,7 @@ static void check_run_dry(void)
 {
 	char bad[700];
 	snprintf(bad, sizeof(bad), "%s/bad-playbook.yaml", root);
-	FILE *f = fopen(bad, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs("name: bad\nsteps:\n  - switchover: {to: mars}\n", f);
-	fclose(f);
+	tl_write_file(bad, "name: bad\nsteps:\n  - switchover: {to: mars}\n");
 	const char *argv[] = { "--lab", lab_dir, "run", bad, "--yes", NULL };
 	struct out o = drctl(argv, 10000);
 	ck_assert_msg(o.code == 2 && strstr(o.stderr_text, "bad-playbook.yaml:3:"),
@@ -344,10 +339,7 @@ static void check_policy_cmds(void)
 {
 	char bad[700];
 	snprintf(bad, sizeof(bad), "%s/bad-policy.yaml", root);
-	FILE *f = fopen(bad, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs("name: bad\nreplication: {quorum: 3}\n", f);  /* 2 replicas in the lab */
-	fclose(f);
+	tl_write_file(bad, "name: bad\nreplication: {quorum: 3}\n");  /* 2 replicas in the lab */
 	const char *apply_bad[] = { "--lab", lab_dir, "policy", "apply", bad, "--yes", NULL };
 	struct out o = drctl(apply_bad, 10000);
 	ck_assert_msg(o.code == 2 && strstr(o.stderr_text, "bad-policy.yaml:2:23: quorum: 3"),
@@ -614,19 +606,13 @@ START_TEST(test_lab_upgrade_swaps_real_binaries)
 {
 	char spec[700];
 	snprintf(spec, sizeof(spec), "%s/lab-%d.yaml", root, (int)getpid());
-	FILE *f = fopen(spec, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs("drsite_version: 0.2\n", f);
-	fclose(f);
+	tl_write_file(spec, "drsite_version: 0.2\n");
 	const char *up[] = { "lab", "up", "--dir", lab_dir, spec, NULL };
 	struct out o = drctl(up, 10000);
 	ck_assert_msg(o.code == 2 && strstr(o.stderr_text, ".yaml:1:17: drsite_version: expected X.Y.Z"),
 		      "drsite_version: 0.2: exit %d: %s", o.code, o.stderr_text);
 	out_free(&o);
-	f = fopen(spec, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs("drsite_version: 0.3.0\n", f);
-	fclose(f);
+	tl_write_file(spec, "drsite_version: 0.3.0\n");
 	o = drctl(up, 10000);
 	ck_assert_msg(o.code == 2 && strstr(o.stderr_text, ".yaml:1:17: drsite_version: no drsite "
 					    "binary for version 0.3.0: have 0.2.0 (drsite) and "
@@ -635,10 +621,7 @@ START_TEST(test_lab_upgrade_swaps_real_binaries)
 	out_free(&o);
 	ck_assert_int_lt(th_lab_pids(lab_dir, (pid_t[8]){ 0 }, 8), 1);  /* nothing started */
 
-	f = fopen(spec, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs("drsite_version: 0.1.0\n", f);
-	fclose(f);
+	tl_write_file(spec, "drsite_version: 0.1.0\n");
 	o = drctl(up, 45000);
 	ck_assert_msg(o.code == 0, "lab up: exit %d: %s%s", o.code, o.stdout_text, o.stderr_text);
 	out_free(&o);
