@@ -1334,7 +1334,6 @@ static json_t *operator_guidance(struct orch *o, enum fsm_state s)
 
 json_t *orch_status_json(struct orch *o)
 {
-	json_t *guidance = operator_guidance(o, orch_state(o));
 	uint64_t now = time_mono_ms();
 	uint64_t window = orch_window_ms(o);
 	json_t *sites = json_array();
@@ -1374,8 +1373,13 @@ json_t *orch_status_json(struct orch *o)
 			      "sites_epoch", (json_int_t)o->sites_epoch,
 			      "store", "history_lost", o->history_lost[0] != '\0',
 			      "detail", o->history_lost, "epoch_floor", (json_int_t)o->epoch_floor);
-	state_properties(j, orch_state_locked(o));
+	enum fsm_state s = orch_state_locked(o);
+	state_properties(j, s);
 	pthread_mutex_unlock(&o->mu);
+	/* For the state this answer shows (read under the lock with the rest),
+	 * not one read before it: a state entered in between would be shown
+	 * without its guidance. */
+	json_t *guidance = operator_guidance(o, s);
 	if (guidance)
 		json_object_set_new(j, "awaiting_operator", guidance);
 	return j;
