@@ -560,10 +560,13 @@ static json_t *plan_run(struct pbrun *p, int64_t run_id)
 		free(text);
 		json_array_append_new(plan, e);
 	}
+	/* Recorded as what it was, a dry run; what the plan found is its detail. */
 	const char *outcome = would_fail ? "failed" : "succeeded";
 	json_t *d = json_deep_copy(p->base);
+	if (d)
+		json_object_set_new(d, "would", json_string(would_fail ? "fail" : "succeed"));
 	char *text = d ? json_dumps(d, JSON_COMPACT) : NULL;
-	if (store_run_end(p->o->store, run_id, outcome, NULL, -1, -1, -1, NULL, text, err,
+	if (store_run_end(p->o->store, run_id, "dry_run", NULL, -1, -1, -1, NULL, text, err,
 			  sizeof(err)) != 0)
 		log_event(LOG_ERROR, "pbrun.end_failed", "{s:s}", "error", err);
 	free(text);

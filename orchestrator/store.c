@@ -33,7 +33,7 @@
  * -shm is shared memory, which SQLite may rebuild).  An older schema is read
  * as it is.
  *
- * SCHEMA (version 3; every table STRICT, so a column holds only its type)
+ * SCHEMA (version 4; every table STRICT, so a column holds only its type)
  *
  * cluster — exactly one row, id = 1; the FSM's current position.
  *   id            INTEGER  always 1 (CHECK)
@@ -100,13 +100,16 @@
  *
  * runs — one failover, switchover, failback, upgrade, playbook run or drill,
  * or a rewind recorded on its own (the failover that caused it is not in
- * the store: it lost that history).  A store of schema 1 or 2 gets this
- * table rebuilt with the kind "rewind" allowed when it is migrated.
+ * the store: it lost that history).  A store of schema 1, 2 or 3 gets this
+ * table rebuilt with today's CHECKs (schema 3: the kind "rewind"; schema 4:
+ * the outcome "dry_run") when it is migrated.
  *   id            INTEGER PRIMARY KEY
  *   kind          TEXT     failover|switchover|failback|upgrade|playbook|drill|rewind
  *   started_ms    INTEGER
  *   ended_ms      INTEGER  NULL while running
- *   outcome       TEXT     running|succeeded|failed|held
+ *   outcome       TEXT     running|succeeded|failed|held|dry_run (a playbook's
+ *                          plan: nothing was done; detail.would says what
+ *                          the plan found, "succeed" or "fail")
  *   actor         TEXT     as transitions.actor
  *   target        TEXT     e.g. the new primary; NULL until known
  *   from_site     TEXT     e.g. the old primary
@@ -248,7 +251,9 @@
  * its MAC, audit_start is appended, then one migrated event per runs,
  * run_steps and policies row (in that order, by key), and store.migrated is
  * logged with the counts.  What those rows held before the migration is not
- * provable; from then on it is.
+ * provable; from then on it is.  Schema 1, 2 and 3 get the runs table
+ * rebuilt first (rebuild_old_runs); for schema 3 that is all (rows and
+ * their audit digests unchanged).
  *
  * THREADS
  *
@@ -326,7 +331,8 @@ struct store {
 	"  ('failover','switchover','failback','upgrade','playbook','drill','rewind')),"  \
 	" started_ms INTEGER NOT NULL,"                                                \
 	" ended_ms INTEGER,"                                                           \
-	" outcome TEXT NOT NULL CHECK (outcome IN ('running','succeeded','failed','held')),"  \
+	" outcome TEXT NOT NULL CHECK (outcome IN"                                       \
+	"  ('running','succeeded','failed','held','dry_run')),"  \
 	" actor TEXT NOT NULL CHECK (actor = 'auto' OR actor GLOB 'operator:?*'"        \
 	"  OR actor GLOB 'playbook:?*'),"                                              \
 	" target TEXT, from_site TEXT, epoch INTEGER,"                                 \
@@ -334,8 +340,9 @@ struct store {
 	" timestamps TEXT NOT NULL DEFAULT '{}',"                                      \
 	" detail TEXT) STRICT;"
 
-/* A store older than schema 3 knew no run kind "rewind": its runs table is
- * rebuilt with the CHECK above, rows and ids unchanged, before the
+/* A store older than schema 3 knew no run kind "rewind", one older than
+ * schema 4 no outcome "dry_run": its runs table is rebuilt with the CHECKs
+ * above, rows and ids unchanged, before the
  * migration (rebuild_old_runs: SQLite's recipe for a changed constraint,
  * with foreign keys off so that run_steps and cluster keep naming "runs").
  * DROP's implicit delete fires no trigger; the append-only triggers are
@@ -1809,12 +1816,27 @@ static int migrated_events(struct store *s, int64_t counts[NAUDITED], const char
 	return 0;
 }
 
-/* MIGRATION above: schema `from` (1 or 2; 0 for a store just created)
+/* Schema 3 to 4: only the runs table's CHECK changed (rebuild_old_runs
+ * did it, rows unchanged, so their audit digests still hold). */
+static int migrate_from_3(struct store *s, const char *ctx, char *err, size_t errlen)
+{
+	char sql[64];
+	snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", STORE_SCHEMA_VERSION);
+	if (exec(s, sql, ctx, err, errlen))
+		return -1;
+	log_event(LOG_INFO, "store.migrated", "{s:s, s:i, s:i, s:s}", "db", s->path, "from", 3,
+		  "to", STORE_SCHEMA_VERSION, "change", "runs.outcome may be dry_run");
+	return 0;
+}
+
+/* MIGRATION above: schema `from` (1, 2 or 3; 0 for a store just created)
  * becomes STORE_SCHEMA_VERSION, inside the caller's write transaction. */
 static int migrate(struct store *s, int64_t from, const char *ctx, char *err, size_t errlen)
 {
 	int64_t counts[NAUDITED] = { 0 }, transitions = 0;
 	char sql[64];
+	if (from == 3)
+		return migrate_from_3(s, ctx, err, errlen);
 	if (from >= 1 && (exec(s, POLICIES_SQL, ctx, err, errlen) ||
 			  check_chain_before_migration(s, ctx, err, errlen)))
 		return -1;
@@ -1836,7 +1858,7 @@ static int migrate(struct store *s, int64_t from, const char *ctx, char *err, si
 }
 
 /*
- * Before migrating a store of schema 1 or 2: its runs table rebuilt with
+ * Before migrating a store of schema 1, 2 or 3: its runs table rebuilt with
  * the run kinds of today (RUNS_REBUILD_SQL), in a transaction of its own
  * with foreign keys off (they cannot be switched inside one), checked with
  * foreign_key_check before the commit.  Idempotent: a migration that fails
@@ -1851,7 +1873,7 @@ static int rebuild_old_runs(struct store *s, char *err, size_t errlen)
 	    pragma_int(s, "SELECT count(*) FROM sqlite_schema WHERE name = 'runs'", &runs, ctx,
 		       err, errlen))
 		return -1;
-	if (version < 1 || version > 2 || runs == 0)
+	if (version < 1 || version > 3 || runs == 0)
 		return 0;
 	if (exec(s, "PRAGMA foreign_keys=OFF", ctx, err, errlen) || tx_begin(s, ctx, err, errlen))
 		return -1;
@@ -2714,7 +2736,7 @@ static int parse_timestamps(const char *text, struct run_end_args *a, const char
 static bool outcome_final(const char *outcome)
 {
 	return outcome && (strcmp(outcome, "succeeded") == 0 || strcmp(outcome, "failed") == 0 ||
-			   strcmp(outcome, "held") == 0);
+			   strcmp(outcome, "held") == 0 || strcmp(outcome, "dry_run") == 0);
 }
 
 int store_run_end(struct store *s, int64_t run_id, const char *outcome, const char *target,
@@ -2726,7 +2748,7 @@ int store_run_end(struct store *s, int64_t run_id, const char *outcome, const ch
 				  rto_ms, NULL };
 	snprintf(ctx, sizeof(ctx), "run %" PRId64 " end %.20s", run_id, outcome ? outcome : "?");
 	if (!outcome_final(outcome)) {
-		seterr(err, errlen, "store: %s: outcome must be succeeded, failed or held", ctx);
+		seterr(err, errlen, "store: %s: outcome must be succeeded, failed, held or dry_run", ctx);
 		return -1;
 	}
 	if (check_json("run detail", a.detail_json, ctx, err, errlen) ||
@@ -3259,7 +3281,9 @@ static json_t *transitions_locked(struct store *s, int64_t since_seq, int64_t ru
 	const char *ctx = "read transitions";
 	sqlite3_stmt *st = prep(s,
 				TRANSITIONS_SELECT
-				" WHERE seq > ?1 AND (?2 = 0 OR run_id = ?2) ORDER BY seq LIMIT ?3",
+				" WHERE seq > ?1 AND (?2 = 0 OR run_id = ?2 OR actor = 'playbook:' || ?2"
+				" OR run_id IN (SELECT id FROM runs WHERE actor = 'playbook:' || ?2))"
+				" ORDER BY seq LIMIT ?3",
 				ctx, err, errlen);
 	if (!st)
 		return NULL;

@@ -61,7 +61,7 @@
 #define STORE_BUSY_TIMEOUT_MS 5000
 /* PRAGMA application_id of a drorch store ("dRoR"), and its schema version. */
 #define STORE_APPLICATION_ID 0x64526f52
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 /* prev_hash of the first row of a chain: 64 zeros. */
 #define STORE_GENESIS_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 /* A key id: 16 lowercase hex digits and a NUL. */
@@ -211,8 +211,8 @@ int store_run_update_detail(struct store *s, int64_t run_id, const char *detail_
 			    char *err, size_t errlen);
 
 /*
- * Ends a run: outcome succeeded | failed | held, ended_ms now.  A run can be
- * ended while running or held (a held run that a human approves may end
+ * Ends a run: outcome succeeded | failed | held | dry_run (a playbook's plan,
+ * nothing done), ended_ms now.  A run can be ended while running or held (a held run that a human approves may end
  * again), not once it succeeded or failed.  target, timestamps_json and
  * detail_json, when NULL, keep what the run has; a timestamps_json object is
  * merged into the run's timestamps.  rpo_records, rpo_ms, rto_ms < 0 mean
@@ -346,7 +346,9 @@ int store_site_upsert(struct store *s, const struct store_site *site, char *err,
 /* ---- readers (JSON) ------------------------------------------------------- */
 
 /*
- * Transitions with seq > since_seq, of run run_id (0 = all), oldest first,
+ * Transitions with seq > since_seq, of run run_id (0 = all; a playbook's
+ * run: also those of the runs it started and the commands it gave, whose
+ * actor is playbook:RUN_ID), oldest first,
  * at most limit (<= 0: no limit).  Each object has every column: seq, ts_ms,
  * from_state, event, to_state, row_id, epoch, actor, run_id (null if none),
  * reason, detail (parsed JSON, null if none), prev_hash, hash (not mac).

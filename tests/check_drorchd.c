@@ -943,6 +943,20 @@ static json_t *wait_run(long long id, bool gate, long timeout_ms)
 	return NULL;
 }
 
+/* Run id was recorded as a dry run whose plan would `would`. */
+static void expect_dry_run(long long id, const char *would)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/v1/runs/%lld", id);
+	json_t *r = tl_orch_get(&L, path);
+	ck_assert_msg(r, "GET %s failed", path);
+	ck_assert_str_eq(json_string_value(json_object_get(r, "outcome")), "dry_run");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "detail"), "would")),
+			 would);
+	ck_assert_int_gt(json_array_size(json_object_get(r, "steps")), 0);
+	json_decref(r);
+}
+
 static const char *const DRILL =
 	"name: drill\n"
 	"steps:\n"
@@ -967,11 +981,16 @@ START_TEST(test_playbook_dry_run_gate_and_failed_step)
 	/* Checks are judged against the cluster as it is now: they all hold. */
 	ck_assert_str_eq(json_string_value(json_object_get(plan, "outcome")), "succeeded");
 	ck_assert_int_eq(json_array_size(json_object_get(plan, "plan")), 7);
+	/* ... and it is recorded as a dry run, not as a run that succeeded. */
+	expect_dry_run(json_integer_value(json_object_get(plan, "run")), "succeed");
 	json_decref(plan);
 	ck_assert_int_eq(post_playbook("drill", "name: drill\nsteps:\n  - check: {primary: ap-south}\n",
 				       true, &out), 200);
 	ck_assert_msg(strstr(out, "\"outcome\":\"failed\"") && strstr(out, "primary is us-east"),
 		      "%s", out);
+	plan = json_loads(out, 0, NULL);
+	expect_dry_run(json_integer_value(json_object_get(plan, "run")), "fail");
+	json_decref(plan);
 	free(out);
 	ck_assert_int_eq(tl_status_epoch(&L), 1);  /* a dry run acts on nothing */
 	ck_assert_int_eq(post_playbook("drill", "name: drill\nsteps:\n  - wait: {state: CALM}\n",
@@ -1007,7 +1026,20 @@ START_TEST(test_playbook_dry_run_gate_and_failed_step)
 	char actor[64];
 	snprintf(actor, sizeof(actor), "playbook:%lld", run);
 	ck_assert_str_eq(json_string_value(json_object_get(so, "actor")), actor);
+	long long so_id = json_integer_value(json_object_get(so, "id"));
 	json_decref(runs);
+	/* The playbook's audit holds the transitions of the switchover it ran. */
+	char path[64];
+	snprintf(path, sizeof(path), "/v1/transitions?run=%lld", run);
+	json_t *trs = tl_orch_get(&L, path), *t;
+	size_t i, of_so = 0;
+	json_array_foreach(json_object_get(trs, "transitions"), i, t)
+		of_so += json_integer_value(json_object_get(t, "run_id")) == so_id;
+	ck_assert_msg(of_so >= 2, "the playbook's audit lacks run %lld's transitions", so_id);
+	t = json_array_get(json_object_get(trs, "transitions"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(t, "to_state")), "SWITCHOVER");
+	ck_assert_str_eq(json_string_value(json_object_get(t, "actor")), actor);
+	json_decref(trs);
 }
 END_TEST
 

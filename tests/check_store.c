@@ -1768,6 +1768,46 @@ START_TEST(test_schema_2_store_is_migrated_with_macs_and_events)
 }
 END_TEST
 
+/* Schema 3's runs table knew no outcome "dry_run": opened, the store is
+ * schema 4, takes a dry run, and its audit still holds (rows unchanged). */
+START_TEST(test_schema_3_store_takes_dry_runs_after_migration)
+{
+	int64_t run, dry;
+	char err[512];
+	struct store_audit_report r;
+	audit_paths();
+	struct store *s = store_with_run(&run);
+	store_close(s);
+	tamper("PRAGMA foreign_keys=OFF;"
+	       "CREATE TABLE runs_v3 ( id INTEGER PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN"
+	       " ('failover','switchover','failback','upgrade','playbook','drill','rewind')),"
+	       " started_ms INTEGER NOT NULL, ended_ms INTEGER,"
+	       " outcome TEXT NOT NULL CHECK (outcome IN ('running','succeeded','failed','held')),"
+	       " actor TEXT NOT NULL, target TEXT, from_site TEXT, epoch INTEGER,"
+	       " rpo_records INTEGER, rpo_ms INTEGER, rto_ms INTEGER,"
+	       " timestamps TEXT NOT NULL DEFAULT '{}', detail TEXT) STRICT;"
+	       "INSERT INTO runs_v3 SELECT * FROM runs; DROP TABLE runs;"
+	       "ALTER TABLE runs_v3 RENAME TO runs; PRAGMA user_version = 3;");
+	ck_assert_int_eq(raw_exec("INSERT INTO runs (kind, started_ms, outcome, actor)"
+				  " VALUES ('playbook', 1, 'dry_run', 'auto')", NULL, 0),
+			 SQLITE_CONSTRAINT);
+	s = open_store();
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	ck_assert_msg(verify_all(s, &r) == 0, "%s", r.first_bad);
+	ck_assert_msg(store_run_begin(s, "playbook", "auto", NULL, 1, NULL, &dry, err,
+				      sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(store_run_end(s, dry, "dry_run", NULL, -1, -1, -1, NULL, "{\"would\":\"fail\"}",
+				    err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(store_run_end(s, dry, "maybe", NULL, -1, -1, -1, NULL, NULL, err,
+				       sizeof(err)), -1);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM pragma_foreign_key_check"), 0);
+	ck_assert_msg(verify_all(s, &r) == 0, "%s", r.first_bad);
+	store_close(s);
+	/* The rebuilt table is guarded like the one it replaced. */
+	ck_assert_int_ne(raw_exec("DELETE FROM runs WHERE kind = 'playbook'", NULL, 0), SQLITE_OK);
+}
+END_TEST
+
 START_TEST(test_broken_schema_2_chain_is_not_given_macs)
 {
 	char err[512];
@@ -1954,6 +1994,7 @@ static Suite *store_suite(void)
 	tcase_add_test(audit, test_read_only_verify_changes_nothing_while_a_writer_holds_the_store);
 	tcase_add_test(audit, test_read_only_verify_changes_nothing_after_a_kill9);
 	tcase_add_test(audit, test_schema_2_store_is_migrated_with_macs_and_events);
+	tcase_add_test(audit, test_schema_3_store_takes_dry_runs_after_migration);
 	tcase_add_test(audit, test_broken_schema_2_chain_is_not_given_macs);
 	suite_add_tcase(s, audit);
 
