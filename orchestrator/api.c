@@ -330,7 +330,7 @@ static int find_playbook(struct api *a, const char *name, const char *text, stru
 		playbook_free(pb);
 		return 400;
 	}
-	for (int i = 0; i < pb->nsteps; i++)
+	for (int i = 0; i < pb->nsteps + pb->nrollback; i++)
 		if (pb->steps[i].state[0] && fsm_state_by_name(pb->steps[i].state) < 0) {
 			snprintf(why, len, "%s:%d: step %s: state '%s' is not a state of drorchd's "
 				 "FSM (GET /v1/fsm)", name, pb->steps[i].line, pb->steps[i].name,

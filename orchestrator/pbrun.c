@@ -22,8 +22,10 @@
 #include "siteapi.h"
 #include "timeutil.h"
 #include "version.h"
+#include "wload.h"
 
 #define POLL_MS 50
+#define MAX_CUTS 32
 
 struct pbrun {
 	struct orch *o;
@@ -39,6 +41,11 @@ struct pbrun {
 	json_t *base;               /* the run's detail when it began */
 	bool at_gate, approved;
 	char approver[96], comment[256];
+	/* Owned by the run's thread: */
+	struct wload *load;         /* a write load running, or NULL */
+	json_t *load_figures;       /* the last stopped load's figures, or NULL */
+	int ncuts;                  /* the drlink directions partitioned, to heal */
+	struct { char link[80]; char dir[12]; } cuts[MAX_CUTS];
 };
 
 /* ---- small helpers ----------------------------------------------------------- */
@@ -248,9 +255,40 @@ static const char *do_recovery(struct pbrun *p, const struct pb_step *s, json_t 
 	return await_subrun(p, s, before, result, why, len);
 }
 
+/* The bounds of an assert on the last write load's figures. */
+static const char *assert_load(struct pbrun *p, const struct pb_step *s, json_t *result,
+			       char *why, size_t len)
+{
+	json_t *f = p->load_figures;
+	json_int_t lost = json_integer_value(json_object_get(f, "lost"));
+	json_int_t gap = json_integer_value(json_object_get(f, "longest_gap_ms"));
+	double avail = json_number_value(json_object_get(f, "availability"));
+	json_object_set_new(result, "write_load", json_pack("{s:I, s:f, s:I}", "lost", lost,
+							    "availability", avail,
+							    "longest_gap_ms", gap));
+	if (!json_is_true(json_object_get(f, "checked")))
+		snprintf(why, len, "the write load was not checked: %s",
+			 json_string_value(json_object_get(f, "check_error")) ?: "?");
+	else if (s->lost_max >= 0 && lost > s->lost_max)
+		snprintf(why, len, "write load: lost %lld > %lld", (long long)lost,
+			 (long long)s->lost_max);
+	else if (s->availability_min >= 0 && avail < s->availability_min)
+		snprintf(why, len, "write load: availability %.4f < %.4f", avail, s->availability_min);
+	else if (s->longest_gap_ms_max >= 0 && gap > s->longest_gap_ms_max)
+		snprintf(why, len, "write load: longest gap %lld ms > %lld", (long long)gap,
+			 (long long)s->longest_gap_ms_max);
+	else
+		return NULL;
+	return why;
+}
+
 static const char *do_assert(struct pbrun *p, const struct pb_step *s, json_t *result, char *why,
 			     size_t len)
 {
+	if (pb_asserts_load(s) && assert_load(p, s, result, why, len))
+		return why;
+	if (!pb_asserts_recovery(s))
+		return NULL;
 	json_t *r = p->last_subrun ? store_run_json(p->o->store, p->last_subrun) : NULL;
 	static const char *const fields[] = { "rpo_records", "rpo_ms", "rto_ms" };
 	const int64_t bounds[] = { s->rpo_records_max, s->rpo_ms_max, s->rto_ms_max };
@@ -455,6 +493,141 @@ static const char *do_finalize(struct pbrun *p, const struct pb_step *s, json_t 
 	return no;
 }
 
+/* ---- write load ------------------------------------------------------------------- */
+
+/* The cluster's primary as drorchd reaches it (wload_primary_fn). */
+static bool primary_url(void *ctx, char *url, size_t len)
+{
+	struct orch *o = ctx;
+	pthread_mutex_lock(&o->mu);
+	int i = orch_site_index(o, o->cluster.primary);
+	if (i >= 0)
+		snprintf(url, len, "%s", o->cfg.sites[i].url);
+	pthread_mutex_unlock(&o->mu);
+	return i >= 0;
+}
+
+/* Stops the running load, checks it (reads for up to timeout_ms; < 0:
+ * none) and keeps its figures, in the run's detail too.  The figures. */
+static json_t *stop_load(struct pbrun *p, long timeout_ms)
+{
+	json_t *f = wload_stop(p->load, timeout_ms);
+	p->load = NULL;
+	json_decref(p->load_figures);
+	p->load_figures = f;
+	if (f)
+		set_detail(p, json_pack("{s:O}", "write_load", f));
+	log_event(LOG_INFO, "pbrun.write_load", "{s:I, s:O?}", "run", (json_int_t)p->run_id,
+		  "figures", f);
+	return f;
+}
+
+static const char *do_write_load(struct pbrun *p, const struct pb_step *s, json_t *result,
+				 char *why, size_t len)
+{
+	if (s->stop) {
+		json_t *f = stop_load(p, (long)s->timeout_ms);
+		if (f)
+			json_object_set(result, "figures", f);
+		if (!f || !json_is_true(json_object_get(f, "checked")))
+			snprintf(why, len, "write_load: cannot check what was acknowledged: %s",
+				 f ? json_string_value(json_object_get(f, "check_error")) : "out of memory");
+		return f && json_is_true(json_object_get(f, "checked")) ? NULL : why;
+	}
+	struct wload_opts o = { .writers = (int)s->writers, .rate = (int)s->rate,
+				.gap_ms = s->gap_ms };
+	snprintf(o.prefix, sizeof(o.prefix), "pb%lld-l%d", (long long)p->run_id, s->line);
+	json_object_set_new(result, "key_prefix", json_string(o.prefix));
+	return wload_start(&p->load, &o, primary_url, p->o, why, len) ? why : NULL;
+}
+
+/* ---- partitions --------------------------------------------------------------------- */
+
+/* PUT {"partition": what, "direction": dir} on link; NULL or why. */
+static const char *cut(struct pbrun *p, struct httpc *c, const char *link, const char *dir,
+		       const char *what, char *why, size_t len)
+{
+	char url[CONFIG_URL_MAX + 160], body[96];
+	struct httpc_resp r;
+	snprintf(url, sizeof(url), "%s/v1/links/%s/conditions", p->o->cfg.drlink, link);
+	int n = snprintf(body, sizeof(body), "{\"partition\":\"%s\",\"direction\":\"%s\"}", what,
+			 dir);
+	if (httpc_request(c, "PUT", url, NULL, body, (size_t)n, 5000, &r, why, len) != 0)
+		return why;
+	bool ok = r.status == 200;
+	if (!ok)
+		snprintf(why, len, "drlink %s: HTTP %ld: %.200s", link, r.status, r.body);
+	httpc_resp_free(&r);
+	if (ok && strcmp(what, "none") && p->ncuts < MAX_CUTS) {
+		snprintf(p->cuts[p->ncuts].link, sizeof(p->cuts[0].link), "%s", link);
+		snprintf(p->cuts[p->ncuts].dir, sizeof(p->cuts[0].dir), "%s", dir);
+		p->ncuts++;
+	}
+	return ok ? NULL : why;
+}
+
+/* Whether link FROM.TO is one the step cuts, and in which direction. */
+static const char *cut_direction(const struct pb_step *s, const char *link)
+{
+	char from[64], to[64];
+	const char *dot = strchr(link, '.');
+	if (!dot || (size_t)(dot - link) >= sizeof(from))
+		return NULL;
+	snprintf(from, sizeof(from), "%.*s", (int)(dot - link), link);
+	snprintf(to, sizeof(to), "%s", dot + 1);
+	if (s->site[0])
+		return !strcmp(from, s->site) || !strcmp(to, s->site) ? "both" : NULL;
+	bool ab = !strcmp(from, s->a) && !strcmp(to, s->b);
+	bool ba = !strcmp(from, s->b) && !strcmp(to, s->a);
+	if (!s->one_way)
+		return ab || ba ? "both" : NULL;
+	/* a's bytes to b: its requests on a.b, its replies on b.a */
+	return ab ? "upstream" : ba ? "downstream" : NULL;
+}
+
+static const char *heal(struct pbrun *p, struct httpc *c, json_t *result, char *why, size_t len)
+{
+	const char *no = NULL;
+	int n = p->ncuts;
+	p->ncuts = 0;
+	for (int i = 0; i < n; i++)
+		if (cut(p, c, p->cuts[i].link, p->cuts[i].dir, "none", why, len))
+			no = why;
+	json_object_set_new(result, "healed", json_integer(n));
+	return no;
+}
+
+static const char *do_partition(struct pbrun *p, const struct pb_step *s, json_t *result,
+				char *why, size_t len)
+{
+	if (!p->o->cfg.drlink[0]) {
+		snprintf(why, len, "partition: drorchd's config names no drlink");
+		return why;
+	}
+	struct httpc *c = httpc_new();
+	struct httpc_resp r = { 0 };
+	char url[CONFIG_URL_MAX + 32];
+	snprintf(url, sizeof(url), "%s/v1/links", p->o->cfg.drlink);
+	const char *no = !c ? "out of memory" : s->heal ? heal(p, c, result, why, len) :
+			 httpc_request(c, "GET", url, NULL, NULL, 0, 5000, &r, why, len) ? why : NULL;
+	json_t *links = !no && !s->heal ? json_loads(r.body ? r.body : "", 0, NULL) : NULL, *l;
+	json_t *cuts = json_array();
+	size_t i;
+	json_array_foreach(json_object_get(links, "links"), i, l) {
+		const char *name = json_string_value(json_object_get(l, "name")) ?: "";
+		const char *dir = cut_direction(s, name);
+		if (dir && !no && !(no = cut(p, c, name, dir, "blackhole", why, len)))
+			json_array_append_new(cuts, json_pack("{s:s, s:s}", "link", name, "direction", dir));
+	}
+	if (!s->heal && !no && !json_array_size(cuts))
+		snprintf(why, len, "partition: drlink has no link it names"), no = why;
+	json_object_set_new(result, "cut", cuts);
+	json_decref(links);
+	httpc_resp_free(&r);
+	httpc_free(c);
+	return no;
+}
+
 static step_fn step_fn_of(enum pb_kind k)
 {
 	switch (k) {
@@ -472,6 +645,8 @@ static step_fn step_fn_of(enum pb_kind k)
 	case PB_RESUME: return do_pause_resume;
 	case PB_UPGRADE_SITE: return do_upgrade_site;
 	case PB_FINALIZE: return do_finalize;
+	case PB_WRITE_LOAD: return do_write_load;
+	case PB_PARTITION: return do_partition;
 	}
 	return NULL;
 }
@@ -497,33 +672,71 @@ static void end_run(struct pbrun *p, const char *outcome, json_t *detail)
 	free(text);
 }
 
-static void *run_main(void *arg)
+/* Runs steps[from..to) until one fails; its name (why[] filled), or NULL. */
+static const char *run_steps(struct pbrun *p, int from, int to, char *why, size_t len)
 {
-	struct pbrun *p = arg;
 	const char *failed_step = NULL;
-	char why[600] = "";
-	for (int i = 0; i < p->pb.nsteps && !failed_step; i++) {
+	for (int i = from; i < to && !failed_step; i++) {
 		const struct pb_step *s = &p->pb.steps[i];
 		json_t *result = json_object();
 		why[0] = '\0';
 		const char *no = stopping(p) ? "drorchd is stopping" :
-				 step_fn_of(s->kind)(p, s, result, why, sizeof(why));
+				 step_fn_of(s->kind)(p, s, result, why, len);
 		if (no) {
-			json_object_set_new(result, "error", json_string(no));
+			if (no != why)
+				snprintf(why, len, "%s", no);
+			json_object_set_new(result, "error", json_string(why));
 			failed_step = s->name;
 		}
 		record(p, s, no ? "failed" : "ok", result);
 		json_decref(result);
 	}
+	return failed_step;
+}
+
+/*
+ * After the steps: a step failed, the rollback steps (on_failure) run, each
+ * recorded like any step; a write load still running is stopped and checked
+ * (its figures in the run's detail).  Adds what happened to detail d.
+ */
+static void wind_up(struct pbrun *p, const char *failed_step, const char *why, json_t *d)
+{
+	char rwhy[600] = "";
+	if (failed_step && p->pb.nrollback) {
+		const char *rfailed = run_steps(p, p->pb.nsteps, p->pb.nsteps + p->pb.nrollback,
+						rwhy, sizeof(rwhy));
+		json_object_set_new(d, "rollback", rfailed ?
+			json_pack("{s:s, s:s, s:s}", "outcome", "failed", "step", rfailed, "error", rwhy) :
+			json_pack("{s:s}", "outcome", "succeeded"));
+	}
+	if (p->load) {
+		json_t *f = stop_load(p, stopping(p) ? -1 : 30000);
+		if (f)
+			json_object_set(d, "write_load", f);
+	} else if (p->load_figures) {
+		json_object_set(d, "write_load", p->load_figures);
+	}
+	if (failed_step)
+		json_object_set_new(d, "failed_step", json_pack("{s:s, s:s}", "step", failed_step,
+								 "error", why));
+}
+
+static void *run_main(void *arg)
+{
+	struct pbrun *p = arg;
+	char why[600] = "";
+	const char *failed_step = run_steps(p, 0, p->pb.nsteps, why, sizeof(why));
 	pthread_mutex_lock(&p->mu);
 	p->ending = true;  /* from now on it is not "in progress" for operators */
 	pthread_mutex_unlock(&p->mu);
 	json_t *d = json_deep_copy(p->base);
-	if (d && failed_step)
-		json_object_set_new(d, "failed_step", json_pack("{s:s, s:s}", "step", failed_step,
-								 "error", why));
+	if (d)
+		wind_up(p, failed_step, why, d);
 	end_run(p, failed_step ? "failed" : "succeeded", d);
 	json_decref(d);
+	json_decref(p->load_figures);
+	p->load_figures = NULL;
+	p->ncuts = 0;
 	pthread_mutex_lock(&p->mu);
 	p->running = false;
 	pthread_mutex_unlock(&p->mu);
@@ -539,7 +752,7 @@ static json_t *plan_step(struct pbrun *p, const struct pb_step *s, bool *would_f
 		const char *no = unmet(p, s, why, sizeof(why));
 		json_object_set_new(e, "now", json_string(no ? no : "holds"));
 		*would_fail = *would_fail || no;
-	} else if (s->kind == PB_WAN && !p->o->cfg.drlink[0]) {
+	} else if ((s->kind == PB_WAN || s->kind == PB_PARTITION) && !p->o->cfg.drlink[0]) {
 		json_object_set_new(e, "now", json_string("drorchd's config names no drlink"));
 		*would_fail = true;
 	}
@@ -551,8 +764,10 @@ static json_t *plan_run(struct pbrun *p, int64_t run_id)
 	json_t *plan = json_array();
 	bool would_fail = false;
 	char err[300];
-	for (int i = 0; i < p->pb.nsteps; i++) {
+	for (int i = 0; i < p->pb.nsteps + p->pb.nrollback; i++) {
 		json_t *e = plan_step(p, &p->pb.steps[i], &would_fail);
+		if (e && i >= p->pb.nsteps)  /* runs only after a step failed */
+			json_object_set_new(e, "on_failure", json_true());
 		char *text = json_dumps(e, JSON_COMPACT);
 		if (!text || store_run_step(p->o->store, run_id, p->pb.steps[i].name, "skipped", text,
 					    err, sizeof(err)) != 0)

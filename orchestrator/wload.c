@@ -229,10 +229,12 @@ static json_t *figures_json(struct wload *w, long check_timeout_ms)
 	json_t *lost_keys = json_array();
 	const char *why = !acks || !lost_keys || oom ? "out of memory" : NULL;
 	struct wload_figures f = { 0, 0 };
-	if (!why) {
+	if (!why)
 		wload_measure(acks, nacks, w->start_ms, w->end_ms, w->o.gap_ms, &f);
+	if (!why && check_timeout_ms < 0)
+		why = "not checked (stopped without reads)";
+	else if (!why)
 		check_acks(w, check_timeout_ms, &lost, lost_keys, &why);
-	}
 	free(acks);
 	json_t *j = json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:f, s:I, s:I, s:b}",
 			      "writers", w->o.writers, "rate", w->o.rate, "duration_ms",

@@ -50,8 +50,8 @@ int wload_start(struct wload **out, const struct wload_opts *o, wload_primary_fn
 
 /*
  * Stops the writers, reads back every acknowledged write (the primary of
- * now; each read retried for up to check_timeout_ms while the primary does
- * not answer) and frees w.  Returns the figures as a new JSON object:
+ * now; the reads retried for up to check_timeout_ms in all while the
+ * primary does not answer; check_timeout_ms < 0: no reads) and frees w.  Returns the figures as a new JSON object:
  * {writers, rate, duration_ms, attempted, acked, refused, in_doubt, lost,
  * lost_keys (up to 10), availability, longest_gap_ms, gap_ms, checked}
  * where checked is false (and "check_error" says why) when the reads could

@@ -30,6 +30,7 @@ static const char *const kind_names[] = {
 	[PB_FAILBACK] = "failback", [PB_WAIT] = "wait",         [PB_ASSERT] = "assert",
 	[PB_SLEEP] = "sleep",       [PB_PAUSE] = "pause",       [PB_RESUME] = "resume",
 	[PB_UPGRADE_SITE] = "upgrade_site", [PB_FINALIZE] = "finalize",
+	[PB_WRITE_LOAD] = "write_load", [PB_PARTITION] = "partition",
 };
 #define PB_NKINDS ((int)(sizeof(kind_names) / sizeof(kind_names[0])))
 
@@ -324,19 +325,110 @@ static int parse_wait(struct ydoc *d, yaml_node_t *m, const struct pb_sites *sit
 	return 0;
 }
 
+/* A decimal number lo..hi into *out (left as is when absent). */
+static int read_decimal(struct ydoc *d, yaml_node_t *map, const char *key, double lo, double hi,
+			double *out)
+{
+	yaml_node_t *n = ydoc_get(d, map, key);
+	const char *s = ydoc_scalar(n);
+	char *end = NULL;
+	if (!n)
+		return 0;
+	errno = 0;
+	double v = s && ((*s >= '0' && *s <= '9') || *s == '.') ? strtod(s, &end) : -1;
+	if (!end || *end || errno || !(v >= lo && v <= hi))
+		return ydoc_fail(d, n, "%s: expected a number from %g to %g, got '%s'", key, lo, hi,
+				 s ? s : "(not a scalar)");
+	*out = v;
+	return 0;
+}
+
 static int parse_assert(struct ydoc *d, yaml_node_t *m, const struct pb_sites *sites,
 			struct pb_step *s)
 {
-	static const char *const keys[] = { "rpo_records_max", "rpo_ms_max", "rto_ms_max", NULL };
+	static const char *const keys[] = { "rpo_records_max", "rpo_ms_max", "rto_ms_max",
+					    "lost_max", "availability_min", "longest_gap_ms_max",
+					    NULL };
 	(void)sites;
 	if (body_keys(d, m, "assert", keys) ||
 	    read_int(d, m, "rpo_records_max", 0, INT64_MAX, &s->rpo_records_max) ||
 	    read_int(d, m, "rpo_ms_max", 0, INT64_MAX, &s->rpo_ms_max) ||
-	    read_int(d, m, "rto_ms_max", 0, INT64_MAX, &s->rto_ms_max))
+	    read_int(d, m, "rto_ms_max", 0, INT64_MAX, &s->rto_ms_max) ||
+	    read_int(d, m, "lost_max", 0, INT64_MAX, &s->lost_max) ||
+	    read_decimal(d, m, "availability_min", 0, 1, &s->availability_min) ||
+	    read_int(d, m, "longest_gap_ms_max", 0, INT64_MAX, &s->longest_gap_ms_max))
 		return -1;
-	if (s->rpo_records_max < 0 && s->rpo_ms_max < 0 && s->rto_ms_max < 0)
+	if (s->rpo_records_max < 0 && s->rpo_ms_max < 0 && s->rto_ms_max < 0 && !pb_asserts_load(s))
 		return ydoc_fail(d, m, "assert: expected at least one of rpo_records_max, "
-				       "rpo_ms_max, rto_ms_max");
+				       "rpo_ms_max, rto_ms_max, lost_max, availability_min, "
+				       "longest_gap_ms_max");
+	return 0;
+}
+
+bool pb_asserts_load(const struct pb_step *s)
+{
+	return s->kind == PB_ASSERT && (s->lost_max >= 0 || s->availability_min >= 0 ||
+					s->longest_gap_ms_max >= 0);
+}
+
+bool pb_asserts_recovery(const struct pb_step *s)
+{
+	return s->kind == PB_ASSERT && (s->rpo_records_max >= 0 || s->rpo_ms_max >= 0 ||
+					s->rto_ms_max >= 0);
+}
+
+/* write_load: a start (writers, rate, gap_ms with defaults) or a stop. */
+static int parse_write_load(struct ydoc *d, yaml_node_t *m, const struct pb_sites *sites,
+			    struct pb_step *s)
+{
+	static const char *const keys[] = { "writers", "rate", "gap_ms", "stop", "timeout_s",
+					    NULL };
+	(void)sites;
+	if (body_keys(d, m, "write_load", keys) || ydoc_bool(d, m, "stop", &s->stop) ||
+	    read_int(d, m, "writers", 1, 16, &s->writers) ||
+	    read_int(d, m, "rate", 1, 1000, &s->rate) ||
+	    read_int(d, m, "gap_ms", 1, 60000, &s->gap_ms) || read_timeout(d, m, &s->timeout_ms))
+		return -1;
+	bool start_keys = s->writers >= 0 || s->rate >= 0 || s->gap_ms >= 0;
+	if (s->stop && start_keys)
+		return ydoc_fail(d, ydoc_get(d, m, "stop"), "write_load: stop: true takes only "
+				 "timeout_s (writers, rate and gap_ms are a start's)");
+	if (!s->stop && s->timeout_ms >= 0)
+		return ydoc_fail(d, ydoc_get(d, m, "timeout_s"), "write_load: timeout_s is a stop's "
+				 "(how long the reads may wait for a primary)");
+	if (s->stop && s->timeout_ms < 0)
+		s->timeout_ms = 30000;
+	if (!s->stop) {
+		s->writers = s->writers < 0 ? 2 : s->writers;
+		s->rate = s->rate < 0 ? 50 : s->rate;
+		s->gap_ms = s->gap_ms < 0 ? 500 : s->gap_ms;
+	}
+	return 0;
+}
+
+/* partition: exactly one of site, from+to, between, heal: true. */
+static int parse_partition(struct ydoc *d, yaml_node_t *m, const struct pb_sites *sites,
+			   struct pb_step *s)
+{
+	static const char *const keys[] = { "site", "from", "to", "between", "heal", NULL };
+	if (body_keys(d, m, "partition", keys) || read_site(d, m, "site", false, sites, s->site) ||
+	    read_site(d, m, "from", false, sites, s->a) || read_site(d, m, "to", false, sites, s->b) ||
+	    ydoc_bool(d, m, "heal", &s->heal))
+		return -1;
+	bool between = ydoc_get(d, m, "between") != NULL;
+	if (between && (s->a[0] || s->b[0]))
+		return ydoc_fail(d, m, "partition: between cannot be combined with from/to");
+	if (between && read_between(d, m, sites, s))
+		return -1;
+	if (!between && (!s->a[0]) != (!s->b[0]))
+		return ydoc_fail(d, m, "partition: from and to go together");
+	if (!between && s->a[0] && !strcmp(s->a, s->b))
+		return ydoc_fail(d, ydoc_get(d, m, "to"), "partition: from and to are the same site");
+	s->one_way = !between && s->a[0];
+	int given = (s->site[0] != 0) + (s->a[0] != 0) + s->heal;
+	if (given != 1)
+		return ydoc_fail(d, m, "partition: expected exactly one of site, from/to, between, "
+				       "heal: true");
 	return 0;
 }
 
@@ -418,6 +510,7 @@ static const kind_parser kind_parsers[] = {
 	[PB_ASSERT] = parse_assert,   [PB_SLEEP] = parse_sleep,
 	[PB_PAUSE] = parse_bare,      [PB_RESUME] = parse_bare,
 	[PB_UPGRADE_SITE] = parse_upgrade_site, [PB_FINALIZE] = parse_finalize,
+	[PB_WRITE_LOAD] = parse_write_load, [PB_PARTITION] = parse_partition,
 };
 
 /* ---- steps ------------------------------------------------------------- */
@@ -431,6 +524,9 @@ void pb_step_init(struct pb_step *s, enum pb_kind kind, int line)
 	s->timeout_ms = s->latency_ms = s->jitter_ms = s->bandwidth_kbps = -1;
 	s->loss_pct = -1;
 	s->slow_fsync_ms = s->rpo_records_max = s->rpo_ms_max = s->rto_ms_max = -1;
+	s->lost_max = s->longest_gap_ms_max = -1;
+	s->availability_min = -1;
+	s->writers = s->rate = s->gap_ms = -1;
 	s->sleep_ms = -1;
 }
 
@@ -451,7 +547,7 @@ static int step_kind(struct ydoc *d, yaml_node_t *n, int *kind, yaml_node_t **bo
 			return ydoc_fail(d, kn, "step: unknown kind '%s' (expected one of: check, "
 						"approve, wan, fault, failover, switchover, failback, "
 						"wait, assert, sleep, pause, resume, upgrade_site, "
-						"finalize)", k ? k : "?");
+						"finalize, write_load, partition)", k ? k : "?");
 		if (*kind >= 0)
 			return ydoc_fail(d, kn, "step: '%s' after '%s': one kind per step", k,
 					 kind_names[*kind]);
@@ -463,15 +559,15 @@ static int step_kind(struct ydoc *d, yaml_node_t *n, int *kind, yaml_node_t **bo
 	return 0;
 }
 
-static int parse_step(struct ydoc *d, yaml_node_t *n, int index, const struct pb_sites *sites,
-		      struct pb_step *s)
+static int parse_step(struct ydoc *d, yaml_node_t *n, const char *prefix, int index,
+		      const struct pb_sites *sites, struct pb_step *s)
 {
 	int kind = -1;
 	yaml_node_t *body = NULL;
 	if (step_kind(d, n, &kind, &body))
 		return -1;
 	pb_step_init(s, (enum pb_kind)kind, (int)n->start_mark.line + 1);
-	snprintf(s->name, sizeof(s->name), "%d-%s", index + 1, kind_names[kind]);
+	snprintf(s->name, sizeof(s->name), "%s%d-%s", prefix, index + 1, kind_names[kind]);
 	yaml_node_t *name = ydoc_get(d, n, "name");
 	if (name && read_name(d, name, "step name", s->name))
 		return -1;
@@ -485,44 +581,109 @@ static yaml_node_t *step_name_node(struct ydoc *d, yaml_node_t *step)
 	return name ? name : step;
 }
 
-static int check_unique(struct ydoc *d, yaml_node_t *seq, const struct playbook *pb)
+/* The node of step i of pb: in steps, else in on_failure (rb). */
+static yaml_node_t *step_node(struct ydoc *d, yaml_node_t *seq, yaml_node_t *rb,
+			      const struct playbook *pb, int i)
 {
-	yaml_node_item_t *items = seq->data.sequence.items.start;
-	for (int i = 1; i < pb->nsteps; i++)
+	yaml_node_t *in = i < pb->nsteps ? seq : rb;
+	return ydoc_node(d, in->data.sequence.items.start[i < pb->nsteps ? i : i - pb->nsteps]);
+}
+
+static int check_unique(struct ydoc *d, yaml_node_t *seq, yaml_node_t *rb,
+			const struct playbook *pb)
+{
+	for (int i = 1; i < pb->nsteps + pb->nrollback; i++)
 		for (int j = 0; j < i; j++)
 			if (strcmp(pb->steps[i].name, pb->steps[j].name) == 0)
-				return ydoc_fail(d, step_name_node(d, ydoc_node(d, items[i])),
+				return ydoc_fail(d, step_name_node(d, step_node(d, seq, rb, pb, i)),
 						 "step name '%s' is already used by step %d (line %d)",
 						 pb->steps[i].name, j + 1, pb->steps[j].line);
+	return 0;
+}
+
+/* A write load is started before it is stopped, never twice at once, and
+ * measured (stopped) before an assert reads its figures; on_failure's
+ * steps start and stop none (the runner stops a running load itself). */
+static int check_load_order(struct ydoc *d, yaml_node_t *seq, yaml_node_t *rb,
+			    const struct playbook *pb)
+{
+	bool running = false, measured = false;
+	for (int i = 0; i < pb->nsteps + pb->nrollback; i++) {
+		const struct pb_step *s = &pb->steps[i];
+		yaml_node_t *n = step_node(d, seq, rb, pb, i);
+		if (s->kind == PB_WRITE_LOAD && i >= pb->nsteps)
+			return ydoc_fail(d, n, "on_failure: write_load is not a rollback step (a "
+					 "load still running is stopped and checked at the end)");
+		if (s->kind == PB_WRITE_LOAD && s->stop && !running)
+			return ydoc_fail(d, n, "write_load: stop: no write_load started before it");
+		if (s->kind == PB_WRITE_LOAD && !s->stop && running)
+			return ydoc_fail(d, n, "write_load: one is already running (stop it first)");
+		if (pb_asserts_load(s) && !measured)
+			return ydoc_fail(d, n, "assert: lost_max, availability_min and "
+					 "longest_gap_ms_max need a write_load stopped before it");
+		if (s->kind == PB_WRITE_LOAD) {
+			running = !s->stop;
+			measured = measured || s->stop;
+		}
+	}
+	return 0;
+}
+
+/* The items of seq into out[0..n) (named PREFIX N-KIND by default). */
+static int parse_list(struct ydoc *d, yaml_node_t *seq, const char *prefix,
+		      const struct pb_sites *sites, struct pb_step *out, int *count)
+{
+	yaml_node_item_t *items = seq->data.sequence.items.start;
+	long n = seq->data.sequence.items.top - items;
+	for (*count = 0; *count < n; (*count)++)
+		if (parse_step(d, ydoc_node(d, items[*count]), prefix, *count, sites,
+			       &out[*count]))
+			return -1;
+	return 0;
+}
+
+/* on_failure: abort (the default), or a sequence of steps; *rb the latter. */
+static int read_on_failure(struct ydoc *d, yaml_node_t *root, yaml_node_t **rb)
+{
+	yaml_node_t *n = ydoc_get(d, root, "on_failure");
+	*rb = NULL;
+	if (!n || (ydoc_scalar(n) && !strcmp(ydoc_scalar(n), "abort")))
+		return 0;
+	if (n->type != YAML_SEQUENCE_NODE)
+		return ydoc_fail(d, n, "on_failure: expected abort or a list of steps");
+	long m = n->data.sequence.items.top - n->data.sequence.items.start;
+	if (m == 0 || m > PB_MAX_STEPS)
+		return ydoc_fail(d, n, "on_failure: expected 1 to %d steps", PB_MAX_STEPS);
+	*rb = n;
 	return 0;
 }
 
 static int parse_steps(struct ydoc *d, yaml_node_t *root, const struct pb_sites *sites,
 		       struct playbook *pb)
 {
-	yaml_node_t *seq;
-	if (ydoc_seq(d, root, "steps", true, &seq))
+	yaml_node_t *seq, *rb;
+	if (ydoc_seq(d, root, "steps", true, &seq) || read_on_failure(d, root, &rb))
 		return -1;
 	yaml_node_item_t *items = seq->data.sequence.items.start;
 	long n = seq->data.sequence.items.top - items;
+	long m = rb ? rb->data.sequence.items.top - rb->data.sequence.items.start : 0;
 	if (n == 0)
 		return ydoc_fail(d, seq, "steps: expected at least one step");
 	if (n > PB_MAX_STEPS)
 		return ydoc_fail(d, ydoc_node(d, items[PB_MAX_STEPS]), "steps: at most %d",
 				 PB_MAX_STEPS);
-	pb->steps = calloc((size_t)n, sizeof(*pb->steps));
+	pb->steps = calloc((size_t)(n + m), sizeof(*pb->steps));
 	if (!pb->steps)
 		return ydoc_fail(d, seq, "steps: out of memory");
-	for (pb->nsteps = 0; pb->nsteps < n; pb->nsteps++)
-		if (parse_step(d, ydoc_node(d, items[pb->nsteps]), pb->nsteps, sites,
-			       &pb->steps[pb->nsteps]))
-			return -1;
-	return check_unique(d, seq, pb);
+	if (parse_list(d, seq, "", sites, pb->steps, &pb->nsteps) ||
+	    (rb && parse_list(d, rb, "rollback-", sites, pb->steps + n, &pb->nrollback)))
+		return -1;
+	return check_unique(d, seq, rb, pb) || check_load_order(d, seq, rb, pb) ? -1 : 0;
 }
 
 static int parse_playbook(struct ydoc *d, const struct pb_sites *sites, struct playbook *pb)
 {
-	static const char *const keys[] = { "name", "description", "steps", NULL };
+	static const char *const keys[] = { "name", "description", "steps", "on_failure", NULL };
 	yaml_node_t *root = ydoc_root(d), *name;
 	if (ydoc_check_keys(d, root, "playbook", keys))
 		return -1;
@@ -575,7 +736,7 @@ void playbook_free(struct playbook *pb)
 {
 	free(pb->steps);
 	pb->steps = NULL;
-	pb->nsteps = 0;
+	pb->nsteps = pb->nrollback = 0;
 }
 
 /* ---- JSON -------------------------------------------------------------- */
@@ -616,6 +777,29 @@ static void put_wan(json_t *o, const struct pb_step *s, int *bad)
 	put_str(o, "partition", s->partition, bad);
 }
 
+static void put_load(json_t *o, const struct pb_step *s, int *bad)
+{
+	if (s->stop) {
+		put(o, "stop", json_true(), bad);
+		return;
+	}
+	put_int(o, "writers", s->writers, bad);
+	put_int(o, "rate", s->rate, bad);
+	put_int(o, "gap_ms", s->gap_ms, bad);
+}
+
+static void put_partition(json_t *o, const struct pb_step *s, int *bad)
+{
+	if (s->heal)
+		put(o, "heal", json_true(), bad);
+	else if (s->site[0])
+		put_str(o, "site", s->site, bad);
+	else if (s->one_way)
+		put(o, "from", json_string(s->a), bad), put(o, "to", json_string(s->b), bad);
+	else
+		put(o, "between", json_pack("[s, s]", s->a, s->b), bad);
+}
+
 static void put_fields(json_t *o, const struct pb_step *s, int *bad)
 {
 	put_str(o, "state", s->state, bad);
@@ -628,6 +812,12 @@ static void put_fields(json_t *o, const struct pb_step *s, int *bad)
 		put(o, "force", json_boolean(s->force), bad);
 	if (s->kind == PB_WAN)
 		put_wan(o, s, bad);
+	if (s->kind == PB_WRITE_LOAD)
+		put_load(o, s, bad);
+	if (s->kind == PB_PARTITION) {
+		put_partition(o, s, bad);
+		return;  /* its site is the partition's, put above */
+	}
 	put_str(o, "site", s->site, bad);
 	put_int(o, "slow_fsync_ms", s->slow_fsync_ms, bad);
 	put_tri(o, "stall_writes", s->stall_writes, bad);
@@ -637,6 +827,10 @@ static void put_fields(json_t *o, const struct pb_step *s, int *bad)
 	put_int(o, "rpo_records_max", s->rpo_records_max, bad);
 	put_int(o, "rpo_ms_max", s->rpo_ms_max, bad);
 	put_int(o, "rto_ms_max", s->rto_ms_max, bad);
+	put_int(o, "lost_max", s->lost_max, bad);
+	if (s->availability_min >= 0)
+		put(o, "availability_min", json_real(s->availability_min), bad);
+	put_int(o, "longest_gap_ms_max", s->longest_gap_ms_max, bad);
 	put_int(o, "sleep_ms", s->sleep_ms, bad);
 	put_str(o, "version", s->version, bad);
 }

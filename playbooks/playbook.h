@@ -25,15 +25,30 @@
  *     - resume: {}
  *     - upgrade_site: {site: eu-west, version: 0.2.0, timeout_s: 600}
  *     - finalize: {version: 0.2.0}
+ *     - write_load: {writers: 2, rate: 50, gap_ms: 500}  # starts background writers
+ *     - write_load: {stop: true, timeout_s: 30}   # stops them, reads every ack back
+ *     - assert: {lost_max: 0, availability_min: 0.9, longest_gap_ms_max: 3000}
+ *     - partition: {site: us-east}         # every link to and from the site
+ *     - partition: {from: us-east, to: eu-west}   # one direction of one pair
+ *     - partition: {between: [us-east, eu-west]}  # both directions
+ *     - partition: {heal: true}            # every partition this run made
+ *   on_failure: abort                      # default; or a list of steps run, in
+ *     # order, after a step failed (e.g. [{partition: {heal: true}}]); the run
+ *     # still ends failed
  *
  * A step may also carry `name: TEXT` next to its kind key (two keys then);
  * TEXT is [A-Za-z0-9_-]{1,63} and unique in the playbook.  An empty value
  * (`- pause:`) is the same as {}.  Ranges: timeout_s 1..86400, latency_ms
  * and jitter_ms 0..60000, loss_pct 0..100 (decimal), bandwidth_kbps
  * 0..10000000 (0: no cap), slow_fsync_ms 0..60000, sleep ms 0..600000
- * (required), assert bounds >= 0.  state is syntactic only ([A-Z_]+):
- * drorchd checks it names an FSM state.  A fault step has faults or
- * clear: true, not both.
+ * (required), assert bounds >= 0 (availability_min 0..1).  state is
+ * syntactic only ([A-Z_]+): drorchd checks it names an FSM state.  A fault
+ * step has faults or clear: true, not both.  write_load: writers 1..16
+ * (default 2), rate 1..1000 writes/s per writer (default 50), gap_ms
+ * 1..60000 (default 500: a longer gap between acknowledgements counts as
+ * unavailable); a stop needs a load started before it, a start needs none
+ * running, and the write-load bounds of an assert need a stop before it.
+ * A load still running when the playbook ends is stopped and checked then.
  */
 #ifndef DRORCH_PLAYBOOK_H
 #define DRORCH_PLAYBOOK_H
@@ -51,6 +66,7 @@
 enum pb_kind {
 	PB_CHECK, PB_APPROVE, PB_WAN, PB_FAULT, PB_FAILOVER, PB_SWITCHOVER, PB_FAILBACK,
 	PB_WAIT, PB_ASSERT, PB_SLEEP, PB_PAUSE, PB_RESUME, PB_UPGRADE_SITE, PB_FINALIZE,
+	PB_WRITE_LOAD, PB_PARTITION,
 };
 
 /* -1 in an int64_t field, "" in a string field: not given. */
@@ -82,6 +98,14 @@ struct pb_step {
 	bool clear;
 	/* assert: at least one bound */
 	int64_t rpo_records_max, rpo_ms_max, rto_ms_max;
+	int64_t lost_max, longest_gap_ms_max;
+	double availability_min;      /* < 0: not given */
+	/* write_load (stop: true, or a start with writers, rate, gap_ms) */
+	int64_t writers, rate, gap_ms;
+	bool stop;
+	/* partition: site (one site from everyone), or a -> b with one_way
+	 * (from/to), or a <-> b (between), or heal */
+	bool one_way, heal;
 	/* sleep */
 	int64_t sleep_ms;
 	/* upgrade_site (site and version required; timeout default 600000),
@@ -92,8 +116,9 @@ struct pb_step {
 struct playbook {
 	char name[PB_NAME_MAX];
 	char description[256];
-	struct pb_step *steps;        /* nsteps, malloc'd: playbook_free */
+	struct pb_step *steps;        /* nsteps, then nrollback: playbook_free */
 	int nsteps;
+	int nrollback;                /* on_failure's steps, at steps[nsteps..) (0: abort) */
 };
 
 /* Parses a playbook document held in buf; `name` stands for it in errors.
@@ -108,6 +133,9 @@ int playbook_load(const char *path, const char *const sites[], int nsites,
 void playbook_free(struct playbook *pb);
 
 const char *pb_kind_name(enum pb_kind k);   /* "check", "approve", ... */
+/* An assert step with bounds on a write load's figures / on a recovery's. */
+bool pb_asserts_load(const struct pb_step *s);
+bool pb_asserts_recovery(const struct pb_step *s);
 /* A step of kind with nothing given (-1 and "" markers), as the parser
  * starts each one; for playbooks built in code. */
 void pb_step_init(struct pb_step *s, enum pb_kind kind, int line);

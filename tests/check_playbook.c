@@ -215,7 +215,7 @@ START_TEST(test_error_root_and_top_level_keys)
 	expect_error("- check: {}\n", "t.yaml:1:1: playbook: expected a mapping");
 	expect_error("name: t\nsteps: [pause: {}]\nowner: me\n",
 		     "t.yaml:3:1: playbook: unknown key 'owner' (expected one of: name, "
-		     "description, steps)");
+		     "description, steps, on_failure)");
 	expect_error("steps: [pause: {}]\n", "t.yaml:1:1: missing required key 'name'");
 	expect_error("name: t\n", "t.yaml:1:1: missing required key 'steps'");
 	expect_error("name: t\ndescription: [x]\nsteps: [pause: {}]\n",
@@ -266,7 +266,7 @@ START_TEST(test_error_step_shape)
 	expect_step_error("chek: {state: STEADY}",
 			  "t.yaml:3:5: step: unknown kind 'chek' (expected one of: check, approve, "
 			  "wan, fault, failover, switchover, failback, wait, assert, sleep, pause, "
-			  "resume, upgrade_site, finalize)");
+			  "resume, upgrade_site, finalize, write_load, partition)");
 	expect_step_error("pause", "t.yaml:3:5: step: expected a mapping such as "
 				   "{check: {state: STEADY}}");
 	expect_step_error("{pause: {}, resume: {}}",
@@ -394,7 +394,7 @@ START_TEST(test_error_nothing_to_do)
 {
 	expect_step_error("assert: {}",
 			  "t.yaml:3:13: assert: expected at least one of rpo_records_max, "
-			  "rpo_ms_max, rto_ms_max");
+			  "rpo_ms_max, rto_ms_max, lost_max, availability_min, longest_gap_ms_max");
 	expect_step_error("wan: {between: [us-east, eu-west]}",
 			  "t.yaml:3:10: wan: expected at least one of latency_ms, jitter_ms, "
 			  "loss_pct, bandwidth_kbps, partition");
@@ -674,6 +674,89 @@ START_TEST(test_rollback_plan_refused_after_finalize)
 }
 END_TEST
 
+/* ---- write loads, partitions, on_failure ---------------------------------- */
+
+START_TEST(test_write_load_partition_and_on_failure)
+{
+	struct playbook pb;
+	parse_ok("name: t\n"
+		 "steps:\n"
+		 "  - write_load: {}\n"
+		 "  - partition: {site: us-east}\n"
+		 "  - partition: {from: us-east, to: eu-west}\n"
+		 "  - partition: {between: [eu-west, drorchd]}\n"
+		 "  - write_load: {stop: true}\n"
+		 "  - assert: {lost_max: 0, availability_min: 0.95, longest_gap_ms_max: 2500}\n"
+		 "  - write_load: {writers: 4, rate: 200, gap_ms: 100}\n"
+		 "on_failure:\n"
+		 "  - partition: {heal: true}\n"
+		 "  - name: calm\n"
+		 "    fault: {site: us-east, clear: true}\n", &pb);
+	ck_assert_int_eq(pb.nsteps, 7);
+	ck_assert_int_eq(pb.nrollback, 2);
+	expect_json(&pb.steps[0], "{\"name\":\"1-write_load\",\"kind\":\"write_load\",\"line\":3,"
+				  "\"writers\":2,\"rate\":50,\"gap_ms\":500}");
+	expect_json(&pb.steps[1], "{\"name\":\"2-partition\",\"kind\":\"partition\",\"line\":4,"
+				  "\"site\":\"us-east\"}");
+	expect_json(&pb.steps[2], "{\"name\":\"3-partition\",\"kind\":\"partition\",\"line\":5,"
+				  "\"from\":\"us-east\",\"to\":\"eu-west\"}");
+	expect_json(&pb.steps[3], "{\"name\":\"4-partition\",\"kind\":\"partition\",\"line\":6,"
+				  "\"between\":[\"eu-west\",\"drorchd\"]}");
+	expect_json(&pb.steps[4], "{\"name\":\"5-write_load\",\"kind\":\"write_load\",\"line\":7,"
+				  "\"stop\":true,\"timeout_ms\":30000}");
+	expect_json(&pb.steps[5], "{\"name\":\"6-assert\",\"kind\":\"assert\",\"line\":8,"
+				  "\"lost_max\":0,\"availability_min\":0.95,"
+				  "\"longest_gap_ms_max\":2500}");
+	ck_assert(pb_asserts_load(&pb.steps[5]) && !pb_asserts_recovery(&pb.steps[5]));
+	ck_assert_int_eq(pb.steps[6].rate, 200);
+	ck_assert_str_eq(pb.steps[7].name, "rollback-1-partition");
+	ck_assert(pb.steps[7].heal);
+	ck_assert_str_eq(pb.steps[8].name, "calm");
+	playbook_free(&pb);
+	parse_ok("name: t\nsteps: [pause: {}]\non_failure: abort\n", &pb);
+	ck_assert_int_eq(pb.nrollback, 0);
+	playbook_free(&pb);
+}
+END_TEST
+
+START_TEST(test_error_write_load_partition_and_on_failure)
+{
+	expect_step_error("write_load: {stop: true}",
+			  "t.yaml:3:5: write_load: stop: no write_load started before it");
+	expect_step_error("assert: {lost_max: 0}",
+			  "t.yaml:3:5: assert: lost_max, availability_min and longest_gap_ms_max "
+			  "need a write_load stopped before it");
+	expect_step_error("write_load: {stop: true, rate: 5}",
+			  "t.yaml:3:24: write_load: stop: true takes only timeout_s (writers, rate "
+			  "and gap_ms are a start's)");
+	expect_step_error("write_load: {writers: 17}",
+			  "t.yaml:3:27: writers: expected an integer from 1 to 16, got '17'");
+	expect_error("name: t\nsteps:\n  - write_load: {}\n  - write_load: {}\n",
+		     "t.yaml:4:5: write_load: one is already running (stop it first)");
+	expect_step_error("assert: {availability_min: 1.5}",
+			  "t.yaml:3:32: availability_min: expected a number from 0 to 1, got '1.5'");
+	expect_step_error("partition: {}",
+			  "t.yaml:3:16: partition: expected exactly one of site, from/to, between, "
+			  "heal: true");
+	expect_step_error("partition: {site: us-east, heal: true}",
+			  "t.yaml:3:16: partition: expected exactly one of site, from/to, between, "
+			  "heal: true");
+	expect_step_error("partition: {from: us-east}",
+			  "t.yaml:3:16: partition: from and to go together");
+	expect_step_error("partition: {from: us-east, to: us-east}",
+			  "t.yaml:3:36: partition: from and to are the same site");
+	expect_step_error("partition: {site: mars}",
+			  "t.yaml:3:23: site: 'mars' is not one of the sites");
+	expect_error("name: t\nsteps: [pause: {}]\non_failure: retry\n",
+		     "t.yaml:3:13: on_failure: expected abort or a list of steps");
+	expect_error("name: t\nsteps: [pause: {}]\non_failure: [write_load: {}]\n",
+		     "t.yaml:3:14: on_failure: write_load is not a rollback step (a load still "
+		     "running is stopped and checked at the end)");
+	expect_error("name: t\nsteps: [{name: x, pause: {}}]\non_failure: [{name: x, resume: {}}]\n",
+		     "t.yaml:3:21: step name 'x' is already used by step 1 (line 2)");
+}
+END_TEST
+
 static Suite *playbook_suite(void)
 {
 	Suite *s = suite_create("playbook");
@@ -684,6 +767,7 @@ static Suite *playbook_suite(void)
 	tcase_add_test(tc, test_defaults_names_timeouts_and_unset_fields);
 	tcase_add_test(tc, test_bounds_are_inclusive);
 	tcase_add_test(tc, test_max_steps_accepted);
+	tcase_add_test(tc, test_write_load_partition_and_on_failure);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("errors");
 	tcase_add_test(tc, test_error_yaml_syntax);
@@ -698,6 +782,7 @@ static Suite *playbook_suite(void)
 	tcase_add_test(tc, test_error_missing_required);
 	tcase_add_test(tc, test_error_nothing_to_do);
 	tcase_add_test(tc, test_error_after_many_steps_leaves_out_alone);
+	tcase_add_test(tc, test_error_write_load_partition_and_on_failure);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("json");
 	tcase_add_test(tc, test_step_json_has_given_fields_only);
