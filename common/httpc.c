@@ -13,6 +13,8 @@
 struct httpc {
 	CURL *curl;
 	bool not_delivered;        /* the last request never reached the server */
+	bool (*give_up)(void *ctx);   /* httpc_set_give_up */
+	void *give_up_ctx;
 };
 
 struct sink {
@@ -98,6 +100,21 @@ static struct curl_slist *build_headers(const char *bearer, int has_body)
 	return h;
 }
 
+void httpc_set_give_up(struct httpc *c, bool (*give_up)(void *ctx), void *ctx)
+{
+	c->give_up = give_up;
+	c->give_up_ctx = ctx;
+}
+
+/* libcurl's progress callback: nonzero aborts the transfer. */
+static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	struct httpc *c = userdata;
+	return c->give_up(c->give_up_ctx) ? 1 : 0;
+}
+
 int httpc_request(struct httpc *c, const char *method, const char *url,
 		  const char *bearer, const void *body, size_t body_len,
 		  long timeout_ms, struct httpc_resp *out, char *err, size_t errlen)
@@ -122,6 +139,11 @@ int httpc_request(struct httpc *c, const char *method, const char *url,
 	curl_easy_setopt(k, CURLOPT_WRITEDATA, &s);
 	curl_easy_setopt(k, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(k, CURLOPT_HEADERDATA, &h);
+	if (c->give_up) {
+		curl_easy_setopt(k, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(k, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(k, CURLOPT_XFERINFODATA, c);
+	}
 	if (strcmp(method, "HEAD") == 0)
 		curl_easy_setopt(k, CURLOPT_NOBODY, 1L);
 	if (body) {

@@ -38,6 +38,14 @@ int httpc_request(struct httpc *c, const char *method, const char *url,
 		  const char *bearer, const void *body, size_t body_len,
 		  long timeout_ms, struct httpc_resp *out, char *err, size_t errlen);
 void httpc_resp_free(struct httpc_resp *r);
+
+/*
+ * From now on, every request of c asks give_up(ctx) while it waits (libcurl
+ * asks often while bytes flow, about once a second while none do) and ends
+ * at once, as a transport failure, when it answers true: a long poll that a
+ * change of plan made pointless need not run to its timeout.  NULL: never.
+ */
+void httpc_set_give_up(struct httpc *c, bool (*give_up)(void *ctx), void *ctx);
 /* The value of header `name` (case-insensitive) of r, without surrounding
  * space, into out[len]; false when r has no such header or it does not fit. */
 bool httpc_resp_header(const struct httpc_resp *r, const char *name, char *out, size_t len);

@@ -1191,6 +1191,26 @@ static void note_diverged_locked(struct site *s, const char *primary, uint64_t e
 	snprintf(f->diverged_primary, sizeof(f->diverged_primary), "%s", primary);
 }
 
+/* The fetch in flight is from this primary at this epoch. */
+struct fetch_plan {
+	struct site *s;
+	const char *primary;
+	uint64_t epoch;
+};
+
+/* Whether a role command changed the plan while the fetch waits: a
+ * partitioned primary's long poll must not hold a replica that drorchd
+ * already repointed (httpc_set_give_up). */
+static bool plan_changed(void *ctx)
+{
+	const struct fetch_plan *p = ctx;
+	pthread_mutex_lock(&p->s->mu);
+	bool changed = p->s->role.role != ROLE_REPLICA || p->s->role.epoch != p->epoch ||
+		       strcmp(p->s->role.primary, p->primary) != 0;
+	pthread_mutex_unlock(&p->s->mu);
+	return changed;
+}
+
 /* One long-poll round with the primary: fetch (and so ack), apply, flush. */
 static int follow_once(struct site *s, struct httpc *c, const char *primary, uint64_t epoch)
 {
@@ -1224,8 +1244,12 @@ static int follow_once(struct site *s, struct httpc *c, const char *primary, uin
 		 s->opts.json_framing ? "json" : "binary",
 		 version_text(&s->opts.binary, bin, sizeof(bin)), nonce, FORMATS_ARG);
 	struct httpc_resp r;
-	if (httpc_request(c, "GET", url, s->token, NULL, 0, FOLLOW_WAIT_MS + 4500, &r,
-			  err, sizeof(err)) != 0) {
+	struct fetch_plan plan = { s, primary, epoch };
+	httpc_set_give_up(c, plan_changed, &plan);
+	int got = httpc_request(c, "GET", url, s->token, NULL, 0, FOLLOW_WAIT_MS + 4500, &r, err,
+				sizeof(err));
+	httpc_set_give_up(c, NULL, NULL);
+	if (got != 0) {
 		/* "unreachable": the fetch never reached the primary, so it renewed
 		 * no lease there (drorchd relies on that to shorten its wait). */
 		follow_set(s, httpc_not_delivered(c) ? "unreachable" : "disconnected", err);
