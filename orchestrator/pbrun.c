@@ -115,6 +115,8 @@ static const char *unmet(struct pbrun *p, const struct pb_step *s, char *why, si
 		snprintf(why, len, "state is %s, not %s", state, s->state), no = why;
 	else if (s->primary[0] && strcmp(primary, s->primary))
 		snprintf(why, len, "primary is %s, not %s", primary, s->primary), no = why;
+	else if (s->not_primary[0] && !strcmp(primary, s->not_primary))
+		snprintf(why, len, "primary is still %s", primary), no = why;
 	size_t i;
 	json_t *site;
 	json_array_foreach(json_object_get(st, "sites"), i, site) {
@@ -289,12 +291,21 @@ static const char *do_assert(struct pbrun *p, const struct pb_step *s, json_t *r
 		return why;
 	if (!pb_asserts_recovery(s))
 		return NULL;
-	json_t *r = p->last_subrun ? store_run_json(p->o->store, p->last_subrun) : NULL;
+	/* The recovery it asked for last, else the newest one since it began
+	 * (an automatic failover the drill caused). */
+	json_t *r = p->last_subrun ? store_run_json(p->o->store, p->last_subrun) :
+		    subrun_after(p, p->run_id);
+	if (r && !p->last_subrun) {
+		int64_t id = json_integer_value(json_object_get(r, "id"));
+		json_decref(r);
+		r = store_run_json(p->o->store, id);
+		p->last_subrun = id;
+	}
 	static const char *const fields[] = { "rpo_records", "rpo_ms", "rto_ms" };
 	const int64_t bounds[] = { s->rpo_records_max, s->rpo_ms_max, s->rto_ms_max };
 	const char *no = NULL;
 	if (!r)
-		snprintf(why, len, "no recovery ran before this assertion"), no = why;
+		snprintf(why, len, "no recovery ran since the playbook began"), no = why;
 	for (int i = 0; r && !no && i < 3; i++) {
 		json_t *v = json_object_get(r, fields[i]);
 		json_object_set(result, fields[i], v ? v : json_null());
@@ -656,7 +667,10 @@ static step_fn step_fn_of(enum pb_kind k)
 static void end_run(struct pbrun *p, const char *outcome, json_t *detail)
 {
 	char err[300], *text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
-	json_t *last = p->last_subrun ? store_run_json(p->o->store, p->last_subrun) : NULL;
+	/* The figures of the recovery it asked for last, else of the newest
+	 * one since it began (an automatic failover the drill caused). */
+	json_t *last = p->last_subrun ? store_run_json(p->o->store, p->last_subrun) :
+		       subrun_after(p, p->run_id);
 	int64_t rpo_r = json_is_integer(json_object_get(last, "rpo_records")) ?
 			json_integer_value(json_object_get(last, "rpo_records")) : -1;
 	int64_t rpo_ms = json_is_integer(json_object_get(last, "rpo_ms")) ?

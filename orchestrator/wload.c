@@ -18,7 +18,7 @@
 #include "httpc.h"
 #include "timeutil.h"
 
-#define PUT_TIMEOUT_MS 2000
+#define PUT_TIMEOUT_MS 1000   /* a client's patience: longer is in doubt */
 #define GET_TIMEOUT_MS 2000
 #define RETRY_MS 50
 #define LOST_KEYS_SHOWN 10

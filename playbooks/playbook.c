@@ -177,10 +177,12 @@ static int body_keys(struct ydoc *d, yaml_node_t *m, const char *kind,
 static int parse_check(struct ydoc *d, yaml_node_t *m, const struct pb_sites *sites,
 		       struct pb_step *s)
 {
-	static const char *const keys[] = { "state", "primary", "replicas_streaming", NULL };
+	static const char *const keys[] = { "state", "primary", "not_primary",
+					    "replicas_streaming", NULL };
 	if (body_keys(d, m, "check", keys) ||
 	    read_state(d, m, s->state, sizeof(s->state)) ||
 	    read_site(d, m, "primary", false, sites, s->primary) ||
+	    read_site(d, m, "not_primary", false, sites, s->not_primary) ||
 	    read_tri(d, m, "replicas_streaming", &s->replicas_streaming))
 		return -1;
 	return 0;
@@ -313,12 +315,13 @@ static int parse_failback(struct ydoc *d, yaml_node_t *m, const struct pb_sites 
 static int parse_wait(struct ydoc *d, yaml_node_t *m, const struct pb_sites *sites,
 		      struct pb_step *s)
 {
-	static const char *const keys[] = { "state", "primary", "replicas_streaming", "timeout_s",
-					    NULL };
+	static const char *const keys[] = { "state", "primary", "not_primary",
+					    "replicas_streaming", "timeout_s", NULL };
 	s->timeout_ms = 30000;
 	if (body_keys(d, m, "wait", keys) ||
 	    read_state(d, m, s->state, sizeof(s->state)) ||
 	    read_site(d, m, "primary", false, sites, s->primary) ||
+	    read_site(d, m, "not_primary", false, sites, s->not_primary) ||
 	    read_tri(d, m, "replicas_streaming", &s->replicas_streaming) ||
 	    read_timeout(d, m, &s->timeout_ms))
 		return -1;
@@ -804,6 +807,7 @@ static void put_fields(json_t *o, const struct pb_step *s, int *bad)
 {
 	put_str(o, "state", s->state, bad);
 	put_str(o, "primary", s->primary, bad);
+	put_str(o, "not_primary", s->not_primary, bad);
 	put_tri(o, "replicas_streaming", s->replicas_streaming, bad);
 	put_int(o, "timeout_ms", s->timeout_ms, bad);
 	put_str(o, "message", s->message, bad);

@@ -10,6 +10,7 @@
  *   description: "..."                  # optional
  *   steps:                              # 1..PB_MAX_STEPS, each a one-key map
  *     - check: {state: STEADY, primary: us-east, replicas_streaming: true}
+ *              # also not_primary: SITE (check and wait): any primary but SITE
  *     - approve: {message: "Cut us-east off?", timeout_s: 600}
  *     - wan: {between: [us-east, eu-west], latency_ms: 80, jitter_ms: 10,
  *             loss_pct: 1.5, bandwidth_kbps: 1000, partition: none}
@@ -77,6 +78,7 @@ struct pb_step {
 	/* check, wait */
 	char state[24];
 	char primary[PB_SITE_MAX];
+	char not_primary[PB_SITE_MAX];
 	int replicas_streaming;       /* -1, 0 or 1 */
 	/* approve, wait, failover, switchover, failback: ms (defaults: approve
 	 * 600000, wait 30000, the three recoveries 60000) */

@@ -647,6 +647,84 @@ START_TEST(test_lab_upgrade_swaps_real_binaries)
 }
 END_TEST
 
+/* ---- the playbook library ------------------------------------------------ */
+
+/* An integer field of o as text, "-" when it is not one (static buffer). */
+static const char *figure(const json_t *o, const char *key)
+{
+	static char buf[4][32];
+	static int n;
+	char *out = buf[n++ % 4];
+	json_t *v = json_object_get(o, key);
+	snprintf(out, sizeof(buf[0]), json_is_integer(v) ? "%lld" : "-",
+		 (long long)json_integer_value(v));
+	return out;
+}
+
+/* Runs playbooks/library/NAME.yaml on the lab with drctl (which swaps
+ * binaries for a rolling upgrade); fails unless it succeeded.  Prints its
+ * figures: the closing note's table comes from these lines. */
+static void run_library(const char *name)
+{
+	char rel[160], tag[96];
+	snprintf(rel, sizeof(rel), "playbooks/library/%s.yaml", name);
+	snprintf(tag, sizeof(tag), "run-%s", name);
+	const char *argv[] = { "--lab", lab_dir, "run", th_src(rel), "--yes", "--json",
+			       "--timeout", "150", NULL };
+	uint64_t t0 = time_mono_ms();
+	struct out o = drctl_wait(tag, drctl_spawn(tag, argv), 160000);
+	json_t *j = json_loads(o.stdout_text ? o.stdout_text : "", 0, NULL);
+	json_t *run = json_object_get(j, "detail");
+	json_t *load = json_object_get(json_object_get(run, "detail"), "write_load");
+	char *steps = json_dumps(json_object_get(run, "steps"), JSON_COMPACT);
+	ck_assert_msg(o.code == 0 && !strcmp(json_string_value(json_object_get(run, "outcome")) ?: "",
+					     "succeeded"),
+		      "%s: exit %d: %s%s\nsteps: %s", name, o.code, o.stdout_text, o.stderr_text,
+		      steps ? steps : "");
+	ck_assert_msg(json_is_true(json_object_get(load, "checked")) &&
+		      json_integer_value(json_object_get(load, "acked")) > 0 &&
+		      json_integer_value(json_object_get(load, "lost")) == 0,
+		      "%s: write load: %s", name, o.stdout_text);
+	printf("library %-26s %5.1f s  RPO %s records / %s ms  RTO %s ms  acked %lld lost %lld "
+	       "in doubt %lld  availability %.3f  longest gap %lld ms\n", name,
+	       (double)(time_mono_ms() - t0) / 1000.0, figure(run, "rpo_records"),
+	       figure(run, "rpo_ms"), figure(run, "rto_ms"),
+	       (long long)json_integer_value(json_object_get(load, "acked")),
+	       (long long)json_integer_value(json_object_get(load, "lost")),
+	       (long long)json_integer_value(json_object_get(load, "in_doubt")),
+	       json_real_value(json_object_get(load, "availability")),
+	       (long long)json_integer_value(json_object_get(load, "longest_gap_ms")));
+	fflush(stdout);
+	free(steps);
+	json_decref(j);
+	out_free(&o);
+}
+
+/* Every playbook of playbooks/library, in turn on one lab that starts on
+ * drsite 0.1.0 (the rolling upgrade first), with faults enabled (the grey
+ * failure) and no anti-flapping window (the drills fail over one after
+ * another); failback brings the primary home after each failover. */
+START_TEST(test_library_playbooks_on_a_lab)
+{
+	char spec[700];
+	snprintf(spec, sizeof(spec), "%s/library-%d.yaml", root, (int)getpid());
+	tl_write_file(spec, "drsite_version: 0.1.0\nenable_faults: true\n"
+			    "policy: {name: drills, failover: {anti_flap_s: 0}}\n");
+	const char *up[] = { "lab", "up", "--dir", lab_dir, spec, NULL };
+	struct out o = drctl(up, 45000);
+	ck_assert_msg(o.code == 0, "lab up: exit %d: %s%s", o.code, o.stdout_text, o.stderr_text);
+	out_free(&o);
+	static const char *const order[] = {
+		"rolling-upgrade", "planned-switchover", "wan-degradation-drill",
+		"regional-failover", "failback", "partition-election-drill", "failback",
+		"grey-failure-drill", "failback",
+	};
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+		run_library(order[i]);
+	check_lab_down();
+}
+END_TEST
+
 static Suite *drctl_suite(void)
 {
 	Suite *s = suite_create("drctl");
@@ -657,6 +735,11 @@ static Suite *drctl_suite(void)
 	tcase_add_test(tc, test_lab_kill_failover_audit_wan_and_down);
 	tcase_add_test(tc, test_lab_up_on_a_running_lab_is_refused_and_changes_nothing);
 	tcase_add_test(tc, test_lab_upgrade_swaps_real_binaries);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("library");
+	tcase_set_timeout(tc, 420);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_library_playbooks_on_a_lab);
 	suite_add_tcase(s, tc);
 	return s;
 }
