@@ -101,6 +101,28 @@ START_TEST(test_example_wan_degradation_drill)
 }
 END_TEST
 
+/* Every drill of the library parses against the default lab's sites. */
+START_TEST(test_library_playbooks_parse)
+{
+	static const char *const names[] = { "regional-failover", "planned-switchover",
+					     "failback", "wan-degradation-drill",
+					     "partition-election-drill", "grey-failure-drill",
+					     "rolling-upgrade" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char rel[160];
+		struct playbook pb;
+		snprintf(rel, sizeof(rel), "playbooks/library/%s.yaml", names[i]);
+		load_example(rel, &pb);
+		ck_assert_str_eq(pb.name, names[i]);
+		bool load = false;
+		for (int k = 0; k < pb.nsteps; k++)
+			load = load || pb_asserts_load(&pb.steps[k]);
+		ck_assert_msg(load, "%s asserts nothing of its write load", names[i]);
+		playbook_free(&pb);
+	}
+}
+END_TEST
+
 START_TEST(test_load_missing_file_names_the_path)
 {
 	struct playbook pb;
@@ -276,7 +298,7 @@ START_TEST(test_error_step_shape)
 	expect_step_error("check: 5", "t.yaml:3:12: check: expected a mapping");
 	expect_step_error("check: {state: STEADY, primry: us-east}",
 			  "t.yaml:3:28: check: unknown key 'primry' (expected one of: state, "
-			  "primary, replicas_streaming)");
+			  "primary, not_primary, replicas_streaming)");
 	expect_step_error("pause: {now: true}",
 			  "t.yaml:3:13: pause: unknown key 'now' (pause takes none)");
 	expect_step_error("resume: [1]", "t.yaml:3:13: resume: expected {}");
@@ -764,6 +786,7 @@ static Suite *playbook_suite(void)
 	tcase_add_test(tc, test_example_switchover_drill);
 	tcase_add_test(tc, test_example_wan_degradation_drill);
 	tcase_add_test(tc, test_load_missing_file_names_the_path);
+	tcase_add_test(tc, test_library_playbooks_parse);
 	tcase_add_test(tc, test_defaults_names_timeouts_and_unset_fields);
 	tcase_add_test(tc, test_bounds_are_inclusive);
 	tcase_add_test(tc, test_max_steps_accepted);
