@@ -347,8 +347,9 @@ static void sb_printf(struct sb *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
-/* s with & < > " ' as entities (HTML text and attributes; Markdown cells
- * too, where | and line breaks would also end the cell). */
+/* s with & < > " ' as entities (HTML text and attributes); in a Markdown
+ * cell & < > as entities (no markup gets through), | escaped and line
+ * breaks as spaces (either would end the cell). */
 static void sb_escaped(struct sb *b, const char *s, bool md_cell)
 {
 	for (; s && *s; s++) {
@@ -356,8 +357,8 @@ static void sb_escaped(struct sb *b, const char *s, bool md_cell)
 		case '&': sb_printf(b, "&amp;"); break;
 		case '<': sb_printf(b, "&lt;"); break;
 		case '>': sb_printf(b, "&gt;"); break;
-		case '"': sb_printf(b, "&quot;"); break;
-		case '\'': sb_printf(b, "&#39;"); break;
+		case '"': sb_printf(b, md_cell ? "\"" : "&quot;"); break;
+		case '\'': sb_printf(b, md_cell ? "'" : "&#39;"); break;
 		case '|': sb_printf(b, md_cell ? "\\|" : "|"); break;
 		case '\n': case '\r': sb_printf(b, md_cell ? " " : "%c", *s); break;
 		default: sb_printf(b, "%c", *s);
@@ -632,7 +633,8 @@ static const char page_style[] =
 	"text-align:left;vertical-align:top}th{background:#f2f2f2}"
 	".met{color:#17692f;font-weight:bold}.missed{color:#b00020;font-weight:bold}"
 	".unknown{color:#777;font-weight:bold}.ok{color:#17692f}.broken{color:#b00020}"
-	"svg text{font:11px system-ui,sans-serif}code{font-size:12px}";
+	"svg text{font:11px system-ui,sans-serif}code{font-size:12px}"
+	"#transitions td:nth-child(2){white-space:nowrap}";
 
 static void html_header(struct sb *b, const json_t *run)
 {

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -239,7 +240,7 @@ START_TEST(test_markdown_has_path_and_transitions_table)
 	ck_assert_ptr_nonnull(strstr(md, "the phase that used the budget: **first_write**"));
 	ck_assert_ptr_nonnull(strstr(md, "| first_write | 2026-01-01T00:00:01.450Z | +1450 |"));
 	ck_assert_ptr_nonnull(strstr(md, "| acked | 5120 |"));
-	ck_assert_ptr_nonnull(strstr(md, "| 1 | elected | ok | {&quot;site&quot;:&quot;eu-west&quot;} |"));
+	ck_assert_ptr_nonnull(strstr(md, "| 1 | elected | ok | {\"site\":\"eu-west\"} |"));
 	ck_assert_ptr_nonnull(strstr(md, "The audit is verified intact"));
 	ck_assert_ptr_null(strstr(md, "<script>"));
 	free(md);
@@ -342,6 +343,167 @@ START_TEST(test_a_bare_run_renders)
 }
 END_TEST
 
+/* ---- end to end ------------------------------------------------------------------ */
+
+#define OP_TOKEN "operator-token-for-report-tests"
+#define CHROMIUM_TIMEOUT_MS 30000
+
+static struct tl_lab L;
+
+static void setup(void)
+{
+	tl_lab_init(&L, "check_report", 3, OP_TOKEN,
+		    "name: report-test\nfailover: {anti_flap_s: 0}\n");
+}
+
+static void teardown(void)
+{
+	tl_lab_free(&L);
+}
+
+/* GET the run's report in format fmt: the body (caller frees) of a 200 with
+ * the Content-Type want; other statuses are returned in *status. */
+static char *get_report(long long id, const char *fmt, long *status, const char *want)
+{
+	char url[256], err[256], type[128] = "";
+	struct httpc_resp r;
+	struct httpc *c = httpc_new();
+	snprintf(url, sizeof(url), "%s/v1/runs/%lld/report?format=%s", L.url, id, fmt);
+	ck_assert_msg(httpc_request(c, "GET", url, NULL, NULL, 0, 10000, &r, err, sizeof(err)) == 0,
+		      "%s", err);
+	httpc_resp_header(&r, "Content-Type", type, sizeof(type));
+	*status = r.status;
+	if (want)
+		ck_assert_msg(!strcmp(type, want), "%s: Content-Type '%s', expected '%s'", url, type, want);
+	char *body = strdup(r.body ? r.body : "");
+	httpc_resp_free(&r);
+	httpc_free(c);
+	return body;
+}
+
+/* The newest run once it has ended (kill -9 of the primary: the failover). */
+static json_t *ended_run(void)
+{
+	uint64_t deadline = time_mono_ms() + 10000;
+	for (;;) {
+		json_t *run = tl_newest_run(&L);
+		const char *outcome = json_string_value(json_object_get(run, "outcome"));
+		if (outcome && strcmp(outcome, "running"))
+			return run;
+		json_decref(run);
+		ck_assert_msg(time_mono_ms() < deadline, "the failover run did not end; see %s", L.log);
+		time_sleep_ms(50);
+	}
+}
+
+/* drctl with args (NULL-terminated); its exit status. */
+static int drctl(const char *const args[])
+{
+	char *argv[16] = { (char *)th_bin("drctl"), "--url", L.url };
+	int n = 3;
+	for (int i = 0; args[i] && n < 15; i++)
+		argv[n++] = (char *)args[i];
+	argv[n] = NULL;
+	char log[700];
+	snprintf(log, sizeof(log), "%s/drctl.log", L.root);
+	pid_t pid = th_spawn(argv, log);
+	int st = pid > 0 ? th_wait_exit(pid, 10000) : -1;
+	return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void check_api_formats(long long id)
+{
+	long status;
+	char *json = get_report(id, "json", &status, "application/json");
+	ck_assert_int_eq(status, 200);
+	json_t *m = json_loads(json, 0, NULL);
+	ck_assert_msg(m, "not JSON: %.200s", json);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(m, "run"), "kind")),
+			 "failover");
+	ck_assert_int_ge(json_array_size(json_object_get(m, "path")), 3);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(m, "audit"), "state")), "ok");
+	ck_assert(json_is_string(json_object_get(json_object_get(m, "verdict"), "rto")));
+	json_decref(m);
+	free(json);
+	char *md = get_report(id, "md", &status, "text/markdown; charset=utf-8");
+	ck_assert_int_eq(status, 200);
+	/* The run opens at the confirmation (D05: SUSPECT -> FENCING). */
+	ck_assert_msg(strstr(md, "SUSPECT → FENCING → ELECTING → PROMOTING → ") &&
+		      strstr(md, "(rows D05, F01, F03, F06, F0") && strstr(md, "| # | time (UTC) |"),
+		      "%s", md);
+	free(md);
+	char *html = get_report(id, "html", &status, "text/html; charset=utf-8");
+	ck_assert_int_eq(status, 200);
+	ck_assert(strstr(html, "<svg id=\"fsm\"") && strstr(html, "class=\"onpath\""));
+	free(html);
+	free(get_report(id, "pdf", &status, "application/json"));
+	ck_assert_int_eq(status, 400);
+	free(get_report(999, "md", &status, "application/json"));
+	ck_assert_int_eq(status, 404);
+}
+
+/* The size of a PNG Chromium took of url at 1200x1600 (0: none). */
+static size_t screenshot(const char *tag, const char *url)
+{
+	char png[700], arg[720], err[800];
+	snprintf(png, sizeof(png), "%s/%s.png", L.root, tag);
+	snprintf(arg, sizeof(arg), "--screenshot=%s", png);
+	const char *args[] = { "--window-size=1200,1600", "--hide-scrollbars", arg, NULL };
+	int st = th_chromium(L.root, tag, args, url, CHROMIUM_TIMEOUT_MS, err, sizeof(err));
+	ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s", err);
+	size_t len = 0;
+	char *data = th_read_file(png, &len);
+	ck_assert_msg(data && len > 24 && !memcmp(data, "\x89PNG\r\n\x1a\n", 8), "%s: not a PNG", png);
+	free(data);
+	return len;
+}
+
+/* The page Chromium draws from the file drctl wrote (no server: it must be
+ * self-contained) is far from blank: its PNG is several times the size of
+ * an empty page's at the same size (a blank one compresses to almost
+ * nothing). */
+static void check_rendered(const char *file)
+{
+	char url[800], blank[700];
+	ck_assert_msg(access(th_chromium_path(), X_OK) == 0, "%s: no Chromium (apt-get install -y "
+		      "chromium, or DRORCH_CHROMIUM)", th_chromium_path());
+	snprintf(blank, sizeof(blank), "%s/blank.html", L.root);
+	tl_write_file(blank, "<!DOCTYPE html><html><body></body></html>\n");
+	snprintf(url, sizeof(url), "file://%s", blank);
+	size_t empty = screenshot("blank", url);
+	snprintf(url, sizeof(url), "file://%s", file);
+	size_t page = screenshot("report", url);
+	ck_assert_msg(page > 4 * empty, "the report's picture (%zu bytes) looks blank (an empty page: "
+		      "%zu bytes); see %s/report.png", page, empty, L.root);
+}
+
+START_TEST(test_report_of_a_real_failover)
+{
+	uint64_t t0 = time_mono_ms();
+	tl_lab_up(&L, NULL);
+	th_kill(L.site[0].pid, SIGKILL, 5000);
+	ck_assert_msg(tl_wait_failover_from(&L, L.names[0], 15000), "no failover; see %s", L.log);
+	json_t *run = ended_run();
+	long long id = json_integer_value(json_object_get(run, "id"));
+	json_decref(run);
+	check_api_formats(id);
+	char file[700], ids[32];
+	snprintf(file, sizeof(file), "%s/report.html", L.root);
+	snprintf(ids, sizeof(ids), "%lld", id);
+	ck_assert_int_eq(drctl((const char *[]){ "report", ids, "--format", "html", "-o", file, NULL }), 0);
+	char *html = th_read_file(file, NULL);
+	ck_assert_msg(html && !strncmp(html, "<!DOCTYPE html>", 15), "%s: not the page", file);
+	ck_assert_ptr_null(strstr(html, "src=\"http"));
+	ck_assert_ptr_null(strstr(html, "href=\"http"));
+	free(html);
+	ck_assert_int_eq(drctl((const char *[]){ "report", ids, "--format", "pdf", NULL }), 2);
+	ck_assert_int_eq(drctl((const char *[]){ "report", "x", NULL }), 2);
+	check_rendered(file);
+	fprintf(stderr, "check_report: end to end in %llu ms\n",
+		(unsigned long long)(time_mono_ms() - t0));
+}
+END_TEST
+
 static Suite *report_suite(void)
 {
 	Suite *s = suite_create("report");
@@ -359,6 +521,11 @@ static Suite *report_suite(void)
 	tcase_add_test(tc, test_html_draws_every_transition_row);
 	tcase_add_test(tc, test_audit_broken_or_unknown_is_said);
 	tcase_add_test(tc, test_a_bare_run_renders);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("end to end");
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_report_of_a_real_failover);
 	suite_add_tcase(s, tc);
 	return s;
 }
