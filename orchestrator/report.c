@@ -869,8 +869,10 @@ static void svg_fsm(struct sb *b, const json_t *path)
 	json_array_foreach(path, i, t) {
 		int from = fsm_state_by_name(json_string_value(json_object_get(t, "from")) ?: "");
 		int to = fsm_state_by_name(json_string_value(json_object_get(t, "to")) ?: "");
-		visited[from >= 0 ? from : FSM_STEADY] |= from >= 0;
-		visited[to >= 0 ? to : FSM_STEADY] |= to >= 0;
+		if (from >= 0)
+			visited[from] = true;
+		if (to >= 0)
+			visited[to] = true;
 	}
 	sb_printf(b, "<svg id=\"fsm\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
 		     "role=\"img\" aria-label=\"state diagram\">\n<defs>"
@@ -928,7 +930,8 @@ static void html_path(struct sb *b, const json_t *path)
 	sb_printf(b, "<h2>Path through the state diagram</h2>\n<p id=\"path\">");
 	if (!json_array_size(path))
 		sb_printf(b, "No transition.");
-	sb_field(b, json_array_get(path, 0), "from", false);
+	else
+		sb_field(b, json_array_get(path, 0), "from", false);
 	json_array_foreach(path, i, t) {
 		sb_printf(b, " → ");
 		sb_field(b, t, "to", false);
