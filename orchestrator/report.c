@@ -10,6 +10,7 @@
 #include "report.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -71,9 +72,10 @@ void report_judge(const struct report_measured *m, const struct report_targets *
 
 /* ---- the state diagram's layout ------------------------------------------------------ */
 
-void report_fsm_layout(struct report_layout *out)
+/* BFS distance of each state from the steady state; -1: unreachable. */
+static void fsm_distances(int dist[FSM_NSTATES])
 {
-	int dist[FSM_NSTATES], queue[FSM_NSTATES], head = 0, tail = 0, height[FSM_NSTATES + 1];
+	int queue[FSM_NSTATES], head = 0, tail = 0;
 	for (int s = 0; s < FSM_NSTATES; s++)
 		dist[s] = -1;
 	dist[FSM_STEADY] = 0;
@@ -88,18 +90,58 @@ void report_fsm_layout(struct report_layout *out)
 			}
 		}
 	}
-	int last = 0;
+}
+
+/* Mean row (x1000) of s's predecessors in the column before its own;
+ * INT_MAX without one. */
+static int barycenter(const struct report_layout *l, int s)
+{
+	long sum = 0, n = 0;
+	for (size_t i = 0; i < fsm_nrows; i++) {
+		const struct fsm_row *r = &fsm_rows[i];
+		if (r->kind == FSM_TRANSITION && (int)r->to == s && l->col[r->from] == l->col[s] - 1) {
+			sum += l->row[r->from];
+			n++;
+		}
+	}
+	return n ? (int)(sum * 1000 / n) : INT_MAX;
+}
+
+/* Orders column c (its rows already set in enum order) by barycenter. */
+static void order_column(struct report_layout *l, int c)
+{
+	int member[FSM_NSTATES], key[FSM_NSTATES], n = 0;
+	for (int s = 0; s < FSM_NSTATES; s++)
+		if (l->col[s] == c) {
+			key[n] = barycenter(l, s);
+			member[n++] = s;
+		}
+	for (int i = 1; i < n; i++)  /* insertion sort: stable, enum order on ties */
+		for (int j = i; j > 0 && key[j - 1] > key[j]; j--) {
+			int k = key[j], m = member[j];
+			key[j] = key[j - 1], member[j] = member[j - 1];
+			key[j - 1] = k, member[j - 1] = m;
+		}
+	for (int i = 0; i < n; i++)
+		l->row[member[i]] = i;
+}
+
+void report_fsm_layout(struct report_layout *out)
+{
+	int dist[FSM_NSTATES], last = 0;
+	fsm_distances(dist);
 	for (int s = 0; s < FSM_NSTATES; s++)
 		last = dist[s] > last ? dist[s] : last;
-	memset(height, 0, sizeof(height));
-	out->ncols = out->nrows = 0;
+	memset(out, 0, sizeof(*out));
 	for (int s = 0; s < FSM_NSTATES; s++) {
 		int c = dist[s] >= 0 ? dist[s] : last + 1;
 		out->col[s] = c;
-		out->row[s] = height[c]++;
+		out->row[s] = out->height[c]++;
 		out->ncols = c + 1 > out->ncols ? c + 1 : out->ncols;
-		out->nrows = height[c] > out->nrows ? height[c] : out->nrows;
+		out->nrows = out->height[c] > out->nrows ? out->height[c] : out->nrows;
 	}
+	for (int c = 1; c < out->ncols; c++)
+		order_column(out, c);
 }
 
 /* ---- the model ------------------------------------------------------------------ */
@@ -793,10 +835,12 @@ static void svg_timeline(struct sb *b, const json_t *m)
 
 enum { FSM_COL_W = 175, FSM_ROW_H = 54, FSM_NODE_W = 130, FSM_NODE_H = 28, FSM_PAD = 30 };
 
+/* Columns are centred vertically on the tallest. */
 static void node_center(const struct report_layout *l, int s, double *x, double *y)
 {
+	double shift = (l->nrows - l->height[l->col[s]]) * FSM_ROW_H / 2.0;
 	*x = FSM_PAD + FSM_NODE_W / 2.0 + l->col[s] * FSM_COL_W;
-	*y = FSM_PAD + FSM_NODE_H / 2.0 + l->row[s] * FSM_ROW_H;
+	*y = FSM_PAD + FSM_NODE_H / 2.0 + l->row[s] * FSM_ROW_H + shift;
 }
 
 /* The 1-based position in the path of the first transition of row id; 0: none. */

@@ -76,14 +76,16 @@ const char *report_verdict_name(enum report_verdict v);
 
 /*
  * Columns by BFS distance from the steady state over the table's
- * transition rows (column 0: FSM_STEADY alone); within a column, states in
- * enum order.  A state no transition reaches (fsmgen refuses such a spec)
- * would get the column after the last.  Deterministic: the same table, the
- * same picture.
+ * transition rows (column 0: FSM_STEADY alone); within a column, states by
+ * the mean row of their predecessors in the column before (fewer crossing
+ * edges), ties in enum order.  A state no transition reaches (fsmgen
+ * refuses such a spec) would get the column after the last.
+ * Deterministic: the same table, the same picture.
  */
 struct report_layout {
 	int col[FSM_NSTATES], row[FSM_NSTATES];
-	int ncols, nrows;  /* nrows: the tallest column */
+	int height[FSM_NSTATES + 1];  /* states per column */
+	int ncols, nrows;             /* nrows: the tallest column */
 };
 void report_fsm_layout(struct report_layout *out);
 
