@@ -402,7 +402,7 @@ static void sb_escaped(struct sb *b, const char *s, bool md_cell)
 		case '"': sb_printf(b, md_cell ? "\"" : "&quot;"); break;
 		case '\'': sb_printf(b, md_cell ? "'" : "&#39;"); break;
 		case '|': sb_printf(b, md_cell ? "\\|" : "|"); break;
-		case '\n': case '\r': sb_printf(b, md_cell ? " " : "%c", *s); break;
+		case '\n': case '\r': sb_printf(b, "%c", md_cell ? ' ' : *s); break;
 		default: sb_printf(b, "%c", *s);
 		}
 	}
