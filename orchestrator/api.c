@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "page.h"
 #include "pbrun.h"
+#include "report.h"
 #include "upgrade.h"
 #include "version.h"
 
@@ -72,6 +73,76 @@ static void get_run(struct api *a, const char *id, struct http_resp *resp)
 		http_resp_error(resp, 404, "no run %s", id);
 	else
 		http_resp_json(resp, 200, r);
+}
+
+/* The policy in force as a report's targets (report.h: rpo_records 0 is no limit). */
+static struct report_targets policy_targets(const struct policy *p)
+{
+	return (struct report_targets){ .rpo_records = (int64_t)p->rpo_records,
+					.rpo_ms = (int64_t)p->rpo_ms, .rto_ms = (int64_t)p->rto_ms };
+}
+
+/*
+ * The audit verified now, as drorchd --verify-audit does: on a read-only
+ * handle of its own, so that checking a long audit never holds the store's
+ * mutex that the state machine commits under (WAL: readers do not block the
+ * writer).  store_verify's answer: 0 intact, 1 broken, -1 unknown (err).
+ */
+static int verify_audit_now(struct api *a, struct store_audit_report *r, char *err, size_t len)
+{
+	struct store *ro = NULL;
+	struct store_options opt = { .key_file = a->orch->cfg.audit_key_file, .read_only = true };
+	int rc = store_open_ex(&ro, a->orch->cfg.db, &opt, err, len);
+	if (rc == 0)
+		rc = store_verify(ro, r, err, len);
+	else
+		rc = -1;
+	store_close(ro);
+	return rc;
+}
+
+/* GET /v1/runs/{id}/report?format=md|html|json (default md): the run, the
+ * policy's targets and the audit verified now, rendered by report.c. */
+static void get_run_report(struct api *a, const struct http_req *req, int64_t id,
+			   struct http_resp *resp)
+{
+	const char *fmt = http_req_query(req, "format");
+	enum report_format f = REPORT_MD;
+	if (fmt && report_format_by_name(fmt, &f) != 0) {
+		http_resp_error(resp, 400, "format: expected md, html or json");
+		return;
+	}
+	json_t *run = store_run_json(a->orch->store, id);
+	if (!run) {
+		http_resp_error(resp, 404, "no run %" PRId64, id);
+		return;
+	}
+	struct store_audit_report audit;
+	char err[600] = "";
+	struct report_input in = { .run = run, .policy_targets = policy_targets(orch_policy(a->orch)),
+				   .audit = &audit, .audit_error = err };
+	in.audit_rc = verify_audit_now(a, &audit, err, sizeof(err));
+	size_t len;
+	char *text = report_render(&in, f, &len);
+	if (text)
+		http_resp_bytes(resp, 200, report_content_type(f), text, len);
+	else
+		http_resp_error(resp, 503, "out of memory");
+	free(text);
+	json_decref(run);
+}
+
+/* GET /v1/runs/{id} or /v1/runs/{id}/report. */
+static void get_run_any(struct api *a, const struct http_req *req, struct http_resp *resp)
+{
+	int64_t n;
+	const char *id = req->path + strlen("/v1/runs/"), *rest;
+	if (parse_run_id(id, &n, &rest) && !strcmp(rest, "/report"))
+		get_run_report(a, req, n, resp);
+	else if (!strchr(id, '/'))
+		get_run(a, id, resp);
+	else  /* POST /v1/runs/{id}/ack and /approve */
+		http_resp_error(resp, 405, "method GET not allowed on %s", req->path);
 }
 
 static void get_fsm(struct http_resp *resp)
@@ -654,8 +725,8 @@ static void route_get(struct api *a, const struct http_req *req, struct http_res
 		get_transitions(a, req, resp);
 	else if (!strcmp(p, "/v1/runs"))
 		get_runs(a, resp);
-	else if (!strncmp(p, "/v1/runs/", 9) && !strchr(p + 9, '/'))
-		get_run(a, p + 9, resp);
+	else if (!strncmp(p, "/v1/runs/", 9))
+		get_run_any(a, req, resp);
 	else if (!strcmp(p, "/v1/fsm"))
 		get_fsm_any(req, resp);
 	else if (!strcmp(p, "/v1/sites"))

@@ -66,6 +66,9 @@ static const struct op_call ops[] = {
 	{ "GET", "/v1/transitions", "/v1/transitions?since=1&run=1", NULL, NULL, NULL, 0, false },
 	{ "GET", "/v1/runs", "/v1/runs", NULL, NULL, NULL, 0, false },
 	{ "GET", "/v1/runs/{id}", "/v1/runs/1", NULL, NULL, NULL, 0, false },
+	{ "GET", "/v1/runs/{id}/report", "/v1/runs/1/report", NULL, NULL, NULL, 0, false },
+	{ "GET", "/v1/runs/{id}/report", "/v1/runs/1/report?format=html", NULL, NULL, NULL, 0, false },
+	{ "GET", "/v1/runs/{id}/report", "/v1/runs/1/report?format=json", NULL, NULL, NULL, 0, false },
 	{ "POST", "/v1/runs/{id}/ack", "/v1/runs/1/ack", NULL, NULL, NULL, 0, false },
 	{ "GET", "/v1/fsm", "/v1/fsm", NULL, NULL, NULL, 0, false },
 	{ "GET", "/v1/fsm", "/v1/fsm?format=dot", NULL, NULL, NULL, 0, false },
@@ -569,6 +572,14 @@ START_TEST(test_bad_requests_answer_documented_errors)
 	free(r.body);
 	request("GET", "/v1/runs/999", NULL, NULL, 0, &r);
 	assert_documented("GET", "/v1/runs/999", operation("GET", "/v1/runs/{id}"), &r, 404);
+	free(r.body);
+	request("GET", "/v1/runs/999/report", NULL, NULL, 0, &r);
+	assert_documented("GET", "/v1/runs/999/report", operation("GET", "/v1/runs/{id}/report"), &r,
+			  404);
+	free(r.body);
+	request("GET", "/v1/runs/1/report?format=pdf", NULL, NULL, 0, &r);
+	assert_documented("GET", "/v1/runs/1/report?format=pdf", operation("GET", "/v1/runs/{id}/report"),
+			  &r, 400);
 	free(r.body);
 	request("POST", "/v1/runs/999/ack", OP_TOKEN, "{\"comment\":\"x\"}", 15, &r);
 	assert_documented("POST", "/v1/runs/999/ack", operation("POST", "/v1/runs/{id}/ack"), &r, 404);

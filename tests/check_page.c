@@ -7,18 +7,15 @@
  * once drorchd has failed over, the page must name the new primary.
  *
  * Chromium is required: without it the test fails and says how to install
- * it.  It runs in its own process group, under a deadline, and the whole
- * group is killed by that group's id afterwards, so no browser process
- * outlives a test.
+ * it.  It runs through th_chromium (testhelp.h): in its own process group,
+ * under a deadline, the whole group killed by its id afterwards, so no
+ * browser process outlives a test.
  */
 #include <check.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,7 +27,6 @@
 
 #define NSITES 3
 #define OP_TOKEN "operator-token-for-page-tests"
-#define CHROMIUM_DEFAULT "/usr/bin/chromium"
 #define CHROMIUM_TIMEOUT_MS 45000
 
 static struct tl_lab L;
@@ -46,16 +42,10 @@ static void teardown(void)
 	tl_lab_free(&L);
 }
 
-static const char *chromium_path(void)
-{
-	const char *p = getenv("DRORCH_CHROMIUM");
-	return p && *p ? p : CHROMIUM_DEFAULT;
-}
-
 /* Fails the test, with how to install it, when Chromium is missing. */
 static void require_chromium(void)
 {
-	const char *p = chromium_path();
+	const char *p = th_chromium_path();
 	ck_assert_msg(access(p, X_OK) == 0,
 		      "%s: not found or not executable: the status page test needs Chromium. "
 		      "Install it (Debian: apt-get install -y chromium, as scripts/install-deps.sh "
@@ -63,57 +53,21 @@ static void require_chromium(void)
 }
 
 /*
- * Loads url in headless Chromium and returns the DOM it dumps (malloc'd,
- * caller frees).  Chromium runs in a process group of its own; whether it
- * exits, hangs past CHROMIUM_TIMEOUT_MS, or the test dies (PDEATHSIG), that
- * group is killed by its id before we return.
+ * Loads url in headless Chromium (th_chromium: no browser process outlives
+ * it), lets the page's script poll for 3 s of virtual time, and returns the
+ * DOM it dumps (malloc'd, caller frees).
  */
 static char *chromium_dump_dom(const char *url, int run)
 {
-	char profile[700], dom[700], errlog[700];
-	snprintf(profile, sizeof(profile), "%s/chromium-profile-%d", L.root, run);
-	snprintf(dom, sizeof(dom), "%s/dom-%d.html", L.root, run);
-	snprintf(errlog, sizeof(errlog), "%s/chromium-%d.log", L.root, run);
-	char udd[800];
-	snprintf(udd, sizeof(udd), "--user-data-dir=%s", profile);
-	char *argv[] = { (char *)chromium_path(), "--headless", "--no-sandbox", "--disable-gpu",
-		"--disable-quic", "--no-first-run", "--disable-background-networking",
-		"--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-		"--enable-logging=stderr", "--log-level=0", udd, "--virtual-time-budget=3000",
-		"--dump-dom", (char *)url, NULL };
-	pid_t parent = getpid();
-	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		setpgid(0, 0);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);
-		int out = open(dom, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int err = open(errlog, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		if (out < 0 || err < 0)
-			_exit(127);
-		dup2(out, STDOUT_FILENO);
-		dup2(err, STDERR_FILENO);
-		close(out);
-		close(err);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	setpgid(pid, pid);  /* also from here: no race with the kill below */
-	uint64_t started = time_mono_ms(), deadline = started + CHROMIUM_TIMEOUT_MS;
-	siginfo_t info = { 0 };
-	bool exited = false;
-	/* WNOWAIT: the leader stays a zombie, so its pid, which is the group's
-	 * id, cannot be reused before the group is killed. */
-	while (!(exited = waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-			  info.si_pid == pid) && time_mono_ms() < deadline)
-		time_sleep_ms(20);
-	kill(-pid, SIGKILL);  /* the renderer, zygote and utility processes too */
-	int status = 0;
-	waitpid(pid, &status, 0);
-	ck_assert_msg(exited, "chromium did not finish within %d ms; killed; see %s",
-		      CHROMIUM_TIMEOUT_MS, errlog);
+	static const char *const args[] = { "--enable-logging=stderr", "--log-level=0",
+		"--virtual-time-budget=3000", "--dump-dom", NULL };
+	char tag[16], dom[700], errlog[700], err[800];
+	snprintf(tag, sizeof(tag), "%d", run);
+	snprintf(dom, sizeof(dom), "%s/chromium-%s.out", L.root, tag);
+	snprintf(errlog, sizeof(errlog), "%s/chromium-%s.log", L.root, tag);
+	uint64_t started = time_mono_ms();
+	int status = th_chromium(L.root, tag, args, url, CHROMIUM_TIMEOUT_MS, err, sizeof(err));
+	ck_assert_msg(status >= 0, "%s", err);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		      "chromium failed (wait status %d); see %s", status, errlog);
 	fprintf(stderr, "check_page: chromium run %d took %llu ms\n", run,

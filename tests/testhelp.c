@@ -579,3 +579,74 @@ bool th_site_has(const struct th_site *s, const char *key)
 	free(got);
 	return ok;
 }
+
+/* ---- headless Chromium ------------------------------------------------------------ */
+
+const char *th_chromium_path(void)
+{
+	const char *p = getenv("DRORCH_CHROMIUM");
+	return p && *p ? p : "/usr/bin/chromium";
+}
+
+/* In the child: its own group, dies with the test, stdout and stderr to files. */
+static void chromium_child(pid_t parent, const char *out, const char *log, char *const argv[])
+{
+	setpgid(0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);
+	int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	int e = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (o < 0 || e < 0)
+		_exit(127);
+	dup2(o, STDOUT_FILENO);
+	dup2(e, STDERR_FILENO);
+	close(o);
+	close(e);
+	execv(argv[0], argv);
+	_exit(127);
+}
+
+int th_chromium(const char *dir, const char *tag, const char *const extra[], const char *url,
+		long timeout_ms, char *err, size_t errlen)
+{
+	enum { MAX_ARGS = 32 };
+	char udd[700], out[700], log[700];
+	snprintf(udd, sizeof(udd), "--user-data-dir=%s/chromium-profile-%s", dir, tag);
+	snprintf(out, sizeof(out), "%s/chromium-%s.out", dir, tag);
+	snprintf(log, sizeof(log), "%s/chromium-%s.log", dir, tag);
+	const char *argv[MAX_ARGS] = { th_chromium_path(), "--headless", "--no-sandbox",
+		"--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+		"--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", udd };
+	int n = 11;
+	for (int i = 0; extra && extra[i] && n < MAX_ARGS - 2; i++)
+		argv[n++] = extra[i];
+	argv[n++] = url;
+	argv[n] = NULL;
+	pid_t parent = getpid(), pid = fork();
+	if (pid < 0) {
+		snprintf(err, errlen, "fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0)
+		chromium_child(parent, out, log, (char *const *)argv);
+	setpgid(pid, pid);  /* also from here: no race with the kill below */
+	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
+	siginfo_t info = { 0 };
+	bool exited = false;
+	/* WNOWAIT: the leader stays a zombie, so its pid, which is the group's
+	 * id, cannot be reused before the group is killed. */
+	while (!(exited = waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+			  info.si_pid == pid) && time_mono_ms() < deadline)
+		time_sleep_ms(20);
+	kill(-pid, SIGKILL);  /* the renderer, zygote and utility processes too */
+	int status = 0;
+	waitpid(pid, &status, 0);
+	if (!exited) {
+		snprintf(err, errlen, "chromium did not finish within %ld ms; killed; see %s",
+			 timeout_ms, log);
+		return -1;
+	}
+	snprintf(err, errlen, "chromium: wait status %d; see %s", status, log);
+	return status;
+}

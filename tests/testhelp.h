@@ -49,6 +49,23 @@ bool th_pid_gone(pid_t pid);
 /* The pids DIR/lab.json names (at most max); -1 when unreadable. */
 int th_lab_pids(const char *dir, pid_t *pids, int max);
 
+/* ---- headless Chromium ---- */
+
+/* Chromium: $DRORCH_CHROMIUM, else /usr/bin/chromium. */
+const char *th_chromium_path(void);
+/*
+ * Runs headless Chromium with extra arguments (NULL-terminated, e.g.
+ * "--dump-dom" or "--screenshot=FILE") on url; its profile is
+ * DIR/chromium-profile-TAG, its stdout DIR/chromium-TAG.out, its stderr
+ * DIR/chromium-TAG.log.  It runs in a process group of its own, killed by
+ * that group's id once it exits, after timeout_ms, or when the test dies
+ * (PDEATHSIG): no browser process outlives the call.  Returns its wait
+ * status, or -1 when it did not finish in time or could not start (why in
+ * err).
+ */
+int th_chromium(const char *dir, const char *tag, const char *const extra[], const char *url,
+		long timeout_ms, char *err, size_t errlen);
+
 /* Polls GET url until it answers `status` or timeout_ms passes. true if it did. */
 bool th_wait_http(const char *url, long status, long timeout_ms);
 

@@ -264,6 +264,18 @@ static int need_api(struct ctl *c)
 	return c->token_file && !c->token[0] ? read_token(c) : 0;
 }
 
+/* A non-2xx answer: prints "METHOD PATH: HTTP N: error" (the body's
+ * {"error"}, else the body) and returns 1 (2 for a 400). */
+static int refused(const char *method, const char *path, const struct httpc_resp *r)
+{
+	json_t *j = json_loadb(r->body, r->body_len, 0, NULL);
+	const char *msg = json_string_value(json_object_get(j, "error"));
+	int code = r->status == 400 ? EXIT_USAGE : EXIT_FAILED;
+	fail(code, "%s %s: HTTP %ld: %s", method, path, r->status, msg ? msg : r->body);
+	json_decref(j);
+	return code;
+}
+
 /* One request; 2xx fills *out (JSON, may be NULL).  Otherwise prints
  * "METHOD PATH: HTTP N: error" and returns 1 (2 for a 400). */
 static int call(struct ctl *c, const char *base, const char *method, const char *path,
@@ -291,10 +303,8 @@ static int call(struct ctl *c, const char *base, const char *method, const char 
 		httpc_resp_free(&r);
 		return EXIT_DONE;
 	}
-	const char *msg = json_string_value(json_object_get(j, "error"));
-	int code = r.status == 400 ? EXIT_USAGE : EXIT_FAILED;
-	fail(code, "%s %s: HTTP %ld: %s", method, path, r.status, msg ? msg : r.body);
 	json_decref(j);
+	int code = refused(method, path, &r);
 	httpc_resp_free(&r);
 	return code;
 }
@@ -929,6 +939,49 @@ static int cmd_audit(struct ctl *c, int argc, char **argv)
 }
 
 /* RUN [--comment TEXT], POSTed to /v1/runs/RUN/ACTION ("ack", "approve"). */
+/* Writes text to path ("-": standard output).  0, or 1 with why. */
+static int write_out(const char *path, const char *text, size_t len)
+{
+	bool std = !strcmp(path, "-");
+	FILE *f = std ? stdout : fopen(path, "w");
+	if (!f)
+		return fail(EXIT_FAILED, "%s: %s", path, strerror(errno));
+	bool ok = fwrite(text, 1, len, f) == len;
+	ok = (std ? fflush(f) : fclose(f)) == 0 && ok;
+	return ok ? EXIT_DONE : fail(EXIT_FAILED, "%s: %s", path, strerror(errno));
+}
+
+/* drctl report [RUN] [--format md|html|json] [-o FILE]: the post-mortem
+ * report drorchd renders (GET /v1/runs/{id}/report), as it comes. */
+static int cmd_report(struct ctl *c, int argc, char **argv)
+{
+	struct opt opts[] = { { "--format", true, NULL, false }, { "-o", true, NULL, false },
+			      { NULL, false, NULL, false } };
+	struct args a;
+	long long id;
+	int rc = parse_args(c, argc, argv, opts, 1, &a);
+	const char *fmt = opt_value(opts, "--format") ?: "md", *out = opt_value(opts, "-o") ?: "-";
+	if (rc || (rc = parse_run_id(a.npos ? a.pos[0] : NULL, &id)))
+		return rc;
+	if (strcmp(fmt, "md") && strcmp(fmt, "html") && strcmp(fmt, "json"))
+		return usage_error("--format: expected md, html or json, got '%s'", fmt);
+	if (!*out)
+		return usage_error("-o: expected a file name");
+	if ((rc = need_api(c)))
+		return rc;
+	if (!id && (id = newest_run(c)) <= 0)
+		return id < 0 ? EXIT_FAILED : fail(EXIT_FAILED, "no runs yet");
+	char url[600], path[96], err[256];
+	struct httpc_resp r;
+	snprintf(path, sizeof(path), "/v1/runs/%lld/report?format=%s", id, fmt);
+	snprintf(url, sizeof(url), "%s%s", c->url, path);
+	if (httpc_request(c->http, "GET", url, NULL, NULL, 0, HTTP_TIMEOUT_MS, &r, err, sizeof(err)))
+		return fail(EXIT_FAILED, "%s", err);
+	rc = r.status == 200 ? write_out(out, r.body, r.body_len) : refused("GET", path, &r);
+	httpc_resp_free(&r);
+	return rc;
+}
+
 static int run_comment(struct ctl *c, int argc, char **argv, const char *action,
 		       bool need_comment)
 {
@@ -1715,6 +1768,12 @@ static const struct command commands[] = {
 	  "one run (default: the newest): steps, measured RPO/RTO against the policy's targets,\n"
 	  "      and its transitions with the FSM row and reason of each.\n"
 	  "      --json: {\"run\", \"targets\", \"verdict\", \"transitions\"}" },
+	{ "report", cmd_report, "report [RUN] [--format md|html|json] [-o FILE]",
+	  "the post-mortem report of a run (default: the newest; GET /v1/runs/{id}/report):\n"
+	  "      header, timeline against the RTO target, RPO and RTO verdicts, the path through\n"
+	  "      the state diagram, every transition, write load, steps and the audit's\n"
+	  "      verification.  md (default) for post-mortems, html one self-contained page\n"
+	  "      (inline SVG), json for scripts; -o FILE writes it there instead of stdout" },
 	{ "run", cmd_run, "run FILE [--dry-run] [--timeout S] [--yes] [--json]",
 	  "run the playbook in FILE (checked here first: errors FILE:LINE:COLUMN, exit 2);\n"
 	  "      prints each step as it ends and the approval gates it waits at; exit 0 when\n"
