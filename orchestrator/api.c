@@ -141,8 +141,10 @@ static void get_run_any(struct api *a, const struct http_req *req, struct http_r
 		get_run_report(a, req, n, resp);
 	else if (!strchr(id, '/'))
 		get_run(a, id, resp);
-	else  /* POST /v1/runs/{id}/ack and /approve */
+	else if (parse_run_id(id, &n, &rest) && (!strcmp(rest, "/ack") || !strcmp(rest, "/approve")))
 		http_resp_error(resp, 405, "method GET not allowed on %s", req->path);
+	else
+		http_resp_error(resp, 404, "no route for GET %s", req->path);
 }
 
 static void get_fsm(struct http_resp *resp)
