@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -75,4 +76,24 @@ int remove_numbered(const char *dir, const uint64_t *nums, size_t n, const char 
 		return -1;
 	}
 	return 0;
+}
+
+char *read_text_file(const char *path, size_t max, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	char *buf = malloc(max + 2);
+	ssize_t n = buf ? read_all(fd, buf, max + 1) : -1;
+	int saved = buf ? errno : ENOMEM;
+	close(fd);
+	if (n < 0 || (size_t)n > max) {
+		free(buf);
+		errno = n < 0 ? saved : EFBIG;
+		return NULL;
+	}
+	buf[n] = '\0';
+	if (len)
+		*len = (size_t)n;
+	return buf;
 }

@@ -16,6 +16,10 @@
 int write_all(int fd, const void *data, size_t len);
 /* Reads until len bytes or end of file; returns the bytes read, or -1. */
 ssize_t read_all(int fd, void *buf, size_t len);
+/* The whole file as a NUL-terminated string (malloc'd; *len its length
+ * when len is not NULL), or NULL with errno set (EFBIG: more than max
+ * bytes). */
+char *read_text_file(const char *path, size_t max, size_t *len);
 /* fsyncs the directory dir, so that entries created or renamed in it last. */
 int fsync_dir(const char *dir);
 /* Removes DIR/%020llu SUFFIX for each of nums[0..n) (a missing one is no

@@ -4,6 +4,7 @@
 #include "api.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "fileio.h"
 #include "metrics.h"
 #include "page.h"
 #include "pbrun.h"
@@ -372,10 +374,11 @@ static bool name_ok(const char *n, size_t len)
 	return true;
 }
 
-/* The playbook: the body's text, else PLAYBOOKS_DIR/NAME.yaml.  0 or an
- * HTTP status with why. */
+/* The playbook: the body's text, else PLAYBOOKS_DIR/NAME.yaml, whose text
+ * *source receives (malloc'd; the caller frees).  0 or an HTTP status with
+ * why. */
 static int find_playbook(struct api *a, const char *name, const char *text, struct playbook *pb,
-			 char *why, size_t len)
+			 char **source, char *why, size_t len)
 {
 	const struct config *c = &a->orch->cfg;
 	const char *sites[CONFIG_MAX_SITES];
@@ -395,7 +398,13 @@ static int find_playbook(struct api *a, const char *name, const char *text, stru
 			snprintf(why, len, "no playbook '%s' (%.400s)", name, path);
 			return 404;
 		}
-		if (playbook_load(path, sites, c->nsites, pb, why, len) != 0)
+		size_t n;
+		*source = read_text_file(path, 1 << 20, &n);
+		if (!*source) {
+			snprintf(why, len, "%.400s: %s", path, strerror(errno));
+			return 400;
+		}
+		if (playbook_parse(path, *source, n, sites, c->nsites, pb, why, len) != 0)
 			return 400;
 	}
 	if (strcmp(pb->name, name) != 0) {
@@ -438,10 +447,13 @@ static void post_playbook_run(struct api *a, const char *actor, const struct htt
 	struct playbook pb;
 	int64_t run = 0;
 	json_t *plan = NULL;
-	int rc = find_playbook(a, pname, body.playbook, &pb, why, sizeof(why));
+	char *file_text = NULL;
+	int rc = find_playbook(a, pname, body.playbook, &pb, &file_text, why, sizeof(why));
 	if (rc == 0)
 		rc = pbrun_start(a->pbrun, &pb, &(struct pbrun_opts){ .actor = actor,
-				 .dry_run = body.dry_run }, &run, &plan, why, sizeof(why));
+				 .dry_run = body.dry_run, .source = file_text ? file_text : body.playbook },
+				 &run, &plan, why, sizeof(why));
+	free(file_text);
 	if (rc)
 		http_resp_error(resp, rc, "%s", why);
 	else if (plan)

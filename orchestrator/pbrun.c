@@ -46,6 +46,11 @@ struct pbrun {
 	json_t *load_figures;       /* the last stopped load's figures, or NULL */
 	int ncuts;                  /* the drlink directions partitioned, to heal */
 	struct { char link[80]; char dir[12]; } cuts[MAX_CUTS];
+	/* Where the thread begins (0 and nsteps for a new run; a resumed run's
+	 * place otherwise) and, resumed after a failed step, which and why. */
+	int next, rollback_next;
+	char failed[PB_NAME_MAX], failed_why[600];
+	int64_t resume_subrun;      /* a recovery it asked for before the crash, or 0 */
 };
 
 /* ---- small helpers ----------------------------------------------------------- */
@@ -242,6 +247,12 @@ static const char *await_subrun(struct pbrun *p, const struct pb_step *s, int64_
 static const char *do_recovery(struct pbrun *p, const struct pb_step *s, json_t *result,
 			       char *why, size_t len)
 {
+	if (p->resume_subrun) {  /* asked for before drorchd's crash: not twice */
+		int64_t asked = p->resume_subrun;
+		p->resume_subrun = 0;
+		json_object_set_new(result, "resumed", json_true());
+		return await_subrun(p, s, asked - 1, result, why, len);
+	}
 	int64_t before = newest_run_id(p);
 	int rc;
 	if (s->kind == PB_FAILOVER)
@@ -526,8 +537,9 @@ static json_t *stop_load(struct pbrun *p, long timeout_ms)
 	p->load = NULL;
 	json_decref(p->load_figures);
 	p->load_figures = f;
-	if (f)
-		set_detail(p, json_pack("{s:O}", "write_load", f));
+	if (f && p->base)  /* in the base: a resumed run's asserts read it */
+		json_object_set(p->base, "write_load", f);
+	set_detail(p, NULL);
 	log_event(LOG_INFO, "pbrun.write_load", "{s:I, s:O?}", "run", (json_int_t)p->run_id,
 		  "figures", f);
 	return f;
@@ -577,6 +589,21 @@ static const char *cut(struct pbrun *p, struct httpc *c, const char *link, const
 	return ok ? NULL : why;
 }
 
+/* The partitions to heal, kept in the run's detail ("cuts") so that a
+ * drorchd restarted in the middle of the drill still heals them. */
+static void save_cuts(struct pbrun *p)
+{
+	json_t *a = json_array();
+	for (int i = 0; a && i < p->ncuts; i++)
+		json_array_append_new(a, json_pack("{s:s, s:s}", "link", p->cuts[i].link,
+						   "direction", p->cuts[i].dir));
+	if (a && p->base)
+		json_object_set_new(p->base, "cuts", a);
+	else
+		json_decref(a);
+	set_detail(p, NULL);
+}
+
 /* Whether link FROM.TO is one the step cuts, and in which direction. */
 static const char *cut_direction(const struct pb_step *s, const char *link)
 {
@@ -605,6 +632,7 @@ static const char *heal(struct pbrun *p, struct httpc *c, json_t *result, char *
 		if (cut(p, c, p->cuts[i].link, p->cuts[i].dir, "none", why, len))
 			no = why;
 	json_object_set_new(result, "healed", json_integer(n));
+	save_cuts(p);
 	return no;
 }
 
@@ -632,6 +660,8 @@ static const char *do_partition(struct pbrun *p, const struct pb_step *s, json_t
 	}
 	if (!s->heal && !no && !json_array_size(cuts))
 		snprintf(why, len, "partition: drlink has no link it names"), no = why;
+	if (!s->heal)
+		save_cuts(p);
 	json_object_set_new(result, "cut", cuts);
 	json_decref(links);
 	httpc_resp_free(&r);
@@ -717,7 +747,7 @@ static void wind_up(struct pbrun *p, const char *failed_step, const char *why, j
 {
 	char rwhy[600] = "";
 	if (failed_step && p->pb.nrollback) {
-		const char *rfailed = run_steps(p, p->pb.nsteps, p->pb.nsteps + p->pb.nrollback,
+		const char *rfailed = run_steps(p, p->rollback_next, p->pb.nsteps + p->pb.nrollback,
 						rwhy, sizeof(rwhy));
 		json_object_set_new(d, "rollback", rfailed ?
 			json_pack("{s:s, s:s, s:s}", "outcome", "failed", "step", rfailed, "error", rwhy) :
@@ -739,7 +769,11 @@ static void *run_main(void *arg)
 {
 	struct pbrun *p = arg;
 	char why[600] = "";
-	const char *failed_step = run_steps(p, 0, p->pb.nsteps, why, sizeof(why));
+	const char *failed_step = p->failed[0] ? p->failed : NULL;
+	if (failed_step)  /* resumed after its failed step: the rollback goes on */
+		snprintf(why, sizeof(why), "%s", p->failed_why);
+	else
+		failed_step = run_steps(p, p->next, p->pb.nsteps, why, sizeof(why));
 	pthread_mutex_lock(&p->mu);
 	p->ending = true;  /* from now on it is not "in progress" for operators */
 	pthread_mutex_unlock(&p->mu);
@@ -751,6 +785,8 @@ static void *run_main(void *arg)
 	json_decref(p->load_figures);
 	p->load_figures = NULL;
 	p->ncuts = 0;
+	p->failed[0] = '\0';
+	p->resume_subrun = 0;
 	pthread_mutex_lock(&p->mu);
 	p->running = false;
 	pthread_mutex_unlock(&p->mu);
@@ -806,23 +842,173 @@ static json_t *plan_run(struct pbrun *p, int64_t run_id)
 
 /* ---- the API ------------------------------------------------------------------------ */
 
-/* A playbook run left running by a drorchd that died ends failed. */
-static void close_orphans(struct orch *o)
+/* ---- resuming a run after drorchd's crash ------------------------------------- */
+
+/* Ends run id failed with why (a run that cannot be resumed). */
+static void close_run(struct orch *o, int64_t id, const char *why)
 {
-	json_t *runs = store_runs_json(o->store, 100), *r;
-	size_t i;
 	char err[300];
+	json_t *d = json_pack("{s:s}", "error", why);
+	char *text = d ? json_dumps(d, JSON_COMPACT) : NULL;
+	if (store_run_end(o->store, id, "failed", NULL, -1, -1, -1, NULL, text, err,
+			  sizeof(err)) != 0)
+		log_event(LOG_ERROR, "pbrun.end_failed", "{s:s}", "error", err);
+	else
+		log_event(LOG_WARN, "pbrun.orphan_closed", "{s:I, s:s}", "run", (json_int_t)id,
+			  "why", why);
+	free(text);
+	json_decref(d);
+}
+
+/* The newest recovery with the playbook's actor after `after`, or 0. */
+static int64_t own_subrun_after(struct pbrun *p, int64_t after)
+{
+	json_t *runs = store_runs_json(p->o->store, 50), *r;
+	size_t i;
+	int64_t found = 0;
+	json_array_foreach(runs, i, r) {
+		int64_t id = json_integer_value(json_object_get(r, "id"));
+		if (!found && id > after &&
+		    !strcmp(json_string_value(json_object_get(r, "actor")) ?: "", p->actor))
+			found = id;
+	}
+	json_decref(runs);
+	return found;
+}
+
+/* The write load that drorchd's crash stopped, started again under new keys. */
+static const char *restart_load(struct pbrun *p, const struct pb_step *s, char *why,
+				size_t len)
+{
+	struct wload_opts o = { .writers = (int)s->writers, .rate = (int)s->rate,
+				.gap_ms = s->gap_ms };
+	snprintf(o.prefix, sizeof(o.prefix), "pb%lld-l%d-r%lld", (long long)p->run_id, s->line,
+		 (long long)time_wall_ms() % 100000);
+	if (wload_start(&p->load, &o, primary_url, p->o, why, len) != 0)
+		return why;
+	json_object_set_new(p->base, "write_load_restarted", json_pack("{s:s, s:s}", "step",
+		s->name, "why", "drorchd restarted: the writes acknowledged before are not checked"));
+	return NULL;
+}
+
+/*
+ * From the steps the run recorded (each when it ended, in order), where it
+ * goes on: the next step, or after a failed step the next rollback step;
+ * the newest recovery a recorded step names; a write load that was running
+ * (started again: what it had acknowledged died with drorchd, and the
+ * run's detail says so); the partitions to heal and the last load's
+ * figures, from the run's detail.  NULL, or why it cannot resume.
+ */
+static const char *resume_point(struct pbrun *p, json_t *steps, char *why, size_t len)
+{
+	size_t n = json_array_size(steps), i;
+	int load_step = -1;
+	json_t *st;
+	json_array_foreach(steps, i, st) {
+		const char *name = json_string_value(json_object_get(st, "name")) ?: "";
+		json_t *res = json_object_get(json_object_get(st, "detail"), "result");
+		if ((int)i >= p->pb.nsteps + p->pb.nrollback || strcmp(name, p->pb.steps[i].name))
+			return "its recorded steps are not its playbook's";
+		int64_t sub = json_integer_value(json_object_get(res, "run"));
+		p->last_subrun = sub > p->last_subrun ? sub : p->last_subrun;
+		const struct pb_step *s = &p->pb.steps[i];
+		if (s->kind == PB_WRITE_LOAD)
+			load_step = s->stop ? -1 : (int)i;
+		if (!p->failed[0] &&
+		    !strcmp(json_string_value(json_object_get(st, "status")) ?: "", "failed")) {
+			snprintf(p->failed, sizeof(p->failed), "%s", name);
+			snprintf(p->failed_why, sizeof(p->failed_why), "%s",
+				 json_string_value(json_object_get(res, "error")) ?: "failed");
+			p->rollback_next = p->pb.nsteps;
+		} else if (p->failed[0]) {
+			p->rollback_next++;
+		}
+	}
+	p->next = (int)n;
+	p->resume_subrun = own_subrun_after(p, p->last_subrun);
+	json_t *cuts = json_object_get(p->base, "cuts"), *c;
+	json_array_foreach(cuts, i, c)
+		if (p->ncuts < MAX_CUTS) {
+			snprintf(p->cuts[p->ncuts].link, sizeof(p->cuts[0].link), "%s",
+				 json_string_value(json_object_get(c, "link")) ?: "");
+			snprintf(p->cuts[p->ncuts].dir, sizeof(p->cuts[0].dir), "%s",
+				 json_string_value(json_object_get(c, "direction")) ?: "both");
+			p->ncuts++;
+		}
+	p->load_figures = json_incref(json_object_get(p->base, "write_load"));
+	return load_step >= 0 ? restart_load(p, &p->pb.steps[load_step], why, len) : NULL;
+}
+
+/* Takes up run r (a playbook left running): 0 when its thread runs again. */
+static int resume_run(struct pbrun *p, json_t *r, const struct config *cfg)
+{
+	int64_t id = json_integer_value(json_object_get(r, "id"));
+	json_t *full = store_run_json(p->o->store, id);
+	json_t *detail = json_object_get(full, "detail");
+	const char *source = json_string_value(json_object_get(detail, "source"));
+	const char *sites[CONFIG_MAX_SITES];
+	char why[600] = "";
+	for (int i = 0; i < cfg->nsites; i++)
+		sites[i] = cfg->sites[i].name;
+	const char *no = !source ? "it was started without its document, which drorchd did not keep" :
+			 playbook_parse("resume", source, strlen(source), sites, cfg->nsites,
+					&p->pb, why, sizeof(why)) ? why : NULL;
+	if (!no) {
+		p->run_id = id;
+		snprintf(p->actor, sizeof(p->actor), "playbook:%lld", (long long)id);
+		json_decref(p->base);
+		p->base = json_deep_copy(detail);
+		no = p->base ? resume_point(p, json_object_get(full, "steps"), why, sizeof(why))
+			     : "out of memory";
+	}
+	if (!no) {
+		json_t *mark = json_pack("{s:I, s:i}", "ts_ms", (json_int_t)time_wall_ms(), "at_step",
+					 p->next);
+		json_t *list = json_object_get(p->base, "resumed");
+		if (!json_is_array(list))
+			json_object_set_new(p->base, "resumed", list = json_array());
+		json_array_append_new(list, mark);
+		set_detail(p, NULL);
+		p->running = true;
+		p->joinable = pthread_create(&p->thread, NULL, run_main, p) == 0;
+		no = p->joinable ? NULL : "cannot start its thread";
+		p->running = p->joinable;
+	}
+	if (no) {
+		char text[700];
+		if (p->load) {  /* restarted, then the thread could not start */
+			json_decref(wload_stop(p->load, -1));
+			p->load = NULL;
+		}
+		snprintf(text, sizeof(text), "drorchd stopped during the playbook; not resumed: %s", no);
+		close_run(p->o, id, text);
+		playbook_free(&p->pb);
+	} else {
+		log_event(LOG_WARN, "pbrun.resumed", "{s:I, s:i, s:s?}", "run", (json_int_t)id,
+			  "at_step", p->next, "after_failed", p->failed[0] ? p->failed : NULL);
+	}
+	json_decref(full);
+	return no ? -1 : 0;
+}
+
+/* A playbook run left running by a drorchd that died: the newest is
+ * resumed at its step, any older one (there is none unless the store was
+ * edited) ends failed. */
+static void resume_orphans(struct pbrun *p)
+{
+	json_t *runs = store_runs_json(p->o->store, 100), *r;
+	size_t i;
+	bool taken = false;
 	json_array_foreach(runs, i, r) {
 		if (strcmp(json_string_value(json_object_get(r, "kind")) ?: "", "playbook") ||
 		    strcmp(json_string_value(json_object_get(r, "outcome")) ?: "", "running"))
 			continue;
-		int64_t id = json_integer_value(json_object_get(r, "id"));
-		if (store_run_end(o->store, id, "failed", NULL, -1, -1, -1, NULL,
-				  "{\"error\":\"drorchd stopped during the playbook\"}", err,
-				  sizeof(err)) != 0)
-			log_event(LOG_ERROR, "pbrun.end_failed", "{s:s}", "error", err);
+		if (taken)
+			close_run(p->o, json_integer_value(json_object_get(r, "id")),
+				  "drorchd stopped during the playbook");
 		else
-			log_event(LOG_WARN, "pbrun.orphan_closed", "{s:I}", "run", (json_int_t)id);
+			resume_run(p, r, &p->o->cfg);
+		taken = true;
 	}
 	json_decref(runs);
 }
@@ -837,7 +1023,7 @@ int pbrun_new(struct pbrun **out, struct orch *o, char *err, size_t errlen)
 	p->o = o;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
-	close_orphans(o);
+	resume_orphans(p);
 	*out = p;
 	return 0;
 }
@@ -872,6 +1058,8 @@ static int begin(struct pbrun *p, const struct playbook *pb, const struct pbrun_
 {
 	json_t *d = json_pack("{s:s, s:b, s:i}", "playbook", pb->name, "dry_run", o->dry_run,
 			      "steps", pb->nsteps);
+	if (d && o->source)  /* what ran, and what a restarted drorchd resumes */
+		json_object_set_new(d, "source", json_string(o->source));
 	if (d && o->detail)
 		json_object_update(d, o->detail);
 	char *text = json_dumps(d, JSON_COMPACT);
@@ -905,6 +1093,13 @@ int pbrun_start(struct pbrun *p, struct playbook *pb, const struct pbrun_opts *o
 	memset(pb, 0, sizeof(*pb));
 	p->run_id = *run_id;
 	p->last_subrun = 0;
+	p->next = 0;
+	p->rollback_next = p->pb.nsteps;
+	p->failed[0] = '\0';  /* a resume that could not go on may have left these */
+	p->resume_subrun = 0;
+	p->ncuts = 0;
+	json_decref(p->load_figures);
+	p->load_figures = NULL;
 	snprintf(p->actor, sizeof(p->actor), "playbook:%lld", (long long)*run_id);
 	pthread_mutex_unlock(&p->mu);
 	if (rc == 0 && o->dry_run) {

@@ -34,6 +34,9 @@ struct pbrun_opts {
 	const char *actor;         /* operator:NAME */
 	bool dry_run;
 	json_t *detail;            /* merged into the run's detail (borrowed), or NULL */
+	const char *source;        /* the playbook's YAML, kept in the run's detail
+				    * ("source") so that a restarted drorchd can
+				    * resume the run; NULL: it cannot be resumed */
 };
 
 /*

@@ -1043,6 +1043,63 @@ START_TEST(test_playbook_dry_run_gate_and_failed_step)
 }
 END_TEST
 
+/* drorchd dies (SIGKILL, right after it committed the switchover the
+ * playbook asked for) in the middle of a playbook under a write load; the
+ * next drorchd resumes the run at that step: it waits for the switchover
+ * already asked for rather than asking again, starts the load again
+ * (saying so), and the run ends succeeded with every step recorded once. */
+START_TEST(test_playbook_resumes_after_drorchd_is_killed)
+{
+	tl_lab_up(&L, NULL);
+	th_kill(L.orch, SIGTERM, 10000);
+	tl_start_orch(&L, "S01");
+	static const char *const doc =
+		"name: resumable\n"
+		"steps:\n"
+		"  - write_load: {writers: 1, rate: 50}\n"
+		"  - sleep: {ms: 300}\n"
+		"  - switchover: {to: eu-west, timeout_s: 30}\n"
+		"  - wait: {state: STEADY, primary: eu-west, replicas_streaming: true, timeout_s: 30}\n"
+		"  - write_load: {stop: true}\n"
+		"  - assert: {lost_max: 0, rpo_records_max: 0}\n";
+	char *out = NULL;
+	ck_assert_int_eq(post_playbook("resumable", doc, false, &out), 202);
+	json_t *acc = json_loads(out, 0, NULL);
+	free(out);
+	long long run = json_integer_value(json_object_get(acc, "run"));
+	json_decref(acc);
+	uint64_t end = time_mono_ms() + 15000;
+	while (!th_pid_gone(L.orch) && time_mono_ms() < end)
+		time_sleep_ms(20);
+	ck_assert_msg(th_pid_gone(L.orch), "drorchd did not crash at S01; see %s", L.log);
+	tl_start_orch(&L, NULL);
+	json_t *r = wait_run(run, false, 40000);
+	ck_assert_msg(r, "the resumed playbook did not end; see %s", L.log);
+	char *text = json_dumps(r, JSON_COMPACT);
+	ck_assert_msg(!strcmp(json_string_value(json_object_get(r, "outcome")), "succeeded"), "%s",
+		      text);
+	json_t *steps = json_object_get(r, "steps"), *detail = json_object_get(r, "detail");
+	ck_assert_msg(json_array_size(steps) == 6, "%s", text);
+	json_t *so = json_object_get(json_object_get(json_array_get(steps, 2), "detail"), "result");
+	ck_assert_msg(json_is_true(json_object_get(so, "resumed")), "%s", text);
+	ck_assert_msg(json_array_size(json_object_get(detail, "resumed")) == 1 &&
+		      json_object_get(detail, "write_load_restarted") &&
+		      json_integer_value(json_object_get(json_object_get(detail, "write_load"),
+							 "lost")) == 0, "%s", text);
+	free(text);
+	json_decref(r);
+	/* One switchover, the one asked for before the crash. */
+	char actor[64];
+	snprintf(actor, sizeof(actor), "playbook:%lld", run);
+	json_t *runs = tl_orch_get(&L, "/v1/runs"), *x;
+	size_t i, n = 0;
+	json_array_foreach(json_object_get(runs, "runs"), i, x)
+		n += !strcmp(json_string_value(json_object_get(x, "actor")) ?: "", actor);
+	json_decref(runs);
+	ck_assert_int_eq(n, 1);
+}
+END_TEST
+
 /* ---- rolling upgrade ------------------------------------------------------------ */
 
 /* Plays the operator who installs binaries: whenever upgrade run `run`
@@ -1312,6 +1369,7 @@ static Suite *drorchd_suite(void)
 	tcase_add_test(tc, test_primary_back_without_its_tail_is_failed_over);
 	tcase_add_test(tc, test_primary_back_without_metadata_keeps_its_writes);
 	tcase_add_test(tc, test_playbook_dry_run_gate_and_failed_step);
+	tcase_add_test(tc, test_playbook_resumes_after_drorchd_is_killed);
 	tcase_add_test(tc, test_rolling_upgrade_rollback_then_no_way_back);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("wan");
