@@ -662,11 +662,21 @@ static void post_run(struct api *a, const char *actor, const struct http_req *re
 static bool authorized(struct api *a, const struct http_req *req, char *actor, size_t len,
 		       struct http_resp *resp)
 {
-	if (operators_actor(&a->ops, http_req_header(req, "Authorization"), actor, len))
+	pthread_rwlock_rdlock(&a->ops_lock);
+	bool known = operators_actor(&a->ops, http_req_header(req, "Authorization"), actor, len);
+	pthread_rwlock_unlock(&a->ops_lock);
+	if (known)
 		return true;
 	http_resp_header(resp, "WWW-Authenticate", "Bearer");
 	http_resp_error(resp, 401, "missing or wrong bearer token");
 	return false;
+}
+
+void api_set_operators(struct api *a, const struct operators *ops)
+{
+	pthread_rwlock_wrlock(&a->ops_lock);
+	a->ops = *ops;
+	pthread_rwlock_unlock(&a->ops_lock);
 }
 
 static void route_post(struct api *a, const struct http_req *req, struct http_resp *resp)

@@ -13,6 +13,8 @@
 
 #include <jansson.h>
 
+#include <pthread.h>
+
 #include "http.h"
 #include "operators.h"
 #include "orch.h"
@@ -25,7 +27,11 @@ struct api {
 	struct pbrun *pbrun;       /* the playbook runner */
 	struct operators ops;      /* who may act: the token_file's token ("api")
 				    * and the operators_file's (operators.h) */
+	pthread_rwlock_t ops_lock; /* ops: read per request, replaced by SIGHUP */
 };
+
+/* Puts a new table of operators in force (SIGHUP), under ops_lock. */
+void api_set_operators(struct api *a, const struct operators *ops);
 
 /* The largest request body (a policy, a playbook): larger ones answer 413. */
 #define API_MAX_BODY (64u * 1024u)

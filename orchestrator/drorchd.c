@@ -192,18 +192,33 @@ static int load_operators(const struct config *cfg, struct operators *ops, char 
 	return 0;
 }
 
+/* SIGHUP: the operators file read again (with the token_file's token); a
+ * bad file is logged with its line and changes nothing. */
+static void reload_operators(struct api *api, const struct config *cfg)
+{
+	char err[600];
+	struct operators *ops = malloc(sizeof(*ops));
+	if (!ops || load_operators(cfg, ops, err, sizeof(err)) != 0)
+		log_event(LOG_ERROR, "drorchd.operators_refused", "{s:s, s:s}", "file",
+			  cfg->operators_file, "error", ops ? err : "out of memory");
+	else
+		api_set_operators(api, ops);
+	free(ops);
+}
+
 static int serve(const struct config *cfg)
 {
 	char err[512], host[CONFIG_URL_MAX];
 	uint16_t port;
-	static struct api api;  /* lives as long as main; read-only after start */
+	static struct api api;  /* lives as long as main; ops replaced by SIGHUP */
+	pthread_rwlock_init(&api.ops_lock, NULL);
 	if (load_operators(cfg, &api.ops, err, sizeof(err)) != 0) {
 		fprintf(stderr, "drorchd: %s\n", err);
 		return 1;
 	}
 	sigset_t sigs;
 	sigstop_block(&sigs);
-	sigaddset(&sigs, SIGHUP);  /* reloads the policy file */
+	sigaddset(&sigs, SIGHUP);  /* reloads the policy and operators files */
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	if (orch_start(&api.orch, cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "drorchd: %s\n", err);
@@ -228,8 +243,11 @@ static int serve(const struct config *cfg)
 	log_event(LOG_INFO, "drorchd.listening", "{s:s, s:s, s:i}", "db", cfg->db,
 		  "host", host, "port", (int)http_server_port(srv));
 	int sig = 0;
-	while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
+	while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP) {
 		reload_policy(api.orch, cfg);
+		if (cfg->operators_file[0])
+			reload_operators(&api, cfg);
+	}
 	log_event(LOG_INFO, "drorchd.stopping", "{s:i}", "signal", sig);
 	http_server_stop(srv);
 	pbrun_free(api.pbrun);

@@ -702,12 +702,37 @@ START_TEST(test_operators_are_named_in_the_audit)
 		ck_assert_str_eq(json_string_value(json_object_get(tr, "actor")), want[i][1]);
 	}
 	json_decref(t);
+	/* SIGHUP reads the file again: bob is gone, carol came; a bad file
+	 * (a name twice) is refused and changes nothing. */
+	char carol[200];
+	ck_assert_int_eq(operators_line("carol", "carol-secret-token", carol, sizeof(carol), err,
+					sizeof(err)), 0);
+	snprintf(text, sizeof(text), "%s\n%s\n", alice, carol);
+	tl_write_file(path, text);
+	ck_assert_int_eq(kill(L.orch, SIGHUP), 0);
+	long st_carol = 401;
+	for (uint64_t end = time_mono_ms() + 5000; st_carol == 401 && time_mono_ms() < end;
+	     time_sleep_ms(50))
+		st_carol = post_as("carol-secret-token", "/v1/resume");
+	ck_assert_int_eq(st_carol, 202);
+	ck_assert_int_eq(post_as("bob-secret-token", "/v1/pause"), 401);
+	snprintf(text, sizeof(text), "%s\n%s\n", carol, carol);
+	tl_write_file(path, text);
+	ck_assert_int_eq(kill(L.orch, SIGHUP), 0);
+	uint64_t end = time_mono_ms() + 5000;
+	while (!file_holds(L.log, "drorchd.operators_refused") && time_mono_ms() < end)
+		time_sleep_ms(50);
+	ck_assert_msg(file_holds(L.log, "drorchd.operators_refused"), "see %s", L.log);
+	st = tl_wait_cluster(&L, "STEADY", NULL, NULL, 5000);
+	ck_assert_ptr_nonnull(st);
+	json_decref(st);
+	ck_assert_int_eq(post_as("carol-secret-token", "/v1/pause"), 202);
 	th_kill(L.orch, SIGTERM, 10000);  /* the store and the log as they stay */
 	static const char *const tokens[] = { "alice-secret-token", "bob-secret-token",
-					      "mallory-token", OP_TOKEN };
+					      "mallory-token", OP_TOKEN, "carol-secret-token" };
 	char wal[sizeof(L.db) + 8];
 	snprintf(wal, sizeof(wal), "%s-wal", L.db);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		ck_assert_msg(!file_holds(L.db, tokens[i]) && !file_holds(wal, tokens[i]) &&
 			      !file_holds(L.log, tokens[i]) && !file_holds(path, tokens[i]),
 			      "token %s written somewhere", tokens[i]);
