@@ -151,6 +151,11 @@ static void poll_once(struct orch *o, struct httpc *c, int idx, unsigned round)
 	const struct site_view *v = &o->views[idx];
 	bool in_role = !strcmp(v->role, "primary") && v->epoch == epoch;
 	bool canary_ok = in_role && v->writable;
+	/* The canary judges the primary only: a count left from an earlier
+	 * turn as primary (a grey failure, then a failback) is not a verdict
+	 * on its next one. */
+	if (!is_primary)
+		o->views[idx].canary_failures = 0;
 	pthread_mutex_unlock(&o->mu);
 	if (is_primary && rest && in_role)
 		heartbeat(o, c, idx, cs->url, epoch, timeout);

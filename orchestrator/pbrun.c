@@ -191,14 +191,17 @@ static const char *do_approve(struct pbrun *p, const struct pb_step *s, json_t *
 	return ok ? NULL : why;
 }
 
-/* The newest run that is not a playbook's, after `after`, or NULL (new ref). */
-static json_t *subrun_after(struct pbrun *p, int64_t after)
+/* The newest run that is not a playbook's, after `after`, or NULL (new ref);
+ * with `own`, only one the playbook asked for (its actor). */
+static json_t *subrun_after(struct pbrun *p, int64_t after, bool own)
 {
 	json_t *runs = store_runs_json(p->o->store, 20), *r, *found = NULL;
 	size_t i;
 	json_array_foreach(runs, i, r)
 		if (json_integer_value(json_object_get(r, "id")) > after &&
-		    strcmp(json_string_value(json_object_get(r, "kind")) ?: "", "playbook")) {
+		    strcmp(json_string_value(json_object_get(r, "kind")) ?: "", "playbook") &&
+		    (!own || !strcmp(json_string_value(json_object_get(r, "actor")) ?: "",
+				     p->actor))) {
 			found = json_incref(r);
 			break;
 		}
@@ -223,7 +226,7 @@ static const char *await_subrun(struct pbrun *p, const struct pb_step *s, int64_
 	const char *outcome = "";
 	while (time_mono_ms() < end && nap(p, POLL_MS)) {
 		json_decref(r);
-		r = subrun_after(p, before);
+		r = subrun_after(p, before, true);
 		outcome = json_string_value(json_object_get(r, "outcome")) ?: "";
 		if (r && strcmp(outcome, "running"))
 			break;
@@ -305,7 +308,7 @@ static const char *do_assert(struct pbrun *p, const struct pb_step *s, json_t *r
 	/* The recovery it asked for last, else the newest one since it began
 	 * (an automatic failover the drill caused). */
 	json_t *r = p->last_subrun ? store_run_json(p->o->store, p->last_subrun) :
-		    subrun_after(p, p->run_id);
+		    subrun_after(p, p->run_id, false);
 	if (r && !p->last_subrun) {
 		int64_t id = json_integer_value(json_object_get(r, "id"));
 		json_decref(r);
@@ -700,7 +703,7 @@ static void end_run(struct pbrun *p, const char *outcome, json_t *detail)
 	/* The figures of the recovery it asked for last, else of the newest
 	 * one since it began (an automatic failover the drill caused). */
 	json_t *last = p->last_subrun ? store_run_json(p->o->store, p->last_subrun) :
-		       subrun_after(p, p->run_id);
+		       subrun_after(p, p->run_id, false);
 	int64_t rpo_r = json_is_integer(json_object_get(last, "rpo_records")) ?
 			json_integer_value(json_object_get(last, "rpo_records")) : -1;
 	int64_t rpo_ms = json_is_integer(json_object_get(last, "rpo_ms")) ?
@@ -860,22 +863,6 @@ static void close_run(struct orch *o, int64_t id, const char *why)
 	json_decref(d);
 }
 
-/* The newest recovery with the playbook's actor after `after`, or 0. */
-static int64_t own_subrun_after(struct pbrun *p, int64_t after)
-{
-	json_t *runs = store_runs_json(p->o->store, 50), *r;
-	size_t i;
-	int64_t found = 0;
-	json_array_foreach(runs, i, r) {
-		int64_t id = json_integer_value(json_object_get(r, "id"));
-		if (!found && id > after &&
-		    !strcmp(json_string_value(json_object_get(r, "actor")) ?: "", p->actor))
-			found = id;
-	}
-	json_decref(runs);
-	return found;
-}
-
 /* The write load that drorchd's crash stopped, started again under new keys. */
 static const char *restart_load(struct pbrun *p, const struct pb_step *s, char *why,
 				size_t len)
@@ -925,7 +912,9 @@ static const char *resume_point(struct pbrun *p, json_t *steps, char *why, size_
 		}
 	}
 	p->next = (int)n;
-	p->resume_subrun = own_subrun_after(p, p->last_subrun);
+	json_t *asked = subrun_after(p, p->last_subrun, true);  /* before the crash */
+	p->resume_subrun = json_integer_value(json_object_get(asked, "id"));
+	json_decref(asked);
 	json_t *cuts = json_object_get(p->base, "cuts"), *c;
 	json_array_foreach(cuts, i, c)
 		if (p->ncuts < MAX_CUTS) {

@@ -635,6 +635,15 @@ START_TEST(test_lab_upgrade_swaps_real_binaries)
 		      "upgrade: exit %d: %s%s", o.code, o.stdout_text, o.stderr_text);
 	out_free(&o);
 	check_sites_on("drsite", "0.2.0");
+	/* The upgrade's report (the newest run): its path through UPGRADING,
+	 * as a self-contained page. */
+	const char *report[] = { "--lab", lab_dir, "report", "--format", "html", NULL };
+	o = drctl(report, 20000);
+	ck_assert_msg(o.code == 0 && strstr(o.stdout_text, "<svg") &&
+		      strstr(o.stdout_text, "UPGRADING") && strstr(o.stdout_text, "upgrade") &&
+		      !strstr(o.stdout_text, "<script"),
+		      "upgrade report: exit %d: %.300s", o.code, o.stderr_text);
+	out_free(&o);
 
 	const char *rollback[] = { "--lab", lab_dir, "upgrade", "--rollback", "--yes", NULL };
 	o = drctl(rollback, 80000);
@@ -664,7 +673,7 @@ static const char *figure(const json_t *o, const char *key)
 /* Runs playbooks/library/NAME.yaml on the lab with drctl (which swaps
  * binaries for a rolling upgrade); fails unless it succeeded.  Prints its
  * figures: the closing note's table comes from these lines. */
-static void run_library(const char *name)
+static long long run_library(const char *name)
 {
 	char rel[160], tag[96];
 	snprintf(rel, sizeof(rel), "playbooks/library/%s.yaml", name);
@@ -695,9 +704,29 @@ static void run_library(const char *name)
 	       json_real_value(json_object_get(load, "availability")),
 	       (long long)json_integer_value(json_object_get(load, "longest_gap_ms")));
 	fflush(stdout);
+	long long id = json_integer_value(json_object_get(run, "id"));
 	free(steps);
 	json_decref(j);
 	out_free(&o);
+	return id;
+}
+
+/* `drctl report RUN --format FMT -o FILE` on the lab: exit 0 and the file
+ * holds every needle (NULL-terminated). */
+static void expect_report(long long run, const char *fmt, const char *const needles[])
+{
+	char ids[32], file[700];
+	snprintf(ids, sizeof(ids), "%lld", run);
+	snprintf(file, sizeof(file), "%s/report-%lld.%s", lab_dir, run, fmt);
+	const char *argv[] = { "--lab", lab_dir, "report", ids, "--format", fmt, "-o", file, NULL };
+	struct out o = drctl(argv, 20000);
+	ck_assert_msg(o.code == 0, "report %lld: exit %d: %s", run, o.code, o.stderr_text);
+	out_free(&o);
+	char *text = th_read_file(file, NULL);
+	for (int i = 0; needles[i]; i++)
+		ck_assert_msg(text && strstr(text, needles[i]), "report %lld (%s) lacks '%s'", run, fmt,
+			      needles[i]);
+	free(text);
 }
 
 /* Every playbook of playbooks/library, in turn on one lab that starts on
@@ -719,8 +748,14 @@ START_TEST(test_library_playbooks_on_a_lab)
 		"regional-failover", "failback", "partition-election-drill", "failback",
 		"grey-failure-drill", "failback",
 	};
-	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
-		run_library(order[i]);
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		long long run = run_library(order[i]);
+		/* The switchover drill's report: its path through SWITCHOVER (the
+		 * runs it started are in its audit) and what the writers saw. */
+		if (!strcmp(order[i], "planned-switchover"))
+			expect_report(run, "md", (const char *const[]){ "SWITCHOVER", "lost", "audit",
+									 NULL });
+	}
 	check_lab_down();
 }
 END_TEST
