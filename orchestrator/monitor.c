@@ -160,10 +160,13 @@ static void poll_once(struct orch *o, struct httpc *c, int idx, unsigned round)
 	if (is_primary && rest && in_role)
 		heartbeat(o, c, idx, cs->url, epoch, timeout);
 	char err[300];
+	uint64_t asked = time_mono_ms();
 	json_t *st = siteapi_status(c, cs->url, timeout, err, sizeof(err));
 	pthread_mutex_lock(&o->mu);
-	if (st)
+	if (st) {
+		o->views[idx].asked_ms = asked;
 		view_update_locked(&o->views[idx], st, time_mono_ms());
+	}
 	else
 		o->views[idx].reachable = false;
 	o->views[idx].polled = true;

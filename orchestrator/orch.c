@@ -640,6 +640,22 @@ static json_t *degraded_locked(struct orch *o, int p, uint64_t now, uint64_t win
 	return list ? json_pack("{s:o}", "degraded", list) : NULL;
 }
 
+/*
+ * Whether every site drorchd reaches was asked since `since` (monotonic):
+ * a verdict on the primary's log compares sites with one another, and a
+ * view read before the last transition (the new primary still a replica
+ * at the new epoch, a poll taken during the promotion) would judge a
+ * cluster that no longer exists — a switchover was followed by a failover
+ * 50 ms later (PRIMARY_REGRESSED) when a poll straddled its promotion.
+ */
+static bool views_since_locked(const struct orch *o, uint64_t since)
+{
+	for (int i = 0; i < o->cfg.nsites; i++)
+		if (o->views[i].reachable && o->views[i].asked_ms < since)
+			return false;
+	return true;
+}
+
 /* At most one event from the views, under o->mu; -1 for none.  A replica
  * degraded comes with *detail (new), which replicas and why, for the
  * transition's audit detail and its webhook. */
@@ -657,7 +673,7 @@ static int health_event_locked(struct orch *o, uint64_t now, uint64_t started, j
 		return FSM_E_STORE_BEHIND;
 	bool automatic = orch_policy(o)->automatic;
 	int64_t need;
-	if (orch_regressed_locked(o, p, &need))
+	if (views_since_locked(o, o->state_entered_ms) && orch_regressed_locked(o, p, &need))
 		return automatic ? FSM_E_PRIMARY_REGRESSED : -1;
 	if (primary_missed_locked(o, p, now, window, started)) {
 		/* Quiet while its replicas still hear a primary that takes writes:

@@ -39,6 +39,8 @@ struct site_view {
 	bool polled;               /* polled at least once since drorchd started */
 	bool reachable;            /* the last poll answered */
 	uint64_t last_ok_ms;       /* monotonic: last answered poll */
+	uint64_t asked_ms;         /* monotonic: when that poll was sent (its
+				    * answer shows the site as it was then or later) */
 	uint64_t last_hb_ok_ms;    /* monotonic: last accepted heartbeat (primary) */
 	char role[16];             /* primary | replica | fenced | standalone | "" */
 	int64_t epoch;
