@@ -7,7 +7,8 @@
  *
  *   confirm   SUSPECT: did the primary's replicas lose it too?
  *   fence     FENCING: new epoch to every reachable site; old lease expires
- *   elect     ELECTING: newest log (last epoch, flushed LSN); candidate order; region
+ *   elect     ELECTING: newest log (last epoch, flushed LSN); candidate order; region;
+ *             waits for unheard sites within the RTO budget
  *   promote   PROMOTING: primary at the new epoch, replicas repointed,
  *             a canary write (the first write the new primary acknowledges)
  *   redirect  REDIRECTING: every replica streams from the new primary?
@@ -119,16 +120,26 @@ struct fenced {
 	int n;
 };
 
+/* Sends fence{epoch} to site i: its HTTP status (200: it took the epoch),
+ * its answer into *answer (may be NULL), else why into err. */
+static long fence_site(struct orch *o, struct httpc *c, int i, int64_t epoch, json_t **answer,
+		       char *err, size_t errlen)
+{
+	json_t *body = json_pack("{s:I}", "epoch", (json_int_t)epoch);
+	long st = body ? siteapi_admin_json(c, o->cfg.sites[i].url, o->site_token, "fence", body,
+					    (long)orch_window_ms(o), answer, err, errlen) : 0;
+	json_decref(body);
+	return st;
+}
+
 /* Sends fence{epoch} to every site (each answer in report). */
 static void fence_all(struct orch *o, struct httpc *c, int old, int64_t epoch, json_t *report,
 		      struct fenced *f)
 {
-	json_t *body = json_pack("{s:I}", "epoch", (json_int_t)epoch);
 	for (int i = 0; i < o->cfg.nsites; i++) {
 		char err[300] = "";
 		json_t *answer = NULL;
-		long st = siteapi_admin_json(c, o->cfg.sites[i].url, o->site_token, "fence", body,
-					     (long)orch_window_ms(o), &answer, err, sizeof(err));
+		long st = fence_site(o, c, i, epoch, &answer, err, sizeof(err));
 		uint64_t rx = time_mono_ms();
 		if (st == 200 && i == old) {
 			/* Its last LSN as it took the fence: it acknowledges nothing
@@ -147,7 +158,6 @@ static void fence_all(struct orch *o, struct httpc *c, int old, int64_t epoch, j
 		json_object_set_new(report, o->cfg.sites[i].name,
 				    json_string(st == 200 ? "fenced" : err[0] ? err : "no answer"));
 	}
-	json_decref(body);
 }
 
 /*
@@ -246,18 +256,25 @@ static int64_t log_last_epoch(json_t *st, int64_t flushed)
 	return last;
 }
 
-/* Asks site i for its status now; fills c if it may take over at epoch. */
-static bool eligible(struct orch *o, struct httpc *h, int i, int old, int64_t epoch,
-		     struct candidate *c, json_t *report)
+/* Why a site does not testify; the first three may pass by waiting. */
+static const char UNREACHABLE[] = "unreachable";
+static const char NOT_FENCED[] = "not fenced at the new epoch";
+static const char IN_SNAPSHOT[] = "still in a snapshot transfer";
+static const char NOT_REPLICA[] = "not a replica";
+
+/* Asks site i for its status now; fills c if it may take over at epoch
+ * (NULL), else says why not.  Its answer (or why) in report. */
+static const char *testify(struct orch *o, struct httpc *h, int i, int old, int64_t epoch,
+			   struct candidate *c, json_t *report)
 {
 	char err[300];
 	json_t *st = siteapi_status(h, o->cfg.sites[i].url, (long)orch_window_ms(o), err, sizeof(err));
 	const char *role = json_string_value(json_object_get(st, "role"));
 	const char *rs = json_string_value(json_object_get(json_object_get(st, "replication"), "state"));
-	const char *why = !st ? "unreachable" :
-			  json_integer_value(json_object_get(st, "epoch")) != epoch ? "not fenced at the new epoch" :
-			  !role || (strcmp(role, "fenced") && strcmp(role, "replica")) ? "not a replica" :
-			  rs && !strcmp(rs, "snapshot") ? "still in a snapshot transfer" : NULL;
+	const char *why = !st ? UNREACHABLE :
+			  json_integer_value(json_object_get(st, "epoch")) != epoch ? NOT_FENCED :
+			  !role || (strcmp(role, "fenced") && strcmp(role, "replica")) ? NOT_REPLICA :
+			  rs && !strcmp(rs, "snapshot") ? IN_SNAPSHOT : NULL;
 	if (st && !why) {
 		int64_t flushed = json_integer_value(json_object_get(st, "flushed_lsn"));
 		json_t *behind = json_object_get(st, "behind");
@@ -276,78 +293,188 @@ static bool eligible(struct orch *o, struct httpc *h, int i, int old, int64_t ep
 		json_pack("{s:I, s:I, s:b}", "flushed_lsn", (json_int_t)c->flushed,
 			  "last_epoch", (json_int_t)c->last_epoch, "behind", c->lacks));
 	json_decref(st);
-	return !why;
+	return why;
+}
+
+/* Site i's testimony; a site that answers at an older epoch (unreachable
+ * while the fence step ran, or stopped) is first fenced at epoch exactly
+ * as the fence step does, so that it can testify and stand. */
+static const char *testify_fenced(struct orch *o, struct httpc *h, int i, int old, int64_t epoch,
+				  struct candidate *c, json_t *report)
+{
+	const char *why = testify(o, h, i, old, epoch, c, report);
+	char err[300];
+	json_t *answer = NULL;
+	if (why == NOT_FENCED && fence_site(o, h, i, epoch, &answer, err, sizeof(err)) == 200)
+		why = testify(o, h, i, old, epoch, c, report);
+	json_decref(answer);
+	return why;
 }
 
 /* The testimonies of the sites at the new epoch (each site's answer in
  * report): into c[] the eligible sites but the old primary, into *stand
- * the old primary when it may stand.  Returns how many in c[]. */
+ * the old primary when it may stand, into unheard the names of those that
+ * may be elected but did not testify yet.  Returns how many in c[]. */
 static int gather_testimonies(struct orch *o, int old, int64_t epoch, bool may_stand,
-			      struct candidate *c, struct candidate *stand, json_t *report)
+			      struct candidate *c, struct candidate *stand, json_t *report,
+			      json_t *unheard)
 {
 	struct httpc *h = httpc_new();
 	int n = 0;
 	for (int i = 0; h && i < o->cfg.nsites; i++) {
 		struct candidate t;
-		if (i == old && may_stand && eligible(o, h, i, old, epoch, &t, report))
+		if (i == old && !may_stand)
+			continue;
+		const char *why = testify_fenced(o, h, i, old, epoch, &t, report);
+		if (!why && i == old)
 			*stand = t;
-		else if (i != old && eligible(o, h, i, old, epoch, &t, report))
+		else if (!why)
 			c[n++] = t;
+		else if (why != NOT_REPLICA)
+			json_array_append_new(unheard, json_string(o->cfg.sites[i].name));
 	}
 	httpc_free(h);
 	return n;
 }
 
-static int act_elect(struct orch *o, struct act_result *r)
-{
-	int old = run_old_primary(o, &r->ctx);
-	const struct policy *p = orch_policy(o);
-	struct elect_in in = { .fenced_at = r->ctx.old_primary_lsn,
-			       .target = r->ctx.target[0] ? r->ctx.target : NULL,
-			       .force = r->ctx.force,
-			       .sync = strcmp(p->mode, "async") != 0, .quorum = p->quorum,
-			       .nsites = o->cfg.nsites, .rpo_ms_max = p->rpo_ms,
-			       .rpo_records_max = p->rpo_records };
-	pthread_mutex_lock(&o->mu);
-	int64_t epoch = o->cluster.epoch;
-	if (old >= 0) {  /* how far its log went: records it lost were acked, or lost without a trace */
-		const struct site_view *v = &o->views[old];
-		in.last_seen = v->lsn > v->behind_need_lsn ? v->lsn : v->behind_need_lsn;
-		in.last_seen = v->primary_high > in.last_seen ? v->primary_high : in.last_seen;
-		in.newest_commit_ms = v->primary_high_commit_ms;
-	}
-	bool may_stand = old >= 0 && r->ctx.regressed && !o->views[old].wal_failed && !in.target;
-	pthread_mutex_unlock(&o->mu);
-	if (in.fenced_at > in.last_seen)  /* a live old primary's last LSN, as it took the fence */
-		in.last_seen = in.fenced_at;
-	/* Every site testifies to how far the log went; an operator's target
-	 * alone may be chosen. */
-	json_t *report = json_object();
-	struct candidate sites[CONFIG_MAX_SITES], stand = { .idx = -1 };
-	in.sites = sites;
-	in.n = gather_testimonies(o, old, epoch, may_stand, sites, &stand, report);
-	in.stand = stand.idx >= 0 ? &stand : NULL;
+#define ELECT_POLL_MS 100       /* between two rounds of testimonies while waiting */
+#define PROMOTE_RESERVE_MS 300  /* of the RTO budget, kept for the promotion and first write */
+
+/* One election as it waits: what it knows before the testimonies, and the
+ * testimonies of the last round. */
+struct election {
+	struct elect_in in;
+	int old;
+	int64_t epoch;
+	bool may_stand;
+	int64_t start_wall;     /* the run's last good heartbeat: the RTO budget's start */
+	struct candidate sites[CONFIG_MAX_SITES], stand;
+	json_t *report, *unheard;   /* the last round's */
 	struct elect_out out;
-	decide_elect(&in, &out);
-	json_object_set_new(report, "rpo_records", json_integer(out.rpo_records));
-	json_object_set_new(report, "rpo_ms", json_integer(out.rpo_ms));
-	json_object_set_new(report, "rpo_exact", json_boolean(out.rpo_exact));
-	json_object_set_new(report, "sites_heard", json_integer(out.heard));
-	int ev = out.best ? FSM_E_ELECTED : FSM_E_NO_CANDIDATE;
-	if (!out.best) {
-		json_object_set_new(report, "refused", json_string(out.refused));
+	struct budget_out budget;
+};
+
+/* A round: every site's testimony (a late site fenced first), the
+ * election on them, and the choice against the RTO budget. */
+static void elect_round(struct orch *o, struct election *e, uint64_t deadline)
+{
+	const struct policy *p = orch_policy(o);
+	json_decref(e->report);
+	json_decref(e->unheard);
+	e->report = json_object();
+	e->unheard = json_array();
+	e->stand = (struct candidate){ .idx = -1 };
+	e->in.n = gather_testimonies(o, e->old, e->epoch, e->may_stand, e->sites, &e->stand,
+				     e->report, e->unheard);
+	e->in.stand = e->stand.idx >= 0 ? &e->stand : NULL;
+	decide_elect(&e->in, &e->out);
+	/* A round may take a status and a fence timeout per unheard site. */
+	int64_t round = (int64_t)(2 * orch_window_ms(o) + ELECT_POLL_MS), now = (int64_t)time_mono_ms();
+	struct budget_in b = { .elect = &e->out, .unheard = (int)json_array_size(e->unheard),
+			       .elapsed_ms = (int64_t)time_wall_ms() - e->start_wall,
+			       .rto_ms = (int64_t)p->rto_ms, .reserve_ms = PROMOTE_RESERVE_MS,
+			       .state_left_ms = (int64_t)deadline - now - round,
+			       .prefer_rto = !strcmp(p->prefer, "rto"),
+			       .rpo_ms_max = p->rpo_ms, .rpo_records_max = p->rpo_records };
+	decide_budget(&b, &e->budget);
+}
+
+/* What the election knows before the testimonies: the policy, the
+ * operator's request, how far the old primary's log went. */
+static void election_begin(struct orch *o, const struct run_ctx *c, struct election *e)
+{
+	const struct policy *p = orch_policy(o);
+	e->old = run_old_primary(o, c);
+	e->in = (struct elect_in){ .fenced_at = c->old_primary_lsn,
+				   .target = c->target[0] ? c->target : NULL, .force = c->force,
+				   .sync = strcmp(p->mode, "async") != 0, .quorum = p->quorum,
+				   .nsites = o->cfg.nsites, .rpo_ms_max = p->rpo_ms,
+				   .rpo_records_max = p->rpo_records, .sites = e->sites };
+	pthread_mutex_lock(&o->mu);
+	e->epoch = o->cluster.epoch;
+	if (e->old >= 0) {  /* how far its log went: records it lost were acked, or lost without a trace */
+		const struct site_view *v = &o->views[e->old];
+		e->in.last_seen = v->lsn > v->behind_need_lsn ? v->lsn : v->behind_need_lsn;
+		e->in.last_seen = v->primary_high > e->in.last_seen ? v->primary_high : e->in.last_seen;
+		e->in.newest_commit_ms = v->primary_high_commit_ms;
+	}
+	e->may_stand = e->old >= 0 && c->regressed && !o->views[e->old].wal_failed && !e->in.target;
+	pthread_mutex_unlock(&o->mu);
+	if (e->in.fenced_at > e->in.last_seen)  /* a live old primary's last LSN, as it took the fence */
+		e->in.last_seen = e->in.fenced_at;
+	/* A failover's budget runs from the last good heartbeat, kept in the run
+	 * context so a restarted drorchd resumes it; a switchover's from now. */
+	e->start_wall = c->last_good_heartbeat_ms > 0 ? c->last_good_heartbeat_ms :
+			(int64_t)time_wall_ms();
+}
+
+/* The election's record: {choice, why, waited_ms, prefer, unheard}. */
+static json_t *election_json(struct orch *o, const struct election *e, uint64_t waited)
+{
+	return json_pack("{s:s, s:s, s:I, s:s, s:O}", "choice",
+			 decide_choice_names[e->budget.choice], "why", e->budget.why,
+			 "waited_ms", (json_int_t)waited, "prefer", orch_policy(o)->prefer,
+			 "unheard", e->unheard);
+}
+
+/* Notes the election's outcome in r (the elect step, the run's detail
+ * `election`, the candidate and its RPO); its event. */
+static int election_result(struct orch *o, struct election *e, struct act_result *r,
+			   uint64_t waited)
+{
+	const struct candidate *best = e->budget.elected;
+	json_t *report = e->report, *election = election_json(o, e, waited);
+	e->report = NULL;
+	json_object_set_new(report, "rpo_records", json_integer(e->out.rpo_records));
+	json_object_set_new(report, "rpo_ms", json_integer(e->out.rpo_ms));
+	json_object_set_new(report, "rpo_exact", json_boolean(e->out.rpo_exact));
+	json_object_set_new(report, "sites_heard", json_integer(e->out.heard));
+	json_object_set(report, "election", election);
+	orch_result_detail(r, "election", election);
+	if (!best) {
+		json_object_set_new(report, "refused", json_string(e->budget.why));
 	} else {
-		if (out.forced)  /* an operator accepted what the election refuses */
+		if (e->out.forced)  /* an operator accepted what the election refuses */
 			json_object_set_new(report, "forced", json_true());
-		const char *name = o->cfg.sites[out.best->idx].name;
+		const char *name = o->cfg.sites[best->idx].name;
 		snprintf(r->ctx.candidate, sizeof(r->ctx.candidate), "%s", name);
-		r->ctx.rpo_records = out.rpo_records;
-		r->ctx.rpo_ms = out.rpo_ms;
-		orch_result_detail(r, "rpo_exact", json_boolean(out.rpo_exact));
+		r->ctx.rpo_records = e->out.rpo_records;
+		r->ctx.rpo_ms = e->out.rpo_ms;
+		orch_result_detail(r, "rpo_exact", json_boolean(e->out.rpo_exact));
 		orch_result_mark(r, "decided", (int64_t)time_wall_ms());
 		json_object_set_new(report, "candidate", json_string(name));
 	}
-	orch_result_step(r, "elect", ev == FSM_E_ELECTED ? "ok" : "failed", report);
+	orch_result_step(r, "elect", best ? "ok" : "failed", report);
+	return best ? FSM_E_ELECTED : FSM_E_NO_CANDIDATE;
+}
+
+/*
+ * ELECTING: every site testifies to how far its log goes (an operator's
+ * target alone may be chosen).  While the best candidate lacks records
+ * known to exist and a site did not testify, the testimonies are gathered
+ * again every ELECT_POLL_MS as long as the RTO budget allows (decide_budget);
+ * then the best within the RPO is elected, or per the policy's prefer the
+ * best beyond it, or nobody (HELD).  The choice and why go to the step's
+ * report and the run's detail (election).
+ */
+static int act_elect(struct orch *o, struct act_result *r)
+{
+	struct election *e = calloc(1, sizeof(*e));
+	if (!e)
+		return FSM_E_ACTION_FAILED;
+	uint64_t t0 = time_mono_ms(), deadline = orch_state_deadline(o);
+	election_begin(o, &r->ctx, e);
+	elect_round(o, e, deadline);
+	while (e->budget.choice == ELECTION_WAIT && !orch_stopping(o)) {
+		time_sleep_ms(ELECT_POLL_MS);
+		elect_round(o, e, deadline);
+	}
+	/* Stopping mid-wait: no event; the next start re-runs the election. */
+	int ev = e->budget.choice == ELECTION_WAIT ? -1 :
+		 election_result(o, e, r, time_mono_ms() - t0);
+	json_decref(e->report);
+	json_decref(e->unheard);
+	free(e);
 	return ev;
 }
 

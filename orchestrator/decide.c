@@ -215,6 +215,24 @@ void decide_measure(const struct run_marks *m, struct run_measure *out)
 			out->slowest = p;
 }
 
+const char *const decide_verdict_names[3] = { "unknown", "met", "missed" };
+
+void decide_verdict(const struct verdict_in *in, struct run_verdict *out)
+{
+	const struct run_measure *m = in->measure;
+	bool past = (in->rpo_ms >= 0 && in->rpo_ms > (int64_t)in->rpo_ms_max) ||
+		    (in->rpo_records_max && in->rpo_records > (int64_t)in->rpo_records_max);
+	bool shown = in->rpo_records == 0 ||
+		     (in->rpo_ms >= 0 && (!in->rpo_records_max || in->rpo_records >= 0));
+	out->rpo = past ? TARGET_MISSED : shown ? TARGET_MET : TARGET_UNKNOWN;
+	int64_t target = (int64_t)in->rto_ms_max;
+	if (m->rto_ms >= 0)
+		out->rto = m->rto_ms > target ? TARGET_MISSED : TARGET_MET;
+	else
+		out->rto = in->unmeasured_ms > target ? TARGET_MISSED : TARGET_UNKNOWN;
+	out->overrun_phase = out->rto == TARGET_MISSED ? m->slowest : -1;
+}
+
 int64_t decide_rpo_ms(int64_t rpo_records, int64_t newest_commit_ms, int64_t kept_commit_ms,
 		      int64_t lag_estimate_ms, bool *exact)
 {
@@ -282,8 +300,63 @@ void decide_elect(const struct elect_in *in, struct elect_out *out)
 	if (why && !in->force) {
 		out->best = NULL;
 		out->refused = why;
+		out->beyond_rpo = !dominated && !unheard ? best : NULL;  /* the RPO alone */
 	}
 	out->forced = why && in->force;
+}
+
+/* ---- the RTO budget --------------------------------------------------------------- */
+
+const char *const decide_choice_names[ELECTION_CHOICES] = {
+	"wait", "complete", "within_rpo", "forced", "prefer_rto", "refused",
+};
+
+/* The election's figures and the targets, for people: "the best candidate
+ * lacks 12 records (300 ms); RPO target 5000 ms (10 records); RTO budget
+ * 1700 of 2000 ms used (300 ms kept to promote), 1 site(s) unheard". */
+static void budget_figures(const struct budget_in *in, char *buf, size_t len)
+{
+	const struct elect_out *e = in->elect;
+	char lacks[96] = "", records[48] = "";
+	if (e->rpo_records >= 0)
+		snprintf(lacks, sizeof(lacks), "the best candidate lacks %" PRId64 " records (%"
+			 PRId64 " ms); ", e->rpo_records, e->rpo_ms);
+	if (in->rpo_records_max)
+		snprintf(records, sizeof(records), " (%" PRIu64 " records)", in->rpo_records_max);
+	snprintf(buf, len, "%sRPO target %" PRIu64 " ms%s; RTO budget %" PRId64 " of %" PRId64
+		 " ms used (%" PRId64 " ms kept to promote), %d site(s) unheard", lacks,
+		 in->rpo_ms_max, records, in->elapsed_ms, in->rto_ms, in->reserve_ms, in->unheard);
+}
+
+void decide_budget(const struct budget_in *in, struct budget_out *out)
+{
+	const struct elect_out *e = in->elect;
+	bool complete = e->best && e->rpo_records == 0 && !e->forced;
+	bool time_left = in->elapsed_ms < in->rto_ms - in->reserve_ms && in->state_left_ms > 0;
+	char figures[384];
+	budget_figures(in, figures, sizeof(figures));
+	*out = (struct budget_out){ .choice = ELECTION_REFUSED, .elected = e->best };
+	if (!complete && in->unheard > 0 && time_left) {
+		out->choice = ELECTION_WAIT;
+		out->elected = NULL;
+		snprintf(out->why, sizeof(out->why), "waiting for the sites that did not testify: %s",
+			 figures);
+	} else if (complete) {
+		out->choice = ELECTION_COMPLETE;
+		snprintf(out->why, sizeof(out->why), "the candidate holds every record known to exist");
+	} else if (e->best) {
+		out->choice = e->forced ? ELECTION_FORCED : ELECTION_WITHIN_RPO;
+		snprintf(out->why, sizeof(out->why), "%s: %s", e->forced ? "forced by the operator" :
+			 "within the RPO target", figures);
+	} else if (e->beyond_rpo && in->prefer_rto) {
+		out->choice = ELECTION_PREFER_RTO;
+		out->elected = e->beyond_rpo;
+		snprintf(out->why, sizeof(out->why), "no candidate within the RPO target once the "
+			 "RTO budget was spent: prefer rto elects the best beyond it: %s", figures);
+	} else {
+		snprintf(out->why, sizeof(out->why), "%s%s: %s", e->refused ? e->refused : "refused",
+			 e->beyond_rpo ? " (prefer rpo: an operator must decide)" : "", figures);
+	}
 }
 
 enum replica_health decide_replica(const struct site_view *v, const struct replica_in *in,

@@ -12,7 +12,10 @@
  *   decide_lease_end   when the old primary's write lease has surely ended
  *   decide_better      the election's order of candidates
  *   decide_elect       the election: who, at what RPO, or why nobody
+ *   decide_budget      wait for an unheard site, elect, or refuse, within
+ *                      the RTO budget, and why
  *   decide_measure     a run's RTO and which phase used the time
+ *   decide_verdict     a run's RPO and RTO against the targets: met or missed
  *   decide_replica     is a replica degraded (silent, not streaming, past
  *                      the RPO), and why, with the figure
  */
@@ -140,6 +143,9 @@ struct elect_out {
 	int heard;               /* sites that testified to their log's end */
 	bool forced;             /* elected only because the operator forced it */
 	const char *refused;     /* why nobody is elected, or NULL */
+	const struct candidate *beyond_rpo;  /* refused for the RPO target alone (no
+					      * other refusal): the one it would
+					      * elect, for decide_budget; or NULL */
 };
 
 /*
@@ -152,6 +158,47 @@ struct elect_out {
  * or when it breaks the RPO target; force accepts all but the first.
  */
 void decide_elect(const struct elect_in *in, struct elect_out *out);
+
+/* What an election chose once it weighed the RTO budget (decide_budget). */
+enum election_choice {
+	ELECTION_WAIT,        /* not yet: a site that did not testify may hold more */
+	ELECTION_COMPLETE,    /* the candidate holds every record known to exist */
+	ELECTION_WITHIN_RPO,  /* it lacks records, within the RPO target */
+	ELECTION_FORCED,      /* an operator's force accepted what is refused */
+	ELECTION_PREFER_RTO,  /* beyond the RPO target: the policy prefers the RTO */
+	ELECTION_REFUSED,     /* nobody: an operator must decide */
+	ELECTION_CHOICES
+};
+extern const char *const decide_choice_names[ELECTION_CHOICES];
+
+struct budget_in {
+	const struct elect_out *elect;  /* decide_elect on the testimonies so far */
+	int unheard;             /* sites that may be elected and did not testify */
+	int64_t elapsed_ms;      /* since the run's last good heartbeat (wall) */
+	int64_t rto_ms;          /* the policy's RTO target */
+	int64_t reserve_ms;      /* of it, kept for the promotion and its first write */
+	int64_t state_left_ms;   /* until the state's timeout, less a margin */
+	bool prefer_rto;         /* the policy's prefer: rto (async mode only) */
+	uint64_t rpo_ms_max, rpo_records_max;  /* the policy's RPO, for why */
+};
+
+struct budget_out {
+	enum election_choice choice;
+	const struct candidate *elected;  /* unless WAIT or REFUSED */
+	char why[512];                    /* for people: the figures and the targets */
+};
+
+/*
+ * The election against the RTO budget.  While the best candidate does not
+ * hold every record known to exist (rpo_records > 0, or refused: too few
+ * sites heard, none eligible) and a site did not testify, WAIT as long as
+ * elapsed_ms < rto_ms - reserve_ms and state_left_ms > 0.  Then the
+ * candidate decide_elect elects (COMPLETE, WITHIN_RPO or FORCED); if it
+ * refused for the RPO target alone, prefer_rto elects the best beyond it
+ * (PREFER_RTO); otherwise REFUSED, why naming the refusal, the RPO and the
+ * RTO.  decide_elect's safety refusals are never overridden.
+ */
+void decide_budget(const struct budget_in *in, struct budget_out *out);
 
 /* One candidate of an election. */
 struct candidate {
@@ -208,6 +255,28 @@ struct run_measure {
  * the switchover's pause, to the new primary's first write) and the time
  * each phase took; marks out of order count as not measured. */
 void decide_measure(const struct run_marks *m, struct run_measure *out);
+
+/* A run's figures against the policy's targets. */
+enum target_verdict { TARGET_UNKNOWN, TARGET_MET, TARGET_MISSED };
+extern const char *const decide_verdict_names[3];  /* unknown, met, missed */
+
+struct verdict_in {
+	const struct run_measure *measure;  /* decide_measure's */
+	int64_t unmeasured_ms;   /* no RTO measured (no first write): how long the run
+				  * left the cluster without a primary, -1 unknown */
+	int64_t rpo_ms, rpo_records;        /* the election's figures, -1 unknown */
+	uint64_t rpo_ms_max, rpo_records_max, rto_ms_max;  /* the targets (records: 0 none) */
+};
+struct run_verdict {
+	enum target_verdict rpo, rto;
+	int overrun_phase;       /* rto missed: the phase that used most of it, else -1 */
+};
+
+/* RPO met when no figure is past its target and one shows it (nothing
+ * lost, or the ms known); missed when one is past; else unknown.  RTO met
+ * or missed by the measured RTO, or when none was measured by
+ * unmeasured_ms past the target (missed; met is never inferred). */
+void decide_verdict(const struct verdict_in *in, struct run_verdict *out);
 
 /* What a replica's health is judged against. */
 struct replica_in {

@@ -265,6 +265,37 @@ static void record_phases(struct orch *o, const struct run_measure *m)
 	json_decref(keys);
 }
 
+/* A recovery's measured RPO and RTO against the policy's targets, in its
+ * detail: targets {rpo_ms, rpo_records, rto_ms} and verdict {rpo, rto,
+ * rto_overrun_phase (only when the RTO was missed)}.  A run without a first
+ * write counts its outage until now from start (wall ms, 0 unknown). */
+static void record_verdict(struct orch *o, const struct run_measure *m, const struct run_ctx *c,
+			   int64_t start)
+{
+	const struct policy *p = orch_policy(o);
+	int64_t now = (int64_t)time_wall_ms();
+	struct verdict_in in = { .measure = m, .unmeasured_ms = start > 0 && now > start ?
+				 now - start : -1, .rpo_ms = c->rpo_ms,
+				 .rpo_records = c->rpo_records, .rpo_ms_max = p->rpo_ms,
+				 .rpo_records_max = p->rpo_records, .rto_ms_max = p->rto_ms };
+	struct run_verdict v;
+	decide_verdict(&in, &v);
+	json_t *verdict = json_pack("{s:s, s:s}", "rpo", decide_verdict_names[v.rpo],
+				    "rto", decide_verdict_names[v.rto]);
+	if (verdict && v.overrun_phase >= 0)
+		json_object_set_new(verdict, "rto_overrun_phase",
+				    json_string(decide_phase_names[v.overrun_phase]));
+	json_t *keys = json_pack("{s:{s:I, s:I, s:I}, s:o*}", "targets",
+				 "rpo_ms", (json_int_t)p->rpo_ms, "rpo_records",
+				 (json_int_t)p->rpo_records, "rto_ms", (json_int_t)p->rto_ms,
+				 "verdict", verdict);
+	if (keys)
+		run_detail_update(o, keys);
+	else
+		log_event(LOG_ERROR, "orch.out_of_memory", "{s:s}", "detail", "verdict");
+	json_decref(keys);
+}
+
 /* Closes the run when the machine leaves the failover or switchover states. */
 static void finish_run(struct orch *o, const char *outcome)
 {
@@ -290,6 +321,9 @@ static void finish_run(struct orch *o, const char *outcome)
 	record_phases(o, &m);
 	struct run_ctx c;
 	orch_ctx(o, &c);
+	if (runctx_is(&c, "failover") || runctx_is(&c, "switchover") || runctx_is(&c, "failback"))
+		record_verdict(o, &m, &c, marks.last_good_heartbeat ? marks.last_good_heartbeat :
+			       marks.writes_paused);
 	int64_t rto = m.rto_ms, rpo_records = c.rpo_records, rpo_ms = c.rpo_ms;
 	char err[300];
 	if (store_run_end(o->store, run, outcome, c.candidate[0] ? c.candidate : NULL,

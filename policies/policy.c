@@ -20,6 +20,7 @@ void policy_default(struct policy *p)
 	p->quorum = 1;
 	p->rpo_ms = 5000;
 	p->rto_ms = 1000;
+	snprintf(p->prefer, sizeof(p->prefer), "rpo");
 	p->heartbeat_ms = 100;
 	p->misses = 3;
 	p->canary_ms = 1000;
@@ -141,10 +142,28 @@ static int parse_failover(struct ydoc *d, yaml_node_t *n, struct policy *p)
 	return 0;
 }
 
+/* prefer: rpo | rto, after the replication mode is known: only async may
+ * trade RPO for RTO (in a sync mode an acknowledged write is never lost). */
+static int parse_prefer(struct ydoc *d, yaml_node_t *root, struct policy *p)
+{
+	yaml_node_t *n = ydoc_get(d, root, "prefer");
+	if (!n)
+		return 0;
+	const char *s = ydoc_scalar(n);
+	if (!s || (strcmp(s, "rpo") && strcmp(s, "rto")))
+		return ydoc_fail(d, n, "prefer: expected rpo or rto");
+	if (!strcmp(s, "rto") && strcmp(p->mode, "async"))
+		return ydoc_fail(d, n, "prefer: rto elects a candidate beyond the RPO target, "
+				 "losing acknowledged writes: only mode async may (the mode is %s)",
+				 p->mode);
+	snprintf(p->prefer, sizeof(p->prefer), "%s", s);
+	return 0;
+}
+
 static int parse_policy(struct ydoc *d, yaml_node_t *root, struct policy *p)
 {
-	static const char *const keys[] = { "name", "replication", "rpo", "rto_ms", "detection",
-					    "failover", NULL };
+	static const char *const keys[] = { "name", "replication", "rpo", "rto_ms", "prefer",
+					    "detection", "failover", NULL };
 	static const char *const rpo_keys[] = { "max_ms", "max_records", NULL };
 	static const char *const det_keys[] = { "heartbeat_ms", "misses", "canary_ms", NULL };
 	yaml_node_t *rpo = ydoc_get(d, root, "rpo"), *det = ydoc_get(d, root, "detection");
@@ -155,6 +174,7 @@ static int parse_policy(struct ydoc *d, yaml_node_t *root, struct policy *p)
 		     ydur(d, rpo, "max_ms", 1, 0, 86400000, &p->rpo_ms) ||
 		     ydoc_uint(d, rpo, "max_records", false, 0, UINT32_MAX, &p->rpo_records))) ||
 	    ydur(d, root, "rto_ms", 1, 1, 3600000, &p->rto_ms) ||
+	    parse_prefer(d, root, p) ||
 	    (det && (ydoc_check_keys(d, det, "detection", det_keys) ||
 		     ydur(d, det, "heartbeat_ms", 1, 10, 60000, &p->heartbeat_ms) ||
 		     ydoc_uint(d, det, "misses", false, 1, 100, &p->misses) ||
@@ -224,12 +244,13 @@ json_t *policy_json(const struct policy *p)
 	for (int i = 0; cands && i < p->ncandidates; i++)
 		json_array_append_new(cands, json_string(p->candidates[i]));
 	return json_pack(
-		"{s:s, s:{s:s, s:I, s:b}, s:{s:I, s:I}, s:I, s:{s:I, s:I, s:I}, s:{s:b, s:I, s:o*}}",
+		"{s:s, s:{s:s, s:I, s:b}, s:{s:I, s:I}, s:I, s:s, s:{s:I, s:I, s:I}, "
+		"s:{s:b, s:I, s:o*}}",
 		"name", p->name,
 		"replication", "mode", p->mode, "quorum", (json_int_t)p->quorum,
 		"degrade_to_async", p->degrade_to_async,
 		"rpo", "max_ms", (json_int_t)p->rpo_ms, "max_records", (json_int_t)p->rpo_records,
-		"rto_ms", (json_int_t)p->rto_ms,
+		"rto_ms", (json_int_t)p->rto_ms, "prefer", p->prefer,
 		"detection", "heartbeat_ms", (json_int_t)p->heartbeat_ms,
 		"misses", (json_int_t)p->misses, "canary_ms", (json_int_t)p->canary_ms,
 		"failover", "automatic", p->automatic, "anti_flap_s", (json_int_t)p->anti_flap_s,

@@ -14,6 +14,7 @@
  *   replication: {mode: sync, quorum: 1, degrade_to_async: false}
  *   rpo: {max_ms: 5s, max_records: 0}   # automatic failover refused beyond
  *   rto_ms: 1s
+ *   prefer: rpo                         # rto: past the RTO budget, elect beyond the RPO (async only)
  *   detection: {heartbeat_ms: 100ms, misses: 3, canary_ms: 1s}
  *   failover: {automatic: true, anti_flap_s: 30s, candidates: [eu-west, ap-south]}
  *
@@ -39,7 +40,11 @@ struct policy {
 	bool degrade_to_async;        /* no replica left: ack async rather than refuse */
 	uint64_t rpo_ms;              /* automatic failover refused beyond this lag */
 	uint64_t rpo_records;         /* ... or beyond this many records (0 = no limit) */
-	uint64_t rto_ms;              /* target, reported against */
+	uint64_t rto_ms;              /* target: the election waits for an unheard site
+				       * only within it; every run is measured against it */
+	char prefer[4];               /* rpo | rto: when no candidate is within the RPO
+				       * once the RTO budget is spent, refuse (rpo) or
+				       * elect the best beyond it (rto: async mode only) */
 	uint64_t heartbeat_ms;
 	uint64_t misses;
 	uint64_t canary_ms;           /* a canary write slower than this is failing */
@@ -56,15 +61,16 @@ struct policy_cluster {
 	int nsites;
 };
 
-/* The built-in default: sync quorum 1, RPO 5 s, RTO 1 s, heartbeat
- * 100 ms x 3, canary 1 s, automatic, anti-flapping 30 s. */
+/* The built-in default: sync quorum 1, RPO 5 s, RTO 1 s, prefer rpo,
+ * heartbeat 100 ms x 3, canary 1 s, automatic, anti-flapping 30 s. */
 void policy_default(struct policy *p);
 
 /*
  * A policy document on top of the built-in default, checked against cl (may
  * be NULL): quorum within the cluster's replicas, a quorum only where the
  * mode waits for replicas, degrade_to_async only where there is something to
- * degrade, candidates that are sites (each once).  name stands for the
+ * degrade, prefer: rto only in async mode (a sync mode's acknowledged write
+ * must never be lost), candidates that are sites (each once).  name stands for the
  * document in errors.  0, or -1 with "NAME:LINE:COLUMN: ..." in err.
  */
 int policy_parse(const char *name, const char *buf, size_t len, const struct policy_cluster *cl,

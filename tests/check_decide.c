@@ -3,7 +3,8 @@
  * hand-made site views: detection (stale testimony is no evidence, a
  * partition of drorchd alone is LINK_ONLY, a primary that cannot take
  * writes is DOWN), a primary whose log regressed, the sites' newest epoch,
- * the end of an old primary's lease, and the election order.
+ * the end of an old primary's lease, the election order, the election
+ * against the RTO budget (wait, elect, prefer, refuse) and a run's verdict.
  */
 #include <check.h>
 #include <stdlib.h>
@@ -404,6 +405,146 @@ START_TEST(test_better_candidate_order)
 }
 END_TEST
 
+/* The budget of test_budget_*: RTO 2000 ms, 300 kept to promote; RPO
+ * 5000 ms or 10 records; ap-south heard at 100 of 110 records. */
+static struct budget_in budget(const struct elect_out *e, int unheard, int64_t elapsed)
+{
+	return (struct budget_in){ .elect = e, .unheard = unheard, .elapsed_ms = elapsed,
+				   .rto_ms = 2000, .reserve_ms = 300, .state_left_ms = 5000,
+				   .rpo_ms_max = 5000, .rpo_records_max = 10 };
+}
+
+/* A candidate that lacks records while a site did not testify: wait while
+ * the RTO budget (and the state's timeout) allows, then elect within the
+ * RPO; a complete candidate, or nobody left to hear, decides at once. */
+START_TEST(test_budget_waits_for_the_unheard_while_the_rto_allows)
+{
+	struct candidate c = cand(2, "ap-south", 1, 100, 0);
+	struct elect_out e = { .best = &c, .rpo_records = 4, .rpo_ms = 250, .heard = 1 };
+	struct budget_in in = budget(&e, 1, 1000);
+	struct budget_out out;
+	decide_budget(&in, &out);
+	ck_assert_int_eq(out.choice, ELECTION_WAIT);
+	ck_assert_ptr_null(out.elected);
+	ck_assert_msg(strstr(out.why, "RTO budget 1000 of 2000 ms used"), "%s", out.why);
+	in.elapsed_ms = 1700;  /* the budget less the promotion's reserve: spent */
+	decide_budget(&in, &out);
+	ck_assert_int_eq(out.choice, ELECTION_WITHIN_RPO);
+	ck_assert_ptr_eq(out.elected, &c);
+	ck_assert_str_eq(decide_choice_names[out.choice], "within_rpo");
+	ck_assert_msg(strstr(out.why, "lacks 4 records (250 ms); RPO target 5000 ms (10 records)"),
+		      "%s", out.why);
+	in = budget(&e, 1, 100);
+	in.state_left_ms = 0;  /* ELECTING's timeout is near: no more waiting */
+	decide_budget(&in, &out);
+	ck_assert_int_eq(out.choice, ELECTION_WITHIN_RPO);
+	in = budget(&e, 0, 100);  /* everyone testified: nothing to wait for */
+	decide_budget(&in, &out);
+	ck_assert_int_eq(out.choice, ELECTION_WITHIN_RPO);
+	e.rpo_records = 0;  /* it holds everything known: no wait */
+	in = budget(&e, 1, 100);
+	decide_budget(&in, &out);
+	ck_assert_int_eq(out.choice, ELECTION_COMPLETE);
+	ck_assert_ptr_eq(out.elected, &c);
+	e.forced = true;  /* forced past another refusal: not complete */
+	in.elapsed_ms = 1800;
+	decide_budget(&in, &out);
+	ck_assert_int_eq(out.choice, ELECTION_FORCED);
+}
+END_TEST
+
+/* Nobody within the RPO once the budget is spent: prefer rto elects the
+ * best beyond it, prefer rpo refuses naming the RPO and the RTO; a safety
+ * refusal (not the RPO alone) stands whatever prefer says. */
+START_TEST(test_budget_past_the_rpo_prefer_decides)
+{
+	struct candidate c[] = { cand(1, "eu-west", 1, 100, 1000) };
+	struct elect_in ein = sync_in(c, 1);
+	ein.sync = false;
+	ein.last_seen = 130;  /* 30 records beyond its log: past max_records 10 */
+	ein.rpo_records_max = 10;
+	struct elect_out e;
+	decide_elect(&ein, &e);
+	ck_assert_ptr_null(e.best);
+	ck_assert_ptr_eq(e.beyond_rpo, &c[0]);
+	struct budget_in in = budget(&e, 1, 900);
+	struct budget_out out;
+	in.prefer_rto = true;
+	decide_budget(&in, &out);
+	ck_assert_int_eq(out.choice, ELECTION_WAIT);  /* the unheard site may hold them */
+	in.elapsed_ms = 1750;
+	decide_budget(&in, &out);
+	ck_assert_int_eq(out.choice, ELECTION_PREFER_RTO);
+	ck_assert_ptr_eq(out.elected, &c[0]);
+	ck_assert_str_eq(decide_choice_names[out.choice], "prefer_rto");
+	in.prefer_rto = false;
+	decide_budget(&in, &out);
+	ck_assert_int_eq(out.choice, ELECTION_REFUSED);
+	ck_assert_ptr_null(out.elected);
+	ck_assert_msg(strstr(out.why, "would break the RPO target (prefer rpo") &&
+		      strstr(out.why, "lacks 30 records") && strstr(out.why, "RPO target 5000 ms") &&
+		      strstr(out.why, "RTO budget 1750 of 2000 ms used"), "%s", out.why);
+	/* Sync, too few heard: refused for safety, never by prefer. */
+	ein.sync = true;
+	ein.rpo_records_max = 0;
+	decide_elect(&ein, &e);
+	ck_assert_ptr_null(e.best);
+	ck_assert_ptr_null(e.beyond_rpo);
+	in.prefer_rto = true;
+	decide_budget(&in, &out);
+	ck_assert_int_eq(out.choice, ELECTION_REFUSED);
+	ck_assert_msg(strstr(out.why, "too few sites answered"), "%s", out.why);
+	ein.n = 0;  /* nobody eligible yet, one unheard: wait, then refuse */
+	decide_elect(&ein, &e);
+	in = budget(&e, 1, 10);
+	decide_budget(&in, &out);
+	ck_assert_int_eq(out.choice, ELECTION_WAIT);
+	in.elapsed_ms = 5000;
+	decide_budget(&in, &out);
+	ck_assert_int_eq(out.choice, ELECTION_REFUSED);
+	ck_assert_msg(strstr(out.why, "no eligible replica: RPO target"), "%s", out.why);
+}
+END_TEST
+
+/* Met, missed or unknown against the targets; a missed RTO names the phase
+ * that used most of it. */
+START_TEST(test_verdict_against_the_targets)
+{
+	struct run_measure m = { .rto_ms = 1500, .slowest = PHASE_FENCE_ELECT };
+	struct verdict_in in = { .measure = &m, .unmeasured_ms = -1, .rpo_ms = 0,
+				 .rpo_records = 0, .rpo_ms_max = 5000, .rto_ms_max = 2000 };
+	struct run_verdict v;
+	decide_verdict(&in, &v);
+	ck_assert_int_eq(v.rpo, TARGET_MET);
+	ck_assert_int_eq(v.rto, TARGET_MET);
+	ck_assert_int_eq(v.overrun_phase, -1);
+	in.rto_ms_max = 1000;
+	in.rpo_records = 12;
+	in.rpo_ms = 6000;
+	decide_verdict(&in, &v);
+	ck_assert_str_eq(decide_verdict_names[v.rpo], "missed");
+	ck_assert_str_eq(decide_verdict_names[v.rto], "missed");
+	ck_assert_int_eq(v.overrun_phase, PHASE_FENCE_ELECT);
+	in.rpo_ms = 100;  /* within in ms, past the records target */
+	in.rpo_records_max = 10;
+	decide_verdict(&in, &v);
+	ck_assert_int_eq(v.rpo, TARGET_MISSED);
+	in.rpo_records_max = 0;
+	decide_verdict(&in, &v);
+	ck_assert_int_eq(v.rpo, TARGET_MET);
+	/* Held: nothing measured; an RTO is missed once the outage outlasts it. */
+	m = (struct run_measure){ .rto_ms = -1, .slowest = -1 };
+	in.rpo_ms = in.rpo_records = -1;
+	decide_verdict(&in, &v);
+	ck_assert_int_eq(v.rpo, TARGET_UNKNOWN);
+	ck_assert_int_eq(v.rto, TARGET_UNKNOWN);
+	in.unmeasured_ms = 1200;
+	decide_verdict(&in, &v);
+	ck_assert_int_eq(v.rto, TARGET_MISSED);
+	ck_assert_int_eq(v.overrun_phase, -1);
+}
+END_TEST
+
 /* A failover's RTO runs from the failed primary's last good heartbeat to
  * the new primary's first write; the phases split it, and the slowest is
  * named.  A switchover starts when its writes pause. */
@@ -502,6 +643,9 @@ static Suite *decide_suite(void)
 	tcase_add_test(tc, test_better_candidate_order);
 	tcase_add_test(tc, test_epoch_at_an_lsn);
 	tcase_add_test(tc, test_measure_a_run);
+	tcase_add_test(tc, test_budget_waits_for_the_unheard_while_the_rto_allows);
+	tcase_add_test(tc, test_budget_past_the_rpo_prefer_decides);
+	tcase_add_test(tc, test_verdict_against_the_targets);
 	tcase_add_test(tc, test_rpo_ms_is_exact_with_commit_times);
 	tcase_add_test(tc, test_elect_takes_the_newest_log_and_measures_the_rpo);
 	tcase_add_test(tc, test_elect_refuses_what_would_lose_acknowledged_writes);

@@ -47,6 +47,7 @@ START_TEST(test_default)
 	ck_assert_int_eq(p.quorum, 1);
 	ck_assert_int_eq(p.rpo_ms, 5000);
 	ck_assert_int_eq(p.rto_ms, 1000);
+	ck_assert_str_eq(p.prefer, "rpo");
 	ck_assert_int_eq(p.heartbeat_ms, 100);
 	ck_assert_int_eq(p.misses, 3);
 	ck_assert_int_eq(p.canary_ms, 1000);
@@ -185,6 +186,36 @@ START_TEST(test_bad_policies_are_refused_with_position)
 }
 END_TEST
 
+/* prefer: rpo (the default) or rto; rto only where an acknowledged write
+ * may be lost at all: async. */
+START_TEST(test_prefer_rto_only_in_async_mode)
+{
+	ck_assert_str_eq(accepted("prefer: rpo\n", &three).prefer, "rpo");
+	struct policy p = accepted("replication: {mode: async}\nprefer: rto\n", &three);
+	ck_assert_str_eq(p.prefer, "rto");
+	p = accepted("prefer: rto\nreplication: {mode: async}\n", NULL);  /* any key order */
+	ck_assert_str_eq(p.prefer, "rto");
+	ck_assert_str_eq(refusal("prefer: soon\n", &three),
+			 "p.yaml:1:9: prefer: expected rpo or rto");
+	ck_assert_str_eq(refusal("prefer: [rto]\n", &three),
+			 "p.yaml:1:9: prefer: expected rpo or rto");
+	ck_assert_str_eq(refusal("prefer: rto\n", &three),
+			 "p.yaml:1:9: prefer: rto elects a candidate beyond the RPO target, losing "
+			 "acknowledged writes: only mode async may (the mode is sync)");
+	const char *ra = refusal("replication: {mode: remote_apply}\nprefer: rto\n", NULL);
+	ck_assert_msg(strstr(ra, "p.yaml:2:9: prefer: rto") && strstr(ra, "remote_apply"), "%s", ra);
+	json_t *j = policy_json(&p);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "prefer")), "rto");
+	struct policy back;
+	char *text = json_dumps(j, 0), err[512];
+	ck_assert_int_eq(policy_parse("json", text, strlen(text), &three, &back, err,
+				      sizeof(err)), 0);
+	ck_assert_mem_eq(&p, &back, sizeof(p));  /* the JSON reads back the same */
+	free(text);
+	json_decref(j);
+}
+END_TEST
+
 /* Without a cluster (a policy file read on its own), only the document's
  * own rules apply. */
 START_TEST(test_cluster_checks_need_a_cluster)
@@ -203,12 +234,13 @@ START_TEST(test_diff_names_each_changed_key)
 {
 	struct policy a, b;
 	policy_default(&a);
-	b = accepted("name: other\nreplication: {mode: async}\n"
+	b = accepted("name: other\nreplication: {mode: async}\nprefer: rto\n"
 		     "failover: {candidates: [eu-west]}\n", &three);
 	json_t *ja = policy_json(&a), *jb = policy_json(&b);
 	char *d = policy_diff(ja, jb);
 	ck_assert_str_eq(d, "failover.candidates: [] -> [\"eu-west\"]\n"
 			    "name: \"default\" -> \"other\"\n"
+			    "prefer: \"rpo\" -> \"rto\"\n"
 			    "replication.mode: \"sync\" -> \"async\"\n");
 	free(d);
 	d = policy_diff(ja, ja);
@@ -234,6 +266,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, test_durations_take_units);
 	tcase_add_test(tc, test_bad_policies_are_refused_with_position);
 	tcase_add_test(tc, test_cluster_checks_need_a_cluster);
+	tcase_add_test(tc, test_prefer_rto_only_in_async_mode);
 	tcase_add_test(tc, test_diff_names_each_changed_key);
 	suite_add_tcase(s, tc);
 	return s;

@@ -782,6 +782,25 @@ static const char *verdict(const json_t *run, const char *key, long long target)
 	return json_integer_value(v) <= target ? "met" : "MISSED";
 }
 
+/* What drorchd recorded in the run's detail: the verdict against the
+ * targets in force then, and the election's choice and why. */
+static void print_recorded(const json_t *detail)
+{
+	const json_t *v = json_object_get(detail, "verdict");
+	const json_t *t = json_object_get(detail, "targets");
+	const json_t *e = json_object_get(detail, "election");
+	char overrun[96] = "";
+	if (json_object_get(v, "rto_overrun_phase"))
+		snprintf(overrun, sizeof(overrun), " (most of it in %s)", jstr(v, "rto_overrun_phase"));
+	if (v)
+		printf("  verdict (targets of the run: RPO %lld ms, %lld records; RTO %lld ms): "
+		       "RPO %s, RTO %s%s\n", jint(t, "rpo_ms"), jint(t, "rpo_records"),
+		       jint(t, "rto_ms"), jstr(v, "rpo"), jstr(v, "rto"), overrun);
+	if (e)
+		printf("  election: %s (prefer %s, waited %lld ms): %s\n", jstr(e, "choice"),
+		       jstr(e, "prefer"), jint(e, "waited_ms"), jstr(e, "why"));
+}
+
 static void print_targets(const json_t *run, const json_t *policy)
 {
 	long long rpo_ms = jint(json_object_get(policy, "rpo"), "max_ms");
@@ -795,6 +814,7 @@ static void print_targets(const json_t *run, const json_t *policy)
 	printf("  RTO  %s ms                   target <= %lld ms            %s\n",
 	       jnum(run, "rto_ms", a, sizeof(a)), rto_ms, verdict(run, "rto_ms", rto_ms));
 	const json_t *detail = json_object_get(run, "detail");
+	print_recorded(detail);
 	const json_t *phases = json_object_get(detail, "phases_ms");
 	const char *key;
 	json_t *v;
