@@ -19,6 +19,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "decide.h"
+
 /* ---- formats ------------------------------------------------------------------ */
 
 static const char *const format_names[] = { "md", "html", "json" };
@@ -47,26 +49,29 @@ const char *report_verdict_name(enum report_verdict v)
 	return v == REPORT_MET ? "met" : v == REPORT_MISSED ? "missed" : "unknown";
 }
 
-static enum report_verdict judge_rpo(const struct report_measured *m,
-				     const struct report_targets *t)
+static enum report_verdict from_decide(enum target_verdict v)
 {
-	if (m->rpo_records < 0 && m->rpo_ms < 0)
-		return REPORT_UNKNOWN;
-	if (t->rpo_records > 0 && m->rpo_records > t->rpo_records)
-		return REPORT_MISSED;
-	if (t->rpo_ms >= 0 && m->rpo_ms > t->rpo_ms)
-		return REPORT_MISSED;
-	return REPORT_MET;
+	return v == TARGET_MET ? REPORT_MET : v == TARGET_MISSED ? REPORT_MISSED : REPORT_UNKNOWN;
 }
 
+/* decide_verdict's judgement (the one finish_run records), for a run that
+ * recorded none: no target (< 0) is never missed; no RTO target, no RTO
+ * verdict. */
 void report_judge(const struct report_measured *m, const struct report_targets *t,
 		  const char *slowest_phase, struct report_judgement *out)
 {
-	out->rpo = judge_rpo(m, t);
-	if (m->rto_ms < 0 || t->rto_ms < 0)
-		out->rto = REPORT_UNKNOWN;
-	else
-		out->rto = m->rto_ms > t->rto_ms ? REPORT_MISSED : REPORT_MET;
+	struct run_measure rm = { .rto_ms = m->rto_ms, .slowest = -1 };
+	struct verdict_in in = {
+		.measure = &rm, .unmeasured_ms = -1, .rpo_ms = m->rpo_ms,
+		.rpo_records = m->rpo_records,
+		.rpo_ms_max = t->rpo_ms < 0 ? (uint64_t)INT64_MAX : (uint64_t)t->rpo_ms,
+		.rpo_records_max = t->rpo_records > 0 ? (uint64_t)t->rpo_records : 0,
+		.rto_ms_max = t->rto_ms < 0 ? (uint64_t)INT64_MAX : (uint64_t)t->rto_ms,
+	};
+	struct run_verdict v;
+	decide_verdict(&in, &v);
+	out->rpo = from_decide(v.rpo);
+	out->rto = t->rto_ms < 0 ? REPORT_UNKNOWN : from_decide(v.rto);
 	out->rto_overrun_phase = out->rto == REPORT_MISSED ? slowest_phase : NULL;
 }
 

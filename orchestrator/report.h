@@ -62,7 +62,8 @@ struct report_judgement {
 };
 
 /*
- * Judges measured against targets.  RTO: missed when rto_ms > its target;
+ * Judges measured against targets, as decide_verdict does when a run ends
+ * (used for a run that recorded no verdict).  RTO: missed when rto_ms > its target;
  * unknown when not measured or without a target.  RPO: missed when
  * rpo_records > its target (a target <= 0: no limit) or rpo_ms > its target;
  * unknown when neither figure is measured; else met.
