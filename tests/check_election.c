@@ -161,7 +161,9 @@ START_TEST(test_prefer_rto_elects_beyond_the_rpo_after_the_budget)
 	json_t *el = json_object_get(json_object_get(run, "detail"), "election");
 	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(el, "unheard"), 0)),
 			 "eu-west");
-	ck_assert_int_eq(json_integer_value(json_object_get(run, "rpo_records")), BEHIND);
+	/* The clients' records, and drorchd's canary writes of the same span. */
+	json_int_t lost = json_integer_value(json_object_get(run, "rpo_records"));
+	ck_assert_msg(lost >= BEHIND && lost <= BEHIND + 3, "rpo_records %lld", (long long)lost);
 	ck_assert_str_eq(detail_str(run, "verdict", "rpo"), "missed");
 	json_decref(run);
 	ck_assert_int_eq(kill(L.site[1].pid, SIGCONT), 0);
