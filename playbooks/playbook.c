@@ -103,18 +103,19 @@ static int read_tri(struct ydoc *d, yaml_node_t *map, const char *key, int *out)
 	return 0;
 }
 
-/* loss_pct: a decimal number 0..100. */
-static int read_loss(struct ydoc *d, yaml_node_t *map, double *out)
+/* A decimal number lo..hi into *out (left as is when absent). */
+static int read_decimal(struct ydoc *d, yaml_node_t *map, const char *key, double lo, double hi,
+			double *out)
 {
-	yaml_node_t *n = ydoc_get(d, map, "loss_pct");
+	yaml_node_t *n = ydoc_get(d, map, key);
 	const char *s = ydoc_scalar(n);
 	char *end = NULL;
 	if (!n)
 		return 0;
 	errno = 0;
 	double v = s && ((*s >= '0' && *s <= '9') || *s == '.') ? strtod(s, &end) : -1;
-	if (!end || *end || errno || !(v >= 0 && v <= 100))
-		return ydoc_fail(d, n, "loss_pct: expected a number from 0 to 100, got '%s'",
+	if (!end || *end || errno || !(v >= lo && v <= hi))
+		return ydoc_fail(d, n, "%s: expected a number from %g to %g, got '%s'", key, lo, hi,
 				 s ? s : "(not a scalar)");
 	*out = v;
 	return 0;
@@ -245,7 +246,7 @@ static int parse_wan(struct ydoc *d, yaml_node_t *m, const struct pb_sites *site
 	if (body_keys(d, m, "wan", keys) || read_between(d, m, sites, s) ||
 	    read_int(d, m, "latency_ms", 0, 60000, &s->latency_ms) ||
 	    read_int(d, m, "jitter_ms", 0, 60000, &s->jitter_ms) ||
-	    read_loss(d, m, &s->loss_pct) ||
+	    read_decimal(d, m, "loss_pct", 0, 100, &s->loss_pct) ||
 	    read_int(d, m, "bandwidth_kbps", 0, 10000000, &s->bandwidth_kbps) ||
 	    read_partition(d, m, s->partition, sizeof(s->partition)))
 		return -1;
@@ -325,24 +326,6 @@ static int parse_wait(struct ydoc *d, yaml_node_t *m, const struct pb_sites *sit
 	    read_tri(d, m, "replicas_streaming", &s->replicas_streaming) ||
 	    read_timeout(d, m, &s->timeout_ms))
 		return -1;
-	return 0;
-}
-
-/* A decimal number lo..hi into *out (left as is when absent). */
-static int read_decimal(struct ydoc *d, yaml_node_t *map, const char *key, double lo, double hi,
-			double *out)
-{
-	yaml_node_t *n = ydoc_get(d, map, key);
-	const char *s = ydoc_scalar(n);
-	char *end = NULL;
-	if (!n)
-		return 0;
-	errno = 0;
-	double v = s && ((*s >= '0' && *s <= '9') || *s == '.') ? strtod(s, &end) : -1;
-	if (!end || *end || errno || !(v >= lo && v <= hi))
-		return ydoc_fail(d, n, "%s: expected a number from %g to %g, got '%s'", key, lo, hi,
-				 s ? s : "(not a scalar)");
-	*out = v;
 	return 0;
 }
 
