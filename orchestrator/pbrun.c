@@ -894,21 +894,22 @@ static const char *resume_point(struct pbrun *p, json_t *steps, char *why, size_
 	json_array_foreach(steps, i, st) {
 		const char *name = json_string_value(json_object_get(st, "name")) ?: "";
 		json_t *res = json_object_get(json_object_get(st, "detail"), "result");
-		if ((int)i >= p->pb.nsteps + p->pb.nrollback || strcmp(name, p->pb.steps[i].name))
+		/* After a failed step, what was recorded is the rollback's. */
+		int idx = p->failed[0] ? p->rollback_next : (int)i;
+		if (idx >= p->pb.nsteps + p->pb.nrollback || strcmp(name, p->pb.steps[idx].name))
 			return "its recorded steps are not its playbook's";
 		int64_t sub = json_integer_value(json_object_get(res, "run"));
 		p->last_subrun = sub > p->last_subrun ? sub : p->last_subrun;
-		const struct pb_step *s = &p->pb.steps[i];
+		const struct pb_step *s = &p->pb.steps[idx];
 		if (s->kind == PB_WRITE_LOAD)
-			load_step = s->stop ? -1 : (int)i;
-		if (!p->failed[0] &&
-		    !strcmp(json_string_value(json_object_get(st, "status")) ?: "", "failed")) {
+			load_step = s->stop ? -1 : idx;
+		if (p->failed[0]) {
+			p->rollback_next++;
+		} else if (!strcmp(json_string_value(json_object_get(st, "status")) ?: "", "failed")) {
 			snprintf(p->failed, sizeof(p->failed), "%s", name);
 			snprintf(p->failed_why, sizeof(p->failed_why), "%s",
 				 json_string_value(json_object_get(res, "error")) ?: "failed");
 			p->rollback_next = p->pb.nsteps;
-		} else if (p->failed[0]) {
-			p->rollback_next++;
 		}
 	}
 	p->next = (int)n;

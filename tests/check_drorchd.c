@@ -1122,6 +1122,39 @@ START_TEST(test_playbook_resumes_after_drorchd_is_killed)
 		n += !strcmp(json_string_value(json_object_get(x, "actor")) ?: "", actor);
 	json_decref(runs);
 	ck_assert_int_eq(n, 1);
+
+	/* Killed in its rollback (on_failure), a run resumes there: the
+	 * rollback goes on and the run ends failed, naming its failed step. */
+	static const char *const failing =
+		"name: rolls-back\n"
+		"steps:\n"
+		"  - check: {primary: ap-south}\n"
+		"on_failure:\n"
+		"  - name: slow-rollback\n"
+		"    sleep: {ms: 1500}\n"
+		"  - name: last-rollback\n"
+		"    check: {primary: eu-west}\n";
+	ck_assert_int_eq(post_playbook("rolls-back", failing, false, &out), 202);
+	acc = json_loads(out, 0, NULL);
+	free(out);
+	run = json_integer_value(json_object_get(acc, "run"));
+	json_decref(acc);
+	time_sleep_ms(500);  /* in slow-rollback */
+	th_kill(L.orch, SIGKILL, 5000);
+	tl_start_orch(&L, NULL);
+	r = wait_run(run, false, 20000);
+	ck_assert_msg(r, "the resumed rollback did not end; see %s", L.log);
+	text = json_dumps(r, JSON_COMPACT);
+	detail = json_object_get(r, "detail");
+	ck_assert_msg(!strcmp(json_string_value(json_object_get(r, "outcome")), "failed") &&
+		      json_array_size(json_object_get(r, "steps")) == 3 &&
+		      !strcmp(json_string_value(json_object_get(json_object_get(detail, "rollback"),
+								"outcome")) ?: "", "succeeded") &&
+		      !strcmp(json_string_value(json_object_get(json_object_get(detail, "failed_step"),
+								"step")) ?: "", "1-check") &&
+		      json_array_size(json_object_get(detail, "resumed")) == 1, "%s", text);
+	free(text);
+	json_decref(r);
 }
 END_TEST
 
