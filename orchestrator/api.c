@@ -138,12 +138,13 @@ static void get_run_report(struct api *a, const struct http_req *req, int64_t id
 static void get_run_any(struct api *a, const struct http_req *req, struct http_resp *resp)
 {
 	int64_t n;
-	const char *id = req->path + strlen("/v1/runs/"), *rest;
-	if (parse_run_id(id, &n, &rest) && !strcmp(rest, "/report"))
+	const char *id = req->path + strlen("/v1/runs/"), *rest = "";
+	bool numbered = parse_run_id(id, &n, &rest);
+	if (numbered && !strcmp(rest, "/report"))
 		get_run_report(a, req, n, resp);
 	else if (!strchr(id, '/'))
 		get_run(a, id, resp);
-	else if (parse_run_id(id, &n, &rest) && (!strcmp(rest, "/ack") || !strcmp(rest, "/approve")))
+	else if (numbered && (!strcmp(rest, "/ack") || !strcmp(rest, "/approve")))
 		http_resp_error(resp, 405, "method GET not allowed on %s", req->path);
 	else
 		http_resp_error(resp, 404, "no route for GET %s", req->path);

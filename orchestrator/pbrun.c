@@ -337,20 +337,30 @@ static const char *do_assert(struct pbrun *p, const struct pb_step *s, json_t *r
 	return no;
 }
 
-/* PUT one link's conditions; the HTTP status (0: no answer). */
-static long put_link(struct pbrun *p, struct httpc *c, const char *from, const char *to,
-		     const char *body, char *why, size_t len)
+/* PUT drlink's link `link` conditions; the HTTP status (0: no answer), why
+ * filled unless 200. */
+static long put_conditions(struct pbrun *p, struct httpc *c, const char *link, const char *body,
+			   char *why, size_t len)
 {
 	char url[CONFIG_URL_MAX + 160];
 	struct httpc_resp r;
-	snprintf(url, sizeof(url), "%s/v1/links/%s.%s/conditions", p->o->cfg.drlink, from, to);
+	snprintf(url, sizeof(url), "%s/v1/links/%s/conditions", p->o->cfg.drlink, link);
 	if (httpc_request(c, "PUT", url, NULL, body, strlen(body), 5000, &r, why, len) != 0)
 		return 0;
 	long st = r.status;
 	if (st != 200)
-		snprintf(why, len, "drlink %s.%s: HTTP %ld: %.200s", from, to, st, r.body);
+		snprintf(why, len, "drlink %s: HTTP %ld: %.200s", link, st, r.body);
 	httpc_resp_free(&r);
 	return st;
+}
+
+/* The link FROM.TO's conditions (put_conditions). */
+static long put_link(struct pbrun *p, struct httpc *c, const char *from, const char *to,
+		     const char *body, char *why, size_t len)
+{
+	char link[2 * PB_SITE_MAX + 2];
+	snprintf(link, sizeof(link), "%s.%s", from, to);
+	return put_conditions(p, c, link, body, why, len);
 }
 
 static json_t *wan_body(const struct pb_step *s)
@@ -573,17 +583,9 @@ static const char *do_write_load(struct pbrun *p, const struct pb_step *s, json_
 static const char *cut(struct pbrun *p, struct httpc *c, const char *link, const char *dir,
 		       const char *what, char *why, size_t len)
 {
-	char url[CONFIG_URL_MAX + 160], body[96];
-	struct httpc_resp r;
-	snprintf(url, sizeof(url), "%s/v1/links/%s/conditions", p->o->cfg.drlink, link);
-	int n = snprintf(body, sizeof(body), "{\"partition\":\"%s\",\"direction\":\"%s\"}", what,
-			 dir);
-	if (httpc_request(c, "PUT", url, NULL, body, (size_t)n, 5000, &r, why, len) != 0)
-		return why;
-	bool ok = r.status == 200;
-	if (!ok)
-		snprintf(why, len, "drlink %s: HTTP %ld: %.200s", link, r.status, r.body);
-	httpc_resp_free(&r);
+	char body[96];
+	snprintf(body, sizeof(body), "{\"partition\":\"%s\",\"direction\":\"%s\"}", what, dir);
+	bool ok = put_conditions(p, c, link, body, why, len) == 200;
 	if (ok && strcmp(what, "none") && p->ncuts < MAX_CUTS) {
 		snprintf(p->cuts[p->ncuts].link, sizeof(p->cuts[0].link), "%s", link);
 		snprintf(p->cuts[p->ncuts].dir, sizeof(p->cuts[0].dir), "%s", dir);
@@ -719,6 +721,17 @@ static void end_run(struct pbrun *p, const char *outcome, json_t *detail)
 	free(text);
 }
 
+/* What the run's thread kept of its run, dropped when the run ends (or
+ * could not be resumed), so that the next run starts clean. */
+static void forget_run(struct pbrun *p)
+{
+	json_decref(p->load_figures);
+	p->load_figures = NULL;
+	p->ncuts = 0;
+	p->failed[0] = '\0';
+	p->resume_subrun = 0;
+}
+
 /* Runs steps[from..to) until one fails; its name (why[] filled), or NULL. */
 static const char *run_steps(struct pbrun *p, int from, int to, char *why, size_t len)
 {
@@ -785,11 +798,7 @@ static void *run_main(void *arg)
 		wind_up(p, failed_step, why, d);
 	end_run(p, failed_step ? "failed" : "succeeded", d);
 	json_decref(d);
-	json_decref(p->load_figures);
-	p->load_figures = NULL;
-	p->ncuts = 0;
-	p->failed[0] = '\0';
-	p->resume_subrun = 0;
+	forget_run(p);
 	pthread_mutex_lock(&p->mu);
 	p->running = false;
 	pthread_mutex_unlock(&p->mu);
@@ -973,6 +982,7 @@ static int resume_run(struct pbrun *p, json_t *r, const struct config *cfg)
 		snprintf(text, sizeof(text), "drorchd stopped during the playbook; not resumed: %s", no);
 		close_run(p->o, id, text);
 		playbook_free(&p->pb);
+		forget_run(p);
 	} else {
 		log_event(LOG_WARN, "pbrun.resumed", "{s:I, s:i, s:s?}", "run", (json_int_t)id,
 			  "at_step", p->next, "after_failed", p->failed[0] ? p->failed : NULL);
@@ -1085,11 +1095,6 @@ int pbrun_start(struct pbrun *p, struct playbook *pb, const struct pbrun_opts *o
 	p->last_subrun = 0;
 	p->next = 0;
 	p->rollback_next = p->pb.nsteps;
-	p->failed[0] = '\0';  /* a resume that could not go on may have left these */
-	p->resume_subrun = 0;
-	p->ncuts = 0;
-	json_decref(p->load_figures);
-	p->load_figures = NULL;
 	snprintf(p->actor, sizeof(p->actor), "playbook:%lld", (long long)*run_id);
 	pthread_mutex_unlock(&p->mu);
 	if (rc == 0 && o->dry_run) {
