@@ -86,23 +86,86 @@ static int parse_sites(struct ydoc *d, yaml_node_t *root, struct config *c)
 	return 0;
 }
 
-static int parse_webhooks(struct ydoc *d, yaml_node_t *root, struct config *c)
+/* A list of up to max http://HOST:PORT URLs under key into out[], *n of them
+ * (at least one when required). */
+static int parse_urls(struct ydoc *d, yaml_node_t *map, const char *key, bool required,
+		      char (*out)[CONFIG_URL_MAX], int max, int *n)
 {
 	yaml_node_t *seq;
-	if (ydoc_seq(d, root, "webhooks", false, &seq))
+	if (ydoc_seq(d, map, key, required, &seq))
 		return -1;
 	if (!seq)
 		return 0;
 	for (yaml_node_item_t *i = seq->data.sequence.items.start; i < seq->data.sequence.items.top; i++) {
-		yaml_node_t *n = ydoc_node(d, *i);
-		const char *u = ydoc_scalar(n);
+		yaml_node_t *u = ydoc_node(d, *i);
+		const char *v = ydoc_scalar(u);
 		char hp[CONFIG_URL_MAX];
-		if (!u || c->nwebhooks == CONFIG_MAX_WEBHOOKS || strlen(u) >= CONFIG_URL_MAX ||
-		    url_hostport(u, hp, sizeof(hp)))
-			return ydoc_fail(d, n, "webhooks: expected up to %d http:// URLs",
-					 CONFIG_MAX_WEBHOOKS);
-		snprintf(c->webhooks[c->nwebhooks++], CONFIG_URL_MAX, "%s", u);
+		if (!v || *n == max || strlen(v) >= CONFIG_URL_MAX || url_hostport(v, hp, sizeof(hp)))
+			return ydoc_fail(d, u, "%s: expected up to %d http:// URLs", key, max);
+		snprintf(out[(*n)++], CONFIG_URL_MAX, "%s", v);
 	}
+	if (required && *n == 0)
+		return ydoc_fail(d, seq, "%s: expected 1 to %d http:// URLs", key, max);
+	return 0;
+}
+
+/* A name of [A-Za-z0-9_-], 1 to CONFIG_NAME_MAX - 1 characters. */
+static bool plain_name(const char *s)
+{
+	size_t n = strlen(s);
+	return n > 0 && n < CONFIG_NAME_MAX &&
+	       strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
+/* ha.prefix: "/" then path segments of plain names, no trailing '/'. */
+static bool ha_prefix_ok(const char *p)
+{
+	if (p[0] != '/' || strlen(p) >= CONFIG_NAME_MAX * 2)
+		return false;
+	for (const char *seg = p + 1; ; ) {
+		size_t n = strcspn(seg, "/");
+		char name[CONFIG_NAME_MAX];
+		if (n == 0 || n >= sizeof(name))
+			return false;
+		memcpy(name, seg, n);
+		name[n] = '\0';
+		if (!plain_name(name))
+			return false;
+		if (!seg[n])
+			return true;
+		seg += n + 1;
+	}
+}
+
+/* ha: {etcd, prefix, lease_ttl_ms, name, advertise}; absent: one instance. */
+static int parse_ha(struct ydoc *d, yaml_node_t *root, struct config *c)
+{
+	static const char *const keys[] = { "etcd", "prefix", "lease_ttl_ms", "name",
+					    "advertise", NULL };
+	yaml_node_t *ha = ydoc_get(d, root, "ha");
+	struct config_ha *h = &c->ha;
+	char hp[CONFIG_URL_MAX];
+	if (!ha)
+		return 0;
+	h->enabled = true;
+	h->lease_ttl_ms = 3000;
+	if (ydoc_check_keys(d, ha, "ha", keys) || parse_urls(d, ha, "etcd", true, h->etcd, CONFIG_MAX_ETCD, &h->netcd) ||
+	    ydoc_string(d, ha, "prefix", true, h->prefix, sizeof(h->prefix)) ||
+	    ydoc_uint(d, ha, "lease_ttl_ms", false, 1000, 60000, &h->lease_ttl_ms) ||
+	    ydoc_string(d, ha, "name", true, h->name, sizeof(h->name)) ||
+	    ydoc_string(d, ha, "advertise", false, h->advertise, sizeof(h->advertise)))
+		return -1;
+	if (!ha_prefix_ok(h->prefix))
+		return ydoc_fail(d, ydoc_get(d, ha, "prefix"),
+				 "prefix: expected /NAME[/NAME...] of [A-Za-z0-9_-], e.g. /drorch/prod");
+	if (!plain_name(h->name))
+		return ydoc_fail(d, ydoc_get(d, ha, "name"),
+				 "name: expected 1-63 characters of [A-Za-z0-9_-]");
+	if (h->advertise[0] && url_hostport(h->advertise, hp, sizeof(hp)))
+		return ydoc_fail(d, ydoc_get(d, ha, "advertise"),
+				 "advertise: expected this instance's API URL, http://HOST:PORT");
+	if (!h->advertise[0])
+		snprintf(h->advertise, sizeof(h->advertise), "http://%.240s", c->listen);
 	return 0;
 }
 
@@ -111,7 +174,7 @@ static int parse_config(struct ydoc *d, struct config *c)
 	static const char *const keys[] = { "listen", "db", "token_file", "site_token_file",
 					    "policy", "sites", "initial_primary", "webhooks",
 					    "playbooks", "drlink", "audit_key_file", "operators_file",
-					    NULL };
+					    "ha", NULL };
 	yaml_node_t *root = ydoc_root(d);
 	char host[CONFIG_URL_MAX];
 	uint16_t port;
@@ -130,7 +193,8 @@ static int parse_config(struct ydoc *d, struct config *c)
 			sizeof(c->audit_key_file)) ||
 	    ydoc_string(d, root, "operators_file", false, c->operators_file,
 			sizeof(c->operators_file)) ||
-	    parse_sites(d, root, c) || parse_webhooks(d, root, c))
+	    parse_sites(d, root, c) ||
+	    parse_urls(d, root, "webhooks", false, c->webhooks, CONFIG_MAX_WEBHOOKS, &c->nwebhooks))
 		return -1;
 	if (c->drlink[0] && strncmp(c->drlink, "http://", 7) != 0)
 		return ydoc_fail(d, ydoc_get(d, root, "drlink"),
@@ -140,7 +204,7 @@ static int parse_config(struct ydoc *d, struct config *c)
 	if (!config_site(c, c->initial_primary))
 		return ydoc_fail(d, ydoc_get(d, root, "initial_primary"),
 				 "initial_primary: '%s' is not one of the sites", c->initial_primary);
-	return 0;
+	return parse_ha(d, root, c);
 }
 
 struct policy_cluster config_policy_cluster(const struct config *c)

@@ -23,6 +23,12 @@
  *   playbooks: /etc/drorch/playbooks        # optional: NAME.yaml files
  *   drlink: "http://127.0.0.1:7900"         # optional: for playbooks' wan steps
  *   audit_key_file: /etc/drorch/audit.key   # optional: default DB.key (db + ".key")
+ *   ha:                                     # optional: several drorchd through etcd
+ *     etcd: ["http://127.0.0.1:2379", "http://127.0.0.1:2381"]
+ *     prefix: /drorch/lab                   # the cluster's keys (docs/ha.md)
+ *     lease_ttl_ms: 3000                    # the leader's etcd lease (default 3000)
+ *     name: drorchd-1                       # this instance, unique in the cluster
+ *     advertise: "http://127.0.0.1:7000"    # optional: its API URL (default http://LISTEN)
  */
 #ifndef DRORCH_CONFIG_H
 #define DRORCH_CONFIG_H
@@ -54,6 +60,20 @@ struct config_site {
 	int npeers;
 };
 
+#define CONFIG_MAX_ETCD 7
+
+/* High availability (orchestrator/ha.h): absent (enabled false), drorchd is
+ * one instance on its own SQLite store. */
+struct config_ha {
+	bool enabled;
+	char etcd[CONFIG_MAX_ETCD][CONFIG_URL_MAX];
+	int netcd;
+	char prefix[CONFIG_NAME_MAX * 2]; /* "/drorch/NAME": no trailing '/' */
+	uint64_t lease_ttl_ms;
+	char name[CONFIG_NAME_MAX];       /* this instance */
+	char advertise[CONFIG_URL_MAX];   /* its API's base URL */
+};
+
 struct config {
 	char path[512];
 	char listen[CONFIG_URL_MAX];
@@ -70,6 +90,7 @@ struct config {
 	char playbooks_dir[512];       /* POST /v1/playbooks/NAME/runs reads NAME.yaml */
 	char drlink[CONFIG_URL_MAX];   /* drlink's admin URL (wan steps), or "" */
 	char audit_key_file[512];      /* the store's audit key; "": db + ".key" */
+	struct config_ha ha;
 	struct policy policy;
 };
 

@@ -321,6 +321,9 @@ struct store {
 	bool writable;                        /* audited writes allowed */
 	char refusal[512];                    /* why not, when not */
 	int64_t epoch_floor;                  /* the highest recorded by history_accepted */
+	store_replicate_fn repl;              /* HA: commits each write elsewhere first */
+	void *repl_ctx;
+	int64_t applied;                      /* the replication position (table replication) */
 };
 
 /* The runs table, named t (SCHEMA_SQL, and the rebuild of an older one). */
@@ -663,9 +666,22 @@ static int check_json(const char *what, const char *text, const char *ctx, char 
 	return 0;
 }
 
+/*
+ * The clock of a write: while a write runs under the store's mutex, the
+ * time of its operation (a replicated write stamps its operation with it,
+ * an applied one takes the operation's), so that every copy of the store
+ * records the same times and so the same hashes.  0 outside a write.
+ */
+static _Thread_local int64_t tl_clock;
+
+/* store_apply's operation on this thread: its index, while it runs. */
+static _Thread_local int64_t tl_apply_index;
+static _Thread_local int64_t tl_apply_ts;
+static _Thread_local bool tl_apply_skipped;
+
 static int64_t now_ms(void)
 {
-	return (int64_t)time_wall_ms();
+	return tl_clock ? tl_clock : (int64_t)time_wall_ms();
 }
 
 
@@ -1895,6 +1911,16 @@ static int rebuild_old_runs(struct store *s, char *err, size_t errlen)
 /* In one write transaction: identify again (another process may have just
  * created the schema), create it if the file is empty, migrate an older
  * one, restore triggers. */
+/*
+ * The replication position (HA, orchestrator/ha.c): the index of the last
+ * operation of the cluster's log this store holds, written in the
+ * transaction of that operation's write.  Not audited: which copy of the
+ * log a store is, not what the log says.  Created by any read-write open.
+ */
+#define REPLICATION_SQL                                                                  \
+	"CREATE TABLE IF NOT EXISTS replication ("                                      \
+	" id INTEGER PRIMARY KEY CHECK (id = 1), applied INTEGER NOT NULL) STRICT;"
+
 static int ensure_schema(struct store *s, char *err, size_t errlen)
 {
 	char ctx[600];
@@ -1912,6 +1938,11 @@ static int ensure_schema(struct store *s, char *err, size_t errlen)
 		rc = migrate(s, version, ctx, err, errlen);
 	if (rc == 0)
 		rc = ensure_triggers(s, version >= STORE_SCHEMA_VERSION, ctx, err, errlen);
+	if (rc == 0)
+		rc = exec(s, REPLICATION_SQL, ctx, err, errlen);
+	if (rc == 0)
+		rc = pragma_int(s, "SELECT coalesce((SELECT applied FROM replication), 0)",
+				&s->applied, ctx, err, errlen);
 	return tx_end(s, rc ? -1 : 0, ctx, err, errlen);
 }
 
@@ -2057,22 +2088,74 @@ static int check_writable(struct store *s, const char *ctx, char *err, size_t er
 typedef int (*audited_fn)(struct store *s, const void *args, const char *ctx, char *err,
 			  size_t errlen);
 
+static int set_applied(struct store *s, int64_t index, const char *ctx, char *err,
+		       size_t errlen)
+{
+	sqlite3_stmt *st = prep(s, "INSERT INTO replication (id, applied) VALUES (1, ?1)"
+				" ON CONFLICT (id) DO UPDATE SET applied = ?1", ctx, err, errlen);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, index);
+	return step_done(s, st, ctx, err, errlen);
+}
+
+/*
+ * fn's write, then (replicated) its operation handed to the replicator,
+ * then the replication position, in one transaction: the write commits only
+ * once the replicator committed its operation.  Under the store's mutex.
+ */
+static int write_tx_locked(struct store *s, audited_fn fn, const void *args, json_t *op,
+			   const char *ctx, char *err, size_t errlen)
+{
+	bool repl = s->repl && !tl_apply_index;
+	int64_t index = tl_apply_index;
+	tl_clock = tl_apply_index ? tl_apply_ts : repl ? (int64_t)time_wall_ms() : 0;
+	if (repl && (!op || json_object_set_new(op, "ts", json_integer(tl_clock)))) {
+		seterr(err, errlen, "store: %s: out of memory", ctx);
+		tl_clock = 0;
+		return -1;
+	}
+	int rc = tx_begin(s, ctx, err, errlen);
+	if (rc == 0) {
+		rc = fn(s, args, ctx, err, errlen);
+		if (rc == 0 && repl)
+			rc = s->repl(s->repl_ctx, op, &index, err, errlen) ? -1 : 0;
+		if (rc == 0 && index)
+			rc = set_applied(s, index, ctx, err, errlen);
+		rc = tx_end(s, rc, ctx, err, errlen);
+		if (rc == 0 && index)
+			s->applied = index;
+	}
+	tl_clock = 0;
+	return rc;
+}
+
 /* Runs fn in one write transaction of a writable store (fn's 0 commits,
- * STORE_CONFLICT and -1 roll back), then publishes the head. */
-static int audited_write(struct store *s, audited_fn fn, const void *args, const char *ctx,
-			 char *err, size_t errlen)
+ * STORE_CONFLICT and -1 roll back), replicated (op, stolen: the write as
+ * an operation) when the store has a replicator; publishes the head after
+ * an audited write.  An operation store_apply has applied before is
+ * skipped. */
+static int write_op(struct store *s, audited_fn fn, const void *args, json_t *op, bool audited,
+		    const char *ctx, char *err, size_t errlen)
 {
 	lock(s);
 	int rc = check_writable(s, ctx, err, errlen);
-	if (rc == 0)
-		rc = tx_begin(s, ctx, err, errlen);
-	if (rc == 0) {
-		rc = tx_end(s, fn(s, args, ctx, err, errlen), ctx, err, errlen);
-		if (rc == 0)
+	if (rc == 0 && tl_apply_index && tl_apply_index <= s->applied) {
+		tl_apply_skipped = true;
+	} else if (rc == 0) {
+		rc = write_tx_locked(s, fn, args, op, ctx, err, errlen);
+		if (rc == 0 && audited)
 			publish_after_commit(s);
 	}
 	unlock(s);
+	json_decref(op);
 	return rc;
+}
+
+static int audited_write(struct store *s, audited_fn fn, const void *args, json_t *op,
+			 const char *ctx, char *err, size_t errlen)
+{
+	return write_op(s, fn, args, op, true, ctx, err, errlen);
 }
 
 /* ==== the cluster row ===================================================== */
@@ -2166,15 +2249,26 @@ static int cluster_init_locked(struct store *s, const char *state, int64_t epoch
 	return step_done(s, st, ctx, err, errlen);
 }
 
+struct cluster_init_args {
+	const char *state, *primary;
+	int64_t epoch;
+};
+
+static int cluster_init_fn(struct store *s, const void *args, const char *ctx, char *err,
+			   size_t errlen)
+{
+	(void)ctx;
+	const struct cluster_init_args *a = args;
+	return cluster_init_locked(s, a->state, a->epoch, a->primary, err, errlen);
+}
+
 int store_cluster_init(struct store *s, const char *state, int64_t epoch, const char *primary,
 		       char *err, size_t errlen)
 {
-	lock(s);
-	int rc = check_writable(s, "cluster init", err, errlen);
-	if (rc == 0)
-		rc = cluster_init_locked(s, state, epoch, primary, err, errlen);
-	unlock(s);
-	return rc;
+	struct cluster_init_args a = { state, primary, epoch };
+	json_t *op = json_pack("{s:s, s:s?, s:I, s:s?}", "op", "cluster_init", "state", state,
+			       "epoch", (json_int_t)epoch, "primary", primary);
+	return write_op(s, cluster_init_fn, &a, op, false, "cluster init", err, errlen);
 }
 
 /*
@@ -2237,6 +2331,31 @@ static int cluster_cas(struct store *s, int64_t expected, const struct store_clu
 	return sqlite3_changes(s->db) == 1 ? 0 : cas_lost(s, expected, ctx, err, errlen);
 }
 
+/* The cluster row as an operation carries it (store_apply: cluster_from_op). */
+static json_t *cluster_op_json(const struct store_cluster *c)
+{
+	char *text = runctx_format(&c->ctx);
+	json_t *j = text ? json_pack("{s:s, s:I, s:s, s:s, s:I, s:s}", "state", c->state,
+				     "epoch", (json_int_t)c->epoch, "primary", c->primary,
+				     "action", c->action, "run_id", (json_int_t)c->run_id,
+				     "ctx", text)
+			 : NULL;
+	free(text);
+	return j;
+}
+
+struct cluster_update_args {
+	int64_t expected;
+	const struct store_cluster *next;
+};
+
+static int cluster_update_fn(struct store *s, const void *args, const char *ctx, char *err,
+			     size_t errlen)
+{
+	const struct cluster_update_args *a = args;
+	return cluster_cas(s, a->expected, a->next, 0, NULL, ctx, err, errlen);
+}
+
 int store_cluster_update(struct store *s, int64_t expected_version,
 			 const struct store_cluster *next, char *err, size_t errlen)
 {
@@ -2244,12 +2363,10 @@ int store_cluster_update(struct store *s, int64_t expected_version,
 	snprintf(ctx, sizeof(ctx), "cluster update to %.32s", next->state);
 	if (check_cluster(next, ctx, err, errlen))
 		return -1;
-	lock(s);
-	int rc = check_writable(s, ctx, err, errlen);
-	if (rc == 0)
-		rc = cluster_cas(s, expected_version, next, 0, NULL, ctx, err, errlen);
-	unlock(s);
-	return rc;
+	struct cluster_update_args a = { expected_version, next };
+	json_t *op = json_pack("{s:s, s:I, s:o}", "op", "cluster_update", "expected",
+			       (json_int_t)expected_version, "next", cluster_op_json(next));
+	return write_op(s, cluster_update_fn, &a, op, false, ctx, err, errlen);
 }
 
 /* ==== transitions ========================================================== */
@@ -2383,7 +2500,13 @@ int store_transition(struct store *s, int64_t expected_version,
 	if (check_cluster(next, ctx, err, errlen) || check_transition(t, next, ctx, err, errlen))
 		return -1;
 	struct transition_args a = { expected_version, next, t, seq_out };
-	return audited_write(s, transition_locked, &a, ctx, err, errlen);
+	json_t *op = json_pack("{s:s, s:I, s:o, s:{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:I}}",
+			       "op", "transition", "expected", (json_int_t)expected_version,
+			       "next", cluster_op_json(next), "t", "from", t->from,
+			       "event", t->event, "to", t->to, "row_id", t->row_id,
+			       "actor", t->actor, "reason", t->reason, "detail", t->detail_json,
+			       "epoch", (json_int_t)t->epoch, "run_id", (json_int_t)t->run_id);
+	return audited_write(s, transition_locked, &a, op, ctx, err, errlen);
 }
 
 /* ==== runs ================================================================= */
@@ -2428,7 +2551,10 @@ int store_run_begin(struct store *s, const char *kind, const char *actor, const 
 	if (check_json("run detail", detail_json, ctx, err, errlen))
 		return -1;
 	struct run_begin_args a = { kind, actor, from_site, detail_json, epoch, run_id };
-	return audited_write(s, run_begin_locked, &a, ctx, err, errlen);
+	json_t *op = json_pack("{s:s, s:s?, s:s?, s:s?, s:I, s:s?}", "op", "run_begin",
+			       "kind", kind, "actor", actor, "from_site", from_site,
+			       "epoch", (json_int_t)epoch, "detail", detail_json);
+	return audited_write(s, run_begin_locked, &a, op, ctx, err, errlen);
 }
 
 /* outcome[cap] receives the run's outcome; -1 (with a message) if no such run. */
@@ -2503,7 +2629,10 @@ int store_run_step(struct store *s, int64_t run_id, const char *name, const char
 	if (check_json("step detail", detail_json, ctx, err, errlen))
 		return -1;
 	struct run_step_args a = { run_id, name, status, detail_json };
-	return audited_write(s, run_step_locked, &a, ctx, err, errlen);
+	json_t *op = json_pack("{s:s, s:I, s:s?, s:s?, s:s?}", "op", "run_step", "run_id",
+			       (json_int_t)run_id, "name", name, "status", status, "detail",
+			       detail_json);
+	return audited_write(s, run_step_locked, &a, op, ctx, err, errlen);
 }
 
 /* Reads the run's timestamps object; *out is a new reference. */
@@ -2589,7 +2718,9 @@ int store_run_mark(struct store *s, int64_t run_id, const char *name, int64_t ts
 		return -1;
 	}
 	struct run_mark_args a = { run_id, add };
-	int rc = audited_write(s, run_mark_locked, &a, ctx, err, errlen);
+	json_t *op = json_pack("{s:s, s:I, s:s, s:I}", "op", "run_mark", "run_id",
+			       (json_int_t)run_id, "name", name, "ts_ms", (json_int_t)ts_ms);
+	int rc = audited_write(s, run_mark_locked, &a, op, ctx, err, errlen);
 	json_decref(add);
 	return rc;
 }
@@ -2629,7 +2760,9 @@ int store_run_update_detail(struct store *s, int64_t run_id, const char *detail_
 	if (check_json("run detail", detail_json, ctx, err, errlen))
 		return -1;
 	struct run_detail_args a = { run_id, detail_json };
-	return audited_write(s, run_detail_locked, &a, ctx, err, errlen);
+	json_t *op = json_pack("{s:s, s:I, s:s?}", "op", "run_detail", "run_id",
+			       (json_int_t)run_id, "detail", detail_json);
+	return audited_write(s, run_detail_locked, &a, op, ctx, err, errlen);
 }
 
 struct run_rpo_args {
@@ -2665,7 +2798,9 @@ int store_run_raise_rpo(struct store *s, int64_t run_id, int64_t rpo_records, ch
 	char ctx[64];
 	snprintf(ctx, sizeof(ctx), "run %" PRId64 " rpo", run_id);
 	struct run_rpo_args a = { run_id, rpo_records };
-	return audited_write(s, run_rpo_locked, &a, ctx, err, errlen);
+	json_t *op = json_pack("{s:s, s:I, s:I}", "op", "run_raise_rpo", "run_id",
+			       (json_int_t)run_id, "rpo_records", (json_int_t)rpo_records);
+	return audited_write(s, run_rpo_locked, &a, op, ctx, err, errlen);
 }
 
 struct run_end_args {
@@ -2754,7 +2889,12 @@ int store_run_end(struct store *s, int64_t run_id, const char *outcome, const ch
 	if (check_json("run detail", a.detail_json, ctx, err, errlen) ||
 	    parse_timestamps(nz(timestamps_json), &a, ctx, err, errlen))
 		return -1;
-	int rc = audited_write(s, run_end_locked, &a, ctx, err, errlen);
+	json_t *op = json_pack("{s:s, s:I, s:s, s:s?, s:I, s:I, s:I, s:s?, s:s?}", "op", "run_end",
+			       "run_id", (json_int_t)run_id, "outcome", outcome, "target", target,
+			       "rpo_records", (json_int_t)rpo_records, "rpo_ms", (json_int_t)rpo_ms,
+			       "rto_ms", (json_int_t)rto_ms, "timestamps", nz(timestamps_json),
+			       "detail", a.detail_json);
+	int rc = audited_write(s, run_end_locked, &a, op, ctx, err, errlen);
 	json_decref(a.timestamps);
 	return rc;
 }
@@ -2792,7 +2932,9 @@ int store_policy_add(struct store *s, const char *actor, const char *policy_json
 	if (check_json("policy", policy_json, ctx, err, errlen))
 		return -1;
 	struct policy_args a = { actor, policy_json };
-	return audited_write(s, policy_add_locked, &a, ctx, err, errlen);
+	json_t *op = json_pack("{s:s, s:s?, s:s?}", "op", "policy_add", "actor", actor, "policy",
+			       policy_json);
+	return audited_write(s, policy_add_locked, &a, op, ctx, err, errlen);
 }
 
 /* ==== the head: status and accepting a loss ================================ */
@@ -2886,10 +3028,135 @@ int store_head_accept(struct store *s, const char *actor, char *err, size_t errl
 	int rc = -1;
 	if (s->read_only)
 		seterr(err, errlen, "store: %s: the store is open read-only", ctx);
+	else if (s->repl)
+		seterr(err, errlen, "store: %s: a replicated store is rebuilt from its log, not"
+		       " accepted as it is", ctx);
 	else
 		rc = accept_locked(s, actor, ctx, err, errlen);
 	unlock(s);
 	return rc;
+}
+
+/* ==== replication ========================================================== */
+
+void store_set_replicator(struct store *s, store_replicate_fn fn, void *ctx)
+{
+	lock(s);
+	s->repl = fn;
+	s->repl_ctx = ctx;
+	unlock(s);
+}
+
+int64_t store_applied_index(struct store *s)
+{
+	lock(s);
+	int64_t n = s->applied;
+	unlock(s);
+	return n;
+}
+
+/* A string member of an operation, NULL when absent or null. */
+static const char *op_str(const json_t *op, const char *key)
+{
+	return json_string_value(json_object_get(op, key));
+}
+
+static int64_t op_int(const json_t *op, const char *key)
+{
+	return json_integer_value(json_object_get(op, key));
+}
+
+static int cluster_from_op(const json_t *j, struct store_cluster *c, char *err, size_t errlen)
+{
+	memset(c, 0, sizeof(*c));
+	const char *state = op_str(j, "state"), *primary = op_str(j, "primary"),
+		   *action = op_str(j, "action"), *ctx = op_str(j, "ctx");
+	if (!state || !primary || !action || !ctx ||
+	    snprintf(c->state, sizeof(c->state), "%s", state) >= (int)sizeof(c->state) ||
+	    snprintf(c->primary, sizeof(c->primary), "%s", primary) >= (int)sizeof(c->primary) ||
+	    snprintf(c->action, sizeof(c->action), "%s", action) >= (int)sizeof(c->action)) {
+		seterr(err, errlen, "store: apply: a cluster row that is not one");
+		return -1;
+	}
+	c->epoch = op_int(j, "epoch");
+	c->run_id = op_int(j, "run_id");
+	char perr[200];
+	if (runctx_parse(&c->ctx, ctx, perr, sizeof(perr)) != 0) {
+		seterr(err, errlen, "store: apply: cluster ctx: %s", perr);
+		return -1;
+	}
+	return 0;
+}
+
+static int apply_transition(struct store *s, const json_t *op, char *err, size_t errlen)
+{
+	struct store_cluster next;
+	const json_t *t = json_object_get(op, "t");
+	if (cluster_from_op(json_object_get(op, "next"), &next, err, errlen))
+		return -1;
+	struct store_transition tr = {
+		.from = op_str(t, "from"), .event = op_str(t, "event"), .to = op_str(t, "to"),
+		.row_id = op_str(t, "row_id"), .actor = op_str(t, "actor"),
+		.reason = op_str(t, "reason"), .detail_json = op_str(t, "detail"),
+		.epoch = op_int(t, "epoch"), .run_id = op_int(t, "run_id"),
+	};
+	return store_transition(s, op_int(op, "expected"), &next, &tr, NULL, err, errlen);
+}
+
+/* The write an operation stands for, through the public function. */
+static int apply_op(struct store *s, const json_t *op, char *err, size_t errlen)
+{
+	const char *name = op_str(op, "op") ?: "";
+	int64_t run = op_int(op, "run_id"), id;
+	struct store_cluster next;
+	if (!strcmp(name, "cluster_init"))
+		return store_cluster_init(s, op_str(op, "state"), op_int(op, "epoch"),
+					  op_str(op, "primary"), err, errlen);
+	if (!strcmp(name, "cluster_update"))
+		return cluster_from_op(json_object_get(op, "next"), &next, err, errlen) ? -1 :
+		       store_cluster_update(s, op_int(op, "expected"), &next, err, errlen);
+	if (!strcmp(name, "transition"))
+		return apply_transition(s, op, err, errlen);
+	if (!strcmp(name, "run_begin"))
+		return store_run_begin(s, op_str(op, "kind"), op_str(op, "actor"),
+				       op_str(op, "from_site"), op_int(op, "epoch"),
+				       op_str(op, "detail"), &id, err, errlen);
+	if (!strcmp(name, "run_step"))
+		return store_run_step(s, run, op_str(op, "name"), op_str(op, "status"),
+				      op_str(op, "detail"), err, errlen);
+	if (!strcmp(name, "run_mark"))
+		return store_run_mark(s, run, op_str(op, "name"), op_int(op, "ts_ms"), err, errlen);
+	if (!strcmp(name, "run_detail"))
+		return store_run_update_detail(s, run, op_str(op, "detail"), err, errlen);
+	if (!strcmp(name, "run_raise_rpo"))
+		return store_run_raise_rpo(s, run, op_int(op, "rpo_records"), err, errlen);
+	if (!strcmp(name, "run_end"))
+		return store_run_end(s, run, op_str(op, "outcome"), op_str(op, "target"),
+				     op_int(op, "rpo_records"), op_int(op, "rpo_ms"),
+				     op_int(op, "rto_ms"), op_str(op, "timestamps"),
+				     op_str(op, "detail"), err, errlen);
+	if (!strcmp(name, "policy_add"))
+		return store_policy_add(s, op_str(op, "actor"), op_str(op, "policy"), err, errlen);
+	seterr(err, errlen, "store: apply: unknown operation '%s'", name);
+	return -1;
+}
+
+int store_apply(struct store *s, const json_t *op, int64_t index, char *err, size_t errlen)
+{
+	if (index <= 0 || !json_is_integer(json_object_get(op, "ts"))) {
+		seterr(err, errlen, "store: apply: operation %" PRId64 " has no index or no ts",
+		       index);
+		return -1;
+	}
+	tl_apply_index = index;
+	tl_apply_ts = op_int(op, "ts");
+	tl_apply_skipped = false;
+	int rc = apply_op(s, op, err, errlen);
+	bool skipped = tl_apply_skipped;
+	tl_apply_index = 0;
+	if (rc == STORE_CONFLICT)
+		rc = -1;  /* the leader's write succeeded on the same state: this copy differs */
+	return rc == 0 && skipped ? 1 : rc;
 }
 
 /* ==== verification ========================================================= */

@@ -282,6 +282,40 @@ int store_head_status(struct store *s, struct store_head_status *out, char *err,
  */
 int store_head_accept(struct store *s, const char *actor, char *err, size_t errlen);
 
+/* ---- replication (HA: orchestrator/ha.c) ---------------------------------- */
+
+/*
+ * Several drorchd instances keep one state: the leader commits each write to
+ * a shared log (etcd) before it commits it here, and every instance applies
+ * the log's operations to its own store in order, so that every copy holds
+ * the same rows, times and chain hashes (the MACs are each copy's own key's).
+ *
+ * An operation is a write as JSON: {"op": NAME, "ts": MS, ...its arguments}
+ * for cluster_init, cluster_update, transition, run_begin, run_step,
+ * run_mark, run_detail, run_raise_rpo, run_end, policy_add.  "ts" is the
+ * write's clock: every time the write records is ts.
+ *
+ * With a replicator set, every such write, once it has passed its checks
+ * inside its SQLite transaction, hands fn its operation; fn's 0 (with *index,
+ * the operation's position in the log) commits the write with the position
+ * recorded in the same transaction; fn's -1 rolls it back and the write fails
+ * with fn's message.  fn runs under the store's mutex: it must not call the
+ * store.  store_head_accept is refused on a replicated store.
+ */
+typedef int (*store_replicate_fn)(void *ctx, const json_t *op, int64_t *index, char *err,
+				  size_t errlen);
+void store_set_replicator(struct store *s, store_replicate_fn fn, void *ctx);
+
+/*
+ * Applies operation op, at position index of the log, as the write it
+ * stands for, stamped with its ts, without the replicator.  0 applied; 1
+ * skipped (the store already holds index); -1 refused (this copy is not the
+ * state the operation was made on: a CAS lost is an error here).
+ */
+int store_apply(struct store *s, const json_t *op, int64_t index, char *err, size_t errlen);
+/* The index of the newest operation this store holds (0: none). */
+int64_t store_applied_index(struct store *s);
+
 /* ---- verification --------------------------------------------------------- */
 
 /* What store_verify checked, and the first thing wrong. */

@@ -31,6 +31,7 @@
 #include "sha256.h"
 #include "store.h"
 #include "testhelp.h"
+#include "timeutil.h"
 
 static char *dir;
 static char db_path[600];
@@ -457,6 +458,120 @@ START_TEST(test_cluster_state_must_be_the_transition_target)
 END_TEST
 
 /* ---- the hash chain ---- */
+
+
+/* ---- replication: operations applied to a second store ---- */
+
+struct oplog {
+	json_t *ops;      /* the operations, in order */
+	bool refuse;      /* the next call fails, as a lost leadership does */
+};
+
+static int record_op(void *ctx, const json_t *op, int64_t *index, char *err, size_t errlen)
+{
+	struct oplog *l = ctx;
+	if (l->refuse) {
+		snprintf(err, errlen, "not the leader");
+		return -1;
+	}
+	json_array_append_new(l->ops, json_deep_copy(op));
+	*index = (int64_t)json_array_size(l->ops);
+	return 0;
+}
+
+static char *dump(json_t *j)
+{
+	char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(j);
+	return text;
+}
+
+/* What both copies must show alike: transitions (hashes), runs, policy. */
+static void assert_same_state(struct store *a, struct store *b)
+{
+	const char *what[] = { "transitions", "runs", "policy" };
+	for (int i = 0; i < 3; i++) {
+		char *x = dump(i == 0 ? store_transitions_json(a, 0, 0, 0) :
+			       i == 1 ? store_runs_json(a, 0) : store_policy_latest(a));
+		char *y = dump(i == 0 ? store_transitions_json(b, 0, 0, 0) :
+			       i == 1 ? store_runs_json(b, 0) : store_policy_latest(b));
+		ck_assert_msg(x && y && !strcmp(x, y), "%s differ:\n%s\n%s", what[i], x, y);
+		free(x);
+		free(y);
+	}
+	struct store_cluster ca = get_cluster(a), cb = get_cluster(b);
+	ck_assert_str_eq(ca.state, cb.state);
+	ck_assert_int_eq(ca.version, cb.version);
+	ck_assert_int_eq(ca.updated_ms, cb.updated_ms);
+}
+
+START_TEST(test_replicated_writes_apply_alike_on_a_second_store)
+{
+	char err[512], path_b[700];
+	struct oplog log = { json_array(), false };
+	struct store *a = open_store(), *b = NULL;
+	snprintf(path_b, sizeof(path_b), "%s/mirror.db", dir);
+	ck_assert_msg(store_open(&b, path_b, err, sizeof(err)) == 0, "%s", err);
+	store_set_replicator(a, record_op, &log);
+	ck_assert_msg(store_cluster_init(a, "STEADY", 1, "us-east", err, sizeof(err)) == 0, "%s",
+		      err);
+	int64_t run = 0;
+	ck_assert_msg(store_run_begin(a, "failover", "auto", "us-east", 2, "{\"x\":1}", &run, err,
+				      sizeof(err)) == 0, "%s", err);
+	move(a, "PRIMARY_DOWN", "SUSPECT", run);
+	ck_assert_int_eq(store_run_step(a, run, "fence", "ok", "{\"epoch\":2}", err, sizeof(err)), 0);
+	ck_assert_int_eq(store_run_mark(a, run, "detected", 1234, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_run_update_detail(a, run, "{\"y\":2}", err, sizeof(err)), 0);
+	ck_assert_int_eq(store_run_raise_rpo(a, run, 3, err, sizeof(err)), 0);
+	move(a, "PROMOTED", "STEADY", run);
+	ck_assert_int_eq(store_run_end(a, run, "succeeded", "eu-west", 0, 5, 600, "{\"t\":1}",
+				       NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_policy_add(a, "operator:api", "{\"mode\":\"sync\"}", err,
+					  sizeof(err)), 0);
+	struct store_cluster c = get_cluster(a), next = c;
+	next.epoch = 2;
+	ck_assert_int_eq(store_cluster_update(a, c.version, &next, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_applied_index(a), (int64_t)json_array_size(log.ops));
+
+	/* Applied in order, later (another clock): the same rows and hashes. */
+	size_t i;
+	json_t *op;
+	time_sleep_ms(5);
+	json_array_foreach(log.ops, i, op)
+		ck_assert_msg(store_apply(b, op, (int64_t)i + 1, err, sizeof(err)) == 0,
+			      "op %zu: %s", i + 1, err);
+	assert_same_state(a, b);
+	ck_assert_int_eq(store_applied_index(b), (int64_t)json_array_size(log.ops));
+	int64_t rows, bad;
+	ck_assert_int_eq(verify(b, &rows, &bad), 0);
+	/* Applying again is a no-op. */
+	ck_assert_int_eq(store_apply(b, json_array_get(log.ops, 1), 2, err, sizeof(err)), 1);
+
+	/* A write the replicator refuses is not written. */
+	log.refuse = true;
+	c = get_cluster(a);
+	ck_assert_int_eq(store_run_begin(a, "drill", "auto", NULL, 2, NULL, &run, err, sizeof(err)),
+			 -1);
+	ck_assert_msg(strstr(err, "not the leader"), "%s", err);
+	ck_assert_int_eq(get_cluster(a).version, c.version);
+	json_t *runs = store_runs_json(a, 0);
+	ck_assert_int_eq(json_array_size(runs), 1);
+	json_decref(runs);
+	ck_assert_int_eq(store_head_accept(a, "operator:x", err, sizeof(err)), -1);
+
+	/* A copy that differs refuses the operation. */
+	json_t *stale = json_deep_copy(json_array_get(log.ops, json_array_size(log.ops) - 1));
+	ck_assert_int_eq(store_apply(b, stale, 100, err, sizeof(err)), -1);
+	json_decref(stale);
+	store_close(a);
+	store_close(b);
+	/* The position survives a reopen. */
+	ck_assert_msg(store_open(&b, path_b, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(store_applied_index(b), (int64_t)json_array_size(log.ops));
+	store_close(b);
+	json_decref(log.ops);
+}
+END_TEST
 
 static struct store *five_transitions(void)
 {
@@ -1965,6 +2080,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_transition_survives_kill9);
 	tcase_add_test(tc, test_concurrent_writers_on_two_connections_never_share_a_version);
 	tcase_add_test(tc, test_concurrent_writers_on_one_handle_never_share_a_version);
+	tcase_add_test(tc, test_replicated_writes_apply_alike_on_a_second_store);
 	suite_add_tcase(s, tc);
 
 	TCase *audit = tcase_create("audit");
