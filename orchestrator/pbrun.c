@@ -10,6 +10,11 @@
  * wan steps need the config's `drlink` (drlink's admin URL; links are named
  * FROM.TO, as `drctl lab` names them); fault steps need sites started with
  * --enable-faults.
+ *
+ * With HA (ha.h) only the leader runs playbooks: a run is taken up by each
+ * new term of a leader (the terms thread), as a restarted drorchd takes it
+ * up, and a deposed leader's run thread stops at once (its writes would be
+ * refused): the next leader resumes the run at the step in flight.
  */
 #include "pbrun.h"
 
@@ -17,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ha.h"
 #include "httpc.h"
 #include "log.h"
 #include "siteapi.h"
@@ -32,6 +38,8 @@ struct pbrun {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool running, stopping, joinable;
+	pthread_t terms;            /* HA: takes runs up at each term */
+	bool terms_started;
 	bool ending;                /* the run's outcome is being recorded */
 	pthread_t thread;
 	struct playbook pb;
@@ -55,12 +63,13 @@ struct pbrun {
 
 /* ---- small helpers ----------------------------------------------------------- */
 
+/* drorchd stops, or (HA) this instance no longer leads. */
 static bool stopping(struct pbrun *p)
 {
 	pthread_mutex_lock(&p->mu);
 	bool s = p->stopping;
 	pthread_mutex_unlock(&p->mu);
-	return s;
+	return s || !orch_may_act(p->o);
 }
 
 /* Sleeps ms in slices; false when the runner is stopping. */
@@ -993,12 +1002,12 @@ static int resume_run(struct pbrun *p, json_t *r, const struct config *cfg)
 
 /* A playbook run left running by a drorchd that died: the newest is
  * resumed at its step, any older one (there is none unless the store was
- * edited) ends failed. */
-static void resume_orphans(struct pbrun *p)
+ * edited) ends failed.  Whether one was resumed (its thread runs). */
+static bool resume_orphans(struct pbrun *p)
 {
 	json_t *runs = store_runs_json(p->o->store, 100), *r;
 	size_t i;
-	bool taken = false;
+	bool taken = false, resumed = false;
 	json_array_foreach(runs, i, r) {
 		if (strcmp(json_string_value(json_object_get(r, "kind")) ?: "", "playbook") ||
 		    strcmp(json_string_value(json_object_get(r, "outcome")) ?: "", "running"))
@@ -1007,10 +1016,47 @@ static void resume_orphans(struct pbrun *p)
 			close_run(p->o, json_integer_value(json_object_get(r, "id")),
 				  "drorchd stopped during the playbook");
 		else
-			resume_run(p, r, &p->o->cfg);
+			resumed = resume_run(p, r, &p->o->cfg) == 0;
 		taken = true;
 	}
 	json_decref(runs);
+	return resumed;
+}
+
+static void join_done(struct pbrun *p);
+
+/*
+ * HA: at each term this instance begins as leader, the run a deposed
+ * leader (this one before, or another) left running is taken up, once the
+ * thread of this instance's own earlier run has ended.
+ */
+static void *terms_main(void *arg)
+{
+	struct pbrun *p = arg;
+	uint64_t seen = 0;
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		bool quit = p->stopping, busy = p->running;
+		pthread_mutex_unlock(&p->mu);
+		if (quit)
+			return NULL;
+		uint64_t term = ha_terms(p->o->ha);
+		if (term != seen && !busy && orch_may_act(p->o)) {
+			seen = term;
+			pthread_mutex_lock(&p->mu);
+			bool reserved = !p->running;  /* as pbrun_start reserves */
+			p->running = true;
+			pthread_mutex_unlock(&p->mu);
+			if (reserved) {
+				join_done(p);
+				bool resumed = resume_orphans(p);
+				pthread_mutex_lock(&p->mu);
+				p->running = resumed;
+				pthread_mutex_unlock(&p->mu);
+			}
+		}
+		time_sleep_ms(POLL_MS);
+	}
 }
 
 int pbrun_new(struct pbrun **out, struct orch *o, char *err, size_t errlen)
@@ -1023,7 +1069,17 @@ int pbrun_new(struct pbrun **out, struct orch *o, char *err, size_t errlen)
 	p->o = o;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
-	resume_orphans(p);
+	if (!o->ha) {
+		resume_orphans(p);
+	} else if (pthread_create(&p->terms, NULL, terms_main, p) != 0) {
+		pthread_mutex_destroy(&p->mu);
+		pthread_cond_destroy(&p->cv);
+		free(p);
+		snprintf(err, errlen, "cannot start the playbook runner's thread");
+		return -1;
+	} else {
+		p->terms_started = true;
+	}
 	*out = p;
 	return 0;
 }
@@ -1045,6 +1101,8 @@ void pbrun_free(struct pbrun *p)
 	p->stopping = true;
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
+	if (p->terms_started)
+		pthread_join(p->terms, NULL);
 	join_done(p);
 	json_decref(p->base);
 	pthread_mutex_destroy(&p->mu);

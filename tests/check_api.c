@@ -57,6 +57,7 @@ struct op_call {
 /* In the order they are called; run 1 exists when the walk starts. */
 static const struct op_call ops[] = {
 	{ "GET", "/healthz", "/healthz", NULL, NULL, NULL, 0, false },
+	{ "GET", "/healthz/leader", "/healthz/leader", NULL, NULL, NULL, 0, false },
 	{ "GET", "/metrics", "/metrics", NULL, NULL, NULL, 0, false },
 	{ "GET", "/", "/", NULL, NULL, NULL, 0, false },
 	{ "GET", "/v1/status", "/v1/status", NULL, NULL, NULL, 0, false },

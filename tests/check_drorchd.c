@@ -149,6 +149,40 @@ START_TEST(test_bad_config_is_refused_with_position)
 }
 END_TEST
 
+/* A bad ha: section is refused with its position, and nothing starts. */
+START_TEST(test_bad_ha_config_is_refused_with_position)
+{
+	static const char *const cases[][2] = {
+		{ "ha:\n  etcd: [\"http://127.0.0.1:2379\"]\n  prefix: drorch\n  name: d1\n",
+		  "drorchd.yaml:11:11: prefix: expected /NAME" },
+		{ "ha:\n  etcd: []\n  prefix: /drorch/x\n  name: d1\n",
+		  "drorchd.yaml:10:9: etcd: expected 1 to 7" },
+		{ "ha:\n  etcd: [\"http://127.0.0.1:2379\"]\n  prefix: /d\n  name: d1\n"
+		  "  lease_ttl_ms: 10\n", "drorchd.yaml:13:17: lease_ttl_ms" },
+		{ "ha:\n  etcd: [\"http://127.0.0.1:2379\"]\n  prefix: /d\n  name: \"a b\"\n",
+		  "drorchd.yaml:12:9: name: expected" },
+		{ "ha:\n  etcd: [\"http://127.0.0.1:2379\"]\n  prefix: /d\n  name: d1\n  leader: x\n",
+		  "drorchd.yaml:13:3: " },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[1024];
+		snprintf(text, sizeof(text),
+			 "listen: 127.0.0.1:1\ndb: x.db\ntoken_file: t\nsite_token_file: t\n"
+			 "initial_primary: a\nsites:\n  - {name: a, url: \"http://127.0.0.1:2\", region: r}\n"
+			 "  - {name: b, url: \"http://127.0.0.1:3\", region: r}\n%s", cases[i][0]);
+		tl_write_file(L.cfg, text);
+		char *argv[] = { (char *)th_bin("drorchd"), "--config", L.cfg, NULL };
+		pid_t pid = th_spawn(argv, L.log);
+		int st = th_wait_exit(pid, 5000);
+		ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+		char *out = th_read_file(L.log, NULL);
+		ck_assert_msg(strstr(out, cases[i][1]), "case %zu: want %s, got: %s", i, cases[i][1],
+			      out);
+		free(out);
+	}
+}
+END_TEST
+
 /* ---- drlink between drorchd and the sites, and between sites ------------------ */
 
 static void link_start(void)
@@ -1409,6 +1443,7 @@ static Suite *drorchd_suite(void)
 	tcase_add_test(tc, test_operator_failover_and_conflicts);
 	tcase_add_test(tc, test_grey_failure_slow_fsync_fails_over);
 	tcase_add_test(tc, test_bad_config_is_refused_with_position);
+	tcase_add_test(tc, test_bad_ha_config_is_refused_with_position);
 	tcase_add_test(tc, test_verify_audit_detects_an_edited_transition);
 	tcase_add_test(tc, test_anti_flapping_holds_a_second_failover_until_acknowledged);
 	tcase_add_test(tc, test_lost_replica_is_degraded_then_steady_again);
