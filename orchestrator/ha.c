@@ -121,8 +121,9 @@ const char *ha_role(struct ha *h)
 static void step_down_locked(struct ha *h, const char *why)
 {
 	if (h->ready || h->leads)
-		log_event(LOG_WARN, "ha.step_down", "{s:s, s:I, s:s}", "name", h->cfg.name,
-			  "term", (json_int_t)h->term, "why", why);
+		log_event(LOG_WARN, "ha.step_down", "{s:s, s:I, s:s, s:I}", "name", h->cfg.name,
+			  "term", (json_int_t)h->term, "why", why, "wall_ms",
+			  (json_int_t)time_wall_ms());
 	h->ready = false;
 	h->leads = false;
 	h->term = 0;
@@ -377,7 +378,7 @@ static void become_ready(struct ha *h)
 	int64_t index, rev;
 	if (read_head(h, &index, &rev, err, sizeof(err)) != 0)
 		return;
-	uint64_t end = time_mono_ms() + h->cfg.lease_ttl_ms;
+	uint64_t end = time_mono_ms() + h->cfg.lease_ttl_ms / 4;  /* then renew, look again */
 	while (store_applied_index(h->store) < index && time_mono_ms() < end && !stopping(h) &&
 	       !mirror_broken(h))
 		time_sleep_ms(5);
@@ -389,8 +390,9 @@ static void become_ready(struct ha *h)
 		h->head_index = index;
 		h->head_rev = rev;
 		h->terms++;
-		log_event(LOG_INFO, "ha.leader", "{s:s, s:I, s:I}", "name", h->cfg.name, "term",
-			  (json_int_t)h->term, "index", (json_int_t)index);
+		log_event(LOG_INFO, "ha.leader", "{s:s, s:I, s:I, s:I}", "name", h->cfg.name,
+			  "term", (json_int_t)h->term, "index", (json_int_t)index, "wall_ms",
+			  (json_int_t)time_wall_ms());
 		pthread_cond_broadcast(&h->cond);
 	}
 	pthread_mutex_unlock(&h->mu);

@@ -1066,6 +1066,22 @@ static int take_history(struct orch *o, char *err, size_t errlen)
 }
 
 
+/* With HA a store is a copy of the cluster's log from its first operation:
+ * one that holds a cluster row it did not take from a log (a single
+ * drorchd's) would differ from every other copy.  -1 with why for such. */
+static int not_a_copy(struct orch *o, char *err, size_t errlen)
+{
+	struct store_cluster c;
+	int rc = store_cluster_get(o->store, &c, err, errlen);
+	if (rc == 0 && store_applied_index(o->store) == 0) {
+		snprintf(err, errlen, "store %s holds a cluster (state %s, epoch %lld) that is not"
+			 " from the ha log: an ha instance starts from an empty store, which it"
+			 " fills from etcd", o->cfg.db, c.state, (long long)c.epoch);
+		return -1;
+	}
+	return rc < 0 ? -1 : 0;
+}
+
 static void free_policies(struct orch *o)
 {
 	while (o->policies) {
@@ -1092,6 +1108,8 @@ int orch_start(struct orch **out, const struct config *cfg, char *err, size_t er
 	    take_history(o, err, errlen))
 		goto fail;
 	/* With HA the cluster row is the log's: the first leader writes it. */
+	if (cfg->ha.enabled && not_a_copy(o, err, errlen))
+		goto fail;
 	if (cfg->ha.enabled ? ha_start(&o->ha, &cfg->ha, o->store, err, errlen) != 0 :
 	    store_cluster_init(o->store, fsm_state_names[FSM_STEADY], 1, cfg->initial_primary,
 			       err, errlen) != 0)

@@ -3,6 +3,9 @@
  */
 #include "siteapi.h"
 
+#include "log.h"
+#include "timeutil.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +40,14 @@ long siteapi_admin_json(struct httpc *c, const char *url, const char *token, con
 	}
 	struct httpc_resp r;
 	long status = 0;
-	if (httpc_request(c, "POST", full, token, text, strlen(text), timeout_ms, &r,
-			  err, errlen) == 0) {
+	int rc = httpc_request(c, "POST", full, token, text, strlen(text), timeout_ms, &r, err,
+			       errlen);
+	/* Every command that may have reached a site (tests of HA check that a
+	 * deposed leader sent none after its successor's first). */
+	if (rc == 0 || !httpc_not_delivered(c))
+		log_event(LOG_DEBUG, "siteapi.sent", "{s:s, s:s, s:I}", "url", url, "command", path,
+			  "wall_ms", (json_int_t)time_wall_ms());
+	if (rc == 0) {
 		status = r.status;
 		if (status != 200)
 			snprintf(err, errlen, "POST %s: HTTP %ld: %.200s", full, status, r.body);

@@ -1,0 +1,506 @@
+/*
+ * check_ha.c — drorchd's high availability (orchestrator/ha.h, docs/ha.md)
+ * with real processes on loopback: three sites, three etcd members and
+ * three drorchd instances.  Each instance reaches each etcd member through
+ * its own drlink link (dN-eM), so that one instance can be cut off from
+ * etcd alone.  Instances log at debug level: every site command they send
+ * is a "siteapi.sent" line with its wall time.
+ *
+ * The leader is killed in STEADY and in the middle of a failover, cut off
+ * from etcd, etcd loses its quorum; every instance's copy of the state is
+ * compared with the leader's and verified.
+ */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "httpc.h"
+#include "testhelp.h"
+#include "testlab.h"
+#include "timeutil.h"
+
+#define NINST 3
+#define NSITES 3
+#define TTL_MS 2000
+#define OP_TOKEN "check-ha-operator-token"
+
+struct inst {
+	char cfg[600], db[600], log[600], url[80];
+	pid_t pid;
+};
+
+static struct tl_lab L;
+static struct th_etcd E;
+static struct inst I[NINST];
+static char link_admin[80];
+
+/* ---- set-up ------------------------------------------------------------------- */
+
+static void link_post(const char *name, const char *listen, const char *upstream)
+{
+	char body[256], url[128];
+	snprintf(body, sizeof(body), "{\"name\":\"%s\",\"listen\":\"%s\",\"upstream\":\"%s\"}",
+		 name, listen, upstream);
+	snprintf(url, sizeof(url), "%s/v1/links", link_admin);
+	long st = th_http("POST", url, NULL, body, strlen(body), NULL, NULL);
+	ck_assert_msg(st == 201 || st == 200, "drlink: create %s: %ld", name, st);
+}
+
+/* Blackholes (cut) or heals every link from instance i to etcd. */
+static void cut_from_etcd(int i, bool cut)
+{
+	for (int m = 0; m < E.n; m++) {
+		char url[160];
+		const char *body = cut ? "{\"partition\":\"blackhole\"}" : "{\"partition\":\"none\"}";
+		snprintf(url, sizeof(url), "%s/v1/links/d%d-e%d/conditions", link_admin, i, m);
+		ck_assert_int_eq(th_http("PUT", url, NULL, body, strlen(body), NULL, NULL), 200);
+	}
+}
+
+static void start_drlink(void)
+{
+	char admin[64], log[700];
+	snprintf(admin, sizeof(admin), "127.0.0.1:%d", th_free_port());
+	snprintf(link_admin, sizeof(link_admin), "http://%s", admin);
+	snprintf(log, sizeof(log), "%s/drlink.log", L.root);
+	char *argv[] = { (char *)th_bin("drlink"), "--admin", admin, NULL };
+	th_spawn(argv, log);
+	char url[128];
+	snprintf(url, sizeof(url), "%s/v1/links", link_admin);
+	ck_assert(th_wait_http(url, 200, 10000));
+}
+
+/* Instance i's config: the lab's, with its own listen, db and ha section
+ * (its etcd endpoints are its links). */
+static void write_instance_config(int i, const char *base)
+{
+	struct inst *n = &I[i];
+	int port = th_free_port();
+	char etcd[600] = "", ha[900];
+	for (int m = 0; m < E.n; m++) {
+		char name[16], listen[64], upstream[64];
+		snprintf(name, sizeof(name), "d%d-e%d", i, m);
+		snprintf(listen, sizeof(listen), "127.0.0.1:%d", th_free_port());
+		snprintf(upstream, sizeof(upstream), "%s", E.m[m].client + 7);
+		link_post(name, listen, upstream);
+		size_t len = strlen(etcd);
+		snprintf(etcd + len, sizeof(etcd) - len, "%s\"http://%s\"", m ? ", " : "", listen);
+	}
+	snprintf(n->url, sizeof(n->url), "http://127.0.0.1:%d", port);
+	snprintf(n->cfg, sizeof(n->cfg), "%s/d%d.yaml", L.root, i);
+	snprintf(n->db, sizeof(n->db), "%s/d%d.db", L.root, i);
+	snprintf(n->log, sizeof(n->log), "%s/d%d.log", L.root, i);
+	snprintf(ha, sizeof(ha),
+		 "listen: 127.0.0.1:%d\ndb: %s\n"
+		 "ha:\n  etcd: [%s]\n  prefix: /drorch/check\n  lease_ttl_ms: %d\n  name: d%d\n",
+		 port, n->db, etcd, TTL_MS, i);
+	/* The base config without its listen and db lines, then ours. */
+	size_t cap = strlen(base) + strlen(ha) + 1;
+	char *text = malloc(cap), *out = text;
+	ck_assert_ptr_nonnull(text);
+	for (const char *line = base; *line; ) {
+		size_t len = strcspn(line, "\n");
+		bool skip = !strncmp(line, "listen:", 7) || !strncmp(line, "db:", 3);
+		if (!skip) {
+			memcpy(out, line, len);
+			out += len;
+			*out++ = '\n';
+		}
+		line += len + (line[len] == '\n');
+	}
+	strcpy(out, ha);
+	tl_write_file(n->cfg, text);
+	free(text);
+}
+
+static void inst_start(int i)
+{
+	char *argv[] = { (char *)th_bin("drorchd"), "--config", I[i].cfg, "--log-level", "debug",
+			 NULL };
+	I[i].pid = th_spawn(argv, I[i].log);
+	char url[128];
+	snprintf(url, sizeof(url), "%s/healthz", I[i].url);
+	ck_assert_msg(th_wait_http(url, 200, 10000), "d%d did not start; see %s", i, I[i].log);
+}
+
+static void inst_kill(int i)
+{
+	ck_assert_int_eq(th_kill(I[i].pid, SIGKILL, 5000), 0);
+	I[i].pid = -1;
+}
+
+/* The instance that answers /healthz/leader 200, or -1; fails the test
+ * if two do. */
+static int leader(void)
+{
+	int found = -1;
+	for (int i = 0; i < NINST; i++) {
+		char url[128];
+		snprintf(url, sizeof(url), "%s/healthz/leader", I[i].url);
+		if (I[i].pid > 0 && th_http("GET", url, NULL, NULL, 0, NULL, NULL) == 200) {
+			ck_assert_msg(found < 0, "two leaders: d%d and d%d", found, i);
+			found = i;
+		}
+	}
+	return found;
+}
+
+/* Waits up to ms for a leader other than `not`; its index or -1. */
+static int wait_leader(int not, long ms)
+{
+	uint64_t end = time_mono_ms() + (uint64_t)ms;
+	do {
+		int l = leader();
+		if (l >= 0 && l != not)
+			return l;
+		time_sleep_ms(20);
+	} while (time_mono_ms() < end);
+	return -1;
+}
+
+/* Reads go to instance i from now on (tl_* helpers ask L.url). */
+static void observe_from(int i)
+{
+	snprintf(L.url, sizeof(L.url), "%s", I[i].url);
+}
+
+static void setup(void)
+{
+	tl_lab_init(&L, "check_ha", NSITES, OP_TOKEN, "name: test\nfailover: {anti_flap_s: 0}\n");
+	char dir[700];
+	snprintf(dir, sizeof(dir), "%s/etcd", L.root);
+	ck_assert(mkdir(dir, 0700) == 0);
+	ck_assert_msg(th_etcd_start(dir, 3, &E), "etcd did not start");
+	start_drlink();
+	tl_write_config(&L);
+	char *base = th_read_file(L.cfg, NULL);
+	ck_assert_ptr_nonnull(base);
+	for (int i = 0; i < NINST; i++)
+		write_instance_config(i, base);
+	free(base);
+	for (int i = 0; i < L.nsites; i++)
+		ck_assert_msg(th_site_start(&L.site[i], NULL), "%s did not start", L.names[i]);
+	for (int i = 0; i < NINST; i++)
+		inst_start(i);
+	ck_assert_msg(wait_leader(-1, 10000) >= 0, "no leader; see %s", I[0].log);
+	observe_from(0);
+	json_t *st = tl_wait_cluster(&L, "STEADY", L.names[0], NULL, 15000);
+	ck_assert_msg(st && tl_all_in_role(st, L.names[0]), "not STEADY; see %s", I[0].log);
+	json_decref(st);
+}
+
+static void teardown(void)
+{
+	th_etcd_stop(&E);
+	tl_lab_free(&L);
+}
+
+/* ---- what the instances logged ---------------------------------------------- */
+
+/* The wall_ms of the first (first) or last line of event in instance i's
+ * log with wall_ms >= since; 0 when there is none. */
+static int64_t logged_ms(int i, const char *event, int64_t since, bool first)
+{
+	char *text = th_read_file(I[i].log, NULL), needle[96];
+	snprintf(needle, sizeof(needle), "\"event\":\"%s\"", event);
+	int64_t found = 0;
+	for (char *line = text; line && *line; ) {
+		char *nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		json_t *j = strstr(line, needle) ? json_loads(line, 0, NULL) : NULL;
+		int64_t ms = json_integer_value(json_object_get(j, "wall_ms"));
+		json_decref(j);
+		if (ms >= since && ms > 0 && (!found || !first))
+			found = ms;
+		line = nl ? nl + 1 : NULL;
+	}
+	free(text);
+	return found;
+}
+
+/* ---- comparing the copies ----------------------------------------------------- */
+
+/* GET path from instance i, as compact sorted JSON text (caller frees). */
+static char *get_text(int i, const char *path)
+{
+	char url[256], *body = NULL;
+	snprintf(url, sizeof(url), "%s%s", I[i].url, path);
+	ck_assert_int_eq(th_http("GET", url, NULL, NULL, 0, &body, NULL), 200);
+	json_t *j = json_loads(body, 0, NULL);
+	free(body);
+	ck_assert_ptr_nonnull(j);
+	char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(j);
+	return text;
+}
+
+/* Every running instance's copy shows the transitions (hashes included)
+ * and runs the leader's shows, once its mirror has caught up; and
+ * drorchd --verify-audit passes on each copy. */
+static void assert_copies_equal(int leader_i)
+{
+	char *want_t = get_text(leader_i, "/v1/transitions"), *want_r = get_text(leader_i, "/v1/runs");
+	for (int i = 0; i < NINST; i++) {
+		if (I[i].pid <= 0 || i == leader_i)
+			continue;
+		bool same = false;
+		for (uint64_t end = time_mono_ms() + 5000; !same && time_mono_ms() < end; ) {
+			char *t = get_text(i, "/v1/transitions"), *r = get_text(i, "/v1/runs");
+			same = !strcmp(t, want_t) && !strcmp(r, want_r);
+			free(t);
+			free(r);
+			if (!same)
+				time_sleep_ms(50);
+		}
+		ck_assert_msg(same, "d%d's copy differs from the leader d%d's", i, leader_i);
+	}
+	free(want_t);
+	free(want_r);
+	for (int i = 0; i < NINST; i++) {
+		char *argv[] = { (char *)th_bin("drorchd"), "--config", I[i].cfg, "--verify-audit",
+				 NULL };
+		char log[700];
+		snprintf(log, sizeof(log), "%s/verify-d%d.log", L.root, i);
+		int st = th_wait_exit(th_spawn(argv, log), 10000);
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "d%d's audit: see %s", i, log);
+	}
+}
+
+static json_t *runs_of_kind(int i, const char *kind)
+{
+	char url[128], *body = NULL;
+	snprintf(url, sizeof(url), "%s/v1/runs", I[i].url);
+	ck_assert_int_eq(th_http("GET", url, NULL, NULL, 0, &body, NULL), 200);
+	json_t *all = json_loads(body, 0, NULL), *out = json_array(), *r;
+	free(body);
+	size_t k;
+	json_array_foreach(json_object_get(all, "runs"), k, r)
+		if (!strcmp(json_string_value(json_object_get(r, "kind")) ?: "", kind))
+			json_array_append(out, r);
+	json_decref(all);
+	return out;
+}
+
+/* ---- the tests -------------------------------------------------------------- */
+
+START_TEST(test_leader_killed_in_steady_a_follower_leads)
+{
+	int l = leader(), obs = (l + 1) % NINST;
+	observe_from(obs);
+	long long epoch = tl_status_epoch(&L);
+	uint64_t t0 = time_mono_ms();
+	inst_kill(l);
+	int nl = wait_leader(l, TTL_MS + 5000);
+	uint64_t took = time_mono_ms() - t0;
+	ck_assert_msg(nl >= 0, "no instance took over; see %s", I[obs].log);
+	fprintf(stderr, "check_ha: d%d killed, d%d leads after %llu ms (lease %d ms)\n", l, nl,
+		(unsigned long long)took, TTL_MS);
+	ck_assert_msg(took <= TTL_MS + 1500, "takeover took %llu ms", (unsigned long long)took);
+	/* The takeover is no failover: same primary, same epoch. */
+	json_t *st = tl_wait_cluster(&L, "STEADY", L.names[0], NULL, 5000);
+	ck_assert_ptr_nonnull(st);
+	ck_assert_int_eq(json_integer_value(json_object_get(st, "epoch")), epoch);
+	json_decref(st);
+	/* A follower sends a command on to the leader: 307, and drctl follows it. */
+	int follower = (nl + 1) % NINST == l ? (nl + 2) % NINST : (nl + 1) % NINST;
+	char url[128], *body = NULL;
+	snprintf(url, sizeof(url), "%s/v1/pause", I[follower].url);
+	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, "{}", 2, &body, NULL), 307);
+	ck_assert_msg(body && strstr(body, I[nl].url), "307 without the leader's URL: %s", body);
+	free(body);
+	char *argv[] = { (char *)th_bin("drctl"), "--url", I[follower].url, "--token-file", L.optok,
+			 "switchover", "--to", (char *)L.names[1], "--yes", NULL };
+	char log[700];
+	snprintf(log, sizeof(log), "%s/drctl.log", L.root);
+	int rc = th_wait_exit(th_spawn(argv, log), 20000);
+	ck_assert_msg(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "drctl switchover via a follower: see %s",
+		      log);
+	st = tl_wait_cluster(&L, "STEADY", L.names[1], NULL, 10000);
+	ck_assert_msg(st, "the switchover asked of a follower did not happen");
+	json_decref(st);
+	/* The killed instance comes back as a follower and catches up. */
+	inst_start(l);
+	ck_assert_int_eq(wait_leader(-1, 1000), nl);
+	assert_copies_equal(nl);
+}
+END_TEST
+
+START_TEST(test_leader_killed_mid_failover_finishes_it_once)
+{
+	int l = leader(), obs = (l + 1) % NINST;
+	observe_from(obs);
+	long long epoch = tl_status_epoch(&L);
+	struct tl_writers ws;
+	tl_writers_start(&L, &ws);
+	time_sleep_ms(500);
+	ck_assert_int_eq(th_kill(L.site[0].pid, SIGKILL, 5000), 0);
+	/* Kill the leader once the failover run is open (its steps are slowed:
+	 * DRORCH_TEST_STEP_MS). */
+	bool in_run = false;
+	char url[128];
+	snprintf(url, sizeof(url), "%s/v1/status", I[l].url);
+	for (uint64_t end = time_mono_ms() + 10000; !in_run && time_mono_ms() < end; ) {
+		char *body = NULL;
+		if (th_http("GET", url, NULL, NULL, 0, &body, NULL) == 200) {
+			json_t *j = json_loads(body, 0, NULL);
+			in_run = json_is_true(json_object_get(j, "run_open")) &&
+				 json_integer_value(json_object_get(j, "epoch")) > epoch;
+			json_decref(j);
+		}
+		free(body);
+		if (!in_run)
+			time_sleep_ms(10);
+	}
+	ck_assert_msg(in_run, "no failover began; see %s", I[l].log);
+	inst_kill(l);
+	const char *np = tl_wait_failover_from(&L, L.names[0], 30000);
+	ck_assert_msg(np, "the failover did not finish after the leader died; see %s", I[obs].log);
+	time_sleep_ms(300);
+	int acked = tl_writers_stop(&ws);
+	ck_assert_int_gt(acked, 0);
+	tl_writers_check_on(&ws, tl_site_named(&L, np));
+	/* One failover run, succeeded, one epoch bump. */
+	int nl = wait_leader(l, 5000);
+	ck_assert_int_ge(nl, 0);
+	json_t *runs = runs_of_kind(nl, "failover");
+	ck_assert_int_eq(json_array_size(runs), 1);
+	json_t *st = tl_wait_cluster(&L, NULL, np, NULL, 5000);
+	ck_assert_ptr_nonnull(st);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(runs, 0), "outcome")),
+			 "succeeded");
+	ck_assert_int_eq(json_integer_value(json_object_get(st, "epoch")), epoch + 1);
+	json_decref(st);
+	json_decref(runs);
+	fprintf(stderr, "check_ha: leader d%d killed mid-failover, d%d finished it: %s primary,"
+		" %d writes acknowledged, none lost\n", l, nl, np, acked);
+	assert_copies_equal(nl);
+}
+END_TEST
+
+START_TEST(test_leader_cut_off_from_etcd_stops_acting)
+{
+	int l = leader(), obs = (l + 1) % NINST;
+	observe_from(obs);
+	long long epoch = tl_status_epoch(&L);
+	int64_t cut = (int64_t)time_wall_ms();
+	cut_from_etcd(l, true);
+	int nl = wait_leader(l, TTL_MS + 5000);  /* leader() fails on two at once */
+	ck_assert_msg(nl >= 0, "no instance took over; see %s", I[obs].log);
+	time_sleep_ms(1000);
+	/* The old leader stepped down before the new one took office, and sent
+	 * no site command after the new leader's first. */
+	int64_t down = logged_ms(l, "ha.step_down", cut, true);
+	int64_t up = logged_ms(nl, "ha.leader", cut, true);
+	int64_t last_old = logged_ms(l, "siteapi.sent", 0, false);
+	int64_t first_new = logged_ms(nl, "siteapi.sent", cut, true);
+	fprintf(stderr, "check_ha: d%d cut off from etcd at %lld: stepped down +%lld ms, d%d leads"
+		" +%lld ms; old's last command +%lld ms, new's first +%lld ms\n", l, (long long)cut,
+		(long long)(down - cut), nl, (long long)(up - cut), (long long)(last_old - cut),
+		(long long)(first_new - cut));
+	ck_assert_msg(down > 0 && up > down, "stepped down at %lld, new leader at %lld",
+		      (long long)down, (long long)up);
+	ck_assert_msg(first_new > 0 && last_old < first_new,
+		      "the old leader sent a command at %lld, after the new one's first at %lld",
+		      (long long)last_old, (long long)first_new);
+	/* No failover for it; healed, the old leader follows. */
+	json_t *st = tl_wait_cluster(&L, "STEADY", L.names[0], NULL, 5000);
+	ck_assert_ptr_nonnull(st);
+	ck_assert_int_eq(json_integer_value(json_object_get(st, "epoch")), epoch);
+	json_decref(st);
+	cut_from_etcd(l, false);
+	time_sleep_ms(TTL_MS);
+	ck_assert_int_eq(leader(), nl);
+	assert_copies_equal(nl);
+}
+END_TEST
+
+START_TEST(test_etcd_quorum_lost_no_instance_acts_sites_serve)
+{
+	observe_from(leader());
+	long long epoch = tl_status_epoch(&L);
+	ck_assert(th_etcd_kill_member(&E, 1, SIGKILL));
+	ck_assert(th_etcd_kill_member(&E, 2, SIGKILL));
+	/* Within the lease every leader has self-fenced; none takes over. */
+	time_sleep_ms(TTL_MS);
+	for (uint64_t end = time_mono_ms() + 1500; time_mono_ms() < end; time_sleep_ms(50))
+		ck_assert_int_eq(leader(), -1);
+	/* The sites keep serving in their roles: the primary takes writes. */
+	char key[64];
+	for (int k = 0; k < 20; k++) {
+		snprintf(key, sizeof(key), "noquorum-%d", k);
+		ck_assert_int_eq(th_site_put(&L.site[0], key), 200);
+		time_sleep_ms(50);
+	}
+	/* Quorum back: a leader resumes, nothing moved. */
+	ck_assert(th_etcd_start_member(&E, 1));
+	ck_assert(th_etcd_start_member(&E, 2));
+	int nl = wait_leader(-1, 15000);
+	ck_assert_int_ge(nl, 0);
+	observe_from(nl);
+	json_t *st = tl_wait_cluster(&L, "STEADY", L.names[0], NULL, 5000);
+	ck_assert_ptr_nonnull(st);
+	ck_assert_int_eq(json_integer_value(json_object_get(st, "epoch")), epoch);
+	json_decref(st);
+	for (int k = 0; k < 20; k++) {
+		snprintf(key, sizeof(key), "noquorum-%d", k);
+		ck_assert(th_site_has(&L.site[1], key));
+	}
+}
+END_TEST
+
+/* A follower whose copy is lost rebuilds it from the log, equal to the
+ * leader's. */
+START_TEST(test_follower_copy_rebuilt_from_etcd_equals_the_leaders)
+{
+	int l = leader(), f = (l + 1) % NINST;
+	observe_from(l);
+	ck_assert_int_eq(tl_orch_post(&L, "/v1/switchover", "{\"to\":\"eu-west\"}"), 202);
+	json_t *st = tl_wait_cluster(&L, "STEADY", "eu-west", NULL, 10000);
+	ck_assert_ptr_nonnull(st);
+	json_decref(st);
+	inst_kill(f);
+	const char *suffix[] = { "", "-wal", "-shm", ".head", ".key" };
+	for (int k = 0; k < 5; k++) {
+		char path[700];
+		snprintf(path, sizeof(path), "%s%s", I[f].db, suffix[k]);
+		unlink(path);
+	}
+	inst_start(f);
+	assert_copies_equal(l);
+}
+END_TEST
+
+static Suite *ha_suite(void)
+{
+	Suite *s = suite_create("ha");
+	TCase *tc = tcase_create("ha");
+	tcase_set_timeout(tc, 120);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_leader_killed_in_steady_a_follower_leads);
+	tcase_add_test(tc, test_leader_killed_mid_failover_finishes_it_once);
+	tcase_add_test(tc, test_leader_cut_off_from_etcd_stops_acting);
+	tcase_add_test(tc, test_etcd_quorum_lost_no_instance_acts_sites_serve);
+	tcase_add_test(tc, test_follower_copy_rebuilt_from_etcd_equals_the_leaders);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	/* Failover steps slowed, so that a test can kill the leader in one. */
+	setenv("DRORCH_TEST_STEP_MS", "300", 1);
+	httpc_global_init();
+	SRunner *sr = srunner_create(ha_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
