@@ -313,9 +313,8 @@ static int call(struct etcd *e, struct call *c, char *err, size_t errlen)
 		}
 		if (o != ANSWERED)
 			add_err(err, errlen, "etcd %s: %s: %s", e->endpoints[i], c->op, why);
-		if (answer <= 0)
+		if (answer <= 0) {  /* etcd answered, accepting or refusing */
 			e->cur = i;
-		if (answer <= 0) {
 			rc = answer;
 			break;
 		}
@@ -798,7 +797,6 @@ struct watch {
 	int64_t next_rev;          /* 0 until known (a watch from now) */
 	bool created;              /* this attempt's watch was confirmed */
 	bool delivered;            /* this attempt delivered an event */
-	bool cb_ended;             /* the callback asked to end */
 	int64_t compact_rev;       /* canceled: compacted before start */
 	char why[256];             /* a canceled watch or an error line */
 };
@@ -828,10 +826,8 @@ static int watch_events(struct watch *w, const json_t *events)
 								      : event.kv.mod_rev + 1;
 		w->delivered = true;
 		kv_free(&event.kv);
-		if (stop) {
-			w->cb_ended = true;
+		if (stop)
 			return 1;
-		}
 	}
 	return 0;
 }

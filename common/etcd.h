@@ -185,7 +185,8 @@ typedef int (*etcd_watch_fn)(void *ctx, const struct etcd_event *ev);
  * from start_revision on (0: from now), in revision order, for up to max_ms.
  * It returns 0 when max_ms has passed, cb returned nonzero, or *stop (may be
  * NULL; looked at every 100 ms) became true.  *next_rev always receives the
- * revision to watch from next: every event before it was delivered.  When
+ * revision to watch from next: every event before it was delivered (0 when
+ * start_revision was 0 and no endpoint confirmed the watch).  When
  * cb ends the watch on one of several events of one revision (a
  * transaction's), *next_rev is that revision: the resumed watch delivers
  * all of them again (they are of distinct keys: applying them twice changes

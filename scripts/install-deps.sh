@@ -6,7 +6,7 @@ PACKAGES=(
 	build-essential autoconf automake pkg-config
 	libcurl4-openssl-dev libyaml-dev libsqlite3-dev check libmicrohttpd-dev libjansson-dev
 	curl ca-certificates
-	chromium wrk redis-server sqlite3
+	chromium wrk redis-server sqlite3 etcd-server
 )
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then

@@ -580,6 +580,111 @@ bool th_site_has(const struct th_site *s, const char *key)
 	return ok;
 }
 
+/* ---- real etcd clusters ------------------------------------------------------ */
+
+const char *th_etcd_path(void)
+{
+	const char *p = getenv("DRORCH_ETCD");
+	return p && *p ? p : "/usr/bin/etcd";
+}
+
+/* Spawns member i with its arguments (see struct th_etcd_member). */
+static pid_t etcd_spawn(struct th_etcd *c, int i)
+{
+	struct th_etcd_member *m = &c->m[i];
+	char *argv[] = { (char *)th_etcd_path(), "--name", m->name, "--data-dir", m->data,
+		"--listen-client-urls", m->client, "--advertise-client-urls", m->client,
+		"--listen-peer-urls", m->peer, "--initial-advertise-peer-urls", m->peer,
+		"--initial-cluster", c->cluster, "--initial-cluster-state", "new",
+		"--initial-cluster-token", c->token,
+		"--heartbeat-interval", "50", "--election-timeout", "500", NULL };
+	m->pid = th_spawn(argv, m->log);
+	return m->pid;
+}
+
+/* Waits until member i answers {"health":"true"} or exits, or deadline. */
+static bool etcd_wait_healthy(struct th_etcd *c, int i, uint64_t deadline)
+{
+	struct th_etcd_member *m = &c->m[i];
+	char url[128];
+	snprintf(url, sizeof(url), "%s/health", m->client);
+	while (m->pid > 0 && time_mono_ms() < deadline) {
+		char *body = NULL;
+		long code = th_http("GET", url, NULL, NULL, 0, &body, NULL);
+		bool healthy = code == 200 && body && strstr(body, "\"health\":\"true\"");
+		free(body);
+		if (healthy)
+			return true;
+		int st;
+		if (waitpid(m->pid, &st, WNOHANG) == m->pid) {
+			th_forget(m->pid);
+			m->pid = -1;
+			break;
+		}
+		time_sleep_ms(20);
+	}
+	fprintf(stderr, "testhelp: etcd %s (%s) is not healthy; see %s\n", m->name, m->client,
+		m->log);
+	return false;
+}
+
+static void etcd_layout(const char *dir, int i, struct th_etcd *c)
+{
+	struct th_etcd_member *m = &c->m[i];
+	snprintf(m->name, sizeof(m->name), "m%d", i);
+	snprintf(m->client, sizeof(m->client), "http://127.0.0.1:%d", th_free_port());
+	snprintf(m->peer, sizeof(m->peer), "http://127.0.0.1:%d", th_free_port());
+	snprintf(m->data, sizeof(m->data), "%s/%s.etcd", dir, m->name);
+	snprintf(m->log, sizeof(m->log), "%s/%s.log", dir, m->name);
+	m->pid = -1;
+	c->endpoints[i] = m->client;
+	size_t used = strlen(c->cluster);
+	snprintf(c->cluster + used, sizeof(c->cluster) - used, "%s%s=%s", i ? "," : "", m->name,
+		 m->peer);
+}
+
+bool th_etcd_start(const char *dir, int members, struct th_etcd *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (members < 1 || members > TH_ETCD_MAX)
+		return false;
+	out->n = members;
+	snprintf(out->token, sizeof(out->token), "th-etcd-%d", (int)getpid());
+	for (int i = 0; i < members; i++)
+		etcd_layout(dir, i, out);
+	for (int i = 0; i < members; i++)
+		if (etcd_spawn(out, i) < 0)
+			return false;
+	uint64_t deadline = time_mono_ms() + 10000;
+	for (int i = 0; i < members; i++)
+		if (!etcd_wait_healthy(out, i, deadline))
+			return false;
+	return true;
+}
+
+bool th_etcd_kill_member(struct th_etcd *c, int i, int sig)
+{
+	struct th_etcd_member *m = &c->m[i];
+	if (m->pid <= 0 || th_kill(m->pid, sig, 5000) < 0)
+		return false;
+	if (sig == SIGKILL || sig == SIGTERM)
+		m->pid = -1;
+	return true;
+}
+
+bool th_etcd_start_member(struct th_etcd *c, int i)
+{
+	return c->m[i].pid <= 0 && etcd_spawn(c, i) > 0 &&
+	       etcd_wait_healthy(c, i, time_mono_ms() + 10000);
+}
+
+void th_etcd_stop(struct th_etcd *c)
+{
+	for (int i = 0; i < c->n; i++)
+		if (c->m[i].pid > 0)
+			th_etcd_kill_member(c, i, SIGKILL);
+}
+
 /* ---- headless Chromium ------------------------------------------------------------ */
 
 const char *th_chromium_path(void)

@@ -132,4 +132,48 @@ long th_site_put(const struct th_site *s, const char *key);
 /* true when GET key answers 200 with th_value_for(key). */
 bool th_site_has(const struct th_site *s, const char *key);
 
+/* ---- real etcd clusters ---- */
+
+#define TH_ETCD_MAX 5
+
+/* One member: what its command line is made of, so that a killed member
+ * restarts on its own data dir with the same arguments. */
+struct th_etcd_member {
+	char name[16];        /* m0, m1, ... */
+	char client[64];      /* http://127.0.0.1:PORT */
+	char peer[64];        /* http://127.0.0.1:PORT */
+	char data[600];       /* DIR/NAME.etcd */
+	char log[600];        /* DIR/NAME.log: stdout+stderr of every run, appended */
+	pid_t pid;            /* -1 when not running */
+};
+
+struct th_etcd {
+	int n;
+	char cluster[TH_ETCD_MAX * 96];     /* --initial-cluster NAME=PEER,... */
+	char token[64];                     /* --initial-cluster-token */
+	struct th_etcd_member m[TH_ETCD_MAX];
+	const char *endpoints[TH_ETCD_MAX]; /* m[i].client, as etcd_open takes them */
+};
+
+/* etcd: $DRORCH_ETCD, else /usr/bin/etcd. */
+const char *th_etcd_path(void);
+/*
+ * Starts a cluster of `members` (1..TH_ETCD_MAX) etcd processes on free
+ * loopback ports, data dirs and logs under dir, elections tuned fast
+ * (--heartbeat-interval 50 --election-timeout 500), and waits up to 10 s
+ * for every member's GET /health to answer {"health":"true"}.  Members
+ * are registered for th_cleanup.  false (why on stderr) if it did not
+ * come up.
+ */
+bool th_etcd_start(const char *dir, int members, struct th_etcd *out);
+/* Sends sig to member i; for SIGKILL and SIGTERM waits up to 5 s for its
+ * exit, and the member is down after.  false if it was not running or did
+ * not exit in time. */
+bool th_etcd_kill_member(struct th_etcd *c, int i, int sig);
+/* Starts member i, down, again on its data dir and waits up to 10 s for
+ * its health.  false if it did not come up. */
+bool th_etcd_start_member(struct th_etcd *c, int i);
+/* Kills every member still running (the dir is the caller's). */
+void th_etcd_stop(struct th_etcd *c);
+
 #endif
