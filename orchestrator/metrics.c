@@ -233,6 +233,35 @@ static void render_webhooks(struct orch *o, struct prom *p)
 	}
 }
 
+/* High availability (ha.h): this instance's role, term and log position. */
+static void render_ha(json_t *status, struct prom *p)
+{
+	json_t *ha = json_object_get(status, "ha");
+	bool on = json_is_true(json_object_get(ha, "enabled"));
+	const char *role = on ? json_string_value(json_object_get(ha, "role")) : "leader";
+	char labels[96];
+	prom_family(p, "drorch_ha_role", "gauge",
+		    "1 for this instance's role (leader, follower, candidate; a single drorchd leads).");
+	static const char *const roles[] = { "leader", "follower", "candidate" };
+	for (int i = 0; i < 3; i++) {
+		snprintf(labels, sizeof(labels), "role=\"%s\"", roles[i]);
+		prom_value(p, "drorch_ha_role", labels, role && !strcmp(role, roles[i]));
+	}
+	prom_family(p, "drorch_ha_acting", "gauge",
+		    "1 while this instance may act on the sites (it leads and its lease holds).");
+	prom_value(p, "drorch_ha_acting", "", !on || json_is_true(json_object_get(ha, "ready")));
+	if (!on)
+		return;
+	prom_family(p, "drorch_ha_applied_index", "gauge",
+		    "The last operation of the cluster's log in etcd this instance's store holds.");
+	prom_value(p, "drorch_ha_applied_index", "",
+		   (double)json_integer_value(json_object_get(ha, "applied")));
+	prom_family(p, "drorch_ha_mirror_ok", "gauge",
+		    "0 once this instance's store could not apply the log (it no longer campaigns).");
+	prom_value(p, "drorch_ha_mirror_ok", "",
+		   !strcmp(json_string_value(json_object_get(ha, "mirror")) ?: "", "ok"));
+}
+
 void metrics_orch(struct orch *o, struct http_resp *resp)
 {
 	struct prom p;
@@ -241,6 +270,7 @@ void metrics_orch(struct orch *o, struct http_resp *resp)
 	render_fsm(o, status, &p);
 	render_last_run(o, &p);
 	render_sites(status, &p);
+	render_ha(status, &p);
 	json_decref(status);
 	render_webhooks(o, &p);
 	struct histo_snapshot hs;

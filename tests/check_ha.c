@@ -332,6 +332,18 @@ START_TEST(test_leader_killed_in_steady_a_follower_leads)
 	st = tl_wait_cluster(&L, "STEADY", L.names[1], NULL, 10000);
 	ck_assert_msg(st, "the switchover asked of a follower did not happen");
 	json_decref(st);
+	/* Each instance's metrics say its role. */
+	for (int i = 0; i < NINST; i++) {
+		if (i == l)
+			continue;
+		snprintf(url, sizeof(url), "%s/metrics", I[i].url);
+		ck_assert_int_eq(th_http("GET", url, NULL, NULL, 0, &body, NULL), 200);
+		const char *want = i == nl ? "drorch_ha_role{role=\"leader\"} 1" :
+				   "drorch_ha_role{role=\"follower\"} 1";
+		ck_assert_msg(strstr(body, want), "d%d's metrics lack %s", i, want);
+		free(body);
+		body = NULL;
+	}
 	/* The killed instance comes back as a follower and catches up. */
 	inst_start(l);
 	ck_assert_int_eq(wait_leader(-1, 1000), nl);
