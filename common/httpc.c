@@ -121,6 +121,11 @@ int httpc_request(struct httpc *c, const char *method, const char *url,
 {
 	struct sink s = { 0 }, h = { 0 };
 	memset(out, 0, sizeof(*out));
+	if (c->give_up && c->give_up(c->give_up_ctx)) {
+		c->not_delivered = true;
+		snprintf(err, errlen, "%s %s: not sent: given up before it started", method, url);
+		return -1;
+	}
 	struct curl_slist *hdrs = build_headers(bearer, body != NULL);
 	if (!hdrs) {
 		snprintf(err, errlen, "out of memory");

@@ -40,10 +40,12 @@ int httpc_request(struct httpc *c, const char *method, const char *url,
 void httpc_resp_free(struct httpc_resp *r);
 
 /*
- * From now on, every request of c asks give_up(ctx) while it waits (libcurl
- * asks often while bytes flow, about once a second while none do) and ends
- * at once, as a transport failure, when it answers true: a long poll that a
- * change of plan made pointless need not run to its timeout.  NULL: never.
+ * From now on, every request of c asks give_up(ctx) before it starts (true:
+ * it is not sent, and fails) and while it waits (libcurl asks often while
+ * bytes flow, about once a second while none do), and ends at once, as a
+ * transport failure, when it answers true: a long poll that a change of plan
+ * made pointless need not run to its timeout, and a deposed orchestrator
+ * sends nothing.  NULL: never.
  */
 void httpc_set_give_up(struct httpc *c, bool (*give_up)(void *ctx), void *ctx);
 /* The value of header `name` (case-insensitive) of r, without surrounding

@@ -195,7 +195,7 @@ static int act_fence(struct orch *o, struct act_result *r)
 		orch_result_mark(r, "last_good_heartbeat", r->ctx.last_good_heartbeat_ms);
 	if (r->ctx.detected_ms > 0)
 		orch_result_mark(r, "detected", r->ctx.detected_ms);
-	struct httpc *c = httpc_new();
+	struct httpc *c = orch_site_client(o);
 	if (!c)
 		return FSM_E_ACTION_FAILED;
 	json_t *report = json_object();
@@ -319,7 +319,7 @@ static int gather_testimonies(struct orch *o, int old, int64_t epoch, bool may_s
 			      struct candidate *c, struct candidate *stand, json_t *report,
 			      json_t *unheard)
 {
-	struct httpc *h = httpc_new();
+	struct httpc *h = orch_site_client(o);
 	int n = 0;
 	for (int i = 0; h && i < o->cfg.nsites; i++) {
 		struct candidate t;
@@ -545,7 +545,7 @@ static int act_promote(struct orch *o, struct act_result *r)
 	pthread_mutex_lock(&o->mu);
 	int64_t epoch = o->cluster.epoch;
 	pthread_mutex_unlock(&o->mu);
-	struct httpc *h = httpc_new();
+	struct httpc *h = orch_site_client(o);
 	json_t *report = json_object();
 	if (cand < 0 || !h) {
 		httpc_free(h);
@@ -695,7 +695,7 @@ static int act_drain(struct orch *o, struct act_result *r)
 	int64_t epoch = o->cluster.epoch;
 	pthread_mutex_unlock(&o->mu);
 	int t = orch_site_index(o, r->ctx.target);
-	struct httpc *h = httpc_new();
+	struct httpc *h = orch_site_client(o);
 	json_t *report = json_object();
 	char err[300] = "";
 	uint64_t t0 = time_mono_ms();
@@ -725,7 +725,7 @@ static int act_reopen(struct orch *o)
 	int p = orch_site_index(o, o->cluster.primary);
 	int64_t epoch = o->cluster.epoch;
 	pthread_mutex_unlock(&o->mu);
-	struct httpc *h = httpc_new();
+	struct httpc *h = orch_site_client(o);
 	char err[300] = "";
 	long st = h && p >= 0 ? primary_writes(o, h, p, epoch, false, err, sizeof(err)) : 0;
 	httpc_free(h);

@@ -13,6 +13,7 @@
 
 #include "auth.h"
 #include "fileio.h"
+#include "ha.h"
 #include "metrics.h"
 #include "page.h"
 #include "pbrun.h"
@@ -353,7 +354,7 @@ static void post_switchover(struct api *a, const char *actor, const struct http_
 /* Paths that exist, for 405 against 404. */
 static bool known_path(const char *path)
 {
-	static const char *const paths[] = { "/", "/healthz", "/metrics", "/v1/status", "/v1/sites",
+	static const char *const paths[] = { "/", "/healthz", "/healthz/leader", "/metrics", "/v1/status", "/v1/sites",
 		"/v1/transitions", "/v1/runs", "/v1/fsm", "/v1/policy", "/v1/primary",
 		"/v1/failover", "/v1/switchover", "/v1/failback", "/v1/pause", "/v1/resume",
 		"/v1/upgrades", NULL };
@@ -735,11 +736,24 @@ static void get_runs(struct api *a, struct http_resp *resp)
 		http_resp_json(resp, 200, json_pack("{s:o}", "runs", runs));
 }
 
+/* GET /healthz: 200 from every instance, with its role; GET /healthz/leader:
+ * 200 only from the one that leads (a load balancer's check), else 503. */
+static void get_healthz(struct api *a, bool leader_only, struct http_resp *resp)
+{
+	const char *role = a->orch->ha ? ha_role(a->orch->ha) : "leader";
+	bool leads = orch_may_act(a->orch);
+	if (leader_only && !leads)
+		http_resp_json(resp, 503, json_pack("{s:s, s:s}", "status", "not the leader",
+						    "role", role));
+	else
+		http_resp_json(resp, 200, json_pack("{s:s, s:s}", "status", "ok", "role", role));
+}
+
 static void route_get(struct api *a, const struct http_req *req, struct http_resp *resp)
 {
 	const char *p = req->path;
-	if (!strcmp(p, "/healthz"))
-		http_resp_json(resp, 200, json_pack("{s:s}", "status", "ok"));
+	if (!strcmp(p, "/healthz") || !strcmp(p, "/healthz/leader"))
+		get_healthz(a, p[8] != '\0', resp);
 	else if (!strcmp(p, "/metrics"))
 		metrics_orch(a->orch, resp);
 	else if (!strcmp(p, "/"))
@@ -766,9 +780,36 @@ static void route_get(struct api *a, const struct http_req *req, struct http_res
 		http_resp_error(resp, 404, "no route for GET %s", p);
 }
 
+/*
+ * With HA, a request that would change something goes to the leader: a
+ * follower answers 307 with the leader's URL (the client sends it again
+ * there, body and token included), or 503 while no leader is known.
+ * Reads are served from every instance's copy.
+ */
+static bool sent_to_leader(struct api *a, const struct http_req *req, struct http_resp *resp)
+{
+	char url[CONFIG_URL_MAX + 1024];
+	if (!a->orch->ha || !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD") ||
+	    orch_may_act(a->orch))
+		return false;
+	if (!ha_leader_url(a->orch->ha, url, CONFIG_URL_MAX)) {
+		http_resp_error(resp, 503, "no leader: this drorchd (%s) does not lead, and no"
+				" instance leads now; try again", ha_role(a->orch->ha));
+		return true;
+	}
+	size_t n = strlen(url);
+	snprintf(url + n, sizeof(url) - n, "%s", req->path);
+	http_resp_header(resp, "Location", url);
+	http_resp_error(resp, 307, "this drorchd is a follower: the leader is at %.*s", (int)n,
+			url);
+	return true;
+}
+
 void api_handler(void *ctx, const struct http_req *req, struct http_resp *resp)
 {
 	struct api *a = ctx;
+	if (sent_to_leader(a, req, resp))
+		return;
 	if (!strcmp(req->method, "GET") || !strcmp(req->method, "HEAD"))
 		route_get(a, req, resp);
 	else if (!strcmp(req->method, "POST"))

@@ -8,7 +8,7 @@
  * heartbeat echoes the newest lease nonce the site handed out, so it
  * renews the lease as of when drorchd learnt that nonce, never later.
  * Every site is then asked for /v1/status; the primary also takes a canary
- * write every few rounds (grey failures: /healthz answers, writes do not).
+ * write every few rounds (with HA, only the leader heartbeats and canaries) (grey failures: /healthz answers, writes do not).
  * Requests time out after heartbeat x misses, so a slow WAN stretches a
  * round instead of counting as a miss; the driver judges a site by the time
  * since its last answer.
@@ -144,6 +144,11 @@ static void poll_once(struct orch *o, struct httpc *c, int idx, unsigned round)
 	pthread_mutex_lock(&o->mu);
 	bool is_primary = strcmp(o->cluster.primary, cs->name) == 0;
 	bool rest = renews_lease(o->cluster.state);
+	pthread_mutex_unlock(&o->mu);
+	/* With HA only the leader heartbeats and canaries; every instance polls
+	 * (a follower's status shows the sites too). */
+	bool acts = orch_may_act(o);
+	pthread_mutex_lock(&o->mu);
 	int64_t epoch = o->cluster.epoch;
 	/* Only a site already primary at our epoch is heartbeated (a heartbeat
 	 * of a newer epoch would fence it) or canaried (a refusal by role or
@@ -157,7 +162,7 @@ static void poll_once(struct orch *o, struct httpc *c, int idx, unsigned round)
 	if (!is_primary)
 		o->views[idx].canary_failures = 0;
 	pthread_mutex_unlock(&o->mu);
-	if (is_primary && rest && in_role)
+	if (is_primary && rest && in_role && acts)
 		heartbeat(o, c, idx, cs->url, epoch, timeout);
 	char err[300];
 	uint64_t asked = time_mono_ms();
@@ -173,7 +178,7 @@ static void poll_once(struct orch *o, struct httpc *c, int idx, unsigned round)
 	pthread_cond_signal(&o->wake);
 	pthread_mutex_unlock(&o->mu);
 	json_decref(st);
-	if (st && is_primary && rest && canary_ok && round % CANARY_EVERY == 0)
+	if (st && is_primary && rest && canary_ok && acts && round % CANARY_EVERY == 0)
 		canary(o, c, idx, cs->url);
 }
 

@@ -28,6 +28,7 @@
 #include "auth.h"
 #include "decide.h"
 #include "log.h"
+#include "ha.h"
 #include "metrics.h"
 #include "orch.h"
 #include "siteapi.h"
@@ -75,7 +76,10 @@ static int reload_cluster(struct orch *o)
 {
 	struct store_cluster c;
 	char err[300];
-	if (store_cluster_get(o->store, &c, err, sizeof(err)) != 0) {
+	int rc = store_cluster_get(o->store, &c, err, sizeof(err));
+	if (rc == 1 && o->ha)
+		return 0;  /* no leader has written the cluster row yet */
+	if (rc != 0) {
 		log_event(LOG_ERROR, "orch.store_read_failed", "{s:s}", "error", err);
 		return -1;
 	}
@@ -836,13 +840,39 @@ static void first_round(struct orch *o)
 	feed(o, FSM_E_STORE_BEHIND, "auto", NULL, NULL);
 }
 
-static void *driver_main(void *arg)
+/* Whether this drorchd may act on the sites: always for a single instance;
+ * with HA, while it leads and its lease holds (ha.h). */
+bool orch_may_act(struct orch *o)
 {
-	struct orch *o = arg;
-	uint64_t started = time_mono_ms();
+	return !o->ha || ha_may_act(o->ha);
+}
+
+static bool give_up_acting(void *ctx)
+{
+	return !orch_may_act(ctx);
+}
+
+struct httpc *orch_site_client(struct orch *o)
+{
+	struct httpc *c = httpc_new();
+	if (c && o->ha)
+		httpc_set_give_up(c, give_up_acting, o);
+	return c;
+}
+
+/* The driver's rounds while this drorchd may act: one every half heartbeat. */
+static void drive(struct orch *o, uint64_t started)
+{
 	first_round(o);
 	pthread_mutex_lock(&o->mu);
 	while (!o->stopping) {
+		if (o->ha) {
+			pthread_mutex_unlock(&o->mu);
+			bool acts = orch_may_act(o);
+			pthread_mutex_lock(&o->mu);
+			if (!acts)
+				break;
+		}
 		wait_wake(o, orch_policy(o)->heartbeat_ms / 2);
 		struct op_request req;
 		json_t *found = NULL;
@@ -860,6 +890,53 @@ static void *driver_main(void *arg)
 		pthread_mutex_lock(&o->mu);
 	}
 	pthread_mutex_unlock(&o->mu);
+}
+
+static int initial_policy(struct orch *o);
+
+/*
+ * A leader's first steps (HA): its store holds the whole log (ha.h), so it
+ * reads the cluster row from it (writing the first one in a new cluster),
+ * the policy last put in force and the newest acknowledgement, as a
+ * restarted drorchd does.  0, or -1 (it could not write: no longer leads).
+ */
+static int take_office(struct orch *o)
+{
+	char err[300];
+	struct store_cluster c;
+	if (store_cluster_get(o->store, &c, err, sizeof(err)) == 1 &&
+	    store_cluster_init(o->store, fsm_state_names[FSM_STEADY], 1, o->cfg.initial_primary,
+			       err, sizeof(err)) != 0) {
+		log_event(LOG_WARN, "orch.take_office_failed", "{s:s}", "error", err);
+		return -1;
+	}
+	if (reload_cluster(o) != 0 || initial_policy(o) != 0)
+		return -1;
+	atomic_store(&o->ack_ms, stored_ack_ms(o));
+	pthread_mutex_lock(&o->mu);
+	o->state_entered_ms = time_mono_ms();
+	o->health_seen = -1;
+	pthread_mutex_unlock(&o->mu);
+	log_event(LOG_INFO, "orch.leading", "{s:s, s:s, s:I}", "name", o->cfg.ha.name, "state",
+		  o->cluster.state, "epoch", (json_int_t)o->cluster.epoch);
+	return 0;
+}
+
+static void *driver_main(void *arg)
+{
+	struct orch *o = arg;
+	if (!o->ha) {
+		drive(o, time_mono_ms());
+		return NULL;
+	}
+	while (!orch_stopping(o)) {
+		if (!ha_wait_leader(o->ha, 200)) {
+			reload_cluster(o);  /* a follower shows the mirror's row */
+			continue;
+		}
+		if (take_office(o) == 0)
+			drive(o, time_mono_ms());
+	}
 	return NULL;
 }
 
@@ -975,6 +1052,12 @@ static int take_history(struct orch *o, char *err, size_t errlen)
 	o->epoch_floor = hs.epoch_floor;
 	if (hs.writable)
 		return 0;
+	if (o->cfg.ha.enabled) {
+		snprintf(err, errlen, "store %s: %s; with ha, a store is this instance's copy of the"
+			 " cluster's log: move it (and its .head) away and start again to rebuild"
+			 " it from etcd", o->cfg.db, hs.detail);
+		return -1;
+	}
 	snprintf(o->history_lost, sizeof(o->history_lost), "%s", hs.detail);
 	log_event(LOG_ERROR, "orch.store_lost_history", "{s:s, s:s, s:I}", "state",
 		  store_head_state_name(hs.state), "detail", hs.detail, "epoch_floor",
@@ -1006,10 +1089,14 @@ int orch_start(struct orch **out, const struct config *cfg, char *err, size_t er
 	if (auth_read_token(cfg->site_token_file, o->site_token, sizeof(o->site_token),
 			    err, errlen) ||
 	    store_open_ex(&o->store, cfg->db, &so, err, errlen) ||
-	    take_history(o, err, errlen) ||
+	    take_history(o, err, errlen))
+		goto fail;
+	/* With HA the cluster row is the log's: the first leader writes it. */
+	if (cfg->ha.enabled ? ha_start(&o->ha, &cfg->ha, o->store, err, errlen) != 0 :
 	    store_cluster_init(o->store, fsm_state_names[FSM_STEADY], 1, cfg->initial_primary,
-			       err, errlen) ||
-	    reload_cluster(o) != 0)
+			       err, errlen) != 0)
+		goto fail;
+	if (reload_cluster(o) != 0)
 		goto fail;
 	atomic_store(&o->ack_ms, stored_ack_ms(o));
 	if (initial_policy(o) != 0) {
@@ -1041,6 +1128,7 @@ fail_threads:
 	for (int i = 0; i < o->nmonitors; i++)
 		pthread_join(o->monitors[i], NULL);
 fail:
+	ha_stop(o->ha);
 	webhook_stop(o->webhooks);
 	metrics_free(o->metrics);
 	store_close(o->store);
@@ -1062,6 +1150,7 @@ void orch_stop(struct orch *o)
 	pthread_join(o->driver, NULL);
 	for (int i = 0; i < o->nmonitors; i++)
 		pthread_join(o->monitors[i], NULL);
+	ha_stop(o->ha);
 	webhook_stop(o->webhooks);
 	metrics_free(o->metrics);
 	store_close(o->store);
@@ -1432,5 +1521,6 @@ json_t *orch_status_json(struct orch *o)
 	json_t *guidance = operator_guidance(o, s);
 	if (guidance)
 		json_object_set_new(j, "awaiting_operator", guidance);
+	json_object_set_new(j, "ha", o->ha ? ha_status_json(o->ha) : json_pack("{s:b}", "enabled", 0));
 	return j;
 }

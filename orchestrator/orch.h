@@ -31,6 +31,7 @@
 #include "httpc.h"
 #include "store.h"
 
+struct ha;
 struct orch_metrics;
 struct webhooks;
 
@@ -136,6 +137,7 @@ struct orch {
 	pthread_t monitors[CONFIG_MAX_SITES];
 	int nmonitors;
 
+	struct ha *ha;                  /* high availability (ha.h), or NULL: one instance */
 	struct orch_metrics *metrics;   /* counters and histograms (metrics.c) */
 	struct webhooks *webhooks;      /* transition webhooks (webhook.c) */
 };
@@ -245,6 +247,14 @@ const char *orch_policy_source(struct orch *o);
 
 /* The FSM state now. */
 enum fsm_state orch_state(struct orch *o);
+
+/* Whether this drorchd may act on the sites: a single instance always; with
+ * HA (ha.h) only the leader, while its lease holds. */
+bool orch_may_act(struct orch *o);
+/* A client for commands to the sites (and drlink): with HA, a request is
+ * not sent, or is cut short, once this drorchd may not act (httpc's give
+ * up).  NULL when out of memory; the caller frees it (httpc_free). */
+struct httpc *orch_site_client(struct orch *o);
 
 /* The FSM state's name into state[len]; whether the state accepts command
  * c (the spec's `commands`: fsm_state_accepts). */

@@ -391,7 +391,7 @@ static const char *do_wan(struct pbrun *p, const struct pb_step *s, json_t *resu
 	json_t *b = wan_body(s);
 	char *body = json_dumps(b, JSON_COMPACT);
 	json_decref(b);
-	struct httpc *c = httpc_new();
+	struct httpc *c = orch_site_client(p->o);
 	long ab = body && c ? put_link(p, c, s->a, s->b, body, why, len) : 0;
 	char why2[300] = "";
 	long ba = body && c ? put_link(p, c, s->b, s->a, body, why2, sizeof(why2)) : 0;
@@ -417,7 +417,7 @@ static const char *do_fault(struct pbrun *p, const struct pb_step *s, json_t *re
 		json_object_set_new(b, "stall_writes", json_boolean(s->stall_writes));
 	if (!s->clear && s->drop_replication >= 0)
 		json_object_set_new(b, "drop_replication", json_boolean(s->drop_replication));
-	struct httpc *c = httpc_new();
+	struct httpc *c = orch_site_client(p->o);
 	long st = c && i >= 0 ? siteapi_admin_json(c, p->o->cfg.sites[i].url, p->o->site_token,
 						   "faults", b, 5000, &answer, why, len) : 0;
 	httpc_free(c);
@@ -521,7 +521,7 @@ static const char *do_upgrade_site(struct pbrun *p, const struct pb_step *s, jso
 static const char *do_finalize(struct pbrun *p, const struct pb_step *s, json_t *result,
 			       char *why, size_t len)
 {
-	struct httpc *h = httpc_new();
+	struct httpc *h = orch_site_client(p->o);
 	const char *no = h ? orch_finalize_round(p->o, h, s->version, result, why, len)
 			   : "out of memory";
 	httpc_free(h);
@@ -648,7 +648,7 @@ static const char *do_partition(struct pbrun *p, const struct pb_step *s, json_t
 		snprintf(why, len, "partition: drorchd's config names no drlink");
 		return why;
 	}
-	struct httpc *c = httpc_new();
+	struct httpc *c = orch_site_client(p->o);
 	struct httpc_resp r = { 0 };
 	char url[CONFIG_URL_MAX + 32];
 	snprintf(url, sizeof(url), "%s/v1/links", p->o->cfg.drlink);

@@ -19,7 +19,7 @@
 void orch_send_role(struct orch *o, int i, json_t *body)
 {
 	char err[300];
-	struct httpc *c = httpc_new();
+	struct httpc *c = orch_site_client(o);
 	long st = c ? siteapi_admin(c, o->cfg.sites[i].url, o->site_token, "role", body,
 				    (long)orch_window_ms(o),
 				    err, sizeof(err)) : 0;
@@ -225,7 +225,7 @@ static void rewind_site(struct orch *o, int i, int64_t epoch)
 {
 	char err[300] = "";
 	json_t *body = json_pack("{s:I}", "epoch", (json_int_t)epoch), *answer = NULL;
-	struct httpc *c = httpc_new();
+	struct httpc *c = orch_site_client(o);
 	long st = c ? siteapi_admin_json(c, o->cfg.sites[i].url, o->site_token, "rewind", body,
 					 10000, &answer, err, sizeof(err)) : 0;
 	httpc_free(c);

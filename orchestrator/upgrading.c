@@ -159,7 +159,7 @@ int orch_act_finalize(struct orch *o, struct act_result *r)
 {
 	const char *to = r->ctx.upgrade.to;
 	uint64_t deadline = orch_state_deadline(o);
-	struct httpc *h = httpc_new();
+	struct httpc *h = orch_site_client(o);
 	json_t *report = json_object();
 	char why[300] = "";
 	bool ok = false;

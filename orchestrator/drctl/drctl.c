@@ -278,6 +278,28 @@ static int refused(const char *method, const char *path, const struct httpc_resp
 	return code;
 }
 
+/*
+ * Sends the request, and again where a 307 or 308 points (an HA follower
+ * names its leader: docs/ha.md), with the same method, body and token, up
+ * to 3 times; url[len] ends as the URL that answered.  httpc_request's
+ * return.
+ */
+static int send_following(struct ctl *c, const char *method, char *url, size_t len,
+			  const char *text, struct httpc_resp *r, char *err, size_t errlen)
+{
+	for (int hop = 0; ; hop++) {
+		int rc = httpc_request(c->http, method, url, c->token[0] ? c->token : NULL, text,
+				       text ? strlen(text) : 0, HTTP_TIMEOUT_MS, r, err, errlen);
+		char next[512];
+		if (rc || (r->status != 307 && r->status != 308) || hop == 3 ||
+		    !httpc_resp_header(r, "Location", next, sizeof(next)) ||
+		    strncmp(next, "http://", 7) != 0)
+			return rc;
+		httpc_resp_free(r);
+		snprintf(url, len, "%s", next);
+	}
+}
+
 /* One request; 2xx fills *out (JSON, may be NULL).  Otherwise prints
  * "METHOD PATH: HTTP N: error" and returns 1 (2 for a 400). */
 static int call(struct ctl *c, const char *base, const char *method, const char *path,
@@ -291,8 +313,7 @@ static int call(struct ctl *c, const char *base, const char *method, const char 
 	if (body && !text)
 		return fail(EXIT_FAILED, "%s %s: out of memory", method, path);
 	snprintf(url, sizeof(url), "%s%s", base, path);
-	int rc = httpc_request(c->http, method, url, c->token[0] ? c->token : NULL, text,
-			       text ? strlen(text) : 0, HTTP_TIMEOUT_MS, &r, err, sizeof(err));
+	int rc = send_following(c, method, url, sizeof(url), text, &r, err, sizeof(err));
 	free(text);
 	if (rc)
 		return fail(EXIT_FAILED, "%s", err);  /* names the method and URL */
