@@ -1708,7 +1708,8 @@ static json_t *lab_instances(struct ctl *c)
 		}
 		const char *role = h ? jstr(h, "role") : NULL;
 		if (!c->json)
-			printf("%-9s %s  %s\n", p ? p->name : "-", c->lab->urls[i], role ? role : "not answering");
+			printf("%-9s %-22s  %s\n", p ? p->name : "-", c->lab->urls[i],
+			       role ? role : "not answering");
 		json_array_append_new(all, json_pack("{s:s, s:s, s:s?}", "name", p ? p->name : "",
 						     "url", c->lab->urls[i], "role", role));
 		json_decref(h);
@@ -1743,7 +1744,7 @@ static int lab_status_cmd(struct ctl *c, int argc, char **argv)
 			       p->log);
 	}
 	if (!c->json && c->lab->norchs > 1)
-		printf("\n%-9s %-24s  ROLE\n", "INSTANCE", "URL");
+		printf("\n%-9s %-22s  ROLE\n", "INSTANCE", "URL");
 	if (c->lab->norchs > 1)
 		instances = lab_instances(c);
 	if (c->json) {

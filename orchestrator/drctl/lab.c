@@ -907,8 +907,9 @@ static int wait_healthy(struct httpc *c, const struct lab_proc *p, long timeout_
 			log_tail(p->log, tail, sizeof(tail));
 			return seterr(err, errlen, "%s: %s%s (see %s%s%s)", p->name,
 				      alive ? "not healthy in time" : "exited at start-up",
-				      alive && !strcmp(p->kind, "etcd") ? ", an etcd member answers only "
-				      "once a quorum of its cluster runs" : "",
+				      alive && !strcmp(p->kind, "etcd") ? " (an etcd member answers only "
+				      "once a quorum of its cluster runs: left running, start another)"
+				      : "",
 				      p->log, tail[0] ? ": " : "", tail);
 		}
 		time_sleep_ms(20);
