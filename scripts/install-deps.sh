@@ -7,6 +7,7 @@ PACKAGES=(
 	libcurl4-openssl-dev libyaml-dev libsqlite3-dev check libmicrohttpd-dev libjansson-dev
 	curl ca-certificates
 	chromium wrk redis-server sqlite3
+	etcd-server   # drctl lab up --ha and its test (check_drctl)
 )
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
