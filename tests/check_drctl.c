@@ -852,6 +852,27 @@ static void check_ha_lab_json(json_t *j)
 	}
 }
 
+/* `drctl lab status --json` of an HA lab: ten processes alive, and three
+ * instances of which exactly one is the leader. */
+static void check_ha_lab_status(void)
+{
+	const char *argv[] = { "--lab", lab_dir, "lab", "status", "--json", NULL };
+	struct out o = drctl(argv, 20000);
+	json_t *j = o.code == 0 ? json_loads(o.stdout_text, 0, NULL) : NULL;
+	ck_assert_msg(j, "lab status --json: exit %d: %s", o.code, o.stderr_text);
+	size_t i, alive = 0, leaders = 0;
+	json_t *e;
+	json_array_foreach(json_object_get(j, "procs"), i, e)
+		alive += json_is_true(json_object_get(e, "alive"));
+	json_array_foreach(json_object_get(j, "instances"), i, e)
+		leaders += !strcmp(json_string_value(json_object_get(e, "role")) ?: "", "leader");
+	ck_assert_int_eq(alive, 10);
+	ck_assert_int_eq(json_array_size(json_object_get(j, "instances")), 3);
+	ck_assert_int_eq(leaders, 1);
+	json_decref(j);
+	out_free(&o);
+}
+
 /* Runs `drctl --lab DIR lab kill|start NAME`; fails the test unless exit 0. */
 static void lab_one(const char *action, const char *name)
 {
@@ -897,6 +918,7 @@ START_TEST(test_lab_ha_leader_killed_another_leads)
 	}
 	int leader = wait_leader(urls, -1, 2000);
 	ck_assert_msg(leader >= 0, "not exactly one instance answers /healthz/leader 200");
+	check_ha_lab_status();
 
 	char name[32];
 	snprintf(name, sizeof(name), "drorchd-%d", leader + 1);

@@ -432,7 +432,8 @@ static int spec_ha(struct ydoc *d, yaml_node_t *root, struct lab_spec *s)
 	static const char *const keys[] = { "lease_ttl_ms", NULL };
 	yaml_node_t *n = ydoc_get(d, root, "ha");
 	if (!n || n->type != YAML_MAPPING_NODE)
-		return ydoc_bool(d, root, "ha", &s->ha);
+		return ydoc_bool(d, root, "ha", &s->ha)
+		       ? ydoc_fail(d, n, "ha: expected true, false or {lease_ttl_ms: MS}") : 0;
 	s->ha = true;
 	if (ydoc_check_keys(d, n, "ha", keys) ||
 	    ydoc_uint(d, n, "lease_ttl_ms", false, 1000, 60000, &s->lease_ttl_ms))
