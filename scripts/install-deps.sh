@@ -6,7 +6,8 @@ PACKAGES=(
 	build-essential autoconf automake pkg-config
 	libcurl4-openssl-dev libyaml-dev libsqlite3-dev check libmicrohttpd-dev libjansson-dev
 	curl ca-certificates
-	chromium wrk redis-server sqlite3 etcd-server
+	chromium wrk redis-server sqlite3
+	etcd-server   # drorchd's ha (check_etcd, check_ha, drctl lab up --ha)
 )
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then

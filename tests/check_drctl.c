@@ -1,6 +1,7 @@
 /*
  * check_drctl.c — end-to-end: the real drctl binary against a real lab it
- * brings up itself (drsite x3, drlink, drorchd), on loopback.
+ * brings up itself (drsite x3, drlink, drorchd; or with --ha drorchd-1..3
+ * and etcd-1..3), on loopback.
  *
  * Every lab lives under one root made by main() before the tests fork, so
  * that whatever happens to a test (a failed assertion, a Check timeout that
@@ -26,6 +27,8 @@
 #include "timeutil.h"
 
 static char *root;             /* made by main(); every lab is under it */
+
+#define LAB_PIDS 16            /* at least a lab's processes (10 with --ha) */
 
 struct out {
 	int code;                  /* exit status; -1 killed or timed out */
@@ -114,9 +117,9 @@ static void kill_all_labs(void)
 	struct dirent *e;
 	while (d && (e = readdir(d))) {
 		char dir[700];
-		pid_t pids[8];
+		pid_t pids[LAB_PIDS];
 		snprintf(dir, sizeof(dir), "%s/%s", root, e->d_name);
-		int n = e->d_name[0] == '.' ? -1 : th_lab_pids(dir, pids, 8);
+		int n = e->d_name[0] == '.' ? -1 : th_lab_pids(dir, pids, LAB_PIDS);
 		for (int i = 0; i < n; i++)
 			if (pids[i] > 0 && !th_pid_gone(pids[i]))
 				kill(pids[i], SIGKILL);
@@ -413,11 +416,17 @@ static void check_operator_failover(const char *to)
 	json_decref(st);
 }
 
-/* A planned switchover back to `to`, watched to its end. */
-static void check_switchover(const char *to)
+/* A planned switchover back to `to`, watched to its end; asked of drorchd
+ * at url with the lab's token (NULL: --lab). */
+static void check_switchover_at(const char *url, const char *to)
 {
-	const char *argv[] = { "--lab", lab_dir, "switchover", "--to", to, "--yes", "--json", NULL };
-	struct out o = drctl(argv, 30000);
+	json_t *lab = lab_json();
+	const char *token = json_string_value(json_object_get(lab, "token_file"));
+	const char *at_lab[] = { "--lab", lab_dir, "switchover", "--to", to, "--yes", "--json", NULL };
+	const char *at_url[] = { "--url", url, "--token-file", token, "switchover", "--to", to, "--yes",
+				 "--json", NULL };
+	struct out o = drctl(url ? at_url : at_lab, 30000);
+	json_decref(lab);
 	json_t *j = json_loads(o.stdout_text, 0, NULL);
 	ck_assert_msg(o.code == 0 && j, "switchover --to %s: exit %d: %s%s", to, o.code,
 		      o.stdout_text, o.stderr_text);
@@ -429,11 +438,17 @@ static void check_switchover(const char *to)
 	out_free(&o);
 }
 
-static void check_lab_down(void)
+static void check_switchover(const char *to)
 {
-	pid_t pids[8];
-	int n = th_lab_pids(lab_dir, pids, 8);
-	ck_assert_int_eq(n, 5);
+	check_switchover_at(NULL, to);
+}
+
+/* `lab down` of a lab of nprocs processes: every one of them is gone. */
+static void check_lab_down(int nprocs)
+{
+	pid_t pids[LAB_PIDS];
+	int n = th_lab_pids(lab_dir, pids, LAB_PIDS);
+	ck_assert_int_eq(n, nprocs);
 	const char *argv[] = { "lab", "down", "--dir", lab_dir, NULL };
 	struct out o = drctl(argv, 30000);
 	ck_assert_msg(o.code == 0, "lab down: %d %s", o.code, o.stderr_text);
@@ -487,7 +502,7 @@ START_TEST(test_lab_kill_failover_audit_wan_and_down)
 	free(moved);
 	check_operator_failover(to);
 	check_switchover("us-east");
-	check_lab_down();
+	check_lab_down(5);
 }
 END_TEST
 
@@ -555,7 +570,7 @@ START_TEST(test_lab_up_on_a_running_lab_is_refused_and_changes_nothing)
 	out_free(&o);
 	pid_t restarted = pid_of("eu-west");
 	ck_assert_msg(restarted > 0 && !th_pid_gone(restarted), "lab.json's eu-west pid %d", (int)restarted);
-	check_lab_down();
+	check_lab_down(5);
 }
 END_TEST
 
@@ -652,7 +667,7 @@ START_TEST(test_lab_upgrade_swaps_real_binaries)
 		      "rollback: exit %d: %s%s", o.code, o.stdout_text, o.stderr_text);
 	out_free(&o);
 	check_sites_on("drsite-0.1.0", "0.1.0");
-	check_lab_down();
+	check_lab_down(5);
 }
 END_TEST
 
@@ -756,7 +771,177 @@ START_TEST(test_library_playbooks_on_a_lab)
 			expect_report(run, "md", (const char *const[]){ "SWITCHOVER", "lost", "audit",
 									 NULL });
 	}
-	check_lab_down();
+	check_lab_down(5);
+}
+END_TEST
+
+/* ---- an HA lab: drorchd-1..3 through etcd-1..3 ------------------------------ */
+
+#define HA_LEASE_MS 3000       /* the lab's default lease_ttl_ms */
+
+/* The index of the only instance of urls (lab.json's) answering
+ * /healthz/leader 200, else -1. */
+static int only_leader(json_t *urls)
+{
+	int leader = -1, n = 0;
+	for (size_t i = 0; i < json_array_size(urls); i++) {
+		char url[200];
+		snprintf(url, sizeof(url), "%s/healthz/leader", json_string_value(json_array_get(urls, i)));
+		if (th_http("GET", url, NULL, NULL, 0, NULL, NULL) == 200) {
+			leader = (int)i;
+			n++;
+		}
+	}
+	return n == 1 ? leader : -1;
+}
+
+/* Polls until only_leader names an instance other than `not` (-1: any);
+ * that index, or -1 after timeout_ms. */
+static int wait_leader(json_t *urls, int not, long timeout_ms)
+{
+	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
+	for (;;) {
+		int leader = only_leader(urls);
+		if (leader >= 0 && leader != not)
+			return leader;
+		if (time_mono_ms() >= deadline)
+			return -1;
+		time_sleep_ms(50);
+	}
+}
+
+/* The role instance url's /healthz names (static storage; "" if none). */
+static const char *role_of(const char *url)
+{
+	static char role[32];
+	char u[200], *body = NULL;
+	snprintf(u, sizeof(u), "%s/healthz", url);
+	long st = th_http("GET", u, NULL, NULL, 0, &body, NULL);
+	json_t *j = st == 200 && body ? json_loads(body, 0, NULL) : NULL;
+	snprintf(role, sizeof(role), "%s", json_string_value(json_object_get(j, "role")) ?: "");
+	json_decref(j);
+	free(body);
+	return role;
+}
+
+/* lab.json of an HA lab: etcd-1..3 and drorchd-1..3 with live pids, no
+ * lone "drorchd", three urls (the first is url), dbs and etcd URLs. */
+static void check_ha_lab_json(json_t *j)
+{
+	static const char *const want[][2] = {
+		{ "etcd-1", "etcd" }, { "etcd-2", "etcd" }, { "etcd-3", "etcd" },
+		{ "drorchd-1", "drorchd" }, { "drorchd-2", "drorchd" }, { "drorchd-3", "drorchd" },
+	};
+	json_t *urls = json_object_get(j, "urls");
+	ck_assert_int_eq(json_array_size(urls), 3);
+	ck_assert_int_eq(json_array_size(json_object_get(j, "dbs")), 3);
+	ck_assert_int_eq(json_array_size(json_object_get(j, "etcd")), 3);
+	ck_assert_str_eq(json_string_value(json_array_get(urls, 0)),
+			 json_string_value(json_object_get(j, "url")));
+	ck_assert_int_eq(pid_of("drorchd"), -1);
+	for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
+		size_t i;
+		json_t *p, *found = NULL;
+		json_array_foreach(json_object_get(j, "procs"), i, p)
+			if (!strcmp(json_string_value(json_object_get(p, "name")), want[k][0]))
+				found = p;
+		ck_assert_msg(found, "lab.json names no %s", want[k][0]);
+		ck_assert_str_eq(json_string_value(json_object_get(found, "kind")), want[k][1]);
+		pid_t pid = (pid_t)json_integer_value(json_object_get(found, "pid"));
+		ck_assert_msg(pid > 0 && !th_pid_gone(pid), "%s: pid %d not running", want[k][0], (int)pid);
+	}
+}
+
+/* `drctl lab status --json` of an HA lab: ten processes alive, and three
+ * instances of which exactly one is the leader. */
+static void check_ha_lab_status(void)
+{
+	const char *argv[] = { "--lab", lab_dir, "lab", "status", "--json", NULL };
+	struct out o = drctl(argv, 20000);
+	json_t *j = o.code == 0 ? json_loads(o.stdout_text, 0, NULL) : NULL;
+	ck_assert_msg(j, "lab status --json: exit %d: %s", o.code, o.stderr_text);
+	size_t i, alive = 0, leaders = 0;
+	json_t *e;
+	json_array_foreach(json_object_get(j, "procs"), i, e)
+		alive += json_is_true(json_object_get(e, "alive"));
+	json_array_foreach(json_object_get(j, "instances"), i, e)
+		leaders += !strcmp(json_string_value(json_object_get(e, "role")) ?: "", "leader");
+	ck_assert_int_eq(alive, 10);
+	ck_assert_int_eq(json_array_size(json_object_get(j, "instances")), 3);
+	ck_assert_int_eq(leaders, 1);
+	json_decref(j);
+	out_free(&o);
+}
+
+/* Runs `drctl --lab DIR lab kill|start NAME`; fails the test unless exit 0. */
+static void lab_one(const char *action, const char *name)
+{
+	const char *argv[] = { "--lab", lab_dir, "lab", action, name, NULL };
+	struct out o = drctl(argv, 20000);
+	ck_assert_msg(o.code == 0, "lab %s %s: exit %d: %s", action, name, o.code, o.stderr_text);
+	out_free(&o);
+}
+
+/* kill -9 of an etcd member and `lab start`: it rejoins on its data dir
+ * with its recorded argv (--initial-cluster-state new, ignored with data). */
+static void check_etcd_restart(json_t *j)
+{
+	const char *etcd2 = json_string_value(json_array_get(json_object_get(j, "etcd"), 1));
+	char health[200];
+	snprintf(health, sizeof(health), "%s/health", etcd2);
+	lab_one("kill", "etcd-2");
+	ck_assert_msg(th_http("GET", health, NULL, NULL, 0, NULL, NULL) == 0, "etcd-2 answers after kill");
+	lab_one("start", "etcd-2");
+	ck_assert_msg(th_wait_http(health, 200, 5000), "etcd-2 not healthy after lab start");
+}
+
+/* `drctl lab up --ha` on the default lab: every instance answers /healthz
+ * and exactly one /healthz/leader; kill -9 of the leader hands the lead to
+ * another instance within the lease + 1 s; `lab start` brings it back as a
+ * follower; a switchover asked of that follower (drctl follows its 307)
+ * and one through --lab; lab down stops all ten processes. */
+START_TEST(test_lab_ha_leader_killed_another_leads)
+{
+	const char *up[] = { "lab", "up", "--ha", "--dir", lab_dir, NULL };
+	uint64_t t0 = time_mono_ms();
+	struct out o = drctl(up, 60000);
+	ck_assert_msg(o.code == 0, "lab up --ha: exit %d: %s%s", o.code, o.stdout_text, o.stderr_text);
+	out_free(&o);
+	printf("lab up --ha: STEADY with one leader in %llu ms\n", (unsigned long long)(time_mono_ms() - t0));
+	json_t *j = lab_json();
+	check_ha_lab_json(j);
+	json_t *urls = json_object_get(j, "urls");
+	for (size_t i = 0; i < json_array_size(urls); i++) {
+		const char *role = role_of(json_string_value(json_array_get(urls, i)));
+		ck_assert_msg(!strcmp(role, "leader") || !strcmp(role, "follower") ||
+			      !strcmp(role, "candidate"), "drorchd-%zu /healthz role '%s'", i + 1, role);
+	}
+	int leader = wait_leader(urls, -1, 2000);
+	ck_assert_msg(leader >= 0, "not exactly one instance answers /healthz/leader 200");
+	check_ha_lab_status();
+
+	char name[32];
+	snprintf(name, sizeof(name), "drorchd-%d", leader + 1);
+	lab_one("kill", name);
+	t0 = time_mono_ms();
+	int next = wait_leader(urls, leader, HA_LEASE_MS + 1000);
+	uint64_t took = time_mono_ms() - t0;
+	ck_assert_msg(next >= 0, "no other leader within %d ms of kill -9 %s", HA_LEASE_MS + 1000, name);
+	printf("lab ha: %s killed, drorchd-%d leads after %llu ms\n", name, next + 1,
+	       (unsigned long long)took);
+	lab_one("start", name);
+	const char *back = json_string_value(json_array_get(urls, (size_t)leader));
+	uint64_t deadline = time_mono_ms() + 5000;
+	while (strcmp(role_of(back), "follower") && time_mono_ms() < deadline)
+		time_sleep_ms(50);
+	ck_assert_str_eq(role_of(back), "follower");
+	ck_assert_int_eq(only_leader(urls), next);
+
+	check_etcd_restart(j);
+	check_switchover_at(back, "eu-west");  /* a follower: drctl follows its 307 */
+	check_switchover("us-east");
+	json_decref(j);
+	check_lab_down(10);
 }
 END_TEST
 
@@ -770,6 +955,11 @@ static Suite *drctl_suite(void)
 	tcase_add_test(tc, test_lab_kill_failover_audit_wan_and_down);
 	tcase_add_test(tc, test_lab_up_on_a_running_lab_is_refused_and_changes_nothing);
 	tcase_add_test(tc, test_lab_upgrade_swaps_real_binaries);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("ha");
+	tcase_set_timeout(tc, 120);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_lab_ha_leader_killed_another_leads);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("library");
 	tcase_set_timeout(tc, 420);

@@ -242,7 +242,8 @@ static int need_lab(struct ctl *c)
 	return 0;
 }
 
-/* drorchd's URL and token, from --url/--token-file or the lab. */
+/* drorchd's URL and token, from --url/--token-file or the lab (its url, or
+ * in an HA lab whose first instance is down, the first that runs). */
 static int need_api(struct ctl *c)
 {
 	if (!c->url && c->lab_dir) {
@@ -252,7 +253,8 @@ static int need_api(struct ctl *c)
 		if (!c->lab->url[0])
 			return fail(EXIT_FAILED, "%s: this lab has no drorchd (state %s)", c->lab->dir,
 				    c->lab->state);
-		snprintf(c->url_buf, sizeof(c->url_buf), "%s", c->lab->url);
+		const char *live = lab_orch_url(c->lab);
+		snprintf(c->url_buf, sizeof(c->url_buf), "%s", live ? live : c->lab->url);
 		c->url = c->url_buf;
 		if (!c->token_file)
 			c->token_file = c->lab->token_file;
@@ -1617,7 +1619,7 @@ static int lab_up_cmd(struct ctl *c, int argc, char **argv)
 {
 	struct opt opts[] = { { "--dir", true, NULL, false }, { "--sites", true, NULL, false },
 			      { "--timeout", true, NULL, false }, { "--enable-faults", false, NULL, false },
-			      { NULL, false, NULL, false } };
+			      { "--ha", false, NULL, false }, { NULL, false, NULL, false } };
 	struct args a;
 	long timeout_ms;
 	char err[1024];
@@ -1632,7 +1634,7 @@ static int lab_up_cmd(struct ctl *c, int argc, char **argv)
 		return fail(EXIT_FAILED, "lab up: cannot make a directory under $TMPDIR: %s", strerror(errno));
 	struct lab_up_opts o = { .dir = dir, .spec = a.npos ? a.pos[0] : NULL, .nsites = n ? atoi(n) : 0,
 				 .timeout_ms = timeout_ms, .progress = c->progress,
-				 .enable_faults = opt_on(opts, "--enable-faults") };
+				 .enable_faults = opt_on(opts, "--enable-faults"), .ha = opt_on(opts, "--ha") };
 	fprintf(c->progress, "lab up in %s\n", dir);
 	if (lab_up(&o, &c->lab, err, sizeof(err))) {
 		/* A lab running in DIR is not bad input: the refusal is exit 1. */
@@ -1645,6 +1647,10 @@ static int lab_up_cmd(struct ctl *c, int argc, char **argv)
 		snprintf(path, sizeof(path), "%s/lab.json", c->lab->dir);
 		print_json(j = json_load_file(path, 0, NULL));
 		json_decref(j);
+	} else if (c->lab->norchs > 1) {
+		printf("lab up: STEADY, %d drorchd instances through %d etcd members (url %s); "
+		       "lab.json in %s\n  try: drctl --lab %s lab status\n", c->lab->norchs,
+		       c->lab->netcd, c->lab->url, c->lab->dir, c->lab->dir);
 	} else {
 		printf("lab up: drorchd %s is STEADY; lab.json in %s\n"
 		       "  try: drctl --lab %s status\n", c->lab->url, c->lab->dir, c->lab->dir);
@@ -1683,6 +1689,34 @@ static int lab_down_cmd(struct ctl *c, int argc, char **argv)
 	return EXIT_DONE;
 }
 
+/* The drorchd instances of the lab, each with the role its /healthz names
+ * ("leader", "follower", "candidate"; "-" when it names none, null when it
+ * does not answer), printed unless --json; the JSON array returned. */
+static json_t *lab_instances(struct ctl *c)
+{
+	json_t *all = json_array();
+	for (int i = 0; all && i < c->lab->norchs; i++) {
+		const struct lab_proc *p = lab_orch_proc(c->lab, i);
+		char url[160], err[256];
+		struct httpc_resp r;
+		json_t *h = NULL;
+		snprintf(url, sizeof(url), "%s/healthz", c->lab->urls[i]);
+		if (p && lab_proc_alive(p) &&
+		    !httpc_request(c->http, "GET", url, NULL, NULL, 0, HTTP_TIMEOUT_MS, &r, err, sizeof(err))) {
+			h = r.status == 200 ? json_loadb(r.body, r.body_len, 0, NULL) : NULL;
+			httpc_resp_free(&r);
+		}
+		const char *role = h ? jstr(h, "role") : NULL;
+		if (!c->json)
+			printf("%-9s %-22s  %s\n", p ? p->name : "-", c->lab->urls[i],
+			       role ? role : "not answering");
+		json_array_append_new(all, json_pack("{s:s, s:s, s:s?}", "name", p ? p->name : "",
+						     "url", c->lab->urls[i], "role", role));
+		json_decref(h);
+	}
+	return all;
+}
+
 static int lab_status_cmd(struct ctl *c, int argc, char **argv)
 {
 	struct opt opts[] = { { "--dir", true, NULL, false }, { NULL, false, NULL, false } };
@@ -1693,9 +1727,8 @@ static int lab_status_cmd(struct ctl *c, int argc, char **argv)
 	c->lab_dir = lab_dir_of(c, opts);
 	if ((rc = need_lab(c)) || (rc = need_api(c)))
 		return rc;
-	json_t *procs = json_array(), *st = NULL;
-	const struct lab_proc *orch = lab_proc_named(c->lab, LAB_ORCH);
-	if (orch && lab_proc_alive(orch))
+	json_t *procs = json_array(), *st = NULL, *instances = NULL;
+	if (lab_orch_url(c->lab))
 		call(c, c->url, "GET", "/v1/status", NULL, &st);
 	if (!c->json)
 		printf("lab %s (%s)\n%-9s %-8s %8s %-5s %s\n", c->lab->dir, c->lab->state, "PROCESS", "KIND",
@@ -1710,18 +1743,23 @@ static int lab_status_cmd(struct ctl *c, int argc, char **argv)
 			printf("%-9s %-8s %8d %-5s %s\n", p->name, p->kind, (int)p->pid, alive ? "yes" : "DEAD",
 			       p->log);
 	}
+	if (!c->json && c->lab->norchs > 1)
+		printf("\n%-9s %-22s  ROLE\n", "INSTANCE", "URL");
+	if (c->lab->norchs > 1)
+		instances = lab_instances(c);
 	if (c->json) {
-		json_t *o = json_pack("{s:s, s:s, s:o, s:O?}", "dir", c->lab->dir, "state", c->lab->state,
-				      "procs", procs, "drorchd", st);
+		json_t *o = json_pack("{s:s, s:s, s:o, s:O?, s:O?}", "dir", c->lab->dir, "state",
+				      c->lab->state, "procs", procs, "instances", instances, "drorchd", st);
 		print_json(o);
 		json_decref(o);
 	} else {
 		json_decref(procs);
 		printf("\ndrorchd: %s", st ? "" : "not answering\n");
 		if (st)
-			printf("%s, epoch %lld, primary %s\n", jstr(st, "state"), jint(st, "epoch"),
-			       jstr(st, "primary"));
+			printf("%s, epoch %lld, primary %s (asked %s)\n", jstr(st, "state"),
+			       jint(st, "epoch"), jstr(st, "primary"), c->url);
 	}
+	json_decref(instances);
 	json_decref(st);
 	return EXIT_DONE;
 }
@@ -1735,7 +1773,7 @@ static int lab_one(struct ctl *c, int argc, char **argv, bool start)
 	if (rc)
 		return rc;
 	if (a.npos != 1)
-		return usage_error("usage: drctl --lab DIR lab %s SITE", start ? "start" : "kill");
+		return usage_error("usage: drctl --lab DIR lab %s NAME", start ? "start" : "kill");
 	c->lab_dir = lab_dir_of(c, opts);
 	if ((rc = need_lab(c)))
 		return rc;
@@ -1852,16 +1890,19 @@ static const struct command commands[] = {
 	  "WAN conditions on both drlink links between A and B (sites, or drorchd); --delay\n"
 	  "      is one-way, per direction; 'wan show' lists every link" },
 	{ "lab", cmd_lab,
-	  "lab up [--dir DIR] [LAB.yaml] [--sites 2|3] [--timeout S] [--enable-faults]\n"
+	  "lab up [--dir DIR] [LAB.yaml] [--sites 2|3] [--timeout S] [--enable-faults] [--ha]\n"
 	  "          | lab down [--dir DIR] [--purge] | lab status [--dir DIR]\n"
-	  "          | --lab DIR lab kill SITE | --lab DIR lab start SITE",
+	  "          | --lab DIR lab kill NAME | --lab DIR lab start NAME",
 	  "a local lab on 127.0.0.1: sites, drlink and drorchd, described by DIR/lab.json.\n"
+	  "      --ha (or LAB.yaml ha: true) runs drorchd-1..3 through etcd-1..3 instead of one\n"
+	  "      drorchd; up waits for exactly one leader (/healthz/leader).\n"
 	  "      'up' refuses (exit 1, nothing changed) a DIR whose lab.json names a live process;\n"
 	  "      --enable-faults starts every drsite with --enable-faults (POST /v1/admin/faults).\n"
 	  "      LAB.yaml's drsite_version: X.Y.Z starts every site on that version's drsite\n"
 	  "      (default " DRSITE_VERSION "; e.g. 0.1.0: drsite-0.1.0, to rehearse an upgrade).\n"
 	  "      'down' exits 1 unless every recorded process is verified gone.\n"
-	  "      'kill' is kill -9; 'start' restarts with the same arguments" },
+	  "      'kill' is kill -9; 'start' restarts with the same arguments; NAME is a site,\n"
+	  "      drlink, drorchd, or drorchd-N and etcd-N in an HA lab" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -9,6 +9,16 @@
  * after every process start, so whatever happens a later `lab down` finds
  * every pid; a failed start kills what it started before returning.
  *
+ * With HA, before drorchd: start the three etcd members of one new cluster
+ * (etcd-1..3, data in DIR/etcd-N) all at once, as a member answers /health
+ * only once a quorum of its cluster runs, then wait for each; then start
+ * drorchd-1..3, each with its own config (DIR/drorchd-N.yaml: an ha: section
+ * naming it, the etcd members and its own URL), listen port and store
+ * (DIR/drorchd-N.db), all through the same drorchd->site links; then wait
+ * until exactly one instance answers /healthz/leader 200 and it reports
+ * STEADY.  A member restarted on its data dir (lab start) rejoins with the
+ * same argv: etcd ignores the --initial-cluster flags once it has data.
+ *
  * LAB.yaml (every key optional):
  *   sites:   [{name: us-east, region: us-east-1}, ...]     2 or 3 sites
  *   initial_primary: us-east                               default: the first
@@ -24,9 +34,13 @@
  *                            DRSITE_VERSION, the plain `drsite`): its program is
  *                            lab_drsite_program's, e.g. drsite-0.1.0, so that a
  *                            rolling upgrade really swaps binaries
+ *   ha: true                 drorchd-1..3 through etcd-1..3 (lab_up_opts.ha);
+ *                            or ha: {lease_ttl_ms: 2000}, HA with that lease
+ *                            (default 3000)
  */
 #include "lab.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -55,6 +69,8 @@
 #include "ydoc.h"
 
 #define LAB_HTTP_TIMEOUT_MS 3000
+#define LAB_HA_PREFIX "/drorch/lab"   /* the HA lab's keys in etcd */
+#define LAB_HA_LEASE_MS 3000          /* the leader's lease, unless LAB.yaml says */
 
 static const char *const default_names[LAB_MAX_SITES] = { "us-east", "eu-west", "ap-south" };
 static const char *const default_regions[LAB_MAX_SITES] = { "us-east-1", "eu-west-1",
@@ -80,6 +96,8 @@ struct lab_spec {
 	int nsite_args;
 	char site_args[LAB_MAX_SITE_ARGS][LAB_PATH];
 	char drsite_version[LAB_NAME];     /* X.Y.Z every site starts on */
+	bool ha;                           /* drorchd-1..3 through etcd-1..3 */
+	uint64_t lease_ttl_ms;             /* their leader's lease */
 };
 
 static int seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -255,10 +273,13 @@ static int spec_wan(struct ydoc *d, yaml_node_t *wan, struct lab_spec *s)
 	return 0;
 }
 
+/* A site name: not one of the lab's other processes' names (drorchd,
+ * drorchd-N, etcd-N, drlink). */
 static bool name_ok(const char *s)
 {
 	size_t n = strlen(s);
-	if (n == 0 || n >= LAB_NAME || !strcmp(s, LAB_ORCH) || !strcmp(s, "drlink"))
+	if (n == 0 || n >= LAB_NAME || !strncmp(s, LAB_ORCH, strlen(LAB_ORCH)) ||
+	    !strncmp(s, "etcd-", 5) || !strcmp(s, "drlink"))
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if (!(s[i] == '-' || s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') ||
@@ -282,7 +303,8 @@ static int spec_sites(struct ydoc *d, yaml_node_t *seq, struct lab_spec *s)
 		    ydoc_string(d, m, "region", false, site->region, sizeof(site->region)))
 			return -1;
 		if (!name_ok(site->name))
-			return ydoc_fail(d, m, "name: 1-31 characters of [A-Za-z0-9_-], not drorchd or drlink");
+			return ydoc_fail(d, m, "name: 1-31 characters of [A-Za-z0-9_-], not drlink and "
+					 "not starting with drorchd or etcd-");
 		for (int j = 0; j < i; j++)
 			if (!strcmp(s->sites[j].name, site->name))
 				return ydoc_fail(d, m, "name: '%s' appears twice", site->name);
@@ -404,10 +426,26 @@ static int spec_drsite_version(struct ydoc *d, yaml_node_t *n, struct lab_spec *
 	return 0;
 }
 
+/* ha: true|false, or a mapping {lease_ttl_ms} that turns HA on. */
+static int spec_ha(struct ydoc *d, yaml_node_t *root, struct lab_spec *s)
+{
+	static const char *const keys[] = { "lease_ttl_ms", NULL };
+	yaml_node_t *n = ydoc_get(d, root, "ha");
+	if (!n || n->type != YAML_MAPPING_NODE)
+		return ydoc_bool(d, root, "ha", &s->ha)
+		       ? ydoc_fail(d, n, "ha: expected true, false or {lease_ttl_ms: MS}") : 0;
+	s->ha = true;
+	if (ydoc_check_keys(d, n, "ha", keys) ||
+	    ydoc_uint(d, n, "lease_ttl_ms", false, 1000, 60000, &s->lease_ttl_ms))
+		return -1;
+	return 0;
+}
+
 static int spec_walk(struct ydoc *d, const char *path, struct lab_spec *s)
 {
 	static const char *const keys[] = { "sites", "initial_primary", "policy", "wan",
-					    "enable_faults", "site_args", "drsite_version", NULL };
+					    "enable_faults", "site_args", "drsite_version", "ha",
+					    NULL };
 	yaml_node_t *root = ydoc_root(d), *n;
 	if (!root)
 		return seterr(d->err, d->errlen, "%s: empty file", path);
@@ -428,7 +466,7 @@ static int spec_walk(struct ydoc *d, const char *path, struct lab_spec *s)
 		return -1;
 	if ((n = ydoc_get(d, root, "drsite_version")) && spec_drsite_version(d, n, s))
 		return -1;
-	return 0;
+	return spec_ha(d, root, s);
 }
 
 static void spec_defaults(struct lab_spec *s, int nsites)
@@ -436,6 +474,7 @@ static void spec_defaults(struct lab_spec *s, int nsites)
 	memset(s, 0, sizeof(*s));
 	s->nsites = nsites;
 	snprintf(s->drsite_version, sizeof(s->drsite_version), "%s", DRSITE_VERSION);
+	s->lease_ttl_ms = LAB_HA_LEASE_MS;
 	for (int i = 0; i < nsites; i++) {
 		snprintf(s->sites[i].name, sizeof(s->sites[i].name), "%s", default_names[i]);
 		snprintf(s->sites[i].region, sizeof(s->sites[i].region), "%s", default_regions[i]);
@@ -480,6 +519,34 @@ static json_t *proc_json(const struct lab_proc *p)
 				"argv", argv) : NULL;
 }
 
+/* n strings from a table of rows `width` bytes apart, as a JSON array. */
+static json_t *strings_json(const char *table, size_t width, int n)
+{
+	json_t *a = json_array();
+	for (int i = 0; a && i < n; i++)
+		if (json_array_append_new(a, json_string(table + (size_t)i * width))) {
+			json_decref(a);
+			return NULL;
+		}
+	return a;
+}
+
+/* urls, dbs and etcd, added to the lab's object j; -1 when out of memory. */
+static int lab_json_instances(const struct lab *l, json_t *j)
+{
+	json_t *urls = strings_json(l->urls[0], sizeof(l->urls[0]), l->norchs);
+	json_t *dbs = strings_json(l->dbs[0], sizeof(l->dbs[0]), l->norchs);
+	json_t *etcd = strings_json(l->etcd[0], sizeof(l->etcd[0]), l->netcd);
+	int rc = urls && dbs && etcd ? 0 : -1;
+	if (rc == 0)
+		rc = json_object_set(j, "urls", urls) || json_object_set(j, "dbs", dbs) ||
+		     json_object_set(j, "etcd", etcd) ? -1 : 0;
+	json_decref(urls);
+	json_decref(dbs);
+	json_decref(etcd);
+	return rc;
+}
+
 static json_t *lab_json(const struct lab *l)
 {
 	json_t *sites = json_array(), *links = json_array(), *procs = json_array();
@@ -504,11 +571,16 @@ static json_t *lab_json(const struct lab *l)
 		json_decref(procs);
 		return NULL;
 	}
-	return json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}",
-			 "version", 1, "state", l->state, "dir", l->dir, "url", l->url,
-			 "token_file", l->token_file, "site_token_file", l->site_token_file,
-			 "config", l->config, "db", l->db, "policy", l->policy, "drlink", l->drlink,
-			 "sites", sites, "links", links, "procs", procs);
+	json_t *j = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}",
+			      "version", 1, "state", l->state, "dir", l->dir, "url", l->url,
+			      "token_file", l->token_file, "site_token_file", l->site_token_file,
+			      "config", l->config, "db", l->db, "policy", l->policy, "drlink", l->drlink,
+			      "sites", sites, "links", links, "procs", procs);
+	if (j && lab_json_instances(l, j)) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
 }
 
 int lab_save(const struct lab *l, char *err, size_t errlen)
@@ -550,6 +622,42 @@ static int load_proc(json_t *o, struct lab_proc *p)
 			return -1;
 	}
 	return 0;
+}
+
+/* String array key of o into rows `width` bytes apart, at most max of
+ * them; an absent key leaves *n as it is (a lab.json written before the key
+ * existed).  -1 on anything else. */
+static int get_strs(json_t *o, const char *key, char *table, size_t width, int max, int *n)
+{
+	json_t *a = json_object_get(o, key);
+	if (!a)
+		return 0;
+	size_t len = json_array_size(a);
+	if (!json_is_array(a) || len > (size_t)max)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		const char *v = json_string_value(json_array_get(a, i));
+		if (!v || fmt_field(table + i * width, width, "%s", v))
+			return -1;
+	}
+	*n = (int)len;
+	return 0;
+}
+
+/* urls, dbs and etcd; a lab.json without them has one drorchd (url, db).
+ * Empty while lab up had not yet reached drorchd. */
+static int load_instances(json_t *j, struct lab *l)
+{
+	int ndbs = 1;
+	l->norchs = 1;
+	l->netcd = 0;
+	memcpy(l->urls[0], l->url, sizeof(l->urls[0]));
+	memcpy(l->dbs[0], l->db, sizeof(l->dbs[0]));
+	if (get_strs(j, "urls", l->urls[0], sizeof(l->urls[0]), LAB_HA_NODES, &l->norchs) ||
+	    get_strs(j, "dbs", l->dbs[0], sizeof(l->dbs[0]), LAB_HA_NODES, &ndbs) ||
+	    get_strs(j, "etcd", l->etcd[0], sizeof(l->etcd[0]), LAB_HA_NODES, &l->netcd))
+		return -1;
+	return ndbs == l->norchs ? 0 : -1;
 }
 
 static int load_arrays(json_t *j, struct lab *l)
@@ -603,7 +711,8 @@ int lab_load(const char *dir, struct lab **out, char *err, size_t errlen)
 		 get_str(j, "site_token_file", l->site_token_file, sizeof(l->site_token_file)) ||
 		 get_str(j, "config", l->config, sizeof(l->config)) || get_str(j, "db", l->db, sizeof(l->db)) ||
 		 get_str(j, "policy", l->policy, sizeof(l->policy)) ||
-		 get_str(j, "drlink", l->drlink, sizeof(l->drlink)) || load_arrays(j, l))
+		 get_str(j, "drlink", l->drlink, sizeof(l->drlink)) || load_arrays(j, l) ||
+		 load_instances(j, l))
 		seterr(err, errlen, "%s: not a lab.json written by drctl lab up", path);
 	else
 		rc = 0;
@@ -622,6 +731,34 @@ struct lab_proc *lab_proc_named(struct lab *l, const char *name)
 	for (int i = 0; i < l->nprocs; i++)
 		if (!strcmp(l->procs[i].name, name))
 			return &l->procs[i];
+	return NULL;
+}
+
+/* Instance i's process name: "drorchd" alone, "drorchd-N" (N = i + 1) in HA. */
+static void orch_name(const struct lab *l, int i, char *out, size_t len)
+{
+	if (l->norchs > 1)
+		snprintf(out, len, "%s-%d", LAB_ORCH, i + 1);
+	else
+		snprintf(out, len, "%s", LAB_ORCH);
+}
+
+struct lab_proc *lab_orch_proc(struct lab *l, int i)
+{
+	char name[LAB_NAME];
+	if (i < 0 || i >= l->norchs)
+		return NULL;
+	orch_name(l, i, name, sizeof(name));
+	return lab_proc_named(l, name);
+}
+
+const char *lab_orch_url(struct lab *l)
+{
+	for (int i = 0; i < l->norchs; i++) {
+		const struct lab_proc *p = lab_orch_proc(l, i);
+		if (p && lab_proc_alive(p))
+			return l->urls[i];
+	}
 	return NULL;
 }
 
@@ -767,9 +904,13 @@ static int wait_healthy(struct httpc *c, const struct lab_proc *p, long timeout_
 			return 0;
 		if (!lab_proc_alive(p) || time_mono_ms() >= deadline) {
 			char tail[512];
+			bool alive = lab_proc_alive(p);
 			log_tail(p->log, tail, sizeof(tail));
-			return seterr(err, errlen, "%s: %s (see %s%s%s)", p->name,
-				      lab_proc_alive(p) ? "not healthy in time" : "exited at start-up",
+			return seterr(err, errlen, "%s: %s%s (see %s%s%s)", p->name,
+				      alive ? "not healthy in time" : "exited at start-up",
+				      alive && !strcmp(p->kind, "etcd") ? " (an etcd member answers only "
+				      "once a quorum of its cluster runs: left running, start another)"
+				      : "",
 				      p->log, tail[0] ? ": " : "", tail);
 		}
 		time_sleep_ms(20);
@@ -794,11 +935,10 @@ static struct lab_proc *add_proc(struct lab *l, const char *name, const char *ki
 	return p;
 }
 
-/* Spawns the process just added, records it in lab.json, waits for health.
- * A process lab.json could not record is killed at once: a lab never runs
- * a process its lab.json does not name. */
-static int start_proc(struct lab *l, struct httpc *c, struct lab_proc *p, long timeout_ms,
-		      char *err, size_t errlen)
+/* Spawns the process just added and records it in lab.json.  A process
+ * lab.json could not record is killed at once: a lab never runs a process
+ * its lab.json does not name. */
+static int spawn_recorded(struct lab *l, struct lab_proc *p, char *err, size_t errlen)
 {
 	if (spawn_detached(p, err, errlen))
 		return -1;
@@ -808,24 +948,48 @@ static int start_proc(struct lab *l, struct httpc *c, struct lab_proc *p, long t
 		p->pid = 0;
 		return -1;
 	}
+	return 0;
+}
+
+/* spawn_recorded, then waits for health. */
+static int start_proc(struct lab *l, struct httpc *c, struct lab_proc *p, long timeout_ms,
+		      char *err, size_t errlen)
+{
+	if (spawn_recorded(l, p, err, errlen))
+		return -1;
 	return wait_healthy(c, p, timeout_ms, err, errlen);
 }
 
-/* A loopback TCP port that was free a moment ago; drlink links use port 0
- * instead, so only the processes' own listeners race for ports. */
+/* n loopback TCP ports that were free a moment ago, all different: each
+ * is held bound until all are picked.  drlink links use port 0 instead, so
+ * only the processes' own listeners race for ports.  0 or -1. */
+static int free_ports(int *ports, int n)
+{
+	int fds[3 * LAB_HA_NODES], got = 0;
+	assert(n <= (int)(sizeof(fds) / sizeof(fds[0])));
+	for (; got < n; got++) {
+		struct sockaddr_in a = { .sin_family = AF_INET,
+					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		socklen_t len = sizeof(a);
+		fds[got] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fds[got] < 0)
+			break;
+		if (bind(fds[got], (struct sockaddr *)&a, sizeof(a)) ||
+		    getsockname(fds[got], (struct sockaddr *)&a, &len)) {
+			close(fds[got]);
+			break;
+		}
+		ports[got] = ntohs(a.sin_port);
+	}
+	for (int i = 0; i < got; i++)
+		close(fds[i]);
+	return got == n ? 0 : -1;
+}
+
 static int free_port(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	int port = -1;
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	close(fd);
-	return port;
+	int port;
+	return free_ports(&port, 1) ? -1 : port;
 }
 
 /* ==== binaries, files ======================================================= */
@@ -1073,29 +1237,52 @@ static void config_site(FILE *f, const struct lab *l, const struct lab_site *s)
 	fprintf(f, "}\n");
 }
 
-static int write_config(struct lab *l, const struct lab_spec *s, const char *listen, char *err,
-			size_t errlen)
+/* The policy drorchd reads: the spec's file, an inline one written to
+ * DIR/policy.yaml, or "" (the built-in default). */
+static int write_policy(struct lab *l, const struct lab_spec *s, char *err, size_t errlen)
 {
-	if (s->policy_text) {
-		if (fmt_field(l->policy, sizeof(l->policy), "%s/policy.yaml", l->dir) ||
-		    write_text(l->policy, s->policy_text, 0644, err, errlen))
-			return -1;
-	} else {
-		snprintf(l->policy, sizeof(l->policy), "%s", s->policy_path);
+	if (!s->policy_text) {
+		memcpy(l->policy, s->policy_path, sizeof(l->policy));
+		return 0;
 	}
-	FILE *f = fopen(l->config, "w");
+	if (fmt_field(l->policy, sizeof(l->policy), "%s/policy.yaml", l->dir))
+		return seterr(err, errlen, "%s: path too long", l->dir);
+	return write_text(l->policy, s->policy_text, 0644, err, errlen);
+}
+
+/* The ha: section of instance i (its name, its URL) in an HA lab. */
+static void config_ha(FILE *f, const struct lab *l, const struct lab_spec *s, int i)
+{
+	char name[LAB_NAME];
+	orch_name(l, i, name, sizeof(name));
+	fprintf(f, "ha:\n  etcd: [");
+	for (int k = 0; k < l->netcd; k++)
+		fprintf(f, "%s\"%s\"", k ? ", " : "", l->etcd[k]);
+	fprintf(f, "]\n  prefix: %s\n  lease_ttl_ms: %llu\n  name: %s\n  advertise: \"%s\"\n",
+		LAB_HA_PREFIX, (unsigned long long)s->lease_ttl_ms, name, l->urls[i]);
+}
+
+/* Instance i's config at path: listening on its URL, on its own store; the
+ * same sites, tokens and policy as every other instance. */
+static int write_config(const struct lab *l, const struct lab_spec *s, int i, const char *path,
+			char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "w");
 	if (!f)
-		return seterr(err, errlen, "%s: %s", l->config, strerror(errno));
+		return seterr(err, errlen, "%s: %s", path, strerror(errno));
 	fprintf(f, "# written by drctl lab up\nlisten: %s\ndb: %s\ntoken_file: %s\n"
-		"site_token_file: %s\n", listen, l->db, l->token_file, l->site_token_file);
+		"site_token_file: %s\n", l->urls[i] + strlen("http://"), l->dbs[i], l->token_file,
+		l->site_token_file);
 	if (l->policy[0])
 		fprintf(f, "policy: %s\n", l->policy);
 	fprintf(f, "drlink: \"%s\"\n", l->drlink);  /* playbooks' wan steps */
 	fprintf(f, "initial_primary: %s\nsites:\n", s->initial_primary);
-	for (int i = 0; i < l->nsites; i++)
-		config_site(f, l, &l->sites[i]);
+	for (int k = 0; k < l->nsites; k++)
+		config_site(f, l, &l->sites[k]);
+	if (l->netcd)
+		config_ha(f, l, s, i);
 	if (fclose(f))
-		return seterr(err, errlen, "%s: write: %s", l->config, strerror(errno));
+		return seterr(err, errlen, "%s: write: %s", path, strerror(errno));
 	return 0;
 }
 
@@ -1123,11 +1310,13 @@ static bool status_ready(json_t *st)
 	return true;
 }
 
-static int wait_steady(struct lab *l, struct httpc *c, uint64_t deadline, char *err, size_t errlen)
+/* Waits until instance i (the one drorchd, or the leader) reports STEADY. */
+static int wait_steady(struct lab *l, int i, struct httpc *c, uint64_t deadline, char *err,
+		       size_t errlen)
 {
 	char url[160], last[64] = "no answer";
-	snprintf(url, sizeof(url), "%s/v1/status", l->url);
-	const struct lab_proc *orch = lab_proc_named(l, LAB_ORCH);
+	snprintf(url, sizeof(url), "%s/v1/status", l->urls[i]);
+	const struct lab_proc *orch = lab_orch_proc(l, i);
 	for (;;) {
 		json_t *st = NULL;
 		http_get(c, url, NULL, &st);
@@ -1139,10 +1328,51 @@ static int wait_steady(struct lab *l, struct httpc *c, uint64_t deadline, char *
 		if (ready)
 			return 0;
 		if (!lab_proc_alive(orch))
-			return seterr(err, errlen, "drorchd exited (see %s)", orch->log);
+			return seterr(err, errlen, "%s exited (see %s)", orch->name, orch->log);
 		if (time_mono_ms() >= deadline)
-			return seterr(err, errlen, "drorchd: not STEADY with every replica streaming in "
-				      "time (last state %s; see %s)", last, orch->log);
+			return seterr(err, errlen, "%s: not STEADY with every replica streaming in "
+				      "time (last state %s; see %s)", orch->name, last, orch->log);
+		time_sleep_ms(50);
+	}
+}
+
+/* One round of GET /healthz/leader on every instance: the index of the
+ * only one answering 200, else -1, with what each answered in seen
+ * ("drorchd-1 404, drorchd-2 200, ..."; 0: no answer). */
+static int leader_round(struct lab *l, struct httpc *c, char *seen, size_t len)
+{
+	int leader = -1, leaders = 0;
+	seen[0] = '\0';
+	for (int i = 0; i < l->norchs; i++) {
+		char url[160];
+		snprintf(url, sizeof(url), "%s/healthz/leader", l->urls[i]);
+		long st = http_get(c, url, NULL, NULL);
+		if (st == 200) {
+			leader = i;
+			leaders++;
+		}
+		size_t at = strlen(seen);
+		snprintf(seen + at, len - at, "%sdrorchd-%d %ld", i ? ", " : "", i + 1, st);
+	}
+	return leaders == 1 ? leader : -1;
+}
+
+/* Waits until exactly one instance answers /healthz/leader 200; its index
+ * in *leader.  Fails early when every instance has exited. */
+static int wait_leader(struct lab *l, struct httpc *c, uint64_t deadline, int *leader, char *err,
+		       size_t errlen)
+{
+	char seen[256];
+	for (;;) {
+		if ((*leader = leader_round(l, c, seen, sizeof(seen))) >= 0)
+			return 0;
+		if (!lab_orch_url(l))
+			return seterr(err, errlen, "every drorchd instance exited (see %s/drorchd-N.log)",
+				      l->dir);
+		if (time_mono_ms() >= deadline)
+			return seterr(err, errlen, "not exactly one drorchd instance answered "
+				      "/healthz/leader 200 in time (last: %s; see %s/drorchd-N.log)",
+				      seen, l->dir);
 		time_sleep_ms(50);
 	}
 }
@@ -1224,9 +1454,7 @@ static int layout(struct lab *l, char *err, size_t errlen)
 {
 	snprintf(l->state, sizeof(l->state), "starting");
 	if (fmt_field(l->token_file, sizeof(l->token_file), "%s/operator.token", l->dir) ||
-	    fmt_field(l->site_token_file, sizeof(l->site_token_file), "%s/site.token", l->dir) ||
-	    fmt_field(l->config, sizeof(l->config), "%s/drorchd.yaml", l->dir) ||
-	    fmt_field(l->db, sizeof(l->db), "%s/drorch.db", l->dir))
+	    fmt_field(l->site_token_file, sizeof(l->site_token_file), "%s/site.token", l->dir))
 		return seterr(err, errlen, "%s: path too long", l->dir);
 	return write_token(l->token_file, err, errlen) || write_token(l->site_token_file, err, errlen)
 	       ? -1 : 0;
@@ -1301,22 +1529,135 @@ static int start_sites(struct lab *l, const struct lab_spec *spec, struct httpc 
 	return 0;
 }
 
-static int start_orch(struct lab *l, const struct lab_spec *s, struct httpc *c, uint64_t deadline,
+/* Spawns the last n processes added, then waits for each to be healthy:
+ * etcd members must all run before any can answer. */
+static int start_group(struct lab *l, struct httpc *c, int n, uint64_t deadline, char *err,
+		       size_t errlen)
+{
+	for (int i = l->nprocs - n; i < l->nprocs; i++)
+		if (spawn_recorded(l, &l->procs[i], err, errlen))
+			return -1;
+	for (int i = l->nprocs - n; i < l->nprocs; i++)
+		if (wait_healthy(c, &l->procs[i], left_ms(deadline), err, errlen))
+			return -1;
+	return 0;
+}
+
+/* Member k of the HA lab's etcd cluster: client port ports[2k], peer port
+ * ports[2k + 1], data in DIR/etcd-N; cluster is every member's name=peer. */
+static struct lab_proc *add_etcd(struct lab *l, const char *bin, int k, const int *ports,
+				 const char *cluster)
+{
+	char name[LAB_NAME], data[LAB_PATH], peer[64], health[128];
+	snprintf(name, sizeof(name), "etcd-%d", k + 1);
+	snprintf(peer, sizeof(peer), "http://127.0.0.1:%d", ports[2 * k + 1]);
+	snprintf(health, sizeof(health), "%s/health", l->etcd[k]);
+	if (fmt_field(data, sizeof(data), "%s/%s", l->dir, name))
+		return NULL;
+	const char *argv[] = { bin, "--name", name, "--data-dir", data,
+			       "--listen-client-urls", l->etcd[k], "--advertise-client-urls", l->etcd[k],
+			       "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+			       "--initial-cluster", cluster, "--initial-cluster-state", "new",
+			       "--initial-cluster-token", l->dir,  /* unique to this lab */
+			       "--heartbeat-interval", "50", "--election-timeout", "500", NULL };
+	return add_proc(l, name, "etcd", health, argv);
+}
+
+/* The three members of a new etcd cluster on ports[0..2 * LAB_HA_NODES). */
+static int start_etcd(struct lab *l, struct httpc *c, const int *ports, uint64_t deadline,
 		      char *err, size_t errlen)
 {
-	char bin[LAB_PATH], listen[64], health[128];
-	if (find_bin("drorchd", bin, sizeof(bin), err, errlen))
+	char bin[LAB_PATH], cluster[LAB_PATH] = "";
+	if (find_bin("etcd", bin, sizeof(bin), err, errlen))
 		return -1;
-	snprintf(listen, sizeof(listen), "127.0.0.1:%d", free_port());
-	snprintf(l->url, sizeof(l->url), "http://%s", listen);
-	snprintf(health, sizeof(health), "%s/healthz", l->url);
-	if (write_config(l, s, listen, err, errlen))
+	l->netcd = LAB_HA_NODES;
+	for (int k = 0; k < LAB_HA_NODES; k++) {
+		size_t at = strlen(cluster);
+		snprintf(l->etcd[k], sizeof(l->etcd[k]), "http://127.0.0.1:%d", ports[2 * k]);
+		snprintf(cluster + at, sizeof(cluster) - at, "%setcd-%d=http://127.0.0.1:%d",
+			 k ? "," : "", k + 1, ports[2 * k + 1]);
+	}
+	for (int k = 0; k < LAB_HA_NODES; k++)
+		if (!add_etcd(l, bin, k, ports, cluster))
+			return seterr(err, errlen, "etcd-%d: path too long", k + 1);
+	return start_group(l, c, LAB_HA_NODES, deadline, err, errlen);
+}
+
+/* Instance i's config file: DIR/drorchd.yaml, or DIR/drorchd-N.yaml in HA. */
+static int orch_config(const struct lab *l, int i, char *out, size_t len)
+{
+	char name[LAB_NAME];
+	orch_name(l, i, name, sizeof(name));
+	return fmt_field(out, len, "%s/%s.yaml", l->dir, name);
+}
+
+/* Each drorchd instance's URL (on ports[i]) and store; url, config and db
+ * name the first instance's. */
+static int lay_orchs(struct lab *l, bool ha, const int *ports, char *err, size_t errlen)
+{
+	l->norchs = ha ? LAB_HA_NODES : 1;
+	for (int i = 0; i < l->norchs; i++) {
+		snprintf(l->urls[i], sizeof(l->urls[i]), "http://127.0.0.1:%d", ports[i]);
+		if (ha ? fmt_field(l->dbs[i], sizeof(l->dbs[i]), "%s/drorchd-%d.db", l->dir, i + 1)
+		       : fmt_field(l->dbs[i], sizeof(l->dbs[i]), "%s/drorch.db", l->dir))
+			return seterr(err, errlen, "%s: path too long", l->dir);
+	}
+	memcpy(l->url, l->urls[0], sizeof(l->url));
+	memcpy(l->db, l->dbs[0], sizeof(l->db));
+	return orch_config(l, 0, l->config, sizeof(l->config)) ? seterr(err, errlen, "%s: path too "
+								"long", l->dir) : 0;
+}
+
+/* Every drorchd instance, each with its config, sharing the policy. */
+static int start_orchs(struct lab *l, const struct lab_spec *s, struct httpc *c, uint64_t deadline,
+		       char *err, size_t errlen)
+{
+	char bin[LAB_PATH];
+	if (find_bin("drorchd", bin, sizeof(bin), err, errlen) || write_policy(l, s, err, errlen))
 		return -1;
-	const char *argv[] = { bin, "--config", l->config, NULL };
-	struct lab_proc *p = add_proc(l, LAB_ORCH, "drorchd", health, argv);
-	if (!p)
-		return seterr(err, errlen, "drorchd: path too long");
-	return start_proc(l, c, p, left_ms(deadline), err, errlen);
+	for (int i = 0; i < l->norchs; i++) {
+		char name[LAB_NAME], config[LAB_PATH], health[128];
+		orch_name(l, i, name, sizeof(name));
+		snprintf(health, sizeof(health), "%s/healthz", l->urls[i]);
+		if (orch_config(l, i, config, sizeof(config)))
+			return seterr(err, errlen, "%s: path too long", name);
+		if (write_config(l, s, i, config, err, errlen))
+			return -1;
+		const char *argv[] = { bin, "--config", config, NULL };
+		if (!add_proc(l, name, "drorchd", health, argv))
+			return seterr(err, errlen, "%s: path too long", name);
+	}
+	return start_group(l, c, l->norchs, deadline, err, errlen);
+}
+
+/* etcd (with HA) and drorchd, on ports picked together so that they differ
+ * (the sites' and drlink's are bound by now); waits for STEADY at the one
+ * drorchd, or at the leader. */
+static int up_orch(struct lab *l, const struct lab_up_opts *o, const struct lab_spec *s,
+		   struct httpc *c, uint64_t deadline, char *err, size_t errlen)
+{
+	int ports[3 * LAB_HA_NODES], leader = 0;
+	if (free_ports(ports, s->ha ? 3 * LAB_HA_NODES : 1))
+		return seterr(err, errlen, "no free loopback ports");
+	if (lay_orchs(l, s->ha, ports, err, errlen) ||
+	    (s->ha && start_etcd(l, c, ports + LAB_HA_NODES, deadline, err, errlen)))
+		return -1;
+	for (int k = 0; k < l->netcd; k++)
+		say(o, "%-9s %s  data %s/etcd-%d", l->procs[l->nprocs - l->netcd + k].name, l->etcd[k],
+		    l->dir, k + 1);
+	if (start_orchs(l, s, c, deadline, err, errlen))
+		return -1;
+	for (int i = 0; i < l->norchs; i++)
+		say(o, "%-9s %s  db %s  (policy %s)", lab_orch_proc(l, i)->name, l->urls[i], l->dbs[i],
+		    l->policy[0] ? l->policy : "built-in default");
+	if (s->ha) {
+		say(o, "waiting for exactly one leader (/healthz/leader)...");
+		if (wait_leader(l, c, deadline, &leader, err, errlen))
+			return -1;
+		say(o, "leader    %s  %s", lab_orch_proc(l, leader)->name, l->urls[leader]);
+	}
+	say(o, "waiting for STEADY with every replica streaming...");
+	return wait_steady(l, leader, c, deadline, err, errlen);
 }
 
 static int up_steps(struct lab *l, const struct lab_up_opts *o, const struct lab_spec *s,
@@ -1332,11 +1673,9 @@ static int up_steps(struct lab *l, const struct lab_up_opts *o, const struct lab
 	for (int i = 0; i < l->nsites; i++)
 		say(o, "%-9s %s  region %s  data %s", l->sites[i].name, l->sites[i].url,
 		    l->sites[i].region, l->sites[i].data);
-	if (wan_apply(l, s, err, errlen) || start_orch(l, s, c, deadline, err, errlen))
+	if (wan_apply(l, s, err, errlen))
 		return -1;
-	say(o, "drorchd   %s  (policy %s)", l->url, l->policy[0] ? l->policy : "built-in default");
-	say(o, "waiting for STEADY with every replica streaming...");
-	return wait_steady(l, c, deadline, err, errlen);
+	return up_orch(l, o, s, c, deadline, err, errlen);
 }
 
 int lab_up(const struct lab_up_opts *o, struct lab **out, char *err, size_t errlen)
@@ -1347,6 +1686,7 @@ int lab_up(const struct lab_up_opts *o, struct lab **out, char *err, size_t errl
 	if (spec_load(o->spec, o->nsites, &spec, err, errlen))
 		return -1;
 	spec.enable_faults |= o->enable_faults;
+	spec.ha |= o->ha;
 	if (spec_add_site_args(&spec, o->site_args, err, errlen)) {
 		free(spec.policy_text);
 		return -1;
@@ -1415,19 +1755,42 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 /* Removes what lab up made that holds state: data dirs and the store (with
  * its audit key and head file: a head file left behind would make the next
  * store look like one that lost its history). */
+static int rm_tree(const char *dir, char *err, size_t errlen)
+{
+	if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) && errno != ENOENT)
+		return seterr(err, errlen, "%s: cannot remove: %s", dir, strerror(errno));
+	return 0;
+}
+
+/* The value of `opt value` in p's argv, or NULL. */
+static const char *proc_arg(const struct lab_proc *p, const char *opt)
+{
+	for (int i = 1; i + 1 < p->argc; i++)
+		if (!strcmp(p->argv[i], opt))
+			return p->argv[i + 1];
+	return NULL;
+}
+
+/* Also every instance's store of an HA lab, and its etcd members' data. */
 static int purge(const struct lab *l, char *err, size_t errlen)
 {
 	static const char *const suffix[] = { "", "-wal", "-shm", ".head", ".key" };
 	for (int i = 0; i < l->nsites; i++)
-		if (nftw(l->sites[i].data, rm_entry, 16, FTW_DEPTH | FTW_PHYS) && errno != ENOENT)
-			return seterr(err, errlen, "%s: cannot remove: %s", l->sites[i].data,
-				      strerror(errno));
-	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
-		char path[LAB_PATH + 8];
-		snprintf(path, sizeof(path), "%s%s", l->db, suffix[i]);
-		if (remove(path) && errno != ENOENT)
-			return seterr(err, errlen, "%s: cannot remove: %s", path, strerror(errno));
+		if (rm_tree(l->sites[i].data, err, errlen))
+			return -1;
+	for (int i = 0; i < l->nprocs; i++) {
+		const char *data = proc_arg(&l->procs[i], "--data-dir");
+		if (!strcmp(l->procs[i].kind, "etcd") && data && rm_tree(data, err, errlen))
+			return -1;
 	}
+	for (int k = 0; k < l->norchs; k++)
+		for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+			char path[LAB_PATH + 8];
+			snprintf(path, sizeof(path), "%s%s", l->dbs[k], suffix[i]);
+			if (remove(path) && errno != ENOENT)
+				return seterr(err, errlen, "%s: cannot remove: %s", path,
+					      strerror(errno));
+		}
 	return 0;
 }
 

@@ -1,10 +1,15 @@
 /*
  * lab.h — a local drorch lab: two or three drsite processes, one drlink
  * between all of them, and drorchd, on 127.0.0.1 free ports, described by
- * DIR/lab.json.
+ * DIR/lab.json.  An HA lab (lab_up_opts.ha) runs three drorchd instances,
+ * drorchd-1..3, coordinated through three etcd members, etcd-1..3, instead of
+ * the one drorchd.
  *
  * lab.json (the contract of DESIGN.md, plus what lab down/kill/start need):
- *   url              drorchd's base URL
+ *   url              drorchd's base URL (an HA lab: drorchd-1's)
+ *   urls[]           every drorchd instance's base URL, urls[0] == url
+ *   dbs[]            every instance's own store, in the order of urls
+ *   etcd[]           the etcd members' client URLs; [] without HA
  *   token_file       the operators' bearer token (drorchd's token_file)
  *   site_token_file  the sites' admin token
  *   drlink           drlink's admin base URL
@@ -12,10 +17,13 @@
  *                    address (clients write there); drorchd and the other
  *                    sites reach it through drlink links
  *   links[]          {name, from, to, listen, upstream}: one per directed
- *                    site->site pair ("A.B") and drorchd->site ("drorchd.S")
+ *                    site->site pair ("A.B") and drorchd->site ("drorchd.S");
+ *                    the instances of an HA lab share the drorchd->site links
+ *                    (a partition of drorchd cuts them all off), while they
+ *                    reach etcd and each other directly
  *   procs[]          {name, kind, pid, log, argv[]} in start order
  *   state            "starting", "up", "failed", "down"
- *   dir, config, db, policy, version
+ *   dir, config, db, policy, version   (config and db: drorchd-1's in HA)
  *
  * Processes are started in their own session (setsid), so they outlive the
  * drctl that started them; they are stopped by the pids in lab.json, only
@@ -32,17 +40,18 @@
 #include <sys/types.h>
 
 #define LAB_MAX_SITES 3
-#define LAB_MAX_PROCS (LAB_MAX_SITES + 2)
+#define LAB_HA_NODES 3          /* etcd members, and drorchd instances, of an HA lab */
+#define LAB_MAX_PROCS (LAB_MAX_SITES + 1 + 2 * LAB_HA_NODES)
 #define LAB_MAX_LINKS (LAB_MAX_SITES * LAB_MAX_SITES)
-#define LAB_MAX_ARGS 24
+#define LAB_MAX_ARGS 32
 #define LAB_MAX_SITE_ARGS 8     /* extra drsite arguments (site_args) */
 #define LAB_PATH 512
 #define LAB_NAME 32
 #define LAB_ORCH "drorchd"      /* the "from" of drorchd's links */
 
 struct lab_proc {
-	char name[LAB_NAME];       /* site name, "drorchd" or "drlink" */
-	char kind[LAB_NAME];       /* "drsite", "drorchd", "drlink" */
+	char name[LAB_NAME];       /* site name, "drorchd" (HA: "drorchd-N"), "etcd-N", "drlink" */
+	char kind[LAB_NAME];       /* "drsite", "drorchd", "drlink", "etcd" */
 	pid_t pid;
 	char log[LAB_PATH];
 	char health[128];          /* URL answering 200 once it is up */
@@ -69,7 +78,12 @@ struct lab_link {
 struct lab {
 	char dir[LAB_PATH];
 	char state[16];
-	char url[96];              /* drorchd */
+	char url[96];              /* drorchd (HA: drorchd-1) */
+	int norchs;                /* drorchd instances: 1, or LAB_HA_NODES with HA */
+	char urls[LAB_HA_NODES][96];
+	char dbs[LAB_HA_NODES][LAB_PATH];
+	int netcd;                 /* etcd members: 0, or LAB_HA_NODES with HA */
+	char etcd[LAB_HA_NODES][96];
 	char token_file[LAB_PATH];
 	char site_token_file[LAB_PATH];
 	char config[LAB_PATH];
@@ -103,10 +117,12 @@ struct lab_up_opts {
 	bool enable_faults;        /* drsite --enable-faults (or LAB.yaml enable_faults) */
 	const char *const *site_args;  /* more drsite arguments, NULL-terminated, after
 				    * LAB.yaml's site_args; or NULL */
+	bool ha;                   /* drorchd-1..3 through etcd-1..3 (or LAB.yaml ha:) */
 };
 
 /* Starts a lab; on failure kills everything it started (lab.json then says
- * "failed").  Refused with nothing changed when DIR's lab.json names a live
+ * "failed").  A lab is up when drorchd (with HA: the one instance answering
+ * /healthz/leader 200) reports STEADY with every replica streaming.  Refused with nothing changed when DIR's lab.json names a live
  * process (or cannot be read), or while another lab_up holds DIR.
  * *out is allocated; the caller frees it with lab_free. */
 int lab_up(const struct lab_up_opts *o, struct lab **out, char *err, size_t errlen);
@@ -119,10 +135,13 @@ void lab_free(struct lab *l);
  * removes the data directories and the store.  0 only when every recorded
  * process is verified gone (lab_proc_alive false for each). */
 int lab_down(struct lab *l, long grace_ms, bool purge, char *err, size_t errlen);
-/* kill -9 one process by name (a site, "drorchd" or "drlink"); once it is
- * gone its pid is set to 0 (the caller saves lab.json). */
+/* kill -9 one process by name (a site, "drorchd", "drlink", or in an HA lab
+ * "drorchd-N" or "etcd-N"); once it is gone its pid is set to 0 (the caller
+ * saves lab.json). */
 int lab_kill(struct lab *l, const char *name, char *err, size_t errlen);
-/* Restarts one stopped process with its recorded argv; waits for health. */
+/* Restarts one stopped process with its recorded argv; waits for health
+ * (an etcd member is healthy only once a quorum of its cluster runs: with
+ * two members down, start both). */
 int lab_start(struct lab *l, const char *name, long timeout_ms, char *err, size_t errlen);
 
 /* The drsite program for version (X.Y.Z) into out: drsite-VERSION beside
@@ -141,6 +160,11 @@ int lab_drsite_program(const char *version, char *out, size_t len, char *err, si
 int lab_upgrade_site(struct lab *l, const char *name, const char *version, long timeout_ms,
 		     char *err, size_t errlen);
 struct lab_proc *lab_proc_named(struct lab *l, const char *name);
+/* The process of drorchd instance i (0 <= i < norchs), or NULL. */
+struct lab_proc *lab_orch_proc(struct lab *l, int i);
+/* The base URL of the first drorchd instance (in urls order) that runs, or
+ * NULL when none does. */
+const char *lab_orch_url(struct lab *l);
 /* true when pid runs and /proc/PID/cmdline is still exactly p's argv. */
 bool lab_proc_alive(const struct lab_proc *p);
 /* The link carrying from -> to, or NULL. */
