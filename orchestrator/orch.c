@@ -895,6 +895,40 @@ static void drive(struct orch *o, uint64_t started)
 static int initial_policy(struct orch *o);
 
 /*
+ * Runs of the state machine left "running" that the cluster row does not
+ * name: begun by a leader whose first transition of the run was never
+ * committed (it lost its office in between, or etcd's answer was lost).
+ * Ended failed, saying so.  Playbook and rewind runs are not the row's.
+ */
+static void close_orphan_runs(struct orch *o)
+{
+	static const char *const kinds[] = { "failover", "switchover", "failback", "upgrade", NULL };
+	json_t *runs = store_runs_json(o->store, 100), *r;
+	size_t i;
+	pthread_mutex_lock(&o->mu);
+	int64_t current = o->cluster.run_id;
+	pthread_mutex_unlock(&o->mu);
+	json_array_foreach(runs, i, r) {
+		int64_t id = json_integer_value(json_object_get(r, "id"));
+		const char *kind = json_string_value(json_object_get(r, "kind")) ?: "";
+		bool ours = false;
+		for (int k = 0; kinds[k]; k++)
+			ours = ours || !strcmp(kind, kinds[k]);
+		if (!ours || id == current ||
+		    strcmp(json_string_value(json_object_get(r, "outcome")) ?: "", "running"))
+			continue;
+		char err[300];
+		log_event(LOG_WARN, "orch.orphan_run_ended", "{s:I, s:s}", "run", (json_int_t)id,
+			  "kind", kind);
+		if (store_run_end(o->store, id, "failed", NULL, -1, -1, -1, NULL,
+				  "{\"reason\":\"its first transition was never committed (the"
+				  " leader that began it lost its office)\"}", err, sizeof(err)) != 0)
+			log_event(LOG_ERROR, "orch.run_end_failed", "{s:s}", "error", err);
+	}
+	json_decref(runs);
+}
+
+/*
  * A leader's first steps (HA): its store holds the whole log (ha.h), so it
  * reads the cluster row from it (writing the first one in a new cluster),
  * the policy last put in force and the newest acknowledgement, as a
@@ -912,6 +946,7 @@ static int take_office(struct orch *o)
 	}
 	if (reload_cluster(o) != 0 || initial_policy(o) != 0)
 		return -1;
+	close_orphan_runs(o);
 	atomic_store(&o->ack_ms, stored_ack_ms(o));
 	pthread_mutex_lock(&o->mu);
 	o->state_entered_ms = time_mono_ms();

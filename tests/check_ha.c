@@ -498,6 +498,56 @@ START_TEST(test_follower_copy_rebuilt_from_etcd_equals_the_leaders)
 }
 END_TEST
 
+/* A playbook run in flight when the leader dies is resumed by the next
+ * leader at its step, and ends once. */
+START_TEST(test_playbook_in_flight_is_resumed_by_the_next_leader)
+{
+	int l = leader(), obs = (l + 1) % NINST;
+	observe_from(obs);
+	const char *pb = "{\"playbook\": \"name: ha-resume\\nsteps:\\n"
+			 "  - sleep: {ms: 3000}\\n"
+			 "  - switchover: {to: eu-west, timeout_s: 30}\\n"
+			 "  - wait: {state: STEADY, primary: eu-west, timeout_s: 30}\\n\"}";
+	char url[160], *body = NULL;
+	snprintf(url, sizeof(url), "%s/v1/playbooks/ha-resume/runs", I[l].url);
+	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, pb, strlen(pb), &body, NULL), 202);
+	json_t *j = json_loads(body, 0, NULL);
+	free(body);
+	long long run = json_integer_value(json_object_get(j, "run"));
+	json_decref(j);
+	ck_assert_int_gt(run, 0);
+	time_sleep_ms(1000);  /* in its sleep step */
+	inst_kill(l);
+	int nl = wait_leader(l, TTL_MS + 5000);
+	ck_assert_int_ge(nl, 0);
+	/* It ends succeeded, with one switchover. */
+	bool done = false;
+	json_t *r = NULL;
+	snprintf(url, sizeof(url), "%s/v1/runs/%lld", I[obs].url, run);
+	for (uint64_t end = time_mono_ms() + 30000; !done && time_mono_ms() < end; ) {
+		json_decref(r);
+		r = NULL;
+		if (th_http("GET", url, NULL, NULL, 0, &body, NULL) == 200)
+			r = json_loads(body, 0, NULL);
+		free(body);
+		body = NULL;
+		const char *o = json_string_value(json_object_get(r, "outcome")) ?: "";
+		done = strcmp(o, "running") != 0 && *o;
+		if (!done)
+			time_sleep_ms(100);
+	}
+	ck_assert_msg(done, "the playbook did not end; see %s", I[nl].log);
+	ck_assert_str_eq(json_string_value(json_object_get(r, "outcome")), "succeeded");
+	ck_assert_msg(json_array_size(json_object_get(json_object_get(r, "detail"), "resumed")) >= 1,
+		      "the run does not say it was resumed");
+	json_decref(r);
+	json_t *sw = runs_of_kind(nl, "switchover");
+	ck_assert_int_eq(json_array_size(sw), 1);
+	json_decref(sw);
+	assert_copies_equal(nl);
+}
+END_TEST
+
 static Suite *ha_suite(void)
 {
 	Suite *s = suite_create("ha");
@@ -509,6 +559,7 @@ static Suite *ha_suite(void)
 	tcase_add_test(tc, test_leader_cut_off_from_etcd_stops_acting);
 	tcase_add_test(tc, test_etcd_quorum_lost_no_instance_acts_sites_serve);
 	tcase_add_test(tc, test_follower_copy_rebuilt_from_etcd_equals_the_leaders);
+	tcase_add_test(tc, test_playbook_in_flight_is_resumed_by_the_next_leader);
 	suite_add_tcase(s, tc);
 	return s;
 }
