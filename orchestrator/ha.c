@@ -25,7 +25,8 @@ struct ha {
 	struct etcd *session;          /* the session thread's client */
 	struct etcd *mirror;           /* the mirror thread's */
 	struct etcd *writer;           /* ha_replicate's (under the store's mutex) */
-	char leader_key[HA_KEY_MAX], head_key[HA_KEY_MAX], log_prefix[HA_KEY_MAX],
+	char leader_key[HA_KEY_MAX], head_key[HA_KEY_MAX], cluster_key[HA_KEY_MAX],
+	     log_prefix[HA_KEY_MAX],
 	     member_key[HA_KEY_MAX], members_prefix[HA_KEY_MAX];
 	uint64_t tick_ms;
 
@@ -137,6 +138,26 @@ static void log_key(const struct ha *h, int64_t index, char *key, size_t len)
 	snprintf(key, len, "%.200s%020" PRId64, h->log_prefix, index);
 }
 
+/* P/cluster's new value when op changes the cluster row (its state, epoch,
+ * primary, run and version, and the log index that made it), else NULL. */
+static char *cluster_value(const json_t *op, int64_t n)
+{
+	const char *name = json_string_value(json_object_get(op, "op")) ?: "";
+	bool init = !strcmp(name, "cluster_init");
+	if (!init && strcmp(name, "transition") && strcmp(name, "cluster_update"))
+		return NULL;
+	const json_t *row = init ? op : json_object_get(op, "next");
+	json_int_t version = init ? 1 : json_integer_value(json_object_get(op, "expected")) + 1;
+	json_t *v = json_pack("{s:O?, s:O?, s:O?, s:I, s:I, s:I}", "state",
+			      json_object_get(row, "state"), "epoch", json_object_get(row, "epoch"),
+			      "primary", json_object_get(row, "primary"), "run_id",
+			      json_integer_value(json_object_get(row, "run_id")), "version", version,
+			      "index", (json_int_t)n);
+	char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+	json_decref(v);
+	return text;
+}
+
 /* The store's replicator: operation op becomes the log's next entry, if this
  * instance still leads its term and nobody wrote since. */
 static int ha_replicate(void *ctx, const json_t *op, int64_t *index, char *err, size_t errlen)
@@ -158,13 +179,18 @@ static int ha_replicate(void *ctx, const json_t *op, int64_t *index, char *err, 
 		{ .key = h->leader_key, .target = ETCD_CREATE, .result = ETCD_EQUAL, .number = term },
 		{ .key = h->head_key, .target = ETCD_MOD, .result = ETCD_EQUAL, .number = rev },
 	};
-	struct etcd_op then[2] = {
+	char *cluster = cluster_value(op, n);
+	struct etcd_op then[3] = {
 		{ .kind = ETCD_OP_PUT, .key = key, .value = value, .value_len = value ? strlen(value) : 0 },
 		{ .kind = ETCD_OP_PUT, .key = h->head_key, .value = head, .value_len = strlen(head) },
+		{ .kind = ETCD_OP_PUT, .key = h->cluster_key, .value = cluster,
+		  .value_len = cluster ? strlen(cluster) : 0 },
 	};
 	struct etcd_txn_result r = { 0 };
-	int rc = value ? etcd_txn(h->writer, cmp, 2, then, 2, NULL, 0, &r, err, errlen) : -1;
+	int rc = value ? etcd_txn(h->writer, cmp, 2, then, cluster ? 3 : 2, NULL, 0, &r, err, errlen)
+		       : -1;
 	free(value);
+	free(cluster);
 	bool done = rc == 0 && r.succeeded;
 	int64_t revision = r.revision;
 	etcd_txn_result_free(&r);
@@ -580,6 +606,7 @@ int ha_start(struct ha **out, const struct config_ha *cfg, struct store *store, 
 	pthread_cond_init(&h->cond, NULL);
 	snprintf(h->leader_key, sizeof(h->leader_key), "%s/leader", cfg->prefix);
 	snprintf(h->head_key, sizeof(h->head_key), "%s/head", cfg->prefix);
+	snprintf(h->cluster_key, sizeof(h->cluster_key), "%s/cluster", cfg->prefix);
 	snprintf(h->log_prefix, sizeof(h->log_prefix), "%s/log/", cfg->prefix);
 	snprintf(h->members_prefix, sizeof(h->members_prefix), "%s/members/", cfg->prefix);
 	snprintf(h->member_key, sizeof(h->member_key), "%s/members/%s", cfg->prefix, cfg->name);

@@ -14,11 +14,15 @@
  *                     as store.h describes it
  *   P/head            {"index": N}: the log's last operation, written in the
  *                     transaction of each operation
+ *   P/cluster         {"state","epoch","primary","run_id","version","index"}:
+ *                     the cluster row as the last operation that changed it
+ *                     left it (for people and tools; the log is the truth)
  *   P/members/NAME    {"name","url"}, attached to NAME's lease: the instances
  *
  * Every operation is committed by a transaction that compares P/leader's
  * create_revision with the committing leader's term and P/head's
- * mod_revision with the last one it wrote: a deposed leader's write fails,
+ * mod_revision (which every write moves, the cluster row's included) with
+ * the last one it wrote: a deposed leader's write fails,
  * and so every epoch a leader sends to the sites was committed to etcd
  * first, by the only leader that could.
  *

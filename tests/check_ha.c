@@ -21,6 +21,7 @@
 
 #include <jansson.h>
 
+#include "etcd.h"
 #include "httpc.h"
 #include "testhelp.h"
 #include "testlab.h"
@@ -397,6 +398,20 @@ START_TEST(test_leader_killed_mid_failover_finishes_it_once)
 	ck_assert_int_eq(json_integer_value(json_object_get(st, "epoch")), epoch + 1);
 	json_decref(st);
 	json_decref(runs);
+	/* etcd's P/cluster says what the status says. */
+	struct etcd *e = NULL;
+	char err[512];
+	ck_assert_msg(etcd_open(&e, E.endpoints, E.n, 2000, err, sizeof(err)) == 0, "%s", err);
+	struct etcd_kvs kvs = { 0 };
+	ck_assert_msg(etcd_range(e, "/drorch/check/cluster", NULL, 1, &kvs, err, sizeof(err)) == 0,
+		      "%s", err);
+	ck_assert_int_eq(kvs.n, 1);
+	json_t *row = json_loadb(kvs.kv[0].value, kvs.kv[0].value_len, 0, NULL);
+	ck_assert_str_eq(json_string_value(json_object_get(row, "primary")), np);
+	ck_assert_int_eq(json_integer_value(json_object_get(row, "epoch")), epoch + 1);
+	json_decref(row);
+	etcd_kvs_free(&kvs);
+	etcd_close(e);
 	fprintf(stderr, "check_ha: leader d%d killed mid-failover, d%d finished it: %s primary,"
 		" %d writes acknowledged, none lost\n", l, nl, np, acked);
 	assert_copies_equal(nl);
