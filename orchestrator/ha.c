@@ -42,6 +42,7 @@ struct ha {
 	int64_t head_index;            /* the log's last index as the leader wrote it */
 	uint64_t terms;                /* times it became a ready leader */
 	char leader_name[CONFIG_NAME_MAX], leader_url[CONFIG_URL_MAX];
+	int64_t leader_term;           /* P/leader's create_revision as last seen (0: none) */
 	char mirror_error[512];        /* "" while the mirror applies the log */
 	json_t *instances;             /* [{name, url}] as last read */
 
@@ -440,6 +441,7 @@ static void note_leader(struct ha *h, const struct etcd_kv *kv, int64_t lease)
 	}
 	snprintf(h->leader_name, sizeof(h->leader_name), "%s", name);
 	snprintf(h->leader_url, sizeof(h->leader_url), "%s", url);
+	h->leader_term = kv ? kv->create_rev : 0;
 	pthread_mutex_unlock(&h->mu);
 	json_decref(j);
 }
@@ -559,7 +561,7 @@ json_t *ha_status_json(struct ha *h)
 	}
 	json_t *j = json_pack("{s:b, s:s, s:s, s:b, s:o, s:I, s:I, s:s, s:o}", "enabled", 1,
 			      "name", h->cfg.name, "role", role_locked(h), "ready",
-			      may_act_locked(h), "leader", leader, "term", (json_int_t)h->term,
+			      may_act_locked(h), "leader", leader, "term", (json_int_t)h->leader_term,
 			      "lease_ttl_ms", (json_int_t)h->cfg.lease_ttl_ms, "mirror",
 			      h->mirror_error[0] ? h->mirror_error : "ok", "instances", inst);
 	pthread_mutex_unlock(&h->mu);

@@ -72,7 +72,8 @@ uint64_t ha_terms(struct ha *h);
 bool ha_leader_url(struct ha *h, char *url, size_t len);
 
 /* {"enabled": true, "name", "role": leader|follower|candidate, "ready",
- *  "leader": {"name","url"} or null, "term", "lease_ttl_ms", "applied",
+ *  "leader": {"name","url"} or null, "term" (the leader's, as last seen),
+ *  "lease_ttl_ms", "applied",
  *  "mirror": "ok" or why not, "instances": [{"name","url","role"}]} */
 json_t *ha_status_json(struct ha *h);
 

@@ -410,6 +410,23 @@ static void print_guidance(FILE *f, const json_t *st)
 		fprintf(f, "  %s %s\n", i ? "then:" : "next:", json_string_value(n));
 }
 
+/* With HA (docs/ha.md): which instance leads, and each instance's role. */
+static void print_ha(const json_t *ha)
+{
+	if (!json_is_true(json_object_get(ha, "enabled")))
+		return;
+	const json_t *leader = json_object_get(ha, "leader");
+	printf("\norchestrator: %s leads (term %lld); this answer from %s (%s), its copy at log"
+	       " index %lld%s%s\n", json_is_object(leader) ? jstr(leader, "name") : "no instance",
+	       jint(ha, "term"), jstr(ha, "name"), jstr(ha, "role"), jint(ha, "applied"),
+	       strcmp(jstr(ha, "mirror"), "ok") ? ", mirror: " : "",
+	       strcmp(jstr(ha, "mirror"), "ok") ? jstr(ha, "mirror") : "");
+	size_t i;
+	const json_t *m;
+	json_array_foreach(json_object_get(ha, "instances"), i, m)
+		printf("  %-12s %-9s %s\n", jstr(m, "name"), jstr(m, "role"), jstr(m, "url"));
+}
+
 static int cmd_status(struct ctl *c, int argc, char **argv)
 {
 	struct args a;
@@ -425,6 +442,7 @@ static int cmd_status(struct ctl *c, int argc, char **argv)
 		       jint(st, "epoch"), jstr(st, "primary"), jstr(st, "policy"),
 		       jint(st, "run") > 0 ? jnum(st, "run", run, sizeof(run)) : "-");
 		print_sites_table(json_object_get(st, "sites"));
+		print_ha(json_object_get(st, "ha"));
 		if (json_object_get(st, "awaiting_operator"))
 			putchar('\n');
 		print_guidance(stdout, st);
