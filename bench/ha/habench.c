@@ -532,8 +532,10 @@ static void print_fig(const char *trial, const char *what, const struct row *r, 
 	printf("\n");
 }
 
-/* "v (k/n)" for each distinct value of a trial's text, in order met. */
-static void tally(const struct row *r, void (*text)(const struct sample *, char *, size_t))
+/* "v (k/n)" for each distinct value of a trial's text, in order met,
+ * padded to width. */
+static void tally(const struct row *r, void (*text)(const struct sample *, char *, size_t),
+		  int width)
 {
 	char seen[MAX_TRIALS][24];
 	int count[MAX_TRIALS], distinct = 0;
@@ -549,10 +551,10 @@ static void tally(const struct row *r, void (*text)(const struct sample *, char 
 		}
 		count[k]++;
 	}
-	int width = printf(" ");
+	int used = printf(" ");
 	for (int k = 0; k < distinct; k++)
-		width += printf("%s%s (%d/%d)", k ? ", " : "", seen[k], count[k], r->n);
-	printf("%*s", width < 19 ? 19 - width : 0, "");
+		used += printf("%s%s (%d/%d)", k ? ", " : "", seen[k], count[k], r->n);
+	printf("%*s", used < width ? width - used : 0, "");
 }
 
 static void runs_text(const struct sample *s, char *out, size_t len)
@@ -584,10 +586,10 @@ static void print_counts(const char *what, const struct row *r, bool killed_in)
 	       (unsigned long long)sum_of(r, offsetof(struct sample, acked)),
 	       (unsigned long long)sum_of(r, offsetof(struct sample, failed)),
 	       (unsigned long long)sum_of(r, offsetof(struct sample, lost)));
-	tally(r, runs_text);
-	tally(r, bumps_text);
+	tally(r, runs_text, 19);
+	tally(r, bumps_text, killed_in ? 19 : 0);
 	if (killed_in)
-		tally(r, state_text);
+		tally(r, state_text, 0);
 	printf("\n");
 }
 
