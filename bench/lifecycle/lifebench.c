@@ -56,10 +56,8 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -74,13 +72,13 @@
 #include <jansson.h>
 
 #include "auth.h"
+#include "benchload.h"
 #include "benchutil.h"
 #include "format.h"
 #include "httpc.h"
 #include "lab.h"
 #include "timeutil.h"
 
-#define MAX_WRITERS 32
 #define MAX_TRIALS 200
 #define OLD_VERSION "0.1.0"
 #define RUN_TIMEOUT_MS 120000
@@ -110,127 +108,14 @@ struct sample {
 	bool rewound;  /* rejoin: drorchd rewound the old primary (J01 fired) */
 };
 
-/* ==== write load, shared by both systems ================================= */
-
-struct load;
-/* Writes key=value to the current leader; true when acknowledged. */
-typedef bool (*write_fn)(struct load *l, int w, const char *key);
-
-struct writer {
-	struct load *l;
-	int id;
-	pthread_t th;
-	uint64_t n;          /* keys acknowledged: w<id>-<0..n-1> all acked */
-	uint64_t failed;
-	uint64_t last_ack_ms;/* monotonic: its newest acknowledgement */
-	uint64_t gap_ms;     /* the longest gap it saw while gaps were on */
-	struct httpc *http;  /* drorch */
-	int fd;              /* redis: connection to `port` */
-	int port;
-};
-
-struct load {
-	write_fn write;
-	atomic_bool stop;
-	pthread_mutex_t mu;
-	char leader[128];        /* drorch: the primary's base URL; redis: its port */
-	uint64_t last_ack_ms;    /* monotonic: the newest acknowledgement (any writer) */
-	uint64_t gap_ms;         /* the longest gap one writer saw while gaps were on */
-	uint64_t gaps_from_ms;   /* when gaps were turned on */
-	bool gaps_on;
-	int nw;
-	struct writer w[MAX_WRITERS];
-};
-
-/* A writer's acknowledgement: the time since its previous one (counted from
- * when gaps were turned on) is a gap that writer saw.  The longest such gap
- * is the write unavailability a client saw: one writer's stream does not
- * hide another's outage. */
-static void note_ack(struct load *l, struct writer *w)
+/* Stops the load; its figures into s. */
+static void stop_load(struct bench_load *l, struct sample *s)
 {
-	uint64_t now = time_mono_ms();
-	pthread_mutex_lock(&l->mu);
-	if (l->gaps_on) {
-		uint64_t since = w->last_ack_ms > l->gaps_from_ms ? w->last_ack_ms : l->gaps_from_ms;
-		if (now - since > l->gap_ms)
-			l->gap_ms = now - since;
-	}
-	w->last_ack_ms = now;
-	l->last_ack_ms = now;
-	pthread_mutex_unlock(&l->mu);
-}
-
-static void *writer_main(void *arg)
-{
-	struct writer *w = arg;
-	char key[64];
-	while (!atomic_load(&w->l->stop)) {
-		snprintf(key, sizeof(key), "w%d-%llu", w->id, (unsigned long long)w->n);
-		if (w->l->write(w->l, w->id, key)) {
-			w->n++;
-			note_ack(w->l, w);
-		} else {
-			w->failed++;
-			time_sleep_ms(5);
-		}
-	}
-	return NULL;
-}
-
-static void load_start(struct load *l, int nw, write_fn fn)
-{
-	l->write = fn;
-	l->nw = nw;
-	atomic_store(&l->stop, false);
-	pthread_mutex_init(&l->mu, NULL);
-	for (int i = 0; i < nw; i++) {
-		l->w[i] = (struct writer){ .l = l, .id = i, .fd = -1 };
-		pthread_create(&l->w[i].th, NULL, writer_main, &l->w[i]);
-	}
-}
-
-static void load_gaps(struct load *l, bool on)
-{
-	pthread_mutex_lock(&l->mu);
-	uint64_t now = time_mono_ms();
-	if (on) {
-		l->gap_ms = 0;
-		l->gaps_from_ms = now;
-	} else {  /* a writer still waiting for its first acknowledgement since */
-		for (int i = 0; i < l->nw; i++) {
-			uint64_t since = l->w[i].last_ack_ms > l->gaps_from_ms ? l->w[i].last_ack_ms
-									       : l->gaps_from_ms;
-			if (now - since > l->gap_ms)
-				l->gap_ms = now - since;
-		}
-	}
-	l->gaps_on = on;
-	pthread_mutex_unlock(&l->mu);
-}
-
-static void load_stop(struct load *l, struct sample *s)
-{
-	atomic_store(&l->stop, true);
-	for (int i = 0; i < l->nw; i++) {
-		pthread_join(l->w[i].th, NULL);
-		s->acked += l->w[i].n;
-		s->failed += l->w[i].failed;
-	}
-	s->gap_ms = l->gap_ms;
-}
-
-static void leader_get(struct load *l, char *out, size_t len)
-{
-	pthread_mutex_lock(&l->mu);
-	snprintf(out, len, "%s", l->leader);
-	pthread_mutex_unlock(&l->mu);
-}
-
-static void leader_set(struct load *l, const char *v)
-{
-	pthread_mutex_lock(&l->mu);
-	snprintf(l->leader, sizeof(l->leader), "%s", v);
-	pthread_mutex_unlock(&l->mu);
+	struct bench_load_figures f;
+	bench_load_stop(l, &f);
+	s->acked += f.acked;
+	s->failed += f.failed;
+	s->gap_ms = f.gap_ms;
 }
 
 /* ==== drorch =============================================================== */
@@ -240,52 +125,13 @@ static char op_token[256];
 
 static json_t *orch_json(const char *method, const char *url, const char *body, long *status)
 {
-	struct httpc *c = httpc_new();
-	struct httpc_resp r;
-	char err[256];
-	json_t *j = NULL;
-	*status = 0;
-	if (c && httpc_request(c, method, url, op_token, body, body ? strlen(body) : 0, 5000, &r,
-			       err, sizeof(err)) == 0) {
-		*status = r.status;
-		j = json_loads(r.body, 0, NULL);
-		httpc_resp_free(&r);
-	}
-	httpc_free(c);
-	return j;
+	return bench_orch_json(op_token, method, url, body, status);
 }
 
-static bool drorch_write(struct load *l, int wi, const char *key)
+/* Points the load at the primary drorchd names. */
+static void drorch_follow(struct lab *lab, struct bench_load *l)
 {
-	struct writer *w = &l->w[wi];
-	char base[128], url[256], err[256];
-	leader_get(l, base, sizeof(base));
-	if (!base[0])
-		return false;
-	if (!w->http && !(w->http = httpc_new()))
-		return false;
-	snprintf(url, sizeof(url), "%s/v1/kv/%s", base, key);
-	struct httpc_resp r;
-	if (httpc_request(w->http, "PUT", url, NULL, key, strlen(key), 3000, &r, err,
-			  sizeof(err)) != 0)
-		return false;
-	bool ok = r.status == 200;
-	httpc_resp_free(&r);
-	return ok;
-}
-
-/* The primary's base URL as drorchd names it, into the load. */
-static void drorch_follow(struct lab *lab, struct load *l)
-{
-	char url[256];
-	long st;
-	snprintf(url, sizeof(url), "%s/v1/status", lab->url);
-	json_t *j = orch_json("GET", url, NULL, &st);
-	const char *p = json_string_value(json_object_get(j, "primary"));
-	for (int i = 0; p && i < lab->nsites; i++)
-		if (!strcmp(lab->sites[i].name, p))
-			leader_set(l, lab->sites[i].url);
-	json_decref(j);
+	bench_drorch_follow(lab, lab->url, op_token, l);
 }
 
 /* Restarts the site a run waits for on its version's program. */
@@ -307,7 +153,7 @@ static void upgrade_agent(struct lab *lab, json_t *run, char *done, size_t len)
 
 /* Waits for run `id` to end, keeping the writers on the primary and
  * swapping binaries; its outcome and duration.  false on timeout. */
-static bool drorch_wait_run(struct lab *lab, struct load *l, long long id, struct sample *s)
+static bool drorch_wait_run(struct lab *lab, struct bench_load *l, long long id, struct sample *s)
 {
 	char url[256], done[128] = "";
 	snprintf(url, sizeof(url), "%s/v1/runs/%lld", lab->url, id);
@@ -369,7 +215,7 @@ static long long drorch_start(struct lab *lab, const char *path, const char *bod
 
 /* kill -9 the primary drorchd names; the failover run drorchd opens for it
  * (within 30 s), or 0. */
-static long long drorch_kill_primary(struct lab *lab, struct load *l, char *primary,
+static long long drorch_kill_primary(struct lab *lab, struct bench_load *l, char *primary,
 				     size_t len)
 {
 	char url[256], err[256];
@@ -435,7 +281,7 @@ static bool site_streams(json_t *status, const char *site)
 
 /* Restarts the killed old primary and waits until it streams from the new
  * one: the time from its restart, and whether drorchd rewound it. */
-static bool drorch_rejoin(struct lab *lab, struct load *l, const char *site, struct sample *s)
+static bool drorch_rejoin(struct lab *lab, struct bench_load *l, const char *site, struct sample *s)
 {
 	char url[256], err[256];
 	int n;
@@ -463,34 +309,6 @@ static bool drorch_rejoin(struct lab *lab, struct load *l, const char *site, str
 	return false;
 }
 
-/* Reads every acknowledged key back from the primary. */
-static uint64_t drorch_lost(struct load *l)
-{
-	char base[128], url[256], err[256], key[64];
-	leader_get(l, base, sizeof(base));
-	struct httpc *c = httpc_new();
-	uint64_t lost = 0;
-	for (int i = 0; c && i < l->nw; i++)
-		for (uint64_t k = 0; k < l->w[i].n; k++) {
-			struct httpc_resp r;
-			snprintf(key, sizeof(key), "w%d-%llu", i, (unsigned long long)k);
-			snprintf(url, sizeof(url), "%s/v1/kv/%s", base, key);
-			bool ok = httpc_request(c, "GET", url, NULL, NULL, 0, 5000, &r, err,
-						sizeof(err)) == 0;
-			if (!ok || r.status != 200 || r.body_len != strlen(key) ||
-			    memcmp(r.body, key, r.body_len))
-				lost++;
-			if (ok)
-				httpc_resp_free(&r);
-		}
-	httpc_free(c);
-	for (int i = 0; i < l->nw; i++) {
-		httpc_free(l->w[i].http);
-		l->w[i].http = NULL;
-	}
-	return lost;
-}
-
 static bool drorch_trial(const struct opts *o, enum kind k, int n, struct sample *s)
 {
 	char dir[600], spec[640], err[1024];
@@ -510,9 +328,9 @@ static bool drorch_trial(const struct opts *o, enum kind k, int n, struct sample
 	}
 	cur_lab = lab;
 	bool ok = auth_read_token(lab->token_file, op_token, sizeof(op_token), err, sizeof(err)) == 0;
-	struct load l = { 0 };
+	struct bench_load l = { 0 };
 	drorch_follow(lab, &l);
-	load_start(&l, o->writers, drorch_write);
+	bench_load_start(&l, o->writers, bench_drorch_write);
 	char old[128] = "";
 	if (ok && k == K_REJOIN) {  /* the failover whose old primary returns, not timed */
 		long long pre = drorch_kill_primary(lab, &l, old, sizeof(old));
@@ -528,7 +346,7 @@ static bool drorch_trial(const struct opts *o, enum kind k, int n, struct sample
 		ok = pre && drorch_wait_run(lab, &l, pre, &ignore) && ignore.ok;
 	}
 	time_sleep_ms(o->pre_ms);
-	load_gaps(&l, true);
+	bench_load_gaps(&l, true);
 	static const char *const path[K_COUNT] = { NULL, NULL, "/v1/switchover", "/v1/failback",
 						   "/v1/upgrades", "/v1/upgrades" };
 	static const char *const body[K_COUNT] = {
@@ -542,12 +360,12 @@ static bool drorch_trial(const struct opts *o, enum kind k, int n, struct sample
 			       drorch_start(lab, path[k], body[k]);
 		ok = id && drorch_wait_run(lab, &l, id, s) && s->ok;
 	}
-	load_gaps(&l, false);
+	bench_load_gaps(&l, false);
 	time_sleep_ms(o->post_ms);
-	load_stop(&l, s);
+	stop_load(&l, s);
 	drorch_follow(lab, &l);
-	s->lost = drorch_lost(&l);
-	pthread_mutex_destroy(&l.mu);
+	s->lost = bench_drorch_lost(&l);
+	bench_load_free(&l);
 	s->ok = ok;
 	lab_down(lab, 5000, ok, err, sizeof(err));
 	cur_lab = NULL;
@@ -854,11 +672,11 @@ static bool rlab_up(struct rlab *r)
 
 static struct rlab *load_rlab;
 
-static bool redis_write(struct load *l, int wi, const char *key)
+static bool redis_write(struct bench_load *l, int wi, const char *key)
 {
-	struct writer *w = &l->w[wi];
+	struct bench_writer *w = &l->w[wi];
 	char leader[128], out[256];
-	leader_get(l, leader, sizeof(leader));
+	bench_load_target_get(l, leader, sizeof(leader));
 	int port = atoi(leader);
 	if (!port)
 		return false;
@@ -878,13 +696,13 @@ static bool redis_write(struct load *l, int wi, const char *key)
 	return false;
 }
 
-static void redis_follow(struct rlab *r, struct load *l)
+static void redis_follow(struct rlab *r, struct bench_load *l)
 {
 	int m = sentinel_master(r);
 	if (m) {
 		char p[16];
 		snprintf(p, sizeof(p), "%d", m);
-		leader_set(l, p);
+		bench_load_target_set(l, p);
 	}
 }
 
@@ -898,7 +716,7 @@ static int node_of(struct rlab *r, int port)
 
 /* Restarts node i (SHUTDOWN, then the same command line) and waits until
  * it replicates again. */
-static bool restart_node(struct rlab *r, int i, struct load *l)
+static bool restart_node(struct rlab *r, int i, struct bench_load *l)
 {
 	char log[700];
 	rproc_stop(&r->node[i], SIGTERM);
@@ -914,7 +732,7 @@ static bool restart_node(struct rlab *r, int i, struct load *l)
 
 /* Until the sentinels name a master other than old and it acknowledges a
  * write. */
-static bool redis_new_master(struct rlab *r, struct load *l, int old)
+static bool redis_new_master(struct rlab *r, struct bench_load *l, int old)
 {
 	char out[256];
 	for (uint64_t end = time_mono_ms() + 30000; time_mono_ms() < end; time_sleep_ms(20)) {
@@ -932,7 +750,7 @@ static bool redis_new_master(struct rlab *r, struct load *l, int old)
 }
 
 /* SENTINEL FAILOVER, until another master acknowledges a write. */
-static bool redis_failover(struct rlab *r, struct load *l)
+static bool redis_failover(struct rlab *r, struct bench_load *l)
 {
 	static const char *const q[] = { "SENTINEL", "FAILOVER", "mymaster" };
 	char out[256];
@@ -943,7 +761,7 @@ static bool redis_failover(struct rlab *r, struct load *l)
 
 /* kill -9 the master; the sentinels find out (down-after-milliseconds)
  * and fail over by themselves. */
-static bool redis_kill_master(struct rlab *r, struct load *l)
+static bool redis_kill_master(struct rlab *r, struct bench_load *l)
 {
 	int old = sentinel_master(r), m = node_of(r, old);
 	if (m < 0)
@@ -952,7 +770,7 @@ static bool redis_kill_master(struct rlab *r, struct load *l)
 	return redis_new_master(r, l, old);
 }
 
-static uint64_t redis_lost(struct rlab *r, struct load *l)
+static uint64_t redis_lost(struct rlab *r, struct bench_load *l)
 {
 	int port = sentinel_master(r);
 	int fd = redis_connect(port);
@@ -983,11 +801,11 @@ static bool redis_trial(const struct opts *o, enum kind k, int n, struct sample 
 	mkdir(r->dir, 0755);
 	cur_rlab = load_rlab = r;
 	bool ok = rlab_up(r);
-	struct load l = { 0 };
+	struct bench_load l = { 0 };
 	redis_follow(r, &l);
-	load_start(&l, o->writers, redis_write);
+	bench_load_start(&l, o->writers, redis_write);
 	time_sleep_ms(o->pre_ms);
-	load_gaps(&l, true);
+	bench_load_gaps(&l, true);
 	uint64_t t0 = time_mono_ms();
 	if (ok && k == K_FAILOVER) {
 		ok = redis_kill_master(r, &l);
@@ -1001,13 +819,13 @@ static bool redis_trial(const struct opts *o, enum kind k, int n, struct sample 
 		ok = ok && redis_failover(r, &l) && master >= 0 && restart_node(r, master, &l);
 	}
 	s->duration_ms = time_mono_ms() - t0;
-	load_gaps(&l, false);
+	bench_load_gaps(&l, false);
 	time_sleep_ms(o->post_ms);
-	load_stop(&l, s);
+	stop_load(&l, s);
 	time_sleep_ms(1000);  /* the replicas settle */
 	s->lost = redis_lost(r, &l);
 	s->ok = ok;
-	pthread_mutex_destroy(&l.mu);
+	bench_load_free(&l);
 	rlab_down(r);
 	cur_rlab = load_rlab = NULL;
 	free(r);
@@ -1111,7 +929,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		switch (c) {
 		case 'd': snprintf(o->dir, sizeof(o->dir), "%s", optarg); break;
 		case 't': if (bench_parse_u64(optarg, 1, MAX_TRIALS, &v)) return 2; o->trials = (int)v; break;
-		case 'w': if (bench_parse_u64(optarg, 1, MAX_WRITERS, &v)) return 2; o->writers = (int)v; break;
+		case 'w': if (bench_parse_u64(optarg, 1, BENCH_MAX_WRITERS, &v)) return 2; o->writers = (int)v; break;
 		case 'p': if (bench_parse_u64(optarg, 0, 60000, &o->pre_ms)) return 2; break;
 		case 'P': if (bench_parse_u64(optarg, 0, 60000, &o->post_ms)) return 2; break;
 		case 'o':
