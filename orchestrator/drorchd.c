@@ -40,7 +40,9 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: drorchd --config FILE [--log-level debug|info|warn|error]\n"
 		   "       drorchd --config FILE --verify-audit\n"
-		   "       drorchd --config FILE --accept-lost-history\n");
+		   "       drorchd --config FILE --accept-lost-history\n"
+		   "       drorchd --version | -h\n"
+		   "  with an ha: section in FILE, one of several instances through etcd (docs/ha.md)\n");
 }
 
 static void print_rows(const char *table, int64_t rows, const char *what)
@@ -263,12 +265,13 @@ int main(int argc, char **argv)
 		{ "accept-lost-history", no_argument, NULL, 'a' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = NULL;
 	int verify = 0, accept = 0, c;
 	enum log_level level = LOG_INFO;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': path = optarg; break;
 		case 'v': verify = 1; break;
@@ -281,6 +284,8 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'h': usage(stdout); return 0;
+		case 'V': printf("drorchd %s (store schema %d)\n", PACKAGE_VERSION, STORE_SCHEMA_VERSION);
+			  return 0;
 		default: usage(stderr); return 2;
 		}
 	}

@@ -212,6 +212,27 @@ static void expect_usage(const char *const argv[], const char *needle)
 	out_free(&o);
 }
 
+/* Every program says its version and its usage, exit 0 (stdout). */
+START_TEST(test_every_binary_answers_version_and_help)
+{
+	static const char *const bins[] = { "drsite", "drlink", "drorchd", "drctl" };
+	for (size_t b = 0; b < sizeof(bins) / sizeof(bins[0]); b++) {
+		for (int h = 0; h < 2; h++) {
+			char log[700];
+			snprintf(log, sizeof(log), "%s/%s-%d.out", root, bins[b], h);
+			char *argv[] = { (char *)th_bin(bins[b]), h ? "-h" : "--version", NULL };
+			int st = th_wait_exit(th_spawn(argv, log), 5000);
+			ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s %s: status %d", bins[b],
+				      argv[1], st);
+			char *out = th_read_file(log, NULL);
+			ck_assert_msg(out && strstr(out, h ? "usage: " : bins[b]), "%s %s: %s", bins[b],
+				      argv[1], out ? out : "(nothing)");
+			free(out);
+		}
+	}
+}
+END_TEST
+
 START_TEST(test_usage_errors_exit_2_with_a_message)
 {
 	const char *none[] = { NULL };
@@ -951,6 +972,7 @@ static Suite *drctl_suite(void)
 	TCase *tc = tcase_create("cli");
 	tcase_set_timeout(tc, 90);
 	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_every_binary_answers_version_and_help);
 	tcase_add_test(tc, test_usage_errors_exit_2_with_a_message);
 	tcase_add_test(tc, test_lab_kill_failover_audit_wan_and_down);
 	tcase_add_test(tc, test_lab_up_on_a_running_lab_is_refused_and_changes_nothing);

@@ -43,7 +43,7 @@ struct ctl {
 	const char *lab_dir;
 	char url_buf[96];
 	char token[256];
-	bool json, yes, help;
+	bool json, yes, help, version;
 	struct lab *lab;
 	struct httpc *http;
 	FILE *progress;            /* stdout, or stderr with --json */
@@ -94,6 +94,7 @@ static const char *const global_help =
 	"  --json            print JSON for scripts instead of tables\n"
 	"  --yes, -y         do not ask for confirmation\n"
 	"  --help, -h        this text; 'drctl COMMAND --help' for one command\n"
+	"  --version         drctl's version\n"
 	"\n"
 	"exit status: 0 done, 1 the operation failed, 2 usage or bad input\n"
 	"\ncommands:\n";
@@ -151,6 +152,8 @@ static int global_opt(struct ctl *c, int argc, char **argv, int i)
 		return c->yes = true, 1;
 	if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
 		return c->help = true, 1;
+	if (!strcmp(argv[i], "--version"))
+		return c->version = true, 1;
 	if ((used = match_opt("--url", true, argc, argv, i, &v)))
 		return used > 0 ? (c->url = v, used) : -1;
 	if ((used = match_opt("--token-file", true, argc, argv, i, &v)))
@@ -1982,6 +1985,10 @@ static int run(struct ctl *c, int argc, char **argv)
 	int rc, at = parse_globals(c, argc, argv, &rc);
 	if (rc)
 		return rc;
+	if (c->version) {
+		printf("drctl %s\n", PACKAGE_VERSION);
+		return EXIT_DONE;
+	}
 	if (at >= argc) {
 		fputs(global_help, c->help ? stdout : stderr);
 		print_commands(c->help ? stdout : stderr);

@@ -172,6 +172,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: drlink --admin HOST:PORT [--config links.yaml] [--queue-kib N]\n"
 		   "              [--seed N] [--log-level debug|info|warn|error]\n"
+		   "       drlink --version | -h\n"
 		   "  --queue-kib N  bytes held per connection and direction before drlink\n"
 		   "                 stops reading the sender (default 256)\n"
 		   "  --seed N       fixes the jitter and loss draws, for repeatable drills\n");
@@ -186,11 +187,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
 	char *end;
-	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'a': o->admin = optarg; break;
 		case 'c': o->config = optarg; break;
@@ -218,6 +220,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			}
 			break;
 		case 'h': usage(stdout); exit(0);
+		case 'V': printf("drlink %s\n", PACKAGE_VERSION); exit(0);
 		default: return -1;
 		}
 	}
