@@ -357,8 +357,8 @@ static int grant(struct ha *h, char *err, size_t errlen)
 }
 
 /* Renews the lease; a lease etcd no longer knows is dropped (and with it
- * the leadership). */
-static void keepalive(struct ha *h)
+ * the leadership).  Whether etcd answered. */
+static bool keepalive(struct ha *h)
 {
 	char err[512];
 	int64_t left = 0;
@@ -369,7 +369,7 @@ static void keepalive(struct ha *h)
 	if (etcd_lease_keepalive(h->session, id, &left, err, sizeof(err)) != 0) {
 		log_event(LOG_WARN, "ha.keepalive_failed", "{s:s, s:s}", "name", h->cfg.name,
 			  "error", err);
-		return;
+		return false;
 	}
 	pthread_mutex_lock(&h->mu);
 	if (left > 0) {
@@ -379,6 +379,7 @@ static void keepalive(struct ha *h)
 		step_down_locked(h, "the lease expired");
 	}
 	pthread_mutex_unlock(&h->mu);
+	return true;
 }
 
 /* Reads P/head: its index and mod_revision (0, 0 when absent). */
@@ -512,18 +513,19 @@ static void *session_main(void *arg)
 		int64_t lease = h->lease;
 		if (h->leads && !lease_valid_locked(h))
 			step_down_locked(h, "the lease could not be renewed in time (self-fenced)");
-		bool ready = h->ready, leads = h->leads;
 		pthread_mutex_unlock(&h->mu);
 		uint64_t now = time_mono_ms();
 		if (!lease) {
 			if (grant(h, err, sizeof(err)) != 0)
 				log_event(LOG_WARN, "ha.grant_failed", "{s:s}", "error", err);
 			last_renew = now;
-		} else if (now - last_renew >= renew_every) {
-			keepalive(h);
-			last_renew = now;
+		} else if (now - last_renew >= renew_every && keepalive(h)) {
+			last_renew = now;  /* a failed renewal is tried again next tick */
 		}
 		campaign(h);
+		pthread_mutex_lock(&h->mu);
+		bool leads = h->leads, ready = h->ready;  /* it may have just taken the key */
+		pthread_mutex_unlock(&h->mu);
 		if (leads && !ready)
 			become_ready(h);
 		if (now - last_members >= HA_MEMBERS_EVERY_MS) {
