@@ -93,8 +93,8 @@ START_TEST(test_cli_version_help_and_usage_errors)
 	free(out);
 	const char *none[] = { NULL };
 	expect_usage("none", none, "--seed N is required");
-	const char *ha[] = { "--seed", "1", "--ha", NULL };
-	expect_usage("ha", ha, "--ha: a highly available drorchd");
+	const char *ha[] = { "--seed", "1", "--faults", "process,ha", NULL };
+	expect_usage("ha", ha, "--faults: the ha class needs --ha");
 	const char *mode[] = { "--seed", "1", "--mode", "quorum", NULL };
 	expect_usage("mode", mode, "--mode: expected sync or async");
 	const char *faults[] = { "--seed", "1", "--faults", "process,cosmic-rays", NULL };
@@ -110,11 +110,11 @@ END_TEST
 
 /* ---- the schedule (unit) ------------------------------------------------------------ */
 
-static char *schedule_text(uint64_t seed, double duration, bool async, unsigned classes)
+static char *schedule_text(uint64_t seed, double duration, bool async, bool ha, unsigned classes)
 {
 	static const char *const names[3] = { "us-east", "eu-west", "ap-south" };
 	struct schedule s;
-	ck_assert_int_eq(sched_make(seed, duration, async, classes, &s), 0);
+	ck_assert_int_eq(sched_make(seed, duration, async, ha, classes, &s), 0);
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
@@ -127,9 +127,9 @@ static char *schedule_text(uint64_t seed, double duration, bool async, unsigned 
 
 START_TEST(test_schedule_is_the_seed_s)
 {
-	unsigned all = (1u << FC_N) - 1;
-	char *a = schedule_text(42, 30, false, all), *b = schedule_text(42, 30, false, all);
-	char *c = schedule_text(43, 30, false, all), *d = schedule_text(42, 30, true, all);
+	unsigned all = SCHED_ALL_CLASSES(false);
+	char *a = schedule_text(42, 30, false, false, all), *b = schedule_text(42, 30, false, false, all);
+	char *c = schedule_text(43, 30, false, false, all), *d = schedule_text(42, 30, true, false, all);
 	ck_assert_str_eq(a, b);
 	ck_assert_str_ne(a, c);
 	ck_assert_str_ne(a, d);
@@ -145,10 +145,10 @@ START_TEST(test_schedule_draws_from_the_classes_asked_only)
 {
 	unsigned mask;
 	char err[200];
-	ck_assert_int_eq(sched_parse_classes("network,operator", &mask, err, sizeof(err)), 0);
+	ck_assert_int_eq(sched_parse_classes("network,operator", false, &mask, err, sizeof(err)), 0);
 	for (uint64_t seed = 1; seed <= 20; seed++) {
 		struct schedule s;
-		ck_assert_int_eq(sched_make(seed, 60, false, mask, &s), 0);
+		ck_assert_int_eq(sched_make(seed, 60, false, false, mask, &s), 0);
 		ck_assert_int_gt(s.n, 5);
 		for (int i = 0; i < s.n; i++) {
 			enum fclass c = sched_class_of(s.faults[i].kind);
@@ -160,9 +160,13 @@ START_TEST(test_schedule_draws_from_the_classes_asked_only)
 		ck_assert_str_eq(s.rewind_crash, "");  /* no process class: no rewind crash */
 		sched_free(&s);
 	}
-	ck_assert_int_eq(sched_parse_classes("all", &mask, err, sizeof(err)), 0);
+	ck_assert_int_eq(sched_parse_classes("all", false, &mask, err, sizeof(err)), 0);
+	ck_assert_uint_eq(mask, (1u << FC_N) - 1 - (1u << FC_HA));  /* all but ha */
+	ck_assert_int_eq(sched_parse_classes("all", true, &mask, err, sizeof(err)), 0);
 	ck_assert_uint_eq(mask, (1u << FC_N) - 1);
-	ck_assert_int_eq(sched_parse_classes("disk,,", &mask, err, sizeof(err)), -1);
+	ck_assert_int_eq(sched_parse_classes("ha", false, &mask, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "needs --ha"));
+	ck_assert_int_eq(sched_parse_classes("disk,,", false, &mask, err, sizeof(err)), -1);
 }
 END_TEST
 
@@ -171,7 +175,7 @@ START_TEST(test_schedule_takes_one_site_down_at_a_time)
 {
 	for (uint64_t seed = 1; seed <= 50; seed++) {
 		struct schedule s;
-		ck_assert_int_eq(sched_make(seed, 60, seed & 1, (1u << FC_N) - 1, &s), 0);
+		ck_assert_int_eq(sched_make(seed, 60, seed & 1, seed & 2, SCHED_ALL_CLASSES(seed & 2), &s), 0);
 		double busy_until = 0;
 		for (int i = 0; i < s.n; i++) {
 			const struct fault *f = &s.faults[i];
@@ -186,6 +190,94 @@ START_TEST(test_schedule_takes_one_site_down_at_a_time)
 		}
 		sched_free(&s);
 	}
+}
+END_TEST
+
+/* The ha class: the same seed gives the same schedule; it is drawn only in
+ * an HA trial; there a fault on drorchd hits "@leader", never "drorchd". */
+START_TEST(test_schedule_ha_is_the_seed_s)
+{
+	unsigned ha = 1u << FC_HA, all = SCHED_ALL_CLASSES(true);
+	char *a = schedule_text(95001, 30, false, true, ha), *b = schedule_text(95001, 30, false, true, ha);
+	char *c = schedule_text(95002, 30, false, true, ha), *d = schedule_text(95001, 30, true, true, ha);
+	ck_assert_str_eq(a, b);
+	ck_assert_str_ne(a, c);
+	ck_assert_str_ne(a, d);
+	ck_assert_ptr_nonnull(strstr(a, " ha "));
+	free(a);
+	free(b);
+	free(c);
+	free(d);
+	bool some_ha = false, some_leader = false;
+	for (uint64_t seed = 1; seed <= 40; seed++) {
+		char *h1 = schedule_text(seed, 60, seed & 1, true, all);
+		char *h2 = schedule_text(seed, 60, seed & 1, true, all);
+		char *plain = schedule_text(seed, 60, seed & 1, false, SCHED_ALL_CLASSES(false));
+		ck_assert_str_eq(h1, h2);
+		const char *orch = strstr(h1, " drorchd ");
+		ck_assert_msg(!orch, "seed %llu: an HA schedule names drorchd: ...%.80s",
+			      (unsigned long long)seed, orch && orch - h1 > 40 ? orch - 40 : h1);
+		ck_assert_msg(!strstr(plain, " ha ") && !strstr(plain, "@leader"),
+			      "seed %llu: a schedule without --ha has HA faults", (unsigned long long)seed);
+		some_ha |= strstr(h1, " ha ") != NULL;
+		some_leader |= strstr(h1, "@leader") != NULL;
+		free(h1);
+		free(h2);
+		free(plain);
+	}
+	ck_assert(some_ha && some_leader);
+}
+END_TEST
+
+static bool ha_on_etcd(const struct fault *f)
+{
+	return f->kind == FK_HA_KILL_ETCD || f->kind == FK_HA_LOSE_QUORUM;
+}
+
+static bool ha_on_instance(const struct fault *f)
+{
+	return f->kind == FK_KILL_ORCH || sched_class_of(f->kind) == FC_ORCHSTORE ||
+	       (f->kind == FK_MIDOP && f->victim == V_ORCH) ||
+	       (sched_class_of(f->kind) == FC_HA && !ha_on_etcd(f));
+}
+
+/* One etcd member down at a time (two only in the rare fault that means to
+ * lose the quorum), one drorchd instance hit at a time, and a leader
+ * stopped for longer than its lease. */
+START_TEST(test_schedule_ha_one_member_one_instance_at_a_time)
+{
+	int quorum = 0, n = 0, kinds[FK_N] = { 0 };
+	for (uint64_t seed = 1; seed <= 60; seed++) {
+		struct schedule s;
+		ck_assert_int_eq(sched_make(seed, 60, seed & 1, true, 1u << FC_HA, &s), 0);
+		double etcd_until = 0, orch_until = 0;
+		for (int i = 0; i < s.n; i++) {
+			const struct fault *f = &s.faults[i];
+			ck_assert_int_eq(sched_class_of(f->kind), FC_HA);
+			kinds[f->kind]++;
+			n++;
+			if (ha_on_etcd(f)) {
+				ck_assert_msg(f->at_s >= etcd_until, "seed %llu: #%d at %.2f s, etcd busy until %.2f s",
+					      (unsigned long long)seed, f->index, f->at_s, etcd_until);
+				etcd_until = f->at_s + f->dur_s;
+				ck_assert(f->target == T_ETCD && f->pick >= 0 && f->pick <= 2);
+				quorum += f->kind == FK_HA_LOSE_QUORUM;
+			} else {
+				ck_assert(ha_on_instance(f));
+				ck_assert_msg(f->at_s >= orch_until, "seed %llu: #%d at %.2f s, an instance is hit "
+					      "until %.2f s", (unsigned long long)seed, f->index, f->at_s, orch_until);
+				orch_until = f->at_s + f->dur_s;
+				ck_assert(f->target == (f->kind == FK_HA_KILL_FOLLOWER ? T_FOLLOWER : T_LEADER));
+			}
+			if (f->kind == FK_HA_STOP_LEADER)
+				ck_assert_msg(f->dur_s > SCHED_HA_LEASE_MS / 1000.0 + 0.9, "seed %llu: #%d stops "
+					      "the leader %.2f s", (unsigned long long)seed, f->index, f->dur_s);
+		}
+		sched_free(&s);
+	}
+	for (int k = FK_HA_KILL_LEADER; k <= FK_HA_LOSE_QUORUM; k++)
+		ck_assert_msg(kinds[k] > 0, "no %s in 60 seeds", sched_kind_name((enum fkind)k));
+	ck_assert_msg(quorum * 8 < n, "losing the quorum is not rare: %d of %d", quorum, n);
 }
 END_TEST
 
@@ -259,6 +351,8 @@ static Suite *chaos_suite(void)
 	tcase_add_test(unit, test_schedule_is_the_seed_s);
 	tcase_add_test(unit, test_schedule_draws_from_the_classes_asked_only);
 	tcase_add_test(unit, test_schedule_takes_one_site_down_at_a_time);
+	tcase_add_test(unit, test_schedule_ha_is_the_seed_s);
+	tcase_add_test(unit, test_schedule_ha_one_member_one_instance_at_a_time);
 	suite_add_tcase(s, unit);
 	TCase *cli = tcase_create("cli");
 	tcase_set_timeout(cli, 60);
