@@ -967,7 +967,7 @@ static int start_proc(struct lab *l, struct httpc *c, struct lab_proc *p, long t
  * only the processes' own listeners race for ports.  0 or -1. */
 static int free_ports(int *ports, int n)
 {
-	int fds[3 * LAB_HA_NODES], got = 0;
+	int fds[2 * LAB_HA_NODES], got = 0;
 	assert(n <= (int)(sizeof(fds) / sizeof(fds[0])));
 	for (; got < n; got++) {
 		struct sockaddr_in a = { .sin_family = AF_INET,
@@ -1673,18 +1673,32 @@ static int start_orchs(struct lab *l, const struct lab_spec *s, struct httpc *c,
 	return start_group(l, c, l->norchs, deadline, err, errlen);
 }
 
-/* etcd (with HA) and drorchd, on ports picked together so that they differ
- * (the sites' and drlink's are bound by now); waits for STEADY at the one
- * drorchd, or at the leader. */
+/* With HA, etcd and the instances' links to it, on ports picked together
+ * so that they differ (the sites', drlink's and its site links' are bound
+ * by now).  Before drorchd's ports are picked: a link listens on a port
+ * drlink picks, which must not be one picked for drorchd. */
+static int up_etcd(struct lab *l, struct httpc *c, uint64_t deadline, char *err, size_t errlen)
+{
+	int ports[2 * LAB_HA_NODES];
+	if (free_ports(ports, 2 * LAB_HA_NODES))
+		return seterr(err, errlen, "no free loopback ports for etcd");
+	if (start_etcd(l, c, ports, deadline, err, errlen))
+		return -1;
+	l->norchs = LAB_HA_NODES;  /* the instances' names, for their links; lay_orchs follows */
+	return create_etcd_links(l, c, err, errlen);
+}
+
+/* etcd (with HA), then drorchd on ports picked together so that they
+ * differ; waits for STEADY at the one drorchd, or at the leader. */
 static int up_orch(struct lab *l, const struct lab_up_opts *o, const struct lab_spec *s,
 		   struct httpc *c, uint64_t deadline, char *err, size_t errlen)
 {
-	int ports[3 * LAB_HA_NODES], leader = 0;
-	if (free_ports(ports, s->ha ? 3 * LAB_HA_NODES : 1))
+	int ports[LAB_HA_NODES], leader = 0;
+	if (s->ha && up_etcd(l, c, deadline, err, errlen))
+		return -1;
+	if (free_ports(ports, s->ha ? LAB_HA_NODES : 1))
 		return seterr(err, errlen, "no free loopback ports");
-	if (lay_orchs(l, s->ha, ports, err, errlen) ||
-	    (s->ha && (start_etcd(l, c, ports + LAB_HA_NODES, deadline, err, errlen) ||
-		       create_etcd_links(l, c, err, errlen))))
+	if (lay_orchs(l, s->ha, ports, err, errlen))
 		return -1;
 	for (int k = 0; k < l->netcd; k++)
 		say(o, "%-9s %s  data %s/etcd-%d", l->procs[l->nprocs - l->netcd + k].name, l->etcd[k],
