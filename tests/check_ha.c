@@ -410,6 +410,17 @@ START_TEST(test_leader_cut_off_from_etcd_stops_acting)
 	long long epoch = tl_status_epoch(&L);
 	int64_t cut = (int64_t)time_wall_ms();
 	cut_from_etcd(l, true);
+	/* A change asked of it now cannot reach the log: 503 (no leader, ask
+	 * again), not a server error. */
+	static const char policy[] = "{\"name\":\"test\",\"failover\":{\"anti_flap_s\":0}}";
+	char url[128], *body = NULL;
+	snprintf(url, sizeof(url), "%s/v1/policy", I[l].url);
+	long answered = th_http("PUT", url, OP_TOKEN, policy, strlen(policy), &body, NULL);
+	fprintf(stderr, "check_ha: PUT /v1/policy to d%d just cut off from etcd: %ld %s\n", l,
+		answered, body);
+	ck_assert_msg(answered == 503 && body && strstr(body, "no leader"), "a change asked of the "
+		      "leader cut off from etcd: %ld %s", answered, body);
+	free(body);
 	int nl = wait_leader(l, TTL_MS + 5000);  /* leader() fails on two at once */
 	ck_assert_msg(nl >= 0, "no instance took over; see %s", I[obs].log);
 	time_sleep_ms(1000);
