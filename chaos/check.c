@@ -1212,7 +1212,8 @@ static void check_ha(struct checker *k)
 	for (int i = 0; i < t->nfindings; i++)
 		fail(k, INV_H, "%s", t->findings[i]);
 	snprintf(detail, sizeof(detail), "leader %s; %zu copies equal at %zu transitions; %zu epochs "
-		 "raised, each once; %d copies rebuilt from etcd; %d leaders stopped past their lease",
+		 "in the log, each raised once; %d copies rebuilt from etcd; %d leaders stopped past "
+		 "their lease",
 		 leader >= 0 ? chaos_orch_name(t, leader) : "none", ncopies, json_array_size(rows),
 		 json_object_size(raised), t->ha_rebuilds, t->nresumes);
 	verdict_line(k, INV_H, "HA: one leader, equal copies, each epoch issued once", detail);
