@@ -90,10 +90,13 @@ struct opans {
 
 struct resume {
 	double at_s;               /* its SIGCONT */
-	int64_t at_wall_ms;
+	double stopped_s;          /* how long it was stopped */
 	int inst;                  /* the instance */
+	int64_t term_before;       /* its term as leader when it was stopped */
+	int successor;             /* an instance seen leading while it was stopped, or -1 */
 	int other_leader;          /* the instance answering /healthz/leader 200 then, or -1 */
 	bool led_after;            /* it answered /healthz/leader 200 after its SIGCONT */
+	int64_t term_after;        /* ... with this term (its status's ha.term) */
 	char role[16];             /* its /healthz role once settled ("" : no answer) */
 };
 

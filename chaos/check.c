@@ -1177,19 +1177,32 @@ static int the_leader(struct checker *k, int *n)
 	return leader;
 }
 
+/*
+ * A leader stopped past its lease, as it came back.  Two leaders at once
+ * fail; so does leading again on its old term once another instance led
+ * meanwhile (it acted on a lease it had lost).  Leading on, on its old term,
+ * when nobody led meanwhile is its lease living on (etcd extends leases when
+ * its own leader changes, e.g. an etcd member killed), and leading on a new
+ * term is a new election: printed, not judged.
+ */
 static void check_resumes(struct checker *k)
 {
 	struct trial *t = k->t;
 	for (int i = 0; i < t->nresumes; i++) {
 		const struct resume *r = &t->resumes[i];
 		const char *name = chaos_orch_name(t, r->inst);
-		if (r->led_after || !strcmp(r->role, "leader"))
-			fail(k, INV_H, "%s, stopped past its lease, came back at +%.2fs and %s (%s led)", name,
-			     r->at_s, r->led_after ? "answered /healthz/leader 200" : "says it leads",
-			     r->other_leader >= 0 ? chaos_orch_name(t, r->other_leader) : "no other instance");
-		else if (r->other_leader < 0)
-			printf("  (h) not judged: %s came back at +%.2fs while no other instance led\n", name,
-			       r->at_s);
+		bool leads = r->led_after || !strcmp(r->role, "leader");
+		if (leads && r->other_leader >= 0)
+			fail(k, INV_H, "%s, stopped %.1f s, came back at +%.2fs and leads while %s leads too",
+			     name, r->stopped_s, r->at_s, chaos_orch_name(t, r->other_leader));
+		else if (r->led_after && r->successor >= 0 && r->term_after == r->term_before)
+			fail(k, INV_H, "%s, stopped %.1f s, came back at +%.2fs and led on its old term %"
+			     PRId64 ", after %s had led", name, r->stopped_s, r->at_s, r->term_before,
+			     chaos_orch_name(t, r->successor));
+		else if (leads)
+			printf("  (h) not judged: %s, stopped %.1f s, came back at +%.2fs and leads (term %"
+			       PRId64 " -> %" PRId64 "); no other instance led meanwhile\n", name,
+			       r->stopped_s, r->at_s, r->term_before, r->term_after);
 	}
 }
 

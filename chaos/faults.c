@@ -52,6 +52,7 @@
 #define POLICY_RETRY_NS 1500000000LL
 #define AGENT_PERIOD_NS 300000000LL
 #define MIRROR_CHECK_NS 1000000000LL
+#define SUCCESSOR_CHECK_NS 500000000LL
 #define QUORUM_FIRST_START_MS 300  /* an etcd member alone cannot answer: do not wait */
 #define RESUME_WATCH_MS 2000       /* a resumed leader must say it follows within this */
 #define LEADER_WAIT_S ((SCHED_HA_LEASE_MS + 3000) / 1000.0)  /* a fault on the leader waits
@@ -66,6 +67,8 @@ struct frt {
 	char proc2[LAB_NAME];      /* a second one (etcd's quorum lost) */
 	int inst;                  /* the drorchd instance it hit (-1: none) */
 	bool cut;                  /* HA: inst is cut off from etcd */
+	int64_t term;              /* HA: a stopped leader's term */
+	int successor;             /* HA: an instance seen leading while inst is stopped */
 	int nlinks;
 	char links[LAB_MAX_LINKS][80];  /* the drlink links it changed */
 	double end_s;              /* when it ends: fired + its duration (from the phase's start) */
@@ -89,6 +92,7 @@ struct faults {
 	bool orch_stopped[LAB_HA_NODES];   /* HA: an instance drchaos SIGSTOPped */
 	bool store_hit[LAB_HA_NODES];      /* a fault damaged the instance's store, not yet aside */
 	int64_t mirror_check_ns;           /* HA: the next look at the instances' mirrors */
+	int64_t successor_check_ns;        /* HA: the next look for a stopped leader's successor */
 	int unrepaired;                    /* the site whose data drchaos destroyed, or -1 */
 	int64_t unrepaired_lsn;            /* what it must catch up to */
 	int64_t unrepaired_ns;             /* its last (re)start: only later looks count */
@@ -1078,11 +1082,51 @@ static int fire_process(struct faults *fs, struct frt *r, char *what, size_t len
 
 /* ==== HA: the drorchd instances and etcd ==================================================== */
 
+/* GET path of instance i alone: its status, or -1 when it gives no answer;
+ * the body's JSON in *out when asked (caller decrefs). */
+static long orch_ask(struct faults *fs, int i, const char *path, json_t **out)
+{
+	char url[200];
+	struct chttp_ans a;
+	snprintf(url, sizeof(url), "%s%s", fs->t->lab->urls[i], path);
+	long st = chttp_do(fs->c, "GET", url, NULL, NULL, 0, 500, &a) ? -1 : a.status;
+	if (out)
+		*out = st > 0 && a.body ? json_loads(a.body, 0, NULL) : NULL;
+	chttp_ans_free(&a);
+	return st;
+}
+
+/* Instance i's term as leader (its status's ha.term; 0: it does not lead
+ * or gives no answer). */
+static int64_t orch_term(struct faults *fs, int i)
+{
+	json_t *st = NULL;
+	orch_ask(fs, i, "/v1/status", &st);
+	int64_t term = json_integer_value(json_object_get(json_object_get(st, "ha"), "term"));
+	json_decref(st);
+	return term;
+}
+
+/* An etcd member is down (-1: none): its index. */
+static int etcd_down(struct faults *fs)
+{
+	for (int k = 0; k < fs->t->lab->netcd; k++) {
+		char name[LAB_NAME];
+		snprintf(name, sizeof(name), "etcd-%d", k + 1);
+		if (!proc_up(fs, name))
+			return k;
+	}
+	return -1;
+}
+
 /* kill -9 of one etcd member, or of the two other than pick (quorum lost). */
 static int fire_etcd(struct faults *fs, struct frt *r, char *what, size_t len)
 {
 	const struct fault *f = r->f;
 	char a[LAB_NAME], b[LAB_NAME];
+	int down = etcd_down(fs);
+	if (down >= 0)  /* never two members down, unless this fault means it */
+		return snprintf(what, len, "etcd-%d is down", down + 1), 1;
 	if (f->kind == FK_HA_KILL_ETCD) {
 		snprintf(a, sizeof(a), "etcd-%d", f->pick + 1);
 		if (kill9(fs, a))
@@ -1092,8 +1136,6 @@ static int fire_etcd(struct faults *fs, struct frt *r, char *what, size_t len)
 	}
 	snprintf(a, sizeof(a), "etcd-%d", (f->pick + 1) % LAB_HA_NODES + 1);
 	snprintf(b, sizeof(b), "etcd-%d", (f->pick + 2) % LAB_HA_NODES + 1);
-	if (!proc_up(fs, a) || !proc_up(fs, b))
-		return snprintf(what, len, "%s or %s is down", a, b), 1;
 	if (kill9(fs, a) || kill9(fs, b))
 		return snprintf(what, len, "kill -9 %s and %s failed", a, b), 1;
 	snprintf(r->proc, sizeof(r->proc), "%s", a);
@@ -1117,9 +1159,11 @@ static int fire_ha(struct faults *fs, struct frt *r, char *what, size_t len)
 		return snprintf(what, len, "%s is down", name), 1;
 	switch (f->kind) {
 	case FK_HA_STOP_LEADER:
+		r->term = orch_term(fs, i);
+		r->successor = -1;
 		kill(lab_proc_named(t->lab, name)->pid, SIGSTOP);
 		fs->orch_stopped[i] = true;
-		return snprintf(what, len, "SIGSTOP %s", name), 0;
+		return snprintf(what, len, "SIGSTOP %s (term %" PRId64 ")", name, r->term), 0;
 	case FK_HA_CUT_LEADER:
 		if (lab_cut_from_etcd(t->lab, i, true, err, sizeof(err)))
 			return snprintf(what, len, "%s", err), 1;
@@ -1133,33 +1177,39 @@ static int fire_ha(struct faults *fs, struct frt *r, char *what, size_t len)
 	}
 }
 
-/* GET path of instance i alone: its status, or -1 when it gives no answer;
- * the body's JSON in *out when asked (caller decrefs). */
-static long orch_ask(struct faults *fs, int i, const char *path, json_t **out)
+/* An instance that leads while another (the stopped leader) is stopped:
+ * noted on the fault, twice a second. */
+static void watch_successors(struct faults *fs)
 {
-	char url[200];
-	struct chttp_ans a;
-	snprintf(url, sizeof(url), "%s%s", fs->t->lab->urls[i], path);
-	long st = chttp_do(fs->c, "GET", url, NULL, NULL, 0, 500, &a) ? -1 : a.status;
-	if (out)
-		*out = st > 0 && a.body ? json_loads(a.body, 0, NULL) : NULL;
-	chttp_ans_free(&a);
-	return st;
+	if (!fs->t->ha || chaos_now_ns() < fs->successor_check_ns)
+		return;
+	fs->successor_check_ns = chaos_now_ns() + SUCCESSOR_CHECK_NS;
+	for (int n = 0; n < fs->s->n; n++) {
+		struct frt *r = &fs->rt[n];
+		if (r->f->kind != FK_HA_STOP_LEADER || !r->fired || r->done || r->skipped ||
+		    r->successor >= 0)
+			continue;
+		for (int k = 0; k < fs->t->lab->norchs; k++)
+			if (k != r->inst && !(orchs_out(fs) & (1u << k)) &&
+			    orch_ask(fs, k, "/healthz/leader", NULL) == 200)
+				r->successor = k;
+	}
 }
 
 /* A leader stopped past its lease comes back: SIGCONT, then what it says
- * for RESUME_WATCH_MS.  It must no longer lead (another instance took the
- * key meanwhile) and must say it follows; check (h) judges the record. */
+ * for RESUME_WATCH_MS.  Once another instance led meanwhile, it must not
+ * lead on its old term, and must say it follows; check (h) judges the
+ * record. */
 static void resume_leader(struct faults *fs, struct frt *r)
 {
 	struct trial *t = fs->t;
 	int i = r->inst;
 	if (!fs->orch_stopped[i])
 		return;
-	struct resume rs = { .at_s = chaos_elapsed_s(t), .inst = i, .other_leader = -1 };
-	struct timespec wall;
-	clock_gettime(CLOCK_REALTIME, &wall);
-	rs.at_wall_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
+	watch_successors(fs);
+	struct resume rs = { .at_s = chaos_elapsed_s(t), .inst = i, .other_leader = -1,
+			     .stopped_s = phase_s(fs) - (r->end_s - r->f->dur_s),
+			     .term_before = r->term, .successor = r->successor };
 	kill(lab_proc_named(t->lab, chaos_orch_name(t, i))->pid, SIGCONT);
 	fs->orch_stopped[i] = false;
 	for (int k = 0; k < t->lab->norchs; k++)
@@ -1168,7 +1218,10 @@ static void resume_leader(struct faults *fs, struct frt *r)
 	int64_t end = chaos_now_ns() + (int64_t)RESUME_WATCH_MS * 1000000;
 	do {
 		json_t *h = NULL;
-		rs.led_after |= orch_ask(fs, i, "/healthz/leader", NULL) == 200;
+		if (orch_ask(fs, i, "/healthz/leader", NULL) == 200 && !rs.led_after) {
+			rs.led_after = true;
+			rs.term_after = orch_term(fs, i);
+		}
 		orch_ask(fs, i, "/healthz", &h);
 		snprintf(rs.role, sizeof(rs.role), "%s", json_string_value(json_object_get(h, "role")) ?: "");
 		json_decref(h);
@@ -1178,9 +1231,12 @@ static void resume_leader(struct faults *fs, struct frt *r)
 	} while (chaos_now_ns() < end);
 	if (t->nresumes < CHAOS_MAX_RESUMES)
 		t->resumes[t->nresumes++] = rs;
-	chaos_say(t, "#%d end: SIGCONT %s: %s, says %s; %s%s leads", r->f->index, chaos_orch_name(t, i),
-		  rs.led_after ? "IT ANSWERED /healthz/leader 200" : "not the leader",
-		  rs.role[0] ? rs.role : "(no answer)", rs.other_leader >= 0 ? "" : "no other instance",
+	chaos_say(t, "#%d end: SIGCONT %s after %.1f s: %s, says %s; %s%s led meanwhile, %s%s leads now",
+		  r->f->index, chaos_orch_name(t, i), rs.stopped_s,
+		  rs.led_after ? "it answered /healthz/leader 200" : "not the leader",
+		  rs.role[0] ? rs.role : "(no answer)", rs.successor >= 0 ? "" : "no other instance",
+		  rs.successor >= 0 ? chaos_orch_name(t, rs.successor) : "",
+		  rs.other_leader >= 0 ? "" : "no other instance",
 		  rs.other_leader >= 0 ? chaos_orch_name(t, rs.other_leader) : "");
 }
 
@@ -1234,15 +1290,24 @@ static void watch_mirrors(struct faults *fs)
 
 /* ==== firing and finishing ======================================================================== */
 
-/* HA: a fault on the leader (or a follower) due while no instance leads
- * (a takeover, etcd without quorum) waits for one, LEADER_WAIT_S at most,
- * the faults after it with it (each says how late it fired); the rest of
- * the fault loop goes on. */
-static bool wait_for_leader(struct faults *fs, const struct frt *r)
+/*
+ * HA: a fault that is due while what it needs is not there waits for it,
+ * LEADER_WAIT_S at most, the faults after it with it (each says how late it
+ * fired); the rest of the fault loop goes on.  One on the leader or a
+ * follower waits until every instance runs and one leads (a takeover, etcd
+ * without quorum, an instance still down); one on etcd until every member
+ * runs.  A fault fired late lasts its whole duration, so that the
+ * schedule's one-at-a-time slots are kept at run time too.
+ */
+static bool must_wait(struct faults *fs, const struct frt *r)
 {
 	const struct fault *f = r->f;
-	return fs->t->ha && (f->target == T_LEADER || f->target == T_FOLLOWER) &&
-	       phase_s(fs) < f->at_s + LEADER_WAIT_S && orch_target(fs) < 0;
+	if (!fs->t->ha || phase_s(fs) >= f->at_s + LEADER_WAIT_S)
+		return false;
+	if (f->target == T_ETCD)
+		return etcd_down(fs) >= 0;
+	return (f->target == T_LEADER || f->target == T_FOLLOWER) &&
+	       (orchs_out(fs) || orch_target(fs) < 0);
 }
 
 /* Fires fault r; false when it waits for a leader (not fired yet). */
@@ -1250,7 +1315,7 @@ static bool fire(struct faults *fs, struct frt *r)
 {
 	char what[1200] = "", line[400];
 	int rc;
-	if (wait_for_leader(fs, r))
+	if (must_wait(fs, r))
 		return false;
 	r->fired = true;
 	r->end_s = phase_s(fs) + r->f->dur_s;
@@ -1376,6 +1441,7 @@ static void tick(struct faults *fs)
 	}
 	watchdog(fs);
 	watch_mirrors(fs);
+	watch_successors(fs);
 	upgrade_agent(fs);
 	restore_policy(fs);
 	track_repair(fs);
@@ -1461,6 +1527,12 @@ static void undo_everything(struct faults *fs)
 			if (r->f->kind == FK_MIDOP && r->kill_at_s > 0) {
 				r->done = true;  /* its kill never came: the operation ran */
 				continue;
+			}
+			/* a leader stopped past its lease: the stop runs its course */
+			while (r->f->kind == FK_HA_STOP_LEADER && phase_s(fs) < r->end_s &&
+			       !atomic_load(&fs->t->interrupted)) {
+				watch_successors(fs);
+				sleep_ms(20);
 			}
 			finish(fs, r);
 		}
