@@ -437,8 +437,10 @@ static void print_summary(const struct trial *t, const struct verdict *v, const 
 	for (int c = 0; c < FC_N; c++)
 		if (c != FC_HA || t->ha)
 			printf("%s%s %d", c ? " " : "", sched_class_name((enum fclass)c), t->faults_fired[c]);
-	printf(") acked=%zu lost=%zu indeterminate=%zu checks=%s\n", v->acked, v->lost, v->indeterminate,
-	       checks);
+	printf(") acked=%zu lost=%zu indeterminate=%zu", v->acked, v->lost, v->indeterminate);
+	if (t->ha)
+		printf(" rebuilt=%d", t->ha_rebuilds);
+	printf(" checks=%s\n", checks);
 	fflush(stdout);
 }
 

@@ -53,7 +53,7 @@ num() { echo "$line" | sed -n "s/.*[( ]$1[= ]\([0-9][0-9]*\).*/\1/p"; }
 results=$(mktemp -d "${TMPDIR:-/tmp}/drchaos-runs.XXXXXX")
 echo "drchaos trials: seeds $first..$((first + seeds - 1)), mode $mode${ha:+, HA}, ${duration}s of faults${faults:+, faults $faults}; outputs in $results"
 
-run=0 passed=0 failed=0 acked=0 lost=0 repeats=
+run=0 passed=0 failed=0 acked=0 lost=0 rebuilt=0 repeats=
 c_process=0 c_network=0 c_storage=0 c_orchstore=0 c_disk=0 c_operator=0 c_ha=0
 seed=$first
 while [ "$seed" -lt $((first + seeds)) ]; do
@@ -78,6 +78,7 @@ while [ "$seed" -lt $((first + seeds)) ]; do
 		[ "$rc" -eq 130 ] && break 2
 		v=$(num acked); acked=$((acked + ${v:-0}))
 		v=$(num lost); lost=$((lost + ${v:-0}))
+		v=$(num rebuilt); rebuilt=$((rebuilt + ${v:-0}))
 		for c in process network storage orchstore disk operator ha; do
 			v=$(num $c)
 			eval "c_$c=\$((c_$c + ${v:-0}))"
@@ -89,7 +90,7 @@ done
 echo
 echo "== tally: $run trials, $passed passed, $failed failed"
 echo "   faults: process $c_process, network $c_network, storage $c_storage, orchstore $c_orchstore, disk $c_disk, operator $c_operator${ha:+, ha $c_ha}"
-echo "   acknowledged writes checked: $acked, lost: $lost"
+echo "   acknowledged writes checked: $acked, lost: $lost${ha:+; drorchd copies rebuilt from etcd: $rebuilt}"
 if [ "$failed" -gt 0 ]; then
 	echo "   to repeat a failing trial:$repeats"
 	exit 1

@@ -1,6 +1,7 @@
 /*
  * check_chaos.c — drchaos: its command line, its schedule (unit), and a few
- * short real trials (2 sync, 1 async) run side by side on private labs.
+ * short real trials (2 sync, 1 async) run side by side on private labs,
+ * then one short HA trial (--ha).
  *
  * A trial must run to its end: exit 0 (every invariant held) or 1 (one did
  * not), its last line the summary with its seed, no sanitizer report in its
@@ -286,8 +287,8 @@ END_TEST
 /* Every pid lab.json in dir names is gone; SIGKILLs (and fails on) any left. */
 static void check_lab_gone(const char *dir)
 {
-	pid_t pids[8];
-	int n = th_lab_pids(dir, pids, 8), alive = 0;
+	pid_t pids[16];
+	int n = th_lab_pids(dir, pids, 16), alive = 0;
 	ck_assert_msg(n >= 0, "%s: no lab.json", dir);
 	for (int i = 0; i < n; i++)
 		if (pids[i] > 0 && !th_pid_gone(pids[i])) {
@@ -299,25 +300,31 @@ static void check_lab_gone(const char *dir)
 
 struct trial {
 	const char *seed, *mode;
+	bool ha;                   /* drchaos --ha --faults process,ha */
 	char tag[32], dir[600];
 	pid_t pid;
 };
 
-START_TEST(test_short_trials_run_to_their_end_and_clean_up)
+static void trial_spawn(struct trial *t)
 {
-	struct trial trials[] = { { .seed = "1", .mode = "sync" }, { .seed = "2", .mode = "sync" },
-				  { .seed = "3", .mode = "async" } };
-	const int n = sizeof(trials) / sizeof(trials[0]);
-	bool strict = !getenv("DRCHAOS_STRICT") || strcmp(getenv("DRCHAOS_STRICT"), "0");
-	for (int i = 0; i < n; i++) {
-		struct trial *t = &trials[i];
-		snprintf(t->tag, sizeof(t->tag), "trial-%s-%s", t->mode, t->seed);
-		snprintf(t->dir, sizeof(t->dir), "%s/%s", root, t->tag);
-		const char *args[] = { "--seed", t->seed, "--mode", t->mode, "--duration", TRIAL_SECONDS,
-				       "--heal-timeout", TRIAL_HEAL_SECONDS, "--dir", t->dir, NULL };
-		t->pid = drchaos_spawn(t->tag, args);
-		ck_assert_int_gt(t->pid, 0);
+	snprintf(t->tag, sizeof(t->tag), "trial-%s-%s%s", t->mode, t->seed, t->ha ? "-ha" : "");
+	snprintf(t->dir, sizeof(t->dir), "%s/%s", root, t->tag);
+	const char *args[16] = { "--seed", t->seed, "--mode", t->mode, "--duration", TRIAL_SECONDS,
+				 "--heal-timeout", TRIAL_HEAL_SECONDS, "--dir", t->dir };
+	if (t->ha) {
+		args[10] = "--ha";
+		args[11] = "--faults";
+		args[12] = "process,ha";
 	}
+	t->pid = drchaos_spawn(t->tag, args);
+	ck_assert_int_gt(t->pid, 0);
+}
+
+/* Waits for the trials, checks how each ended; fails (unless
+ * DRCHAOS_STRICT=0) when one broke an invariant. */
+static void trials_judge(struct trial *trials, int n)
+{
+	bool strict = !getenv("DRCHAOS_STRICT") || strcmp(getenv("DRCHAOS_STRICT"), "0");
 	int failed = 0;
 	for (int i = 0; i < n; i++) {
 		struct trial *t = &trials[i];
@@ -325,7 +332,8 @@ START_TEST(test_short_trials_run_to_their_end_and_clean_up)
 		int rc = drchaos_wait(t->tag, t->pid, 150000, &out);
 		const char *last = last_line(out);
 		printf("%s\n", last);
-		snprintf(want, sizeof(want), "drchaos: seed=%s mode=%s ", t->seed, t->mode);
+		snprintf(want, sizeof(want), "drchaos: seed=%s mode=%s%s ", t->seed, t->mode,
+			 t->ha ? " ha" : "");
 		ck_assert_msg(rc == 0 || rc == 1, "%s: exit %d:\n%s", t->tag, rc, out);
 		ck_assert_msg(!strncmp(last, want, strlen(want)) && strstr(last, " checks="),
 			      "%s: the last line is no summary: '%s'", t->tag, last);
@@ -341,6 +349,27 @@ START_TEST(test_short_trials_run_to_their_end_and_clean_up)
 	}
 	ck_assert_msg(!strict || failed == 0, "%d of %d trials broke an invariant (their outputs are above)",
 		      failed, n);
+}
+
+START_TEST(test_short_trials_run_to_their_end_and_clean_up)
+{
+	struct trial trials[] = { { .seed = "1", .mode = "sync" }, { .seed = "2", .mode = "sync" },
+				  { .seed = "3", .mode = "async" } };
+	const int n = sizeof(trials) / sizeof(trials[0]);
+	for (int i = 0; i < n; i++)
+		trial_spawn(&trials[i]);
+	trials_judge(trials, n);
+}
+END_TEST
+
+/* One short HA trial (drorchd-1..3 through etcd-1..3; the process and ha
+ * classes: the leader killed, stopped, cut off from etcd, an etcd member
+ * killed): it runs to its end and leaves none of its ten processes. */
+START_TEST(test_ha_trial_runs_to_its_end_and_cleans_up)
+{
+	struct trial t = { .seed = "4", .mode = "sync", .ha = true };
+	trial_spawn(&t);
+	trials_judge(&t, 1);
 }
 END_TEST
 
@@ -362,6 +391,10 @@ static Suite *chaos_suite(void)
 	tcase_set_timeout(trials, 170);
 	tcase_add_test(trials, test_short_trials_run_to_their_end_and_clean_up);
 	suite_add_tcase(s, trials);
+	TCase *ha = tcase_create("ha trial");
+	tcase_set_timeout(ha, 170);
+	tcase_add_test(ha, test_ha_trial_runs_to_its_end_and_cleans_up);
+	suite_add_tcase(s, ha);
 	return s;
 }
 
