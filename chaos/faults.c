@@ -1082,7 +1082,7 @@ static int fire_process(struct faults *fs, struct frt *r, char *what, size_t len
 
 /* ==== HA: the drorchd instances and etcd ==================================================== */
 
-/* GET path of instance i alone: its status, or -1 when it gives no answer;
+/* GET path of instance i alone: the HTTP status, or -1 when it gives no answer;
  * the body's JSON in *out when asked (caller decrefs). */
 static long orch_ask(struct faults *fs, int i, const char *path, json_t **out)
 {
