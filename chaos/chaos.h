@@ -12,6 +12,13 @@
  * writer owns its record buffer until the load has stopped.  What several
  * threads read (the cluster as the monitor last saw it, the runs seen) is
  * under trial.mu.
+ *
+ * With --ha the lab runs drorchd-1..3 through etcd-1..3 (lab.h).  Every
+ * thread reaches drorchd through orchs.c: reads from any instance that
+ * answers (followers serve them from their copies), the one believed to
+ * lead first; requests that change something to that one, a follower's 307
+ * followed (chttp.h).  A fault on "drorchd" hits the instance that leads
+ * when it fires.
  */
 #ifndef DRCHAOS_CHAOS_H
 #define DRCHAOS_CHAOS_H
@@ -74,6 +81,23 @@ struct opans {
 	char answer[200];
 	bool bad;                  /* a 5xx, or an error that is not JSON {"error":...} */
 	bool excused;              /* drorchd's store was damaged by drchaos at the time */
+	bool no_leader;            /* HA: a 503 "no leader" while no instance led */
+};
+
+/* ---- HA: a leader stopped past its lease, as it came back -------------------------- */
+
+#define CHAOS_MAX_RESUMES 16
+
+struct resume {
+	double at_s;               /* its SIGCONT */
+	double stopped_s;          /* how long it was stopped */
+	int inst;                  /* the instance */
+	int64_t term_before;       /* its term as leader when it was stopped */
+	int successor;             /* an instance seen leading while it was stopped, or -1 */
+	int other_leader;          /* the instance answering /healthz/leader 200 then, or -1 */
+	bool led_after;            /* it answered /healthz/leader 200 after its SIGCONT */
+	int64_t term_after;        /* ... with this term (its status's ha.term) */
+	char role[16];             /* its /healthz role once settled ("" : no answer) */
 };
 
 /* ---- the trial -------------------------------------------------------------------------- */
@@ -101,6 +125,7 @@ struct trial {
 	bool async;
 	unsigned classes;
 	bool verbose;
+	bool ha;                   /* an HA lab: drorchd-1..3 through etcd-1..3 */
 	char dir[LAB_PATH];
 	bool dir_given;
 
@@ -113,6 +138,9 @@ struct trial {
 
 	int64_t t0_ns;             /* monotonic origin of every recorded time */
 	atomic_bool stop_load, stop_monitor, interrupted;
+	atomic_int orch_hint;      /* the drorchd instance believed to lead (orchs.c) */
+	atomic_llong orch_silent_ns[LAB_HA_NODES];  /* an instance gave no answer: tried last
+						     * until then (orchs.c) */
 
 	/* under mu: the cluster as the monitor last saw it */
 	pthread_mutex_t mu;
@@ -142,12 +170,19 @@ struct trial {
 	int nops, capops;
 	struct opans *ops;
 	double rebuilt_at_s[CHAOS_SITES];   /* a data dir drchaos emptied (-1: never) */
-	double db_damaged_at_s;             /* a store page drchaos damaged, this generation (-1) */
+	double db_damaged_at_s[LAB_HA_NODES];  /* a page of instance i's store drchaos damaged,
+					     * this generation or copy (-1) */
 	double db_reset_at_ms[8];           /* wall clock of each fresh store */
 	int ndb_resets;
 	int faults_fired[FC_N], faults_skipped;
 	bool healed;                        /* STEADY with every replica streaming, in time */
 	char heal_failure[400];
+	int ha_rebuilds;                    /* HA: copies rebuilt from etcd (store moved aside) */
+	int nfindings;                      /* HA: what an instance did on its own that it must
+					     * not (refused a store drchaos did not touch, ...) */
+	char findings[8][400];
+	int nresumes;
+	struct resume resumes[CHAOS_MAX_RESUMES];  /* HA: leaders stopped past their lease */
 };
 
 /* drchaos's log: "[+12.34s] text" on stdout (thread-safe). */
@@ -159,10 +194,31 @@ double chaos_elapsed_s(const struct trial *t);
 /* The site of lab->sites named name (or whose listen or link address is
  * addr, for X-Drorch-Primary), or -1. */
 int chaos_site_index(const struct trial *t, const char *name);
-/* drorchd --verify-audit on the lab's config: its exit status (-1: could
- * not run) and what it printed, in out. */
-int chaos_verify_audit(const struct trial *t, char *out, size_t len);
 int chaos_site_by_addr(const struct trial *t, const char *addr);
+
+/* orchs.c: drorchd, whichever instance leads or is dead.  An instance is
+ * i in 0..lab->norchs-1 (one without --ha). */
+/* GET path from the instance believed to lead, else the others in order
+ * (an instance that just gave no answer last): the JSON of the first 200
+ * (caller decrefs), or NULL; *from (if not NULL) the instance.  A status
+ * that names the leader moves the belief there. */
+json_t *chaos_orch_get(struct trial *t, struct chttp *c, const char *path, long timeout_ms,
+		       int *from);
+/* A request that changes something, to the instance believed to lead (a
+ * follower's 307 followed), the next one when it gives no answer.  As
+ * chttp_do; *from (if not NULL) the instance asked last. */
+int chaos_orch_do(struct trial *t, struct chttp *c, const char *method, const char *path,
+		  const char *body, long timeout_ms, struct chttp_ans *a, int *from);
+/* The only instance answering GET /healthz/leader 200 now, or -1; *nleaders
+ * (if not NULL) how many did.  Instances in mask `skip` are not asked. */
+int chaos_leader(struct trial *t, struct chttp *c, unsigned skip, int *nleaders);
+/* "drorchd" alone, or "drorchd-N" (lab.h's process names). */
+const char *chaos_orch_name(struct trial *t, int i);
+/* Instance i of a process name, or -1. */
+int chaos_orch_index(struct trial *t, const char *name);
+/* drorchd --verify-audit on instance i's config: its exit status (-1: could
+ * not run) and what it printed, in out. */
+int chaos_verify_audit(struct trial *t, int i, char *out, size_t len);
 
 /* load.c: the monitor, the writers and the probers. */
 int load_start(struct trial *t, char *err, size_t errlen);

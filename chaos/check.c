@@ -20,6 +20,12 @@
  *   (f) every operator request was answered 2xx, or 4xx with a JSON
  *       {"error": ...}; no process reported a sanitizer error.
  *   (g) the cluster healed: STEADY with every replica streaming, in time.
+ *   (h) HA only: no epoch was issued twice (each raised by one transition of
+ *       the log, and every epoch a site reported is one the log raised);
+ *       every live instance's copy of the transitions (seq, hash) is the
+ *       same once settled; exactly one instance leads at the end; a leader
+ *       stopped past its lease came back a follower and did not lead; no
+ *       instance refused, or stopped applying, a store no fault touched.
  *
  * A loss is "lost" only when the read proves it: the key is missing, or
  * holds the value of a write that cannot have come after the acknowledged
@@ -44,8 +50,10 @@
 #define EVIDENCE_MAX 12
 #define FLOOD_WINDOW_MS 10000
 #define FLOOD_MAX 20
+#define COPIES_SETTLE_MS 10000     /* (h): how long the copies may take to agree */
+#define LEADER_SETTLE_MS 5000      /* (h): how long one leader may take to show */
 
-enum inv { INV_A, INV_B, INV_C, INV_D, INV_E, INV_F, INV_G, INV_N };
+enum inv { INV_A, INV_B, INV_C, INV_D, INV_E, INV_F, INV_G, INV_H, INV_N };
 
 struct loss {
 	const struct rec *acked;   /* the last acknowledged write of the key */
@@ -73,7 +81,7 @@ struct checker {
 	int primary_site;
 };
 
-static const char inv_letter[INV_N] = { 'a', 'b', 'c', 'd', 'e', 'f', 'g' };
+static const char inv_letter[INV_N] = { 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h' };
 
 static void fail(struct checker *k, enum inv i, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -716,16 +724,16 @@ static void check_losses(struct checker *k, struct verdict *v)
 
 /* ==== (d) the audit ========================================================================= */
 
+/* From any instance, the leader first (orchs.c). */
 static json_t *orch_get(struct checker *k, const char *path)
 {
-	char url[256];
-	struct chttp_ans a;
-	json_t *j = NULL;
-	snprintf(url, sizeof(url), "%s%s", k->t->lab->url, path);
-	if (chttp_do(k->c, "GET", url, NULL, NULL, 0, 10000, &a) == 0 && a.status == 200 && a.body)
-		j = json_loads(a.body, 0, NULL);
-	chttp_ans_free(&a);
-	return j;
+	return chaos_orch_get(k->t, k->c, path, 10000, NULL);
+}
+
+static bool orch_alive(struct checker *k, int i)
+{
+	const struct lab_proc *p = lab_orch_proc(k->t->lab, i);
+	return p && lab_proc_alive(p);
 }
 
 static bool table_has(json_t *rows, const char *from, const char *event, const char *id, const char *to)
@@ -820,12 +828,18 @@ static void check_audit(struct checker *k)
 		snprintf(detail, sizeof(detail), "%zu transitions; the most one row fired in %d s: %zu (%s)",
 			 json_array_size(tr), FLOOD_WINDOW_MS / 1000, busiest, row[0] ? row : "-");
 	}
-	int rc = chaos_verify_audit(k->t, out, sizeof(out));
-	if (rc != 0 && k->t->db_damaged_at_s >= 0)
-		printf("  (d) not judged: drorchd --verify-audit exit %d (%s), but drchaos damaged a page of "
-		       "this store at +%.2fs\n", rc, out, k->t->db_damaged_at_s);
-	else if (rc != 0)
-		fail(k, INV_D, "drorchd --verify-audit: exit %d: %s", rc, out);
+	/* every instance's copy: the one drorchd's store, or each live HA copy */
+	for (int i = 0; i < k->t->lab->norchs; i++) {
+		const char *name = chaos_orch_name(k->t, i);
+		if (k->t->ha && !orch_alive(k, i))
+			continue;
+		int rc = chaos_verify_audit(k->t, i, out, sizeof(out));
+		if (rc != 0 && k->t->db_damaged_at_s[i] >= 0)
+			printf("  (d) not judged: %s --verify-audit exit %d (%s), but drchaos damaged a page "
+			       "of this store at +%.2fs\n", name, rc, out, k->t->db_damaged_at_s[i]);
+		else if (rc != 0)
+			fail(k, INV_D, "%s --verify-audit: exit %d: %s", name, rc, out);
+	}
 	verdict_line(k, INV_D, "the audit is a path through the FSM, its chain intact", detail);
 	json_decref(fsm);
 	json_decref(tj);
@@ -1014,9 +1028,10 @@ static void scan_log(struct checker *k, const char *path, const char *name)
 
 static void check_answers(struct checker *k)
 {
-	size_t bad = 0, excused = 0;
+	size_t bad = 0, excused = 0, no_leader = 0;
 	for (int i = 0; i < k->t->nops; i++) {
 		const struct opans *o = &k->t->ops[i];
+		no_leader += o->no_leader;
 		if (o->bad && o->excused) {
 			excused++;
 			printf("  (f) not judged (drchaos damaged the store): %s in %s -> %ld %s\n", o->what,
@@ -1029,10 +1044,194 @@ static void check_answers(struct checker *k)
 	}
 	for (int i = 0; i < k->t->lab->nprocs; i++)
 		scan_log(k, k->t->lab->procs[i].log, k->t->lab->procs[i].name);
-	char detail[96];
+	char detail[160];
 	snprintf(detail, sizeof(detail), "%d operator requests, %zu bad answers%s", k->t->nops, bad,
 		 excused ? " (and some on a damaged store)" : "");
+	if (no_leader)
+		snprintf(detail + strlen(detail), sizeof(detail) - strlen(detail), "; %zu answered 503 "
+			 "while no drorchd instance led", no_leader);
 	verdict_line(k, INV_F, "operators get 2xx or a 4xx JSON error; no sanitizer report", detail);
+}
+
+/* ==== (h) HA: one leader, equal copies, each epoch issued once ================================ */
+
+/* Instance i's copy of the transitions as "seq:hash,..." (malloc'd), and
+ * the rows in *rows (caller decrefs) when asked; NULL when it does not
+ * answer. */
+static char *copy_of(struct checker *k, int i, json_t **rows)
+{
+	char url[256];
+	struct chttp_ans a;
+	snprintf(url, sizeof(url), "%s/v1/transitions", k->t->lab->urls[i]);
+	json_t *j = chttp_do(k->c, "GET", url, NULL, NULL, 0, 10000, &a) == 0 && a.status == 200 &&
+		    a.body ? json_loads(a.body, 0, NULL) : NULL;
+	chttp_ans_free(&a);
+	json_t *tr = json_object_get(j, "transitions");
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = j ? open_memstream(&text, &len) : NULL;
+	size_t n;
+	json_t *r;
+	json_array_foreach(tr, n, r)
+		if (f)
+			fprintf(f, "%" JSON_INTEGER_FORMAT ":%s,", json_integer_value(json_object_get(r, "seq")),
+				json_string_value(json_object_get(r, "hash")) ?: "-");
+	if (f && fclose(f)) {
+		free(text);
+		text = NULL;
+	}
+	if (rows && text)
+		*rows = json_incref(tr);
+	json_decref(j);
+	return text;
+}
+
+/* Waits until every live instance's copy equals the reference instance's
+ * (the leader's, or the first that answers); the reference's rows in
+ * *rows.  False, with the evidence printed, when they still differ. */
+static bool copies_equal(struct checker *k, int ref, json_t **rows, size_t *ncopies)
+{
+	struct trial *t = k->t;
+	int64_t end = chaos_now_ns() + (int64_t)COPIES_SETTLE_MS * 1000000;
+	char differ[300];
+	for (;;) {
+		json_decref(*rows);
+		*rows = NULL;
+		char *want = copy_of(k, ref, rows);
+		differ[0] = '\0';
+		*ncopies = want ? 1 : 0;
+		for (int i = 0; want && i < t->lab->norchs; i++) {
+			if (i == ref || !orch_alive(k, i))
+				continue;
+			char *have = copy_of(k, i, NULL);
+			if (have && !strcmp(have, want))
+				(*ncopies)++;
+			else if (!differ[0])
+				snprintf(differ, sizeof(differ), "%s's copy (%zu bytes of seq:hash) differs from "
+					 "%s's (%zu)", chaos_orch_name(t, i), have ? strlen(have) : 0,
+					 chaos_orch_name(t, ref), strlen(want));
+			free(have);
+		}
+		bool ok = want && !differ[0];
+		free(want);
+		if (ok || chaos_now_ns() >= end) {
+			if (!ok)
+				fail(k, INV_H, "after %d s: %s", COPIES_SETTLE_MS / 1000,
+				     differ[0] ? differ : "the reference copy cannot be read");
+			return ok;
+		}
+		struct timespec ts = { 0, 200000000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Every epoch raised by one transition: epochs never go back along the log
+ * (so none is raised twice), and every epoch above the cluster's first (its
+ * first transition's, which leaves STEADY and raises none; with none, the
+ * epoch it is at) that a site reported holding records at is one the log
+ * raised.  The epochs raised, epoch -> seq, into raised. */
+static void check_epochs_issued(struct checker *k, json_t *rows, json_t *raised)
+{
+	int64_t prev = -1, first = -1;
+	size_t i;
+	json_t *r;
+	if (!json_array_size(rows)) {
+		json_t *st = orch_get(k, "/v1/status");
+		first = st ? json_integer_value(json_object_get(st, "epoch")) : INT64_MAX;
+		json_decref(st);
+	}
+	json_array_foreach(rows, i, r) {
+		int64_t e = json_integer_value(json_object_get(r, "epoch"));
+		long long seq = json_integer_value(json_object_get(r, "seq"));
+		char key[32];
+		snprintf(key, sizeof(key), "%" PRId64, e);
+		if (first < 0)
+			first = e;
+		if (prev >= 0 && e < prev)
+			fail(k, INV_H, "transition %lld goes back from epoch %" PRId64 " to %" PRId64, seq, prev, e);
+		else if (e > prev && json_object_get(raised, key))
+			fail(k, INV_H, "epoch %" PRId64 " raised twice: transitions %" JSON_INTEGER_FORMAT
+			     " and %lld", e, json_integer_value(json_object_get(raised, key)), seq);
+		else if (e > prev)
+			json_object_set_new(raised, key, json_integer(seq));
+		prev = e > prev ? e : prev;
+	}
+	const char *site, *epoch;
+	json_t *bysite, *lsn;
+	json_object_foreach(k->t->held, site, bysite)
+		json_object_foreach(bysite, epoch, lsn)
+			if (atoll(epoch) > first && !json_object_get(raised, epoch))
+				fail(k, INV_H, "%s held records at epoch %s (to lsn %" JSON_INTEGER_FORMAT "), "
+				     "which no transition of the log raised", site, epoch, json_integer_value(lsn));
+}
+
+/* Exactly one instance leads (waiting a little for a takeover to end). */
+static int the_leader(struct checker *k, int *n)
+{
+	int64_t end = chaos_now_ns() + (int64_t)LEADER_SETTLE_MS * 1000000;
+	int leader;
+	while ((leader = chaos_leader(k->t, k->c, 0, n)) < 0 && chaos_now_ns() < end) {
+		struct timespec ts = { 0, 200000000 };
+		nanosleep(&ts, NULL);
+	}
+	return leader;
+}
+
+/*
+ * A leader stopped past its lease, as it came back.  Two leaders at once
+ * fail; so does leading again on its old term once another instance led
+ * meanwhile (it acted on a lease it had lost).  Leading on, on its old term,
+ * when nobody led meanwhile is its lease living on (etcd extends leases when
+ * its own leader changes, e.g. an etcd member killed), and leading on a new
+ * term is a new election: printed, not judged.
+ */
+static void check_resumes(struct checker *k)
+{
+	struct trial *t = k->t;
+	for (int i = 0; i < t->nresumes; i++) {
+		const struct resume *r = &t->resumes[i];
+		const char *name = chaos_orch_name(t, r->inst);
+		bool leads = r->led_after || !strcmp(r->role, "leader");
+		if (leads && r->other_leader >= 0)
+			fail(k, INV_H, "%s, stopped %.1f s, came back at +%.2fs and leads while %s leads too",
+			     name, r->stopped_s, r->at_s, chaos_orch_name(t, r->other_leader));
+		else if (r->led_after && r->successor >= 0 && r->term_after == r->term_before)
+			fail(k, INV_H, "%s, stopped %.1f s, came back at +%.2fs and led on its old term %"
+			     PRId64 ", after %s had led", name, r->stopped_s, r->at_s, r->term_before,
+			     chaos_orch_name(t, r->successor));
+		else if (leads)
+			printf("  (h) not judged: %s, stopped %.1f s, came back at +%.2fs and leads (term %"
+			       PRId64 " -> %" PRId64 "); no other instance led meanwhile\n", name,
+			       r->stopped_s, r->at_s, r->term_before, r->term_after);
+	}
+}
+
+static void check_ha(struct checker *k)
+{
+	struct trial *t = k->t;
+	int n, leader = the_leader(k, &n);
+	char detail[300];
+	size_t ncopies = 0;
+	json_t *rows = NULL, *raised = json_object();
+	if (leader < 0)
+		fail(k, INV_H, "at the end %d drorchd instances answer /healthz/leader 200, not one", n);
+	int ref = leader;
+	for (int i = 0; ref < 0 && i < t->lab->norchs; i++)
+		if (orch_alive(k, i))
+			ref = i;
+	if (ref >= 0 && copies_equal(k, ref, &rows, &ncopies) && raised)
+		check_epochs_issued(k, rows, raised);
+	check_resumes(k);
+	for (int i = 0; i < t->nfindings; i++)
+		fail(k, INV_H, "%s", t->findings[i]);
+	snprintf(detail, sizeof(detail), "leader %s; %zu copies equal at %zu transitions; %zu epochs "
+		 "in the log, each raised once; %d copies rebuilt from etcd; %d leaders stopped past "
+		 "their lease",
+		 leader >= 0 ? chaos_orch_name(t, leader) : "none", ncopies, json_array_size(rows),
+		 json_object_size(raised), t->ha_rebuilds, t->nresumes);
+	verdict_line(k, INV_H, "HA: one leader, equal copies, each epoch issued once", detail);
+	json_decref(rows);
+	json_decref(raised);
 }
 
 /* ==== all of them ================================================================================= */
@@ -1077,6 +1276,8 @@ void check_all(struct trial *t, struct verdict *v)
 	if (!t->healed)
 		fail(&k, INV_G, "%s", t->heal_failure);
 	verdict_line(&k, INV_G, "the cluster healed", t->healed ? "STEADY, every replica streaming" : "");
+	if (t->ha)
+		check_ha(&k);
 	int n = 0;
 	for (int i = 0; i < INV_N; i++)
 		if (k.failed[i]) {

@@ -74,22 +74,35 @@ static int header_value(const char *line, size_t len, const char *name, char *ou
 	return 0;
 }
 
+/* One answer being read: the answer, and its Location header. */
+struct reading {
+	struct chttp_ans *a;
+	char location[sizeof(((struct chttp_ans *)0)->url)];
+};
+
 static size_t on_header(char *data, size_t size, size_t n, void *arg)
 {
-	struct chttp_ans *a = arg;
+	struct reading *rd = arg;
+	struct chttp_ans *a = rd->a;
 	size_t len = size * n;
 	char v[64];
 	if (header_value(data, len, "X-Drorch-Primary", a->primary_hint, sizeof(a->primary_hint)) &&
+	    header_value(data, len, "Location", rd->location, sizeof(rd->location)) &&
 	    header_value(data, len, "X-Drorch-Lsn", v, sizeof(v)) == 0)
 		a->lsn_header = strtoll(v, NULL, 10);
 	return len;
 }
 
-int chttp_do(struct chttp *c, const char *method, const char *url, const char *bearer,
-	     const void *body, size_t len, long timeout_ms, struct chttp_ans *a)
+/* One request, no redirect followed; *location gets a Location header. */
+static int request_once(struct chttp *c, const char *method, const char *url, const char *bearer,
+			const void *body, size_t len, long timeout_ms, struct chttp_ans *a,
+			char *location, size_t loclen)
 {
+	struct reading rd = { .a = a };
+	location[0] = '\0';
 	memset(a, 0, sizeof(*a));
 	a->lsn_header = -1;
+	snprintf(a->url, sizeof(a->url), "%s", url);
 	CURL *h = c->curl;
 	curl_easy_reset(h);
 	struct curl_slist *hdrs = curl_slist_append(NULL, "Expect:");
@@ -108,7 +121,7 @@ int chttp_do(struct chttp *c, const char *method, const char *url, const char *b
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, a);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, a);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, &rd);
 	if (!strcmp(method, "GET")) {
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 	} else {
@@ -120,10 +133,29 @@ int chttp_do(struct chttp *c, const char *method, const char *url, const char *b
 	curl_slist_free_all(hdrs);
 	if (rc != CURLE_OK) {
 		snprintf(a->err, sizeof(a->err), "%s", curl_easy_strerror(rc));
+		a->not_sent = rc == CURLE_COULDNT_CONNECT;
 		chttp_ans_free(a);
 		a->status = 0;
 		return -1;
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &a->status);
+	snprintf(location, loclen, "%s", rd.location);
 	return 0;
+}
+
+int chttp_do(struct chttp *c, const char *method, const char *url, const char *bearer,
+	     const void *body, size_t len, long timeout_ms, struct chttp_ans *a)
+{
+	char location[sizeof(a->url)], next[sizeof(a->url)];
+	int rc = request_once(c, method, url, bearer, body, len, timeout_ms, a, location,
+			      sizeof(location));
+	for (int hops = 0; rc == 0 && (a->status == 307 || a->status == 308) &&
+	     !strncmp(location, "http://", 7) && hops < CHTTP_MAX_REDIRECTS; hops++) {
+		snprintf(next, sizeof(next), "%s", location);
+		chttp_ans_free(a);
+		rc = request_once(c, method, next, bearer, body, len, timeout_ms, a, location,
+				  sizeof(location));
+		a->redirects = hops + 1;
+	}
+	return rc;
 }

@@ -6,8 +6,9 @@
  *           [--dir DIR] [--verbose] [--ha]
  *
  * The trial, in order: draw the schedule from the seed and print it; bring
- * up a lab of three sites, drlink and drorchd (lab.h) with the mode's
- * policy and drsite --enable-faults; start the load (load.c); fire the
+ * up a lab of three sites, drlink and drorchd (lab.h; with --ha, drorchd-1..3
+ * through etcd-1..3) with the mode's policy and drsite --enable-faults;
+ * start the load (load.c); fire the
  * faults (faults.c) for --duration seconds; heal and wait for STEADY; stop
  * the load and let replication settle; check every invariant (check.c);
  * stop every process by pid.  The last line summarizes the trial with its
@@ -94,20 +95,6 @@ int chaos_site_index(const struct trial *t, const char *name)
 	return -1;
 }
 
-int chaos_verify_audit(const struct trial *t, char *out, size_t len)
-{
-	char cmd[LAB_PATH * 3];
-	snprintf(cmd, sizeof(cmd), "'%s' --config '%s' --verify-audit 2>&1",
-		 lab_proc_named(t->lab, LAB_ORCH)->argv[0], t->lab->config);
-	FILE *p = popen(cmd, "r");
-	size_t n = p ? fread(out, 1, len - 1, p) : 0;
-	out[n] = '\0';
-	while (n && out[n - 1] == '\n')
-		out[--n] = '\0';
-	int st = p ? pclose(p) : -1;
-	return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 int chaos_site_by_addr(const struct trial *t, const char *addr)
 {
 	const struct lab *l = t->lab;
@@ -131,12 +118,13 @@ static void usage(FILE *f)
 		"  --duration S      seconds of faults (default 30)\n"
 		"  --mode M          sync (default: sync quorum 1) or async replication\n"
 		"  --faults LIST     classes, comma-separated: process,network,storage,orchstore,\n"
-		"                    disk,operator (default all)\n"
+		"                    disk,operator, and with --ha ha (default all)\n"
 		"  --dir DIR         keep the lab in DIR (default: a private temp dir, removed\n"
 		"                    when the trial passes)\n"
 		"  --heal-timeout S  how long the heal may take before the trial fails (default 90)\n"
 		"  --verbose         every request and state change\n"
-		"  --ha              a highly available drorchd (not built yet: refused)\n"
+		"  --ha              an HA lab: drorchd-1..3 through etcd-1..3; faults on drorchd\n"
+		"                    hit the leader, the ha class is drawn, and (h) is checked\n"
 		"exit: 0 every invariant held, 1 one did not, 2 usage, 130 interrupted\n"
 		"see drchaos(1)\n");
 }
@@ -178,7 +166,8 @@ static int parse_args(int argc, char **argv, struct trial *t)
 		{ "heal-timeout", required_argument, NULL, 'T' },
 		{ "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 },
 	};
-	bool seeded = false, ha = false;
+	bool seeded = false;
+	const char *faults = "all";
 	uint64_t dur = 30, heal = 90;
 	char err[200];
 	int c;
@@ -200,8 +189,7 @@ static int parse_args(int argc, char **argv, struct trial *t)
 			t->async = !strcmp(optarg, "async");
 			break;
 		case 'f':
-			if (sched_parse_classes(optarg, &t->classes, err, sizeof(err)))
-				return usage_error("%s", err);
+			faults = optarg;
 			break;
 		case 'D':
 			if (strlen(optarg) >= sizeof(t->dir) - 64)
@@ -214,7 +202,7 @@ static int parse_args(int argc, char **argv, struct trial *t)
 				return usage_error("--heal-timeout: expected seconds, 5..3600, got '%s'", optarg);
 			break;
 		case 'v': t->verbose = true; break;
-		case 'H': ha = true; break;
+		case 'H': t->ha = true; break;
 		case 'h': usage(stdout); return 1;
 		case 'V': printf("drchaos %s\n", PACKAGE_VERSION); return 1;
 		case ':': return usage_error("%s needs a value", argv[optind - 1]);
@@ -223,9 +211,8 @@ static int parse_args(int argc, char **argv, struct trial *t)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
-	if (ha)
-		return usage_error("--ha: a highly available drorchd (issue 12) is not built yet; "
-				   "run without --ha");
+	if (sched_parse_classes(faults, t->ha, &t->classes, err, sizeof(err)))
+		return usage_error("%s", err);
 	if (!seeded)
 		return usage_error("--seed N is required");
 	t->duration_s = (double)dur;
@@ -277,6 +264,8 @@ static int write_lab_spec(struct trial *t, const struct schedule *s, char *path,
 		"enable_faults: true\n"
 		"site_args: [--segment-bytes, \"32768\", --checkpoint-bytes, \"262144\"]\n",
 		t->seed, mode, mode);
+	if (t->ha)
+		fprintf(f, "ha: {lease_ttl_ms: %d}\n", SCHED_HA_LEASE_MS);
 	if (sched_upgrades(s))
 		fprintf(f, "drsite_version: %s\n", CHAOS_OLD_DRSITE);
 	return fclose(f);
@@ -337,7 +326,7 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 
 /* ==== settle: replicas caught up with the primary ================================= */
 
-static json_t *get_status(struct chttp *c, const char *base)
+static json_t *site_status(struct chttp *c, const char *base)
 {
 	char url[200];
 	struct chttp_ans a;
@@ -355,15 +344,15 @@ static void settle(struct trial *t)
 	int64_t deadline = chaos_now_ns() + (int64_t)SETTLE_TIMEOUT_MS * 1000000;
 	char last[300] = "";
 	while (c && chaos_now_ns() < deadline) {
-		json_t *st = get_status(c, t->lab->url);
+		json_t *st = chaos_orch_get(t, c, "/v1/status", 2000, NULL);
 		int p = chaos_site_index(t, json_string_value(json_object_get(st, "primary")));
 		json_decref(st);
-		json_t *ps = p >= 0 ? get_status(c, t->lab->sites[p].url) : NULL;
+		json_t *ps = p >= 0 ? site_status(c, t->lab->sites[p].url) : NULL;
 		json_int_t lsn = json_integer_value(json_object_get(ps, "lsn"));
 		json_decref(ps);
 		bool caught_up = p >= 0;
 		for (int i = 0; caught_up && i < t->lab->nsites; i++) {
-			json_t *s = i == p ? NULL : get_status(c, t->lab->sites[i].url);
+			json_t *s = i == p ? NULL : site_status(c, t->lab->sites[i].url);
 			json_int_t flushed = json_integer_value(json_object_get(s, "flushed_lsn"));
 			if (i != p && flushed < lsn) {
 				caught_up = false;
@@ -443,12 +432,15 @@ static void print_summary(const struct trial *t, const struct verdict *v, const 
 	int n = 0;
 	for (int c = 0; c < FC_N; c++)
 		n += t->faults_fired[c];
-	printf("drchaos: seed=%" PRIu64 " mode=%s duration=%.0fs faults=%d (", t->seed,
-	       t->async ? "async" : "sync", t->duration_s, n);
+	printf("drchaos: seed=%" PRIu64 " mode=%s%s duration=%.0fs faults=%d (", t->seed,
+	       t->async ? "async" : "sync", t->ha ? " ha" : "", t->duration_s, n);
 	for (int c = 0; c < FC_N; c++)
-		printf("%s%s %d", c ? " " : "", sched_class_name((enum fclass)c), t->faults_fired[c]);
-	printf(") acked=%zu lost=%zu indeterminate=%zu checks=%s\n", v->acked, v->lost, v->indeterminate,
-	       checks);
+		if (c != FC_HA || t->ha)
+			printf("%s%s %d", c ? " " : "", sched_class_name((enum fclass)c), t->faults_fired[c]);
+	printf(") acked=%zu lost=%zu indeterminate=%zu", v->acked, v->lost, v->indeterminate);
+	if (t->ha)
+		printf(" rebuilt=%d", t->ha_rebuilds);
+	printf(" checks=%s\n", checks);
 	fflush(stdout);
 }
 
@@ -518,7 +510,7 @@ static int trial_main(struct trial *t)
 	struct schedule s;
 	struct verdict v = { 0 };
 	char checks[64] = "ERROR";
-	if (sched_make(t->seed, t->duration_s, t->async, t->classes, &s)) {
+	if (sched_make(t->seed, t->duration_s, t->async, t->ha, t->classes, &s)) {
 		fprintf(stderr, "drchaos: out of memory\n");
 		return EXIT_FAIL;
 	}
@@ -527,8 +519,9 @@ static int trial_main(struct trial *t)
 		return EXIT_FAIL;
 	}
 	const char *const default_names[3] = { "us-east", "eu-west", "ap-south" };
-	printf("drchaos %s: seed %" PRIu64 ", %s mode, %.0f s of faults, lab in %s\nschedule:\n",
-	       PACKAGE_VERSION, t->seed, t->async ? "async" : "sync", t->duration_s, t->dir);
+	printf("drchaos %s: seed %" PRIu64 ", %s mode%s, %.0f s of faults, lab in %s\nschedule:\n",
+	       PACKAGE_VERSION, t->seed, t->async ? "async" : "sync",
+	       t->ha ? ", HA (drorchd-1..3 through etcd-1..3)" : "", t->duration_s, t->dir);
 	sched_print(stdout, &s, default_names);
 	fflush(stdout);
 
@@ -544,8 +537,14 @@ static int trial_main(struct trial *t)
 	t->t0_ns = chaos_now_ns();
 	if (start_lab(t, &s) == 0) {
 		snprintf(t->first_primary, sizeof(t->first_primary), "%s", t->lab->sites[0].name);
-		chaos_say(t, "lab up: drorchd %s, sites %s %s %s", t->lab->url, t->lab->sites[0].url,
-			  t->lab->sites[1].url, t->lab->sites[2].url);
+		if (t->ha)
+			chaos_say(t, "lab up: drorchd-1..3 %s %s %s through etcd-1..3 %s %s %s, sites %s "
+				  "%s %s", t->lab->urls[0], t->lab->urls[1], t->lab->urls[2],
+				  t->lab->etcd[0], t->lab->etcd[1], t->lab->etcd[2], t->lab->sites[0].url,
+				  t->lab->sites[1].url, t->lab->sites[2].url);
+		else
+			chaos_say(t, "lab up: drorchd %s, sites %s %s %s", t->lab->url,
+				  t->lab->sites[0].url, t->lab->sites[1].url, t->lab->sites[2].url);
 		if (!atomic_load(&t->interrupted))
 			run_trial(t, &s, &v, checks, sizeof(checks));
 		else
@@ -554,7 +553,7 @@ static int trial_main(struct trial *t)
 	stop_lab(t);
 	bool pass = !strcmp(checks, "PASS");
 	char classes[128] = "";
-	for (int c = 0; c < FC_N && t->classes != (1u << FC_N) - 1; c++)
+	for (int c = 0; c < FC_N && t->classes != SCHED_ALL_CLASSES(t->ha); c++)
 		if (t->classes & (1u << c))
 			snprintf(classes + strlen(classes), sizeof(classes) - strlen(classes), "%s%s",
 				 classes[0] ? "," : " --faults ", sched_class_name((enum fclass)c));
@@ -562,8 +561,8 @@ static int trial_main(struct trial *t)
 		nftw(t->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	else
 		printf("drchaos: lab kept in %s (logs: %s/*.log); repeat with: drchaos --seed %" PRIu64
-		       " --duration %.0f --mode %s%s\n", t->dir, t->dir, t->seed, t->duration_s,
-		       t->async ? "async" : "sync", classes);
+		       " --duration %.0f --mode %s%s%s\n", t->dir, t->dir, t->seed, t->duration_s,
+		       t->async ? "async" : "sync", t->ha ? " --ha" : "", classes);
 	print_summary(t, &v, checks);
 	sched_free(&s);
 	return atomic_load(&t->interrupted) ? EXIT_INTERRUPTED : pass ? EXIT_PASS : EXIT_FAIL;
@@ -572,8 +571,8 @@ static int trial_main(struct trial *t)
 int main(int argc, char **argv)
 {
 	static struct trial t;  /* main's own: large */
-	t.classes = (1u << FC_N) - 1;
-	t.db_damaged_at_s = -1;
+	for (int i = 0; i < LAB_HA_NODES; i++)
+		t.db_damaged_at_s[i] = -1;
 	for (int i = 0; i < CHAOS_SITES; i++)
 		t.rebuilt_at_s[i] = -1;
 	int rc = parse_args(argc, argv, &t);

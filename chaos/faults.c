@@ -17,6 +17,14 @@
  * makes it a new, empty site: recorded in t->rebuilt_at_s); drorchd gets
  * its store moved aside and starts on a fresh one (t->db_generation).
  *
+ * With --ha a fault on drorchd hits the instance that leads when it fires.
+ * An instance's store is its copy of the log in etcd (docs/ha.md): one that
+ * refuses to start on what a fault left, or whose copy stops applying the
+ * log, gets its store (with its .head) moved aside and rebuilds its copy
+ * from etcd; the history is the log's and stays whole (t->ha_rebuilds
+ * counts them, the store generation does not move).  One that does so on a
+ * store drchaos did not touch is a finding for check (h).
+ *
  * Data-destroying storage faults are never in force on two sites at once:
  * one on a site whose data is not yet repaired from its peers (it has not
  * caught up with what the cluster held when it was damaged) defers any
@@ -43,6 +51,12 @@
 #define WATCHDOG_GRACE_NS 1000000000LL
 #define POLICY_RETRY_NS 1500000000LL
 #define AGENT_PERIOD_NS 300000000LL
+#define MIRROR_CHECK_NS 1000000000LL
+#define SUCCESSOR_CHECK_NS 500000000LL
+#define QUORUM_FIRST_START_MS 300  /* an etcd member alone cannot answer: do not wait */
+#define RESUME_WATCH_MS 2000       /* a resumed leader must say it follows within this */
+#define LEADER_WAIT_S ((SCHED_HA_LEASE_MS + 3000) / 1000.0)  /* a fault on the leader waits
+							      * this long for one */
 
 /* A fault at run time. */
 struct frt {
@@ -50,8 +64,14 @@ struct frt {
 	bool fired, done, skipped;
 	int site, peer;            /* resolved sites (-1: none) */
 	char proc[LAB_NAME];       /* the process it stopped or killed */
+	char proc2[LAB_NAME];      /* a second one (etcd's quorum lost) */
+	int inst;                  /* the drorchd instance it hit (-1: none) */
+	bool cut;                  /* HA: inst is cut off from etcd */
+	int64_t term;              /* HA: a stopped leader's term */
+	int successor;             /* HA: an instance seen leading while inst is stopped */
 	int nlinks;
-	char links[8][80];         /* the drlink links it changed */
+	char links[LAB_MAX_LINKS][80];  /* the drlink links it changed */
+	double end_s;              /* when it ends: fired + its duration (from the phase's start) */
 	double kill_at_s;          /* mid-operation: when its kill is due (0: done) */
 	double restart_at_s;       /* mid-operation: when its victim restarts */
 	bool killed;
@@ -69,6 +89,10 @@ struct faults {
 	int deaths[LAB_MAX_PROCS];         /* watchdog: deaths seen, for its back-off */
 	bool stopped[CHAOS_SITES];
 	bool disk_full[CHAOS_SITES];
+	bool orch_stopped[LAB_HA_NODES];   /* HA: an instance drchaos SIGSTOPped */
+	bool store_hit[LAB_HA_NODES];      /* a fault damaged the instance's store, not yet aside */
+	int64_t mirror_check_ns;           /* HA: the next look at the instances' mirrors */
+	int64_t successor_check_ns;        /* HA: the next look for a stopped leader's successor */
 	int unrepaired;                    /* the site whose data drchaos destroyed, or -1 */
 	int64_t unrepaired_lsn;            /* what it must catch up to */
 	int64_t unrepaired_ns;             /* its last (re)start: only later looks count */
@@ -115,13 +139,30 @@ static int kill9(struct faults *fs, const char *name)
 		return -1;
 	}
 	fs->down_by_us[i] = true;
-	int s = chaos_site_index(fs->t, name);
+	int s = chaos_site_index(fs->t, name), o = chaos_orch_index(fs->t, name);
 	if (s >= 0) {
 		fs->stopped[s] = false;
 		fs->disk_full[s] = false;
 	}
+	if (o >= 0)
+		fs->orch_stopped[o] = false;
 	lab_save(fs->t->lab, err, sizeof(err));
 	return 0;
+}
+
+/* HA: what an instance did on its own that it must not, for check (h). */
+static void finding(struct trial *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void finding(struct trial *t, const char *fmt, ...)
+{
+	char line[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	chaos_say(t, "FINDING: %s", line);
+	if (t->nfindings < (int)(sizeof(t->findings) / sizeof(t->findings[0])))
+		snprintf(t->findings[t->nfindings++], sizeof(t->findings[0]), "%s", line);
 }
 
 /* Site i's data was destroyed (by a fault or a repair) now. */
@@ -221,16 +262,28 @@ static int start_site(struct faults *fs, int i)
 	return -1;
 }
 
-/* What an operator does with a store drorchd cannot use: the store, its
- * -wal and -shm moved aside; drorchd then starts on a fresh one. */
-static void store_aside(struct faults *fs)
+/* What an operator does with a store drorchd instance i cannot use.  One
+ * drorchd: the store, its -wal and -shm moved aside; drorchd then starts on
+ * a fresh one, a new generation of the history.  With HA the instance's
+ * copy of the log, with its .head (a fresh store beside an old head file
+ * looks like one that lost its history), moved aside: it rebuilds its copy
+ * from etcd, the history unchanged. */
+static void store_aside(struct faults *fs, int i)
 {
-	static const char *const suffix[] = { "", "-wal", "-shm" };
+	static const char *const suffix[] = { "", "-wal", "-shm", ".head" };
 	struct trial *t = fs->t;
+	const char *name = chaos_orch_name(t, i);
 	char path[LAB_PATH + 16];
-	for (int k = 0; k < 3; k++) {
-		snprintf(path, sizeof(path), "%s%s", t->lab->db, suffix[k]);
-		aside(fs, path, "drorchd", suffix[k][0] ? suffix[k] + 1 : "store");
+	for (int k = 0; k < (t->ha ? 4 : 3); k++) {
+		snprintf(path, sizeof(path), "%s%s", t->lab->dbs[i], suffix[k]);
+		aside(fs, path, name, suffix[k][0] ? suffix[k] + 1 : "store");
+	}
+	t->db_damaged_at_s[i] = -1;
+	fs->store_hit[i] = false;
+	if (t->ha) {
+		chaos_say(t, "operator: %s rebuilds its copy of the log from etcd (rebuild %d)", name,
+			  ++t->ha_rebuilds);
+		return;
 	}
 	pthread_mutex_lock(&t->mu);
 	int g = ++t->db_generation;
@@ -239,24 +292,43 @@ static void store_aside(struct faults *fs)
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (t->ndb_resets < (int)(sizeof(t->db_reset_at_ms) / sizeof(t->db_reset_at_ms[0])))
 		t->db_reset_at_ms[t->ndb_resets++] = (double)now.tv_sec * 1e3 + now.tv_nsec / 1e6;
-	t->db_damaged_at_s = -1;
 	chaos_say(t, "operator: drorchd gets a fresh store (generation %d)", g);
 }
 
-/* Starts drorchd; on a store it cannot open, moves the store aside and
- * starts it on a fresh one. */
-static int start_orch(struct faults *fs)
+/* Starts drorchd instance `name`; on a store it cannot open, moves the
+ * store aside and starts it on a fresh one.  With HA, an instance that
+ * refuses a store no fault touched is a finding. */
+static int start_orch(struct faults *fs, const char *name)
 {
 	char err[1200];
 	struct lab *l = fs->t->lab;
-	if (lab_start(l, LAB_ORCH, START_TIMEOUT_MS, err, sizeof(err)) == 0 ||
-	    lab_proc_alive(lab_proc_named(l, LAB_ORCH)))
+	int i = chaos_orch_index(fs->t, name);
+	if (lab_start(l, name, START_TIMEOUT_MS, err, sizeof(err)) == 0 ||
+	    lab_proc_alive(lab_proc_named(l, name)))
 		return 0;
-	chaos_say(fs->t, "operator: drorchd will not start (%s)", err);
-	store_aside(fs);
-	if (lab_start(l, LAB_ORCH, START_TIMEOUT_MS, err, sizeof(err)) == 0)
+	chaos_say(fs->t, "operator: %s will not start (%s)", name, err);
+	if (fs->t->ha && !fs->store_hit[i])
+		finding(fs->t, "%s refused to start on a store no fault touched: %.300s", name, err);
+	store_aside(fs, i);
+	if (lab_start(l, name, START_TIMEOUT_MS, err, sizeof(err)) == 0)
 		return 0;
-	chaos_say(fs->t, "drorchd: does not start on a fresh store either: %s", err);
+	chaos_say(fs->t, "%s: does not start on a fresh store either: %s", name, err);
+	return -1;
+}
+
+/* Starts etcd member `name`.  A member answers only once a quorum of its
+ * cluster runs: one started while another is down is left running, not
+ * yet healthy (the next member's start makes the quorum). */
+static int start_member(struct faults *fs, const char *name, long timeout_ms)
+{
+	char err[1200];
+	if (lab_start(fs->t->lab, name, timeout_ms, err, sizeof(err)) == 0)
+		return 0;
+	if (lab_proc_alive(lab_proc_named(fs->t->lab, name))) {
+		chaos_say(fs->t, "%s: started, not healthy yet (waiting for a quorum)", name);
+		return 0;
+	}
+	chaos_say(fs->t, "%s: does not start: %s", name, err);
 	return -1;
 }
 
@@ -269,7 +341,9 @@ static int start_proc(struct faults *fs, const char *name)
 	fs->dead_since[i] = 0;
 	if (lab_proc_alive(&fs->t->lab->procs[i]))
 		return 0;
-	int rc = s >= 0 ? start_site(fs, s) : start_orch(fs);
+	int rc = s >= 0 ? start_site(fs, s)
+		 : !strcmp(fs->t->lab->procs[i].kind, "etcd") ? start_member(fs, name, START_TIMEOUT_MS)
+		 : start_orch(fs, name);
 	if (s >= 0 && s == fs->unrepaired)
 		fs->unrepaired_ns = chaos_now_ns();
 	if (rc)
@@ -384,6 +458,34 @@ static const char *site_name(struct faults *fs, int i)
 	return i >= 0 ? fs->t->lab->sites[i].name : "?";
 }
 
+/* The drorchd instances drchaos has down or stopped, as a mask. */
+static unsigned orchs_out(struct faults *fs)
+{
+	unsigned mask = 0;
+	for (int i = 0; i < fs->t->lab->norchs; i++)
+		if (fs->orch_stopped[i] || !proc_up(fs, chaos_orch_name(fs->t, i)))
+			mask |= 1u << i;
+	return mask;
+}
+
+/* The drorchd a fault on "drorchd" hits: the one, or with HA the instance
+ * that leads now (-1: none does). */
+static int orch_target(struct faults *fs)
+{
+	return fs->t->ha ? chaos_leader(fs->t, fs->c, orchs_out(fs), NULL) : 0;
+}
+
+/* HA: the pick-th instance other than the leader, in instance order (-1:
+ * no instance leads). */
+static int follower_target(struct faults *fs, int pick)
+{
+	int leader = orch_target(fs), others[LAB_HA_NODES], n = 0;
+	for (int i = 0; leader >= 0 && i < fs->t->lab->norchs; i++)
+		if (i != leader)
+			others[n++] = i;
+	return n ? others[pick % n] : -1;
+}
+
 /* ==== HTTP: site admin, operators ============================================ */
 
 static long site_admin(struct faults *fs, int i, const char *cmd, const char *body, char *out,
@@ -410,15 +512,9 @@ static long site_faults(struct faults *fs, int i, const char *body)
 
 static void fresh_state(struct faults *fs, char *state, size_t len)
 {
-	char url[200];
-	struct chttp_ans a;
-	snprintf(url, sizeof(url), "%s/v1/status", fs->t->lab->url);
-	json_t *j = NULL;
-	if (chttp_do(fs->c, "GET", url, NULL, NULL, 0, 1000, &a) == 0 && a.status == 200 && a.body)
-		j = json_loads(a.body, 0, NULL);
+	json_t *j = chaos_orch_get(fs->t, fs->c, "/v1/status", 1000, NULL);
 	snprintf(state, len, "%s", json_string_value(json_object_get(j, "state")) ?: "(no answer)");
 	json_decref(j);
-	chttp_ans_free(&a);
 }
 
 /* An answer an operator may get: 2xx, or 4xx with a JSON {"error": "..."}. */
@@ -434,24 +530,53 @@ static bool answer_ok(long status, const char *body)
 	return ok;
 }
 
-/* One operator request to drorchd, recorded with the state it met; the
- * answer's JSON in *out when asked (caller frees).  Returns the status. */
+/* HA: the 503 a follower gives while no instance leads (docs/ha.md). */
+static bool no_leader_answer(const struct trial *t, long status, const char *body)
+{
+	json_t *j = t->ha && status == 503 && body ? json_loads(body, 0, NULL) : NULL;
+	const char *e = json_string_value(json_object_get(j, "error"));
+	bool yes = e && !strncmp(e, "no leader", 9);
+	json_decref(j);
+	return yes;
+}
+
+static bool store_damaged(const struct trial *t)
+{
+	for (int i = 0; i < LAB_HA_NODES; i++)
+		if (t->db_damaged_at_s[i] >= 0)
+			return true;
+	return false;
+}
+
+/* The instance whose URL begins url, for the log ("drorchd-2"), or "?". */
+static const char *orch_of_url(struct faults *fs, const char *url)
+{
+	for (int i = 0; i < fs->t->lab->norchs; i++)
+		if (!strncmp(url, fs->t->lab->urls[i], strlen(fs->t->lab->urls[i])))
+			return chaos_orch_name(fs->t, i);
+	return "?";
+}
+
+/* One operator request to drorchd (with HA: to the instance believed to
+ * lead, a 307 followed), recorded with the state it met; the answer's JSON
+ * in *out when asked (caller frees).  Returns the status. */
 static long operator_call(struct faults *fs, const char *method, const char *path,
 			  const char *body, json_t **out)
 {
 	struct trial *t = fs->t;
 	struct opans o = { .at_s = chaos_elapsed_s(t) };
-	char url[300];
+	char via[96] = "";
 	struct chttp_ans a;
 	fresh_state(fs, o.state, sizeof(o.state));
 	snprintf(o.what, sizeof(o.what), "%s %s%s%s", method, path, body ? " " : "", body ? body : "");
-	snprintf(url, sizeof(url), "%s%s", t->lab->url, path);
-	int rc = chttp_do(fs->c, method, url, t->op_token, body, body ? strlen(body) : 0,
-			  OP_TIMEOUT_MS, &a);
+	int rc = chaos_orch_do(t, fs->c, method, path, body, OP_TIMEOUT_MS, &a, NULL);
 	o.status = rc ? 0 : a.status;
 	snprintf(o.answer, sizeof(o.answer), "%s", rc ? a.err : a.body ? a.body : "");
-	o.bad = o.status && !answer_ok(o.status, a.body);
-	o.excused = o.bad && o.status >= 500 && t->db_damaged_at_s >= 0;
+	if (t->ha)
+		snprintf(via, sizeof(via), " (%s%s)", orch_of_url(fs, a.url), a.redirects ? ", after a 307" : "");
+	o.no_leader = no_leader_answer(t, o.status, a.body);
+	o.bad = o.status && !answer_ok(o.status, a.body) && !o.no_leader;
+	o.excused = o.bad && o.status >= 500 && store_damaged(t);
 	if (out)
 		*out = o.status && a.body ? json_loads(a.body, 0, NULL) : NULL;
 	chttp_ans_free(&a);
@@ -465,8 +590,9 @@ static long operator_call(struct faults *fs, const char *method, const char *pat
 	}
 	if (t->nops < t->capops)
 		t->ops[t->nops++] = o;
-	chaos_say(t, "operator: %s (state %s) -> %ld %s%s", o.what, o.state, o.status, o.answer,
-		  o.bad ? (o.excused ? "  [bad answer, store damaged by drchaos]" : "  [BAD ANSWER]") : "");
+	chaos_say(t, "operator: %s (state %s) -> %ld%s %s%s", o.what, o.state, o.status, via, o.answer,
+		  o.bad ? (o.excused ? "  [bad answer, store damaged by drchaos]" : "  [BAD ANSWER]")
+		  : o.no_leader ? "  [no instance leads now]" : "");
 	return o.status;
 }
 
@@ -551,12 +677,14 @@ static int fire_network(struct faults *fs, struct frt *r, char *what, size_t len
 		links_of_site(fs, r, r->site);
 		partition_cond(f, &c);
 		break;
-	case FK_WAN:
-		if (f->op == 0)
+	case FK_WAN:  /* every link between sites and from drorchd: etcd's are the ha class's */
+		if (f->op == 0) {
 			for (int i = 0; i < l->nlinks; i++)
-				link_add(r, &l->links[i]);
-		else
+				if (strncmp(l->links[i].to, "etcd-", 5))
+					link_add(r, &l->links[i]);
+		} else {
 			links_of_site(fs, r, r->site);
+		}
 		c = (struct lab_cond){ .has_latency = true, .has_jitter = true, .has_loss = true,
 				       .latency_ms = f->latency_ms, .jitter_ms = f->jitter_ms,
 				       .loss_pct = f->loss_pct };
@@ -577,6 +705,9 @@ static int fire_network(struct faults *fs, struct frt *r, char *what, size_t len
 	int n = snprintf(what, len, "%s:", a);
 	for (int i = 0; i < r->nlinks && n > 0 && (size_t)n < len; i++)
 		n += snprintf(what + n, len - (size_t)n, " %s", r->links[i]);
+	if (fs->t->ha && (f->kind == FK_PART_ORCH || (f->kind == FK_LATE && f->op == 0)) && n > 0 &&
+	    (size_t)n < len)
+		snprintf(what + n, len - (size_t)n, " (shared by every drorchd instance)");
 	return 0;
 }
 
@@ -660,28 +791,35 @@ static int fire_storage(struct faults *fs, struct frt *r, char *what, size_t len
 	return 0;
 }
 
+/* On drorchd killed for it (with HA, the instance that leads). */
 static int fire_orchstore(struct faults *fs, struct frt *r, char *what, size_t len)
 {
 	struct trial *t = fs->t;
-	if (kill9(fs, LAB_ORCH))
-		return snprintf(what, len, "drorchd is down"), 1;
-	snprintf(r->proc, sizeof(r->proc), "%s", LAB_ORCH);
+	int i = orch_target(fs);
+	if (i < 0)
+		return snprintf(what, len, "no drorchd instance leads now"), 1;
+	const char *name = chaos_orch_name(t, i);
+	if (kill9(fs, name))
+		return snprintf(what, len, "%s is down", name), 1;
+	snprintf(r->proc, sizeof(r->proc), "%s", name);
+	r->inst = i;
 	char done[900];
-	int rc = damage_store(t->lab->db, r->f, done, sizeof(done));
+	int rc = damage_store(t->lab->dbs[i], r->f, done, sizeof(done));
+	fs->store_hit[i] |= rc == 0;
 	if (rc == 0 && r->f->kind == FK_DB_PAGE) {
 		/* An operator checks the audit of a store whose disk misbehaved,
 		 * and does not start drorchd on one whose chain is broken. */
 		char out[512];
-		int st = chaos_verify_audit(t, out, sizeof(out));
+		int st = chaos_verify_audit(t, i, out, sizeof(out));
 		if (st != 0) {
-			chaos_say(t, "operator: drorchd --verify-audit fails on the damaged store (exit %d: %s)",
-				  st, out);
-			store_aside(fs);
+			chaos_say(t, "operator: %s --verify-audit fails on the damaged store (exit %d: %s)",
+				  name, st, out);
+			store_aside(fs, i);
 		} else {
-			t->db_damaged_at_s = chaos_elapsed_s(t);
+			t->db_damaged_at_s[i] = chaos_elapsed_s(t);
 		}
 	}
-	snprintf(what, len, "drorchd: kill -9, %s", done);
+	snprintf(what, len, "%s: kill -9, %s", name, done);
 	return 0;
 }
 
@@ -850,10 +988,10 @@ static void upgrade_agent(struct faults *fs)
 	if (!fs->upgrade_run || chaos_now_ns() < fs->agent_ns)
 		return;
 	fs->agent_ns = chaos_now_ns() + AGENT_PERIOD_NS;
-	char url[200], err[600], key[96];
+	char path[64], err[600], key[96];
 	struct chttp_ans a;
-	snprintf(url, sizeof(url), "%s/v1/runs/%lld", fs->t->lab->url, fs->upgrade_run);
-	if (chttp_do(fs->c, "GET", url, NULL, NULL, 0, 1000, &a))
+	snprintf(path, sizeof(path), "/v1/runs/%lld", fs->upgrade_run);
+	if (chaos_orch_do(fs->t, fs->c, "GET", path, NULL, 1000, &a, NULL))
 		return;
 	json_t *run = a.status == 200 && a.body ? json_loads(a.body, 0, NULL) : NULL;
 	long status = a.status;
@@ -896,10 +1034,15 @@ static int fire_process(struct faults *fs, struct frt *r, char *what, size_t len
 {
 	const struct fault *f = r->f;
 	if (f->kind == FK_KILL_ORCH) {
-		if (kill9(fs, LAB_ORCH))
-			return snprintf(what, len, "drorchd is down"), 1;
-		snprintf(r->proc, sizeof(r->proc), "%s", LAB_ORCH);
-		return snprintf(what, len, "kill -9 drorchd"), 0;
+		int i = orch_target(fs);
+		const char *name = i >= 0 ? chaos_orch_name(fs->t, i) : "";
+		if (i < 0)
+			return snprintf(what, len, "no drorchd instance leads now"), 1;
+		if (kill9(fs, name))
+			return snprintf(what, len, "%s is down", name), 1;
+		snprintf(r->proc, sizeof(r->proc), "%s", name);
+		r->inst = i;
+		return snprintf(what, len, "kill -9 %s", name), 0;
 	}
 	if (f->kind == FK_MIDOP) {
 		int primary = current_primary(fs), target = other_site(fs, primary, f->pick);
@@ -914,8 +1057,10 @@ static int fire_process(struct faults *fs, struct frt *r, char *what, size_t len
 			operator_call(fs, "POST", "/v1/failback", NULL, NULL);
 		else
 			start_upgrade(fs);
-		snprintf(r->proc, sizeof(r->proc), "%s", f->victim == V_ORCH ? LAB_ORCH
-			 : site_name(fs, f->victim == V_PRIMARY ? primary : target));
+		/* drorchd: with HA the instance that leads when the kill is due */
+		snprintf(r->proc, sizeof(r->proc), "%s", f->victim != V_ORCH
+			 ? site_name(fs, f->victim == V_PRIMARY ? primary : target)
+			 : fs->t->ha ? "@leader" : LAB_ORCH);
 		r->kill_at_s = phase_s(fs) + f->delay_ms / 1000.0;
 		return snprintf(what, len, "%s started; kill -9 %s in %d ms", ops[f->op], r->proc,
 				f->delay_ms), 0;
@@ -935,33 +1080,270 @@ static int fire_process(struct faults *fs, struct frt *r, char *what, size_t len
 	return snprintf(what, len, "SIGSTOP %s", name), 0;
 }
 
+/* ==== HA: the drorchd instances and etcd ==================================================== */
+
+/* GET path of instance i alone: the HTTP status, or -1 when it gives no answer;
+ * the body's JSON in *out when asked (caller decrefs). */
+static long orch_ask(struct faults *fs, int i, const char *path, json_t **out)
+{
+	char url[200];
+	struct chttp_ans a;
+	snprintf(url, sizeof(url), "%s%s", fs->t->lab->urls[i], path);
+	long st = chttp_do(fs->c, "GET", url, NULL, NULL, 0, 500, &a) ? -1 : a.status;
+	if (out)
+		*out = st > 0 && a.body ? json_loads(a.body, 0, NULL) : NULL;
+	chttp_ans_free(&a);
+	return st;
+}
+
+/* Instance i's term as leader (its status's ha.term; 0: it does not lead
+ * or gives no answer). */
+static int64_t orch_term(struct faults *fs, int i)
+{
+	json_t *st = NULL;
+	orch_ask(fs, i, "/v1/status", &st);
+	int64_t term = json_integer_value(json_object_get(json_object_get(st, "ha"), "term"));
+	json_decref(st);
+	return term;
+}
+
+/* An etcd member is down (-1: none): its index. */
+static int etcd_down(struct faults *fs)
+{
+	for (int k = 0; k < fs->t->lab->netcd; k++) {
+		char name[LAB_NAME];
+		snprintf(name, sizeof(name), "etcd-%d", k + 1);
+		if (!proc_up(fs, name))
+			return k;
+	}
+	return -1;
+}
+
+/* kill -9 of one etcd member, or of the two other than pick (quorum lost). */
+static int fire_etcd(struct faults *fs, struct frt *r, char *what, size_t len)
+{
+	const struct fault *f = r->f;
+	char a[LAB_NAME], b[LAB_NAME];
+	int down = etcd_down(fs);
+	if (down >= 0)  /* never two members down, unless this fault means it */
+		return snprintf(what, len, "etcd-%d is down", down + 1), 1;
+	if (f->kind == FK_HA_KILL_ETCD) {
+		snprintf(a, sizeof(a), "etcd-%d", f->pick + 1);
+		if (kill9(fs, a))
+			return snprintf(what, len, "%s is down", a), 1;
+		snprintf(r->proc, sizeof(r->proc), "%s", a);
+		return snprintf(what, len, "kill -9 %s", a), 0;
+	}
+	snprintf(a, sizeof(a), "etcd-%d", (f->pick + 1) % LAB_HA_NODES + 1);
+	snprintf(b, sizeof(b), "etcd-%d", (f->pick + 2) % LAB_HA_NODES + 1);
+	if (kill9(fs, a) || kill9(fs, b))
+		return snprintf(what, len, "kill -9 %s and %s failed", a, b), 1;
+	snprintf(r->proc, sizeof(r->proc), "%s", a);
+	snprintf(r->proc2, sizeof(r->proc2), "%s", b);
+	return snprintf(what, len, "kill -9 %s and %s: etcd-%d alone, no quorum", a, b, f->pick + 1), 0;
+}
+
+static int fire_ha(struct faults *fs, struct frt *r, char *what, size_t len)
+{
+	const struct fault *f = r->f;
+	struct trial *t = fs->t;
+	char err[300];
+	if (f->target == T_ETCD)
+		return fire_etcd(fs, r, what, len);
+	int i = f->target == T_FOLLOWER ? follower_target(fs, f->pick) : orch_target(fs);
+	if (i < 0)
+		return snprintf(what, len, "no drorchd instance leads now"), 1;
+	const char *name = chaos_orch_name(t, i);
+	r->inst = i;
+	if (!proc_up(fs, name) || fs->orch_stopped[i])
+		return snprintf(what, len, "%s is down", name), 1;
+	switch (f->kind) {
+	case FK_HA_STOP_LEADER:
+		r->term = orch_term(fs, i);
+		r->successor = -1;
+		kill(lab_proc_named(t->lab, name)->pid, SIGSTOP);
+		fs->orch_stopped[i] = true;
+		return snprintf(what, len, "SIGSTOP %s (term %" PRId64 ")", name, r->term), 0;
+	case FK_HA_CUT_LEADER:
+		if (lab_cut_from_etcd(t->lab, i, true, err, sizeof(err)))
+			return snprintf(what, len, "%s", err), 1;
+		r->cut = true;
+		return snprintf(what, len, "%s cut off from etcd (%s.etcd-1..3 blackholed)", name, name), 0;
+	default:  /* the leader or a follower, killed */
+		if (kill9(fs, name))
+			return snprintf(what, len, "%s is down", name), 1;
+		snprintf(r->proc, sizeof(r->proc), "%s", name);
+		return snprintf(what, len, "kill -9 %s", name), 0;
+	}
+}
+
+/* An instance that leads while another (the stopped leader) is stopped:
+ * noted on the fault, twice a second. */
+static void watch_successors(struct faults *fs)
+{
+	if (!fs->t->ha || chaos_now_ns() < fs->successor_check_ns)
+		return;
+	fs->successor_check_ns = chaos_now_ns() + SUCCESSOR_CHECK_NS;
+	for (int n = 0; n < fs->s->n; n++) {
+		struct frt *r = &fs->rt[n];
+		if (r->f->kind != FK_HA_STOP_LEADER || !r->fired || r->done || r->skipped ||
+		    r->successor >= 0)
+			continue;
+		for (int k = 0; k < fs->t->lab->norchs; k++)
+			if (k != r->inst && !(orchs_out(fs) & (1u << k)) &&
+			    orch_ask(fs, k, "/healthz/leader", NULL) == 200)
+				r->successor = k;
+	}
+}
+
+/* A leader stopped past its lease comes back: SIGCONT, then what it says
+ * for RESUME_WATCH_MS.  Once another instance led meanwhile, it must not
+ * lead on its old term, and must say it follows; check (h) judges the
+ * record. */
+static void resume_leader(struct faults *fs, struct frt *r)
+{
+	struct trial *t = fs->t;
+	int i = r->inst;
+	if (!fs->orch_stopped[i])
+		return;
+	watch_successors(fs);
+	struct resume rs = { .at_s = chaos_elapsed_s(t), .inst = i, .other_leader = -1,
+			     .stopped_s = phase_s(fs) - (r->end_s - r->f->dur_s),
+			     .term_before = r->term, .successor = r->successor };
+	kill(lab_proc_named(t->lab, chaos_orch_name(t, i))->pid, SIGCONT);
+	fs->orch_stopped[i] = false;
+	for (int k = 0; k < t->lab->norchs; k++)
+		if (k != i && !(orchs_out(fs) & (1u << k)) && orch_ask(fs, k, "/healthz/leader", NULL) == 200)
+			rs.other_leader = k;
+	int64_t end = chaos_now_ns() + (int64_t)RESUME_WATCH_MS * 1000000;
+	do {
+		json_t *h = NULL;
+		if (orch_ask(fs, i, "/healthz/leader", NULL) == 200 && !rs.led_after) {
+			rs.led_after = true;
+			rs.term_after = orch_term(fs, i);
+		}
+		orch_ask(fs, i, "/healthz", &h);
+		snprintf(rs.role, sizeof(rs.role), "%s", json_string_value(json_object_get(h, "role")) ?: "");
+		json_decref(h);
+		if (!strcmp(rs.role, "follower"))
+			break;
+		sleep_ms(100);
+	} while (chaos_now_ns() < end);
+	if (t->nresumes < CHAOS_MAX_RESUMES)
+		t->resumes[t->nresumes++] = rs;
+	chaos_say(t, "#%d end: SIGCONT %s after %.1f s: %s, says %s; %s%s led meanwhile, %s%s leads now",
+		  r->f->index, chaos_orch_name(t, i), rs.stopped_s,
+		  rs.led_after ? "it answered /healthz/leader 200" : "not the leader",
+		  rs.role[0] ? rs.role : "(no answer)", rs.successor >= 0 ? "" : "no other instance",
+		  rs.successor >= 0 ? chaos_orch_name(t, rs.successor) : "",
+		  rs.other_leader >= 0 ? "" : "no other instance",
+		  rs.other_leader >= 0 ? chaos_orch_name(t, rs.other_leader) : "");
+}
+
+/* The two members killed to lose the quorum, started again: the first is
+ * not waited for (alone with the survivor it needs a moment), the second
+ * makes the quorum either way. */
+static void restore_quorum(struct faults *fs, struct frt *r)
+{
+	int a = proc_index(fs, r->proc);
+	fs->down_by_us[a] = false;
+	fs->dead_since[a] = 0;
+	int rc = lab_proc_alive(&fs->t->lab->procs[a]) ? 0
+		 : start_member(fs, r->proc, QUORUM_FIRST_START_MS);
+	rc |= start_proc(fs, r->proc2);
+	chaos_say(fs->t, "#%d end: %s and %s restarted%s", r->f->index, r->proc, r->proc2,
+		  rc ? " -- FAILED" : "");
+}
+
+/* HA: an instance whose copy stopped applying the log (its status's
+ * ha.mirror says why) is rebuilt as an operator would: killed, its store
+ * moved aside, started again to fill a fresh copy from etcd.  On a store
+ * no fault touched, that is a finding. */
+static void watch_mirrors(struct faults *fs)
+{
+	struct trial *t = fs->t;
+	if (!t->ha || chaos_now_ns() < fs->mirror_check_ns)
+		return;
+	fs->mirror_check_ns = chaos_now_ns() + MIRROR_CHECK_NS;
+	for (int i = 0; i < t->lab->norchs; i++) {
+		const char *name = chaos_orch_name(t, i);
+		json_t *st = NULL;
+		if ((orchs_out(fs) & (1u << i)) || orch_ask(fs, i, "/v1/status", &st) != 200) {
+			json_decref(st);
+			continue;
+		}
+		char why[300];
+		snprintf(why, sizeof(why), "%s",
+			 json_string_value(json_object_get(json_object_get(st, "ha"), "mirror")) ?: "ok");
+		json_decref(st);
+		if (!strcmp(why, "ok"))
+			continue;
+		chaos_say(t, "operator: %s stopped applying the log (%s)", name, why);
+		if (!fs->store_hit[i])
+			finding(t, "%s stopped applying the log on a store no fault touched: %s", name, why);
+		if (kill9(fs, name) == 0) {
+			store_aside(fs, i);
+			start_proc(fs, name);
+		}
+	}
+}
+
 /* ==== firing and finishing ======================================================================== */
 
-static void fire(struct faults *fs, struct frt *r)
+/*
+ * HA: a fault that is due while what it needs is not there waits for it,
+ * LEADER_WAIT_S at most, the faults after it with it (each says how late it
+ * fired); the rest of the fault loop goes on.  One on the leader or a
+ * follower waits until every instance runs and one leads (a takeover, etcd
+ * without quorum, an instance still down); one on etcd until every member
+ * runs.  A fault fired late lasts its whole duration, so that the
+ * schedule's one-at-a-time slots are kept at run time too.
+ */
+static bool must_wait(struct faults *fs, const struct frt *r)
+{
+	const struct fault *f = r->f;
+	if (!fs->t->ha || phase_s(fs) >= f->at_s + LEADER_WAIT_S)
+		return false;
+	if (f->target == T_ETCD)
+		return etcd_down(fs) >= 0;
+	return (f->target == T_LEADER || f->target == T_FOLLOWER) &&
+	       (orchs_out(fs) || orch_target(fs) < 0);
+}
+
+/* Fires fault r; false when it waits for a leader (not fired yet). */
+static bool fire(struct faults *fs, struct frt *r)
 {
 	char what[1200] = "", line[400];
 	int rc;
+	if (must_wait(fs, r))
+		return false;
 	r->fired = true;
-	r->site = r->peer = -1;
+	r->end_s = phase_s(fs) + r->f->dur_s;
+	r->site = r->peer = r->inst = -1;
 	switch (sched_class_of(r->f->kind)) {
 	case FC_PROCESS: rc = fire_process(fs, r, what, sizeof(what)); break;
 	case FC_NETWORK: rc = fire_network(fs, r, what, sizeof(what)); break;
 	case FC_STORAGE: rc = fire_storage(fs, r, what, sizeof(what)); break;
 	case FC_ORCHSTORE: rc = fire_orchstore(fs, r, what, sizeof(what)); break;
 	case FC_DISK: rc = fire_disk(fs, r, what, sizeof(what)); break;
+	case FC_HA: rc = fire_ha(fs, r, what, sizeof(what)); break;
 	default: rc = fire_operator(fs, r, what, sizeof(what)); break;
 	}
 	sched_describe(r->f, fs->t->names, line, sizeof(line));
+	double late = phase_s(fs) - r->f->at_s;
+	if (fs->t->ha && late > 1.0)
+		snprintf(what + strlen(what), sizeof(what) - strlen(what), " (%.1f s late)", late);
 	if (rc) {
 		r->skipped = r->done = true;
 		fs->t->faults_skipped++;
 		chaos_say(fs->t, "%s  -- skipped: %s", line, what);
-		return;
+		return true;
 	}
 	fs->t->faults_fired[sched_class_of(r->f->kind)]++;
 	chaos_say(fs->t, "%s  -- %s", line, what);
 	if (r->f->dur_s <= 0 && r->f->kind != FK_MIDOP)
 		r->done = true;
+	return true;
 }
 
 /* Ends fault r: what it changed goes back, what it stopped restarts. */
@@ -1000,6 +1382,20 @@ static void finish(struct faults *fs, struct frt *r)
 	case FK_OP_POLICY:
 		restore_policy(fs);
 		break;
+	case FK_HA_STOP_LEADER:
+		resume_leader(fs, r);
+		return;
+	case FK_HA_CUT_LEADER: {
+		char err[300];
+		if (r->cut && lab_cut_from_etcd(fs->t->lab, r->inst, false, err, sizeof(err)))
+			chaos_say(fs->t, "drlink: %s", err);
+		r->cut = false;
+		chaos_say(fs->t, "#%d end: %s's links to etcd healed", f->index, chaos_orch_name(fs->t, r->inst));
+		return;
+	}
+	case FK_HA_LOSE_QUORUM:
+		restore_quorum(fs, r);
+		return;
 	default:
 		break;
 	}
@@ -1016,6 +1412,10 @@ static void finish(struct faults *fs, struct frt *r)
 /* A mid-operation fault whose kill is due. */
 static void midop_kill(struct faults *fs, struct frt *r)
 {
+	if (fs->t->ha && r->f->victim == V_ORCH) {
+		int i = orch_target(fs);
+		snprintf(r->proc, sizeof(r->proc), "%s", i >= 0 ? chaos_orch_name(fs->t, i) : "@leader");
+	}
 	r->killed = kill9(fs, r->proc) == 0;
 	chaos_say(fs->t, "#%d kill -9 %s %s", r->f->index, r->proc,
 		  r->killed ? "in the middle of the operation" : "-- skipped: it is down");
@@ -1036,10 +1436,12 @@ static void tick(struct faults *fs)
 			midop_kill(fs, r);
 		else if (r->f->kind == FK_MIDOP && r->killed && now >= r->restart_at_s)
 			finish(fs, r);
-		else if (r->f->kind != FK_MIDOP && now >= r->f->at_s + r->f->dur_s)
+		else if (r->f->kind != FK_MIDOP && now >= r->end_s)
 			finish(fs, r);
 	}
 	watchdog(fs);
+	watch_mirrors(fs);
+	watch_successors(fs);
 	upgrade_agent(fs);
 	restore_policy(fs);
 	track_repair(fs);
@@ -1064,8 +1466,9 @@ int faults_run(struct trial *t, struct schedule *s, struct faults **out)
 		double now = phase_s(fs);
 		if (now >= t->duration_s)
 			break;
-		while (next < s->n && s->faults[next].at_s <= now && !atomic_load(&t->interrupted))
-			fire(fs, &fs->rt[next++]);
+		while (next < s->n && s->faults[next].at_s <= now && !atomic_load(&t->interrupted) &&
+		       fire(fs, &fs->rt[next]))
+			next++;
 		tick(fs);
 		sleep_ms(20);
 	}
@@ -1098,14 +1501,21 @@ static bool cluster_ready(json_t *st)
 
 static json_t *orch_status(struct faults *fs)
 {
-	char url[200];
-	struct chttp_ans a;
-	json_t *j = NULL;
-	snprintf(url, sizeof(url), "%s/v1/status", fs->t->lab->url);
-	if (chttp_do(fs->c, "GET", url, NULL, NULL, 0, 1000, &a) == 0 && a.status == 200 && a.body)
-		j = json_loads(a.body, 0, NULL);
-	chttp_ans_free(&a);
-	return j;
+	return chaos_orch_get(fs->t, fs->c, "/v1/status", 1000, NULL);
+}
+
+/* HA: every instance runs and exactly one leads (else why, in why). */
+static bool one_leader(struct faults *fs, char *why, size_t len)
+{
+	int n;
+	if (!fs->t->ha)
+		return true;
+	for (int i = 0; i < fs->t->lab->norchs; i++)
+		if (!proc_up(fs, chaos_orch_name(fs->t, i)))
+			return snprintf(why, len, "%s does not run", chaos_orch_name(fs->t, i)), false;
+	if (chaos_leader(fs->t, fs->c, 0, &n) < 0)
+		return snprintf(why, len, "%d drorchd instances answer /healthz/leader 200", n), false;
+	return true;
 }
 
 /* Everything back to normal: links, stopped and killed processes, faults. */
@@ -1117,6 +1527,12 @@ static void undo_everything(struct faults *fs)
 			if (r->f->kind == FK_MIDOP && r->kill_at_s > 0) {
 				r->done = true;  /* its kill never came: the operation ran */
 				continue;
+			}
+			/* a leader stopped past its lease: the stop runs its course */
+			while (r->f->kind == FK_HA_STOP_LEADER && phase_s(fs) < r->end_s &&
+			       !atomic_load(&fs->t->interrupted)) {
+				watch_successors(fs);
+				sleep_ms(20);
 			}
 			finish(fs, r);
 		}
@@ -1131,6 +1547,12 @@ static void undo_everything(struct faults *fs)
 		if (lab_proc_alive(p))
 			kill(p->pid, SIGCONT);
 		fs->stopped[i] = false;
+	}
+	for (int i = 0; i < l->norchs; i++) {
+		struct lab_proc *p = lab_orch_proc(l, i);
+		if (fs->orch_stopped[i] && lab_proc_alive(p))
+			kill(p->pid, SIGCONT);
+		fs->orch_stopped[i] = false;
 	}
 	for (int i = 0; i < l->nprocs; i++)
 		if (fs->down_by_us[i])
@@ -1234,12 +1656,15 @@ void faults_heal(struct faults *fs, long timeout_ms)
 	char last[600] = "no answer from drorchd";
 	while (!atomic_load(&t->interrupted) && chaos_now_ns() < deadline) {
 		watchdog(fs);
+		watch_mirrors(fs);
 		upgrade_agent(fs);
 		restore_policy(fs);
 		track_repair(fs);
 		approve_waiting(fs);
 		json_t *st = orch_status(fs);
-		if (cluster_ready(st)) {
+		char why[200] = "";
+		bool leads = cluster_ready(st) && one_leader(fs, why, sizeof(why));
+		if (leads) {
 			t->healed = true;
 			chaos_say(t, "heal: steady, primary %s, epoch %" JSON_INTEGER_FORMAT ", after %.1fs",
 				  json_string_value(json_object_get(st, "primary")),
@@ -1250,6 +1675,8 @@ void faults_heal(struct faults *fs, long timeout_ms)
 		}
 		if (st)
 			describe_cluster(st, last, sizeof(last));
+		if (why[0])
+			snprintf(last + strlen(last), sizeof(last) - strlen(last), " %s", why);
 		bool stuck = json_is_true(json_object_get(st, "awaits_operator"));
 		int64_t now = chaos_now_ns();
 		stuck_since = stuck ? (stuck_since ? stuck_since : now) : 0;

@@ -2,7 +2,8 @@
  * load.c — the load drchaos checks, and the monitor that tells it where the
  * primary is.
  *
- * Writers 0..3 follow the primary: drorchd's GET /v1/status names it, a
+ * Writers 0..3 follow the primary: drorchd's GET /v1/status (from whichever
+ * instance answers, orchs.c) names it, a
  * refusing replica's X-Drorch-Primary points at it, and on any failure the
  * writer asks again.  Writer 4 is pinned to the first primary for the whole
  * trial (a deposed primary that still acknowledges is what it is there to
@@ -242,7 +243,7 @@ static json_t *get_json(struct trial *t, struct chttp *c, const char *base, cons
 
 static void poll_status(struct trial *t, struct chttp *c)
 {
-	json_t *st = get_json(t, c, t->lab->url, "/v1/status");
+	json_t *st = chaos_orch_get(t, c, "/v1/status", STATUS_TIMEOUT_MS, NULL);
 	const char *state = json_string_value(json_object_get(st, "state"));
 	const char *primary = json_string_value(json_object_get(st, "primary"));
 	pthread_mutex_lock(&t->mu);
@@ -284,7 +285,7 @@ void monitor_poll_runs(struct trial *t, struct chttp *c)
 	pthread_mutex_lock(&t->mu);
 	int g = t->db_generation;
 	pthread_mutex_unlock(&t->mu);
-	json_t *runs = get_json(t, c, t->lab->url, "/v1/runs");
+	json_t *runs = chaos_orch_get(t, c, "/v1/runs", STATUS_TIMEOUT_MS, NULL);
 	size_t i;
 	json_t *r;
 	/* Every run again, ended ones too: drorchd adds steps to a run after
@@ -293,7 +294,7 @@ void monitor_poll_runs(struct trial *t, struct chttp *c)
 		char path[64];
 		json_int_t id = json_integer_value(json_object_get(r, "id"));
 		snprintf(path, sizeof(path), "/v1/runs/%" JSON_INTEGER_FORMAT, id);
-		json_t *full = get_json(t, c, t->lab->url, path);
+		json_t *full = chaos_orch_get(t, c, path, STATUS_TIMEOUT_MS, NULL);
 		if (full)
 			remember_run(t, g, full);
 		json_decref(full);

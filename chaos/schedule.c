@@ -6,7 +6,10 @@
  * is active at a time, and the same for drorchd, so that a trial stays
  * within what a 3-site cluster with quorum 1 is meant to survive; network,
  * disk and operator faults overlap them freely.  A fault that would start
- * while its kind's slot is busy is moved to just after it.
+ * while its kind's slot is busy is moved to just after it.  With ha, every
+ * fault on a drorchd instance (the leader's or a follower's) takes the
+ * drorchd slot, and etcd has a slot of its own: one member down at a time,
+ * or two only in the fault that means to lose the quorum.
  */
 #include "schedule.h"
 
@@ -59,7 +62,7 @@ double rng_real(struct rng *r, double lo, double hi)
 /* ---- names -------------------------------------------------------------------- */
 
 static const char *const class_names[FC_N] = { "process", "network", "storage", "orchstore", "disk",
-						"operator" };
+						"operator", "ha" };
 
 static const struct {
 	const char *name;
@@ -99,17 +102,23 @@ static const struct {
 	[FK_OP_APPROVE] = { "op-approve", FC_OPERATOR },
 	[FK_OP_UPGRADE] = { "op-upgrade", FC_OPERATOR },
 	[FK_OP_POLICY] = { "op-policy", FC_OPERATOR },
+	[FK_HA_KILL_LEADER] = { "kill-9-leader", FC_HA },
+	[FK_HA_KILL_FOLLOWER] = { "kill-9-follower", FC_HA },
+	[FK_HA_STOP_LEADER] = { "sigstop-leader", FC_HA },
+	[FK_HA_CUT_LEADER] = { "cut-leader-from-etcd", FC_HA },
+	[FK_HA_KILL_ETCD] = { "kill-9-etcd-member", FC_HA },
+	[FK_HA_LOSE_QUORUM] = { "lose-etcd-quorum", FC_HA },
 };
 
 const char *sched_class_name(enum fclass c) { return class_names[c]; }
 enum fclass sched_class_of(enum fkind k) { return kinds[k].cls; }
 const char *sched_kind_name(enum fkind k) { return kinds[k].name; }
 
-int sched_parse_classes(const char *list, unsigned *mask, char *err, size_t errlen)
+int sched_parse_classes(const char *list, bool ha, unsigned *mask, char *err, size_t errlen)
 {
 	*mask = 0;
 	if (!strcmp(list, "all")) {
-		*mask = (1u << FC_N) - 1;
+		*mask = SCHED_ALL_CLASSES(ha);
 		return 0;
 	}
 	const char *p = list;
@@ -121,7 +130,11 @@ int sched_parse_classes(const char *list, unsigned *mask, char *err, size_t errl
 				found = c;
 		if (found < 0) {
 			snprintf(err, errlen, "--faults: '%.*s' is not one of process, network, storage, "
-				 "orchstore, disk, operator (or all)", (int)n, p);
+				 "orchstore, disk, operator, ha (or all)", (int)n, p);
+			return -1;
+		}
+		if (found == FC_HA && !ha) {
+			snprintf(err, errlen, "--faults: the ha class needs --ha (an HA lab)");
 			return -1;
 		}
 		*mask |= 1u << found;
@@ -147,7 +160,13 @@ static bool takes_site_down(const struct fault *f)
 static bool takes_orch_down(const struct fault *f)
 {
 	return f->kind == FK_KILL_ORCH || sched_class_of(f->kind) == FC_ORCHSTORE ||
-	       (f->kind == FK_MIDOP && f->victim == V_ORCH);
+	       (f->kind == FK_MIDOP && f->victim == V_ORCH) ||
+	       (sched_class_of(f->kind) == FC_HA && f->target != T_ETCD);
+}
+
+static bool takes_etcd_down(const struct fault *f)
+{
+	return f->kind == FK_HA_KILL_ETCD || f->kind == FK_HA_LOSE_QUORUM;
 }
 
 static enum target site_target(struct rng *r, int primary_pct, int *pick)
@@ -287,6 +306,49 @@ static void draw_operator(struct rng *r, struct fault *f)
 	}
 }
 
+/* Losing etcd's quorum is the rare one: 1 in 16. */
+static void draw_ha(struct rng *r, struct fault *f)
+{
+	static const enum fkind k[] = {
+		FK_HA_KILL_LEADER, FK_HA_KILL_LEADER, FK_HA_KILL_LEADER, FK_HA_KILL_LEADER,
+		FK_HA_KILL_FOLLOWER, FK_HA_KILL_FOLLOWER, FK_HA_KILL_FOLLOWER,
+		FK_HA_STOP_LEADER, FK_HA_STOP_LEADER, FK_HA_STOP_LEADER,
+		FK_HA_CUT_LEADER, FK_HA_CUT_LEADER,
+		FK_HA_KILL_ETCD, FK_HA_KILL_ETCD, FK_HA_KILL_ETCD,
+		FK_HA_LOSE_QUORUM,
+	};
+	f->kind = k[rng_range(r, 0, (int64_t)(sizeof(k) / sizeof(k[0])) - 1)];
+	switch (f->kind) {
+	case FK_HA_KILL_LEADER:
+		f->target = T_LEADER;
+		f->dur_s = rng_real(r, 0.5, 5.0);
+		break;
+	case FK_HA_KILL_FOLLOWER:
+		f->target = T_FOLLOWER;
+		f->pick = (int)rng_range(r, 0, 1);
+		f->dur_s = rng_real(r, 0.5, 5.0);
+		break;
+	case FK_HA_STOP_LEADER:  /* past its lease: another instance leads meanwhile */
+		f->target = T_LEADER;
+		f->dur_s = SCHED_HA_LEASE_MS / 1000.0 + rng_real(r, 1.0, 4.0);
+		break;
+	case FK_HA_CUT_LEADER:
+		f->target = T_LEADER;
+		f->dur_s = rng_real(r, 1.0, 6.0);
+		break;
+	case FK_HA_KILL_ETCD:
+		f->target = T_ETCD;
+		f->pick = (int)rng_range(r, 0, 2);
+		f->dur_s = rng_real(r, 0.5, 5.0);
+		break;
+	default:  /* FK_HA_LOSE_QUORUM: pick is the member left running */
+		f->target = T_ETCD;
+		f->pick = (int)rng_range(r, 0, 2);
+		f->dur_s = rng_real(r, 1.5, 4.0);
+		break;
+	}
+}
+
 static void draw(struct rng *r, enum fclass c, struct fault *f)
 {
 	switch (c) {
@@ -295,6 +357,7 @@ static void draw(struct rng *r, enum fclass c, struct fault *f)
 	case FC_STORAGE: draw_storage(r, f); break;
 	case FC_ORCHSTORE: draw_orchstore(r, f); break;
 	case FC_DISK: draw_disk(r, f); break;
+	case FC_HA: draw_ha(r, f); break;
 	default: draw_operator(r, f); break;
 	}
 }
@@ -305,7 +368,7 @@ static int by_time(const void *a, const void *b)
 	return x->at_s < y->at_s ? -1 : x->at_s > y->at_s ? 1 : x->index - y->index;
 }
 
-int sched_make(uint64_t seed, double duration_s, bool async, unsigned classes,
+int sched_make(uint64_t seed, double duration_s, bool async, bool ha, unsigned classes,
 	       struct schedule *out)
 {
 	struct rng r;
@@ -321,20 +384,26 @@ int sched_make(uint64_t seed, double duration_s, bool async, unsigned classes,
 	static const char *const crash[] = { "after_quarantine", "after_intent", "after_install" };
 	if ((classes & (1u << FC_PROCESS)) && rng_range(&r, 0, 2) == 0)
 		snprintf(out->rewind_crash, sizeof(out->rewind_crash), "%s", crash[rng_range(&r, 0, 2)]);
-	double t = 1.0, site_free = 0, orch_free = 0;
+	double t = 1.0, site_free = 0, orch_free = 0, etcd_free = 0;
 	while (t < duration_s - 0.5) {
 		struct fault f = { 0 };
 		draw(&r, enabled[rng_range(&r, 0, nenabled - 1)], &f);
+		if (ha && f.target == T_ORCH)
+			f.target = T_LEADER;
 		f.at_s = t;
 		if (takes_site_down(&f) && f.at_s < site_free)
 			f.at_s = site_free + 0.2;
 		if (takes_orch_down(&f) && f.at_s < orch_free)
 			f.at_s = orch_free + 0.2;
+		if (takes_etcd_down(&f) && f.at_s < etcd_free)
+			f.at_s = etcd_free + 0.2;
 		double end = f.at_s + f.dur_s + (f.kind == FK_MIDOP ? f.delay_ms / 1000.0 : 0);
 		if (takes_site_down(&f))
 			site_free = end;
 		if (takes_orch_down(&f))
 			orch_free = end;
+		if (takes_etcd_down(&f))
+			etcd_free = end;
 		t += rng_real(&r, 0.4, 2.2);
 		if (f.at_s >= duration_s - 0.3)
 			continue;
@@ -368,6 +437,9 @@ static void target_text(const struct fault *f, const char *const names[3], char 
 {
 	switch (f->target) {
 	case T_ORCH: snprintf(out, len, "drorchd"); break;
+	case T_LEADER: snprintf(out, len, "@leader"); break;
+	case T_FOLLOWER: snprintf(out, len, "@follower#%d", f->pick); break;
+	case T_ETCD: snprintf(out, len, "etcd-%d", f->pick + 1); break;
 	case T_PRIMARY: snprintf(out, len, "@primary"); break;
 	case T_REPLICA: snprintf(out, len, "@replica#%d", f->pick); break;
 	case T_SITE0: case T_SITE1: case T_SITE2:
@@ -389,7 +461,7 @@ void sched_describe(const struct fault *f, const char *const names[3], char *out
 	switch (f->kind) {
 	case FK_MIDOP:
 		snprintf(what, sizeof(what), "start %s, kill -9 %s after %d ms", ops[f->op],
-			 victims[f->victim], f->delay_ms);
+			 f->target == T_LEADER ? "@leader" : victims[f->victim], f->delay_ms);
 		break;
 	case FK_PART_ORCH: case FK_ISOLATE:
 		snprintf(what, sizeof(what), "%s %s", f->partition, f->direction);
@@ -427,6 +499,15 @@ void sched_describe(const struct fault *f, const char *const names[3], char *out
 		break;
 	case FK_OP_POLICY:
 		snprintf(what, sizeof(what), "variant %d", f->op);
+		break;
+	case FK_HA_STOP_LEADER:
+		snprintf(what, sizeof(what), "past its %d ms lease, SIGCONT after", SCHED_HA_LEASE_MS);
+		break;
+	case FK_HA_CUT_LEADER:
+		snprintf(what, sizeof(what), "blackhole its links to etcd");
+		break;
+	case FK_HA_LOSE_QUORUM:
+		snprintf(what, sizeof(what), "left alone: the other two killed (no quorum)");
 		break;
 	default:
 		break;

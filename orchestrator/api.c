@@ -805,6 +805,24 @@ static bool sent_to_leader(struct api *a, const struct http_req *req, struct htt
 	return true;
 }
 
+/*
+ * With HA, a leader can stop leading while it handles a change (its lease
+ * could not be renewed, or etcd did not confirm the write): the log refuses
+ * the write, and the handler's store error would be a 500.  It is the 503
+ * of no leader instead, which a client asks again (docs/ha.md, "Writes").
+ */
+static void no_longer_leader(struct api *a, const struct http_req *req, struct http_resp *resp)
+{
+	if (!a->orch->ha || resp->status != 500 || !strcmp(req->method, "GET") ||
+	    !strcmp(req->method, "HEAD") || orch_may_act(a->orch))
+		return;
+	json_t *j = resp->body ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
+	http_resp_error(resp, 503, "no leader: this drorchd stopped leading while it handled %s %s"
+			" (%.200s); ask again", req->method, req->path,
+			json_string_value(json_object_get(j, "error")) ?: "its write was refused");
+	json_decref(j);
+}
+
 void api_handler(void *ctx, const struct http_req *req, struct http_resp *resp)
 {
 	struct api *a = ctx;
@@ -820,4 +838,5 @@ void api_handler(void *ctx, const struct http_req *req, struct http_resp *resp)
 		http_resp_error(resp, 405, "method %s not allowed on %s", req->method, req->path);
 	else
 		http_resp_error(resp, 404, "no route for %s %s", req->method, req->path);
+	no_longer_leader(a, req, resp);
 }

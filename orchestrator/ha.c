@@ -97,10 +97,19 @@ uint64_t ha_terms(struct ha *h)
 	return n;
 }
 
+/* Another instance holds the leader key.  A key that names this instance
+ * but that it does not hold is an earlier run's of this instance (killed,
+ * its lease not expired yet): nobody leads, and sending a client there
+ * would send it back here. */
+static bool other_leads_locked(const struct ha *h)
+{
+	return !h->leads && h->leader_url[0] && strcmp(h->leader_name, h->cfg.name) != 0;
+}
+
 bool ha_leader_url(struct ha *h, char *url, size_t len)
 {
 	pthread_mutex_lock(&h->mu);
-	bool other = !h->leads && h->leader_url[0];
+	bool other = other_leads_locked(h);
 	snprintf(url, len, "%s", other ? h->leader_url : "");
 	pthread_mutex_unlock(&h->mu);
 	return other;
@@ -108,7 +117,7 @@ bool ha_leader_url(struct ha *h, char *url, size_t len)
 
 static const char *role_locked(const struct ha *h)
 {
-	return h->leads ? "leader" : h->leader_name[0] ? "follower" : "candidate";
+	return h->leads ? "leader" : other_leads_locked(h) ? "follower" : "candidate";
 }
 
 const char *ha_role(struct ha *h)

@@ -916,11 +916,78 @@ static void check_etcd_restart(json_t *j)
 	ck_assert_msg(th_wait_http(health, 200, 5000), "etcd-2 not healthy after lab start");
 }
 
+/* Each instance reaches each etcd member through its own drlink link
+ * drorchd-N.etcd-M (upstream: the member's client address), and its config
+ * lists those links as its etcd endpoints. */
+static void check_etcd_links(json_t *j)
+{
+	json_t *etcd = json_object_get(j, "etcd"), *links = json_object_get(j, "links");
+	for (int n = 1; n <= 3; n++) {
+		char path[700], *yaml;
+		snprintf(path, sizeof(path), "%s/drorchd-%d.yaml", lab_dir, n);
+		yaml = th_read_file(path, NULL);
+		ck_assert_ptr_nonnull(yaml);
+		for (int m = 1; m <= 3; m++) {
+			char name[64], want[200];
+			size_t i;
+			json_t *k, *found = NULL;
+			snprintf(name, sizeof(name), "drorchd-%d.etcd-%d", n, m);
+			json_array_foreach(links, i, k)
+				if (!strcmp(json_string_value(json_object_get(k, "name")) ?: "", name))
+					found = k;
+			ck_assert_msg(found, "lab.json has no link %s", name);
+			ck_assert_str_eq(json_string_value(json_object_get(found, "upstream")),
+					 json_string_value(json_array_get(etcd, (size_t)m - 1)) + 7);
+			snprintf(want, sizeof(want), "\"http://%s\"",
+				 json_string_value(json_object_get(found, "listen")));
+			ck_assert_msg(strstr(yaml, want), "%s does not list %s (%s)", path, want, name);
+		}
+		free(yaml);
+	}
+}
+
+/* Blackholes (cut) or heals instance i's three links to etcd. */
+static void cut_from_etcd(json_t *j, int i, bool cut)
+{
+	const char *drlink = json_string_value(json_object_get(j, "drlink"));
+	const char *body = cut ? "{\"partition\":\"blackhole\"}" : "{\"partition\":\"none\"}";
+	for (int m = 1; m <= 3; m++) {
+		char url[300];
+		snprintf(url, sizeof(url), "%s/v1/links/drorchd-%d.etcd-%d/conditions", drlink, i + 1, m);
+		ck_assert_int_eq(th_http("PUT", url, NULL, body, strlen(body), NULL, NULL), 200);
+	}
+}
+
+/* The leader cut off from etcd alone (its own links): another leads within
+ * the lease + 1 s; healed, it follows.  Returns its URL (a follower's). */
+static const char *check_leader_cut_from_etcd(json_t *j)
+{
+	json_t *urls = json_object_get(j, "urls");
+	int leader = wait_leader(urls, -1, 5000);
+	ck_assert_int_ge(leader, 0);
+	cut_from_etcd(j, leader, true);
+	uint64_t t0 = time_mono_ms();
+	int next = wait_leader(urls, leader, HA_LEASE_MS + 1000);
+	cut_from_etcd(j, leader, false);
+	ck_assert_msg(next >= 0, "no other leader within %d ms of cutting drorchd-%d from etcd",
+		      HA_LEASE_MS + 1000, leader + 1);
+	printf("lab ha: drorchd-%d cut off from etcd, drorchd-%d leads after %llu ms\n", leader + 1,
+	       next + 1, (unsigned long long)(time_mono_ms() - t0));
+	const char *back = json_string_value(json_array_get(urls, (size_t)leader));
+	uint64_t deadline = time_mono_ms() + 5000;
+	while (strcmp(role_of(back), "follower") && time_mono_ms() < deadline)
+		time_sleep_ms(50);
+	ck_assert_str_eq(role_of(back), "follower");
+	ck_assert_int_eq(only_leader(urls), next);
+	return back;
+}
+
 /* `drctl lab up --ha` on the default lab: every instance answers /healthz
  * and exactly one /healthz/leader; kill -9 of the leader hands the lead to
  * another instance within the lease + 1 s; `lab start` brings it back as a
- * follower; a switchover asked of that follower (drctl follows its 307)
- * and one through --lab; lab down stops all ten processes. */
+ * follower; the leader cut off from etcd through its own links does the
+ * same; a switchover asked of a follower (drctl follows its 307) and one
+ * through --lab; lab down stops all ten processes. */
 START_TEST(test_lab_ha_leader_killed_another_leads)
 {
 	const char *up[] = { "lab", "up", "--ha", "--dir", lab_dir, NULL };
@@ -931,6 +998,7 @@ START_TEST(test_lab_ha_leader_killed_another_leads)
 	printf("lab up --ha: STEADY with one leader in %llu ms\n", (unsigned long long)(time_mono_ms() - t0));
 	json_t *j = lab_json();
 	check_ha_lab_json(j);
+	check_etcd_links(j);
 	json_t *urls = json_object_get(j, "urls");
 	for (size_t i = 0; i < json_array_size(urls); i++) {
 		const char *role = role_of(json_string_value(json_array_get(urls, i)));
@@ -959,6 +1027,7 @@ START_TEST(test_lab_ha_leader_killed_another_leads)
 	ck_assert_int_eq(only_leader(urls), next);
 
 	check_etcd_restart(j);
+	back = check_leader_cut_from_etcd(j);
 	check_switchover_at(back, "eu-west");  /* a follower: drctl follows its 307 */
 	check_switchover("us-east");
 	json_decref(j);

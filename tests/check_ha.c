@@ -425,6 +425,17 @@ START_TEST(test_leader_cut_off_from_etcd_stops_acting)
 	long long epoch = tl_status_epoch(&L);
 	int64_t cut = (int64_t)time_wall_ms();
 	cut_from_etcd(l, true);
+	/* A change asked of it now cannot reach the log: 503 (no leader, ask
+	 * again), not a server error. */
+	static const char policy[] = "{\"name\":\"test\",\"failover\":{\"anti_flap_s\":0}}";
+	char url[128], *body = NULL;
+	snprintf(url, sizeof(url), "%s/v1/policy", I[l].url);
+	long answered = th_http("PUT", url, OP_TOKEN, policy, strlen(policy), &body, NULL);
+	fprintf(stderr, "check_ha: PUT /v1/policy to d%d just cut off from etcd: %ld %s\n", l,
+		answered, body);
+	ck_assert_msg(answered == 503 && body && strstr(body, "no leader"), "a change asked of the "
+		      "leader cut off from etcd: %ld %s", answered, body);
+	free(body);
 	int nl = wait_leader(l, TTL_MS + 5000);  /* leader() fails on two at once */
 	ck_assert_msg(nl >= 0, "no instance took over; see %s", I[obs].log);
 	time_sleep_ms(1000);
@@ -563,6 +574,36 @@ START_TEST(test_playbook_in_flight_is_resumed_by_the_next_leader)
 }
 END_TEST
 
+/* The leader killed and started again at once: until its old lease
+ * expires, the leader key still names it.  The new run of it does not
+ * lead on that key and does not send a client to itself: a command asked
+ * of it is answered 503 (no leader) or 307 to another instance, never 307
+ * to its own URL; then one instance leads. */
+START_TEST(test_leader_restarted_within_its_lease_does_not_redirect_to_itself)
+{
+	int l = leader();
+	ck_assert_int_ge(l, 0);
+	inst_kill(l);
+	inst_start(l);
+	char url[128];
+	snprintf(url, sizeof(url), "%s/v1/pause", I[l].url);
+	int n503 = 0;
+	for (uint64_t end = time_mono_ms() + TTL_MS; time_mono_ms() < end; time_sleep_ms(50)) {
+		char *body = NULL;
+		long st = th_http("POST", url, OP_TOKEN, "{}", 2, &body, NULL);
+		ck_assert_msg(st != 307 || !strstr(body, I[l].url), "d%d sends the client to itself: %s",
+			      l, body);
+		n503 += st == 503;
+		free(body);
+		if (st != 503)
+			break;
+	}
+	fprintf(stderr, "check_ha: d%d restarted within its lease: %d answers 503 (no leader)\n", l,
+		n503);
+	ck_assert_int_ge(wait_leader(-1, TTL_MS + 5000), 0);
+}
+END_TEST
+
 static Suite *ha_suite(void)
 {
 	Suite *s = suite_create("ha");
@@ -575,6 +616,7 @@ static Suite *ha_suite(void)
 	tcase_add_test(tc, test_etcd_quorum_lost_no_instance_acts_sites_serve);
 	tcase_add_test(tc, test_follower_copy_rebuilt_from_etcd_equals_the_leaders);
 	tcase_add_test(tc, test_playbook_in_flight_is_resumed_by_the_next_leader);
+	tcase_add_test(tc, test_leader_restarted_within_its_lease_does_not_redirect_to_itself);
 	suite_add_tcase(s, tc);
 	return s;
 }

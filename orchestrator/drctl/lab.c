@@ -11,12 +11,14 @@
  *
  * With HA, before drorchd: start the three etcd members of one new cluster
  * (etcd-1..3, data in DIR/etcd-N) all at once, as a member answers /health
- * only once a quorum of its cluster runs, then wait for each; then start
+ * only once a quorum of its cluster runs, then wait for each; create a drlink
+ * link from each instance N to each member M (drorchd-N.etcd-M); then start
  * drorchd-1..3, each with its own config (DIR/drorchd-N.yaml: an ha: section
- * naming it, the etcd members and its own URL), listen port and store
- * (DIR/drorchd-N.db), all through the same drorchd->site links; then wait
- * until exactly one instance answers /healthz/leader 200 and it reports
- * STEADY.  A member restarted on its data dir (lab start) rejoins with the
+ * naming it, its own links to the etcd members and its own URL), listen port
+ * and store (DIR/drorchd-N.db), all through the same drorchd->site links;
+ * then wait until exactly one instance answers /healthz/leader 200 and it
+ * reports STEADY.  Its own etcd links let one instance be cut off from etcd
+ * alone (lab_cut_from_etcd).  A member restarted on its data dir (lab start) rejoins with the
  * same argv: etcd ignores the --initial-cluster flags once it has data.
  *
  * LAB.yaml (every key optional):
@@ -965,7 +967,7 @@ static int start_proc(struct lab *l, struct httpc *c, struct lab_proc *p, long t
  * only the processes' own listeners race for ports.  0 or -1. */
 static int free_ports(int *ports, int n)
 {
-	int fds[3 * LAB_HA_NODES], got = 0;
+	int fds[2 * LAB_HA_NODES], got = 0;
 	assert(n <= (int)(sizeof(fds) / sizeof(fds[0])));
 	for (; got < n; got++) {
 		struct sockaddr_in a = { .sin_family = AF_INET,
@@ -1250,16 +1252,24 @@ static int write_policy(struct lab *l, const struct lab_spec *s, char *err, size
 	return write_text(l->policy, s->policy_text, 0644, err, errlen);
 }
 
-/* The ha: section of instance i (its name, its URL) in an HA lab. */
-static void config_ha(FILE *f, const struct lab *l, const struct lab_spec *s, int i)
+/* The ha: section of instance i (its name, its URL, its links to the etcd
+ * members) in an HA lab. */
+static int config_ha(FILE *f, const struct lab *l, const struct lab_spec *s, int i, char *err,
+		     size_t errlen)
 {
-	char name[LAB_NAME];
+	char name[LAB_NAME], member[LAB_NAME];
 	orch_name(l, i, name, sizeof(name));
 	fprintf(f, "ha:\n  etcd: [");
-	for (int k = 0; k < l->netcd; k++)
-		fprintf(f, "%s\"%s\"", k ? ", " : "", l->etcd[k]);
+	for (int k = 0; k < l->netcd; k++) {
+		snprintf(member, sizeof(member), "etcd-%d", k + 1);
+		const struct lab_link *link = lab_link_between(l, name, member);
+		if (!link)
+			return seterr(err, errlen, "%s: no drlink link to %s", name, member);
+		fprintf(f, "%s\"http://%s\"", k ? ", " : "", link->listen);
+	}
 	fprintf(f, "]\n  prefix: %s\n  lease_ttl_ms: %llu\n  name: %s\n  advertise: \"%s\"\n",
 		LAB_HA_PREFIX, (unsigned long long)s->lease_ttl_ms, name, l->urls[i]);
+	return 0;
 }
 
 /* Instance i's config at path: listening on its URL, on its own store; the
@@ -1279,11 +1289,10 @@ static int write_config(const struct lab *l, const struct lab_spec *s, int i, co
 	fprintf(f, "initial_primary: %s\nsites:\n", s->initial_primary);
 	for (int k = 0; k < l->nsites; k++)
 		config_site(f, l, &l->sites[k]);
-	if (l->netcd)
-		config_ha(f, l, s, i);
-	if (fclose(f))
+	int rc = l->netcd ? config_ha(f, l, s, i, err, errlen) : 0;
+	if (fclose(f) && rc == 0)
 		return seterr(err, errlen, "%s: write: %s", path, strerror(errno));
-	return 0;
+	return rc;
 }
 
 /* ==== waiting for STEADY ==================================================== */
@@ -1583,6 +1592,40 @@ static int start_etcd(struct lab *l, struct httpc *c, const int *ports, uint64_t
 	return start_group(l, c, LAB_HA_NODES, deadline, err, errlen);
 }
 
+/* A link from each drorchd instance to each etcd member, drorchd-N.etcd-M
+ * (drlink picks its port): each instance's own way to etcd. */
+static int create_etcd_links(struct lab *l, struct httpc *c, char *err, size_t errlen)
+{
+	for (int i = 0; i < l->norchs; i++)
+		for (int k = 0; k < l->netcd; k++) {
+			char from[LAB_NAME], to[LAB_NAME];
+			orch_name(l, i, from, sizeof(from));
+			snprintf(to, sizeof(to), "etcd-%d", k + 1);
+			if (link_create(l, c, from, to, l->etcd[k] + strlen("http://"), err, errlen))
+				return -1;
+		}
+	return 0;
+}
+
+int lab_cut_from_etcd(const struct lab *l, int i, bool cut, char *err, size_t errlen)
+{
+	struct lab_cond cond = { .has_partition = true, .direction = "both" };
+	snprintf(cond.partition, sizeof(cond.partition), "%s", cut ? "blackhole" : "none");
+	if (!l->netcd || i < 0 || i >= l->norchs)
+		return seterr(err, errlen, "drorchd instance %d: not an instance of an HA lab", i + 1);
+	for (int k = 0; k < l->netcd; k++) {
+		char from[LAB_NAME], to[LAB_NAME];
+		orch_name(l, i, from, sizeof(from));
+		snprintf(to, sizeof(to), "etcd-%d", k + 1);
+		const struct lab_link *link = lab_link_between(l, from, to);
+		if (!link)
+			return seterr(err, errlen, "%s: no drlink link to %s", from, to);
+		if (lab_link_set(l, link->name, &cond, NULL, err, errlen))
+			return -1;
+	}
+	return 0;
+}
+
 /* Instance i's config file: DIR/drorchd.yaml, or DIR/drorchd-N.yaml in HA. */
 static int orch_config(const struct lab *l, int i, char *out, size_t len)
 {
@@ -1630,17 +1673,32 @@ static int start_orchs(struct lab *l, const struct lab_spec *s, struct httpc *c,
 	return start_group(l, c, l->norchs, deadline, err, errlen);
 }
 
-/* etcd (with HA) and drorchd, on ports picked together so that they differ
- * (the sites' and drlink's are bound by now); waits for STEADY at the one
- * drorchd, or at the leader. */
+/* With HA, etcd and the instances' links to it, on ports picked together
+ * so that they differ (the sites', drlink's and its site links' are bound
+ * by now).  Before drorchd's ports are picked: a link listens on a port
+ * drlink picks, which must not be one picked for drorchd. */
+static int up_etcd(struct lab *l, struct httpc *c, uint64_t deadline, char *err, size_t errlen)
+{
+	int ports[2 * LAB_HA_NODES];
+	if (free_ports(ports, 2 * LAB_HA_NODES))
+		return seterr(err, errlen, "no free loopback ports for etcd");
+	if (start_etcd(l, c, ports, deadline, err, errlen))
+		return -1;
+	l->norchs = LAB_HA_NODES;  /* the instances' names, for their links; lay_orchs follows */
+	return create_etcd_links(l, c, err, errlen);
+}
+
+/* etcd (with HA), then drorchd on ports picked together so that they
+ * differ; waits for STEADY at the one drorchd, or at the leader. */
 static int up_orch(struct lab *l, const struct lab_up_opts *o, const struct lab_spec *s,
 		   struct httpc *c, uint64_t deadline, char *err, size_t errlen)
 {
-	int ports[3 * LAB_HA_NODES], leader = 0;
-	if (free_ports(ports, s->ha ? 3 * LAB_HA_NODES : 1))
+	int ports[LAB_HA_NODES], leader = 0;
+	if (s->ha && up_etcd(l, c, deadline, err, errlen))
+		return -1;
+	if (free_ports(ports, s->ha ? LAB_HA_NODES : 1))
 		return seterr(err, errlen, "no free loopback ports");
-	if (lay_orchs(l, s->ha, ports, err, errlen) ||
-	    (s->ha && start_etcd(l, c, ports + LAB_HA_NODES, deadline, err, errlen)))
+	if (lay_orchs(l, s->ha, ports, err, errlen))
 		return -1;
 	for (int k = 0; k < l->netcd; k++)
 		say(o, "%-9s %s  data %s/etcd-%d", l->procs[l->nprocs - l->netcd + k].name, l->etcd[k],

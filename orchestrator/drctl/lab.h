@@ -19,8 +19,12 @@
  *   links[]          {name, from, to, listen, upstream}: one per directed
  *                    site->site pair ("A.B") and drorchd->site ("drorchd.S");
  *                    the instances of an HA lab share the drorchd->site links
- *                    (a partition of drorchd cuts them all off), while they
- *                    reach etcd and each other directly
+ *                    (a partition of drorchd cuts them all off); each
+ *                    instance N reaches each etcd member M through its own
+ *                    link "drorchd-N.etcd-M" (its config's ha.etcd lists
+ *                    those links' addresses), so that one instance can be
+ *                    cut off from etcd alone; instances reach each other,
+ *                    and the etcd members each other, directly
  *   procs[]          {name, kind, pid, log, argv[]} in start order
  *   state            "starting", "up", "failed", "down"
  *   dir, config, db, policy, version   (config and db: drorchd-1's in HA)
@@ -42,12 +46,12 @@
 #define LAB_MAX_SITES 3
 #define LAB_HA_NODES 3          /* etcd members, and drorchd instances, of an HA lab */
 #define LAB_MAX_PROCS (LAB_MAX_SITES + 1 + 2 * LAB_HA_NODES)
-#define LAB_MAX_LINKS (LAB_MAX_SITES * LAB_MAX_SITES)
+#define LAB_MAX_LINKS (LAB_MAX_SITES * LAB_MAX_SITES + LAB_HA_NODES * LAB_HA_NODES)
 #define LAB_MAX_ARGS 32
 #define LAB_MAX_SITE_ARGS 8     /* extra drsite arguments (site_args) */
 #define LAB_PATH 512
 #define LAB_NAME 32
-#define LAB_ORCH "drorchd"      /* the "from" of drorchd's links */
+#define LAB_ORCH "drorchd"      /* the "from" of drorchd's links to the sites */
 
 struct lab_proc {
 	char name[LAB_NAME];       /* site name, "drorchd" (HA: "drorchd-N"), "etcd-N", "drlink" */
@@ -174,6 +178,10 @@ const struct lab_link *lab_link_between(const struct lab *l, const char *from, c
  * (caller frees) when answer is not NULL. */
 int lab_link_set(const struct lab *l, const char *link, const struct lab_cond *c,
 		 char **answer, char *err, size_t errlen);
+/* Cuts (partition blackhole, both directions) or heals (partition none)
+ * every link from drorchd instance i (0 <= i < norchs) to the etcd members
+ * of an HA lab: that instance alone loses etcd.  -1 without HA. */
+int lab_cut_from_etcd(const struct lab *l, int i, bool cut, char *err, size_t errlen);
 
 /* "80ms", "1.5s", "80" (ms) -> ms; "1%" or "1" -> percent; "1mbit",
  * "500kbit", "1gbit", "800" (kbit) -> kbit/s.  0 or -1 (bad text). */
