@@ -332,9 +332,9 @@ START_TEST(test_leader_killed_in_steady_a_follower_leads)
 	/* A follower learns of the new leader within a tick of its own. */
 	bool named = false;
 	for (uint64_t end = time_mono_ms() + 2000; !named && time_mono_ms() < end; ) {
-		long st = th_http("POST", url, OP_TOKEN, "{}", 2, &body, NULL);
-		ck_assert_msg(st == 307 || st == 503, "a follower answered %ld: %s", st, body);
-		named = st == 307 && body && strstr(body, I[nl].url);
+		long code = th_http("POST", url, OP_TOKEN, "{}", 2, &body, NULL);
+		ck_assert_msg(code == 307 || code == 503, "a follower answered %ld: %s", code, body);
+		named = code == 307 && body && strstr(body, I[nl].url);
 		if (!named) {
 			free(body);
 			body = NULL;
