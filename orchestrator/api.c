@@ -354,7 +354,8 @@ static void post_switchover(struct api *a, const char *actor, const struct http_
 /* Paths that exist, for 405 against 404. */
 static bool known_path(const char *path)
 {
-	static const char *const paths[] = { "/", "/healthz", "/healthz/leader", "/metrics", "/v1/status", "/v1/sites",
+	static const char *const paths[] = { "/", "/healthz", "/healthz/leader", "/metrics",
+		"/v1/status", "/v1/sites",
 		"/v1/transitions", "/v1/runs", "/v1/fsm", "/v1/policy", "/v1/primary",
 		"/v1/failover", "/v1/switchover", "/v1/failback", "/v1/pause", "/v1/resume",
 		"/v1/upgrades", NULL };

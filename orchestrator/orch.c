@@ -27,8 +27,8 @@
 
 #include "auth.h"
 #include "decide.h"
-#include "log.h"
 #include "ha.h"
+#include "log.h"
 #include "metrics.h"
 #include "orch.h"
 #include "siteapi.h"
@@ -951,9 +951,10 @@ static int take_office(struct orch *o)
 	pthread_mutex_lock(&o->mu);
 	o->state_entered_ms = time_mono_ms();
 	o->health_seen = -1;
+	struct store_cluster now = o->cluster;
 	pthread_mutex_unlock(&o->mu);
 	log_event(LOG_INFO, "orch.leading", "{s:s, s:s, s:I}", "name", o->cfg.ha.name, "state",
-		  o->cluster.state, "epoch", (json_int_t)o->cluster.epoch);
+		  now.state, "epoch", (json_int_t)now.epoch);
 	return 0;
 }
 
@@ -971,6 +972,8 @@ static void *driver_main(void *arg)
 		}
 		if (take_office(o) == 0)
 			drive(o, time_mono_ms());
+		else
+			time_sleep_ms(100);  /* not a busy loop while the store fails */
 	}
 	return NULL;
 }
