@@ -88,12 +88,11 @@ START_TEST(test_kill9_primary_under_load_fails_over_losing_nothing)
 	audit_rows(rows, sizeof(rows));
 	ck_assert_msg(strstr(rows, "D05 F01 F03 F06 F0"), "failover rows out of order: %s", rows);
 	ck_assert_int_eq(tl_verify_audit(&L), 0);
-	json_t *runs = tl_orch_get(&L, "/v1/runs");
-	json_t *run = json_array_get(json_object_get(runs, "runs"), 0);
+	json_t *run = tl_ended_run(&L, 10000);
 	ck_assert_str_eq(json_string_value(json_object_get(run, "outcome")), "succeeded");
 	ck_assert_int_eq(json_integer_value(json_object_get(run, "rpo_records")), 0);
 	ck_assert(json_integer_value(json_object_get(run, "rto_ms")) > 0);
-	json_decref(runs);
+	json_decref(run);
 }
 END_TEST
 
@@ -452,12 +451,12 @@ END_TEST
 
 /* ---- switchover and failback ------------------------------------------------- */
 
-/* The newest run as /v1/runs/{id} shows it (new ref), or NULL. */
+/* The newest run, ended, as /v1/runs/{id} shows it (new ref), or NULL. */
 static json_t *newest_run(void)
 {
-	json_t *runs = tl_orch_get(&L, "/v1/runs");
-	long long id = json_integer_value(json_object_get(json_array_get(json_object_get(runs, "runs"), 0), "id"));
-	json_decref(runs);
+	json_t *run = tl_ended_run(&L, 10000);
+	long long id = json_integer_value(json_object_get(run, "id"));
+	json_decref(run);
 	char path[64];
 	snprintf(path, sizeof(path), "/v1/runs/%lld", id);
 	return id > 0 ? tl_orch_get(&L, path) : NULL;
@@ -908,7 +907,7 @@ START_TEST(test_primary_back_without_its_tail_is_failed_over)
 	const char *moved = json_string_value(json_object_get(st, "primary"));
 	ck_assert(th_site_has(tl_site_named(&L, moved), "kept"));
 	json_decref(st);
-	json_t *run = tl_newest_run(&L);
+	json_t *run = tl_ended_run(&L, 10000);
 	ck_assert_int_ge(json_integer_value(json_object_get(run, "rpo_records")), 5);
 	ck_assert_int_ge(json_integer_value(json_object_get(run, "epoch")), 2);
 	/* Format 2: the RPO in ms is the commit time between the newest record
@@ -950,7 +949,7 @@ START_TEST(test_primary_back_without_metadata_keeps_its_writes)
 	}
 	ck_assert_msg(st, "us-east was not made primary again at a new epoch; see %s", L.log);
 	json_decref(st);
-	json_t *run = tl_newest_run(&L);
+	json_t *run = tl_ended_run(&L, 10000);
 	ck_assert_str_eq(json_string_value(json_object_get(run, "from_site")) ?: "", "us-east");
 	/* (at most an unacknowledged record in flight at the kill) */
 	ck_assert_int_lt(json_integer_value(json_object_get(run, "rpo_records")), 5);

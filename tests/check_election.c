@@ -111,10 +111,10 @@ static bool wait_state(const char *state, long timeout_ms)
 	return false;
 }
 
-/* The newest run with its detail (new ref). */
+/* The newest run, ended, with its detail (new ref). */
 static json_t *newest_run(void)
 {
-	json_t *r = tl_newest_run(&L);
+	json_t *r = tl_ended_run(&L, 10000);
 	char path[64];
 	snprintf(path, sizeof(path), "/v1/runs/%lld",
 		 (long long)json_integer_value(json_object_get(r, "id")));

@@ -381,21 +381,6 @@ static char *get_report(long long id, const char *fmt, long *status, const char 
 	return body;
 }
 
-/* The newest run once it has ended (kill -9 of the primary: the failover). */
-static json_t *ended_run(void)
-{
-	uint64_t deadline = time_mono_ms() + 10000;
-	for (;;) {
-		json_t *run = tl_newest_run(&L);
-		const char *outcome = json_string_value(json_object_get(run, "outcome"));
-		if (outcome && strcmp(outcome, "running"))
-			return run;
-		json_decref(run);
-		ck_assert_msg(time_mono_ms() < deadline, "the failover run did not end; see %s", L.log);
-		time_sleep_ms(50);
-	}
-}
-
 /* drctl with args (NULL-terminated); its exit status. */
 static int drctl(const char *const args[])
 {
@@ -483,7 +468,7 @@ START_TEST(test_report_of_a_real_failover)
 	tl_lab_up(&L, NULL);
 	th_kill(L.site[0].pid, SIGKILL, 5000);
 	ck_assert_msg(tl_wait_failover_from(&L, L.names[0], 15000), "no failover; see %s", L.log);
-	json_t *run = ended_run();
+	json_t *run = tl_ended_run(&L, 10000);
 	long long id = json_integer_value(json_object_get(run, "id"));
 	json_decref(run);
 	check_api_formats(id);

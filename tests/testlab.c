@@ -215,6 +215,21 @@ json_t *tl_newest_run(const struct tl_lab *L)
 	return r;
 }
 
+json_t *tl_ended_run(const struct tl_lab *L, long timeout_ms)
+{
+	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
+	for (;;) {
+		json_t *run = tl_newest_run(L);
+		const char *outcome = json_string_value(json_object_get(run, "outcome"));
+		if (outcome && strcmp(outcome, "running"))
+			return run;
+		json_decref(run);
+		ck_assert_msg(time_mono_ms() < deadline, "the newest run did not end; see %s",
+			      L->log);
+		time_sleep_ms(50);
+	}
+}
+
 const char *tl_wait_failover_from(const struct tl_lab *L, const char *from, long timeout_ms)
 {
 	static char name[64];

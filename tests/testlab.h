@@ -85,9 +85,11 @@ const struct th_site *tl_site_named(const struct tl_lab *L, const char *name);
 /* The epoch drorchd reports (0 if it did not answer). */
 long long tl_status_epoch(const struct tl_lab *L);
 
-/* The epoch drorchd reports (0 if it did not answer) is above; this is
- * the newest run of /v1/runs (new ref) or NULL. */
+/* The newest run of /v1/runs (new ref) or NULL. */
 json_t *tl_newest_run(const struct tl_lab *L);
+/* The newest run once it has ended (its outcome no longer "running"): the
+ * machine rests a moment before the run's figures are written. */
+json_t *tl_ended_run(const struct tl_lab *L, long timeout_ms);
 /* Waits for a failover away from `from`; the new primary's name (static
  * storage) or NULL after timeout_ms. */
 const char *tl_wait_failover_from(const struct tl_lab *L, const char *from, long timeout_ms);
