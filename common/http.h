@@ -38,7 +38,10 @@
  *    discarded first, so the client (still sending) sees the 413 and not a
  *    reset; a larger one, or one behind "Expect: 100-continue", is answered
  *    as soon as its headers are in, and the connection closed.
- *  - A request head is at most 64 KiB (431, or 414 for the request line).
+ *  - A request head is at most HTTP_CONN_MEMORY bytes (431, or 414 for the
+ *    request line): MHD's per-connection pool, which it zeroes before every
+ *    request on a kept-alive connection, so its size is paid per request
+ *    (64 KiB cost a tenth of drsite's CPU at 64 clients: bench/kv/README.md).
  *  - HTTP_THREAD_STACK bytes of stack per connection thread (4096 threads
  *    fit in 1 GiB of address space; every test suite passes at 64 KiB).
  *
@@ -64,6 +67,7 @@
 #define HTTP_IDLE_TIMEOUT_S 10u
 #define HTTP_DRAIN_FACTOR 2u
 #define HTTP_THREAD_STACK (256u * 1024u)
+#define HTTP_CONN_MEMORY (16u * 1024u)
 
 struct http_server;
 struct histo;
