@@ -69,11 +69,23 @@
  * LSN (role.h: behind) and is never made the source of truth for them.
  *
  * GROUP COMMIT.  wal_append() encodes a record into the "filling" buffer
- * under the mutex and hands out the next LSN.  The flusher thread swaps the
- * filling buffer for an empty one, writes it with one write(2), calls one
+ * under the mutex and hands out the next LSN.  A flush swaps the filling
+ * buffer for an empty one, writes it with one write(2), calls one
  * fdatasync(2), applies each record (in LSN order) through the caller's
- * apply function, then publishes flushed_lsn and wakes the waiters.  All
- * writers that arrived during one fsync therefore share the next one.
+ * apply function, then publishes flushed_lsn and wakes the batch's
+ * waiters.  All writers that arrived during one fsync therefore share the
+ * next one.
+ *
+ * LEADERS.  A wal_wait() that finds nobody flushing and records in the
+ * filling buffer takes the buffer and flushes it itself (the group commit
+ * leader of MySQL and PostgreSQL): a lone writer costs no thread hand-off
+ * (it cost two wake-ups when a flusher thread did every flush: bench/kv's
+ * README).  Records appended during a flush go to the flusher thread, which
+ * flushes batch after batch while they keep coming, so under load the disk
+ * never waits for a thread to wake, and falls idle when they stop; the
+ * next lone writer leads again.  The flusher thread also flushes what
+ * nobody waits for yet: a shipment appends many records before its one
+ * wal_wait and may wait for room, and wal_reset and close drain through it.
  *
  * WRITE GATE.  A client record (wal_append) is taken only while the gate is
  * open at the record's epoch; the check and the LSN hand-out happen under
@@ -167,7 +179,8 @@ struct wal {
 	pthread_t flusher;
 	bool stopping;
 	bool failed;
-	bool flusher_busy;         /* holds a batch outside the mutex */
+	bool flusher_busy;         /* a thread holds a batch outside the mutex */
+	bool flush_wanted;         /* the flusher thread is to flush filling */
 	char fail_msg[256];
 
 	struct buf filling;
@@ -771,7 +784,7 @@ static int apply_batch(struct wal *w, const struct buf *b)
 	return 0;
 }
 
-/* Rotates to a new segment when the current one is full.  Flusher only. */
+/* Rotates to a new segment when the current one is full.  Only the thread flushing a batch. */
 static int maybe_rotate(struct wal *w)
 {
 	if (w->seg_size < w->opts.segment_bytes)
@@ -787,7 +800,7 @@ static int maybe_rotate(struct wal *w)
 }
 
 /* Starts a segment of the batch's format when the current one is of
- * another (FORMATS above).  Flusher only. */
+ * another (FORMATS above).  Only the thread flushing a batch. */
 static int rotate_for_format(struct wal *w, const struct buf *b)
 {
 	if (b->format == w->seg_format)
@@ -846,32 +859,71 @@ static int flush_batch(struct wal *w, uint64_t seq)
 	return maybe_rotate(w) == 0 ? 0 : (wal_fail(w, "rotate"), -1);
 }
 
+/* Takes the filling buffer as the batch to flush (the caller becomes its
+ * flusher until flush_taken returns); its batch number.  Under mu. */
+static uint64_t take_batch_locked(struct wal *w)
+{
+	struct buf tmp = w->flushing;
+	w->flushing = w->filling;
+	w->filling = tmp;
+	w->filling.len = 0;
+	w->flusher_busy = true;
+	pthread_cond_broadcast(&w->room_cv);
+	return w->filling_seq++;
+}
+
+/* Flushes the batch take_batch_locked gave, outside mu; records that came
+ * in meanwhile go to the flusher thread, which flushes batch after batch
+ * while they keep coming (no wake-up between two fsyncs).  Under mu. */
+static int flush_taken_locked(struct wal *w, uint64_t seq)
+{
+	pthread_mutex_unlock(&w->mu);
+	int rc = flush_batch(w, seq);
+	pthread_mutex_lock(&w->mu);
+	w->flusher_busy = false;
+	pthread_cond_broadcast(&w->done_cv);
+	if (w->filling.len)
+		w->flush_wanted = true;
+	if (w->flush_wanted || w->stopping)
+		pthread_cond_signal(&w->work_cv);
+	return rc;
+}
+
+/* Whether the flusher thread has something to do.  Under mu. */
+static bool flusher_has_work(const struct wal *w)
+{
+	if (w->failed)
+		return true;
+	if (w->flusher_busy)
+		return false;
+	return w->stopping || (w->flush_wanted && w->filling.len);
+}
+
+/* The flusher thread flushes what no writer waits for: records a shipment
+ * appends while it waits for room, the rest at wal_reset, and at close. */
 static void *flusher_main(void *arg)
 {
 	struct wal *w = arg;
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
-		while (w->filling.len == 0 && !w->stopping && !w->failed)
+		while (!flusher_has_work(w))
 			pthread_cond_wait(&w->work_cv, &w->mu);
 		if (w->failed || (w->filling.len == 0 && w->stopping))
 			break;
-		struct buf tmp = w->flushing;
-		w->flushing = w->filling;
-		w->filling = tmp;
-		w->filling.len = 0;
-		w->flusher_busy = true;
-		uint64_t seq = w->filling_seq++;
-		pthread_cond_broadcast(&w->room_cv);
-		pthread_mutex_unlock(&w->mu);
-		int rc = flush_batch(w, seq);
-		pthread_mutex_lock(&w->mu);
-		w->flusher_busy = false;
-		pthread_cond_broadcast(&w->done_cv);
-		if (rc)
+		if (w->filling.len && flush_taken_locked(w, take_batch_locked(w)) != 0)
 			break;
+		if (w->filling.len == 0)
+			w->flush_wanted = false;
 	}
 	pthread_mutex_unlock(&w->mu);
 	return NULL;
+}
+
+/* Asks the flusher thread to flush the filling buffer.  Under mu. */
+static void want_flush_locked(struct wal *w)
+{
+	w->flush_wanted = true;
+	pthread_cond_signal(&w->work_cv);
 }
 
 /* ---- public API ----------------------------------------------------------------- */
@@ -970,6 +1022,10 @@ void wal_close(struct wal *w)
 	pthread_cond_broadcast(&w->append_cv);
 	pthread_mutex_unlock(&w->mu);
 	pthread_join(w->flusher, NULL);
+	pthread_mutex_lock(&w->mu);
+	while (w->flusher_busy)  /* a writer leading a batch (the WAL failed) */
+		pthread_cond_wait(&w->done_cv, &w->mu);
+	pthread_mutex_unlock(&w->mu);
 	wal_free(w);
 }
 
@@ -1071,8 +1127,10 @@ static int append_locked(struct wal *w, struct wal_record *rec, bool gated,
 	/* A batch is of one format: a record of another waits for the flusher
 	 * to take the records before it. */
 	while (!w->failed && !w->stopping && w->filling.len > 0 &&
-	       (w->filling.len + n > WAL_FILLING_LIMIT || w->filling.format != rec->format))
+	       (w->filling.len + n > WAL_FILLING_LIMIT || w->filling.format != rec->format)) {
+		want_flush_locked(w);  /* this writer's own records may fill it */
 		pthread_cond_wait(&w->room_cv, &w->mu);
+	}
 	if (w->failed || w->stopping || buf_reserve(&w->filling, n) != 0) {
 		snprintf(err, errlen, "%s", w->failed ? w->fail_msg :
 			 w->stopping ? "WAL is closing" : "out of memory");
@@ -1111,7 +1169,6 @@ static int append_locked(struct wal *w, struct wal_record *rec, bool gated,
 	w->st.last_crc = get_le32(dst);
 	w->st.last_crc_known = true;
 	w->st.records++;
-	pthread_cond_signal(&w->work_cv);
 	pthread_cond_broadcast(&w->append_cv);
 	return 0;
 }
@@ -1162,8 +1219,14 @@ void wal_set_gate(struct wal *w, bool open, uint64_t epoch)
 int wal_wait(struct wal *w, uint64_t lsn, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&w->mu);
-	/* Only the writers of the batch just flushed are woken, not everyone. */
 	while (w->st.flushed_lsn < lsn && !w->failed) {
+		/* Nobody flushing and lsn in filling: this writer flushes it,
+		 * with every record appended so far (LEADERS above). */
+		if (!w->flusher_busy && w->filling.len) {
+			flush_taken_locked(w, take_batch_locked(w));
+			continue;
+		}
+		/* Only the writers of the batch just flushed are woken. */
 		bool in_flushing = w->flusher_busy && lsn <= w->flushing.last_lsn;
 		uint64_t seq = in_flushing ? w->filling_seq - 1 : w->filling_seq;
 		pthread_cond_wait(&w->batch_cv[seq & 1], &w->mu);
@@ -1404,8 +1467,10 @@ int wal_reset(struct wal *w, uint64_t lsn, uint64_t epoch, uint64_t commit_ms,
 	      char *err, size_t errlen)
 {
 	pthread_mutex_lock(&w->mu);
-	while ((w->filling.len || w->flusher_busy) && !w->failed)
+	while ((w->filling.len || w->flusher_busy) && !w->failed) {
+		want_flush_locked(w);
 		pthread_cond_wait(&w->done_cv, &w->mu);
+	}
 	int rc = -1;
 	if (w->failed) {
 		snprintf(err, errlen, "%s", w->fail_msg);

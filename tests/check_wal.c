@@ -369,6 +369,35 @@ START_TEST(test_write_gate_refuses_client_appends_not_shipped_ones)
 }
 END_TEST
 
+/* A shipment appends records before its one wal_wait: a record that must
+ * wait for room (here: of another format than the filling batch) has the
+ * flusher thread flush the records before it, as no writer waits for them
+ * yet to lead that flush (wal.c: LEADERS). */
+START_TEST(test_appender_waiting_for_room_has_the_flusher_flush)
+{
+	struct kv *kv = kv_new();
+	struct wal *w = open_wal(kv, 0, 1 << 20);
+	char err[256];
+	wal_set_gate(w, false, 1);
+	struct wal_record r1 = { .lsn = 1, .epoch = 1, .type = WAL_PUT, .key = "one",
+				 .key_len = 3, .value = "1", .value_len = 1, .format = 1 };
+	struct wal_record r2 = { .lsn = 2, .epoch = 1, .type = WAL_PUT, .key = "two",
+				 .key_len = 3, .value = "2", .value_len = 1, .format = 2,
+				 .commit_ms = 1700000000000 };
+	ck_assert_int_eq(wal_append_record(w, &r1, err, sizeof(err)), 0);
+	ck_assert_int_eq(wal_append_record(w, &r2, err, sizeof(err)), 0);
+	ck_assert_int_eq(wal_wait(w, 2, err, sizeof(err)), 0);
+	struct wal_stats st;
+	wal_get_stats(w, &st);
+	ck_assert_uint_eq(st.flushed_lsn, 2);
+	ck_assert_uint_eq(st.fsyncs, 2);  /* one batch per format */
+	assert_value(kv, "one", "1");
+	assert_value(kv, "two", "2");
+	wal_close(w);
+	kv_free(kv);
+}
+END_TEST
+
 START_TEST(test_record_id_carries_the_crc_across_reopen_not_after_reset)
 {
 	struct kv *kv = kv_new();
@@ -607,6 +636,7 @@ static Suite *wal_suite(void)
 	tcase_add_test(tc, test_new_format_starts_a_segment_and_replays_with_commit_times);
 	tcase_add_test(tc, test_segment_of_a_newer_format_is_refused_not_quarantined);
 	tcase_add_test(tc, test_format2_snapshot_keeps_the_commit_time);
+	tcase_add_test(tc, test_appender_waiting_for_room_has_the_flusher_flush);
 	suite_add_tcase(s, tc);
 	return s;
 }
