@@ -201,6 +201,21 @@ ratios() {
 		awk '$2 > 0 { printf "%.2f\n", $1 / $2 }'
 }
 
+# aim_line C DRSITE_MEDIAN REDIS_MEDIAN: issue 13's aim at C clients:
+# drsite's median throughput at least Redis's, and at 64 clients or more
+# its p99 no higher than Redis's.
+aim_line() {
+	local c=$1 met=MET dp xp what="throughput >= 1.00x redis"
+	awk -v a="$2" -v b="$3" 'BEGIN { exit !(b > 0 && a >= b) }' || met="NOT MET"
+	if [ "$c" -ge 64 ]; then
+		read -r dp _ < <(values "$c" drsite p99_us | spread)
+		read -r xp _ < <(values "$c" redis p99_us | spread)
+		what="$what and p99 <= redis's ($(printf '%.0f' "$dp") vs $(printf '%.0f' "$xp") us)"
+		awk -v a="$dp" -v b="$xp" 'BEGIN { exit !(a <= b) }' || met="NOT MET"
+	fi
+	printf '%-7s aim: %s: %s\n' "$c" "$what" "$met"
+}
+
 print_table() {
 	local c t r_lo r_hi d_m x_m
 	echo
@@ -221,6 +236,7 @@ print_table() {
 		printf '%-7s drsite/redis throughput: %.2fx (ratio of medians; per-rep %s..%s)\n' \
 			"$c" "$(awk -v a="$d_m" -v b="$x_m" 'BEGIN { print (b > 0 ? a / b : 0) }')" \
 			"$r_lo" "$r_hi"
+		aim_line "$c" "$d_m" "$x_m"
 	done
 	echo
 	echo "redis fsyncs/write: not exposed by Redis (it fdatasyncs once per event-loop pass, covering every client served in it)"
