@@ -85,25 +85,6 @@ static struct report_targets policy_targets(const struct policy *p)
 					.rpo_ms = (int64_t)p->rpo_ms, .rto_ms = (int64_t)p->rto_ms };
 }
 
-/*
- * The audit verified now, as drorchd --verify-audit does: on a read-only
- * handle of its own, so that checking a long audit never holds the store's
- * mutex that the state machine commits under (WAL: readers do not block the
- * writer).  store_verify's answer: 0 intact, 1 broken, -1 unknown (err).
- */
-static int verify_audit_now(struct api *a, struct store_audit_report *r, char *err, size_t len)
-{
-	struct store *ro = NULL;
-	struct store_options opt = { .key_file = a->orch->cfg.audit_key_file, .read_only = true };
-	int rc = store_open_ex(&ro, a->orch->cfg.db, &opt, err, len);
-	if (rc == 0)
-		rc = store_verify(ro, r, err, len);
-	else
-		rc = -1;
-	store_close(ro);
-	return rc;
-}
-
 /* GET /v1/runs/{id}/report?format=md|html|json (default md): the run, the
  * policy's targets and the audit verified now, rendered by report.c. */
 static void get_run_report(struct api *a, const struct http_req *req, int64_t id,
@@ -124,7 +105,8 @@ static void get_run_report(struct api *a, const struct http_req *req, int64_t id
 	char err[600] = "";
 	struct report_input in = { .run = run, .policy_targets = policy_targets(orch_policy(a->orch)),
 				   .audit = &audit, .audit_error = err };
-	in.audit_rc = verify_audit_now(a, &audit, err, sizeof(err));
+	in.audit_rc = store_verify_path(a->orch->cfg.db, a->orch->cfg.audit_key_file, &audit, err,
+					sizeof(err));
 	size_t len;
 	char *text = report_render(&in, f, &len);
 	if (text)

@@ -9,6 +9,7 @@
  */
 #include "metrics.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -16,7 +17,14 @@
 #include <string.h>
 
 #include "histo.h"
+#include "log.h"
+#include "procmetrics.h"
+#include "store.h"
+#include "timeutil.h"
 #include "webhook.h"
+
+/* The audit is verified at a scrape at most this often (it reads it all). */
+#define AUDIT_CHECK_MS 60000u
 
 static const char *const outcomes[] = { "succeeded", "held", "failed" };
 #define NOUTCOMES (sizeof(outcomes) / sizeof(outcomes[0]))
@@ -25,6 +33,9 @@ struct orch_metrics {
 	_Atomic uint64_t transitions[FSM_NROWS];  /* by index in fsm_rows */
 	_Atomic uint64_t failovers[NOUTCOMES];
 	struct histo http_seconds;
+	pthread_mutex_t audit_mu;  /* the last verification of the audit: */
+	uint64_t audit_at_ms;      /* when (wall), 0 never */
+	int audit_rc;              /* store_verify's answer */
 };
 
 struct orch_metrics *metrics_new(void)
@@ -37,11 +48,14 @@ struct orch_metrics *metrics_new(void)
 	for (size_t i = 0; i < NOUTCOMES; i++)
 		atomic_init(&m->failovers[i], 0);
 	histo_init(&m->http_seconds);
+	pthread_mutex_init(&m->audit_mu, NULL);
 	return m;
 }
 
 void metrics_free(struct orch_metrics *m)
 {
+	if (m)
+		pthread_mutex_destroy(&m->audit_mu);
 	free(m);
 }
 
@@ -262,6 +276,36 @@ static void render_ha(json_t *status, struct prom *p)
 		   !strcmp(json_string_value(json_object_get(ha, "mirror")) ?: "", "ok"));
 }
 
+/* drorch_audit_ok and when it was found: the whole audit verified as
+ * --verify-audit does, at most every AUDIT_CHECK_MS (one scrape at a time
+ * does it; the others show the last answer). */
+static void render_audit(struct orch *o, struct prom *p)
+{
+	struct orch_metrics *m = o->metrics;
+	pthread_mutex_lock(&m->audit_mu);
+	uint64_t now = time_wall_ms();
+	if (!m->audit_at_ms || now - m->audit_at_ms >= AUDIT_CHECK_MS) {
+		struct store_audit_report r;
+		char err[600];
+		m->audit_rc = store_verify_path(o->cfg.db, o->cfg.audit_key_file, &r, err,
+						sizeof(err));
+		m->audit_at_ms = now;
+		if (m->audit_rc != 0)
+			log_event(LOG_ERROR, "metrics.audit_not_intact", "{s:i, s:s}", "rc",
+				  m->audit_rc, "error", m->audit_rc == 1 ? r.first_bad : err);
+	}
+	int rc = m->audit_rc;
+	uint64_t at = m->audit_at_ms;
+	pthread_mutex_unlock(&m->audit_mu);
+	prom_family(p, "drorch_audit_ok", "gauge",
+		    "1 when the audit (transition chain, events, runs, policies, head file) "
+		    "verified intact, 0 when broken or unverifiable (drorchd --verify-audit says why).");
+	prom_value(p, "drorch_audit_ok", "", rc == 0);
+	prom_family(p, "drorch_audit_verified_timestamp_seconds", "gauge",
+		    "When drorch_audit_ok was last found.");
+	prom_value(p, "drorch_audit_verified_timestamp_seconds", "", (double)at / 1000.0);
+}
+
 void metrics_orch(struct orch *o, struct http_resp *resp)
 {
 	struct prom p;
@@ -273,10 +317,13 @@ void metrics_orch(struct orch *o, struct http_resp *resp)
 	render_ha(status, &p);
 	json_decref(status);
 	render_webhooks(o, &p);
+	render_audit(o, &p);
 	struct histo_snapshot hs;
 	histo_snapshot(&o->metrics->http_seconds, &hs);
 	prom_family(&p, "drorch_http_request_duration_seconds", "histogram",
 		    "Time drorchd's REST handlers took per HTTP request.");
 	prom_histo(&p, "drorch_http_request_duration_seconds", "", &hs);
+	prom_build_info(&p, "drorchd", PACKAGE_VERSION);
+	prom_process(&p);
 	prom_respond(&p, resp);
 }

@@ -3395,6 +3395,17 @@ static int verify_locked(struct store *s, struct store_audit_report *r, enum hea
 	return 0;
 }
 
+int store_verify_path(const char *path, const char *key_file, struct store_audit_report *r,
+		      char *err, size_t errlen)
+{
+	struct store *ro = NULL;
+	struct store_options opt = { .key_file = key_file, .read_only = true };
+	int rc = store_open_ex(&ro, path, &opt, err, errlen) == 0 ?
+		 store_verify(ro, r, err, errlen) : -1;
+	store_close(ro);
+	return rc;
+}
+
 int store_verify(struct store *s, struct store_audit_report *r, char *err, size_t errlen)
 {
 	char ctx[600], why[200] = "";

@@ -350,6 +350,12 @@ struct store_audit_report {
  * (no key file for a store with MACs; a read error).
  */
 int store_verify(struct store *s, struct store_audit_report *r, char *err, size_t errlen);
+/* store_verify on a read-only handle of its own to the database at path
+ * (key_file may be NULL), as --verify-audit does: a long check never holds
+ * the mutex a writer's handle commits under (WAL: readers do not block the
+ * writer).  The same answers. */
+int store_verify_path(const char *path, const char *key_file, struct store_audit_report *r,
+		      char *err, size_t errlen);
 
 /*
  * Raises a run's measured RPO in records to at least rpo_records, also

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "histo.h"
+#include "procmetrics.h"
 #include "site_internal.h"
 #include "timeutil.h"
 
@@ -224,5 +225,7 @@ void site_metrics_render(struct site *s, struct http_resp *resp)
 	render_follow_locked(s, &p);
 	pthread_mutex_unlock(&s->mu);
 	render_latency(s, &p);
+	prom_build_info(&p, "drsite", bin);
+	prom_process(&p);
 	prom_respond(&p, resp);
 }

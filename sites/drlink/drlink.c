@@ -11,6 +11,7 @@
  *
  * Admin API (errors are {"error": "..."}):
  *   GET    /healthz
+ *   GET    /metrics                     Prometheus text (linkmetrics.h)
  *   GET    /v1/links                    {"links": [LINK, ...]}
  *   POST   /v1/links                    {"name","listen","upstream"} (all, only) → 201 LINK
  *   GET    /v1/links/{name}             LINK
@@ -36,6 +37,7 @@
 #include "link.h"
 #include "linkbody.h"
 #include "linkconf.h"
+#include "linkmetrics.h"
 #include "log.h"
 #include "nofile.h"
 #include "sigstop.h"
@@ -154,6 +156,8 @@ static void admin_handle(void *ctx, const struct http_req *req, struct http_resp
 	static const char prefix[] = "/v1/links/";
 	if (strcmp(req->path, "/healthz") == 0 && strcmp(req->method, "GET") == 0)
 		http_resp_json(resp, 200, json_pack("{s:s}", "status", "ok"));
+	else if (strcmp(req->path, "/metrics") == 0 && strcmp(req->method, "GET") == 0)
+		linkmetrics_respond(eng, resp);
 	else if (strcmp(req->path, "/v1/links") == 0 && strcmp(req->method, "GET") == 0)
 		get_links(eng, resp);
 	else if (strcmp(req->path, "/v1/links") == 0 && strcmp(req->method, "POST") == 0)

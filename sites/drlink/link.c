@@ -169,6 +169,9 @@ struct link {
 	struct link_conditions cond[2];
 	struct bucket bucket[2];
 	uint64_t bytes[2];
+	uint64_t sent[2], chunks[2], lost[2];
+	struct histo delay[2];     /* each chunk's due time minus its read time */
+	uint64_t conns_total;
 	size_t nconns;
 	struct conn *conns;
 };
@@ -178,7 +181,7 @@ struct timer_heap {
 	size_t n, cap;
 };
 
-enum cmd_kind { CMD_ADD, CMD_REMOVE, CMD_SET, CMD_GET, CMD_LIST };
+enum cmd_kind { CMD_ADD, CMD_REMOVE, CMD_SET, CMD_GET, CMD_LIST, CMD_STATS };
 
 /* A request from another thread; lives on the caller's stack until done. */
 struct cmd {
@@ -191,6 +194,8 @@ struct cmd {
 	struct sockaddr_in upstream_addr;
 	const struct link_cond_update *update;
 	json_t *result;
+	struct link_stats *stats;  /* CMD_STATS */
+	size_t nstats;
 	int rc;
 	char err[256];
 	bool done;
@@ -464,7 +469,7 @@ static uint64_t loss_delay(struct link_engine *e, const struct link *l,
 /* The due time of a chunk read now (see THE LINK MODEL). */
 static uint64_t flow_due(struct link_engine *e, struct flow *f, uint64_t now)
 {
-	const struct link *l = f->conn->link;
+	struct link *l = f->conn->link;
 	const struct link_conditions *c = &l->cond[f->dir];
 	uint64_t base = now > f->not_before_ns ? now : f->not_before_ns;
 	int64_t delay = (int64_t)ms_to_ns(c->latency_ms);
@@ -474,7 +479,9 @@ static uint64_t flow_due(struct link_engine *e, struct flow *f, uint64_t now)
 		if (delay < 0)
 			delay = 0;
 	}
-	uint64_t due = base + (uint64_t)delay + loss_delay(e, l, c);
+	uint64_t lost = loss_delay(e, l, c);
+	l->lost[f->dir] += lost > 0;
+	uint64_t due = base + (uint64_t)delay + lost;
 	if (due < f->last_due_ns)
 		due = f->last_due_ns;
 	f->last_due_ns = due;
@@ -601,6 +608,7 @@ static void flow_flush(struct link_engine *e, struct flow *f)
 		}
 		if (cond->bandwidth_kbps)
 			l->bucket[f->dir].tokens -= (double)n;
+		l->sent[f->dir] += (uint64_t)n;
 		ch->off += (size_t)n;
 		f->queued -= (size_t)n;
 		if (ch->off == ch->len)
@@ -668,9 +676,12 @@ static void flow_read(struct link_engine *e, struct flow *f)
 		flow_on_eof(e, f);
 		return;
 	}
-	c->link->bytes[f->dir] += (uint64_t)n;
+	struct link *l = c->link;
+	l->bytes[f->dir] += (uint64_t)n;
 	uint64_t now = time_mono_ns();
 	uint64_t due = flow_due(e, f, now);
+	l->chunks[f->dir]++;
+	histo_observe_us(&l->delay[f->dir], (due - now) / 1000);
 	ssize_t sent = 0;
 	if (flow_can_bypass(f, due, now)) {
 		sent = flow_send_direct(f, e->buf, (size_t)n);
@@ -678,6 +689,7 @@ static void flow_read(struct link_engine *e, struct flow *f)
 			conn_close(e, c, true);
 			return;
 		}
+		l->sent[f->dir] += (uint64_t)sent;
 		if (sent < n)
 			f->blocked = true;
 	}
@@ -805,6 +817,7 @@ static struct conn *conn_new(struct link_engine *e, struct link *l, int client_f
 		l->conns->prev = c;
 	l->conns = c;
 	l->nconns++;
+	l->conns_total++;
 	e->nconns++;
 	c->state = CONN_PENDING;
 	return c;
@@ -1171,6 +1184,37 @@ static int cmd_list(struct link_engine *e, struct cmd *cmd)
 	return cmd_result(cmd, arr);
 }
 
+static int cmd_stats(struct link_engine *e, struct cmd *cmd)
+{
+	size_t n = 0, i = 0;
+	for (struct link *l = e->links; l; l = l->next)
+		n++;
+	cmd->stats = calloc(n ? n : 1, sizeof(*cmd->stats));
+	if (!cmd->stats) {
+		snprintf(cmd->err, sizeof(cmd->err), "out of memory");
+		return LINK_ERR_SYSTEM;
+	}
+	for (struct link *l = e->links; l; l = l->next, i++) {
+		struct link_stats *st = &cmd->stats[i];
+		snprintf(st->name, sizeof(st->name), "%s", l->name);
+		st->connections = l->nconns;
+		st->connections_total = l->conns_total;
+		for (int d = 0; d < 2; d++) {
+			st->dir[d].bytes_read = l->bytes[d];
+			st->dir[d].bytes_sent = l->sent[d];
+			st->dir[d].chunks = l->chunks[d];
+			st->dir[d].chunks_lost = l->lost[d];
+			st->dir[d].cond = l->cond[d];
+			histo_snapshot(&l->delay[d], &st->dir[d].delay);
+		}
+		for (const struct conn *c = l->conns; c; c = c->next)
+			for (int d = 0; d < 2; d++)
+				st->dir[d].queued += c->flow[d].queued;
+	}
+	cmd->nstats = n;
+	return LINK_OK;
+}
+
 static int cmd_run(struct link_engine *e, struct cmd *cmd)
 {
 	switch (cmd->kind) {
@@ -1178,6 +1222,7 @@ static int cmd_run(struct link_engine *e, struct cmd *cmd)
 	case CMD_REMOVE: return cmd_remove(e, cmd);
 	case CMD_SET: return cmd_set(e, cmd);
 	case CMD_LIST: return cmd_list(e, cmd);
+	case CMD_STATS: return cmd_stats(e, cmd);
 	case CMD_GET: {
 		struct link *l = link_find(e, cmd->name);
 		if (!l) {
@@ -1456,6 +1501,16 @@ int link_list(struct link_engine *e, json_t **out, char *err, size_t errlen)
 	struct cmd cmd = { .kind = CMD_LIST };
 	int rc = cmd_submit(e, &cmd, err, errlen);
 	*out = cmd.result;
+	return rc;
+}
+
+int link_stats_all(struct link_engine *e, struct link_stats **out, size_t *n,
+		   char *err, size_t errlen)
+{
+	struct cmd cmd = { .kind = CMD_STATS };
+	int rc = cmd_submit(e, &cmd, err, errlen);
+	*out = cmd.stats;
+	*n = cmd.nstats;
 	return rc;
 }
 

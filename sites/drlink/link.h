@@ -31,6 +31,8 @@
 
 #include <jansson.h>
 
+#include "histo.h"
+
 struct link_engine;
 
 enum link_error {
@@ -128,6 +130,28 @@ int link_get(struct link_engine *e, const char *name, json_t **out,
 	     char *err, size_t errlen);
 /* An array of link_get() objects in creation order; caller decrefs. */
 int link_list(struct link_engine *e, json_t **out, char *err, size_t errlen);
+
+/* What a link has done since it was added, per direction (LINK_UPSTREAM,
+ * LINK_DOWNSTREAM): what /metrics exports. */
+struct link_stats {
+	char name[LINK_NAME_MAX + 1];
+	size_t connections;        /* open now */
+	uint64_t connections_total;/* accepted */
+	struct {
+		uint64_t bytes_read;   /* from the source */
+		uint64_t bytes_sent;   /* delivered to the destination */
+		uint64_t queued;       /* read, not yet delivered (now) */
+		uint64_t chunks;       /* recv(2)s, each given a due time */
+		uint64_t chunks_lost;  /* chunks that drew at least one loss */
+		struct histo_snapshot delay;  /* each chunk's emulated delay */
+		struct link_conditions cond;
+	} dir[2];
+};
+
+/* Every link's stats in creation order into *out (caller frees), their
+ * count into *n. */
+int link_stats_all(struct link_engine *e, struct link_stats **out, size_t *n,
+		   char *err, size_t errlen);
 
 /* ---- parsing helpers shared by the REST API and the config loader -------- */
 
