@@ -359,6 +359,22 @@ void decide_budget(const struct budget_in *in, struct budget_out *out)
 	}
 }
 
+struct lag decide_lag(const struct site_view *p, const struct site_view *r)
+{
+	struct lag l = { .records = r->lag_records, .ms = r->lag_ms, .exact = r->lag_exact };
+	if (!p || p == r || p->epoch != r->epoch || p->flushed_lsn <= r->flushed_lsn)
+		return l;
+	if (p->flushed_lsn - r->flushed_lsn > l.records)
+		l.records = p->flushed_lsn - r->flushed_lsn;
+	/* Format 2 on both: each says its newest record's commit time. */
+	if (p->last_commit_ms > 0 && r->last_commit_ms > 0 &&
+	    p->last_commit_ms - r->last_commit_ms > l.ms) {
+		l.ms = p->last_commit_ms - r->last_commit_ms;
+		l.exact = true;
+	}
+	return l;
+}
+
 enum replica_health decide_replica(const struct site_view *v, const struct replica_in *in,
 				   char *why, size_t len)
 {

@@ -301,6 +301,17 @@ enum replica_health {
 enum replica_health decide_replica(const struct site_view *v, const struct replica_in *in,
 				   char *why, size_t len);
 
+/* A replica's lag as drorchd shows it (status, metrics): the larger of
+ * what the replica reports (it measures against the newest frame it got,
+ * which a slow link delivers late) and what drorchd sees of both ends:
+ * the primary's flushed LSN less the replica's, and in format 2 the commit
+ * time between their newest records.  *exact when lag_ms is exact. */
+struct lag {
+	int64_t records, ms;
+	bool exact;
+};
+struct lag decide_lag(const struct site_view *primary, const struct site_view *replica);
+
 /* The epoch of the last record at or below lsn, from an epoch history
  * (epochs[i] began at first_lsn[i], in any order); 0 when none did. */
 int64_t decide_epoch_at(const int64_t *epochs, const int64_t *first_lsn, int n, int64_t lsn);

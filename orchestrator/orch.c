@@ -1545,17 +1545,18 @@ json_t *orch_status_json(struct orch *o)
 		char why[200];
 		enum replica_health h = i == primary ? REPLICA_OK :
 					decide_replica(v, &rin, why, sizeof(why));
+		struct lag lag = decide_lag(primary >= 0 ? &o->views[primary] : NULL, v);
 		json_t *site = json_pack(
 			"{s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:s, s:s, s:i, s:I, s:b, s:s, s:I}",
 			"name", c->name, "url", c->url, "region", c->region, "role", role,
 			"healthy", strcmp(role, "down") != 0, "lsn", (json_int_t)v->lsn,
 			"flushed_lsn", (json_int_t)v->flushed_lsn, "epoch", (json_int_t)v->epoch,
 			"version", v->version, "fcv", v->fcv, "format", v->format,
-			"lag_ms", (json_int_t)v->lag_ms, "lag_exact", v->lag_exact,
+			"lag_ms", (json_int_t)lag.ms, "lag_exact", lag.exact,
 			"replication", v->repl_state,
 			"last_seen_ms_ago", (json_int_t)(v->last_ok_ms ? now - v->last_ok_ms : 0));
 		/* A replica's health against the policy: the figure past the RPO. */
-		json_object_set_new(site, "lag_records", json_integer(v->lag_records));
+		json_object_set_new(site, "lag_records", json_integer(lag.records));
 		json_object_set_new(site, "rpo_breached", json_boolean(h == REPLICA_PAST_RPO));
 		json_object_set_new(site, "degraded", h == REPLICA_OK ? json_null() : json_string(why));
 		json_array_append_new(sites, site);

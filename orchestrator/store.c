@@ -469,6 +469,12 @@ static const struct chain_desc CHAINS[NCHAINS] = {
 	"id, kind, started_ms, ended_ms, outcome, actor, target, from_site, epoch," \
 	" rpo_records, rpo_ms, rto_ms, timestamps, detail"
 
+/* What /v1/runs shows of a run: its row, and the epoch of its newest
+ * transition (the epoch it ended at, once ended). */
+#define RUN_SELECT \
+	"SELECT " RUN_COLUMNS ", (SELECT t.epoch FROM transitions t WHERE t.run_id = runs.id" \
+	" ORDER BY t.seq DESC LIMIT 1) AS end_epoch FROM runs"
+
 /* A table whose rows audit_events vouches for (ROW DIGESTS). */
 struct audited_table {
 	const char *name;
@@ -3607,7 +3613,7 @@ json_t *store_runs_json(struct store *s, int limit)
 	const char *ctx = "read runs";
 	json_t *out = NULL;
 	lock(s);
-	sqlite3_stmt *st = prep(s, "SELECT " RUN_COLUMNS " FROM runs ORDER BY id DESC LIMIT ?1",
+	sqlite3_stmt *st = prep(s, RUN_SELECT " ORDER BY id DESC LIMIT ?1",
 				ctx, err, sizeof(err));
 	if (st) {
 		sqlite3_bind_int(st, 1, limit > 0 ? limit : -1);
@@ -3623,7 +3629,7 @@ json_t *store_runs_json(struct store *s, int limit)
 static int run_row(struct store *s, int64_t id, json_t **out, const char *ctx, char *err,
 		   size_t errlen)
 {
-	sqlite3_stmt *st = prep(s, "SELECT " RUN_COLUMNS " FROM runs WHERE id = ?1", ctx, err,
+	sqlite3_stmt *st = prep(s, RUN_SELECT " WHERE id = ?1", ctx, err,
 				errlen);
 	*out = NULL;
 	if (!st)

@@ -624,6 +624,36 @@ START_TEST(test_replica_health_names_the_cause_and_the_figure)
 }
 END_TEST
 
+/* A replica 20 records behind over a slow link reports lag 0 (its newest
+ * frame says it has everything): status shows what drorchd sees of both. */
+START_TEST(test_lag_is_what_drorchd_sees_of_both_ends)
+{
+	struct site_view p = { .epoch = 3, .flushed_lsn = 73, .last_commit_ms = 10500 };
+	struct site_view r = { .epoch = 3, .flushed_lsn = 53, .last_commit_ms = 10300 };
+	struct lag l = decide_lag(&p, &r);
+	ck_assert_int_eq(l.records, 20);
+	ck_assert_int_eq(l.ms, 200);
+	ck_assert(l.exact);
+	r.lag_records = 25;  /* the replica knows more: its figure stands */
+	r.lag_ms = 900;
+	l = decide_lag(&p, &r);
+	ck_assert_int_eq(l.records, 25);
+	ck_assert_int_eq(l.ms, 900);
+	r = (struct site_view){ .epoch = 3, .flushed_lsn = 53, .lag_ms = 40, .lag_exact = false };
+	p.last_commit_ms = 0;  /* format 1: no commit times; ms stays the report */
+	l = decide_lag(&p, &r);
+	ck_assert_int_eq(l.records, 20);
+	ck_assert_int_eq(l.ms, 40);
+	ck_assert(!l.exact);
+	r.epoch = 2;  /* another epoch: LSNs are not comparable */
+	l = decide_lag(&p, &r);
+	ck_assert_int_eq(l.records, 0);
+	l = decide_lag(NULL, &r);  /* no primary */
+	ck_assert_int_eq(l.records, 0);
+	ck_assert_int_eq(decide_lag(&p, &p).records, 0);
+}
+END_TEST
+
 static Suite *decide_suite(void)
 {
 	Suite *s = suite_create("decide");
@@ -651,6 +681,7 @@ static Suite *decide_suite(void)
 	tcase_add_test(tc, test_elect_refuses_what_would_lose_acknowledged_writes);
 	tcase_add_test(tc, test_elect_lets_a_strictly_newer_old_primary_stand);
 	tcase_add_test(tc, test_replica_health_names_the_cause_and_the_figure);
+	tcase_add_test(tc, test_lag_is_what_drorchd_sees_of_both_ends);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -305,10 +305,79 @@ static void check_lab_json_contract(void)
 	json_decref(j);
 }
 
+/* The conditions of one direction of a lab link, as drlink reports them
+ * (new ref). */
+static json_t *link_dir(const char *link, const char *dir)
+{
+	json_t *lab = lab_json();
+	char url[200], *body = NULL;
+	snprintf(url, sizeof(url), "%s/v1/links/%s",
+		 json_string_value(json_object_get(lab, "drlink")), link);
+	json_decref(lab);
+	ck_assert_int_eq(th_http("GET", url, NULL, NULL, 0, &body, NULL), 200);
+	json_t *k = json_loads(body, 0, NULL);
+	free(body);
+	json_t *d = json_incref(json_object_get(json_object_get(k, "conditions"), dir));
+	json_decref(k);
+	ck_assert_ptr_nonnull(d);
+	return d;
+}
+
+static long long link_latency(const char *link, const char *dir)
+{
+	json_t *d = link_dir(link, dir);
+	long long ms = json_integer_value(json_object_get(d, "latency_ms"));
+	json_decref(d);
+	return ms;
+}
+
+/* --one-way sets only what flows from A to B; `wan reset` clears every
+ * link; `status --watch` prints one JSON line per tick. */
+static void check_wan_one_way_reset_and_watch(void)
+{
+	const char *one[] = { "--lab", lab_dir, "wan", "set", "us-east", "ap-south", "--latency",
+			      "30ms", "--one-way", NULL };
+	struct out o = drctl(one, 10000);
+	ck_assert_msg(o.code == 0, "wan set --one-way: %d %s", o.code, o.stderr_text);
+	out_free(&o);
+	ck_assert_int_eq(link_latency("us-east.ap-south", "upstream"), 30);
+	ck_assert_int_eq(link_latency("us-east.ap-south", "downstream"), 0);
+	ck_assert_int_eq(link_latency("ap-south.us-east", "downstream"), 30);
+	ck_assert_int_eq(link_latency("ap-south.us-east", "upstream"), 0);
+	const char *both[] = { "--lab", lab_dir, "wan", "set", "us-east", "ap-south", "--latency",
+			       "5ms", "--delay", "5ms", NULL };
+	expect_usage(both, "the same option");
+	const char *reset[] = { "--lab", lab_dir, "wan", "reset", NULL };
+	o = drctl(reset, 10000);
+	ck_assert_msg(o.code == 0 && strstr(o.stdout_text, "links without conditions"),
+		      "wan reset: %d %s", o.code, o.stderr_text);
+	out_free(&o);
+	ck_assert_int_eq(link_latency("us-east.ap-south", "upstream"), 0);
+	ck_assert_int_eq(link_latency("us-east.eu-west", "upstream"), 0);
+	const char *watch[] = { "--lab", lab_dir, "status", "--watch", "1", "--count", "2", "--json",
+				NULL };
+	o = drctl(watch, 15000);
+	ck_assert_msg(o.code == 0, "status --watch: %d %s", o.code, o.stderr_text);
+	int lines = 0;
+	for (char *line = o.stdout_text, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+		nl = strchr(line, '\n');
+		json_t *j = json_loadb(line, nl ? (size_t)(nl - line) : strlen(line), 0, NULL);
+		ck_assert_msg(j, "status --watch --json: not one object per line: %s", line);
+		ck_assert_int_eq(json_integer_value(json_object_get(j, "tick")), ++lines);
+		ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "status"),
+								     "state")), "STEADY");
+		json_decref(j);
+	}
+	ck_assert_int_eq(lines, 2);
+	out_free(&o);
+	const char *bad[] = { "--lab", lab_dir, "status", "5", NULL };
+	expect_usage(bad, "go with --watch");
+}
+
 /* `wan set` changes the link's conditions as drlink reports them. */
 static void check_wan_set(void)
 {
-	const char *argv[] = { "--lab", lab_dir, "wan", "set", "us-east", "eu-west", "--delay", "80ms",
+	const char *argv[] = { "--lab", lab_dir, "wan", "set", "us-east", "eu-west", "--latency", "80ms",
 			       "--jitter", "10ms", "--loss", "1%", "--bandwidth", "1mbit", NULL };
 	struct out o = drctl(argv, 10000);
 	ck_assert_msg(o.code == 0, "wan set: %d %s", o.code, o.stderr_text);
@@ -327,11 +396,14 @@ static void check_wan_set(void)
 	ck_assert_int_eq(json_integer_value(json_object_get(up, "bandwidth_kbps")), 1000);
 	ck_assert(json_number_value(json_object_get(up, "loss_pct")) == 1.0);
 	json_decref(k);
+	/* --delay, the older spelling, still sets the latency. */
 	const char *reset[] = { "--lab", lab_dir, "wan", "set", "eu-west", "us-east", "--delay", "0",
 				"--jitter", "0", "--loss", "0", "--bandwidth", "0", NULL };
 	o = drctl(reset, 10000);
 	ck_assert_int_eq(o.code, 0);
 	out_free(&o);
+	ck_assert_int_eq(link_latency("us-east.eu-west", "upstream"), 0);
+	check_wan_one_way_reset_and_watch();
 }
 
 /* `run`: a bad playbook file is refused with FILE:LINE:COLUMN and exit 2;

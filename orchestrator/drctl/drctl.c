@@ -318,6 +318,13 @@ static int call(struct ctl *c, const char *base, const char *method, const char 
 	snprintf(url, sizeof(url), "%s%s", base, path);
 	int rc = send_following(c, method, url, sizeof(url), text, &r, err, sizeof(err));
 	free(text);
+	if (rc && httpc_not_delivered(c->http)) {
+		char hint[LAB_PATH + 64];
+		snprintf(hint, sizeof(hint), c->lab_dir ? "is the lab up? (drctl lab status --dir %s)" :
+			 "is it running, and is --url right?", c->lab_dir);
+		return fail(EXIT_FAILED, "%s %s: nothing listens at %s (%s): %s", method, path, base,
+			    base == c->url ? "drorchd" : "drlink", hint);
+	}
 	if (rc)
 		return fail(EXIT_FAILED, "%s", err);  /* names the method and URL */
 	json_t *j = json_loadb(r.body, r.body_len, JSON_DECODE_ANY, NULL);
@@ -383,18 +390,24 @@ static const char *wall(long long ms, char *buf, size_t len)
 
 static void print_sites_table(const json_t *sites)
 {
-	printf("%-10s %-12s %-8s %-7s %8s %8s %5s %7s %-11s %-8s %-8s %-6s %s\n", "SITE", "REGION",
-	       "ROLE", "HEALTHY", "LSN", "FLUSHED", "EPOCH", "LAG_MS", "REPLICATION", "VERSION",
-	       "FCV", "FORMAT", "URL");
+	printf("%-10s %-12s %-8s %-7s %8s %8s %5s %7s %7s %-11s %-8s %-8s %-6s %s\n", "SITE",
+	       "REGION", "ROLE", "HEALTHY", "LSN", "FLUSHED", "EPOCH", "LAG_MS", "LAG_REC",
+	       "REPLICATION", "VERSION", "FCV", "FORMAT", "URL");
 	size_t i;
 	json_t *s;
-	json_array_foreach(sites, i, s)
-		printf("%-10s %-12s %-8s %-7s %8lld %8lld %5lld %7lld %-11s %-8s %-8s %-6lld %s\n",
+	json_array_foreach(sites, i, s) {
+		/* The primary lags nobody: "-" rather than 0. */
+		bool replica = strcmp(jstr(s, "role"), "primary") != 0;
+		char b1[32], b2[32];
+		const char *ms = replica ? jnum(s, "lag_ms", b1, sizeof(b1)) : "-";
+		const char *rec = replica ? jnum(s, "lag_records", b2, sizeof(b2)) : "-";
+		printf("%-10s %-12s %-8s %-7s %8lld %8lld %5lld %7s %7s %-11s %-8s %-8s %-6lld %s\n",
 		       jstr(s, "name"), jstr(s, "region"), jstr(s, "role"),
 		       json_is_true(json_object_get(s, "healthy")) ? "yes" : "no", jint(s, "lsn"),
-		       jint(s, "flushed_lsn"), jint(s, "epoch"), jint(s, "lag_ms"),
-		       jstr(s, "replication"), jstr(s, "version"), jstr(s, "fcv"), jint(s, "format"),
-		       jstr(s, "url"));
+		       jint(s, "flushed_lsn"), jint(s, "epoch"), ms, rec,
+		       jstr(s, "replication"), jstr(s, "version"),
+		       jstr(s, "fcv"), jint(s, "format"), jstr(s, "url"));
+	}
 }
 
 /* A state that awaits an operator: why, and the commands to give, in
@@ -430,26 +443,128 @@ static void print_ha(const json_t *ha)
 		printf("  %-12s %-9s %s\n", jstr(m, "name"), jstr(m, "role"), jstr(m, "url"));
 }
 
+static void print_status(const json_t *st)
+{
+	char run[32];
+	printf("cluster %s  epoch %lld  primary %s  policy %s  run %s\n\n", jstr(st, "state"),
+	       jint(st, "epoch"), jstr(st, "primary"), jstr(st, "policy"),
+	       jint(st, "run") > 0 ? jnum(st, "run", run, sizeof(run)) : "-");
+	print_sites_table(json_object_get(st, "sites"));
+	print_ha(json_object_get(st, "ha"));
+	if (json_object_get(st, "awaiting_operator"))
+		putchar('\n');
+	print_guidance(stdout, st);
+}
+
+static void print_link_row(const json_t *k);
+static void print_links_header(void);
+
+/* The run in progress: its kind, what it is doing and its steps so far. */
+static void print_run_in_progress(struct ctl *c, const json_t *st)
+{
+	char path[64];
+	json_t *run = NULL;
+	if (jint(st, "run") <= 0)
+		return;
+	snprintf(path, sizeof(path), "/v1/runs/%lld", jint(st, "run"));
+	if (api(c, "GET", path, NULL, &run))
+		return;
+	printf("\nrun %lld: %s from %s", jint(run, "id"), jstr(run, "kind"), jstr(run, "from_site"));
+	if (json_is_string(json_object_get(run, "target")))
+		printf(" to %s", jstr(run, "target"));
+	printf(" (%s, epoch %lld)\n", jstr(run, "outcome"), jint(run, "epoch"));
+	size_t i;
+	json_t *step;
+	json_array_foreach(json_object_get(run, "steps"), i, step)
+		printf("  %-12s %s\n", jstr(step, "step"), jstr(step, "status"));
+	json_decref(run);
+}
+
+/* With --lab: every drlink link's conditions (as 'wan show'). */
+static void print_lab_links(struct ctl *c)
+{
+	json_t *links = NULL;
+	if (!c->lab || call(c, c->lab->drlink, "GET", "/v1/links", NULL, &links))
+		return;
+	printf("\n");
+	print_links_header();
+	size_t i;
+	json_t *k;
+	json_array_foreach(json_object_get(links, "links"), i, k)
+		print_link_row(k);
+	json_decref(links);
+}
+
+/* One screen of 'status --watch': on a terminal the screen is cleared
+ * first; --json prints one compact object per line (JSON Lines). */
+static void watch_once(struct ctl *c, long every_ms, int tick)
+{
+	json_t *st = NULL;
+	char now[40];
+	time_format_rfc3339(time_wall_ms(), now, sizeof(now));
+	if (!c->json && isatty(STDOUT_FILENO))
+		printf("\033[H\033[2J");
+	int rc = api(c, "GET", "/v1/status", NULL, &st);
+	if (c->json) {
+		json_t *line = json_pack("{s:s, s:i, s:O?}", "at", now, "tick", tick, "status", st);
+		char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
+		if (text)
+			printf("%s\n", text);
+		free(text);
+		json_decref(line);
+	} else {
+		printf("%s  every %lds  drctl status --watch (Ctrl-C to stop)\n\n", now,
+		       every_ms / 1000);
+		if (rc == 0) {
+			print_status(st);
+			print_run_in_progress(c, st);
+			print_lab_links(c);
+		}
+	}
+	fflush(stdout);
+	json_decref(st);
+}
+
+/* status --watch [S] [--count N]: every S seconds (default 2) until
+ * interrupted, or N times; a failed request is shown and watching goes on,
+ * as patronictl list -W does. */
+static int watch_status(struct ctl *c, const char *every, const char *count)
+{
+	char *end = NULL;
+	long s = every ? strtol(every, &end, 10) : 2, n = 0;
+	if (every && (!*every || *end || s <= 0 || s > 3600))
+		return usage_error("status --watch: expected a number of seconds, got '%s'", every);
+	if (count && (!*count || (n = strtol(count, &end, 10)) <= 0 || *end))
+		return usage_error("--count: expected a positive number, got '%s'", count);
+	for (int tick = 1; !n || tick <= n; tick++) {
+		watch_once(c, s * 1000, tick);
+		if (!n || tick < n)
+			time_sleep_ms((uint64_t)s * 1000);
+	}
+	return EXIT_DONE;
+}
+
 static int cmd_status(struct ctl *c, int argc, char **argv)
 {
+	struct opt opts[] = { { "--watch", false, NULL, false }, { "-w", false, NULL, false },
+			      { "--count", true, NULL, false }, { NULL, false, NULL, false } };
 	struct args a;
 	json_t *st = NULL;
-	int rc = parse_args(c, argc, argv, NULL, 0, &a);
-	if (rc || (rc = need_api(c)) || (rc = api(c, "GET", "/v1/status", NULL, &st)))
+	int rc = parse_args(c, argc, argv, opts, 1, &a);
+	bool watch = opt_on(opts, "--watch") || opt_on(opts, "-w");
+	if (rc)
 		return rc;
-	if (c->json) {
-		print_json(st);
-	} else {
-		char run[32];
-		printf("cluster %s  epoch %lld  primary %s  policy %s  run %s\n\n", jstr(st, "state"),
-		       jint(st, "epoch"), jstr(st, "primary"), jstr(st, "policy"),
-		       jint(st, "run") > 0 ? jnum(st, "run", run, sizeof(run)) : "-");
-		print_sites_table(json_object_get(st, "sites"));
-		print_ha(json_object_get(st, "ha"));
-		if (json_object_get(st, "awaiting_operator"))
-			putchar('\n');
-		print_guidance(stdout, st);
-	}
+	if (!watch && (a.npos || opt_on(opts, "--count")))
+		return usage_error("status: SECONDS and --count go with --watch");
+	if ((rc = need_api(c)))
+		return rc;
+	if (c->lab_dir && (rc = need_lab(c)))
+		return rc;
+	if (watch)
+		return watch_status(c, a.npos ? a.pos[0] : NULL, opt_value(opts, "--count"));
+	if ((rc = api(c, "GET", "/v1/status", NULL, &st)))
+		return rc;
+	c->json ? print_json(st) : print_status(st);
 	json_decref(st);
 	return EXIT_DONE;
 }
@@ -788,19 +903,45 @@ static int cmd_resume(struct ctl *c, int argc, char **argv)
 
 /* ==== runs, audit, ack ====================================================== */
 
+/* A run's KIND and OUTCOME cells: a playbook's dry run says so, and
+ * what its plan found (detail.would). */
+static void run_cells(const json_t *r, const char **kind, char *outcome, size_t len)
+{
+	*kind = jstr(r, "kind");
+	snprintf(outcome, len, "%s", jstr(r, "outcome"));
+	if (!strcmp(outcome, "dry_run")) {
+		*kind = "dry-run";
+		snprintf(outcome, len, "would-%s", jstr(json_object_get(r, "detail"), "would"));
+	}
+}
+
+/* EPOCH: where the run began, and where it ended when that differs. */
+static const char *epoch_cell(const json_t *r, char *buf, size_t len)
+{
+	long long from = jint(r, "epoch"), to = jint(r, "end_epoch");
+	if (json_is_integer(json_object_get(r, "end_epoch")) && to != from)
+		snprintf(buf, len, "%lld->%lld", from, to);
+	else
+		snprintf(buf, len, "%lld", from);
+	return buf;
+}
+
 static void print_runs_table(const json_t *runs)
 {
-	char a[32], b[32], d[32], t[40];
-	printf("%4s %-10s %-10s %-10s %-10s %5s %11s %8s %8s %-24s %s\n", "RUN", "KIND", "OUTCOME",
+	char a[32], b[32], d[32], t[40], e[48], outcome[48];
+	const char *kind;
+	printf("%4s %-10s %-13s %-10s %-10s %7s %11s %8s %8s %-24s %s\n", "RUN", "KIND", "OUTCOME",
 	       "FROM", "TARGET", "EPOCH", "RPO_RECORDS", "RPO_MS", "RTO_MS", "STARTED", "ACTOR");
 	size_t i;
 	json_t *r;
-	json_array_foreach(runs, i, r)
-		printf("%4lld %-10s %-10s %-10s %-10s %5lld %11s %8s %8s %-24s %s\n", jint(r, "id"),
-		       jstr(r, "kind"), jstr(r, "outcome"), jstr(r, "from_site"), jstr(r, "target"),
-		       jint(r, "epoch"), jnum(r, "rpo_records", a, sizeof(a)),
+	json_array_foreach(runs, i, r) {
+		run_cells(r, &kind, outcome, sizeof(outcome));
+		printf("%4lld %-10s %-13s %-10s %-10s %7s %11s %8s %8s %-24s %s\n", jint(r, "id"),
+		       kind, outcome, jstr(r, "from_site"), jstr(r, "target"),
+		       epoch_cell(r, e, sizeof(e)), jnum(r, "rpo_records", a, sizeof(a)),
 		       jnum(r, "rpo_ms", b, sizeof(b)), jnum(r, "rto_ms", d, sizeof(d)),
 		       wall(jint(r, "started_ms"), t, sizeof(t)), jstr(r, "actor"));
+	}
 }
 
 static int cmd_runs(struct ctl *c, int argc, char **argv)
@@ -1508,15 +1649,18 @@ static void print_link_row(const json_t *k)
 static void print_links_header(void)
 {
 	printf("%-20s %-21s %-21s %5s  %s\n", "LINK", "LISTEN", "UPSTREAM", "CONNS",
-	       "UPSTREAM: DELAY±JITTER LOSS BW PARTITION | DOWNSTREAM (0kbit: no cap)");
+	       "UPSTREAM: LATENCY±JITTER LOSS BW PARTITION | DOWNSTREAM (0kbit: no cap)");
 }
 
 static int wan_cond(const struct opt *opts, struct lab_cond *cond)
 {
 	const char *v;
 	memset(cond, 0, sizeof(*cond));
-	if ((v = opt_value(opts, "--delay")) && (cond->has_latency = true) && lab_parse_ms(v, &cond->latency_ms))
-		return usage_error("--delay: expected a duration such as 80ms, got '%s'", v);
+	const char *flag = opt_value(opts, "--latency") ? "--latency" : "--delay";
+	if (opt_value(opts, "--latency") && opt_value(opts, "--delay"))
+		return usage_error("wan set: --latency and --delay are the same option; give one");
+	if ((v = opt_value(opts, flag)) && (cond->has_latency = true) && lab_parse_ms(v, &cond->latency_ms))
+		return usage_error("%s: expected a duration such as 80ms, got '%s'", flag, v);
 	if ((v = opt_value(opts, "--jitter")) && (cond->has_jitter = true) && lab_parse_ms(v, &cond->jitter_ms))
 		return usage_error("--jitter: expected a duration such as 10ms, got '%s'", v);
 	if ((v = opt_value(opts, "--loss")) && (cond->has_loss = true) && lab_parse_pct(v, &cond->loss_pct))
@@ -1532,24 +1676,47 @@ static int wan_cond(const struct opt *opts, struct lab_cond *cond)
 	}
 	if (!cond->has_latency && !cond->has_jitter && !cond->has_loss && !cond->has_bandwidth &&
 	    !cond->has_partition)
-		return usage_error("wan set: give at least one of --delay --jitter --loss --bandwidth --partition");
+		return usage_error("wan set: give at least one of --latency --jitter --loss --bandwidth --partition");
 	return 0;
 }
 
-/* Sets cond on both links between A and B; prints or collects the answers. */
-static int wan_apply(struct ctl *c, const char *a, const char *b, const struct lab_cond *cond)
+/* The links carrying traffic between A and B and the direction of each
+ * (a link X.Y carries X's requests upstream and the answers downstream):
+ * both directions of both links, or with one_way only what flows from A
+ * to B (A.B upstream, B.A downstream).  The number of links. */
+static int wan_links(const struct lab *l, const char *a, const char *b, bool one_way,
+		     const struct lab_link *links[2], const char *dirs[2])
 {
-	const struct lab_link *links[2] = { lab_link_between(c->lab, a, b), lab_link_between(c->lab, b, a) };
+	int n = 0;
+	const struct lab_link *ab = lab_link_between(l, a, b), *ba = lab_link_between(l, b, a);
+	if (ab) {
+		links[n] = ab;
+		dirs[n++] = one_way ? "upstream" : "";
+	}
+	if (ba) {
+		links[n] = ba;
+		dirs[n++] = one_way ? "downstream" : "";
+	}
+	return n;
+}
+
+/* Sets cond on the links between A and B; prints or collects the answers. */
+static int wan_apply(struct ctl *c, const char *a, const char *b, bool one_way,
+		     const struct lab_cond *cond)
+{
+	const struct lab_link *links[2];
+	const char *dirs[2];
+	int n = wan_links(c->lab, a, b, one_way, links, dirs);
 	json_t *all = json_array();
 	char err[512];
 	int rc = all ? EXIT_DONE : fail(EXIT_FAILED, "wan set: out of memory");
 	if (!c->json && !rc)
 		print_links_header();
-	for (int i = 0; i < 2 && !rc; i++) {
+	for (int i = 0; i < n && !rc; i++) {
 		char *answer = NULL;
-		if (!links[i])
-			continue;
-		if (lab_link_set(c->lab, links[i]->name, cond, &answer, err, sizeof(err))) {
+		struct lab_cond one = *cond;
+		snprintf(one.direction, sizeof(one.direction), "%s", dirs[i]);
+		if (lab_link_set(c->lab, links[i]->name, &one, &answer, err, sizeof(err))) {
 			rc = fail(EXIT_FAILED, "%s", err);
 			break;
 		}
@@ -1567,27 +1734,65 @@ static int wan_apply(struct ctl *c, const char *a, const char *b, const struct l
 	return rc;
 }
 
+/* A and B, two different ends of the lab (sites or drorchd). */
+static int wan_ends(struct ctl *c, const char *cmd, const struct args *a)
+{
+	for (int i = 0; i < 2; i++)
+		if (!lab_has_end(c->lab, a->pos[i]))
+			return usage_error("wan %s: '%s' is not a site of this lab (or drorchd)", cmd,
+					   a->pos[i]);
+	if (!strcmp(a->pos[0], a->pos[1]))
+		return usage_error("wan %s: A and B must differ", cmd);
+	return 0;
+}
+
 static int wan_set(struct ctl *c, int argc, char **argv)
 {
-	struct opt opts[] = { { "--delay", true, NULL, false }, { "--jitter", true, NULL, false },
-			      { "--loss", true, NULL, false }, { "--bandwidth", true, NULL, false },
-			      { "--partition", true, NULL, false }, { NULL, false, NULL, false } };
+	struct opt opts[] = { { "--latency", true, NULL, false }, { "--delay", true, NULL, false },
+			      { "--jitter", true, NULL, false }, { "--loss", true, NULL, false },
+			      { "--bandwidth", true, NULL, false }, { "--partition", true, NULL, false },
+			      { "--one-way", false, NULL, false }, { NULL, false, NULL, false } };
 	struct args a;
 	struct lab_cond cond;
 	int rc = parse_args(c, argc, argv, opts, 2, &a);
 	if (rc || (rc = wan_cond(opts, &cond)))
 		return rc;
 	if (a.npos != 2)
-		return usage_error("usage: drctl --lab DIR wan set A B [--delay D] [--jitter D] [--loss P] "
-				   "[--bandwidth R] [--partition blackhole|reset|none]");
+		return usage_error("usage: drctl --lab DIR wan set A B [--latency D] [--jitter D] "
+				   "[--loss P] [--bandwidth R] [--partition blackhole|reset|none] "
+				   "[--one-way]");
+	if ((rc = need_lab(c)) || (rc = wan_ends(c, "set", &a)))
+		return rc;
+	return wan_apply(c, a.pos[0], a.pos[1], opt_on(opts, "--one-way"), &cond);
+}
+
+/* wan reset [A B]: no latency, jitter, loss, cap or partition, on the
+ * links between A and B, or on every link of the lab. */
+static int wan_reset(struct ctl *c, int argc, char **argv)
+{
+	struct args a;
+	struct lab_cond none = { .has_latency = true, .has_jitter = true, .has_loss = true,
+				 .has_bandwidth = true, .has_partition = true, .partition = "none" };
+	int rc = parse_args(c, argc, argv, NULL, 2, &a);
+	if (rc)
+		return rc;
+	if (a.npos != 0 && a.npos != 2)
+		return usage_error("usage: drctl --lab DIR wan reset [A B]");
 	if ((rc = need_lab(c)))
 		return rc;
-	for (int i = 0; i < 2; i++)
-		if (!lab_has_end(c->lab, a.pos[i]))
-			return usage_error("wan set: '%s' is not a site of this lab (or drorchd)", a.pos[i]);
-	if (!strcmp(a.pos[0], a.pos[1]))
-		return usage_error("wan set: A and B must differ");
-	return wan_apply(c, a.pos[0], a.pos[1], &cond);
+	if (a.npos == 2 && (rc = wan_ends(c, "reset", &a)))
+		return rc;
+	if (a.npos == 2)
+		return wan_apply(c, a.pos[0], a.pos[1], false, &none);
+	char err[512];
+	for (int i = 0; i < c->lab->nlinks; i++)
+		if (lab_link_set(c->lab, c->lab->links[i].name, &none, NULL, err, sizeof(err)))
+			return fail(EXIT_FAILED, "%s", err);
+	if (!c->json)
+		printf("wan reset: %d links without conditions\n", c->lab->nlinks);
+	else
+		printf("{\"reset\": %d}\n", c->lab->nlinks);
+	return EXIT_DONE;
 }
 
 static int wan_show(struct ctl *c, int argc, char **argv)
@@ -1616,7 +1821,9 @@ static int cmd_wan(struct ctl *c, int argc, char **argv)
 		return wan_set(c, argc - 1, argv + 1);
 	if (argc >= 1 && !strcmp(argv[0], "show"))
 		return wan_show(c, argc - 1, argv + 1);
-	return usage_error("usage: drctl --lab DIR wan set A B ... | wan show");
+	if (argc >= 1 && !strcmp(argv[0], "reset"))
+		return wan_reset(c, argc - 1, argv + 1);
+	return usage_error("usage: drctl --lab DIR wan set A B ... | wan show | wan reset [A B]");
 }
 
 /* ==== lab =================================================================== */
@@ -1841,8 +2048,11 @@ static int cmd_lab(struct ctl *c, int argc, char **argv)
 /* ==== the command table ===================================================== */
 
 static const struct command commands[] = {
-	{ "status", cmd_status, "status [--json]",
-	  "the cluster: FSM state, epoch, primary, and every site's role, health, LSN and replication" },
+	{ "status", cmd_status, "status [--json] | status --watch|-w [SECONDS] [--count N] [--json]",
+	  "the cluster: FSM state, epoch, primary, and every site's role, health, LSN, lag in ms\n"
+	  "      and records, and replication.  --watch redraws it every SECONDS (default 2)\n"
+	  "      with the run in progress and, with --lab, every link's WAN conditions, until\n"
+	  "      Ctrl-C or N times; --json prints one {\"at\",\"tick\",\"status\"} per line" },
 	{ "sites", cmd_sites, "sites [--json]", "every site as drorchd sees it (GET /v1/sites)" },
 	{ "failover", cmd_failover, "failover [--to SITE] [--force] [--no-wait] [--timeout S] [--yes] [--json]",
 	  "fail over to SITE (default: the best candidate); --force past the RPO.  Asks\n"
@@ -1906,10 +2116,12 @@ static const struct command commands[] = {
 	{ "ack", cmd_ack, "ack RUN --comment TEXT [--json]",
 	  "acknowledge a failover run (lifts anti-flapping; then 'resume' a HELD cluster)" },
 	{ "wan", cmd_wan,
-	  "wan set A B [--delay 80ms] [--jitter 10ms] [--loss 1%] [--bandwidth 1mbit]\n"
-	  "          [--partition blackhole|reset|none] | wan show   (needs --lab)",
-	  "WAN conditions on both drlink links between A and B (sites, or drorchd); --delay\n"
-	  "      is one-way, per direction; 'wan show' lists every link" },
+	  "wan set A B [--latency 80ms] [--jitter 10ms] [--loss 1%] [--bandwidth 1mbit]\n"
+	  "          [--partition blackhole|reset|none] [--one-way] | wan show\n"
+	  "          | wan reset [A B]   (needs --lab)",
+	  "WAN conditions on both drlink links between A and B (sites, or drorchd); --latency\n"
+	  "      (or --delay) is one-way, per direction; --one-way sets only what flows from A\n"
+	  "      to B; 'wan show' lists every link; 'wan reset' clears A-B's links, or all" },
 	{ "lab", cmd_lab,
 	  "lab up [--dir DIR] [LAB.yaml] [--sites 2|3] [--timeout S] [--enable-faults] [--ha]\n"
 	  "          | lab down [--dir DIR] [--purge] | lab status [--dir DIR]\n"

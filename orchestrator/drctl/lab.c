@@ -26,10 +26,11 @@
  *   initial_primary: us-east                               default: the first
  *   policy:  policies/x.yaml  (relative to LAB.yaml)  or an inline mapping
  *   wan:
- *     default: {delay: 20ms, jitter: 2ms, loss: 0%, bandwidth: 100mbit}
- *     links:   [{between: [us-east, ap-south], delay: 120ms, loss: 0.5%}]
+ *     default: {latency: 20ms, jitter: 2ms, loss: 0%, bandwidth: 100mbit}
+ *     links:   [{between: [us-east, ap-south], latency: 120ms, loss: 0.5%}]
  *   A wan entry applies to both links between its two ends ("drorchd" is
- *   an end too), each direction; delay is one-way.
+ *   an end too), each direction; latency is one-way (latency_ms, a number
+ *   of ms as playbooks write it, and the older delay are accepted).
  *   enable_faults: true      every drsite with --enable-faults (drills, drchaos)
  *   site_args: [--segment-bytes, "65536"]   more drsite arguments (at most 8)
  *   drsite_version: 0.1.0    the drsite version every site starts on (default
@@ -190,14 +191,27 @@ int lab_parse_kbps(const char *text, int64_t *kbps)
 /* One scalar field of a wan mapping, parsed with fn into the condition. */
 static int spec_cond(struct ydoc *d, yaml_node_t *map, struct lab_cond *c)
 {
-	static const char *const keys[] = { "between", "delay", "jitter", "loss", "bandwidth",
-					    "partition", NULL };
+	static const char *const keys[] = { "between", "latency", "latency_ms", "delay", "jitter",
+					    "loss", "bandwidth", "partition", NULL };
 	if (ydoc_check_keys(d, map, "wan link", keys))
 		return -1;
 	const char *s;
-	yaml_node_t *n;
-	if ((n = ydoc_get(d, map, "delay")) && (!(s = ydoc_scalar(n)) || lab_parse_ms(s, &c->latency_ms)))
-		return ydoc_fail(d, n, "delay: expected a duration such as 80ms or 1s");
+	yaml_node_t *n = NULL;
+	/* latency (as drctl wan set --latency, playbooks' latency_ms); delay
+	 * is the older spelling; one of them only. */
+	static const char *const spellings[] = { "latency", "latency_ms", "delay" };
+	const char *key = NULL;
+	for (int i = 0; i < 3; i++) {
+		yaml_node_t *k = ydoc_get(d, map, spellings[i]);
+		if (k && n)
+			return ydoc_fail(d, k, "%s: %s is given already (the same setting)", spellings[i], key);
+		if (k) {
+			n = k;
+			key = spellings[i];
+		}
+	}
+	if (n && (!(s = ydoc_scalar(n)) || lab_parse_ms(s, &c->latency_ms)))
+		return ydoc_fail(d, n, "%s: expected a duration such as 80ms or 1s", key);
 	c->has_latency |= n != NULL;
 	if ((n = ydoc_get(d, map, "jitter")) && (!(s = ydoc_scalar(n)) || lab_parse_ms(s, &c->jitter_ms)))
 		return ydoc_fail(d, n, "jitter: expected a duration such as 10ms");
@@ -1182,9 +1196,13 @@ int lab_link_set(const struct lab *l, const char *link, const struct lab_cond *c
 	if (!hc)
 		seterr(err, errlen, "drlink: %s: out of memory", link);
 	else if (httpc_request(hc, "PUT", url, NULL, body, strlen(body), LAB_HTTP_TIMEOUT_MS, &r, herr,
-			       sizeof(herr)))
-		seterr(err, errlen, "drlink %s: set %s: %s", l->drlink, link, herr);
-	else {
+			       sizeof(herr))) {
+		if (httpc_not_delivered(hc))
+			seterr(err, errlen, "drlink: set %s: nothing listens at %s: is the lab up? "
+			       "(drctl lab status)", link, l->drlink);
+		else
+			seterr(err, errlen, "drlink: set %s: %s: %s", link, l->drlink, herr);
+	} else {
 		if (r.status != 200)
 			seterr(err, errlen, "drlink: set %s: HTTP %ld %s", link, r.status, r.body);
 		rc = r.status == 200 ? 0 : -1;
