@@ -889,6 +889,87 @@ START_TEST(test_refused_bodies_change_nothing)
 }
 END_TEST
 
+/* ---- lint: the rules of Spectral's spectral:oas ruleset that apply ---------------
+ * (`make lint-openapi` runs Spectral itself where node is installed): the API
+ * names a contact; every operation has tags, a summary, a description, an
+ * operationId and a security requirement of its own (an empty list: public
+ * on purpose); every response is described; every operation answers some
+ * 2xx or 3xx. */
+
+static yaml_node_t *lint_deref(struct ydoc *d, yaml_node_t *n)
+{
+	for (int hops = 0; n && hops < 16; hops++) {
+		const char *ref = ydoc_scalar(ydoc_get(d, n, "$ref"));
+		if (!ref || strncmp(ref, "#/", 2))
+			return n;
+		char buf[256];
+		snprintf(buf, sizeof(buf), "%s", ref + 2);
+		n = ydoc_root(d);
+		for (char *save = NULL, *part = strtok_r(buf, "/", &save); part && n;
+		     part = strtok_r(NULL, "/", &save))
+			n = ydoc_get(d, n, part);
+	}
+	return n;
+}
+
+static bool nonempty(struct ydoc *d, yaml_node_t *op, const char *key)
+{
+	yaml_node_t *n = ydoc_get(d, op, key);
+	const char *v = ydoc_scalar(n);
+	return (v && *v) || (n && n->type == YAML_SEQUENCE_NODE &&
+			     n->data.sequence.items.top > n->data.sequence.items.start);
+}
+
+static void lint_operation(struct ydoc *d, const char *file, const char *path, const char *m,
+			   yaml_node_t *op)
+{
+	static const char *const needed[] = { "tags", "summary", "description", "operationId" };
+	for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++)
+		ck_assert_msg(nonempty(d, op, needed[i]), "%s: %s %s: no %s", file, m, path, needed[i]);
+	yaml_node_t *sec = ydoc_get(d, op, "security");
+	ck_assert_msg(sec && sec->type == YAML_SEQUENCE_NODE,
+		      "%s: %s %s: no security (security: [] when public)", file, m, path);
+	bool success = false;
+	yaml_node_t *responses = ydoc_get(d, op, "responses");
+	ck_assert_msg(responses, "%s: %s %s: no responses", file, m, path);
+	FOR_PAIRS(r, responses) {
+		const char *code = ydoc_scalar(ydoc_node(d, r->key)) ?: "";
+		success |= code[0] == '2' || code[0] == '3';
+		ck_assert_msg(nonempty(d, lint_deref(d, ydoc_node(d, r->value)), "description"),
+			      "%s: %s %s: response %s has no description", file, m, path, code);
+	}
+	ck_assert_msg(success, "%s: %s %s: no 2xx or 3xx response", file, m, path);
+}
+
+static void lint_spec(const char *file)
+{
+	struct ydoc d;
+	char err[600];
+	ck_assert_msg(ydoc_load(&d, th_src(file), err, sizeof(err)) == 0, "%s", err);
+	yaml_node_t *root = ydoc_root(&d);
+	ck_assert_msg(ydoc_get(&d, ydoc_get(&d, root, "info"), "contact"), "%s: info.contact", file);
+	int nops = 0;
+	FOR_PAIRS(p, ydoc_get(&d, root, "paths")) {
+		const char *path = ydoc_scalar(ydoc_node(&d, p->key));
+		FOR_PAIRS(o, ydoc_node(&d, p->value)) {
+			const char *m = ydoc_scalar(ydoc_node(&d, o->key));
+			if (!m || !is_method(m))
+				continue;
+			lint_operation(&d, file, path, m, ydoc_node(&d, o->value));
+			nops++;
+		}
+	}
+	ck_assert_msg(nops > 5, "%s: only %d operations", file, nops);
+	ydoc_free(&d);
+}
+
+START_TEST(test_openapi_files_pass_the_lint)
+{
+	lint_spec("docs/openapi.yaml");
+	lint_spec("docs/openapi-drsite.yaml");
+}
+END_TEST
+
 static Suite *api_suite(void)
 {
 	Suite *s = suite_create("api");
@@ -896,6 +977,7 @@ static Suite *api_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_spec_lists_exactly_the_served_routes);
+	tcase_add_test(tc, test_openapi_files_pass_the_lint);
 	tcase_add_test(tc, test_every_documented_route_answers_as_documented);
 	tcase_add_test(tc, test_bad_requests_answer_documented_errors);
 	tcase_add_test(tc, test_refused_bodies_change_nothing);
