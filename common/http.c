@@ -41,7 +41,7 @@
 
 #include <microhttpd.h>
 
-#include "histo.h"
+#include "httpstats.h"
 #include "log.h"
 #include "nofile.h"
 #include "timeutil.h"
@@ -606,10 +606,11 @@ static enum MHD_Result run_handler(struct http_server *srv, struct MHD_Connectio
 	struct http_resp resp = { .status = 500 };
 	uint64_t started_ns = time_mono_ns();
 	srv->opts.handler(srv->opts.ctx, &req, &resp);
-	if (srv->opts.request_seconds)
-		histo_observe_since(srv->opts.request_seconds, started_ns);
 	if (!resp.content_type && !resp.body)
 		http_resp_error(&resp, 500, "handler produced no response");
+	if (srv->opts.stats)
+		httpstats_observe(srv->opts.stats, httpstats_route(srv->opts.routes, url), method,
+				  resp.status, started_ns);
 	enum MHD_Result ret = queue_resp(conn, &resp);
 	resp_release(&resp);
 	return ret;

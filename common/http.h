@@ -70,7 +70,7 @@
 #define HTTP_CONN_MEMORY (16u * 1024u)
 
 struct http_server;
-struct histo;
+struct httpstats;
 struct MHD_Connection;
 
 struct http_req {
@@ -106,7 +106,8 @@ struct http_server_opts {
 	size_t max_body;           /* larger bodies answer 413 before the handler */
 	http_handler_fn handler;
 	void *ctx;
-	struct histo *request_seconds;  /* optional: observes each handler call */
+	struct httpstats *stats;   /* optional: each handler call by route and code */
+	const char *const *routes; /* the route templates for stats (httpstats.h) */
 	unsigned max_connections;  /* 0: HTTP_MAX_CONNECTIONS (see Limits) */
 	unsigned max_connections_per_peer;  /* 0: a quarter of the cap */
 	bool count_loopback_peers; /* apply the per-peer cap to loopback (tests) */

@@ -806,6 +806,14 @@ static void no_longer_leader(struct api *a, const struct http_req *req, struct h
 	json_decref(j);
 }
 
+const char *const api_routes[] = {
+	"/healthz", "/healthz/leader", "/metrics", "/", "/v1/status", "/v1/sites", "/v1/primary",
+	"/v1/transitions", "/v1/runs", "/v1/runs/{id}", "/v1/runs/{id}/report",
+	"/v1/runs/{id}/approve", "/v1/upgrades", "/v1/playbooks/{name}/runs", "/v1/runs/{id}/ack",
+	"/v1/fsm", "/v1/policy", "/v1/failover", "/v1/switchover", "/v1/failback", "/v1/pause",
+	"/v1/resume", NULL,
+};
+
 void api_handler(void *ctx, const struct http_req *req, struct http_resp *resp)
 {
 	struct api *a = ctx;

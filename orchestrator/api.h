@@ -36,6 +36,10 @@ void api_set_operators(struct api *a, const struct operators *ops);
 /* The largest request body (a policy, a playbook): larger ones answer 413. */
 #define API_MAX_BODY (64u * 1024u)
 
+/* The routes api_handler serves, as docs/openapi.yaml names them
+ * (NULL-terminated): the labels of the request histogram (httpstats.h). */
+extern const char *const api_routes[];
+
 void api_handler(void *ctx, const struct http_req *req, struct http_resp *resp);
 
 /* ---- action bodies (apibody.c) --------------------------------------------

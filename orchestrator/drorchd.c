@@ -235,7 +235,7 @@ static int serve(const struct config *cfg)
 	struct http_server *srv = NULL;
 	struct http_server_opts ho = { .host = host, .port = port, .max_body = API_MAX_BODY,
 				       .handler = api_handler, .ctx = &api,
-				       .request_seconds = metrics_http_histo(api.orch) };
+				       .stats = metrics_http_stats(api.orch), .routes = api_routes };
 	if (http_server_start(&srv, &ho, err, sizeof(err)) != 0) {
 		fprintf(stderr, "drorchd: %s\n", err);
 		pbrun_free(api.pbrun);

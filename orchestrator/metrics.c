@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "histo.h"
+#include "httpstats.h"
 #include "log.h"
 #include "procmetrics.h"
 #include "store.h"
@@ -32,7 +33,7 @@ static const char *const outcomes[] = { "succeeded", "held", "failed" };
 struct orch_metrics {
 	_Atomic uint64_t transitions[FSM_NROWS];  /* by index in fsm_rows */
 	_Atomic uint64_t failovers[NOUTCOMES];
-	struct histo http_seconds;
+	struct httpstats *http;    /* every API request, by route and code */
 	pthread_mutex_t audit_mu;  /* the last verification of the audit: */
 	uint64_t audit_at_ms;      /* when (wall), 0 never */
 	int audit_rc;              /* store_verify's answer */
@@ -47,15 +48,20 @@ struct orch_metrics *metrics_new(void)
 		atomic_init(&m->transitions[i], 0);
 	for (size_t i = 0; i < NOUTCOMES; i++)
 		atomic_init(&m->failovers[i], 0);
-	histo_init(&m->http_seconds);
+	if (!(m->http = httpstats_new())) {
+		free(m);
+		return NULL;
+	}
 	pthread_mutex_init(&m->audit_mu, NULL);
 	return m;
 }
 
 void metrics_free(struct orch_metrics *m)
 {
-	if (m)
+	if (m) {
 		pthread_mutex_destroy(&m->audit_mu);
+		httpstats_free(m->http);
+	}
 	free(m);
 }
 
@@ -73,9 +79,9 @@ void metrics_failover(struct orch_metrics *m, const char *outcome)
 			atomic_fetch_add(&m->failovers[i], 1);
 }
 
-struct histo *metrics_http_histo(struct orch *o)
+struct httpstats *metrics_http_stats(struct orch *o)
 {
-	return &o->metrics->http_seconds;
+	return o->metrics->http;
 }
 
 /* ---- rendering ------------------------------------------------------------------ */
@@ -318,11 +324,9 @@ void metrics_orch(struct orch *o, struct http_resp *resp)
 	json_decref(status);
 	render_webhooks(o, &p);
 	render_audit(o, &p);
-	struct histo_snapshot hs;
-	histo_snapshot(&o->metrics->http_seconds, &hs);
-	prom_family(&p, "drorch_http_request_duration_seconds", "histogram",
-		    "Time drorchd's REST handlers took per HTTP request.");
-	prom_histo(&p, "drorch_http_request_duration_seconds", "", &hs);
+	httpstats_render(o->metrics->http, &p, "drorch_http_request_duration_seconds",
+			 "Time drorchd's REST handlers took per HTTP request, by route, method and "
+			 "code.");
 	prom_build_info(&p, "drorchd", PACKAGE_VERSION);
 	prom_process(&p);
 	prom_respond(&p, resp);

@@ -16,6 +16,7 @@
 #include "http.h"
 #include "orch.h"
 
+struct httpstats;
 struct orch_metrics;
 
 /* NULL when out of memory; metrics_free(NULL) is fine. */
@@ -26,8 +27,8 @@ void metrics_free(struct orch_metrics *m);
 void metrics_transition(struct orch_metrics *m, const struct fsm_row *row);
 /* A failover run ended: succeeded | held | failed. */
 void metrics_failover(struct orch_metrics *m, const char *outcome);
-/* The histogram drorchd's HTTP server observes every request into. */
-struct histo *metrics_http_histo(struct orch *o);
+/* What drorchd's HTTP server observes every request into (by route). */
+struct httpstats *metrics_http_stats(struct orch *o);
 
 /* GET /metrics. */
 void metrics_orch(struct orch *o, struct http_resp *resp);

@@ -167,6 +167,13 @@ static int parse_args(int argc, char **argv, struct args *a)
 	return 0;
 }
 
+/* The routes drsite serves (docs/openapi-drsite.yaml): the labels of its
+ * request histogram. */
+static const char *const routes[] = {
+	"/v1/kv/{key}", "/v1/status", "/healthz", "/metrics", "/primary", "/replica",
+	"/v1/admin/{command}", "/v1/wal", "/v1/snapshot", NULL,
+};
+
 int main(int argc, char **argv)
 {
 	struct args a = { .segment_bytes = 64u << 20, .checkpoint_bytes = 64u << 20,
@@ -211,7 +218,7 @@ int main(int argc, char **argv)
 	struct http_server *srv = NULL;
 	struct http_server_opts ho = { .host = host, .port = port, .max_body = WAL_MAX_VALUE,
 				       .handler = site_http_handler, .ctx = site,
-				       .request_seconds = site_metrics_http_histo(site) };
+				       .stats = site_metrics_http_stats(site), .routes = routes };
 	if (http_server_start(&srv, &ho, err, sizeof(err)) != 0) {
 		fprintf(stderr, "drsite: %s\n", err);
 		site_close(site);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "histo.h"
+#include "httpstats.h"
 #include "procmetrics.h"
 #include "site_internal.h"
 #include "timeutil.h"
@@ -22,7 +23,7 @@
 #define NMODES 3  /* enum repl_mode: async, sync, remote_apply */
 
 struct site_metrics {
-	struct histo http_seconds;
+	struct httpstats *http;    /* every request, by route and code */
 	struct histo put_seconds[NMODES];  /* by enum repl_mode */
 };
 
@@ -31,7 +32,10 @@ struct site_metrics *site_metrics_new(void)
 	struct site_metrics *m = calloc(1, sizeof(*m));
 	if (!m)
 		return NULL;
-	histo_init(&m->http_seconds);
+	if (!(m->http = httpstats_new())) {
+		free(m);
+		return NULL;
+	}
 	for (int i = 0; i < NMODES; i++)
 		histo_init(&m->put_seconds[i]);
 	return m;
@@ -39,12 +43,14 @@ struct site_metrics *site_metrics_new(void)
 
 void site_metrics_free(struct site_metrics *m)
 {
+	if (m)
+		httpstats_free(m->http);
 	free(m);
 }
 
-struct histo *site_metrics_http_histo(struct site *s)
+struct httpstats *site_metrics_http_stats(struct site *s)
 {
-	return &s->metrics->http_seconds;
+	return s->metrics->http;
 }
 
 void site_metrics_put_acked(struct site *s, uint64_t start_ns)
@@ -193,10 +199,8 @@ static void render_latency(struct site *s, struct prom *p)
 		snprintf(labels, sizeof(labels), "mode=\"%s\"", role_mode_name((enum repl_mode)m));
 		prom_histo(p, "drorch_site_put_ack_seconds", labels, &hs);
 	}
-	histo_snapshot(&s->metrics->http_seconds, &hs);
-	prom_family(p, "drorch_http_request_duration_seconds", "histogram",
-		    "Time drsite's handlers took per HTTP request.");
-	prom_histo(p, "drorch_http_request_duration_seconds", "", &hs);
+	httpstats_render(s->metrics->http, p, "drorch_http_request_duration_seconds",
+			 "Time drsite's handlers took per HTTP request, by route, method and code.");
 }
 
 void site_metrics_render(struct site *s, struct http_resp *resp)

@@ -1,11 +1,12 @@
 /*
- * metrics.h — drsite's GET /metrics (Prometheus text format 0.0.4; every
- * name starts with drorch_site_ or drorch_http_).
+ * metrics.h — drsite's GET /metrics (Prometheus text format 0.0.4; names
+ * start with drorch_site_ or drorch_http_, besides drorch_build_info and
+ * process_*: procmetrics.h).
  *
  * Owns the site's latency histograms: client PUTs from request to
  * acknowledgement, by the replication mode they were acknowledged under, and
- * HTTP request durations (observed by common/http.c through
- * http_server_opts.request_seconds).  Everything else is read at scrape
+ * HTTP request durations by route, method and code (observed by
+ * common/http.c through http_server_opts.stats: httpstats.h).  Everything else is read at scrape
  * time from the WAL, the map and the role state; the WAL keeps its own fsync
  * histogram (wal_fsync_histogram).
  */
@@ -17,14 +18,15 @@
 #include "http.h"
 
 struct site;
+struct httpstats;
 struct site_metrics;
 
 /* NULL when out of memory; site_metrics_free(NULL) is fine. */
 struct site_metrics *site_metrics_new(void);
 void site_metrics_free(struct site_metrics *m);
 
-/* The histogram drsite's HTTP server observes every request into. */
-struct histo *site_metrics_http_histo(struct site *s);
+/* What drsite's HTTP server observes every request into (by route). */
+struct httpstats *site_metrics_http_stats(struct site *s);
 /* A PUT that arrived at start_ns (time_mono_ns) was acknowledged now. */
 void site_metrics_put_acked(struct site *s, uint64_t start_ns);
 /* GET /metrics. */

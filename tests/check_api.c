@@ -528,6 +528,17 @@ START_TEST(test_every_documented_route_answers_as_documented)
 				      "%s %s: the cluster did not reach %s/%s; see %s", c->method, c->url,
 				      c->wait_state ?: "rest", c->wait_primary ?: "any", L.log);
 	}
+	/* Every route walked is a label of the request histogram, by its
+	 * template (no path with an id of its own, no "other"). */
+	request("GET", "/metrics", NULL, NULL, 0, &r);
+	FOR_PAIRS(p, ydoc_get(&Y, ydoc_root(&Y), "paths")) {
+		char label[200];
+		snprintf(label, sizeof(label), "drorch_http_request_duration_seconds_count{route=\"%s\"",
+			 ydoc_scalar(key_node(p)));
+		ck_assert_msg(strstr(r.body, label), "/metrics has no %s", label);
+	}
+	ck_assert_msg(!strstr(r.body, "route=\"other\""), "a documented route fell in \"other\"");
+	free(r.body);
 	ydoc_free(&Y);
 }
 END_TEST

@@ -7,10 +7,13 @@
 #include <string.h>
 
 #include "crc32c.h"
+#include "histo.h"
 #include "http.h"
 #include "httpc.h"
+#include "httpstats.h"
 #include "operators.h"
 #include "testhelp.h"
+#include "timeutil.h"
 #include "version.h"
 
 START_TEST(test_crc32c_check_value)
@@ -220,6 +223,39 @@ START_TEST(test_bad_operators_files_are_refused_with_the_line)
 }
 END_TEST
 
+START_TEST(test_httpstats_route_templates)
+{
+	static const char *const routes[] = { "/v1/runs", "/v1/runs/{id}", "/v1/runs/{id}/report",
+					      "/", NULL };
+	ck_assert_str_eq(httpstats_route(routes, "/v1/runs"), "/v1/runs");
+	ck_assert_str_eq(httpstats_route(routes, "/v1/runs/12"), "/v1/runs/{id}");
+	ck_assert_str_eq(httpstats_route(routes, "/v1/runs/12/report"), "/v1/runs/{id}/report");
+	ck_assert_str_eq(httpstats_route(routes, "/v1/runs/12/report?format=md"),
+			 "/v1/runs/{id}/report");
+	ck_assert_str_eq(httpstats_route(routes, "/"), "/");
+	ck_assert_str_eq(httpstats_route(routes, "/v1/runs/"), "other");  /* empty segment */
+	ck_assert_str_eq(httpstats_route(routes, "/v1/runs/1/2"), "other");
+	ck_assert_str_eq(httpstats_route(routes, "/v1/run"), "other");
+	ck_assert_str_eq(httpstats_route(routes, "/v1/runsx"), "other");
+	ck_assert_str_eq(httpstats_route(routes, ""), "other");
+	ck_assert_str_eq(httpstats_route(NULL, "/v1/runs"), "other");
+	/* Observed and rendered with its labels; the same key twice is one series. */
+	struct httpstats *st = httpstats_new();
+	ck_assert_ptr_nonnull(st);
+	httpstats_observe(st, routes[1], "GET", 200, time_mono_ns());
+	httpstats_observe(st, routes[1], "GET", 200, time_mono_ns());
+	httpstats_observe(st, routes[1], "BREW", 404, time_mono_ns());
+	struct prom p;
+	prom_init(&p);
+	httpstats_render(st, &p, "x_seconds", "help");
+	ck_assert_ptr_nonnull(strstr(p.buf, "x_seconds_count{route=\"/v1/runs/{id}\",method=\"GET\",code=\"200\"} 2"));
+	ck_assert_ptr_nonnull(strstr(p.buf, "method=\"OTHER\",code=\"404\"} 1"));
+	ck_assert_ptr_nonnull(strstr(p.buf, "drorch_http_requests_unlabelled_total 0"));
+	prom_free(&p);
+	httpstats_free(st);
+}
+END_TEST
+
 static Suite *common_suite(void)
 {
 	Suite *s = suite_create("common");
@@ -238,6 +274,7 @@ static Suite *common_suite(void)
 	tc = tcase_create("http");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_parse_hostport);
+	tcase_add_test(tc, test_httpstats_route_templates);
 	tcase_add_test(tc, test_http_server_roundtrip_and_limits);
 	tcase_add_test(tc, test_http_server_port_in_use_is_an_error);
 	suite_add_tcase(s, tc);

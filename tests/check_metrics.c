@@ -367,7 +367,10 @@ START_TEST(test_site_metrics_after_puts)
 	ck_assert(expo_value(m, "drorch_site_put_ack_seconds_count{mode=\"sync\"}") == 0);
 	ck_assert(expo_value(m, "drorch_site_wal_fsync_seconds_count") ==
 		  expo_value(m, "drorch_site_fsyncs_total"));
-	ck_assert(expo_value(m, "drorch_http_request_duration_seconds_count") >= 7);
+	ck_assert(expo_sum(m, "drorch_http_request_duration_seconds_count") >= 7);
+	/* by route template, method and code: the 7 PUTs */
+	ck_assert(expo_value(m, "drorch_http_request_duration_seconds_count{route=\"/v1/kv/{key}\","
+			     "method=\"PUT\",code=\"200\"}") == 7);
 	free(m);
 }
 END_TEST
@@ -530,7 +533,9 @@ START_TEST(test_orch_metrics_in_a_lab)
 	m = scrape(L.tl.url);
 	ck_assert(expo_sum(m, "drorch_transitions_total") >= before + 2);
 	ck_assert(expo_value(m, "drorch_epoch") >= 1);
-	ck_assert(expo_value(m, "drorch_http_request_duration_seconds_count") >= 3);
+	ck_assert(expo_sum(m, "drorch_http_request_duration_seconds_count") >= 3);
+	ck_assert(expo_value(m, "drorch_http_request_duration_seconds_count{route=\"/v1/pause\","
+			     "method=\"POST\",code=\"202\"}") == 1);
 	ck_assert(expo_sum(m, "drorch_failovers_total") == 0);
 	free(m);
 	lab_down(&L);
