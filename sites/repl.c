@@ -86,6 +86,13 @@
  *                                               format), admitted as a fetch
  * installs it, and streams on from the snapshot's LSN + 1.
  *
+ * SYNC WRITERS.  A primary's writer in sync or remote_apply mode waits in
+ * repl_wait_quorum on its own condition, linked in s->sync_waiters with its
+ * LSN; an admitted fetch wakes only the writers whose quorum it completes,
+ * a role, mode or quorum change wakes them all.  A replica sends its next
+ * fetch (the ack) as soon as its fsync returns, and a long poll is answered
+ * as soon as a record is appended: no timer is on a sync write's path.
+ *
  * SHIPPING BEFORE FSYNC.  Records are shipped as soon as the primary
  * appends them, in parallel with its own fsync, on purpose: a sync write
  * then costs about one fsync plus one round trip, not two fsyncs in a row.
