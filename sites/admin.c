@@ -205,7 +205,7 @@ void site_role_changed_locked(struct site *s)
 	if (s->role.role != ROLE_PRIMARY)
 		s->writes_paused = false;
 	site_gate_locked(s);
-	pthread_cond_broadcast(&s->peers_cv);
+	repl_wake_writers_locked(s);
 	pthread_cond_broadcast(&s->role_cv);
 }
 

@@ -86,6 +86,13 @@
  *                                               format), admitted as a fetch
  * installs it, and streams on from the snapshot's LSN + 1.
  *
+ * SYNC WRITERS.  A primary's writer in sync or remote_apply mode waits in
+ * repl_wait_quorum on its own condition, linked in s->sync_waiters with its
+ * LSN; an admitted fetch wakes only the writers whose quorum it completes,
+ * a role, mode or quorum change wakes them all.  A replica sends its next
+ * fetch (the ack) as soon as its fsync returns, and a long poll is answered
+ * as soon as a record is appended: no timer is on a sync write's path.
+ *
  * SHIPPING BEFORE FSYNC.  Records are shipped as soon as the primary
  * appends them, in parallel with its own fsync, on purpose: a sync write
  * then costs about one fsync plus one round trip, not two fsyncs in a row.
@@ -289,6 +296,35 @@ static int parse_fetch(const struct site *s, const struct http_req *req, struct 
 	return 0;
 }
 
+/* How many replicas at epoch hold lsn (flushed, or applied in
+ * remote_apply mode); under s->mu. */
+static int holders_locked(const struct site *s, uint64_t lsn, uint64_t epoch)
+{
+	bool apply = s->role.mode == MODE_REMOTE_APPLY;
+	int have = 0;
+	for (int i = 0; i < s->npeers; i++)
+		if (s->peers[i].epoch == epoch &&
+		    (apply ? s->peers[i].applied_lsn : s->peers[i].flushed_lsn) >= lsn)
+			have++;
+	return have;
+}
+
+/* After an ack: wakes only the sync writers whose quorum now holds their
+ * LSN (a broadcast woke every writer for every ack of every replica, to
+ * find most of them still short); under s->mu. */
+static void wake_acked_locked(struct site *s)
+{
+	for (struct sync_waiter *w = s->sync_waiters; w; w = w->next)
+		if (holders_locked(s, w->lsn, s->role.epoch) >= s->role.quorum)
+			pthread_cond_signal(&w->cv);
+}
+
+void repl_wake_writers_locked(struct site *s)
+{
+	for (struct sync_waiter *w = s->sync_waiters; w; w = w->next)
+		pthread_cond_signal(&w->cv);
+}
+
 /*
  * Records the replica's acknowledgement (from - 1 is durable there), once
  * its fetch has passed every check: a refused fetch acks nothing and renews
@@ -323,7 +359,7 @@ static bool note_peer(struct site *s, const struct fetch *f, uint64_t epoch, uin
 		/* The lease counts from the echoed nonce, never backwards. */
 		if (fresh || f->lease_credit > p->lease_credit_ms)
 			p->lease_credit_ms = f->lease_credit;
-		pthread_cond_broadcast(&s->peers_cv);
+		wake_acked_locked(s);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return still;
@@ -673,36 +709,52 @@ void repl_route_snapshot(struct site *s, const struct http_req *req, struct http
 	fcv_header(s, resp);
 }
 
+/* Unlinks w from the sync writers; under s->mu. */
+static void unlink_waiter_locked(struct site *s, struct sync_waiter *w)
+{
+	for (struct sync_waiter **p = &s->sync_waiters; *p; p = &(*p)->next)
+		if (*p == w) {
+			*p = w->next;
+			break;
+		}
+}
+
 int repl_wait_quorum(struct site *s, uint64_t lsn, uint64_t epoch, char *err, size_t errlen)
 {
 	struct timespec deadline;
 	time_deadline(&deadline, s->opts.sync_timeout_ms);
+	struct sync_waiter me = { .lsn = lsn };
+	int rc = pthread_cond_init(&me.cv, NULL);  /* time_deadline is CLOCK_REALTIME */
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot wait for replicas: %s", strerror(rc));
+		return -1;
+	}
 	pthread_mutex_lock(&s->mu);
-	int rc = -1, have = 0;
+	me.next = s->sync_waiters;
+	s->sync_waiters = &me;
+	int have = 0;
+	rc = -1;
 	for (;;) {
 		if (s->role.role != ROLE_PRIMARY || s->role.epoch != epoch) {
 			snprintf(err, errlen, "role changed while waiting for replicas (now %s at "
 				 "epoch %" PRIu64 ")", role_name(s->role.role), s->role.epoch);
 			break;
 		}
-		bool apply = s->role.mode == MODE_REMOTE_APPLY;
-		have = 0;
-		for (int i = 0; i < s->npeers; i++)
-			if (s->peers[i].epoch == epoch &&
-			    (apply ? s->peers[i].applied_lsn : s->peers[i].flushed_lsn) >= lsn)
-				have++;
+		have = holders_locked(s, lsn, epoch);
 		if (have >= s->role.quorum) {
 			rc = 0;
 			break;
 		}
-		if (pthread_cond_timedwait(&s->peers_cv, &s->mu, &deadline) != 0) {
+		if (pthread_cond_timedwait(&me.cv, &s->mu, &deadline) != 0) {
 			snprintf(err, errlen, "only %d of %d replica(s) confirmed lsn %" PRIu64
 				 " within %" PRIu64 " ms (%s)", have, s->role.quorum, lsn,
 				 s->opts.sync_timeout_ms, role_mode_name(s->role.mode));
 			break;
 		}
 	}
+	unlink_waiter_locked(s, &me);
 	pthread_mutex_unlock(&s->mu);
+	pthread_cond_destroy(&me.cv);
 	return rc;
 }
 

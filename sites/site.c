@@ -464,7 +464,6 @@ static void site_free(struct site *s)
 	pthread_mutex_destroy(&s->cp_run_mu);
 	pthread_cond_destroy(&s->cp_cv);
 	pthread_mutex_destroy(&s->mu);
-	pthread_cond_destroy(&s->peers_cv);
 	pthread_cond_destroy(&s->role_cv);
 	free(s->token);
 	free(s->name);
@@ -484,7 +483,6 @@ int site_open(struct site **out, const struct site_opts *opts, char *err, size_t
 	pthread_mutex_init(&s->cp_run_mu, NULL);
 	pthread_cond_init(&s->cp_cv, NULL);
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->peers_cv, NULL);
 	pthread_cond_init(&s->role_cv, NULL);
 	if (!(s->name = strdup(opts->name)) || !(s->datadir = strdup(opts->datadir)) ||
 	    !(s->kv = kv_new()) || !(s->metrics = site_metrics_new()))

@@ -39,6 +39,14 @@ struct peer {
 	bool confirmed;            /* its role was confirmed since it started (lease) */
 };
 
+/* A sync writer waiting for its quorum (repl_wait_quorum): woken alone,
+ * when enough replicas hold its LSN or the role changes. */
+struct sync_waiter {
+	uint64_t lsn;
+	pthread_cond_t cv;
+	struct sync_waiter *next;
+};
+
 /* What a replica knows about its own streaming. */
 struct follow_status {
 	const char *state;         /* "idle", "streaming", "snapshot", "unreachable",
@@ -93,7 +101,7 @@ struct site {
 	uint64_t cp_last_ms;
 
 	pthread_mutex_t mu;
-	pthread_cond_t peers_cv;   /* sync writers wait here for replica acks */
+	struct sync_waiter *sync_waiters; /* sync writers waiting for replica acks */
 	pthread_cond_t role_cv;    /* the follower waits here for a role */
 	struct role_state role;
 	bool had_role;             /* state.json existed or a role was assigned */
@@ -165,6 +173,8 @@ void repl_route_wal(struct site *s, const struct http_req *req, struct http_resp
 void repl_route_snapshot(struct site *s, const struct http_req *req, struct http_resp *resp);
 /* Waits (up to the sync timeout) until `quorum` replicas hold lsn. */
 int repl_wait_quorum(struct site *s, uint64_t lsn, uint64_t epoch, char *err, size_t errlen);
+/* Under s->mu: wakes every sync writer (the role, mode or quorum changed). */
+void repl_wake_writers_locked(struct site *s);
 json_t *repl_peers_json(struct site *s);      /* under s->mu */
 json_t *repl_follow_json(struct site *s);     /* under s->mu */
 int repl_follower_start(struct site *s, char *err, size_t errlen);

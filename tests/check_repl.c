@@ -615,6 +615,36 @@ static void *putter_main(void *p)
 	return NULL;
 }
 
+/* Sync writers each wait for their own LSN: an ack wakes only those it
+ * completes, and a role command (here the quorum lowered at the same epoch)
+ * wakes them all to look again, well before their sync timeout. */
+START_TEST(test_waiting_sync_writers_are_woken_when_the_quorum_changes)
+{
+	const char *extra[] = { "--lease-ms", "60000", "--sync-timeout-ms", "30000", NULL };
+	cluster("sync", 2, extra);
+	put_n(&A, "both-", 0, 5);  /* both replicas stream and ack */
+	th_kill(C.pid, SIGSTOP, 0);
+	struct putter p[4];
+	for (int i = 0; i < 4; i++) {
+		p[i] = (struct putter){ .site = &A, .id = i, .n = 1 };
+		pthread_create(&p[i].t, NULL, putter_main, &p[i]);
+	}
+	time_sleep_ms(500);  /* held: only B acks, quorum 2 */
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(p[i].ok, 0);
+	uint64_t t0 = time_mono_ms();
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "sync", 1), 200);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(p[i].t, NULL);
+		ck_assert_int_eq(p[i].ok, 1);
+	}
+	ck_assert_uint_lt(time_mono_ms() - t0, 5000);
+	th_kill(C.pid, SIGCONT, 0);
+	put_n(&A, "after-", 0, 20);  /* many acks, each waking only its writer */
+	assert_has_n(&B, "after-", 0, 20);
+}
+END_TEST
+
 /* Caps a running process's address space at its current size + extra_mb. */
 static void cap_memory(pid_t pid, long extra_mb)
 {
@@ -1020,6 +1050,7 @@ static Suite *repl_suite(void)
 	tcase_add_test(tc, test_sync_modes_need_a_quorum_of_at_least_one);
 	tcase_add_test(tc, test_json_catch_up_of_many_small_records_fits_in_memory);
 	tcase_add_test(tc, test_replica_of_a_former_standalone_restarts);
+	tcase_add_test(tc, test_waiting_sync_writers_are_woken_when_the_quorum_changes);
 	suite_add_tcase(s, tc);
 	TCase *pause = tcase_create("pause");
 	tcase_set_timeout(pause, 60);
