@@ -15,6 +15,10 @@
  *   drain     SWITCHOVER: primary's writes paused; target flushed its last LSN?
  *   reopen    (aborted switchover): the primary takes writes again
  *
+ * The failover steps talk to the sites on the driver's kept per-site
+ * clients, and to several sites at once (fanout.h): fence, testimonies,
+ * the replicas' role commands.
+ *
  * The upgrade states' actions (swap, finalize) are in upgrading.c, the
  * rejoin's in rejoin.c.  An action reads its run's context and notes what
  * it did in a struct act_result (orch.h); the driver records it.
@@ -335,10 +339,7 @@ static const char *testify_fenced(struct orch *o, struct httpc *h, int i, int ol
 	return why;
 }
 
-/* The testimonies of the sites at the new epoch (each site's answer in
- * report): into c[] the eligible sites but the old primary, into *stand
- * the old primary when it may stand, into unheard the names of those that
- * may be elected but did not testify yet.  Returns how many in c[]. */
+/* Every site's testimony, asked at once: each kept apart until merged. */
 struct testify_job {
 	int old;
 	int64_t epoch;
@@ -360,6 +361,10 @@ static void testify_one(struct orch *o, struct httpc *h, int i, void *arg)
 		json_object_set_new(t->report, o->cfg.sites[i].name, json_string(t->why = UNREACHABLE));
 }
 
+/* The testimonies of the sites at the new epoch (each site's answer in
+ * report): into c[] the eligible sites but the old primary, into *stand
+ * the old primary when it may stand, into unheard the names of those that
+ * may be elected but did not testify yet.  Returns how many in c[]. */
 static int gather_testimonies(struct orch *o, int old, int64_t epoch, bool may_stand,
 			      struct candidate *c, struct candidate *stand, json_t *report,
 			      json_t *unheard)
