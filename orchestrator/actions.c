@@ -15,6 +15,10 @@
  *   drain     SWITCHOVER: primary's writes paused; target flushed its last LSN?
  *   reopen    (aborted switchover): the primary takes writes again
  *
+ * The failover steps talk to the sites on the driver's kept per-site
+ * clients, and to several sites at once (fanout.h): fence, testimonies,
+ * the replicas' role commands.
+ *
  * The upgrade states' actions (swap, finalize) are in upgrading.c, the
  * rejoin's in rejoin.c.  An action reads its run's context and notes what
  * it did in a struct act_result (orch.h); the driver records it.
@@ -24,12 +28,14 @@
 #include <string.h>
 
 #include "decide.h"
+#include "fanout.h"
 #include "log.h"
 #include "orch.h"
 #include "siteapi.h"
 #include "timeutil.h"
 
 #define POLL_MS 20
+#define CONFIRM_POLL_MS 5   /* judging the views is cheap; detection waits on it */
 
 uint64_t orch_state_deadline(struct orch *o)
 {
@@ -91,7 +97,7 @@ static int act_confirm(struct orch *o, struct act_result *r)
 			json_decref(d);
 			return FSM_E_CONFIRMED_DOWN;
 		}
-		time_sleep_ms(POLL_MS);
+		time_sleep_ms(CONFIRM_POLL_MS);
 	}
 	return FSM_E_TIMEOUT;
 }
@@ -132,15 +138,41 @@ static long fence_site(struct orch *o, struct httpc *c, int i, int64_t epoch, js
 	return st;
 }
 
-/* Sends fence{epoch} to every site (each answer in report). */
-static void fence_all(struct orch *o, struct httpc *c, int old, int64_t epoch, json_t *report,
-		      struct fenced *f)
+/* The fence sent to every site at once: each site's answer and when it came. */
+struct fence_job {
+	int64_t epoch;
+	struct fence_answer {
+		long st;
+		json_t *answer;
+		uint64_t rx;
+		char err[300];
+	} a[CONFIG_MAX_SITES];
+};
+
+static void fence_one(struct orch *o, struct httpc *h, int i, void *arg)
 {
+	struct fence_job *j = arg;
+	struct fence_answer *a = &j->a[i];
+	if (h)
+		a->st = fence_site(o, h, i, j->epoch, &a->answer, a->err, sizeof(a->err));
+	else
+		snprintf(a->err, sizeof(a->err), "out of memory");
+	a->rx = time_mono_ms();
+}
+
+/* Sends fence{epoch} to every site, all at once (each answer in report). */
+static void fence_all(struct orch *o, int old, int64_t epoch, json_t *report, struct fenced *f)
+{
+	struct fence_job j = { .epoch = epoch };
+	bool every[CONFIG_MAX_SITES];
+	for (int i = 0; i < CONFIG_MAX_SITES; i++)
+		every[i] = true;
+	orch_fanout(o, every, fence_one, &j);
 	for (int i = 0; i < o->cfg.nsites; i++) {
-		char err[300] = "";
-		json_t *answer = NULL;
-		long st = fence_site(o, c, i, epoch, &answer, err, sizeof(err));
-		uint64_t rx = time_mono_ms();
+		const char *err = j.a[i].err;
+		json_t *answer = j.a[i].answer;
+		long st = j.a[i].st;
+		uint64_t rx = j.a[i].rx;
 		if (st == 200 && i == old) {
 			/* Its last LSN as it took the fence: it acknowledges nothing
 			 * after it, so the RPO is measured against it. */
@@ -195,21 +227,17 @@ static int act_fence(struct orch *o, struct act_result *r)
 		orch_result_mark(r, "last_good_heartbeat", r->ctx.last_good_heartbeat_ms);
 	if (r->ctx.detected_ms > 0)
 		orch_result_mark(r, "detected", r->ctx.detected_ms);
-	struct httpc *c = orch_site_client(o);
-	if (!c)
-		return FSM_E_ACTION_FAILED;
 	json_t *report = json_object();
 	struct fenced f = { 0 };
-	fence_all(o, c, old, epoch, report, &f);
-	httpc_free(c);
+	fence_all(o, old, epoch, report, &f);
 	uint64_t now = time_mono_ms(), until = now;
 	bool bounded = f.old_fenced ||
 		       decide_lease_end(orch_bound, k, o->cfg.nsites - 1, f.bound, f.n, lease,
 					50 + lease / 20, &until);
 	uint64_t waited = f.old_fenced || until <= now ? 0 : until - now;
 	if (bounded && !f.old_fenced)
-		while (time_mono_ms() < until && !orch_stopping(o))
-			time_sleep_ms(POLL_MS);
+		for (uint64_t t; (t = time_mono_ms()) < until && !orch_stopping(o); )
+			time_sleep_ms(until - t < POLL_MS ? until - t : POLL_MS);
 	json_object_set_new(report, "epoch", json_integer(epoch));
 	json_object_set_new(report, "waited_lease_ms", json_integer((json_int_t)waited));
 	if (f.old_fenced)
@@ -311,6 +339,28 @@ static const char *testify_fenced(struct orch *o, struct httpc *h, int i, int ol
 	return why;
 }
 
+/* Every site's testimony, asked at once: each kept apart until merged. */
+struct testify_job {
+	int old;
+	int64_t epoch;
+	struct testimony {
+		const char *why;
+		struct candidate c;
+		json_t *report;    /* this site's entry */
+	} t[CONFIG_MAX_SITES];
+};
+
+static void testify_one(struct orch *o, struct httpc *h, int i, void *arg)
+{
+	struct testify_job *j = arg;
+	struct testimony *t = &j->t[i];
+	t->report = json_object();
+	if (h)
+		t->why = testify_fenced(o, h, i, j->old, j->epoch, &t->c, t->report);
+	else
+		json_object_set_new(t->report, o->cfg.sites[i].name, json_string(t->why = UNREACHABLE));
+}
+
 /* The testimonies of the sites at the new epoch (each site's answer in
  * report): into c[] the eligible sites but the old primary, into *stand
  * the old primary when it may stand, into unheard the names of those that
@@ -319,21 +369,29 @@ static int gather_testimonies(struct orch *o, int old, int64_t epoch, bool may_s
 			      struct candidate *c, struct candidate *stand, json_t *report,
 			      json_t *unheard)
 {
-	struct httpc *h = orch_site_client(o);
+	struct testify_job *j = calloc(1, sizeof(*j));
+	bool asked[CONFIG_MAX_SITES] = { false };
 	int n = 0;
-	for (int i = 0; h && i < o->cfg.nsites; i++) {
-		struct candidate t;
-		if (i == old && !may_stand)
+	if (!j)
+		return 0;
+	*j = (struct testify_job){ .old = old, .epoch = epoch };
+	for (int i = 0; i < o->cfg.nsites; i++)
+		asked[i] = i != old || may_stand;
+	orch_fanout(o, asked, testify_one, j);  /* every site at once */
+	for (int i = 0; i < o->cfg.nsites; i++) {
+		struct testimony *t = &j->t[i];
+		if (!asked[i])
 			continue;
-		const char *why = testify_fenced(o, h, i, old, epoch, &t, report);
-		if (!why && i == old)
-			*stand = t;
-		else if (!why)
-			c[n++] = t;
-		else if (why != NOT_REPLICA)
+		json_object_update(report, t->report);
+		json_decref(t->report);
+		if (!t->why && i == old)
+			*stand = t->c;
+		else if (!t->why)
+			c[n++] = t->c;
+		else if (t->why != NOT_REPLICA)
 			json_array_append_new(unheard, json_string(o->cfg.sites[i].name));
 	}
-	httpc_free(h);
+	free(j);
 	return n;
 }
 
@@ -480,16 +538,25 @@ static int act_elect(struct orch *o, struct act_result *r)
 
 /* ---- promote ----------------------------------------------------------------------- */
 
-/* Sends a role command; true on 200 (the answer's lease nonce is kept). */
-static bool role_cmd(struct orch *o, struct httpc *h, int i, json_t *body, json_t *report)
+/* Sends a role command (body is consumed); its HTTP status, the answer's
+ * lease nonce kept, else why into err. */
+static long role_send(struct orch *o, struct httpc *h, int i, json_t *body, char *err,
+		      size_t errlen)
 {
-	char err[300] = "";
 	json_t *answer = NULL;
 	long st = siteapi_admin_json(h, o->cfg.sites[i].url, o->site_token, "role", body,
-				     (long)orch_window_ms(o), &answer, err, sizeof(err));
+				     (long)orch_window_ms(o), &answer, err, errlen);
 	json_decref(body);
 	orch_note_nonce(o, i, answer);
 	json_decref(answer);
+	return st;
+}
+
+/* Sends a role command; true on 200 (its outcome in report). */
+static bool role_cmd(struct orch *o, struct httpc *h, int i, json_t *body, json_t *report)
+{
+	char err[300] = "";
+	long st = role_send(o, h, i, body, err, sizeof(err));
 	json_object_set_new(report, o->cfg.sites[i].name, json_string(st == 200 ? "ok" : err));
 	return st == 200;
 }
@@ -523,15 +590,65 @@ static json_t *primary_body(struct orch *o, int cand, int64_t epoch, int replica
 	return body;
 }
 
-/* The first write the new primary acknowledges (retried until deadline,
- * its lease renewed before each try). */
-static bool first_write(struct orch *o, struct httpc *h, int cand, int64_t epoch,
-			uint64_t deadline)
+/* After the new primary's role command, at once: the role command that
+ * repoints each other site to it, and the heartbeat that renews its lease. */
+struct follow_job {
+	int cand;
+	int64_t epoch;
+	json_t *body[CONFIG_MAX_SITES];   /* the role commands, consumed */
+	long st[CONFIG_MAX_SITES];
+	char err[CONFIG_MAX_SITES][300];
+};
+
+static void follow_one(struct orch *o, struct httpc *h, int i, void *arg)
 {
-	while (!orch_stopping(o) && time_mono_ms() < deadline) {
+	struct follow_job *j = arg;
+	if (!h) {
+		json_decref(j->body[i]);
+		snprintf(j->err[i], sizeof(j->err[i]), "out of memory");
+	} else if (i == j->cand) {
+		renew_candidate(o, h, i, j->epoch);
+	} else {
+		j->st[i] = role_send(o, h, i, j->body[i], j->err[i], sizeof(j->err[i]));
+	}
+}
+
+/* Repoints every site in follows[] to the new primary cand and renews its
+ * lease, all at once; each follower's outcome in report.  false: out of
+ * memory, nothing sent. */
+static bool follow_all(struct orch *o, int cand, int64_t epoch, const bool follows[],
+		       json_t *report)
+{
+	struct follow_job *j = calloc(1, sizeof(*j));
+	bool which[CONFIG_MAX_SITES] = { false };
+	if (!j)
+		return false;
+	j->cand = cand;
+	j->epoch = epoch;
+	for (int i = 0; i < o->cfg.nsites; i++) {
+		which[i] = follows[i] || i == cand;
+		if (follows[i])
+			j->body[i] = orch_role_body(o, i, o->cfg.sites[cand].name, epoch);
+	}
+	orch_fanout(o, which, follow_one, j);
+	for (int i = 0; i < o->cfg.nsites; i++)
+		if (follows[i])
+			json_object_set_new(report, o->cfg.sites[i].name,
+					    json_string(j->st[i] == 200 ? "ok" : j->err[i]));
+	free(j);
+	return true;
+}
+
+/* The first write the new primary acknowledges (retried until deadline,
+ * its lease renewed before each try, but the first when renewed). */
+static bool first_write(struct orch *o, struct httpc *h, int cand, int64_t epoch,
+			uint64_t deadline, bool renewed)
+{
+	for (bool renew = !renewed; !orch_stopping(o) && time_mono_ms() < deadline; renew = true) {
 		char err[300];
 		uint64_t ms;
-		renew_candidate(o, h, cand, epoch);
+		if (renew)
+			renew_candidate(o, h, cand, epoch);
 		if (siteapi_canary(h, o->cfg.sites[cand].url, 1000, &ms, err, sizeof(err)) == 200)
 			return true;
 		time_sleep_ms(POLL_MS);
@@ -545,10 +662,9 @@ static int act_promote(struct orch *o, struct act_result *r)
 	pthread_mutex_lock(&o->mu);
 	int64_t epoch = o->cluster.epoch;
 	pthread_mutex_unlock(&o->mu);
-	struct httpc *h = orch_site_client(o);
+	struct httpc *h = orch_act_client(o, cand);
 	json_t *report = json_object();
 	if (cand < 0 || !h) {
-		httpc_free(h);
 		orch_result_step(r, "promote", "failed", report);
 		return FSM_E_ACTION_FAILED;
 	}
@@ -565,17 +681,12 @@ static int act_promote(struct orch *o, struct act_result *r)
 	}
 	pthread_mutex_unlock(&o->mu);
 	if (!role_cmd(o, h, cand, primary_body(o, cand, epoch, replicas, report), report)) {
-		httpc_free(h);
 		orch_result_step(r, "promote", "failed", report);
 		return FSM_E_ACTION_FAILED;
 	}
 	orch_result_mark(r, "promoted", (int64_t)time_wall_ms());
-	const char *name = o->cfg.sites[cand].name;
-	for (int i = 0; i < o->cfg.nsites; i++)
-		if (follows[i])
-			role_cmd(o, h, i, orch_role_body(o, i, name, epoch), report);
-	bool wrote = first_write(o, h, cand, epoch, orch_state_deadline(o));
-	httpc_free(h);
+	bool renewed = follow_all(o, cand, epoch, follows, report);
+	bool wrote = first_write(o, h, cand, epoch, orch_state_deadline(o), renewed);
 	if (wrote)
 		orch_result_mark(r, "first_write", (int64_t)time_wall_ms());
 	orch_result_step(r, "promote", wrote ? "ok" : "failed", report);

@@ -27,6 +27,7 @@
 
 #include "auth.h"
 #include "decide.h"
+#include "fanout.h"
 #include "ha.h"
 #include "log.h"
 #include "metrics.h"
@@ -1204,6 +1205,7 @@ void orch_stop(struct orch *o)
 	pthread_cond_broadcast(&o->wake);
 	pthread_mutex_unlock(&o->mu);
 	pthread_join(o->driver, NULL);
+	orch_act_clients_free(o);
 	for (int i = 0; i < o->nmonitors; i++)
 		pthread_join(o->monitors[i], NULL);
 	ha_stop(o->ha);

@@ -140,6 +140,8 @@ struct orch {
 	struct ha *ha;                  /* high availability (ha.h), or NULL: one instance */
 	struct orch_metrics *metrics;   /* counters and histograms (metrics.c) */
 	struct webhooks *webhooks;      /* transition webhooks (webhook.c) */
+	/* The driver thread's kept client per site (fanout.c), or NULL. */
+	struct httpc *act_clients[CONFIG_MAX_SITES];
 };
 
 int orch_start(struct orch **out, const struct config *cfg, char *err, size_t errlen);

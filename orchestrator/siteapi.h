@@ -1,7 +1,8 @@
 /*
  * siteapi.h — drorchd's calls to a drsite's HTTP API (status, role, fence,
- * heartbeat, rewind, canary writes), with the site token.  One call, one fresh
- * libcurl handle from the caller's struct httpc.
+ * heartbeat, rewind, canary writes), with the site token.  One call, one
+ * request on the caller's struct httpc (which reuses its kept-alive
+ * connection: fanout.h keeps one per site for the failover actions).
  */
 #ifndef DRORCH_SITEAPI_H
 #define DRORCH_SITEAPI_H
