@@ -62,6 +62,19 @@ scenario() {
 	sed -n '/^transitions:/,$p' "$lab.audit.txt"
 	jq -r --arg s "$1" --arg a "$acked" --arg l "$lost" '.runs[0] | "\($s) \(.rpo_records) \(.rpo_ms) \(.rto_ms) \(.detail.phases_ms.detection) \(.detail.phases_ms.fence_and_elect) \(.outcome) \($a) \($l)"' \
 		"$lab.runs.json" >>"$out/results.txt"
+	if [ "$4" != - ]; then
+		say "$1: the old primary comes back; its records the new primary lacks are rewound"
+		run "$DRCTL" --lab "$lab" lab start us-east
+		t=0  # wait (at most 15 s) for the rejoin: REJOINING, then STEADY
+		while [ $t -lt 15 ] && ! "$DRCTL" --lab "$lab" status | head -n 1 | grep -q STEADY; do sleep 1; t=$((t + 1)); done
+		run "$DRCTL" --lab "$lab" status
+		run "$DRCTL" --lab "$lab" runs
+		"$DRCTL" --lab "$lab" audit 1 >"$lab.audit-after.txt"
+		echo "\$ drctl --lab $lab audit 1 | grep -E 'RPO|rewind'"
+		grep -E 'RPO|rewind' "$lab.audit-after.txt" || true
+		echo "\$ grep -E 'J0[0-9]|rewind' $lab/drorchd.log | jq -c '{event, row, reason, error}'  (first 4)"
+		grep -E '"row":"J0|rewind' "$lab/drorchd.log" | head -n 4 | jq -c '{event, row, reason, error}' || true
+	fi
 	lab_stop "lab-$1-$2"
 }
 
