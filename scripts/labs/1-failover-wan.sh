@@ -65,8 +65,8 @@ scenario() {
 	if [ "$4" != - ]; then
 		say "$1: the old primary comes back; its records the new primary lacks are rewound"
 		run "$DRCTL" --lab "$lab" lab start us-east
-		t=0  # wait (at most 15 s) for the rejoin: REJOINING, then STEADY
-		while [ $t -lt 15 ] && ! "$DRCTL" --lab "$lab" status | head -n 1 | grep -q STEADY; do sleep 1; t=$((t + 1)); done
+		t=0; tmax=15; [ "$mode" = short ] && tmax=5  # wait for the rejoin: REJOINING, then STEADY
+		while [ $t -lt $tmax ] && ! "$DRCTL" --lab "$lab" status | head -n 1 | grep -q STEADY; do sleep 1; t=$((t + 1)); done
 		run "$DRCTL" --lab "$lab" status
 		run "$DRCTL" --lab "$lab" runs
 		"$DRCTL" --lab "$lab" audit 1 >"$lab.audit-after.txt"
