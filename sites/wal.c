@@ -1369,27 +1369,35 @@ static int disk_read(struct wal *w, uint64_t seg_first, size_t offset, uint64_t 
 	}
 	free(path);
 	size_t got = 0, pos = 0, first_off = 0;
-	ssize_t r = pread(fd, buf, chunk, (off_t)offset);
-	close(fd);
-	if (r > 0)
-		got = (size_t)r;
 	*len = 0;
-	while (pos < got) {
-		struct wal_record rec;
-		size_t n = wal_decode(buf + pos, got - pos, &rec);
-		if (n == 0 || rec.lsn != lsn)
-			break;
-		if (lsn == from)
-			first_off = pos;
-		if (lsn >= from && pos + n - first_off > max_bytes && *len > 0)
-			break;
-		if (lsn >= from) {
-			*len = pos + n - first_off;
-			*last = lsn;
+	for (;;) {
+		ssize_t r = pread(fd, buf, chunk, (off_t)offset);
+		got = r > 0 ? (size_t)r : 0;
+		pos = 0;
+		while (pos < got) {
+			struct wal_record rec;
+			size_t n = wal_decode(buf + pos, got - pos, &rec);
+			if (n == 0 || rec.lsn != lsn)
+				break;
+			if (lsn == from)
+				first_off = pos;
+			if (lsn >= from && pos + n - first_off > max_bytes && *len > 0)
+				break;
+			if (lsn >= from) {
+				*len = pos + n - first_off;
+				*last = lsn;
+			}
+			pos += n;
+			lsn++;
 		}
-		pos += n;
-		lsn++;
+		/* Found, or nothing more to read: done.  Else `from` lies beyond
+		 * this chunk (a long segment read from its start, as after a
+		 * restart): skip what was scanned and read on. */
+		if (*len || lsn > from || pos == 0 || got < chunk)
+			break;
+		offset += pos;
 	}
+	close(fd);
 	if (*len)
 		memmove(buf, buf + first_off, *len);
 	*out = buf;

@@ -398,6 +398,48 @@ START_TEST(test_appender_waiting_for_room_has_the_flusher_flush)
 }
 END_TEST
 
+/* After a restart the tail cache is empty: a record deep in a long segment
+ * (past the first chunk a read scans) is still read, not taken for gone
+ * (a rewind's export failed with "the WAL no longer holds lsn N": labs). */
+START_TEST(test_read_deep_in_a_long_segment_after_reopen)
+{
+	struct kv *kv = kv_new();
+	struct wal *w = open_wal(kv, 0, 64u << 20);
+	char value[600], key[32], err[256];
+	memset(value, 'v', sizeof(value) - 1);
+	value[sizeof(value) - 1] = '\0';
+	uint64_t lsn = 0;
+	for (int i = 0; i < 3000; i++) {  /* about 1.9 MB, past one chunk */
+		snprintf(key, sizeof(key), "k%d", i);
+		ck_assert_int_eq(wal_append(w, WAL_PUT, 1, key, (uint32_t)strlen(key), value,
+					    (uint32_t)strlen(value), &lsn, err, sizeof(err)), 0);
+	}
+	ck_assert_int_eq(wal_wait(w, lsn, err, sizeof(err)), 0);
+	wal_close(w);
+	kv_free(kv);
+	kv = kv_new();
+	w = open_wal(kv, 0, 64u << 20);
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	uint64_t last = 0;
+	ck_assert_int_eq(wal_read(w, lsn, 4096, 2, &buf, &len, &last, err, sizeof(err)),
+			 WAL_READ_OK);
+	ck_assert_uint_gt(len, 0);
+	ck_assert_uint_eq(last, lsn);
+	struct wal_record r;
+	ck_assert_uint_eq(wal_decode(buf, len, &r), len);
+	ck_assert_uint_eq(r.lsn, lsn);
+	free(buf);
+	ck_assert_int_eq(wal_read(w, 5, 4096, 2, &buf, &len, &last, err, sizeof(err)),
+			 WAL_READ_OK);  /* and one near the start again */
+	ck_assert_uint_gt(len, 0);
+	ck_assert_uint_ge(last, 5);
+	free(buf);
+	wal_close(w);
+	kv_free(kv);
+}
+END_TEST
+
 START_TEST(test_record_id_carries_the_crc_across_reopen_not_after_reset)
 {
 	struct kv *kv = kv_new();
@@ -637,6 +679,7 @@ static Suite *wal_suite(void)
 	tcase_add_test(tc, test_segment_of_a_newer_format_is_refused_not_quarantined);
 	tcase_add_test(tc, test_format2_snapshot_keeps_the_commit_time);
 	tcase_add_test(tc, test_appender_waiting_for_room_has_the_flusher_flush);
+	tcase_add_test(tc, test_read_deep_in_a_long_segment_after_reopen);
 	suite_add_tcase(s, tc);
 	return s;
 }
