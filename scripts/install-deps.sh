@@ -8,6 +8,7 @@ PACKAGES=(
 	curl ca-certificates
 	chromium wrk redis-server sqlite3
 	etcd-server   # drorchd's ha (check_etcd, check_ha, drctl lab up --ha)
+	jq            # the course labs (scripts/labs, docs/labs)
 	prometheus    # promtool: contrib/prometheus rules and /metrics lint (check_observability)
 )
 SUDO=""
