@@ -177,6 +177,9 @@ static const struct site_family site_families[] = {
 	  "A replica's replication lag in records, as it reported it.", 1 },
 	{ "drorch_monitor_site_rpo_breached", "rpo_breached",
 	  "1 while a replica lags past the policy's RPO (in ms, or in records).", 1 },
+	{ "drorch_monitor_site_canary_failures", "canary_failures",
+	  "Consecutive canary writes to the primary that failed or were slow (2 fail it over).",
+	  1 },
 };
 
 static double jnum(json_t *v)
