@@ -113,6 +113,52 @@ static void assert_page_shows(const char *dom, const char *primary, const char *
 	}
 }
 
+/* What an operator runs a drill from: the topology names the primary, each
+ * site has a lag sparkline, the run history lists the failover with a link
+ * to its report, and the actions are there (enabled as the state accepts
+ * them: DEGRADED accepts a switchover). */
+static void assert_drill_parts(const char *dom, const char *primary)
+{
+	char want[128];
+	snprintf(want, sizeof(want), ">%s (primary)<", primary);
+	ck_assert_msg(strstr(dom, "id=\"topology\"") && strstr(dom, want),
+		      "the topology does not show %s as primary", primary);
+	const char *spark = dom;
+	int sparks = 0;
+	while ((spark = strstr(spark, "class=\"spark\"")))
+		sparks++, spark++;
+	ck_assert_int_eq(sparks, NSITES);
+	ck_assert_msg(strstr(dom, "data-run=\"1\"") && strstr(dom, "/v1/runs/1/report?format=html"),
+		      "the run history has no run 1 with its report link");
+	ck_assert_msg(strstr(dom, ">failover<"), "run 1 is not shown as a failover");
+	const char *sw = strstr(dom, "id=\"do-switchover\"");
+	ck_assert_msg(sw, "no switchover button");
+	const char *end = strchr(sw, '>');
+	ck_assert_msg(end && !memmem(sw, (size_t)(end - sw), "disabled", 8),
+		      "switchover is disabled in DEGRADED, which accepts it");
+	ck_assert_msg(strstr(dom, "id=\"token\""), "no token field for the actions");
+}
+
+/* The picture: a full-page screenshot of the page is a PNG with content
+ * (a blank page is a few kB), kept in the lab directory to look at. */
+static void assert_screenshot(const char *url)
+{
+	char shot[800], arg[820], err[800];
+	snprintf(shot, sizeof(shot), "%s/status-page.png", L.root);
+	snprintf(arg, sizeof(arg), "--screenshot=%s", shot);
+	const char *const args[] = { "--virtual-time-budget=3000", "--window-size=1200,1600",
+				     "--hide-scrollbars", arg, NULL };
+	int status = th_chromium(L.root, "shot", args, url, CHROMIUM_TIMEOUT_MS, err, sizeof(err));
+	ck_assert_msg(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "chromium --screenshot failed: %s", err);
+	size_t len = 0;
+	char *png = th_read_file(shot, &len);
+	ck_assert_msg(png && len > 8 && !memcmp(png, "\x89PNG\r\n\x1a\n", 8),
+		      "%s is not a PNG", shot);
+	ck_assert_msg(len > 30000, "%s is %zu bytes: a blank page?", shot, len);
+	free(png);
+}
+
 /* ---- tests ------------------------------------------------------------------- */
 
 START_TEST(test_page_is_self_contained_html)
@@ -159,7 +205,9 @@ START_TEST(test_page_follows_a_failover)
 	assert_page_shows(dom, moved, "DEGRADED");
 	ck_assert_msg(strstr(dom, ">D05<") && strstr(dom, ">F01<"),
 		      "the failover's transitions (D05, F01) are not listed");
+	assert_drill_parts(dom, moved);
 	free(dom);
+	assert_screenshot(url);
 }
 END_TEST
 
