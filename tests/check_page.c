@@ -4,7 +4,12 @@
  * loads the page, lets its script poll the API for a few seconds of
  * virtual time, and dumps the DOM, which must name the primary in
  * #primary and the FSM state in #state.  Then the primary is killed -9 and,
- * once drorchd has failed over, the page must name the new primary.
+ * once drorchd has failed over, the page must name the new primary, show
+ * the topology, a lag sparkline per site, the run with its report link and
+ * the actions, and a screenshot of it must not be blank.  Last, an operator
+ * drives a switchover from the page (thcdp.h: the DevTools protocol over a
+ * pipe): a wrong token is refused and shown, the right one moves the
+ * primary, and the page shows it.
  *
  * Chromium is required: without it the test fails and says how to install
  * it.  It runs through th_chromium (testhelp.h): in its own process group,
@@ -23,6 +28,7 @@
 
 #include "testhelp.h"
 #include "testlab.h"
+#include "thcdp.h"
 #include "timeutil.h"
 
 #define NSITES 3
@@ -211,6 +217,73 @@ START_TEST(test_page_follows_a_failover)
 }
 END_TEST
 
+/* Evaluates expr in the page until it returns want (timeout_ms); the last
+ * value it returned (static storage). */
+static const char *eval_until(struct th_cdp *c, const char *expr, const char *want,
+			      long timeout_ms)
+{
+	static char last[512];
+	char err[512] = "";
+	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;
+	for (;;) {
+		char *v = th_cdp_eval(c, expr, 5000, err, sizeof(err));
+		snprintf(last, sizeof(last), "%s", v ? v : err);
+		free(v);
+		if (!strcmp(last, want) || time_mono_ms() >= deadline)
+			return last;
+		time_sleep_ms(100);
+	}
+}
+
+#define BY_ID(id, prop) "document.getElementById('" id "')." prop
+
+/* An operator drives a switchover from the page: a wrong token is refused
+ * (401 shown, nothing changes), the right one moves the primary, and the
+ * page shows the new primary and the run. */
+START_TEST(test_page_drives_a_switchover)
+{
+	require_chromium();
+	tl_lab_up(&L, NULL);
+	char url[128], err[512], expr[600];
+	snprintf(url, sizeof(url), "%s/", L.url);
+	struct th_cdp c;
+	ck_assert_msg(th_cdp_open(&c, L.root, url, err, sizeof(err)) == 0, "%s", err);
+	const char *v = eval_until(&c, BY_ID("state", "textContent"), "STEADY", 15000);
+	ck_assert_msg(!strcmp(v, "STEADY"), "the page shows state '%s'", v);
+	snprintf(expr, sizeof(expr), "(function () { var s = document.getElementById('switch-to'); "
+		 "s.value = '%s'; return s.value; })()", L.names[1]);
+	v = eval_until(&c, expr, L.names[1], 10000);
+	ck_assert_msg(!strcmp(v, L.names[1]), "no switchover target %s offered (%s)", L.names[1], v);
+
+	/* A wrong token: refused, shown, nothing moves. */
+	v = eval_until(&c, "(function () { " BY_ID("token", "value") " = 'not-the-token'; "
+		       BY_ID("do-switchover", "click()") "; return 'clicked'; })()", "clicked", 5000);
+	ck_assert_str_eq(v, "clicked");
+	v = eval_until(&c, BY_ID("action-result", "textContent.indexOf('HTTP 401') >= 0"), "true",
+		       10000);
+	ck_assert_msg(!strcmp(v, "true"), "a wrong token's refusal is not shown");
+	ck_assert_int_eq(tl_status_epoch(&L), 1);
+
+	snprintf(expr, sizeof(expr), "(function () { " BY_ID("token", "value") " = '%s'; "
+		 BY_ID("switch-to", "value") " = '%s'; " BY_ID("do-switchover", "click()") "; "
+		 "return 'clicked'; })()", OP_TOKEN, L.names[1]);
+	ck_assert_str_eq(eval_until(&c, expr, "clicked", 5000), "clicked");
+	json_t *st = tl_wait_cluster(&L, "STEADY", L.names[1], NULL, 20000);
+	ck_assert_msg(st, "the page's switchover to %s did not happen; see %s", L.names[1], L.log);
+	json_decref(st);
+	v = eval_until(&c, BY_ID("primary", "textContent"), L.names[1], 10000);
+	ck_assert_msg(!strcmp(v, L.names[1]), "the page shows primary '%s'", v);
+	v = eval_until(&c, BY_ID("action-result", "textContent.indexOf('HTTP 202') >= 0"), "true",
+		       5000);
+	ck_assert_msg(!strcmp(v, "true"), "the accepted switchover is not shown");
+	v = eval_until(&c, "document.querySelector('#runs tr[data-run=\"1\"]') ? "
+		       "document.querySelector('#runs tr[data-run=\"1\"]').cells[1].textContent : ''",
+		       "switchover", 10000);
+	ck_assert_msg(!strcmp(v, "switchover"), "the run history shows run 1 as '%s'", v);
+	th_cdp_close(&c);
+}
+END_TEST
+
 static Suite *page_suite(void)
 {
 	Suite *s = suite_create("page");
@@ -219,6 +292,7 @@ static Suite *page_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_page_is_self_contained_html);
 	tcase_add_test(tc, test_page_follows_a_failover);
+	tcase_add_test(tc, test_page_drives_a_switchover);
 	suite_add_tcase(s, tc);
 	return s;
 }
