@@ -283,6 +283,19 @@ START_TEST(test_usage_errors_exit_2_with_a_message)
 	ck_assert_int_eq(o.code, 0);
 	ck_assert_ptr_nonnull(strstr(o.stdout_text, "--to SITE"));
 	out_free(&o);
+	/* Every command's help ends with examples of it. */
+	static const char *const commands[] = { "status", "sites", "failover", "switchover",
+		"failback", "watch", "pause", "resume", "runs", "audit", "report", "run", "upgrade",
+		"approve", "policy", "hash-token", "ack", "wan", "lab", NULL };
+	for (int i = 0; commands[i]; i++) {
+		const char *h1[] = { commands[i], "-h", NULL };
+		o = drctl(h1, 5000);
+		ck_assert_msg(o.code == 0 && strstr(o.stdout_text, "examples:\n  drctl ") &&
+			      strstr(o.stdout_text, commands[i]),
+			      "drctl %s -h: exit %d, no examples: %s", commands[i], o.code,
+			      o.stdout_text);
+		out_free(&o);
+	}
 }
 END_TEST
 

@@ -2183,6 +2183,54 @@ static void env_defaults(struct ctl *c)
 		c->lab_dir = getenv("DRCTL_LAB");
 }
 
+/* Examples for 'drctl COMMAND --help', each a command line that works on
+ * the lab 'drctl lab up --dir /tmp/lab' makes. */
+static const struct {
+	const char *name, *examples;
+} command_examples[] = {
+	{ "status", "drctl --lab /tmp/lab status\n"
+		    "  drctl --lab /tmp/lab status --watch 1\n"
+		    "  drctl --lab /tmp/lab status --json | jq .primary" },
+	{ "sites", "drctl --lab /tmp/lab sites --json" },
+	{ "failover", "drctl --lab /tmp/lab failover --to eu-west --yes\n"
+		      "  drctl --lab /tmp/lab failover --to ap-south --force --yes   # past the RPO" },
+	{ "switchover", "drctl --lab /tmp/lab switchover --to eu-west --yes" },
+	{ "failback", "drctl --lab /tmp/lab failback --yes" },
+	{ "watch", "drctl --lab /tmp/lab lab kill us-east && drctl --lab /tmp/lab watch --from us-east" },
+	{ "pause", "drctl --lab /tmp/lab pause" },
+	{ "resume", "drctl --lab /tmp/lab resume" },
+	{ "runs", "drctl --lab /tmp/lab runs\n"
+		  "  drctl --lab /tmp/lab runs --json | jq '.runs[0].rto_ms'" },
+	{ "audit", "drctl --lab /tmp/lab audit        # the newest run\n"
+		   "  drctl --lab /tmp/lab audit 2 --json" },
+	{ "report", "drctl --lab /tmp/lab report 1 --format html -o run1.html" },
+	{ "run", "drctl --lab /tmp/lab run playbooks/examples/switchover-drill.yaml --dry-run --yes\n"
+		 "  drctl --lab /tmp/lab run playbooks/examples/switchover-drill.yaml --yes" },
+	{ "upgrade", "drctl --lab /tmp/lab upgrade --to 0.2.0 --no-finalize --yes\n"
+		     "  drctl --lab /tmp/lab upgrade --rollback --yes" },
+	{ "approve", "drctl --lab /tmp/lab approve 3 --comment 'change 4711 approved'" },
+	{ "policy", "drctl --lab /tmp/lab policy show\n"
+		    "  drctl --lab /tmp/lab policy diff policies/examples/async-5s-rpo.yaml\n"
+		    "  drctl --lab /tmp/lab policy apply policies/examples/async-5s-rpo.yaml --yes" },
+	{ "hash-token", "drctl hash-token alice < alice.token >> operators" },
+	{ "ack", "drctl --lab /tmp/lab ack 1 --comment 'checked: the old primary disk failed'" },
+	{ "wan", "drctl --lab /tmp/lab wan set us-east eu-west --latency 40ms --jitter 5ms --loss 1%\n"
+		 "  drctl --lab /tmp/lab wan set us-east drorchd --partition blackhole --one-way\n"
+		 "  drctl --lab /tmp/lab wan show\n"
+		 "  drctl --lab /tmp/lab wan reset" },
+	{ "lab", "drctl lab up --dir /tmp/lab\n"
+		 "  drctl --lab /tmp/lab lab kill us-east; drctl --lab /tmp/lab lab start us-east\n"
+		 "  drctl lab down --dir /tmp/lab --purge" },
+};
+
+static const char *examples_of(const char *name)
+{
+	for (size_t i = 0; i < sizeof(command_examples) / sizeof(command_examples[0]); i++)
+		if (!strcmp(command_examples[i].name, name))
+			return command_examples[i].examples;
+	return NULL;
+}
+
 /* --help anywhere after a command: that command's help, exit 0. */
 static bool wants_help(int argc, char **argv)
 {
@@ -2212,6 +2260,8 @@ static int run(struct ctl *c, int argc, char **argv)
 	}
 	if (c->help || wants_help(argc - at - 1, argv + at + 1)) {
 		printf("usage: drctl [--url URL --token-file F | --lab DIR] %s\n  %s\n", cmd->usage, cmd->help);
+		if (examples_of(cmd->name))
+			printf("examples:\n  %s\n", examples_of(cmd->name));
 		return EXIT_DONE;
 	}
 	env_defaults(c);
