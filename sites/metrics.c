@@ -206,7 +206,7 @@ static void render_latency(struct site *s, struct prom *p)
 void site_metrics_render(struct site *s, struct http_resp *resp)
 {
 	struct prom p;
-	char name[160], labels[400], bin[32], fcv[32];
+	char name[160], labels[640], bin[32], fcv[32];
 	prom_init(&p);
 	prom_label_escape(s->name, name, sizeof(name));
 	version_text(&s->opts.binary, bin, sizeof(bin));
@@ -215,8 +215,10 @@ void site_metrics_render(struct site *s, struct http_resp *resp)
 	pthread_mutex_unlock(&s->mu);
 	struct wal_stats ws;
 	wal_get_stats(s->wal, &ws);
-	snprintf(labels, sizeof(labels), "name=\"%s\",version=\"%s\",fcv=\"%s\",format=\"%u\","
-		 "formats=\"%s\"", name, bin, fcv, (unsigned)ws.write_format, DRSITE_FORMATS);
+	/* site= as drorchd's families name a site; name= as it always was. */
+	snprintf(labels, sizeof(labels), "site=\"%s\",name=\"%s\",version=\"%s\",fcv=\"%s\","
+		 "format=\"%u\",formats=\"%s\"", name, name, bin, fcv, (unsigned)ws.write_format,
+		 DRSITE_FORMATS);
 	prom_family(&p, "drorch_site_info", "gauge",
 		    "The site's name, the binary version it runs, its feature-compatibility "
 		    "version, the format it writes and the formats it reads.");
