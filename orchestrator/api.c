@@ -14,6 +14,8 @@
 #include "auth.h"
 #include "fileio.h"
 #include "ha.h"
+#include "httpc.h"
+#include "httpstats.h"
 #include "metrics.h"
 #include "page.h"
 #include "pbrun.h"
@@ -227,6 +229,36 @@ static void get_sites(struct api *a, struct http_resp *resp)
 	json_decref(st);
 }
 
+/* GET /v1/wan: the WAN links' conditions as drlink reports them (the
+ * config's drlink), for the status page and scripts: {"drlink": URL or
+ * null, "links": [...]}; 502 when drlink does not answer. */
+static void get_wan(struct api *a, struct http_resp *resp)
+{
+	const char *base = a->orch->cfg.drlink;
+	if (!base[0]) {
+		http_resp_json(resp, 200, json_pack("{s:n, s:[]}", "drlink", "links"));
+		return;
+	}
+	char url[CONFIG_URL_MAX + 16], err[300];
+	snprintf(url, sizeof(url), "%s/v1/links", base);
+	struct httpc *c = httpc_new();
+	struct httpc_resp r;
+	if (!c || httpc_request(c, "GET", url, NULL, NULL, 0, 2000, &r, err, sizeof(err)) != 0) {
+		http_resp_error(resp, 502, "drlink %s: %s", base, c ? err : "out of memory");
+		httpc_free(c);
+		return;
+	}
+	json_t *j = r.status == 200 ? json_loadb(r.body, r.body_len, 0, NULL) : NULL;
+	json_t *links = json_object_get(j, "links");
+	if (json_is_array(links))
+		http_resp_json(resp, 200, json_pack("{s:s, s:O}", "drlink", base, "links", links));
+	else
+		http_resp_error(resp, 502, "drlink %s: HTTP %ld", base, r.status);
+	json_decref(j);
+	httpc_resp_free(&r);
+	httpc_free(c);
+}
+
 static void get_primary(struct api *a, struct http_resp *resp)
 {
 	json_t *st = orch_status_json(a->orch);
@@ -333,18 +365,10 @@ static void post_switchover(struct api *a, const char *actor, const struct http_
 	json_decref(j);
 }
 
-/* Paths that exist, for 405 against 404. */
+/* Paths that exist, for 405 against 404: the routes served. */
 static bool known_path(const char *path)
 {
-	static const char *const paths[] = { "/", "/healthz", "/healthz/leader", "/metrics",
-		"/v1/status", "/v1/sites",
-		"/v1/transitions", "/v1/runs", "/v1/fsm", "/v1/policy", "/v1/primary",
-		"/v1/failover", "/v1/switchover", "/v1/failback", "/v1/pause", "/v1/resume",
-		"/v1/upgrades", NULL };
-	for (int i = 0; paths[i]; i++)
-		if (!strcmp(path, paths[i]))
-			return true;
-	return !strncmp(path, "/v1/runs/", 9) || !strncmp(path, "/v1/playbooks/", 14);
+	return strcmp(httpstats_route(api_routes, path), "other") != 0;
 }
 
 /* ---- playbooks --------------------------------------------------------------------- */
@@ -757,6 +781,8 @@ static void route_get(struct api *a, const struct http_req *req, struct http_res
 		get_policy(a, resp);
 	else if (!strcmp(p, "/v1/primary"))
 		get_primary(a, resp);
+	else if (!strcmp(p, "/v1/wan"))
+		get_wan(a, resp);
 	else if (known_path(p))
 		http_resp_error(resp, 405, "method GET not allowed on %s", p);
 	else
@@ -811,7 +837,7 @@ const char *const api_routes[] = {
 	"/v1/transitions", "/v1/runs", "/v1/runs/{id}", "/v1/runs/{id}/report",
 	"/v1/runs/{id}/approve", "/v1/upgrades", "/v1/playbooks/{name}/runs", "/v1/runs/{id}/ack",
 	"/v1/fsm", "/v1/policy", "/v1/failover", "/v1/switchover", "/v1/failback", "/v1/pause",
-	"/v1/resume", NULL,
+	"/v1/resume", "/v1/wan", NULL,
 };
 
 void api_handler(void *ctx, const struct http_req *req, struct http_resp *resp)

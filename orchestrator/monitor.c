@@ -108,6 +108,7 @@ static void canary(struct orch *o, struct httpc *c, int idx, const char *url)
 	bool failing = st != 503 && (st != 200 || ms > orch_policy(o)->canary_ms);
 	pthread_mutex_lock(&o->mu);
 	o->views[idx].canary_failures = failing ? o->views[idx].canary_failures + 1 : 0;
+	o->views[idx].canary_ms = st == 200 ? (int64_t)ms : -1;
 	int n = o->views[idx].canary_failures;
 	pthread_mutex_unlock(&o->mu);
 	if (failing)
@@ -159,8 +160,10 @@ static void poll_once(struct orch *o, struct httpc *c, int idx, unsigned round)
 	/* The canary judges the primary only: a count left from an earlier
 	 * turn as primary (a grey failure, then a failback) is not a verdict
 	 * on its next one. */
-	if (!is_primary)
+	if (!is_primary) {
 		o->views[idx].canary_failures = 0;
+		o->views[idx].canary_ms = -1;
+	}
 	pthread_mutex_unlock(&o->mu);
 	if (is_primary && rest && in_role && acts)
 		heartbeat(o, c, idx, cs->url, epoch, timeout);

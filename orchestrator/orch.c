@@ -1560,6 +1560,8 @@ json_t *orch_status_json(struct orch *o)
 		/* A replica's health against the policy: the figure past the RPO. */
 		json_object_set_new(site, "lag_records", json_integer(lag.records));
 		json_object_set_new(site, "canary_failures", json_integer(v->canary_failures));
+		json_object_set_new(site, "canary_ms", i == primary && v->canary_ms >= 0 ?
+				    json_integer(v->canary_ms) : json_null());
 		json_object_set_new(site, "rpo_breached", json_boolean(h == REPLICA_PAST_RPO));
 		json_object_set_new(site, "degraded", h == REPLICA_OK ? json_null() : json_string(why));
 		json_array_append_new(sites, site);

@@ -60,6 +60,7 @@ struct site_view {
 	int64_t lag_ms, lag_records;
 	int64_t diverged_lsn;      /* replica: where its primary refused its log, or 0 */
 	int canary_failures;       /* consecutive slow or failed canary writes */
+	int64_t canary_ms;         /* the last canary write's latency, -1 none or failed */
 	bool wal_failed;           /* its WAL can no longer make writes durable */
 	int64_t behind_need_lsn;   /* it lacks records through this LSN (0: none) */
 	int64_t behind_epoch;      /* ... of this epoch */

@@ -74,6 +74,7 @@ static const struct op_call ops[] = {
 	{ "GET", "/v1/fsm", "/v1/fsm", NULL, NULL, NULL, 0, false },
 	{ "GET", "/v1/fsm", "/v1/fsm?format=dot", NULL, NULL, NULL, 0, false },
 	{ "GET", "/v1/policy", "/v1/policy", NULL, NULL, NULL, 0, false },
+	{ "GET", "/v1/wan", "/v1/wan", NULL, NULL, NULL, 0, false },
 	/* The spec's example fails over to eu-west; the lab's primary is then ap-south. */
 	{ "POST", "/v1/failover", "/v1/failover", NULL, "eu-west", NULL, 0, false },
 	/* Back to ap-south, which that failover moved away from; then the

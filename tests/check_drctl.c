@@ -409,6 +409,23 @@ static void check_wan_set(void)
 	ck_assert_int_eq(json_integer_value(json_object_get(up, "bandwidth_kbps")), 1000);
 	ck_assert(json_number_value(json_object_get(up, "loss_pct")) == 1.0);
 	json_decref(k);
+	/* drorchd shows the same through GET /v1/wan (the status page's WAN table). */
+	lab = lab_json();
+	snprintf(url, sizeof(url), "%s/v1/wan", json_string_value(json_object_get(lab, "url")));
+	json_decref(lab);
+	ck_assert_int_eq(th_http("GET", url, NULL, NULL, 0, &body, NULL), 200);
+	json_t *wan = json_loads(body, 0, NULL);
+	free(body);
+	ck_assert_int_eq(json_array_size(json_object_get(wan, "links")), 9);
+	size_t li;
+	json_t *link;
+	bool seen = false;
+	json_array_foreach(json_object_get(wan, "links"), li, link)
+		if (!strcmp(json_string_value(json_object_get(link, "name")) ?: "", "us-east.eu-west"))
+			seen = json_integer_value(json_object_get(json_object_get(json_object_get(
+				link, "conditions"), "upstream"), "latency_ms")) == 80;
+	ck_assert_msg(seen, "GET /v1/wan does not show us-east.eu-west at 80 ms");
+	json_decref(wan);
 	/* --delay, the older spelling, still sets the latency. */
 	const char *reset[] = { "--lab", lab_dir, "wan", "set", "eu-west", "us-east", "--delay", "0",
 				"--jitter", "0", "--loss", "0", "--bandwidth", "0", NULL };

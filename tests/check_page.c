@@ -133,7 +133,7 @@ static void assert_drill_parts(const char *dom, const char *primary)
 	int sparks = 0;
 	while ((spark = strstr(spark, "class=\"spark\"")))
 		sparks++, spark++;
-	ck_assert_int_eq(sparks, NSITES);
+	ck_assert_int_eq(sparks, 2 * NSITES);  /* lag and write latency */
 	ck_assert_msg(strstr(dom, "data-run=\"1\"") && strstr(dom, "/v1/runs/1/report?format=html"),
 		      "the run history has no run 1 with its report link");
 	ck_assert_msg(strstr(dom, ">failover<"), "run 1 is not shown as a failover");
