@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "format.h"
+#include "freeport.h"
 #include "sha256.h"
 #include "timeutil.h"
 
@@ -33,37 +34,12 @@ static pid_t th_procs[TH_MAX_PROCS];
 static int th_nprocs;
 static int th_atexit_set;
 
-/* A port nothing listens on now, and not one this process handed out before:
- * the kernel may give the same free port twice in a row, and two sites set up
- * before either starts would then share it (the second one's health check
- * answered by the first). */
+/* A port nothing listens on now, below the ephemeral range, and not one this
+ * process handed out before (freeport hands ports out in turn), so two sites
+ * set up before either starts never share one (see freeport.h). */
 int th_free_port(void)
 {
-	static int given[256];
-	static unsigned ngiven;
-	for (int attempt = 0; attempt < 64; attempt++) {
-		int fd = socket(AF_INET, SOCK_STREAM, 0);
-		if (fd < 0)
-			return -1;
-		struct sockaddr_in a = { .sin_family = AF_INET,
-					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-		socklen_t len = sizeof(a);
-		int port = -1;
-		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-		    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-			port = ntohs(a.sin_port);
-		close(fd);
-		if (port < 0)
-			return -1;
-		bool seen = false;
-		for (unsigned i = 0; i < ngiven && i < 256 && !seen; i++)
-			seen = given[i] == port;
-		if (!seen) {
-			given[ngiven++ % 256] = port;
-			return port;
-		}
-	}
-	return -1;
+	return freeport_one();
 }
 
 static const char *env_or(const char *name, const char *dflt)

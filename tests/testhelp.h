@@ -15,7 +15,8 @@
 
 #include "httpc.h"
 
-/* A TCP port on 127.0.0.1 that was free a moment ago (bound, then closed). */
+/* A TCP port on 127.0.0.1 that was free a moment ago, below the kernel's
+ * ephemeral range (freeport.h). */
 int th_free_port(void);
 
 /* Path of a built binary: $DRORCH_BUILDDIR/NAME (static buffer per call slot). */

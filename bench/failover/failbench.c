@@ -67,6 +67,7 @@
 
 #include <jansson.h>
 
+#include "freeport.h"
 #include "httpc.h"
 #include "timeutil.h"
 
@@ -184,46 +185,6 @@ static int kill_child(pid_t pid)
 	return -1;
 }
 
-/* ---- ports --------------------------------------------------------------------- */
-
-/*
- * Ports below the kernel's ephemeral range, so that an outgoing connection
- * (drlink and drorchd open many) never takes a port between our choosing it
- * and the server binding it.  Bound once to check it is free.
- */
-static int free_port(void)
-{
-	static int next;
-	int low = 32768, high;
-	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
-	if (f) {
-		if (fscanf(f, "%d %d", &low, &high) != 2)
-			low = 32768;
-		fclose(f);
-	}
-	int base = 12000, span = low - base;
-	if (span < 1000) {
-		base = 2000;
-		span = low - base;
-	}
-	if (!next)
-		next = base + (int)((unsigned)getpid() * 7919u % (unsigned)span);
-	for (int tries = 0; tries < span; tries++) {
-		int port = next;
-		next = next + 1 >= base + span ? base : next + 1;
-		int fd = socket(AF_INET, SOCK_STREAM, 0);
-		if (fd < 0)
-			return -1;
-		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		int ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-		close(fd);
-		if (ok)
-			return port;
-	}
-	return -1;
-}
-
 /* ---- HTTP ------------------------------------------------------------------------ */
 
 /* One request; the status (0 on a transport failure).  With json_out, a 200
@@ -312,7 +273,7 @@ static bool start_site(struct lab *L, struct site *s)
 static bool link_add(struct lab *L, const char *name, const char *upstream, char *out, size_t len)
 {
 	char body[300], url[160];
-	int port = free_port();
+	int port = freeport_one();
 	snprintf(out, len, "127.0.0.1:%d", port);
 	snprintf(body, sizeof(body), "{\"name\":\"%s\",\"listen\":\"%s\",\"upstream\":\"%s\"}",
 		 name, out, upstream);
@@ -333,7 +294,7 @@ static bool start_wan(struct lab *L)
 {
 	char bin[600], admin[64], log[700], url[160], name[64];
 	snprintf(bin, sizeof(bin), "%s/drlink", L->opt->bindir);
-	snprintf(admin, sizeof(admin), "127.0.0.1:%d", free_port());
+	snprintf(admin, sizeof(admin), "127.0.0.1:%d", freeport_one());
 	snprintf(L->link_admin, sizeof(L->link_admin), "http://%s", admin);
 	snprintf(log, sizeof(log), "%s/drlink.log", L->root);
 	char *argv[] = { bin, "--admin", admin, NULL };
@@ -427,7 +388,7 @@ static bool lab_up(struct lab *L)
 	for (int i = 0; i < NSITES; i++) {
 		struct site *s = &L->site[i];
 		s->name = site_names[i];
-		snprintf(s->listen, sizeof(s->listen), "127.0.0.1:%d", free_port());
+		snprintf(s->listen, sizeof(s->listen), "127.0.0.1:%d", freeport_one());
 		snprintf(s->base, sizeof(s->base), "http://%s", s->listen);
 		snprintf(s->orch_url, sizeof(s->orch_url), "%s", s->base);
 		snprintf(s->data, sizeof(s->data), "%s/%s", L->root, s->name);
@@ -436,7 +397,7 @@ static bool lab_up(struct lab *L)
 	for (int i = 0; i < NSITES; i++)
 		for (int j = 0; j < NSITES; j++)
 			snprintf(L->site[i].peer[j], sizeof(L->site[i].peer[j]), "%s", L->site[j].listen);
-	snprintf(L->orch_listen, sizeof(L->orch_listen), "127.0.0.1:%d", free_port());
+	snprintf(L->orch_listen, sizeof(L->orch_listen), "127.0.0.1:%d", freeport_one());
 	snprintf(L->orch_base, sizeof(L->orch_base), "http://%s", L->orch_listen);
 	snprintf(L->cfg, sizeof(L->cfg), "%s/drorchd.yaml", L->root);
 	snprintf(L->db, sizeof(L->db), "%s/drorch.db", L->root);

@@ -75,6 +75,7 @@
 #include "benchload.h"
 #include "benchutil.h"
 #include "format.h"
+#include "freeport.h"
 #include "httpc.h"
 #include "lab.h"
 #include "timeutil.h"
@@ -392,20 +393,6 @@ struct rlab {
 
 static struct rlab *cur_rlab;
 
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	int port = -1;
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
 static int redis_connect(int port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -642,8 +629,8 @@ static bool rlab_up(struct rlab *r)
 {
 	char log[700];
 	for (int i = 0; i < 3; i++) {
-		r->node[i].port = free_port();
-		r->sentinel[i].port = free_port();
+		r->node[i].port = freeport_one();
+		r->sentinel[i].port = freeport_one();
 	}
 	for (int i = 0; i < 3; i++) {
 		node_args(r, i, r->node[0].port);

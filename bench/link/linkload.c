@@ -34,6 +34,7 @@
 #include <jansson.h>
 
 #include "echosrv.h"
+#include "freeport.h"
 #include "httpc.h"
 #include "timeutil.h"
 
@@ -67,19 +68,6 @@ static void die(const char *fmt, ...)
 }
 
 /* ==== processes and setup ================================================= */
-
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t len = sizeof(sa);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
-		die("no free port: %s", strerror(errno));
-	close(fd);
-	return ntohs(sa.sin_port);
-}
 
 static pid_t spawn_drlink(const char *path, int admin_port)
 {
@@ -375,7 +363,7 @@ int main(int argc, char **argv)
 	struct echosrv *echo = NULL;
 	if (echosrv_start(&echo, 0, err, sizeof(err)) != 0)
 		die("%s", err);
-	int admin_port = free_port();
+	int admin_port = freeport_one();
 	pid_t pid = spawn_drlink(o.drlink, admin_port);
 	int link_port = create_link(admin_port, echosrv_port(echo));
 	int echo_port = echosrv_port(echo);

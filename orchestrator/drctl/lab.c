@@ -65,6 +65,7 @@
 #include <jansson.h>
 
 #include "fileio.h"
+#include "freeport.h"
 #include "format.h"
 #include "httpc.h"
 #include "timeutil.h"
@@ -976,38 +977,6 @@ static int start_proc(struct lab *l, struct httpc *c, struct lab_proc *p, long t
 	return wait_healthy(c, p, timeout_ms, err, errlen);
 }
 
-/* n loopback TCP ports that were free a moment ago, all different: each
- * is held bound until all are picked.  drlink links use port 0 instead, so
- * only the processes' own listeners race for ports.  0 or -1. */
-static int free_ports(int *ports, int n)
-{
-	int fds[2 * LAB_HA_NODES], got = 0;
-	assert(n <= (int)(sizeof(fds) / sizeof(fds[0])));
-	for (; got < n; got++) {
-		struct sockaddr_in a = { .sin_family = AF_INET,
-					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-		socklen_t len = sizeof(a);
-		fds[got] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fds[got] < 0)
-			break;
-		if (bind(fds[got], (struct sockaddr *)&a, sizeof(a)) ||
-		    getsockname(fds[got], (struct sockaddr *)&a, &len)) {
-			close(fds[got]);
-			break;
-		}
-		ports[got] = ntohs(a.sin_port);
-	}
-	for (int i = 0; i < got; i++)
-		close(fds[i]);
-	return got == n ? 0 : -1;
-}
-
-static int free_port(void)
-{
-	int port;
-	return free_ports(&port, 1) ? -1 : port;
-}
-
 /* ==== binaries, files ======================================================= */
 
 /* NAME next to the running drctl, else on $PATH. */
@@ -1492,7 +1461,7 @@ static int start_drlink(struct lab *l, struct httpc *c, uint64_t deadline, char 
 	char bin[LAB_PATH], admin[64], health[128];
 	if (find_bin("drlink", bin, sizeof(bin), err, errlen))
 		return -1;
-	snprintf(admin, sizeof(admin), "127.0.0.1:%d", free_port());
+	snprintf(admin, sizeof(admin), "127.0.0.1:%d", freeport_one());
 	snprintf(l->drlink, sizeof(l->drlink), "http://%s", admin);
 	snprintf(health, sizeof(health), "%s/healthz", l->drlink);
 	const char *argv[] = { bin, "--admin", admin, NULL };
@@ -1508,7 +1477,7 @@ static int lay_sites(struct lab *l, const struct lab_spec *s, char *err, size_t 
 	for (int i = 0; i < s->nsites; i++) {
 		struct lab_site *site = &l->sites[i];
 		*site = s->sites[i];
-		int port = free_port();
+		int port = freeport_one();
 		snprintf(site->listen, sizeof(site->listen), "127.0.0.1:%d", port);
 		snprintf(site->url, sizeof(site->url), "http://127.0.0.1:%d", port);
 		if (port <= 0 || fmt_field(site->data, sizeof(site->data), "%s/%s", l->dir, site->name))
@@ -1698,7 +1667,7 @@ static int start_orchs(struct lab *l, const struct lab_spec *s, struct httpc *c,
 static int up_etcd(struct lab *l, struct httpc *c, uint64_t deadline, char *err, size_t errlen)
 {
 	int ports[2 * LAB_HA_NODES];
-	if (free_ports(ports, 2 * LAB_HA_NODES))
+	if (freeport_pick(ports, 2 * LAB_HA_NODES))
 		return seterr(err, errlen, "no free loopback ports for etcd");
 	if (start_etcd(l, c, ports, deadline, err, errlen))
 		return -1;
@@ -1714,7 +1683,7 @@ static int up_orch(struct lab *l, const struct lab_up_opts *o, const struct lab_
 	int ports[LAB_HA_NODES], leader = 0;
 	if (s->ha && up_etcd(l, c, deadline, err, errlen))
 		return -1;
-	if (free_ports(ports, s->ha ? LAB_HA_NODES : 1))
+	if (freeport_pick(ports, s->ha ? LAB_HA_NODES : 1))
 		return seterr(err, errlen, "no free loopback ports");
 	if (lay_orchs(l, s->ha, ports, err, errlen))
 		return -1;
