@@ -901,6 +901,7 @@ END_TEST
 /* ---- an HA lab: drorchd-1..3 through etcd-1..3 ------------------------------ */
 
 #define HA_LEASE_MS 3000       /* the lab's default lease_ttl_ms */
+#define LAB_ETCD_ELECTION_MS 500  /* the lab's etcd --election-timeout */
 
 /* The index of the only instance of urls (lab.json's) answering
  * /healthz/leader 200, else -1. */
@@ -1016,6 +1017,11 @@ static void check_etcd_restart(json_t *j)
 	ck_assert_msg(th_http("GET", health, NULL, NULL, 0, NULL, NULL) == 0, "etcd-2 answers after kill");
 	lab_one("start", "etcd-2");
 	ck_assert_msg(th_wait_http(health, 200, 5000), "etcd-2 not healthy after lab start");
+	/* If etcd-2 led etcd, its loss moved etcd's leadership, and a new etcd
+	 * leader re-arms every lease for its TTL + etcd's election timeout: a
+	 * takeover then takes up to that much longer (docs/ha.md).  Let those
+	 * re-armed expiries pass, so the next step measures a settled etcd. */
+	time_sleep_ms(HA_LEASE_MS + LAB_ETCD_ELECTION_MS);
 }
 
 /* Each instance reaches each etcd member through its own drlink link
