@@ -6,9 +6,10 @@
  * etcd alone.  Instances log at debug level: every site command they send
  * is a "siteapi.sent" line with its wall time.
  *
- * The leader is killed in STEADY and in the middle of a failover, cut off
- * from etcd, etcd loses its quorum; every instance's copy of the state is
- * compared with the leader's and verified.
+ * The leader is killed in STEADY; the leader, a follower or an etcd member
+ * in several states of a failover; the leader is cut off from etcd, etcd
+ * loses its quorum; every instance's copy of the state is compared with the
+ * leader's and verified.
  */
 #include <check.h>
 #include <signal.h>
@@ -372,42 +373,134 @@ START_TEST(test_leader_killed_in_steady_a_follower_leads)
 }
 END_TEST
 
-START_TEST(test_leader_killed_mid_failover_finishes_it_once)
+/* Whom a mid-failover fault kills, and in which state of the failover. */
+enum victim { V_LEADER, V_FOLLOWER, V_ETCD_LEADER, V_ETCD_FOLLOWER };
+
+static const struct {
+	enum victim victim;
+	const char *state;	/* killed once the leader's status shows it */
+	const char *what;
+} mid_failover[] = {
+	{ V_LEADER, "FENCING", "the leader drorchd" },
+	{ V_LEADER, "PROMOTING", "the leader drorchd" },
+	{ V_FOLLOWER, "FENCING", "a follower drorchd" },
+	{ V_FOLLOWER, "ELECTING", "a follower drorchd" },
+	{ V_ETCD_LEADER, "FENCING", "etcd's leader member" },
+	{ V_ETCD_LEADER, "PROMOTING", "etcd's leader member" },
+	{ V_ETCD_FOLLOWER, "ELECTING", "an etcd follower member" },
+};
+
+/* The etcd member that leads etcd now, or -1. */
+static int etcd_leader_member(void)
 {
-	int l = leader(), obs = (l + 1) % NINST;
+	for (int m = 0; m < E.n; m++) {
+		char url[128], *body = NULL;
+		snprintf(url, sizeof(url), "%s/v3/maintenance/status", E.m[m].client);
+		if (E.m[m].pid <= 0 || th_http("POST", url, NULL, "{}", 2, &body, NULL) != 200) {
+			free(body);
+			continue;
+		}
+		json_t *j = json_loads(body, 0, NULL);
+		free(body);
+		const char *me = json_string_value(json_object_get(json_object_get(j, "header"),
+								   "member_id"));
+		const char *lead = json_string_value(json_object_get(j, "leader"));
+		bool leads = me && lead && !strcmp(me, lead);
+		json_decref(j);
+		if (leads)
+			return m;
+	}
+	return -1;
+}
+
+/* Waits until the leader l's status shows state with the failover run
+ * open past epoch; false if it did not within 10 s. */
+static bool wait_failover_state(int l, long long epoch, const char *state)
+{
+	char url[128];
+	snprintf(url, sizeof(url), "%s/v1/status", I[l].url);
+	for (uint64_t end = time_mono_ms() + 10000; time_mono_ms() < end; time_sleep_ms(5)) {
+		char *body = NULL;
+		bool there = false;
+		if (th_http("GET", url, NULL, NULL, 0, &body, NULL) == 200) {
+			json_t *j = json_loads(body, 0, NULL);
+			there = json_is_true(json_object_get(j, "run_open")) &&
+				json_integer_value(json_object_get(j, "epoch")) > epoch &&
+				!strcmp(json_string_value(json_object_get(j, "state")) ?: "", state);
+			json_decref(j);
+		}
+		free(body);
+		if (there)
+			return true;
+	}
+	return false;
+}
+
+/* Kills the victim of case k; its description for the messages. */
+static void kill_victim(int k, int l, char *who, size_t len)
+{
+	int i = (l + 1) % NINST, m;
+	switch (mid_failover[k].victim) {
+	case V_LEADER:
+		inst_kill(l);
+		snprintf(who, len, "leader d%d", l);
+		break;
+	case V_FOLLOWER:
+		inst_kill(i);
+		snprintf(who, len, "follower d%d", i);
+		break;
+	case V_ETCD_LEADER:
+	case V_ETCD_FOLLOWER:
+		m = etcd_leader_member();
+		ck_assert_msg(m >= 0, "no etcd member leads etcd");
+		if (mid_failover[k].victim == V_ETCD_FOLLOWER)
+			m = (m + 1) % E.n;
+		ck_assert(th_etcd_kill_member(&E, m, SIGKILL));
+		snprintf(who, len, "etcd %s", E.m[m].name);
+		break;
+	}
+}
+
+/*
+ * Issue 12's promise: the loss of any one drorchd or etcd member at any
+ * moment of a failover.  The primary site is killed under write load; once
+ * the leader's failover is in the case's state (its steps are slowed:
+ * DRORCH_TEST_STEP_MS), the case's victim is killed -9.  The failover must
+ * finish exactly once: one failover run, succeeded, one epoch bump, etcd's
+ * P/cluster saying the same, every acknowledged write on the new primary,
+ * every copy equal to the leader's and verified.  A killed instance or
+ * member is started again first and must catch up.
+ */
+START_TEST(test_one_process_lost_mid_failover_it_finishes_once)
+{
+	int k = _i;
+	int l = leader(), obs = (l + 2) % NINST;  /* never the follower killed */
 	observe_from(obs);
 	long long epoch = tl_status_epoch(&L);
 	struct tl_writers ws;
 	tl_writers_start(&L, &ws);
 	time_sleep_ms(500);
 	ck_assert_int_ne(th_kill(L.site[0].pid, SIGKILL, 5000), -1);
-	/* Kill the leader once the failover run is open (its steps are slowed:
-	 * DRORCH_TEST_STEP_MS). */
-	bool in_run = false;
-	char url[128];
-	snprintf(url, sizeof(url), "%s/v1/status", I[l].url);
-	for (uint64_t end = time_mono_ms() + 10000; !in_run && time_mono_ms() < end; ) {
-		char *body = NULL;
-		if (th_http("GET", url, NULL, NULL, 0, &body, NULL) == 200) {
-			json_t *j = json_loads(body, 0, NULL);
-			in_run = json_is_true(json_object_get(j, "run_open")) &&
-				 json_integer_value(json_object_get(j, "epoch")) > epoch;
-			json_decref(j);
-		}
-		free(body);
-		if (!in_run)
-			time_sleep_ms(10);
-	}
-	ck_assert_msg(in_run, "no failover began; see %s", I[l].log);
-	inst_kill(l);
+	ck_assert_msg(wait_failover_state(l, epoch, mid_failover[k].state),
+		      "the failover never showed %s; see %s", mid_failover[k].state, I[l].log);
+	char who[64];
+	kill_victim(k, l, who, sizeof(who));
 	const char *np = tl_wait_failover_from(&L, L.names[0], 30000);
-	ck_assert_msg(np, "the failover did not finish after the leader died; see %s", I[obs].log);
+	ck_assert_msg(np, "the failover did not finish after %s died in %s; see %s", who,
+		      mid_failover[k].state, I[obs].log);
 	time_sleep_ms(300);
 	int acked = tl_writers_stop(&ws);
 	ck_assert_int_gt(acked, 0);
 	tl_writers_check_on(&ws, tl_site_named(&L, np));
+	/* What died comes back, and catches up. */
+	for (int i = 0; i < NINST; i++)
+		if (I[i].pid <= 0 && i != l)
+			inst_start(i);
+	for (int m = 0; m < E.n; m++)
+		if (E.m[m].pid <= 0)
+			ck_assert(th_etcd_start_member(&E, m));
 	/* One failover run, succeeded, one epoch bump. */
-	int nl = wait_leader(l, 5000);
+	int nl = wait_leader(-1, 5000);
 	ck_assert_int_ge(nl, 0);
 	json_t *runs = runs_of_kind(nl, "failover");
 	ck_assert_int_eq(json_array_size(runs), 1);
@@ -432,8 +525,8 @@ START_TEST(test_leader_killed_mid_failover_finishes_it_once)
 	json_decref(row);
 	etcd_kvs_free(&kvs);
 	etcd_close(e);
-	fprintf(stderr, "check_ha: leader d%d killed mid-failover, d%d finished it: %s primary,"
-		" %d writes acknowledged, none lost\n", l, nl, np, acked);
+	fprintf(stderr, "check_ha: %s killed in %s, d%d leads: %s primary, %d writes acknowledged,"
+		" none lost\n", who, mid_failover[k].state, nl, np, acked);
 	assert_copies_equal(nl);
 }
 END_TEST
@@ -631,7 +724,8 @@ static Suite *ha_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_leader_killed_in_steady_a_follower_leads);
-	tcase_add_test(tc, test_leader_killed_mid_failover_finishes_it_once);
+	tcase_add_loop_test(tc, test_one_process_lost_mid_failover_it_finishes_once, 0,
+			    (int)(sizeof(mid_failover) / sizeof(mid_failover[0])));
 	tcase_add_test(tc, test_leader_cut_off_from_etcd_stops_acting);
 	tcase_add_test(tc, test_etcd_quorum_lost_no_instance_acts_sites_serve);
 	tcase_add_test(tc, test_follower_copy_rebuilt_from_etcd_equals_the_leaders);
