@@ -731,13 +731,43 @@ static int watch_and_report(struct ctl *c, struct watch *w, long long runs_befor
 	return rc;
 }
 
+/*
+ * With HA, a command that changes something reads its outcome from the
+ * leader: a follower's copy can trail the leader's by a moment (docs/ha.md,
+ * "Followers: the mirror"), and a watch that compares before with after must see both in
+ * one copy.  *st is the status read at c->url; when it names another
+ * instance as the leader, c->url moves there and *st is read again.
+ */
+static int at_leader(struct ctl *c, json_t **st)
+{
+	const json_t *ha = json_object_get(*st, "ha");
+	const char *url = jstr(json_object_get(ha, "leader"), "url");
+	if (!json_is_true(json_object_get(ha, "enabled")) || !strcmp(jstr(ha, "role"), "leader") ||
+	    strncmp(url, "http://", 7) || strlen(url) >= sizeof(c->url_buf))
+		return EXIT_DONE;
+	snprintf(c->url_buf, sizeof(c->url_buf), "%s", url);
+	c->url = c->url_buf;
+	json_decref(*st);
+	*st = NULL;
+	return api(c, "GET", "/v1/status", NULL, st);
+}
+
+/* The status, read at the leader (at_leader). */
+static int leader_status(struct ctl *c, json_t **st)
+{
+	int rc = api(c, "GET", "/v1/status", NULL, st);
+	return rc ? rc : at_leader(c, st);
+}
+
 static int watch_begin(struct ctl *c, struct watch *w, long long *runs_before)
 {
 	json_t *st = NULL;
 	memset(w, 0, sizeof(*w));
-	int rc = api(c, "GET", "/v1/status", NULL, &st);
-	if (rc)
+	int rc = leader_status(c, &st);
+	if (rc) {
+		json_decref(st);
 		return rc;
+	}
 	snprintf(w->from, sizeof(w->from), "%s", jstr(st, "primary"));
 	w->epoch = jint(st, "epoch");
 	w->start_ms = time_mono_ms();
@@ -1396,7 +1426,10 @@ static int start_and_follow(struct ctl *c, const char *path, json_t *body, bool 
 {
 	json_t *out = NULL;
 	*run = NULL;
-	int rc = body ? api(c, "POST", path, body, &out) : fail(EXIT_FAILED, "out of memory");
+	int rc = body ? leader_status(c, &out) : fail(EXIT_FAILED, "out of memory");
+	json_decref(out);
+	out = NULL;
+	rc = rc ? rc : api(c, "POST", path, body, &out);
 	json_decref(body);
 	if (!rc && json_is_true(json_object_get(out, "noop"))) {  /* nothing to do: no run */
 		c->json ? print_json(out) : (void)printf("nothing to do: %s\n", jstr(out, "reason"));
