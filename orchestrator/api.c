@@ -151,7 +151,7 @@ static void get_fsm(struct http_resp *resp)
 					    "rows", rows));
 }
 
-/* The table as Graphviz dot, built from the same rows as docs/fsm.dot. */
+/* The table as Graphviz dot, built from the same rows as fsm/fsm.dot. */
 static void get_fsm_dot(struct http_resp *resp)
 {
 	size_t cap = 64 * 1024, len = 0;

@@ -277,6 +277,25 @@ START_TEST(test_fsmgen_accepts_the_real_spec)
 }
 END_TEST
 
+/* docs/fsm.md, the table people read (and docs link to), is committed: it
+ * must be the fsm.md fsmgen writes from the spec. */
+START_TEST(test_fsm_doc_is_the_generated_table)
+{
+	struct gen_run g;
+	gen_run(&g, th_src("fsm/dr.fsm.yaml"));
+	ck_assert_msg(g.status == 0, "fsmgen: %s", g.output);
+	char *md = gen_file(&g, "fsm.md");
+	size_t len;
+	char *doc = th_read_file(th_src("docs/fsm.md"), &len);
+	ck_assert_msg(doc, "docs/fsm.md is missing");
+	ck_assert_msg(len == strlen(md) && !memcmp(doc, md, len),
+		      "docs/fsm.md is stale: run `make update-docs`");
+	free(doc);
+	free(md);
+	gen_free(&g);
+}
+END_TEST
+
 /* docs/reliability.md carries the generated table of operator commands by
  * state between its fsmgen markers: it must be the table fsmgen writes. */
 START_TEST(test_reliability_doc_has_the_generated_commands_table)
@@ -503,6 +522,7 @@ static Suite *fsm_suite(void)
 	tcase_add_test(gen, test_fsmgen_accepts_the_real_spec);
 	tcase_add_test(gen, test_fsmgen_expands_ids_by_how_rows_are_written);
 	tcase_add_test(gen, test_reliability_doc_has_the_generated_commands_table);
+	tcase_add_test(gen, test_fsm_doc_is_the_generated_table);
 	tcase_add_test(gen, test_fsmgen_usage_and_missing_spec);
 	tcase_add_loop_test(gen, test_fsmgen_refuses_bad_spec, 0,
 			    (int)(sizeof(bad_specs) / sizeof(bad_specs[0])));
