@@ -41,10 +41,11 @@
 
 static struct tl_lab L;
 static char crash_file[700];
+static bool crash_taken;  /* the crash of this pass happened in lifecycle_start */
 
 enum lifecycle {
 	LC_FAILOVER, LC_OPERATOR, LC_SWITCHOVER, LC_FAILBACK, LC_UPGRADE, LC_ROLLBACK,
-	LC_REJOIN, LC_COUNT
+	LC_REJOIN, LC_HELD, LC_COUNT
 };
 
 static const struct {
@@ -58,7 +59,12 @@ static const struct {
 	[LC_UPGRADE] = { "rolling upgrade, finalized", "upgrade" },
 	[LC_ROLLBACK] = { "rollback of an upgrade", "upgrade" },
 	[LC_REJOIN] = { "rejoin of a diverged old primary", NULL },  /* no run */
+	[LC_HELD] = { "a failure inside the anti-flapping window, held, then an operator's failover",
+		      "failover" },
 };
+
+/* LC_HELD's policy: a failover inside the last 10 minutes holds the next. */
+#define HELD_POLICY "name: test\nfailover: {anti_flap_s: 600}\ndetection: {canary_ms: 500}\n"
 
 /* Upgrades are real: the sites start on drsite-0.1.0 (OLD) and an upgrade
  * restarts them on drsite (NEW, DRSITE_VERSION).  A finalized upgrade
@@ -184,13 +190,79 @@ static void accepted(long status, bool crashing, const char *path)
 	ck_assert_msg(status == 202 || (crashing && status == 0), "POST %s: %ld", path, status);
 }
 
-/* Starts lifecycle lc away from primary `from`. */
-static void lifecycle_start(enum lifecycle lc, const char *from, bool crashing)
+/* The crash of this pass, when drorchd has taken it (exited by SIGKILL):
+ * restarts drorchd and returns true. */
+static bool take_crash(const char *what)
 {
+	int st = th_wait_exit(L.orch, 1);
+	if (st < 0)
+		return false;
+	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "%s: drorchd exited otherwise; "
+		      "see %s", what, L.log);
+	unlink(crash_file);
+	tl_start_orch(&L, NULL);
+	crash_taken = true;
+	return true;
+}
+
+/*
+ * LC_HELD's first half: kill -9 of the primary inside the anti-flapping
+ * window holds the machine (a resting state awaiting an operator, no run
+ * opened); with a crash after that row, drorchd is restarted and must still
+ * hold, nothing else done.  Then an operator's failover, accepted in HELD.
+ */
+static void held_then_failover(const char *from, const char *crash_row)
+{
+	th_kill(site_named(from)->pid, SIGKILL, 5000);
+	bool held = false;
+	char last[128] = "no answer";
+	for (uint64_t end = time_mono_ms() + 20000; !held && time_mono_ms() < end;
+	     time_sleep_ms(50)) {
+		if (crash_row && !crash_taken)
+			take_crash("held");
+		json_t *st = tl_orch_get(&L, "/v1/status");
+		snprintf(last, sizeof(last), "%s", json_string_value(json_object_get(st, "state")) ?: "?");
+		held = json_is_true(json_object_get(st, "awaits_operator")) &&
+		       !strcmp(json_string_value(json_object_get(st, "primary")) ?: "", from);
+		json_decref(st);
+		/* Held, and the row that held it is the crash point: drorchd
+		 * is about to kill itself; the hold must outlive the restart. */
+		struct transition t[256];
+		int n = held && crash_row && !crash_taken ? transitions_since(0, t, 256) : 0;
+		char tok[80];
+		snprintf(tok, sizeof(tok), "%.*s#", n ? (int)strcspn(t[n - 1].row, "@") : 0,
+			 n ? t[n - 1].row : "");
+		if (n && strstr(crash_row, tok)) {
+			for (uint64_t e2 = time_mono_ms() + 5000; !crash_taken && time_mono_ms() < e2; )
+				take_crash("held");
+			held = false;
+		}
+	}
+	ck_assert_msg(held, "kill -9 of %s inside the anti-flapping window was not held (last %s); "
+		      "see %s", from, last, L.log);
+	accepted(tl_orch_post(&L, "/v1/failover", NULL), crash_row && !crash_taken, "/v1/failover");
+	/* Accepted is not yet taken: wait until the machine has left the hold
+	 * (or drorchd is gone, crashing after the row that left it). */
+	for (uint64_t end = time_mono_ms() + 5000; time_mono_ms() < end; time_sleep_ms(20)) {
+		json_t *st = tl_orch_get(&L, "/v1/status");
+		bool left = !st || !json_is_true(json_object_get(st, "awaits_operator"));
+		json_decref(st);
+		if (left)
+			break;
+	}
+}
+
+/* Starts lifecycle lc away from primary `from`. */
+static void lifecycle_start(enum lifecycle lc, const char *from, const char *crash_row)
+{
+	bool crashing = crash_row != NULL;
 	char body[128];
 	switch (lc) {
 	case LC_FAILOVER:
 		th_kill(site_named(from)->pid, SIGKILL, 5000);
+		return;
+	case LC_HELD:
+		held_then_failover(from, crash_row);
 		return;
 	case LC_OPERATOR:
 		accepted(tl_orch_post(&L, "/v1/failover", NULL), crashing, "/v1/failover");
@@ -273,7 +345,7 @@ static void wait_lifecycle_done(long long runs_before, const char *from, char *p
  * (a killed primary restarted: it rejoins). */
 static void lifecycle_settle(enum lifecycle lc, const char *from, const char *primary)
 {
-	if (lc == LC_FAILOVER)
+	if (lc == LC_FAILOVER || lc == LC_HELD)
 		ck_assert(th_site_start(site_named(from), NULL));
 	ck_assert_msg(wait_all_follow(primary, 20000), "%s does not lead every site; see %s",
 		      primary, L.log);
@@ -342,6 +414,16 @@ static int check_run_chain(const struct transition *t, int n, long long run, con
 	return k;
 }
 
+/* How many of t[0..n) fired rows of id's id before '@'. */
+static int count_rows(const struct transition *t, int n, const char *id)
+{
+	size_t base = strcspn(id, "@");
+	int k = 0;
+	for (int i = 0; i < n; i++)
+		k += strcspn(t[i].row, "@") == base && !strncmp(t[i].row, id, base);
+	return k;
+}
+
 struct mark {
 	long long seq, epoch, runs;
 	char primary[64];
@@ -369,11 +451,12 @@ static int run_once(enum lifecycle lc, const char *crash_row, char path[][64], i
 	mark_now(&m);
 	if (crash_row)
 		tl_write_file(crash_file, crash_row);
+	crash_taken = false;
 	struct tl_writers ws;
 	tl_writers_start_n(&L, &ws, 1);  /* one writer: three labs share the machine */
 	time_sleep_ms(150);
-	lifecycle_start(lc, m.primary, crash_row != NULL);
-	if (crash_row) {
+	lifecycle_start(lc, m.primary, crash_row);
+	if (crash_row && !crash_taken) {
 		int st = -1;  /* binaries are swapped meanwhile: an upgrade goes on to its crash */
 		for (uint64_t end = time_mono_ms() + 30000; st < 0 && time_mono_ms() < end; ) {
 			st = th_wait_exit(L.orch, 50);
@@ -415,14 +498,24 @@ static int run_once(enum lifecycle lc, const char *crash_row, char path[][64], i
 	lifecycle_settle(lc, m.primary, primary);
 
 	/* The path: the run's rows, and the rows that led to its opening from
-	 * a resting state (detection: D01 before D05). */
+	 * a resting state where automation runs (detection: D01 before D05; a
+	 * hold before an operator's failover: D02 before O01@HELD), each taken
+	 * no more often than in the reference pass. */
 	int open = 0;
 	while (open < n && t[open].run_id != run)
 		open++;
 	int first = open;
 	while (first > 0 && first < n && t[first - 1].r && t[first].r &&
-	       t[first - 1].r->to == t[first].r->from && !fsm_state_resting[t[first].r->from])
+	       t[first - 1].r->to == t[first].r->from &&
+	       (!fsm_state_resting[t[first].r->from] || fsm_state_awaits_operator[t[first].r->from]))
 		first--;
+	for (int j = first; ref_path && j < open; j++) {
+		int seen = count_rows(t + first, j - first + 1, t[j].row), allowed = 0;
+		for (int q = 0; q < ref_n; q++)  /* the spec's row, from whichever state */
+			allowed += strcspn(ref_path[q], "@") == strcspn(t[j].row, "@") &&
+				   !strncmp(ref_path[q], t[j].row, strcspn(t[j].row, "@"));
+		ck_assert_msg(seen <= allowed, "%s: %s taken %d times", what, t[j].row, seen);
+	}
 	int k = 0;
 	for (int j = first; path && j < n && k < cap; j++)
 		if (j < open || t[j].run_id == run)
@@ -462,11 +555,12 @@ static void lab_up_at_old(void)
 
 /* What must precede a pass of lc: a failback or rollback undoes something;
  * an upgrade needs a cluster still at fcv 0.1.0 (after a finalized one, a
- * fresh lab). */
+ * fresh lab); a hold needs a failover inside the anti-flapping window (each
+ * pass's own failover is the next pass's). */
 static void prepare(enum lifecycle lc)
 {
-	if (lc == LC_FAILBACK)
-		run_once(LC_SWITCHOVER, NULL, NULL, 0);
+	if (lc == LC_FAILBACK || (lc == LC_HELD && newest_run_id() == 0))
+		run_once(lc == LC_HELD ? LC_OPERATOR : LC_SWITCHOVER, NULL, NULL, 0);
 	if (lc == LC_UPGRADE) {
 		char fcv[32];
 		if (strcmp(th_site_status_str(&L.site[0], "fcv", fcv, sizeof(fcv)), OLD)) {
@@ -487,15 +581,6 @@ static void prepare(enum lifecycle lc)
 	}
 }
 
-/* How many of t[0..n) fired rows of id's id before '@'. */
-static int count_rows(const struct transition *t, int n, const char *id)
-{
-	size_t base = strcspn(id, "@");
-	int k = 0;
-	for (int i = 0; i < n; i++)
-		k += strcspn(t[i].row, "@") == base && !strncmp(t[i].row, id, base);
-	return k;
-}
 
 static long post_fault(struct th_site *s, const char *body)
 {
@@ -604,6 +689,8 @@ static void walk(enum lifecycle lc)
 	const char *faults[] = { "--enable-faults", NULL };
 	int (*once)(enum lifecycle, const char *, char[][64], int) =
 		lc == LC_REJOIN ? rejoin_once : run_once;
+	if (lc == LC_HELD)
+		tl_write_file(L.policy, HELD_POLICY);
 	if (lc == LC_UPGRADE || lc == LC_ROLLBACK)
 		lab_up_at_old();
 	else
