@@ -45,7 +45,7 @@ static bool crash_taken;  /* the crash of this pass happened in lifecycle_start 
 
 enum lifecycle {
 	LC_FAILOVER, LC_OPERATOR, LC_SWITCHOVER, LC_FAILBACK, LC_UPGRADE, LC_ROLLBACK,
-	LC_REJOIN, LC_HELD, LC_COUNT
+	LC_RESUMED, LC_HELD, LC_REJOIN, LC_COUNT  /* index % 3 is the part: each about as long */
 };
 
 static const struct {
@@ -61,9 +61,12 @@ static const struct {
 	[LC_REJOIN] = { "rejoin of a diverged old primary", NULL },  /* no run */
 	[LC_HELD] = { "a failure inside the anti-flapping window, held, then an operator's failover",
 		      "failover" },
+	[LC_RESUMED] = { "a failure inside the anti-flapping window, held, acknowledged and resumed",
+			 "failover" },
 };
 
-/* LC_HELD's policy: a failover inside the last 10 minutes holds the next. */
+/* LC_HELD's and LC_RESUMED's policy: a failover inside the last 10
+ * minutes holds the next. */
 #define HELD_POLICY "name: test\nfailover: {anti_flap_s: 600}\ndetection: {canary_ms: 500}\n"
 
 /* Upgrades are real: the sites start on drsite-0.1.0 (OLD) and an upgrade
@@ -209,9 +212,11 @@ static bool take_crash(const char *what)
  * LC_HELD's first half: kill -9 of the primary inside the anti-flapping
  * window holds the machine (a resting state awaiting an operator, no run
  * opened); with a crash after that row, drorchd is restarted and must still
- * hold, nothing else done.  Then an operator's failover, accepted in HELD.
+ * hold, nothing else done.  Then an operator's failover, accepted in HELD,
+ * or (resume) the failover run acknowledged and automation resumed: the
+ * machine rests again, detects the failure and fails over itself.
  */
-static void held_then_failover(const char *from, const char *crash_row)
+static void held_then_failover(const char *from, const char *crash_row, bool resume)
 {
 	th_kill(site_named(from)->pid, SIGKILL, 5000);
 	bool held = false;
@@ -229,10 +234,10 @@ static void held_then_failover(const char *from, const char *crash_row)
 		 * is about to kill itself; the hold must outlive the restart. */
 		struct transition t[256];
 		int n = held && crash_row && !crash_taken ? transitions_since(0, t, 256) : 0;
-		char tok[80];
-		snprintf(tok, sizeof(tok), "%.*s#", n ? (int)strcspn(t[n - 1].row, "@") : 0,
+		char tok[80];  /* its crash point: outside a run, "ID#1" (crash_spec) */
+		snprintf(tok, sizeof(tok), "%.*s#1", n ? (int)strcspn(t[n - 1].row, "@") : 0,
 			 n ? t[n - 1].row : "");
-		if (n && strstr(crash_row, tok)) {
+		if (n && !strcmp(crash_row, tok)) {
 			for (uint64_t e2 = time_mono_ms() + 5000; !crash_taken && time_mono_ms() < e2; )
 				take_crash("held");
 			held = false;
@@ -240,7 +245,15 @@ static void held_then_failover(const char *from, const char *crash_row)
 	}
 	ck_assert_msg(held, "kill -9 of %s inside the anti-flapping window was not held (last %s); "
 		      "see %s", from, last, L.log);
-	accepted(tl_orch_post(&L, "/v1/failover", NULL), crash_row && !crash_taken, "/v1/failover");
+	if (resume) {
+		char path[64];
+		snprintf(path, sizeof(path), "/v1/runs/%lld/ack", newest_run_id());
+		ck_assert_int_eq(tl_orch_post(&L, path, "{\"comment\":\"drill: known cause\"}"), 200);
+		accepted(tl_orch_post(&L, "/v1/resume", NULL), crash_row && !crash_taken, "/v1/resume");
+	} else {
+		accepted(tl_orch_post(&L, "/v1/failover", NULL), crash_row && !crash_taken,
+			 "/v1/failover");
+	}
 	/* Accepted is not yet taken: wait until the machine has left the hold
 	 * (or drorchd is gone, crashing after the row that left it). */
 	for (uint64_t end = time_mono_ms() + 5000; time_mono_ms() < end; time_sleep_ms(20)) {
@@ -262,7 +275,8 @@ static void lifecycle_start(enum lifecycle lc, const char *from, const char *cra
 		th_kill(site_named(from)->pid, SIGKILL, 5000);
 		return;
 	case LC_HELD:
-		held_then_failover(from, crash_row);
+	case LC_RESUMED:
+		held_then_failover(from, crash_row, lc == LC_RESUMED);
 		return;
 	case LC_OPERATOR:
 		accepted(tl_orch_post(&L, "/v1/failover", NULL), crashing, "/v1/failover");
@@ -345,7 +359,7 @@ static void wait_lifecycle_done(long long runs_before, const char *from, char *p
  * (a killed primary restarted: it rejoins). */
 static void lifecycle_settle(enum lifecycle lc, const char *from, const char *primary)
 {
-	if (lc == LC_FAILOVER || lc == LC_HELD)
+	if (lc == LC_FAILOVER || lc == LC_HELD || lc == LC_RESUMED)
 		ck_assert(th_site_start(site_named(from), NULL));
 	ck_assert_msg(wait_all_follow(primary, 20000), "%s does not lead every site; see %s",
 		      primary, L.log);
@@ -499,15 +513,17 @@ static int run_once(enum lifecycle lc, const char *crash_row, char path[][64], i
 
 	/* The path: the run's rows, and the rows that led to its opening from
 	 * a resting state where automation runs (detection: D01 before D05; a
-	 * hold before an operator's failover: D02 before O01@HELD), each taken
-	 * no more often than in the reference pass. */
+	 * hold before an operator's failover: D02 before O01@HELD; a hold and
+	 * the resume that left it: D02, O03@HELD before D01), each taken no
+	 * more often than in the reference pass. */
 	int open = 0;
 	while (open < n && t[open].run_id != run)
 		open++;
 	int first = open;
 	while (first > 0 && first < n && t[first - 1].r && t[first].r &&
 	       t[first - 1].r->to == t[first].r->from &&
-	       (!fsm_state_resting[t[first].r->from] || fsm_state_awaits_operator[t[first].r->from]))
+	       (!fsm_state_resting[t[first].r->from] || fsm_state_awaits_operator[t[first].r->from] ||
+		fsm_state_awaits_operator[t[first - 1].r->from]))
 		first--;
 	for (int j = first; ref_path && j < open; j++) {
 		int seen = count_rows(t + first, j - first + 1, t[j].row), allowed = 0;
@@ -524,16 +540,25 @@ static int run_once(enum lifecycle lc, const char *crash_row, char path[][64], i
 }
 
 /*
- * The crash point of path[i] (drorchd's DRORCH_TEST_CRASH_FILE syntax):
- * every transition row of the same state and event (a guarded row and its
- * fallback are the same step: F08 or F09), each by its id before '@' (the
- * spec's row, whichever state it fires from) and at the occurrence of that
- * step in the run (#K: U02 fires once per site swapped).
+ * The crash point of path[i] (drorchd's DRORCH_TEST_CRASH_FILE syntax).  In
+ * the run: every transition row of the same state and event (a guarded row
+ * and its fallback are the same step: F08 or F09), each by its id before '@'
+ * (the spec's row, whichever state it fires from) and at the occurrence of
+ * that step in the run (#K: U02 fires once per site swapped).  Before the
+ * run opens, drorchd counts no occurrences (#1 is every time) and the guard
+ * is what the lifecycle is about (D02 holds, D01 detects): the row's own id.
  */
 static void crash_spec(char path[][64], int i, char *out, size_t len)
 {
 	const struct fsm_row *r = fsm_row_by_id(path[i]);
-	int k = times_in(path[i], path, i + 1);
+	int open = 0;
+	while (open <= i && !fsm_row_by_id(path[open])->opens_run)
+		open++;
+	if (open > i) {
+		snprintf(out, len, "%.*s#1", (int)strcspn(path[i], "@"), path[i]);
+		return;
+	}
+	int k = times_in(path[i], path + open, i - open + 1);
 	out[0] = '\0';
 	for (size_t j = 0; r && j < fsm_nrows; j++) {
 		const struct fsm_row *q = &fsm_rows[j];
@@ -559,8 +584,9 @@ static void lab_up_at_old(void)
  * pass's own failover is the next pass's). */
 static void prepare(enum lifecycle lc)
 {
-	if (lc == LC_FAILBACK || (lc == LC_HELD && newest_run_id() == 0))
-		run_once(lc == LC_HELD ? LC_OPERATOR : LC_SWITCHOVER, NULL, NULL, 0);
+	bool hold = lc == LC_HELD || lc == LC_RESUMED;
+	if (lc == LC_FAILBACK || (hold && newest_run_id() == 0))
+		run_once(hold ? LC_OPERATOR : LC_SWITCHOVER, NULL, NULL, 0);
 	if (lc == LC_UPGRADE) {
 		char fcv[32];
 		if (strcmp(th_site_status_str(&L.site[0], "fcv", fcv, sizeof(fcv)), OLD)) {
@@ -689,7 +715,7 @@ static void walk(enum lifecycle lc)
 	const char *faults[] = { "--enable-faults", NULL };
 	int (*once)(enum lifecycle, const char *, char[][64], int) =
 		lc == LC_REJOIN ? rejoin_once : run_once;
-	if (lc == LC_HELD)
+	if (lc == LC_HELD || lc == LC_RESUMED)
 		tl_write_file(L.policy, HELD_POLICY);
 	if (lc == LC_UPGRADE || lc == LC_ROLLBACK)
 		lab_up_at_old();
@@ -779,7 +805,11 @@ int main(int argc, char **argv)
 			    LC_COUNT);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
+	uint64_t t0 = time_mono_ms();
 	srunner_run_all(sr, CK_NORMAL);
+	if (getenv("DRORCH_LIFECYCLE_PART"))  /* which share of the walk took the time */
+		fprintf(stderr, "check_lifecycle: part %s took %.1f s\n", getenv("DRORCH_LIFECYCLE_PART"),
+			(double)(time_mono_ms() - t0) / 1000.0);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed ? 1 : 0;
