@@ -440,13 +440,20 @@ static int check_run_chain(const struct transition *t, int n, long long run, con
 	return k;
 }
 
+/* Whether audit ids a and b name the same row of the spec (their ids
+ * before '@': D02@STEADY and D02@DEGRADED are D02). */
+static bool same_spec_row(const char *a, const char *b)
+{
+	size_t base = strcspn(a, "@");
+	return strcspn(b, "@") == base && !strncmp(a, b, base);
+}
+
 /* How many of t[0..n) fired rows of id's id before '@'. */
 static int count_rows(const struct transition *t, int n, const char *id)
 {
-	size_t base = strcspn(id, "@");
 	int k = 0;
 	for (int i = 0; i < n; i++)
-		k += strcspn(t[i].row, "@") == base && !strncmp(t[i].row, id, base);
+		k += same_spec_row(t[i].row, id);
 	return k;
 }
 
@@ -540,8 +547,7 @@ static int run_once(enum lifecycle lc, const char *crash_row, char path[][64], i
 	for (int j = first; ref_path && j < open; j++) {
 		int seen = count_rows(t + first, j - first + 1, t[j].row), allowed = 0;
 		for (int q = 0; q < ref_n; q++)  /* the spec's row, from whichever state */
-			allowed += strcspn(ref_path[q], "@") == strcspn(t[j].row, "@") &&
-				   !strncmp(ref_path[q], t[j].row, strcspn(t[j].row, "@"));
+			allowed += same_spec_row(ref_path[q], t[j].row);
 		ck_assert_msg(seen <= allowed, "%s: %s taken %d times", what, t[j].row, seen);
 	}
 	int k = 0;
