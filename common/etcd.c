@@ -318,8 +318,10 @@ static int call(struct etcd *e, struct call *c, char *err, size_t errlen)
 			rc = answer;
 			break;
 		}
-		if (c->once && o != UNDELIVERED)
+		if (c->once && o != UNDELIVERED) {
 			rc = ETCD_UNKNOWN;
+			e->cur = (i + 1) % e->n;  /* a member that lost it: the next call goes on */
+		}
 	}
 	if (rc == ETCD_UNKNOWN)
 		add_err(err, errlen, "it may have been applied");

@@ -20,8 +20,10 @@
  * lease_grant leaves a lease that expires by its TTL).  Not for a
  * transaction, whose compares would see its own first effect: etcd_txn
  * moves on only when the request never reached the endpoint, and returns
- * ETCD_UNKNOWN when it may have been applied.  A put or delete that returns
- * -1 may also have been applied.
+ * ETCD_UNKNOWN when it may have been applied (the next call then starts on
+ * the next endpoint: a member, or a proxy in front of one, that accepts
+ * requests and drops them is not tried first again).  A put or delete that
+ * returns -1 may also have been applied.
  *
  * Keys are NUL-terminated text; values are bytes with a length.  Errors
  * name the endpoint, the call and what failed:
