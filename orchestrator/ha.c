@@ -18,6 +18,7 @@
 #define HA_APPLY_BATCH 256
 #define HA_WATCH_MS 2000
 #define HA_MEMBERS_EVERY_MS 1000
+#define HA_RETRY_MS 20         /* between tries of a log write */
 
 struct ha {
 	struct config_ha cfg;
@@ -168,57 +169,158 @@ static char *cluster_value(const json_t *op, int64_t n)
 	return text;
 }
 
+/* One write of the log: operation n (value) and P/head, with P/cluster's
+ * new value when it changes, if this leader's term and P/head's revision
+ * still hold. */
+struct log_write {
+	int64_t term, rev, n;
+	char key[HA_KEY_MAX], head[64];
+	char *value, *cluster;
+};
+
+/* Sends w's transaction: 0 (r filled), -1 or ETCD_UNKNOWN as etcd_txn. */
+static int send_write(struct ha *h, const struct log_write *w, struct etcd_txn_result *r,
+		      char *err, size_t errlen)
+{
+	struct etcd_cmp cmp[2] = {
+		{ .key = h->leader_key, .target = ETCD_CREATE, .result = ETCD_EQUAL,
+		  .number = w->term },
+		{ .key = h->head_key, .target = ETCD_MOD, .result = ETCD_EQUAL, .number = w->rev },
+	};
+	struct etcd_op then[3] = {
+		{ .kind = ETCD_OP_PUT, .key = w->key, .value = w->value,
+		  .value_len = strlen(w->value) },
+		{ .kind = ETCD_OP_PUT, .key = h->head_key, .value = w->head,
+		  .value_len = strlen(w->head) },
+		{ .kind = ETCD_OP_PUT, .key = h->cluster_key, .value = w->cluster,
+		  .value_len = w->cluster ? strlen(w->cluster) : 0 },
+	};
+	return etcd_txn(h->writer, cmp, 2, then, w->cluster ? 3 : 2, NULL, 0, r, err, errlen);
+}
+
+/* What the log says of a write whose answer was lost or negative. */
+enum landed {
+	LANDED,      /* operation n is w's, P/head names it: written */
+	NOT_LANDED,  /* the leader key and P/head as w expects: send it again */
+	MOVED,       /* another term or another write: this leader is deposed */
+	UNREAD,      /* etcd did not answer the read */
+};
+
+static const struct etcd_kv *first_kv(const struct etcd_txn_result *r, size_t i)
+{
+	return i < r->nranges && r->ranges[i].n ? &r->ranges[i].kv[0] : NULL;
+}
+
+/* Reads P/leader, P/head and operation n's key in one transaction: whether
+ * w landed (*revision: P/head's mod_revision then). */
+static enum landed find_write(struct ha *h, const struct log_write *w, int64_t *revision)
+{
+	struct etcd_op get[3] = { { .kind = ETCD_OP_RANGE, .key = h->leader_key },
+				  { .kind = ETCD_OP_RANGE, .key = h->head_key },
+				  { .kind = ETCD_OP_RANGE, .key = w->key } };
+	struct etcd_txn_result r = { 0 };
+	char err[512];
+	if (etcd_txn(h->writer, NULL, 0, get, 3, NULL, 0, &r, err, sizeof(err)) != 0) {
+		etcd_txn_result_free(&r);
+		return UNREAD;
+	}
+	const struct etcd_kv *leader = first_kv(&r, 0), *head = first_kv(&r, 1),
+			     *op = first_kv(&r, 2);
+	size_t len = strlen(w->value);
+	enum landed l = MOVED;
+	if (!leader || leader->create_rev != w->term)
+		l = MOVED;
+	else if (op && head && op->value_len == len && !memcmp(op->value, w->value, len) &&
+		 head->mod_rev == op->mod_rev)
+		l = LANDED;
+	else if (!op && (head ? head->mod_rev : 0) == w->rev)
+		l = NOT_LANDED;
+	if (l == LANDED)
+		*revision = head->mod_rev;
+	etcd_txn_result_free(&r);
+	return l;
+}
+
+/*
+ * Writes w: 0 (*revision: P/head's new mod_revision), 1 when another term
+ * or write moved the log (this leader is deposed), -1 when etcd did not
+ * confirm it within a lease's time (err says why).  A write whose answer is
+ * lost (a member killed, a proxy dropping it) is not taken for a failure:
+ * the log is read to learn whether it landed, and it is sent again while it
+ * did not and this leader may act (its compares make a second copy
+ * impossible).
+ */
+static int write_log(struct ha *h, const struct log_write *w, int64_t *revision, char *err,
+		     size_t errlen)
+{
+	uint64_t deadline = time_mono_ms() + fence_ms(h);
+	for (int tries = 1;; tries++) {
+		struct etcd_txn_result r = { 0 };
+		int rc = send_write(h, w, &r, err, errlen);
+		bool done = rc == 0 && r.succeeded;
+		*revision = r.revision;
+		etcd_txn_result_free(&r);
+		if (done)
+			return 0;
+		enum landed l = UNREAD;
+		while (l == UNREAD && ha_may_act(h) && time_mono_ms() < deadline) {
+			l = find_write(h, w, revision);
+			if (l == UNREAD)
+				time_sleep_ms(HA_RETRY_MS);
+		}
+		if (l == LANDED)
+			return 0;
+		if (l == MOVED || (rc == 0 && l == NOT_LANDED)) {
+			snprintf(err, errlen, "ha: %s: the leader key or the log moved: no longer"
+				 " the leader", h->cfg.name);
+			return 1;
+		}
+		if (l == UNREAD || !ha_may_act(h) || time_mono_ms() >= deadline)
+			return -1;  /* err: etcd's, of the last try */
+		log_event(LOG_WARN, "ha.write_retry", "{s:s, s:I, s:i, s:s}", "name", h->cfg.name,
+			  "index", (json_int_t)w->n, "tries", tries, "error", err);
+		time_sleep_ms(HA_RETRY_MS);
+	}
+}
+
 /* The store's replicator: operation op becomes the log's next entry, if this
  * instance still leads its term and nobody wrote since. */
 static int ha_replicate(void *ctx, const json_t *op, int64_t *index, char *err, size_t errlen)
 {
 	struct ha *h = ctx;
+	struct log_write w = { 0 };
 	pthread_mutex_lock(&h->mu);
 	bool ok = may_act_locked(h);
-	int64_t term = h->term, rev = h->head_rev, n = h->head_index + 1;
+	w.term = h->term;
+	w.rev = h->head_rev;
+	w.n = h->head_index + 1;
 	pthread_mutex_unlock(&h->mu);
 	if (!ok) {
 		snprintf(err, errlen, "ha: %s is not the leader (or may not act now)", h->cfg.name);
 		return -1;
 	}
-	char key[HA_KEY_MAX], head[64];
-	char *value = json_dumps(op, JSON_COMPACT);
-	log_key(h, n, key, sizeof(key));
-	snprintf(head, sizeof(head), "{\"index\":%" PRId64 "}", n);
-	struct etcd_cmp cmp[2] = {
-		{ .key = h->leader_key, .target = ETCD_CREATE, .result = ETCD_EQUAL, .number = term },
-		{ .key = h->head_key, .target = ETCD_MOD, .result = ETCD_EQUAL, .number = rev },
-	};
-	char *cluster = cluster_value(op, n);
-	struct etcd_op then[3] = {
-		{ .kind = ETCD_OP_PUT, .key = key, .value = value, .value_len = value ? strlen(value) : 0 },
-		{ .kind = ETCD_OP_PUT, .key = h->head_key, .value = head, .value_len = strlen(head) },
-		{ .kind = ETCD_OP_PUT, .key = h->cluster_key, .value = cluster,
-		  .value_len = cluster ? strlen(cluster) : 0 },
-	};
-	struct etcd_txn_result r = { 0 };
-	int rc = value ? etcd_txn(h->writer, cmp, 2, then, cluster ? 3 : 2, NULL, 0, &r, err, errlen)
-		       : -1;
-	free(value);
-	free(cluster);
-	bool done = rc == 0 && r.succeeded;
-	int64_t revision = r.revision;
-	etcd_txn_result_free(&r);
+	log_key(h, w.n, w.key, sizeof(w.key));
+	snprintf(w.head, sizeof(w.head), "{\"index\":%" PRId64 "}", w.n);
+	w.value = json_dumps(op, JSON_COMPACT);
+	w.cluster = cluster_value(op, w.n);
+	int64_t revision = 0;
+	int rc = w.value ? write_log(h, &w, &revision, err, errlen) : -1;
+	if (!w.value)
+		snprintf(err, errlen, "ha: out of memory");
+	free(w.value);
+	free(w.cluster);
 	pthread_mutex_lock(&h->mu);
-	if (done) {
-		h->head_index = n;
+	if (rc == 0) {
+		h->head_index = w.n;
 		h->head_rev = revision;
 	} else {
-		if (rc == 0)
-			snprintf(err, errlen, "ha: %s: the leader key or the log moved: no longer"
-				 " the leader", h->cfg.name);
-		step_down_locked(h, rc == 0 ? "the leader key or the log moved" :
-				 "etcd did not confirm a write");
+		step_down_locked(h, rc == 1 ? "the leader key or the log moved"
+					    : "etcd did not confirm a write in time");
 	}
 	pthread_mutex_unlock(&h->mu);
-	if (!done)
+	if (rc != 0)
 		return -1;
-	*index = n;
+	*index = w.n;
 	return 0;
 }
 

@@ -24,7 +24,9 @@
  * mod_revision (which every write moves, the cluster row's included) with
  * the last one it wrote: a deposed leader's write fails,
  * and so every epoch a leader sends to the sites was committed to etcd
- * first, by the only leader that could.
+ * first, by the only leader that could.  A write whose answer is lost is
+ * looked up in the log and sent again while it did not land, within the
+ * lease's fenced time.
  *
  * Self-fencing: the leader may act only while its lease cannot have expired:
  * until the send time of its last renewed keepalive + lease_ttl_ms - a

@@ -179,12 +179,8 @@ static void run_detail_update(struct orch *o, const json_t *keys)
 	json_decref(r);
 }
 
-/*
- * Runs action a and records what it did: its context in the cluster row
- * (when changed), then its steps, timestamps and run-detail keys.  Returns
- * the action's event, or -1.
- */
-static int act(struct orch *o, enum fsm_action a)
+/* act's work, whoever leads. */
+static int act_once(struct orch *o, enum fsm_action a)
 {
 	struct act_result *r = calloc(1, sizeof(*r));
 	if (!r) {
@@ -207,6 +203,32 @@ static int act(struct orch *o, enum fsm_action a)
 		run_detail_update(o, r->run_detail);
 	json_decref(r->run_detail);
 	free(r);
+	return ev;
+}
+
+/* This instance's term as a leader (HA), 0 for a single instance. */
+static uint64_t term_of(struct orch *o)
+{
+	return o->ha ? ha_terms(o->ha) : 0;
+}
+
+/*
+ * Runs action a and records what it did: its context in the cluster row
+ * (when changed), then its steps, timestamps and run-detail keys.  Returns
+ * the action's event, or -1.  With HA, an action this instance stopped
+ * leading during answers -1: what it saw belongs to a term that is over
+ * (its ACTION_FAILED may be a write etcd did not confirm, not a site's
+ * failure), and whoever leads next runs the state's action again (resume).
+ */
+static int act(struct orch *o, enum fsm_action a)
+{
+	uint64_t term = term_of(o);
+	int ev = act_once(o, a);
+	if (ev >= 0 && (term_of(o) != term || !orch_may_act(o))) {
+		log_event(LOG_WARN, "orch.action_abandoned", "{s:s, s:s}", "action",
+			  fsm_action_names[a], "fsm_event", fsm_event_names[ev]);
+		return -1;
+	}
 	return ev;
 }
 
@@ -861,15 +883,18 @@ struct httpc *orch_site_client(struct orch *o)
 	return c;
 }
 
-/* The driver's rounds while this drorchd may act: one every half heartbeat. */
+/* The driver's rounds while this drorchd may act, in the term it began
+ * in (a new term, even this instance's again, resumes the state's action
+ * first): one every half heartbeat. */
 static void drive(struct orch *o, uint64_t started)
 {
+	uint64_t term = term_of(o);
 	first_round(o);
 	pthread_mutex_lock(&o->mu);
 	while (!o->stopping) {
 		if (o->ha) {
 			pthread_mutex_unlock(&o->mu);
-			bool acts = orch_may_act(o);
+			bool acts = orch_may_act(o) && term_of(o) == term;
 			pthread_mutex_lock(&o->mu);
 			if (!acts)
 				break;
