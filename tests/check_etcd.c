@@ -448,6 +448,37 @@ START_TEST(test_txn_without_answer_is_unknown)
 }
 END_TEST
 
+/* A member that takes transactions and never answers (stopped; a proxy in
+ * front of a dead one acts the same) is not where the next one goes: a
+ * client that stayed on it would lose every write until it came back. */
+START_TEST(test_txn_lost_next_call_starts_on_the_next_member)
+{
+	struct fix f;
+	fix_start(&f, 3, 600);
+	put(f.e, "k", "v");
+	ck_assert_str_eq(etcd_endpoint(f.e), f.c.m[0].client);
+	ck_assert(th_etcd_kill_member(&f.c, 0, SIGSTOP));
+	struct etcd_op op = { .kind = ETCD_OP_PUT, .key = "k", .value = "w", .value_len = 1 };
+	struct etcd_txn_result r;
+	ck_assert_int_eq(etcd_txn(f.e, NULL, 0, &op, 1, NULL, 0, &r, err, sizeof(err)),
+			 ETCD_UNKNOWN);
+	ck_assert_str_eq(etcd_endpoint(f.e), f.c.m[1].client);
+	/* The stopped member still counts for the quorum's size: two of three
+	 * answer, within a few tries while they notice their leader is gone. */
+	int rc = -1;
+	for (int i = 0; i < 20 && rc != 0; i++) {
+		rc = etcd_txn(f.e, NULL, 0, &op, 1, NULL, 0, &r, err, sizeof(err));
+		if (rc == 0)
+			etcd_txn_result_free(&r);
+	}
+	ck_assert_msg(rc == 0, "%s", err);
+	ck_assert_str_ne(etcd_endpoint(f.e), f.c.m[0].client);
+	assert_value(f.e, "k", "w");
+	ck_assert(th_etcd_kill_member(&f.c, 0, SIGCONT));
+	fix_stop(&f);
+}
+END_TEST
+
 /* Every call of the client succeeds. */
 static void every_call_succeeds(struct etcd *e)
 {
@@ -580,6 +611,7 @@ static Suite *etcd_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("three members");
 	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_txn_lost_next_call_starts_on_the_next_member);
 	tcase_add_test(tc, test_three_members_one_killed);
 	tcase_add_test(tc, test_three_members_all_down);
 	suite_add_tcase(s, tc);
