@@ -55,15 +55,22 @@ static void link_post(const char *name, const char *listen, const char *upstream
 	ck_assert_msg(st == 201 || st == 200, "drlink: create %s: %ld", name, st);
 }
 
-/* Blackholes (cut) or heals every link from instance i to etcd. */
-static void cut_from_etcd(int i, bool cut)
+/* Blackholes (cut) or heals the links from instance i to etcd's first n
+ * members. */
+static void cut_links(int i, int n, bool cut)
 {
-	for (int m = 0; m < E.n; m++) {
+	for (int m = 0; m < n; m++) {
 		char url[160];
 		const char *body = cut ? "{\"partition\":\"blackhole\"}" : "{\"partition\":\"none\"}";
 		snprintf(url, sizeof(url), "%s/v1/links/d%d-e%d/conditions", link_admin, i, m);
 		ck_assert_int_eq(th_http("PUT", url, NULL, body, strlen(body), NULL, NULL), 200);
 	}
+}
+
+/* Blackholes (cut) or heals every link from instance i to etcd. */
+static void cut_from_etcd(int i, bool cut)
+{
+	cut_links(i, E.n, cut);
 }
 
 static void start_drlink(void)
@@ -374,7 +381,7 @@ START_TEST(test_leader_killed_in_steady_a_follower_leads)
 END_TEST
 
 /* Whom a mid-failover fault kills, and in which state of the failover. */
-enum victim { V_LEADER, V_FOLLOWER, V_ETCD_LEADER, V_ETCD_FOLLOWER };
+enum victim { V_LEADER, V_FOLLOWER, V_ETCD_LEADER, V_ETCD_FOLLOWER, V_LEADER_LINKS };
 
 static const struct {
 	enum victim victim;
@@ -388,6 +395,7 @@ static const struct {
 	{ V_ETCD_LEADER, "FENCING", "etcd's leader member" },
 	{ V_ETCD_LEADER, "PROMOTING", "etcd's leader member" },
 	{ V_ETCD_FOLLOWER, "ELECTING", "an etcd follower member" },
+	{ V_LEADER_LINKS, "PROMOTING", "the leader's links to two etcd members" },
 };
 
 /* The etcd member that leads etcd now, or -1. */
@@ -458,12 +466,36 @@ static void kill_victim(int k, int l, char *who, size_t len)
 		ck_assert(th_etcd_kill_member(&E, m, SIGKILL));
 		snprintf(who, len, "etcd %s", E.m[m].name);
 		break;
+	case V_LEADER_LINKS:
+		/* Every client starts on the first endpoint: the writer's next
+		 * transaction is lost for sure, and must be found and sent again. */
+		cut_links(l, E.n - 1, true);
+		snprintf(who, len, "d%d's links to %d etcd members", l, E.n - 1);
+		break;
 	}
+}
+
+/* The leader l, its links to etcd cut but one (V_LEADER_LINKS), kept its
+ * office: its lost writes were looked up and sent again, none made it step
+ * down.  How many it sent again. */
+static int assert_kept_office(int l, int nl, int64_t since)
+{
+	ck_assert_msg(nl == l, "d%d lost its office to d%d; see %s", l, nl, I[l].log);
+	ck_assert_msg(logged_ms(l, "ha.step_down", since, true) == 0, "d%d stepped down; see %s", l,
+		      I[l].log);
+	char *text = th_read_file(I[l].log, NULL);
+	int retries = 0;
+	for (const char *p = text; p && (p = strstr(p, "\"event\":\"ha.write_retry\"")); p++)
+		retries++;
+	free(text);
+	ck_assert_msg(retries > 0, "d%d never lost a write; see %s", l, I[l].log);
+	return retries;
 }
 
 /*
  * Issue 12's promise: the loss of any one drorchd or etcd member at any
- * moment of a failover.  The primary site is killed under write load; once
+ * moment of a failover (and of the leader's links to all etcd members but
+ * one: it keeps its office, sending its lost writes again).  The primary site is killed under write load; once
  * the leader's failover is in the case's state (its steps are slowed:
  * DRORCH_TEST_STEP_MS), the case's victim is killed -9.  The failover must
  * finish exactly once: one failover run, succeeded, one epoch bump, etcd's
@@ -484,6 +516,7 @@ START_TEST(test_one_process_lost_mid_failover_it_finishes_once)
 	ck_assert_msg(wait_failover_state(l, epoch, mid_failover[k].state),
 		      "the failover never showed %s; see %s", mid_failover[k].state, I[l].log);
 	char who[64];
+	int64_t killed = (int64_t)time_wall_ms();
 	kill_victim(k, l, who, sizeof(who));
 	const char *np = tl_wait_failover_from(&L, L.names[0], 30000);
 	ck_assert_msg(np, "the failover did not finish after %s died in %s; see %s", who,
@@ -492,6 +525,12 @@ START_TEST(test_one_process_lost_mid_failover_it_finishes_once)
 	int acked = tl_writers_stop(&ws);
 	ck_assert_int_gt(acked, 0);
 	tl_writers_check_on(&ws, tl_site_named(&L, np));
+	if (mid_failover[k].victim == V_LEADER_LINKS) {
+		int retries = assert_kept_office(l, leader(), killed);
+		fprintf(stderr, "check_ha: d%d kept its office, %d log writes sent again\n", l,
+			retries);
+		cut_links(l, E.n - 1, false);
+	}
 	/* What died comes back, and catches up. */
 	for (int i = 0; i < NINST; i++)
 		if (I[i].pid <= 0 && i != l)
