@@ -23,6 +23,7 @@
  * rejoin's in rejoin.c.  An action reads its run's context and notes what
  * it did in a struct act_result (orch.h); the driver records it.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -796,8 +797,9 @@ static bool caught_up(struct orch *o, struct httpc *h, int p, int t, int64_t epo
  * SWITCHOVER: pause the primary's client writes (it still ships its WAL),
  * wait until the target has flushed the primary's last LSN, and answer
  * CAUGHT_UP: the fence that follows then loses nothing.  When the target
- * cannot catch up before the state's deadline, reopen the primary's writes
- * and answer ACTION_FAILED (the switchover aborts; nothing was lost).
+ * cannot catch up within the policy's switchover.max_pause_ms (or the
+ * state's deadline, if sooner), reopen the primary's writes and answer
+ * ACTION_FAILED (the switchover aborts; nothing was lost).
  */
 static int act_drain(struct orch *o, struct act_result *r)
 {
@@ -809,16 +811,24 @@ static int act_drain(struct orch *o, struct act_result *r)
 	struct httpc *h = orch_site_client(o);
 	json_t *report = json_object();
 	char err[300] = "";
-	uint64_t t0 = time_mono_ms();
+	uint64_t t0 = time_mono_ms(), max_pause = orch_policy(o)->max_pause_ms;
+	uint64_t deadline = orch_state_deadline(o);
+	if (t0 + max_pause < deadline)
+		deadline = t0 + max_pause;
 	bool paused = h && t >= 0 && p >= 0 &&
 		      primary_writes(o, h, p, epoch, true, err, sizeof(err)) == 200;
 	if (paused)
 		orch_result_mark(r, "writes_paused", (int64_t)time_wall_ms());
-	bool ok = paused && caught_up(o, h, p, t, epoch, orch_state_deadline(o), report);
+	bool ok = paused && caught_up(o, h, p, t, epoch, deadline, report);
 	json_object_set_new(report, "waited_ms", json_integer((json_int_t)(time_mono_ms() - t0)));
+	json_object_set_new(report, "max_pause_ms", json_integer((json_int_t)max_pause));
 	if (!ok) {
-		json_object_set_new(report, "error", json_string(!paused ? (err[0] ? err :
-			"the primary did not pause its writes") : "the target did not catch up in time"));
+		if (paused)
+			snprintf(err, sizeof(err), "the target did not catch up in %" PRIu64 " ms "
+				 "(the policy's switchover.max_pause_ms, or the state's deadline)",
+				 deadline - t0);
+		json_object_set_new(report, "error", json_string(err[0] ? err :
+			"the primary did not pause its writes"));
 		if (h && p >= 0)
 			primary_writes(o, h, p, epoch, false, err, sizeof(err));
 	} else {

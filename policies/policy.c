@@ -26,6 +26,7 @@ void policy_default(struct policy *p)
 	p->canary_ms = 1000;
 	p->automatic = true;
 	p->anti_flap_s = 30;
+	p->max_pause_ms = POLICY_MAX_PAUSE_MS;
 }
 
 /* ---- durations ------------------------------------------------------------- */
@@ -163,10 +164,12 @@ static int parse_prefer(struct ydoc *d, yaml_node_t *root, struct policy *p)
 static int parse_policy(struct ydoc *d, yaml_node_t *root, struct policy *p)
 {
 	static const char *const keys[] = { "name", "replication", "rpo", "rto_ms", "prefer",
-					    "detection", "failover", NULL };
+					    "detection", "failover", "switchover", NULL };
 	static const char *const rpo_keys[] = { "max_ms", "max_records", NULL };
 	static const char *const det_keys[] = { "heartbeat_ms", "misses", "canary_ms", NULL };
+	static const char *const sw_keys[] = { "max_pause_ms", NULL };
 	yaml_node_t *rpo = ydoc_get(d, root, "rpo"), *det = ydoc_get(d, root, "detection");
+	yaml_node_t *sw = ydoc_get(d, root, "switchover");
 	if (ydoc_check_keys(d, root, "policy", keys) ||
 	    ydoc_string(d, root, "name", false, p->name, sizeof(p->name)) ||
 	    parse_replication(d, ydoc_get(d, root, "replication"), p) ||
@@ -179,7 +182,9 @@ static int parse_policy(struct ydoc *d, yaml_node_t *root, struct policy *p)
 		     ydur(d, det, "heartbeat_ms", 1, 10, 60000, &p->heartbeat_ms) ||
 		     ydoc_uint(d, det, "misses", false, 1, 100, &p->misses) ||
 		     ydur(d, det, "canary_ms", 1, 10, 600000, &p->canary_ms))) ||
-	    parse_failover(d, ydoc_get(d, root, "failover"), p))
+	    parse_failover(d, ydoc_get(d, root, "failover"), p) ||
+	    (sw && (ydoc_check_keys(d, sw, "switchover", sw_keys) ||
+		    ydur(d, sw, "max_pause_ms", 1, 100, POLICY_MAX_PAUSE_MS, &p->max_pause_ms))))
 		return -1;
 	return 0;
 }
@@ -245,7 +250,7 @@ json_t *policy_json(const struct policy *p)
 		json_array_append_new(cands, json_string(p->candidates[i]));
 	return json_pack(
 		"{s:s, s:{s:s, s:I, s:b}, s:{s:I, s:I}, s:I, s:s, s:{s:I, s:I, s:I}, "
-		"s:{s:b, s:I, s:o*}}",
+		"s:{s:b, s:I, s:o*}, s:{s:I}}",
 		"name", p->name,
 		"replication", "mode", p->mode, "quorum", (json_int_t)p->quorum,
 		"degrade_to_async", p->degrade_to_async,
@@ -254,7 +259,7 @@ json_t *policy_json(const struct policy *p)
 		"detection", "heartbeat_ms", (json_int_t)p->heartbeat_ms,
 		"misses", (json_int_t)p->misses, "canary_ms", (json_int_t)p->canary_ms,
 		"failover", "automatic", p->automatic, "anti_flap_s", (json_int_t)p->anti_flap_s,
-		"candidates", cands);
+		"candidates", cands, "switchover", "max_pause_ms", (json_int_t)p->max_pause_ms);
 }
 
 /* ---- diff ------------------------------------------------------------------ */

@@ -17,6 +17,7 @@
  *   prefer: rpo                         # rto: past the RTO budget, elect beyond the RPO (async only)
  *   detection: {heartbeat_ms: 100ms, misses: 3, canary_ms: 1s}
  *   failover: {automatic: true, anti_flap_s: 30s, candidates: [eu-west, ap-south]}
+ *   switchover: {max_pause_ms: 20s}     # writes paused at most this long, then it aborts
  *
  * A duration is a number in the key's unit (rto_ms: 1000, anti_flap_s: 30)
  * or a string with its unit: "250ms", "5s", "2m", "1h".
@@ -32,6 +33,9 @@
 
 #define POLICY_NAME_MAX 64
 #define POLICY_MAX_SITES 8
+/* switchover.max_pause_ms's bound: the SWITCHOVER state's own deadline
+ * (fsm/dr.fsm.yaml; tests/check_policy.c holds them equal). */
+#define POLICY_MAX_PAUSE_MS 20000
 
 struct policy {
 	char name[POLICY_NAME_MAX];
@@ -52,6 +56,9 @@ struct policy {
 	uint64_t anti_flap_s;
 	char candidates[POLICY_MAX_SITES][POLICY_NAME_MAX];
 	int ncandidates;
+	uint64_t max_pause_ms;        /* switchover, failback: the longest the primary's
+				       * writes stay paused for the target to catch up;
+				       * past it the switchover aborts, writes resume */
 };
 
 /* The cluster a policy will govern: its sites' names (nsites 0: no
@@ -62,7 +69,8 @@ struct policy_cluster {
 };
 
 /* The built-in default: sync quorum 1, RPO 5 s, RTO 1 s, prefer rpo,
- * heartbeat 100 ms x 3, canary 1 s, automatic, anti-flapping 30 s. */
+ * heartbeat 100 ms x 3, canary 1 s, automatic, anti-flapping 30 s, a
+ * switchover's pause at most 20 s. */
 void policy_default(struct policy *p);
 
 /*

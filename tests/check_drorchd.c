@@ -282,8 +282,9 @@ START_TEST(test_jitter_and_loss_to_the_sites_is_not_a_failover)
 		snprintf(name, sizeof(name), "orch-%s", L.names[i]);
 		link_set(name, "{\"latency_ms\":25,\"jitter_ms\":50,\"loss_pct\":2}");
 	}
-	/* 30 s in make check; DRORCH_JITTER_TEST_S=600 for a long watch. */
-	long seconds = getenv("DRORCH_JITTER_TEST_S") ? atol(getenv("DRORCH_JITTER_TEST_S")) : 30;
+	/* 15 s (about 450 heartbeats) in make check; DRORCH_JITTER_TEST_S=600
+	 * for a long watch. */
+	long seconds = getenv("DRORCH_JITTER_TEST_S") ? atol(getenv("DRORCH_JITTER_TEST_S")) : 15;
 	uint64_t end = time_mono_ms() + (uint64_t)seconds * 1000;
 	while (time_mono_ms() < end) {
 		ck_assert_int_eq(tl_status_epoch(&L), 1);
@@ -517,11 +518,15 @@ START_TEST(test_switchover_aborts_when_the_target_cannot_catch_up)
 {
 	const char *extra[] = { "--enable-faults", NULL };
 	tl_lab_up(&L, extra);
+	/* The primary's writes stay paused 2 s at most, not the state's 20 s. */
+	char url[128];
+	snprintf(url, sizeof(url), "%s/v1/policy", L.url);
+	const char *pol = "name: test\nfailover: {anti_flap_s: 0}\nswitchover: {max_pause_ms: 2s}\n";
+	ck_assert_int_eq(th_http("PUT", url, OP_TOKEN, pol, strlen(pol), NULL, NULL), 200);
 	const char *slow = "{\"slow_fsync_ms\":25000}";
 	ck_assert_int_eq(th_site_req(&L.site[2], "POST", "/v1/admin/faults", true, slow,
 				     strlen(slow), NULL, NULL), 200);
 	ck_assert_int_eq(th_site_put(&L.site[0], "before-switchover"), 200);
-	char url[128];
 	snprintf(url, sizeof(url), "%s/v1/switchover", L.url);
 	const char *body = "{\"to\":\"ap-south\"}";
 	ck_assert_int_eq(th_http("POST", url, OP_TOKEN, body, strlen(body), NULL, NULL), 202);
@@ -537,6 +542,18 @@ START_TEST(test_switchover_aborts_when_the_target_cannot_catch_up)
 	json_t *run = newest_run();
 	ck_assert_str_eq(json_string_value(json_object_get(run, "kind")), "switchover");
 	ck_assert_str_eq(json_string_value(json_object_get(run, "outcome")), "failed");
+	json_t *steps = json_object_get(run, "steps"), *step, *drain = NULL;
+	size_t i;
+	json_array_foreach(steps, i, step)
+		if (!strcmp(json_string_value(json_object_get(step, "name")) ?: "", "drain"))
+			drain = json_object_get(step, "detail");
+	ck_assert_msg(drain, "the run has no drain step");
+	json_int_t waited = json_integer_value(json_object_get(drain, "waited_ms"));
+	ck_assert_int_eq(json_integer_value(json_object_get(drain, "max_pause_ms")), 2000);
+	ck_assert_msg(waited >= 2000 && waited < 10000, "paused %lld ms", (long long)waited);
+	ck_assert_msg(strstr(json_string_value(json_object_get(drain, "error")) ?: "",
+			     "did not catch up in 2000 ms"), "drain: %s",
+		      json_string_value(json_object_get(drain, "error")));
 	json_decref(run);
 	ck_assert_int_eq(tl_status_epoch(&L), 1);
 	long rc = 0;

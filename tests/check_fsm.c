@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fsm.h"
+#include "policy.h"
 #include "testhelp.h"
 
 /* ---- the engine on the real table ---------------------------------------- */
@@ -137,6 +138,8 @@ START_TEST(test_fsm_transient_states_leave_on_timeout)
 	ck_assert_int_gt(transient, 0);
 	ck_assert_uint_eq(fsm_state_timeout_ms[FSM_S_SUSPECT], 3000);
 	ck_assert_uint_eq(fsm_state_timeout_ms[FSM_STEADY], 0);
+	/* A policy's switchover.max_pause_ms cannot outlast the state it pauses in. */
+	ck_assert_uint_eq(fsm_state_timeout_ms[FSM_S_SWITCHOVER], POLICY_MAX_PAUSE_MS);
 }
 END_TEST
 

@@ -53,6 +53,7 @@ START_TEST(test_default)
 	ck_assert_int_eq(p.canary_ms, 1000);
 	ck_assert(p.automatic);
 	ck_assert_int_eq(p.anti_flap_s, 30);
+	ck_assert_int_eq(p.max_pause_ms, 20000);
 	struct policy q = accepted("name: default\n", &three);  /* every key optional */
 	ck_assert_mem_eq(&p, &q, sizeof(p));
 }
@@ -132,12 +133,14 @@ START_TEST(test_durations_take_units)
 	}
 	struct policy p = accepted("rto_ms: 2s\nrpo: {max_ms: 250ms}\n"
 				   "detection: {heartbeat_ms: 50ms, canary_ms: 3s}\n"
-				   "failover: {anti_flap_s: 2m}\n", &three);
+				   "failover: {anti_flap_s: 2m}\n"
+				   "switchover: {max_pause_ms: 3s}\n", &three);
 	ck_assert_int_eq(p.rto_ms, 2000);
 	ck_assert_int_eq(p.rpo_ms, 250);
 	ck_assert_int_eq(p.heartbeat_ms, 50);
 	ck_assert_int_eq(p.canary_ms, 3000);
 	ck_assert_int_eq(p.anti_flap_s, 120);
+	ck_assert_int_eq(p.max_pause_ms, 3000);
 }
 END_TEST
 
@@ -159,6 +162,9 @@ START_TEST(test_bad_policies_are_refused_with_position)
 		{ "replication:\n  quorum: 3\n", "p.yaml:2:11: quorum: 3 replica(s) must confirm "
 						 "each write, but this cluster has 2" },
 		{ "rto_ms: 0\n", "p.yaml:1:9: rto_ms: expected between 1 and 3600000 ms" },
+		{ "switchover: {max_pause_ms: 30s}\n", "p.yaml:1:28: max_pause_ms: expected "
+		  "between 100 and 20000 ms" },
+		{ "switchover: {pause: 1s}\n", "p.yaml:1:14: switchover: unknown key 'pause'" },
 		{ "rto_ms: soon\n", "p.yaml:1:9: rto_ms: expected a whole number, or one with a "
 				    "unit" },
 		{ "detection: {heartbeat_ms: 5ms}\n", "p.yaml:1:27: heartbeat_ms: expected between "
