@@ -67,6 +67,7 @@ struct frt {
 	char proc2[LAB_NAME];      /* a second one (etcd's quorum lost) */
 	int inst;                  /* the drorchd instance it hit (-1: none) */
 	bool cut;                  /* HA: inst is cut off from etcd */
+	int spare;                 /* ... but from this member (-1: from all) */
 	int64_t term;              /* HA: a stopped leader's term */
 	int successor;             /* HA: an instance seen leading while inst is stopped */
 	int nlinks;
@@ -1165,9 +1166,14 @@ static int fire_ha(struct faults *fs, struct frt *r, char *what, size_t len)
 		fs->orch_stopped[i] = true;
 		return snprintf(what, len, "SIGSTOP %s (term %" PRId64 ")", name, r->term), 0;
 	case FK_HA_CUT_LEADER:
-		if (lab_cut_from_etcd(t->lab, i, true, err, sizeof(err)))
+	case FK_HA_CUT_LEADER_PARTLY:
+		r->spare = f->kind == FK_HA_CUT_LEADER ? -1 : f->pick;
+		if (lab_cut_from_etcd(t->lab, i, true, r->spare, err, sizeof(err)))
 			return snprintf(what, len, "%s", err), 1;
 		r->cut = true;
+		if (r->spare >= 0)
+			return snprintf(what, len, "%s cut off from etcd but etcd-%d", name,
+					r->spare + 1), 0;
 		return snprintf(what, len, "%s cut off from etcd (%s.etcd-1..3 blackholed)", name, name), 0;
 	default:  /* the leader or a follower, killed */
 		if (kill9(fs, name))
@@ -1385,9 +1391,11 @@ static void finish(struct faults *fs, struct frt *r)
 	case FK_HA_STOP_LEADER:
 		resume_leader(fs, r);
 		return;
-	case FK_HA_CUT_LEADER: {
+	case FK_HA_CUT_LEADER:
+	case FK_HA_CUT_LEADER_PARTLY: {
 		char err[300];
-		if (r->cut && lab_cut_from_etcd(fs->t->lab, r->inst, false, err, sizeof(err)))
+		if (r->cut && lab_cut_from_etcd(fs->t->lab, r->inst, false, r->spare, err,
+						sizeof(err)))
 			chaos_say(fs->t, "drlink: %s", err);
 		r->cut = false;
 		chaos_say(fs->t, "#%d end: %s's links to etcd healed", f->index, chaos_orch_name(fs->t, r->inst));

@@ -108,6 +108,7 @@ static const struct {
 	[FK_HA_CUT_LEADER] = { "cut-leader-from-etcd", FC_HA },
 	[FK_HA_KILL_ETCD] = { "kill-9-etcd-member", FC_HA },
 	[FK_HA_LOSE_QUORUM] = { "lose-etcd-quorum", FC_HA },
+	[FK_HA_CUT_LEADER_PARTLY] = { "cut-leader-from-2-etcd", FC_HA },
 };
 
 const char *sched_class_name(enum fclass c) { return class_names[c]; }
@@ -306,14 +307,14 @@ static void draw_operator(struct rng *r, struct fault *f)
 	}
 }
 
-/* Losing etcd's quorum is the rare one: 1 in 16. */
+/* Losing etcd's quorum is the rare one: 1 in 18. */
 static void draw_ha(struct rng *r, struct fault *f)
 {
 	static const enum fkind k[] = {
 		FK_HA_KILL_LEADER, FK_HA_KILL_LEADER, FK_HA_KILL_LEADER, FK_HA_KILL_LEADER,
 		FK_HA_KILL_FOLLOWER, FK_HA_KILL_FOLLOWER, FK_HA_KILL_FOLLOWER,
 		FK_HA_STOP_LEADER, FK_HA_STOP_LEADER, FK_HA_STOP_LEADER,
-		FK_HA_CUT_LEADER, FK_HA_CUT_LEADER,
+		FK_HA_CUT_LEADER, FK_HA_CUT_LEADER, FK_HA_CUT_LEADER_PARTLY, FK_HA_CUT_LEADER_PARTLY,
 		FK_HA_KILL_ETCD, FK_HA_KILL_ETCD, FK_HA_KILL_ETCD,
 		FK_HA_LOSE_QUORUM,
 	};
@@ -334,6 +335,11 @@ static void draw_ha(struct rng *r, struct fault *f)
 		break;
 	case FK_HA_CUT_LEADER:
 		f->target = T_LEADER;
+		f->dur_s = rng_real(r, 1.0, 6.0);
+		break;
+	case FK_HA_CUT_LEADER_PARTLY:  /* pick: the member it still reaches */
+		f->target = T_LEADER;
+		f->pick = (int)rng_range(r, 0, 2);
 		f->dur_s = rng_real(r, 1.0, 6.0);
 		break;
 	case FK_HA_KILL_ETCD:
@@ -505,6 +511,9 @@ void sched_describe(const struct fault *f, const char *const names[3], char *out
 		break;
 	case FK_HA_CUT_LEADER:
 		snprintf(what, sizeof(what), "blackhole its links to etcd");
+		break;
+	case FK_HA_CUT_LEADER_PARTLY:
+		snprintf(what, sizeof(what), "blackhole its links to etcd but etcd-%d's", f->pick + 1);
 		break;
 	case FK_HA_LOSE_QUORUM:
 		snprintf(what, sizeof(what), "left alone: the other two killed (no quorum)");

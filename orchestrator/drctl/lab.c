@@ -18,7 +18,7 @@
  * and store (DIR/drorchd-N.db), all through the same drorchd->site links;
  * then wait until exactly one instance answers /healthz/leader 200 and it
  * reports STEADY.  Its own etcd links let one instance be cut off from etcd
- * alone (lab_cut_from_etcd).  A member restarted on its data dir (lab start) rejoins with the
+ * alone, or from all members but one (lab_cut_from_etcd).  A member restarted on its data dir (lab start) rejoins with the
  * same argv: etcd ignores the --initial-cluster flags once it has data.
  *
  * LAB.yaml (every key optional):
@@ -1594,7 +1594,8 @@ static int create_etcd_links(struct lab *l, struct httpc *c, char *err, size_t e
 	return 0;
 }
 
-int lab_cut_from_etcd(const struct lab *l, int i, bool cut, char *err, size_t errlen)
+int lab_cut_from_etcd(const struct lab *l, int i, bool cut, int spare, char *err,
+		      size_t errlen)
 {
 	struct lab_cond cond = { .has_partition = true, .direction = "both" };
 	snprintf(cond.partition, sizeof(cond.partition), "%s", cut ? "blackhole" : "none");
@@ -1602,6 +1603,8 @@ int lab_cut_from_etcd(const struct lab *l, int i, bool cut, char *err, size_t er
 		return seterr(err, errlen, "drorchd instance %d: not an instance of an HA lab", i + 1);
 	for (int k = 0; k < l->netcd; k++) {
 		char from[LAB_NAME], to[LAB_NAME];
+		if (k == spare)
+			continue;
 		orch_name(l, i, from, sizeof(from));
 		snprintf(to, sizeof(to), "etcd-%d", k + 1);
 		const struct lab_link *link = lab_link_between(l, from, to);

@@ -180,8 +180,10 @@ int lab_link_set(const struct lab *l, const char *link, const struct lab_cond *c
 		 char **answer, char *err, size_t errlen);
 /* Cuts (partition blackhole, both directions) or heals (partition none)
  * every link from drorchd instance i (0 <= i < norchs) to the etcd members
- * of an HA lab: that instance alone loses etcd.  -1 without HA. */
-int lab_cut_from_etcd(const struct lab *l, int i, bool cut, char *err, size_t errlen);
+ * of an HA lab but the one to member spare (0-based; -1: none spared): that
+ * instance alone loses etcd, or all of it but one member.  -1 without HA. */
+int lab_cut_from_etcd(const struct lab *l, int i, bool cut, int spare, char *err,
+		      size_t errlen);
 
 /* "80ms", "1.5s", "80" (ms) -> ms; "1%" or "1" -> percent; "1mbit",
  * "500kbit", "1gbit", "800" (kbit) -> kbit/s.  0 or -1 (bad text). */
