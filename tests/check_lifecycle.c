@@ -4,17 +4,20 @@
  * For each lifecycle (a failover after kill -9 of the primary, an
  * operator's failover, a switchover, a failback, an upgrade and its
  * rollback, a rejoin, a failure held in the anti-flapping window and then
- * failed over by an operator or acknowledged and resumed) a reference pass records
+ * failed over by an operator or acknowledged and resumed, a switchover
+ * whose target cannot catch up, aborted) a reference pass records
  * the transitions it takes, and the test checks that path against the
  * generated table: each row a transition of fsm_rows, chained from a
  * resting state back to one, the run opened by one row (opens_run) and
- * ended by another (ends_run: succeeded).  Then, for every row of that
- * path, the lifecycle runs again under write load with drorchd set to
- * SIGKILL itself right after committing that row (DRORCH_TEST_CRASH_FILE),
- * drorchd is restarted, and the run must end right exactly once: one new
- * run of the lifecycle's kind, succeeded, whose transitions chain through
- * the table with no step taken twice; one epoch bump (one promotion); every
- * acknowledged write on the new primary; the audit chain intact.
+ * ended by another (ends_run: the lifecycle's outcome).  Then, for every
+ * row of that path, the lifecycle runs again under write load with drorchd
+ * set to SIGKILL itself right after committing that row
+ * (DRORCH_TEST_CRASH_FILE), drorchd is restarted, and the run must end
+ * right exactly once: one new run of the lifecycle's kind, with its
+ * outcome, whose transitions chain through the table with no step taken
+ * twice; one epoch bump (one promotion) when it succeeds, none when it
+ * aborts; every acknowledged write on the primary it leaves; the audit
+ * chain intact.
  *
  * The crash points come from the table and the reference pass, not from a
  * hand list: a row added to a lifecycle is walked without editing this file.
@@ -47,29 +50,49 @@ static bool crash_taken;  /* the crash of this pass happened in lifecycle_start 
 
 enum lifecycle {
 	LC_FAILOVER, LC_OPERATOR, LC_SWITCHOVER, LC_FAILBACK, LC_UPGRADE, LC_ROLLBACK,
-	LC_RESUMED, LC_HELD, LC_REJOIN, LC_COUNT  /* index % 3 is the part: each about as long */
+	LC_RESUMED, LC_HELD, LC_REJOIN, LC_ABORTED,
+	LC_COUNT  /* index % 3 is the part: each about as long */
 };
 
 static const struct {
 	const char *name;
 	const char *kind;	/* the run it opens */
+	const char *outcome;	/* how it ends: succeeded (a new primary, one epoch
+				 * bump) or failed (the same primary and epoch) */
 } lifecycles[LC_COUNT] = {
-	[LC_FAILOVER] = { "failover after kill -9 of the primary", "failover" },
-	[LC_OPERATOR] = { "operator failover", "failover" },
-	[LC_SWITCHOVER] = { "switchover", "switchover" },
-	[LC_FAILBACK] = { "failback", "failback" },
-	[LC_UPGRADE] = { "rolling upgrade, finalized", "upgrade" },
-	[LC_ROLLBACK] = { "rollback of an upgrade", "upgrade" },
-	[LC_REJOIN] = { "rejoin of a diverged old primary", NULL },  /* no run */
+	[LC_FAILOVER] = { "failover after kill -9 of the primary", "failover", "succeeded" },
+	[LC_OPERATOR] = { "operator failover", "failover", "succeeded" },
+	[LC_SWITCHOVER] = { "switchover", "switchover", "succeeded" },
+	[LC_FAILBACK] = { "failback", "failback", "succeeded" },
+	[LC_UPGRADE] = { "rolling upgrade, finalized", "upgrade", "succeeded" },
+	[LC_ROLLBACK] = { "rollback of an upgrade", "upgrade", "succeeded" },
+	[LC_REJOIN] = { "rejoin of a diverged old primary", NULL, NULL },  /* no run */
 	[LC_HELD] = { "a failure inside the anti-flapping window, held, then an operator's failover",
-		      "failover" },
+		      "failover", "succeeded" },
 	[LC_RESUMED] = { "a failure inside the anti-flapping window, held, acknowledged and resumed",
-			 "failover" },
+			 "failover", "succeeded" },
+	[LC_ABORTED] = { "switchover aborted: its target cannot catch up", "switchover",
+			 "failed" },
 };
+
+/* Whether lifecycle lc moves the primary (its run succeeds). */
+static bool moves(enum lifecycle lc)
+{
+	return !lifecycles[lc].outcome || !strcmp(lifecycles[lc].outcome, "succeeded");
+}
 
 /* LC_HELD's and LC_RESUMED's policy: a failover inside the last 10
  * minutes holds the next. */
 #define HELD_POLICY "name: test\nfailover: {anti_flap_s: 600}\ndetection: {canary_ms: 500}\n"
+
+/* LC_ABORTED's: a switchover pauses the primary's writes 1 s at most; its
+ * target's fsyncs take 20 s (a fault), so it cannot catch up. */
+#define ABORT_POLICY "name: test\nfailover: {anti_flap_s: 0}\ndetection: {canary_ms: 500}\n" \
+	"switchover: {max_pause_ms: 1s}\n"
+#define ABORT_FSYNC "{\"slow_fsync_ms\":20000}"
+
+/* The drsite arguments of labs whose faults are injected (LC_REJOIN, LC_ABORTED). */
+static const char *const site_faults[] = { "--enable-faults", NULL };
 
 /* Upgrades are real: the sites start on drsite-0.1.0 (OLD) and an upgrade
  * restarts them on drsite (NEW, DRSITE_VERSION).  A finalized upgrade
@@ -197,6 +220,21 @@ static struct th_site *site_named(const char *name)
 	return NULL;
 }
 
+static long post_fault(struct th_site *s, const char *body)
+{
+	return th_site_req(s, "POST", "/v1/admin/faults", true, body, strlen(body), NULL, NULL);
+}
+
+/* A switchover's target: the first site that is not `from`. */
+static struct th_site *target_of(const char *from)
+{
+	for (int i = 0; i < L.nsites; i++)
+		if (strcmp(L.names[i], from))
+			return &L.site[i];
+	ck_abort_msg("no site besides %s", from);
+	return NULL;
+}
+
 /* An operator request's answer: 202, or, when drorchd is to crash on the
  * way (crashing), no answer at all (an upgrade's answer waits for its run
  * to open: U01 kills drorchd first). */
@@ -293,12 +331,12 @@ static void lifecycle_start(enum lifecycle lc, const char *from, const char *cra
 	case LC_OPERATOR:
 		accepted(tl_orch_post(&L, "/v1/failover", NULL), crashing, "/v1/failover");
 		return;
+	case LC_ABORTED:  /* the target's next flush takes 20 s, a write after the fault */
+		ck_assert_int_eq(post_fault(target_of(from), ABORT_FSYNC), 200);
+		time_sleep_ms(100);
+		/* fall through */
 	case LC_SWITCHOVER:
-		for (int i = 0; i < L.nsites; i++)
-			if (strcmp(L.names[i], from)) {
-				snprintf(body, sizeof(body), "{\"to\":\"%s\"}", L.names[i]);
-				break;
-			}
+		snprintf(body, sizeof(body), "{\"to\":\"%s\"}", target_of(from)->name);
 		accepted(tl_orch_post(&L, "/v1/switchover", body), crashing, "/v1/switchover");
 		return;
 	case LC_FAILBACK:
@@ -337,10 +375,10 @@ static void swap_agent(void)
 }
 
 /* Waits until the run after `runs_before` has ended and the machine rests
- * with a primary other than `from`; its name into primary.  A state that
- * waits for an operator fails the test at once. */
-static void wait_lifecycle_done(long long runs_before, const char *from, char *primary,
-				size_t len, const char *what)
+ * with a primary other than `from` (moved) or `from` still; its name into
+ * primary.  A state that waits for an operator fails the test at once. */
+static void wait_lifecycle_done(long long runs_before, const char *from, bool moved,
+				char *primary, size_t len, const char *what)
 {
 	char last[256] = "no answer";
 	for (uint64_t end = time_mono_ms() + 30000; time_mono_ms() < end; time_sleep_ms(50)) {
@@ -353,7 +391,8 @@ static void wait_lifecycle_done(long long runs_before, const char *from, char *p
 			 json_string_value(json_object_get(st, "state")) ?: "?", p);
 		ck_assert_msg(!json_is_true(json_object_get(st, "awaits_operator")),
 			      "%s: %s; see %s", what, last, L.log);
-		bool rests = json_is_true(json_object_get(st, "resting")) && *p && strcmp(p, from);
+		bool rests = json_is_true(json_object_get(st, "resting")) && *p &&
+			     !strcmp(p, from) == !moved;
 		snprintf(primary, len, "%s", p);
 		json_decref(st);
 		json_t *run = rests ? tl_newest_run(&L) : NULL;
@@ -368,11 +407,23 @@ static void wait_lifecycle_done(long long runs_before, const char *from, char *p
 }
 
 /* After the lifecycle: every site back in its role under the new primary
- * (a killed primary restarted: it rejoins). */
+ * (a killed primary restarted: it rejoins; an aborted switchover's target,
+ * inside its 20 s fsync, restarted without the fault). */
 static void lifecycle_settle(enum lifecycle lc, const char *from, const char *primary)
 {
 	if (lc == LC_FAILOVER || lc == LC_HELD || lc == LC_RESUMED)
 		ck_assert(th_site_start(site_named(from), NULL));
+	if (lc == LC_ABORTED) {  /* the primary takes writes again: reopened */
+		long put = 0;
+		for (uint64_t end = time_mono_ms() + 5000; put != 200 && time_mono_ms() < end;
+		     time_sleep_ms(50))
+			put = th_site_put(site_named(primary), "after-the-abort");
+		ck_assert_msg(put == 200, "%s's writes stay paused after the abort: %ld; see %s",
+			      primary, put, L.log);
+		struct th_site *t = target_of(from);
+		th_kill(t->pid, SIGKILL, 5000);
+		ck_assert(th_site_start(t, site_faults));
+	}
 	ck_assert_msg(wait_all_follow(primary, 20000), "%s does not lead every site; see %s",
 		      primary, L.log);
 	if (lc != LC_UPGRADE && lc != LC_ROLLBACK)
@@ -408,10 +459,11 @@ static int ref_n;
 /*
  * The run's transitions among t[0..n): chained through the table from the
  * row that opened it (opens_run) to the one that ended it (ends_run:
- * succeeded), no step taken more often than in the reference pass.
+ * outcome), no step taken more often than in the reference pass.
  * Returns how many; fails the test if the chain is broken.
  */
-static int check_run_chain(const struct transition *t, int n, long long run, const char *what)
+static int check_run_chain(const struct transition *t, int n, long long run,
+			   const char *outcome, const char *what)
 {
 	const struct transition *v[MAX_PATH_ROWS];
 	int k = 0;
@@ -435,8 +487,9 @@ static int check_run_chain(const struct transition *t, int n, long long run, con
 	}
 	ck_assert_msg(v[0]->r->opens_run, "%s: run %lld begins with %s, which opens no run: %s",
 		      what, run, v[0]->row, rows);
-	ck_assert_msg(v[k - 1]->r->ends_run && !strcmp(v[k - 1]->r->ends_run, "succeeded"),
-		      "%s: run %lld ends with %s, not a success: %s", what, run, v[k - 1]->row, rows);
+	ck_assert_msg(v[k - 1]->r->ends_run && !strcmp(v[k - 1]->r->ends_run, outcome),
+		      "%s: run %lld ends with %s, not %s: %s", what, run, v[k - 1]->row, outcome,
+		      rows);
 	return k;
 }
 
@@ -502,7 +555,7 @@ static int run_once(enum lifecycle lc, const char *crash_row, char path[][64], i
 		tl_start_orch(&L, NULL);
 	}
 	char primary[64];
-	wait_lifecycle_done(m.runs, m.primary, primary, sizeof(primary), what);
+	wait_lifecycle_done(m.runs, m.primary, moves(lc), primary, sizeof(primary), what);
 	time_sleep_ms(150);  /* the writers reach the new primary */
 	ck_assert_int_gt(tl_writers_stop(&ws), 10);
 	tl_writers_check_on(&ws, site_named(primary));
@@ -518,15 +571,16 @@ static int run_once(enum lifecycle lc, const char *crash_row, char path[][64], i
 		}
 	ck_assert_msg(fresh == 1, "%s: %d runs instead of one", what, fresh);
 	ck_assert_str_eq(json_string_value(json_object_get(mine, "kind")), lifecycles[lc].kind);
-	ck_assert_str_eq(json_string_value(json_object_get(mine, "outcome")), "succeeded");
+	ck_assert_str_eq(json_string_value(json_object_get(mine, "outcome")), lifecycles[lc].outcome);
 	long long run = json_integer_value(json_object_get(mine, "id"));
 	json_decref(runs);
-	ck_assert_msg(tl_status_epoch(&L) == m.epoch + 1, "%s: epoch %lld -> %lld, not one bump",
-		      what, m.epoch, tl_status_epoch(&L));
+	long long bumps = moves(lc) ? 1 : 0;
+	ck_assert_msg(tl_status_epoch(&L) == m.epoch + bumps, "%s: epoch %lld -> %lld, not %lld "
+		      "bump(s)", what, m.epoch, tl_status_epoch(&L), bumps);
 
 	struct transition t[64];
 	int n = transitions_since(m.seq, t, 64);
-	check_run_chain(t, n, run, what);
+	check_run_chain(t, n, run, lifecycles[lc].outcome, what);
 	ck_assert_msg(tl_verify_audit(&L) == 0, "%s: the audit chain does not verify", what);
 	lifecycle_settle(lc, m.primary, primary);
 
@@ -620,14 +674,10 @@ static void prepare(enum lifecycle lc)
 		char from[64], primary[64];
 		current_primary(from, sizeof(from));
 		ck_assert_int_eq(tl_orch_post(&L, "/v1/upgrades", body), 202);
-		wait_lifecycle_done(runs, from, primary, sizeof(primary), "the upgrade to roll back");
+		wait_lifecycle_done(runs, from, true, primary, sizeof(primary),
+				    "the upgrade to roll back");
 		ck_assert_msg(wait_all_follow(primary, 20000), "after the upgrade; see %s", L.log);
 	}
-}
-
-static long post_fault(struct th_site *s, const char *body)
-{
-	return th_site_req(s, "POST", "/v1/admin/faults", true, body, strlen(body), NULL, NULL);
 }
 
 /*
@@ -729,15 +779,16 @@ static int rejoin_once(enum lifecycle lc, const char *crash_row, char path[][64]
 /* The reference pass, then a crash after each of its rows. */
 static void walk(enum lifecycle lc)
 {
-	const char *faults[] = { "--enable-faults", NULL };
 	int (*once)(enum lifecycle, const char *, char[][64], int) =
 		lc == LC_REJOIN ? rejoin_once : run_once;
 	if (lc == LC_HELD || lc == LC_RESUMED)
 		tl_write_file(L.policy, HELD_POLICY);
+	if (lc == LC_ABORTED)
+		tl_write_file(L.policy, ABORT_POLICY);
 	if (lc == LC_UPGRADE || lc == LC_ROLLBACK)
 		lab_up_at_old();
 	else
-		tl_lab_up(&L, lc == LC_REJOIN ? faults : NULL);
+		tl_lab_up(&L, lc == LC_REJOIN || lc == LC_ABORTED ? site_faults : NULL);
 	char path[MAX_PATH_ROWS][64];
 	ref_path = NULL;
 	prepare(lc);
