@@ -828,43 +828,15 @@ START_TEST(test_crash_after_every_transition_of_each_lifecycle_resumes_once)
 }
 END_TEST
 
-/*
- * The walks take minutes, mostly waiting: unless one lifecycle or part is
+/* The walks take minutes, mostly waiting: unless one lifecycle or part is
  * asked for, this program runs itself three times at once, copy K walking
- * the lifecycles whose index is K modulo 3, each in its own lab (ports
- * picked free), and fails if any copy does.
- */
-static int run_in_parts(const char *self)
-{
-	enum { PARTS = 3 };
-	pid_t pid[PARTS];
-	int failed = 0;
-	for (int k = 0; k < PARTS; k++) {
-		char part[16];
-		snprintf(part, sizeof(part), "%d/%d", k, PARTS);
-		pid[k] = fork();
-		if (pid[k] == 0) {
-			setenv("DRORCH_LIFECYCLE_PART", part, 1);
-			execl(self, self, (char *)NULL);
-			_exit(127);
-		}
-		if (pid[k] < 0)
-			failed = 1;
-	}
-	for (int k = 0; k < PARTS; k++) {
-		int st;
-		if (pid[k] > 0 && (waitpid(pid[k], &st, 0) != pid[k] || !WIFEXITED(st) ||
-				   WEXITSTATUS(st) != 0))
-			failed = 1;
-	}
-	return failed;
-}
+ * the lifecycles whose index is K modulo 3, each in its own lab. */
+static const char *const parts[] = { "0/3", "1/3", "2/3", NULL };
 
-int main(int argc, char **argv)
+int main(void)
 {
-	(void)argc;
 	if (!getenv("DRORCH_LIFECYCLE") && !getenv("DRORCH_LIFECYCLE_PART"))
-		return run_in_parts(argv[0]);
+		return th_run_copies("DRORCH_LIFECYCLE_PART", parts);
 	Suite *s = suite_create("lifecycle");
 	TCase *tc = tcase_create("crash-resume");
 	tcase_add_checked_fixture(tc, setup, teardown);

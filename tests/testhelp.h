@@ -38,6 +38,16 @@ void th_rmrf(const char *dir);
  * NULL).  Registered for cleanup.  Returns the pid, or -1.
  */
 pid_t th_spawn(char *const argv[], const char *logfile);
+
+/*
+ * Runs this test program again once per value of values (NULL-ended), all
+ * at once, with environment variable name set to that value in each copy
+ * (CK_RUN_CASE=CASE: one Check test case), and waits for every copy.  For
+ * the end-to-end programs whose cases mostly wait: each copy sets up its
+ * own labs (ports picked free) and prints its own Check summary.  0 when
+ * every copy exited 0.
+ */
+int th_run_copies(const char *name, const char *const values[]);
 /* Sends sig and, for SIGKILL/SIGTERM, waits (up to timeout_ms) for the exit.
  * Returns the wait status, or -1 if it did not exit in time. */
 int th_kill(pid_t pid, int sig, long timeout_ms);
