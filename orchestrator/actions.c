@@ -42,7 +42,7 @@ uint64_t orch_state_deadline(struct orch *o)
 {
 	pthread_mutex_lock(&o->mu);
 	int s = fsm_state_by_name(o->cluster.state);
-	uint64_t d = o->state_entered_ms + (s >= 0 ? fsm_state_timeout_ms[s] : 0);
+	uint64_t d = o->state_entered_ms + (s >= 0 ? o->state_timeout_ms[s] : 0);
 	pthread_mutex_unlock(&o->mu);
 	return d > 100 ? d - 100 : d;
 }

@@ -513,6 +513,32 @@ static void crash_point(struct orch *o, const struct fsm_row *row)
 	}
 }
 
+/*
+ * Tests only: each state's timeout from the spec, but for the states that
+ * DRORCH_TEST_TIMEOUT_MS names ("STATE=MS[,STATE=MS...]", e.g.
+ * "PROMOTING=1500"), so that a test reaches a timeout row in seconds.  A
+ * resting state keeps having none; a bad entry is logged and skipped.
+ */
+static void state_timeouts(struct orch *o)
+{
+	memcpy(o->state_timeout_ms, fsm_state_timeout_ms, sizeof(o->state_timeout_ms));
+	const char *p = getenv("DRORCH_TEST_TIMEOUT_MS");
+	while (p && *p) {
+		size_t len = strcspn(p, ",");
+		char item[64];
+		snprintf(item, sizeof(item), "%.*s", (int)len, p);
+		char *eq = strchr(item, '=');
+		int s = eq ? (*eq = '\0', fsm_state_by_name(item)) : -1;
+		long ms = eq ? strtol(eq + 1, NULL, 10) : 0;
+		if (s >= 0 && fsm_state_timeout_ms[s] && ms > 0 && ms <= 3600000)
+			o->state_timeout_ms[s] = (unsigned)ms;
+		else
+			log_event(LOG_WARN, "orch.test_timeout_ignored", "{s:s}", "item", item);
+		p += len;
+		p += strspn(p, ",");
+	}
+}
+
 static void step_pause(const struct fsm_row *row)
 {
 	const char *ms = getenv("DRORCH_TEST_STEP_MS");
@@ -723,7 +749,7 @@ static bool views_since_locked(const struct orch *o, uint64_t since)
 static int health_event_locked(struct orch *o, uint64_t now, uint64_t started, json_t **detail)
 {
 	enum fsm_state s = orch_state_locked(o);
-	uint32_t timeout = fsm_state_timeout_ms[s];
+	uint32_t timeout = o->state_timeout_ms[s];
 	if (timeout && now - o->state_entered_ms > timeout)
 		return FSM_E_TIMEOUT;
 	int p = orch_site_index(o, o->cluster.primary);
@@ -803,23 +829,31 @@ static const char *run_last_outcome(struct orch *o, int64_t run)
 /*
  * After a (re)start: a run still open in a state that has none (a crash
  * between the transition that ended it and its end) is ended with the
- * outcome that transition gave it; in a transient state, its action is
- * re-run.
+ * outcome that transition gave it, before anything else is fed (a store
+ * found behind the sites must not end it a second time: R01 ends runs).
  */
-static void resume(struct orch *o)
+static void end_ended_run(struct orch *o)
 {
 	pthread_mutex_lock(&o->mu);
 	enum fsm_state s = orch_state_locked(o);
 	int64_t run = o->cluster.run_id;
+	pthread_mutex_unlock(&o->mu);
+	if (!run || fsm_state_run_open[s])
+		return;
+	const char *outcome = run_last_outcome(o, run);
+	log_event(LOG_WARN, "orch.resume_run_end", "{s:I, s:s, s:s}", "run", (json_int_t)run,
+		  "state", fsm_state_names[s], "outcome", outcome);
+	finish_run(o, outcome);
+}
+
+/* After a (re)start, in a transient state: its action is re-run. */
+static void resume(struct orch *o)
+{
+	pthread_mutex_lock(&o->mu);
+	enum fsm_state s = orch_state_locked(o);
 	char action[32];
 	snprintf(action, sizeof(action), "%s", o->cluster.action);
 	pthread_mutex_unlock(&o->mu);
-	if (run && !fsm_state_run_open[s]) {
-		const char *outcome = run_last_outcome(o, run);
-		log_event(LOG_WARN, "orch.resume_run_end", "{s:I, s:s, s:s}", "run", (json_int_t)run,
-			  "state", fsm_state_names[s], "outcome", outcome);
-		finish_run(o, outcome);
-	}
 	if (!fsm_state_timeout_ms[s])
 		return;
 	for (int a = 0; fsm_action_names[a]; a++)
@@ -840,6 +874,7 @@ static void resume(struct orch *o)
 static void first_round(struct orch *o)
 {
 	uint64_t deadline = time_mono_ms() + 2 * orch_window_ms(o);
+	end_ended_run(o);
 	pthread_mutex_lock(&o->mu);
 	for (;;) {
 		int polled = 0;
@@ -976,6 +1011,7 @@ static int take_office(struct orch *o)
 	atomic_store(&o->ack_ms, stored_ack_ms(o));
 	pthread_mutex_lock(&o->mu);
 	o->state_entered_ms = time_mono_ms();
+	state_timeouts(o);
 	o->health_seen = -1;
 	struct store_cluster now = o->cluster;
 	pthread_mutex_unlock(&o->mu);
@@ -1192,6 +1228,7 @@ int orch_start(struct orch **out, const struct config *cfg, char *err, size_t er
 	if (webhook_start(&o->webhooks, cfg, err, errlen) != 0)
 		goto fail;
 	o->state_entered_ms = time_mono_ms();
+	state_timeouts(o);
 	o->health_seen = -1;
 	o->sites_primary = -1;
 	if (monitor_start(o, err, errlen) != 0)

@@ -114,6 +114,9 @@ struct orch {
 	bool stopping;
 	struct store_cluster cluster;   /* cached copy of the store's row */
 	uint64_t state_entered_ms;      /* monotonic */
+	/* Each state's timeout: the spec's, or a test's shorter one
+	 * (DRORCH_TEST_TIMEOUT_MS, see orch.c); 0 for a resting state. */
+	unsigned state_timeout_ms[FSM_NSTATES];
 	struct site_view views[CONFIG_MAX_SITES];
 	struct op_request op;
 	/* Health hysteresis: a health verdict becomes an event only once it has
