@@ -45,20 +45,31 @@
 #define MAX_PATH_ROWS 32
 
 static struct tl_lab L;
-static char crash_file[700];
+static char crash_file[700], abandon_file[700];
 static bool crash_taken;  /* the crash of this pass happened in lifecycle_start */
 
 enum lifecycle {
 	LC_FAILOVER, LC_OPERATOR, LC_SWITCHOVER, LC_FAILBACK, LC_UPGRADE, LC_ROLLBACK,
-	LC_RESUMED, LC_HELD, LC_REJOIN, LC_ABORTED,
+	LC_RESUMED, LC_HELD, LC_REJOIN, LC_ABORTED, LC_NO_CANDIDATE, LC_NO_FIRST_WRITE,
+	LC_FENCE_FAILED, LC_FENCE_TIMEOUT, LC_ELECT_TIMEOUT, LC_REDIRECT_TIMEOUT,
 	LC_COUNT  /* index % 3 is the part: each about as long */
 };
 
 static const struct {
 	const char *name;
 	const char *kind;	/* the run it opens */
-	const char *outcome;	/* how it ends: succeeded (a new primary, one epoch
-				 * bump) or failed (the same primary and epoch) */
+	const char *outcome;	/* how the run ends: succeeded (a new primary, one
+				 * epoch bump), failed (the same primary and epoch)
+				 * or held (the old primary fenced at a new epoch,
+				 * nobody promoted by the run) */
+	bool stays;		/* the primary stays (else it moves) */
+	bool awaits;		/* the machine ends awaiting an operator (HELD) */
+	const char *then;	/* a row after the run, outside it, that ends the
+				 * lifecycle (R01: the sites' primary adopted) */
+	const char *abandon;	/* the states whose action's result drorchd drops
+				 * until the run has ended (DRORCH_TEST_ABANDON_FILE,
+				 * as a leader that lost its term): they time out */
+	const char *timeouts;	/* DRORCH_TEST_TIMEOUT_MS: those timeouts shortened */
 } lifecycles[LC_COUNT] = {
 	[LC_FAILOVER] = { "failover after kill -9 of the primary", "failover", "succeeded" },
 	[LC_OPERATOR] = { "operator failover", "failover", "succeeded" },
@@ -72,14 +83,24 @@ static const struct {
 	[LC_RESUMED] = { "a failure inside the anti-flapping window, held, acknowledged and resumed",
 			 "failover", "succeeded" },
 	[LC_ABORTED] = { "switchover aborted: its target cannot catch up", "switchover",
-			 "failed" },
+			 "failed", .stays = true },
+	[LC_NO_CANDIDATE] = { "operator failover to a dead site: no candidate, held", "failover",
+			      "held", .stays = true, .awaits = true },
+	[LC_NO_FIRST_WRITE] = { "failover whose new primary takes no write: promotion timed out, "
+				"held, the promoted site adopted", "failover", "held",
+				.then = "R01", .timeouts = "PROMOTING=2000" },
+	[LC_FENCE_FAILED] = { "operator failover with every site down: fencing failed, held",
+			      "failover", "held", .stays = true, .awaits = true },
+	[LC_FENCE_TIMEOUT] = { "operator failover whose fencing never reports: timed out, held",
+			       "failover", "held", .stays = true, .awaits = true,
+			       .abandon = "FENCING", .timeouts = "FENCING=1500" },
+	[LC_ELECT_TIMEOUT] = { "operator failover whose election never reports: timed out, held",
+			       "failover", "held", .stays = true, .awaits = true,
+			       .abandon = "ELECTING", .timeouts = "ELECTING=1500" },
+	[LC_REDIRECT_TIMEOUT] = { "operator failover whose redirection never reports: timed out, "
+				  "degraded", "failover", "succeeded", .abandon = "REDIRECTING",
+				  .timeouts = "REDIRECTING=1500" },
 };
-
-/* Whether lifecycle lc moves the primary (its run succeeds). */
-static bool moves(enum lifecycle lc)
-{
-	return !lifecycles[lc].outcome || !strcmp(lifecycles[lc].outcome, "succeeded");
-}
 
 /* LC_HELD's and LC_RESUMED's policy: a failover inside the last 10
  * minutes holds the next. */
@@ -90,6 +111,13 @@ static bool moves(enum lifecycle lc)
 #define ABORT_POLICY "name: test\nfailover: {anti_flap_s: 0}\ndetection: {canary_ms: 500}\n" \
 	"switchover: {max_pause_ms: 1s}\n"
 #define ABORT_FSYNC "{\"slow_fsync_ms\":20000}"
+
+/* LC_NO_FIRST_WRITE's: its replicas' writes stall, a canary with them,
+ * until the test releases it once the run has ended (HELD, then R01): a
+ * detection window of 1 s and a 10 s canary keep that short stall from
+ * being taken for a failing primary. */
+#define STALL_POLICY "name: test\nfailover: {anti_flap_s: 0}\n" \
+	"detection: {heartbeat_ms: 100ms, misses: 10, canary_ms: 10s}\n"
 
 /* The drsite arguments of labs whose faults are injected (LC_REJOIN, LC_ABORTED). */
 static const char *const site_faults[] = { "--enable-faults", NULL };
@@ -106,12 +134,16 @@ static void setup(void)
 		    "name: test\nfailover: {anti_flap_s: 0}\ndetection: {canary_ms: 500}\n");
 	L.peers = true;
 	snprintf(crash_file, sizeof(crash_file), "%s/crash-at", L.root);
+	snprintf(abandon_file, sizeof(abandon_file), "%s/abandon", L.root);
 	setenv("DRORCH_TEST_CRASH_FILE", crash_file, 1);
+	setenv("DRORCH_TEST_ABANDON_FILE", abandon_file, 1);
 }
 
 static void teardown(void)
 {
 	unsetenv("DRORCH_TEST_CRASH_FILE");
+	unsetenv("DRORCH_TEST_ABANDON_FILE");
+	unsetenv("DRORCH_TEST_TIMEOUT_MS");
 	tl_lab_free(&L);
 }
 
@@ -342,6 +374,27 @@ static void lifecycle_start(enum lifecycle lc, const char *from, const char *cra
 	case LC_FAILBACK:
 		accepted(tl_orch_post(&L, "/v1/failback", NULL), crashing, "/v1/failback");
 		return;
+	case LC_NO_CANDIDATE:  /* the operator names a site that is down */
+		th_kill(target_of(from)->pid, SIGKILL, 5000);
+		snprintf(body, sizeof(body), "{\"to\":\"%s\"}", target_of(from)->name);
+		accepted(tl_orch_post(&L, "/v1/failover", body), crashing, "/v1/failover");
+		return;
+	case LC_FENCE_FAILED:  /* nobody to fence: the primary's lease may still hold */
+		for (int i = L.nsites - 1; i >= 0; i--)
+			th_kill(L.site[i].pid, SIGKILL, 5000);
+		accepted(tl_orch_post(&L, "/v1/failover", NULL), crashing, "/v1/failover");
+		return;
+	case LC_FENCE_TIMEOUT:
+	case LC_ELECT_TIMEOUT:
+	case LC_REDIRECT_TIMEOUT:
+		accepted(tl_orch_post(&L, "/v1/failover", NULL), crashing, "/v1/failover");
+		return;
+	case LC_NO_FIRST_WRITE:  /* whichever is elected takes no write (STALL_POLICY) */
+		for (int i = 0; i < L.nsites; i++)
+			if (strcmp(L.names[i], from))
+				ck_assert_int_eq(post_fault(&L.site[i], "{\"stall_writes\":true}"), 200);
+		accepted(tl_orch_post(&L, "/v1/failover", NULL), crashing, "/v1/failover");
+		return;
 	case LC_UPGRADE:  /* from drsite-0.1.0 to drsite; finalized */
 		snprintf(body, sizeof(body), "{\"to\":\"%s\"}", NEW);
 		accepted(tl_orch_post(&L, "/v1/upgrades", body), crashing, "/v1/upgrades");
@@ -374,34 +427,62 @@ static void swap_agent(void)
 	json_decref(run);
 }
 
-/* Waits until the run after `runs_before` has ended and the machine rests
- * with a primary other than `from` (moved) or `from` still; its name into
- * primary.  A state that waits for an operator fails the test at once. */
-static void wait_lifecycle_done(long long runs_before, const char *from, bool moved,
+/* Once lc's run has ended: drorchd acts on its actions' results again;
+ * LC_NO_FIRST_WRITE's replicas take writes again. */
+static void release(enum lifecycle lc, const char *from)
+{
+	unlink(abandon_file);
+	for (int i = 0; lc == LC_NO_FIRST_WRITE && i < L.nsites; i++)
+		if (strcmp(L.names[i], from))
+			ck_assert_int_eq(post_fault(&L.site[i], "{\"clear\":true}"), 200);
+}
+
+/* Whether the run after runs_before has ended. */
+static bool run_ended(long long runs_before)
+{
+	json_t *run = tl_newest_run(&L);
+	const char *outcome = json_string_value(json_object_get(run, "outcome")) ?: "";
+	bool ended = run && json_integer_value(json_object_get(run, "id")) > runs_before &&
+		     strcmp(outcome, "running");
+	json_decref(run);
+	return ended;
+}
+
+/* Waits until the run of lifecycle lc after `runs_before` has ended and
+ * the machine rests as lc leaves it: with a primary other than `from`
+ * (it moves) or `from` still, awaiting an operator or not; the primary's
+ * name into primary.  Awaiting an operator when lc does not end so fails
+ * the test at once (unless a row after the run follows: R01 adopts). */
+static void wait_lifecycle_done(long long runs_before, const char *from, enum lifecycle lc,
 				char *primary, size_t len, const char *what)
 {
 	char last[256] = "no answer";
+	bool held = lifecycles[lc].awaits;
+	bool released = !lifecycles[lc].then && !lifecycles[lc].abandon;
 	for (uint64_t end = time_mono_ms() + 30000; time_mono_ms() < end; time_sleep_ms(50)) {
 		swap_agent();
+		if (!released && run_ended(runs_before)) {
+			release(lc, from);
+			released = true;
+		}
 		json_t *st = tl_orch_get(&L, "/v1/status");
 		if (!st)
 			continue;
 		const char *p = json_string_value(json_object_get(st, "primary")) ?: "";
 		snprintf(last, sizeof(last), "%s primary %s",
 			 json_string_value(json_object_get(st, "state")) ?: "?", p);
-		ck_assert_msg(!json_is_true(json_object_get(st, "awaits_operator")),
-			      "%s: %s; see %s", what, last, L.log);
+		bool awaits = json_is_true(json_object_get(st, "awaits_operator"));
+		ck_assert_msg(held || !awaits || lifecycles[lc].then, "%s: %s; see %s", what, last,
+			      L.log);
 		bool rests = json_is_true(json_object_get(st, "resting")) && *p &&
-			     !strcmp(p, from) == !moved;
+			     !strcmp(p, from) == lifecycles[lc].stays && awaits == held;
 		snprintf(primary, len, "%s", p);
 		json_decref(st);
-		json_t *run = rests ? tl_newest_run(&L) : NULL;
-		const char *outcome = json_string_value(json_object_get(run, "outcome")) ?: "";
-		bool ended = run && json_integer_value(json_object_get(run, "id")) > runs_before &&
-			     strcmp(outcome, "running");
-		json_decref(run);
-		if (ended)
+		if (rests && run_ended(runs_before)) {
+			if (!released)
+				release(lc, from);
 			return;
+		}
 	}
 	ck_abort_msg("%s did not end: last %s; see %s", what, last, L.log);
 }
@@ -409,8 +490,17 @@ static void wait_lifecycle_done(long long runs_before, const char *from, bool mo
 /* After the lifecycle: every site back in its role under the new primary
  * (a killed primary restarted: it rejoins; an aborted switchover's target,
  * inside its 20 s fsync, restarted without the fault). */
-static void lifecycle_settle(enum lifecycle lc, const char *from, const char *primary)
+static void lifecycle_settle(enum lifecycle lc, const char *from, char *primary, size_t len)
 {
+	if (lifecycles[lc].awaits) {  /* the dead back; an operator's failover leaves HELD */
+		for (int i = 0; i < L.nsites; i++)
+			if (th_pid_gone(L.site[i].pid))
+				ck_assert(th_site_start(&L.site[i], NULL));
+		long long runs = newest_run_id();
+		ck_assert_int_eq(tl_orch_post(&L, "/v1/failover", NULL), 202);
+		wait_lifecycle_done(runs, from, LC_OPERATOR, primary, len,
+				    "the operator's failover out of HELD");
+	}
 	if (lc == LC_FAILOVER || lc == LC_HELD || lc == LC_RESUMED)
 		ck_assert(th_site_start(site_named(from), NULL));
 	if (lc == LC_ABORTED) {  /* the primary takes writes again: reopened */
@@ -537,10 +627,12 @@ static int run_once(enum lifecycle lc, const char *crash_row, char path[][64], i
 	mark_now(&m);
 	if (crash_row)
 		tl_write_file(crash_file, crash_row);
+	if (lifecycles[lc].abandon)
+		tl_write_file(abandon_file, lifecycles[lc].abandon);
 	crash_taken = false;
 	struct tl_writers ws;
 	tl_writers_start_n(&L, &ws, 1);  /* one writer: three labs share the machine */
-	time_sleep_ms(150);
+	time_sleep_ms(lc == LC_FENCE_FAILED ? 500 : 150);  /* (no site takes writes after) */
 	lifecycle_start(lc, m.primary, crash_row);
 	if (crash_row && !crash_taken) {
 		int st = -1;  /* binaries are swapped meanwhile: an upgrade goes on to its crash */
@@ -555,10 +647,9 @@ static int run_once(enum lifecycle lc, const char *crash_row, char path[][64], i
 		tl_start_orch(&L, NULL);
 	}
 	char primary[64];
-	wait_lifecycle_done(m.runs, m.primary, moves(lc), primary, sizeof(primary), what);
+	wait_lifecycle_done(m.runs, m.primary, lc, primary, sizeof(primary), what);
 	time_sleep_ms(150);  /* the writers reach the new primary */
 	ck_assert_int_gt(tl_writers_stop(&ws), 10);
-	tl_writers_check_on(&ws, site_named(primary));
 
 	json_t *runs = tl_orch_get(&L, "/v1/runs");
 	int fresh = 0;
@@ -569,20 +660,24 @@ static int run_once(enum lifecycle lc, const char *crash_row, char path[][64], i
 			fresh++;
 			mine = r;
 		}
-	ck_assert_msg(fresh == 1, "%s: %d runs instead of one", what, fresh);
+	struct transition t[64];
+	int n = transitions_since(m.seq, t, 64);
+	char rows[2048];
+	describe(t, n, rows, sizeof(rows));
+	ck_assert_msg(fresh == 1, "%s: %d runs instead of one: %s", what, fresh, rows);
 	ck_assert_str_eq(json_string_value(json_object_get(mine, "kind")), lifecycles[lc].kind);
 	ck_assert_str_eq(json_string_value(json_object_get(mine, "outcome")), lifecycles[lc].outcome);
 	long long run = json_integer_value(json_object_get(mine, "id"));
 	json_decref(runs);
-	long long bumps = moves(lc) ? 1 : 0;
+	/* One bump for a promotion, or for the fence of a run held after it */
+	long long bumps = strcmp(lifecycles[lc].outcome, "failed") ? 1 : 0;
 	ck_assert_msg(tl_status_epoch(&L) == m.epoch + bumps, "%s: epoch %lld -> %lld, not %lld "
 		      "bump(s)", what, m.epoch, tl_status_epoch(&L), bumps);
 
-	struct transition t[64];
-	int n = transitions_since(m.seq, t, 64);
 	check_run_chain(t, n, run, lifecycles[lc].outcome, what);
 	ck_assert_msg(tl_verify_audit(&L) == 0, "%s: the audit chain does not verify", what);
-	lifecycle_settle(lc, m.primary, primary);
+	lifecycle_settle(lc, m.primary, primary, sizeof(primary));
+	tl_writers_check_on(&ws, site_named(primary));
 
 	/* The path: the run's rows, and the rows that led to its opening from
 	 * a resting state where automation runs (detection: D01 before D05; a
@@ -604,9 +699,12 @@ static int run_once(enum lifecycle lc, const char *crash_row, char path[][64], i
 			allowed += same_spec_row(ref_path[q], t[j].row);
 		ck_assert_msg(seen <= allowed, "%s: %s taken %d times", what, t[j].row, seen);
 	}
+	const char *then = lifecycles[lc].then;
+	ck_assert_msg(!then || count_rows(t, n, then) == 1, "%s: %s not once after the run: %s",
+		      what, then, rows);
 	int k = 0;
 	for (int j = first; path && j < n && k < cap; j++)
-		if (j < open || t[j].run_id == run)
+		if (j < open || t[j].run_id == run || (then && same_spec_row(t[j].row, then)))
 			snprintf(path[k++], 64, "%s", t[j].row);
 	return k;
 }
@@ -674,7 +772,7 @@ static void prepare(enum lifecycle lc)
 		char from[64], primary[64];
 		current_primary(from, sizeof(from));
 		ck_assert_int_eq(tl_orch_post(&L, "/v1/upgrades", body), 202);
-		wait_lifecycle_done(runs, from, true, primary, sizeof(primary),
+		wait_lifecycle_done(runs, from, LC_UPGRADE, primary, sizeof(primary),
 				    "the upgrade to roll back");
 		ck_assert_msg(wait_all_follow(primary, 20000), "after the upgrade; see %s", L.log);
 	}
@@ -785,10 +883,15 @@ static void walk(enum lifecycle lc)
 		tl_write_file(L.policy, HELD_POLICY);
 	if (lc == LC_ABORTED)
 		tl_write_file(L.policy, ABORT_POLICY);
+	if (lc == LC_NO_FIRST_WRITE)
+		tl_write_file(L.policy, STALL_POLICY);
+	if (lifecycles[lc].timeouts)
+		setenv("DRORCH_TEST_TIMEOUT_MS", lifecycles[lc].timeouts, 1);
 	if (lc == LC_UPGRADE || lc == LC_ROLLBACK)
 		lab_up_at_old();
 	else
-		tl_lab_up(&L, lc == LC_REJOIN || lc == LC_ABORTED ? site_faults : NULL);
+		tl_lab_up(&L, lc == LC_REJOIN || lc == LC_ABORTED || lc == LC_NO_FIRST_WRITE ?
+			      site_faults : NULL);
 	char path[MAX_PATH_ROWS][64];
 	ref_path = NULL;
 	prepare(lc);

@@ -57,7 +57,7 @@ void tl_lab_init(struct tl_lab *L, const char *prefix, int nsites, const char *o
 void tl_lab_free(struct tl_lab *L)
 {
 	th_cleanup();
-	if (L->root)
+	if (L->root && !getenv("DRORCH_KEEP_LABS"))  /* kept: to read a failed test's logs */
 		th_rmrf(L->root);
 	free(L->root);
 	L->root = NULL;
