@@ -52,8 +52,15 @@ enum lifecycle {
 	LC_FAILOVER, LC_OPERATOR, LC_SWITCHOVER, LC_FAILBACK, LC_UPGRADE, LC_ROLLBACK,
 	LC_RESUMED, LC_HELD, LC_REJOIN, LC_ABORTED, LC_NO_CANDIDATE, LC_NO_FIRST_WRITE,
 	LC_FENCE_FAILED, LC_FENCE_TIMEOUT, LC_ELECT_TIMEOUT, LC_REDIRECT_TIMEOUT,
+	LC_UPGRADE_HELD, LC_UPGRADE_REDIRECT,
 	LC_COUNT  /* index % 3 is the part: each about as long */
 };
+
+/* Upgrades are real: the sites start on drsite-0.1.0 (OLD) and an upgrade
+ * restarts them on drsite (NEW, DRSITE_VERSION).  A finalized upgrade
+ * cannot be undone, so each pass of LC_UPGRADE gets a fresh lab at OLD. */
+#define OLD "0.1.0"
+#define NEW DRSITE_VERSION
 
 static const struct {
 	const char *name;
@@ -70,20 +77,31 @@ static const struct {
 				 * until the run has ended (DRORCH_TEST_ABANDON_FILE,
 				 * as a leader that lost its term): they time out */
 	const char *timeouts;	/* DRORCH_TEST_TIMEOUT_MS: those timeouts shortened */
+	bool same_epoch;	/* no epoch bump (else one: a promotion, or the
+				 * fence of a run held after it) */
+	bool by_hand;		/* nobody installs binaries (no swap agent) */
+	/* An upgrade's: its lab starts with every site on drsite-0.1.0 at FCV
+	 * 0.1.0, and it leaves each on this version at this FCV. */
+	const char *version, *fcv;
+	/* Crash points from this row of the path on: those before it are
+	 * another lifecycle's, walked there (an upgrade's first steps). */
+	const char *walk_from;
 } lifecycles[LC_COUNT] = {
 	[LC_FAILOVER] = { "failover after kill -9 of the primary", "failover", "succeeded" },
 	[LC_OPERATOR] = { "operator failover", "failover", "succeeded" },
 	[LC_SWITCHOVER] = { "switchover", "switchover", "succeeded" },
 	[LC_FAILBACK] = { "failback", "failback", "succeeded" },
-	[LC_UPGRADE] = { "rolling upgrade, finalized", "upgrade", "succeeded" },
-	[LC_ROLLBACK] = { "rollback of an upgrade", "upgrade", "succeeded" },
+	[LC_UPGRADE] = { "rolling upgrade, finalized", "upgrade", "succeeded",
+			 .version = NEW, .fcv = NEW },
+	[LC_ROLLBACK] = { "rollback of an upgrade", "upgrade", "succeeded",
+			  .version = OLD, .fcv = OLD },
 	[LC_REJOIN] = { "rejoin of a diverged old primary", NULL, NULL },  /* no run */
 	[LC_HELD] = { "a failure inside the anti-flapping window, held, then an operator's failover",
 		      "failover", "succeeded" },
 	[LC_RESUMED] = { "a failure inside the anti-flapping window, held, acknowledged and resumed",
 			 "failover", "succeeded" },
 	[LC_ABORTED] = { "switchover aborted: its target cannot catch up", "switchover",
-			 "failed", .stays = true },
+			 "failed", .stays = true, .same_epoch = true },
 	[LC_NO_CANDIDATE] = { "operator failover to a dead site: no candidate, held", "failover",
 			      "held", .stays = true, .awaits = true },
 	[LC_NO_FIRST_WRITE] = { "failover whose new primary takes no write: promotion timed out, "
@@ -100,6 +118,14 @@ static const struct {
 	[LC_REDIRECT_TIMEOUT] = { "operator failover whose redirection never reports: timed out, "
 				  "degraded", "failover", "succeeded", .abandon = "REDIRECTING",
 				  .timeouts = "REDIRECTING=1500" },
+	[LC_UPGRADE_HELD] = { "upgrade whose first site is never swapped: timed out, held",
+			      "upgrade", "held", .stays = true, .awaits = true,
+			      .timeouts = "UPGRADING=3000", .same_epoch = true, .by_hand = true,
+			      .version = OLD, .fcv = OLD },
+	[LC_UPGRADE_REDIRECT] = { "upgrade whose switchover's redirection never reports: timed "
+				  "out, the upgrade goes on", "upgrade", "succeeded",
+				  .abandon = "REDIRECTING", .timeouts = "REDIRECTING=1500",
+				  .version = NEW, .fcv = OLD, .walk_from = "U06" },
 };
 
 /* LC_HELD's and LC_RESUMED's policy: a failover inside the last 10
@@ -122,11 +148,6 @@ static const struct {
 /* The drsite arguments of labs whose faults are injected (LC_REJOIN, LC_ABORTED). */
 static const char *const site_faults[] = { "--enable-faults", NULL };
 
-/* Upgrades are real: the sites start on drsite-0.1.0 (OLD) and an upgrade
- * restarts them on drsite (NEW, DRSITE_VERSION).  A finalized upgrade
- * cannot be undone, so each pass of LC_UPGRADE gets a fresh lab at OLD. */
-#define OLD "0.1.0"
-#define NEW DRSITE_VERSION
 
 static void setup(void)
 {
@@ -399,6 +420,14 @@ static void lifecycle_start(enum lifecycle lc, const char *from, const char *cra
 		snprintf(body, sizeof(body), "{\"to\":\"%s\"}", NEW);
 		accepted(tl_orch_post(&L, "/v1/upgrades", body), crashing, "/v1/upgrades");
 		return;
+	case LC_UPGRADE_HELD:
+		snprintf(body, sizeof(body), "{\"to\":\"%s\"}", NEW);
+		accepted(tl_orch_post(&L, "/v1/upgrades", body), crashing, "/v1/upgrades");
+		return;
+	case LC_UPGRADE_REDIRECT:
+		snprintf(body, sizeof(body), "{\"to\":\"%s\",\"finalize\":false}", NEW);
+		accepted(tl_orch_post(&L, "/v1/upgrades", body), crashing, "/v1/upgrades");
+		return;
 	case LC_ROLLBACK:
 		accepted(tl_orch_post(&L, "/v1/upgrades", "{\"rollback\":true}"), crashing,
 			 "/v1/upgrades");
@@ -410,8 +439,12 @@ static void lifecycle_start(enum lifecycle lc, const char *from, const char *cra
 
 /* Plays whoever installs binaries: when the newest run waits for a site's
  * upgrade, restarts that site on the drsite program of VERSION. */
+static bool by_hand;  /* the lifecycle walked has nobody install binaries */
+
 static void swap_agent(void)
 {
+	if (by_hand)
+		return;
 	json_t *run = tl_newest_run(&L);
 	json_t *want = json_object_get(json_object_get(run, "detail"), "waiting_for_site_upgrade");
 	const char *site = json_string_value(json_object_get(want, "site"));
@@ -492,7 +525,12 @@ static void wait_lifecycle_done(long long runs_before, const char *from, enum li
  * inside its 20 s fsync, restarted without the fault). */
 static void lifecycle_settle(enum lifecycle lc, const char *from, char *primary, size_t len)
 {
-	if (lifecycles[lc].awaits) {  /* the dead back; an operator's failover leaves HELD */
+	if (lifecycles[lc].awaits && lc == LC_UPGRADE_HELD) {  /* the operator resumes */
+		ck_assert_int_eq(tl_orch_post(&L, "/v1/resume", NULL), 202);
+		json_t *st = tl_wait_cluster(&L, NULL, from, NULL, 10000);
+		ck_assert_msg(st, "not resumed; see %s", L.log);
+		json_decref(st);
+	} else if (lifecycles[lc].awaits) {  /* the dead back; an operator's failover leaves HELD */
 		for (int i = 0; i < L.nsites; i++)
 			if (th_pid_gone(L.site[i].pid))
 				ck_assert(th_site_start(&L.site[i], NULL));
@@ -516,10 +554,10 @@ static void lifecycle_settle(enum lifecycle lc, const char *from, char *primary,
 	}
 	ck_assert_msg(wait_all_follow(primary, 20000), "%s does not lead every site; see %s",
 		      primary, L.log);
-	if (lc != LC_UPGRADE && lc != LC_ROLLBACK)
+	const char *want = lifecycles[lc].version, *fcv = lifecycles[lc].fcv;
+	if (!want)
 		return;
-	/* Every site on the other program, at the FCV the lifecycle leaves. */
-	const char *want = lc == LC_UPGRADE ? NEW : OLD, *fcv = lc == LC_UPGRADE ? NEW : OLD;
+	/* Every site on the program, at the FCV the lifecycle leaves. */
 	for (int i = 0; i < L.nsites; i++) {
 		char v[32];
 		ck_assert_str_eq(L.site[i].version, want);
@@ -630,6 +668,7 @@ static int run_once(enum lifecycle lc, const char *crash_row, char path[][64], i
 	if (lifecycles[lc].abandon)
 		tl_write_file(abandon_file, lifecycles[lc].abandon);
 	crash_taken = false;
+	by_hand = lifecycles[lc].by_hand;
 	struct tl_writers ws;
 	tl_writers_start_n(&L, &ws, 1);  /* one writer: three labs share the machine */
 	time_sleep_ms(lc == LC_FENCE_FAILED ? 500 : 150);  /* (no site takes writes after) */
@@ -670,7 +709,7 @@ static int run_once(enum lifecycle lc, const char *crash_row, char path[][64], i
 	long long run = json_integer_value(json_object_get(mine, "id"));
 	json_decref(runs);
 	/* One bump for a promotion, or for the fence of a run held after it */
-	long long bumps = strcmp(lifecycles[lc].outcome, "failed") ? 1 : 0;
+	long long bumps = lifecycles[lc].same_epoch ? 0 : 1;
 	ck_assert_msg(tl_status_epoch(&L) == m.epoch + bumps, "%s: epoch %lld -> %lld, not %lld "
 		      "bump(s)", what, m.epoch, tl_status_epoch(&L), bumps);
 
@@ -741,29 +780,42 @@ static void crash_spec(char path[][64], int i, char *out, size_t len)
 	}
 }
 
-/* A lab for an upgrade lifecycle: its sites on drsite-0.1.0. */
-static void lab_up_at_old(void)
+/* The lab of lifecycle lc, up: its policy, its shortened timeouts, its
+ * sites' program (drsite-0.1.0 for an upgrade) and faults. */
+static void lab_up_for(enum lifecycle lc)
 {
-	tl_lab_version(&L, OLD);
-	tl_lab_up(&L, NULL);
+	if (lc == LC_HELD || lc == LC_RESUMED)
+		tl_write_file(L.policy, HELD_POLICY);
+	if (lc == LC_ABORTED)
+		tl_write_file(L.policy, ABORT_POLICY);
+	if (lc == LC_NO_FIRST_WRITE)
+		tl_write_file(L.policy, STALL_POLICY);
+	if (lifecycles[lc].timeouts)
+		setenv("DRORCH_TEST_TIMEOUT_MS", lifecycles[lc].timeouts, 1);
+	if (lifecycles[lc].version)
+		tl_lab_version(&L, OLD);
+	tl_lab_up(&L, lc == LC_REJOIN || lc == LC_ABORTED || lc == LC_NO_FIRST_WRITE ?
+		      site_faults : NULL);
 }
 
 /* What must precede a pass of lc: a failback or rollback undoes something;
- * an upgrade needs a cluster still at fcv 0.1.0 (after a finalized one, a
- * fresh lab); a hold needs a failover inside the anti-flapping window (each
+ * an upgrade needs a cluster still at 0.1.0 (after one, a fresh lab); a hold needs a failover inside the anti-flapping window (each
  * pass's own failover is the next pass's). */
 static void prepare(enum lifecycle lc)
 {
 	bool hold = lc == LC_HELD || lc == LC_RESUMED;
 	if (lc == LC_FAILBACK || (hold && newest_run_id() == 0))
 		run_once(hold ? LC_OPERATOR : LC_SWITCHOVER, NULL, NULL, 0);
-	if (lc == LC_UPGRADE) {
-		char fcv[32];
-		if (strcmp(th_site_status_str(&L.site[0], "fcv", fcv, sizeof(fcv)), OLD)) {
-			teardown();
-			setup();
-			lab_up_at_old();
-		}
+	bool old = true;  /* every site on OLD at FCV OLD */
+	for (int i = 0; lifecycles[lc].version && lc != LC_ROLLBACK && i < L.nsites; i++) {
+		char v[32], fcv[32];
+		old = old && !strcmp(th_site_status_str(&L.site[i], "version", v, sizeof(v)), OLD) &&
+		      !strcmp(th_site_status_str(&L.site[i], "fcv", fcv, sizeof(fcv)), OLD);
+	}
+	if (!old) {
+		teardown();
+		setup();
+		lab_up_for(lc);
 	}
 	if (lc == LC_ROLLBACK) {  /* an upgrade left unfinalized */
 		char body[64];
@@ -879,19 +931,7 @@ static void walk(enum lifecycle lc)
 {
 	int (*once)(enum lifecycle, const char *, char[][64], int) =
 		lc == LC_REJOIN ? rejoin_once : run_once;
-	if (lc == LC_HELD || lc == LC_RESUMED)
-		tl_write_file(L.policy, HELD_POLICY);
-	if (lc == LC_ABORTED)
-		tl_write_file(L.policy, ABORT_POLICY);
-	if (lc == LC_NO_FIRST_WRITE)
-		tl_write_file(L.policy, STALL_POLICY);
-	if (lifecycles[lc].timeouts)
-		setenv("DRORCH_TEST_TIMEOUT_MS", lifecycles[lc].timeouts, 1);
-	if (lc == LC_UPGRADE || lc == LC_ROLLBACK)
-		lab_up_at_old();
-	else
-		tl_lab_up(&L, lc == LC_REJOIN || lc == LC_ABORTED || lc == LC_NO_FIRST_WRITE ?
-			      site_faults : NULL);
+	lab_up_for(lc);
 	char path[MAX_PATH_ROWS][64];
 	ref_path = NULL;
 	prepare(lc);
@@ -907,7 +947,13 @@ static void walk(enum lifecycle lc)
 	for (int i = 0; i < n; i++)
 		snprintf(said + strlen(said), sizeof(said) - strlen(said), "%.63s ", path[i]);
 	fprintf(stderr, "check_lifecycle: %s: %d rows: %s\n", lifecycles[lc].name, n, said);
-	for (int i = 0; i < n; i++) {
+	int from = 0;
+	while (lifecycles[lc].walk_from && from < n &&
+	       !same_spec_row(path[from], lifecycles[lc].walk_from))
+		from++;
+	ck_assert_msg(from < n, "%s: no %s in its path", lifecycles[lc].name,
+		      lifecycles[lc].walk_from);
+	for (int i = from; i < n; i++) {
 		uint64_t t0 = time_mono_ms();
 		char spec[512];
 		crash_spec(path, i, spec, sizeof(spec));
