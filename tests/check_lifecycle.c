@@ -52,7 +52,7 @@ enum lifecycle {
 	LC_FAILOVER, LC_OPERATOR, LC_SWITCHOVER, LC_FAILBACK, LC_UPGRADE, LC_ROLLBACK,
 	LC_RESUMED, LC_HELD, LC_REJOIN, LC_ABORTED, LC_NO_CANDIDATE, LC_NO_FIRST_WRITE,
 	LC_FENCE_FAILED, LC_FENCE_TIMEOUT, LC_ELECT_TIMEOUT, LC_REDIRECT_TIMEOUT,
-	LC_UPGRADE_HELD, LC_UPGRADE_REDIRECT,
+	LC_UPGRADE_HELD, LC_UPGRADE_REDIRECT, LC_REGRESSED, LC_HELD_REGRESSED,
 	LC_COUNT  /* index % 3 is the part: each about as long */
 };
 
@@ -126,6 +126,10 @@ static const struct {
 				  "out, the upgrade goes on", "upgrade", "succeeded",
 				  .abandon = "REDIRECTING", .timeouts = "REDIRECTING=1500",
 				  .version = NEW, .fcv = OLD, .walk_from = "U06" },
+	[LC_REGRESSED] = { "primary restarted on a damaged log: failover to the most advanced "
+			   "replica", "failover", "succeeded" },
+	[LC_HELD_REGRESSED] = { "a damaged log inside the anti-flapping window, held, then an "
+				"operator's failover", "failover", "succeeded" },
 };
 
 /* LC_HELD's and LC_RESUMED's policy: a failover inside the last 10
@@ -144,6 +148,14 @@ static const struct {
  * being taken for a failing primary. */
 #define STALL_POLICY "name: test\nfailover: {anti_flap_s: 0}\n" \
 	"detection: {heartbeat_ms: 100ms, misses: 10, canary_ms: 10s}\n"
+
+/* LC_REGRESSED's: a 1 s detection window, so that the primary's restart
+ * (on its damaged log) is seen as a regression, not as a primary missed. */
+#define REGRESS_POLICY "name: test\nfailover: {anti_flap_s: 0}\n" \
+	"detection: {heartbeat_ms: 100ms, misses: 10, canary_ms: 500}\n"
+/* LC_HELD_REGRESSED's: the same inside a 10-minute anti-flapping window. */
+#define HELD_REGRESS_POLICY "name: test\nfailover: {anti_flap_s: 600}\n" \
+	"detection: {heartbeat_ms: 100ms, misses: 10, canary_ms: 500}\n"
 
 /* The drsite arguments of labs whose faults are injected (LC_REJOIN, LC_ABORTED). */
 static const char *const site_faults[] = { "--enable-faults", NULL };
@@ -311,17 +323,33 @@ static bool take_crash(const char *what)
 	return true;
 }
 
+/* The primary killed, its log's last third lost (records its replicas
+ * hold), restarted at once: LC_REGRESSED's and LC_HELD_REGRESSED's fault. */
+static void damaged_restart(const char *from)
+{
+	struct th_site *p = site_named(from);
+	for (int i = 0; i < 50; i++)
+		ck_assert_int_eq(th_site_put(p, "before-the-damage"), 200);
+	th_kill(p->pid, SIGKILL, 5000);
+	ck_assert_int_gt(th_site_flip_wal(p, 2.0 / 3, 0x04), 4096);
+	ck_assert_msg(th_site_start(p, NULL), "%s did not restart; see %s", from, p->log);
+}
+
 /*
- * LC_HELD's first half: kill -9 of the primary inside the anti-flapping
- * window holds the machine (a resting state awaiting an operator, no run
+ * LC_HELD's first half: kill -9 of the primary (LC_HELD_REGRESSED: its
+ * restart on a damaged log) inside the anti-flapping window holds the machine (a resting state awaiting an operator, no run
  * opened); with a crash after that row, drorchd is restarted and must still
  * hold, nothing else done.  Then an operator's failover, accepted in HELD,
  * or (resume) the failover run acknowledged and automation resumed: the
  * machine rests again, detects the failure and fails over itself.
  */
-static void held_then_failover(const char *from, const char *crash_row, bool resume)
+static void held_then_failover(enum lifecycle lc, const char *from, const char *crash_row)
 {
-	th_kill(site_named(from)->pid, SIGKILL, 5000);
+	bool resume = lc == LC_RESUMED;
+	if (lc == LC_HELD_REGRESSED)  /* (the same, D11 instead of D02) */
+		damaged_restart(from);
+	else
+		th_kill(site_named(from)->pid, SIGKILL, 5000);
 	bool held = false;
 	char last[128] = "no answer";
 	for (uint64_t end = time_mono_ms() + 20000; !held && time_mono_ms() < end;
@@ -379,7 +407,8 @@ static void lifecycle_start(enum lifecycle lc, const char *from, const char *cra
 		return;
 	case LC_HELD:
 	case LC_RESUMED:
-		held_then_failover(from, crash_row, lc == LC_RESUMED);
+	case LC_HELD_REGRESSED:
+		held_then_failover(lc, from, crash_row);
 		return;
 	case LC_OPERATOR:
 		accepted(tl_orch_post(&L, "/v1/failover", NULL), crashing, "/v1/failover");
@@ -409,6 +438,9 @@ static void lifecycle_start(enum lifecycle lc, const char *from, const char *cra
 	case LC_ELECT_TIMEOUT:
 	case LC_REDIRECT_TIMEOUT:
 		accepted(tl_orch_post(&L, "/v1/failover", NULL), crashing, "/v1/failover");
+		return;
+	case LC_REGRESSED:
+		damaged_restart(from);
 		return;
 	case LC_NO_FIRST_WRITE:  /* whichever is elected takes no write (STALL_POLICY) */
 		for (int i = 0; i < L.nsites; i++)
@@ -786,10 +818,14 @@ static void lab_up_for(enum lifecycle lc)
 {
 	if (lc == LC_HELD || lc == LC_RESUMED)
 		tl_write_file(L.policy, HELD_POLICY);
+	if (lc == LC_HELD_REGRESSED)
+		tl_write_file(L.policy, HELD_REGRESS_POLICY);
 	if (lc == LC_ABORTED)
 		tl_write_file(L.policy, ABORT_POLICY);
 	if (lc == LC_NO_FIRST_WRITE)
 		tl_write_file(L.policy, STALL_POLICY);
+	if (lc == LC_REGRESSED)
+		tl_write_file(L.policy, REGRESS_POLICY);
 	if (lifecycles[lc].timeouts)
 		setenv("DRORCH_TEST_TIMEOUT_MS", lifecycles[lc].timeouts, 1);
 	if (lifecycles[lc].version)
@@ -803,7 +839,7 @@ static void lab_up_for(enum lifecycle lc)
  * pass's own failover is the next pass's). */
 static void prepare(enum lifecycle lc)
 {
-	bool hold = lc == LC_HELD || lc == LC_RESUMED;
+	bool hold = lc == LC_HELD || lc == LC_RESUMED || lc == LC_HELD_REGRESSED;
 	if (lc == LC_FAILBACK || (hold && newest_run_id() == 0))
 		run_once(hold ? LC_OPERATOR : LC_SWITCHOVER, NULL, NULL, 0);
 	bool old = true;  /* every site on OLD at FCV OLD */

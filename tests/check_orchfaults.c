@@ -70,27 +70,12 @@ static bool exists(const char *dir, const char *rel)
 
 /* ---- a primary restarted on a damaged log ---------------------------------------------- */
 
-static void flip_a_third(const struct th_site *s)
-{
-	char path[700];
-	snprintf(path, sizeof(path), "%s/wal/00000000000000000001.wal", s->data);
-	int fd = open(path, O_RDWR);
-	ck_assert_int_ge(fd, 0);
-	struct stat sb;
-	ck_assert_int_eq(fstat(fd, &sb), 0);
-	unsigned char c;
-	ck_assert_int_eq(pread(fd, &c, 1, sb.st_size / 3), 1);
-	c ^= 0x04;
-	ck_assert_int_eq(pwrite(fd, &c, 1, sb.st_size / 3), 1);
-	close(fd);
-}
-
 START_TEST(test_damaged_primary_log_fails_over_without_rewinding_replicas)
 {
 	tl_lab_up(&L, NULL);
 	put_range(&L.site[0], "a", 300);  /* sync, quorum 1: each on a replica too */
 	th_kill(L.site[0].pid, SIGKILL, 5000);
-	flip_a_third(&L.site[0]);
+	ck_assert_int_gt(th_site_flip_wal(&L.site[0], 1.0 / 3, 0x04), 0);
 	/* Back at once, before drorchd can miss it. */
 	ck_assert_msg(th_site_start(&L.site[0], NULL), "us-east did not restart; see %s",
 		      L.site[0].log);
@@ -211,7 +196,7 @@ START_TEST(test_replica_that_lost_records_testifies_to_nothing)
 	tl_lab_up(&L, NULL);
 	put_range(&L.site[0], "c", 300);
 	th_kill(L.site[2].pid, SIGKILL, 5000);
-	flip_a_third(&L.site[2]);
+	ck_assert_int_gt(th_site_flip_wal(&L.site[2], 1.0 / 3, 0x04), 0);
 	th_kill(L.site[0].pid, SIGKILL, 5000);
 	ck_assert_msg(th_site_start(&L.site[2], NULL), "ap-south did not restart; see %s",
 		      L.site[2].log);

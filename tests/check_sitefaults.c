@@ -240,30 +240,13 @@ END_TEST
 
 /* ---- a damaged WAL ------------------------------------------------------------------ */
 
-/* Flips one bit at a third of DIR/wal/<first segment>. */
-static void flip_a_third(const struct th_site *s)
-{
-	char *seg = path_in(s, "wal/00000000000000000001.wal");
-	int fd = open(seg, O_RDWR);
-	ck_assert_int_ge(fd, 0);
-	struct stat sb;
-	ck_assert_int_eq(fstat(fd, &sb), 0);
-	off_t at = sb.st_size / 3;
-	unsigned char c;
-	ck_assert_int_eq(pread(fd, &c, 1, at), 1);
-	c ^= 0x10;
-	ck_assert_int_eq(pwrite(fd, &c, 1, at), 1);
-	close(fd);
-	free(seg);
-}
-
 START_TEST(test_damaged_wal_leaves_the_site_behind)
 {
 	start(&A, NULL);
 	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "async", 1), 200);
 	put_range(&A, "d", 0, 90);
 	th_kill(A.pid, SIGKILL, 5000);
-	flip_a_third(&A);
+	ck_assert_int_gt(th_site_flip_wal(&A, 1.0 / 3, 0x10), 0);
 	start(&A, NULL);
 	char *body = NULL;
 	ck_assert_int_eq(th_site_req(&A, "GET", "/v1/status", false, NULL, 0, &body, NULL), 200);

@@ -517,6 +517,41 @@ long th_site_role(const struct th_site *s, const char *role, int epoch,
 	return th_site_req(s, "POST", "/v1/admin/role", true, body, strlen(body), NULL, NULL);
 }
 
+/* The name of the newest segment in dir (zero-padded: the greatest). */
+static bool newest_segment(const char *dir, char *name, size_t len)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	name[0] = '\0';
+	while (d && (e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		if (n > 4 && !strcmp(e->d_name + n - 4, ".wal") && strcmp(e->d_name, name) > 0)
+			snprintf(name, len, "%s", e->d_name);
+	}
+	if (d)
+		closedir(d);
+	return name[0] != '\0';
+}
+
+long th_site_flip_wal(const struct th_site *s, double at, unsigned char bit)
+{
+	char dir[700], seg[256], path[1000];
+	snprintf(dir, sizeof(dir), "%s/wal", s->data);
+	if (!newest_segment(dir, seg, sizeof(seg)))
+		return -1;
+	snprintf(path, sizeof(path), "%s/%s", dir, seg);
+	int fd = open(path, O_RDWR);
+	struct stat sb;
+	unsigned char c;
+	off_t off = 0;
+	bool ok = fd >= 0 && fstat(fd, &sb) == 0 &&
+		  (off = (off_t)((double)sb.st_size * at), pread(fd, &c, 1, off) == 1) &&
+		  (c ^= bit, pwrite(fd, &c, 1, off) == 1);
+	if (fd >= 0)
+		close(fd);
+	return ok ? (long)sb.st_size : -1;
+}
+
 long long th_site_status_int(const struct th_site *s, const char *obj, const char *field)
 {
 	char *body = NULL;

@@ -142,6 +142,10 @@ bool th_site_wait_status(const struct th_site *s, const char *needle, long timeo
 long th_site_put(const struct th_site *s, const char *key);
 /* true when GET key answers 200 with th_value_for(key). */
 bool th_site_has(const struct th_site *s, const char *key);
+/* Damages a stopped site's log: flips bit (a mask) of the byte at `at`
+ * (0..1) of the length of its newest WAL segment.  Returns that segment's
+ * length, or -1 when it could not. */
+long th_site_flip_wal(const struct th_site *s, double at, unsigned char bit);
 
 /* ---- real etcd clusters ---- */
 
