@@ -221,41 +221,49 @@ static uint64_t term_of(struct orch *o)
  * failure), and whoever leads next runs the state's action again (resume).
  */
 /*
- * Tests only: whether the result of an action run in the current state is
- * to be dropped, as a leader that lost its term drops it (act): when the
- * first line of the file DRORCH_TEST_ABANDON_FILE names that state (names
- * separated by spaces; read at each action, so a test can stop it).  The
- * state then ends by its timeout row, as it would in a cluster whose
- * leaders kept changing.
+ * Tests only: what becomes of the result of an action run in the current
+ * state, per the first line of the file DRORCH_TEST_ABANDON_FILE (read at
+ * each action, so a test can stop it): a name of that state drops the
+ * result, as a leader that lost its term drops it (the state then ends by
+ * its timeout row, as in a cluster whose leaders kept changing); STATE=fail
+ * makes it ACTION_FAILED, as when what the action found could not be
+ * stored.  Names are separated by spaces.  0: the result stands, -1:
+ * dropped, 1: failed.
  */
-static bool test_abandons(struct orch *o)
+static int test_abandons(struct orch *o)
 {
 	const char *file = getenv("DRORCH_TEST_ABANDON_FILE");
 	FILE *f = file && *file ? fopen(file, "r") : NULL;
 	char line[256] = "";
 	if (!f)
-		return false;
+		return 0;
 	if (fgets(line, sizeof(line), f))
 		line[strcspn(line, "\r\n")] = '\0';
 	fclose(f);
 	pthread_mutex_lock(&o->mu);
 	const char *state = fsm_state_names[orch_state_locked(o)];
 	pthread_mutex_unlock(&o->mu);
+	size_t len = strlen(state);
 	for (char *save = NULL, *tok = strtok_r(line, " ", &save); tok;
 	     tok = strtok_r(NULL, " ", &save))
-		if (strcmp(tok, state) == 0)
-			return true;
-	return false;
+		if (!strncmp(tok, state, len) && (!tok[len] || !strcmp(tok + len, "=fail")))
+			return tok[len] ? 1 : -1;
+	return 0;
 }
 
 static int act(struct orch *o, enum fsm_action a)
 {
 	uint64_t term = term_of(o);
 	int ev = act_once(o, a);
-	bool test = ev >= 0 && test_abandons(o);
+	int test = ev >= 0 ? test_abandons(o) : 0;
+	if (test > 0) {
+		log_event(LOG_WARN, "orch.action_failed_for_test", "{s:s, s:s}", "action",
+			  fsm_action_names[a], "fsm_event", fsm_event_names[ev]);
+		return FSM_E_ACTION_FAILED;
+	}
 	if (ev >= 0 && (test || term_of(o) != term || !orch_may_act(o))) {
 		log_event(LOG_WARN, "orch.action_abandoned", "{s:s, s:s, s:b}", "action",
-			  fsm_action_names[a], "fsm_event", fsm_event_names[ev], "test", test);
+			  fsm_action_names[a], "fsm_event", fsm_event_names[ev], "test", test != 0);
 		return -1;
 	}
 	return ev;
