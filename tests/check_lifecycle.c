@@ -53,6 +53,7 @@ enum lifecycle {
 	LC_RESUMED, LC_HELD, LC_REJOIN, LC_ABORTED, LC_NO_CANDIDATE, LC_NO_FIRST_WRITE,
 	LC_FENCE_FAILED, LC_FENCE_TIMEOUT, LC_ELECT_TIMEOUT, LC_REDIRECT_TIMEOUT,
 	LC_UPGRADE_HELD, LC_UPGRADE_REDIRECT, LC_REGRESSED, LC_HELD_REGRESSED,
+	LC_BLIP, LC_CONFIRM_TIMEOUT, LC_CONFIRM_FAILED,
 	LC_COUNT  /* index % 3 is the part: each about as long */
 };
 
@@ -86,6 +87,9 @@ static const struct {
 	/* Crash points from this row of the path on: those before it are
 	 * another lifecycle's, walked there (an upgrade's first steps). */
 	const char *walk_from;
+	/* A miss that opens no run (stall_once): every site stopped until this
+	 * row is committed. */
+	const char *resume_on;
 } lifecycles[LC_COUNT] = {
 	[LC_FAILOVER] = { "failover after kill -9 of the primary", "failover", "succeeded" },
 	[LC_OPERATOR] = { "operator failover", "failover", "succeeded" },
@@ -130,6 +134,14 @@ static const struct {
 			   "replica", "failover", "succeeded" },
 	[LC_HELD_REGRESSED] = { "a damaged log inside the anti-flapping window, held, then an "
 				"operator's failover", "failover", "succeeded" },
+	[LC_BLIP] = { "every site stalled, back while drorchd confirms: a transient miss", NULL,
+		      NULL, .stays = true, .same_epoch = true, .resume_on = "D01" },
+	[LC_CONFIRM_TIMEOUT] = { "every site stalled until the confirmation times out", NULL, NULL,
+				 .stays = true, .same_epoch = true, .resume_on = "D06",
+				 .timeouts = "SUSPECT=1500" },
+	[LC_CONFIRM_FAILED] = { "every site stalled until the confirmation fails", NULL, NULL,
+				.stays = true, .same_epoch = true, .resume_on = "F14",
+				.abandon = "SUSPECT=fail", .timeouts = "SUSPECT=1500" },
 };
 
 /* LC_HELD's and LC_RESUMED's policy: a failover inside the last 10
@@ -150,8 +162,9 @@ static const struct {
 	"detection: {heartbeat_ms: 100ms, misses: 10, canary_ms: 10s}\n"
 
 /* LC_REGRESSED's: a 1 s detection window, so that the primary's restart
- * (on its damaged log) is seen as a regression, not as a primary missed. */
-#define REGRESS_POLICY "name: test\nfailover: {anti_flap_s: 0}\n" \
+ * (on its damaged log) is seen as a regression, not as a primary missed;
+ * stall_once's, so that the sites continue well inside it. */
+#define WIDE_POLICY "name: test\nfailover: {anti_flap_s: 0}\n" \
 	"detection: {heartbeat_ms: 100ms, misses: 10, canary_ms: 500}\n"
 /* LC_HELD_REGRESSED's: the same inside a 10-minute anti-flapping window. */
 #define HELD_REGRESS_POLICY "name: test\nfailover: {anti_flap_s: 600}\n" \
@@ -824,8 +837,8 @@ static void lab_up_for(enum lifecycle lc)
 		tl_write_file(L.policy, ABORT_POLICY);
 	if (lc == LC_NO_FIRST_WRITE)
 		tl_write_file(L.policy, STALL_POLICY);
-	if (lc == LC_REGRESSED)
-		tl_write_file(L.policy, REGRESS_POLICY);
+	if (lc == LC_REGRESSED || lifecycles[lc].resume_on)
+		tl_write_file(L.policy, WIDE_POLICY);
 	if (lifecycles[lc].timeouts)
 		setenv("DRORCH_TEST_TIMEOUT_MS", lifecycles[lc].timeouts, 1);
 	if (lifecycles[lc].version)
@@ -962,11 +975,99 @@ static int rejoin_once(enum lifecycle lc, const char *crash_row, char path[][64]
 	return k;
 }
 
+/*
+ * A miss that opens no run (lc's resume_on): every site stopped (SIGSTOP),
+ * so drorchd misses the primary and no replica can confirm it; once row
+ * resume_on is committed the sites continue, the primary first.  With
+ * drorchd SIGKILLed after `crash_row` (NULL: no crash), the machine must
+ * rest again with the same primary: no run, no epoch bump, each row no
+ * more often than in the reference pass, nothing acknowledged lost, the
+ * chain intact.  Its rows (health's aside) into path[].
+ */
+static int stall_once(enum lifecycle lc, const char *crash_row, char path[][64], int cap)
+{
+	char what[200];
+	snprintf(what, sizeof(what), "%s, crash after %s", lifecycles[lc].name,
+		 crash_row ? crash_row : "nothing");
+	struct mark m;
+	mark_now(&m);
+	if (crash_row)
+		tl_write_file(crash_file, crash_row);
+	if (lifecycles[lc].abandon)
+		tl_write_file(abandon_file, lifecycles[lc].abandon);
+	struct tl_writers ws;
+	tl_writers_start_n(&L, &ws, 1);
+	time_sleep_ms(150);
+	struct th_site *p = site_named(m.primary);
+	for (int i = 0; i < L.nsites; i++)
+		ck_assert_int_eq(kill(L.site[i].pid, SIGSTOP), 0);
+	bool stopped = true, restarted = false, done = false;
+	struct transition t[64];
+	int n = 0;
+	for (uint64_t end = time_mono_ms() + 30000; !done && time_mono_ms() < end;
+	     time_sleep_ms(50)) {
+		int exited = crash_row && !restarted ? th_wait_exit(L.orch, 1) : -1;
+		if (exited >= 0) {
+			ck_assert_msg(WIFSIGNALED(exited) && WTERMSIG(exited) == SIGKILL,
+				      "%s: drorchd exited otherwise; see %s", what, L.log);
+			unlink(crash_file);
+			tl_start_orch(&L, NULL);
+			restarted = true;
+		}
+		n = transitions_since(m.seq, t, 64);
+		if (stopped && count_rows(t, n, lifecycles[lc].resume_on) > 0) {
+			unlink(abandon_file);
+			ck_assert_int_eq(kill(p->pid, SIGCONT), 0);
+			time_sleep_ms(300);  /* drorchd hears the primary before its replicas */
+			for (int i = 0; i < L.nsites; i++)
+				ck_assert_int_eq(kill(L.site[i].pid, SIGCONT), 0);
+			stopped = false;
+		}
+		json_t *st = stopped ? NULL : tl_orch_get(&L, "/v1/status");
+		done = st && json_is_true(json_object_get(st, "resting")) &&
+		       !json_is_true(json_object_get(st, "awaits_operator")) &&
+		       tl_all_in_role(st, m.primary);
+		json_decref(st);
+	}
+	for (int i = 0; stopped && i < L.nsites; i++)
+		kill(L.site[i].pid, SIGCONT);
+	char rows[2048];
+	describe(t, n, rows, sizeof(rows));
+	ck_assert_msg(done, "%s: did not rest again under %s: %s; see %s", what, m.primary, rows,
+		      L.log);
+	ck_assert_msg(!crash_row || restarted, "%s: drorchd did not stop there; see %s", what, L.log);
+	time_sleep_ms(150);
+	ck_assert_int_gt(tl_writers_stop(&ws), 10);
+	tl_writers_check_on(&ws, p);
+	ck_assert_msg(newest_run_id() == m.runs, "%s: a run opened: %s", what, rows);
+	ck_assert_msg(tl_status_epoch(&L) == m.epoch, "%s: epoch %lld -> %lld", what, m.epoch,
+		      tl_status_epoch(&L));
+	ck_assert_msg(tl_verify_audit(&L) == 0, "%s: the audit chain does not verify", what);
+	n = transitions_since(m.seq, t, 64);
+	describe(t, n, rows, sizeof(rows));
+	int k = 0;
+	for (int i = 0; i < n; i++) {
+		ck_assert_msg(t[i].r && t[i].r->kind == FSM_TRANSITION, "%s: %s", what, rows);
+		if (t[i].r->event == FSM_E_HEALTHY || t[i].r->event == FSM_E_REPLICA_DEGRADED)
+			continue;  /* the replicas' health: not this lifecycle's */
+		int seen = count_rows(t, i + 1, t[i].row), allowed = 0;
+		for (int q = 0; ref_path && q < ref_n; q++)
+			allowed += same_spec_row(ref_path[q], t[i].row);
+		ck_assert_msg(!ref_path || seen <= allowed, "%s: %s taken %d times: %s", what,
+			      t[i].row, seen, rows);
+		if (path && k < cap)
+			snprintf(path[k++], 64, "%s", t[i].row);
+	}
+	ck_assert_msg(count_rows(t, n, lifecycles[lc].resume_on) >= 1, "%s: no %s: %s", what,
+		      lifecycles[lc].resume_on, rows);
+	return k;
+}
+
 /* The reference pass, then a crash after each of its rows. */
 static void walk(enum lifecycle lc)
 {
 	int (*once)(enum lifecycle, const char *, char[][64], int) =
-		lc == LC_REJOIN ? rejoin_once : run_once;
+		lc == LC_REJOIN ? rejoin_once : lifecycles[lc].resume_on ? stall_once : run_once;
 	lab_up_for(lc);
 	char path[MAX_PATH_ROWS][64];
 	ref_path = NULL;
