@@ -53,7 +53,8 @@ enum lifecycle {
 	LC_RESUMED, LC_HELD, LC_REJOIN, LC_ABORTED, LC_NO_CANDIDATE, LC_NO_FIRST_WRITE,
 	LC_FENCE_FAILED, LC_FENCE_TIMEOUT, LC_ELECT_TIMEOUT, LC_REDIRECT_TIMEOUT,
 	LC_UPGRADE_HELD, LC_UPGRADE_REDIRECT, LC_REGRESSED, LC_HELD_REGRESSED,
-	LC_BLIP, LC_CONFIRM_TIMEOUT, LC_CONFIRM_FAILED,
+	LC_BLIP, LC_CONFIRM_TIMEOUT, LC_CONFIRM_FAILED, LC_UPGRADE_REGRESSED, LC_UPGRADE_MISSED,
+	LC_UPGRADE_MISSED_HELD,
 	LC_COUNT  /* index % 3 is the part: each about as long */
 };
 
@@ -90,6 +91,9 @@ static const struct {
 	/* A miss that opens no run (stall_once): every site stopped until this
 	 * row is committed. */
 	const char *resume_on;
+	/* A second run that follows the first (its kind), to succeed: an upgrade
+	 * stopped by a failing primary, then detection's failover. */
+	const char *then_run;
 } lifecycles[LC_COUNT] = {
 	[LC_FAILOVER] = { "failover after kill -9 of the primary", "failover", "succeeded" },
 	[LC_OPERATOR] = { "operator failover", "failover", "succeeded" },
@@ -142,6 +146,17 @@ static const struct {
 	[LC_CONFIRM_FAILED] = { "every site stalled until the confirmation fails", NULL, NULL,
 				.stays = true, .same_epoch = true, .resume_on = "F14",
 				.abandon = "SUSPECT=fail", .timeouts = "SUSPECT=1500" },
+	[LC_UPGRADE_REGRESSED] = { "an upgrade's primary restarted on a damaged log: held",
+				   "upgrade", "held", .stays = true, .awaits = true,
+				   .same_epoch = true, .by_hand = true, .version = OLD,
+				   .fcv = OLD },
+	[LC_UPGRADE_MISSED] = { "an upgrade's primary killed: the upgrade fails, detection fails "
+				"it over", "upgrade", "failed", .by_hand = true, .version = OLD,
+				.fcv = OLD, .then_run = "failover" },
+	[LC_UPGRADE_MISSED_HELD] = { "an upgrade's primary killed inside the anti-flapping window: "
+				     "held", "upgrade", "held", .stays = true, .awaits = true,
+				     .same_epoch = true, .by_hand = true, .version = OLD,
+				     .fcv = OLD },
 };
 
 /* LC_HELD's and LC_RESUMED's policy: a failover inside the last 10
@@ -275,13 +290,25 @@ static void current_primary(char *out, size_t len)
 	json_decref(st);
 }
 
-static bool wait_all_follow(const char *primary, long timeout_ms)
+static bool in_state(const char *state)
+{
+	json_t *st = tl_orch_get(&L, "/v1/status");
+	bool in = st && !strcmp(json_string_value(json_object_get(st, "state")) ?: "", state);
+	json_decref(st);
+	return in;
+}
+
+/* Waits until the machine rests (steady: in STEADY, where an upgrade may
+ * start) with every site in its role under primary. */
+static bool wait_all_follow(const char *primary, bool steady, long timeout_ms)
 {
 	for (uint64_t end = time_mono_ms() + (uint64_t)timeout_ms; time_mono_ms() < end;
 	     time_sleep_ms(100)) {
 		json_t *st = tl_orch_get(&L, "/v1/status");
 		bool ok = st && json_is_true(json_object_get(st, "resting")) &&
-			  tl_all_in_role(st, primary);
+			  tl_all_in_role(st, primary) &&
+			  (!steady || !strcmp(json_string_value(json_object_get(st, "state")) ?: "",
+					      "STEADY"));
 		json_decref(st);
 		if (ok)
 			return true;
@@ -334,6 +361,20 @@ static bool take_crash(const char *what)
 	tl_start_orch(&L, NULL);
 	crash_taken = true;
 	return true;
+}
+
+/* An operator's request accepted is not yet taken: waits until the
+ * machine has left the hold (or drorchd is gone, crashing after the row
+ * that left it). */
+static void wait_left_hold(void)
+{
+	for (uint64_t end = time_mono_ms() + 5000; time_mono_ms() < end; time_sleep_ms(20)) {
+		json_t *st = tl_orch_get(&L, "/v1/status");
+		bool left = !st || !json_is_true(json_object_get(st, "awaits_operator"));
+		json_decref(st);
+		if (left)
+			return;
+	}
 }
 
 /* The primary killed, its log's last third lost (records its replicas
@@ -398,15 +439,7 @@ static void held_then_failover(enum lifecycle lc, const char *from, const char *
 		accepted(tl_orch_post(&L, "/v1/failover", NULL), crash_row && !crash_taken,
 			 "/v1/failover");
 	}
-	/* Accepted is not yet taken: wait until the machine has left the hold
-	 * (or drorchd is gone, crashing after the row that left it). */
-	for (uint64_t end = time_mono_ms() + 5000; time_mono_ms() < end; time_sleep_ms(20)) {
-		json_t *st = tl_orch_get(&L, "/v1/status");
-		bool left = !st || !json_is_true(json_object_get(st, "awaits_operator"));
-		json_decref(st);
-		if (left)
-			break;
-	}
+	wait_left_hold();
 }
 
 /* Starts lifecycle lc away from primary `from`. */
@@ -472,6 +505,19 @@ static void lifecycle_start(enum lifecycle lc, const char *from, const char *cra
 	case LC_UPGRADE_REDIRECT:
 		snprintf(body, sizeof(body), "{\"to\":\"%s\",\"finalize\":false}", NEW);
 		accepted(tl_orch_post(&L, "/v1/upgrades", body), crashing, "/v1/upgrades");
+		return;
+	case LC_UPGRADE_REGRESSED:  /* the upgrade waits for its first site: a fault at the primary */
+	case LC_UPGRADE_MISSED:
+	case LC_UPGRADE_MISSED_HELD:
+		snprintf(body, sizeof(body), "{\"to\":\"%s\"}", NEW);
+		accepted(tl_orch_post(&L, "/v1/upgrades", body), crashing, "/v1/upgrades");
+		for (uint64_t end = time_mono_ms() + 10000;
+		     !th_pid_gone(L.orch) && !in_state("UPGRADING") && time_mono_ms() < end; )
+			time_sleep_ms(20);
+		if (lc == LC_UPGRADE_REGRESSED)
+			damaged_restart(from);
+		else
+			th_kill(site_named(from)->pid, SIGKILL, 5000);
 		return;
 	case LC_ROLLBACK:
 		accepted(tl_orch_post(&L, "/v1/upgrades", "{\"rollback\":true}"), crashing,
@@ -581,10 +627,11 @@ static void lifecycle_settle(enum lifecycle lc, const char *from, char *primary,
 				ck_assert(th_site_start(&L.site[i], NULL));
 		long long runs = newest_run_id();
 		ck_assert_int_eq(tl_orch_post(&L, "/v1/failover", NULL), 202);
+		wait_left_hold();
 		wait_lifecycle_done(runs, from, LC_OPERATOR, primary, len,
 				    "the operator's failover out of HELD");
 	}
-	if (lc == LC_FAILOVER || lc == LC_HELD || lc == LC_RESUMED)
+	if (th_pid_gone(site_named(from)->pid))  /* a killed primary back: it rejoins */
 		ck_assert(th_site_start(site_named(from), NULL));
 	if (lc == LC_ABORTED) {  /* the primary takes writes again: reopened */
 		long put = 0;
@@ -597,7 +644,8 @@ static void lifecycle_settle(enum lifecycle lc, const char *from, char *primary,
 		th_kill(t->pid, SIGKILL, 5000);
 		ck_assert(th_site_start(t, site_faults));
 	}
-	ck_assert_msg(wait_all_follow(primary, 20000), "%s does not lead every site; see %s",
+	ck_assert_msg(wait_all_follow(primary, lifecycles[lc].version, 20000),
+		      "%s does not lead every site; see %s",
 		      primary, L.log);
 	const char *want = lifecycles[lc].version, *fcv = lifecycles[lc].fcv;
 	if (!want)
@@ -735,23 +783,32 @@ static int run_once(enum lifecycle lc, const char *crash_row, char path[][64], i
 	time_sleep_ms(150);  /* the writers reach the new primary */
 	ck_assert_int_gt(tl_writers_stop(&ws), 10);
 
+	/* Its run (mine[0]), and the one that follows it (then_run) */
 	json_t *runs = tl_orch_get(&L, "/v1/runs");
-	int fresh = 0;
-	json_t *r, *mine = NULL;
+	int fresh = 0, want = lifecycles[lc].then_run ? 2 : 1;
+	json_t *r, *mine[2] = { NULL, NULL };
 	size_t i;
-	json_array_foreach(json_object_get(runs, "runs"), i, r)
-		if (json_integer_value(json_object_get(r, "id")) > m.runs) {
-			fresh++;
-			mine = r;
-		}
+	json_array_foreach(json_object_get(runs, "runs"), i, r) {
+		long long id = json_integer_value(json_object_get(r, "id"));
+		if (id > m.runs && fresh++ < 2)
+			mine[id == m.runs + 1 ? 0 : 1] = r;
+	}
 	struct transition t[64];
 	int n = transitions_since(m.seq, t, 64);
 	char rows[2048];
 	describe(t, n, rows, sizeof(rows));
-	ck_assert_msg(fresh == 1, "%s: %d runs instead of one: %s", what, fresh, rows);
-	ck_assert_str_eq(json_string_value(json_object_get(mine, "kind")), lifecycles[lc].kind);
-	ck_assert_str_eq(json_string_value(json_object_get(mine, "outcome")), lifecycles[lc].outcome);
-	long long run = json_integer_value(json_object_get(mine, "id"));
+	ck_assert_msg(fresh == want && mine[0], "%s: %d runs instead of %d: %s", what, fresh, want,
+		      rows);
+	ck_assert_str_eq(json_string_value(json_object_get(mine[0], "kind")), lifecycles[lc].kind);
+	ck_assert_str_eq(json_string_value(json_object_get(mine[0], "outcome")),
+			 lifecycles[lc].outcome);
+	long long run = json_integer_value(json_object_get(mine[0], "id")), run2 = -1;
+	if (want == 2) {
+		ck_assert_str_eq(json_string_value(json_object_get(mine[1], "kind")),
+				 lifecycles[lc].then_run);
+		run2 = json_integer_value(json_object_get(mine[1], "id"));
+		check_run_chain(t, n, run2, "succeeded", what);
+	}
 	json_decref(runs);
 	/* One bump for a promotion, or for the fence of a run held after it */
 	long long bumps = lifecycles[lc].same_epoch ? 0 : 1;
@@ -788,7 +845,8 @@ static int run_once(enum lifecycle lc, const char *crash_row, char path[][64], i
 		      what, then, rows);
 	int k = 0;
 	for (int j = first; path && j < n && k < cap; j++)
-		if (j < open || t[j].run_id == run || (then && same_spec_row(t[j].row, then)))
+		if (j < open || t[j].run_id == run || t[j].run_id == run2 ||
+		    (then && same_spec_row(t[j].row, then)))
 			snprintf(path[k++], 64, "%s", t[j].row);
 	return k;
 }
@@ -829,7 +887,7 @@ static void crash_spec(char path[][64], int i, char *out, size_t len)
  * sites' program (drsite-0.1.0 for an upgrade) and faults. */
 static void lab_up_for(enum lifecycle lc)
 {
-	if (lc == LC_HELD || lc == LC_RESUMED)
+	if (lc == LC_HELD || lc == LC_RESUMED || lc == LC_UPGRADE_MISSED_HELD)
 		tl_write_file(L.policy, HELD_POLICY);
 	if (lc == LC_HELD_REGRESSED)
 		tl_write_file(L.policy, HELD_REGRESS_POLICY);
@@ -837,7 +895,7 @@ static void lab_up_for(enum lifecycle lc)
 		tl_write_file(L.policy, ABORT_POLICY);
 	if (lc == LC_NO_FIRST_WRITE)
 		tl_write_file(L.policy, STALL_POLICY);
-	if (lc == LC_REGRESSED || lifecycles[lc].resume_on)
+	if (lc == LC_REGRESSED || lc == LC_UPGRADE_REGRESSED || lifecycles[lc].resume_on)
 		tl_write_file(L.policy, WIDE_POLICY);
 	if (lifecycles[lc].timeouts)
 		setenv("DRORCH_TEST_TIMEOUT_MS", lifecycles[lc].timeouts, 1);
@@ -852,7 +910,8 @@ static void lab_up_for(enum lifecycle lc)
  * pass's own failover is the next pass's). */
 static void prepare(enum lifecycle lc)
 {
-	bool hold = lc == LC_HELD || lc == LC_RESUMED || lc == LC_HELD_REGRESSED;
+	bool hold = lc == LC_HELD || lc == LC_RESUMED || lc == LC_HELD_REGRESSED ||
+		    lc == LC_UPGRADE_MISSED_HELD;
 	if (lc == LC_FAILBACK || (hold && newest_run_id() == 0))
 		run_once(hold ? LC_OPERATOR : LC_SWITCHOVER, NULL, NULL, 0);
 	bool old = true;  /* every site on OLD at FCV OLD */
@@ -875,7 +934,8 @@ static void prepare(enum lifecycle lc)
 		ck_assert_int_eq(tl_orch_post(&L, "/v1/upgrades", body), 202);
 		wait_lifecycle_done(runs, from, LC_UPGRADE, primary, sizeof(primary),
 				    "the upgrade to roll back");
-		ck_assert_msg(wait_all_follow(primary, 20000), "after the upgrade; see %s", L.log);
+		ck_assert_msg(wait_all_follow(primary, true, 20000), "after the upgrade; see %s",
+			      L.log);
 	}
 }
 
