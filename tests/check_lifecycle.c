@@ -54,7 +54,7 @@ enum lifecycle {
 	LC_FENCE_FAILED, LC_FENCE_TIMEOUT, LC_ELECT_TIMEOUT, LC_REDIRECT_TIMEOUT,
 	LC_UPGRADE_HELD, LC_UPGRADE_REDIRECT, LC_REGRESSED, LC_HELD_REGRESSED,
 	LC_BLIP, LC_CONFIRM_TIMEOUT, LC_CONFIRM_FAILED, LC_UPGRADE_REGRESSED, LC_UPGRADE_MISSED,
-	LC_UPGRADE_MISSED_HELD,
+	LC_UPGRADE_MISSED_HELD, LC_REJOIN_TIMEOUT,
 	LC_COUNT  /* index % 3 is the part: each about as long */
 };
 
@@ -157,6 +157,8 @@ static const struct {
 				     "held", "upgrade", "held", .stays = true, .awaits = true,
 				     .same_epoch = true, .by_hand = true, .version = OLD,
 				     .fcv = OLD },
+	[LC_REJOIN_TIMEOUT] = { "rejoin of a diverged old primary whose rewind is slow: timed out, "
+				"then rejoined", NULL, NULL, .timeouts = "REJOINING=2000" },
 };
 
 /* LC_HELD's and LC_RESUMED's policy: a failover inside the last 10
@@ -901,7 +903,8 @@ static void lab_up_for(enum lifecycle lc)
 		setenv("DRORCH_TEST_TIMEOUT_MS", lifecycles[lc].timeouts, 1);
 	if (lifecycles[lc].version)
 		tl_lab_version(&L, OLD);
-	tl_lab_up(&L, lc == LC_REJOIN || lc == LC_ABORTED || lc == LC_NO_FIRST_WRITE ?
+	tl_lab_up(&L, lc == LC_REJOIN || lc == LC_REJOIN_TIMEOUT || lc == LC_ABORTED ||
+		      lc == LC_NO_FIRST_WRITE ?
 		      site_faults : NULL);
 }
 
@@ -952,9 +955,10 @@ static void prepare(enum lifecycle lc)
  */
 static int rejoin_once(enum lifecycle lc, const char *crash_row, char path[][64], int cap)
 {
-	(void)lc;
 	char what[600], from[64], primary[64] = "";
-	snprintf(what, sizeof(what), "rejoin, crash after %s", crash_row ? crash_row : "nothing");
+	snprintf(what, sizeof(what), "%s, crash after %s", lifecycles[lc].name,
+		 crash_row ? crash_row : "nothing");
+	bool timing_out = lc == LC_REJOIN_TIMEOUT;  /* its fsyncs slow until J03 */
 	struct mark m;
 	mark_now(&m);
 	snprintf(from, sizeof(from), "%s", m.primary);
@@ -980,9 +984,11 @@ static int rejoin_once(enum lifecycle lc, const char *crash_row, char path[][64]
 	}
 	ck_assert_msg(written, "%s: %s took no write after its replication was cut; see %s", what,
 		      from, L.log);
+	if (timing_out)  /* its rewind takes longer than REJOINING's 2 s */
+		ck_assert_int_eq(post_fault(old, "{\"slow_fsync_ms\":4000}"), 200);
 	/* Its canary writes fail too (a grey failure): drorchd fails it over;
 	 * as a replica it is refused as diverged, and rejoins. */
-	bool restarted = false, done = false;
+	bool restarted = false, done = false, cleared = false;
 	for (uint64_t end = time_mono_ms() + 40000; !done && time_mono_ms() < end;
 	     time_sleep_ms(50)) {
 		int exited = crash_row && !restarted ? th_wait_exit(L.orch, 1) : -1;
@@ -993,10 +999,15 @@ static int rejoin_once(enum lifecycle lc, const char *crash_row, char path[][64]
 			tl_start_orch(&L, NULL);
 			restarted = true;
 		}
+		struct transition t[64];
+		bool timed_out = timing_out && count_rows(t, transitions_since(m.seq, t, 64), "J03");
+		if (timed_out && !cleared)  /* the rejoin starts over, and ends */
+			cleared = post_fault(old, "{\"clear\":true}") == 200;
 		json_t *st = tl_orch_get(&L, "/v1/status");
 		const char *p = json_string_value(json_object_get(st, "primary")) ?: "";
 		done = st && *p && strcmp(p, from) && json_is_true(json_object_get(st, "resting")) &&
-		       tl_all_in_role(st, p) && th_site_status_int(old, "last_rewind", "records") >= 1;
+		       tl_all_in_role(st, p) && th_site_status_int(old, "last_rewind", "records") >= 1 &&
+		       timed_out == timing_out;
 		if (done)
 			snprintf(primary, sizeof(primary), "%s", p);
 		json_decref(st);
@@ -1014,7 +1025,11 @@ static int rejoin_once(enum lifecycle lc, const char *crash_row, char path[][64]
 	int n = transitions_since(m.seq, t, 64);
 	char rows[2048];
 	describe(t, n, rows, sizeof(rows));
-	ck_assert_msg(count_rows(t, n, "J01") == 1 && count_rows(t, n, "J02") == 1,
+	/* Once each; timing out, J03 once, and the rejoin started over at most
+	 * once (the first rewind may have done the work: nothing diverges). */
+	ck_assert_msg(timing_out ? count_rows(t, n, "J03") == 1 && count_rows(t, n, "J01") <= 2 &&
+				   count_rows(t, n, "J02") <= 1 :
+				   count_rows(t, n, "J01") == 1 && count_rows(t, n, "J02") == 1,
 		      "%s: the rejoin's rows: %s", what, rows);
 	ck_assert_msg(tl_verify_audit(&L) == 0, "%s: the audit chain does not verify", what);
 	/* The path: after the failover's run, from rest to rest. */
@@ -1127,7 +1142,7 @@ static int stall_once(enum lifecycle lc, const char *crash_row, char path[][64],
 static void walk(enum lifecycle lc)
 {
 	int (*once)(enum lifecycle, const char *, char[][64], int) =
-		lc == LC_REJOIN ? rejoin_once : lifecycles[lc].resume_on ? stall_once : run_once;
+		lc == LC_REJOIN || lc == LC_REJOIN_TIMEOUT ? rejoin_once : lifecycles[lc].resume_on ? stall_once : run_once;
 	lab_up_for(lc);
 	char path[MAX_PATH_ROWS][64];
 	ref_path = NULL;
