@@ -186,35 +186,21 @@ END_TEST
 
 static void link_start(void)
 {
-	char admin[64];
-	snprintf(admin, sizeof(admin), "127.0.0.1:%d", th_free_port());
-	snprintf(link_admin, sizeof(link_admin), "http://%s", admin);
-	char *argv[] = { (char *)th_bin("drlink"), "--admin", admin, NULL };
-	char log[700];
-	snprintf(log, sizeof(log), "%s/drlink.log", L.root);
-	th_spawn(argv, log);
-	char url[128];
-	snprintf(url, sizeof(url), "%s/v1/links", link_admin);
-	ck_assert(th_wait_http(url, 200, 10000));
+	ck_assert_msg(th_drlink_start(L.root, link_admin, sizeof(link_admin)),
+		      "drlink did not start; see %s/drlink.log", L.root);
 }
 
 /* A link named name to site `to`; out gets its HOST:PORT. */
 static void link_add(const char *name, int to, char *out, size_t len)
 {
-	char body[256], url[128];
 	snprintf(out, len, "127.0.0.1:%d", th_free_port());
-	snprintf(body, sizeof(body), "{\"name\":\"%s\",\"listen\":\"%s\",\"upstream\":\"%s\"}",
-		 name, out, L.site[to].listen);
-	snprintf(url, sizeof(url), "%s/v1/links", link_admin);
-	long st = th_http("POST", url, NULL, body, strlen(body), NULL, NULL);
+	long st = th_link_add(link_admin, name, out, L.site[to].listen);
 	ck_assert_msg(st == 200 || st == 201, "drlink: create %s: %ld", name, st);
 }
 
 static void link_set(const char *name, const char *conditions)
 {
-	char url[256];
-	snprintf(url, sizeof(url), "%s/v1/links/%s/conditions", link_admin, name);
-	ck_assert_int_eq(th_http("PUT", url, NULL, conditions, strlen(conditions), NULL, NULL), 200);
+	ck_assert_int_eq(th_link_set(link_admin, name, conditions), 200);
 }
 
 /* drorchd reaches every site through a link orch-SITE; replicas reach

@@ -47,11 +47,7 @@ static char link_admin[80];
 
 static void link_post(const char *name, const char *listen, const char *upstream)
 {
-	char body[256], url[128];
-	snprintf(body, sizeof(body), "{\"name\":\"%s\",\"listen\":\"%s\",\"upstream\":\"%s\"}",
-		 name, listen, upstream);
-	snprintf(url, sizeof(url), "%s/v1/links", link_admin);
-	long st = th_http("POST", url, NULL, body, strlen(body), NULL, NULL);
+	long st = th_link_add(link_admin, name, listen, upstream);
 	ck_assert_msg(st == 201 || st == 200, "drlink: create %s: %ld", name, st);
 }
 
@@ -60,10 +56,10 @@ static void link_post(const char *name, const char *listen, const char *upstream
 static void cut_links(int i, int n, bool cut)
 {
 	for (int m = 0; m < n; m++) {
-		char url[160];
-		const char *body = cut ? "{\"partition\":\"blackhole\"}" : "{\"partition\":\"none\"}";
-		snprintf(url, sizeof(url), "%s/v1/links/d%d-e%d/conditions", link_admin, i, m);
-		ck_assert_int_eq(th_http("PUT", url, NULL, body, strlen(body), NULL, NULL), 200);
+		char name[32];
+		snprintf(name, sizeof(name), "d%d-e%d", i, m);
+		ck_assert_int_eq(th_link_set(link_admin, name, cut ? "{\"partition\":\"blackhole\"}" :
+					     "{\"partition\":\"none\"}"), 200);
 	}
 }
 
@@ -75,15 +71,8 @@ static void cut_from_etcd(int i, bool cut)
 
 static void start_drlink(void)
 {
-	char admin[64], log[700];
-	snprintf(admin, sizeof(admin), "127.0.0.1:%d", th_free_port());
-	snprintf(link_admin, sizeof(link_admin), "http://%s", admin);
-	snprintf(log, sizeof(log), "%s/drlink.log", L.root);
-	char *argv[] = { (char *)th_bin("drlink"), "--admin", admin, NULL };
-	th_spawn(argv, log);
-	char url[128];
-	snprintf(url, sizeof(url), "%s/v1/links", link_admin);
-	ck_assert(th_wait_http(url, 200, 10000));
+	ck_assert_msg(th_drlink_start(L.root, link_admin, sizeof(link_admin)),
+		      "drlink did not start; see %s/drlink.log", L.root);
 }
 
 /* Instance i's config: the lab's, with its own listen, db and ha section

@@ -46,6 +46,7 @@
 
 static struct tl_lab L;
 static char crash_file[700], abandon_file[700];
+static char link_admin[80];  /* LC_LINK_ONLY's drlink: drorchd reaches site S by link orch-S */
 static bool crash_taken;  /* the crash of this pass happened in lifecycle_start */
 
 enum lifecycle {
@@ -54,7 +55,7 @@ enum lifecycle {
 	LC_FENCE_FAILED, LC_FENCE_TIMEOUT, LC_ELECT_TIMEOUT, LC_REDIRECT_TIMEOUT,
 	LC_UPGRADE_HELD, LC_UPGRADE_REDIRECT, LC_REGRESSED, LC_HELD_REGRESSED,
 	LC_BLIP, LC_CONFIRM_TIMEOUT, LC_CONFIRM_FAILED, LC_UPGRADE_REGRESSED, LC_UPGRADE_MISSED,
-	LC_UPGRADE_MISSED_HELD, LC_REJOIN_TIMEOUT,
+	LC_UPGRADE_MISSED_HELD, LC_REJOIN_TIMEOUT, LC_LINK_ONLY,
 	LC_COUNT  /* index % 3 is the part: each about as long */
 };
 
@@ -159,6 +160,11 @@ static const struct {
 				     .fcv = OLD },
 	[LC_REJOIN_TIMEOUT] = { "rejoin of a diverged old primary whose rewind is slow: timed out, "
 				"then rejoined", NULL, NULL, .timeouts = "REJOINING=2000" },
+	/* Its crash after D01 is other lifecycles' (a drorchd restarted while
+	 * cut from the primary never heard it take writes: no LINK_ONLY). */
+	[LC_LINK_ONLY] = { "drorchd cut from every site, then from the primary alone: its "
+			   "replicas still hear it", NULL, NULL, .stays = true, .same_epoch = true,
+			   .resume_on = "D04", .walk_from = "D04" },
 };
 
 /* LC_HELD's and LC_RESUMED's policy: a failover inside the last 10
@@ -903,6 +909,17 @@ static void lab_up_for(enum lifecycle lc)
 		setenv("DRORCH_TEST_TIMEOUT_MS", lifecycles[lc].timeouts, 1);
 	if (lifecycles[lc].version)
 		tl_lab_version(&L, OLD);
+	if (lc == LC_LINK_ONLY) {
+		ck_assert_msg(th_drlink_start(L.root, link_admin, sizeof(link_admin)),
+			      "drlink did not start; see %s/drlink.log", L.root);
+		for (int i = 0; i < L.nsites; i++) {
+			char name[64], hp[64];
+			snprintf(name, sizeof(name), "orch-%s", L.names[i]);
+			snprintf(hp, sizeof(hp), "127.0.0.1:%d", th_free_port());
+			ck_assert_int_eq(th_link_add(link_admin, name, hp, L.site[i].listen), 201);
+			snprintf(L.orch_url[i], sizeof(L.orch_url[i]), "http://%s", hp);
+		}
+	}
 	tl_lab_up(&L, lc == LC_REJOIN || lc == LC_REJOIN_TIMEOUT || lc == LC_ABORTED ||
 		      lc == LC_NO_FIRST_WRITE ?
 		      site_faults : NULL);
@@ -1050,10 +1067,31 @@ static int rejoin_once(enum lifecycle lc, const char *crash_row, char path[][64]
 	return k;
 }
 
+/* LC_LINK_ONLY's: drorchd's link to site `name` cut or healed. */
+static void cut_orch_link(const char *name, bool cut)
+{
+	char link[80];
+	snprintf(link, sizeof(link), "orch-%s", name);
+	ck_assert_int_eq(th_link_set(link_admin, link, cut ? "{\"partition\":\"blackhole\"}" :
+				     "{\"partition\":\"none\"}"), 200);
+}
+
+/* Every site stopped continues, the primary first: drorchd hears it
+ * before its replicas (who lost it while stopped) can testify. */
+static void continue_sites(struct th_site *primary)
+{
+	kill(primary->pid, SIGCONT);
+	time_sleep_ms(300);
+	for (int i = 0; i < L.nsites; i++)
+		kill(L.site[i].pid, SIGCONT);
+}
+
 /*
  * A miss that opens no run (lc's resume_on): every site stopped (SIGSTOP),
- * so drorchd misses the primary and no replica can confirm it; once row
- * resume_on is committed the sites continue, the primary first.  With
+ * so drorchd misses the primary and no replica can confirm it (LC_LINK_ONLY:
+ * drorchd's links to every site cut, the replicas' healed once it suspects
+ * the primary: they testify that it lives); once row resume_on is committed
+ * the sites continue, the primary first (its link heals).  With
  * drorchd SIGKILLed after `crash_row` (NULL: no crash), the machine must
  * rest again with the same primary: no run, no epoch bump, each row no
  * more often than in the reference pass, nothing acknowledged lost, the
@@ -1074,9 +1112,11 @@ static int stall_once(enum lifecycle lc, const char *crash_row, char path[][64],
 	tl_writers_start_n(&L, &ws, 1);
 	time_sleep_ms(150);
 	struct th_site *p = site_named(m.primary);
-	for (int i = 0; i < L.nsites; i++)
+	for (int i = 0; lc == LC_LINK_ONLY && i < L.nsites; i++)
+		cut_orch_link(L.names[i], true);
+	for (int i = 0; lc != LC_LINK_ONLY && i < L.nsites; i++)
 		ck_assert_int_eq(kill(L.site[i].pid, SIGSTOP), 0);
-	bool stopped = true, restarted = false, done = false;
+	bool stopped = true, restarted = false, done = false, replicas_heard = false;
 	struct transition t[64];
 	int n = 0;
 	for (uint64_t end = time_mono_ms() + 30000; !done && time_mono_ms() < end;
@@ -1090,12 +1130,18 @@ static int stall_once(enum lifecycle lc, const char *crash_row, char path[][64],
 			restarted = true;
 		}
 		n = transitions_since(m.seq, t, 64);
+		if (lc == LC_LINK_ONLY && !replicas_heard && count_rows(t, n, "D01") > 0) {
+			for (int i = 0; i < L.nsites; i++)  /* they testify: it lives */
+				if (strcmp(L.names[i], m.primary))
+					cut_orch_link(L.names[i], false);
+			replicas_heard = true;
+		}
 		if (stopped && count_rows(t, n, lifecycles[lc].resume_on) > 0) {
 			unlink(abandon_file);
-			ck_assert_int_eq(kill(p->pid, SIGCONT), 0);
-			time_sleep_ms(300);  /* drorchd hears the primary before its replicas */
-			for (int i = 0; i < L.nsites; i++)
-				ck_assert_int_eq(kill(L.site[i].pid, SIGCONT), 0);
+			if (lc == LC_LINK_ONLY)
+				cut_orch_link(m.primary, false);
+			else
+				continue_sites(p);
 			stopped = false;
 		}
 		json_t *st = stopped ? NULL : tl_orch_get(&L, "/v1/status");
@@ -1104,8 +1150,10 @@ static int stall_once(enum lifecycle lc, const char *crash_row, char path[][64],
 		       tl_all_in_role(st, m.primary);
 		json_decref(st);
 	}
-	for (int i = 0; stopped && i < L.nsites; i++)
-		kill(L.site[i].pid, SIGCONT);
+	for (int i = 0; stopped && lc == LC_LINK_ONLY && i < L.nsites; i++)
+		cut_orch_link(L.names[i], false);
+	if (stopped && lc != LC_LINK_ONLY)
+		continue_sites(p);
 	char rows[2048];
 	describe(t, n, rows, sizeof(rows));
 	ck_assert_msg(done, "%s: did not rest again under %s: %s; see %s", what, m.primary, rows,

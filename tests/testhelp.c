@@ -281,6 +281,36 @@ bool th_wait_http(const char *url, long status, long timeout_ms)
 	return false;
 }
 
+bool th_drlink_start(const char *dir, char *admin, size_t len)
+{
+	char listen[64], log[700], url[128];
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", th_free_port());
+	snprintf(admin, len, "http://%s", listen);
+	snprintf(log, sizeof(log), "%s/drlink.log", dir);
+	char *argv[] = { (char *)th_bin("drlink"), "--admin", listen, NULL };
+	if (th_spawn(argv, log) <= 0)
+		return false;
+	snprintf(url, sizeof(url), "%s/v1/links", admin);
+	return th_wait_http(url, 200, 10000);
+}
+
+long th_link_add(const char *admin, const char *name, const char *listen,
+		 const char *upstream)
+{
+	char body[256], url[160];
+	snprintf(body, sizeof(body), "{\"name\":\"%s\",\"listen\":\"%s\",\"upstream\":\"%s\"}",
+		 name, listen, upstream);
+	snprintf(url, sizeof(url), "%s/v1/links", admin);
+	return th_http("POST", url, NULL, body, strlen(body), NULL, NULL);
+}
+
+long th_link_set(const char *admin, const char *name, const char *conditions)
+{
+	char url[256];
+	snprintf(url, sizeof(url), "%s/v1/links/%s/conditions", admin, name);
+	return th_http("PUT", url, NULL, conditions, strlen(conditions), NULL, NULL);
+}
+
 /* th_dir_digest's walk: one line per entry (nftw has no user argument). */
 static struct {
 	const char *root;

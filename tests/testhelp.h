@@ -85,6 +85,20 @@ bool th_wait_http(const char *url, long status, long timeout_ms);
 long th_http(const char *method, const char *url, const char *bearer,
 	     const void *body, size_t len, char **body_out, size_t *len_out);
 
+/* ---- drlink: links to cut or slow ---- */
+
+/* Starts a drlink (its log DIR/drlink.log) with its admin API on a free
+ * port; its base URL ("http://127.0.0.1:PORT") into admin.  false if it
+ * did not answer within 10 s. */
+bool th_drlink_start(const char *dir, char *admin, size_t len);
+/* Creates link name, listening on listen, to upstream (HOST:PORT each);
+ * the HTTP status (201 created). */
+long th_link_add(const char *admin, const char *name, const char *listen,
+		 const char *upstream);
+/* Sets link name's conditions (JSON, e.g. {"partition":"blackhole"}); the
+ * HTTP status. */
+long th_link_set(const char *admin, const char *name, const char *conditions);
+
 /* Reads a whole file; NULL on error; *len set. Caller frees. */
 char *th_read_file(const char *path, size_t *len);
 /* Every file under dir as "PATH SIZE SHA256" lines, sorted (the contents
