@@ -55,7 +55,7 @@ enum lifecycle {
 	LC_FENCE_FAILED, LC_FENCE_TIMEOUT, LC_ELECT_TIMEOUT, LC_REDIRECT_TIMEOUT,
 	LC_UPGRADE_HELD, LC_UPGRADE_REDIRECT, LC_REGRESSED, LC_HELD_REGRESSED,
 	LC_BLIP, LC_CONFIRM_TIMEOUT, LC_CONFIRM_FAILED, LC_UPGRADE_REGRESSED, LC_UPGRADE_MISSED,
-	LC_UPGRADE_MISSED_HELD, LC_REJOIN_TIMEOUT, LC_LINK_ONLY,
+	LC_UPGRADE_MISSED_HELD, LC_REJOIN_TIMEOUT, LC_LINK_ONLY, LC_REPLICA_LOST, LC_PAUSE,
 	LC_COUNT  /* index % 3 is the part: each about as long */
 };
 
@@ -171,6 +171,11 @@ static const struct {
 	[LC_LINK_ONLY] = { "drorchd cut from every site, then from the primary alone: its "
 			   "replicas still hear it", NULL, NULL, .stays = true, .same_epoch = true,
 			   .resume_on = "D04", .ends_with = "D04", .walks = "D04" },
+	[LC_REPLICA_LOST] = { "a replica killed, then back: degraded, then healthy", NULL, NULL,
+			      .stays = true, .same_epoch = true, .resume_on = "H01",
+			      .ends_with = "H02" },
+	[LC_PAUSE] = { "an operator's pause, then resume", NULL, NULL, .stays = true,
+		       .same_epoch = true, .resume_on = "O02", .ends_with = "O03", .walks = "O02" },
 };
 
 /* LC_HELD's and LC_RESUMED's policy: a failover inside the last 10
@@ -1082,22 +1087,70 @@ static void cut_orch_link(const char *name, bool cut)
 				     "{\"partition\":\"none\"}"), 200);
 }
 
-/* Every site stopped continues, the primary first: drorchd hears it
- * before its replicas (who lost it while stopped) can testify. */
-static void continue_sites(struct th_site *primary)
+/* An operator's request, sent again while drorchd restarts (bounded). */
+static void post_until_accepted(const char *path)
 {
-	kill(primary->pid, SIGCONT);
-	time_sleep_ms(300);
-	for (int i = 0; i < L.nsites; i++)
-		kill(L.site[i].pid, SIGCONT);
+	long st = 0;
+	for (uint64_t end = time_mono_ms() + 10000; st != 202 && time_mono_ms() < end;
+	     time_sleep_ms(50))
+		st = tl_orch_post(&L, path, NULL);
+	ck_assert_msg(st == 202, "POST %s: %ld; see %s", path, st, L.log);
+}
+
+/* stall_once's fault, with primary `from`: every site stopped (SIGSTOP),
+ * drorchd's links cut (LC_LINK_ONLY), a replica killed (LC_REPLICA_LOST),
+ * or an operator's pause (LC_PAUSE; no answer when drorchd is to crash
+ * after it). */
+static void norun_fault(enum lifecycle lc, const char *from, bool crashing)
+{
+	switch (lc) {
+	case LC_LINK_ONLY:
+		for (int i = 0; i < L.nsites; i++)
+			cut_orch_link(L.names[i], true);
+		return;
+	case LC_REPLICA_LOST:
+		th_kill(target_of(from)->pid, SIGKILL, 5000);
+		return;
+	case LC_PAUSE:
+		accepted(tl_orch_post(&L, "/v1/pause", NULL), crashing, "/v1/pause");
+		return;
+	default:
+		for (int i = 0; i < L.nsites; i++)
+			ck_assert_int_eq(kill(L.site[i].pid, SIGSTOP), 0);
+	}
+}
+
+/* And its undoing: the sites continue, the primary first (drorchd hears it
+ * before its replicas, who lost it while stopped, can testify); the
+ * primary's link heals; the replica restarts; the operator resumes. */
+static void norun_undo(enum lifecycle lc, const char *from)
+{
+	switch (lc) {
+	case LC_LINK_ONLY:
+		for (int i = 0; i < L.nsites; i++)
+			cut_orch_link(L.names[i], false);
+		return;
+	case LC_REPLICA_LOST:
+		ck_assert(th_site_start(target_of(from), NULL));
+		return;
+	case LC_PAUSE:
+		post_until_accepted("/v1/resume");
+		return;
+	default:
+		kill(site_named(from)->pid, SIGCONT);
+		time_sleep_ms(300);
+		for (int i = 0; i < L.nsites; i++)
+			kill(L.site[i].pid, SIGCONT);
+	}
 }
 
 /*
- * A miss that opens no run (lc's resume_on): every site stopped (SIGSTOP),
- * so drorchd misses the primary and no replica can confirm it (LC_LINK_ONLY:
- * drorchd's links to every site cut, the replicas' healed once it suspects
- * the primary: they testify that it lives); once row resume_on is committed
- * the sites continue, the primary first (its link heals), and the
+ * A lifecycle that opens no run (lc's resume_on), mostly a miss: every site
+ * stopped (SIGSTOP), so drorchd misses the primary and no replica can
+ * confirm it (LC_LINK_ONLY: drorchd's links to every site cut, the
+ * replicas' healed once it suspects the primary: they testify that it
+ * lives); or a replica killed, or automation paused (norun_fault).  Once
+ * row resume_on is committed the fault is undone (norun_undo), and the
  * lifecycle ends with row ends_with.  With
  * drorchd SIGKILLed after `crash_row` (NULL: no crash), the machine must
  * rest again with the same primary: no run, no epoch bump, each row no
@@ -1118,11 +1171,7 @@ static int stall_once(enum lifecycle lc, const char *crash_row, char path[][64],
 	struct tl_writers ws;
 	tl_writers_start_n(&L, &ws, 1);
 	time_sleep_ms(150);
-	struct th_site *p = site_named(m.primary);
-	for (int i = 0; lc == LC_LINK_ONLY && i < L.nsites; i++)
-		cut_orch_link(L.names[i], true);
-	for (int i = 0; lc != LC_LINK_ONLY && i < L.nsites; i++)
-		ck_assert_int_eq(kill(L.site[i].pid, SIGSTOP), 0);
+	norun_fault(lc, m.primary, crash_row != NULL);
 	bool stopped = true, restarted = false, done = false, replicas_heard = false;
 	struct transition t[64];
 	int n = 0;
@@ -1146,10 +1195,7 @@ static int stall_once(enum lifecycle lc, const char *crash_row, char path[][64],
 		if (count_rows(t, n, lifecycles[lc].ends_with) > 0)
 			unlink(abandon_file);
 		if (stopped && count_rows(t, n, lifecycles[lc].resume_on) > 0) {
-			if (lc == LC_LINK_ONLY)
-				cut_orch_link(m.primary, false);
-			else
-				continue_sites(p);
+			norun_undo(lc, m.primary);
 			stopped = false;
 		}
 		json_t *st = stopped || !count_rows(t, n, lifecycles[lc].ends_with) ? NULL :
@@ -1159,10 +1205,8 @@ static int stall_once(enum lifecycle lc, const char *crash_row, char path[][64],
 		       tl_all_in_role(st, m.primary);
 		json_decref(st);
 	}
-	for (int i = 0; stopped && lc == LC_LINK_ONLY && i < L.nsites; i++)
-		cut_orch_link(L.names[i], false);
-	if (stopped && lc != LC_LINK_ONLY)
-		continue_sites(p);
+	if (stopped)
+		norun_undo(lc, m.primary);
 	char rows[2048];
 	describe(t, n, rows, sizeof(rows));
 	ck_assert_msg(done, "%s: did not rest again under %s: %s; see %s", what, m.primary, rows,
@@ -1170,7 +1214,7 @@ static int stall_once(enum lifecycle lc, const char *crash_row, char path[][64],
 	ck_assert_msg(!crash_row || restarted, "%s: drorchd did not stop there; see %s", what, L.log);
 	time_sleep_ms(150);
 	ck_assert_int_gt(tl_writers_stop(&ws), 10);
-	tl_writers_check_on(&ws, p);
+	tl_writers_check_on(&ws, site_named(m.primary));
 	ck_assert_msg(newest_run_id() == m.runs, "%s: a run opened: %s", what, rows);
 	ck_assert_msg(tl_status_epoch(&L) == m.epoch, "%s: epoch %lld -> %lld", what, m.epoch,
 		      tl_status_epoch(&L));
@@ -1180,7 +1224,8 @@ static int stall_once(enum lifecycle lc, const char *crash_row, char path[][64],
 	int k = 0;
 	for (int i = 0; i < n; i++) {
 		ck_assert_msg(t[i].r && t[i].r->kind == FSM_TRANSITION, "%s: %s", what, rows);
-		if (t[i].r->event == FSM_E_HEALTHY || t[i].r->event == FSM_E_REPLICA_DEGRADED)
+		if (lc != LC_REPLICA_LOST && (t[i].r->event == FSM_E_HEALTHY ||
+					       t[i].r->event == FSM_E_REPLICA_DEGRADED))
 			continue;  /* the replicas' health: not this lifecycle's */
 		int seen = count_rows(t, i + 1, t[i].row), allowed = 0;
 		for (int q = 0; ref_path && q < ref_n; q++)
@@ -1271,9 +1316,6 @@ static void walk(enum lifecycle lc)
 static const struct {
 	const char *row, *why;
 } unwalked[] = {
-	{ "H01", "health bookkeeping: records a replica lost, no action, no run" },
-	{ "H02", "health bookkeeping: records every replica back, no action, no run" },
-	{ "O02", "an operator's pause: records PAUSED, no action, no run" },
 	{ "R02", "not walked yet: a store behind the sites with no primary at their epoch "
 		 "(check_orchfaults runs it, without a crash)" },
 };
