@@ -544,13 +544,24 @@ static int act_elect(struct orch *o, struct act_result *r)
 static long role_send(struct orch *o, struct httpc *h, int i, json_t *body, char *err,
 		      size_t errlen)
 {
-	json_t *answer = NULL;
-	long st = siteapi_admin_json(h, o->cfg.sites[i].url, o->site_token, "role", body,
-				     (long)orch_window_ms(o), &answer, err, errlen);
-	json_decref(body);
-	orch_note_nonce(o, i, answer);
-	json_decref(answer);
-	return st;
+	for (int tries = 0;; tries++) {
+		json_t *answer = NULL;
+		long st = siteapi_admin_json(h, o->cfg.sites[i].url, o->site_token, "role", body,
+					     (long)orch_window_ms(o), &answer, err, errlen);
+		orch_note_nonce(o, i, answer);
+		/* A site restarted since its last status was read takes the role
+		 * but not as a confirmation (its nonce was of its last start):
+		 * once more, with the nonce this answer gave.  Unconfirmed, a new
+		 * primary would refuse every write (a failover held at PROMOTING). */
+		bool again = st == 200 && tries == 0 &&
+			     json_is_false(json_object_get(answer, "confirmed"));
+		json_decref(answer);
+		if (!again) {
+			json_decref(body);
+			return st;
+		}
+		body = orch_with_nonce(o, i, body);
+	}
 }
 
 /* Sends a role command; true on 200 (its outcome in report). */
@@ -643,14 +654,14 @@ static bool follow_all(struct orch *o, int cand, int64_t epoch, const bool follo
 /* The first write the new primary acknowledges (retried until deadline,
  * its lease renewed before each try, but the first when renewed). */
 static bool first_write(struct orch *o, struct httpc *h, int cand, int64_t epoch,
-			uint64_t deadline, bool renewed)
+			uint64_t deadline, bool renewed, char *err, size_t errlen)
 {
+	snprintf(err, errlen, "no write tried before the state's deadline");
 	for (bool renew = !renewed; !orch_stopping(o) && time_mono_ms() < deadline; renew = true) {
-		char err[300];
 		uint64_t ms;
 		if (renew)
 			renew_candidate(o, h, cand, epoch);
-		if (siteapi_canary(h, o->cfg.sites[cand].url, 1000, &ms, err, sizeof(err)) == 200)
+		if (siteapi_canary(h, o->cfg.sites[cand].url, 1000, &ms, err, errlen) == 200)
 			return true;
 		time_sleep_ms(POLL_MS);
 	}
@@ -687,9 +698,13 @@ static int act_promote(struct orch *o, struct act_result *r)
 	}
 	orch_result_mark(r, "promoted", (int64_t)time_wall_ms());
 	bool renewed = follow_all(o, cand, epoch, follows, report);
-	bool wrote = first_write(o, h, cand, epoch, orch_state_deadline(o), renewed);
+	char why[300];
+	bool wrote = first_write(o, h, cand, epoch, orch_state_deadline(o), renewed, why,
+				 sizeof(why));
 	if (wrote)
 		orch_result_mark(r, "first_write", (int64_t)time_wall_ms());
+	else  /* the last refusal of its first write */
+		json_object_set_new(report, "first_write", json_string(why));
 	orch_result_step(r, "promote", wrote ? "ok" : "failed", report);
 	return wrote ? FSM_E_PROMOTED : FSM_E_TIMEOUT;
 }

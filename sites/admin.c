@@ -269,12 +269,13 @@ static json_t *role_reply_locked(struct site *s)
 	char nonce[SITE_NONCE_MAX];
 	wal_get_stats(s->wal, &ws);
 	site_nonce(s, nonce, sizeof(nonce));
-	return json_pack("{s:s, s:I, s:s, s:i, s:i, s:I, s:I, s:s, s:s}",
+	return json_pack("{s:s, s:I, s:s, s:i, s:i, s:I, s:I, s:s, s:s, s:b}",
 			 "role", role_name(s->role.role), "epoch", (json_int_t)s->role.epoch,
 			 "mode", role_mode_name(s->role.mode), "quorum", s->role.quorum,
 			 "lease_replicas", s->lease_replicas, "lsn", (json_int_t)ws.last_lsn,
 			 "flushed_lsn", (json_int_t)ws.flushed_lsn,
-			 "writes", s->writes_paused ? "paused" : "open", "lease_nonce", nonce);
+			 "writes", s->writes_paused ? "paused" : "open", "lease_nonce", nonce,
+			 "confirmed", s->confirmed);
 }
 
 /* Why this site may not be primary at epoch, or NULL (under s->mu). */
