@@ -1091,6 +1091,17 @@ static void cut_orch_link(const char *name, bool cut)
 				     "{\"partition\":\"none\"}"), 200);
 }
 
+/* Whether crash point spec names spec row `row` (by its id before '@'). */
+static bool crash_at(const char *spec, const char *row)
+{
+	char tok[40];
+	snprintf(tok, sizeof(tok), "%.*s#", (int)strcspn(row, "@"), row);
+	for (const char *p = spec; p && (p = strstr(p, tok)); p++)
+		if (p == spec || p[-1] == ' ')
+			return true;
+	return false;
+}
+
 /* An operator's request, sent again while drorchd restarts (bounded). */
 static void post_until_accepted(const char *path)
 {
@@ -1199,6 +1210,15 @@ static int stall_once(enum lifecycle lc, const char *crash_row, char path[][64],
 		if (count_rows(t, n, lifecycles[lc].ends_with) > 0)
 			unlink(abandon_file);
 		if (stopped && count_rows(t, n, lifecycles[lc].resume_on) > 0) {
+			if (crash_at(crash_row, lifecycles[lc].resume_on) && !restarted) {
+				/* committed, about to crash: no request before the restart */
+				int st = th_wait_exit(L.orch, 5000);
+				ck_assert_msg(st >= 0 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+					      "%s: drorchd did not stop there; see %s", what, L.log);
+				unlink(crash_file);
+				tl_start_orch(&L, NULL);
+				restarted = true;
+			}
 			norun_undo(lc, m.primary);
 			stopped = false;
 		}
@@ -1337,6 +1357,10 @@ static int behind_once(enum lifecycle lc, const char *crash_row, char path[][64]
 	long long runs = newest_run_id();
 	ck_assert_int_eq(tl_orch_post(&L, "/v1/failover", NULL), 202);
 	wait_lifecycle_done(runs, from, LC_OPERATOR, moved, sizeof(moved), what);
+	/* The old primary rejoined first: a diverged site, its rewind still to
+	 * come, cannot confirm the sync writes of the next primary. */
+	ck_assert_msg(wait_all_follow(moved, true, 20000), "%s: %s does not lead every site; see %s",
+		      what, moved, L.log);
 	long long sites_epoch = tl_status_epoch(&L);
 	th_kill(L.orch, SIGKILL, 5000);
 	copy_store(backup, L.db);
