@@ -21,6 +21,10 @@
  *
  * The crash points come from the table and the reference pass, not from a
  * hand list: a row added to a lifecycle is walked without editing this file.
+ * The failure rows (timeouts, failed and refused steps, holds, a store
+ * behind the sites, misses that end no run) have lifecycles of their own,
+ * each walked only for the rows it is for; after all the walks, every
+ * transition row of the table must have been crashed after (check_coverage).
  *
  * Upgrades swap real binaries: their labs start on drsite-0.1.0 and the
  * upgrade restarts each site on drsite (0.2.0), a rollback back on
