@@ -1095,13 +1095,14 @@ static void cut_orch_link(const char *name, bool cut)
 				     "{\"partition\":\"none\"}"), 200);
 }
 
-/* Whether crash point spec names spec row `row` (by its id before '@'). */
-static bool crash_at(const char *spec, const char *row)
+/* Whether list (ID#N tokens separated by spaces or lines: a crash point,
+ * or the walks' record) names spec row `row` (its id before '@'). */
+static bool names_row(const char *list, const char *row)
 {
 	char tok[40];
 	snprintf(tok, sizeof(tok), "%.*s#", (int)strcspn(row, "@"), row);
-	for (const char *p = spec; p && (p = strstr(p, tok)); p++)
-		if (p == spec || p[-1] == ' ')
+	for (const char *p = list; p && (p = strstr(p, tok)); p++)
+		if (p == list || p[-1] == ' ' || p[-1] == '\n')
 			return true;
 	return false;
 }
@@ -1214,7 +1215,7 @@ static int stall_once(enum lifecycle lc, const char *crash_row, char path[][64],
 		if (count_rows(t, n, lifecycles[lc].ends_with) > 0)
 			unlink(abandon_file);
 		if (stopped && count_rows(t, n, lifecycles[lc].resume_on) > 0) {
-			if (crash_at(crash_row, lifecycles[lc].resume_on) && !restarted) {
+			if (names_row(crash_row, lifecycles[lc].resume_on) && !restarted) {
 				/* committed, about to crash: no request before the restart */
 				int st = th_wait_exit(L.orch, 5000);
 				ck_assert_msg(st >= 0 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
@@ -1450,18 +1451,6 @@ static void walk(enum lifecycle lc)
 		      lifecycles[lc].walks, said);
 }
 
-/* Whether the walks recorded in `text` ("ID#\n" lines) include a crash
- * after the spec row of audit id `row` (its id before '@'). */
-static bool walked_in(const char *text, const char *row)
-{
-	char needle[40];
-	snprintf(needle, sizeof(needle), "%.*s#\n", (int)strcspn(row, "@"), row);
-	for (const char *p = text; p && (p = strstr(p, needle)); p++)
-		if (p == text || p[-1] == '\n')
-			return true;
-	return false;
-}
-
 /* After every copy has walked: each transition row of the table must have
  * been crashed after (a row added to the table fails the walk until a
  * lifecycle takes it).  0 when so. */
@@ -1473,7 +1462,7 @@ static int check_coverage(const char *file)
 	for (size_t j = 0; j < fsm_nrows; j++) {
 		const struct fsm_row *r = &fsm_rows[j];
 		size_t base = strcspn(r->id, "@");
-		if (r->kind == FSM_TRANSITION && !walked_in(text, r->id)) {
+		if (r->kind == FSM_TRANSITION && !names_row(text, r->id)) {
 			fprintf(stderr, "check_lifecycle: %.*s is walked by no lifecycle\n", (int)base,
 				r->id);
 			bad++;
