@@ -213,14 +213,6 @@ static uint64_t term_of(struct orch *o)
 }
 
 /*
- * Runs action a and records what it did: its context in the cluster row
- * (when changed), then its steps, timestamps and run-detail keys.  Returns
- * the action's event, or -1.  With HA, an action this instance stopped
- * leading during answers -1: what it saw belongs to a term that is over
- * (its ACTION_FAILED may be a write etcd did not confirm, not a site's
- * failure), and whoever leads next runs the state's action again (resume).
- */
-/*
  * Tests only: what becomes of the result of an action run in the current
  * state, per the first line of the file DRORCH_TEST_ABANDON_FILE (read at
  * each action, so a test can stop it): a name of that state drops the
@@ -251,6 +243,15 @@ static int test_abandons(struct orch *o)
 	return 0;
 }
 
+/*
+ * Runs action a and records what it did: its context in the cluster row
+ * (when changed), then its steps, timestamps and run-detail keys.  Returns
+ * the action's event, or -1.  With HA, an action this instance stopped
+ * leading during answers -1: what it saw belongs to a term that is over
+ * (its ACTION_FAILED may be a write etcd did not confirm, not a site's
+ * failure), and whoever leads next runs the state's action again (resume).
+ * A test may drop or fail the result the same way (test_abandons).
+ */
 static int act(struct orch *o, enum fsm_action a)
 {
 	uint64_t term = term_of(o);
@@ -1048,7 +1049,6 @@ static int take_office(struct orch *o)
 	atomic_store(&o->ack_ms, stored_ack_ms(o));
 	pthread_mutex_lock(&o->mu);
 	o->state_entered_ms = time_mono_ms();
-	state_timeouts(o);
 	o->health_seen = -1;
 	struct store_cluster now = o->cluster;
 	pthread_mutex_unlock(&o->mu);

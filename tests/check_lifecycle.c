@@ -1373,7 +1373,7 @@ static int behind_once(enum lifecycle lc, const char *crash_row, char path[][64]
 	struct mark m = { .seq = last_seq(), .runs = stored_runs() };
 	if (crash_row)
 		tl_write_file(crash_file, crash_row);
-	tl_start_orch(&L, NULL);
+	tl_start_orch_or_exit(&L, NULL);  /* (R02 comes at once: it may crash before answering) */
 	if (crash_row) {
 		int st = th_wait_exit(L.orch, 30000);
 		ck_assert_msg(st >= 0 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,

@@ -59,6 +59,10 @@ void tl_write_config(const struct tl_lab *L);
 /* Starts drorchd (DRORCH_TEST_CRASH_AT=crash_at when not NULL) and waits up
  * to 10 s for /healthz. */
 void tl_start_orch(struct tl_lab *L, const char *crash_at);
+/* The same, but drorchd may exit before it answers (a crash point it
+ * reaches at its start): false then (its exit status is the caller's to
+ * read). */
+bool tl_start_orch_or_exit(struct tl_lab *L, const char *crash_at);
 /* Every site of L starts on the drsite of version (th_site.version; NULL:
  * the plain drsite), e.g. "0.1.0" before tl_lab_up to rehearse an upgrade. */
 void tl_lab_version(struct tl_lab *L, const char *version);
