@@ -117,7 +117,7 @@ static const struct {
 			 "failover", "succeeded" },
 	[LC_ABORTED] = { "switchover aborted: its target cannot catch up", "switchover",
 			 "failed", .stays = true, .same_epoch = true },
-	[LC_NO_CANDIDATE] = { "operator failover to a dead site: no candidate, held", "failover",
+	[LC_NO_CANDIDATE] = { "operator failover to a site that dies: no candidate, held", "failover",
 			      "held", .stays = true, .awaits = true, .walks = "F04" },
 	[LC_NO_FIRST_WRITE] = { "failover whose new primary takes no write: promotion timed out, "
 				"held, the promoted site adopted", "failover", "held",
@@ -232,6 +232,7 @@ static void teardown(void)
 	unsetenv("DRORCH_TEST_CRASH_FILE");
 	unsetenv("DRORCH_TEST_ABANDON_FILE");
 	unsetenv("DRORCH_TEST_TIMEOUT_MS");
+	unsetenv("DRORCH_TEST_STEP_MS");
 	tl_lab_free(&L);
 }
 
@@ -497,10 +498,13 @@ static void lifecycle_start(enum lifecycle lc, const char *from, const char *cra
 	case LC_FAILBACK:
 		accepted(tl_orch_post(&L, "/v1/failback", NULL), crashing, "/v1/failback");
 		return;
-	case LC_NO_CANDIDATE:  /* the operator names a site that is down */
-		th_kill(target_of(from)->pid, SIGKILL, 5000);
+	case LC_NO_CANDIDATE:  /* the operator names a site that dies before it is fenced */
 		snprintf(body, sizeof(body), "{\"to\":\"%s\"}", target_of(from)->name);
 		accepted(tl_orch_post(&L, "/v1/failover", body), crashing, "/v1/failover");
+		for (uint64_t end = time_mono_ms() + 10000;
+		     !th_pid_gone(L.orch) && !in_state("FENCING") && time_mono_ms() < end; )
+			time_sleep_ms(10);
+		th_kill(target_of(from)->pid, SIGKILL, 5000);  /* (in FENCING's step pause) */
 		return;
 	case LC_FENCE_FAILED:  /* nobody to fence: the primary's lease may still hold */
 		for (int i = L.nsites - 1; i >= 0; i--)
@@ -926,6 +930,8 @@ static void lab_up_for(enum lifecycle lc)
 		tl_write_file(L.policy, WIDE_POLICY);
 	if (lifecycles[lc].timeouts)
 		setenv("DRORCH_TEST_TIMEOUT_MS", lifecycles[lc].timeouts, 1);
+	if (lc == LC_NO_CANDIDATE)  /* each step of a run waits: its target dies meanwhile */
+		setenv("DRORCH_TEST_STEP_MS", "700", 1);
 	if (lifecycles[lc].version)
 		tl_lab_version(&L, OLD);
 	if (lc == LC_LINK_ONLY) {
