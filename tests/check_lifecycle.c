@@ -1047,9 +1047,10 @@ static int rejoin_once(enum lifecycle lc, const char *crash_row, char path[][64]
 			cleared = post_fault(old, "{\"clear\":true}") == 200;
 		json_t *st = tl_orch_get(&L, "/v1/status");
 		const char *p = json_string_value(json_object_get(st, "primary")) ?: "";
+		/* (a crash after the last row comes a moment after its commit) */
 		done = st && *p && strcmp(p, from) && json_is_true(json_object_get(st, "resting")) &&
 		       tl_all_in_role(st, p) && th_site_status_int(old, "last_rewind", "records") >= 1 &&
-		       timed_out == timing_out;
+		       timed_out == timing_out && (!crash_row || restarted);
 		if (done)
 			snprintf(primary, sizeof(primary), "%s", p);
 		json_decref(st);
@@ -1237,7 +1238,7 @@ static int stall_once(enum lifecycle lc, const char *crash_row, char path[][64],
 			     tl_orch_get(&L, "/v1/status");
 		done = st && json_is_true(json_object_get(st, "resting")) &&
 		       !json_is_true(json_object_get(st, "awaits_operator")) &&
-		       tl_all_in_role(st, m.primary);
+		       tl_all_in_role(st, m.primary) && (!crash_row || restarted);  /* (as above) */
 		json_decref(st);
 	}
 	if (stopped)
