@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,10 +248,55 @@ int th_lab_pids(const char *dir, pid_t *pids, int max)
 	return n;
 }
 
+/* Each thread's client, kept between requests so that they reuse a kept-alive
+ * connection: a fresh connection per request costs drsite a thread (one per
+ * connection), which the sanitizer build pays dearly for.  A forked test
+ * child gets a client of its own (pid). */
+struct th_client {
+	struct httpc *c;
+	pid_t pid;
+};
+
+static pthread_key_t client_key;
+static pthread_once_t client_once = PTHREAD_ONCE_INIT;
+
+static void client_free(void *p)
+{
+	struct th_client *tc = p;
+	httpc_free(tc->c);
+	free(tc);
+}
+
+static void client_key_make(void)
+{
+	if (pthread_key_create(&client_key, client_free) != 0)
+		abort();
+}
+
+static struct httpc *thread_client(void)
+{
+	pthread_once(&client_once, client_key_make);
+	struct th_client *tc = pthread_getspecific(client_key);
+	if (tc && tc->pid != getpid()) {
+		client_free(tc);
+		tc = NULL;
+	}
+	if (!tc) {
+		tc = calloc(1, sizeof(*tc));
+		if (!tc || !(tc->c = httpc_new())) {
+			free(tc);
+			return NULL;
+		}
+		tc->pid = getpid();
+		pthread_setspecific(client_key, tc);
+	}
+	return tc->c;
+}
+
 long th_http(const char *method, const char *url, const char *bearer,
 	     const void *body, size_t len, char **body_out, size_t *len_out)
 {
-	struct httpc *c = httpc_new();
+	struct httpc *c = thread_client();
 	if (!c)
 		return 0;
 	struct httpc_resp r;
@@ -266,7 +312,6 @@ long th_http(const char *method, const char *url, const char *bearer,
 			*len_out = r.body_len;
 		httpc_resp_free(&r);
 	}
-	httpc_free(c);
 	return status;
 }
 

@@ -80,7 +80,8 @@ int th_chromium(const char *dir, const char *tag, const char *const extra[], con
 /* Polls GET url until it answers `status` or timeout_ms passes. true if it did. */
 bool th_wait_http(const char *url, long status, long timeout_ms);
 
-/* One request with a fresh client; returns status (0 on transport error).
+/* One request with the calling thread's client (kept between calls, so a
+ * kept-alive connection is reused); returns status (0 on transport error).
  * If body_out is given, *body_out receives a malloc'd NUL-terminated body. */
 long th_http(const char *method, const char *url, const char *bearer,
 	     const void *body, size_t len, char **body_out, size_t *len_out);
