@@ -300,6 +300,8 @@ static void *writer_main(void *p)
 		snprintf(key, sizeof(key), "w%d-%d", w->id, w->next);
 		if (s && th_site_put(s, key) == 200) {
 			w->acked[w->nacked++] = w->next;
+			if (w->pace_ms > 0)
+				time_sleep_ms((uint64_t)w->pace_ms);
 		} else {
 			time_sleep_ms(20);
 			s = current_primary(w->lab);
@@ -311,15 +313,16 @@ static void *writer_main(void *p)
 
 void tl_writers_start(const struct tl_lab *L, struct tl_writers *ws)
 {
-	tl_writers_start_n(L, ws, TL_WRITERS);
+	tl_writers_start_paced(L, ws, TL_WRITERS, TL_PACE_MS);
 }
 
-void tl_writers_start_n(const struct tl_lab *L, struct tl_writers *ws, int n)
+void tl_writers_start_paced(const struct tl_lab *L, struct tl_writers *ws, int n, int pace_ms)
 {
 	atomic_store(&ws->stop, false);
 	ws->n = n > 0 && n <= TL_WRITERS ? n : TL_WRITERS;
 	for (int i = 0; i < ws->n; i++) {
 		ws->w[i] = (struct tl_writer){ .lab = L, .id = i, .stop = &ws->stop,
+					       .pace_ms = pace_ms,
 					       .acked = calloc(TL_MAX_KEYS, sizeof(int)) };
 		ck_assert_ptr_nonnull(ws->w[i].acked);
 		pthread_create(&ws->t[i], NULL, writer_main, &ws->w[i]);

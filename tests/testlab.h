@@ -116,6 +116,7 @@ struct tl_writer {
 	int next;                 /* next sequence number to try */
 	int nacked;
 	int *acked;               /* sequence numbers acknowledged */
+	int pace_ms;              /* pause after each acknowledged write */
 	atomic_bool *stop;
 };
 
@@ -126,9 +127,14 @@ struct tl_writers {
 	atomic_bool stop;
 };
 
+/* TL_WRITERS writers, each pausing TL_PACE_MS after every acknowledged write:
+ * a steady load that leaves the CPU to the processes under test (unpaced,
+ * four writers took most of a sanitizer build's CPU for themselves). */
+#define TL_PACE_MS 2
 void tl_writers_start(const struct tl_lab *L, struct tl_writers *ws);
-/* The same with n writers (1..TL_WRITERS). */
-void tl_writers_start_n(const struct tl_lab *L, struct tl_writers *ws, int n);
+/* n writers (1..TL_WRITERS), each pausing pace_ms after every acknowledged
+ * write. */
+void tl_writers_start_paced(const struct tl_lab *L, struct tl_writers *ws, int n, int pace_ms);
 /* Stops and joins them; the number of acknowledged writes. */
 int tl_writers_stop(struct tl_writers *ws);
 /* Fails the test unless every acknowledged write is on site s; frees the
