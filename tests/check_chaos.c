@@ -351,25 +351,19 @@ static void trials_judge(struct trial *trials, int n)
 		      failed, n);
 }
 
-START_TEST(test_short_trials_run_to_their_end_and_clean_up)
+/* Three short trials (two sync, one async) and one HA trial (drorchd-1..3
+ * through etcd-1..3; the process and ha classes: the leader killed,
+ * stopped, cut off from etcd, an etcd member killed), all at once: each
+ * runs to its end and leaves none of its processes. */
+START_TEST(test_trials_run_to_their_end_and_clean_up)
 {
 	struct trial trials[] = { { .seed = "1", .mode = "sync" }, { .seed = "2", .mode = "sync" },
-				  { .seed = "3", .mode = "async" } };
+				  { .seed = "3", .mode = "async" },
+				  { .seed = "4", .mode = "sync", .ha = true } };
 	const int n = sizeof(trials) / sizeof(trials[0]);
 	for (int i = 0; i < n; i++)
 		trial_spawn(&trials[i]);
 	trials_judge(trials, n);
-}
-END_TEST
-
-/* One short HA trial (drorchd-1..3 through etcd-1..3; the process and ha
- * classes: the leader killed, stopped, cut off from etcd, an etcd member
- * killed): it runs to its end and leaves none of its ten processes. */
-START_TEST(test_ha_trial_runs_to_its_end_and_cleans_up)
-{
-	struct trial t = { .seed = "4", .mode = "sync", .ha = true };
-	trial_spawn(&t);
-	trials_judge(&t, 1);
 }
 END_TEST
 
@@ -389,12 +383,8 @@ static Suite *chaos_suite(void)
 	suite_add_tcase(s, cli);
 	TCase *trials = tcase_create("trials");
 	tcase_set_timeout(trials, 170);
-	tcase_add_test(trials, test_short_trials_run_to_their_end_and_clean_up);
+	tcase_add_test(trials, test_trials_run_to_their_end_and_clean_up);
 	suite_add_tcase(s, trials);
-	TCase *ha = tcase_create("ha trial");
-	tcase_set_timeout(ha, 170);
-	tcase_add_test(ha, test_ha_trial_runs_to_its_end_and_cleans_up);
-	suite_add_tcase(s, ha);
 	return s;
 }
 

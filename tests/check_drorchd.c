@@ -1447,6 +1447,10 @@ static Suite *drorchd_suite(void)
 	tcase_add_test(tc, test_bad_config_is_refused_with_position);
 	tcase_add_test(tc, test_bad_ha_config_is_refused_with_position);
 	tcase_add_test(tc, test_verify_audit_detects_an_edited_transition);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("failover-2");
+	tcase_set_timeout(tc, 120);
+	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_anti_flapping_holds_a_second_failover_until_acknowledged);
 	tcase_add_test(tc, test_lost_replica_is_degraded_then_steady_again);
 	tcase_add_test(tc, test_sites_keep_serving_while_drorchd_is_down);
@@ -1461,6 +1465,10 @@ static Suite *drorchd_suite(void)
 	tcase_add_test(tc, test_switchover_aborts_when_the_target_cannot_catch_up);
 	tcase_add_test(tc, test_failback_after_kill9_returns_to_the_old_primary);
 	tcase_add_test(tc, test_diverged_old_primary_is_rewound_and_audited);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("switchover-2");
+	tcase_set_timeout(tc, 120);
+	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_primary_back_without_its_tail_is_failed_over);
 	tcase_add_test(tc, test_primary_back_without_metadata_keeps_its_writes);
 	tcase_add_test(tc, test_playbook_dry_run_gate_and_failed_step);
@@ -1477,12 +1485,13 @@ static Suite *drorchd_suite(void)
 	return s;
 }
 
-/* Unless one case is asked for (CK_RUN_CASE), failover and switchover run
- * at once, each in its own labs; then wan alone (its jitter watch must not
- * share the machine with failovers). */
+/* Unless one case is asked for (CK_RUN_CASE), failover and switchover (each
+ * in two halves) run at once, each in its own labs; then wan alone (its
+ * jitter watch must not share the machine with failovers). */
 int main(void)
 {
-	static const char *const first[] = { "failover", "switchover", NULL };
+	static const char *const first[] = { "failover", "failover-2", "switchover",
+					      "switchover-2", NULL };
 	static const char *const then[] = { "wan", NULL };
 	if (!getenv("CK_RUN_CASE"))
 		return th_run_copies("CK_RUN_CASE", first) | th_run_copies("CK_RUN_CASE", then)
