@@ -2,7 +2,8 @@
  * failbench.c — N automatic failovers under write load, for bench/failover
  * (issue 5): client-seen RTO, drorchd's own RTO and lost acknowledged
  * writes, per replication mode (sync, async) and network profile
- * (loopback, WAN).
+ * (loopback, WAN, lossy: jitter and loss on every link, and a watch before
+ * the kill in which no failover may start).
  *
  *   failbench [--bindir DIR] [--cells "sync:loopback async:loopback ..."]
  *             [--trials N] [--wan-trials N] [--writers W] ...   (see --help)
@@ -23,7 +24,9 @@
  *      GET /v1/status names (at that site's own address), and remember every
  *      key acknowledged with 200.  A writer whose PUT fails (no answer or
  *      not 200) sleeps --retry-ms and asks drorchd again.
- *   3. After --pre-ms of load, kill -9 the primary.  Client-seen RTO = from
+ *   3. After --pre-ms of load (lossy: --watch-ms, after which drorchd must
+ *      have opened no run: one would be a false failover, and fails the
+ *      trial), kill -9 the primary.  Client-seen RTO = from
  *      just before kill(2) to the first 200 from any other site.
  *   4. --post-ms more of load on the new primary, then stop the writers,
  *      read every acknowledged key back from the new primary (a key missing
@@ -81,7 +84,10 @@
 
 static const char *const site_names[NSITES] = { "us-east", "eu-west", "ap-south" };
 
-enum profile { PROFILE_LOOPBACK, PROFILE_WAN };
+/* loopback: direct connections; wan: drlink with latency on every link;
+ * lossy: drlink with jitter and loss on every link, loopback's detection, and
+ * a watch before the kill in which no failover may start (issue 13). */
+enum profile { PROFILE_LOOPBACK, PROFILE_WAN, PROFILE_LOSSY };
 
 struct cell {
 	char mode[16];           /* sync | async */
@@ -95,13 +101,17 @@ struct options {
 	char raw[256];
 	struct cell cells[MAX_CELLS];
 	int ncells;
-	int trials, wan_trials;
+	int trials, wan_trials, lossy_trials;
 	int writers;
 	int pre_ms, post_ms, retry_ms;
 	int value_size;
 	int wan_latency_ms;
 	int heartbeat_ms, misses;          /* loopback detection; 0: the built-in default */
 	int wan_heartbeat_ms, wan_misses;  /* WAN detection; 0: the built-in default */
+	int lossy_latency_ms, lossy_jitter_ms;  /* the lossy profile's links */
+	double lossy_loss_pct;
+	int watch_ms;                      /* lossy: load before the kill, no failover allowed */
+	int lease_ms;                      /* drsite --lease-ms; 0: drsite's default (500) */
 	int timeout_s;
 	bool keep;
 };
@@ -260,10 +270,12 @@ static bool lab_fail(struct lab *L, const char *what, const char *path)
 
 static bool start_site(struct lab *L, struct site *s)
 {
-	char bin[600], url[128];
+	char bin[600], url[128], lease[16];
 	snprintf(bin, sizeof(bin), "%s/drsite", L->opt->bindir);
+	snprintf(lease, sizeof(lease), "%d", L->opt->lease_ms);
 	char *argv[] = { bin, "--name", (char *)s->name, "--listen", s->listen, "--data", s->data,
-			 "--token-file", L->sitetok, NULL };
+			 "--token-file", L->sitetok, L->opt->lease_ms ? "--lease-ms" : NULL, lease,
+			 NULL };
 	s->pid = spawn(argv, s->log);
 	snprintf(url, sizeof(url), "%s/healthz", s->base);
 	return s->pid > 0 && wait_http_ok(L->hc, url, 10000);
@@ -280,7 +292,13 @@ static bool link_add(struct lab *L, const char *name, const char *upstream, char
 	snprintf(url, sizeof(url), "%s/v1/links", L->link_admin);
 	long st = http(L->hc, "POST", url, NULL, body, strlen(body), 5000, NULL);
 	if (st == 200 || st == 201) {
-		snprintf(body, sizeof(body), "{\"latency_ms\":%d}", L->opt->wan_latency_ms);
+		const struct options *o = L->opt;
+		if (L->cell->profile == PROFILE_LOSSY)
+			snprintf(body, sizeof(body),
+				 "{\"latency_ms\":%d,\"jitter_ms\":%d,\"loss_pct\":%g}",
+				 o->lossy_latency_ms, o->lossy_jitter_ms, o->lossy_loss_pct);
+		else
+			snprintf(body, sizeof(body), "{\"latency_ms\":%d}", o->wan_latency_ms);
 		snprintf(url, sizeof(url), "%s/v1/links/%s/conditions", L->link_admin, name);
 		if (http(L->hc, "PUT", url, NULL, body, strlen(body), 5000, NULL) == 200)
 			return true;
@@ -405,7 +423,7 @@ static bool lab_up(struct lab *L)
 	snprintf(L->optok, sizeof(L->optok), "%s/operator.token", L->root);
 	snprintf(L->sitetok, sizeof(L->sitetok), "%s/site.token", L->root);
 	snprintf(L->orch_log, sizeof(L->orch_log), "%s/drorchd.log", L->root);
-	if (L->cell->profile == PROFILE_WAN && !start_wan(L))
+	if (L->cell->profile != PROFILE_LOOPBACK && !start_wan(L))
 		return false;
 	if (!write_configs(L))
 		return false;
@@ -603,6 +621,11 @@ static void *reader_main(void *arg)
 
 /* ---- one trial ------------------------------------------------------------------ */
 
+static const char *profile_name(enum profile p)
+{
+	return p == PROFILE_WAN ? "wan" : p == PROFILE_LOSSY ? "lossy" : "loopback";
+}
+
 struct trial {
 	bool ok;
 	char why[ERR_MAX];
@@ -615,6 +638,8 @@ struct trial {
 	double last_good, detected, fenced, decided, promoted, first_write, client_ack;
 	double lease_wait_ms;        /* the fence step's waited_lease_ms */
 	int dismissed;               /* suspicions of the primary dismissed (D03 D04 D06 F14) */
+	int false_failovers;         /* runs started before the kill (the lossy watch) */
+	bool watched;                /* the lossy watch ran to its end */
 };
 
 #define NO_MARK (-1e9)
@@ -717,6 +742,19 @@ static void read_run(struct lab *L, struct trial *t, uint64_t kill_wall)
 	json_decref(full);
 }
 
+/* How many runs drorchd has opened (a fresh lab has none); -1 if unknown. */
+static int runs_so_far(struct lab *L)
+{
+	char url[160];
+	json_t *runs = NULL;
+	snprintf(url, sizeof(url), "%s/v1/runs", L->orch_base);
+	http(L->hc, "GET", url, NULL, NULL, 0, 2000, &runs);
+	json_t *list = json_object_get(runs, "runs");
+	int n = json_is_array(list) ? (int)json_array_size(list) : -1;
+	json_decref(runs);
+	return n;
+}
+
 static bool trial_fail(struct trial *t, const char *why)
 {
 	snprintf(t->why, sizeof(t->why), "%s", why);
@@ -737,7 +775,16 @@ static bool trial_measure(struct lab *L, struct trial *t)
 			break;
 	}
 	bool ok = n == o->writers;
-	time_sleep_ms((uint64_t)o->pre_ms);
+	bool lossy = L->cell->profile == PROFILE_LOSSY;
+	time_sleep_ms((uint64_t)(lossy ? o->watch_ms : o->pre_ms));
+	if (ok && lossy) {
+		int runs = runs_so_far(L);
+		if (runs < 0)
+			ok = trial_fail(t, "drorchd did not list its runs");
+		else if ((t->false_failovers = runs) > 0)
+			ok = trial_fail(t, "a failover started before the kill (a false failover)");
+		t->watched = runs >= 0;
+	}
 	uint64_t kill_ns = time_mono_ns(), kill_wall = time_wall_ms();
 	atomic_store(&sh.killed, true);
 	if (ok && kill_child(L->site[0].pid) != 0)
@@ -798,8 +845,7 @@ static void run_trial(const struct options *o, const struct cell *c, int k, cons
 {
 	struct lab L = { .opt = o, .cell = c, .hc = httpc_new() };
 	*t = (struct trial){ .new_primary = -1 };
-	snprintf(L.root, sizeof(L.root), "%s/%s-%s-%d", top, c->mode,
-		 c->profile == PROFILE_WAN ? "wan" : "loopback", k);
+	snprintf(L.root, sizeof(L.root), "%s/%s-%s-%d", top, c->mode, profile_name(c->profile), k);
 	if (!L.hc || mkdir(L.root, 0755) != 0)
 		snprintf(t->why, sizeof(t->why), "cannot create %s", L.root);
 	else if (!lab_up(&L))
@@ -865,10 +911,6 @@ static void fmt_ms(char *buf, size_t len, double x)
 		snprintf(buf, len, "%.0f", x);
 }
 
-static const char *profile_name(enum profile p)
-{
-	return p == PROFILE_WAN ? "wan" : "loopback";
-}
 
 #define ROW_FMT "%-15s %-7s %-26s %-13s %-10lld %-11lld %-9lld %s\n"
 #define ROW_HEAD "%-15s %-7s %-26s %-13s %-10s %-11s %-9s %s\n"
@@ -958,9 +1000,14 @@ static void print_rerun(const struct options *o)
 	printf("\nrerun (from the build directory): bench/failover/run.sh --cells \"");
 	for (int c = 0; c < o->ncells; c++)
 		printf("%s%s:%s", c ? " " : "", o->cells[c].mode, profile_name(o->cells[c].profile));
-	printf("\" --trials %d --wan-trials %d --writers %d --pre-ms %d --post-ms %d --retry-ms %d "
-	       "--value-size %d --wan-latency-ms %d", o->trials, o->wan_trials, o->writers, o->pre_ms,
-	       o->post_ms, o->retry_ms, o->value_size, o->wan_latency_ms);
+	printf("\" --trials %d --wan-trials %d --lossy-trials %d --writers %d --pre-ms %d "
+	       "--post-ms %d --retry-ms %d --value-size %d --wan-latency-ms %d --lossy-latency-ms %d "
+	       "--lossy-jitter-ms %d --lossy-loss-pct %g --watch-ms %d", o->trials, o->wan_trials,
+	       o->lossy_trials, o->writers, o->pre_ms, o->post_ms, o->retry_ms, o->value_size,
+	       o->wan_latency_ms, o->lossy_latency_ms, o->lossy_jitter_ms, o->lossy_loss_pct,
+	       o->watch_ms);
+	if (o->lease_ms)
+		printf(" --lease-ms %d", o->lease_ms);
 	if (o->heartbeat_ms)
 		printf(" --heartbeat-ms %d", o->heartbeat_ms);
 	if (o->misses)
@@ -986,7 +1033,12 @@ static void print_aims(const struct options *o, struct trial *const results[])
 	printf("aim (issue 5): client RTO p99 < 1000 ms on loopback with the default policy; "
 	       "zero lost acknowledged writes in sync mode\n");
 	printf("aim (issue 13): client RTO p99 < 1500 ms over the 80 ms RTT WAN, <= 450 ms on "
-	       "loopback with the default policy\n");
+	       "loopback with the default policy, and no false failover under 50 ms jitter + 2%% "
+	       "loss at loopback's detection\n");
+	char lease[64] = "", lo[64];
+	if (o->lease_ms)
+		snprintf(lease, sizeof(lease), "; sites' write lease %d ms", o->lease_ms);
+	detection_text(lo, sizeof(lo), o->heartbeat_ms, o->misses);
 	for (int c = 0; c < o->ncells; c++) {
 		const struct cell *cl = &o->cells[c];
 		double *v = calloc((size_t)cl->trials + 1, sizeof(double));
@@ -1000,8 +1052,19 @@ static void print_aims(const struct options *o, struct trial *const results[])
 		if (cl->profile == PROFILE_LOOPBACK && !o->heartbeat_ms && !o->misses) {
 			printf("  %s loopback: client RTO p99 %.0f ms < 1000 ms (issue 5): %s\n",
 			       cl->mode, p99, m && p99 < 1000 ? "MET" : "NOT MET");
-			printf("  %s loopback: client RTO p99 %.0f ms <= 450 ms (issue 13): %s\n",
-			       cl->mode, p99, m && p99 <= 450 ? "MET" : "NOT MET");
+			printf("  %s loopback: client RTO p99 %.0f ms <= 450 ms (issue 13%s): %s\n",
+			       cl->mode, p99, lease, m && p99 <= 450 ? "MET" : "NOT MET");
+		}
+		if (cl->profile == PROFILE_LOSSY) {
+			int watched = 0, false_failovers = 0;
+			for (int i = 0; i < cl->trials; i++) {
+				watched += results[c][i].watched;
+				false_failovers += results[c][i].false_failovers;
+			}
+			printf("  %s lossy: %d false failovers in %d watches of %d ms, jitter %d ms + "
+			       "loss %g%%, detection %s (issue 13): %s\n", cl->mode, false_failovers,
+			       watched, o->watch_ms, o->lossy_jitter_ms, o->lossy_loss_pct, lo,
+			       watched == cl->trials && false_failovers == 0 ? "MET" : "NOT MET");
 		}
 		if (cl->profile == PROFILE_WAN && o->wan_latency_ms == 40)  /* 80 ms RTT */
 			printf("  %s wan: client RTO p99 %.0f ms < 1500 ms (issue 13): %s\n", cl->mode,
@@ -1025,6 +1088,14 @@ static void print_table(const struct options *o, struct trial *const results[])
 	       "detection: loopback %s, wan %s\n", lo, wan);
 	printf("wan: drlink, %d ms one way (%d ms RTT) on every site->site and drorchd->site link; "
 	       "clients reach the sites and drorchd directly\n", o->wan_latency_ms, 2 * o->wan_latency_ms);
+	printf("lossy: drlink on the same links, %d ms +- %d ms one way, %g%% of chunks lost "
+	       "(retransmitted after an RTO); loopback's detection; %d ms of load before the kill, "
+	       "in which no failover may start\n", o->lossy_latency_ms, o->lossy_jitter_ms,
+	       o->lossy_loss_pct, o->watch_ms);
+	if (o->lease_ms)
+		printf("sites' write lease: %d ms (drsite --lease-ms)\n", o->lease_ms);
+	else
+		printf("sites' write lease: drsite's default, 500 ms\n");
 	printf("client RTO: kill(2) to the first write acknowledged by the new primary (writers "
 	       "re-resolve via drorchd GET /v1/status, %d ms after a failed write)\n", o->retry_ms);
 	printf("percentiles are nearest-rank: with 100 trials or fewer, p99 is the max\n\n");
@@ -1060,10 +1131,11 @@ static void usage(FILE *f)
 		"usage: failbench [options]\n"
 		"  --bindir DIR          where drsite, drlink, drorchd are            [.]\n"
 		"  --dir DIR             where the labs go (a real disk)               [$TMPDIR or /tmp]\n"
-		"  --cells \"LIST\"        MODE:PROFILE ..., MODE sync|async, PROFILE loopback|wan\n"
-		"                        [\"sync:loopback async:loopback sync:wan async:wan\"]\n"
+		"  --cells \"LIST\"        MODE:PROFILE ..., MODE sync|async, PROFILE loopback|wan|lossy\n"
+		"                        [\"sync:loopback async:loopback sync:wan async:wan sync:lossy\"]\n"
 		"  --trials N            failovers per loopback cell                   [20]\n"
 		"  --wan-trials N        failovers per WAN cell                        [8]\n"
+		"  --lossy-trials N      watches and failovers per lossy cell          [5]\n"
 		"  --writers W           client threads                                [4]\n"
 		"  --pre-ms MS           load before the kill                          [1000]\n"
 		"  --post-ms MS          load after the first new-primary ack          [300]\n"
@@ -1072,6 +1144,11 @@ static void usage(FILE *f)
 		"  --wan-latency-ms MS   one-way latency on every WAN link             [40]\n"
 		"  --heartbeat-ms MS --misses N          loopback detection [policy's built-in: 100 x 3]\n"
 		"  --wan-heartbeat-ms MS --wan-misses N  WAN detection      [100 x 5]\n"
+		"  --lossy-latency-ms MS --lossy-jitter-ms MS --lossy-loss-pct P\n"
+		"                        the lossy profile's links (drlink)            [0, 50, 2]\n"
+		"  --watch-ms MS         lossy: load before the kill, in which no failover\n"
+		"                        may start                                     [20000]\n"
+		"  --lease-ms MS         the sites' write lease (drsite --lease-ms)    [drsite's: 500]\n"
 		"  --timeout-s S         a failover that takes longer fails the trial  [20]\n"
 		"  --raw FILE            also write the per-trial lines to FILE\n"
 		"  --keep                keep every lab directory (failed ones are always kept)\n");
@@ -1095,6 +1172,8 @@ static int parse_cells(struct options *o, const char *list)
 			c->profile = PROFILE_LOOPBACK;
 		else if (!strcmp(colon + 1, "wan"))
 			c->profile = PROFILE_WAN;
+		else if (!strcmp(colon + 1, "lossy"))
+			c->profile = PROFILE_LOSSY;
 		else
 			return -1;
 	}
@@ -1112,6 +1191,18 @@ static int parse_int(const char *s, int lo, int hi, int *out)
 	return 0;
 }
 
+/* A percentage 0..100. */
+static int parse_pct(const char *s, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || *end || end == s || !(v >= 0 && v <= 100))
+		return -1;
+	*out = v;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option opts[] = {
@@ -1125,6 +1216,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "heartbeat-ms", required_argument, NULL, 'h' }, { "misses", required_argument, NULL, 'm' },
 		{ "wan-heartbeat-ms", required_argument, NULL, 'H' },
 		{ "wan-misses", required_argument, NULL, 'M' },
+		{ "lossy-trials", required_argument, NULL, 'T' },
+		{ "lossy-latency-ms", required_argument, NULL, 'x' },
+		{ "lossy-jitter-ms", required_argument, NULL, 'j' },
+		{ "lossy-loss-pct", required_argument, NULL, 'L' },
+		{ "watch-ms", required_argument, NULL, 'W' }, { "lease-ms", required_argument, NULL, 'e' },
 		{ "timeout-s", required_argument, NULL, 't' }, { "raw", required_argument, NULL, 'R' },
 		{ "keep", no_argument, NULL, 'k' }, { "help", no_argument, NULL, 'u' },
 		{ NULL, 0, NULL, 0 },
@@ -1132,10 +1228,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 	const char *tmp = getenv("TMPDIR");
 	*o = (struct options){ .trials = 20, .wan_trials = 8, .writers = 4, .pre_ms = 1000,
 			       .post_ms = 300, .retry_ms = 10, .value_size = 100, .wan_latency_ms = 40,
-			       .wan_heartbeat_ms = 100, .wan_misses = 5, .timeout_s = 20 };
+			       .wan_heartbeat_ms = 100, .wan_misses = 5, .timeout_s = 20,
+			       .lossy_trials = 5, .lossy_jitter_ms = 50, .lossy_loss_pct = 2,
+			       .watch_ms = 20000 };
 	snprintf(o->bindir, sizeof(o->bindir), ".");
 	snprintf(o->dir, sizeof(o->dir), "%s", tmp && *tmp ? tmp : "/tmp");
-	parse_cells(o, "sync:loopback async:loopback sync:wan async:wan");
+	parse_cells(o, "sync:loopback async:loopback sync:wan async:wan sync:lossy");
 	int opt, idx, bad = 0;
 	while (!bad && (opt = getopt_long(argc, argv, "", opts, &idx)) != -1) {
 		switch (opt) {
@@ -1156,6 +1254,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'H': bad = parse_int(optarg, 10, 60000, &o->wan_heartbeat_ms); break;
 		case 'M': bad = parse_int(optarg, 1, 100, &o->wan_misses); break;
 		case 't': bad = parse_int(optarg, 1, 3600, &o->timeout_s); break;
+		case 'T': bad = parse_int(optarg, 1, 10000, &o->lossy_trials); break;
+		case 'x': bad = parse_int(optarg, 0, 10000, &o->lossy_latency_ms); break;
+		case 'j': bad = parse_int(optarg, 0, 10000, &o->lossy_jitter_ms); break;
+		case 'L': bad = parse_pct(optarg, &o->lossy_loss_pct); break;
+		case 'W': bad = parse_int(optarg, 0, 3600000, &o->watch_ms); break;
+		case 'e': bad = parse_int(optarg, 1, 3600000, &o->lease_ms); break;
 		case 'k': o->keep = true; break;
 		case 'u': usage(stdout); exit(0);
 		default: bad = -1; break;
@@ -1168,7 +1272,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		bad = -1;
 	}
 	for (int c = 0; c < o->ncells; c++)
-		o->cells[c].trials = o->cells[c].profile == PROFILE_WAN ? o->wan_trials : o->trials;
+		o->cells[c].trials = o->cells[c].profile == PROFILE_WAN	  ? o->wan_trials
+				     : o->cells[c].profile == PROFILE_LOSSY ? o->lossy_trials
+									    : o->trials;
 	return bad;
 }
 
@@ -1177,18 +1283,18 @@ static int parse_args(int argc, char **argv, struct options *o)
 static void print_trial(FILE *f, const struct cell *c, int k, const struct trial *t)
 {
 	if (!t->ok) {
-		fprintf(f, "cell=%s/%s trial=%d ok=0 why=\"%s\"\n", c->mode, profile_name(c->profile),
-			k, t->why);
+		fprintf(f, "cell=%s/%s trial=%d ok=0 false_failovers=%d why=\"%s\"\n", c->mode,
+			profile_name(c->profile), k, t->false_failovers, t->why);
 		return;
 	}
 	fprintf(f, "cell=%s/%s trial=%d ok=1 new_primary=%s client_rto_ms=%.1f orch_rto_ms=%.0f "
 		"rpo_records=%lld acked=%lld acked_old=%lld acked_new=%lld lost=%lld "
 		"last_good_ms=%.0f detected_ms=%.0f fenced_ms=%.0f decided_ms=%.0f promoted_ms=%.0f "
-		"first_write_ms=%.0f lease_wait_ms=%.0f dismissed_suspicions=%d\n",
+		"first_write_ms=%.0f lease_wait_ms=%.0f dismissed_suspicions=%d false_failovers=%d\n",
 		c->mode, profile_name(c->profile), k, site_names[t->new_primary], t->client_rto_ms,
 		t->orch_rto_ms, t->rpo_records, t->acked, t->acked_old, t->acked_new, t->lost,
 		t->last_good, t->detected, t->fenced, t->decided, t->promoted, t->first_write, t->lease_wait_ms,
-		t->dismissed);
+		t->dismissed, t->false_failovers);
 }
 
 int main(int argc, char **argv)
