@@ -1042,6 +1042,10 @@ static Suite *repl_suite(void)
 	tcase_add_test(tc, test_restarted_primary_is_read_only_until_confirmed);
 	tcase_add_test(tc, test_json_framing_replicates_the_same_bytes);
 	tcase_add_test(tc, test_deposed_primary_with_extra_records_is_refused_as_diverged);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("repl-2");
+	tcase_set_timeout(tc, 90);
+	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_fault_injection_for_drills);
 	tcase_add_test(tc, test_refused_fetch_acks_nothing_and_renews_no_lease);
 	tcase_add_test(tc, test_primary_restarted_behind_its_replica_fences_itself);
@@ -1070,8 +1074,13 @@ static Suite *repl_suite(void)
 	return s;
 }
 
+/* Unless one case is asked for (CK_RUN_CASE), the four run at once, each
+ * with sites of its own. */
 int main(void)
 {
+	static const char *const cases[] = { "repl", "repl-2", "pause", "rewind", NULL };
+	if (!getenv("CK_RUN_CASE"))
+		return th_run_copies("CK_RUN_CASE", cases) ? EXIT_FAILURE : EXIT_SUCCESS;
 	httpc_global_init();
 	SRunner *sr = srunner_create(repl_suite());
 	srunner_run_all(sr, CK_NORMAL);
