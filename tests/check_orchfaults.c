@@ -568,17 +568,26 @@ static Suite *orchfaults_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_resumed_store_behind_failover_elects_again);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("operators-resting");
+	tcase_set_timeout(tc, 120);
+	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_operator_commands_in_every_resting_state);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("operators-recovery");
+	tcase_set_timeout(tc, 120);
+	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_operator_commands_during_a_recovery);
 	suite_add_tcase(s, tc);
 	return s;
 }
 
-/* Unless one case is asked for (CK_RUN_CASE), both run at once, each in
+/* Unless one case is asked for (CK_RUN_CASE), the four run at once, each in
  * its own labs. */
 int main(void)
 {
-	static const char *const cases[] = { "damage", "operators", NULL };
+	static const char *const cases[] = { "damage", "operators", "operators-resting",
+					     "operators-recovery", NULL };
 	if (!getenv("CK_RUN_CASE"))
 		return th_run_copies("CK_RUN_CASE", cases) ? EXIT_FAILURE : EXIT_SUCCESS;
 	SRunner *sr = srunner_create(orchfaults_suite());
