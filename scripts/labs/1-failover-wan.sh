@@ -2,6 +2,9 @@
 # Lab 1 (docs/labs/1-failover-wan.md): a cross-region failover, kill -9 of the
 # primary, on a LAN, then over a WAN of 80 ms RTT and 1 % loss, in sync and in
 # async mode with writes running; RPO and RTO of each from `drctl runs --json`.
+# Over the WAN the primary's region goes dark as regions do, its links first:
+# they reset (what was on the wire is gone) 0.2 s before the kill.  The same
+# fault in both modes: sync acknowledged nothing in those 0.2 s, async did.
 #   scripts/labs/1-failover-wan.sh [--short] [--out DIR]
 # --short: one kill per scenario, 1.5 s of load; full: 3 kills per scenario.
 . "$(dirname "$0")/lib.sh"
@@ -25,6 +28,19 @@ ackloop() {
 	done
 }
 
+# darken STATE: us-east's links to both other sites to --partition STATE (both
+# at once, so that neither replica gets what the other lacks); reset keeps the
+# WAN's latency and loss, none heals.
+darken() {
+	"$DRCTL" --lab "$lab" wan set us-east eu-west --partition "$1" >/dev/null & d1=$!
+	"$DRCTL" --lab "$lab" wan set us-east ap-south --partition "$1" >/dev/null & d2=$!
+	r1=0; r2=0
+	wait $d1 || r1=$?
+	wait $d2 || r2=$?
+	[ $r1 -eq 0 ] && [ $r2 -eq 0 ] || fail "wan set us-east --partition $1"
+	echo "\$ drctl --lab $lab wan set us-east {eu-west,ap-south} --partition $1"
+}
+
 # scenario NAME REP WAN(0|1) POLICY(-|FILE)
 scenario() {
 	say "scenario $1 (rep $2): wan=$3 policy=$4"
@@ -41,8 +57,10 @@ scenario() {
 	al=$!; bg_pids="$bg_pids $al"
 	sleep 1.5
 	run "$DRCTL" --lab "$lab" status
+	[ "$3" = 1 ] && { darken reset; sleep 0.2; }
 	run "$DRCTL" --lab "$lab" lab kill us-east
 	run "$DRCTL" --lab "$lab" watch --from us-east --timeout 30 || fail "$1: no failover"
+	[ "$3" = 1 ] && darken none
 	wait "$kv" || true
 	kill "$al" 2>/dev/null || true; wait "$al" 2>/dev/null || true
 	bg_pids=$(echo "$bg_pids" | tr ' ' '\n' | grep -vx "$kv" | grep -vx "$al" | tr '\n' ' ')
