@@ -1146,25 +1146,16 @@ END_TEST
 static Suite *drctl_suite(void)
 {
 	Suite *s = suite_create("drctl");
-	TCase *tc = tcase_create("cli");
-	tcase_set_timeout(tc, 90);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	TCase *tc = th_tcase(s, "cli", 0, 90, setup, teardown);
 	tcase_add_test(tc, test_every_binary_answers_version_and_help);
 	tcase_add_test(tc, test_usage_errors_exit_2_with_a_message);
 	tcase_add_test(tc, test_lab_kill_failover_audit_wan_and_down);
 	tcase_add_test(tc, test_lab_up_on_a_running_lab_is_refused_and_changes_nothing);
 	tcase_add_test(tc, test_lab_upgrade_swaps_real_binaries);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("ha");
-	tcase_set_timeout(tc, 120);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tc = th_tcase(s, "ha", 0, 120, setup, teardown);
 	tcase_add_test(tc, test_lab_ha_leader_killed_another_leads);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("library");
-	tcase_set_timeout(tc, 420);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tc = th_tcase(s, "library", 0, 420, setup, teardown);
 	tcase_add_test(tc, test_library_playbooks_on_a_lab);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
@@ -1173,14 +1164,14 @@ static Suite *drctl_suite(void)
  * beside them: they mostly wait). */
 int main(void)
 {
-	static const char *const cases[] = { "cli", "library", "ha", NULL };
+	Suite *s = drctl_suite();
 	if (!getenv("CK_RUN_CASE"))
-		return th_run_copies("CK_RUN_CASE", cases) ? EXIT_FAILURE : EXIT_SUCCESS;
+		return th_run_case_copies(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 	httpc_global_init();
 	root = th_mkdtemp("check_drctl");
 	if (!root)
 		return EXIT_FAILURE;
-	SRunner *sr = srunner_create(drctl_suite());
+	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -1447,50 +1447,35 @@ END_TEST
 static Suite *drorchd_suite(void)
 {
 	Suite *s = suite_create("drorchd");
-	TCase *tc = tcase_create("failover");
-	tcase_set_timeout(tc, 120);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	TCase *tc = th_tcase(s, "failover", 0, 120, setup, teardown);
 	tcase_add_test(tc, test_kill9_primary_under_load_fails_over_losing_nothing);
 	tcase_add_test(tc, test_operator_failover_and_conflicts);
 	tcase_add_test(tc, test_grey_failure_slow_fsync_fails_over);
 	tcase_add_test(tc, test_bad_config_is_refused_with_position);
 	tcase_add_test(tc, test_bad_ha_config_is_refused_with_position);
 	tcase_add_test(tc, test_verify_audit_detects_an_edited_transition);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("failover-2");
-	tcase_set_timeout(tc, 120);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tc = th_tcase(s, "failover-2", 0, 120, setup, teardown);
 	tcase_add_test(tc, test_anti_flapping_holds_a_second_failover_until_acknowledged);
 	tcase_add_test(tc, test_lost_replica_is_degraded_then_steady_again);
 	tcase_add_test(tc, test_sites_keep_serving_while_drorchd_is_down);
 	tcase_add_test(tc, test_policy_put_applies_and_survives_restart);
 	tcase_add_test(tc, test_sighup_reloads_the_policy_file);
 	tcase_add_test(tc, test_operators_are_named_in_the_audit);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("switchover");
-	tcase_set_timeout(tc, 120);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tc = th_tcase(s, "switchover", 0, 120, setup, teardown);
 	tcase_add_test(tc, test_switchover_under_load_loses_nothing);
 	tcase_add_test(tc, test_switchover_aborts_when_the_target_cannot_catch_up);
 	tcase_add_test(tc, test_failback_after_kill9_returns_to_the_old_primary);
 	tcase_add_test(tc, test_diverged_old_primary_is_rewound_and_audited);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("switchover-2");
-	tcase_set_timeout(tc, 120);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tc = th_tcase(s, "switchover-2", 0, 120, setup, teardown);
 	tcase_add_test(tc, test_primary_back_without_its_tail_is_failed_over);
 	tcase_add_test(tc, test_primary_back_without_metadata_keeps_its_writes);
 	tcase_add_test(tc, test_playbook_dry_run_gate_and_failed_step);
 	tcase_add_test(tc, test_playbook_resumes_after_drorchd_is_killed);
 	tcase_add_test(tc, test_rolling_upgrade_rollback_then_no_way_back);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("wan");
-	tcase_set_timeout(tc, 150);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tc = th_tcase(s, "wan", 1, 150, setup, teardown);
 	tcase_add_test(tc, test_partition_from_orchestrator_only_is_not_a_failover);
 	tcase_add_test(tc, test_partition_from_everyone_fails_over_and_old_primary_acks_nothing);
 	tcase_add_test(tc, test_jitter_and_loss_to_the_sites_is_not_a_failover);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
@@ -1499,14 +1484,11 @@ static Suite *drorchd_suite(void)
  * jitter watch must not share the machine with failovers). */
 int main(void)
 {
-	static const char *const first[] = { "failover", "failover-2", "switchover",
-					      "switchover-2", NULL };
-	static const char *const then[] = { "wan", NULL };
+	Suite *s = drorchd_suite();
 	if (!getenv("CK_RUN_CASE"))
-		return th_run_copies("CK_RUN_CASE", first) | th_run_copies("CK_RUN_CASE", then)
-			       ? EXIT_FAILURE : EXIT_SUCCESS;
+		return th_run_case_copies(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 	httpc_global_init();
-	SRunner *sr = srunner_create(drorchd_suite());
+	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -594,11 +594,9 @@ END_TEST
 static Suite *etcd_suite(void)
 {
 	Suite *s = suite_create("etcd");
-	TCase *tc = tcase_create("client");
+	TCase *tc = th_tcase(s, "client", 0, 0, NULL, NULL);
 	tcase_add_test(tc, test_prefix_end_and_bad_endpoints);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("one member");
-	tcase_set_timeout(tc, 30);
+	tc = th_tcase(s, "one member", 0, 30, NULL, NULL);
 	tcase_add_test(tc, test_put_range_prefix_delete);
 	tcase_add_test(tc, test_txn_create_if_absent);
 	tcase_add_test(tc, test_txn_mod_revision_compare_fails_after_another_write);
@@ -608,13 +606,10 @@ static Suite *etcd_suite(void)
 	tcase_add_test(tc, test_watch_from_now_returns_promptly_on_stop);
 	tcase_add_test(tc, test_watch_from_a_compacted_revision);
 	tcase_add_test(tc, test_txn_without_answer_is_unknown);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("three members");
-	tcase_set_timeout(tc, 30);
+	tc = th_tcase(s, "three members", 0, 30, NULL, NULL);
 	tcase_add_test(tc, test_txn_lost_next_call_starts_on_the_next_member);
 	tcase_add_test(tc, test_three_members_one_killed);
 	tcase_add_test(tc, test_three_members_all_down);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
@@ -622,11 +617,11 @@ static Suite *etcd_suite(void)
  * with etcd members of its own. */
 int main(void)
 {
-	static const char *const cases[] = { "client", "one member", "three members", NULL };
+	Suite *s = etcd_suite();
 	if (!getenv("CK_RUN_CASE"))
-		return th_run_copies("CK_RUN_CASE", cases) ? EXIT_FAILURE : EXIT_SUCCESS;
+		return th_run_case_copies(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 	httpc_global_init();
-	SRunner *sr = srunner_create(etcd_suite());
+	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -390,32 +390,24 @@ END_TEST
 static Suite *flood_suite(void)
 {
 	Suite *s = suite_create("flood");
-	TCase *tc = tcase_create("servers");
-	tcase_set_timeout(tc, 90);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	TCase *tc = th_tcase(s, "servers", 0, 90, setup, teardown);
 	tcase_add_test(tc, test_drsite_answers_under_2000_idle_connections);
 	tcase_add_test(tc, test_drsite_answers_under_2000_slow_connections_then_closes_them);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("servers-2");
-	tcase_set_timeout(tc, 90);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tc = th_tcase(s, "servers-2", 0, 90, setup, teardown);
 	tcase_add_test(tc, test_drorchd_answers_under_2000_idle_or_slow_connections);
 	tcase_add_test(tc, test_drlink_admin_answers_under_2000_idle_or_slow_connections);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("limits");
-	tcase_set_timeout(tc, 30);
+	tc = th_tcase(s, "limits", 0, 30, NULL, NULL);
 	tcase_add_test(tc, test_peer_at_its_cap_is_refused_and_others_are_not);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
 /* Unless one case is asked for (CK_RUN_CASE), the three run at once. */
 int main(void)
 {
-	static const char *const cases[] = { "servers", "servers-2", "limits", NULL };
+	Suite *s = flood_suite();
 	if (!getenv("CK_RUN_CASE"))
-		return th_run_copies("CK_RUN_CASE", cases) ? EXIT_FAILURE : EXIT_SUCCESS;
-	SRunner *sr = srunner_create(flood_suite());
+		return th_run_case_copies(s) ? EXIT_FAILURE : EXIT_SUCCESS;
+	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -750,26 +750,17 @@ static Suite *ha_suite(void)
 	Suite *s = suite_create("ha");
 	/* The mid-failover faults in two halves, each a case of its own. */
 	const int nmid = (int)(sizeof(mid_failover) / sizeof(mid_failover[0]));
-	TCase *tc = tcase_create("mid-failover");
-	tcase_set_timeout(tc, 120);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	TCase *tc = th_tcase(s, "mid-failover", 0, 120, setup, teardown);
 	tcase_add_loop_test(tc, test_one_process_lost_mid_failover_it_finishes_once, 0, nmid / 2);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("mid-failover-2");
-	tcase_set_timeout(tc, 120);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tc = th_tcase(s, "mid-failover-2", 0, 120, setup, teardown);
 	tcase_add_loop_test(tc, test_one_process_lost_mid_failover_it_finishes_once, nmid / 2, nmid);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("leadership");
-	tcase_set_timeout(tc, 120);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tc = th_tcase(s, "leadership", 0, 120, setup, teardown);
 	tcase_add_test(tc, test_leader_killed_in_steady_a_follower_leads);
 	tcase_add_test(tc, test_leader_cut_off_from_etcd_stops_acting);
 	tcase_add_test(tc, test_etcd_quorum_lost_no_instance_acts_sites_serve);
 	tcase_add_test(tc, test_follower_copy_rebuilt_from_etcd_equals_the_leaders);
 	tcase_add_test(tc, test_playbook_in_flight_is_resumed_by_the_next_leader);
 	tcase_add_test(tc, test_leader_restarted_within_its_lease_does_not_redirect_to_itself);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
@@ -777,13 +768,13 @@ static Suite *ha_suite(void)
  * in its own etcd cluster and labs. */
 int main(void)
 {
-	static const char *const cases[] = { "mid-failover", "mid-failover-2", "leadership", NULL };
+	Suite *s = ha_suite();
 	if (!getenv("CK_RUN_CASE"))
-		return th_run_copies("CK_RUN_CASE", cases) ? EXIT_FAILURE : EXIT_SUCCESS;
+		return th_run_case_copies(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 	/* Failover steps slowed, so that a test can kill the leader in one. */
 	setenv("DRORCH_TEST_STEP_MS", "300", 1);
 	httpc_global_init();
-	SRunner *sr = srunner_create(ha_suite());
+	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

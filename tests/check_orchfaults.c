@@ -555,30 +555,18 @@ END_TEST
 static Suite *orchfaults_suite(void)
 {
 	Suite *s = suite_create("orchfaults");
-	TCase *tc = tcase_create("damage");
-	tcase_set_timeout(tc, 120);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	TCase *tc = th_tcase(s, "damage", 0, 120, setup, teardown);
 	tcase_add_test(tc, test_damaged_primary_log_fails_over_without_rewinding_replicas);
 	tcase_add_test(tc, test_store_that_lost_its_wal_adopts_the_sites_epoch);
 	tcase_add_test(tc, test_sync_election_waits_for_the_sites_that_may_hold_acked_writes);
 	tcase_add_test(tc, test_replica_that_lost_records_testifies_to_nothing);
 	tcase_add_test(tc, test_full_disk_on_the_primary_fails_over);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("operators");
-	tcase_set_timeout(tc, 120);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tc = th_tcase(s, "operators", 0, 120, setup, teardown);
 	tcase_add_test(tc, test_resumed_store_behind_failover_elects_again);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("operators-resting");
-	tcase_set_timeout(tc, 120);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tc = th_tcase(s, "operators-resting", 0, 120, setup, teardown);
 	tcase_add_test(tc, test_operator_commands_in_every_resting_state);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("operators-recovery");
-	tcase_set_timeout(tc, 120);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tc = th_tcase(s, "operators-recovery", 0, 120, setup, teardown);
 	tcase_add_test(tc, test_operator_commands_during_a_recovery);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
@@ -586,11 +574,10 @@ static Suite *orchfaults_suite(void)
  * its own labs. */
 int main(void)
 {
-	static const char *const cases[] = { "damage", "operators", "operators-resting",
-					     "operators-recovery", NULL };
+	Suite *s = orchfaults_suite();
 	if (!getenv("CK_RUN_CASE"))
-		return th_run_copies("CK_RUN_CASE", cases) ? EXIT_FAILURE : EXIT_SUCCESS;
-	SRunner *sr = srunner_create(orchfaults_suite());
+		return th_run_case_copies(s) ? EXIT_FAILURE : EXIT_SUCCESS;
+	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

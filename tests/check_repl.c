@@ -1029,9 +1029,7 @@ END_TEST
 static Suite *repl_suite(void)
 {
 	Suite *s = suite_create("repl");
-	TCase *tc = tcase_create("repl");
-	tcase_set_timeout(tc, 90);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	TCase *tc = th_tcase(s, "repl", 0, 90, setup, teardown);
 	tcase_add_test(tc, test_sync_kill9_primary_every_acked_write_on_a_replica);
 	tcase_add_test(tc, test_async_lag_under_load_then_zero_when_idle);
 	tcase_add_test(tc, test_old_primary_cannot_ack_after_replicas_move_to_new_epoch);
@@ -1042,10 +1040,7 @@ static Suite *repl_suite(void)
 	tcase_add_test(tc, test_restarted_primary_is_read_only_until_confirmed);
 	tcase_add_test(tc, test_json_framing_replicates_the_same_bytes);
 	tcase_add_test(tc, test_deposed_primary_with_extra_records_is_refused_as_diverged);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("repl-2");
-	tcase_set_timeout(tc, 90);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tc = th_tcase(s, "repl-2", 0, 90, setup, teardown);
 	tcase_add_test(tc, test_fault_injection_for_drills);
 	tcase_add_test(tc, test_refused_fetch_acks_nothing_and_renews_no_lease);
 	tcase_add_test(tc, test_primary_restarted_behind_its_replica_fences_itself);
@@ -1055,22 +1050,15 @@ static Suite *repl_suite(void)
 	tcase_add_test(tc, test_json_catch_up_of_many_small_records_fits_in_memory);
 	tcase_add_test(tc, test_replica_of_a_former_standalone_restarts);
 	tcase_add_test(tc, test_waiting_sync_writers_are_woken_when_the_quorum_changes);
-	suite_add_tcase(s, tc);
-	TCase *pause = tcase_create("pause");
-	tcase_set_timeout(pause, 60);
-	tcase_add_checked_fixture(pause, setup, teardown);
+	TCase *pause = th_tcase(s, "pause", 0, 60, setup, teardown);
 	tcase_add_test(pause, test_paused_primary_refuses_writes_but_ships_its_log);
 	tcase_add_test(pause, test_pause_checks_its_input);
-	suite_add_tcase(s, pause);
-	TCase *rw = tcase_create("rewind");
-	tcase_set_timeout(rw, 60);
-	tcase_add_checked_fixture(rw, setup, teardown);
+	TCase *rw = th_tcase(s, "rewind", 0, 60, setup, teardown);
 	tcase_add_test(rw, test_rewind_quarantines_divergent_records_then_streams);
 	tcase_add_test(rw, test_rewind_exports_records_a_checkpoint_folded);
 	tcase_add_loop_test(rw, test_rewind_killed_part_way_recovers, 0,
 			    (int)(sizeof(crash_points) / sizeof(crash_points[0])));
 	tcase_add_test(rw, test_rewind_checks_its_input_and_the_sites_state);
-	suite_add_tcase(s, rw);
 	return s;
 }
 
@@ -1078,11 +1066,11 @@ static Suite *repl_suite(void)
  * with sites of its own. */
 int main(void)
 {
-	static const char *const cases[] = { "repl", "repl-2", "pause", "rewind", NULL };
+	Suite *s = repl_suite();
 	if (!getenv("CK_RUN_CASE"))
-		return th_run_copies("CK_RUN_CASE", cases) ? EXIT_FAILURE : EXIT_SUCCESS;
+		return th_run_case_copies(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 	httpc_global_init();
-	SRunner *sr = srunner_create(repl_suite());
+	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

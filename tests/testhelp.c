@@ -182,6 +182,51 @@ int th_run_copies(const char *name, const char *const values[])
 	return values[n] ? 1 : failed;  /* more than MAX_COPIES: a mistake */
 }
 
+/* The cases th_tcase made, for th_run_case_copies. */
+enum { TH_MAX_CASES = 16 };
+static struct {
+	const char *name;
+	int wave;
+} th_cases[TH_MAX_CASES];
+static int th_ncases, th_nwaves;
+static bool th_cases_overflow;
+
+TCase *th_tcase(Suite *s, const char *name, int wave, int timeout_s, SFun setup, SFun teardown)
+{
+	TCase *tc = tcase_create(name);
+	if (timeout_s > 0)
+		tcase_set_timeout(tc, timeout_s);
+	if (setup)
+		tcase_add_checked_fixture(tc, setup, teardown);
+	suite_add_tcase(s, tc);
+	if (th_ncases < TH_MAX_CASES) {
+		th_cases[th_ncases].name = name;
+		th_cases[th_ncases++].wave = wave;
+		if (wave + 1 > th_nwaves)
+			th_nwaves = wave + 1;
+	} else {
+		th_cases_overflow = true;
+	}
+	return tc;
+}
+
+int th_run_case_copies(Suite *s)
+{
+	srunner_free(srunner_create(s));  /* the runner owns s; nothing runs here */
+	int failed = th_cases_overflow || th_ncases == 0;
+	for (int w = 0; w < th_nwaves; w++) {
+		const char *names[TH_MAX_CASES + 1];
+		int n = 0;
+		for (int i = 0; i < th_ncases; i++)
+			if (th_cases[i].wave == w)
+				names[n++] = th_cases[i].name;
+		names[n] = NULL;
+		if (n && th_run_copies("CK_RUN_CASE", names))
+			failed = 1;
+	}
+	return failed;
+}
+
 int th_wait_exit(pid_t pid, long timeout_ms)
 {
 	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <check.h>
+
 #include "httpc.h"
 
 /* A TCP port on 127.0.0.1 that was free a moment ago, below the kernel's
@@ -48,6 +50,21 @@ pid_t th_spawn(char *const argv[], const char *logfile);
  * every copy exited 0.
  */
 int th_run_copies(const char *name, const char *const values[]);
+/*
+ * A Check case of s named name (a string literal: it is kept), with a timeout
+ * of timeout_s seconds (0: Check's default) and, when setup is not NULL,
+ * setup and teardown as a checked fixture.  Returns it, for tcase_add_test.
+ * The name is kept for th_run_case_copies, in wave `wave`.
+ */
+TCase *th_tcase(Suite *s, const char *name, int wave, int timeout_s, SFun setup, SFun teardown);
+/*
+ * For a program whose cases mostly wait: runs every case th_tcase made as a
+ * copy of this program (th_run_copies, CK_RUN_CASE=NAME), the cases of wave 0
+ * at once, then those of wave 1, and so on (a later wave runs even when an
+ * earlier one failed).  Frees s, which it does not run.  0 when every copy
+ * passed.
+ */
+int th_run_case_copies(Suite *s);
 /* Sends sig and, for SIGKILL/SIGTERM, waits (up to timeout_ms) for the exit.
  * Returns the wait status, or -1 if it did not exit in time. */
 int th_kill(pid_t pid, int sig, long timeout_ms);

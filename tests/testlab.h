@@ -128,8 +128,9 @@ struct tl_writers {
 };
 
 /* TL_WRITERS writers, each pausing TL_PACE_MS after every acknowledged write:
- * a steady load that leaves the CPU to the processes under test (unpaced,
- * four writers took most of a sanitizer build's CPU for themselves). */
+ * a steady load that leaves the CPU to the processes under test (unpaced, the
+ * four writers' requests took a quarter to a third of a sanitizer build's
+ * lifecycle walk). */
 #define TL_PACE_MS 2
 void tl_writers_start(const struct tl_lab *L, struct tl_writers *ws);
 /* n writers (1..TL_WRITERS), each pausing pace_ms after every acknowledged

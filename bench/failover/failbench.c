@@ -307,8 +307,10 @@ static bool link_add(struct lab *L, const char *name, const char *upstream, char
 	return lab_fail(L, body, NULL);
 }
 
-/* drlink with one link per drorchd->site and per directed site->site pair. */
-static bool start_wan(struct lab *L)
+/* drlink with one link per drorchd->site and per directed site->site pair,
+ * each with the profile's conditions (the WAN's latency, or lossy's jitter
+ * and loss). */
+static bool start_drlink(struct lab *L)
 {
 	char bin[600], admin[64], log[700], url[160], name[64];
 	snprintf(bin, sizeof(bin), "%s/drlink", L->opt->bindir);
@@ -423,7 +425,7 @@ static bool lab_up(struct lab *L)
 	snprintf(L->optok, sizeof(L->optok), "%s/operator.token", L->root);
 	snprintf(L->sitetok, sizeof(L->sitetok), "%s/site.token", L->root);
 	snprintf(L->orch_log, sizeof(L->orch_log), "%s/drorchd.log", L->root);
-	if (L->cell->profile != PROFILE_LOOPBACK && !start_wan(L))
+	if (L->cell->profile != PROFILE_LOOPBACK && !start_drlink(L))
 		return false;
 	if (!write_configs(L))
 		return false;
