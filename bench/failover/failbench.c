@@ -482,6 +482,7 @@ struct shared {
 	atomic_bool stop;
 	atomic_bool killed;          /* set just before kill(2) of site 0, us-east */
 	atomic_uint_fast64_t first_new_ack_ns;  /* 0 until the first ack by another site */
+	atomic_int refused;          /* writes not acknowledged before the kill */
 };
 
 struct writer {
@@ -574,6 +575,8 @@ static void *writer_main(void *arg)
 			}
 			continue;
 		}
+		if (!atomic_load(&sh->killed))
+			atomic_fetch_add(&sh->refused, 1);
 		time_sleep_ms((uint64_t)L->opt->retry_ms);
 		target = resolve_primary(L, orch);
 	}
@@ -641,6 +644,7 @@ struct trial {
 	double lease_wait_ms;        /* the fence step's waited_lease_ms */
 	int dismissed;               /* suspicions of the primary dismissed (D03 D04 D06 F14) */
 	int false_failovers;         /* runs started before the kill (the lossy watch) */
+	int refused;                 /* writes refused or unanswered before the kill */
 	bool watched;                /* the lossy watch ran to its end */
 };
 
@@ -789,6 +793,7 @@ static bool trial_measure(struct lab *L, struct trial *t)
 	}
 	uint64_t kill_ns = time_mono_ns(), kill_wall = time_wall_ms();
 	atomic_store(&sh.killed, true);
+	t->refused = atomic_load(&sh.refused);
 	if (ok && kill_child(L->site[0].pid) != 0)
 		ok = trial_fail(t, "the primary did not die");
 	L->site[0].pid = 0;
@@ -1058,14 +1063,17 @@ static void print_aims(const struct options *o, struct trial *const results[])
 			       cl->mode, p99, lease, m && p99 <= 450 ? "MET" : "NOT MET");
 		}
 		if (cl->profile == PROFILE_LOSSY) {
-			int watched = 0, false_failovers = 0;
+			int watched = 0, false_failovers = 0, refused = 0;
 			for (int i = 0; i < cl->trials; i++) {
 				watched += results[c][i].watched;
 				false_failovers += results[c][i].false_failovers;
+				refused += results[c][i].refused;
 			}
+			printf("  %s lossy: %d writes refused in the watches (a lapsed lease, a "
+			       "timeout)\n", cl->mode, refused);
 			printf("  %s lossy: %d false failovers in %d watches of %d ms, jitter %d ms + "
-			       "loss %g%%, detection %s (issue 13): %s\n", cl->mode, false_failovers,
-			       watched, o->watch_ms, o->lossy_jitter_ms, o->lossy_loss_pct, lo,
+			       "loss %g%%, detection %s (issue 13%s): %s\n", cl->mode, false_failovers,
+			       watched, o->watch_ms, o->lossy_jitter_ms, o->lossy_loss_pct, lo, lease,
 			       watched == cl->trials && false_failovers == 0 ? "MET" : "NOT MET");
 		}
 		if (cl->profile == PROFILE_WAN && o->wan_latency_ms == 40)  /* 80 ms RTT */
@@ -1285,18 +1293,18 @@ static int parse_args(int argc, char **argv, struct options *o)
 static void print_trial(FILE *f, const struct cell *c, int k, const struct trial *t)
 {
 	if (!t->ok) {
-		fprintf(f, "cell=%s/%s trial=%d ok=0 false_failovers=%d why=\"%s\"\n", c->mode,
-			profile_name(c->profile), k, t->false_failovers, t->why);
+		fprintf(f, "cell=%s/%s trial=%d ok=0 false_failovers=%d refused=%d why=\"%s\"\n",
+			c->mode, profile_name(c->profile), k, t->false_failovers, t->refused, t->why);
 		return;
 	}
 	fprintf(f, "cell=%s/%s trial=%d ok=1 new_primary=%s client_rto_ms=%.1f orch_rto_ms=%.0f "
 		"rpo_records=%lld acked=%lld acked_old=%lld acked_new=%lld lost=%lld "
 		"last_good_ms=%.0f detected_ms=%.0f fenced_ms=%.0f decided_ms=%.0f promoted_ms=%.0f "
-		"first_write_ms=%.0f lease_wait_ms=%.0f dismissed_suspicions=%d false_failovers=%d\n",
+		"first_write_ms=%.0f lease_wait_ms=%.0f dismissed_suspicions=%d false_failovers=%d refused=%d\n",
 		c->mode, profile_name(c->profile), k, site_names[t->new_primary], t->client_rto_ms,
 		t->orch_rto_ms, t->rpo_records, t->acked, t->acked_old, t->acked_new, t->lost,
 		t->last_good, t->detected, t->fenced, t->decided, t->promoted, t->first_write, t->lease_wait_ms,
-		t->dismissed, t->false_failovers);
+		t->dismissed, t->false_failovers, t->refused);
 }
 
 int main(int argc, char **argv)
