@@ -148,6 +148,17 @@ bool decide_lease_end(uint64_t orch_bound, int k, int replicas, const uint64_t *
 	return true;
 }
 
+uint64_t decide_renew_turn(uint64_t now, uint64_t hb, int k, int n)
+{
+	if (hb == 0)
+		hb = 1;
+	if (n < 1)
+		n = 1;
+	uint64_t tick = now / hb + 1;
+	tick += ((uint64_t)k % (uint64_t)n + (uint64_t)n - tick % (uint64_t)n) % (uint64_t)n;
+	return tick * hb - now;
+}
+
 /* ---- the election --------------------------------------------------------------------- */
 
 bool decide_heard_enough(bool sync, uint64_t quorum, int nsites, int heard)

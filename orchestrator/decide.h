@@ -10,6 +10,7 @@
  *   decide_regressed   is the primary's log still the source of truth?
  *   decide_sites_epoch the newest epoch the sites report, and its primary
  *   decide_lease_end   when the old primary's write lease has surely ended
+ *   decide_renew_turn  when a lease renewer's next turn comes
  *   decide_better      the election's order of candidates
  *   decide_elect       the election: who, at what RPO, or why nobody
  *   decide_budget      wait for an unheard site, elect, or refuse, within
@@ -95,6 +96,14 @@ int64_t decide_sites_epoch(const struct site_view *v, int n, int *primary);
  */
 bool decide_lease_end(uint64_t orch_bound, int k, int replicas, const uint64_t *fenced,
 		      int nfenced, uint64_t lease_ms, uint64_t margin, uint64_t *end);
+
+/*
+ * Milliseconds from now (monotonic ms) to renewer k's next turn, of n
+ * renewers taking turns on the heartbeat grid of hb ms (monitor.c): tick t
+ * (at t * hb) is renewer t % n's.  Always in (0, n * hb]: a renewer held
+ * past its turn skips to its next one, so the turns stay interleaved.
+ */
+uint64_t decide_renew_turn(uint64_t now, uint64_t hb, int k, int n);
 
 /*
  * Whether an election heard from enough sites to see every acknowledged

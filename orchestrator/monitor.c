@@ -1,14 +1,21 @@
 /*
- * monitor.c — one thread per site polls it every heartbeat interval.
+ * monitor.c — per site, one poller thread and ORCH_RENEWERS lease renewers.
  *
- * Each round: the primary (as the cluster row names it) gets a heartbeat at
- * the current epoch, which renews its write lease — but only in the states
- * the spec marks renews_lease (fsm/dr.fsm.yaml): once a failure is
- * suspected drorchd stops renewing, so the lease can run out.  The
- * heartbeat echoes the newest lease nonce the site handed out, so it
- * renews the lease as of when drorchd learnt that nonce, never later.
- * Every site is then asked for /v1/status; the primary also takes a canary
- * write every few rounds (with HA, only the leader heartbeats and canaries) (grey failures: /healthz answers, writes do not).
+ * The poller asks the site for /v1/status every heartbeat interval; the
+ * primary also takes a canary write every few rounds (grey failures:
+ * /healthz answers, writes do not).
+ *
+ * The renewers heartbeat the primary (as the cluster row names it) at the
+ * current epoch, which renews its write lease — but only in the states the
+ * spec marks renews_lease (fsm/dr.fsm.yaml): once a failure is suspected
+ * drorchd stops renewing, so the lease can run out.  A heartbeat echoes the
+ * newest lease nonce the site handed out, so it renews the lease as of when
+ * drorchd learnt that nonce, never later.  The renewers take turns on the
+ * heartbeat grid, one interval apart, each on a connection of its own: a
+ * chunk lost on one connection holds every later request on it for a
+ * retransmission, and the other keeps renewing meanwhile (issue 13: a 300 ms
+ * lease under 2% loss).  With HA, only the leader heartbeats and canaries.
+ *
  * Requests time out after heartbeat x misses, so a slow WAN stretches a
  * round instead of counting as a miss; the driver judges a site by the time
  * since its last answer.
@@ -17,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decide.h"
 #include "log.h"
 #include "orch.h"
 #include "siteapi.h"
@@ -136,7 +144,44 @@ static void heartbeat(struct orch *o, struct httpc *c, int idx, const char *url,
 struct monitor_arg {
 	struct orch *o;
 	int idx;
+	int renewer;   /* 0..ORCH_RENEWERS-1: a renewer's turn; -1: the poller */
 };
+
+/* Should idx be heartbeaten now, and at which epoch?  Only the site the
+ * cluster row names primary, already primary at our epoch (a heartbeat of a
+ * newer epoch would fence it), in a state that renews the lease, and only
+ * by an instance that may act (with HA, the leader). */
+static bool renewal_due(struct orch *o, int idx, int64_t *epoch)
+{
+	if (!orch_may_act(o))
+		return false;
+	pthread_mutex_lock(&o->mu);
+	const struct site_view *v = &o->views[idx];
+	*epoch = o->cluster.epoch;
+	bool due = !strcmp(o->cluster.primary, o->cfg.sites[idx].name) &&
+		   renews_lease(o->cluster.state) && !strcmp(v->role, "primary") &&
+		   v->epoch == *epoch;
+	pthread_mutex_unlock(&o->mu);
+	return due;
+}
+
+static void *renewer_main(void *p)
+{
+	struct monitor_arg *a = p;
+	struct orch *o = a->o;
+	int idx = a->idx, k = a->renewer;
+	free(a);
+	struct httpc *c = httpc_new();
+	while (c && !orch_stopping(o)) {
+		time_sleep_ms(decide_renew_turn(time_mono_ms(), orch_policy(o)->heartbeat_ms, k,
+						ORCH_RENEWERS));
+		int64_t epoch;
+		if (!orch_stopping(o) && renewal_due(o, idx, &epoch))
+			heartbeat(o, c, idx, o->cfg.sites[idx].url, epoch, (long)orch_window_ms(o));
+	}
+	httpc_free(c);
+	return NULL;
+}
 
 static void poll_once(struct orch *o, struct httpc *c, int idx, unsigned round)
 {
@@ -146,17 +191,15 @@ static void poll_once(struct orch *o, struct httpc *c, int idx, unsigned round)
 	bool is_primary = strcmp(o->cluster.primary, cs->name) == 0;
 	bool rest = renews_lease(o->cluster.state);
 	pthread_mutex_unlock(&o->mu);
-	/* With HA only the leader heartbeats and canaries; every instance polls
-	 * (a follower's status shows the sites too). */
+	/* With HA only the leader canaries; every instance polls (a follower's
+	 * status shows the sites too). */
 	bool acts = orch_may_act(o);
 	pthread_mutex_lock(&o->mu);
 	int64_t epoch = o->cluster.epoch;
-	/* Only a site already primary at our epoch is heartbeated (a heartbeat
-	 * of a newer epoch would fence it) or canaried (a refusal by role or
-	 * lease is not a grey failure). */
+	/* Only a site already primary at our epoch is canaried (a refusal by
+	 * role or lease is not a grey failure). */
 	const struct site_view *v = &o->views[idx];
-	bool in_role = !strcmp(v->role, "primary") && v->epoch == epoch;
-	bool canary_ok = in_role && v->writable;
+	bool canary_ok = !strcmp(v->role, "primary") && v->epoch == epoch && v->writable;
 	/* The canary judges the primary only: a count left from an earlier
 	 * turn as primary (a grey failure, then a failback) is not a verdict
 	 * on its next one. */
@@ -165,8 +208,6 @@ static void poll_once(struct orch *o, struct httpc *c, int idx, unsigned round)
 		o->views[idx].canary_ms = -1;
 	}
 	pthread_mutex_unlock(&o->mu);
-	if (is_primary && rest && in_role && acts)
-		heartbeat(o, c, idx, cs->url, epoch, timeout);
 	char err[300];
 	uint64_t asked = time_mono_ms();
 	json_t *st = siteapi_status(c, cs->url, timeout, err, sizeof(err));
@@ -205,16 +246,19 @@ static void *monitor_main(void *p)
 
 int monitor_start(struct orch *o, char *err, size_t errlen)
 {
-	for (int i = 0; i < o->cfg.nsites; i++) {
-		struct monitor_arg *a = malloc(sizeof(*a));
-		if (a)
-			*a = (struct monitor_arg){ o, i };
-		if (!a || pthread_create(&o->monitors[i], NULL, monitor_main, a) != 0) {
-			free(a);
-			snprintf(err, errlen, "start monitor for %s: failed", o->cfg.sites[i].name);
-			return -1;
+	for (int i = 0; i < o->cfg.nsites; i++)
+		for (int k = -1; k < ORCH_RENEWERS; k++) {
+			struct monitor_arg *a = malloc(sizeof(*a));
+			if (a)
+				*a = (struct monitor_arg){ o, i, k };
+			if (!a || pthread_create(&o->monitors[o->nmonitors], NULL,
+						 k < 0 ? monitor_main : renewer_main, a) != 0) {
+				free(a);
+				snprintf(err, errlen, "start monitor for %s: failed",
+					 o->cfg.sites[i].name);
+				return -1;
+			}
+			o->nmonitors++;
 		}
-		o->nmonitors++;
-	}
 	return 0;
 }

@@ -31,6 +31,10 @@
 #include "httpc.h"
 #include "store.h"
 
+/* Lease renewers per site (monitor.c): they take turns heartbeating the
+ * primary, each on a connection of its own. */
+#define ORCH_RENEWERS 2
+
 struct ha;
 struct orch_metrics;
 struct webhooks;
@@ -138,7 +142,8 @@ struct orch {
 	char history_lost[512];
 
 	pthread_t driver;
-	pthread_t monitors[CONFIG_MAX_SITES];
+	pthread_t monitors[CONFIG_MAX_SITES * (1 + ORCH_RENEWERS)];  /* per site: a poller
+					  * and its lease renewers (monitor.c) */
 	int nmonitors;
 
 	struct ha *ha;                  /* high availability (ha.h), or NULL: one instance */

@@ -243,6 +243,28 @@ START_TEST(test_lease_end_quorum_rule_needs_enough_fenced)
 }
 END_TEST
 
+START_TEST(test_renew_turns_interleave_on_the_grid)
+{
+	/* Two renewers, 100 ms grid: even ticks are renewer 0's, odd ones 1's. */
+	ck_assert_uint_eq(decide_renew_turn(1000, 100, 0, 2), 200);  /* tick 10 is now: next 12 */
+	ck_assert_uint_eq(decide_renew_turn(1000, 100, 1, 2), 100);  /* tick 11 */
+	ck_assert_uint_eq(decide_renew_turn(1050, 100, 1, 2), 50);
+	ck_assert_uint_eq(decide_renew_turn(1050, 100, 0, 2), 150);
+	/* Held past its turn (a retransmission): the next turn of its own. */
+	ck_assert_uint_eq(decide_renew_turn(1130, 100, 1, 2), 170);  /* tick 13 */
+	/* Always within (0, n * hb]. */
+	for (uint64_t now = 0; now < 1000; now += 7)
+		for (int k = 0; k < 3; k++) {
+			uint64_t w = decide_renew_turn(now, 50, k, 3);
+			ck_assert(w > 0 && w <= 150);
+			ck_assert_uint_eq((now + w) % 50, 0);
+			ck_assert_uint_eq((now + w) / 50 % 3, (uint64_t)k);
+		}
+	/* Degenerate inputs do not divide by zero. */
+	ck_assert_uint_eq(decide_renew_turn(10, 0, 0, 0), 1);
+}
+END_TEST
+
 START_TEST(test_rpo_ms_is_exact_with_commit_times)
 {
 	bool exact;
@@ -669,6 +691,7 @@ static Suite *decide_suite(void)
 	tcase_add_test(tc, test_sites_epoch_and_its_primary);
 	tcase_add_test(tc, test_lease_end_all_replicas_rule);
 	tcase_add_test(tc, test_lease_end_quorum_rule_needs_enough_fenced);
+	tcase_add_test(tc, test_renew_turns_interleave_on_the_grid);
 	tcase_add_test(tc, test_heard_enough_meets_every_acknowledging_set);
 	tcase_add_test(tc, test_better_candidate_order);
 	tcase_add_test(tc, test_epoch_at_an_lsn);
