@@ -124,11 +124,11 @@ static void canary(struct orch *o, struct httpc *c, int idx, const char *url)
 			  o->cfg.sites[idx].name, "failures", n, "ms", (json_int_t)ms, "error", err);
 }
 
-static void heartbeat(struct orch *o, struct httpc *c, int idx, const char *url, int64_t epoch,
+/* Sends body (renewal_body's) to site idx as a heartbeat; frees body. */
+static void heartbeat(struct orch *o, struct httpc *c, int idx, const char *url, json_t *body,
 		      long timeout)
 {
 	char err[300];
-	json_t *body = orch_with_nonce(o, idx, json_pack("{s:I}", "epoch", (json_int_t)epoch));
 	json_t *answer = NULL;
 	long st = siteapi_admin_json(c, url, o->site_token, "heartbeat", body, timeout, &answer,
 				     err, sizeof(err));
@@ -147,22 +147,27 @@ struct monitor_arg {
 	int renewer;   /* 0..ORCH_RENEWERS-1: a renewer's turn; -1: the poller */
 };
 
-/* Should idx be heartbeaten now, and at which epoch?  Only the site the
- * cluster row names primary, already primary at our epoch (a heartbeat of a
- * newer epoch would fence it), in a state that renews the lease, and only
- * by an instance that may act (with HA, the leader). */
-static bool renewal_due(struct orch *o, int idx, int64_t *epoch)
+/* The heartbeat body for idx if it should be heartbeaten now, else NULL.
+ * Only the site the cluster row names primary, already primary at our epoch
+ * (a heartbeat of a newer epoch would fence it), in a state that renews the
+ * lease, and only by an instance that may act (with HA, the leader).  The
+ * state is read and the nonce taken (nonce_used_rx_ms) under one hold of
+ * o->mu: once the driver has left a renewing state, and read the nonce
+ * bound for its lease wait, no renewer can take a newer nonce. */
+static json_t *renewal_body(struct orch *o, int idx)
 {
 	if (!orch_may_act(o))
-		return false;
+		return NULL;
 	pthread_mutex_lock(&o->mu);
 	const struct site_view *v = &o->views[idx];
-	*epoch = o->cluster.epoch;
-	bool due = !strcmp(o->cluster.primary, o->cfg.sites[idx].name) &&
-		   renews_lease(o->cluster.state) && !strcmp(v->role, "primary") &&
-		   v->epoch == *epoch;
+	int64_t epoch = o->cluster.epoch;
+	json_t *body = NULL;
+	if (!strcmp(o->cluster.primary, o->cfg.sites[idx].name) &&
+	    renews_lease(o->cluster.state) && !strcmp(v->role, "primary") && v->epoch == epoch)
+		body = orch_with_nonce_locked(o, idx, json_pack("{s:I}", "epoch",
+								(json_int_t)epoch));
 	pthread_mutex_unlock(&o->mu);
-	return due;
+	return body;
 }
 
 static void *renewer_main(void *p)
@@ -175,9 +180,9 @@ static void *renewer_main(void *p)
 	while (c && !orch_stopping(o)) {
 		time_sleep_ms(decide_renew_turn(time_mono_ms(), orch_policy(o)->heartbeat_ms, k,
 						ORCH_RENEWERS));
-		int64_t epoch;
-		if (!orch_stopping(o) && renewal_due(o, idx, &epoch))
-			heartbeat(o, c, idx, o->cfg.sites[idx].url, epoch, (long)orch_window_ms(o));
+		json_t *body = orch_stopping(o) ? NULL : renewal_body(o, idx);
+		if (body)
+			heartbeat(o, c, idx, o->cfg.sites[idx].url, body, (long)orch_window_ms(o));
 	}
 	httpc_free(c);
 	return NULL;

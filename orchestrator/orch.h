@@ -293,6 +293,8 @@ json_t *orch_role_body(struct orch *o, int i, const char *primary, int64_t epoch
  * one) and notes that it was sent: the lease drorchd grants site i cannot
  * outlast nonce_used_rx_ms + lease_ms.  Returns body. */
 json_t *orch_with_nonce(struct orch *o, int i, json_t *body);
+/* orch_with_nonce, under o->mu. */
+json_t *orch_with_nonce_locked(struct orch *o, int i, json_t *body);
 /* Keeps the lease nonce of an admin answer of site i (may be NULL) as its
  * newest: it is fresher than the last status poll's. */
 void orch_note_nonce(struct orch *o, int i, json_t *answer);

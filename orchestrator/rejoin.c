@@ -30,15 +30,21 @@ void orch_send_role(struct orch *o, int i, json_t *body)
 	json_decref(body);
 }
 
-json_t *orch_with_nonce(struct orch *o, int i, json_t *body)
+json_t *orch_with_nonce_locked(struct orch *o, int i, json_t *body)
 {
-	pthread_mutex_lock(&o->mu);
 	struct site_view *v = &o->views[i];
 	if (body && v->lease_nonce[0]) {
 		json_object_set_new(body, "lease_nonce", json_string(v->lease_nonce));
 		if (v->nonce_rx_ms > v->nonce_used_rx_ms)
 			v->nonce_used_rx_ms = v->nonce_rx_ms;
 	}
+	return body;
+}
+
+json_t *orch_with_nonce(struct orch *o, int i, json_t *body)
+{
+	pthread_mutex_lock(&o->mu);
+	orch_with_nonce_locked(o, i, body);
 	pthread_mutex_unlock(&o->mu);
 	return body;
 }
