@@ -147,25 +147,32 @@ struct monitor_arg {
 	int renewer;   /* 0..ORCH_RENEWERS-1: a renewer's turn; -1: the poller */
 };
 
-/* The heartbeat body for idx if it should be heartbeaten now, else NULL.
- * Only the site the cluster row names primary, already primary at our epoch
- * (a heartbeat of a newer epoch would fence it), in a state that renews the
- * lease, and only by an instance that may act (with HA, the leader).  The
- * state is read and the nonce taken (nonce_used_rx_ms) under one hold of
- * o->mu: once the driver has left a renewing state, and read the nonce
- * bound for its lease wait, no renewer can take a newer nonce. */
+/* Under o->mu: is idx the primary drorchd renews and canaries now?  The
+ * site the cluster row names primary, in a state that renews the lease, and
+ * already primary at our epoch: a heartbeat of a newer epoch would fence it,
+ * and its refusal of a canary by role or lease is not a grey failure. */
+static bool renewable_locked(const struct orch *o, int idx)
+{
+	const struct site_view *v = &o->views[idx];
+	return !strcmp(o->cluster.primary, o->cfg.sites[idx].name) &&
+	       renews_lease(o->cluster.state) && !strcmp(v->role, "primary") &&
+	       v->epoch == o->cluster.epoch;
+}
+
+/* The heartbeat body for idx if it should be heartbeaten now, else NULL:
+ * renewable, by an instance that may act (with HA, the leader).  The state
+ * is read and the nonce taken (nonce_used_rx_ms) under one hold of o->mu:
+ * once the driver has left a renewing state, and read the nonce bound for
+ * its lease wait, no renewer can take a newer nonce. */
 static json_t *renewal_body(struct orch *o, int idx)
 {
 	if (!orch_may_act(o))
 		return NULL;
 	pthread_mutex_lock(&o->mu);
-	const struct site_view *v = &o->views[idx];
-	int64_t epoch = o->cluster.epoch;
 	json_t *body = NULL;
-	if (!strcmp(o->cluster.primary, o->cfg.sites[idx].name) &&
-	    renews_lease(o->cluster.state) && !strcmp(v->role, "primary") && v->epoch == epoch)
+	if (renewable_locked(o, idx))
 		body = orch_with_nonce_locked(o, idx, json_pack("{s:I}", "epoch",
-								(json_int_t)epoch));
+								(json_int_t)o->cluster.epoch));
 	pthread_mutex_unlock(&o->mu);
 	return body;
 }
@@ -192,19 +199,12 @@ static void poll_once(struct orch *o, struct httpc *c, int idx, unsigned round)
 {
 	const struct config_site *cs = &o->cfg.sites[idx];
 	long timeout = (long)orch_window_ms(o);
-	pthread_mutex_lock(&o->mu);
-	bool is_primary = strcmp(o->cluster.primary, cs->name) == 0;
-	bool rest = renews_lease(o->cluster.state);
-	pthread_mutex_unlock(&o->mu);
 	/* With HA only the leader canaries; every instance polls (a follower's
 	 * status shows the sites too). */
 	bool acts = orch_may_act(o);
 	pthread_mutex_lock(&o->mu);
-	int64_t epoch = o->cluster.epoch;
-	/* Only a site already primary at our epoch is canaried (a refusal by
-	 * role or lease is not a grey failure). */
-	const struct site_view *v = &o->views[idx];
-	bool canary_ok = !strcmp(v->role, "primary") && v->epoch == epoch && v->writable;
+	bool is_primary = strcmp(o->cluster.primary, cs->name) == 0;
+	bool canary_ok = acts && renewable_locked(o, idx) && o->views[idx].writable;
 	/* The canary judges the primary only: a count left from an earlier
 	 * turn as primary (a grey failure, then a failback) is not a verdict
 	 * on its next one. */
@@ -227,7 +227,7 @@ static void poll_once(struct orch *o, struct httpc *c, int idx, unsigned round)
 	pthread_cond_signal(&o->wake);
 	pthread_mutex_unlock(&o->mu);
 	json_decref(st);
-	if (st && is_primary && rest && canary_ok && acts && round % CANARY_EVERY == 0)
+	if (st && canary_ok && round % CANARY_EVERY == 0)
 		canary(o, c, idx, cs->url);
 }
 

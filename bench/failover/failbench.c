@@ -918,7 +918,6 @@ static void fmt_ms(char *buf, size_t len, double x)
 		snprintf(buf, len, "%.0f", x);
 }
 
-
 #define ROW_FMT "%-15s %-7s %-26s %-13s %-10lld %-11lld %-9lld %s\n"
 #define ROW_HEAD "%-15s %-7s %-26s %-13s %-10s %-11s %-9s %s\n"
 
