@@ -26,6 +26,18 @@
  * ends the replicas' part of the lease (as Patroni's failsafe mode needs
  * every member).  A command without lease_replicas keeps the old rule:
  * `quorum` replicas (at least one).
+ * lease_ms is the site's --lease-ms, or shorter when a role command asks
+ * for less ("lease_ms": drorchd asks for its policy's detection window and
+ * the round trip, so a dead primary's lease ends about when drorchd
+ * declares it dead).  A new role or epoch takes the request.  Within one a
+ * request may always shorten the lease, and lengthens it only when its
+ * grant instant (nonce) is no older than that of the command that set it
+ * (admin_lease_after): a command a partition held back, or one of a
+ * deposed orchestrator, cannot lengthen a lease a newer command set, so an
+ * orchestrator whose command set the lease bounds it by what it asked
+ * since.  A restarted site starts at --lease-ms, and writes nothing before
+ * a role command confirms it.  GET /v1/status and the role answer tell
+ * lease_ms (in force); the status also lease_max_ms (--lease-ms).
  * A replica is confirmed once it has had a role command since it started
  * (it says so in each fetch: confirmed=1).  A replica that restarted from
  * its state.json and has not heard from the orchestrator since may follow
@@ -164,11 +176,11 @@ bool site_writable_locked(struct site *s, uint64_t now, char *why, size_t whylen
 	uint64_t last = s->orch_seen_ms, q = replica_credit_locked(s);
 	if (q > last)
 		last = q;
-	if (!last || now - last > s->opts.lease_ms) {
+	if (!last || now - last > s->lease_ms) {
 		snprintf(why, whylen, "write lease expired: not renewed by the orchestrator or "
 			 "%d replica(s) at epoch %" PRIu64 " for %s%" PRIu64 " ms",
 			 s->lease_replicas, r->epoch, last ? "" : "more than ",
-			 last ? now - last : s->opts.lease_ms);
+			 last ? now - last : s->lease_ms);
 		return false;
 	}
 	return true;
@@ -242,9 +254,16 @@ static bool grant_current(const struct admin_grant *g)
 /* The orchestrator's part of the lease after this command, under s->mu:
  * renewed from the nonce's instant (or the arrival of a command without
  * one), never moved back; a new epoch starts over. */
+/* The instant a command grants from: its nonce's, its arrival without one,
+ * 0 with a nonce of another start. */
+static uint64_t grant_at(const struct admin_grant *g)
+{
+	return !g->has_nonce ? time_mono_ms() : g->nonce == NONCE_OURS ? g->at : 0;
+}
+
 static void grant_lease_locked(struct site *s, const struct admin_grant *g, bool new_epoch)
 {
-	uint64_t at = !g->has_nonce ? time_mono_ms() : g->nonce == NONCE_OURS ? g->at : 0;
+	uint64_t at = grant_at(g);
 	if (new_epoch)
 		s->orch_seen_ms = at;
 	else if (at > s->orch_seen_ms)
@@ -269,10 +288,11 @@ static json_t *role_reply_locked(struct site *s)
 	char nonce[SITE_NONCE_MAX];
 	wal_get_stats(s->wal, &ws);
 	site_nonce(s, nonce, sizeof(nonce));
-	return json_pack("{s:s, s:I, s:s, s:i, s:i, s:I, s:I, s:s, s:s, s:b}",
+	return json_pack("{s:s, s:I, s:s, s:i, s:i, s:I, s:I, s:I, s:s, s:s, s:b}",
 			 "role", role_name(s->role.role), "epoch", (json_int_t)s->role.epoch,
 			 "mode", role_mode_name(s->role.mode), "quorum", s->role.quorum,
-			 "lease_replicas", s->lease_replicas, "lsn", (json_int_t)ws.last_lsn,
+			 "lease_replicas", s->lease_replicas, "lease_ms", (json_int_t)s->lease_ms,
+			 "lsn", (json_int_t)ws.last_lsn,
 			 "flushed_lsn", (json_int_t)ws.flushed_lsn,
 			 "writes", s->writes_paused ? "paused" : "open", "lease_nonce", nonce,
 			 "confirmed", s->confirmed);
@@ -344,6 +364,11 @@ static int apply_role_locked(struct site *s, const struct admin_role_cmd *c, cha
 		return 500;
 	}
 	s->lease_replicas = c->lease_replicas;
+	struct admin_lease l = admin_lease_after(
+		(struct admin_lease){ s->lease_ms, s->lease_set_at }, s->opts.lease_ms,
+		c->lease_ms, grant_at(&c->grant), new_epoch || !same_role);
+	s->lease_ms = l.ms;
+	s->lease_set_at = l.set_at;
 	if (grant_current(&c->grant))
 		s->confirmed = true;
 	grant_lease_locked(s, &c->grant, new_epoch || !same_role);
@@ -366,14 +391,16 @@ static void cmd_role(struct site *s, const struct http_req *req, struct http_res
 	int status = apply_role_locked(s, &c, err, sizeof(err));
 	json_t *reply = status ? NULL : role_reply_locked(s);
 	bool confirmed = s->confirmed;
+	uint64_t lease = s->lease_ms;
 	pthread_mutex_unlock(&s->mu);
 	if (status) {
 		http_resp_error(resp, status, "%s", err);
 	} else {
-		log_event(LOG_INFO, "site.role", "{s:s, s:I, s:s, s:s, s:i, s:i, s:s, s:b}",
+		log_event(LOG_INFO, "site.role", "{s:s, s:I, s:s, s:s, s:i, s:i, s:I, s:s, s:b}",
 			  "role", role_name(c.role), "epoch", (json_int_t)c.epoch,
 			  "primary", c.primary ? c.primary : "", "mode", role_mode_name(c.mode),
 			  "quorum", c.quorum, "lease_replicas", c.lease_replicas,
+			  "lease_ms", (json_int_t)lease,
 			  "writes", c.writes_paused ? "paused" : "open", "confirmed", confirmed);
 		http_resp_json(resp, 200, reply);
 	}

@@ -143,7 +143,24 @@ static int parse_role_mode(json_t *j, struct admin_role_cmd *c, char *err, size_
 		return snprintf(err, errlen, "lease_replicas: must be an integer 0..%d",
 				SITE_MAX_PEERS), -1;
 	c->lease_replicas = lr ? (int)json_integer_value(lr) : c->quorum > 0 ? c->quorum : 1;
+	json_t *lm = json_object_get(j, "lease_ms");
+	if (lm && (!json_is_integer(lm) || json_integer_value(lm) < ADMIN_LEASE_MIN_MS ||
+		   json_integer_value(lm) > ADMIN_LEASE_MAX_MS))
+		return snprintf(err, errlen, "lease_ms: must be an integer %d..%d",
+				ADMIN_LEASE_MIN_MS, ADMIN_LEASE_MAX_MS), -1;
+	c->lease_ms = lm ? (uint64_t)json_integer_value(lm) : 0;
 	return 0;
+}
+
+struct admin_lease admin_lease_after(struct admin_lease cur, uint64_t max, uint64_t req,
+				     uint64_t at, bool fresh)
+{
+	uint64_t want = req && req < max ? req : max;
+	if (fresh)
+		return (struct admin_lease){ want, at };
+	if (!req || want == cur.ms || (want > cur.ms && at < cur.set_at))
+		return cur;
+	return (struct admin_lease){ want, at > cur.set_at ? at : cur.set_at };
 }
 
 /* The role command's fields, once the body is known to hold only them. */
@@ -179,7 +196,8 @@ int admin_parse_role(const char *body, size_t len, const struct admin_clock *k,
 		     struct admin_role_cmd *c, char *err, size_t errlen)
 {
 	static const char *const fields[] = { "role", "epoch", "primary", "mode", "quorum",
-					      "writes", "lease_nonce", "lease_replicas", NULL };
+					      "writes", "lease_nonce", "lease_replicas", "lease_ms",
+					      NULL };
 	memset(c, 0, sizeof(*c));
 	c->quorum = 1;
 	json_t *j = cmd_body(body, len, fields, err, errlen);

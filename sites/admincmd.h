@@ -49,8 +49,8 @@ int admin_parse_fcv(const char *body, size_t len, const struct admin_clock *k,
 		    char *err, size_t errlen);
 
 /* {"role", "epoch", "primary", "mode", "quorum", "writes", "lease_nonce",
- * "lease_replicas"}.  primary points into doc: json_decref(c->doc) when
- * done with it (NULL after a failure). */
+ * "lease_replicas", "lease_ms"}.  primary points into doc: json_decref(c->doc)
+ * when done with it (NULL after a failure). */
 struct admin_role_cmd {
 	enum role_kind role;
 	uint64_t epoch;
@@ -58,12 +58,36 @@ struct admin_role_cmd {
 	enum repl_mode mode;
 	int quorum;
 	int lease_replicas;
+	uint64_t lease_ms;         /* the lease asked for; 0: not asked (the site's --lease-ms) */
 	bool writes_paused;
 	struct admin_grant grant;
 	json_t *doc;
 };
 int admin_parse_role(const char *body, size_t len, const struct admin_clock *k,
 		     struct admin_role_cmd *c, char *err, size_t errlen);
+
+/* A role command's lease_ms bounds. */
+#define ADMIN_LEASE_MIN_MS 10
+#define ADMIN_LEASE_MAX_MS 86400000
+
+/* A site's write lease and the instant of the command that last set it. */
+struct admin_lease {
+	uint64_t ms;               /* the lease in force */
+	uint64_t set_at;           /* the grant instant of the command that set it */
+};
+
+/*
+ * The write lease after a role command asking for req ms (0: not asked),
+ * granted at `at` (its nonce's instant, or its arrival; 0 for a nonce of
+ * another start), the site's own --lease-ms being max (WRITE LEASE in
+ * admin.c).  A fresh role (a new epoch, or another role) takes the
+ * request, capped at max, or max when it asks for none.  Within a role a
+ * request may always shorten the lease; it lengthens it only when granted
+ * no earlier than the command that set it, so a command a partition held
+ * back can never lengthen a lease a newer command set.  Pure.
+ */
+struct admin_lease admin_lease_after(struct admin_lease cur, uint64_t max, uint64_t req,
+				     uint64_t at, bool fresh);
 
 /* A faults body applied on top of *f (every field optional; "clear": true
  * resets what came before it).  *f may be changed on failure: pass a copy. */

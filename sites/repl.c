@@ -773,7 +773,7 @@ json_t *repl_peers_json(struct site *s)
 			"lag_records", (json_int_t)recs, "lag_bytes", (json_int_t)bytes,
 			"lag_ms", (json_int_t)age, "last_seen_ms_ago", (json_int_t)ago,
 			"state", p->epoch != s->role.epoch ? "stale_epoch" :
-				 ago > s->opts.lease_ms ? "silent" : "streaming"));
+				 ago > s->lease_ms ? "silent" : "streaming"));
 	}
 	return arr;
 }
@@ -806,7 +806,7 @@ json_t *repl_follow_json(struct site *s)
 	uint64_t plast = f->primary_last_lsn;
 	uint64_t since = f->caught_up_ms ? f->caught_up_ms : f->started_ms;
 	bool caught_up = ki.applied_lsn >= plast && f->last_contact_ms &&
-			 now - f->last_contact_ms <= s->opts.lease_ms;
+			 now - f->last_contact_ms <= s->lease_ms;
 	/* Exact (format 2): how long ago the oldest record this replica lacks
 	 * was committed, once it has received that record (its commit time is
 	 * in the local tail); 0 when it holds the primary's last one.  Else

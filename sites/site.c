@@ -489,6 +489,7 @@ int site_open(struct site **out, const struct site_opts *opts, char *err, size_t
 		goto oom;
 	s->boot_id = random_u64();
 	s->lease_replicas = 1;
+	s->lease_ms = opts->lease_ms;
 	if (load_token(s, err, errlen) != 0 || lock_datadir(s, err, errlen) != 0 ||
 	    load_role(s, err, errlen) != 0 || rewind_resume(s, err, errlen) != 0 ||
 	    load_store(s, err, errlen) != 0 || settle_role(s, err, errlen) != 0)
@@ -768,7 +769,7 @@ static json_t *role_json_locked(struct site *s, uint64_t now)
 			      "epoch", (json_int_t)r->epoch, "writable", writable,
 			      "writes", s->writes_paused ? "paused" : "open",
 			      "confirmed", s->confirmed, "mode", role_mode_name(r->mode),
-			      "quorum", r->quorum, "lease_ms", (json_int_t)s->opts.lease_ms,
+			      "quorum", r->quorum, "lease_ms", (json_int_t)s->lease_ms,
 			      "epoch_history", role_history_json(r));
 	if (!j)
 		return json_object();
@@ -782,6 +783,7 @@ static json_t *role_json_locked(struct site *s, uint64_t now)
 	site_nonce(s, nonce, sizeof(nonce));
 	json_object_set_new(j, "lease_nonce", json_string(nonce));
 	json_object_set_new(j, "lease_replicas", json_integer(s->lease_replicas));
+	json_object_set_new(j, "lease_max_ms", json_integer((json_int_t)s->opts.lease_ms));
 	if (r->role == ROLE_REPLICA) {
 		json_object_set_new(j, "primary", json_string(r->primary));
 		json_object_set_new(j, "replication", repl_follow_json(s));

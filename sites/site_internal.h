@@ -113,6 +113,9 @@ struct site {
 	uint64_t orch_seen_ms;     /* the orchestrator's lease credit at the current
 				    * epoch (monotonic; 0 = none), see WRITE LEASE */
 	int lease_replicas;        /* confirmed replicas that renew the lease */
+	uint64_t lease_ms;         /* the write lease in force: opts.lease_ms or
+				    * shorter, as role commands ask (WRITE LEASE) */
+	uint64_t lease_set_at;     /* the grant instant of the command that set it */
 	struct peer peers[SITE_MAX_PEERS];
 	int npeers;
 

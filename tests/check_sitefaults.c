@@ -5,7 +5,8 @@
  * state.json is lost or damaged (read-only until given a role), a WAL
  * damaged in the middle (the site knows what it lacks and is never made
  * primary at that epoch), an incomplete store (quarantined, refetched), a
- * full disk, and admin bodies with unknown fields.
+ * full disk, admin bodies with unknown fields, and a lease asked shorter
+ * (never lengthened by a later command).
  */
 #include <check.h>
 #include <fcntl.h>
@@ -18,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "admincmd.h"
 #include "testhelp.h"
 #include "testlab.h"
 #include "timeutil.h"
@@ -374,6 +376,101 @@ START_TEST(test_replica_with_a_full_disk_acknowledges_nothing)
 }
 END_TEST
 
+/* ---- the lease a role command asks for ---------------------------------------------- */
+
+START_TEST(test_admin_lease_is_asked_capped_and_only_shortened)
+{
+	struct admin_lease l = { 500, 1000 }, r;
+	/* A fresh role takes the request, capped at --lease-ms; none: --lease-ms. */
+	r = admin_lease_after(l, 500, 300, 900, true);
+	ck_assert_uint_eq(r.ms, 300);
+	ck_assert_uint_eq(r.set_at, 900);
+	ck_assert_uint_eq(admin_lease_after(l, 500, 900, 900, true).ms, 500);
+	ck_assert_uint_eq(admin_lease_after(r, 500, 0, 900, true).ms, 500);
+	/* Within a role: shorter from any command, even one held back. */
+	l = (struct admin_lease){ 300, 1000 };
+	r = admin_lease_after(l, 500, 200, 10, false);
+	ck_assert_uint_eq(r.ms, 200);
+	ck_assert_uint_eq(r.set_at, 1000);
+	/* Longer only from a command granted no earlier than the setter's. */
+	ck_assert_uint_eq(admin_lease_after(l, 500, 400, 999, false).ms, 300);
+	r = admin_lease_after(l, 500, 400, 1000, false);
+	ck_assert_uint_eq(r.ms, 400);
+	r = admin_lease_after(l, 500, 900, 1200, false);
+	ck_assert_uint_eq(r.ms, 500);
+	ck_assert_uint_eq(r.set_at, 1200);
+	/* No request keeps it. */
+	ck_assert_uint_eq(admin_lease_after(l, 500, 0, 2000, false).ms, 300);
+}
+END_TEST
+
+static long role_lease(const struct th_site *s, int epoch, const char *lease, long *granted)
+{
+	char body[256], *out = NULL;
+	snprintf(body, sizeof(body), "{\"role\":\"primary\",\"epoch\":%d,\"mode\":\"async\","
+		 "\"quorum\":1,\"lease_replicas\":1%s%s}", epoch, lease ? ",\"lease_ms\":" : "",
+		 lease ? lease : "");
+	long st = admin(s, "role", body, &out);
+	json_t *j = st == 200 ? json_loads(out, 0, NULL) : NULL;
+	*granted = j ? (long)json_integer_value(json_object_get(j, "lease_ms")) : -1;
+	json_decref(j);
+	free(out);
+	return st;
+}
+
+/* A role command asks for a lease shorter than --lease-ms: the primary
+ * stops taking writes when it ends.  A later command at the same epoch can
+ * shorten or lengthen it, but one held back since before the command that
+ * set it (its nonce older) lengthens nothing; a new epoch takes its own; a
+ * restart goes back to --lease-ms, unconfirmed. */
+START_TEST(test_role_asks_a_shorter_lease_and_none_lengthens_it)
+{
+	const char *lease[] = { "--lease-ms", "5000", NULL };
+	start(&A, lease);
+	long granted;
+	ck_assert_int_eq(th_site_status_int(&A, NULL, "lease_max_ms"), 5000);
+	ck_assert_int_eq(role_lease(&A, 1, "1000", &granted), 200);
+	ck_assert_int_eq(granted, 1000);
+	ck_assert_int_eq(th_site_status_int(&A, NULL, "lease_ms"), 1000);
+	ck_assert_int_eq(th_site_put(&A, "in-lease"), 200);
+	time_sleep_ms(1400);
+	ck_assert_int_eq(th_site_put(&A, "past-1000"), 503);  /* --lease-ms alone: 200 */
+	/* A command sent before that one (its nonce older), delivered now:
+	 * it renews nothing and lengthens nothing. */
+	char old_nonce[64], body[256];
+	nonce_of(&A, old_nonce, sizeof(old_nonce));
+	time_sleep_ms(20);
+	ck_assert_int_eq(role_lease(&A, 1, "800", &granted), 200);  /* shorter: taken */
+	ck_assert_int_eq(granted, 800);
+	snprintf(body, sizeof(body), "{\"role\":\"primary\",\"epoch\":1,\"mode\":\"async\","
+		 "\"lease_replicas\":1,\"lease_ms\":4000,\"lease_nonce\":\"%s\"}", old_nonce);
+	ck_assert_int_eq(admin(&A, "role", body, NULL), 200);
+	ck_assert_int_eq(th_site_status_int(&A, NULL, "lease_ms"), 800);
+	/* None asked: kept; a newer command lengthens it. */
+	ck_assert_int_eq(role_lease(&A, 1, NULL, &granted), 200);
+	ck_assert_int_eq(granted, 800);
+	ck_assert_int_eq(role_lease(&A, 1, "1000", &granted), 200);
+	ck_assert_int_eq(granted, 1000);
+	ck_assert_int_eq(th_site_put(&A, "renewed"), 200);
+	time_sleep_ms(1400);
+	ck_assert_int_eq(th_site_put(&A, "past-1000-again"), 503);
+	/* Out of bounds: 400, nothing changes. */
+	static const char *const bad[] = { "0", "9", "86400001", "\"300\"", "1.5", "null" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_int_eq(role_lease(&A, 2, bad[i], &granted), 400);
+	ck_assert_int_eq(th_site_status_int(&A, NULL, "epoch"), 1);
+	ck_assert_int_eq(th_site_status_int(&A, NULL, "lease_ms"), 1000);
+	/* A new epoch: its own lease, capped at --lease-ms. */
+	ck_assert_int_eq(role_lease(&A, 2, "9000", &granted), 200);
+	ck_assert_int_eq(granted, 5000);
+	ck_assert_int_eq(role_lease(&A, 3, "2000", &granted), 200);
+	ck_assert_int_eq(granted, 2000);
+	restart(&A, lease);
+	ck_assert_int_eq(th_site_status_int(&A, NULL, "lease_ms"), 5000);
+	ck_assert_int_eq(th_site_put(&A, "unconfirmed"), 503);
+}
+END_TEST
+
 /* ---- strict admin bodies ---------------------------------------------------------------- */
 
 START_TEST(test_admin_commands_refuse_unknown_fields)
@@ -414,6 +511,8 @@ static Suite *sitefaults_suite(void)
 	tcase_add_test(tc, test_incomplete_store_is_quarantined_and_refetched);
 	tcase_add_test(tc, test_full_disk_fails_the_wal_until_restart);
 	tcase_add_test(tc, test_replica_with_a_full_disk_acknowledges_nothing);
+	tcase_add_test(tc, test_admin_lease_is_asked_capped_and_only_shortened);
+	tcase_add_test(tc, test_role_asks_a_shorter_lease_and_none_lengthens_it);
 	tcase_add_test(tc, test_admin_commands_refuse_unknown_fields);
 	suite_add_tcase(s, tc);
 	return s;
