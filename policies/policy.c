@@ -161,12 +161,30 @@ static int parse_prefer(struct ydoc *d, yaml_node_t *root, struct policy *p)
 	return 0;
 }
 
+/* An explicit lease must outlast one lost renewal: two heartbeats. */
+static int check_lease(struct ydoc *d, yaml_node_t *det, const struct policy *p)
+{
+	if (p->lease_ms == 0 || p->lease_ms >= 2 * p->heartbeat_ms)
+		return 0;
+	return ydoc_fail(d, ydoc_get(d, det, "lease_ms"),
+			 "lease_ms: expected 0 (the detection window plus the round trip) or at least "
+			 "two heartbeats "
+			 "(%" PRIu64 " ms): a lease renewed once per lease lapses on one lost renewal",
+			 2 * p->heartbeat_ms);
+}
+
+uint64_t policy_lease_ms(const struct policy *p)
+{
+	return p->lease_ms ? p->lease_ms : p->heartbeat_ms * p->misses;
+}
+
 static int parse_policy(struct ydoc *d, yaml_node_t *root, struct policy *p)
 {
 	static const char *const keys[] = { "name", "replication", "rpo", "rto_ms", "prefer",
 					    "detection", "failover", "switchover", NULL };
 	static const char *const rpo_keys[] = { "max_ms", "max_records", NULL };
-	static const char *const det_keys[] = { "heartbeat_ms", "misses", "canary_ms", NULL };
+	static const char *const det_keys[] = { "heartbeat_ms", "misses", "canary_ms",
+						"lease_ms", NULL };
 	static const char *const sw_keys[] = { "max_pause_ms", NULL };
 	yaml_node_t *rpo = ydoc_get(d, root, "rpo"), *det = ydoc_get(d, root, "detection");
 	yaml_node_t *sw = ydoc_get(d, root, "switchover");
@@ -181,7 +199,9 @@ static int parse_policy(struct ydoc *d, yaml_node_t *root, struct policy *p)
 	    (det && (ydoc_check_keys(d, det, "detection", det_keys) ||
 		     ydur(d, det, "heartbeat_ms", 1, 10, 60000, &p->heartbeat_ms) ||
 		     ydoc_uint(d, det, "misses", false, 1, 100, &p->misses) ||
-		     ydur(d, det, "canary_ms", 1, 10, 600000, &p->canary_ms))) ||
+		     ydur(d, det, "canary_ms", 1, 10, 600000, &p->canary_ms) ||
+		     ydur(d, det, "lease_ms", 1, 0, 3600000, &p->lease_ms) ||
+		     check_lease(d, det, p))) ||
 	    parse_failover(d, ydoc_get(d, root, "failover"), p) ||
 	    (sw && (ydoc_check_keys(d, sw, "switchover", sw_keys) ||
 		    ydur(d, sw, "max_pause_ms", 1, 100, POLICY_MAX_PAUSE_MS, &p->max_pause_ms))))
@@ -249,7 +269,7 @@ json_t *policy_json(const struct policy *p)
 	for (int i = 0; cands && i < p->ncandidates; i++)
 		json_array_append_new(cands, json_string(p->candidates[i]));
 	return json_pack(
-		"{s:s, s:{s:s, s:I, s:b}, s:{s:I, s:I}, s:I, s:s, s:{s:I, s:I, s:I}, "
+		"{s:s, s:{s:s, s:I, s:b}, s:{s:I, s:I}, s:I, s:s, s:{s:I, s:I, s:I, s:I}, "
 		"s:{s:b, s:I, s:o*}, s:{s:I}}",
 		"name", p->name,
 		"replication", "mode", p->mode, "quorum", (json_int_t)p->quorum,
@@ -258,6 +278,7 @@ json_t *policy_json(const struct policy *p)
 		"rto_ms", (json_int_t)p->rto_ms, "prefer", p->prefer,
 		"detection", "heartbeat_ms", (json_int_t)p->heartbeat_ms,
 		"misses", (json_int_t)p->misses, "canary_ms", (json_int_t)p->canary_ms,
+		"lease_ms", (json_int_t)p->lease_ms,
 		"failover", "automatic", p->automatic, "anti_flap_s", (json_int_t)p->anti_flap_s,
 		"candidates", cands, "switchover", "max_pause_ms", (json_int_t)p->max_pause_ms);
 }

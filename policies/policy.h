@@ -15,7 +15,7 @@
  *   rpo: {max_ms: 5s, max_records: 0}   # automatic failover refused beyond
  *   rto_ms: 1s
  *   prefer: rpo                         # rto: past the RTO budget, elect beyond the RPO (async only)
- *   detection: {heartbeat_ms: 100ms, misses: 3, canary_ms: 1s}
+ *   detection: {heartbeat_ms: 100ms, misses: 3, canary_ms: 1s, lease_ms: 0}
  *   failover: {automatic: true, anti_flap_s: 30s, candidates: [eu-west, ap-south]}
  *   switchover: {max_pause_ms: 20s}     # writes paused at most this long, then it aborts
  *
@@ -52,6 +52,8 @@ struct policy {
 	uint64_t heartbeat_ms;
 	uint64_t misses;
 	uint64_t canary_ms;           /* a canary write slower than this is failing */
+	uint64_t lease_ms;            /* the primary's write lease drorchd asks for;
+				       * 0: the detection window (policy_lease_ms) */
 	bool automatic;
 	uint64_t anti_flap_s;
 	char candidates[POLICY_MAX_SITES][POLICY_NAME_MAX];
@@ -86,6 +88,12 @@ int policy_parse(const char *name, const char *buf, size_t len, const struct pol
 /* The same from a file. */
 int policy_load(const char *path, const struct policy_cluster *cl, struct policy *out,
 		char *err, size_t errlen);
+
+/* The write lease drorchd asks the sites for (each caps it at its own
+ * --lease-ms): lease_ms, or heartbeat_ms x misses when that is 0, so a
+ * primary cut off from drorchd stops taking writes about when drorchd
+ * would declare it dead, and a failover waits no longer than detection. */
+uint64_t policy_lease_ms(const struct policy *p);
 
 /* The policy as JSON, in the shape of the policy file (durations as
  * numbers in their keys' units); NULL when out of memory. */

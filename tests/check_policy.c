@@ -51,6 +51,8 @@ START_TEST(test_default)
 	ck_assert_int_eq(p.heartbeat_ms, 100);
 	ck_assert_int_eq(p.misses, 3);
 	ck_assert_int_eq(p.canary_ms, 1000);
+	ck_assert_int_eq(p.lease_ms, 0);
+	ck_assert_int_eq(policy_lease_ms(&p), 300);  /* the detection window */
 	ck_assert(p.automatic);
 	ck_assert_int_eq(p.anti_flap_s, 30);
 	ck_assert_int_eq(p.max_pause_ms, 20000);
@@ -145,6 +147,22 @@ START_TEST(test_durations_take_units)
 END_TEST
 
 /* Every refusal names the document, the line and column, and the reason. */
+/* The lease drorchd asks the sites for: the detection window, or lease_ms. */
+START_TEST(test_lease_follows_detection_unless_set)
+{
+	struct policy p = accepted("detection: {heartbeat_ms: 200ms, misses: 5}\n", &three);
+	ck_assert_uint_eq(policy_lease_ms(&p), 1000);
+	p = accepted("detection: {heartbeat_ms: 100ms, lease_ms: 1s}\n", &three);
+	ck_assert_uint_eq(policy_lease_ms(&p), 1000);
+	p = accepted("detection: {heartbeat_ms: 100ms, lease_ms: 200}\n", &three);
+	ck_assert_uint_eq(policy_lease_ms(&p), 200);
+	json_t *j = policy_json(&p);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "detection"),
+							    "lease_ms")), 200);
+	json_decref(j);
+}
+END_TEST
+
 START_TEST(test_bad_policies_are_refused_with_position)
 {
 	static const struct {
@@ -169,6 +187,11 @@ START_TEST(test_bad_policies_are_refused_with_position)
 				    "unit" },
 		{ "detection: {heartbeat_ms: 5ms}\n", "p.yaml:1:27: heartbeat_ms: expected between "
 						      "10 and 60000" },
+		{ "detection: {heartbeat_ms: 200ms, lease_ms: 300ms}\n", "p.yaml:1:44: lease_ms: "
+		  "expected 0 (the detection window plus the round trip) or at least two "
+		  "heartbeats (400 ms)" },
+		{ "detection: {lease_ms: 2h}\n", "p.yaml:1:23: lease_ms: expected between 0 and "
+						 "3600000 ms" },
 		{ "failover: {anti_flap_s: 1500ms}\n", "p.yaml:1:25: anti_flap_s: expected a whole "
 						       "number of seconds" },
 		{ "failover: {candidates: [mars]}\n", "p.yaml:1:24: candidates: 'mars' is not one "
@@ -270,6 +293,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, test_default);
 	tcase_add_test(tc, test_examples_load_against_the_default_lab);
 	tcase_add_test(tc, test_durations_take_units);
+	tcase_add_test(tc, test_lease_follows_detection_unless_set);
 	tcase_add_test(tc, test_bad_policies_are_refused_with_position);
 	tcase_add_test(tc, test_cluster_checks_need_a_cluster);
 	tcase_add_test(tc, test_prefer_rto_only_in_async_mode);
