@@ -193,6 +193,13 @@ static void fence_all(struct orch *o, int old, int64_t epoch, json_t *report, st
 	}
 }
 
+/* The longest lease site v may hold at its epoch (decide_lease_bound). */
+static uint64_t fence_lease(const struct site_view *v)
+{
+	return decide_lease_bound(v->lease_ms, v->lease_max_ms, v->lease_asked_ms,
+				  v->lease_asked_epoch, v->lease_conf_epoch, v->epoch);
+}
+
 /*
  * FENCING: the new epoch (already in the cluster row) to every site, then,
  * unless the old primary took it, wait until its write lease has surely
@@ -213,9 +220,9 @@ static int act_fence(struct orch *o, struct act_result *r)
 	uint64_t lease = 0, orch_bound = time_mono_ms();
 	int k = 1;
 	for (int i = 0; i < o->cfg.nsites; i++) {
-		int64_t l = o->views[i].lease_ms;
-		if ((!known || i == old) && l > 0 && (uint64_t)l > lease)
-			lease = (uint64_t)l;
+		uint64_t l = fence_lease(&o->views[i]);
+		if ((!known || i == old) && l > lease)
+			lease = l;
 	}
 	lease = lease ? lease : 500;
 	if (known) {
@@ -772,9 +779,12 @@ static long primary_writes(struct orch *o, struct httpc *h, int p, int64_t epoch
 {
 	json_t *body = orch_role_body(o, p, o->cfg.sites[p].name, epoch);
 	json_object_set_new(body, "writes", json_string(paused ? "paused" : "open"));
-	long st = siteapi_admin(h, o->cfg.sites[p].url, o->site_token, "role", body,
-				(long)orch_window_ms(o), err, errlen);
+	json_t *answer = NULL;
+	long st = siteapi_admin_json(h, o->cfg.sites[p].url, o->site_token, "role", body,
+				     (long)orch_window_ms(o), &answer, err, errlen);
 	json_decref(body);
+	orch_note_nonce(o, p, answer);
+	json_decref(answer);
 	return st;
 }
 

@@ -123,6 +123,54 @@ static int cmp_desc(const void *a, const void *b)
 	return x < y ? 1 : x > y ? -1 : 0;
 }
 
+void decide_lease_asked(uint64_t *asked_ms, int64_t *asked_epoch, int64_t epoch,
+			uint64_t lease)
+{
+	if (epoch > *asked_epoch) {
+		*asked_epoch = epoch;
+		*asked_ms = lease;
+	} else if (lease > *asked_ms) {
+		*asked_ms = lease;
+	}
+}
+
+uint64_t decide_lease_want(uint64_t lease_ms, bool explicit_lease, uint64_t rtt_ms)
+{
+	return explicit_lease ? lease_ms : lease_ms + rtt_ms;
+}
+
+uint64_t decide_lease_bound(int64_t reported, int64_t max, uint64_t asked_ms,
+			    int64_t asked_epoch, int64_t conf_epoch, int64_t epoch)
+{
+	uint64_t b = reported > 0 ? (uint64_t)reported : 0;
+	if (asked_epoch == epoch && asked_ms > b)
+		b = asked_ms;
+	bool set_by_us = epoch > 0 && conf_epoch == epoch && asked_epoch == epoch;
+	if (!set_by_us && max > 0 && (uint64_t)max > b)
+		b = (uint64_t)max;
+	return b;
+}
+
+void decide_rtt_note(struct rtt_window *w, uint64_t now, uint64_t rtt)
+{
+	if (now - w->started_ms >= DECIDE_RTT_BUCKET_MS) {
+		w->prev = now - w->started_ms >= 2 * DECIDE_RTT_BUCKET_MS ? 0 : w->cur;
+		w->cur = 0;
+		w->started_ms = now;
+	}
+	if (rtt > w->cur)
+		w->cur = rtt;
+}
+
+uint64_t decide_rtt_high(const struct rtt_window *w, uint64_t now)
+{
+	if (now - w->started_ms >= 2 * DECIDE_RTT_BUCKET_MS)
+		return 0;
+	if (now - w->started_ms >= DECIDE_RTT_BUCKET_MS)
+		return w->cur;
+	return w->cur > w->prev ? w->cur : w->prev;
+}
+
 bool decide_lease_end(uint64_t orch_bound, int k, int replicas, const uint64_t *fenced,
 		      int nfenced, uint64_t lease_ms, uint64_t margin, uint64_t *end)
 {

@@ -98,6 +98,42 @@ bool decide_lease_end(uint64_t orch_bound, int k, int replicas, const uint64_t *
 		      int nfenced, uint64_t lease_ms, uint64_t margin, uint64_t *end);
 
 /*
+ * Notes that a role command at epoch asks a site for a lease of lease ms:
+ * *asked_ms becomes the longest lease asked at the newest epoch asked
+ * (*asked_epoch).
+ */
+void decide_lease_asked(uint64_t *asked_ms, int64_t *asked_epoch, int64_t epoch,
+			uint64_t lease);
+
+/*
+ * The write lease to ask a site for: the policy's (lease_ms), as it is when
+ * the policy sets it (explicit), else the detection window it is plus
+ * rtt_ms, the longest recent round trip to the site: a renewal is a round
+ * trip old when it lands, and the lease must outlast the next one.
+ */
+uint64_t decide_lease_want(uint64_t lease_ms, bool explicit_lease, uint64_t rtt_ms);
+
+/*
+ * The longest write lease a site may hold at `epoch` (its epoch as last
+ * seen): reported, as its status or a role answer said; max, its
+ * --lease-ms (0: not told: an older drsite, whose lease is reported); what
+ * drorchd asked (asked_ms at asked_epoch); and conf_epoch, the epoch at
+ * which a role answer showed a command of drorchd's setting it.  Once one
+ * did, only drorchd's own later commands can lengthen it (admin.c: WRITE
+ * LEASE): the longer of what it asked and what was reported.  Before, any
+ * command may have: max.
+ */
+uint64_t decide_lease_bound(int64_t reported, int64_t max, uint64_t asked_ms,
+			    int64_t asked_epoch, int64_t conf_epoch, int64_t epoch);
+
+/* A windowed maximum of round trips: samples go into the current bucket,
+ * which becomes the previous one every DECIDE_RTT_BUCKET_MS; the maximum
+ * is over both (decide_rtt_high). */
+#define DECIDE_RTT_BUCKET_MS 2000
+void decide_rtt_note(struct rtt_window *w, uint64_t now, uint64_t rtt);
+uint64_t decide_rtt_high(const struct rtt_window *w, uint64_t now);
+
+/*
  * Milliseconds from now (monotonic ms) to renewer k's next turn, of n
  * renewers taking turns on the heartbeat grid of hb ms (monitor.c): tick t
  * (at t * hb) is renewer t % n's.  Always in (0, n * hb]: a renewer held

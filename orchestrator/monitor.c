@@ -73,7 +73,10 @@ static void view_update_locked(struct site_view *v, json_t *st, uint64_t now)
 	v->confirmed = json_is_true(json_object_get(st, "confirmed"));
 	v->writable = json_is_true(json_object_get(st, "writable"));
 	v->writes_paused = !strcmp(json_string_value(json_object_get(st, "writes")) ?: "", "paused");
+	copy_str(v->mode, sizeof(v->mode), json_object_get(st, "mode"));
+	v->quorum = json_integer_value(json_object_get(st, "quorum"));
 	v->lease_ms = json_integer_value(json_object_get(st, "lease_ms"));
+	v->lease_max_ms = json_integer_value(json_object_get(st, "lease_max_ms"));
 	copy_str(v->repl_state, sizeof(v->repl_state), json_object_get(repl, "state"));
 	copy_str(v->repl_primary, sizeof(v->repl_primary), json_object_get(repl, "primary"));
 	v->contact_ago_ms = json_integer_value(json_object_get(repl, "last_contact_ms_ago"));
@@ -96,11 +99,7 @@ static void view_update_locked(struct site_view *v, json_t *st, uint64_t now)
 		v->last_rewind = json_incref(rw);
 		snprintf(v->last_rewind_path, sizeof(v->last_rewind_path), "%s", q);
 	}
-	const char *nonce = json_string_value(json_object_get(st, "lease_nonce"));
-	if (nonce && strlen(nonce) < sizeof(v->lease_nonce)) {
-		snprintf(v->lease_nonce, sizeof(v->lease_nonce), "%s", nonce);
-		v->nonce_rx_ms = now;
-	}
+	orch_view_nonce_locked(v, json_string_value(json_object_get(st, "lease_nonce")), now);
 }
 
 /* The canary verdict: slow or failed counts, a quorum 503 does not (that
@@ -218,8 +217,10 @@ static void poll_once(struct orch *o, struct httpc *c, int idx, unsigned round)
 	json_t *st = siteapi_status(c, cs->url, timeout, err, sizeof(err));
 	pthread_mutex_lock(&o->mu);
 	if (st) {
+		uint64_t now = time_mono_ms();
 		o->views[idx].asked_ms = asked;
-		view_update_locked(&o->views[idx], st, time_mono_ms());
+		decide_rtt_note(&o->views[idx].rtt, now, now - asked);
+		view_update_locked(&o->views[idx], st, now);
 	}
 	else
 		o->views[idx].reachable = false;

@@ -39,6 +39,12 @@ struct ha;
 struct orch_metrics;
 struct webhooks;
 
+/* The largest round trips of two consecutive periods (decide_rtt_note). */
+struct rtt_window {
+	uint64_t started_ms;   /* when the current period started */
+	uint64_t cur, prev;    /* the largest sample of it and of the one before */
+};
+
 /* What the monitor last saw of one site. */
 struct site_view {
 	bool polled;               /* polled at least once since drorchd started */
@@ -52,7 +58,17 @@ struct site_view {
 	int64_t lsn, flushed_lsn, applied_lsn;
 	bool confirmed, writable;
 	bool writes_paused;        /* a primary told to pause writes (switchover) */
-	int64_t lease_ms;
+	char mode[16];             /* how it acknowledges writes, as it reports ... */
+	int64_t quorum;            /* ... with how many replicas */
+	int64_t lease_ms;          /* its write lease in force, as it reports ... */
+	int64_t lease_max_ms;      /* ... and its --lease-ms (0: not reported) */
+	uint64_t lease_asked_ms;   /* the longest lease a role command of drorchd
+				    * asked it for at lease_asked_epoch: with
+				    * lease_ms, its lease there cannot be longer */
+	int64_t lease_asked_epoch;
+	int64_t lease_conf_epoch;  /* a role answer at this epoch showed a command
+				    * of drorchd's setting its lease (decide_lease_bound) */
+	struct rtt_window rtt;     /* its status polls' round trips */
 	char version[16];
 	char fcv[16];              /* the site's feature-compatibility version */
 	int format;                /* the WAL/wire format it writes (1 or 2) */
@@ -296,8 +312,13 @@ json_t *orch_with_nonce(struct orch *o, int i, json_t *body);
 /* orch_with_nonce, under o->mu. */
 json_t *orch_with_nonce_locked(struct orch *o, int i, json_t *body);
 /* Keeps the lease nonce of an admin answer of site i (may be NULL) as its
- * newest: it is fresher than the last status poll's. */
+ * newest: it is fresher than the last status poll's.  A role answer also
+ * tells that our command set its lease (lease_conf_epoch). */
 void orch_note_nonce(struct orch *o, int i, json_t *answer);
+/* Keeps nonce (may be NULL) as v's newest, received at now; a nonce of
+ * another start of the site forgets that our command set its lease.
+ * Under o->mu. */
+void orch_view_nonce_locked(struct site_view *v, const char *nonce, uint64_t now);
 
 /* The FSM state of the cached cluster row.  Under o->mu. */
 enum fsm_state orch_state_locked(struct orch *o);

@@ -19,11 +19,13 @@
 void orch_send_role(struct orch *o, int i, json_t *body)
 {
 	char err[300];
+	json_t *answer = NULL;
 	struct httpc *c = orch_site_client(o);
-	long st = c ? siteapi_admin(c, o->cfg.sites[i].url, o->site_token, "role", body,
-				    (long)orch_window_ms(o),
-				    err, sizeof(err)) : 0;
+	long st = c ? siteapi_admin_json(c, o->cfg.sites[i].url, o->site_token, "role", body,
+					 (long)orch_window_ms(o), &answer, err, sizeof(err)) : 0;
 	httpc_free(c);
+	orch_note_nonce(o, i, answer);
+	json_decref(answer);
 	if (st != 200)
 		log_event(LOG_WARN, "orch.role_failed", "{s:s, s:s}", "site", o->cfg.sites[i].name,
 			  "error", err);
@@ -49,21 +51,51 @@ json_t *orch_with_nonce(struct orch *o, int i, json_t *body)
 	return body;
 }
 
+void orch_view_nonce_locked(struct site_view *v, const char *nonce, uint64_t now)
+{
+	if (!nonce || strlen(nonce) >= sizeof(v->lease_nonce))
+		return;
+	/* BOOT-MS: another BOOT is another start of the site, which went back
+	 * to its --lease-ms: no command of ours set its lease since. */
+	const char *dash = strchr(nonce, '-');
+	size_t boot = dash ? (size_t)(dash - nonce) + 1 : strlen(nonce);
+	if (strncmp(v->lease_nonce, nonce, boot) != 0)
+		v->lease_conf_epoch = 0;
+	snprintf(v->lease_nonce, sizeof(v->lease_nonce), "%s", nonce);
+	v->nonce_rx_ms = now;
+}
+
 void orch_note_nonce(struct orch *o, int i, json_t *answer)
 {
 	const char *nonce = json_string_value(json_object_get(answer, "lease_nonce"));
+	json_t *lease = json_object_get(answer, "lease_ms");
+	json_t *epoch = json_object_get(answer, "epoch");
 	pthread_mutex_lock(&o->mu);
 	struct site_view *v = &o->views[i];
-	if (nonce && strlen(nonce) < sizeof(v->lease_nonce)) {
-		snprintf(v->lease_nonce, sizeof(v->lease_nonce), "%s", nonce);
-		v->nonce_rx_ms = time_mono_ms();
-	}
+	orch_view_nonce_locked(v, nonce, time_mono_ms());
+	/* A role answer at the epoch we asked a lease at: our command set it
+	 * (or a shorter one of ours stands), so only ours can lengthen it. */
+	if (json_is_integer(lease) && json_is_integer(epoch) &&
+	    json_integer_value(epoch) == v->lease_asked_epoch)
+		v->lease_conf_epoch = json_integer_value(epoch);
 	pthread_mutex_unlock(&o->mu);
+}
+
+/* The lease to ask site i for now (under o->mu): the policy's, plus the
+ * longest recent round trip to it unless the policy sets the lease. */
+static uint64_t lease_want_locked(struct orch *o, int i)
+{
+	const struct policy *p = orch_policy(o);
+	return decide_lease_want(policy_lease_ms(p), p->lease_ms > 0,
+				 decide_rtt_high(&o->views[i].rtt, time_mono_ms()));
 }
 
 /* The primary's write lease is renewed by drorchd or by every other site
  * (admin.c: WRITE LEASE), so fencing any one replica ends the replicas'
- * part of it. */
+ * part of it.  Its length is lease_want_locked's, which the site caps at
+ * its --lease-ms: asked of a site that tells its lease_max_ms (an older
+ * drsite refuses the field).  The view keeps the longest asked at the
+ * newest epoch, which the fence's wait counts on (decide_lease_bound). */
 json_t *orch_role_body(struct orch *o, int i, const char *primary, int64_t epoch)
 {
 	const struct policy *p = orch_policy(o);
@@ -79,14 +111,40 @@ json_t *orch_role_body(struct orch *o, int i, const char *primary, int64_t epoch
 				 "primary", config_peer_addr(&o->cfg, o->cfg.sites[i].name, primary),
 				 "mode", p->mode, "quorum", (json_int_t)p->quorum,
 				 "lease_replicas", others);
-	return orch_with_nonce(o, i, body);
+	pthread_mutex_lock(&o->mu);
+	struct site_view *v = &o->views[i];
+	if (body && v->lease_max_ms > 0) {
+		uint64_t lease = lease_want_locked(o, i);
+		json_object_set_new(body, "lease_ms", json_integer((json_int_t)lease));
+		decide_lease_asked(&v->lease_asked_ms, &v->lease_asked_epoch, epoch, lease);
+	}
+	orch_with_nonce_locked(o, i, body);
+	pthread_mutex_unlock(&o->mu);
+	return body;
+}
+
+/* Whether the primary's lease should be asked again (under o->mu): no
+ * command of ours set it at its epoch (drorchd restarted, or took over as
+ * HA leader), or it is 25 ms shorter than the policy and the round trip now
+ * want (the round trip grew), or 50 ms longer (it shrank, or the policy
+ * was changed). */
+static bool lease_due_locked(struct orch *o, int i)
+{
+	const struct site_view *v = &o->views[i];
+	if (v->lease_max_ms <= 0 || v->lease_ms <= 0)
+		return false;
+	uint64_t want = lease_want_locked(o, i), have = (uint64_t)v->lease_ms;
+	if (want > (uint64_t)v->lease_max_ms)
+		want = (uint64_t)v->lease_max_ms;
+	return v->lease_conf_epoch != v->epoch || have + 25 < want || have > want + 50;
 }
 
 /*
  * In the states the spec marks `reconciles` (fsm/dr.fsm.yaml): a reachable
  * site whose role, epoch or primary differs from the cluster row's (first
  * start, a restarted primary or replica waiting to be confirmed, a
- * returning old primary) is told its role, at most once a second.  A site
+ * returning old primary), or a primary whose lease is due (lease_due_locked),
+ * is told its role, at most once a second.  A site
  * that refuses (a diverged old primary) stays refused.  A restarted primary
  * whose log is no longer the source of truth (decide_regressed) is not
  * confirmed: the health check fails it over instead; nor is a primary the
@@ -116,14 +174,27 @@ void orch_reconcile(struct orch *o)
 		bool ok = v->epoch == epoch && v->confirmed &&
 			  (is_primary ? !strcmp(v->role, "primary") && !v->writes_paused
 				      : !strcmp(v->role, "replica") && !strcmp(v->repl_primary, addr));
+		/* Only its lease to ask again: the role it runs, as it is (a
+		 * primary degraded to async stays so). */
+		bool lease_only = ok && is_primary && lease_due_locked(o, i);
+		char mode[16];
+		int64_t quorum = v->quorum;
+		snprintf(mode, sizeof(mode), "%s", v->mode);
+		ok = ok && !lease_only;
 		bool regressed = is_primary && orch_regressed_locked(o, i, &need);
 		bool due = fsm_state_reconciles[s] && v->reachable && !ok && !regressed &&
 			   v->epoch <= epoch && now - v->role_sent_ms > 1000;
 		if (due)
 			v->role_sent_ms = now;
 		pthread_mutex_unlock(&o->mu);
-		if (due)
-			orch_send_role(o, i, orch_role_body(o, i, primary, epoch));
+		if (!due)
+			continue;
+		json_t *body = orch_role_body(o, i, primary, epoch);
+		if (lease_only && body && mode[0]) {
+			json_object_set_new(body, "mode", json_string(mode));
+			json_object_set_new(body, "quorum", json_integer((json_int_t)quorum));
+		}
+		orch_send_role(o, i, body);
 	}
 }
 

@@ -243,6 +243,63 @@ START_TEST(test_lease_end_quorum_rule_needs_enough_fenced)
 }
 END_TEST
 
+START_TEST(test_lease_asked_is_the_longest_at_the_newest_epoch)
+{
+	uint64_t asked = 0;
+	int64_t epoch = 0;
+	decide_lease_asked(&asked, &epoch, 3, 500);
+	ck_assert_uint_eq(asked, 500);
+	decide_lease_asked(&asked, &epoch, 3, 300);  /* the policy shortened it */
+	ck_assert_uint_eq(asked, 500);               /* a command at 500 may still land */
+	ck_assert_int_eq(epoch, 3);
+	decide_lease_asked(&asked, &epoch, 4, 300);  /* a new epoch: its own lease */
+	ck_assert_uint_eq(asked, 300);
+	ck_assert_int_eq(epoch, 4);
+	decide_lease_asked(&asked, &epoch, 4, 800);
+	ck_assert_uint_eq(asked, 800);
+	decide_lease_asked(&asked, &epoch, 2, 900);  /* older: never shortens the bound */
+	ck_assert_uint_eq(asked, 900);
+	ck_assert_int_eq(epoch, 4);
+}
+END_TEST
+
+START_TEST(test_lease_wanted_and_bounded)
+{
+	/* The detection window plus the round trip, unless the policy sets it. */
+	ck_assert_uint_eq(decide_lease_want(300, false, 80), 380);
+	ck_assert_uint_eq(decide_lease_want(250, true, 80), 250);
+	/* Set by our command at its epoch: what we asked, or more if reported. */
+	ck_assert_uint_eq(decide_lease_bound(300, 500, 320, 4, 4, 4), 320);
+	ck_assert_uint_eq(decide_lease_bound(400, 500, 320, 4, 4, 4), 400);
+	/* Not set by us at its epoch (we restarted, took over, or asked at
+	 * another epoch): anyone may have lengthened it up to --lease-ms. */
+	ck_assert_uint_eq(decide_lease_bound(300, 500, 320, 4, 3, 4), 500);
+	ck_assert_uint_eq(decide_lease_bound(300, 500, 320, 5, 5, 4), 500);
+	ck_assert_uint_eq(decide_lease_bound(300, 500, 0, 0, 0, 4), 500);
+	/* An older drsite: no --lease-ms told, its lease as reported. */
+	ck_assert_uint_eq(decide_lease_bound(500, 0, 0, 0, 0, 4), 500);
+	ck_assert_uint_eq(decide_lease_bound(0, 0, 0, 0, 0, 0), 0);
+}
+END_TEST
+
+START_TEST(test_rtt_window_keeps_the_recent_maximum)
+{
+	struct rtt_window w = { 0 };
+	decide_rtt_note(&w, 10000, 5);
+	decide_rtt_note(&w, 10100, 80);
+	decide_rtt_note(&w, 10200, 3);
+	ck_assert_uint_eq(decide_rtt_high(&w, 10300), 80);
+	/* The next period still remembers it ... */
+	decide_rtt_note(&w, 10000 + DECIDE_RTT_BUCKET_MS, 4);
+	ck_assert_uint_eq(decide_rtt_high(&w, 10000 + DECIDE_RTT_BUCKET_MS + 10), 80);
+	/* ... the one after forgets it. */
+	decide_rtt_note(&w, 10000 + 2 * DECIDE_RTT_BUCKET_MS, 6);
+	ck_assert_uint_eq(decide_rtt_high(&w, 10000 + 2 * DECIDE_RTT_BUCKET_MS + 10), 6);
+	/* No samples for two periods (no answers): nothing known. */
+	ck_assert_uint_eq(decide_rtt_high(&w, 10000 + 5 * DECIDE_RTT_BUCKET_MS), 0);
+}
+END_TEST
+
 START_TEST(test_renew_turns_interleave_on_the_grid)
 {
 	/* Two renewers, 100 ms grid: even ticks are renewer 0's, odd ones 1's. */
@@ -691,6 +748,9 @@ static Suite *decide_suite(void)
 	tcase_add_test(tc, test_sites_epoch_and_its_primary);
 	tcase_add_test(tc, test_lease_end_all_replicas_rule);
 	tcase_add_test(tc, test_lease_end_quorum_rule_needs_enough_fenced);
+	tcase_add_test(tc, test_lease_asked_is_the_longest_at_the_newest_epoch);
+	tcase_add_test(tc, test_lease_wanted_and_bounded);
+	tcase_add_test(tc, test_rtt_window_keeps_the_recent_maximum);
 	tcase_add_test(tc, test_renew_turns_interleave_on_the_grid);
 	tcase_add_test(tc, test_heard_enough_meets_every_acknowledging_set);
 	tcase_add_test(tc, test_better_candidate_order);

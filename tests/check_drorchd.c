@@ -598,14 +598,20 @@ START_TEST(test_failback_after_kill9_returns_to_the_old_primary)
 }
 END_TEST
 
-/* PUT /v1/policy applies at once (the primary's mode) and survives a
- * restart of drorchd; a bad one changes nothing. */
+/* PUT /v1/policy applies at once (the primary's mode and lease) and
+ * survives a restart of drorchd; a bad one changes nothing. */
 START_TEST(test_policy_put_applies_and_survives_restart)
 {
 	tl_lab_up(&L, NULL);
+	/* The default policy's lease: its detection window (100 ms x 3) and the
+	 * round trip, within the site's --lease-ms. */
+	long long lease = th_site_status_int(&L.site[0], NULL, "lease_ms");
+	ck_assert_msg(lease >= 300 && lease <= 500, "the primary's lease is %lld ms", lease);
+	ck_assert_int_eq(th_site_status_int(&L.site[0], NULL, "lease_max_ms"), 500);
 	char url[128];
 	snprintf(url, sizeof(url), "%s/v1/policy", L.url);
-	const char *pol = "name: tuned\nreplication: {mode: async}\nfailover: {anti_flap_s: 0}\n";
+	const char *pol = "name: tuned\nreplication: {mode: async}\nfailover: {anti_flap_s: 0}\n"
+			  "detection: {lease_ms: 250}\n";
 	ck_assert_int_eq(th_http("PUT", url, NULL, pol, strlen(pol), NULL, NULL), 401);
 	ck_assert_int_eq(th_http("PUT", url, OP_TOKEN, pol, strlen(pol), NULL, NULL), 200);
 	long long mode_async = 0;
@@ -617,6 +623,8 @@ START_TEST(test_policy_put_applies_and_survives_restart)
 		free(body);
 	}
 	ck_assert_msg(mode_async, "the primary did not take mode async; see %s", L.log);
+	ck_assert_msg(th_site_wait_status(&L.site[0], "\"lease_ms\":250", 5000),
+		      "the primary did not take the policy's 250 ms lease; see %s", L.log);
 	const char *bad = "name: worse\ndetection: {heartbeat_ms: 1}\n";
 	ck_assert_int_eq(th_http("PUT", url, OP_TOKEN, bad, strlen(bad), NULL, NULL), 400);
 	th_kill(L.orch, SIGKILL, 5000);
