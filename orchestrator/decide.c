@@ -134,9 +134,11 @@ void decide_lease_asked(uint64_t *asked_ms, int64_t *asked_epoch, int64_t epoch,
 	}
 }
 
-uint64_t decide_lease_want(uint64_t lease_ms, bool explicit_lease, uint64_t rtt_ms)
+uint64_t decide_lease_want(uint64_t lease_ms, bool explicit_lease, uint64_t rtt_ms,
+			   uint64_t max)
 {
-	return explicit_lease ? lease_ms : lease_ms + rtt_ms;
+	uint64_t want = explicit_lease ? lease_ms : lease_ms + rtt_ms;
+	return max && want > max ? max : want;
 }
 
 uint64_t decide_lease_bound(int64_t reported, int64_t max, uint64_t asked_ms,

@@ -108,10 +108,12 @@ void decide_lease_asked(uint64_t *asked_ms, int64_t *asked_epoch, int64_t epoch,
 /*
  * The write lease to ask a site for: the policy's (lease_ms), as it is when
  * the policy sets it (explicit), else the detection window it is plus
- * rtt_ms, the longest recent round trip to the site: a renewal is a round
- * trip old when it lands, and the lease must outlast the next one.
+ * rtt_ms, the longest recent round trip to the site (a renewal is a round
+ * trip old when it lands, and the lease must outlast the next one); at
+ * most max, the site's --lease-ms, which it would cap it at (0: unknown).
  */
-uint64_t decide_lease_want(uint64_t lease_ms, bool explicit_lease, uint64_t rtt_ms);
+uint64_t decide_lease_want(uint64_t lease_ms, bool explicit_lease, uint64_t rtt_ms,
+			   uint64_t max);
 
 /*
  * The longest write lease a site may hold at `epoch` (its epoch as last

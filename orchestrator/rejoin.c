@@ -82,12 +82,15 @@ void orch_note_nonce(struct orch *o, int i, json_t *answer)
 }
 
 /* The lease to ask site i for now (under o->mu): the policy's, plus the
- * longest recent round trip to it unless the policy sets the lease. */
+ * longest recent round trip to it unless the policy sets the lease, within
+ * the site's --lease-ms (it would cap it: the wait counts what it grants). */
 static uint64_t lease_want_locked(struct orch *o, int i)
 {
 	const struct policy *p = orch_policy(o);
+	const struct site_view *v = &o->views[i];
 	return decide_lease_want(policy_lease_ms(p), p->lease_ms > 0,
-				 decide_rtt_high(&o->views[i].rtt, time_mono_ms()));
+				 decide_rtt_high(&v->rtt, time_mono_ms()),
+				 v->lease_max_ms > 0 ? (uint64_t)v->lease_max_ms : 0);
 }
 
 /* The primary's write lease is renewed by drorchd or by every other site
@@ -134,8 +137,6 @@ static bool lease_due_locked(struct orch *o, int i)
 	if (v->lease_max_ms <= 0 || v->lease_ms <= 0)
 		return false;
 	uint64_t want = lease_want_locked(o, i), have = (uint64_t)v->lease_ms;
-	if (want > (uint64_t)v->lease_max_ms)
-		want = (uint64_t)v->lease_max_ms;
 	return v->lease_conf_epoch != v->epoch || have + 25 < want || have > want + 50;
 }
 

@@ -266,8 +266,13 @@ END_TEST
 START_TEST(test_lease_wanted_and_bounded)
 {
 	/* The detection window plus the round trip, unless the policy sets it. */
-	ck_assert_uint_eq(decide_lease_want(300, false, 80), 380);
-	ck_assert_uint_eq(decide_lease_want(250, true, 80), 250);
+	ck_assert_uint_eq(decide_lease_want(300, false, 80, 500), 380);
+	ck_assert_uint_eq(decide_lease_want(250, true, 80, 500), 250);
+	/* Within the site's --lease-ms, which it would cap it at: the wait
+	 * counts what was granted (a WAN policy's 500 + 80 waited 100 ms more). */
+	ck_assert_uint_eq(decide_lease_want(500, false, 80, 500), 500);
+	ck_assert_uint_eq(decide_lease_want(900, true, 0, 500), 500);
+	ck_assert_uint_eq(decide_lease_want(900, true, 0, 0), 900);
 	/* Set by our command at its epoch: what we asked, or more if reported. */
 	ck_assert_uint_eq(decide_lease_bound(300, 500, 320, 4, 4, 4), 320);
 	ck_assert_uint_eq(decide_lease_bound(400, 500, 320, 4, 4, 4), 400);
