@@ -1043,7 +1043,7 @@ static void print_aims(const struct options *o, struct trial *const results[])
 	       "loss at loopback's detection\n");
 	char lease[64] = "", lo[64];
 	if (o->lease_ms)
-		snprintf(lease, sizeof(lease), "; sites' write lease %d ms", o->lease_ms);
+		snprintf(lease, sizeof(lease), "; sites' --lease-ms %d", o->lease_ms);
 	detection_text(lo, sizeof(lo), o->heartbeat_ms, o->misses);
 	for (int c = 0; c < o->ncells; c++) {
 		const struct cell *cl = &o->cells[c];
@@ -1101,10 +1101,9 @@ static void print_table(const struct options *o, struct trial *const results[])
 	       "(retransmitted after an RTO); loopback's detection; %d ms of load before the kill, "
 	       "in which no failover may start\n", o->lossy_latency_ms, o->lossy_jitter_ms,
 	       o->lossy_loss_pct, o->watch_ms);
-	if (o->lease_ms)
-		printf("sites' write lease: %d ms (drsite --lease-ms)\n", o->lease_ms);
-	else
-		printf("sites' write lease: drsite's default, 500 ms\n");
+	printf("sites' write lease: the policy's detection window plus drorchd's round trip to "
+	       "the site, at most %d ms (drsite --lease-ms%s)\n", o->lease_ms ? o->lease_ms : 500,
+	       o->lease_ms ? "" : ", its default");
 	printf("client RTO: kill(2) to the first write acknowledged by the new primary (writers "
 	       "re-resolve via drorchd GET /v1/status, %d ms after a failed write)\n", o->retry_ms);
 	printf("percentiles are nearest-rank: with 100 trials or fewer, p99 is the max\n\n");
@@ -1157,7 +1156,7 @@ static void usage(FILE *f)
 		"                        the lossy profile's links (drlink)            [0, 50, 2]\n"
 		"  --watch-ms MS         lossy: load before the kill, in which no failover\n"
 		"                        may start                                     [20000]\n"
-		"  --lease-ms MS         the sites' write lease (drsite --lease-ms)    [drsite's: 500]\n"
+		"  --lease-ms MS         the sites' longest write lease (drsite --lease-ms) [500]\n"
 		"  --timeout-s S         a failover that takes longer fails the trial  [20]\n"
 		"  --raw FILE            also write the per-trial lines to FILE\n"
 		"  --keep                keep every lab directory (failed ones are always kept)\n");
