@@ -135,9 +135,11 @@ void decide_lease_asked(uint64_t *asked_ms, int64_t *asked_epoch, int64_t epoch,
 }
 
 uint64_t decide_lease_want(uint64_t lease_ms, bool explicit_lease, uint64_t rtt_ms,
-			   uint64_t max)
+			   uint64_t hb_ms, uint64_t max)
 {
 	uint64_t want = explicit_lease ? lease_ms : lease_ms + rtt_ms;
+	if (!explicit_lease && max && 2 * rtt_ms >= hb_ms)
+		want = max;
 	return max && want > max ? max : want;
 }
 

@@ -107,13 +107,17 @@ void decide_lease_asked(uint64_t *asked_ms, int64_t *asked_epoch, int64_t epoch,
 
 /*
  * The write lease to ask a site for: the policy's (lease_ms), as it is when
- * the policy sets it (explicit), else the detection window it is plus
+ * the policy sets it (explicit); else the detection window it is plus
  * rtt_ms, the longest recent round trip to the site (a renewal is a round
- * trip old when it lands, and the lease must outlast the next one); at
- * most max, the site's --lease-ms, which it would cap it at (0: unknown).
+ * trip old when it lands, and the lease must outlast the next one), but
+ * only on a link that shows itself fast: once a round trip reached half a
+ * heartbeat (hb_ms), jitter or a retransmission, max.  A lease as short as
+ * detection lapses in a hiccup that detection rides out (its replicas
+ * vouch for a primary only while its lease holds).  At most max, the
+ * site's --lease-ms, which it would cap it at (0: unknown).
  */
 uint64_t decide_lease_want(uint64_t lease_ms, bool explicit_lease, uint64_t rtt_ms,
-			   uint64_t max);
+			   uint64_t hb_ms, uint64_t max);
 
 /*
  * The longest write lease a site may hold at `epoch` (its epoch as last
@@ -131,7 +135,7 @@ uint64_t decide_lease_bound(int64_t reported, int64_t max, uint64_t asked_ms,
 /* A windowed maximum of round trips: samples go into the current bucket,
  * which becomes the previous one every DECIDE_RTT_BUCKET_MS; the maximum
  * is over both (decide_rtt_high). */
-#define DECIDE_RTT_BUCKET_MS 2000
+#define DECIDE_RTT_BUCKET_MS 10000
 void decide_rtt_note(struct rtt_window *w, uint64_t now, uint64_t rtt);
 uint64_t decide_rtt_high(const struct rtt_window *w, uint64_t now);
 

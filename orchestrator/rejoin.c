@@ -89,7 +89,7 @@ static uint64_t lease_want_locked(struct orch *o, int i)
 	const struct policy *p = orch_policy(o);
 	const struct site_view *v = &o->views[i];
 	return decide_lease_want(policy_lease_ms(p), p->lease_ms > 0,
-				 decide_rtt_high(&v->rtt, time_mono_ms()),
+				 decide_rtt_high(&v->rtt, time_mono_ms()), p->heartbeat_ms,
 				 v->lease_max_ms > 0 ? (uint64_t)v->lease_max_ms : 0);
 }
 

@@ -266,13 +266,18 @@ END_TEST
 START_TEST(test_lease_wanted_and_bounded)
 {
 	/* The detection window plus the round trip, unless the policy sets it. */
-	ck_assert_uint_eq(decide_lease_want(300, false, 80, 500), 380);
-	ck_assert_uint_eq(decide_lease_want(250, true, 80, 500), 250);
+	ck_assert_uint_eq(decide_lease_want(300, false, 8, 100, 500), 308);
+	ck_assert_uint_eq(decide_lease_want(300, false, 49, 100, 500), 349);
+	ck_assert_uint_eq(decide_lease_want(250, true, 80, 100, 500), 250);
+	/* A round trip of half a heartbeat (jitter, a retransmission): the
+	 * site's longest, which rides out what detection rides out. */
+	ck_assert_uint_eq(decide_lease_want(300, false, 50, 100, 500), 500);
+	ck_assert_uint_eq(decide_lease_want(300, false, 80, 100, 0), 380);
 	/* Within the site's --lease-ms, which it would cap it at: the wait
 	 * counts what was granted (a WAN policy's 500 + 80 waited 100 ms more). */
-	ck_assert_uint_eq(decide_lease_want(500, false, 80, 500), 500);
-	ck_assert_uint_eq(decide_lease_want(900, true, 0, 500), 500);
-	ck_assert_uint_eq(decide_lease_want(900, true, 0, 0), 900);
+	ck_assert_uint_eq(decide_lease_want(500, false, 20, 100, 500), 500);
+	ck_assert_uint_eq(decide_lease_want(900, true, 0, 100, 500), 500);
+	ck_assert_uint_eq(decide_lease_want(900, true, 0, 100, 0), 900);
 	/* Set by our command at its epoch: what we asked, or more if reported. */
 	ck_assert_uint_eq(decide_lease_bound(300, 500, 320, 4, 4, 4), 320);
 	ck_assert_uint_eq(decide_lease_bound(400, 500, 320, 4, 4, 4), 400);
