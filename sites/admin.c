@@ -251,9 +251,6 @@ static bool grant_current(const struct admin_grant *g)
 	return !g->has_nonce || g->nonce == NONCE_OURS;
 }
 
-/* The orchestrator's part of the lease after this command, under s->mu:
- * renewed from the nonce's instant (or the arrival of a command without
- * one), never moved back; a new epoch starts over. */
 /* The instant a command grants from: its nonce's, its arrival without one,
  * 0 with a nonce of another start. */
 static uint64_t grant_at(const struct admin_grant *g)
@@ -261,6 +258,9 @@ static uint64_t grant_at(const struct admin_grant *g)
 	return !g->has_nonce ? time_mono_ms() : g->nonce == NONCE_OURS ? g->at : 0;
 }
 
+/* The orchestrator's part of the lease after this command, under s->mu:
+ * renewed from the nonce's instant (or the arrival of a command without
+ * one), never moved back; a new epoch starts over. */
 static void grant_lease_locked(struct site *s, const struct admin_grant *g, bool new_epoch)
 {
 	uint64_t at = grant_at(g);
