@@ -176,6 +176,12 @@ static const char *do_wait(struct pbrun *p, const struct pb_step *s, json_t *res
 static const char *do_approve(struct pbrun *p, const struct pb_step *s, json_t *result,
 			      char *why, size_t len)
 {
+	/* At the gate before the run shows it: an operator who sees the gate
+	 * and approves at once must find it (CI of 316df52 got a 409). */
+	pthread_mutex_lock(&p->mu);
+	p->at_gate = true;
+	p->approved = false;
+	pthread_mutex_unlock(&p->mu);
 	set_detail(p, json_pack("{s:{s:s, s:s}}", "waiting_for_approval", "step", s->name,
 				"message", s->message));
 	log_event(LOG_WARN, "pbrun.waiting_for_approval", "{s:I, s:s, s:s}", "run",
@@ -183,8 +189,6 @@ static const char *do_approve(struct pbrun *p, const struct pb_step *s, json_t *
 	struct timespec ts;
 	time_deadline(&ts, (uint64_t)s->timeout_ms);
 	pthread_mutex_lock(&p->mu);
-	p->at_gate = true;
-	p->approved = false;
 	int rc = 0;
 	while (!p->approved && !p->stopping && rc == 0)
 		rc = pthread_cond_timedwait(&p->cv, &p->mu, &ts);
