@@ -60,7 +60,7 @@ struct loss {
 	long read_status;          /* what the read found */
 	const struct rec *found;   /* the write whose value it found, or NULL */
 	int64_t read_lsn;
-	long long run;             /* the failover run it is attributed to, or 0 */
+	json_t *run;               /* the failover run it is attributed to (in runs_seen), or NULL */
 	bool excused, sanctioned, quarantined;
 };
 
@@ -411,10 +411,11 @@ static bool recovery_kind(json_t *run)
  * HELD and then forced by an operator is two runs).  One of them must have
  * moved the primary role away from site: a site that acknowledged at an
  * epoch it was not the primary of has no run to answer for it.  Returns
- * the id of the run that bounds the group (0: none) and, in *rpo, the most
- * records any run of the group reported losing.
+ * the run that bounds the group (NULL: none; a run, not an id: ids repeat
+ * across store generations, seed 98904) and, in *rpo, the most records
+ * any run of the group reported losing.
  */
-static long long recovery_after(struct checker *k, int64_t e, const char *site, long long *rpo)
+static json_t *recovery_after(struct checker *k, int64_t e, const char *site, long long *rpo)
 {
 	int64_t end = INT64_MAX, first = INT64_MAX;
 	const char *key;
@@ -427,7 +428,8 @@ static long long recovery_after(struct checker *k, int64_t e, const char *site, 
 		if (recovery_kind(run) && ne > e && ne < first)
 			first = ne;
 	}
-	long long id = 0, best = -1;
+	json_t *id = NULL;
+	long long best = -1;
 	bool from_site = false;
 	/* A rewind of that site at a newer epoch counts what it moved off it,
 	 * whichever run records it: one of its own, or the newest failover
@@ -439,7 +441,7 @@ static long long recovery_after(struct checker *k, int64_t e, const char *site, 
 		    json_integer_value(json_object_get(run, "epoch")) > e && json_is_integer(r) &&
 		    json_integer_value(r) > best) {
 			best = json_integer_value(r);
-			id = json_integer_value(json_object_get(run, "id"));
+			id = run;
 		}
 		size_t i;
 		json_t *st;
@@ -453,7 +455,7 @@ static long long recovery_after(struct checker *k, int64_t e, const char *site, 
 			if (!strcmp(json_string_value(json_object_get(st, "name")) ?: "", "rewind") &&
 			    ours && json_integer_value(json_object_get(d, "epoch")) > e && n > best) {
 				best = n;
-				id = json_integer_value(json_object_get(run, "id"));
+				id = run;
 			}
 		}
 	}
@@ -461,8 +463,8 @@ static long long recovery_after(struct checker *k, int64_t e, const char *site, 
 		*rpo = best < 0 ? 0 : best;
 		return id;
 	}
-	long long rewind_id = id;
-	id = 0;
+	json_t *rewind_id = id;
+	id = NULL;
 	json_object_foreach(k->t->runs_seen, key, run) {
 		int64_t ne = run_new_epoch(run);
 		if (!recovery_kind(run) || ne <= e || ne > end)
@@ -474,7 +476,7 @@ static long long recovery_after(struct checker *k, int64_t e, const char *site, 
 		const char *from = json_string_value(json_object_get(run, "from_site")) ?: "";
 		from_site |= !*from || !strcmp(from, site);
 		if (ne == end || !id)
-			id = json_integer_value(json_object_get(run, "id"));
+			id = run;
 	}
 	*rpo = best < 0 ? 0 : best;
 	return from_site ? id : rewind_id;
@@ -515,23 +517,23 @@ static bool every_copy_destroyed(struct checker *k, const struct rec *a)
 	return ndestroyed >= (t->async ? 1 : 2);
 }
 
-/* Whether an operator forced run id's election past a refusal (its elect
+/* Whether an operator forced run's election past a refusal (its elect
  * step says "forced"): the one way a sync loss is sanctioned. */
-static bool run_forced(struct checker *k, long long id)
+static bool run_forced(json_t *run)
 {
-	const char *key;
-	json_t *run;
-	json_object_foreach(k->t->runs_seen, key, run) {
-		if (json_integer_value(json_object_get(run, "id")) != id)
-			continue;
-		size_t i;
-		json_t *st;
-		json_array_foreach(json_object_get(run, "steps"), i, st)
-			if (!strcmp(json_string_value(json_object_get(st, "name")) ?: "", "elect") &&
-			    json_is_true(json_object_get(json_object_get(st, "detail"), "forced")))
-				return true;
-	}
+	size_t i;
+	json_t *st;
+	json_array_foreach(json_object_get(run, "steps"), i, st)
+		if (!strcmp(json_string_value(json_object_get(st, "name")) ?: "", "elect") &&
+		    json_is_true(json_object_get(json_object_get(st, "detail"), "forced")))
+			return true;
 	return false;
+}
+
+/* A run's id, as drorchd numbers them (a store generation's own). */
+static long long run_id(json_t *run)
+{
+	return json_integer_value(json_object_get(run, "id"));
 }
 
 /* The site a run elected and the flushed LSN it testified to, from its
@@ -563,16 +565,14 @@ static void carry(struct checker *k, struct loss *l, const char **from, long lon
 		const char *key, *site = NULL;
 		int64_t flushed = 0;
 		json_object_foreach(k->t->runs_seen, key, run)
-			if (json_integer_value(json_object_get(run, "id")) == l->run &&
-			    run_elected(run, &site, &flushed) && flushed >= l->acked->lsn)
+			if (run == l->run && run_elected(run, &site, &flushed) &&
+			    flushed >= l->acked->lsn)
 				found = run;
 		if (!found)
 			return;
 		long long next_rpo = 0;
-		long long next = recovery_after(k, run_new_epoch(found), site, &next_rpo);
-		/* Run ids repeat across store generations: a carry that finds a
-		 * smaller budget followed another generation's run (seed 30024). */
-		if (!next || next == l->run || next_rpo < *rpo)
+		json_t *next = recovery_after(k, run_new_epoch(found), site, &next_rpo);
+		if (!next || next == l->run)
 			return;
 		l->run = next;
 		*rpo = next_rpo;
@@ -584,7 +584,8 @@ static void carry(struct checker *k, struct loss *l, const char **from, long lon
 static void attribute(struct checker *k)
 {
 	struct {
-		long long run, rpo, lost;
+		json_t *run;
+		long long rpo, lost;
 		const char *from;
 	} per[64];
 	memset(per, 0, sizeof(per));
@@ -619,11 +620,12 @@ static void attribute(struct checker *k)
 		for (int j = 0; l->run && j < nper; j++)
 			if (per[j].run == l->run)
 				l->sanctioned = per[j].lost <= per[j].rpo &&
-						(k->t->async || run_forced(k, l->run));
+						(k->t->async || run_forced(l->run));
 	}
 	for (int j = 0; j < nper; j++)
-		printf("  run %lld (the recovery from %s, rpo_records %lld): %lld acknowledged writes it "
-		       "answers for are lost%s\n", per[j].run, per[j].from, per[j].rpo, per[j].lost,
+		printf("  run %lld (to epoch %" PRId64 ", the recovery from %s, rpo_records %lld): %lld "
+		       "acknowledged writes it answers for are lost%s\n", run_id(per[j].run),
+		       run_new_epoch(per[j].run), per[j].from, per[j].rpo, per[j].lost,
 		       per[j].lost <= per[j].rpo ? "" : " -- more than it reported");
 }
 
@@ -673,7 +675,8 @@ static void report_group(struct checker *k, const struct loss_group *g)
 		 PRId64 ", acknowledged +%.3fs..+%.3fs) %s", g->n, site_of(k, g->site), g->epoch,
 		 g->lo, g->hi, sec(g->t_lo), sec(g->t_hi), what[g->kind]);
 	if (g->first->run)
-		snprintf(head + strlen(head), sizeof(head) - strlen(head), " (run %lld)", g->first->run);
+		snprintf(head + strlen(head), sizeof(head) - strlen(head), " (run %lld)",
+			 run_id(g->first->run));
 	if (g->quarantined)
 		snprintf(head + strlen(head), sizeof(head) - strlen(head), "; %zu of them are in a rewind's "
 			 "quarantine file", g->quarantined);

@@ -240,6 +240,25 @@ int64_t decide_epoch_at(const int64_t *epochs, const int64_t *first_lsn, int n, 
 	return e;
 }
 
+int64_t decide_loss_run(const struct run_brief *runs, int n, int64_t from_epoch,
+			int64_t rewind_epoch)
+{
+	int64_t ended = 0, ended_epoch = 0, from = 0;
+	for (int i = 0; i < n; i++) {
+		const struct run_brief *r = &runs[i];
+		if (!from && r->from_site)
+			from = r->id;
+		if (r->epoch > from_epoch && (rewind_epoch <= 0 || r->epoch <= rewind_epoch) &&
+		    (!ended || r->epoch < ended_epoch)) {
+			ended = r->id;
+			ended_epoch = r->epoch;
+		}
+	}
+	if (from_epoch > 0)
+		return ended;
+	return from ? from : n > 0 ? runs[0].id : 0;
+}
+
 bool decide_better(const struct candidate *a, const struct candidate *b)
 {
 	if (decide_log_newer(a, b) || decide_log_newer(b, a))

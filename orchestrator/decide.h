@@ -367,4 +367,26 @@ struct lag decide_lag(const struct site_view *primary, const struct site_view *r
  * (epochs[i] began at first_lsn[i], in any order); 0 when none did. */
 int64_t decide_epoch_at(const int64_t *epochs, const int64_t *first_lsn, int n, int64_t lsn);
 
+/* A failover run as a rewind's attribution sees it: its id, the epoch it
+ * raised, and whether it took the primary role from the rewound site. */
+struct run_brief {
+	int64_t id, epoch;
+	bool from_site;
+};
+
+/*
+ * The failover run that lost the records a rewind moved off a site, among
+ * runs (newest first): the one that ended the epoch of the first of them,
+ * from_epoch, i.e. the run with the smallest epoch above it.  That run
+ * came before the rewind, so its epoch is at most rewind_epoch (the epoch
+ * the site was rewound to follow; 0 when unknown): a store that lost its
+ * history has only later runs, and none of them lost these records
+ * (drchaos seed 98904 charged an R02 failover at epoch 4 with a rewind to
+ * epoch 3).  Without from_epoch (an older site), the newest run that took
+ * the primary role from the site, or else the newest.  The run's id, or 0
+ * when none answers for it.
+ */
+int64_t decide_loss_run(const struct run_brief *runs, int n, int64_t from_epoch,
+			int64_t rewind_epoch);
+
 #endif

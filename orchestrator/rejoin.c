@@ -227,42 +227,40 @@ static bool rewind_recorded(struct orch *o, const char *path)
 	return found;
 }
 
+/* The failover run that lost the records of a rewind of site
+ * (decide_loss_run, over the store's recent failover runs); 0 when the
+ * store has none that did. */
+static int64_t failover_run_from(struct orch *o, const char *site, json_t *rewind)
+{
+	json_t *runs = store_runs_json(o->store, 100), *r;
+	struct run_brief brief[100];
+	int n = 0;
+	size_t i;
+	json_array_foreach(runs, i, r) {
+		if (n == 100 || strcmp(json_string_value(json_object_get(r, "kind")) ?: "", "failover"))
+			continue;
+		brief[n++] = (struct run_brief){
+			.id = json_integer_value(json_object_get(r, "id")),
+			.epoch = json_integer_value(json_object_get(r, "epoch")),
+			.from_site = !strcmp(json_string_value(json_object_get(r, "from_site")) ?: "",
+					     site),
+		};
+	}
+	json_decref(runs);
+	return decide_loss_run(brief, n, json_integer_value(json_object_get(rewind, "from_epoch")),
+			       json_integer_value(json_object_get(rewind, "epoch")));
+}
+
 /*
  * Records a rewind of site i (its answer, or the last_rewind its status
  * reports) as a "rewind" step: of the failover run that lost its records
- * (failover_run_from), whose RPO is raised to the
- * records the rewind moved off, or of a run of its own (kind "rewind")
- * when the store has none.  Once per quarantine file, so that every record a rewind
- * removed is in a file the audit names, also when the rewind's answer was
- * lost (the site crashed, and finished the rewind at its next start).
+ * (failover_run_from), whose RPO is raised to the records the rewind moved
+ * off, or of a run of its own (kind "rewind") when the store has no such
+ * run (it lost its history).  Once per quarantine file, so that every
+ * record a rewind removed is in a file the audit names, also when the
+ * rewind's answer was lost (the site crashed, and finished the rewind at
+ * its next start).
  */
-/* The failover run that lost a rewound site's records: the one that ended
- * the epoch of the first of them (from_epoch: the smallest new epoch above
- * it; drchaos seed 31024 charged a later one); without it (an older site),
- * the newest that took the primary role from site, or else the newest.  0
- * when there is none. */
-static int64_t failover_run_from(struct orch *o, const char *site, int64_t from_epoch)
-{
-	json_t *runs = store_runs_json(o->store, 100), *r;
-	size_t i;
-	int64_t from = 0, any = 0, ended = 0, ended_epoch = 0;
-	json_array_foreach(runs, i, r) {
-		if (strcmp(json_string_value(json_object_get(r, "kind")) ?: "", "failover"))
-			continue;
-		int64_t id = json_integer_value(json_object_get(r, "id"));
-		int64_t e = json_integer_value(json_object_get(r, "epoch"));
-		any = any ? any : id;
-		if (!from && !strcmp(json_string_value(json_object_get(r, "from_site")) ?: "", site))
-			from = id;
-		if (from_epoch > 0 && e > from_epoch && (!ended || e < ended_epoch)) {
-			ended = id;
-			ended_epoch = e;
-		}
-	}
-	json_decref(runs);
-	return ended ? ended : from ? from : any;
-}
-
 static void record_rewind(struct orch *o, int i, json_t *rewind)
 {
 	const char *path = json_string_value(json_object_get(rewind, "quarantine"));
@@ -272,8 +270,7 @@ static void record_rewind(struct orch *o, int i, json_t *rewind)
 	json_t *detail = json_deep_copy(rewind);
 	json_object_set_new(detail, "site", json_string(o->cfg.sites[i].name));
 	char *text = json_dumps(detail, JSON_COMPACT);
-	int64_t run = failover_run_from(o, o->cfg.sites[i].name,
-					json_integer_value(json_object_get(rewind, "from_epoch")));
+	int64_t run = failover_run_from(o, o->cfg.sites[i].name, rewind);
 	bool own = run == 0;
 	json_int_t records = json_integer_value(json_object_get(rewind, "records"));
 	int rc = own ? store_run_begin(o->store, "rewind", "auto", o->cfg.sites[i].name,

@@ -680,6 +680,31 @@ START_TEST(test_epoch_at_an_lsn)
 }
 END_TEST
 
+/* Which failover run lost what a rewind moved off a site: the one that
+ * ended the epoch of its first record, never one after the rewind. */
+START_TEST(test_loss_run_is_the_one_that_ended_the_epoch)
+{
+	/* newest first: run 3 took epoch 5 from b, run 2 epoch 3 from a, run 1 epoch 2 */
+	struct run_brief runs[] = { { 3, 5, false }, { 2, 3, true }, { 1, 2, false } };
+	ck_assert_int_eq(decide_loss_run(runs, 3, 1, 5), 1);
+	ck_assert_int_eq(decide_loss_run(runs, 3, 2, 5), 2);
+	ck_assert_int_eq(decide_loss_run(runs, 3, 3, 5), 3);
+	ck_assert_int_eq(decide_loss_run(runs, 3, 1, 0), 1);  /* rewind epoch unknown */
+	/* nothing ended epoch 5 yet */
+	ck_assert_int_eq(decide_loss_run(runs, 3, 5, 6), 0);
+	/* seed 98904: the store lost its history; its only failover (epoch 4)
+	 * came after a rewind to epoch 3 of records from epoch 1 */
+	struct run_brief later[] = { { 1, 4, false } };
+	ck_assert_int_eq(decide_loss_run(later, 1, 1, 3), 0);
+	ck_assert_int_eq(decide_loss_run(later, 1, 3, 4), 1);
+	/* an older site names no from_epoch: the run from it, else the newest */
+	ck_assert_int_eq(decide_loss_run(runs, 3, 0, 0), 2);
+	runs[1].from_site = false;
+	ck_assert_int_eq(decide_loss_run(runs, 3, 0, 0), 3);
+	ck_assert_int_eq(decide_loss_run(runs, 0, 0, 0), 0);
+}
+END_TEST
+
 /* A replica's health against the RPO: each cause, with its figure. */
 START_TEST(test_replica_health_names_the_cause_and_the_figure)
 {
@@ -765,6 +790,7 @@ static Suite *decide_suite(void)
 	tcase_add_test(tc, test_heard_enough_meets_every_acknowledging_set);
 	tcase_add_test(tc, test_better_candidate_order);
 	tcase_add_test(tc, test_epoch_at_an_lsn);
+	tcase_add_test(tc, test_loss_run_is_the_one_that_ended_the_epoch);
 	tcase_add_test(tc, test_measure_a_run);
 	tcase_add_test(tc, test_budget_waits_for_the_unheard_while_the_rto_allows);
 	tcase_add_test(tc, test_budget_past_the_rpo_prefer_decides);

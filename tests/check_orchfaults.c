@@ -359,6 +359,76 @@ START_TEST(test_resumed_store_behind_failover_elects_again)
 }
 END_TEST
 
+/*
+ * drchaos seed 98904 (async): a rewind recorded in a store that then lost
+ * its history is seen again, in the site's last_rewind, by a store whose
+ * only failover came after it.  That failover did not lose the records:
+ * the rewind gets a run of its own that counts them, and the failover's
+ * RPO is not raised by them.
+ */
+START_TEST(test_rewind_seen_again_after_lost_history_is_its_own_run)
+{
+	tl_lab_free(&L);
+	tl_lab_init(&L, "check_orchfaults", NSITES, OP_TOKEN,
+		    "name: async\nreplication: {mode: async}\nrpo: {max_ms: 60000}\n"
+		    "failover: {anti_flap_s: 0}\n");
+	L.peers = true;
+	const char *faults[] = { "--enable-faults", NULL };
+	tl_lab_up(&L, faults);
+	/* us-east acknowledges what no replica gets, dies, is failed over
+	 * (epoch 2) and, back, rewound: its records go to a quarantine file. */
+	const char *drop = "{\"drop_replication\":true}";
+	ck_assert_int_eq(th_site_req(&L.site[0], "POST", "/v1/admin/faults", true, drop,
+				     strlen(drop), NULL, NULL), 200);
+	time_sleep_ms(300);  /* fetches in flight are over */
+	put_range(&L.site[0], "lost-", 5);
+	time_sleep_ms(300);  /* drorchd's monitor sees the primary's last LSN */
+	th_kill(L.site[0].pid, SIGKILL, 5000);
+	const char *moved = tl_wait_failover_from(&L, L.names[0], 20000);
+	ck_assert_msg(moved, "no failover; see %s", L.log);
+	ck_assert(th_site_start(&L.site[0], NULL));
+	json_t *st = tl_wait_cluster(&L, "STEADY", moved, NULL, 20000);
+	ck_assert_msg(st && tl_all_in_role(st, moved), "us-east was not rewound; see %s", L.log);
+	json_decref(st);
+	long long records = th_site_status_int(&L.site[0], "last_rewind", "records");
+	ck_assert_int_ge(records, 5);
+	/* The store loses its history while the primary and us-east are
+	 * stopped: no site is primary at the sites' epoch, so the new store's
+	 * first run is an R02 failover (epoch 3) to the third site. */
+	struct th_site *P = (struct th_site *)tl_site_named(&L, moved);
+	lose_store_wal();
+	ck_assert_int_eq(kill(P->pid, SIGSTOP), 0);
+	ck_assert_int_eq(kill(L.site[0].pid, SIGSTOP), 0);
+	tl_start_orch(&L, NULL);
+	json_t *run = tl_ended_run(&L, 20000);
+	ck_assert_int_eq(kill(L.site[0].pid, SIGCONT), 0);
+	ck_assert_int_eq(kill(P->pid, SIGCONT), 0);
+	ck_assert_msg(run, "no R02 failover; see %s", L.log);
+	ck_assert_str_eq(json_string_value(json_object_get(run, "kind")), "failover");
+	json_int_t r02 = json_integer_value(json_object_get(run, "id"));
+	ck_assert_int_ge(json_integer_value(json_object_get(run, "epoch")), 3);
+	json_decref(run);
+	/* us-east answers again with its last_rewind: a rewind run counts it. */
+	json_t *rewind = NULL;
+	for (uint64_t end = time_mono_ms() + 15000; !rewind && time_mono_ms() < end;) {
+		json_t *runs = tl_orch_get(&L, "/v1/runs"), *r;
+		size_t i;
+		json_array_foreach(json_object_get(runs, "runs"), i, r)
+			if (!strcmp(json_string_value(json_object_get(r, "kind")) ?: "", "rewind"))
+				rewind = json_incref(r);
+		json_decref(runs);
+		if (!rewind)
+			time_sleep_ms(100);
+	}
+	ck_assert_msg(rewind, "the rewind seen again is in no run of its own; see %s", L.log);
+	ck_assert_str_eq(json_string_value(json_object_get(rewind, "from_site")) ?: "", "us-east");
+	ck_assert_int_eq(json_integer_value(json_object_get(rewind, "rpo_records")), records);
+	json_decref(rewind);
+	ck_assert_ptr_null(run_step(r02, "rewind"));
+	ck_assert_int_eq(tl_verify_audit(&L), 0);
+}
+END_TEST
+
 /* ---- a full disk on the primary ---------------------------------------------------------- */
 
 START_TEST(test_full_disk_on_the_primary_fails_over)
@@ -563,6 +633,7 @@ static Suite *orchfaults_suite(void)
 	tcase_add_test(tc, test_full_disk_on_the_primary_fails_over);
 	tc = th_tcase(s, "operators", 0, 120, setup, teardown);
 	tcase_add_test(tc, test_resumed_store_behind_failover_elects_again);
+	tcase_add_test(tc, test_rewind_seen_again_after_lost_history_is_its_own_run);
 	tc = th_tcase(s, "operators-resting", 0, 120, setup, teardown);
 	tcase_add_test(tc, test_operator_commands_in_every_resting_state);
 	tc = th_tcase(s, "operators-recovery", 0, 120, setup, teardown);
