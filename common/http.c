@@ -92,7 +92,7 @@ struct http_server {
 	pthread_t loop;
 	_Atomic bool loop_stop;
 	int wake_fd;               /* eventfd: http_answer wakes the loop with it */
-	bool answered_on_loop;     /* the loop's own: go round again without waiting */
+	bool answered_on_loop;     /* the loop's own: run MHD again without waiting */
 
 	pthread_mutex_t mu;        /* guards the fields below */
 	uint16_t port;             /* set once, after the daemon starts */
@@ -686,15 +686,6 @@ static void suspend(struct req_state *st)
 	pthread_mutex_unlock(&st->srv->mu);
 }
 
-void http_wake(struct http_server *srv)
-{
-	uint64_t one = 1;
-	if (pthread_equal(pthread_self(), srv->loop))
-		srv->answered_on_loop = true;  /* it goes round again without waiting */
-	else if (write(srv->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_event(LOG_ERROR, "http.wake_failed", "{s:s}", "error", strerror(errno));
-}
-
 bool http_on_loop(const struct http_req *req)
 {
 	return ((const struct call *)req->state)->on_loop;
@@ -720,7 +711,11 @@ void http_answer(struct http_pending *p, struct http_resp *resp)
 	pthread_mutex_unlock(&srv->mu);
 	*resp = (struct http_resp){ 0 };
 	MHD_resume_connection(conn);  /* from here on st may be gone */
-	http_wake(srv);
+	uint64_t one = 1;
+	if (pthread_equal(pthread_self(), srv->loop))
+		srv->answered_on_loop = true;
+	else if (write(srv->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_event(LOG_ERROR, "http.wake_failed", "{s:s}", "error", strerror(errno));
 	pthread_mutex_lock(&srv->mu);
 	srv->outstanding--;
 	pthread_cond_broadcast(&srv->answered_cv);

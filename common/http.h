@@ -1,8 +1,7 @@
 /*
  * http.h — drorch's HTTP server wrapper over libmicrohttpd.
  *
- * Owns: the listening daemon, its event loop thread and worker threads,
- * per-request body accumulation with a size cap,
+ * Owns: the listening daemon, per-request body accumulation with a size cap,
  * the connection limits below, and building responses (JSON, raw bytes, JSON
  * errors).  Callers supply one handler per server; it sees a whole request
  * (headers and body) and fills a response.  Every server of drorch (drsite,
@@ -149,8 +148,6 @@ struct http_pending *http_defer(const struct http_req *req);
 void http_answer(struct http_pending *p, struct http_resp *resp);
 /* Whether req's handler runs on the event loop (it must not block). */
 bool http_on_loop(const struct http_req *req);
-/* Makes the loop run a pass soon (after_pass included); from any thread. */
-void http_wake(struct http_server *srv);
 /* Runs fn(arg) on a worker thread (where it may block); 0, or -1 when
  * no thread could be started (fn is not run). */
 int http_submit(struct http_server *srv, void (*fn)(void *arg), void *arg);

@@ -707,45 +707,18 @@ static void answer_writes(struct pending_write *list, int flush_rc, const char *
 	}
 }
 
-/* Writes whose flush ended (rc; err when it failed), for the loop to
- * answer: the flusher thread must not take s->mu (a replica's apply holds
- * it while it waits for room in the WAL, which the flusher makes). */
-struct flushed_batch {
-	struct flushed_batch *next;
-	struct pending_write *list;
-	int rc;
-	char err[300];
-};
-
-/* wal_wait_async's callback, on the flusher (or the loop): queues the
- * batch for the loop and wakes it.  Allocates nothing, takes no lock. */
 static void writes_flushed(void *arg, int rc, const char *err)
 {
-	struct flushed_batch *b = arg;
-	struct site *s = b->list->s;
-	struct http_server *srv = b->list->srv;
-	b->rc = rc;
-	snprintf(b->err, sizeof(b->err), "%s", err);
-	b->next = atomic_load(&s->flushed);
-	while (!atomic_compare_exchange_weak(&s->flushed, &b->next, b))
-		;
-	http_wake(srv);
+	answer_writes(arg, rc, err, false);
 }
 
 /* The writes of a pass: one flush covers them all, done by the WAL's
  * flusher thread while the loop reads the next requests (group commit
- * with the disk and the parsing overlapped); the loop answers them at a
- * later pass. */
+ * with the disk and the parsing overlapped); they are answered from
+ * there. */
 void site_http_after_pass(void *ctx)
 {
 	struct site *s = ctx;
-	struct flushed_batch *b = atomic_exchange(&s->flushed, NULL);
-	while (b) {
-		struct flushed_batch *next = b->next;
-		answer_writes(b->list, b->rc, b->err, false);
-		free(b);
-		b = next;
-	}
 	struct pending_write *list = s->writes;
 	s->writes = NULL;
 	s->last_pass_writes = s->pass_writes;
@@ -755,15 +728,7 @@ void site_http_after_pass(void *ctx)
 	uint64_t last = 0;
 	for (struct pending_write *w = list; w; w = w->next)
 		last = w->lsn > last ? w->lsn : last;
-	b = malloc(sizeof(*b));
-	if (b) {
-		*b = (struct flushed_batch){ .list = list };
-		wal_wait_async(s->wal, last, writes_flushed, b);
-		return;
-	}
-	char err[300] = "";  /* no memory: wait here */
-	int rc = wal_wait(s->wal, last, err, sizeof(err));
-	answer_writes(list, rc, err, false);
+	wal_wait_async(s->wal, last, writes_flushed, list);
 }
 
 /* Whether a write on the loop flushes at once, on the loop, and is

@@ -14,7 +14,6 @@
 #define DRORCH_SITE_INTERNAL_H
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -131,7 +130,6 @@ struct site {
 	struct faults faults;      /* under mu */
 	struct site_metrics *metrics; /* histograms (metrics.c); lock-free */
 	struct pending_write *writes; /* the HTTP loop's own: this pass's writes (site.c) */
-	_Atomic(struct flushed_batch *) flushed; /* flushed writes, for the loop to answer */
 	unsigned pass_writes;      /* the loop's: writes in this pass ... */
 	unsigned last_pass_writes; /* ... and in the one before */
 

@@ -499,53 +499,6 @@ START_TEST(test_checkpoint_then_writes_then_kill9_replays_both)
 }
 END_TEST
 
-/* ---- the event loop ------------------------------------------------------------- */
-
-static void *put_thread(void *arg)
-{
-	long *status = arg;
-	char key[32];
-	snprintf(key, sizeof(key), "slow-%p", arg);
-	*status = th_site_put(&S, key);
-	return NULL;
-}
-
-/* Key-value requests run on drsite's HTTP loop, and a flush on a slow disk
- * is the flusher thread's, not the loop's: while 16 writes wait on a
- * 600 ms fsync, /v1/status and a read answer at once; the writes share a
- * few fsyncs and are all acknowledged. */
-START_TEST(test_slow_disk_holds_no_read_and_writes_share_fsyncs)
-{
-	site_start("--enable-faults", NULL, NULL, NULL);
-	put_checked("before");
-	const char *slow = "{\"slow_fsync_ms\":600}";
-	ck_assert_int_eq(th_site_req(&S, "POST", "/v1/admin/faults", true, slow, strlen(slow),
-				     NULL, NULL), 200);
-	long long fsyncs = status_int("wal", "fsyncs");
-	enum { N = 16 };
-	pthread_t t[N];
-	long st[N];
-	for (int i = 0; i < N; i++)
-		ck_assert_int_eq(pthread_create(&t[i], NULL, put_thread, &st[i]), 0);
-	time_sleep_ms(100);  /* the writes are in, their flush has begun */
-	uint64_t t0 = time_mono_ms();
-	json_t *j = status();
-	ck_assert_int_lt(json_integer_value(json_object_get(j, "flushed_lsn")),
-			 json_integer_value(json_object_get(j, "lsn")));  /* still flushing */
-	json_decref(j);
-	assert_served("before");
-	uint64_t took = time_mono_ms() - t0;
-	ck_assert_msg(took < 400, "status and a read took %llu ms behind a 600 ms fsync",
-		      (unsigned long long)took);
-	for (int i = 0; i < N; i++) {
-		pthread_join(t[i], NULL);
-		ck_assert_int_eq(st[i], 200);
-	}
-	long long used = status_int("wal", "fsyncs") - fsyncs;
-	ck_assert_msg(used <= 4, "%d writes took %lld fsyncs", N, used);
-}
-END_TEST
-
 static Suite *drsite_suite(void)
 {
 	Suite *s = suite_create("drsite");
@@ -568,7 +521,6 @@ static Suite *drsite_suite(void)
 	tcase_add_test(tc, test_garbage_appended_to_newest_segment_is_truncated);
 	tcase_add_test(tc, test_flipped_value_byte_is_never_served);
 	tcase_add_test(tc, test_checkpoint_then_writes_then_kill9_replays_both);
-	tcase_add_test(tc, test_slow_disk_holds_no_read_and_writes_share_fsyncs);
 	suite_add_tcase(s, tc);
 	return s;
 }
