@@ -218,8 +218,6 @@ int main(int argc, char **argv)
 	struct http_server *srv = NULL;
 	struct http_server_opts ho = { .host = host, .port = port, .max_body = WAL_MAX_VALUE,
 				       .handler = site_http_handler, .ctx = site,
-				       .inline_route = site_http_inline,
-				       .after_pass = site_http_after_pass,
 				       .stats = site_metrics_http_stats(site), .routes = routes };
 	if (http_server_start(&srv, &ho, err, sizeof(err)) != 0) {
 		fprintf(stderr, "drsite: %s\n", err);

@@ -605,14 +605,19 @@ static bool admit_write(struct site *s, bool fresh, uint64_t *epoch, bool *repli
 	return ok;
 }
 
-/* A write's admission again, once its record is durable (and replicated
- * if that was asked): a primary whose lease ran out while it waited, or
- * whose epoch moved, does not acknowledge, and one whose mode became sync
- * or remote_apply meanwhile waits for that quorum too — unless it may not
- * block (the HTTP loop): then 1, for the caller to wait elsewhere.  0, or
- * -1 with a 503 set. */
+/*
+ * Appends one record and answers once it is acknowledged: durable here, and
+ * for a primary in sync or remote_apply mode, held by its quorum of
+ * replicas.  The role is checked again before answering: a primary whose
+ * lease ran out while it waited, or whose epoch moved, does not
+ * acknowledge, and one whose mode became sync or remote_apply meanwhile
+ * waits for that quorum too.  s->mu is not held across wal_append: the
+ * WAL's write gate refuses the record if the role changed in between.
+ */
+/* The second admission, after the record is durable (and replicated if
+ * that was asked); 0, or -1 with a 503 set. */
 static int recheck_write(struct site *s, uint64_t lsn, uint64_t epoch, bool replicated,
-			 bool may_block, struct http_resp *resp)
+			 struct http_resp *resp)
 {
 	char err[300];
 	for (;;) {
@@ -628,8 +633,6 @@ static int recheck_write(struct site *s, uint64_t lsn, uint64_t epoch, bool repl
 		}
 		if (!replicated_now || replicated)
 			return 0;
-		if (!may_block)
-			return 1;
 		replicated = true;  /* the mode became sync or remote_apply meanwhile */
 		if (repl_wait_quorum(s, lsn, epoch, err, sizeof(err)) != 0) {
 			http_resp_error(resp, 503, "write not acknowledged: %s", err);
@@ -638,165 +641,32 @@ static int recheck_write(struct site *s, uint64_t lsn, uint64_t epoch, bool repl
 	}
 }
 
-/* A write appended and not yet acknowledged. */
-struct pending_write {
-	struct pending_write *next;
-	struct site *s;
-	struct http_server *srv;
-	struct http_pending *p;    /* NULL: answered in place (a worker) */
-	uint8_t type;
-	bool replicated;           /* its quorum is waited for */
-	uint64_t lsn, epoch, started_ns;
-};
-
-/* Acknowledges w once it is durable (flush_rc 0, else the WAL's error in
- * err) and replicated as asked, into resp; 1 when that needs a quorum wait
- * and may_block is false. */
-static int ack_write(const struct pending_write *w, int flush_rc, const char *err,
-		     bool may_block, struct http_resp *resp)
-{
-	char qerr[300];
-	if (flush_rc == 0 && w->replicated &&
-	    repl_wait_quorum(w->s, w->lsn, w->epoch, qerr, sizeof(qerr)) != 0) {
-		err = qerr;
-		flush_rc = -1;
-	}
-	if (flush_rc != 0) {
-		http_resp_error(resp, 503, "write not acknowledged: %s", err);
-		return 0;
-	}
-	int rc = recheck_write(w->s, w->lsn, w->epoch, w->replicated, may_block, resp);
-	if (rc != 0)
-		return rc > 0 ? 1 : 0;
-	if (w->type == WAL_PUT)
-		site_metrics_put_acked(w->s, w->started_ns);
-	http_resp_json(resp, 200, json_pack("{s:I, s:I}", "lsn", (json_int_t)w->lsn,
-					    "epoch", (json_int_t)w->epoch));
-	return 0;
-}
-
-/* A deferred write, on a worker: waits for it as long as it takes. */
-static void ack_write_job(void *arg)
-{
-	struct pending_write *w = arg;
-	char err[300] = "";
-	struct http_resp resp = { 0 };
-	int rc = wal_wait(w->s->wal, w->lsn, err, sizeof(err));
-	ack_write(w, rc, err, true, &resp);
-	http_answer(w->p, &resp);
-	free(w);
-}
-
-/* Answers the writes of list, flushed (flush_rc 0) or not (err).  A write
- * that must still wait for a quorum goes to a worker. */
-static void answer_writes(struct pending_write *list, int flush_rc, const char *err,
-			  bool may_block)
-{
-	while (list) {
-		struct pending_write *w = list;
-		list = w->next;
-		struct http_resp resp = { 0 };
-		if (ack_write(w, flush_rc, err, may_block, &resp) > 0) {
-			if (http_submit(w->srv, ack_write_job, w) == 0)
-				continue;  /* (resp is still empty) */
-			http_resp_error(&resp, 503, "write not acknowledged: no thread to wait "
-					"for its quorum");
-		}
-		http_answer(w->p, &resp);
-		free(w);
-	}
-}
-
-static void writes_flushed(void *arg, int rc, const char *err)
-{
-	answer_writes(arg, rc, err, false);
-}
-
-/* The writes of a pass: one flush covers them all, done by the WAL's
- * flusher thread while the loop reads the next requests (group commit
- * with the disk and the parsing overlapped); they are answered from
- * there. */
-void site_http_after_pass(void *ctx)
-{
-	struct site *s = ctx;
-	struct pending_write *list = s->writes;
-	s->writes = NULL;
-	s->last_pass_writes = s->pass_writes;
-	s->pass_writes = 0;
-	if (!list)
-		return;
-	uint64_t last = 0;
-	for (struct pending_write *w = list; w; w = w->next)
-		last = w->lsn > last ? w->lsn : last;
-	wal_wait_async(s->wal, last, writes_flushed, list);
-}
-
-/* Whether a write on the loop flushes at once, on the loop, and is
- * answered without being deferred: when writes come one at a time (it is
- * the first of its pass, the last pass had one at most, no flush is
- * running and the disk is quick), the hand-offs to the flusher and back
- * cost more than the fsync holds the loop (bench/kv/README.md). */
-static bool loop_flushes_now(struct site *s)
-{
-	return s->pass_writes == 0 && s->last_pass_writes <= 1 && !wal_flushing(s->wal) &&
-	       !wal_flush_slow(s->wal);
-}
-
-/*
- * Appends one record and answers once it is acknowledged: durable here, and
- * for a primary in sync or remote_apply mode, held by its quorum of
- * replicas (recheck_write).  On the HTTP loop the answer is deferred to
- * site_http_after_pass, which flushes every write of the pass at once; a
- * write that must wait for a quorum is handed to a worker.  s->mu is not
- * held across wal_append: the WAL's write gate refuses the record if the
- * role changed in between.
- */
-static void kv_write(struct site *s, const struct http_req *req, uint8_t type, const char *key,
-		     size_t klen, const char *value, size_t vlen, struct http_resp *resp)
+static void kv_write(struct site *s, uint8_t type, const char *key, size_t klen,
+		     const char *value, size_t vlen, struct http_resp *resp)
 {
 	if (vlen > WAL_MAX_VALUE) {
 		http_resp_error(resp, 413, "value is %zu bytes; the limit is %u", vlen, WAL_MAX_VALUE);
 		return;
 	}
 	uint64_t epoch, lsn, started_ns = time_mono_ns();
-	bool replicated, on_loop = http_on_loop(req);
-	if (!on_loop)
-		stall_if_injected(s);
+	bool replicated;
+	stall_if_injected(s);
 	if (!admit_write(s, true, &epoch, &replicated, resp))
 		return;
 	char err[300];
 	if (wal_append(s->wal, type, epoch, key, (uint32_t)klen, value, (uint32_t)vlen,
-		       &lsn, err, sizeof(err)) != 0) {
+		       &lsn, err, sizeof(err)) != 0 ||
+	    wal_wait(s->wal, lsn, err, sizeof(err)) != 0 ||
+	    (replicated && repl_wait_quorum(s, lsn, epoch, err, sizeof(err)) != 0)) {
 		http_resp_error(resp, 503, "write not acknowledged: %s", err);
 		return;
 	}
-	struct pending_write *w = malloc(sizeof(*w));
-	if (!w) {
-		http_resp_error(resp, 503, "write not acknowledged: out of memory");
+	if (recheck_write(s, lsn, epoch, replicated, resp) != 0)
 		return;
-	}
-	*w = (struct pending_write){ .s = s, .srv = req->srv, .type = type,
-				     .replicated = replicated, .lsn = lsn, .epoch = epoch,
-				     .started_ns = started_ns };
-	bool now = on_loop && !replicated && loop_flushes_now(s);
-	if (on_loop)
-		s->pass_writes++;
-	if (!on_loop || now) {
-		int rc = wal_wait(s->wal, lsn, err, sizeof(err));
-		if (ack_write(w, rc, err, !on_loop, resp) == 0) {
-			free(w);
-			return;
-		}
-		/* on the loop, and it must wait for a quorum now: a worker does */
-		free(resp->body);
-		*resp = (struct http_resp){ 0 };
-		replicated = true;
-	}
-	w->p = http_defer(req);
-	if (replicated && http_submit(req->srv, ack_write_job, w) == 0)
-		return;
-	w->next = s->writes;  /* the order does not matter: one wal_wait covers them all */
-	s->writes = w;
+	if (type == WAL_PUT)
+		site_metrics_put_acked(s, started_ns);
+	http_resp_json(resp, 200, json_pack("{s:I, s:I}", "lsn", (json_int_t)lsn,
+					    "epoch", (json_int_t)epoch));
 }
 
 static void kv_read(struct site *s, const char *key, size_t klen, struct http_resp *resp)
@@ -839,9 +709,9 @@ static void route_kv(struct site *s, const struct http_req *req, struct http_res
 	if (!key_valid(key, klen, resp))
 		return;
 	if (strcmp(req->method, "PUT") == 0)
-		kv_write(s, req, WAL_PUT, key, klen, req->body, req->body_len, resp);
+		kv_write(s, WAL_PUT, key, klen, req->body, req->body_len, resp);
 	else if (strcmp(req->method, "DELETE") == 0)
-		kv_write(s, req, WAL_DELETE, key, klen, NULL, 0, resp);
+		kv_write(s, WAL_DELETE, key, klen, NULL, 0, resp);
 	else if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0)
 		kv_read(s, key, klen, resp);
 	else
@@ -1006,21 +876,6 @@ static void lb_replica(struct site *s, const struct http_req *req, struct http_r
 static bool is(const struct http_req *req, const char *method, const char *path)
 {
 	return strcmp(req->method, method) == 0 && strcmp(req->path, path) == 0;
-}
-
-bool site_http_inline(void *ctx, const struct http_req *req)
-{
-	struct site *s = ctx;
-	if (strncmp(req->path, KV_PREFIX, strlen(KV_PREFIX)) != 0)
-		return false;
-	if (strcmp(req->method, "PUT") && strcmp(req->method, "DELETE"))
-		return true;
-	/* A write that waits for a quorum, or is held by a fault, blocks. */
-	pthread_mutex_lock(&s->mu);
-	bool quick = !s->faults.stall_writes &&
-		     !(s->role.role == ROLE_PRIMARY && s->role.mode != MODE_ASYNC);
-	pthread_mutex_unlock(&s->mu);
-	return quick;
 }
 
 void site_http_handler(void *ctx, const struct http_req *req, struct http_resp *resp)

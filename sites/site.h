@@ -41,9 +41,5 @@ void site_close(struct site *s);
 
 /* The HTTP handler (ctx is the struct site). */
 void site_http_handler(void *ctx, const struct http_req *req, struct http_resp *resp);
-/* http_server_opts.inline_route and after_pass: the key-value routes run
- * on the HTTP loop, and the writes of a pass share one fsync there. */
-bool site_http_inline(void *ctx, const struct http_req *req);
-void site_http_after_pass(void *ctx);
 
 #endif

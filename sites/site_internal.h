@@ -129,9 +129,6 @@ struct site {
 
 	struct faults faults;      /* under mu */
 	struct site_metrics *metrics; /* histograms (metrics.c); lock-free */
-	struct pending_write *writes; /* the HTTP loop's own: this pass's writes (site.c) */
-	unsigned pass_writes;      /* the loop's: writes in this pass ... */
-	unsigned last_pass_writes; /* ... and in the one before */
 
 	pthread_t follower;
 	bool follower_started;

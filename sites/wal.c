@@ -161,14 +161,6 @@ struct read_hint {
 	size_t offset;
 };
 
-/* A wal_wait_async caller: fn runs once lsn is flushed, or the WAL failed. */
-struct waiter {
-	struct waiter *next;
-	uint64_t lsn;
-	wal_done_fn fn;
-	void *arg;
-};
-
 struct wal {
 	struct wal_opts opts;
 	char *dir;                 /* DIR/wal */
@@ -208,8 +200,6 @@ struct wal {
 	_Atomic uint64_t fsync_delay_ms;  /* fault injection (drills): slow disk */
 	_Atomic bool disk_full;           /* fault injection (drills): writes fail ENOSPC */
 	struct histo fsync_seconds;       /* flush_batch's fdatasync (with any delay) */
-	_Atomic uint64_t last_fsync_ns;   /* how long the last one took */
-	struct waiter *waiters;           /* under mu */
 };
 
 /* ---- record encoding -------------------------------------------------------- */
@@ -765,34 +755,6 @@ static int buf_reserve(struct buf *b, size_t more)
 	return 0;
 }
 
-/* Runs the waiters that are done (all of them once the WAL failed), outside mu. */
-static void run_waiters(struct wal *w)
-{
-	struct waiter *done = NULL, **pp;
-	pthread_mutex_lock(&w->mu);
-	for (pp = &w->waiters; *pp;) {
-		struct waiter *x = *pp;
-		if (w->failed || x->lsn <= w->st.flushed_lsn) {
-			*pp = x->next;
-			x->next = done;
-			done = x;
-		} else {
-			pp = &x->next;
-		}
-	}
-	uint64_t flushed = w->st.flushed_lsn;
-	char msg[sizeof(w->fail_msg)];
-	snprintf(msg, sizeof(msg), "%s", w->fail_msg);
-	pthread_mutex_unlock(&w->mu);
-	while (done) {
-		struct waiter *x = done;
-		done = x->next;
-		bool ok = x->lsn <= flushed;
-		x->fn(x->arg, ok ? 0 : -1, ok ? "" : msg);
-		free(x);
-	}
-}
-
 static void wal_fail(struct wal *w, const char *what)
 {
 	pthread_mutex_lock(&w->mu);
@@ -806,7 +768,6 @@ static void wal_fail(struct wal *w, const char *what)
 	pthread_cond_broadcast(&w->room_cv);
 	pthread_mutex_unlock(&w->mu);
 	log_event(LOG_ERROR, "wal.failed", "{s:s}", "reason", w->fail_msg);
-	run_waiters(w);
 }
 
 /* Applies each record of a flushed batch, in order, through opts.apply. */
@@ -882,7 +843,6 @@ static int flush_batch(struct wal *w, uint64_t seq)
 		return -1;
 	}
 	histo_observe_since(&w->fsync_seconds, sync_start_ns);
-	atomic_store(&w->last_fsync_ns, time_mono_ns() - sync_start_ns);
 	w->seg_size += b->len;
 	if (apply_batch(w, b) != 0) {
 		errno = EIO;
@@ -894,10 +854,7 @@ static int flush_batch(struct wal *w, uint64_t seq)
 	w->st.fsyncs++;
 	w->st.bytes += b->len;
 	pthread_cond_broadcast(&w->batch_cv[seq & 1]);
-	bool waiters = w->waiters != NULL;
 	pthread_mutex_unlock(&w->mu);
-	if (waiters)
-		run_waiters(w);
 	b->len = 0;
 	return maybe_rotate(w) == 0 ? 0 : (wal_fail(w, "rotate"), -1);
 }
@@ -1068,12 +1025,7 @@ void wal_close(struct wal *w)
 	pthread_mutex_lock(&w->mu);
 	while (w->flusher_busy)  /* a writer leading a batch (the WAL failed) */
 		pthread_cond_wait(&w->done_cv, &w->mu);
-	if (w->waiters && !w->failed) {  /* (none: the flusher drained them) */
-		w->failed = true;
-		snprintf(w->fail_msg, sizeof(w->fail_msg), "WAL is closing");
-	}
 	pthread_mutex_unlock(&w->mu);
-	run_waiters(w);
 	wal_free(w);
 }
 
@@ -1620,41 +1572,6 @@ void wal_get_damage(struct wal *w, struct wal_damage *out)
 void wal_set_disk_full(struct wal *w, bool full)
 {
 	atomic_store(&w->disk_full, full);
-}
-
-void wal_wait_async(struct wal *w, uint64_t lsn, wal_done_fn fn, void *arg)
-{
-	struct waiter *x = malloc(sizeof(*x));
-	pthread_mutex_lock(&w->mu);
-	bool now = w->st.flushed_lsn >= lsn || w->failed || w->stopping || !x;
-	if (!now) {
-		*x = (struct waiter){ .next = w->waiters, .lsn = lsn, .fn = fn, .arg = arg };
-		w->waiters = x;
-		want_flush_locked(w);
-	}
-	bool ok = w->st.flushed_lsn >= lsn;
-	char msg[sizeof(w->fail_msg)];
-	snprintf(msg, sizeof(msg), "%s", w->failed ? w->fail_msg : !x ? "out of memory" :
-		 "WAL is closing");
-	pthread_mutex_unlock(&w->mu);
-	if (now) {
-		free(x);
-		fn(arg, ok ? 0 : -1, ok ? "" : msg);
-	}
-}
-
-bool wal_flushing(struct wal *w)
-{
-	pthread_mutex_lock(&w->mu);
-	bool busy = w->flusher_busy;
-	pthread_mutex_unlock(&w->mu);
-	return busy;
-}
-
-bool wal_flush_slow(struct wal *w)
-{
-	return atomic_load(&w->fsync_delay_ms) > 0 ||
-	       atomic_load(&w->last_fsync_ns) > WAL_SLOW_FSYNC_MS * 1000000ull;
 }
 
 void wal_set_fsync_delay(struct wal *w, uint64_t ms)

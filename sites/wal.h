@@ -123,24 +123,6 @@ int wal_append_record(struct wal *w, const struct wal_record *rec, char *err, si
 /* Blocks until lsn is durable and applied. */
 int wal_wait(struct wal *w, uint64_t lsn, char *err, size_t errlen);
 
-/*
- * Calls fn(arg, 0, "") once lsn is durable and applied, or fn(arg, -1,
- * why) if the WAL failed or is closing: at once on the caller's thread
- * when that is already so, else on the thread that flushes it (the
- * flusher thread is asked to).  fn must not block.
- */
-typedef void (*wal_done_fn)(void *arg, int rc, const char *err);
-void wal_wait_async(struct wal *w, uint64_t lsn, wal_done_fn fn, void *arg);
-
-/* Whether a batch is being flushed now. */
-bool wal_flushing(struct wal *w);
-
-/* Whether a flush may take long: an fsync delay is injected, or the last
- * fdatasync took over WAL_SLOW_FSYNC_MS.  A thread that must stay
- * responsive (drsite's HTTP loop) hands its wal_wait to another then. */
-#define WAL_SLOW_FSYNC_MS 20
-bool wal_flush_slow(struct wal *w);
-
 /* Removes whole segments whose records are all <= lsn (after a checkpoint). */
 int wal_remove_through(struct wal *w, uint64_t lsn, char *err, size_t errlen);
 
