@@ -16,15 +16,6 @@
  * reset instead of the 413.  A body far over (HTTP_DRAIN_FACTOR) is not
  * worth reading: it may never come.
  *
- * Threads.  One loop thread runs libmicrohttpd (external epoll mode):
- * accepts, reads, parses, writes, and calls the handlers the server's
- * inline_route picks.  Every other handler runs on a worker: dispatch
- * suspends the connection and queues the request; the worker answers
- * through http_answer, which stores the answer in the request's state and
- * resumes the connection; MHD then calls on_request again, which queues
- * the stored answer.  Workers are started when a job finds none idle and
- * end after WORKER_IDLE_MS without one (WORKERS_KEPT stay).
- *
  * A connection.  on_connection tracks each open connection: its peer (for
  * the per-peer cap that accept_policy checks) and its head deadline, by
  * which a complete request head must be in.  The reaper thread shuts down
@@ -42,15 +33,11 @@
 #include <pthread.h>
 #include <search.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -60,9 +47,6 @@
 #include "timeutil.h"
 
 #define REAPER_PERIOD_MS 500
-#define LOOP_WAIT_MS 100           /* the loop's longest sleep: it sees a stop that soon */
-#define WORKER_IDLE_MS 10000
-#define WORKERS_KEPT 4
 
 /* One open connection, from MHD's "started" to its "closed" notice. */
 struct conn {
@@ -78,21 +62,10 @@ struct peer {
 	unsigned conns;
 };
 
-/* A job for a worker thread. */
-struct job {
-	struct job *next;
-	void (*fn)(void *arg);
-	void *arg;
-};
-
 struct http_server {
 	struct MHD_Daemon *daemon;
 	struct http_server_opts opts;
 	unsigned max_conns, max_per_peer;
-	pthread_t loop;
-	_Atomic bool loop_stop;
-	int wake_fd;               /* eventfd: http_answer wakes the loop with it */
-	bool answered_on_loop;     /* the loop's own: run MHD again without waiting */
 
 	pthread_mutex_t mu;        /* guards the fields below */
 	uint16_t port;             /* set once, after the daemon starts */
@@ -102,16 +75,6 @@ struct http_server {
 	unsigned refused, reaped;  /* since the reaper last logged them */
 	bool stopping;
 	pthread_t reaper;
-	unsigned outstanding;      /* requests suspended and not yet answered */
-	bool closing;              /* stopping: new requests are answered 503 */
-	pthread_cond_t answered_cv;/* outstanding went down */
-
-	pthread_mutex_t wmu;       /* guards the workers' fields below */
-	pthread_cond_t wcv;        /* a job came, or the workers are to stop */
-	pthread_cond_t wgone;      /* a worker ended */
-	struct job *jobs, **jobs_tail;
-	unsigned njobs, nworkers, nidle;
-	bool wstop;
 };
 
 struct req_state {
@@ -125,22 +88,6 @@ struct req_state {
 	size_t target_len;         /* ... and its length as a C string */
 	const char *nul_where;     /* "path" or "query" when a %00 is in it */
 	size_t nul_at;             /* its offset there, after decoding */
-	/* Set by dispatch, for handlers that run or answer off the loop: */
-	struct http_server *srv;
-	struct MHD_Connection *conn;
-	const char *url, *method;  /* MHD's, valid for the request */
-	uint64_t started_ns;
-	bool suspended;            /* the loop leaves it alone until answered */
-	bool answered;             /* resp holds its answer (under srv->mu) */
-	struct http_resp resp;
-};
-
-/* One call of a handler: what http_defer needs, on the caller's stack (a
- * worker must not look at the request's state once it may be answered). */
-struct call {
-	struct req_state *st;
-	bool deferred;
-	bool on_loop;
 };
 
 static int resolve_ipv4(const char *host, struct in_addr *out)
@@ -651,124 +598,22 @@ static enum MHD_Result begin_request(struct http_server *srv, struct MHD_Connect
 	return reply_now(conn, 413, why);
 }
 
-/* ---- handlers: on the loop, on a worker, answered later ----------------- */
-
-static struct http_req make_req(struct req_state *st, struct call *c)
+static enum MHD_Result run_handler(struct http_server *srv, struct MHD_Connection *conn,
+				   struct req_state *st, const char *url, const char *method)
 {
-	*c = (struct call){ .st = st };
-	return (struct http_req){ .method = st->method, .path = st->url, .body = st->body,
-				  .body_len = st->len, .conn = st->conn, .srv = st->srv,
-				  .state = c };
-}
-
-/* Queues resp as the request's answer (counted in the stats). */
-static enum MHD_Result finish(struct http_server *srv, struct req_state *st,
-			      struct http_resp *resp)
-{
-	if (!resp->content_type && !resp->body)
-		http_resp_error(resp, 500, "handler produced no response");
-	if (srv->opts.stats)
-		httpstats_observe(srv->opts.stats, httpstats_route(srv->opts.routes, st->url),
-				  st->method, resp->status, st->started_ns);
-	enum MHD_Result ret = queue_resp(st->conn, resp);
-	resp_release(resp);
-	*resp = (struct http_resp){ 0 };
-	return ret;
-}
-
-/* Takes the connection out of the loop until http_answer.  On the loop. */
-static void suspend(struct req_state *st)
-{
-	MHD_suspend_connection(st->conn);
-	st->suspended = true;
-	pthread_mutex_lock(&st->srv->mu);
-	st->srv->outstanding++;
-	pthread_mutex_unlock(&st->srv->mu);
-}
-
-bool http_on_loop(const struct http_req *req)
-{
-	return ((const struct call *)req->state)->on_loop;
-}
-
-struct http_pending *http_defer(const struct http_req *req)
-{
-	struct call *c = req->state;
-	c->deferred = true;
-	if (!c->st->suspended)
-		suspend(c->st);
-	return (struct http_pending *)c->st;
-}
-
-void http_answer(struct http_pending *p, struct http_resp *resp)
-{
-	struct req_state *st = (struct req_state *)p;
-	struct http_server *srv = st->srv;
-	struct MHD_Connection *conn = st->conn;
-	pthread_mutex_lock(&srv->mu);
-	st->resp = *resp;
-	st->answered = true;
-	pthread_mutex_unlock(&srv->mu);
-	*resp = (struct http_resp){ 0 };
-	MHD_resume_connection(conn);  /* from here on st may be gone */
-	uint64_t one = 1;
-	if (pthread_equal(pthread_self(), srv->loop))
-		srv->answered_on_loop = true;
-	else if (write(srv->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_event(LOG_ERROR, "http.wake_failed", "{s:s}", "error", strerror(errno));
-	pthread_mutex_lock(&srv->mu);
-	srv->outstanding--;
-	pthread_cond_broadcast(&srv->answered_cv);
-	pthread_mutex_unlock(&srv->mu);
-}
-
-/* A handler's run on a worker. */
-static void run_on_worker(void *arg)
-{
-	struct req_state *st = arg;
-	struct http_server *srv = st->srv;
-	struct call c;
-	struct http_req req = make_req(st, &c);
+	struct http_req req = { .method = method, .path = url, .body = st->body,
+				.body_len = st->len, .conn = conn };
 	struct http_resp resp = { .status = 500 };
+	uint64_t started_ns = time_mono_ns();
 	srv->opts.handler(srv->opts.ctx, &req, &resp);
-	if (c.deferred)
-		resp_release(&resp);
-	else
-		http_answer((struct http_pending *)st, &resp);
-}
-
-/* The request is whole: its handler runs here (inline_route) or on a worker. */
-static enum MHD_Result dispatch(struct http_server *srv, struct MHD_Connection *conn,
-				struct req_state *st, const char *url, const char *method)
-{
-	st->srv = srv;
-	st->conn = conn;
-	st->url = url;
-	st->method = method;
-	st->started_ns = time_mono_ns();
-	pthread_mutex_lock(&srv->mu);
-	bool closing = srv->closing;
-	pthread_mutex_unlock(&srv->mu);
-	if (closing)
-		return reply_now(conn, 503, "server is stopping");
-	struct call c;
-	struct http_req req = make_req(st, &c);
-	if (srv->opts.inline_route && srv->opts.inline_route(srv->opts.ctx, &req)) {
-		struct http_resp resp = { .status = 500 };
-		c.on_loop = true;
-		srv->opts.handler(srv->opts.ctx, &req, &resp);
-		if (!c.deferred)
-			return finish(srv, st, &resp);
-		resp_release(&resp);
-		return MHD_YES;
-	}
-	suspend(st);
-	if (http_submit(srv, run_on_worker, st) != 0) {
-		struct http_resp resp = { 0 };
-		http_resp_error(&resp, 503, "no thread to handle the request");
-		http_answer((struct http_pending *)st, &resp);
-	}
-	return MHD_YES;
+	if (!resp.content_type && !resp.body)
+		http_resp_error(&resp, 500, "handler produced no response");
+	if (srv->opts.stats)
+		httpstats_observe(srv->opts.stats, httpstats_route(srv->opts.routes, url), method,
+				  resp.status, started_ns);
+	enum MHD_Result ret = queue_resp(conn, &resp);
+	resp_release(&resp);
+	return ret;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
@@ -790,20 +635,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		/* A body with no Content-Length (chunked) that runs far over is cut off. */
 		return st->received > drain_limit(srv) ? MHD_NO : MHD_YES;
 	}
-	pthread_mutex_lock(&srv->mu);
-	bool answered = st->answered;
-	pthread_mutex_unlock(&srv->mu);
-	if (answered)  /* resumed by http_answer */
-		return finish(srv, st, &st->resp);
-	if (st->suspended)
-		return MHD_YES;
 	if (st->too_large) {
 		char why[160];
 		snprintf(why, sizeof(why), "request body of %llu bytes is over the limit of %zu "
 			 "bytes", (unsigned long long)st->received, srv->opts.max_body);
 		return reply_now(conn, 413, why);
 	}
-	return dispatch(srv, conn, st, url, method);
+	return run_handler(srv, conn, st, url, method);
 }
 
 /* The request is over (answered, or the connection is closing); the next
@@ -815,7 +653,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct req_state *st = *con_cls;
 	if (st) {
 		free(st->body);
-		resp_release(&st->resp);
 		free(st);
 		*con_cls = NULL;
 	}
@@ -854,143 +691,10 @@ static void size_caps(struct http_server *srv)
 		srv->max_per_peer = 1;
 }
 
-/* ---- workers ------------------------------------------------------------- */
-
-static void *worker_main(void *arg)
-{
-	struct http_server *srv = arg;
-	pthread_mutex_lock(&srv->wmu);
-	for (;;) {
-		bool idle_long = false;
-		while (!srv->jobs && !srv->wstop && !idle_long) {
-			struct timespec ts;
-			time_deadline(&ts, WORKER_IDLE_MS);
-			srv->nidle++;
-			int rc = pthread_cond_timedwait(&srv->wcv, &srv->wmu, &ts);
-			srv->nidle--;
-			idle_long = rc == ETIMEDOUT && srv->nworkers > WORKERS_KEPT;
-		}
-		struct job *j = srv->jobs;
-		if (!j)
-			break;
-		srv->jobs = j->next;
-		if (!srv->jobs)
-			srv->jobs_tail = &srv->jobs;
-		srv->njobs--;
-		pthread_mutex_unlock(&srv->wmu);
-		j->fn(j->arg);
-		free(j);
-		pthread_mutex_lock(&srv->wmu);
-	}
-	srv->nworkers--;
-	pthread_cond_broadcast(&srv->wgone);
-	pthread_mutex_unlock(&srv->wmu);
-	return NULL;
-}
-
-/* Starts one more worker; false if it could not.  Under wmu. */
-static bool worker_start_locked(struct http_server *srv)
-{
-	pthread_attr_t attr;
-	pthread_t t;
-	if (pthread_attr_init(&attr) != 0)
-		return false;
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, HTTP_THREAD_STACK);
-	bool ok = pthread_create(&t, &attr, worker_main, srv) == 0;
-	pthread_attr_destroy(&attr);
-	if (ok)
-		srv->nworkers++;
-	return ok;
-}
-
-int http_submit(struct http_server *srv, void (*fn)(void *arg), void *arg)
-{
-	struct job *j = malloc(sizeof(*j));
-	if (!j)
-		return -1;
-	*j = (struct job){ .fn = fn, .arg = arg };
-	pthread_mutex_lock(&srv->wmu);
-	/* Each idle worker takes one job: a job beyond them needs a new one. */
-	bool ok = srv->njobs < srv->nidle || worker_start_locked(srv) || srv->nworkers > 0;
-	if (ok) {
-		*srv->jobs_tail = j;
-		srv->jobs_tail = &j->next;
-		srv->njobs++;
-		pthread_cond_signal(&srv->wcv);
-	}
-	pthread_mutex_unlock(&srv->wmu);
-	if (!ok)
-		free(j);
-	return ok ? 0 : -1;
-}
-
-/* Ends the workers once they ran every job queued. */
-static void stop_workers(struct http_server *srv)
-{
-	pthread_mutex_lock(&srv->wmu);
-	srv->wstop = true;
-	pthread_cond_broadcast(&srv->wcv);
-	while (srv->nworkers > 0)
-		pthread_cond_wait(&srv->wgone, &srv->wmu);
-	pthread_mutex_unlock(&srv->wmu);
-}
-
-/* ---- the loop ------------------------------------------------------------- */
-
-/* One wait of the loop: for MHD's sockets (its epoll fd), a wake-up from
- * http_answer (a resumed connection: MHD does not see it on its own in
- * this mode), or MHD's next timeout. */
-static void loop_wait(struct http_server *srv, int ep)
-{
-	MHD_UNSIGNED_LONG_LONG to = LOOP_WAIT_MS;
-	int ms = MHD_get_timeout(srv->daemon, &to) == MHD_YES && to < LOOP_WAIT_MS ? (int)to
-										     : LOOP_WAIT_MS;
-	struct epoll_event ev[2];
-	int n = epoll_wait(ep, ev, 2, ms);
-	for (int i = 0; i < n; i++)
-		if (ev[i].data.fd == srv->wake_fd) {
-			uint64_t count;
-			if (read(srv->wake_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-				time_sleep_ms(1);
-		}
-}
-
-static void *loop_main(void *arg)
-{
-	struct http_server *srv = arg;
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon,
-								MHD_DAEMON_INFO_EPOLL_FD);
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-	struct epoll_event mhd = { .events = EPOLLIN, .data.fd = info ? info->epoll_fd : -1 };
-	struct epoll_event wake = { .events = EPOLLIN, .data.fd = srv->wake_fd };
-	if (ep < 0 || !info || epoll_ctl(ep, EPOLL_CTL_ADD, mhd.data.fd, &mhd) != 0 ||
-	    epoll_ctl(ep, EPOLL_CTL_ADD, srv->wake_fd, &wake) != 0) {
-		log_event(LOG_ERROR, "http.loop_failed", "{s:s}", "error", strerror(errno));
-		if (ep >= 0)
-			close(ep);
-		ep = -1;
-	}
-	while (!atomic_load(&srv->loop_stop)) {
-		if (srv->answered_on_loop)
-			srv->answered_on_loop = false;
-		else if (ep >= 0)
-			loop_wait(srv, ep);
-		else
-			time_sleep_ms(1);  /* not expected: poll MHD every millisecond */
-		MHD_run(srv->daemon);
-		if (srv->opts.after_pass)
-			srv->opts.after_pass(srv->opts.ctx);
-	}
-	MHD_run(srv->daemon);  /* sends what the last answers queued */
-	if (ep >= 0)
-		close(ep);
-	return NULL;
-}
-
 static struct MHD_Daemon *start_daemon(struct http_server *srv, struct sockaddr_in *addr)
 {
-	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			 MHD_USE_POLL | MHD_USE_ERROR_LOG;
 	return MHD_start_daemon(flags, 0, accept_policy, srv, on_request, srv,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)addr,
 		MHD_OPTION_URI_LOG_CALLBACK, uri_logged, srv,
@@ -1000,6 +704,7 @@ static struct MHD_Daemon *start_daemon(struct http_server *srv, struct sockaddr_
 		MHD_OPTION_CONNECTION_LIMIT, srv->max_conns,
 		MHD_OPTION_CONNECTION_TIMEOUT, HTTP_IDLE_TIMEOUT_S,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
+		MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_THREAD_STACK,
 		MHD_OPTION_END);
 }
 
@@ -1014,12 +719,6 @@ static void stop_reaper(struct http_server *srv)
 
 static void server_free(struct http_server *srv)
 {
-	if (srv->wake_fd >= 0)
-		close(srv->wake_fd);
-	pthread_cond_destroy(&srv->wgone);
-	pthread_cond_destroy(&srv->wcv);
-	pthread_mutex_destroy(&srv->wmu);
-	pthread_cond_destroy(&srv->answered_cv);
 	pthread_cond_destroy(&srv->cv);
 	pthread_mutex_destroy(&srv->mu);
 	free(srv);
@@ -1042,17 +741,6 @@ int http_server_start(struct http_server **out, const struct http_server_opts *o
 	size_caps(srv);
 	pthread_mutex_init(&srv->mu, NULL);
 	pthread_cond_init(&srv->cv, NULL);
-	pthread_cond_init(&srv->answered_cv, NULL);
-	pthread_mutex_init(&srv->wmu, NULL);
-	pthread_cond_init(&srv->wcv, NULL);
-	pthread_cond_init(&srv->wgone, NULL);
-	srv->jobs_tail = &srv->jobs;
-	srv->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (srv->wake_fd < 0) {
-		snprintf(err, errlen, "eventfd: %s", strerror(errno));
-		server_free(srv);
-		return -1;
-	}
 	int rc = pthread_create(&srv->reaper, NULL, reaper_main, srv);
 	if (rc != 0) {
 		snprintf(err, errlen, "start the connection reaper: %s", strerror(rc));
@@ -1073,14 +761,6 @@ int http_server_start(struct http_server **out, const struct http_server_opts *o
 	pthread_mutex_lock(&srv->mu);  /* the reaper logs it */
 	srv->port = info ? info->port : opts->port;
 	pthread_mutex_unlock(&srv->mu);
-	rc = pthread_create(&srv->loop, NULL, loop_main, srv);
-	if (rc != 0) {
-		snprintf(err, errlen, "start the HTTP loop: %s", strerror(rc));
-		MHD_stop_daemon(srv->daemon);
-		stop_reaper(srv);
-		server_free(srv);
-		return -1;
-	}
 	log_event(LOG_INFO, "http.limits", "{s:i, s:i, s:i, s:i, s:i, s:i, s:I}",
 		  "port", (int)srv->port, "max_connections", (int)srv->max_conns,
 		  "max_connections_per_peer", (int)srv->max_per_peer,
@@ -1097,22 +777,11 @@ uint16_t http_server_port(const struct http_server *srv)
 	return srv->port;
 }
 
-/* New requests are answered 503; the loop runs on until every deferred
- * one is answered and queued (MHD may not be stopped with a connection
- * suspended). */
 void http_server_stop(struct http_server *srv)
 {
 	if (!srv)
 		return;
-	pthread_mutex_lock(&srv->mu);
-	srv->closing = true;
-	while (srv->outstanding > 0)
-		pthread_cond_wait(&srv->answered_cv, &srv->mu);
-	pthread_mutex_unlock(&srv->mu);
-	atomic_store(&srv->loop_stop, true);
-	pthread_join(srv->loop, NULL);
 	MHD_stop_daemon(srv->daemon);
-	stop_workers(srv);
 	stop_reaper(srv);
 	server_free(srv);
 }

@@ -8,21 +8,11 @@
  * drlink's admin API, drorchd) goes through this module, so error shapes and
  * limits are the same everywhere.
  *
- * Threading: one event loop thread serves every connection (libmicrohttpd
- * in its external epoll mode, driven by http.c's own thread; a connection
- * costs no thread).  A request is handled in one of two places:
- *  - on the loop thread, when the server's inline_route says so: the
- *    handler must not block (it may take short mutexes).  It answers at
- *    once, or calls http_defer and answers later, from any thread, with
- *    http_answer; the connection is suspended meanwhile.  After each pass
- *    over the ready connections the loop calls after_pass: drsite flushes
- *    the writes of the pass with one fsync there, as Redis does before it
- *    sleeps (bench/kv/README.md).
- *  - otherwise on a worker thread (started on demand, kept while busy),
- *    where the handler may block for as long as it needs — a replica's WAL
- *    fetch is a long poll, a sync PUT waits for its quorum — without
- *    stalling other connections.  http_submit runs any job there.
- * Handlers run concurrently and must lock what they share.
+ * Threading: one thread per connection (libmicrohttpd's
+ * MHD_USE_THREAD_PER_CONNECTION).  A handler may therefore block — drsite's
+ * PUT waits on group commit, a replica's WAL fetch is a long poll — without
+ * stalling other connections.  Handlers run concurrently and must lock what
+ * they share.
  *
  * Limits, so that a flood of idle or slow connections does not lock out the
  * health checks and the admin API (README.md, "Connection limits", has the
@@ -41,8 +31,8 @@
  *    second never looks idle).  This also bounds keep-alive idleness.
  *  - HTTP_IDLE_TIMEOUT_S without a byte either way while a body is read or
  *    a response written closes the connection.  A handler's own run time
- *    does not count (a suspended connection does not time out, and
- *    libmicrohttpd restarts the clock when the response is queued).
+ *    does not count (libmicrohttpd restarts the clock when the response is
+ *    queued): a handler may block for as long as it needs.
  *  - Bodies: up to max_body bytes reach the handler.  A larger body is
  *    answered 413; one at most HTTP_DRAIN_FACTOR times max_body is read and
  *    discarded first, so the client (still sending) sees the 413 and not a
@@ -52,7 +42,8 @@
  *    request line): MHD's per-connection pool, which it zeroes before every
  *    request on a kept-alive connection, so its size is paid per request
  *    (64 KiB cost a tenth of drsite's CPU at 64 clients: bench/kv/README.md).
- *  - HTTP_THREAD_STACK bytes of stack per worker thread.
+ *  - HTTP_THREAD_STACK bytes of stack per connection thread (4096 threads
+ *    fit in 1 GiB of address space; every test suite passes at 64 KiB).
  *
  * Paths: http_req.path is percent-decoded and never holds a NUL.  A request
  * whose target holds one (a raw 0x00 byte, or %00 in the path or the query)
@@ -88,12 +79,7 @@ struct http_req {
 	const char *body;          /* NUL-terminated copy of the body, or NULL */
 	size_t body_len;
 	struct MHD_Connection *conn;
-	struct http_server *srv;   /* the server it came to (http_submit) */
-	void *state;               /* http.c's own */
 };
-
-/* A request whose handler answers later (http_defer). */
-struct http_pending;
 
 struct http_header {
 	char *name;
@@ -113,8 +99,6 @@ struct http_resp {
 
 typedef void (*http_handler_fn)(void *ctx, const struct http_req *req,
 				struct http_resp *resp);
-/* Whether req may be handled on the event loop thread (see Threading). */
-typedef bool (*http_inline_fn)(void *ctx, const struct http_req *req);
 
 struct http_server_opts {
 	const char *host;          /* dotted IPv4, e.g. "127.0.0.1" */
@@ -127,8 +111,6 @@ struct http_server_opts {
 	unsigned max_connections;  /* 0: HTTP_MAX_CONNECTIONS (see Limits) */
 	unsigned max_connections_per_peer;  /* 0: a quarter of the cap */
 	bool count_loopback_peers; /* apply the per-peer cap to loopback (tests) */
-	http_inline_fn inline_route;  /* NULL: every handler runs on a worker */
-	void (*after_pass)(void *ctx);  /* NULL, or called on the loop after each pass */
 };
 
 int http_server_start(struct http_server **out, const struct http_server_opts *opts,
@@ -136,21 +118,6 @@ int http_server_start(struct http_server **out, const struct http_server_opts *o
 uint16_t http_server_port(const struct http_server *srv);
 /* Stops listening, waits for in-flight requests to finish, frees srv. */
 void http_server_stop(struct http_server *srv);
-
-/*
- * A handler that cannot answer yet calls http_defer and returns (what it
- * put in resp is dropped); the request is answered by one http_answer
- * call, from any thread, which takes resp's content.  Until then the
- * connection is suspended and req's fields must not be used: copy what
- * is needed first.  http_server_stop waits for every deferred request.
- */
-struct http_pending *http_defer(const struct http_req *req);
-void http_answer(struct http_pending *p, struct http_resp *resp);
-/* Whether req's handler runs on the event loop (it must not block). */
-bool http_on_loop(const struct http_req *req);
-/* Runs fn(arg) on a worker thread (where it may block); 0, or -1 when
- * no thread could be started (fn is not run). */
-int http_submit(struct http_server *srv, void (*fn)(void *arg), void *arg);
 
 /* Request accessors (valid during the handler). */
 const char *http_req_header(const struct http_req *req, const char *name);
