@@ -1404,12 +1404,28 @@ static int behind_once(enum lifecycle lc, const char *crash_row, char path[][64]
 	wait_lifecycle_done(m.runs, moved, LC_OPERATOR, primary, sizeof(primary), what);
 	time_sleep_ms(150);
 	ck_assert_int_gt(tl_writers_stop(&ws), 10);
-	json_t *run = tl_newest_run(&L);
-	long long id = json_integer_value(json_object_get(run, "id"));
-	ck_assert_msg(id == m.runs + 1, "%s: run %lld, not %lld", what, id, m.runs + 1);
-	ck_assert_str_eq(json_string_value(json_object_get(run, "kind")) ?: "", "failover");
-	ck_assert_str_eq(json_string_value(json_object_get(run, "outcome")) ?: "", "succeeded");
-	json_decref(run);
+	/* One failover run since the mark; besides it, at most the rewind of
+	 * the old primary that the restored store had lost, seen again and
+	 * recorded as a run of its own. */
+	json_t *all = tl_orch_get(&L, "/v1/runs"), *r;
+	long long id = 0;
+	int failovers = 0;
+	size_t ri;
+	json_array_foreach(json_object_get(all, "runs"), ri, r) {
+		long long rid = json_integer_value(json_object_get(r, "id"));
+		const char *kind = json_string_value(json_object_get(r, "kind")) ?: "";
+		if (rid <= m.runs)
+			continue;
+		ck_assert_msg(!strcmp(kind, "failover") || !strcmp(kind, "rewind"),
+			      "%s: run %lld of kind %s", what, rid, kind);
+		if (strcmp(kind, "failover"))
+			continue;
+		failovers++;
+		id = rid;
+		ck_assert_str_eq(json_string_value(json_object_get(r, "outcome")) ?: "", "succeeded");
+	}
+	json_decref(all);
+	ck_assert_msg(failovers == 1, "%s: %d failover runs since run %lld", what, failovers, m.runs);
 	ck_assert_msg(tl_status_epoch(&L) == sites_epoch + 1, "%s: epoch %lld, sites at %lld",
 		      what, tl_status_epoch(&L), sites_epoch);
 	struct transition t[64];

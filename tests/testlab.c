@@ -228,6 +228,17 @@ json_t *tl_newest_run(const struct tl_lab *L)
 	return r;
 }
 
+json_t *tl_newest_run_of(const struct tl_lab *L, const char *kind)
+{
+	json_t *runs = tl_orch_get(L, "/v1/runs"), *r, *found = NULL;
+	size_t i;
+	json_array_foreach(json_object_get(runs, "runs"), i, r)
+		if (!found && !strcmp(json_string_value(json_object_get(r, "kind")) ?: "", kind))
+			found = json_incref(r);
+	json_decref(runs);
+	return found;
+}
+
 json_t *tl_ended_run(const struct tl_lab *L, long timeout_ms)
 {
 	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;

@@ -91,6 +91,10 @@ long long tl_status_epoch(const struct tl_lab *L);
 
 /* The newest run of /v1/runs (new ref) or NULL. */
 json_t *tl_newest_run(const struct tl_lab *L);
+/* The newest run of that kind (new ref), or NULL: a store that lost its
+ * history records a rewind it sees again as a run of its own, which may be
+ * newer than the failover a test looks at. */
+json_t *tl_newest_run_of(const struct tl_lab *L, const char *kind);
 /* The newest run once it has ended (its outcome no longer "running"): the
  * machine rests a moment before the run's figures are written. */
 json_t *tl_ended_run(const struct tl_lab *L, long timeout_ms);
