@@ -412,16 +412,9 @@ START_TEST(test_rewind_seen_again_after_lost_history_is_its_own_run)
 	json_decref(run);
 	/* us-east answers again with its last_rewind: a rewind run counts it. */
 	json_t *rewind = NULL;
-	for (uint64_t end = time_mono_ms() + 15000; !rewind && time_mono_ms() < end;) {
-		json_t *runs = tl_orch_get(&L, "/v1/runs"), *r;
-		size_t i;
-		json_array_foreach(json_object_get(runs, "runs"), i, r)
-			if (!strcmp(json_string_value(json_object_get(r, "kind")) ?: "", "rewind"))
-				rewind = json_incref(r);
-		json_decref(runs);
-		if (!rewind)
+	for (uint64_t end = time_mono_ms() + 15000; !rewind && time_mono_ms() < end;)
+		if (!(rewind = tl_newest_run_of(&L, "rewind")))
 			time_sleep_ms(100);
-	}
 	ck_assert_msg(rewind, "the rewind seen again is in no run of its own; see %s", L.log);
 	ck_assert_str_eq(json_string_value(json_object_get(rewind, "from_site")) ?: "", "us-east");
 	ck_assert_int_eq(json_integer_value(json_object_get(rewind, "rpo_records")), records);
