@@ -29,6 +29,8 @@
  * the primary's lease holds); the replica reports it in its status, so
  * drorchd can tell a primary its replicas still reach but that can no
  * longer take writes from one that is fine.
+ * While a replica applies a shipment, GET /v1/wal/vouch renews the lease
+ * in its stead and acks nothing (VOUCHING, below).
  * The fetch acknowledges from - 1 only if it is admitted: a fetch answered
  * 409 (stale or newer epoch, a binary below the FCV, beyond the primary's
  * end, diverged), 410 or 503 acks nothing and renews no lease.
@@ -604,6 +606,19 @@ static int check_fetch(struct site *s, const struct fetch *f, uint64_t *epoch,
 	return 0;
 }
 
+/* A 200 answer's lease headers: a fresh X-Drorch-Lease-Nonce, and
+ * X-Drorch-Primary-Writable, whether this primary's lease holds now. */
+static void lease_headers(struct site *s, struct http_resp *resp)
+{
+	char nonce[SITE_NONCE_MAX], why[300];
+	site_nonce(s, nonce, sizeof(nonce));
+	http_resp_header(resp, "X-Drorch-Lease-Nonce", nonce);
+	pthread_mutex_lock(&s->mu);
+	bool writable = site_writable_locked(s, time_mono_ms(), why, sizeof(why));
+	pthread_mutex_unlock(&s->mu);
+	http_resp_header(resp, "X-Drorch-Primary-Writable", writable ? "1" : "0");
+}
+
 /* X-Drorch-Fcv: this primary's FCV (INITIAL FCV). */
 static void fcv_header(struct site *s, struct http_resp *resp)
 {
@@ -659,16 +674,66 @@ void repl_route_wal(struct site *s, const struct http_req *req, struct http_resp
 	else
 		reply_frame(resp, f.json, format, epoch, &now, recs, len);
 	if (resp->status == 200) {
-		char nonce[SITE_NONCE_MAX], why[300];
-		site_nonce(s, nonce, sizeof(nonce));
-		http_resp_header(resp, "X-Drorch-Lease-Nonce", nonce);
-		pthread_mutex_lock(&s->mu);
-		bool writable = site_writable_locked(s, time_mono_ms(), why, sizeof(why));
-		pthread_mutex_unlock(&s->mu);
-		http_resp_header(resp, "X-Drorch-Primary-Writable", writable ? "1" : "0");
+		lease_headers(s, resp);
 		fcv_header(s, resp);
 	}
 	free(recs);
+}
+
+/*
+ * Records a vouch (VOUCHING): the lease credit of a replica whose fetch was
+ * admitted at this epoch, as of its echoed nonce and never backwards; it
+ * acks nothing.  0, or an HTTP status with err[].
+ */
+static int note_vouch(struct site *s, const struct fetch *f, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&s->mu);
+	int status = admit_fetch_locked(s, f, err, errlen);
+	if (status == 0 && s->faults.drop_replication) {
+		snprintf(err, errlen, "replication dropped (injected fault)");
+		status = 503;
+	}
+	struct peer *p = NULL;
+	for (int i = 0; i < s->npeers && !p && status == 0; i++)
+		if (!strcmp(s->peers[i].name, f->replica) && s->peers[i].epoch == f->epoch)
+			p = &s->peers[i];
+	if (status == 0 && !p) {
+		snprintf(err, errlen, "no fetch of replica %s was admitted at epoch %" PRIu64
+			 ": it vouches for nothing", f->replica, f->epoch);
+		status = 409;
+	}
+	if (p) {
+		p->confirmed = f->confirmed;
+		if (f->lease_credit > p->lease_credit_ms)
+			p->lease_credit_ms = f->lease_credit;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return status;
+}
+
+void repl_route_vouch(struct site *s, const struct http_req *req, struct http_resp *resp)
+{
+	struct fetch f = { .from = 1 };
+	uint64_t confirmed;
+	char err[300];
+	if (!admin_authorized(s, req, resp) ||
+	    parse_u64_arg(req, "epoch", true, 0, &f.epoch, resp) ||
+	    parse_u64_arg(req, "confirmed", false, 0, &confirmed, resp) ||
+	    parse_nonce_arg(s, req, &f, resp))
+		return;
+	f.replica = http_req_query(req, "replica");
+	f.confirmed = confirmed != 0;
+	if (!f.replica || !*f.replica || strlen(f.replica) >= sizeof(((struct peer *)0)->name)) {
+		http_resp_error(resp, 400, "replica: a name of 1..63 bytes is required");
+		return;
+	}
+	int status = note_vouch(s, &f, err, sizeof(err));
+	if (status) {
+		http_resp_error(resp, status, "%s", err);
+		return;
+	}
+	http_resp_json(resp, 200, json_pack("{s:I}", "epoch", (json_int_t)f.epoch));
+	lease_headers(s, resp);
 }
 
 void repl_route_snapshot(struct site *s, const struct http_req *req, struct http_resp *resp)
@@ -830,6 +895,7 @@ json_t *repl_follow_json(struct site *s)
 		"snapshots", (json_int_t)f->snapshots, "last_error", f->last_error);
 	if (j) {
 		json_object_set_new(j, "primary_writable", json_boolean(f->primary_writable));
+		json_object_set_new(j, "vouches", json_integer((json_int_t)f->vouches));
 		json_object_set_new(j, "lag_exact", json_boolean(exact));
 		json_object_set_new(j, "applied_commit_ms", json_integer((json_int_t)ki.applied_commit_ms));
 		json_object_set_new(j, "primary_last_commit_ms",
@@ -1263,6 +1329,44 @@ static bool plan_changed(void *ctx)
 	return changed;
 }
 
+/*
+ * VOUCHING.  A fetch renews the primary's lease as of the nonce of the
+ * primary's previous answer, so it renews nothing while the replica
+ * applies that answer's records: a slow disk or a starved CPU that makes
+ * the apply outlast the lease would stop a replica in contact from
+ * vouching, and the primary would refuse writes with nobody about to
+ * replace it.  So while an apply lasts, the voucher thread sends
+ *
+ *   GET /v1/wal/vouch?epoch=E&replica=NAME&confirmed=0|1&lease_nonce=N
+ *
+ * every quarter lease, echoing the newest nonce that primary handed out
+ * (the answer being applied, then each vouch's answer).  It renews the
+ * lease as a fetch does, as of the nonce's instant, and acks nothing.  It
+ * is sent only while the site still follows that primary at that epoch,
+ * checked under s->mu before each send, so a fenced or repointed replica
+ * vouches for nothing after its role changed: the nonce it echoes was
+ * handed out before the change, as a fetch's would be.  Every answer whose
+ * nonce may be echoed moves last_contact_ms when it comes, the fetch's
+ * before its apply and each vouch's, under s->mu with the nonce: a fence's
+ * primary_contact_ms_ago, drorchd's bound on when this replica can last
+ * have renewed the old primary's lease, stays true.
+ */
+
+/* A 200 answer's records are about to be applied; its nonce is the one to
+ * vouch with. */
+static void applying_begin(struct site *s, const char *primary, uint64_t epoch,
+			   const char *nonce)
+{
+	pthread_mutex_lock(&s->mu);
+	struct follow_status *f = &s->follow;
+	f->applying_since = time_mono_ms();
+	f->last_contact_ms = f->applying_since;  /* see the fence's primary_contact_ms_ago */
+	f->applying_epoch = epoch;
+	snprintf(f->applying_primary, sizeof(f->applying_primary), "%s", primary);
+	snprintf(f->applying_nonce, sizeof(f->applying_nonce), "%s", nonce);
+	pthread_mutex_unlock(&s->mu);
+}
+
 /* One long-poll round with the primary: fetch (and so ack), apply, flush. */
 static int follow_once(struct site *s, struct httpc *c, const char *primary, uint64_t epoch)
 {
@@ -1317,6 +1421,7 @@ static int follow_once(struct site *s, struct httpc *c, const char *primary, uin
 		httpc_resp_header(&r, "X-Drorch-Primary-Writable", writable, sizeof(writable));
 	if (r.status == 200) {
 		adopt_primary_fcv(s, &r);
+		applying_begin(s, primary, epoch, answer_nonce);
 		rc = apply_answer(s, &r, from, primary, epoch, &plast, &plast_commit, err,
 				  sizeof(err));
 	}
@@ -1326,6 +1431,10 @@ static int follow_once(struct site *s, struct httpc *c, const char *primary, uin
 		snprintf(err, sizeof(err), "HTTP %ld: %.200s", r.status, r.body);
 	httpc_resp_free(&r);
 	pthread_mutex_lock(&s->mu);
+	if (s->follow.applying_since) {  /* a vouch may have brought a newer nonce */
+		snprintf(answer_nonce, sizeof(answer_nonce), "%s", s->follow.applying_nonce);
+		s->follow.applying_since = 0;
+	}
 	if (rc == 0 && r.status == 200) {
 		uint64_t now = time_mono_ms();
 		wal_get_stats(s->wal, &ws);
@@ -1393,11 +1502,100 @@ static void *follower_main(void *arg)
 	return NULL;
 }
 
+/* Stops the follower and, if it runs, the voucher. */
+static void repl_follower_stop_threads(struct site *s, bool voucher)
+{
+	pthread_mutex_lock(&s->mu);
+	s->stopping = true;
+	pthread_cond_broadcast(&s->role_cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->follower, NULL);
+	if (voucher)
+		pthread_join(s->voucher, NULL);
+}
+
+/* The voucher's period: a quarter of the lease, 20 ms at least.  Under s->mu. */
+static uint64_t vouch_period_locked(const struct site *s)
+{
+	return s->lease_ms / 4 > 20 ? s->lease_ms / 4 : 20;
+}
+
+/* Under s->mu: the url of a vouch due now (VOUCHING), "" when none is. */
+static void vouch_due_locked(struct site *s, uint64_t now, char *url, size_t len)
+{
+	const struct follow_status *f = &s->follow;
+	uint64_t last = f->vouched_ms > f->applying_since ? f->vouched_ms : f->applying_since;
+	url[0] = '\0';
+	if (!f->applying_since || !f->applying_nonce[0] || now - last < vouch_period_locked(s) ||
+	    s->role.role != ROLE_REPLICA || s->rewinding || s->role.epoch != f->applying_epoch ||
+	    strcmp(s->role.primary, f->applying_primary) != 0)
+		return;
+	snprintf(url, len, "http://%s/v1/wal/vouch?epoch=%" PRIu64 "&replica=%s&confirmed=%d"
+		 "&lease_nonce=%s", f->applying_primary, f->applying_epoch, s->name, s->confirmed,
+		 f->applying_nonce);
+}
+
+/* Sends one vouch; a 200's nonce becomes the one to echo next. */
+static void vouch_once(struct site *s, struct httpc *c, const char *url, uint64_t epoch)
+{
+	struct httpc_resp r;
+	char err[300], nonce[SITE_NONCE_MAX] = "";
+	uint64_t timeout;
+	pthread_mutex_lock(&s->mu);
+	timeout = vouch_period_locked(s) * 2;
+	pthread_mutex_unlock(&s->mu);
+	if (httpc_request(c, "GET", url, s->token, NULL, 0, (long)timeout, &r, err,
+			  sizeof(err)) != 0)
+		return;
+	bool ok = r.status == 200 &&
+		  httpc_resp_header(&r, "X-Drorch-Lease-Nonce", nonce, sizeof(nonce)) && nonce[0];
+	httpc_resp_free(&r);
+	pthread_mutex_lock(&s->mu);
+	struct follow_status *f = &s->follow;
+	if (ok && f->applying_since && f->applying_epoch == epoch) {
+		snprintf(f->applying_nonce, sizeof(f->applying_nonce), "%s", nonce);
+		f->last_contact_ms = time_mono_ms();
+		f->vouches++;
+	}
+	f->vouched_ms = time_mono_ms();
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* It polls rather than waits on role_cv, which every fetch round signals:
+ * at most 20 wake-ups a second, none per round. */
+static void *voucher_main(void *arg)
+{
+	struct site *s = arg;
+	struct httpc *c = httpc_new();
+	for (;;) {
+		char url[600];
+		pthread_mutex_lock(&s->mu);
+		bool stop = s->stopping || !c;
+		uint64_t epoch = s->follow.applying_epoch, nap = vouch_period_locked(s) / 2;
+		vouch_due_locked(s, time_mono_ms(), url, sizeof(url));
+		pthread_mutex_unlock(&s->mu);
+		if (stop)
+			break;
+		if (url[0])
+			vouch_once(s, c, url, epoch);
+		else
+			time_sleep_ms(nap < 50 ? nap : 50);
+	}
+	httpc_free(c);
+	return NULL;
+}
+
 int repl_follower_start(struct site *s, char *err, size_t errlen)
 {
 	int rc = pthread_create(&s->follower, NULL, follower_main, s);
 	if (rc != 0) {
 		snprintf(err, errlen, "start replication follower: %s", strerror(rc));
+		return -1;
+	}
+	rc = pthread_create(&s->voucher, NULL, voucher_main, s);
+	if (rc != 0) {
+		snprintf(err, errlen, "start replication voucher: %s", strerror(rc));
+		repl_follower_stop_threads(s, false);
 		return -1;
 	}
 	s->follower_started = true;
@@ -1408,10 +1606,6 @@ void repl_follower_stop(struct site *s)
 {
 	if (!s->follower_started)
 		return;
-	pthread_mutex_lock(&s->mu);
-	s->stopping = true;
-	pthread_cond_broadcast(&s->role_cv);
-	pthread_mutex_unlock(&s->mu);
-	pthread_join(s->follower, NULL);
+	repl_follower_stop_threads(s, true);
 	s->follower_started = false;
 }

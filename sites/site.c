@@ -899,10 +899,13 @@ void site_http_handler(void *ctx, const struct http_req *req, struct http_resp *
 		admin_route(s, req, resp);
 	else if (is(req, "GET", "/v1/wal"))
 		repl_route_wal(s, req, resp);
+	else if (is(req, "GET", "/v1/wal/vouch"))
+		repl_route_vouch(s, req, resp);
 	else if (is(req, "GET", "/v1/snapshot"))
 		repl_route_snapshot(s, req, resp);
 	else if (!strcmp(req->path, "/v1/status") || !strcmp(req->path, "/healthz") ||
-		 !strcmp(req->path, "/v1/wal") || !strcmp(req->path, "/v1/snapshot"))
+		 !strcmp(req->path, "/v1/wal") || !strcmp(req->path, "/v1/wal/vouch") ||
+		 !strcmp(req->path, "/v1/snapshot"))
 		http_resp_error(resp, 405, "method %s not allowed on %s", req->method, req->path);
 	else
 		http_resp_error(resp, 404, "no route for %s %s", req->method, req->path);

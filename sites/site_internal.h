@@ -65,6 +65,16 @@ struct follow_status {
 	char nonce_primary[ROLE_ADDR_MAX];
 	uint64_t nonce_epoch;
 	bool primary_writable;     /* the primary's last answer said its lease holds */
+	/* A shipment being applied (VOUCHING in repl.c): when its answer came
+	 * (monotonic ms; 0 when none is), from which primary at which epoch,
+	 * and the newest lease nonce that primary handed out since, which the
+	 * voucher echoes while the apply lasts and the next fetch echoes after. */
+	uint64_t applying_since;
+	char applying_primary[ROLE_ADDR_MAX];
+	uint64_t applying_epoch;
+	char applying_nonce[SITE_NONCE_MAX];
+	uint64_t vouched_ms;       /* monotonic: the voucher's last vouch was answered */
+	uint64_t vouches;          /* vouches answered 200 since start */
 	/* The primary refused this site's log as diverged: the lowest LSN its
 	 * 409 answers named (0 = no divergence known), for that primary at
 	 * that epoch.  Cleared by a fetch that is admitted, and by a rewind. */
@@ -131,7 +141,8 @@ struct site {
 	struct site_metrics *metrics; /* histograms (metrics.c); lock-free */
 
 	pthread_t follower;
-	bool follower_started;
+	pthread_t voucher;         /* repl.c VOUCHING */
+	bool follower_started;     /* both threads */
 	bool stopping;
 	struct follow_status follow;
 };
@@ -174,6 +185,7 @@ void site_checkpoint(struct site *s);
 /* ---- repl.c ---- */
 void repl_route_wal(struct site *s, const struct http_req *req, struct http_resp *resp);
 void repl_route_snapshot(struct site *s, const struct http_req *req, struct http_resp *resp);
+void repl_route_vouch(struct site *s, const struct http_req *req, struct http_resp *resp);
 /* Waits (up to the sync timeout) until `quorum` replicas hold lsn. */
 int repl_wait_quorum(struct site *s, uint64_t lsn, uint64_t epoch, char *err, size_t errlen);
 /* Under s->mu: wakes every sync writer (the role, mode or quorum changed). */

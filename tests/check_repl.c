@@ -406,6 +406,36 @@ static long faults(const struct th_site *s, const char *body)
 	return th_site_req(s, "POST", "/v1/admin/faults", true, body, strlen(body), NULL, NULL);
 }
 
+/* Replicas whose every shipment takes 1.5 s to fsync, past the 400 ms
+ * lease, still follow: their vouches keep the async primary writable
+ * (before them, a fetch renewed the lease only after the apply, and the
+ * primary refused writes with no one about to replace it). */
+START_TEST(test_replicas_applying_on_a_slow_disk_keep_the_lease)
+{
+	const char *extra[] = { "--enable-faults", "--lease-ms", "400", NULL };
+	cluster("async", 1, extra);
+	put_n(&A, "ok", 0, 3);
+	ck_assert(wait_applied(&B, 3, 5000) && wait_applied(&C, 3, 5000));
+	ck_assert_int_eq(faults(&B, "{\"slow_fsync_ms\":1500}"), 200);
+	ck_assert_int_eq(faults(&C, "{\"slow_fsync_ms\":1500}"), 200);
+	int refused = 0, acked = 0;
+	for (uint64_t end = time_mono_ms() + 3500; time_mono_ms() < end; time_sleep_ms(50)) {
+		char key[32];
+		snprintf(key, sizeof(key), "slow-%d", acked + refused);
+		if (th_site_put(&A, key) == 200)
+			acked++;
+		else
+			refused++;
+	}
+	ck_assert_msg(refused == 0, "the primary refused %d of %d writes", refused, acked + refused);
+	ck_assert_int_gt(th_site_status_int(&B, "replication", "vouches") +
+			 th_site_status_int(&C, "replication", "vouches"), 0);
+	ck_assert_int_eq(faults(&B, "{\"clear\":true}"), 200);
+	ck_assert_int_eq(faults(&C, "{\"clear\":true}"), 200);
+	ck_assert(wait_applied(&B, 3 + acked, 10000));
+}
+END_TEST
+
 START_TEST(test_fault_injection_for_drills)
 {
 	const char *extra[] = { "--enable-faults", "--sync-timeout-ms", "400", NULL };
@@ -1037,6 +1067,7 @@ static Suite *repl_suite(void)
 	tcase_add_test(tc, test_async_lag_under_load_then_zero_when_idle);
 	tcase_add_test(tc, test_old_primary_cannot_ack_after_replicas_move_to_new_epoch);
 	tcase_add_test(tc, test_isolated_async_primary_stops_acking_within_lease);
+	tcase_add_test(tc, test_replicas_applying_on_a_slow_disk_keep_the_lease);
 	tcase_add_test(tc, test_replica_catches_up_after_restart);
 	tcase_add_test(tc, test_snapshot_catch_up_after_checkpoints);
 	tcase_add_test(tc, test_admin_api_needs_token_and_checks_input);

@@ -202,6 +202,54 @@ START_TEST(test_late_replica_fetch_renews_no_lease)
 }
 END_TEST
 
+/* A replica's vouch (sent while it applies a shipment) renews the lease as
+ * a fetch does: as of its nonce, only for a replica whose fetch was
+ * admitted at that epoch, and a late one renews nothing. */
+START_TEST(test_late_vouch_renews_no_lease)
+{
+	const char *lease[] = { "--lease-ms", "400", NULL };
+	start(&A, lease);
+	const char *role = "{\"role\":\"primary\",\"epoch\":1,\"mode\":\"async\",\"quorum\":1,"
+			   "\"lease_replicas\":1}";
+	ck_assert_int_eq(admin(&A, "role", role, NULL), 200);
+	char old[64], fresh[64], path[256];
+	nonce_of(&A, old, sizeof(old));
+	snprintf(path, sizeof(path), "/v1/wal/vouch?epoch=1&replica=r&confirmed=1&lease_nonce=%s",
+		 old);
+	ck_assert_int_eq(th_site_req(&A, "GET", path, true, NULL, 0, NULL, NULL), 409);  /* no fetch */
+	time_sleep_ms(600);
+	ck_assert_int_eq(th_site_put(&A, "expired"), 503);
+	snprintf(path, sizeof(path), "/v1/wal?from=1&epoch=1&replica=r&confirmed=1&lease_nonce=%s",
+		 old);
+	ck_assert_int_eq(th_site_req(&A, "GET", path, true, NULL, 0, NULL, NULL), 200);
+	snprintf(path, sizeof(path), "/v1/wal/vouch?epoch=1&replica=r&confirmed=1&lease_nonce=%s",
+		 old);
+	ck_assert_int_eq(th_site_req(&A, "GET", path, true, NULL, 0, NULL, NULL), 200);
+	ck_assert_int_eq(th_site_put(&A, "late-vouch"), 503);
+	nonce_of(&A, fresh, sizeof(fresh));
+	snprintf(path, sizeof(path), "/v1/wal/vouch?epoch=0&replica=r&confirmed=1&lease_nonce=%s",
+		 fresh);
+	ck_assert_int_eq(th_site_req(&A, "GET", path, true, NULL, 0, NULL, NULL), 409);  /* stale */
+	snprintf(path, sizeof(path), "/v1/wal/vouch?epoch=1&replica=r&lease_nonce=%s", fresh);
+	ck_assert_int_eq(th_site_req(&A, "GET", path, true, NULL, 0, NULL, NULL), 200);
+	ck_assert_int_eq(th_site_put(&A, "unconfirmed-vouch"), 503);
+	snprintf(path, sizeof(path), "/v1/wal/vouch?epoch=1&replica=r&confirmed=1&lease_nonce=%s",
+		 fresh);
+	char *body = NULL;
+	ck_assert_int_eq(th_site_req(&A, "GET", path, true, NULL, 0, &body, NULL), 200);
+	ck_assert_ptr_nonnull(strstr(body ?: "", "\"epoch\":1"));
+	free(body);
+	ck_assert_int_eq(th_site_put(&A, "fresh-vouch"), 200);
+	ck_assert_int_eq(th_site_req(&A, "GET", "/v1/wal/vouch?epoch=1&replica=r&lease_nonce=bogus",
+				     true, NULL, 0, NULL, NULL), 400);
+	ck_assert_int_eq(th_site_req(&A, "GET", "/v1/wal/vouch?epoch=1", true, NULL, 0, NULL, NULL),
+			 400);
+	ck_assert_int_eq(th_site_req(&A, "GET", "/v1/wal/vouch?epoch=1&replica=r", false, NULL, 0,
+				     NULL, NULL), 401);
+	ck_assert_int_eq(th_site_req(&A, "POST", "/v1/wal/vouch", true, NULL, 0, NULL, NULL), 405);
+}
+END_TEST
+
 /* ---- lost metadata ----------------------------------------------------------------- */
 
 START_TEST(test_site_without_state_json_comes_back_read_only)
@@ -506,6 +554,7 @@ static Suite *sitefaults_suite(void)
 	tcase_add_test(tc, test_late_fcv_command_renews_no_lease);
 	tcase_add_test(tc, test_command_from_before_a_restart_confirms_nothing);
 	tcase_add_test(tc, test_late_replica_fetch_renews_no_lease);
+	tcase_add_test(tc, test_late_vouch_renews_no_lease);
 	tcase_add_test(tc, test_site_without_state_json_comes_back_read_only);
 	tcase_add_test(tc, test_damaged_wal_leaves_the_site_behind);
 	tcase_add_test(tc, test_incomplete_store_is_quarantined_and_refetched);
