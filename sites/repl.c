@@ -1535,24 +1535,30 @@ static void vouch_due_locked(struct site *s, uint64_t now, char *url, size_t len
 		 f->applying_nonce);
 }
 
-/* Sends one vouch; a 200's nonce becomes the one to echo next. */
-static void vouch_once(struct site *s, struct httpc *c, const char *url, uint64_t epoch)
+/* Sends one vouch to primary at epoch; a 200's nonce becomes the one to
+ * echo next.  Answered or not, the next is a period later. */
+static void vouch_once(struct site *s, struct httpc *c, const char *url, const char *primary,
+		       uint64_t epoch)
 {
 	struct httpc_resp r;
 	char err[300], nonce[SITE_NONCE_MAX] = "";
+	bool ok = false;
 	uint64_t timeout;
 	pthread_mutex_lock(&s->mu);
-	timeout = vouch_period_locked(s) * 2;
+	timeout = vouch_period_locked(s) * 2;  /* at most 1 s: a stop waits for it */
 	pthread_mutex_unlock(&s->mu);
+	if (timeout > 1000)
+		timeout = 1000;
 	if (httpc_request(c, "GET", url, s->token, NULL, 0, (long)timeout, &r, err,
-			  sizeof(err)) != 0)
-		return;
-	bool ok = r.status == 200 &&
-		  httpc_resp_header(&r, "X-Drorch-Lease-Nonce", nonce, sizeof(nonce)) && nonce[0];
-	httpc_resp_free(&r);
+			  sizeof(err)) == 0) {
+		ok = r.status == 200 &&
+		     httpc_resp_header(&r, "X-Drorch-Lease-Nonce", nonce, sizeof(nonce)) && nonce[0];
+		httpc_resp_free(&r);
+	}
 	pthread_mutex_lock(&s->mu);
 	struct follow_status *f = &s->follow;
-	if (ok && f->applying_since && f->applying_epoch == epoch) {
+	if (ok && f->applying_since && f->applying_epoch == epoch &&
+	    !strcmp(f->applying_primary, primary)) {
 		snprintf(f->applying_nonce, sizeof(f->applying_nonce), "%s", nonce);
 		f->last_contact_ms = time_mono_ms();
 		f->vouches++;
@@ -1568,16 +1574,17 @@ static void *voucher_main(void *arg)
 	struct site *s = arg;
 	struct httpc *c = httpc_new();
 	for (;;) {
-		char url[600];
+		char url[600], primary[ROLE_ADDR_MAX];
 		pthread_mutex_lock(&s->mu);
 		bool stop = s->stopping || !c;
 		uint64_t epoch = s->follow.applying_epoch, nap = vouch_period_locked(s) / 2;
+		snprintf(primary, sizeof(primary), "%s", s->follow.applying_primary);
 		vouch_due_locked(s, time_mono_ms(), url, sizeof(url));
 		pthread_mutex_unlock(&s->mu);
 		if (stop)
 			break;
 		if (url[0])
-			vouch_once(s, c, url, epoch);
+			vouch_once(s, c, url, primary, epoch);
 		else
 			time_sleep_ms(nap < 50 ? nap : 50);
 	}
