@@ -97,7 +97,7 @@ field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 
 # Numbers (or NA) on stdin -> "median min max", or "NA NA NA".
 spread() {
-	grep -v '^NA$' | grep . | sort -g | awk '
+	{ grep -v '^NA$' || true; } | { grep . || true; } | sort -g | awk '
 		{ v[NR] = $1 }
 		END {
 			if (NR == 0) { print "NA NA NA"; exit }
