@@ -175,30 +175,45 @@ START_TEST(test_command_from_before_a_restart_confirms_nothing)
 }
 END_TEST
 
-START_TEST(test_late_replica_fetch_renews_no_lease)
+/* A confirmed replica r's fetch and vouch at epoch 1, but for the nonce. */
+#define FETCH_ECHOING "/v1/wal?from=1&epoch=1&replica=r&confirmed=1&lease_nonce="
+#define VOUCH_ECHOING "/v1/wal/vouch?epoch=1&replica=r&confirmed=1&lease_nonce="
+
+/* GET path_head followed by nonce (a lease_nonce echoed): its status. */
+static long get_echoing(const struct th_site *s, const char *path_head, const char *nonce)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s%s", path_head, nonce);
+	return th_site_req(s, "GET", path, true, NULL, 0, NULL, NULL);
+}
+
+/* A as the primary at epoch 1 with a 400 ms lease that one confirmed
+ * replica renews. */
+static void primary_renewed_by_one_replica(void)
 {
 	const char *lease[] = { "--lease-ms", "400", NULL };
 	start(&A, lease);
 	const char *role = "{\"role\":\"primary\",\"epoch\":1,\"mode\":\"async\",\"quorum\":1,"
 			   "\"lease_replicas\":1}";
 	ck_assert_int_eq(admin(&A, "role", role, NULL), 200);
-	char old[64], fresh[64], path[256];
+}
+
+START_TEST(test_late_replica_fetch_renews_no_lease)
+{
+	primary_renewed_by_one_replica();
+	char old[64], fresh[64];
 	nonce_of(&A, old, sizeof(old));
 	time_sleep_ms(600);
 	ck_assert_int_eq(th_site_put(&A, "expired"), 503);
 	/* A confirmed replica's fetch held back by the network echoes an old
 	 * nonce: admitted (it acks), but the lease stays expired. */
-	snprintf(path, sizeof(path), "/v1/wal?from=1&epoch=1&replica=r&confirmed=1&lease_nonce=%s",
-		 old);
-	ck_assert_int_eq(th_site_req(&A, "GET", path, true, NULL, 0, NULL, NULL), 200);
+	ck_assert_int_eq(get_echoing(&A, FETCH_ECHOING, old), 200);
 	ck_assert_int_eq(th_site_put(&A, "late-fetch"), 503);
 	nonce_of(&A, fresh, sizeof(fresh));
-	snprintf(path, sizeof(path), "/v1/wal?from=1&epoch=1&replica=r&confirmed=1&lease_nonce=%s",
-		 fresh);
-	ck_assert_int_eq(th_site_req(&A, "GET", path, true, NULL, 0, NULL, NULL), 200);
+	ck_assert_int_eq(get_echoing(&A, FETCH_ECHOING, fresh), 200);
 	ck_assert_int_eq(th_site_put(&A, "fresh-fetch"), 200);
-	snprintf(path, sizeof(path), "/v1/wal?from=1&epoch=1&replica=r&lease_nonce=bogus");
-	ck_assert_int_eq(th_site_req(&A, "GET", path, true, NULL, 0, NULL, NULL), 400);
+	ck_assert_int_eq(get_echoing(&A, "/v1/wal?from=1&epoch=1&replica=r&lease_nonce=", "bogus"),
+			 400);
 }
 END_TEST
 
@@ -207,41 +222,27 @@ END_TEST
  * admitted at that epoch, and a late one renews nothing. */
 START_TEST(test_late_vouch_renews_no_lease)
 {
-	const char *lease[] = { "--lease-ms", "400", NULL };
-	start(&A, lease);
-	const char *role = "{\"role\":\"primary\",\"epoch\":1,\"mode\":\"async\",\"quorum\":1,"
-			   "\"lease_replicas\":1}";
-	ck_assert_int_eq(admin(&A, "role", role, NULL), 200);
+	primary_renewed_by_one_replica();
 	char old[64], fresh[64], path[256];
 	nonce_of(&A, old, sizeof(old));
-	snprintf(path, sizeof(path), "/v1/wal/vouch?epoch=1&replica=r&confirmed=1&lease_nonce=%s",
-		 old);
-	ck_assert_int_eq(th_site_req(&A, "GET", path, true, NULL, 0, NULL, NULL), 409);  /* no fetch */
+	ck_assert_int_eq(get_echoing(&A, VOUCH_ECHOING, old), 409);  /* no fetch admitted yet */
 	time_sleep_ms(600);
 	ck_assert_int_eq(th_site_put(&A, "expired"), 503);
-	snprintf(path, sizeof(path), "/v1/wal?from=1&epoch=1&replica=r&confirmed=1&lease_nonce=%s",
-		 old);
-	ck_assert_int_eq(th_site_req(&A, "GET", path, true, NULL, 0, NULL, NULL), 200);
-	snprintf(path, sizeof(path), "/v1/wal/vouch?epoch=1&replica=r&confirmed=1&lease_nonce=%s",
-		 old);
-	ck_assert_int_eq(th_site_req(&A, "GET", path, true, NULL, 0, NULL, NULL), 200);
+	ck_assert_int_eq(get_echoing(&A, FETCH_ECHOING, old), 200);
+	ck_assert_int_eq(get_echoing(&A, VOUCH_ECHOING, old), 200);
 	ck_assert_int_eq(th_site_put(&A, "late-vouch"), 503);
 	nonce_of(&A, fresh, sizeof(fresh));
-	snprintf(path, sizeof(path), "/v1/wal/vouch?epoch=0&replica=r&confirmed=1&lease_nonce=%s",
-		 fresh);
-	ck_assert_int_eq(th_site_req(&A, "GET", path, true, NULL, 0, NULL, NULL), 409);  /* stale */
-	snprintf(path, sizeof(path), "/v1/wal/vouch?epoch=1&replica=r&lease_nonce=%s", fresh);
-	ck_assert_int_eq(th_site_req(&A, "GET", path, true, NULL, 0, NULL, NULL), 200);
+	ck_assert_int_eq(get_echoing(&A, "/v1/wal/vouch?epoch=0&replica=r&confirmed=1&lease_nonce=",
+				     fresh), 409);  /* a stale epoch */
+	ck_assert_int_eq(get_echoing(&A, "/v1/wal/vouch?epoch=1&replica=r&lease_nonce=", fresh), 200);
 	ck_assert_int_eq(th_site_put(&A, "unconfirmed-vouch"), 503);
-	snprintf(path, sizeof(path), "/v1/wal/vouch?epoch=1&replica=r&confirmed=1&lease_nonce=%s",
-		 fresh);
+	snprintf(path, sizeof(path), "%s%s", VOUCH_ECHOING, fresh);
 	char *body = NULL;
 	ck_assert_int_eq(th_site_req(&A, "GET", path, true, NULL, 0, &body, NULL), 200);
 	ck_assert_ptr_nonnull(strstr(body ?: "", "\"epoch\":1"));
 	free(body);
 	ck_assert_int_eq(th_site_put(&A, "fresh-vouch"), 200);
-	ck_assert_int_eq(th_site_req(&A, "GET", "/v1/wal/vouch?epoch=1&replica=r&lease_nonce=bogus",
-				     true, NULL, 0, NULL, NULL), 400);
+	ck_assert_int_eq(get_echoing(&A, VOUCH_ECHOING, "bogus"), 400);
 	ck_assert_int_eq(th_site_req(&A, "GET", "/v1/wal/vouch?epoch=1", true, NULL, 0, NULL, NULL),
 			 400);
 	ck_assert_int_eq(th_site_req(&A, "GET", "/v1/wal/vouch?epoch=1&replica=r", false, NULL, 0,
