@@ -13,7 +13,8 @@
  *
  * Test builds and drills: DRORCH_TEST_CRASH_AT=ROW_ID makes drorchd kill
  * itself (SIGKILL) right after committing the transition of that row (by
- * its id, or the part before '@'), before the action runs.
+ * its id, or the part before '@'), before the action runs; ROW_ID+ctx,
+ * once that action has kept its context (crash_point).
  * DRORCH_TEST_STEP_MS=N makes every action of a run start N ms after its
  * transition commits, so a test can act while a recovery is in progress.
  */
@@ -179,8 +180,10 @@ static void run_detail_update(struct orch *o, const json_t *keys)
 	json_decref(r);
 }
 
-/* act's work, whoever leads. */
-static int act_once(struct orch *o, enum fsm_action a)
+static void crash_point(struct orch *o, const struct fsm_row *row, const char *phase);
+
+/* act's work, whoever leads; row started it (NULL: a resume). */
+static int act_once(struct orch *o, const struct fsm_row *row, enum fsm_action a)
 {
 	struct act_result *r = calloc(1, sizeof(*r));
 	if (!r) {
@@ -193,6 +196,7 @@ static int act_once(struct orch *o, enum fsm_action a)
 	if (memcmp(&before, &r->ctx, sizeof(before)) != 0 &&
 	    cluster_change(o, edit_ctx, &r->ctx) != 0 && ev >= 0)
 		ev = FSM_E_ACTION_FAILED;  /* what it found is not kept: not acted on */
+	crash_point(o, row, "ctx");
 	for (int i = 0; i < r->nsteps; i++) {
 		run_step(o, r->steps[i].name, r->steps[i].status, r->steps[i].detail);
 		json_decref(r->steps[i].detail);
@@ -252,10 +256,10 @@ static int test_abandons(struct orch *o)
  * failure), and whoever leads next runs the state's action again (resume).
  * A test may drop or fail the result the same way (test_abandons).
  */
-static int act(struct orch *o, enum fsm_action a)
+static int act(struct orch *o, const struct fsm_row *row, enum fsm_action a)
 {
 	uint64_t term = term_of(o);
-	int ev = act_once(o, a);
+	int ev = act_once(o, row, a);
 	int test = ev >= 0 ? test_abandons(o) : 0;
 	if (test > 0) {
 		log_event(LOG_WARN, "orch.action_failed_for_test", "{s:s, s:s}", "action",
@@ -527,9 +531,13 @@ static bool crash_matches(struct orch *o, const struct fsm_row *row, const char 
  * DRORCH_TEST_CRASH_FILE names (read at each transition, so one drorchd can
  * be given crash points one after another).  A crash point is a list of
  * ROW or ROW#N separated by spaces: ROW is a row id or its id before '@';
- * #N the Nth time that row fires in the current run.
+ * #N the Nth time that row fires in the current run.  ROW+ctx (or
+ * ROW#N+ctx) is later: once the action that row started has kept its
+ * context in the cluster row, before its steps and run detail (phase
+ * "ctx"; an action resumed after a restart names no row and never stops
+ * there).
  */
-static void crash_point(struct orch *o, const struct fsm_row *row)
+static void crash_point(struct orch *o, const struct fsm_row *row, const char *phase)
 {
 	const char *at = getenv("DRORCH_TEST_CRASH_AT"), *file = getenv("DRORCH_TEST_CRASH_FILE");
 	char line[512] = "";
@@ -540,9 +548,14 @@ static void crash_point(struct orch *o, const struct fsm_row *row)
 		fclose(f);
 		at = line;
 	}
-	for (const char *p = at ? at : ""; *p; ) {
+	for (const char *p = at ? at : ""; *p && row; ) {
 		size_t len = strcspn(p, " ");
-		if (len && crash_matches(o, row, p, len)) {
+		const char *plus = memchr(p, '+', len);
+		size_t idlen = plus ? (size_t)(plus - p) : len;
+		bool at_phase = plus ? phase && len - idlen - 1 == strlen(phase) &&
+					       !strncmp(plus + 1, phase, strlen(phase))
+				     : !phase;
+		if (idlen && at_phase && crash_matches(o, row, p, idlen)) {
 			log_event(LOG_WARN, "orch.test_crash", "{s:s}", "row", row->id);
 			kill(getpid(), SIGKILL);
 		}
@@ -672,11 +685,11 @@ static const struct fsm_row *feed(struct orch *o, int ev, const char *actor,
 			break;
 		req = NULL;
 		detail = NULL;
-		crash_point(o, row);
+		crash_point(o, row, NULL);
 		step_pause(row);
 		if (row->ends_run)
 			finish_run(o, row->ends_run);
-		ev = act(o, row->action);
+		ev = act(o, row, row->action);
 	}
 	return first;
 }
@@ -898,7 +911,7 @@ static void resume(struct orch *o)
 		if (strcmp(fsm_action_names[a], action) == 0) {
 			log_event(LOG_WARN, "orch.resume", "{s:s, s:s}", "state", fsm_state_names[s],
 				  "action", action);
-			feed(o, act(o, (enum fsm_action)a), "auto", NULL, NULL);
+			feed(o, act(o, NULL, (enum fsm_action)a), "auto", NULL, NULL);
 			return;
 		}
 }

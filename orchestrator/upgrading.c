@@ -98,11 +98,15 @@ int orch_act_swap(struct orch *o, struct act_result *r)
 	}
 	if (strcmp(awaited, next)) {
 		snprintf(r->ctx.awaiting, sizeof(r->ctx.awaiting), "%s", next);
-		orch_result_detail(r, "waiting_for_site_upgrade",
-				   json_pack("{s:s, s:s}", "site", next, "version", plan->to));
 		log_event(LOG_INFO, "orch.swap_wait", "{s:s, s:s}", "site", next, "version",
 			  plan->to);
 	}
+	/* Named at every run, not only when the awaited site changes: the
+	 * context is kept before the run's detail, and a leader killed in
+	 * between left a successor awaiting a site no detail named, so no
+	 * installer swapped it (drchaos seed 99601, async, HA). */
+	orch_result_detail(r, "waiting_for_site_upgrade",
+			   json_pack("{s:s, s:s}", "site", next, "version", plan->to));
 	return -1;  /* ticks raise SITE_SWAPPED */
 }
 

@@ -1444,6 +1444,35 @@ static int behind_once(enum lifecycle lc, const char *crash_row, char path[][64]
 	return path ? (n < cap ? n : cap) : k;
 }
 
+/*
+ * An upgrade's first swap, with drorchd killed once that action has kept
+ * its context (awaiting the site) and before the run's detail names that
+ * site to whoever installs binaries (crash point ROW+ctx): resumed, the
+ * action must name it again, or nobody swaps it and the upgrade waits for
+ * ever (drchaos seed 99601, async, HA: a leader killed there).
+ */
+static void walk_swap_context_crash(enum lifecycle lc, char path[][64], int n,
+				    int (*once)(enum lifecycle, const char *, char[][64], int))
+{
+	for (int i = 0; i < n; i++) {
+		const struct fsm_row *r = fsm_row_by_id(path[i]);
+		if (!r || r->action != FSM_A_SWAP)
+			continue;
+		char spec[512], ctx[600] = "";
+		crash_spec(path, i, spec, sizeof(spec));
+		for (char *tok = strtok(spec, " "); tok; tok = strtok(NULL, " "))
+			snprintf(ctx + strlen(ctx), sizeof(ctx) - strlen(ctx), "%s%s+ctx",
+				 ctx[0] ? " " : "", tok);
+		uint64_t t0 = time_mono_ms();
+		prepare(lc);
+		once(lc, ctx, NULL, 0);
+		fprintf(stderr, "check_lifecycle: %s: crash once %s kept its context: resumed once "
+			"(%.1f s)\n", lifecycles[lc].name, ctx, (double)(time_mono_ms() - t0) / 1000.0);
+		return;
+	}
+	ck_abort_msg("%s: no row of its path swaps a site", lifecycles[lc].name);
+}
+
 /* The reference pass, then a crash after each of its rows (those it is
  * walked for). */
 static void walk(enum lifecycle lc)
@@ -1488,6 +1517,8 @@ static void walk(enum lifecycle lc)
 	}
 	ck_assert_msg(walked + elsewhere > 0, "%s: none of %s in its path %s", lifecycles[lc].name,
 		      lifecycles[lc].walks, said);
+	if (lc == LC_UPGRADE)
+		walk_swap_context_crash(lc, path, n, once);
 	if (elsewhere)
 		fprintf(stderr, "check_lifecycle: %s: %d crash points already walked (sanitizer "
 			"build: each row once)\n", lifecycles[lc].name, elsewhere);
