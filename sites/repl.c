@@ -606,17 +606,32 @@ static int check_fetch(struct site *s, const struct fetch *f, uint64_t *epoch,
 	return 0;
 }
 
-/* A 200 answer's lease headers: a fresh X-Drorch-Lease-Nonce, and
- * X-Drorch-Primary-Writable, whether this primary's lease holds now. */
+/* A 200 answer's lease headers: a fresh X-Drorch-Lease-Nonce,
+ * X-Drorch-Primary-Writable, whether this primary's lease holds now, and
+ * X-Drorch-Lease-Ms, the lease in force (a replica vouches at a quarter of
+ * it when that is shorter than its own). */
 static void lease_headers(struct site *s, struct http_resp *resp)
 {
-	char nonce[SITE_NONCE_MAX], why[300];
+	char nonce[SITE_NONCE_MAX], why[300], ms[24];
 	site_nonce(s, nonce, sizeof(nonce));
 	http_resp_header(resp, "X-Drorch-Lease-Nonce", nonce);
 	pthread_mutex_lock(&s->mu);
 	bool writable = site_writable_locked(s, time_mono_ms(), why, sizeof(why));
+	snprintf(ms, sizeof(ms), "%" PRIu64, s->lease_ms);
 	pthread_mutex_unlock(&s->mu);
 	http_resp_header(resp, "X-Drorch-Primary-Writable", writable ? "1" : "0");
+	http_resp_header(resp, "X-Drorch-Lease-Ms", ms);
+}
+
+/* The X-Drorch-Lease-Ms of a primary's answer; 0 when absent or malformed
+ * (an older primary). */
+static uint64_t answer_lease_ms(const struct httpc_resp *r)
+{
+	char text[24], *end = NULL;
+	if (!httpc_resp_header(r, "X-Drorch-Lease-Ms", text, sizeof(text)))
+		return 0;
+	unsigned long long v = strtoull(text, &end, 10);
+	return end && !*end && text[0] != '-' ? (uint64_t)v : 0;
 }
 
 /* X-Drorch-Fcv: this primary's FCV (INITIAL FCV). */
@@ -1339,7 +1354,8 @@ static bool plan_changed(void *ctx)
  *
  *   GET /v1/wal/vouch?epoch=E&replica=NAME&confirmed=0|1&lease_nonce=N
  *
- * every quarter lease, echoing the newest nonce that primary handed out
+ * every quarter lease (the shorter of its own and the primary's, from the
+ * answers' X-Drorch-Lease-Ms), echoing the newest nonce that primary handed out
  * (the answer being applied, then each vouch's answer).  It renews the
  * lease as a fetch does, as of the nonce's instant, and acks nothing.  It
  * is sent only while the site still follows that primary at that epoch,
@@ -1353,9 +1369,9 @@ static bool plan_changed(void *ctx)
  */
 
 /* A 200 answer's records are about to be applied; its nonce is the one to
- * vouch with. */
+ * vouch with, and lease_ms the primary's lease (0: unknown). */
 static void applying_begin(struct site *s, const char *primary, uint64_t epoch,
-			   const char *nonce)
+			   const char *nonce, uint64_t lease_ms)
 {
 	pthread_mutex_lock(&s->mu);
 	struct follow_status *f = &s->follow;
@@ -1364,6 +1380,7 @@ static void applying_begin(struct site *s, const char *primary, uint64_t epoch,
 	f->applying_epoch = epoch;
 	snprintf(f->applying_primary, sizeof(f->applying_primary), "%s", primary);
 	snprintf(f->applying_nonce, sizeof(f->applying_nonce), "%s", nonce);
+	f->applying_lease_ms = lease_ms;
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -1421,7 +1438,7 @@ static int follow_once(struct site *s, struct httpc *c, const char *primary, uin
 		httpc_resp_header(&r, "X-Drorch-Primary-Writable", writable, sizeof(writable));
 	if (r.status == 200) {
 		adopt_primary_fcv(s, &r);
-		applying_begin(s, primary, epoch, answer_nonce);
+		applying_begin(s, primary, epoch, answer_nonce, answer_lease_ms(&r));
 		rc = apply_answer(s, &r, from, primary, epoch, &plast, &plast_commit, err,
 				  sizeof(err));
 	}
@@ -1514,10 +1531,14 @@ static void repl_follower_stop_threads(struct site *s, bool voucher)
 		pthread_join(s->voucher, NULL);
 }
 
-/* The voucher's period: a quarter of the lease, 20 ms at least.  Under s->mu. */
+/* The voucher's period: a quarter of the shorter of this site's lease and
+ * its primary's, 20 ms at least.  Under s->mu. */
 static uint64_t vouch_period_locked(const struct site *s)
 {
-	return s->lease_ms / 4 > 20 ? s->lease_ms / 4 : 20;
+	uint64_t lease = s->lease_ms, theirs = s->follow.applying_lease_ms;
+	if (theirs && theirs < lease)
+		lease = theirs;
+	return lease / 4 > 20 ? lease / 4 : 20;
 }
 
 /* Under s->mu: the url of a vouch due now (VOUCHING), "" when none is. */
@@ -1543,7 +1564,7 @@ static void vouch_once(struct site *s, struct httpc *c, const char *url, const c
 	struct httpc_resp r;
 	char err[300], nonce[SITE_NONCE_MAX] = "";
 	bool ok = false;
-	uint64_t timeout;
+	uint64_t timeout, lease = 0;
 	pthread_mutex_lock(&s->mu);
 	timeout = vouch_period_locked(s) * 2;  /* at most 1 s: a stop waits for it */
 	pthread_mutex_unlock(&s->mu);
@@ -1553,6 +1574,7 @@ static void vouch_once(struct site *s, struct httpc *c, const char *url, const c
 			  sizeof(err)) == 0) {
 		ok = r.status == 200 &&
 		     httpc_resp_header(&r, "X-Drorch-Lease-Nonce", nonce, sizeof(nonce)) && nonce[0];
+		lease = ok ? answer_lease_ms(&r) : 0;
 		httpc_resp_free(&r);
 	}
 	pthread_mutex_lock(&s->mu);
@@ -1560,6 +1582,7 @@ static void vouch_once(struct site *s, struct httpc *c, const char *url, const c
 	if (ok && f->applying_since && f->applying_epoch == epoch &&
 	    !strcmp(f->applying_primary, primary)) {
 		snprintf(f->applying_nonce, sizeof(f->applying_nonce), "%s", nonce);
+		f->applying_lease_ms = lease;
 		f->last_contact_ms = time_mono_ms();
 		f->vouches++;
 	}

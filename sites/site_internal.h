@@ -73,6 +73,7 @@ struct follow_status {
 	char applying_primary[ROLE_ADDR_MAX];
 	uint64_t applying_epoch;
 	char applying_nonce[SITE_NONCE_MAX];
+	uint64_t applying_lease_ms;  /* that primary's lease, as it last said (0: unknown) */
 	uint64_t vouched_ms;       /* monotonic: the voucher's last vouch was answered */
 	uint64_t vouches;          /* vouches answered 200 since start */
 	/* The primary refused this site's log as diverged: the lowest LSN its

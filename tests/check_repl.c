@@ -406,14 +406,23 @@ static long faults(const struct th_site *s, const char *body)
 	return th_site_req(s, "POST", "/v1/admin/faults", true, body, strlen(body), NULL, NULL);
 }
 
-/* Replicas whose every shipment takes 1.5 s to fsync, past the 400 ms
- * lease, still follow: their vouches keep the async primary writable
+/*
+ * Replicas whose every shipment takes 1.5 s to fsync, past the primary's
+ * 400 ms lease, still follow: their vouches keep the async primary writable
  * (before them, a fetch renewed the lease only after the apply, and the
- * primary refused writes with no one about to replace it). */
-START_TEST(test_replicas_applying_on_a_slow_disk_keep_the_lease)
+ * primary refused writes with no one about to replace it).  replica_extra:
+ * the replicas' options (their own lease may be longer: they vouch at a
+ * quarter of the primary's, which its answers carry).
+ */
+static void slow_replicas_keep_the_lease(const char *const replica_extra[])
 {
-	const char *extra[] = { "--enable-faults", "--lease-ms", "400", NULL };
-	cluster("async", 1, extra);
+	const char *primary_extra[] = { "--enable-faults", "--lease-ms", "400", NULL };
+	start(&A, primary_extra);
+	start(&B, replica_extra);
+	start(&C, replica_extra);
+	ck_assert_int_eq(th_site_role(&A, "primary", 1, NULL, "async", 1), 200);
+	ck_assert_int_eq(th_site_role(&B, "replica", 1, &A, "async", 1), 200);
+	ck_assert_int_eq(th_site_role(&C, "replica", 1, &A, "async", 1), 200);
 	put_n(&A, "ok", 0, 3);
 	ck_assert(wait_applied(&B, 3, 5000) && wait_applied(&C, 3, 5000));
 	ck_assert_int_eq(faults(&B, "{\"slow_fsync_ms\":1500}"), 200);
@@ -433,6 +442,19 @@ START_TEST(test_replicas_applying_on_a_slow_disk_keep_the_lease)
 	ck_assert_int_eq(faults(&B, "{\"clear\":true}"), 200);
 	ck_assert_int_eq(faults(&C, "{\"clear\":true}"), 200);
 	ck_assert(wait_applied(&B, 3 + acked, 10000));
+}
+
+START_TEST(test_replicas_applying_on_a_slow_disk_keep_the_lease)
+{
+	const char *same[] = { "--enable-faults", "--lease-ms", "400", NULL };
+	slow_replicas_keep_the_lease(same);
+}
+END_TEST
+
+START_TEST(test_replicas_with_a_longer_lease_vouch_at_the_primarys)
+{
+	const char *longer[] = { "--enable-faults", "--lease-ms", "4000", NULL };
+	slow_replicas_keep_the_lease(longer);
 }
 END_TEST
 
@@ -1068,6 +1090,7 @@ static Suite *repl_suite(void)
 	tcase_add_test(tc, test_old_primary_cannot_ack_after_replicas_move_to_new_epoch);
 	tcase_add_test(tc, test_isolated_async_primary_stops_acking_within_lease);
 	tcase_add_test(tc, test_replicas_applying_on_a_slow_disk_keep_the_lease);
+	tcase_add_test(tc, test_replicas_with_a_longer_lease_vouch_at_the_primarys);
 	tcase_add_test(tc, test_replica_catches_up_after_restart);
 	tcase_add_test(tc, test_snapshot_catch_up_after_checkpoints);
 	tcase_add_test(tc, test_admin_api_needs_token_and_checks_input);
