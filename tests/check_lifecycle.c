@@ -32,11 +32,13 @@
  * passes runs in a fresh lab.
  */
 #include <check.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1280,44 +1282,48 @@ static bool walked_for(enum lifecycle lc, const char *row)
 	return !w;
 }
 
-/* Appends the row a crash was walked after (its audit id) to the file
- * DRORCH_LIFECYCLE_WALKED names (the copies' shared record, checked by
- * main). */
-static void record_walked(const char *row)
-{
-	const char *file = getenv("DRORCH_LIFECYCLE_WALKED");
-	FILE *f = file && *file ? fopen(file, "a") : NULL;
-	if (f) {
-		fprintf(f, "%.*s#\n", (int)strcspn(row, "@"), row);
-		fclose(f);
-	}
-}
-
-/*
- * Whether a crash after `row` may be left out because a walk (of this
- * lifecycle or another, in any copy) already crashed after it.  Only in a
- * sanitizer build, whose walk looks for memory errors on each recovery path
- * and takes twice the CPU: there each row of the table is crashed after at
- * least once rather than in every lifecycle that takes it, and the coverage
- * check holds as before.  DRORCH_LIFECYCLE_ALL=1 walks every crash point
- * there too; the plain build always does.
- */
-static bool walked_already(const char *row)
+/* Whether a sanitizer build may leave out crash points another walk has
+ * taken (DRORCH_LIFECYCLE_ALL=1 walks them all there too). */
+static bool sanitizer_thins_walks(void)
 {
 #ifdef __SANITIZE_ADDRESS__
 	const char *all = getenv("DRORCH_LIFECYCLE_ALL");
-	const char *file = getenv("DRORCH_LIFECYCLE_WALKED");
-	if ((all && !strcmp(all, "1")) || !file || !*file)
-		return false;
-	size_t len = 0;
-	char *text = th_read_file(file, &len);
-	bool seen = text && names_row(text, row);
-	free(text);
-	return seen;
+	return !(all && !strcmp(all, "1"));
 #else
-	(void)row;
 	return false;
 #endif
+}
+
+/*
+ * Claims the crash after `row` for this walk in the file
+ * DRORCH_LIFECYCLE_WALKED names (the copies' shared record, checked by main
+ * for coverage once every walk has passed): appends the row's audit id and
+ * returns true, or returns false when the walk may leave it out because a
+ * walk (of this lifecycle or another, in any copy) has already claimed it.
+ * Only a sanitizer build leaves rows out: its walk looks for memory errors on
+ * each recovery path and takes twice the CPU, so there each row of the table
+ * is crashed after at least once rather than in every lifecycle that takes
+ * it.  The claim is taken when the walk starts, under a lock, so copies
+ * walking at once (an upgrade and its rollback share five rows) do not both
+ * take it; the plain build always walks.
+ */
+static bool claim_walk(const char *row)
+{
+	const char *file = getenv("DRORCH_LIFECYCLE_WALKED");
+	int fd = file && *file ? open(file, O_RDWR | O_APPEND) : -1;
+	if (fd < 0)
+		return true;
+	bool mine = true;
+	if (flock(fd, LOCK_EX) == 0) {
+		size_t len = 0;
+		char *text = sanitizer_thins_walks() ? th_read_file(file, &len) : NULL;
+		mine = !(text && names_row(text, row));
+		free(text);
+		if (mine)
+			dprintf(fd, "%.*s#\n", (int)strcspn(row, "@"), row);
+	}
+	close(fd);  /* (drops the lock) */
+	return mine;
 }
 
 /* The newest run's id in the store (0: none), read from its file. */
@@ -1501,7 +1507,7 @@ static void walk(enum lifecycle lc)
 	for (int i = 0; i < n; i++) {
 		if (!walked_for(lc, path[i]))
 			continue;
-		if (walked_already(path[i])) {
+		if (!claim_walk(path[i])) {
 			elsewhere++;
 			continue;
 		}
@@ -1510,7 +1516,6 @@ static void walk(enum lifecycle lc)
 		crash_spec(path, i, spec, sizeof(spec));
 		prepare(lc);
 		once(lc, spec, NULL, 0);
-		record_walked(path[i]);
 		walked++;
 		fprintf(stderr, "check_lifecycle: %s: crash after %s: resumed once (%.1f s)\n",
 			lifecycles[lc].name, spec, (double)(time_mono_ms() - t0) / 1000.0);
