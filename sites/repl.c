@@ -264,12 +264,22 @@ static int parse_nonce_arg(const struct site *s, const struct http_req *req, str
 	return 0;
 }
 
+/* The required replica= name, 1..63 bytes (a peer's); 0, or -1 with a 400
+ * set. */
+static int parse_replica_arg(const struct http_req *req, struct fetch *f,
+			     struct http_resp *resp)
+{
+	f->replica = http_req_query(req, "replica");
+	if (!f->replica || !*f->replica || strlen(f->replica) >= sizeof(((struct peer *)0)->name))
+		return http_resp_error(resp, 400, "replica: a name of 1..63 bytes is required"), -1;
+	return 0;
+}
+
 static int parse_fetch(const struct site *s, const struct http_req *req, struct fetch *f,
 		       struct http_resp *resp)
 {
 	const char *enc = http_req_query(req, "encoding");
 	uint64_t confirmed;
-	f->replica = http_req_query(req, "replica");
 	if (parse_u64_arg(req, "from", true, 0, &f->from, resp) ||
 	    parse_u64_arg(req, "epoch", true, 0, &f->epoch, resp) ||
 	    parse_u64_arg(req, "applied", false, 0, &f->applied, resp) ||
@@ -290,8 +300,8 @@ static int parse_fetch(const struct site *s, const struct http_req *req, struct 
 				       UINT32_MAX), -1;
 	if (f->wait_ms > 5000)
 		return http_resp_error(resp, 400, "wait_ms: at most 5000"), -1;
-	if (!f->replica || !*f->replica || strlen(f->replica) >= sizeof(((struct peer *)0)->name))
-		return http_resp_error(resp, 400, "replica: a name of 1..63 bytes is required"), -1;
+	if (parse_replica_arg(req, f, resp))
+		return -1;
 	if (enc && strcmp(enc, "binary") && strcmp(enc, "json"))
 		return http_resp_error(resp, 400, "encoding: must be binary or json"), -1;
 	f->json = enc && strcmp(enc, "json") == 0;
@@ -393,6 +403,19 @@ static int admit_fetch_locked(struct site *s, const struct fetch *f, char *err, 
 		return 409;
 	}
 	return 0;
+}
+
+/* admit_fetch_locked, and refuses a replica's fetch or vouch while
+ * replication is dropped (an injected fault): 503. */
+static int admit_replica_locked(struct site *s, const struct fetch *f, char *err,
+				size_t errlen)
+{
+	int status = admit_fetch_locked(s, f, err, errlen);
+	if (status == 0 && s->faults.drop_replication) {
+		snprintf(err, errlen, "replication dropped (injected fault)");
+		status = 503;
+	}
+	return status;
 }
 
 json_t *repl_record_json(const unsigned char *encoded, const struct wal_record *r)
@@ -572,11 +595,7 @@ static int check_fetch(struct site *s, const struct fetch *f, uint64_t *epoch,
 {
 	char err[300];
 	pthread_mutex_lock(&s->mu);
-	int status = admit_fetch_locked(s, f, err, sizeof(err));
-	if (status == 0 && s->faults.drop_replication) {
-		snprintf(err, sizeof(err), "replication dropped (injected fault)");
-		status = 503;
-	}
+	int status = admit_replica_locked(s, f, err, sizeof(err));
 	*epoch = s->role.epoch;
 	pthread_mutex_unlock(&s->mu);
 	if (status)
@@ -703,11 +722,7 @@ void repl_route_wal(struct site *s, const struct http_req *req, struct http_resp
 static int note_vouch(struct site *s, const struct fetch *f, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&s->mu);
-	int status = admit_fetch_locked(s, f, err, errlen);
-	if (status == 0 && s->faults.drop_replication) {
-		snprintf(err, errlen, "replication dropped (injected fault)");
-		status = 503;
-	}
+	int status = admit_replica_locked(s, f, err, errlen);
 	struct peer *p = NULL;
 	for (int i = 0; i < s->npeers && !p && status == 0; i++)
 		if (!strcmp(s->peers[i].name, f->replica) && s->peers[i].epoch == f->epoch)
@@ -734,14 +749,9 @@ void repl_route_vouch(struct site *s, const struct http_req *req, struct http_re
 	if (!admin_authorized(s, req, resp) ||
 	    parse_u64_arg(req, "epoch", true, 0, &f.epoch, resp) ||
 	    parse_u64_arg(req, "confirmed", false, 0, &confirmed, resp) ||
-	    parse_nonce_arg(s, req, &f, resp))
+	    parse_nonce_arg(s, req, &f, resp) || parse_replica_arg(req, &f, resp))
 		return;
-	f.replica = http_req_query(req, "replica");
 	f.confirmed = confirmed != 0;
-	if (!f.replica || !*f.replica || strlen(f.replica) >= sizeof(((struct peer *)0)->name)) {
-		http_resp_error(resp, 400, "replica: a name of 1..63 bytes is required");
-		return;
-	}
 	int status = note_vouch(s, &f, err, sizeof(err));
 	if (status) {
 		http_resp_error(resp, status, "%s", err);
