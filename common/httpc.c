@@ -15,6 +15,8 @@ struct httpc {
 	bool not_delivered;        /* the last request never reached the server */
 	bool (*give_up)(void *ctx);   /* httpc_set_give_up */
 	void *give_up_ctx;
+	bool (*header)(void *ctx, char *line, size_t len);  /* httpc_set_header */
+	void *header_ctx;
 };
 
 struct sink {
@@ -82,22 +84,35 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return on_data(ptr, size, nmemb, userdata) == n ? n : 0;
 }
 
-static struct curl_slist *build_headers(const char *bearer, int has_body)
+/* Appends line to h; NULL (h freed) when out of memory. */
+static struct curl_slist *add_header(struct curl_slist *h, const char *line)
+{
+	struct curl_slist *n = curl_slist_append(h, line);
+	if (!n)
+		curl_slist_free_all(h);
+	return n;
+}
+
+static struct curl_slist *build_headers(const struct httpc *c, const char *bearer, int has_body)
 {
 	struct curl_slist *h = curl_slist_append(NULL, "Expect:");
+	char line[1024];
 	if (h && has_body)
-		h = curl_slist_append(h, "Content-Type: application/octet-stream");
+		h = add_header(h, "Content-Type: application/octet-stream");
 	if (h && bearer) {
-		char line[1024];
 		snprintf(line, sizeof(line), "Authorization: Bearer %s", bearer);
-		struct curl_slist *n = curl_slist_append(h, line);
-		if (!n) {
-			curl_slist_free_all(h);
-			return NULL;
-		}
-		h = n;
+		h = add_header(h, line);
 	}
+	if (h && bearer && c->header && c->header(c->header_ctx, line, sizeof(line)))
+		h = add_header(h, line);
 	return h;
+}
+
+void httpc_set_header(struct httpc *c, bool (*header)(void *ctx, char *line, size_t len),
+		      void *ctx)
+{
+	c->header = header;
+	c->header_ctx = ctx;
 }
 
 void httpc_set_give_up(struct httpc *c, bool (*give_up)(void *ctx), void *ctx)
@@ -126,7 +141,7 @@ int httpc_request(struct httpc *c, const char *method, const char *url,
 		snprintf(err, errlen, "%s %s: not sent: given up before it started", method, url);
 		return -1;
 	}
-	struct curl_slist *hdrs = build_headers(bearer, body != NULL);
+	struct curl_slist *hdrs = build_headers(c, bearer, body != NULL);
 	if (!hdrs) {
 		snprintf(err, errlen, "out of memory");
 		return -1;

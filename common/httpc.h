@@ -48,6 +48,12 @@ void httpc_resp_free(struct httpc_resp *r);
  * sends nothing.  NULL: never.
  */
 void httpc_set_give_up(struct httpc *c, bool (*give_up)(void *ctx), void *ctx);
+/* From now on, every request of c that carries a bearer token asks
+ * header(ctx, line, len) for one more header line ("Name: value", without
+ * CRLF) and sends it when that answers true: drorchd's term with HA, which
+ * is read as each command leaves.  NULL: none. */
+void httpc_set_header(struct httpc *c, bool (*header)(void *ctx, char *line, size_t len),
+		      void *ctx);
 /* The value of header `name` (case-insensitive) of r, without surrounding
  * space, into out[len]; false when r has no such header or it does not fit. */
 bool httpc_resp_header(const struct httpc_resp *r, const char *name, char *out, size_t len);

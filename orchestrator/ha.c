@@ -98,6 +98,14 @@ uint64_t ha_terms(struct ha *h)
 	return n;
 }
 
+int64_t ha_term(struct ha *h)
+{
+	pthread_mutex_lock(&h->mu);
+	int64_t t = h->leads ? h->term : 0;
+	pthread_mutex_unlock(&h->mu);
+	return t;
+}
+
 /* Another instance holds the leader key.  A key that names this instance
  * but that it does not hold is an earlier run's of this instance (killed,
  * its lease not expired yet): nobody leads, and sending a client there

@@ -68,6 +68,11 @@ bool ha_wait_leader(struct ha *h, uint64_t ms);
 /* How many times this instance has become a ready leader (a new term each
  * time): the driver resumes the state's action once per term. */
 uint64_t ha_terms(struct ha *h);
+/* This instance's term while it holds the leader key: P/leader's
+ * create_revision, which etcd makes higher for each new holder, so a site
+ * can refuse a command of an older term (drsite: ORCHESTRATOR TERM); 0
+ * while it does not lead. */
+int64_t ha_term(struct ha *h);
 
 /* The leader's advertised URL into url[len] ("" when none is known, or when
  * this instance leads).  True when another instance leads. */

@@ -182,7 +182,7 @@ static void *renewer_main(void *p)
 	struct orch *o = a->o;
 	int idx = a->idx, k = a->renewer;
 	free(a);
-	struct httpc *c = httpc_new();
+	struct httpc *c = orch_site_client(o);
 	while (c && !orch_stopping(o)) {
 		time_sleep_ms(decide_renew_turn(time_mono_ms(), orch_policy(o)->heartbeat_ms, k,
 						ORCH_RENEWERS));

@@ -19,6 +19,7 @@
  * transition commits, so a test can act while a recovery is in progress.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -927,6 +928,12 @@ static void first_round(struct orch *o)
 	uint64_t deadline = time_mono_ms() + 2 * orch_window_ms(o);
 	end_ended_run(o);
 	pthread_mutex_lock(&o->mu);
+	/* Leading again (HA): another leader may have set the leases since this
+	 * instance's commands did, so until a role answer of this term shows
+	 * one of its commands setting a lease, a fence waits --lease-ms
+	 * (decide_lease_bound), and the lease is asked again (lease_due). */
+	for (int i = 0; i < o->cfg.nsites; i++)
+		o->views[i].lease_conf_epoch = 0;
 	for (;;) {
 		int polled = 0;
 		for (int i = 0; i < o->cfg.nsites; i++)
@@ -961,11 +968,22 @@ static bool give_up_acting(void *ctx)
 	return !orch_may_act(ctx);
 }
 
+/* With HA, each command carries this instance's term (0 once it no longer
+ * leads), which a site that has seen a newer one refuses. */
+static bool term_header(void *ctx, char *line, size_t len)
+{
+	struct orch *o = ctx;
+	snprintf(line, len, "X-Drorch-Term: %" PRId64, ha_term(o->ha));
+	return true;
+}
+
 struct httpc *orch_site_client(struct orch *o)
 {
 	struct httpc *c = httpc_new();
-	if (c && o->ha)
+	if (c && o->ha) {
 		httpc_set_give_up(c, give_up_acting, o);
+		httpc_set_header(c, term_header, o);
+	}
 	return c;
 }
 

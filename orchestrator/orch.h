@@ -280,7 +280,9 @@ enum fsm_state orch_state(struct orch *o);
 bool orch_may_act(struct orch *o);
 /* A client for commands to the sites (and drlink): with HA, a request is
  * not sent, or is cut short, once this drorchd may not act (httpc's give
- * up).  NULL when out of memory; the caller frees it (httpc_free). */
+ * up), and each command carries X-Drorch-Term, this instance's term as it
+ * leaves (ha_term).  NULL when out of memory; the caller frees it
+ * (httpc_free). */
 struct httpc *orch_site_client(struct orch *o);
 
 /* The FSM state's name into state[len]; whether the state accepts command

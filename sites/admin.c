@@ -60,6 +60,20 @@
  * primary's lease ends at most lease_ms after the replica's last contact
  * with it, whatever is still in flight: that is what drorchd waits out.
  *
+ * ORCHESTRATOR TERM.  With HA, drorchd sends its leader term (the leader
+ * key's create_revision in etcd, higher for each new leader) on every
+ * authenticated request: header X-Drorch-Term.  A site keeps the newest it
+ * has seen since it started and refuses a request of an older term with
+ * 409, changing nothing (admin_term_check): a fencing token, so once the
+ * new leader's first command has reached a site, a deposed leader's command
+ * that a partition held back is refused there whatever its epoch and nonce
+ * (it could otherwise still lengthen a lease the new leader set: WRITE
+ * LEASE).  A request without the header (one drorchd without HA, a
+ * replica's fetch, a person with curl) is not checked.  The term is not
+ * persisted: a restarted site takes the next one it sees, and until a role
+ * command confirms it, its lease is none and a command carrying another
+ * start's nonce confirms nothing.  GET /v1/status tells it ("orch_term").
+ *
  * SELF-FENCING WHEN BEHIND.  A site that knows it lacks records of its own
  * epoch (role.h: struct behind_record: WAL damage, an incomplete store at
  * start, or a replica at its epoch asking beyond its end) is refused as
@@ -115,6 +129,15 @@ bool admin_authorized(struct site *s, const struct http_req *req, struct http_re
 	if (!auth_bearer_ok(http_req_header(req, "Authorization"), s->token)) {
 		http_resp_header(resp, "WWW-Authenticate", "Bearer");
 		http_resp_error(resp, 401, "missing or wrong bearer token");
+		return false;
+	}
+	char err[300];
+	pthread_mutex_lock(&s->mu);
+	int t = admin_term_check(http_req_header(req, "X-Drorch-Term"), &s->orch_term, err,
+				 sizeof(err));
+	pthread_mutex_unlock(&s->mu);
+	if (t != ADMIN_TERM_OK) {
+		http_resp_error(resp, t == ADMIN_TERM_BAD ? 400 : 409, "%s", err);
 		return false;
 	}
 	return true;

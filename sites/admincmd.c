@@ -5,6 +5,7 @@
 #include "admincmd.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,27 @@ int admin_nonce_parse(uint64_t boot_id, const char *text, uint64_t now, uint64_t
 		return NONCE_FOREIGN;
 	*at = ms;
 	return NONCE_OURS;
+}
+
+int admin_term_check(const char *header, uint64_t *seen, char *err, size_t errlen)
+{
+	if (!header)
+		return ADMIN_TERM_OK;
+	char *end = NULL;
+	errno = 0;
+	uint64_t term = strtoull(header, &end, 10);
+	if (!*header || strspn(header, "0123456789") != strlen(header) || errno || *end) {
+		snprintf(err, errlen, "X-Drorch-Term: must be a decimal number (an orchestrator's "
+			 "term)");
+		return ADMIN_TERM_BAD;
+	}
+	if (term < *seen) {
+		snprintf(err, errlen, "a command of orchestrator term %" PRIu64 ", older than term "
+			 "%" PRIu64 " this site has seen: from a deposed leader", term, *seen);
+		return ADMIN_TERM_STALE;
+	}
+	*seen = term;
+	return ADMIN_TERM_OK;
 }
 
 /* The optional "lease_nonce". */

@@ -89,6 +89,16 @@ struct admin_lease {
 struct admin_lease admin_lease_after(struct admin_lease cur, uint64_t max, uint64_t req,
 				     uint64_t at, bool fresh);
 
+/*
+ * An orchestrator's term (X-Drorch-Term, ORCHESTRATOR TERM in admin.c)
+ * against the newest this site has seen (*seen, 0: none): ADMIN_TERM_OK
+ * (no header, or a term no older; *seen becomes the newer), ADMIN_TERM_BAD
+ * (not a decimal number: 400) or ADMIN_TERM_STALE (older than *seen: a
+ * deposed leader's, 409).  err says why when not OK.  Pure.
+ */
+enum { ADMIN_TERM_OK = 0, ADMIN_TERM_BAD, ADMIN_TERM_STALE };
+int admin_term_check(const char *header, uint64_t *seen, char *err, size_t errlen);
+
 /* A faults body applied on top of *f (every field optional; "clear": true
  * resets what came before it).  *f may be changed on failure: pass a copy. */
 int admin_parse_faults(const char *body, size_t len, struct faults *f, char *err,

@@ -784,6 +784,7 @@ static json_t *role_json_locked(struct site *s, uint64_t now)
 	json_object_set_new(j, "lease_nonce", json_string(nonce));
 	json_object_set_new(j, "lease_replicas", json_integer(s->lease_replicas));
 	json_object_set_new(j, "lease_max_ms", json_integer((json_int_t)s->opts.lease_ms));
+	json_object_set_new(j, "orch_term", json_integer((json_int_t)s->orch_term));
 	if (r->role == ROLE_REPLICA) {
 		json_object_set_new(j, "primary", json_string(r->primary));
 		json_object_set_new(j, "replication", repl_follow_json(s));

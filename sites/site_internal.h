@@ -127,6 +127,8 @@ struct site {
 	uint64_t lease_ms;         /* the write lease in force: opts.lease_ms or
 				    * shorter, as role commands ask (WRITE LEASE) */
 	uint64_t lease_set_at;     /* the grant instant of the command that set it */
+	uint64_t orch_term;        /* the newest orchestrator term a command carried
+				    * since start (0: none), ORCHESTRATOR TERM */
 	struct peer peers[SITE_MAX_PEERS];
 	int npeers;
 

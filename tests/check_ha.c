@@ -302,13 +302,50 @@ static json_t *runs_of_kind(int i, const char *kind)
 	return out;
 }
 
+/* Instance i's leader term as its status tells it (ha.term). */
+static long long ha_term_of(int i)
+{
+	char url[128], *body = NULL;
+	snprintf(url, sizeof(url), "%s/v1/status", I[i].url);
+	ck_assert_int_eq(th_http("GET", url, NULL, NULL, 0, &body, NULL), 200);
+	json_t *j = json_loads(body, 0, NULL);
+	free(body);
+	long long t = json_integer_value(json_object_get(json_object_get(j, "ha"), "term"));
+	json_decref(j);
+	return t;
+}
+
+/* Once the new leader's heartbeats reach the primary, it carries the new
+ * term, and a command the deposed leader sent at its own (held back by a
+ * partition, delivered now) is refused: 409, nothing changes. */
+static void assert_deposed_term_refused(const struct th_site *p, long long old_term,
+					long long new_term, long long epoch)
+{
+	bool heard = false;
+	for (uint64_t end = time_mono_ms() + 3000; !heard && time_mono_ms() < end; ) {
+		heard = th_site_status_int(p, NULL, "orch_term") == new_term;
+		if (!heard)
+			time_sleep_ms(20);
+	}
+	ck_assert_msg(heard, "%s never saw the new leader's term %lld (it says %lld)", p->name,
+		      new_term, th_site_status_int(p, NULL, "orch_term"));
+	char term[32], body[64], *out = NULL;
+	snprintf(term, sizeof(term), "%lld", old_term);
+	snprintf(body, sizeof(body), "{\"epoch\":%lld}", epoch + 1);
+	ck_assert_int_eq(th_site_admin_at_term(p, term, "fence", body, &out), 409);
+	ck_assert_msg(out && strstr(out, "deposed"), "%s", out ? out : "(no answer)");
+	free(out);
+	ck_assert_int_eq(th_site_status_int(p, NULL, "epoch"), epoch);
+	ck_assert_int_eq(th_site_put(p, "after-a-deposed-fence"), 200);
+}
+
 /* ---- the tests -------------------------------------------------------------- */
 
 START_TEST(test_leader_killed_in_steady_a_follower_leads)
 {
 	int l = leader(), obs = (l + 1) % NINST;
 	observe_from(obs);
-	long long epoch = tl_status_epoch(&L);
+	long long epoch = tl_status_epoch(&L), old_term = ha_term_of(l);
 	uint64_t t0 = time_mono_ms();
 	inst_kill(l);
 	int nl = wait_leader(l, TTL_MS + 5000);
@@ -322,6 +359,9 @@ START_TEST(test_leader_killed_in_steady_a_follower_leads)
 	ck_assert_ptr_nonnull(st);
 	ck_assert_int_eq(json_integer_value(json_object_get(st, "epoch")), epoch);
 	json_decref(st);
+	long long new_term = ha_term_of(nl);
+	ck_assert_msg(new_term > old_term, "terms %lld then %lld", old_term, new_term);
+	assert_deposed_term_refused(tl_site_named(&L, L.names[0]), old_term, new_term, epoch);
 	/* A follower sends a command on to the leader: 307, and drctl follows it. */
 	int follower = (nl + 1) % NINST == l ? (nl + 2) % NINST : (nl + 1) % NINST;
 	char url[128], *body = NULL;

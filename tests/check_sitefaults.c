@@ -520,6 +520,74 @@ START_TEST(test_role_asks_a_shorter_lease_and_none_lengthens_it)
 }
 END_TEST
 
+/* ---- the orchestrator's term ------------------------------------------------------------ */
+
+START_TEST(test_admin_term_check_keeps_the_newest)
+{
+	uint64_t seen = 0;
+	char err[300];
+	ck_assert_int_eq(admin_term_check(NULL, &seen, err, sizeof(err)), ADMIN_TERM_OK);
+	ck_assert_uint_eq(seen, 0);
+	ck_assert_int_eq(admin_term_check("7", &seen, err, sizeof(err)), ADMIN_TERM_OK);
+	ck_assert_uint_eq(seen, 7);
+	ck_assert_int_eq(admin_term_check("7", &seen, err, sizeof(err)), ADMIN_TERM_OK);
+	ck_assert_int_eq(admin_term_check("6", &seen, err, sizeof(err)), ADMIN_TERM_STALE);
+	ck_assert_msg(strstr(err, "term 6, older than term 7"), "%s", err);
+	ck_assert_int_eq(admin_term_check("0", &seen, err, sizeof(err)), ADMIN_TERM_STALE);
+	ck_assert_int_eq(admin_term_check(NULL, &seen, err, sizeof(err)), ADMIN_TERM_OK);
+	static const char *const bad[] = { "", "-1", "+8", " 8", "8 ", "0x8", "8a",
+					   "99999999999999999999999" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(admin_term_check(bad[i], &seen, err, sizeof(err)) == ADMIN_TERM_BAD,
+			      "\"%s\" taken as a term", bad[i]);
+	ck_assert_uint_eq(seen, 7);
+	ck_assert_int_eq(admin_term_check("18446744073709551615", &seen, err, sizeof(err)),
+			 ADMIN_TERM_OK);
+}
+END_TEST
+
+/*
+ * A deposed drorchd's command that a partition held back past its
+ * successor's first (HA: an older term) is refused, whatever its epoch and
+ * nonce: it would have lengthened the lease the new leader set.
+ */
+START_TEST(test_command_of_an_older_orchestrator_term_is_refused)
+{
+	const char *lease[] = { "--lease-ms", "5000", NULL };
+	start(&A, lease);
+	char nonce[64], body[256], *out = NULL;
+	const char *role = "{\"role\":\"primary\",\"epoch\":1,\"mode\":\"async\","
+			   "\"lease_replicas\":1,\"lease_ms\":1000}";
+	ck_assert_int_eq(th_site_admin_at_term(&A, "7", "role", role, NULL), 200);
+	ck_assert_int_eq(th_site_status_int(&A, NULL, "orch_term"), 7);
+	ck_assert_int_eq(th_site_status_int(&A, NULL, "lease_ms"), 1000);
+	/* Term 6, with a fresh nonce that would let it lengthen the lease. */
+	nonce_of(&A, nonce, sizeof(nonce));
+	snprintf(body, sizeof(body), "{\"role\":\"primary\",\"epoch\":1,\"mode\":\"async\","
+		 "\"lease_replicas\":1,\"lease_ms\":4000,\"lease_nonce\":\"%s\"}", nonce);
+	ck_assert_int_eq(th_site_admin_at_term(&A, "6", "role", body, &out), 409);
+	ck_assert_msg(strstr(out, "older than term 7") && strstr(out, "deposed"), "%s", out);
+	free(out);
+	snprintf(body, sizeof(body), "{\"epoch\":1,\"lease_nonce\":\"%s\"}", nonce);
+	ck_assert_int_eq(th_site_admin_at_term(&A, "6", "heartbeat", body, NULL), 409);
+	ck_assert_int_eq(th_site_admin_at_term(&A, "0", "fence", "{\"epoch\":2}", NULL), 409);
+	ck_assert_int_eq(th_site_admin_at_term(&A, "x7", "fence", "{\"epoch\":2}", NULL), 400);
+	ck_assert_int_eq(th_site_status_int(&A, NULL, "lease_ms"), 1000);  /* nothing changed */
+	ck_assert_int_eq(th_site_status_int(&A, NULL, "epoch"), 1);
+	ck_assert_int_eq(th_site_status_int(&A, NULL, "orch_term"), 7);
+	ck_assert_int_eq(th_site_put(&A, "still-primary"), 200);
+	/* The same term and a newer one are taken; no header is not checked. */
+	ck_assert_int_eq(th_site_admin_at_term(&A, "7", "heartbeat", body, NULL), 200);
+	ck_assert_int_eq(heartbeat(&A, 1, nonce), 200);
+	ck_assert_int_eq(th_site_admin_at_term(&A, "9", "fence", "{\"epoch\":2}", NULL), 200);
+	ck_assert_int_eq(th_site_status_int(&A, NULL, "orch_term"), 9);
+	ck_assert_int_eq(th_site_put(&A, "fenced"), 503);
+	/* Not persisted: a restarted site takes the next term it sees. */
+	restart(&A, lease);
+	ck_assert_int_eq(th_site_status_int(&A, NULL, "orch_term"), 0);
+}
+END_TEST
+
 /* ---- strict admin bodies ---------------------------------------------------------------- */
 
 START_TEST(test_admin_commands_refuse_unknown_fields)
@@ -564,6 +632,8 @@ static Suite *sitefaults_suite(void)
 	tcase_add_test(tc, test_admin_lease_is_asked_capped_and_only_shortened);
 	tcase_add_test(tc, test_role_asks_a_shorter_lease_and_none_lengthens_it);
 	tcase_add_test(tc, test_admin_commands_refuse_unknown_fields);
+	tcase_add_test(tc, test_admin_term_check_keeps_the_newest);
+	tcase_add_test(tc, test_command_of_an_older_orchestrator_term_is_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -360,6 +360,39 @@ long th_http(const char *method, const char *url, const char *bearer,
 	return status;
 }
 
+/* The header line th_site_admin_at_term's request carries (ctx). */
+static bool term_line(void *ctx, char *line, size_t len)
+{
+	snprintf(line, len, "X-Drorch-Term: %s", (const char *)ctx);
+	return true;
+}
+
+long th_site_admin_at_term(const struct th_site *s, const char *term, const char *cmd,
+			   const char *body, char **out)
+{
+	struct httpc *c = thread_client();
+	char url[512], err[256];
+	if (out)
+		*out = NULL;
+	if (!c)
+		return 0;
+	snprintf(url, sizeof(url), "%s/v1/admin/%s", s->base, cmd);
+	httpc_set_header(c, term_line, (void *)term);
+	struct httpc_resp r;
+	long status = 0;
+	if (httpc_request(c, "POST", url, TH_TOKEN, body, strlen(body), 5000, &r, err,
+			  sizeof(err)) == 0) {
+		status = r.status;
+		if (out) {
+			*out = r.body;
+			r.body = NULL;
+		}
+		httpc_resp_free(&r);
+	}
+	httpc_set_header(c, NULL, NULL);
+	return status;
+}
+
 bool th_wait_http(const char *url, long status, long timeout_ms)
 {
 	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;

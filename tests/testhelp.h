@@ -161,6 +161,11 @@ bool th_site_swap(struct th_site *s, const char *version, const char *const extr
 /* Request to the site; bearer is TH_TOKEN when admin is true. */
 long th_site_req(const struct th_site *s, const char *method, const char *path, bool admin,
 		 const void *body, size_t len, char **out, size_t *outlen);
+/* POST /v1/admin/CMD with body as a drorchd of HA term `term` sends it
+ * (header X-Drorch-Term: term, sent as given); *out (may be NULL) gets the
+ * answer's body.  The HTTP status, 0 on no answer. */
+long th_site_admin_at_term(const struct th_site *s, const char *term, const char *cmd,
+			   const char *body, char **out);
 /* POST /v1/admin/role with {"role", "epoch", "primary"?, "mode", "quorum"}. */
 long th_site_role(const struct th_site *s, const char *role, int epoch,
 		  const struct th_site *primary, const char *mode, int quorum);
