@@ -111,15 +111,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <limits.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -129,6 +126,7 @@
 #include "histo.h"
 #include "log.h"
 #include "timeutil.h"
+#include "waitword.h"
 #include "format.h"
 
 #define WAL_MAGIC_PREFIX "DRWAL"   /* then the format, 3 digits */
@@ -756,18 +754,6 @@ static int open_current(struct wal *w, char *err, size_t errlen)
 
 /* ---- group commit ------------------------------------------------------------ */
 
-/* Sleeps while *word is still seen (or until a signal: the caller looks
- * again either way). */
-static void futex_wait_word(_Atomic uint32_t *word, uint32_t seen)
-{
-	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
-}
-
-static void futex_wake_all(_Atomic uint32_t *word)
-{
-	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-}
-
 static int buf_reserve(struct buf *b, size_t more)
 {
 	if (b->len + more <= b->cap)
@@ -796,7 +782,7 @@ static void wal_fail(struct wal *w, const char *what)
 		atomic_fetch_add(&w->batch_word[i], 1);
 	pthread_mutex_unlock(&w->mu);
 	for (int i = 0; i < 2; i++)
-		futex_wake_all(&w->batch_word[i]);
+		waitword_wake_all(&w->batch_word[i]);
 	log_event(LOG_ERROR, "wal.failed", "{s:s}", "reason", w->fail_msg);
 }
 
@@ -888,7 +874,7 @@ static int flush_batch(struct wal *w, uint64_t seq)
 	bool sleepers = atomic_load(&w->batch_sleepers[seq & 1]) > 0;
 	pthread_mutex_unlock(&w->mu);
 	if (sleepers)
-		futex_wake_all(&w->batch_word[seq & 1]);
+		waitword_wake_all(&w->batch_word[seq & 1]);
 	b->len = 0;
 	return maybe_rotate(w) == 0 ? 0 : (wal_fail(w, "rotate"), -1);
 }
@@ -1263,7 +1249,7 @@ int wal_wait(struct wal *w, uint64_t lsn, char *err, size_t errlen)
 		uint32_t seen = atomic_load(&w->batch_word[b]);
 		atomic_fetch_add(&w->batch_sleepers[b], 1);
 		pthread_mutex_unlock(&w->mu);
-		futex_wait_word(&w->batch_word[b], seen);
+		waitword_wait(&w->batch_word[b], seen, 0);
 		atomic_fetch_sub(&w->batch_sleepers[b], 1);
 		if (atomic_load(&w->flushed_now) >= lsn)
 			return 0;  /* flushed: nothing else to read under mu */
