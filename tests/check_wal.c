@@ -243,6 +243,63 @@ START_TEST(test_wal_group_commit_shares_fsyncs)
 }
 END_TEST
 
+struct failing_writer {
+	struct wal *w;
+	int id;
+	uint64_t acked_max;        /* the highest LSN wal_wait acknowledged */
+	bool refused;              /* a wait (or an append) ended in an error */
+};
+
+static void *write_until_refused(void *p)
+{
+	struct failing_writer *a = p;
+	char key[32], err[256];
+	for (int i = 0; !a->refused; i++) {
+		uint64_t lsn;
+		snprintf(key, sizeof(key), "f%d-%d", a->id, i);
+		if (wal_append(a->w, WAL_PUT, 1, key, (uint32_t)strlen(key), key,
+			       (uint32_t)strlen(key), &lsn, err, sizeof(err)) != 0 ||
+		    wal_wait(a->w, lsn, err, sizeof(err)) != 0)
+			a->refused = true;
+		else if (lsn > a->acked_max)
+			a->acked_max = lsn;
+	}
+	return NULL;
+}
+
+/* Writers asleep on their batches while the WAL fails (the disk full mid-
+ * load): every one wakes with an error, and none was told a record the
+ * failed flush held was durable. */
+START_TEST(test_wal_failure_wakes_every_waiting_writer)
+{
+	struct kv *kv = kv_new();
+	struct wal *w = open_wal(kv, 0, 1 << 20);
+	wal_set_fsync_delay(w, 20);  /* batches in flight, writers asleep on them */
+	pthread_t t[16];
+	struct failing_writer a[16];
+	for (int i = 0; i < 16; i++) {
+		a[i] = (struct failing_writer){ .w = w, .id = i };
+		pthread_create(&t[i], NULL, write_until_refused, &a[i]);
+	}
+	time_sleep_ms(150);
+	wal_set_disk_full(w, true);
+	for (int i = 0; i < 16; i++)
+		pthread_join(t[i], NULL);
+	struct wal_stats st;
+	wal_get_stats(w, &st);
+	ck_assert(st.failed);
+	ck_assert_uint_gt(st.flushed_lsn, 0);
+	for (int i = 0; i < 16; i++) {
+		ck_assert(a[i].refused);
+		ck_assert_msg(a[i].acked_max <= st.flushed_lsn, "writer %d was acknowledged lsn %"
+			      PRIu64 " past the last flushed, %" PRIu64, i, a[i].acked_max,
+			      st.flushed_lsn);
+	}
+	wal_close(w);
+	kv_free(kv);
+}
+END_TEST
+
 START_TEST(test_wal_rotates_segments_and_replays_across_them)
 {
 	struct kv *kv = kv_new();
@@ -668,6 +725,7 @@ static Suite *wal_suite(void)
 	tcase_add_test(tc, test_wal_truncates_torn_tail);
 	tcase_add_test(tc, test_wal_stops_at_corrupt_record_and_quarantines_rest);
 	tcase_add_test(tc, test_wal_group_commit_shares_fsyncs);
+	tcase_add_test(tc, test_wal_failure_wakes_every_waiting_writer);
 	tcase_add_test(tc, test_wal_rotates_segments_and_replays_across_them);
 	tcase_add_test(tc, test_checkpoint_then_more_writes_replays_both);
 	tcase_add_test(tc, test_corrupt_snapshot_is_refused);
