@@ -370,25 +370,15 @@ static bool term_line(void *ctx, char *line, size_t len)
 long th_site_admin_at_term(const struct th_site *s, const char *term, const char *cmd,
 			   const char *body, char **out)
 {
-	struct httpc *c = thread_client();
-	char url[512], err[256];
+	struct httpc *c = thread_client();  /* the handle th_http sends on */
+	char url[512];
 	if (out)
 		*out = NULL;
 	if (!c)
 		return 0;
 	snprintf(url, sizeof(url), "%s/v1/admin/%s", s->base, cmd);
 	httpc_set_header(c, term_line, (void *)term);
-	struct httpc_resp r;
-	long status = 0;
-	if (httpc_request(c, "POST", url, TH_TOKEN, body, strlen(body), 5000, &r, err,
-			  sizeof(err)) == 0) {
-		status = r.status;
-		if (out) {
-			*out = r.body;
-			r.body = NULL;
-		}
-		httpc_resp_free(&r);
-	}
+	long status = th_http("POST", url, TH_TOKEN, body, strlen(body), out, NULL);
 	httpc_set_header(c, NULL, NULL);
 	return status;
 }
