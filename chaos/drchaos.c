@@ -37,6 +37,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "decimal.h"
+
 #define EXIT_PASS 0
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
@@ -144,15 +146,7 @@ static int usage_error(const char *fmt, ...)
 
 static int parse_u64(const char *s, uint64_t *out)
 {
-	char *end = NULL;
-	if (!s || !*s || *s == '-')
-		return -1;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end)
-		return -1;
-	*out = v;
-	return 0;
+	return decimal_u64(s, out) == DECIMAL_OK ? 0 : -1;
 }
 
 /* 0 parsed (run the trial), 1 done (--help, --version), or EXIT_USAGE. */

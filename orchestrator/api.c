@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "decimal.h"
 #include "fileio.h"
 #include "ha.h"
 #include "httpc.h"
@@ -31,13 +32,13 @@ static bool query_int(const struct http_req *req, const char *name, int64_t *out
 	*out = 0;
 	if (!v)
 		return true;
-	char *end = NULL;
-	long long n = strtoll(v, &end, 10);
-	if (!*v || *end || n < 0) {
-		http_resp_error(resp, 400, "%s: must be a non-negative integer", name);
+	uint64_t n;
+	if (decimal_u64_in(v, 0, INT64_MAX, &n) != DECIMAL_OK) {
+		http_resp_error(resp, 400, "%s: must be a non-negative integer (at most %" PRId64 ")",
+				name, INT64_MAX);
 		return false;
 	}
-	*out = n;
+	*out = (int64_t)n;
 	return true;
 }
 

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decimal.h"
+
 /* The body as a JSON object holding only `allowed` fields (NULL-ended);
  * NULL with err set otherwise.  The caller json_decref()s it. */
 static json_t *cmd_body(const char *body, size_t len, const char *const allowed[],
@@ -44,9 +46,8 @@ int admin_nonce_parse(uint64_t boot_id, const char *text, uint64_t now, uint64_t
 	uint64_t boot = strtoull(text, &end, 16);
 	if (end != text + 16)
 		return NONCE_BAD;
-	errno = 0;
-	uint64_t ms = strtoull(text + 17, &end, 10);
-	if (errno || *end)
+	uint64_t ms;
+	if (decimal_u64(text + 17, &ms) != DECIMAL_OK)
 		return NONCE_BAD;
 	if (boot != boot_id || ms > now)
 		return NONCE_FOREIGN;
@@ -58,10 +59,8 @@ int admin_term_check(const char *header, uint64_t *seen, char *err, size_t errle
 {
 	if (!header)
 		return ADMIN_TERM_OK;
-	char *end = NULL;
-	errno = 0;
-	uint64_t term = strtoull(header, &end, 10);
-	if (!*header || strspn(header, "0123456789") != strlen(header) || errno || *end) {
+	uint64_t term;
+	if (decimal_u64(header, &term) != DECIMAL_OK) {
 		snprintf(err, errlen, "X-Drorch-Term: must be a decimal number (an orchestrator's "
 			 "term)");
 		return ADMIN_TERM_BAD;

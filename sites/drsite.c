@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decimal.h"
 #include "http.h"
 #include "httpc.h"
 #include "log.h"
@@ -66,24 +67,12 @@ static void usage(FILE *f)
 
 static int parse_size(const char *s, uint64_t *out)
 {
-	char *end = NULL;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || v < 4096)
-		return -1;
-	*out = v;
-	return 0;
+	return decimal_u64_in(s, 4096, UINT64_MAX, out) == DECIMAL_OK ? 0 : -1;
 }
 
 static int parse_ms(const char *s, uint64_t *out)
 {
-	char *end = NULL;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || v < 1 || v > 3600000)
-		return -1;
-	*out = v;
-	return 0;
+	return decimal_u64_in(s, 1, 3600000, out) == DECIMAL_OK ? 0 : -1;
 }
 
 /* Returns 0, or 2 after printing a usage error. */

@@ -129,6 +129,7 @@
 #include <string.h>
 
 #include "base64.h"
+#include "decimal.h"
 #include "format.h"
 #include "lebytes.h"
 #include "httpc.h"
@@ -181,16 +182,15 @@ static int parse_u64_arg(const struct http_req *req, const char *name, bool requ
 		*out = dflt;
 		return 0;
 	}
-	char *end = NULL;
-	errno = 0;
-	unsigned long long n = strtoull(v, &end, 10);
-	if (!*v || *end || v[0] == '-')
+	switch (decimal_u64(v, out)) {
+	case DECIMAL_OK:
+		return 0;
+	case DECIMAL_RANGE:
+		return http_resp_error(resp, 400, "%s: out of range (at most %" PRIu64 ")", name,
+				       UINT64_MAX), -1;
+	default:
 		return http_resp_error(resp, 400, "%s: must be a non-negative integer", name), -1;
-	if (errno == ERANGE)
-		return http_resp_error(resp, 400, "%s: out of range (at most %llu)", name,
-				       ULLONG_MAX), -1;
-	*out = n;
-	return 0;
+	}
 }
 
 /* The optional version=X.Y.Z; 0, or -1 with a 400 set. */
@@ -646,11 +646,12 @@ static void lease_headers(struct site *s, struct http_resp *resp)
  * (an older primary). */
 static uint64_t answer_lease_ms(const struct httpc_resp *r)
 {
-	char text[24], *end = NULL;
-	if (!httpc_resp_header(r, "X-Drorch-Lease-Ms", text, sizeof(text)))
+	char text[24];
+	uint64_t v = 0;
+	if (!httpc_resp_header(r, "X-Drorch-Lease-Ms", text, sizeof(text)) ||
+	    decimal_u64(text, &v) != DECIMAL_OK)
 		return 0;
-	unsigned long long v = strtoull(text, &end, 10);
-	return end && !*end && text[0] != '-' ? (uint64_t)v : 0;
+	return v;
 }
 
 /* X-Drorch-Fcv: this primary's FCV (INITIAL FCV). */

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "decimal.h"
 #include "kv.h"
 #include "log.h"
 #include "metrics.h"
@@ -854,9 +855,8 @@ static void lb_primary(struct site *s, struct http_resp *resp)
 static void lb_replica(struct site *s, const struct http_req *req, struct http_resp *resp)
 {
 	const char *q = http_req_query(req, "lag");
-	char *end = NULL;
-	unsigned long long max_lag = q ? strtoull(q, &end, 10) : ~0ull;
-	if (q && (!*q || *end)) {
+	uint64_t max_lag = UINT64_MAX;
+	if (q && decimal_u64(q, &max_lag) != DECIMAL_OK) {
 		http_resp_error(resp, 400, "lag must be a number of milliseconds");
 		return;
 	}
@@ -867,8 +867,8 @@ static void lb_replica(struct site *s, const struct http_req *req, struct http_r
 	json_int_t lag = f ? json_integer_value(json_object_get(f, "lag_ms")) : 0;
 	if (!replica)
 		http_resp_error(resp, 503, "not a replica");
-	else if ((unsigned long long)lag > max_lag)
-		http_resp_error(resp, 503, "replica lag %lld ms exceeds %llu ms", (long long)lag, max_lag);
+	else if ((uint64_t)lag > max_lag)
+		http_resp_error(resp, 503, "replica lag %lld ms exceeds %" PRIu64 " ms", (long long)lag, max_lag);
 	else
 		http_resp_json(resp, 200, json_pack("{s:s, s:I}", "role", "replica", "lag_ms", lag));
 	json_decref(f);

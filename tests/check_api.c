@@ -583,6 +583,15 @@ START_TEST(test_bad_requests_answer_documented_errors)
 	request("GET", "/v1/transitions?since=x", NULL, NULL, 0, &r);
 	assert_documented("GET", "/v1/transitions?since=x", operation("GET", "/v1/transitions"), &r, 400);
 	free(r.body);
+	/* Numbers strtoll would have read: a sign, a space, past INT64_MAX. */
+	static const char *const not_numbers[] = { "/v1/transitions?since=%2B1",
+		"/v1/transitions?since=%201", "/v1/transitions?run=-1",
+		"/v1/transitions?since=9223372036854775808" };
+	for (size_t i = 0; i < sizeof(not_numbers) / sizeof(not_numbers[0]); i++) {
+		request("GET", not_numbers[i], NULL, NULL, 0, &r);
+		assert_documented("GET", not_numbers[i], operation("GET", "/v1/transitions"), &r, 400);
+		free(r.body);
+	}
 	request("GET", "/v1/runs/999", NULL, NULL, 0, &r);
 	assert_documented("GET", "/v1/runs/999", operation("GET", "/v1/runs/{id}"), &r, 404);
 	free(r.body);

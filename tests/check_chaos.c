@@ -102,6 +102,8 @@ START_TEST(test_cli_version_help_and_usage_errors)
 	expect_usage("faults", faults, "'cosmic-rays' is not one of");
 	const char *seed[] = { "--seed", "-3", NULL };
 	expect_usage("seed", seed, "--seed: expected a non-negative integer");
+	const char *plus_seed[] = { "--seed", "+3", NULL };
+	expect_usage("seed", plus_seed, "--seed: expected a non-negative integer");
 	const char *dur[] = { "--seed", "1", "--duration", "2", NULL };
 	expect_usage("duration", dur, "--duration: expected seconds");
 	const char *opt[] = { "--seed", "1", "--frobnicate", NULL };

@@ -1,5 +1,5 @@
 /*
- * check_common.c — crc32c, host:port parsing, and the HTTP server wrapper
+ * check_common.c — crc32c, strict decimal numbers, host:port parsing, and the HTTP server wrapper
  * (a real server on a free loopback port, driven with the client wrapper).
  */
 #include <check.h>
@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "crc32c.h"
+#include "decimal.h"
 #include "histo.h"
 #include "http.h"
 #include "httpc.h"
@@ -43,6 +44,38 @@ START_TEST(test_crc32c_detects_single_bit_flip)
 		ck_assert_uint_ne(crc32c(0, buf, sizeof(buf)), base);
 		buf[bit / 8] ^= (unsigned char)(1u << (bit % 8));
 	}
+}
+END_TEST
+
+START_TEST(test_decimal_takes_digits_alone)
+{
+	uint64_t v = 42;
+	ck_assert_int_eq(decimal_u64("0", &v), DECIMAL_OK);
+	ck_assert_uint_eq(v, 0);
+	ck_assert_int_eq(decimal_u64("007", &v), DECIMAL_OK);
+	ck_assert_uint_eq(v, 7);
+	ck_assert_int_eq(decimal_u64("18446744073709551615", &v), DECIMAL_OK);
+	ck_assert_uint_eq(v, UINT64_MAX);
+	/* What strtoull lets through, and what it does not: *out unchanged. */
+	static const char *const bad[] = { "", " 7", "7 ", "+7", "-7", "0x10", "7a", "1e3",
+					   "7.0", "\t7", "٣" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v = 42;
+		ck_assert_msg(decimal_u64(bad[i], &v) == DECIMAL_BAD, "\"%s\" taken", bad[i]);
+		ck_assert_uint_eq(v, 42);
+	}
+	ck_assert_int_eq(decimal_u64(NULL, &v), DECIMAL_BAD);
+	ck_assert_int_eq(decimal_u64("18446744073709551616", &v), DECIMAL_RANGE);
+	ck_assert_int_eq(decimal_u64("99999999999999999999999", &v), DECIMAL_RANGE);
+	/* Past the range and then not a number: not a number. */
+	ck_assert_int_eq(decimal_u64("99999999999999999999999x", &v), DECIMAL_BAD);
+	ck_assert_uint_eq(v, 42);
+	ck_assert_int_eq(decimal_u64_in("4096", 4096, 8192, &v), DECIMAL_OK);
+	ck_assert_uint_eq(v, 4096);
+	ck_assert_int_eq(decimal_u64_in("4095", 4096, 8192, &v), DECIMAL_RANGE);
+	ck_assert_int_eq(decimal_u64_in("8193", 4096, 8192, &v), DECIMAL_RANGE);
+	ck_assert_int_eq(decimal_u64_in("-1", 0, 8192, &v), DECIMAL_BAD);
+	ck_assert_uint_eq(v, 4096);
 }
 END_TEST
 
@@ -263,6 +296,9 @@ static Suite *common_suite(void)
 	tcase_add_test(tc, test_crc32c_check_value);
 	tcase_add_test(tc, test_crc32c_incremental_equals_whole);
 	tcase_add_test(tc, test_crc32c_detects_single_bit_flip);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("decimal");
+	tcase_add_test(tc, test_decimal_takes_digits_alone);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("version");
 	tcase_add_test(tc, test_versions_compare_number_by_number);

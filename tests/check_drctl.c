@@ -385,6 +385,11 @@ static void check_wan_one_way_reset_and_watch(void)
 	out_free(&o);
 	const char *bad[] = { "--lab", lab_dir, "status", "5", NULL };
 	expect_usage(bad, "go with --watch");
+	const char *signed_every[] = { "--lab", lab_dir, "status", "--watch", "+1", NULL };
+	expect_usage(signed_every, "expected a number of seconds");
+	const char *spaced_count[] = { "--lab", lab_dir, "status", "--watch", "1", "--count", " 2",
+				       NULL };
+	expect_usage(spaced_count, "--count: expected a positive number");
 }
 
 /* `wan set` changes the link's conditions as drlink reports them. */

@@ -232,6 +232,8 @@ START_TEST(test_keys_with_nul_or_bytes_outside_the_alphabet_are_refused_by_name)
 		"Connection: close\r\n\r\n";
 	assert_raw_400_naming(raw_nul_health, sizeof(raw_nul_health) - 1, "0x00");
 	assert_json_error(400, "GET", "/replica?lag=5%00", NULL, 0);
+	assert_json_error(400, "GET", "/replica?lag=%2B5", NULL, 0);
+	assert_json_error(400, "GET", "/replica?lag=-1", NULL, 0);
 	ck_assert_int_eq(status_int(NULL, "lsn"), 0);
 	assert_json_error(404, "GET", "/v1/kv/a", NULL, 0);
 	/* Escapes of allowed bytes are those bytes: %7E is ~, %41 is A. */

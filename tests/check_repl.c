@@ -506,6 +506,9 @@ START_TEST(test_refused_fetch_acks_nothing_and_renews_no_lease)
 	/* Numbers past 2^64 are refused, not clamped to 2^64 - 1. */
 	ck_assert_int_eq(fetch(&A, "from=18446744073709551616&epoch=1&replica=ghost", NULL), 400);
 	ck_assert_int_eq(fetch(&A, "from=2&epoch=99999999999999999999&replica=ghost", NULL), 400);
+	/* Nor is a sign or a space read past as strtoull(3) would. */
+	ck_assert_int_eq(fetch(&A, "from=%2B2&epoch=1&replica=ghost", NULL), 400);
+	ck_assert_int_eq(fetch(&A, "from=2&epoch=%201&replica=ghost", NULL), 400);
 	char *body = NULL;
 	ck_assert_int_eq(th_site_req(&A, "GET", "/v1/status", false, NULL, 0, &body, NULL), 200);
 	ck_assert_msg(strstr(body, "\"peers\":[]"), "a refused fetch left a peer: %s", body);

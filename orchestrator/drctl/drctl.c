@@ -24,6 +24,7 @@
 
 #include <jansson.h>
 
+#include "decimal.h"
 #include "format.h"
 #include "httpc.h"
 #include "lab.h"
@@ -208,11 +209,10 @@ static bool opt_on(const struct opt *opts, const char *name)
 static int opt_seconds(const struct opt *opts, const char *name, long dflt_s, long *ms)
 {
 	const char *v = opt_value(opts, name);
-	char *end = NULL;
-	long s = v ? strtol(v, &end, 10) : dflt_s;
-	if (v && (!*v || *end || s <= 0 || s > 86400))
+	uint64_t s = (uint64_t)dflt_s;
+	if (v && decimal_u64_in(v, 1, 86400, &s) != DECIMAL_OK)
 		return usage_error("%s: expected a number of seconds, got '%s'", name, v);
-	*ms = s * 1000;
+	*ms = (long)s * 1000;
 	return 0;
 }
 
@@ -530,14 +530,13 @@ static void watch_once(struct ctl *c, long every_ms, int tick)
  * as patronictl list -W does. */
 static int watch_status(struct ctl *c, const char *every, const char *count)
 {
-	char *end = NULL;
-	long s = every ? strtol(every, &end, 10) : 2, n = 0;
-	if (every && (!*every || *end || s <= 0 || s > 3600))
+	uint64_t s = 2, n = 0;
+	if (every && decimal_u64_in(every, 1, 3600, &s) != DECIMAL_OK)
 		return usage_error("status --watch: expected a number of seconds, got '%s'", every);
-	if (count && (!*count || (n = strtol(count, &end, 10)) <= 0 || *end))
+	if (count && decimal_u64_in(count, 1, INT_MAX, &n) != DECIMAL_OK)
 		return usage_error("--count: expected a positive number, got '%s'", count);
-	for (int tick = 1; !n || tick <= n; tick++) {
-		watch_once(c, s * 1000, tick);
+	for (uint64_t tick = 1; !n || tick <= n; tick++) {
+		watch_once(c, (long)s * 1000, (int)tick);
 		if (!n || tick < n)
 			time_sleep_ms((uint64_t)s * 1000);
 	}

@@ -33,6 +33,7 @@
 
 #include <jansson.h>
 
+#include "decimal.h"
 #include "http.h"
 #include "link.h"
 #include "linkbody.h"
@@ -195,24 +196,20 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
-	char *end;
+	uint64_t kib;
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'a': o->admin = optarg; break;
 		case 'c': o->config = optarg; break;
 		case 'q':
-			errno = 0;
-			o->queue_bytes = (size_t)strtoul(optarg, &end, 10) * 1024u;
-			if (errno || *end || o->queue_bytes < 16 * 1024 ||
-			    o->queue_bytes > 64u * 1024 * 1024) {
+			if (decimal_u64_in(optarg, 16, 65536, &kib) != DECIMAL_OK) {
 				fprintf(stderr, "drlink: --queue-kib: expected 16 to 65536\n");
 				return -1;
 			}
+			o->queue_bytes = (size_t)kib * 1024u;
 			break;
 		case 's':
-			errno = 0;
-			o->seed = strtoull(optarg, &end, 10);
-			if (errno || *end || o->seed == 0) {
+			if (decimal_u64_in(optarg, 1, UINT64_MAX, &o->seed) != DECIMAL_OK) {
 				fprintf(stderr, "drlink: --seed: expected a positive integer\n");
 				return -1;
 			}

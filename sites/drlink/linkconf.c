@@ -17,6 +17,8 @@
 
 #include <yaml.h>
 
+#include "decimal.h"
+
 struct walk {
 	const char *path;
 	yaml_document_t *doc;
@@ -46,15 +48,7 @@ static const char *scalar(const yaml_node_t *n)
 
 static int parse_uint(const char *s, uint64_t max, uint64_t *out)
 {
-	if (!s || *s < '0' || *s > '9')
-		return -1;
-	char *end = NULL;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end || v > max)
-		return -1;
-	*out = v;
-	return 0;
+	return decimal_u64_in(s, 0, max, out) == DECIMAL_OK ? 0 : -1;
 }
 
 static int parse_pct(const char *s, double *out)
