@@ -82,6 +82,11 @@ static void render_wal(struct site *s, struct prom *p)
 	    (double)ws.records);
 	one(p, "drorch_site_fsyncs_total", "counter",
 	    "WAL fdatasync calls since start (one per group commit).", (double)ws.fsyncs);
+	one(p, "drorch_site_wal_gather_waits_total", "counter",
+	    "Group commits that waited for the writers the last one released.",
+	    (double)ws.gather_waits);
+	one(p, "drorch_site_wal_gather_wait_seconds_total", "counter",
+	    "Time those group commits waited, in all.", (double)ws.gather_wait_ns / 1e9);
 	one(p, "drorch_site_wal_bytes_total", "counter", "WAL bytes written since start.",
 	    (double)ws.bytes);
 	one(p, "drorch_site_lsn", "gauge", "Highest LSN handed out.", (double)ws.last_lsn);

@@ -68,6 +68,8 @@ struct wal_stats {
 	bool last_crc_known;         /* false when the last LSN is a snapshot's, not a record's */
 	uint64_t records;            /* records written since start */
 	uint64_t fsyncs;             /* fdatasync calls since start */
+	uint64_t gather_waits;       /* flushes that waited for more writers (GATHERING) */
+	uint64_t gather_wait_ns;     /* the time they waited, in all */
 	uint64_t bytes;              /* bytes written since start */
 	uint64_t segments;           /* segment files on disk */
 	uint64_t oldest_lsn;         /* first LSN still on disk */
