@@ -313,10 +313,11 @@ static const char *testify(struct orch *o, struct httpc *h, int i, int old, int6
 			  rs && !strcmp(rs, "snapshot") ? IN_SNAPSHOT : NULL;
 	if (st && !why) {
 		int64_t flushed = json_integer_value(json_object_get(st, "flushed_lsn"));
-		json_t *behind = json_object_get(st, "behind");
+		int64_t need = json_integer_value(json_object_get(json_object_get(st, "behind"),
+								  "need_lsn"));
 		*c = (struct candidate){
 			.last_epoch = log_last_epoch(st, flushed),
-			.lacks = json_integer_value(json_object_get(behind, "need_lsn")) > flushed,
+			.lacks = need > flushed, .need = need,
 			.idx = i, .flushed = flushed,
 			.lsn = json_integer_value(json_object_get(st, "lsn")),
 			.last_commit_ms = json_integer_value(json_object_get(st, "last_commit_ms")),
@@ -326,8 +327,9 @@ static const char *testify(struct orch *o, struct httpc *h, int i, int old, int6
 			.name = o->cfg.sites[i].name };
 	}
 	json_object_set_new(report, o->cfg.sites[i].name, why ? json_string(why) :
-		json_pack("{s:I, s:I, s:b}", "flushed_lsn", (json_int_t)c->flushed,
-			  "last_epoch", (json_int_t)c->last_epoch, "behind", c->lacks));
+		json_pack("{s:I, s:I, s:b, s:I}", "flushed_lsn", (json_int_t)c->flushed,
+			  "last_epoch", (json_int_t)c->last_epoch, "behind", c->lacks,
+			  "need_lsn", (json_int_t)(c->lacks ? c->need : 0)));
 	json_decref(st);
 	return why;
 }

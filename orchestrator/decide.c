@@ -340,6 +340,7 @@ void decide_elect(const struct elect_in *in, struct elect_out *out)
 		if (!c->lacks)
 			out->heard++;
 		last_seen = c->lsn > last_seen ? c->lsn : last_seen;
+		last_seen = c->need > last_seen ? c->need : last_seen;
 		newest_commit = c->last_commit_ms > newest_commit ? c->last_commit_ms : newest_commit;
 		if (!newest || decide_log_newer(c, newest))
 			newest = c;

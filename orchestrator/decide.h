@@ -259,6 +259,8 @@ struct candidate {
 	int64_t last_epoch;  /* epoch of its last durable record (wal.last_epoch) */
 	bool lacks;          /* it says it lost records it held ("behind"): its log's
 			      * end is no testimony of how far the log went */
+	int64_t need;        /* ... but records through this LSN existed (its
+			      * need_lsn: evidence, as the old primary's LSN is) */
 	int order;          /* position in policy.candidates, or CONFIG_MAX_SITES */
 	bool other_region;  /* not the failed primary's region */
 	const char *name;

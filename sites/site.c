@@ -288,6 +288,10 @@ static int load_store(struct site *s, char *err, size_t errlen)
 	}
 	char why[300];
 	snprintf(why, sizeof(why), "%s", err);
+	/* How far the lost store went, before it is moved away: what this site
+	 * lacks, and evidence for an election of how far the log went. */
+	uint64_t wal_ev = wal_dir_evidence(s->datadir), snap_ev = snap_newest_named(s->datadir);
+	s->store_lost_lsn = wal_ev > snap_ev ? wal_ev : snap_ev;
 	if (quarantine_store(s, why, err, errlen) != 0 || site_load(s, err, errlen) != 0)
 		return -1;
 	s->store_lost = true;
@@ -362,7 +366,7 @@ static int settle_role(struct site *s, char *err, size_t errlen)
 		save = true;
 	}
 	if (s->store_lost) {
-		note_behind(s, 0, 1, s->store_lost_why);
+		note_behind(s, 0, s->store_lost_lsn, s->store_lost_why);
 		save = true;
 	}
 	return save ? role_save(s->datadir, r, err, errlen) : 0;

@@ -139,6 +139,7 @@ struct site {
 	bool fcv_saved;            /* state.json already holds the FCV */
 	bool store_lost;           /* the store was incomplete and quarantined */
 	char store_lost_why[160];
+	uint64_t store_lost_lsn;   /* the highest LSN it showed existed (0: none) */
 
 	struct faults faults;      /* under mu */
 	struct site_metrics *metrics; /* histograms (metrics.c); lock-free */

@@ -439,6 +439,18 @@ int snap_remove_all(const char *datadir, char *err, size_t errlen)
 	return rc;
 }
 
+uint64_t snap_newest_named(const char *datadir)
+{
+	char *dir = NULL;
+	uint64_t *v = NULL, newest = 0;
+	size_t n = 0;
+	if (snap_dir(datadir, &dir) == 0 && list_snaps(dir, &v, &n) == 0 && n)
+		newest = v[0];
+	free(v);
+	free(dir);
+	return newest;
+}
+
 int snap_serialise(struct kv *kv, uint8_t format, unsigned char **buf, size_t *len,
 		   uint64_t *lsn_out, char *err, size_t errlen)
 {

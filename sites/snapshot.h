@@ -52,6 +52,10 @@ int snap_decode(const unsigned char *buf, size_t len, struct kv *kv, uint64_t *l
  * is rebuilt from the primary).  0, or -1 naming the file. */
 int snap_remove_all(const char *datadir, char *err, size_t errlen);
 
+/* The LSN the newest snapshot file's name gives (its content unchecked),
+ * as evidence of how far a store that cannot be loaded went; 0: none. */
+uint64_t snap_newest_named(const char *datadir);
+
 /* Serialises the map into a malloc'd snapshot image (the file format, in
  * format 1 or 2), for shipping to a replica.  Caller frees *buf. */
 int snap_serialise(struct kv *kv, uint8_t format, unsigned char **buf, size_t *len,

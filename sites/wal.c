@@ -1363,6 +1363,33 @@ int wal_remove_through(struct wal *w, uint64_t lsn, char *err, size_t errlen)
 	return rc;
 }
 
+uint64_t wal_dir_evidence(const char *datadir)
+{
+	char *dir = NULL, err[256];
+	uint64_t *firsts = NULL, ev = 0;
+	size_t n = 0;
+	if (asprintf(&dir, "%s/wal", datadir) < 0)
+		return 0;
+	if (list_segments(dir, &firsts, &n, err, sizeof(err)) != 0)
+		n = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (firsts[i] - 1 > ev)
+			ev = firsts[i] - 1;
+		char *path = NULL, *seg = NULL;
+		size_t len = 0;
+		if (asprintf(&path, "%s/%020" PRIu64 ".wal", dir, firsts[i]) >= 0)
+			seg = read_whole(path, &len);
+		uint64_t in = seg && len > WAL_SEG_HEADER_SIZE ?
+			scan_evidence((const unsigned char *)seg, WAL_SEG_HEADER_SIZE, len) : 0;
+		ev = in > ev ? in : ev;
+		free(seg);
+		free(path);
+	}
+	free(firsts);
+	free(dir);
+	return ev;
+}
+
 int wal_discard_dir(const char *datadir, char *err, size_t errlen)
 {
 	char *dir = NULL;

@@ -131,6 +131,14 @@ int wal_remove_through(struct wal *w, uint64_t lsn, char *err, size_t errlen);
 void wal_get_stats(struct wal *w, struct wal_stats *st);
 
 /*
+ * The highest LSN DIR/wal shows existed, for a log wal_open found
+ * incomplete (the store is about to be quarantined): the last valid
+ * record (CRC checked) of any segment, and the LSN before each segment's
+ * first.  0 when it shows none.  Reads only.
+ */
+uint64_t wal_dir_evidence(const char *datadir);
+
+/*
  * Removes every segment file under DIR/wal (not the torn-tail quarantine),
  * for a WAL that is not open: a rewind interrupted by a crash discards the
  * whole log at start-up, before wal_open.  0, or -1 naming the file.

@@ -433,6 +433,46 @@ START_TEST(test_elect_refuses_what_would_lose_acknowledged_writes)
 }
 END_TEST
 
+/* A site that lost its store (drchaos seed 99961, async): drorchd's own
+ * store lost too, the other sites unheard, and the one that answers empty
+ * but saying it lacks records through 951.  Those records existed: it is
+ * not a complete candidate, the election waits for the unheard while the
+ * RTO budget lasts, and whatever it elects then counts them as the RPO. */
+START_TEST(test_elect_counts_what_a_site_lacks_as_records_that_existed)
+{
+	struct candidate c[] = { cand(2, "ap-south", 0, 0, 0) };
+	c[0].lacks = true;
+	c[0].need = 951;
+	struct elect_in in = sync_in(c, 1);
+	in.sync = false;
+	in.fenced_at = 0;  /* no old primary heard at the fence, nothing known */
+	in.rpo_ms_max = 60000;
+	in.rpo_records_max = 2000;
+	struct elect_out e;
+	decide_elect(&in, &e);
+	ck_assert_ptr_eq(e.best, &c[0]);  /* within the RPO target: eligible, ... */
+	ck_assert_int_eq(e.rpo_records, 951);  /* ... but not complete */
+	ck_assert_int_eq(e.heard, 0);
+	struct budget_in b = { .elect = &e, .unheard = 2, .elapsed_ms = 300, .rto_ms = 10000,
+			       .reserve_ms = 300, .state_left_ms = 5000, .rpo_ms_max = 60000,
+			       .rpo_records_max = 2000 };
+	struct budget_out out;
+	decide_budget(&b, &out);
+	ck_assert_int_eq(out.choice, ELECTION_WAIT);
+	b.elapsed_ms = 9900;  /* the budget spent: elected, its loss counted */
+	decide_budget(&b, &out);
+	ck_assert_int_eq(out.choice, ELECTION_WITHIN_RPO);
+	ck_assert_ptr_eq(out.elected, &c[0]);
+	/* A replica that has them is better, and complete. */
+	struct candidate two[] = { c[0], cand(1, "eu-west", 2, 951, 0) };
+	in.sites = two;
+	in.n = 2;
+	decide_elect(&in, &e);
+	ck_assert_ptr_eq(e.best, &two[1]);
+	ck_assert_int_eq(e.rpo_records, 0);
+}
+END_TEST
+
 START_TEST(test_elect_lets_a_strictly_newer_old_primary_stand)
 {
 	struct candidate c[] = { cand(1, "eu-west", 1, 95, 0) };
@@ -798,6 +838,7 @@ static Suite *decide_suite(void)
 	tcase_add_test(tc, test_rpo_ms_is_exact_with_commit_times);
 	tcase_add_test(tc, test_elect_takes_the_newest_log_and_measures_the_rpo);
 	tcase_add_test(tc, test_elect_refuses_what_would_lose_acknowledged_writes);
+	tcase_add_test(tc, test_elect_counts_what_a_site_lacks_as_records_that_existed);
 	tcase_add_test(tc, test_elect_lets_a_strictly_newer_old_primary_stand);
 	tcase_add_test(tc, test_replica_health_names_the_cause_and_the_figure);
 	tcase_add_test(tc, test_lag_is_what_drorchd_sees_of_both_ends);

@@ -362,6 +362,10 @@ START_TEST(test_incomplete_store_is_quarantined_and_refetched)
 	/* It starts empty (nothing half served), knows what it lacks, kept the
 	 * old files, and as a replica fetches everything from its primary. */
 	ck_assert(th_site_wait_status(&B, "store incomplete", 1000));
+	/* What it lacks is what its files showed existed (the first LSN of the
+	 * segment after the lost checkpoint), not just "something": an
+	 * election counts it (check_decide). */
+	ck_assert_int_ge(th_site_status_int(&B, "behind", "need_lsn"), 120);
 	char *q = path_in(&B, "quarantine");
 	struct stat sb;
 	ck_assert_int_eq(stat(q, &sb), 0);
