@@ -215,7 +215,6 @@ struct wal {
 	bool gathering;            /* a thread waits to take filling: no one else takes it */
 	bool room_wanted;          /* a writer waits for room in filling */
 	unsigned gather_want;      /* writers last seen in flight: released + waiting */
-	uint64_t last_flush_end_ns;
 	uint64_t fsync_avg_ns;     /* moving average of fdatasync's time */
 	char fail_msg[256];
 
@@ -933,7 +932,7 @@ static void gather_locked(struct wal *w)
 	    w->failed || w->stopping)
 		return;
 	uint64_t wait_ns = w->fsync_avg_ns / 2 < GATHER_MAX_NS ? w->fsync_avg_ns / 2 : GATHER_MAX_NS;
-	uint64_t until = time_mono_ns() + wait_ns;
+	uint64_t start = time_mono_ns(), until = start + wait_ns;
 	struct timespec ts = { .tv_sec = (time_t)(until / 1000000000u),
 			       .tv_nsec = (long)(until % 1000000000u) };
 	w->gathering = true;
@@ -942,7 +941,7 @@ static void gather_locked(struct wal *w)
 		;
 	w->gathering = false;
 	w->st.gather_waits++;
-	w->st.gather_wait_ns += time_mono_ns() - (until - wait_ns);
+	w->st.gather_wait_ns += time_mono_ns() - start;
 }
 
 /* Flushes the batch take_batch_locked gave, outside mu; records that came
@@ -950,13 +949,12 @@ static void gather_locked(struct wal *w)
  * while they keep coming (no wake-up between two fsyncs).  Under mu. */
 static int flush_taken_locked(struct wal *w, uint64_t seq)
 {
-	pthread_mutex_unlock(&w->mu);
 	unsigned released = w->flushing.writers;
+	pthread_mutex_unlock(&w->mu);
 	int rc = flush_batch(w, seq);
 	pthread_mutex_lock(&w->mu);
 	w->flusher_busy = false;
 	w->gather_want = released + w->filling.writers;
-	w->last_flush_end_ns = time_mono_ns();
 	pthread_cond_broadcast(&w->done_cv);
 	if (w->filling.len)
 		w->flush_wanted = true;
