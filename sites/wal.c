@@ -333,12 +333,18 @@ static size_t encoded_size(const unsigned char *buf)
 
 /* ---- files ------------------------------------------------------------------- */
 
-static char *seg_path(const struct wal *w, uint64_t first_lsn)
+/* DIR/wal/NNNN.wal of the segment that starts at first_lsn; NULL when out of memory. */
+static char *seg_path_in(const char *dir, uint64_t first_lsn)
 {
 	char *p = NULL;
-	if (asprintf(&p, "%s/%020" PRIu64 ".wal", w->dir, first_lsn) < 0)
+	if (asprintf(&p, "%s/%020" PRIu64 ".wal", dir, first_lsn) < 0)
 		return NULL;
 	return p;
+}
+
+static char *seg_path(const struct wal *w, uint64_t first_lsn)
+{
+	return seg_path_in(w->dir, first_lsn);
 }
 
 static int segs_push(struct wal *w, uint64_t first_lsn, uint8_t format)
@@ -547,6 +553,19 @@ static uint64_t scan_evidence(const unsigned char *data, size_t from, size_t siz
 	return best;
 }
 
+/* The highest LSN the segment of dir that starts at first_lsn shows
+ * existed: the LSN before its first, or its last valid record. */
+static uint64_t segment_evidence(const char *dir, uint64_t first_lsn)
+{
+	char *path = seg_path_in(dir, first_lsn);
+	size_t len = 0;
+	char *seg = path ? read_whole(path, &len) : NULL;
+	uint64_t in = seg ? scan_evidence((const unsigned char *)seg, WAL_SEG_HEADER_SIZE, len) : 0;
+	free(seg);
+	free(path);
+	return in > first_lsn - 1 ? in : first_lsn - 1;
+}
+
 /* Torn (an append cut short at the end of the last segment) or damaged. */
 static bool is_torn(const unsigned char *data, size_t good, size_t size, bool last_segment)
 {
@@ -576,15 +595,8 @@ static void note_damage(struct wal *w, uint64_t *firsts, size_t i, size_t n,
 	uint64_t scanned = scan_evidence(data, good + 1, size);
 	ev = scanned > ev ? scanned : ev;
 	for (size_t j = i + 1; j < n; j++) {
-		if (firsts[j] - 1 > ev)
-			ev = firsts[j] - 1;
-		char *path = seg_path(w, firsts[j]);
-		size_t len = 0;
-		char *seg = path ? read_whole(path, &len) : NULL;
-		uint64_t in = seg ? scan_evidence((const unsigned char *)seg, WAL_SEG_HEADER_SIZE, len) : 0;
+		uint64_t in = segment_evidence(w->dir, firsts[j]);
 		ev = in > ev ? in : ev;
-		free(seg);
-		free(path);
 	}
 	d->evidence_lsn = ev > w->st.last_lsn ? ev : w->st.last_lsn + 1;
 }
@@ -1371,17 +1383,8 @@ uint64_t wal_dir_evidence(const char *datadir)
 	if (list_segments(dir, &firsts, &n, err, sizeof(err)) != 0)
 		n = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (firsts[i] - 1 > ev)
-			ev = firsts[i] - 1;
-		char *path = NULL, *seg = NULL;
-		size_t len = 0;
-		if (asprintf(&path, "%s/%020" PRIu64 ".wal", dir, firsts[i]) >= 0)
-			seg = read_whole(path, &len);
-		uint64_t in = seg && len > WAL_SEG_HEADER_SIZE ?
-			scan_evidence((const unsigned char *)seg, WAL_SEG_HEADER_SIZE, len) : 0;
+		uint64_t in = segment_evidence(dir, firsts[i]);
 		ev = in > ev ? in : ev;
-		free(seg);
-		free(path);
 	}
 	free(firsts);
 	free(dir);
