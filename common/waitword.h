@@ -14,15 +14,12 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
-/* Sleeps while *word == seen, at most timeout_ms (0: no limit). */
-static inline void waitword_wait(_Atomic uint32_t *word, uint32_t seen, uint64_t timeout_ms)
+/* Sleeps while *word == seen. */
+static inline void waitword_wait(_Atomic uint32_t *word, uint32_t seen)
 {
-	struct timespec ts = { (time_t)(timeout_ms / 1000), (long)(timeout_ms % 1000) * 1000000L };
-	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, seen, timeout_ms ? &ts : NULL,
-		NULL, 0);
+	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
 }
 
 /* Wakes every thread sleeping on word. */

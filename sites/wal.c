@@ -892,8 +892,8 @@ static int flush_batch(struct wal *w, uint64_t seq)
 		wal_fail(w, "fdatasync");
 		return -1;
 	}
-	histo_observe_since(&w->fsync_seconds, sync_start_ns);
 	uint64_t took = time_mono_ns() - sync_start_ns;
+	histo_observe_us(&w->fsync_seconds, took / 1000);
 	w->seg_size += b->len;
 	if (apply_batch(w, b) != 0) {
 		errno = EIO;
@@ -1330,7 +1330,7 @@ int wal_wait(struct wal *w, uint64_t lsn, char *err, size_t errlen)
 		uint32_t seen = atomic_load(&w->batch_word[b]);
 		atomic_fetch_add(&w->batch_sleepers[b], 1);
 		pthread_mutex_unlock(&w->mu);
-		waitword_wait(&w->batch_word[b], seen, 0);
+		waitword_wait(&w->batch_word[b], seen);
 		atomic_fetch_sub(&w->batch_sleepers[b], 1);
 		if (atomic_load(&w->flushed_now) >= lsn)
 			return 0;  /* flushed: nothing else to read under mu */
