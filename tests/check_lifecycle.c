@@ -1003,6 +1003,47 @@ static void prepare(enum lifecycle lc)
 	}
 }
 
+/* Whether J03 is among the rows since seq. */
+static int timed_out_seen(long long seq)
+{
+	struct transition t[64];
+	return count_rows(t, transitions_since(seq, t, 64), "J03");
+}
+
+/* A rejoin that never ended, described: the rows since seq, drorchd's
+ * status, and the old primary's own (its role, replication and rewind). */
+static void not_rejoined(const struct th_site *old, long long seq, char *out, size_t len)
+{
+	struct transition t[64];
+	char rows[1024], *body = NULL;
+	describe(t, transitions_since(seq, t, 64), rows, sizeof(rows));
+	json_t *st = tl_orch_get(&L, "/v1/status"), *own = NULL;
+	if (th_site_req(old, "GET", "/v1/status", false, NULL, 0, &body, NULL) == 200)
+		own = json_loads(body, 0, NULL);
+	json_t *mine = json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}", "role",
+				 json_object_get(own, "role"), "epoch", json_object_get(own, "epoch"),
+				 "lsn", json_object_get(own, "lsn"), "replication",
+				 json_object_get(own, "replication"), "last_rewind",
+				 json_object_get(own, "last_rewind"), "behind",
+				 json_object_get(own, "behind"));
+	char *sites = st ? json_dumps(json_object_get(st, "sites"), JSON_COMPACT) : NULL;
+	char *site = mine ? json_dumps(mine, JSON_COMPACT) : NULL;
+	int n = snprintf(out, len, "rows %s; drorchd %s, primary %s, resting %d, sites %.900s; "
+			 "%s %.600s", rows,
+			 json_string_value(json_object_get(st, "state")) ?: "(no answer)",
+			 json_string_value(json_object_get(st, "primary")) ?: "-",
+			 json_is_true(json_object_get(st, "resting")), sites ? sites : "-",
+			 old->name, site ? site : "(no answer)");
+	if (n < 0 || (size_t)n >= len)  /* (cut short: its start says enough) */
+		out[len - 1] = '\0';
+	free(site);
+	free(sites);
+	free(body);
+	json_decref(mine);
+	json_decref(own);
+	json_decref(st);
+}
+
 /*
  * A returning old primary whose log diverged: its replication is cut
  * (drop_replication), a write it takes is never acknowledged yet stays in
@@ -1063,7 +1104,13 @@ static int rejoin_once(enum lifecycle lc, const char *crash_row, char path[][64]
 			snprintf(primary, sizeof(primary), "%s", p);
 		json_decref(st);
 	}
-	ck_assert_msg(done, "%s: %s was not failed over and rejoined; see %s", what, from, L.log);
+	if (!done) {  /* what was missing, for a failure seen only in CI's log */
+		char why[3072];
+		not_rejoined(old, m.seq, why, sizeof(why));
+		ck_abort_msg("%s: %s was not failed over and rejoined (restarted %d, J03 seen %d, "
+			     "cleared %d): %s; see %s", what, from, restarted, timed_out_seen(m.seq),
+			     cleared, why, L.log);
+	}
 	ck_assert_msg(!crash_row || restarted, "%s: drorchd did not stop there; see %s", what, L.log);
 	ck_assert_int_eq(post_fault(old, "{\"clear\":true}"), 200);
 	time_sleep_ms(300);
