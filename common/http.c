@@ -41,6 +41,7 @@
 
 #include <microhttpd.h>
 
+#include "decimal.h"
 #include "httpstats.h"
 #include "log.h"
 #include "nofile.h"
@@ -108,11 +109,9 @@ int http_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *por
 	const char *colon = s ? strrchr(s, ':') : NULL;
 	if (!colon || colon == s || (size_t)(colon - s) >= hostlen)
 		return -1;
-	char *end = NULL;
-	errno = 0;
-	unsigned long p = strtoul(colon + 1, &end, 10);
-	if (errno || end == colon + 1 || *end || p > 65535)
-		return -1;
+	uint64_t p = 0;
+	if (decimal_u64_in(colon + 1, 0, 65535, &p) != DECIMAL_OK)
+		return -1;  /* digits alone: "h:+80" and "h: 80" are not ports */
 	memcpy(host, s, (size_t)(colon - s));
 	host[colon - s] = '\0';
 	*port = (uint16_t)p;

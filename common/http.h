@@ -136,7 +136,8 @@ void http_resp_error(struct http_resp *resp, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int http_resp_header(struct http_resp *resp, const char *name, const char *value);
 
-/* Splits "HOST:PORT" (IPv4 or name, no brackets) into parts; 0 or -1. */
+/* Splits "HOST:PORT" (IPv4 or name, no brackets) into parts; 0 or -1.
+ * PORT is digits alone, 0..65535 (decimal.h). */
 int http_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port);
 
 #endif

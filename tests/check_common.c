@@ -90,6 +90,13 @@ START_TEST(test_parse_hostport)
 	ck_assert_int_eq(http_parse_hostport(":80", host, sizeof(host), &port), -1);
 	ck_assert_int_eq(http_parse_hostport("h:99999", host, sizeof(host), &port), -1);
 	ck_assert_int_eq(http_parse_hostport("h:8x", host, sizeof(host), &port), -1);
+	/* A port is digits alone: strtoul took a sign and leading space. */
+	ck_assert_int_eq(http_parse_hostport("h:+80", host, sizeof(host), &port), -1);
+	ck_assert_int_eq(http_parse_hostport("h: 80", host, sizeof(host), &port), -1);
+	ck_assert_int_eq(http_parse_hostport("h:-1", host, sizeof(host), &port), -1);
+	ck_assert_int_eq(http_parse_hostport("h:", host, sizeof(host), &port), -1);
+	ck_assert_int_eq(http_parse_hostport("h:65535", host, sizeof(host), &port), 0);
+	ck_assert_uint_eq(port, 65535);
 }
 END_TEST
 

@@ -307,6 +307,16 @@ START_TEST(test_bad_command_line_exits_2)
 	pid = th_spawn(argv2, S.log);
 	st = th_wait_exit(pid, 5000);
 	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+	/* A port is digits alone: strtoul once let a sign through. */
+	char *argv3[] = { (char *)th_bin("drsite"), "--name", "x", "--listen", "127.0.0.1:+1",
+			  "--data", S.data, NULL };
+	pid = th_spawn(argv3, S.log);
+	st = th_wait_exit(pid, 5000);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+	char *out = th_read_file(S.log, NULL);
+	ck_assert_msg(out && strstr(out, "--listen: '127.0.0.1:+1' is not HOST:PORT"),
+		      "no message; see %s", S.log);
+	free(out);
 }
 END_TEST
 
