@@ -304,7 +304,8 @@ static const char *testify(struct orch *o, struct httpc *h, int i, int old, int6
 			   struct candidate *c, json_t *report)
 {
 	char err[300];
-	json_t *st = siteapi_status(h, o->cfg.sites[i].url, (long)orch_window_ms(o), err, sizeof(err));
+	json_t *st = siteapi_status(h, o->cfg.sites[i].url, o->site_token, (long)orch_window_ms(o),
+				    err, sizeof(err));
 	const char *role = json_string_value(json_object_get(st, "role"));
 	const char *rs = json_string_value(json_object_get(json_object_get(st, "replication"), "state"));
 	const char *why = !st ? UNREACHABLE :
@@ -795,7 +796,8 @@ static int64_t status_int(struct orch *o, struct httpc *h, int i, const char *fi
 			  int64_t *epoch)
 {
 	char err[300];
-	json_t *st = siteapi_status(h, o->cfg.sites[i].url, (long)orch_window_ms(o), err, sizeof(err));
+	json_t *st = siteapi_status(h, o->cfg.sites[i].url, o->site_token, (long)orch_window_ms(o),
+				    err, sizeof(err));
 	int64_t v = st ? json_integer_value(json_object_get(st, field)) : -1;
 	if (epoch)
 		*epoch = st ? json_integer_value(json_object_get(st, "epoch")) : -1;

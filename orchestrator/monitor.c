@@ -14,7 +14,10 @@
  * heartbeat grid, one interval apart, each on a connection of its own: a
  * chunk lost on one connection holds every later request on it for a
  * retransmission, and the other keeps renewing meanwhile (issue 13: a 300 ms
- * lease under 2% loss).  With HA, only the leader heartbeats and canaries.
+ * lease under 2% loss).  With HA, only the leader heartbeats and canaries,
+ * and its polls carry the site token and its term (orch_poll_client), so
+ * every site learns a new leader's term within a heartbeat, also a replica
+ * no command reaches: a deposed leader's late command is refused there.
  *
  * Requests time out after heartbeat x misses, so a slow WAN stretches a
  * round instead of counting as a miss; the driver judges a site by the time
@@ -214,7 +217,7 @@ static void poll_once(struct orch *o, struct httpc *c, int idx, unsigned round)
 	pthread_mutex_unlock(&o->mu);
 	char err[300];
 	uint64_t asked = time_mono_ms();
-	json_t *st = siteapi_status(c, cs->url, timeout, err, sizeof(err));
+	json_t *st = siteapi_status(c, cs->url, o->site_token, timeout, err, sizeof(err));
 	pthread_mutex_lock(&o->mu);
 	if (st) {
 		uint64_t now = time_mono_ms();
@@ -238,7 +241,7 @@ static void *monitor_main(void *p)
 	struct orch *o = a->o;
 	int idx = a->idx;
 	free(a);
-	struct httpc *c = httpc_new();
+	struct httpc *c = orch_poll_client(o);
 	for (unsigned round = 0; c && !orch_stopping(o); round++) {
 		uint64_t t0 = time_mono_ms();
 		poll_once(o, c, idx, round);

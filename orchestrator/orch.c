@@ -977,6 +977,22 @@ static bool term_header(void *ctx, char *line, size_t len)
 	return true;
 }
 
+/* A poll's term: only while this instance leads (ha_term is 0 otherwise). */
+static bool poll_term_header(void *ctx, char *line, size_t len)
+{
+	int64_t term = ha_term(((struct orch *)ctx)->ha);
+	snprintf(line, len, "X-Drorch-Term: %" PRId64, term);
+	return term > 0;
+}
+
+struct httpc *orch_poll_client(struct orch *o)
+{
+	struct httpc *c = httpc_new();
+	if (c && o->ha)
+		httpc_set_header(c, poll_term_header, o);
+	return c;
+}
+
 struct httpc *orch_site_client(struct orch *o)
 {
 	struct httpc *c = httpc_new();

@@ -284,6 +284,12 @@ bool orch_may_act(struct orch *o);
  * leaves (ha_term).  NULL when out of memory; the caller frees it
  * (httpc_free). */
 struct httpc *orch_site_client(struct orch *o);
+/* A client for the status polls, which every instance sends: with HA, a
+ * poll that carries the site token also carries X-Drorch-Term while this
+ * instance leads (a follower's carry none), so each site learns a new
+ * leader's term within a heartbeat of its takeover, also one that no
+ * command reaches.  Never gives up.  NULL when out of memory. */
+struct httpc *orch_poll_client(struct orch *o);
 
 /* The FSM state's name into state[len]; whether the state accepts command
  * c (the spec's `commands`: fsm_state_accepts). */

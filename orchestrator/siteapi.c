@@ -12,12 +12,13 @@
 
 #include "timeutil.h"
 
-json_t *siteapi_status(struct httpc *c, const char *url, long timeout_ms, char *err, size_t errlen)
+json_t *siteapi_status(struct httpc *c, const char *url, const char *token, long timeout_ms,
+		       char *err, size_t errlen)
 {
 	char full[512];
 	snprintf(full, sizeof(full), "%s/v1/status", url);
 	struct httpc_resp r;
-	if (httpc_request(c, "GET", full, NULL, NULL, 0, timeout_ms, &r, err, errlen) != 0)
+	if (httpc_request(c, "GET", full, token, NULL, 0, timeout_ms, &r, err, errlen) != 0)
 		return NULL;
 	json_t *j = r.status == 200 ? json_loadb(r.body, r.body_len, 0, NULL) : NULL;
 	if (!j)

@@ -13,8 +13,11 @@
 
 #include "httpc.h"
 
-/* GET url/v1/status; the parsed JSON (new ref) or NULL with err. */
-json_t *siteapi_status(struct httpc *c, const char *url, long timeout_ms, char *err, size_t errlen);
+/* GET url/v1/status; the parsed JSON (new ref) or NULL with err.  With a
+ * token (may be NULL) the request carries it, and so c's term header when
+ * it has one (orch_poll_client): the site learns the leader's term. */
+json_t *siteapi_status(struct httpc *c, const char *url, const char *token, long timeout_ms,
+		       char *err, size_t errlen);
 /* POST url/v1/admin/PATH with body; returns the HTTP status (0 = no answer). */
 long siteapi_admin(struct httpc *c, const char *url, const char *token, const char *path,
 		   json_t *body, long timeout_ms, char *err, size_t errlen);

@@ -65,8 +65,11 @@
  * authenticated request: header X-Drorch-Term.  A site keeps the newest it
  * has seen since it started and refuses a request of an older term with
  * 409, changing nothing (admin_term_check): a fencing token, so once the
- * new leader's first command has reached a site, a deposed leader's command
- * that a partition held back is refused there whatever its epoch and nonce
+ * new leader's first command or status poll (the leader's polls carry the
+ * token and the term: admin_learn_term, within a heartbeat of its
+ * takeover, also at a replica no command reaches) has reached a site, a
+ * deposed leader's command that a partition held back is refused there
+ * whatever its epoch and nonce
  * (it could otherwise still lengthen a lease the new leader set: WRITE
  * LEASE).  A request without the header (one drorchd without HA, a
  * replica's fetch, a person with curl) is not checked.  The term is not
@@ -141,6 +144,17 @@ bool admin_authorized(struct site *s, const struct http_req *req, struct http_re
 		return false;
 	}
 	return true;
+}
+
+void admin_learn_term(struct site *s, const struct http_req *req)
+{
+	const char *term = http_req_header(req, "X-Drorch-Term");
+	if (!term || !s->token || !auth_bearer_ok(http_req_header(req, "Authorization"), s->token))
+		return;  /* anyone may read; only the token holder's term counts */
+	char err[300];
+	pthread_mutex_lock(&s->mu);
+	admin_term_check(term, &s->orch_term, err, sizeof(err));
+	pthread_mutex_unlock(&s->mu);
 }
 
 /* ---- lease nonces ------------------------------------------------------------ */

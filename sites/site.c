@@ -890,8 +890,10 @@ void site_http_handler(void *ctx, const struct http_req *req, struct http_resp *
 		route_kv(s, req, resp);
 	else if (strcmp(req->path, "/v1/kv") == 0)
 		http_resp_error(resp, 400, "missing key: use /v1/kv/{key}");
-	else if (is(req, "GET", "/v1/status"))
+	else if (is(req, "GET", "/v1/status")) {
+		admin_learn_term(s, req);
 		http_resp_json(resp, 200, status_json(s));
+	}
 	else if (is(req, "GET", "/healthz"))
 		health(s, resp);
 	else if (is(req, "GET", "/metrics"))

@@ -160,6 +160,11 @@ enum { NONCE_BAD = -1, NONCE_FOREIGN = 0, NONCE_OURS = 1 };
  * nothing), or NONCE_BAD (not a nonce). */
 int site_nonce_parse(const struct site *s, const char *text, uint64_t now, uint64_t *at);
 bool admin_authorized(struct site *s, const struct http_req *req, struct http_resp *resp);
+/* A read that carries the site token and X-Drorch-Term (drorchd's status
+ * polls with HA) teaches this site a newer term, as a command would; an
+ * older or malformed one changes nothing and refuses nothing: the read is
+ * answered either way. */
+void admin_learn_term(struct site *s, const struct http_req *req);
 void admin_route(struct site *s, const struct http_req *req, struct http_resp *resp);
 /* Reads a body {"epoch": E >= 1}; 0, or -1 with a 400 set. */
 int admin_parse_epoch(const struct http_req *req, struct http_resp *resp, uint64_t *epoch);

@@ -586,6 +586,18 @@ START_TEST(test_command_of_an_older_orchestrator_term_is_refused)
 	ck_assert_int_eq(th_site_admin_at_term(&A, "9", "fence", "{\"epoch\":2}", NULL), 200);
 	ck_assert_int_eq(th_site_status_int(&A, NULL, "orch_term"), 9);
 	ck_assert_int_eq(th_site_put(&A, "fenced"), 503);
+	/* A status read with the token teaches a newer term (drorchd's polls:
+	 * a replica no command reaches hears a new leader); an older one, a
+	 * bad one or one without the token teaches nothing, and each read is
+	 * answered. */
+	ck_assert_int_eq(th_site_status_at_term(&A, TH_TOKEN, "11"), 200);
+	ck_assert_int_eq(th_site_status_int(&A, NULL, "orch_term"), 11);
+	ck_assert_int_eq(th_site_status_at_term(&A, TH_TOKEN, "10"), 200);
+	ck_assert_int_eq(th_site_status_at_term(&A, TH_TOKEN, "+12"), 200);
+	ck_assert_int_eq(th_site_status_at_term(&A, "not-the-token", "13"), 200);
+	ck_assert_int_eq(th_site_status_at_term(&A, NULL, "13"), 200);
+	ck_assert_int_eq(th_site_status_int(&A, NULL, "orch_term"), 11);
+	ck_assert_int_eq(th_site_admin_at_term(&A, "10", "fence", "{\"epoch\":3}", NULL), 409);
 	/* Not persisted: a restarted site takes the next term it sees. */
 	restart(&A, lease);
 	ck_assert_int_eq(th_site_status_int(&A, NULL, "orch_term"), 0);

@@ -383,6 +383,19 @@ long th_site_admin_at_term(const struct th_site *s, const char *term, const char
 	return status;
 }
 
+long th_site_status_at_term(const struct th_site *s, const char *token, const char *term)
+{
+	struct httpc *c = thread_client();
+	char url[512];
+	if (!c)
+		return 0;
+	snprintf(url, sizeof(url), "%s/v1/status", s->base);
+	httpc_set_header(c, term_line, (void *)term);
+	long status = th_http("GET", url, token, NULL, 0, NULL, NULL);
+	httpc_set_header(c, NULL, NULL);
+	return status;
+}
+
 bool th_wait_http(const char *url, long status, long timeout_ms)
 {
 	uint64_t deadline = time_mono_ms() + (uint64_t)timeout_ms;

@@ -166,6 +166,10 @@ long th_site_req(const struct th_site *s, const char *method, const char *path, 
  * answer's body.  The HTTP status, 0 on no answer. */
 long th_site_admin_at_term(const struct th_site *s, const char *term, const char *cmd,
 			   const char *body, char **out);
+/* GET /v1/status with bearer token (TH_TOKEN, or another to be refused)
+ * and X-Drorch-Term: term, as drorchd's polls with HA send it.  The HTTP
+ * status, 0 on no answer. */
+long th_site_status_at_term(const struct th_site *s, const char *token, const char *term);
 /* POST /v1/admin/role with {"role", "epoch", "primary"?, "mode", "quorum"}. */
 long th_site_role(const struct th_site *s, const char *role, int epoch,
 		  const struct th_site *primary, const char *mode, int quorum);
