@@ -270,21 +270,17 @@ static void record_rewind(struct orch *o, int i, json_t *rewind)
 	json_t *detail = json_deep_copy(rewind);
 	json_object_set_new(detail, "site", json_string(o->cfg.sites[i].name));
 	char *text = json_dumps(detail, JSON_COMPACT);
+	/* What the rewind moved off is what that failover lost (async): its RPO
+	 * counts at least that many records, learnt only now.  With no such run
+	 * in the store (it lost its history), a run of its own whose RPO is
+	 * those records.  One transaction: a crash records all or nothing. */
 	int64_t run = failover_run_from(o, o->cfg.sites[i].name, rewind);
-	bool own = run == 0;
-	json_int_t records = json_integer_value(json_object_get(rewind, "records"));
-	int rc = own ? store_run_begin(o->store, "rewind", "auto", o->cfg.sites[i].name,
-				       json_integer_value(json_object_get(rewind, "epoch")), NULL,
-				       &run, err, sizeof(err)) : 0;
-	if (rc == 0 && text)
-		rc = store_run_step(o->store, run, "rewind", "ok", text, err, sizeof(err));
-	/* What the rewind moved off is what that failover lost (async): its
-	 * RPO counts at least that many records, learnt only now. */
-	if (rc == 0 && !own && records > 0)
-		rc = store_run_raise_rpo(o->store, run, records, err, sizeof(err));
-	if (rc == 0 && own)  /* its RPO: the records the failover that is not in the store lost */
-		rc = store_run_end(o->store, run, "succeeded", o->cfg.sites[i].name, records, -1, -1,
-				   NULL, NULL, err, sizeof(err));
+	int rc = text ? store_run_rewind(o->store, run, o->cfg.sites[i].name,
+					 json_integer_value(json_object_get(rewind, "epoch")),
+					 json_integer_value(json_object_get(rewind, "records")), text,
+					 &run, err, sizeof(err)) : -1;
+	if (!text)
+		snprintf(err, sizeof(err), "out of memory");
 	if (rc != 0)
 		log_event(LOG_ERROR, "orch.run_step_failed", "{s:s}", "error", err);
 	else

@@ -2905,6 +2905,55 @@ int store_run_end(struct store *s, int64_t run_id, const char *outcome, const ch
 	return rc;
 }
 
+struct run_rewind_args {
+	int64_t run_id;                /* the failover run that lost the records; 0: its own */
+	const char *site, *detail_json;
+	int64_t epoch, records;
+	int64_t *out_run;
+};
+
+/* store_run_rewind's writes, in its one transaction. */
+static int run_rewind_locked(struct store *s, const void *args, const char *ctx, char *err,
+			     size_t errlen)
+{
+	const struct run_rewind_args *a = args;
+	int64_t run = a->run_id;
+	struct run_begin_args begin = { "rewind", "auto", a->site, NULL, a->epoch, &run };
+	if (!a->run_id && run_begin_locked(s, &begin, ctx, err, errlen))
+		return -1;
+	struct run_step_args step = { run, "rewind", "ok", a->detail_json };
+	if (run_step_locked(s, &step, ctx, err, errlen))
+		return -1;
+	struct run_rpo_args rpo = { run, a->records };
+	if (a->run_id && a->records > 0 && run_rpo_locked(s, &rpo, ctx, err, errlen))
+		return -1;
+	struct run_end_args end = { run, "succeeded", a->site, NULL, a->records, -1, -1, NULL };
+	if (!a->run_id && run_end_locked(s, &end, ctx, err, errlen))
+		return -1;
+	*a->out_run = run;
+	return 0;
+}
+
+int store_run_rewind(struct store *s, int64_t run_id, const char *site, int64_t epoch,
+		     int64_t records, const char *detail_json, int64_t *out_run, char *err,
+		     size_t errlen)
+{
+	char ctx[96];
+	snprintf(ctx, sizeof(ctx), "rewind of %.40s into run %" PRId64, site ? site : "?", run_id);
+	detail_json = nz(detail_json);
+	if (check_json("step detail", detail_json, ctx, err, errlen))
+		return -1;
+	int64_t run = 0;
+	struct run_rewind_args a = { run_id, site, detail_json, epoch, records, &run };
+	json_t *op = json_pack("{s:s, s:I, s:s?, s:I, s:I, s:s?}", "op", "run_rewind", "run_id",
+			       (json_int_t)run_id, "site", site, "epoch", (json_int_t)epoch,
+			       "records", (json_int_t)records, "detail", detail_json);
+	int rc = audited_write(s, run_rewind_locked, &a, op, ctx, err, errlen);
+	if (out_run)
+		*out_run = run;
+	return rc;
+}
+
 /* ==== policies ============================================================= */
 
 struct policy_args {
@@ -3136,6 +3185,9 @@ static int apply_op(struct store *s, const json_t *op, char *err, size_t errlen)
 		return store_run_update_detail(s, run, op_str(op, "detail"), err, errlen);
 	if (!strcmp(name, "run_raise_rpo"))
 		return store_run_raise_rpo(s, run, op_int(op, "rpo_records"), err, errlen);
+	if (!strcmp(name, "run_rewind"))
+		return store_run_rewind(s, run, op_str(op, "site"), op_int(op, "epoch"),
+					op_int(op, "records"), op_str(op, "detail"), NULL, err, errlen);
 	if (!strcmp(name, "run_end"))
 		return store_run_end(s, run, op_str(op, "outcome"), op_str(op, "target"),
 				     op_int(op, "rpo_records"), op_int(op, "rpo_ms"),

@@ -366,6 +366,19 @@ int store_verify_path(const char *path, const char *key_file, struct store_audit
 int store_run_raise_rpo(struct store *s, int64_t run_id, int64_t rpo_records, char *err,
 			size_t errlen);
 
+/*
+ * Records a rewind of site (its answer or last_rewind, detail_json) in one
+ * transaction: into the failover run run_id that lost its records (a
+ * "rewind" step, the run's RPO raised to at least records), or, with
+ * run_id 0, into a run of its own (kind "rewind", begun and ended
+ * succeeded with RPO records, the step inside).  So a crash leaves either
+ * all of it or none: the step is what says the rewind is recorded.
+ * *out_run (may be NULL) gets the run.  0 or -1.
+ */
+int store_run_rewind(struct store *s, int64_t run_id, const char *site, int64_t epoch,
+		     int64_t records, const char *detail_json, int64_t *out_run, char *err,
+		     size_t errlen);
+
 /* ---- sites cache ---------------------------------------------------------- */
 
 struct store_site {

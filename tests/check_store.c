@@ -573,6 +573,109 @@ START_TEST(test_replicated_writes_apply_alike_on_a_second_store)
 }
 END_TEST
 
+/* The steps of run id as JSON text (a new string), for comparisons. */
+static char *steps_of(struct store *s, int64_t id)
+{
+	json_t *run = store_run_json(s, id);
+	char *text = json_dumps(json_object_get(run, "steps"), JSON_COMPACT);
+	json_decref(run);
+	return text;
+}
+
+/*
+ * A rewind is recorded in one write: into the failover run that lost the
+ * records (its step, its RPO raised), or into a run of its own (begun,
+ * stepped, ended), all or nothing; a second store applies it alike.
+ */
+START_TEST(test_rewind_is_recorded_in_one_write)
+{
+	char err[512], path_b[700];
+	struct oplog log = { json_array(), false };
+	struct store *a = open_store(), *b = NULL;
+	snprintf(path_b, sizeof(path_b), "%s/mirror.db", dir);
+	ck_assert_msg(store_open(&b, path_b, err, sizeof(err)) == 0, "%s", err);
+	store_set_replicator(a, record_op, &log);
+	ck_assert_int_eq(store_cluster_init(a, "STEADY", 1, "us-east", err, sizeof(err)), 0);
+	ck_assert_int_eq(store_policy_add(a, "operator:api", "{\"mode\":\"async\"}", err,
+					  sizeof(err)), 0);
+	int64_t fo = 0, run = 0, own = 0;
+	ck_assert_int_eq(store_run_begin(a, "failover", "auto", "us-east", 2, NULL, &fo, err,
+					 sizeof(err)), 0);
+	ck_assert_int_eq(store_run_end(a, fo, "succeeded", "eu-west", 2, -1, 600, NULL, NULL, err,
+				       sizeof(err)), 0);
+	const char *q1 = "{\"quarantine\":\"/d/us-east/quarantine/diverged-2-9.jsonl\","
+			 "\"records\":5,\"site\":\"us-east\"}";
+	ck_assert_msg(store_run_rewind(a, fo, "us-east", 2, 5, q1, &run, err, sizeof(err)) == 0,
+		      "%s", err);
+	ck_assert_int_eq(run, fo);
+	json_t *j = store_run_json(a, fo);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "rpo_records")), 5);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "outcome")), "succeeded");
+	json_t *step = json_array_get(json_object_get(j, "steps"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(step, "name")), "rewind");
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(step, "detail"),
+							    "records")), 5);
+	json_decref(j);
+	/* No failover run to charge: a run of its own, ended, its RPO the records. */
+	const char *q2 = "{\"quarantine\":\"/d/us-east/quarantine/diverged-3-40.jsonl\","
+			 "\"records\":4,\"site\":\"us-east\"}";
+	ck_assert_int_eq(store_run_rewind(a, 0, "us-east", 3, 4, q2, &own, err, sizeof(err)), 0);
+	ck_assert_int_gt(own, fo);
+	j = store_run_json(a, own);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "kind")), "rewind");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "outcome")), "succeeded");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "target")), "us-east");
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "rpo_records")), 4);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "epoch")), 3);
+	ck_assert_int_eq(json_array_size(json_object_get(j, "steps")), 1);
+	json_decref(j);
+	/* All or nothing: a write refused at its end leaves no run, no step,
+	 * no raised RPO. */
+	log.refuse = true;
+	char *before = steps_of(a, fo);
+	json_t *runs = store_runs_json(a, 0);
+	size_t nruns = json_array_size(runs);
+	json_decref(runs);
+	ck_assert_int_eq(store_run_rewind(a, fo, "us-east", 2, 50, q2, &run, err, sizeof(err)), -1);
+	ck_assert_int_eq(store_run_rewind(a, 0, "us-east", 3, 9, q2, &run, err, sizeof(err)), -1);
+	char *after = steps_of(a, fo);
+	ck_assert_str_eq(before, after);
+	free(before);
+	free(after);
+	j = store_run_json(a, fo);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "rpo_records")), 5);
+	json_decref(j);
+	runs = store_runs_json(a, 0);
+	ck_assert_uint_eq(json_array_size(runs), nruns);
+	json_decref(runs);
+	/* Refused input changes nothing either. */
+	ck_assert_int_eq(store_run_rewind(a, fo + 100, "us-east", 2, 1, q1, &run, err,
+					  sizeof(err)), -1);
+	ck_assert_int_eq(store_run_rewind(a, fo, "us-east", 2, 1, "{oops", &run, err, sizeof(err)),
+			 -1);
+	/* Applied on a second store: the same runs, steps and chain. */
+	size_t i;
+	json_t *op;
+	json_array_foreach(log.ops, i, op)
+		ck_assert_msg(store_apply(b, op, (int64_t)i + 1, err, sizeof(err)) == 0,
+			      "op %zu: %s", i + 1, err);
+	assert_same_state(a, b);
+	for (int64_t id = fo; id <= own; id++) {
+		char *x = steps_of(a, id), *y = steps_of(b, id);
+		ck_assert_msg(x && y && !strcmp(x, y), "run %lld's steps differ: %s / %s",
+			      (long long)id, x, y);
+		free(x);
+		free(y);
+	}
+	int64_t rows, bad;
+	ck_assert_int_eq(verify(a, &rows, &bad), 0);
+	ck_assert_int_eq(verify(b, &rows, &bad), 0);
+	store_close(a);
+	store_close(b);
+	json_decref(log.ops);
+}
+END_TEST
+
 static struct store *five_transitions(void)
 {
 	static const char *const states[] = { "SUSPECT", "FENCING", "ELECTING", "PROMOTING",
@@ -2081,6 +2184,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_concurrent_writers_on_two_connections_never_share_a_version);
 	tcase_add_test(tc, test_concurrent_writers_on_one_handle_never_share_a_version);
 	tcase_add_test(tc, test_replicated_writes_apply_alike_on_a_second_store);
+	tcase_add_test(tc, test_rewind_is_recorded_in_one_write);
 	suite_add_tcase(s, tc);
 
 	TCase *audit = tcase_create("audit");
