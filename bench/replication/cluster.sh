@@ -25,6 +25,10 @@ check_tools() {
 	[ -x "$REPLSTAT" ] || die "$REPLSTAT not found: run make first, from the build directory (or --replstat PATH)"
 	command -v curl >/dev/null || die "curl not found: apt-get install curl"
 	refuse_tmpfs "$BENCH_DIR"
+	if [ -n "${REPLICA_DIR:-}" ]; then
+		[ -d "$REPLICA_DIR" ] || die "--replica-dir $REPLICA_DIR is not a directory"
+		REPLICA_FS_TYPE=$(stat -f -c %T "$REPLICA_DIR")
+	fi
 }
 
 cleanup() {
@@ -36,11 +40,18 @@ cleanup() {
 		stop_pid "$pid"
 	done
 	remove_work
+	if [ -n "${REPL_WORK:-}" ] && [ "${KEEP:-0}" != 1 ]; then
+		rm -rf "$REPL_WORK"
+	fi
 }
 
 cluster_init() {
 	install_traps
 	WORK=$(mktemp -d "$BENCH_DIR/drorch-bench-$1.XXXXXX")
+	REPL_WORK=
+	if [ -n "${REPLICA_DIR:-}" ]; then  # the replicas' data dirs (a profile)
+		REPL_WORK=$(mktemp -d "$REPLICA_DIR/drorch-bench-$1-replicas.XXXXXX")
+	fi
 	head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/token"
 	chmod 600 "$WORK/token"
 	TOKEN=$(cat "$WORK/token")
@@ -77,11 +88,14 @@ streaming_peers() {
 # (replicas with --repl-encoding ENCODING), each on its own data directory.
 cluster_start() {
 	local name=$1 enc=$2 s
+	local data
 	for s in a b c; do
 		free_port
 		PORT[$name:$s]=$FREE_PORT
-		mkdir -p "$WORK/$name-$s"
-		"$DRSITE" --name "$name-$s" --listen "127.0.0.1:$FREE_PORT" --data "$WORK/$name-$s" \
+		data="$WORK/$name-$s"
+		[ "$s" = a ] || [ -z "$REPL_WORK" ] || data="$REPL_WORK/$name-$s"
+		mkdir -p "$data"
+		"$DRSITE" --name "$name-$s" --listen "127.0.0.1:$FREE_PORT" --data "$data" \
 			--token-file "$WORK/token" --repl-encoding "$enc" --log-level warn \
 			>"$WORK/$name-$s.log" 2>&1 &
 		PID[$name:$s]=$!
@@ -214,4 +228,7 @@ ratio_line() {
 
 machine_line() {
 	echo "machine: $(machine), data on $FS_TYPE ($WORK), load average before: $LOAD_BEFORE"
+	if [ -n "$REPL_WORK" ]; then
+		echo "profile: the replicas' data on $REPLICA_FS_TYPE ($REPL_WORK), not the primary's disk"
+	fi
 }

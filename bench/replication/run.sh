@@ -56,6 +56,10 @@ usage: bench/replication/run.sh [options]     (run from the build directory, aft
   --value-size B        bytes per value                            [VALUE_SIZE=$VALUE_SIZE]
   --interval-ms MS      /v1/status sampling interval               [INTERVAL_MS=$INTERVAL_MS]
   --dir DIR             where the data directories go; a real disk [BENCH_DIR=$BENCH_DIR]
+  --replica-dir DIR     a profile, not the aims: the replicas' data directories
+                        in DIR (another filesystem, or tmpfs where their fsyncs
+                        cost nothing), to split a sync write's cost into the
+                        replica's disk and the rest; no aim is judged
   --keep                keep data directories and logs             [KEEP=1]
   --redis-64 N          Redis durable PUTs/s at 64 clients (bench/kv) [REDIS_64=$REDIS_64]
 EOF
@@ -81,6 +85,7 @@ parse_args() {
 		--value-size) VALUE_SIZE=$2; shift ;;
 		--interval-ms) INTERVAL_MS=$2; shift ;;
 		--dir) BENCH_DIR=$2; shift ;;
+		--replica-dir) REPLICA_DIR=$2; shift ;;
 		--keep) KEEP=1 ;;
 		--redis-64) REDIS_64=$2; shift ;;
 		-h|--help) usage; exit 0 ;;
@@ -147,6 +152,7 @@ aim_verdict() {
 	w=$(median "b:$AIM_CLIENTS:sync" ops_per_sec)
 	p=$(median "b:$AIM_CLIENTS:sync" p99_us)
 	[ -n "$w" ] && [ "$w" != NA ] || { echo "aim: not measured ($AIM_CLIENTS clients not in --clients)"; return; }
+	[ -z "${REPLICA_DIR:-}" ] || { echo "aim: not judged (--replica-dir: a profile, the replicas' data on $REPLICA_FS_TYPE)"; return; }
 	awk -v w="$w" -v p="$p" -v aw="$AIM_WRITES" -v ap="$AIM_P99_US" -v c="$AIM_CLIENTS" 'BEGIN {
 		printf "aim (%d clients, sync quorum 1): >= %d writes/s (2x ~4,500/s, PostgreSQL sync replication under Patroni) and p99 < %d us\n", c, aw, ap
 		printf "measured (medians): %.0f writes/s = %.2fx the aim: %s; p99 %.0f us: %s\n", w, w / aw,
@@ -225,7 +231,8 @@ print_table() {
 	echo
 	echo "rerun: bench/replication/run.sh --reps $REPS --duration $DURATION --warmup $WARMUP --clients \"$CLIENTS\"" \
 		"--lag-clients $LAG_CLIENTS --lag-duration $LAG_DURATION --catchup-clients $CATCHUP_CLIENTS" \
-		"--catchup-load $CATCHUP_LOAD --value-size $VALUE_SIZE --interval-ms $INTERVAL_MS --redis-64 $REDIS_64 --dir $BENCH_DIR"
+		"--catchup-load $CATCHUP_LOAD --value-size $VALUE_SIZE --interval-ms $INTERVAL_MS --redis-64 $REDIS_64 --dir $BENCH_DIR" \
+		"${REPLICA_DIR:+--replica-dir $REPLICA_DIR}"
 }
 
 main() {
