@@ -2950,7 +2950,7 @@ int store_run_rewind(struct store *s, int64_t run_id, const char *site, int64_t 
 			       "records", (json_int_t)records, "detail", detail_json);
 	int rc = audited_write(s, run_rewind_locked, &a, op, ctx, err, errlen);
 	if (out_run)
-		*out_run = run;
+		*out_run = rc == 0 ? run : 0;  /* (a run begun then rolled back is none) */
 	return rc;
 }
 

@@ -638,6 +638,7 @@ START_TEST(test_rewind_is_recorded_in_one_write)
 	json_decref(runs);
 	ck_assert_int_eq(store_run_rewind(a, fo, "us-east", 2, 50, q2, &run, err, sizeof(err)), -1);
 	ck_assert_int_eq(store_run_rewind(a, 0, "us-east", 3, 9, q2, &run, err, sizeof(err)), -1);
+	ck_assert_int_eq(run, 0);  /* the run it began was rolled back */
 	char *after = steps_of(a, fo);
 	ck_assert_str_eq(before, after);
 	free(before);
