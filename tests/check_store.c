@@ -479,6 +479,29 @@ static int record_op(void *ctx, const json_t *op, int64_t *index, char *err, siz
 	return 0;
 }
 
+/* A second store, PATH_B = dir/mirror.db, for what a's writes replicate
+ * into log (a's replicator from now on). */
+static struct store *open_mirror(struct store *a, struct oplog *log, char *path_b, size_t len)
+{
+	char err[512];
+	struct store *b = NULL;
+	snprintf(path_b, len, "%s/mirror.db", dir);
+	ck_assert_msg(store_open(&b, path_b, err, sizeof(err)) == 0, "%s", err);
+	store_set_replicator(a, record_op, log);
+	return b;
+}
+
+/* Applies every operation of log to b, in order. */
+static void apply_all(struct store *b, const struct oplog *log)
+{
+	char err[512];
+	size_t i;
+	json_t *op;
+	json_array_foreach(log->ops, i, op)
+		ck_assert_msg(store_apply(b, op, (int64_t)i + 1, err, sizeof(err)) == 0,
+			      "op %zu: %s", i + 1, err);
+}
+
 static char *dump(json_t *j)
 {
 	char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
@@ -509,10 +532,7 @@ START_TEST(test_replicated_writes_apply_alike_on_a_second_store)
 {
 	char err[512], path_b[700];
 	struct oplog log = { json_array(), false };
-	struct store *a = open_store(), *b = NULL;
-	snprintf(path_b, sizeof(path_b), "%s/mirror.db", dir);
-	ck_assert_msg(store_open(&b, path_b, err, sizeof(err)) == 0, "%s", err);
-	store_set_replicator(a, record_op, &log);
+	struct store *a = open_store(), *b = open_mirror(a, &log, path_b, sizeof(path_b));
 	ck_assert_msg(store_cluster_init(a, "STEADY", 1, "us-east", err, sizeof(err)) == 0, "%s",
 		      err);
 	int64_t run = 0;
@@ -534,12 +554,8 @@ START_TEST(test_replicated_writes_apply_alike_on_a_second_store)
 	ck_assert_int_eq(store_applied_index(a), (int64_t)json_array_size(log.ops));
 
 	/* Applied in order, later (another clock): the same rows and hashes. */
-	size_t i;
-	json_t *op;
 	time_sleep_ms(5);
-	json_array_foreach(log.ops, i, op)
-		ck_assert_msg(store_apply(b, op, (int64_t)i + 1, err, sizeof(err)) == 0,
-			      "op %zu: %s", i + 1, err);
+	apply_all(b, &log);
 	assert_same_state(a, b);
 	ck_assert_int_eq(store_applied_index(b), (int64_t)json_array_size(log.ops));
 	int64_t rows, bad;
@@ -591,10 +607,7 @@ START_TEST(test_rewind_is_recorded_in_one_write)
 {
 	char err[512], path_b[700];
 	struct oplog log = { json_array(), false };
-	struct store *a = open_store(), *b = NULL;
-	snprintf(path_b, sizeof(path_b), "%s/mirror.db", dir);
-	ck_assert_msg(store_open(&b, path_b, err, sizeof(err)) == 0, "%s", err);
-	store_set_replicator(a, record_op, &log);
+	struct store *a = open_store(), *b = open_mirror(a, &log, path_b, sizeof(path_b));
 	ck_assert_int_eq(store_cluster_init(a, "STEADY", 1, "us-east", err, sizeof(err)), 0);
 	ck_assert_int_eq(store_policy_add(a, "operator:api", "{\"mode\":\"async\"}", err,
 					  sizeof(err)), 0);
@@ -655,11 +668,7 @@ START_TEST(test_rewind_is_recorded_in_one_write)
 	ck_assert_int_eq(store_run_rewind(a, fo, "us-east", 2, 1, "{oops", &run, err, sizeof(err)),
 			 -1);
 	/* Applied on a second store: the same runs, steps and chain. */
-	size_t i;
-	json_t *op;
-	json_array_foreach(log.ops, i, op)
-		ck_assert_msg(store_apply(b, op, (int64_t)i + 1, err, sizeof(err)) == 0,
-			      "op %zu: %s", i + 1, err);
+	apply_all(b, &log);
 	assert_same_state(a, b);
 	for (int64_t id = fo; id <= own; id++) {
 		char *x = steps_of(a, id), *y = steps_of(b, id);
