@@ -314,11 +314,12 @@ static const char *testify(struct orch *o, struct httpc *h, int i, int old, int6
 			  rs && !strcmp(rs, "snapshot") ? IN_SNAPSHOT : NULL;
 	if (st && !why) {
 		int64_t flushed = json_integer_value(json_object_get(st, "flushed_lsn"));
-		int64_t need = json_integer_value(json_object_get(json_object_get(st, "behind"),
-								  "need_lsn"));
+		json_t *behind = json_object_get(st, "behind");
+		int64_t need = json_integer_value(json_object_get(behind, "need_lsn"));
 		*c = (struct candidate){
 			.last_epoch = log_last_epoch(st, flushed),
 			.lacks = need > flushed, .need = need,
+			.need_unknown = json_is_false(json_object_get(behind, "need_known")),
 			.idx = i, .flushed = flushed,
 			.lsn = json_integer_value(json_object_get(st, "lsn")),
 			.last_commit_ms = json_integer_value(json_object_get(st, "last_commit_ms")),
@@ -328,9 +329,10 @@ static const char *testify(struct orch *o, struct httpc *h, int i, int old, int6
 			.name = o->cfg.sites[i].name };
 	}
 	json_object_set_new(report, o->cfg.sites[i].name, why ? json_string(why) :
-		json_pack("{s:I, s:I, s:b, s:I}", "flushed_lsn", (json_int_t)c->flushed,
+		json_pack("{s:I, s:I, s:b, s:I, s:b}", "flushed_lsn", (json_int_t)c->flushed,
 			  "last_epoch", (json_int_t)c->last_epoch, "behind", c->lacks,
-			  "need_lsn", (json_int_t)(c->lacks ? c->need : 0)));
+			  "need_lsn", (json_int_t)(c->lacks ? c->need : 0),
+			  "need_known", !(c->lacks && c->need_unknown)));
 	json_decref(st);
 	return why;
 }
@@ -463,7 +465,8 @@ static void election_begin(struct orch *o, const struct run_ctx *c, struct elect
 	e->epoch = o->cluster.epoch;
 	if (e->old >= 0) {  /* how far its log went: records it lost were acked, or lost without a trace */
 		const struct site_view *v = &o->views[e->old];
-		e->in.last_seen = v->lsn > v->behind_need_lsn ? v->lsn : v->behind_need_lsn;
+		int64_t need = v->behind_need_unknown ? 0 : v->behind_need_lsn;  /* evidence only */
+		e->in.last_seen = v->lsn > need ? v->lsn : need;
 		e->in.last_seen = v->primary_high > e->in.last_seen ? v->primary_high : e->in.last_seen;
 		e->in.newest_commit_ms = v->primary_high_commit_ms;
 	}

@@ -55,8 +55,8 @@ bool decide_regressed(const struct site_view *v, int n, int p, int64_t epoch,
 		return false;
 	bool regressed = false;
 	if (pv->behind_need_lsn > 0 && pv->behind_epoch >= pv->epoch) {
-		regressed = true;
-		if (pv->behind_need_lsn > *need_lsn)
+		regressed = true;  /* (a marker, need_known false, is no evidence of records) */
+		if (!pv->behind_need_unknown && pv->behind_need_lsn > *need_lsn)
 			*need_lsn = pv->behind_need_lsn;
 	}
 	/* Primary at epoch, it once showed more durable records than now: it
@@ -328,6 +328,16 @@ int64_t decide_rpo_ms(int64_t rpo_records, int64_t newest_commit_ms, int64_t kep
 	return newest_commit_ms > kept_commit_ms ? newest_commit_ms - kept_commit_ms : 0;
 }
 
+/* decide_better, and at logs alike a site that does not say it lacks
+ * records before one that does. */
+static bool elect_better(const struct candidate *a, const struct candidate *b)
+{
+	bool alike = !decide_log_newer(a, b) && !decide_log_newer(b, a);
+	if (alike && a->lacks != b->lacks)
+		return !a->lacks;
+	return decide_better(a, b);
+}
+
 void decide_elect(const struct elect_in *in, struct elect_out *out)
 {
 	const struct candidate *best = NULL, *newest = NULL;
@@ -340,13 +350,14 @@ void decide_elect(const struct elect_in *in, struct elect_out *out)
 		if (!c->lacks)
 			out->heard++;
 		last_seen = c->lsn > last_seen ? c->lsn : last_seen;
-		last_seen = c->need > last_seen ? c->need : last_seen;
+		if (!c->need_unknown)  /* a marker is no evidence of records */
+			last_seen = c->need > last_seen ? c->need : last_seen;
 		newest_commit = c->last_commit_ms > newest_commit ? c->last_commit_ms : newest_commit;
 		if (!newest || decide_log_newer(c, newest))
 			newest = c;
 		if (in->target && strcmp(in->target, c->name) != 0)
 			continue;
-		if (!best || decide_better(c, best))
+		if (!best || elect_better(c, best))
 			best = c;
 	}
 	/* The old primary failed over for its log but strictly the newest keeps
@@ -366,10 +377,14 @@ void decide_elect(const struct elect_in *in, struct elect_out *out)
 		return;
 	}
 	out->rpo_records = last_seen - best->flushed;
+	bool told_all = in->fenced_at > 0 && best->flushed >= last_seen;
+	/* It lacks what it cannot tell (a marker): at least one record, never
+	 * complete, unless the old primary told where the log ended. */
+	if (best->lacks && best->need_unknown && !told_all && out->rpo_records < 1)
+		out->rpo_records = 1;
 	out->rpo_ms = decide_rpo_ms(out->rpo_records, newest_commit, best->last_commit_ms,
 				    best->lag_ms, &out->rpo_exact);
 	bool dominated = in->sync && decide_log_newer(newest, best);
-	bool told_all = in->fenced_at > 0 && best->flushed >= last_seen;
 	bool unheard = !told_all && !decide_heard_enough(in->sync, in->quorum, in->nsites,
 							 out->heard);
 	bool rpo = (in->rpo_records_max && out->rpo_records > (int64_t)in->rpo_records_max) ||

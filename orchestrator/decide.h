@@ -261,6 +261,9 @@ struct candidate {
 			      * end is no testimony of how far the log went */
 	int64_t need;        /* ... but records through this LSN existed (its
 			      * need_lsn: evidence, as the old primary's LSN is) */
+	bool need_unknown;   /* ... unless need is only a marker (need_known
+			      * false): it lacks what it cannot tell, which
+			      * counts no record but keeps it from being complete */
 	int order;          /* position in policy.candidates, or CONFIG_MAX_SITES */
 	bool other_region;  /* not the failed primary's region */
 	const char *name;

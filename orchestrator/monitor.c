@@ -92,6 +92,7 @@ static void view_update_locked(struct site_view *v, json_t *st, uint64_t now)
 	v->wal_failed = json_is_true(json_object_get(json_object_get(st, "wal"), "failed"));
 	json_t *behind = json_object_get(st, "behind");
 	v->behind_need_lsn = json_integer_value(json_object_get(behind, "need_lsn"));
+	v->behind_need_unknown = json_is_false(json_object_get(behind, "need_known"));
 	v->behind_epoch = json_integer_value(json_object_get(behind, "epoch"));
 	json_t *lr = json_object_get(st, "lease_replicas");
 	v->lease_replicas = json_is_integer(lr) ? (int)json_integer_value(lr) : -1;

@@ -83,6 +83,8 @@ struct site_view {
 	int64_t canary_ms;         /* the last canary write's latency, -1 none or failed */
 	bool wal_failed;           /* its WAL can no longer make writes durable */
 	int64_t behind_need_lsn;   /* it lacks records through this LSN (0: none) */
+	bool behind_need_unknown;  /* ... a marker only: it lacks what it cannot tell
+				    * (its need_known false), no evidence of records */
 	int64_t behind_epoch;      /* ... of this epoch */
 	int64_t primary_epoch;     /* the newest epoch it was seen primary at ... */
 	int64_t primary_high;      /* ... and the highest flushed LSN it showed then:

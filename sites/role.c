@@ -6,7 +6,8 @@
  *    "quorum":1,"history":[{"epoch":1,"first_lsn":1},{"epoch":7,"first_lsn":4211}],
  *    "last_rewind":{"epoch":7,"from_lsn":4211,"records":3,"at_ms":1718000000000,
  *                   "quarantine":"/data/quarantine/diverged-7-4211.jsonl"},
- *    "behind":{"epoch":7,"have_lsn":4100,"need_lsn":4300,"why":"WAL damaged at lsn 4101"},
+ *    "behind":{"epoch":7,"have_lsn":4100,"need_lsn":4300,"need_known":true,
+ *              "why":"WAL damaged at lsn 4101"},
  *    "fcv":"0.1.0"}
  *
  * last_rewind is there only once the site has been rewound (rewind.c);
@@ -121,20 +122,22 @@ json_t *role_rewind_json(const struct rewind_record *r)
 
 json_t *role_behind_json(const struct behind_record *b)
 {
-	return json_pack("{s:I, s:I, s:I, s:s}", "epoch", (json_int_t)b->epoch,
+	return json_pack("{s:I, s:I, s:I, s:b, s:s}", "epoch", (json_int_t)b->epoch,
 			 "have_lsn", (json_int_t)b->have_lsn, "need_lsn", (json_int_t)b->need_lsn,
-			 "why", b->why);
+			 "need_known", !b->need_unknown, "why", b->why);
 }
 
 static int load_behind(json_t *j, struct behind_record *b)
 {
 	const char *why = NULL;
 	json_int_t epoch = -1, have = -1, need = -1;
-	if (json_unpack(j, "{s:I, s:I, s:I, s:s}", "epoch", &epoch, "have_lsn", &have,
-			"need_lsn", &need, "why", &why) != 0 || epoch < 0 || have < 0 || need < 0)
+	int known = 1;  /* (absent in an older state.json: taken as evidence) */
+	if (json_unpack(j, "{s:I, s:I, s:I, s?b, s:s}", "epoch", &epoch, "have_lsn", &have,
+			"need_lsn", &need, "need_known", &known, "why", &why) != 0 || epoch < 0 ||
+	    have < 0 || need < 0)
 		return -1;
 	*b = (struct behind_record){ .epoch = (uint64_t)epoch, .have_lsn = (uint64_t)have,
-				     .need_lsn = (uint64_t)need };
+				     .need_lsn = (uint64_t)need, .need_unknown = !known };
 	snprintf(b->why, sizeof(b->why), "%s", why);
 	return 0;
 }

@@ -63,6 +63,9 @@ struct behind_record {
 	uint64_t epoch;                /* the epoch it was at when it found out */
 	uint64_t have_lsn;             /* its last LSN then */
 	uint64_t need_lsn;             /* the highest LSN known to have existed */
+	bool need_unknown;             /* need_lsn is only a marker (have + 1): it lacks
+					* something, how much is unknown (state.json
+					* lost, damage that left no trace) */
 	char why[160];
 };
 

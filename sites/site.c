@@ -258,18 +258,24 @@ out:
 }
 
 /* Records that this site lacks records have+1..need of its epoch; a
- * primary stops being one (it is fenced at its epoch, read-only). */
-static void note_behind(struct site *s, uint64_t have, uint64_t need, const char *why)
+ * primary stops being one (it is fenced at its epoch, read-only).  known:
+ * need is evidence (an LSN its files showed); otherwise, and whenever need
+ * is not beyond have, need_lsn is have + 1, a marker that it lacks what it
+ * cannot tell (need_unknown). */
+static void note_behind(struct site *s, uint64_t have, uint64_t need, bool known,
+			const char *why)
 {
 	struct role_state *r = &s->role;
+	known = known && need > have;
 	r->behind = (struct behind_record){ .epoch = r->epoch, .have_lsn = have,
-					    .need_lsn = need > have ? need : have + 1 };
+					    .need_lsn = known ? need : have + 1,
+					    .need_unknown = !known };
 	snprintf(r->behind.why, sizeof(r->behind.why), "%s", why);
 	if (r->role == ROLE_PRIMARY)
 		r->role = ROLE_FENCED;
-	log_event(LOG_ERROR, "site.behind", "{s:I, s:I, s:I, s:s}", "epoch",
+	log_event(LOG_ERROR, "site.behind", "{s:I, s:I, s:I, s:b, s:s}", "epoch",
 		  (json_int_t)r->epoch, "have_lsn", (json_int_t)have,
-		  "need_lsn", (json_int_t)r->behind.need_lsn, "why", why);
+		  "need_lsn", (json_int_t)r->behind.need_lsn, "need_known", known, "why", why);
 }
 
 /* Loads the store; an incomplete one of a site that has had a role (or
@@ -354,7 +360,7 @@ static int settle_role(struct site *s, char *err, size_t errlen)
 			  "read-only (fenced) until the orchestrator gives this site a role");
 		/* What it knew it lacked went with state.json: never the source of
 		 * truth at the epoch it shows again. */
-		note_behind(s, ws.last_lsn, ws.last_lsn + 1, "state.json lost: what this site "
+		note_behind(s, ws.last_lsn, 0, false, "state.json lost: what this site "
 			    "lacked before is unknown");
 	}
 	if (dmg.kind == WAL_DAMAGED) {
@@ -362,11 +368,11 @@ static int settle_role(struct site *s, char *err, size_t errlen)
 		snprintf(why, sizeof(why), "WAL damaged at lsn %" PRIu64 " (segment %" PRIu64
 			 ", offset %" PRIu64 ")", dmg.first_lost_lsn, dmg.segment_first_lsn,
 			 dmg.offset);
-		note_behind(s, ws.last_lsn, dmg.evidence_lsn, why);
+		note_behind(s, ws.last_lsn, dmg.evidence_lsn, true, why);
 		save = true;
 	}
 	if (s->store_lost) {
-		note_behind(s, 0, s->store_lost_lsn, s->store_lost_why);
+		note_behind(s, 0, s->store_lost_lsn, true, s->store_lost_why);
 		save = true;
 	}
 	return save ? role_save(s->datadir, r, err, errlen) : 0;

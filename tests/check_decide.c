@@ -473,6 +473,53 @@ START_TEST(test_elect_counts_what_a_site_lacks_as_records_that_existed)
 }
 END_TEST
 
+/*
+ * A marker (need_known false: state.json lost, or damage that left no
+ * trace) says a site lacks what it cannot tell: it counts no record that
+ * existed, so a replica with the same log is complete at once; the marked
+ * site alone is not (one record, waiting while the budget lasts), unless
+ * the old primary told where the log ended.
+ */
+START_TEST(test_elect_takes_a_marker_as_no_evidence_of_records)
+{
+	struct candidate c[] = { cand(1, "eu-west", 2, 100, 0), cand(2, "ap-south", 2, 100, 0) };
+	c[0].lacks = c[0].need_unknown = true;
+	c[0].need = 101;  /* its have + 1 */
+	c[0].order = 0;   /* first in the policy's order, yet the other is taken */
+	struct elect_in in = sync_in(c, 2);
+	in.sync = false;
+	struct elect_out e;
+	decide_elect(&in, &e);
+	ck_assert_ptr_eq(e.best, &c[1]);
+	ck_assert_int_eq(e.rpo_records, 0);  /* counted as evidence, it was 1 */
+	struct budget_in b = { .elect = &e, .unheard = 1, .elapsed_ms = 300, .rto_ms = 10000,
+			       .reserve_ms = 300, .state_left_ms = 5000, .rpo_ms_max = 5000 };
+	struct budget_out out;
+	decide_budget(&b, &out);
+	ck_assert_int_eq(out.choice, ELECTION_COMPLETE);
+	/* The marked site alone: one record it may lack, so it waits. */
+	in.n = 1;
+	decide_elect(&in, &e);
+	ck_assert_ptr_eq(e.best, &c[0]);
+	ck_assert_int_eq(e.rpo_records, 1);
+	b.unheard = 2;
+	decide_budget(&b, &out);
+	ck_assert_int_eq(out.choice, ELECTION_WAIT);
+	/* The old primary said at the fence where its log ended: complete. */
+	in.fenced_at = 100;
+	decide_elect(&in, &e);
+	ck_assert_int_eq(e.rpo_records, 0);
+	/* Evidence (need_known) still counts: the same site, records to 130. */
+	c[0].need_unknown = false;
+	c[0].need = 130;
+	in.fenced_at = 0;
+	in.n = 2;
+	decide_elect(&in, &e);
+	ck_assert_ptr_eq(e.best, &c[1]);
+	ck_assert_int_eq(e.rpo_records, 30);
+}
+END_TEST
+
 START_TEST(test_elect_lets_a_strictly_newer_old_primary_stand)
 {
 	struct candidate c[] = { cand(1, "eu-west", 1, 95, 0) };
@@ -839,6 +886,7 @@ static Suite *decide_suite(void)
 	tcase_add_test(tc, test_elect_takes_the_newest_log_and_measures_the_rpo);
 	tcase_add_test(tc, test_elect_refuses_what_would_lose_acknowledged_writes);
 	tcase_add_test(tc, test_elect_counts_what_a_site_lacks_as_records_that_existed);
+	tcase_add_test(tc, test_elect_takes_a_marker_as_no_evidence_of_records);
 	tcase_add_test(tc, test_elect_lets_a_strictly_newer_old_primary_stand);
 	tcase_add_test(tc, test_replica_health_names_the_cause_and_the_figure);
 	tcase_add_test(tc, test_lag_is_what_drorchd_sees_of_both_ends);

@@ -270,6 +270,11 @@ START_TEST(test_site_without_state_json_comes_back_read_only)
 	ck_assert_int_eq(th_site_put(&A, "split"), 503);
 	ck_assert_int_eq(th_site_req(&A, "GET", "/primary", false, NULL, 0, NULL, NULL), 503);
 	ck_assert(th_site_has(&A, "k4"));  /* its data is intact and served */
+	/* What it lacked before is unknown: a marker (need_known false, its
+	 * last LSN + 1), which an election counts as no record (check_decide). */
+	ck_assert(th_site_wait_status(&A, "\"need_known\":false", 1000));
+	ck_assert_int_eq(th_site_status_int(&A, "behind", "need_lsn"),
+			 th_site_status_int(&A, "behind", "have_lsn") + 1);
 	/* A damaged state.json: set aside (never deleted), same outcome. */
 	th_kill(A.pid, SIGKILL, 5000);
 	tl_write_file(state, "{\"role\":\"prim");
@@ -321,6 +326,7 @@ START_TEST(test_damaged_wal_leaves_the_site_behind)
 	ck_assert_int_lt(last, 60);
 	json_t *behind = json_object_get(st, "behind");
 	ck_assert_int_eq(json_integer_value(json_object_get(behind, "need_lsn")), 90);
+	ck_assert(json_is_true(json_object_get(behind, "need_known")));  /* evidence */
 	ck_assert_str_eq(json_string_value(json_object_get(st, "role")), "fenced");
 	json_decref(st);
 	/* Never the source of truth at that epoch; nothing past the damage served. */
@@ -366,6 +372,7 @@ START_TEST(test_incomplete_store_is_quarantined_and_refetched)
 	 * segment after the lost checkpoint), not just "something": an
 	 * election counts it (check_decide). */
 	ck_assert_int_ge(th_site_status_int(&B, "behind", "need_lsn"), 120);
+	ck_assert(th_site_wait_status(&B, "\"need_known\":true", 1000));
 	char *q = path_in(&B, "quarantine");
 	struct stat sb;
 	ck_assert_int_eq(stat(q, &sb), 0);
