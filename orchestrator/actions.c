@@ -465,7 +465,7 @@ static void election_begin(struct orch *o, const struct run_ctx *c, struct elect
 	e->epoch = o->cluster.epoch;
 	if (e->old >= 0) {  /* how far its log went: records it lost were acked, or lost without a trace */
 		const struct site_view *v = &o->views[e->old];
-		int64_t need = v->behind_need_unknown ? 0 : v->behind_need_lsn;  /* evidence only */
+		int64_t need = decide_behind_evidence(v);
 		e->in.last_seen = v->lsn > need ? v->lsn : need;
 		e->in.last_seen = v->primary_high > e->in.last_seen ? v->primary_high : e->in.last_seen;
 		e->in.newest_commit_ms = v->primary_high_commit_ms;

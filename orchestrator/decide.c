@@ -46,6 +46,11 @@ enum verdict decide_judge(const struct site_view *v, int n, int p, const struct 
 
 /* ---- the primary's log ----------------------------------------------------------- */
 
+int64_t decide_behind_evidence(const struct site_view *v)
+{
+	return v->behind_need_unknown ? 0 : v->behind_need_lsn;
+}
+
 bool decide_regressed(const struct site_view *v, int n, int p, int64_t epoch,
 		      const char *const *peer_addr, int64_t *need_lsn)
 {
@@ -55,9 +60,9 @@ bool decide_regressed(const struct site_view *v, int n, int p, int64_t epoch,
 		return false;
 	bool regressed = false;
 	if (pv->behind_need_lsn > 0 && pv->behind_epoch >= pv->epoch) {
-		regressed = true;  /* (a marker, need_known false, is no evidence of records) */
-		if (!pv->behind_need_unknown && pv->behind_need_lsn > *need_lsn)
-			*need_lsn = pv->behind_need_lsn;
+		regressed = true;
+		if (decide_behind_evidence(pv) > *need_lsn)
+			*need_lsn = decide_behind_evidence(pv);
 	}
 	/* Primary at epoch, it once showed more durable records than now: it
 	 * lost a tail without a trace of its own (a WAL segment gone); made

@@ -75,6 +75,11 @@ enum verdict decide_judge(const struct site_view *v, int n, int p, const struct 
  * different instants would race.  *need_lsn gets the highest LSN known to
  * exist.
  */
+/* The LSN through which site view v's behind shows records existed: its
+ * need_lsn, or 0 when it lacks nothing or says only that it lacks what it
+ * cannot tell (a marker, need_known false). */
+int64_t decide_behind_evidence(const struct site_view *v);
+
 bool decide_regressed(const struct site_view *v, int n, int p, int64_t epoch,
 		      const char *const *peer_addr, int64_t *need_lsn);
 

@@ -123,6 +123,16 @@
 
 /* ---- authorization ----------------------------------------------------------- */
 
+/* The request's X-Drorch-Term against the newest this site has seen
+ * (admin_term_check, under mu): a newer one is taken. */
+static int request_term(struct site *s, const struct http_req *req, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&s->mu);
+	int t = admin_term_check(http_req_header(req, "X-Drorch-Term"), &s->orch_term, err, errlen);
+	pthread_mutex_unlock(&s->mu);
+	return t;
+}
+
 bool admin_authorized(struct site *s, const struct http_req *req, struct http_resp *resp)
 {
 	if (!s->token) {
@@ -135,10 +145,7 @@ bool admin_authorized(struct site *s, const struct http_req *req, struct http_re
 		return false;
 	}
 	char err[300];
-	pthread_mutex_lock(&s->mu);
-	int t = admin_term_check(http_req_header(req, "X-Drorch-Term"), &s->orch_term, err,
-				 sizeof(err));
-	pthread_mutex_unlock(&s->mu);
+	int t = request_term(s, req, err, sizeof(err));
 	if (t != ADMIN_TERM_OK) {
 		http_resp_error(resp, t == ADMIN_TERM_BAD ? 400 : 409, "%s", err);
 		return false;
@@ -148,13 +155,11 @@ bool admin_authorized(struct site *s, const struct http_req *req, struct http_re
 
 void admin_learn_term(struct site *s, const struct http_req *req)
 {
-	const char *term = http_req_header(req, "X-Drorch-Term");
-	if (!term || !s->token || !auth_bearer_ok(http_req_header(req, "Authorization"), s->token))
-		return;  /* anyone may read; only the token holder's term counts */
 	char err[300];
-	pthread_mutex_lock(&s->mu);
-	admin_term_check(term, &s->orch_term, err, sizeof(err));
-	pthread_mutex_unlock(&s->mu);
+	/* Anyone may read; only the token holder's term counts, and an older or
+	 * malformed one refuses nothing here. */
+	if (s->token && auth_bearer_ok(http_req_header(req, "Authorization"), s->token))
+		request_term(s, req, err, sizeof(err));
 }
 
 /* ---- lease nonces ------------------------------------------------------------ */

@@ -1090,8 +1090,7 @@ static int rejoin_once(enum lifecycle lc, const char *crash_row, char path[][64]
 	     time_sleep_ms(50)) {
 		if (crash_row && !restarted)
 			restarted = restart_crashed(what, 1);
-		struct transition t[64];
-		bool timed_out = timing_out && count_rows(t, transitions_since(m.seq, t, 64), "J03");
+		bool timed_out = timing_out && timed_out_seen(m.seq);
 		if (timed_out && !cleared)  /* the rejoin starts over, and ends */
 			cleared = post_fault(old, "{\"clear\":true}") == 200;
 		json_t *st = tl_orch_get(&L, "/v1/status");

@@ -367,33 +367,35 @@ static bool term_line(void *ctx, char *line, size_t len)
 	return true;
 }
 
-long th_site_admin_at_term(const struct th_site *s, const char *term, const char *cmd,
-			   const char *body, char **out)
+/* method url with the bearer token, body and X-Drorch-Term: term (as given),
+ * on the handle th_http sends on. */
+static long http_at_term(const char *term, const char *method, const char *url,
+			 const char *token, const char *body, char **out)
 {
-	struct httpc *c = thread_client();  /* the handle th_http sends on */
-	char url[512];
+	struct httpc *c = thread_client();
 	if (out)
 		*out = NULL;
 	if (!c)
 		return 0;
-	snprintf(url, sizeof(url), "%s/v1/admin/%s", s->base, cmd);
 	httpc_set_header(c, term_line, (void *)term);
-	long status = th_http("POST", url, TH_TOKEN, body, strlen(body), out, NULL);
+	long status = th_http(method, url, token, body, body ? strlen(body) : 0, out, NULL);
 	httpc_set_header(c, NULL, NULL);
 	return status;
 }
 
+long th_site_admin_at_term(const struct th_site *s, const char *term, const char *cmd,
+			   const char *body, char **out)
+{
+	char url[512];
+	snprintf(url, sizeof(url), "%s/v1/admin/%s", s->base, cmd);
+	return http_at_term(term, "POST", url, TH_TOKEN, body, out);
+}
+
 long th_site_status_at_term(const struct th_site *s, const char *token, const char *term)
 {
-	struct httpc *c = thread_client();
 	char url[512];
-	if (!c)
-		return 0;
 	snprintf(url, sizeof(url), "%s/v1/status", s->base);
-	httpc_set_header(c, term_line, (void *)term);
-	long status = th_http("GET", url, token, NULL, 0, NULL, NULL);
-	httpc_set_header(c, NULL, NULL);
-	return status;
+	return http_at_term(term, "GET", url, token, NULL, NULL);
 }
 
 bool th_wait_http(const char *url, long status, long timeout_ms)
